@@ -1,0 +1,148 @@
+"""Validation at the edge: one error type, one message format, a few checks.
+
+Every public entry point (functional wrappers, layer construction and forward,
+networks, losses, restore) validates through these helpers, so that a user sees
+
+    Conv2D 'enc1' forward: expected x.shape[1] == in_channels (3); got x.shape == (8, 4, 32, 32)
+
+instead of a NumPy or Numba traceback. Kernels never validate: they trust what
+reaches them.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+__all__ = [
+    "ShapeError",
+    "fail",
+    "as_float_array",
+    "check_ndim",
+    "check_dim",
+    "check_same_shape",
+    "check_positive_int",
+    "check_nonneg_int",
+    "pair",
+    "resolve_dtype",
+]
+
+
+class ShapeError(ValueError):
+    """Bad shape, rank, dtype or configuration given to a minieye entry point."""
+
+
+def fail(where: str, expected: str, got: str | None = None, hint: str | None = None) -> ShapeError:
+    """Build (not raise) the error: ``"{where}: expected {expected}; got {got}. {hint}"``.
+
+    Callers write ``raise fail(...)`` so that tracebacks point at the caller.
+    """
+    message = f"{where}: expected {expected}"
+    if got is not None:
+        message += f"; got {got}"
+    if hint:
+        message += f". {hint}"
+    return ShapeError(message)
+
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def resolve_dtype(dtype: Any, where: str) -> np.dtype:
+    """The float dtype a layer computes in: float32 (default) or float64."""
+    if dtype is None:
+        return np.dtype(np.float32)
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise fail(where, "dtype float32 or float64", f"dtype={dtype!r}") from None
+    if resolved not in _FLOAT_DTYPES:
+        raise fail(where, "dtype float32 or float64", f"dtype={resolved}")
+    return resolved
+
+
+def as_float_array(x: Any, where: str, name: str = "x", dtype: Any = None) -> np.ndarray:
+    """``x`` as a C-contiguous float array.
+
+    Integers and booleans are converted (to ``dtype``, or float32 when ``dtype`` is
+    None); a float array of the other precision is cast to ``dtype`` when one is
+    given and kept as it is otherwise. Complex, object and string data are refused.
+    Nothing is copied when ``x`` already fits.
+    """
+    if not isinstance(x, np.ndarray):
+        try:
+            x = np.asarray(x)
+        except (ValueError, TypeError) as exc:
+            raise fail(where, f"{name} convertible to a numeric array", f"{type(x).__name__} ({exc})") from None
+    kind = x.dtype.kind
+    if kind not in "fiub":
+        raise fail(where, f"{name} of a real numeric dtype", f"{name}.dtype == {x.dtype}",
+                   "complex, object and string arrays are not supported")
+    if dtype is not None:
+        target = np.dtype(dtype)
+    elif kind == "f" and x.dtype in _FLOAT_DTYPES:
+        target = x.dtype
+    elif kind == "f":  # float16, longdouble
+        target = np.dtype(np.float64) if x.dtype.itemsize > 8 else np.dtype(np.float32)
+    else:
+        target = np.dtype(np.float32)
+    return np.ascontiguousarray(x, dtype=target)
+
+
+def _shape_text(name: str, x: np.ndarray) -> str:
+    return f"{name}.shape == {tuple(x.shape)}"
+
+
+def check_ndim(x: np.ndarray, ndim: int | Iterable[int], where: str, name: str = "x",
+               layout: str | None = None) -> None:
+    """Refuse an array whose rank is not ``ndim`` (an int or a set of allowed ranks)."""
+    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if x.ndim in allowed:
+        return
+    ranks = " or ".join(str(r) for r in allowed)
+    expected = f"{name} with {ranks} dimensions" + (f" ({layout})" if layout else "")
+    raise fail(where, expected, _shape_text(name, x))
+
+
+def check_dim(x: np.ndarray, axis: int, size: int, where: str, name: str = "x",
+              what: str | None = None, hint: str | None = None) -> None:
+    """Refuse ``x`` unless ``x.shape[axis] == size``; ``what`` names the size (e.g. 'in_channels')."""
+    if x.shape[axis] == size:
+        return
+    label = f"{what} ({size})" if what else str(size)
+    raise fail(where, f"{name}.shape[{axis}] == {label}", _shape_text(name, x), hint)
+
+
+def check_same_shape(a: np.ndarray, b: np.ndarray, where: str, names: tuple[str, str] = ("x", "y")) -> None:
+    """Refuse two arrays of different shapes."""
+    if a.shape != b.shape:
+        raise fail(where, f"{names[0]} and {names[1]} of the same shape",
+                   f"{names[0]}.shape == {tuple(a.shape)}, {names[1]}.shape == {tuple(b.shape)}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_positive_int(value: Any, where: str, name: str) -> int:
+    if not _is_int(value) or value < 1:
+        raise fail(where, f"{name} a positive integer", f"{name}={value!r}")
+    return int(value)
+
+
+def check_nonneg_int(value: Any, where: str, name: str) -> int:
+    if not _is_int(value) or value < 0:
+        raise fail(where, f"{name} a non-negative integer", f"{name}={value!r}")
+    return int(value)
+
+
+def pair(value: Any, where: str, name: str, minimum: int = 0) -> tuple[int, int]:
+    """An int or an (h, w) pair of ints, each at least ``minimum``, as a tuple."""
+    items: Sequence[Any] = (value, value) if _is_int(value) else value
+    try:
+        ok = len(items) == 2 and all(_is_int(v) and v >= minimum for v in items)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise fail(where, f"{name} an int >= {minimum} or an (h, w) pair of them", f"{name}={value!r}")
+    return int(items[0]), int(items[1])

@@ -1,0 +1,269 @@
+"""Parameters, gradient sets and the Layer protocol.
+
+A layer's ``forward(*inputs)`` returns ``(output, backward)``. ``backward(dy, deltas)``
+turns the output gradient ``dy`` (shape of the output) into the input gradient(s)
+and *adds* the gradient of each unfrozen parameter into ``deltas``, a DeltaSet that
+the caller owns. Layers keep no per-call state: whatever backward needs is captured
+by its closure, so one layer can sit at several places in a network and a line
+search can evaluate it many times before any backward runs.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import itertools
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+
+from .checks import as_float_array, fail, resolve_dtype
+
+__all__ = ["Parameter", "DeltaSet", "Layer", "Backward", "forward_scope", "current_scope"]
+
+Backward = Callable[..., Any]
+
+
+class Parameter:
+    """A trainable array. Identity matters: DeltaSets are keyed by the Parameter object.
+
+    ``value`` is a float32 or float64 ndarray, updated in place by the trainer;
+    ``frozen`` parameters receive no gradient (their layers still pass input
+    gradients back). Equality is identity, so a Parameter can key a dict.
+    """
+
+    __slots__ = ("value", "name", "frozen", "__weakref__")
+
+    def __init__(self, value: Any, name: str | None = None, frozen: bool = False, dtype: Any = None):
+        where = f"Parameter {name!r}" if name else "Parameter"
+        if dtype is not None:
+            dtype = resolve_dtype(dtype, where)
+        self.value = np.array(as_float_array(value, where, "value", dtype), copy=True)
+        self.name = name or "param"
+        self.frozen = bool(frozen)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.value.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.value.dtype
+
+    @property
+    def size(self) -> int:
+        return self.value.size
+
+    def __repr__(self) -> str:
+        state = ", frozen" if self.frozen else ""
+        return f"Parameter({self.name!r}, shape={self.shape}, dtype={self.dtype}{state})"
+
+
+class DeltaSet:
+    """Gradients (or steps) by Parameter, kept apart from the layers.
+
+    ``add`` accumulates, skipping frozen parameters; arithmetic returns new sets.
+    Nothing here replaces NaN or Inf: ``is_finite()`` reports them.
+    """
+
+    def __init__(self, items: Iterable[tuple[Parameter, np.ndarray]] | None = None):
+        self._deltas: dict[Parameter, np.ndarray] = {}
+        for param, delta in items or ():
+            self._deltas[param] = np.array(delta, dtype=param.dtype, copy=True)
+
+    # -- accumulation --------------------------------------------------------
+    def add(self, param: Parameter, delta: np.ndarray) -> None:
+        """Add ``delta`` (shape of ``param.value``) into this set; ignored for frozen parameters."""
+        if param.frozen:
+            return
+        if np.shape(delta) != param.shape:
+            raise fail(f"DeltaSet.add({param.name!r})", f"delta of shape {param.shape}",
+                       f"shape {np.shape(delta)}")
+        current = self._deltas.get(param)
+        if current is None:
+            self._deltas[param] = np.array(delta, dtype=param.dtype, copy=True)
+        else:
+            current += delta
+
+    @classmethod
+    def zeros(cls, params: Iterable[Parameter]) -> "DeltaSet":
+        return cls((p, np.zeros_like(p.value)) for p in params)
+
+    # -- mapping -------------------------------------------------------------
+    def __getitem__(self, param: Parameter) -> np.ndarray:
+        return self._deltas[param]
+
+    def get(self, param: Parameter, default: Any = None) -> Any:
+        return self._deltas.get(param, default)
+
+    def __contains__(self, param: object) -> bool:
+        return param in self._deltas
+
+    def __iter__(self) -> Iterator[Parameter]:
+        return iter(self._deltas)
+
+    def __len__(self) -> int:
+        return len(self._deltas)
+
+    def params(self) -> list[Parameter]:
+        return list(self._deltas)
+
+    def items(self):
+        return self._deltas.items()
+
+    def copy(self) -> "DeltaSet":
+        return DeltaSet(self._deltas.items())
+
+    # -- vector arithmetic (the union of parameters; a missing one counts as zero) --
+    def _combine(self, other: "DeltaSet", fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> "DeltaSet":
+        out = DeltaSet()
+        for p in dict.fromkeys(itertools.chain(self._deltas, other._deltas)):
+            a = self._deltas.get(p)
+            b = other._deltas.get(p)
+            out._deltas[p] = fn(np.zeros_like(p.value) if a is None else a,
+                                np.zeros_like(p.value) if b is None else b)
+        return out
+
+    def __add__(self, other: "DeltaSet") -> "DeltaSet":
+        return self._combine(other, np.add)
+
+    def __sub__(self, other: "DeltaSet") -> "DeltaSet":
+        return self._combine(other, np.subtract)
+
+    def scale(self, factor: float) -> "DeltaSet":
+        out = DeltaSet()
+        out._deltas = {p: d * d.dtype.type(factor) for p, d in self._deltas.items()}
+        return out
+
+    __mul__ = __rmul__ = scale
+
+    def __neg__(self) -> "DeltaSet":
+        return self.scale(-1.0)
+
+    def dot(self, other: "DeltaSet") -> float:
+        """Sum over shared parameters of <self[p], other[p]>, accumulated in float64."""
+        total = 0.0
+        for p, d in self._deltas.items():
+            e = other._deltas.get(p)
+            if e is not None:
+                total += float(np.dot(d.ravel().astype(np.float64, copy=False),
+                                      e.ravel().astype(np.float64, copy=False)))
+        return total
+
+    def norm(self) -> float:
+        return float(np.sqrt(self.dot(self)))
+
+    def is_finite(self) -> bool:
+        return all(bool(np.isfinite(d).all()) for d in self._deltas.values())
+
+    def apply(self, step: float = 1.0) -> None:
+        """``p.value += step * self[p]`` in place for each unfrozen parameter."""
+        for p, d in self._deltas.items():
+            if not p.frozen:
+                p.value += d.dtype.type(step) * d
+
+    # -- flat vectors, for optimizers that think in R^n (float64) ------------------
+    def to_vector(self, params: Iterable[Parameter]) -> np.ndarray:
+        parts = [self._deltas[p].ravel() if p in self._deltas else np.zeros(p.size) for p in params]
+        return np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
+
+    @classmethod
+    def from_vector(cls, params: Iterable[Parameter], vector: np.ndarray) -> "DeltaSet":
+        out, offset = cls(), 0
+        for p in params:
+            out._deltas[p] = np.asarray(vector[offset:offset + p.size], dtype=p.dtype).reshape(p.shape).copy()
+            offset += p.size
+        return out
+
+    def __repr__(self) -> str:
+        names = ", ".join(f"{p.name}{p.shape}" for p in self._deltas)
+        return f"DeltaSet({names})"
+
+
+class Layer:
+    """Base class of every layer, loss and network.
+
+    Subclasses implement ``forward(*inputs) -> (output, backward)`` and, when they
+    have hyper-parameters, ``config()`` returning the JSON-serialisable keyword
+    arguments that rebuild them (``type(layer)(**layer.config())``). Parameters are
+    found as attributes holding a Parameter (in attribute order) unless
+    ``parameters()`` is overridden.
+
+    ``n_inputs`` is the number of inputs forward takes (None: any number).
+    """
+
+    n_inputs: int | None = 1
+
+    def __init__(self, name: str | None = None):
+        self.name = name
+
+    # -- the protocol ----------------------------------------------------------
+    def forward(self, *inputs: np.ndarray) -> tuple[Any, Backward]:
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+
+    def __call__(self, *inputs: np.ndarray) -> Any:
+        """Inference: the output of ``forward`` without keeping its backward."""
+        with forward_scope():
+            return self.forward(*inputs)[0]
+
+    def parameters(self) -> list[Parameter]:
+        return [v for v in vars(self).values() if isinstance(v, Parameter)]
+
+    def config(self) -> dict[str, Any]:
+        """Constructor keyword arguments (JSON types only) that rebuild this layer."""
+        return {"name": self.name} if self.name is not None else {}
+
+    # -- conveniences ------------------------------------------------------------
+    def freeze(self) -> "Layer":
+        for p in self.parameters():
+            p.frozen = True
+        return self
+
+    def unfreeze(self) -> "Layer":
+        for p in self.parameters():
+            p.frozen = False
+        return self
+
+    @property
+    def trainable(self) -> bool:
+        """True when the layer has at least one unfrozen parameter."""
+        return any(not p.frozen for p in self.parameters())
+
+    def label(self) -> str:
+        """How error messages name this layer: ``Conv2D 'enc1'`` or ``Dense(5->4)``."""
+        base = self.describe()
+        return f"{base} {self.name!r}" if self.name else base
+
+    def describe(self) -> str:
+        """Short text of the layer's kind and key hyper-parameters; override for detail."""
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.label()}>"
+
+
+# -- per-pass scope --------------------------------------------------------------
+# Some layers must hand per-call data to a partner layer within the same forward pass
+# (MaxUnpool2D reads the switches its MaxPool2D recorded). Storing it on the layer
+# would break interleaved batches, so a forward pass opens a scope: a dict that lives
+# as long as the outermost network call and is visible through a context variable.
+_SCOPE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("minieye_forward_scope", default=None)
+
+
+@contextlib.contextmanager
+def forward_scope() -> Iterator[dict]:
+    """Open a forward-pass scope unless one is open already (nested networks share it)."""
+    current = _SCOPE.get()
+    if current is not None:
+        yield current
+        return
+    scope: dict = {}
+    token = _SCOPE.set(scope)
+    try:
+        yield scope
+    finally:
+        _SCOPE.reset(token)
+
+
+def current_scope() -> dict | None:
+    """The open forward-pass scope, or None outside any network or layer call."""
+    return _SCOPE.get()

@@ -1,0 +1,1 @@
+"""Saving and loading networks (in progress)."""

@@ -1,0 +1,234 @@
+"""Networks: Sequential (a chain) and Graph (a DAG with fan-out and shared layers).
+
+Both are Layers, so they nest. Forward runs the layers and keeps their backward
+closures; backward runs them in reverse. In a Graph a node that feeds several
+others receives the sum of their gradients, and a layer object placed at several
+nodes shares its parameters (its gradients add up in the DeltaSet).
+
+A node is *alive* when some input of the network or some unfrozen parameter reaches
+it. Dead nodes (a frozen source, a constant branch) keep no backward and are never
+asked for an input gradient.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from .checks import fail
+from .core import Backward, DeltaSet, Layer, Parameter, forward_scope
+
+__all__ = ["Sequential", "Graph", "Node"]
+
+
+def _unique_parameters(layers: Sequence[Layer]) -> list[Parameter]:
+    seen: dict[int, Parameter] = {}
+    for layer in layers:
+        for p in layer.parameters():
+            seen.setdefault(id(p), p)
+    return list(seen.values())
+
+
+def _check_gradient_shape(where: str, dy: Any, y: Any) -> np.ndarray:
+    dy = np.asarray(dy)
+    if dy.shape != np.shape(y):
+        raise fail(where, f"dy of the output's shape {np.shape(y)}", f"dy.shape == {dy.shape}")
+    return dy
+
+
+class Sequential(Layer):
+    """Layers applied one after another: ``Sequential(a, b, c)(x) == c(b(a(x)))``.
+
+    Shapes: whatever the first layer takes, to whatever the last layer gives.
+    """
+
+    def __init__(self, *layers: Layer, name: str | None = None):
+        super().__init__(name)
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise fail(self.label(), f"Layer instances", f"item {i} is {type(layer).__name__}")
+            if i > 0 and layer.n_inputs not in (1, None):
+                raise fail(self.label(), "single-input layers after the first",
+                           f"item {i} ({layer.label()}) takes {layer.n_inputs} inputs", "use a Graph")
+        self.layers: list[Layer] = list(layers)
+        self.n_inputs = layers[0].n_inputs if layers else 1
+
+    def parameters(self) -> list[Parameter]:
+        return _unique_parameters(self.layers)
+
+    def describe(self) -> str:
+        return f"Sequential[{len(self.layers)}]"
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, index: int) -> Layer:
+        return self.layers[index]
+
+    def forward(self, *inputs: Any) -> tuple[Any, Backward]:
+        steps: list[Backward | None] = []
+        alive = len(inputs) > 0  # the network's inputs may need a gradient; a source chain starts dead
+        with forward_scope():
+            values: tuple = inputs
+            for layer in self.layers:
+                y, backward = layer.forward(*values)
+                alive = alive or layer.trainable
+                steps.append(backward if alive else None)
+                values = (y,)
+        output = values[0] if len(values) == 1 else values
+
+        def backward(dy: Any, deltas: DeltaSet) -> Any:
+            grad = _check_gradient_shape(f"{self.label()} backward", dy, output)
+            for step in reversed(steps):
+                if step is None:  # everything before this point is dead
+                    return None
+                grad = step(grad, deltas)
+            return grad
+
+        return output, backward
+
+
+@dataclass(frozen=True)
+class Node:
+    """A value in a Graph: a graph input or the output of one layer application."""
+
+    graph: "Graph"
+    index: int
+
+    def __repr__(self) -> str:
+        return f"Node({self.index})"
+
+
+@dataclass
+class _Step:
+    layer: Layer | None  # None for a graph input
+    inputs: tuple[int, ...]
+
+
+class Graph(Layer):
+    """A directed acyclic network built node by node.
+
+    >>> g = Graph(); x = g.input()
+    >>> h = g.add(layers.Dense(3, 3), x); g.output(g.add(layers.Add(), x, h))
+
+    Forward takes one array per ``input()`` (in the order they were made) and
+    returns one array per ``output()`` node (a tuple when there are several).
+    Backward takes the output gradient(s), ``None`` standing for zero on an output
+    the loss does not use, and returns one input gradient per input (a tuple when
+    there are several).
+    """
+
+    def __init__(self, name: str | None = None):
+        super().__init__(name)
+        self._steps: list[_Step] = []
+        self._inputs: list[int] = []
+        self._outputs: list[int] = []
+
+    # -- building -----------------------------------------------------------------
+    def input(self) -> Node:
+        self._steps.append(_Step(None, ()))
+        self._inputs.append(len(self._steps) - 1)
+        return Node(self, len(self._steps) - 1)
+
+    def add(self, layer: Layer, *inputs: Node) -> Node:
+        where = f"{self.label()}.add({layer.label() if isinstance(layer, Layer) else layer!r})"
+        if not isinstance(layer, Layer):
+            raise fail(where, "a Layer", type(layer).__name__)
+        if layer is self:
+            raise fail(where, "a layer other than the graph itself", "the graph")
+        for node in inputs:
+            if not isinstance(node, Node) or node.graph is not self:
+                raise fail(where, "input nodes made by this graph's input() or add()", repr(node))
+        if layer.n_inputs is not None and len(inputs) != layer.n_inputs:
+            raise fail(where, f"{layer.n_inputs} input node(s)", f"{len(inputs)}")
+        self._steps.append(_Step(layer, tuple(n.index for n in inputs)))
+        return Node(self, len(self._steps) - 1)
+
+    def output(self, *nodes: Node) -> None:
+        """Declare the output node(s); may be called once, with all of them."""
+        for node in nodes:
+            if not isinstance(node, Node) or node.graph is not self:
+                raise fail(f"{self.label()}.output", "nodes made by this graph", repr(node))
+        if not nodes:
+            raise fail(f"{self.label()}.output", "at least one node", "none")
+        self._outputs = [n.index for n in nodes]
+
+    # -- introspection (used by io and by users) ----------------------------------
+    @property
+    def n_inputs(self) -> int:  # type: ignore[override]
+        return len(self._inputs)
+
+    @property
+    def layers(self) -> list[Layer]:
+        """Distinct layers in the order they were first added."""
+        return list({id(s.layer): s.layer for s in self._steps if s.layer is not None}.values())
+
+    def structure(self) -> dict[str, Any]:
+        """Nodes as (layer position in ``layers``, input node indices); inputs; outputs."""
+        order = {id(layer): i for i, layer in enumerate(self.layers)}
+        return {
+            "nodes": [None if s.layer is None else [order[id(s.layer)], list(s.inputs)] for s in self._steps],
+            "inputs": list(self._inputs),
+            "outputs": list(self._outputs),
+        }
+
+    def parameters(self) -> list[Parameter]:
+        return _unique_parameters(self.layers)
+
+    def describe(self) -> str:
+        return f"Graph[{len(self._steps)} nodes]"
+
+    # -- running ---------------------------------------------------------------------
+    def forward(self, *inputs: Any) -> tuple[Any, Backward]:
+        where = f"{self.label()} forward"
+        if not self._outputs:
+            raise fail(where, "output nodes declared with g.output(...)", "none")
+        if len(inputs) != len(self._inputs):
+            raise fail(where, f"{len(self._inputs)} input array(s)", f"{len(inputs)}")
+        values: list[Any] = [None] * len(self._steps)
+        backwards: list[Backward | None] = [None] * len(self._steps)
+        alive = [False] * len(self._steps)
+        for index, x in zip(self._inputs, inputs):
+            values[index], alive[index] = x, True
+        with forward_scope():
+            for index, step in enumerate(self._steps):
+                if step.layer is None:
+                    continue
+                y, backward = step.layer.forward(*(values[i] for i in step.inputs))
+                values[index] = y
+                alive[index] = step.layer.trainable or any(alive[i] for i in step.inputs)
+                if alive[index]:
+                    backwards[index] = backward
+        outputs = tuple(values[i] for i in self._outputs)
+
+        def backward(dy: Any, deltas: DeltaSet) -> Any:
+            dys = (dy,) if len(outputs) == 1 else tuple(dy)
+            if len(dys) != len(outputs):
+                raise fail(f"{self.label()} backward", f"{len(outputs)} output gradients", f"{len(dys)}")
+            grads: list[Any] = [None] * len(self._steps)
+
+            def accumulate(index: int, g: Any) -> None:
+                if g is None or not alive[index]:
+                    return
+                grads[index] = g if grads[index] is None else grads[index] + g
+
+            for index, g, y in zip(self._outputs, dys, outputs):
+                if g is not None:
+                    accumulate(index, _check_gradient_shape(f"{self.label()} backward", g, y))
+            for index in range(len(self._steps) - 1, -1, -1):
+                step, g = self._steps[index], grads[index]
+                if step.layer is None or g is None or backwards[index] is None:
+                    continue
+                grads[index] = None  # free memory as we go
+                dx = backwards[index](g, deltas)
+                if len(step.inputs) == 1:
+                    dx = (dx,)
+                for i, d in zip(step.inputs, dx):
+                    accumulate(i, d)
+            dxs = tuple(grads[i] if grads[i] is not None else np.zeros_like(values[i]) for i in self._inputs)
+            return dxs[0] if len(dxs) == 1 else dxs
+
+        return (outputs[0] if len(outputs) == 1 else outputs), backward

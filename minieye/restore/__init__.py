@@ -1,0 +1,1 @@
+"""Image restoration (in progress)."""

@@ -1,0 +1,1 @@
+"""Gradient checks and hypothesis strategies (in progress)."""
