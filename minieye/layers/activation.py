@@ -1,2 +1,180 @@
-"""(in progress)"""
-__all__: list[str] = []
+"""Element-wise activations and Softmax. None has parameters; each keeps x's float dtype.
+
+Element-wise layers compute ``y = f(x)`` and ``dx = dy * f'(x)``:
+
+    ReLU       max(x, 0)                    f' = [x > 0]
+    LeakyReLU  x if x > 0 else slope * x    f' = 1 or slope
+    Sigmoid    1 / (1 + exp(-x))            f' = y (1 - y)
+    Tanh       tanh(x)                      f' = 1 - y^2
+    Abs        |x|                          f' = sign(x)
+    Square     x^2                          f' = 2x
+    Log        log(x)  (x > 0)              f' = 1 / x
+    Clamp      min(max(x, low), high)       f' = [low <= x <= high]
+
+Softmax along ``axis``: ``y = exp(x - max) / sum exp(x - max)`` and
+``dx = y * (dy - sum(dy * y, axis))``.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ..checks import as_float_array, fail
+from ..core import Backward, DeltaSet, Layer
+
+__all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Abs", "Square", "Log", "Clamp"]
+
+
+def _where(layer: Layer, name: str | None) -> str:
+    """How constructor errors name a layer (describe() may need attributes not yet set)."""
+    return f"{type(layer).__name__} {name!r}" if name else type(layer).__name__
+
+
+class _Elementwise(Layer):
+    """Base of parameter-free element-wise layers: subclasses give ``_apply(x) -> (y, dydx(x, y))``."""
+
+    def _apply(self, x: np.ndarray) -> tuple[np.ndarray, Callable[[], np.ndarray]]:
+        raise NotImplementedError
+
+    def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
+        x = as_float_array(x, f"{self.label()} forward", "x")
+        y, slope = self._apply(x)
+        y = np.asarray(y, dtype=x.dtype)
+
+        def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
+            return np.asarray(np.asarray(dy, dtype=x.dtype) * slope(), dtype=x.dtype)
+
+        return y, backward
+
+
+class ReLU(_Elementwise):
+    """``max(x, 0)``. Shapes: any -> same."""
+
+    def _apply(self, x):
+        return np.maximum(x, 0), lambda: (x > 0).astype(x.dtype)
+
+
+class LeakyReLU(_Elementwise):
+    """``x`` where positive, ``slope * x`` elsewhere. Shapes: any -> same."""
+
+    def __init__(self, slope: float = 0.01, name: str | None = None):
+        super().__init__(name)
+        if not isinstance(slope, (int, float, np.floating, np.integer)) or isinstance(slope, bool):
+            raise fail(_where(self, name), "slope a real number", f"slope={slope!r}")
+        self.slope = float(slope)
+
+    def config(self) -> dict[str, Any]:
+        return {"slope": self.slope, **super().config()}
+
+    def describe(self) -> str:
+        return f"LeakyReLU({self.slope:g})"
+
+    def _apply(self, x):
+        s = x.dtype.type(self.slope)
+        return np.where(x > 0, x, s * x), lambda: np.where(x > 0, x.dtype.type(1), s)
+
+
+class Sigmoid(_Elementwise):
+    """``1 / (1 + exp(-x))``, computed as ``(1 + tanh(x/2)) / 2`` (no overflow). Shapes: any -> same."""
+
+    def _apply(self, x):
+        y = 0.5 * (1 + np.tanh(0.5 * x))
+        return y, lambda: y * (1 - y)
+
+
+class Tanh(_Elementwise):
+    """``tanh(x)``. Shapes: any -> same."""
+
+    def _apply(self, x):
+        y = np.tanh(x)
+        return y, lambda: 1 - y * y
+
+
+class Abs(_Elementwise):
+    """``|x|`` (gradient 0 at 0). Shapes: any -> same."""
+
+    def _apply(self, x):
+        return np.abs(x), lambda: np.sign(x)
+
+
+class Square(_Elementwise):
+    """``x ** 2``. Shapes: any -> same."""
+
+    def _apply(self, x):
+        return x * x, lambda: 2 * x
+
+
+class Log(_Elementwise):
+    """Natural logarithm; defined for x > 0 (NumPy's -inf/NaN elsewhere, never hidden). Shapes: any -> same."""
+
+    def _apply(self, x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.log(x)
+        return y, lambda: 1 / x
+
+
+class Clamp(_Elementwise):
+    """Bounds values to ``[low, high]`` (either may be None); gradient 1 inside, 0 outside.
+
+    Shapes: any -> same.
+    """
+
+    def __init__(self, low: float | None = None, high: float | None = None, name: str | None = None):
+        super().__init__(name)
+        where = _where(self, name)
+        for key, value in (("low", low), ("high", high)):
+            if value is not None and (not isinstance(value, (int, float, np.floating, np.integer))
+                                      or isinstance(value, bool) or np.isnan(value)):
+                raise fail(where, f"{key} a real number or None", f"{key}={value!r}")
+        if low is None and high is None:
+            raise fail(where, "at least one of low and high", "neither")
+        if low is not None and high is not None and low > high:
+            raise fail(where, "low <= high", f"low={low}, high={high}")
+        self.low = None if low is None else float(low)
+        self.high = None if high is None else float(high)
+
+    def config(self) -> dict[str, Any]:
+        return {"low": self.low, "high": self.high, **super().config()}
+
+    def describe(self) -> str:
+        return f"Clamp({self.low}, {self.high})"
+
+    def _apply(self, x):
+        y = np.clip(x, self.low, self.high)
+        low = -np.inf if self.low is None else self.low
+        high = np.inf if self.high is None else self.high
+        return y, lambda: ((x >= low) & (x <= high)).astype(x.dtype)
+
+
+class Softmax(Layer):
+    """Softmax along ``axis`` (default the last): positive outputs summing to 1 along it.
+
+    Shapes: any -> same. Use ``axis=1`` for the channels of NCHW images.
+    """
+
+    def __init__(self, axis: int = -1, name: str | None = None):
+        super().__init__(name)
+        if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+            raise fail(_where(self, name), "axis an int", f"axis={axis!r}")
+        self.axis = int(axis)
+
+    def config(self) -> dict[str, Any]:
+        return {"axis": self.axis, **super().config()}
+
+    def describe(self) -> str:
+        return f"Softmax(axis={self.axis})"
+
+    def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
+        where = f"{self.label()} forward"
+        x = as_float_array(x, where, "x")
+        if not -x.ndim <= self.axis < x.ndim:
+            raise fail(where, f"x with an axis {self.axis}", f"x.shape == {x.shape}")
+        e = np.exp(x - x.max(axis=self.axis, keepdims=True))
+        y = e / e.sum(axis=self.axis, keepdims=True)
+
+        def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
+            dy = np.asarray(dy, dtype=x.dtype)
+            return y * (dy - (dy * y).sum(axis=self.axis, keepdims=True))
+
+        return y, backward

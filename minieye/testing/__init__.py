@@ -1,1 +1,22 @@
-"""Gradient checks and hypothesis strategies (in progress)."""
+"""Gradient checks for any layer, including your own (hypothesis strategies live in
+``minieye.testing.strategies``, imported on demand: hypothesis is a dev extra).
+
+    from minieye.testing import check_layer
+    check_layer(layers.Dense(5, 4, dtype="float64", seed=0), np.random.default_rng(0).normal(size=(3, 5)))
+
+``check_layer`` runs every check below; each is also usable alone:
+
+- ``check_gradients``: central finite differences in float64 along random directions
+  against backward, naming the culprit input or parameter on failure;
+- ``check_no_mutation``, ``check_backward_twice``, ``check_frozen``,
+  ``check_batch_invariance``, ``check_float32``, ``check_config``.
+
+All raise AssertionError with the layer's label, shapes and numbers on failure.
+"""
+from .case import LayerCase
+from .gradcheck import check_gradients
+from .properties import (check_backward_twice, check_batch_invariance, check_config, check_float32,
+                         check_frozen, check_layer, check_no_mutation)
+
+__all__ = ["LayerCase", "check_layer", "check_gradients", "check_no_mutation", "check_backward_twice",
+           "check_frozen", "check_batch_invariance", "check_float32", "check_config"]
