@@ -1,0 +1,405 @@
+"""Pooling, unpooling and upsampling kernels on contiguous NCHW arrays.
+
+Every kernel sees its batch as ``P = N*C`` independent planes ``(P, H, W)`` (a free
+reshape of a C-contiguous NCHW array). Geometry follows PyTorch:
+
+    h_out = (h + 2*pad_h - kh) // stride_h + 1        (floor mode; no ceil_mode)
+    window (i, j) covers rows i*stride_h - pad_h + [0, kh), columns likewise.
+
+Max-pool with switches::
+
+    y[p, i, j]        = max over the window of x[p, a, b]   (padding counts as -inf)
+    switches[p, i, j] = a*W + b of that maximum              (flat index in the H*W plane)
+
+Ties go to the first maximum in row-major window order (PyTorch's CPU rule: a later
+value replaces the best only when strictly greater); a NaN in a window wins (the last
+NaN), so NaNs propagate as in PyTorch.
+
+Scatter and gather by switches are each other's adjoints::
+
+    scatter(v, s)[p, k] = sum over {(i, j): s[p, i, j] == k} of v[p, i, j]
+    gather(u, s)[p, i, j] = u[p, s[p, i, j]]
+    <scatter(v, s), u> = <v, gather(u, s)>
+
+so max-pool's backward is ``dx = scatter(dy, switches)``, max-unpool (Noh et al.'s
+unpooling, DeconvNet) *is* that scatter, and max-unpool's backward is the gather. One
+implementation serves both directions.
+
+Average pool: ``y[p, i, j] = sum over the window's in-bounds x / divisor`` where the
+divisor is ``kh*kw`` (count_include_pad) or the number of in-bounds cells; its
+backward spreads ``dy / divisor`` back over the same cells.
+
+Upsampling by integer factors (sh, sw):
+
+- nearest: ``y[p, i, j] = x[p, i // sh, j // sw]``; backward sums each sh x sw block.
+- bilinear, align_corners=False (PyTorch's default): output row i reads source
+  coordinate ``r = max((i + 0.5) / sh - 0.5, 0)``, rows ``floor(r)`` and
+  ``min(floor(r) + 1, H - 1)`` with weights ``1 - frac(r)`` and ``frac(r)``; columns
+  likewise; the backward scatters ``dy`` with the same weights (the transpose).
+
+Each operation has a serial body over a range of planes (``@kernel``) and a thin
+parallel driver that hands one plane at a time to Numba's pool (``prange``). The
+public functions below pick the driver: the parallel one only when there are several
+planes and enough work to pay for waking the thread pool (tens of microseconds when
+idle, far more on a busy machine). No validation happens here.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import kernel, parallel_kernel, prange
+
+__all__ = [
+    "PARALLEL_MIN_WORK",
+    "pool_output_size",
+    "max_pool2d_forward",
+    "scatter_switches",
+    "gather_switches",
+    "avg_pool2d_forward",
+    "avg_pool2d_backward",
+    "upsample_nearest_forward",
+    "upsample_nearest_backward",
+    "upsample_bilinear_forward",
+    "upsample_bilinear_backward",
+    "bilinear_taps",
+]
+
+# Below this many inner-loop steps a call runs serially (roughly 100 us of work).
+PARALLEL_MIN_WORK = 1 << 17
+
+
+def pool_output_size(size: int, kernel_size: int, stride: int, padding: int) -> int:
+    """Output length along one axis: ``(size + 2*padding - kernel_size) // stride + 1``."""
+    return (size + 2 * padding - kernel_size) // stride + 1
+
+
+def _use_parallel(planes: int, work: int) -> bool:
+    return planes > 1 and work >= PARALLEL_MIN_WORK
+
+
+def _planes(a: np.ndarray) -> np.ndarray:
+    n, c, h, w = a.shape
+    return a.reshape(n * c, h, w)
+
+
+# -- max-pool --------------------------------------------------------------------------
+@kernel
+def _max_pool_planes(x, y, switches, p0, p1, kh, kw, stride_h, stride_w, pad_h, pad_w):
+    h, w = x.shape[1], x.shape[2]
+    h_out, w_out = y.shape[1], y.shape[2]
+    for p in range(p0, p1):
+        for i in range(h_out):
+            top = i * stride_h - pad_h
+            a0, a1 = max(top, 0), min(top + kh, h)
+            for j in range(w_out):
+                left = j * stride_w - pad_w
+                b0, b1 = max(left, 0), min(left + kw, w)
+                best = -np.inf
+                arg = a0 * w + b0
+                for a in range(a0, a1):
+                    for b in range(b0, b1):
+                        v = x[p, a, b]
+                        if v > best or v != v:  # strictly greater: the first max wins
+                            best = v
+                            arg = a * w + b
+                y[p, i, j] = best
+                switches[p, i, j] = arg
+
+
+@parallel_kernel
+def _max_pool_parallel(x, y, switches, kh, kw, stride_h, stride_w, pad_h, pad_w):
+    for p in prange(x.shape[0]):
+        _max_pool_planes(x, y, switches, p, p + 1, kh, kw, stride_h, stride_w, pad_h, pad_w)
+
+
+def max_pool2d_forward(x: np.ndarray, kh: int, kw: int, stride_h: int, stride_w: int,
+                       pad_h: int, pad_w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Max-pool a contiguous NCHW array; returns ``(y, switches)`` (switches int64).
+
+    Shapes: x (N, C, H, W) -> y, switches (N, C, h_out, w_out).
+    """
+    n, c, h, w = x.shape
+    h_out = pool_output_size(h, kh, stride_h, pad_h)
+    w_out = pool_output_size(w, kw, stride_w, pad_w)
+    y = np.empty((n, c, h_out, w_out), dtype=x.dtype)
+    switches = np.empty((n, c, h_out, w_out), dtype=np.int64)
+    planes = n * c
+    args = (kh, kw, stride_h, stride_w, pad_h, pad_w)
+    if _use_parallel(planes, planes * h_out * w_out * kh * kw):
+        _max_pool_parallel(_planes(x), _planes(y), _planes(switches), *args)
+    elif planes:
+        _max_pool_planes(_planes(x), _planes(y), _planes(switches), 0, planes, *args)
+    return y, switches
+
+
+# -- scatter / gather by switches (max-pool backward, max-unpool and its backward) ------
+@kernel
+def _scatter_planes(values, switches, out, p0, p1):
+    for p in range(p0, p1):
+        for k in range(values.shape[1]):
+            out[p, switches[p, k]] += values[p, k]
+
+
+@parallel_kernel
+def _scatter_parallel(values, switches, out):
+    for p in prange(values.shape[0]):
+        _scatter_planes(values, switches, out, p, p + 1)
+
+
+def scatter_switches(values: np.ndarray, switches: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Place (add) each value at its switch in a zero (N, C, h, w) array.
+
+    This is max-pool's backward and max-unpool's forward. Where several switches are
+    equal (overlapping windows) their values add up, which keeps it the exact adjoint
+    of ``gather_switches``. Shapes: values, switches (N, C, h', w') -> (N, C, h, w).
+    """
+    n, c = values.shape[:2]
+    planes = n * c
+    out = np.zeros((n, c, h, w), dtype=values.dtype)
+    flat_v = values.reshape(planes, -1)
+    flat_s = switches.reshape(planes, -1)
+    flat_o = out.reshape(planes, h * w)
+    if _use_parallel(planes, out.size + values.size):
+        _scatter_parallel(flat_v, flat_s, flat_o)
+    elif planes:
+        _scatter_planes(flat_v, flat_s, flat_o, 0, planes)
+    return out
+
+
+def gather_switches(x: np.ndarray, switches: np.ndarray) -> np.ndarray:
+    """``x[n, c].flat[switches[n, c]]``: max-unpool's backward (adjoint of the scatter).
+
+    Shapes: x (N, C, H, W), switches (N, C, h', w') -> (N, C, h', w').
+    NumPy's take_along_axis is a tight C loop already; Numba would not beat it.
+    """
+    n, c = switches.shape[:2]
+    flat = np.take_along_axis(x.reshape(n * c, -1), switches.reshape(n * c, -1), axis=1)
+    return flat.reshape(switches.shape)
+
+
+# -- average pool ------------------------------------------------------------------------
+@kernel
+def _avg_divisor(top, left, a0, a1, b0, b1, kh, kw, h, w, pad_h, pad_w, count_include_pad):
+    if count_include_pad:  # window clipped to the padded input (always kh*kw in floor mode)
+        return (min(top + kh, h + pad_h) - top) * (min(left + kw, w + pad_w) - left)
+    return (a1 - a0) * (b1 - b0)
+
+
+@kernel
+def _avg_pool_planes(x, y, p0, p1, kh, kw, stride_h, stride_w, pad_h, pad_w, count_include_pad):
+    h, w = x.shape[1], x.shape[2]
+    h_out, w_out = y.shape[1], y.shape[2]
+    for p in range(p0, p1):
+        for i in range(h_out):
+            top = i * stride_h - pad_h
+            a0, a1 = max(top, 0), min(top + kh, h)
+            for j in range(w_out):
+                left = j * stride_w - pad_w
+                b0, b1 = max(left, 0), min(left + kw, w)
+                total = 0.0  # accumulate in float64 whatever the dtype
+                for a in range(a0, a1):
+                    for b in range(b0, b1):
+                        total += x[p, a, b]
+                divisor = _avg_divisor(top, left, a0, a1, b0, b1, kh, kw, h, w,
+                                       pad_h, pad_w, count_include_pad)
+                y[p, i, j] = total / divisor
+
+
+@parallel_kernel
+def _avg_pool_parallel(x, y, kh, kw, stride_h, stride_w, pad_h, pad_w, count_include_pad):
+    for p in prange(x.shape[0]):
+        _avg_pool_planes(x, y, p, p + 1, kh, kw, stride_h, stride_w, pad_h, pad_w, count_include_pad)
+
+
+@kernel
+def _avg_pool_grad_planes(dy, dx, p0, p1, kh, kw, stride_h, stride_w, pad_h, pad_w, count_include_pad):
+    h, w = dx.shape[1], dx.shape[2]
+    h_out, w_out = dy.shape[1], dy.shape[2]
+    for p in range(p0, p1):
+        for i in range(h_out):
+            top = i * stride_h - pad_h
+            a0, a1 = max(top, 0), min(top + kh, h)
+            for j in range(w_out):
+                left = j * stride_w - pad_w
+                b0, b1 = max(left, 0), min(left + kw, w)
+                divisor = _avg_divisor(top, left, a0, a1, b0, b1, kh, kw, h, w,
+                                       pad_h, pad_w, count_include_pad)
+                g = dy[p, i, j] / divisor
+                for a in range(a0, a1):
+                    for b in range(b0, b1):
+                        dx[p, a, b] += g
+
+
+@parallel_kernel
+def _avg_pool_grad_parallel(dy, dx, kh, kw, stride_h, stride_w, pad_h, pad_w, count_include_pad):
+    for p in prange(dy.shape[0]):
+        _avg_pool_grad_planes(dy, dx, p, p + 1, kh, kw, stride_h, stride_w, pad_h, pad_w,
+                              count_include_pad)
+
+
+def avg_pool2d_forward(x: np.ndarray, kh: int, kw: int, stride_h: int, stride_w: int,
+                       pad_h: int, pad_w: int, count_include_pad: bool) -> np.ndarray:
+    """Average-pool a contiguous NCHW array. Shapes: (N, C, H, W) -> (N, C, h_out, w_out)."""
+    n, c, h, w = x.shape
+    h_out = pool_output_size(h, kh, stride_h, pad_h)
+    w_out = pool_output_size(w, kw, stride_w, pad_w)
+    y = np.empty((n, c, h_out, w_out), dtype=x.dtype)
+    planes = n * c
+    args = (kh, kw, stride_h, stride_w, pad_h, pad_w, bool(count_include_pad))
+    if _use_parallel(planes, y.size * kh * kw):
+        _avg_pool_parallel(_planes(x), _planes(y), *args)
+    elif planes:
+        _avg_pool_planes(_planes(x), _planes(y), 0, planes, *args)
+    return y
+
+
+def avg_pool2d_backward(dy: np.ndarray, h: int, w: int, kh: int, kw: int, stride_h: int,
+                        stride_w: int, pad_h: int, pad_w: int, count_include_pad: bool) -> np.ndarray:
+    """Input gradient of ``avg_pool2d_forward``. Shapes: dy (N, C, h_out, w_out) -> (N, C, h, w)."""
+    n, c = dy.shape[:2]
+    dx = np.zeros((n, c, h, w), dtype=dy.dtype)
+    planes = n * c
+    args = (kh, kw, stride_h, stride_w, pad_h, pad_w, bool(count_include_pad))
+    if _use_parallel(planes, dy.size * kh * kw):
+        _avg_pool_grad_parallel(_planes(dy), _planes(dx), *args)
+    elif planes:
+        _avg_pool_grad_planes(_planes(dy), _planes(dx), 0, planes, *args)
+    return dx
+
+
+# -- nearest upsampling ------------------------------------------------------------------
+@kernel
+def _nearest_planes(x, y, p0, p1, sh, sw):
+    h_out, w_out = y.shape[1], y.shape[2]
+    for p in range(p0, p1):
+        for i in range(h_out):
+            a = i // sh
+            for j in range(w_out):
+                y[p, i, j] = x[p, a, j // sw]
+
+
+@parallel_kernel
+def _nearest_parallel(x, y, sh, sw):
+    for p in prange(x.shape[0]):
+        _nearest_planes(x, y, p, p + 1, sh, sw)
+
+
+@kernel
+def _nearest_grad_planes(dy, dx, p0, p1, sh, sw):
+    h_out, w_out = dy.shape[1], dy.shape[2]
+    for p in range(p0, p1):
+        for i in range(h_out):
+            a = i // sh
+            for j in range(w_out):
+                dx[p, a, j // sw] += dy[p, i, j]
+
+
+@parallel_kernel
+def _nearest_grad_parallel(dy, dx, sh, sw):
+    for p in prange(dy.shape[0]):
+        _nearest_grad_planes(dy, dx, p, p + 1, sh, sw)
+
+
+def upsample_nearest_forward(x: np.ndarray, sh: int, sw: int) -> np.ndarray:
+    """Repeat each pixel sh x sw times. Shapes: (N, C, H, W) -> (N, C, H*sh, W*sw)."""
+    n, c, h, w = x.shape
+    y = np.empty((n, c, h * sh, w * sw), dtype=x.dtype)
+    planes = n * c
+    if _use_parallel(planes, y.size):
+        _nearest_parallel(_planes(x), _planes(y), sh, sw)
+    elif planes:
+        _nearest_planes(_planes(x), _planes(y), 0, planes, sh, sw)
+    return y
+
+
+def upsample_nearest_backward(dy: np.ndarray, sh: int, sw: int) -> np.ndarray:
+    """Sum each sh x sw block of dy. Shapes: (N, C, H*sh, W*sw) -> (N, C, H, W)."""
+    n, c, h_out, w_out = dy.shape
+    dx = np.zeros((n, c, h_out // sh, w_out // sw), dtype=dy.dtype)
+    planes = n * c
+    if _use_parallel(planes, dy.size):
+        _nearest_grad_parallel(_planes(dy), _planes(dx), sh, sw)
+    elif planes:
+        _nearest_grad_planes(_planes(dy), _planes(dx), 0, planes, sh, sw)
+    return dx
+
+
+# -- bilinear upsampling (align_corners=False) ---------------------------------------------
+def bilinear_taps(size: int, scale: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per output index along one axis: source indices (i0, i1) and weights (l0, l1).
+
+    PyTorch's align_corners=False rule with scale = 1/scale_factor:
+    ``r = max((i + 0.5) / scale - 0.5, 0)``, ``i0 = floor(r)``, ``i1 = min(i0 + 1, size - 1)``,
+    ``l1 = r - i0``, ``l0 = 1 - l1``.
+    """
+    r = np.maximum((np.arange(size * scale) + 0.5) / scale - 0.5, 0.0)
+    i0 = np.floor(r).astype(np.int64)
+    i1 = np.minimum(i0 + 1, size - 1)
+    l1 = r - i0
+    return i0, i1, (1.0 - l1).astype(dtype), l1.astype(dtype)
+
+
+@kernel
+def _bilinear_planes(x, y, p0, p1, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1):
+    h_out, w_out = y.shape[1], y.shape[2]
+    for p in range(p0, p1):
+        for i in range(h_out):
+            r0, r1, u0, u1 = ih0[i], ih1[i], lh0[i], lh1[i]
+            for j in range(w_out):
+                c0, c1, v0, v1 = iw0[j], iw1[j], lw0[j], lw1[j]
+                y[p, i, j] = (u0 * (v0 * x[p, r0, c0] + v1 * x[p, r0, c1])
+                              + u1 * (v0 * x[p, r1, c0] + v1 * x[p, r1, c1]))
+
+
+@parallel_kernel
+def _bilinear_parallel(x, y, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1):
+    for p in prange(x.shape[0]):
+        _bilinear_planes(x, y, p, p + 1, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1)
+
+
+@kernel
+def _bilinear_grad_planes(dy, dx, p0, p1, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1):
+    h_out, w_out = dy.shape[1], dy.shape[2]
+    for p in range(p0, p1):
+        for i in range(h_out):
+            r0, r1, u0, u1 = ih0[i], ih1[i], lh0[i], lh1[i]
+            for j in range(w_out):
+                c0, c1, v0, v1 = iw0[j], iw1[j], lw0[j], lw1[j]
+                g = dy[p, i, j]
+                dx[p, r0, c0] += u0 * v0 * g
+                dx[p, r0, c1] += u0 * v1 * g
+                dx[p, r1, c0] += u1 * v0 * g
+                dx[p, r1, c1] += u1 * v1 * g
+
+
+@parallel_kernel
+def _bilinear_grad_parallel(dy, dx, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1):
+    for p in prange(dy.shape[0]):
+        _bilinear_grad_planes(dy, dx, p, p + 1, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1)
+
+
+def upsample_bilinear_forward(x: np.ndarray, sh: int, sw: int) -> np.ndarray:
+    """Bilinear upsampling by integer factors. Shapes: (N, C, H, W) -> (N, C, H*sh, W*sw)."""
+    n, c, h, w = x.shape
+    y = np.empty((n, c, h * sh, w * sw), dtype=x.dtype)
+    taps = (*bilinear_taps(h, sh, x.dtype), *bilinear_taps(w, sw, x.dtype))
+    planes = n * c
+    if _use_parallel(planes, 4 * y.size):
+        _bilinear_parallel(_planes(x), _planes(y), *taps)
+    elif planes:
+        _bilinear_planes(_planes(x), _planes(y), 0, planes, *taps)
+    return y
+
+
+def upsample_bilinear_backward(dy: np.ndarray, sh: int, sw: int) -> np.ndarray:
+    """Input gradient of bilinear upsampling. Shapes: (N, C, H*sh, W*sw) -> (N, C, H, W)."""
+    n, c, h_out, w_out = dy.shape
+    h, w = h_out // sh, w_out // sw
+    dx = np.zeros((n, c, h, w), dtype=dy.dtype)
+    taps = (*bilinear_taps(h, sh, dy.dtype), *bilinear_taps(w, sw, dy.dtype))
+    planes = n * c
+    if _use_parallel(planes, 4 * dy.size):
+        _bilinear_grad_parallel(_planes(dy), _planes(dx), *taps)
+    elif planes:
+        _bilinear_grad_planes(_planes(dy), _planes(dx), 0, planes, *taps)
+    return dx
