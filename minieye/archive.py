@@ -36,7 +36,8 @@ def write_archive(path: str | os.PathLike, meta: Mapping[str, Any], arrays: Mapp
     path = Path(path)
     meta_bytes = json.dumps(meta, indent=1, sort_keys=False, allow_nan=False).encode("utf-8")
     buffer = io.BytesIO()
-    np.savez(buffer, **{name: np.ascontiguousarray(a) for name, a in arrays.items()})
+    # asarray(order="C"), not ascontiguousarray, which turns 0-d arrays into shape (1,).
+    np.savez(buffer, **{name: np.asarray(a, order="C") for name, a in arrays.items()})
     folder = path.parent if str(path.parent) else Path(".")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
@@ -76,7 +77,7 @@ def read_archive(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.
         raise ValueError(f"{str(path)!r} is not a valid minieye archive ({type(exc).__name__}: {exc})") from None
     try:
         meta = json.loads(meta_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: absurd nesting
         raise ValueError(f"{str(path)!r}: {_META} is not valid JSON ({exc})") from None
     if not isinstance(meta, dict):
         raise ValueError(f"{str(path)!r}: {_META} must hold a JSON object, found {type(meta).__name__}")
