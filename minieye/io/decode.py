@@ -166,19 +166,25 @@ class _Decoder:
             known = self.params[k]
             if known is built:       # a network's parameter, filled when its owner was built
                 continue
-            value, frozen = self.parameter_value(k, f"{where} parameter {position} ({built.name!r})")
-            if value.shape != built.shape or value.dtype != built.dtype:
-                raise _fail(where, f"parameter {built.name!r} was built with shape {built.shape} and dtype "
-                                   f"{built.dtype}, but the file holds shape {value.shape} and dtype {value.dtype}; "
-                                   f"the layer's config() must record every argument that sets them")
-            if known is None:
-                if any(p is built for p in self.params):
-                    raise _fail(where, f"parameter {built.name!r} is described twice")
-                np.copyto(built.value, value)  # in place: the layer may hold views of it
-                built.frozen = frozen
-                self.params[k] = built
-            else:
-                self.tie(layer, built, known, where)
+            at = f"{where} parameter {position} ({built.name!r})"
+            if known is not None:    # tied: the parameter was loaded with an earlier layer
+                self.check_built(built, known.value, where)
+                self.tie(layer, built, known, at)
+                continue
+            if any(p is built for p in self.params):
+                raise _fail(at, "the layer built a parameter that another record already owns")
+            value, frozen = self.parameter_value(k, at)
+            self.check_built(built, value, where)
+            np.copyto(built.value, value)  # in place: the layer may hold views of it
+            built.frozen = frozen
+            self.params[k] = built
+
+    @staticmethod
+    def check_built(built: Parameter, value: np.ndarray, where: str) -> None:
+        if value.shape != built.shape or value.dtype != built.dtype:
+            raise _fail(where, f"parameter {built.name!r} was built with shape {built.shape} and dtype "
+                               f"{built.dtype}, but the file holds shape {value.shape} and dtype {value.dtype}; "
+                               f"the layer's config() must record every argument that sets them")
 
     def tie(self, layer: Layer, built: Parameter, known: Parameter, where: str) -> None:
         """Share ``known`` (already loaded) in place of the ``built`` parameter, as when saved."""

@@ -70,7 +70,7 @@ class _Encoder:
         key = id(p)
         if key not in self.param_index:
             name = f"{self.prefix}p{len(self.params)}"
-            value = np.ascontiguousarray(p.value)
+            value = np.array(p.value, order="C", copy=True)  # (ascontiguousarray makes 0-d arrays 1-d)
             self.arrays[name] = value
             self.params.append({"array": name, "name": p.name, "shape": list(value.shape),
                                 "dtype": value.dtype.name, "frozen": bool(p.frozen),
@@ -97,7 +97,7 @@ class _Encoder:
                 raise ValueError(f"minieye.io.save: {where} holds an array of dtype {v.dtype}; "
                                  f"only boolean, integer and float arrays can be saved")
             name = f"{self.prefix}c{len(self.arrays)}"
-            self.arrays[name] = np.ascontiguousarray(v)
+            self.arrays[name] = np.array(v, order="C", copy=True)
             return {"$array": name}
         if isinstance(v, np.dtype) or (isinstance(v, type) and issubclass(v, np.generic)):
             return np.dtype(v).name
