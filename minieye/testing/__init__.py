@@ -8,7 +8,7 @@
 
 - ``check_gradients``: central finite differences in float64 along random directions
   against backward, naming the culprit input or parameter on failure;
-- ``check_no_mutation``, ``check_backward_twice``, ``check_frozen``,
+- ``check_no_mutation``, ``check_backward_twice``, ``check_interleaved``, ``check_frozen``,
   ``check_batch_invariance``, ``check_float32``, ``check_config``.
 
 All raise AssertionError with the layer's label, shapes and numbers on failure.
@@ -16,7 +16,7 @@ All raise AssertionError with the layer's label, shapes and numbers on failure.
 from .case import LayerCase
 from .gradcheck import check_gradients
 from .properties import (check_backward_twice, check_batch_invariance, check_config, check_float32,
-                         check_frozen, check_layer, check_no_mutation)
+                         check_frozen, check_interleaved, check_layer, check_no_mutation)
 
 __all__ = ["LayerCase", "check_layer", "check_gradients", "check_no_mutation", "check_backward_twice",
-           "check_frozen", "check_batch_invariance", "check_float32", "check_config"]
+           "check_interleaved", "check_frozen", "check_batch_invariance", "check_float32", "check_config"]

@@ -2,6 +2,8 @@
 
 - ``check_no_mutation``: forward and backward leave inputs, dy and parameter values alone;
 - ``check_backward_twice``: a backward closure can run again: same dx, deltas doubled;
+- ``check_interleaved``: another forward between a forward and its backward changes
+  nothing (no per-call state on the layer);
 - ``check_frozen``: a frozen parameter gets no delta, and nothing else changes;
 - ``check_batch_invariance``: a batch of N gives the N single results (outputs, input
   gradients, and parameter gradients summed over samples);
@@ -20,7 +22,7 @@ import numpy as np
 from ..core import DeltaSet, Layer
 from .gradcheck import as_grads, as_outputs, check_gradients, describe_call, pack_like, random_dy, run_forward
 
-__all__ = ["check_layer", "check_no_mutation", "check_backward_twice", "check_frozen",
+__all__ = ["check_layer", "check_no_mutation", "check_backward_twice", "check_interleaved", "check_frozen",
            "check_batch_invariance", "check_float32", "check_config"]
 
 
@@ -105,6 +107,23 @@ def check_backward_twice(layer: Layer, *inputs: Any, nondiff: Sequence[int] = ()
     where = describe_call(layer, xs)
     _compare(where, "second backward: gradient of input", list(second), list(first), 1e-12, 1e-300, nondiff)
     _compare_deltas(where, "second backward (deltas / 2)", deltas.scale(0.5), once, 1e-12, 1e-300)
+
+
+def check_interleaved(layer: Layer, *inputs: Any, nondiff: Sequence[int] = (), rng: Any = None) -> None:
+    """A second forward (other inputs) between a forward and its backward changes nothing:
+    layers keep no per-call state, so a line search may evaluate many points first."""
+    rng = _rng(rng)
+    xs = _inputs64(inputs, nondiff)
+    ys, dys, dxs, deltas = _run(layer, xs, None, rng)
+    y, backward = run_forward(layer, xs)
+    others = [x if i in nondiff else x + rng.standard_normal(np.shape(x)) for i, x in enumerate(xs)]
+    run_forward(layer, others)
+    deltas2 = DeltaSet()
+    dxs2 = as_grads(backward(pack_like(dys, y), deltas2), len(xs))
+    where = describe_call(layer, xs)
+    _compare(where, "forward on other inputs before backward: gradient of input", list(dxs2), list(dxs),
+             1e-12, 1e-300, nondiff)
+    _compare_deltas(where, "forward on other inputs before backward", deltas2, deltas, 1e-12, 1e-300)
 
 
 def check_frozen(layer: Layer, *inputs: Any, nondiff: Sequence[int] = (), rng: Any = None) -> None:
@@ -268,6 +287,7 @@ def check_layer(layer: Layer, *inputs: Any, nondiff: Sequence[int] = (), batch_i
     check_no_mutation(layer, *inputs, nondiff=nondiff, rng=rng)
     check_gradients(layer, *inputs, nondiff=nondiff, rng=rng, directions=directions, eps=eps, rtol=rtol, atol=atol)
     check_backward_twice(layer, *inputs, nondiff=nondiff, rng=rng)
+    check_interleaved(layer, *inputs, nondiff=nondiff, rng=rng)
     check_frozen(layer, *inputs, nondiff=nondiff, rng=rng)
     if batch_invariant and inputs:
         check_batch_invariance(layer, *inputs, nondiff=nondiff, rng=rng)
