@@ -1,0 +1,221 @@
+"""Direct convolution loops, for few channels per group (deblurring, depthwise, digits).
+
+Same maths as ``kernels/conv.py``'s docstring; here each of the three maps is a loop
+nest whose innermost loop runs along an image row (contiguous when the stride is 1,
+so LLVM vectorises it), with the valid column range of each kernel tap computed once
+instead of testing the padding per pixel.
+
+Work is split into independent tasks, so ``prange`` needs no locks:
+
+- forward:      one task per (sample, output channel, block of output rows);
+- grad_input:   one task per (sample, input channel, block of input rows), gathering
+                from dy (each input row knows which output rows and taps reach it);
+- grad_weight:  one task per (output channel, input channel of its group, block of
+                (sample, output row) pairs), each writing its own partial ``dw[kh, kw]``
+                that the driver sums.
+
+Small problems run the same task bodies serially (a parallel launch costs tens of
+microseconds, more than a digit-sized convolution).
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ._jit import kernel, parallel_kernel, prange
+from .conv_im2col import valid_range
+
+# Below this many multiply-adds a call runs serially.
+_PARALLEL_MIN_WORK = 200_000
+
+
+@kernel
+def _forward_task(x, w, y, t, n_blocks, block, sh, sw, ph, pw, dh, dw):
+    n_img, c_in, h, w_in = x.shape
+    _, c_out, h_out, w_out = y.shape
+    c_in_g, kh, kw = w.shape[1], w.shape[2], w.shape[3]
+    c_out_g = c_out // (c_in // c_in_g)
+    plane = t // n_blocks
+    n = plane // c_out
+    o = plane % c_out
+    c0 = (o // c_out_g) * c_in_g
+    oh0 = (t % n_blocks) * block
+    oh1 = min(h_out, oh0 + block)
+    for oh in range(oh0, oh1):
+        dst = y[n, o, oh]
+        dst[:] = 0
+        for cc in range(c_in_g):
+            for i in range(kh):
+                ih = oh * sh - ph + i * dh
+                if ih < 0 or ih >= h:
+                    continue
+                src = x[n, c0 + cc, ih]
+                for j in range(kw):
+                    off = j * dw - pw
+                    lo, hi = valid_range(w_out, w_in, off, sw)
+                    wv = w[o, cc, i, j]
+                    if sw == 1:
+                        for ow in range(lo, hi):
+                            dst[ow] += wv * src[ow + off]
+                    else:
+                        for ow in range(lo, hi):
+                            dst[ow] += wv * src[ow * sw + off]
+
+
+@kernel
+def _grad_input_task(dy, w, dx, t, n_blocks, block, sh, sw, ph, pw, dh, dw):
+    n_img, c_out, h_out, w_out = dy.shape
+    _, c_in, h, w_in = dx.shape
+    c_in_g, kh, kw = w.shape[1], w.shape[2], w.shape[3]
+    c_out_g = c_out // (c_in // c_in_g)
+    plane = t // n_blocks
+    n = plane // c_in
+    c = plane % c_in
+    cc = c % c_in_g
+    o0 = (c // c_in_g) * c_out_g
+    ih0 = (t % n_blocks) * block
+    ih1 = min(h, ih0 + block)
+    for ih in range(ih0, ih1):
+        dst = dx[n, c, ih]
+        dst[:] = 0
+        for i in range(kh):
+            r = ih + ph - i * dh  # = oh * sh for the output row this tap reads from
+            if r < 0 or r % sh != 0 or r // sh >= h_out:
+                continue
+            oh = r // sh
+            for oo in range(c_out_g):
+                src = dy[n, o0 + oo, oh]
+                for j in range(kw):
+                    off = j * dw - pw
+                    lo, hi = valid_range(w_out, w_in, off, sw)
+                    wv = w[o0 + oo, cc, i, j]
+                    if sw == 1:
+                        for ow in range(lo, hi):
+                            dst[ow + off] += wv * src[ow]
+                    else:
+                        for ow in range(lo, hi):
+                            dst[ow * sw + off] += wv * src[ow]
+
+
+@kernel
+def _grad_weight_task(x, dy, partial, t, n_blocks, block, sh, sw, ph, pw, dh, dw):
+    n_img, c_in, h, w_in = x.shape
+    _, c_out, h_out, w_out = dy.shape
+    c_in_g, kh, kw = partial.shape[2], partial.shape[3], partial.shape[4]
+    c_out_g = c_out // (c_in // c_in_g)
+    pair = t // n_blocks
+    o = pair // c_in_g
+    cc = pair % c_in_g
+    c = (o // c_out_g) * c_in_g + cc
+    r0 = (t % n_blocks) * block
+    r1 = min(n_img * h_out, r0 + block)
+    acc = partial[t % n_blocks, o, cc]
+    acc[:, :] = 0
+    for r in range(r0, r1):  # r runs over (sample, output row) pairs
+        n = r // h_out
+        oh = r % h_out
+        g = dy[n, o, oh]
+        for i in range(kh):
+            ih = oh * sh - ph + i * dh
+            if ih < 0 or ih >= h:
+                continue
+            src = x[n, c, ih]
+            for j in range(kw):
+                off = j * dw - pw
+                lo, hi = valid_range(w_out, w_in, off, sw)
+                s = acc[i, j] * 0
+                if sw == 1:
+                    for ow in range(lo, hi):
+                        s += g[ow] * src[ow + off]
+                else:
+                    for ow in range(lo, hi):
+                        s += g[ow] * src[ow * sw + off]
+                acc[i, j] += s
+
+
+@kernel
+def _forward_serial(x, w, y, n_tasks, n_blocks, block, sh, sw, ph, pw, dh, dw):
+    for t in range(n_tasks):
+        _forward_task(x, w, y, t, n_blocks, block, sh, sw, ph, pw, dh, dw)
+
+
+@parallel_kernel
+def _forward_parallel(x, w, y, n_tasks, n_blocks, block, sh, sw, ph, pw, dh, dw):
+    for t in prange(n_tasks):
+        _forward_task(x, w, y, t, n_blocks, block, sh, sw, ph, pw, dh, dw)
+
+
+@kernel
+def _grad_input_serial(dy, w, dx, n_tasks, n_blocks, block, sh, sw, ph, pw, dh, dw):
+    for t in range(n_tasks):
+        _grad_input_task(dy, w, dx, t, n_blocks, block, sh, sw, ph, pw, dh, dw)
+
+
+@parallel_kernel
+def _grad_input_parallel(dy, w, dx, n_tasks, n_blocks, block, sh, sw, ph, pw, dh, dw):
+    for t in prange(n_tasks):
+        _grad_input_task(dy, w, dx, t, n_blocks, block, sh, sw, ph, pw, dh, dw)
+
+
+@kernel
+def _grad_weight_serial(x, dy, partial, n_tasks, n_blocks, block, sh, sw, ph, pw, dh, dw):
+    for t in range(n_tasks):
+        _grad_weight_task(x, dy, partial, t, n_blocks, block, sh, sw, ph, pw, dh, dw)
+
+
+@parallel_kernel
+def _grad_weight_parallel(x, dy, partial, n_tasks, n_blocks, block, sh, sw, ph, pw, dh, dw):
+    for t in prange(n_tasks):
+        _grad_weight_task(x, dy, partial, t, n_blocks, block, sh, sw, ph, pw, dh, dw)
+
+
+# -- drivers: split the work into tasks, pick serial or parallel --------------------------------
+def _blocks(rows: int, planes: int, work: int) -> tuple[int, int, bool]:
+    """(number of row blocks per plane, rows per block, run in parallel?)."""
+    parallel = work >= _PARALLEL_MIN_WORK and numba.get_num_threads() > 1
+    if not parallel:
+        return 1, max(rows, 1), False
+    wanted = 4 * numba.get_num_threads()  # enough tasks to balance the threads
+    n_blocks = max(1, min(rows, -(-wanted // planes)))
+    block = -(-rows // n_blocks)
+    return -(-rows // block), block, True
+
+
+def forward(x: np.ndarray, w: np.ndarray, geometry) -> np.ndarray:
+    from .conv import conv_output_size
+    n, c_in, h, w_in = x.shape
+    c_out, c_in_g, kh, kw = w.shape
+    h_out = conv_output_size(h, kh, geometry.stride_h, geometry.pad_h, geometry.dilation_h)
+    w_out = conv_output_size(w_in, kw, geometry.stride_w, geometry.pad_w, geometry.dilation_w)
+    y = np.empty((n, c_out, h_out, w_out), dtype=x.dtype)
+    work = n * c_out * h_out * w_out * c_in_g * kh * kw
+    n_blocks, block, parallel = _blocks(h_out, n * c_out, work)
+    run = _forward_parallel if parallel else _forward_serial
+    run(x, w, y, n * c_out * n_blocks, n_blocks, block, *geometry.args())
+    return y
+
+
+def grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], geometry) -> np.ndarray:
+    n, c_out, h_out, w_out = dy.shape
+    _, c_in_g, kh, kw = w.shape
+    c_in = c_in_g * geometry.groups
+    h, w_in = input_hw
+    dx = np.empty((n, c_in, h, w_in), dtype=dy.dtype)
+    work = n * c_out * h_out * w_out * c_in_g * kh * kw
+    n_blocks, block, parallel = _blocks(h, n * c_in, work)
+    run = _grad_input_parallel if parallel else _grad_input_serial
+    run(dy, w, dx, n * c_in * n_blocks, n_blocks, block, *geometry.args())
+    return dx
+
+
+def grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int], geometry) -> np.ndarray:
+    n, c_in, h, w_in = x.shape
+    _, c_out, h_out, w_out = dy.shape
+    c_in_g = c_in // geometry.groups
+    kh, kw = kernel_hw
+    work = n * c_out * h_out * w_out * c_in_g * kh * kw
+    n_blocks, block, parallel = _blocks(n * h_out, c_out * c_in_g, work)
+    partial = np.empty((n_blocks, c_out, c_in_g, kh, kw), dtype=x.dtype)
+    run = _grad_weight_parallel if parallel else _grad_weight_serial
+    run(x, dy, partial, c_out * c_in_g * n_blocks, n_blocks, block, *geometry.args())
+    return partial.sum(axis=0) if n_blocks > 1 else partial[0]

@@ -1,0 +1,215 @@
+"""Convolution kernels and F.conv* against the naive references in tests/naive_conv.py."""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings, strategies as st
+
+import minieye.functional as F
+from minieye import ShapeError
+from minieye.kernels import conv as kconv, conv_direct
+
+import naive_conv as naive
+
+
+@contextlib.contextmanager
+def forced(parallel: bool, tiny_slices: bool):
+    """Exercise the parallel direct path and the multi-slice GEMM path on small arrays."""
+    saved = conv_direct._PARALLEL_MIN_WORK, kconv._SLICE_BYTES
+    try:
+        if parallel:
+            conv_direct._PARALLEL_MIN_WORK = 0
+        if tiny_slices:
+            kconv._SLICE_BYTES = 1
+        yield
+    finally:
+        conv_direct._PARALLEL_MIN_WORK, kconv._SLICE_BYTES = saved
+
+
+@st.composite
+def conv_problems(draw):
+    groups = draw(st.integers(1, 3))
+    c_in_g, c_out_g = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    h = draw(st.integers(max(1, dilation[0] * (kh - 1) + 1 - 2 * padding[0]), 9))
+    w = draw(st.integers(max(1, dilation[1] * (kw - 1) + 1 - 2 * padding[1]), 9))
+    n = draw(st.integers(1, 3))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    seed = draw(st.integers(0, 2**31))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, groups * c_in_g, h, w)).astype(dtype)
+    weight = rng.standard_normal((groups * c_out_g, c_in_g, kh, kw)).astype(dtype)
+    geometry = kconv.Geometry(*stride, *padding, *dilation, groups)
+    return x, weight, geometry, rng
+
+
+def _restoring_output_padding(in_hw, out_hw, k_hw, g):
+    return (in_hw[0] - kconv.conv_transpose_output_size(out_hw[0], k_hw[0], g.stride_h, g.pad_h, 0, g.dilation_h),
+            in_hw[1] - kconv.conv_transpose_output_size(out_hw[1], k_hw[1], g.stride_w, g.pad_w, 0, g.dilation_w))
+
+
+def _tol(dtype):
+    return dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+
+
+def _kw(g: kconv.Geometry):
+    return dict(stride=(g.stride_h, g.stride_w), padding=(g.pad_h, g.pad_w),
+                dilation=(g.dilation_h, g.dilation_w), groups=g.groups)
+
+
+@settings(max_examples=40)
+@given(conv_problems(), st.sampled_from(["direct", "gemm"]), st.booleans(), st.booleans())
+def test_kernels_match_naive_loops(problem, algorithm, parallel, tiny_slices):
+    x, w, g, rng = problem
+    reference = naive.conv2d(x, w, **_kw(g))
+    dy = rng.standard_normal(reference.shape).astype(x.dtype)
+    h, wd = x.shape[2:]
+    # The input gradient is the transposed convolution, with the output_padding that restores (h, w).
+    out_pad = _restoring_output_padding(x.shape[2:], dy.shape[2:], w.shape[2:], g)
+    dx_ref = naive.conv_transpose2d(dy, w, output_padding=out_pad, **_kw(g))
+    dw_ref = naive.conv2d_grad_weight(x, dy, w.shape[2:], **_kw(g))
+    with forced(parallel, tiny_slices):
+        y = kconv.conv2d_forward(x, w, g, algorithm)
+        dx = kconv.conv2d_grad_input(dy, w, (h, wd), g, algorithm)
+        dw = kconv.conv2d_grad_weight(x, dy, w.shape[2:], g, algorithm)
+        dx_t, dw_t = kconv.conv2d_backward_transposed(x, w, dy, g)
+    assert all(a.dtype == x.dtype for a in (y, dx, dw, dx_t, dw_t))
+    np.testing.assert_allclose(y, reference, **_tol(x.dtype))
+    np.testing.assert_allclose(dx, dx_ref, **_tol(x.dtype))
+    np.testing.assert_allclose(dw, dw_ref, **_tol(x.dtype))
+    # The transposed convolution's backward, seen from conv2d: conv2d(x) and dw with roles swapped.
+    np.testing.assert_allclose(dx_t, reference, **_tol(x.dtype))
+    np.testing.assert_allclose(dw_t, dw_ref, **_tol(x.dtype))
+
+
+@settings(max_examples=25)
+@given(conv_problems())
+def test_adjoint_identity(problem):
+    x, w, g, rng = problem
+    x, w = x.astype(np.float64), w.astype(np.float64)
+    y = F.conv2d(x, w, **_kw(g))
+    v = rng.standard_normal(y.shape)
+    out_pad = _restoring_output_padding(x.shape[2:], v.shape[2:], w.shape[2:], g)
+    back = F.conv_transpose2d(v, w, output_padding=out_pad, **_kw(g))
+    assert back.shape == x.shape
+    assert np.isclose(np.vdot(y, v), np.vdot(x, back), rtol=1e-10, atol=1e-10)
+
+
+@settings(max_examples=20)
+@given(conv_problems())
+def test_conv_transpose2d_matches_naive_scatter(problem):
+    x, w, g, rng = problem
+    # Read the drawn (x, w) as a transposed problem: w is (c_in_t, c_out_t/g, kh, kw).
+    x_t = rng.standard_normal((x.shape[0], w.shape[0]) + x.shape[2:]).astype(x.dtype)
+    b = rng.standard_normal(w.shape[1] * g.groups).astype(x.dtype)
+    max_op = (max(g.stride_h, g.dilation_h) - 1, max(g.stride_w, g.dilation_w) - 1)
+    assume(min(kconv.conv_transpose_output_size(x.shape[2], w.shape[2], g.stride_h, g.pad_h, max_op[0], g.dilation_h),
+               kconv.conv_transpose_output_size(x.shape[3], w.shape[3], g.stride_w, g.pad_w, max_op[1], g.dilation_w))
+           >= 1)
+    got = F.conv_transpose2d(x_t, w, b, output_padding=max_op, **_kw(g))
+    want = naive.conv_transpose2d(x_t, w, b, output_padding=max_op, **_kw(g))
+    np.testing.assert_allclose(got, want, **_tol(x.dtype))
+
+
+# -- seed 003: "Deconvolution in Deep Learning" ----------------------------------------------
+PATCH = np.array([[3, 3, 2, 1], [0, 0, 1, 3], [3, 1, 2, 2], [2, 0, 0, 2]], dtype=np.float64)
+MASK = np.array([[0, 1, 2], [2, 2, 0], [0, 1, 2]], dtype=np.float64)
+
+
+def test_seed_003_example_reproduced_exactly():
+    C = F.conv_matrix((4, 4), MASK)
+    assert C.shape == (16, 4)
+    np.testing.assert_array_equal(PATCH.ravel() @ C, [12, 12, 10, 17])           # D^T C
+    np.testing.assert_array_equal(C, naive.conv_matrix((4, 4), MASK))
+    y = F.conv2d(PATCH[None, None], MASK[None, None])
+    np.testing.assert_array_equal(y.ravel(), [12, 12, 10, 17])
+    E = np.array([1.0, -2.0, 0.5, 3.0])
+    up = F.conv_transpose2d(E.reshape(1, 1, 2, 2), MASK[None, None])              # 2x2 -> 4x4
+    np.testing.assert_allclose(up.ravel(), E @ C.T)                                # E C^T
+
+
+@pytest.mark.parametrize("stride,padding,dilation", [(1, 0, 1), (2, 1, 1), ((1, 2), (2, 0), (2, 1))])
+def test_conv_matrix_multichannel(stride, padding, dilation):
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((2, 6, 7)), rng.standard_normal((3, 2, 3, 2))
+    C = F.conv_matrix(x.shape, w, stride, padding, dilation)
+    y = F.conv2d(x[None], w, stride=stride, padding=padding, dilation=dilation)[0]
+    np.testing.assert_allclose(x.ravel() @ C, y.ravel(), atol=1e-12)
+    v = rng.standard_normal(y.shape)
+    op = tuple(a - b for a, b in zip(x.shape[1:], F.conv_transpose2d(v[None], w, stride=stride, padding=padding,
+                                                                      dilation=dilation).shape[2:]))
+    back = F.conv_transpose2d(v[None], w, stride=stride, padding=padding, output_padding=op, dilation=dilation)
+    np.testing.assert_allclose(back.ravel(), v.ravel() @ C.T, atol=1e-12)
+
+
+def test_output_size_helpers():
+    assert F.conv_output_size(32, 3, 1, 1) == 32
+    assert F.conv_output_size(7, 3, 2, 0) == 3
+    assert F.conv_output_size(10, 3, 1, 0, 2) == 6
+    assert F.conv_transpose_output_size(16, 4, 2, 1) == 32
+    assert F.conv_transpose_output_size(3, 3, 2, 0, 1) == 8
+
+
+def test_same_padding_and_bias():
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 5)), rng.standard_normal(4)
+    y = F.conv2d(x, w, b, padding="same")
+    assert y.shape == (2, 4, 6, 5)
+    np.testing.assert_allclose(y, naive.conv2d(x, w, b, padding=(1, 2)), atol=1e-12)
+    assert F.conv2d(x, w[..., :3], padding="same", dilation=2).shape == (2, 4, 6, 5)
+
+
+def test_pad_modes_and_adjoint():
+    x = np.arange(12.0).reshape(1, 1, 3, 4)
+    assert F.pad(x, (1, 0, 0, 0), "reflect")[0, 0, 0].tolist() == [1, 0, 1, 2, 3]
+    assert F.pad(x, (0, 2, 0, 0), "replicate")[0, 0, 0].tolist() == [0, 1, 2, 3, 3, 3]
+    assert F.pad(x, 1).shape == (1, 1, 5, 6) and F.pad(x, 1)[0, 0, 0].sum() == 0
+    assert F.pad(x, (2, 1)).shape == (1, 1, 7, 6)
+    rng = np.random.default_rng(1)
+    for mode in ("zero", "reflect", "replicate"):
+        a = rng.standard_normal((2, 3, 5, 6))
+        amounts = (2, 1, 3, 0)
+        p = F.pad(a, amounts, mode)
+        v = rng.standard_normal(p.shape)
+        assert np.isclose(np.vdot(p, v), np.vdot(a, F.pad_adjoint(v, amounts, mode)))
+
+
+def test_mixed_dtypes_promote_and_noncontiguous_is_copied():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3))
+    assert F.conv2d(x, w).dtype == np.float64
+    assert F.conv2d(x, w.astype(np.float32)).dtype == np.float32
+    strided = np.asfortranarray(x)[:, :, ::2, :]
+    np.testing.assert_allclose(F.conv2d(strided, w), naive.conv2d(np.ascontiguousarray(strided), w), rtol=1e-5)
+    assert F.conv2d(np.ones((1, 1, 3, 3), dtype=int), np.ones((1, 1, 3, 3), dtype=np.float32)).item() == 9
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: F.conv2d(np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 5, 5))), "kernel height 5 to fit"),
+    (lambda: F.conv2d(np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 3, 3)), dilation=(1, 3)), "kernel width 7"),
+    (lambda: F.conv2d(np.zeros((1, 3, 4, 4)), np.zeros((4, 1, 3, 3)), groups=2), "divisible by groups"),
+    (lambda: F.conv2d(np.zeros((1, 4, 4, 4)), np.zeros((4, 1, 3, 3)), groups=2), "w.shape[1] * groups"),
+    (lambda: F.conv2d(np.zeros((4, 4, 4)), np.zeros((1, 4, 3, 3))), "4 dimensions"),
+    (lambda: F.conv2d(np.zeros((1, 1, 4, 4), complex), np.zeros((1, 1, 3, 3))), "real numeric dtype"),
+    (lambda: F.conv2d(np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 2, 2)), padding="same"), "odd"),
+    (lambda: F.conv2d(np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 3, 3)), padding="same", stride=2), "stride 1"),
+    (lambda: F.conv2d(np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 3, 3)), stride=0), "stride"),
+    (lambda: F.conv2d(np.zeros((1, 1, 4, 4)), np.zeros((2, 1, 3, 3)), b=np.zeros(3)), "b of shape (2,)"),
+    (lambda: F.conv_transpose2d(np.zeros((1, 2, 4, 4)), np.zeros((2, 1, 3, 3)), stride=2, output_padding=2),
+     "output_padding smaller than stride or dilation"),
+    (lambda: F.conv_transpose2d(np.zeros((1, 3, 4, 4)), np.zeros((2, 1, 3, 3))), "x.shape[1] == w.shape[0]"),
+    (lambda: F.conv_transpose2d(np.zeros((1, 1, 1, 1)), np.zeros((1, 1, 1, 1)), padding=1), "positive output"),
+    (lambda: F.pad(np.zeros((1, 1, 3, 3)), 3, "reflect"), "smaller than the image"),
+    (lambda: F.pad(np.zeros((1, 1, 3, 3)), 1, "wrap"), "mode 'zero'"),
+])
+def test_clear_errors(call, message):
+    with pytest.raises(ShapeError, match=None) as info:
+        call()
+    assert message in str(info.value)
+    assert str(info.value).split(":")[0] in ("conv2d", "conv_transpose2d", "pad")
