@@ -1,1 +1,27 @@
-"""Training (in progress)."""
+"""Training: a Problem (loss and gradient), an orientation, a line search, monitors.
+
+    problem = train.Problem(net, losses.MSE(), inputs, targets)
+    result = train.Trainer(problem, orientation=train.LBFGS(), line_search=train.ArmijoWolfe()).run(100)
+    result.loss, result.iterations, result.history, result.stop_reason
+
+See docs/training.md for the tour.
+"""
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .constraints import Box, NonNegative
+from .linesearch import ArmijoWolfe, Backtracking, FixedStep, LineSearch, Quadratic, Trial
+from .monitor import Callback, History, Monitor, ProgressBar, Validation
+from .orient import Adam, GradientDescent, Iterate, Momentum, Nesterov, Orientation
+from .paths import CurvedPath, LinePath, OrthantPath, Path, ProjectedPath
+from .problem import Problem
+from .quasinewton import LBFGS, OWLQN, QQN
+from .trainer import STOP_REASONS, Record, Result, Trainer
+
+__all__ = [
+    "Problem", "Trainer", "Result", "Record", "STOP_REASONS",
+    "Orientation", "GradientDescent", "Momentum", "Nesterov", "Adam", "LBFGS", "OWLQN", "QQN",
+    "LineSearch", "FixedStep", "Backtracking", "ArmijoWolfe", "Quadratic", "Trial",
+    "Monitor", "ProgressBar", "History", "Callback", "Validation", "Checkpoint",
+    "Box", "NonNegative",
+    "Path", "LinePath", "CurvedPath", "ProjectedPath", "OrthantPath", "Iterate",
+    "save_checkpoint", "load_checkpoint",
+]

@@ -1,0 +1,215 @@
+"""Trainer checkpoints: everything needed to continue a run exactly.
+
+A checkpoint is a minieye archive (``minieye.archive``: a zip of ``meta.json`` and
+``arrays.npz``, written atomically) with ``meta["format"] == "minieye-checkpoint"``
+and ``meta["version"] == 1``. It holds
+
+    params        by position in problem.params: index, name, shape, dtype (values in
+                  arrays "param.000", ... at their own dtype)
+    current       the last accepted point: arrays "current.x" (float64 master copy),
+                  "current.grad", "current.raw_grad", meta loss
+    orientation   class, config and state (L-BFGS pairs "orientation.s"/"orientation.y",
+                  Adam moments and step count, momentum velocity)
+    line_search   class and config
+    rng           problem.rng.bit_generator.state (JSON), so mini-batches continue the same
+    trainer       iteration, evaluations, elapsed time, last step/slope (initial step guess),
+                  whether a new batch is due, the history (array "history", one row per Record)
+    monitors      by position: class and state (Validation's best point)
+
+Resuming (``trainer.run(..., resume_from=path)``) with the same problem, orientation,
+line search and monitors reproduces the uninterrupted run bit for bit: same steps,
+same losses, same parameters. A mismatch (other parameter shapes, another
+orientation or configuration) is refused with a ValueError saying which.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+
+from ..archive import read_archive, write_archive
+from ..checks import check_positive_int, fail
+from .monitor import Monitor
+
+__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "FORMAT", "VERSION"]
+
+FORMAT = "minieye-checkpoint"
+VERSION = 1
+_HISTORY_FIELDS = ("iteration", "loss", "step", "gradient_norm", "time", "evaluations")
+
+
+def _jsonable(value: Any) -> Any:
+    """numpy scalars and arrays inside RNG states as plain JSON types."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return {"__array__": value.tolist(), "dtype": str(value.dtype)}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _from_jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "__array__" in value:
+            return np.array(value["__array__"], dtype=value["dtype"])
+        return {k: _from_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_jsonable(v) for v in value]
+    return value
+
+
+def _split(state: dict[str, Any], prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Move the ndarrays of a state dict into ``arrays``; the rest stays as JSON."""
+    meta: dict[str, Any] = {}
+    for key, value in state.items():
+        if isinstance(value, np.ndarray):
+            name = f"{prefix}.{key}"
+            arrays[name] = value
+            meta[key] = {"__stored__": name}
+        else:
+            meta[key] = _jsonable(value)
+    return meta
+
+
+def _join(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    for key, value in meta.items():
+        if isinstance(value, dict) and "__stored__" in value:
+            if value["__stored__"] not in arrays:
+                raise ValueError(f"{where}: array {value['__stored__']!r} is missing")
+            state[key] = arrays[value["__stored__"]]
+        else:
+            state[key] = _from_jsonable(value)
+    return state
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def save_checkpoint(trainer: Any, path: str | os.PathLike) -> None:
+    """Write the trainer's full state to ``path`` (atomically; an existing file is replaced)."""
+    problem, current = trainer.problem, trainer.current
+    if current is None:
+        raise fail("Trainer.save_checkpoint", "a trainer that has evaluated a finite starting point",
+                   "no current point", "call run() first")
+    arrays: dict[str, np.ndarray] = {"current.x": current.x, "current.grad": current.grad}
+    if current.raw_grad is not None:
+        arrays["current.raw_grad"] = current.raw_grad
+    params = []
+    for i, (p, s) in enumerate(zip(problem.params, problem.slices)):
+        arrays[f"param.{i:03d}"] = current.x[s].reshape(p.shape).astype(p.dtype)
+        params.append({"index": i, "name": p.name, "shape": list(p.shape), "dtype": str(p.dtype)})
+    arrays["history"] = np.array([[getattr(r, f) for f in _HISTORY_FIELDS] for r in trainer.history],
+                                 dtype=np.float64).reshape(-1, len(_HISTORY_FIELDS))
+    if getattr(trainer, "_batch", None) is not None:
+        arrays["batch"] = np.asarray(trainer._batch)
+    orientation, search = trainer.orientation, trainer.line_search
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "params": params,
+        "current": {"loss": current.loss},
+        "orientation": {"class": type(orientation).__name__, "config": _jsonable(orientation.config()),
+                        "state": _split(orientation.state_dict(), "orientation", arrays)},
+        "line_search": {"class": type(search).__name__, "config": _jsonable(search.config())},
+        "rng": _jsonable(problem.rng.bit_generator.state),
+        "trainer": {"iteration": trainer.iteration, "evaluations": trainer.evaluations,
+                    "elapsed": trainer.elapsed_before, "initial_loss": _finite_or_none(trainer.initial_loss),
+                    "stale": trainer.stale, "last_step": _finite_or_none(trainer.last_step),
+                    "last_slope": _finite_or_none(trainer.last_slope)},
+        "monitors": [{"class": type(m).__name__, "state": _split(m.state_dict(), f"monitor{j}", arrays)}
+                     for j, m in enumerate(trainer.monitors)],
+    }
+    write_archive(path, meta, arrays)
+
+
+def _expect(condition: bool, where: str, expected: str, got: str, hint: str | None = None) -> None:
+    if not condition:
+        raise fail(where, expected, got, hint)
+
+
+def load_checkpoint(trainer: Any, path: str | os.PathLike) -> None:
+    """Restore the state written by ``save_checkpoint`` into ``trainer`` (and its problem's parameters and RNG)."""
+    meta, arrays = read_archive(path)
+    where = f"checkpoint {str(path)!r}"
+    _expect(meta.get("format") == FORMAT, where, f"format {FORMAT!r}", repr(meta.get("format")),
+            "is this a network file? load it with minieye.io.load")
+    _expect(meta.get("version") == VERSION, where, f"version {VERSION}", repr(meta.get("version")),
+            "written by another minieye version")
+    try:
+        _restore(trainer, meta, arrays, where)
+    except (KeyError, TypeError, IndexError) as exc:
+        raise ValueError(f"{where}: malformed checkpoint ({type(exc).__name__}: {exc})") from None
+
+
+def _restore(trainer: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> None:
+    from .orient import Iterate
+    from .trainer import Record
+
+    problem = trainer.problem
+    saved = meta["params"]
+    _expect(len(saved) == len(problem.params), where, f"{len(problem.params)} parameters as in the problem",
+            f"{len(saved)} in the checkpoint")
+    for i, (entry, p) in enumerate(zip(saved, problem.params)):
+        _expect(tuple(entry["shape"]) == p.shape, where,
+                f"params[{i}] ({p.name!r}) of shape {p.shape}",
+                f"shape {tuple(entry['shape'])} (saved as {entry['name']!r})")
+    for key, obj in (("orientation", trainer.orientation), ("line_search", trainer.line_search)):
+        info = meta[key]
+        ours = {"class": type(obj).__name__, "config": _jsonable(obj.config())}
+        theirs = {"class": info["class"], "config": info["config"]}
+        _expect(ours == theirs, where, f"{key} {info['class']}({info['config']}) as in the checkpoint",
+                f"{ours['class']}({ours['config']})", "resume with the same optimizer settings")
+    x = np.array(arrays["current.x"], dtype=np.float64)
+    _expect(x.shape == (problem.size,), where, f"current.x of shape ({problem.size},)", f"{x.shape}")
+    raw = arrays.get("current.raw_grad")
+    trainer._clear()
+    trainer.orientation.reset()
+    trainer.orientation.start(problem)
+    trainer.orientation.load_state_dict(_join(meta["orientation"]["state"], arrays, where))
+    trainer.line_search.reset()
+    trainer.current = Iterate(x, float(meta["current"]["loss"]), np.array(arrays["current.grad"]),
+                              None if raw is None else np.array(raw))
+    problem.set_vector(x)
+    info = meta["trainer"]
+    trainer.iteration = int(info["iteration"])
+    trainer.evaluations = int(info["evaluations"])
+    trainer.elapsed_before = float(info["elapsed"])
+    trainer.initial_loss = math.nan if info["initial_loss"] is None else float(info["initial_loss"])
+    trainer.stale = bool(info["stale"])
+    trainer.last_step = info["last_step"]
+    trainer.last_slope = info["last_slope"]
+    trainer._batch = arrays.get("batch")
+    trainer.history = [Record(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), int(r[5]))
+                       for r in arrays["history"]]
+    problem.rng.bit_generator.state = _from_jsonable(meta["rng"])
+    for monitor, entry in zip(trainer.monitors, meta["monitors"]):
+        if entry["class"] == type(monitor).__name__:
+            monitor.load_state_dict(_join(entry["state"], arrays, where))
+
+
+class Checkpoint(Monitor):
+    """Save the training state to ``path`` every ``every`` iterations and when the run ends.
+
+    Continue with ``trainer.run(..., resume_from=path)`` (or ``trainer.resume(path, ...)``).
+    """
+
+    def __init__(self, path: str | os.PathLike, every: int = 10, at_end: bool = True):
+        self.path = path
+        self.every = check_positive_int(every, "Checkpoint", "every")
+        self.at_end = bool(at_end)
+
+    def iteration(self, trainer: Any, record: Any) -> str | None:
+        if record.iteration % self.every == 0:
+            save_checkpoint(trainer, self.path)
+        return None
+
+    def finish(self, trainer: Any, result: Any) -> None:
+        if self.at_end and trainer.current is not None:
+            save_checkpoint(trainer, self.path)

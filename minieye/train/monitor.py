@@ -1,0 +1,228 @@
+"""Monitors: watch a run without taking part in the optimisation.
+
+A monitor gets ``start(trainer)`` before the first iteration, ``iteration(trainer,
+record)`` after each one (returning a non-empty string stops the run with
+stop_reason "monitor" and that message) and ``finish(trainer, result)`` at the end.
+Monitors whose state matters for an exact resume (Validation) expose
+``state_dict``/``load_state_dict``; checkpoints store it.
+
+Nothing prints unless a monitor is asked to: the library is quiet by default.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..checks import check_positive_int, fail
+
+__all__ = ["Monitor", "ProgressBar", "History", "Callback", "Validation"]
+
+
+class Monitor:
+    """Base class: every hook does nothing."""
+
+    def start(self, trainer: Any) -> None:
+        pass
+
+    def iteration(self, trainer: Any, record: Any) -> str | None:
+        return None
+
+    def finish(self, trainer: Any, result: Any) -> None:
+        pass
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class ProgressBar(Monitor):
+    """A tqdm progress bar showing the loss (tqdm comes with the ``demo`` extra)."""
+
+    def __init__(self, description: str = "training", leave: bool = True):
+        self.description, self.leave = description, leave
+        self._bar = None
+
+    def start(self, trainer: Any) -> None:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ImportError("train.ProgressBar needs tqdm: pip install 'minieye[demo]' (or pip install tqdm)") \
+                from None
+        total = trainer.limits.get("max_iterations")
+        self._bar = tqdm(total=total, initial=trainer.iteration, desc=self.description, leave=self.leave)
+
+    def iteration(self, trainer: Any, record: Any) -> str | None:
+        if self._bar is not None:
+            self._bar.update(1)
+            self._bar.set_postfix(loss=f"{record.loss:.4g}", refresh=False)
+        return None
+
+    def finish(self, trainer: Any, result: Any) -> None:
+        if self._bar is not None:
+            self._bar.set_postfix_str(f"loss={result.loss:.4g} ({result.stop_reason})")
+            self._bar.close()
+            self._bar = None
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class History(Monitor):
+    """Keep every Record; with ``path`` also write them as CSV (``.csv``) or JSON (``.json``).
+
+    The file is rewritten atomically every ``every`` iterations and at the end.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, every: int = 10):
+        self.path = None if path is None else Path(path)
+        if self.path is not None and self.path.suffix.lower() not in (".csv", ".json"):
+            raise fail("History", "path ending in .csv or .json", repr(str(path)))
+        self.every = check_positive_int(every, "History", "every")
+        self.records: list[Any] = []
+
+    def start(self, trainer: Any) -> None:
+        self.records = list(trainer.history)
+
+    def iteration(self, trainer: Any, record: Any) -> str | None:
+        self.records.append(record)
+        if self.path is not None and record.iteration % self.every == 0:
+            self.write()
+        return None
+
+    def finish(self, trainer: Any, result: Any) -> None:
+        if self.path is not None:
+            self.write(result)
+
+    def write(self, result: Any = None) -> None:
+        rows = [r.as_dict() for r in self.records]
+        if self.path.suffix.lower() == ".json":
+            doc: dict[str, Any] = {"history": rows}
+            if result is not None:
+                doc.update(stop_reason=result.stop_reason, message=result.message, loss=result.loss)
+            _atomic_write_text(self.path, json.dumps(doc, indent=1))
+            return
+        out = io.StringIO()
+        fields = ["iteration", "loss", "step", "gradient_norm", "time", "evaluations"]
+        writer = csv.DictWriter(out, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+        _atomic_write_text(self.path, out.getvalue())
+
+
+class Callback(Monitor):
+    """Call ``fn(trainer, record)`` every ``every`` iterations; a truthy return value stops the run."""
+
+    def __init__(self, fn: Callable[[Any, Any], Any], every: int = 1):
+        if not callable(fn):
+            raise fail("Callback", "fn a callable fn(trainer, record)", repr(fn))
+        self.fn = fn
+        self.every = check_positive_int(every, "Callback", "every")
+
+    def iteration(self, trainer: Any, record: Any) -> str | None:
+        if record.iteration % self.every:
+            return None
+        answer = self.fn(trainer, record)
+        if answer:
+            return answer if isinstance(answer, str) else f"stopped by callback {getattr(self.fn, '__name__', self.fn)}"
+        return None
+
+
+class Validation(Monitor):
+    """Early stopping on held-out data (MindsEye's ValidatingTrainer).
+
+    Every ``every`` iterations, the loss on ``inputs``/``targets`` (inference with the
+    problem's network and ``loss``, the problem's loss by default) is measured; after
+    ``patience`` checks without improvement the run stops. At the end the parameters
+    are set to the best point seen; ``best_loss``, ``best_iteration`` and ``losses``
+    (iteration, validation loss) stay on the monitor and in ``result.notes["validation"]``.
+    """
+
+    def __init__(self, inputs: Any = (), targets: Any = None, every: int = 1, patience: int = 5,
+                 loss: Any = None, restore_best: bool = True):
+        self.inputs = inputs if isinstance(inputs, (tuple, list)) else (inputs,)
+        self.targets = targets
+        self.every = check_positive_int(every, "Validation", "every")
+        self.patience = check_positive_int(patience, "Validation", "patience")
+        self.loss = loss
+        self.restore_best = bool(restore_best)
+        self._clear()
+
+    def _clear(self) -> None:
+        self.best_loss = math.inf
+        self.best_iteration = -1
+        self.best_x: np.ndarray | None = None
+        self.bad_checks = 0
+        self.losses: list[tuple[int, float]] = []
+
+    def measure(self, trainer: Any) -> float:
+        problem = trainer.problem
+        loss = self.loss if self.loss is not None else problem.loss
+        prediction = problem.net(*self.inputs)
+        args = (prediction,) if self.targets is None else (prediction, self.targets)
+        return float(loss(*args))
+
+    def start(self, trainer: Any) -> None:
+        if trainer.iteration == 0:
+            self._clear()
+            self._check(trainer, 0)
+
+    def _check(self, trainer: Any, iteration: int) -> str | None:
+        value = self.measure(trainer)
+        self.losses.append((iteration, value))
+        if value < self.best_loss:
+            self.best_loss, self.best_iteration, self.bad_checks = value, iteration, 0
+            self.best_x = trainer.problem.get_vector()
+            return None
+        self.bad_checks += 1
+        if self.bad_checks >= self.patience:
+            return (f"validation loss has not improved for {self.patience} checks "
+                    f"(best {self.best_loss:.6g} at iteration {self.best_iteration})")
+        return None
+
+    def iteration(self, trainer: Any, record: Any) -> str | None:
+        if record.iteration % self.every:
+            return None
+        return self._check(trainer, record.iteration)
+
+    def finish(self, trainer: Any, result: Any) -> None:
+        if self.restore_best and self.best_x is not None:
+            trainer.problem.set_vector(self.best_x)
+        result.notes["validation"] = {"best_loss": self.best_loss, "best_iteration": self.best_iteration,
+                                      "restored": self.restore_best and self.best_x is not None}
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"best_loss": self.best_loss if math.isfinite(self.best_loss) else None,
+                                 "best_iteration": self.best_iteration, "bad_checks": self.bad_checks,
+                                 "losses": np.array(self.losses, dtype=np.float64).reshape(-1, 2)}
+        if self.best_x is not None:
+            state["best_x"] = self.best_x
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        best = state.get("best_loss")
+        self.best_loss = math.inf if best is None else float(best)
+        self.best_iteration = int(state.get("best_iteration", -1))
+        self.bad_checks = int(state.get("bad_checks", 0))
+        self.losses = [(int(i), float(v)) for i, v in np.reshape(state.get("losses", []), (-1, 2))]
+        x = state.get("best_x")
+        self.best_x = None if x is None else np.array(x, dtype=np.float64)

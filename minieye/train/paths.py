@@ -1,0 +1,122 @@
+"""Search paths: where an iteration may move, as a function of the step size t.
+
+An orientation proposes a *path* ``p(t)`` in parameter space (flat float64 vectors,
+the concatenation of ``problem.params``) with ``p(0) = 0``; the line search picks t
+and the trainer moves to ``x + p(t)``. The line search only sees the scalar function
+
+    phi(t) = loss(x + p(t)),    phi'(t) = <grad loss(x + p(t)), p'(t)>,
+
+so a straight line (``LinePath``: ``p(t) = t d``), MindsEye's quadratic quasi-Newton
+curve (``CurvedPath``: ``p(t) = t (1 - t) a + t^2 b``, tangent to ``a`` at 0 and at
+``b`` when t = 1) and projected or orthant-restricted lines all fit one interface.
+
+``initial_step`` is the step the orientation considers natural (1 for a
+quasi-Newton direction); None lets the trainer guess from the previous iteration.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["Path", "LinePath", "CurvedPath", "ProjectedPath", "OrthantPath"]
+
+
+class Path:
+    """Base class: ``displacement(t)`` and ``tangent(t)`` are flat float64 vectors."""
+
+    initial_step: float | None = None
+
+    def displacement(self, t: float) -> np.ndarray:
+        raise NotImplementedError
+
+    def tangent(self, t: float) -> np.ndarray:
+        raise NotImplementedError
+
+    def slope(self, t: float, x_t: np.ndarray, grad: np.ndarray) -> float:
+        """phi'(t) given the point ``x_t = x + p(t)`` and the loss gradient there."""
+        return float(np.dot(grad, self.tangent(t)))
+
+
+class LinePath(Path):
+    """``p(t) = t d``: the path of every orientation except QQN."""
+
+    def __init__(self, direction: np.ndarray, initial_step: float | None = None):
+        self.direction = direction
+        self.initial_step = initial_step
+
+    def displacement(self, t: float) -> np.ndarray:
+        return t * self.direction
+
+    def tangent(self, t: float) -> np.ndarray:
+        return self.direction
+
+
+class CurvedPath(Path):
+    """``p(t) = t (1 - t) a + t^2 b``: starts along ``a`` (the negative gradient) and reaches ``b`` at t = 1.
+
+    QQN takes ``b`` as the L-BFGS step, so short steps behave like gradient descent
+    and the full step is the quasi-Newton point.
+    """
+
+    def __init__(self, start_direction: np.ndarray, end_point: np.ndarray, initial_step: float | None = 1.0):
+        self.a = start_direction
+        self.b = end_point
+        self.initial_step = initial_step
+
+    def displacement(self, t: float) -> np.ndarray:
+        return (t * (1.0 - t)) * self.a + (t * t) * self.b
+
+    def tangent(self, t: float) -> np.ndarray:
+        return (1.0 - 2.0 * t) * self.a + (2.0 * t) * self.b
+
+
+class ProjectedPath(Path):
+    """Another path clipped to the box ``lower <= x + p(t) <= upper``.
+
+    The tangent drops the coordinates that the clip holds at a bound, so phi' is the
+    derivative of the loss along the projected path (exact away from the kinks).
+    """
+
+    def __init__(self, inner: Path, x: np.ndarray, lower: np.ndarray, upper: np.ndarray):
+        self.inner, self.x, self.lower, self.upper = inner, x, lower, upper
+        self.initial_step = inner.initial_step
+
+    def displacement(self, t: float) -> np.ndarray:
+        return np.clip(self.x + self.inner.displacement(t), self.lower, self.upper) - self.x
+
+    def tangent(self, t: float) -> np.ndarray:
+        raw = self.x + self.inner.displacement(t)
+        tangent = self.inner.tangent(t)
+        # a coordinate on a bound is free when the path moves it back inside
+        above = (raw > self.lower) | ((raw == self.lower) & (tangent > 0))
+        below = (raw < self.upper) | ((raw == self.upper) & (tangent < 0))
+        return np.where(above & below, tangent, 0.0)
+
+
+class OrthantPath(Path):
+    """OWL-QN's line: ``x + t d`` with every coordinate that would cross zero set to zero.
+
+    The orthant ``xi`` is sign(x), or sign(-pseudo-gradient) where x is 0; ``mask``
+    (1 or 0 per coordinate) says which coordinates carry the L1 term. The slope
+    adds the L1 term ``l1 * sign`` of the point (``l1 * xi`` at coordinates sitting on 0).
+    """
+
+    def __init__(self, direction: np.ndarray, x: np.ndarray, orthant: np.ndarray, l1: float,
+                 mask: np.ndarray, initial_step: float | None = None):
+        self.direction, self.x, self.orthant, self.l1, self.mask = direction, x, orthant, l1, mask
+        self.initial_step = initial_step
+
+    def displacement(self, t: float) -> np.ndarray:
+        moved = self.x + t * self.direction
+        return np.where(self._kept(moved), moved, 0.0) - self.x
+
+    def tangent(self, t: float) -> np.ndarray:
+        return np.where(self._kept(self.x + t * self.direction), self.direction, 0.0)
+
+    def _kept(self, moved: np.ndarray) -> np.ndarray:
+        # coordinates without the L1 term (mask 0) move freely; one on zero moving into the orthant is kept
+        on_zero = (moved == 0.0) & (np.sign(self.direction) == self.orthant)
+        return (np.sign(moved) == self.orthant) | on_zero | (self.mask == 0.0)
+
+    def slope(self, t: float, x_t: np.ndarray, grad: np.ndarray) -> float:
+        sign = np.where(x_t != 0.0, np.sign(x_t), self.orthant)
+        return float(np.dot(grad + self.l1 * self.mask * sign, self.tangent(t)))

@@ -1,0 +1,228 @@
+"""The objective a trainer minimises: ``loss(net(*inputs), targets)`` over chosen parameters.
+
+A Problem evaluates the loss value and its gradient, a DeltaSet over the chosen
+parameters, in one forward and one backward pass:
+
+    prediction, back_net = net.forward(*inputs)
+    value, back_loss     = loss.forward(prediction, targets)     # loss.forward(prediction) without targets
+    dprediction          = back_loss(1, deltas)[0];  back_net(dprediction, deltas)
+
+With ``batch_size`` the same rows of every input and of the targets (first axis)
+are drawn, without replacement, from the problem's Generator at each iteration.
+
+For optimizers the parameters are also seen as one flat float64 vector, the
+concatenation of ``p.value.ravel()`` in ``problem.params`` order (``get_vector``,
+``set_vector``, ``slices``).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..checks import as_float_array, check_positive_int, fail
+from ..core import DeltaSet, Layer, Parameter, forward_scope
+from .constraints import Box
+
+__all__ = ["Problem"]
+
+
+def _as_data(value: Any, where: str, name: str) -> np.ndarray:
+    """Inputs become float arrays (ints converted); targets keep integer labels as they are."""
+    array = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    if array.dtype.kind in "iu" and name.startswith("targets"):
+        return array
+    return as_float_array(array, where, name)
+
+
+class Problem:
+    """``loss(net(*inputs), targets)`` as a function of ``params``.
+
+    Args:
+        net: any Layer (a Sequential, a Graph, a single layer).
+        loss: a loss layer returning a 0-d array; called as ``loss(prediction, targets)``,
+            or ``loss(prediction)`` when ``targets`` is None (``loss(*prediction)`` for a
+            network with several outputs and no targets).
+        inputs: an array, a tuple of arrays (one per network input), or ``()`` / None for
+            a network whose first layer is a source (learning an image).
+        targets: an array (or a tuple of arrays) or None.
+        batch_size: rows per mini-batch (first axis of every input and target); None: full batch.
+        rng: np.random.Generator (or an int seed) for drawing batches; None means seed 0.
+        params: the Parameters to optimise (default: every unfrozen one of net and loss).
+        constraints: Box constraints on some of those parameters.
+
+    Shapes: inputs (N, ...) each, targets (N, ...) when batching; the gradient has one
+    entry per parameter in ``params``, of that parameter's shape.
+    """
+
+    def __init__(self, net: Layer, loss: Layer, inputs: Any = (), targets: Any = None,
+                 batch_size: int | None = None, rng: np.random.Generator | int | None = None,
+                 params: Sequence[Parameter] | None = None, constraints: Sequence[Box] = ()):
+        where = "Problem"
+        if not isinstance(net, Layer):
+            raise fail(where, "net a minieye Layer (Sequential, Graph or a layer)", type(net).__name__)
+        if not isinstance(loss, Layer):
+            raise fail(where, "loss a minieye Layer returning a 0-d array", type(loss).__name__)
+        self.net, self.loss = net, loss
+        if inputs is None:
+            inputs = ()
+        if not isinstance(inputs, (tuple, list)):
+            inputs = (inputs,)
+        self.inputs = tuple(_as_data(x, where, f"inputs[{i}]") for i, x in enumerate(inputs))
+        if isinstance(targets, (tuple, list)):
+            self.targets: Any = tuple(_as_data(t, where, f"targets[{i}]") for i, t in enumerate(targets))
+        else:
+            self.targets = None if targets is None else _as_data(targets, where, "targets")
+        if rng is None:
+            rng = np.random.default_rng(0)
+        elif isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+            rng = np.random.default_rng(int(rng))
+        elif not isinstance(rng, np.random.Generator):
+            raise fail(where, "rng a numpy Generator, an int seed or None", type(rng).__name__)
+        self.rng = rng
+        self.batch_size = None if batch_size is None else check_positive_int(batch_size, where, "batch_size")
+        self.n_samples = self._count_samples()
+        self.params = self._choose(params)
+        sizes = [p.size for p in self.params]
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        self.slices = [slice(int(a), int(b)) for a, b in zip(offsets[:-1], offsets[1:])]
+        self.size = int(offsets[-1])
+        self.constraints = self._check_constraints(constraints)
+
+    # -- construction helpers ------------------------------------------------------
+    def _arrays(self) -> list[tuple[str, np.ndarray]]:
+        named = [(f"inputs[{i}]", x) for i, x in enumerate(self.inputs)]
+        if isinstance(self.targets, tuple):
+            named += [(f"targets[{i}]", t) for i, t in enumerate(self.targets)]
+        elif self.targets is not None:
+            named.append(("targets", self.targets))
+        return named
+
+    def _count_samples(self) -> int | None:
+        named = self._arrays()
+        if self.batch_size is None:
+            return None
+        if not named:
+            raise fail("Problem", "inputs or targets to draw mini-batches from when batch_size is set",
+                       "no data", "leave batch_size=None for a source-only network")
+        counts = {name: (a.shape[0] if a.ndim else 0) for name, a in named}
+        n = next(iter(counts.values()))
+        if any(c != n for c in counts.values()):
+            raise fail("Problem", "the same number of rows (first axis) in every input and target",
+                       ", ".join(f"{k}: {v}" for k, v in counts.items()))
+        if self.batch_size > n:
+            raise fail("Problem", f"batch_size <= the number of samples ({n})", f"batch_size={self.batch_size}")
+        return n
+
+    def _choose(self, params: Sequence[Parameter] | None) -> list[Parameter]:
+        where = "Problem"
+        if params is None:
+            seen: dict[int, Parameter] = {}
+            for p in list(self.net.parameters()) + list(self.loss.parameters()):
+                if not p.frozen:
+                    seen.setdefault(id(p), p)
+            if not seen:
+                raise fail(where, "at least one unfrozen parameter in net or loss", "none",
+                           "unfreeze a layer or pass params=[...]")
+            return list(seen.values())
+        chosen: list[Parameter] = []
+        for i, p in enumerate(params):
+            if not isinstance(p, Parameter):
+                raise fail(where, "params a list of Parameters", f"params[{i}] is {type(p).__name__}")
+            if p.frozen:
+                raise fail(where, "unfrozen parameters in params", f"params[{i}] ({p.name!r}) is frozen",
+                           "unfreeze it or leave it out")
+            if any(p is q for q in chosen):
+                raise fail(where, "each parameter once in params", f"params[{i}] ({p.name!r}) repeated")
+            chosen.append(p)
+        if not chosen:
+            raise fail(where, "at least one parameter in params", "an empty list")
+        return chosen
+
+    def _check_constraints(self, constraints: Sequence[Box]) -> list[Box]:
+        out = []
+        for i, c in enumerate(constraints):
+            if not isinstance(c, Box):
+                raise fail("Problem", "constraints a list of train.Box", f"constraints[{i}] is {type(c).__name__}")
+            self.index_of(c.param, f"Problem constraints[{i}]")
+            out.append(c)
+        return out
+
+    # -- the flat view ----------------------------------------------------------------
+    def index_of(self, param: Parameter, where: str = "Problem") -> int:
+        """Position of ``param`` in ``params`` (ValueError naming it when absent)."""
+        for i, p in enumerate(self.params):
+            if p is param:
+                return i
+        raise fail(where, "a parameter that the problem optimises", repr(param),
+                   "add it to Problem(params=...) or unfreeze it")
+
+    def get_vector(self) -> np.ndarray:
+        """The chosen parameters' values as one float64 vector."""
+        if not self.params:
+            return np.zeros(0)
+        return np.concatenate([p.value.ravel() for p in self.params]).astype(np.float64)
+
+    def set_vector(self, x: np.ndarray) -> None:
+        """Write ``x`` into the parameters, in place (cast to each parameter's dtype)."""
+        for p, s in zip(self.params, self.slices):
+            p.value[...] = x[s].reshape(p.shape)
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Lower and upper bound vectors from the constraints (None when unconstrained)."""
+        if not self.constraints:
+            return None
+        lower, upper = np.full(self.size, -np.inf), np.full(self.size, np.inf)
+        for c in self.constraints:
+            s = self.slices[self.index_of(c.param)]
+            lower[s] = np.maximum(lower[s], c.lower.ravel())
+            upper[s] = np.minimum(upper[s], c.upper.ravel())
+        return lower, upper
+
+    # -- evaluation ---------------------------------------------------------------------
+    def draw_batch(self) -> np.ndarray | None:
+        """Row indices of a new mini-batch (None for full batch)."""
+        if self.batch_size is None:
+            return None
+        return self.rng.choice(self.n_samples, size=self.batch_size, replace=False)
+
+    def _select(self, batch: np.ndarray | None) -> tuple[tuple, Any]:
+        if batch is None:
+            return self.inputs, self.targets
+        inputs = tuple(x[batch] for x in self.inputs)
+        if isinstance(self.targets, tuple):
+            return inputs, tuple(t[batch] for t in self.targets)
+        return inputs, None if self.targets is None else self.targets[batch]
+
+    def evaluate(self, batch: np.ndarray | None = None) -> tuple[float, DeltaSet]:
+        """Loss value (a float) and gradient (a DeltaSet over ``params``) on ``batch`` (None: all rows)."""
+        inputs, targets = self._select(batch)
+        with forward_scope():
+            prediction, back_net = self.net.forward(*inputs)
+            several = isinstance(prediction, tuple)
+            if targets is None:
+                args = prediction if several else (prediction,)
+            else:
+                args = (prediction, *targets) if isinstance(targets, tuple) else (prediction, targets)
+            value, back_loss = self.loss.forward(*args)
+        deltas = DeltaSet()
+        value = np.asarray(value)
+        dgrads = back_loss(np.ones((), dtype=value.dtype if value.dtype.kind == "f" else np.float64), deltas)
+        if not isinstance(dgrads, tuple):
+            dgrads = (dgrads,)
+        dprediction = dgrads[:len(prediction)] if (several and targets is None) else dgrads[0]
+        back_net(dprediction, deltas)
+        return float(value), deltas
+
+    def evaluate_vector(self, batch: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        """``evaluate`` with the gradient as a flat float64 vector (zeros where none flowed)."""
+        value, deltas = self.evaluate(batch)
+        return value, deltas.to_vector(self.params)
+
+    def nonfinite_data(self) -> list[str]:
+        """Names of inputs or targets holding NaN or Inf (used to explain a non-finite loss)."""
+        return [name for name, a in self._arrays() if a.dtype.kind == "f" and not np.isfinite(a).all()]
+
+    def __repr__(self) -> str:
+        batch = "full batch" if self.batch_size is None else f"batch_size={self.batch_size}"
+        return f"Problem({self.net.label()}, {self.loss.label()}, {len(self.params)} params, {batch})"

@@ -1,0 +1,181 @@
+"""Quasi-Newton orientations: L-BFGS, OWL-QN (L1-regularized) and QQN (curved path).
+
+L-BFGS keeps the last m pairs ``s_k = x_{k+1} - x_k``, ``y_k = g_{k+1} - g_k`` and
+applies the inverse-Hessian estimate H by the two-loop recursion (Nocedal & Wright,
+Alg. 7.4), starting from ``H0 = (s.y / y.y) I`` of the newest pair. A pair is kept
+only when ``s.y > eps * y.y`` (positive curvature), so H stays positive definite and
+``d = -H g`` is a descent direction. The natural step is 1; with no pairs yet the
+direction is ``-g`` with a first step of ``1 / |g|`` (as SciPy's L-BFGS-B does).
+
+OWL-QN (Andrew & Gao 2007) minimises ``f(x) + l1 * |x|_1``: it replaces g by the
+pseudo-gradient (the minimum-norm subgradient), keeps the L-BFGS direction only
+where it agrees in sign with ``-pseudo-gradient``, and searches inside the orthant
+of the current point (coordinates that would cross zero stop at zero).
+
+QQN (MindsEye) searches along the curve ``p(t) = t (1 - t) a + t^2 d``, where
+``a = -g`` rescaled to the length of the L-BFGS step ``d``: tangent to steepest
+descent at t = 0 and reaching the quasi-Newton point at t = 1, so a failed
+quasi-Newton step degrades smoothly to gradient descent.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..checks import check_positive_int, fail
+from .orient import Iterate, Orientation, _positive
+from .paths import CurvedPath, LinePath, OrthantPath, Path
+
+__all__ = ["LBFGS", "OWLQN", "QQN"]
+
+_EPS = np.finfo(np.float64).eps
+
+
+class LBFGS(Orientation):
+    """Limited-memory BFGS with ``history`` curvature pairs (default 10)."""
+
+    def __init__(self, history: int = 10):
+        self.history = check_positive_int(history, type(self).__name__, "history")
+        self.reset()
+
+    def reset(self) -> None:
+        self.s: list[np.ndarray] = []
+        self.y: list[np.ndarray] = []
+
+    # -- the two-loop recursion ------------------------------------------------------
+    def apply_inverse_hessian(self, g: np.ndarray) -> np.ndarray:
+        """``H g`` for the current estimate H (``g`` itself when no pair is stored)."""
+        q = g.copy()
+        rhos = [1.0 / float(np.dot(s, y)) for s, y in zip(self.s, self.y)]
+        alphas = []
+        for s, y, rho in zip(reversed(self.s), reversed(self.y), reversed(rhos)):
+            alpha = rho * float(np.dot(s, q))
+            q -= alpha * y
+            alphas.append(alpha)
+        if self.s:
+            s, y = self.s[-1], self.y[-1]
+            q *= float(np.dot(s, y)) / float(np.dot(y, y))
+        for s, y, rho, alpha in zip(self.s, self.y, rhos, reversed(alphas)):
+            beta = rho * float(np.dot(y, q))
+            q += (alpha - beta) * s
+        return q
+
+    def _quasi_newton_step(self, g: np.ndarray) -> np.ndarray | None:
+        """``-H g``, or None when there is no history or it fails to descend."""
+        if not self.s:
+            return None
+        d = -self.apply_inverse_hessian(g)
+        if not np.all(np.isfinite(d)) or float(np.dot(d, g)) >= 0.0:
+            self.reset()  # a broken estimate: start again from steepest descent
+            return None
+        return d
+
+    def direction(self, it: Iterate) -> Path:
+        d = self._quasi_newton_step(it.grad)
+        if d is None:
+            return _steepest(it.grad)
+        return LinePath(d, initial_step=1.0)
+
+    def accepted(self, old: Iterate, new: Iterate) -> None:
+        self._remember(new.x - old.x, new.grad - old.grad)
+
+    def _remember(self, s: np.ndarray, y: np.ndarray) -> None:
+        sy, yy = float(np.dot(s, y)), float(np.dot(y, y))
+        if not (sy > _EPS * yy and sy > 0.0 and np.isfinite(sy) and np.isfinite(yy)):
+            return  # no positive curvature along s: keeping it would break H
+        self.s.append(s)
+        self.y.append(y)
+        if len(self.s) > self.history:
+            del self.s[0], self.y[0]
+
+    def config(self) -> dict[str, Any]:
+        return {"history": self.history}
+
+    def state_dict(self) -> dict[str, Any]:
+        if not self.s:
+            return {"pairs": 0}
+        return {"pairs": len(self.s), "s": np.stack(self.s), "y": np.stack(self.y)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.reset()
+        if int(state.get("pairs", 0)):
+            self.s = [np.array(row, dtype=np.float64) for row in state["s"]]
+            self.y = [np.array(row, dtype=np.float64) for row in state["y"]]
+
+
+def _steepest(g: np.ndarray) -> LinePath:
+    norm = float(np.linalg.norm(g))
+    return LinePath(-g, initial_step=1.0 / norm if norm > 0 else 1.0)
+
+
+class QQN(LBFGS):
+    """Quadratic quasi-Newton: L-BFGS on a curved path from steepest descent (t ~ 0) to the L-BFGS point (t = 1)."""
+
+    def direction(self, it: Iterate) -> Path:
+        d = self._quasi_newton_step(it.grad)
+        if d is None:
+            return _steepest(it.grad)
+        g_norm = float(np.linalg.norm(it.grad))
+        a = -it.grad * (float(np.linalg.norm(d)) / g_norm)
+        return CurvedPath(a, d, initial_step=1.0)
+
+
+class OWLQN(LBFGS):
+    """Orthant-wise limited-memory quasi-Newton for ``loss + l1 * sum |x|``.
+
+    ``params``: the Parameters that carry the L1 term (all of the problem's by default;
+    e.g. leave biases out).
+    """
+
+    def __init__(self, l1: float = 1e-3, history: int = 10, params: Sequence[Any] | None = None):
+        super().__init__(history)
+        self.l1 = _positive(l1, "OWLQN", "l1")
+        self._chosen = None if params is None else list(params)
+        self.mask: np.ndarray | None = None
+
+    def start(self, problem: Any) -> None:
+        if self._chosen is None:
+            self.mask = np.ones(problem.size)
+            return
+        self.mask = np.zeros(problem.size)
+        for p in self._chosen:
+            index = problem.index_of(p, "OWLQN params")
+            self.mask[problem.slices[index]] = 1.0
+
+    def _mask(self, n: int) -> np.ndarray:
+        if self.mask is None or self.mask.size != n:
+            raise fail("OWLQN", "start(problem) before use (the Trainer calls it)", "no problem bound")
+        return self.mask
+
+    def penalty(self, x: np.ndarray) -> float:
+        return self.l1 * float(np.abs(x * self._mask(x.size)).sum())
+
+    def pseudo_gradient(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """The minimum-norm subgradient of ``f + l1 |x|_1`` (g away from the L1 term)."""
+        mask = self._mask(x.size)
+        l1 = self.l1 * mask
+        right, left = g + l1, g - l1  # one-sided derivatives at x = 0
+        at_zero = np.where(right < 0, right, np.where(left > 0, left, 0.0))
+        pg = np.where(x != 0, g + l1 * np.sign(x), at_zero)
+        return np.where(mask > 0, pg, g)
+
+    def direction(self, it: Iterate) -> Path:
+        mask = self._mask(it.x.size)
+        pg = self.pseudo_gradient(it.x, it.grad)
+        d = self._quasi_newton_step(pg)
+        initial: float | None = 1.0
+        if d is None:
+            d = -pg
+            norm = float(np.linalg.norm(pg))
+            initial = 1.0 / norm if norm > 0 else 1.0
+        # keep only the components that descend along the pseudo-gradient
+        d = np.where((mask > 0) & (d * pg >= 0), 0.0, d)
+        orthant = np.where(it.x != 0, np.sign(it.x), np.sign(-pg))
+        return OrthantPath(d, it.x, orthant, self.l1, mask, initial_step=initial)
+
+    def stationarity(self, it: Iterate) -> float:
+        return float(np.linalg.norm(self.pseudo_gradient(it.x, it.grad)))
+
+    def config(self) -> dict[str, Any]:
+        return {"l1": self.l1, "history": self.history}

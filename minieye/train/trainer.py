@@ -1,0 +1,339 @@
+"""The training loop: orientation + line search + monitors + stop conditions.
+
+One iteration (MindsEye's iterator, orienter, stepper and monitor):
+
+1. with mini-batches, draw a batch and evaluate loss and gradient at the current point;
+2. the orientation turns the gradient into a path p(t) (a line, or QQN's curve),
+   projected onto the box constraints when there are any;
+3. the line search picks t, evaluating ``phi(t) = loss(x + p(t))`` on the same batch;
+4. the orientation learns from the accepted step (L-BFGS pairs), a Record is
+   appended to the history and the monitors see it.
+
+If the line search finds no acceptable step, a stateful orientation is reset and the
+iteration retried once from steepest descent; a second failure stops the run
+("line_search_failed": usually converged to machine precision). A non-finite loss or
+gradient at the start of an iteration stops the run ("non_finite") and every
+non-finite trial inside a line search is rejected; the parameters are always left
+at the last point whose loss and gradient were finite.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..checks import check_nonneg_int, check_positive_int, fail
+from .constraints import active_mask
+from .linesearch import ArmijoWolfe, LineSearch, Trial
+from .monitor import Monitor
+from .orient import GradientDescent, Iterate, Orientation
+from .paths import ProjectedPath
+from .problem import Problem
+from .quasinewton import LBFGS
+
+__all__ = ["Trainer", "Result", "Record", "STOP_REASONS"]
+
+STOP_REASONS = ("max_iterations", "timeout", "target_loss", "gradient_tolerance", "no_progress",
+                "line_search_failed", "non_finite", "monitor")
+
+
+@dataclass
+class Record:
+    """One iteration: the loss after the step, the step t, the gradient norm there,
+    seconds since the run started and the number of loss evaluations so far."""
+
+    iteration: int
+    loss: float
+    step: float
+    gradient_norm: float
+    time: float
+    evaluations: int
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+@dataclass
+class Result:
+    """What ``Trainer.run`` returns. ``stop_reason`` is one of ``STOP_REASONS``; ``message`` explains it."""
+
+    loss: float
+    iterations: int
+    history: list[Record]
+    stop_reason: str
+    message: str
+    initial_loss: float
+    evaluations: int
+    elapsed: float
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def losses(self) -> np.ndarray:
+        return np.array([r.loss for r in self.history])
+
+
+def _optional_number(value: Any, where: str, name: str, positive: bool = False) -> float | None:
+    if value is None:
+        return None
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+        and not math.isnan(value)
+    if not ok or (positive and not value > 0) or value < 0 and name != "target_loss":
+        need = "a positive number" if positive else "a non-negative number"
+        raise fail(where, f"{name} None or {need}", f"{name}={value!r}")
+    return float(value)
+
+
+class Trainer:
+    """Minimise ``problem`` with ``orientation`` (default LBFGS()) and ``line_search`` (default ArmijoWolfe()).
+
+    Shapes: the parameters keep their shapes; internally they are one float64 vector.
+    """
+
+    def __init__(self, problem: Problem, orientation: Orientation | None = None,
+                 line_search: LineSearch | None = None, monitors: Sequence[Monitor] = ()):
+        where = "Trainer"
+        if not isinstance(problem, Problem):
+            raise fail(where, "problem a train.Problem", type(problem).__name__)
+        orientation = LBFGS() if orientation is None else orientation
+        line_search = ArmijoWolfe() if line_search is None else line_search
+        if not isinstance(orientation, Orientation):
+            raise fail(where, "orientation a train orientation (e.g. train.LBFGS())", repr(orientation),
+                       "pass an instance, not the class" if isinstance(orientation, type) else None)
+        if not isinstance(line_search, LineSearch):
+            raise fail(where, "line_search a train line search (e.g. train.ArmijoWolfe())", repr(line_search),
+                       "pass an instance, not the class" if isinstance(line_search, type) else None)
+        monitors = tuple(monitors)
+        for i, m in enumerate(monitors):
+            if not isinstance(m, Monitor):
+                raise fail(where, "monitors a sequence of train monitors", f"monitors[{i}] is {m!r}")
+        self.problem, self.orientation, self.line_search, self.monitors = problem, orientation, line_search, monitors
+        self.limits: dict[str, Any] = {}
+        self._clear()
+
+    # -- state ----------------------------------------------------------------------------
+    def _clear(self) -> None:
+        self.iteration = 0
+        self.evaluations = 0
+        self.history: list[Record] = []
+        self.current: Iterate | None = None
+        self.initial_loss = math.nan
+        self.stale = False  # the current evaluation belongs to an old mini-batch
+        self.last_step: float | None = None
+        self.last_slope: float | None = None
+        self.elapsed_before = 0.0
+        self._bounds = self.problem.bounds()
+
+    def _evaluate(self, x: np.ndarray, batch: np.ndarray | None) -> tuple[Iterate, bool]:
+        self.problem.set_vector(x)
+        loss, grad = self.problem.evaluate_vector(batch)
+        self.evaluations += 1
+        total = loss + self.orientation.penalty(x) if math.isfinite(loss) else loss
+        finite = math.isfinite(total) and bool(np.isfinite(grad).all())
+        if self._bounds is not None and finite:
+            active = active_mask(x, grad, *self._bounds)
+            if active.any():
+                return Iterate(x, total, np.where(active, 0.0, grad), grad), True
+        return Iterate(x, total, grad), finite
+
+    def _start(self) -> str | None:
+        self._clear()
+        self.orientation.reset()
+        self.line_search.reset()
+        self.orientation.start(self.problem)
+        x = self.problem.get_vector()
+        if self._bounds is not None:
+            x = np.clip(x, *self._bounds)
+        self._batch = self.problem.draw_batch()
+        current, finite = self._evaluate(x, self._batch)
+        self.initial_loss = current.loss
+        if not finite:
+            return self._nonfinite_message("at the starting point")
+        self.current = current
+        return None
+
+    def _nonfinite_message(self, where: str) -> str:
+        bad = self.problem.nonfinite_data()
+        hint = f"; the data holds NaN or Inf in {', '.join(bad)}" if bad else ""
+        return f"the loss or its gradient is not finite {where}{hint}; parameters left at the last finite point"
+
+    # -- one iteration ------------------------------------------------------------------------
+    def _phi(self, path: Any, x: np.ndarray, batch: np.ndarray | None, tally: list[int]):
+        def phi(t: float) -> Trial:
+            x_t = x + path.displacement(t)
+            if self._bounds is not None:
+                x_t = np.clip(x_t, *self._bounds)  # x + (clip - x) may round one ulp outside
+            point, finite = self._evaluate(x_t, batch)
+            tally[0] += 1
+            if not finite:
+                return Trial(t, math.inf, math.nan, False, point)
+            with np.errstate(over="ignore", invalid="ignore"):
+                slope = path.slope(t, x_t, point.full_grad)
+            if not math.isfinite(slope):
+                return Trial(t, math.inf, math.nan, False, point)
+            tally[1] += 1
+            return Trial(t, point.loss, slope, True, point)
+        return phi
+
+    def _path(self, current: Iterate) -> Any:
+        path = self.orientation.direction(current)
+        if self._bounds is not None:
+            path = ProjectedPath(path, current.x, *self._bounds)
+        return path
+
+    def _initial_step(self, path: Any, slope0: float, current: Iterate) -> float:
+        if path.initial_step is not None:
+            t0 = path.initial_step
+        elif self.last_step is not None and self.last_slope:
+            t0 = self.last_step * self.last_slope / slope0  # N&W (3.60): same first-order change
+        else:
+            norm = float(np.linalg.norm(current.grad))
+            t0 = 1.0 / norm if norm > 0 else 1.0
+        return t0 if math.isfinite(t0) and t0 > 0 else 1.0
+
+    def _step(self) -> tuple[Trial | None, str]:
+        current = self.current
+        tally = [0, 0]  # trials, finite trials
+        for attempt in range(2):
+            path = self._path(current)
+            slope0 = path.slope(0.0, current.x, current.full_grad)
+            if self.line_search.needs_descent and not slope0 < 0:
+                if attempt == 0 and not isinstance(self.orientation, GradientDescent):
+                    self.orientation.reset()
+                    continue
+                return None, f"no descent direction (slope {slope0:.3g}); the gradient is (numerically) zero"
+            t0 = self._initial_step(path, slope0, current)
+            trial = self.line_search.search(self._phi(path, current.x, self._batch, tally),
+                                            current.loss, slope0, t0)
+            if trial is not None:
+                self.last_step, self.last_slope = trial.t, slope0
+                return trial, ""
+            if isinstance(self.orientation, GradientDescent):
+                break
+            self.orientation.reset()  # forget a misleading curvature model and retry once
+        if tally[0] and not tally[1]:
+            return None, "non_finite"
+        return None, (f"the line search found no acceptable step after {tally[0]} evaluations "
+                      "(converged to machine precision, or a gradient that does not match the loss)")
+
+    # -- the loop -------------------------------------------------------------------------------
+    def run(self, max_iterations: int | None = 100, timeout: float | None = None,
+            target_loss: float | None = None, gradient_tolerance: float = 0.0,
+            tolerance: float | None = None, patience: int = 10,
+            resume_from: Any = None) -> Result:
+        """Train until a stop condition holds; return a Result.
+
+        Args:
+            max_iterations: stop after this many iterations in total (those before a
+                resumed checkpoint count); None: no limit.
+            timeout: stop after this many seconds (checked between iterations).
+            target_loss: stop once the loss is at or below this value.
+            gradient_tolerance: stop once the gradient norm (projected, or OWL-QN's
+                pseudo-gradient) is at or below this value.
+            tolerance, patience: stop when the relative improvement of the loss over the
+                last ``patience`` iterations is below ``tolerance`` (None: never).
+            resume_from: a checkpoint path (see ``train.Checkpoint``) to continue from.
+        """
+        where = "Trainer.run"
+        if max_iterations is not None:
+            max_iterations = check_nonneg_int(max_iterations, where, "max_iterations")
+        timeout = _optional_number(timeout, where, "timeout", positive=True)
+        target_loss = _optional_number(target_loss, where, "target_loss")
+        gradient_tolerance = _optional_number(gradient_tolerance, where, "gradient_tolerance") or 0.0
+        tolerance = _optional_number(tolerance, where, "tolerance")
+        patience = check_positive_int(patience, where, "patience")
+        self.limits = {"max_iterations": max_iterations, "timeout": timeout, "target_loss": target_loss}
+        started = time.perf_counter()
+        if resume_from is not None:
+            from .checkpoint import load_checkpoint
+            load_checkpoint(self, resume_from)
+            problem_message = None
+        else:
+            problem_message = self._start()
+        for m in self.monitors:
+            m.start(self)
+        reason, message = ("non_finite", problem_message) if problem_message else ("", "")
+        while not reason:
+            reason, message = self._limits(max_iterations, timeout, started)
+            if reason:
+                break
+            if self.stale:
+                self._batch = self.problem.draw_batch()
+                current, finite = self._evaluate(self.current.x, self._batch)
+                if not finite:
+                    reason, message = "non_finite", self._nonfinite_message(
+                        f"on the mini-batch of iteration {self.iteration + 1}")
+                    break
+                self.current, self.stale = current, False
+            reason, message = self._converged(target_loss, gradient_tolerance)
+            if reason:
+                break
+            trial, why = self._step()
+            if trial is None:
+                reason = "non_finite" if why == "non_finite" else (
+                    "gradient_tolerance" if why.startswith("no descent") else "line_search_failed")
+                message = self._nonfinite_message("at every trial step") if why == "non_finite" else why
+                break
+            self.orientation.accepted(self.current, trial.point)
+            self.current = trial.point
+            self.stale = self.problem.batch_size is not None
+            self.iteration += 1
+            record = Record(self.iteration, self.current.loss, trial.t,
+                            self.orientation.stationarity(self.current),
+                            self.elapsed_before + time.perf_counter() - started, self.evaluations)
+            self.history.append(record)
+            for m in self.monitors:
+                note = m.iteration(self, record)
+                if note and not reason:
+                    reason, message = "monitor", str(note)
+            if not reason and tolerance is not None:
+                reason, message = self._no_progress(tolerance, patience)
+        self.elapsed_before += time.perf_counter() - started
+        if self.current is not None:
+            self.problem.set_vector(self.current.x)  # the last good point, even after a failed trial
+        result = Result(
+            loss=self.current.loss if self.current is not None else self.initial_loss,
+            iterations=self.iteration, history=list(self.history), stop_reason=reason, message=message,
+            initial_loss=self.initial_loss, evaluations=self.evaluations, elapsed=self.elapsed_before)
+        for m in self.monitors:
+            m.finish(self, result)
+        return result
+
+    def resume(self, path: Any, **run_kwargs: Any) -> Result:
+        """``run(resume_from=path, ...)``: continue a checkpointed run exactly where it stopped."""
+        return self.run(resume_from=path, **run_kwargs)
+
+    def save_checkpoint(self, path: Any) -> None:
+        """Write the whole training state (parameters, optimizer, RNG, history) to ``path`` atomically."""
+        from .checkpoint import save_checkpoint
+        save_checkpoint(self, path)
+
+    # -- stop tests ---------------------------------------------------------------------------------
+    def _limits(self, max_iterations: int | None, timeout: float | None, started: float) -> tuple[str, str]:
+        if max_iterations is not None and self.iteration >= max_iterations:
+            return "max_iterations", f"reached {max_iterations} iterations"
+        if timeout is not None and time.perf_counter() - started >= timeout:
+            return "timeout", f"ran for more than {timeout:g} s"
+        return "", ""
+
+    def _converged(self, target_loss: float | None, gradient_tolerance: float) -> tuple[str, str]:
+        loss = self.current.loss
+        if target_loss is not None and loss <= target_loss:
+            return "target_loss", f"loss {loss:.6g} <= target {target_loss:.6g}"
+        norm = self.orientation.stationarity(self.current)
+        if norm <= gradient_tolerance:
+            return "gradient_tolerance", f"gradient norm {norm:.3g} <= {gradient_tolerance:.3g}"
+        return "", ""
+
+    def _no_progress(self, tolerance: float, patience: int) -> tuple[str, str]:
+        if len(self.history) < patience:
+            return "", ""
+        before = self.history[-patience - 1].loss if len(self.history) > patience else self.initial_loss
+        after = self.history[-1].loss
+        gain = (before - after) / max(abs(before), np.finfo(np.float64).tiny)
+        if gain < tolerance:
+            return "no_progress", (f"relative improvement {gain:.3g} over the last {patience} iterations "
+                                   f"< tolerance {tolerance:.3g}")
+        return "", ""
