@@ -1,0 +1,130 @@
+"""The package's shape: imports flow one way, files stay small, `import minieye` stays light."""
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "minieye"
+
+# Lower ranks never import higher ones: kernels <- functional <- layers/losses <- network <- io/train
+# <- restore; testing sits on top (nothing in the package imports it but minieye/__init__.py).
+RANKS = {
+    "checks": 0, "core": 0, "archive": 0,
+    "kernels": 1,
+    "functional": 2,
+    "layers": 3, "losses": 3,
+    "network": 4,
+    "io": 5, "train": 5,
+    "restore": 6,
+    "testing": 7,
+}
+MAX_LINES = 400
+
+
+def _modules():
+    return sorted(p for p in ROOT.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _dotted(path: Path) -> list[str]:
+    parts = ["minieye", *path.relative_to(ROOT).with_suffix("").parts]
+    return parts[:-1] if parts[-1] == "__init__" else parts
+
+
+def _imports(path: Path) -> set[str]:
+    """Absolute minieye.* modules imported anywhere in the file (lazy imports included)."""
+    here = _dotted(path)
+    package = here if path.name == "__init__.py" else here[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join(base + (node.module.split(".") if node.module else []))
+            if module != "minieye":  # `from .. import layers` imports minieye.layers, not the package face
+                found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return {m for m in found if m == "minieye" or m.startswith("minieye.")}
+
+
+def _rank(dotted: list[str]) -> int | None:
+    return RANKS.get(dotted[1]) if len(dotted) > 1 else None
+
+
+def test_ranks_cover_every_subpackage():
+    tops = {_dotted(p)[1] for p in _modules() if len(_dotted(p)) > 1}
+    assert tops <= set(RANKS), f"add {sorted(tops - set(RANKS))} to RANKS in tests/test_structure.py"
+
+
+def test_imports_flow_one_way():
+    wrong = []
+    for path in _modules():
+        dotted = _dotted(path)
+        if dotted == ["minieye"]:
+            continue  # the public face imports everything
+        rank = _rank(dotted)
+        for target in _imports(path):
+            parts = target.split(".")
+            target_rank = _rank(parts)
+            if parts == ["minieye"]:
+                wrong.append(f"{path.relative_to(ROOT.parent)} imports the top-level package")
+            elif target_rank is not None and rank is not None and target_rank > rank:
+                wrong.append(f"{path.relative_to(ROOT.parent)} (rank {rank}) imports {target} (rank {target_rank})")
+    assert not wrong, "imports against the flow kernels <- functional <- layers <- network <- train:\n" + \
+        "\n".join(sorted(set(wrong)))
+
+
+def test_the_checker_resolves_relative_imports(tmp_path, monkeypatch):
+    """Guard against a checker that finds nothing: relative imports resolve to absolute names."""
+    fake_root = tmp_path / "minieye"
+    (fake_root / "layers").mkdir(parents=True)
+    fake = fake_root / "layers" / "bad.py"
+    fake.write_text("from ..train import Trainer\nfrom .. import restore, __version__\nfrom . import dense\n"
+                    "import minieye.io\ndef late():\n    from ...minieye import testing\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", fake_root)
+    found = _imports(fake)
+    assert {"minieye.train", "minieye.train.Trainer", "minieye.restore", "minieye.layers.dense",
+            "minieye.io"} <= found
+    assert "minieye" not in found
+    assert _rank(_dotted(fake)) == 3 and _rank(["minieye", "train"]) == 5
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_file_over_400_lines(path):
+    lines = len(path.read_text().splitlines())
+    assert lines <= MAX_LINES, f"{path.relative_to(ROOT.parent)} has {lines} lines; split it (limit {MAX_LINES})"
+
+
+_PROBE = r"""
+import json, sys, time
+start = time.perf_counter()
+import minieye
+elapsed = time.perf_counter() - start
+compiled = []
+for name, module in list(sys.modules.items()):
+    if name.startswith("minieye"):
+        for attr, value in vars(module).items():
+            if type(value).__name__ in ("CPUDispatcher", "Dispatcher") and getattr(value, "signatures", None):
+                compiled.append(f"{name}.{attr}")
+heavy = [m for m in ("hypothesis", "torch", "matplotlib", "pytest", "skimage", "sklearn") if m in sys.modules]
+print(json.dumps({"elapsed": elapsed, "compiled": compiled, "heavy": heavy}))
+"""
+
+
+def test_import_minieye_is_light():
+    out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["heavy"] == [], f"`import minieye` imported {report['heavy']}"
+    assert report["compiled"] == [], f"`import minieye` compiled Numba kernels: {report['compiled']}"
+    assert report["elapsed"] < 5.0, f"`import minieye` took {report['elapsed']:.2f} s (target < 1.5 s)"
+
+
+def test_strategies_are_the_only_testing_module_needing_hypothesis():
+    for path in (ROOT / "testing").glob("*.py"):
+        if path.name != "strategies.py":
+            assert "hypothesis" not in _imports(path) and "import hypothesis" not in path.read_text() \
+                and "from hypothesis" not in path.read_text(), path
