@@ -166,7 +166,7 @@ def test_parallel_drivers_match_serial_bodies(monkeypatch):
         monkeypatch.setattr(K, "PARALLEL_MIN_WORK", threshold)
         y, s = K.max_pool2d_forward(x, *geometry)
         runs.append([
-            y, s, K.scatter_switches(y, s, 9, 8),
+            y, s, K.scatter_switches(y, s, 9, 8), K.gather_switches(x, s),
             K.avg_pool2d_forward(x, *geometry, False), K.avg_pool2d_backward(dy, 9, 8, *geometry, True),
             K.upsample_nearest_forward(x, 2, 3), K.upsample_nearest_backward(dy[:, :, :4], 2, 3),
             K.upsample_bilinear_forward(x, 2, 3), K.upsample_bilinear_backward(dy[:, :, :4], 2, 3),

@@ -45,6 +45,7 @@ idle, far more on a busy machine). No validation happens here.
 """
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from ._jit import kernel, parallel_kernel, prange
@@ -64,8 +65,10 @@ __all__ = [
     "bilinear_taps",
 ]
 
-# Below this many inner-loop steps a call runs serially (roughly 100 us of work).
-PARALLEL_MIN_WORK = 1 << 17
+# Below this many inner-loop steps (about 0.3-1 ms of serial work) a call runs serially:
+# waking Numba's thread pool costs tens of microseconds on an idle machine and far more
+# on a busy one. numba.set_num_threads(1) makes every call serial.
+PARALLEL_MIN_WORK = 1 << 18
 
 
 def pool_output_size(size: int, kernel_size: int, stride: int, padding: int) -> int:
@@ -74,7 +77,7 @@ def pool_output_size(size: int, kernel_size: int, stride: int, padding: int) -> 
 
 
 def _use_parallel(planes: int, work: int) -> bool:
-    return planes > 1 and work >= PARALLEL_MIN_WORK
+    return planes > 1 and work >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1
 
 
 def _planes(a: np.ndarray) -> np.ndarray:
@@ -88,22 +91,25 @@ def _max_pool_planes(x, y, switches, p0, p1, kh, kw, stride_h, stride_w, pad_h, 
     h, w = x.shape[1], x.shape[2]
     h_out, w_out = y.shape[1], y.shape[2]
     for p in range(p0, p1):
+        xp, yp, sp = x[p], y[p], switches[p]
         for i in range(h_out):
             top = i * stride_h - pad_h
             a0, a1 = max(top, 0), min(top + kh, h)
             for j in range(w_out):
                 left = j * stride_w - pad_w
                 b0, b1 = max(left, 0), min(left + kw, w)
-                best = -np.inf
+                best = xp[a0, b0]  # every window holds a real cell (padding <= kernel // 2)
                 arg = a0 * w + b0
                 for a in range(a0, a1):
                     for b in range(b0, b1):
-                        v = x[p, a, b]
-                        if v > best or v != v:  # strictly greater: the first max wins
-                            best = v
-                            arg = a * w + b
-                y[p, i, j] = best
-                switches[p, i, j] = arg
+                        v = xp[a, b]
+                        # strictly greater: the first maximum wins; a NaN always wins.
+                        # Written as selects (no branches): random data defeats branch prediction.
+                        take = (v > best) | (v != v)
+                        best = v if take else best
+                        arg = a * w + b if take else arg
+                yp[i, j] = best
+                sp[i, j] = arg
 
 
 @parallel_kernel
@@ -166,15 +172,35 @@ def scatter_switches(values: np.ndarray, switches: np.ndarray, h: int, w: int) -
     return out
 
 
+@kernel
+def _gather_planes(x, switches, out, p0, p1):
+    for p in range(p0, p1):
+        for k in range(out.shape[1]):
+            out[p, k] = x[p, switches[p, k]]
+
+
+@parallel_kernel
+def _gather_parallel(x, switches, out):
+    for p in prange(out.shape[0]):
+        _gather_planes(x, switches, out, p, p + 1)
+
+
 def gather_switches(x: np.ndarray, switches: np.ndarray) -> np.ndarray:
     """``x[n, c].flat[switches[n, c]]``: max-unpool's backward (adjoint of the scatter).
 
     Shapes: x (N, C, H, W), switches (N, C, h', w') -> (N, C, h', w').
-    NumPy's take_along_axis is a tight C loop already; Numba would not beat it.
     """
     n, c = switches.shape[:2]
-    flat = np.take_along_axis(x.reshape(n * c, -1), switches.reshape(n * c, -1), axis=1)
-    return flat.reshape(switches.shape)
+    planes = n * c
+    out = np.empty(switches.shape, dtype=x.dtype)
+    flat_x = x.reshape(planes, -1)
+    flat_s = switches.reshape(planes, -1)
+    flat_o = out.reshape(planes, -1)
+    if _use_parallel(planes, out.size):
+        _gather_parallel(flat_x, flat_s, flat_o)
+    elif planes:
+        _gather_planes(flat_x, flat_s, flat_o, 0, planes)
+    return out
 
 
 # -- average pool ------------------------------------------------------------------------
