@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import zipfile
 
 import numpy as np
@@ -565,3 +566,20 @@ def test_absurdly_nested_json_is_a_value_error(tmp_path):
         archive.writestr("arrays.npz", b"")
     with pytest.raises(ValueError, match="not valid JSON"):
         me.io.load(path)
+
+
+def test_the_examples_in_docs_io_md_run(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parent.parent / "docs" / "io.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)
+    assert len(blocks) >= 3
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    try:
+        for block in blocks:
+            exec(compile(block, str(doc), "exec"), namespace)
+    finally:
+        if "Gain" in me.io.registered():
+            me.io.unregister("Gain")
+    assert "{'channels': 3, 'dtype': 'float32', 'name': 'g'}" in capsys.readouterr().out

@@ -52,7 +52,9 @@ def check_header(meta: dict[str, Any], where: str) -> None:
     """Refuse a file of another kind or of an unsupported format version."""
     kind = meta.get("format")
     if kind != FORMAT:
-        raise _fail(where, f"not a minieye network file (format {_short(kind)}, expected {FORMAT!r})")
+        hint = ("; it is a trainer checkpoint: resume it with Trainer.run(resume_from=...)"
+                if kind == "minieye-checkpoint" else "")
+        raise _fail(where, f"not a minieye network file (format {_short(kind)}, expected {FORMAT!r}){hint}")
     version = meta.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise _fail(where, f"invalid format version {_short(version)}")
