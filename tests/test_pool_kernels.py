@@ -9,6 +9,7 @@ from hypothesis import given, strategies as st
 import naive_pool as naive
 from minieye import functional as F
 from minieye.kernels import pool as K
+from minieye.kernels import upsample as U
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-12, atol=1e-12)}
@@ -168,8 +169,8 @@ def test_parallel_drivers_match_serial_bodies(monkeypatch):
         runs.append([
             y, s, K.scatter_switches(y, s, 9, 8), K.gather_switches(x, s),
             K.avg_pool2d_forward(x, *geometry, False), K.avg_pool2d_backward(dy, 9, 8, *geometry, True),
-            K.upsample_nearest_forward(x, 2, 3), K.upsample_nearest_backward(dy[:, :, :4], 2, 3),
-            K.upsample_bilinear_forward(x, 2, 3), K.upsample_bilinear_backward(dy[:, :, :4], 2, 3),
+            U.upsample_nearest_forward(x, 2, 3), U.upsample_nearest_backward(dy[:, :, :4], 2, 3),
+            U.upsample_bilinear_forward(x, 2, 3), U.upsample_bilinear_backward(dy[:, :, :4], 2, 3),
         ])
     for serial, parallel in zip(*runs):
         np.testing.assert_allclose(parallel, serial, rtol=1e-13, atol=1e-13)

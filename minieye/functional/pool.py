@@ -25,6 +25,7 @@ import numpy as np
 
 from ..checks import as_float_array, check_ndim, fail, pair
 from ..kernels import pool as K
+from ..kernels import upsample as U
 
 __all__ = [
     "pool_output_size",
@@ -206,8 +207,8 @@ def upsample(x: Any, scale_factor: int | Sequence[int], mode: str = "nearest") -
     sh, sw = _scale(where, scale_factor, mode)
     x = check_image(x, where)
     if mode == "nearest":
-        return K.upsample_nearest_forward(x, sh, sw)
-    return K.upsample_bilinear_forward(x, sh, sw)
+        return U.upsample_nearest_forward(x, sh, sw)
+    return U.upsample_bilinear_forward(x, sh, sw)
 
 
 def upsample_backward(dy: Any, scale_factor: int | Sequence[int], mode: str = "nearest") -> np.ndarray:
@@ -218,8 +219,8 @@ def upsample_backward(dy: Any, scale_factor: int | Sequence[int], mode: str = "n
     if dy.shape[2] % sh or dy.shape[3] % sw:
         raise fail(where, f"dy's H and W multiples of scale_factor {(sh, sw)}", f"dy.shape == {dy.shape}")
     if mode == "nearest":
-        return K.upsample_nearest_backward(dy, sh, sw)
-    return K.upsample_bilinear_backward(dy, sh, sw)
+        return U.upsample_nearest_backward(dy, sh, sw)
+    return U.upsample_bilinear_backward(dy, sh, sw)
 
 
 # -- global average pool ----------------------------------------------------------------------

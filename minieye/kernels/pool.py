@@ -1,4 +1,4 @@
-"""Pooling, unpooling and upsampling kernels on contiguous NCHW arrays.
+"""Pooling and unpooling kernels on contiguous NCHW arrays.
 
 Every kernel sees its batch as ``P = N*C`` independent planes ``(P, H, W)`` (a free
 reshape of a C-contiguous NCHW array). Geometry follows PyTorch:
@@ -29,13 +29,7 @@ Average pool: ``y[p, i, j] = sum over the window's in-bounds x / divisor`` where
 divisor is ``kh*kw`` (count_include_pad) or the number of in-bounds cells; its
 backward spreads ``dy / divisor`` back over the same cells.
 
-Upsampling by integer factors (sh, sw):
-
-- nearest: ``y[p, i, j] = x[p, i // sh, j // sw]``; backward sums each sh x sw block.
-- bilinear, align_corners=False (PyTorch's default): output row i reads source
-  coordinate ``r = max((i + 0.5) / sh - 0.5, 0)``, rows ``floor(r)`` and
-  ``min(floor(r) + 1, H - 1)`` with weights ``1 - frac(r)`` and ``frac(r)``; columns
-  likewise; the backward scatters ``dy`` with the same weights (the transpose).
+Upsampling (nearest, bilinear) lives in ``kernels/upsample.py``.
 
 Each operation has a serial body over a range of planes (``@kernel``) and a thin
 parallel driver that hands one plane at a time to Numba's pool (``prange``). The
@@ -58,11 +52,6 @@ __all__ = [
     "gather_switches",
     "avg_pool2d_forward",
     "avg_pool2d_backward",
-    "upsample_nearest_forward",
-    "upsample_nearest_backward",
-    "upsample_bilinear_forward",
-    "upsample_bilinear_backward",
-    "bilinear_taps",
 ]
 
 # Below this many inner-loop steps (about 0.3-1 ms of serial work) a call runs serially:
@@ -290,142 +279,4 @@ def avg_pool2d_backward(dy: np.ndarray, h: int, w: int, kh: int, kw: int, stride
         _avg_pool_grad_parallel(_planes(dy), _planes(dx), *args)
     elif planes:
         _avg_pool_grad_planes(_planes(dy), _planes(dx), 0, planes, *args)
-    return dx
-
-
-# -- nearest upsampling ------------------------------------------------------------------
-@kernel
-def _nearest_planes(x, y, p0, p1, sh, sw):
-    h_out, w_out = y.shape[1], y.shape[2]
-    for p in range(p0, p1):
-        for i in range(h_out):
-            a = i // sh
-            for j in range(w_out):
-                y[p, i, j] = x[p, a, j // sw]
-
-
-@parallel_kernel
-def _nearest_parallel(x, y, sh, sw):
-    for p in prange(x.shape[0]):
-        _nearest_planes(x, y, p, p + 1, sh, sw)
-
-
-@kernel
-def _nearest_grad_planes(dy, dx, p0, p1, sh, sw):
-    h_out, w_out = dy.shape[1], dy.shape[2]
-    for p in range(p0, p1):
-        for i in range(h_out):
-            a = i // sh
-            for j in range(w_out):
-                dx[p, a, j // sw] += dy[p, i, j]
-
-
-@parallel_kernel
-def _nearest_grad_parallel(dy, dx, sh, sw):
-    for p in prange(dy.shape[0]):
-        _nearest_grad_planes(dy, dx, p, p + 1, sh, sw)
-
-
-def upsample_nearest_forward(x: np.ndarray, sh: int, sw: int) -> np.ndarray:
-    """Repeat each pixel sh x sw times. Shapes: (N, C, H, W) -> (N, C, H*sh, W*sw)."""
-    n, c, h, w = x.shape
-    y = np.empty((n, c, h * sh, w * sw), dtype=x.dtype)
-    planes = n * c
-    if _use_parallel(planes, y.size):
-        _nearest_parallel(_planes(x), _planes(y), sh, sw)
-    elif planes:
-        _nearest_planes(_planes(x), _planes(y), 0, planes, sh, sw)
-    return y
-
-
-def upsample_nearest_backward(dy: np.ndarray, sh: int, sw: int) -> np.ndarray:
-    """Sum each sh x sw block of dy. Shapes: (N, C, H*sh, W*sw) -> (N, C, H, W)."""
-    n, c, h_out, w_out = dy.shape
-    dx = np.zeros((n, c, h_out // sh, w_out // sw), dtype=dy.dtype)
-    planes = n * c
-    if _use_parallel(planes, dy.size):
-        _nearest_grad_parallel(_planes(dy), _planes(dx), sh, sw)
-    elif planes:
-        _nearest_grad_planes(_planes(dy), _planes(dx), 0, planes, sh, sw)
-    return dx
-
-
-# -- bilinear upsampling (align_corners=False) ---------------------------------------------
-def bilinear_taps(size: int, scale: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per output index along one axis: source indices (i0, i1) and weights (l0, l1).
-
-    PyTorch's align_corners=False rule with scale = 1/scale_factor:
-    ``r = max((i + 0.5) / scale - 0.5, 0)``, ``i0 = floor(r)``, ``i1 = min(i0 + 1, size - 1)``,
-    ``l1 = r - i0``, ``l0 = 1 - l1``.
-    """
-    r = np.maximum((np.arange(size * scale) + 0.5) / scale - 0.5, 0.0)
-    i0 = np.floor(r).astype(np.int64)
-    i1 = np.minimum(i0 + 1, size - 1)
-    l1 = r - i0
-    return i0, i1, (1.0 - l1).astype(dtype), l1.astype(dtype)
-
-
-@kernel
-def _bilinear_planes(x, y, p0, p1, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1):
-    h_out, w_out = y.shape[1], y.shape[2]
-    for p in range(p0, p1):
-        for i in range(h_out):
-            r0, r1, u0, u1 = ih0[i], ih1[i], lh0[i], lh1[i]
-            for j in range(w_out):
-                c0, c1, v0, v1 = iw0[j], iw1[j], lw0[j], lw1[j]
-                y[p, i, j] = (u0 * (v0 * x[p, r0, c0] + v1 * x[p, r0, c1])
-                              + u1 * (v0 * x[p, r1, c0] + v1 * x[p, r1, c1]))
-
-
-@parallel_kernel
-def _bilinear_parallel(x, y, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1):
-    for p in prange(x.shape[0]):
-        _bilinear_planes(x, y, p, p + 1, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1)
-
-
-@kernel
-def _bilinear_grad_planes(dy, dx, p0, p1, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1):
-    h_out, w_out = dy.shape[1], dy.shape[2]
-    for p in range(p0, p1):
-        for i in range(h_out):
-            r0, r1, u0, u1 = ih0[i], ih1[i], lh0[i], lh1[i]
-            for j in range(w_out):
-                c0, c1, v0, v1 = iw0[j], iw1[j], lw0[j], lw1[j]
-                g = dy[p, i, j]
-                dx[p, r0, c0] += u0 * v0 * g
-                dx[p, r0, c1] += u0 * v1 * g
-                dx[p, r1, c0] += u1 * v0 * g
-                dx[p, r1, c1] += u1 * v1 * g
-
-
-@parallel_kernel
-def _bilinear_grad_parallel(dy, dx, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1):
-    for p in prange(dy.shape[0]):
-        _bilinear_grad_planes(dy, dx, p, p + 1, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1)
-
-
-def upsample_bilinear_forward(x: np.ndarray, sh: int, sw: int) -> np.ndarray:
-    """Bilinear upsampling by integer factors. Shapes: (N, C, H, W) -> (N, C, H*sh, W*sw)."""
-    n, c, h, w = x.shape
-    y = np.empty((n, c, h * sh, w * sw), dtype=x.dtype)
-    taps = (*bilinear_taps(h, sh, x.dtype), *bilinear_taps(w, sw, x.dtype))
-    planes = n * c
-    if _use_parallel(planes, 4 * y.size):
-        _bilinear_parallel(_planes(x), _planes(y), *taps)
-    elif planes:
-        _bilinear_planes(_planes(x), _planes(y), 0, planes, *taps)
-    return y
-
-
-def upsample_bilinear_backward(dy: np.ndarray, sh: int, sw: int) -> np.ndarray:
-    """Input gradient of bilinear upsampling. Shapes: (N, C, H*sh, W*sw) -> (N, C, H, W)."""
-    n, c, h_out, w_out = dy.shape
-    h, w = h_out // sh, w_out // sw
-    dx = np.zeros((n, c, h, w), dtype=dy.dtype)
-    taps = (*bilinear_taps(h, sh, dy.dtype), *bilinear_taps(w, sw, dy.dtype))
-    planes = n * c
-    if _use_parallel(planes, 4 * dy.size):
-        _bilinear_grad_parallel(_planes(dy), _planes(dx), *taps)
-    elif planes:
-        _bilinear_grad_planes(_planes(dy), _planes(dx), 0, planes, *taps)
     return dx

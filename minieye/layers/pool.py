@@ -38,6 +38,7 @@ from ..checks import as_float_array, check_ndim, fail, pair
 from ..core import Backward, DeltaSet, Layer, current_scope
 from ..functional.pool import UPSAMPLE_MODES, check_fits, check_gradient, check_image, window
 from ..kernels import pool as K
+from ..kernels import upsample as U
 
 __all__ = ["MaxPool2D", "MaxUnpool2D", "AvgPool2D", "Upsample", "GlobalAvgPool2D"]
 
@@ -231,11 +232,11 @@ class Upsample(Layer):
         x = check_image(x, f"{self.label()} forward")
         sh, sw = self.scale_factor
         nearest = self.mode == "nearest"
-        y = (K.upsample_nearest_forward if nearest else K.upsample_bilinear_forward)(x, sh, sw)
+        y = (U.upsample_nearest_forward if nearest else U.upsample_bilinear_forward)(x, sh, sw)
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
             dy = check_gradient(dy, y.shape, y.dtype, f"{self.label()} backward")
-            return (K.upsample_nearest_backward if nearest else K.upsample_bilinear_backward)(dy, sh, sw)
+            return (U.upsample_nearest_backward if nearest else U.upsample_bilinear_backward)(dy, sh, sw)
 
         return y, backward
 
