@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 from ..archive import read_archive, write_archive
 from ..core import Layer
