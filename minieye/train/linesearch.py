@@ -42,6 +42,18 @@ class Trial:
 Phi = Callable[[float], Trial]
 
 
+_RESOLUTION = 16 * 2.0 ** -52  # relative size of a loss change that rounding can fake
+
+
+def _below_resolution(t: float, slope0: float, loss0: float) -> bool:
+    """True when the first-order decrease ``t |phi'(0)|`` is lost in the rounding of phi(0).
+
+    Shrinking t further cannot show a real decrease: the search gives up instead of
+    spending evaluations (this is how a converged run ends).
+    """
+    return abs(t * slope0) <= _RESOLUTION * abs(loss0)
+
+
 def _number(value: Any, where: str, name: str, low: float, high: float) -> float:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or not low < value < high:
@@ -104,6 +116,8 @@ class Backtracking(LineSearch):
             trial = phi(t)
             if trial.finite and trial.loss <= loss0 + self.c1 * t * slope0:
                 return trial
+            if trial.finite and _below_resolution(t, slope0, loss0):
+                break
             t *= self.shrink
         return None
 
@@ -200,6 +214,8 @@ class ArmijoWolfe(LineSearch):
             trial = phi(guess)
             if not self._armijo(trial, loss0, slope0) or trial.loss >= lo.loss:
                 hi = trial
+                if lo.t == 0 and trial.finite and _below_resolution(trial.t, slope0, loss0):
+                    break
                 continue
             if self._curvature(trial, slope0):
                 return trial
