@@ -290,3 +290,46 @@ def test_the_examples_in_docs_io_md_run(tmp_path, monkeypatch, capsys):
         if "Gain" in me.io.registered():
             me.io.unregister("Gain")
     assert "{'channels': 3, 'dtype': 'float32', 'name': 'g'}" in capsys.readouterr().out
+
+
+@me.io.register(name="test_io.Block")
+class Block(me.Layer):
+    """A composite that builds its own children (so they are not in its config)."""
+
+    def __init__(self, size: int, name=None):
+        super().__init__(name)
+        self.size = size
+        self.first, self.second = Affine(size, seed=1), Affine(size, seed=2)
+
+    def config(self):
+        return {"size": self.size, **super().config()}
+
+    def parameters(self):
+        return self.first.parameters() + self.second.parameters()
+
+    def forward(self, x):
+        h, back1 = self.first.forward(x)
+        y, back2 = self.second.forward(h)
+        return y, lambda dy, deltas: back1(back2(dy, deltas), deltas)
+
+
+def test_composite_layer_that_builds_its_own_children():
+    block = _randomize(Block(3))
+    block.second.shift.frozen = True
+    loaded = check_roundtrip(me.Sequential(block, block), _x(2, 3))  # shared, too
+    assert loaded[0] is loaded[1] and loaded[0].second.shift.frozen
+    assert np.array_equal(loaded[0].first.weight.value, block.first.weight.value)
+
+
+def test_a_graph_subclass_that_builds_nodes_itself_is_refused_on_save(tmp_path):
+    @me.io.register(name="test_io.PrebuiltGraph")
+    class Prebuilt(me.Graph):
+        def __init__(self, name=None):
+            super().__init__(name)
+            self.output(self.add(Affine(2), self.input()))
+
+    try:
+        with pytest.raises(ValueError, match="must build empty"):
+            me.io.save(Prebuilt(), tmp_path / "g.minieye")
+    finally:
+        me.io.unregister("test_io.PrebuiltGraph")

@@ -122,6 +122,9 @@ class _Decoder:
             else:
                 layer = cls(**kwargs)
             if isinstance(layer, Graph):
+                if layer.structure()["nodes"]:
+                    raise _fail(where, f"{name}(**config) already has nodes; a registered Graph subclass "
+                                       f"must build empty (its nodes are stored in the file)")
                 self.build_graph(layer, _field(record, "graph", dict, where), position, where)
         except ValueError as exc:
             if str(exc).startswith(self.where):
