@@ -7,7 +7,8 @@ from minieye import layers as L
 from minieye import losses
 from minieye.core import DeltaSet, Layer, Parameter
 from minieye.testing import (check_backward_twice, check_batch_invariance, check_config, check_float32,
-                             check_frozen, check_gradients, check_interleaved, check_layer, check_no_mutation)
+                             check_frozen, check_gradients, check_interleaved, check_layer,
+                             check_no_mutation, check_noncontiguous)
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(3, 4))
@@ -105,6 +106,15 @@ class Stateful(Layer):
         return self.last ** 2, lambda dy, deltas: 2 * self.last * dy
 
 
+class MemoryOrder(Layer):
+    """Reads its input in memory order: wrong for strided or column-major inputs."""
+
+    def forward(self, x):
+        x = np.asarray(x)
+        y = x.ravel(order="K").reshape(x.shape) * 2  # memory order, not index order
+        return y, lambda dy, deltas: 2 * np.asarray(dy)
+
+
 class Float64Always(L.Dense):
     def forward(self, x):
         y, backward = super().forward(x)
@@ -177,6 +187,12 @@ def test_per_call_state_on_the_layer_is_caught():
     with pytest.raises(AssertionError, match="forward on other inputs before backward"):
         check_interleaved(Stateful(), X)
     check_interleaved(dense(), X)
+
+
+def test_memory_order_assumptions_are_caught():
+    check_noncontiguous(Twice(), X)
+    with pytest.raises(AssertionError, match="non-contiguous inputs: output"):
+        check_noncontiguous(MemoryOrder(), X)
 
 
 def test_float32_output_dtype_is_checked():

@@ -4,6 +4,7 @@
 - ``check_backward_twice``: a backward closure can run again: same dx, deltas doubled;
 - ``check_interleaved``: another forward between a forward and its backward changes
   nothing (no per-call state on the layer);
+- ``check_noncontiguous``: strided input and dy views give the same results;
 - ``check_frozen``: a frozen parameter gets no delta, and nothing else changes;
 - ``check_batch_invariance``: a batch of N gives the N single results (outputs, input
   gradients, and parameter gradients summed over samples);
@@ -22,8 +23,8 @@ import numpy as np
 from ..core import DeltaSet, Layer
 from .gradcheck import as_grads, as_outputs, check_gradients, describe_call, pack_like, random_dy, run_forward
 
-__all__ = ["check_layer", "check_no_mutation", "check_backward_twice", "check_interleaved", "check_frozen",
-           "check_batch_invariance", "check_float32", "check_config"]
+__all__ = ["check_layer", "check_no_mutation", "check_backward_twice", "check_interleaved", "check_noncontiguous",
+           "check_frozen", "check_batch_invariance", "check_float32", "check_config"]
 
 
 def _rng(rng: Any) -> np.random.Generator:
@@ -107,6 +108,29 @@ def check_backward_twice(layer: Layer, *inputs: Any, nondiff: Sequence[int] = ()
     where = describe_call(layer, xs)
     _compare(where, "second backward: gradient of input", list(second), list(first), 1e-12, 1e-300, nondiff)
     _compare_deltas(where, "second backward (deltas / 2)", deltas.scale(0.5), once, 1e-12, 1e-300)
+
+
+def _strided(x: Any) -> Any:
+    """The same values in a non-contiguous, column-major view (every other element of a doubled array)."""
+    x = np.asarray(x)
+    if x.ndim == 0 or x.size == 0:
+        return x
+    return np.asfortranarray(np.repeat(x, 2, axis=-1))[..., ::2]
+
+
+def check_noncontiguous(layer: Layer, *inputs: Any, nondiff: Sequence[int] = (), rng: Any = None) -> None:
+    """Non-contiguous (strided) inputs give the same output and gradients as contiguous ones."""
+    rng = _rng(rng)
+    xs = _inputs64(inputs, nondiff)
+    if not xs:
+        return
+    ys, dys, dxs, deltas = _run(layer, xs, None, rng)
+    views = [_strided(x) for x in xs]
+    ys2, _, dxs2, deltas2 = _run(layer, views, [_strided(d) for d in dys])
+    where = describe_call(layer, xs)
+    _compare(where, "non-contiguous inputs: output", ys2, ys, 1e-12, 1e-300)
+    _compare(where, "non-contiguous inputs: gradient of input", list(dxs2), list(dxs), 1e-12, 1e-300, nondiff)
+    _compare_deltas(where, "non-contiguous inputs", deltas2, deltas, 1e-12, 1e-300)
 
 
 def check_interleaved(layer: Layer, *inputs: Any, nondiff: Sequence[int] = (), rng: Any = None) -> None:
@@ -273,13 +297,14 @@ def check_config(layer: Layer, *inputs: Any, nondiff: Sequence[int] = ()) -> boo
 def check_layer(layer: Layer, *inputs: Any, nondiff: Sequence[int] = (), batch_invariant: bool = True,
                 rng: Any = None, directions: int = 3, eps: float = 1e-6, rtol: float = 1e-5,
                 atol: float = 1e-7, float32: bool = True, float32_rtol: float = 1e-3,
-                float32_atol: float = 1e-4) -> None:
+                float32_atol: float = 1e-4, roundtrip: bool = False) -> None:
     """Every check on one float64 layer and its inputs; raises AssertionError on the first failure.
 
     ``nondiff``: indices of inputs that get no gradient (integer labels).
     ``batch_invariant``: also check that a batch equals its single samples.
     ``directions``/``eps``/``rtol``/``atol``: the finite-difference check (see check_gradients).
     ``float32``: also compare a float32 version (tolerances ``float32_rtol``/``float32_atol``).
+    ``roundtrip``: also save and load it with ``minieye.io`` (``check_roundtrip``).
     """
     rng = _rng(rng)
     nondiff = tuple(nondiff)
@@ -288,8 +313,12 @@ def check_layer(layer: Layer, *inputs: Any, nondiff: Sequence[int] = (), batch_i
     check_gradients(layer, *inputs, nondiff=nondiff, rng=rng, directions=directions, eps=eps, rtol=rtol, atol=atol)
     check_backward_twice(layer, *inputs, nondiff=nondiff, rng=rng)
     check_interleaved(layer, *inputs, nondiff=nondiff, rng=rng)
+    check_noncontiguous(layer, *inputs, nondiff=nondiff, rng=rng)
     check_frozen(layer, *inputs, nondiff=nondiff, rng=rng)
     if batch_invariant and inputs:
         check_batch_invariance(layer, *inputs, nondiff=nondiff, rng=rng)
     if float32:
         check_float32(layer, *inputs, nondiff=nondiff, rng=rng, rtol=float32_rtol, atol=float32_atol)
+    if roundtrip:
+        from .roundtrip import check_roundtrip
+        check_roundtrip(layer, *_inputs64(inputs, nondiff))
