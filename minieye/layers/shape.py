@@ -137,6 +137,23 @@ def _source_index(n: int, before: int, after: int, mode: str) -> np.ndarray:
     return np.where(pos >= n, period - pos, pos)
 
 
+def _fold(dy: np.ndarray, n: int, before: int, after: int, mode: str) -> np.ndarray:
+    """The adjoint of reflect/replicate padding along the last axis: border gradients go back
+    onto the input positions they copied (slices, not scatter: np.add.at is slow)."""
+    dx = dy[..., before:before + n].copy()
+    if mode == "replicate":
+        if before:
+            dx[..., 0] += dy[..., :before].sum(axis=-1)
+        if after:
+            dx[..., n - 1] += dy[..., before + n:].sum(axis=-1)
+        return dx
+    if before:  # padded position j < before copies input position before - j
+        dx[..., 1:before + 1] += dy[..., before - 1::-1]
+    if after:  # padded position before + n + k copies input position n - 2 - k
+        dx[..., n - 1 - after:n - 1] += dy[..., before + n:][..., ::-1]
+    return dx
+
+
 class Pad(Layer):
     """Pads the last two axes by ``amount`` with zeros, a reflection or edge replication.
 
@@ -185,11 +202,8 @@ class Pad(Layer):
         y = x[..., rows, :][..., cols]
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-            dy = np.asarray(dy, dtype=x.dtype)
-            by_rows = np.zeros((*dy.shape[:-1], w), dtype=x.dtype)
-            np.add.at(by_rows, (Ellipsis, cols), dy)  # fold the columns back first
-            dx = np.zeros_like(x)
-            np.add.at(dx, (Ellipsis, rows, slice(None)), by_rows)
-            return dx
+            by_cols = _fold(np.asarray(dy, dtype=x.dtype), w, left, right, self.mode)
+            folded = _fold(np.swapaxes(by_cols, -1, -2), h, top, bottom, self.mode)
+            return np.ascontiguousarray(np.swapaxes(folded, -1, -2))
 
         return y, backward
