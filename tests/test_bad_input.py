@@ -100,6 +100,21 @@ TABLE: list[Bad] = [
     Bad("F.upsample", "mode", lambda f: f(X4, 2, mode="cubic"), (r"mode", r"nearest", r"cubic")),
     Bad("F.global_avg_pool2d", "rank", lambda f: f(X3), (r"4 dimensions", r"\(3, 8, 8\)")),
     Bad("F.pad", "mode", lambda f: f(X4, 1, mode="bogus"), (r"mode", r"zero", r"bogus")),
+    Bad("F.conv2d", "groups", lambda f: f(X4, W, groups=2), (r"groups", r"in_channels=3", r"out_channels=4")),
+    Bad("F.conv2d", "dilated kernel larger than image", lambda f: f(X4, W, dilation=5), (r"kernel", r"\b11\b", r"\b8\b")),
+    Bad("F.conv2d_weight_grad", "dy shape", lambda f: f(X4, (4, 3, 3, 3), np.zeros((2, 4, 5, 5))),
+        (r"\bdy\b", r"\(2, 4, 6, 6\)", r"\(2, 4, 5, 5\)")),
+    Bad("F.max_unpool2d", "float switches", lambda f: f(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 2, 2)), (4, 4)),
+        (r"switches", r"integer", r"float64")),
+    Bad("F.max_unpool2d", "switches out of range", lambda f: f(np.zeros((1, 1, 2, 2)), np.full((1, 1, 2, 2), 99), (4, 4)),
+        (r"switches", r"\[0, 16\)", r"\b99\b")),
+    Bad("F.max_unpool2d", "output smaller than the pooled input",
+        lambda f: f(np.ones((1, 1, 2, 2)), np.zeros((1, 1, 2, 2), np.int64), (1, 1)), (r"output_size", r"\(1, 1\)")),
+    Bad("F.avg_pool2d_backward", "dy shape", lambda f: f(np.zeros((1, 1, 3, 3)), (4, 4), 2),
+        (r"\bdy\b", r"\(1, 1, 2, 2\)", r"\(1, 1, 3, 3\)")),
+    Bad("F.upsample_backward", "dy not a multiple", lambda f: f(np.zeros((1, 1, 3, 3)), 2), (r"\bdy\b", r"\(1, 1, 3, 3\)")),
+    Bad("F.conv_output_size", "kernel larger than image", lambda f: f(2, 5), (r"kernel_size", r"\b5\b", r"\b2\b")),
+    Bad("F.pool_output_size", "kernel larger than image", lambda f: f(2, 5, 1, 0), (r"kernel_size", r"\b5\b", r"\b2\b")),
     # -- layers: construction ---------------------------------------------------------------------------
     Bad("layers.Conv2D", "in_channels 0", lambda C: C(0, 4, 3), (r"Conv2D", r"in_channels", r"in_channels=0")),
     Bad("layers.Conv2D", "negative kernel", lambda C: C(3, 4, -1), (r"kernel_size", r"-1")),
@@ -148,6 +163,12 @@ TABLE: list[Bad] = [
         (r"'cat'", r"\(2, 3, 8, 8\)", r"\(2, 3, 4, 4\)")),
     Bad("layers.Multiply", "complex", lambda C: C(name="m").forward(X4, _complex(X4)), (r"'m'",) + COMPLEX),
     Bad("layers.Bias", "shape", lambda C: C(3, name="b").forward(np.zeros((2, 4))), (r"'b'", r"\(3,\)", r"\(2, 4\)")),
+    Bad("layers.Softmax", "axis out of range", lambda C: C(axis=5, name="sm").forward(np.zeros((2, 3))),
+        (r"'sm'", r"axis 5", r"\(2, 3\)")),
+    Bad("layers.Concat", "axis out of range", lambda C: C(axis=7).forward(np.zeros((2, 3)), np.zeros((2, 3))),
+        (r"axis 7", r"\(2, 3\)")),
+    Bad("layers.Source", "complex value", lambda C: C(value=np.zeros((2, 2), complex)), (r"value",) + COMPLEX),
+    Bad("layers.Reshape", "bad shape", lambda C: C((-2,)), (r"shape", r"-2")),
     # -- losses ------------------------------------------------------------------------------------------------
     Bad("losses.MSE", "shapes", lambda C: C(name="mse").forward(np.zeros((2, 3)), np.zeros((2, 4))),
         (r"'mse'", r"prediction", r"target", r"\(2, 3\)", r"\(2, 4\)")),
@@ -184,6 +205,12 @@ TABLE: list[Bad] = [
                                                                   np.zeros((4, 3)), np.zeros((5, 1)), batch_size=2),
         (r"inputs\[0\]: 4", r"targets: 5")),
     Bad("train.Problem", "not a layer", lambda P: P("net", me.losses.MSE()), (r"net", r"Layer", r"str")),
+    Bad("train.Problem", "batch larger than the data", lambda P: P(me.layers.Dense(3, 1), me.losses.MSE(), np.zeros((4, 3)),
+                                                                  np.zeros((4, 1)), batch_size=9), (r"batch_size", r"\b4\b", r"\b9\b")),
+    Bad("train.Trainer", "orientation", lambda T: T(_problem(), orientation="lbfgs"), (r"orientation", r"'lbfgs'")),
+    Bad("train.Trainer", "max_iterations", lambda T: T(_problem()).run(max_iterations=-1), (r"max_iterations", r"-1")),
+    Bad("train.Box", "bound shape", lambda B: B(me.Parameter(np.zeros(3)), lower=np.zeros(4)), (r"lower", r"\(3,\)")),
+    Bad("train.Box", "lower > upper", lambda B: B(me.Parameter(np.zeros(3)), lower=1.0, upper=0.0), (r"lower", r"upper")),
     # -- restore ---------------------------------------------------------------------------------------------------
     Bad("restore.wiener", "kernel larger than image", lambda f: f(np.zeros((3, 3)), np.ones((5, 5))),
         (r"wiener", r"kernel", r"\(5, 5\)", r"\(3, 3\)")),
@@ -200,6 +227,9 @@ TABLE: list[Bad] = [
     Bad("restore.psnr", "shapes", lambda f: f(IMG, IMG[:-1]), (r"\(16, 16\)", r"\(15, 16\)")),
     Bad("restore.ssim", "too small", lambda f: f(np.zeros((3, 3)), np.zeros((3, 3))), (r"ssim", r"\(3, 3\)")),
     Bad("restore.estimate_noise", "complex image", lambda f: f(_complex(IMG)), (r"image",) + COMPLEX),
+    Bad("restore.wiener", "NaN image", lambda f: f(np.full((8, 8), np.nan), np.ones((3, 3))), (r"image", r"NaN|finite")),
+    Bad("restore.gaussian", "negative sigma", lambda f: f(-1.0), (r"sigma", r"-1")),
+    Bad("restore.normalize_kernel", "zero kernel", lambda f: f(np.zeros((3, 3))), (r"kernel", r"sum")),
     Bad("restore.deconvolve", "kernel larger than image", lambda f: f(np.zeros((3, 3)), np.ones((5, 5))),
         (r"kernel", r"\(5, 5\)", r"\(3, 3\)")),
     Bad("restore.deconvolve", "complex image", lambda f: f(_complex(IMG), np.ones((3, 3)) / 9), COMPLEX),
@@ -209,6 +239,10 @@ TABLE: list[Bad] = [
     # -- io -----------------------------------------------------------------------------------------------------------
     Bad("me.io", "save a non-layer", lambda io: io.save(np.zeros(3), "unused.minieye"), (r"Layer", r"ndarray")),
 ]
+
+
+def _problem():
+    return me.train.Problem(me.layers.Dense(3, 1), me.losses.MSE(), np.zeros((4, 3)), np.zeros((4, 1)))
 
 
 def _one_relu_graph(G):
@@ -225,6 +259,13 @@ KNOWN_BAD = {
     "me.Sequential:two-input layer inside": "network.py: same cause as 'not a layer' (AttributeError)",
     "restore.blur:kernel larger than image": "restore/psf.py: blur() accepts a kernel larger than the image "
                                              "and returns a result (refuse it, or document why not)",
+    "F.conv_output_size:kernel larger than image": "kernels/conv.py (exported by functional): returns -2 for "
+                                                   "size 2, kernel 5 instead of refusing",
+    "F.pool_output_size:kernel larger than image": "kernels/pool.py (exported by functional): returns -2 for "
+                                                   "size 2, kernel 5, stride 1 instead of refusing",
+    "F.max_unpool2d:output smaller than the pooled input": "functional/pool.py: output_size (1, 1) for a 2x2 "
+                                                           "pooled input is accepted (PyTorch refuses sizes "
+                                                           "outside the pool's possible input sizes)",
 }
 
 
