@@ -152,3 +152,16 @@ def test_progress_bar_is_quiet_by_default_and_shows_when_asked(capsys):
     _, trainer = trainer_for(CONFIGS["lbfgs-full-f64"], monitors=[train.ProgressBar("fit")])
     trainer.run(max_iterations=3)
     assert "fit" in capsys.readouterr().err
+
+
+def test_resume_from_a_periodic_checkpoint_written_mid_run(tmp_path):
+    config = CONFIGS["lbfgs-batch"]
+    _, trainer_a = trainer_for(config)
+    straight = trainer_a.run(max_iterations=12)
+    path = tmp_path / "mid.ckpt"
+    _, trainer_b = trainer_for(config, monitors=[train.Checkpoint(path, every=4, at_end=False)])
+    trainer_b.run(max_iterations=10)  # the file holds iteration 8
+    _, trainer_c = trainer_for(config)
+    resumed = trainer_c.run(max_iterations=12, resume_from=path)
+    assert fingerprint(resumed) == fingerprint(straight)
+    assert resumed.evaluations == straight.evaluations

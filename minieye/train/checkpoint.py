@@ -174,6 +174,7 @@ def _restore(trainer: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray], 
     trainer.orientation.start(problem)
     trainer.orientation.load_state_dict(_join(meta["orientation"]["state"], arrays, where))
     trainer.line_search.reset()
+    trainer._set_resolution()
     trainer.current = Iterate(x, float(meta["current"]["loss"]), np.array(arrays["current.grad"]),
                               None if raw is None else np.array(raw))
     problem.set_vector(x)

@@ -42,16 +42,13 @@ class Trial:
 Phi = Callable[[float], Trial]
 
 
-_RESOLUTION = 16 * 2.0 ** -52  # relative size of a loss change that rounding can fake
-
-
-def _below_resolution(t: float, slope0: float, loss0: float) -> bool:
+def _below_resolution(t: float, slope0: float, loss0: float, resolution: float) -> bool:
     """True when the first-order decrease ``t |phi'(0)|`` is lost in the rounding of phi(0).
 
     Shrinking t further cannot show a real decrease: the search gives up instead of
     spending evaluations (this is how a converged run ends).
     """
-    return abs(t * slope0) <= _RESOLUTION * abs(loss0)
+    return abs(t * slope0) <= resolution * abs(loss0)
 
 
 def _number(value: Any, where: str, name: str, low: float, high: float) -> float:
@@ -62,9 +59,14 @@ def _number(value: Any, where: str, name: str, low: float, high: float) -> float
 
 
 class LineSearch:
-    """Base class. ``needs_descent``: whether the search requires ``phi'(0) < 0``."""
+    """Base class. ``needs_descent``: whether the search requires ``phi'(0) < 0``.
+
+    ``resolution``: the relative change of the loss that rounding can fake (16 machine
+    epsilons of the loss's dtype; the Trainer sets it from the parameters' dtype).
+    """
 
     needs_descent = True
+    resolution = 16 * 2.0 ** -52
 
     def search(self, phi: Phi, loss0: float, slope0: float, t0: float) -> Trial | None:
         raise NotImplementedError
@@ -116,7 +118,7 @@ class Backtracking(LineSearch):
             trial = phi(t)
             if trial.finite and trial.loss <= loss0 + self.c1 * t * slope0:
                 return trial
-            if trial.finite and _below_resolution(t, slope0, loss0):
+            if trial.finite and _below_resolution(t, slope0, loss0, self.resolution):
                 break
             t *= self.shrink
         return None
@@ -158,7 +160,7 @@ class ArmijoWolfe(LineSearch):
     from both ends; non-finite trials shrink the bracket by bisection.
     """
 
-    def __init__(self, c1: float = 1e-4, c2: float = 0.9, max_evaluations: int = 30,
+    def __init__(self, c1: float = 1e-4, c2: float = 0.9, max_evaluations: int = 20,
                  max_step: float = 1e20):
         self.c1 = _number(c1, "ArmijoWolfe", "c1", 0.0, 1.0)
         self.c2 = _number(c2, "ArmijoWolfe", "c2", self.c1, 1.0)
@@ -214,7 +216,7 @@ class ArmijoWolfe(LineSearch):
             trial = phi(guess)
             if not self._armijo(trial, loss0, slope0) or trial.loss >= lo.loss:
                 hi = trial
-                if lo.t == 0 and trial.finite and _below_resolution(trial.t, slope0, loss0):
+                if lo.t == 0 and trial.finite and _below_resolution(trial.t, slope0, loss0, self.resolution):
                     break
                 continue
             if self._curvature(trial, slope0):

@@ -143,6 +143,7 @@ class Trainer:
         self.orientation.reset()
         self.line_search.reset()
         self.orientation.start(self.problem)
+        self._set_resolution()
         x = self.problem.get_vector()
         if self._bounds is not None:
             x = np.clip(x, *self._bounds)
@@ -153,6 +154,11 @@ class Trainer:
             return self._nonfinite_message("at the starting point")
         self.current = current
         return None
+
+    def _set_resolution(self) -> None:
+        # a float32 network computes its loss in float32: decreases below ~16 ulps are noise
+        eps = max(float(np.finfo(p.dtype).eps) for p in self.problem.params)
+        self.line_search.resolution = 16 * eps
 
     def _nonfinite_message(self, where: str) -> str:
         bad = self.problem.nonfinite_data()
