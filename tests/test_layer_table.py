@@ -48,3 +48,10 @@ def test_table_rows_are_well_formed():
     for case in CASES:
         assert inspect.isclass(case.covers) and issubclass(case.covers, me.Layer), case
         assert set(case.options) <= set(inspect.signature(check_layer).parameters), case.options
+
+
+@pytest.mark.parametrize("module", [layers, losses], ids=["layers", "losses"])
+def test_every_exported_layer_documents_its_shapes(module):
+    undocumented = sorted(name for name, cls in _concrete_layers(module).items()
+                          if "Shapes:" not in (cls.__doc__ or ""))
+    assert not undocumented, f"add a 'Shapes: ...' line to the docstrings of {undocumented}"
