@@ -285,3 +285,20 @@ def test_bad_configuration_is_refused_with_named_arguments():
     other = me.Parameter(np.zeros(3))
     with pytest.raises(ValueError, match="optimises"):
         train.Problem(net, losses.MSE(), np.zeros((5, 10)), np.zeros((5, 1)), constraints=[train.Box(other, 0)])
+
+
+def test_ctrl_c_inside_a_line_search_keeps_the_last_good_point():
+    calls = [0]
+
+    class Interrupting(Rosenbrock):
+        def forward(self, p):
+            calls[0] += 1
+            if calls[0] == 12:
+                raise KeyboardInterrupt
+            return super().forward(p)
+
+    source = layers.Source(value=np.array([-1.2, 1.0]))
+    problem = train.Problem(me.Sequential(source), Interrupting())
+    result = train.Trainer(problem).run(max_iterations=100)
+    assert result.stop_reason == "interrupted" and 0 < result.iterations < 11
+    assert problem.evaluate()[0] == result.loss == result.history[-1].loss

@@ -37,7 +37,7 @@ from .quasinewton import LBFGS
 __all__ = ["Trainer", "Result", "Record", "STOP_REASONS"]
 
 STOP_REASONS = ("max_iterations", "timeout", "target_loss", "gradient_tolerance", "no_progress",
-                "line_search_failed", "non_finite", "monitor")
+                "line_search_failed", "non_finite", "monitor", "interrupted")
 
 
 @dataclass
@@ -260,28 +260,48 @@ class Trainer:
             problem_message = self._start()
         for m in self.monitors:
             m.start(self)
-        reason, message = ("non_finite", problem_message) if problem_message else ("", "")
-        while not reason:
+        if problem_message:
+            reason, message = "non_finite", problem_message
+        else:
+            try:
+                reason, message = self._loop(max_iterations, timeout, target_loss, gradient_tolerance,
+                                             tolerance, patience, started)
+            except KeyboardInterrupt:  # Ctrl-C: keep the last good point and report, like any other stop
+                reason, message = "interrupted", f"interrupted by the user after {self.iteration} iterations"
+            finally:
+                if self.current is not None:
+                    self.problem.set_vector(self.current.x)  # the last good point, even after a failed trial
+        self.elapsed_before += time.perf_counter() - started
+        result = Result(
+            loss=self.current.loss if self.current is not None else self.initial_loss,
+            iterations=self.iteration, history=list(self.history), stop_reason=reason, message=message,
+            initial_loss=self.initial_loss, evaluations=self.evaluations, elapsed=self.elapsed_before)
+        for m in self.monitors:
+            m.finish(self, result)
+        return result
+
+    def _loop(self, max_iterations: int | None, timeout: float | None, target_loss: float | None,
+              gradient_tolerance: float, tolerance: float | None, patience: int,
+              started: float) -> tuple[str, str]:
+        """Iterate until a stop condition holds; return (stop_reason, message)."""
+        while True:
             reason, message = self._limits(max_iterations, timeout, started)
             if reason:
-                break
-            if self.stale:
+                return reason, message
+            if self.stale:  # a new mini-batch: re-evaluate the current point on it
                 self._batch = self.problem.draw_batch()
                 current, finite = self._evaluate(self.current.x, self._batch)
                 if not finite:
-                    reason, message = "non_finite", self._nonfinite_message(
-                        f"on the mini-batch of iteration {self.iteration + 1}")
-                    break
+                    return "non_finite", self._nonfinite_message(f"on the mini-batch of iteration {self.iteration + 1}")
                 self.current, self.stale = current, False
             reason, message = self._converged(target_loss, gradient_tolerance)
             if reason:
-                break
+                return reason, message
             trial, why = self._step()
             if trial is None:
-                reason = "non_finite" if why == "non_finite" else (
-                    "gradient_tolerance" if why.startswith("no descent") else "line_search_failed")
-                message = self._nonfinite_message("at every trial step") if why == "non_finite" else why
-                break
+                if why == "non_finite":
+                    return "non_finite", self._nonfinite_message("at every trial step")
+                return ("gradient_tolerance" if why.startswith("no descent") else "line_search_failed"), why
             self.orientation.accepted(self.current, trial.point)
             self.current = trial.point
             self.stale = self.problem.batch_size is not None
@@ -290,22 +310,14 @@ class Trainer:
                             self.orientation.stationarity(self.current),
                             self.elapsed_before + time.perf_counter() - started, self.evaluations)
             self.history.append(record)
-            for m in self.monitors:
+            for m in self.monitors:  # every monitor sees every iteration, even after one asked to stop
                 note = m.iteration(self, record)
                 if note and not reason:
                     reason, message = "monitor", str(note)
             if not reason and tolerance is not None:
                 reason, message = self._no_progress(tolerance, patience)
-        self.elapsed_before += time.perf_counter() - started
-        if self.current is not None:
-            self.problem.set_vector(self.current.x)  # the last good point, even after a failed trial
-        result = Result(
-            loss=self.current.loss if self.current is not None else self.initial_loss,
-            iterations=self.iteration, history=list(self.history), stop_reason=reason, message=message,
-            initial_loss=self.initial_loss, evaluations=self.evaluations, elapsed=self.elapsed_before)
-        for m in self.monitors:
-            m.finish(self, result)
-        return result
+            if reason:
+                return reason, message
 
     def resume(self, path: Any, **run_kwargs: Any) -> Result:
         """``run(resume_from=path, ...)``: continue a checkpointed run exactly where it stopped."""
