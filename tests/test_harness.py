@@ -265,3 +265,16 @@ def test_custom_layer_with_two_inputs_and_a_parameter():
 def test_networks_go_through_the_harness():
     net = me.Sequential(dense(), L.Tanh(), L.Dense(2, 3, dtype="float64", seed=2))
     check_layer(net, X)
+
+
+def test_a_small_wrong_part_is_not_hidden_by_a_large_right_one():
+    class TinyBiasWrong(_Rewired):
+        def pass_on(self, deltas, scratch):
+            deltas.add(self.weight, scratch[self.weight])
+            deltas.add(self.bias, 1.01 * scratch[self.bias])
+
+    big = RNG.normal(size=(3, 4)) * 1e4  # the weight's contribution dwarfs the bias's
+    with pytest.raises(AssertionError) as info:
+        check_gradients(dense(TinyBiasWrong), big, rng=4)
+    culprits = [line for line in str(info.value).splitlines() if "culprit" in line]
+    assert len(culprits) == 1 and "'bias'" in culprits[0], str(info.value)

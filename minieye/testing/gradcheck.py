@@ -10,8 +10,9 @@ and the right side is estimated by a central difference,
 ``<dy, f(+eps) - f(-eps)> / (2 eps)``: two forward passes per direction whatever the
 size, with truncation error O(eps^2). The tolerance mixes an absolute part, a
 relative part and an estimate of the rounding error of the difference quotient
-(``machine eps * sum |dy| (|f(+)| + |f(-)|) / (2 eps)``). When a direction fails, each
-input and parameter is perturbed alone to name the culprit(s).
+(``machine eps * sum |dy| (|f(+)| + |f(-)|) / (2 eps)``). Each input and parameter is
+also perturbed alone, so that a wrong gradient too small to show in the sum (a bias
+beside a large weight) is still caught, and a failure names the culprit(s).
 """
 from __future__ import annotations
 
@@ -150,20 +151,31 @@ def check_gradients(layer: Layer, *inputs: Any, nondiff: Sequence[int] = (), rng
     if not variables:
         return
 
+    failed = None
     for _ in range(directions):
         moves = [(var, rng.standard_normal(var.base.shape)) for var in variables]
         analytic = sum(_dot(var.grad, v) for var, v in moves)
         numeric, rounding = _numeric(layer, xs, dys, moves, eps)
         if not _close(analytic, numeric, rounding, rtol, atol):
-            _report(layer, xs, dys, variables, where, analytic, numeric, eps, rtol, atol, rng)
+            failed = (analytic, numeric)
+            break
+    # Each part alone too: a wrong gradient that is small beside the others (a bias next to a
+    # large weight) would hide inside the relative tolerance of the combined sum.
+    lines, culprits = _one_at_a_time(layer, xs, dys, variables, eps, rtol, atol, rng)
+    if failed is None and not culprits:
+        return
+    head = [f"{where}: backward disagrees with central differences (eps={eps:g}, rtol={rtol:g}, atol={atol:g})"]
+    if failed is not None:
+        head.append(f"  all together: analytic {failed[0]:.10g}, numeric {failed[1]:.10g}")
+    if not culprits:
+        lines.append("  (no single input or parameter fails alone: check interactions or non-determinism)")
+    raise AssertionError("\n".join(head + lines))
 
 
-def _report(layer: Layer, xs: list[Any], dys: list[np.ndarray], variables: list[_Variable], where: str,
-            analytic: float, numeric: float, eps: float, rtol: float, atol: float,
-            rng: np.random.Generator) -> None:
-    lines = [f"{where}: backward disagrees with central differences (eps={eps:g}, rtol={rtol:g}, atol={atol:g})",
-             f"  all together: analytic {analytic:.10g}, numeric {numeric:.10g}"]
-    culprits = 0
+def _one_at_a_time(layer: Layer, xs: list[Any], dys: list[np.ndarray], variables: list[_Variable], eps: float,
+                   rtol: float, atol: float, rng: np.random.Generator) -> tuple[list[str], int]:
+    """Perturb each input and parameter alone; one report line each, culprits marked."""
+    lines, culprits = [], 0
     for var in variables:
         v = rng.standard_normal(var.base.shape)
         a = _dot(var.grad, v)
@@ -171,6 +183,4 @@ def _report(layer: Layer, xs: list[Any], dys: list[np.ndarray], variables: list[
         ok = _close(a, n, rounding, rtol, atol)
         culprits += not ok
         lines.append(f"  {var.name}: analytic {a:.10g}, numeric {n:.10g}" + ("" if ok else "   <-- culprit"))
-    if not culprits:
-        lines.append("  (no single input or parameter fails alone: check interactions or non-determinism)")
-    raise AssertionError("\n".join(lines))
+    return lines, culprits
