@@ -1,0 +1,76 @@
+"""Finding Dask: an existing Client, a scheduler address, or a LocalCluster of processes.
+
+Dask is an optional extra (``pip install 'minieye[distributed]'``); it is imported
+here, lazily, so that ``import minieye`` never pays for it and a missing install
+gives one clear message.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..checks import check_positive_int, fail
+
+__all__ = ["require_dask", "connect"]
+
+INSTALL_HINT = "install it with: pip install 'minieye[distributed]' (or pip install 'dask[distributed]')"
+
+
+def require_dask() -> Any:
+    """The ``distributed`` module, or an ImportError saying how to install it."""
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ImportError(f"minieye.distributed needs Dask's distributed scheduler, which is not "
+                          f"installed ({exc}); {INSTALL_HINT}") from None
+    return distributed
+
+
+def connect(client: Any = None, address: str | None = None, n_workers: int = 2,
+            threads_per_worker: int = 1) -> tuple[Any, list[Any]]:
+    """``(client, owned)``: the Client to use and what this call started (closed by the caller).
+
+    - ``client``: used as it is and never closed here;
+    - ``address``: a Client connected to that scheduler ("tcp://host:8786"), closed at the end;
+    - neither: a LocalCluster of ``n_workers`` processes with ``threads_per_worker``
+      threads each, no dashboard; each worker process gets ``NUMBA_NUM_THREADS =
+      threads_per_worker`` so that Numba's parallel kernels do not oversubscribe the
+      cores that the other workers use.
+    """
+    where = "minieye.distributed"
+    distributed = require_dask()
+    if client is not None and address is not None:
+        raise fail(where, "either client= or address=, not both", "both")
+    if client is not None:
+        if not isinstance(client, distributed.Client):
+            raise fail(where, "client a dask.distributed.Client", type(client).__name__)
+        return client, []
+    if address is not None:
+        if not isinstance(address, str):
+            raise fail(where, "address a scheduler address string like 'tcp://host:8786'",
+                       type(address).__name__)
+        new = distributed.Client(address)
+        return new, [new]
+    n_workers = check_positive_int(n_workers, where, "n_workers")
+    threads_per_worker = check_positive_int(threads_per_worker, where, "threads_per_worker")
+    cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
+                                       processes=True, dashboard_address=None,
+                                       env={"NUMBA_NUM_THREADS": str(threads_per_worker)})
+    try:
+        new = distributed.Client(cluster)
+    except BaseException:
+        cluster.close()
+        raise
+    return new, [new, cluster]
+
+
+def worker_threads(client: Any) -> list[tuple[str, int]]:
+    """``(address, nthreads)`` of every worker the scheduler knows, sorted by address."""
+    workers = client.scheduler_info(n_workers=-1)["workers"] if _takes_n_workers(client) \
+        else client.scheduler_info()["workers"]
+    return sorted((address, int(info.get("nthreads", 1))) for address, info in workers.items())
+
+
+def _takes_n_workers(client: Any) -> bool:
+    # Recent distributed versions list only the first few workers unless n_workers=-1.
+    import inspect
+    return "n_workers" in inspect.signature(client.scheduler_info).parameters

@@ -1,0 +1,218 @@
+"""A train.Problem whose loss and gradient are sums over data partitions held by Dask workers.
+
+The rows (first axis of every input and target) are cut into P contiguous partitions
+of n_1..n_P rows, scattered once to the workers and kept there. For a batch B of N
+rows (all rows, or a mini-batch) with N_i of them in partition i, and a loss that is
+a mean over rows,
+
+    L(B) = sum_i (N_i / N) L_i(B_i)        grad L(B) = sum_i (N_i / N) grad L_i(B_i)
+
+(``reduction="sum"``: weights 1). Each evaluation sends the optimised parameters'
+values to the workers, each worker evaluates its rows with the ordinary
+single-process ``Problem``, and the client adds the weighted results in partition
+order (a fixed order, so runs are reproducible). Everything else, the mini-batch
+draws, the orientation, the line search, the monitors, runs on the client exactly as
+for a ``Problem``: ``Trainer`` takes this object unchanged.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..checks import check_positive_int, fail
+from ..core import DeltaSet, Layer, Parameter
+from ..train.constraints import Box
+from ..train.problem import Problem
+from . import worker
+from .cluster import connect, worker_threads
+from .wire import pack_model
+
+__all__ = ["DistributedProblem"]
+
+
+class DistributedProblem(Problem):
+    """``loss(net(*inputs), targets)`` evaluated on Dask workers, partition by partition.
+
+    Args (beyond ``train.Problem``'s net, loss, inputs, targets, batch_size, rng,
+    params, constraints):
+        client: an existing ``dask.distributed.Client`` (left open by ``close``).
+        address: a scheduler address ("tcp://host:8786") to connect to instead.
+        n_workers, threads_per_worker: the LocalCluster of processes started when
+            neither client nor address is given (closed by ``close``).
+        n_partitions: how many pieces the rows are cut into (default: one per worker
+            thread); partitions are placed round-robin over the worker threads.
+        reduction: "mean" (the loss is a mean over rows: partitions are weighted by
+            their share of the batch) or "sum" (weights 1).
+        warm_up: evaluate every partition once when the problem is built, so that
+            each worker compiles its Numba kernels and rebuilds the network before
+            training starts (``setup_seconds`` says how long that took).
+
+    Shapes: as ``train.Problem``; every input and target has the same number of rows N.
+    Use it as a context manager (or call ``close()``) to release the data on the
+    workers and stop a cluster it started.
+    """
+
+    def __init__(self, net: Layer, loss: Layer, inputs: Any = (), targets: Any = None,
+                 batch_size: int | None = None, rng: np.random.Generator | int | None = None,
+                 params: Sequence[Parameter] | None = None, constraints: Sequence[Box] = (), *,
+                 client: Any = None, address: str | None = None, n_workers: int = 2,
+                 threads_per_worker: int = 1, n_partitions: int | None = None,
+                 reduction: str = "mean", warm_up: bool = True):
+        super().__init__(net, loss, inputs, targets, batch_size=batch_size, rng=rng,
+                         params=params, constraints=constraints)
+        where = "DistributedProblem"
+        if reduction not in ("mean", "sum"):
+            raise fail(where, "reduction 'mean' or 'sum'", repr(reduction))
+        self.reduction = reduction
+        self.n_rows = self._row_count(where)
+        if n_partitions is not None:
+            n_partitions = check_positive_int(n_partitions, where, "n_partitions")
+        self._owned: list[Any] = []
+        self._futures: list[Any] = []
+        self.closed = False
+        self.token = f"minieye-{uuid.uuid4().hex}"
+        self.client, self._owned = connect(client, address, n_workers, threads_per_worker)
+        try:
+            self._place(n_partitions, where)
+            self._send_model()
+            self.setup_seconds = 0.0
+            self.evaluations = 0
+            self.last_timing: dict[str, float] = {}
+            if warm_up:
+                start = time.perf_counter()
+                self.evaluate_vector(None)
+                self.setup_seconds = time.perf_counter() - start
+        except BaseException:
+            self.close()
+            raise
+
+    # -- setup -------------------------------------------------------------------------------
+    def _row_count(self, where: str) -> int:
+        named = self._arrays()
+        if not named:
+            raise fail(where, "inputs or targets to split into partitions", "no data",
+                       "a source-only network (learning an image) has nothing to distribute: use train.Problem")
+        counts = {name: (a.shape[0] if a.ndim else 0) for name, a in named}
+        n = next(iter(counts.values()))
+        if any(c != n for c in counts.values()) or n == 0:
+            raise fail(where, "the same, non-zero number of rows (first axis) in every input and target",
+                       ", ".join(f"{k}: {v}" for k, v in counts.items()))
+        return n
+
+    def _place(self, n_partitions: int | None, where: str) -> None:
+        """Cut the rows into partitions and scatter each to one worker, where it stays."""
+        workers = worker_threads(self.client)
+        if not workers:
+            raise fail(where, "at least one Dask worker connected to the scheduler", "none",
+                       "start workers (dask worker <scheduler address>) before building the problem")
+        slots = [address for address, threads in workers for _ in range(threads)]
+        count = min(n_partitions or len(slots), self.n_rows)
+        bounds = np.linspace(0, self.n_rows, count + 1).round().astype(int)
+        self.row_ranges = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        self.workers = [slots[i % len(slots)] for i in range(count)]
+        self._parts = []
+        for (a, b), address in zip(self.row_ranges, self.workers):
+            part = self._select(np.arange(a, b)) if (a, b) != (0, self.n_rows) else self._select(None)
+            future = self.client.scatter([part], workers=[address], hash=False)[0]
+            self._parts.append(future)
+        self._futures.extend(self._parts)
+
+    def _send_model(self) -> None:
+        packed = pack_model(self.net, self.loss, self.params)
+        self._model = self.client.scatter([packed], broadcast=True, hash=False)[0]
+        self._futures.append(self._model)
+
+    def refresh(self) -> None:
+        """Resend the whole network (needed only after changing parameters the problem does
+        not optimise, e.g. frozen ones: the optimised ones travel with every evaluation)."""
+        self._check_open()
+        self.client.run(worker.forget, self.token)
+        self.client.cancel([self._model])
+        self._futures.remove(self._model)
+        self.token = f"minieye-{uuid.uuid4().hex}"
+        self._send_model()
+
+    @property
+    def partition_sizes(self) -> list[int]:
+        """Rows in each partition, in partition order."""
+        return [b - a for a, b in self.row_ranges]
+
+    # -- evaluation --------------------------------------------------------------------------
+    def _rows(self, batch: np.ndarray | None) -> list[tuple[int, np.ndarray | None, int]]:
+        """``(partition, local rows or None for all, row count)`` for each partition the batch touches."""
+        if batch is None:
+            return [(i, None, b - a) for i, (a, b) in enumerate(self.row_ranges)]
+        batch = np.asarray(batch)
+        out = []
+        for i, (a, b) in enumerate(self.row_ranges):
+            local = batch[(batch >= a) & (batch < b)] - a  # keeps the batch's order within the partition
+            if local.size:
+                out.append((i, local, int(local.size)))
+        return out
+
+    def evaluate_vector(self, batch: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        """Loss (a float) and flat float64 gradient over ``batch`` (None: all rows), computed on the workers."""
+        self._check_open()
+        start = time.perf_counter()
+        values = [np.array(p.value, copy=True) for p in self.params]  # the client may overwrite p.value next
+        jobs = self._rows(batch)
+        total_rows = sum(n for _, _, n in jobs)
+        futures = [self.client.submit(worker.evaluate_partition, self.token, self._model, i, self._parts[i],
+                                      values, rows, workers=[self.workers[i]], allow_other_workers=False,
+                                      pure=False, key=f"minieye-evaluate-{uuid.uuid4().hex}-{i}")
+                   for i, rows, _ in jobs]
+        try:
+            results = self.client.gather(futures)
+        except Exception as exc:
+            raise RuntimeError(f"DistributedProblem: evaluation on the workers failed "
+                               f"({type(exc).__name__}: {exc})") from exc
+        self.evaluations += 1
+        loss, grad = 0.0, np.zeros(self.size)
+        for (_, _, n), (part_loss, part_grad, _) in zip(jobs, results):
+            weight = n / total_rows if self.reduction == "mean" else 1.0
+            loss += weight * part_loss
+            grad += weight * part_grad
+        wall = time.perf_counter() - start
+        compute = max(seconds for _, _, seconds in results)
+        self.last_timing = {"wall": wall, "compute": compute, "overhead": wall - compute}
+        return float(loss), grad
+
+    def evaluate(self, batch: np.ndarray | None = None) -> tuple[float, DeltaSet]:
+        """``evaluate_vector`` with the gradient as a DeltaSet over ``params``."""
+        loss, grad = self.evaluate_vector(batch)
+        return loss, DeltaSet.from_vector(self.params, grad)
+
+    # -- lifetime ----------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self.closed:
+            raise fail("DistributedProblem", "an open problem", "one that was closed",
+                       "build a new DistributedProblem")
+
+    def close(self) -> None:
+        """Release the data and models on the workers; stop the client and cluster this problem started."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self._futures and self.client.status == "running":
+                self.client.cancel(self._futures)
+                self.client.run(worker.forget, self.token)
+        finally:
+            self._futures = []
+            for thing in self._owned:
+                thing.close()
+            self._owned = []
+
+    def __enter__(self) -> "DistributedProblem":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        batch = "full batch" if self.batch_size is None else f"batch_size={self.batch_size}"
+        return (f"DistributedProblem({self.net.label()}, {self.loss.label()}, {len(self.params)} params, "
+                f"{batch}, {len(self.row_ranges)} partitions on {len(set(self.workers))} workers)")

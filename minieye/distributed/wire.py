@@ -1,0 +1,79 @@
+"""What travels to the workers: the network and loss in minieye's file format, as bytes.
+
+A model is packed once per problem with ``me.io.encode`` (the same description
+``me.io.save`` writes: ``meta.json`` + ``arrays.npz``), as a JSON string and the
+bytes of an ``.npz`` file read back with ``allow_pickle=False``. Workers rebuild it
+with ``me.io.decode``, so they run the same registered layer classes a loaded file
+would, and no minieye object is ever pickled. Only plain values travel: str, bytes,
+lists of ints.
+
+Which parameters the problem optimises is sent as positions in the list of the
+model's distinct parameters (the net's first, then the loss's), the order that
+``Layer.parameters()`` gives on both sides.
+"""
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import numpy as np
+
+from ..core import Layer, Parameter
+from ..io import decode, encode
+
+__all__ = ["distinct_parameters", "pack_model", "unpack_model"]
+
+
+def distinct_parameters(net: Layer, loss: Layer) -> list[Parameter]:
+    """Every Parameter of ``net`` then ``loss``, each once, frozen ones included."""
+    seen: dict[int, Parameter] = {}
+    for p in list(net.parameters()) + list(loss.parameters()):
+        seen.setdefault(id(p), p)
+    return list(seen.values())
+
+
+def _layer_bytes(layer: Layer) -> tuple[str, bytes]:
+    meta, arrays = encode(layer)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return json.dumps(meta, allow_nan=False), buffer.getvalue()
+
+
+def _layer_from(packed: tuple[str, bytes], where: str) -> Layer:
+    meta_json, npz = packed
+    with np.load(io.BytesIO(npz), allow_pickle=False) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    return decode(json.loads(meta_json), arrays, where=where)
+
+
+def pack_model(net: Layer, loss: Layer, chosen: list[Parameter]) -> dict[str, Any]:
+    """``net``, ``loss`` and the positions of ``chosen`` among their distinct parameters.
+
+    A parameter shared between the net and the loss would be stored twice (they are
+    encoded separately) and lose its tie on the workers, so it is refused.
+    """
+    net_ids = {id(p) for p in net.parameters()}
+    shared = [p for p in loss.parameters() if id(p) in net_ids]
+    if shared:
+        raise ValueError(f"minieye.distributed: the loss {loss.label()} shares parameter "
+                         f"{shared[0].name!r} with the network; a loss that holds network parameters "
+                         f"cannot be sent to workers. Put that term inside the network instead")
+    everything = distinct_parameters(net, loss)
+    position = {id(p): i for i, p in enumerate(everything)}
+    return {"net": _layer_bytes(net), "loss": _layer_bytes(loss),
+            "chosen": [position[id(p)] for p in chosen],
+            "shapes": [list(p.shape) for p in chosen]}
+
+
+def unpack_model(model: dict[str, Any]) -> tuple[Layer, Layer, list[Parameter]]:
+    """The worker's own ``(net, loss, chosen parameters)`` rebuilt from ``pack_model``'s output."""
+    net = _layer_from(model["net"], "minieye.distributed worker (network)")
+    loss = _layer_from(model["loss"], "minieye.distributed worker (loss)")
+    everything = distinct_parameters(net, loss)
+    chosen = [everything[i] for i in model["chosen"]]
+    got = [list(p.shape) for p in chosen]
+    if got != model["shapes"]:
+        raise ValueError(f"minieye.distributed worker: the rebuilt network's parameters have shapes {got}; "
+                         f"the client's have {model['shapes']} (different minieye versions on client and worker?)")
+    return net, loss, chosen

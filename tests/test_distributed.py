@@ -1,0 +1,206 @@
+"""minieye.distributed: the loss and gradient summed over Dask workers equal the single-process ones.
+
+One LocalCluster of 2 worker processes serves the whole module (starting it costs a few
+seconds); every problem built here uses it through ``client=``, except the tests of
+the address and default-cluster paths.
+"""
+import sys
+
+import numpy as np
+import pytest
+
+import minieye as me
+from minieye import layers, losses, train
+
+RNG = np.random.default_rng(7)
+X = RNG.normal(size=(37, 6))                 # 37 rows: partitions of unequal sizes
+Y = RNG.normal(size=(37, 3))
+IMAGES = RNG.normal(size=(10, 1, 6, 6))
+LABELS = RNG.integers(0, 4, size=10)
+
+
+def dense_net(dtype=np.float64):
+    return me.Sequential(layers.Dense(6, 10, dtype=dtype, seed=1), layers.Tanh(),
+                         layers.Dense(10, 3, dtype=dtype, seed=2))
+
+
+def conv_net():
+    return me.Sequential(layers.Conv2D(1, 3, 3, padding=1, dtype=np.float64, seed=3), layers.ReLU(),
+                         layers.Flatten(), layers.Dense(3 * 6 * 6, 4, dtype=np.float64, seed=4))
+
+
+def two_input_graph():
+    g = me.Graph()
+    a, b = g.input(), g.input()
+    ha = g.add(layers.Dense(6, 3, dtype=np.float64, seed=5), a)
+    hb = g.add(layers.Dense(6, 3, dtype=np.float64, seed=6), b)
+    g.output(g.add(layers.Add(), g.add(layers.Tanh(), ha), hb))
+    return g
+
+
+@pytest.fixture(scope="module")
+def client():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, env={"NUMBA_NUM_THREADS": "1"})
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+def _distributed(*args, client, **kwargs):
+    from minieye.distributed import DistributedProblem
+    return DistributedProblem(*args, client=client, **kwargs)
+
+
+def _close(got, want, scale_rtol=1e-12):
+    """Equal to float64 rounding: entrywise, relative to the gradient's largest entry."""
+    np.testing.assert_allclose(got, want, rtol=scale_rtol, atol=scale_rtol * np.abs(want).max())
+
+
+# -- no Dask ---------------------------------------------------------------------------------
+def test_clear_error_without_dask(monkeypatch):
+    from minieye.distributed import DistributedProblem
+    monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` now raises ImportError
+    with pytest.raises(ImportError, match=r"pip install 'minieye\[distributed\]'"):
+        DistributedProblem(dense_net(), losses.MSE(), X, Y)
+
+
+def test_import_minieye_does_not_import_dask():
+    import subprocess
+    code = "import sys, minieye, minieye.distributed; print('distributed' in sys.modules, 'dask' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+# -- gradients -------------------------------------------------------------------------------
+CASES = {
+    "dense": (dense_net, losses.MSE, X, Y),
+    "conv+cross-entropy": (conv_net, losses.SoftmaxCrossEntropy, IMAGES, LABELS),
+    "two-input graph": (two_input_graph, losses.MSE, (X, X[::-1].copy()), Y),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("n_partitions", [2, 3])
+def test_gradient_equals_single_process(client, case, n_partitions):
+    make, loss, inputs, targets = CASES[case]
+    single = train.Problem(make(), loss(), inputs, targets)
+    with _distributed(make(), loss(), inputs, targets, client=client, n_partitions=n_partitions) as problem:
+        sizes = problem.partition_sizes
+        assert len(sizes) == n_partitions and sum(sizes) == len(targets) and max(sizes) - min(sizes) <= 1
+        want_loss, want_grad = single.evaluate_vector()
+        got_loss, got_grad = problem.evaluate_vector()
+        assert got_loss == pytest.approx(want_loss, rel=1e-12)
+        _close(got_grad, want_grad)
+        full_loss = got_loss
+        # a mini-batch touching the partitions unevenly (weights N_i / N, not n_i / n)
+        batch = np.random.default_rng(1).choice(len(targets), size=len(targets) // 2 + 1, replace=False)
+        want_loss, want_grad = single.evaluate_vector(batch)
+        got_loss, got_grad = problem.evaluate_vector(batch)
+        assert got_loss == pytest.approx(want_loss, rel=1e-12)
+        _close(got_grad, want_grad)
+        # the DeltaSet form holds the client's own parameters
+        value, deltas = problem.evaluate()
+        assert value == full_loss and all(p in deltas for p in problem.params)
+        _close(deltas.to_vector(problem.params), single.evaluate_vector()[1])
+
+
+def test_params_subset_and_frozen_layers(client):
+    net = dense_net()
+    net.layers[0].freeze()                       # frozen: its values travel once, in the model
+    single_net = dense_net()
+    single_net.layers[0].freeze()
+    chosen = [net.layers[2].bias]
+    single = train.Problem(single_net, losses.MSE(), X, Y, params=[single_net.layers[2].bias])
+    with _distributed(net, losses.MSE(), X, Y, client=client, params=chosen) as problem:
+        assert problem.size == 3
+        _close(problem.evaluate_vector()[1], single.evaluate_vector()[1])
+
+
+def test_float32_network(client):
+    single = train.Problem(dense_net(np.float32), losses.MSE(), X, Y)
+    with _distributed(dense_net(np.float32), losses.MSE(), X, Y, client=client) as problem:
+        np.testing.assert_allclose(problem.evaluate_vector()[1], single.evaluate_vector()[1], rtol=1e-5, atol=1e-6)
+
+
+def test_sum_reduction_adds_partition_losses(client):
+    with _distributed(dense_net(), losses.MSE(), X, Y, client=client, n_partitions=2, reduction="sum") as problem:
+        (a, b), (c, d) = problem.row_ranges
+        parts = [train.Problem(dense_net(), losses.MSE(), X[a:b], Y[a:b]),
+                 train.Problem(dense_net(), losses.MSE(), X[c:d], Y[c:d])]
+        values = [p.evaluate_vector() for p in parts]
+        loss, grad = problem.evaluate_vector()
+        assert loss == pytest.approx(values[0][0] + values[1][0], rel=1e-12)
+        _close(grad, values[0][1] + values[1][1])
+
+
+# -- training ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("orientation, batch_size", [(train.LBFGS, None), (train.Adam, 16)])
+def test_training_trajectory_equals_single_process(client, orientation, batch_size):
+    single = train.Problem(dense_net(), losses.MSE(), X, Y, batch_size=batch_size, rng=3)
+    want = train.Trainer(single, orientation=orientation()).run(max_iterations=6)
+    with _distributed(dense_net(), losses.MSE(), X, Y, client=client, batch_size=batch_size, rng=3) as problem:
+        got = train.Trainer(problem, orientation=orientation()).run(max_iterations=6)
+        assert got.iterations == want.iterations == 6
+        np.testing.assert_allclose([r.loss for r in got.history], [r.loss for r in want.history],
+                                   rtol=1e-10, atol=0)
+        np.testing.assert_allclose(problem.get_vector(), single.get_vector(), rtol=1e-9, atol=1e-12)
+        assert got.loss < got.history[0].loss or orientation is train.Adam
+
+
+# -- setup, lifetime, errors ----------------------------------------------------------------------
+def test_warm_up_builds_the_model_on_every_worker_and_close_releases_it(client):
+    from minieye.distributed import worker
+    problem = _distributed(dense_net(), losses.MSE(), X, Y, client=client)
+    assert problem.setup_seconds > 0 and len(set(problem.workers)) == 2
+    held = client.run(worker.cached_models)
+    assert all(problem.token in tokens for tokens in held.values())
+    problem.close()
+    held = client.run(worker.cached_models)
+    assert not any(problem.token in tokens for tokens in held.values())
+    with pytest.raises(ValueError, match="closed"):
+        problem.evaluate_vector()
+    assert client.status == "running"          # a client passed in is left open
+
+
+def test_refresh_resends_frozen_values(client):
+    net = dense_net()
+    net.layers[0].freeze()
+    with _distributed(net, losses.MSE(), X, Y, client=client) as problem:
+        before = problem.evaluate_vector()[0]
+        net.layers[0].weight.value[...] *= 2.0  # a frozen parameter: not sent with evaluations
+        assert problem.evaluate_vector()[0] == before
+        problem.refresh()
+        assert problem.evaluate_vector()[0] == pytest.approx(train.Problem(net, losses.MSE(), X, Y).evaluate()[0],
+                                                              rel=1e-12)
+
+
+def test_scheduler_address_connects_a_client_that_close_stops(client):
+    from minieye.distributed import DistributedProblem
+    address = client.scheduler.address
+    with DistributedProblem(dense_net(), losses.MSE(), X, Y, address=address) as problem:
+        own = problem.client
+        assert own is not client and problem.evaluate_vector()[0] > 0
+    assert own.status == "closed" and client.status == "running"
+
+
+@pytest.mark.slow
+def test_default_local_cluster_starts_and_stops():
+    pytest.importorskip("distributed")
+    from minieye.distributed import DistributedProblem
+    with DistributedProblem(dense_net(), losses.MSE(), X, Y, n_workers=1) as problem:
+        cluster = problem._owned[-1]
+        assert len(problem.workers) == 1 and problem.evaluate_vector()[0] > 0
+    assert problem.client.status == "closed" and cluster.status.name == "closed"
+
+
+def test_refusals(client):
+    with pytest.raises(ValueError, match="nothing to distribute"):
+        _distributed(layers.Source(value=np.zeros((1, 2))), layers.Mean(), client=client)
+    with pytest.raises(ValueError, match="reduction"):
+        _distributed(dense_net(), losses.MSE(), X, Y, client=client, reduction="median")
+    with pytest.raises(ValueError, match="either client= or address="):
+        _distributed(dense_net(), losses.MSE(), X, Y, client=client, address="tcp://127.0.0.1:1")
+    with pytest.raises(ValueError, match="dask.distributed.Client"):
+        _distributed(dense_net(), losses.MSE(), X, Y, client="not a client")
