@@ -31,11 +31,14 @@ backward spreads ``dy / divisor`` back over the same cells.
 
 Upsampling (nearest, bilinear) lives in ``kernels/upsample.py``.
 
-Each operation has a serial body over a range of planes (``@kernel``) and a thin
-parallel driver that hands one plane at a time to Numba's pool (``prange``). The
-public functions below pick the driver: the parallel one only when there are several
-planes and enough work to pay for waking the thread pool (tens of microseconds when
-idle, far more on a busy machine). No validation happens here.
+Each operation has a serial body over a range of planes (``@kernel``). Those that
+compute per element (max-pool, average pool and its backward) also have a thin
+parallel driver that hands one plane at a time to Numba's pool (``prange``); the
+public functions take it only when there are several planes and enough work to pay
+for waking the thread pool (tens of microseconds when idle, far more on a busy
+machine). Scatter and gather move one value per switch: they are bound by memory
+traffic, two cores gain little, and a parallel driver would cost seconds of
+compilation per dtype, so they stay serial. No validation happens here.
 """
 from __future__ import annotations
 
@@ -135,12 +138,6 @@ def _scatter_planes(values, switches, out, p0, p1):
             out[p, switches[p, k]] += values[p, k]
 
 
-@parallel_kernel
-def _scatter_parallel(values, switches, out):
-    for p in prange(values.shape[0]):
-        _scatter_planes(values, switches, out, p, p + 1)
-
-
 def scatter_switches(values: np.ndarray, switches: np.ndarray, h: int, w: int) -> np.ndarray:
     """Place (add) each value at its switch in a zero (N, C, h, w) array.
 
@@ -154,9 +151,7 @@ def scatter_switches(values: np.ndarray, switches: np.ndarray, h: int, w: int) -
     flat_v = values.reshape(planes, -1)
     flat_s = switches.reshape(planes, -1)
     flat_o = out.reshape(planes, h * w)
-    if _use_parallel(planes, out.size + values.size):
-        _scatter_parallel(flat_v, flat_s, flat_o)
-    elif planes:
+    if planes:  # memory-bound: serial (see the module docstring)
         _scatter_planes(flat_v, flat_s, flat_o, 0, planes)
     return out
 
@@ -166,12 +161,6 @@ def _gather_planes(x, switches, out, p0, p1):
     for p in range(p0, p1):
         for k in range(out.shape[1]):
             out[p, k] = x[p, switches[p, k]]
-
-
-@parallel_kernel
-def _gather_parallel(x, switches, out):
-    for p in prange(out.shape[0]):
-        _gather_planes(x, switches, out, p, p + 1)
 
 
 def gather_switches(x: np.ndarray, switches: np.ndarray) -> np.ndarray:
@@ -185,9 +174,7 @@ def gather_switches(x: np.ndarray, switches: np.ndarray) -> np.ndarray:
     flat_x = x.reshape(planes, -1)
     flat_s = switches.reshape(planes, -1)
     flat_o = out.reshape(planes, -1)
-    if _use_parallel(planes, out.size):
-        _gather_parallel(flat_x, flat_s, flat_o)
-    elif planes:
+    if planes:  # memory-bound: serial (see the module docstring)
         _gather_planes(flat_x, flat_s, flat_o, 0, planes)
     return out
 

@@ -7,8 +7,9 @@
   likewise. The backward scatters ``dy`` with the same weights (the transpose), so
   ``<upsample(x), dy> = <x, upsample_backward(dy)>``.
 
-As in ``kernels/pool.py``: planes ``P = N*C``, a serial body over a range of planes and
-a ``prange`` driver taken only when the work pays for the thread pool. No validation.
+As in ``kernels/pool.py``: planes ``P = N*C`` and a serial body over a range of planes;
+bilinear (four taps per output) also has a ``prange`` driver, taken only when the work
+pays for the thread pool; nearest, a pure copy, stays serial. No validation.
 """
 from __future__ import annotations
 
@@ -37,12 +38,6 @@ def _nearest_planes(x, y, p0, p1, sh, sw):
                 y[p, i, j] = x[p, a, j // sw]
 
 
-@parallel_kernel
-def _nearest_parallel(x, y, sh, sw):
-    for p in prange(x.shape[0]):
-        _nearest_planes(x, y, p, p + 1, sh, sw)
-
-
 @kernel
 def _nearest_grad_planes(dy, dx, p0, p1, sh, sw):
     h_out, w_out = dy.shape[1], dy.shape[2]
@@ -53,20 +48,12 @@ def _nearest_grad_planes(dy, dx, p0, p1, sh, sw):
                 dx[p, a, j // sw] += dy[p, i, j]
 
 
-@parallel_kernel
-def _nearest_grad_parallel(dy, dx, sh, sw):
-    for p in prange(dy.shape[0]):
-        _nearest_grad_planes(dy, dx, p, p + 1, sh, sw)
-
-
 def upsample_nearest_forward(x: np.ndarray, sh: int, sw: int) -> np.ndarray:
     """Repeat each pixel sh x sw times. Shapes: (N, C, H, W) -> (N, C, H*sh, W*sw)."""
     n, c, h, w = x.shape
     y = np.empty((n, c, h * sh, w * sw), dtype=x.dtype)
     planes = n * c
-    if _use_parallel(planes, y.size):
-        _nearest_parallel(_planes(x), _planes(y), sh, sw)
-    elif planes:
+    if planes:  # a copy with repeats: memory-bound, serial
         _nearest_planes(_planes(x), _planes(y), 0, planes, sh, sw)
     return y
 
@@ -76,9 +63,7 @@ def upsample_nearest_backward(dy: np.ndarray, sh: int, sw: int) -> np.ndarray:
     n, c, h_out, w_out = dy.shape
     dx = np.zeros((n, c, h_out // sh, w_out // sw), dtype=dy.dtype)
     planes = n * c
-    if _use_parallel(planes, dy.size):
-        _nearest_grad_parallel(_planes(dy), _planes(dx), sh, sw)
-    elif planes:
+    if planes:  # one add per element: memory-bound, serial
         _nearest_grad_planes(_planes(dy), _planes(dx), 0, planes, sh, sw)
     return dx
 
