@@ -65,6 +65,8 @@ class Loss(Layer):
     def __radd__(self, other: Any) -> "Loss":
         if _is_number(other) and other == 0:  # sum([loss_a, loss_b]) starts from 0
             return self
+        if isinstance(other, Layer):  # a plain layer returning a scalar, on the left
+            return WeightedSum([(1.0, other), *self.terms()])
         return NotImplemented
 
     def __mul__(self, weight: Any) -> "WeightedSum":
