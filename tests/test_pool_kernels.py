@@ -185,3 +185,15 @@ def test_noncontiguous_and_integer_inputs_are_accepted():
     y_int, _ = F.max_pool2d(np.ascontiguousarray(x).astype(np.int32), 2)
     assert y_int.dtype == np.float32
     np.testing.assert_array_equal(F.avg_pool2d(x[:, :, ::2, ::2], 1), x[:, :, ::2, ::2])
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 4, 4), (2, 0, 4, 4)])
+def test_empty_batches_and_channels(shape):
+    x = np.zeros(shape)
+    y, switches = F.max_pool2d(x, 2)
+    assert y.shape == switches.shape == (*shape[:2], 2, 2)
+    assert F.max_unpool2d(y, switches, (4, 4)).shape == shape
+    assert F.max_unpool2d_backward(x, switches).shape == y.shape
+    assert F.avg_pool2d_backward(F.avg_pool2d(x, 2), (4, 4), 2).shape == shape
+    for mode in ("nearest", "bilinear"):
+        assert F.upsample_backward(F.upsample(x, 2, mode), 2, mode).shape == shape

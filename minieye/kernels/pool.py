@@ -148,8 +148,9 @@ def scatter_switches(values: np.ndarray, switches: np.ndarray, h: int, w: int) -
     n, c = values.shape[:2]
     planes = n * c
     out = np.zeros((n, c, h, w), dtype=values.dtype)
-    flat_v = values.reshape(planes, -1)
-    flat_s = switches.reshape(planes, -1)
+    length = values.shape[2] * values.shape[3]  # explicit: reshape(0, -1) is ambiguous
+    flat_v = values.reshape(planes, length)
+    flat_s = switches.reshape(planes, length)
     flat_o = out.reshape(planes, h * w)
     if planes:  # memory-bound: serial (see the module docstring)
         _scatter_planes(flat_v, flat_s, flat_o, 0, planes)
@@ -171,9 +172,10 @@ def gather_switches(x: np.ndarray, switches: np.ndarray) -> np.ndarray:
     n, c = switches.shape[:2]
     planes = n * c
     out = np.empty(switches.shape, dtype=x.dtype)
-    flat_x = x.reshape(planes, -1)
-    flat_s = switches.reshape(planes, -1)
-    flat_o = out.reshape(planes, -1)
+    length = switches.shape[2] * switches.shape[3]
+    flat_x = x.reshape(planes, x.shape[2] * x.shape[3])
+    flat_s = switches.reshape(planes, length)
+    flat_o = out.reshape(planes, length)
     if planes:  # memory-bound: serial (see the module docstring)
         _gather_planes(flat_x, flat_s, flat_o, 0, planes)
     return out
