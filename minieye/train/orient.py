@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..checks import fail
+from ._linalg import norm
 from .paths import LinePath, Path
 
 __all__ = ["Iterate", "Orientation", "GradientDescent", "Momentum", "Nesterov", "Adam"]
@@ -81,7 +82,7 @@ class Orientation:
 
     def stationarity(self, it: Iterate) -> float:
         """The gradient norm that the stop test compares with ``gradient_tolerance``."""
-        return float(np.linalg.norm(it.grad))
+        return norm(it.grad)
 
     def config(self) -> dict[str, Any]:
         return {}

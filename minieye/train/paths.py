@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._linalg import dot
+
 __all__ = ["Path", "LinePath", "CurvedPath", "ProjectedPath", "OrthantPath"]
 
 
@@ -33,7 +35,7 @@ class Path:
 
     def slope(self, t: float, x_t: np.ndarray, grad: np.ndarray) -> float:
         """phi'(t) given the point ``x_t = x + p(t)`` and the loss gradient there."""
-        return float(np.dot(grad, self.tangent(t)))
+        return dot(grad, self.tangent(t))
 
 
 class LinePath(Path):
@@ -119,4 +121,4 @@ class OrthantPath(Path):
 
     def slope(self, t: float, x_t: np.ndarray, grad: np.ndarray) -> float:
         sign = np.where(x_t != 0.0, np.sign(x_t), self.orthant)
-        return float(np.dot(grad + self.l1 * self.mask * sign, self.tangent(t)))
+        return dot(grad + self.l1 * self.mask * sign, self.tangent(t))

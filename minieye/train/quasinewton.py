@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..checks import check_positive_int, fail
+from ._linalg import dot, norm
 from .orient import Iterate, Orientation, _positive
 from .paths import CurvedPath, LinePath, OrthantPath, Path
 
@@ -47,17 +48,17 @@ class LBFGS(Orientation):
     def apply_inverse_hessian(self, g: np.ndarray) -> np.ndarray:
         """``H g`` for the current estimate H (``g`` itself when no pair is stored)."""
         q = g.copy()
-        rhos = [1.0 / float(np.dot(s, y)) for s, y in zip(self.s, self.y)]
+        rhos = [1.0 / dot(s, y) for s, y in zip(self.s, self.y)]
         alphas = []
         for s, y, rho in zip(reversed(self.s), reversed(self.y), reversed(rhos)):
-            alpha = rho * float(np.dot(s, q))
+            alpha = rho * dot(s, q)
             q -= alpha * y
             alphas.append(alpha)
         if self.s:
             s, y = self.s[-1], self.y[-1]
-            q *= float(np.dot(s, y)) / float(np.dot(y, y))
+            q *= dot(s, y) / dot(y, y)
         for s, y, rho, alpha in zip(self.s, self.y, rhos, reversed(alphas)):
-            beta = rho * float(np.dot(y, q))
+            beta = rho * dot(y, q)
             q += (alpha - beta) * s
         return q
 
@@ -66,7 +67,7 @@ class LBFGS(Orientation):
         if not self.s:
             return None
         d = -self.apply_inverse_hessian(g)
-        if not np.all(np.isfinite(d)) or float(np.dot(d, g)) >= 0.0:
+        if not np.all(np.isfinite(d)) or dot(d, g) >= 0.0:
             self.reset()  # a broken estimate: start again from steepest descent
             return None
         return d
@@ -81,7 +82,7 @@ class LBFGS(Orientation):
         self._remember(new.x - old.x, new.grad - old.grad)
 
     def _remember(self, s: np.ndarray, y: np.ndarray) -> None:
-        sy, yy = float(np.dot(s, y)), float(np.dot(y, y))
+        sy, yy = dot(s, y), dot(y, y)
         if not (sy > _EPS * yy and sy > 0.0 and np.isfinite(sy) and np.isfinite(yy)):
             return  # no positive curvature along s: keeping it would break H
         self.s.append(s)
@@ -105,8 +106,8 @@ class LBFGS(Orientation):
 
 
 def _steepest(g: np.ndarray) -> LinePath:
-    norm = float(np.linalg.norm(g))
-    return LinePath(-g, initial_step=1.0 / norm if norm > 0 else 1.0)
+    size = norm(g)
+    return LinePath(-g, initial_step=1.0 / size if size > 0 else 1.0)
 
 
 class QQN(LBFGS):
@@ -116,8 +117,7 @@ class QQN(LBFGS):
         d = self._quasi_newton_step(it.grad)
         if d is None:
             return _steepest(it.grad)
-        g_norm = float(np.linalg.norm(it.grad))
-        a = -it.grad * (float(np.linalg.norm(d)) / g_norm)
+        a = -it.grad * (norm(d) / norm(it.grad))
         return CurvedPath(a, d, initial_step=1.0)
 
 
@@ -167,15 +167,15 @@ class OWLQN(LBFGS):
         initial: float | None = 1.0
         if d is None:
             d = -pg
-            norm = float(np.linalg.norm(pg))
-            initial = 1.0 / norm if norm > 0 else 1.0
+            size = norm(pg)
+            initial = 1.0 / size if size > 0 else 1.0
         # keep only the components that descend along the pseudo-gradient
         d = np.where((mask > 0) & (d * pg >= 0), 0.0, d)
         orthant = np.where(it.x != 0, np.sign(it.x), np.sign(-pg))
         return OrthantPath(d, it.x, orthant, self.l1, mask, initial_step=initial)
 
     def stationarity(self, it: Iterate) -> float:
-        return float(np.linalg.norm(self.pseudo_gradient(it.x, it.grad)))
+        return norm(self.pseudo_gradient(it.x, it.grad))
 
     def config(self) -> dict[str, Any]:
         return {"l1": self.l1, "history": self.history}

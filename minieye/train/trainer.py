@@ -26,6 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..checks import check_nonneg_int, check_positive_int, fail
+from ._linalg import norm
 from .constraints import active_mask
 from .linesearch import ArmijoWolfe, LineSearch, Trial
 from .monitor import Monitor
@@ -195,8 +196,8 @@ class Trainer:
         elif self.last_step is not None and self.last_slope:
             t0 = self.last_step * self.last_slope / slope0  # N&W (3.60): same first-order change
         else:
-            norm = float(np.linalg.norm(current.grad))
-            t0 = 1.0 / norm if norm > 0 else 1.0
+            size = norm(current.grad)
+            t0 = 1.0 / size if size > 0 else 1.0
         return t0 if math.isfinite(t0) and t0 > 0 else 1.0
 
     def _step(self) -> tuple[Trial | None, str]:
