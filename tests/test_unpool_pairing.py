@@ -136,8 +136,15 @@ def test_many_batches_equal_single_samples():
 
 
 def test_concurrent_passes_in_threads():
-    """The scope is a context variable, so passes in two threads cannot see each other's switches."""
-    net = deconvnet_sequential()
+    """The scope is a context variable, so passes in two threads cannot see each other's switches.
+
+    Built from the NumPy mixer and small arrays, so no Numba parallel region starts: the
+    workqueue threading layer (a fallback where OpenMP and TBB are missing) aborts on
+    parallel launches from several threads at once.
+    """
+    p1, p2 = layers.MaxPool2D(2), layers.MaxPool2D(2)
+    net = me.Sequential(_Mix(2, 3, 1), p1, _Mix(3, 4, 2), p2, layers.MaxUnpool2D(p2), _Mix(4, 3, 3),
+                        layers.MaxUnpool2D(p1), _Mix(3, 2, 4))
     rng = np.random.default_rng(5)
     xs = [images(rng, 2, 8, 8 + 4 * (i % 2)) for i in range(8)]
     want = [net(x) for x in xs]
