@@ -302,3 +302,35 @@ def test_ctrl_c_inside_a_line_search_keeps_the_last_good_point():
     result = train.Trainer(problem).run(max_iterations=100)
     assert result.stop_reason == "interrupted" and 0 < result.iterations < 11
     assert problem.evaluate()[0] == result.loss == result.history[-1].loss
+
+
+class TwoOutputMSE(Layer):
+    """mean((p1 - t1)^2) + mean((p2 - t2)^2): a loss over a two-output network."""
+
+    n_inputs = 4
+
+    def forward(self, p1, p2, t1, t2):
+        d1, d2 = p1 - t1, p2 - t2
+        value = np.asarray((d1 ** 2).mean() + (d2 ** 2).mean())
+
+        def backward(dy, deltas):
+            g1, g2 = 2 * float(dy) * d1 / d1.size, 2 * float(dy) * d2 / d2.size
+            return g1, g2, -g1, -g2
+
+        return value, backward
+
+
+def test_graph_with_two_inputs_and_two_outputs_in_mini_batches():
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((64, 3)), rng.standard_normal((64, 2))
+    t1, t2 = a @ rng.standard_normal((3, 2)) + b @ rng.standard_normal((2, 2)), b @ rng.standard_normal((2, 1))
+    g = me.Graph()
+    xa, xb = g.input(), g.input()
+    hb = g.add(layers.Dense(2, 2, dtype="float64", seed=1), xb)
+    out1 = g.add(layers.Add(), g.add(layers.Dense(3, 2, dtype="float64", seed=2), xa), hb)
+    out2 = g.add(layers.Dense(2, 1, dtype="float64", seed=3), xb)
+    g.output(out1, out2)
+    problem = train.Problem(g, TwoOutputMSE(), (a, b), (t1, t2), batch_size=16, rng=0)
+    result = train.Trainer(problem, train.LBFGS(), train.ArmijoWolfe()).run(max_iterations=60, target_loss=1e-20)
+    full = train.Problem(g, TwoOutputMSE(), (a, b), (t1, t2))
+    assert full.evaluate()[0] < 1e-12, result.message

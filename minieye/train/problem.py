@@ -4,7 +4,7 @@ A Problem evaluates the loss value and its gradient, a DeltaSet over the chosen
 parameters, in one forward and one backward pass:
 
     prediction, back_net = net.forward(*inputs)
-    value, back_loss     = loss.forward(prediction, targets)     # loss.forward(prediction) without targets
+    value, back_loss     = loss.forward(*outputs, *targets)      # loss.forward(prediction) without targets
     dprediction          = back_loss(1, deltas)[0];  back_net(dprediction, deltas)
 
 With ``batch_size`` the same rows of every input and of the targets (first axis)
@@ -40,9 +40,9 @@ class Problem:
 
     Args:
         net: any Layer (a Sequential, a Graph, a single layer).
-        loss: a loss layer returning a 0-d array; called as ``loss(prediction, targets)``,
-            or ``loss(prediction)`` when ``targets`` is None (``loss(*prediction)`` for a
-            network with several outputs and no targets).
+        loss: a loss layer returning a 0-d array, called as ``loss(*outputs, *targets)``:
+            ``loss(prediction, targets)``, ``loss(prediction)`` when ``targets`` is None, and
+            one argument per output for a network with several outputs.
         inputs: an array, a tuple of arrays (one per network input), or ``()`` / None for
             a network whose first layer is a source (learning an image).
         targets: an array (or a tuple of arrays) or None.
@@ -199,19 +199,16 @@ class Problem:
         inputs, targets = self._select(batch)
         with forward_scope():
             prediction, back_net = self.net.forward(*inputs)
-            several = isinstance(prediction, tuple)
-            if targets is None:
-                args = prediction if several else (prediction,)
-            else:
-                args = (prediction, *targets) if isinstance(targets, tuple) else (prediction, targets)
-            value, back_loss = self.loss.forward(*args)
+            outputs = prediction if isinstance(prediction, tuple) else (prediction,)
+            extra = () if targets is None else targets if isinstance(targets, tuple) else (targets,)
+            value, back_loss = self.loss.forward(*outputs, *extra)
         deltas = DeltaSet()
         value = np.asarray(value)
         dgrads = back_loss(np.ones((), dtype=value.dtype if value.dtype.kind == "f" else np.float64), deltas)
         if not isinstance(dgrads, tuple):
             dgrads = (dgrads,)
-        dprediction = dgrads[:len(prediction)] if (several and targets is None) else dgrads[0]
-        back_net(dprediction, deltas)
+        # one gradient per network output (a Graph with several outputs takes a tuple)
+        back_net(dgrads[:len(outputs)] if len(outputs) > 1 else dgrads[0], deltas)
         return float(value), deltas
 
     def evaluate_vector(self, batch: np.ndarray | None = None) -> tuple[float, np.ndarray]:
