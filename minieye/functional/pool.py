@@ -97,13 +97,13 @@ def spatial_size(size: Any, y: np.ndarray, where: str, name: str = "output_size"
     return pair(size, where, name, minimum=1)
 
 
-def check_switches(switches: Any, y: np.ndarray, h: int, w: int, where: str) -> np.ndarray:
-    """Switches as contiguous int64 of y's shape, each in [0, h*w)."""
+def check_switches(switches: Any, shape: tuple[int, ...], h: int, w: int, where: str) -> np.ndarray:
+    """Switches as contiguous int64 of the pooled values' ``shape``, each in [0, h*w)."""
     s = np.asarray(switches)
     if s.dtype.kind not in "iu":
         raise fail(where, "integer switches (as returned by max_pool2d)", f"switches.dtype == {s.dtype}")
-    if s.shape != y.shape:
-        raise fail(where, f"switches of the pooled values' shape {y.shape}", f"switches.shape == {s.shape}")
+    if s.shape != tuple(shape):
+        raise fail(where, f"switches of the pooled values' shape {tuple(shape)}", f"switches.shape == {s.shape}")
     if s.size and (int(s.min()) < 0 or int(s.max()) >= h * w):
         raise fail(where, f"switches in [0, {h * w}) for output_size {(h, w)}",
                    f"values in [{int(s.min())}, {int(s.max())}]",
@@ -144,7 +144,7 @@ def max_unpool2d(y: Any, switches: Any, output_size: Any) -> np.ndarray:
     y = as_float_array(y, where, "y")
     check_ndim(y, 4, where, "y", layout="N, C, H, W")
     h, w = spatial_size(output_size, y, where)
-    s = check_switches(switches, y, h, w, where)
+    s = check_switches(switches, y.shape, h, w, where)
     return K.scatter_switches(y, s, h, w)
 
 
@@ -159,7 +159,7 @@ def max_unpool2d_backward(dz: Any, switches: Any) -> np.ndarray:
     if s.ndim != 4 or s.shape[:2] != dz.shape[:2]:
         raise fail(where, f"switches (N, C, h', w') with (N, C) == {dz.shape[:2]}",
                    f"switches.shape == {s.shape}")
-    s = check_switches(s, s, dz.shape[2], dz.shape[3], where)  # shape already checked
+    s = check_switches(s, s.shape, dz.shape[2], dz.shape[3], where)
     return K.gather_switches(dz, s)
 
 
