@@ -95,10 +95,11 @@ class RecordingWolfe(train.ArmijoWolfe):
         return trial
 
 
-def test_wolfe_conditions_hold_at_accepted_steps():
+@pytest.mark.parametrize("orientation", [train.LBFGS, train.QQN, train.GradientDescent])
+def test_wolfe_conditions_hold_at_accepted_steps(orientation):
     search = RecordingWolfe()
     _, problem = rosenbrock()
-    train.Trainer(problem, train.LBFGS(), search).run(max_iterations=25)
+    train.Trainer(problem, orientation(), search).run(max_iterations=25)
     assert len(search.accepted) == 25
     for loss0, slope0, trial in search.accepted:
         assert slope0 < 0
