@@ -27,6 +27,10 @@ __all__ = ["check_layer", "check_no_mutation", "check_backward_twice", "check_in
            "check_frozen", "check_batch_invariance", "check_float32", "check_config"]
 
 
+# Tolerances where results should agree to rounding (same arithmetic, maybe in another order).
+_EXACT = (1e-12, 1e-15)
+
+
 def _rng(rng: Any) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
@@ -106,8 +110,8 @@ def check_backward_twice(layer: Layer, *inputs: Any, nondiff: Sequence[int] = ()
     once = deltas.copy()
     second = as_grads(backward(dy, deltas), len(xs))
     where = describe_call(layer, xs)
-    _compare(where, "second backward: gradient of input", list(second), list(first), 1e-12, 1e-300, nondiff)
-    _compare_deltas(where, "second backward (deltas / 2)", deltas.scale(0.5), once, 1e-12, 1e-300)
+    _compare(where, "second backward: gradient of input", list(second), list(first), *_EXACT, nondiff)
+    _compare_deltas(where, "second backward (deltas / 2)", deltas.scale(0.5), once, *_EXACT)
 
 
 def _strided(x: Any) -> Any:
@@ -128,9 +132,9 @@ def check_noncontiguous(layer: Layer, *inputs: Any, nondiff: Sequence[int] = (),
     views = [_strided(x) for x in xs]
     ys2, _, dxs2, deltas2 = _run(layer, views, [_strided(d) for d in dys])
     where = describe_call(layer, xs)
-    _compare(where, "non-contiguous inputs: output", ys2, ys, 1e-12, 1e-300)
-    _compare(where, "non-contiguous inputs: gradient of input", list(dxs2), list(dxs), 1e-12, 1e-300, nondiff)
-    _compare_deltas(where, "non-contiguous inputs", deltas2, deltas, 1e-12, 1e-300)
+    _compare(where, "non-contiguous inputs: output", ys2, ys, *_EXACT)
+    _compare(where, "non-contiguous inputs: gradient of input", list(dxs2), list(dxs), *_EXACT, nondiff)
+    _compare_deltas(where, "non-contiguous inputs", deltas2, deltas, *_EXACT)
 
 
 def check_interleaved(layer: Layer, *inputs: Any, nondiff: Sequence[int] = (), rng: Any = None) -> None:
@@ -146,8 +150,8 @@ def check_interleaved(layer: Layer, *inputs: Any, nondiff: Sequence[int] = (), r
     dxs2 = as_grads(backward(pack_like(dys, y), deltas2), len(xs))
     where = describe_call(layer, xs)
     _compare(where, "forward on other inputs before backward: gradient of input", list(dxs2), list(dxs),
-             1e-12, 1e-300, nondiff)
-    _compare_deltas(where, "forward on other inputs before backward", deltas2, deltas, 1e-12, 1e-300)
+             *_EXACT, nondiff)
+    _compare_deltas(where, "forward on other inputs before backward", deltas2, deltas, *_EXACT)
 
 
 def check_frozen(layer: Layer, *inputs: Any, nondiff: Sequence[int] = (), rng: Any = None) -> None:
@@ -172,9 +176,9 @@ def check_frozen(layer: Layer, *inputs: Any, nondiff: Sequence[int] = (), rng: A
             if p in deltas2:
                 raise AssertionError(f"{where}: frozen parameter {p.name!r} received a gradient")
         expected = DeltaSet((p, d) for p, d in deltas.items() if all(p is not q for q in chosen))
-        _compare(where, f"with {names} frozen: output", ys2, ys, 1e-12, 1e-300)
-        _compare(where, f"with {names} frozen: gradient of input", list(dxs2), list(dxs), 1e-12, 1e-300, nondiff)
-        _compare_deltas(where, f"with {names} frozen", deltas2, expected, 1e-12, 1e-300)
+        _compare(where, f"with {names} frozen: output", ys2, ys, *_EXACT)
+        _compare(where, f"with {names} frozen: gradient of input", list(dxs2), list(dxs), *_EXACT, nondiff)
+        _compare_deltas(where, f"with {names} frozen", deltas2, expected, *_EXACT)
 
 
 def check_batch_invariance(layer: Layer, *inputs: Any, nondiff: Sequence[int] = (), rng: Any = None,
@@ -290,7 +294,7 @@ def check_config(layer: Layer, *inputs: Any, nondiff: Sequence[int] = ()) -> boo
     if inputs or layer.n_inputs == 0:
         xs = _inputs64(inputs, nondiff)
         _compare(describe_call(layer, xs), "rebuilt from config: output",
-                 as_outputs(run_forward(twin, xs)[0]), as_outputs(run_forward(layer, xs)[0]), 1e-12, 1e-300)
+                 as_outputs(run_forward(twin, xs)[0]), as_outputs(run_forward(layer, xs)[0]), *_EXACT)
     return True
 
 
