@@ -165,3 +165,12 @@ def test_resume_from_a_periodic_checkpoint_written_mid_run(tmp_path):
     resumed = trainer_c.run(max_iterations=12, resume_from=path)
     assert fingerprint(resumed) == fingerprint(straight)
     assert resumed.evaluations == straight.evaluations
+
+
+def test_progress_bar_without_tqdm_says_how_to_install_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # makes `import tqdm` fail
+    _, trainer = trainer_for(CONFIGS["lbfgs-full-f64"], monitors=[train.ProgressBar()])
+    with pytest.raises(ImportError, match=r"minieye\[demo\]"):
+        trainer.run(max_iterations=2)

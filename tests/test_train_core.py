@@ -33,9 +33,9 @@ class Blowup(Layer):
     n_inputs = 1
 
     def forward(self, x):
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore"):  # overflow is the point of this layer
             e = np.exp(30.0 * x)
-        value = np.asarray(e.sum() / x.size + ((x - 0.5) ** 2).sum())
+            value = np.asarray(e.sum() / x.size + ((x - 0.5) ** 2).sum())
 
         def backward(dy, deltas):
             return float(dy) * (30.0 * e / x.size + 2 * (x - 0.5))

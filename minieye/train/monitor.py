@@ -54,7 +54,7 @@ class ProgressBar(Monitor):
 
     def start(self, trainer: Any) -> None:
         try:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm  # plain text bar: works in scripts and notebooks without ipywidgets
         except ImportError:  # pragma: no cover - depends on the environment
             raise ImportError("train.ProgressBar needs tqdm: pip install 'minieye[demo]' (or pip install tqdm)") \
                 from None
