@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "minieye"
 
 # Lower ranks never import higher ones: kernels <- functional <- layers/losses <- network <- io/train
-# <- restore; testing sits on top (nothing in the package imports it but minieye/__init__.py).
+# <- restore, distributed; testing sits on top (nothing in the package imports it but minieye/__init__.py).
 RANKS = {
     "checks": 0, "core": 0, "archive": 0,
     "kernels": 1,
@@ -18,7 +18,7 @@ RANKS = {
     "layers": 3, "losses": 3,
     "network": 4,
     "io": 5, "train": 5,
-    "restore": 6,
+    "restore": 6, "distributed": 6,
     "testing": 7,
 }
 MAX_LINES = 400
@@ -109,7 +109,7 @@ for name, module in list(sys.modules.items()):
         for attr, value in vars(module).items():
             if type(value).__name__ in ("CPUDispatcher", "Dispatcher") and getattr(value, "signatures", None):
                 compiled.append(f"{name}.{attr}")
-heavy = [m for m in ("hypothesis", "torch", "matplotlib", "pytest", "skimage", "sklearn") if m in sys.modules]
+heavy = [m for m in ("hypothesis", "torch", "matplotlib", "pytest", "skimage", "sklearn", "dask") if m in sys.modules]
 print(json.dumps({"elapsed": elapsed, "compiled": compiled, "heavy": heavy}))
 """
 
