@@ -128,3 +128,42 @@ def test_strategies_are_the_only_testing_module_needing_hypothesis():
         if path.name != "strategies.py":
             assert "hypothesis" not in _imports(path) and "import hypothesis" not in path.read_text() \
                 and "from hypothesis" not in path.read_text(), path
+
+
+def _package_files_outside_testing():
+    return [p for p in _modules() if "testing" not in p.relative_to(ROOT).parts]
+
+
+def test_validation_never_uses_assert():
+    """`python -O` strips asserts: errors for users go through minieye.checks (ValueError)."""
+    found = [f"{p.relative_to(ROOT.parent)}:{node.lineno}" for p in _package_files_outside_testing()
+             for node in ast.walk(ast.parse(p.read_text())) if isinstance(node, ast.Assert)]
+    assert not found, f"assert statements in the package: {found}"
+
+
+FORBIDDEN = {"pickle", "torch", "jax", "tensorflow", "dill", "cloudpickle"}
+
+
+def test_no_pickle_and_no_other_frameworks_inside_the_package():
+    found = []
+    for path in _modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            found += [f"{path.relative_to(ROOT.parent)}: {n}" for n in names if n.split(".")[0] in FORBIDDEN]
+    assert not found, found
+
+
+ALLOWED_RANDOM = {"default_rng", "Generator", "SeedSequence", "BitGenerator", "PCG64", "Philox", "SFC64"}
+
+
+def test_randomness_only_from_explicit_generators():
+    """np.random.<legacy function> uses hidden global state; only Generators are allowed."""
+    found = []
+    for path in _modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) \
+                    and node.value.attr == "random" and isinstance(node.value.value, ast.Name) \
+                    and node.value.value.id in ("np", "numpy") and node.attr not in ALLOWED_RANDOM:
+                found.append(f"{path.relative_to(ROOT.parent)}:{node.lineno} np.random.{node.attr}")
+    assert not found, found
