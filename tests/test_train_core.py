@@ -335,3 +335,37 @@ def test_graph_with_two_inputs_and_two_outputs_in_mini_batches():
     result = train.Trainer(problem, train.LBFGS(), train.ArmijoWolfe()).run(max_iterations=60, target_loss=1e-20)
     full = train.Problem(g, TwoOutputMSE(), (a, b), (t1, t2))
     assert full.evaluate()[0] < 1e-12, result.message
+
+
+class CountingIdentity(Layer):
+    """y = x, counting forward and backward passes."""
+
+    def __init__(self):
+        super().__init__()
+        self.forwards = self.backwards = 0
+
+    def forward(self, x):
+        self.forwards += 1
+
+        def backward(dy, deltas):
+            self.backwards += 1
+            return dy
+
+        return x, backward
+
+
+def test_values_only_line_searches_skip_the_backward_pass_of_rejected_steps():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((64, 4)), rng.standard_normal((64, 2))
+    counter = CountingIdentity()
+    net = me.Sequential(layers.Dense(4, 2, dtype="float64", seed=0), counter)
+    result = train.Trainer(train.Problem(net, losses.MSE(), x, y), train.GradientDescent(),
+                           train.Backtracking()).run(max_iterations=10)
+    assert result.evaluations == counter.forwards > result.iterations + 1
+    assert counter.backwards == result.iterations + 1  # the start and each accepted step
+    # mini-batches with a fixed step: one backward per batch; the step's value is still checked
+    counter.forwards = counter.backwards = 0
+    problem = train.Problem(net, losses.MSE(), x, y, batch_size=16, rng=0)
+    result = train.Trainer(problem, train.Adam(), train.FixedStep(0.01)).run(max_iterations=10)
+    assert counter.backwards == 10 and counter.forwards == 20 == result.evaluations
+    assert all(math.isfinite(r.gradient_norm) and r.gradient_norm > 0 for r in result.history)

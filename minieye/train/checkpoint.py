@@ -98,7 +98,9 @@ def save_checkpoint(trainer: Any, path: str | os.PathLike) -> None:
     if current is None:
         raise fail("Trainer.save_checkpoint", "a trainer that has evaluated a finite starting point",
                    "no current point", "call run() first")
-    arrays: dict[str, np.ndarray] = {"current.x": current.x, "current.grad": current.grad}
+    arrays: dict[str, np.ndarray] = {"current.x": current.x}
+    if current.grad is not None:  # None: a mini-batch step whose gradient was never needed
+        arrays["current.grad"] = current.grad
     if current.raw_grad is not None:
         arrays["current.raw_grad"] = current.raw_grad
     params = []
@@ -175,7 +177,9 @@ def _restore(trainer: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray], 
     trainer.orientation.load_state_dict(_join(meta["orientation"]["state"], arrays, where))
     trainer.line_search.reset()
     trainer._set_resolution()
-    trainer.current = Iterate(x, float(meta["current"]["loss"]), np.array(arrays["current.grad"]),
+    grad = arrays.get("current.grad")
+    _expect(grad is not None or bool(meta["trainer"]["stale"]), where, "array 'current.grad'", "none")
+    trainer.current = Iterate(x, float(meta["current"]["loss"]), None if grad is None else np.array(grad),
                               None if raw is None else np.array(raw))
     problem.set_vector(x)
     info = meta["trainer"]

@@ -59,13 +59,16 @@ def _number(value: Any, where: str, name: str, low: float, high: float) -> float
 
 
 class LineSearch:
-    """Base class. ``needs_descent``: whether the search requires ``phi'(0) < 0``.
+    """Base class. ``needs_descent``: whether the search requires ``phi'(0) < 0``;
+    ``uses_slope``: whether it reads ``Trial.slope`` (False: the trainer skips the
+    backward pass of trial steps, and Trial.slope is nan).
 
     ``resolution``: the relative change of the loss that rounding can fake (16 machine
     epsilons of the loss's dtype; the Trainer sets it from the parameters' dtype).
     """
 
     needs_descent = True
+    uses_slope = True
     resolution = 16 * 2.0 ** -52
 
     def search(self, phi: Phi, loss0: float, slope0: float, t0: float) -> Trial | None:
@@ -86,6 +89,7 @@ class FixedStep(LineSearch):
     """Always step ``rate`` (halved only while the loss or gradient there is not finite)."""
 
     needs_descent = False
+    uses_slope = False
 
     def __init__(self, rate: float = 1e-3, max_halvings: int = 30):
         self.rate = _number(rate, "FixedStep", "rate", 0.0, math.inf)
@@ -106,6 +110,8 @@ class FixedStep(LineSearch):
 
 class Backtracking(LineSearch):
     """Armijo backtracking: try ``t0``, multiply by ``shrink`` until sufficient decrease holds."""
+
+    uses_slope = False
 
     def __init__(self, c1: float = 1e-4, shrink: float = 0.5, max_evaluations: int = 40):
         self.c1 = _number(c1, "Backtracking", "c1", 0.0, 1.0)

@@ -18,8 +18,8 @@ State that a checkpoint must keep (velocities, moments, counters) is exposed by
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 
@@ -35,12 +35,17 @@ class Iterate:
     """One evaluated point: ``x`` (flat float64), ``loss`` (including any orientation
     penalty such as OWL-QN's L1 term) and ``grad``, the gradient of the network loss
     (with coordinates held at a bound by a constraint set to zero); ``raw_grad`` is the
-    unmasked gradient when a constraint masked some coordinates (else None)."""
+    unmasked gradient when a constraint masked some coordinates (else None).
+
+    ``grad`` is None while the backward pass has not run (``pending`` runs it): line
+    searches that need only values leave it so for the steps they reject.
+    """
 
     x: np.ndarray
     loss: float
-    grad: np.ndarray
+    grad: np.ndarray | None
     raw_grad: np.ndarray | None = None
+    pending: Callable[[], Any] | None = field(default=None, repr=False)
 
     @property
     def full_grad(self) -> np.ndarray:
@@ -62,7 +67,14 @@ def _fraction(value: Any, where: str, name: str) -> float:
 
 
 class Orientation:
-    """Base class. Subclasses implement ``direction`` and, when they learn, ``accepted``."""
+    """Base class. Subclasses implement ``direction`` and, when they learn, ``accepted``.
+
+    ``learns_from_steps``: whether ``accepted`` needs the gradient at the new point on
+    the same batch (L-BFGS's curvature pairs); False lets the trainer skip that
+    backward pass with mini-batches and FixedStep.
+    """
+
+    learns_from_steps = True
 
     def start(self, problem: Any) -> None:
         """Called once at the start of a run (after ``reset``) with the Problem."""
@@ -101,12 +113,16 @@ class Orientation:
 class GradientDescent(Orientation):
     """Steepest descent: ``d = -g``."""
 
+    learns_from_steps = False
+
     def direction(self, it: Iterate) -> Path:
         return LinePath(-it.grad)
 
 
 class Momentum(Orientation):
     """Heavy-ball momentum ``v <- momentum * v - g``; ``nesterov=True`` looks ahead (``d = momentum * v - g``)."""
+
+    learns_from_steps = False
 
     def __init__(self, momentum: float = 0.9, nesterov: bool = False):
         self.momentum = _fraction(momentum, type(self).__name__, "momentum")
@@ -144,6 +160,8 @@ class Nesterov(Momentum):
 
 class Adam(Orientation):
     """Adam (Kingma & Ba): a per-coordinate scaled direction of size about 1; pair it with ``FixedStep(lr)``."""
+
+    learns_from_steps = False
 
     def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
         self.beta1 = _fraction(beta1, "Adam", "beta1")

@@ -16,7 +16,7 @@ concatenation of ``p.value.ravel()`` in ``problem.params`` order (``get_vector``
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -194,22 +194,36 @@ class Problem:
             return inputs, tuple(t[batch] for t in self.targets)
         return inputs, None if self.targets is None else self.targets[batch]
 
-    def evaluate(self, batch: np.ndarray | None = None) -> tuple[float, DeltaSet]:
-        """Loss value (a float) and gradient (a DeltaSet over ``params``) on ``batch`` (None: all rows)."""
+    def forward(self, batch: np.ndarray | None = None) -> tuple[float, Callable[[], DeltaSet]]:
+        """Loss value on ``batch`` (None: all rows) and a function that runs the backward pass.
+
+        ``gradient()`` returns the DeltaSet over ``params``; call it before the parameter
+        values change (layers read their parameters during backward). A line search that
+        needs only values skips the backward pass of the steps it rejects.
+        """
         inputs, targets = self._select(batch)
         with forward_scope():
             prediction, back_net = self.net.forward(*inputs)
             outputs = prediction if isinstance(prediction, tuple) else (prediction,)
             extra = () if targets is None else targets if isinstance(targets, tuple) else (targets,)
             value, back_loss = self.loss.forward(*outputs, *extra)
-        deltas = DeltaSet()
         value = np.asarray(value)
-        dgrads = back_loss(np.ones((), dtype=value.dtype if value.dtype.kind == "f" else np.float64), deltas)
-        if not isinstance(dgrads, tuple):
-            dgrads = (dgrads,)
-        # one gradient per network output (a Graph with several outputs takes a tuple)
-        back_net(dgrads[:len(outputs)] if len(outputs) > 1 else dgrads[0], deltas)
-        return float(value), deltas
+
+        def gradient() -> DeltaSet:
+            deltas = DeltaSet()
+            dgrads = back_loss(np.ones((), dtype=value.dtype if value.dtype.kind == "f" else np.float64), deltas)
+            if not isinstance(dgrads, tuple):
+                dgrads = (dgrads,)
+            # one gradient per network output (a Graph with several outputs takes a tuple)
+            back_net(dgrads[:len(outputs)] if len(outputs) > 1 else dgrads[0], deltas)
+            return deltas
+
+        return float(value), gradient
+
+    def evaluate(self, batch: np.ndarray | None = None) -> tuple[float, DeltaSet]:
+        """Loss value (a float) and gradient (a DeltaSet over ``params``) on ``batch`` (None: all rows)."""
+        value, gradient = self.forward(batch)
+        return value, gradient()
 
     def evaluate_vector(self, batch: np.ndarray | None = None) -> tuple[float, np.ndarray]:
         """``evaluate`` with the gradient as a flat float64 vector (zeros where none flowed)."""

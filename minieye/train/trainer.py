@@ -127,17 +127,31 @@ class Trainer:
         self.elapsed_before = 0.0
         self._bounds = self.problem.bounds()
 
-    def _evaluate(self, x: np.ndarray, batch: np.ndarray | None) -> tuple[Iterate, bool]:
+    def _evaluate(self, x: np.ndarray, batch: np.ndarray | None, gradient: bool = True) -> tuple[Iterate, bool]:
+        """The loss at ``x`` (and its gradient unless ``gradient`` is False); whether both are finite."""
         self.problem.set_vector(x)
-        loss, grad = self.problem.evaluate_vector(batch)
+        loss, pending = self.problem.forward(batch)
         self.evaluations += 1
         total = loss + self.orientation.penalty(x) if math.isfinite(loss) else loss
-        finite = math.isfinite(total) and bool(np.isfinite(grad).all())
-        if self._bounds is not None and finite:
-            active = active_mask(x, grad, *self._bounds)
+        point = Iterate(x, total, None, None, pending)
+        if not gradient or not math.isfinite(total):
+            return point, math.isfinite(total)
+        return point, self._complete(point)
+
+    def _complete(self, point: Iterate) -> bool:
+        """Run the pending backward pass of ``point``; whether its gradient is finite."""
+        if point.grad is not None:
+            return True
+        self.problem.set_vector(point.x)  # layers read their parameters during backward
+        grad = point.pending().to_vector(self.problem.params)
+        point.pending, point.grad = None, grad
+        if not np.isfinite(grad).all():
+            return False
+        if self._bounds is not None:
+            active = active_mask(point.x, grad, *self._bounds)
             if active.any():
-                return Iterate(x, total, np.where(active, 0.0, grad), grad), True
-        return Iterate(x, total, grad), finite
+                point.grad, point.raw_grad = np.where(active, 0.0, grad), grad
+        return True
 
     def _start(self) -> str | None:
         self._clear()
@@ -172,10 +186,13 @@ class Trainer:
             x_t = x + path.displacement(t)
             if self._bounds is not None:
                 x_t = np.clip(x_t, *self._bounds)  # x + (clip - x) may round one ulp outside
-            point, finite = self._evaluate(x_t, batch)
+            point, finite = self._evaluate(x_t, batch, gradient=self.line_search.uses_slope)
             tally[0] += 1
             if not finite:
                 return Trial(t, math.inf, math.nan, False, point)
+            if point.grad is None:  # a values-only search: the backward pass waits for acceptance
+                tally[1] += 1
+                return Trial(t, point.loss, math.nan, True, point)
             with np.errstate(over="ignore", invalid="ignore"):
                 slope = path.slope(t, x_t, point.full_grad)
             if not math.isfinite(slope):
@@ -216,6 +233,8 @@ class Trainer:
                                             current.loss, slope0, t0)
             if trial is not None:
                 self.last_step, self.last_slope = trial.t, slope0
+                if self._needs_gradient() and not self._complete(trial.point):
+                    return None, "non_finite_gradient"
                 return trial, ""
             if isinstance(self.orientation, GradientDescent):
                 break
@@ -224,6 +243,11 @@ class Trainer:
             return None, "non_finite"
         return None, (f"the line search found no acceptable step after {tally[0]} evaluations "
                       "(converged to machine precision, or a gradient that does not match the loss)")
+
+    def _needs_gradient(self) -> bool:
+        """Whether the accepted point's gradient is used: always with full batches (the next
+        iteration starts from it), with mini-batches only for L-BFGS-like orientations."""
+        return self.problem.batch_size is None or self.orientation.learns_from_steps
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self, max_iterations: int | None = 100, timeout: float | None = None,
@@ -302,13 +326,17 @@ class Trainer:
             if trial is None:
                 if why == "non_finite":
                     return "non_finite", self._nonfinite_message("at every trial step")
+                if why == "non_finite_gradient":
+                    return "non_finite", self._nonfinite_message("(the gradient) at the accepted step")
                 return ("gradient_tolerance" if why.startswith("no descent") else "line_search_failed"), why
             self.orientation.accepted(self.current, trial.point)
-            self.current = trial.point
+            start, self.current = self.current, trial.point
+            self.current.pending = None  # free the activations kept for a backward pass
             self.stale = self.problem.batch_size is not None
             self.iteration += 1
-            record = Record(self.iteration, self.current.loss, trial.t,
-                            self.orientation.stationarity(self.current),
+            # the gradient norm at the new point, or at the start when that was not computed
+            measured = self.current if self.current.grad is not None else start
+            record = Record(self.iteration, self.current.loss, trial.t, self.orientation.stationarity(measured),
                             self.elapsed_before + time.perf_counter() - started, self.evaluations)
             self.history.append(record)
             for m in self.monitors:  # every monitor sees every iteration, even after one asked to stop
