@@ -14,7 +14,8 @@ from .orient import Adam, GradientDescent, Iterate, Momentum, Nesterov, Orientat
 from .paths import CurvedPath, LinePath, OrthantPath, Path, ProjectedPath
 from .problem import Problem
 from .quasinewton import LBFGS, OWLQN, QQN
-from .trainer import STOP_REASONS, Record, Result, Trainer
+from .result import STOP_REASONS, Record, Result
+from .trainer import Trainer
 
 __all__ = [
     "Problem", "Trainer", "Result", "Record", "STOP_REASONS",

@@ -152,7 +152,7 @@ def load_checkpoint(trainer: Any, path: str | os.PathLike) -> None:
 
 def _restore(trainer: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> None:
     from .orient import Iterate
-    from .trainer import Record
+    from .result import Record
 
     problem = trainer.problem
     saved = meta["params"]

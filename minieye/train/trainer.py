@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -34,47 +33,9 @@ from .orient import GradientDescent, Iterate, Orientation
 from .paths import ProjectedPath
 from .problem import Problem
 from .quasinewton import LBFGS
+from .result import STOP_REASONS, Record, Result
 
 __all__ = ["Trainer", "Result", "Record", "STOP_REASONS"]
-
-STOP_REASONS = ("max_iterations", "timeout", "target_loss", "gradient_tolerance", "no_progress",
-                "line_search_failed", "non_finite", "monitor", "interrupted")
-
-
-@dataclass
-class Record:
-    """One iteration: the loss after the step, the step t, the gradient norm there,
-    seconds since the run started and the number of loss evaluations so far."""
-
-    iteration: int
-    loss: float
-    step: float
-    gradient_norm: float
-    time: float
-    evaluations: int
-
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
-
-
-@dataclass
-class Result:
-    """What ``Trainer.run`` returns. ``stop_reason`` is one of ``STOP_REASONS``; ``message`` explains it."""
-
-    loss: float
-    iterations: int
-    history: list[Record]
-    stop_reason: str
-    message: str
-    initial_loss: float
-    evaluations: int
-    elapsed: float
-    notes: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def losses(self) -> np.ndarray:
-        return np.array([r.loss for r in self.history])
-
 
 def _optional_number(value: Any, where: str, name: str, positive: bool = False) -> float | None:
     if value is None:
