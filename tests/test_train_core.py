@@ -369,3 +369,26 @@ def test_values_only_line_searches_skip_the_backward_pass_of_rejected_steps():
     result = train.Trainer(problem, train.Adam(), train.FixedStep(0.01)).run(max_iterations=10)
     assert counter.backwards == 10 and counter.forwards == 20 == result.evaluations
     assert all(math.isfinite(r.gradient_norm) and r.gradient_norm > 0 for r in result.history)
+
+
+class MeanSquare(losses.Loss):
+    """mean(p^2): a one-input regularizer on the prediction."""
+
+    n_inputs = 1
+
+    def forward(self, p):
+        value = np.asarray((p * p).mean())
+
+        def backward(dy, deltas):
+            return 2 * self.scalar_dy(dy) * p / p.size
+
+        return value, backward
+
+
+def test_weighted_sum_of_a_loss_and_a_regularizer():
+    # minimise mean((p - t)^2) + 0.25 mean(p^2): p* = t / 1.25
+    t = np.linspace(-1, 1, 12).reshape(3, 4)
+    source = layers.Source(value=np.zeros((3, 4)))
+    problem = train.Problem(me.Sequential(source), losses.MSE() + 0.25 * MeanSquare(), (), t)
+    train.Trainer(problem).run(max_iterations=50, gradient_tolerance=1e-14)
+    assert np.allclose(source.value.value, t / 1.25, atol=1e-12)
