@@ -1,0 +1,164 @@
+"""Blur kernels (point-spread functions), each a float64 (kh, kw) array summing to 1.
+
+A PSF ``k`` blurs an image by *true convolution*, as ``scipy.ndimage.convolve`` and
+scikit-image do::
+
+    blurred[i, j] = sum_{a, b} k[a, b] * image[i - a + ch, j - b + cw],   (ch, cw) = (kh // 2, kw // 2)
+
+``F.conv2d`` computes a cross-correlation, so the network form of the same blur uses
+the flipped kernel ``k[::-1, ::-1]`` (``as_conv_weight`` does that). Every kernel made
+here has odd sides, so its centre is one pixel; ``normalize_kernel`` pads an even side
+with a zero row/column at the end, which keeps the centre at ``k // 2`` (the convention
+of ``scipy.ndimage.convolve`` for even kernels).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from ..checks import as_float_array, check_ndim, fail
+
+__all__ = ["box", "gaussian", "disk", "motion", "load_kernel", "normalize_kernel", "as_conv_weight", "blur"]
+
+
+def _odd(n: int) -> int:
+    return n if n % 2 else n + 1
+
+
+def normalize_kernel(kernel: Any, where: str = "normalize_kernel") -> np.ndarray:
+    """``kernel`` as a float64 (kh, kw) array with odd sides, non-negative-sum, summing to 1.
+
+    Shapes: (kh, kw) -> (kh', kw') with kh' = kh rounded up to odd.
+    """
+    k = as_float_array(kernel, where, "kernel", dtype=np.float64)
+    check_ndim(k, 2, where, "kernel", "(kh, kw)")
+    if k.size == 0 or not np.isfinite(k).all():
+        raise fail(where, "a non-empty, finite kernel", f"kernel.shape == {k.shape}" if k.size == 0 else "NaN or Inf values")
+    total = k.sum()
+    if not total > 0:
+        raise fail(where, "a kernel with a positive sum (a PSF)", f"sum {total:g}")
+    pad = ((0, 1 - k.shape[0] % 2), (0, 1 - k.shape[1] % 2))
+    return np.pad(k, pad) / total
+
+
+def box(size: int | tuple[int, int] = 5) -> np.ndarray:
+    """A uniform (size x size) box blur; ``size`` odd (even sizes are zero-padded to odd)."""
+    h, w = (size, size) if np.isscalar(size) else size
+    if int(h) < 1 or int(w) < 1:
+        raise fail("box", "a positive size", f"size={size!r}")
+    return normalize_kernel(np.ones((int(h), int(w))), "box")
+
+
+def gaussian(sigma: float = 1.5, size: int | None = None) -> np.ndarray:
+    """An isotropic Gaussian, sampled at pixel centres; size defaults to 2*ceil(3 sigma)+1."""
+    if not sigma > 0:
+        raise fail("gaussian", "sigma > 0", f"sigma={sigma!r}")
+    size = _odd(int(size) if size else 2 * int(np.ceil(3 * sigma)) + 1)
+    r = np.arange(size) - size // 2
+    g = np.exp(-0.5 * (r / sigma) ** 2)
+    return normalize_kernel(np.outer(g, g), "gaussian")
+
+
+def _supersample(inside, size: int, factor: int = 8) -> np.ndarray:
+    """Area fraction of each pixel for which ``inside(y, x)`` holds (centre at 0)."""
+    offsets = (np.arange(factor) + 0.5) / factor - 0.5
+    c = np.arange(size) - size // 2
+    y = (c[:, None] + offsets[None, :]).reshape(-1)
+    yy, xx = np.meshgrid(y, y, indexing="ij")
+    mask = inside(yy, xx).astype(np.float64)
+    return mask.reshape(size, factor, size, factor).mean(axis=(1, 3))
+
+
+def disk(radius: float = 3.0) -> np.ndarray:
+    """Defocus blur: a uniform disk of ``radius`` pixels, anti-aliased at its rim."""
+    if not radius > 0:
+        raise fail("disk", "radius > 0", f"radius={radius!r}")
+    size = 2 * int(np.ceil(radius)) + 1
+    return normalize_kernel(_supersample(lambda y, x: x * x + y * y <= radius * radius, size), "disk")
+
+
+def motion(length: float = 9.0, angle: float = 0.0) -> np.ndarray:
+    """Linear motion blur: a segment of ``length`` pixels through the centre.
+
+    ``angle`` in degrees, counter-clockwise from the +x (column) axis with rows
+    pointing down, so ``angle=90`` is a vertical streak. The segment is one pixel
+    wide and anti-aliased by supersampling.
+    """
+    if not length >= 1:
+        raise fail("motion", "length >= 1", f"length={length!r}")
+    theta = np.deg2rad(angle)
+    c, s = np.cos(theta), -np.sin(theta)  # image rows grow downwards
+    half = length / 2.0
+    size = _odd(int(np.ceil(length)) + 2)
+
+    def inside(y, x):
+        along = x * c + y * s
+        across = -x * s + y * c
+        return (np.abs(along) <= half) & (np.abs(across) <= 0.5)
+
+    k = _supersample(inside, size, factor=16)
+    # trim empty border rows/columns symmetrically (keeps the centre)
+    while k.shape[0] > 1 and not k[0].any() and not k[-1].any():
+        k = k[1:-1]
+    while k.shape[1] > 1 and not k[:, 0].any() and not k[:, -1].any():
+        k = k[:, 1:-1]
+    return normalize_kernel(k, "motion")
+
+
+def load_kernel(path: str | os.PathLike) -> np.ndarray:
+    """A PSF from a .npy file (2-D array) or an image file (grayscale; colour is averaged).
+
+    The result is normalised to sum 1 (see ``normalize_kernel``).
+    """
+    where = f"load_kernel({os.fspath(path)!r})"
+    if not os.path.exists(path):
+        raise fail(where, "an existing file", "no such file")
+    if os.fspath(path).lower().endswith(".npy"):
+        k = np.load(path, allow_pickle=False)
+    else:
+        try:
+            from PIL import Image
+        except ImportError:  # pragma: no cover - pillow is in the demo extra
+            raise fail(where, "pillow installed to read images", hint="pip install minieye[demo]") from None
+        with Image.open(path) as im:
+            k = np.asarray(im.convert("F"), dtype=np.float64)
+    k = as_float_array(k, where, "kernel", dtype=np.float64)
+    if k.ndim == 3:
+        k = k.mean(axis=2)
+    return normalize_kernel(k, where)
+
+
+def as_conv_weight(kernel: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
+    """The (1, 1, kh, kw) ``F.conv2d`` weight whose cross-correlation equals convolving with ``kernel``."""
+    return np.ascontiguousarray(np.asarray(kernel)[::-1, ::-1], dtype=dtype)[None, None]
+
+
+def blur(image: Any, kernel: Any, mode: str = "reflect") -> np.ndarray:
+    """Convolve a (H, W) or (H, W, C) image with ``kernel`` (NumPy only).
+
+    ``mode``: 'reflect' (scipy.ndimage's 'reflect' = numpy's 'symmetric': edge pixel
+    repeated), 'wrap' (periodic), 'constant' (zeros), 'nearest' (edge). The result has
+    the image's shape, float64. Equals ``scipy.ndimage.convolve(image, kernel, mode=mode)``
+    per channel.
+    """
+    where = "blur"
+    k = normalize_kernel(kernel, where) if kernel is not None else None
+    x = as_float_array(image, where, "image", dtype=np.float64)
+    check_ndim(x, (2, 3), where, "image", "(H, W) or (H, W, C)")
+    np_mode = {"reflect": "symmetric", "wrap": "wrap", "constant": "constant", "nearest": "edge",
+               "mirror": "reflect"}.get(mode)
+    if np_mode is None:
+        raise fail(where, "mode one of 'reflect', 'mirror', 'wrap', 'constant', 'nearest'", f"mode={mode!r}")
+    rh, rw = k.shape[0] // 2, k.shape[1] // 2
+    pad = ((rh, rh), (rw, rw)) + (((0, 0),) if x.ndim == 3 else ())
+    xp = np.pad(x, pad, mode=np_mode)
+    out = np.zeros_like(x)
+    h, w = x.shape[:2]
+    flipped = k[::-1, ::-1]  # true convolution = correlation with the flipped kernel
+    for a in range(k.shape[0]):
+        for b in range(k.shape[1]):
+            if flipped[a, b] != 0.0:
+                out += flipped[a, b] * xp[a:a + h, b:b + w]
+    return out
