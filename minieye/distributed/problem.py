@@ -46,6 +46,11 @@ class DistributedProblem(Problem):
             thread); partitions are placed round-robin over the worker threads.
         reduction: "mean" (the loss is a mean over rows: partitions are weighted by
             their share of the batch) or "sum" (weights 1).
+        numba_threads: threads of Numba's parallel kernels in each task (default:
+            threads_per_worker on a LocalCluster started here, the workers' own
+            setting on a cluster given by client or address).
+        direct: send parameters to and gather gradients from the workers directly
+            (False: through the scheduler, for a client that can reach only the scheduler).
         warm_up: evaluate every partition once when the problem is built, so that
             each worker compiles its Numba kernels and rebuilds the network before
             training starts (``setup_seconds`` says how long that took).
@@ -60,13 +65,15 @@ class DistributedProblem(Problem):
                  params: Sequence[Parameter] | None = None, constraints: Sequence[Box] = (), *,
                  client: Any = None, address: str | None = None, n_workers: int = 2,
                  threads_per_worker: int = 1, n_partitions: int | None = None,
-                 reduction: str = "mean", warm_up: bool = True):
+                 reduction: str = "mean", warm_up: bool = True, numba_threads: int | None = None,
+                 direct: bool = True):
         super().__init__(net, loss, inputs, targets, batch_size=batch_size, rng=rng,
                          params=params, constraints=constraints)
         where = "DistributedProblem"
         if reduction not in ("mean", "sum"):
             raise fail(where, "reduction 'mean' or 'sum'", repr(reduction))
         self.reduction = reduction
+        self.direct = bool(direct)
         self.n_rows = self._row_count(where)
         if n_partitions is not None:
             n_partitions = check_positive_int(n_partitions, where, "n_partitions")
@@ -75,6 +82,11 @@ class DistributedProblem(Problem):
         self.closed = False
         self.token = f"minieye-{uuid.uuid4().hex}"
         self.client, self._owned = connect(client, address, n_workers, threads_per_worker)
+        if numba_threads is not None:
+            numba_threads = check_positive_int(numba_threads, where, "numba_threads")
+        elif client is None and address is None:
+            numba_threads = threads_per_worker
+        self.numba_threads = numba_threads
         try:
             self._place(n_partitions, where)
             self._send_model()
@@ -160,21 +172,26 @@ class DistributedProblem(Problem):
         values = [np.array(p.value, copy=True) for p in self.params]  # the client may overwrite p.value next
         jobs = self._rows(batch)
         total_rows = sum(n for _, _, n in jobs)
-        futures = [self.client.submit(worker.evaluate_partition, self.token, self._model, i, self._parts[i],
-                                      values, rows, workers=[self.workers[i]], allow_other_workers=False,
-                                      pure=False, key=f"minieye-evaluate-{uuid.uuid4().hex}-{i}")
-                   for i, rows, _ in jobs]
         try:
-            results = self.client.gather(futures)
+            # One copy of the values to each worker, client -> worker (through the scheduler
+            # it is twice the traffic and several times slower: docs/distributed.md).
+            shared = self.client.scatter([values], broadcast=True, hash=False, direct=self.direct)[0]
+            futures = [self.client.submit(worker.evaluate_partition, self.token, self._model, i, self._parts[i],
+                                          shared, rows, self.numba_threads, pure=False,
+                                          workers=[self.workers[i]], allow_other_workers=False,
+                                          key=f"minieye-evaluate-{uuid.uuid4().hex}-{i}")
+                       for i, rows, _ in jobs]
+            results = self.client.gather(futures, direct=self.direct)
         except Exception as exc:
+            hint = " (a client that cannot reach the workers directly needs direct=False)" if self.direct else ""
             raise RuntimeError(f"DistributedProblem: evaluation on the workers failed "
-                               f"({type(exc).__name__}: {exc})") from exc
+                               f"({type(exc).__name__}: {exc}){hint}") from exc
         self.evaluations += 1
         loss, grad = 0.0, np.zeros(self.size)
         for (_, _, n), (part_loss, part_grad, _) in zip(jobs, results):
             weight = n / total_rows if self.reduction == "mean" else 1.0
             loss += weight * part_loss
-            grad += weight * part_grad
+            grad += weight * part_grad.astype(np.float64)  # float32 parameters send float32 gradients
         wall = time.perf_counter() - start
         compute = max(seconds for _, _, seconds in results)
         self.last_timing = {"wall": wall, "compute": compute, "overhead": wall - compute}

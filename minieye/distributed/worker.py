@@ -53,20 +53,35 @@ def _problem(token: str, model: dict[str, Any], index: int, part: tuple[tuple, A
 
 
 def evaluate_partition(token: str, model: dict[str, Any], index: int, part: tuple[tuple, Any],
-                       values: Sequence[np.ndarray], rows: np.ndarray | None) -> tuple[float, np.ndarray, float]:
-    """Loss and flat float64 gradient on ``rows`` of partition ``index`` (None: all its rows).
+                       values: Sequence[np.ndarray], rows: np.ndarray | None,
+                       numba_threads: int | None = None) -> tuple[float, np.ndarray, float]:
+    """Loss and flat gradient on ``rows`` of partition ``index`` (None: all its rows).
 
-    Returns ``(loss, gradient, seconds)``, the last being the compute time on the
+    ``numba_threads`` caps the threads of Numba's parallel kernels for this call (the
+    setting is per thread in Numba, so it is applied in the task itself; an environment
+    variable set by the nanny comes too late when the worker re-imports a ``__main__``
+    that imported minieye, hence numba, first).
+
+    Returns ``(loss, gradient, seconds)``: the gradient flat, in the parameters' dtype
+    (float64 when they mix dtypes); seconds is the compute time on the
     worker (so that the client can tell communication from computation).
 
     Shapes: ``values[k]`` has the shape of the k-th chosen parameter; the gradient has
     one entry per scalar of the chosen parameters, in their order.
     """
     start = time.perf_counter()
+    if numba_threads is not None:
+        import numba
+        numba.set_num_threads(max(1, min(numba_threads, numba.config.NUMBA_NUM_THREADS)))
     problem = _problem(token, model, index, part)
     for p, value in zip(problem.params, values):
         p.value[...] = value
-    loss, grad = problem.evaluate_vector(rows)
+    loss, deltas = problem.evaluate(rows)
+    # The gradient in the parameters' own dtype: the client's float64 sum is the same as
+    # with to_vector's float64 copy, and float32 networks send half the bytes back.
+    dtype = np.result_type(*[p.dtype for p in problem.params])
+    grad = np.concatenate([deltas[p].ravel() if p in deltas else np.zeros(p.size, dtype)
+                           for p in problem.params]).astype(dtype, copy=False)
     return loss, grad, time.perf_counter() - start
 
 

@@ -1,0 +1,151 @@
+"""Data-parallel training on Dask: time per evaluation and per L-BFGS iteration, 1 vs 2 workers.
+
+    .venv/bin/python benchmarks/bench_distributed.py              # the table in docs/distributed.md
+    .venv/bin/python benchmarks/bench_distributed.py --quick      # a smoke run (seconds)
+
+Problem: a small conv net (Conv2D 1->8 3x3, ReLU, Conv2D 8->8 3x3, ReLU, Dense 6272->10;
+63 k float32 parameters) with softmax cross-entropy on N random 28x28 images, full
+batch. Rows of the first table, all in this one run:
+
+- single process, Numba on every core (the ordinary train.Problem);
+- single process, one Numba thread and one BLAS thread;
+- DistributedProblem on a LocalCluster of 1 and of 2 worker processes, 1 thread each.
+
+"overhead" is the client's wall time per evaluation minus the slowest worker's
+compute time: sending parameters, scheduling, gathering and summing gradients.
+
+The second table is the communication cost alone: a Dense layer with P parameters on
+one row per worker (nothing to compute), for several P. A distributed evaluation over
+W workers pays when the single-process compute time T satisfies
+T (1 - 1/W) > overhead(P); the break-even T is printed for W = 2.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+
+import minieye as me
+from minieye import layers, losses, train
+
+
+def conv_net() -> me.Sequential:
+    return me.Sequential(layers.Conv2D(1, 8, 3, padding=1, seed=1), layers.ReLU(),
+                         layers.Conv2D(8, 8, 3, padding=1, seed=2), layers.ReLU(),
+                         layers.Flatten(), layers.Dense(8 * 28 * 28, 10, seed=3))
+
+
+def images(n: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(n, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, size=n)
+
+
+def per_evaluation(problem: train.Problem, repeats: int) -> tuple[float, float | None]:
+    """Median seconds per evaluation, and the median overhead for a DistributedProblem."""
+    walls, overheads = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        problem.evaluate_vector()
+        walls.append(time.perf_counter() - start)
+        timing = getattr(problem, "last_timing", None)
+        if timing:
+            overheads.append(timing["overhead"])
+    return statistics.median(walls), (statistics.median(overheads) if overheads else None)
+
+
+def per_iteration(problem: train.Problem, iterations: int) -> tuple[float, float, float]:
+    """Seconds per L-BFGS iteration, evaluations per iteration, final loss."""
+    start = time.perf_counter()
+    result = train.Trainer(problem, orientation=train.LBFGS(), line_search=train.ArmijoWolfe()).run(
+        max_iterations=iterations)
+    seconds = time.perf_counter() - start
+    return seconds / result.iterations, result.history[-1].evaluations / result.iterations, result.loss
+
+
+def compute_table(n: int, repeats: int, iterations: int) -> list[dict]:
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    from minieye.distributed import DistributedProblem
+    x, y = images(n)
+    rows = []
+    cores = numba.get_num_threads()
+    for threads in (cores, 1):
+        numba.set_num_threads(threads)
+        with threadpool_limits(threads):  # BLAS (the GEMM convolution path) too
+            problem = train.Problem(conv_net(), losses.SoftmaxCrossEntropy(), x, y)
+            problem.evaluate_vector()  # compile outside the timing
+            evaluation, _ = per_evaluation(problem, repeats)
+            iteration, evals, loss = per_iteration(problem, iterations)
+        rows.append(dict(setup=f"single process, {threads} thread(s)", start=0.0, evaluation=evaluation,
+                         overhead=None, iteration=iteration, evals=evals, loss=loss))
+    numba.set_num_threads(cores)
+    for workers in (1, 2):
+        start = time.perf_counter()
+        with DistributedProblem(conv_net(), losses.SoftmaxCrossEntropy(), x, y,
+                                n_workers=workers, threads_per_worker=1) as problem:
+            started = time.perf_counter() - start
+            evaluation, overhead = per_evaluation(problem, repeats)
+            iteration, evals, loss = per_iteration(problem, iterations)
+        rows.append(dict(setup=f"Dask, {workers} worker process(es) x 1 thread", start=started,
+                         evaluation=evaluation, overhead=overhead, iteration=iteration, evals=evals, loss=loss))
+    return rows
+
+
+def communication_table(sizes: list[int], repeats: int) -> list[dict]:
+    from minieye.distributed import DistributedProblem
+    rows = []
+    with DistributedProblem(layers.Dense(1, 1, seed=0), losses.MSE(), np.zeros((2, 1), np.float32),
+                            np.zeros((2, 1), np.float32), n_workers=2) as first:
+        client = first.client  # one cluster for every size
+        for size in sizes:
+            width = max(1, int(round(np.sqrt(size))))
+            net = layers.Dense(width, width, seed=0)
+            x = np.random.default_rng(1).normal(size=(2, width)).astype(np.float32)
+            with DistributedProblem(net, losses.MSE(), x, np.zeros_like(x), client=client) as problem:
+                evaluation, overhead = per_evaluation(problem, repeats)
+            params = width * width + width
+            rows.append(dict(params=params, megabytes=2 * params * (4 + 4) / 1e6, evaluation=evaluation,
+                             overhead=overhead))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=2000, help="images in the full batch")
+    parser.add_argument("--repeats", type=int, default=5, help="evaluations timed per setup (median)")
+    parser.add_argument("--iterations", type=int, default=4, help="L-BFGS iterations timed per setup")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that the script runs")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rows, args.repeats, args.iterations = 64, 2, 2
+    sizes = [1_000, 100_000] if args.quick else [1_000, 100_000, 1_000_000, 4_000_000]
+
+    load_before = os.getloadavg()[0]
+    rows = compute_table(args.rows, args.repeats, args.iterations)
+    comm = communication_table(sizes, args.repeats)
+    load_after = os.getloadavg()[0]
+
+    print(f"\nconv net, 63 k float32 parameters, softmax cross-entropy, full batch of {args.rows} 28x28 images; "
+          f"{os.cpu_count()} cores, load average {load_before:.1f} before / {load_after:.1f} after")
+    base = rows[0]["evaluation"]
+    print("| setup | start (s) | s / evaluation | overhead (s) | speed-up | s / L-BFGS iteration | evals / it | loss |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        overhead = "-" if r["overhead"] is None else f"{r['overhead']:.3f}"
+        print(f"| {r['setup']} | {r['start']:.1f} | {r['evaluation']:.3f} | {overhead} | "
+              f"{base / r['evaluation']:.2f} | {r['iteration']:.3f} | {r['evals']:.1f} | {r['loss']:.6f} |")
+    print("\ncommunication alone: Dense(k, k) on one row per worker, 2 workers "
+          "(float32 parameters out, float32 gradients back)")
+    print("| parameters | MB moved / evaluation | s / evaluation | overhead (s) | break-even compute, W=2 (s) |")
+    print("|---|---|---|---|---|")
+    for r in comm:
+        print(f"| {r['params']:,} | {r['megabytes']:.2f} | {r['evaluation']:.4f} | {r['overhead']:.4f} | "
+              f"{2 * r['evaluation']:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
