@@ -86,7 +86,7 @@ def as_float_array(x: Any, where: str, name: str = "x", dtype: Any = None) -> np
         target = np.dtype(np.float64) if x.dtype.itemsize > 8 else np.dtype(np.float32)
     else:
         target = np.dtype(np.float32)
-    return np.ascontiguousarray(x, dtype=target)
+    return np.asarray(x, dtype=target, order="C")  # (ascontiguousarray would make 0-d arrays 1-d)
 
 
 def _shape_text(name: str, x: np.ndarray) -> str:

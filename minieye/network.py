@@ -47,13 +47,14 @@ class Sequential(Layer):
         super().__init__(name)
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
+        self.layers: list[Layer] = []  # label() reads it while the items are checked
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise fail(self.label(), f"Layer instances", f"item {i} is {type(layer).__name__}")
             if i > 0 and layer.n_inputs not in (1, None):
                 raise fail(self.label(), "single-input layers after the first",
                            f"item {i} ({layer.label()}) takes {layer.n_inputs} inputs", "use a Graph")
-        self.layers: list[Layer] = list(layers)
+        self.layers = list(layers)
         self.n_inputs = layers[0].n_inputs if layers else 1
 
     def parameters(self) -> list[Parameter]:
@@ -119,6 +120,8 @@ class Graph(Layer):
     Backward takes the output gradient(s), ``None`` standing for zero on an output
     the loss does not use, and returns one input gradient per input (a tuple when
     there are several).
+
+    Shapes: whatever its layers take and give; one array per input node in, one per output node out.
     """
 
     def __init__(self, name: str | None = None):

@@ -149,7 +149,5 @@ def test_initialisation_is_seeded_and_scaled():
     assert np.array_equal(a.bias.value, np.zeros(100))
 
 
-@pytest.mark.xfail(strict=True, reason="checks.as_float_array returns 0-d arrays as shape (1,) "
-                                       "(np.ascontiguousarray); the lead's file")
 def test_zero_dimensional_parameter_keeps_its_shape():
     assert me.Parameter(np.array(2.0)).shape == ()

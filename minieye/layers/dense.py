@@ -30,9 +30,7 @@ def _generator(rng: np.random.Generator | None, seed: int | None) -> np.random.G
 
 
 def _scalar_parameter(value: float, name: str, dtype: np.dtype) -> Parameter:
-    p = Parameter(float(value), name=name, dtype=dtype)
-    p.value = p.value.reshape(())  # a 0-d parameter (checks.as_float_array returns at least 1-d)
-    return p
+    return Parameter(float(value), name=name, dtype=dtype)
 
 
 class Dense(Layer):

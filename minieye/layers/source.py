@@ -34,14 +34,12 @@ class Source(Layer):
         if value is not None:
             arr = as_float_array(value, where, "value")
             self.dtype = resolve_dtype(dtype if dtype is not None else arr.dtype, where)
-            arr = np.asarray(value, dtype=self.dtype)  # keep 0-d values 0-d
         else:
             dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
             dims = tuple(check_positive_int(d, where, "shape entries") for d in dims)
             self.dtype = resolve_dtype(dtype, where)
             arr = np.zeros(dims, dtype=self.dtype)
         self.value = Parameter(arr, name="value", dtype=self.dtype)
-        self.value.value = self.value.value.reshape(arr.shape)
 
     @property
     def shape(self) -> tuple[int, ...]:
