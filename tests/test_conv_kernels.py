@@ -17,15 +17,15 @@ import naive_conv as naive
 @contextlib.contextmanager
 def forced(parallel: bool, tiny_slices: bool):
     """Exercise the parallel direct path and the multi-slice GEMM path on small arrays."""
-    saved = conv_direct._PARALLEL_MIN_WORK, kconv._SLICE_BYTES
+    saved = conv_direct._PARALLEL_MIN_WORK, kconv._GEMM_PARALLEL_MIN_WORK
     try:
         if parallel:
             conv_direct._PARALLEL_MIN_WORK = 0
         if tiny_slices:
-            kconv._SLICE_BYTES = 1
+            kconv._GEMM_PARALLEL_MIN_WORK = 0
         yield
     finally:
-        conv_direct._PARALLEL_MIN_WORK, kconv._SLICE_BYTES = saved
+        conv_direct._PARALLEL_MIN_WORK, kconv._GEMM_PARALLEL_MIN_WORK = saved
 
 
 @st.composite

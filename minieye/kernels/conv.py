@@ -29,11 +29,15 @@ C-contiguous arrays of one float dtype.
 """
 from __future__ import annotations
 
+import threading
 from typing import NamedTuple
 
 import numpy as np
 
-from . import conv_direct, conv_im2col
+import numba
+
+from . import conv_direct, conv_gemm
+from ._blas import single_threaded_blas
 
 __all__ = [
     "Geometry",
@@ -45,6 +49,7 @@ __all__ = [
     "conv2d_forward_and_grad_weight",
     "conv2d_backward_transposed",
     "plan",
+    "release_scratch",
 ]
 
 
@@ -82,9 +87,8 @@ def conv_transpose_output_size(size: int, kernel_size: int, stride: int = 1, pad
 
 
 # -- algorithm choice -------------------------------------------------------------------
-# Bytes of one column slice: big enough that each BLAS call has real work, small enough
-# to stay in cache between im2col and the product.
-_SLICE_BYTES = 4 << 20
+# Below this many multiply-adds the GEMM path runs on one thread.
+_GEMM_PARALLEL_MIN_WORK = 2_000_000
 
 
 def plan(c_in: int, c_out: int, groups: int) -> str:
@@ -97,8 +101,55 @@ def plan(c_in: int, c_out: int, groups: int) -> str:
     return "gemm"
 
 
-def _slice_size(n: int, per_sample_bytes: int) -> int:
-    return int(max(1, min(n, _SLICE_BYTES // max(per_sample_bytes, 1))))
+_local = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A reusable uninitialised buffer (per thread, name and dtype): large fresh arrays cost
+    page faults on every call, more than the unfolding itself."""
+    store = getattr(_local, "buffers", None)
+    if store is None:
+        store = _local.buffers = {}
+    size = int(np.prod(shape))
+    key = (name, np.dtype(dtype).str)
+    buffer = store.get(key)
+    if buffer is None or buffer.size < size:
+        buffer = store[key] = np.empty(max(size, 1), dtype=dtype)
+    return buffer[:size].reshape(shape)
+
+
+def release_scratch() -> None:
+    """Free the buffers this thread keeps between calls."""
+    _local.buffers = {}
+
+
+class _GemmBuffers(NamedTuple):
+    cols: np.ndarray
+    planes: np.ndarray
+    tile: np.ndarray
+    tile_rows: int
+
+
+# Bytes of one thread's unfolded tile: fits the 2 MB L2 cache with room for the plane.
+_TILE_BYTES = 768 << 10
+
+
+def _gemm_buffers(n: int, c_in: int, c_out: int, hw: tuple[int, int], kernel_hw: tuple[int, int],
+                  out_hw: tuple[int, int], geometry: Geometry, dtype: np.dtype) -> _GemmBuffers:
+    kh, kw = kernel_hw
+    work = n * c_out * (c_in // geometry.groups) * kh * kw * out_hw[0] * out_hw[1]
+    threads = 1 if work < _GEMM_PARALLEL_MIN_WORK else max(1, min(numba.get_num_threads(), n))
+    wp = hw[1] + 2 * geometry.pad_w
+    wide = geometry.stride_h == 1 and geometry.stride_w == 1
+    row = wp if wide else out_hw[1]
+    # Slack past the last padded row: a wide tile reads up to (kw - 1)*dilation_w beyond it.
+    plane = (hw[0] + 2 * geometry.pad_h) * wp + (kw - 1) * geometry.dilation_w + 1
+    itemsize = np.dtype(dtype).itemsize
+    tile_rows = int(max(1, min(out_hw[0], _TILE_BYTES // (c_in * kh * kw * row * itemsize))))
+    span = tile_rows * row
+    return _GemmBuffers(_scratch("cols", (threads, c_in * kh * kw * span), dtype),
+                        _scratch("planes", (threads, c_in, plane), dtype),
+                        _scratch("tile", (threads, (c_out // geometry.groups) * span), dtype), tile_rows)
 
 
 # -- entry points ---------------------------------------------------------------------------
@@ -130,34 +181,27 @@ def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray 
 
     Both are products with the same columns: ``y_n = W @ cols_n`` and ``dw = sum_n dy_n @ cols_n^T``.
     The transposed convolution's backward needs both at once (its dx and dw), so it
-    unfolds its output gradient only once.
+    unfolds its output gradient only once. ``w`` only gives the shape when ``need_y`` is False.
     """
     n, c_in, h, w_in = x.shape
     c_out, c_in_g, kh, kw = w.shape
     g = geometry.groups
-    c_out_g = c_out // g
-    h_out = conv_output_size(h, kh, geometry.stride_h, geometry.pad_h, geometry.dilation_h)
-    w_out = conv_output_size(w_in, kw, geometry.stride_w, geometry.pad_w, geometry.dilation_w)
-    k, l = c_in_g * kh * kw, h_out * w_out
-    nb = _slice_size(n, c_in * kh * kw * l * x.itemsize)
-    cols = np.empty((nb, c_in, kh, kw, h_out, w_out), dtype=x.dtype)
-    y = np.empty((n, c_out, h_out, w_out), dtype=x.dtype) if need_y else None
-    dw = np.zeros((g, c_out_g, k), dtype=x.dtype) if dy is not None else None
-    w_mat = w.reshape(g, c_out_g, k)
-    for n0 in range(0, n, nb):
-        m = min(nb, n - n0)
-        part = cols[:m]
-        conv_im2col.im2col(x, part, n0, *geometry.args())
-        mats = part.reshape(m, g, k, l)
-        if y is not None:
-            np.matmul(w_mat, mats, out=y[n0:n0 + m].reshape(m, g, c_out_g, l))
-        if dw is not None:
-            dy_mats = dy[n0:n0 + m].reshape(m, g, c_out_g, l)
-            if m == 1:
-                dw += np.matmul(dy_mats[0], mats[0].transpose(0, 2, 1))
-            else:
-                dw += np.matmul(dy_mats, mats.transpose(0, 1, 3, 2)).sum(axis=0)
-    return y, (dw.reshape(c_out, c_in_g, kh, kw) if dw is not None else None)
+    c_out_g, k = c_out // g, c_in_g * kh * kw
+    out_hw = (conv_output_size(h, kh, geometry.stride_h, geometry.pad_h, geometry.dilation_h),
+              conv_output_size(w_in, kw, geometry.stride_w, geometry.pad_w, geometry.dilation_w))
+    buffers = _gemm_buffers(n, c_in, c_out, (h, w_in), (kh, kw), out_hw, geometry, x.dtype)
+    threads = buffers.cols.shape[0]
+    y = np.empty((n, c_out) + out_hw, dtype=x.dtype) if need_y else np.empty((1, 1, 1, 1), dtype=x.dtype)
+    need_dw = dy is not None
+    dw_part = _scratch("dw", (threads, g, c_out_g, k) if need_dw else (1, 1, 1, 1), x.dtype)
+    tmp = _scratch("tmp", (threads, c_out_g, k) if need_dw else (1, 1, 1), x.dtype)
+    w2 = np.ascontiguousarray(w.reshape(g, c_out_g, k)) if need_y else np.empty((g, c_out_g, k), dtype=x.dtype)
+    with single_threaded_blas():
+        conv_gemm.forward_and_grad_weight(x, w2, dy if need_dw else x, y, dw_part, buffers.cols, buffers.planes,
+                                          buffers.tile, tmp, need_y, need_dw, buffers.tile_rows, kh, kw,
+                                          *geometry.args())
+    dw = dw_part.sum(axis=0).reshape(c_out, c_in_g, kh, kw) if need_dw else None
+    return (y if need_y else None), dw
 
 
 def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], geometry: Geometry,
@@ -174,17 +218,13 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
     algorithm = algorithm or plan(c_in, c_out, g)
     if algorithm == "direct":
         return conv_direct.grad_input(dy, w, input_hw, geometry)
-    c_out_g = c_out // g
-    k, l = c_in_g * kh * kw, h_out * w_out
-    dx = np.zeros((n, c_in) + tuple(input_hw), dtype=dy.dtype)
-    nb = _slice_size(n, c_in * kh * kw * l * dy.itemsize)
-    cols = np.empty((nb, c_in, kh, kw, h_out, w_out), dtype=dy.dtype)
-    w_t = w.reshape(g, c_out_g, k).transpose(0, 2, 1)
-    for n0 in range(0, n, nb):
-        m = min(nb, n - n0)
-        part = cols[:m]
-        np.matmul(w_t, dy[n0:n0 + m].reshape(m, g, c_out_g, l), out=part.reshape(m, g, k, l))
-        conv_im2col.col2im(part, dx, n0, *geometry.args())
+    c_out_g, k = c_out // g, c_in_g * kh * kw
+    dx = np.empty((n, c_in) + tuple(input_hw), dtype=dy.dtype)
+    buffers = _gemm_buffers(n, c_in, c_out, tuple(input_hw), (kh, kw), (h_out, w_out), geometry, dy.dtype)
+    w2t = np.ascontiguousarray(w.reshape(g, c_out_g, k).transpose(0, 2, 1))
+    with single_threaded_blas():
+        conv_gemm.grad_input(dy, w2t, dx, buffers.cols, buffers.planes, buffers.tile, buffers.tile_rows, kh, kw,
+                             *geometry.args())
     return dx
 
 

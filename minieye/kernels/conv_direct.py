@@ -22,6 +22,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from . import conv_wide
 from ._jit import kernel, parallel_kernel, prange
 from .conv_im2col import valid_range
 
@@ -55,8 +56,10 @@ def _forward_task(x, w, y, t, n_blocks, block, sh, sw, ph, pw, dh, dw):
                     lo, hi = valid_range(w_out, w_in, off, sw)
                     wv = w[o, cc, i, j]
                     if sw == 1:
-                        for ow in range(lo, hi):
-                            dst[ow] += wv * src[ow + off]
+                        d = dst[lo:hi]
+                        sl = src[lo + off:hi + off]
+                        for q in range(hi - lo):
+                            d[q] += wv * sl[q]
                     else:
                         for ow in range(lo, hi):
                             dst[ow] += wv * src[ow * sw + off]
@@ -90,8 +93,10 @@ def _grad_input_task(dy, w, dx, t, n_blocks, block, sh, sw, ph, pw, dh, dw):
                     lo, hi = valid_range(w_out, w_in, off, sw)
                     wv = w[o0 + oo, cc, i, j]
                     if sw == 1:
-                        for ow in range(lo, hi):
-                            dst[ow + off] += wv * src[ow]
+                        d = dst[lo + off:hi + off]
+                        sl = src[lo:hi]
+                        for q in range(hi - lo):
+                            d[q] += wv * sl[q]
                     else:
                         for ow in range(lo, hi):
                             dst[ow * sw + off] += wv * src[ow]
@@ -125,8 +130,10 @@ def _grad_weight_task(x, dy, partial, t, n_blocks, block, sh, sw, ph, pw, dh, dw
                 lo, hi = valid_range(w_out, w_in, off, sw)
                 s = acc[i, j] * 0
                 if sw == 1:
-                    for ow in range(lo, hi):
-                        s += g[ow] * src[ow + off]
+                    gl = g[lo:hi]
+                    sl = src[lo + off:hi + off]
+                    for q in range(hi - lo):
+                        s += gl[q] * sl[q]
                 else:
                     for ow in range(lo, hi):
                         s += g[ow] * src[ow * sw + off]
@@ -181,7 +188,98 @@ def _blocks(rows: int, planes: int, work: int) -> tuple[int, int, bool]:
     return -(-rows // block), block, True
 
 
+def _pad_planes(x: np.ndarray, top: int, bottom: int, left: int, right: int, slack: int) -> np.ndarray:
+    """x zero-padded on each side (a negative amount crops) and flattened per plane, plus
+    ``slack`` trailing zeros. Shapes: (n, c, h, w) -> (n, c, (h+top+bottom)*(w+left+right) + slack)."""
+    n, c, h, w = x.shape
+    hp, wp = h + top + bottom, w + left + right
+    xp = np.zeros((n, c, hp * wp + slack), dtype=x.dtype)
+    inside = xp[:, :, :hp * wp].reshape(n, c, hp, wp)
+    inside[:, :, max(top, 0):hp - max(bottom, 0), max(left, 0):wp - max(right, 0)] = \
+        x[:, :, max(-top, 0):h - max(-bottom, 0), max(-left, 0):w - max(-right, 0)]
+    return xp
+
+
+# Output elements per wide task: the accumulator stays in the L1 cache.
+_WIDE_TILE = 4096
+
+
+def _wide_forward(x: np.ndarray, w: np.ndarray, pads: tuple[int, int, int, int], dilation_h: int,
+                  dilation_w: int) -> np.ndarray:
+    """Stride-1 convolution with padding (top, bottom, left, right)."""
+    n, c_in, h, w_in = x.shape
+    c_out, c_in_g, kh, kw = w.shape
+    top, bottom, left, right = pads
+    xp = _pad_planes(x, top, bottom, left, right, (kw - 1) * dilation_w)
+    hp, wp = h + top + bottom, w_in + left + right
+    h_out, w_out = hp - dilation_h * (kh - 1), wp - dilation_w * (kw - 1)
+    yw = np.empty((n, c_out, h_out * wp), dtype=x.dtype)
+    tile_rows = max(1, min(h_out, _WIDE_TILE // wp))
+    n_tiles = -(-h_out // tile_rows)
+    work = n * c_out * h_out * wp * c_in_g * kh * kw
+    run = conv_wide.forward_parallel if _parallel(work) else conv_wide.forward_serial
+    run(xp, w, yw, n * c_out * n_tiles, n_tiles, tile_rows, wp, dilation_h, dilation_w)
+    return np.ascontiguousarray(yw.reshape(n, c_out, h_out, wp)[..., :w_out])
+
+
+def _parallel(work: int) -> bool:
+    return work >= _PARALLEL_MIN_WORK and numba.get_num_threads() > 1
+
+
+def _flip_transposed(w: np.ndarray, groups: int) -> np.ndarray:
+    """The weight of the convolution that computes dx from dy (stride 1): kernels flipped,
+    (c_out, c_in/g) roles swapped within each group. Shapes: (c_out, c_in/g, kh, kw) -> (c_in, c_out/g, kh, kw)."""
+    c_out, c_in_g, kh, kw = w.shape
+    c_out_g = c_out // groups
+    swapped = w.reshape(groups, c_out_g, c_in_g, kh, kw).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]
+    return np.ascontiguousarray(swapped.reshape(groups * c_in_g, c_out_g, kh, kw))
+
+
 def forward(x: np.ndarray, w: np.ndarray, geometry) -> np.ndarray:
+    if geometry.stride_h == 1 and geometry.stride_w == 1:
+        pads = (geometry.pad_h, geometry.pad_h, geometry.pad_w, geometry.pad_w)
+        return _wide_forward(x, w, pads, geometry.dilation_h, geometry.dilation_w)
+    return _rows_forward(x, w, geometry)
+
+
+def grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], geometry) -> np.ndarray:
+    if geometry.stride_h == 1 and geometry.stride_w == 1:
+        kh, kw = w.shape[2:]
+        # dx[r] = sum_i w[i] dy[r + pad - i*d]: a convolution of dy padded by P = d*(k-1) - pad
+        # in front with the flipped kernel (r + pad - i*d = r - P + i'*d for i' = k-1-i); the
+        # back gets P plus whatever output_padding added to the input size.
+        top = geometry.dilation_h * (kh - 1) - geometry.pad_h
+        left = geometry.dilation_w * (kw - 1) - geometry.pad_w
+        # (the output height dy.shape[2] + top + bottom - d*(k-1) must come out as input_hw[0])
+        bottom = input_hw[0] - dy.shape[2] - top + geometry.dilation_h * (kh - 1)
+        right = input_hw[1] - dy.shape[3] - left + geometry.dilation_w * (kw - 1)
+        return _wide_forward(dy, _flip_transposed(w, geometry.groups), (top, bottom, left, right),
+                             geometry.dilation_h, geometry.dilation_w)
+    return _rows_grad_input(dy, w, input_hw, geometry)
+
+
+def grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int], geometry) -> np.ndarray:
+    if not (geometry.stride_h == 1 and geometry.stride_w == 1):
+        return _rows_grad_weight(x, dy, kernel_hw, geometry)
+    n, c_in, h, w_in = x.shape
+    _, c_out, h_out, w_out = dy.shape
+    c_in_g = c_in // geometry.groups
+    kh, kw = kernel_hw
+    xp = _pad_planes(x, geometry.pad_h, geometry.pad_h, geometry.pad_w, geometry.pad_w, (kw - 1) * geometry.dilation_w)
+    wp = w_in + 2 * geometry.pad_w
+    dyw = np.zeros((n, c_out, h_out, wp), dtype=dy.dtype)
+    dyw[..., :w_out] = dy
+    tile_rows = max(1, min(h_out, _WIDE_TILE // wp))
+    n_tiles = -(-h_out // tile_rows)
+    partial = np.empty((n * n_tiles, c_out, c_in_g, kh, kw), dtype=x.dtype)
+    work = n * c_out * h_out * wp * c_in_g * kh * kw
+    run = conv_wide.grad_weight_parallel if _parallel(work) else conv_wide.grad_weight_serial
+    run(xp, dyw.reshape(n, c_out, h_out * wp), partial, c_out * c_in_g * n * n_tiles, n_tiles, tile_rows, wp,
+        geometry.dilation_h, geometry.dilation_w)
+    return partial.sum(axis=0)
+
+
+def _rows_forward(x: np.ndarray, w: np.ndarray, geometry) -> np.ndarray:
     from .conv import conv_output_size
     n, c_in, h, w_in = x.shape
     c_out, c_in_g, kh, kw = w.shape
@@ -195,7 +293,7 @@ def forward(x: np.ndarray, w: np.ndarray, geometry) -> np.ndarray:
     return y
 
 
-def grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], geometry) -> np.ndarray:
+def _rows_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], geometry) -> np.ndarray:
     n, c_out, h_out, w_out = dy.shape
     _, c_in_g, kh, kw = w.shape
     c_in = c_in_g * geometry.groups
@@ -208,7 +306,7 @@ def grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], geometr
     return dx
 
 
-def grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int], geometry) -> np.ndarray:
+def _rows_grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int], geometry) -> np.ndarray:
     n, c_in, h, w_in = x.shape
     _, c_out, h_out, w_out = dy.shape
     c_in_g = c_in // geometry.groups

@@ -1,0 +1,108 @@
+"""Direct stride-1 convolution on zero-padded "wide" planes (few channels per group).
+
+With the input zero-padded to rows of width ``wp = w + 2*pad_w`` and flattened, an
+output row ``a`` and the next one are ``wp`` apart, and kernel tap ``(i, j)`` reads
+the input at a fixed offset ``i*dilation_h*wp + j*dilation_w``. So for a tile of
+output rows every tap is one long contiguous multiply-add
+
+    yw[n, o, t] += w[o, c, i, j] * xp[n, c, t + i*d_h*wp + j*d_w]      (t over the tile)
+
+with no padding tests; the ``wp - w_out`` columns per row past the output width are
+computed and cropped away by the caller. Long contiguous loops vectorise well even
+for 8x8 digits, where per-row loops would be 8 elements long.
+
+The input gradient of a stride-1 convolution is itself a stride-1 convolution (of
+the padded output gradient, with the kernel flipped and the channel roles swapped),
+so the caller reuses ``forward``; the weight gradient is a set of dot products
+
+    dw[o, c, i, j] = sum_{n, t} dyw[n, o, t] * xp[n, c, t + i*d_h*wp + j*d_w]
+
+with dy widened by zero columns, so the cropped positions contribute nothing.
+Tasks: (sample, output channel, row tile) for the forward; (output channel, input
+channel, sample, row tile) for the weight gradient, each writing its own partial sum.
+"""
+from __future__ import annotations
+
+from ._jit import kernel, parallel_kernel, prange
+
+
+@kernel
+def _forward_task(xp, w, yw, t, n_tiles, tile_rows, wp, dh, dw):
+    n_img, c_in = xp.shape[0], xp.shape[1]
+    c_out, span_all = yw.shape[1], yw.shape[2]
+    c_in_g, kh, kw = w.shape[1], w.shape[2], w.shape[3]
+    c_out_g = c_out // (c_in // c_in_g)
+    h_out = span_all // wp
+    plane = t // n_tiles
+    n = plane // c_out
+    o = plane % c_out
+    c0 = (o // c_out_g) * c_in_g
+    a0 = (t % n_tiles) * tile_rows
+    a1 = min(h_out, a0 + tile_rows)
+    length = (a1 - a0) * wp
+    acc = yw[n, o, a0 * wp:a1 * wp]
+    acc[:] = 0
+    for cc in range(c_in_g):
+        src = xp[n, c0 + cc]
+        for i in range(kh):
+            for j in range(kw):
+                wv = w[o, cc, i, j]
+                base = (a0 + i * dh) * wp + j * dw
+                # A slice, not src[base + q]: Numba cannot prove base + q >= 0, and the
+                # negative-index check it would add stops LLVM from vectorising the loop.
+                shifted = src[base:base + length]
+                for q in range(length):
+                    acc[q] += wv * shifted[q]
+
+
+@kernel
+def _grad_weight_task(xp, dyw, partial, t, n_tiles, tile_rows, wp, dh, dw):
+    n_img, c_in = xp.shape[0], xp.shape[1]
+    c_out, span_all = dyw.shape[1], dyw.shape[2]
+    c_in_g, kh, kw = partial.shape[2], partial.shape[3], partial.shape[4]
+    c_out_g = c_out // (c_in // c_in_g)
+    h_out = span_all // wp
+    chunks = n_img * n_tiles
+    pair = t // chunks
+    chunk = t % chunks
+    o = pair // c_in_g
+    cc = pair % c_in_g
+    c = (o // c_out_g) * c_in_g + cc
+    n = chunk // n_tiles
+    a0 = (chunk % n_tiles) * tile_rows
+    a1 = min(h_out, a0 + tile_rows)
+    length = (a1 - a0) * wp
+    g = dyw[n, o, a0 * wp:a1 * wp]
+    src = xp[n, c]
+    for i in range(kh):
+        for j in range(kw):
+            base = (a0 + i * dh) * wp + j * dw
+            shifted = src[base:base + length]
+            s = g[0] * 0
+            for q in range(length):
+                s += g[q] * shifted[q]
+            partial[chunk, o, cc, i, j] = s
+
+
+@kernel
+def forward_serial(xp, w, yw, n_tasks, n_tiles, tile_rows, wp, dh, dw):
+    for t in range(n_tasks):
+        _forward_task(xp, w, yw, t, n_tiles, tile_rows, wp, dh, dw)
+
+
+@parallel_kernel
+def forward_parallel(xp, w, yw, n_tasks, n_tiles, tile_rows, wp, dh, dw):
+    for t in prange(n_tasks):
+        _forward_task(xp, w, yw, t, n_tiles, tile_rows, wp, dh, dw)
+
+
+@kernel
+def grad_weight_serial(xp, dyw, partial, n_tasks, n_tiles, tile_rows, wp, dh, dw):
+    for t in range(n_tasks):
+        _grad_weight_task(xp, dyw, partial, t, n_tiles, tile_rows, wp, dh, dw)
+
+
+@parallel_kernel
+def grad_weight_parallel(xp, dyw, partial, n_tasks, n_tiles, tile_rows, wp, dh, dw):
+    for t in prange(n_tasks):
+        _grad_weight_task(xp, dyw, partial, t, n_tiles, tile_rows, wp, dh, dw)
