@@ -411,3 +411,20 @@ def test_float32_image_in_a_box_through_a_frozen_blur():
     assert result.loss < 1e-4 * result.initial_loss
     # the blur kills the highest frequency, so the image is not fully recoverable: about 0.05 vs 0.25 at the start
     assert np.abs(image.value.value - truth).mean() < 0.5 * np.abs(0.5 - truth).mean()
+
+
+def test_a_problem_subclass_that_overrides_evaluate_vector_is_used_by_the_trainer():
+    # minieye.distributed's DistributedProblem computes on workers through evaluate_vector
+    calls = []
+
+    class Elsewhere(train.Problem):
+        def evaluate_vector(self, batch=None):
+            calls.append(batch)
+            return super().evaluate_vector(batch)
+
+    _, problem = rosenbrock()
+    problem.__class__ = Elsewhere
+    for search in (train.ArmijoWolfe(), train.Backtracking()):
+        calls.clear()
+        result = train.Trainer(problem, train.LBFGS(), search).run(max_iterations=5)
+        assert len(calls) == result.evaluations > 5

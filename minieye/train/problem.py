@@ -230,6 +230,18 @@ class Problem:
         value, deltas = self.evaluate(batch)
         return value, deltas.to_vector(self.params)
 
+    def forward_vector(self, batch: np.ndarray | None = None) -> tuple[float, Callable[[], np.ndarray]]:
+        """What the Trainer calls: the loss value and a function returning the flat gradient.
+
+        A subclass that computes somewhere else (``minieye.distributed``) overrides
+        ``evaluate_vector``; then this runs it at once, so the override is always used.
+        """
+        if type(self).evaluate_vector is not Problem.evaluate_vector:
+            value, grad = self.evaluate_vector(batch)
+            return value, lambda: grad
+        value, gradient = self.forward(batch)
+        return value, lambda: gradient().to_vector(self.params)
+
     def nonfinite_data(self) -> list[str]:
         """Names of inputs or targets holding NaN or Inf (used to explain a non-finite loss)."""
         return [name for name, a in self._arrays() if a.dtype.kind == "f" and not np.isfinite(a).all()]

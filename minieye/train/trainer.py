@@ -91,7 +91,7 @@ class Trainer:
     def _evaluate(self, x: np.ndarray, batch: np.ndarray | None, gradient: bool = True) -> tuple[Iterate, bool]:
         """The loss at ``x`` (and its gradient unless ``gradient`` is False); whether both are finite."""
         self.problem.set_vector(x)
-        loss, pending = self.problem.forward(batch)
+        loss, pending = self.problem.forward_vector(batch)
         self.evaluations += 1
         total = loss + self.orientation.penalty(x) if math.isfinite(loss) else loss
         point = Iterate(x, total, None, None, pending)
@@ -104,7 +104,7 @@ class Trainer:
         if point.grad is not None:
             return True
         self.problem.set_vector(point.x)  # layers read their parameters during backward
-        grad = point.pending().to_vector(self.problem.params)
+        grad = point.pending()
         point.pending, point.grad = None, grad
         if not np.isfinite(grad).all():
             return False
