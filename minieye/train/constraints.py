@@ -31,7 +31,10 @@ __all__ = ["Box", "NonNegative", "active_mask"]
 
 
 class Box:
-    """Keep ``param.value`` within ``[lower, upper]`` (None: unbounded on that side)."""
+    """Keep ``param.value`` within ``[lower, upper]`` (None: unbounded on that side).
+
+    Shapes: lower and upper are numbers or arrays broadcastable to ``param.shape``.
+    """
 
     def __init__(self, param: Parameter, lower: Any = None, upper: Any = None):
         where = "Box"

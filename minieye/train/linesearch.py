@@ -65,6 +65,8 @@ class LineSearch:
 
     ``resolution``: the relative change of the loss that rounding can fake (16 machine
     epsilons of the loss's dtype; the Trainer sets it from the parameters' dtype).
+
+    Shapes: scalars only (t, phi(t), phi'(t)).
     """
 
     needs_descent = True

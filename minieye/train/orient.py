@@ -72,6 +72,8 @@ class Orientation:
     ``learns_from_steps``: whether ``accepted`` needs the gradient at the new point on
     the same batch (L-BFGS's curvature pairs); False lets the trainer skip that
     backward pass with mini-batches and FixedStep.
+
+    Shapes: Iterate.x and Iterate.grad (n,) float64, n = problem.size; the Path too.
     """
 
     learns_from_steps = True

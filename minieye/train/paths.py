@@ -23,7 +23,10 @@ __all__ = ["Path", "LinePath", "CurvedPath", "ProjectedPath", "OrthantPath"]
 
 
 class Path:
-    """Base class: ``displacement(t)`` and ``tangent(t)`` are flat float64 vectors."""
+    """Base class: ``displacement(t)`` and ``tangent(t)`` are flat float64 vectors.
+
+    Shapes: t a float -> (n,) float64, n = problem.size.
+    """
 
     initial_step: float | None = None
 
