@@ -217,6 +217,10 @@ class Trainer:
             resume_from: Any = None) -> Result:
         """Train until a stop condition holds; return a Result.
 
+        Each call starts afresh from the parameters' current values (orientation memory,
+        history and counters cleared; the problem's RNG continues where it was), unless
+        ``resume_from`` names a checkpoint, which restores all of that state.
+
         Args:
             max_iterations: stop after this many iterations in total (those before a
                 resumed checkpoint count); None: no limit.
