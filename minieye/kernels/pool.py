@@ -27,7 +27,9 @@ implementation serves both directions.
 
 Average pool: ``y[p, i, j] = sum over the window's in-bounds x / divisor`` where the
 divisor is ``kh*kw`` (count_include_pad) or the number of in-bounds cells; its
-backward spreads ``dy / divisor`` back over the same cells.
+backward spreads ``dy / divisor`` back over the same cells. Window and divisor are
+separable (rows x columns), so each output row first adds its window's input rows
+(contiguous, vectorised) and then sums short runs of that row.
 
 Upsampling (nearest, bilinear) lives in ``kernels/upsample.py``.
 
@@ -183,30 +185,38 @@ def gather_switches(x: np.ndarray, switches: np.ndarray) -> np.ndarray:
 
 # -- average pool ------------------------------------------------------------------------
 @kernel
-def _avg_divisor(top, left, a0, a1, b0, b1, kh, kw, h, w, pad_h, pad_w, count_include_pad):
-    if count_include_pad:  # window clipped to the padded input (always kh*kw in floor mode)
-        return (min(top + kh, h + pad_h) - top) * (min(left + kw, w + pad_w) - left)
-    return (a1 - a0) * (b1 - b0)
+def _avg_extent(start, size, k, pad, lo, hi, count_include_pad):
+    """Cells of a window along one axis that count in the divisor."""
+    if count_include_pad:  # clipped to the padded input: always k in floor mode
+        return min(start + k, size + pad) - start
+    return hi - lo
 
 
 @kernel
 def _avg_pool_planes(x, y, p0, p1, kh, kw, stride_h, stride_w, pad_h, pad_w, count_include_pad):
     h, w = x.shape[1], x.shape[2]
     h_out, w_out = y.shape[1], y.shape[2]
+    column_sums = np.empty(w, dtype=x.dtype)
     for p in range(p0, p1):
+        xp, yp = x[p], y[p]
         for i in range(h_out):
             top = i * stride_h - pad_h
             a0, a1 = max(top, 0), min(top + kh, h)
+            rows = _avg_extent(top, h, kh, pad_h, a0, a1, count_include_pad)
+            # separable: add the window's rows once (contiguous, vectorised), then slide along them
+            column_sums[:] = 0
+            for a in range(a0, a1):
+                xr = xp[a]
+                for b in range(w):
+                    column_sums[b] += xr[b]
             for j in range(w_out):
                 left = j * stride_w - pad_w
                 b0, b1 = max(left, 0), min(left + kw, w)
-                total = 0.0  # accumulate in float64 whatever the dtype
-                for a in range(a0, a1):
-                    for b in range(b0, b1):
-                        total += x[p, a, b]
-                divisor = _avg_divisor(top, left, a0, a1, b0, b1, kh, kw, h, w,
-                                       pad_h, pad_w, count_include_pad)
-                y[p, i, j] = total / divisor
+                cols = _avg_extent(left, w, kw, pad_w, b0, b1, count_include_pad)
+                total = 0.0
+                for b in range(b0, b1):
+                    total += column_sums[b]
+                yp[i, j] = total / (rows * cols)
 
 
 @parallel_kernel
@@ -219,19 +229,25 @@ def _avg_pool_parallel(x, y, kh, kw, stride_h, stride_w, pad_h, pad_w, count_inc
 def _avg_pool_grad_planes(dy, dx, p0, p1, kh, kw, stride_h, stride_w, pad_h, pad_w, count_include_pad):
     h, w = dx.shape[1], dx.shape[2]
     h_out, w_out = dy.shape[1], dy.shape[2]
+    row = np.empty(w, dtype=dx.dtype)
     for p in range(p0, p1):
+        dyp, dxp = dy[p], dx[p]
         for i in range(h_out):
             top = i * stride_h - pad_h
             a0, a1 = max(top, 0), min(top + kh, h)
+            rows = _avg_extent(top, h, kh, pad_h, a0, a1, count_include_pad)
+            # the transpose of the forward: spread along the row, then add the row to each window row
+            row[:] = 0
             for j in range(w_out):
                 left = j * stride_w - pad_w
                 b0, b1 = max(left, 0), min(left + kw, w)
-                divisor = _avg_divisor(top, left, a0, a1, b0, b1, kh, kw, h, w,
-                                       pad_h, pad_w, count_include_pad)
-                g = dy[p, i, j] / divisor
-                for a in range(a0, a1):
-                    for b in range(b0, b1):
-                        dx[p, a, b] += g
+                g = dyp[i, j] / (rows * _avg_extent(left, w, kw, pad_w, b0, b1, count_include_pad))
+                for b in range(b0, b1):
+                    row[b] += g
+            for a in range(a0, a1):
+                dxr = dxp[a]
+                for b in range(w):
+                    dxr[b] += row[b]
 
 
 @parallel_kernel
