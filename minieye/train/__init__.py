@@ -7,7 +7,7 @@
 See docs/training.md for the tour.
 """
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .constraints import Box, NonNegative
+from .constraints import Box, Constraint, NonNegative, Simplex
 from .linesearch import ArmijoWolfe, Backtracking, FixedStep, LineSearch, Quadratic, Trial
 from .monitor import Callback, History, Monitor, ProgressBar, Validation
 from .orient import Adam, GradientDescent, Iterate, Momentum, Nesterov, Orientation
@@ -22,7 +22,7 @@ __all__ = [
     "Orientation", "GradientDescent", "Momentum", "Nesterov", "Adam", "LBFGS", "OWLQN", "QQN",
     "LineSearch", "FixedStep", "Backtracking", "ArmijoWolfe", "Quadratic", "Trial",
     "Monitor", "ProgressBar", "History", "Callback", "Validation", "Checkpoint",
-    "Box", "NonNegative",
+    "Constraint", "Box", "NonNegative", "Simplex",
     "Path", "LinePath", "CurvedPath", "ProjectedPath", "OrthantPath", "Iterate",
     "save_checkpoint", "load_checkpoint",
 ]

@@ -15,6 +15,8 @@ quasi-Newton direction); None lets the trainer guess from the previous iteration
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ._linalg import dot
@@ -75,26 +77,22 @@ class CurvedPath(Path):
 
 
 class ProjectedPath(Path):
-    """Another path clipped to the box ``lower <= x + p(t) <= upper``.
+    """Another path projected onto the problem's constraints: ``P(x + p(t)) - x``.
 
-    The tangent drops the coordinates that the clip holds at a bound, so phi' is the
-    derivative of the loss along the projected path (exact away from the kinks).
+    The tangent is the derivative of the projection along the inner tangent (for a box:
+    zero for coordinates the clip holds at a bound), so phi' is the derivative of the
+    loss along the projected path (exact away from the kinks).
     """
 
-    def __init__(self, inner: Path, x: np.ndarray, lower: np.ndarray, upper: np.ndarray):
-        self.inner, self.x, self.lower, self.upper = inner, x, lower, upper
+    def __init__(self, inner: Path, x: np.ndarray, problem: Any):
+        self.inner, self.x, self.problem = inner, x, problem
         self.initial_step = inner.initial_step
 
     def displacement(self, t: float) -> np.ndarray:
-        return np.clip(self.x + self.inner.displacement(t), self.lower, self.upper) - self.x
+        return self.problem.project(self.x + self.inner.displacement(t)) - self.x
 
     def tangent(self, t: float) -> np.ndarray:
-        raw = self.x + self.inner.displacement(t)
-        tangent = self.inner.tangent(t)
-        # a coordinate on a bound is free when the path moves it back inside
-        above = (raw > self.lower) | ((raw == self.lower) & (tangent > 0))
-        below = (raw < self.upper) | ((raw == self.upper) & (tangent < 0))
-        return np.where(above & below, tangent, 0.0)
+        return self.problem.project_tangent(self.x + self.inner.displacement(t), self.inner.tangent(t))
 
 
 class OrthantPath(Path):

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..checks import as_float_array, check_positive_int, fail
 from ..core import DeltaSet, Layer, Parameter, forward_scope
-from .constraints import Box
+from .constraints import Box, Constraint
 
 __all__ = ["Problem"]
 
@@ -49,7 +49,7 @@ class Problem:
         batch_size: rows per mini-batch (first axis of every input and target); None: full batch.
         rng: np.random.Generator (or an int seed) for drawing batches; None means seed 0.
         params: the Parameters to optimise (default: every unfrozen one of net and loss).
-        constraints: Box constraints on some of those parameters.
+        constraints: Box / Simplex constraints on some of those parameters (one per parameter).
 
     Shapes: inputs (N, ...) each, targets (N, ...) when batching; the gradient has one
     entry per parameter in ``params``, of that parameter's shape.
@@ -57,7 +57,7 @@ class Problem:
 
     def __init__(self, net: Layer, loss: Layer, inputs: Any = (), targets: Any = None,
                  batch_size: int | None = None, rng: np.random.Generator | int | None = None,
-                 params: Sequence[Parameter] | None = None, constraints: Sequence[Box] = ()):
+                 params: Sequence[Parameter] | None = None, constraints: Sequence[Constraint] = ()):
         where = "Problem"
         if not isinstance(net, Layer):
             raise fail(where, "net a minieye Layer (Sequential, Graph or a layer)", type(net).__name__)
@@ -139,13 +139,19 @@ class Problem:
             raise fail(where, "at least one parameter in params", "an empty list")
         return chosen
 
-    def _check_constraints(self, constraints: Sequence[Box]) -> list[Box]:
-        out = []
+    def _check_constraints(self, constraints: Sequence[Constraint]) -> list[Constraint]:
+        out: list[Constraint] = []
+        self._constrained: list[tuple[Constraint, slice]] = []
         for i, c in enumerate(constraints):
-            if not isinstance(c, Box):
-                raise fail("Problem", "constraints a list of train.Box", f"constraints[{i}] is {type(c).__name__}")
-            self.index_of(c.param, f"Problem constraints[{i}]")
+            if not isinstance(c, Constraint):
+                raise fail("Problem", "constraints a list of train.Box or train.Simplex",
+                           f"constraints[{i}] is {type(c).__name__}")
+            index = self.index_of(c.param, f"Problem constraints[{i}]")
+            if any(other.param is c.param for other in out):
+                raise fail("Problem", "at most one constraint per parameter",
+                           f"constraints[{i}] constrains {c.param.name!r} again", "combine the bounds in one Box")
             out.append(c)
+            self._constrained.append((c, self.slices[index]))
         return out
 
     # -- the flat view ----------------------------------------------------------------
@@ -168,16 +174,33 @@ class Problem:
         for p, s in zip(self.params, self.slices):
             p.value[...] = x[s].reshape(p.shape)
 
-    def bounds(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """Lower and upper bound vectors from the constraints (None when unconstrained)."""
-        if not self.constraints:
-            return None
-        lower, upper = np.full(self.size, -np.inf), np.full(self.size, np.inf)
-        for c in self.constraints:
-            s = self.slices[self.index_of(c.param)]
-            lower[s] = np.maximum(lower[s], c.lower.ravel())
-            upper[s] = np.minimum(upper[s], c.upper.ravel())
-        return lower, upper
+    # -- constraints on the flat view (identity without constraints) ---------------------
+    def project(self, z: np.ndarray) -> np.ndarray:
+        """The feasible point nearest to ``z`` (each constraint on its parameter's slice)."""
+        if not self._constrained:
+            return z
+        out = z.copy()
+        for c, s in self._constrained:
+            out[s] = c.project(z[s])
+        return out
+
+    def project_tangent(self, z: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Derivative of ``project`` at ``z`` along ``v``."""
+        if not self._constrained:
+            return v
+        out = v.copy()
+        for c, s in self._constrained:
+            out[s] = c.tangent(z[s], v[s])
+        return out
+
+    def reduce_gradient(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """The gradient at the feasible ``x`` restricted to feasible directions (``g`` itself if none)."""
+        if not self._constrained:
+            return g
+        out = g.copy()
+        for c, s in self._constrained:
+            out[s] = c.reduce(x[s], g[s])
+        return out
 
     # -- evaluation ---------------------------------------------------------------------
     def draw_batch(self) -> np.ndarray | None:

@@ -4,7 +4,7 @@ One iteration (MindsEye's iterator, orienter, stepper and monitor):
 
 1. with mini-batches, draw a batch and evaluate loss and gradient at the current point;
 2. the orientation turns the gradient into a path p(t) (a line, or QQN's curve),
-   projected onto the box constraints when there are any;
+   projected onto the constraints (Box, Simplex) when there are any;
 3. the line search picks t, evaluating ``phi(t) = loss(x + p(t))`` on the same batch;
 4. the orientation learns from the accepted step (L-BFGS pairs), a Record is
    appended to the history and the monitors see it.
@@ -26,7 +26,6 @@ import numpy as np
 
 from ..checks import check_nonneg_int, check_positive_int, fail
 from ._linalg import norm
-from .constraints import active_mask
 from .linesearch import ArmijoWolfe, LineSearch, Trial
 from .monitor import Monitor
 from .orient import GradientDescent, Iterate, Orientation
@@ -86,7 +85,7 @@ class Trainer:
         self.last_step: float | None = None
         self.last_slope: float | None = None
         self.elapsed_before = 0.0
-        self._bounds = self.problem.bounds()
+        self._constrained = bool(self.problem.constraints)
 
     def _evaluate(self, x: np.ndarray, batch: np.ndarray | None, gradient: bool = True) -> tuple[Iterate, bool]:
         """The loss at ``x`` (and its gradient unless ``gradient`` is False); whether both are finite."""
@@ -108,10 +107,8 @@ class Trainer:
         point.pending, point.grad = None, grad
         if not np.isfinite(grad).all():
             return False
-        if self._bounds is not None:
-            active = active_mask(point.x, grad, *self._bounds)
-            if active.any():
-                point.grad, point.raw_grad = np.where(active, 0.0, grad), grad
+        if self._constrained:  # only feasible directions reach the orientation
+            point.grad, point.raw_grad = self.problem.reduce_gradient(point.x, grad), grad
         return True
 
     def _start(self) -> str | None:
@@ -121,8 +118,7 @@ class Trainer:
         self.orientation.start(self.problem)
         self._set_resolution()
         x = self.problem.get_vector()
-        if self._bounds is not None:
-            x = np.clip(x, *self._bounds)
+        x = self.problem.project(x)
         self._batch = self.problem.draw_batch()
         current, finite = self._evaluate(x, self._batch)
         self.initial_loss = current.loss
@@ -145,8 +141,8 @@ class Trainer:
     def _phi(self, path: Any, x: np.ndarray, batch: np.ndarray | None, tally: list[int]):
         def phi(t: float) -> Trial:
             x_t = x + path.displacement(t)
-            if self._bounds is not None:
-                x_t = np.clip(x_t, *self._bounds)  # x + (clip - x) may round one ulp outside
+            if self._constrained:
+                x_t = self.problem.project(x_t)  # x + (P - x) may round one ulp outside
             point, finite = self._evaluate(x_t, batch, gradient=self.line_search.uses_slope)
             tally[0] += 1
             if not finite:
@@ -164,8 +160,8 @@ class Trainer:
 
     def _path(self, current: Iterate) -> Any:
         path = self.orientation.direction(current)
-        if self._bounds is not None:
-            path = ProjectedPath(path, current.x, *self._bounds)
+        if self._constrained:
+            path = ProjectedPath(path, current.x, self.problem)
         return path
 
     def _initial_step(self, path: Any, slope0: float, current: Iterate) -> float:
