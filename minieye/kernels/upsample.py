@@ -30,22 +30,27 @@ __all__ = [
 # -- nearest upsampling ------------------------------------------------------------------
 @kernel
 def _nearest_planes(x, y, p0, p1, sh, sw):
-    h_out, w_out = y.shape[1], y.shape[2]
+    h, w = x.shape[1], x.shape[2]
     for p in range(p0, p1):
-        for i in range(h_out):
-            a = i // sh
-            for j in range(w_out):
-                y[p, i, j] = x[p, a, j // sw]
+        for i in range(h * sh):
+            xr, yr = x[p, i // sh], y[p, i]  # whole rows: no division per element
+            for b in range(w):
+                v = xr[b]
+                for t in range(sw):
+                    yr[b * sw + t] = v
 
 
 @kernel
 def _nearest_grad_planes(dy, dx, p0, p1, sh, sw):
-    h_out, w_out = dy.shape[1], dy.shape[2]
+    h, w = dx.shape[1], dx.shape[2]
     for p in range(p0, p1):
-        for i in range(h_out):
-            a = i // sh
-            for j in range(w_out):
-                dx[p, a, j // sw] += dy[p, i, j]
+        for i in range(h * sh):
+            dyr, dxr = dy[p, i], dx[p, i // sh]
+            for b in range(w):
+                total = dxr[b]
+                for t in range(sw):
+                    total += dyr[b * sw + t]
+                dxr[b] = total
 
 
 def upsample_nearest_forward(x: np.ndarray, sh: int, sw: int) -> np.ndarray:
@@ -85,14 +90,18 @@ def bilinear_taps(size: int, scale: int, dtype: np.dtype) -> tuple[np.ndarray, n
 
 @kernel
 def _bilinear_planes(x, y, p0, p1, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1):
+    w = x.shape[2]
     h_out, w_out = y.shape[1], y.shape[2]
+    mixed = np.empty(w, dtype=x.dtype)
     for p in range(p0, p1):
         for i in range(h_out):
-            r0, r1, u0, u1 = ih0[i], ih1[i], lh0[i], lh1[i]
+            # separable: blend the two source rows (contiguous, vectorised), then two taps per output
+            x0, x1, u0, u1 = x[p, ih0[i]], x[p, ih1[i]], lh0[i], lh1[i]
+            for b in range(w):
+                mixed[b] = u0 * x0[b] + u1 * x1[b]
+            yr = y[p, i]
             for j in range(w_out):
-                c0, c1, v0, v1 = iw0[j], iw1[j], lw0[j], lw1[j]
-                y[p, i, j] = (u0 * (v0 * x[p, r0, c0] + v1 * x[p, r0, c1])
-                              + u1 * (v0 * x[p, r1, c0] + v1 * x[p, r1, c1]))
+                yr[j] = lw0[j] * mixed[iw0[j]] + lw1[j] * mixed[iw1[j]]
 
 
 @parallel_kernel
@@ -103,17 +112,22 @@ def _bilinear_parallel(x, y, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1):
 
 @kernel
 def _bilinear_grad_planes(dy, dx, p0, p1, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1):
+    w = dx.shape[2]
     h_out, w_out = dy.shape[1], dy.shape[2]
+    spread = np.empty(w, dtype=dx.dtype)
     for p in range(p0, p1):
         for i in range(h_out):
-            r0, r1, u0, u1 = ih0[i], ih1[i], lh0[i], lh1[i]
+            # the transpose: spread the output row over source columns, then add it to both rows
+            spread[:] = 0
+            g = dy[p, i]
             for j in range(w_out):
-                c0, c1, v0, v1 = iw0[j], iw1[j], lw0[j], lw1[j]
-                g = dy[p, i, j]
-                dx[p, r0, c0] += u0 * v0 * g
-                dx[p, r0, c1] += u0 * v1 * g
-                dx[p, r1, c0] += u1 * v0 * g
-                dx[p, r1, c1] += u1 * v1 * g
+                spread[iw0[j]] += lw0[j] * g[j]
+                spread[iw1[j]] += lw1[j] * g[j]
+            d0, d1, u0, u1 = dx[p, ih0[i]], dx[p, ih1[i]], lh0[i], lh1[i]
+            for b in range(w):
+                d0[b] += u0 * spread[b]
+            for b in range(w):  # a second loop: d0 and d1 are the same row at the border
+                d1[b] += u1 * spread[b]
 
 
 @parallel_kernel
