@@ -5,8 +5,10 @@ divided by the number of entries n, so weights are comparable with ``MSE``'s mea
 With ``dx_h = x[..., i, j+1] - x[..., i, j]`` and ``dx_v = x[..., i+1, j] - x[..., i, j]``
 (forward differences, zero across the last column/row: a Neumann boundary):
 
-    TotalVariation   (1/n) sum sqrt(dx_h^2 + dx_v^2 + eps^2) - eps     isotropic, smoothed
-                     d/dx = (1/n) * (-div(g / m)), m = sqrt(...), g = (dx_h, dx_v)
+    TotalVariation   (1/n) sum m^q - eps^q,  m = sqrt(dx_h^2 + dx_v^2 + eps^2)   isotropic, smoothed
+                     d/dx = (1/n) * (-div(q m^(q-2) g)), g = (dx_h, dx_v); q = ``power``:
+                     1 is total variation, q < 1 a hyper-Laplacian prior (sharper edges,
+                     not convex)
     Tikhonov(0)      (1/n) sum x^2                                    d/dx = 2x/n
     Tikhonov(1)      (1/n) sum dx_h^2 + dx_v^2                        d/dx = -(2/n) div(g)
     NonNegativity    (1/n) sum min(x, 0)^2                            d/dx = 2 min(x, 0)/n
@@ -66,34 +68,41 @@ class TotalVariation(Loss):
     """Isotropic total variation, smoothed by ``eps``: mean of sqrt(|grad x|^2 + eps^2) - eps.
 
     Small ``eps`` (relative to the image's edge contrasts) is close to true TV and
-    keeps edges sharp; larger eps is smoother and easier to optimise.
+    keeps edges sharp; larger eps is smoother and easier to optimise. ``power`` q < 1
+    gives mean(m^q), a hyper-Laplacian prior closer to natural images' gradient statistics.
     Shapes: x (..., H, W) -> ().
     """
 
     n_inputs = 1
 
-    def __init__(self, eps: float = 1e-3, name: str | None = None):
+    def __init__(self, eps: float = 1e-3, power: float = 1.0, name: str | None = None):
         super().__init__(name)
         if not (isinstance(eps, (int, float, np.floating)) and eps > 0):
             raise fail("TotalVariation", "eps > 0", f"eps={eps!r}")
-        self.eps = float(eps)
+        if not (isinstance(power, (int, float, np.floating)) and 0 < power <= 2):
+            raise fail("TotalVariation", "0 < power <= 2", f"power={power!r}")
+        self.eps, self.power = float(eps), float(power)
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "eps": self.eps}
+        return {**super().config(), "eps": self.eps, "power": self.power}
 
     def describe(self) -> str:
-        return f"TotalVariation(eps={self.eps:g})"
+        extra = f", power={self.power:g}" if self.power != 1 else ""
+        return f"TotalVariation(eps={self.eps:g}{extra})"
 
     def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
         a = _image(self, x, 2)
         gh, gv = _gradients(a)
         eps = a.dtype.type(self.eps)
+        q = self.power
         m = np.sqrt(gh * gh + gv * gv + eps * eps)
-        value = np.asarray((m.sum(dtype=np.float64) - self.eps * m.size) / a.size, dtype=a.dtype)
+        mq = m if q == 1 else m ** a.dtype.type(q)
+        value = np.asarray((mq.sum(dtype=np.float64) - self.eps ** q * m.size) / a.size, dtype=a.dtype)
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
             scale = a.dtype.type(self.scalar_dy(dy) / a.size)
-            return _neg_divergence(gh / m, gv / m) * scale
+            factor = 1.0 / m if q == 1 else a.dtype.type(q) * mq / (m * m)  # q m^(q-2)
+            return _neg_divergence(gh * factor, gv * factor) * scale
 
         return value, backward
 

@@ -1,2 +1,23 @@
-"""Image restoration (in progress)."""
+"""Image restoration: blur kernels, classic baselines, metrics and deconvolution as learning.
+
+    from minieye import restore
+    k = restore.psf.motion(9, 30)                      # a PSF, applied as a true convolution
+    sharp = restore.deconvolve(blurred, k)             # TV-regularised, L-BFGS, no tuning needed
+    print(restore.psnr(truth, sharp), restore.ssim(truth, sharp))
+
+See docs/restoration.md.
+"""
+from . import psf
+from .baselines import inverse_filter, richardson_lucy, transfer_function, wiener
+from .deconvolve import Deconvolution, deconvolve, default_tv_weight
 from .inverse import SeparableKernel, separable, separable_network, wiener_inverse_kernel  # noqa: F401
+from .metrics import mse, psnr, ssim
+from .noise import estimate_noise
+from .psf import blur
+
+__all__ = [
+    "psf", "blur", "deconvolve", "Deconvolution", "default_tv_weight",
+    "wiener", "richardson_lucy", "inverse_filter", "transfer_function",
+    "psnr", "ssim", "mse", "estimate_noise",
+    "wiener_inverse_kernel", "separable", "SeparableKernel", "separable_network",
+]
