@@ -45,20 +45,21 @@ class LBFGS(Orientation):
     def reset(self) -> None:
         self.s: list[np.ndarray] = []
         self.y: list[np.ndarray] = []
+        self._sy: list[float] = []  # s.y and y.y of each pair, kept: each costs a pass over n entries
+        self._yy: list[float] = []
 
     # -- the two-loop recursion ------------------------------------------------------
     def apply_inverse_hessian(self, g: np.ndarray) -> np.ndarray:
         """``H g`` for the current estimate H (``g`` itself when no pair is stored)."""
         q = g.copy()
-        rhos = [1.0 / dot(s, y) for s, y in zip(self.s, self.y)]
+        rhos = [1.0 / sy for sy in self._sy]
         alphas = []
         for s, y, rho in zip(reversed(self.s), reversed(self.y), reversed(rhos)):
             alpha = rho * dot(s, q)
             q -= alpha * y
             alphas.append(alpha)
         if self.s:
-            s, y = self.s[-1], self.y[-1]
-            q *= dot(s, y) / dot(y, y)
+            q *= self._sy[-1] / self._yy[-1]
         for s, y, rho, alpha in zip(self.s, self.y, rhos, reversed(alphas)):
             beta = rho * dot(y, q)
             q += (alpha - beta) * s
@@ -89,8 +90,10 @@ class LBFGS(Orientation):
             return  # no positive curvature along s: keeping it would break H
         self.s.append(s)
         self.y.append(y)
+        self._sy.append(sy)
+        self._yy.append(yy)
         if len(self.s) > self.history:
-            del self.s[0], self.y[0]
+            del self.s[0], self.y[0], self._sy[0], self._yy[0]
 
     def config(self) -> dict[str, Any]:
         return {"history": self.history}
@@ -105,6 +108,8 @@ class LBFGS(Orientation):
         if int(state.get("pairs", 0)):
             self.s = [np.array(row, dtype=np.float64) for row in state["s"]]
             self.y = [np.array(row, dtype=np.float64) for row in state["y"]]
+            self._sy = [dot(s, y) for s, y in zip(self.s, self.y)]
+            self._yy = [dot(y, y) for y in self.y]
 
 
 def _steepest(g: np.ndarray) -> LinePath:
