@@ -18,7 +18,7 @@ of x and dy swapped.
 
 Algorithms (picked per call by ``plan``; see docs/kernels.md for measurements):
 
-- ``gemm``: unfold a slice of samples into columns (``conv_im2col``), one matrix product
+- ``gemm``: unfold tiles of each sample into columns (``conv_gemm``), one matrix product
   per sample and group with NumPy's BLAS, fold back with ``col2im``. Best when
   channels are many (the product does ``2 * c_out/g`` flops per unfolded element).
 - ``direct``: plain loops vectorised along image rows (``conv_direct``). Best for few
@@ -34,9 +34,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-import numba
-
 from . import conv_direct, conv_gemm
+from ._threads import run_parts, thread_count
 from ._blas import single_threaded_blas
 
 __all__ = [
@@ -123,33 +122,36 @@ def release_scratch() -> None:
     _local.buffers = {}
 
 
-class _GemmBuffers(NamedTuple):
-    cols: np.ndarray
-    planes: np.ndarray
-    tile: np.ndarray
+class _GemmPlan(NamedTuple):
+    threads: int
     tile_rows: int
+    cols_size: int
+    plane_shape: tuple[int, int]
+    tile_size: int
 
 
 # Bytes of one thread's unfolded tile: fits the 2 MB L2 cache with room for the plane.
 _TILE_BYTES = 768 << 10
 
 
-def _gemm_buffers(n: int, c_in: int, c_out: int, hw: tuple[int, int], kernel_hw: tuple[int, int],
-                  out_hw: tuple[int, int], geometry: Geometry, dtype: np.dtype) -> _GemmBuffers:
+def _gemm_plan(n: int, c_in: int, c_out: int, hw: tuple[int, int], kernel_hw: tuple[int, int],
+               out_hw: tuple[int, int], geometry: Geometry, dtype: np.dtype) -> _GemmPlan:
     kh, kw = kernel_hw
     work = n * c_out * (c_in // geometry.groups) * kh * kw * out_hw[0] * out_hw[1]
-    threads = 1 if work < _GEMM_PARALLEL_MIN_WORK else max(1, min(numba.get_num_threads(), n))
+    threads = 1 if work < _GEMM_PARALLEL_MIN_WORK else max(1, min(thread_count(), n))
     wp = hw[1] + 2 * geometry.pad_w
-    wide = geometry.stride_h == 1 and geometry.stride_w == 1
-    row = wp if wide else out_hw[1]
+    row = wp if geometry.stride_h == 1 and geometry.stride_w == 1 else out_hw[1]
     # Slack past the last padded row: a wide tile reads up to (kw - 1)*dilation_w beyond it.
     plane = (hw[0] + 2 * geometry.pad_h) * wp + (kw - 1) * geometry.dilation_w + 1
     itemsize = np.dtype(dtype).itemsize
     tile_rows = int(max(1, min(out_hw[0], _TILE_BYTES // (c_in * kh * kw * row * itemsize))))
     span = tile_rows * row
-    return _GemmBuffers(_scratch("cols", (threads, c_in * kh * kw * span), dtype),
-                        _scratch("planes", (threads, c_in, plane), dtype),
-                        _scratch("tile", (threads, (c_out // geometry.groups) * span), dtype), tile_rows)
+    return _GemmPlan(threads, tile_rows, c_in * kh * kw * span, (c_in, plane), (c_out // geometry.groups) * span)
+
+
+def _thread_scratch(plan: _GemmPlan, i: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (_scratch(f"cols{i}", (plan.cols_size,), dtype), _scratch(f"plane{i}", plan.plane_shape, dtype),
+            _scratch(f"tile{i}", (plan.tile_size,), dtype))
 
 
 # -- entry points ---------------------------------------------------------------------------
@@ -189,17 +191,22 @@ def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray 
     c_out_g, k = c_out // g, c_in_g * kh * kw
     out_hw = (conv_output_size(h, kh, geometry.stride_h, geometry.pad_h, geometry.dilation_h),
               conv_output_size(w_in, kw, geometry.stride_w, geometry.pad_w, geometry.dilation_w))
-    buffers = _gemm_buffers(n, c_in, c_out, (h, w_in), (kh, kw), out_hw, geometry, x.dtype)
-    threads = buffers.cols.shape[0]
+    layout = _gemm_plan(n, c_in, c_out, (h, w_in), (kh, kw), out_hw, geometry, x.dtype)
     y = np.empty((n, c_out) + out_hw, dtype=x.dtype) if need_y else np.empty((1, 1, 1, 1), dtype=x.dtype)
     need_dw = dy is not None
-    dw_part = _scratch("dw", (threads, g, c_out_g, k) if need_dw else (1, 1, 1, 1), x.dtype)
-    tmp = _scratch("tmp", (threads, c_out_g, k) if need_dw else (1, 1, 1), x.dtype)
+    dw_part = np.zeros((layout.threads, g, c_out_g, k) if need_dw else (layout.threads, 1, 1, 1), dtype=x.dtype)
     w2 = np.ascontiguousarray(w.reshape(g, c_out_g, k)) if need_y else np.empty((g, c_out_g, k), dtype=x.dtype)
-    with single_threaded_blas():
-        conv_gemm.forward_and_grad_weight(x, w2, dy if need_dw else x, y, dw_part, buffers.cols, buffers.planes,
-                                          buffers.tile, tmp, need_y, need_dw, buffers.tile_rows, kh, kw,
+    scratch = [_thread_scratch(layout, i, x.dtype) for i in range(layout.threads)]
+    tmps = [_scratch(f"tmp{i}", (c_out_g, k) if need_dw else (1, 1), x.dtype) for i in range(layout.threads)]
+
+    def part(i: int) -> None:
+        cols, plane, tile = scratch[i]
+        conv_gemm.forward_and_grad_weight(x, w2, dy if need_dw else x, y, dw_part[i], cols, plane, tile, tmps[i],
+                                          i, layout.threads, need_y, need_dw, layout.tile_rows, kh, kw,
                                           *geometry.args())
+
+    with single_threaded_blas():
+        run_parts(part, layout.threads)
     dw = dw_part.sum(axis=0).reshape(c_out, c_in_g, kh, kw) if need_dw else None
     return (y if need_y else None), dw
 
@@ -220,11 +227,17 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
         return conv_direct.grad_input(dy, w, input_hw, geometry)
     c_out_g, k = c_out // g, c_in_g * kh * kw
     dx = np.empty((n, c_in) + tuple(input_hw), dtype=dy.dtype)
-    buffers = _gemm_buffers(n, c_in, c_out, tuple(input_hw), (kh, kw), (h_out, w_out), geometry, dy.dtype)
+    layout = _gemm_plan(n, c_in, c_out, tuple(input_hw), (kh, kw), (h_out, w_out), geometry, dy.dtype)
     w2t = np.ascontiguousarray(w.reshape(g, c_out_g, k).transpose(0, 2, 1))
-    with single_threaded_blas():
-        conv_gemm.grad_input(dy, w2t, dx, buffers.cols, buffers.planes, buffers.tile, buffers.tile_rows, kh, kw,
+    scratch = [_thread_scratch(layout, i, dy.dtype) for i in range(layout.threads)]
+
+    def part(i: int) -> None:
+        cols, plane, tile = scratch[i]
+        conv_gemm.grad_input(dy, w2t, dx, cols, plane, tile, i, layout.threads, layout.tile_rows, kh, kw,
                              *geometry.args())
+
+    with single_threaded_blas():
+        run_parts(part, layout.threads)
     return dx
 
 

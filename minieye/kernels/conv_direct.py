@@ -1,11 +1,13 @@
 """Direct convolution loops, for few channels per group (deblurring, depthwise, digits).
 
-Same maths as ``kernels/conv.py``'s docstring; here each of the three maps is a loop
-nest whose innermost loop runs along an image row (contiguous when the stride is 1,
-so LLVM vectorises it), with the valid column range of each kernel tap computed once
-instead of testing the padding per pixel.
+Same maths as ``kernels/conv.py``'s docstring. Stride 1 (the usual case) runs on
+zero-padded "wide" planes (``conv_wide``): every kernel tap is one long contiguous
+multiply-add, and the input gradient is the forward of the flipped kernel. Other
+strides use the row kernels here, whose innermost loop runs along an image row with
+the valid column range of each tap computed once instead of testing the padding per
+pixel.
 
-Work is split into independent tasks, so ``prange`` needs no locks:
+Work is split into independent tasks, so threads need no locks:
 
 - forward:      one task per (sample, output channel, block of output rows);
 - grad_input:   one task per (sample, input channel, block of input rows), gathering
@@ -14,20 +16,31 @@ Work is split into independent tasks, so ``prange`` needs no locks:
                 (sample, output row) pairs), each writing its own partial ``dw[kh, kw]``
                 that the driver sums.
 
-Small problems run the same task bodies serially (a parallel launch costs tens of
-microseconds, more than a digit-sized convolution).
+Task ranges run on ``_threads.run_parts`` when the work is big enough, serially
+otherwise (a hand-off costs tens of microseconds, more than a digit-sized convolution).
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from . import conv_wide
-from ._jit import kernel, parallel_kernel, prange
-from .conv_im2col import valid_range
+from ._jit import kernel
+from ._threads import run_parts, thread_count
+
+
+@kernel
+def valid_range(n_out: int, n_in: int, offset: int, stride: int) -> tuple:
+    """Output indices o in [lo, hi) with 0 <= o*stride + offset < n_in."""
+    lo = (-offset + stride - 1) // stride if offset < 0 else 0
+    last = n_in - 1 - offset
+    hi = last // stride + 1 if last >= 0 else 0
+    lo = min(lo, n_out)
+    hi = max(lo, min(hi, n_out))
+    return lo, hi
+
 
 # Below this many multiply-adds a call runs serially.
-_PARALLEL_MIN_WORK = 200_000
+_PARALLEL_MIN_WORK = 1_000_000
 
 
 @kernel
@@ -141,51 +154,39 @@ def _grad_weight_task(x, dy, partial, t, n_blocks, block, sh, sw, ph, pw, dh, dw
 
 
 @kernel
-def _forward_serial(x, w, y, n_tasks, n_blocks, block, sh, sw, ph, pw, dh, dw):
-    for t in range(n_tasks):
-        _forward_task(x, w, y, t, n_blocks, block, sh, sw, ph, pw, dh, dw)
-
-
-@parallel_kernel
-def _forward_parallel(x, w, y, n_tasks, n_blocks, block, sh, sw, ph, pw, dh, dw):
-    for t in prange(n_tasks):
+def _forward_tasks(x, w, y, t0, t1, n_blocks, block, sh, sw, ph, pw, dh, dw):
+    for t in range(t0, t1):
         _forward_task(x, w, y, t, n_blocks, block, sh, sw, ph, pw, dh, dw)
 
 
 @kernel
-def _grad_input_serial(dy, w, dx, n_tasks, n_blocks, block, sh, sw, ph, pw, dh, dw):
-    for t in range(n_tasks):
-        _grad_input_task(dy, w, dx, t, n_blocks, block, sh, sw, ph, pw, dh, dw)
-
-
-@parallel_kernel
-def _grad_input_parallel(dy, w, dx, n_tasks, n_blocks, block, sh, sw, ph, pw, dh, dw):
-    for t in prange(n_tasks):
+def _grad_input_tasks(dy, w, dx, t0, t1, n_blocks, block, sh, sw, ph, pw, dh, dw):
+    for t in range(t0, t1):
         _grad_input_task(dy, w, dx, t, n_blocks, block, sh, sw, ph, pw, dh, dw)
 
 
 @kernel
-def _grad_weight_serial(x, dy, partial, n_tasks, n_blocks, block, sh, sw, ph, pw, dh, dw):
-    for t in range(n_tasks):
+def _grad_weight_tasks(x, dy, partial, t0, t1, n_blocks, block, sh, sw, ph, pw, dh, dw):
+    for t in range(t0, t1):
         _grad_weight_task(x, dy, partial, t, n_blocks, block, sh, sw, ph, pw, dh, dw)
 
 
-@parallel_kernel
-def _grad_weight_parallel(x, dy, partial, n_tasks, n_blocks, block, sh, sw, ph, pw, dh, dw):
-    for t in prange(n_tasks):
-        _grad_weight_task(x, dy, partial, t, n_blocks, block, sh, sw, ph, pw, dh, dw)
+def _run(tasks_kernel, arrays: tuple, n_tasks: int, work: int, rest: tuple) -> None:
+    """``tasks_kernel(*arrays, t0, t1, *rest)`` over tasks [0, n_tasks), split over threads
+    when the work is big enough to pay for the hand-off."""
+    threads = min(thread_count(), n_tasks) if work >= _PARALLEL_MIN_WORK else 1
+    bounds = [n_tasks * i // threads for i in range(threads + 1)]
+    run_parts(lambda i: tasks_kernel(*arrays, bounds[i], bounds[i + 1], *rest), threads)
 
 
-# -- drivers: split the work into tasks, pick serial or parallel --------------------------------
-def _blocks(rows: int, planes: int, work: int) -> tuple[int, int, bool]:
-    """(number of row blocks per plane, rows per block, run in parallel?)."""
-    parallel = work >= _PARALLEL_MIN_WORK and numba.get_num_threads() > 1
-    if not parallel:
-        return 1, max(rows, 1), False
-    wanted = 4 * numba.get_num_threads()  # enough tasks to balance the threads
+def _blocks(rows: int, planes: int, work: int) -> tuple[int, int]:
+    """(row blocks per plane, rows per block): enough tasks to balance the threads."""
+    if work < _PARALLEL_MIN_WORK:
+        return 1, max(rows, 1)
+    wanted = 4 * thread_count()
     n_blocks = max(1, min(rows, -(-wanted // planes)))
     block = -(-rows // n_blocks)
-    return -(-rows // block), block, True
+    return -(-rows // block), block
 
 
 def _pad_planes(x: np.ndarray, top: int, bottom: int, left: int, right: int, slack: int) -> np.ndarray:
@@ -217,13 +218,9 @@ def _wide_forward(x: np.ndarray, w: np.ndarray, pads: tuple[int, int, int, int],
     tile_rows = max(1, min(h_out, _WIDE_TILE // wp))
     n_tiles = -(-h_out // tile_rows)
     work = n * c_out * h_out * wp * c_in_g * kh * kw
-    run = conv_wide.forward_parallel if _parallel(work) else conv_wide.forward_serial
-    run(xp, w, yw, n * c_out * n_tiles, n_tiles, tile_rows, wp, dilation_h, dilation_w)
+    _run(conv_wide.forward_tasks, (xp, w, yw), n * c_out * n_tiles, work,
+         (n_tiles, tile_rows, wp, dilation_h, dilation_w))
     return np.ascontiguousarray(yw.reshape(n, c_out, h_out, wp)[..., :w_out])
-
-
-def _parallel(work: int) -> bool:
-    return work >= _PARALLEL_MIN_WORK and numba.get_num_threads() > 1
 
 
 def _flip_transposed(w: np.ndarray, groups: int) -> np.ndarray:
@@ -236,50 +233,10 @@ def _flip_transposed(w: np.ndarray, groups: int) -> np.ndarray:
 
 
 def forward(x: np.ndarray, w: np.ndarray, geometry) -> np.ndarray:
+    """conv2d. Shapes: x (n, c_in, h, w), w (c_out, c_in/g, kh, kw) -> (n, c_out, h_out, w_out)."""
     if geometry.stride_h == 1 and geometry.stride_w == 1:
         pads = (geometry.pad_h, geometry.pad_h, geometry.pad_w, geometry.pad_w)
         return _wide_forward(x, w, pads, geometry.dilation_h, geometry.dilation_w)
-    return _rows_forward(x, w, geometry)
-
-
-def grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], geometry) -> np.ndarray:
-    if geometry.stride_h == 1 and geometry.stride_w == 1:
-        kh, kw = w.shape[2:]
-        # dx[r] = sum_i w[i] dy[r + pad - i*d]: a convolution of dy padded by P = d*(k-1) - pad
-        # in front with the flipped kernel (r + pad - i*d = r - P + i'*d for i' = k-1-i); the
-        # back gets P plus whatever output_padding added to the input size.
-        top = geometry.dilation_h * (kh - 1) - geometry.pad_h
-        left = geometry.dilation_w * (kw - 1) - geometry.pad_w
-        # (the output height dy.shape[2] + top + bottom - d*(k-1) must come out as input_hw[0])
-        bottom = input_hw[0] - dy.shape[2] - top + geometry.dilation_h * (kh - 1)
-        right = input_hw[1] - dy.shape[3] - left + geometry.dilation_w * (kw - 1)
-        return _wide_forward(dy, _flip_transposed(w, geometry.groups), (top, bottom, left, right),
-                             geometry.dilation_h, geometry.dilation_w)
-    return _rows_grad_input(dy, w, input_hw, geometry)
-
-
-def grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int], geometry) -> np.ndarray:
-    if not (geometry.stride_h == 1 and geometry.stride_w == 1):
-        return _rows_grad_weight(x, dy, kernel_hw, geometry)
-    n, c_in, h, w_in = x.shape
-    _, c_out, h_out, w_out = dy.shape
-    c_in_g = c_in // geometry.groups
-    kh, kw = kernel_hw
-    xp = _pad_planes(x, geometry.pad_h, geometry.pad_h, geometry.pad_w, geometry.pad_w, (kw - 1) * geometry.dilation_w)
-    wp = w_in + 2 * geometry.pad_w
-    dyw = np.zeros((n, c_out, h_out, wp), dtype=dy.dtype)
-    dyw[..., :w_out] = dy
-    tile_rows = max(1, min(h_out, _WIDE_TILE // wp))
-    n_tiles = -(-h_out // tile_rows)
-    partial = np.empty((n * n_tiles, c_out, c_in_g, kh, kw), dtype=x.dtype)
-    work = n * c_out * h_out * wp * c_in_g * kh * kw
-    run = conv_wide.grad_weight_parallel if _parallel(work) else conv_wide.grad_weight_serial
-    run(xp, dyw.reshape(n, c_out, h_out * wp), partial, c_out * c_in_g * n * n_tiles, n_tiles, tile_rows, wp,
-        geometry.dilation_h, geometry.dilation_w)
-    return partial.sum(axis=0)
-
-
-def _rows_forward(x: np.ndarray, w: np.ndarray, geometry) -> np.ndarray:
     from .conv import conv_output_size
     n, c_in, h, w_in = x.shape
     c_out, c_in_g, kh, kw = w.shape
@@ -287,33 +244,55 @@ def _rows_forward(x: np.ndarray, w: np.ndarray, geometry) -> np.ndarray:
     w_out = conv_output_size(w_in, kw, geometry.stride_w, geometry.pad_w, geometry.dilation_w)
     y = np.empty((n, c_out, h_out, w_out), dtype=x.dtype)
     work = n * c_out * h_out * w_out * c_in_g * kh * kw
-    n_blocks, block, parallel = _blocks(h_out, n * c_out, work)
-    run = _forward_parallel if parallel else _forward_serial
-    run(x, w, y, n * c_out * n_blocks, n_blocks, block, *geometry.args())
+    n_blocks, block = _blocks(h_out, n * c_out, work)
+    _run(_forward_tasks, (x, w, y), n * c_out * n_blocks, work, (n_blocks, block, *geometry.args()))
     return y
 
 
-def _rows_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], geometry) -> np.ndarray:
+def grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], geometry) -> np.ndarray:
+    """dx = conv2d's adjoint applied to dy. Shapes: dy (n, c_out, h_out, w_out) -> (n, c_in, *input_hw)."""
     n, c_out, h_out, w_out = dy.shape
     _, c_in_g, kh, kw = w.shape
+    if geometry.stride_h == 1 and geometry.stride_w == 1:
+        # dx[r] = sum_i w[i] dy[r + pad - i*d]: a convolution of dy padded in front by
+        # P = d*(k-1) - pad with the flipped kernel (r + pad - i*d = r - P + i'*d, i' = k-1-i);
+        # the back padding makes the output height dy.shape[2] + top + bottom - d*(k-1)
+        # come out as input_hw[0] (it differs from P by the output_padding).
+        top = geometry.dilation_h * (kh - 1) - geometry.pad_h
+        left = geometry.dilation_w * (kw - 1) - geometry.pad_w
+        bottom = input_hw[0] - h_out - top + geometry.dilation_h * (kh - 1)
+        right = input_hw[1] - w_out - left + geometry.dilation_w * (kw - 1)
+        return _wide_forward(dy, _flip_transposed(w, geometry.groups), (top, bottom, left, right),
+                             geometry.dilation_h, geometry.dilation_w)
     c_in = c_in_g * geometry.groups
     h, w_in = input_hw
     dx = np.empty((n, c_in, h, w_in), dtype=dy.dtype)
     work = n * c_out * h_out * w_out * c_in_g * kh * kw
-    n_blocks, block, parallel = _blocks(h, n * c_in, work)
-    run = _grad_input_parallel if parallel else _grad_input_serial
-    run(dy, w, dx, n * c_in * n_blocks, n_blocks, block, *geometry.args())
+    n_blocks, block = _blocks(h, n * c_in, work)
+    _run(_grad_input_tasks, (dy, w, dx), n * c_in * n_blocks, work, (n_blocks, block, *geometry.args()))
     return dx
 
 
-def _rows_grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int], geometry) -> np.ndarray:
+def grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int], geometry) -> np.ndarray:
+    """dw of sum(dy * conv2d(x, w)). Shapes: x (n, c_in, h, w), dy (n, c_out, h_out, w_out) -> (c_out, c_in/g, kh, kw)."""
     n, c_in, h, w_in = x.shape
     _, c_out, h_out, w_out = dy.shape
     c_in_g = c_in // geometry.groups
     kh, kw = kernel_hw
     work = n * c_out * h_out * w_out * c_in_g * kh * kw
-    n_blocks, block, parallel = _blocks(n * h_out, c_out * c_in_g, work)
-    partial = np.empty((n_blocks, c_out, c_in_g, kh, kw), dtype=x.dtype)
-    run = _grad_weight_parallel if parallel else _grad_weight_serial
-    run(x, dy, partial, c_out * c_in_g * n_blocks, n_blocks, block, *geometry.args())
-    return partial.sum(axis=0) if n_blocks > 1 else partial[0]
+    if not (geometry.stride_h == 1 and geometry.stride_w == 1):
+        n_blocks, block = _blocks(n * h_out, c_out * c_in_g, work)
+        partial = np.empty((n_blocks, c_out, c_in_g, kh, kw), dtype=x.dtype)
+        _run(_grad_weight_tasks, (x, dy, partial), c_out * c_in_g * n_blocks, work,
+             (n_blocks, block, *geometry.args()))
+        return partial.sum(axis=0)
+    xp = _pad_planes(x, geometry.pad_h, geometry.pad_h, geometry.pad_w, geometry.pad_w, (kw - 1) * geometry.dilation_w)
+    wp = w_in + 2 * geometry.pad_w
+    dyw = np.zeros((n, c_out, h_out, wp), dtype=dy.dtype)
+    dyw[..., :w_out] = dy
+    tile_rows = max(1, min(h_out, _WIDE_TILE // wp))
+    n_tiles = -(-h_out // tile_rows)
+    partial = np.empty((n * n_tiles, c_out, c_in_g, kh, kw), dtype=x.dtype)
+    _run(conv_wide.grad_weight_tasks, (xp, dyw.reshape(n, c_out, h_out * wp), partial),
+         c_out * c_in_g * n * n_tiles, work, (n_tiles, tile_rows, wp, geometry.dilation_h, geometry.dilation_w))
+    return partial.sum(axis=0)

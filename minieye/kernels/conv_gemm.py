@@ -17,16 +17,16 @@ with zeros there (``_widen_tile``) so they contribute nothing backwards. Otherwi
 ``row = w_out``.
 
 Tiles of output rows keep ``cols`` in the L2 cache between the unfolding and the
-product. Threads: ``prange`` runs over the threads, each taking every T-th sample
-with its own scratch and calling single-threaded BLAS (``np.dot``; the caller holds
-BLAS to one thread), so the two thread pools never wait on each other. Weight
-gradients are summed per thread and reduced by the caller.
+product. Threads: the caller runs one call per thread (``_threads``), each taking
+every T-th sample with its own scratch and calling single-threaded BLAS (``np.dot``;
+the caller holds BLAS to one thread), so BLAS's thread pool never competes with
+ours. Weight gradients are summed per thread and reduced by the caller.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ._jit import kernel, parallel_kernel, prange
+from ._jit import kernel
 
 
 @kernel
@@ -130,67 +130,62 @@ def _widen_tile(dy, n, o0, tile, a0, a1, row):
                 out[b] = 0
 
 
-@parallel_kernel
-def forward_and_grad_weight(x, w2, dy, y, dw_part, cols_buf, plane_buf, tile_buf, tmp_buf,
+@kernel
+def forward_and_grad_weight(x, w2, dy, y, dw_acc, cols_buf, plane, tile_buf, tmp, first, step,
                             need_y, need_dw, tile_rows, kh, kw, sh, sw, ph, pw, dh, dw):
-    """y = conv2d(x, w) and/or dw_part[t] = sum over thread t's samples of dy_n @ cols_n^T.
+    """y[n] = conv2d(x[n], w) and/or dw_acc = sum_n dy_n @ cols_n^T, for n = first, first+step, ...
 
     Shapes: x (n, c_in, h, w), w2 (g, c_out/g, k), dy and y (n, c_out, h_out, w_out) (dummies
-    when not needed), dw_part (T, g, c_out/g, k); flat scratch per thread t: cols_buf[t]
-    (c_in*kh*kw * tile_rows*row), plane_buf[t] (c_in, plane), tile_buf[t] (c_out/g * tile_rows*row),
-    tmp_buf[t] (c_out/g, k).
+    when not needed), dw_acc (g, c_out/g, k); one thread's scratch: cols_buf
+    (c_in*kh*kw * tile_rows*row), plane (c_in, plane), tile_buf (c_out/g * tile_rows*row),
+    tmp (c_out/g, k).
     """
-    n_threads = cols_buf.shape[0]
     n_img = x.shape[0]
     groups, c_out_g, k = w2.shape
     h_out = dy.shape[2] if need_dw else y.shape[2]
     w_out = dy.shape[3] if need_dw else y.shape[3]
     wp = x.shape[3] + 2 * pw
     row = wp if (sh == 1 and sw == 1) else w_out
-    for t in prange(n_threads):
-        plane, tmp = plane_buf[t], tmp_buf[t]
-        if need_dw:
-            dw_part[t] = 0
-        for n in range(t, n_img, n_threads):
-            _pad_sample(x, n, plane, ph, pw)
-            for a0 in range(0, h_out, tile_rows):
-                a1 = min(h_out, a0 + tile_rows)
-                span = (a1 - a0) * row
-                cols = cols_buf[t, :groups * k * span].reshape((groups, k, span))
-                out = tile_buf[t, :c_out_g * span].reshape((c_out_g, span))
-                _unfold_tile(plane, cols.reshape((groups * k, span)), a0, a1, row, wp, kh, kw, sh, sw, dh, dw)
-                for g in range(groups):
-                    if need_y:
-                        np.dot(w2[g], cols[g], out)
-                        _crop_tile(out, g * c_out_g, y, n, a0, a1, row)
-                    if need_dw:
-                        _widen_tile(dy, n, g * c_out_g, out, a0, a1, row)
-                        np.dot(out, cols[g].T, tmp)
-                        acc = dw_part[t, g]
-                        for a in range(c_out_g):
-                            for b in range(k):
-                                acc[a, b] += tmp[a, b]
+    if need_dw:
+        dw_acc[:] = 0
+    for n in range(first, n_img, step):
+        _pad_sample(x, n, plane, ph, pw)
+        for a0 in range(0, h_out, tile_rows):
+            a1 = min(h_out, a0 + tile_rows)
+            span = (a1 - a0) * row
+            cols = cols_buf[:groups * k * span].reshape((groups, k, span))
+            out = tile_buf[:c_out_g * span].reshape((c_out_g, span))
+            _unfold_tile(plane, cols.reshape((groups * k, span)), a0, a1, row, wp, kh, kw, sh, sw, dh, dw)
+            for g in range(groups):
+                if need_y:
+                    np.dot(w2[g], cols[g], out)
+                    _crop_tile(out, g * c_out_g, y, n, a0, a1, row)
+                if need_dw:
+                    _widen_tile(dy, n, g * c_out_g, out, a0, a1, row)
+                    np.dot(out, cols[g].T, tmp)
+                    acc = dw_acc[g]
+                    for a in range(c_out_g):
+                        for b in range(k):
+                            acc[a, b] += tmp[a, b]
 
 
-@parallel_kernel
-def grad_input(dy, w2t, dx, cols_buf, plane_buf, tile_buf, tile_rows, kh, kw, sh, sw, ph, pw, dh, dw):
-    """dx = fold(W^T @ dy) per sample. w2t (g, k, c_out/g) holds the transposed weight matrices."""
-    n_threads = cols_buf.shape[0]
+@kernel
+def grad_input(dy, w2t, dx, cols_buf, plane, tile_buf, first, step, tile_rows, kh, kw, sh, sw, ph, pw, dh, dw):
+    """dx[n] = fold(W^T @ dy[n]) for n = first, first+step, ...; w2t (g, k, c_out/g) holds the
+    transposed weight matrices; scratch as in forward_and_grad_weight."""
     n_img, _, h_out, w_out = dy.shape
     groups, k, c_out_g = w2t.shape
     wp = dx.shape[3] + 2 * pw
     row = wp if (sh == 1 and sw == 1) else w_out
-    for t in prange(n_threads):
-        plane = plane_buf[t]
-        for n in range(t, n_img, n_threads):
-            plane[:, :] = 0
-            for a0 in range(0, h_out, tile_rows):
-                a1 = min(h_out, a0 + tile_rows)
-                span = (a1 - a0) * row
-                cols = cols_buf[t, :groups * k * span].reshape((groups, k, span))
-                src = tile_buf[t, :c_out_g * span].reshape((c_out_g, span))
-                for g in range(groups):
-                    _widen_tile(dy, n, g * c_out_g, src, a0, a1, row)
-                    np.dot(w2t[g], src, cols[g])
-                _fold_tile(cols.reshape((groups * k, span)), plane, a0, a1, row, wp, kh, kw, sh, sw, dh, dw)
-            _crop_sample(plane, dx, n, ph, pw)
+    for n in range(first, n_img, step):
+        plane[:, :] = 0
+        for a0 in range(0, h_out, tile_rows):
+            a1 = min(h_out, a0 + tile_rows)
+            span = (a1 - a0) * row
+            cols = cols_buf[:groups * k * span].reshape((groups, k, span))
+            src = tile_buf[:c_out_g * span].reshape((c_out_g, span))
+            for g in range(groups):
+                _widen_tile(dy, n, g * c_out_g, src, a0, a1, row)
+                np.dot(w2t[g], src, cols[g])
+            _fold_tile(cols.reshape((groups * k, span)), plane, a0, a1, row, wp, kh, kw, sh, sw, dh, dw)
+        _crop_sample(plane, dx, n, ph, pw)

@@ -23,7 +23,7 @@ channel, sample, row tile) for the weight gradient, each writing its own partial
 """
 from __future__ import annotations
 
-from ._jit import kernel, parallel_kernel, prange
+from ._jit import kernel
 
 
 @kernel
@@ -85,24 +85,14 @@ def _grad_weight_task(xp, dyw, partial, t, n_tiles, tile_rows, wp, dh, dw):
 
 
 @kernel
-def forward_serial(xp, w, yw, n_tasks, n_tiles, tile_rows, wp, dh, dw):
-    for t in range(n_tasks):
-        _forward_task(xp, w, yw, t, n_tiles, tile_rows, wp, dh, dw)
-
-
-@parallel_kernel
-def forward_parallel(xp, w, yw, n_tasks, n_tiles, tile_rows, wp, dh, dw):
-    for t in prange(n_tasks):
+def forward_tasks(xp, w, yw, t0, t1, n_tiles, tile_rows, wp, dh, dw):
+    """Run forward tasks t0 .. t1-1 (the caller splits the range over threads)."""
+    for t in range(t0, t1):
         _forward_task(xp, w, yw, t, n_tiles, tile_rows, wp, dh, dw)
 
 
 @kernel
-def grad_weight_serial(xp, dyw, partial, n_tasks, n_tiles, tile_rows, wp, dh, dw):
-    for t in range(n_tasks):
-        _grad_weight_task(xp, dyw, partial, t, n_tiles, tile_rows, wp, dh, dw)
-
-
-@parallel_kernel
-def grad_weight_parallel(xp, dyw, partial, n_tasks, n_tiles, tile_rows, wp, dh, dw):
-    for t in prange(n_tasks):
+def grad_weight_tasks(xp, dyw, partial, t0, t1, n_tiles, tile_rows, wp, dh, dw):
+    """Run weight-gradient tasks t0 .. t1-1."""
+    for t in range(t0, t1):
         _grad_weight_task(xp, dyw, partial, t, n_tiles, tile_rows, wp, dh, dw)
