@@ -13,7 +13,8 @@ def out_size(size: int, k: int, s: int, p: int) -> int:
 
 
 def max_pool(x, k, s, p):
-    """(y, switches); padding is -inf; ties: the first maximum in row-major window order."""
+    """(y, switches): a row-major scan of each window's real cells, PyTorch's rule: a value
+    replaces the best when strictly greater or NaN (first maximum wins; last NaN wins)."""
     (kh, kw), (sh, sw), (ph, pw) = k, s, p
     n, c, h, w = x.shape
     ho, wo = out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)
@@ -26,10 +27,13 @@ def max_pool(x, k, s, p):
                     cells = [(r, q) for r in range(i * sh - ph, i * sh - ph + kh)
                              for q in range(j * sw - pw, j * sw - pw + kw)
                              if 0 <= r < h and 0 <= q < w]
-                    values = [x[b, ch, r, q] for r, q in cells]
-                    best = max(range(len(cells)), key=lambda t: (values[t], -t))  # first max
-                    y[b, ch, i, j] = values[best]
-                    sw_[b, ch, i, j] = cells[best][0] * w + cells[best][1]
+                    best, where = -math.inf, cells[0]
+                    for r, q in cells:
+                        v = x[b, ch, r, q]
+                        if v > best or math.isnan(v):
+                            best, where = v, (r, q)
+                    y[b, ch, i, j] = best
+                    sw_[b, ch, i, j] = where[0] * w + where[1]
     return y, sw_
 
 

@@ -37,17 +37,26 @@ def assert_same_product(a: float, b: float, u: np.ndarray, v: np.ndarray, dtype)
 dtypes = st.sampled_from(DTYPES)
 
 
-@given(pool_problems(), seeds, dtypes, st.booleans())
-def test_max_pool_matches_naive(problem, seed, dtype, coarse):
+def special_values(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Sprinkle NaN, -inf and +inf over x (about 10% each)."""
+    u = rng.random(x.shape)
+    return np.where(u < 0.1, np.nan, np.where(u < 0.2, -np.inf, np.where(u < 0.25, np.inf, x))).astype(x.dtype)
+
+
+@given(pool_problems(), seeds, dtypes, st.sampled_from(["normal", "coarse", "special"]))
+def test_max_pool_matches_naive(problem, seed, dtype, values):
     shape, k, s, p = problem
     rng = np.random.default_rng(seed)
-    # coarse values (0, 1, 2) make ties common: the switch must still be the first maximum
-    x = (rng.integers(0, 3, shape) if coarse else rng.standard_normal(shape)).astype(dtype)
+    # coarse values (0, 1, 2) make ties common: the switch must still be the first maximum;
+    # special values check the NaN (last NaN wins) and infinity rules
+    x = (rng.standard_normal(shape) if values == "normal" else rng.integers(0, 3, shape)).astype(dtype)
+    if values == "special":
+        x = special_values(x, rng)
     y, switches = F.max_pool2d(x, k, s, p)
     y_ref, s_ref = naive.max_pool(x.astype(np.float64), k, s, p)
     assert y.dtype == dtype and switches.dtype == np.int64
     np.testing.assert_array_equal(switches, s_ref)
-    np.testing.assert_array_equal(y, y_ref.astype(dtype))
+    np.testing.assert_array_equal(y, y_ref.astype(dtype))  # NaN compares equal here
 
 
 @given(pool_problems(), seeds, dtypes)

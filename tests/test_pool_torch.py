@@ -46,6 +46,9 @@ def test_max_pool_and_unpool_match_torch(problem, seed, dtype, coarse):
     shape, k, s, p = problem
     rng = np.random.default_rng(seed)
     x = (rng.integers(0, 3, shape) if coarse else rng.standard_normal(shape)).astype(dtype)
+    if coarse:  # ties, and the NaN and infinity rules
+        u = rng.random(shape)
+        x = np.where(u < 0.05, np.nan, np.where(u < 0.1, -np.inf, x)).astype(dtype)
     y, switches = F.max_pool2d(x, k, s, p)
     t_y, t_idx = TF.max_pool2d(torch.tensor(x), k, s, p, return_indices=True)
     np.testing.assert_array_equal(y, t_y.numpy())

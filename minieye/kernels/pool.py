@@ -13,7 +13,10 @@ Max-pool with switches::
 
 Ties go to the first maximum in row-major window order (PyTorch's CPU rule: a later
 value replaces the best only when strictly greater); a NaN in a window wins (the last
-NaN), so NaNs propagate as in PyTorch.
+NaN), so NaNs propagate as in PyTorch. The kernel is separable: for each output row it
+takes column maxima over the window's rows (vectorised), then maxima of those over each
+window's columns, breaking ties by flat index so that the result is exactly the
+row-major scan's (tests/test_pool_kernels.py checks this against a plain scan).
 
 Scatter and gather by switches are each other's adjoints::
 
@@ -84,24 +87,38 @@ def _planes(a: np.ndarray) -> np.ndarray:
 def _max_pool_planes(x, y, switches, p0, p1, kh, kw, stride_h, stride_w, pad_h, pad_w):
     h, w = x.shape[1], x.shape[2]
     h_out, w_out = y.shape[1], y.shape[2]
+    col_max = np.empty(w, dtype=x.dtype)
+    col_arg = np.empty(w, dtype=np.int64)
     for p in range(p0, p1):
         xp, yp, sp = x[p], y[p], switches[p]
         for i in range(h_out):
             top = i * stride_h - pad_h
             a0, a1 = max(top, 0), min(top + kh, h)
+            # 1) down each column over the window's rows (contiguous rows: vectorised);
+            #    strictly greater keeps the first row, a NaN replaces (so the last NaN row)
+            first = xp[a0]
+            for b in range(w):
+                col_max[b] = first[b]
+                col_arg[b] = a0 * w + b
+            for a in range(a0 + 1, a1):
+                xr = xp[a]
+                for b in range(w):
+                    v = xr[b]
+                    take = (v > col_max[b]) | (v != v)  # selects, not branches
+                    col_max[b] = v if take else col_max[b]
+                    col_arg[b] = a * w + b if take else col_arg[b]
+            # 2) across the window's columns. Row-major order is flat-index order, so PyTorch's
+            #    rules become: among equal maxima the smallest index, among NaNs the largest.
             for j in range(w_out):
                 left = j * stride_w - pad_w
                 b0, b1 = max(left, 0), min(left + kw, w)
-                best = xp[a0, b0]  # every window holds a real cell (padding <= kernel // 2)
-                arg = a0 * w + b0
-                for a in range(a0, a1):
-                    for b in range(b0, b1):
-                        v = xp[a, b]
-                        # strictly greater: the first maximum wins; a NaN always wins.
-                        # Written as selects (no branches): random data defeats branch prediction.
-                        take = (v > best) | (v != v)
-                        best = v if take else best
-                        arg = a * w + b if take else arg
+                best, arg = col_max[b0], col_arg[b0]
+                for b in range(b0 + 1, b1):
+                    v, idx = col_max[b], col_arg[b]
+                    take = ((v > best) | ((v == best) & (idx < arg))
+                            | ((v != v) & ((best == best) | (idx > arg))))
+                    best = v if take else best
+                    arg = idx if take else arg
                 yp[i, j] = best
                 sp[i, j] = arg
 
