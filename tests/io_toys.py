@@ -105,8 +105,6 @@ class Image(me.Layer):
         super().__init__(name)
         self.shape, self.dtype = tuple(shape), resolve_dtype(dtype, "Image")
         self.image = me.Parameter(np.zeros(self.shape), name="image", dtype=self.dtype)
-        # checks.as_float_array turns 0-d into (1,) (reported to the lead); set the shape exactly.
-        self.image.value = np.zeros(self.shape, self.dtype)
 
     def config(self):
         return {"shape": self.shape, "dtype": str(self.dtype), **super().config()}
