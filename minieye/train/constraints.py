@@ -30,6 +30,7 @@ import numpy as np
 
 from ..checks import fail
 from ..core import Parameter
+from ._fused import box_tangent_dot
 
 __all__ = ["Constraint", "Box", "NonNegative", "Simplex", "active_mask"]
 
@@ -52,6 +53,10 @@ class Constraint:
     def tangent(self, z: np.ndarray, v: np.ndarray) -> np.ndarray:
         """Derivative of ``project`` at ``z`` along ``v`` (one-sided, for small positive steps)."""
         raise NotImplementedError
+
+    def tangent_dot(self, z: np.ndarray, v: np.ndarray, g: np.ndarray) -> float:
+        """``<g, tangent(z, v)>``: the slope a line search needs."""
+        return float(np.einsum("i,i->", g, self.tangent(z, v)))
 
     def reduce(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
         """The gradient ``g`` at the feasible ``x`` restricted to the feasible directions."""
@@ -99,6 +104,9 @@ class Box(Constraint):
         above = (z > self._lo) | ((z == self._lo) & (v > 0))
         below = (z < self._hi) | ((z == self._hi) & (v < 0))
         return np.where(above & below, v, 0.0)
+
+    def tangent_dot(self, z: np.ndarray, v: np.ndarray, g: np.ndarray) -> float:
+        return float(box_tangent_dot(z, v, g, self._lo, self._hi))  # one fused pass
 
     def reduce(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
         return np.where(active_mask(x, g, self._lo, self._hi), 0.0, g)

@@ -94,6 +94,9 @@ class ProjectedPath(Path):
     def tangent(self, t: float) -> np.ndarray:
         return self.problem.project_tangent(self.x + self.inner.displacement(t), self.inner.tangent(t))
 
+    def slope(self, t: float, x_t: np.ndarray, grad: np.ndarray) -> float:
+        return self.problem.projected_slope(self.x + self.inner.displacement(t), self.inner.tangent(t), grad)
+
 
 class OrthantPath(Path):
     """OWL-QN's line: ``x + t d`` with every coordinate that would cross zero set to zero.

@@ -193,6 +193,15 @@ class Problem:
             out[s] = c.tangent(z[s], v[s])
         return out
 
+    def projected_slope(self, z: np.ndarray, v: np.ndarray, g: np.ndarray) -> float:
+        """``<g, project_tangent(z, v)>``, without forming the tangent where a constraint can avoid it."""
+        total = 0.0
+        constrained = {s.start: c for c, s in self._constrained}
+        for s in self.slices:
+            c = constrained.get(s.start)
+            total += float(np.einsum("i,i->", g[s], v[s])) if c is None else c.tangent_dot(z[s], v[s], g[s])
+        return total
+
     def reduce_gradient(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
         """The gradient at the feasible ``x`` restricted to feasible directions (``g`` itself if none)."""
         if not self._constrained:

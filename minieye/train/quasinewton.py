@@ -28,6 +28,7 @@ import numpy as np
 from ..checks import check_positive_int, fail
 from ._linalg import dot, norm
 from .orient import Iterate, Orientation, _positive
+from ._fused import two_loop
 from .paths import CurvedPath, LinePath, OrthantPath, Path
 
 __all__ = ["LBFGS", "OWLQN", "QQN"]
@@ -43,31 +44,31 @@ class LBFGS(Orientation):
         self.reset()
 
     def reset(self) -> None:
-        self.s: list[np.ndarray] = []
-        self.y: list[np.ndarray] = []
-        self._sy: list[float] = []  # s.y and y.y of each pair, kept: each costs a pass over n entries
-        self._yy: list[float] = []
+        # pairs live in (history, n) ring buffers, kept across resets; _order lists the
+        # slots oldest first. s.y and y.y are stored: each costs a pass over n entries.
+        self._order: list[int] = []
+        if not hasattr(self, "_s"):
+            self._s = self._y = np.zeros((0, 0))
+            self._sy = self._yy = np.zeros(0)
+
+    @property
+    def pairs(self) -> int:
+        """Number of curvature pairs stored."""
+        return len(self._order)
 
     # -- the two-loop recursion ------------------------------------------------------
     def apply_inverse_hessian(self, g: np.ndarray) -> np.ndarray:
         """``H g`` for the current estimate H (``g`` itself when no pair is stored)."""
-        q = g.copy()
-        rhos = [1.0 / sy for sy in self._sy]
-        alphas = []
-        for s, y, rho in zip(reversed(self.s), reversed(self.y), reversed(rhos)):
-            alpha = rho * dot(s, q)
-            q -= alpha * y
-            alphas.append(alpha)
-        if self.s:
-            q *= self._sy[-1] / self._yy[-1]
-        for s, y, rho, alpha in zip(self.s, self.y, rhos, reversed(alphas)):
-            beta = rho * dot(y, q)
-            q += (alpha - beta) * s
-        return q
+        if not self._order:
+            return g.copy()
+        newest = self._order[-1]
+        gamma = self._sy[newest] / self._yy[newest]
+        return two_loop(np.ascontiguousarray(g, dtype=np.float64), self._s, self._y, 1.0 / self._sy,
+                        np.array(self._order, dtype=np.int64), gamma)
 
     def _quasi_newton_step(self, g: np.ndarray) -> np.ndarray | None:
         """``-H g``, or None when there is no history or it fails to descend."""
-        if not self.s:
+        if not self._order:
             return None
         d = -self.apply_inverse_hessian(g)
         if not np.all(np.isfinite(d)) or dot(d, g) >= 0.0:
@@ -88,28 +89,31 @@ class LBFGS(Orientation):
         sy, yy = dot(s, y), dot(y, y)
         if not (sy > _EPS * yy and sy > 0.0 and np.isfinite(sy) and np.isfinite(yy)):
             return  # no positive curvature along s: keeping it would break H
-        self.s.append(s)
-        self.y.append(y)
-        self._sy.append(sy)
-        self._yy.append(yy)
-        if len(self.s) > self.history:
-            del self.s[0], self.y[0], self._sy[0], self._yy[0]
+        self._store(s, y, sy, yy)
+
+    def _store(self, s: np.ndarray, y: np.ndarray, sy: float, yy: float) -> None:
+        if self._s.shape != (self.history, s.size):
+            self._s, self._y = np.zeros((self.history, s.size)), np.zeros((self.history, s.size))
+            self._sy, self._yy = np.ones(self.history), np.ones(self.history)
+            self._order = []
+        slot = self._order.pop(0) if len(self._order) == self.history else \
+            min(set(range(self.history)) - set(self._order))
+        self._s[slot], self._y[slot], self._sy[slot], self._yy[slot] = s, y, sy, yy
+        self._order.append(slot)
 
     def config(self) -> dict[str, Any]:
         return {"history": self.history}
 
     def state_dict(self) -> dict[str, Any]:
-        if not self.s:
+        if not self._order:
             return {"pairs": 0}
-        return {"pairs": len(self.s), "s": np.stack(self.s), "y": np.stack(self.y)}
+        return {"pairs": len(self._order), "s": self._s[self._order], "y": self._y[self._order]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.reset()
-        if int(state.get("pairs", 0)):
-            self.s = [np.array(row, dtype=np.float64) for row in state["s"]]
-            self.y = [np.array(row, dtype=np.float64) for row in state["y"]]
-            self._sy = [dot(s, y) for s, y in zip(self.s, self.y)]
-            self._yy = [dot(y, y) for y in self.y]
+        for s, y in zip(state.get("s", ()), state.get("y", ())) if int(state.get("pairs", 0)) else ():
+            s, y = np.array(s, dtype=np.float64), np.array(y, dtype=np.float64)
+            self._store(s, y, dot(s, y), dot(y, y))  # the same products as when they were learned
 
 
 def _steepest(g: np.ndarray) -> LinePath:
