@@ -55,13 +55,21 @@ class Partner(me.Layer):
 
 
 def _network() -> me.Layer:
+    """A Graph with a shared layer, a nested Sequential, partner references and built-in layers."""
+    L = me.layers
     shared = Scale(3, name="shared")
     g = me.Graph(name="g")
     x = g.input()
     a = g.add(shared, x)
     b = g.add(me.Sequential(Scale(3, dtype="float64"), Partner(shared)), a)
     g.output(g.add(shared, b), a)
-    return g
+    pool = L.MaxPool2D(2)
+    convs = me.Sequential(L.Conv2D(1, 2, 3, padding=1, seed=0), pool, L.Upsample(2), L.MaxUnpool2D(pool),
+                          L.ConvTranspose2D(2, 1, 3, padding=1, bias=False, dtype="float64", seed=1))
+    outer = me.Graph(name="outer")
+    u, v = outer.input(), outer.input()
+    outer.output(outer.add(g, u), outer.add(convs, v), outer.add(L.Dense(3, 2, seed=2), u))
+    return outer
 
 
 @pytest.fixture(scope="module")
