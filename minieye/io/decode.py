@@ -73,6 +73,7 @@ class _Decoder:
         self.layers: list[Layer] = []
         self.params: list[Parameter | None] = [None] * len(self.param_specs)
         self.used_arrays: set[str] = set()
+        self.adopted: set[int] = set()  # ids of the Parameters in self.params
 
     # -- config values -------------------------------------------------------------------
     def value(self, v: Any, where: str, depth: int = 0) -> Any:
@@ -126,11 +127,9 @@ class _Decoder:
                     raise _fail(where, f"{name}(**config) already has nodes; a registered Graph subclass "
                                        f"must build empty (its nodes are stored in the file)")
                 self.build_graph(layer, _field(record, "graph", dict, where), position, where)
-        except ValueError as exc:
-            if str(exc).startswith(self.where):
-                raise
-            raise _fail(where, f"the layer could not be rebuilt from its config ({type(exc).__name__}: {exc})") from None
         except Exception as exc:  # a constructor may raise anything on a bad config
+            if isinstance(exc, ValueError) and str(exc).startswith(self.where):
+                raise  # our own message, from build_graph
             raise _fail(where, f"the layer could not be rebuilt from its config ({type(exc).__name__}: {exc})") from None
         self.fill_parameters(layer, _field(record, "params", list, where), where)
         return layer
@@ -176,13 +175,14 @@ class _Decoder:
                 self.check_built(built, known.value, where)
                 self.tie(layer, built, known, at)
                 continue
-            if any(p is built for p in self.params):
+            if id(built) in self.adopted:
                 raise _fail(at, "the layer built a parameter that another record already owns")
             value, frozen = self.parameter_value(k, at)
             self.check_built(built, value, where)
             np.copyto(built.value, value)  # in place: the layer may hold views of it
             built.frozen = frozen
             self.params[k] = built
+            self.adopted.add(id(built))
 
     @staticmethod
     def check_built(built: Parameter, value: np.ndarray, where: str) -> None:
