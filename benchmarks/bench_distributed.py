@@ -43,17 +43,20 @@ def images(n: int) -> tuple[np.ndarray, np.ndarray]:
     return rng.normal(size=(n, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, size=n)
 
 
-def per_evaluation(problem: train.Problem, repeats: int) -> tuple[float, float | None]:
-    """Median seconds per evaluation, and the median overhead for a DistributedProblem."""
-    walls, overheads = [], []
+def per_evaluation(problem: train.Problem, repeats: int) -> dict[str, float]:
+    """Medians over ``repeats`` evaluations: wall seconds, CPU seconds of the busiest process
+    (this one, or the slowest worker), and for a DistributedProblem the overhead."""
+    walls, cpus, overheads = [], [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         problem.evaluate_vector()
         walls.append(time.perf_counter() - start)
         timing = getattr(problem, "last_timing", None)
+        cpus.append(timing["cpu"] if timing else time.process_time() - cpu)
         if timing:
             overheads.append(timing["overhead"])
-    return statistics.median(walls), (statistics.median(overheads) if overheads else None)
+    return dict(evaluation=statistics.median(walls), cpu=statistics.median(cpus),
+                overhead=statistics.median(overheads) if overheads else None)
 
 
 def per_iteration(problem: train.Problem, iterations: int) -> tuple[float, float, float]:
@@ -78,20 +81,20 @@ def compute_table(n: int, repeats: int, iterations: int) -> list[dict]:
         with threadpool_limits(threads):  # BLAS (the GEMM convolution path) too
             problem = train.Problem(conv_net(), losses.SoftmaxCrossEntropy(), x, y)
             problem.evaluate_vector()  # compile outside the timing
-            evaluation, _ = per_evaluation(problem, repeats)
+            timed = per_evaluation(problem, repeats)
             iteration, evals, loss = per_iteration(problem, iterations)
-        rows.append(dict(setup=f"single process, {threads} thread(s)", start=0.0, evaluation=evaluation,
-                         overhead=None, iteration=iteration, evals=evals, loss=loss))
+        rows.append(dict(setup=f"single process, {threads} thread(s)", start=0.0, **timed,
+                         iteration=iteration, evals=evals, loss=loss))
     numba.set_num_threads(cores)
     for workers in (1, 2):
         start = time.perf_counter()
         with DistributedProblem(conv_net(), losses.SoftmaxCrossEntropy(), x, y,
                                 n_workers=workers, threads_per_worker=1) as problem:
             started = time.perf_counter() - start
-            evaluation, overhead = per_evaluation(problem, repeats)
+            timed = per_evaluation(problem, repeats)
             iteration, evals, loss = per_iteration(problem, iterations)
-        rows.append(dict(setup=f"Dask, {workers} worker process(es) x 1 thread", start=started,
-                         evaluation=evaluation, overhead=overhead, iteration=iteration, evals=evals, loss=loss))
+        rows.append(dict(setup=f"Dask, {workers} worker process(es) x 1 thread", start=started, **timed,
+                         iteration=iteration, evals=evals, loss=loss))
     return rows
 
 
@@ -106,10 +109,9 @@ def communication_table(sizes: list[int], repeats: int) -> list[dict]:
             net = layers.Dense(width, width, seed=0)
             x = np.random.default_rng(1).normal(size=(2, width)).astype(np.float32)
             with DistributedProblem(net, losses.MSE(), x, np.zeros_like(x), client=client) as problem:
-                evaluation, overhead = per_evaluation(problem, repeats)
+                timed = per_evaluation(problem, repeats)
             params = width * width + width
-            rows.append(dict(params=params, megabytes=2 * params * (4 + 4) / 1e6, evaluation=evaluation,
-                             overhead=overhead))
+            rows.append(dict(params=params, megabytes=2 * params * (4 + 4) / 1e6, **timed))
     return rows
 
 
@@ -132,12 +134,18 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nconv net, 63 k float32 parameters, softmax cross-entropy, full batch of {args.rows} 28x28 images; "
           f"{os.cpu_count()} cores, load average {load_before:.1f} before / {load_after:.1f} after")
     base = rows[0]["evaluation"]
-    print("| setup | start (s) | s / evaluation | overhead (s) | speed-up | s / L-BFGS iteration | evals / it | loss |")
-    print("|---|---|---|---|---|---|---|---|")
+    one = rows[1]["cpu"]  # CPU seconds of the whole work, done by one thread
+    print("| setup | start (s) | s / evaluation | speed-up | overhead (s) | CPU s / eval, busiest process "
+          "| idle-machine estimate | s / L-BFGS iteration | evals / it | loss |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         overhead = "-" if r["overhead"] is None else f"{r['overhead']:.3f}"
-        print(f"| {r['setup']} | {r['start']:.1f} | {r['evaluation']:.3f} | {overhead} | "
-              f"{base / r['evaluation']:.2f} | {r['iteration']:.3f} | {r['evals']:.1f} | {r['loss']:.6f} |")
+        estimate = one / (r["cpu"] + (r["overhead"] or 0.0))
+        print(f"| {r['setup']} | {r['start']:.1f} | {r['evaluation']:.3f} | {base / r['evaluation']:.2f} | "
+              f"{overhead} | {r['cpu']:.3f} | {estimate:.2f} | {r['iteration']:.3f} | {r['evals']:.1f} | "
+              f"{r['loss']:.6f} |")
+    print("(speed-up: against the first row, in wall time; idle-machine estimate: one thread's CPU time / "
+          "(busiest process's CPU time + overhead), what the wall-time speed-up would be with free cores)")
     print("\ncommunication alone: Dense(k, k) on one row per worker, 2 workers "
           "(float32 parameters out, float32 gradients back)")
     print("| parameters | MB moved / evaluation | s / evaluation | overhead (s) | break-even compute, W=2 (s) |")

@@ -5,6 +5,7 @@ seconds); every problem built here uses it through ``client=``, except the tests
 the address and default-cluster paths.
 """
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -150,15 +151,23 @@ def test_training_trajectory_equals_single_process(client, orientation, batch_si
 
 
 # -- setup, lifetime, errors ----------------------------------------------------------------------
+def _actors(dask_worker):
+    state = getattr(dask_worker, "state", dask_worker)
+    return sorted(key for key in state.actors if str(key).startswith("minieye-partition"))
+
+
 def test_warm_up_builds_the_model_on_every_worker_and_close_releases_it(client):
-    from minieye.distributed import worker
     problem = _distributed(dense_net(), losses.MSE(), X, Y, client=client)
     assert problem.setup_seconds > 0 and len(set(problem.workers)) == 2
-    held = client.run(worker.cached_models)
-    assert all(problem.token in tokens for tokens in held.values())
+    mine = {f.key for f in problem._futures if str(f.key).startswith("minieye-partition")}
+    held = {w: set(keys) & mine for w, keys in client.run(_actors).items()}
+    assert sorted(len(keys) for keys in held.values()) == [1, 1]   # one partition's actor per worker
     problem.close()
-    held = client.run(worker.cached_models)
-    assert not any(problem.token in tokens for tokens in held.values())
+    for _ in range(50):   # releasing is asynchronous
+        if not any(set(keys) & mine for keys in client.run(_actors).values()):
+            break
+        time.sleep(0.1)
+    assert not any(set(keys) & mine for keys in client.run(_actors).values())
     with pytest.raises(ValueError, match="closed"):
         problem.evaluate_vector()
     assert client.status == "running"          # a client passed in is left open
@@ -204,3 +213,13 @@ def test_refusals(client):
         _distributed(dense_net(), losses.MSE(), X, Y, client=client, address="tcp://127.0.0.1:1")
     with pytest.raises(ValueError, match="dask.distributed.Client"):
         _distributed(dense_net(), losses.MSE(), X, Y, client="not a client")
+
+
+@pytest.mark.slow
+def test_docs_example_runs():
+    """The first code block of docs/distributed.md runs as written (it starts its own cluster)."""
+    pytest.importorskip("distributed")
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[1] / "docs" / "distributed.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "docs/distributed.md", "exec"), {"__name__": "__main__"})

@@ -26,11 +26,12 @@ def require_dask() -> Any:
 
 
 def connect(client: Any = None, address: str | None = None, n_workers: int = 2,
-            threads_per_worker: int = 1) -> tuple[Any, list[Any]]:
+            threads_per_worker: int = 1, direct: bool = True) -> tuple[Any, list[Any]]:
     """``(client, owned)``: the Client to use and what this call started (closed by the caller).
 
     - ``client``: used as it is and never closed here;
     - ``address``: a Client connected to that scheduler ("tcp://host:8786"), closed at the end;
+      it talks to the workers directly when ``direct`` (else through the scheduler);
     - neither: a LocalCluster of ``n_workers`` processes with ``threads_per_worker``
       threads each, no dashboard; each worker process gets ``NUMBA_NUM_THREADS =
       threads_per_worker`` so that Numba's parallel kernels do not oversubscribe the
@@ -48,7 +49,7 @@ def connect(client: Any = None, address: str | None = None, n_workers: int = 2,
         if not isinstance(address, str):
             raise fail(where, "address a scheduler address string like 'tcp://host:8786'",
                        type(address).__name__)
-        new = distributed.Client(address)
+        new = distributed.Client(address, direct_to_workers=direct)
         return new, [new]
     n_workers = check_positive_int(n_workers, where, "n_workers")
     threads_per_worker = check_positive_int(threads_per_worker, where, "threads_per_worker")
@@ -56,7 +57,7 @@ def connect(client: Any = None, address: str | None = None, n_workers: int = 2,
                                        processes=True, dashboard_address=None,
                                        env={"NUMBA_NUM_THREADS": str(threads_per_worker)})
     try:
-        new = distributed.Client(cluster)
+        new = distributed.Client(cluster, direct_to_workers=direct)
     except BaseException:
         cluster.close()
         raise

@@ -7,8 +7,10 @@ a mean over rows,
 
     L(B) = sum_i (N_i / N) L_i(B_i)        grad L(B) = sum_i (N_i / N) grad L_i(B_i)
 
-(``reduction="sum"``: weights 1). Each evaluation sends the optimised parameters'
-values to the workers, each worker evaluates its rows with the ordinary
+(``reduction="sum"``: weights 1). Each partition lives in a Dask actor on its worker
+(``worker.PartitionEvaluator``), which rebuilt the network once from minieye's file
+format. Each evaluation sends the optimised parameters' values to every actor (one
+direct call each, all in flight at once), each evaluates its rows with the ordinary
 single-process ``Problem``, and the client adds the weighted results in partition
 order (a fixed order, so runs are reproducible). Everything else, the mini-batch
 draws, the orientation, the line search, the monitors, runs on the client exactly as
@@ -26,9 +28,9 @@ from ..checks import check_positive_int, fail
 from ..core import DeltaSet, Layer, Parameter
 from ..train.constraints import Box
 from ..train.problem import Problem
-from . import worker
 from .cluster import connect, worker_threads
 from .wire import pack_model
+from .worker import PartitionEvaluator
 
 __all__ = ["DistributedProblem"]
 
@@ -49,11 +51,18 @@ class DistributedProblem(Problem):
         numba_threads: threads of Numba's parallel kernels in each task (default:
             threads_per_worker on a LocalCluster started here, the workers' own
             setting on a cluster given by client or address).
-        direct: send parameters to and gather gradients from the workers directly
-            (False: through the scheduler, for a client that can reach only the scheduler).
+        direct: the client started here (for address=, or with its LocalCluster) calls
+            the workers directly (``Client(direct_to_workers=True)``); False relays
+            through the scheduler, for a client that can reach only the scheduler. A
+            client passed in keeps its own setting.
         warm_up: evaluate every partition once when the problem is built, so that
             each worker compiles its Numba kernels and rebuilds the network before
             training starts (``setup_seconds`` says how long that took).
+
+    Attributes: ``row_ranges`` and ``workers`` (each partition's rows and worker),
+    ``setup_seconds``, and ``last_timing`` of the latest evaluation: ``wall`` (seconds
+    on the client), ``compute`` and ``cpu`` (wall and CPU seconds of the slowest
+    worker), ``overhead`` (wall - compute: sending, scheduling, gathering, summing).
 
     Shapes: as ``train.Problem``; every input and target has the same number of rows N.
     Use it as a context manager (or call ``close()``) to release the data on the
@@ -79,9 +88,9 @@ class DistributedProblem(Problem):
             n_partitions = check_positive_int(n_partitions, where, "n_partitions")
         self._owned: list[Any] = []
         self._futures: list[Any] = []
+        self._actors: list[Any] = []
         self.closed = False
-        self.token = f"minieye-{uuid.uuid4().hex}"
-        self.client, self._owned = connect(client, address, n_workers, threads_per_worker)
+        self.client, self._owned = connect(client, address, n_workers, threads_per_worker, direct)
         if numba_threads is not None:
             numba_threads = check_positive_int(numba_threads, where, "numba_threads")
         elif client is None and address is None:
@@ -89,7 +98,6 @@ class DistributedProblem(Problem):
         self.numba_threads = numba_threads
         try:
             self._place(n_partitions, where)
-            self._send_model()
             self.setup_seconds = 0.0
             self.evaluations = 0
             self.last_timing: dict[str, float] = {}
@@ -115,37 +123,36 @@ class DistributedProblem(Problem):
         return n
 
     def _place(self, n_partitions: int | None, where: str) -> None:
-        """Cut the rows into partitions and scatter each to one worker, where it stays."""
-        workers = worker_threads(self.client)
+        """Cut the rows into partitions, scatter each to one worker and start its actor there."""
+        workers = [address for address, _ in worker_threads(self.client)]
         if not workers:
             raise fail(where, "at least one Dask worker connected to the scheduler", "none",
                        "start workers (dask worker <scheduler address>) before building the problem")
-        slots = [address for address, threads in workers for _ in range(threads)]
-        count = min(n_partitions or len(slots), self.n_rows)
+        count = min(n_partitions or len(workers), self.n_rows)
         bounds = np.linspace(0, self.n_rows, count + 1).round().astype(int)
         self.row_ranges = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
-        self.workers = [slots[i % len(slots)] for i in range(count)]
-        self._parts = []
-        for (a, b), address in zip(self.row_ranges, self.workers):
+        self.workers = [workers[i % len(workers)] for i in range(count)]
+        model = self.client.scatter([pack_model(self.net, self.loss, self.params)], broadcast=True, hash=False)[0]
+        self._futures.append(model)
+        actors = []
+        for i, ((a, b), address) in enumerate(zip(self.row_ranges, self.workers)):
             part = self._select(np.arange(a, b)) if (a, b) != (0, self.n_rows) else self._select(None)
-            future = self.client.scatter([part], workers=[address], hash=False)[0]
-            self._parts.append(future)
-        self._futures.extend(self._parts)
-
-    def _send_model(self) -> None:
-        packed = pack_model(self.net, self.loss, self.params)
-        self._model = self.client.scatter([packed], broadcast=True, hash=False)[0]
-        self._futures.append(self._model)
+            data = self.client.scatter([part], workers=[address], hash=False)[0]
+            actor = self.client.submit(PartitionEvaluator, model, data, self.numba_threads, actor=True,
+                                       workers=[address], allow_other_workers=False,
+                                       key=f"minieye-partition-{i}-{uuid.uuid4().hex}")
+            self._futures += [data, actor]
+            actors.append(actor)
+        self._actors = [future.result() for future in actors]
+        self._futures.remove(model)
+        model.release()  # every actor has rebuilt its network: the bytes are no longer needed
 
     def refresh(self) -> None:
         """Resend the whole network (needed only after changing parameters the problem does
         not optimise, e.g. frozen ones: the optimised ones travel with every evaluation)."""
         self._check_open()
-        self.client.run(worker.forget, self.token)
-        self.client.cancel([self._model])
-        self._futures.remove(self._model)
-        self.token = f"minieye-{uuid.uuid4().hex}"
-        self._send_model()
+        packed = pack_model(self.net, self.loss, self.params)
+        self._call([actor.reload(packed) for actor in self._actors])
 
     @property
     def partition_sizes(self) -> list[int]:
@@ -172,30 +179,26 @@ class DistributedProblem(Problem):
         values = [np.array(p.value, copy=True) for p in self.params]  # the client may overwrite p.value next
         jobs = self._rows(batch)
         total_rows = sum(n for _, _, n in jobs)
-        try:
-            # One copy of the values to each worker, client -> worker (through the scheduler
-            # it is twice the traffic and several times slower: docs/distributed.md).
-            shared = self.client.scatter([values], broadcast=True, hash=False, direct=self.direct)[0]
-            futures = [self.client.submit(worker.evaluate_partition, self.token, self._model, i, self._parts[i],
-                                          shared, rows, self.numba_threads, pure=False,
-                                          workers=[self.workers[i]], allow_other_workers=False,
-                                          key=f"minieye-evaluate-{uuid.uuid4().hex}-{i}")
-                       for i, rows, _ in jobs]
-            results = self.client.gather(futures, direct=self.direct)
-        except Exception as exc:
-            hint = " (a client that cannot reach the workers directly needs direct=False)" if self.direct else ""
-            raise RuntimeError(f"DistributedProblem: evaluation on the workers failed "
-                               f"({type(exc).__name__}: {exc}){hint}") from exc
+        # One direct call per partition's actor, all in flight at once.
+        results = self._call([self._actors[i].evaluate(values, rows) for i, rows, _ in jobs])
         self.evaluations += 1
         loss, grad = 0.0, np.zeros(self.size)
-        for (_, _, n), (part_loss, part_grad, _) in zip(jobs, results):
+        for (_, _, n), (part_loss, part_grad, _, _) in zip(jobs, results):
             weight = n / total_rows if self.reduction == "mean" else 1.0
             loss += weight * part_loss
             grad += weight * part_grad.astype(np.float64)  # float32 parameters send float32 gradients
         wall = time.perf_counter() - start
-        compute = max(seconds for _, _, seconds in results)
-        self.last_timing = {"wall": wall, "compute": compute, "overhead": wall - compute}
+        compute = max(r[2] for r in results)
+        self.last_timing = {"wall": wall, "compute": compute, "overhead": wall - compute,
+                            "cpu": max(r[3] for r in results)}
         return float(loss), grad
+
+    def _call(self, calls: list[Any]) -> list[Any]:
+        try:
+            return [call.result() for call in calls]
+        except Exception as exc:
+            raise RuntimeError(f"DistributedProblem: evaluation on the workers failed "
+                               f"({type(exc).__name__}: {exc})") from exc
 
     def evaluate(self, batch: np.ndarray | None = None) -> tuple[float, DeltaSet]:
         """``evaluate_vector`` with the gradient as a DeltaSet over ``params``."""
@@ -215,10 +218,9 @@ class DistributedProblem(Problem):
         self.closed = True
         try:
             if self._futures and self.client.status == "running":
-                self.client.cancel(self._futures)
-                self.client.run(worker.forget, self.token)
+                self.client.cancel(self._futures)  # the actors go, with the network and the data
         finally:
-            self._futures = []
+            self._futures, self._actors = [], []
             for thing in self._owned:
                 thing.close()
             self._owned = []
