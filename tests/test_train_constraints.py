@@ -76,3 +76,19 @@ def test_constraint_configuration_errors():
     with pytest.raises(ValueError, match="one constraint per parameter"):
         train.Problem(me.Sequential(source), losses.MSE(), (), np.zeros(3),
                       constraints=[train.Box(source.value, 0), train.Box(source.value, None, 1)])
+
+
+def test_owlqn_inside_a_box():
+    # lasso with non-negative weights: the L1 slope must survive the projection
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((40, 8))
+    b = a @ np.array([1.5, 0, 0, -1.0, 0, 0.7, 0, 0])[:, None]
+    net = me.Sequential(layers.Dense(8, 1, bias=False, dtype="float64", init="zeros"))
+    weight = net.layers[0].weight
+    problem = train.Problem(net, losses.MSE(), a, b, constraints=[train.NonNegative(weight)])
+    train.Trainer(problem, train.OWLQN(l1=0.01), train.Backtracking()).run(max_iterations=300)
+    w = weight.value[0]
+    assert w.min() >= 0 and w[3] == 0 and w[0] > 1 and w[5] > 0.3
+    _, grad = problem.evaluate_vector()
+    # KKT of min f + l1 sum(w) over w >= 0: grad + l1 = 0 on the support, >= 0 at zero
+    assert np.allclose(grad[w > 0] + 0.01, 0, atol=1e-7) and np.all(grad[w == 0] + 0.01 >= -1e-7)

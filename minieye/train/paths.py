@@ -40,7 +40,11 @@ class Path:
 
     def slope(self, t: float, x_t: np.ndarray, grad: np.ndarray) -> float:
         """phi'(t) given the point ``x_t = x + p(t)`` and the loss gradient there."""
-        return dot(grad, self.tangent(t))
+        return dot(self.effective_gradient(x_t, grad), self.tangent(t))
+
+    def effective_gradient(self, x_t: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        """The gradient of what the search minimises (the loss, plus any orientation penalty)."""
+        return grad
 
 
 class LinePath(Path):
@@ -95,7 +99,8 @@ class ProjectedPath(Path):
         return self.problem.project_tangent(self.x + self.inner.displacement(t), self.inner.tangent(t))
 
     def slope(self, t: float, x_t: np.ndarray, grad: np.ndarray) -> float:
-        return self.problem.projected_slope(self.x + self.inner.displacement(t), self.inner.tangent(t), grad)
+        return self.problem.projected_slope(self.x + self.inner.displacement(t), self.inner.tangent(t),
+                                            self.inner.effective_gradient(x_t, grad))
 
 
 class OrthantPath(Path):
@@ -123,6 +128,6 @@ class OrthantPath(Path):
         on_zero = (moved == 0.0) & (np.sign(self.direction) == self.orthant)
         return (np.sign(moved) == self.orthant) | on_zero | (self.mask == 0.0)
 
-    def slope(self, t: float, x_t: np.ndarray, grad: np.ndarray) -> float:
+    def effective_gradient(self, x_t: np.ndarray, grad: np.ndarray) -> np.ndarray:
         sign = np.where(x_t != 0.0, np.sign(x_t), self.orthant)
-        return dot(grad + self.l1 * self.mask * sign, self.tangent(t))
+        return grad + self.l1 * self.mask * sign
