@@ -23,7 +23,7 @@ import numpy as np
 os.environ.setdefault("MPLBACKEND", "Agg")  # figures go to files; no display needed
 
 __all__ = ["parser", "output_folder", "pyplot", "save_figure", "format_table", "print_table",
-           "bundled_image", "timer", "write_text"]
+           "bundled_image", "timer", "write_text", "fit"]
 
 
 def parser(name: str, description: str) -> argparse.ArgumentParser:
@@ -113,3 +113,32 @@ def timer() -> Iterator[list[float]]:
         yield box
     finally:
         box[0] = time.perf_counter() - start
+
+
+def fit(net: Any, loss: Any, inputs: Any, targets: Any, iterations: int, measure: Any = None,
+        every: int = 10, orientation: Any = None, batch_size: int | None = None,
+        rng: np.random.Generator | None = None, line_search: Any = None) -> dict[str, Any]:
+    """Train ``net`` with minieye.train (L-BFGS, full batch, by default) and record curves.
+
+    ``measure(net) -> float`` (e.g. a held-out error) is called at the start and every
+    ``every`` iterations. The default line search gives up after 10 trials: max-pool
+    switches make the loss piecewise smooth, and a long futile search costs more than
+    L-BFGS's restart from steepest descent. Returns {"result", "train": [(iteration, loss)], "measured":
+    [(iteration, value)], "seconds"}.
+    """
+    from minieye import train
+    measured: list[tuple[int, float]] = []
+    monitors = []
+    if measure is not None:
+        measured.append((0, float(measure(net))))
+        monitors.append(train.Callback(lambda trainer, record: measured.append(
+            (record.iteration, float(measure(net)))) and None, every=every))
+    problem = train.Problem(net, loss, inputs, targets, batch_size=batch_size, rng=rng)
+    trainer = train.Trainer(problem, orientation=orientation or train.LBFGS(),
+                            line_search=line_search or train.ArmijoWolfe(max_evaluations=10), monitors=monitors)
+    with timer() as t:
+        result = trainer.run(max_iterations=iterations)
+    if measure is not None and (not measured or measured[-1][0] != result.iterations):
+        measured.append((result.iterations, float(measure(net))))
+    curve = [(0, result.initial_loss)] + [(r.iteration, r.loss) for r in result.history]
+    return {"result": result, "train": curve, "measured": measured, "seconds": t[0]}
