@@ -241,18 +241,32 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
     return dx
 
 
-def conv2d_backward_transposed(dy: np.ndarray, w: np.ndarray, x: np.ndarray,
-                               geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
+def conv2d_backward_transposed(dy: np.ndarray, w: np.ndarray, x: np.ndarray, geometry: Geometry,
+                               need_dw: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Backward of the transposed convolution ``y = conv_transpose2d(x, w)``.
 
     Returns ``(dx, dw) = (conv2d(dy, w), grad_weight with dy as the input and x as the
-    output gradient)``. Shapes: dy (n, c_out_t, H, W), w (c_in_t, c_out_t/g, kh, kw),
-    x (n, c_in_t, h, w) -> dx like x, dw like w.
+    output gradient)`` (dw None unless ``need_dw``). Shapes: dy (n, c_out_t, H, W),
+    w (c_in_t, c_out_t/g, kh, kw), x (n, c_in_t, h, w) -> dx like x, dw like w.
+
+    When output_padding is at least the stride (allowed when the dilation is larger),
+    conv2d(dy) has more rows or columns than x: those positions exist in neither x nor
+    y's preimage, so x is zero-extended for dw and dx is cropped back.
     """
+    kh, kw = w.shape[2:]
+    conv_hw = (conv_output_size(dy.shape[2], kh, geometry.stride_h, geometry.pad_h, geometry.dilation_h),
+               conv_output_size(dy.shape[3], kw, geometry.stride_w, geometry.pad_w, geometry.dilation_w))
+    h, w_in = x.shape[2:]
+    if conv_hw != (h, w_in):
+        extended = np.zeros(x.shape[:2] + conv_hw, dtype=x.dtype)
+        extended[:, :, :h, :w_in] = x
+        x = extended
     algorithm = plan(dy.shape[1], w.shape[0], geometry.groups)
-    if algorithm == "direct":
-        dx = conv_direct.forward(dy, w, geometry)
-        dw = conv_direct.grad_weight(dy, x, w.shape[2:], geometry)
-        return dx, dw
-    dx, dw = conv2d_forward_and_grad_weight(dy, w, x, geometry, need_y=True)
+    if algorithm == "direct" or not need_dw:
+        dx = conv2d_forward(dy, w, geometry, algorithm)
+        dw = conv_direct.grad_weight(dy, x, (kh, kw), geometry) if need_dw else None
+    else:
+        dx, dw = conv2d_forward_and_grad_weight(dy, w, x, geometry, need_y=True)
+    if conv_hw != (h, w_in):
+        dx = np.ascontiguousarray(dx[:, :, :h, :w_in])
     return dx, dw

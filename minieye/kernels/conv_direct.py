@@ -74,8 +74,10 @@ def _forward_task(x, w, y, t, n_blocks, block, sh, sw, ph, pw, dh, dw):
                         for q in range(hi - lo):
                             d[q] += wv * sl[q]
                     else:
-                        for ow in range(lo, hi):
-                            dst[ow] += wv * src[ow * sw + off]
+                        d = dst[lo:hi]
+                        sl = src[lo * sw + off:(hi - 1) * sw + off + 1:sw]
+                        for q in range(hi - lo):
+                            d[q] += wv * sl[q]
 
 
 @kernel
@@ -111,8 +113,10 @@ def _grad_input_task(dy, w, dx, t, n_blocks, block, sh, sw, ph, pw, dh, dw):
                         for q in range(hi - lo):
                             d[q] += wv * sl[q]
                     else:
-                        for ow in range(lo, hi):
-                            dst[ow * sw + off] += wv * src[ow]
+                        d = dst[lo * sw + off:(hi - 1) * sw + off + 1:sw]
+                        sl = src[lo:hi]
+                        for q in range(hi - lo):
+                            d[q] += wv * sl[q]
 
 
 @kernel
@@ -148,8 +152,10 @@ def _grad_weight_task(x, dy, partial, t, n_blocks, block, sh, sw, ph, pw, dh, dw
                     for q in range(hi - lo):
                         s += gl[q] * sl[q]
                 else:
-                    for ow in range(lo, hi):
-                        s += g[ow] * src[ow * sw + off]
+                    gl = g[lo:hi]
+                    sl = src[lo * sw + off:(hi - 1) * sw + off + 1:sw]
+                    for q in range(hi - lo):
+                        s += gl[q] * sl[q]
                 acc[i, j] += s
 
 

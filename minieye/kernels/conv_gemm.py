@@ -63,10 +63,11 @@ def _unfold_tile(plane, cols, a0, a1, row, wp, kh, kw, sh, sw, dh, dw):
                         dst[t] = src[t]
                 else:
                     for a in range(a0, a1):
-                        src = p[(a * sh + i * dh) * wp + j * dw:]
+                        base = (a * sh + i * dh) * wp + j * dw
+                        src = p[base:base + row * sw:sw]  # strided view: indices stay provably >= 0
                         out = dst[(a - a0) * row:(a - a0 + 1) * row]
                         for b in range(row):
-                            out[b] = src[b * sw]
+                            out[b] = src[b]
 
 
 @kernel
@@ -86,10 +87,11 @@ def _fold_tile(dcols, plane, a0, a1, row, wp, kh, kw, sh, sw, dh, dw):
                         dst[t] += src[t]
                 else:
                     for a in range(a0, a1):
-                        dst = p[(a * sh + i * dh) * wp + j * dw:]
+                        base = (a * sh + i * dh) * wp + j * dw
+                        dst = p[base:base + row * sw:sw]
                         part = src[(a - a0) * row:(a - a0 + 1) * row]
                         for b in range(row):
-                            dst[b * sw] += part[b]
+                            dst[b] += part[b]
 
 
 @kernel

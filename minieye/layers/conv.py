@@ -169,11 +169,10 @@ class ConvTranspose2D(_ConvBase):
         def backward(dy, deltas):
             dy = np.ascontiguousarray(dy, dtype=x.dtype)
             self._bias_grad(dy, deltas)
-            if self.weight.frozen:
-                return kconv.conv2d_forward(dy, w, geometry)
             # dx = conv2d(dy, W) and dW = corr(dy, x) share one unfolding of dy.
-            dx, dw = kconv.conv2d_backward_transposed(dy, w, x, geometry)
-            deltas.add(self.weight, dw)
+            dx, dw = kconv.conv2d_backward_transposed(dy, w, x, geometry, need_dw=not self.weight.frozen)
+            if dw is not None:
+                deltas.add(self.weight, dw)
             return dx
 
         return y, backward
