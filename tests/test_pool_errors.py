@@ -12,7 +12,8 @@ x4 = np.zeros((2, 3, 5, 5))
 
 @pytest.mark.parametrize("call, message", [
     (lambda: F.max_pool2d(x4, 6), r"max_pool2d: expected a kernel \(6, 6\) no larger than the padded input \(5, 5\)"),
-    (lambda: F.avg_pool2d(x4, (2, 8), padding=(0, 1)), r"avg_pool2d: expected a kernel \(2, 8\) no larger than the padded input \(5, 7\)"),
+    (lambda: F.avg_pool2d(x4, (2, 8), padding=(0, 1)),
+     r"avg_pool2d: expected a kernel \(2, 8\) no larger than the padded input \(5, 7\)"),
     (lambda: F.max_pool2d(x4, 3, padding=2), r"padding at most half the kernel size.*got padding=\(2, 2\)"),
     (lambda: F.max_pool2d(x4, 0), r"kernel_size an int >= 1"),
     (lambda: F.max_pool2d(x4, 2, stride=0), r"stride an int >= 1"),

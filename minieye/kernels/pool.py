@@ -236,12 +236,6 @@ def _avg_pool_planes(x, y, p0, p1, kh, kw, stride_h, stride_w, pad_h, pad_w, cou
                 yp[i, j] = total / (rows * cols)
 
 
-@parallel_kernel
-def _avg_pool_parallel(x, y, kh, kw, stride_h, stride_w, pad_h, pad_w, count_include_pad):
-    for p in prange(x.shape[0]):
-        _avg_pool_planes(x, y, p, p + 1, kh, kw, stride_h, stride_w, pad_h, pad_w, count_include_pad)
-
-
 @kernel
 def _avg_pool_grad_planes(dy, dx, p0, p1, kh, kw, stride_h, stride_w, pad_h, pad_w, count_include_pad):
     h, w = dx.shape[1], dx.shape[2]
@@ -268,10 +262,14 @@ def _avg_pool_grad_planes(dy, dx, p0, p1, kh, kw, stride_h, stride_w, pad_h, pad
 
 
 @parallel_kernel
-def _avg_pool_grad_parallel(dy, dx, kh, kw, stride_h, stride_w, pad_h, pad_w, count_include_pad):
-    for p in prange(dy.shape[0]):
-        _avg_pool_grad_planes(dy, dx, p, p + 1, kh, kw, stride_h, stride_w, pad_h, pad_w,
-                              count_include_pad)
+def _avg_pool_parallel(src, dst, kh, kw, stride_h, stride_w, pad_h, pad_w, count_include_pad, backward):
+    """Forward (x -> y) or backward (dy -> dx) over planes in parallel: one driver, so one
+    parallel compilation (seconds each) serves both directions."""
+    for p in prange(src.shape[0]):
+        if backward:
+            _avg_pool_grad_planes(src, dst, p, p + 1, kh, kw, stride_h, stride_w, pad_h, pad_w, count_include_pad)
+        else:
+            _avg_pool_planes(src, dst, p, p + 1, kh, kw, stride_h, stride_w, pad_h, pad_w, count_include_pad)
 
 
 def avg_pool2d_forward(x: np.ndarray, kh: int, kw: int, stride_h: int, stride_w: int,
@@ -284,7 +282,7 @@ def avg_pool2d_forward(x: np.ndarray, kh: int, kw: int, stride_h: int, stride_w:
     planes = n * c
     args = (kh, kw, stride_h, stride_w, pad_h, pad_w, bool(count_include_pad))
     if _use_parallel(planes, y.size * kh * kw):
-        _avg_pool_parallel(_planes(x), _planes(y), *args)
+        _avg_pool_parallel(_planes(x), _planes(y), *args, False)
     elif planes:
         _avg_pool_planes(_planes(x), _planes(y), 0, planes, *args)
     return y
@@ -298,7 +296,7 @@ def avg_pool2d_backward(dy: np.ndarray, h: int, w: int, kh: int, kw: int, stride
     planes = n * c
     args = (kh, kw, stride_h, stride_w, pad_h, pad_w, bool(count_include_pad))
     if _use_parallel(planes, dy.size * kh * kw):
-        _avg_pool_grad_parallel(_planes(dy), _planes(dx), *args)
+        _avg_pool_parallel(_planes(dy), _planes(dx), *args, True)
     elif planes:
         _avg_pool_grad_planes(_planes(dy), _planes(dx), 0, planes, *args)
     return dx

@@ -104,12 +104,6 @@ def _bilinear_planes(x, y, p0, p1, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1):
                 yr[j] = lw0[j] * mixed[iw0[j]] + lw1[j] * mixed[iw1[j]]
 
 
-@parallel_kernel
-def _bilinear_parallel(x, y, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1):
-    for p in prange(x.shape[0]):
-        _bilinear_planes(x, y, p, p + 1, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1)
-
-
 @kernel
 def _bilinear_grad_planes(dy, dx, p0, p1, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1):
     w = dx.shape[2]
@@ -131,9 +125,14 @@ def _bilinear_grad_planes(dy, dx, p0, p1, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1
 
 
 @parallel_kernel
-def _bilinear_grad_parallel(dy, dx, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1):
-    for p in prange(dy.shape[0]):
-        _bilinear_grad_planes(dy, dx, p, p + 1, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1)
+def _bilinear_parallel(src, dst, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1, backward):
+    """Forward (x -> y) or backward (dy -> dx) over planes in parallel (one driver, one
+    parallel compilation)."""
+    for p in prange(src.shape[0]):
+        if backward:
+            _bilinear_grad_planes(src, dst, p, p + 1, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1)
+        else:
+            _bilinear_planes(src, dst, p, p + 1, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1)
 
 
 def upsample_bilinear_forward(x: np.ndarray, sh: int, sw: int) -> np.ndarray:
@@ -143,7 +142,7 @@ def upsample_bilinear_forward(x: np.ndarray, sh: int, sw: int) -> np.ndarray:
     taps = (*bilinear_taps(h, sh, x.dtype), *bilinear_taps(w, sw, x.dtype))
     planes = n * c
     if _use_parallel(planes, 4 * y.size):
-        _bilinear_parallel(_planes(x), _planes(y), *taps)
+        _bilinear_parallel(_planes(x), _planes(y), *taps, False)
     elif planes:
         _bilinear_planes(_planes(x), _planes(y), 0, planes, *taps)
     return y
@@ -157,7 +156,7 @@ def upsample_bilinear_backward(dy: np.ndarray, sh: int, sw: int) -> np.ndarray:
     taps = (*bilinear_taps(h, sh, dy.dtype), *bilinear_taps(w, sw, dy.dtype))
     planes = n * c
     if _use_parallel(planes, 4 * dy.size):
-        _bilinear_grad_parallel(_planes(dy), _planes(dx), *taps)
+        _bilinear_parallel(_planes(dy), _planes(dx), *taps, True)
     elif planes:
         _bilinear_grad_planes(_planes(dy), _planes(dx), 0, planes, *taps)
     return dx
