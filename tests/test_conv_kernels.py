@@ -15,17 +15,19 @@ import naive_conv as naive
 
 
 @contextlib.contextmanager
-def forced(parallel: bool, tiny_slices: bool):
-    """Exercise the parallel direct path and the multi-slice GEMM path on small arrays."""
-    saved = conv_direct._PARALLEL_MIN_WORK, kconv._GEMM_PARALLEL_MIN_WORK
+def forced(parallel: bool, tiny_tiles: bool):
+    """Exercise the threaded paths and the multi-tile paths on small arrays."""
+    saved = (conv_direct._PARALLEL_MIN_WORK, kconv._GEMM_PARALLEL_MIN_WORK, conv_direct._WIDE_TILE,
+             kconv._TILE_BYTES)
     try:
         if parallel:
-            conv_direct._PARALLEL_MIN_WORK = 0
-        if tiny_slices:
-            kconv._GEMM_PARALLEL_MIN_WORK = 0
+            conv_direct._PARALLEL_MIN_WORK = kconv._GEMM_PARALLEL_MIN_WORK = 0
+        if tiny_tiles:
+            conv_direct._WIDE_TILE = kconv._TILE_BYTES = 1
         yield
     finally:
-        conv_direct._PARALLEL_MIN_WORK, kconv._GEMM_PARALLEL_MIN_WORK = saved
+        (conv_direct._PARALLEL_MIN_WORK, kconv._GEMM_PARALLEL_MIN_WORK, conv_direct._WIDE_TILE,
+         kconv._TILE_BYTES) = saved
 
 
 @st.composite
@@ -64,7 +66,7 @@ def _kw(g: kconv.Geometry):
 
 @settings(max_examples=40)
 @given(conv_problems(), st.sampled_from(["direct", "gemm"]), st.booleans(), st.booleans())
-def test_kernels_match_naive_loops(problem, algorithm, parallel, tiny_slices):
+def test_kernels_match_naive_loops(problem, algorithm, parallel, tiny_tiles):
     x, w, g, rng = problem
     reference = naive.conv2d(x, w, **_kw(g))
     dy = rng.standard_normal(reference.shape).astype(x.dtype)
@@ -73,7 +75,7 @@ def test_kernels_match_naive_loops(problem, algorithm, parallel, tiny_slices):
     out_pad = _restoring_output_padding(x.shape[2:], dy.shape[2:], w.shape[2:], g)
     dx_ref = naive.conv_transpose2d(dy, w, output_padding=out_pad, **_kw(g))
     dw_ref = naive.conv2d_grad_weight(x, dy, w.shape[2:], **_kw(g))
-    with forced(parallel, tiny_slices):
+    with forced(parallel, tiny_tiles):
         y = kconv.conv2d_forward(x, w, g, algorithm)
         dx = kconv.conv2d_grad_input(dy, w, (h, wd), g, algorithm)
         dw = kconv.conv2d_grad_weight(x, dy, w.shape[2:], g, algorithm)
