@@ -55,9 +55,10 @@ class DistributedProblem(Problem):
             the workers directly (``Client(direct_to_workers=True)``); False relays
             through the scheduler, for a client that can reach only the scheduler. A
             client passed in keeps its own setting.
-        warm_up: evaluate every partition once when the problem is built, so that
-            each worker compiles its Numba kernels and rebuilds the network before
-            training starts (``setup_seconds`` says how long that took).
+        warm_up: evaluate every partition once when the problem is built (and once
+            more on batch_size rows spread over the partitions), so that each worker
+            compiles its Numba kernels before training starts (``setup_seconds`` says
+            how long that took).
 
     Attributes: ``row_ranges`` and ``workers`` (each partition's rows and worker),
     ``setup_seconds``, and ``last_timing`` of the latest evaluation: ``wall`` (seconds
@@ -104,6 +105,10 @@ class DistributedProblem(Problem):
             if warm_up:
                 start = time.perf_counter()
                 self.evaluate_vector(None)
+                if self.batch_size is not None:  # mini-batch sizes may take other kernel paths
+                    spread = np.unique(np.linspace(0, self.n_rows - 1, self.batch_size).round().astype(int))
+                    self.evaluate_vector(spread)  # (a fixed set of rows: the problem's rng is untouched)
+                self.evaluations = 0
                 self.setup_seconds = time.perf_counter() - start
         except BaseException:
             self.close()
@@ -197,8 +202,10 @@ class DistributedProblem(Problem):
         try:
             return [call.result() for call in calls]
         except Exception as exc:
+            hint = (" If the client cannot reach the workers directly, pass direct=False."
+                    if isinstance(exc, OSError) and self.direct and self._owned else "")
             raise RuntimeError(f"DistributedProblem: evaluation on the workers failed "
-                               f"({type(exc).__name__}: {exc})") from exc
+                               f"({type(exc).__name__}: {exc}); the parameters are unchanged.{hint}") from exc
 
     def evaluate(self, batch: np.ndarray | None = None) -> tuple[float, DeltaSet]:
         """``evaluate_vector`` with the gradient as a DeltaSet over ``params``."""
