@@ -43,7 +43,7 @@ def two_input_graph():
 def client():
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, env={"NUMBA_NUM_THREADS": "1"})
+                                       dashboard_address="127.0.0.1:0", env={"NUMBA_NUM_THREADS": "1"})
     with distributed.Client(cluster) as c:
         yield c
     cluster.close()
@@ -194,7 +194,6 @@ def test_scheduler_address_connects_a_client_that_close_stops(client):
     assert own.status == "closed" and client.status == "running"
 
 
-@pytest.mark.slow
 def test_default_local_cluster_starts_and_stops():
     pytest.importorskip("distributed")
     from minieye.distributed import DistributedProblem

@@ -33,7 +33,8 @@ def connect(client: Any = None, address: str | None = None, n_workers: int = 2,
     - ``address``: a Client connected to that scheduler ("tcp://host:8786"), closed at the end;
       it talks to the workers directly when ``direct`` (else through the scheduler);
     - neither: a LocalCluster of ``n_workers`` processes with ``threads_per_worker``
-      threads each, no dashboard; each worker process gets ``NUMBA_NUM_THREADS =
+      threads each (its HTTP server on a free local port, never a clash with another
+      cluster on 8787); each worker process gets ``NUMBA_NUM_THREADS =
       threads_per_worker`` so that Numba's parallel kernels do not oversubscribe the
       cores that the other workers use.
     """
@@ -54,7 +55,7 @@ def connect(client: Any = None, address: str | None = None, n_workers: int = 2,
     n_workers = check_positive_int(n_workers, where, "n_workers")
     threads_per_worker = check_positive_int(threads_per_worker, where, "threads_per_worker")
     cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
-                                       processes=True, dashboard_address=None,
+                                       processes=True, dashboard_address="127.0.0.1:0",
                                        env={"NUMBA_NUM_THREADS": str(threads_per_worker)})
     try:
         new = distributed.Client(cluster, direct_to_workers=direct)
