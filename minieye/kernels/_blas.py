@@ -9,6 +9,7 @@ per call, unlike ``threadpool_limits`` (about a millisecond: it rescans the libr
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Iterator
 
 _controllers: list | None = None
@@ -26,17 +27,31 @@ def _blas_controllers() -> list:
     return _controllers
 
 
+_lock = threading.Lock()
+_depth = 0
+_saved: list = []
+
+
 @contextlib.contextmanager
 def single_threaded_blas() -> Iterator[None]:
-    """Every loaded BLAS at one thread inside the block, restored afterwards."""
-    saved = []
-    for controller in _blas_controllers():
-        count = controller.get_num_threads()
-        if count != 1:
-            controller.set_num_threads(1)
-            saved.append((controller, count))
+    """Every loaded BLAS at one thread inside the block, restored when the last block exits
+    (reference-counted, so concurrent convolutions from several user threads restore once)."""
+    global _depth, _saved
+    with _lock:
+        if _depth == 0:
+            _saved = []
+            for controller in _blas_controllers():
+                count = controller.get_num_threads()
+                if count != 1:
+                    controller.set_num_threads(1)
+                    _saved.append((controller, count))
+        _depth += 1
     try:
         yield
     finally:
-        for controller, count in saved:
-            controller.set_num_threads(count)
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                for controller, count in _saved:
+                    controller.set_num_threads(count)
+                _saved = []
