@@ -35,7 +35,8 @@ KERNELS = {
 WIENER_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 RL_GRID = (5, 10, 20, 40, 80)
 # MindsEye's recipe (seed 000): fidelity + a penalty on negative values + a maximum-entropy
-# goal, no box constraint. The post gives no weights; these make the terms comparable.
+# goal, no box constraint, learned from a flat grey start (the Wiener start has negative
+# pixels, where entropy is undefined). The post gives no weights; these make the terms comparable.
 MINDSEYE_RECIPE = [(1e-3, losses.Entropy()), (1.0, losses.NonNegativity())]
 
 
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     record("Richardson-Lucy (oracle iterations)", rl_img, t, f"iterations={iters}")
     curves = {}
     if not args.no_mindseye:
-        recipe, info = restore.deconvolve(blurred, kernel, regularizers=MINDSEYE_RECIPE, box=None,
+        recipe, info = restore.deconvolve(blurred, kernel, regularizers=MINDSEYE_RECIPE, box=None, init="flat",
                                           iterations=args.iterations, full=True, progress=not args.quiet)
         record("MindsEye recipe (entropy + non-negativity)", recipe, info.seconds, f"{info.result.iterations} it")
         curves["MindsEye recipe"] = [r.loss for r in info.result.history]

@@ -11,7 +11,8 @@ one block at a time, each block a minieye training problem solved with L-BFGS:
 2. kernel step: the kernel is the trainable weight of a Conv2D whose input is the
    strongest 10% of u's *gradients* (the rest zeroed: Cho & Lee's predicted edges) and
    whose target is the gradient images of y (gradients condition the kernel estimate
-   far better than raw intensities), under a Box(0, inf) constraint; then k /= sum(k).
+   far better than raw intensities), under a Box(0, inf) constraint; entries below 10% of the largest are pruned (they
+   are mostly fitted noise) and k /= sum(k).
 
 The TV weight starts large (a cartoon image, only strong edges, from which a kernel
 can be read) and halves at each round down to the non-blind default, a continuation
@@ -34,6 +35,7 @@ from .psf import gaussian
 __all__ = ["blind_deconvolve"]
 
 START_WEIGHT = 4e-3  # TV weight of the first round (a strongly cartoonised image)
+PRUNE = 0.1  # kernel entries below this fraction of the largest are set to zero
 KEEP = 0.1  # fraction of the strongest image gradients the kernel step trusts
 
 
@@ -62,6 +64,7 @@ def _kernel_step(u: np.ndarray, y: np.ndarray, k: np.ndarray, iterations: int, k
                             constraints=[train.Box(conv.weight, 0.0, None)])
     train.Trainer(problem).run(max_iterations=iterations)
     estimate = np.clip(conv.weight.value[0, 0, ::-1, ::-1], 0, None)
+    estimate[estimate < PRUNE * estimate.max()] = 0.0  # faint entries are mostly fitted noise
     total = estimate.sum()
     return estimate / total if total > 0 else k
 

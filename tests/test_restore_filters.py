@@ -1,0 +1,66 @@
+"""learn_filter (exact recovery in F.conv2d's convention) and blind_deconvolve (kernel constraints)."""
+import numpy as np
+import pytest
+
+from minieye import functional as F
+from minieye import restore
+from minieye.restore import psf
+
+
+@pytest.fixture(scope="module")
+def source():
+    data = pytest.importorskip("skimage.data")
+    return data.camera()[100:148, 100:148] / 255.0
+
+
+@pytest.mark.parametrize("name", ["blur", "sharpen", "edge", "random"])
+def test_learn_filter_recovers_valid_filters_within_1e4(source, name):
+    filters = {
+        "blur": np.full((3, 3), 1 / 9),
+        "sharpen": np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], float),
+        "edge": np.array([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]], float),
+        "random": np.random.default_rng(0).standard_normal((3, 3)),
+    }
+    w = filters[name]
+    filtered = F.conv2d(source[None, None], w[None, None])[0, 0]  # 'valid' size, cross-correlation
+    learned = restore.learn_filter(source, filtered, 3)
+    assert np.abs(learned - w).max() < 1e-4
+
+
+def test_learn_filter_same_size_ignores_the_border_rule(source):
+    w = np.random.default_rng(1).standard_normal((5, 3))
+    same = F.conv2d(F.pad(source[None, None], (1, 1, 2, 2), mode="reflect"), w[None, None])[0, 0]
+    assert same.shape == source.shape
+    assert np.abs(restore.learn_filter(source, same, (5, 3)) - w).max() < 1e-4
+    colour = np.stack([source, source.T, source[::-1]], axis=-1)
+    filtered = np.stack([F.conv2d(colour[..., c][None, None], w[None, None])[0, 0] for c in range(3)], axis=-1)
+    assert np.abs(restore.learn_filter(colour, filtered, (5, 3)) - w).max() < 1e-4
+
+
+def test_learn_filter_with_noise_degrades_gracefully(source):
+    w = np.full((3, 3), 1 / 9)
+    filtered = F.conv2d(source[None, None], w[None, None])[0, 0]
+    noisy = filtered + 0.01 * np.random.default_rng(2).standard_normal(filtered.shape)
+    assert np.abs(restore.learn_filter(source, noisy, 3) - w).max() < 0.05
+
+
+def test_learn_filter_errors(source):
+    with pytest.raises(ValueError, match="filtered of the source's shape"):
+        restore.learn_filter(source, source[:10], 3)
+    with pytest.raises(ValueError, match="kernel no larger"):
+        restore.learn_filter(source[:2, :2], source[:2, :2], 3)
+
+
+def test_blind_deconvolve_returns_a_valid_kernel_of_the_right_orientation(source):
+    k = psf.motion(5, 0)
+    k = np.pad(k, ((2, 2), (0, 0)))  # a horizontal streak in a 5x5 frame
+    blurred = restore.blur(source, k)
+    image, estimate = restore.blind_deconvolve(blurred, 5, iterations=3)
+    assert image.shape == source.shape and image.dtype == blurred.dtype and np.isfinite(image).all()
+    assert estimate.shape == (5, 5) and estimate.min() >= 0 and estimate.sum() == pytest.approx(1.0)
+    rows, cols = estimate.sum(axis=1), estimate.sum(axis=0)
+    assert rows[2] > 0.5 and rows[2] > cols[2]  # more horizontal than vertical spread, like the truth
+    # known limit (docs/restoration.md): the image is not yet sharper than the blurred input in PSNR
+    assert restore.psnr(source, image) > restore.psnr(source, blurred) - 4
+    with pytest.raises(ValueError, match="odd kernel sides"):
+        restore.blind_deconvolve(blurred, 4)
