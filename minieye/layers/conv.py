@@ -111,7 +111,7 @@ class Conv2D(_ConvBase):
         where = f"{self.label()} forward"
         x = self._input(x, where)
         fconv.check_kernel_fits(x.shape[2:], self.kernel_size, self.geometry, where)
-        w = self.weight.value
+        w = np.ascontiguousarray(self.weight.value, dtype=self.dtype)  # no copy unless replaced by hand
         geometry = self.geometry
         y = kconv.conv2d_forward(x, w, geometry)
         if self.bias is not None:
@@ -160,7 +160,7 @@ class ConvTranspose2D(_ConvBase):
         where = f"{self.label()} forward"
         x = self._input(x, where)
         out_hw = fconv.transpose_output_hw(x.shape[2:], self.kernel_size, self.geometry, self.output_padding, where)
-        w = self.weight.value
+        w = np.ascontiguousarray(self.weight.value, dtype=self.dtype)  # no copy unless replaced by hand
         geometry = self.geometry
         y = kconv.conv2d_grad_input(x, w, out_hw, geometry)
         if self.bias is not None:
