@@ -1,0 +1,105 @@
+"""Smoke runs of the seed-reproduction demos (demos/*_demo.py with --smoke), seconds each."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import minieye as me
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("skimage")
+
+DEMOS = Path(__file__).resolve().parents[1] / "demos"
+sys.path.insert(0, str(DEMOS))  # demos import their shared helpers as `_common`
+
+import _common as common  # noqa: E402
+import autoencoder_demo  # noqa: E402
+import conv_matrix_demo  # noqa: E402
+import filter_learning_demo  # noqa: E402
+import segmentation_demo  # noqa: E402
+import separable_demo  # noqa: E402
+
+
+def _run(module, tmp_path, *extra):
+    return module.main(["--smoke", "--out", str(tmp_path), *extra])
+
+
+def test_conv_matrix_reproduces_the_article(tmp_path, capsys):
+    out = _run(conv_matrix_demo, tmp_path)
+    assert out["result"] == [12, 12, 10, 17]
+    assert out["upsample_gap"] == 0.0 and out["general_gap"] < 1e-12
+    assert (tmp_path / "conv_matrix.png").stat().st_size > 0
+    assert "[12 12 10 17]" in capsys.readouterr().out
+
+
+def test_filter_learning_recovers_the_papers_filters(tmp_path):
+    results = _run(filter_learning_demo, tmp_path, "--kernel", "1,2,1;2,4,2;1,2,1")
+    assert [r["name"] for r in results] == ["blur", "sharpen", "edge", "custom"]
+    for r in results:
+        assert r["lbfgs_error"] < 1e-4, r["name"]  # noise-free: exact, unlike the paper's SGD
+        mae, mae0, _ = r["lbfgs_scores"]
+        assert mae < mae0, r["name"]  # deconvolving brings the image closer than the filtered copy
+        assert set(r["sgd"]) == {1.0, 0.1}
+    text = (tmp_path / "tables.md").read_text()
+    assert "paper MAE" in text and "0.1514" in text  # the paper's Table 2 is printed beside ours
+    assert (tmp_path / "filters.png").exists()
+
+
+def test_filter_learning_parses_kernels(tmp_path):
+    np.testing.assert_array_equal(filter_learning_demo.parse_kernel("0,1;2,3"), [[0, 1], [2, 3]])
+    path = tmp_path / "k.npy"
+    np.save(path, np.eye(3))
+    np.testing.assert_array_equal(filter_learning_demo.parse_kernel(str(path)), np.eye(3))
+
+
+def test_autoencoders_train_and_draw(tmp_path):
+    results = _run(autoencoder_demo, tmp_path)
+    assert set(results) == {"dense", "conv+switches", "conv+nearest"}
+    assert all(np.isfinite(v["test_mse"]) and 0 < v["test_mse"] < 0.2 for v in results.values())
+    for name in ("reconstructions.png", "curves.png", "table.md"):
+        assert (tmp_path / name).exists()
+
+
+def test_conv_autoencoder_shapes_and_code_size():
+    for switches in (True, False):
+        net = autoencoder_demo.conv_autoencoder(switches, seed=0)
+        assert net(np.zeros((3, 1, 8, 8), dtype=np.float32)).shape == (3, 1, 8, 8)
+        encoder = me.Sequential(*[net[i] for i in range(6)])  # conv relu pool conv relu pool
+        assert encoder(np.zeros((1, 1, 8, 8), dtype=np.float32)).size == 16  # the code: 4 x 2 x 2
+
+
+def test_segmentation_data_and_run(tmp_path):
+    a = segmentation_demo.make_data(5, 24, np.random.default_rng(1))
+    b = segmentation_demo.make_data(5, 24, np.random.default_rng(1))
+    np.testing.assert_array_equal(a[0], b[0])  # seeded
+    images, labels = a
+    assert images.shape == (5, 1, 24, 24) and labels.shape == (5, 24, 24)
+    assert set(np.unique(labels)) <= {0, 1, 2} and (labels > 0).any()
+    results = _run(segmentation_demo, tmp_path)
+    assert set(results) == {"unpool (switches)", "upsample (nearest)"}
+    for accuracy, iou in results.values():
+        assert 0 <= accuracy <= 1 and 0 <= iou <= 1
+    assert (tmp_path / "predictions.png").exists()
+
+
+def test_segmentation_scores():
+    truth = np.array([[0, 0, 1, 1]])
+    assert segmentation_demo.scores(truth, truth) == (1.0, 1.0)
+    accuracy, iou = segmentation_demo.scores(np.array([[0, 1, 1, 1]]), truth)
+    assert accuracy == 0.75 and iou == pytest.approx((1 / 2 + 2 / 3) / 2)
+
+
+def test_separable_demo_runs_and_fine_tuning_helps(tmp_path):
+    out = _run(separable_demo, tmp_path)
+    full = [row for row in out["ranks"] if str(row[1]).startswith("full")]
+    assert len(full) == 3 and all(np.isfinite(row[3]) for row in full)
+    from_kd = out["fine_tune"][0]
+    assert from_kd[1] == "rank 3 from k_dagger" and from_kd[3] > from_kd[2]
+    assert (tmp_path / "separable.png").exists()
+
+
+def test_common_table_and_folder(tmp_path):
+    text = common.format_table(["a", "b"], [[1, 0.5], ["x", float("nan")]], digits=2)
+    assert text.splitlines()[0] == "| a | b    |" and "0.50" in text and "nan" in text
+    assert common.output_folder(tmp_path / "x" / "y").is_dir()
