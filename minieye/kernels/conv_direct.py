@@ -44,7 +44,7 @@ _PARALLEL_MIN_WORK = 1_000_000
 
 
 @kernel
-def _forward_task(x, w, y, t, n_blocks, block, sh, sw, ph, pw, dh, dw):
+def _forward_task(x, w, y, t, n_blocks, block, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w):
     n_img, c_in, h, w_in = x.shape
     _, c_out, h_out, w_out = y.shape
     c_in_g, kh, kw = w.shape[1], w.shape[2], w.shape[3]
@@ -60,28 +60,28 @@ def _forward_task(x, w, y, t, n_blocks, block, sh, sw, ph, pw, dh, dw):
         dst[:] = 0
         for cc in range(c_in_g):
             for i in range(kh):
-                ih = oh * sh - ph + i * dh
+                ih = oh * stride_h - pad_h + i * dil_h
                 if ih < 0 or ih >= h:
                     continue
                 src = x[n, c0 + cc, ih]
                 for j in range(kw):
-                    off = j * dw - pw
-                    lo, hi = valid_range(w_out, w_in, off, sw)
+                    off = j * dil_w - pad_w
+                    lo, hi = valid_range(w_out, w_in, off, stride_w)
                     wv = w[o, cc, i, j]
-                    if sw == 1:
+                    if stride_w == 1:
                         d = dst[lo:hi]
                         sl = src[lo + off:hi + off]
                         for q in range(hi - lo):
                             d[q] += wv * sl[q]
                     else:
                         d = dst[lo:hi]
-                        sl = src[lo * sw + off:(hi - 1) * sw + off + 1:sw]
+                        sl = src[lo * stride_w + off:(hi - 1) * stride_w + off + 1:stride_w]
                         for q in range(hi - lo):
                             d[q] += wv * sl[q]
 
 
 @kernel
-def _grad_input_task(dy, w, dx, t, n_blocks, block, sh, sw, ph, pw, dh, dw):
+def _grad_input_task(dy, w, dx, t, n_blocks, block, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w):
     n_img, c_out, h_out, w_out = dy.shape
     _, c_in, h, w_in = dx.shape
     c_in_g, kh, kw = w.shape[1], w.shape[2], w.shape[3]
@@ -97,30 +97,30 @@ def _grad_input_task(dy, w, dx, t, n_blocks, block, sh, sw, ph, pw, dh, dw):
         dst = dx[n, c, ih]
         dst[:] = 0
         for i in range(kh):
-            r = ih + ph - i * dh  # = oh * sh for the output row this tap reads from
-            if r < 0 or r % sh != 0 or r // sh >= h_out:
+            r = ih + pad_h - i * dil_h  # = oh * stride_h for the output row this tap reads from
+            if r < 0 or r % stride_h != 0 or r // stride_h >= h_out:
                 continue
-            oh = r // sh
+            oh = r // stride_h
             for oo in range(c_out_g):
                 src = dy[n, o0 + oo, oh]
                 for j in range(kw):
-                    off = j * dw - pw
-                    lo, hi = valid_range(w_out, w_in, off, sw)
+                    off = j * dil_w - pad_w
+                    lo, hi = valid_range(w_out, w_in, off, stride_w)
                     wv = w[o0 + oo, cc, i, j]
-                    if sw == 1:
+                    if stride_w == 1:
                         d = dst[lo + off:hi + off]
                         sl = src[lo:hi]
                         for q in range(hi - lo):
                             d[q] += wv * sl[q]
                     else:
-                        d = dst[lo * sw + off:(hi - 1) * sw + off + 1:sw]
+                        d = dst[lo * stride_w + off:(hi - 1) * stride_w + off + 1:stride_w]
                         sl = src[lo:hi]
                         for q in range(hi - lo):
                             d[q] += wv * sl[q]
 
 
 @kernel
-def _grad_weight_task(x, dy, partial, t, n_blocks, block, sh, sw, ph, pw, dh, dw):
+def _grad_weight_task(x, dy, partial, t, n_blocks, block, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w):
     n_img, c_in, h, w_in = x.shape
     _, c_out, h_out, w_out = dy.shape
     c_in_g, kh, kw = partial.shape[2], partial.shape[3], partial.shape[4]
@@ -138,43 +138,43 @@ def _grad_weight_task(x, dy, partial, t, n_blocks, block, sh, sw, ph, pw, dh, dw
         oh = r % h_out
         g = dy[n, o, oh]
         for i in range(kh):
-            ih = oh * sh - ph + i * dh
+            ih = oh * stride_h - pad_h + i * dil_h
             if ih < 0 or ih >= h:
                 continue
             src = x[n, c, ih]
             for j in range(kw):
-                off = j * dw - pw
-                lo, hi = valid_range(w_out, w_in, off, sw)
+                off = j * dil_w - pad_w
+                lo, hi = valid_range(w_out, w_in, off, stride_w)
                 s = acc[i, j] * 0
-                if sw == 1:
+                if stride_w == 1:
                     gl = g[lo:hi]
                     sl = src[lo + off:hi + off]
                     for q in range(hi - lo):
                         s += gl[q] * sl[q]
                 else:
                     gl = g[lo:hi]
-                    sl = src[lo * sw + off:(hi - 1) * sw + off + 1:sw]
+                    sl = src[lo * stride_w + off:(hi - 1) * stride_w + off + 1:stride_w]
                     for q in range(hi - lo):
                         s += gl[q] * sl[q]
                 acc[i, j] += s
 
 
 @kernel
-def _forward_tasks(x, w, y, t0, t1, n_blocks, block, sh, sw, ph, pw, dh, dw):
+def _forward_tasks(x, w, y, t0, t1, n_blocks, block, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w):
     for t in range(t0, t1):
-        _forward_task(x, w, y, t, n_blocks, block, sh, sw, ph, pw, dh, dw)
+        _forward_task(x, w, y, t, n_blocks, block, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w)
 
 
 @kernel
-def _grad_input_tasks(dy, w, dx, t0, t1, n_blocks, block, sh, sw, ph, pw, dh, dw):
+def _grad_input_tasks(dy, w, dx, t0, t1, n_blocks, block, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w):
     for t in range(t0, t1):
-        _grad_input_task(dy, w, dx, t, n_blocks, block, sh, sw, ph, pw, dh, dw)
+        _grad_input_task(dy, w, dx, t, n_blocks, block, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w)
 
 
 @kernel
-def _grad_weight_tasks(x, dy, partial, t0, t1, n_blocks, block, sh, sw, ph, pw, dh, dw):
+def _grad_weight_tasks(x, dy, partial, t0, t1, n_blocks, block, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w):
     for t in range(t0, t1):
-        _grad_weight_task(x, dy, partial, t, n_blocks, block, sh, sw, ph, pw, dh, dw)
+        _grad_weight_task(x, dy, partial, t, n_blocks, block, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w)
 
 
 def _run(tasks_kernel, arrays: tuple, n_tasks: int, work: int, rest: tuple) -> None:
@@ -280,7 +280,10 @@ def grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], geometr
 
 
 def grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int], geometry) -> np.ndarray:
-    """dw of sum(dy * conv2d(x, w)). Shapes: x (n, c_in, h, w), dy (n, c_out, h_out, w_out) -> (c_out, c_in/g, kh, kw)."""
+    """dw of sum(dy * conv2d(x, w)).
+
+    Shapes: x (n, c_in, h, w), dy (n, c_out, h_out, w_out) -> (c_out, c_in/g, kh, kw).
+    """
     n, c_in, h, w_in = x.shape
     _, c_out, h_out, w_out = dy.shape
     c_in_g = c_in // geometry.groups

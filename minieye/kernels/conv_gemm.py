@@ -30,48 +30,48 @@ from ._jit import kernel
 
 
 @kernel
-def _pad_sample(x, n, plane, ph, pw):
+def _pad_sample(x, n, plane, pad_h, pad_w):
     """plane[c, (ph + r)*wp + pw + q] = x[n, c, r, q], zeros elsewhere."""
     c_in, h, w = x.shape[1], x.shape[2], x.shape[3]
-    wp = w + 2 * pw
+    wp = w + 2 * pad_w
     for c in range(c_in):
         p = plane[c]
-        p[:ph * wp + pw] = 0
+        p[:pad_h * wp + pad_w] = 0
         for r in range(h):
-            start = (ph + r) * wp + pw
+            start = (pad_h + r) * wp + pad_w
             src = x[n, c, r]
             dst = p[start:start + w]  # slices keep indices provably >= 0, so loops vectorise
             for q in range(w):
                 dst[q] = src[q]
-            p[start + w:start + w + 2 * pw] = 0
-        p[(ph + h) * wp + pw:] = 0
+            p[start + w:start + w + 2 * pad_w] = 0
+        p[(pad_h + h) * wp + pad_w:] = 0
 
 
 @kernel
-def _unfold_tile(plane, cols, a0, a1, row, wp, kh, kw, sh, sw, dh, dw):
+def _unfold_tile(plane, cols, a0, a1, row, wp, kh, kw, stride_h, stride_w, dil_h, dil_w):
     c_in = plane.shape[0]
     for c in range(c_in):
         p = plane[c]
         for i in range(kh):
             for j in range(kw):
                 dst = cols[(c * kh + i) * kw + j]
-                if sh == 1 and sw == 1:  # wide tile: one contiguous run
-                    base = (a0 + i * dh) * wp + j * dw
+                if stride_h == 1 and stride_w == 1:  # wide tile: one contiguous run
+                    base = (a0 + i * dil_h) * wp + j * dil_w
                     length = (a1 - a0) * wp
                     src = p[base:base + length]
                     for t in range(length):
                         dst[t] = src[t]
                 else:
                     for a in range(a0, a1):
-                        base = (a * sh + i * dh) * wp + j * dw
-                        src = p[base:base + row * sw:sw]  # strided view: indices stay provably >= 0
+                        base = (a * stride_h + i * dil_h) * wp + j * dil_w
+                        src = p[base:base + row * stride_w:stride_w]  # strided view: indices stay provably >= 0
                         out = dst[(a - a0) * row:(a - a0 + 1) * row]
                         for b in range(row):
                             out[b] = src[b]
 
 
 @kernel
-def _fold_tile(dcols, plane, a0, a1, row, wp, kh, kw, sh, sw, dh, dw):
+def _fold_tile(dcols, plane, a0, a1, row, wp, kh, kw, stride_h, stride_w, dil_h, dil_w):
     """The adjoint of _unfold_tile: add the tile's columns onto ``plane``."""
     c_in = plane.shape[0]
     for c in range(c_in):
@@ -79,28 +79,28 @@ def _fold_tile(dcols, plane, a0, a1, row, wp, kh, kw, sh, sw, dh, dw):
         for i in range(kh):
             for j in range(kw):
                 src = dcols[(c * kh + i) * kw + j]
-                if sh == 1 and sw == 1:
-                    base = (a0 + i * dh) * wp + j * dw
+                if stride_h == 1 and stride_w == 1:
+                    base = (a0 + i * dil_h) * wp + j * dil_w
                     length = (a1 - a0) * wp
                     dst = p[base:base + length]
                     for t in range(length):
                         dst[t] += src[t]
                 else:
                     for a in range(a0, a1):
-                        base = (a * sh + i * dh) * wp + j * dw
-                        dst = p[base:base + row * sw:sw]
+                        base = (a * stride_h + i * dil_h) * wp + j * dil_w
+                        dst = p[base:base + row * stride_w:stride_w]
                         part = src[(a - a0) * row:(a - a0 + 1) * row]
                         for b in range(row):
                             dst[b] += part[b]
 
 
 @kernel
-def _crop_sample(plane, dx, n, ph, pw):
+def _crop_sample(plane, dx, n, pad_h, pad_w):
     """dx[n, c, r, q] = plane[c, (ph + r)*wp + pw + q] (the adjoint of _pad_sample)."""
-    wp = dx.shape[3] + 2 * pw
+    wp = dx.shape[3] + 2 * pad_w
     for c in range(dx.shape[1]):
         for r in range(dx.shape[2]):
-            src = plane[c, (ph + r) * wp + pw:(ph + r) * wp + pw + dx.shape[3]]
+            src = plane[c, (pad_h + r) * wp + pad_w:(pad_h + r) * wp + pad_w + dx.shape[3]]
             dst = dx[n, c, r]
             for q in range(dx.shape[3]):
                 dst[q] = src[q]
@@ -134,7 +134,7 @@ def _widen_tile(dy, n, o0, tile, a0, a1, row):
 
 @kernel
 def forward_and_grad_weight(x, w2, dy, y, dw_acc, cols_buf, plane, tile_buf, tmp, first, step,
-                            need_y, need_dw, tile_rows, kh, kw, sh, sw, ph, pw, dh, dw):
+                            need_y, need_dw, tile_rows, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w):
     """y[n] = conv2d(x[n], w) and/or dw_acc = sum_n dy_n @ cols_n^T, for n = first, first+step, ...
 
     Shapes: x (n, c_in, h, w), w2 (g, c_out/g, k), dy and y (n, c_out, h_out, w_out) (dummies
@@ -146,18 +146,19 @@ def forward_and_grad_weight(x, w2, dy, y, dw_acc, cols_buf, plane, tile_buf, tmp
     groups, c_out_g, k = w2.shape
     h_out = dy.shape[2] if need_dw else y.shape[2]
     w_out = dy.shape[3] if need_dw else y.shape[3]
-    wp = x.shape[3] + 2 * pw
-    row = wp if (sh == 1 and sw == 1) else w_out
+    wp = x.shape[3] + 2 * pad_w
+    row = wp if (stride_h == 1 and stride_w == 1) else w_out
     if need_dw:
         dw_acc[:] = 0
     for n in range(first, n_img, step):
-        _pad_sample(x, n, plane, ph, pw)
+        _pad_sample(x, n, plane, pad_h, pad_w)
         for a0 in range(0, h_out, tile_rows):
             a1 = min(h_out, a0 + tile_rows)
             span = (a1 - a0) * row
             cols = cols_buf[:groups * k * span].reshape((groups, k, span))
             out = tile_buf[:c_out_g * span].reshape((c_out_g, span))
-            _unfold_tile(plane, cols.reshape((groups * k, span)), a0, a1, row, wp, kh, kw, sh, sw, dh, dw)
+            _unfold_tile(plane, cols.reshape((groups * k, span)), a0, a1, row, wp, kh, kw,
+                         stride_h, stride_w, dil_h, dil_w)
             for g in range(groups):
                 if need_y:
                     np.dot(w2[g], cols[g], out)
@@ -172,13 +173,14 @@ def forward_and_grad_weight(x, w2, dy, y, dw_acc, cols_buf, plane, tile_buf, tmp
 
 
 @kernel
-def grad_input(dy, w2t, dx, cols_buf, plane, tile_buf, first, step, tile_rows, kh, kw, sh, sw, ph, pw, dh, dw):
+def grad_input(dy, w2t, dx, cols_buf, plane, tile_buf, first, step, tile_rows, kh, kw,
+               stride_h, stride_w, pad_h, pad_w, dil_h, dil_w):
     """dx[n] = fold(W^T @ dy[n]) for n = first, first+step, ...; w2t (g, k, c_out/g) holds the
     transposed weight matrices; scratch as in forward_and_grad_weight."""
     n_img, _, h_out, w_out = dy.shape
     groups, k, c_out_g = w2t.shape
-    wp = dx.shape[3] + 2 * pw
-    row = wp if (sh == 1 and sw == 1) else w_out
+    wp = dx.shape[3] + 2 * pad_w
+    row = wp if (stride_h == 1 and stride_w == 1) else w_out
     for n in range(first, n_img, step):
         plane[:, :] = 0
         for a0 in range(0, h_out, tile_rows):
@@ -189,5 +191,6 @@ def grad_input(dy, w2t, dx, cols_buf, plane, tile_buf, first, step, tile_rows, k
             for g in range(groups):
                 _widen_tile(dy, n, g * c_out_g, src, a0, a1, row)
                 np.dot(w2t[g], src, cols[g])
-            _fold_tile(cols.reshape((groups * k, span)), plane, a0, a1, row, wp, kh, kw, sh, sw, dh, dw)
-        _crop_sample(plane, dx, n, ph, pw)
+            _fold_tile(cols.reshape((groups * k, span)), plane, a0, a1, row, wp, kh, kw,
+                       stride_h, stride_w, dil_h, dil_w)
+        _crop_sample(plane, dx, n, pad_h, pad_w)

@@ -29,7 +29,7 @@ from ._jit import kernel
 
 
 @kernel
-def _forward_task(xp, w, yw, t, n_tiles, tile_rows, wp, dh, dw):
+def _forward_task(xp, w, yw, t, n_tiles, tile_rows, wp, dil_h, dil_w):
     n_img, c_in = xp.shape[0], xp.shape[1]
     c_out, span_all = yw.shape[1], yw.shape[2]
     c_in_g, kh, kw = w.shape[1], w.shape[2], w.shape[3]
@@ -49,7 +49,7 @@ def _forward_task(xp, w, yw, t, n_tiles, tile_rows, wp, dh, dw):
         for i in range(kh):
             for j in range(kw):
                 wv = w[o, cc, i, j]
-                base = (a0 + i * dh) * wp + j * dw
+                base = (a0 + i * dil_h) * wp + j * dil_w
                 # A slice, not src[base + q]: Numba cannot prove base + q >= 0, and the
                 # negative-index check it would add stops LLVM from vectorising the loop.
                 shifted = src[base:base + length]
@@ -58,7 +58,7 @@ def _forward_task(xp, w, yw, t, n_tiles, tile_rows, wp, dh, dw):
 
 
 @kernel
-def _grad_weight_task(xp, dyw, partial, t, n_tiles, tile_rows, wp, dh, dw):
+def _grad_weight_task(xp, dyw, partial, t, n_tiles, tile_rows, wp, dil_h, dil_w):
     n_img, c_in = xp.shape[0], xp.shape[1]
     c_out, span_all = dyw.shape[1], dyw.shape[2]
     c_in_g, kh, kw = partial.shape[2], partial.shape[3], partial.shape[4]
@@ -78,7 +78,7 @@ def _grad_weight_task(xp, dyw, partial, t, n_tiles, tile_rows, wp, dh, dw):
     src = xp[n, c]
     for i in range(kh):
         for j in range(kw):
-            base = (a0 + i * dh) * wp + j * dw
+            base = (a0 + i * dil_h) * wp + j * dil_w
             shifted = src[base:base + length]
             s = g[0] * 0
             for q in range(length):
@@ -87,7 +87,7 @@ def _grad_weight_task(xp, dyw, partial, t, n_tiles, tile_rows, wp, dh, dw):
 
 
 @kernel
-def _grad_weight_small_task(xp, dyw, partial, t, n_chunks, chunk, wp, dh, dw):
+def _grad_weight_small_task(xp, dyw, partial, t, n_chunks, chunk, wp, dil_h, dil_w):
     """Weight gradient for small planes: one (output channel, input channel) pair over a
     chunk of samples. Element-wise products are summed in one short row per tap and
     reduced once at the end: 80-element dot products (8x8 digits) spend more time in
@@ -107,7 +107,7 @@ def _grad_weight_small_task(xp, dyw, partial, t, n_chunks, chunk, wp, dh, dw):
         src = xp[n, c]
         for i in range(kh):
             for j in range(kw):
-                base = i * dh * wp + j * dw
+                base = i * dil_h * wp + j * dil_w
                 shifted = src[base:base + length]
                 row = acc[i * kw + j]
                 for q in range(length):
@@ -118,21 +118,21 @@ def _grad_weight_small_task(xp, dyw, partial, t, n_chunks, chunk, wp, dh, dw):
 
 
 @kernel
-def grad_weight_small_tasks(xp, dyw, partial, t0, t1, n_chunks, chunk, wp, dh, dw):
+def grad_weight_small_tasks(xp, dyw, partial, t0, t1, n_chunks, chunk, wp, dil_h, dil_w):
     """Run small-plane weight-gradient tasks t0 .. t1-1."""
     for t in range(t0, t1):
-        _grad_weight_small_task(xp, dyw, partial, t, n_chunks, chunk, wp, dh, dw)
+        _grad_weight_small_task(xp, dyw, partial, t, n_chunks, chunk, wp, dil_h, dil_w)
 
 
 @kernel
-def forward_tasks(xp, w, yw, t0, t1, n_tiles, tile_rows, wp, dh, dw):
+def forward_tasks(xp, w, yw, t0, t1, n_tiles, tile_rows, wp, dil_h, dil_w):
     """Run forward tasks t0 .. t1-1 (the caller splits the range over threads)."""
     for t in range(t0, t1):
-        _forward_task(xp, w, yw, t, n_tiles, tile_rows, wp, dh, dw)
+        _forward_task(xp, w, yw, t, n_tiles, tile_rows, wp, dil_h, dil_w)
 
 
 @kernel
-def grad_weight_tasks(xp, dyw, partial, t0, t1, n_tiles, tile_rows, wp, dh, dw):
+def grad_weight_tasks(xp, dyw, partial, t0, t1, n_tiles, tile_rows, wp, dil_h, dil_w):
     """Run weight-gradient tasks t0 .. t1-1."""
     for t in range(t0, t1):
-        _grad_weight_task(xp, dyw, partial, t, n_tiles, tile_rows, wp, dh, dw)
+        _grad_weight_task(xp, dyw, partial, t, n_tiles, tile_rows, wp, dil_h, dil_w)
