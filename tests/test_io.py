@@ -333,3 +333,15 @@ def test_a_graph_subclass_that_builds_nodes_itself_is_refused_on_save(tmp_path):
             me.io.save(Prebuilt(), tmp_path / "g.minieye")
     finally:
         me.io.unregister("test_io.PrebuiltGraph")
+
+
+@pytest.mark.parametrize("dims", [1, 3])
+def test_nd_pool_unpool_pairs_round_trip(dims):
+    """Until the N-d pools have layer-table rows: their pairing survives a round trip too."""
+    pool_cls, unpool_cls = (getattr(me.layers, f"{kind}{dims}D", None) for kind in ("MaxPool", "MaxUnpool"))
+    avg_cls = getattr(me.layers, f"AvgPool{dims}D", None)
+    if pool_cls is None or unpool_cls is None or avg_cls is None:
+        pytest.skip(f"no {dims}-d pooling layers yet")
+    pool = pool_cls(2)
+    loaded = check_roundtrip(me.Sequential(pool, avg_cls(1), unpool_cls(pool)), _x(2, 2, *(4,) * dims))
+    assert loaded[2].pool is loaded[0]
