@@ -101,6 +101,20 @@ def test_a_separable_kernel_is_exact_at_rank_one():
     assert parts.horizontal.sum() > 0  # the sign convention makes the factors readable
 
 
+def test_keep_sum_restores_the_gain_at_frequency_zero():
+    kd = wiener_inverse_kernel(_gaussian(1.5, 4), 100.0, 31)
+    plain, kept = separable(kd, 1), separable(kd, 1, keep_sum=True)
+    assert abs(plain.kernel().sum() - kd.sum()) > 0.1  # truncation moved the sum a lot
+    assert kept.kernel().sum() == pytest.approx(kd.sum(), rel=1e-12)
+    np.testing.assert_allclose(kept.kernel(), plain.kernel() * kept.gain, atol=1e-15)
+    assert plain.gain == 1.0 and kept.error == plain.error
+    net = separable_network(kd, 1, keep_sum=True, dtype=np.float64)
+    ones = np.ones((1, 1, 40, 40))
+    assert net(ones)[0, 0, 20, 20] == pytest.approx(kd.sum(), rel=1e-10)  # a flat image keeps its level
+    zero_sum = np.array([[1.0, -1.0], [-1.0, 1.0]])
+    assert separable(zero_sum, 1, keep_sum=True).gain == 1.0  # nothing to rescale
+
+
 def test_separable_refuses_bad_rank():
     with pytest.raises(ValueError, match="rank"):
         separable(np.ones((3, 5)), 4)

@@ -18,7 +18,10 @@ into a sum of rank-1 terms, each a vertical 1-D convolution after a horizontal o
 
 Keeping the r largest singular values is the best rank-r approximation (Eckart-Young):
 its Frobenius error is sqrt(sum_{j>r} s_j^2). Cost per pixel: r (kh + kw) instead of
-kh kw. ``separable_network`` builds that sum as two minieye convolutions: a (1, kw)
+kh kw. Truncating an inverse kernel also changes its sum, the gain at frequency zero:
+a rank-1 approximation of a Wiener inverse may brighten the whole image two-fold, which
+dwarfs every other error. ``keep_sum=True`` rescales the approximation to the
+kernel's own sum (one scalar on the vertical factors), which restores the brightness. ``separable_network`` builds that sum as two minieye convolutions: a (1, kw)
 Conv2D with r output channels (one per rank) and a (kh, 1) Conv2D that sums them,
 the channel sum of a convolution being exactly the "sum over ranks" (an Add of r
 branches, in one layer).
@@ -85,8 +88,9 @@ def wiener_inverse_kernel(kernel: Any, snr: float, size: Any = None) -> np.ndarr
 class SeparableKernel(NamedTuple):
     """A kernel as a sum of outer products: ``sum_j outer(vertical[j], horizontal[j])``.
 
-    ``vertical[j] = sqrt(s_j) u_j`` and ``horizontal[j] = sqrt(s_j) v_j``; ``singular_values``
-    holds every s_j (not only the kept ones) so that the truncation error is at hand.
+    ``vertical[j] = gain * sqrt(s_j) u_j`` and ``horizontal[j] = sqrt(s_j) v_j``; ``singular_values``
+    holds every s_j (not only the kept ones) so that the truncation error is at hand;
+    ``gain`` is 1 unless ``separable(..., keep_sum=True)`` rescaled the sum.
 
     Shapes: vertical (r, kh), horizontal (r, kw), singular_values (min(kh, kw),).
     """
@@ -94,6 +98,7 @@ class SeparableKernel(NamedTuple):
     vertical: np.ndarray
     horizontal: np.ndarray
     singular_values: np.ndarray
+    gain: float = 1.0
 
     @property
     def rank(self) -> int:
@@ -105,15 +110,18 @@ class SeparableKernel(NamedTuple):
 
     @property
     def error(self) -> float:
-        """Frobenius norm of (kernel - this approximation): sqrt(sum of the dropped s_j^2)."""
+        """Frobenius norm of the plain rank-r truncation's error: sqrt(sum of the dropped s_j^2)
+        (with ``gain != 1`` the rescaled kernel differs from that truncation by the gain)."""
         return float(np.sqrt(np.sum(self.singular_values[self.rank:] ** 2)))
 
 
-def separable(kernel: Any, rank: int = 1) -> SeparableKernel:
+def separable(kernel: Any, rank: int = 1, keep_sum: bool = False) -> SeparableKernel:
     """Split a 2-D kernel by SVD into ``rank`` pairs of 1-D kernels (seed 001, eq. (5)).
 
     The best rank-r approximation in the Frobenius norm; ``rank`` may not exceed
     min(kh, kw). Works in either convention (flipping k flips every u_j and v_j).
+    ``keep_sum``: rescale so that the approximation sums to what the kernel sums to
+    (ignored when the truncated sum is about 0, where no finite gain would do).
 
     Shapes: kernel (kh, kw) -> SeparableKernel with vertical (rank, kh), horizontal (rank, kw).
     """
@@ -131,11 +139,17 @@ def separable(kernel: Any, rank: int = 1) -> SeparableKernel:
     horizontal = vt[:rank] * root[:, None]
     # SVD signs are arbitrary; make each horizontal factor sum to >= 0 for reproducible output.
     flip = np.where(horizontal.sum(axis=1) < 0, -1.0, 1.0)
-    return SeparableKernel(vertical * flip[:, None], horizontal * flip[:, None], s)
+    vertical, horizontal = vertical * flip[:, None], horizontal * flip[:, None]
+    gain = 1.0
+    if keep_sum:
+        truncated = float(np.sum(vertical.sum(axis=1) * horizontal.sum(axis=1)))
+        if abs(truncated) > 1e-12 * max(np.abs(k).sum(), 1e-300):
+            gain = float(k.sum()) / truncated
+    return SeparableKernel(vertical * gain, horizontal, s, gain)
 
 
 def separable_network(kernel: Any, rank: int = 1, channels: int = 1, padding: Any = "same",
-                      convention: str = "convolution", dtype: Any = None) -> Sequential:
+                      convention: str = "convolution", keep_sum: bool = False, dtype: Any = None) -> Sequential:
     """A minieye network of 1-D convolutions computing ``kernel`` at rank ``rank``.
 
     Sequential(Conv2D(channels, channels*rank, (1, kw)), Conv2D(channels*rank, channels, (kh, 1))),
@@ -144,7 +158,8 @@ def separable_network(kernel: Any, rank: int = 1, channels: int = 1, padding: An
     ``convention='convolution'`` (default) it computes the true convolution ``kernel (*) x``
     (the PSF convention, e.g. with ``wiener_inverse_kernel``'s output); with
     ``'correlation'`` it computes ``F.conv2d(x, kernel)``. ``padding`` 'same' (odd
-    kernels) or 'valid' / 0. The weights are ordinary Parameters, ready to fine-tune.
+    kernels) or 'valid' / 0; ``keep_sum`` as in ``separable``. The weights are ordinary
+    Parameters, ready to fine-tune.
 
     Shapes: x (N, channels, H, W) -> (N, channels, H', W') (H' = H for 'same', H - kh + 1 for 'valid').
     """
@@ -161,7 +176,7 @@ def separable_network(kernel: Any, rank: int = 1, channels: int = 1, padding: An
     kh, kw = k.shape
     if padding == "same" and (kh % 2 == 0 or kw % 2 == 0):
         raise fail(where, "odd kernel sides with padding='same'", f"kernel.shape == {k.shape}", "use padding='valid'")
-    parts = separable(k, rank)
+    parts = separable(k, rank, keep_sum)
     same = padding == "same"
     rows = Conv2D(channels, channels * rank, (1, kw), padding=(0, kw // 2) if same else 0, groups=channels,
                   bias=False, dtype=dtype, name="separable.rows")
