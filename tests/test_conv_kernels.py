@@ -77,11 +77,14 @@ def test_kernels_match_naive_loops(problem, algorithm, parallel, tiny_tiles):
     dw_ref = naive.conv2d_grad_weight(x, dy, w.shape[2:], **_kw(g))
     with forced(parallel, tiny_tiles):
         y = kconv.conv2d_forward(x, w, g, algorithm)
+        bias = rng.standard_normal(w.shape[0]).astype(x.dtype)
+        y_biased = kconv.conv2d_forward(x, w, g, algorithm, bias=bias)
         dx = kconv.conv2d_grad_input(dy, w, (h, wd), g, algorithm)
         dw = kconv.conv2d_grad_weight(x, dy, w.shape[2:], g, algorithm)
         dx_t, dw_t = kconv.conv2d_backward_transposed(x, w, dy, g)
     assert all(a.dtype == x.dtype for a in (y, dx, dw, dx_t, dw_t))
     np.testing.assert_allclose(y, reference, **_tol(x.dtype))
+    np.testing.assert_allclose(y_biased, reference + bias[None, :, None, None], **_tol(x.dtype))
     np.testing.assert_allclose(dx, dx_ref, **_tol(x.dtype))
     np.testing.assert_allclose(dw, dw_ref, **_tol(x.dtype))
     # The transposed convolution's backward, seen from conv2d: conv2d(x) and dw with roles swapped.

@@ -147,7 +147,7 @@ def conv2d(x: Any, w: Any, b: Any = None, stride: Any = 1, padding: Any = 0, dil
     geometry = geometry_of(stride, padding, dilation, groups, (kh, kw), where)
     check_kernel_fits(x.shape[2:], (kh, kw), geometry, where)
     b = as_bias(b, c_out, x.dtype, where)
-    return add_bias(kconv.conv2d_forward(x, w, geometry), b)
+    return kconv.conv2d_forward(x, w, geometry, bias=b)
 
 
 def conv_transpose2d(x: Any, w: Any, b: Any = None, stride: Any = 1, padding: Any = 0,

@@ -155,12 +155,14 @@ def _thread_scratch(plan: _GemmPlan, i: int, dtype: np.dtype) -> tuple[np.ndarra
 
 
 # -- entry points ---------------------------------------------------------------------------
-def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, algorithm: str | None = None) -> np.ndarray:
-    """``y = conv2d(x, w)``. Shapes: x (n, c_in, h, w), w (c_out, c_in/g, kh, kw) -> (n, c_out, h_out, w_out)."""
+def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, algorithm: str | None = None,
+                   bias: np.ndarray | None = None) -> np.ndarray:
+    """``y = conv2d(x, w) + bias``. Shapes: x (n, c_in, h, w), w (c_out, c_in/g, kh, kw), bias (c_out,)
+    or None -> (n, c_out, h_out, w_out). The bias is added while the output is written."""
     algorithm = algorithm or plan(x.shape[1], w.shape[0], geometry.groups)
     if algorithm == "direct":
-        return conv_direct.forward(x, w, geometry)
-    y, _ = conv2d_forward_and_grad_weight(x, w, None, geometry, need_y=True)
+        return conv_direct.forward(x, w, geometry, bias)
+    y, _ = conv2d_forward_and_grad_weight(x, w, None, geometry, need_y=True, bias=bias)
     return y
 
 
@@ -178,7 +180,8 @@ def conv2d_grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int]
 
 
 def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray | None, geometry: Geometry,
-                                   need_y: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
+                                   need_y: bool = True, bias: np.ndarray | None = None
+                                   ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Forward and/or weight gradient through one unfolding of ``x`` (GEMM algorithm).
 
     Both are products with the same columns: ``y_n = W @ cols_n`` and ``dw = sum_n dy_n @ cols_n^T``.
@@ -196,12 +199,13 @@ def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray 
     need_dw = dy is not None
     dw_part = np.zeros((layout.threads, g, c_out_g, k) if need_dw else (layout.threads, 1, 1, 1), dtype=x.dtype)
     w2 = np.ascontiguousarray(w.reshape(g, c_out_g, k)) if need_y else np.empty((g, c_out_g, k), dtype=x.dtype)
+    shift = np.zeros(c_out, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     scratch = [_thread_scratch(layout, i, x.dtype) for i in range(layout.threads)]
     tmps = [_scratch(f"tmp{i}", (c_out_g, k) if need_dw else (1, 1), x.dtype) for i in range(layout.threads)]
 
     def part(i: int) -> None:
         cols, plane, tile = scratch[i]
-        conv_gemm.forward_and_grad_weight(x, w2, dy if need_dw else x, y, dw_part[i], cols, plane, tile, tmps[i],
+        conv_gemm.forward_and_grad_weight(x, w2, shift, dy if need_dw else x, y, dw_part[i], cols, plane, tile, tmps[i],
                                           i, layout.threads, need_y, need_dw, layout.tile_rows, kh, kw,
                                           *geometry.args())
 

@@ -212,8 +212,8 @@ _WIDE_TILE = 4096
 
 
 def _wide_forward(x: np.ndarray, w: np.ndarray, pads: tuple[int, int, int, int], dilation_h: int,
-                  dilation_w: int) -> np.ndarray:
-    """Stride-1 convolution with padding (top, bottom, left, right)."""
+                  dilation_w: int, bias: np.ndarray | None = None) -> np.ndarray:
+    """Stride-1 convolution with padding (top, bottom, left, right), plus bias (c_out,) if given."""
     n, c_in, h, w_in = x.shape
     c_out, c_in_g, kh, kw = w.shape
     top, bottom, left, right = pads
@@ -226,7 +226,12 @@ def _wide_forward(x: np.ndarray, w: np.ndarray, pads: tuple[int, int, int, int],
     work = n * c_out * h_out * wp * c_in_g * kh * kw
     _run(conv_wide.forward_tasks, (xp, w, yw), n * c_out * n_tiles, work,
          (n_tiles, tile_rows, wp, dilation_h, dilation_w))
-    return np.ascontiguousarray(yw.reshape(n, c_out, h_out, wp)[..., :w_out])
+    wide = yw.reshape(n, c_out, h_out, wp)[..., :w_out]
+    if bias is None:
+        return np.ascontiguousarray(wide)
+    y = np.empty((n, c_out, h_out, w_out), dtype=x.dtype)
+    np.add(wide, bias.astype(x.dtype, copy=False)[None, :, None, None], out=y)  # crop and bias in one pass
+    return y
 
 
 def _flip_transposed(w: np.ndarray, groups: int) -> np.ndarray:
@@ -238,11 +243,12 @@ def _flip_transposed(w: np.ndarray, groups: int) -> np.ndarray:
     return np.ascontiguousarray(swapped.reshape(groups * c_in_g, c_out_g, kh, kw))
 
 
-def forward(x: np.ndarray, w: np.ndarray, geometry) -> np.ndarray:
-    """conv2d. Shapes: x (n, c_in, h, w), w (c_out, c_in/g, kh, kw) -> (n, c_out, h_out, w_out)."""
+def forward(x: np.ndarray, w: np.ndarray, geometry, bias: np.ndarray | None = None) -> np.ndarray:
+    """conv2d (+ bias). Shapes: x (n, c_in, h, w), w (c_out, c_in/g, kh, kw), bias (c_out,) or None
+    -> (n, c_out, h_out, w_out)."""
     if geometry.stride_h == 1 and geometry.stride_w == 1:
         pads = (geometry.pad_h, geometry.pad_h, geometry.pad_w, geometry.pad_w)
-        return _wide_forward(x, w, pads, geometry.dilation_h, geometry.dilation_w)
+        return _wide_forward(x, w, pads, geometry.dilation_h, geometry.dilation_w, bias)
     from .conv import conv_output_size
     n, c_in, h, w_in = x.shape
     c_out, c_in_g, kh, kw = w.shape
@@ -252,6 +258,8 @@ def forward(x: np.ndarray, w: np.ndarray, geometry) -> np.ndarray:
     work = n * c_out * h_out * w_out * c_in_g * kh * kw
     n_blocks, block = _blocks(h_out, n * c_out, work)
     _run(_forward_tasks, (x, w, y), n * c_out * n_blocks, work, (n_blocks, block, *geometry.args()))
+    if bias is not None:
+        y += bias.astype(x.dtype, copy=False)[None, :, None, None]
     return y
 
 

@@ -107,14 +107,15 @@ def _crop_sample(plane, dx, n, pad_h, pad_w):
 
 
 @kernel
-def _crop_tile(tile, o0, y, n, a0, a1, row):
-    """y[n, o0 + o, a, b] = tile[o, (a - a0)*row + b] for b < w_out."""
+def _crop_tile(tile, o0, y, n, a0, a1, row, bias):
+    """y[n, o0 + o, a, b] = tile[o, (a - a0)*row + b] + bias[o0 + o] for b < w_out."""
     for o in range(tile.shape[0]):
+        shift = bias[o0 + o]
         for a in range(a0, a1):
             dst = y[n, o0 + o, a]
             src = tile[o, (a - a0) * row:(a - a0) * row + y.shape[3]]
             for b in range(y.shape[3]):
-                dst[b] = src[b]
+                dst[b] = src[b] + shift
 
 
 @kernel
@@ -133,11 +134,11 @@ def _widen_tile(dy, n, o0, tile, a0, a1, row):
 
 
 @kernel
-def forward_and_grad_weight(x, w2, dy, y, dw_acc, cols_buf, plane, tile_buf, tmp, first, step,
+def forward_and_grad_weight(x, w2, bias, dy, y, dw_acc, cols_buf, plane, tile_buf, tmp, first, step,
                             need_y, need_dw, tile_rows, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w):
-    """y[n] = conv2d(x[n], w) and/or dw_acc = sum_n dy_n @ cols_n^T, for n = first, first+step, ...
+    """y[n] = conv2d(x[n], w) + bias and/or dw_acc = sum_n dy_n @ cols_n^T, for n = first, first+step, ...
 
-    Shapes: x (n, c_in, h, w), w2 (g, c_out/g, k), dy and y (n, c_out, h_out, w_out) (dummies
+    Shapes: x (n, c_in, h, w), w2 (g, c_out/g, k), bias (c_out,), dy and y (n, c_out, h_out, w_out) (dummies
     when not needed), dw_acc (g, c_out/g, k); one thread's scratch: cols_buf
     (c_in*kh*kw * tile_rows*row), plane (c_in, plane), tile_buf (c_out/g * tile_rows*row),
     tmp (c_out/g, k).
@@ -162,7 +163,7 @@ def forward_and_grad_weight(x, w2, dy, y, dw_acc, cols_buf, plane, tile_buf, tmp
             for g in range(groups):
                 if need_y:
                     np.dot(w2[g], cols[g], out)
-                    _crop_tile(out, g * c_out_g, y, n, a0, a1, row)
+                    _crop_tile(out, g * c_out_g, y, n, a0, a1, row, bias)
                 if need_dw:
                     _widen_tile(dy, n, g * c_out_g, out, a0, a1, row)
                     np.dot(out, cols[g].T, tmp)

@@ -113,9 +113,7 @@ class Conv2D(_ConvBase):
         fconv.check_kernel_fits(x.shape[2:], self.kernel_size, self.geometry, where)
         w = np.ascontiguousarray(self.weight.value, dtype=self.dtype)  # no copy unless replaced by hand
         geometry = self.geometry
-        y = kconv.conv2d_forward(x, w, geometry)
-        if self.bias is not None:
-            y += self.bias.value[None, :, None, None]
+        y = kconv.conv2d_forward(x, w, geometry, bias=self.bias.value if self.bias is not None else None)
         input_hw = x.shape[2:]
 
         def backward(dy, deltas):
