@@ -12,7 +12,14 @@ batch. Rows of the first table, all in this one run:
 - DistributedProblem on a LocalCluster of 1 and of 2 worker processes, 1 thread each.
 
 "overhead" is the client's wall time per evaluation minus the slowest worker's
-compute time: sending parameters, scheduling, gathering and summing gradients.
+compute time: sending parameters, the actor calls, returning and summing gradients.
+
+On a shared machine wall times say little about scaling: Linux's autogroup scheduler
+gives every login session one fair share of the cores, so worker processes started
+from this session share that one share. The "CPU s / eval, busiest process" column
+(process CPU time: the worker's Dask threads count too) and the "idle-machine
+estimate" derived from it, one thread's CPU time / (busiest process's CPU time +
+overhead), are what the wall-time speed-up would be with the cores free.
 
 The second table is the communication cost alone: a Dense layer with P parameters on
 one row per worker (nothing to compute), for several P. A distributed evaluation over

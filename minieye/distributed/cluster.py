@@ -34,9 +34,11 @@ def connect(client: Any = None, address: str | None = None, n_workers: int = 2,
       it talks to the workers directly when ``direct`` (else through the scheduler);
     - neither: a LocalCluster of ``n_workers`` processes with ``threads_per_worker``
       threads each (its HTTP server on a free local port, never a clash with another
-      cluster on 8787); each worker process gets ``NUMBA_NUM_THREADS =
-      threads_per_worker`` so that Numba's parallel kernels do not oversubscribe the
-      cores that the other workers use.
+      cluster on 8787). Numba's threads are capped per call by the problem
+      (``numba_threads``), not with NUMBA_NUM_THREADS in the workers' environment:
+      a worker that re-imports a ``__main__`` importing minieye has loaded Numba before
+      the nanny sets its environment, and Numba refuses a NUMBA_NUM_THREADS that
+      disagrees with the thread pool it has launched.
     """
     where = "minieye.distributed"
     distributed = require_dask()
@@ -55,8 +57,7 @@ def connect(client: Any = None, address: str | None = None, n_workers: int = 2,
     n_workers = check_positive_int(n_workers, where, "n_workers")
     threads_per_worker = check_positive_int(threads_per_worker, where, "threads_per_worker")
     cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
-                                       processes=True, dashboard_address="127.0.0.1:0",
-                                       env={"NUMBA_NUM_THREADS": str(threads_per_worker)})
+                                       processes=True, dashboard_address="127.0.0.1:0")
     try:
         new = distributed.Client(cluster, direct_to_workers=direct)
     except BaseException:

@@ -44,11 +44,12 @@ class DistributedProblem(Problem):
         address: a scheduler address ("tcp://host:8786") to connect to instead.
         n_workers, threads_per_worker: the LocalCluster of processes started when
             neither client nor address is given (closed by ``close``).
-        n_partitions: how many pieces the rows are cut into (default: one per worker
-            thread); partitions are placed round-robin over the worker threads.
+        n_partitions: how many pieces the rows are cut into (default: one per worker),
+            placed round-robin over the workers. Each lives in an actor, which runs
+            one call at a time, so more than one per worker adds no parallelism.
         reduction: "mean" (the loss is a mean over rows: partitions are weighted by
             their share of the batch) or "sum" (weights 1).
-        numba_threads: threads of Numba's parallel kernels in each task (default:
+        numba_threads: threads of Numba's parallel kernels in each call (default:
             threads_per_worker on a LocalCluster started here, the workers' own
             setting on a cluster given by client or address).
         direct: the client started here (for address=, or with its LocalCluster) calls
@@ -91,12 +92,12 @@ class DistributedProblem(Problem):
         self._futures: list[Any] = []
         self._actors: list[Any] = []
         self.closed = False
-        self.client, self._owned = connect(client, address, n_workers, threads_per_worker, direct)
         if numba_threads is not None:
             numba_threads = check_positive_int(numba_threads, where, "numba_threads")
         elif client is None and address is None:
             numba_threads = threads_per_worker
         self.numba_threads = numba_threads
+        self.client, self._owned = connect(client, address, n_workers, threads_per_worker, direct)
         try:
             self._place(n_partitions, where)
             self.setup_seconds = 0.0

@@ -31,9 +31,7 @@ class PartitionEvaluator:
         model: ``wire.pack_model``'s output (the network and loss in minieye's format).
         part: ``(inputs, targets)`` of this partition, as ``train.Problem`` takes them.
         numba_threads: cap on the threads of Numba's parallel kernels during a call
-            (Numba's setting is per thread, so it is applied in each call; an
-            environment variable set by Dask's nanny comes too late when the worker
-            re-imports a ``__main__`` that imported minieye, hence Numba, first).
+            (Numba's setting is per thread, so it is applied in each call).
 
     Shapes: ``values[k]`` of ``evaluate`` has the shape of the k-th optimised parameter;
     the returned gradient has one entry per scalar of them, in their order.
