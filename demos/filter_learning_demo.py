@@ -165,6 +165,11 @@ def _pct(v: float) -> str:
     return "diverged" if not np.isfinite(v) else f"{100 * v:.2f}%"
 
 
+def _rel(v: float) -> str:
+    """A relative kernel error: 1e3 and beyond means the SGD run blew up."""
+    return "diverged" if not np.isfinite(v) else f"{v:.1e}"
+
+
 def report(results: list[dict], rates: tuple[float, ...]) -> str:
     rows1 = []
     for rate in rates:
@@ -172,9 +177,9 @@ def report(results: list[dict], rates: tuple[float, ...]) -> str:
             paper = PAPER_TABLE1.get(rate, {}).get(res["name"])
             kernel, err, (mae, mae0, r) = res["sgd"][rate]
             p = (f"{paper[0]:.4f}", f"{paper[1]:.4f}", _pct(paper[2])) if paper else ("-", "-", "-")
-            rows1.append([rate, res["name"], *p, mae, mae0, _pct(r), _pct(err)])
+            rows1.append([f"{rate:g}", res["name"], *p, mae, mae0, _pct(r), _rel(err)])
     head = ["gamma", "filter", "paper MAE", "paper MAE0", "paper r", "our MAE", "our MAE0", "our r",
-            "kernel error"]
+            "kernel rel. error"]
     text = common.print_table(head, rows1, title="Table 1: per learning rate (SGD, one pixel per step)")
     rows2 = []
     for res in results:
@@ -185,9 +190,9 @@ def report(results: list[dict], rates: tuple[float, ...]) -> str:
         mae0 = res["lbfgs_scores"][1]
         mae, _, r = res["lbfgs_scores"]
         rows2.append([res["name"], *p, mae_sgd, f"{len(sgd)}/{len(res['sgd'])}", mae, mae0, _pct(r),
-                      _pct(res["lbfgs_error"])])
+                      _rel(res["lbfgs_error"])])
     head2 = ["filter", "paper MAE", "paper MAE0", "paper r", "SGD mean MAE", "SGD finite", "L-BFGS MAE",
-             "MAE0", "L-BFGS r", "L-BFGS kernel error"]
+             "MAE0", "L-BFGS r", "L-BFGS kernel rel. error"]
     text += "\n\n" + common.print_table(head2, rows2, title="Table 2: averages (paper) vs ours")
     lines = []
     for res in results:

@@ -61,8 +61,10 @@ def make_data(n: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, 
     return images, labels
 
 
-def deconvnet(switches: bool, seed: int) -> me.Layer:
+def deconvnet(switches: bool, seed: int, width: int = 8) -> me.Layer:
+    """The encoder-decoder above with ``width`` channels in the first block, 2*width deeper."""
     rng = np.random.default_rng(seed)
+    a, b = width, 2 * width
     pool1, pool2 = layers.MaxPool2D(2), layers.MaxPool2D(2)
 
     def up(pool: layers.MaxPool2D) -> me.Layer:
@@ -70,12 +72,12 @@ def deconvnet(switches: bool, seed: int) -> me.Layer:
 
     conv = dict(padding=1, rng=rng)
     return me.Sequential(
-        layers.Conv2D(1, 8, 3, **conv), layers.ReLU(), pool1,
-        layers.Conv2D(8, 16, 3, **conv), layers.ReLU(), pool2,
-        layers.Conv2D(16, 16, 3, **conv), layers.ReLU(),
-        up(pool2), layers.ConvTranspose2D(16, 8, 3, **conv), layers.ReLU(),
-        up(pool1), layers.ConvTranspose2D(8, 8, 3, **conv), layers.ReLU(),
-        layers.Conv2D(8, len(CLASSES), 1, rng=rng))
+        layers.Conv2D(1, a, 3, **conv), layers.ReLU(), pool1,
+        layers.Conv2D(a, b, 3, **conv), layers.ReLU(), pool2,
+        layers.Conv2D(b, b, 3, **conv), layers.ReLU(),
+        up(pool2), layers.ConvTranspose2D(b, a, 3, **conv), layers.ReLU(),
+        up(pool1), layers.ConvTranspose2D(a, a, 3, **conv), layers.ReLU(),
+        layers.Conv2D(a, len(CLASSES), 1, rng=rng))
 
 
 def scores(predicted: np.ndarray, truth: np.ndarray, n_classes: int = len(CLASSES)) -> tuple[float, float]:
