@@ -158,7 +158,7 @@ class DistributedProblem(Problem):
         not optimise, e.g. frozen ones: the optimised ones travel with every evaluation)."""
         self._check_open()
         packed = pack_model(self.net, self.loss, self.params)
-        self._call([actor.reload(packed) for actor in self._actors])
+        self._call([(i, "reload", (packed,)) for i in range(len(self._actors))])
 
     @property
     def partition_sizes(self) -> list[int]:
@@ -186,7 +186,7 @@ class DistributedProblem(Problem):
         jobs = self._rows(batch)
         total_rows = sum(n for _, _, n in jobs)
         # One direct call per partition's actor, all in flight at once.
-        results = self._call([self._actors[i].evaluate(values, rows) for i, rows, _ in jobs])
+        results = self._call([(i, "evaluate", (values, rows)) for i, rows, _ in jobs])
         self.evaluations += 1
         loss, grad = 0.0, np.zeros(self.size)
         for (_, _, n), (part_loss, part_grad, _, _) in zip(jobs, results):
@@ -199,9 +199,11 @@ class DistributedProblem(Problem):
                             "cpu": max(r[3] for r in results)}
         return float(loss), grad
 
-    def _call(self, calls: list[Any]) -> list[Any]:
+    def _call(self, calls: list[tuple[int, str, tuple]]) -> list[Any]:
+        """Call ``method(*args)`` on partition i's actor for each ``(i, method, args)``, all at once."""
         try:
-            return [call.result() for call in calls]
+            pending = [getattr(self._actors[i], method)(*args) for i, method, args in calls]
+            return [call.result() for call in pending]
         except Exception as exc:
             hint = (" If the client cannot reach the workers directly, pass direct=False."
                     if isinstance(exc, OSError) and self.direct and self._owned else "")
