@@ -1,8 +1,10 @@
 """Slow, obvious reference loops for the pooling kernels (written from the definitions,
-independently of minieye.kernels.pool). Arrays are NCHW; everything is float64 inside.
+independently of minieye.kernels.pool). Arrays are (N, C, *spatial) with any number of
+spatial dims for the pools (NCHW for upsampling); everything is float64 inside.
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -12,40 +14,44 @@ def out_size(size: int, k: int, s: int, p: int) -> int:
     return (size + 2 * p - k) // s + 1
 
 
+def _windows(spatial, k, s, p):
+    """(output index, list of the window's in-bounds cells in row-major order) for every output."""
+    outs = [out_size(n, ki, si, pi) for n, ki, si, pi in zip(spatial, k, s, p)]
+    for o in itertools.product(*(range(n) for n in outs)):
+        ranges = [range(oi * si - pi, oi * si - pi + ki) for oi, ki, si, pi in zip(o, k, s, p)]
+        cells = [q for q in itertools.product(*ranges) if all(0 <= qi < n for qi, n in zip(q, spatial))]
+        yield o, cells, outs
+
+
 def max_pool(x, k, s, p):
-    """(y, switches): a row-major scan of each window's real cells, PyTorch's rule: a value
-    replaces the best when strictly greater or NaN (first maximum wins; last NaN wins)."""
-    (kh, kw), (sh, sw), (ph, pw) = k, s, p
-    n, c, h, w = x.shape
-    ho, wo = out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)
-    y = np.zeros((n, c, ho, wo))
-    sw_ = np.zeros((n, c, ho, wo), dtype=np.int64)
-    for b in range(n):
-        for ch in range(c):
-            for i in range(ho):
-                for j in range(wo):
-                    cells = [(r, q) for r in range(i * sh - ph, i * sh - ph + kh)
-                             for q in range(j * sw - pw, j * sw - pw + kw)
-                             if 0 <= r < h and 0 <= q < w]
-                    best, where = -math.inf, cells[0]
-                    for r, q in cells:
-                        v = x[b, ch, r, q]
-                        if v > best or math.isnan(v):
-                            best, where = v, (r, q)
-                    y[b, ch, i, j] = best
-                    sw_[b, ch, i, j] = where[0] * w + where[1]
+    """(y, switches) for any number of spatial dims: a row-major scan of each window's real
+    cells, PyTorch's rule: a value replaces the best when strictly greater or NaN (first
+    maximum wins; last NaN wins). Switches are np.ravel_multi_index of the winner."""
+    spatial = x.shape[2:]
+    outs = [out_size(n, ki, si, pi) for n, ki, si, pi in zip(spatial, k, s, p)]
+    y = np.zeros((*x.shape[:2], *outs))
+    sw_ = np.zeros((*x.shape[:2], *outs), dtype=np.int64)
+    for b, ch in np.ndindex(x.shape[:2]):
+        for o, cells, _ in _windows(spatial, k, s, p):
+            best, where = -math.inf, cells[0]
+            for q in cells:
+                v = x[(b, ch) + q]
+                if v > best or math.isnan(v):
+                    best, where = v, q
+            y[(b, ch) + o] = best
+            sw_[(b, ch) + o] = np.ravel_multi_index(where, spatial)
     return y, sw_
 
 
-def unpool(v, switches, h, w):
-    """Scatter-add each value to its switch."""
+def unpool(v, switches, spatial):
+    """Scatter-add each value to its switch in a zero array of spatial shape ``spatial``."""
     n, c = v.shape[:2]
-    out = np.zeros((n, c, h * w))
+    out = np.zeros((n, c, int(np.prod(spatial))))
     for b in range(n):
         for ch in range(c):
             for val, idx in zip(v[b, ch].ravel(), switches[b, ch].ravel()):
                 out[b, ch, idx] += val
-    return out.reshape(n, c, h, w)
+    return out.reshape(n, c, *spatial)
 
 
 def gather(x, switches):
@@ -60,31 +66,28 @@ def gather(x, switches):
 
 
 def avg_pool(x, k, s, p, count_include_pad):
-    """Average over the window; the divisor is kh*kw or the number of in-bounds cells."""
-    (kh, kw), (sh, sw), (ph, pw) = k, s, p
-    n, c, h, w = x.shape
-    padded = np.zeros((n, c, h + 2 * ph, w + 2 * pw))
-    padded[:, :, ph:ph + h, pw:pw + w] = x
-    inside = np.zeros((h + 2 * ph, w + 2 * pw))
-    inside[ph:ph + h, pw:pw + w] = 1
-    ho, wo = out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)
-    y = np.zeros((n, c, ho, wo))
-    for i in range(ho):
-        for j in range(wo):
-            rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
-            divisor = kh * kw if count_include_pad else inside[rows, cols].sum()
-            y[:, :, i, j] = padded[:, :, rows, cols].sum(axis=(2, 3)) / divisor
+    """Average over the window for any number of spatial dims; the divisor is prod(k) or the
+    number of in-bounds cells. The padded extent is the window clipped to the padded input
+    (in floor mode always the whole window)."""
+    spatial = x.shape[2:]
+    outs = [out_size(n, ki, si, pi) for n, ki, si, pi in zip(spatial, k, s, p)]
+    y = np.zeros((*x.shape[:2], *outs))
+    for o, cells, _ in _windows(spatial, k, s, p):
+        divisor = math.prod(k) if count_include_pad else len(cells)
+        total = sum(x[(slice(None), slice(None)) + q] for q in cells)
+        y[(slice(None), slice(None)) + o] = total / divisor
     return y
 
 
-def avg_pool_matrix(h, w, k, s, p, count_include_pad):
-    """The (ho*wo, h*w) matrix A with avg_pool(x) = A @ x (per plane); backward is A.T."""
-    a = np.zeros((out_size(h, k[0], s[0], p[0]) * out_size(w, k[1], s[1], p[1]), h * w))
-    for col in range(h * w):
-        e = np.zeros((1, 1, h * w))
+def avg_pool_matrix(spatial, k, s, p, count_include_pad):
+    """The (outputs, inputs) matrix A with avg_pool(x) = A @ x (per plane); backward is A.T."""
+    size = int(np.prod(spatial))
+    columns = []
+    for col in range(size):
+        e = np.zeros((1, 1, size))
         e[0, 0, col] = 1
-        a[:, col] = avg_pool(e.reshape(1, 1, h, w), k, s, p, count_include_pad).ravel()
-    return a
+        columns.append(avg_pool(e.reshape(1, 1, *spatial), k, s, p, count_include_pad).ravel())
+    return np.stack(columns, axis=1)
 
 
 def upsample_nearest(x, sh, sw):

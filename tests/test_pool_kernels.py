@@ -68,7 +68,7 @@ def test_max_pool_backward_is_unpool_and_matches_naive(problem, seed, dtype):
     dy = rng.standard_normal(y.shape).astype(dtype)
     dx = F.max_unpool2d(dy, switches, shape[2:])  # max-pool's backward
     assert dx.dtype == dtype and dx.shape == shape
-    np.testing.assert_allclose(dx, naive.unpool(dy.astype(np.float64), switches, *shape[2:]), **TOL[dtype])
+    np.testing.assert_allclose(dx, naive.unpool(dy.astype(np.float64), switches, shape[2:]), **TOL[dtype])
     np.testing.assert_array_equal(F.max_unpool2d_backward(x, switches), y)  # gather at the maxima
 
 
@@ -84,7 +84,7 @@ def test_unpool_is_adjoint_of_gather(n, c, h, w, hy, wy, seed, dtype):
     down = F.max_unpool2d_backward(x, switches)
     assert_same_product(float(np.vdot(up, x)), float(np.vdot(y, down)), y, x, dtype)
     np.testing.assert_array_equal(down, naive.gather(x.astype(np.float64), switches).astype(dtype))
-    np.testing.assert_allclose(up, naive.unpool(y.astype(np.float64), switches, h, w), **TOL[dtype])
+    np.testing.assert_allclose(up, naive.unpool(y.astype(np.float64), switches, (h, w)), **TOL[dtype])
 
 
 def test_max_pool_ties_first_maximum_wins():
@@ -120,7 +120,7 @@ def test_avg_pool_matches_naive(problem, seed, dtype, count_include_pad):
     # backward: the transpose of the pooling matrix, plane by plane
     dy = rng.standard_normal(y.shape).astype(dtype)
     dx = F.avg_pool2d_backward(dy, shape[2:], k, s, p, count_include_pad)
-    a = naive.avg_pool_matrix(shape[2], shape[3], k, s, p, count_include_pad)
+    a = naive.avg_pool_matrix(shape[2:], k, s, p, count_include_pad)
     dx_ref = (dy.astype(np.float64).reshape(shape[0], shape[1], -1) @ a).reshape(shape)
     assert dx.dtype == dtype
     np.testing.assert_allclose(dx, dx_ref, **TOL[dtype])
@@ -169,15 +169,15 @@ def test_parallel_drivers_match_serial_bodies(monkeypatch):
     """The prange drivers (taken above PARALLEL_MIN_WORK) compute what the serial bodies do."""
     rng = np.random.default_rng(7)
     x = rng.standard_normal((2, 3, 9, 8))
-    geometry = (3, 2, 2, 1, 1, 1)
+    geometry = ((3, 2), (2, 1), (1, 1))
     dy = rng.standard_normal((2, 3, 5, 9))
     runs = []
     for threshold in (1 << 62, 0):
         monkeypatch.setattr(K, "PARALLEL_MIN_WORK", threshold)
-        y, s = K.max_pool2d_forward(x, *geometry)
+        y, s = K.max_pool_forward(x, *geometry)
         runs.append([
-            y, s, K.scatter_switches(y, s, 9, 8), K.gather_switches(x, s),
-            K.avg_pool2d_forward(x, *geometry, False), K.avg_pool2d_backward(dy, 9, 8, *geometry, True),
+            y, s, K.scatter_switches(y, s, (9, 8)), K.gather_switches(x, s),
+            K.avg_pool_forward(x, *geometry, False), K.avg_pool_backward(dy, (9, 8), *geometry, True),
             U.upsample_nearest_forward(x, 2, 3), U.upsample_nearest_backward(dy[:, :, :4], 2, 3),
             U.upsample_bilinear_forward(x, 2, 3), U.upsample_bilinear_backward(dy[:, :, :4], 2, 3),
         ])

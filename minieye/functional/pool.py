@@ -1,39 +1,47 @@
-"""Validated pooling, unpooling and upsampling (forward functions and their backwards).
+"""Validated pooling, unpooling and upsampling (forward functions and their backwards),
+for 1, 2 and 3 spatial dims (NCL, NCHW, NCDHW).
 
     y, switches = F.max_pool2d(x, 2)                  # switches: flat index in each H*W plane
     x_up = F.max_unpool2d(y, switches, x.shape[2:])    # values back at their maxima, zeros elsewhere
     y = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+    y, switches = F.max_pool3d(v, 2)                   # switches: flat index in each D*H*W volume
+    y = F.avg_pool1d(signal, 4)                        # (N, C, L) -> (N, C, L // 4)
     y = F.upsample(x, 2, mode="bilinear")              # align_corners=False, as PyTorch's default
     g = F.global_avg_pool2d(x)                         # (N, C), or (N, C, 1, 1) with keepdims=True
 
-Conventions follow PyTorch (``torch.nn.functional``): NCHW, ``stride`` defaults to the
-kernel size, max-pool pads with -inf, padding at most half the kernel, floor-mode
-output sizes (no ``ceil_mode``; pad the input yourself if you need the extra row).
-Differences: ``max_unpool2d`` *adds* values whose switches coincide (possible only
+Conventions follow PyTorch (``torch.nn.functional``): ``stride`` defaults to the kernel
+size, max-pool pads with -inf, padding at most half the kernel, floor-mode output
+sizes (no ``ceil_mode``; pad the input yourself if you need the extra row), and
+``kernel_size``, ``stride``, ``padding`` are an int or one int per spatial dim.
+Differences: ``max_unpool*d`` *adds* values whose switches coincide (possible only
 with overlapping windows), which makes it the exact adjoint of the gather in
-``max_unpool2d_backward`` (PyTorch keeps an arbitrary one of them).
+``max_unpool*d_backward`` (PyTorch keeps an arbitrary one of them).
 
-The backward of max-pool is ``max_unpool2d(dy, switches, x.shape[2:])``; the backward
-of max-unpool is ``max_unpool2d_backward(dz, switches)``, a gather. Validation happens
-here, once; the kernels in ``minieye.kernels.pool`` trust what they are given.
+The backward of max-pool is ``max_unpool*d(dy, switches, x.shape[2:])``; the backward
+of max-unpool is ``max_unpool*d_backward(dz, switches)``, a gather. The 1-, 2- and 3-D
+functions are one N-d implementation each (``_max_pool`` ...), specialised by
+``_for_dims``; the kernels in ``minieye.kernels.pool`` are shared by all three and
+trust what they are given: validation happens here, once.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+import inspect
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..checks import as_float_array, check_ndim, fail, pair
 from ..kernels import pool as K
 from ..kernels import upsample as U
+from .pool_checks import LAYOUTS, check_fits, check_gradient, check_switches, check_volume, spatial_size, window
 
 __all__ = [
     "pool_output_size",
-    "max_pool2d",
-    "max_unpool2d",
-    "max_unpool2d_backward",
-    "avg_pool2d",
-    "avg_pool2d_backward",
+    "max_pool1d", "max_pool2d", "max_pool3d",
+    "max_unpool1d", "max_unpool2d", "max_unpool3d",
+    "max_unpool1d_backward", "max_unpool2d_backward", "max_unpool3d_backward",
+    "avg_pool1d", "avg_pool2d", "avg_pool3d",
+    "avg_pool1d_backward", "avg_pool2d_backward", "avg_pool3d_backward",
     "upsample",
     "upsample_backward",
     "global_avg_pool2d",
@@ -43,157 +51,133 @@ pool_output_size = K.pool_output_size
 
 UPSAMPLE_MODES = ("nearest", "bilinear")
 
+Ints = int | Sequence[int]
 
-# -- shared checks (also used by minieye.layers.pool) -------------------------------------
+# Words that the N-d docstrings below are formatted with, per number of spatial dims.
+_DOC_WORDS = {
+    1: dict(nd=1, layout="N, C, L", spatial="L", pooled="l_out", plane="signal of length L",
+            index="position"),
+    2: dict(nd=2, layout="N, C, H, W", spatial="H, W", pooled="h_out, w_out", plane="H*W plane",
+            index="row * W + col"),
+    3: dict(nd=3, layout="N, C, D, H, W", spatial="D, H, W", pooled="d_out, h_out, w_out",
+            plane="D*H*W volume", index="(depth * H + row) * W + col"),
+}
+
+
+def _for_dims(generic: Callable, nd: int) -> Callable:
+    """The public ``{name}{nd}d`` function: ``generic`` with ``nd`` fixed, its docstring
+    worded for ``nd`` spatial dims and its signature without ``nd`` (for help() and IDEs)."""
+    name = generic.__name__.lstrip("_").replace("_nd", f"{nd}d")
+
+    def specialised(*args: Any, **kwargs: Any) -> Any:
+        return generic(nd, *args, **kwargs)
+
+    signature = inspect.signature(generic)
+    specialised.__name__ = specialised.__qualname__ = name
+    specialised.__doc__ = (generic.__doc__ or "").format(**_DOC_WORDS[nd])
+    specialised.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
+    specialised.__module__ = __name__
+    return specialised
+
+
+def _where(name: str, nd: int) -> str:
+    return name.replace("_nd", f"{nd}d")
+
+
+# -- max-pool and unpool (N-d) ----------------------------------------------------------------
+def _max_pool_nd(nd: int, x: Any, kernel_size: Ints, stride: Ints | None = None,
+                 padding: Ints = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Max-pool with switches (PyTorch's ``max_pool{nd}d(..., return_indices=True)``).
+
+    Shapes: x ({layout}) -> y (N, C, {pooled}) and int64 switches of the same
+    shape, each the flat index ``{index}`` of the window's maximum in its input {plane}.
+    Ties go to the first maximum in row-major order; NaN propagates.
+    """
+    where = _where("max_pool_nd", nd)
+    x = check_volume(x, where, nd=nd)
+    win = window(where, kernel_size, stride, padding, nd)
+    check_fits(where, x.shape, win)
+    return K.max_pool_forward(x, *win)
+
+
+def _max_unpool_nd(nd: int, y: Any, switches: Any, output_size: Any) -> np.ndarray:
+    """Place each value of ``y`` at its switch in a zero array of spatial size ``output_size``.
+
+    Unpooling of DeconvNet (Noh et al.); also max-pool's backward. ``output_size`` is
+    ({spatial}) (or a full ({layout})); values with equal switches add up.
+    Shapes: y, switches (N, C, {pooled}) -> ({layout}).
+    """
+    where = _where("max_unpool_nd", nd)
+    y = as_float_array(y, where, "y")
+    check_ndim(y, nd + 2, where, "y", layout=LAYOUTS[nd])
+    spatial = spatial_size(output_size, y, where, nd=nd)
+    s = check_switches(switches, y.shape, spatial, where)
+    return K.scatter_switches(y, s, spatial)
+
+
+def _max_unpool_nd_backward(nd: int, dz: Any, switches: Any) -> np.ndarray:
+    """Gradient of ``max_unpool{nd}d`` with respect to its values: ``dz`` gathered at the switches.
+
+    Shapes: dz ({layout}), switches (N, C, {pooled}) -> (N, C, {pooled}).
+    """
+    where = _where("max_unpool_nd_backward", nd)
+    dz = check_volume(dz, where, "dz", nd=nd)
+    s = np.asarray(switches)
+    if s.ndim != nd + 2 or s.shape[:2] != dz.shape[:2]:
+        raise fail(where, f"switches ({LAYOUTS[nd]}) with (N, C) == {dz.shape[:2]}",
+                   f"switches.shape == {s.shape}")
+    s = check_switches(s, s.shape, dz.shape[2:], where)
+    return K.gather_switches(dz, s)
+
+
+# -- average pool (N-d) ---------------------------------------------------------------------
+def _avg_pool_nd(nd: int, x: Any, kernel_size: Ints, stride: Ints | None = None, padding: Ints = 0,
+                 count_include_pad: bool = True) -> np.ndarray:
+    """Average pool; zero padding counts in the divisor when ``count_include_pad``.
+
+    Shapes: ({layout}) -> (N, C, {pooled}).
+    """
+    where = _where("avg_pool_nd", nd)
+    x = check_volume(x, where, nd=nd)
+    win = window(where, kernel_size, stride, padding, nd)
+    check_fits(where, x.shape, win)
+    return K.avg_pool_forward(x, *win, bool(count_include_pad))
+
+
+def _avg_pool_nd_backward(nd: int, dy: Any, input_size: Any, kernel_size: Ints, stride: Ints | None = None,
+                          padding: Ints = 0, count_include_pad: bool = True) -> np.ndarray:
+    """Input gradient of ``avg_pool{nd}d`` for an input of spatial size ``input_size`` ({spatial}).
+
+    Shapes: dy (N, C, {pooled}) -> ({layout}).
+    """
+    where = _where("avg_pool_nd_backward", nd)
+    dy = as_float_array(dy, where, "dy")
+    check_ndim(dy, nd + 2, where, "dy", layout=LAYOUTS[nd])
+    spatial = spatial_size(input_size, dy, where, "input_size", nd=nd)
+    win = window(where, kernel_size, stride, padding, nd)
+    check_fits(where, spatial, win)
+    dy = check_gradient(dy, K.output_shape((*dy.shape[:2], *spatial), *win), dy.dtype, where)
+    return K.avg_pool_backward(dy, spatial, *win, bool(count_include_pad))
+
+
+max_pool1d, max_pool2d, max_pool3d = (_for_dims(_max_pool_nd, nd) for nd in (1, 2, 3))
+max_unpool1d, max_unpool2d, max_unpool3d = (_for_dims(_max_unpool_nd, nd) for nd in (1, 2, 3))
+max_unpool1d_backward, max_unpool2d_backward, max_unpool3d_backward = (
+    _for_dims(_max_unpool_nd_backward, nd) for nd in (1, 2, 3))
+avg_pool1d, avg_pool2d, avg_pool3d = (_for_dims(_avg_pool_nd, nd) for nd in (1, 2, 3))
+avg_pool1d_backward, avg_pool2d_backward, avg_pool3d_backward = (
+    _for_dims(_avg_pool_nd_backward, nd) for nd in (1, 2, 3))
+
+
 def check_image(x: Any, where: str, name: str = "x", dtype: Any = None) -> np.ndarray:
     """``x`` as a C-contiguous float NCHW array with non-empty H and W (copied if needed)."""
-    x = as_float_array(x, where, name, dtype)
-    check_ndim(x, 4, where, name, layout="N, C, H, W")
-    if x.shape[2] < 1 or x.shape[3] < 1:
-        raise fail(where, f"{name} with non-empty H and W", f"{name}.shape == {x.shape}")
-    return x
-
-
-def window(where: str, kernel_size: Any, stride: Any, padding: Any) -> tuple[int, int, int, int, int, int]:
-    """``(kh, kw, stride_h, stride_w, pad_h, pad_w)`` from int-or-pair arguments.
-
-    stride None means the kernel size; padding may be at most half the kernel (as in
-    PyTorch), so that every window holds at least one real input cell.
-    """
-    kh, kw = pair(kernel_size, where, "kernel_size", minimum=1)
-    sh, sw = pair((kh, kw) if stride is None else stride, where, "stride", minimum=1)
-    ph, pw = pair(padding, where, "padding", minimum=0)
-    if ph > kh // 2 or pw > kw // 2:
-        raise fail(where, f"padding at most half the kernel size (kernel_size={(kh, kw)})",
-                   f"padding={(ph, pw)}")
-    return kh, kw, sh, sw, ph, pw
-
-
-def check_fits(where: str, shape: tuple[int, ...], geometry: tuple[int, ...]) -> None:
-    """Refuse a kernel larger than the padded input (``shape`` ends with H, W)."""
-    kh, kw, _, _, ph, pw = geometry
-    h, w = shape[-2:]
-    if h + 2 * ph < kh or w + 2 * pw < kw:
-        raise fail(where, f"a kernel {(kh, kw)} no larger than the padded input "
-                   f"({h + 2 * ph}, {w + 2 * pw})", f"input shape {tuple(shape)}, padding={(ph, pw)}",
-                   "Use a smaller kernel, more padding, or a larger input")
-
-
-def check_gradient(dy: Any, shape: tuple[int, ...], dtype: np.dtype, where: str, name: str = "dy") -> np.ndarray:
-    """``dy`` as a contiguous array of ``dtype`` and exactly ``shape``."""
-    dy = as_float_array(dy, where, name, dtype)
-    if dy.shape != tuple(shape):
-        raise fail(where, f"{name} of shape {tuple(shape)}", f"{name}.shape == {dy.shape}")
-    return dy
-
-
-def spatial_size(size: Any, y: np.ndarray, where: str, name: str = "output_size") -> tuple[int, int]:
-    """(H, W) from an (H, W) pair or a full (N, C, H, W) shape whose N, C match ``y``."""
-    size = tuple(size) if isinstance(size, (tuple, list, np.ndarray)) else size
-    if isinstance(size, tuple) and len(size) == 4:  # x.shape, as PyTorch also accepts
-        if tuple(int(s) for s in size[:2]) != y.shape[:2]:
-            raise fail(where, f"{name} (N, C) == {y.shape[:2]}", f"{name}={size}")
-        size = size[2:]
-    return pair(size, where, name, minimum=1)
-
-
-def check_switches(switches: Any, shape: tuple[int, ...], h: int, w: int, where: str) -> np.ndarray:
-    """Switches as contiguous int64 of the pooled values' ``shape``, each in [0, h*w)."""
-    s = np.asarray(switches)
-    if s.dtype.kind not in "iu":
-        raise fail(where, "integer switches (as returned by max_pool2d)", f"switches.dtype == {s.dtype}")
-    if s.shape != tuple(shape):
-        raise fail(where, f"switches of the pooled values' shape {tuple(shape)}", f"switches.shape == {s.shape}")
-    if s.size and (int(s.min()) < 0 or int(s.max()) >= h * w):
-        raise fail(where, f"switches in [0, {h * w}) for output_size {(h, w)}",
-                   f"values in [{int(s.min())}, {int(s.max())}]",
-                   "Pass the input size of the max_pool2d that made them")
-    return np.ascontiguousarray(s, dtype=np.int64)
+    return check_volume(x, where, name, dtype, nd=2)
 
 
 def _scale(where: str, scale_factor: Any, mode: str) -> tuple[int, int]:
     if mode not in UPSAMPLE_MODES:
         raise fail(where, "mode 'nearest' or 'bilinear'", f"mode={mode!r}")
     return pair(scale_factor, where, "scale_factor", minimum=1)
-
-
-# -- max-pool and unpool --------------------------------------------------------------------
-def max_pool2d(x: Any, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
-               padding: int | Sequence[int] = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Max-pool with switches (PyTorch's ``max_pool2d(..., return_indices=True)``).
-
-    Shapes: x (N, C, H, W) -> y (N, C, h_out, w_out) and int64 switches of the same shape,
-    each the flat index ``row * W + col`` of the window's maximum in its input plane.
-    Ties go to the first maximum in row-major order; NaN propagates.
-    """
-    where = "max_pool2d"
-    x = check_image(x, where)
-    geometry = window(where, kernel_size, stride, padding)
-    check_fits(where, x.shape, geometry)
-    return K.max_pool2d_forward(x, *geometry)
-
-
-def max_unpool2d(y: Any, switches: Any, output_size: Any) -> np.ndarray:
-    """Place each value of ``y`` at its switch in a zero array of spatial size ``output_size``.
-
-    Unpooling of DeconvNet (Noh et al.); also max-pool's backward. ``output_size`` is
-    (H, W) (or a full (N, C, H, W)); values with equal switches add up.
-    Shapes: y, switches (N, C, h', w') -> (N, C, H, W).
-    """
-    where = "max_unpool2d"
-    y = as_float_array(y, where, "y")
-    check_ndim(y, 4, where, "y", layout="N, C, H, W")
-    h, w = spatial_size(output_size, y, where)
-    s = check_switches(switches, y.shape, h, w, where)
-    return K.scatter_switches(y, s, h, w)
-
-
-def max_unpool2d_backward(dz: Any, switches: Any) -> np.ndarray:
-    """Gradient of ``max_unpool2d`` with respect to its values: ``dz`` gathered at the switches.
-
-    Shapes: dz (N, C, H, W), switches (N, C, h', w') -> (N, C, h', w').
-    """
-    where = "max_unpool2d_backward"
-    dz = check_image(dz, where, "dz")
-    s = np.asarray(switches)
-    if s.ndim != 4 or s.shape[:2] != dz.shape[:2]:
-        raise fail(where, f"switches (N, C, h', w') with (N, C) == {dz.shape[:2]}",
-                   f"switches.shape == {s.shape}")
-    s = check_switches(s, s.shape, dz.shape[2], dz.shape[3], where)
-    return K.gather_switches(dz, s)
-
-
-# -- average pool ---------------------------------------------------------------------------
-def avg_pool2d(x: Any, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
-               padding: int | Sequence[int] = 0, count_include_pad: bool = True) -> np.ndarray:
-    """Average pool; zero padding counts in the divisor when ``count_include_pad``.
-
-    Shapes: (N, C, H, W) -> (N, C, h_out, w_out).
-    """
-    where = "avg_pool2d"
-    x = check_image(x, where)
-    geometry = window(where, kernel_size, stride, padding)
-    check_fits(where, x.shape, geometry)
-    return K.avg_pool2d_forward(x, *geometry, bool(count_include_pad))
-
-
-def avg_pool2d_backward(dy: Any, input_size: Any, kernel_size: int | Sequence[int],
-                        stride: int | Sequence[int] | None = None, padding: int | Sequence[int] = 0,
-                        count_include_pad: bool = True) -> np.ndarray:
-    """Input gradient of ``avg_pool2d`` for an input of spatial size ``input_size`` (H, W).
-
-    Shapes: dy (N, C, h_out, w_out) -> (N, C, H, W).
-    """
-    where = "avg_pool2d_backward"
-    dy = as_float_array(dy, where, "dy")
-    check_ndim(dy, 4, where, "dy", layout="N, C, H, W")
-    h, w = spatial_size(input_size, dy, where, "input_size")
-    geometry = window(where, kernel_size, stride, padding)
-    check_fits(where, (h, w), geometry)
-    kh, kw, sh, sw, ph, pw = geometry
-    expected = (*dy.shape[:2], pool_output_size(h, kh, sh, ph), pool_output_size(w, kw, sw, pw))
-    dy = check_gradient(dy, expected, dy.dtype, where)
-    return K.avg_pool2d_backward(dy, h, w, *geometry, bool(count_include_pad))
 
 
 # -- upsampling -------------------------------------------------------------------------------

@@ -1,51 +1,55 @@
-"""Pooling and unpooling kernels on contiguous NCHW arrays.
+"""Pooling and unpooling kernels on contiguous (N, C, *spatial) arrays, 1-, 2- and 3-D.
 
-Every kernel sees its batch as ``P = N*C`` independent planes ``(P, H, W)`` (a free
-reshape of a C-contiguous NCHW array). Geometry follows PyTorch:
+One kernel set serves every dimension: an input of 1, 2 or 3 spatial dims is viewed,
+without copying, as ``P = N*C`` volumes ``(P, D, H, W)`` with the missing leading dims
+of size 1 (1-D: ``(P, 1, 1, L)``, 2-D: ``(P, 1, H, W)``), and the window as
+``(kd, kh, kw)`` with ``kd = 1, stride 1, pad 0`` on those dims. The flat index of a
+cell ``(c, a, b)`` is ``(c*H + a)*W + b``, which is ``a*W + b`` for 2-D and ``b`` for
+1-D: PyTorch's switches for every dimension, with no conversion. Geometry (PyTorch's)::
 
-    h_out = (h + 2*pad_h - kh) // stride_h + 1        (floor mode; no ceil_mode)
-    window (i, j) covers rows i*stride_h - pad_h + [0, kh), columns likewise.
+    out = (size + 2*pad - k) // stride + 1      per axis (floor mode; no ceil_mode)
+    window o covers o*stride - pad + [0, k)     per axis
 
 Max-pool with switches::
 
-    y[p, i, j]        = max over the window of x[p, a, b]   (padding counts as -inf)
-    switches[p, i, j] = a*W + b of that maximum              (flat index in the H*W plane)
+    y[p, o]        = max over the window of x[p, q]     (padding counts as -inf)
+    switches[p, o] = flat index of that maximum q         (in the D*H*W volume)
 
 Ties go to the first maximum in row-major window order (PyTorch's CPU rule: a later
 value replaces the best only when strictly greater); a NaN in a window wins (the last
 NaN), so NaNs propagate as in PyTorch. The kernel is separable: for each output row it
-takes column maxima over the window's rows (vectorised), then maxima of those over each
-window's columns, breaking ties by flat index so that the result is exactly the
-row-major scan's (tests/test_pool_kernels.py checks this against a plain scan).
+takes column maxima over the window's depth slices and rows (contiguous rows:
+vectorised), then maxima of those over each window's columns, breaking ties by flat
+index so that the result is exactly the row-major scan's.
 
 Scatter and gather by switches are each other's adjoints::
 
-    scatter(v, s)[p, k] = sum over {(i, j): s[p, i, j] == k} of v[p, i, j]
-    gather(u, s)[p, i, j] = u[p, s[p, i, j]]
+    scatter(v, s)[p, k] = sum over {o: s[p, o] == k} of v[p, o]
+    gather(u, s)[p, o]  = u[p, s[p, o]]
     <scatter(v, s), u> = <v, gather(u, s)>
 
 so max-pool's backward is ``dx = scatter(dy, switches)``, max-unpool (Noh et al.'s
-unpooling, DeconvNet) *is* that scatter, and max-unpool's backward is the gather. One
-implementation serves both directions.
+unpooling, DeconvNet) *is* that scatter, and max-unpool's backward is the gather.
 
-Average pool: ``y[p, i, j] = sum over the window's in-bounds x / divisor`` where the
-divisor is ``kh*kw`` (count_include_pad) or the number of in-bounds cells; its
-backward spreads ``dy / divisor`` back over the same cells. Window and divisor are
-separable (rows x columns), so each output row first adds its window's input rows
-(contiguous, vectorised) and then sums short runs of that row.
+Average pool: ``y[p, o] = sum over the window's in-bounds x / divisor``, the divisor
+being ``kd*kh*kw`` (count_include_pad) or the number of in-bounds cells; its backward
+spreads ``dy / divisor`` over the same cells. Window and divisor are separable: each
+output row first adds its window's input rows (contiguous, vectorised), then sums
+short runs of that row.
 
-Upsampling (nearest, bilinear) lives in ``kernels/upsample.py``.
-
-Each operation has a serial body over a range of planes (``@kernel``). Those that
-compute per element (max-pool, average pool and its backward) also have a thin
-parallel driver that hands one plane at a time to Numba's pool (``prange``); the
-public functions take it only when there are several planes and enough work to pay
-for waking the thread pool (tens of microseconds when idle, far more on a busy
-machine). Scatter and gather move one value per switch: they are bound by memory
-traffic, two cores gain little, and a parallel driver would cost seconds of
-compilation per dtype, so they stay serial. No validation happens here.
+Work units: forward kernels run over units ``(p, o_d)`` (a volume and one output depth
+slice, whose outputs no other unit writes); average pool's backward runs over
+``(p, c)`` (a volume and one *input* depth slice, gathering the output slices whose
+windows cover it), so that units never write the same cells. For 2-D and 1-D a unit
+is a plane, as before. Each operation has a serial body over a range of units
+(``@kernel``); max-pool and average pool also have a ``prange`` driver, taken only
+when there are several units and enough work to pay for waking the thread pool.
+Scatter and gather move one value per switch (memory-bound), so they stay serial.
+Upsampling lives in ``kernels/upsample.py``. No validation happens here.
 """
 from __future__ import annotations
+
+import math
 
 import numba
 import numpy as np
@@ -55,11 +59,11 @@ from ._jit import kernel, parallel_kernel, prange
 __all__ = [
     "PARALLEL_MIN_WORK",
     "pool_output_size",
-    "max_pool2d_forward",
+    "max_pool_forward",
     "scatter_switches",
     "gather_switches",
-    "avg_pool2d_forward",
-    "avg_pool2d_backward",
+    "avg_pool_forward",
+    "avg_pool_backward",
 ]
 
 # Below this many inner-loop steps (about 0.3-1 ms of serial work) a call runs serially:
@@ -67,50 +71,84 @@ __all__ = [
 # on a busy one. numba.set_num_threads(1) makes every call serial.
 PARALLEL_MIN_WORK = 1 << 18
 
+Dims = tuple[int, ...]
+
 
 def pool_output_size(size: int, kernel_size: int, stride: int, padding: int) -> int:
     """Output length along one axis: ``(size + 2*padding - kernel_size) // stride + 1``."""
     return (size + 2 * padding - kernel_size) // stride + 1
 
 
-def _use_parallel(planes: int, work: int) -> bool:
-    return planes > 1 and work >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1
+def _use_parallel(units: int, work: int) -> bool:
+    return units > 1 and work >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1
 
 
 def _planes(a: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) -> (N*C, H, W), a view (used by kernels/upsample.py)."""
     n, c, h, w = a.shape
     return a.reshape(n * c, h, w)
 
 
+def _volumes(a: np.ndarray) -> np.ndarray:
+    """(N, C, *spatial) with 1 to 3 spatial dims -> (N*C, D, H, W), a view of a contiguous array."""
+    lead = (1,) * (5 - a.ndim)
+    return a.reshape(a.shape[0] * a.shape[1], *lead, *a.shape[2:])
+
+
+def _as3(dims: Dims, fill: int) -> tuple[int, int, int]:
+    """A 1-3 entry geometry padded in front to (d, h, w) with ``fill`` (1 for kernels and
+    strides, 0 for padding), as plain ints so that Numba sees one tuple type."""
+    full = (fill,) * (3 - len(dims)) + tuple(int(v) for v in dims)
+    return full[0], full[1], full[2]
+
+
+def _geometry(kernel_size: Dims, stride: Dims, padding: Dims):
+    return _as3(kernel_size, 1), _as3(stride, 1), _as3(padding, 0)
+
+
+def output_shape(shape: tuple[int, ...], kernel_size: Dims, stride: Dims, padding: Dims) -> tuple[int, ...]:
+    """(N, C, *spatial) -> (N, C, *pooled spatial)."""
+    spatial = shape[2:]
+    return (*shape[:2], *(pool_output_size(spatial[i], kernel_size[i], stride[i], padding[i])
+                          for i in range(len(spatial))))
+
+
 # -- max-pool --------------------------------------------------------------------------
 @kernel
-def _max_pool_planes(x, y, switches, p0, p1, kh, kw, stride_h, stride_w, pad_h, pad_w):
-    h, w = x.shape[1], x.shape[2]
-    h_out, w_out = y.shape[1], y.shape[2]
+def _max_pool_units(x, y, switches, u0, u1, k, s, pad):
+    kd, kh, kw = k
+    sd, sh, sw = s
+    pd, ph, pw = pad
+    d, h, w = x.shape[1], x.shape[2], x.shape[3]
+    d_out, h_out, w_out = y.shape[1], y.shape[2], y.shape[3]
     col_max = np.empty(w, dtype=x.dtype)
     col_arg = np.empty(w, dtype=np.int64)
-    for p in range(p0, p1):
-        xp, yp, sp = x[p], y[p], switches[p]
+    for u in range(u0, u1):
+        p, o = u // d_out, u % d_out
+        xp, yp, sp = x[p], y[p, o], switches[p, o]
+        front = o * sd - pd
+        c0, c1 = max(front, 0), min(front + kd, d)
         for i in range(h_out):
-            top = i * stride_h - pad_h
+            top = i * sh - ph
             a0, a1 = max(top, 0), min(top + kh, h)
-            # 1) down each column over the window's rows (contiguous rows: vectorised);
-            #    strictly greater keeps the first row, a NaN replaces (so the last NaN row)
-            first = xp[a0]
+            # 1) down each column over the window's slices and rows (contiguous rows:
+            #    vectorised); strictly greater keeps the first, a NaN replaces (the last NaN)
+            first, base = xp[c0, a0], (c0 * h + a0) * w
             for b in range(w):
                 col_max[b] = first[b]
-                col_arg[b] = a0 * w + b
-            for a in range(a0 + 1, a1):
-                xr = xp[a]
-                for b in range(w):
-                    v = xr[b]
-                    take = (v > col_max[b]) | (v != v)  # selects, not branches
-                    col_max[b] = v if take else col_max[b]
-                    col_arg[b] = a * w + b if take else col_arg[b]
+                col_arg[b] = base + b
+            for c in range(c0, c1):
+                for a in range(a0 + 1 if c == c0 else a0, a1):  # the first row is in already
+                    xr, base = xp[c, a], (c * h + a) * w
+                    for b in range(w):
+                        v = xr[b]
+                        take = (v > col_max[b]) | (v != v)  # selects, not branches
+                        col_max[b] = v if take else col_max[b]
+                        col_arg[b] = base + b if take else col_arg[b]
             # 2) across the window's columns. Row-major order is flat-index order, so PyTorch's
             #    rules become: among equal maxima the smallest index, among NaNs the largest.
             for j in range(w_out):
-                left = j * stride_w - pad_w
+                left = j * sw - pw
                 b0, b1 = max(left, 0), min(left + kw, w)
                 best, arg = col_max[b0], col_arg[b0]
                 for b in range(b0 + 1, b1):
@@ -124,28 +162,27 @@ def _max_pool_planes(x, y, switches, p0, p1, kh, kw, stride_h, stride_w, pad_h, 
 
 
 @parallel_kernel
-def _max_pool_parallel(x, y, switches, kh, kw, stride_h, stride_w, pad_h, pad_w):
-    for p in prange(x.shape[0]):
-        _max_pool_planes(x, y, switches, p, p + 1, kh, kw, stride_h, stride_w, pad_h, pad_w)
+def _max_pool_parallel(x, y, switches, k, s, pad):
+    for u in prange(y.shape[0] * y.shape[1]):
+        _max_pool_units(x, y, switches, u, u + 1, k, s, pad)
 
 
-def max_pool2d_forward(x: np.ndarray, kh: int, kw: int, stride_h: int, stride_w: int,
-                       pad_h: int, pad_w: int) -> tuple[np.ndarray, np.ndarray]:
-    """Max-pool a contiguous NCHW array; returns ``(y, switches)`` (switches int64).
+def max_pool_forward(x: np.ndarray, kernel_size: Dims, stride: Dims, padding: Dims) -> tuple[np.ndarray, np.ndarray]:
+    """Max-pool a contiguous (N, C, *spatial) array (1-3 spatial dims, one geometry entry each).
 
-    Shapes: x (N, C, H, W) -> y, switches (N, C, h_out, w_out).
+    Returns ``(y, switches)``, switches int64 flat indices into each input volume.
+    Shapes: x (N, C, *spatial) -> y, switches (N, C, *pooled).
     """
-    n, c, h, w = x.shape
-    h_out = pool_output_size(h, kh, stride_h, pad_h)
-    w_out = pool_output_size(w, kw, stride_w, pad_w)
-    y = np.empty((n, c, h_out, w_out), dtype=x.dtype)
-    switches = np.empty((n, c, h_out, w_out), dtype=np.int64)
-    planes = n * c
-    args = (kh, kw, stride_h, stride_w, pad_h, pad_w)
-    if _use_parallel(planes, planes * h_out * w_out * kh * kw):
-        _max_pool_parallel(_planes(x), _planes(y), _planes(switches), *args)
-    elif planes:
-        _max_pool_planes(_planes(x), _planes(y), _planes(switches), 0, planes, *args)
+    out = output_shape(x.shape, kernel_size, stride, padding)
+    y = np.empty(out, dtype=x.dtype)
+    switches = np.empty(out, dtype=np.int64)
+    xv, yv, sv = _volumes(x), _volumes(y), _volumes(switches)
+    units = yv.shape[0] * yv.shape[1]
+    k, s, pad = _geometry(kernel_size, stride, padding)
+    if _use_parallel(units, y.size * k[0] * k[1] * k[2]):
+        _max_pool_parallel(xv, yv, sv, k, s, pad)
+    elif units:
+        _max_pool_units(xv, yv, sv, 0, units, k, s, pad)
     return y, switches
 
 
@@ -157,22 +194,22 @@ def _scatter_planes(values, switches, out, p0, p1):
             out[p, switches[p, k]] += values[p, k]
 
 
-def scatter_switches(values: np.ndarray, switches: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Place (add) each value at its switch in a zero (N, C, h, w) array.
+def _flat(a: np.ndarray, planes: int) -> np.ndarray:
+    """(N, C, ...) -> (N*C, prod(...)); explicit length, since reshape(0, -1) is ambiguous."""
+    return a.reshape(planes, math.prod(a.shape[2:]))
+
+
+def scatter_switches(values: np.ndarray, switches: np.ndarray, spatial: Dims) -> np.ndarray:
+    """Place (add) each value at its switch in a zero (N, C, *spatial) array.
 
     This is max-pool's backward and max-unpool's forward. Where several switches are
     equal (overlapping windows) their values add up, which keeps it the exact adjoint
-    of ``gather_switches``. Shapes: values, switches (N, C, h', w') -> (N, C, h, w).
+    of ``gather_switches``. Shapes: values, switches (N, C, *pooled) -> (N, C, *spatial).
     """
     n, c = values.shape[:2]
-    planes = n * c
-    out = np.zeros((n, c, h, w), dtype=values.dtype)
-    length = values.shape[2] * values.shape[3]  # explicit: reshape(0, -1) is ambiguous
-    flat_v = values.reshape(planes, length)
-    flat_s = switches.reshape(planes, length)
-    flat_o = out.reshape(planes, h * w)
-    if planes:  # memory-bound: serial (see the module docstring)
-        _scatter_planes(flat_v, flat_s, flat_o, 0, planes)
+    out = np.zeros((n, c, *spatial), dtype=values.dtype)
+    if n * c:  # memory-bound: serial (see the module docstring)
+        _scatter_planes(_flat(values, n * c), _flat(switches, n * c), _flat(out, n * c), 0, n * c)
     return out
 
 
@@ -186,17 +223,12 @@ def _gather_planes(x, switches, out, p0, p1):
 def gather_switches(x: np.ndarray, switches: np.ndarray) -> np.ndarray:
     """``x[n, c].flat[switches[n, c]]``: max-unpool's backward (adjoint of the scatter).
 
-    Shapes: x (N, C, H, W), switches (N, C, h', w') -> (N, C, h', w').
+    Shapes: x (N, C, *spatial), switches (N, C, *pooled) -> (N, C, *pooled).
     """
     n, c = switches.shape[:2]
-    planes = n * c
     out = np.empty(switches.shape, dtype=x.dtype)
-    length = switches.shape[2] * switches.shape[3]
-    flat_x = x.reshape(planes, x.shape[2] * x.shape[3])
-    flat_s = switches.reshape(planes, length)
-    flat_o = out.reshape(planes, length)
-    if planes:  # memory-bound: serial (see the module docstring)
-        _gather_planes(flat_x, flat_s, flat_o, 0, planes)
+    if n * c:  # memory-bound: serial (see the module docstring)
+        _gather_planes(_flat(x, n * c), _flat(switches, n * c), _flat(out, n * c), 0, n * c)
     return out
 
 
@@ -210,26 +242,34 @@ def _avg_extent(start, size, k, pad, lo, hi, count_include_pad):
 
 
 @kernel
-def _avg_pool_planes(x, y, p0, p1, kh, kw, stride_h, stride_w, pad_h, pad_w, count_include_pad):
-    h, w = x.shape[1], x.shape[2]
-    h_out, w_out = y.shape[1], y.shape[2]
+def _avg_pool_units(x, y, u0, u1, k, s, pad, count_include_pad):
+    kd, kh, kw = k
+    sd, sh, sw = s
+    pd, ph, pw = pad
+    d, h, w = x.shape[1], x.shape[2], x.shape[3]
+    d_out, h_out, w_out = y.shape[1], y.shape[2], y.shape[3]
     column_sums = np.empty(w, dtype=x.dtype)
-    for p in range(p0, p1):
-        xp, yp = x[p], y[p]
+    for u in range(u0, u1):
+        p, o = u // d_out, u % d_out
+        xp, yp = x[p], y[p, o]
+        front = o * sd - pd
+        c0, c1 = max(front, 0), min(front + kd, d)
+        depth = _avg_extent(front, d, kd, pd, c0, c1, count_include_pad)
         for i in range(h_out):
-            top = i * stride_h - pad_h
+            top = i * sh - ph
             a0, a1 = max(top, 0), min(top + kh, h)
-            rows = _avg_extent(top, h, kh, pad_h, a0, a1, count_include_pad)
+            rows = depth * _avg_extent(top, h, kh, ph, a0, a1, count_include_pad)
             # separable: add the window's rows once (contiguous, vectorised), then slide along them
             column_sums[:] = 0
-            for a in range(a0, a1):
-                xr = xp[a]
-                for b in range(w):
-                    column_sums[b] += xr[b]
+            for c in range(c0, c1):
+                for a in range(a0, a1):
+                    xr = xp[c, a]
+                    for b in range(w):
+                        column_sums[b] += xr[b]
             for j in range(w_out):
-                left = j * stride_w - pad_w
+                left = j * sw - pw
                 b0, b1 = max(left, 0), min(left + kw, w)
-                cols = _avg_extent(left, w, kw, pad_w, b0, b1, count_include_pad)
+                cols = _avg_extent(left, w, kw, pw, b0, b1, count_include_pad)
                 total = 0.0
                 for b in range(b0, b1):
                     total += column_sums[b]
@@ -237,66 +277,81 @@ def _avg_pool_planes(x, y, p0, p1, kh, kw, stride_h, stride_w, pad_h, pad_w, cou
 
 
 @kernel
-def _avg_pool_grad_planes(dy, dx, p0, p1, kh, kw, stride_h, stride_w, pad_h, pad_w, count_include_pad):
-    h, w = dx.shape[1], dx.shape[2]
-    h_out, w_out = dy.shape[1], dy.shape[2]
+def _avg_pool_grad_units(dy, dx, u0, u1, k, s, pad, count_include_pad):
+    kd, kh, kw = k
+    sd, sh, sw = s
+    pd, ph, pw = pad
+    d, h, w = dx.shape[1], dx.shape[2], dx.shape[3]
+    d_out, h_out, w_out = dy.shape[1], dy.shape[2], dy.shape[3]
     row = np.empty(w, dtype=dx.dtype)
-    for p in range(p0, p1):
-        dyp, dxp = dy[p], dx[p]
+    for u in range(u0, u1):
+        p, c = u // d, u % d
+        # output slices o whose window o*sd - pd + [0, kd) holds input slice c
+        o0 = max(0, (c + pd - kd + sd) // sd)
+        o1 = min(d_out, (c + pd) // sd + 1)
+        if o0 >= o1:  # a slice between windows (stride > kernel): its gradient stays 0
+            continue
         for i in range(h_out):
-            top = i * stride_h - pad_h
+            top = i * sh - ph
             a0, a1 = max(top, 0), min(top + kh, h)
-            rows = _avg_extent(top, h, kh, pad_h, a0, a1, count_include_pad)
-            # the transpose of the forward: spread along the row, then add the row to each window row
+            rows = _avg_extent(top, h, kh, ph, a0, a1, count_include_pad)
+            # the transpose of the forward: spread each covering output row along the row,
+            # then add the row to each of the window's input rows in slice c
             row[:] = 0
-            for j in range(w_out):
-                left = j * stride_w - pad_w
-                b0, b1 = max(left, 0), min(left + kw, w)
-                g = dyp[i, j] / (rows * _avg_extent(left, w, kw, pad_w, b0, b1, count_include_pad))
-                for b in range(b0, b1):
-                    row[b] += g
+            for o in range(o0, o1):
+                front = o * sd - pd
+                depth = _avg_extent(front, d, kd, pd, max(front, 0), min(front + kd, d), count_include_pad)
+                dyr = dy[p, o, i]
+                for j in range(w_out):
+                    left = j * sw - pw
+                    b0, b1 = max(left, 0), min(left + kw, w)
+                    g = dyr[j] / (depth * rows * _avg_extent(left, w, kw, pw, b0, b1, count_include_pad))
+                    for b in range(b0, b1):
+                        row[b] += g
             for a in range(a0, a1):
-                dxr = dxp[a]
+                dxr = dx[p, c, a]
                 for b in range(w):
                     dxr[b] += row[b]
 
 
 @parallel_kernel
-def _avg_pool_parallel(src, dst, kh, kw, stride_h, stride_w, pad_h, pad_w, count_include_pad, backward):
-    """Forward (x -> y) or backward (dy -> dx) over planes in parallel: one driver, so one
-    parallel compilation (seconds each) serves both directions."""
-    for p in prange(src.shape[0]):
+def _avg_pool_parallel(src, dst, k, s, pad, count_include_pad, backward):
+    """Forward (x -> y) or backward (dy -> dx) over units in parallel: one driver, so one
+    parallel compilation (seconds each) serves both directions. Units are output slices
+    forward and input slices backward: dst's (volume, slice) pairs either way."""
+    for u in prange(dst.shape[0] * dst.shape[1]):
         if backward:
-            _avg_pool_grad_planes(src, dst, p, p + 1, kh, kw, stride_h, stride_w, pad_h, pad_w, count_include_pad)
+            _avg_pool_grad_units(src, dst, u, u + 1, k, s, pad, count_include_pad)
         else:
-            _avg_pool_planes(src, dst, p, p + 1, kh, kw, stride_h, stride_w, pad_h, pad_w, count_include_pad)
+            _avg_pool_units(src, dst, u, u + 1, k, s, pad, count_include_pad)
 
 
-def avg_pool2d_forward(x: np.ndarray, kh: int, kw: int, stride_h: int, stride_w: int,
-                       pad_h: int, pad_w: int, count_include_pad: bool) -> np.ndarray:
-    """Average-pool a contiguous NCHW array. Shapes: (N, C, H, W) -> (N, C, h_out, w_out)."""
-    n, c, h, w = x.shape
-    h_out = pool_output_size(h, kh, stride_h, pad_h)
-    w_out = pool_output_size(w, kw, stride_w, pad_w)
-    y = np.empty((n, c, h_out, w_out), dtype=x.dtype)
-    planes = n * c
-    args = (kh, kw, stride_h, stride_w, pad_h, pad_w, bool(count_include_pad))
-    if _use_parallel(planes, y.size * kh * kw):
-        _avg_pool_parallel(_planes(x), _planes(y), *args, False)
-    elif planes:
-        _avg_pool_planes(_planes(x), _planes(y), 0, planes, *args)
+def avg_pool_forward(x: np.ndarray, kernel_size: Dims, stride: Dims, padding: Dims,
+                     count_include_pad: bool) -> np.ndarray:
+    """Average-pool a contiguous (N, C, *spatial) array. Shapes: (N, C, *spatial) -> (N, C, *pooled)."""
+    y = np.empty(output_shape(x.shape, kernel_size, stride, padding), dtype=x.dtype)
+    xv, yv = _volumes(x), _volumes(y)
+    units = yv.shape[0] * yv.shape[1]
+    k, s, pad = _geometry(kernel_size, stride, padding)
+    if _use_parallel(units, y.size * k[0] * k[1] * k[2]):
+        _avg_pool_parallel(xv, yv, k, s, pad, bool(count_include_pad), False)
+    elif units:
+        _avg_pool_units(xv, yv, 0, units, k, s, pad, bool(count_include_pad))
     return y
 
 
-def avg_pool2d_backward(dy: np.ndarray, h: int, w: int, kh: int, kw: int, stride_h: int,
-                        stride_w: int, pad_h: int, pad_w: int, count_include_pad: bool) -> np.ndarray:
-    """Input gradient of ``avg_pool2d_forward``. Shapes: dy (N, C, h_out, w_out) -> (N, C, h, w)."""
-    n, c = dy.shape[:2]
-    dx = np.zeros((n, c, h, w), dtype=dy.dtype)
-    planes = n * c
-    args = (kh, kw, stride_h, stride_w, pad_h, pad_w, bool(count_include_pad))
-    if _use_parallel(planes, dy.size * kh * kw):
-        _avg_pool_parallel(_planes(dy), _planes(dx), *args, True)
-    elif planes:
-        _avg_pool_grad_planes(_planes(dy), _planes(dx), 0, planes, *args)
+def avg_pool_backward(dy: np.ndarray, spatial: Dims, kernel_size: Dims, stride: Dims, padding: Dims,
+                      count_include_pad: bool) -> np.ndarray:
+    """Input gradient of ``avg_pool_forward`` for an input of spatial shape ``spatial``.
+
+    Shapes: dy (N, C, *pooled) -> (N, C, *spatial).
+    """
+    dx = np.zeros((*dy.shape[:2], *spatial), dtype=dy.dtype)
+    dyv, dxv = _volumes(dy), _volumes(dx)
+    units = dxv.shape[0] * dxv.shape[1]
+    k, s, pad = _geometry(kernel_size, stride, padding)
+    if _use_parallel(units, dy.size * k[0] * k[1] * k[2]):
+        _avg_pool_parallel(dyv, dxv, k, s, pad, bool(count_include_pad), True)
+    elif units:
+        _avg_pool_grad_units(dyv, dxv, 0, units, k, s, pad, bool(count_include_pad))
     return dx

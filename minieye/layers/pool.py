@@ -1,7 +1,11 @@
-"""Pooling layers: MaxPool2D and its partner MaxUnpool2D, AvgPool2D, Upsample, GlobalAvgPool2D.
+"""Pooling layers: max-pool and its partner max-unpool, average pool (1-, 2- and 3-D),
+Upsample and GlobalAvgPool2D.
 
 The math lives in ``minieye.functional.pool`` and ``minieye.kernels.pool``; these
 layers add configuration checks, the backward closures and the pool/unpool pairing.
+Each family is one class parametrised by ``nd``, the number of spatial dims
+(``_MaxPool``, ``_MaxUnpool``, ``_AvgPool``); ``MaxPool1D``/``MaxPool2D``/``MaxPool3D``
+and the others only fix ``nd`` and say their shapes.
 
 Pairing (DeconvNet's unpooling with switches)::
 
@@ -15,7 +19,8 @@ network call), under a key made of the pool object itself. ``unpool`` reads them
 the same scope and captures them in its backward closure. Nothing is stored on the
 layers, so a network may evaluate many batches, or two batches may interleave (two
 forwards, then their backwards in any order), and each backward still uses its own
-pass's switches.
+pass's switches. The 1-D and 3-D pairs (``MaxUnpool1D(MaxPool1D(...))``,
+``MaxUnpool3D(MaxPool3D(...))``) work the same way.
 
 Errors instead of guesses:
 
@@ -24,9 +29,10 @@ Errors instead of guesses:
 - the pool ran more than once in the pass (one pool object at two places) and an
   unpool asks for its switches: ShapeError, since either record could be meant. The
   pool itself may run any number of times when no unpool reads it. Give each place its
-  own MaxPool2D/MaxUnpool2D pair (pools have no parameters, so nothing is lost).
+  own pool/unpool pair (pools have no parameters, so nothing is lost).
 
-For explicit switches outside a network use ``F.max_unpool2d(y, switches, output_size)``.
+For explicit switches outside a network use ``F.max_unpool2d(y, switches, output_size)``
+(or ``max_unpool1d``/``max_unpool3d``).
 """
 from __future__ import annotations
 
@@ -36,37 +42,45 @@ import numpy as np
 
 from ..checks import as_float_array, check_ndim, fail, pair
 from ..core import Backward, DeltaSet, Layer, current_scope
-from ..functional.pool import UPSAMPLE_MODES, check_fits, check_gradient, check_image, window
+from ..functional.pool import UPSAMPLE_MODES, check_image
+from ..functional.pool_checks import LAYOUTS, Window, check_fits, check_gradient, check_volume, window
 from ..kernels import pool as K
 from ..kernels import upsample as U
 
-__all__ = ["MaxPool2D", "MaxUnpool2D", "AvgPool2D", "Upsample", "GlobalAvgPool2D"]
+__all__ = ["MaxPool1D", "MaxPool2D", "MaxPool3D", "MaxUnpool1D", "MaxUnpool2D", "MaxUnpool3D",
+           "AvgPool1D", "AvgPool2D", "AvgPool3D", "Upsample", "GlobalAvgPool2D"]
 
-IntPair = int | Sequence[int]
-
-
-def _compact(value: tuple[int, int]) -> int | list[int]:
-    """A pair as JSON: one int when both entries agree."""
-    return value[0] if value[0] == value[1] else list(value)
+Ints = int | Sequence[int]
+IntPair = Ints
 
 
-def _text(value: tuple[int, int]) -> str:
-    return str(value[0]) if value[0] == value[1] else f"{value[0]}x{value[1]}"
+def _compact(value: tuple[int, ...]) -> int | list[int]:
+    """A geometry tuple as JSON: one int when all entries agree."""
+    return value[0] if len(set(value)) == 1 else list(value)
+
+
+def _text(value: tuple[int, ...]) -> str:
+    return str(value[0]) if len(set(value)) == 1 else "x".join(map(str, value))
+
+
+def _where(cls: type, name: str | None) -> str:
+    return cls.__name__ + (f" {name!r}" if name else "")
 
 
 class _Pooling(Layer):
-    """Shared constructor, config and description of the windowed pools."""
+    """Shared constructor, config and description of the windowed pools over ``nd`` spatial dims."""
 
-    def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
+    nd = 2
+
+    def __init__(self, kernel_size: Ints, stride: Ints | None = None, padding: Ints = 0,
                  name: str | None = None):
         super().__init__(name)
-        kh, kw, sh, sw, ph, pw = window(type(self).__name__ + (f" {name!r}" if name else ""),
-                                        kernel_size, stride, padding)
-        self.kernel_size, self.stride, self.padding = (kh, kw), (sh, sw), (ph, pw)
+        self.kernel_size, self.stride, self.padding = window(_where(type(self), name), kernel_size, stride,
+                                                             padding, self.nd)
 
     @property
-    def geometry(self) -> tuple[int, int, int, int, int, int]:
-        return (*self.kernel_size, *self.stride, *self.padding)
+    def geometry(self) -> Window:
+        return Window(self.kernel_size, self.stride, self.padding)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "kernel_size": _compact(self.kernel_size),
@@ -78,23 +92,50 @@ class _Pooling(Layer):
 
     def _input(self, x: Any) -> np.ndarray:
         where = f"{self.label()} forward"
-        x = check_image(x, where)
+        x = check_volume(x, where, nd=self.nd)
         check_fits(where, x.shape, self.geometry)
         return x
 
 
 class _Switches(NamedTuple):
-    """What a MaxPool2D run leaves in the pass's scope for its MaxUnpool2D."""
+    """What a max-pool run leaves in the pass's scope for its unpool."""
 
     switches: np.ndarray
-    input_size: tuple[int, int]
+    input_size: tuple[int, ...]
 
 
-def _scope_key(pool: "MaxPool2D") -> tuple[str, "MaxPool2D"]:
-    return ("MaxPool2D.switches", pool)  # layers hash by identity
+def _scope_key(pool: "_MaxPool") -> tuple[str, "_MaxPool"]:
+    return ("MaxPool.switches", pool)  # layers hash by identity
 
 
-class MaxPool2D(_Pooling):
+class _MaxPool(_Pooling):
+    """Max-pool over ``nd`` spatial dims that records its switches for a paired unpool."""
+
+    def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
+        x = self._input(x)
+        spatial = x.shape[2:]
+        y, switches = K.max_pool_forward(x, *self.geometry)
+        scope = current_scope()
+        if scope is not None:
+            scope.setdefault(_scope_key(self), []).append(_Switches(switches, spatial))
+
+        def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
+            dy = check_gradient(dy, y.shape, y.dtype, f"{self.label()} backward")
+            return K.scatter_switches(dy, switches, spatial)
+
+        return y, backward
+
+
+class MaxPool1D(_MaxPool):
+    """Max-pool of (N, C, L) signals that records its switches (index in L) for a paired MaxUnpool1D.
+
+    Conventions as MaxPool2D. Shapes: (N, C, L) -> (N, C, (L + 2*pad - k) // stride + 1).
+    """
+
+    nd = 1
+
+
+class MaxPool2D(_MaxPool):
     """Max-pool that records its switches for a paired MaxUnpool2D.
 
     PyTorch's conventions: stride defaults to kernel_size, padding counts as -inf and
@@ -103,22 +144,84 @@ class MaxPool2D(_Pooling):
     Shapes: (N, C, H, W) -> (N, C, (H + 2*pad_h - kh) // stride_h + 1, (W + 2*pad_w - kw) // stride_w + 1).
     """
 
-    def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
-        x = self._input(x)
-        h, w = x.shape[2:]
-        y, switches = K.max_pool2d_forward(x, *self.geometry)
+    nd = 2
+
+
+class MaxPool3D(_MaxPool):
+    """Max-pool of (N, C, D, H, W) volumes that records its switches (flat index in D*H*W) for a
+    paired MaxUnpool3D. Conventions as MaxPool2D.
+
+    Shapes: (N, C, D, H, W) -> (N, C, d_out, h_out, w_out), each ``(size + 2*pad - k) // stride + 1``.
+    """
+
+    nd = 3
+
+
+class _MaxUnpool(Layer):
+    """Unpooling with switches over ``pool_class.nd`` spatial dims (see MaxUnpool2D)."""
+
+    pool_class: type[_MaxPool] = _MaxPool
+
+    def __init__(self, pool: _MaxPool, name: str | None = None):
+        super().__init__(name)
+        if not isinstance(pool, self.pool_class):
+            nd = self.pool_class.nd
+            raise fail(_where(type(self), name),
+                       f"pool: the {self.pool_class.__name__} layer whose switches to use", f"pool={pool!r}",
+                       f"For explicit switches call minieye.functional.max_unpool{nd}d(y, switches, output_size)")
+        self.pool = pool
+
+    def config(self) -> dict[str, Any]:
+        """``{"pool": <the pool object>}``: a layer reference, which a saver records as the
+        pool's position in the enclosing network."""
+        return {**super().config(), "pool": self.pool}
+
+    def describe(self) -> str:
+        return f"{type(self).__name__}(of {self.pool.label()})"
+
+    def _record(self, where: str) -> _Switches:
         scope = current_scope()
-        if scope is not None:
-            scope.setdefault(_scope_key(self), []).append(_Switches(switches, (h, w)))
+        records = scope.get(_scope_key(self.pool)) if scope is not None else None
+        nd = self.pool_class.nd
+        if not records:
+            raise fail(where, f"switches recorded by its {self.pool.label()} earlier in the same forward pass",
+                       "none", "Run the pool and this unpool in one network call (Sequential or Graph), "
+                       f"the pool first; for explicit switches use minieye.functional.max_unpool{nd}d")
+        if len(records) > 1:
+            raise fail(where, f"one run of its {self.pool.label()} in this forward pass",
+                       f"{len(records)} runs, so its switches are ambiguous",
+                       f"Give each place its own {self.pool_class.__name__}/{type(self).__name__} pair "
+                       "(pools have no parameters)")
+        return records[0]
 
-        def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-            dy = check_gradient(dy, y.shape, y.dtype, f"{self.label()} backward")
-            return K.scatter_switches(dy, switches, h, w)
+    def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
+        where = f"{self.label()} forward"
+        x = as_float_array(x, where)
+        nd = self.pool_class.nd
+        check_ndim(x, nd + 2, where, layout=LAYOUTS[nd])
+        switches, spatial = self._record(where)
+        if x.shape != switches.shape:
+            raise fail(where, f"x of its pool's output shape {switches.shape}", f"x.shape == {x.shape}",
+                       "Layers between the pool and the unpool must give back the pooled shape")
+        out = K.scatter_switches(x, switches, spatial)
 
-        return y, backward
+        def backward(dz: Any, deltas: DeltaSet) -> np.ndarray:
+            dz = check_gradient(dz, out.shape, out.dtype, f"{self.label()} backward")
+            return K.gather_switches(dz, switches)
+
+        return out, backward
 
 
-class MaxUnpool2D(Layer):
+class MaxUnpool1D(_MaxUnpool):
+    """Unpooling of (N, C, L) signals with the switches of its paired MaxPool1D (see MaxUnpool2D).
+
+    Shapes: the pool's output shape (N, C, l_out) -> the pool's input shape (N, C, L).
+    """
+
+    pool_class = MaxPool1D
+
+
+class MaxUnpool2D(_MaxUnpool):
     """Unpooling with switches (Noh et al., DeconvNet): each value goes back to where its
     paired MaxPool2D found the maximum; every other cell is zero.
 
@@ -129,60 +232,23 @@ class MaxUnpool2D(Layer):
     Shapes: the pool's output shape (N, C, h', w') -> the pool's input shape (N, C, H, W).
     """
 
-    def __init__(self, pool: MaxPool2D, name: str | None = None):
-        super().__init__(name)
-        if not isinstance(pool, MaxPool2D):
-            raise fail("MaxUnpool2D" + (f" {name!r}" if name else ""),
-                       "pool: the MaxPool2D layer whose switches to use", f"pool={pool!r}",
-                       "For explicit switches call minieye.functional.max_unpool2d(y, switches, output_size)")
-        self.pool = pool
-
-    def config(self) -> dict[str, Any]:
-        """``{"pool": <the MaxPool2D object>}``: a layer reference, which a saver records as
-        the pool's position in the enclosing network."""
-        return {**super().config(), "pool": self.pool}
-
-    def describe(self) -> str:
-        return f"MaxUnpool2D(of {self.pool.label()})"
-
-    def _record(self, where: str) -> _Switches:
-        scope = current_scope()
-        records = scope.get(_scope_key(self.pool)) if scope is not None else None
-        if not records:
-            raise fail(where, f"switches recorded by its {self.pool.label()} earlier in the same forward pass",
-                       "none", "Run the pool and this unpool in one network call (Sequential or Graph), "
-                       "the pool first; for explicit switches use minieye.functional.max_unpool2d")
-        if len(records) > 1:
-            raise fail(where, f"one run of its {self.pool.label()} in this forward pass",
-                       f"{len(records)} runs, so its switches are ambiguous",
-                       "Give each place its own MaxPool2D/MaxUnpool2D pair (pools have no parameters)")
-        return records[0]
-
-    def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
-        where = f"{self.label()} forward"
-        x = as_float_array(x, where)
-        check_ndim(x, 4, where, layout="N, C, H, W")
-        switches, (h, w) = self._record(where)
-        if x.shape != switches.shape:
-            raise fail(where, f"x of its pool's output shape {switches.shape}", f"x.shape == {x.shape}",
-                       "Layers between the pool and the unpool must give back the pooled shape")
-        out = K.scatter_switches(x, switches, h, w)
-
-        def backward(dz: Any, deltas: DeltaSet) -> np.ndarray:
-            dz = check_gradient(dz, out.shape, out.dtype, f"{self.label()} backward")
-            return K.gather_switches(dz, switches)
-
-        return out, backward
+    pool_class = MaxPool2D
 
 
-class AvgPool2D(_Pooling):
-    """Average pool; with ``count_include_pad`` (default, as PyTorch) zero padding counts in
-    the divisor, otherwise each window divides by its in-bounds cells.
+class MaxUnpool3D(_MaxUnpool):
+    """Unpooling of (N, C, D, H, W) volumes with the switches of its paired MaxPool3D (see MaxUnpool2D).
 
-    Shapes: as MaxPool2D.
+    Shapes: the pool's output shape (N, C, d', h', w') -> the pool's input shape (N, C, D, H, W).
     """
 
-    def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
+    pool_class = MaxPool3D
+
+
+class _AvgPool(_Pooling):
+    """Average pool over ``nd`` spatial dims; with ``count_include_pad`` (default, as PyTorch)
+    zero padding counts in the divisor, otherwise each window divides by its in-bounds cells."""
+
+    def __init__(self, kernel_size: Ints, stride: Ints | None = None, padding: Ints = 0,
                  count_include_pad: bool = True, name: str | None = None):
         super().__init__(kernel_size, stride, padding, name)
         self.count_include_pad = bool(count_include_pad)
@@ -196,15 +262,40 @@ class AvgPool2D(_Pooling):
 
     def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
         x = self._input(x)
-        h, w = x.shape[2:]
+        spatial = x.shape[2:]
         args = (*self.geometry, self.count_include_pad)
-        y = K.avg_pool2d_forward(x, *args)
+        y = K.avg_pool_forward(x, *args)
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
             dy = check_gradient(dy, y.shape, y.dtype, f"{self.label()} backward")
-            return K.avg_pool2d_backward(dy, h, w, *args)
+            return K.avg_pool_backward(dy, spatial, *args)
 
         return y, backward
+
+
+class AvgPool1D(_AvgPool):
+    """Average pool of (N, C, L) signals (see AvgPool2D). Shapes: (N, C, L) -> (N, C, l_out)."""
+
+    nd = 1
+
+
+class AvgPool2D(_AvgPool):
+    """Average pool; with ``count_include_pad`` (default, as PyTorch) zero padding counts in
+    the divisor, otherwise each window divides by its in-bounds cells.
+
+    Shapes: as MaxPool2D.
+    """
+
+    nd = 2
+
+
+class AvgPool3D(_AvgPool):
+    """Average pool of (N, C, D, H, W) volumes (see AvgPool2D).
+
+    Shapes: (N, C, D, H, W) -> (N, C, d_out, h_out, w_out), as MaxPool3D.
+    """
+
+    nd = 3
 
 
 class Upsample(Layer):

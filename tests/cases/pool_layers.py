@@ -1,9 +1,9 @@
-"""Layer-table rows for the pooling family (minieye/layers/pool.py).
+"""Layer-table rows for the pooling family (minieye/layers/pool.py), 1-, 2- and 3-D.
 
 Max-pool rows draw pairwise-distinct values (minieye.testing.strategies.arrays with
-distinct=True): a tie would put the finite differences on a kink. MaxUnpool2D only
-works with its MaxPool2D in the same pass, so its rows are small networks holding
-a pool/unpool pair (the harness runs them like any layer).
+distinct=True): a tie would put the finite differences on a kink. An unpool only
+works with its pool in the same pass, so its rows are small networks holding a
+pool/unpool pair (the harness runs them like any layer).
 """
 from __future__ import annotations
 
@@ -16,30 +16,33 @@ from minieye.testing.case import LayerCase
 
 
 @st.composite
-def _window(draw, max_side: int = 6):
-    """(kernel, stride, padding, (N, C, H, W)) with padding <= kernel // 2 and the kernel fitting."""
-    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    h = draw(st.integers(max(1, kh - 2 * ph), max_side))
-    w = draw(st.integers(max(1, kw - 2 * pw), max_side))
-    return (kh, kw), stride, (ph, pw), (draw(ms.batch_sizes()), draw(ms.channels()), h, w)
+def _window(draw, max_side: int = 6, nd: int = 2):
+    """(kernel, stride, padding, (N, C, *spatial)) with padding <= kernel // 2 and the kernel fitting.
+
+    3-D volumes stay small (sides up to 4) so that a gradient check stays quick."""
+    max_side = min(max_side, 4) if nd == 3 else max_side
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    spatial = tuple(draw(st.integers(max(1, k - 2 * p), max_side)) for k, p in zip(kernel, padding))
+    return kernel, stride, padding, (draw(ms.batch_sizes()), draw(ms.channels()), *spatial)
 
 
 @st.composite
-def max_pool(draw):
-    kernel, stride, padding, shape = draw(_window())
+def max_pool(draw, nd: int = 2):
+    kernel, stride, padding, shape = draw(_window(nd=nd))
     x = draw(ms.arrays(shape, distinct=True))
-    return layers.MaxPool2D(kernel, stride, padding, name=draw(st.sampled_from([None, "pool"]))), (x,)
+    layer = getattr(layers, f"MaxPool{nd}D")(kernel, stride, padding, name=draw(st.sampled_from([None, "pool"])))
+    return layer, (x,)
 
 
 @st.composite
-def pool_unpool(draw):
+def pool_unpool(draw, nd: int = 2):
     """Sequential(pool, unpool): overlapping windows included (repeated switches add up)."""
-    kernel, stride, padding, shape = draw(_window())
+    kernel, stride, padding, shape = draw(_window(nd=nd))
     x = draw(ms.arrays(shape, distinct=True))
-    pool = layers.MaxPool2D(kernel, stride, padding)
-    return me.Sequential(pool, layers.MaxUnpool2D(pool, name="unpool")), (x,)
+    pool = getattr(layers, f"MaxPool{nd}D")(kernel, stride, padding)
+    return me.Sequential(pool, getattr(layers, f"MaxUnpool{nd}D")(pool, name="unpool")), (x,)
 
 
 @st.composite
@@ -59,10 +62,11 @@ def pool_unpool_graph(draw):
 
 
 @st.composite
-def avg_pool(draw):
-    kernel, stride, padding, shape = draw(_window())
+def avg_pool(draw, nd: int = 2):
+    kernel, stride, padding, shape = draw(_window(nd=nd))
     x = draw(ms.arrays(shape))
-    return layers.AvgPool2D(kernel, stride, padding, count_include_pad=draw(st.booleans())), (x,)
+    layer = getattr(layers, f"AvgPool{nd}D")(kernel, stride, padding, count_include_pad=draw(st.booleans()))
+    return layer, (x,)
 
 
 @st.composite
@@ -86,4 +90,10 @@ CASES = [
     LayerCase(layers.AvgPool2D, avg_pool()),
     LayerCase(layers.Upsample, upsample()),
     LayerCase(layers.GlobalAvgPool2D, global_avg_pool()),
+    LayerCase(layers.MaxPool1D, max_pool(nd=1)),
+    LayerCase(layers.MaxUnpool1D, pool_unpool(nd=1), id="MaxUnpool1D-sequential"),
+    LayerCase(layers.AvgPool1D, avg_pool(nd=1)),
+    LayerCase(layers.MaxPool3D, max_pool(nd=3)),
+    LayerCase(layers.MaxUnpool3D, pool_unpool(nd=3), id="MaxUnpool3D-sequential"),
+    LayerCase(layers.AvgPool3D, avg_pool(nd=3)),
 ]

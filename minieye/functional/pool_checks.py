@@ -1,0 +1,117 @@
+"""Validation shared by the pooling functions and layers, for 1, 2 or 3 spatial dims.
+
+Every check takes ``nd``, the number of spatial dims, and words its message as the 2-D
+pooling always has: tuples such as ``(5, 5)`` in 2-D, ``(5,)`` in 1-D, ``(3, 5, 5)`` in
+3-D. Used by ``minieye.functional.pool`` and ``minieye.layers.pool``.
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..checks import as_float_array, check_ndim, fail, pair
+
+__all__ = ["LAYOUTS", "Window", "spatial_tuple", "check_volume", "window", "check_fits", "check_gradient",
+           "spatial_size", "check_switches"]
+
+LAYOUTS = {1: "N, C, L", 2: "N, C, H, W", 3: "N, C, D, H, W"}
+_AXES = {1: "L", 2: "H and W", 3: "D, H and W"}
+_NAMED = {1: "an (l,) tuple", 2: "an (h, w) pair", 3: "a (d, h, w) triple"}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def spatial_tuple(value: Any, nd: int, where: str, name: str, minimum: int = 0) -> tuple[int, ...]:
+    """An int, or ``nd`` ints (one per spatial dim), each at least ``minimum``, as a tuple.
+
+    The 2-D case goes through ``checks.pair`` so that its messages stay as they were.
+    """
+    if nd == 2:
+        return pair(value, where, name, minimum)
+    items = (value,) * nd if _is_int(value) else value
+    try:
+        ok = len(items) == nd and all(_is_int(v) and v >= minimum for v in items)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise fail(where, f"{name} an int >= {minimum} or {_NAMED[nd]} of them", f"{name}={value!r}")
+    return tuple(int(v) for v in items)
+
+
+class Window(NamedTuple):
+    """A validated pooling window: one entry per spatial dim in each field."""
+
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+
+
+def window(where: str, kernel_size: Any, stride: Any, padding: Any, nd: int = 2) -> Window:
+    """The window from int-or-tuple arguments.
+
+    stride None means the kernel size; padding may be at most half the kernel (as in
+    PyTorch), so that every window holds at least one real input cell.
+    """
+    k = spatial_tuple(kernel_size, nd, where, "kernel_size", minimum=1)
+    s = spatial_tuple(k if stride is None else stride, nd, where, "stride", minimum=1)
+    p = spatial_tuple(padding, nd, where, "padding", minimum=0)
+    if any(pi > ki // 2 for pi, ki in zip(p, k)):
+        raise fail(where, f"padding at most half the kernel size (kernel_size={k})", f"padding={p}")
+    return Window(k, s, p)
+
+
+def check_volume(x: Any, where: str, name: str = "x", dtype: Any = None, nd: int = 2) -> np.ndarray:
+    """``x`` as a C-contiguous float (N, C, *spatial) array with non-empty spatial dims."""
+    x = as_float_array(x, where, name, dtype)
+    check_ndim(x, nd + 2, where, name, layout=LAYOUTS[nd])
+    if min(x.shape[2:]) < 1:
+        raise fail(where, f"{name} with non-empty {_AXES[nd]}", f"{name}.shape == {x.shape}")
+    return x
+
+
+def check_fits(where: str, shape: tuple[int, ...], win: Window) -> None:
+    """Refuse a kernel larger than the padded input (``shape`` ends with the spatial dims)."""
+    nd = len(win.kernel_size)
+    spatial = tuple(shape[-nd:])
+    padded = tuple(size + 2 * p for size, p in zip(spatial, win.padding))
+    if any(size < k for size, k in zip(padded, win.kernel_size)):
+        raise fail(where, f"a kernel {win.kernel_size} no larger than the padded input {padded}",
+                   f"input shape {tuple(shape)}, padding={win.padding}",
+                   "Use a smaller kernel, more padding, or a larger input")
+
+
+def check_gradient(dy: Any, shape: tuple[int, ...], dtype: np.dtype, where: str, name: str = "dy") -> np.ndarray:
+    """``dy`` as a contiguous array of ``dtype`` and exactly ``shape``."""
+    dy = as_float_array(dy, where, name, dtype)
+    if dy.shape != tuple(shape):
+        raise fail(where, f"{name} of shape {tuple(shape)}", f"{name}.shape == {dy.shape}")
+    return dy
+
+
+def spatial_size(size: Any, y: np.ndarray, where: str, name: str = "output_size", nd: int = 2) -> tuple[int, ...]:
+    """The spatial size from ``nd`` ints (or one int) or a full (N, C, *spatial) shape whose N, C match ``y``."""
+    size = tuple(size) if isinstance(size, (tuple, list, np.ndarray)) else size
+    if isinstance(size, tuple) and len(size) == nd + 2:  # x.shape, as PyTorch also accepts
+        if tuple(int(s) for s in size[:2]) != y.shape[:2]:
+            raise fail(where, f"{name} (N, C) == {y.shape[:2]}", f"{name}={size}")
+        size = size[2:]
+    return spatial_tuple(size, nd, where, name, minimum=1)
+
+
+def check_switches(switches: Any, shape: tuple[int, ...], spatial: tuple[int, ...], where: str) -> np.ndarray:
+    """Switches as contiguous int64 of the pooled values' ``shape``, each in [0, prod(spatial))."""
+    nd = len(spatial)
+    s = np.asarray(switches)
+    if s.dtype.kind not in "iu":
+        raise fail(where, f"integer switches (as returned by max_pool{nd}d)", f"switches.dtype == {s.dtype}")
+    if s.shape != tuple(shape):
+        raise fail(where, f"switches of the pooled values' shape {tuple(shape)}", f"switches.shape == {s.shape}")
+    cells = int(np.prod(spatial))
+    if s.size and (int(s.min()) < 0 or int(s.max()) >= cells):
+        raise fail(where, f"switches in [0, {cells}) for output_size {spatial}",
+                   f"values in [{int(s.min())}, {int(s.max())}]",
+                   f"Pass the input size of the max_pool{nd}d that made them")
+    return np.ascontiguousarray(s, dtype=np.int64)
