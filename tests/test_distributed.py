@@ -105,6 +105,11 @@ def test_gradient_equals_single_process(client, case, n_partitions):
         value, deltas = problem.evaluate()
         assert value == full_loss and all(p in deltas for p in problem.params)
         _close(deltas.to_vector(problem.params), single.evaluate_vector()[1])
+        value, gradient = problem.forward(batch)   # the Trainer's lazy form, on the workers too
+        assert value == pytest.approx(single.forward(batch)[0], rel=1e-12)
+        _close(gradient().to_vector(problem.params), single.evaluate_vector(batch)[1])
+        value, gradient = problem.forward_vector()
+        assert value == full_loss
 
 
 def test_one_partition_is_bit_for_bit(client):
@@ -172,6 +177,7 @@ def test_training_trajectory_equals_single_process(client, training):
     with _distributed(dense_net(), losses.MSE(), X, Y, client=client, batch_size=batch_size, rng=3) as problem:
         got = train.Trainer(problem, orientation=orientation(), line_search=line_search()).run(max_iterations=6)
         assert got.iterations == want.iterations == 6
+        assert problem.evaluations == got.evaluations  # every evaluation ran on the workers
         np.testing.assert_allclose([r.loss for r in got.history], [r.loss for r in want.history],
                                    rtol=1e-10, atol=0)
         np.testing.assert_allclose(problem.get_vector(), single.get_vector(), rtol=1e-9, atol=1e-12)

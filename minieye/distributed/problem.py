@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -214,6 +214,13 @@ class DistributedProblem(Problem):
         """``evaluate_vector`` with the gradient as a DeltaSet over ``params``."""
         loss, grad = self.evaluate_vector(batch)
         return loss, DeltaSet.from_vector(self.params, grad)
+
+    def forward(self, batch: np.ndarray | None = None) -> tuple[float, Callable[[], DeltaSet]]:
+        """``train.Problem.forward``'s contract, computed on the workers. The workers run the
+        backward pass at once (a deferred one would need the actors to keep activations and
+        parameter values per trial), so ``gradient()`` only unpacks the result."""
+        loss, grad = self.evaluate_vector(batch)
+        return loss, lambda: DeltaSet.from_vector(self.params, grad)
 
     # -- lifetime ----------------------------------------------------------------------------
     def _check_open(self) -> None:
