@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_kernels.py --threads 1 --repeat 30
     .venv/bin/python benchmarks/bench_kernels.py --pool           # then the pooling table
     .venv/bin/python benchmarks/bench_kernels.py --no-compile     # skip the compile-time rows
+    .venv/bin/python benchmarks/bench_kernels.py --threads 1 --clock cpu   # CPU time: robust to other load
 
 Each row times one training step through the layer (Conv2D / ConvTranspose2D forward,
 then backward with a fixed dy: input, weight and bias gradients), validation and
@@ -58,12 +59,15 @@ def multiply_adds(shape, c_out, k, y_shape, transposed) -> int:
     return n * c_out * c_in * k * k * y_shape[2] * y_shape[3]
 
 
+CLOCK = time.perf_counter
+
+
 def best_time(step, repeat: int) -> float:
     times = []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = CLOCK()
         step()
-        times.append(time.perf_counter() - start)
+        times.append(CLOCK() - start)
     return min(times)
 
 
@@ -134,13 +138,21 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--no-compile", action="store_true", help="skip the cold/warm compile rows")
     parser.add_argument("--pool", action="store_true", help="run benchmarks/bench_pool.py afterwards")
+    parser.add_argument("--clock", default="wall", choices=["wall", "cpu"],
+                        help="cpu: this process's CPU time (with --threads 1 only), robust to other load")
     args = parser.parse_args()
+    if args.clock == "cpu":
+        if args.threads != 1:
+            parser.error("--clock cpu needs --threads 1 (CPU time adds up over threads)")
+        global CLOCK
+        CLOCK = time.process_time
     numba.set_num_threads(args.threads)
     if torch is not None:
         torch.set_num_threads(args.threads)
     dtype = np.dtype(args.dtype)
-    print(f"threads={args.threads} dtype={dtype} repeat={args.repeat} (min) "
-          f"torch={torch.__version__ if torch else 'not installed'}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"threads={args.threads} dtype={dtype} repeat={args.repeat} (min) clock={args.clock} "
+          f"torch={torch.__version__ if torch else 'not installed'} cores={os.cpu_count()} load={load:.1f}")
     header = f"{'case':<30} {'minieye':>10} {'PyTorch':>10} {'ratio':>7} {'GFLOP/s':>8}"
     print(header)
     print("-" * len(header))
@@ -153,6 +165,10 @@ def main() -> None:
                 ratios.append(ratio)
             theirs_text = f"{theirs * 1e3:8.2f}ms" if theirs else f"{'-':>10}"
             print(f"{case[0]:<30} {ours * 1e3:8.2f}ms {theirs_text} {ratio:7.2f} {gflops:8.1f}")
+    if hasattr(os, "getloadavg"):
+        note = ("CPU time: other processes matter little" if args.clock == "cpu" else
+                "wall-clock: other processes on these cores slow both sides, PyTorch's spinning threads more")
+        print(f"load average after the table: {os.getloadavg()[0]:.1f} ({note})")
     if ratios:
         print(f"geometric mean of minieye/PyTorch: {float(np.exp(np.mean(np.log(ratios)))):.2f}"
               f"  (worst {max(ratios):.2f})")

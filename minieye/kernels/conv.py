@@ -87,7 +87,7 @@ def conv_transpose_output_size(size: int, kernel_size: int, stride: int = 1, pad
 
 # -- algorithm choice -------------------------------------------------------------------
 # Below this many multiply-adds the GEMM path runs on one thread.
-_GEMM_PARALLEL_MIN_WORK = 2_000_000
+_GEMM_PARALLEL_MIN_WORK = 8_000_000
 
 
 def plan(c_in: int, c_out: int, groups: int) -> str:

@@ -40,7 +40,7 @@ def valid_range(n_out: int, n_in: int, offset: int, stride: int) -> tuple:
 
 
 # Below this many multiply-adds a call runs serially.
-_PARALLEL_MIN_WORK = 1_000_000
+_PARALLEL_MIN_WORK = 4_000_000
 
 
 @kernel
