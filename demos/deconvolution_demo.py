@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--image", help="an image file (default: scikit-image's camera, no download)")
     p.add_argument("--kernel", default="box5", help="box5, gauss, motion, disk or a .npy/image PSF (default: box5)")
     p.add_argument("--noise", type=float, default=0.01, help="sd of the added Gaussian noise (default: 0.01)")
-    p.add_argument("--iterations", type=int, default=300, help="L-BFGS iterations at most (default: 300)")
+    p.add_argument("--iterations", type=int, default=None,
+                   help="L-BFGS iterations at most (default: deconvolve's, 200 or 500 when nearly noise-free)")
     p.add_argument("--blind", action="store_true", help="also estimate the kernel (blind deconvolution)")
     p.add_argument("--crop", type=int, default=None, help="use a centred crop of this size (faster)")
     p.add_argument("--no-mindseye", action="store_true", help="skip the MindsEye-recipe run")
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     if args.smoke:
-        args.crop, args.iterations = args.crop or 48, min(args.iterations, 8)
+        args.crop, args.iterations = args.crop or 48, min(args.iterations or 8, 8)
     folder = common.output_folder(args.out)
     truth = load_image(args.image, args.crop)
     kernel = choose_kernel(args.kernel)
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     curves = {}
     if not args.no_mindseye:
         recipe, info = restore.deconvolve(blurred, kernel, regularizers=MINDSEYE_RECIPE, box=None, init="flat",
-                                          iterations=min(args.recipe_iterations, args.iterations), full=True,
+                                          iterations=min(args.recipe_iterations, args.iterations or args.recipe_iterations), full=True,
                                           progress=not args.quiet)
         record("MindsEye recipe (entropy + non-negativity)", recipe, info.seconds, f"{info.result.iterations} it")
         curves["MindsEye recipe"] = [r.loss for r in info.result.history]
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     estimated = None
     if args.blind:
         started = time.perf_counter()
-        blind_img, estimated = restore.blind_deconvolve(blurred, kernel.shape, iterations=max(args.iterations // 30, 2),
+        blind_img, estimated = restore.blind_deconvolve(blurred, kernel.shape, iterations=max((args.iterations or 240) // 30, 2),
                                                         progress=not args.quiet)
         record("minieye blind_deconvolve", blind_img, time.perf_counter() - started,
                f"kernel error {np.abs(estimated - kernel).sum():.3f} (L1)")
