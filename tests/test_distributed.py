@@ -1,8 +1,10 @@
 """minieye.distributed: the loss and gradient summed over Dask workers equal the single-process ones.
 
 One LocalCluster of 2 worker processes serves the whole module (starting it costs a few
-seconds); every problem built here uses it through ``client=``, except the tests of
-the address and default-cluster paths.
+seconds); every problem built here uses it through ``client=`` (whose actor calls are
+relayed by the scheduler), except the tests of the address and default-cluster paths
+(direct calls). About 25 s in all on 2 busy cores; only the docs example, which starts
+its own cluster, is marked slow.
 """
 import sys
 import time
