@@ -1,7 +1,7 @@
 """A small DeconvNet (Noh et al., seed 001): per-pixel classes from switch unpooling vs nearest upsampling.
 
-Data (generated here, seeded): 24x24 grey images of one or two shapes (disk, square)
-on striped, noisy backgrounds. Shape and background brightness overlap, so
+Data (generated here, seeded): 24x24 grey images of one or two shapes (disks, and bars
+three times longer than wide) on striped, noisy backgrounds. Shape and background brightness overlap, so
 a pixel's class needs its neighbourhood: form and edges, not intensity.
 
 Network (the same for both variants except the up-sampling):
@@ -11,7 +11,7 @@ Network (the same for both variants except the up-sampling):
 
 with UP = MaxUnpool2D paired with the mirrored MaxPool2D (DeconvNet's switches: each
 value returns to where its maximum was) or Upsample(2, nearest) (every value copied
-to the whole 2x2 block). Per-pixel softmax cross-entropy, Adam on mini-batches of 20
+to the whole 2x2 block). Per-pixel softmax cross-entropy, Adam on mini-batches of 10
 images (full-batch L-BFGS sits for a long time on the "all background" plateau).
 Scored on held-out images: pixel accuracy and mean intersection-over-union.
 
@@ -27,7 +27,7 @@ import _common as common
 import minieye as me
 from minieye import layers, losses, train
 
-CLASSES = ("background", "disk", "square")
+CLASSES = ("background", "disk", "bar")
 
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -43,7 +43,8 @@ def _shape_mask(kind: int, rng: np.random.Generator, size: int) -> np.ndarray:
     cy, cx = rng.uniform(r, size - r, 2)
     if kind == 1:
         return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
-    return (np.abs(yy - cy) <= r * 0.85) & (np.abs(xx - cx) <= r * 0.85)
+    half = (r, r / 3) if rng.random() < 0.5 else (r / 3, r)  # a horizontal or vertical bar
+    return (np.abs(yy - cy) <= half[0]) & (np.abs(xx - cx) <= half[1])
 
 
 def make_data(n: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -104,7 +105,7 @@ def figure(images, labels, predictions: dict, folder, n: int = 6) -> None:
             axes[r, c].set_xticks([])
             axes[r, c].set_yticks([])
         axes[r, 0].set_ylabel(title, fontsize=8)
-    fig.suptitle("held-out images: disks orange, squares green")
+    fig.suptitle("held-out images: disks orange, bars green")
     common.save_figure(fig, folder, "predictions.png")
 
 
@@ -119,7 +120,7 @@ def curves(fits: dict, folder) -> None:
     a.set_title("training cross-entropy")
     b.set_title("held-out mean IoU")
     for ax in (a, b):
-        ax.set_xlabel("Adam iteration (20 images each)")
+        ax.set_xlabel("Adam iteration")
         ax.legend()
     common.save_figure(fig, folder, "curves.png")
 
@@ -128,7 +129,8 @@ def main(argv: list[str] | None = None) -> dict[str, tuple[float, float]]:
     p = common.parser("segmentation", "DeconvNet-style segmentation: switch unpooling vs nearest upsampling.")
     p.add_argument("--train", type=int, default=200, help="training images")
     p.add_argument("--test", type=int, default=100, help="held-out images")
-    p.add_argument("--iterations", type=int, default=800, help="Adam iterations per model")
+    p.add_argument("--iterations", type=int, default=1600, help="Adam iterations per model")
+    p.add_argument("--batch", type=int, default=10, help="images per Adam step")
     p.add_argument("--rate", type=float, default=0.01, help="Adam learning rate")
     args = p.parse_args(argv)
     if args.smoke:
@@ -145,7 +147,7 @@ def main(argv: list[str] | None = None) -> dict[str, tuple[float, float]]:
         fit = common.fit(net, loss, train_x, train_y, args.iterations, every=max(args.iterations // 10, 1),
                          measure=lambda net: scores(net(test_x).argmax(axis=1), test_y)[1],
                          orientation=train.Adam(), line_search=train.FixedStep(args.rate),
-                         batch_size=min(20, args.train), rng=np.random.default_rng(args.seed + 1))
+                         batch_size=min(args.batch, args.train), rng=np.random.default_rng(args.seed + 1))
         fits[name] = dict(fit, net=net)
         predictions[name] = net(test_x).argmax(axis=1)
         results[name] = scores(predictions[name], test_y)
