@@ -103,3 +103,12 @@ def test_common_table_and_folder(tmp_path):
     text = common.format_table(["a", "b"], [[1, 0.5], ["x", float("nan")]], digits=2)
     assert text.splitlines()[0] == "| a | b    |" and "0.50" in text and "nan" in text
     assert common.output_folder(tmp_path / "x" / "y").is_dir()
+
+
+def test_docs_demos_python_blocks_run():
+    """Every ```python block of docs/demos.md runs as written."""
+    text = (DEMOS.parent / "docs" / "demos.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "docs/demos.md", "exec"), {})
