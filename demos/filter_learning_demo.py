@@ -11,7 +11,7 @@ Here, on bundled scikit-image photos (grey, resized; no download):
   (y = sum_ij u_ij x_ij: a cross-correlation, as in CNNs);
 - SGD: minieye.train with GradientDescent + FixedStep(gamma/2) on one random pixel per
   step (our MSE is (p - t)^2, the paper's loss 1/2 (p - t)^2, hence gamma/2);
-- L-BFGS: ``restore.learn_filter`` when present, else a full-batch minieye.train run;
+- L-BFGS: ``restore.learn_filter`` (exact least squares, all images in one fit);
 - deconvolution: the sharp image as a minieye Source, the learned kernel as a frozen
   Conv2D, MSE to the filtered image, a [0, 1] box, L-BFGS.
 
@@ -89,17 +89,9 @@ def learn_sgd(images: np.ndarray, filtered: np.ndarray, size: int, rate: float, 
 
 
 def learn_lbfgs(images: np.ndarray, filtered: np.ndarray, size: int) -> tuple[np.ndarray, str]:
-    """restore.learn_filter on each image (averaged) when it exists, else a full-batch L-BFGS fit."""
-    if hasattr(restore, "learn_filter"):
-        kernels = [restore.learn_filter(images[i, 0], filtered[i, 0], kernel_size=size) for i in range(len(images))]
-        return np.mean(kernels, axis=0), "restore.learn_filter"
-    conv = layers.Conv2D(1, 1, size, bias=False, dtype=np.float64)
-    conv.weight.value[...] = 0.0
-    problem = train.Problem(conv, losses.MSE(), images, filtered)
-    # Noise-free data fit exactly: stop at a loss 1e-14 of the data's power (or on no progress).
-    train.Trainer(problem, orientation=train.LBFGS()).run(max_iterations=40, tolerance=1e-9, patience=3,
-                                                          target_loss=1e-14 * float(np.mean(filtered ** 2)))
-    return conv.weight.value[0, 0].copy(), "train.LBFGS (full batch)"
+    """``restore.learn_filter`` on all images at once (passed as the channels of one image)."""
+    source, target = (np.moveaxis(a[:, 0], 0, -1) for a in (images, filtered))  # (N, 1, H, W) -> (H, W, N)
+    return restore.learn_filter(source, target, kernel_size=size), "restore.learn_filter"
 
 
 def deconvolve(filtered: np.ndarray, kernel: np.ndarray, iterations: int) -> np.ndarray:
@@ -210,10 +202,10 @@ def figure(results: list[dict], images: np.ndarray, folder) -> None:
     plt = common.pyplot()
     fig, axes = plt.subplots(len(results), 3, figsize=(9, 3 * len(results)), squeeze=False)
     for row, res in zip(axes, results):
-        for ax, img, title in zip(row, (images[0, 0], res["filtered"][0, 0], res["restored"][0, 0]),
-                                  ("original", f"{res['name']}-filtered", "deconvolved (L-BFGS kernel)")):
-            ax.imshow(img, cmap="gray", vmin=0 if title != f"{res['name']}-filtered" else None,
-                      vmax=1 if title != f"{res['name']}-filtered" else None)
+        panels = ((images[0, 0], "original", (0, 1)), (res["filtered"][0, 0], f"{res['name']}-filtered", (None, None)),
+                  (res["restored"][0, 0], "deconvolved (L-BFGS kernel)", (0, 1)))
+        for ax, (img, title, (low, high)) in zip(row, panels):
+            ax.imshow(img, cmap="gray", vmin=low, vmax=high)
             ax.set_title(title)
             ax.axis("off")
     common.save_figure(fig, folder, "filters.png")
