@@ -125,9 +125,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     record("Richardson-Lucy (oracle iterations)", rl_img, t, f"iterations={iters}")
     curves = {}
     if not args.no_mindseye:
+        recipe_iterations = min(args.recipe_iterations, args.iterations or args.recipe_iterations)
         recipe, info = restore.deconvolve(blurred, kernel, regularizers=MINDSEYE_RECIPE, box=None, init="flat",
-                                          iterations=min(args.recipe_iterations, args.iterations or args.recipe_iterations), full=True,
-                                          progress=not args.quiet)
+                                          iterations=recipe_iterations, full=True, progress=not args.quiet)
         record("MindsEye recipe (entropy + non-negativity)", recipe, info.seconds, f"{info.result.iterations} it")
         curves["MindsEye recipe"] = [r.loss for r in info.result.history]
     recovered, info = restore.deconvolve(blurred, kernel, iterations=args.iterations, full=True,
@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     estimated = None
     if args.blind:
         started = time.perf_counter()
-        blind_img, estimated = restore.blind_deconvolve(blurred, kernel.shape, iterations=max((args.iterations or 240) // 30, 2),
+        rounds = max((args.iterations or 240) // 30, 2)
+        blind_img, estimated = restore.blind_deconvolve(blurred, kernel.shape, iterations=rounds,
                                                         progress=not args.quiet)
         record("minieye blind_deconvolve", blind_img, time.perf_counter() - started,
                f"kernel error {np.abs(estimated - kernel).sum():.3f} (L1)")

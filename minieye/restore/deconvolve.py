@@ -178,7 +178,8 @@ def deconvolve(blurred: Any, kernel: Any, *, noise_sigma: float | None = None, t
     y, out_dtype, scale = _as_image(blurred, where)
     k = normalize_kernel(kernel, where)
     if k.shape[0] > y.shape[0] or k.shape[1] > y.shape[1]:
-        raise fail(where, "a kernel no larger than the image", f"kernel.shape == {k.shape}, blurred.shape == {y.shape}")
+        raise fail(where, "a kernel no larger than the image",
+                   f"kernel.shape == {k.shape}, blurred.shape == {y.shape}")
     if init not in ("wiener", "blurred", "flat"):
         raise fail(where, "init 'wiener', 'blurred' or 'flat'", f"init={init!r}")
     sigma = estimate_noise(y) if noise_sigma is None else float(noise_sigma)

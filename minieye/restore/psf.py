@@ -35,7 +35,8 @@ def normalize_kernel(kernel: Any, where: str = "normalize_kernel") -> np.ndarray
     k = as_float_array(kernel, where, "kernel", dtype=np.float64)
     check_ndim(k, 2, where, "kernel", "(kh, kw)")
     if k.size == 0 or not np.isfinite(k).all():
-        raise fail(where, "a non-empty, finite kernel", f"kernel.shape == {k.shape}" if k.size == 0 else "NaN or Inf values")
+        got = f"kernel.shape == {k.shape}" if k.size == 0 else "NaN or Inf values"
+        raise fail(where, "a non-empty, finite kernel", got)
     total = k.sum()
     if not total > 0:
         raise fail(where, "a kernel with a positive sum (a PSF)", f"sum {total:g}")
