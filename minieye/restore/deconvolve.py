@@ -160,7 +160,8 @@ def deconvolve(blurred: Any, kernel: Any, *, noise_sigma: float | None = None, t
             each applied to the learned image (N, 1, H', W'), e.g. MindsEye's recipe
             ``[(1e-3, losses.Entropy()), (1.0, losses.NonNegativity())]`` with ``box=None``.
         box: 'auto' ([0, 1] when the image lies in [0, 1], [0, inf) when it is
-            non-negative, otherwise none; both up to 0.02 + 4 sigma for noise), a (lower, upper) pair (None for unbounded), or None.
+            non-negative, otherwise none; both up to 0.02 + 4 sigma for noise), a (lower,
+            upper) pair (None for unbounded), or None.
         iterations: L-BFGS iterations at most; None: 200, or 500 when sigma < 0.003
             (nearly noise-free data determine more detail, worth more iterations).
             ``timeout`` in seconds.
