@@ -57,8 +57,9 @@ def wiener_inverse_kernel(kernel: Any, snr: float, size: Any = None) -> np.ndarr
     ``snr`` the signal-to-noise power ratio (1/snr regularises where |F(k)| is small:
     larger snr, sharper and longer inverse); ``size`` an odd int or (h, w) pair
     (default: 4 times the kernel side plus one). The result is in the same convention:
-    ``scipy.ndimage.convolve(blurred, k_dagger)`` (or ``psf.blur``) restores the image;
-    for ``F.conv2d`` (cross-correlation) flip it, ``k_dagger[::-1, ::-1]``.
+    ``scipy.ndimage.convolve(blurred, k_dagger)`` restores the image (not ``psf.blur``,
+    which rescales a kernel to sum 1); for ``F.conv2d`` (cross-correlation) flip it,
+    ``k_dagger[::-1, ::-1]``, or use ``separable_network``.
 
     Shapes: kernel (kh, kw) -> (size_h, size_w), float64.
     """
