@@ -22,8 +22,7 @@ import numpy as np
 
 import _common as common
 import minieye as me
-from minieye import functional as F
-from minieye import layers, losses, restore, train
+from minieye import layers, losses, restore
 
 SIZE = 61  # the inverse kernel's side (Xu et al. used 1-D kernels of 121 taps)
 SNRS = (10.0, 30.0, 100.0, 300.0)  # eq. (3)'s SNR, picked per blur by the full kernel's PSNR
@@ -91,9 +90,8 @@ def fine_tune(image: np.ndarray, args, rng: np.random.Generator) -> list:
     size = (64, 64) if args.smoke else (128, 128)
     sharp = np.stack([common.bundled_image(n, size) for n in TRAIN_IMAGES])
     blurred = np.stack([blurred_pair(s, k, args.sigma, rng) for s in sharp])
-    x_train, r = padded(blurred, SIZE // 2), SIZE // 2
-    test_y = blurred_pair(image, k, args.sigma, rng)
-    x_test = padded(test_y[None], r)
+    x_train = padded(blurred, SIZE // 2)
+    x_test = padded(blurred_pair(image, k, args.sigma, rng)[None], SIZE // 2)
     kd = restore.wiener_inverse_kernel(k, args.snr[args.tune_kernel], SIZE)
     rows = []
     for start in ("k_dagger", "random"):
