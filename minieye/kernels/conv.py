@@ -126,7 +126,7 @@ class _GemmPlan(NamedTuple):
     threads: int
     tile_rows: int
     cols_size: int
-    plane_shape: tuple[int, int]
+    plane_shape: tuple[int, int, int]
     tile_size: int
 
 
@@ -139,14 +139,17 @@ def _gemm_plan(n: int, c_in: int, c_out: int, hw: tuple[int, int], kernel_hw: tu
     kh, kw = kernel_hw
     work = n * c_out * (c_in // geometry.groups) * kh * kw * out_hw[0] * out_hw[1]
     threads = 1 if work < _GEMM_PARALLEL_MIN_WORK else max(1, min(thread_count(), n))
-    wp = hw[1] + 2 * geometry.pad_w
-    row = wp if geometry.stride_h == 1 and geometry.stride_w == 1 else out_hw[1]
-    # Slack past the last padded row: a wide tile reads up to (kw - 1)*dilation_w beyond it.
-    plane = (hw[0] + 2 * geometry.pad_h) * wp + (kw - 1) * geometry.dilation_w + 1
+    # Phase planes (see conv_gemm): s_h*s_w planes per channel of hps x wps padded pixels,
+    # plus slack: a tile's run reads up to (kw - 1)*dilation_w // s_w past its last row.
+    sh, sw = geometry.stride_h, geometry.stride_w
+    hps = -(-(hw[0] + 2 * geometry.pad_h) // sh)
+    row = -(-(hw[1] + 2 * geometry.pad_w) // sw)
+    plane = hps * row + (kw - 1) * geometry.dilation_w // sw + 1
     itemsize = np.dtype(dtype).itemsize
     tile_rows = int(max(1, min(out_hw[0], _TILE_BYTES // (c_in * kh * kw * row * itemsize))))
     span = tile_rows * row
-    return _GemmPlan(threads, tile_rows, c_in * kh * kw * span, (c_in, plane), (c_out // geometry.groups) * span)
+    return _GemmPlan(threads, tile_rows, c_in * kh * kw * span, (c_in, sh * sw, plane),
+                     (c_out // geometry.groups) * span)
 
 
 def _thread_scratch(plan: _GemmPlan, i: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -5,16 +5,22 @@ For one sample and one group the convolution is ``Y = W @ cols`` with
 weight gradient is ``dW += dY @ cols^T`` and the input gradient folds
 ``dcols = W^T @ dY`` back onto the input (``_fold_tile``, the adjoint of ``_unfold_tile``).
 
-Layout. Each sample is first zero-padded into ``plane`` (c_in rows of length
-``hp*wp + slack``), so unfolding never tests bounds:
+Layout. Each sample is first zero-padded and split into stride "phase planes": for
+stride (s_h, s_w) every channel gets s_h*s_w planes, phase (p, q) holding the padded
+pixels (r, c) with r % s_h == p and c % s_w == q, as rows of width
+``wps = ceil(wp / s_w)`` (``wp = w + 2*pad_w``). Kernel tap (i, j) of output position
+(a, b) reads padded pixel (a*s_h + i*d_h, b*s_w + j*d_w), i.e. phase
+((i*d_h) % s_h, (j*d_w) % s_w) at row ``a + (i*d_h)//s_h`` and column ``b + (j*d_w)//s_w``:
+a fixed offset. So with tile columns ``t = (a - a0)*wps + b`` every unfolded row is a
+single contiguous copy, for any stride, with no padding tests:
 
-    cols[(c, i, j), (a - a0)*row + b] = plane[c, (a*s_h + i*d_h)*wp + b*s_w + j*d_w]
+    cols[(c, i, j), t] = planes[c, phase(i, j), (a0 + (i*d_h)//s_h)*wps + (j*d_w)//s_w + t]
 
-For stride 1 the tile is "wide": ``row = wp`` and b runs over the whole padded row,
-so each unfolded row is a single contiguous copy; the ``wp - w_out`` extra columns per
-row are computed and dropped by ``_crop_tile``, and the output gradient is widened
-with zeros there (``_widen_tile``) so they contribute nothing backwards. Otherwise
-``row = w_out``.
+The ``wps - w_out`` columns per row past the output width are computed and dropped by
+``_crop_tile``, and the output gradient is widened with zeros there (``_widen_tile``), so
+they contribute nothing backwards. At stride 1 there is one phase and this is the
+plain padded image. (Measured: strided per-element gathers cost as much as the
+products on the transposed-convolution benchmark; phase planes removed them.)
 
 Tiles of output rows keep ``cols`` in the L2 cache between the unfolding and the
 product. Threads: the caller runs one call per thread (``_threads``), each taking
@@ -30,80 +36,83 @@ from ._jit import kernel
 
 
 @kernel
-def _pad_sample(x, n, plane, pad_h, pad_w):
-    """plane[c, (ph + r)*wp + pw + q] = x[n, c, r, q], zeros elsewhere."""
+def _pad_sample(x, n, plane, pad_h, pad_w, stride_h, stride_w):
+    """Scatter x[n] into its zero-padded phase planes (see the module docstring):
+    padded pixel (r, q) goes to plane[c, (r % s_h)*s_w + q % s_w, (r // s_h)*wps + q // s_w]."""
     c_in, h, w = x.shape[1], x.shape[2], x.shape[3]
-    wp = w + 2 * pad_w
+    wps = -(-(w + 2 * pad_w) // stride_w)
+    plane[:, :, :] = 0
     for c in range(c_in):
-        p = plane[c]
-        p[:pad_h * wp + pad_w] = 0
         for r in range(h):
-            start = (pad_h + r) * wp + pad_w
+            rp = pad_h + r
             src = x[n, c, r]
-            dst = p[start:start + w]  # slices keep indices provably >= 0, so loops vectorise
-            for q in range(w):
-                dst[q] = src[q]
-            p[start + w:start + w + 2 * pad_w] = 0
-        p[(pad_h + h) * wp + pad_w:] = 0
+            if stride_w == 1:
+                dst = plane[c, (rp % stride_h), (rp // stride_h) * wps + pad_w:(rp // stride_h) * wps + pad_w + w]
+                for q in range(w):  # slices keep indices provably >= 0, so loops vectorise
+                    dst[q] = src[q]
+            else:
+                for q0 in range(min(stride_w, w)):  # the columns of one phase: a strided run in, contiguous out
+                    qp = pad_w + q0
+                    run = src[q0::stride_w]
+                    start = (rp // stride_h) * wps + qp // stride_w
+                    dst = plane[c, (rp % stride_h) * stride_w + qp % stride_w, start:start + run.shape[0]]
+                    for q in range(run.shape[0]):
+                        dst[q] = run[q]
 
 
 @kernel
-def _unfold_tile(plane, cols, a0, a1, row, wp, kh, kw, stride_h, stride_w, dil_h, dil_w):
-    c_in = plane.shape[0]
-    for c in range(c_in):
-        p = plane[c]
-        for i in range(kh):
-            for j in range(kw):
-                dst = cols[(c * kh + i) * kw + j]
-                if stride_h == 1 and stride_w == 1:  # wide tile: one contiguous run
-                    base = (a0 + i * dil_h) * wp + j * dil_w
-                    length = (a1 - a0) * wp
-                    src = p[base:base + length]
-                    for t in range(length):
-                        dst[t] = src[t]
-                else:
-                    for a in range(a0, a1):
-                        base = (a * stride_h + i * dil_h) * wp + j * dil_w
-                        src = p[base:base + row * stride_w:stride_w]  # strided view: indices stay provably >= 0
-                        out = dst[(a - a0) * row:(a - a0 + 1) * row]
-                        for b in range(row):
-                            out[b] = src[b]
-
-
-@kernel
-def _fold_tile(dcols, plane, a0, a1, row, wp, kh, kw, stride_h, stride_w, dil_h, dil_w):
-    """The adjoint of _unfold_tile: add the tile's columns onto ``plane``."""
-    c_in = plane.shape[0]
-    for c in range(c_in):
-        p = plane[c]
-        for i in range(kh):
-            for j in range(kw):
-                src = dcols[(c * kh + i) * kw + j]
-                if stride_h == 1 and stride_w == 1:
-                    base = (a0 + i * dil_h) * wp + j * dil_w
-                    length = (a1 - a0) * wp
-                    dst = p[base:base + length]
-                    for t in range(length):
-                        dst[t] += src[t]
-                else:
-                    for a in range(a0, a1):
-                        base = (a * stride_h + i * dil_h) * wp + j * dil_w
-                        dst = p[base:base + row * stride_w:stride_w]
-                        part = src[(a - a0) * row:(a - a0 + 1) * row]
-                        for b in range(row):
-                            dst[b] += part[b]
-
-
-@kernel
-def _crop_sample(plane, dx, n, pad_h, pad_w):
-    """dx[n, c, r, q] = plane[c, (ph + r)*wp + pw + q] (the adjoint of _pad_sample)."""
-    wp = dx.shape[3] + 2 * pad_w
+def _crop_sample(plane, dx, n, pad_h, pad_w, stride_h, stride_w):
+    """dx[n] gathered back from the phase planes (the adjoint of _pad_sample)."""
+    h, w = dx.shape[2], dx.shape[3]
+    wps = -(-(w + 2 * pad_w) // stride_w)
     for c in range(dx.shape[1]):
-        for r in range(dx.shape[2]):
-            src = plane[c, (pad_h + r) * wp + pad_w:(pad_h + r) * wp + pad_w + dx.shape[3]]
+        for r in range(h):
+            rp = pad_h + r
             dst = dx[n, c, r]
-            for q in range(dx.shape[3]):
-                dst[q] = src[q]
+            if stride_w == 1:
+                src = plane[c, (rp % stride_h), (rp // stride_h) * wps + pad_w:(rp // stride_h) * wps + pad_w + w]
+                for q in range(w):
+                    dst[q] = src[q]
+            else:
+                for q0 in range(min(stride_w, w)):
+                    qp = pad_w + q0
+                    run = dst[q0::stride_w]
+                    start = (rp // stride_h) * wps + qp // stride_w
+                    src = plane[c, (rp % stride_h) * stride_w + qp % stride_w, start:start + run.shape[0]]
+                    for q in range(run.shape[0]):
+                        run[q] = src[q]
+
+
+@kernel
+def _unfold_tile(plane, cols, a0, a1, row, kh, kw, stride_h, stride_w, dil_h, dil_w):
+    """cols[(c, i, j), t] for output rows a0 .. a1-1: one contiguous run per row of cols."""
+    c_in = plane.shape[0]
+    length = (a1 - a0) * row
+    for c in range(c_in):
+        for i in range(kh):
+            for j in range(kw):
+                phase = ((i * dil_h) % stride_h) * stride_w + (j * dil_w) % stride_w
+                base = (a0 + (i * dil_h) // stride_h) * row + (j * dil_w) // stride_w
+                src = plane[c, phase, base:base + length]
+                dst = cols[(c * kh + i) * kw + j]
+                for t in range(length):
+                    dst[t] = src[t]
+
+
+@kernel
+def _fold_tile(dcols, plane, a0, a1, row, kh, kw, stride_h, stride_w, dil_h, dil_w):
+    """The adjoint of _unfold_tile: add the tile's columns onto the phase planes."""
+    c_in = plane.shape[0]
+    length = (a1 - a0) * row
+    for c in range(c_in):
+        for i in range(kh):
+            for j in range(kw):
+                phase = ((i * dil_h) % stride_h) * stride_w + (j * dil_w) % stride_w
+                base = (a0 + (i * dil_h) // stride_h) * row + (j * dil_w) // stride_w
+                dst = plane[c, phase, base:base + length]
+                src = dcols[(c * kh + i) * kw + j]
+                for t in range(length):
+                    dst[t] += src[t]
 
 
 @kernel
@@ -147,18 +156,17 @@ def forward_and_grad_weight(x, w2, bias, dy, y, dw_acc, cols_buf, plane, tile_bu
     groups, c_out_g, k = w2.shape
     h_out = dy.shape[2] if need_dw else y.shape[2]
     w_out = dy.shape[3] if need_dw else y.shape[3]
-    wp = x.shape[3] + 2 * pad_w
-    row = wp if (stride_h == 1 and stride_w == 1) else w_out
+    row = -(-(x.shape[3] + 2 * pad_w) // stride_w)  # wps: the phase planes' row width
     if need_dw:
         dw_acc[:] = 0
     for n in range(first, n_img, step):
-        _pad_sample(x, n, plane, pad_h, pad_w)
+        _pad_sample(x, n, plane, pad_h, pad_w, stride_h, stride_w)
         for a0 in range(0, h_out, tile_rows):
             a1 = min(h_out, a0 + tile_rows)
             span = (a1 - a0) * row
             cols = cols_buf[:groups * k * span].reshape((groups, k, span))
             out = tile_buf[:c_out_g * span].reshape((c_out_g, span))
-            _unfold_tile(plane, cols.reshape((groups * k, span)), a0, a1, row, wp, kh, kw,
+            _unfold_tile(plane, cols.reshape((groups * k, span)), a0, a1, row, kh, kw,
                          stride_h, stride_w, dil_h, dil_w)
             for g in range(groups):
                 if need_y:
@@ -180,10 +188,9 @@ def grad_input(dy, w2t, dx, cols_buf, plane, tile_buf, first, step, tile_rows, k
     transposed weight matrices; scratch as in forward_and_grad_weight."""
     n_img, _, h_out, w_out = dy.shape
     groups, k, c_out_g = w2t.shape
-    wp = dx.shape[3] + 2 * pad_w
-    row = wp if (stride_h == 1 and stride_w == 1) else w_out
+    row = -(-(dx.shape[3] + 2 * pad_w) // stride_w)
     for n in range(first, n_img, step):
-        plane[:, :] = 0
+        plane[:, :, :] = 0
         for a0 in range(0, h_out, tile_rows):
             a1 = min(h_out, a0 + tile_rows)
             span = (a1 - a0) * row
@@ -192,6 +199,6 @@ def grad_input(dy, w2t, dx, cols_buf, plane, tile_buf, first, step, tile_rows, k
             for g in range(groups):
                 _widen_tile(dy, n, g * c_out_g, src, a0, a1, row)
                 np.dot(w2t[g], src, cols[g])
-            _fold_tile(cols.reshape((groups * k, span)), plane, a0, a1, row, wp, kh, kw,
+            _fold_tile(cols.reshape((groups * k, span)), plane, a0, a1, row, kh, kw,
                        stride_h, stride_w, dil_h, dil_w)
-        _crop_sample(plane, dx, n, pad_h, pad_w)
+        _crop_sample(plane, dx, n, pad_h, pad_w, stride_h, stride_w)
