@@ -1,7 +1,8 @@
-"""Pooling benchmark: minieye vs PyTorch CPU, forward + backward, same thread count.
+"""Pooling benchmark (1-, 2- and 3-D): minieye vs PyTorch CPU, forward + backward, same thread count.
 
     .venv/bin/python benchmarks/bench_pool.py                 # 2 threads, float32
     .venv/bin/python benchmarks/bench_pool.py --threads 1 --repeat 30
+    .venv/bin/python benchmarks/bench_pool.py --dims 2            # only the 2-D rows
 
 Each row times one training step of the operation through minieye's layers (forward,
 then backward with a fixed dy): the validation and allocation a user pays are
@@ -29,7 +30,7 @@ try:
 except ImportError:  # the table still prints minieye's times
     torch = None
 
-# (label, shape, minieye network builder, torch step builder)
+# (label, shape, kind): kind names the operation; its dimension is the shape's (ndim - 2)
 CASES: list[tuple[str, tuple[int, ...], str]] = [
     ("maxpool+unpool k2", (32, 32, 32, 32), "pair"),
     ("maxpool+unpool k2", (8, 64, 64, 64), "pair"),
@@ -37,30 +38,42 @@ CASES: list[tuple[str, tuple[int, ...], str]] = [
     ("avgpool k3 s2 p1", (8, 64, 64, 64), "avg3"),
     ("upsample nearest x2", (8, 64, 32, 32), "nearest"),
     ("upsample bilinear x2", (8, 64, 32, 32), "bilinear"),
+    ("1d maxpool+unpool k2", (32, 64, 4096), "pair"),
+    ("1d maxpool k3 s2 p1", (32, 64, 4096), "max3"),
+    ("1d avgpool k3 s2 p1", (32, 64, 4096), "avg3"),
+    ("3d maxpool+unpool k2", (4, 16, 32, 64, 64), "pair"),
+    ("3d maxpool k3 s2 p1", (4, 16, 32, 64, 64), "max3"),
+    ("3d avgpool k3 s2 p1", (4, 16, 32, 64, 64), "avg3"),
+    ("3d maxpool+unpool k2", (1, 1, 64, 128, 128), "pair"),  # one volume: threads split its depth
 ]
 
 
-def minieye_net(kind: str) -> me.Layer:
+def minieye_net(kind: str, nd: int) -> me.Layer:
+    max_pool, avg_pool = getattr(layers, f"MaxPool{nd}D"), getattr(layers, f"AvgPool{nd}D")
     if kind == "pair":
-        pool = layers.MaxPool2D(2)
-        return me.Sequential(pool, layers.MaxUnpool2D(pool))
+        pool = max_pool(2)
+        return me.Sequential(pool, getattr(layers, f"MaxUnpool{nd}D")(pool))
     return {
-        "max3": lambda: layers.MaxPool2D(3, stride=2, padding=1),
-        "avg3": lambda: layers.AvgPool2D(3, stride=2, padding=1),
+        "max3": lambda: max_pool(3, stride=2, padding=1),
+        "avg3": lambda: avg_pool(3, stride=2, padding=1),
         "nearest": lambda: layers.Upsample(2, "nearest"),
         "bilinear": lambda: layers.Upsample(2, "bilinear"),
     }[kind]()
 
 
 def torch_fn(kind: str, shape: tuple[int, ...]) -> Callable:
+    nd = len(shape) - 2
+    max_pool, avg_pool = getattr(TF, f"max_pool{nd}d"), getattr(TF, f"avg_pool{nd}d")
     if kind == "pair":
+        unpool = getattr(TF, f"max_unpool{nd}d")
+
         def pair(t):
-            y, idx = TF.max_pool2d(t, 2, return_indices=True)
-            return TF.max_unpool2d(y, idx, 2, output_size=shape[2:])
+            y, idx = max_pool(t, 2, return_indices=True)
+            return unpool(y, idx, 2, output_size=shape[2:])
         return pair
     return {
-        "max3": lambda t: TF.max_pool2d(t, 3, 2, 1),
-        "avg3": lambda t: TF.avg_pool2d(t, 3, 2, 1),
+        "max3": lambda t: max_pool(t, 3, 2, 1),
+        "avg3": lambda t: avg_pool(t, 3, 2, 1),
         "nearest": lambda t: TF.interpolate(t, scale_factor=2, mode="nearest"),
         "bilinear": lambda t: TF.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False),
     }[kind]
@@ -81,6 +94,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--dims", default="1,2,3", help="which dimensions to run, e.g. 2 or 1,3")
     args = parser.parse_args()
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     if torch is not None:
@@ -91,10 +105,14 @@ def main() -> None:
     header = f"{'operation':<22} {'shape':<16} {'first call':>10} {'minieye':>10} {'pytorch':>10} {'ratio':>6}"
     print(header)
     print("-" * len(header))
-    ratios = []
+    dims = {int(d) for d in args.dims.split(",")}
+    ratios: dict[int, list[float]] = {}
     for label, shape, kind in CASES:
+        nd = len(shape) - 2
+        if nd not in dims:
+            continue
         x = rng.standard_normal(shape).astype(args.dtype)
-        net = minieye_net(kind)
+        net = minieye_net(kind, nd)
         y = net(x)
         dy = rng.standard_normal(y.shape).astype(args.dtype)
 
@@ -116,11 +134,11 @@ def main() -> None:
 
             theirs = median_time(torch_step, args.repeat)
             ratio = ours / theirs
-            ratios.append(ratio)
+            ratios.setdefault(nd, []).append(ratio)
         print(f"{label:<22} {'x'.join(map(str, shape)):<16} {first * 1e3:>8.0f}ms {ours * 1e3:>8.2f}ms "
               f"{theirs * 1e3:>8.2f}ms {ratio:>6.2f}")
-    if ratios:
-        print(f"geometric mean of minieye/PyTorch: {float(np.exp(np.mean(np.log(ratios)))):.2f}")
+    for nd, found in sorted(ratios.items()):
+        print(f"{nd}-D geometric mean of minieye/PyTorch: {float(np.exp(np.mean(np.log(found)))):.2f}")
 
 
 if __name__ == "__main__":

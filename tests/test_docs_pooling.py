@@ -15,3 +15,6 @@ def test_pooling_tour_runs(capsys):
     assert "expected switches recorded by its MaxPool2D(k=2, s=2) 'p'" in out
     assert out.count("True") >= 3 and "False" not in out
     assert "[0.   0.25 0.75 1.  ]" in out
+    assert "[3. 4. 9. 6.] [0 2 5 7]" in out and "[3. 0. 4. 0. 0. 9. 0. 6.]" in out and "[2.25 5.5 ]" in out
+    assert "[21 23 29 31]" in out and "(1, 1, 2, 2, 2)" in out
+    assert "(2, 1, 8, 16, 16) (2, 1, 8, 16, 16)" in out

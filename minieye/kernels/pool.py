@@ -326,17 +326,24 @@ def _avg_pool_parallel(src, dst, k, s, pad, count_include_pad, backward):
             _avg_pool_units(src, dst, u, u + 1, k, s, pad, count_include_pad)
 
 
+def _run_avg(src: np.ndarray, dst: np.ndarray, kernel_size: Dims, stride: Dims, padding: Dims,
+             count_include_pad: bool, backward: bool) -> None:
+    """Fill ``dst`` from ``src`` (forward: x -> y; backward: dy -> dx) over (volume, slice) units."""
+    srcv, dstv = _volumes(src), _volumes(dst)
+    units = dstv.shape[0] * dstv.shape[1]
+    k, s, pad = _geometry(kernel_size, stride, padding)
+    args = (k, s, pad, bool(count_include_pad))
+    if _use_parallel(units, (dst.size if not backward else src.size) * k[0] * k[1] * k[2]):
+        _avg_pool_parallel(srcv, dstv, *args, backward)
+    elif units:
+        (_avg_pool_grad_units if backward else _avg_pool_units)(srcv, dstv, 0, units, *args)
+
+
 def avg_pool_forward(x: np.ndarray, kernel_size: Dims, stride: Dims, padding: Dims,
                      count_include_pad: bool) -> np.ndarray:
     """Average-pool a contiguous (N, C, *spatial) array. Shapes: (N, C, *spatial) -> (N, C, *pooled)."""
     y = np.empty(output_shape(x.shape, kernel_size, stride, padding), dtype=x.dtype)
-    xv, yv = _volumes(x), _volumes(y)
-    units = yv.shape[0] * yv.shape[1]
-    k, s, pad = _geometry(kernel_size, stride, padding)
-    if _use_parallel(units, y.size * k[0] * k[1] * k[2]):
-        _avg_pool_parallel(xv, yv, k, s, pad, bool(count_include_pad), False)
-    elif units:
-        _avg_pool_units(xv, yv, 0, units, k, s, pad, bool(count_include_pad))
+    _run_avg(x, y, kernel_size, stride, padding, count_include_pad, False)
     return y
 
 
@@ -347,11 +354,5 @@ def avg_pool_backward(dy: np.ndarray, spatial: Dims, kernel_size: Dims, stride: 
     Shapes: dy (N, C, *pooled) -> (N, C, *spatial).
     """
     dx = np.zeros((*dy.shape[:2], *spatial), dtype=dy.dtype)
-    dyv, dxv = _volumes(dy), _volumes(dx)
-    units = dxv.shape[0] * dxv.shape[1]
-    k, s, pad = _geometry(kernel_size, stride, padding)
-    if _use_parallel(units, dy.size * k[0] * k[1] * k[2]):
-        _avg_pool_parallel(dyv, dxv, k, s, pad, bool(count_include_pad), True)
-    elif units:
-        _avg_pool_grad_units(dyv, dxv, 0, units, k, s, pad, bool(count_include_pad))
+    _run_avg(dy, dx, kernel_size, stride, padding, count_include_pad, True)
     return dx
