@@ -35,10 +35,18 @@ x4 = np.zeros((2, 3, 5, 5))
     (lambda: F.upsample(x4, 1.5), r"scale_factor an int >= 1"),
     (lambda: F.upsample_backward(np.zeros((1, 1, 5, 4)), 2), r"multiples of scale_factor \(2, 2\)"),
     (lambda: F.global_avg_pool2d(np.zeros((2, 3))), r"4 dimensions"),
+    (lambda: F.pool_output_size(2, 5, 1, 0), r"pool_output_size: expected kernel_size \(5\) no larger than the "
+                                             r"padded size 2; got size=2, kernel_size=5, padding=0"),
+    (lambda: F.pool_output_size(8, 2, 0), r"stride a positive integer; got stride=0"),
 ])
 def test_functional_errors(call, message):
     with pytest.raises(me.ShapeError, match=message):
         call()
+
+
+def test_pool_output_size():
+    assert F.pool_output_size(8, 2, 2) == 4 and F.pool_output_size(5, 3, 2, 1) == 3
+    assert F.pool_output_size(1, 2, 1, 1) == 2  # a half-kernel padding can make the output larger
 
 
 @pytest.mark.parametrize("build, message", [

@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..checks import as_float_array, check_ndim, fail, pair
+from ..checks import as_float_array, check_ndim, check_nonneg_int, check_positive_int, fail, pair
 from ..kernels import pool as K
 from ..kernels import upsample as U
 from .pool_checks import LAYOUTS, check_fits, check_gradient, check_switches, check_volume, spatial_size, window
@@ -47,7 +47,21 @@ __all__ = [
     "global_avg_pool2d",
 ]
 
-pool_output_size = K.pool_output_size
+
+
+def pool_output_size(size: int, kernel_size: int, stride: int, padding: int = 0) -> int:
+    """Pooled length along one axis, ``(size + 2*padding - kernel_size) // stride + 1``, after
+    checking that the window fits (a kernel larger than the padded input is refused)."""
+    where = "pool_output_size"
+    size = check_positive_int(size, where, "size")
+    kernel_size = check_positive_int(kernel_size, where, "kernel_size")
+    stride = check_positive_int(stride, where, "stride")
+    padding = check_nonneg_int(padding, where, "padding")
+    if size + 2 * padding < kernel_size:
+        raise fail(where, f"kernel_size ({kernel_size}) no larger than the padded size "
+                   f"{size + 2 * padding}", f"size={size}, kernel_size={kernel_size}, padding={padding}")
+    return K.pool_output_size(size, kernel_size, stride, padding)
+
 
 UPSAMPLE_MODES = ("nearest", "bilinear")
 
