@@ -297,8 +297,6 @@ KNOWN_BAD = {
                                                           "into shape (3,3)') that names neither argument",
     "F.conv_output_size:kernel larger than image": "kernels/conv.py (exported by functional): returns -2 for "
                                                    "size 2, kernel 5 instead of refusing",
-    "F.pool_output_size:kernel larger than image": "kernels/pool.py (exported by functional): returns -2 for "
-                                                   "size 2, kernel 5, stride 1 instead of refusing",
     "F.max_unpool2d:output smaller than the pooled input": "functional/pool.py: output_size (1, 1) for a 2x2 "
                                                            "pooled input is accepted (PyTorch refuses sizes "
                                                            "outside the pool's possible input sizes)",
