@@ -230,3 +230,28 @@ def test_docs_kernels_tour(capsys):
     out = capsys.readouterr().out
     assert "[12. 12. 10. 17.]" in out and "True True" in out and "(1, 1, 64, 64) 0" in out
     assert "(2, 4, 32, 32)" in out and "expected x.shape[1] == in_channels (3)" in out
+
+
+def _conv_in_child(queue, x, w):  # module level: a fork child runs it
+    queue.put(F.conv2d(x, w, padding=1))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_threads_survive_fork():
+    """A child forked after the kernel threads started must not wait on the parent's pool."""
+    import multiprocessing
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((4, 8, 12, 12)), rng.standard_normal((8, 8, 3, 3))
+    with forced(parallel=True, tiny_tiles=False):
+        y = F.conv2d(x, w, padding=1)  # starts the thread pool
+        ctx = multiprocessing.get_context("fork")
+        queue = ctx.Queue()
+        child = ctx.Process(target=_conv_in_child, args=(queue, x, w))
+        child.start()
+        try:
+            got = queue.get(timeout=60)
+        finally:
+            child.join(timeout=5)
+            if child.is_alive():
+                child.terminate()
+    np.testing.assert_allclose(got, y)

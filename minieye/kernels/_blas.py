@@ -9,6 +9,7 @@ per call, unlike ``threadpool_limits`` (about a millisecond: it rescans the libr
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from typing import Iterator
 
@@ -30,6 +31,15 @@ def _blas_controllers() -> list:
 _lock = threading.Lock()
 _depth = 0
 _saved: list = []
+
+
+def _reset_after_fork() -> None:
+    global _lock, _depth, _saved
+    _lock, _depth, _saved = threading.Lock(), 0, []
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 @contextlib.contextmanager

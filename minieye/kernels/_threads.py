@@ -10,6 +10,7 @@ and ``NUMBA_NUM_THREADS`` still control it); the caller's thread runs the first 
 """
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
@@ -19,6 +20,17 @@ import numba
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
+
+
+def _forget_pool_after_fork() -> None:
+    """A forked child inherits the pool object but not its threads: submitting to it
+    would wait forever. Start afresh (the parent's pool is untouched)."""
+    global _pool, _pool_size, _lock
+    _pool, _pool_size, _lock = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 def thread_count() -> int:
