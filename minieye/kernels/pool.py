@@ -64,6 +64,7 @@ __all__ = [
     "gather_switches",
     "avg_pool_forward",
     "avg_pool_backward",
+    "output_shape",
 ]
 
 # Below this many inner-loop steps (about 0.3-1 ms of serial work) a call runs serially:
@@ -115,6 +116,14 @@ def output_shape(shape: tuple[int, ...], kernel_size: Dims, stride: Dims, paddin
 
 # -- max-pool --------------------------------------------------------------------------
 @kernel
+def _span(o, stride, k, pad, size):
+    """Window ``o`` along one axis: its start ``o*stride - pad`` (negative in the padding) and
+    its in-bounds cells ``[lo, hi)``."""
+    start = o * stride - pad
+    return start, max(start, 0), min(start + k, size)
+
+
+@kernel
 def _max_pool_units(x, y, switches, u0, u1, k, s, pad):
     kd, kh, kw = k
     sd, sh, sw = s
@@ -126,11 +135,9 @@ def _max_pool_units(x, y, switches, u0, u1, k, s, pad):
     for u in range(u0, u1):
         p, o = u // d_out, u % d_out
         xp, yp, sp = x[p], y[p, o], switches[p, o]
-        front = o * sd - pd
-        c0, c1 = max(front, 0), min(front + kd, d)
+        _, c0, c1 = _span(o, sd, kd, pd, d)
         for i in range(h_out):
-            top = i * sh - ph
-            a0, a1 = max(top, 0), min(top + kh, h)
+            _, a0, a1 = _span(i, sh, kh, ph, h)
             # 1) down each column over the window's slices and rows (contiguous rows:
             #    vectorised); strictly greater keeps the first, a NaN replaces (the last NaN)
             first, base = xp[c0, a0], (c0 * h + a0) * w
@@ -148,8 +155,7 @@ def _max_pool_units(x, y, switches, u0, u1, k, s, pad):
             # 2) across the window's columns. Row-major order is flat-index order, so PyTorch's
             #    rules become: among equal maxima the smallest index, among NaNs the largest.
             for j in range(w_out):
-                left = j * sw - pw
-                b0, b1 = max(left, 0), min(left + kw, w)
+                _, b0, b1 = _span(j, sw, kw, pw, w)
                 best, arg = col_max[b0], col_arg[b0]
                 for b in range(b0 + 1, b1):
                     v, idx = col_max[b], col_arg[b]
@@ -252,12 +258,10 @@ def _avg_pool_units(x, y, u0, u1, k, s, pad, count_include_pad):
     for u in range(u0, u1):
         p, o = u // d_out, u % d_out
         xp, yp = x[p], y[p, o]
-        front = o * sd - pd
-        c0, c1 = max(front, 0), min(front + kd, d)
+        front, c0, c1 = _span(o, sd, kd, pd, d)
         depth = _avg_extent(front, d, kd, pd, c0, c1, count_include_pad)
         for i in range(h_out):
-            top = i * sh - ph
-            a0, a1 = max(top, 0), min(top + kh, h)
+            top, a0, a1 = _span(i, sh, kh, ph, h)
             rows = depth * _avg_extent(top, h, kh, ph, a0, a1, count_include_pad)
             # separable: add the window's rows once (contiguous, vectorised), then slide along them
             column_sums[:] = 0
@@ -267,8 +271,7 @@ def _avg_pool_units(x, y, u0, u1, k, s, pad, count_include_pad):
                     for b in range(w):
                         column_sums[b] += xr[b]
             for j in range(w_out):
-                left = j * sw - pw
-                b0, b1 = max(left, 0), min(left + kw, w)
+                left, b0, b1 = _span(j, sw, kw, pw, w)
                 cols = _avg_extent(left, w, kw, pw, b0, b1, count_include_pad)
                 total = 0.0
                 for b in range(b0, b1):
@@ -292,19 +295,17 @@ def _avg_pool_grad_units(dy, dx, u0, u1, k, s, pad, count_include_pad):
         if o0 >= o1:  # a slice between windows (stride > kernel): its gradient stays 0
             continue
         for i in range(h_out):
-            top = i * sh - ph
-            a0, a1 = max(top, 0), min(top + kh, h)
+            top, a0, a1 = _span(i, sh, kh, ph, h)
             rows = _avg_extent(top, h, kh, ph, a0, a1, count_include_pad)
             # the transpose of the forward: spread each covering output row along the row,
             # then add the row to each of the window's input rows in slice c
             row[:] = 0
             for o in range(o0, o1):
-                front = o * sd - pd
-                depth = _avg_extent(front, d, kd, pd, max(front, 0), min(front + kd, d), count_include_pad)
+                front, lo, hi = _span(o, sd, kd, pd, d)
+                depth = _avg_extent(front, d, kd, pd, lo, hi, count_include_pad)
                 dyr = dy[p, o, i]
                 for j in range(w_out):
-                    left = j * sw - pw
-                    b0, b1 = max(left, 0), min(left + kw, w)
+                    left, b0, b1 = _span(j, sw, kw, pw, w)
                     g = dyr[j] / (depth * rows * _avg_extent(left, w, kw, pw, b0, b1, count_include_pad))
                     for b in range(b0, b1):
                         row[b] += g
