@@ -19,10 +19,16 @@ of x and dy swapped.
 Algorithms (picked per call by ``plan``; see docs/kernels.md for measurements):
 
 - ``gemm``: unfold tiles of each sample into columns (``conv_gemm``), one matrix product
-  per sample and group with NumPy's BLAS, fold back with ``col2im``. Best when
-  channels are many (the product does ``2 * c_out/g`` flops per unfolded element).
-- ``direct``: plain loops vectorised along image rows (``conv_direct``). Best for few
-  channels per group (single-channel deblurring, depthwise convolution, digits).
+  per tile and group with BLAS (Numba's ``np.dot``, SciPy's OpenBLAS held to one thread
+  per worker), fold back for the input gradient. Best when channels are many (the
+  product does ``2 * c_out/g`` flops per unfolded element).
+- ``direct``: multiply-adds along zero-padded, flattened planes (``conv_wide``; row loops
+  in ``conv_direct`` for strides above 1). Best for few channels per group
+  (single-channel deblurring, depthwise convolution, digits).
+
+Work big enough to pay for it is split over ``numba.get_num_threads()`` threads
+(``_threads``). Scratch buffers are kept per calling thread between calls
+(``release_scratch`` frees them).
 
 These functions validate nothing (``minieye.functional`` does) and expect
 C-contiguous arrays of one float dtype.
