@@ -15,7 +15,9 @@ sizes (no ``ceil_mode``; pad the input yourself if you need the extra row), and
 ``kernel_size``, ``stride``, ``padding`` are an int or one int per spatial dim.
 Differences: ``max_unpool*d`` *adds* values whose switches coincide (possible only
 with overlapping windows), which makes it the exact adjoint of the gather in
-``max_unpool*d_backward`` (PyTorch keeps an arbitrary one of them).
+``max_unpool*d_backward`` (PyTorch keeps an arbitrary one of them); ``avg_pool3d``
+accepts an input smaller than the kernel where the padding makes up for it, as
+``avg_pool1d``/``avg_pool2d`` do in both libraries (PyTorch's ``avg_pool3d`` refuses it).
 
 The backward of max-pool is ``max_unpool*d(dy, switches, x.shape[2:])``; the backward
 of max-unpool is ``max_unpool*d_backward(dz, switches)``, a gather. The 1-, 2- and 3-D
