@@ -158,6 +158,13 @@ def test_output_size_helpers():
     assert F.conv_output_size(10, 3, 1, 0, 2) == 6
     assert F.conv_transpose_output_size(16, 4, 2, 1) == 32
     assert F.conv_transpose_output_size(3, 3, 2, 0, 1) == 8
+    with pytest.raises(ShapeError, match="kernel_size 5"):
+        F.conv_output_size(2, 5)
+    with pytest.raises(ShapeError, match="output_padding smaller"):
+        F.conv_transpose_output_size(4, 3, 2, 0, 2)
+    with pytest.raises(ShapeError, match="positive output size"):
+        F.conv_transpose_output_size(1, 1, 1, 1)
+    assert kconv.conv_output_size(2, 5) == -2  # the kernels' plain formula trusts its caller
 
 
 def test_same_padding_and_bias():

@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array, check_ndim, fail, pair
+from ..checks import as_float_array, check_ndim, check_nonneg_int, check_positive_int, fail, pair
 from ..kernels import conv as kconv
-from ..kernels.conv import Geometry, conv_output_size, conv_transpose_output_size
+from ..kernels import conv as _sizes
+from ..kernels.conv import Geometry
 from .conv_pad import pad, pad_adjoint
 from .conv_matrix import conv_matrix
 
@@ -35,6 +36,48 @@ __all__ = [
     "pad",
     "pad_adjoint",
 ]
+
+
+# -- output sizes (validated; the kernels use the plain formulas in kernels.conv) ---------------
+def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+    """Output length of a convolution along one axis, as PyTorch computes it:
+    ``floor((size + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1``.
+
+    Refuses (ShapeError) a kernel that does not fit the padded input."""
+    where = "conv_output_size"
+    size = check_positive_int(size, where, "size")
+    kernel_size = check_positive_int(kernel_size, where, "kernel_size")
+    stride = check_positive_int(stride, where, "stride")
+    padding = check_nonneg_int(padding, where, "padding")
+    dilation = check_positive_int(dilation, where, "dilation")
+    span = dilation * (kernel_size - 1) + 1
+    if span > size + 2 * padding:
+        raise fail(where, f"kernel_size {kernel_size} (spanning {span} with dilation {dilation}) to fit the padded "
+                   f"size {size} + 2*{padding}", f"size={size}, kernel_size={kernel_size}",
+                   "use more padding or a smaller kernel")
+    return _sizes.conv_output_size(size, kernel_size, stride, padding, dilation)
+
+
+def conv_transpose_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                               output_padding: int = 0, dilation: int = 1) -> int:
+    """Output length of a transposed convolution along one axis, as PyTorch computes it:
+    ``(size - 1)*stride - 2*padding + dilation*(kernel_size - 1) + output_padding + 1``.
+
+    Refuses (ShapeError) an output_padding not below stride or dilation, and a size below 1."""
+    where = "conv_transpose_output_size"
+    size = check_positive_int(size, where, "size")
+    kernel_size = check_positive_int(kernel_size, where, "kernel_size")
+    stride = check_positive_int(stride, where, "stride")
+    padding = check_nonneg_int(padding, where, "padding")
+    output_padding = check_nonneg_int(output_padding, where, "output_padding")
+    dilation = check_positive_int(dilation, where, "dilation")
+    if output_padding >= stride and output_padding >= dilation:
+        raise fail(where, "output_padding smaller than stride or dilation",
+                   f"output_padding={output_padding}, stride={stride}, dilation={dilation}")
+    out = _sizes.conv_transpose_output_size(size, kernel_size, stride, padding, output_padding, dilation)
+    if out < 1:
+        raise fail(where, "a positive output size", f"{out} from size={size}, padding={padding}", "reduce padding")
+    return out
 
 
 # -- validation shared by the functions and the layers -------------------------------------
@@ -89,8 +132,8 @@ def check_kernel_fits(size_hw: tuple[int, int], kernel_hw: tuple[int, int], geom
             raise fail(where, f"the (dilated) kernel {name} {d * (k - 1) + 1} to fit the padded input "
                        f"{name} {size} + 2*{p}", f"input size {tuple(size_hw)}, kernel {tuple(kernel_hw)}",
                        "use more padding or a smaller kernel")
-    return (conv_output_size(size_hw[0], kernel_hw[0], geometry.stride_h, pads[0], dilations[0]),
-            conv_output_size(size_hw[1], kernel_hw[1], geometry.stride_w, pads[1], dilations[1]))
+    return (_sizes.conv_output_size(size_hw[0], kernel_hw[0], geometry.stride_h, pads[0], dilations[0]),
+            _sizes.conv_output_size(size_hw[1], kernel_hw[1], geometry.stride_w, pads[1], dilations[1]))
 
 
 def geometry_of(stride: Any, padding: Any, dilation: Any, groups: int, kernel_hw: tuple[int, int],
@@ -176,10 +219,10 @@ def conv_transpose2d(x: Any, w: Any, b: Any = None, stride: Any = 1, padding: An
 def transpose_output_hw(size_hw: tuple[int, int], kernel_hw: tuple[int, int], geometry: Geometry,
                         output_padding: Any, where: str) -> tuple[int, int]:
     out_pad = check_output_padding(output_padding, geometry, where)
-    out_hw = (conv_transpose_output_size(size_hw[0], kernel_hw[0], geometry.stride_h, geometry.pad_h,
-                                         out_pad[0], geometry.dilation_h),
-              conv_transpose_output_size(size_hw[1], kernel_hw[1], geometry.stride_w, geometry.pad_w,
-                                         out_pad[1], geometry.dilation_w))
+    out_hw = (_sizes.conv_transpose_output_size(size_hw[0], kernel_hw[0], geometry.stride_h, geometry.pad_h,
+                                                out_pad[0], geometry.dilation_h),
+              _sizes.conv_transpose_output_size(size_hw[1], kernel_hw[1], geometry.stride_w, geometry.pad_w,
+                                                out_pad[1], geometry.dilation_w))
     if min(out_hw) < 1:
         raise fail(where, "a positive output size", f"output size {out_hw} from input size {tuple(size_hw)}",
                    "reduce padding")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from minieye.functional import conv_transpose_output_size
+from minieye.kernels.conv import conv_transpose_output_size  # the plain formula (may give < 1)
 from minieye.layers import Conv2D, ConvTranspose2D
 from minieye.testing.case import LayerCase
 
