@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array, check_dim, check_ndim, fail, pair, resolve_dtype
+from ..checks import as_float_array, check_dim, check_ndim, check_positive_int, fail, pair, resolve_dtype
 from ..core import Layer, Parameter
 from ..functional import conv as fconv
 from ..kernels import conv as kconv
@@ -34,7 +34,6 @@ class _ConvBase(Layer):
                  seed: int | None, name: str | None):
         super().__init__(name)
         where = f"{type(self).__name__}{' ' + repr(name) if name else ''}"
-        from ..checks import check_positive_int
         self.in_channels = check_positive_int(in_channels, where, "in_channels")
         self.out_channels = check_positive_int(out_channels, where, "out_channels")
         self.kernel_size = pair(kernel_size, where, "kernel_size", minimum=1)
