@@ -220,8 +220,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--steps", type=int, default=400, help="SGD steps (one pixel each) per learning rate")
     p.add_argument("--iterations", type=int, default=60, help="L-BFGS iterations of the main deconvolution")
     p.add_argument("--sgd-iterations", type=int, default=15, help="L-BFGS iterations deconvolving SGD kernels")
+    p.add_argument("--rates", type=float, nargs="+", default=RATES,
+                   help="SGD learning rates (default: Table 1's ten, 1 .. 0.1; the paper also ran 0.09 .. 0.01)")
     args = p.parse_args(argv)
-    args.rates = RATES
+    args.rates = tuple(args.rates)
     if args.smoke:
         args.size, args.images, args.steps, args.iterations, args.sgd_iterations = (24, 30), 2, 100, 10, 5
         args.rates = (1.0, 0.1)
