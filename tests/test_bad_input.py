@@ -290,11 +290,6 @@ def _one_relu_graph(G):
 # Cases that fail today because of another area's entry point; reported to the lead for routing.
 # They run as non-strict xfails: once fixed they show as XPASS, then the mark can go.
 KNOWN_BAD = {
-    "restore.blur:kernel larger than image": "restore/psf.py: blur() accepts a kernel larger than the image "
-                                             "and returns a result (refuse it, or document why not)",
-    "restore.transfer_function:kernel larger than shape": "restore/baselines.py: a NumPy broadcast error "
-                                                          "('could not broadcast input array from shape (5,5) "
-                                                          "into shape (3,3)') that names neither argument",
     "F.conv_output_size:kernel larger than image": "kernels/conv.py (exported by functional): returns -2 for "
                                                    "size 2, kernel 5 instead of refusing",
     "F.max_unpool2d:output smaller than the pooled input": "functional/pool.py: output_size (1, 1) for a 2x2 "

@@ -104,3 +104,23 @@ def test_noise_estimate_errors():
         estimate_noise(np.full((8, 8), np.nan))
     with pytest.raises(ValueError, match="method"):
         estimate_noise(np.zeros((8, 8)), "guess")
+
+
+def test_blur_without_normalising_applies_any_kernel():
+    x = np.random.default_rng(5).random((15, 17))
+    edge = np.array([[-1.0, -1, -1], [-1, 8, -1], [-1, -1, -1]])  # sums to 0: not a PSF
+    np.testing.assert_allclose(psf.blur(x, edge, normalize=False), ndi.convolve(x, edge, mode="reflect"), atol=1e-12)
+    scaled = 3.0 * psf.box(3)
+    np.testing.assert_allclose(psf.blur(x, scaled, normalize=False), 3.0 * psf.blur(x, scaled), atol=1e-12)
+    with pytest.raises(ValueError, match="positive sum"):
+        psf.blur(x, edge)  # the default still insists on a PSF
+    with pytest.raises(ValueError, match=r"kernel no larger than the image.*\(5, 5\).*\(3, 3\)"):
+        psf.blur(np.zeros((3, 3)), np.ones((5, 5)))
+
+
+def test_transfer_function_refuses_a_kernel_larger_than_the_grid():
+    from minieye.restore import transfer_function
+    with pytest.raises(ValueError, match=r"transfer_function.*\(5, 5\).*\(3, 3\)"):
+        transfer_function(np.ones((5, 5)), (3, 3))
+    h = transfer_function(psf.box(3), (8, 8))
+    assert h.shape == (8, 5) and abs(h[0, 0] - 1) < 1e-12

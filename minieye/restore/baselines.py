@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array, check_ndim, check_positive_int, fail
+from ..checks import as_float_array, check_ndim, check_positive_int, fail, pair
 from .psf import normalize_kernel
 
 __all__ = ["inverse_filter", "wiener", "richardson_lucy", "transfer_function"]
@@ -33,6 +33,12 @@ def transfer_function(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
     Shapes: (kh, kw), (H, W) -> (H, W // 2 + 1) complex.
     """
+    where = "transfer_function"
+    kernel = as_float_array(kernel, where, "kernel", dtype=np.float64)
+    check_ndim(kernel, 2, where, "kernel", "(kh, kw)")
+    shape = pair(shape, where, "shape", minimum=1)
+    if kernel.shape[0] > shape[0] or kernel.shape[1] > shape[1]:
+        raise fail(where, f"a kernel no larger than shape {shape}", f"kernel.shape == {kernel.shape}, shape == {shape}")
     padded = np.zeros(shape)
     padded[:kernel.shape[0], :kernel.shape[1]] = kernel
     padded = np.roll(padded, (-(kernel.shape[0] // 2), -(kernel.shape[1] // 2)), axis=(0, 1))

@@ -20,28 +20,37 @@ import numpy as np
 
 from ..checks import as_float_array, check_ndim, fail
 
-__all__ = ["box", "gaussian", "disk", "motion", "load_kernel", "normalize_kernel", "as_conv_weight", "blur"]
+__all__ = ["box", "gaussian", "disk", "motion", "load_kernel", "normalize_kernel", "odd_kernel", "as_conv_weight", "blur"]
 
 
 def _odd(n: int) -> int:
     return n if n % 2 else n + 1
 
 
-def normalize_kernel(kernel: Any, where: str = "normalize_kernel") -> np.ndarray:
-    """``kernel`` as a float64 (kh, kw) array with odd sides, non-negative-sum, summing to 1.
+def odd_kernel(kernel: Any, where: str = "odd_kernel") -> np.ndarray:
+    """``kernel`` as a finite float64 (kh, kw) array with odd sides, *not* rescaled.
 
-    Shapes: (kh, kw) -> (kh', kw') with kh' = kh rounded up to odd.
+    For filters that are not PSFs (a zero-sum edge filter, a k-dagger inverse).
+    Shapes: (kh, kw) -> (kh', kw') with kh' = kh rounded up to odd (zeros appended).
     """
     k = as_float_array(kernel, where, "kernel", dtype=np.float64)
     check_ndim(k, 2, where, "kernel", "(kh, kw)")
     if k.size == 0 or not np.isfinite(k).all():
         got = f"kernel.shape == {k.shape}" if k.size == 0 else "NaN or Inf values"
         raise fail(where, "a non-empty, finite kernel", got)
+    return np.pad(k, ((0, 1 - k.shape[0] % 2), (0, 1 - k.shape[1] % 2)))
+
+
+def normalize_kernel(kernel: Any, where: str = "normalize_kernel") -> np.ndarray:
+    """``kernel`` as a float64 (kh, kw) array with odd sides, summing to 1 (a PSF).
+
+    Shapes: (kh, kw) -> (kh', kw') with kh' = kh rounded up to odd.
+    """
+    k = odd_kernel(kernel, where)
     total = k.sum()
     if not total > 0:
         raise fail(where, "a kernel with a positive sum (a PSF)", f"sum {total:g}")
-    pad = ((0, 1 - k.shape[0] % 2), (0, 1 - k.shape[1] % 2))
-    return np.pad(k, pad) / total
+    return k / total
 
 
 def box(size: int | tuple[int, int] = 5) -> np.ndarray:
@@ -136,18 +145,23 @@ def as_conv_weight(kernel: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(kernel)[::-1, ::-1], dtype=dtype)[None, None]
 
 
-def blur(image: Any, kernel: Any, mode: str = "reflect") -> np.ndarray:
+def blur(image: Any, kernel: Any, mode: str = "reflect", normalize: bool = True) -> np.ndarray:
     """Convolve a (H, W) or (H, W, C) image with ``kernel`` (NumPy only).
 
-    ``mode``: 'reflect' (scipy.ndimage's 'reflect' = numpy's 'symmetric': edge pixel
+    ``normalize=True`` (default) treats ``kernel`` as a PSF and rescales it to sum 1;
+    ``normalize=False`` applies it as given (any finite kernel: an edge filter with
+    zero sum, a k-dagger inverse from ``wiener_inverse_kernel``). ``mode``: 'reflect' (scipy.ndimage's 'reflect' = numpy's 'symmetric': edge pixel
     repeated), 'wrap' (periodic), 'constant' (zeros), 'nearest' (edge). The result has
     the image's shape, float64. Equals ``scipy.ndimage.convolve(image, kernel, mode=mode)``
     per channel.
     """
     where = "blur"
-    k = normalize_kernel(kernel, where) if kernel is not None else None
+    k = normalize_kernel(kernel, where) if normalize else odd_kernel(kernel, where)
     x = as_float_array(image, where, "image", dtype=np.float64)
     check_ndim(x, (2, 3), where, "image", "(H, W) or (H, W, C)")
+    if k.shape[0] > x.shape[0] or k.shape[1] > x.shape[1]:
+        raise fail(where, "a kernel no larger than the image",
+                   f"kernel.shape == {k.shape}, image.shape == {x.shape}", "crop the kernel or pad the image")
     np_mode = {"reflect": "symmetric", "wrap": "wrap", "constant": "constant", "nearest": "edge",
                "mirror": "reflect"}.get(mode)
     if np_mode is None:
