@@ -18,7 +18,8 @@ import numpy as np
 
 from .checks import as_float_array, fail, resolve_dtype
 
-__all__ = ["Parameter", "DeltaSet", "Layer", "Backward", "forward_scope", "current_scope"]
+__all__ = ["Parameter", "DeltaSet", "Layer", "Backward", "forward_scope", "current_scope",
+           "input_grad", "input_grad_needed"]
 
 Backward = Callable[..., Any]
 
@@ -267,3 +268,25 @@ def forward_scope() -> Iterator[dict]:
 def current_scope() -> dict | None:
     """The open forward-pass scope, or None outside any network or layer call."""
     return _SCOPE.get()
+
+
+# -- whether a backward call's input gradient will be used ---------------------------------
+# A network knows when a layer's inputs are data that need no gradient (the first layer of
+# a model being trained). Layers whose input gradient is costly (convolutions, dense) ask
+# ``input_grad_needed()`` in their backward and return None instead of computing it.
+_INPUT_GRAD: contextvars.ContextVar[bool] = contextvars.ContextVar("minieye_input_grad", default=True)
+
+
+def input_grad_needed() -> bool:
+    """Inside a backward call: False when the caller will not use the input gradient(s)."""
+    return _INPUT_GRAD.get()
+
+
+@contextlib.contextmanager
+def input_grad(needed: bool) -> Iterator[None]:
+    """Run a backward call telling the layer whether its input gradient(s) will be used."""
+    token = _INPUT_GRAD.set(bool(needed))
+    try:
+        yield
+    finally:
+        _INPUT_GRAD.reset(token)

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .checks import fail
-from .core import Backward, DeltaSet, Layer, Parameter, forward_scope
+from .core import Backward, DeltaSet, Layer, Parameter, forward_scope, input_grad, input_grad_needed
 
 __all__ = ["Sequential", "Graph", "Node"]
 
@@ -71,6 +71,7 @@ class Sequential(Layer):
 
     def forward(self, *inputs: Any) -> tuple[Any, Backward]:
         steps: list[Backward | None] = []
+        layers = list(self.layers)
         alive = len(inputs) > 0  # the network's inputs may need a gradient; a source chain starts dead
         with forward_scope():
             values: tuple = inputs
@@ -83,11 +84,18 @@ class Sequential(Layer):
 
         def backward(dy: Any, deltas: DeltaSet) -> Any:
             grad = _check_gradient_shape(f"{self.label()} backward", dy, output)
-            for step in reversed(steps):
+            wanted_by_caller = input_grad_needed()
+            # when our input is data, layers before the first trainable one need no backward
+            start = 0 if wanted_by_caller else next(
+                (i for i, layer in enumerate(layers) if layer.trainable), len(steps))
+            for index in range(len(steps) - 1, start - 1, -1):
+                step = steps[index]
                 if step is None:  # everything before this point is dead
                     return None
-                grad = step(grad, deltas)
-            return grad
+                needed = wanted_by_caller if index == 0 else index > start and steps[index - 1] is not None
+                with input_grad(needed):
+                    grad = step(grad, deltas)
+            return grad if start == 0 else None
 
         return output, backward
 
@@ -212,9 +220,17 @@ class Graph(Layer):
             if len(dys) != len(outputs):
                 raise fail(f"{self.label()} backward", f"{len(outputs)} output gradients", f"{len(dys)}")
             grads: list[Any] = [None] * len(self._steps)
+            # a node's gradient is wanted if it is alive; graph inputs only if our caller wants them
+            wanted = list(alive)
+            if not input_grad_needed():
+                for index in self._inputs:
+                    wanted[index] = False
+                for index, step in enumerate(self._steps):
+                    if step.layer is not None:
+                        wanted[index] = alive[index] and (step.layer.trainable or any(wanted[i] for i in step.inputs))
 
             def accumulate(index: int, g: Any) -> None:
-                if g is None or not alive[index]:
+                if g is None or not wanted[index]:
                     return
                 grads[index] = g if grads[index] is None else grads[index] + g
 
@@ -226,11 +242,14 @@ class Graph(Layer):
                 if step.layer is None or g is None or backwards[index] is None:
                     continue
                 grads[index] = None  # free memory as we go
-                dx = backwards[index](g, deltas)
+                with input_grad(any(wanted[i] for i in step.inputs)):
+                    dx = backwards[index](g, deltas)
                 if len(step.inputs) == 1:
                     dx = (dx,)
                 for i, d in zip(step.inputs, dx):
                     accumulate(i, d)
+            if not input_grad_needed():
+                return None if len(self._inputs) == 1 else (None,) * len(self._inputs)
             dxs = tuple(grads[i] if grads[i] is not None else np.zeros_like(values[i]) for i in self._inputs)
             return dxs[0] if len(dxs) == 1 else dxs
 

@@ -190,3 +190,56 @@ def test_sequential_refuses_non_layers_and_multi_input_layers():
         me.Sequential(L.ReLU(), "tanh")
     with pytest.raises(ValueError, match="use a Graph"):
         me.Sequential(L.ReLU(), losses.MSE())
+
+
+class AskingSpy(Spy):
+    """A Spy that records whether each backward call's input gradient was wanted."""
+
+    def __init__(self, name=None):
+        super().__init__(name)
+        self.wanted = []
+
+    def forward(self, x):
+        y, inner = super().forward(x)
+
+        def backward(dy, deltas):
+            self.wanted.append(me.core.input_grad_needed())
+            return inner(dy, deltas)
+        return y, backward
+
+
+def test_data_inputs_skip_input_gradients_and_leading_parameter_free_layers():
+    lead, mid = Spy("lead"), AskingSpy("mid")
+    first = dense(4, 4)
+    net = me.Sequential(lead, first, mid, dense(4, 2, seed=1))
+    y, backward = net.forward(X)
+    with me.core.input_grad(False):          # the caller (e.g. a Problem) treats X as data
+        deltas = DeltaSet()
+        assert backward(np.ones_like(y), deltas) is None
+    assert lead.calls == 0 and mid.wanted == [True] and len(deltas) == 4
+    reference = DeltaSet()
+    dx = net.forward(X)[1](np.ones_like(y), reference)     # by default the input gradient is computed
+    assert dx.shape == X.shape and lead.calls == 1
+    for p in net.parameters():
+        np.testing.assert_array_equal(deltas[p], reference[p])
+
+
+def test_graph_inputs_that_are_data_get_no_gradient_work():
+    g = me.Graph()
+    x = g.input()
+    spy, asking = Spy("data branch"), AskingSpy("after dense")
+    h = g.add(dense(4, 4), g.add(spy, x))
+    g.output(g.add(L.Add(), g.add(asking, h), x))
+    y, backward = g.forward(X)
+    with me.core.input_grad(False):
+        assert backward(np.ones_like(y), DeltaSet()) is None
+    assert spy.calls == 0 and asking.wanted == [True]
+
+
+def test_problem_does_not_ask_the_first_dense_layer_for_its_input_gradient():
+    first = dense(4, 3)
+    net = me.Sequential(first, L.Tanh(), dense(3, 1, seed=1))
+    problem = me.train.Problem(net, losses.MSE(), X, np.zeros((3, 1)))
+    value, deltas = problem.evaluate()
+    assert np.isfinite(value) and set(deltas) == set(net.parameters())
+    check_gradients(net, X)  # the harness still sees full input gradients

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..checks import as_float_array, check_positive_int, fail, resolve_dtype
-from ..core import Backward, DeltaSet, Layer, Parameter
+from ..core import Backward, DeltaSet, Layer, Parameter, input_grad_needed
 from ._broadcast import sum_to_shape
 
 __all__ = ["Dense", "Bias", "Scale", "Linear"]
@@ -88,13 +88,13 @@ class Dense(Layer):
         if bias is not None:
             y += bias.value
 
-        def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
+        def backward(dy: Any, deltas: DeltaSet) -> np.ndarray | None:
             dy = np.asarray(dy, dtype=x.dtype)
             if not weight.frozen:
                 deltas.add(weight, dy.reshape(-1, self.out_features).T @ x.reshape(-1, self.in_features))
             if bias is not None and not bias.frozen:
                 deltas.add(bias, dy.reshape(-1, self.out_features).sum(axis=0))
-            return dy @ weight.value
+            return dy @ weight.value if input_grad_needed() else None
 
         return y, backward
 

@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..checks import as_float_array, check_positive_int, fail
-from ..core import DeltaSet, Layer, Parameter, forward_scope
+from ..core import DeltaSet, Layer, Parameter, forward_scope, input_grad
 from .constraints import Box, Constraint
 
 __all__ = ["Problem"]
@@ -246,8 +246,10 @@ class Problem:
             dgrads = back_loss(np.ones((), dtype=value.dtype if value.dtype.kind == "f" else np.float64), deltas)
             if not isinstance(dgrads, tuple):
                 dgrads = (dgrads,)
-            # one gradient per network output (a Graph with several outputs takes a tuple)
-            back_net(dgrads[:len(outputs)] if len(outputs) > 1 else dgrads[0], deltas)
+            # one gradient per network output (a Graph with several outputs takes a tuple);
+            # the inputs are data, so the first layers need not compute input gradients
+            with input_grad(False):
+                back_net(dgrads[:len(outputs)] if len(outputs) > 1 else dgrads[0], deltas)
             return deltas
 
         return float(value), gradient
