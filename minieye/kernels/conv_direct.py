@@ -305,17 +305,16 @@ def grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int], geome
         return partial.sum(axis=0)
     xp = _pad_planes(x, geometry.pad_h, geometry.pad_h, geometry.pad_w, geometry.pad_w, (kw - 1) * geometry.dilation_w)
     wp = w_in + 2 * geometry.pad_w
-    dyw = np.zeros((n, c_out, h_out, wp), dtype=dy.dtype)
-    dyw[..., :w_out] = dy
-    length = h_out * wp
-    if length * kh * kw <= _WIDE_TILE * 4:  # small planes: per-tap rows summed over a chunk of samples
+    if h_out * wp * kh * kw <= _WIDE_TILE * 4:  # small planes: per-tap rows summed over a chunk of samples
         pairs = c_out * c_in_g
         n_chunks = max(1, min(n, -(-4 * thread_count() // pairs)))
         chunk = -(-n // n_chunks)
         partial = np.empty((n_chunks, c_out, c_in_g, kh, kw), dtype=x.dtype)
-        _run(conv_wide.grad_weight_small_tasks, (xp, dyw.reshape(n, c_out, length), partial), pairs * n_chunks,
+        _run(conv_wide.grad_weight_small_tasks, (xp, dy, partial), pairs * n_chunks,
              work, (n_chunks, chunk, wp, geometry.dilation_h, geometry.dilation_w))
         return partial.sum(axis=0)
+    dyw = np.zeros((n, c_out, h_out, wp), dtype=dy.dtype)
+    dyw[..., :w_out] = dy
     tile_rows = max(1, min(h_out, _WIDE_TILE // wp))
     n_tiles = -(-h_out // tile_rows)
     partial = np.empty((n * n_tiles, c_out, c_in_g, kh, kw), dtype=x.dtype)

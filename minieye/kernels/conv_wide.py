@@ -87,23 +87,30 @@ def _grad_weight_task(xp, dyw, partial, t, n_tiles, tile_rows, wp, dil_h, dil_w)
 
 
 @kernel
-def _grad_weight_small_task(xp, dyw, partial, t, n_chunks, chunk, wp, dil_h, dil_w):
+def _grad_weight_small_task(xp, dy, partial, t, n_chunks, chunk, wp, dil_h, dil_w):
     """Weight gradient for small planes: one (output channel, input channel) pair over a
     chunk of samples. Element-wise products are summed in one short row per tap and
     reduced once at the end: 80-element dot products (8x8 digits) spend more time in
-    their horizontal reductions than in the products."""
+    their horizontal reductions than in the products. dy (n, c_out, h_out, w_out) is
+    widened to rows of ``wp`` here, one sample at a time."""
     n_img, c_in = xp.shape[0], xp.shape[1]
-    c_out, length = dyw.shape[1], dyw.shape[2]
+    c_out, h_out, w_out = dy.shape[1], dy.shape[2], dy.shape[3]
     c_in_g, kh, kw = partial.shape[2], partial.shape[3], partial.shape[4]
     c_out_g = c_out // (c_in // c_in_g)
+    length = h_out * wp
     pair = t // n_chunks
     o = pair // c_in_g
     cc = pair % c_in_g
     c = (o // c_out_g) * c_in_g + cc
     n0 = (t % n_chunks) * chunk
     acc = np.zeros((kh * kw, length), dtype=xp.dtype)
+    g = np.zeros(length, dtype=xp.dtype)  # columns w_out .. wp-1 of each row stay zero
     for n in range(n0, min(n_img, n0 + chunk)):
-        g = dyw[n, o]
+        for a in range(h_out):
+            row_in = dy[n, o, a]
+            row_out = g[a * wp:a * wp + w_out]
+            for b in range(w_out):
+                row_out[b] = row_in[b]
         src = xp[n, c]
         for i in range(kh):
             for j in range(kw):
@@ -118,10 +125,10 @@ def _grad_weight_small_task(xp, dyw, partial, t, n_chunks, chunk, wp, dil_h, dil
 
 
 @kernel
-def grad_weight_small_tasks(xp, dyw, partial, t0, t1, n_chunks, chunk, wp, dil_h, dil_w):
+def grad_weight_small_tasks(xp, dy, partial, t0, t1, n_chunks, chunk, wp, dil_h, dil_w):
     """Run small-plane weight-gradient tasks t0 .. t1-1."""
     for t in range(t0, t1):
-        _grad_weight_small_task(xp, dyw, partial, t, n_chunks, chunk, wp, dil_h, dil_w)
+        _grad_weight_small_task(xp, dy, partial, t, n_chunks, chunk, wp, dil_h, dil_w)
 
 
 @kernel
