@@ -83,3 +83,26 @@ def test_frozen_weight_gets_no_gradient_but_input_does():
         dx = backward(np.ones_like(y), deltas)
         assert layer.weight not in deltas and layer.bias in deltas
         assert dx.shape == (1, 2, 6, 6) and np.abs(dx).sum() > 0
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_unneeded_input_gradient_is_skipped(transposed):
+    """Inside input_grad(False) backward returns None but the parameter gradients are unchanged."""
+    from minieye.core import input_grad
+    rng = np.random.default_rng(2)
+    for c_in, c_out, op, d in ((2, 3, 0, 1), (8, 16, 1, 2)):  # direct and GEMM paths; op >= stride case
+        if transposed:
+            layer = layers.ConvTranspose2D(c_in, c_out, 3, padding=1, output_padding=op, dilation=d, dtype="float64",
+                                           rng=rng)
+        else:
+            layer = layers.Conv2D(c_in, c_out, 3, padding=1, dilation=d, dtype="float64", rng=rng)
+        x = rng.standard_normal((2, c_in, 7, 6))
+        y, backward = layer.forward(x)
+        dy = rng.standard_normal(y.shape)
+        full, skipped = me.DeltaSet(), me.DeltaSet()
+        dx = backward(dy, full)
+        with input_grad(False):
+            assert backward(dy, skipped) is None
+        assert dx.shape == x.shape
+        for p in layer.parameters():
+            np.testing.assert_allclose(skipped[p], full[p], rtol=1e-12, atol=1e-12)

@@ -255,11 +255,12 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
 
 
 def conv2d_backward_transposed(dy: np.ndarray, w: np.ndarray, x: np.ndarray, geometry: Geometry,
-                               need_dw: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+                               need_dw: bool = True, need_dx: bool = True
+                               ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Backward of the transposed convolution ``y = conv_transpose2d(x, w)``.
 
     Returns ``(dx, dw) = (conv2d(dy, w), grad_weight with dy as the input and x as the
-    output gradient)`` (dw None unless ``need_dw``). Shapes: dy (n, c_out_t, H, W),
+    output gradient)`` (dw None unless ``need_dw``, dx None unless ``need_dx``). Shapes: dy (n, c_out_t, H, W),
     w (c_in_t, c_out_t/g, kh, kw), x (n, c_in_t, h, w) -> dx like x, dw like w.
 
     When output_padding is at least the stride (allowed when the dilation is larger),
@@ -275,6 +276,8 @@ def conv2d_backward_transposed(dy: np.ndarray, w: np.ndarray, x: np.ndarray, geo
         extended[:, :, :h, :w_in] = x
         x = extended
     algorithm = plan(dy.shape[1], w.shape[0], geometry.groups)
+    if not need_dx:
+        return None, (conv2d_grad_weight(dy, x, (kh, kw), geometry, algorithm) if need_dw else None)
     if algorithm == "direct" or not need_dw:
         dx = conv2d_forward(dy, w, geometry, algorithm)
         dw = conv_direct.grad_weight(dy, x, (kh, kw), geometry) if need_dw else None

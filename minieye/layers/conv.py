@@ -5,7 +5,8 @@
 
 Both call the same three kernels (``minieye.kernels.conv``), in opposite directions,
 and ``db = sum of dy over (n, h, w)``. The weight gradient, the costly part for a
-large image, is skipped when the weight is frozen (a fixed blur in restoration).
+large image, is skipped when the weight is frozen (a fixed blur in restoration), and
+the input gradient when the network says it will not be used (``input_grad_needed``).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..checks import as_float_array, check_dim, check_ndim, check_positive_int, fail, pair, resolve_dtype
-from ..core import Layer, Parameter
+from ..core import Layer, Parameter, input_grad_needed
 from ..functional import conv as fconv
 from ..kernels import conv as kconv
 
@@ -121,6 +122,8 @@ class Conv2D(_ConvBase):
             if not self.weight.frozen:
                 deltas.add(self.weight, kconv.conv2d_grad_weight(x, dy, self.kernel_size, geometry))
             self._bias_grad(dy, deltas)
+            if not input_grad_needed():  # the network will not use dx (x is data)
+                return None
             return kconv.conv2d_grad_input(dy, w, input_hw, geometry)
 
         return y, backward
@@ -168,7 +171,8 @@ class ConvTranspose2D(_ConvBase):
             dy = np.ascontiguousarray(dy, dtype=x.dtype)
             self._bias_grad(dy, deltas)
             # dx = conv2d(dy, W) and dW = corr(dy, x) share one unfolding of dy.
-            dx, dw = kconv.conv2d_backward_transposed(dy, w, x, geometry, need_dw=not self.weight.frozen)
+            dx, dw = kconv.conv2d_backward_transposed(dy, w, x, geometry, need_dw=not self.weight.frozen,
+                                                      need_dx=input_grad_needed())
             if dw is not None:
                 deltas.add(self.weight, dw)
             return dx
