@@ -16,10 +16,12 @@ from .filters import learn_filter
 from .metrics import mse, psnr, ssim
 from .noise import estimate_noise
 from .psf import blur
+from .tiled import deconvolve_tiled
 
 __all__ = [
     "psf", "blur", "deconvolve", "Deconvolution", "default_tv_weight", "blind_deconvolve", "learn_filter",
     "wiener", "richardson_lucy", "inverse_filter", "transfer_function",
     "psnr", "ssim", "mse", "estimate_noise",
     "wiener_inverse_kernel", "separable", "SeparableKernel", "separable_network",
+    "deconvolve_tiled",
 ]

@@ -147,7 +147,8 @@ def _as_image(blurred: Any, where: str) -> tuple[np.ndarray, np.dtype, float]:
 def deconvolve(blurred: Any, kernel: Any, *, noise_sigma: float | None = None, tv_weight: float | None = None,
                regularizers: Sequence[tuple[float, Layer]] | None = None, box: Any = "auto",
                iterations: int | None = None, timeout: float | None = None, init: str = "wiener",
-               progress: bool = False, dtype: Any = np.float32, full: bool = False) -> Any:
+               progress: bool = False, dtype: Any = np.float32, full: bool = False,
+               tile: Any = None, max_memory: Any = None, out: Any = None) -> Any:
     """Recover a sharp image from ``blurred = kernel (*) image + noise``.
 
     Args:
@@ -169,11 +170,18 @@ def deconvolve(blurred: Any, kernel: Any, *, noise_sigma: float | None = None, t
         progress: show a tqdm progress bar with the loss.
         dtype: float32 (default, faster) or float64 for the network.
         full: also return a ``Deconvolution`` record (sigma, weights, training result, time).
+        tile, max_memory, out: large images, in overlapping tiles read one at a time and
+            written into ``out`` (e.g. np.memmap): see ``deconvolve_tiled`` (tiled.py).
 
     Returns the restored image with the shape and dtype of ``blurred`` (or
     ``(image, Deconvolution)`` when ``full``).
     Shapes: (H, W) -> (H, W); (H, W, C) -> (H, W, C).
     """
+    if tile is not None or max_memory is not None or out is not None:
+        from .tiled import deconvolve_tiled  # late: tiled.py imports this module
+        return deconvolve_tiled(blurred, kernel, tile=tile, max_memory=max_memory, out=out, noise_sigma=noise_sigma,
+                                tv_weight=tv_weight, regularizers=regularizers, box=box, iterations=iterations,
+                                timeout=timeout, init=init, progress=progress, dtype=dtype, full=full)
     where = "deconvolve"
     started = time.perf_counter()
     y, out_dtype, scale = _as_image(blurred, where)
