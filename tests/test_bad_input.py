@@ -290,8 +290,6 @@ def _one_relu_graph(G):
 # Cases that fail today because of another area's entry point; reported to the lead for routing.
 # They run as non-strict xfails: once fixed they show as XPASS, then the mark can go.
 KNOWN_BAD = {
-    "F.conv_output_size:kernel larger than image": "kernels/conv.py (exported by functional): returns -2 for "
-                                                   "size 2, kernel 5 instead of refusing",
     "F.max_unpool2d:output smaller than the pooled input": "functional/pool.py: output_size (1, 1) for a 2x2 "
                                                            "pooled input is accepted (PyTorch refuses sizes "
                                                            "outside the pool's possible input sizes)",
