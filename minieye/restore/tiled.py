@@ -19,7 +19,7 @@ away, so the two optima agree up to the influence of that cut, which decays with
 distance from it; only the core (at least ``halo`` pixels from any cut) is kept. At an
 image border the window and the untiled problem end at the same place, so border tiles
 need no halo there. Sigma (``estimate_noise``, on the whole image or an even-aligned
-sample of 256x256 blocks when it is larger than ``NOISE_SAMPLE_PIXELS``) and the 'auto'
+sample of 64x64 blocks when it is larger than ``NOISE_SAMPLE_PIXELS``) and the 'auto'
 box (from a streaming min/max) are computed once, before the tiles, so tiles agree.
 
 Memory: the image is read a window at a time (a ``np.memmap``, or anything with
@@ -38,7 +38,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..checks import check_nonneg_int, check_positive_int, fail, pair
+from ..checks import fail, pair
 from ..core import Layer
 from .deconvolve import Deconvolution, deconvolve, default_tv_weight
 from .noise import estimate_noise
@@ -47,7 +47,7 @@ from .psf import normalize_kernel
 __all__ = ["deconvolve_tiled", "plan_tiles", "TilePlan", "parse_memory", "default_halo", "BYTES_PER_PIXEL"]
 
 BYTES_PER_PIXEL = 400        # measured peak of deconvolve per scene pixel per channel: ~320 (f32) - 365 (f64)
-NOISE_SAMPLE_PIXELS = 1 << 22  # images up to 2048x2048 get the exact untiled sigma
+NOISE_SAMPLE_PIXELS = 1 << 18  # images up to 512x512 get the exact untiled sigma; larger ones a sample
 DEFAULT_TILE = 512
 _MIN_TILE = 8
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
@@ -200,12 +200,12 @@ def _noise(blurred: Any, scale: float, budget: int) -> float:
     h, w = blurred.shape[:2]
     if h * w <= budget:
         return estimate_noise(_read(blurred, (0, h, 0, w), scale))
-    b = 256  # even, so no 2x2 Haar block straddles two sampled blocks
-    count = max(1, budget // (b * b))
-    per_side = max(1, int(math.sqrt(count)))
-    rows = sorted({2 * (round(i * (h - b) / max(per_side - 1, 1)) // 2) for i in range(per_side)})
-    cols = sorted({2 * (round(j * (w - b) / max(per_side - 1, 1)) // 2) for j in range(per_side)})
-    blocks = [_read(blurred, (r, r + b, c, c + b), scale) for r in rows for c in cols]
+    # even sides, so no 2x2 Haar block straddles two sampled blocks; small, so many places are seen
+    bh, bw = min(64, h - h % 2), min(64, w - w % 2)
+    per_side = max(1, int(math.sqrt(max(1, budget // (bh * bw)))))
+    rows = sorted({2 * (round(i * (h - bh) / max(per_side - 1, 1)) // 2) for i in range(per_side)})
+    cols = sorted({2 * (round(j * (w - bw) / max(per_side - 1, 1)) // 2) for j in range(per_side)})
+    blocks = [_read(blurred, (r, r + bh, c, c + bw), scale) for r in rows for c in cols]
     return estimate_noise(np.concatenate(blocks, axis=1))
 
 

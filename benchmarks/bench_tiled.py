@@ -1,0 +1,180 @@
+"""Tiled deconvolution: peak memory against image size, and seam error against halo width.
+
+    python benchmarks/bench_tiled.py memory                       # 512..4096 px, memmapped in/out, tile 256
+    python benchmarks/bench_tiled.py memory --sizes 512,1024 --untiled   # also plain deconvolve (grows)
+    python benchmarks/bench_tiled.py seams                        # camera 256x256, tile 96, halos 0..46
+    python benchmarks/bench_tiled.py seams --halos 46 --iterations 0 --dtype float32   # deconvolve's defaults
+
+memory: each size runs in a fresh subprocess: a synthetic blurred image (blocks plus
+noise, float32) is written into a ``.npy`` memmap in a temporary folder, band by band,
+then ``restore.deconvolve(src, k, tile=..., out=dst)`` reads and writes memmaps. Three
+peaks are printed: numpy's (tracemalloc, started after the input is written), the
+process's anonymous resident memory (RssAnon sampled every 20 ms: numpy, Numba and
+everything else on the heap, but not the mapped files) and ``ru_maxrss`` (all resident
+pages, including the pages of the two mapped files the process touched, which the
+kernel can drop at will). Few iterations (memory does not depend on them once L-BFGS's
+history buffers exist).
+
+seams: ``deconvolve`` untiled and tiled (float64, run until the line search cannot
+improve, so both are converged and the difference is the tiling's), on the camera
+crop blurred by a Gaussian (sigma 1.6, 11x11) plus noise; prints the max and mean
+absolute difference for each halo, and, from the halo-0 run, the largest difference
+among pixels at least d pixels from a cut.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+
+import numpy as np
+
+from minieye import restore
+from minieye.restore import psf, tiled
+
+
+def _rss_anon_kib() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _child(size: int, tile: int, iterations: int, untiled: bool) -> dict:
+    k = psf.gaussian(1.6)
+    restore.deconvolve(np.full((32, 32), 0.5), k, iterations=2)  # compile kernels before measuring
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as folder:
+        src = np.lib.format.open_memmap(os.path.join(folder, "in.npy"), "w+", np.float32, (size, size))
+        cols = np.arange(size)[None, :]
+        for r in range(0, size, 256):  # written band by band: the input is never whole in memory
+            rows = np.arange(r, min(r + 256, size))[:, None]
+            band = 0.2 + 0.5 * ((rows // 24 + cols // 32) % 2) + 0.02 * rng.standard_normal((len(rows), size))
+            src[r:r + len(rows)] = band
+        src.flush()
+        del src
+        src = np.load(os.path.join(folder, "in.npy"), mmap_mode="r")
+        dst = np.lib.format.open_memmap(os.path.join(folder, "out.npy"), "w+", np.float32, (size, size))
+        peak_anon, stop = [_rss_anon_kib()], threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(0.02):
+                peak_anon[0] = max(peak_anon[0], _rss_anon_kib())
+
+        base_anon = _rss_anon_kib()
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        tracemalloc.start()
+        started = time.perf_counter()
+        if untiled:
+            dst[...] = restore.deconvolve(src, k, iterations=iterations)
+        else:
+            restore.deconvolve(src, k, tile=tile, iterations=iterations, out=dst)
+        seconds = time.perf_counter() - started
+        _, traced = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        stop.set()
+        thread.join()
+        dst.flush()
+        plan = tiled.plan_tiles((size, size), k.shape, tile=tile)
+        return {"size": size, "mode": "untiled" if untiled else f"tile {tile}", "tiles": 1 if untiled else plan.count,
+                "traced_mb": traced / 1e6, "anon_mb": (peak_anon[0] - base_anon) * 1024 / 1e6,
+                "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6,
+                "estimate_mb": (plan.peak_bytes if not untiled else
+                                tiled._footprint(size, size, k.shape, 1)) / 1e6, "seconds": seconds}
+
+
+def memory(args: argparse.Namespace) -> None:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"load average at start: {os.getloadavg()[0]:.1f}; tile {args.tile}, {args.iterations} iterations, "
+          f"halo {tiled.default_halo((11, 11))} (default for the 11x11 Gaussian)")
+    print("| image | mode | tiles | numpy peak (tracemalloc) MB | anon RSS peak MB | ru_maxrss MB | "
+          "estimate (plan.peak_bytes) MB | seconds |")
+    print("|---|---|---|---|---|---|---|---|")
+    for untiled in ([False, True] if args.untiled else [False]):
+        for size in sizes:
+            cmd = [sys.executable, __file__, "child", *map(str, (size, args.tile, args.iterations, int(untiled)))]
+            row = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+            print(f"| {row['size']}x{row['size']} | {row['mode']} | {row['tiles']} | {row['traced_mb']:.0f} | "
+                  f"{row['anon_mb']:.0f} | {row['maxrss_mb']:.0f} | {row['estimate_mb']:.0f} | "
+                  f"{row['seconds']:.1f} |", flush=True)
+
+
+def _distance_to_cut(plan: tiled.TilePlan) -> np.ndarray:
+    """Per pixel: distance to the nearest edge of its window that is not an image border."""
+    h, w = plan.shape
+    dist = np.full((h, w), 10**6)
+    for core in plan.cores():
+        r0, r1, c0, c1 = plan.window(core)
+        rr = np.arange(core[0], core[1])[:, None]
+        cc = np.arange(core[2], core[3])[None, :]
+        d = np.full((len(rr), cc.shape[1]), 10**6)
+        d = np.minimum(d, rr - r0) if r0 > 0 else d
+        d = np.minimum(d, r1 - 1 - rr) if r1 < h else d
+        d = np.minimum(d, cc - c0) if c0 > 0 else d
+        d = np.minimum(d, c1 - 1 - cc) if c1 < w else d
+        dist[core[0]:core[1], core[2]:core[3]] = d
+    return dist
+
+
+def seams(args: argparse.Namespace) -> None:
+    from scipy.ndimage import convolve
+    from skimage import data, util
+    truth = util.img_as_float64(data.camera())[128:384, 128:384]
+    k = psf.gaussian(1.6)
+    blurred = convolve(truth, k, mode="reflect") + args.noise * np.random.default_rng(0).standard_normal(truth.shape)
+    settings = dict(iterations=args.iterations or None, dtype=getattr(np, args.dtype))
+    print(f"load average at start: {os.getloadavg()[0]:.1f}; camera 256x256, gaussian(1.6) 11x11, noise "
+          f"{args.noise}, tile {args.tile}, {settings}")
+    t = time.perf_counter()
+    whole, info = restore.deconvolve(blurred, k, full=True, **settings)
+    print(f"untiled: {info.result.iterations} iterations ({info.result.stop_reason}), "
+          f"{time.perf_counter() - t:.0f} s, sigma {info.sigma:.4f}")
+    print("| halo | tiles | max abs diff | mean abs diff | seconds |")
+    print("|---|---|---|---|---|")
+    for halo in [int(h) for h in args.halos.split(",")]:
+        t = time.perf_counter()
+        parts, info = restore.deconvolve_tiled(blurred, k, tile=args.tile, halo=halo, full=True, **settings)
+        err = np.abs(parts - whole)
+        print(f"| {halo} | {len(info.result)} | {err.max():.2e} | {err.mean():.1e} | {time.perf_counter() - t:.0f} |",
+              flush=True)
+        if halo == 0:
+            dist = _distance_to_cut(tiled.plan_tiles(blurred.shape, k.shape, tile=args.tile, halo=0))
+            profile = [f"d>={d}: {err[dist >= d].max():.1e}" for d in (0, 4, 8, 16, 24, 32, 40)
+                       if (dist >= d).any()]
+            print("  halo 0, max diff at distance >= d from a cut: " + ", ".join(profile), flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "child":
+        size, tile, iterations, untiled = (int(a) for a in argv[1:5])
+        print(json.dumps(_child(size, tile, iterations, bool(untiled))))
+        return
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="what", required=True)
+    m = sub.add_parser("memory")
+    m.add_argument("--sizes", default="512,1024,2048,4096")
+    m.add_argument("--tile", type=int, default=256)
+    m.add_argument("--iterations", type=int, default=12)
+    m.add_argument("--untiled", action="store_true", help="also plain deconvolve (memory grows with the image)")
+    s = sub.add_parser("seams")
+    s.add_argument("--halos", default="0,8,16,32,46")
+    s.add_argument("--tile", type=int, default=96)
+    s.add_argument("--noise", type=float, default=0.01)
+    s.add_argument("--iterations", type=int, default=2000, help="0: deconvolve's default (200, or 500)")
+    s.add_argument("--dtype", default="float64", help="float64, or float32 (deconvolve's default)")
+    args = ap.parse_args(argv)
+    memory(args) if args.what == "memory" else seams(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Tiled deconvolution: agrees with the untiled result, reads/writes memmaps, refuses bad options."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.ndimage import convolve
+
+from minieye import restore
+from minieye.restore import psf, tiled
+
+KERNEL = psf.gaussian(1.0)  # 7x7
+
+
+def scene(h: int = 72, w: int = 72, channels: int = 0, noise: float = 0.03, seed: int = 0) -> np.ndarray:
+    """Blocks and a ramp (edges for TV to keep), blurred and noisy, in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w]
+    base = 0.2 + 0.5 * ((yy // 12 + xx // 16) % 2) + 0.2 * xx / w
+    planes = [base] if not channels else [np.roll(base, 5 * c, axis=1) for c in range(channels)]
+    out = [convolve(p, KERNEL, mode="reflect") + noise * rng.standard_normal((h, w)) for p in planes]
+    return out[0] if not channels else np.stack(out, axis=-1)
+
+
+# converged float64 runs (both stop when the line search can no longer improve), so the
+# comparison measures the tiling and not two different points on the way to the optimum
+CONVERGED = dict(iterations=1500, dtype=np.float64)
+HALO = 12  # below default_halo (34 for 7x7), so that windows do not cover these small images
+
+
+def test_tiled_matches_untiled_within_1e_3():
+    b = scene()
+    whole = restore.deconvolve(b, KERNEL, **CONVERGED)
+    parts, info = restore.deconvolve_tiled(b, KERNEL, tile=24, halo=HALO, **CONVERGED, full=True)
+    assert len(info.result) == 9  # 3 x 3 tiles; the middle window is 48 x 48, not the whole image
+    assert tiled.plan_tiles(b.shape, KERNEL.shape, tile=24, halo=HALO).window((24, 48, 24, 48)) == (12, 60, 12, 60)
+    assert np.abs(parts - whole).max() < 1e-3
+
+
+def test_no_halo_shows_seams():
+    # the test above could pass vacuously if windows covered the image: a zero halo must not
+    b = scene()
+    whole = restore.deconvolve(b, KERNEL, **CONVERGED)
+    parts = restore.deconvolve_tiled(b, KERNEL, tile=24, halo=0, **CONVERGED)
+    assert np.abs(parts - whole).max() > 1e-3
+
+
+def test_colour_and_integers():
+    b = scene(48, 48, channels=3)
+    whole = restore.deconvolve(b, KERNEL, **CONVERGED)
+    parts = restore.deconvolve_tiled(b, KERNEL, tile=16, halo=HALO, **CONVERGED)
+    assert parts.shape == b.shape and np.abs(parts - whole).max() < 1e-3
+    b8 = np.round(np.clip(b[..., 0], 0, 1) * 255).astype(np.uint8)
+    u8 = restore.deconvolve_tiled(b8, KERNEL, tile=16, halo=HALO, **CONVERGED)
+    assert u8.dtype == np.uint8 and np.abs(u8.astype(int) - restore.deconvolve(b8, KERNEL, **CONVERGED)).max() <= 1
+
+
+def test_memmap_in_and_out(tmp_path):
+    b = scene(40, 56).astype(np.float32)
+    src = np.lib.format.open_memmap(tmp_path / "in.npy", mode="w+", dtype=np.float32, shape=b.shape)
+    src[...] = b
+    src.flush()
+    src = np.load(tmp_path / "in.npy", mmap_mode="r")
+    out = np.lib.format.open_memmap(tmp_path / "out.npy", mode="w+", dtype=np.float32, shape=b.shape)
+    got = restore.deconvolve_tiled(src, KERNEL, tile=20, halo=8, iterations=15, out=out)
+    assert got is out
+    out.flush()
+    expected = restore.deconvolve_tiled(b, KERNEL, tile=20, halo=8, iterations=15)
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)
+
+
+def test_max_memory_chooses_tiles_or_none():
+    plan = tiled.plan_tiles((4000, 3000), (11, 11), max_memory="64MB")
+    assert plan is not None and plan.peak_bytes <= 64e6 and plan.count > 1
+    assert tiled.plan_tiles((64, 64), (11, 11), max_memory="1GiB") is None  # fits: untiled
+    b = scene(32, 32)
+    np.testing.assert_array_equal(restore.deconvolve(b, KERNEL, max_memory=2**30, iterations=10),
+                                  restore.deconvolve(b, KERNEL, iterations=10))
+
+
+def test_deconvolve_dispatches_to_tiles():
+    b = scene(40, 40)
+    np.testing.assert_array_equal(restore.deconvolve(b, KERNEL, tile=20, iterations=5),
+                                  restore.deconvolve_tiled(b, KERNEL, tile=20, iterations=5))
+    out = np.zeros(b.shape, np.float32)
+    assert restore.deconvolve(b, KERNEL, out=out, iterations=5) is out and out.any()
+
+
+def test_parse_memory():
+    assert tiled.parse_memory("2GB") == 2 * 10**9
+    assert tiled.parse_memory("512 MiB") == 512 * 2**20
+    assert tiled.parse_memory(1000) == 1000
+
+
+def test_sampled_noise_estimate_is_close():
+    rng = np.random.default_rng(1)
+    img = 0.5 + 0.02 * rng.standard_normal((600, 600))
+    sampled = tiled._noise(img, 1.0, budget=16 * 64 * 64)  # 16 blocks of 64x64
+    assert abs(sampled - restore.estimate_noise(img)) < 0.002
+    thin = 0.5 + 0.02 * rng.standard_normal((30, 9000))  # blocks as tall as the image allows
+    assert abs(tiled._noise(thin, 1.0, budget=16 * 64 * 64) - 0.02) < 0.003
+
+
+def test_progress_bar(capsys):
+    restore.deconvolve_tiled(scene(32, 32), KERNEL, tile=16, halo=4, iterations=3, progress=True)
+    assert "4/4" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("options, name", [
+    (dict(tile=5), "tile"),                      # smaller than the 7x7 kernel
+    (dict(tile=(16, 0)), "tile"),
+    (dict(tile=16, halo=-1), "halo"),
+    (dict(max_memory="1kB"), "max_memory"),       # not even a kernel-sized tile fits
+    (dict(max_memory="lots"), "max_memory"),
+    (dict(tile=16, max_memory="1MB"), "max_memory"),
+    (dict(tile=16, out=np.zeros((3, 3))), "out"),
+])
+def test_bad_options_name_the_argument(options, name):
+    with pytest.raises(ValueError, match=name):
+        restore.deconvolve_tiled(scene(32, 32), KERNEL, iterations=2, **options)
+
+
+def test_refuses_volumes():
+    with pytest.raises(ValueError, match="blurred"):
+        restore.deconvolve_tiled(np.zeros((16, 16, 3, 2)), KERNEL, tile=8)
