@@ -1,11 +1,13 @@
-"""Convolution, transposed convolution, padding and the explicit convolution matrix.
+"""Convolution, transposed convolution (1-, 2- and 3-D), padding and the explicit convolution matrix.
 
     y = conv2d(x, w)              y[n,o,a,b] = b[o] + sum_{c,i,j} w[o,c,i,j] x[n,c,a*s-p+i*d, b*s-p+j*d]
     z = conv_transpose2d(y, w)    the adjoint map: <conv2d(x, w), y> == <x, conv_transpose2d(y, w)>
 
-Conventions are PyTorch's: cross-correlation (the kernel is not flipped), NCHW,
-weights (c_out, c_in/groups, kh, kw) for conv2d and (c_in, c_out/groups, kh, kw) for
-conv_transpose2d, the same output sizes. Every function validates its arguments
+conv1d / conv3d (and their transposes) are the same sum over one or three spatial
+axes. Conventions are PyTorch's: cross-correlation (the kernel is not flipped), NCL,
+NCHW and NCDHW, weights (c_out, c_in/groups, *k) for conv and (c_in, c_out/groups, *k)
+for conv_transpose, the same output sizes. One generic implementation (``_conv``,
+``_conv_transpose``, over ``kernels.conv_nd``) serves every dimension. Every function validates its arguments
 (``ShapeError``, a ValueError, with the offending shapes) and then trusts the kernels.
 
 dtypes: float32 and float64 are computed in their own precision; integer input is
@@ -19,16 +21,21 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array, check_ndim, check_nonneg_int, check_positive_int, fail, pair
-from ..kernels import conv as kconv
+from ..checks import as_float_array, check_ndim, check_nonneg_int, check_positive_int, fail
 from ..kernels import conv as _sizes
-from ..kernels.conv import Geometry
+from ..kernels import conv_nd as knd
+from ..kernels.conv_nd import Spec
+from .pool_checks import LAYOUTS, spatial_tuple
 from .conv_pad import pad, pad_adjoint
 from .conv_matrix import conv_matrix
 
 __all__ = [
+    "conv1d",
     "conv2d",
+    "conv3d",
+    "conv_transpose1d",
     "conv_transpose2d",
+    "conv_transpose3d",
     "conv2d_weight_grad",
     "conv_output_size",
     "conv_transpose_output_size",
@@ -81,34 +88,40 @@ def conv_transpose_output_size(size: int, kernel_size: int, stride: int = 1, pad
 
 
 # -- validation shared by the functions and the layers -------------------------------------
-def as_operands(x: Any, w: Any, where: str, dtype: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """x and w as contiguous 4-d float arrays of one dtype (see the module docstring)."""
+_AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+_TUPLE_NAMES = {1: "an (l,) tuple", 2: "an (h, w) pair", 3: "a (d, h, w) triple"}
+
+
+def as_operands(x: Any, w: Any, where: str, dtype: Any = None, nd: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """x and w as contiguous (nd + 2)-d float arrays of one dtype (see the module docstring)."""
     x = as_float_array(x, where, "x", dtype)
     w = as_float_array(w, where, "w", dtype)
     if x.dtype != w.dtype:
         x, w = x.astype(np.float64), w.astype(np.float64)
-    check_ndim(x, 4, where, "x", layout="N, C, H, W")
-    check_ndim(w, 4, where, "w", layout="weight")
+    check_ndim(x, nd + 2, where, "x", layout=LAYOUTS[nd])
+    check_ndim(w, nd + 2, where, "w", layout="weight")
     return x, w
 
 
-def resolve_padding(padding: Any, kernel_hw: tuple[int, int], dilation: tuple[int, int],
-                    stride: tuple[int, int], where: str) -> tuple[int, int]:
-    """``padding`` as an (h, w) pair; ``"same"`` keeps the size (odd kernels, stride 1)."""
+def resolve_padding(padding: Any, kernel: tuple[int, ...], dilation: tuple[int, ...],
+                    stride: tuple[int, ...], where: str) -> tuple[int, ...]:
+    """``padding`` as one int per spatial dim; ``"same"`` keeps the size (odd kernels, stride 1)."""
+    nd = len(kernel)
     if isinstance(padding, str):
         if padding == "valid":
-            return 0, 0
+            return (0,) * nd
         if padding != "same":
-            raise fail(where, "padding an int, an (h, w) pair, 'same' or 'valid'", f"padding={padding!r}")
-        if stride != (1, 1):
+            raise fail(where, f"padding an int, {_TUPLE_NAMES[nd]}, 'same' or 'valid'", f"padding={padding!r}")
+        if any(s != 1 for s in stride):
             raise fail(where, "stride 1 with padding='same'", f"stride={stride}",
                        "compute the padding yourself for strided convolutions")
-        spans = [d * (k - 1) for k, d in zip(kernel_hw, dilation)]
+        spans = [d * (k - 1) for k, d in zip(kernel, dilation)]
         if any(s % 2 for s in spans):
-            raise fail(where, "an odd (dilated) kernel size with padding='same'", f"kernel_size={kernel_hw}",
-                       "pad asymmetrically with F.pad(x, (left, right, top, bottom)) and use padding=0")
-        return spans[0] // 2, spans[1] // 2
-    return pair(padding, where, "padding", minimum=0)
+            how = "F.pad(x, (left, right, top, bottom))" if nd == 2 else "np.pad"
+            raise fail(where, "an odd (dilated) kernel size with padding='same'", f"kernel_size={kernel}",
+                       f"pad asymmetrically with {how} and use padding=0")
+        return tuple(s // 2 for s in spans)
+    return spatial_tuple(padding, nd, where, "padding", minimum=0)
 
 
 def check_groups(c_in: int, c_out: int, groups: Any, where: str) -> int:
@@ -121,39 +134,44 @@ def check_groups(c_in: int, c_out: int, groups: Any, where: str) -> int:
     return groups
 
 
-def check_kernel_fits(size_hw: tuple[int, int], kernel_hw: tuple[int, int], geometry: Geometry,
-                      where: str) -> tuple[int, int]:
-    """The (h_out, w_out) of a convolution, refusing a kernel larger than the padded input."""
-    pads = (geometry.pad_h, geometry.pad_w)
-    dilations = (geometry.dilation_h, geometry.dilation_w)
-    for axis, (size, k, p, d) in enumerate(zip(size_hw, kernel_hw, pads, dilations)):
-        if d * (k - 1) + 1 > size + 2 * p:
-            name = "height" if axis == 0 else "width"
+def check_kernel_fits(size: tuple[int, ...], kernel: tuple[int, ...], spec: Spec, where: str) -> tuple[int, ...]:
+    """The spatial output size of a convolution, refusing a kernel larger than the padded input."""
+    names = _AXIS_NAMES[len(kernel)]
+    for name, n, k, p, d in zip(names, size, kernel, spec.padding, spec.dilation):
+        if d * (k - 1) + 1 > n + 2 * p:
             raise fail(where, f"the (dilated) kernel {name} {d * (k - 1) + 1} to fit the padded input "
-                       f"{name} {size} + 2*{p}", f"input size {tuple(size_hw)}, kernel {tuple(kernel_hw)}",
+                       f"{name} {n} + 2*{p}", f"input size {tuple(size)}, kernel {tuple(kernel)}",
                        "use more padding or a smaller kernel")
-    return (_sizes.conv_output_size(size_hw[0], kernel_hw[0], geometry.stride_h, pads[0], dilations[0]),
-            _sizes.conv_output_size(size_hw[1], kernel_hw[1], geometry.stride_w, pads[1], dilations[1]))
+    return knd.output_size(tuple(size), tuple(kernel), spec)
 
 
-def geometry_of(stride: Any, padding: Any, dilation: Any, groups: int, kernel_hw: tuple[int, int],
-                where: str) -> Geometry:
-    stride = pair(stride, where, "stride", minimum=1)
-    dilation = pair(dilation, where, "dilation", minimum=1)
-    pad_hw = resolve_padding(padding, kernel_hw, dilation, stride, where)
-    return Geometry(stride[0], stride[1], pad_hw[0], pad_hw[1], dilation[0], dilation[1], groups)
+def spec_of(stride: Any, padding: Any, dilation: Any, groups: int, kernel: tuple[int, ...], where: str) -> Spec:
+    nd = len(kernel)
+    stride = spatial_tuple(stride, nd, where, "stride", minimum=1)
+    dilation = spatial_tuple(dilation, nd, where, "dilation", minimum=1)
+    return Spec(stride, resolve_padding(padding, kernel, dilation, stride, where), dilation, groups)
 
 
-def check_output_padding(output_padding: Any, geometry: Geometry, where: str) -> tuple[int, int]:
-    out_pad = pair(output_padding, where, "output_padding", minimum=0)
-    strides = (geometry.stride_h, geometry.stride_w)
-    dilations = (geometry.dilation_h, geometry.dilation_w)
-    for op, s, d in zip(out_pad, strides, dilations):
+def check_output_padding(output_padding: Any, spec: Spec, where: str) -> tuple[int, ...]:
+    out_pad = spatial_tuple(output_padding, spec.nd, where, "output_padding", minimum=0)
+    for op, s, d in zip(out_pad, spec.stride, spec.dilation):
         if op >= s and op >= d:
             raise fail(where, "output_padding smaller than stride or dilation", f"output_padding={out_pad}, "
-                       f"stride={strides}, dilation={dilations}",
+                       f"stride={spec.stride}, dilation={spec.dilation}",
                        "output_padding only picks among the input sizes that map to the same output size")
     return out_pad
+
+
+def transpose_output_size(size: tuple[int, ...], kernel: tuple[int, ...], spec: Spec, output_padding: Any,
+                          where: str) -> tuple[int, ...]:
+    """The spatial output size of a transposed convolution, refusing a size below 1."""
+    out_pad = check_output_padding(output_padding, spec, where)
+    out = tuple(_sizes.conv_transpose_output_size(n, k, s, p, op, d) for n, k, s, p, op, d in
+                zip(size, kernel, spec.stride, spec.padding, out_pad, spec.dilation))
+    if min(out) < 1:
+        raise fail(where, "a positive output size", f"output size {out} from input size {tuple(size)}",
+                   "reduce padding")
+    return out
 
 
 def as_bias(b: Any, c_out: int, dtype: np.dtype, where: str) -> np.ndarray | None:
@@ -167,11 +185,52 @@ def as_bias(b: Any, c_out: int, dtype: np.dtype, where: str) -> np.ndarray | Non
 
 def add_bias(y: np.ndarray, b: np.ndarray | None) -> np.ndarray:
     if b is not None:
-        y += b[None, :, None, None]
+        y += b.reshape((-1,) + (1,) * (y.ndim - 2))
     return y
 
 
+# -- one implementation for every dimension --------------------------------------------------------
+def _conv(nd: int, x: Any, w: Any, b: Any, stride: Any, padding: Any, dilation: Any, groups: Any) -> np.ndarray:
+    where = f"conv{nd}d"
+    x, w = as_operands(x, w, where, nd=nd)
+    c_out, c_in_g = w.shape[:2]
+    groups = check_groups(x.shape[1], c_out, groups, where)
+    if x.shape[1] != c_in_g * groups:
+        raise fail(where, f"x.shape[1] == w.shape[1] * groups ({c_in_g} * {groups})",
+                   f"x.shape == {x.shape}, w.shape == {w.shape}")
+    spec = spec_of(stride, padding, dilation, groups, w.shape[2:], where)
+    check_kernel_fits(x.shape[2:], w.shape[2:], spec, where)
+    return knd.forward(x, w, spec, bias=as_bias(b, c_out, x.dtype, where))
+
+
+def _conv_transpose(nd: int, x: Any, w: Any, b: Any, stride: Any, padding: Any, output_padding: Any,
+                    dilation: Any, groups: Any) -> np.ndarray:
+    where = f"conv_transpose{nd}d"
+    x, w = as_operands(x, w, where, nd=nd)
+    c_in, c_out_g = w.shape[:2]
+    groups = check_groups(c_in, c_in, groups, where)  # c_out = c_out_g * groups is always divisible
+    if x.shape[1] != c_in:
+        raise fail(where, f"x.shape[1] == w.shape[0] ({c_in})", f"x.shape == {x.shape}, w.shape == {w.shape}",
+                   "a transposed weight is (in_channels, out_channels/groups, *kernel_size)")
+    if isinstance(padding, str):
+        raise fail(where, f"padding an int or {_TUPLE_NAMES[nd]}", f"padding={padding!r}")
+    spec = spec_of(stride, padding, dilation, groups, w.shape[2:], where)
+    out = transpose_output_size(x.shape[2:], w.shape[2:], spec, output_padding, where)
+    b = as_bias(b, c_out_g * groups, x.dtype, where)
+    return add_bias(knd.grad_input(x, w, out, spec), b)
+
+
 # -- public functions ---------------------------------------------------------------------------
+def conv1d(x: Any, w: Any, b: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1) -> np.ndarray:
+    """1-D cross-correlation, as ``torch.nn.functional.conv1d``.
+
+    Shapes: x (N, C_in, L), w (C_out, C_in/groups, k), b (C_out,) or None -> (N, C_out, L_out)
+    with L_out = conv_output_size(L, k, stride, padding, dilation); ``padding`` may be ``"same"``.
+    """
+    return _conv(1, x, w, b, stride, padding, dilation, groups)
+
+
 def conv2d(x: Any, w: Any, b: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
            groups: int = 1) -> np.ndarray:
     """2-D cross-correlation, as ``torch.nn.functional.conv2d``.
@@ -180,17 +239,27 @@ def conv2d(x: Any, w: Any, b: Any = None, stride: Any = 1, padding: Any = 0, dil
     -> (N, C_out, H_out, W_out) with H_out = conv_output_size(H, kH, stride, padding, dilation).
     ``padding`` may be an int, an (h, w) pair, ``"valid"`` or ``"same"`` (stride 1, odd kernels).
     """
-    where = "conv2d"
-    x, w = as_operands(x, w, where)
-    c_out, c_in_g, kh, kw = w.shape
-    groups = check_groups(x.shape[1], c_out, groups, where)
-    if x.shape[1] != c_in_g * groups:
-        raise fail(where, f"x.shape[1] == w.shape[1] * groups ({c_in_g} * {groups})",
-                   f"x.shape == {x.shape}, w.shape == {w.shape}")
-    geometry = geometry_of(stride, padding, dilation, groups, (kh, kw), where)
-    check_kernel_fits(x.shape[2:], (kh, kw), geometry, where)
-    b = as_bias(b, c_out, x.dtype, where)
-    return kconv.conv2d_forward(x, w, geometry, bias=b)
+    return _conv(2, x, w, b, stride, padding, dilation, groups)
+
+
+def conv3d(x: Any, w: Any, b: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1) -> np.ndarray:
+    """3-D cross-correlation, as ``torch.nn.functional.conv3d`` (a sum of 2-D ones over depth taps).
+
+    Shapes: x (N, C_in, D, H, W), w (C_out, C_in/groups, kD, kH, kW), b (C_out,) or None
+    -> (N, C_out, D_out, H_out, W_out); ints or (d, h, w) triples; ``padding`` may be ``"same"``.
+    """
+    return _conv(3, x, w, b, stride, padding, dilation, groups)
+
+
+def conv_transpose1d(x: Any, w: Any, b: Any = None, stride: Any = 1, padding: Any = 0,
+                     output_padding: Any = 0, dilation: Any = 1, groups: int = 1) -> np.ndarray:
+    """Transposed 1-D convolution (the adjoint of conv1d), as ``torch.nn.functional.conv_transpose1d``.
+
+    Shapes: x (N, C_in, L), w (C_in, C_out/groups, k), b (C_out,) or None -> (N, C_out, L_out) with
+    L_out = (L - 1)*stride - 2*padding + dilation*(k - 1) + output_padding + 1.
+    """
+    return _conv_transpose(1, x, w, b, stride, padding, output_padding, dilation, groups)
 
 
 def conv_transpose2d(x: Any, w: Any, b: Any = None, stride: Any = 1, padding: Any = 0,
@@ -201,32 +270,17 @@ def conv_transpose2d(x: Any, w: Any, b: Any = None, stride: Any = 1, padding: An
     -> (N, C_out, H_out, W_out) with
     H_out = (H - 1)*stride - 2*padding + dilation*(kH - 1) + output_padding + 1.
     """
-    where = "conv_transpose2d"
-    x, w = as_operands(x, w, where)
-    c_in, c_out_g, kh, kw = w.shape
-    groups = check_groups(c_in, c_in, groups, where)  # c_out = c_out_g * groups is always divisible
-    if x.shape[1] != c_in:
-        raise fail(where, f"x.shape[1] == w.shape[0] ({c_in})", f"x.shape == {x.shape}, w.shape == {w.shape}",
-                   "a transposed weight is (in_channels, out_channels/groups, kH, kW)")
-    if isinstance(padding, str):
-        raise fail(where, "padding an int or an (h, w) pair", f"padding={padding!r}")
-    geometry = geometry_of(stride, padding, dilation, groups, (kh, kw), where)
-    out_hw = transpose_output_hw(x.shape[2:], (kh, kw), geometry, output_padding, where)
-    b = as_bias(b, c_out_g * groups, x.dtype, where)
-    return add_bias(kconv.conv2d_grad_input(x, w, out_hw, geometry), b)
+    return _conv_transpose(2, x, w, b, stride, padding, output_padding, dilation, groups)
 
 
-def transpose_output_hw(size_hw: tuple[int, int], kernel_hw: tuple[int, int], geometry: Geometry,
-                        output_padding: Any, where: str) -> tuple[int, int]:
-    out_pad = check_output_padding(output_padding, geometry, where)
-    out_hw = (_sizes.conv_transpose_output_size(size_hw[0], kernel_hw[0], geometry.stride_h, geometry.pad_h,
-                                                out_pad[0], geometry.dilation_h),
-              _sizes.conv_transpose_output_size(size_hw[1], kernel_hw[1], geometry.stride_w, geometry.pad_w,
-                                                out_pad[1], geometry.dilation_w))
-    if min(out_hw) < 1:
-        raise fail(where, "a positive output size", f"output size {out_hw} from input size {tuple(size_hw)}",
-                   "reduce padding")
-    return out_hw
+def conv_transpose3d(x: Any, w: Any, b: Any = None, stride: Any = 1, padding: Any = 0,
+                     output_padding: Any = 0, dilation: Any = 1, groups: int = 1) -> np.ndarray:
+    """Transposed 3-D convolution (the adjoint of conv3d), as ``torch.nn.functional.conv_transpose3d``.
+
+    Shapes: x (N, C_in, D, H, W), w (C_in, C_out/groups, kD, kH, kW), b (C_out,) or None
+    -> (N, C_out, D_out, H_out, W_out), each side by the conv_transpose_output_size formula.
+    """
+    return _conv_transpose(3, x, w, b, stride, padding, output_padding, dilation, groups)
 
 
 def conv2d_weight_grad(x: Any, weight_shape: tuple[int, int, int, int], dy: Any, stride: Any = 1,
@@ -243,8 +297,8 @@ def conv2d_weight_grad(x: Any, weight_shape: tuple[int, int, int, int], dy: Any,
     if x.shape[1] != c_in_g * groups or dy.shape[1] != c_out:
         raise fail(where, f"x.shape[1] == {c_in_g * groups} and dy.shape[1] == {c_out}",
                    f"x.shape == {x.shape}, dy.shape == {dy.shape}")
-    geometry = geometry_of(stride, padding, dilation, groups, (kh, kw), where)
-    out_hw = check_kernel_fits(x.shape[2:], (kh, kw), geometry, where)
+    spec = spec_of(stride, padding, dilation, groups, (kh, kw), where)
+    out_hw = check_kernel_fits(x.shape[2:], (kh, kw), spec, where)
     if dy.shape[0] != x.shape[0] or tuple(dy.shape[2:]) != out_hw:
         raise fail(where, f"dy of shape {(x.shape[0], c_out) + out_hw}", f"dy.shape == {dy.shape}")
-    return kconv.conv2d_grad_weight(x, dy, (kh, kw), geometry)
+    return knd.grad_weight(x, dy, (kh, kw), spec)

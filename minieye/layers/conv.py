@@ -1,12 +1,15 @@
-"""Convolution layers: Conv2D and its adjoint ConvTranspose2D ("deconvolution").
+"""Convolution layers (1-, 2- and 3-D): ConvND and its adjoint ConvTransposeND ("deconvolution").
 
-    Conv2D:          y = conv2d(x, W) + b          dx = conv_transpose2d(dy, W)   dW = sum_n dy_n (*) x_n
-    ConvTranspose2D: y = conv_transpose2d(x, W) + b   dx = conv2d(dy, W)          dW the same correlation, roles swapped
+    Conv:          y = conv(x, W) + b             dx = conv_transpose(dy, W)   dW = sum_n dy_n (*) x_n
+    ConvTranspose: y = conv_transpose(x, W) + b   dx = conv(dy, W)             dW the same correlation, roles swapped
 
-Both call the same three kernels (``minieye.kernels.conv``), in opposite directions,
-and ``db = sum of dy over (n, h, w)``. The weight gradient, the costly part for a
-large image, is skipped when the weight is frozen (a fixed blur in restoration), and
-the input gradient when the network says it will not be used (``input_grad_needed``).
+Both call the same three kernels (``minieye.kernels.conv_nd``, which runs 1-D and 3-D
+through the 2-D ones), in opposite directions, and ``db = sum of dy over (n, *spatial)``.
+The weight gradient, the costly part for a large image, is skipped when the weight is
+frozen (a fixed blur in restoration), and the input gradient when the network says it
+will not be used (``input_grad_needed``). Each family is one class parametrised by
+``nd``, the number of spatial dims (``_Conv``, ``_ConvTranspose``); ``Conv1D``,
+``Conv2D``, ``Conv3D`` and the transposed ones only fix ``nd`` and say their shapes.
 """
 from __future__ import annotations
 
@@ -14,20 +17,25 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array, check_dim, check_ndim, check_positive_int, fail, pair, resolve_dtype
+from ..checks import as_float_array, check_dim, check_ndim, check_positive_int, fail, resolve_dtype
 from ..core import Layer, Parameter, input_grad_needed
 from ..functional import conv as fconv
-from ..kernels import conv as kconv
+from ..functional.pool_checks import LAYOUTS, spatial_tuple
+from ..kernels import conv_nd as knd
+from ..kernels.conv import Geometry
 
-__all__ = ["Conv2D", "ConvTranspose2D"]
+__all__ = ["Conv1D", "Conv2D", "Conv3D", "ConvTranspose1D", "ConvTranspose2D", "ConvTranspose3D"]
 
 
-def _int_or_pair(value: tuple[int, int]) -> Any:
-    """Config value: an int when both sides agree (JSON-friendly and readable)."""
-    return value[0] if value[0] == value[1] else list(value)
+def _compact(value: tuple[int, ...]) -> Any:
+    """Config value: an int when all sides agree (JSON-friendly and readable)."""
+    return value[0] if len(set(value)) == 1 else list(value)
 
 
 class _ConvBase(Layer):
+    """Shared constructor, parameters, config and checks of the convolutions over ``nd`` spatial dims."""
+
+    nd = 2
     transposed = False
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any, padding: Any,
@@ -35,18 +43,18 @@ class _ConvBase(Layer):
                  seed: int | None, name: str | None):
         super().__init__(name)
         where = f"{type(self).__name__}{' ' + repr(name) if name else ''}"
+        nd = self.nd
         self.in_channels = check_positive_int(in_channels, where, "in_channels")
         self.out_channels = check_positive_int(out_channels, where, "out_channels")
-        self.kernel_size = pair(kernel_size, where, "kernel_size", minimum=1)
-        self.stride = pair(stride, where, "stride", minimum=1)
-        self.dilation = pair(dilation, where, "dilation", minimum=1)
+        self.kernel_size = spatial_tuple(kernel_size, nd, where, "kernel_size", minimum=1)
+        self.stride = spatial_tuple(stride, nd, where, "stride", minimum=1)
+        self.dilation = spatial_tuple(dilation, nd, where, "dilation", minimum=1)
         self.groups = fconv.check_groups(self.in_channels, self.out_channels, groups, where)
         if self.transposed and isinstance(padding, str):
-            raise fail(where, "padding an int or an (h, w) pair", f"padding={padding!r}")
-        self.padding_spec = padding if isinstance(padding, str) else pair(padding, where, "padding", minimum=0)
-        pad_hw = fconv.resolve_padding(padding, self.kernel_size, self.dilation, self.stride, where)
-        self.geometry = kconv.Geometry(self.stride[0], self.stride[1], pad_hw[0], pad_hw[1],
-                                       self.dilation[0], self.dilation[1], self.groups)
+            raise fail(where, "padding an int or an (h, w) pair" if nd == 2 else "padding an int or a tuple",
+                       f"padding={padding!r}")
+        self.padding_spec = padding if isinstance(padding, str) else spatial_tuple(padding, nd, where, "padding")
+        self.spec = fconv.spec_of(self.stride, padding, self.dilation, self.groups, self.kernel_size, where)
         self.dtype = resolve_dtype(dtype, where)
         rng = rng if rng is not None else np.random.default_rng(seed)
         shape, fan_in = self._weight_shape_and_fan_in()
@@ -56,30 +64,42 @@ class _ConvBase(Layer):
         self.bias = (Parameter(np.zeros(self.out_channels), name=f"{name or 'conv'}.bias", dtype=self.dtype)
                      if bias else None)
 
+    @property
+    def geometry(self) -> Geometry:
+        """The 2-D geometry of the last two spatial dims (the whole geometry of a 2-D layer; see ``spec``)."""
+        return self.spec.plane()
+
     def _weight_shape_and_fan_in(self) -> tuple[tuple[int, ...], float]:
-        raise NotImplementedError
+        cells = int(np.prod(self.kernel_size))
+        if self.transposed:
+            # Each output cell sums about (in_channels/groups) * prod(kernel) / prod(stride) terms.
+            fan_in = (self.in_channels // self.groups) * cells / float(np.prod(self.stride))
+            return (self.in_channels, self.out_channels // self.groups) + self.kernel_size, fan_in
+        c_in_g = self.in_channels // self.groups
+        return (self.out_channels, c_in_g) + self.kernel_size, c_in_g * cells
 
     def parameters(self) -> list[Parameter]:
         return [self.weight] + ([self.bias] if self.bias is not None else [])
 
     def config(self) -> dict[str, Any]:
-        padding = self.padding_spec if isinstance(self.padding_spec, str) else _int_or_pair(self.padding_spec)
+        padding = self.padding_spec if isinstance(self.padding_spec, str) else _compact(self.padding_spec)
         return {**super().config(), "in_channels": self.in_channels, "out_channels": self.out_channels,
-                "kernel_size": _int_or_pair(self.kernel_size), "stride": _int_or_pair(self.stride),
-                "padding": padding, "dilation": _int_or_pair(self.dilation), "groups": self.groups,
+                "kernel_size": _compact(self.kernel_size), "stride": _compact(self.stride),
+                "padding": padding, "dilation": _compact(self.dilation), "groups": self.groups,
                 "bias": self.bias is not None, "dtype": self.dtype.name}
 
     def describe(self) -> str:
         k = "x".join(str(v) for v in self.kernel_size)
-        extra = "".join(f", {key}={_int_or_pair(v)}" for key, v in
-                        (("stride", self.stride), ("dilation", self.dilation)) if v != (1, 1))
+        ones = (1,) * self.nd
+        extra = "".join(f", {key}={_compact(v)}" for key, v in
+                        (("stride", self.stride), ("dilation", self.dilation)) if v != ones)
         if self.groups != 1:
             extra += f", groups={self.groups}"
         return f"{type(self).__name__}({self.in_channels}->{self.out_channels}, {k}{extra})"
 
     def _input(self, x: Any, where: str) -> np.ndarray:
         x = as_float_array(x, where, "x", dtype=self.dtype)
-        check_ndim(x, 4, where, "x", layout="N, C, H, W")
+        check_ndim(x, self.nd + 2, where, "x", layout=LAYOUTS[self.nd])
         check_dim(x, 1, self.in_channels, where, "x", "in_channels")
         return x
 
@@ -89,13 +109,8 @@ class _ConvBase(Layer):
             deltas.add(self.bias, np.einsum("ncl->c", dy.reshape(dy.shape[0], dy.shape[1], -1)))
 
 
-class Conv2D(_ConvBase):
-    """2-D convolution (cross-correlation) with learned weight and bias, as ``torch.nn.Conv2d``.
-
-    Shapes: x (N, in_channels, H, W) -> (N, out_channels, H_out, W_out); weight
-    (out_channels, in_channels/groups, kH, kW); bias (out_channels,). ``padding`` may be
-    ``"same"`` (odd kernels, stride 1).
-    """
+class _Conv(_ConvBase):
+    """Convolution (cross-correlation) over ``nd`` spatial dims with learned weight and bias."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
                  dilation: Any = 1, groups: int = 1, bias: bool = True, dtype: Any = None,
@@ -103,39 +118,29 @@ class Conv2D(_ConvBase):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, dtype,
                          rng, seed, name)
 
-    def _weight_shape_and_fan_in(self):
-        c_in_g = self.in_channels // self.groups
-        kh, kw = self.kernel_size
-        return (self.out_channels, c_in_g, kh, kw), c_in_g * kh * kw
-
     def forward(self, x: Any):
         where = f"{self.label()} forward"
         x = self._input(x, where)
-        fconv.check_kernel_fits(x.shape[2:], self.kernel_size, self.geometry, where)
+        fconv.check_kernel_fits(x.shape[2:], self.kernel_size, self.spec, where)
         w = np.ascontiguousarray(self.weight.value, dtype=self.dtype)  # no copy unless replaced by hand
-        geometry = self.geometry
-        y = kconv.conv2d_forward(x, w, geometry, bias=self.bias.value if self.bias is not None else None)
-        input_hw = x.shape[2:]
+        spec = self.spec
+        y = knd.forward(x, w, spec, bias=self.bias.value if self.bias is not None else None)
+        input_size = x.shape[2:]
 
         def backward(dy, deltas):
             dy = np.ascontiguousarray(dy, dtype=x.dtype)
             if not self.weight.frozen:
-                deltas.add(self.weight, kconv.conv2d_grad_weight(x, dy, self.kernel_size, geometry))
+                deltas.add(self.weight, knd.grad_weight(x, dy, self.kernel_size, spec))
             self._bias_grad(dy, deltas)
             if not input_grad_needed():  # the network will not use dx (x is data)
                 return None
-            return kconv.conv2d_grad_input(dy, w, input_hw, geometry)
+            return knd.grad_input(dy, w, input_size, spec)
 
         return y, backward
 
 
-class ConvTranspose2D(_ConvBase):
-    """Transposed convolution ("deconvolution": the adjoint of Conv2D), as ``torch.nn.ConvTranspose2d``.
-
-    Shapes: x (N, in_channels, H, W) -> (N, out_channels, H_out, W_out) with
-    H_out = (H - 1)*stride - 2*padding + dilation*(kH - 1) + output_padding + 1; weight
-    (in_channels, out_channels/groups, kH, kW); bias (out_channels,).
-    """
+class _ConvTranspose(_ConvBase):
+    """Transposed convolution (the adjoint of ``_Conv``) over ``nd`` spatial dims."""
 
     transposed = True
 
@@ -145,36 +150,91 @@ class ConvTranspose2D(_ConvBase):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, dtype,
                          rng, seed, name)
         where = f"{type(self).__name__}{' ' + repr(name) if name else ''}"
-        self.output_padding = fconv.check_output_padding(output_padding, self.geometry, where)
-
-    def _weight_shape_and_fan_in(self):
-        c_out_g = self.out_channels // self.groups
-        kh, kw = self.kernel_size
-        # Each output pixel sums about (in_channels/groups) * kH*kW / (stride_h*stride_w) terms.
-        fan_in = (self.in_channels // self.groups) * kh * kw / (self.stride[0] * self.stride[1])
-        return (self.in_channels, c_out_g, kh, kw), fan_in
+        self.output_padding = fconv.check_output_padding(output_padding, self.spec, where)
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "output_padding": _int_or_pair(self.output_padding)}
+        return {**super().config(), "output_padding": _compact(self.output_padding)}
 
     def forward(self, x: Any):
         where = f"{self.label()} forward"
         x = self._input(x, where)
-        out_hw = fconv.transpose_output_hw(x.shape[2:], self.kernel_size, self.geometry, self.output_padding, where)
+        out = fconv.transpose_output_size(x.shape[2:], self.kernel_size, self.spec, self.output_padding, where)
         w = np.ascontiguousarray(self.weight.value, dtype=self.dtype)  # no copy unless replaced by hand
-        geometry = self.geometry
-        y = kconv.conv2d_grad_input(x, w, out_hw, geometry)
-        if self.bias is not None:
-            y += self.bias.value[None, :, None, None]
+        spec = self.spec
+        y = fconv.add_bias(knd.grad_input(x, w, out, spec), self.bias.value if self.bias is not None else None)
 
         def backward(dy, deltas):
             dy = np.ascontiguousarray(dy, dtype=x.dtype)
             self._bias_grad(dy, deltas)
-            # dx = conv2d(dy, W) and dW = corr(dy, x) share one unfolding of dy.
-            dx, dw = kconv.conv2d_backward_transposed(dy, w, x, geometry, need_dw=not self.weight.frozen,
-                                                      need_dx=input_grad_needed())
+            # dx = conv(dy, W) and dW = corr(dy, x) (in 1-D and 2-D sharing one unfolding of dy).
+            dx, dw = knd.backward_transposed(dy, w, x, spec, need_dw=not self.weight.frozen,
+                                             need_dx=input_grad_needed())
             if dw is not None:
                 deltas.add(self.weight, dw)
             return dx
 
         return y, backward
+
+
+class Conv1D(_Conv):
+    """1-D convolution (cross-correlation), as ``torch.nn.Conv1d``.
+
+    Shapes: x (N, in_channels, L) -> (N, out_channels, L_out); weight (out_channels,
+    in_channels/groups, k); bias (out_channels,). ``padding`` may be ``"same"`` (odd kernels, stride 1).
+    """
+
+    nd = 1
+
+
+class Conv2D(_Conv):
+    """2-D convolution (cross-correlation) with learned weight and bias, as ``torch.nn.Conv2d``.
+
+    Shapes: x (N, in_channels, H, W) -> (N, out_channels, H_out, W_out); weight
+    (out_channels, in_channels/groups, kH, kW); bias (out_channels,). ``padding`` may be
+    ``"same"`` (odd kernels, stride 1).
+    """
+
+    nd = 2
+
+
+class Conv3D(_Conv):
+    """3-D convolution (cross-correlation) of volumes, as ``torch.nn.Conv3d``.
+
+    Shapes: x (N, in_channels, D, H, W) -> (N, out_channels, D_out, H_out, W_out); weight
+    (out_channels, in_channels/groups, kD, kH, kW); bias (out_channels,). Geometry as ints or
+    (d, h, w) triples; ``padding`` may be ``"same"`` (odd kernels, stride 1).
+    """
+
+    nd = 3
+
+
+class ConvTranspose1D(_ConvTranspose):
+    """Transposed 1-D convolution (the adjoint of Conv1D), as ``torch.nn.ConvTranspose1d``.
+
+    Shapes: x (N, in_channels, L) -> (N, out_channels, L_out) with
+    L_out = (L - 1)*stride - 2*padding + dilation*(k - 1) + output_padding + 1; weight
+    (in_channels, out_channels/groups, k); bias (out_channels,).
+    """
+
+    nd = 1
+
+
+class ConvTranspose2D(_ConvTranspose):
+    """Transposed convolution ("deconvolution": the adjoint of Conv2D), as ``torch.nn.ConvTranspose2d``.
+
+    Shapes: x (N, in_channels, H, W) -> (N, out_channels, H_out, W_out) with
+    H_out = (H - 1)*stride - 2*padding + dilation*(kH - 1) + output_padding + 1; weight
+    (in_channels, out_channels/groups, kH, kW); bias (out_channels,).
+    """
+
+    nd = 2
+
+
+class ConvTranspose3D(_ConvTranspose):
+    """Transposed 3-D convolution (the adjoint of Conv3D), as ``torch.nn.ConvTranspose3d``.
+
+    Shapes: x (N, in_channels, D, H, W) -> (N, out_channels, D_out, H_out, W_out), each side as in 1-D;
+    weight (in_channels, out_channels/groups, kD, kH, kW); bias (out_channels,).
+    """
+
+    nd = 3
