@@ -5,8 +5,10 @@
     .venv/bin/python benchmarks/bench_kernels.py --pool           # then the pooling table
     .venv/bin/python benchmarks/bench_kernels.py --no-compile     # skip the compile-time rows
     .venv/bin/python benchmarks/bench_kernels.py --threads 1 --clock cpu   # CPU time: robust to other load
+    .venv/bin/python benchmarks/bench_kernels.py --nd --no-compile   # the 1-D / 3-D table instead
 
 Each row times one training step through the layer (Conv2D / ConvTranspose2D forward,
+or Conv1D / Conv3D / ConvTranspose3D with ``--nd``,
 then backward with a fixed dy: input, weight and bias gradients), validation and
 allocation included. PyTorch runs the same step with autograd. The two are timed
 alternately in one process, so machine noise hits both alike; the figure is the
@@ -51,12 +53,22 @@ CASES = [
     ("convT 32x32x16x16 ->16 k4 s2", (32, 32, 16, 16), 16, 4, 2, 1, True),
 ]
 
+# --nd: the same rows for signals (N, C, L) and volumes (N, C, D, H, W)
+CASES_ND = [
+    ("1D audio 4x1x16384 k9", (4, 1, 16384), 1, 9, 1, 4, False),
+    ("1D 32x32x256 ->32 k5", (32, 32, 256), 32, 5, 1, 2, False),
+    ("3D deblur 1x1x32x64x64 k5", (1, 1, 32, 64, 64), 1, 5, 1, 2, False),
+    ("3D 4x16x16x32x32 ->16 k3", (4, 16, 16, 32, 32), 16, 3, 1, 1, False),
+    ("3D convT 4x16x8x16x16 ->8 k4 s2", (4, 16, 8, 16, 16), 8, 4, 2, 1, True),
+]
+
 
 def multiply_adds(shape, c_out, k, y_shape, transposed) -> int:
-    n, c_in, h, w = shape
+    n, c_in = shape[:2]
+    taps = k ** (len(shape) - 2)
     if transposed:  # the convolution it is the adjoint of maps y (c_out) to x (c_in)
-        return n * c_in * c_out * k * k * h * w
-    return n * c_out * c_in * k * k * y_shape[2] * y_shape[3]
+        return n * c_in * c_out * taps * int(np.prod(shape[2:]))
+    return n * c_out * c_in * taps * int(np.prod(y_shape[2:]))
 
 
 CLOCK = time.perf_counter
@@ -74,7 +86,8 @@ def best_time(step, repeat: int) -> float:
 def run_case(case, repeat: int, dtype) -> tuple[float, float | None, float]:
     label, shape, c_out, k, stride, padding, transposed = case
     rng = np.random.default_rng(0)
-    cls = layers.ConvTranspose2D if transposed else layers.Conv2D
+    nd = len(shape) - 2
+    cls = getattr(layers, f"ConvTranspose{nd}D" if transposed else f"Conv{nd}D")
     layer = cls(shape[1], c_out, k, stride=stride, padding=padding, dtype=dtype, rng=rng)
     x = rng.standard_normal(shape).astype(dtype)
     y = layer(x)
@@ -90,7 +103,7 @@ def run_case(case, repeat: int, dtype) -> tuple[float, float | None, float]:
         wt = torch.tensor(layer.weight.value, requires_grad=True)
         bt = torch.tensor(layer.bias.value, requires_grad=True)
         dyt = torch.tensor(dy)
-        fn = TF.conv_transpose2d if transposed else TF.conv2d
+        fn = getattr(TF, f"conv_transpose{nd}d" if transposed else f"conv{nd}d")
 
         def theirs():
             xt.grad = wt.grad = bt.grad = None
@@ -137,6 +150,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--no-compile", action="store_true", help="skip the cold/warm compile rows")
+    parser.add_argument("--nd", action="store_true", help="the 1-D / 3-D table instead of the 2-D one")
     parser.add_argument("--pool", action="store_true", help="run benchmarks/bench_pool.py afterwards")
     parser.add_argument("--clock", default="wall", choices=["wall", "cpu"],
                         help="cpu: this process's CPU time (with --threads 1 only), robust to other load")
@@ -153,18 +167,18 @@ def main() -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"threads={args.threads} dtype={dtype} repeat={args.repeat} (min) clock={args.clock} "
           f"torch={torch.__version__ if torch else 'not installed'} cores={os.cpu_count()} load={load:.1f}")
-    header = f"{'case':<30} {'minieye':>10} {'PyTorch':>10} {'ratio':>7} {'GFLOP/s':>8}"
+    header = f"{'case':<33} {'minieye':>10} {'PyTorch':>10} {'ratio':>7} {'GFLOP/s':>8}"
     print(header)
     print("-" * len(header))
     ratios = []
     with threadpool_limits(args.threads):
-        for case in CASES:
+        for case in (CASES_ND if args.nd else CASES):
             ours, theirs, gflops = run_case(case, args.repeat, dtype)
             ratio = ours / theirs if theirs else float("nan")
             if theirs:
                 ratios.append(ratio)
             theirs_text = f"{theirs * 1e3:8.2f}ms" if theirs else f"{'-':>10}"
-            print(f"{case[0]:<30} {ours * 1e3:8.2f}ms {theirs_text} {ratio:7.2f} {gflops:8.1f}")
+            print(f"{case[0]:<33} {ours * 1e3:8.2f}ms {theirs_text} {ratio:7.2f} {gflops:8.1f}")
     if hasattr(os, "getloadavg"):
         note = ("CPU time: other processes matter little" if args.clock == "cpu" else
                 "wall-clock: other processes on these cores slow both sides, PyTorch's spinning threads more")

@@ -237,6 +237,7 @@ def test_docs_kernels_tour(capsys):
     out = capsys.readouterr().out
     assert "[12. 12. 10. 17.]" in out and "True True" in out and "(1, 1, 64, 64) 0" in out
     assert "(2, 4, 32, 32)" in out and "expected x.shape[1] == in_channels (3)" in out
+    assert "(2, 1, 64) True" in out and "(2, 3, 8, 16, 16)" in out and out.count("True") >= 4
 
 
 def _conv_in_child(queue, x, w):  # module level: a fork child runs it
