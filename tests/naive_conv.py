@@ -22,6 +22,14 @@ def _reads(out_index, kernel_index, stride, padding, dilation):
     return tuple(a * s - p + i * d for a, i, s, p, d in zip(out_index, kernel_index, stride, padding, dilation))
 
 
+def _inside(out_index, kernel, size, stride, padding, dilation):
+    """(kernel index, input position) of each tap of one output position that reads inside x."""
+    for i in np.ndindex(*kernel):
+        r = _reads(out_index, i, stride, padding, dilation)
+        if all(0 <= v < m for v, m in zip(r, size)):
+            yield i, r
+
+
 def conv(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     """Any number of spatial dims (x (N, C, *size), w (C_out, C_in/groups, *kernel))."""
     nd = x.ndim - 2
@@ -39,10 +47,8 @@ def conv(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
             for a in np.ndindex(*out):
                 total = 0.0
                 for cc in range(c_in_g):
-                    for i in np.ndindex(*kernel):
-                        r = _reads(a, i, stride, padding, dilation)
-                        if all(0 <= v < m for v, m in zip(r, size)):
-                            total += float(w[(o, cc) + i]) * float(x[(s_, g * c_in_g + cc) + r])
+                    for i, r in _inside(a, kernel, size, stride, padding, dilation):
+                        total += float(w[(o, cc) + i]) * float(x[(s_, g * c_in_g + cc) + r])
                 y[(s_, o) + a] = total
             if b is not None:
                 y[s_, o] += b[o]
@@ -89,15 +95,11 @@ def conv_grad_weight(x, dy, kernel_size, stride=1, padding=0, dilation=1, groups
     dw = np.zeros((c_out, c_in_g) + kernel)
     for o in range(c_out):
         g = o // c_out_g
-        for cc in range(c_in_g):
-            for i in np.ndindex(*kernel):
-                total = 0.0
-                for s_ in range(n):
-                    for a in np.ndindex(*out):
-                        r = _reads(a, i, stride, padding, dilation)
-                        if all(0 <= v < m for v, m in zip(r, size)):
-                            total += float(dy[(s_, o) + a]) * float(x[(s_, g * c_in_g + cc) + r])
-                dw[(o, cc) + i] = total
+        for s_ in range(n):
+            for a in np.ndindex(*out):
+                for cc in range(c_in_g):
+                    for i, r in _inside(a, kernel, size, stride, padding, dilation):
+                        dw[(o, cc) + i] += float(dy[(s_, o) + a]) * float(x[(s_, g * c_in_g + cc) + r])
     return dw
 
 
