@@ -45,12 +45,12 @@ def test_no_halo_shows_seams():
 
 
 def test_colour_and_integers():
-    b = scene(48, 48, channels=3)
+    b = scene(40, 40, channels=3)
     whole = restore.deconvolve(b, KERNEL, **CONVERGED)
-    parts = restore.deconvolve_tiled(b, KERNEL, tile=16, halo=HALO, **CONVERGED)
+    parts = restore.deconvolve_tiled(b, KERNEL, tile=20, halo=HALO, **CONVERGED)  # windows 32 x 32
     assert parts.shape == b.shape and np.abs(parts - whole).max() < 1e-3
     b8 = np.round(np.clip(b[..., 0], 0, 1) * 255).astype(np.uint8)
-    u8 = restore.deconvolve_tiled(b8, KERNEL, tile=16, halo=HALO, **CONVERGED)
+    u8 = restore.deconvolve_tiled(b8, KERNEL, tile=20, halo=HALO, **CONVERGED)
     assert u8.dtype == np.uint8 and np.abs(u8.astype(int) - restore.deconvolve(b8, KERNEL, **CONVERGED)).max() <= 1
 
 
