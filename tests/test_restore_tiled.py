@@ -88,7 +88,7 @@ def test_deconvolve_dispatches_to_tiles():
 def test_parse_memory():
     assert tiled.parse_memory("2GB") == 2 * 10**9
     assert tiled.parse_memory("512 MiB") == 512 * 2**20
-    assert tiled.parse_memory(1000) == 1000
+    assert tiled.parse_memory(1000) == 1000 and tiled.parse_memory(2e9) == 2 * 10**9
 
 
 def test_sampled_noise_estimate_is_close():

@@ -56,10 +56,10 @@ _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 
 
 def parse_memory(value: Any, where: str = "deconvolve", name: str = "max_memory") -> int:
     """Bytes from an int or a string such as ``"2GB"`` (10^9), ``"512 MiB"`` (2^20) or ``"1.5e9"``."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        number = int(value)
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        number = int(value) if math.isfinite(value) else 0  # 2e9 is a natural way to write 2 GB
     elif isinstance(value, str):
-        m = re.fullmatch(r"\s*([0-9.]+(?:e[0-9]+)?)\s*([a-z]*)\s*", value.lower())
+        m = re.fullmatch(r"\s*([0-9]+\.?[0-9]*(?:e[0-9]+)?)\s*([a-z]*)\s*", value.lower())
         if m is None or m.group(2) not in _UNITS:
             raise fail(where, f"{name} in bytes, or a string like '2GB' or '512MiB'", f"{name}={value!r}")
         number = int(float(m.group(1)) * _UNITS[m.group(2)])
@@ -133,6 +133,7 @@ def plan_tiles(shape: tuple[int, ...], kernel_shape: tuple[int, int], *, tile: A
 
     ``tile`` given: used as it is (checked against the kernel and ``max_memory``).
     Otherwise the largest square tile whose window fits ``max_memory`` (or 512).
+    Shapes: shape (H, W) or (H, W, C), kernel_shape (kh, kw) -> cores covering (H, W).
     """
     h, w = int(shape[0]), int(shape[1])
     channels = int(shape[2]) if len(shape) == 3 else 1
