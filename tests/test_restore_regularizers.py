@@ -71,3 +71,20 @@ def test_regularizers_in_a_weighted_sum_and_bad_config():
         losses.Tikhonov(order=2)
     rebuilt = losses.TotalVariation(**losses.TotalVariation(eps=0.01, power=0.8).config())
     assert (rebuilt.eps, rebuilt.power) == (0.01, 0.8)
+
+
+def test_second_order_tv_ignores_ramps_and_sees_curvature():
+    eps = 1e-6
+    ramp = np.add.outer(np.arange(8.0), 2 * np.arange(8.0))[None, None]
+    value_ramp = grad(losses.SecondOrderTV(eps), ramp)[0]
+    # only the last two rows/columns, where the Neumann boundary bends the ramp, contribute
+    g = grad(losses.SecondOrderTV(eps), ramp)[1]
+    assert np.abs(g[..., :5, :5]).max() < 1e-9 and value_ramp > 0
+    # rows 0..5: second difference 2; row 6: the Neumann edge, 0 - (49 - 36) = -13; row 7: 0
+    bowl = np.add.outer(np.arange(8.0) ** 2, np.zeros(8))[None, None]
+    assert grad(losses.SecondOrderTV(eps), bowl)[0] == pytest.approx((6 * 8 * 2 + 8 * 13) / 64, rel=1e-5)
+    assert grad(losses.TotalVariation(eps), ramp)[0] > 1.0  # TV, by contrast, pays for the slope
+    rebuilt = losses.SecondOrderTV(**losses.SecondOrderTV(eps=0.02).config())
+    assert rebuilt.eps == 0.02 and "SecondOrderTV" in rebuilt.describe()
+    with pytest.raises(ValueError, match="eps > 0"):
+        losses.SecondOrderTV(eps=-1)

@@ -9,6 +9,9 @@ With ``dx_h = x[..., i, j+1] - x[..., i, j]`` and ``dx_v = x[..., i+1, j] - x[..
                      d/dx = (1/n) * (-div(q m^(q-2) g)), g = (dx_h, dx_v); q = ``power``:
                      1 is total variation, q < 1 a hyper-Laplacian prior (sharper edges,
                      not convex)
+    SecondOrderTV    (1/n) sum m - eps,  m = sqrt(a^2 + b^2 + 2 c^2 + eps^2),  a = Dh Dh x, b = Dv Dv x,
+                     c = Dv Dh x (the Frobenius norm of the discrete Hessian, smoothed)
+                     d/dx = (1/n) (Dh^T Dh^T a/m + Dv^T Dv^T b/m + 2 Dh^T Dv^T c/m)
     Tikhonov(0)      (1/n) sum x^2                                    d/dx = 2x/n
     Tikhonov(1)      (1/n) sum dx_h^2 + dx_v^2                        d/dx = -(2/n) div(g)
     NonNegativity    (1/n) sum min(x, 0)^2                            d/dx = 2 min(x, 0)/n
@@ -35,7 +38,7 @@ from ..checks import as_float_array, check_positive_int, fail
 from ..core import Backward, DeltaSet
 from .basic import Loss
 
-__all__ = ["TotalVariation", "Tikhonov", "NonNegativity", "Entropy"]
+__all__ = ["TotalVariation", "SecondOrderTV", "Tikhonov", "NonNegativity", "Entropy"]
 
 
 def _image(reg: Loss, x: Any, min_ndim: int = 1) -> np.ndarray:
@@ -103,6 +106,49 @@ class TotalVariation(Loss):
             scale = a.dtype.type(self.scalar_dy(dy) / a.size)
             factor = 1.0 / m if q == 1 else a.dtype.type(q) * mq / (m * m)  # q m^(q-2)
             return _neg_divergence(gh * factor, gv * factor) * scale
+
+        return value, backward
+
+
+class SecondOrderTV(Loss):
+    """Second-order total variation: mean of sqrt(|Hessian x|_F^2 + eps^2) - eps.
+
+    Zero on planes and ramps (away from the last row and column), so (added to TotalVariation with a smaller weight) it
+    penalises curvature rather than slope: smooth shading is not turned into
+    TV's staircase of flat terraces. Differences as in TotalVariation (forward, zero
+    across the last row/column), applied twice. Shapes: x (..., H, W) -> ().
+    """
+
+    n_inputs = 1
+
+    def __init__(self, eps: float = 1e-2, name: str | None = None):
+        super().__init__(name)
+        if not (isinstance(eps, (int, float, np.floating)) and eps > 0):
+            raise fail("SecondOrderTV", "eps > 0", f"eps={eps!r}")
+        self.eps = float(eps)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "eps": self.eps}
+
+    def describe(self) -> str:
+        return f"SecondOrderTV(eps={self.eps:g})"
+
+    def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
+        a = _image(self, x, 2)
+        gh, gv = _gradients(a)
+        hh, hv = _gradients(gh)  # Dh Dh x, Dv Dh x
+        vv = _gradients(gv)[1]  # Dv Dv x
+        eps = a.dtype.type(self.eps)
+        m = np.sqrt(hh * hh + vv * vv + 2 * hv * hv + eps * eps)
+        value = np.asarray((m.sum(dtype=np.float64) - self.eps * m.size) / a.size, dtype=a.dtype)
+
+        def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
+            scale = a.dtype.type(self.scalar_dy(dy) / a.size)
+            zero = np.zeros_like(a)
+            # D^T (ph, pv) = Dh^T ph + Dv^T pv, so Dh^T Dh^T p = D^T(D^T(p, 0), 0) and so on
+            dh_part = _neg_divergence(hh / m, 2 * hv / m)  # Dh^T (hh/m) + Dv^T (2 hv/m): the adjoint of (Dh, Dv) on gh
+            dv_part = _neg_divergence(zero, vv / m)  # Dv^T (vv/m): the adjoint of Dv on gv
+            return _neg_divergence(dh_part, dv_part) * scale
 
         return value, backward
 

@@ -19,6 +19,7 @@ CASES = [
               batch_invariant=False, options={"rtol": 1e-4}),
     LayerCase(losses.TotalVariation, image(losses.TotalVariation(eps=0.1, power=0.7)), id="TotalVariation-power",
               batch_invariant=False),
+    LayerCase(losses.SecondOrderTV, image(losses.SecondOrderTV(eps=0.1)), batch_invariant=False),
     LayerCase(losses.Tikhonov, image(losses.Tikhonov(0)), batch_invariant=False),
     LayerCase(losses.Tikhonov, image(losses.Tikhonov(1)), id="Tikhonov-order1", batch_invariant=False),
     # NonNegativity's second derivative jumps at 0: keep values away from it
