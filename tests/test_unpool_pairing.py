@@ -226,8 +226,8 @@ def test_pool_run_twice_in_one_pass():
         g(x0)
 
 
-def test_shared_weights_need_one_pair_per_place():
-    """The documented remedy: two pool/unpool pairs around the same (shared) convolutions."""
+def test_shared_weights_with_one_pair_per_place():
+    """Two pool/unpool pairs around the same (shared) convolutions."""
     c1, c2 = conv(2, 3, 1), conv_t(3, 2, 2)
     pairs = [layers.MaxPool2D(2) for _ in range(2)]
     branches = [me.Sequential(c1, p, layers.MaxUnpool2D(p), c2) for p in pairs]
@@ -238,11 +238,50 @@ def test_shared_weights_need_one_pair_per_place():
     a, b = images(rng, 1, 4, 4), images(rng, 1, 4, 4)
     np.testing.assert_allclose(g(a, b), branches[0](a) + branches[1](b), rtol=1e-12)
     assert len(g.parameters()) == len(c1.parameters()) + len(c2.parameters())
-    with pytest.raises(me.ShapeError, match="2 runs"):  # one autoencoder at two nodes
-        g2 = me.Graph()
-        xa, xb = g2.input(), g2.input()
-        g2.output(g2.add(layers.Add(), g2.add(branches[0], xa), g2.add(branches[0], xb)))
-        g2(a, b)
+
+
+def test_one_autoencoder_block_at_two_nodes():
+    """pool(a), unpool, pool(b), unpool: each run's unpool follows its pool, so the block can be shared."""
+    pool = layers.MaxPool2D(2)
+    block = me.Sequential(conv(2, 3, 1), pool, layers.MaxUnpool2D(pool), conv_t(3, 2, 2))
+    g = me.Graph()
+    xa, xb = g.input(), g.input()
+    g.output(g.add(layers.Add(), g.add(block, xa), g.add(block, xb)))
+    rng = np.random.default_rng(12)
+    a, b = images(rng, 2, 4, 4), images(rng, 2, 6, 8)  # different shapes: mixed-up switches would fail
+    np.testing.assert_allclose(g(a, b[:, :, :4, :4]), block(a) + block(b[:, :, :4, :4]), rtol=1e-12)
+    g2 = me.Graph()  # chained: the second run's input is the first run's output
+    x = g2.input()
+    g2.output(g2.add(block, g2.add(block, x)))
+    np.testing.assert_allclose(g2(b), block(block(b)), rtol=1e-12)
+    check_gradients(g2, b, rng=np.random.default_rng(13), directions=4)
+    check_gradients(g, a, b[:, :, :4, :4], rng=np.random.default_rng(14), directions=4)
+
+
+def test_two_blocks_sharing_one_pool_pair_with_their_own_unpools():
+    pool = layers.MaxPool2D(2)
+    first, second = (me.Sequential(pool, layers.MaxUnpool2D(pool)) for _ in range(2))
+    x0 = images(np.random.default_rng(15), 1, 4, 4)
+    y = me.Sequential(first, layers.ReLU(), second)(x0)
+    z = np.maximum(F.max_unpool2d(*F.max_pool2d(x0, 2), (4, 4)), 0)
+    np.testing.assert_array_equal(y, F.max_unpool2d(*F.max_pool2d(z, 2), (4, 4)))
+
+
+def test_unpool_after_the_pool_ran_again_reads_the_latest_run():
+    """Documented rule: the latest run, once every earlier run was read by some unpool."""
+    pool = layers.MaxPool2D(2)
+    unpool_a, unpool_b = layers.MaxUnpool2D(pool), layers.MaxUnpool2D(pool)
+    g = me.Graph()
+    x, x2 = g.input(), g.input()
+    first = g.add(pool, x)
+    out_a = g.add(unpool_a, first)
+    second = g.add(pool, x2)
+    g.output(out_a, g.add(unpool_b, second))
+    rng = np.random.default_rng(16)
+    a, b = images(rng, 1, 4, 4), images(rng, 1, 6, 6)
+    ya, yb = g(a, b)
+    np.testing.assert_array_equal(ya, F.max_unpool2d(*F.max_pool2d(a, 2), (4, 4)))
+    np.testing.assert_array_equal(yb, F.max_unpool2d(*F.max_pool2d(b, 2), (6, 6)))
 
 
 def test_unpool_shape_mismatch_and_bad_partner():

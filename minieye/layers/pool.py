@@ -22,21 +22,31 @@ forwards, then their backwards in any order), and each backward still uses its o
 pass's switches. The 1-D and 3-D pairs (``MaxUnpool1D(MaxPool1D(...))``,
 ``MaxUnpool3D(MaxPool3D(...))``) work the same way.
 
+Which run an unpool pairs with: the **latest run of its pool in the pass**, provided
+every earlier run of that pool has already been read by some unpool. So one
+``Sequential(pool, MaxUnpool2D(pool))`` block may sit at several graph nodes (each run's
+unpool follows its pool: pool, unpool, pool, unpool), several unpools may read one run
+(two decoders of one encoder), and the pool itself may run any number of times when no
+unpool reads it. Distinct pools nest like parentheses (encoder p1, p2; decoder u2, u1)
+because each pool keeps its own list of runs.
+
 Errors instead of guesses:
 
 - the unpool runs with no record from its pool in the same pass (called alone, or
   placed before its pool): ShapeError naming both layers;
-- the pool ran more than once in the pass (one pool object at two places) and an
-  unpool asks for its switches: ShapeError, since either record could be meant. The
-  pool itself may run any number of times when no unpool reads it. Give each place its
-  own pool/unpool pair (pools have no parameters, so nothing is lost).
+- the same pool object ran twice (or more) with no unpool reading the earlier run, and
+  then an unpool asks for its switches (pool(a), pool(b), unpool): ShapeError. Either
+  run could be meant: nested levels would want the inner one (last in, first out),
+  sibling branches the first; the pass cannot tell them apart, so minieye refuses
+  rather than guess. Give each level its own pool/unpool pair (pools have no
+  parameters, so nothing is lost).
 
 For explicit switches outside a network use ``F.max_unpool2d(y, switches, output_size)``
 (or ``max_unpool1d``/``max_unpool3d``).
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -97,11 +107,14 @@ class _Pooling(Layer):
         return x
 
 
-class _Switches(NamedTuple):
-    """What a max-pool run leaves in the pass's scope for its unpool."""
+class _Switches:
+    """What a max-pool run leaves in the pass's scope for its unpool; ``read`` turns True
+    once an unpool has used it (see the module docstring for the pairing rule)."""
 
-    switches: np.ndarray
-    input_size: tuple[int, ...]
+    __slots__ = ("switches", "input_size", "read")
+
+    def __init__(self, switches: np.ndarray, input_size: tuple[int, ...]):
+        self.switches, self.input_size, self.read = switches, input_size, False
 
 
 def _scope_key(pool: "_MaxPool") -> tuple[str, "_MaxPool"]:
@@ -187,19 +200,25 @@ class _MaxUnpool(Layer):
             raise fail(where, f"switches recorded by its {self.pool.label()} earlier in the same forward pass",
                        "none", "Run the pool and this unpool in one network call (Sequential or Graph), "
                        f"the pool first; for explicit switches use minieye.functional.max_unpool{nd}d")
-        if len(records) > 1:
-            raise fail(where, f"one run of its {self.pool.label()} in this forward pass",
-                       f"{len(records)} runs, so its switches are ambiguous",
+        unread = sum(not r.read for r in records[:-1])
+        if unread:  # an earlier run nobody unpooled yet: it or the latest could be meant
+            raise fail(where, f"one run of its {self.pool.label()} waiting for an unpool in this forward pass "
+                       "(each earlier run read by an unpool before the pool runs again)",
+                       f"{len(records)} runs, {unread + (not records[-1].read)} not read by any unpool, "
+                       "so its switches are ambiguous",
                        f"Give each place its own {self.pool_class.__name__}/{type(self).__name__} pair "
                        "(pools have no parameters)")
-        return records[0]
+        record = records[-1]
+        record.read = True
+        return record
 
     def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
         where = f"{self.label()} forward"
         x = as_float_array(x, where)
         nd = self.pool_class.nd
         check_ndim(x, nd + 2, where, layout=LAYOUTS[nd])
-        switches, spatial = self._record(where)
+        record = self._record(where)
+        switches, spatial = record.switches, record.input_size
         if x.shape != switches.shape:
             raise fail(where, f"x of its pool's output shape {switches.shape}", f"x.shape == {x.shape}",
                        "Layers between the pool and the unpool must give back the pooled shape")
