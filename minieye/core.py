@@ -19,7 +19,7 @@ import numpy as np
 from .checks import as_float_array, fail, resolve_dtype
 
 __all__ = ["Parameter", "DeltaSet", "Layer", "Backward", "forward_scope", "current_scope",
-           "input_grad", "input_grad_needed"]
+           "input_grad", "input_grad_needed", "unique_parameters"]
 
 Backward = Callable[..., Any]
 
@@ -240,6 +240,17 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{self.label()}>"
+
+
+def unique_parameters(*sources: "Layer | Iterable[Parameter]") -> list[Parameter]:
+    """The Parameters of ``sources`` (layers, or iterables of Parameters), each once, in
+    first-seen order, frozen ones included. A Parameter shared by several layers (or
+    listed twice) appears once: identity, not value, decides."""
+    seen: dict[int, Parameter] = {}
+    for source in sources:
+        for p in source.parameters() if isinstance(source, Layer) else source:
+            seen.setdefault(id(p), p)
+    return list(seen.values())
 
 
 # -- per-pass scope --------------------------------------------------------------

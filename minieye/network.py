@@ -12,22 +12,15 @@ asked for an input gradient.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from .checks import fail
-from .core import Backward, DeltaSet, Layer, Parameter, forward_scope, input_grad, input_grad_needed
+from .core import (Backward, DeltaSet, Layer, Parameter, forward_scope, input_grad, input_grad_needed,
+                   unique_parameters)
 
 __all__ = ["Sequential", "Graph", "Node"]
-
-
-def _unique_parameters(layers: Sequence[Layer]) -> list[Parameter]:
-    seen: dict[int, Parameter] = {}
-    for layer in layers:
-        for p in layer.parameters():
-            seen.setdefault(id(p), p)
-    return list(seen.values())
 
 
 def _check_gradient_shape(where: str, dy: Any, y: Any) -> np.ndarray:
@@ -58,7 +51,7 @@ class Sequential(Layer):
         self.n_inputs = layers[0].n_inputs if layers else 1
 
     def parameters(self) -> list[Parameter]:
-        return _unique_parameters(self.layers)
+        return unique_parameters(*self.layers)
 
     def describe(self) -> str:
         return f"Sequential[{len(self.layers)}]"
@@ -187,7 +180,7 @@ class Graph(Layer):
         }
 
     def parameters(self) -> list[Parameter]:
-        return _unique_parameters(self.layers)
+        return unique_parameters(*self.layers)
 
     def describe(self) -> str:
         return f"Graph[{len(self._steps)} nodes]"

@@ -151,3 +151,14 @@ def test_initialisation_is_seeded_and_scaled():
 
 def test_zero_dimensional_parameter_keeps_its_shape():
     assert me.Parameter(np.array(2.0)).shape == ()
+
+
+def test_unique_parameters_by_identity_in_first_seen_order():
+    from minieye.core import unique_parameters
+
+    a, b = L.Dense(2, 3, seed=0), L.Dense(3, 1, seed=1)
+    twin = me.Parameter(a.weight.value, name="same value, other object")
+    a.weight.frozen = True
+    got = unique_parameters(a, me.Sequential(b, a), [a.weight, twin], ())
+    assert [id(p) for p in got] == [id(p) for p in (a.weight, a.bias, b.weight, b.bias, twin)]
+    assert unique_parameters() == []

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import Layer, Parameter
+from ..core import Layer, Parameter, unique_parameters
 from ..io import decode, encode
 
 __all__ = ["distinct_parameters", "pack_model", "unpack_model"]
@@ -27,10 +27,7 @@ __all__ = ["distinct_parameters", "pack_model", "unpack_model"]
 
 def distinct_parameters(net: Layer, loss: Layer) -> list[Parameter]:
     """Every Parameter of ``net`` then ``loss``, each once, frozen ones included."""
-    seen: dict[int, Parameter] = {}
-    for p in list(net.parameters()) + list(loss.parameters()):
-        seen.setdefault(id(p), p)
-    return list(seen.values())
+    return unique_parameters(net, loss)
 
 
 def _layer_bytes(layer: Layer) -> tuple[str, bytes]:

@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..checks import as_float_array, check_positive_int, fail
-from ..core import DeltaSet, Layer, Parameter, forward_scope, input_grad
+from ..core import DeltaSet, Layer, Parameter, forward_scope, input_grad, unique_parameters
 from .constraints import Box, Constraint
 
 __all__ = ["Problem"]
@@ -117,14 +117,11 @@ class Problem:
     def _choose(self, params: Sequence[Parameter] | None) -> list[Parameter]:
         where = "Problem"
         if params is None:
-            seen: dict[int, Parameter] = {}
-            for p in list(self.net.parameters()) + list(self.loss.parameters()):
-                if not p.frozen:
-                    seen.setdefault(id(p), p)
-            if not seen:
+            unfrozen = [p for p in unique_parameters(self.net, self.loss) if not p.frozen]
+            if not unfrozen:
                 raise fail(where, "at least one unfrozen parameter in net or loss", "none",
                            "unfreeze a layer or pass params=[...]")
-            return list(seen.values())
+            return unfrozen
         chosen: list[Parameter] = []
         for i, p in enumerate(params):
             if not isinstance(p, Parameter):
