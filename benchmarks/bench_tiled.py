@@ -1,8 +1,9 @@
 """Tiled deconvolution: peak memory against image size, and seam error against halo width.
 
-    python benchmarks/bench_tiled.py memory                       # 512..4096 px, memmapped in/out, tile 256
+    python benchmarks/bench_tiled.py memory --halo 46             # 512..4096 px, memmapped in/out, tile 256
     python benchmarks/bench_tiled.py memory --sizes 512,1024 --untiled   # also plain deconvolve (grows)
     python benchmarks/bench_tiled.py seams                        # camera 256x256, tile 96, halos 0..46
+    python benchmarks/bench_tiled.py seams --kernel motion9 --tile 128 --halos 0,default
     python benchmarks/bench_tiled.py seams --halos 46 --iterations 0 --dtype float32   # deconvolve's defaults
 
 memory: each size runs in a fresh subprocess: a synthetic blurred image (blocks plus
@@ -48,7 +49,7 @@ def _rss_anon_kib() -> int:
     return 0
 
 
-def _child(size: int, tile: int, iterations: int, untiled: bool) -> dict:
+def _child(size: int, tile: int, iterations: int, untiled: bool, halo: int | None) -> dict:
     k = psf.gaussian(1.6)
     restore.deconvolve(np.full((32, 32), 0.5), k, iterations=2)  # compile kernels before measuring
     rng = np.random.default_rng(0)
@@ -77,14 +78,14 @@ def _child(size: int, tile: int, iterations: int, untiled: bool) -> dict:
         if untiled:
             dst[...] = restore.deconvolve(src, k, iterations=iterations)
         else:
-            restore.deconvolve(src, k, tile=tile, iterations=iterations, out=dst)
+            restore.deconvolve_tiled(src, k, tile=tile, halo=halo, iterations=iterations, out=dst)
         seconds = time.perf_counter() - started
         _, traced = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         stop.set()
         thread.join()
         dst.flush()
-        plan = tiled.plan_tiles((size, size), k.shape, tile=tile)
+        plan = tiled.plan_tiles((size, size), k, tile=tile, halo=halo, sigma=restore.estimate_noise(src[:512, :512]))
         return {"size": size, "mode": "untiled" if untiled else f"tile {tile}", "tiles": 1 if untiled else plan.count,
                 "traced_mb": traced / 1e6, "anon_mb": (peak_anon[0] - base_anon) * 1024 / 1e6,
                 "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6,
@@ -95,13 +96,14 @@ def _child(size: int, tile: int, iterations: int, untiled: bool) -> dict:
 def memory(args: argparse.Namespace) -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"load average at start: {os.getloadavg()[0]:.1f}; tile {args.tile}, {args.iterations} iterations, "
-          f"halo {tiled.default_halo((11, 11))} (default for the 11x11 Gaussian)")
+          f"halo {args.halo if args.halo >= 0 else 'default'}, gaussian(1.6) 11x11")
     print("| image | mode | tiles | numpy peak (tracemalloc) MB | anon RSS peak MB | ru_maxrss MB | "
           "estimate (plan.peak_bytes) MB | seconds |")
     print("|---|---|---|---|---|---|---|---|")
     for untiled in ([False, True] if args.untiled else [False]):
         for size in sizes:
-            cmd = [sys.executable, __file__, "child", *map(str, (size, args.tile, args.iterations, int(untiled)))]
+            cmd = [sys.executable, __file__, "child", *map(str, (size, args.tile, args.iterations, int(untiled),
+                                                                 args.halo))]
             row = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
             print(f"| {row['size']}x{row['size']} | {row['mode']} | {row['tiles']} | {row['traced_mb']:.0f} | "
                   f"{row['anon_mb']:.0f} | {row['maxrss_mb']:.0f} | {row['estimate_mb']:.0f} | "
@@ -129,10 +131,10 @@ def seams(args: argparse.Namespace) -> None:
     from scipy.ndimage import convolve
     from skimage import data, util
     truth = util.img_as_float64(data.camera())[128:384, 128:384]
-    k = psf.gaussian(1.6)
+    k = {"gauss1.6": psf.gaussian(1.6), "motion9": psf.motion(9, 30)}[args.kernel]
     blurred = convolve(truth, k, mode="reflect") + args.noise * np.random.default_rng(0).standard_normal(truth.shape)
     settings = dict(iterations=args.iterations or None, dtype=getattr(np, args.dtype))
-    print(f"load average at start: {os.getloadavg()[0]:.1f}; camera 256x256, gaussian(1.6) 11x11, noise "
+    print(f"load average at start: {os.getloadavg()[0]:.1f}; camera 256x256, {args.kernel} {k.shape}, noise "
           f"{args.noise}, tile {args.tile}, {settings}")
     t = time.perf_counter()
     whole, info = restore.deconvolve(blurred, k, full=True, **settings)
@@ -140,15 +142,16 @@ def seams(args: argparse.Namespace) -> None:
           f"{time.perf_counter() - t:.0f} s, sigma {info.sigma:.4f}")
     print("| halo | tiles | max abs diff | mean abs diff | seconds |")
     print("|---|---|---|---|---|")
-    for halo in [int(h) for h in args.halos.split(",")]:
+    for halo in [None if h == "default" else int(h) for h in args.halos.split(",")]:
         t = time.perf_counter()
         parts, info = restore.deconvolve_tiled(blurred, k, tile=args.tile, halo=halo, full=True, **settings)
         err = np.abs(parts - whole)
-        print(f"| {halo} | {len(info.result)} | {err.max():.2e} | {err.mean():.1e} | {time.perf_counter() - t:.0f} |",
+        name = f"default {tiled.default_halo(k, info.sigma)}" if halo is None else halo
+        print(f"| {name} | {len(info.result)} | {err.max():.2e} | {err.mean():.1e} | {time.perf_counter() - t:.0f} |",
               flush=True)
         if halo == 0:
-            dist = _distance_to_cut(tiled.plan_tiles(blurred.shape, k.shape, tile=args.tile, halo=0))
-            profile = [f"d>={d}: {err[dist >= d].max():.1e}" for d in (0, 4, 8, 16, 24, 32, 40)
+            dist = _distance_to_cut(tiled.plan_tiles(blurred.shape, k, tile=args.tile, halo=0))
+            profile = [f"d>={d}: {err[dist >= d].max():.1e}" for d in (0, 4, 8, 16, 24, 32, 40, 48, 56, 64)
                        if (dist >= d).any()]
             print("  halo 0, max diff at distance >= d from a cut: " + ", ".join(profile), flush=True)
 
@@ -156,8 +159,8 @@ def seams(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "child":
-        size, tile, iterations, untiled = (int(a) for a in argv[1:5])
-        print(json.dumps(_child(size, tile, iterations, bool(untiled))))
+        size, tile, iterations, untiled, halo = (int(a) for a in argv[1:6])
+        print(json.dumps(_child(size, tile, iterations, bool(untiled), None if halo < 0 else halo)))
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -165,9 +168,11 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("--sizes", default="512,1024,2048,4096")
     m.add_argument("--tile", type=int, default=256)
     m.add_argument("--iterations", type=int, default=12)
+    m.add_argument("--halo", type=int, default=-1, help="-1: default_halo")
     m.add_argument("--untiled", action="store_true", help="also plain deconvolve (memory grows with the image)")
     s = sub.add_parser("seams")
-    s.add_argument("--halos", default="0,8,16,32,46")
+    s.add_argument("--halos", default="0,8,16,24,46", help="comma-separated; 'default' for default_halo")
+    s.add_argument("--kernel", default="gauss1.6", choices=["gauss1.6", "motion9"])
     s.add_argument("--tile", type=int, default=96)
     s.add_argument("--noise", type=float, default=0.01)
     s.add_argument("--iterations", type=int, default=2000, help="0: deconvolve's default (200, or 500)")

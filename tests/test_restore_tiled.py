@@ -24,7 +24,7 @@ def scene(h: int = 72, w: int = 72, channels: int = 0, noise: float = 0.03, seed
 # converged float64 runs (both stop when the line search can no longer improve), so the
 # comparison measures the tiling and not two different points on the way to the optimum
 CONVERGED = dict(iterations=1500, dtype=np.float64)
-HALO = 12  # below default_halo (34 for 7x7), so that windows do not cover these small images
+HALO = 12  # below default_halo (19 for this 7x7 at sigma 0.01), so windows do not cover these small images
 
 
 def test_tiled_matches_untiled_within_1e_3():
@@ -32,7 +32,7 @@ def test_tiled_matches_untiled_within_1e_3():
     whole = restore.deconvolve(b, KERNEL, **CONVERGED)
     parts, info = restore.deconvolve_tiled(b, KERNEL, tile=24, halo=HALO, **CONVERGED, full=True)
     assert len(info.result) == 9  # 3 x 3 tiles; the middle window is 48 x 48, not the whole image
-    assert tiled.plan_tiles(b.shape, KERNEL.shape, tile=24, halo=HALO).window((24, 48, 24, 48)) == (12, 60, 12, 60)
+    assert tiled.plan_tiles(b.shape, KERNEL, tile=24, halo=HALO).window((24, 48, 24, 48)) == (12, 60, 12, 60)
     assert np.abs(parts - whole).max() < 1e-3
 
 
@@ -69,9 +69,9 @@ def test_memmap_in_and_out(tmp_path):
 
 
 def test_max_memory_chooses_tiles_or_none():
-    plan = tiled.plan_tiles((4000, 3000), (11, 11), max_memory="64MB")
+    plan = tiled.plan_tiles((4000, 3000), psf.gaussian(1.6), max_memory="64MB")
     assert plan is not None and plan.peak_bytes <= 64e6 and plan.count > 1
-    assert tiled.plan_tiles((64, 64), (11, 11), max_memory="1GiB") is None  # fits: untiled
+    assert tiled.plan_tiles((64, 64), psf.gaussian(1.6), max_memory="1GiB") is None  # fits: untiled
     b = scene(32, 32)
     np.testing.assert_array_equal(restore.deconvolve(b, KERNEL, max_memory=2**30, iterations=10),
                                   restore.deconvolve(b, KERNEL, iterations=10))
@@ -83,6 +83,15 @@ def test_deconvolve_dispatches_to_tiles():
                                   restore.deconvolve_tiled(b, KERNEL, tile=20, iterations=5))
     out = np.zeros(b.shape, np.float32)
     assert restore.deconvolve(b, KERNEL, out=out, iterations=5) is out and out.any()
+
+
+def test_default_halo_follows_the_kernel_and_the_noise():
+    gauss, motion = tiled.default_halo(psf.gaussian(1.6), 0.01), tiled.default_halo(psf.motion(9, 30), 0.01)
+    assert gauss == (25, 25)  # docs/tiled.md: measured seam error 7.6e-5 at halo 24 for this case
+    assert min(motion) > max(gauss)  # a motion blur's spectral zeros reach further
+    assert tiled.default_halo(psf.gaussian(1.6), 0.001)[0] > gauss[0]  # weaker regularisation, longer reach
+    h, w = tiled.default_halo(psf.motion(15, 0), 0.01)  # horizontal blur: context needed along rows only
+    assert h < 16 < w
 
 
 def test_parse_memory():

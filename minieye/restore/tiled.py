@@ -49,6 +49,9 @@ __all__ = ["deconvolve_tiled", "plan_tiles", "TilePlan", "parse_memory", "defaul
 BYTES_PER_PIXEL = 400        # measured peak of deconvolve per scene pixel per channel: ~320 (f32) - 365 (f64)
 NOISE_SAMPLE_PIXELS = 1 << 18  # images up to 512x512 get the exact untiled sigma; larger ones a sample
 DEFAULT_TILE = 512
+HALO_TOLERANCE = 1e-4  # default_halo: where the regularised inverse falls below this fraction of its peak
+MAX_HALO = 256
+_HALO_GRID = 2 * MAX_HALO
 _MIN_TILE = 8
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
           "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -70,9 +73,28 @@ def parse_memory(value: Any, where: str = "deconvolve", name: str = "max_memory"
     return number
 
 
-def default_halo(kernel_shape: tuple[int, int]) -> tuple[int, int]:
-    """Halo used when none is given: 3 kernel widths + 16 pixels per side (see docs/tiled.md)."""
-    return tuple(3 * (s - 1) + 16 for s in kernel_shape)  # type: ignore[return-value]
+def default_halo(kernel: Any, sigma: float) -> tuple[int, int]:
+    """Halo used when none is given: the reach of the regularised inverse of ``kernel``, plus 8.
+
+    The Wiener inverse g = F^-1[conj(K) / (|K|^2 + lam)], lam = clip(100 sigma^2, 1e-4, 0.1)
+    (the balance of deconvolve's Wiener start), is how far one observed pixel's
+    influence spreads; per axis, the reach is the largest offset where |g| exceeds
+    ``HALO_TOLERANCE`` times its peak. Kernels with spectral zeros (box, disk, motion)
+    reach much further than Gaussians, and low noise further than high noise (measured
+    in docs/tiled.md). Clipped to [k - 1 + 8, ``MAX_HALO``].
+    Shapes: kernel (kh, kw) -> (halo_h, halo_w).
+    """
+    k = normalize_kernel(kernel, "default_halo")
+    n = _HALO_GRID
+    centred = np.zeros((n, n))
+    centred[:k.shape[0], :k.shape[1]] = k
+    centred = np.roll(centred, (-(k.shape[0] // 2), -(k.shape[1] // 2)), axis=(0, 1))  # centre at the origin
+    spectrum = np.fft.rfft2(centred)
+    lam = float(np.clip(100.0 * sigma * sigma, 1e-4, 0.1))
+    g = np.abs(np.fft.fftshift(np.fft.irfft2(np.conj(spectrum) / (np.abs(spectrum) ** 2 + lam), (n, n))))
+    big = g > HALO_TOLERANCE * g.max()
+    reach = [int(np.abs(np.nonzero(big.any(axis=1 - a))[0] - n // 2).max()) for a in (0, 1)]
+    return tuple(int(np.clip(r + 8, s - 1 + 8, MAX_HALO)) for r, s in zip(reach, k.shape))  # type: ignore
 
 
 def _splits(n: int, size: int) -> list[int]:
@@ -127,18 +149,19 @@ def _footprint(h: int, w: int, kernel: tuple[int, int], channels: int) -> int:
     return BYTES_PER_PIXEL * channels * (h + kernel[0] - 1) * (w + kernel[1] - 1)
 
 
-def plan_tiles(shape: tuple[int, ...], kernel_shape: tuple[int, int], *, tile: Any = None, halo: Any = None,
+def plan_tiles(shape: tuple[int, ...], kernel: Any, *, tile: Any = None, halo: Any = None, sigma: float = 0.01,
                max_memory: Any = None, where: str = "deconvolve") -> TilePlan | None:
     """Choose tiles for an (H, W) or (H, W, C) image; None when it fits ``max_memory`` untiled.
 
     ``tile`` given: used as it is (checked against the kernel and ``max_memory``).
     Otherwise the largest square tile whose window fits ``max_memory`` (or 512).
-    Shapes: shape (H, W) or (H, W, C), kernel_shape (kh, kw) -> cores covering (H, W).
+    ``halo`` None: ``default_halo(kernel, sigma)``.
+    Shapes: shape (H, W) or (H, W, C), kernel (kh, kw) PSF -> cores covering (H, W).
     """
     h, w = int(shape[0]), int(shape[1])
     channels = int(shape[2]) if len(shape) == 3 else 1
-    kernel = (int(kernel_shape[0]), int(kernel_shape[1]))
-    halo = default_halo(kernel) if halo is None else pair(halo, where, "halo", minimum=0)
+    halo = default_halo(kernel, sigma) if halo is None else pair(halo, where, "halo", minimum=0)
+    kernel = normalize_kernel(kernel, where).shape
     budget = None if max_memory is None else parse_memory(max_memory, where)
     if tile is not None:
         tile = pair(tile, where, "tile", minimum=1)
@@ -272,7 +295,8 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
         tile: core size in pixels, int or (h, w), at least the kernel's size; None: the
             largest square that fits ``max_memory`` (512 without it).
         halo: pixels of context on each side of a core, int or (h, w); None:
-            ``default_halo`` (3 kernel widths + 16), which keeps seams below 1e-3.
+            ``default_halo(kernel, sigma)``, the reach of the regularised inverse (25 for
+            gaussian(1.6) at sigma 0.01, (58, 93) for motion(9, 30)): seams below 1e-3.
         max_memory: bytes (or '2GB', '512MiB') one tile may use; with ``tile=None`` an
             image that fits is deconvolved untiled. Too small for the kernel: ValueError.
         out: array (e.g. ``np.memmap``) of blurred's shape to write into; None: a new
@@ -293,7 +317,8 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
     if k.shape[0] > shape[0] or k.shape[1] > shape[1]:
         raise fail(where, "a kernel no larger than the image", f"kernel.shape == {k.shape}, blurred.shape == {shape}")
     out = None if out is None else _check_out(out, shape, where)
-    plan = plan_tiles(shape, k.shape, tile=tile, halo=halo, max_memory=max_memory, where=where)
+    # checks tile, halo and max_memory before reading anything (with a zero halo if none is given yet)
+    plan = plan_tiles(shape, k, tile=tile, halo=0 if halo is None else halo, max_memory=max_memory, where=where)
     settings = dict(noise_sigma=noise_sigma, tv_weight=tv_weight, regularizers=regularizers, box=box,
                     iterations=iterations, timeout=timeout, init=init, dtype=dtype)
     if plan is None:  # fits max_memory untiled
@@ -306,12 +331,14 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
 
     kind = np.dtype(blurred.dtype).kind
     scale = float(np.iinfo(blurred.dtype).max) if kind in "ui" else 1.0
-    lo, hi = _scan(blurred, plan, scale, where)
+    lo, hi = _scan(blurred, TilePlan(plan.shape, (DEFAULT_TILE, DEFAULT_TILE), (0, 0), plan.kernel), scale, where)
     budget = NOISE_SAMPLE_PIXELS if max_memory is None else \
         max(1 << 16, min(NOISE_SAMPLE_PIXELS, parse_memory(max_memory, where) // (40 * plan.channels)))
     sigma = _noise(blurred, scale, budget) if noise_sigma is None else float(noise_sigma)
     if not sigma >= 0:
         raise fail(where, "noise_sigma >= 0", f"noise_sigma={noise_sigma!r}")
+    if halo is None:  # the default halo depends on sigma
+        plan = plan_tiles(shape, k, tile=tile, sigma=sigma, max_memory=max_memory, where=where)
     if isinstance(box, str) and box == "auto":
         box = _auto_box(lo, hi, sigma)
     weight = default_tv_weight(sigma) if tv_weight is None else float(tv_weight)
