@@ -44,6 +44,7 @@ END_WEIGHT = 2.5e-4  # ... never below this while the kernel is being estimated
 PRUNE = 0.05  # kernel entries below this fraction of the largest are set to zero
 KEEP = 0.1  # fraction of the strongest image gradients the kernel step trusts
 BETA = 1e-2  # kernel Tikhonov weight, relative to the mean diagonal of the normal matrix
+FINAL_SIGMA_FLOOR = 0.005  # the final non-blind pass regularises at least as for this noise sd
 
 
 def _resize(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -209,7 +210,8 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
                 bar.set_postfix(scale=f"{s:.2f}", tv_weight=f"{weight:.2g}")
     if bar is not None:
         bar.close()
-    restored = deconvolve(y, k, noise_sigma=sigma)
+    # the estimated kernel's error acts like extra noise: regularise as for sigma >= 0.005
+    restored = deconvolve(y, k, noise_sigma=max(sigma, FINAL_SIGMA_FLOOR))
     return _to_dtype(restored * scale, out_dtype), k
 
 
