@@ -209,7 +209,14 @@ class Graph(Layer):
         outputs = tuple(values[i] for i in self._outputs)
 
         def backward(dy: Any, deltas: DeltaSet) -> Any:
-            dys = (dy,) if len(outputs) == 1 else tuple(dy)
+            if len(outputs) == 1:
+                dys: tuple = (dy,)
+            elif not isinstance(dy, (tuple, list)):  # tuple(array) would iterate its first axis
+                raise fail(f"{self.label()} backward",
+                           f"a tuple of {len(outputs)} output gradients (None for an output the loss does not use)",
+                           f"one {type(dy).__name__}" + (f" of shape {np.shape(dy)}" if dy is not None else ""))
+            else:
+                dys = tuple(dy)
             if len(dys) != len(outputs):
                 raise fail(f"{self.label()} backward", f"{len(outputs)} output gradients", f"{len(dys)}")
             grads: list[Any] = [None] * len(self._steps)

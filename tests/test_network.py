@@ -243,3 +243,17 @@ def test_problem_does_not_ask_the_first_dense_layer_for_its_input_gradient():
     value, deltas = problem.evaluate()
     assert np.isfinite(value) and set(deltas) == set(net.parameters())
     check_gradients(net, X)  # the harness still sees full input gradients
+
+
+def test_two_output_graph_given_one_array_says_it_wants_a_tuple():
+    g = me.Graph(name="two")
+    x = g.input()
+    g.output(g.add(L.ReLU(), x), g.add(L.Tanh(), x))
+    (a, b), backward = g.forward(X)
+    with pytest.raises(ValueError, match=r"Graph.*'two' backward: expected a tuple of 2 output gradients.*"
+                                         r"got one ndarray of shape \(3, 4\)"):
+        backward(np.ones_like(a), DeltaSet())
+    with pytest.raises(ValueError, match="expected 2 output gradients; got 3"):
+        backward((a, b, a), DeltaSet())
+    dx = backward([np.ones_like(a), None], DeltaSet())  # a list works too
+    np.testing.assert_array_equal(dx, (X > 0).astype(float))
