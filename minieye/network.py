@@ -40,12 +40,12 @@ class Sequential(Layer):
         super().__init__(name)
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
-        self.layers: list[Layer] = []  # label() reads it while the items are checked
+        where = f"Sequential {name!r}" if name else "Sequential"  # no layers yet: describe() would say [0]
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
-                raise fail(self.label(), f"Layer instances", f"item {i} is {type(layer).__name__}")
+                raise fail(where, "Layer instances", f"item {i} is {type(layer).__name__}")
             if i > 0 and layer.n_inputs not in (1, None):
-                raise fail(self.label(), "single-input layers after the first",
+                raise fail(where, "single-input layers after the first",
                            f"item {i} ({layer.label()}) takes {layer.n_inputs} inputs", "use a Graph")
         self.layers = list(layers)
         self.n_inputs = layers[0].n_inputs if layers else 1

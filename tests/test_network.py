@@ -257,3 +257,10 @@ def test_two_output_graph_given_one_array_says_it_wants_a_tuple():
         backward((a, b, a), DeltaSet())
     dx = backward([np.ones_like(a), None], DeltaSet())  # a list works too
     np.testing.assert_array_equal(dx, (X > 0).astype(float))
+
+
+def test_sequential_constructor_errors_name_the_sequential_not_an_empty_one():
+    with pytest.raises(ValueError, match=r"^Sequential: expected Layer instances; got item 1 is str"):
+        me.Sequential(L.ReLU(), "tanh")
+    with pytest.raises(ValueError, match=r"^Sequential 'enc': expected single-input layers"):
+        me.Sequential(L.ReLU(), losses.MSE(), name="enc")
