@@ -17,10 +17,34 @@ from typing import Any
 import numpy as np
 
 from .checks import fail
-from .core import (Backward, DeltaSet, Layer, Parameter, forward_scope, input_grad, input_grad_needed,
-                   unique_parameters)
+from .core import (Backward, DeltaSet, Layer, Parameter, current_scope, forward_scope, input_grad,
+                   input_grad_needed, unique_parameters)
 
 __all__ = ["Sequential", "Graph", "Node"]
+
+
+_TRAINABLE = "network.trainable"  # forward-scope key: id(layer) -> whether it has an unfrozen parameter
+
+
+def _trainable(layer: Layer) -> bool:
+    """``layer.trainable``, computed once per forward pass (outermost call) for each layer.
+
+    Networks ask it of every child in forward, and nested networks would otherwise walk
+    their parameters again at each level: this memo (in the pass's scope) makes it one
+    walk per pass. Frozen flags are read when the pass starts using a layer; freezing a
+    parameter in the middle of one pass is not seen until the next.
+    """
+    scope = current_scope()
+    memo = scope.setdefault(_TRAINABLE, {}) if scope is not None else {}
+    hit = memo.get(id(layer))  # the layer lives at least as long as the pass
+    if hit is None:
+        if isinstance(layer, (Sequential, Graph)):
+            hit = any(_trainable(child) for child in (
+                layer._distinct_layers() if isinstance(layer, Graph) else layer.layers))
+        else:
+            hit = layer.trainable
+        memo[id(layer)] = hit
+    return hit
 
 
 def _check_gradient_shape(where: str, dy: Any, y: Any) -> np.ndarray:
@@ -53,6 +77,10 @@ class Sequential(Layer):
     def parameters(self) -> list[Parameter]:
         return unique_parameters(*self.layers)
 
+    @property
+    def trainable(self) -> bool:
+        return any(layer.trainable for layer in self.layers)
+
     def describe(self) -> str:
         return f"Sequential[{len(self.layers)}]"
 
@@ -64,13 +92,14 @@ class Sequential(Layer):
 
     def forward(self, *inputs: Any) -> tuple[Any, Backward]:
         steps: list[Backward | None] = []
-        layers = list(self.layers)
+        trainable: list[bool] = []
         alive = len(inputs) > 0  # the network's inputs may need a gradient; a source chain starts dead
         with forward_scope():
             values: tuple = inputs
             for layer in self.layers:
                 y, backward = layer.forward(*values)
-                alive = alive or layer.trainable
+                trainable.append(_trainable(layer))
+                alive = alive or trainable[-1]
                 steps.append(backward if alive else None)
                 values = (y,)
         output = values[0] if len(values) == 1 else values
@@ -79,8 +108,7 @@ class Sequential(Layer):
             grad = _check_gradient_shape(f"{self.label()} backward", dy, output)
             wanted_by_caller = input_grad_needed()
             # when our input is data, layers before the first trainable one need no backward
-            start = 0 if wanted_by_caller else next(
-                (i for i, layer in enumerate(layers) if layer.trainable), len(steps))
+            start = 0 if wanted_by_caller else next((i for i, t in enumerate(trainable) if t), len(steps))
             for index in range(len(steps) - 1, start - 1, -1):
                 step = steps[index]
                 if step is None:  # everything before this point is dead
@@ -130,6 +158,7 @@ class Graph(Layer):
         self._steps: list[_Step] = []
         self._inputs: list[int] = []
         self._outputs: list[int] = []
+        self._layers: list[Layer] | None = None  # distinct layers, rebuilt after add()
 
     # -- building -----------------------------------------------------------------
     def input(self) -> Node:
@@ -149,6 +178,7 @@ class Graph(Layer):
         if layer.n_inputs is not None and len(inputs) != layer.n_inputs:
             raise fail(where, f"{layer.n_inputs} input node(s)", f"{len(inputs)}")
         self._steps.append(_Step(layer, tuple(n.index for n in inputs)))
+        self._layers = None
         return Node(self, len(self._steps) - 1)
 
     def output(self, *nodes: Node) -> None:
@@ -167,8 +197,14 @@ class Graph(Layer):
 
     @property
     def layers(self) -> list[Layer]:
-        """Distinct layers in the order they were first added."""
-        return list({id(s.layer): s.layer for s in self._steps if s.layer is not None}.values())
+        """Distinct layers in the order they were first added (a new list each time)."""
+        return list(self._distinct_layers())
+
+    def _distinct_layers(self) -> list[Layer]:
+        # cached: parameters() and trainable ask for it often; add() clears it
+        if self._layers is None:
+            self._layers = list({id(s.layer): s.layer for s in self._steps if s.layer is not None}.values())
+        return self._layers
 
     def structure(self) -> dict[str, Any]:
         """Nodes as (layer position in ``layers``, input node indices); inputs; outputs."""
@@ -181,6 +217,10 @@ class Graph(Layer):
 
     def parameters(self) -> list[Parameter]:
         return unique_parameters(*self.layers)
+
+    @property
+    def trainable(self) -> bool:
+        return any(layer.trainable for layer in self._distinct_layers())
 
     def describe(self) -> str:
         return f"Graph[{len(self._steps)} nodes]"
@@ -195,6 +235,7 @@ class Graph(Layer):
         values: list[Any] = [None] * len(self._steps)
         backwards: list[Backward | None] = [None] * len(self._steps)
         alive = [False] * len(self._steps)
+        trainable = [False] * len(self._steps)
         for index, x in zip(self._inputs, inputs):
             values[index], alive[index] = x, True
         with forward_scope():
@@ -203,7 +244,8 @@ class Graph(Layer):
                     continue
                 y, backward = step.layer.forward(*(values[i] for i in step.inputs))
                 values[index] = y
-                alive[index] = step.layer.trainable or any(alive[i] for i in step.inputs)
+                trainable[index] = _trainable(step.layer)
+                alive[index] = trainable[index] or any(alive[i] for i in step.inputs)
                 if alive[index]:
                     backwards[index] = backward
         outputs = tuple(values[i] for i in self._outputs)
@@ -227,7 +269,7 @@ class Graph(Layer):
                     wanted[index] = False
                 for index, step in enumerate(self._steps):
                     if step.layer is not None:
-                        wanted[index] = alive[index] and (step.layer.trainable or any(wanted[i] for i in step.inputs))
+                        wanted[index] = alive[index] and (trainable[index] or any(wanted[i] for i in step.inputs))
 
             def accumulate(index: int, g: Any) -> None:
                 if g is None or not wanted[index]:

@@ -264,3 +264,47 @@ def test_sequential_constructor_errors_name_the_sequential_not_an_empty_one():
         me.Sequential(L.ReLU(), "tanh")
     with pytest.raises(ValueError, match=r"^Sequential 'enc': expected single-input layers"):
         me.Sequential(L.ReLU(), losses.MSE(), name="enc")
+
+
+class CountingDense(L.Dense):
+    """A Dense layer that counts how often its parameters are listed."""
+
+    listed = 0
+
+    def parameters(self):
+        CountingDense.listed += 1
+        return super().parameters()
+
+
+def test_trainable_flags_are_computed_once_per_pass_in_nested_networks():
+    leaves = [CountingDense(4, 4, dtype="float64", seed=i) for i in range(6)]
+    inner = me.Graph()
+    x = inner.input()
+    inner.output(inner.add(L.Add(), inner.add(leaves[0], x), inner.add(leaves[1], x)))
+    net = me.Sequential(me.Sequential(inner, L.ReLU(), leaves[2]), me.Sequential(leaves[3], leaves[4]), leaves[5])
+    reference = net(X)
+    CountingDense.listed = 0
+    y, backward = net.forward(X)
+    with me.core.input_grad(False):
+        backward(np.ones_like(y), DeltaSet())
+    assert CountingDense.listed == len(leaves)  # once each; before: at every level, in forward and backward
+    leaves[5].freeze()  # the next pass sees it: the memo lives as long as one pass
+    _, backward = net.forward(X)
+    deltas = DeltaSet()
+    backward(np.ones_like(y), deltas)
+    assert leaves[5].weight not in deltas and leaves[0].weight in deltas
+    np.testing.assert_array_equal(net(X), reference)
+
+
+def test_graph_layers_cache_follows_add():
+    g = me.Graph()
+    x = g.input()
+    a = g.add(dense(4, 4), x)
+    assert len(g.layers) == 1 and len(g.parameters()) == 2
+    g.layers.append(L.ReLU())  # a copy: the graph is unchanged
+    assert len(g.layers) == 1
+    relu = L.ReLU()
+    g.add(relu, a)
+    assert g.layers[-1] is relu and g.trainable
+    g.layers[0].freeze()
+    assert not g.trainable
