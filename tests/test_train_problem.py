@@ -1,0 +1,136 @@
+"""train.Problem: several inputs and outputs, evaluation counts, weighted losses, images, subclasses."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import minieye as me
+from minieye import layers, losses, train
+from minieye.core import Layer
+from tests.train_toys import rosenbrock
+
+
+class TwoOutputMSE(Layer):
+    """mean((p1 - t1)^2) + mean((p2 - t2)^2): a loss over a two-output network."""
+
+    n_inputs = 4
+
+    def forward(self, p1, p2, t1, t2):
+        d1, d2 = p1 - t1, p2 - t2
+        value = np.asarray((d1 ** 2).mean() + (d2 ** 2).mean())
+
+        def backward(dy, deltas):
+            g1, g2 = 2 * float(dy) * d1 / d1.size, 2 * float(dy) * d2 / d2.size
+            return g1, g2, -g1, -g2
+
+        return value, backward
+
+
+def test_graph_with_two_inputs_and_two_outputs_in_mini_batches():
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((64, 3)), rng.standard_normal((64, 2))
+    t1, t2 = a @ rng.standard_normal((3, 2)) + b @ rng.standard_normal((2, 2)), b @ rng.standard_normal((2, 1))
+    g = me.Graph()
+    xa, xb = g.input(), g.input()
+    hb = g.add(layers.Dense(2, 2, dtype="float64", seed=1), xb)
+    out1 = g.add(layers.Add(), g.add(layers.Dense(3, 2, dtype="float64", seed=2), xa), hb)
+    out2 = g.add(layers.Dense(2, 1, dtype="float64", seed=3), xb)
+    g.output(out1, out2)
+    problem = train.Problem(g, TwoOutputMSE(), (a, b), (t1, t2), batch_size=16, rng=0)
+    result = train.Trainer(problem, train.LBFGS(), train.ArmijoWolfe()).run(max_iterations=60, target_loss=1e-20)
+    full = train.Problem(g, TwoOutputMSE(), (a, b), (t1, t2))
+    assert full.evaluate()[0] < 1e-12, result.message
+
+
+class CountingIdentity(Layer):
+    """y = x, counting forward and backward passes."""
+
+    def __init__(self):
+        super().__init__()
+        self.forwards = self.backwards = 0
+
+    def forward(self, x):
+        self.forwards += 1
+
+        def backward(dy, deltas):
+            self.backwards += 1
+            return dy
+
+        return x, backward
+
+
+def test_values_only_line_searches_skip_the_backward_pass_of_rejected_steps():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((64, 4)), rng.standard_normal((64, 2))
+    counter = CountingIdentity()
+    net = me.Sequential(layers.Dense(4, 2, dtype="float64", seed=0), counter)
+    result = train.Trainer(train.Problem(net, losses.MSE(), x, y), train.GradientDescent(),
+                           train.Backtracking()).run(max_iterations=10)
+    assert result.evaluations == counter.forwards > result.iterations + 1
+    assert counter.backwards == result.iterations + 1  # the start and each accepted step
+    # mini-batches with a fixed step: one backward per batch; the step's value is still checked
+    counter.forwards = counter.backwards = 0
+    problem = train.Problem(net, losses.MSE(), x, y, batch_size=16, rng=0)
+    result = train.Trainer(problem, train.Adam(), train.FixedStep(0.01)).run(max_iterations=10)
+    assert counter.backwards == 10 and counter.forwards == 20 == result.evaluations
+    assert all(math.isfinite(r.gradient_norm) and r.gradient_norm > 0 for r in result.history)
+
+
+class MeanSquare(losses.Loss):
+    """mean(p^2): a one-input regularizer on the prediction."""
+
+    n_inputs = 1
+
+    def forward(self, p):
+        value = np.asarray((p * p).mean())
+
+        def backward(dy, deltas):
+            return 2 * self.scalar_dy(dy) * p / p.size
+
+        return value, backward
+
+
+def test_weighted_sum_of_a_loss_and_a_regularizer():
+    # minimise mean((p - t)^2) + 0.25 mean(p^2): p* = t / 1.25
+    t = np.linspace(-1, 1, 12).reshape(3, 4)
+    source = layers.Source(value=np.zeros((3, 4)))
+    problem = train.Problem(me.Sequential(source), losses.MSE() + 0.25 * MeanSquare(), (), t)
+    train.Trainer(problem).run(max_iterations=50, gradient_tolerance=1e-14)
+    assert np.allclose(source.value.value, t / 1.25, atol=1e-12)
+
+
+def test_float32_image_in_a_box_through_a_frozen_blur():
+    # the restoration set-up: Source image -> frozen conv -> MSE against the observation
+    rng = np.random.default_rng(8)
+    truth = rng.uniform(0, 1, (1, 1, 16, 16)).astype(np.float32)
+    blur = layers.Conv2D(1, 1, 3, padding=1, bias=False)
+    blur.weight.value[...] = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], np.float32).reshape(1, 1, 3, 3) / 16
+    blur.freeze()
+    observed = blur(truth)
+    image = layers.Source(value=np.full_like(truth, 0.5))
+    problem = train.Problem(me.Sequential(image, blur), losses.MSE(), (), observed,
+                            constraints=[train.Box(image.value, 0.0, 1.0)])
+    result = train.Trainer(problem).run(max_iterations=200)
+    assert image.value.value.dtype == np.float32
+    assert 0.0 <= image.value.value.min() and image.value.value.max() <= 1.0
+    assert result.loss < 1e-4 * result.initial_loss
+    # the blur kills the highest frequency, so the image is not fully recoverable: about 0.05 vs 0.25 at the start
+    assert np.abs(image.value.value - truth).mean() < 0.5 * np.abs(0.5 - truth).mean()
+
+
+def test_a_problem_subclass_that_overrides_evaluate_vector_is_used_by_the_trainer():
+    # minieye.distributed's DistributedProblem computes on workers through evaluate_vector
+    calls = []
+
+    class Elsewhere(train.Problem):
+        def evaluate_vector(self, batch=None):
+            calls.append(batch)
+            return super().evaluate_vector(batch)
+
+    _, problem = rosenbrock()
+    problem.__class__ = Elsewhere
+    for search in (train.ArmijoWolfe(), train.Backtracking()):
+        calls.clear()
+        result = train.Trainer(problem, train.LBFGS(), search).run(max_iterations=5)
+        assert len(calls) == result.evaluations > 5
