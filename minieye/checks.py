@@ -24,8 +24,17 @@ __all__ = [
     "check_positive_int",
     "check_nonneg_int",
     "pair",
+    "spatial_tuple",
+    "compact",
+    "LAYOUTS",
+    "check_gradient",
     "resolve_dtype",
+    "where",
+    "generator",
 ]
+
+LAYOUTS = {1: "N, C, L", 2: "N, C, H, W", 3: "N, C, D, H, W"}
+_NAMED = {1: "an (l,) tuple", 2: "an (h, w) pair", 3: "a (d, h, w) triple"}
 
 
 class ShapeError(ValueError):
@@ -120,6 +129,11 @@ def check_same_shape(a: np.ndarray, b: np.ndarray, where: str, names: tuple[str,
                    f"{names[0]}.shape == {tuple(a.shape)}, {names[1]}.shape == {tuple(b.shape)}")
 
 
+def where(kind: str, name: str | None = None) -> str:
+    """How a message names a layer or function: ``"Conv2D 'enc1'"`` or ``"Conv2D"`` when unnamed."""
+    return f"{kind} {name!r}" if name else kind
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
@@ -146,3 +160,57 @@ def pair(value: Any, where: str, name: str, minimum: int = 0) -> tuple[int, int]
     if not ok:
         raise fail(where, f"{name} an int >= {minimum} or an (h, w) pair of them", f"{name}={value!r}")
     return int(items[0]), int(items[1])
+
+
+def spatial_tuple(value: Any, nd: int, where: str, name: str, minimum: int = 0) -> tuple[int, ...]:
+    """An int, or ``nd`` ints (one per spatial dim), each at least ``minimum``, as a tuple.
+
+    The 2-D case goes through ``pair`` so that its messages stay as they were.
+    """
+    if nd == 2:
+        return pair(value, where, name, minimum)
+    items = (value,) * nd if _is_int(value) else value
+    try:
+        ok = len(items) == nd and all(_is_int(v) and v >= minimum for v in items)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise fail(where, f"{name} an int >= {minimum} or {_NAMED[nd]} of them", f"{name}={value!r}")
+    return tuple(int(v) for v in items)
+
+
+def compact(value: tuple[int, ...]) -> int | list[int]:
+    """The inverse of ``spatial_tuple`` for configs: one int when all sides agree, else a list (JSON)."""
+    return value[0] if len(set(value)) == 1 else list(value)
+
+
+def check_gradient(dy: Any, shape: tuple[int, ...], dtype: Any, where: str, name: str = "dy") -> np.ndarray:
+    """``dy`` (an output gradient reaching a backward) as a contiguous array of ``dtype`` and exactly ``shape``.
+
+    Backward closures call this first: kernels trust their arguments, so a wrong-shaped
+    dy would otherwise give wrong gradients or read past an array. No copy when dy fits.
+    """
+    dy = as_float_array(dy, where, name, dtype)
+    if dy.shape != tuple(shape):
+        raise fail(where, f"{name} of shape {tuple(shape)}", f"{name}.shape == {dy.shape}")
+    return dy
+
+
+def generator(rng: Any, seed: Any, where: str) -> np.random.Generator:
+    """The random generator a layer draws its initial values from.
+
+    ``rng`` may be a ``np.random.Generator`` (used as it is) or an int seed; ``seed`` an int
+    >= 0 or None. Giving both is refused (one would be silently ignored); giving neither
+    draws fresh entropy.
+    """
+    if rng is not None and seed is not None:
+        raise fail(where, "rng or seed, not both", f"rng={rng!r}, seed={seed!r}")
+    if isinstance(rng, np.random.Generator):
+        return rng
+    value, name = (rng, "rng") if rng is not None else (seed, "seed")
+    if value is None:
+        return np.random.default_rng()
+    if not _is_int(value) or value < 0:
+        raise fail(where, f"{name} a np.random.Generator or an int seed >= 0" if name == "rng"
+                   else "seed an int >= 0 or None", f"{name}={value!r}")
+    return np.random.default_rng(int(value))

@@ -21,11 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array, check_ndim, check_nonneg_int, check_positive_int, fail
+from ..checks import LAYOUTS, as_float_array, check_ndim, check_nonneg_int, check_positive_int, fail, spatial_tuple
 from ..kernels import conv as _sizes
 from ..kernels import conv_nd as knd
 from ..kernels.conv_nd import Spec
-from .pool_checks import LAYOUTS, spatial_tuple
 from .conv_pad import pad, pad_adjoint
 from .conv_matrix import conv_matrix
 

@@ -10,35 +10,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..checks import as_float_array, check_ndim, fail, pair
+# LAYOUTS, spatial_tuple and check_gradient live in checks (shared with the convolutions);
+# re-exported here for the pooling modules that import them from this one.
+from ..checks import LAYOUTS, as_float_array, check_gradient, check_ndim, fail, spatial_tuple
 
 __all__ = ["LAYOUTS", "Window", "spatial_tuple", "check_volume", "window", "check_fits", "check_gradient",
            "spatial_size", "check_switches"]
 
-LAYOUTS = {1: "N, C, L", 2: "N, C, H, W", 3: "N, C, D, H, W"}
 _AXES = {1: "L", 2: "H and W", 3: "D, H and W"}
-_NAMED = {1: "an (l,) tuple", 2: "an (h, w) pair", 3: "a (d, h, w) triple"}
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def spatial_tuple(value: Any, nd: int, where: str, name: str, minimum: int = 0) -> tuple[int, ...]:
-    """An int, or ``nd`` ints (one per spatial dim), each at least ``minimum``, as a tuple.
-
-    The 2-D case goes through ``checks.pair`` so that its messages stay as they were.
-    """
-    if nd == 2:
-        return pair(value, where, name, minimum)
-    items = (value,) * nd if _is_int(value) else value
-    try:
-        ok = len(items) == nd and all(_is_int(v) and v >= minimum for v in items)
-    except TypeError:
-        ok = False
-    if not ok:
-        raise fail(where, f"{name} an int >= {minimum} or {_NAMED[nd]} of them", f"{name}={value!r}")
-    return tuple(int(v) for v in items)
 
 
 class Window(NamedTuple):
@@ -81,14 +60,6 @@ def check_fits(where: str, shape: tuple[int, ...], win: Window) -> None:
         raise fail(where, f"a kernel {win.kernel_size} no larger than the padded input {padded}",
                    f"input shape {tuple(shape)}, padding={win.padding}",
                    "Use a smaller kernel, more padding, or a larger input")
-
-
-def check_gradient(dy: Any, shape: tuple[int, ...], dtype: np.dtype, where: str, name: str = "dy") -> np.ndarray:
-    """``dy`` as a contiguous array of ``dtype`` and exactly ``shape``."""
-    dy = as_float_array(dy, where, name, dtype)
-    if dy.shape != tuple(shape):
-        raise fail(where, f"{name} of shape {tuple(shape)}", f"{name}.shape == {dy.shape}")
-    return dy
 
 
 def spatial_size(size: Any, y: np.ndarray, where: str, name: str = "output_size", nd: int = 2) -> tuple[int, ...]:
