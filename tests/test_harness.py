@@ -5,10 +5,11 @@ import pytest
 import minieye as me
 from minieye import layers as L
 from minieye import losses
+from minieye.checks import check_gradient
 from minieye.core import DeltaSet, Layer, Parameter
-from minieye.testing import (check_backward_twice, check_batch_invariance, check_config, check_float32,
-                             check_frozen, check_gradients, check_interleaved, check_layer,
-                             check_no_mutation, check_noncontiguous)
+from minieye.testing import (check_backward_twice, check_batch_invariance, check_config, check_empty_batch,
+                             check_float32, check_frozen, check_gradients, check_interleaved, check_layer,
+                             check_no_mutation, check_noncontiguous, check_rejects_bad_dy)
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(3, 4))
@@ -95,7 +96,44 @@ class Twice(Layer):
 
     def forward(self, x):
         x = np.asarray(x)
+        return 2 * x, lambda dy, deltas: 2 * check_gradient(dy, x.shape, x.dtype, "Twice backward")
+
+
+class IgnoresDyShape(Layer):
+    """Doubles its input but takes any dy: right gradients, yet a wrong dy broadcasts silently."""
+
+    def forward(self, x):
+        x = np.asarray(x)
         return 2 * x, lambda dy, deltas: 2 * np.asarray(dy)
+
+
+class SumsDyFlat(Layer):
+    """Per-sample sum whose backward refuses a long dy but indexes a short one: IndexError."""
+
+    def forward(self, x):
+        x = np.asarray(x)
+        n = x.shape[0]
+
+        def backward(dy, deltas):
+            dy = np.asarray(dy).reshape(-1)
+            if dy.size > n:
+                raise ValueError("SumsDyFlat backward: dy too long")
+            return np.stack([np.full(x.shape[1:], dy[i]) for i in range(n)])
+
+        return x.sum(axis=1), backward
+
+
+class EmptyBatchCrash(L.Dense):
+    """A Dense whose bias gradient reshapes dy with -1 (fails for N = 0, as Conv's once did)."""
+
+    def forward(self, x):
+        y, backward = super().forward(x)
+
+        def wrapped(dy, deltas):
+            np.asarray(dy).reshape(np.shape(dy)[0], -1)
+            return backward(dy, deltas)
+
+        return y, wrapped
 
 
 class Stateful(Layer):
@@ -278,3 +316,50 @@ def test_a_small_wrong_part_is_not_hidden_by_a_large_right_one():
         check_gradients(dense(TinyBiasWrong), big, rng=4)
     culprits = [line for line in str(info.value).splitlines() if "culprit" in line]
     assert len(culprits) == 1 and "'bias'" in culprits[0], str(info.value)
+
+
+def test_a_backward_that_ignores_dy_shape_is_caught():
+    with pytest.raises(AssertionError, match=r"IgnoresDyShape on inputs \(3, 4\): backward accepted dy 0 of shape"):
+        check_rejects_bad_dy(IgnoresDyShape(), X)
+    with pytest.raises(AssertionError, match="backward accepted dy"):
+        check_layer(IgnoresDyShape(), X)
+    check_rejects_bad_dy(Twice(), X)  # the same layer checking dy passes
+
+
+def test_a_backward_failing_on_a_bad_dy_with_another_error_is_caught():
+    with pytest.raises(AssertionError, match=r"raised IndexError .* not a ValueError naming the layer"):
+        check_rejects_bad_dy(SumsDyFlat(), X)
+
+
+def test_a_loss_given_a_vector_dy_must_refuse_it():
+    check_rejects_bad_dy(losses.MSE(), X, X + 1)
+
+    class LaxLoss(Layer):
+        n_inputs = 2
+
+        def forward(self, p, t):
+            d = np.asarray(p) - np.asarray(t)
+            return np.asarray(np.vdot(d, d)), lambda dy, deltas: (2 * d * dy, -2 * d * dy)
+
+    with pytest.raises(AssertionError, match=r"accepted dy 0 of shape \(2,\) for an output of shape \(\)"):
+        check_rejects_bad_dy(LaxLoss(), X[:, :1], X[:, :1])
+
+
+def test_an_empty_batch_crash_is_caught():
+    with pytest.raises(AssertionError, match=r"backward on an empty batch raised ValueError"):
+        check_empty_batch(dense(EmptyBatchCrash), X)
+    with pytest.raises(AssertionError, match="empty batch"):
+        check_layer(dense(EmptyBatchCrash), X)
+    check_layer(dense(EmptyBatchCrash), X, empty_batch=False)  # the option that skips it
+    check_empty_batch(dense(), X)
+
+
+def test_an_empty_batch_with_wrong_output_shape_is_caught():
+    class DropsBatch(Layer):
+        def forward(self, x):
+            x = np.asarray(x)
+            return x.reshape(-1, x.shape[-1]) if x.size else np.zeros((1, x.shape[-1])), \
+                lambda dy, deltas: check_gradient(dy, (len(x), x.shape[-1]), x.dtype, "DropsBatch")
+
+    with pytest.raises(AssertionError, match=r"empty batch gave output 0 of shape \(1, 4\)"):
+        check_empty_batch(DropsBatch(), X)

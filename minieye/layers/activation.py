@@ -20,15 +20,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..checks import as_float_array, fail
+from ..checks import as_float_array, check_gradient, fail
+from ..checks import where as where_of
 from ..core import Backward, DeltaSet, Layer
 
 __all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Abs", "Square", "Log", "Clamp"]
-
-
-def _where(layer: Layer, name: str | None) -> str:
-    """How constructor errors name a layer (describe() may need attributes not yet set)."""
-    return f"{type(layer).__name__} {name!r}" if name else type(layer).__name__
 
 
 class _Elementwise(Layer):
@@ -43,7 +39,8 @@ class _Elementwise(Layer):
         y = np.asarray(y, dtype=x.dtype)
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-            return np.asarray(np.asarray(dy, dtype=x.dtype) * slope(), dtype=x.dtype)
+            dy = check_gradient(dy, x.shape, x.dtype, f"{self.label()} backward")
+            return np.asarray(dy * slope(), dtype=x.dtype)
 
         return y, backward
 
@@ -61,7 +58,7 @@ class LeakyReLU(_Elementwise):
     def __init__(self, slope: float = 0.01, name: str | None = None):
         super().__init__(name)
         if not isinstance(slope, (int, float, np.floating, np.integer)) or isinstance(slope, bool):
-            raise fail(_where(self, name), "slope a real number", f"slope={slope!r}")
+            raise fail(where_of(type(self).__name__, name), "slope a real number", f"slope={slope!r}")
         self.slope = float(slope)
 
     def config(self) -> dict[str, Any]:
@@ -122,7 +119,7 @@ class Clamp(_Elementwise):
 
     def __init__(self, low: float | None = None, high: float | None = None, name: str | None = None):
         super().__init__(name)
-        where = _where(self, name)
+        where = where_of(type(self).__name__, name)
         for key, value in (("low", low), ("high", high)):
             if value is not None and (not isinstance(value, (int, float, np.floating, np.integer))
                                       or isinstance(value, bool) or np.isnan(value)):
@@ -156,7 +153,7 @@ class Softmax(Layer):
     def __init__(self, axis: int = -1, name: str | None = None):
         super().__init__(name)
         if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
-            raise fail(_where(self, name), "axis an int", f"axis={axis!r}")
+            raise fail(where_of(type(self).__name__, name), "axis an int", f"axis={axis!r}")
         self.axis = int(axis)
 
     def config(self) -> dict[str, Any]:
@@ -170,11 +167,14 @@ class Softmax(Layer):
         x = as_float_array(x, where, "x")
         if not -x.ndim <= self.axis < x.ndim:
             raise fail(where, f"x with an axis {self.axis}", f"x.shape == {x.shape}")
-        e = np.exp(x - x.max(axis=self.axis, keepdims=True))
-        y = e / e.sum(axis=self.axis, keepdims=True)
+        if x.size == 0:  # an empty batch (or empty axis): nothing to normalise, and max() would refuse
+            y = x.copy()
+        else:
+            e = np.exp(x - x.max(axis=self.axis, keepdims=True))
+            y = e / e.sum(axis=self.axis, keepdims=True)
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-            dy = np.asarray(dy, dtype=x.dtype)
+            dy = check_gradient(dy, x.shape, x.dtype, f"{self.label()} backward")
             return y * (dy - (dy * y).sum(axis=self.axis, keepdims=True))
 
         return y, backward

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array, fail
+from ..checks import as_float_array, check_gradient, fail
+from ..checks import where as where_of
 from ..core import Backward, DeltaSet, Layer
 from ._broadcast import sum_to_shape
 
@@ -55,7 +56,7 @@ class Add(Layer):
         shapes = [x.shape for x in xs]
 
         def backward(dy: Any, deltas: DeltaSet) -> Any:
-            dy = np.asarray(dy, dtype=y.dtype)
+            dy = check_gradient(dy, y.shape, y.dtype, f"{self.label()} backward")
             grads = tuple(sum_to_shape(dy, s) for s in shapes)
             return grads[0] if len(grads) == 1 else grads
 
@@ -78,7 +79,7 @@ class Multiply(Layer):
             y = y * x
 
         def backward(dy: Any, deltas: DeltaSet) -> Any:
-            dy = np.asarray(dy, dtype=y.dtype)
+            dy = check_gradient(dy, y.shape, y.dtype, f"{self.label()} backward")
             grads = []
             for i, x in enumerate(xs):
                 g = dy
@@ -102,7 +103,7 @@ class Concat(Layer):
     def __init__(self, axis: int = 1, name: str | None = None):
         super().__init__(name)
         if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
-            raise fail(f"Concat {name!r}" if name else "Concat", "axis an int", f"axis={axis!r}")
+            raise fail(where_of("Concat", name), "axis an int", f"axis={axis!r}")
         self.axis = int(axis)
 
     def config(self) -> dict[str, Any]:
@@ -125,7 +126,8 @@ class Concat(Layer):
         splits = np.cumsum([x.shape[axis] for x in xs])[:-1]
 
         def backward(dy: Any, deltas: DeltaSet) -> Any:
-            parts = np.split(np.asarray(dy, dtype=y.dtype), splits, axis=axis)
+            dy = check_gradient(dy, y.shape, y.dtype, f"{self.label()} backward")
+            parts = np.split(dy, splits, axis=axis)
             grads = tuple(np.ascontiguousarray(p) for p in parts)
             return grads[0] if len(grads) == 1 else grads
 
@@ -140,7 +142,7 @@ class _Reduce(Layer):
     def __init__(self, axis: int | tuple[int, ...] | list[int] | None = None, keepdims: bool = False,
                  name: str | None = None):
         super().__init__(name)
-        where = f"{type(self).__name__} {name!r}" if name else type(self).__name__
+        where = where_of(type(self).__name__, name)
         axes = None if axis is None else ((axis,) if isinstance(axis, (int, np.integer)) else tuple(axis))
         if axes is not None and not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
             raise fail(where, "axis an int, a tuple of ints or None", f"axis={axis!r}")
@@ -168,7 +170,7 @@ class _Reduce(Layer):
         out = y if self.keepdims else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-            dy = np.asarray(dy, dtype=x.dtype).reshape(y.shape)
+            dy = check_gradient(dy, out.shape, x.dtype, f"{self.label()} backward").reshape(y.shape)
             if self._mean:
                 dy = dy / count
             return np.ascontiguousarray(np.broadcast_to(dy, x.shape))

@@ -17,19 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array, check_dim, check_ndim, check_positive_int, fail, resolve_dtype
+from ..checks import (LAYOUTS, as_float_array, check_dim, check_gradient, check_ndim, check_positive_int, compact,
+                      fail, generator, resolve_dtype, spatial_tuple)
+from ..checks import where as where_of
 from ..core import Layer, Parameter, input_grad_needed
 from ..functional import conv as fconv
-from ..functional.pool_checks import LAYOUTS, spatial_tuple
 from ..kernels import conv_nd as knd
 from ..kernels.conv import Geometry
 
 __all__ = ["Conv1D", "Conv2D", "Conv3D", "ConvTranspose1D", "ConvTranspose2D", "ConvTranspose3D"]
-
-
-def _compact(value: tuple[int, ...]) -> Any:
-    """Config value: an int when all sides agree (JSON-friendly and readable)."""
-    return value[0] if len(set(value)) == 1 else list(value)
 
 
 class _ConvBase(Layer):
@@ -39,10 +35,10 @@ class _ConvBase(Layer):
     transposed = False
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any, padding: Any,
-                 dilation: Any, groups: int, bias: bool, dtype: Any, rng: np.random.Generator | None,
+                 dilation: Any, groups: int, bias: bool, dtype: Any, rng: np.random.Generator | int | None,
                  seed: int | None, name: str | None):
         super().__init__(name)
-        where = f"{type(self).__name__}{' ' + repr(name) if name else ''}"
+        where = where_of(type(self).__name__, name)
         nd = self.nd
         self.in_channels = check_positive_int(in_channels, where, "in_channels")
         self.out_channels = check_positive_int(out_channels, where, "out_channels")
@@ -56,7 +52,7 @@ class _ConvBase(Layer):
         self.padding_spec = padding if isinstance(padding, str) else spatial_tuple(padding, nd, where, "padding")
         self.spec = fconv.spec_of(self.stride, padding, self.dilation, self.groups, self.kernel_size, where)
         self.dtype = resolve_dtype(dtype, where)
-        rng = rng if rng is not None else np.random.default_rng(seed)
+        rng = generator(rng, seed, where)
         shape, fan_in = self._weight_shape_and_fan_in()
         # He initialisation: keeps the activation variance through ReLU networks.
         std = np.sqrt(2.0 / max(fan_in, 1.0))
@@ -82,16 +78,16 @@ class _ConvBase(Layer):
         return [self.weight] + ([self.bias] if self.bias is not None else [])
 
     def config(self) -> dict[str, Any]:
-        padding = self.padding_spec if isinstance(self.padding_spec, str) else _compact(self.padding_spec)
+        padding = self.padding_spec if isinstance(self.padding_spec, str) else compact(self.padding_spec)
         return {**super().config(), "in_channels": self.in_channels, "out_channels": self.out_channels,
-                "kernel_size": _compact(self.kernel_size), "stride": _compact(self.stride),
-                "padding": padding, "dilation": _compact(self.dilation), "groups": self.groups,
+                "kernel_size": compact(self.kernel_size), "stride": compact(self.stride),
+                "padding": padding, "dilation": compact(self.dilation), "groups": self.groups,
                 "bias": self.bias is not None, "dtype": self.dtype.name}
 
     def describe(self) -> str:
         k = "x".join(str(v) for v in self.kernel_size)
         ones = (1,) * self.nd
-        extra = "".join(f", {key}={_compact(v)}" for key, v in
+        extra = "".join(f", {key}={compact(v)}" for key, v in
                         (("stride", self.stride), ("dilation", self.dilation)) if v != ones)
         if self.groups != 1:
             extra += f", groups={self.groups}"
@@ -106,7 +102,9 @@ class _ConvBase(Layer):
     def _bias_grad(self, dy: np.ndarray, deltas) -> None:
         if self.bias is not None and not self.bias.frozen:
             # einsum sums in SIMD blocks: 4x faster than sum(axis=(0, 2, 3)) and as accurate here
-            deltas.add(self.bias, np.einsum("ncl->c", dy.reshape(dy.shape[0], dy.shape[1], -1)))
+            # (explicit lengths: reshape cannot infer -1 for an empty batch)
+            n, c = dy.shape[:2]
+            deltas.add(self.bias, np.einsum("ncl->c", dy.reshape(n, c, int(np.prod(dy.shape[2:])))))
 
 
 class _Conv(_ConvBase):
@@ -114,7 +112,7 @@ class _Conv(_ConvBase):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
                  dilation: Any = 1, groups: int = 1, bias: bool = True, dtype: Any = None,
-                 rng: np.random.Generator | None = None, seed: int | None = None, name: str | None = None):
+                 rng: np.random.Generator | int | None = None, seed: int | None = None, name: str | None = None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, dtype,
                          rng, seed, name)
 
@@ -128,7 +126,7 @@ class _Conv(_ConvBase):
         input_size = x.shape[2:]
 
         def backward(dy, deltas):
-            dy = np.ascontiguousarray(dy, dtype=x.dtype)
+            dy = check_gradient(dy, y.shape, x.dtype, f"{self.label()} backward")
             if not self.weight.frozen:
                 deltas.add(self.weight, knd.grad_weight(x, dy, self.kernel_size, spec))
             self._bias_grad(dy, deltas)
@@ -146,14 +144,14 @@ class _ConvTranspose(_ConvBase):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
                  output_padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True, dtype: Any = None,
-                 rng: np.random.Generator | None = None, seed: int | None = None, name: str | None = None):
+                 rng: np.random.Generator | int | None = None, seed: int | None = None, name: str | None = None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, dtype,
                          rng, seed, name)
-        where = f"{type(self).__name__}{' ' + repr(name) if name else ''}"
+        where = where_of(type(self).__name__, name)
         self.output_padding = fconv.check_output_padding(output_padding, self.spec, where)
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "output_padding": _compact(self.output_padding)}
+        return {**super().config(), "output_padding": compact(self.output_padding)}
 
     def forward(self, x: Any):
         where = f"{self.label()} forward"
@@ -164,7 +162,7 @@ class _ConvTranspose(_ConvBase):
         y = fconv.add_bias(knd.grad_input(x, w, out, spec), self.bias.value if self.bias is not None else None)
 
         def backward(dy, deltas):
-            dy = np.ascontiguousarray(dy, dtype=x.dtype)
+            dy = check_gradient(dy, y.shape, x.dtype, f"{self.label()} backward")
             self._bias_grad(dy, deltas)
             # dx = conv(dy, W) and dW = corr(dy, x) (in 1-D and 2-D sharing one unfolding of dy).
             dx, dw = knd.backward_transposed(dy, w, x, spec, need_dw=not self.weight.frozen,

@@ -16,17 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array, check_positive_int, fail, resolve_dtype
+from ..checks import as_float_array, check_gradient, check_positive_int, fail, generator, resolve_dtype
+from ..checks import where as where_of
 from ..core import Backward, DeltaSet, Layer, Parameter, input_grad_needed
 from ._broadcast import sum_to_shape
 
 __all__ = ["Dense", "Bias", "Scale", "Linear"]
 
 _INITS = ("he", "glorot", "zeros")
-
-
-def _generator(rng: np.random.Generator | None, seed: int | None) -> np.random.Generator:
-    return rng if rng is not None else np.random.default_rng(seed)
 
 
 def _scalar_parameter(value: float, name: str, dtype: np.dtype) -> Parameter:
@@ -41,21 +38,24 @@ class Dense(Layer):
 
     ``init``: "he" (normal, std sqrt(2 / in), for ReLU nets; default), "glorot"
     (uniform, limit sqrt(6 / (in + out)), for tanh/sigmoid nets) or "zeros".
-    The bias starts at zero. ``rng`` (a Generator) or ``seed`` draws the weights.
+    The bias starts at zero. ``rng`` (a Generator or an int seed) or ``seed`` draws the weights.
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = None,
-                 init: str = "he", rng: np.random.Generator | None = None, seed: int | None = None,
+                 init: str = "he", rng: np.random.Generator | int | None = None, seed: int | None = None,
                  name: str | None = None):
         super().__init__(name)
-        where = f"Dense {name!r}" if name else "Dense"
+        where = where_of("Dense", name)
         self.in_features = check_positive_int(in_features, where, "in_features")
         self.out_features = check_positive_int(out_features, where, "out_features")
         self.dtype = resolve_dtype(dtype, where)
         if init not in _INITS:
             raise fail(where, f"init one of {_INITS}", f"init={init!r}")
-        self.init, self.seed = init, seed
-        gen = _generator(rng, seed)
+        gen = generator(rng, seed, where)
+        self.init = init
+        # config() records an int seed (given as seed= or rng=) so that a rebuilt layer draws the same weights.
+        self.seed = seed if seed is not None else (None if rng is None or isinstance(rng, np.random.Generator)
+                                                   else int(rng))
         shape = (self.out_features, self.in_features)
         if init == "he":
             w = gen.standard_normal(shape) * np.sqrt(2.0 / self.in_features)
@@ -89,7 +89,7 @@ class Dense(Layer):
             y += bias.value
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray | None:
-            dy = np.asarray(dy, dtype=x.dtype)
+            dy = check_gradient(dy, y.shape, x.dtype, f"{self.label()} backward")
             if not weight.frozen:
                 deltas.add(weight, dy.reshape(-1, self.out_features).T @ x.reshape(-1, self.in_features))
             if bias is not None and not bias.frozen:
@@ -109,7 +109,7 @@ class Bias(Layer):
 
     def __init__(self, shape: int | tuple[int, ...], dtype: Any = None, name: str | None = None):
         super().__init__(name)
-        where = f"Bias {name!r}" if name else "Bias"
+        where = where_of("Bias", name)
         dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
         self.shape = tuple(check_positive_int(d, where, "shape entries") for d in dims)
         self.dtype = resolve_dtype(dtype, where)
@@ -129,14 +129,15 @@ class Bias(Layer):
             raise fail(where, f"x whose trailing axes broadcast with the bias shape {self.shape}",
                        f"x.shape == {x.shape}")
         bias = self.bias
+        y = x + bias.value
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-            dy = np.asarray(dy, dtype=x.dtype)
+            dy = check_gradient(dy, y.shape, x.dtype, f"{self.label()} backward")
             if not bias.frozen:
                 deltas.add(bias, sum_to_shape(dy, self.shape))
             return dy
 
-        return x + bias.value, backward
+        return y, backward
 
 
 class Linear(Layer):
@@ -147,7 +148,7 @@ class Linear(Layer):
 
     def __init__(self, scale: float = 1.0, offset: float = 0.0, dtype: Any = None, name: str | None = None):
         super().__init__(name)
-        where = f"{type(self).__name__} {name!r}" if name else type(self).__name__
+        where = where_of(type(self).__name__, name)
         self.dtype = resolve_dtype(dtype, where)
         for key, value in (("scale", scale), ("offset", offset)):
             if value is None and key == "offset":
@@ -169,7 +170,7 @@ class Linear(Layer):
             y = y + offset.value
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-            dy = np.asarray(dy, dtype=x.dtype)
+            dy = check_gradient(dy, x.shape, x.dtype, f"{self.label()} backward")
             if not scale.frozen:
                 deltas.add(scale, np.asarray(np.vdot(dy, x), dtype=x.dtype))
             if offset is not None and not offset.frozen:

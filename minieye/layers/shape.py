@@ -12,14 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array, check_nonneg_int, fail
+from ..checks import as_float_array, check_gradient, check_nonneg_int, fail
+from ..checks import where as where_of
 from ..core import Backward, DeltaSet, Layer
 
 __all__ = ["Reshape", "Flatten", "Crop", "Pad"]
-
-
-def _where(layer: Layer, name: str | None) -> str:
-    return f"{type(layer).__name__} {name!r}" if name else type(layer).__name__
 
 
 class Reshape(Layer):
@@ -30,7 +27,7 @@ class Reshape(Layer):
 
     def __init__(self, shape: tuple[int, ...] | list[int], name: str | None = None):
         super().__init__(name)
-        where = _where(self, name)
+        where = where_of(type(self).__name__, name)
         dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
         ok = all(isinstance(d, (int, np.integer)) and (d >= 1 or d == -1) for d in dims) and \
             sum(d == -1 for d in dims) <= 1
@@ -51,10 +48,12 @@ class Reshape(Layer):
         size = int(np.prod(x.shape[1:])) if x.ndim else 0
         if x.ndim < 1 or (size != known if -1 not in self.shape else size % known):
             raise fail(where, f"x of shape (N, ...) with samples reshapable to {self.shape}", f"x.shape == {x.shape}")
-        y = x.reshape(x.shape[0], *self.shape)
+        # (-1 resolved by hand: reshape cannot infer it for an empty batch)
+        shape = tuple(size // known if d == -1 else d for d in self.shape)
+        y = x.reshape(x.shape[0], *shape)
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-            return np.asarray(dy, dtype=x.dtype).reshape(x.shape)
+            return check_gradient(dy, y.shape, x.dtype, f"{self.label()} backward").reshape(x.shape)
 
         return y, backward
 
@@ -71,10 +70,12 @@ class Flatten(Layer):
         if x.ndim < 1:
             raise fail(where, "x with a batch axis", f"x.shape == {x.shape}")
 
-        def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-            return np.asarray(dy, dtype=x.dtype).reshape(x.shape)
+        y = x.reshape(x.shape[0], int(np.prod(x.shape[1:])))  # (not -1: an empty batch has no size to divide)
 
-        return x.reshape(x.shape[0], -1), backward
+        def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
+            return check_gradient(dy, y.shape, x.dtype, f"{self.label()} backward").reshape(x.shape)
+
+        return y, backward
 
 
 def _amounts(value: Any, where: str, name: str) -> tuple[int, int, int, int]:
@@ -102,7 +103,7 @@ class Crop(Layer):
 
     def __init__(self, amount: Any, name: str | None = None):
         super().__init__(name)
-        self.amount = _amounts(amount, _where(self, name), "amount")
+        self.amount = _amounts(amount, where_of(type(self).__name__, name), "amount")
 
     def config(self) -> dict[str, Any]:
         return {"amount": list(self.amount), **super().config()}
@@ -119,12 +120,15 @@ class Crop(Layer):
         h, w = x.shape[-2:]
         y = x[..., top:h - bottom, left:w - right]
 
+        y = np.ascontiguousarray(y)
+
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
+            dy = check_gradient(dy, y.shape, x.dtype, f"{self.label()} backward")
             dx = np.zeros_like(x)
             dx[..., top:h - bottom, left:w - right] = dy
             return dx
 
-        return np.ascontiguousarray(y), backward
+        return y, backward
 
 
 def _source_index(n: int, before: int, after: int, mode: str) -> np.ndarray:
@@ -167,7 +171,7 @@ class Pad(Layer):
 
     def __init__(self, amount: Any, mode: str = "zero", name: str | None = None):
         super().__init__(name)
-        where = _where(self, name)
+        where = where_of(type(self).__name__, name)
         self.amount = _amounts(amount, where, "amount")
         if mode not in self.MODES:
             raise fail(where, f"mode one of {self.MODES}", f"mode={mode!r}")
@@ -191,7 +195,8 @@ class Pad(Layer):
             y[..., top:top + h, left:left + w] = x
 
             def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-                return np.ascontiguousarray(np.asarray(dy, dtype=x.dtype)[..., top:top + h, left:left + w])
+                dy = check_gradient(dy, y.shape, x.dtype, f"{self.label()} backward")
+                return np.ascontiguousarray(dy[..., top:top + h, left:left + w])
 
             return y, backward
         if self.mode == "reflect" and (max(top, bottom) >= h or max(left, right) >= w):
@@ -202,7 +207,8 @@ class Pad(Layer):
         y = x[..., rows, :][..., cols]
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-            by_cols = _fold(np.asarray(dy, dtype=x.dtype), w, left, right, self.mode)
+            dy = check_gradient(dy, y.shape, x.dtype, f"{self.label()} backward")
+            by_cols = _fold(dy, w, left, right, self.mode)
             folded = _fold(np.swapaxes(by_cols, -1, -2), h, top, bottom, self.mode)
             return np.ascontiguousarray(np.swapaxes(folded, -1, -2))
 

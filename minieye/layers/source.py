@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array, check_positive_int, fail, resolve_dtype
+from ..checks import as_float_array, check_gradient, check_positive_int, fail, resolve_dtype
+from ..checks import where as where_of
 from ..core import Backward, DeltaSet, Layer, Parameter
 
 __all__ = ["Source"]
@@ -28,7 +29,7 @@ class Source(Layer):
     def __init__(self, shape: tuple[int, ...] | list[int] | None = None, value: Any = None, dtype: Any = None,
                  name: str | None = None):
         super().__init__(name)
-        where = f"Source {name!r}" if name else "Source"
+        where = where_of("Source", name)
         if (shape is None) == (value is None):
             raise fail(where, "exactly one of shape and value", f"shape={shape!r}, value={'given' if value is not None else None}")
         if value is not None:
@@ -57,9 +58,7 @@ class Source(Layer):
         y = param.value.copy()
 
         def backward(dy: Any, deltas: DeltaSet) -> tuple:
-            dy = np.asarray(dy, dtype=param.dtype)
-            if dy.shape != param.shape:
-                raise fail(f"{self.label()} backward", f"dy of shape {param.shape}", f"dy.shape == {dy.shape}")
+            dy = check_gradient(dy, y.shape, param.dtype, f"{self.label()} backward")
             deltas.add(param, dy)
             return ()
 

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..checks import as_float_array, check_same_shape, fail
+from ..checks import where as where_of
 from ..core import Backward, DeltaSet, Layer
 
 __all__ = ["Loss", "MSE", "L1", "SoftmaxCrossEntropy", "WeightedSum"]
@@ -43,12 +44,12 @@ class Loss(Layer):
 
     n_inputs: int | None = 2
 
-    @staticmethod
-    def scalar_dy(dy: Any) -> float:
-        """The backward argument as a float; refuses anything that is not a single number."""
+    def scalar_dy(self, dy: Any) -> float:
+        """The backward argument as a float; refuses anything that is not a single real number."""
         a = np.asarray(dy)
         if a.size != 1 or a.dtype.kind not in "fiu":
-            raise fail("Loss backward", "a scalar dy (float or 0-d array)", f"dy of shape {a.shape}")
+            raise fail(f"{self.label()} backward", "a scalar dy (float or 0-d array)",
+                       f"dy of shape {a.shape} and dtype {a.dtype}")
         return float(a.reshape(()))
 
     # -- arithmetic -------------------------------------------------------------------
@@ -198,7 +199,7 @@ class WeightedSum(Loss):
 
     def __init__(self, terms: Sequence[tuple[float, Layer]], name: str | None = None):
         super().__init__(name)
-        where = f"WeightedSum {name!r}" if name else "WeightedSum"
+        where = where_of("WeightedSum", name)
         checked: list[tuple[float, Layer]] = []
         for i, term in enumerate(terms):
             ok = isinstance(term, (tuple, list)) and len(term) == 2 and _is_number(term[0]) \

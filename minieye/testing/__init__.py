@@ -10,7 +10,7 @@
   against backward, naming the culprit input or parameter on failure;
 - ``check_no_mutation``, ``check_backward_twice``, ``check_interleaved``,
   ``check_noncontiguous``, ``check_frozen``, ``check_batch_invariance``,
-  ``check_float32``, ``check_config``;
+  ``check_float32``, ``check_config``, ``check_rejects_bad_dy``, ``check_empty_batch``;
 - ``check_roundtrip`` (save and load with ``minieye.io``; ``check_layer(..., roundtrip=True)``).
 
 All raise AssertionError with the layer's label, shapes and numbers on failure.
@@ -19,8 +19,9 @@ from .case import LayerCase
 from .gradcheck import check_gradients
 from .properties import (check_backward_twice, check_batch_invariance, check_config, check_float32,
                          check_frozen, check_interleaved, check_layer, check_no_mutation, check_noncontiguous)
+from .robustness import check_empty_batch, check_rejects_bad_dy
 from .roundtrip import check_roundtrip
 
 __all__ = ["LayerCase", "check_layer", "check_gradients", "check_no_mutation", "check_backward_twice",
            "check_interleaved", "check_noncontiguous", "check_frozen", "check_batch_invariance", "check_float32",
-           "check_config", "check_roundtrip"]
+           "check_config", "check_roundtrip", "check_rejects_bad_dy", "check_empty_batch"]

@@ -23,7 +23,17 @@ import numpy as np
 
 from ..core import DeltaSet, Layer, Parameter, forward_scope
 
-__all__ = ["check_gradients", "run_forward", "as_outputs", "as_grads", "random_dy"]
+__all__ = ["check_gradients", "run_forward", "as_outputs", "as_grads", "random_dy", "as_rng", "inputs64"]
+
+
+def as_rng(rng: Any) -> np.random.Generator:
+    """A Generator as it is; a seed (or None) made into one."""
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+def inputs64(inputs: Sequence[Any], nondiff: Sequence[int]) -> list[Any]:
+    """Differentiable inputs as float64 copies; ``nondiff`` ones (labels) as they are."""
+    return [x if i in nondiff else np.array(x, dtype=np.float64) for i, x in enumerate(inputs)]
 
 
 def run_forward(layer: Layer, inputs: Sequence[Any]) -> tuple[Any, Any]:
@@ -117,12 +127,12 @@ def check_gradients(layer: Layer, *inputs: Any, nondiff: Sequence[int] = (), rng
     checked. Raises AssertionError naming the culprit input(s)/parameter(s) with the
     analytic and numeric directional derivatives.
     """
-    rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    rng = as_rng(rng)
     wrong = [p for p in layer.parameters() if p.dtype != np.float64]
     if wrong:
         raise ValueError(f"check_gradients needs a float64 layer; {layer.label()} has "
                          f"{', '.join(f'{p.name} ({p.dtype})' for p in wrong)}: build it with dtype='float64'")
-    xs = [x if i in nondiff else np.array(x, dtype=np.float64) for i, x in enumerate(inputs)]
+    xs = inputs64(inputs, nondiff)
     y, backward = run_forward(layer, xs)
     ys = as_outputs(y)
     where = describe_call(layer, xs)
