@@ -132,3 +132,22 @@ def test_ctrl_c_inside_a_line_search_keeps_the_last_good_point():
     result = train.Trainer(problem).run(max_iterations=100)
     assert result.stop_reason == "interrupted" and 0 < result.iterations < 11
     assert problem.evaluate()[0] == result.loss == result.history[-1].loss
+
+
+class Sideways(train.GradientDescent):
+    """Moves at right angles to the gradient of a 2-vector: the slope is exactly 0, the gradient is not."""
+
+    def direction(self, it):
+        return train.LinePath(np.array([-it.grad[1], it.grad[0]]))
+
+
+def test_no_descent_is_its_own_stop_reason_not_gradient_tolerance():
+    _, problem = rosenbrock()
+    result = train.Trainer(problem, Sideways(), train.ArmijoWolfe()).run(max_iterations=10, gradient_tolerance=1e-8)
+    assert result.stop_reason == "no_descent" and result.iterations == 0, result.message
+    assert "no descent direction (slope 0" in result.message and "gradient norm" in result.message
+    assert np.linalg.norm(problem.evaluate_vector()[1]) > 1e-8  # the gradient was not small
+    assert "no_descent" in train.STOP_REASONS
+    _, problem = rosenbrock()  # a fixed step does not need descent: it moves on
+    result = train.Trainer(problem, Sideways(), train.FixedStep(1e-3)).run(max_iterations=3)
+    assert result.stop_reason == "max_iterations"

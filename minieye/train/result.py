@@ -8,7 +8,7 @@ import numpy as np
 
 __all__ = ["Record", "Result", "STOP_REASONS"]
 
-STOP_REASONS = ("max_iterations", "timeout", "target_loss", "gradient_tolerance", "no_progress",
+STOP_REASONS = ("max_iterations", "timeout", "target_loss", "gradient_tolerance", "no_descent", "no_progress",
                 "line_search_failed", "non_finite", "monitor", "interrupted")
 
 

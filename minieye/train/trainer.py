@@ -184,7 +184,9 @@ class Trainer:
                 if attempt == 0 and not isinstance(self.orientation, GradientDescent):
                     self.orientation.reset()
                     continue
-                return None, f"no descent direction (slope {slope0:.3g}); the gradient is (numerically) zero"
+                return None, (f"no descent direction (slope {slope0:.3g} along the path, gradient norm "
+                              f"{self.orientation.stationarity(current):.3g}): a gradient too small to show "
+                              "a slope, a constrained corner, or a gradient that is not finite along it")
             t0 = self._initial_step(path, slope0, current)
             trial = self.line_search.search(self._phi(path, current.x, self._batch, tally),
                                             current.loss, slope0, t0)
@@ -289,7 +291,7 @@ class Trainer:
                     return "non_finite", self._nonfinite_message("at every trial step")
                 if why == "non_finite_gradient":
                     return "non_finite", self._nonfinite_message("(the gradient) at the accepted step")
-                return ("gradient_tolerance" if why.startswith("no descent") else "line_search_failed"), why
+                return ("no_descent" if why.startswith("no descent") else "line_search_failed"), why
             self.orientation.accepted(self.current, trial.point)
             start, self.current = self.current, trial.point
             self.current.pending = None  # free the activations kept for a backward pass
