@@ -4,9 +4,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 import minieye as me
 from minieye import layers, losses, train
+from minieye.core import Layer
 from minieye.core import Layer
 from tests.train_toys import rosenbrock
 
@@ -134,3 +136,48 @@ def test_a_problem_subclass_that_overrides_evaluate_vector_is_used_by_the_traine
         calls.clear()
         result = train.Trainer(problem, train.LBFGS(), search).run(max_iterations=5)
         assert len(calls) == result.evaluations > 5
+
+
+class FrozenSpy(Layer):
+    """y = x @ w.T, recording at each backward call whether ``w`` was frozen then."""
+
+    def __init__(self, seed):
+        super().__init__()
+        self.w = me.Parameter(np.random.default_rng(seed).standard_normal((3, 3)), name="w", dtype="float64")
+        self.seen = []
+
+    def forward(self, x):
+        def backward(dy, deltas):
+            self.seen.append(self.w.frozen)
+            deltas.add(self.w, dy.T @ x)
+            return dy @ self.w.value
+        return x @ self.w.value.T, backward
+
+
+def test_params_subset_freezes_the_others_only_while_it_evaluates():
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((8, 3)), rng.standard_normal((8, 3))
+    first, second, third = FrozenSpy(1), FrozenSpy(2), FrozenSpy(3)
+    net = me.Sequential(first, layers.Tanh(), second, third)
+    full = train.Problem(net, losses.MSE(), x, y).evaluate()[1]
+    problem = train.Problem(net, losses.MSE(), x, y, params=[second.w])
+    for spy in (first, second, third):
+        spy.seen.clear()
+    value, deltas = problem.evaluate()
+    assert list(deltas) == [second.w]  # only the chosen parameter's gradient was computed
+    np.testing.assert_allclose(deltas[second.w], full[second.w], rtol=1e-13)
+    assert first.seen == [] and third.seen == [True] and second.seen == [False]  # first: no backward at all
+    assert not any(p.frozen for p in net.parameters())  # restored
+    third.w.frozen = True  # a user's own frozen flag stays as it was
+    problem.evaluate()
+    assert third.w.frozen and not first.w.frozen
+    third.w.frozen = False
+    good, third.w.value = third.w.value, np.zeros((3, 4))
+    with pytest.raises(ValueError):  # restored also when the pass raises (a shape error in matmul)
+        problem.evaluate()
+    third.w.value = good
+    assert not any(p.frozen for p in net.parameters())
+    x_before = problem.get_vector()
+    result = train.Trainer(problem).run(max_iterations=5)
+    assert result.loss < value and not np.array_equal(problem.get_vector(), x_before)
+    assert not any(p.frozen for p in net.parameters())

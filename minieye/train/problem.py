@@ -16,7 +16,8 @@ concatenation of ``p.value.ravel()`` in ``problem.params`` order (``get_vector``
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import contextlib
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -83,6 +84,8 @@ class Problem:
         self.batch_size = None if batch_size is None else check_positive_int(batch_size, where, "batch_size")
         self.n_samples = self._count_samples()
         self.params = self._choose(params)
+        self._everything = unique_parameters(net, loss)
+        self._chosen_ids = {id(p) for p in self.params}
         sizes = [p.size for p in self.params]
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         self.slices = [slice(int(a), int(b)) for a, b in zip(offsets[:-1], offsets[1:])]
@@ -223,6 +226,25 @@ class Problem:
             return inputs, tuple(t[batch] for t in self.targets)
         return inputs, None if self.targets is None else self.targets[batch]
 
+    @contextlib.contextmanager
+    def _only_chosen(self) -> Iterator[None]:
+        """Freeze, for the duration, every unfrozen parameter that is not in ``params``.
+
+        Layers skip the gradient work of frozen parameters, and networks skip the backward
+        of layers with none unfrozen (a frozen feature extractor in front of a trained
+        head costs no backward at all), so ``Problem(params=subset)`` pays only for the
+        subset. The flags are restored exactly, also when the pass raises. Not safe while
+        another thread runs the same network with other parameters selected.
+        """
+        held = [p for p in self._everything if not p.frozen and id(p) not in self._chosen_ids]
+        for p in held:
+            p.frozen = True
+        try:
+            yield
+        finally:
+            for p in held:
+                p.frozen = False
+
     def forward(self, batch: np.ndarray | None = None) -> tuple[float, Callable[[], DeltaSet]]:
         """Loss value on ``batch`` (None: all rows) and a function that runs the backward pass.
 
@@ -231,7 +253,7 @@ class Problem:
         needs only values skips the backward pass of the steps it rejects.
         """
         inputs, targets = self._select(batch)
-        with forward_scope():
+        with self._only_chosen(), forward_scope():
             prediction, back_net = self.net.forward(*inputs)
             outputs = prediction if isinstance(prediction, tuple) else (prediction,)
             extra = () if targets is None else targets if isinstance(targets, tuple) else (targets,)
@@ -240,13 +262,14 @@ class Problem:
 
         def gradient() -> DeltaSet:
             deltas = DeltaSet()
-            dgrads = back_loss(np.ones((), dtype=value.dtype if value.dtype.kind == "f" else np.float64), deltas)
-            if not isinstance(dgrads, tuple):
-                dgrads = (dgrads,)
-            # one gradient per network output (a Graph with several outputs takes a tuple);
-            # the inputs are data, so the first layers need not compute input gradients
-            with input_grad(False):
-                back_net(dgrads[:len(outputs)] if len(outputs) > 1 else dgrads[0], deltas)
+            with self._only_chosen():
+                dgrads = back_loss(np.ones((), dtype=value.dtype if value.dtype.kind == "f" else np.float64), deltas)
+                if not isinstance(dgrads, tuple):
+                    dgrads = (dgrads,)
+                # one gradient per network output (a Graph with several outputs takes a tuple);
+                # the inputs are data, so the first layers need not compute input gradients
+                with input_grad(False):
+                    back_net(dgrads[:len(outputs)] if len(outputs) > 1 else dgrads[0], deltas)
             return deltas
 
         return float(value), gradient
