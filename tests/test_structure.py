@@ -1,4 +1,5 @@
-"""The package's shape: imports flow one way, files stay small, `import minieye` stays light."""
+"""The package's shape: imports flow one way, files stay small (package, tests, demos, benchmarks),
+`import minieye` stays light."""
 import ast
 import json
 import subprocess
@@ -92,10 +93,32 @@ def test_the_checker_resolves_relative_imports(tmp_path, monkeypatch):
     assert _rank(_dotted(fake)) == 3 and _rank(["minieye", "train"]) == 5
 
 
-@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(ROOT)))
+# Python files outside the package held to the same limit. Exemptions name the file and why;
+# remove an entry once its file is split (the test below fails on a stale exemption).
+OUTSIDE = ("tests", "demos", "benchmarks")
+EXEMPT: dict[str, str] = {}
+
+
+def _project_files():
+    top = ROOT.parent
+    found = [p for d in OUTSIDE for p in (top / d).rglob("*.py") if "__pycache__" not in p.parts]
+    return sorted(_modules() + found)
+
+
+@pytest.mark.parametrize("path", _project_files(), ids=lambda p: str(p.relative_to(ROOT.parent)))
 def test_no_file_over_400_lines(path):
+    name = str(path.relative_to(ROOT.parent))
     lines = len(path.read_text().splitlines())
-    assert lines <= MAX_LINES, f"{path.relative_to(ROOT.parent)} has {lines} lines; split it (limit {MAX_LINES})"
+    if name in EXEMPT:
+        assert lines > MAX_LINES, f"{name} has {lines} lines now: drop its exemption ({EXEMPT[name]})"
+        return
+    assert lines <= MAX_LINES, f"{name} has {lines} lines; split it (limit {MAX_LINES})"
+
+
+def test_the_line_limit_covers_tests_demos_and_benchmarks():
+    names = {str(p.relative_to(ROOT.parent)).split("/")[0] for p in _project_files()}
+    assert {"minieye", "tests"} <= names and names <= {"minieye", *OUTSIDE}
+    assert any(p.name == "test_structure.py" for p in _project_files())
 
 
 _PROBE = r"""
