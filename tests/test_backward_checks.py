@@ -1,5 +1,5 @@
 """Backward closures refuse a wrong dy, every layer handles an empty batch, and the shared
-helpers (checks.generator, checks.where) behave as documented."""
+helpers (checks.generator, checks.where, F.pad / F.pad_adjoint) behave as documented."""
 import re
 
 import numpy as np
@@ -7,6 +7,7 @@ import pytest
 
 import minieye as me
 from minieye import checks, losses
+from minieye import functional as F
 from minieye import layers as L
 from minieye.testing import check_empty_batch, check_rejects_bad_dy
 
@@ -47,7 +48,7 @@ def test_conv_empty_batch_shapes(cls, nd):
 
 PARAMETER_FREE = [L.ReLU(), L.LeakyReLU(0.1), L.Sigmoid(), L.Tanh(), L.Abs(), L.Square(), L.Clamp(-1, 1),
                   L.Softmax(), L.Softmax(axis=1), L.Reshape((-1,)), L.Flatten(), L.Crop((1, 0, 0, 1)),
-                  L.Pad((2, 0, 1, 0), mode="reflect"), L.Pad(1), L.Sum(), L.Mean()]
+                  L.Pad((1, 0, 2, 0), mode="reflect"), L.Pad(1), L.Sum(), L.Mean()]
 
 
 @pytest.mark.parametrize("layer", PARAMETER_FREE, ids=lambda layer: layer.label())
@@ -137,3 +138,56 @@ def test_dense_config_keeps_an_int_rng_as_its_seed():
 def test_where_names_a_layer_with_or_without_a_name():
     assert checks.where("Conv2D", "enc1") == "Conv2D 'enc1'"
     assert checks.where("Conv2D") == checks.where("Conv2D", None) == "Conv2D"
+
+
+# -- padding: one implementation, PyTorch's order ------------------------------------------
+
+
+def _dense_adjoint(dy, pad, mode, shape):
+    """P^T dy by brute force: the gradient of <pad(x), dy> through every unit vector of x."""
+    out = np.zeros(shape)
+    for idx in np.ndindex(*shape):
+        e = np.zeros(shape)
+        e[idx] = 1
+        out[idx] = np.vdot(F.pad(e, pad, mode), dy)
+    return out
+
+
+@pytest.mark.parametrize("mode", ["zero", "reflect", "replicate"])
+@pytest.mark.parametrize("pad", [1, (2, 1), (3, 0, 1, 2), (0, 2, 3, 0)])
+def test_pad_adjoint_matches_brute_force(mode, pad):
+    shape = (2, 4, 5)
+    dy = RNG.normal(size=F.pad(np.zeros(shape), pad, mode).shape)
+    np.testing.assert_allclose(F.pad_adjoint(dy, pad, mode), _dense_adjoint(dy, pad, mode, shape), atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["zero", "reflect", "replicate"])
+def test_pad_layer_is_f_pad_in_pytorch_order(mode):
+    x = RNG.normal(size=(2, 3, 5, 6))
+    amount = (1, 3, 0, 2)  # left, right, top, bottom
+    layer = L.Pad(amount, mode=mode)
+    y, backward = layer.forward(x)
+    assert y.shape == (2, 3, 5 + 0 + 2, 6 + 1 + 3)
+    np.testing.assert_array_equal(y, F.pad(x, amount, mode))
+    dy = RNG.normal(size=y.shape)
+    np.testing.assert_array_equal(backward(dy, me.DeltaSet()), F.pad_adjoint(dy, amount, mode))
+    assert L.Crop(amount)(y).shape == x.shape
+    np.testing.assert_array_equal(L.Crop(amount)(y), x)
+
+
+def test_pad_and_crop_agree_with_torch():
+    torch = pytest.importorskip("torch")
+    x = RNG.normal(size=(1, 2, 5, 6))
+    amount = (1, 3, 0, 2)
+    for mode, torch_mode in (("zero", "constant"), ("reflect", "reflect"), ("replicate", "replicate")):
+        expected = torch.nn.functional.pad(torch.from_numpy(x), amount, mode=torch_mode).numpy()
+        np.testing.assert_allclose(L.Pad(amount, mode=mode)(x), expected)
+    # a negative pad in torch crops: Crop(amount) is torch's pad by -amount
+    expected = torch.nn.functional.pad(torch.from_numpy(x), tuple(-a for a in amount)).numpy()
+    np.testing.assert_allclose(L.Crop(amount)(x), expected)
+
+
+def test_pad_adjoint_is_linear_in_size():
+    dy = np.ones((1, 1, 400, 400))
+    out = F.pad_adjoint(dy, (3, 3, 3, 3), "reflect")  # a dense fold matrix would be 400 x 394 per axis
+    assert out.shape == (1, 1, 394, 394) and out.sum() == dy.sum()

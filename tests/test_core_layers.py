@@ -89,7 +89,7 @@ def test_reshape_flatten():
 @pytest.mark.parametrize("mode, np_mode", [("zero", "constant"), ("reflect", "reflect"), ("replicate", "edge")])
 def test_pad_matches_numpy_and_crop_undoes_it(amount, mode, np_mode):
     pad = L.Pad(amount, mode=mode)
-    top, bottom, left, right = pad.amount
+    left, right, top, bottom = pad.amount
     x = RNG.normal(size=(2, 1, 4, 4))
     expected = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), mode=np_mode)
     assert np.array_equal(pad(x), expected)

@@ -5,7 +5,9 @@ by reflection (``abc|cba`` without repeating the edge: ``cb|abc|ba``, as PyTorch
 'reflect') or by repeating the edge ('replicate'). Each mode is a linear map
 ``P``: every padded pixel copies one source pixel (or is zero). ``pad_adjoint`` is
 ``P^T``: it sums every padded pixel back onto the pixel it was copied from, which is
-the gradient of padding.
+the gradient of padding. Amounts follow ``torch.nn.functional.pad``: an int, an
+(h, w) pair, or ``(left, right, top, bottom)``. ``layers.Pad`` and ``layers.Crop``
+use the same helpers.
 """
 from __future__ import annotations
 
@@ -13,41 +15,79 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array, check_ndim, fail
+from ..checks import as_float_array, check_nonneg_int, fail
 
-__all__ = ["pad", "pad_adjoint"]
+__all__ = ["pad", "pad_adjoint", "pad_amounts", "apply_pad", "fold_pad"]
 
 _NUMPY_MODE = {"zero": "constant", "constant": "constant", "reflect": "reflect", "replicate": "edge"}
+Amounts = tuple[int, int, int, int]
 
 
-def _amounts(pad: Any, where: str) -> tuple[int, int, int, int]:
-    """(left, right, top, bottom) from an int, an (h, w) pair or PyTorch's 4-tuple."""
-    if isinstance(pad, (int, np.integer)) and not isinstance(pad, bool):
-        values = (pad,) * 4
+def pad_amounts(value: Any, where: str, name: str = "pad") -> Amounts:
+    """(left, right, top, bottom) from an int, an (h, w) pair or PyTorch's (left, right, top, bottom)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        items: tuple = (value,) * 4
     else:
         try:
-            values = tuple(pad)
+            items = tuple(value)
         except TypeError:
-            values = ()
-        if len(values) == 2:
-            values = (values[1], values[1], values[0], values[0])
-    ok = len(values) == 4 and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 0
-                                  for v in values)
-    if not ok:
-        raise fail(where, "pad an int >= 0, an (h, w) pair or (left, right, top, bottom)", f"pad={pad!r}")
-    return tuple(int(v) for v in values)  # type: ignore[return-value]
+            items = ()
+        if len(items) == 2:  # (h, w): top = bottom = h, left = right = w
+            items = (items[1], items[1], items[0], items[0])
+    if len(items) != 4:
+        raise fail(where, f"{name} an int, an (h, w) pair or (left, right, top, bottom)", f"{name}={value!r}")
+    return tuple(check_nonneg_int(v, where, name) for v in items)  # type: ignore[return-value]
 
 
-def _check(x: np.ndarray, amounts: tuple[int, int, int, int], mode: str, where: str) -> str:
+def _check(shape: tuple[int, ...], amounts: Amounts, mode: str, where: str, name: str = "x") -> None:
+    """Refuse an unknown mode, fewer than 2 axes, or a reflection as large as the image."""
     if mode not in _NUMPY_MODE:
         raise fail(where, "mode 'zero', 'reflect' or 'replicate'", f"mode={mode!r}")
-    check_ndim(x, (2, 3, 4), where, "x", layout="(N, C,) H, W")
+    if len(shape) < 2:
+        raise fail(where, f"{name} with at least 2 dimensions (..., H, W)", f"{name}.shape == {tuple(shape)}")
     left, right, top, bottom = amounts
-    h, w = x.shape[-2], x.shape[-1]
+    h, w = shape[-2], shape[-1]
     if mode == "reflect" and (max(top, bottom) >= h or max(left, right) >= w):
         raise fail(where, "reflect padding smaller than the image size on each side",
-                   f"pad (left, right, top, bottom) = {amounts} for an image of {h} x {w}")
-    return _NUMPY_MODE[mode]
+                   f"pad (left, right, top, bottom) = {amounts} for an image of {h} x {w}",
+                   "Use mode='replicate' or pad in several steps")
+
+
+def apply_pad(x: np.ndarray, amounts: Amounts, mode: str, where: str) -> np.ndarray:
+    """``pad`` on a validated float array, errors worded for ``where``."""
+    _check(x.shape, amounts, mode, where)
+    left, right, top, bottom = amounts
+    widths = [(0, 0)] * (x.ndim - 2) + [(top, bottom), (left, right)]
+    return np.pad(x, widths, mode=_NUMPY_MODE[mode])
+
+
+def _fold(dy: np.ndarray, n: int, before: int, after: int, mode: str) -> np.ndarray:
+    """The adjoint of padding the last axis (n inputs, ``before``/``after`` added): border
+    gradients go back onto the input positions they copied (slices, not a scatter or a matrix)."""
+    dx = dy[..., before:before + n].copy()
+    if mode == "replicate":
+        if before:
+            dx[..., 0] += dy[..., :before].sum(axis=-1)
+        if after:
+            dx[..., n - 1] += dy[..., before + n:].sum(axis=-1)
+    elif mode == "reflect":
+        if before:  # padded position j < before copies input position before - j
+            dx[..., 1:before + 1] += dy[..., before - 1::-1]
+        if after:  # padded position before + n + k copies input position n - 2 - k
+            dx[..., n - 1 - after:n - 1] += dy[..., before + n:][..., ::-1]
+    return dx
+
+
+def fold_pad(dy: np.ndarray, amounts: Amounts, mode: str, where: str) -> np.ndarray:
+    """``pad_adjoint`` on a validated float array, errors worded for ``where``. O(size of dy)."""
+    left, right, top, bottom = amounts
+    if dy.ndim < 2 or dy.shape[-2] - top - bottom < 1 or dy.shape[-1] - left - right < 1:
+        raise fail(where, "dy larger than the padding", f"dy.shape == {dy.shape}, pad={amounts}")
+    h, w = dy.shape[-2] - top - bottom, dy.shape[-1] - left - right
+    _check(dy.shape[:-2] + (h, w), amounts, mode, where, "dy")
+    by_cols = _fold(dy, w, left, right, mode)
+    folded = _fold(np.swapaxes(by_cols, -1, -2), h, top, bottom, mode)
+    return np.ascontiguousarray(np.swapaxes(folded, -1, -2))
 
 
 def pad(x: Any, pad: Any, mode: str = "zero") -> np.ndarray:
@@ -57,26 +97,7 @@ def pad(x: Any, pad: Any, mode: str = "zero") -> np.ndarray:
     (all sides), an (h, w) pair (symmetric) or ``(left, right, top, bottom)`` as
     ``torch.nn.functional.pad``; ``mode`` is 'zero', 'reflect' or 'replicate'.
     """
-    where = "pad"
-    x = as_float_array(x, where, "x")
-    amounts = _amounts(pad, where)
-    np_mode = _check(x, amounts, mode, where)
-    left, right, top, bottom = amounts
-    widths = [(0, 0)] * (x.ndim - 2) + [(top, bottom), (left, right)]
-    return np.pad(x, widths, mode=np_mode)
-
-
-def _fold_matrix(size: int, before: int, after: int, np_mode: str, dtype: np.dtype) -> np.ndarray:
-    """M (size, size + before + after) with M[src, k] = 1 when padded position k copies src."""
-    index = np.arange(size)
-    if np_mode == "constant":
-        source = np.concatenate([np.full(before, -1), index, np.full(after, -1)])
-    else:
-        source = np.pad(index, (before, after), mode=np_mode)
-    m = np.zeros((size, size + before + after), dtype=dtype)
-    keep = source >= 0
-    m[source[keep], np.flatnonzero(keep)] = 1
-    return m
+    return apply_pad(as_float_array(x, "pad", "x"), pad_amounts(pad, "pad"), mode, "pad")
 
 
 def pad_adjoint(dy: Any, pad: Any, mode: str = "zero") -> np.ndarray:
@@ -85,12 +106,4 @@ def pad_adjoint(dy: Any, pad: Any, mode: str = "zero") -> np.ndarray:
     Shapes: (..., H + top + bottom, W + left + right) -> (..., H, W).
     """
     where = "pad_adjoint"
-    dy = as_float_array(dy, where, "dy")
-    left, right, top, bottom = _amounts(pad, where)
-    h, w = dy.shape[-2] - top - bottom, dy.shape[-1] - left - right
-    if h < 1 or w < 1:
-        raise fail(where, "dy larger than the padding", f"dy.shape == {dy.shape}, pad={pad!r}")
-    np_mode = _check(np.empty((h, w)), (left, right, top, bottom), mode, where)
-    m_h = _fold_matrix(h, top, bottom, np_mode, dy.dtype)
-    m_w = _fold_matrix(w, left, right, np_mode, dy.dtype)
-    return np.ascontiguousarray(m_h @ dy @ m_w.T)
+    return fold_pad(as_float_array(dy, where, "dy"), pad_amounts(pad, where), mode, where)

@@ -75,7 +75,7 @@ def crop(draw):
     amount = draw(st.one_of(st.integers(0, 1), st.tuples(st.integers(0, 2), st.integers(0, 2)),
                             st.tuples(*[st.integers(0, 2)] * 4)))
     layer = L.Crop(amount)
-    top, bottom, left, right = layer.amount
+    left, right, top, bottom = layer.amount
     shape = draw(ms.image_shapes(height=st.integers(top + bottom + 1, top + bottom + 4),
                                  width=st.integers(left + right + 1, left + right + 4)))
     return layer, (draw(ms.arrays(shape)),)
