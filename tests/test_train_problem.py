@@ -71,12 +71,27 @@ def test_values_only_line_searches_skip_the_backward_pass_of_rejected_steps():
                            train.Backtracking()).run(max_iterations=10)
     assert result.evaluations == counter.forwards > result.iterations + 1
     assert counter.backwards == result.iterations + 1  # the start and each accepted step
-    # mini-batches with a fixed step: one backward per batch; the step's value is still checked
+    # mini-batches with a fixed step: one forward and one backward per batch; the step's value is
+    # checked on the next batch, whose evaluation the next iteration starts from (was 2 forwards)
     counter.forwards = counter.backwards = 0
+    start = [p.value.copy() for p in net.parameters()]
     problem = train.Problem(net, losses.MSE(), x, y, batch_size=16, rng=0)
     result = train.Trainer(problem, train.Adam(), train.FixedStep(0.01)).run(max_iterations=10)
-    assert counter.backwards == 10 and counter.forwards == 20 == result.evaluations
+    assert counter.backwards == 10 and counter.forwards == 11 == result.evaluations
     assert all(math.isfinite(r.gradient_norm) and r.gradient_norm > 0 for r in result.history)
+    ahead = problem.get_vector()
+    # the same trajectory as checking each step on its own batch (the former scheme, 2 forwards each)
+    for p, value in zip(net.parameters(), start):
+        p.value[...] = value
+
+    class CheckingStep(train.FixedStep):
+        compares_values = True
+
+    counter.forwards = counter.backwards = 0
+    problem = train.Problem(net, losses.MSE(), x, y, batch_size=16, rng=0)
+    result = train.Trainer(problem, train.Adam(), CheckingStep(0.01)).run(max_iterations=10)
+    assert counter.backwards == 10 and counter.forwards == 20 == result.evaluations
+    np.testing.assert_array_equal(problem.get_vector(), ahead)
 
 
 class MeanSquare(losses.Loss):

@@ -98,6 +98,8 @@ def save_checkpoint(trainer: Any, path: str | os.PathLike) -> None:
     if current is None:
         raise fail("Trainer.save_checkpoint", "a trainer that has evaluated a finite starting point",
                    "no current point", "call run() first")
+    if current.grad is None and current.pending is not None:
+        trainer._complete(current)  # a step evaluated ahead on the next batch: its gradient is needed next
     arrays: dict[str, np.ndarray] = {"current.x": current.x}
     if current.grad is not None:  # None: a mini-batch step whose gradient was never needed
         arrays["current.grad"] = current.grad
@@ -111,6 +113,8 @@ def save_checkpoint(trainer: Any, path: str | os.PathLike) -> None:
                                  dtype=np.float64).reshape(-1, len(_HISTORY_FIELDS))
     if getattr(trainer, "_batch", None) is not None:
         arrays["batch"] = np.asarray(trainer._batch)
+    if trainer.stale and trainer._next_batch is not None:  # drawn, not yet evaluated (see Trainer._ahead)
+        arrays["next_batch"] = np.asarray(trainer._next_batch)
     orientation, search = trainer.orientation, trainer.line_search
     meta = {
         "format": FORMAT,
@@ -191,6 +195,7 @@ def _restore(trainer: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray], 
     trainer.last_step = info["last_step"]
     trainer.last_slope = info["last_slope"]
     trainer._batch = arrays.get("batch")
+    trainer._next_batch = arrays.get("next_batch")
     trainer.history = [Record(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), int(r[5]))
                        for r in arrays["history"]]
     problem.rng.bit_generator.state = _from_jsonable(meta["rng"])

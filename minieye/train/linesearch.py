@@ -63,6 +63,10 @@ class LineSearch:
     ``uses_slope``: whether it reads ``Trial.slope`` (False: the trainer skips the
     backward pass of trial steps, and Trial.slope is nan).
 
+    ``compares_values``: whether it compares trial losses with ``phi(0)`` (False: only
+    finiteness matters, so with mini-batches the trainer may evaluate the trial on the
+    *next* batch and reuse that evaluation as the next iteration's start).
+
     ``resolution``: the relative change of the loss that rounding can fake (16 machine
     epsilons of the loss's dtype; the Trainer sets it from the parameters' dtype).
 
@@ -71,6 +75,7 @@ class LineSearch:
 
     needs_descent = True
     uses_slope = True
+    compares_values = True
     resolution = 16 * 2.0 ** -52
 
     def search(self, phi: Phi, loss0: float, slope0: float, t0: float) -> Trial | None:
@@ -92,6 +97,7 @@ class FixedStep(LineSearch):
 
     needs_descent = False
     uses_slope = False
+    compares_values = False
 
     def __init__(self, rate: float = 1e-3, max_halvings: int = 30):
         self.rate = _number(rate, "FixedStep", "rate", 0.0, math.inf)

@@ -82,6 +82,8 @@ class Trainer:
         self.current: Iterate | None = None
         self.initial_loss = math.nan
         self.stale = False  # the current evaluation belongs to an old mini-batch
+        self._next_batch: Any = None  # see _ahead
+        self._behind = False  # this iteration's ahead trial was not finite: _next_batch still to evaluate
         self.last_step: float | None = None
         self.last_slope: float | None = None
         self.elapsed_before = 0.0
@@ -188,7 +190,10 @@ class Trainer:
                               f"{self.orientation.stationarity(current):.3g}): a gradient too small to show "
                               "a slope, a constrained corner, or a gradient that is not finite along it")
             t0 = self._initial_step(path, slope0, current)
-            trial = self.line_search.search(self._phi(path, current.x, self._batch, tally),
+            phi = self._phi(path, current.x, self._batch, tally)
+            if self._ahead():
+                phi = self._phi_ahead(phi, self._phi(path, current.x, self._upcoming(), tally))
+            trial = self.line_search.search(phi,
                                             current.loss, slope0, t0)
             if trial is not None:
                 self.last_step, self.last_slope = trial.t, slope0
@@ -202,6 +207,32 @@ class Trainer:
             return None, "non_finite"
         return None, (f"the line search found no acceptable step after {tally[0]} evaluations "
                       "(converged to machine precision, or a gradient that does not match the loss)")
+
+    def _ahead(self) -> bool:
+        """Whether trial steps are evaluated on the next mini-batch: when the line search
+        only checks that the loss stays finite (FixedStep) and the orientation needs no
+        gradient at the new point on the old batch, the check and the next iteration's
+        evaluation are one forward pass (one forward and one backward per iteration)."""
+        return (self.problem.batch_size is not None and not self.line_search.compares_values
+                and not self.orientation.learns_from_steps)
+
+    def _upcoming(self) -> Any:
+        if self._next_batch is None:  # drawn once per iteration, kept across a retried search
+            self._next_batch = self.problem.draw_batch()
+        return self._next_batch
+
+    def _phi_ahead(self, on_old: Any, on_next: Any) -> Any:
+        """The first trial on the next batch; if it is not finite there (a bad row in the new
+        batch, or a step too long), fall back to the old batch for this search, as without
+        ``_ahead``: the next iteration then evaluates the new batch itself and says which."""
+        def phi(t: float) -> Trial:
+            if not self._behind:
+                trial = on_next(t)
+                if trial.finite:
+                    return trial
+                self._behind = True
+            return on_old(t)
+        return phi
 
     def _needs_gradient(self) -> bool:
         """Whether the accepted point's gradient is used: always with full batches (the next
@@ -277,11 +308,15 @@ class Trainer:
             if reason:
                 return reason, message
             if self.stale:  # a new mini-batch: re-evaluate the current point on it
-                self._batch = self.problem.draw_batch()
+                drawn, self._next_batch, self._behind = self._next_batch, None, False
+                self._batch = self.problem.draw_batch() if drawn is None else drawn
                 current, finite = self._evaluate(self.current.x, self._batch)
                 if not finite:
                     return "non_finite", self._nonfinite_message(f"on the mini-batch of iteration {self.iteration + 1}")
                 self.current, self.stale = current, False
+            elif self.current.grad is None and not self._complete(self.current):  # evaluated ahead
+                return "non_finite", self._nonfinite_message(f"(the gradient) on the mini-batch of iteration "
+                                                             f"{self.iteration + 1}")
             reason, message = self._converged(target_loss, gradient_tolerance)
             if reason:
                 return reason, message
@@ -294,8 +329,11 @@ class Trainer:
                 return ("no_descent" if why.startswith("no descent") else "line_search_failed"), why
             self.orientation.accepted(self.current, trial.point)
             start, self.current = self.current, trial.point
-            self.current.pending = None  # free the activations kept for a backward pass
-            self.stale = self.problem.batch_size is not None
+            if self._next_batch is not None and not self._behind:  # evaluated on the next batch: keep its backward
+                self._batch, self._next_batch, self.stale = self._next_batch, None, False
+            else:
+                self.current.pending = None  # free the activations kept for a backward pass
+                self.stale = self.problem.batch_size is not None
             self.iteration += 1
             # the gradient norm at the new point, or at the start when that was not computed
             measured = self.current if self.current.grad is not None else start
