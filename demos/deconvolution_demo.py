@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--kernel", default="box5", help="box5, gauss, motion, disk or a .npy/image PSF (default: box5)")
     p.add_argument("--noise", type=float, default=0.01, help="sd of the added Gaussian noise (default: 0.01)")
     p.add_argument("--iterations", type=int, default=None,
-                   help="L-BFGS iterations at most (default: deconvolve's, 200 or 500 when nearly noise-free)")
+                   help="L-BFGS iterations at most (default: deconvolve's, 200)")
     p.add_argument("--blind", action="store_true", help="also estimate the kernel (blind deconvolution)")
     p.add_argument("--crop", type=int, default=None, help="use a centred crop of this size (faster)")
     p.add_argument("--no-mindseye", action="store_true", help="skip the MindsEye-recipe run")
