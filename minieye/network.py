@@ -47,7 +47,15 @@ def _trainable(layer: Layer) -> bool:
     return hit
 
 
-def _check_gradient_shape(where: str, dy: Any, y: Any) -> np.ndarray:
+def _check_gradient_shape(where: str, dy: Any, y: Any) -> Any:
+    """``dy`` checked against the output ``y``: one array, or (for several outputs) a tuple
+    holding an array or None (zero) per output."""
+    if isinstance(y, tuple):
+        if not isinstance(dy, (tuple, list)) or len(dy) != len(y):
+            got = f"a {type(dy).__name__} of length {len(dy)}" if isinstance(dy, (tuple, list)) \
+                else f"one {type(dy).__name__} of shape {np.shape(dy)}"
+            raise fail(where, f"a tuple of {len(y)} output gradients (None for an unused output)", got)
+        return tuple(None if g is None else _check_gradient_shape(where, g, out) for g, out in zip(dy, y))
     dy = np.asarray(dy)
     if dy.shape != np.shape(y):
         raise fail(where, f"dy of the output's shape {np.shape(y)}", f"dy.shape == {dy.shape}")

@@ -308,3 +308,17 @@ def test_graph_layers_cache_follows_add():
     assert g.layers[-1] is relu and g.trainable
     g.layers[0].freeze()
     assert not g.trainable
+
+
+def test_a_sequential_may_end_in_a_graph_with_several_outputs():
+    g = me.Graph()
+    x = g.input()
+    h = g.add(dense(4, 3), x)
+    g.output(h, g.add(L.Tanh(), h))
+    net = me.Sequential(dense(4, 4, seed=2), g)
+    (a, b), backward = net.forward(X)
+    deltas = DeltaSet()
+    dx = backward((np.ones_like(a), None), deltas)
+    assert dx.shape == X.shape and len(deltas) == 4
+    with pytest.raises(ValueError, match=r"a tuple of 2 output gradients"):
+        backward(np.ones_like(a), DeltaSet())

@@ -32,10 +32,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..checks import as_float_array, check_ndim, check_nonneg_int, check_positive_int, fail, pair
+from ..checks import (LAYOUTS, as_float_array, check_gradient, check_ndim, check_nonneg_int, check_positive_int,
+                      fail, pair)
 from ..kernels import pool as K
 from ..kernels import upsample as U
-from .pool_checks import LAYOUTS, check_fits, check_gradient, check_switches, check_volume, spatial_size, window
+from .pool_checks import check_fits, check_switches, check_volume, spatial_size, window
 
 __all__ = [
     "pool_output_size",

@@ -10,12 +10,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-# LAYOUTS, spatial_tuple and check_gradient live in checks (shared with the convolutions);
-# re-exported here for the pooling modules that import them from this one.
-from ..checks import LAYOUTS, as_float_array, check_gradient, check_ndim, fail, spatial_tuple
+from ..checks import LAYOUTS, as_float_array, check_ndim, fail, spatial_tuple
 
-__all__ = ["LAYOUTS", "Window", "spatial_tuple", "check_volume", "window", "check_fits", "check_gradient",
-           "spatial_size", "check_switches"]
+__all__ = ["Window", "check_volume", "window", "check_fits", "spatial_size", "check_switches"]
 
 _AXES = {1: "L", 2: "H and W", 3: "D, H and W"}
 

@@ -50,10 +50,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..checks import as_float_array, check_ndim, fail, pair
+from ..checks import LAYOUTS, as_float_array, check_gradient, check_ndim, compact, fail, pair, where
 from ..core import Backward, DeltaSet, Layer, current_scope
 from ..functional.pool import UPSAMPLE_MODES, check_image
-from ..functional.pool_checks import LAYOUTS, Window, check_fits, check_gradient, check_volume, window
+from ..functional.pool_checks import Window, check_fits, check_volume, window
 from ..kernels import pool as K
 from ..kernels import upsample as U
 
@@ -61,20 +61,10 @@ __all__ = ["MaxPool1D", "MaxPool2D", "MaxPool3D", "MaxUnpool1D", "MaxUnpool2D", 
            "AvgPool1D", "AvgPool2D", "AvgPool3D", "Upsample", "GlobalAvgPool2D"]
 
 Ints = int | Sequence[int]
-IntPair = Ints
-
-
-def _compact(value: tuple[int, ...]) -> int | list[int]:
-    """A geometry tuple as JSON: one int when all entries agree."""
-    return value[0] if len(set(value)) == 1 else list(value)
 
 
 def _text(value: tuple[int, ...]) -> str:
     return str(value[0]) if len(set(value)) == 1 else "x".join(map(str, value))
-
-
-def _where(cls: type, name: str | None) -> str:
-    return cls.__name__ + (f" {name!r}" if name else "")
 
 
 class _Pooling(Layer):
@@ -85,7 +75,7 @@ class _Pooling(Layer):
     def __init__(self, kernel_size: Ints, stride: Ints | None = None, padding: Ints = 0,
                  name: str | None = None):
         super().__init__(name)
-        self.kernel_size, self.stride, self.padding = window(_where(type(self), name), kernel_size, stride,
+        self.kernel_size, self.stride, self.padding = window(where(type(self).__name__, name), kernel_size, stride,
                                                              padding, self.nd)
 
     @property
@@ -93,8 +83,8 @@ class _Pooling(Layer):
         return Window(self.kernel_size, self.stride, self.padding)
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "kernel_size": _compact(self.kernel_size),
-                "stride": _compact(self.stride), "padding": _compact(self.padding)}
+        return {**super().config(), "kernel_size": compact(self.kernel_size),
+                "stride": compact(self.stride), "padding": compact(self.padding)}
 
     def describe(self) -> str:
         text = f"{type(self).__name__}(k={_text(self.kernel_size)}, s={_text(self.stride)}"
@@ -179,7 +169,7 @@ class _MaxUnpool(Layer):
         super().__init__(name)
         if not isinstance(pool, self.pool_class):
             nd = self.pool_class.nd
-            raise fail(_where(type(self), name),
+            raise fail(where(type(self).__name__, name),
                        f"pool: the {self.pool_class.__name__} layer whose switches to use", f"pool={pool!r}",
                        f"For explicit switches call minieye.functional.max_unpool{nd}d(y, switches, output_size)")
         self.pool = pool
@@ -324,16 +314,16 @@ class Upsample(Layer):
     Shapes: (N, C, H, W) -> (N, C, H*sh, W*sw).
     """
 
-    def __init__(self, scale_factor: IntPair = 2, mode: str = "nearest", name: str | None = None):
+    def __init__(self, scale_factor: Ints = 2, mode: str = "nearest", name: str | None = None):
         super().__init__(name)
-        where = "Upsample" + (f" {name!r}" if name else "")
+        label = where("Upsample", name)
         if mode not in UPSAMPLE_MODES:
-            raise fail(where, "mode 'nearest' or 'bilinear'", f"mode={mode!r}")
-        self.scale_factor = pair(scale_factor, where, "scale_factor", minimum=1)
+            raise fail(label, "mode 'nearest' or 'bilinear'", f"mode={mode!r}")
+        self.scale_factor = pair(scale_factor, label, "scale_factor", minimum=1)
         self.mode = mode
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "scale_factor": _compact(self.scale_factor), "mode": self.mode}
+        return {**super().config(), "scale_factor": compact(self.scale_factor), "mode": self.mode}
 
     def describe(self) -> str:
         return f"Upsample(x{_text(self.scale_factor)}, {self.mode})"

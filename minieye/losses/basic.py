@@ -21,7 +21,7 @@ import numpy as np
 
 from ..checks import as_float_array, check_same_shape, fail
 from ..checks import where as where_of
-from ..core import Backward, DeltaSet, Layer
+from ..core import Backward, DeltaSet, Layer, Parameter, unique_parameters
 
 __all__ = ["Loss", "MSE", "L1", "SoftmaxCrossEntropy", "WeightedSum"]
 
@@ -225,12 +225,8 @@ class WeightedSum(Loss):
     def weights(self) -> list[float]:
         return [w for w, _ in self._terms]
 
-    def parameters(self):
-        seen: dict[int, Any] = {}
-        for layer in self.layers:
-            for p in layer.parameters():
-                seen.setdefault(id(p), p)
-        return list(seen.values())
+    def parameters(self) -> list[Parameter]:
+        return unique_parameters(*self.layers)
 
     def config(self) -> dict[str, Any]:
         return {"terms": [[w, t] for w, t in self._terms], **super().config()}

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..checks import as_float_array, check_positive_int, fail
+from ..checks import as_float_array, check_positive_int, fail, generator
 from ..core import DeltaSet, Layer, Parameter, forward_scope, input_grad, unique_parameters
 from .constraints import Box, Constraint
 
@@ -74,13 +74,8 @@ class Problem:
             self.targets: Any = tuple(_as_data(t, where, f"targets[{i}]") for i, t in enumerate(targets))
         else:
             self.targets = None if targets is None else _as_data(targets, where, "targets")
-        if rng is None:
-            rng = np.random.default_rng(0)
-        elif isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-            rng = np.random.default_rng(int(rng))
-        elif not isinstance(rng, np.random.Generator):
-            raise fail(where, "rng a numpy Generator, an int seed or None", type(rng).__name__)
-        self.rng = rng
+        # a fixed default seed: the same problem draws the same batches unless told otherwise
+        self.rng = generator(0 if rng is None else rng, None, where)
         self.batch_size = None if batch_size is None else check_positive_int(batch_size, where, "batch_size")
         self.n_samples = self._count_samples()
         self.params = self._choose(params)
