@@ -111,6 +111,11 @@ def _regularizer_terms(regularizers: Any, tv_weight: float, where: str) -> list[
         if not tv_weight > 0:
             return []
         return [(tv_weight, TotalVariation(eps=TV_EPS)), (tv_weight * SECOND_ORDER_SHARE, SecondOrderTV(eps=TV_EPS))]
+    return regularizer_pairs(regularizers, where)
+
+
+def regularizer_pairs(regularizers: Any, where: str, factor: float = 1.0) -> list[tuple[float, Layer]]:
+    """A user's ``[(weight, loss layer), ...]`` validated, each weight times ``factor``."""
     terms = []
     for i, item in enumerate(regularizers):
         ok = isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], Layer) \
@@ -118,8 +123,19 @@ def _regularizer_terms(regularizers: Any, tv_weight: float, where: str) -> list[
         if not ok:
             raise fail(where, "regularizers as (weight, loss layer) pairs, e.g. [(1e-4, losses.TotalVariation())]",
                        f"item {i} is {item!r}")
-        terms.append((float(item[0]), item[1]))
+        terms.append((float(item[0]) * factor, item[1]))
     return terms
+
+
+def auto_box(low: float, high: float, sigma: float) -> tuple[float, float | None] | None:
+    """``box='auto'``: [0, 1] for an image in [0, 1], [0, inf) for a non-negative one, else none.
+
+    ``low``/``high`` are the blurred image's extremes; noise of sd ``sigma`` pushes a [0, 1]
+    image slightly outside, hence the slack.
+    """
+    slack = 0.02 + 4.0 * sigma
+    nonneg = low >= -slack
+    return (0.0, 1.0) if nonneg and high <= 1.0 + slack else ((0.0, None) if nonneg else None)
 
 
 def deconvolution_problem(observed: np.ndarray, kernel: np.ndarray, init: np.ndarray,
@@ -211,9 +227,7 @@ def deconvolve(blurred: Any, kernel: Any, *, noise_sigma: float | None = None, t
     if isinstance(box, str):
         if box != "auto":
             raise fail(where, "box 'auto', a (lower, upper) pair or None", f"box={box!r}")
-        slack = 0.02 + 4.0 * sigma  # noise pushes a [0, 1] image slightly outside
-        nonneg = y.min() >= -slack
-        box = (0.0, 1.0) if nonneg and y.max() <= 1.0 + slack else ((0.0, None) if nonneg else None)
+        box = auto_box(float(y.min()), float(y.max()), sigma)
 
     planes = y[None] if y.ndim == 2 else np.moveaxis(y, -1, 0)  # (N, H, W): channels as a batch
     rh, rw = k.shape[0] // 2, k.shape[1] // 2

@@ -40,7 +40,7 @@ import numpy as np
 
 from ..checks import fail, pair
 from ..core import Layer
-from .deconvolve import Deconvolution, deconvolve, default_tv_weight
+from .deconvolve import Deconvolution, auto_box, deconvolve, default_tv_weight, regularizer_pairs
 from .noise import estimate_noise
 from .psf import normalize_kernel
 
@@ -233,25 +233,6 @@ def _noise(blurred: Any, scale: float, budget: int) -> float:
     return estimate_noise(np.concatenate(blocks, axis=1))
 
 
-def _auto_box(lo: float, hi: float, sigma: float) -> tuple[float, float | None] | None:
-    # must match deconvolve's box='auto' rule (a test compares tiled with untiled where the box binds)
-    slack = 0.02 + 4.0 * sigma
-    nonneg = lo >= -slack
-    return (0.0, 1.0) if nonneg and hi <= 1.0 + slack else ((0.0, None) if nonneg else None)
-
-
-def _scaled_terms(regularizers: Any, factor: float, where: str) -> list[tuple[float, Layer]]:
-    terms = []
-    for i, item in enumerate(regularizers):
-        ok = isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], Layer) \
-            and isinstance(item[0], (int, float, np.integer, np.floating))
-        if not ok:
-            raise fail(where, "regularizers as (weight, loss layer) pairs, e.g. [(1e-4, losses.TotalVariation())]",
-                       f"item {i} is {item!r}")
-        terms.append((float(item[0]) * factor, item[1]))
-    return terms
-
-
 def _check_out(out: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
     if not isinstance(out, np.ndarray):
         raise fail(where, "out a numpy array or np.memmap", f"out of type {type(out).__name__}")
@@ -340,7 +321,7 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
     if halo is None:  # the default halo depends on sigma
         plan = plan_tiles(shape, k, tile=tile, sigma=sigma, max_memory=max_memory, where=where)
     if isinstance(box, str) and box == "auto":
-        box = _auto_box(lo, hi, sigma)
+        box = auto_box(lo, hi, sigma)
     weight = default_tv_weight(sigma) if tv_weight is None else float(tv_weight)
     if out is None:
         out = np.empty(shape, dtype=blurred.dtype if kind in "fiu" else np.float64)
@@ -356,7 +337,7 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
             if regularizers is None:
                 extra = dict(tv_weight=weight * factor, regularizers=None)
             else:
-                extra = dict(tv_weight=None, regularizers=_scaled_terms(regularizers, factor, where))
+                extra = dict(tv_weight=None, regularizers=regularizer_pairs(regularizers, where, factor))
             restored, info = deconvolve(_read(blurred, win, scale), kernel, **{
                 **settings, **extra, "noise_sigma": sigma, "box": box, "full": True})
             inner = restored[core[0] - r0:core[1] - r0, core[2] - c0:core[3] - c0]
