@@ -9,7 +9,6 @@ import pytest
 import minieye as me
 from minieye import layers, losses, train
 from minieye.core import Layer
-from minieye.core import Layer
 from tests.train_toys import rosenbrock
 
 

@@ -155,7 +155,6 @@ def forward_and_grad_weight(x, w2, bias, dy, y, dw_acc, cols_buf, plane, tile_bu
     n_img = x.shape[0]
     groups, c_out_g, k = w2.shape
     h_out = dy.shape[2] if need_dw else y.shape[2]
-    w_out = dy.shape[3] if need_dw else y.shape[3]
     row = -(-(x.shape[3] + 2 * pad_w) // stride_w)  # wps: the phase planes' row width
     if need_dw:
         dw_acc[:] = 0

@@ -30,7 +30,7 @@ from ._jit import kernel
 
 @kernel
 def _forward_task(xp, w, yw, t, n_tiles, tile_rows, wp, dil_h, dil_w):
-    n_img, c_in = xp.shape[0], xp.shape[1]
+    c_in = xp.shape[1]
     c_out, span_all = yw.shape[1], yw.shape[2]
     c_in_g, kh, kw = w.shape[1], w.shape[2], w.shape[3]
     c_out_g = c_out // (c_in // c_in_g)

@@ -245,7 +245,7 @@ class WeightedSum(Loss):
             value, backward = term.forward(*inputs[:k])
             value = np.asarray(value)
             if value.shape != ():
-                raise fail(where, f"each term to return a 0-d array", f"{term.label()} gave shape {value.shape}")
+                raise fail(where, "each term to return a 0-d array", f"{term.label()} gave shape {value.shape}")
             total = weight * value if total is None else total + weight * value
             parts.append((weight, k, backward))
         dtype = np.result_type(*[np.asarray(x).dtype for x in inputs if np.asarray(x).dtype.kind == "f"] or

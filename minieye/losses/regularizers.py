@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array, check_positive_int, fail
+from ..checks import as_float_array, fail
 from ..core import Backward, DeltaSet
 from .basic import Loss
 

@@ -13,7 +13,7 @@ clamp), made pairwise ``distinct`` (max-like layers) or drawn from a positive ra
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 from hypothesis import strategies as st

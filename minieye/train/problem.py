@@ -23,7 +23,7 @@ import numpy as np
 
 from ..checks import as_float_array, check_positive_int, fail, generator
 from ..core import DeltaSet, Layer, Parameter, forward_scope, input_grad, unique_parameters
-from .constraints import Box, Constraint
+from .constraints import Constraint
 
 __all__ = ["Problem"]
 
