@@ -10,27 +10,24 @@ import numpy as np
 
 from . import conv_warm
 from . import pool as kpool
+from . import upsample as kup
 
 __all__ = ["warm_up"]
 
 
 def _warm_pooling(dtypes: tuple) -> None:
-    # late import: functional validates and picks the kernels exactly as users' calls do
-    from .. import functional as F
-
     saved = kpool.PARALLEL_MIN_WORK
     try:
         for threshold in (1 << 62, 0):  # serial bodies, then the parallel drivers
             kpool.PARALLEL_MIN_WORK = threshold
             for dtype in dtypes:
                 x = np.ones((2, 3, 4, 4), dtype=dtype)
-                y, switches = F.max_pool2d(x, 2)
-                F.max_unpool2d_backward(F.max_unpool2d(y, switches, (4, 4)), switches)
-                a = F.avg_pool2d(x, 3, stride=2, padding=1)
-                F.avg_pool2d_backward(a, (4, 4), 3, stride=2, padding=1)
-                for mode in ("nearest", "bilinear"):
-                    F.upsample_backward(F.upsample(x, 2, mode=mode), 2, mode=mode)
-                F.global_avg_pool2d(x)
+                y, switches = kpool.max_pool_forward(x, (2, 2), (2, 2), (0, 0))
+                kpool.gather_switches(kpool.scatter_switches(y, switches, (4, 4)), switches)
+                a = kpool.avg_pool_forward(x, (3, 3), (2, 2), (1, 1), True)
+                kpool.avg_pool_backward(a, (4, 4), (3, 3), (2, 2), (1, 1), False)
+                kup.upsample_nearest_backward(kup.upsample_nearest_forward(x, 2, 2), 2, 2)
+                kup.upsample_bilinear_backward(kup.upsample_bilinear_forward(x, 2, 2), 2, 2)
     finally:
         kpool.PARALLEL_MIN_WORK = saved
 
