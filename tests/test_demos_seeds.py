@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import minieye as me
+from tests.doc_code import python_blocks
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("skimage")
@@ -107,8 +108,7 @@ def test_common_table_and_folder(tmp_path):
 
 def test_docs_demos_python_blocks_run():
     """Every ```python block of docs/demos.md runs as written."""
-    text = (DEMOS.parent / "docs" / "demos.md").read_text()
-    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    blocks = python_blocks("docs/demos.md")
     assert blocks
     for block in blocks:
         exec(compile(block, "docs/demos.md", "exec"), {})

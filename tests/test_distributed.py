@@ -14,6 +14,7 @@ import pytest
 
 import minieye as me
 from minieye import layers, losses, train
+from tests.doc_code import python_blocks
 
 RNG = np.random.default_rng(7)
 X = RNG.normal(size=(37, 6))                 # 37 rows: partitions of unequal sizes
@@ -255,7 +256,5 @@ def test_refusals(client):
 def test_docs_example_runs():
     """The first code block of docs/distributed.md runs as written (it starts its own cluster)."""
     pytest.importorskip("distributed")
-    from pathlib import Path
-    text = (Path(__file__).resolve().parents[1] / "docs" / "distributed.md").read_text()
-    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    code = python_blocks("docs/distributed.md")[0]
     exec(compile(code, "docs/distributed.md", "exec"), {"__name__": "__main__"})

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import zipfile
 
 import numpy as np
@@ -21,6 +20,7 @@ from minieye.archive import read_archive
 from minieye.testing.roundtrip import check_roundtrip
 from tests.cases import all_cases
 from tests.io_toys import Affine, Clip, Image, Recorder, Replay, randomize as _randomize, sample as _x
+from tests.doc_code import python_blocks
 
 
 # -- round trips -----------------------------------------------------------------------------
@@ -233,16 +233,13 @@ def test_zero_dimensional_parameters_keep_their_shape(tmp_path):
 
 
 def test_the_examples_in_docs_io_md_run(tmp_path, monkeypatch, capsys):
-    from pathlib import Path
-
-    doc = Path(__file__).resolve().parent.parent / "docs" / "io.md"
-    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)
+    blocks = python_blocks("docs/io.md")
     assert len(blocks) >= 3
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     try:
         for block in blocks:
-            exec(compile(block, str(doc), "exec"), namespace)
+            exec(compile(block, "docs/io.md", "exec"), namespace)
     finally:
         if "Gain" in me.io.registered():
             me.io.unregister("Gain")
