@@ -26,6 +26,13 @@ estimate (reflect-padded FFT filter, balance 100 sigma^2 clipped to [1e-2, 0.1])
 instead of the blurred image. The floor matters for noise-free input: a Wiener start
 with balance 1e-4 rings at the PSF's spectral zeros and L-BFGS spent ~150 iterations
 undoing it (camera, 5x5 box: 36 dB after 50 iterations instead of 23 dB).
+
+Volumes: a (kd, kh, kw) kernel makes ``blurred`` a (D, H, W) grayscale volume (a 2-D
+kernel keeps a (H, W, 3) array a colour image). The same problem one dimension up: the
+learned scene (1, 1, D + kd - 1, H + kh - 1, W + kw - 1), a frozen 'valid' ``Conv3D``,
+MSE + ``TotalVariation3D`` (eps 1e-2, weight 12 sigma^2; no second-order term), the same
+box rule, sigma = the median over D of ``estimate_noise`` on each (H, W) slice, and a
+3-D Wiener start (reflect-padded FFT, 3-D Laplacian regulariser).
 """
 from __future__ import annotations
 
@@ -38,8 +45,8 @@ import numpy as np
 from ..checks import as_float_array, check_ndim, check_positive_int, fail
 from ..core import Layer
 from ..network import Graph
-from ..layers import Conv2D, Source
-from ..losses import MSE, Loss, SecondOrderTV, TotalVariation
+from ..layers import Conv2D, Conv3D, Source
+from ..losses import MSE, Loss, SecondOrderTV, TotalVariation, TotalVariation3D
 from .. import train
 from .baselines import wiener
 from .noise import estimate_noise
@@ -106,10 +113,13 @@ class _Objective(Loss):
         return out, backward
 
 
-def _regularizer_terms(regularizers: Any, tv_weight: float, where: str) -> list[tuple[float, Layer]]:
+def _regularizer_terms(regularizers: Any, tv_weight: float, where: str,
+                       volume: bool = False) -> list[tuple[float, Layer]]:
     if regularizers is None:
         if not tv_weight > 0:
             return []
+        if volume:
+            return [(tv_weight, TotalVariation3D(eps=TV_EPS))]
         return [(tv_weight, TotalVariation(eps=TV_EPS)), (tv_weight * SECOND_ORDER_SHARE, SecondOrderTV(eps=TV_EPS))]
     return regularizer_pairs(regularizers, where)
 
@@ -143,10 +153,11 @@ def deconvolution_problem(observed: np.ndarray, kernel: np.ndarray, init: np.nda
                           dtype: Any = np.float32) -> tuple[train.Problem, Source, Graph]:
     """The network and Problem of one deconvolution (exposed for experiments and blind.py).
 
-    Shapes: observed (N, 1, H, W), kernel (kh, kw) PSF, init (N, 1, H + kh - 1, W + kw - 1).
+    Shapes: observed (N, 1, H, W), kernel (kh, kw) PSF, init (N, 1, H + kh - 1, W + kw - 1);
+    or, for volumes, observed (N, 1, D, H, W), kernel (kd, kh, kw), init (N, 1, D + kd - 1, ...).
     """
     image = Source(value=init, dtype=dtype, name="image")
-    blur = Conv2D(1, 1, kernel.shape, bias=False, dtype=dtype, name="psf")
+    blur = (Conv3D if kernel.ndim == 3 else Conv2D)(1, 1, kernel.shape, bias=False, dtype=dtype, name="psf")
     blur.weight.value[...] = as_conv_weight(kernel, dtype)
     blur.freeze()
     g = Graph(name="deconvolution")
@@ -158,10 +169,13 @@ def deconvolution_problem(observed: np.ndarray, kernel: np.ndarray, init: np.nda
     return problem, image, g
 
 
-def _as_image(blurred: Any, where: str) -> tuple[np.ndarray, np.dtype, float]:
+def _as_image(blurred: Any, where: str, volume: bool = False) -> tuple[np.ndarray, np.dtype, float]:
     raw = np.asarray(blurred)
     x = as_float_array(raw, where, "blurred", dtype=np.float64)
-    check_ndim(x, (2, 3), where, "blurred", "(H, W) grayscale or (H, W, C) colour")
+    if volume:
+        check_ndim(x, 3, where, "blurred", "a (D, H, W) grayscale volume, as the kernel is 3-D")
+    else:
+        check_ndim(x, (2, 3), where, "blurred", "(H, W) grayscale or (H, W, C) colour")
     if not np.isfinite(x).all():
         raise fail(where, "finite pixel values", "NaN or Inf in blurred")
     scale = float(np.iinfo(raw.dtype).max) if raw.dtype.kind in "ui" else 1.0
@@ -179,6 +193,8 @@ def deconvolve(blurred: Any, kernel: Any, *, noise_sigma: float | None = None, t
         blurred: (H, W) or (H, W, C) image; floats are taken as they are (usually in
             [0, 1]), integers are scaled by their dtype's maximum and converted back.
         kernel: the PSF (kh, kw), applied as a true convolution; normalised to sum 1.
+            A (kd, kh, kw) PSF (e.g. ``psf.gaussian3d``) makes ``blurred`` a (D, H, W)
+            grayscale volume, regularised by ``TotalVariation3D`` (see the module docstring).
         noise_sigma: the noise standard deviation (image units in [0, 1]); estimated when None.
         tv_weight: weight of the default TotalVariation term; ``default_tv_weight(sigma)``
             when None. The default also adds ``SecondOrderTV`` with weight ``tv_weight / 6``
@@ -200,7 +216,7 @@ def deconvolve(blurred: Any, kernel: Any, *, noise_sigma: float | None = None, t
 
     Returns the restored image with the shape and dtype of ``blurred`` (or
     ``(image, Deconvolution)`` when ``full``).
-    Shapes: (H, W) -> (H, W); (H, W, C) -> (H, W, C).
+    Shapes: (H, W) -> (H, W); (H, W, C) -> (H, W, C); with a 3-D kernel (D, H, W) -> (D, H, W).
     """
     if tile is not None or max_memory is not None or out is not None:
         from .tiled import deconvolve_tiled  # late: tiled.py imports this module
@@ -209,38 +225,42 @@ def deconvolve(blurred: Any, kernel: Any, *, noise_sigma: float | None = None, t
                                 timeout=timeout, init=init, progress=progress, dtype=dtype, full=full)
     where = "deconvolve"
     started = time.perf_counter()
-    y, out_dtype, scale = _as_image(blurred, where)
-    k = normalize_kernel(kernel, where)
-    if k.shape[0] > y.shape[0] or k.shape[1] > y.shape[1]:
-        raise fail(where, "a kernel no larger than the image",
+    k = normalize_kernel(kernel, where, ndim=(2, 3))
+    volume = k.ndim == 3
+    y, out_dtype, scale = _as_image(blurred, where, volume)
+    spatial = y.shape if volume else y.shape[:2]
+    if any(a > b for a, b in zip(k.shape, spatial)):
+        raise fail(where, f"a kernel no larger than the {'volume' if volume else 'image'}",
                    f"kernel.shape == {k.shape}, blurred.shape == {y.shape}")
     if init not in ("wiener", "blurred", "flat"):
         raise fail(where, "init 'wiener', 'blurred' or 'flat'", f"init={init!r}")
-    sigma = estimate_noise(y) if noise_sigma is None else float(noise_sigma)
+    sigma = (_volume_noise(y) if volume else estimate_noise(y)) if noise_sigma is None else float(noise_sigma)
     if not sigma >= 0:
         raise fail(where, "noise_sigma >= 0", f"noise_sigma={noise_sigma!r}")
     if iterations is None:
         iterations = 200
     iterations = check_positive_int(iterations, where, "iterations")
     weight = default_tv_weight(sigma) if tv_weight is None else float(tv_weight)
-    terms = _regularizer_terms(regularizers, weight, where)
+    terms = _regularizer_terms(regularizers, weight, where, volume)
     if isinstance(box, str):
         if box != "auto":
             raise fail(where, "box 'auto', a (lower, upper) pair or None", f"box={box!r}")
         box = auto_box(float(y.min()), float(y.max()), sigma)
 
-    planes = y[None] if y.ndim == 2 else np.moveaxis(y, -1, 0)  # (N, H, W): channels as a batch
-    rh, rw = k.shape[0] // 2, k.shape[1] // 2
+    gray = volume or y.ndim == 2
+    planes = y[None] if gray else np.moveaxis(y, -1, 0)  # (N, H, W) or (1, D, H, W): channels as a batch
+    radii = [n // 2 for n in k.shape]
     if init == "wiener":
         # never below 1e-2, even noise-free: a sharper Wiener start rings at the kernel's
         # spectral zeros, and L-BFGS spent ~150 of its iterations undoing that ringing
         balance = float(np.clip(100.0 * sigma * sigma, 1e-2, 0.1))
-        start = np.stack([wiener(p, k, balance) for p in planes])
+        filt = _wiener_volume if volume else wiener
+        start = np.stack([filt(p, k, balance) for p in planes])
     elif init == "blurred":
         start = planes
     else:
         start = np.full_like(planes, 0.5)
-    start = np.pad(start, ((0, 0), (rh, rh), (rw, rw)), mode="symmetric")
+    start = np.pad(start, [(0, 0)] + [(r, r) for r in radii], mode="symmetric")
     if box is not None:
         start = np.clip(start, -np.inf if box[0] is None else box[0], np.inf if box[1] is None else box[1])
 
@@ -249,13 +269,34 @@ def deconvolve(blurred: Any, kernel: Any, *, noise_sigma: float | None = None, t
     result = train.Trainer(problem, train.LBFGS(), train.ArmijoWolfe(), monitors).run(
         max_iterations=iterations, timeout=timeout)
     u = image.value.value[:, 0].astype(np.float64)
-    restored = u[:, rh:rh + y.shape[0], rw:rw + y.shape[1]]
-    restored = restored[0] if y.ndim == 2 else np.moveaxis(restored, 0, -1)
+    restored = u[(slice(None),) + tuple(slice(r, r + n) for r, n in zip(radii, spatial))]
+    restored = restored[0] if gray else np.moveaxis(restored, 0, -1)
     out = _to_dtype(restored * scale, out_dtype)
     if not full:
         return out
     labels = [(w, t.label()) for w, t in terms]
     return out, Deconvolution(out, sigma, labels, result, time.perf_counter() - started)
+
+
+def _volume_noise(y: np.ndarray) -> float:
+    """sigma of a (D, H, W) volume: the median of ``estimate_noise`` over its (H, W) slices."""
+    return float(np.median([estimate_noise(plane) for plane in y]))
+
+
+def _wiener_volume(y: np.ndarray, k: np.ndarray, balance: float) -> np.ndarray:
+    """Wiener-Hunt on a (D, H, W) volume (3-D Laplacian regulariser), reflect-padded by the kernel's sides.
+
+    The start for volume deconvolution, as ``baselines.wiener`` is for images.
+    Shapes: y (D, H, W), k (kd, kh, kw) -> (D, H, W).
+    """
+    q = np.pad(y, [(n, n) for n in k.shape], mode="symmetric")
+    placed = np.zeros(q.shape)
+    placed[:k.shape[0], :k.shape[1], :k.shape[2]] = k
+    h = np.fft.rfftn(np.roll(placed, [-(n // 2) for n in k.shape], axis=(0, 1, 2)))
+    freqs = np.meshgrid(*[np.fft.fftfreq(n) for n in q.shape[:2]], np.fft.rfftfreq(q.shape[2]), indexing="ij")
+    lap = sum(2.0 - 2.0 * np.cos(2 * np.pi * f) for f in freqs)  # transfer function of the 6-neighbour Laplacian
+    x = np.fft.irfftn(np.conj(h) * np.fft.rfftn(q) / (np.abs(h) ** 2 + balance * lap ** 2), s=q.shape, axes=(0, 1, 2))
+    return x[tuple(slice(n, n + m) for n, m in zip(k.shape, y.shape))]
 
 
 def _to_dtype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:

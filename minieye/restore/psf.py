@@ -1,4 +1,5 @@
-"""Blur kernels (point-spread functions), each a float64 (kh, kw) array summing to 1.
+"""Blur kernels (point-spread functions), each a float64 (kh, kw) array summing to 1
+(or (kd, kh, kw) for volumes: ``gaussian3d``).
 
 A PSF ``k`` blurs an image by *true convolution*, as ``scipy.ndimage.convolve`` and
 scikit-image do::
@@ -20,33 +21,41 @@ import numpy as np
 
 from ..checks import as_float_array, check_ndim, fail
 
-__all__ = ["box", "gaussian", "disk", "motion", "load_kernel", "normalize_kernel", "odd_kernel", "as_conv_weight", "blur"]
+__all__ = ["box", "gaussian", "gaussian3d", "disk", "motion", "load_kernel", "normalize_kernel", "odd_kernel", "as_conv_weight", "blur"]
 
 
 def _odd(n: int) -> int:
     return n if n % 2 else n + 1
 
 
-def odd_kernel(kernel: Any, where: str = "odd_kernel") -> np.ndarray:
+_RANKS = {2: "(kh, kw)", 3: "(kd, kh, kw)"}
+
+
+def odd_kernel(kernel: Any, where: str = "odd_kernel", ndim: int | tuple[int, ...] = 2) -> np.ndarray:
     """``kernel`` as a finite float64 (kh, kw) array with odd sides, *not* rescaled.
 
     For filters that are not PSFs (a zero-sum edge filter, a k-dagger inverse).
+    ``ndim`` (2 or (2, 3)) says which ranks are accepted; 3 is a (kd, kh, kw) volume PSF.
     Shapes: (kh, kw) -> (kh', kw') with kh' = kh rounded up to odd (zeros appended).
     """
     k = as_float_array(kernel, where, "kernel", dtype=np.float64)
-    check_ndim(k, 2, where, "kernel", "(kh, kw)")
+    ranks = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if k.ndim not in ranks:  # "2 dimensions" stays in the message for the 2-D callers' tests
+        expected = " or ".join(f"{r} dimensions {_RANKS[r]}" for r in ranks)
+        raise fail(where, f"kernel with {expected}", f"kernel.shape == {k.shape}")
     if k.size == 0 or not np.isfinite(k).all():
         got = f"kernel.shape == {k.shape}" if k.size == 0 else "NaN or Inf values"
         raise fail(where, "a non-empty, finite kernel", got)
-    return np.pad(k, ((0, 1 - k.shape[0] % 2), (0, 1 - k.shape[1] % 2)))
+    return np.pad(k, [(0, 1 - n % 2) for n in k.shape])
 
 
-def normalize_kernel(kernel: Any, where: str = "normalize_kernel") -> np.ndarray:
+def normalize_kernel(kernel: Any, where: str = "normalize_kernel", ndim: int | tuple[int, ...] = 2) -> np.ndarray:
     """``kernel`` as a float64 (kh, kw) array with odd sides, summing to 1 (a PSF).
 
+    ``ndim`` as for ``odd_kernel`` ((2, 3) also accepts (kd, kh, kw) volume PSFs).
     Shapes: (kh, kw) -> (kh', kw') with kh' = kh rounded up to odd.
     """
-    k = odd_kernel(kernel, where)
+    k = odd_kernel(kernel, where, ndim)
     total = k.sum()
     if not total > 0:
         raise fail(where, "a kernel with a positive sum (a PSF)", f"sum {total:g}")
@@ -69,6 +78,28 @@ def gaussian(sigma: float = 1.5, size: int | None = None) -> np.ndarray:
     r = np.arange(size) - size // 2
     g = np.exp(-0.5 * (r / sigma) ** 2)
     return normalize_kernel(np.outer(g, g), "gaussian")
+
+
+def gaussian3d(sigma: float | tuple[float, float, float] = 1.0, size: int | tuple[int, int, int] | None = None
+               ) -> np.ndarray:
+    """A separable 3-D Gaussian PSF for (D, H, W) volumes, sampled at voxel centres.
+
+    ``sigma`` per axis as (sd, sh, sw) or one number (anisotropic stacks, e.g. microscopy,
+    are usually wider along D); ``size`` per axis defaults to 2*ceil(3 sigma)+1.
+    Shapes: -> (kd, kh, kw), odd sides, summing to 1.
+    """
+    sigmas = (sigma,) * 3 if np.isscalar(sigma) else tuple(sigma)
+    sizes = (size,) * 3 if size is None or np.isscalar(size) else tuple(size)
+    if len(sigmas) != 3 or not all(s > 0 for s in sigmas):
+        raise fail("gaussian3d", "sigma > 0, one number or three", f"sigma={sigma!r}")
+    if len(sizes) != 3:
+        raise fail("gaussian3d", "size as one int or three", f"size={size!r}")
+    axes = []
+    for s, n in zip(sigmas, sizes):
+        n = _odd(int(n) if n else 2 * int(np.ceil(3 * s)) + 1)
+        r = np.arange(n) - n // 2
+        axes.append(np.exp(-0.5 * (r / s) ** 2))
+    return normalize_kernel(np.einsum("i,j,k->ijk", *axes), "gaussian3d", ndim=3)
 
 
 def _supersample(inside, size: int, factor: int = 8) -> np.ndarray:
@@ -141,8 +172,11 @@ def load_kernel(path: str | os.PathLike) -> np.ndarray:
 
 
 def as_conv_weight(kernel: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
-    """The (1, 1, kh, kw) ``F.conv2d`` weight whose cross-correlation equals convolving with ``kernel``."""
-    return np.ascontiguousarray(np.asarray(kernel)[::-1, ::-1], dtype=dtype)[None, None]
+    """The (1, 1, kh, kw) ``F.conv2d`` weight whose cross-correlation equals convolving with ``kernel``.
+
+    A (kd, kh, kw) kernel gives the (1, 1, kd, kh, kw) ``Conv3D`` weight (flipped on every axis).
+    """
+    return np.ascontiguousarray(np.flip(np.asarray(kernel)), dtype=dtype)[None, None]
 
 
 def blur(image: Any, kernel: Any, mode: str = "reflect", normalize: bool = True) -> np.ndarray:

@@ -292,6 +292,10 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
     """
     where = "deconvolve"
     started = time.perf_counter()
+    if np.ndim(kernel) == 3:  # volumes: tiles over (D, H, W) are not implemented yet
+        raise fail(where, "a 2-D (kh, kw) kernel: tiled deconvolution (tile, max_memory, out) handles images only",
+                   f"a 3-D kernel of shape {np.shape(kernel)}",
+                   "deconvolve the volume without tile/max_memory/out, or slab by slab along D yourself")
     blurred = _check_source(blurred, where)
     shape = tuple(int(s) for s in blurred.shape)
     k = normalize_kernel(kernel, where)
