@@ -5,6 +5,7 @@
     python benchmarks/bench_tiled.py seams                        # camera 256x256, tile 96, halos 0..46
     python benchmarks/bench_tiled.py seams --kernel motion9 --tile 128 --halos 0,default
     python benchmarks/bench_tiled.py seams --halos 46 --iterations 0 --dtype float32   # deconvolve's defaults
+    python benchmarks/bench_tiled.py volume-seams                 # 16x40x40 volume, tile 8x20x20, 3-D halos
 
 memory: each size runs in a fresh subprocess: a synthetic blurred image (blocks plus
 noise, float32) is written into a ``.npy`` memmap in a temporary folder, band by band,
@@ -21,6 +22,11 @@ improve, so both are converged and the difference is the tiling's), on the camer
 crop blurred by a Gaussian (sigma 1.6, 11x11) plus noise; prints the max and mean
 absolute difference for each halo, and, from the halo-0 run, the largest difference
 among pixels at least d pixels from a cut.
+
+volume-seams: the same on a (D, H, W) volume (tests/test_restore_tiled.py's: 3-D
+blocks and a ramp, ``psf.gaussian3d((0.6, 0.8, 0.8), size=(3, 5, 5))``, noise 0.03),
+halos given per axis as ``DxHxW``; prints the max difference per halo and along
+which axis it sits.
 """
 from __future__ import annotations
 
@@ -90,7 +96,7 @@ def _child(size: int, tile: int, iterations: int, untiled: bool, halo: int | Non
                 "traced_mb": traced / 1e6, "anon_mb": (peak_anon[0] - base_anon) * 1024 / 1e6,
                 "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6,
                 "estimate_mb": (plan.peak_bytes if not untiled else
-                                tiled._footprint(size, size, k.shape, 1)) / 1e6, "seconds": seconds}
+                                tiled._footprint((size, size), k.shape, 1)) / 1e6, "seconds": seconds}
 
 
 def memory(args: argparse.Namespace) -> None:
@@ -127,6 +133,16 @@ def _distance_to_cut(plan: tiled.TilePlan) -> np.ndarray:
     return dist
 
 
+def _untiled(blurred: np.ndarray, k: np.ndarray, settings: dict, what: str) -> np.ndarray:
+    """The reference: ``deconvolve`` on the whole input, with a header line and its convergence."""
+    print(f"load average at start: {os.getloadavg()[0]:.1f}; {what}, {settings}")
+    t = time.perf_counter()
+    whole, info = restore.deconvolve(blurred, k, full=True, **settings)
+    print(f"untiled: {info.result.iterations} iterations ({info.result.stop_reason}), "
+          f"{time.perf_counter() - t:.0f} s, sigma {info.sigma:.4f}, default halo {tiled.default_halo(k, info.sigma)}")
+    return whole
+
+
 def seams(args: argparse.Namespace) -> None:
     from scipy.ndimage import convolve
     from skimage import data, util
@@ -134,12 +150,8 @@ def seams(args: argparse.Namespace) -> None:
     k = {"gauss1.6": psf.gaussian(1.6), "motion9": psf.motion(9, 30)}[args.kernel]
     blurred = convolve(truth, k, mode="reflect") + args.noise * np.random.default_rng(0).standard_normal(truth.shape)
     settings = dict(iterations=args.iterations or None, dtype=getattr(np, args.dtype))
-    print(f"load average at start: {os.getloadavg()[0]:.1f}; camera 256x256, {args.kernel} {k.shape}, noise "
-          f"{args.noise}, tile {args.tile}, {settings}")
-    t = time.perf_counter()
-    whole, info = restore.deconvolve(blurred, k, full=True, **settings)
-    print(f"untiled: {info.result.iterations} iterations ({info.result.stop_reason}), "
-          f"{time.perf_counter() - t:.0f} s, sigma {info.sigma:.4f}")
+    whole = _untiled(blurred, k, settings, f"camera 256x256, {args.kernel} {k.shape}, noise {args.noise}, "
+                     f"tile {args.tile}")
     print("| halo | tiles | max abs diff | mean abs diff | seconds |")
     print("|---|---|---|---|---|")
     for halo in [None if h == "default" else int(h) for h in args.halos.split(",")]:
@@ -154,6 +166,30 @@ def seams(args: argparse.Namespace) -> None:
             profile = [f"d>={d}: {err[dist >= d].max():.1e}" for d in (0, 4, 8, 16, 24, 32, 40, 48, 56, 64)
                        if (dist >= d).any()]
             print("  halo 0, max diff at distance >= d from a cut: " + ", ".join(profile), flush=True)
+
+
+def volume_seams(args: argparse.Namespace) -> None:
+    from scipy.ndimage import convolve
+    d, h, w = (int(v) for v in args.shape.split("x"))
+    k = psf.gaussian3d((0.6, 0.8, 0.8), size=(3, 5, 5))
+    zz, yy, xx = np.mgrid[:d, :h, :w]
+    base = 0.2 + 0.5 * ((zz // 5 + yy // 12 + xx // 16) % 2) + 0.2 * xx / w
+    blurred = convolve(base, k, mode="reflect") + args.noise * np.random.default_rng(1).standard_normal((d, h, w))
+    settings = dict(iterations=args.iterations, dtype=np.float64)
+    tile = tuple(int(v) for v in args.tile.split("x"))
+    whole = _untiled(blurred, k, settings, f"volume {d}x{h}x{w}, gaussian3d {k.shape}, noise {args.noise}, "
+                     f"tile {tile}")
+    print("| halo (d, h, w) | tiles | max abs diff | max over D slices / H rows / W cols at | seconds |")
+    print("|---|---|---|---|---|")
+    for text in args.halos.split(","):
+        halo = None if text == "default" else tuple(int(v) for v in text.split("x"))
+        t = time.perf_counter()
+        parts, info = restore.deconvolve_tiled(blurred, k, tile=tile, halo=halo, full=True, **settings)
+        err = np.abs(parts - whole)
+        at = np.unravel_index(err.argmax(), err.shape)
+        name = f"default {tiled.default_halo(k, info.sigma)}" if halo is None else halo
+        print(f"| {name} | {len(info.result)} | {err.max():.2e} | {tuple(int(a) for a in at)} | "
+              f"{time.perf_counter() - t:.0f} |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -177,8 +213,14 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--noise", type=float, default=0.01)
     s.add_argument("--iterations", type=int, default=2000, help="0: deconvolve's default (200, or 500)")
     s.add_argument("--dtype", default="float64", help="float64, or float32 (deconvolve's default)")
+    v = sub.add_parser("volume-seams")
+    v.add_argument("--halos", default="0x0x0,4x6x6,6x10x10,7x6x6,7x10x10,default", help="DxHxW, comma-separated")
+    v.add_argument("--shape", default="16x40x40")
+    v.add_argument("--tile", default="8x20x20")
+    v.add_argument("--noise", type=float, default=0.03)
+    v.add_argument("--iterations", type=int, default=1500)
     args = ap.parse_args(argv)
-    memory(args) if args.what == "memory" else seams(args)
+    {"memory": memory, "seams": seams, "volume-seams": volume_seams}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -91,5 +91,5 @@ def test_clear_errors(case):
         deconvolve(noisy, np.ones(5))
     with pytest.raises(ValueError, match="no larger than the volume"):
         deconvolve(noisy[:3], psf.gaussian3d(1.0))  # 7 slices of kernel, 3 of volume
-    with pytest.raises(ValueError, match="handles images only"):
-        deconvolve(noisy, k, tile=16)
+    with pytest.raises(ValueError, match=r"tile an int >= 1 or a \(d, h, w\) triple"):
+        deconvolve(noisy, k, tile=(16, 16))  # tiled volumes (tiled.py) take one tile side per axis

@@ -25,11 +25,17 @@ box (from a streaming min/max) are computed once, before the tiles, so tiles agr
 Memory: the image is read a window at a time (a ``np.memmap``, or anything with
 ``shape``, ``dtype`` and slicing), results go into ``out`` (which may be a memmap), so
 the peak is about ``BYTES_PER_PIXEL`` times the window's pixels per channel, whatever
-the image size. 2-D grayscale (H, W) and colour (H, W, C) images only; volumes would
-need a 3-D convolution.
+the image size.
+
+Volumes: with a (kd, kh, kw) kernel the same plan runs over the three axes of a
+(D, H, W) volume (one implementation: a plan over N spatial axes, N = the kernel's
+rank): a halo per axis, the weight factor a product over the three axes, sigma the
+median over D of each (H, W) slice's estimate (``deconvolve``'s volume rule), the
+default halo the reach of the 3-D regularised inverse (capped at ``MAX_HALO_3D``).
 """
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import time
@@ -38,7 +44,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..checks import fail, pair
+from ..checks import fail, spatial_tuple
 from ..core import Layer
 from .deconvolve import Deconvolution, auto_box, deconvolve, default_tv_weight, regularizer_pairs
 from .noise import estimate_noise
@@ -49,9 +55,10 @@ __all__ = ["deconvolve_tiled", "plan_tiles", "TilePlan", "parse_memory", "defaul
 BYTES_PER_PIXEL = 400        # measured peak of deconvolve per scene pixel per channel: ~320 (f32) - 365 (f64)
 NOISE_SAMPLE_PIXELS = 1 << 18  # images up to 512x512 get the exact untiled sigma; larger ones a sample
 DEFAULT_TILE = 512
+DEFAULT_TILE_3D = 64   # a 64^3 core with a 20-voxel halo: ~0.5 GB at BYTES_PER_PIXEL
 HALO_TOLERANCE = 1e-4  # default_halo: where the regularised inverse falls below this fraction of its peak
 MAX_HALO = 256
-_HALO_GRID = 2 * MAX_HALO
+MAX_HALO_3D = 64       # keeps default_halo's 3-D FFT grid at 128^3
 _MIN_TILE = 8
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
           "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -73,7 +80,7 @@ def parse_memory(value: Any, where: str = "deconvolve", name: str = "max_memory"
     return number
 
 
-def default_halo(kernel: Any, sigma: float) -> tuple[int, int]:
+def default_halo(kernel: Any, sigma: float) -> tuple[int, ...]:
     """Halo used when none is given: the reach of the regularised inverse of ``kernel``, plus 8.
 
     The Wiener inverse g = F^-1[conj(K) / (|K|^2 + lam)], lam = clip(100 sigma^2, 1e-4, 0.1)
@@ -81,20 +88,22 @@ def default_halo(kernel: Any, sigma: float) -> tuple[int, int]:
     influence spreads; per axis, the reach is the largest offset where |g| exceeds
     ``HALO_TOLERANCE`` times its peak. Kernels with spectral zeros (box, disk, motion)
     reach much further than Gaussians, and low noise further than high noise (measured
-    in docs/tiled.md). Clipped to [k - 1 + 8, ``MAX_HALO``].
-    Shapes: kernel (kh, kw) -> (halo_h, halo_w).
+    in docs/tiled.md). Clipped to [k - 1 + 8, ``MAX_HALO``] (``MAX_HALO_3D`` for volumes).
+    Shapes: kernel (kh, kw) -> (halo_h, halo_w); (kd, kh, kw) -> (halo_d, halo_h, halo_w).
     """
-    k = normalize_kernel(kernel, "default_halo")
-    n = _HALO_GRID
-    centred = np.zeros((n, n))
-    centred[:k.shape[0], :k.shape[1]] = k
-    centred = np.roll(centred, (-(k.shape[0] // 2), -(k.shape[1] // 2)), axis=(0, 1))  # centre at the origin
-    spectrum = np.fft.rfft2(centred)
+    k = normalize_kernel(kernel, "default_halo", ndim=(2, 3))
+    cap = MAX_HALO if k.ndim == 2 else MAX_HALO_3D
+    n = 2 * cap
+    centred = np.zeros((n,) * k.ndim)
+    centred[tuple(slice(0, s) for s in k.shape)] = k
+    axes = tuple(range(k.ndim))
+    centred = np.roll(centred, [-(s // 2) for s in k.shape], axis=axes)  # centre at the origin
+    spectrum = np.fft.rfftn(centred)
     lam = float(np.clip(100.0 * sigma * sigma, 1e-4, 0.1))
-    g = np.abs(np.fft.fftshift(np.fft.irfft2(np.conj(spectrum) / (np.abs(spectrum) ** 2 + lam), (n, n))))
+    g = np.abs(np.fft.fftshift(np.fft.irfftn(np.conj(spectrum) / (np.abs(spectrum) ** 2 + lam), (n,) * k.ndim, axes)))
     big = g > HALO_TOLERANCE * g.max()
-    reach = [int(np.abs(np.nonzero(big.any(axis=1 - a))[0] - n // 2).max()) for a in (0, 1)]
-    return tuple(int(np.clip(r + 8, s - 1 + 8, MAX_HALO)) for r, s in zip(reach, k.shape))  # type: ignore
+    reach = [int(np.abs(np.nonzero(big.any(axis=tuple(b for b in axes if b != a)))[0] - n // 2).max()) for a in axes]
+    return tuple(int(np.clip(r + 8, s - 1 + 8, cap)) for r, s in zip(reach, k.shape))
 
 
 def _splits(n: int, size: int) -> list[int]:
@@ -111,101 +120,119 @@ def _grow(a: int, b: int, n: int, least: int) -> tuple[int, int]:
     return a, b
 
 
+def _slices(box: Sequence[int]) -> tuple[slice, ...]:
+    """(a0, a1, b0, b1, ...) -> (slice(a0, a1), slice(b0, b1), ...)."""
+    return tuple(slice(box[i], box[i + 1]) for i in range(0, len(box), 2))
+
+
 @dataclass(frozen=True)
 class TilePlan:
-    """Where the tiles of an (H, W) image lie. Shapes: cores tile (H, W) exactly once."""
+    """Where the tiles of an (H, W) image or a (D, H, W) volume lie.
 
-    shape: tuple[int, int]
-    tile: tuple[int, int]
-    halo: tuple[int, int]
-    kernel: tuple[int, int]
+    A box (core or window) is flat: (r0, r1, c0, c1) for images, (d0, d1, r0, r1, c0, c1)
+    for volumes. Shapes: cores tile ``shape`` (the spatial axes) exactly once.
+    """
+
+    shape: tuple[int, ...]
+    tile: tuple[int, ...]
+    halo: tuple[int, ...]
+    kernel: tuple[int, ...]
     channels: int = 1
 
-    def cores(self) -> Iterator[tuple[int, int, int, int]]:
-        """(r0, r1, c0, c1) of every core, row by row."""
-        rows, cols = _splits(self.shape[0], self.tile[0]), _splits(self.shape[1], self.tile[1])
-        for r0, r1 in zip(rows[:-1], rows[1:]):
-            for c0, c1 in zip(cols[:-1], cols[1:]):
-                yield r0, r1, c0, c1
+    def _bounds(self) -> list[list[int]]:
+        return [_splits(n, t) for n, t in zip(self.shape, self.tile)]
 
-    def window(self, core: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    def cores(self) -> Iterator[tuple[int, ...]]:
+        """Every core, the last axis fastest (row by row for images)."""
+        for cell in itertools.product(*[list(zip(b[:-1], b[1:])) for b in self._bounds()]):
+            yield tuple(v for pair_ in cell for v in pair_)
+
+    def window(self, core: Sequence[int]) -> tuple[int, ...]:
         """The core grown by the halo, clipped to the image."""
-        r0, r1, c0, c1 = core
-        (hh, hw), (h, w) = self.halo, self.shape
-        return _grow(r0 - hh, r1 + hh, h, self.kernel[0]) + _grow(c0 - hw, c1 + hw, w, self.kernel[1])
+        grown = [_grow(core[2 * a] - m, core[2 * a + 1] + m, n, k)
+                 for a, (m, n, k) in enumerate(zip(self.halo, self.shape, self.kernel))]
+        return tuple(v for span in grown for v in span)
 
     @property
     def count(self) -> int:
-        return (len(_splits(self.shape[0], self.tile[0])) - 1) * (len(_splits(self.shape[1], self.tile[1])) - 1)
+        return math.prod(len(b) - 1 for b in self._bounds())
 
     @property
     def peak_bytes(self) -> int:
         """Estimated peak memory of one tile's deconvolution (the largest window)."""
-        return _footprint(min(self.tile[0], self.shape[0]) + 2 * self.halo[0],
-                          min(self.tile[1], self.shape[1]) + 2 * self.halo[1], self.kernel, self.channels)
+        return _footprint([min(t, n) + 2 * m for t, n, m in zip(self.tile, self.shape, self.halo)],
+                          self.kernel, self.channels)
 
 
-def _footprint(h: int, w: int, kernel: tuple[int, int], channels: int) -> int:
-    return BYTES_PER_PIXEL * channels * (h + kernel[0] - 1) * (w + kernel[1] - 1)
+def _footprint(sides: Sequence[int], kernel: Sequence[int], channels: int) -> int:
+    return BYTES_PER_PIXEL * channels * math.prod(s + k - 1 for s, k in zip(sides, kernel))
 
 
 def plan_tiles(shape: tuple[int, ...], kernel: Any, *, tile: Any = None, halo: Any = None, sigma: float = 0.01,
                max_memory: Any = None, where: str = "deconvolve") -> TilePlan | None:
-    """Choose tiles for an (H, W) or (H, W, C) image; None when it fits ``max_memory`` untiled.
+    """Choose tiles for an (H, W) or (H, W, C) image, or a (D, H, W) volume with a 3-D kernel.
 
     ``tile`` given: used as it is (checked against the kernel and ``max_memory``).
-    Otherwise the largest square tile whose window fits ``max_memory`` (or 512).
-    ``halo`` None: ``default_halo(kernel, sigma)``.
-    Shapes: shape (H, W) or (H, W, C), kernel (kh, kw) PSF -> cores covering (H, W).
+    Otherwise the largest square (cubic) tile whose window fits ``max_memory`` (or
+    ``DEFAULT_TILE``, ``DEFAULT_TILE_3D`` for volumes); None when the whole input fits.
+    ``halo`` None: ``default_halo(kernel, sigma)``. ``tile`` and ``halo``: an int or one per axis.
+    Shapes: shape (H, W), (H, W, C) or (D, H, W), kernel (kh, kw) or (kd, kh, kw) -> cores covering the axes.
     """
-    h, w = int(shape[0]), int(shape[1])
-    channels = int(shape[2]) if len(shape) == 3 else 1
-    halo = default_halo(kernel, sigma) if halo is None else pair(halo, where, "halo", minimum=0)
-    kernel = normalize_kernel(kernel, where).shape
+    kernel = normalize_kernel(kernel, where, ndim=(2, 3))
+    nd = kernel.ndim
+    spatial = tuple(int(s) for s in shape[:nd])
+    channels = int(shape[2]) if nd == 2 and len(shape) == 3 else 1
+    halo = default_halo(kernel, sigma) if halo is None else spatial_tuple(halo, nd, where, "halo", minimum=0)
+    kernel = kernel.shape
     budget = None if max_memory is None else parse_memory(max_memory, where)
     if tile is not None:
-        tile = pair(tile, where, "tile", minimum=1)
-        if tile[0] < kernel[0] or tile[1] < kernel[1]:
+        tile = spatial_tuple(tile, nd, where, "tile", minimum=1)
+        if any(t < k for t, k in zip(tile, kernel)):
             raise fail(where, f"tile at least the kernel's size {kernel}", f"tile={tile}",
                        "a tile must hold the kernel; pass a larger tile")
-        plan = TilePlan((h, w), tile, halo, kernel, channels)
+        plan = TilePlan(spatial, tile, halo, kernel, channels)
         if budget is not None and plan.peak_bytes > budget:
             raise fail(where, f"max_memory >= {plan.peak_bytes} bytes for tile={tile}, halo={halo}",
                        f"max_memory={max_memory!r} ({budget} bytes)", "pass a smaller tile or more memory")
         return plan
     if budget is None:
-        return TilePlan((h, w), (DEFAULT_TILE, DEFAULT_TILE), halo, kernel, channels)
-    if _footprint(h, w, kernel, channels) <= budget:
+        return TilePlan(spatial, (DEFAULT_TILE if nd == 2 else DEFAULT_TILE_3D,) * nd, halo, kernel, channels)
+    if _footprint(spatial, kernel, channels) <= budget:
         return None
-    side = max(kernel[0], kernel[1], _MIN_TILE)
-    smallest = _footprint(side + 2 * halo[0], side + 2 * halo[1], kernel, channels)
-    if smallest > budget:
-        raise fail(where, f"max_memory >= {smallest} bytes (a {side}-pixel tile with halo {halo} and kernel "
-                   f"{kernel})", f"max_memory={max_memory!r} ({budget} bytes)",
-                   "give more memory or a smaller halo")
-    while _footprint(2 * side + 2 * halo[0], 2 * side + 2 * halo[1], kernel, channels) <= budget:
-        side *= 2  # coarse doubling, then refine linearly: the footprint is monotone in side
+
+    def fits(side: int) -> bool:  # the footprint is monotone in side
+        return _footprint([side + 2 * m for m in halo], kernel, channels) <= budget
+
+    side = max(*kernel, _MIN_TILE)
+    if not fits(side):
+        raise fail(where, f"max_memory >= {_footprint([side + 2 * m for m in halo], kernel, channels)} bytes "
+                   f"(a {side}-pixel tile with halo {halo} and kernel {kernel})",
+                   f"max_memory={max_memory!r} ({budget} bytes)", "give more memory or a smaller halo")
+    while fits(2 * side):
+        side *= 2  # coarse doubling, then refine linearly
     step = max(side // 16, 1)
-    while _footprint(side + step + 2 * halo[0], side + step + 2 * halo[1], kernel, channels) <= budget:
+    while fits(side + step):
         side += step
-    return TilePlan((h, w), (side, side), halo, kernel, channels)
+    return TilePlan(spatial, (side,) * nd, halo, kernel, channels)
 
 
-def _check_source(blurred: Any, where: str) -> Any:
+def _check_source(blurred: Any, volume: bool, where: str) -> Any:
     if not (hasattr(blurred, "shape") and hasattr(blurred, "dtype") and hasattr(blurred, "__getitem__")):
         blurred = np.asarray(blurred)  # a list: small by nature
     kind = np.dtype(blurred.dtype).kind
     if kind not in "fiub":
         raise fail(where, "blurred with real (float, int or bool) pixels", f"dtype {blurred.dtype}")
-    if len(blurred.shape) not in (2, 3):
-        raise fail(where, "blurred of shape (H, W) grayscale or (H, W, C) colour (tiling is 2-D only)",
+    if volume and len(blurred.shape) != 3:
+        raise fail(where, "blurred a (D, H, W) grayscale volume, as the kernel is 3-D",
                    f"blurred.shape == {tuple(blurred.shape)}")
+    if len(blurred.shape) not in (2, 3):
+        raise fail(where, "blurred of shape (H, W) grayscale or (H, W, C) colour, or a (D, H, W) volume with a "
+                   "3-D kernel", f"blurred.shape == {tuple(blurred.shape)}")
     return blurred
 
 
-def _read(blurred: Any, window: tuple[int, int, int, int], scale: float) -> np.ndarray:
-    r0, r1, c0, c1 = window
-    return np.asarray(blurred[r0:r1, c0:c1], dtype=np.float64) / scale
+def _read(blurred: Any, box: Sequence[int], scale: float) -> np.ndarray:
+    return np.asarray(blurred[_slices(box)], dtype=np.float64) / scale
 
 
 def _scan(blurred: Any, plan: TilePlan, scale: float, where: str) -> tuple[float, float]:
@@ -214,13 +241,19 @@ def _scan(blurred: Any, plan: TilePlan, scale: float, where: str) -> tuple[float
     for core in plan.cores():
         x = _read(blurred, core, scale)
         if not np.isfinite(x).all():
-            raise fail(where, "finite pixel values", f"NaN or Inf in blurred[{core[0]}:{core[1]}, {core[2]}:{core[3]}]")
+            at = ", ".join(f"{a}:{b}" for a, b in zip(core[::2], core[1::2]))
+            raise fail(where, "finite pixel values", f"NaN or Inf in blurred[{at}]")
         lo, hi = min(lo, float(x.min())), max(hi, float(x.max()))
     return lo, hi
 
 
-def _noise(blurred: Any, scale: float, budget: int) -> float:
-    """``estimate_noise`` on the whole image when small, else on a mosaic of sampled blocks."""
+def _noise(blurred: Any, scale: float, budget: int, volume: bool = False) -> float:
+    """``estimate_noise`` on the whole image when small, else on a mosaic of sampled blocks.
+
+    Volumes: the median over D of each (H, W) slice's estimate, as ``deconvolve`` does.
+    """
+    if volume:
+        return float(np.median([_noise(blurred[d], scale, budget) for d in range(blurred.shape[0])]))
     h, w = blurred.shape[:2]
     if h * w <= budget:
         return estimate_noise(_read(blurred, (0, h, 0, w), scale))
@@ -244,12 +277,11 @@ def _check_out(out: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
     return out
 
 
-def _store(out: np.ndarray, core: tuple[int, int, int, int], values: np.ndarray) -> None:
-    r0, r1, c0, c1 = core
+def _store(out: np.ndarray, core: Sequence[int], values: np.ndarray) -> None:
     if out.dtype.kind in "ui":
         info = np.iinfo(out.dtype)
         values = np.clip(np.rint(values), info.min, info.max)
-    out[r0:r1, c0:c1] = values
+    out[_slices(core)] = values
 
 
 def _bar(total: int, progress: bool) -> Any:
@@ -270,16 +302,18 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
     """``deconvolve`` one overlapping tile at a time, in memory bounded by the tile size.
 
     Args:
-        blurred: (H, W) or (H, W, C) image: an array, a ``np.memmap`` or anything with
-            ``shape``, ``dtype`` and 2-D slicing; it is read one window at a time.
-        kernel: the PSF, as for ``deconvolve``.
-        tile: core size in pixels, int or (h, w), at least the kernel's size; None: the
-            largest square that fits ``max_memory`` (512 without it).
-        halo: pixels of context on each side of a core, int or (h, w); None:
+        blurred: (H, W) or (H, W, C) image, or a (D, H, W) volume when ``kernel`` is 3-D:
+            an array, a ``np.memmap`` or anything with ``shape``, ``dtype`` and slicing;
+            it is read one window at a time.
+        kernel: the PSF, as for ``deconvolve``: (kh, kw), or (kd, kh, kw) for volumes.
+        tile: core size, an int or one per spatial axis ((h, w) or (d, h, w)), at least
+            the kernel's size; None: the largest square (cube) that fits ``max_memory``
+            (512, or 64 for volumes, without it).
+        halo: context on each side of a core, an int or one per axis; None:
             ``default_halo(kernel, sigma)``, the reach of the regularised inverse (25 for
             gaussian(1.6) at sigma 0.01, (58, 93) for motion(9, 30)): seams below 1e-3.
         max_memory: bytes (or '2GB', '512MiB') one tile may use; with ``tile=None`` an
-            image that fits is deconvolved untiled. Too small for the kernel: ValueError.
+            input that fits is deconvolved untiled. Too small for the kernel: ValueError.
         out: array (e.g. ``np.memmap``) of blurred's shape to write into; None: a new
             array of blurred's dtype. Integer ``out`` is rounded and clipped.
         progress: a tqdm bar over the tiles.
@@ -288,19 +322,17 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
 
     Returns ``out`` (or ``(out, Deconvolution)`` when ``full``; its ``result`` is the
     list of per-tile training results).
-    Shapes: (H, W) -> (H, W); (H, W, C) -> (H, W, C).
+    Shapes: (H, W) -> (H, W); (H, W, C) -> (H, W, C); with a 3-D kernel (D, H, W) -> (D, H, W).
     """
     where = "deconvolve"
     started = time.perf_counter()
-    if np.ndim(kernel) == 3:  # volumes: tiles over (D, H, W) are not implemented yet
-        raise fail(where, "a 2-D (kh, kw) kernel: tiled deconvolution (tile, max_memory, out) handles images only",
-                   f"a 3-D kernel of shape {np.shape(kernel)}",
-                   "deconvolve the volume without tile/max_memory/out, or slab by slab along D yourself")
-    blurred = _check_source(blurred, where)
+    k = normalize_kernel(kernel, where, ndim=(2, 3))
+    nd = k.ndim
+    blurred = _check_source(blurred, nd == 3, where)
     shape = tuple(int(s) for s in blurred.shape)
-    k = normalize_kernel(kernel, where)
-    if k.shape[0] > shape[0] or k.shape[1] > shape[1]:
-        raise fail(where, "a kernel no larger than the image", f"kernel.shape == {k.shape}, blurred.shape == {shape}")
+    if any(a > b for a, b in zip(k.shape, shape)):
+        raise fail(where, f"a kernel no larger than the {'volume' if nd == 3 else 'image'}",
+                   f"kernel.shape == {k.shape}, blurred.shape == {shape}")
     out = None if out is None else _check_out(out, shape, where)
     # checks tile, halo and max_memory before reading anything (with a zero halo if none is given yet)
     plan = plan_tiles(shape, k, tile=tile, halo=0 if halo is None else halo, max_memory=max_memory, where=where)
@@ -311,15 +343,16 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
         image, info = restored if full else (restored, None)
         if out is None:
             return restored
-        _store(out, (0, shape[0], 0, shape[1]), image)
+        _store(out, (), image)
         return (out, info) if full else out
 
     kind = np.dtype(blurred.dtype).kind
     scale = float(np.iinfo(blurred.dtype).max) if kind in "ui" else 1.0
-    lo, hi = _scan(blurred, TilePlan(plan.shape, (DEFAULT_TILE, DEFAULT_TILE), (0, 0), plan.kernel), scale, where)
+    scan = (8,) * (nd - 2) + (DEFAULT_TILE, DEFAULT_TILE)  # blocks of at most 8 x 512 x 512 values
+    lo, hi = _scan(blurred, TilePlan(plan.shape, scan, (0,) * nd, plan.kernel), scale, where)
     budget = NOISE_SAMPLE_PIXELS if max_memory is None else \
         max(1 << 16, min(NOISE_SAMPLE_PIXELS, parse_memory(max_memory, where) // (40 * plan.channels)))
-    sigma = _noise(blurred, scale, budget) if noise_sigma is None else float(noise_sigma)
+    sigma = _noise(blurred, scale, budget, nd == 3) if noise_sigma is None else float(noise_sigma)
     if not sigma >= 0:
         raise fail(where, "noise_sigma >= 0", f"noise_sigma={noise_sigma!r}")
     if halo is None:  # the default halo depends on sigma
@@ -330,21 +363,21 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
     if out is None:
         out = np.empty(shape, dtype=blurred.dtype if kind in "fiu" else np.float64)
 
-    kh, kw = k.shape
-    untiled = shape[0] * shape[1] / ((shape[0] + kh - 1) * (shape[1] + kw - 1))
+    # both terms are means: over the observed pixels, and over the scene (larger by k - 1 per axis)
+    untiled = math.prod(n / (n + s - 1) for n, s in zip(plan.shape, k.shape))
     results, bar = [], _bar(plan.count, progress)
     try:
         for core in plan.cores():
-            r0, r1, c0, c1 = win = plan.window(core)
-            h, w = r1 - r0, c1 - c0
-            factor = untiled * (h + kh - 1) * (w + kw - 1) / (h * w)
+            win = plan.window(core)
+            sides = [b - a for a, b in zip(win[::2], win[1::2])]
+            factor = untiled * math.prod((n + s - 1) / n for n, s in zip(sides, k.shape))
             if regularizers is None:
                 extra = dict(tv_weight=weight * factor, regularizers=None)
             else:
                 extra = dict(tv_weight=None, regularizers=regularizer_pairs(regularizers, where, factor))
             restored, info = deconvolve(_read(blurred, win, scale), kernel, **{
                 **settings, **extra, "noise_sigma": sigma, "box": box, "full": True})
-            inner = restored[core[0] - r0:core[1] - r0, core[2] - c0:core[3] - c0]
+            inner = restored[_slices([c - win[2 * (i // 2)] for i, c in enumerate(core)])]
             _store(out, core, inner * scale)
             results.append(info.result)
             if bar is not None:
