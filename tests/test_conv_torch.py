@@ -51,11 +51,18 @@ def test_layer_matches_torch(config, dtype, transposed):
         layer = layers.Conv2D(c_in, c_out, k, stride=s, padding=p, dilation=d, groups=g, dtype=dtype, rng=rng)
     layer.bias.value[:] = rng.standard_normal(c_out)
     x = rng.standard_normal((3, c_in) + hw).astype(dtype)
+    assert_layer_matches_torch(layer, x, rng, lambda dy: _torch_grads(x, layer, dy, transposed))
+
+
+def assert_layer_matches_torch(layer, x, rng, torch_grads):
+    """Forward and all gradients of ``layer`` at ``x`` equal PyTorch's ``torch_grads(dy)``
+    (output, dx, dw, db), within float32 or float64 rounding."""
+    dtype = x.dtype
     y, backward = layer.forward(x)
     dy = rng.standard_normal(y.shape).astype(dtype)
     deltas = me.DeltaSet()
     dx = backward(dy, deltas)
-    y_t, dx_t, dw_t, db_t = _torch_grads(x, layer, dy, transposed)
+    y_t, dx_t, dw_t, db_t = torch_grads(dy)
     tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
     assert y.dtype == dx.dtype == deltas[layer.weight].dtype == dtype
     np.testing.assert_allclose(y, y_t, **tol)

@@ -7,9 +7,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import minieye as me  # noqa: E402
 import minieye.functional as F  # noqa: E402
 from minieye import layers  # noqa: E402
+from tests.test_conv_torch import assert_layer_matches_torch  # noqa: E402
 
 # (in, out, kernel, stride, padding, output_padding (transposed only), dilation, groups, input size);
 # the 1-D rows use the first entry of each tuple.
@@ -65,17 +65,8 @@ def _torch_grads(x, layer, dy, nd, transposed):
 def test_layer_matches_torch(config, nd, dtype, transposed):
     rng = np.random.default_rng(7)
     layer, x = _make(config, nd, transposed, dtype, rng)
-    y, backward = layer.forward(x)
-    dy = rng.standard_normal(y.shape).astype(dtype)
-    deltas = me.DeltaSet()
-    dx = backward(dy, deltas)
-    y_t, dx_t, dw_t, db_t = _torch_grads(x, layer, dy, nd, transposed)
-    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
-    assert y.dtype == dx.dtype == deltas[layer.weight].dtype == dtype
-    np.testing.assert_allclose(y, y_t, **tol)
-    np.testing.assert_allclose(dx, dx_t, **tol)
-    np.testing.assert_allclose(deltas[layer.weight], dw_t, **tol)
-    np.testing.assert_allclose(deltas[layer.bias], db_t, **tol)
+    assert x.dtype == dtype
+    assert_layer_matches_torch(layer, x, rng, lambda dy: _torch_grads(x, layer, dy, nd, transposed))
 
 
 @pytest.mark.parametrize("nd", [1, 3])
