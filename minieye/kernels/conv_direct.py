@@ -7,6 +7,10 @@ strides use the row kernels here, whose innermost loop runs along an image row w
 the valid column range of each tap computed once instead of testing the padding per
 pixel.
 
+The ``if stride_w == 1`` branches repeat their loop on purpose: a unit-step slice is a
+contiguous array to Numba, so LLVM vectorises the multiply-add; the strided slice of
+the other branch is not, and would slow the common case if it served both.
+
 Work is split into independent tasks, so threads need no locks:
 
 - forward:      one task per (sample, output channel, block of output rows);
