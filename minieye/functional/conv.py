@@ -45,17 +45,22 @@ __all__ = [
 
 
 # -- output sizes (validated; the kernels use the plain formulas in kernels.conv) ---------------
+def _axis_arguments(where: str, size: int, kernel_size: int, stride: int, padding: int,
+                    dilation: int) -> tuple[int, int, int, int, int]:
+    """One axis's geometry as ints, each in its range (padding may be 0, the rest positive)."""
+    return (check_positive_int(size, where, "size"), check_positive_int(kernel_size, where, "kernel_size"),
+            check_positive_int(stride, where, "stride"), check_nonneg_int(padding, where, "padding"),
+            check_positive_int(dilation, where, "dilation"))
+
+
 def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
     """Output length of a convolution along one axis, as PyTorch computes it:
     ``floor((size + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1``.
 
     Refuses (ShapeError) a kernel that does not fit the padded input."""
     where = "conv_output_size"
-    size = check_positive_int(size, where, "size")
-    kernel_size = check_positive_int(kernel_size, where, "kernel_size")
-    stride = check_positive_int(stride, where, "stride")
-    padding = check_nonneg_int(padding, where, "padding")
-    dilation = check_positive_int(dilation, where, "dilation")
+    size, kernel_size, stride, padding, dilation = _axis_arguments(where, size, kernel_size, stride, padding,
+                                                                   dilation)
     span = dilation * (kernel_size - 1) + 1
     if span > size + 2 * padding:
         raise fail(where, f"kernel_size {kernel_size} (spanning {span} with dilation {dilation}) to fit the padded "
@@ -71,12 +76,9 @@ def conv_transpose_output_size(size: int, kernel_size: int, stride: int = 1, pad
 
     Refuses (ShapeError) an output_padding not below stride or dilation, and a size below 1."""
     where = "conv_transpose_output_size"
-    size = check_positive_int(size, where, "size")
-    kernel_size = check_positive_int(kernel_size, where, "kernel_size")
-    stride = check_positive_int(stride, where, "stride")
-    padding = check_nonneg_int(padding, where, "padding")
+    size, kernel_size, stride, padding, dilation = _axis_arguments(where, size, kernel_size, stride, padding,
+                                                                   dilation)
     output_padding = check_nonneg_int(output_padding, where, "output_padding")
-    dilation = check_positive_int(dilation, where, "dilation")
     if output_padding >= stride and output_padding >= dilation:
         raise fail(where, "output_padding smaller than stride or dilation",
                    f"output_padding={output_padding}, stride={stride}, dilation={dilation}")
