@@ -32,15 +32,20 @@ keeps log finite at zero; a sample with an entry below ``-offset`` has value +in
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from ..checks import as_float_array, fail
 from ..core import Backward, DeltaSet
+from ..kernels import tv as ktv
 from .basic import Loss
 
 __all__ = ["TotalVariation", "TotalVariation3D", "SecondOrderTV", "Tikhonov", "NonNegativity", "Entropy"]
+
+# TotalVariation and SecondOrderTV run fused Numba kernels (minieye/kernels/tv.py); False
+# runs the NumPy reference below instead (benchmarks, debugging). Same maths either way.
+KERNELS = True
 
 
 def _image(reg: Loss, x: Any, min_ndim: int = 1) -> np.ndarray:
@@ -92,6 +97,45 @@ def _neg_divergence(ph: np.ndarray, pv: np.ndarray) -> np.ndarray:
     return out
 
 
+def _planes(a: np.ndarray) -> np.ndarray:
+    """(..., H, W) as a C-contiguous (B, H, W) stack for the kernels."""
+    return np.ascontiguousarray(a).reshape((-1,) + a.shape[-2:])
+
+
+def tv_reference(a: np.ndarray, eps: float, q: float) -> tuple[float, Callable[[float], np.ndarray]]:
+    """TotalVariation in NumPy, the reference the kernels are tested against: the sum of
+    m^q (float64) and ``gradient(scale)`` = scale * d/da sum m^q. Shapes: (..., H, W)."""
+    gh, gv = _gradients(a)
+    e = a.dtype.type(eps)
+    m = np.sqrt(gh * gh + gv * gv + e * e)
+    mq = m if q == 1 else m ** a.dtype.type(q)
+
+    def gradient(scale: float) -> np.ndarray:
+        factor = 1.0 / m if q == 1 else a.dtype.type(q) * mq / (m * m)  # q m^(q-2)
+        return _neg_divergence(gh * factor, gv * factor) * a.dtype.type(scale)
+
+    return float(mq.sum(dtype=np.float64)), gradient
+
+
+def second_order_reference(a: np.ndarray, eps: float) -> tuple[float, Callable[[float], np.ndarray]]:
+    """SecondOrderTV in NumPy (the kernels' reference): the sum of m (float64) and
+    ``gradient(scale)`` = scale * d/da sum m. Shapes: (..., H, W)."""
+    gh, gv = _gradients(a)
+    hh, hv = _gradients(gh)  # Dh Dh x, Dv Dh x
+    vv = _gradients(gv)[1]  # Dv Dv x
+    e = a.dtype.type(eps)
+    m = np.sqrt(hh * hh + vv * vv + 2 * hv * hv + e * e)
+
+    def gradient(scale: float) -> np.ndarray:
+        zero = np.zeros_like(a)
+        # D^T (ph, pv) = Dh^T ph + Dv^T pv, so Dh^T Dh^T p = D^T(D^T(p, 0), 0) and so on
+        dh_part = _neg_divergence(hh / m, 2 * hv / m)  # Dh^T (hh/m) + Dv^T (2 hv/m): the adjoint of (Dh, Dv) on gh
+        dv_part = _neg_divergence(zero, vv / m)  # Dv^T (vv/m): the adjoint of Dv on gv
+        return _neg_divergence(dh_part, dv_part) * a.dtype.type(scale)
+
+    return float(m.sum(dtype=np.float64)), gradient
+
+
 class TotalVariation(Loss):
     """Isotropic total variation, smoothed by ``eps``: mean of sqrt(|grad x|^2 + eps^2) - eps.
 
@@ -120,17 +164,15 @@ class TotalVariation(Loss):
 
     def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
         a = _image(self, x, 2)
-        gh, gv = _gradients(a)
-        eps = a.dtype.type(self.eps)
-        q = self.power
-        m = np.sqrt(gh * gh + gv * gv + eps * eps)
-        mq = m if q == 1 else m ** a.dtype.type(q)
-        value = np.asarray((mq.sum(dtype=np.float64) - self.eps ** q * m.size) / a.size, dtype=a.dtype)
+        if KERNELS:
+            total, ph, pv = ktv.tv_forward(_planes(a), self.eps, self.power)
+            fields = lambda scale: ktv.tv_backward(ph, pv, scale)  # noqa: E731
+        else:
+            total, fields = tv_reference(a, self.eps, self.power)
+        value = np.asarray((total - self.eps ** self.power * a.size) / a.size, dtype=a.dtype)
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-            scale = a.dtype.type(self.scalar_dy(dy) / a.size)
-            factor = 1.0 / m if q == 1 else a.dtype.type(q) * mq / (m * m)  # q m^(q-2)
-            return _neg_divergence(gh * factor, gv * factor) * scale
+            return fields(self.scalar_dy(dy) / a.size).reshape(a.shape)
 
         return value, backward
 
@@ -188,20 +230,15 @@ class SecondOrderTV(Loss):
 
     def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
         a = _image(self, x, 2)
-        gh, gv = _gradients(a)
-        hh, hv = _gradients(gh)  # Dh Dh x, Dv Dh x
-        vv = _gradients(gv)[1]  # Dv Dv x
-        eps = a.dtype.type(self.eps)
-        m = np.sqrt(hh * hh + vv * vv + 2 * hv * hv + eps * eps)
-        value = np.asarray((m.sum(dtype=np.float64) - self.eps * m.size) / a.size, dtype=a.dtype)
+        if KERNELS:
+            total, p, qf, rf = ktv.tv2_forward(_planes(a), self.eps)
+            fields = lambda scale: ktv.tv2_backward(p, qf, rf, scale)  # noqa: E731
+        else:
+            total, fields = second_order_reference(a, self.eps)
+        value = np.asarray((total - self.eps * a.size) / a.size, dtype=a.dtype)
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-            scale = a.dtype.type(self.scalar_dy(dy) / a.size)
-            zero = np.zeros_like(a)
-            # D^T (ph, pv) = Dh^T ph + Dv^T pv, so Dh^T Dh^T p = D^T(D^T(p, 0), 0) and so on
-            dh_part = _neg_divergence(hh / m, 2 * hv / m)  # Dh^T (hh/m) + Dv^T (2 hv/m): the adjoint of (Dh, Dv) on gh
-            dv_part = _neg_divergence(zero, vv / m)  # Dv^T (vv/m): the adjoint of Dv on gv
-            return _neg_divergence(dh_part, dv_part) * scale
+            return fields(self.scalar_dy(dy) / a.size).reshape(a.shape)
 
         return value, backward
 
