@@ -5,6 +5,7 @@ returns the input gradient(s).
 """
 from .basic import *  # noqa: F401,F403
 from .regularizers import *  # noqa: F401,F403
-from . import basic, regularizers
+from .nonlocal_tv import *  # noqa: F401,F403
+from . import basic, nonlocal_tv, regularizers
 
-__all__ = [*basic.__all__, *regularizers.__all__]
+__all__ = [*basic.__all__, *regularizers.__all__, *nonlocal_tv.__all__]

@@ -1,0 +1,213 @@
+"""Non-local total variation (NLTV): a TV prior on a graph of similar pixels.
+
+A guide image G (a first estimate) picks, for each pixel i, the pixels j whose patches
+look like i's patch; the prior then penalises differences of u along those edges only,
+so it smooths within a texture or a flat region and leaves edges alone better than
+local TV. ``nonlocal_graph(guide, h)`` builds the graph once; ``NonLocalTV(graph)`` is
+the loss. For each plane (the leading axes of (..., H, W) are independent planes, never
+connected) and each pixel i = (y, x):
+
+    candidates  j = i + o, o in [-search, search]^2 minus (0, 0), j inside the image
+    distance    d(i, j) = mean over q in [-patch, patch]^2 of (G(i + q) - G(j + q))^2, positions
+                outside the image read from np.pad(G, patch, mode='reflect')
+    edges       the K = ``neighbors`` candidates of smallest d (ties: in a deterministic but
+                unspecified order; mostly the nearer offset wins), then always the forward neighbours (0, 1) and
+                (1, 0) with their own d: they make the graph penalise checkerboards
+    weights     w = exp(-(d - min d) / h^2), scaled so that a row's real edges sum to their count
+
+Each row of the graph has K + 2 slots. A slot with no neighbour (fewer than K candidates
+in a tiny image; a forward neighbour past the last column or row) holds i itself with
+weight 0 and takes no part in the minimum or the scaling: so every real edge has mean
+weight 1, near borders too. With n = u.size (all planes) and m = sqrt((u_i - u_j)^2 + eps^2),
+
+    R(u) = (1/n) sum_i sum_k w_ik (m_ik - eps)
+    dR/du_i += w_ik (u_i - u_j) / (n m_ik),   dR/du_j -= the same
+
+One pass computes the value and the gradient together (``kernels.nonlocal_tv``): the
+trainer calls forward then backward for every line-search trial.
+
+Saving: ``config()`` returns the graph as a dict of its shape and its two arrays, which
+``minieye.io`` stores in ``arrays.npz`` (docs/io.md); the constructor accepts that dict as
+well as a ``NonLocalGraph``, and checks it as untrusted input (indices in range and in
+their own plane, weights finite and non-negative) since the kernel trusts it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..checks import as_float_array, check_nonneg_int, fail
+from ..core import Backward, DeltaSet
+from ..kernels.nonlocal_tv import nonlocal_graph_rows, nonlocal_tv_value_grad
+from .basic import Loss
+
+__all__ = ["NonLocalGraph", "nonlocal_graph", "NonLocalTV"]
+
+
+@dataclass(frozen=True, eq=False)
+class NonLocalGraph:
+    """The edges of a non-local TV prior: ``index[i, k]`` is the k-th neighbour of pixel i
+    (flat index into the whole flattened array), ``weight[i, k]`` its weight.
+
+    Shapes: shape (..., H, W); index (n, K + 2) int32 (int64 past 2**31 pixels);
+    weight (n, K + 2) float32 or float64 (the guide's dtype); n = prod(shape).
+    The arrays are read-only.
+    """
+
+    shape: tuple[int, ...]
+    index: np.ndarray
+    weight: np.ndarray
+
+    @property
+    def neighbors(self) -> int:
+        """Slots per pixel (K + 2 for a graph from ``nonlocal_graph``)."""
+        return int(self.index.shape[1])
+
+
+def _index_dtype(n: int) -> np.dtype:
+    return np.dtype(np.int32) if n < 2**31 else np.dtype(np.int64)
+
+
+def _offsets(search: int) -> tuple[np.ndarray, np.ndarray]:
+    """The offsets the graph kernel tries, nearest first (then row-major), and which are candidates.
+
+    Nearest first: on natural images close pixels tend to be similar, so the kernel's
+    K-best list fills with good candidates early and later ones rarely enter it. With
+    search == 0 only the forward neighbours (0, 1) and (1, 0) are tried, as non-candidates.
+    """
+    reach = max(search, 1)
+    found = [(dy * dy + dx * dx, dy, dx) for dy in range(-reach, reach + 1) for dx in range(-reach, reach + 1)
+             if (dy, dx) != (0, 0) and (max(abs(dy), abs(dx)) <= search or (dy, dx) in ((0, 1), (1, 0)))]
+    found.sort()
+    offsets = np.array([(dy, dx) for _, dy, dx in found], dtype=np.int64).reshape(-1, 2)
+    searchable = np.array([max(abs(dy), abs(dx)) <= search for _, dy, dx in found], dtype=np.bool_)
+    return offsets, searchable
+
+
+def nonlocal_graph(guide: Any, h: float, *, search: int = 5, patch: int = 2, neighbors: int = 10) -> NonLocalGraph:
+    """The non-local graph of ``guide`` (see the module docstring for the math).
+
+    ``h``: the filtering parameter, in the guide's units (a patch mean squared difference
+    of h^2 costs a factor e in weight); ``search``: radius of the search window;
+    ``patch``: radius of the compared patches; ``neighbors``: K, the edges kept per pixel
+    besides the two forward neighbours. Shapes: guide (..., H, W) -> graph of shape guide.shape.
+    """
+    where = "nonlocal_graph"
+    if not (isinstance(h, (int, float, np.integer, np.floating)) and not isinstance(h, bool)
+            and np.isfinite(h) and h > 0):
+        raise fail(where, "h a finite number > 0 (the filtering parameter)", f"h={h!r}")
+    search = check_nonneg_int(search, where, "search")
+    patch = check_nonneg_int(patch, where, "patch")
+    k = check_nonneg_int(neighbors, where, "neighbors")
+    g = as_float_array(guide, where, "guide")
+    if g.ndim < 2 or g.size == 0:
+        raise fail(where, "guide a non-empty (..., H, W) array", f"guide.shape == {g.shape}")
+    if not np.isfinite(g).all():
+        raise fail(where, "a finite guide", f"{int(np.size(g) - np.isfinite(g).sum())} NaN/Inf value(s)")
+    height, width = g.shape[-2:]
+    planes = g.reshape(-1, height, width)
+    padded = np.ascontiguousarray(np.pad(planes, ((0, 0), (patch, patch), (patch, patch)), mode="reflect"))
+    n = g.size
+    offsets, searchable = _offsets(search)
+    index = np.empty((n, k + 2), dtype=_index_dtype(n))
+    weight = np.empty((n, k + 2), dtype=g.dtype)
+    nonlocal_graph_rows(padded, height, width, offsets, searchable, patch, k, 1.0 / float(h) ** 2, index, weight)
+    index.setflags(write=False)
+    weight.setflags(write=False)
+    return NonLocalGraph(tuple(int(s) for s in g.shape), index, weight)
+
+
+def _checked_graph(graph: Any, where: str) -> NonLocalGraph:
+    """A NonLocalGraph from a graph or its config dict, checked: the kernel trusts every index."""
+    if isinstance(graph, Mapping):
+        missing = {"shape", "index", "weight"} - set(graph)
+        if missing:
+            raise fail(where, "graph a NonLocalGraph or a dict with 'shape', 'index' and 'weight'",
+                       f"a dict without {sorted(missing)}")
+        shape, index, weight = graph["shape"], graph["index"], graph["weight"]
+    elif isinstance(graph, NonLocalGraph):
+        shape, index, weight = graph.shape, graph.index, graph.weight
+    else:
+        raise fail(where, "graph a NonLocalGraph (from nonlocal_graph(guide, h))", f"{type(graph).__name__}")
+    try:
+        shape = tuple(check_nonneg_int(s, where, "graph shape entries") for s in shape)
+    except TypeError:
+        raise fail(where, "graph shape a list of ints", f"shape={shape!r}") from None
+    if len(shape) < 2 or min(shape) < 1:
+        raise fail(where, "graph shape (..., H, W) with every size >= 1", f"shape={shape!r}")
+    n = int(np.prod(shape))
+    index, weight = np.asarray(index), np.asarray(weight)
+    if index.dtype.kind not in "iu" or index.ndim != 2 or index.shape[0] != n:
+        raise fail(where, f"graph index an integer array of shape ({n}, slots)",
+                   f"index of shape {index.shape} and dtype {index.dtype}")
+    if weight.shape != index.shape or weight.dtype.kind != "f":
+        raise fail(where, f"graph weight a float array of the index's shape {index.shape}",
+                   f"weight of shape {weight.shape} and dtype {weight.dtype}")
+    plane_size = shape[-1] * shape[-2]
+    rows_plane = np.arange(n, dtype=np.int64)[:, None] // plane_size
+    if index.size and ((index < 0).any() or (index >= n).any() or (index // plane_size != rows_plane).any()):
+        raise fail(where, f"graph indices in [0, {n}), each within its own (H, W) plane",
+                   f"indices from {index.min()} to {index.max()} (or across planes)")
+    if not (np.isfinite(weight).all() and (weight >= 0).all()):
+        raise fail(where, "graph weights finite and >= 0", "negative, NaN or Inf weights")
+    index = np.array(index, dtype=_index_dtype(n), order="C")
+    weight = np.array(weight, dtype=weight.dtype if weight.dtype in (np.float32, np.float64) else np.float64,
+                      order="C")
+    index.setflags(write=False)
+    weight.setflags(write=False)
+    return NonLocalGraph(shape, index, weight)
+
+
+class NonLocalTV(Loss):
+    """Non-local total variation on a fixed graph: mean over pixels of the weighted, smoothed
+    absolute differences along the graph's edges (see the module docstring).
+
+    ``graph`` from ``nonlocal_graph(guide, h)`` (or its ``config()`` dict); ``eps`` smooths
+    the absolute value (as TotalVariation's eps). Computes in x's float dtype.
+    Shapes: x (graph.shape) -> ().
+    """
+
+    n_inputs = 1
+
+    def __init__(self, graph: NonLocalGraph | Mapping[str, Any], eps: float = 1e-2, name: str | None = None):
+        super().__init__(name)
+        if not (isinstance(eps, (int, float, np.integer, np.floating)) and not isinstance(eps, bool)
+                and np.isfinite(eps) and eps > 0):
+            raise fail("NonLocalTV", "eps a finite number > 0", f"eps={eps!r}")
+        self.eps = float(eps)
+        self.graph = _checked_graph(graph, "NonLocalTV")
+        self._weights = {self.graph.weight.dtype: self.graph.weight}  # the weights in each x dtype used
+
+    def config(self) -> dict[str, Any]:
+        g = self.graph
+        return {**super().config(), "graph": {"shape": list(g.shape), "index": g.index, "weight": g.weight},
+                "eps": self.eps}
+
+    def describe(self) -> str:
+        return f"NonLocalTV(shape={self.graph.shape}, slots={self.graph.neighbors}, eps={self.eps:g})"
+
+    def _weights_as(self, dtype: np.dtype) -> np.ndarray:
+        """The graph's weights in ``dtype``: float32 evaluations then run in float32 throughout."""
+        found = self._weights.get(dtype)
+        if found is None:
+            found = self._weights[dtype] = self.graph.weight.astype(dtype)
+        return found
+
+    def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
+        where = f"{self.label()} forward"
+        a = as_float_array(x, where, "x")
+        if a.shape != self.graph.shape:
+            raise fail(where, f"x.shape == {self.graph.shape} (the shape of the guide the graph was built from)",
+                       f"x.shape == {a.shape}", "build the graph from a guide of x's shape")
+        u = a.reshape(-1)
+        grad = np.empty_like(u)
+        total = nonlocal_tv_value_grad(u, self.graph.index, self._weights_as(a.dtype), a.dtype.type(self.eps), grad)
+        n = a.size
+        value = np.asarray(total / n, dtype=a.dtype)
+
+        def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
+            return (grad * a.dtype.type(self.scalar_dy(dy) / n)).reshape(a.shape)
+
+        return value, backward
