@@ -263,6 +263,8 @@ def check_float32(layer: Layer, *inputs: Any, nondiff: Sequence[int] = (), rng: 
 def _json_default(value: Any) -> Any:
     if isinstance(value, Layer):  # containers (WeightedSum) hold layers; io serializes them recursively
         return {"layer": type(value).__name__, "config": value.config()}
+    if isinstance(value, np.ndarray):  # io stores config arrays in arrays.npz (docs/io.md): compare by value
+        return {"ndarray": value.dtype.str, "shape": list(value.shape), "values": value.tolist()}
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
