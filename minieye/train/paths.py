@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ._fused import box_line_point, box_line_slope
 from ._linalg import dot
 
 __all__ = ["Path", "LinePath", "CurvedPath", "ProjectedPath", "OrthantPath"]
@@ -91,6 +92,10 @@ class ProjectedPath(Path):
     def __init__(self, inner: Path, x: np.ndarray, problem: Any):
         self.inner, self.x, self.problem = inner, x, problem
         self.initial_step = inner.initial_step
+        # a straight line in a box (restore.deconvolve's case): trial points and slopes are
+        # single fused passes over x and d, without the temporaries of the general formulas
+        bounds = getattr(problem, "_bounds", None)
+        self._line_in_box = bounds if type(inner) is LinePath and bounds is not None else None
 
     def displacement(self, t: float) -> np.ndarray:
         return self.problem.project(self.x + self.inner.displacement(t)) - self.x
@@ -98,7 +103,17 @@ class ProjectedPath(Path):
     def tangent(self, t: float) -> np.ndarray:
         return self.problem.project_tangent(self.x + self.inner.displacement(t), self.inner.tangent(t))
 
+    def point(self, t: float) -> np.ndarray:
+        """The feasible trial point ``P(x + displacement(t))`` (the outer P catches the ulp that
+        ``x + (P(z) - x)`` may round outside)."""
+        if self._line_in_box is not None:
+            d = self.inner.direction
+            return box_line_point(self.x, d, float(t), *self._line_in_box, np.empty_like(self.x))
+        return self.problem.project(self.x + self.displacement(t))
+
     def slope(self, t: float, x_t: np.ndarray, grad: np.ndarray) -> float:
+        if self._line_in_box is not None:
+            return float(box_line_slope(self.x, self.inner.direction, float(t), grad, *self._line_in_box))
         return self.problem.projected_slope(self.x + self.inner.displacement(t), self.inner.tangent(t),
                                             self.inner.effective_gradient(x_t, grad))
 

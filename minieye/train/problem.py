@@ -23,7 +23,8 @@ import numpy as np
 
 from ..checks import as_float_array, check_positive_int, fail, generator
 from ..core import DeltaSet, Layer, Parameter, forward_scope, input_grad, unique_parameters
-from .constraints import Constraint
+from ._fused import box_clip, box_reduce
+from .constraints import Box, Constraint
 
 __all__ = ["Problem"]
 
@@ -147,7 +148,18 @@ class Problem:
                            f"constraints[{i}] constrains {c.param.name!r} again", "combine the bounds in one Box")
             out.append(c)
             self._constrained.append((c, self.slices[index]))
+        self._bounds = self._box_bounds(out)
         return out
+
+    def _box_bounds(self, constraints: list[Constraint]) -> tuple[np.ndarray, np.ndarray] | None:
+        """(lower, upper) over the whole flat vector when every constraint is a Box (+-inf where
+        none applies), so projections run as one fused pass; None without constraints or with a Simplex."""
+        if not constraints or not all(type(c) is Box for c in constraints):
+            return None
+        lower, upper = np.full(self.size, -np.inf), np.full(self.size, np.inf)
+        for c, s in self._constrained:
+            lower[s], upper[s] = c._lo, c._hi
+        return lower, upper
 
     # -- the flat view ----------------------------------------------------------------
     def index_of(self, param: Parameter, where: str = "Problem") -> int:
@@ -174,6 +186,9 @@ class Problem:
         """The feasible point nearest to ``z`` (each constraint on its parameter's slice)."""
         if not self._constrained:
             return z
+        if self._bounds is not None:  # one fused pass, no copies
+            z = np.ascontiguousarray(z, dtype=np.float64)
+            return box_clip(z, *self._bounds, np.empty_like(z))
         out = z.copy()
         for c, s in self._constrained:
             out[s] = c.project(z[s])
@@ -201,6 +216,9 @@ class Problem:
         """The gradient at the feasible ``x`` restricted to feasible directions (``g`` itself if none)."""
         if not self._constrained:
             return g
+        if self._bounds is not None:
+            x, g = np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(g, dtype=np.float64)
+            return box_reduce(x, g, *self._bounds, np.empty_like(g))
         out = g.copy()
         for c, s in self._constrained:
             out[s] = c.reduce(x[s], g[s])

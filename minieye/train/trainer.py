@@ -88,10 +88,12 @@ class Trainer:
         self.last_slope: float | None = None
         self.elapsed_before = 0.0
         self._constrained = bool(self.problem.constraints)
+        self._loaded: np.ndarray | None = None  # the vector the parameters hold, when the trainer wrote it
 
     def _evaluate(self, x: np.ndarray, batch: np.ndarray | None, gradient: bool = True) -> tuple[Iterate, bool]:
         """The loss at ``x`` (and its gradient unless ``gradient`` is False); whether both are finite."""
         self.problem.set_vector(x)
+        self._loaded = x
         loss, pending = self.problem.forward_vector(batch)
         self.evaluations += 1
         total = loss + self.orientation.penalty(x) if math.isfinite(loss) else loss
@@ -104,7 +106,9 @@ class Trainer:
         """Run the pending backward pass of ``point``; whether its gradient is finite."""
         if point.grad is not None:
             return True
-        self.problem.set_vector(point.x)  # layers read their parameters during backward
+        if self._loaded is not point.x:  # layers read their parameters during backward
+            self.problem.set_vector(point.x)
+            self._loaded = point.x
         grad = point.pending()
         point.pending, point.grad = None, grad
         if not np.isfinite(grad).all():
@@ -142,9 +146,10 @@ class Trainer:
     # -- one iteration ------------------------------------------------------------------------
     def _phi(self, path: Any, x: np.ndarray, batch: np.ndarray | None, tally: list[int]):
         def phi(t: float) -> Trial:
-            x_t = x + path.displacement(t)
-            if self._constrained:
-                x_t = self.problem.project(x_t)  # x + (P - x) may round one ulp outside
+            if isinstance(path, ProjectedPath):
+                x_t = path.point(t)  # P(x + (P - x)): x + (P - x) may round one ulp outside
+            else:
+                x_t = x + path.displacement(t)
             point, finite = self._evaluate(x_t, batch, gradient=self.line_search.uses_slope)
             tally[0] += 1
             if not finite:
@@ -304,6 +309,7 @@ class Trainer:
               started: float) -> tuple[str, str]:
         """Iterate until a stop condition holds; return (stop_reason, message)."""
         while True:
+            self._loaded = None  # monitors may have touched the parameters
             reason, message = self._limits(max_iterations, timeout, started)
             if reason:
                 return reason, message
