@@ -186,7 +186,7 @@ class NonLocalTV(Loss):
                 "eps": self.eps}
 
     def describe(self) -> str:
-        return f"NonLocalTV(shape={self.graph.shape}, slots={self.graph.neighbors}, eps={self.eps:g})"
+        return f"NonLocalTV(slots={self.graph.neighbors}, eps={self.eps:g})"
 
     def _weights_as(self, dtype: np.dtype) -> np.ndarray:
         """The graph's weights in ``dtype``: float32 evaluations then run in float32 throughout."""
