@@ -1,5 +1,7 @@
 """NonLocalTV and nonlocal_graph against slow NumPy references that follow the math of
 minieye/losses/nonlocal_tv.py's docstring, plus errors, dtypes, saving and a denoising check."""
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -256,3 +258,12 @@ def test_denoising_with_a_graph_from_the_clean_image_reduces_the_error():
                                 options={"maxiter": 300}).x.reshape(clean.shape)
     rmse = lambda a: float(np.sqrt(np.mean((a - clean) ** 2)))  # noqa: E731
     assert rmse(u) < 0.5 * rmse(noisy), (rmse(u), rmse(noisy))
+
+
+def test_the_tour_in_docs_runs_and_the_second_pass_beats_tv(capsys):
+    from tests.doc_code import run_document
+    run_document("docs/nonlocal_tv.md")
+    out = capsys.readouterr().out
+    assert "(64, 64) (4096, 12) int32 float32" in out and "float32 (64, 64) float32" in out
+    noisy, tv, nltv = map(float, re.search(r"noisy ([\d.]+) dB, TV ([\d.]+) dB, TV then NLTV ([\d.]+) dB", out).groups())
+    assert tv > noisy + 5 and nltv > tv + 1.0, out
