@@ -193,6 +193,7 @@ class NonLocalTV(Loss):
         found = self._weights.get(dtype)
         if found is None:
             found = self._weights[dtype] = self.graph.weight.astype(dtype)
+            found.setflags(write=False)  # read-only like the graph's: one kernel signature per dtype
         return found
 
     def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
