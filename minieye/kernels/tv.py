@@ -6,21 +6,24 @@ differences that are zero across the last column / row (Neumann boundary):
 
     gh = Dh x,  gv = Dv x                           (x[i, j+1] - x[i, j], x[i+1, j] - x[i, j])
     TV:   m = sqrt(gh^2 + gv^2 + eps^2)             value sum m^q
-          forward stores  ph = q m^(q-2) gh,  pv = q m^(q-2) gv
-          backward        dx = Dh^T ph + Dv^T pv    (= -div p)
+          forward stores  f = q m^(q-2)
+          backward        dx = Dh^T (f gh) + Dv^T (f gv)    (= -div p)
     TV2:  a = Dh gh, c = Dv gh, b = Dv gv,  m = sqrt(a^2 + b^2 + 2 c^2 + eps^2)   value sum m
-          forward stores  P = a / m,  Q = 2 c / m,  R = b / m
-          backward        dx = Dh^T (Dh^T P + Dv^T Q) + Dv^T (Dv^T R)
+          forward stores  m
+          backward        dx = Dh^T (Dh^T P + Dv^T Q) + Dv^T (Dv^T R),  P = a/m, Q = 2c/m, R = b/m
 
 with ``Dh^T u [j] = u[j-1] (j >= 1) - u[j] (j <= W-2)`` (``Dv^T`` the same along rows).
-The stored fields are zero where their differences are (ph's last column, Q's last row,
-...), which is what lets the backward gathers drop most boundary tests.
+The fields are zero where their differences are (P's last column, Q's last row, ...),
+which is what lets the backward gathers drop most boundary tests.
 
 Why: the NumPy reference makes ~30 passes over the image per evaluation (differences
 into zero-filled temporaries, a divergence built by slice updates); a 512x512 L-BFGS
 deconvolution spent a third of its time there. Here the forward is one pass (reads x,
-writes the fields) and the backward one pass (reads the fields, writes dx); rows are
-independent, so both split into row blocks on ``_threads.run_parts``.
+writes one array) and the backward one pass (reads x and that array, rebuilds the
+differences row by row in scratch rows, writes dx). Only one array is kept between the
+two because a fresh array costs more than the arithmetic: a new 1 MB array is page-faulted
+in on first write, ~10x the cost of writing existing memory on this machine. Rows are
+independent, so both passes split into row blocks on ``_threads.run_parts``.
 
 Arithmetic is in x's dtype, as in the reference; each row's sum is accumulated in
 float64 and the row sums are added by the caller (the same value whatever the
@@ -35,133 +38,184 @@ from ._threads import run_parts, thread_count
 
 __all__ = ["tv_forward", "tv_backward", "tv2_forward", "tv2_backward"]
 
-# Below this many pixels a call runs on one thread (a hand-off costs tens of microseconds).
-PARALLEL_MIN_PIXELS = 1 << 16
+# Below this many pixels a call runs on one thread. A 512x512 pass takes ~0.5 ms, most of
+# it writing its fresh output; split in two it measured no faster on 2 idle cores and up
+# to 2x slower when the other core was busy (the hand-off waits for a time slice).
+PARALLEL_MIN_PIXELS = 1 << 20
 
 
 @kernel
-def _tv_forward_rows(x, eps, q, ph, pv, sums, r0, r1):  # pragma: no cover - compiled
-    """Rows r0..r1-1 of the flattened (B*H) row index: fields ph, pv and each row's sum of m^q."""
+def _tv_forward_rows(x, eps, q, f, sums, r0, r1):  # pragma: no cover - compiled
+    """Rows r0..r1-1 of the flattened (B*H) row index: f = q m^(q-2) (1/m for q = 1) and each row's sum of m^q."""
     _, h, w = x.shape
     e2 = eps * eps
     qq = x.dtype.type(q)
     one = x.dtype.type(1)
+    m = np.empty(w, dtype=x.dtype)
     for r in range(r0, r1):
         b = r // h
         i = r % h
+        for j in range(w - 1):  # gh^2, then + gv^2 + eps^2 (the reference's order)
+            gh = x[b, i, j + 1] - x[b, i, j]
+            m[j] = gh * gh
+        m[w - 1] = 0
+        if i < h - 1:
+            for j in range(w):
+                gv = x[b, i + 1, j] - x[b, i, j]
+                m[j] = np.sqrt(m[j] + gv * gv + e2)
+        else:
+            for j in range(w):
+                m[j] = np.sqrt(m[j] + e2)
         total = 0.0
-        for j in range(w):
-            gh = x[b, i, j + 1] - x[b, i, j] if j < w - 1 else x.dtype.type(0)
-            gv = x[b, i + 1, j] - x[b, i, j] if i < h - 1 else x.dtype.type(0)
-            m = np.sqrt(gh * gh + gv * gv + e2)
-            if q == 1.0:
-                f = one / m
-                total += m
-            else:
-                mq = m ** qq
-                f = qq * mq / (m * m)  # q m^(q-2)
+        if q == 1.0:
+            for j in range(w):
+                f[b, i, j] = one / m[j]
+                total += m[j]
+        else:
+            for j in range(w):
+                mq = m[j] ** qq
+                f[b, i, j] = qq * mq / (m[j] * m[j])  # q m^(q-2)
                 total += mq
-            ph[b, i, j] = gh * f
-            pv[b, i, j] = gv * f
         sums[r] = total
 
 
 @kernel
-def _tv_backward_rows(ph, pv, scale, dx, r0, r1):  # pragma: no cover - compiled
-    """dx = scale * (Dh^T ph + Dv^T pv) on rows r0..r1-1 (ph's last column and pv's last row are 0)."""
-    _, h, w = ph.shape
+def _tv_backward_rows(x, f, scale, dx, r0, r1):  # pragma: no cover - compiled
+    """dx = scale * (Dh^T ph + Dv^T pv), ph = f Dh x, pv = f Dv x (recomputed from x), on rows r0..r1-1."""
+    _, h, w = x.shape
+    ph = np.zeros(w, dtype=x.dtype)  # ph's last entry stays 0
     for r in range(r0, r1):
         b = r // h
         i = r % h
-        dx[b, i, 0] = -ph[b, i, 0] - pv[b, i, 0]
+        for j in range(w - 1):
+            ph[j] = (x[b, i, j + 1] - x[b, i, j]) * f[b, i, j]
+        # Dh^T ph = ph(i, j-1) - ph(i, j)
+        dx[b, i, 0] = -ph[0]
         for j in range(1, w):
-            dx[b, i, j] = ph[b, i, j - 1] - ph[b, i, j] - pv[b, i, j]
+            dx[b, i, j] = ph[j - 1] - ph[j]
+        # Dv^T pv = pv(i-1, j) - pv(i, j), pv zero in the last row
         if i >= 1:
             for j in range(w):
-                dx[b, i, j] += pv[b, i - 1, j]
+                dx[b, i, j] += (x[b, i, j] - x[b, i - 1, j]) * f[b, i - 1, j]
+        if i < h - 1:
+            for j in range(w):
+                dx[b, i, j] -= (x[b, i + 1, j] - x[b, i, j]) * f[b, i, j]
         for j in range(w):
             dx[b, i, j] *= scale
 
 
 @kernel
-def _tv2_forward_rows(x, eps, p, qf, rf, sums, r0, r1):  # pragma: no cover - compiled
-    """Rows r0..r1-1: fields P = a/m, Q = 2c/m, R = b/m and each row's sum of m."""
+def _hessian_row(x, b, k, a, c, v):  # pragma: no cover - compiled
+    """Row k of plane b: a = Dh Dh x, c = Dv Dh x, v = Dv Dv x (each zero where its difference is)."""
+    _, h, w = x.shape
+    for j in range(w):
+        a[j] = 0
+        c[j] = 0
+        v[j] = 0
+    for j in range(w - 2):
+        a[j] = (x[b, k, j + 2] - x[b, k, j + 1]) - (x[b, k, j + 1] - x[b, k, j])
+    if w >= 2:
+        a[w - 2] = -(x[b, k, w - 1] - x[b, k, w - 2])
+    if k < h - 1:
+        for j in range(w - 1):
+            c[j] = (x[b, k + 1, j + 1] - x[b, k + 1, j]) - (x[b, k, j + 1] - x[b, k, j])
+        if k < h - 2:
+            for j in range(w):
+                v[j] = (x[b, k + 2, j] - x[b, k + 1, j]) - (x[b, k + 1, j] - x[b, k, j])
+        else:
+            for j in range(w):
+                v[j] = -(x[b, k + 1, j] - x[b, k, j])
+
+
+@kernel
+def _tv2_forward_rows(x, eps, m, sums, r0, r1):  # pragma: no cover - compiled
+    """Rows r0..r1-1: m = sqrt(a^2 + b^2 + 2 c^2 + eps^2) and each row's sum of m."""
     _, h, w = x.shape
     e2 = eps * eps
-    zero = x.dtype.type(0)
     two = x.dtype.type(2)
+    a = np.empty(w, dtype=x.dtype)
+    c = np.empty(w, dtype=x.dtype)
+    v = np.empty(w, dtype=x.dtype)
     for r in range(r0, r1):
         b = r // h
         i = r % h
+        _hessian_row(x, b, i, a, c, v)
         total = 0.0
         for j in range(w):
-            # gh at (i, j), (i, j+1), (i+1, j); gv at (i, j), (i+1, j): zero past the last column/row
-            gh = x[b, i, j + 1] - x[b, i, j] if j < w - 1 else zero
-            a = zero
-            if j < w - 1:
-                gh_right = x[b, i, j + 2] - x[b, i, j + 1] if j < w - 2 else zero
-                a = gh_right - gh
-            c = zero
-            bb = zero
-            if i < h - 1:
-                gh_down = x[b, i + 1, j + 1] - x[b, i + 1, j] if j < w - 1 else zero
-                c = gh_down - gh
-                gv = x[b, i + 1, j] - x[b, i, j]
-                gv_down = x[b, i + 2, j] - x[b, i + 1, j] if i < h - 2 else zero
-                bb = gv_down - gv
-            m = np.sqrt(a * a + bb * bb + two * c * c + e2)
-            total += m
-            p[b, i, j] = a / m
-            qf[b, i, j] = two * c / m
-            rf[b, i, j] = bb / m
+            mj = np.sqrt(a[j] * a[j] + v[j] * v[j] + two * c[j] * c[j] + e2)
+            m[b, i, j] = mj
+            total += mj
         sums[r] = total
 
 
 @kernel
-def _tv2_backward_rows(p, qf, rf, scale, dx, r0, r1):  # pragma: no cover - compiled
+def _fields_row(x, m, b, k, p, qf, rf):  # pragma: no cover - compiled
+    """Row k of P = a/m, Q = 2c/m, R = b/m (zero rows above the plane's first row)."""
+    if k < 0:
+        for j in range(p.shape[0]):
+            p[j] = 0
+            qf[j] = 0
+            rf[j] = 0
+        return
+    _hessian_row(x, b, k, p, qf, rf)
+    two = x.dtype.type(2)
+    for j in range(p.shape[0]):
+        mj = m[b, k, j]
+        p[j] = p[j] / mj
+        qf[j] = two * qf[j] / mj
+        rf[j] = rf[j] / mj
+
+
+@kernel
+def _tv2_backward_rows(x, m, scale, dx, r0, r1):  # pragma: no cover - compiled
     """dx = scale * (Dh^T G + Dv^T V), G = Dh^T P + Dv^T Q, V = Dv^T R, on rows r0..r1-1.
 
-    G and V are built one row at a time in scratch rows (V of the row above is rebuilt
-    at the start of a block, so blocks are independent).
+    P, Q, R are rebuilt from x and m one row at a time; the rows above a block (Q, R of
+    row i-1, R of row i-2) are rebuilt at its start, so blocks are independent.
     """
-    _, h, w = p.shape
-    g = np.empty(w, dtype=p.dtype)
-    v_up = np.zeros(w, dtype=p.dtype)
-    v = np.empty(w, dtype=p.dtype)
+    _, h, w = x.shape
+    p = np.empty(w, dtype=x.dtype)
+    qf = np.empty(w, dtype=x.dtype)
+    rf = np.empty(w, dtype=x.dtype)
+    q_up = np.empty(w, dtype=x.dtype)
+    r_up = np.empty(w, dtype=x.dtype)
+    v_up = np.empty(w, dtype=x.dtype)
+    g = np.empty(w, dtype=x.dtype)
+    v = np.empty(w, dtype=x.dtype)
     for r in range(r0, r1):
         b = r // h
         i = r % h
-        if r == r0 or i == 0:  # V of row i-1: R(i-2) - R(i-1), zero above the first row
-            if i >= 1:
-                for j in range(w):
-                    v_up[j] = -rf[b, i - 1, j]
-                if i >= 2:
-                    for j in range(w):
-                        v_up[j] += rf[b, i - 2, j]
-            else:
-                for j in range(w):
-                    v_up[j] = 0
+        if r == r0 or i == 0:  # Q(i-1), R(i-1) and V(i-1) = R(i-2) - R(i-1)
+            _fields_row(x, m, b, i - 2, p, qf, rf)
+            for j in range(w):
+                v_up[j] = rf[j]
+            _fields_row(x, m, b, i - 1, p, q_up, r_up)
+            for j in range(w):
+                v_up[j] -= r_up[j]
+        _fields_row(x, m, b, i, p, qf, rf)
         # G(i, j) = P(i, j-1) - P(i, j) + Q(i-1, j) - Q(i, j)   (P's last column, Q's last row are 0)
-        g[0] = -p[b, i, 0] - qf[b, i, 0]
+        g[0] = q_up[0] - p[0] - qf[0]
         for j in range(1, w):
-            g[j] = p[b, i, j - 1] - p[b, i, j] - qf[b, i, j]
+            g[j] = p[j - 1] - p[j] + q_up[j] - qf[j]
         # V(i, j) = R(i-1, j) - R(i, j)
         for j in range(w):
-            v[j] = -rf[b, i, j]
-        if i >= 1:
-            for j in range(w):
-                g[j] += qf[b, i - 1, j]
-                v[j] += rf[b, i - 1, j]
+            v[j] = r_up[j] - rf[j]
         # dx(i, j) = G(i, j-1) - G(i, j) [j <= w-2] + V(i-1, j) - V(i, j) [i <= h-2]
-        last = i <= h - 2
+        if i <= h - 2:
+            for j in range(w):
+                dx[b, i, j] = v_up[j] - v[j]
+        else:
+            for j in range(w):
+                dx[b, i, j] = v_up[j]
+        if w >= 2:
+            dx[b, i, 0] -= g[0]
+            for j in range(1, w - 1):
+                dx[b, i, j] += g[j - 1] - g[j]
+            dx[b, i, w - 1] += g[w - 2]
         for j in range(w):
-            s = v_up[j] - v[j] if last else v_up[j]
-            if j >= 1:
-                s += g[j - 1]
-            if j <= w - 2:
-                s -= g[j]
-            dx[b, i, j] = s * scale
-        for j in range(w):
+            dx[b, i, j] *= scale
+            q_up[j] = qf[j]
+            r_up[j] = rf[j]
             v_up[j] = v[j]
 
 
@@ -177,45 +231,48 @@ def _run(body, rows: int, pixels: int) -> None:
     run_parts(lambda k: body(*blocks[k]), len(blocks))
 
 
-def tv_forward(x: np.ndarray, eps: float, q: float) -> tuple[float, np.ndarray, np.ndarray]:
-    """Sum of m^q over x and the fields (ph, pv) that ``tv_backward`` needs.
+def tv_forward(x: np.ndarray, eps: float, q: float) -> tuple[float, np.ndarray]:
+    """Sum of m^q over x and the factor f = q m^(q-2) that ``tv_backward`` needs.
 
-    Shapes: x (B, H, W) C-contiguous -> (float, (B, H, W), (B, H, W)), fields in x's dtype.
+    Shapes: x (B, H, W) C-contiguous -> (float, (B, H, W) in x's dtype).
     """
     rows = x.shape[0] * x.shape[1]
-    ph, pv = np.empty_like(x), np.empty_like(x)
+    f = np.empty_like(x)
     sums = np.empty(rows)
     e = x.dtype.type(eps)
-    _run(lambda r0, r1: _tv_forward_rows(x, e, float(q), ph, pv, sums, r0, r1), rows, x.size)
-    return float(sums.sum()), ph, pv
+    _run(lambda r0, r1: _tv_forward_rows(x, e, float(q), f, sums, r0, r1), rows, x.size)
+    return float(sums.sum()), f
 
 
-def tv_backward(ph: np.ndarray, pv: np.ndarray, scale: float) -> np.ndarray:
-    """``scale * (Dh^T ph + Dv^T pv)``. Shapes: ph, pv (B, H, W) -> (B, H, W)."""
-    rows = ph.shape[0] * ph.shape[1]
-    dx = np.empty_like(ph)
-    s = ph.dtype.type(scale)
-    _run(lambda r0, r1: _tv_backward_rows(ph, pv, s, dx, r0, r1), rows, ph.size)
+def tv_backward(x: np.ndarray, f: np.ndarray, scale: float) -> np.ndarray:
+    """``scale * (Dh^T (f Dh x) + Dv^T (f Dv x))``. Shapes: x, f (B, H, W) -> (B, H, W)."""
+    rows = x.shape[0] * x.shape[1]
+    dx = np.empty_like(x)
+    s = x.dtype.type(scale)
+    _run(lambda r0, r1: _tv_backward_rows(x, f, s, dx, r0, r1), rows, x.size)
     return dx
 
 
-def tv2_forward(x: np.ndarray, eps: float) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
-    """Sum of the second-order m over x and the fields (P, Q, R) that ``tv2_backward`` needs.
+def tv2_forward(x: np.ndarray, eps: float) -> tuple[float, np.ndarray]:
+    """Sum of the second-order m over x, and m itself (what ``tv2_backward`` needs).
 
-    Shapes: x (B, H, W) C-contiguous -> (float, 3 x (B, H, W)), fields in x's dtype.
+    Shapes: x (B, H, W) C-contiguous -> (float, (B, H, W) in x's dtype).
     """
     rows = x.shape[0] * x.shape[1]
-    p, qf, rf = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+    m = np.empty_like(x)
     sums = np.empty(rows)
     e = x.dtype.type(eps)
-    _run(lambda r0, r1: _tv2_forward_rows(x, e, p, qf, rf, sums, r0, r1), rows, x.size)
-    return float(sums.sum()), p, qf, rf
+    _run(lambda r0, r1: _tv2_forward_rows(x, e, m, sums, r0, r1), rows, x.size)
+    return float(sums.sum()), m
 
 
-def tv2_backward(p: np.ndarray, qf: np.ndarray, rf: np.ndarray, scale: float) -> np.ndarray:
-    """``scale * (Dh^T (Dh^T P + Dv^T Q) + Dv^T Dv^T R)``. Shapes: 3 x (B, H, W) -> (B, H, W)."""
-    rows = p.shape[0] * p.shape[1]
-    dx = np.empty_like(p)
-    s = p.dtype.type(scale)
-    _run(lambda r0, r1: _tv2_backward_rows(p, qf, rf, s, dx, r0, r1), rows, p.size)
+def tv2_backward(x: np.ndarray, m: np.ndarray, scale: float) -> np.ndarray:
+    """``scale * (Dh^T (Dh^T P + Dv^T Q) + Dv^T Dv^T R)``, P, Q, R rebuilt from x and m.
+
+    Shapes: x, m (B, H, W) -> (B, H, W).
+    """
+    rows = x.shape[0] * x.shape[1]
+    dx = np.empty_like(x)
+    s = x.dtype.type(scale)
+    _run(lambda r0, r1: _tv2_backward_rows(x, m, s, dx, r0, r1), rows, x.size)
     return dx

@@ -165,8 +165,9 @@ class TotalVariation(Loss):
     def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
         a = _image(self, x, 2)
         if KERNELS:
-            total, ph, pv = ktv.tv_forward(_planes(a), self.eps, self.power)
-            fields = lambda scale: ktv.tv_backward(ph, pv, scale)  # noqa: E731
+            planes = _planes(a)
+            total, factor = ktv.tv_forward(planes, self.eps, self.power)
+            fields = lambda scale: ktv.tv_backward(planes, factor, scale)  # noqa: E731
         else:
             total, fields = tv_reference(a, self.eps, self.power)
         value = np.asarray((total - self.eps ** self.power * a.size) / a.size, dtype=a.dtype)
@@ -231,8 +232,9 @@ class SecondOrderTV(Loss):
     def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
         a = _image(self, x, 2)
         if KERNELS:
-            total, p, qf, rf = ktv.tv2_forward(_planes(a), self.eps)
-            fields = lambda scale: ktv.tv2_backward(p, qf, rf, scale)  # noqa: E731
+            planes = _planes(a)
+            total, m = ktv.tv2_forward(planes, self.eps)
+            fields = lambda scale: ktv.tv2_backward(planes, m, scale)  # noqa: E731
         else:
             total, fields = second_order_reference(a, self.eps)
         value = np.asarray((total - self.eps * a.size) / a.size, dtype=a.dtype)

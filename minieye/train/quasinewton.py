@@ -100,16 +100,25 @@ class LBFGS(Orientation):
 
     def accepted(self, old: Iterate, new: Iterate) -> None:
         slot = self._free_slot(new.x.size)
-        sy, yy = store_pair(_flat(new.x), _flat(old.x), _flat(new.grad), _flat(old.grad), self._s[slot], self._y[slot])
-        self._keep(slot, sy, yy)
+        products = store_pair(_flat(new.x), _flat(old.x), _flat(new.grad), _flat(old.grad), self._s[slot], self._y[slot])
+        self._keep(slot, *self._products(slot, products))
 
     def _remember(self, s: np.ndarray, y: np.ndarray) -> None:
         """Store the pair (s, y) if it has positive curvature (s.y and y.y of the stored values)."""
         s, y = _flat(s), _flat(y)
         zero = np.zeros_like(s)
         slot = self._free_slot(s.size)
-        sy, yy = store_pair(s, zero, y, zero, self._s[slot], self._y[slot])
-        self._keep(slot, sy, yy)
+        products = store_pair(s, zero, y, zero, self._s[slot], self._y[slot])
+        self._keep(slot, *self._products(slot, products))
+
+    def _products(self, slot: int, fused: tuple[float, float]) -> tuple[float, float]:
+        """s.y and y.y of a stored pair. float64 pairs: NumPy's sums, exactly as before the fused
+        store (an ill-conditioned float64 fit is sensitive to the last bit of these over 200
+        iterations); float32 pairs: the fused pass's float64 sums of the rounded values."""
+        if self._s.dtype == np.float64:
+            s, y = self._s[slot], self._y[slot]
+            return dot(s, y), dot(y, y)
+        return fused
 
     def _free_slot(self, n: int) -> int:
         """A ring slot not holding a kept pair (the buffers are (re)made for n entries when needed)."""
