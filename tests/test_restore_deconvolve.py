@@ -85,3 +85,43 @@ def test_clear_errors():
         deconvolve(img, psf.box(3), regularizers=[losses.TotalVariation()])
     with pytest.raises(ValueError, match="positive sum"):
         deconvolve(img, np.zeros((3, 3)))
+
+
+def test_nonlocal_stage_beats_the_local_prior(truth):
+    # measured on this crop: box +0.67/+0.74 dB, motion +0.26/+0.51 over prior='local' (seeds 0/1)
+    k = psf.box(5)
+    blurred = psf.blur(truth, k) + 0.01 * np.random.default_rng(0).standard_normal(truth.shape)
+    local, local_info = deconvolve(blurred, k, prior="local", full=True)
+    restored, info = deconvolve(blurred, k, full=True)
+    assert metrics.psnr(truth, restored) > metrics.psnr(truth, local) + 0.3
+    assert [name for name, _ in info.stages] == ["local", "nonlocal"] and info.result is info.stages[-1][1]
+    assert info.iterations == sum(r.iterations for _, r in info.stages) > info.result.iterations
+    assert info.stages[0][1].iterations <= 60 and info.result.iterations <= 80  # the default caps
+    assert [label.split("(")[0] for _, label in info.weights] == ["NonLocalTV", "TotalVariation", "SecondOrderTV"]
+    assert [name for name, _ in local_info.stages] == ["local"] and local_info.iterations == local_info.result.iterations
+    assert 0.0 <= restored.min() and restored.max() <= 1.0
+
+
+def test_nonlocal_stage_is_skipped_where_it_cannot_help(truth):
+    k = psf.box(5)
+    blurred = psf.blur(truth, k)
+    _, noise_free = deconvolve(blurred, k, full=True)  # sigma below 4e-3: the local prior alone
+    _, custom = deconvolve(blurred, k, regularizers=[(1e-4, losses.TotalVariation())], noise_sigma=0.02,
+                           iterations=5, full=True)
+    _, timed_out = deconvolve(blurred, k, noise_sigma=0.02, timeout=1e-9, full=True)
+    for info in (noise_free, custom, timed_out):
+        assert [name for name, _ in info.stages] == ["local"]
+    assert timed_out.result.stop_reason == "timeout"
+
+
+def test_nonlocal_stage_options(truth):
+    rgb = np.stack([truth, truth[::-1], truth.T], axis=-1)[:40, :48]
+    k = psf.gaussian(1.0)
+    blurred = psf.blur(rgb, k) + 0.01 * np.random.default_rng(1).standard_normal(rgb.shape)
+    out, info = deconvolve(blurred, k, nonlocal_h=0.1, iterations=10, full=True)
+    assert out.shape == rgb.shape and len(info.stages) == 2
+    assert all(r.iterations <= 10 for _, r in info.stages)  # iterations caps each stage
+    with pytest.raises(ValueError, match="prior 'nonlocal' or 'local'"):
+        deconvolve(blurred, k, prior="patch")
+    with pytest.raises(ValueError, match="nonlocal_h > 0"):
+        deconvolve(blurred, k, nonlocal_h=0.0)

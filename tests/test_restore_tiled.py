@@ -29,10 +29,21 @@ HALO = 12  # below default_halo (19 for this 7x7 at sigma 0.01), so windows do n
 
 def test_tiled_matches_untiled_within_1e_3():
     b = scene()
-    whole = restore.deconvolve(b, KERNEL, **CONVERGED)
-    parts, info = restore.deconvolve_tiled(b, KERNEL, tile=24, halo=HALO, **CONVERGED, full=True)
+    whole = restore.deconvolve(b, KERNEL, prior="local", **CONVERGED)
+    parts, info = restore.deconvolve_tiled(b, KERNEL, tile=24, halo=HALO, prior="local", **CONVERGED, full=True)
     assert len(info.result) == 9  # 3 x 3 tiles; the middle window is 48 x 48, not the whole image
     assert tiled.plan_tiles(b.shape, KERNEL, tile=24, halo=HALO).window((24, 48, 24, 48)) == (12, 60, 12, 60)
+    assert np.abs(parts - whole).max() < 1e-3
+
+
+def test_tiled_nonlocal_prior_matches_untiled_with_the_default_halo():
+    # the non-local stage's graph is built from each window's first-stage result, so it
+    # reaches further than the local prior (1.2e-3 at the reduced HALO): the default halo
+    # (19 here, windows still smaller than the image) keeps it below 1e-3 (7e-5 measured)
+    b = scene()
+    whole = restore.deconvolve(b, KERNEL, **CONVERGED)
+    parts = restore.deconvolve_tiled(b, KERNEL, tile=24, **CONVERGED)
+    assert tiled.default_halo(KERNEL, restore.estimate_noise(b))[0] + 24 < b.shape[0]
     assert np.abs(parts - whole).max() < 1e-3
 
 
@@ -45,13 +56,16 @@ def test_no_halo_shows_seams():
 
 
 def test_colour_and_integers():
+    # the reduced HALO keeps windows (32 x 32) inside the image; the non-local stage needs
+    # the default halo (test above), which would cover this small image
+    local = dict(CONVERGED, prior="local")
     b = scene(40, 40, channels=3)
-    whole = restore.deconvolve(b, KERNEL, **CONVERGED)
-    parts = restore.deconvolve_tiled(b, KERNEL, tile=20, halo=HALO, **CONVERGED)  # windows 32 x 32
+    whole = restore.deconvolve(b, KERNEL, **local)
+    parts = restore.deconvolve_tiled(b, KERNEL, tile=20, halo=HALO, **local)
     assert parts.shape == b.shape and np.abs(parts - whole).max() < 1e-3
     b8 = np.round(np.clip(b[..., 0], 0, 1) * 255).astype(np.uint8)
-    u8 = restore.deconvolve_tiled(b8, KERNEL, tile=20, halo=HALO, **CONVERGED)
-    assert u8.dtype == np.uint8 and np.abs(u8.astype(int) - restore.deconvolve(b8, KERNEL, **CONVERGED)).max() <= 1
+    u8 = restore.deconvolve_tiled(b8, KERNEL, tile=20, halo=HALO, **local)
+    assert u8.dtype == np.uint8 and np.abs(u8.astype(int) - restore.deconvolve(b8, KERNEL, **local)).max() <= 1
 
 
 def test_memmap_in_and_out(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import conv_warm
+from . import nonlocal_tv as knl
 from . import pool as kpool
 from . import upsample as kup
 
@@ -32,7 +33,18 @@ def _warm_pooling(dtypes: tuple) -> None:
         kpool.PARALLEL_MIN_WORK = saved
 
 
+def _warm_nonlocal_tv(dtypes: tuple) -> None:
+    offsets, searchable = np.array([[0, 1], [1, 0], [1, 1]], np.int64), np.ones(3, np.bool_)
+    for dtype in dtypes:
+        index, weight = np.empty((16, 4), np.int32), np.empty((16, 4), dtype)
+        knl.nonlocal_graph_rows(np.zeros((1, 6, 6), dtype), 4, 4, offsets, searchable, 1, 2, 1.0, index, weight)
+        index.setflags(write=False)  # NonLocalTV passes read-only graph arrays
+        weight.setflags(write=False)
+        knl.nonlocal_tv_value_grad(np.zeros(16, dtype), index, weight, dtype(0.01), np.empty(16, dtype))
+
+
 def warm_up(dtypes: tuple = (np.float32, np.float64)) -> None:
-    """Run every convolution, pooling and upsampling kernel once per dtype."""
+    """Run every convolution, pooling, upsampling and regularizer kernel once per dtype."""
     conv_warm.warm_up(dtypes)
     _warm_pooling(dtypes)
+    _warm_nonlocal_tv(dtypes)

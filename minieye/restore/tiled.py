@@ -46,7 +46,7 @@ import numpy as np
 
 from ..checks import fail, spatial_tuple
 from ..core import Layer
-from .deconvolve import Deconvolution, auto_box, deconvolve, default_tv_weight, regularizer_pairs
+from .deconvolve import Deconvolution, auto_box, deconvolve, default_nonlocal_h, default_tv_weight, regularizer_pairs
 from .noise import estimate_noise
 from .psf import normalize_kernel
 
@@ -298,7 +298,8 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
                      out: np.ndarray | None = None, noise_sigma: float | None = None, tv_weight: float | None = None,
                      regularizers: Sequence[tuple[float, Layer]] | None = None, box: Any = "auto",
                      iterations: int | None = None, timeout: float | None = None, init: str = "wiener",
-                     progress: bool = False, dtype: Any = np.float32, full: bool = False) -> Any:
+                     progress: bool = False, dtype: Any = np.float32, full: bool = False, prior: str = "nonlocal",
+                     nonlocal_h: float | None = None) -> Any:
     """``deconvolve`` one overlapping tile at a time, in memory bounded by the tile size.
 
     Args:
@@ -337,7 +338,7 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
     # checks tile, halo and max_memory before reading anything (with a zero halo if none is given yet)
     plan = plan_tiles(shape, k, tile=tile, halo=0 if halo is None else halo, max_memory=max_memory, where=where)
     settings = dict(noise_sigma=noise_sigma, tv_weight=tv_weight, regularizers=regularizers, box=box,
-                    iterations=iterations, timeout=timeout, init=init, dtype=dtype)
+                    iterations=iterations, timeout=timeout, init=init, dtype=dtype, prior=prior, nonlocal_h=nonlocal_h)
     if plan is None:  # fits max_memory untiled
         restored = deconvolve(np.asarray(blurred), kernel, progress=progress, full=full, **settings)
         image, info = restored if full else (restored, None)
@@ -360,6 +361,8 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
     if isinstance(box, str) and box == "auto":
         box = auto_box(lo, hi, sigma)
     weight = default_tv_weight(sigma) if tv_weight is None else float(tv_weight)
+    if nonlocal_h is None:  # one h for every tile, from the box or the whole image's range
+        settings["nonlocal_h"] = default_nonlocal_h(box, lo, hi)
     if out is None:
         out = np.empty(shape, dtype=blurred.dtype if kind in "fiu" else np.float64)
 
