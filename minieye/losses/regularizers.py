@@ -167,13 +167,13 @@ class TotalVariation(Loss):
         if KERNELS:
             planes = _planes(a)
             total, factor = ktv.tv_forward(planes, self.eps, self.power)
-            fields = lambda scale: ktv.tv_backward(planes, factor, scale)  # noqa: E731
+            gradient = lambda scale: ktv.tv_backward(planes, factor, scale)  # noqa: E731
         else:
-            total, fields = tv_reference(a, self.eps, self.power)
+            total, gradient = tv_reference(a, self.eps, self.power)
         value = np.asarray((total - self.eps ** self.power * a.size) / a.size, dtype=a.dtype)
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-            return fields(self.scalar_dy(dy) / a.size).reshape(a.shape)
+            return gradient(self.scalar_dy(dy) / a.size).reshape(a.shape)
 
         return value, backward
 
@@ -234,13 +234,13 @@ class SecondOrderTV(Loss):
         if KERNELS:
             planes = _planes(a)
             total, m = ktv.tv2_forward(planes, self.eps)
-            fields = lambda scale: ktv.tv2_backward(planes, m, scale)  # noqa: E731
+            gradient = lambda scale: ktv.tv2_backward(planes, m, scale)  # noqa: E731
         else:
-            total, fields = second_order_reference(a, self.eps)
+            total, gradient = second_order_reference(a, self.eps)
         value = np.asarray((total - self.eps * a.size) / a.size, dtype=a.dtype)
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-            return fields(self.scalar_dy(dy) / a.size).reshape(a.shape)
+            return gradient(self.scalar_dy(dy) / a.size).reshape(a.shape)
 
         return value, backward
 
