@@ -132,9 +132,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
         curves["MindsEye recipe"] = [r.loss for r in info.result.history]
     recovered, info = restore.deconvolve(blurred, kernel, iterations=args.iterations, full=True,
                                          progress=not args.quiet)
-    record("minieye deconvolve (defaults)", recovered, info.seconds,
-           f"{info.result.iterations} it, TV weight {info.weights[0][0]:.2g}" if info.weights else "")
-    curves["minieye (TV + box)"] = [r.loss for r in info.result.history]
+    stage_its = " + ".join(f"{r.iterations} {name}" for name, r in info.stages)
+    record("minieye deconvolve (defaults)", recovered, info.seconds, f"{stage_its} it, sigma {info.sigma:.4f}")
+    titles = {"local": "minieye stage 1 (TV + TV2 + box)", "nonlocal": "minieye stage 2 (non-local TV + box)"}
+    for name, result in info.stages:  # one panel per stage: their objectives differ
+        curves[titles[name]] = [r.loss for r in result.history]
     estimated = None
     if args.blind:
         started = time.perf_counter()

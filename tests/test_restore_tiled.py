@@ -32,6 +32,7 @@ def test_tiled_matches_untiled_within_1e_3():
     whole = restore.deconvolve(b, KERNEL, prior="local", **CONVERGED)
     parts, info = restore.deconvolve_tiled(b, KERNEL, tile=24, halo=HALO, prior="local", **CONVERGED, full=True)
     assert len(info.result) == 9  # 3 x 3 tiles; the middle window is 48 x 48, not the whole image
+    assert len(info.stages) == 9 and info.iterations == sum(r.iterations for r in info.result)  # one stage each
     assert tiled.plan_tiles(b.shape, KERNEL, tile=24, halo=HALO).window((24, 48, 24, 48)) == (12, 60, 12, 60)
     assert np.abs(parts - whole).max() < 1e-3
 

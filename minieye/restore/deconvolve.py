@@ -87,15 +87,15 @@ class Deconvolution:
     image: np.ndarray
     sigma: float
     weights: list[tuple[float, str]]
-    result: Any  # train.Result of the last stage: loss, iterations, history, stop_reason
+    result: Any  # train.Result of the last stage (loss, iterations, history, stop_reason); tiled: one per tile
     seconds: float
     reblurred: np.ndarray = field(repr=False, default=None)
-    stages: list = field(repr=False, default_factory=list)  # (stage name, train.Result) in order
+    stages: list = field(repr=False, default_factory=list)  # (stage name, train.Result) in order; tiled: every tile's
 
     @property
     def iterations(self) -> int:
-        """L-BFGS iterations over all stages."""
-        return sum(r.iterations for _, r in self.stages) if self.stages else self.result.iterations
+        """L-BFGS iterations over all stages (of all tiles, for a tiled run)."""
+        return sum(r.iterations for _, r in self.stages)
 
 
 class _Objective(Loss):

@@ -368,7 +368,7 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
 
     # both terms are means: over the observed pixels, and over the scene (larger by k - 1 per axis)
     untiled = math.prod(n / (n + s - 1) for n, s in zip(plan.shape, k.shape))
-    results, bar = [], _bar(plan.count, progress)
+    results, stages, bar = [], [], _bar(plan.count, progress)
     try:
         for core in plan.cores():
             win = plan.window(core)
@@ -383,6 +383,7 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
             inner = restored[_slices([c - win[2 * (i // 2)] for i, c in enumerate(core)])]
             _store(out, core, inner * scale)
             results.append(info.result)
+            stages.extend(info.stages)
             if bar is not None:
                 bar.update(1)
     finally:
@@ -392,4 +393,4 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
         return out
     labels = [(weight, "TotalVariation (default)")] if regularizers is None else \
         [(float(wt), layer.label()) for wt, layer in regularizers]
-    return out, Deconvolution(out, sigma, labels, results, time.perf_counter() - started)
+    return out, Deconvolution(out, sigma, labels, results, time.perf_counter() - started, stages=stages)
