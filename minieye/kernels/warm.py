@@ -10,6 +10,7 @@ import numpy as np
 
 from . import conv_warm
 from . import nonlocal_tv as knl
+from . import tv as ktv
 from . import pool as kpool
 from . import upsample as kup
 
@@ -33,6 +34,15 @@ def _warm_pooling(dtypes: tuple) -> None:
         kpool.PARALLEL_MIN_WORK = saved
 
 
+def _warm_tv(dtypes: tuple) -> None:
+    for dtype in dtypes:  # the multi-threaded path calls the same compiled row functions
+        x = np.ones((2, 5, 6), dtype=dtype)
+        _, f = ktv.tv_forward(x, 1e-2, 1.0)
+        ktv.tv_backward(x, f, 1.0)
+        _, m = ktv.tv2_forward(x, 1e-2)
+        ktv.tv2_backward(x, m, 1.0)
+
+
 def _warm_nonlocal_tv(dtypes: tuple) -> None:
     offsets, searchable = np.array([[0, 1], [1, 0], [1, 1]], np.int64), np.ones(3, np.bool_)
     for dtype in dtypes:
@@ -47,4 +57,5 @@ def warm_up(dtypes: tuple = (np.float32, np.float64)) -> None:
     """Run every convolution, pooling, upsampling and regularizer kernel once per dtype."""
     conv_warm.warm_up(dtypes)
     _warm_pooling(dtypes)
+    _warm_tv(dtypes)
     _warm_nonlocal_tv(dtypes)
