@@ -1,10 +1,9 @@
-"""learn_filter (exact recovery in F.conv2d's convention) and blind_deconvolve (kernel constraints)."""
+"""learn_filter (exact recovery in F.conv2d's convention); blind_deconvolve is in test_restore_blind.py."""
 import numpy as np
 import pytest
 
 from minieye import functional as F
 from minieye import restore
-from minieye.restore import psf
 
 
 @pytest.fixture(scope="module")
@@ -49,20 +48,3 @@ def test_learn_filter_errors(source):
         restore.learn_filter(source, source[:10], 3)
     with pytest.raises(ValueError, match="kernel no larger"):
         restore.learn_filter(source[:2, :2], source[:2, :2], 3)
-
-
-def test_blind_deconvolve_finds_a_motion_kernel_and_beats_the_blurred_input():
-    data = pytest.importorskip("skimage.data")
-    truth = data.camera()[100:228, 180:308] / 255.0  # 128x128: tripod, coat and sky
-    k = np.pad(psf.motion(7, 0), ((3, 3), (0, 0)))  # a horizontal streak in a 7x7 frame
-    blurred = restore.blur(truth, k) + 0.002 * np.random.default_rng(0).standard_normal(truth.shape)
-    image, estimate = restore.blind_deconvolve(blurred, 7)
-    assert image.shape == truth.shape and image.dtype == blurred.dtype and np.isfinite(image).all()
-    assert estimate.shape == (7, 7) and estimate.min() >= 0 and estimate.sum() == pytest.approx(1.0)
-    start = restore.blind._start_kernel(7, 7)
-    # close to the truth (L1 distance of two sum-1 kernels; measured 0.5-0.75)
-    assert np.abs(estimate - k).sum() < 0.9 < np.abs(start - k).sum()
-    assert estimate[3].sum() > 0.6  # the streak is found horizontal
-    assert restore.psnr(truth, image) > restore.psnr(truth, blurred) + 3
-    with pytest.raises(ValueError, match="odd kernel sides"):
-        restore.blind_deconvolve(truth, 4)

@@ -1,29 +1,32 @@
 """Blind deconvolution: estimate the image and the blur kernel together, coarse to fine.
 
-Minimise over the image u and the PSF k (non-negative, summing to one)
+The joint MAP problem  min_{u,k} |k (*) u - y|^2 + prior(u)  has a trap (Levin et al.,
+2009): with the usual sparse-gradient priors the *blurred* image itself, with a delta
+kernel, scores better than the sharp one, so alternating minimisation drifts to "no blur".
+What makes alternation work in practice (Cho & Lee 2009, Xu & Jia 2010, Pan et al.'s L0
+priors) is that the image step is not asked for a good image, only for the right *edges*:
 
-    mean((k (*) u - y)^2) + w_u TV(u)          and, for k,   |grad y - k (*) P|^2 + beta |k|^2
+1. image step: a latent image with few, sharp edges, from the L0 gradient prior
 
-alternately, on an image pyramid (factor sqrt(2) per level, the coarsest with a ~3 pixel
-kernel), because a small blur is easy to find and a good coarse kernel is the right start
-for the next level (the local minima of the joint problem are mostly at the fine scales):
+       min_x |k (*) x - y|^2 + lam |grad x|_0
 
-1. image step: ``deconvolution_problem`` (learned Source image -> frozen conv with k,
-   TV weight large enough to give a cartoon image with only strong, sharp edges),
-   warm-started from the previous image;
-2. kernel step: P = the strongest ``KEEP`` fraction of u's gradients (the rest zeroed: Cho
-   & Lee's predicted edges; gradients condition the kernel estimate far better than raw
-   intensities, and weak gradients are where the cartoon image is least trustworthy). The
-   normal equations of the least-squares fit are built with FFT correlations (a Toeplitz
-   approximation: the (kh kw)^2 matrix of P's autocorrelations), then solved on the
-   simplex ``k >= 0, sum k = 1`` by accelerated projected gradient, the projection being
-   ``train.Simplex``'s. Entries below ``PRUNE`` of the largest are dropped and the kernel
-   is re-centred on its centroid (a shifted kernel would shift the final image).
+   solved by half-quadratic splitting (x and an auxiliary gradient field g, with a
+   coupling weight beta doubled from 2 lam to 1e5: g is grad x hard-thresholded at
+   |grad x|^2 >= lam / beta, and x is a closed-form FFT solve). Weak gradients and
+   texture vanish, strong edges stay step-like: the "predicted edges" a blur can be read
+   from (the L0 step replaces Cho & Lee's bilateral + shock filters). lam shrinks over the
+   rounds, letting finer edges in once the kernel is roughly right. The FFT assumes a
+   periodic image: y is reflect-padded by the kernel size and then given a smooth band
+   joining its opposite sides, and the kernel fit leaves out y's outer kernel radius;
+2. kernel step (blind_kernel.py): the least-squares fit of y's gradients by k applied to
+   the latent image's strongest gradients, selected per orientation bin, solved on the
+   simplex (k >= 0, sum k = 1), then pruned, despeckled and re-centred.
 
-The TV weight halves each round (continuation), from a cartoon towards detail. Between
-levels the image and the kernel are upsampled bilinearly. A final non-blind
-``deconvolve`` with the estimated kernel gives the returned image. Colour images share
-one kernel, estimated on their mean channel.
+On an image pyramid (factor sqrt(2) per level, the coarsest with a ~3 pixel kernel):
+a small blur is easy to find, and a good coarse kernel is the right start for the next
+level. Between levels the kernel is upsampled bilinearly. A final non-blind ``deconvolve``
+with the estimated kernel gives the returned image. Colour images share one kernel,
+estimated on their mean channel.
 """
 from __future__ import annotations
 
@@ -32,18 +35,17 @@ from typing import Any
 import numpy as np
 
 from ..checks import check_positive_int, fail, pair
-from ..core import Parameter
-from .. import losses, train
-from .deconvolve import TV_EPS, _as_image, _to_dtype, deconvolution_problem, deconvolve
+from .blind_kernel import clean, normal_equations, solve_simplex, start_kernel
+from .deconvolve import _as_image, _to_dtype, deconvolve
 from .noise import estimate_noise
 
 __all__ = ["blind_deconvolve"]
 
-START_WEIGHT = 2e-3  # TV weight of each level's first round (a strongly cartoonised image)
-END_WEIGHT = 2.5e-4  # ... never below this while the kernel is being estimated
-PRUNE = 0.05  # kernel entries below this fraction of the largest are set to zero
-KEEP = 0.1  # fraction of the strongest image gradients the kernel step trusts
-BETA = 1e-2  # kernel Tikhonov weight, relative to the mean diagonal of the normal matrix
+LAMBDA_START = 4e-3  # L0 weight of each level's first round (only the strongest edges survive)
+LAMBDA_DECAY = 0.8  # ... multiplied by this every round
+LAMBDA_END = 5e-4  # ... never below this while the kernel is being estimated
+BETA_MAX = 1e5  # the half-quadratic splitting's last coupling weight
+KEEP = 0.1  # share of the latent image's gradients the kernel step trusts (balanced over orientations)
 FINAL_SIGMA_FLOOR = 0.005  # the final non-blind pass regularises at least as for this noise sd
 
 
@@ -65,71 +67,6 @@ def _resize(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def _grads(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(H, W) -> horizontal and vertical forward differences, each (H - 1, W - 1)."""
-    return x[:-1, 1:] - x[:-1, :-1], x[1:, :-1] - x[:-1, :-1]
-
-
-def _strong(gh: np.ndarray, gv: np.ndarray, keep: float) -> tuple[np.ndarray, np.ndarray]:
-    mag = np.hypot(gh, gv)
-    mask = mag >= np.quantile(mag, 1.0 - keep)
-    return gh * mask, gv * mask
-
-
-def _normal_equations(u: np.ndarray, y: np.ndarray, shape: tuple[int, int], keep: float):
-    """A^T A and A^T b of the kernel fit grad y ~ k (*) P (valid), by FFT correlations.
-
-    u: (H + kh - 1, W + kw - 1) extended image; y: (H, W). Returns ((n, n), (n,)) with
-    n = kh * kw, in k's row-major order.
-    """
-    kh, kw = shape
-    ph, pv = _strong(*_grads(u), keep)
-    gh, gv = _grads(y)
-    fshape = (ph.shape[0] + kh, ph.shape[1] + kw)
-    auto = np.zeros(fshape)
-    cross = np.zeros(fshape)
-    for p, g in ((ph, gh), (pv, gv)):
-        fp = np.fft.rfft2(p, fshape)
-        auto += np.fft.irfft2(fp * np.conj(fp), fshape)  # R[s] = sum_i P[i] P[i + s] (wrapped index)
-        cross += np.fft.irfft2(fp * np.conj(np.fft.rfft2(g, fshape)), fshape)  # C[s] = sum_i P[i + s] G[i]
-    # y[i] = sum_ab k[a, b] u[i + kh - 1 - a, ...]: the window of entry (a, b) starts at offset (kh-1-a, kw-1-b)
-    a, b = np.divmod(np.arange(kh * kw), kw)
-    oa, ob = kh - 1 - a, kw - 1 - b
-    ata = auto[(oa[None, :] - oa[:, None]) % fshape[0], (ob[None, :] - ob[:, None]) % fshape[1]]
-    atb = cross[oa, ob]
-    return ata, atb
-
-
-def _solve_simplex(ata: np.ndarray, atb: np.ndarray, start: np.ndarray, iterations: int = 300) -> np.ndarray:
-    """argmin k^T (A^T A + beta I) k - 2 (A^T b)^T k over the simplex (FISTA, train.Simplex's projection)."""
-    n = atb.size
-    q = ata + BETA * max(np.trace(ata) / n, 1e-12) * np.eye(n)
-    step = 1.0 / np.linalg.eigvalsh(q)[-1]
-    simplex = train.Simplex(Parameter(np.zeros(n), name="kernel"))
-    k = simplex.project(start.ravel().astype(np.float64))
-    z, t = k.copy(), 1.0
-    for _ in range(iterations):
-        k_next = simplex.project(z - step * (q @ z - atb))
-        t_next = (1.0 + np.sqrt(1.0 + 4.0 * t * t)) / 2.0
-        z = k_next + (t - 1.0) / t_next * (k_next - k)
-        k, t = k_next, t_next
-    return k.reshape(start.shape)
-
-
-def _clean(k: np.ndarray) -> np.ndarray:
-    """Drop faint entries, re-centre on the centroid (integer shift), renormalise."""
-    k = np.where(k >= PRUNE * k.max(), k, 0.0)
-    rows, cols = np.indices(k.shape)
-    total = k.sum()
-    dy = int(np.rint((rows * k).sum() / total - k.shape[0] // 2))
-    dx = int(np.rint((cols * k).sum() / total - k.shape[1] // 2))
-    shifted = np.zeros_like(k)
-    h, w = k.shape
-    shifted[max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)] = k[max(dy, 0):h - max(-dy, 0),
-                                                                      max(dx, 0):w - max(-dx, 0)]
-    return shifted / shifted.sum() if shifted.sum() > 0 else k / total
-
-
 def _kernel_resize(k: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     out = np.clip(_resize(k, shape), 0.0, None)
     return out / out.sum() if out.sum() > 0 else np.full(shape, 1.0 / (shape[0] * shape[1]))
@@ -148,11 +85,53 @@ def _pyramid(kh: int, kw: int) -> list[tuple[float, int, int]]:
         scale /= np.sqrt(2.0)
 
 
-def _start_kernel(kh: int, kw: int) -> np.ndarray:
-    r = np.arange(kh) - kh // 2
-    c = np.arange(kw) - kw // 2
-    k = np.exp(-0.5 * (r[:, None] ** 2 + c[None, :] ** 2))
-    return k / k.sum()
+class _Latent:
+    """The L0 image step on one pyramid level: y padded to a periodic domain, FFTs kept."""
+
+    def __init__(self, y: np.ndarray, shape: tuple[int, int]):
+        kh, kw = shape
+        self.y, self.kshape = y, shape
+        self.pad = (kh, kw)
+        z = np.pad(y, ((kh, kh), (kw, kw)), mode="symmetric")
+        # a band joining the last row (column) to the first: no jump where the FFT wraps around
+        for axis, n in ((0, kh), (1, kw)):
+            t = np.linspace(0.0, 1.0, n + 2)[1:-1]
+            t = t[:, None] if axis == 0 else t[None, :]
+            first = z[:1] if axis == 0 else z[:, :1]
+            last = z[-1:] if axis == 0 else z[:, -1:]
+            z = np.concatenate([z, last * (1 - t) + first * t], axis=axis)
+        self.z = z
+        self.fz = np.fft.rfft2(z)
+        dh = np.zeros(z.shape)
+        dh[0, 0], dh[0, -1] = -1.0, 1.0  # x[j + 1] - x[j] as a circular convolution
+        dv = np.zeros(z.shape)
+        dv[0, 0], dv[-1, 0] = -1.0, 1.0
+        self.dd = np.abs(np.fft.rfft2(dh)) ** 2 + np.abs(np.fft.rfft2(dv)) ** 2
+
+    def _otf(self, k: np.ndarray) -> np.ndarray:
+        big = np.zeros(self.z.shape)
+        big[:k.shape[0], :k.shape[1]] = k
+        return np.fft.rfft2(np.roll(big, (-(k.shape[0] // 2), -(k.shape[1] // 2)), axis=(0, 1)))
+
+    def solve(self, k: np.ndarray, lam: float) -> np.ndarray:
+        """The L0-regularised latent image, cropped to y's shape plus the kernel's radius on each side."""
+        fk = self._otf(k)
+        kty = np.conj(fk) * self.fz
+        kk = np.abs(fk) ** 2
+        x = self.z
+        beta = 2.0 * lam
+        while beta < BETA_MAX:
+            gh = np.roll(x, -1, axis=1) - x
+            gv = np.roll(x, -1, axis=0) - x
+            small = gh * gh + gv * gv < lam / beta
+            gh[small] = 0.0
+            gv[small] = 0.0
+            div = (np.roll(gh, 1, axis=1) - gh) + (np.roll(gv, 1, axis=0) - gv)  # D^T g
+            x = np.fft.irfft2((kty + beta * np.fft.rfft2(div)) / (kk + beta * self.dd), self.z.shape)
+            beta *= 2.0
+        (ph, pw), (kh, kw) = self.pad, self.kshape
+        h, w = self.y.shape
+        return x[ph - kh // 2:ph + h + kh // 2, pw - kw // 2:pw + w + kw // 2]
 
 
 def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = None, iterations: int = 8,
@@ -161,10 +140,11 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
 
     ``kernel_size``: the PSF's (kh, kw) (odd; an int for square), an upper bound on the
     blur's extent. ``iterations``: alternation rounds per pyramid level (``rounds`` is a
-    synonym); each round runs 25 L-BFGS iterations on the image and one kernel solve.
+    synonym); each round is one L0 image step and one kernel solve.
     ``initial_kernel`` (full size) skips the pyramid and starts at full resolution.
     Returns the image (shape and dtype of ``blurred``) and the kernel ((kh, kw),
     float64, non-negative, sum 1, true-convolution convention like psf.py's).
+    Shapes: (H, W) -> ((H, W), (kh, kw)); (H, W, C) -> ((H, W, C), (kh, kw)).
     """
     where = "blind_deconvolve"
     y, out_dtype, scale = _as_image(blurred, where)
@@ -184,30 +164,24 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
             raise fail(where, "initial_kernel with a positive sum", f"sum {k.sum():g}")
         k, levels = k / k.sum(), levels[-1:]
     else:
-        k = _start_kernel(*levels[0][1:])
+        k = start_kernel(*levels[0][1:])
     sigma = estimate_noise(y)
     gray = y if y.ndim == 2 else y.mean(axis=2)
     bar = _bar(rounds * len(levels), progress)
-    u = None
     for s, sh, sw in levels:
         size = (max(int(round(gray.shape[0] * s)), sh), max(int(round(gray.shape[1] * s)), sw))
         ys = _resize(gray, size)
         k = _kernel_resize(k, (sh, sw))
-        ext = (size[0] + sh - 1, size[1] + sw - 1)
-        u = np.pad(ys, ((sh // 2,) * 2, (sw // 2,) * 2), mode="symmetric") if u is None else _resize(u, ext)
-        weight = START_WEIGHT * 2.0
+        latent = _Latent(ys, (sh, sw))
+        lam = LAMBDA_START
         for _ in range(rounds):
-            weight = max(weight / 2.0, END_WEIGHT)
-            problem, image, _g = deconvolution_problem(ys[None, None], k, u[None, None],
-                                                       [(weight, losses.TotalVariation(TV_EPS))], (0.0, 1.0),
-                                                       np.float64)
-            train.Trainer(problem).run(max_iterations=25)
-            u = image.value.value[0, 0]
-            ata, atb = _normal_equations(u, ys, (sh, sw), KEEP)
-            k = _clean(_solve_simplex(ata, atb, k))
+            u = latent.solve(k, lam)
+            ata, atb = normal_equations(u, ys, (sh, sw), KEEP, margin=max(sh, sw) // 2)
+            k = clean(solve_simplex(ata, atb, k))
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(scale=f"{s:.2f}", tv_weight=f"{weight:.2g}")
+                bar.set_postfix(scale=f"{s:.2f}", l0_weight=f"{lam:.2g}")
+            lam = max(lam * LAMBDA_DECAY, LAMBDA_END)
     if bar is not None:
         bar.close()
     # the estimated kernel's error acts like extra noise: regularise as for sigma >= 0.005
