@@ -45,10 +45,12 @@ def _warm_tv(dtypes: tuple) -> None:
 
 def _warm_nonlocal_tv(dtypes: tuple) -> None:
     offsets, searchable = np.array([[0, 1], [1, 0], [1, 1]], np.int64), np.ones(3, np.bool_)
+    index, weight64 = np.empty((16, 4), np.int32), np.empty((16, 4), np.float64)
+    # graphs are always built in float64 (losses.nonlocal_graph)
+    knl.nonlocal_graph_rows(np.zeros((1, 6, 6)), 4, 4, offsets, searchable, 1, 2, 1.0, index, weight64)
+    index.setflags(write=False)  # NonLocalTV passes read-only graph arrays
     for dtype in dtypes:
-        index, weight = np.empty((16, 4), np.int32), np.empty((16, 4), dtype)
-        knl.nonlocal_graph_rows(np.zeros((1, 6, 6), dtype), 4, 4, offsets, searchable, 1, 2, 1.0, index, weight)
-        index.setflags(write=False)  # NonLocalTV passes read-only graph arrays
+        weight = weight64.astype(dtype)
         weight.setflags(write=False)
         knl.nonlocal_tv_value_grad(np.zeros(16, dtype), index, weight, dtype(0.01), np.empty(16, dtype))
 

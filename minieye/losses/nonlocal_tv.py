@@ -108,12 +108,15 @@ def nonlocal_graph(guide: Any, h: float, *, search: int = 5, patch: int = 2, nei
         raise fail(where, "a finite guide", f"{int(np.size(g) - np.isfinite(g).sum())} NaN/Inf value(s)")
     height, width = g.shape[-2:]
     planes = g.reshape(-1, height, width)
-    padded = np.ascontiguousarray(np.pad(planes, ((0, 0), (patch, patch), (patch, patch)), mode="reflect"))
+    # built in float64 whatever the guide's dtype: one compiled signature (the graph kernel
+    # is the slowest of the set to compile, ~4 s per dtype), and the 512x512 build costs the same
+    padded = np.pad(planes.astype(np.float64), ((0, 0), (patch, patch), (patch, patch)), mode="reflect")
     n = g.size
     offsets, searchable = _offsets(search)
     index = np.empty((n, k + 2), dtype=_index_dtype(n))
-    weight = np.empty((n, k + 2), dtype=g.dtype)
+    weight = np.empty((n, k + 2), dtype=np.float64)
     nonlocal_graph_rows(padded, height, width, offsets, searchable, patch, k, 1.0 / float(h) ** 2, index, weight)
+    weight = weight.astype(g.dtype, copy=False)
     index.setflags(write=False)
     weight.setflags(write=False)
     return NonLocalGraph(tuple(int(s) for s in g.shape), index, weight)
