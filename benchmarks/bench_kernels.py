@@ -16,7 +16,7 @@ minimum of ``--repeat`` runs after a warm-up (the least disturbed run), taken in
 alternating blocks per side. GFLOP/s
 counts ``6 * multiply-adds of the forward`` (forward, input and weight gradients).
 
-Compile rows: ``kernels.warm.warm_up()`` (every convolution, pooling and upsampling kernel, both dtypes)
+Compile rows: ``kernels.warm.warm_up()`` (every convolution, pooling, upsampling and regularizer kernel, both dtypes)
 in a fresh subprocess with NUMBA_CACHE_DIR pointing to an empty temporary directory
 (cold: compile everything) and then again with the same directory (warm: load).
 """
@@ -188,7 +188,7 @@ def main() -> None:
               f"  (worst {max(ratios):.2f})")
     if not args.no_compile:
         (cold_wall, cold_cpu), (warm_wall, warm_cpu) = compile_times()
-        print(f"all kernels (convolution, pooling, upsampling), both dtypes: cold compile {cold_wall:.1f} s wall ({cold_cpu:.1f} s CPU), "
+        print(f"all kernels (convolution, pooling, upsampling, regularizers), both dtypes: cold compile {cold_wall:.1f} s wall ({cold_cpu:.1f} s CPU), "
               f"warm cache load {warm_wall:.2f} s wall ({warm_cpu:.2f} s CPU)")
     if args.pool:  # the pooling helper's table, same thread count
         pool_script = Path(__file__).with_name("bench_pool.py")
