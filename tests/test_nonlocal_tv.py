@@ -267,3 +267,14 @@ def test_the_tour_in_docs_runs_and_the_second_pass_beats_tv(capsys):
     assert "(64, 64) (4096, 12) int32 float32" in out and "float32 (64, 64) float32" in out
     noisy, tv, nltv = map(float, re.search(r"noisy ([\d.]+) dB, TV ([\d.]+) dB, TV then NLTV ([\d.]+) dB", out).groups())
     assert tv > noisy + 5 and nltv > tv + 1.0, out
+
+
+def test_rows_split_over_threads_give_the_same_graph(monkeypatch):
+    from minieye.kernels import nonlocal_tv as knl
+    guide = np.random.default_rng(3).random((2, 1, 23, 17))
+    one = losses.nonlocal_graph(guide, h=0.3)
+    monkeypatch.setattr(knl, "PARALLEL_MIN_ROWS", 1)
+    monkeypatch.setattr(knl, "thread_count", lambda: 3)  # uneven blocks, one across the plane boundary
+    split = losses.nonlocal_graph(guide, h=0.3)
+    np.testing.assert_array_equal(split.index, one.index)
+    np.testing.assert_array_equal(split.weight, one.weight)

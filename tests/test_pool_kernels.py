@@ -166,7 +166,7 @@ def test_global_avg_pool(n, c, h, w, seed, dtype, keepdims):
 
 
 def test_parallel_drivers_match_serial_bodies(monkeypatch):
-    """The prange drivers (taken above PARALLEL_MIN_WORK) compute what the serial bodies do."""
+    """The threaded paths (taken above PARALLEL_MIN_WORK) compute what one serial call does."""
     rng = np.random.default_rng(7)
     x = rng.standard_normal((2, 3, 9, 8))
     geometry = ((3, 2), (2, 1), (1, 1))

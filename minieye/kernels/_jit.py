@@ -1,7 +1,9 @@
 """The one place where Numba's compilation flags are set.
 
-Every kernel is decorated with ``kernel`` (serial) or ``parallel_kernel`` (``prange``
-over batch and channels). Flags, and why:
+Every kernel is decorated with ``kernel``: serial, with ``nogil`` so that
+``_threads.run_parts`` runs blocks of independent work on plain threads. No kernel uses
+``prange`` (``parallel=True``): it compiled about 6x slower, and the kernel set's cold
+compile must stay under a minute (CI starts cold). Flags, and why:
 
 - ``cache=True``: a fresh process loads compiled code from ``__pycache__`` in under a
   second instead of recompiling (1-8 s per signature).
@@ -27,14 +29,7 @@ FASTMATH = frozenset({"reassoc", "contract"})
 
 _OPTIONS = dict(cache=True, fastmath=set(FASTMATH), error_model="numpy", nogil=True)
 
-prange = numba.prange
-
 
 def kernel(fn: F) -> F:
     """A serial Numba kernel."""
     return numba.njit(**_OPTIONS)(fn)
-
-
-def parallel_kernel(fn: F) -> F:
-    """A Numba kernel whose ``prange`` loops run on Numba's thread pool."""
-    return numba.njit(parallel=True, **_OPTIONS)(fn)

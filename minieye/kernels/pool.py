@@ -42,8 +42,10 @@ slice, whose outputs no other unit writes); average pool's backward runs over
 ``(p, c)`` (a volume and one *input* depth slice, gathering the output slices whose
 windows cover it), so that units never write the same cells. For 2-D and 1-D a unit
 is a plane, as before. Each operation has a serial body over a range of units
-(``@kernel``); max-pool and average pool also have a ``prange`` driver, taken only
-when there are several units and enough work to pay for waking the thread pool.
+(``@kernel``); max-pool and average pool split their units into one block per thread
+(``_threads.run_parts``) when there are several units and enough work to pay for waking
+the threads. Plain threads, not ``prange``: the two ``prange`` drivers this replaced took
+~9 s of the kernel set's cold compile.
 Scatter and gather move one value per switch (memory-bound), so they stay serial.
 Upsampling lives in ``kernels/upsample.py``. No validation happens here.
 """
@@ -54,7 +56,8 @@ import math
 import numba
 import numpy as np
 
-from ._jit import kernel, parallel_kernel, prange
+from ._jit import kernel
+from ._threads import run_parts, thread_count
 
 __all__ = [
     "PARALLEL_MIN_WORK",
@@ -167,10 +170,12 @@ def _max_pool_units(x, y, switches, u0, u1, k, s, pad):
                 sp[i, j] = arg
 
 
-@parallel_kernel
-def _max_pool_parallel(x, y, switches, k, s, pad):
-    for u in prange(y.shape[0] * y.shape[1]):
-        _max_pool_units(x, y, switches, u, u + 1, k, s, pad)
+def _over_threads(body, units: int) -> None:
+    """``body(u0, u1)`` on one block of the units per thread (``_threads.run_parts``, as the
+    convolutions do; see the module notes). ``body`` calls a serial kernel on its range."""
+    parts = max(1, min(thread_count(), units))
+    edges = [units * p // parts for p in range(parts + 1)]
+    run_parts(lambda p: body(edges[p], edges[p + 1]), parts)
 
 
 def max_pool_forward(x: np.ndarray, kernel_size: Dims, stride: Dims, padding: Dims) -> tuple[np.ndarray, np.ndarray]:
@@ -186,7 +191,7 @@ def max_pool_forward(x: np.ndarray, kernel_size: Dims, stride: Dims, padding: Di
     units = yv.shape[0] * yv.shape[1]
     k, s, pad = _geometry(kernel_size, stride, padding)
     if _use_parallel(units, y.size * k[0] * k[1] * k[2]):
-        _max_pool_parallel(xv, yv, sv, k, s, pad)
+        _over_threads(lambda u0, u1: _max_pool_units(xv, yv, sv, u0, u1, k, s, pad), units)
     elif units:
         _max_pool_units(xv, yv, sv, 0, units, k, s, pad)
     return y, switches
@@ -315,18 +320,6 @@ def _avg_pool_grad_units(dy, dx, u0, u1, k, s, pad, count_include_pad):
                     dxr[b] += row[b]
 
 
-@parallel_kernel
-def _avg_pool_parallel(src, dst, k, s, pad, count_include_pad, backward):
-    """Forward (x -> y) or backward (dy -> dx) over units in parallel: one driver, so one
-    parallel compilation (seconds each) serves both directions. Units are output slices
-    forward and input slices backward: dst's (volume, slice) pairs either way."""
-    for u in prange(dst.shape[0] * dst.shape[1]):
-        if backward:
-            _avg_pool_grad_units(src, dst, u, u + 1, k, s, pad, count_include_pad)
-        else:
-            _avg_pool_units(src, dst, u, u + 1, k, s, pad, count_include_pad)
-
-
 def _run_avg(src: np.ndarray, dst: np.ndarray, kernel_size: Dims, stride: Dims, padding: Dims,
              count_include_pad: bool, backward: bool) -> None:
     """Fill ``dst`` from ``src`` (forward: x -> y; backward: dy -> dx) over (volume, slice) units."""
@@ -334,10 +327,11 @@ def _run_avg(src: np.ndarray, dst: np.ndarray, kernel_size: Dims, stride: Dims, 
     units = dstv.shape[0] * dstv.shape[1]
     k, s, pad = _geometry(kernel_size, stride, padding)
     args = (k, s, pad, bool(count_include_pad))
+    body = _avg_pool_grad_units if backward else _avg_pool_units  # units: dst's (volume, slice) pairs
     if _use_parallel(units, (dst.size if not backward else src.size) * k[0] * k[1] * k[2]):
-        _avg_pool_parallel(srcv, dstv, *args, backward)
+        _over_threads(lambda u0, u1: body(srcv, dstv, u0, u1, *args), units)
     elif units:
-        (_avg_pool_grad_units if backward else _avg_pool_units)(srcv, dstv, 0, units, *args)
+        body(srcv, dstv, 0, units, *args)
 
 
 def avg_pool_forward(x: np.ndarray, kernel_size: Dims, stride: Dims, padding: Dims,

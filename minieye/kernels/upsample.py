@@ -8,15 +8,15 @@
   ``<upsample(x), dy> = <x, upsample_backward(dy)>``.
 
 As in ``kernels/pool.py``: planes ``P = N*C`` and a serial body over a range of planes;
-bilinear (four taps per output) also has a ``prange`` driver, taken only when the work
-pays for the thread pool; nearest, a pure copy, stays serial. No validation.
+bilinear (four taps per output) splits its planes over threads when the work pays for
+waking them; nearest, a pure copy, stays serial. No validation.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ._jit import kernel, parallel_kernel, prange
-from .pool import _planes, _use_parallel
+from ._jit import kernel
+from .pool import _over_threads, _planes, _use_parallel
 
 __all__ = [
     "upsample_nearest_forward",
@@ -124,27 +124,17 @@ def _bilinear_grad_planes(dy, dx, p0, p1, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1
                 d1[b] += u1 * spread[b]
 
 
-@parallel_kernel
-def _bilinear_parallel(src, dst, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1, backward):
-    """Forward (x -> y) or backward (dy -> dx) over planes in parallel (one driver, one
-    parallel compilation)."""
-    for p in prange(src.shape[0]):
-        if backward:
-            _bilinear_grad_planes(src, dst, p, p + 1, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1)
-        else:
-            _bilinear_planes(src, dst, p, p + 1, ih0, ih1, lh0, lh1, iw0, iw1, lw0, lw1)
-
-
 def upsample_bilinear_forward(x: np.ndarray, sh: int, sw: int) -> np.ndarray:
     """Bilinear upsampling by integer factors. Shapes: (N, C, H, W) -> (N, C, H*sh, W*sw)."""
     n, c, h, w = x.shape
     y = np.empty((n, c, h * sh, w * sw), dtype=x.dtype)
     taps = (*bilinear_taps(h, sh, x.dtype), *bilinear_taps(w, sw, x.dtype))
     planes = n * c
+    xp, yp = _planes(x), _planes(y)
     if _use_parallel(planes, 4 * y.size):
-        _bilinear_parallel(_planes(x), _planes(y), *taps, False)
+        _over_threads(lambda p0, p1: _bilinear_planes(xp, yp, p0, p1, *taps), planes)
     elif planes:
-        _bilinear_planes(_planes(x), _planes(y), 0, planes, *taps)
+        _bilinear_planes(xp, yp, 0, planes, *taps)
     return y
 
 
@@ -155,8 +145,9 @@ def upsample_bilinear_backward(dy: np.ndarray, sh: int, sw: int) -> np.ndarray:
     dx = np.zeros((n, c, h, w), dtype=dy.dtype)
     taps = (*bilinear_taps(h, sh, dy.dtype), *bilinear_taps(w, sw, dy.dtype))
     planes = n * c
+    dyp, dxp = _planes(dy), _planes(dx)
     if _use_parallel(planes, 4 * dy.size):
-        _bilinear_parallel(_planes(dy), _planes(dx), *taps, True)
+        _over_threads(lambda p0, p1: _bilinear_grad_planes(dyp, dxp, p0, p1, *taps), planes)
     elif planes:
-        _bilinear_grad_planes(_planes(dy), _planes(dx), 0, planes, *taps)
+        _bilinear_grad_planes(dyp, dxp, 0, planes, *taps)
     return dx

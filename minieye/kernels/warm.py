@@ -18,20 +18,15 @@ __all__ = ["warm_up"]
 
 
 def _warm_pooling(dtypes: tuple) -> None:
-    saved = kpool.PARALLEL_MIN_WORK
-    try:
-        for threshold in (1 << 62, 0):  # serial bodies, then the parallel drivers
-            kpool.PARALLEL_MIN_WORK = threshold
-            for dtype in dtypes:
-                x = np.ones((2, 3, 4, 4), dtype=dtype)
-                y, switches = kpool.max_pool_forward(x, (2, 2), (2, 2), (0, 0))
-                kpool.gather_switches(kpool.scatter_switches(y, switches, (4, 4)), switches)
-                a = kpool.avg_pool_forward(x, (3, 3), (2, 2), (1, 1), True)
-                kpool.avg_pool_backward(a, (4, 4), (3, 3), (2, 2), (1, 1), False)
-                kup.upsample_nearest_backward(kup.upsample_nearest_forward(x, 2, 2), 2, 2)
-                kup.upsample_bilinear_backward(kup.upsample_bilinear_forward(x, 2, 2), 2, 2)
-    finally:
-        kpool.PARALLEL_MIN_WORK = saved
+    # the threaded paths (_threads.run_parts) call these same serial kernels: one pass compiles both
+    for dtype in dtypes:
+        x = np.ones((2, 3, 4, 4), dtype=dtype)
+        y, switches = kpool.max_pool_forward(x, (2, 2), (2, 2), (0, 0))
+        kpool.gather_switches(kpool.scatter_switches(y, switches, (4, 4)), switches)
+        a = kpool.avg_pool_forward(x, (3, 3), (2, 2), (1, 1), True)
+        kpool.avg_pool_backward(a, (4, 4), (3, 3), (2, 2), (1, 1), False)
+        kup.upsample_nearest_backward(kup.upsample_nearest_forward(x, 2, 2), 2, 2)
+        kup.upsample_bilinear_backward(kup.upsample_bilinear_forward(x, 2, 2), 2, 2)
 
 
 def _warm_tv(dtypes: tuple) -> None:
