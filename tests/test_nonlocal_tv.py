@@ -270,11 +270,11 @@ def test_the_tour_in_docs_runs_and_the_second_pass_beats_tv(capsys):
 
 
 def test_rows_split_over_threads_give_the_same_graph(monkeypatch):
-    from minieye.kernels import nonlocal_tv as knl
+    from minieye.kernels import _threads, nonlocal_tv as knl
     guide = np.random.default_rng(3).random((2, 1, 23, 17))
     one = losses.nonlocal_graph(guide, h=0.3)
     monkeypatch.setattr(knl, "PARALLEL_MIN_ROWS", 1)
-    monkeypatch.setattr(knl, "thread_count", lambda: 3)  # uneven blocks, one across the plane boundary
+    monkeypatch.setattr(_threads, "thread_count", lambda: 3)  # uneven blocks, one across the plane boundary
     split = losses.nonlocal_graph(guide, h=0.3)
     np.testing.assert_array_equal(split.index, one.index)
     np.testing.assert_array_equal(split.weight, one.weight)

@@ -56,3 +56,14 @@ def run_parts(part: Callable[[int], None], count: int) -> None:
     finally:
         for future in futures:
             future.result()
+
+
+def run_blocks(body: Callable[[int, int], None], count: int, threads: int | None = None) -> None:
+    """``body(lo, hi)`` over ``[0, count)`` cut into one contiguous block per thread.
+
+    ``threads``: at most this many blocks (None: ``thread_count()``; 1 runs one call on
+    the caller's thread). Blocks differ in size by at most one unit.
+    """
+    parts = max(1, min(thread_count() if threads is None else threads, count))
+    edges = [count * p // parts for p in range(parts + 1)]
+    run_parts(lambda p: body(edges[p], edges[p + 1]), parts)

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import conv_wide
 from ._jit import kernel
-from ._threads import run_parts, thread_count
+from ._threads import run_blocks, thread_count
 
 
 @kernel
@@ -184,9 +184,8 @@ def _grad_weight_tasks(x, dy, partial, t0, t1, n_blocks, block, stride_h, stride
 def _run(tasks_kernel, arrays: tuple, n_tasks: int, work: int, rest: tuple) -> None:
     """``tasks_kernel(*arrays, t0, t1, *rest)`` over tasks [0, n_tasks), split over threads
     when the work is big enough to pay for the hand-off."""
-    threads = min(thread_count(), n_tasks) if work >= _PARALLEL_MIN_WORK else 1
-    bounds = [n_tasks * i // threads for i in range(threads + 1)]
-    run_parts(lambda i: tasks_kernel(*arrays, bounds[i], bounds[i + 1], *rest), threads)
+    run_blocks(lambda t0, t1: tasks_kernel(*arrays, t0, t1, *rest), n_tasks,
+               None if work >= _PARALLEL_MIN_WORK else 1)
 
 
 def _blocks(rows: int, planes: int, work: int) -> tuple[int, int]:

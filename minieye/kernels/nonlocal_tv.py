@@ -51,7 +51,7 @@ import math
 import numpy as np
 
 from ._jit import kernel
-from ._threads import run_parts, thread_count
+from ._threads import run_blocks
 
 __all__ = ["nonlocal_graph_rows", "nonlocal_tv_value_grad"]
 
@@ -64,10 +64,8 @@ def nonlocal_graph_rows(padded, height, width, offsets, searchable, patch, k, in
     Blocks of rows run on ``_threads.run_parts`` (one block below ``PARALLEL_MIN_ROWS``).
     """
     rows = padded.shape[0] * height
-    parts = max(1, min(thread_count() if rows >= PARALLEL_MIN_ROWS else 1, rows))
-    edges = [rows * p // parts for p in range(parts + 1)]
-    run_parts(lambda p: _graph_rows(padded, height, width, offsets, searchable, patch, k, inv_h2, index, weight,
-                                    edges[p], edges[p + 1]), parts)
+    run_blocks(lambda r0, r1: _graph_rows(padded, height, width, offsets, searchable, patch, k, inv_h2, index,
+                                          weight, r0, r1), rows, None if rows >= PARALLEL_MIN_ROWS else 1)
 
 
 @kernel

@@ -57,7 +57,7 @@ import numba
 import numpy as np
 
 from ._jit import kernel
-from ._threads import run_parts, thread_count
+from ._threads import run_blocks
 
 __all__ = [
     "PARALLEL_MIN_WORK",
@@ -170,14 +170,6 @@ def _max_pool_units(x, y, switches, u0, u1, k, s, pad):
                 sp[i, j] = arg
 
 
-def _over_threads(body, units: int) -> None:
-    """``body(u0, u1)`` on one block of the units per thread (``_threads.run_parts``, as the
-    convolutions do; see the module notes). ``body`` calls a serial kernel on its range."""
-    parts = max(1, min(thread_count(), units))
-    edges = [units * p // parts for p in range(parts + 1)]
-    run_parts(lambda p: body(edges[p], edges[p + 1]), parts)
-
-
 def max_pool_forward(x: np.ndarray, kernel_size: Dims, stride: Dims, padding: Dims) -> tuple[np.ndarray, np.ndarray]:
     """Max-pool a contiguous (N, C, *spatial) array (1-3 spatial dims, one geometry entry each).
 
@@ -191,7 +183,7 @@ def max_pool_forward(x: np.ndarray, kernel_size: Dims, stride: Dims, padding: Di
     units = yv.shape[0] * yv.shape[1]
     k, s, pad = _geometry(kernel_size, stride, padding)
     if _use_parallel(units, y.size * k[0] * k[1] * k[2]):
-        _over_threads(lambda u0, u1: _max_pool_units(xv, yv, sv, u0, u1, k, s, pad), units)
+        run_blocks(lambda u0, u1: _max_pool_units(xv, yv, sv, u0, u1, k, s, pad), units)
     elif units:
         _max_pool_units(xv, yv, sv, 0, units, k, s, pad)
     return y, switches
@@ -329,7 +321,7 @@ def _run_avg(src: np.ndarray, dst: np.ndarray, kernel_size: Dims, stride: Dims, 
     args = (k, s, pad, bool(count_include_pad))
     body = _avg_pool_grad_units if backward else _avg_pool_units  # units: dst's (volume, slice) pairs
     if _use_parallel(units, (dst.size if not backward else src.size) * k[0] * k[1] * k[2]):
-        _over_threads(lambda u0, u1: body(srcv, dstv, u0, u1, *args), units)
+        run_blocks(lambda u0, u1: body(srcv, dstv, u0, u1, *args), units)
     elif units:
         body(srcv, dstv, 0, units, *args)
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import kernel
-from ._threads import run_parts, thread_count
+from ._threads import run_blocks
 
 __all__ = ["tv_forward", "tv_backward", "tv2_forward", "tv2_backward"]
 
@@ -219,16 +219,9 @@ def _tv2_backward_rows(x, m, scale, dx, r0, r1):  # pragma: no cover - compiled
             v_up[j] = v[j]
 
 
-def _split(rows: int, pixels: int) -> list[tuple[int, int]]:
-    parts = thread_count() if pixels >= PARALLEL_MIN_PIXELS else 1
-    parts = max(1, min(parts, rows))
-    edges = [rows * k // parts for k in range(parts + 1)]
-    return [(edges[k], edges[k + 1]) for k in range(parts)]
-
-
 def _run(body, rows: int, pixels: int) -> None:
-    blocks = _split(rows, pixels)
-    run_parts(lambda k: body(*blocks[k]), len(blocks))
+    """``body(r0, r1)`` over the rows: one block per thread from ``PARALLEL_MIN_PIXELS`` on."""
+    run_blocks(body, rows, None if pixels >= PARALLEL_MIN_PIXELS else 1)
 
 
 def tv_forward(x: np.ndarray, eps: float, q: float) -> tuple[float, np.ndarray]:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import kernel
-from .pool import _over_threads, _planes, _use_parallel
+from ._threads import run_blocks
+from .pool import _planes, _use_parallel
 
 __all__ = [
     "upsample_nearest_forward",
@@ -132,7 +133,7 @@ def upsample_bilinear_forward(x: np.ndarray, sh: int, sw: int) -> np.ndarray:
     planes = n * c
     xp, yp = _planes(x), _planes(y)
     if _use_parallel(planes, 4 * y.size):
-        _over_threads(lambda p0, p1: _bilinear_planes(xp, yp, p0, p1, *taps), planes)
+        run_blocks(lambda p0, p1: _bilinear_planes(xp, yp, p0, p1, *taps), planes)
     elif planes:
         _bilinear_planes(xp, yp, 0, planes, *taps)
     return y
@@ -147,7 +148,7 @@ def upsample_bilinear_backward(dy: np.ndarray, sh: int, sw: int) -> np.ndarray:
     planes = n * c
     dyp, dxp = _planes(dy), _planes(dx)
     if _use_parallel(planes, 4 * dy.size):
-        _over_threads(lambda p0, p1: _bilinear_grad_planes(dyp, dxp, p0, p1, *taps), planes)
+        run_blocks(lambda p0, p1: _bilinear_grad_planes(dyp, dxp, p0, p1, *taps), planes)
     elif planes:
         _bilinear_grad_planes(dyp, dxp, 0, planes, *taps)
     return dx

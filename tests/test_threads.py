@@ -1,0 +1,33 @@
+"""kernels._threads.run_blocks: contiguous blocks that cover the range once, one per thread."""
+import threading
+
+import pytest
+
+from minieye.kernels import _threads
+
+
+@pytest.mark.parametrize("count, threads", [(0, None), (1, None), (7, 3), (10, 4), (3, 8), (5, 1)])
+def test_blocks_cover_the_range_once(count, threads):
+    seen, lock = [], threading.Lock()
+
+    def body(lo, hi):
+        with lock:
+            seen.append((lo, hi))
+
+    _threads.run_blocks(body, count, threads)
+    blocks = sorted(seen)
+    wanted = max(1, min(_threads.thread_count() if threads is None else threads, count))
+    assert len(blocks) == wanted
+    assert blocks[0][0] == 0 and blocks[-1][1] == count
+    assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))  # contiguous, no overlap
+    sizes = [hi - lo for lo, hi in blocks]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_an_error_in_a_block_reaches_the_caller():
+    def body(lo, hi):
+        if lo > 0:
+            raise RuntimeError("block failed")
+
+    with pytest.raises(RuntimeError, match="block failed"):
+        _threads.run_blocks(body, 10, 2)
