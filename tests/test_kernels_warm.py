@@ -20,3 +20,21 @@ def test_warm_up_compiles_the_regularizer_kernels():
         entries = [f for name, f in vars(module).items() if isinstance(f, CPUDispatcher)
                    and (not name.startswith("_") or name.endswith("_rows"))]
         assert entries and all(f.signatures for f in entries), module.__name__
+
+
+def test_threaded_paths_need_no_compilation_beyond_warm_up(monkeypatch):
+    # warm_up runs serially only: the threaded paths must reuse its kernels
+    from minieye.kernels import conv_nd, conv_gemm, conv_wide, nonlocal_tv, pool, tv, upsample
+    modules = (kconv, conv_direct, conv_wide, conv_gemm, conv_nd, pool, upsample, tv, nonlocal_tv)
+
+    def signatures():
+        return {(m.__name__, name): len(f.signatures) for m in modules
+                for name, f in vars(m).items() if isinstance(f, CPUDispatcher)}
+
+    warm_up((np.float64,))
+    before = signatures()
+    for module, name in ((conv_direct, "_PARALLEL_MIN_WORK"), (kconv, "_GEMM_PARALLEL_MIN_WORK"),
+                         (kpool, "PARALLEL_MIN_WORK"), (tv, "PARALLEL_MIN_PIXELS"), (nonlocal_tv, "PARALLEL_MIN_ROWS")):
+        monkeypatch.setattr(module, name, 0)
+    warm_up((np.float64,))
+    assert signatures() == before
