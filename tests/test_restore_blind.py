@@ -125,3 +125,29 @@ def test_latent_step_is_aligned_with_the_blur():
     assert latent.shape == (40 + 2, 40 + 4)
     error = np.abs(latent[1:-1, 2:-2] - scene)[4:-4, 4:-4]
     assert error.mean() < 0.01 and error.max() < 0.2  # a one-pixel shift would be 0.8 along the edges
+
+
+def test_clean_keeps_the_heaviest_component_when_every_one_is_a_speck():
+    # 25 isolated points of 4% each: all under the 10% speck share (this used to divide by a zero total)
+    k = np.zeros((9, 9))
+    k[::2, ::2] = 1.0
+    out = blind_kernel.clean(k)
+    assert np.isfinite(out).all() and out.min() >= 0 and out.sum() == pytest.approx(1.0)
+    assert np.count_nonzero(out) == 1 and out[4, 4] == 1.0  # one point kept, re-centred
+    # the heaviest of several small components wins, even when it is itself under the share
+    k = np.zeros((9, 9))
+    k[::2, ::2] = 1.0
+    k[0, 8] = 1.5
+    out = blind_kernel.clean(k)
+    assert np.count_nonzero(out) == 1 and out[4, 4] == 1.0
+    k[0, 7] = 1.0  # joins (0, 6) and (0, 8): one component of 3.5 / 26.5 > 10%, kept whole
+    out = blind_kernel.clean(k)
+    assert np.count_nonzero(out) == 3 and out[4, 3:6] == pytest.approx([1 / 3.5, 1 / 3.5, 1.5 / 3.5])
+
+
+@pytest.mark.parametrize("fill", [0.0, -1.0, np.nan])
+def test_clean_of_a_kernel_without_positive_mass_is_a_centred_delta(fill):
+    out = blind_kernel.clean(np.full((3, 5), fill))
+    expected = np.zeros((3, 5))
+    expected[1, 2] = 1.0
+    assert np.array_equal(out, expected)

@@ -124,14 +124,29 @@ def _components(mask: np.ndarray) -> list[np.ndarray]:
 
 
 def clean(k: np.ndarray) -> np.ndarray:
-    """Drop faint entries and small isolated specks, re-centre on the centroid (integer shift), renormalise."""
-    k = np.where(k >= PRUNE * k.max(), k, 0.0)
+    """Drop faint entries and small isolated specks, re-centre on the centroid (integer shift), renormalise.
+
+    Always returns a non-negative kernel summing to one: the heaviest component is kept
+    even when it too is under the speck threshold (a kernel of many equal specks keeps
+    one of them), and a kernel with no positive finite entry becomes a centred delta
+    ("no blur found": there is nothing to re-centre or renormalise).
+    Shapes: (kh, kw) -> (kh, kw).
+    """
+    k = np.where(np.isfinite(k), k, 0.0)
+    peak = k.max()
+    if not peak > 0:
+        delta = np.zeros(k.shape)
+        delta[k.shape[0] // 2, k.shape[1] // 2] = 1.0
+        return delta
+    k = np.where(k >= PRUNE * peak, k, 0.0)  # peak > 0: negative entries go too
     total = k.sum()
-    for comp in _components(k > 0):
-        if k[comp].sum() < SPECK * total:
+    comps = _components(k > 0)
+    heaviest = max(range(len(comps)), key=lambda i: k[comps[i]].sum())
+    for i, comp in enumerate(comps):
+        if i != heaviest and k[comp].sum() < SPECK * total:
             k[comp] = 0.0
     rows, cols = np.indices(k.shape)
-    total = k.sum()
+    total = k.sum()  # > 0: the heaviest component holds the peak's share at least
     dy = int(np.rint((rows * k).sum() / total - k.shape[0] // 2))
     dx = int(np.rint((cols * k).sum() / total - k.shape[1] // 2))
     shifted = np.zeros_like(k)
