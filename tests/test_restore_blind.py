@@ -68,7 +68,21 @@ def test_initial_kernel_starts_at_full_resolution_and_is_checked():
     with pytest.raises(ValueError, match=r"initial_kernel of shape \(7, 7\)"):
         restore.blind_deconvolve(blurred, 7, initial_kernel=np.ones((5, 5)))
     with pytest.raises(ValueError, match="positive sum"):
-        restore.blind_deconvolve(blurred, 7, initial_kernel=-np.ones((7, 7)))
+        restore.blind_deconvolve(blurred, 7, initial_kernel=np.zeros((7, 7)))
+
+
+@pytest.mark.parametrize("bad, pattern", [
+    (np.where(np.eye(7) > 0, np.inf, 0.0), r"finite initial_kernel values; got NaN or Inf in initial_kernel"),
+    (np.full((7, 7), np.nan), r"finite initial_kernel values"),
+    (np.eye(7) - 0.01, r"initial_kernel >= 0 .*; got initial_kernel.min\(\) == -0.01"),
+    (np.zeros((7, 7)), r"initial_kernel with a positive sum .*; got initial_kernel.sum\(\) == 0"),
+    ("gauss", r"initial_kernel of a real numeric dtype"),
+    (np.ones(7), r"initial_kernel of shape \(7, 7\); got initial_kernel.shape == \(7,\)"),
+])
+def test_bad_initial_kernels_are_refused_by_name(bad, pattern):
+    # an inf used to become a uniform kernel without a word, a string a bare NumPy ValueError
+    with pytest.raises(ValueError, match=r"^blind_deconvolve: expected " + pattern):
+        restore.blind_deconvolve(np.zeros((16, 16)), 7, initial_kernel=bad)
 
 
 def test_errors():
@@ -77,8 +91,24 @@ def test_errors():
         restore.blind_deconvolve(image, 4)
     with pytest.raises(ValueError, match="no larger than the image"):
         restore.blind_deconvolve(image, 17)
-    with pytest.raises(ValueError, match="iterations"):
+    with pytest.raises(ValueError, match=r"expected iterations a positive integer; got iterations=0"):
         restore.blind_deconvolve(image, 3, iterations=0)
+    # each synonym is reported under the name the caller used (rounds=0 was reported as 'iterations')
+    with pytest.raises(ValueError, match=r"expected rounds a positive integer; got rounds=0"):
+        restore.blind_deconvolve(image, 3, rounds=0)
+    with pytest.raises(ValueError, match=r"expected rounds a positive integer; got rounds=2.5"):
+        restore.blind_deconvolve(image, 3, rounds=2.5)
+    with pytest.raises(ValueError, match=r"rounds or iterations .*not both; got rounds=2, iterations=3"):
+        restore.blind_deconvolve(image, 3, rounds=2, iterations=3)
+
+
+def test_rounds_is_a_synonym_of_iterations():
+    truth = _crop("camera", slice(100, 164), slice(180, 244))
+    blurred = _blurred(truth, psf.box(3))
+    by_rounds = restore.blind_deconvolve(blurred, 3, rounds=2)
+    by_iterations = restore.blind_deconvolve(blurred, 3, iterations=2)
+    default = restore.blind_deconvolve(blurred, 3)  # 8 rounds: another kernel
+    assert np.array_equal(by_rounds[1], by_iterations[1]) and not np.array_equal(by_rounds[1], default[1])
 
 
 def test_kernel_step_is_exact_on_a_noise_free_scene():

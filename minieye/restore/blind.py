@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import check_positive_int, fail, pair
+from ..checks import as_float_array, check_positive_int, fail, pair
 from .blind_kernel import clean, normal_equations, solve_simplex, start_kernel
 from .deconvolve import _as_image, _to_dtype, deconvolve
 from .noise import estimate_noise
@@ -47,6 +47,7 @@ LAMBDA_END = 5e-4  # ... never below this while the kernel is being estimated
 BETA_MAX = 1e5  # the half-quadratic splitting's last coupling weight
 KEEP = 0.1  # share of the latent image's gradients the kernel step trusts (balanced over orientations)
 FINAL_SIGMA_FLOOR = 0.005  # the final non-blind pass regularises at least as for this noise sd
+ROUNDS = 8  # alternation rounds per pyramid level when neither rounds nor iterations is given
 
 
 def _resize(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -134,14 +135,15 @@ class _Latent:
         return x[ph - kh // 2:ph + h + kh // 2, pw - kw // 2:pw + w + kw // 2]
 
 
-def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = None, iterations: int = 8,
+def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = None, iterations: int | None = None,
                      initial_kernel: Any = None, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Estimate (image, kernel) from a blurred image alone.
 
     ``kernel_size``: the PSF's (kh, kw) (odd; an int for square), an upper bound on the
-    blur's extent. ``iterations``: alternation rounds per pyramid level (``rounds`` is a
-    synonym); each round is one L0 image step and one kernel solve.
-    ``initial_kernel`` (full size) skips the pyramid and starts at full resolution.
+    blur's extent. ``iterations``: alternation rounds per pyramid level (default ``ROUNDS``, 8;
+    ``rounds`` is a synonym, give one or the other); each round is one L0 image step and
+    one kernel solve. ``initial_kernel`` ((kh, kw), finite, non-negative, positive sum;
+    rescaled to sum 1) skips the pyramid and starts at full resolution.
     Returns the image (shape and dtype of ``blurred``) and the kernel ((kh, kw),
     float64, non-negative, sum 1, true-convolution convention like psf.py's).
     Shapes: (H, W) -> ((H, W), (kh, kw)); (H, W, C) -> ((H, W, C), (kh, kw)).
@@ -153,16 +155,10 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
         raise fail(where, "odd kernel sides", f"kernel_size=({kh}, {kw})")
     if kh > y.shape[0] or kw > y.shape[1]:
         raise fail(where, "a kernel no larger than the image", f"kernel_size=({kh}, {kw}), blurred.shape == {y.shape}")
-    rounds = check_positive_int(rounds if rounds is not None else iterations, where, "iterations")
+    rounds = _rounds(rounds, iterations, where)
     levels = _pyramid(kh, kw)
     if initial_kernel is not None:
-        k = np.asarray(initial_kernel, dtype=np.float64)
-        if k.shape != (kh, kw):
-            raise fail(where, f"initial_kernel of shape {(kh, kw)}", f"shape {k.shape}")
-        k = np.clip(k, 0, None)
-        if not k.sum() > 0:
-            raise fail(where, "initial_kernel with a positive sum", f"sum {k.sum():g}")
-        k, levels = k / k.sum(), levels[-1:]
+        k, levels = _initial_kernel(initial_kernel, (kh, kw), where), levels[-1:]
     else:
         k = start_kernel(*levels[0][1:])
     sigma = estimate_noise(y)
@@ -187,6 +183,30 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
     # the estimated kernel's error acts like extra noise: regularise as for sigma >= 0.005
     restored = deconvolve(y, k, noise_sigma=max(sigma, FINAL_SIGMA_FLOOR))
     return _to_dtype(restored * scale, out_dtype), k
+
+
+def _rounds(rounds: Any, iterations: Any, where: str) -> int:
+    """The rounds per level, from whichever of the two synonyms was given (reported under its own name)."""
+    if rounds is not None and iterations is not None:
+        raise fail(where, "rounds or iterations (synonyms), not both", f"rounds={rounds!r}, iterations={iterations!r}")
+    if rounds is not None:
+        return check_positive_int(rounds, where, "rounds")
+    return check_positive_int(ROUNDS if iterations is None else iterations, where, "iterations")
+
+
+def _initial_kernel(kernel: Any, shape: tuple[int, int], where: str) -> np.ndarray:
+    """A user's starting kernel as a float64 PSF summing to 1; refused unless finite, >= 0, of positive sum."""
+    k = as_float_array(kernel, where, "initial_kernel", dtype=np.float64)
+    if k.shape != shape:
+        raise fail(where, f"initial_kernel of shape {shape}", f"initial_kernel.shape == {k.shape}")
+    if not np.isfinite(k).all():
+        raise fail(where, "finite initial_kernel values", "NaN or Inf in initial_kernel")
+    if k.min() < 0:
+        raise fail(where, "initial_kernel >= 0 everywhere (a PSF)", f"initial_kernel.min() == {k.min():g}")
+    total = k.sum()
+    if not total > 0:
+        raise fail(where, "initial_kernel with a positive sum (a PSF)", f"initial_kernel.sum() == {total:g}")
+    return k / total
 
 
 def _bar(total: int, progress: bool):
