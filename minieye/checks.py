@@ -144,6 +144,15 @@ def check_positive_int(value: Any, where: str, name: str) -> int:
     return int(value)
 
 
+def check_real(value: Any, where: str, name: str, *, positive: bool = False) -> float:
+    """A finite real number (not a bool), >= 0, or > 0 with ``positive``; as a float."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+        and bool(np.isfinite(value)) and (value > 0 if positive else value >= 0)
+    if not ok:
+        raise fail(where, f"{name} a finite number {'> 0' if positive else '>= 0'}", f"{name}={value!r}")
+    return float(value)
+
+
 def check_nonneg_int(value: Any, where: str, name: str) -> int:
     if not _is_int(value) or value < 0:
         raise fail(where, f"{name} a non-negative integer", f"{name}={value!r}")

@@ -123,5 +123,33 @@ def test_nonlocal_stage_options(truth):
     assert all(r.iterations <= 10 for _, r in info.stages)  # iterations caps each stage
     with pytest.raises(ValueError, match="prior 'nonlocal' or 'local'"):
         deconvolve(blurred, k, prior="patch")
-    with pytest.raises(ValueError, match="nonlocal_h > 0"):
+    with pytest.raises(ValueError, match="nonlocal_h a finite number > 0"):
         deconvolve(blurred, k, nonlocal_h=0.0)
+
+
+def test_stage_two_follows_only_a_normal_stop(truth, monkeypatch):
+    from minieye import train
+    k = psf.box(5)
+    blurred = psf.blur(truth, k) + 0.01 * np.random.default_rng(0).standard_normal(truth.shape)
+    real_run = train.Trainer.run
+
+    def interrupted_first(self, *args, **kwargs):  # Ctrl-C during stage 1
+        result = real_run(self, *args, **dict(kwargs, max_iterations=1))
+        result.stop_reason = "interrupted"
+        return result
+
+    monkeypatch.setattr(train.Trainer, "run", interrupted_first)
+    _, info = deconvolve(blurred, k, full=True)
+    assert [(name, r.stop_reason) for name, r in info.stages] == [("local", "interrupted")]
+    monkeypatch.undo()
+    _, none = deconvolve(blurred, k, tv_weight=0.0, iterations=5, full=True)  # no regularizer: no graph either
+    assert [name for name, _ in none.stages] == ["local"] and none.weights == []
+
+
+@pytest.mark.parametrize("options, name", [
+    (dict(tv_weight=-1e-3), "tv_weight"), (dict(noise_sigma=float("nan")), "noise_sigma"),
+    (dict(nonlocal_h="abc"), "nonlocal_h"), (dict(nonlocal_h=np.inf), "nonlocal_h"), (dict(nonlocal_h=True), "nonlocal_h"),
+    (dict(noise_sigma=[0.01]), "noise_sigma")])
+def test_bad_numbers_name_the_argument(truth, options, name):
+    with pytest.raises(ValueError, match=rf"deconvolve: expected {name} a finite number"):
+        deconvolve(truth[:16, :16], psf.box(3), iterations=2, **options)

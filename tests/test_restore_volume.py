@@ -5,7 +5,7 @@ from scipy import ndimage
 
 from minieye import losses
 from minieye.restore import deconvolve, metrics, psf
-from minieye.restore.deconvolve import _volume_noise
+from minieye.restore.volume import volume_noise as _volume_noise
 
 
 def phantom(shape, seed=0):

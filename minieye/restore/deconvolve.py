@@ -50,7 +50,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..checks import as_float_array, check_ndim, check_positive_int, fail
+from ..checks import as_float_array, check_ndim, check_positive_int, check_real, fail
 from ..core import Layer
 from ..network import Graph
 from ..layers import Conv2D, Conv3D, Source
@@ -59,6 +59,7 @@ from .. import train
 from .baselines import wiener
 from .noise import estimate_noise
 from .psf import as_conv_weight, normalize_kernel
+from .volume import volume_noise, wiener_volume
 
 __all__ = ["deconvolve", "Deconvolution", "default_tv_weight", "deconvolution_problem", "PRIORS"]
 
@@ -72,7 +73,11 @@ NONLOCAL_SHARES = (1.0, 0.3, 0.1)  # NonLocalTV (per edge: / (K + 2)), TotalVari
 NONLOCAL_H = 0.05
 NONLOCAL_NEIGHBORS = 10
 NONLOCAL_MIN_SIGMA = 4e-3  # below about one grey level of noise the local prior is enough: skip the stage
-STAGE_ITERATIONS = (60, 80)  # the two non-local stages' default iteration caps (a single stage: 200)
+STAGE_ITERATIONS = (60, 80)  # default iteration caps of prior='nonlocal''s two stages (a single stage: 200)
+# stage 1's stops after which stage 2 still runs; any other (timeout, non_finite, interrupted,
+# monitor, ...) ends the whole run: the user or a limit asked to stop
+CONTINUE_AFTER = ("max_iterations", "no_progress", "no_descent", "line_search_failed", "gradient_tolerance",
+                  "target_loss")
 
 
 def default_tv_weight(sigma: float) -> float:
@@ -86,7 +91,7 @@ class Deconvolution:
 
     image: np.ndarray
     sigma: float
-    weights: list[tuple[float, str]]
+    weights: list[tuple[float, str]]  # the last stage's (weight, regularizer label) pairs
     result: Any  # train.Result of the last stage (loss, iterations, history, stop_reason); tiled: one per tile
     seconds: float
     reblurred: np.ndarray = field(repr=False, default=None)
@@ -219,8 +224,8 @@ def deconvolve(blurred: Any, kernel: Any, *, noise_sigma: float | None = None, t
             A (kd, kh, kw) PSF (e.g. ``psf.gaussian3d``) makes ``blurred`` a (D, H, W)
             grayscale volume, regularised by ``TotalVariation3D`` (see the module docstring).
         noise_sigma: the noise standard deviation (image units in [0, 1]); estimated when None.
-        tv_weight: weight of the default TotalVariation term; ``default_tv_weight(sigma)``
-            when None. The default also adds ``SecondOrderTV`` with weight ``tv_weight / 6``
+        tv_weight: weight (>= 0; 0: no regularizer) of the default TotalVariation term;
+            ``default_tv_weight(sigma)`` when None. The default also adds ``SecondOrderTV`` with weight ``tv_weight / 6``
             (for plain TV: ``regularizers=[(w, losses.TotalVariation(1e-2))]``).
         regularizers: replaces the default: a list of ``(weight, loss layer)`` pairs,
             each applied to the learned image (N, 1, H', W'), e.g. MindsEye's recipe
@@ -238,10 +243,13 @@ def deconvolve(blurred: Any, kernel: Any, *, noise_sigma: float | None = None, t
         prior: 'nonlocal' (default): after the local stage (TV + SecondOrderTV), a second
             stage restarts from its result with ``losses.NonLocalTV`` on the patch graph of
             that result, plus lighter TV and TV2 (``nonlocal_terms``); skipped for volumes,
-            custom ``regularizers`` and nearly noise-free input (sigma < 4e-3, where it only
-            costs time). 'local': the local stage alone.
-        nonlocal_h: the graph's filtering parameter ``h`` in image units; None: 0.05 times
-            the box's span (1 for a [0, 1] image) or the blurred image's range.
+            custom ``regularizers``, ``tv_weight=0``, and sigma < 4e-3 (estimated or given
+            as ``noise_sigma``: nearly noise-free input, where it only costs time), and after
+            stage 1 stopped on a timeout, Ctrl-C, a monitor or a non-finite loss.
+            'local': the local stage alone.
+        nonlocal_h: the graph's filtering parameter ``h``, in the same units as
+            ``noise_sigma`` (integer images: scaled to [0, 1]); None: 0.05 times the box's
+            span (1 for a [0, 1] image) or the blurred image's range.
         tile, max_memory, out: large images, in overlapping tiles read one at a time and
             written into ``out`` (e.g. np.memmap): see ``deconvolve_tiled`` (tiled.py).
 
@@ -268,14 +276,15 @@ def deconvolve(blurred: Any, kernel: Any, *, noise_sigma: float | None = None, t
         raise fail(where, "init 'wiener', 'blurred' or 'flat'", f"init={init!r}")
     if prior not in PRIORS:
         raise fail(where, "prior 'nonlocal' or 'local'", f"prior={prior!r}")
-    if nonlocal_h is not None and not float(nonlocal_h) > 0:
-        raise fail(where, "nonlocal_h > 0 (or None: 0.05 times the intensity span)", f"nonlocal_h={nonlocal_h!r}")
-    sigma = (_volume_noise(y) if volume else estimate_noise(y)) if noise_sigma is None else float(noise_sigma)
-    if not sigma >= 0:
-        raise fail(where, "noise_sigma >= 0", f"noise_sigma={noise_sigma!r}")
+    if nonlocal_h is not None:
+        nonlocal_h = check_real(nonlocal_h, where, "nonlocal_h", positive=True)
+    if noise_sigma is None:
+        sigma = volume_noise(y) if volume else estimate_noise(y)
+    else:
+        sigma = check_real(noise_sigma, where, "noise_sigma")
     if iterations is not None:
         iterations = check_positive_int(iterations, where, "iterations")
-    weight = default_tv_weight(sigma) if tv_weight is None else float(tv_weight)
+    weight = default_tv_weight(sigma) if tv_weight is None else check_real(tv_weight, where, "tv_weight")
     terms = _regularizer_terms(regularizers, weight, where, volume)
     if isinstance(box, str):
         if box != "auto":
@@ -289,7 +298,7 @@ def deconvolve(blurred: Any, kernel: Any, *, noise_sigma: float | None = None, t
         # never below 1e-2, even noise-free: a sharper Wiener start rings at the kernel's
         # spectral zeros, and L-BFGS spent ~150 of its iterations undoing that ringing
         balance = float(np.clip(100.0 * sigma * sigma, 1e-2, 0.1))
-        filt = _wiener_volume if volume else wiener
+        filt = wiener_volume if volume else wiener
         start = np.stack([filt(p, k, balance) for p in planes])
     elif init == "blurred":
         start = planes
@@ -299,17 +308,13 @@ def deconvolve(blurred: Any, kernel: Any, *, noise_sigma: float | None = None, t
     if box is not None:
         start = np.clip(start, -np.inf if box[0] is None else box[0], np.inf if box[1] is None else box[1])
 
-    two_stage = prior == "nonlocal" and regularizers is None and not volume and sigma >= NONLOCAL_MIN_SIGMA
-    caps = STAGE_ITERATIONS if two_stage and iterations is None else (iterations or 200,) * 2
-    observed = planes[:, None]
-    u, result = _solve(observed, k, start[:, None], terms, box, dtype, caps[0], timeout, progress, "deconvolve")
-    stages = [("local", result)]
-    if two_stage and result.stop_reason not in ("timeout", "non_finite"):
-        h = default_nonlocal_h(box, float(y.min()), float(y.max())) if nonlocal_h is None else float(nonlocal_h)
-        terms = nonlocal_terms(u, weight, h)
-        left = None if timeout is None else max(timeout - (time.perf_counter() - started), 1e-3)
-        u, result = _solve(observed, k, u, terms, box, dtype, caps[1], left, progress, "deconvolve (non-local)")
-        stages.append(("nonlocal", result))
+    two_stage = prior == "nonlocal" and regularizers is None and not volume and sigma >= NONLOCAL_MIN_SIGMA \
+        and weight > 0
+    if two_stage and nonlocal_h is None:
+        nonlocal_h = default_nonlocal_h(box, float(y.min()), float(y.max()))
+    u, terms, stages = _run_stages(planes[:, None], k, start[:, None], terms, box, dtype, iterations, timeout,
+                                   progress, nonlocal_h if two_stage else None, weight, started)
+    result = stages[-1][1]
     u = u[:, 0].astype(np.float64)
     restored = u[(slice(None),) + tuple(slice(r, r + n) for r, n in zip(radii, spatial))]
     restored = restored[0] if gray else np.moveaxis(restored, 0, -1)
@@ -318,6 +323,28 @@ def deconvolve(blurred: Any, kernel: Any, *, noise_sigma: float | None = None, t
         return out
     labels = [(w, t.label()) for w, t in terms]
     return out, Deconvolution(out, sigma, labels, result, time.perf_counter() - started, stages=stages)
+
+
+def _run_stages(observed: np.ndarray, kernel: np.ndarray, start: np.ndarray, terms: list, box: Any, dtype: Any,
+                iterations: int | None, timeout: float | None, progress: bool, nonlocal_h: float | None,
+                tv_weight: float, started: float) -> tuple[np.ndarray, list, list]:
+    """Stage 1 with ``terms``; then, when ``nonlocal_h`` is given, stage 2 on stage 1's patch graph.
+
+    Stage 2 runs only after a normal stop of stage 1 (``CONTINUE_AFTER``: not after a
+    timeout, Ctrl-C, a monitor's stop or a non-finite loss) and while time is left.
+    Returns (the learned image, the last stage's terms, [(stage name, train.Result), ...]).
+    """
+    caps = STAGE_ITERATIONS if nonlocal_h is not None and iterations is None else (iterations or 200,) * 2
+    u, result = _solve(observed, kernel, start, terms, box, dtype, caps[0], timeout, progress, "deconvolve")
+    stages = [("local", result)]
+    left = None if timeout is None else timeout - (time.perf_counter() - started)
+    if nonlocal_h is None or result.stop_reason not in CONTINUE_AFTER or (left is not None and left <= 0):
+        return u, terms, stages
+    terms = nonlocal_terms(u, tv_weight, nonlocal_h)
+    left = None if timeout is None else max(timeout - (time.perf_counter() - started), 1e-3)  # graph included
+    u, result = _solve(observed, kernel, u, terms, box, dtype, caps[1], left, progress, "deconvolve (non-local)")
+    stages.append(("nonlocal", result))
+    return u, terms, stages
 
 
 def default_nonlocal_h(box: tuple[float | None, float | None] | None, low: float, high: float) -> float:
@@ -348,27 +375,6 @@ def _solve(observed: np.ndarray, kernel: np.ndarray, start: np.ndarray, terms: S
     result = train.Trainer(problem, train.LBFGS(), train.ArmijoWolfe(), monitors).run(
         max_iterations=iterations, timeout=timeout)
     return image.value.value, result
-
-
-def _volume_noise(y: np.ndarray) -> float:
-    """sigma of a (D, H, W) volume: the median of ``estimate_noise`` over its (H, W) slices."""
-    return float(np.median([estimate_noise(plane) for plane in y]))
-
-
-def _wiener_volume(y: np.ndarray, k: np.ndarray, balance: float) -> np.ndarray:
-    """Wiener-Hunt on a (D, H, W) volume (3-D Laplacian regulariser), reflect-padded by the kernel's sides.
-
-    The start for volume deconvolution, as ``baselines.wiener`` is for images.
-    Shapes: y (D, H, W), k (kd, kh, kw) -> (D, H, W).
-    """
-    q = np.pad(y, [(n, n) for n in k.shape], mode="symmetric")
-    placed = np.zeros(q.shape)
-    placed[:k.shape[0], :k.shape[1], :k.shape[2]] = k
-    h = np.fft.rfftn(np.roll(placed, [-(n // 2) for n in k.shape], axis=(0, 1, 2)))
-    freqs = np.meshgrid(*[np.fft.fftfreq(n) for n in q.shape[:2]], np.fft.rfftfreq(q.shape[2]), indexing="ij")
-    lap = sum(2.0 - 2.0 * np.cos(2 * np.pi * f) for f in freqs)  # transfer function of the 6-neighbour Laplacian
-    x = np.fft.irfftn(np.conj(h) * np.fft.rfftn(q) / (np.abs(h) ** 2 + balance * lap ** 2), s=q.shape, axes=(0, 1, 2))
-    return x[tuple(slice(n, n + m) for n, m in zip(k.shape, y.shape))]
 
 
 def _to_dtype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:

@@ -44,7 +44,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..checks import fail, spatial_tuple
+from ..checks import check_real, fail, spatial_tuple
 from ..core import Layer
 from .deconvolve import Deconvolution, auto_box, deconvolve, default_nonlocal_h, default_tv_weight, regularizer_pairs
 from .noise import estimate_noise
@@ -353,14 +353,13 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
     lo, hi = _scan(blurred, TilePlan(plan.shape, scan, (0,) * nd, plan.kernel), scale, where)
     budget = NOISE_SAMPLE_PIXELS if max_memory is None else \
         max(1 << 16, min(NOISE_SAMPLE_PIXELS, parse_memory(max_memory, where) // (40 * plan.channels)))
-    sigma = _noise(blurred, scale, budget, nd == 3) if noise_sigma is None else float(noise_sigma)
-    if not sigma >= 0:
-        raise fail(where, "noise_sigma >= 0", f"noise_sigma={noise_sigma!r}")
+    sigma = _noise(blurred, scale, budget, nd == 3) if noise_sigma is None else \
+        check_real(noise_sigma, where, "noise_sigma")
     if halo is None:  # the default halo depends on sigma
         plan = plan_tiles(shape, k, tile=tile, sigma=sigma, max_memory=max_memory, where=where)
     if isinstance(box, str) and box == "auto":
         box = auto_box(lo, hi, sigma)
-    weight = default_tv_weight(sigma) if tv_weight is None else float(tv_weight)
+    weight = default_tv_weight(sigma) if tv_weight is None else check_real(tv_weight, where, "tv_weight")
     if nonlocal_h is None:  # one h for every tile, from the box or the whole image's range
         settings["nonlocal_h"] = default_nonlocal_h(box, lo, hi)
     if out is None:
@@ -391,6 +390,6 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
             bar.close()
     if not full:
         return out
-    labels = [(weight, "TotalVariation (default)")] if regularizers is None else \
+    labels = [(weight, f"TV weight of the default prior '{prior}'")] if regularizers is None else \
         [(float(wt), layer.label()) for wt, layer in regularizers]
     return out, Deconvolution(out, sigma, labels, results, time.perf_counter() - started, stages=stages)
