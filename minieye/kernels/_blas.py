@@ -1,8 +1,9 @@
 """Hold BLAS to one thread while a Numba kernel calls it from its own threads.
 
-Numba's ``np.dot`` calls SciPy's BLAS; inside ``prange`` each Numba thread must get a
-single-threaded BLAS, or the two thread pools oversubscribe the cores (and OpenBLAS
-prints 'Detect OpenMP Loop' warnings under an OpenMP threading layer). Switching
+Numba's ``np.dot`` calls SciPy's BLAS; when the GEMM convolution runs its blocks on
+several threads (``_threads.run_blocks``), each must get a single-threaded BLAS, or the
+two kinds of threads oversubscribe the cores (and OpenBLAS prints 'Detect OpenMP Loop'
+warnings under an OpenMP threading layer). Switching
 the thread count through a cached threadpoolctl controller costs a few microseconds
 per call, unlike ``threadpool_limits`` (about a millisecond: it rescans the libraries).
 """

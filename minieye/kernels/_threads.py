@@ -45,8 +45,8 @@ def run_parts(part: Callable[[int], None], count: int) -> None:
         return
     with _lock:
         if _pool is None or _pool_size < count - 1:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
+            # the old pool is not shut down: another thread may have fetched it and be about
+            # to submit; its idle threads exit once it is garbage-collected
             _pool = ThreadPoolExecutor(count - 1, thread_name_prefix="minieye-kernel")
             _pool_size = count - 1
         pool = _pool

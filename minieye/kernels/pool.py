@@ -43,7 +43,7 @@ slice, whose outputs no other unit writes); average pool's backward runs over
 windows cover it), so that units never write the same cells. For 2-D and 1-D a unit
 is a plane, as before. Each operation has a serial body over a range of units
 (``@kernel``); max-pool and average pool split their units into one block per thread
-(``_threads.run_parts``) when there are several units and enough work to pay for waking
+(``_threads.run_blocks``) when there are several units and enough work to pay for waking
 the threads. Plain threads, not ``prange``: the two ``prange`` drivers this replaced took
 ~9 s of the kernel set's cold compile.
 Scatter and gather move one value per switch (memory-bound), so they stay serial.

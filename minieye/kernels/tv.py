@@ -23,7 +23,7 @@ writes one array) and the backward one pass (reads x and that array, rebuilds th
 differences row by row in scratch rows, writes dx). Only one array is kept between the
 two because a fresh array costs more than the arithmetic: a new 1 MB array is page-faulted
 in on first write, ~10x the cost of writing existing memory on this machine. Rows are
-independent, so both passes split into row blocks on ``_threads.run_parts``.
+independent, so both passes split into row blocks on ``_threads.run_blocks``.
 
 Arithmetic is in x's dtype, as in the reference; each row's sum is accumulated in
 float64 and the row sums are added by the caller (the same value whatever the

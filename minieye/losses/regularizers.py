@@ -142,6 +142,8 @@ class TotalVariation(Loss):
     Small ``eps`` (relative to the image's edge contrasts) is close to true TV and
     keeps edges sharp; larger eps is smoother and easier to optimise. ``power`` q < 1
     gives mean(m^q), a hyper-Laplacian prior closer to natural images' gradient statistics.
+    The backward reads ``x`` again (it keeps one array, not the differences, as Conv2D
+    keeps its input): do not modify ``x`` in place between forward and backward.
     Shapes: x (..., H, W) -> ().
     """
 
@@ -212,7 +214,9 @@ class SecondOrderTV(Loss):
     Zero on planes and ramps (away from the last row and column), so (added to TotalVariation with a smaller weight) it
     penalises curvature rather than slope: smooth shading is not turned into
     TV's staircase of flat terraces. Differences as in TotalVariation (forward, zero
-    across the last row/column), applied twice. Shapes: x (..., H, W) -> ().
+    across the last row/column), applied twice. As TotalVariation's, the backward reads
+    ``x`` again: do not modify it in place between forward and backward.
+    Shapes: x (..., H, W) -> ().
     """
 
     n_inputs = 1
