@@ -32,7 +32,7 @@ neighbours (0, 1) and (1, 0) with their own distances, and writes the weights
 Slots without a neighbour (fewer than K candidates; a forward neighbour outside the
 image) hold i itself with weight 0 and take no part in the minimum or the scaling.
 Rows (plane, y) are independent, each writing its own outputs: blocks of rows run on
-plain threads (``_threads.run_parts``, as the convolutions do) rather than ``prange``,
+plain threads (``_threads.run_blocks``, as the convolutions do) rather than ``prange``,
 whose compilation took ~4 s per dtype against ~1 s serial.
 
 Value and gradient (``nonlocal_tv_value_grad``), over edges (i, j = index[i, k], w):
@@ -56,34 +56,61 @@ from ._threads import run_blocks
 __all__ = ["nonlocal_graph_rows", "nonlocal_tv_value_grad"]
 
 PARALLEL_MIN_ROWS = 64  # fewer rows than this: one thread (a 64-row graph takes well under a millisecond)
+CHUNK_BYTES = 1 << 20   # the float64 weight buffer of a float32 graph (at least PARALLEL_MIN_ROWS rows)
 
 
 def nonlocal_graph_rows(padded, height, width, offsets, searchable, patch, k, inv_h2, index, weight) -> None:
-    """Fill ``index`` and ``weight``, both (n, k + 2) with n = planes * height * width.
+    """Fill ``index`` (n, k + 2) and ``weight`` (n, k + 2) with n = planes * height * width.
 
-    Blocks of rows run on ``_threads.run_parts`` (one block below ``PARALLEL_MIN_ROWS``).
+    ``padded`` is float64 (one compiled signature). A float64 ``weight`` is written in
+    place; a float32 one is filled a chunk of rows at a time through a small float64
+    buffer (about ``CHUNK_BYTES``), so the build never holds a float64 copy of all the
+    weights. Blocks of rows run on ``_threads.run_blocks`` (one block below
+    ``PARALLEL_MIN_ROWS``).
     """
     rows = padded.shape[0] * height
-    run_blocks(lambda r0, r1: _graph_rows(padded, height, width, offsets, searchable, patch, k, inv_h2, index,
-                                          weight, r0, r1), rows, None if rows >= PARALLEL_MIN_ROWS else 1)
+    if weight.dtype == np.float64:
+        _graph_row_blocks(padded, height, width, offsets, searchable, patch, k, inv_h2, index, weight, 0, rows, 0)
+        return
+    chunk = max(PARALLEL_MIN_ROWS, CHUNK_BYTES // max(1, width * (k + 2) * 8))
+    buffer = np.empty((min(chunk, rows) * width, k + 2), dtype=np.float64)
+    for r0 in range(0, rows, chunk):
+        r1 = min(rows, r0 + chunk)
+        part = buffer[:(r1 - r0) * width]
+        _graph_row_blocks(padded, height, width, offsets, searchable, patch, k, inv_h2, index, part, r0, r1,
+                          r0 * width)
+        weight[r0 * width:r1 * width] = part
+
+
+def _graph_row_blocks(padded, height, width, offsets, searchable, patch, k, inv_h2, index, weight, r0, r1, base):
+    """Rows r0..r1-1 split over threads; ``weight`` holds the rows of pixels base, base + 1, ..."""
+    rows = r1 - r0
+    run_blocks(lambda a, b: _graph_rows(padded, height, width, offsets, searchable, patch, k, inv_h2, index,
+                                        weight, base, r0 + a, r0 + b), rows,
+               None if rows >= PARALLEL_MIN_ROWS else 1)
 
 
 @kernel
-def _graph_rows(padded, height, width, offsets, searchable, patch, k, inv_h2, index, weight, r0, r1):
-    """Rows r0..r1-1 (over planes * height) of ``nonlocal_graph_rows``."""
+def _graph_rows(padded, height, width, offsets, searchable, patch, k, inv_h2, index, weight, base, r0, r1):
+    """Rows r0..r1-1 (over planes * height) of ``nonlocal_graph_rows``; ``weight[i - base]`` is pixel i's row."""
     side = 2 * patch + 1
     kk = max(k, 1)
+    # per-pixel work arrays, allocated once per block and reset per row
+    best_d = np.empty((width, kk), dtype=padded.dtype)  # patch sums of the kept candidates
+    best_o = np.empty((width, kk), dtype=np.int64)      # their offset ranks
+    count = np.empty(width, dtype=np.int64)             # candidates kept
+    worst = np.empty(width, dtype=padded.dtype)         # the largest kept sum once K are kept
+    worst_at = np.empty(width, dtype=np.int64)          # its slot
+    local_d = np.empty((width, 2), dtype=padded.dtype)  # sums of the (0, 1) and (1, 0) neighbours
+    colsum = np.empty(width + 2 * patch, dtype=padded.dtype)
+    box = np.empty(width, dtype=padded.dtype)
     for row in range(r0, r1):
         y = row % height
         g = padded[row // height]
-        best_d = np.empty((width, kk), dtype=padded.dtype)  # patch sums of the kept candidates
-        best_o = np.empty((width, kk), dtype=np.int64)      # their offset ranks
-        count = np.zeros(width, dtype=np.int64)
-        worst = np.full(width, np.inf, dtype=padded.dtype)  # the largest kept sum once K are kept
-        worst_at = np.zeros(width, dtype=np.int64)          # its slot
-        local_d = np.zeros((width, 2), dtype=padded.dtype)  # sums of the (0, 1) and (1, 0) neighbours
-        colsum = np.empty(width + 2 * patch, dtype=padded.dtype)
-        box = np.empty(width, dtype=padded.dtype)
+        count[:] = 0
+        worst[:] = np.inf
+        worst_at[:] = 0
+        local_d[:] = 0.0
         for rank in range(offsets.shape[0]):
             dy, dx = offsets[rank, 0], offsets[rank, 1]
             x0, x1 = max(0, -dx), min(width, width - dx)  # pixels whose neighbour is inside
@@ -132,13 +159,14 @@ def _graph_rows(padded, height, width, offsets, searchable, patch, k, inv_h2, in
                         top = v if above else top
                         top_at = slot if above else top_at
                     worst[x], worst_at[x] = top, top_at
-        _finish_row(row * width, y, height, width, offsets, k, inv_h2 / (side * side), best_d, best_o, count,
-                    local_d, index, weight)
+        _finish_row(row * width, base, y, height, width, offsets, k, inv_h2 / (side * side), best_d, best_o,
+                    count, local_d, index, weight)
 
 
 @kernel
-def _finish_row(first, y, height, width, offsets, k, inv_h2_area, best_d, best_o, count, local_d, index, weight):
-    """Write the rows of ``index``/``weight`` for pixels first .. first + width - 1.
+def _finish_row(first, base, y, height, width, offsets, k, inv_h2_area, best_d, best_o, count, local_d, index,
+                weight):
+    """Write the rows of ``index``/``weight`` for pixels first .. first + width - 1 (``weight[i - base]``).
 
     ``best_d``/``local_d`` hold patch sums; ``inv_h2_area`` = 1 / (h^2 * patch area) turns
     their differences into the exponent (d - min d) / h^2."""
@@ -180,7 +208,7 @@ def _finish_row(first, y, height, width, offsets, k, inv_h2_area, best_d, best_o
             total += dist[slot]
         scale = n_real / total if total > 0 else 0.0
         for slot in range(k + 2):
-            weight[i, slot] = dist[slot] * scale
+            weight[i - base, slot] = dist[slot] * scale
 
 
 @kernel
