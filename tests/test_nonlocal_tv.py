@@ -89,9 +89,15 @@ def test_graph_matches_the_reference(data):
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
     guide = rng.random(shape)
     h, search, patch, k = (data.draw(st.sampled_from([0.05, 0.2, 1.0])), data.draw(st.integers(0, 3)),
-                           data.draw(st.integers(0, 2)), data.draw(st.integers(0, 12)))
+                           data.draw(st.integers(0, min(2, max(shape[-2:])))), data.draw(st.integers(0, 12)))
     graph = losses.nonlocal_graph(guide, h, search=search, patch=patch, neighbors=k)
-    check_graph(graph, guide, h, search, patch, k)
+    check_graph(graph, guide, h, search, patch, min(k, most_candidates(shape, search)))
+
+
+def most_candidates(shape, search):
+    """The most in-image candidates any pixel of a (..., H, W) image has: K is lowered to this."""
+    side = 2 * search + 1
+    return min(side, shape[-2]) * min(side, shape[-1]) - 1
 
 
 def test_planes_are_never_connected_and_borders_are_skipped():
@@ -106,14 +112,51 @@ def test_planes_are_never_connected_and_borders_are_skipped():
 
 
 def test_more_neighbours_than_candidates_pads_with_the_pixel_itself():
-    guide = np.random.default_rng(2).random((1, 2, 3))  # at most 5 candidates per pixel
-    graph = losses.nonlocal_graph(guide, 0.3, search=5, patch=1, neighbors=9)
-    i = np.arange(6)[:, None]
-    assert ((graph.index[:, :9] == i).sum(axis=1) == 9 - 5).all()
+    guide = np.random.default_rng(2).random((3, 3))  # corners have 3 candidates, edges 5, the centre 8
+    graph = losses.nonlocal_graph(guide, 0.3, search=1, patch=1, neighbors=6)
+    i = np.arange(9)[:, None]
+    candidates = np.array([3, 5, 3, 5, 8, 5, 3, 5, 3])
+    assert ((graph.index[:, :6] == i).sum(axis=1) == np.maximum(6 - candidates, 0)).all()
     assert (graph.weight[graph.index == i] == 0).all()
     assert np.allclose(graph.weight.sum(axis=1), (graph.index != i).sum(axis=1))  # mean weight 1 per real edge
-    one = losses.nonlocal_graph(np.ones((1, 1)), 1.0)  # no neighbour at all: every slot is the pixel, weight 0
-    assert (one.index == 0).all() and (one.weight == 0).all()
+    check_graph(graph, guide, 0.3, 1, 1, 6)
+    one = losses.nonlocal_graph(np.ones((1, 1)), 1.0, patch=1)  # no neighbour at all: every slot is the pixel
+    assert one.neighbors == 2 and (one.index == 0).all() and (one.weight == 0).all()
+
+
+def test_neighbors_beyond_the_candidates_are_lowered_to_their_count():
+    """Slots no pixel can fill would be the pixel itself with weight 0 in every row: dropped, same loss."""
+    rng = np.random.default_rng(12)
+    guide = rng.random((2, 3))  # every pixel has 5 candidates
+    graph = losses.nonlocal_graph(guide, 0.3, search=5, patch=1, neighbors=9)
+    assert graph.neighbors == 5 + 2 and not (graph.index[:, :5] == np.arange(6)[:, None]).any()
+    check_graph(graph, guide, 0.3, 5, 1, 5)
+    big = losses.nonlocal_graph(rng.random((16, 16)), 0.3, neighbors=10**6)  # was 256 MB of slots
+    assert big.neighbors == 11 * 11 - 1 + 2
+    assert losses.nonlocal_graph(rng.random((1, 7)), 0.3, search=2).neighbors == 4 + 2
+    assert losses.nonlocal_graph(rng.random((5, 5)), 0.3, search=0).neighbors == 2  # the forward edges only
+
+
+def test_a_search_window_beyond_the_image_gives_the_same_graph_quickly():
+    from minieye.losses.nonlocal_tv import _offsets
+    guide = np.random.default_rng(13).random((2, 8, 8))
+    wide = losses.nonlocal_graph(guide, 0.2, search=1000, neighbors=30)
+    exact = losses.nonlocal_graph(guide, 0.2, search=7, neighbors=30)
+    np.testing.assert_array_equal(wide.index, exact.index)
+    np.testing.assert_array_equal(wide.weight, exact.weight)
+    assert len(_offsets(1000, 8, 8)[0]) == 15 * 15 - 1  # not 2001**2 - 1 offsets to try
+    offsets, searchable = _offsets(4, 1, 30)  # one row: only horizontal offsets can land inside
+    assert (offsets[:, 0] == 0).all() and len(offsets) == 8 and searchable.all()
+    thin = np.random.default_rng(14).random((1, 30))
+    check_graph(losses.nonlocal_graph(thin, 0.2, search=4, patch=1, neighbors=5), thin, 0.2, 4, 1, 5)
+
+
+def test_a_patch_beyond_the_image_is_refused():
+    with pytest.raises(ShapeError, match=r"nonlocal_graph: expected patch at most max\(H, W\) = 8.*"
+                                         r"got patch=9 for guide.shape == \(2, 8, 5\)"):
+        losses.nonlocal_graph(np.zeros((2, 8, 5)), 0.1, patch=9)
+    graph = losses.nonlocal_graph(np.random.default_rng(15).random((3, 5)), 0.2, patch=5, search=2, neighbors=3)
+    check_graph(graph, np.random.default_rng(15).random((3, 5)), 0.2, 2, 5, 3)  # the bound itself still works
 
 
 def test_a_flat_region_keeps_its_nearest_candidates_with_equal_weights():
@@ -221,10 +264,70 @@ def _poke(a, position, value):
     ({"weight": lambda a: a[:, :2]}, r"graph weight a float array of the index's shape"),
     ({"shape": lambda s: [2, 3, 5]}, r"graph index an integer array of shape \(30, slots\)"),
     ({"shape": lambda s: [24]}, r"graph shape \(\.\.\., H, W\)"),
+    ({"shape": lambda s: [2, 3.0, 4]}, r"expected graph shape a list of ints; got shape\[1\] == 3.0 in shape=\[2, 3.0, 4\]"),
+    ({"shape": lambda s: 24}, r"graph shape a list of ints; got shape=24"),
+    ({"weight": lambda a: [list(r) for r in a[:-1]] + [[1.0]]}, r"graph weight a float array.*not a rectangular array"),
+    ({"index": lambda a: [list(r) for r in a[:-1]] + [[1]]}, r"graph index an integer array.*not a rectangular array"),
+    ({"weight": lambda a: _poke(a, 5, np.nan)}, r"weights finite and >= 0"),
+    ({"weight": lambda a: _poke(a, 5, np.inf)}, r"weights finite and >= 0"),
+    ({"index": lambda a: _poke(a, a.size - 1, 3)}, r"in the rows of plane 1 \(pixels 12 \.\. 23\)"),  # -> plane 0
 ])
 def test_a_damaged_graph_is_refused(changes, pattern):
     with pytest.raises(ShapeError, match=pattern):
         losses.NonLocalTV(_config_graph(**changes))
+
+
+def test_a_graph_from_nonlocal_graph_is_used_without_copies_and_others_are_copied():
+    graph = losses.nonlocal_graph(np.random.default_rng(8).random((2, 6, 7)).astype(np.float32), 0.2)
+    assert losses.NonLocalTV(graph).graph is graph  # read-only arrays that own their memory: no copy
+    spec = _config_graph()
+    loss = losses.NonLocalTV(spec)
+    assert not np.shares_memory(loss.graph.index, spec["index"]) and not loss.graph.index.flags.writeable
+    spec["index"][:] = 10**6  # the caller's writable array changes later: the loss has its own copy
+    loss.forward(np.zeros((2, 3, 4)))
+    view = graph.index[:]  # read-only, but a view: copied (its base might be made writable)
+    assert losses.NonLocalTV(losses.NonLocalGraph(graph.shape, view, graph.weight)).graph.index is not view
+    wide = losses.NonLocalTV({**_config_graph(), "index": _config_graph()["index"].astype(np.int64)})
+    assert wide.graph.index.dtype == np.int32  # one kernel signature
+
+
+def test_memory_of_building_and_using_a_graph():
+    """Peaks (tracemalloc) per pixel: the build holds no float64 copy of a float32 graph's weights,
+    NonLocalTV copies nothing and forward + backward allocates only the gradient (and the value)."""
+    import tracemalloc
+    from minieye.kernels import nonlocal_tv as knl
+    rng = np.random.default_rng(9)
+    guide = rng.random((1, 1, 512, 64)).astype(np.float32)
+    losses.NonLocalTV(losses.nonlocal_graph(guide[..., :8, :8], 0.2)).forward(guide[..., :8, :8])  # compiled
+    n = guide.size
+    tracemalloc.start()
+    try:
+        graph = losses.nonlocal_graph(guide, 0.2)
+        build = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        value, backward = losses.NonLocalTV(graph).forward(guide)
+        backward(1.0, DeltaSet())
+        use = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    arrays = graph.index.nbytes + graph.weight.nbytes  # 96 B/px (K = 10: 12 slots of int32 + float32)
+    padded = 12 * (512 + 4) * (64 + 4)  # the padded guide in float32, then float64
+    buffer = max(knl.CHUNK_BYTES, knl.PARALLEL_MIN_ROWS * 64 * 12 * 8)  # the float64 weights of one chunk of rows
+    assert build < arrays + padded + buffer + 256 * 1024, (build / n, arrays / n)  # (was ~200 B/px)
+    assert use < 2 * guide.nbytes + 256 * 1024, use / n  # (NonLocalTV copied the graph: ~100 B/px)
+
+
+def test_float32_weights_built_in_chunks_equal_the_float64_build(monkeypatch):
+    from minieye.kernels import _threads, nonlocal_tv as knl
+    guide = np.random.default_rng(10).random((3, 1, 13, 9)).astype(np.float32)
+    whole = losses.nonlocal_graph(guide.astype(np.float64), 0.3, search=3, neighbors=6)
+    monkeypatch.setattr(knl, "PARALLEL_MIN_ROWS", 2)
+    monkeypatch.setattr(knl, "CHUNK_BYTES", 5 * 9 * 8 * 8)  # 5 rows per chunk: chunks across planes, a short last one
+    monkeypatch.setattr(_threads, "thread_count", lambda: 2)
+    chunked = losses.nonlocal_graph(guide, 0.3, search=3, neighbors=6)
+    np.testing.assert_array_equal(chunked.index, whole.index)
+    np.testing.assert_array_equal(chunked.weight, whole.weight.astype(np.float32))
 
 
 def test_a_damaged_file_is_refused_on_load():

@@ -29,10 +29,18 @@ trainer calls forward then backward for every line-search trial.
 Saving: ``config()`` returns the graph as a dict of its shape and its two arrays, which
 ``minieye.io`` stores in ``arrays.npz`` (docs/io.md); the constructor accepts that dict as
 well as a ``NonLocalGraph``, and checks it as untrusted input (indices in range and in
-their own plane, weights finite and non-negative) since the kernel trusts it.
+their own plane, weights finite and non-negative) since the kernel trusts it. The checks
+are min/max reductions that allocate nothing; arrays that are read-only, own their
+memory and have the kernel's dtype (those of ``nonlocal_graph``) are used as they are,
+others are copied, so a caller's writable array cannot change after the check.
+
+Arguments: ``search`` above max(H, W) - 1 and ``neighbors`` above the most candidates a
+pixel has are lowered to those (the graph, or the loss, is the same); ``patch`` above
+max(H, W) is refused (see ``nonlocal_graph``).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -70,15 +78,18 @@ def _index_dtype(n: int) -> np.dtype:
     return np.dtype(np.int32) if n < 2**31 else np.dtype(np.int64)
 
 
-def _offsets(search: int) -> tuple[np.ndarray, np.ndarray]:
+def _offsets(search: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """The offsets the graph kernel tries, nearest first (then row-major), and which are candidates.
 
     Nearest first: on natural images close pixels tend to be similar, so the kernel's
     K-best list fills with good candidates early and later ones rarely enter it. With
     search == 0 only the forward neighbours (0, 1) and (1, 0) are tried, as non-candidates.
+    Offsets that leave every (height, width) image (|dy| >= height or |dx| >= width) are
+    not listed: the kernel would skip them anyway, so the graph is the same.
     """
     reach = max(search, 1)
-    found = [(dy * dy + dx * dx, dy, dx) for dy in range(-reach, reach + 1) for dx in range(-reach, reach + 1)
+    ry, rx = min(reach, height - 1), min(reach, width - 1)
+    found = [(dy * dy + dx * dx, dy, dx) for dy in range(-ry, ry + 1) for dx in range(-rx, rx + 1)
              if (dy, dx) != (0, 0) and (max(abs(dy), abs(dx)) <= search or (dy, dx) in ((0, 1), (1, 0)))]
     found.sort()
     offsets = np.array([(dy, dx) for _, dy, dx in found], dtype=np.int64).reshape(-1, 2)
@@ -90,9 +101,14 @@ def nonlocal_graph(guide: Any, h: float, *, search: int = 5, patch: int = 2, nei
     """The non-local graph of ``guide`` (see the module docstring for the math).
 
     ``h``: the filtering parameter, in the guide's units (a patch mean squared difference
-    of h^2 costs a factor e in weight); ``search``: radius of the search window;
-    ``patch``: radius of the compared patches; ``neighbors``: K, the edges kept per pixel
-    besides the two forward neighbours. Shapes: guide (..., H, W) -> graph of shape guide.shape.
+    of h^2 costs a factor e in weight); ``search``: radius of the search window (above
+    max(H, W) - 1 it is lowered to that: no candidate lies further, same graph);
+    ``patch``: radius of the compared patches, at most max(H, W) (a larger one only
+    compares mirror images of the image, at a cost that grows with patch^2);
+    ``neighbors``: K, the edges kept per pixel besides the two forward neighbours,
+    lowered to the most candidates any pixel has, min(2 search + 1, H) * min(2 search + 1, W) - 1
+    (the slots above would hold the pixel itself with weight 0 in every row: same loss).
+    Shapes: guide (..., H, W) -> graph of shape guide.shape, K + 2 slots per pixel.
     """
     where = "nonlocal_graph"
     if not (isinstance(h, (int, float, np.integer, np.floating)) and not isinstance(h, bool)
@@ -104,26 +120,55 @@ def nonlocal_graph(guide: Any, h: float, *, search: int = 5, patch: int = 2, nei
     g = as_float_array(guide, where, "guide")
     if g.ndim < 2 or g.size == 0:
         raise fail(where, "guide a non-empty (..., H, W) array", f"guide.shape == {g.shape}")
+    height, width = g.shape[-2:]
+    if patch > max(height, width):
+        raise fail(where, f"patch at most max(H, W) = {max(height, width)} (the patch radius)",
+                   f"patch={patch} for guide.shape == {g.shape}", "use a smaller patch, e.g. the default 2")
     if not np.isfinite(g).all():
         raise fail(where, "a finite guide", f"{int(np.size(g) - np.isfinite(g).sum())} NaN/Inf value(s)")
-    height, width = g.shape[-2:]
+    search = min(search, max(height, width) - 1)
+    k = min(k, min(2 * search + 1, height) * min(2 * search + 1, width) - 1)
     planes = g.reshape(-1, height, width)
     # built in float64 whatever the guide's dtype: one compiled signature (the graph kernel
-    # is the slowest of the set to compile, ~4 s per dtype), and the 512x512 build costs the same
-    padded = np.pad(planes.astype(np.float64), ((0, 0), (patch, patch), (patch, patch)), mode="reflect")
+    # is the slowest of the set to compile, ~4 s per dtype), and the 512x512 build costs the same;
+    # padding first, then converting: one float64 array (none more for a float64 guide)
+    padded = np.pad(planes, ((0, 0), (patch, patch), (patch, patch)), mode="reflect").astype(np.float64, copy=False)
     n = g.size
-    offsets, searchable = _offsets(search)
+    offsets, searchable = _offsets(search, height, width)
     index = np.empty((n, k + 2), dtype=_index_dtype(n))
-    weight = np.empty((n, k + 2), dtype=np.float64)
+    weight = np.empty((n, k + 2), dtype=g.dtype)  # float32: filled through a small float64 buffer
     nonlocal_graph_rows(padded, height, width, offsets, searchable, patch, k, 1.0 / float(h) ** 2, index, weight)
-    weight = weight.astype(g.dtype, copy=False)
     index.setflags(write=False)
     weight.setflags(write=False)
     return NonLocalGraph(tuple(int(s) for s in g.shape), index, weight)
 
 
+def _graph_array(value: Any, where: str, name: str, expected: str) -> np.ndarray:
+    """``value`` as an array, or the error naming it (a ragged list raises ValueError in NumPy)."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError):
+        raise fail(where, expected, f"graph {name} that is not a rectangular array (rows of different lengths?)") \
+            from None
+
+
+def _owned(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``a`` itself when it is already read-only, C-ordered, of ``dtype`` and owns its memory
+    (as nonlocal_graph's arrays): nobody can then change it without first re-enabling
+    writing. Otherwise a read-only copy, so a caller keeping the array cannot change
+    the indices after they were checked."""
+    if a.dtype == dtype and a.flags.c_contiguous and not a.flags.writeable and a.base is None:
+        return a
+    a = np.array(a, dtype=dtype, order="C")
+    a.setflags(write=False)
+    return a
+
+
 def _checked_graph(graph: Any, where: str) -> NonLocalGraph:
-    """A NonLocalGraph from a graph or its config dict, checked: the kernel trusts every index."""
+    """A NonLocalGraph from a graph or its config dict, checked: the kernel trusts every index.
+
+    The checks are min/max reductions (per plane for the indices), which allocate
+    nothing; nonlocal_graph's arrays are used as they are, without a copy."""
     if isinstance(graph, Mapping):
         missing = {"shape", "index", "weight"} - set(graph)
         if missing:
@@ -135,31 +180,42 @@ def _checked_graph(graph: Any, where: str) -> NonLocalGraph:
     else:
         raise fail(where, "graph a NonLocalGraph (from nonlocal_graph(guide, h))", f"{type(graph).__name__}")
     try:
-        shape = tuple(check_nonneg_int(s, where, "graph shape entries") for s in shape)
+        entries = list(shape)
     except TypeError:
         raise fail(where, "graph shape a list of ints", f"shape={shape!r}") from None
+    for axis, size in enumerate(entries):
+        if not (isinstance(size, (int, np.integer)) and not isinstance(size, bool)):
+            raise fail(where, "graph shape a list of ints", f"shape[{axis}] == {size!r} in shape={shape!r}")
+    shape = tuple(int(s) for s in entries)
     if len(shape) < 2 or min(shape) < 1:
         raise fail(where, "graph shape (..., H, W) with every size >= 1", f"shape={shape!r}")
-    n = int(np.prod(shape))
-    index, weight = np.asarray(index), np.asarray(weight)
+    n = math.prod(shape)
+    index = _graph_array(index, where, "index", f"graph index an integer array of shape ({n}, slots)")
     if index.dtype.kind not in "iu" or index.ndim != 2 or index.shape[0] != n:
         raise fail(where, f"graph index an integer array of shape ({n}, slots)",
                    f"index of shape {index.shape} and dtype {index.dtype}")
+    weight = _graph_array(weight, where, "weight", f"graph weight a float array of the index's shape {index.shape}")
     if weight.shape != index.shape or weight.dtype.kind != "f":
         raise fail(where, f"graph weight a float array of the index's shape {index.shape}",
                    f"weight of shape {weight.shape} and dtype {weight.dtype}")
-    plane_size = shape[-1] * shape[-2]
-    rows_plane = np.arange(n, dtype=np.int64)[:, None] // plane_size
-    if index.size and ((index < 0).any() or (index >= n).any() or (index // plane_size != rows_plane).any()):
-        raise fail(where, f"graph indices in [0, {n}), each within its own (H, W) plane",
-                   f"indices from {index.min()} to {index.max()} (or across planes)")
-    if not (np.isfinite(weight).all() and (weight >= 0).all()):
-        raise fail(where, "graph weights finite and >= 0", "negative, NaN or Inf weights")
-    index = np.array(index, dtype=_index_dtype(n), order="C")
-    weight = np.array(weight, dtype=weight.dtype if weight.dtype in (np.float32, np.float64) else np.float64,
-                      order="C")
-    index.setflags(write=False)
-    weight.setflags(write=False)
+    plane = shape[-1] * shape[-2]
+    if index.size:
+        per_plane = index.reshape(n // plane, -1)  # a view: each plane's rows must point into that plane
+        first = np.arange(0, n, plane)
+        lows, highs = per_plane.min(axis=1), per_plane.max(axis=1)
+        bad = np.flatnonzero((lows < first) | (highs >= first + plane))
+        if bad.size:
+            p = int(bad[0])
+            raise fail(where, f"graph indices in [0, {n}), each within its own (H, W) plane",
+                       f"indices from {lows[p]} to {highs[p]} in the rows of plane {p} (pixels {first[p]} .. "
+                       f"{first[p] + plane - 1})")
+        low, high = weight.min(), weight.max()
+        if not (low >= 0 and np.isfinite(high)):  # a NaN makes both false
+            raise fail(where, "graph weights finite and >= 0", "negative, NaN or Inf weights")
+    index = _owned(index, _index_dtype(n))
+    weight = _owned(weight, weight.dtype if weight.dtype in (np.float32, np.float64) else np.dtype(np.float64))
+    if isinstance(graph, NonLocalGraph) and index is graph.index and weight is graph.weight:
+        return graph
     return NonLocalGraph(shape, index, weight)
 
 
