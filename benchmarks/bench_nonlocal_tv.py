@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_nonlocal_tv.py                  # (1, 1, 516, 516) float32, 2 threads
     .venv/bin/python benchmarks/bench_nonlocal_tv.py --size 256 --threads 1 --repeat 20
+    .venv/bin/python benchmarks/bench_nonlocal_tv.py --memory --size 192   # peak bytes per pixel instead
 
 The NumPy column is the vectorised formulation minieye replaced: per offset a squared
 difference image box-filtered with scipy's uniform_filter, then argpartition over the
@@ -65,12 +66,35 @@ def median_time(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
+def peak_bytes_per_pixel(guide: np.ndarray, h: float, search: int, patch: int, k: int) -> tuple[float, float]:
+    """tracemalloc peaks per pixel: (nonlocal_graph alone, graph + NonLocalTV + forward + backward).
+
+    Numba's own work arrays are not traced (they are per block of rows, not per pixel)."""
+    import tracemalloc
+
+    small = guide[..., :8, :8]
+    losses.NonLocalTV(losses.nonlocal_graph(small, h)).forward(small)  # compile outside the trace
+    x = np.random.default_rng(1).random(guide.shape).astype(guide.dtype)
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        graph = losses.nonlocal_graph(guide, h, search=search, patch=patch, neighbors=k)
+        build = tracemalloc.get_traced_memory()[1] - start
+        value, backward = losses.NonLocalTV(graph).forward(x)
+        backward(1.0, DeltaSet())
+        total = tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+    return build / guide.size, total / guide.size
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=516)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--memory", action="store_true", help="print peak traced bytes per pixel (both dtypes)")
     args = parser.parse_args()
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
 
@@ -81,6 +105,12 @@ def main() -> None:
     rng = np.random.default_rng(0)
     guide = (tiled + 0.02 * rng.standard_normal(tiled.shape)).astype(args.dtype)[None, None]
     h, search, patch, k, eps = 0.05, 5, 2, 10, 1e-2
+    if args.memory:
+        for dtype in ("float32", "float64"):
+            build, total = peak_bytes_per_pixel(guide.astype(dtype), h, search, patch, k)
+            print(f"{dtype} {guide.shape}: peak {build:.0f} B/pixel for nonlocal_graph, "
+                  f"{total:.0f} B/pixel with NonLocalTV forward + backward")
+        return
 
     t_graph = median_time(lambda: losses.nonlocal_graph(guide, h, search=search, patch=patch, neighbors=k),
                           args.repeat)
