@@ -52,10 +52,13 @@ from .psf import normalize_kernel
 
 __all__ = ["deconvolve_tiled", "plan_tiles", "TilePlan", "parse_memory", "default_halo", "BYTES_PER_PIXEL"]
 
-BYTES_PER_PIXEL = 400        # measured peak of deconvolve per scene pixel per channel: ~320 (f32) - 365 (f64)
+# measured peak of deconvolve per scene pixel per channel (tracemalloc, 192x192): 248 (float32)
+# and 383 (float64) for the local stage, 352 and 544 with the non-local stage's graph (96 or
+# 144 bytes per pixel) and second optimizer; the worst case with some slack
+BYTES_PER_PIXEL = 600
 NOISE_SAMPLE_PIXELS = 1 << 18  # images up to 512x512 get the exact untiled sigma; larger ones a sample
 DEFAULT_TILE = 512
-DEFAULT_TILE_3D = 64   # a 64^3 core with a 20-voxel halo: ~0.5 GB at BYTES_PER_PIXEL
+DEFAULT_TILE_3D = 64   # a 64^3 core with a 20-voxel halo: ~0.7 GB at BYTES_PER_PIXEL
 HALO_TOLERANCE = 1e-4  # default_halo: where the regularised inverse falls below this fraction of its peak
 MAX_HALO = 256
 MAX_HALO_3D = 64       # keeps default_halo's 3-D FFT grid at 128^3
