@@ -94,7 +94,7 @@ class ProjectedPath(Path):
         self.initial_step = inner.initial_step
         # a straight line in a box (restore.deconvolve's case): trial points and slopes are
         # single fused passes over x and d, without the temporaries of the general formulas
-        bounds = getattr(problem, "_bounds", None)
+        bounds = getattr(problem, "box_bounds", None)  # None for problem-like objects without Box bounds
         self._line_in_box = bounds if type(inner) is LinePath and bounds is not None else None
 
     def displacement(self, t: float) -> np.ndarray:

@@ -151,6 +151,12 @@ class Problem:
         self._bounds = self._box_bounds(out)
         return out
 
+    @property
+    def box_bounds(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(lower, upper) flat bound vectors when every constraint is a Box (the fused fast
+        paths use them), else None. Shapes: (size,), (size,)."""
+        return self._bounds
+
     def _box_bounds(self, constraints: list[Constraint]) -> tuple[np.ndarray, np.ndarray] | None:
         """(lower, upper) over the whole flat vector when every constraint is a Box (+-inf where
         none applies), so projections run as one fused pass; None without constraints or with a Simplex."""
