@@ -19,9 +19,13 @@ import numpy as np
 from .checks import as_float_array, fail, resolve_dtype
 
 __all__ = ["Parameter", "DeltaSet", "Layer", "Backward", "forward_scope", "current_scope",
-           "input_grad", "input_grad_needed", "unique_parameters"]
+           "input_grad", "input_grad_needed", "unique_parameters", "held_frozen"]
 
 Backward = Callable[..., Any]
+
+# ids of parameters treated as frozen in this thread's context (held_frozen): a pass can
+# leave some parameters out without changing their shared ``frozen`` flags
+_HELD: contextvars.ContextVar[frozenset] = contextvars.ContextVar("minieye_held_frozen", default=frozenset())
 
 
 class Parameter:
@@ -29,10 +33,11 @@ class Parameter:
 
     ``value`` is a float32 or float64 ndarray, updated in place by the trainer;
     ``frozen`` parameters receive no gradient (their layers still pass input
-    gradients back). Equality is identity, so a Parameter can key a dict.
+    gradients back); inside ``held_frozen(params)`` those count as frozen too, for the
+    calling thread only. Equality is identity, so a Parameter can key a dict.
     """
 
-    __slots__ = ("value", "name", "frozen", "__weakref__")
+    __slots__ = ("value", "name", "_frozen", "__weakref__")
 
     def __init__(self, value: Any, name: str | None = None, frozen: bool = False, dtype: Any = None):
         where = f"Parameter {name!r}" if name else "Parameter"
@@ -41,6 +46,15 @@ class Parameter:
         self.value = np.array(as_float_array(value, where, "value", dtype), copy=True)
         self.name = name or "param"
         self.frozen = bool(frozen)
+
+    @property
+    def frozen(self) -> bool:
+        """Frozen by its own flag, or held frozen by ``held_frozen`` in this context."""
+        return self._frozen or (id(self) in _HELD.get())
+
+    @frozen.setter
+    def frozen(self, value: bool) -> None:
+        self._frozen = bool(value)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -240,6 +254,20 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{self.label()}>"
+
+
+@contextlib.contextmanager
+def held_frozen(params: Iterable[Parameter]) -> Iterator[None]:
+    """Treat ``params`` as frozen inside the block, in this thread (context) only.
+
+    Their own ``frozen`` flags do not change, so another thread using the same network
+    with other parameters held, or none, is unaffected (``train.Problem(params=subset)``).
+    """
+    token = _HELD.set(_HELD.get() | {id(p) for p in params})
+    try:
+        yield
+    finally:
+        _HELD.reset(token)
 
 
 def unique_parameters(*sources: "Layer | Iterable[Parameter]") -> list[Parameter]:

@@ -195,3 +195,32 @@ def test_params_subset_freezes_the_others_only_while_it_evaluates():
     result = train.Trainer(problem).run(max_iterations=5)
     assert result.loss < value and not np.array_equal(problem.get_vector(), x_before)
     assert not any(p.frozen for p in net.parameters())
+
+
+def test_params_subsets_in_two_threads_do_not_see_each_others_selection():
+    # held_frozen is per thread (context): two Problems on one network, each optimising a
+    # different layer, evaluated concurrently, get exactly their single-threaded gradients
+    import threading
+    rng = np.random.default_rng(6)
+    x, y = rng.standard_normal((8, 3)), rng.standard_normal((8, 3))
+    first, second = FrozenSpy(1), FrozenSpy(2)
+    net = me.Sequential(first, layers.Tanh(), second)
+    problems = [train.Problem(net, losses.MSE(), x, y, params=[p]) for p in (first.w, second.w)]
+    expected = [dict(pr.evaluate()[1].items()) for pr in problems]
+    start, errors = threading.Barrier(2), []
+
+    def work(i):
+        start.wait()
+        for _ in range(200):
+            deltas = problems[i].evaluate()[1]
+            if list(deltas) != list(expected[i]) or not all(np.array_equal(deltas[p], g) for p, g in expected[i].items()):
+                errors.append(i)
+                return
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert not first.w.frozen and not second.w.frozen and not first.w._frozen

@@ -17,12 +17,12 @@ concatenation of ``p.value.ravel()`` in ``problem.params`` order (``get_vector``
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..checks import as_float_array, check_positive_int, fail, generator
-from ..core import DeltaSet, Layer, Parameter, forward_scope, input_grad, unique_parameters
+from ..core import DeltaSet, Layer, Parameter, forward_scope, held_frozen, input_grad, unique_parameters
 from ._fused import box_clip, box_reduce
 from .constraints import Box, Constraint
 
@@ -245,24 +245,16 @@ class Problem:
             return inputs, tuple(t[batch] for t in self.targets)
         return inputs, None if self.targets is None else self.targets[batch]
 
-    @contextlib.contextmanager
-    def _only_chosen(self) -> Iterator[None]:
-        """Freeze, for the duration, every unfrozen parameter that is not in ``params``.
+    def _only_chosen(self) -> contextlib.AbstractContextManager:
+        """Hold frozen, for the duration, every unfrozen parameter that is not in ``params``.
 
         Layers skip the gradient work of frozen parameters, and networks skip the backward
         of layers with none unfrozen (a frozen feature extractor in front of a trained
         head costs no backward at all), so ``Problem(params=subset)`` pays only for the
-        subset. The flags are restored exactly, also when the pass raises. Not safe while
-        another thread runs the same network with other parameters selected.
+        subset. ``core.held_frozen`` changes no flag: other threads using the same network
+        see their own selection.
         """
-        held = [p for p in self._everything if not p.frozen and id(p) not in self._chosen_ids]
-        for p in held:
-            p.frozen = True
-        try:
-            yield
-        finally:
-            for p in held:
-                p.frozen = False
+        return held_frozen(p for p in self._everything if id(p) not in self._chosen_ids)
 
     def forward(self, batch: np.ndarray | None = None) -> tuple[float, Callable[[], DeltaSet]]:
         """Loss value on ``batch`` (None: all rows) and a function that runs the backward pass.
