@@ -32,6 +32,8 @@ from .cluster import connect, worker_threads
 from .wire import pack_model
 from .worker import PartitionEvaluator
 
+WORKER_WAIT = 10.0  # seconds to wait for a first worker before refusing to place the partitions
+
 __all__ = ["DistributedProblem"]
 
 
@@ -131,8 +133,14 @@ class DistributedProblem(Problem):
     def _place(self, n_partitions: int | None, where: str) -> None:
         """Cut the rows into partitions, scatter each to one worker and start its actor there."""
         workers = [address for address, _ in worker_threads(self.client)]
+        if not workers:  # a cluster that is starting, or a worker the nanny is restarting
+            try:
+                self.client.wait_for_workers(1, timeout=WORKER_WAIT)
+            except Exception:  # distributed raises its own TimeoutError subclass
+                pass
+            workers = [address for address, _ in worker_threads(self.client)]
         if not workers:
-            raise fail(where, "at least one Dask worker connected to the scheduler", "none",
+            raise fail(where, f"at least one Dask worker connected to the scheduler (waited {WORKER_WAIT:g} s)", "none",
                        "start workers (dask worker <scheduler address>) before building the problem")
         count = min(n_partitions or len(workers), self.n_rows)
         bounds = np.linspace(0, self.n_rows, count + 1).round().astype(int)
