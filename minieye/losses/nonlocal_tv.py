@@ -46,7 +46,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..checks import as_float_array, check_nonneg_int, fail
+from ..checks import as_float_array, check_nonneg_int, check_real, fail
 from ..core import Backward, DeltaSet
 from ..kernels.nonlocal_tv import nonlocal_graph_rows, nonlocal_tv_value_grad
 from .basic import Loss
@@ -111,9 +111,7 @@ def nonlocal_graph(guide: Any, h: float, *, search: int = 5, patch: int = 2, nei
     Shapes: guide (..., H, W) -> graph of shape guide.shape, K + 2 slots per pixel.
     """
     where = "nonlocal_graph"
-    if not (isinstance(h, (int, float, np.integer, np.floating)) and not isinstance(h, bool)
-            and np.isfinite(h) and h > 0):
-        raise fail(where, "h a finite number > 0 (the filtering parameter)", f"h={h!r}")
+    h = check_real(h, where, "h", positive=True)
     search = check_nonneg_int(search, where, "search")
     patch = check_nonneg_int(patch, where, "patch")
     k = check_nonneg_int(neighbors, where, "neighbors")

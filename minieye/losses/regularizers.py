@@ -136,6 +136,18 @@ def second_order_reference(a: np.ndarray, eps: float) -> tuple[float, Callable[[
     return float(m.sum(dtype=np.float64)), gradient
 
 
+def _mean_loss(reg: Loss, a: np.ndarray, total: float,
+               gradient: Callable[[float], np.ndarray]) -> tuple[np.ndarray, Backward]:
+    """(value, backward) of a regularizer worth ``total / a.size``, given ``gradient(scale)``:
+    ``scale`` times the gradient of ``total`` (any shape of a.size entries)."""
+    value = np.asarray(total / a.size, dtype=a.dtype)
+
+    def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
+        return gradient(reg.scalar_dy(dy) / a.size).reshape(a.shape)
+
+    return value, backward
+
+
 class TotalVariation(Loss):
     """Isotropic total variation, smoothed by ``eps``: mean of sqrt(|grad x|^2 + eps^2) - eps.
 
@@ -172,12 +184,7 @@ class TotalVariation(Loss):
             gradient = lambda scale: ktv.tv_backward(planes, factor, scale)  # noqa: E731
         else:
             total, gradient = tv_reference(a, self.eps, self.power)
-        value = np.asarray((total - self.eps ** self.power * a.size) / a.size, dtype=a.dtype)
-
-        def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-            return gradient(self.scalar_dy(dy) / a.size).reshape(a.shape)
-
-        return value, backward
+        return _mean_loss(self, a, total - self.eps ** self.power * a.size, gradient)
 
 
 class TotalVariation3D(TotalVariation):
@@ -241,12 +248,7 @@ class SecondOrderTV(Loss):
             gradient = lambda scale: ktv.tv2_backward(planes, m, scale)  # noqa: E731
         else:
             total, gradient = second_order_reference(a, self.eps)
-        value = np.asarray((total - self.eps * a.size) / a.size, dtype=a.dtype)
-
-        def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-            return gradient(self.scalar_dy(dy) / a.size).reshape(a.shape)
-
-        return value, backward
+        return _mean_loss(self, a, total - self.eps * a.size, gradient)
 
 
 class Tikhonov(Loss):
