@@ -7,6 +7,7 @@ Nothing is compiled at import: Numba kernels compile on first use and are cached
 """
 from . import checks
 from .checks import ShapeError
+from .options import options
 from .core import DeltaSet, Layer, Parameter
 from .network import Graph, Node, Sequential
 from . import functional, layers, losses, testing
@@ -15,6 +16,6 @@ from . import io, restore, train
 __version__ = "0.1.0"
 
 __all__ = [
-    "Parameter", "DeltaSet", "Layer", "Sequential", "Graph", "Node", "ShapeError",
+    "Parameter", "DeltaSet", "options", "Layer", "Sequential", "Graph", "Node", "ShapeError",
     "checks", "functional", "layers", "losses", "testing", "train", "restore", "io",
 ]

@@ -1,0 +1,155 @@
+"""Every tuning knob of the engine in one place, set for a scope.
+
+    import minieye as me
+
+    with me.options(threads=1, conv_algorithm="gemm"):
+        y = net(x)                      # inside: these values; outside: the previous ones
+
+    me.options.set(pool_parallel_min_work=0)    # process-wide default (e.g. a benchmark's setup)
+    me.options.get("threads")                    # the value in force here
+
+Kernels and their drivers read knobs with :func:`get` at call time; nothing else in the
+package keeps a tuning constant, and tests and benchmarks change knobs only through this
+interface (never by assigning a module's attribute). A scope is a context variable, so a
+``with options(...)`` in one thread does not change what another thread sees; threads started
+inside a scope by minieye's own drivers read the value their caller decided with.
+
+Unknown names and values of the wrong kind are refused with an error that lists the knobs.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from .checks import fail
+
+__all__ = ["options", "get", "set", "snapshot", "KNOBS", "Knob"]
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One tuning knob: its default, a check that returns the normalised value, what it means."""
+    default: Any
+    check: Callable[[Any, str, str], Any]
+    doc: str
+
+
+def _int_at_least(minimum: int) -> Callable[[Any, str, str], int]:
+    def check(value: Any, where: str, name: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise fail(where, f"{name} as an int >= {minimum}", repr(value))
+        return int(value)
+    return check
+
+
+def _threads(value: Any, where: str, name: str) -> int | None:
+    return None if value is None else _int_at_least(1)(value, where, name)
+
+
+def _positive_number(value: Any, where: str, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise fail(where, f"{name} as a positive number", repr(value))
+    return float(value)
+
+
+def _flag(value: Any, where: str, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise fail(where, f"{name} as True or False", repr(value))
+    return value
+
+
+def _one_of(*choices: str) -> Callable[[Any, str, str], str]:
+    def check(value: Any, where: str, name: str) -> str:
+        if value not in choices:
+            raise fail(where, f"{name} one of {', '.join(map(repr, choices))}", repr(value))
+        return value
+    return check
+
+
+KNOBS: dict[str, Knob] = {
+    "threads": Knob(None, _threads,
+                    "threads minieye's own kernels may use (None: Numba's thread count)"),
+    "conv_algorithm": Knob("auto", _one_of("auto", "direct", "gemm"),
+                           "convolution algorithm; 'auto' chooses per call from the shapes"),
+    "conv_direct_parallel_min_work": Knob(4_000_000, _int_at_least(0),
+                                          "direct convolution: multiply-adds from which it threads"),
+    "conv_gemm_parallel_min_work": Knob(8_000_000, _int_at_least(0),
+                                        "GEMM convolution: multiply-adds from which it threads"),
+    "conv_wide_tile": Knob(4096, _int_at_least(1),
+                           "direct convolution of wide planes: output pixels per tile of rows"),
+    "conv_tile_bytes": Knob(768 << 10, _int_at_least(1),
+                            "GEMM convolution: bytes of one unfolded tile of rows"),
+    "pool_parallel_min_work": Knob(1 << 18, _int_at_least(0),
+                                   "pooling and upsampling: window reads from which they thread"),
+    "tv_parallel_min_pixels": Knob(1 << 20, _int_at_least(0),
+                                   "total-variation kernels: pixels from which they thread"),
+    "nonlocal_parallel_min_rows": Knob(64, _int_at_least(1),
+                                       "non-local TV graph: image rows from which it threads"),
+    "nonlocal_chunk_bytes": Knob(1 << 20, _int_at_least(1),
+                                 "non-local TV graph: float64 weight buffer per chunk of rows"),
+    "regularizer_kernels": Knob(True, _flag,
+                                "TV regularisers use their fused Numba kernels (False: the NumPy reference)"),
+    "worker_wait": Knob(10.0, _positive_number,
+                        "seconds a distributed problem waits for a first Dask worker"),
+}
+
+_lock = threading.Lock()
+_defaults: dict[str, Any] = {name: knob.default for name, knob in KNOBS.items()}
+_scope: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("minieye_options", default=None)
+
+
+def _checked(values: dict[str, Any], where: str) -> dict[str, Any]:
+    unknown = sorted(values.keys() - KNOBS.keys())
+    if unknown:
+        raise fail(where, f"knob names among {', '.join(sorted(KNOBS))}", ", ".join(unknown))
+    return {name: KNOBS[name].check(value, where, name) for name, value in values.items()}
+
+
+def get(name: str) -> Any:
+    """The value of knob ``name`` in force in this context."""
+    scoped = _scope.get()
+    if scoped is not None and name in scoped:
+        return scoped[name]
+    try:
+        return _defaults[name]
+    except KeyError:
+        raise fail("options.get", f"a knob name among {', '.join(sorted(KNOBS))}", repr(name)) from None
+
+
+def snapshot() -> dict[str, Any]:
+    """Every knob's value in force in this context (a copy)."""
+    return {name: get(name) for name in KNOBS}
+
+
+def set(**values: Any) -> None:  # noqa: A001 - `options.set` reads as what it does
+    """Change process-wide defaults (every thread, outside any ``with options(...)``)."""
+    checked = _checked(values, "options.set")
+    with _lock:
+        _defaults.update(checked)
+
+
+@contextlib.contextmanager
+def options(**values: Any) -> Iterator[dict[str, Any]]:
+    """Set knobs for the ``with`` block in this context; yields the values in force inside."""
+    checked = _checked(values, "options")
+    token = _scope.set({**(_scope.get() or {}), **checked})
+    try:
+        yield snapshot()
+    finally:
+        _scope.reset(token)
+
+
+def _defaults_reset() -> None:
+    """Back to the documented defaults (tests' isolation)."""
+    with _lock:
+        _defaults.clear()
+        _defaults.update({name: knob.default for name, knob in KNOBS.items()})
+
+
+options.get = get            # type: ignore[attr-defined]
+options.set = set            # type: ignore[attr-defined]
+options.snapshot = snapshot  # type: ignore[attr-defined]
+options.KNOBS = KNOBS        # type: ignore[attr-defined]

@@ -1,0 +1,77 @@
+"""minieye.options: one place for tuning knobs, scoped per context, checked on entry."""
+import importlib
+import threading
+
+import pytest
+
+import minieye as me
+
+options_module = importlib.import_module("minieye.options")  # `me.options` is the scoping function
+
+
+def test_scope_sets_and_restores():
+    before = me.options.get("threads")
+    with me.options(threads=1, conv_algorithm="gemm") as inside:
+        assert me.options.get("threads") == 1 and inside["conv_algorithm"] == "gemm"
+        with me.options(threads=2):
+            assert me.options.get("threads") == 2 and me.options.get("conv_algorithm") == "gemm"
+        assert me.options.get("threads") == 1
+    assert me.options.get("threads") == before and me.options.get("conv_algorithm") == "auto"
+
+
+def test_scope_restores_after_an_exception():
+    with pytest.raises(RuntimeError):
+        with me.options(pool_parallel_min_work=0):
+            raise RuntimeError
+    assert me.options.get("pool_parallel_min_work") == options_module.KNOBS["pool_parallel_min_work"].default
+
+
+def test_a_scope_in_one_thread_is_not_seen_by_another():
+    seen = []
+    entered, release = threading.Event(), threading.Event()
+
+    def other():
+        entered.wait()
+        seen.append(me.options.get("threads"))
+        release.set()
+
+    t = threading.Thread(target=other)
+    t.start()
+    with me.options(threads=1):
+        entered.set()
+        release.wait()
+    t.join()
+    assert seen == [None]  # the default, not the other thread's scope
+
+
+def test_set_changes_the_process_default():
+    try:
+        me.options.set(tv_parallel_min_pixels=7)
+        assert me.options.get("tv_parallel_min_pixels") == 7
+        with me.options(tv_parallel_min_pixels=3):
+            assert me.options.get("tv_parallel_min_pixels") == 3
+        assert me.options.get("tv_parallel_min_pixels") == 7
+    finally:
+        options_module._defaults_reset()
+    assert me.options.get("tv_parallel_min_pixels") == 1 << 20
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"thread": 1}, "knob names among"),
+    ({"threads": 0}, "threads as an int >= 1"),
+    ({"threads": True}, "threads as an int >= 1"),
+    ({"conv_algorithm": "winograd-ish"}, "conv_algorithm one of"),
+    ({"regularizer_kernels": 1}, "regularizer_kernels as True or False"),
+    ({"worker_wait": -1.0}, "worker_wait as a positive number"),
+])
+def test_bad_knobs_are_refused_with_the_name(values, message):
+    with pytest.raises(ValueError, match=message):
+        with me.options(**values):
+            pass
+    with pytest.raises(ValueError, match=message):
+        me.options.set(**values)
+
+
+def test_get_of_an_unknown_knob_names_it():
+    with pytest.raises(ValueError, match="'nope'"):
+        me.options.get("nope")
