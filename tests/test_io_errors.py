@@ -244,3 +244,12 @@ def test_absurdly_nested_json_is_a_value_error(tmp_path):
         archive.writestr("arrays.npz", b"")
     with pytest.raises(ValueError, match="not valid JSON"):
         me.io.load(path)
+
+
+def test_a_number_with_5000_digits_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "digits.minieye"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("meta.json", '{"format": "minieye-network", "version": ' + "9" * 5000 + "}")
+        archive.writestr("arrays.npz", b"")
+    with pytest.raises(ValueError, match=r"digits\.minieye.*meta\.json is not valid JSON.*digits"):
+        me.io.load(path)

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..archive import read_archive, write_archive
+from ..archive import array_header, open_archive, write_archive
 from ..checks import check_positive_int, fail
 from .monitor import Monitor
 
@@ -142,16 +142,16 @@ def _expect(condition: bool, where: str, expected: str, got: str, hint: str | No
 
 def load_checkpoint(trainer: Any, path: str | os.PathLike) -> None:
     """Restore the state written by ``save_checkpoint`` into ``trainer`` (and its problem's parameters and RNG)."""
-    meta, arrays = read_archive(path)
     where = f"checkpoint {str(path)!r}"
-    _expect(meta.get("format") == FORMAT, where, f"format {FORMAT!r}", repr(meta.get("format")),
-            "is this a network file? load it with minieye.io.load")
-    _expect(meta.get("version") == VERSION, where, f"version {VERSION}", repr(meta.get("version")),
-            "written by another minieye version")
-    try:
-        _restore(trainer, meta, arrays, where)
-    except (KeyError, TypeError, IndexError) as exc:
-        raise ValueError(f"{where}: malformed checkpoint ({type(exc).__name__}: {exc})") from None
+    with open_archive(path) as (meta, arrays):
+        _expect(meta.get("format") == FORMAT, where, f"format {FORMAT!r}", repr(meta.get("format")),
+                "is this a network file? load it with minieye.io.load")
+        _expect(meta.get("version") == VERSION, where, f"version {VERSION}", repr(meta.get("version")),
+                "written by another minieye version")
+        try:
+            _restore(trainer, meta, arrays, where)
+        except (KeyError, TypeError, IndexError) as exc:
+            raise ValueError(f"{where}: malformed checkpoint ({type(exc).__name__}: {exc})") from None
 
 
 def _restore(trainer: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> None:
@@ -172,8 +172,9 @@ def _restore(trainer: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray], 
         theirs = {"class": info["class"], "config": info["config"]}
         _expect(ours == theirs, where, f"{key} {info['class']}({info['config']}) as in the checkpoint",
                 f"{ours['class']}({ours['config']})", "resume with the same optimizer settings")
+    x_shape = array_header(arrays, "current.x")[0]  # checked before the values are read
+    _expect(x_shape == (problem.size,), where, f"current.x of shape ({problem.size},)", f"{x_shape}")
     x = np.array(arrays["current.x"], dtype=np.float64)
-    _expect(x.shape == (problem.size,), where, f"current.x of shape ({problem.size},)", f"{x.shape}")
     raw = arrays.get("current.raw_grad")
     trainer._clear()
     trainer.orientation.reset()
