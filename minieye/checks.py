@@ -65,6 +65,7 @@ def resolve_dtype(dtype: Any, where: str) -> np.dtype:
         resolved = np.dtype(dtype)
     except TypeError:
         raise fail(where, "dtype float32 or float64", f"dtype={dtype!r}") from None
+    resolved = resolved.newbyteorder("=")  # '>f8' is float64: the byte order is the file's, not the precision
     if resolved not in _FLOAT_DTYPES:
         raise fail(where, "dtype float32 or float64", f"dtype={resolved}")
     return resolved
@@ -75,7 +76,8 @@ def as_float_array(x: Any, where: str, name: str = "x", dtype: Any = None) -> np
 
     Integers and booleans are converted (to ``dtype``, or float32 when ``dtype`` is
     None); a float array of the other precision is cast to ``dtype`` when one is
-    given and kept as it is otherwise. Complex, object and string data are refused.
+    given and kept as it is otherwise. Non-native byte order (``'>f8'`` on x86) is
+    converted to native order at the same precision. Complex, object and string data are refused.
     Nothing is copied when ``x`` already fits.
     """
     if not isinstance(x, np.ndarray):
@@ -87,10 +89,11 @@ def as_float_array(x: Any, where: str, name: str = "x", dtype: Any = None) -> np
     if kind not in "fiub":
         raise fail(where, f"{name} of a real numeric dtype", f"{name}.dtype == {x.dtype}",
                    "complex, object and string arrays are not supported")
+    native = x.dtype.newbyteorder("=")  # big-endian float64 keeps its precision (and becomes native)
     if dtype is not None:
-        target = np.dtype(dtype)
-    elif kind == "f" and x.dtype in _FLOAT_DTYPES:
-        target = x.dtype
+        target = np.dtype(dtype).newbyteorder("=")
+    elif kind == "f" and native in _FLOAT_DTYPES:
+        target = native
     elif kind == "f":  # float16, longdouble
         target = np.dtype(np.float64) if x.dtype.itemsize > 8 else np.dtype(np.float32)
     else:
