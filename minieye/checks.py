@@ -22,6 +22,7 @@ __all__ = [
     "check_dim",
     "check_same_shape",
     "check_positive_int",
+    "check_kernel_nonempty",
     "check_nonneg_int",
     "pair",
     "spatial_tuple",
@@ -145,6 +146,13 @@ def check_positive_int(value: Any, where: str, name: str) -> int:
     if not _is_int(value) or value < 1:
         raise fail(where, f"{name} a positive integer", f"{name}={value!r}")
     return int(value)
+
+
+def check_kernel_nonempty(kernel: Sequence[int], where: str, name: str = "w") -> None:
+    """Refuse a kernel with a zero-size spatial dim (it would convolve to the bias alone)."""
+    if min(kernel, default=1) < 1:
+        raise fail(where, f"a kernel of at least 1 element per spatial dim ({name}.shape[2:])",
+                   f"kernel size {tuple(int(k) for k in kernel)}")
 
 
 def check_real(value: Any, where: str, name: str, *, positive: bool = False) -> float:

@@ -38,3 +38,23 @@ def test_other_byte_order_float64_keeps_its_precision(entry):
     swapped = np.asarray(call(X.astype(BIG), W.astype(BIG)))
     assert swapped.dtype == np.float64 and swapped.dtype.isnative
     np.testing.assert_allclose(swapped, native, rtol=1e-14, atol=1e-14)
+
+
+# -- zero-size kernels --------------------------------------------------------------------------------------------
+EMPTY_KERNELS = {
+    "conv1d": lambda: F.conv1d(X[:, :, 0], np.zeros((4, 3, 0))),
+    "conv2d": lambda: F.conv2d(X, np.zeros((4, 3, 0, 3))),
+    "conv3d": lambda: F.conv3d(X[:, :, None], np.zeros((4, 3, 1, 3, 0))),
+    "conv_transpose1d": lambda: F.conv_transpose1d(X[:, :, 0], np.zeros((3, 4, 0))),
+    "conv_transpose2d": lambda: F.conv_transpose2d(X, np.zeros((3, 4, 0, 3))),
+    "conv_transpose3d": lambda: F.conv_transpose3d(X[:, :, None], np.zeros((3, 4, 0, 1, 1))),
+    "conv2d_weight_grad": lambda: F.conv2d_weight_grad(X, (4, 3, 0, 3), np.zeros((2, 4, 9, 6))),
+    "layers.Conv2D": lambda: me.layers.Conv2D(3, 4, (0, 3)),
+    "layers.ConvTranspose3D": lambda: me.layers.ConvTranspose3D(3, 4, (1, 0, 1)),
+}
+
+
+@pytest.mark.parametrize("entry", sorted(EMPTY_KERNELS))
+def test_a_zero_size_kernel_is_refused_by_name(entry):
+    with pytest.raises(ValueError, match=r"kernel.*(0|\(0, 3\))"):
+        EMPTY_KERNELS[entry]()

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import LAYOUTS, as_float_array, check_ndim, check_nonneg_int, check_positive_int, fail, spatial_tuple
+from ..checks import (LAYOUTS, as_float_array, check_kernel_nonempty, check_ndim, check_nonneg_int, check_positive_int,
+                      fail, spatial_tuple)
 from ..kernels import conv as _sizes
 from ..kernels import conv_nd as knd
 from ..kernels.conv_nd import Spec
@@ -148,6 +149,7 @@ def check_kernel_fits(size: tuple[int, ...], kernel: tuple[int, ...], spec: Spec
 
 def spec_of(stride: Any, padding: Any, dilation: Any, groups: int, kernel: tuple[int, ...], where: str) -> Spec:
     nd = len(kernel)
+    check_kernel_nonempty(kernel, where)
     stride = spatial_tuple(stride, nd, where, "stride", minimum=1)
     dilation = spatial_tuple(dilation, nd, where, "dilation", minimum=1)
     return Spec(stride, resolve_padding(padding, kernel, dilation, stride, where), dilation, groups)
