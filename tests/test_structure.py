@@ -18,7 +18,7 @@ RANKS = {
     "functional": 2,
     "layers": 3, "losses": 3,
     "network": 4,
-    "io": 5, "train": 5,
+    "io": 5, "train": 5, "summarize": 5,
     "restore": 6, "distributed": 6,
     "testing": 7,
 }
