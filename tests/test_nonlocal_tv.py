@@ -138,7 +138,7 @@ def test_neighbors_beyond_the_candidates_are_lowered_to_their_count():
 
 
 def test_a_search_window_beyond_the_image_gives_the_same_graph_quickly():
-    from minieye.losses.nonlocal_tv import _offsets
+    from minieye.functional.nonlocal_tv import _offsets
     guide = np.random.default_rng(13).random((2, 8, 8))
     wide = losses.nonlocal_graph(guide, 0.2, search=1000, neighbors=30)
     exact = losses.nonlocal_graph(guide, 0.2, search=7, neighbors=30)

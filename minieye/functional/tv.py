@@ -22,7 +22,7 @@ from ..checks import as_float_array, check_real, fail
 from ..kernels import tv as ktv
 from ..options import get
 
-__all__ = ["total_variation", "second_order_tv", "tv_parameters"]
+__all__ = ["total_variation", "second_order_tv"]
 
 Gradient = Callable[[float], np.ndarray]
 
