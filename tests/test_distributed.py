@@ -260,11 +260,10 @@ def test_docs_example_runs():
     exec(compile(code, "docs/distributed.md", "exec"), {"__name__": "__main__"})
 
 
-def test_no_worker_is_waited_for_then_refused(monkeypatch):
+def test_no_worker_is_waited_for_then_refused():
     distributed = pytest.importorskip("distributed")
-    from minieye.distributed import problem as dproblem
-    monkeypatch.setattr(dproblem, "WORKER_WAIT", 0.5)
-    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address="127.0.0.1:0") as cluster, \
+    with me.options(worker_wait=0.5), \
+            distributed.LocalCluster(n_workers=0, processes=False, dashboard_address="127.0.0.1:0") as cluster, \
             distributed.Client(cluster) as empty:
         with pytest.raises(ValueError, match=r"at least one Dask worker .*\(waited 0.5 s\)"):
             _distributed(dense_net(), losses.MSE(), X, Y, client=empty)

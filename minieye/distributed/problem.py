@@ -26,13 +26,12 @@ import numpy as np
 
 from ..checks import check_positive_int, fail
 from ..core import DeltaSet, Layer, Parameter
+from ..options import get
 from ..train.constraints import Box
 from ..train.problem import Problem
 from .cluster import connect, worker_threads
 from .wire import pack_model
 from .worker import PartitionEvaluator
-
-WORKER_WAIT = 10.0  # seconds to wait for a first worker before refusing to place the partitions
 
 __all__ = ["DistributedProblem"]
 
@@ -51,7 +50,7 @@ class DistributedProblem(Problem):
             one call at a time, so more than one per worker adds no parallelism.
         reduction: "mean" (the loss is a mean over rows: partitions are weighted by
             their share of the batch) or "sum" (weights 1).
-        numba_threads: threads of Numba's parallel kernels in each call (default:
+        numba_threads: threads of minieye's kernels in each call (default:
             threads_per_worker on a LocalCluster started here, the workers' own
             setting on a cluster given by client or address).
         direct: the client started here (for address=, or with its LocalCluster) calls
@@ -133,14 +132,15 @@ class DistributedProblem(Problem):
     def _place(self, n_partitions: int | None, where: str) -> None:
         """Cut the rows into partitions, scatter each to one worker and start its actor there."""
         workers = [address for address, _ in worker_threads(self.client)]
+        wait = get("worker_wait")  # seconds to wait for a first worker before refusing
         if not workers:  # a cluster that is starting, or a worker the nanny is restarting
             try:
-                self.client.wait_for_workers(1, timeout=WORKER_WAIT)
+                self.client.wait_for_workers(1, timeout=wait)
             except Exception:  # distributed raises its own TimeoutError subclass
                 pass
             workers = [address for address, _ in worker_threads(self.client)]
         if not workers:
-            raise fail(where, f"at least one Dask worker connected to the scheduler (waited {WORKER_WAIT:g} s)", "none",
+            raise fail(where, f"at least one Dask worker connected to the scheduler (waited {wait:g} s)", "none",
                        "start workers (dask worker <scheduler address>) before building the problem")
         count = min(n_partitions or len(workers), self.n_rows)
         bounds = np.linspace(0, self.n_rows, count + 1).round().astype(int)

@@ -30,7 +30,7 @@ class PartitionEvaluator:
     Args:
         model: ``wire.pack_model``'s output (the network and loss in minieye's format).
         part: ``(inputs, targets)`` of this partition, as ``train.Problem`` takes them.
-        numba_threads: cap on the threads of Numba's parallel kernels during a call
+        numba_threads: cap on the threads of minieye's kernels during a call
             (Numba's setting is per thread, so it is applied in each call).
 
     Shapes: ``values[k]`` of ``evaluate`` has the shape of the k-th optimised parameter;

@@ -33,15 +33,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..options import get
 from ._jit import kernel
 from ._threads import run_blocks
 
 __all__ = ["tv_forward", "tv_backward", "tv2_forward", "tv2_backward"]
-
-# Below this many pixels a call runs on one thread. A 512x512 pass takes ~0.5 ms, most of
-# it writing its fresh output; split in two it measured no faster on 2 idle cores and up
-# to 2x slower when the other core was busy (the hand-off waits for a time slice).
-PARALLEL_MIN_PIXELS = 1 << 20
 
 
 @kernel
@@ -220,8 +216,13 @@ def _tv2_backward_rows(x, m, scale, dx, r0, r1):  # pragma: no cover - compiled
 
 
 def _run(body, rows: int, pixels: int) -> None:
-    """``body(r0, r1)`` over the rows: one block per thread from ``PARALLEL_MIN_PIXELS`` on."""
-    run_blocks(body, rows, None if pixels >= PARALLEL_MIN_PIXELS else 1)
+    """``body(r0, r1)`` over the rows: one block per thread from the ``tv_parallel_min_pixels`` knob on.
+
+    Below it one thread: a 512x512 pass takes ~0.5 ms, most of it writing its fresh
+    output; split in two it measured no faster on 2 idle cores and up to 2x slower when
+    the other core was busy (the hand-off waits for a time slice).
+    """
+    run_blocks(body, rows, None if pixels >= get("tv_parallel_min_pixels") else 1)
 
 
 def tv_forward(x: np.ndarray, eps: float, q: float) -> tuple[float, np.ndarray]:
