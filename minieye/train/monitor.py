@@ -2,7 +2,9 @@
 
 A monitor gets ``start(trainer)`` before the first iteration, ``iteration(trainer,
 record)`` after each one (returning a non-empty string stops the run with
-stop_reason "monitor" and that message) and ``finish(trainer, result)`` at the end.
+stop_reason "monitor" and that message), ``epoch(trainer, summary)`` after the last
+iteration of each epoch (the summary is a dict it may add entries to; a string return
+stops the run too) and ``finish(trainer, result)`` at the end.
 Monitors whose state matters for an exact resume (Validation) expose
 ``state_dict``/``load_state_dict``; checkpoints store it.
 
@@ -33,6 +35,9 @@ class Monitor:
         pass
 
     def iteration(self, trainer: Any, record: Any) -> str | None:
+        return None
+
+    def epoch(self, trainer: Any, summary: dict[str, float]) -> str | None:
         return None
 
     def finish(self, trainer: Any, result: Any) -> None:
