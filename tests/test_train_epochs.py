@@ -98,16 +98,27 @@ def test_epoch_runs_add_up_and_reset_starts_afresh():
     assert trainer.run(max_iterations=1).iterations == 1
 
 
+def _validation(problem):
+    x, y = problem.inputs[0][:10], problem.targets[:10]
+    return train.Validation(x, y, every="epoch", patience=50, restore_best=False, metrics=[_mean_output])
+
+
+def _mean_output(prediction, y):
+    return float(prediction.mean())
+
+
 @pytest.mark.parametrize("name", ["adam", "lbfgs"])
 def test_checkpoint_mid_epoch_resumes_bit_for_bit(tmp_path, name):
     _, problem_a = make_problem()
-    straight = train.Trainer(problem_a, *OPTIMIZERS[name]()).run(epochs=3)
+    straight = train.Trainer(problem_a, *OPTIMIZERS[name](), monitors=[_validation(problem_a)]).run(epochs=3)
+    assert set(straight.epoch_history[0]) == {"epoch", "iteration", "loss", "val_loss", "val__mean_output"}
     path = tmp_path / "run.ckpt"
     _, problem_b = make_problem()
-    train.Trainer(problem_b, *OPTIMIZERS[name](), monitors=[train.Checkpoint(path, every=6, at_end=False)]).run(
-        max_iterations=7)  # the file holds iteration 6: the middle of epoch 2
-    net_c, problem_c = make_problem(seed=99)  # another RNG: the checkpoint restores the epoch's order and RNG
-    resumed = train.Trainer(problem_c, *OPTIMIZERS[name]()).resume(path, epochs=3)
+    monitors = [_validation(problem_b), train.Checkpoint(path, every=6, at_end=False)]
+    train.Trainer(problem_b, *OPTIMIZERS[name](), monitors=monitors).run(max_iterations=7)
+    # the file holds iteration 6, the middle of epoch 2; another RNG: the checkpoint restores the order and RNG
+    net_c, problem_c = make_problem(seed=99)
+    resumed = train.Trainer(problem_c, *OPTIMIZERS[name](), monitors=[_validation(problem_c)]).resume(path, epochs=3)
     assert resumed.stop_reason == "epochs" and resumed.iterations == 12
     assert fingerprint(resumed) == fingerprint(straight)
     assert resumed.epoch_history == straight.epoch_history
