@@ -36,7 +36,7 @@ def test_nan_input_stops_cleanly_at_the_last_good_point():
     assert "inputs[0]" in result.message
     assert all(np.array_equal(a, p.value) for a, p in zip(before, net.parameters()))
     # mini-batches: the run goes on until a batch holds the bad row, then stops with finite parameters
-    problem = train.Problem(net, losses.MSE(), x, y, batch_size=8, rng=np.random.default_rng(3))
+    problem = train.Problem(net, losses.MSE(), x, y, batch_size=8, rng=np.random.default_rng(2))  # row 17 in batch 4
     seen = []
     trainer = train.Trainer(problem, train.Adam(), train.FixedStep(0.01),
                             monitors=[train.Callback(lambda t, r: seen.append(t.current.x.copy()))])

@@ -3,11 +3,14 @@
     problem = train.Problem(net, losses.MSE(), inputs, targets)
     result = train.Trainer(problem, orientation=train.LBFGS(), line_search=train.ArmijoWolfe()).run(100)
     result.loss, result.iterations, result.history, result.stop_reason
+    result = train.Trainer(problem, train.AdamW(), train.FixedStep(1e-3)).run(epochs=5)
+    scores = train.evaluate(net, losses.SoftmaxCrossEntropy(), x, labels, metrics=[train.Accuracy()])
 
 See docs/training.md for the tour.
 """
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .constraints import Box, Constraint, NonNegative, Simplex
+from .evaluate import Accuracy, Metric, evaluate, predict
 from .linesearch import ArmijoWolfe, Backtracking, FixedStep, LineSearch, Quadratic, Trial
 from .monitor import Callback, History, Monitor, ProgressBar, Validation
 from .orient import Adam, GradientDescent, Iterate, Momentum, Nesterov, Orientation
@@ -25,4 +28,5 @@ __all__ = [
     "Constraint", "Box", "NonNegative", "Simplex",
     "Path", "LinePath", "CurvedPath", "ProjectedPath", "OrthantPath", "Iterate",
     "save_checkpoint", "load_checkpoint",
+    "predict", "evaluate", "Metric", "Accuracy",
 ]

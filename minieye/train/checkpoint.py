@@ -14,6 +14,8 @@ and ``meta["version"] == 1``. It holds
     rng           problem.rng.bit_generator.state (JSON), so mini-batches continue the same
     trainer       iteration, evaluations, elapsed time, last step/slope (initial step guess),
                   whether a new batch is due, the history (array "history", one row per Record)
+    epochs        completed epochs, their summaries, where the current epoch began
+    sampler       the problem's epoch permutation (array "sampler.order") and position in it
     monitors      by position: class and state (Validation's best point)
 
 Resuming (``trainer.run(..., resume_from=path)``) with the same problem, orientation,
@@ -131,6 +133,8 @@ def save_checkpoint(trainer: Any, path: str | os.PathLike) -> None:
                     "last_slope": _finite_or_none(trainer.last_slope)},
         "monitors": [{"class": type(m).__name__, "state": _split(m.state_dict(), f"monitor{j}", arrays)}
                      for j, m in enumerate(trainer.monitors)],
+        "epochs": trainer.epochs.state_dict(),
+        "sampler": _split(problem.sampler_state(), "sampler", arrays),
     }
     write_archive(path, meta, arrays)
 
@@ -200,6 +204,8 @@ def _restore(trainer: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray], 
     trainer.history = [Record(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), int(r[5]))
                        for r in arrays["history"]]
     problem.rng.bit_generator.state = _from_jsonable(meta["rng"])
+    trainer.epochs.load_state_dict(meta.get("epochs", {}))  # absent from checkpoints written before epochs
+    problem.load_sampler_state(_join(meta.get("sampler", {}), arrays, where))
     for monitor, entry in zip(trainer.monitors, meta["monitors"]):
         if entry["class"] == type(monitor).__name__:
             monitor.load_state_dict(_join(entry["state"], arrays, where))

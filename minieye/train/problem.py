@@ -8,7 +8,10 @@ parameters, in one forward and one backward pass:
     dprediction          = back_loss(1, deltas)[0];  back_net(dprediction, deltas)
 
 With ``batch_size`` the same rows of every input and of the targets (first axis)
-are drawn, without replacement, from the problem's Generator at each iteration.
+are drawn in epochs: each epoch is a fresh permutation of the rows from the
+problem's Generator, cut into batches of ``batch_size`` rows (the last one shorter
+when ``batch_size`` does not divide the number of rows), so every row is seen once
+per epoch.
 
 For optimizers the parameters are also seen as one flat float64 vector, the
 concatenation of ``p.value.ravel()`` in ``problem.params`` order (``get_vector``,
@@ -79,6 +82,8 @@ class Problem:
         self.rng = generator(0 if rng is None else rng, None, where)
         self.batch_size = None if batch_size is None else check_positive_int(batch_size, where, "batch_size")
         self.n_samples = self._count_samples()
+        self._order: np.ndarray | None = None  # this epoch's permutation of the rows
+        self._cursor = 0  # rows of _order already drawn
         self.params = self._choose(params)
         self._everything = unique_parameters(net, loss)
         self._chosen_ids = {id(p) for p in self.params}
@@ -232,10 +237,36 @@ class Problem:
 
     # -- evaluation ---------------------------------------------------------------------
     def draw_batch(self) -> np.ndarray | None:
-        """Row indices of a new mini-batch (None for full batch)."""
+        """Row indices of the next mini-batch of the epoch (None for full batch).
+
+        A new epoch starts with ``rng.permutation(n_samples)``; its batches are consecutive
+        slices of ``batch_size`` rows, the last one holding what remains."""
         if self.batch_size is None:
             return None
-        return self.rng.choice(self.n_samples, size=self.batch_size, replace=False)
+        if self._order is None or self._cursor >= self.n_samples:
+            self._order, self._cursor = self.rng.permutation(self.n_samples), 0
+        batch = self._order[self._cursor:self._cursor + self.batch_size]
+        self._cursor += batch.size
+        return batch
+
+    @property
+    def epoch_ended(self) -> bool:
+        """Whether the batch drawn last was the last of its epoch (always True for full batch)."""
+        return self.batch_size is None or (self._order is not None and self._cursor >= self.n_samples)
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Mini-batches in one epoch: ceil(n_samples / batch_size); 1 for full batch."""
+        return 1 if self.batch_size is None else -(-self.n_samples // self.batch_size)
+
+    def sampler_state(self) -> dict[str, Any]:
+        """Where the epoch stands (for checkpoints; the RNG's state is saved separately)."""
+        return {"cursor": self._cursor} if self._order is None else {"cursor": self._cursor, "order": self._order}
+
+    def load_sampler_state(self, state: dict[str, Any]) -> None:
+        order = state.get("order")
+        self._order = None if order is None else np.array(order, dtype=np.int64)
+        self._cursor = int(state.get("cursor", 0))
 
     def _select(self, batch: np.ndarray | None) -> tuple[tuple, Any]:
         if batch is None:
