@@ -6,6 +6,8 @@ wrong types, empty batches.)
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -58,3 +60,67 @@ EMPTY_KERNELS = {
 def test_a_zero_size_kernel_is_refused_by_name(entry):
     with pytest.raises(ValueError, match=r"kernel.*(0|\(0, 3\))"):
         EMPTY_KERNELS[entry]()
+
+
+# -- absurd sizes: a message naming the argument, not a Numba, NumPy or MemoryError traceback ---------------------
+ABSURD = {  # case -> (call, regexes the ValueError must match)
+    "conv2d stride=2**64": (lambda: F.conv2d(X, W, stride=2**64), (r"stride", r"at most", r"18446744073709551616")),
+    "max_pool2d stride=2**64": (lambda: F.max_pool2d(X, 2, stride=2**64), (r"stride", r"at most")),
+    "conv2d padding=2**40": (lambda: F.conv2d(X, W, padding=2**40), (r"padding", r"1099511627776")),
+    "conv2d padding=10**5": (lambda: F.conv2d(X, W, padding=10**5), (r"padded input", r"200008", r"GiB")),
+    "Conv2D padding=10**5": (lambda: me.layers.Conv2D(3, 4, 3, padding=10**5).forward(X.astype(np.float32)),
+                             (r"Conv2D", r"padded input", r"GiB")),
+    "conv_transpose2d stride=10**5": (lambda: F.conv_transpose2d(X, W[:3], stride=10**5), (r"output", r"GiB")),
+    "pad 10**5": (lambda: F.pad(X, 10**5), (r"pad", r"padded array", r"GiB")),
+    "upsample 10**5": (lambda: F.upsample(X, 10**5), (r"upsample", r"output", r"GiB")),
+    "weight_shape negative": (lambda: F.conv2d_weight_grad(X, (4, 3, -3, 3), np.zeros((2, 4, 6, 6))),
+                              (r"weight_shape", r"-3")),
+    "weight_shape fractional": (lambda: F.conv2d_weight_grad(X, (4, 3, 2.5, 3), np.zeros((2, 4, 6, 6))),
+                                (r"weight_shape", r"2\.5")),
+    "pad replicate of an empty array": (lambda: F.pad(np.zeros((2, 0, 3)), 1, mode="replicate"),
+                                        (r"replicate", r"non-empty", r"\(2, 0, 3\)")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ABSURD))
+def test_absurd_sizes_are_refused_naming_the_argument(case):
+    call, patterns = ABSURD[case]
+    with pytest.raises(ValueError) as caught:
+        call()
+    assert type(caught.value).__module__.startswith("minieye"), f"{case}: {caught.value!r}"
+    for pattern in patterns:
+        assert re.search(pattern, str(caught.value)), f"{case}: {str(caught.value)!r} lacks {pattern!r}"
+
+
+# -- wrong types: TypeError (still a ValueError, like every refusal) with a hint ----------------------------------
+def _problem(loss=None):
+    return me.train.Problem(me.layers.Dense(3, 1), loss or me.losses.MSE(), np.zeros((4, 3)), np.zeros((4, 1)))
+
+
+WRONG_TYPES = {
+    "a string as an array": (lambda: F.conv2d("abc", W), r"string 'abc'"),
+    "a class as a Sequential item": (lambda: me.Sequential(me.layers.ReLU), r"not the class: ReLU"),
+    "a class to Graph.add": (lambda: (lambda g: g.add(me.layers.ReLU, g.input()))(me.Graph()), r"not the class: ReLU"),
+    "a class as the loss": (lambda: _problem(me.losses.MSE), r"not the class: MSE"),
+    "a class as the orientation": (lambda: me.train.Trainer(_problem(), me.train.LBFGS), r"not the class: LBFGS"),
+    "a class to io.save": (lambda: me.io.save(me.layers.ReLU, "unused.minieye"), r"not the class: ReLU"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WRONG_TYPES))
+def test_wrong_types_raise_type_error_with_a_hint(case, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    call, hint = WRONG_TYPES[case]
+    with pytest.raises(TypeError, match=hint) as caught:
+        call()
+    assert isinstance(caught.value, ValueError)  # ``except ValueError`` around minieye calls keeps working
+
+
+@pytest.mark.parametrize("make", [lambda: me.layers.Dense(3, 2, name="fc"),
+                                  lambda: me.Sequential(me.layers.Dense(3, 2, name="fc"), me.layers.ReLU())])
+def test_backward_without_deltas_says_what_is_missing(make):
+    y, backward = make().forward(np.ones((2, 3)))
+    with pytest.raises(TypeError, match=r"'fc'|Sequential") as caught:
+        backward(np.ones_like(y))
+    assert re.search(r"deltas is missing.*DeltaSet\(\)", str(caught.value))
+    assert backward(np.ones_like(y), me.DeltaSet()).shape == (2, 3)

@@ -32,8 +32,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..checks import (LAYOUTS, as_float_array, check_gradient, check_ndim, check_nonneg_int, check_positive_int,
-                      fail, pair)
+from ..checks import (LAYOUTS, as_float_array, check_allocation, check_gradient, check_ndim, check_nonneg_int,
+                      check_positive_int, fail, pair)
 from ..kernels import pool as K
 from ..kernels import upsample as U
 from .pool_checks import check_fits, check_switches, check_volume, spatial_size, window
@@ -207,6 +207,7 @@ def upsample(x: Any, scale_factor: int | Sequence[int], mode: str = "nearest") -
     where = f"upsample({mode!r})"
     sh, sw = _scale(where, scale_factor, mode)
     x = check_image(x, where)
+    check_allocation((*x.shape[:2], x.shape[2] * sh, x.shape[3] * sw), x.dtype, where, "the output")
     if mode == "nearest":
         return U.upsample_nearest_forward(x, sh, sw)
     return U.upsample_bilinear_forward(x, sh, sw)
