@@ -28,6 +28,7 @@ __all__ = [
     "check_dim",
     "check_same_shape",
     "check_positive_int",
+    "check_bool",
     "check_kernel_nonempty",
     "check_nonneg_int",
     "pair",
@@ -202,6 +203,13 @@ def check_kernel_nonempty(kernel: Sequence[int], where: str, name: str = "w") ->
     if min(kernel, default=1) < 1:
         raise fail(where, f"a kernel of at least 1 element per spatial dim ({name}.shape[2:])",
                    f"kernel size {tuple(int(k) for k in kernel)}")
+
+
+def check_bool(value: Any, where: str, name: str) -> bool:
+    """True or False (NumPy's bool too); a string such as "no" is refused, not read as True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise fail_type(where, f"{name} True or False", f"{name}={value!r}")
+    return bool(value)
 
 
 def check_real(value: Any, where: str, name: str, *, positive: bool = False) -> float:

@@ -124,3 +124,20 @@ def test_backward_without_deltas_says_what_is_missing(make):
         backward(np.ones_like(y))
     assert re.search(r"deltas is missing.*DeltaSet\(\)", str(caught.value))
     assert backward(np.ones_like(y), me.DeltaSet()).shape == (2, 3)
+
+
+# -- empty batches, truthy strings --------------------------------------------------------------------------------
+def test_softmax_cross_entropy_refuses_an_empty_batch_like_mse():
+    with pytest.raises(ValueError, match=r"MSE.*non-empty"):
+        me.losses.MSE().forward(np.zeros((0, 3)), np.zeros((0, 3)))
+    with pytest.raises(ValueError, match=r"SoftmaxCrossEntropy.*non-empty logits.*\(0, 3\)"):
+        me.losses.SoftmaxCrossEntropy().forward(np.zeros((0, 3)), np.zeros(0, int))
+
+
+@pytest.mark.parametrize("make", [lambda v: F.avg_pool2d(X, 2, count_include_pad=v),
+                                  lambda v: F.avg_pool2d_backward(np.ones((2, 3, 4, 4)), (8, 8), 2, count_include_pad=v),
+                                  lambda v: me.layers.AvgPool2D(2, count_include_pad=v)])
+def test_count_include_pad_must_be_a_bool(make):
+    with pytest.raises(TypeError, match=r"count_include_pad True or False.*'no'"):
+        make("no")
+    make(np.bool_(False))

@@ -32,8 +32,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..checks import (LAYOUTS, as_float_array, check_allocation, check_gradient, check_ndim, check_nonneg_int,
-                      check_positive_int, fail, pair)
+from ..checks import (LAYOUTS, as_float_array, check_allocation, check_bool, check_gradient, check_ndim,
+                      check_nonneg_int, check_positive_int, fail, pair)
 from ..kernels import pool as K
 from ..kernels import upsample as U
 from .pool_checks import check_fits, check_switches, check_volume, spatial_size, window
@@ -158,7 +158,7 @@ def _avg_pool_nd(nd: int, x: Any, kernel_size: Ints, stride: Ints | None = None,
     x = check_volume(x, where, nd=nd)
     win = window(where, kernel_size, stride, padding, nd)
     check_fits(where, x.shape, win)
-    return K.avg_pool_forward(x, *win, bool(count_include_pad))
+    return K.avg_pool_forward(x, *win, check_bool(count_include_pad, where, "count_include_pad"))
 
 
 def _avg_pool_nd_backward(nd: int, dy: Any, input_size: Any, kernel_size: Ints, stride: Ints | None = None,
@@ -174,7 +174,7 @@ def _avg_pool_nd_backward(nd: int, dy: Any, input_size: Any, kernel_size: Ints, 
     win = window(where, kernel_size, stride, padding, nd)
     check_fits(where, spatial, win)
     dy = check_gradient(dy, K.output_shape((*dy.shape[:2], *spatial), *win), dy.dtype, where)
-    return K.avg_pool_backward(dy, spatial, *win, bool(count_include_pad))
+    return K.avg_pool_backward(dy, spatial, *win, check_bool(count_include_pad, where, "count_include_pad"))
 
 
 max_pool1d, max_pool2d, max_pool3d = (_for_dims(_max_pool_nd, nd) for nd in (1, 2, 3))
