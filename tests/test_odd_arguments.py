@@ -141,3 +141,22 @@ def test_count_include_pad_must_be_a_bool(make):
     with pytest.raises(TypeError, match=r"count_include_pad True or False.*'no'"):
         make("no")
     make(np.bool_(False))
+
+
+# -- max_unpool2d: output_size must be a size the pool could have read ---------------------------------------------
+def test_max_unpool_output_size_rule():
+    x = RNG.standard_normal((1, 2, 1, 1))
+    y, switches = F.max_pool2d(x, 2, stride=1, padding=1)           # a padded pool: 1x1 -> 2x2
+    assert y.shape[2:] == (2, 2)
+    back = F.max_unpool2d(y, switches, (1, 1), kernel_size=2, stride=1, padding=1)
+    np.testing.assert_array_equal(back, 4 * x)  # all four windows chose the one pixel; unpooling adds them
+    np.testing.assert_array_equal(F.max_unpool2d(y, switches, (1, 1)), back)  # without the window: switches only
+    with pytest.raises(ValueError, match=r"output_size between \(1, 1\) and \(1, 1\)"):
+        F.max_unpool2d(y, switches, (2, 2), kernel_size=2, stride=1, padding=1)
+    y, switches = F.max_pool2d(RNG.standard_normal((1, 1, 5, 5)), 2)  # 4x4 and 5x5 both pool to 2x2
+    for size in (4, 5):
+        assert F.max_unpool2d(y, switches, (size, size), kernel_size=2).shape == (1, 1, size, size)
+    for size in (3, 6):
+        with pytest.raises(ValueError, match=r"output_size between \(4, 4\) and \(5, 5\)"):
+            F.max_unpool2d(y, switches, (size, size), kernel_size=2)
+    assert F.max_unpool2d(y, switches, (6, 6)).shape == (1, 1, 6, 6)  # no window: any size holding the switches
