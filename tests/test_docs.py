@@ -5,6 +5,7 @@ special set-up (io.md, demos.md, distributed.md) are run by their area's tests w
 tests/doc_code.py.
 """
 import re
+from pathlib import Path
 
 import pytest
 
@@ -50,3 +51,12 @@ def test_readme_tour_runs(capsys):
     assert "(5, 3) (5, 1, 8, 8) 4" in out
     blurred_db, restored_db = map(float, re.search(r"blurred ([\d.]+) dB -> restored ([\d.]+) dB", out).groups())
     assert restored_db > blurred_db + 1.0
+
+
+def test_the_docs_cite_only_test_files_that_exist():
+    """A page that says "tests/test_x.py runs this" must not point at a file that is not there."""
+    root = Path(__file__).resolve().parent.parent
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    missing = sorted({f"{page.name}: {cited}" for page in pages
+                      for cited in re.findall(r"tests/[\w/]+\.py", page.read_text()) if not (root / cited).exists()})
+    assert not missing, f"cited test files that do not exist: {missing}"

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import (LAYOUTS, as_float_array, check_kernel_nonempty, check_ndim, check_nonneg_int, check_positive_int,
-                      fail, spatial_tuple)
+from ..checks import (LAYOUTS, as_float_array, check_allocation, check_kernel_nonempty, check_ndim, check_nonneg_int,
+                      check_positive_int, check_shape_tuple, fail, spatial_tuple)
 from ..kernels import conv as _sizes
 from ..kernels import conv_nd as knd
 from ..kernels.conv_nd import Spec
@@ -177,6 +177,13 @@ def transpose_output_size(size: tuple[int, ...], kernel: tuple[int, ...], spec: 
     return out
 
 
+def check_sizes(x: np.ndarray, spec: Spec, out: tuple[int, ...], c_out: int, where: str) -> None:
+    """Refuse, before allocating, a padded input or an output beyond this machine's memory."""
+    padded = tuple(n + 2 * p for n, p in zip(x.shape[2:], spec.padding))
+    check_allocation(x.shape[:2] + padded, x.dtype, where, "the padded input")
+    check_allocation((x.shape[0], c_out) + tuple(out), x.dtype, where, "the output")
+
+
 def as_bias(b: Any, c_out: int, dtype: np.dtype, where: str) -> np.ndarray | None:
     if b is None:
         return None
@@ -202,7 +209,8 @@ def _conv(nd: int, x: Any, w: Any, b: Any, stride: Any, padding: Any, dilation: 
         raise fail(where, f"x.shape[1] == w.shape[1] * groups ({c_in_g} * {groups})",
                    f"x.shape == {x.shape}, w.shape == {w.shape}")
     spec = spec_of(stride, padding, dilation, groups, w.shape[2:], where)
-    check_kernel_fits(x.shape[2:], w.shape[2:], spec, where)
+    out = check_kernel_fits(x.shape[2:], w.shape[2:], spec, where)
+    check_sizes(x, spec, out, c_out, where)
     return knd.forward(x, w, spec, bias=as_bias(b, c_out, x.dtype, where))
 
 
@@ -219,6 +227,7 @@ def _conv_transpose(nd: int, x: Any, w: Any, b: Any, stride: Any, padding: Any, 
         raise fail(where, f"padding an int or {_TUPLE_NAMES[nd]}", f"padding={padding!r}")
     spec = spec_of(stride, padding, dilation, groups, w.shape[2:], where)
     out = transpose_output_size(x.shape[2:], w.shape[2:], spec, output_padding, where)
+    check_sizes(x, spec, out, c_out_g * groups, where)
     b = as_bias(b, c_out_g * groups, x.dtype, where)
     return add_bias(knd.grad_input(x, w, out, spec), b)
 
@@ -295,7 +304,7 @@ def conv2d_weight_grad(x: Any, weight_shape: tuple[int, int, int, int], dy: Any,
     """
     where = "conv2d_weight_grad"
     x, dy = as_operands(x, dy, where)
-    c_out, c_in_g, kh, kw = (int(v) for v in weight_shape)
+    c_out, c_in_g, kh, kw = check_shape_tuple(weight_shape, 4, where, "weight_shape")
     groups = check_groups(x.shape[1], c_out, groups, where)
     if x.shape[1] != c_in_g * groups or dy.shape[1] != c_out:
         raise fail(where, f"x.shape[1] == {c_in_g * groups} and dy.shape[1] == {c_out}",

@@ -32,8 +32,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..checks import (LAYOUTS, as_float_array, check_gradient, check_ndim, check_nonneg_int, check_positive_int,
-                      fail, pair)
+from ..checks import (LAYOUTS, as_float_array, check_allocation, check_bool, check_gradient, check_ndim,
+                      check_nonneg_int, check_positive_int, check_unpool_size, fail, pair)
 from ..kernels import pool as K
 from ..kernels import upsample as U
 from .pool_checks import check_fits, check_switches, check_volume, spatial_size, window
@@ -117,17 +117,24 @@ def _max_pool_nd(nd: int, x: Any, kernel_size: Ints, stride: Ints | None = None,
     return K.max_pool_forward(x, *win)
 
 
-def _max_unpool_nd(nd: int, y: Any, switches: Any, output_size: Any) -> np.ndarray:
+def _max_unpool_nd(nd: int, y: Any, switches: Any, output_size: Any, kernel_size: Ints | None = None,
+                   stride: Ints | None = None, padding: Ints = 0) -> np.ndarray:
     """Place each value of ``y`` at its switch in a zero array of spatial size ``output_size``.
 
     Unpooling of DeconvNet (Noh et al.); also max-pool's backward. ``output_size`` is
-    ({spatial}) (or a full ({layout})); values with equal switches add up.
+    ({spatial}) (or a full ({layout})); values with equal switches add up. Given the pool's
+    ``kernel_size`` (``stride``, ``padding``), it must be a size whose pooling gives y's
+    size (PyTorch's rule); without them only the switches are checked against it (a padded
+    pool may make y one larger than its input, and arbitrary switches make this the adjoint
+    of ``max_unpool{nd}d_backward``).
     Shapes: y, switches (N, C, {pooled}) -> ({layout}).
     """
     where = _where("max_unpool_nd", nd)
     y = as_float_array(y, where, "y")
     check_ndim(y, nd + 2, where, "y", layout=LAYOUTS[nd])
     spatial = spatial_size(output_size, y, where, nd=nd)
+    if kernel_size is not None:
+        check_unpool_size(y.shape[2:], spatial, where, window(where, kernel_size, stride, padding, nd))
     s = check_switches(switches, y.shape, spatial, where)
     return K.scatter_switches(y, s, spatial)
 
@@ -158,7 +165,7 @@ def _avg_pool_nd(nd: int, x: Any, kernel_size: Ints, stride: Ints | None = None,
     x = check_volume(x, where, nd=nd)
     win = window(where, kernel_size, stride, padding, nd)
     check_fits(where, x.shape, win)
-    return K.avg_pool_forward(x, *win, bool(count_include_pad))
+    return K.avg_pool_forward(x, *win, check_bool(count_include_pad, where, "count_include_pad"))
 
 
 def _avg_pool_nd_backward(nd: int, dy: Any, input_size: Any, kernel_size: Ints, stride: Ints | None = None,
@@ -174,7 +181,7 @@ def _avg_pool_nd_backward(nd: int, dy: Any, input_size: Any, kernel_size: Ints, 
     win = window(where, kernel_size, stride, padding, nd)
     check_fits(where, spatial, win)
     dy = check_gradient(dy, K.output_shape((*dy.shape[:2], *spatial), *win), dy.dtype, where)
-    return K.avg_pool_backward(dy, spatial, *win, bool(count_include_pad))
+    return K.avg_pool_backward(dy, spatial, *win, check_bool(count_include_pad, where, "count_include_pad"))
 
 
 max_pool1d, max_pool2d, max_pool3d = (_for_dims(_max_pool_nd, nd) for nd in (1, 2, 3))
@@ -207,6 +214,7 @@ def upsample(x: Any, scale_factor: int | Sequence[int], mode: str = "nearest") -
     where = f"upsample({mode!r})"
     sh, sw = _scale(where, scale_factor, mode)
     x = check_image(x, where)
+    check_allocation((*x.shape[:2], x.shape[2] * sh, x.shape[3] * sw), x.dtype, where, "the output")
     if mode == "nearest":
         return U.upsample_nearest_forward(x, sh, sw)
     return U.upsample_bilinear_forward(x, sh, sw)

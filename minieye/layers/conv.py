@@ -119,7 +119,8 @@ class _Conv(_ConvBase):
     def forward(self, x: Any):
         where = f"{self.label()} forward"
         x = self._input(x, where)
-        fconv.check_kernel_fits(x.shape[2:], self.kernel_size, self.spec, where)
+        fconv.check_sizes(x, self.spec, fconv.check_kernel_fits(x.shape[2:], self.kernel_size, self.spec, where),
+                          self.weight.shape[0], where)
         w = np.ascontiguousarray(self.weight.value, dtype=self.dtype)  # no copy unless replaced by hand
         spec = self.spec
         y = knd.forward(x, w, spec, bias=self.bias.value if self.bias is not None else None)
@@ -157,6 +158,7 @@ class _ConvTranspose(_ConvBase):
         where = f"{self.label()} forward"
         x = self._input(x, where)
         out = fconv.transpose_output_size(x.shape[2:], self.kernel_size, self.spec, self.output_padding, where)
+        fconv.check_sizes(x, self.spec, out, self.weight.shape[1] * self.spec.groups, where)
         w = np.ascontiguousarray(self.weight.value, dtype=self.dtype)  # no copy unless replaced by hand
         spec = self.spec
         y = fconv.add_bias(knd.grad_input(x, w, out, spec), self.bias.value if self.bias is not None else None)

@@ -50,7 +50,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..checks import LAYOUTS, as_float_array, check_gradient, check_ndim, compact, fail, pair, where
+from ..checks import LAYOUTS, as_float_array, check_bool, check_gradient, check_ndim, compact, fail, pair, where
 from ..core import Backward, DeltaSet, Layer, current_scope
 from ..functional.pool import UPSAMPLE_MODES, check_image
 from ..functional.pool_checks import Window, check_fits, check_volume, window
@@ -260,7 +260,8 @@ class _AvgPool(_Pooling):
     def __init__(self, kernel_size: Ints, stride: Ints | None = None, padding: Ints = 0,
                  count_include_pad: bool = True, name: str | None = None):
         super().__init__(kernel_size, stride, padding, name)
-        self.count_include_pad = bool(count_include_pad)
+        self.count_include_pad = check_bool(count_include_pad, where(type(self).__name__, name),
+                                            "count_include_pad")
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "count_include_pad": self.count_include_pad}

@@ -151,6 +151,8 @@ class SoftmaxCrossEntropy(Loss):
         z = as_float_array(logits, where, "logits")
         if z.ndim < 2:
             raise fail(where, "logits of shape (N, C) or (N, C, H, W)", f"logits.shape == {z.shape}")
+        if z.size == 0:  # the mean over no samples is undefined, as in MSE
+            raise fail(where, "non-empty logits (at least one sample and one class)", f"logits.shape == {z.shape}")
         lab = np.asarray(labels)
         expected = (z.shape[0], *z.shape[2:])
         if lab.shape != expected:

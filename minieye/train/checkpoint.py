@@ -21,7 +21,8 @@ and ``meta["version"] == 1``. It holds
 Resuming (``trainer.run(..., resume_from=path)``) with the same problem, orientation,
 line search and monitors reproduces the uninterrupted run bit for bit: same steps,
 same losses, same parameters. A mismatch (other parameter shapes, another
-orientation or configuration) is refused with a ValueError saying which.
+orientation or configuration, parameters of another dtype: a float64 run is not resumed
+in float32 or back) is refused with a ValueError saying which.
 """
 from __future__ import annotations
 
@@ -170,6 +171,10 @@ def _restore(trainer: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray], 
         _expect(tuple(entry["shape"]) == p.shape, where,
                 f"params[{i}] ({p.name!r}) of shape {p.shape}",
                 f"shape {tuple(entry['shape'])} (saved as {entry['name']!r})")
+        _expect(entry["dtype"] == str(p.dtype), where, f"params[{i}] ({p.name!r}) of dtype {p.dtype}",
+                f"dtype {entry['dtype']} (saved as {entry['name']!r})",
+                f"build the network with dtype={entry['dtype']!r} to resume this run: a resumed run repeats "
+                f"the saved one exactly, which another precision cannot")
     for key, obj in (("orientation", trainer.orientation), ("line_search", trainer.line_search)):
         info = meta[key]
         ours = {"class": type(obj).__name__, "config": _jsonable(obj.config())}
