@@ -12,7 +12,10 @@ import pytest
 from tests.doc_code import run_document
 
 TOURS = {
-    "docs/core.md": ["all checks passed", "Swish passes", "hypothesis: ok", "<-- culprit", "parameter 'bias'"],
+    "docs/core.md": ["all checks passed", "Swish passes", "hypothesis: ok", "<-- culprit", "parameter 'bias'",
+                     "True [False, False, False, False, False]", "\nTrue False\n", "modes: all checks passed",
+                     "  (4): Sequential 'block'(\n    (0): Conv2D(8->16, 3x3)", "Total parameters: 1,466",
+                     "    (1) GroupNorm(4, 16)     (1, 16, 14, 14)       32"],
     "docs/pooling.md": ["[[ 1  6]\n [12 10]]", "(4, 1, 16, 16) (4, 1, 16, 16) 8", "(2, 1, 16, 16) (3, 1, 24, 8)",
                         "expected switches recorded by its MaxPool2D(k=2, s=2) 'p'", "[0.   0.25 0.75 1.  ]",
                         "[3. 4. 9. 6.] [0 2 5 7]", "[3. 0. 4. 0. 0. 9. 0. 6.]", "[2.25 5.5 ]", "[21 23 29 31]",
