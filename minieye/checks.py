@@ -144,12 +144,13 @@ def check_positive_int(value: Any, where: str, name: str) -> int:
     return int(value)
 
 
-def check_real(value: Any, where: str, name: str, *, positive: bool = False) -> float:
-    """A finite real number (not a bool), >= 0, or > 0 with ``positive``; as a float."""
+def check_real(value: Any, where: str, name: str, *, positive: bool = False, signed: bool = False) -> float:
+    """A finite real number (not a bool), >= 0, or > 0 with ``positive``, of any sign with ``signed``; as a float."""
     ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
-        and bool(np.isfinite(value)) and (value > 0 if positive else value >= 0)
+        and bool(np.isfinite(value)) and (signed or (value > 0 if positive else value >= 0))
     if not ok:
-        raise fail(where, f"{name} a finite number {'> 0' if positive else '>= 0'}", f"{name}={value!r}")
+        bound = "" if signed else " > 0" if positive else " >= 0"
+        raise fail(where, f"{name} a finite number{bound}", f"{name}={value!r}")
     return float(value)
 
 

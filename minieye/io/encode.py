@@ -16,7 +16,7 @@ import numpy as np
 
 from ..core import Layer, Parameter
 from ..network import Graph, Sequential
-from .registry import _ensure_builtins, name_for
+from .registry import name_for
 
 __all__ = ["FORMAT", "VERSION", "encode"]
 
@@ -124,7 +124,6 @@ def encode(layer: Layer, prefix: str = "") -> tuple[dict[str, Any], dict[str, np
         raise ValueError(f"minieye.io.save: expected a Layer or network; got {type(layer).__name__}")
     from .. import __version__
 
-    _ensure_builtins()
     encoder = _Encoder(prefix)
     root = encoder.layer(layer, layer.label())
     meta = {"format": FORMAT, "version": VERSION, "minieye_version": __version__,

@@ -29,7 +29,7 @@ import numpy as np
 from ..checks import check_positive_int, fail
 from ._linalg import dot, norm
 from .orient import Iterate, Orientation, _positive
-from ._fused import store_pair, two_loop
+from ..functional.optim import store_pair, two_loop
 from .paths import CurvedPath, LinePath, OrthantPath, Path
 
 __all__ = ["LBFGS", "OWLQN", "QQN"]

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..checks import check_nonneg_int, check_positive_int, fail
+from ..checks import check_nonneg_int, check_positive_int, check_real, fail
 from ._linalg import norm
 from .linesearch import ArmijoWolfe, LineSearch, Trial
 from .monitor import Monitor
@@ -36,15 +36,8 @@ from .result import STOP_REASONS, Record, Result
 
 __all__ = ["Trainer", "Result", "Record", "STOP_REASONS"]
 
-def _optional_number(value: Any, where: str, name: str, positive: bool = False) -> float | None:
-    if value is None:
-        return None
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
-        and not math.isnan(value)
-    if not ok or (positive and not value > 0) or value < 0 and name != "target_loss":
-        need = "a positive number" if positive else "a non-negative number"
-        raise fail(where, f"{name} None or {need}", f"{name}={value!r}")
-    return float(value)
+def _optional_number(value: Any, where: str, name: str, **sign: bool) -> float | None:
+    return None if value is None else check_real(value, where, name, **sign)
 
 
 class Trainer:
@@ -270,7 +263,7 @@ class Trainer:
         if max_iterations is not None:
             max_iterations = check_nonneg_int(max_iterations, where, "max_iterations")
         timeout = _optional_number(timeout, where, "timeout", positive=True)
-        target_loss = _optional_number(target_loss, where, "target_loss")
+        target_loss = _optional_number(target_loss, where, "target_loss", signed=True)
         gradient_tolerance = _optional_number(gradient_tolerance, where, "gradient_tolerance") or 0.0
         tolerance = _optional_number(tolerance, where, "tolerance")
         patience = check_positive_int(patience, where, "patience")
@@ -363,6 +356,20 @@ class Trainer:
         """Write the whole training state (parameters, optimizer, RNG, history) to ``path`` atomically."""
         from .checkpoint import save_checkpoint
         save_checkpoint(self, path)
+
+    # -- what train.checkpoint saves and restores ---------------------------------------------------
+    def reset(self) -> None:
+        """Forget the run: iteration 0, no current point, no history (a checkpoint then loads into it)."""
+        self._clear()
+
+    @property
+    def batches(self) -> tuple[Any, Any]:
+        """(the current point's mini-batch, the next one drawn ahead and not yet evaluated); None when absent."""
+        return getattr(self, "_batch", None), (self._next_batch if self.stale else None)
+
+    @batches.setter
+    def batches(self, value: tuple[Any, Any]) -> None:
+        self._batch, self._next_batch = value
 
     # -- stop tests ---------------------------------------------------------------------------------
     def _limits(self, max_iterations: int | None, timeout: float | None, started: float) -> tuple[str, str]:

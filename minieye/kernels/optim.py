@@ -1,4 +1,4 @@
-"""Fused loops for the optimizer's vector work (Numba, through minieye.kernels._jit).
+"""Fused loops for the optimizer's vector work (reached through ``minieye.functional.optim``).
 
 With a cheap model (a 5x5 blur of a 512x512 image) the optimizer's own vector work
 dominated the run time: the L-BFGS two-loop recursion was ~40 NumPy passes over the
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels._jit import kernel
+from ._jit import kernel
 
 
 @kernel
