@@ -175,7 +175,7 @@ def pair(value: Any, where: str, name: str, minimum: int = 0) -> tuple[int, int]
 def spatial_tuple(value: Any, nd: int, where: str, name: str, minimum: int = 0) -> tuple[int, ...]:
     """An int, or ``nd`` ints (one per spatial dim), each at least ``minimum``, as a tuple.
 
-    The 2-D case goes through ``pair`` so that its messages stay as they were.
+    The 2-D case goes through ``pair``, whose messages name an "(h, w) pair".
     """
     if nd == 2:
         return pair(value, where, name, minimum)

@@ -11,7 +11,7 @@ import pytest
 from tests.doc_code import run_document
 
 TOURS = {
-    "docs/core.md": ["all checks passed", "Swish passes", "hypothesis: ok", "<-- culprit", "parameter 'bias'"],
+    "docs/core.md": ["None\nFalse True\n[0. 5. 0. 7.]", "all checks passed", "Swish passes", "hypothesis: ok", "<-- culprit", "parameter 'bias'"],
     "docs/pooling.md": ["[[ 1  6]\n [12 10]]", "(4, 1, 16, 16) (4, 1, 16, 16) 8", "(2, 1, 16, 16) (3, 1, 24, 8)",
                         "expected switches recorded by its MaxPool2D(k=2, s=2) 'p'", "[0.   0.25 0.75 1.  ]",
                         "[3. 4. 9. 6.] [0 2 5 7]", "[3. 0. 4. 0. 0. 9. 0. 6.]", "[2.25 5.5 ]", "[21 23 29 31]",
@@ -19,6 +19,7 @@ TOURS = {
     "docs/kernels.md": ["[12. 12. 10. 17.]", "True True", "(1, 1, 64, 64) 0", "(2, 4, 32, 32)",
                         "expected x.shape[1] == in_channels (3)", "(2, 1, 64) True", "(2, 3, 8, 16, 16)"],
     "docs/training.md": ["held-out accuracy", "non_finite"],
+    "docs/contributing.md": ["Softsign passes"],
     "docs/restoration.md": ["-> deconvolve", "MindsEye recipe"],
     "docs/blind.md": ["(5, 7) 1.000 True", "kernel L1 error", "PSNR blurred"],
 }
