@@ -230,12 +230,13 @@ def check_unpool_size(pooled: Sequence[int], output: Sequence[int], where: str,
                    f"output_size={output}")
 
 
-def check_real(value: Any, where: str, name: str, *, positive: bool = False) -> float:
-    """A finite real number (not a bool), >= 0, or > 0 with ``positive``; as a float."""
+def check_real(value: Any, where: str, name: str, *, positive: bool = False, signed: bool = False) -> float:
+    """A finite real number (not a bool), >= 0, or > 0 with ``positive``, of any sign with ``signed``; as a float."""
     ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
-        and bool(np.isfinite(value)) and (value > 0 if positive else value >= 0)
+        and bool(np.isfinite(value)) and (signed or (value > 0 if positive else value >= 0))
     if not ok:
-        raise fail(where, f"{name} a finite number {'> 0' if positive else '>= 0'}", f"{name}={value!r}")
+        bound = "" if signed else " > 0" if positive else " >= 0"
+        raise fail(where, f"{name} a finite number{bound}", f"{name}={value!r}")
     return float(value)
 
 
@@ -266,7 +267,7 @@ def _check_geometry(items: Sequence[Any], where: str, name: str, value: Any) -> 
 def spatial_tuple(value: Any, nd: int, where: str, name: str, minimum: int = 0) -> tuple[int, ...]:
     """An int, or ``nd`` ints (one per spatial dim), each at least ``minimum``, as a tuple.
 
-    The 2-D case goes through ``pair`` so that its messages stay as they were.
+    The 2-D case goes through ``pair``, whose messages name an "(h, w) pair".
     """
     if nd == 2:
         return pair(value, where, name, minimum)

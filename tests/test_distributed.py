@@ -267,3 +267,24 @@ def test_no_worker_is_waited_for_then_refused():
             distributed.Client(cluster) as empty:
         with pytest.raises(ValueError, match=r"at least one Dask worker .*\(waited 0.5 s\)"):
             _distributed(dense_net(), losses.MSE(), X, Y, client=empty)
+
+
+def test_a_partition_caps_numba_threads_only_during_its_call():
+    import numba
+    from minieye.distributed.wire import pack_model
+    from minieye.distributed.worker import PartitionEvaluator
+    net, loss = dense_net(), losses.MSE()
+    params = net.parameters()
+    evaluator = PartitionEvaluator(pack_model(net, loss, params), ((X[:5],), Y[:5]), numba_threads=1)
+    seen = []
+    original = evaluator.problem.evaluate
+
+    def spy(rows):
+        seen.append(numba.get_num_threads())
+        return original(rows)
+
+    evaluator.problem.evaluate = spy
+    before = numba.get_num_threads()
+    loss_value, grad, _, _ = evaluator.evaluate([p.value for p in params], None)
+    assert seen == [1] and numba.get_num_threads() == before  # the worker thread gets its setting back
+    assert np.isfinite(loss_value) and grad.shape == (sum(p.size for p in params),)

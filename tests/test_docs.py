@@ -12,7 +12,8 @@ import pytest
 from tests.doc_code import run_document
 
 TOURS = {
-    "docs/core.md": ["all checks passed", "Swish passes", "hypothesis: ok", "<-- culprit", "parameter 'bias'",
+    "docs/core.md": ["None\nFalse True\n[0. 5. 0. 7.]", "all checks passed", "Swish passes", "hypothesis: ok",
+                     "<-- culprit", "parameter 'bias'",
                      "True [False, False, False, False, False]", "\nTrue False\n", "modes: all checks passed",
                      "  (4): Sequential 'block'(\n    (0): Conv2D(8->16, 3x3)", "Total parameters: 1,466",
                      "    (1) GroupNorm(4, 16)     (1, 16, 14, 14)       32"],
@@ -23,6 +24,7 @@ TOURS = {
     "docs/kernels.md": ["[12. 12. 10. 17.]", "True True", "(1, 1, 64, 64) 0", "(2, 4, 32, 32)",
                         "expected x.shape[1] == in_channels (3)", "(2, 1, 64) True", "(2, 3, 8, 16, 16)"],
     "docs/training.md": ["held-out accuracy", "non_finite"],
+    "docs/contributing.md": ["Softsign passes"],
     "docs/restoration.md": ["-> deconvolve", "MindsEye recipe"],
     "docs/blind.md": ["(5, 7) 1.000 True", "kernel L1 error", "PSNR blurred"],
 }

@@ -34,8 +34,8 @@ def test_threaded_paths_need_no_compilation_beyond_warm_up(monkeypatch):
 
     warm_up((np.float64,))
     before = signatures()
-    for module, name in ((conv_direct, "_PARALLEL_MIN_WORK"), (kconv, "_GEMM_PARALLEL_MIN_WORK")):
-        monkeypatch.setattr(module, name, 0)
+    monkeypatch.setattr(conv_direct, "_PARALLEL_MIN_WORK", 0)  # until the conv kernels read their knobs
+    monkeypatch.setattr(kconv, "_GEMM_PARALLEL_MIN_WORK", 0)
     with me.options(conv_direct_parallel_min_work=0, conv_gemm_parallel_min_work=0, pool_parallel_min_work=0,
                     tv_parallel_min_pixels=0, nonlocal_parallel_min_rows=1):
         warm_up((np.float64,))

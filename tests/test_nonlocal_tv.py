@@ -314,8 +314,8 @@ def test_memory_of_building_and_using_a_graph():
     padded = 12 * (512 + 4) * (64 + 4)  # the padded guide in float32, then float64
     buffer = max(me.options.get("nonlocal_chunk_bytes"),  # the float64 weights of one chunk of rows
                  me.options.get("nonlocal_parallel_min_rows") * 64 * 12 * 8)
-    assert build < arrays + padded + buffer + 256 * 1024, (build / n, arrays / n)  # (was ~200 B/px)
-    assert use < 2 * guide.nbytes + 256 * 1024, use / n  # (NonLocalTV copied the graph: ~100 B/px)
+    assert build < arrays + padded + buffer + 256 * 1024, (build / n, arrays / n)
+    assert use < 2 * guide.nbytes + 256 * 1024, use / n  # a copy of the graph would add ~100 B/px
 
 
 def test_float32_weights_built_in_chunks_equal_the_float64_build(monkeypatch):

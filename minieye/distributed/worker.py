@@ -13,8 +13,9 @@ so workers need minieye installed (and any user layer registered with
 """
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -24,6 +25,22 @@ from .wire import unpack_model
 __all__ = ["PartitionEvaluator"]
 
 
+@contextlib.contextmanager
+def _numba_threads(count: int | None) -> Iterator[None]:
+    """Numba's thread count (a per-thread setting) at ``count`` for the block, then as it was:
+    the worker thread runs other tasks afterwards, which must not inherit the cap."""
+    if count is None:
+        yield
+        return
+    import numba
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(count, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
 class PartitionEvaluator:
     """The network and one partition of the rows, on a worker.
 
@@ -31,7 +48,7 @@ class PartitionEvaluator:
         model: ``wire.pack_model``'s output (the network and loss in minieye's format).
         part: ``(inputs, targets)`` of this partition, as ``train.Problem`` takes them.
         numba_threads: cap on the threads of minieye's kernels during a call
-            (Numba's setting is per thread, so it is applied in each call).
+            (Numba's setting is per thread: it is applied for each call and restored after it).
 
     Shapes: ``values[k]`` of ``evaluate`` has the shape of the k-th optimised parameter;
     the returned gradient has one entry per scalar of them, in their order.
@@ -60,13 +77,11 @@ class PartitionEvaluator:
         computation, and work from waiting for a busy CPU.
         """
         start, cpu = time.perf_counter(), time.process_time()
-        if self.numba_threads is not None:
-            import numba
-            numba.set_num_threads(max(1, min(self.numba_threads, numba.config.NUMBA_NUM_THREADS)))
         params = self.problem.params
         for p, value in zip(params, values):
             p.value[...] = value
-        loss, deltas = self.problem.evaluate(rows)
+        with _numba_threads(self.numba_threads):
+            loss, deltas = self.problem.evaluate(rows)
         # The gradient in the parameters' own dtype: the client's float64 sum is then the
         # same as with to_vector's float64 copy, and float32 networks send half the bytes.
         dtype = np.result_type(*[p.dtype for p in params])

@@ -17,7 +17,7 @@ from ..archive import array_header
 from ..core import Layer, Parameter
 from ..network import Graph, Node, Sequential
 from .encode import FORMAT, VERSION
-from .registry import _ensure_builtins, class_for
+from .registry import class_for
 
 __all__ = ["decode", "check_header"]
 
@@ -264,7 +264,6 @@ def decode(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str = "mi
     if not isinstance(meta, dict):
         raise _fail(where, f"meta must be a JSON object; found {type(meta).__name__}")
     check_header(meta, where)
-    _ensure_builtins()
     meta = _upgrade(meta, where)
     return _Decoder(meta, arrays, where).run(meta.get("root"))
 

@@ -19,7 +19,7 @@ import numpy as np
 from ..checks import fail_type
 from ..core import Layer, Parameter
 from ..network import Graph, Sequential
-from .registry import _ensure_builtins, name_for
+from .registry import name_for
 
 __all__ = ["FORMAT", "VERSION", "encode"]
 
@@ -140,7 +140,6 @@ def encode(layer: Layer, prefix: str = "") -> tuple[dict[str, Any], dict[str, np
         raise fail_type("minieye.io.save", "a Layer or network", type(layer).__name__, value=layer)
     from .. import __version__
 
-    _ensure_builtins()
     encoder = _Encoder(prefix)
     root = encoder.layer(layer, layer.label())
     meta = {"format": FORMAT, "version": VERSION, "minieye_version": __version__,

@@ -1,8 +1,9 @@
 """Total variation of images, first and second order: value and gradient in two fused passes.
 
-The maths (and the NumPy reference these kernels are tested against) is in
-``minieye/losses/regularizers.py``. On a stack of planes x (B, H, W), with forward
-differences that are zero across the last column / row (Neumann boundary):
+The maths is in ``minieye/losses/regularizers.py``; the NumPy reference these kernels are
+tested against, and the checks before every call, are in ``minieye/functional/tv.py``. On
+a stack of planes x (B, H, W), with forward differences that are zero across the last
+column / row (Neumann boundary):
 
     gh = Dh x,  gv = Dv x                           (x[i, j+1] - x[i, j], x[i+1, j] - x[i, j])
     TV:   m = sqrt(gh^2 + gv^2 + eps^2)             value sum m^q

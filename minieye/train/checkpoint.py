@@ -114,10 +114,11 @@ def save_checkpoint(trainer: Any, path: str | os.PathLike) -> None:
         params.append({"index": i, "name": p.name, "shape": list(p.shape), "dtype": str(p.dtype)})
     arrays["history"] = np.array([[getattr(r, f) for f in _HISTORY_FIELDS] for r in trainer.history],
                                  dtype=np.float64).reshape(-1, len(_HISTORY_FIELDS))
-    if getattr(trainer, "_batch", None) is not None:
-        arrays["batch"] = np.asarray(trainer._batch)
-    if trainer.stale and trainer._next_batch is not None:  # drawn, not yet evaluated (see Trainer._ahead)
-        arrays["next_batch"] = np.asarray(trainer._next_batch)
+    batch, next_batch = trainer.batches
+    if batch is not None:
+        arrays["batch"] = np.asarray(batch)
+    if next_batch is not None:  # drawn, not yet evaluated (see Trainer._ahead)
+        arrays["next_batch"] = np.asarray(next_batch)
     orientation, search = trainer.orientation, trainer.line_search
     meta = {
         "format": FORMAT,
@@ -185,7 +186,7 @@ def _restore(trainer: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray], 
     _expect(x_shape == (problem.size,), where, f"current.x of shape ({problem.size},)", f"{x_shape}")
     x = np.array(arrays["current.x"], dtype=np.float64)
     raw = arrays.get("current.raw_grad")
-    trainer._clear()
+    trainer.reset()
     trainer.orientation.reset()
     trainer.orientation.start(problem)
     trainer.orientation.load_state_dict(_join(meta["orientation"]["state"], arrays, where))
@@ -204,8 +205,7 @@ def _restore(trainer: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray], 
     trainer.stale = bool(info["stale"])
     trainer.last_step = info["last_step"]
     trainer.last_slope = info["last_slope"]
-    trainer._batch = arrays.get("batch")
-    trainer._next_batch = arrays.get("next_batch")
+    trainer.batches = arrays.get("batch"), arrays.get("next_batch")
     trainer.history = [Record(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), int(r[5]))
                        for r in arrays["history"]]
     problem.rng.bit_generator.state = _from_jsonable(meta["rng"])

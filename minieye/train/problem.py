@@ -26,7 +26,7 @@ import numpy as np
 
 from ..checks import as_float_array, check_positive_int, fail, fail_type, generator
 from ..core import DeltaSet, Layer, Parameter, forward_scope, held_frozen, input_grad, unique_parameters
-from ._fused import box_clip, box_reduce
+from ..functional.optim import box_clip, box_reduce
 from .constraints import Box, Constraint
 
 __all__ = ["Problem"]
@@ -169,7 +169,7 @@ class Problem:
             return None
         lower, upper = np.full(self.size, -np.inf), np.full(self.size, np.inf)
         for c, s in self._constrained:
-            lower[s], upper[s] = c._lo, c._hi
+            lower[s], upper[s] = c.lower.ravel(), c.upper.ravel()
         return lower, upper
 
     # -- the flat view ----------------------------------------------------------------

@@ -87,8 +87,18 @@ class Trainer:
         return self.epochs.completed
 
     def reset(self) -> None:
-        """Forget the run so far: the next ``run()`` starts afresh from the parameters' values."""
-        self.current = None
+        """Forget the run so far (iteration 0, no current point, no history or epochs): the next
+        ``run()`` starts afresh from the parameters' values, or a checkpoint loads into it."""
+        self._clear()
+
+    @property
+    def batches(self) -> tuple[Any, Any]:
+        """(the current point's mini-batch, the next one drawn ahead and not yet evaluated); None when absent."""
+        return getattr(self, "_batch", None), (self._next_batch if self.stale else None)
+
+    @batches.setter
+    def batches(self, value: tuple[Any, Any]) -> None:
+        self._batch, self._next_batch = value
 
     def _draw(self) -> tuple[Any, bool]:
         """The problem's next batch, and whether it is the last of its epoch."""
