@@ -19,7 +19,7 @@ import numpy as np
 from .checks import as_float_array, fail, resolve_dtype
 
 __all__ = ["Parameter", "DeltaSet", "Layer", "Backward", "forward_scope", "current_scope",
-           "input_grad", "input_grad_needed", "unique_parameters", "held_frozen"]
+           "input_grad", "input_grad_needed", "unique_parameters", "held_frozen", "walk_layers"]
 
 Backward = Callable[..., Any]
 
@@ -204,9 +204,15 @@ class Layer:
     ``parameters()`` is overridden.
 
     ``n_inputs`` is the number of inputs forward takes (None: any number).
+
+    Modes: ``training`` is True until ``eval()`` (or ``train(False)``); layers whose
+    forward differs between the modes (Dropout, BatchNorm) read it, and networks pass a
+    mode change on to every layer inside (``sublayers()``). ``buffers()`` names the
+    non-trainable arrays a layer keeps and ``minieye.io`` saves (running statistics).
     """
 
     n_inputs: int | None = 1
+    training: bool = True  # class default; train()/eval() set it on the instance
 
     def __init__(self, name: str | None = None):
         self.name = name
@@ -226,6 +232,30 @@ class Layer:
     def config(self) -> dict[str, Any]:
         """Constructor keyword arguments (JSON types only) that rebuild this layer."""
         return {"name": self.name} if self.name is not None else {}
+
+    def sublayers(self) -> list["Layer"]:
+        """The layers directly inside this one (a network's children); none for a plain layer."""
+        return []
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        """Non-trainable state arrays by name (BatchNorm's running statistics): the arrays
+        themselves, which ``minieye.io.load`` fills in place. None for most layers."""
+        return {}
+
+    # -- modes -----------------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Layer":
+        """Set training mode (``mode=True``) or evaluation mode on this layer and every
+        layer inside it; returns the layer. Only layers that behave differently read it."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"{self.label()}.train: expected mode a bool; got {mode!r}")
+        for layer in walk_layers(self):
+            layer.training = bool(mode)
+        return self
+
+    def eval(self) -> "Layer":
+        """Evaluation mode (``train(False)``): Dropout passes values through, BatchNorm uses
+        its running statistics. Returns the layer."""
+        return self.train(False)
 
     # -- conveniences ------------------------------------------------------------
     def freeze(self) -> "Layer":
@@ -253,7 +283,7 @@ class Layer:
         return type(self).__name__
 
     def __repr__(self) -> str:
-        return f"<{self.label()}>"
+        return self.label()
 
 
 @contextlib.contextmanager
@@ -268,6 +298,18 @@ def held_frozen(params: Iterable[Parameter]) -> Iterator[None]:
         yield
     finally:
         _HELD.reset(token)
+
+
+def walk_layers(root: "Layer") -> list["Layer"]:
+    """``root`` and every layer inside it (through ``sublayers()``), each once, parents first."""
+    seen: dict[int, Layer] = {}
+    pending = [root]
+    while pending:
+        layer = pending.pop()
+        if id(layer) not in seen:
+            seen[id(layer)] = layer
+            pending.extend(reversed(layer.sublayers()))
+    return list(seen.values())
 
 
 def unique_parameters(*sources: "Layer | Iterable[Parameter]") -> list[Parameter]:
@@ -329,3 +371,4 @@ def input_grad(needed: bool) -> Iterator[None]:
         yield
     finally:
         _INPUT_GRAD.reset(token)
+

@@ -92,6 +92,12 @@ class Sequential(Layer):
     def describe(self) -> str:
         return f"Sequential[{len(self.layers)}]"
 
+    def sublayers(self) -> list[Layer]:
+        return list(self.layers)
+
+    def __repr__(self) -> str:
+        return _tree(self, [(f"({i})", layer) for i, layer in enumerate(self.layers)], [])
+
     def __len__(self) -> int:
         return len(self.layers)
 
@@ -127,6 +133,18 @@ class Sequential(Layer):
             return grad if start == 0 else None
 
         return output, backward
+
+
+def _tree(network: Layer, rows: list[tuple[str, "Layer | str"]], footer: list[str]) -> str:
+    """PyTorch-like nested text: the network's label, then one indented line per child
+    (a nested network opens its own block), then ``footer`` lines."""
+    head = type(network).__name__ + (f" {network.name!r}" if network.name else "")
+    lines = [f"{head}("]
+    for key, item in rows:
+        text = item if isinstance(item, str) else repr(item)
+        lines.append(f"  {key}: " + text.replace("\n", "\n  "))
+    lines += [f"  {line}" for line in footer]
+    return "\n".join(lines) + "\n)" if len(lines) > 1 else f"{head}()"
 
 
 @dataclass(frozen=True)
@@ -232,6 +250,19 @@ class Graph(Layer):
 
     def describe(self) -> str:
         return f"Graph[{len(self._steps)} nodes]"
+
+    def sublayers(self) -> list[Layer]:
+        return list(self._distinct_layers())
+
+    def __repr__(self) -> str:
+        rows: list[tuple[str, Layer | str]] = []
+        for index, step in enumerate(self._steps):
+            if step.layer is None:
+                rows.append((f"(n{index})", "input"))
+            else:
+                sources = ", ".join(f"n{i}" for i in step.inputs)
+                rows.append((f"(n{index}) <- ({sources})" if sources else f"(n{index})", step.layer))
+        return _tree(self, rows, [f"outputs: {', '.join(f'n{i}' for i in self._outputs) or 'none yet'}"])
 
     # -- running ---------------------------------------------------------------------
     def forward(self, *inputs: Any) -> tuple[Any, Backward]:

@@ -127,7 +127,7 @@ def test_file_layout_is_as_documented(tmp_path):
     with zipfile.ZipFile(path) as archive:
         assert sorted(archive.namelist()) == ["arrays.npz", "meta.json"]
         meta = json.loads(archive.read("meta.json"))
-    assert meta["format"] == "minieye-network" and meta["version"] == me.io.VERSION == 1
+    assert meta["format"] == "minieye-network" and meta["version"] == me.io.VERSION == 2
     assert [r["class"] for r in meta["layers"]] == ["test_io.Affine", "test_io.Affine", "Sequential"]
     assert meta["root"] == 2 and meta["layers"][2]["children"] == [0, 1]
     assert meta["layers"][0]["config"]["dtype"] == "float64"

@@ -177,7 +177,7 @@ def _mutations():
 
     return [
         ("other format", set_(["format"], "minieye-checkpoint"), "not a minieye network file"),
-        ("newer version", set_(["version"], 2), "version 2 was written by a newer minieye.*reads versions 1 to 1"),
+        ("newer version", set_(["version"], 3), "version 3 was written by a newer minieye.*reads versions 1 to 2"),
         ("bad version", set_(["version"], "1"), "invalid format version"),
         ("old version", set_(["version"], 0), "invalid format version"),
         ("no layers", drop("layers"), "missing key 'layers'"),
@@ -187,6 +187,10 @@ def _mutations():
         ("bad config", set_(["layers", 0, "config"], {"size": "two"}), "could not be rebuilt from its config"),
         ("unknown kwarg", set_(["layers", 0, "config"], {"size": 2, "colour": 1}), "could not be rebuilt"),
         ("record not object", set_(["layers", 0], [1]), "must be a JSON object"),
+        ("mode not bool", set_(["layers", 0, "training"], "yes"), "'training' must be bool"),
+        ("mode missing", lambda m, a: m["layers"][0].pop("training"), "missing key 'training'"),
+        ("buffers on a plain layer", set_(["layers", 0, "buffers"], {"running_mean": "p0"}),
+         r"holds buffers \['running_mean'\] but the layer has \[\]"),
         ("root out of range", set_(["root"], 99), "root 99 is out of range"),
         ("root missing", drop("root"), "root None is out of range"),
         ("param ref out of range", set_(["layers", 0, "params"], [0, 7]), "parameter reference 7 is out of range"),

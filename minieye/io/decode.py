@@ -132,6 +132,8 @@ class _Decoder:
                 raise  # our own message, from build_graph
             raise _fail(where, f"the layer could not be rebuilt from its config ({type(exc).__name__}: {exc})") from None
         self.fill_parameters(layer, _field(record, "params", list, where), where)
+        self.fill_buffers(layer, record.get("buffers", {}), where)
+        layer.training = _field(record, "training", bool, where)
         return layer
 
     def build_graph(self, graph: Graph, spec: dict, position: int, where: str) -> None:
@@ -183,6 +185,26 @@ class _Decoder:
             built.frozen = frozen
             self.params[k] = built
             self.adopted.add(id(built))
+
+    def fill_buffers(self, layer: Layer, spec: Any, where: str) -> None:
+        """Copy the stored buffers into the ones the layer built (same names, shapes, dtypes)."""
+        if not isinstance(spec, dict):
+            raise _fail(where, f"'buffers' must be a JSON object; found {type(spec).__name__}")
+        built = layer.buffers()
+        if set(spec) != set(built):
+            raise _fail(where, f"the file holds buffers {sorted(spec)} but the layer has {sorted(built)}")
+        for key, target in built.items():
+            name = spec[key]
+            if not isinstance(name, str) or name not in self.arrays:
+                raise _fail(where, f"buffer {key!r}: array {_short(name)} is missing from arrays.npz")
+            if name in self.used_arrays:
+                raise _fail(where, f"array {name!r} is used twice")
+            self.used_arrays.add(name)
+            value = self.arrays[name]
+            if value.shape != target.shape or value.dtype != target.dtype:
+                raise _fail(where, f"buffer {key!r} was built with shape {target.shape} and dtype {target.dtype}, "
+                                   f"but the file holds shape {value.shape} and dtype {value.dtype}")
+            np.copyto(target, value)
 
     @staticmethod
     def check_built(built: Parameter, value: np.ndarray, where: str) -> None:
@@ -240,10 +262,17 @@ def decode(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str = "mi
     return _Decoder(meta, arrays, where).run(meta.get("root"))
 
 
-# Format upgrades: _UPGRADERS[v] turns a version-v meta into version v + 1. Version 1 is
-# the first, so there is nothing to upgrade yet; a future format change adds an entry
-# here and old files keep loading.
-_UPGRADERS: dict[int, Any] = {}
+# Format upgrades: _UPGRADERS[v] turns a version-v meta into version v + 1, so old files
+# keep loading. Version 2 added each record's mode ("training") and buffers; a version-1
+# layer was always in training mode and had none.
+def _v1_to_v2(meta: dict[str, Any]) -> dict[str, Any]:
+    records = meta.get("layers")
+    if isinstance(records, list):
+        records = [{**r, "training": True} if isinstance(r, dict) else r for r in records]
+    return {**meta, "layers": records, "version": 2}
+
+
+_UPGRADERS: dict[int, Any] = {1: _v1_to_v2}
 
 
 def _upgrade(meta: dict[str, Any], where: str) -> dict[str, Any]:
