@@ -157,3 +157,31 @@ def test_timeout_is_honoured_inside_a_line_search_at_the_last_accepted_point():
     assert result.iterations == 0 and np.array_equal(problem.get_vector(), start)  # the last accepted point
     more = trainer.run(max_iterations=1)  # continues: the interrupted iteration is done again
     assert more.iterations == 1 and more.loss < more.initial_loss
+
+
+def test_checkpoint_keeps_running_statistics_and_dropout_masks(tmp_path):
+    def make():
+        rng = np.random.default_rng(7)
+        x, y = rng.standard_normal((40, 5)), rng.standard_normal((40, 3))
+        net = me.Sequential(layers.Dense(5, 8, dtype="float64", seed=1), layers.BatchNorm1D(8, dtype="float64"),
+                            layers.ReLU(), layers.Dropout(0.3, seed=2), layers.Dense(8, 3, dtype="float64", seed=3))
+        problem = train.Problem(net, losses.MSE(), x, y, batch_size=16, rng=np.random.default_rng(0))
+        return net, train.Trainer(problem, train.Adam(), train.FixedStep(0.01))
+
+    net_a, trainer_a = make()
+    straight = trainer_a.run(epochs=4)
+    path = tmp_path / "bn.ckpt"
+    net_b, trainer_b = make()
+    trainer_b.run(epochs=2)
+    trainer_b.save_checkpoint(path)
+    net_c, trainer_c = make()
+    resumed = trainer_c.resume(path, epochs=4)
+    assert fingerprint(resumed) == fingerprint(straight)
+    np.testing.assert_array_equal(net_c[1].running_var, net_a[1].running_var)
+    assert not np.array_equal(net_c[1].running_var, np.ones(8))
+    for pa, pc in zip(net_a.parameters(), net_c.parameters()):
+        assert np.array_equal(pa.value, pc.value)
+    with pytest.raises(ValueError, match="layers"):
+        train.Trainer(train.Problem(me.Sequential(layers.Dense(5, 8, dtype="float64"), layers.BatchNorm1D(8, dtype="float64"),
+                                                  layers.Dense(8, 3, dtype="float64")), losses.MSE(),
+                                    np.zeros((4, 5)), np.zeros((4, 3))), train.Adam(), train.FixedStep(0.01)).resume(path)

@@ -16,6 +16,9 @@ and ``meta["version"] == 1``. It holds
                   whether a new batch is due, the history (array "history", one row per Record)
     epochs        completed epochs, their summaries, where the current epoch began
     sampler       the problem's epoch permutation (array "sampler.order") and position in it
+    layers        by position in the network (then the loss): buffers such as BatchNorm's running
+                  statistics (arrays "layer.003.running_mean", ...) and the state of every
+                  np.random.Generator a layer holds (Dropout's masks)
     monitors      by position: class and state (Validation's best point)
 
 Resuming (``trainer.run(..., resume_from=path)``) with the same problem, orientation,
@@ -34,6 +37,7 @@ import numpy as np
 
 from ..archive import array_header, open_archive, write_archive
 from ..checks import check_positive_int, fail
+from ..core import walk_layers
 from .monitor import Monitor
 
 __all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "FORMAT", "VERSION"]
@@ -95,6 +99,45 @@ def _finite_or_none(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
+def _layers(problem: Any) -> list[Any]:
+    seen = {id(layer) for layer in walk_layers(problem.net)}
+    return walk_layers(problem.net) + [layer for layer in walk_layers(problem.loss) if id(layer) not in seen]
+
+
+def _generators(layer: Any) -> dict[str, np.random.Generator]:
+    return {name: value for name, value in sorted(vars(layer).items()) if isinstance(value, np.random.Generator)}
+
+
+def _save_layers(problem: Any, arrays: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """What the layers keep besides parameters: buffers into ``arrays``, generator states as JSON."""
+    entries = []
+    for j, layer in enumerate(_layers(problem)):
+        buffers = layer.buffers() if hasattr(layer, "buffers") else {}
+        for name, value in buffers.items():
+            arrays[f"layer.{j:03d}.{name}"] = np.array(value)
+        entries.append({"class": type(layer).__name__, "buffers": sorted(buffers),
+                        "generators": {k: _jsonable(g.bit_generator.state) for k, g in _generators(layer).items()}})
+    return entries
+
+
+def _load_layers(problem: Any, entries: list[dict[str, Any]], arrays: dict[str, np.ndarray], where: str) -> None:
+    found = _layers(problem)
+    _expect(len(entries) == len(found), where, f"{len(found)} layers as in the network",
+            f"{len(entries)} in the checkpoint")
+    for j, (entry, layer) in enumerate(zip(entries, found)):
+        _expect(entry["class"] == type(layer).__name__, where, f"layer {j} a {type(layer).__name__}",
+                f"a {entry['class']}")
+        buffers = layer.buffers() if hasattr(layer, "buffers") else {}
+        for name in entry["buffers"]:
+            saved = arrays[f"layer.{j:03d}.{name}"]
+            _expect(name in buffers and buffers[name].shape == saved.shape, where,
+                    f"layer {j} ({layer.label()}) buffer {name!r} of shape {saved.shape}", "another shape or none")
+            buffers[name][...] = saved  # in place: layers hold on to these arrays
+        generators = _generators(layer)
+        for name, state in entry["generators"].items():
+            generators[name].bit_generator.state = _from_jsonable(state)
+
+
 def save_checkpoint(trainer: Any, path: str | os.PathLike) -> None:
     """Write the trainer's full state to ``path`` (atomically; an existing file is replaced)."""
     problem, current = trainer.problem, trainer.current
@@ -137,6 +180,7 @@ def save_checkpoint(trainer: Any, path: str | os.PathLike) -> None:
                      for j, m in enumerate(trainer.monitors)],
         "epochs": trainer.epochs.state_dict(),
         "sampler": _split(problem.sampler_state(), "sampler", arrays),
+        "layers": _save_layers(problem, arrays),
     }
     write_archive(path, meta, arrays)
 
@@ -211,6 +255,8 @@ def _restore(trainer: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray], 
     problem.rng.bit_generator.state = _from_jsonable(meta["rng"])
     trainer.epochs.load_state_dict(meta.get("epochs", {}))  # absent from checkpoints written before epochs
     problem.load_sampler_state(_join(meta.get("sampler", {}), arrays, where))
+    if "layers" in meta:
+        _load_layers(problem, meta["layers"], arrays, where)
     for monitor, entry in zip(trainer.monitors, meta["monitors"]):
         if entry["class"] == type(monitor).__name__:
             monitor.load_state_dict(_join(entry["state"], arrays, where))

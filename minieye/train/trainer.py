@@ -16,10 +16,8 @@ gradient at the start of an iteration stops the run ("non_finite") and every
 non-finite trial inside a line search is rejected; the parameters are always left
 at the last point whose loss and gradient were finite.
 
-With mini-batches an iteration uses the next batch of the problem's epoch (see
-``Problem.draw_batch``); ``run(epochs=E)`` stops after E epochs. A second ``run`` continues
-where the first stopped (orientation state, batch order, counters), so runs of 23 and 23
-iterations follow exactly the trajectory of one run of 46.
+An iteration uses the next batch of the problem's epoch (``Problem.draw_batch``). A second
+``run`` continues where the first stopped: runs of 23 and 23 iterations equal one of 46.
 """
 from __future__ import annotations
 
@@ -204,6 +202,7 @@ class Trainer:
     def _step(self) -> tuple[Trial | None, str]:
         current = self.current
         tally = [0, 0]  # trials, finite trials
+        self.line_search.at_step(self.iteration, self.epoch)  # a scheduled learning rate
         for attempt in range(2):
             path = self._path(current)
             slope0 = path.slope(0.0, current.x, current.full_grad)
