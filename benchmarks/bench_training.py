@@ -78,7 +78,7 @@ def torch_net(net):
     modules = []
     for layer in net.layers:
         if isinstance(layer, L.Conv2D):
-            m = torch.nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, padding=layer.spec.padding)
+            m = torch.nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, padding=layer.geometry.padding)
         elif isinstance(layer, L.Dense):
             m = torch.nn.Linear(layer.in_features, layer.out_features)
         elif isinstance(layer, L.ReLU):

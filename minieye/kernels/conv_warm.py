@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..options import options
 from . import conv as kconv
+from .conv_geometry import Geometry
+from .conv_plan import plan
 
 
 def warm_up(dtypes: tuple = (np.float32, np.float64)) -> None:
     """Run every convolution kernel once per dtype (compiling or loading it)."""
     for dtype in dtypes:
         x = np.ones((2, 4, 5, 5), dtype=dtype)
-        for algorithm, c_out in (("direct", 4), ("gemm", 4)):
+        for algorithm in ("direct", "gemm"):
             for stride in (1, 2):
-                g = kconv.Geometry(stride, stride, 1, 1, 1, 1, 1)
-                w = np.ones((c_out, 4, 3, 3), dtype=dtype)
-                y = kconv.conv2d_forward(x, w, g, algorithm)
-                kconv.conv2d_grad_input(y, w, x.shape[2:], g, algorithm)
-                kconv.conv2d_grad_weight(x, y, (3, 3), g, algorithm)
-                kconv.conv2d_backward_transposed(x, w, y, g)  # forward and dw in one pass
+                g = Geometry((stride, stride), (1, 1), (1, 1), 1)
+                w = np.ones((4, 4, 3, 3), dtype=dtype)
+                with options(conv_algorithm=algorithm):
+                    p = plan(x.shape, w.shape, g)
+                y = kconv.conv2d_forward(x, w, g, p)
+                kconv.conv2d_grad_input(y, w, x.shape[2:], g, p)
+                kconv.conv2d_grad_weight(x, y, (3, 3), g, p)
+                kconv.conv2d_backward_transposed(x, w, y, g, p)  # forward and dw in one pass
