@@ -25,13 +25,15 @@ def forced(parallel: bool, tiny_tiles: bool, algorithm: str = "auto"):
 
 
 @st.composite
-def conv_problems(draw):
-    groups = draw(st.integers(1, 3))
+def conv_problems(draw, winograd: bool = False):
+    """(x, w, geometry, rng); ``winograd``: only the shapes it runs (3x3, stride 1, no dilation or groups)."""
+    groups = 1 if winograd else draw(st.integers(1, 3))
     c_in_g, c_out_g = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
-    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    kh, kw = (3, 3) if winograd else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (1, 1) if winograd else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = (draw(st.integers(0, 3)), draw(st.integers(0, 3))) if winograd else \
+        (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    dilation = (1, 1) if winograd else (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     h = draw(st.integers(max(1, dilation[0] * (kh - 1) + 1 - 2 * padding[0]), 9))
     w = draw(st.integers(max(1, dilation[1] * (kw - 1) + 1 - 2 * padding[1]), 9))
     n = draw(st.integers(1, 3))
@@ -61,6 +63,18 @@ def _kw(g: Geometry):
 @settings(max_examples=40)
 @given(conv_problems(), st.sampled_from(["direct", "gemm"]), st.booleans(), st.booleans())
 def test_kernels_match_naive_loops(problem, algorithm, parallel, tiny_tiles):
+    _check_against_naive(problem, algorithm, parallel, tiny_tiles)
+
+
+@settings(max_examples=30)
+@given(conv_problems(winograd=True), st.booleans(), st.booleans())
+def test_winograd_matches_naive_loops(problem, parallel, tiny_tiles):
+    """F(2x2, 3x3) within float32 rounding (float64 to 1e-10) of the direct sums, every padding and
+    odd or even output size; its weight gradient runs as GEMM."""
+    _check_against_naive(problem, "winograd", parallel, tiny_tiles)
+
+
+def _check_against_naive(problem, algorithm, parallel, tiny_tiles):
     x, w, g, rng = problem
     reference = naive.conv2d(x, w, **_kw(g))
     dy = rng.standard_normal(reference.shape).astype(x.dtype)

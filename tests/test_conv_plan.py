@@ -17,6 +17,10 @@ def test_auto_picks_direct_for_few_channels_and_gemm_for_many():
     assert plan((8, 1, 32, 32), (16, 1, 3, 3), G1).algorithm is Algorithm.DIRECT   # one input channel
     assert plan((8, 4, 32, 32), (4, 4, 3, 3), G1).algorithm is Algorithm.DIRECT    # 16 channel pairs
     assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).algorithm is Algorithm.GEMM
+    assert plan((8, 64, 32, 32), (64, 64, 3, 3), G1).algorithm is Algorithm.WINOGRAD  # 3x3, stride 1, many channels
+    assert plan((8, 64, 32, 32), (64, 64, 3, 3), G2).algorithm is Algorithm.GEMM
+    with me.options(conv_winograd_min_channels=32):
+        assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).algorithm is Algorithm.WINOGRAD
     depthwise = Geometry((1, 1), (1, 1), (1, 1), 32)
     assert plan((8, 32, 32, 32), (32, 1, 3, 3), depthwise).algorithm is Algorithm.DIRECT
 
@@ -29,6 +33,12 @@ def test_options_force_the_algorithm_and_unknown_ones_are_refused():
     with pytest.raises(ValueError, match="conv_algorithm one of"):
         with me.options(conv_algorithm="fft"):
             pass
+    with me.options(conv_algorithm="winograd"):
+        assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).algorithm is Algorithm.WINOGRAD
+        with pytest.raises(ValueError, match="3x3 kernel with stride 1"):
+            plan((8, 32, 32, 32), (64, 32, 3, 3), G2)
+        with pytest.raises(ValueError, match="3x3 kernel with stride 1"):
+            plan((8, 32, 32, 32), (64, 32, 5, 5), G1)
     with pytest.raises(TypeError, match="algorithm an Algorithm"):
         Plan("gemm", 1, True, False, 4096, 1 << 20)
 
@@ -62,14 +72,15 @@ def test_a_layer_gives_the_same_result_under_every_plan():
     x = rng.standard_normal((3, 6, 9, 9))
     layer = me.layers.Conv2D(6, 8, 3, padding=1, dtype="float64", seed=0)
     results = []
-    for algorithm in ("direct", "gemm"):
+    for algorithm in ("direct", "gemm", "winograd"):
         with me.options(conv_algorithm=algorithm, conv_direct_parallel_min_work=0, conv_gemm_parallel_min_work=0):
             y, backward = layer.forward(x)
         deltas = me.DeltaSet()
         dx = backward(np.ones_like(y), deltas)   # the backward keeps its forward's plan
         results.append((y, dx, deltas[layer.weight]))
-    for a, b in zip(*results):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(results[0][0], F.conv2d(x, layer.weight.value, layer.bias.value, padding=1),
                                rtol=1e-12)
 
@@ -82,7 +93,7 @@ def test_blas_keeps_the_users_setting():
     x, w = rng.standard_normal((4, 8, 12, 12)), rng.standard_normal((8, 8, 3, 3))
     with threadpool_limits(limits=2, user_api="blas"):
         with me.options(threads=2, conv_gemm_parallel_min_work=0, conv_algorithm="gemm"):
-            F.conv2d(x, w, padding=1)                  # our threads ran: BLAS was held to 1, then restored
+            F.conv2d(x, w, padding=1)                  # BLAS was held to 1 during the call, then restored
         assert all(c.get_num_threads() == 2 for c in controllers)
         with _blas.single_threaded_blas():
             assert all(c.get_num_threads() == 1 for c in controllers)

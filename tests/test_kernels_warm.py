@@ -25,8 +25,8 @@ def test_warm_up_compiles_the_regularizer_kernels():
 
 def test_threaded_paths_need_no_compilation_beyond_warm_up(monkeypatch):
     # warm_up runs serially only: the threaded paths must reuse its kernels
-    from minieye.kernels import conv_nd, conv_gemm, conv_wide, nonlocal_tv, pool, tv, upsample
-    modules = (kconv, conv_direct, conv_wide, conv_gemm, conv_nd, pool, upsample, tv, nonlocal_tv)
+    from minieye.kernels import conv_nd, conv_gemm, conv_wide, conv_winograd, nonlocal_tv, pool, tv, upsample
+    modules = (kconv, conv_direct, conv_wide, conv_gemm, conv_winograd, conv_nd, pool, upsample, tv, nonlocal_tv)
 
     def signatures():
         return {(m.__name__, name): len(f.signatures) for m in modules

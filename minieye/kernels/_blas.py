@@ -6,9 +6,8 @@ two kinds of threads oversubscribe the cores (and OpenBLAS prints 'Detect OpenMP
 warnings under an OpenMP threading layer). Switching
 the thread count through a cached threadpoolctl controller costs a few microseconds
 per call, unlike ``threadpool_limits`` (about a millisecond: it rescans the libraries).
-Callers enter it only when they run more than one thread (``conv_plan.Plan.threads``): a
-single-threaded convolution leaves BLAS as the user set it. On exit a count is put back
-only where it is still the 1 set here, so a setting the user changed meanwhile stays.
+Only the GEMM convolution enters it, for the length of one call. On exit a count is put
+back only where it is still the 1 set here, so a setting the user changed meanwhile stays.
 """
 from __future__ import annotations
 

@@ -26,8 +26,11 @@ Algorithms (``conv_plan.plan`` decides once per call; see docs/kernels.md for me
   in ``conv_direct`` for strides above 1). Best for few channels per group
   (single-channel deblurring, depthwise convolution, digits).
 
-Work big enough to pay for it is split over the plan's threads (``_threads``); only then
-is BLAS held to one thread (our threads already fill the cores), and only for the call.
+Work big enough to pay for it is split over the plan's threads (``_threads``). While a GEMM
+call runs, BLAS is held to one thread: its products are tile-sized, where BLAS's own
+threads cost more than they give (on the loaded 2-core machine, 4-45 GFLOP/s instead of
+55-85 for one thread; docs/kernels.md), and with our threads they would oversubscribe.
+The user's setting is put back when the call ends. The direct path never calls BLAS.
 Scratch buffers are kept per calling thread between calls (``release_scratch`` frees them).
 
 These functions validate nothing (``minieye.functional`` does) and expect
@@ -35,13 +38,12 @@ C-contiguous arrays of one float dtype.
 """
 from __future__ import annotations
 
-import contextlib
 import threading
 from typing import NamedTuple
 
 import numpy as np
 
-from . import conv_direct, conv_gemm
+from . import conv_direct, conv_gemm, conv_winograd
 from ._blas import single_threaded_blas
 from ._threads import run_parts
 from .conv_geometry import Geometry, conv_output_size
@@ -55,11 +57,6 @@ __all__ = [
     "conv2d_backward_transposed",
     "release_scratch",
 ]
-
-
-def _blas_for(threads: int):
-    """BLAS held to one thread only while our own threads run products side by side."""
-    return single_threaded_blas() if threads > 1 else contextlib.nullcontext()
 
 
 _local = threading.local()
@@ -113,6 +110,33 @@ def _thread_scratch(layout: _GemmLayout, i: int, dtype: np.dtype) -> tuple[np.nd
             _scratch(f"tile{i}", (layout.tile_size,), dtype))
 
 
+def _winograd(x: np.ndarray, w: np.ndarray, pads: tuple[int, int], out_hw: tuple[int, int], plan: Plan,
+              bias: np.ndarray | None = None) -> np.ndarray:
+    """A 3x3 stride-1 convolution by Winograd F(2x2, 3x3) whose input pixel (r, c) is
+    x[r - pads[0], c - pads[1]] (zero outside). Shapes: x (n, c_in, h, w), w (c_out, c_in, 3, 3)
+    -> (n, c_out, *out_hw)."""
+    n, c_in = x.shape[:2]
+    c_out = w.shape[0]
+    u = conv_winograd.transform_weight(w)
+    xp = conv_winograd.pad_tiles(x, pads[0], pads[1], out_hw)
+    y = np.empty((n, c_out) + tuple(out_hw), dtype=x.dtype)
+    tiles = n * ((out_hw[0] + 1) // 2) * ((out_hw[1] + 1) // 2)
+    # a chunk's transformed tiles (V and M) fill about two GEMM tiles' worth of cache
+    chunk = int(max(16, min(tiles, 2 * plan.tile_bytes // (16 * (c_in + c_out) * x.dtype.itemsize))))
+    threads = max(1, min(plan.threads, -(-tiles // chunk)))
+    edges = [tiles * p // threads for p in range(threads + 1)]
+    shift = np.zeros(c_out, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
+    scratch = [(_scratch(f"wino_v{i}", (16 * c_in * chunk,), x.dtype), _scratch(f"wino_m{i}", (16 * c_out * chunk,),
+                                                                                x.dtype)) for i in range(threads)]
+
+    def part(i: int) -> None:
+        conv_winograd.forward_tiles(xp, u, shift, y, scratch[i][0], scratch[i][1], edges[i], edges[i + 1], chunk)
+
+    with single_threaded_blas():
+        run_parts(part, threads)
+    return y
+
+
 # -- entry points ---------------------------------------------------------------------------
 # Each takes the call's Plan (computed here when None: the layers pass the one of their forward).
 def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan | None = None,
@@ -122,6 +146,9 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan 
     plan = plan or make_plan(x.shape, w.shape, geometry)
     if plan.algorithm is Algorithm.DIRECT:
         return conv_direct.forward(x, w, geometry, plan, bias)
+    if plan.algorithm is Algorithm.WINOGRAD:
+        out_hw = (x.shape[2] + 2 * geometry.pad_h - 2, x.shape[3] + 2 * geometry.pad_w - 2)
+        return _winograd(x, w, (geometry.pad_h, geometry.pad_w), out_hw, plan, bias)
     y, _ = conv2d_forward_and_grad_weight(x, w, None, geometry, plan, need_y=True, bias=bias)
     return y
 
@@ -129,7 +156,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan 
 def conv2d_grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int], geometry: Geometry,
                        plan: Plan | None = None) -> np.ndarray:
     """``dw`` of ``sum(dy * conv2d(x, w))``. Shapes: x (n, c_in, h, w), dy (n, c_out, h_out, w_out)
-    -> (c_out, c_in/g, kh, kw)."""
+    -> (c_out, c_in/g, kh, kw). A Winograd plan's weight gradient runs as GEMM."""
     c_out, c_in, g = dy.shape[1], x.shape[1], geometry.groups
     w_shape = (c_out, c_in // g) + tuple(kernel_hw)
     plan = plan or make_plan(x.shape, w_shape, geometry)
@@ -172,7 +199,7 @@ def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray 
                                           tmps[i], i, layout.threads, need_y, need_dw, layout.tile_rows, kh, kw,
                                           *geometry.args())
 
-    with _blas_for(layout.threads):
+    with single_threaded_blas():
         run_parts(part, layout.threads)
     dw = (dw_part[0] if layout.threads == 1 else dw_part.sum(axis=0)).reshape(c_out, c_in_g, kh, kw) \
         if need_dw else None
@@ -193,6 +220,9 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
     plan = plan or make_plan((n, c_in) + tuple(input_hw), w.shape, geometry)
     if plan.algorithm is Algorithm.DIRECT:
         return conv_direct.grad_input(dy, w, input_hw, geometry, plan)
+    if plan.algorithm is Algorithm.WINOGRAD:  # the forward of dy with the flipped kernel, padded by 2 - pad
+        return _winograd(dy, conv_direct.flip_transposed(w, 1), (2 - geometry.pad_h, 2 - geometry.pad_w),
+                         tuple(input_hw), plan)
     c_out_g, k = c_out // g, c_in_g * kh * kw
     dx = np.empty((n, c_in) + tuple(input_hw), dtype=dy.dtype)
     layout = _gemm_layout(min(plan.threads, n), plan.tile_bytes, c_in, tuple(input_hw), (kh, kw), (h_out, w_out),
@@ -205,7 +235,7 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
         conv_gemm.grad_input(dy, w2t, dx, cols, planes, tile, i, layout.threads, layout.tile_rows, kh, kw,
                              *geometry.args())
 
-    with _blas_for(layout.threads):
+    with single_threaded_blas():
         run_parts(part, layout.threads)
     return dx
 
@@ -235,7 +265,7 @@ def conv2d_backward_transposed(dy: np.ndarray, w: np.ndarray, x: np.ndarray, geo
     plan = plan or make_plan(dy.shape, w.shape, geometry)
     if not need_dx:
         return None, (conv2d_grad_weight(dy, x, (kh, kw), geometry, plan) if need_dw else None)
-    if plan.algorithm is Algorithm.DIRECT or not need_dw:
+    if plan.algorithm is not Algorithm.GEMM or not need_dw:
         dx = conv2d_forward(dy, w, geometry, plan)
         dw = conv2d_grad_weight(dy, x, (kh, kw), geometry, plan) if need_dw else None
     else:

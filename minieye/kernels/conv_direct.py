@@ -230,7 +230,7 @@ def _wide_forward(x: np.ndarray, w: np.ndarray, pads: tuple[int, int, int, int],
     return y
 
 
-def _flip_transposed(w: np.ndarray, groups: int) -> np.ndarray:
+def flip_transposed(w: np.ndarray, groups: int) -> np.ndarray:
     """The weight of the convolution that computes dx from dy (stride 1): kernels flipped,
     (c_out, c_in/g) roles swapped within each group. Shapes: (c_out, c_in/g, kh, kw) -> (c_in, c_out/g, kh, kw)."""
     c_out, c_in_g, kh, kw = w.shape
@@ -270,7 +270,7 @@ def grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], geometr
         left = geometry.dilation_w * (kw - 1) - geometry.pad_w
         bottom = input_hw[0] - h_out - top + geometry.dilation_h * (kh - 1)
         right = input_hw[1] - w_out - left + geometry.dilation_w * (kw - 1)
-        return _wide_forward(dy, _flip_transposed(w, geometry.groups), (top, bottom, left, right),
+        return _wide_forward(dy, flip_transposed(w, geometry.groups), (top, bottom, left, right),
                              geometry.dilation_h, geometry.dilation_w, plan)
     c_in = c_in_g * geometry.groups
     h, w_in = input_hw
