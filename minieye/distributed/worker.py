@@ -1,7 +1,7 @@
 """The worker side: a Dask actor holding the rebuilt network and one partition of the data.
 
 Each partition lives in one ``PartitionEvaluator`` on the worker that holds the
-partition (a Dask actor: the client calls its methods directly on that worker, one
+partition (its rows sent by the client, or loaded there from a ``ShardSource``) (a Dask actor: the client calls its methods directly on that worker, one
 round trip, without going through the scheduler). It rebuilds the network from the
 packed model once, wraps its rows in an ordinary single-process ``train.Problem``, and
 on each call writes the parameter values it is given and runs that Problem's
@@ -49,15 +49,37 @@ class PartitionEvaluator:
         part: ``(inputs, targets)`` of this partition, as ``train.Problem`` takes them.
         numba_threads: cap on the threads of minieye's kernels during a call
             (Numba's setting is per thread: it is applied for each call and restored after it).
+        shard: ``(source, index)`` instead of ``part``: the rows are
+            ``source.load(index)``, read here on the worker.
 
     Shapes: ``values[k]`` of ``evaluate`` has the shape of the k-th optimised parameter;
     the returned gradient has one entry per scalar of them, in their order.
     """
 
-    def __init__(self, model: dict[str, Any], part: tuple[tuple, Any], numba_threads: int | None = None):
+    def __init__(self, model: dict[str, Any], part: tuple[tuple, Any] | None = None,
+                 numba_threads: int | None = None, shard: tuple[Any, int] | None = None):
         self.numba_threads = numba_threads
+        if shard is not None:
+            source, index = shard
+            part = source.load(index)
+            if not isinstance(part, tuple) or len(part) != 2:
+                raise TypeError(f"shard {index}: the shard source's load returned {type(part).__name__}; "
+                                f"expected a tuple (inputs, targets)")
         self.part = part
         self.problem = self._build(model)
+
+    def describe(self) -> tuple[int, list[tuple[tuple[int, ...], str]]]:
+        """``(rows, [(row shape, dtype) of each input and target])``: what the client checks
+        across partitions (the same layout) and when a shard is re-loaded (the same rows)."""
+        problem = self.problem
+        named = problem._arrays()
+        counts = sorted({a.shape[0] if a.ndim else 0 for _, a in named})
+        if not named:
+            raise ValueError("this partition holds no inputs and no targets")
+        if len(counts) != 1:
+            raise ValueError("rows (first axis) differ between the arrays of this partition: " +
+                             ", ".join(f"{name}: {a.shape}" for name, a in named))
+        return counts[0], [(tuple(a.shape[1:]), a.dtype.str) for _, a in named]
 
     def _build(self, model: dict[str, Any]) -> Problem:
         net, loss, params = unpack_model(model)
