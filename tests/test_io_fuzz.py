@@ -167,7 +167,6 @@ def test_random_edits_of_the_description(description, tmp_path_factory, data):
 
 
 # -- zip bombs: the loader inflates only what the description names, after checking its header ----------------------
-_BOMB_BYTES = 1 << 26          # 64 MiB of zeros, a few hundred kB once deflated
 _PEAK_LIMIT = 8 << 20          # what loading the small network below may allocate at most
 
 
@@ -228,8 +227,9 @@ _BOMBS = {  # kind -> what load must do: None (load, ignoring the junk) or a reg
 }
 
 
-@settings(max_examples=12, deadline=None)
-@given(kind=st.sampled_from(sorted(_BOMBS)), size=st.sampled_from([_BOMB_BYTES, 2 * _BOMB_BYTES]))
+@pytest.mark.parametrize("kind", sorted(_BOMBS))
+@settings(max_examples=2, deadline=None)
+@given(size=st.integers(32, 64).map(lambda mib: mib << 20))
 def test_zip_bombs_load_in_bounded_memory(tmp_path_factory, kind, size):
     path = tmp_path_factory.mktemp("bomb") / "bomb.minieye"
     _bomb(path, kind, size)
