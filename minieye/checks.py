@@ -193,9 +193,18 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+def _refusal(items: Any) -> Any:
+    """``fail_type`` when ``items`` (a value or its entries) are not all ints, else ``fail``."""
+    try:
+        ints = all(_is_int(v) for v in (items if isinstance(items, (tuple, list)) else (items,)))
+    except TypeError:
+        ints = False
+    return fail if ints else fail_type
+
+
 def check_positive_int(value: Any, where: str, name: str) -> int:
     if not _is_int(value) or value < 1:
-        raise fail(where, f"{name} a positive integer", f"{name}={value!r}")
+        raise _refusal(value)(where, f"{name} a positive integer", f"{name}={value!r}")
     return int(value)
 
 
@@ -241,7 +250,7 @@ def check_real(value: Any, where: str, name: str, *, positive: bool = False) -> 
 
 def check_nonneg_int(value: Any, where: str, name: str) -> int:
     if not _is_int(value) or value < 0:
-        raise fail(where, f"{name} a non-negative integer", f"{name}={value!r}")
+        raise _refusal(value)(where, f"{name} a non-negative integer", f"{name}={value!r}")
     return int(value)
 
 
@@ -253,7 +262,7 @@ def pair(value: Any, where: str, name: str, minimum: int = 0) -> tuple[int, int]
     except TypeError:
         ok = False
     if not ok:
-        raise fail(where, f"{name} an int >= {minimum} or an (h, w) pair of them", f"{name}={value!r}")
+        raise _refusal(items)(where, f"{name} an int >= {minimum} or an (h, w) pair of them", f"{name}={value!r}")
     _check_geometry(items, where, name, value)
     return int(items[0]), int(items[1])
 
@@ -276,7 +285,7 @@ def spatial_tuple(value: Any, nd: int, where: str, name: str, minimum: int = 0) 
     except TypeError:
         ok = False
     if not ok:
-        raise fail(where, f"{name} an int >= {minimum} or {_NAMED[nd]} of them", f"{name}={value!r}")
+        raise _refusal(items)(where, f"{name} an int >= {minimum} or {_NAMED[nd]} of them", f"{name}={value!r}")
     _check_geometry(items, where, name, value)
     return tuple(int(v) for v in items)
 
