@@ -51,9 +51,18 @@ def _file_mode(target: Path) -> int:
     """The mode ``open(target, "w")`` would leave: the existing file's, else 0o666 minus the umask."""
     with contextlib.suppress(OSError):
         return target.stat().st_mode & 0o7777
-    umask = os.umask(0)
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process umask: from /proc on Linux (os.umask can only read it by setting it, which
+    another thread could see), else by setting and restoring it."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        with open("/proc/self/status") as status:
+            return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
+    umask = os.umask(0o077)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
 
 
 def write_archive(path: str | os.PathLike, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:

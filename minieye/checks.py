@@ -1,4 +1,4 @@
-"""Validation at the edge: one error type, one message format, a few checks.
+"""Validation at the edge: one error type (two for wrong types), one message format, a few checks.
 
 Every public entry point (functional wrappers, layer construction and forward,
 networks, losses, restore) validates through these helpers, so that a user sees
@@ -6,7 +6,9 @@ networks, losses, restore) validates through these helpers, so that a user sees
     Conv2D 'enc1' forward: expected x.shape[1] == in_channels (3); got x.shape == (8, 4, 32, 32)
 
 instead of a NumPy or Numba traceback. Kernels never validate: they trust what
-reaches them.
+reaches them. Refusals are ``ShapeError`` (a ValueError); a wrong type (a string for an
+array, a float or a class where an int or an instance is expected) is ``ArgumentTypeError``,
+both a TypeError and a ShapeError.
 """
 from __future__ import annotations
 
@@ -193,9 +195,18 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+def _refusal(items: Any) -> Any:
+    """``fail_type`` when ``items`` (a value or its entries) are not all ints, else ``fail``."""
+    try:
+        ints = all(_is_int(v) for v in (items if isinstance(items, (tuple, list, np.ndarray)) else (items,)))
+    except TypeError:
+        ints = False
+    return fail if ints else fail_type
+
+
 def check_positive_int(value: Any, where: str, name: str) -> int:
     if not _is_int(value) or value < 1:
-        raise fail(where, f"{name} a positive integer", f"{name}={value!r}")
+        raise _refusal(value)(where, f"{name} a positive integer", f"{name}={value!r}")
     return int(value)
 
 
@@ -242,7 +253,7 @@ def check_real(value: Any, where: str, name: str, *, positive: bool = False, sig
 
 def check_nonneg_int(value: Any, where: str, name: str) -> int:
     if not _is_int(value) or value < 0:
-        raise fail(where, f"{name} a non-negative integer", f"{name}={value!r}")
+        raise _refusal(value)(where, f"{name} a non-negative integer", f"{name}={value!r}")
     return int(value)
 
 
@@ -254,7 +265,7 @@ def pair(value: Any, where: str, name: str, minimum: int = 0) -> tuple[int, int]
     except TypeError:
         ok = False
     if not ok:
-        raise fail(where, f"{name} an int >= {minimum} or an (h, w) pair of them", f"{name}={value!r}")
+        raise _refusal(items)(where, f"{name} an int >= {minimum} or an (h, w) pair of them", f"{name}={value!r}")
     _check_geometry(items, where, name, value)
     return int(items[0]), int(items[1])
 
@@ -277,7 +288,7 @@ def spatial_tuple(value: Any, nd: int, where: str, name: str, minimum: int = 0) 
     except TypeError:
         ok = False
     if not ok:
-        raise fail(where, f"{name} an int >= {minimum} or {_NAMED[nd]} of them", f"{name}={value!r}")
+        raise _refusal(items)(where, f"{name} an int >= {minimum} or {_NAMED[nd]} of them", f"{name}={value!r}")
     _check_geometry(items, where, name, value)
     return tuple(int(v) for v in items)
 
@@ -289,7 +300,7 @@ def check_shape_tuple(value: Any, ndim: int, where: str, name: str) -> tuple[int
     except TypeError:
         ok = False
     if not ok:
-        raise fail(where, f"{name} a tuple of {ndim} non-negative ints", f"{name}={value!r}")
+        raise _refusal(value)(where, f"{name} a tuple of {ndim} non-negative ints", f"{name}={value!r}")
     return tuple(int(v) for v in value)
 
 

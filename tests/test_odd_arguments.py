@@ -160,3 +160,14 @@ def test_max_unpool_output_size_rule():
         with pytest.raises(ValueError, match=r"output_size between \(4, 4\) and \(5, 5\)"):
             F.max_unpool2d(y, switches, (size, size), kernel_size=2)
     assert F.max_unpool2d(y, switches, (6, 6)).shape == (1, 1, 6, 6)  # no window: any size holding the switches
+
+
+@pytest.mark.parametrize("call, is_type_error", [
+    (lambda: F.conv2d(X, W, stride="2"), True), (lambda: F.conv2d(X, W, stride=(1, 2.5)), True),
+    (lambda: me.layers.Dense(2.5, 4), True), (lambda: F.max_pool3d(X[:, :, None], None), True),
+    (lambda: F.conv2d(X, W, stride=0), False), (lambda: F.conv2d(X, W, stride=(1, 2, 3)), False),
+    (lambda: me.layers.Dense(0, 4), False)])
+def test_a_wrong_type_of_size_is_a_type_error_a_wrong_value_is_not(call, is_type_error):
+    with pytest.raises(ValueError) as caught:
+        call()
+    assert isinstance(caught.value, TypeError) == is_type_error, repr(caught.value)
