@@ -180,3 +180,23 @@ def test_the_harness_sees_dropout_as_one_function_and_eval_buffers_as_fixed():
 
     with pytest.raises(AssertionError, match="buffer 'running_mean' changed in a forward pass in evaluation mode"):
         check_layer(Leaky(3, dtype="float64").eval(), RNG.normal(size=(4, 3)))
+
+
+def test_a_conv_net_with_batch_norm_and_dropout_trains_and_predicts_in_evaluation_mode():
+    from sklearn.datasets import load_digits
+
+    from minieye import losses, train
+
+    images, labels = load_digits(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(images))
+    images, labels = (images[order] / 16.0).astype(np.float32).reshape(-1, 1, 8, 8), labels[order]
+    net = me.Sequential(L.Conv2D(1, 16, 3, padding=1, seed=1), L.BatchNorm2D(16), L.ReLU(), L.MaxPool2D(2),
+                        L.Flatten(), L.Dropout(0.3, seed=3), L.Dense(256, 10, seed=2))
+    problem = train.Problem(net, losses.SoftmaxCrossEntropy(), images[:1400], labels[:1400], batch_size=64, rng=0)
+    train.Trainer(problem, train.Adam(), train.FixedStep(0.003)).run(max_iterations=150)
+    held_out = images[1400:]
+    assert not np.array_equal(net(held_out), net(held_out))            # training mode: new masks each call
+    scores = net.eval()(held_out)
+    np.testing.assert_array_equal(net(held_out), scores)
+    assert (scores.argmax(axis=1) == labels[1400:]).mean() > 0.96
+    assert 0.05 < float(np.abs(net[1].running_mean).mean()) and not np.allclose(net[1].running_var, 1)
