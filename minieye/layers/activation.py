@@ -166,9 +166,9 @@ class GELU(_Elementwise):
     (PyTorch's default ``approximate='none'``). Shapes: any -> same."""
 
     def _apply(self, x):
-        from scipy.special import erf  # late: scipy.special is not needed to import minieye
+        from scipy.special import ndtr  # late: scipy.special is not needed to import minieye
 
-        cdf = 0.5 * (1 + erf(x * x.dtype.type(np.sqrt(0.5))))
+        cdf = ndtr(x)  # Phi(x) = (1 + erf(x / sqrt 2)) / 2, without the cancellation for x << 0
         return x * cdf, lambda: cdf + x * np.exp(-0.5 * x * x) * x.dtype.type(1 / np.sqrt(2 * np.pi))
 
 
