@@ -38,6 +38,7 @@ __all__ = [
     "spatial_tuple",
     "compact",
     "LAYOUTS",
+    "TUPLE_NAMES",
     "check_gradient",
     "resolve_dtype",
     "where",
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 LAYOUTS = {1: "N, C, L", 2: "N, C, H, W", 3: "N, C, D, H, W"}
-_NAMED = {1: "an (l,) tuple", 2: "an (h, w) pair", 3: "a (d, h, w) triple"}
+TUPLE_NAMES = {1: "an (l,) tuple", 2: "an (h, w) pair", 3: "a (d, h, w) triple"}  # per-dim values, in messages
 
 
 class ShapeError(ValueError):
@@ -288,7 +289,7 @@ def spatial_tuple(value: Any, nd: int, where: str, name: str, minimum: int = 0) 
     except TypeError:
         ok = False
     if not ok:
-        raise _refusal(items)(where, f"{name} an int >= {minimum} or {_NAMED[nd]} of them", f"{name}={value!r}")
+        raise _refusal(items)(where, f"{name} an int >= {minimum} or {TUPLE_NAMES[nd]} of them", f"{name}={value!r}")
     _check_geometry(items, where, name, value)
     return tuple(int(v) for v in items)
 
