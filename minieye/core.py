@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import itertools
 from typing import Any, Callable, Iterable, Iterator
 
@@ -194,6 +195,33 @@ class DeltaSet:
         return f"DeltaSet({names})"
 
 
+_MISSING = object()
+
+
+def _explained_backward(forward: Callable) -> Callable:
+    """``forward`` whose backward, called without ``deltas`` (or without anything), says what to pass.
+
+    Without this, Python's message names the closure's argument but not what it is for.
+    """
+    @functools.wraps(forward)
+    def checked_forward(self: "Layer", *inputs: Any, **kwargs: Any) -> Any:
+        result = forward(self, *inputs, **kwargs)
+        if not (isinstance(result, tuple) and len(result) == 2 and callable(result[1])):
+            return result
+        y, backward = result
+
+        def checked_backward(dy: Any = _MISSING, deltas: Any = _MISSING, *more: Any) -> Any:
+            if deltas is _MISSING:
+                missing = "dy and deltas are" if dy is _MISSING else "deltas is"
+                raise TypeError(f"{self.label()} backward(dy, deltas): {missing} missing; pass the output "
+                                f"gradient dy and a minieye.DeltaSet() that parameter gradients are added into")
+            return backward(dy, deltas, *more)
+
+        return y, checked_backward
+
+    return checked_forward
+
+
 class Layer:
     """Base class of every layer, loss and network.
 
@@ -213,6 +241,11 @@ class Layer:
 
     n_inputs: int | None = 1
     training: bool = True  # class default; train()/eval() set it on the instance
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "forward" in cls.__dict__:
+            cls.forward = _explained_backward(cls.__dict__["forward"])
 
     def __init__(self, name: str | None = None):
         self.name = name

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .checks import fail
+from .checks import fail, fail_type
 from .core import (Backward, DeltaSet, Layer, Parameter, current_scope, forward_scope, input_grad,
                    input_grad_needed, unique_parameters)
 
@@ -75,7 +75,7 @@ class Sequential(Layer):
         where = f"Sequential {name!r}" if name else "Sequential"  # no layers yet: describe() would say [0]
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
-                raise fail(where, "Layer instances", f"item {i} is {type(layer).__name__}")
+                raise fail_type(where, "Layer instances", f"item {i} is {type(layer).__name__}", value=layer)
             if i > 0 and layer.n_inputs not in (1, None):
                 raise fail(where, "single-input layers after the first",
                            f"item {i} ({layer.label()}) takes {layer.n_inputs} inputs", "use a Graph")
@@ -195,7 +195,7 @@ class Graph(Layer):
     def add(self, layer: Layer, *inputs: Node) -> Node:
         where = f"{self.label()}.add({layer.label() if isinstance(layer, Layer) else layer!r})"
         if not isinstance(layer, Layer):
-            raise fail(where, "a Layer", type(layer).__name__)
+            raise fail_type(where, "a Layer", type(layer).__name__, value=layer)
         if layer is self:
             raise fail(where, "a layer other than the graph itself", "the graph")
         for node in inputs:

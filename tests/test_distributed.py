@@ -48,6 +48,7 @@ def client():
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                        dashboard_address="127.0.0.1:0")
     with distributed.Client(cluster) as c:
+        c.wait_for_workers(2, timeout=120)  # the processes have started; the scheduler may not list them yet
         yield c
     cluster.close()
 
@@ -127,7 +128,7 @@ def test_one_partition_is_bit_for_bit(client):
 def test_lost_actor_is_a_clear_error_and_parameters_stay(client):
     problem = _distributed(dense_net(), losses.MSE(), X, Y, client=client)
     before = problem.get_vector()
-    client.cancel([f for f in problem._futures if str(f.key).startswith("minieye-partition")])
+    client.cancel(problem.placement.actor_futures())
     with pytest.raises(RuntimeError, match="evaluation on the workers failed"):
         problem.evaluate_vector()
     np.testing.assert_array_equal(problem.get_vector(), before)
@@ -197,7 +198,7 @@ def _actors(dask_worker):
 def test_warm_up_builds_the_model_on_every_worker_and_close_releases_it(client):
     problem = _distributed(dense_net(), losses.MSE(), X, Y, client=client)
     assert problem.setup_seconds > 0 and len(set(problem.workers)) == 2
-    mine = {f.key for f in problem._futures if str(f.key).startswith("minieye-partition")}
+    mine = {f.key for f in problem.placement.actor_futures()}
     held = {w: set(keys) & mine for w, keys in client.run(_actors).items()}
     assert sorted(len(keys) for keys in held.values()) == [1, 1]   # one partition's actor per worker
     problem.close()
@@ -260,11 +261,30 @@ def test_docs_example_runs():
     exec(compile(code, "docs/distributed.md", "exec"), {"__name__": "__main__"})
 
 
-def test_no_worker_is_waited_for_then_refused(monkeypatch):
+def test_no_worker_is_waited_for_then_refused():
     distributed = pytest.importorskip("distributed")
-    from minieye.distributed import problem as dproblem
-    monkeypatch.setattr(dproblem, "WORKER_WAIT", 0.5)
     with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address="127.0.0.1:0") as cluster, \
-            distributed.Client(cluster) as empty:
+            distributed.Client(cluster) as empty, me.options(worker_wait=0.5):
         with pytest.raises(ValueError, match=r"at least one Dask worker .*\(waited 0.5 s\)"):
             _distributed(dense_net(), losses.MSE(), X, Y, client=empty)
+
+
+def test_a_partition_caps_numba_threads_only_during_its_call():
+    import numba
+    from minieye.distributed.wire import pack_model
+    from minieye.distributed.worker import PartitionEvaluator
+    net, loss = dense_net(), losses.MSE()
+    params = net.parameters()
+    evaluator = PartitionEvaluator(pack_model(net, loss, params), ((X[:5],), Y[:5]), numba_threads=1)
+    seen = []
+    original = evaluator.problem.evaluate
+
+    def spy(rows):
+        seen.append(numba.get_num_threads())
+        return original(rows)
+
+    evaluator.problem.evaluate = spy
+    before = numba.get_num_threads()
+    loss_value, grad, _, _ = evaluator.evaluate([p.value for p in params], None)
+    assert seen == [1] and numba.get_num_threads() == before  # the worker thread gets its setting back
+    assert np.isfinite(loss_value) and grad.shape == (sum(p.size for p in params),)

@@ -241,9 +241,11 @@ def test_the_examples_in_docs_io_md_run(tmp_path, monkeypatch, capsys):
         for block in blocks:
             exec(compile(block, "docs/io.md", "exec"), namespace)
     finally:
-        if "Gain" in me.io.registered():
-            me.io.unregister("Gain")
-    assert "{'channels': 3, 'dtype': 'float32', 'name': 'g'}" in capsys.readouterr().out
+        for name in ("Gain", "PeakMeter"):
+            if name in me.io.registered():
+                me.io.unregister(name)
+    out = capsys.readouterr().out
+    assert "{'channels': 3, 'dtype': 'float32', 'name': 'g'}" in out and "[7.5] False" in out
 
 
 @me.io.register(name="test_io.Block")

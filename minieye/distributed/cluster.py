@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..checks import check_positive_int, fail
+from ..options import get
 
 __all__ = ["require_dask", "connect"]
 
@@ -60,6 +61,12 @@ def connect(client: Any = None, address: str | None = None, n_workers: int = 2,
                                        processes=True, dashboard_address="127.0.0.1:0")
     try:
         new = distributed.Client(cluster, direct_to_workers=direct)
+        # The processes have started; wait until the scheduler lists them all (a cold start
+        # can lag), else the partitions would be placed on fewer workers than asked for.
+        try:
+            new.wait_for_workers(n_workers, timeout=get("worker_wait"))
+        except Exception:  # distributed's TimeoutError: use those that came (at least one is waited for)
+            pass
     except BaseException:
         cluster.close()
         raise

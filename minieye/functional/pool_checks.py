@@ -10,9 +10,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..checks import LAYOUTS, as_float_array, check_ndim, fail, spatial_tuple
+from ..checks import LAYOUTS, as_float_array, check_ndim, fail, pair, spatial_tuple
 
-__all__ = ["Window", "check_volume", "window", "check_fits", "spatial_size", "check_switches"]
+__all__ = ["Window", "check_volume", "window", "check_fits", "spatial_size", "check_switches", "upsample_scale",
+           "UPSAMPLE_MODES"]
+
+UPSAMPLE_MODES = ("nearest", "bilinear")
 
 _AXES = {1: "L", 2: "H and W", 3: "D, H and W"}
 
@@ -83,3 +86,10 @@ def check_switches(switches: Any, shape: tuple[int, ...], spatial: tuple[int, ..
                    f"values in [{int(s.min())}, {int(s.max())}]",
                    f"Pass the input size of the max_pool{nd}d that made them")
     return np.ascontiguousarray(s, dtype=np.int64)
+
+
+def upsample_scale(where: str, scale_factor: Any, mode: Any) -> tuple[int, int]:
+    """An upsampling's ``mode`` checked and its ``scale_factor`` as (sh, sw), each an int >= 1."""
+    if mode not in UPSAMPLE_MODES:
+        raise fail(where, "mode 'nearest' or 'bilinear'", f"mode={mode!r}")
+    return pair(scale_factor, where, "scale_factor", minimum=1)

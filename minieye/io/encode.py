@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import fail_type
 from ..core import Layer, Parameter
 from ..network import Graph, Sequential
-from .registry import _ensure_builtins, name_for
+from .registry import name_for
 
 __all__ = ["FORMAT", "VERSION", "encode"]
 
@@ -136,10 +137,9 @@ def encode(layer: Layer, prefix: str = "") -> tuple[dict[str, Any], dict[str, np
     Trainer checkpoints embed a network this way, with their own prefix.
     """
     if not isinstance(layer, Layer):
-        raise ValueError(f"minieye.io.save: expected a Layer or network; got {type(layer).__name__}")
+        raise fail_type("minieye.io.save", "a Layer or network", type(layer).__name__, value=layer)
     from .. import __version__
 
-    _ensure_builtins()
     encoder = _Encoder(prefix)
     root = encoder.layer(layer, layer.label())
     meta = {"format": FORMAT, "version": VERSION, "minieye_version": __version__,

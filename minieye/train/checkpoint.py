@@ -24,7 +24,8 @@ and ``meta["version"] == 1``. It holds
 Resuming (``trainer.run(..., resume_from=path)``) with the same problem, orientation,
 line search and monitors reproduces the uninterrupted run bit for bit: same steps,
 same losses, same parameters. A mismatch (other parameter shapes, another
-orientation or configuration) is refused with a ValueError saying which.
+orientation or configuration, parameters of another dtype: a float64 run is not resumed
+in float32 or back) is refused with a ValueError saying which.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ..archive import read_archive, write_archive
+from ..archive import array_header, open_archive, write_archive
 from ..checks import check_positive_int, fail
 from ..core import walk_layers
 from .monitor import Monitor
@@ -156,10 +157,11 @@ def save_checkpoint(trainer: Any, path: str | os.PathLike) -> None:
         params.append({"index": i, "name": p.name, "shape": list(p.shape), "dtype": str(p.dtype)})
     arrays["history"] = np.array([[getattr(r, f) for f in _HISTORY_FIELDS] for r in trainer.history],
                                  dtype=np.float64).reshape(-1, len(_HISTORY_FIELDS))
-    if getattr(trainer, "_batch", None) is not None:
-        arrays["batch"] = np.asarray(trainer._batch)
-    if trainer.stale and trainer._next_batch is not None:  # drawn, not yet evaluated (see Trainer._ahead)
-        arrays["next_batch"] = np.asarray(trainer._next_batch)
+    batch, next_batch = trainer.batches
+    if batch is not None:
+        arrays["batch"] = np.asarray(batch)
+    if next_batch is not None:  # drawn, not yet evaluated (see Trainer._ahead)
+        arrays["next_batch"] = np.asarray(next_batch)
     orientation, search = trainer.orientation, trainer.line_search
     meta = {
         "format": FORMAT,
@@ -190,16 +192,16 @@ def _expect(condition: bool, where: str, expected: str, got: str, hint: str | No
 
 def load_checkpoint(trainer: Any, path: str | os.PathLike) -> None:
     """Restore the state written by ``save_checkpoint`` into ``trainer`` (and its problem's parameters and RNG)."""
-    meta, arrays = read_archive(path)
     where = f"checkpoint {str(path)!r}"
-    _expect(meta.get("format") == FORMAT, where, f"format {FORMAT!r}", repr(meta.get("format")),
-            "is this a network file? load it with minieye.io.load")
-    _expect(meta.get("version") == VERSION, where, f"version {VERSION}", repr(meta.get("version")),
-            "written by another minieye version")
-    try:
-        _restore(trainer, meta, arrays, where)
-    except (KeyError, TypeError, IndexError) as exc:
-        raise ValueError(f"{where}: malformed checkpoint ({type(exc).__name__}: {exc})") from None
+    with open_archive(path) as (meta, arrays):
+        _expect(meta.get("format") == FORMAT, where, f"format {FORMAT!r}", repr(meta.get("format")),
+                "is this a network file? load it with minieye.io.load")
+        _expect(meta.get("version") == VERSION, where, f"version {VERSION}", repr(meta.get("version")),
+                "written by another minieye version")
+        try:
+            _restore(trainer, meta, arrays, where)
+        except (KeyError, TypeError, IndexError) as exc:
+            raise ValueError(f"{where}: malformed checkpoint ({type(exc).__name__}: {exc})") from None
 
 
 def _restore(trainer: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> None:
@@ -214,16 +216,21 @@ def _restore(trainer: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray], 
         _expect(tuple(entry["shape"]) == p.shape, where,
                 f"params[{i}] ({p.name!r}) of shape {p.shape}",
                 f"shape {tuple(entry['shape'])} (saved as {entry['name']!r})")
+        _expect(entry["dtype"] == str(p.dtype), where, f"params[{i}] ({p.name!r}) of dtype {p.dtype}",
+                f"dtype {entry['dtype']} (saved as {entry['name']!r})",
+                f"build the network with dtype={entry['dtype']!r} to resume this run: a resumed run repeats "
+                f"the saved one exactly, which another precision cannot")
     for key, obj in (("orientation", trainer.orientation), ("line_search", trainer.line_search)):
         info = meta[key]
         ours = {"class": type(obj).__name__, "config": _jsonable(obj.config())}
         theirs = {"class": info["class"], "config": info["config"]}
         _expect(ours == theirs, where, f"{key} {info['class']}({info['config']}) as in the checkpoint",
                 f"{ours['class']}({ours['config']})", "resume with the same optimizer settings")
+    x_shape = array_header(arrays, "current.x")[0]  # checked before the values are read
+    _expect(x_shape == (problem.size,), where, f"current.x of shape ({problem.size},)", f"{x_shape}")
     x = np.array(arrays["current.x"], dtype=np.float64)
-    _expect(x.shape == (problem.size,), where, f"current.x of shape ({problem.size},)", f"{x.shape}")
     raw = arrays.get("current.raw_grad")
-    trainer._clear()
+    trainer.reset()
     trainer.orientation.reset()
     trainer.orientation.start(problem)
     trainer.orientation.load_state_dict(_join(meta["orientation"]["state"], arrays, where))
@@ -242,8 +249,7 @@ def _restore(trainer: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray], 
     trainer.stale = bool(info["stale"])
     trainer.last_step = info["last_step"]
     trainer.last_slope = info["last_slope"]
-    trainer._batch = arrays.get("batch")
-    trainer._next_batch = arrays.get("next_batch")
+    trainer.batches = arrays.get("batch"), arrays.get("next_batch")
     trainer.history = [Record(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), int(r[5]))
                        for r in arrays["history"]]
     problem.rng.bit_generator.state = _from_jsonable(meta["rng"])

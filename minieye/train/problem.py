@@ -24,9 +24,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..checks import as_float_array, check_positive_int, fail, generator
+from ..checks import as_float_array, check_positive_int, fail, fail_type, generator
 from ..core import DeltaSet, Layer, Parameter, forward_scope, held_frozen, input_grad, unique_parameters
-from ._fused import box_clip, box_reduce
+from ..functional.optim import box_clip, box_reduce
 from .constraints import Box, Constraint
 
 __all__ = ["Problem"]
@@ -65,9 +65,9 @@ class Problem:
                  params: Sequence[Parameter] | None = None, constraints: Sequence[Constraint] = ()):
         where = "Problem"
         if not isinstance(net, Layer):
-            raise fail(where, "net a minieye Layer (Sequential, Graph or a layer)", type(net).__name__)
+            raise fail_type(where, "net a minieye Layer (Sequential, Graph or a layer)", type(net).__name__, value=net)
         if not isinstance(loss, Layer):
-            raise fail(where, "loss a minieye Layer returning a 0-d array", type(loss).__name__)
+            raise fail_type(where, "loss a minieye Layer returning a 0-d array", type(loss).__name__, value=loss)
         self.net, self.loss = net, loss
         if inputs is None:
             inputs = ()
@@ -169,7 +169,7 @@ class Problem:
             return None
         lower, upper = np.full(self.size, -np.inf), np.full(self.size, np.inf)
         for c, s in self._constrained:
-            lower[s], upper[s] = c._lo, c._hi
+            lower[s], upper[s] = c.lower.ravel(), c.upper.ravel()
         return lower, upper
 
     # -- the flat view ----------------------------------------------------------------

@@ -10,33 +10,39 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..checks import check_nonneg_int, check_positive_int, fail
+from ..checks import check_nonneg_int, check_positive_int, fail, fail_type
 from .linesearch import ArmijoWolfe, LineSearch
 from .monitor import Monitor
 from .orient import Orientation
 from .problem import Problem
 from .quasinewton import LBFGS
 
-__all__ = ["trainer_parts", "optional_number", "run_arguments", "limits", "converged", "no_progress"]
+__all__ = ["UNSET", "OutOfTime", "trainer_parts", "optional_number", "run_arguments", "limits", "converged", "no_progress"]
+
+UNSET: Any = object()  # run(max_iterations) not given: 100, or no limit when epochs is given
+
+
+class OutOfTime(Exception):
+    """Raised inside a line search when the run's timeout has passed (the Trainer stops there)."""
 
 
 def trainer_parts(problem: Any, orientation: Any, line_search: Any, monitors: Sequence[Any]) -> tuple:
     """The Trainer's arguments checked, with the defaults LBFGS() and ArmijoWolfe() filled in."""
     where = "Trainer"
     if not isinstance(problem, Problem):
-        raise fail(where, "problem a train.Problem", type(problem).__name__)
+        raise fail_type(where, "problem a train.Problem", type(problem).__name__, value=problem)
     orientation = LBFGS() if orientation is None else orientation
     line_search = ArmijoWolfe() if line_search is None else line_search
     if not isinstance(orientation, Orientation):
-        raise fail(where, "orientation a train orientation (e.g. train.LBFGS())", repr(orientation),
-                   "pass an instance, not the class" if isinstance(orientation, type) else None)
+        raise fail_type(where, "orientation a train orientation (e.g. train.LBFGS())", repr(orientation),
+                        value=orientation)
     if not isinstance(line_search, LineSearch):
-        raise fail(where, "line_search a train line search (e.g. train.ArmijoWolfe())", repr(line_search),
-                   "pass an instance, not the class" if isinstance(line_search, type) else None)
+        raise fail_type(where, "line_search a train line search (e.g. train.ArmijoWolfe())", repr(line_search),
+                        value=line_search)
     monitors = tuple(monitors)
     for i, m in enumerate(monitors):
         if not isinstance(m, Monitor):
-            raise fail(where, "monitors a sequence of train monitors", f"monitors[{i}] is {m!r}")
+            raise fail_type(where, "monitors a sequence of train monitors", f"monitors[{i}] is {m!r}", value=m)
     return problem, orientation, line_search, monitors
 
 
@@ -55,6 +61,8 @@ def run_arguments(max_iterations: Any, epochs: Any, timeout: Any, target_loss: A
                   tolerance: Any, patience: Any) -> tuple:
     """``Trainer.run``'s stop arguments, checked (ValueError naming the bad one)."""
     where = "Trainer.run"
+    if max_iterations is UNSET:
+        max_iterations = 100 if epochs is None else None
     if max_iterations is not None:
         max_iterations = check_nonneg_int(max_iterations, where, "max_iterations")
     if epochs is not None:
