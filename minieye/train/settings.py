@@ -4,13 +4,12 @@
 """
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..checks import check_nonneg_int, check_positive_int, fail, fail_type
+from ..checks import check_nonneg_int, check_positive_int, check_real, fail_type
 from .linesearch import ArmijoWolfe, LineSearch
 from .monitor import Monitor
 from .orient import Orientation
@@ -46,15 +45,9 @@ def trainer_parts(problem: Any, orientation: Any, line_search: Any, monitors: Se
     return problem, orientation, line_search, monitors
 
 
-def optional_number(value: Any, where: str, name: str, positive: bool = False) -> float | None:
-    if value is None:
-        return None
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
-        and not math.isnan(value)
-    if not ok or (positive and not value > 0) or value < 0 and name != "target_loss":
-        need = "a positive number" if positive else "a non-negative number"
-        raise fail(where, f"{name} None or {need}", f"{name}={value!r}")
-    return float(value)
+def optional_number(value: Any, where: str, name: str, **sign: bool) -> float | None:
+    """None, or ``checks.check_real`` of ``value`` (``positive=`` / ``signed=`` passed on)."""
+    return None if value is None else check_real(value, where, name, **sign)
 
 
 def run_arguments(max_iterations: Any, epochs: Any, timeout: Any, target_loss: Any, gradient_tolerance: Any,
@@ -68,7 +61,7 @@ def run_arguments(max_iterations: Any, epochs: Any, timeout: Any, target_loss: A
     if epochs is not None:
         epochs = check_nonneg_int(epochs, where, "epochs")
     return (max_iterations, epochs, optional_number(timeout, where, "timeout", positive=True),
-            optional_number(target_loss, where, "target_loss"),
+            optional_number(target_loss, where, "target_loss", signed=True),
             optional_number(gradient_tolerance, where, "gradient_tolerance") or 0.0,
             optional_number(tolerance, where, "tolerance"), check_positive_int(patience, where, "patience"))
 
