@@ -233,10 +233,8 @@ class Layer:
 
     ``n_inputs`` is the number of inputs forward takes (None: any number).
 
-    Modes: ``training`` is True until ``eval()`` (or ``train(False)``); layers whose
-    forward differs between the modes (Dropout, BatchNorm) read it, and networks pass a
-    mode change on to every layer inside (``sublayers()``). ``buffers()`` names the
-    non-trainable arrays a layer keeps and ``minieye.io`` saves (running statistics).
+    Modes: ``training`` (True until ``eval()``) is read by Dropout and BatchNorm; networks pass
+    ``train()``/``eval()`` on through ``sublayers()``. ``buffers()``: non-trainable arrays io saves.
     """
 
     n_inputs: int | None = 1
@@ -271,14 +269,11 @@ class Layer:
         return []
 
     def buffers(self) -> dict[str, np.ndarray]:
-        """Non-trainable state arrays by name (BatchNorm's running statistics): the arrays
-        themselves, which ``minieye.io.load`` fills in place. None for most layers."""
+        """Non-trainable arrays by name (running statistics), the arrays themselves: io fills them in place."""
         return {}
 
-    # -- modes -----------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Layer":
-        """Set training mode (``mode=True``) or evaluation mode on this layer and every
-        layer inside it; returns the layer. Only layers that behave differently read it."""
+        """Training mode (``mode=True``) or evaluation mode, on this layer and every layer inside it."""
         if not isinstance(mode, (bool, np.bool_)):
             raise TypeError(f"{self.label()}.train: expected mode a bool; got {mode!r}")
         for layer in walk_layers(self):
@@ -286,8 +281,7 @@ class Layer:
         return self
 
     def eval(self) -> "Layer":
-        """Evaluation mode (``train(False)``): Dropout passes values through, BatchNorm uses
-        its running statistics. Returns the layer."""
+        """``train(False)``: Dropout passes values through, BatchNorm uses its running statistics."""
         return self.train(False)
 
     # -- conveniences ------------------------------------------------------------
@@ -335,14 +329,13 @@ def held_frozen(params: Iterable[Parameter]) -> Iterator[None]:
 
 def walk_layers(root: "Layer") -> list["Layer"]:
     """``root`` and every layer inside it (through ``sublayers()``), each once, parents first."""
-    seen: dict[int, Layer] = {}
-    pending = [root]
-    while pending:
-        layer = pending.pop()
-        if id(layer) not in seen:
-            seen[id(layer)] = layer
-            pending.extend(reversed(layer.sublayers()))
-    return list(seen.values())
+    order, seen = [root], {id(root)}
+    for layer in order:  # the list grows while it is walked: breadth first
+        for child in layer.sublayers():
+            if id(child) not in seen:
+                seen.add(id(child))
+                order.append(child)
+    return order
 
 
 def unique_parameters(*sources: "Layer | Iterable[Parameter]") -> list[Parameter]:
@@ -404,4 +397,3 @@ def input_grad(needed: bool) -> Iterator[None]:
         yield
     finally:
         _INPUT_GRAD.reset(token)
-

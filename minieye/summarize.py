@@ -112,8 +112,6 @@ class _Tracer:
     def run_graph(self, graph: Graph, inputs: tuple, depth: int) -> Any:
         structure = graph.structure()
         layers = graph.layers
-        if len(inputs) != len(structure["inputs"]):
-            raise fail(f"summary({graph.label()})", f"{len(structure['inputs'])} input shape(s)", f"{len(inputs)}")
         values: list[Any] = [None] * len(structure["nodes"])
         for index, x in zip(structure["inputs"], inputs):
             values[index] = x
@@ -155,6 +153,9 @@ def summary(net: Layer, input_shape: Sequence[int] | Sequence[Sequence[int]] | N
     if not isinstance(net, Layer):
         raise TypeError(f"{where}: expected a Layer or network; got {type(net).__name__}")
     shapes = _input_shapes(input_shape, where)
+    if net.n_inputs is not None and len(shapes) != net.n_inputs:
+        raise fail(f"{where}({net.label()})", f"{net.n_inputs} input shape(s), as the network takes",
+                   f"{len(shapes)}: input_shape={input_shape!r}")
     params = net.parameters()
     dtype = np.dtype(dtype) if dtype is not None else (params[0].dtype if params else np.dtype(np.float32))
     inputs = tuple(np.zeros(s, dtype=dtype) for s in shapes)

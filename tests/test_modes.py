@@ -82,6 +82,7 @@ def test_batch_norm_updates_running_statistics_in_training_forward_only():
     mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3), ddof=1)
     np.testing.assert_allclose(bn.running_mean, 0.25 * mean)
     np.testing.assert_allclose(bn.running_var, 0.75 + 0.25 * var)
+    assert bn.num_batches_tracked == 1 and bn.num_batches_tracked.dtype == np.int64
     np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-12)
     np.testing.assert_allclose(y.var(axis=(0, 2, 3)), x.var(axis=(0, 2, 3)) / (x.var(axis=(0, 2, 3)) + 1e-5))
     saved = bn.running_mean.copy(), bn.running_var.copy()
@@ -110,7 +111,7 @@ def test_batch_norm_refuses_one_value_per_channel_in_training_and_wrong_shapes()
         L.GroupNorm(4, 6)
     with pytest.raises(ValueError, match=r"LayerNorm\(4\) forward: expected x of shape \(..., 4\)"):
         L.LayerNorm(4)(np.ones((2, 5)))
-    with pytest.raises(ValueError, match=r"momentum in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"momentum in \[0, 1\] or None"):
         L.BatchNorm1D(3, momentum=2.0)
 
 
@@ -134,7 +135,7 @@ def test_a_version_1_file_loads_in_training_mode_and_damaged_buffers_are_refused
     meta, arrays = me.io.encode(L.BatchNorm1D(2).eval())
     old = {**meta, "version": 1, "layers": [{k: v for k, v in r.items() if k not in ("training", "buffers")}
                                              for r in meta["layers"]]}
-    with pytest.raises(ValueError, match=r"holds buffers \[\] but the layer has \['running_mean', 'running_var'\]"):
+    with pytest.raises(ValueError, match=r"holds buffers \[\] but the layer has \['num_batches_tracked', 'running_mean'"):
         me.io.decode(old, arrays)
     dense = me.io.encode(L.Dense(2, 2, seed=0))
     old_dense = {**dense[0], "version": 1, "layers": [{k: v for k, v in r.items() if k != "training"}
@@ -180,3 +181,23 @@ def test_the_harness_sees_dropout_as_one_function_and_eval_buffers_as_fixed():
 
     with pytest.raises(AssertionError, match="buffer 'running_mean' changed in a forward pass in evaluation mode"):
         check_layer(Leaky(3, dtype="float64").eval(), RNG.normal(size=(4, 3)))
+
+
+def test_a_conv_net_with_batch_norm_and_dropout_trains_and_predicts_in_evaluation_mode():
+    from sklearn.datasets import load_digits
+
+    from minieye import losses, train
+
+    images, labels = load_digits(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(images))
+    images, labels = (images[order] / 16.0).astype(np.float32).reshape(-1, 1, 8, 8), labels[order]
+    net = me.Sequential(L.Conv2D(1, 16, 3, padding=1, seed=1), L.BatchNorm2D(16), L.ReLU(), L.MaxPool2D(2),
+                        L.Flatten(), L.Dropout(0.3, seed=3), L.Dense(256, 10, seed=2))
+    problem = train.Problem(net, losses.SoftmaxCrossEntropy(), images[:1400], labels[:1400], batch_size=64, rng=0)
+    train.Trainer(problem, train.Adam(), train.FixedStep(0.003)).run(max_iterations=150)
+    held_out = images[1400:]
+    assert not np.array_equal(net(held_out), net(held_out))            # training mode: new masks each call
+    scores = net.eval()(held_out)
+    np.testing.assert_array_equal(net(held_out), scores)
+    assert (scores.argmax(axis=1) == labels[1400:]).mean() > 0.96
+    assert 0.05 < float(np.abs(net[1].running_mean).mean()) and not np.allclose(net[1].running_var, 1)

@@ -52,6 +52,7 @@ def _compare_in_both_modes(ours, theirs, shape, rng, steps=3):
             _step(ours, theirs, x, rng.normal(size=shape))
             for name, array in ours.buffers().items():
                 np.testing.assert_allclose(array, getattr(theirs, name).numpy(), rtol=RTOL, atol=ATOL, err_msg=name)
+    assert sorted(ours.buffers()) == sorted(name for name, _ in theirs.named_buffers())
 
 
 BATCH_NORMS = [
@@ -61,6 +62,7 @@ BATCH_NORMS = [
     (L.BatchNorm2D, torch.nn.BatchNorm2d, (4, 3, 5, 6), {}),
     (L.BatchNorm2D, torch.nn.BatchNorm2d, (1, 2, 3, 3), {"momentum": 1.0, "affine": False}),
     (L.BatchNorm2D, torch.nn.BatchNorm2d, (3, 4, 1, 2), {"momentum": 0.0, "eps": 0.1}),
+    (L.BatchNorm1D, torch.nn.BatchNorm1d, (5, 2, 3), {"momentum": None}),
 ]
 
 

@@ -61,6 +61,9 @@ def test_a_network_without_inputs_and_bad_shapes():
         me.summary(_net(), (1, 3, 8, 8))
     with pytest.raises(ValueError, match="summary: expected input_shape a tuple of ints"):
         me.summary(_net(), "1x1x8x8")
+    with pytest.raises(ValueError, match=r"summary\(Sequential\[7\]\): expected 1 input shape\(s\), as the network "
+                                         r"takes; got 0: input_shape=None"):
+        me.summary(_net(), None)
     with pytest.raises(TypeError, match="summary: expected a Layer"):
         me.summary([L.ReLU()], (1, 2))
 

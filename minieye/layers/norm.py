@@ -15,7 +15,8 @@ spatial axes, one mean per channel), of each sample for LayerNorm (S = the last
 ``len(normalized_shape)`` axes) and GroupNorm (S = the channels of a group and the
 spatial axes). BatchNorm in training mode also updates, in place, its running statistics
 ``running = (1 - momentum) running + momentum batch`` with the *unbiased* batch variance
-(times n / (n - 1), n values per channel); in evaluation mode it normalises with them
+(times n / (n - 1), n values per channel), and counts the batches in ``num_batches_tracked``
+(``momentum=None`` averages all batches equally: momentum = 1 / count); in evaluation mode it normalises with them
 instead, a fixed affine map whose dx is ``dy * weight * r``.
 """
 from __future__ import annotations
@@ -89,16 +90,17 @@ class _BatchNorm(_Normalization):
     _ranks: tuple[int, ...] = ()
     _layout = ""
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  dtype: Any = None, name: str | None = None):
         where = where_of(type(self).__name__, name)
         self.num_features = check_positive_int(num_features, where, "num_features")
         super().__init__((self.num_features,), eps, affine, dtype, name)
-        self.momentum = check_real(momentum, where, "momentum")
-        if self.momentum > 1:
-            raise fail(where, "momentum in [0, 1]", f"momentum={momentum!r}")
+        self.momentum = None if momentum is None else check_real(momentum, where, "momentum")
+        if self.momentum is not None and self.momentum > 1:
+            raise fail(where, "momentum in [0, 1] or None", f"momentum={momentum!r}")
         self.running_mean = np.zeros(self.num_features, dtype=self.dtype)
         self.running_var = np.ones(self.num_features, dtype=self.dtype)
+        self.num_batches_tracked = np.zeros((), dtype=np.int64)
 
     def config(self) -> dict[str, Any]:
         return {"num_features": self.num_features, "momentum": self.momentum, "affine": self.weight is not None,
@@ -108,10 +110,13 @@ class _BatchNorm(_Normalization):
         return f"{type(self).__name__}({self.num_features})"
 
     def buffers(self) -> dict[str, np.ndarray]:
-        return {"running_mean": self.running_mean, "running_var": self.running_var}
+        return {"running_mean": self.running_mean, "running_var": self.running_var,
+                "num_batches_tracked": self.num_batches_tracked}
 
     def _update_running(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
-        m = self.dtype.type(self.momentum)
+        self.num_batches_tracked += 1
+        # momentum None: the cumulative average of every batch so far, as PyTorch
+        m = self.dtype.type(1 / self.num_batches_tracked if self.momentum is None else self.momentum)
         self.running_mean *= 1 - m
         self.running_mean += m * mean
         self.running_var *= 1 - m
@@ -155,7 +160,7 @@ class BatchNorm1D(_BatchNorm):
     Shapes: x (N, C) or (N, C, L) -> same; weight, bias, running_mean, running_var (C,).
     Training mode normalises with the batch's statistics (per channel, over N and L) and
     updates the running ones; ``eval()`` mode uses the running ones. ``affine=False``: no
-    weight and bias.
+    weight and bias. ``momentum=None``: running statistics are the plain average over batches.
     """
 
     _ranks = (2, 3)

@@ -33,7 +33,7 @@ def batch_norm(draw, cls, training):
                L.BatchNorm2D: (draw(ms.spatial_sizes()), draw(ms.spatial_sizes()))}[cls]
     if training and n * math.prod(spatial) < 2:
         n = 2  # training mode needs more than one value per channel
-    layer = cls(c, eps=draw(st.sampled_from([1e-5, 1e-3])), momentum=draw(st.sampled_from([0.1, 0.5, 1.0])),
+    layer = cls(c, eps=draw(st.sampled_from([1e-5, 1e-3])), momentum=draw(st.sampled_from([0.1, 0.5, 1.0, None])),
                 affine=draw(st.booleans()), dtype=F64)
     _randomize_affine(draw, layer)
     if not training:
