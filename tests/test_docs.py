@@ -23,7 +23,7 @@ TOURS = {
                         "(1, 1, 2, 2, 2)", "(2, 1, 8, 16, 16) (2, 1, 8, 16, 16)"],
     "docs/kernels.md": ["[12. 12. 10. 17.]", "True True", "(1, 1, 64, 64) 0", "(2, 4, 32, 32)",
                         "expected x.shape[1] == in_channels (3)", "(2, 1, 64) True", "(2, 3, 8, 16, 16)"],
-    "docs/training.md": ["held-out accuracy", "non_finite"],
+    "docs/training.md": ["held-out accuracy", "non_finite", "best validation epoch", "'val_accuracy'"],
     "docs/contributing.md": ["Softsign passes"],
     "docs/restoration.md": ["-> deconvolve", "MindsEye recipe"],
     "docs/blind.md": ["(5, 7) 1.000 True", "kernel L1 error", "PSNR blurred"],
@@ -54,6 +54,7 @@ def test_readme_tour_runs(capsys):
     run_document("README.md")
     out = capsys.readouterr().out
     assert "(5, 3) (5, 1, 8, 8) 4" in out
+    assert "epochs 144 {'epoch': 6" in out  # 6 epochs of 24 batches (1500 rows, 64 per batch)
     blurred_db, restored_db = map(float, re.search(r"blurred ([\d.]+) dB -> restored ([\d.]+) dB", out).groups())
     assert restored_db > blurred_db + 1.0
 

@@ -110,15 +110,19 @@ def test_accuracy_on_labels_one_hot_and_pixels():
         accuracy(np.zeros(4), np.zeros(4, dtype=int))
 
 
-def test_per_epoch_validation_fills_the_history_and_the_progress_bar(capsys):
+def test_per_epoch_validation_fills_the_history_and_the_progress_bar(capsys, tmp_path):
     pytest.importorskip("tqdm")
+    import json
+
     x, labels = blobs(120)
     net = classifier()
     problem = train.Problem(net, losses.SoftmaxCrossEntropy(), x[:90], labels[:90], batch_size=32)
     validation = train.Validation(x[90:], labels[90:], every="epoch", metrics=[train.Accuracy()],
                                   watch="accuracy", patience=10)
-    trainer = train.Trainer(problem, train.Adam(), train.FixedStep(0.02), [train.ProgressBar("fit"), validation])
+    log = train.History(tmp_path / "log.json")  # before Validation in the list: it still sees val_*
+    trainer = train.Trainer(problem, train.Adam(), train.FixedStep(0.02), [train.ProgressBar("fit"), log, validation])
     result = trainer.run(epochs=4)
+    assert json.loads((tmp_path / "log.json").read_text())["epochs"] == result.epoch_history
     assert result.stop_reason == "epochs" and len(result.epoch_history) == 4
     last = result.epoch_history[-1]
     assert set(last) == {"epoch", "iteration", "loss", "val_loss", "val_accuracy"}

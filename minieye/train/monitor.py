@@ -127,7 +127,8 @@ def _atomic_write_text(path: Path, text: str) -> None:
 class History(Monitor):
     """Keep every Record; with ``path`` also write them as CSV (``.csv``) or JSON (``.json``).
 
-    The file is rewritten atomically every ``every`` iterations and at the end.
+    The file is rewritten atomically every ``every`` iterations and at the end. ``epochs``
+    keeps the epoch summaries (JSON: under "epochs").
     """
 
     def __init__(self, path: str | os.PathLike | None = None, every: int = 10):
@@ -136,9 +137,15 @@ class History(Monitor):
             raise fail("History", "path ending in .csv or .json", repr(str(path)))
         self.every = check_positive_int(every, "History", "every")
         self.records: list[Any] = []
+        self.epochs: list[dict[str, float]] = []
 
     def start(self, trainer: Any) -> None:
         self.records = list(trainer.history)
+        self.epochs = list(trainer.epochs.history)
+
+    def epoch(self, trainer: Any, summary: dict[str, float]) -> str | None:
+        self.epochs.append(summary)  # the same dict: what later monitors add is kept
+        return None
 
     def iteration(self, trainer: Any, record: Any) -> str | None:
         self.records.append(record)
@@ -153,7 +160,7 @@ class History(Monitor):
     def write(self, result: Any = None) -> None:
         rows = [r.as_dict() for r in self.records]
         if self.path.suffix.lower() == ".json":
-            doc: dict[str, Any] = {"history": rows}
+            doc: dict[str, Any] = {"history": rows, "epochs": self.epochs}
             if result is not None:
                 doc.update(stop_reason=result.stop_reason, message=result.message, loss=result.loss)
             _atomic_write_text(self.path, json.dumps(doc, indent=1))

@@ -4,20 +4,25 @@
 """
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..checks import check_nonneg_int, check_positive_int, fail, fail_type
+from ..checks import check_nonneg_int, check_positive_int, check_real, fail_type
 from .linesearch import ArmijoWolfe, LineSearch
 from .monitor import Monitor
 from .orient import Orientation
 from .problem import Problem
 from .quasinewton import LBFGS
 
-__all__ = ["trainer_parts", "optional_number", "run_arguments", "limits", "converged", "no_progress"]
+__all__ = ["UNSET", "OutOfTime", "trainer_parts", "optional_number", "run_arguments", "limits", "converged", "no_progress"]
+
+UNSET: Any = object()  # run(max_iterations) not given: 100, or no limit when epochs is given
+
+
+class OutOfTime(Exception):
+    """Raised inside a line search when the run's timeout has passed (the Trainer stops there)."""
 
 
 def trainer_parts(problem: Any, orientation: Any, line_search: Any, monitors: Sequence[Any]) -> tuple:
@@ -40,27 +45,23 @@ def trainer_parts(problem: Any, orientation: Any, line_search: Any, monitors: Se
     return problem, orientation, line_search, monitors
 
 
-def optional_number(value: Any, where: str, name: str, positive: bool = False) -> float | None:
-    if value is None:
-        return None
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
-        and not math.isnan(value)
-    if not ok or (positive and not value > 0) or value < 0 and name != "target_loss":
-        need = "a positive number" if positive else "a non-negative number"
-        raise fail(where, f"{name} None or {need}", f"{name}={value!r}")
-    return float(value)
+def optional_number(value: Any, where: str, name: str, **sign: bool) -> float | None:
+    """None, or ``checks.check_real`` of ``value`` (``positive=`` / ``signed=`` passed on)."""
+    return None if value is None else check_real(value, where, name, **sign)
 
 
 def run_arguments(max_iterations: Any, epochs: Any, timeout: Any, target_loss: Any, gradient_tolerance: Any,
                   tolerance: Any, patience: Any) -> tuple:
     """``Trainer.run``'s stop arguments, checked (ValueError naming the bad one)."""
     where = "Trainer.run"
+    if max_iterations is UNSET:
+        max_iterations = 100 if epochs is None else None
     if max_iterations is not None:
         max_iterations = check_nonneg_int(max_iterations, where, "max_iterations")
     if epochs is not None:
         epochs = check_nonneg_int(epochs, where, "epochs")
     return (max_iterations, epochs, optional_number(timeout, where, "timeout", positive=True),
-            optional_number(target_loss, where, "target_loss"),
+            optional_number(target_loss, where, "target_loss", signed=True),
             optional_number(gradient_tolerance, where, "gradient_tolerance") or 0.0,
             optional_number(tolerance, where, "tolerance"), check_positive_int(patience, where, "patience"))
 

@@ -35,15 +35,9 @@ from .orient import GradientDescent, Iterate, Orientation
 from .paths import ProjectedPath
 from .problem import Problem
 from .result import STOP_REASONS, Record, Result
-from .settings import converged, limits, no_progress, run_arguments, trainer_parts
+from .settings import UNSET, OutOfTime, converged, limits, no_progress, run_arguments, trainer_parts
 
 __all__ = ["Trainer", "Result", "Record", "STOP_REASONS"]
-
-_UNSET: Any = object()  # max_iterations not given: 100, or no limit when epochs is given
-
-
-class _OutOfTime(Exception):
-    """Raised inside a line search when the run's timeout has passed."""
 
 
 class Trainer:
@@ -100,8 +94,7 @@ class Trainer:
 
     def _draw(self) -> tuple[Any, bool]:
         """The problem's next batch, and whether it is the last of its epoch."""
-        batch = self.problem.draw_batch()
-        return batch, self.problem.epoch_ended
+        return self.problem.draw_batch(), self.problem.epoch_ended
 
     def _evaluate(self, x: np.ndarray, batch: np.ndarray | None, gradient: bool = True) -> tuple[Iterate, bool]:
         """The loss at ``x`` (and its gradient unless ``gradient`` is False); whether both are finite."""
@@ -160,7 +153,7 @@ class Trainer:
     def _phi(self, path: Any, x: np.ndarray, batch: np.ndarray | None, tally: list[int]):
         def phi(t: float) -> Trial:
             if tally[0] and self._deadline is not None and time.perf_counter() >= self._deadline:
-                raise _OutOfTime
+                raise OutOfTime
             if isinstance(path, ProjectedPath):
                 x_t = path.point(t)  # P(x + (P - x)): x + (P - x) may round one ulp outside
             else:
@@ -219,7 +212,7 @@ class Trainer:
                 phi = self._phi_ahead(phi, self._phi(path, current.x, self._upcoming(), tally))
             try:
                 trial = self.line_search.search(phi, current.loss, slope0, t0)
-            except _OutOfTime:
+            except OutOfTime:
                 self._kept_path = path
                 return None, "timeout"
             if trial is not None:
@@ -267,7 +260,7 @@ class Trainer:
         return self.problem.batch_size is None or self.orientation.learns_from_steps
 
     # -- the loop -------------------------------------------------------------------------------
-    def run(self, max_iterations: int | None = _UNSET, timeout: float | None = None,
+    def run(self, max_iterations: int | None = UNSET, timeout: float | None = None,
             target_loss: float | None = None, gradient_tolerance: float = 0.0,
             tolerance: float | None = None, patience: int = 10,
             resume_from: Any = None, epochs: int | None = None) -> Result:
@@ -292,8 +285,6 @@ class Trainer:
                 last ``patience`` iterations is below ``tolerance`` (None: never).
             resume_from: a checkpoint path (see ``train.Checkpoint``) to continue from.
         """
-        if max_iterations is _UNSET:
-            max_iterations = 100 if epochs is None else None
         max_iterations, epochs, timeout, target_loss, gradient_tolerance, tolerance, patience = run_arguments(
             max_iterations, epochs, timeout, target_loss, gradient_tolerance, tolerance, patience)
         started = time.perf_counter()
