@@ -51,7 +51,7 @@ class Plan:
     wide: bool          # DIRECT at stride 1: long runs along zero-padded, flattened planes
     small_planes: bool  # DIRECT wide weight gradient: per-tap rows summed over chunks of samples
     wide_tile: int      # DIRECT wide: output pixels per task
-    tile_bytes: int     # GEMM: bytes of one thread's unfolded tile of rows
+    tile_bytes: int     # GEMM: bytes of one thread's unfolded tile of rows (Winograd: half its chunk)
 
     def __post_init__(self) -> None:
         if not isinstance(self.algorithm, Algorithm):

@@ -16,9 +16,9 @@ The caller zero-pads the input so that tile (ty, tx) reads rows 2*ty .. 2*ty+3 a
 columns 2*tx .. 2*tx+3 with no bounds tests (``pad_tiles``); with the padding given per
 side, the same kernel serves the forward (top = pad_h) and the input gradient (the
 forward of dy with the flipped, transposed kernel and top = 2 - pad_h; any output size).
- Rounding: the transforms add a few terms of
-mixed sign, so float32 results differ from the direct sum by a few units in the last
-place of the largest terms (tests bound it against the direct result).
+Rounding: the transforms add a few terms of mixed sign, so float32 results differ from
+the direct sum by a few units in the last place of the largest terms (tests bound it
+against the direct result).
 """
 from __future__ import annotations
 
