@@ -133,7 +133,7 @@ class DistributedProblem(Problem):
         if shards is None:
             return
         if not isinstance(shards, ShardSource):
-            raise fail(where, "shards a minieye.distributed.ShardSource", type(shards).__name__)
+            raise TypeError(str(fail(where, "shards a minieye.distributed.ShardSource", type(shards).__name__)))
         if (inputs is not None and not (isinstance(inputs, (tuple, list)) and not inputs)) or targets is not None:
             raise fail(where, "either shards= or inputs and targets, not both", "both",
                        "the workers load every row from the shard source")
