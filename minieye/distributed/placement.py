@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from ..checks import fail
 from ..options import get
-from .cluster import worker_threads
+from .cluster import worker_addresses
 from .worker import PartitionEvaluator
 
 __all__ = ["Placement", "WorkerLost", "live_workers"]
@@ -43,7 +43,7 @@ def live_workers(client: Any, exclude: set[str] = frozenset(), wait: bool = True
     ``worker_wait`` seconds for one (a cluster starting, a worker its nanny restarts)."""
     deadline = time.monotonic() + get("worker_wait")
     while True:
-        workers = [a for a, _ in worker_threads(client) if a not in exclude]
+        workers = [a for a in worker_addresses(client) if a not in exclude]
         if workers or not wait or time.monotonic() > deadline:
             return workers
         time.sleep(0.05)
@@ -158,15 +158,22 @@ class Placement:
             try:
                 return future.result(timeout=POLL)
             except TimeoutError:
-                if address not in live_workers(self.client, wait=False):
+                try:
+                    gone = address not in live_workers(self.client, wait=False)
+                except OSError:  # the scheduler did not answer: no news, keep waiting
+                    gone = False
+                if gone:
                     raise WorkerLost(f"worker {address} left the cluster during the call") from None
 
     def _lost(self, failures: dict[int, Exception]) -> list[int]:
         """The failed partitions whose worker was lost; the error itself when none was."""
         deadline = time.monotonic() + get("worker_wait")
         while True:
-            live = set(live_workers(self.client, wait=False))
-            states = {i: self._held[i][-1].status for i in failures}
+            try:
+                live = set(live_workers(self.client, wait=False))
+            except OSError:  # the scheduler did not answer: no worker is known to be lost
+                live = set(self.workers)
+            states = {i: self._held[i][-1].status if self._held[i] else "lost" for i in failures}
             lost = sorted(i for i in failures if self.workers[i] not in live or states[i] in ("error", "lost"))
             settled = (len(lost) == len(failures) or "cancelled" in states.values()
                        or not all(isinstance(e, (OSError, RuntimeError)) for e in failures.values()))
