@@ -145,6 +145,7 @@ def recovery(n: int, repeats: int) -> None:
                             n_workers=2) as problem:
         started = time.perf_counter() - start
         ordinary = per_evaluation(problem, repeats)["evaluation"]
+        before = problem.evaluate_vector()[0]
         client, address = problem.client, problem.workers[0]
         os.kill(client.run(os.getpid, workers=[address])[address], signal.SIGKILL)
         start = time.perf_counter()
@@ -152,8 +153,9 @@ def recovery(n: int, repeats: int) -> None:
         hit = time.perf_counter() - start
         after = per_evaluation(problem, repeats)["evaluation"]
         print(f"{n} images in 4 shards on 2 workers; start {started:.1f} s; moves {problem.placement.moves}")
-        print(f"| ordinary evaluation (s) | evaluation that recovers (s) | after, on 1 worker (s) | loss |")
-        print(f"|---|---|---|---|\n| {ordinary:.3f} | {hit:.3f} | {after:.3f} | {loss:.6f} |")
+        print(f"load average {os.getloadavg()[0]:.1f}")
+        print("| ordinary evaluation (s) | evaluation that recovers (s) | after, on 1 worker (s) | loss before | loss |")
+        print(f"|---|---|---|---|---|\n| {ordinary:.3f} | {hit:.3f} | {after:.3f} | {before!r} | {loss!r} |")
 
 
 def main(argv: list[str] | None = None) -> None:
