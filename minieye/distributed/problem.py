@@ -89,7 +89,7 @@ class DistributedProblem(Problem):
                  direct: bool = True, shards: ShardSource | None = None, retries: int = 3):
         where = "DistributedProblem"
         self._check_shards(shards, inputs, targets, n_partitions, where)
-        super().__init__(net, loss, inputs, targets, batch_size=None if shards else batch_size, rng=rng,
+        super().__init__(net, loss, inputs, targets, batch_size=None if shards is not None else batch_size, rng=rng,
                          params=params, constraints=constraints)
         if reduction not in ("mean", "sum"):
             raise fail(where, "reduction 'mean' or 'sum'", repr(reduction))
