@@ -3,8 +3,8 @@
 One LocalCluster of 2 worker processes serves the whole module (starting it costs a few
 seconds); every problem built here uses it through ``client=`` (whose actor calls are
 relayed by the scheduler), except the tests of the address and default-cluster paths
-(direct calls). About 25 s in all on 2 busy cores; only the docs example, which starts
-its own cluster, is marked slow.
+(direct calls). About 25 s in all on 2 busy cores; only the docs examples, which start
+their own clusters, are marked slow. Shards and lost workers: test_distributed_shards.py.
 """
 import sys
 import time
@@ -14,6 +14,7 @@ import pytest
 
 import minieye as me
 from minieye import layers, losses, train
+from tests.dask_cluster import local_client
 from tests.doc_code import python_blocks
 
 RNG = np.random.default_rng(7)
@@ -44,13 +45,8 @@ def two_input_graph():
 
 @pytest.fixture(scope="module")
 def client():
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address="127.0.0.1:0")
-    with distributed.Client(cluster) as c:
-        c.wait_for_workers(2, timeout=120)  # the processes have started; the scheduler may not list them yet
+    with local_client(2) as c:
         yield c
-    cluster.close()
 
 
 def _distributed(*args, client, **kwargs):
@@ -254,10 +250,11 @@ def test_refusals(client):
 
 
 @pytest.mark.slow
-def test_docs_example_runs():
-    """The first code block of docs/distributed.md runs as written (it starts its own cluster)."""
+@pytest.mark.parametrize("block", [0, 1], ids=["in-memory", "shards"])
+def test_docs_example_runs(block):
+    """The first two code blocks of docs/distributed.md run as written (each starts its own cluster)."""
     pytest.importorskip("distributed")
-    code = python_blocks("docs/distributed.md")[0]
+    code = python_blocks("docs/distributed.md")[block]
     exec(compile(code, "docs/distributed.md", "exec"), {"__name__": "__main__"})
 
 

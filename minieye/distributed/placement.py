@@ -23,10 +23,16 @@ from typing import Any, Callable
 
 from ..checks import fail
 from ..options import get
-from .cluster import worker_threads
+from .cluster import worker_addresses
 from .worker import PartitionEvaluator
 
-__all__ = ["Placement", "live_workers"]
+__all__ = ["Placement", "WorkerLost", "live_workers"]
+
+POLL = 0.5  # seconds between checks that the worker of a call still in flight is alive
+
+
+class WorkerLost(OSError):
+    """The worker holding a partition left the cluster while the client waited on it."""
 
 # (part, shard, futures to hold) for partition i on a worker: the actor's data arguments
 Payload = Callable[[int, str], tuple[Any, Any, list[Any]]]
@@ -37,7 +43,7 @@ def live_workers(client: Any, exclude: set[str] = frozenset(), wait: bool = True
     ``worker_wait`` seconds for one (a cluster starting, a worker its nanny restarts)."""
     deadline = time.monotonic() + get("worker_wait")
     while True:
-        workers = [a for a, _ in worker_threads(client) if a not in exclude]
+        workers = [a for a in worker_addresses(client) if a not in exclude]
         if workers or not wait or time.monotonic() > deadline:
             return workers
         time.sleep(0.05)
@@ -96,7 +102,9 @@ class Placement:
                 pending[i] = actor
             for i, actor in pending.items():
                 try:
-                    self.actors[i] = actor.result()
+                    self.actors[i] = self._wait(actor, targets[i])
+                except WorkerLost:
+                    raise
                 except Exception as exc:
                     raise RuntimeError(f"DistributedProblem: building partition {i} on worker {targets[i]} "
                                        f"failed ({type(exc).__name__}: {exc})") from exc
@@ -116,33 +124,56 @@ class Placement:
             lost = self._lost({calls[k][0]: exc for k, exc in failed.items()})
             if attempt == self.retries:
                 break
-            self._replace(lost)
+            try:
+                self._replace(lost)
+            except WorkerLost:  # the new worker went too: the next round finds its partitions lost
+                pass
             todo = sorted(failed)
-        raise RuntimeError(f"DistributedProblem: partitions {sorted(lost)} were lost again after "
-                           f"{self.retries} re-placements in one evaluation; the parameters are unchanged "
-                           f"(retries= allows more)") from next(iter(failed.values()))
+        raise RuntimeError(f"DistributedProblem: partitions {lost} lost their worker after {self.retries} "
+                           f"re-placements in this evaluation (retries={self.retries}); the parameters are "
+                           f"unchanged") from next(iter(failed.values()))
 
     def _round(self, calls: list[tuple[int, str, tuple]], todo: list[int], results: list[Any]) -> dict[int, Exception]:
         pending, failed = {}, {}
         for k in todo:
             i, method, args = calls[k]
             try:
+                if self.actors[i] is None:
+                    raise WorkerLost(f"partition {i} has no actor (its worker {self.workers[i]} was lost)")
                 pending[k] = getattr(self.actors[i], method)(*args)
             except Exception as exc:
                 failed[k] = exc
         for k, call in pending.items():
             try:
-                results[k] = call.result()
+                results[k] = self._wait(call, self.workers[calls[k][0]])
             except Exception as exc:
                 failed[k] = exc
         return failed
+
+    def _wait(self, future: Any, address: str) -> Any:
+        """``future.result()``, or WorkerLost as soon as the scheduler no longer lists ``address``.
+        (Dask waits for ever on an actor, or a task pinned to a worker, whose worker left
+        without its task being marked as failed.)"""
+        while True:
+            try:
+                return future.result(timeout=POLL)
+            except TimeoutError:
+                try:
+                    gone = address not in live_workers(self.client, wait=False)
+                except OSError:  # the scheduler did not answer: no news, keep waiting
+                    gone = False
+                if gone:
+                    raise WorkerLost(f"worker {address} left the cluster during the call") from None
 
     def _lost(self, failures: dict[int, Exception]) -> list[int]:
         """The failed partitions whose worker was lost; the error itself when none was."""
         deadline = time.monotonic() + get("worker_wait")
         while True:
-            live = set(live_workers(self.client, wait=False))
-            states = {i: self._held[i][-1].status for i in failures}
+            try:
+                live = set(live_workers(self.client, wait=False))
+            except OSError:  # the scheduler did not answer: no worker is known to be lost
+                live = set(self.workers)
+            states = {i: self._held[i][-1].status if self._held[i] else "lost" for i in failures}
             lost = sorted(i for i in failures if self.workers[i] not in live or states[i] in ("error", "lost"))
             settled = (len(lost) == len(failures) or "cancelled" in states.values()
                        or not all(isinstance(e, (OSError, RuntimeError)) for e in failures.values()))

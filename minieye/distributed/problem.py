@@ -90,7 +90,7 @@ class DistributedProblem(Problem):
                  direct: bool = True, shards: ShardSource | None = None, retries: int = 3):
         where = "DistributedProblem"
         self._check_shards(shards, inputs, targets, n_partitions, where)
-        super().__init__(net, loss, inputs, targets, batch_size=None if shards else batch_size, rng=rng,
+        super().__init__(net, loss, inputs, targets, batch_size=None if shards is not None else batch_size, rng=rng,
                          params=params, constraints=constraints)
         if reduction not in ("mean", "sum"):
             raise fail(where, "reduction 'mean' or 'sum'", repr(reduction))
@@ -134,7 +134,7 @@ class DistributedProblem(Problem):
         if shards is None:
             return
         if not isinstance(shards, ShardSource):
-            raise fail(where, "shards a minieye.distributed.ShardSource", type(shards).__name__)
+            raise TypeError(str(fail(where, "shards a minieye.distributed.ShardSource", type(shards).__name__)))
         if (inputs is not None and not (isinstance(inputs, (tuple, list)) and not inputs)) or targets is not None:
             raise fail(where, "either shards= or inputs and targets, not both", "both",
                        "the workers load every row from the shard source")

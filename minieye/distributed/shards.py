@@ -44,7 +44,8 @@ class ShardSource:
 
     def __init__(self, load: Callable[[int], tuple[Any, Any]], count: int):
         if not callable(load):
-            raise fail("ShardSource", "load a callable shard index -> (inputs, targets)", type(load).__name__)
+            raise TypeError(str(fail("ShardSource", "load a callable shard index -> (inputs, targets)",
+                                     type(load).__name__)))
         self._load = load
         self.count = check_positive_int(count, "ShardSource", "count")
 
@@ -96,7 +97,7 @@ def _entry(path: Any, index: int, arrays: int, where: str) -> str | tuple[str, .
             raise fail(where, f"paths[{index}] a tuple of {arrays} .npy files (one per input and target)",
                        repr(group))
         return group
-    raise fail(where, f"paths[{index}] a path or a tuple of paths", type(path).__name__)
+    raise TypeError(str(fail(where, f"paths[{index}] a path or a tuple of paths", type(path).__name__)))
 
 
 class _FileShards:
@@ -113,7 +114,7 @@ class _FileShards:
             with np.load(entry, allow_pickle=False) as stored:
                 missing = [n for n in names if n not in stored.files]
                 if missing:
-                    raise KeyError(f"shard {index}: {entry} has no array named {missing[0]!r} "
+                    raise ValueError(f"shard {index}: {entry} has no array named {missing[0]!r} "
                                    f"(it holds {sorted(stored.files)})")
                 arrays = [stored[n] for n in names]
         else:
