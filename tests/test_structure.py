@@ -198,11 +198,7 @@ def test_randomness_only_from_explicit_generators():
 # ALLOWED_KERNEL_IMPORTS names files that still import kernels directly and why; the test
 # fails on a stale entry, so the list only shrinks.
 KERNEL_ROAD = ("kernels", "functional")
-ALLOWED_KERNEL_IMPORTS: dict[str, str] = {
-    # the convolution's own road is being rebuilt on the `speed` branch (one Plan per call);
-    # the lead empties this once that branch is merged
-    "minieye/layers/conv.py": "conv layers call kernels.conv_nd until the speed branch's functional.conv lands",
-}
+ALLOWED_KERNEL_IMPORTS: dict[str, str] = {}
 
 
 def _kernel_importers() -> dict[str, set[str]]:
@@ -228,12 +224,7 @@ def test_only_functional_imports_the_kernels():
 # -- no import cycles ---------------------------------------------------------------------------
 # Late imports inside functions count too: they hide a cycle, they do not remove it. Each
 # allowed cycle names its modules and the work that removes it; stale entries fail.
-ALLOWED_CYCLES: dict[frozenset, str] = {
-    frozenset({"minieye.kernels.conv", "minieye.kernels.conv_direct"}):
-        "conv_output_size moves to one place on the speed branch",
-    frozenset({"minieye.restore.deconvolve", "minieye.restore.tiled"}):
-        "the restoration helper's branch splits the shared defaults out",
-}
+ALLOWED_CYCLES: dict[frozenset, str] = {}
 
 
 def _module_graph() -> dict[str, set[str]]:
@@ -310,11 +301,6 @@ def test_the_cycle_finder_finds_a_late_import_cycle():
 # constant (`module.NAME = v`, `setattr(module, "NAME", v)`, `monkeypatch.setattr(module, "NAME", v)`
 # with an UPPER_CASE name). Allowed entries name (file, NAME) and why; stale ones fail.
 ALLOWED_CONSTANT_ASSIGNMENTS: dict[tuple[str, str], str] = {
-    # the conv kernels read their knobs once the speed branch is merged; the lead empties these
-    **{("tests/test_conv_kernels.py", name): "conv constants, speed branch"
-       for name in ("_PARALLEL_MIN_WORK", "_GEMM_PARALLEL_MIN_WORK", "_WIDE_TILE", "_TILE_BYTES")},
-    **{("tests/test_kernels_warm.py", name): "conv constants, speed branch"
-       for name in ("_PARALLEL_MIN_WORK", "_GEMM_PARALLEL_MIN_WORK")},
     # it sets the constant only on an earlier revision's copy of kernels/pool.py (which has no knob)
     ("benchmarks/bench_pool_ab.py", "PARALLEL_MIN_WORK"): "an old revision's module, loaded beside the current one",
 }
