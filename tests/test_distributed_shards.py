@@ -157,7 +157,7 @@ def test_worker_killed_mid_lbfgs_run_ends_at_the_same_loss(client, shard_files):
         hit, moves, hit_x = _lbfgs(client, source, kill_before=5)
     finally:
         client.wait_for_workers(2, timeout=120)       # the nanny's replacement, for the tests after this one
-    # both shards of the killed worker moved to the other one (its replacement was not up yet)
+    # both shards of the killed worker moved to a live one
     assert sorted(i for i, _, _ in moves) == [0, 2] and len({old for _, old, _ in moves}) == 1
     assert all(new != old for _, old, new in moves)
     assert hit.iterations == calm.iterations == 8 and hit.evaluations == calm.evaluations

@@ -34,6 +34,7 @@ POLL = 0.5  # seconds between checks that the worker of a call still in flight i
 class WorkerLost(OSError):
     """The worker holding a partition left the cluster while the client waited on it."""
 
+
 # (part, shard, futures to hold) for partition i on a worker: the actor's data arguments
 Payload = Callable[[int, str], tuple[Any, Any, list[Any]]]
 
@@ -77,9 +78,10 @@ class Placement:
         self._held: list[list[Any]] = [[] for _ in range(count)]  # each partition's futures, its actor's last
 
     # -- placing --------------------------------------------------------------------------------
-    def place_all(self) -> None:
-        """Every partition on the workers, round-robin, and its ``describe()`` in ``layout``."""
-        workers = live_workers(self.client)
+    def place_all(self, workers: list[str] | None = None) -> None:
+        """Every partition on ``workers`` (default: the live ones), round-robin, and its
+        ``describe()`` in ``layout``."""
+        workers = live_workers(self.client) if workers is None else workers
         if not workers:  # a cluster that is starting, or a worker the nanny is restarting
             raise fail("DistributedProblem", f"at least one Dask worker connected to the scheduler "
                        f"(waited {get('worker_wait'):g} s)", "none",

@@ -158,17 +158,17 @@ class DistributedProblem(Problem):
         """Start one actor per partition (placement.Placement): rows cut from the client's data
         and scattered to the actor's worker, or a shard the worker loads."""
         pack = lambda: pack_model(self.net, self.loss, self.params)  # noqa: E731
+        workers = live_workers(self.client)  # none: place_all explains
         if self.shards is not None:
             count = len(self.shards)
         else:
-            workers = len(live_workers(self.client)) or 1  # none: place_all explains
-            count = min(n_partitions or workers, self.n_rows)
+            count = min(n_partitions or len(workers) or 1, self.n_rows)
             bounds = np.linspace(0, self.n_rows, count + 1).round().astype(int)
             self.row_ranges = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
         hint = (" If the client cannot reach the workers directly, pass direct=False."
                 if self.direct and self._owned else "")
         self.placement = Placement(self.client, count, self._payload, pack, self.numba_threads, self.retries, hint)
-        self.placement.place_all()
+        self.placement.place_all(workers)
         if self.shards is not None:
             self._shard_rows(batch_size, where)
 
