@@ -5,7 +5,7 @@
     scores["loss"], scores["accuracy"]
 
 Both switch the network to evaluation mode (``net.eval()``: Dropout off, BatchNorm on its
-running statistics) for the pass and restore the mode it was in. The loss and the
+running statistics) for the pass and put every layer back in its mode. The loss and the
 metrics are computed once on all the predictions, so the batch size changes nothing
 but memory (and float rounding in layers that reduce over the batch, none in eval mode).
 """
