@@ -13,17 +13,6 @@ from minieye.core import Layer
 class _Moody(Layer):
     """Adds 1 in training mode, nothing in evaluation mode (what Dropout/BatchNorm do, in miniature)."""
 
-    def __init__(self):
-        super().__init__()
-        self.training = True
-
-    def train(self, mode=True):
-        self.training = bool(mode)
-        return self
-
-    def eval(self):
-        return self.train(False)
-
     def forward(self, x):
         return (x + 1.0 if self.training else x), (lambda dy, deltas: dy)
 
@@ -70,6 +59,11 @@ def test_predict_and_evaluate_use_evaluation_mode_and_restore_the_mode():
     moody.train()
     scores = train.evaluate(moody, losses.MSE(), x, x)
     assert scores == {"loss": 0.0} and moody.training is True
+    # mixed modes (a layer held in evaluation mode while fine-tuning the rest) come back as they were
+    held, free = _Moody().eval(), _Moody()
+    net = me.Sequential(held, free)
+    np.testing.assert_array_equal(train.predict(net, x), x)
+    assert (held.training, free.training, net.training) == (False, True, True)
 
 
 def test_evaluate_loss_and_metrics_match_a_direct_computation():

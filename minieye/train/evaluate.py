@@ -5,7 +5,7 @@
     scores["loss"], scores["accuracy"]
 
 Both switch the network to evaluation mode (``net.eval()``: Dropout off, BatchNorm on its
-running statistics) for the pass and restore the mode it was in. The loss and the
+running statistics) for the pass and put every layer back in its mode. The loss and the
 metrics are computed once on all the predictions, so the batch size changes nothing
 but memory (and float rounding in layers that reduce over the batch, none in eval mode).
 """
@@ -17,23 +17,23 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from ..checks import as_float_array, check_positive_int, fail
-from ..core import Layer
+from ..core import Layer, walk_layers
 
 __all__ = ["predict", "evaluate", "evaluation_mode", "Metric", "Accuracy", "metric_name"]
 
 
 @contextlib.contextmanager
 def evaluation_mode(net: Layer) -> Iterator[None]:
-    """Put ``net`` in evaluation mode for the block, then back in the mode it was in."""
-    if not hasattr(net, "eval"):  # layers without modes behave the same in both
-        yield
-        return
-    was_training = bool(getattr(net, "training", True))
+    """Put ``net`` in evaluation mode for the block, then every layer inside back in the mode
+    it was in (a network with some layers held in evaluation mode stays so)."""
+    inside = walk_layers(net)
+    modes = [layer.training for layer in inside]
     net.eval()
     try:
         yield
     finally:
-        net.train(was_training)
+        for layer, mode in zip(inside, modes):
+            layer.training = mode
 
 
 def _inputs(x: Any, where: str) -> tuple[np.ndarray, ...]:
