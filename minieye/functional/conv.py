@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..checks import (LAYOUTS, as_float_array, check_allocation, check_kernel_nonempty, check_ndim, check_nonneg_int,
-                      check_positive_int, check_shape_tuple, fail, spatial_tuple)
+                      check_positive_int, check_shape_tuple, fail, spatial_tuple, TUPLE_NAMES)
 from ..kernels import conv_geometry as _sizes
 from ..kernels import conv_nd as knd
 from ..kernels.conv_geometry import Geometry
@@ -96,7 +96,6 @@ def conv_transpose_output_size(size: int, kernel_size: int, stride: int = 1, pad
 
 # -- validation shared by the functions and the layers -------------------------------------
 _AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
-_TUPLE_NAMES = {1: "an (l,) tuple", 2: "an (h, w) pair", 3: "a (d, h, w) triple"}
 
 
 def as_operands(x: Any, w: Any, where: str, dtype: Any = None, nd: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -118,7 +117,7 @@ def resolve_padding(padding: Any, kernel: tuple[int, ...], dilation: tuple[int, 
         if padding == "valid":
             return (0,) * nd
         if padding != "same":
-            raise fail(where, f"padding an int, {_TUPLE_NAMES[nd]}, 'same' or 'valid'", f"padding={padding!r}")
+            raise fail(where, f"padding an int, {TUPLE_NAMES[nd]}, 'same' or 'valid'", f"padding={padding!r}")
         if any(s != 1 for s in stride):
             raise fail(where, "stride 1 with padding='same'", f"stride={stride}",
                        "compute the padding yourself for strided convolutions")
@@ -229,7 +228,7 @@ def _conv_transpose(nd: int, x: Any, w: Any, b: Any, stride: Any, padding: Any, 
         raise fail(where, f"x.shape[1] == w.shape[0] ({c_in})", f"x.shape == {x.shape}, w.shape == {w.shape}",
                    "a transposed weight is (in_channels, out_channels/groups, *kernel_size)")
     if isinstance(padding, str):
-        raise fail(where, f"padding an int or {_TUPLE_NAMES[nd]}", f"padding={padding!r}")
+        raise fail(where, f"padding an int or {TUPLE_NAMES[nd]}", f"padding={padding!r}")
     geometry = geometry_of(stride, padding, dilation, groups, w.shape[2:], where)
     out = transpose_output_size(x.shape[2:], w.shape[2:], geometry, output_padding, where)
     check_sizes(x, geometry, out, c_out_g * groups, where)
