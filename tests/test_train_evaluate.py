@@ -42,6 +42,9 @@ def test_predict_in_batches_equals_one_pass_and_handles_several_inputs():
     np.testing.assert_array_equal(train.predict(graph, (x, 2 * x), batch_size=4), 3 * x)
     with pytest.raises(ValueError, match="rows"):
         train.predict(graph, (x, x[:5]))
+    source = layers.Source(value=np.arange(3.0))  # no inputs: Validation on an image being learned
+    np.testing.assert_array_equal(train.predict(source, ()), np.arange(3.0))
+    assert train.evaluate(source, losses.MSE(), (), np.zeros(3)) == {"loss": 5.0 / 3.0}
     with pytest.raises(ValueError, match="batch_size"):
         train.predict(net, x, batch_size=0)
     with pytest.raises(ValueError, match="instance"):

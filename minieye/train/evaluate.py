@@ -37,7 +37,7 @@ def evaluation_mode(net: Layer) -> Iterator[None]:
 
 
 def _inputs(x: Any, where: str) -> tuple[np.ndarray, ...]:
-    items = tuple(x) if isinstance(x, (tuple, list)) else (x,)
+    items = tuple(x) if isinstance(x, (tuple, list)) else () if x is None else (x,)
     arrays = tuple(as_float_array(a, where, f"x[{i}]" if len(items) > 1 else "x") for i, a in enumerate(items))
     rows = {a.shape[0] if a.ndim else 0 for a in arrays}
     if len(rows) > 1:
@@ -49,7 +49,8 @@ def _inputs(x: Any, where: str) -> tuple[np.ndarray, ...]:
 def predict(net: Layer, x: Any, batch_size: int | None = None) -> Any:
     """``net(x)`` in evaluation mode, ``batch_size`` rows at a time (None: all at once).
 
-    ``x``: an array (N, ...) or a tuple of arrays for a network with several inputs.
+    ``x``: an array (N, ...), a tuple of arrays for a network with several inputs, or ``()``
+    for a network that starts with a Source.
     Returns the outputs (N, ...) concatenated over the batches (a tuple for several outputs).
     """
     where = "train.predict"
@@ -57,11 +58,14 @@ def predict(net: Layer, x: Any, batch_size: int | None = None) -> Any:
         raise fail(where, "net a minieye Layer", type(net).__name__,
                    "pass an instance, not the class" if isinstance(net, type) else None)
     arrays = _inputs(x, where)
-    n = arrays[0].shape[0] if arrays and arrays[0].ndim else 0
-    size = n if batch_size is None else check_positive_int(batch_size, where, "batch_size")
+    size = None if batch_size is None else check_positive_int(batch_size, where, "batch_size")
+    if not arrays or size is None:  # a source network (no inputs), or all rows at once
+        with evaluation_mode(net):
+            return net(*arrays)
+    n = arrays[0].shape[0] if arrays[0].ndim else 0
     pieces: list[Any] = []
     with evaluation_mode(net):
-        for start in range(0, max(n, 1), max(size, 1)):
+        for start in range(0, max(n, 1), size):
             pieces.append(net(*(a[start:start + size] for a in arrays)))
     if isinstance(pieces[0], tuple):
         return tuple(np.concatenate([p[k] for p in pieces]) for k in range(len(pieces[0])))
