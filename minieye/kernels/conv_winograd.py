@@ -74,15 +74,15 @@ def _input_tiles(xp, v, rows, t0, count, tiles_w, tiles_img):
                 r2[e] = x2[e] - x1[e]
                 r3[e] = x1[e] - x3[e]
             for i in range(4):
-                r = rows[i]
-                even, odd = r[lo:hi:2], r[lo + 1:hi:2]
+                r = rows[i, lo:hi]  # columns 2*s (even) and 2*s + 1 (odd) of tile s; a constant stride vectorises
                 v0, v1, v2, v3 = v[4 * i, c, q:q + seg], v[4 * i + 1, c, q:q + seg], \
                     v[4 * i + 2, c, q:q + seg], v[4 * i + 3, c, q:q + seg]
                 for s in range(seg):
-                    v0[s] = even[s] - even[s + 1]
-                    v1[s] = odd[s] + even[s + 1]
-                    v2[s] = even[s + 1] - odd[s]
-                    v3[s] = odd[s] - odd[s + 1]
+                    e0, e1, e2, e3 = r[2 * s], r[2 * s + 1], r[2 * s + 2], r[2 * s + 3]
+                    v0[s] = e0 - e2
+                    v1[s] = e1 + e2
+                    v2[s] = e2 - e1
+                    v3[s] = e1 - e3
             q += seg
 
 
