@@ -52,13 +52,12 @@ import numpy as np
 
 from ..checks import as_float_array, check_ndim, check_positive_int, check_real, fail
 from ..core import Layer
-from ..network import Graph
-from ..layers import Conv2D, Conv3D, Source
-from ..losses import MSE, Loss, NonLocalTV, SecondOrderTV, TotalVariation, TotalVariation3D, nonlocal_graph
-from .. import train
+from ..losses import NonLocalTV, SecondOrderTV, TotalVariation, TotalVariation3D, nonlocal_graph
 from .baselines import wiener
+from .problem import deconvolution_problem, solve_stage  # noqa: F401 (deconvolution_problem: re-exported)
 from .noise import estimate_noise
-from .psf import as_conv_weight, normalize_kernel
+from .regweight import WeightChoice, choose_weight, proxy_window
+from .psf import normalize_kernel
 from .volume import volume_noise, wiener_volume
 
 __all__ = ["deconvolve", "Deconvolution", "default_tv_weight", "deconvolution_problem", "PRIORS"]
@@ -96,49 +95,15 @@ class Deconvolution:
     seconds: float
     reblurred: np.ndarray = field(repr=False, default=None)
     stages: list = field(repr=False, default_factory=list)  # (stage name, train.Result) in order; tiled: every tile's
+    tv_weight: float | None = None  # the TV weight of the local stage (None: custom regularizers)
+    weight_source: str = "given"  # 'auto' (held-out prediction, regweight.py), 'given' (tv_weight=), 'rule' (12 sigma^2)
+    nonlocal_ran: bool = False  # whether the non-local stage ran
+    choice: WeightChoice | None = field(repr=False, default=None)  # the evidence of an 'auto' choice
 
     @property
     def iterations(self) -> int:
         """L-BFGS iterations over all stages (of all tiles, for a tiled run)."""
         return sum(r.iterations for _, r in self.stages)
-
-
-class _Objective(Loss):
-    """fidelity(blurred prediction, observed) + sum_r w_r R_r(image).
-
-    Routes the Graph's two outputs to their terms: the fidelity term sees the blurred
-    prediction and the observation, the regularizers see the learned image.
-    Shapes: prediction (N, 1, H, W), image (N, 1, H + kh - 1, W + kw - 1), observed like prediction -> ().
-    """
-
-    n_inputs = 3
-
-    def __init__(self, fidelity: Layer, terms: Sequence[tuple[float, Layer]]):
-        super().__init__()
-        self.fidelity, self.terms_ = fidelity, list(terms)
-
-    def forward(self, prediction: Any, image: Any, observed: Any):
-        value, back_fid = self.fidelity.forward(prediction, observed)
-        total = float(value)
-        backs = []
-        for weight, reg in self.terms_:
-            v, b = reg.forward(image)
-            total += weight * float(v)
-            backs.append((weight, b))
-        out = np.asarray(total, dtype=np.asarray(value).dtype)
-
-        def backward(dy: Any, deltas: Any):
-            s = self.scalar_dy(dy)
-            d_pred = back_fid(s, deltas)[0]
-            d_image = None
-            for weight, b in backs:
-                g = b(s * weight, deltas)
-                d_image = g if d_image is None else d_image + g
-            if d_image is None:
-                d_image = np.zeros_like(image)
-            return d_pred, d_image, None
-
-        return out, backward
 
 
 def _regularizer_terms(regularizers: Any, tv_weight: float, where: str,
@@ -174,27 +139,6 @@ def auto_box(low: float, high: float, sigma: float) -> tuple[float, float | None
     slack = 0.02 + 4.0 * sigma
     nonneg = low >= -slack
     return (0.0, 1.0) if nonneg and high <= 1.0 + slack else ((0.0, None) if nonneg else None)
-
-
-def deconvolution_problem(observed: np.ndarray, kernel: np.ndarray, init: np.ndarray,
-                          terms: Sequence[tuple[float, Layer]], box: tuple[float | None, float | None] | None,
-                          dtype: Any = np.float32) -> tuple[train.Problem, Source, Graph]:
-    """The network and Problem of one deconvolution (exposed for experiments and blind.py).
-
-    Shapes: observed (N, 1, H, W), kernel (kh, kw) PSF, init (N, 1, H + kh - 1, W + kw - 1);
-    or, for volumes, observed (N, 1, D, H, W), kernel (kd, kh, kw), init (N, 1, D + kd - 1, ...).
-    """
-    image = Source(value=init, dtype=dtype, name="image")
-    blur = (Conv3D if kernel.ndim == 3 else Conv2D)(1, 1, kernel.shape, bias=False, dtype=dtype, name="psf")
-    blur.weight.value[...] = as_conv_weight(kernel, dtype)
-    blur.freeze()
-    g = Graph(name="deconvolution")
-    u = g.add(image)
-    g.output(g.add(blur, u), u)
-    constraints = [] if box is None else [train.Box(image.value, box[0], box[1])]
-    problem = train.Problem(g, _Objective(MSE(), terms), (), observed.astype(dtype),
-                            params=[image.value], constraints=constraints)
-    return problem, image, g
 
 
 def _as_image(blurred: Any, where: str, volume: bool = False) -> tuple[np.ndarray, np.dtype, float]:
@@ -279,13 +223,13 @@ def deconvolve(blurred: Any, kernel: Any, *, noise_sigma: float | None = None, t
     if nonlocal_h is not None:
         nonlocal_h = check_real(nonlocal_h, where, "nonlocal_h", positive=True)
     if noise_sigma is None:
-        sigma = volume_noise(y) if volume else estimate_noise(y)
+        sigma = volume_noise(y) if volume else estimate_noise(y, kernel=k)
     else:
         sigma = check_real(noise_sigma, where, "noise_sigma")
     if iterations is not None:
         iterations = check_positive_int(iterations, where, "iterations")
-    weight = default_tv_weight(sigma) if tv_weight is None else check_real(tv_weight, where, "tv_weight")
-    terms = _regularizer_terms(regularizers, weight, where, volume)
+    if tv_weight is not None:
+        tv_weight = check_real(tv_weight, where, "tv_weight")
     if isinstance(box, str):
         if box != "auto":
             raise fail(where, "box 'auto', a (lower, upper) pair or None", f"box={box!r}")
@@ -294,24 +238,19 @@ def deconvolve(blurred: Any, kernel: Any, *, noise_sigma: float | None = None, t
     gray = volume or y.ndim == 2
     planes = y[None] if gray else np.moveaxis(y, -1, 0)  # (N, H, W) or (1, D, H, W): channels as a batch
     radii = [n // 2 for n in k.shape]
-    if init == "wiener":
-        # never below 1e-2, even noise-free: a sharper Wiener start rings at the kernel's
-        # spectral zeros, and L-BFGS spent ~150 of its iterations undoing that ringing
-        balance = float(np.clip(100.0 * sigma * sigma, 1e-2, 0.1))
-        filt = wiener_volume if volume else wiener
-        start = np.stack([filt(p, k, balance) for p in planes])
-    elif init == "blurred":
-        start = planes
-    else:
-        start = np.full_like(planes, 0.5)
-    start = np.pad(start, [(0, 0)] + [(r, r) for r in radii], mode="symmetric")
-    if box is not None:
-        start = np.clip(start, -np.inf if box[0] is None else box[0], np.inf if box[1] is None else box[1])
+    start = initial_scene(planes, k, sigma, init, box)
 
-    two_stage = prior == "nonlocal" and regularizers is None and not volume and sigma >= NONLOCAL_MIN_SIGMA \
-        and weight > 0
-    if two_stage and nonlocal_h is None:
+    if nonlocal_h is None:
         nonlocal_h = default_nonlocal_h(box, float(y.min()), float(y.max()))
+    choice, source = None, "given" if regularizers is None and tv_weight is not None else "rule"
+    if regularizers is None and tv_weight is None and not volume:
+        choice, source = auto_weight(planes, k, sigma, box, dtype, prior, nonlocal_h, init), "auto"
+        weight = choice.weight
+    else:
+        weight = default_tv_weight(sigma) if tv_weight is None else tv_weight
+    terms = _regularizer_terms(regularizers, weight, where, volume)
+    two_stage = prior == "nonlocal" and regularizers is None and not volume and weight > 0 and \
+        (choice.nonlocal_helps if choice is not None else sigma >= NONLOCAL_MIN_SIGMA)
     u, terms, stages = _run_stages(planes[:, None], k, start[:, None], terms, box, dtype, iterations, timeout,
                                    progress, nonlocal_h if two_stage else None, weight, started)
     result = stages[-1][1]
@@ -322,7 +261,61 @@ def deconvolve(blurred: Any, kernel: Any, *, noise_sigma: float | None = None, t
     if not full:
         return out
     labels = [(w, t.label()) for w, t in terms]
-    return out, Deconvolution(out, sigma, labels, result, time.perf_counter() - started, stages=stages)
+    return out, Deconvolution(out, sigma, labels, result, time.perf_counter() - started, stages=stages,
+                              tv_weight=None if regularizers is not None else weight, weight_source=source,
+                              nonlocal_ran=len(stages) > 1, choice=choice)
+
+
+def initial_scene(planes: np.ndarray, k: np.ndarray, sigma: float, init: str, box: Any) -> np.ndarray:
+    """The solver's start for ``planes`` (N, H, W) (or (1, D, H, W)): (N, H + kh - 1, W + kw - 1), inside the box.
+
+    'wiener': a reflect-padded Wiener estimate; its balance is never below 1e-2, even
+    noise-free: a sharper start rings at the kernel's spectral zeros, and L-BFGS spent
+    ~150 of its iterations undoing that ringing. 'blurred': the data; 'flat': 0.5.
+    """
+    if init == "wiener":
+        balance = float(np.clip(100.0 * sigma * sigma, 1e-2, 0.1))
+        filt = wiener_volume if k.ndim == 3 else wiener
+        start = np.stack([filt(p, k, balance) for p in planes])
+    else:
+        start = planes if init == "blurred" else np.full_like(planes, 0.5)
+    start = np.pad(start, [(0, 0)] + [(n // 2, n // 2) for n in k.shape], mode="symmetric")
+    if box is not None:
+        start = np.clip(start, -np.inf if box[0] is None else box[0], np.inf if box[1] is None else box[1])
+    return start
+
+
+def auto_weight(planes: np.ndarray, k: np.ndarray, sigma: float, box: Any, dtype: Any, prior: str,
+                nonlocal_h: float, init: str = "wiener") -> WeightChoice:
+    """The TV weight (and the non-local verdict, for prior 'nonlocal') of ``planes`` (N, H, W): regweight.py."""
+    from scipy.signal import fftconvolve  # late: keeps `import minieye` light
+
+    def solve(observed: np.ndarray, start: np.ndarray, terms: list, fidelity: Layer, iterations: int):
+        scene, _ = solve_stage(observed, k, start, terms, box, dtype, iterations, None, False, "", fidelity)
+        prediction = np.stack([fftconvolve(p[0].astype(np.float64), k, mode="valid") for p in scene])[:, None]
+        return scene, prediction
+
+    def local_terms(w: float) -> list:
+        return _regularizer_terms(None, w, "deconvolve")
+
+    def two_stage_terms(guide: np.ndarray, w: float) -> list:
+        return nonlocal_terms(guide, w, nonlocal_h)
+    return choose_weight(planes, lambda window: initial_scene(window[:, 0], k, sigma, init, box)[:, None], sigma,
+                         solve, local_terms, two_stage_terms if prior == "nonlocal" else None)
+
+
+def central_choice(read: Any, shape: Sequence[int], k: np.ndarray, sigma: float, box: Any,
+                   settings: dict) -> tuple[float, str]:
+    """(weight, prior) for all of deconvolve_tiled's tiles, chosen on the window an untiled run would use.
+
+    ``read((r0, r1, c0, c1))`` returns that part of the image, (h, w) or (h, w, C), in [0, 1] units.
+    """
+    rows, cols = proxy_window(tuple(shape[:2]))
+    window = read((rows.start, rows.stop, cols.start, cols.stop))
+    planes = window[None] if window.ndim == 2 else np.moveaxis(window, -1, 0)
+    prior = settings["prior"]
+    choice = auto_weight(planes, k, sigma, box, settings["dtype"], prior, settings["nonlocal_h"], settings["init"])
+    return choice.weight, "nonlocal" if prior == "nonlocal" and choice.nonlocal_helps else "local"
 
 
 def _run_stages(observed: np.ndarray, kernel: np.ndarray, start: np.ndarray, terms: list, box: Any, dtype: Any,
@@ -335,14 +328,14 @@ def _run_stages(observed: np.ndarray, kernel: np.ndarray, start: np.ndarray, ter
     Returns (the learned image, the last stage's terms, [(stage name, train.Result), ...]).
     """
     caps = STAGE_ITERATIONS if nonlocal_h is not None and iterations is None else (iterations or 200,) * 2
-    u, result = _solve(observed, kernel, start, terms, box, dtype, caps[0], timeout, progress, "deconvolve")
+    u, result = solve_stage(observed, kernel, start, terms, box, dtype, caps[0], timeout, progress, "deconvolve")
     stages = [("local", result)]
     left = None if timeout is None else timeout - (time.perf_counter() - started)
     if nonlocal_h is None or result.stop_reason not in CONTINUE_AFTER or (left is not None and left <= 0):
         return u, terms, stages
     terms = nonlocal_terms(u, tv_weight, nonlocal_h)
     left = None if timeout is None else max(timeout - (time.perf_counter() - started), 1e-3)  # graph included
-    u, result = _solve(observed, kernel, u, terms, box, dtype, caps[1], left, progress, "deconvolve (non-local)")
+    u, result = solve_stage(observed, kernel, u, terms, box, dtype, caps[1], left, progress, "deconvolve (non-local)")
     stages.append(("nonlocal", result))
     return u, terms, stages
 
@@ -364,17 +357,6 @@ def nonlocal_terms(guide: np.ndarray, tv_weight: float, h: float) -> list[tuple[
     share_nl, share_tv, share_tv2 = NONLOCAL_SHARES
     return [(tv_weight * share_nl / (NONLOCAL_NEIGHBORS + 2), NonLocalTV(graph, eps=TV_EPS)),
             (tv_weight * share_tv, TotalVariation(eps=TV_EPS)), (tv_weight * share_tv2, SecondOrderTV(eps=TV_EPS))]
-
-
-def _solve(observed: np.ndarray, kernel: np.ndarray, start: np.ndarray, terms: Sequence[tuple[float, Layer]],
-           box: Any, dtype: Any, iterations: int, timeout: float | None, progress: bool,
-           label: str) -> tuple[np.ndarray, Any]:
-    """One stage: L-BFGS + strong Wolfe from ``start``; returns the learned image and the train.Result."""
-    problem, image, _ = deconvolution_problem(observed, kernel, start, terms, box, dtype)
-    monitors = [train.ProgressBar(label)] if progress else []
-    result = train.Trainer(problem, train.LBFGS(), train.ArmijoWolfe(), monitors).run(
-        max_iterations=iterations, timeout=timeout)
-    return image.value.value, result
 
 
 def _to_dtype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:

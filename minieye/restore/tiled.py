@@ -27,11 +27,10 @@ Memory: the image is read a window at a time (a ``np.memmap``, or anything with
 the peak is about ``BYTES_PER_PIXEL`` times the window's pixels per channel, whatever
 the image size.
 
-Volumes: with a (kd, kh, kw) kernel the same plan runs over the three axes of a
-(D, H, W) volume (one implementation: a plan over N spatial axes, N = the kernel's
-rank): a halo per axis, the weight factor a product over the three axes, sigma the
-median over D of each (H, W) slice's estimate (``deconvolve``'s volume rule), the
-default halo the reach of the 3-D regularised inverse (capped at ``MAX_HALO_3D``).
+Volumes: a (kd, kh, kw) kernel runs the same plan over the three axes of a (D, H, W)
+volume: a halo per axis, the weight factor a product over them, sigma the median of the
+slices' estimates, the default halo the 3-D inverse's reach (capped at ``MAX_HALO_3D``).
+The automatic weight and non-local verdict (regweight.py): once, on the untiled centre.
 """
 from __future__ import annotations
 
@@ -46,7 +45,8 @@ import numpy as np
 
 from ..checks import check_real, fail, spatial_tuple
 from ..core import Layer
-from .deconvolve import Deconvolution, auto_box, deconvolve, default_nonlocal_h, default_tv_weight, regularizer_pairs
+from .deconvolve import (Deconvolution, auto_box, central_choice, deconvolve, default_nonlocal_h, default_tv_weight,
+                         regularizer_pairs)
 from .noise import estimate_noise
 from .psf import normalize_kernel
 
@@ -250,8 +250,8 @@ def _scan(blurred: Any, plan: TilePlan, scale: float, where: str) -> tuple[float
     return lo, hi
 
 
-def _noise(blurred: Any, scale: float, budget: int, volume: bool = False) -> float:
-    """``estimate_noise`` on the whole image when small, else on a mosaic of sampled blocks.
+def _noise(blurred: Any, scale: float, budget: int, volume: bool = False, kernel: Any = None) -> float:
+    """``estimate_noise`` on the whole image when small (kernel-aware, as untiled), else on a mosaic of blocks (Haar).
 
     Volumes: the median over D of each (H, W) slice's estimate, as ``deconvolve`` does.
     """
@@ -259,7 +259,7 @@ def _noise(blurred: Any, scale: float, budget: int, volume: bool = False) -> flo
         return float(np.median([_noise(blurred[d], scale, budget) for d in range(blurred.shape[0])]))
     h, w = blurred.shape[:2]
     if h * w <= budget:
-        return estimate_noise(_read(blurred, (0, h, 0, w), scale))
+        return estimate_noise(_read(blurred, (0, h, 0, w), scale), kernel=kernel)
     # even sides, so no 2x2 Haar block straddles two sampled blocks; small, so many places are seen
     bh, bw = min(64, h - h % 2), min(64, w - w % 2)
     per_side = max(1, int(math.sqrt(max(1, budget // (bh * bw)))))
@@ -356,15 +356,17 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
     lo, hi = _scan(blurred, TilePlan(plan.shape, scan, (0,) * nd, plan.kernel), scale, where)
     budget = NOISE_SAMPLE_PIXELS if max_memory is None else \
         max(1 << 16, min(NOISE_SAMPLE_PIXELS, parse_memory(max_memory, where) // (40 * plan.channels)))
-    sigma = _noise(blurred, scale, budget, nd == 3) if noise_sigma is None else \
+    sigma = _noise(blurred, scale, budget, nd == 3, None if nd == 3 else k) if noise_sigma is None else \
         check_real(noise_sigma, where, "noise_sigma")
     if halo is None:  # the default halo depends on sigma
         plan = plan_tiles(shape, k, tile=tile, sigma=sigma, max_memory=max_memory, where=where)
     if isinstance(box, str) and box == "auto":
         box = auto_box(lo, hi, sigma)
-    weight = default_tv_weight(sigma) if tv_weight is None else check_real(tv_weight, where, "tv_weight")
     if nonlocal_h is None:  # one h for every tile, from the box or the whole image's range
         settings["nonlocal_h"] = default_nonlocal_h(box, lo, hi)
+    weight = default_tv_weight(sigma) if tv_weight is None else check_real(tv_weight, where, "tv_weight")
+    if tv_weight is None and regularizers is None and nd == 2:  # one automatic choice, on the centre (as untiled)
+        weight, settings["prior"] = central_choice(lambda at: _read(blurred, at, scale), shape, k, sigma, box, settings)
     if out is None:
         out = np.empty(shape, dtype=blurred.dtype if kind in "fiu" else np.float64)
 
