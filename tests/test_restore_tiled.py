@@ -118,10 +118,10 @@ def test_parse_memory():
 def test_sampled_noise_estimate_is_close():
     rng = np.random.default_rng(1)
     img = 0.5 + 0.02 * rng.standard_normal((600, 600))
-    sampled = tiled._noise(img, 1.0, budget=16 * 64 * 64)  # 16 blocks of 64x64
+    sampled = tiled._noise(img, budget=16 * 64 * 64)  # 16 blocks of 64x64
     assert abs(sampled - restore.estimate_noise(img)) < 0.002
     thin = 0.5 + 0.02 * rng.standard_normal((30, 9000))  # blocks as tall as the image allows
-    assert abs(tiled._noise(thin, 1.0, budget=16 * 64 * 64) - 0.02) < 0.003
+    assert abs(tiled._noise(thin, budget=16 * 64 * 64) - 0.02) < 0.003
 
 
 def test_progress_bar(capsys):

@@ -10,18 +10,20 @@ See docs/restoration.md.
 from . import psf
 from .blind import blind_deconvolve
 from .baselines import inverse_filter, richardson_lucy, transfer_function, wiener
-from .deconvolve import Deconvolution, deconvolve, default_tv_weight
+from .budget import deconvolve
+from .deconvolve import Deconvolution, deconvolve_in_memory, default_tv_weight
 from .inverse import SeparableKernel, separable, separable_network, wiener_inverse_kernel  # noqa: F401
 from .filters import learn_filter
 from .metrics import mse, psnr, ssim
 from .noise import estimate_noise
 from .psf import blur
+from .intensity import Intensity
 from .tiled import deconvolve_tiled
 
 __all__ = [
-    "psf", "blur", "deconvolve", "Deconvolution", "default_tv_weight", "blind_deconvolve", "learn_filter",
+    "psf", "blur", "deconvolve", "deconvolve_in_memory", "Deconvolution", "default_tv_weight", "blind_deconvolve", "learn_filter",
     "wiener", "richardson_lucy", "inverse_filter", "transfer_function",
     "psnr", "ssim", "mse", "estimate_noise",
     "wiener_inverse_kernel", "separable", "SeparableKernel", "separable_network",
-    "deconvolve_tiled",
+    "deconvolve_tiled", "Intensity",
 ]

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..checks import as_float_array, check_positive_int, fail, pair
 from .blind_kernel import clean, normal_equations, solve_simplex, start_kernel
-from .deconvolve import _as_image, _to_dtype, deconvolve
+from .deconvolve import _as_image, _to_dtype, deconvolve_in_memory
 from .noise import estimate_noise
 
 __all__ = ["blind_deconvolve"]
@@ -181,7 +181,7 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
     if bar is not None:
         bar.close()
     # the estimated kernel's error acts like extra noise: regularise as for sigma >= 0.005
-    restored = deconvolve(y, k, noise_sigma=max(sigma, FINAL_SIGMA_FLOOR))
+    restored = deconvolve_in_memory(y, k, noise_sigma=max(sigma, FINAL_SIGMA_FLOOR))
     return _to_dtype(restored * scale, out_dtype), k
 
 

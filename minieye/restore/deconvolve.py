@@ -20,8 +20,8 @@ coefficient); regularizers = isotropic TotalVariation with eps = 1e-2 and weight
 Laplacian prior on gradients, mean-normalised like MSE) plus SecondOrderTV (eps 1e-2)
 with weight ``tv_weight / 6``: the curvature term keeps smooth shading smooth instead
 of TV's terraces, and lets TV's weight drop from 20 to 12 sigma^2 without letting
-noise through (+0.19 dB mean on the benchmark's sigma 0.01 cases); [0, 1] box when the
-image lies in [0, 1] (integers are scaled to [0, 1] first); start from a Wiener
+noise through (+0.19 dB mean on the benchmark's sigma 0.01 cases); all in working
+units (values mapped to about [0, 1], intensity.py), with the box the data shows; start from a Wiener
 estimate (reflect-padded FFT filter, balance 100 sigma^2 clipped to [1e-2, 0.1])
 instead of the blurred image. The floor matters for noise-free input: a Wiener start
 with balance 1e-4 rings at the PSF's spectral zeros and L-BFGS spent ~150 iterations
@@ -55,12 +55,13 @@ from ..core import Layer
 from ..losses import NonLocalTV, SecondOrderTV, TotalVariation, TotalVariation3D, nonlocal_graph
 from .baselines import wiener
 from .problem import deconvolution_problem, solve_stage  # noqa: F401 (deconvolution_problem: re-exported)
+from .intensity import Intensity, check_channels_last, working_units
 from .noise import estimate_noise
 from .regweight import WeightChoice, choose_weight, proxy_window
 from .psf import normalize_kernel
 from .volume import volume_noise, wiener_volume
 
-__all__ = ["deconvolve", "Deconvolution", "default_tv_weight", "deconvolution_problem", "PRIORS"]
+__all__ = ["deconvolve_in_memory", "Deconvolution", "default_tv_weight", "deconvolution_problem", "PRIORS"]
 
 TV_EPS = 1e-2  # smoothing of the default TV: converges in ~2x fewer iterations than 1e-3, same PSNR
 SECOND_ORDER_SHARE = 1.0 / 6.0  # the default SecondOrderTV weight, as a fraction of the TV weight
@@ -99,6 +100,7 @@ class Deconvolution:
     weight_source: str = "given"  # 'auto' (held-out prediction, regweight.py), 'given' (tv_weight=), 'rule' (12 sigma^2)
     nonlocal_ran: bool = False  # whether the non-local stage ran
     choice: WeightChoice | None = field(repr=False, default=None)  # the evidence of an 'auto' choice
+    intensity: Intensity | None = None  # the map to working units: sigma and the weights are in working units
 
     @property
     def iterations(self) -> int:
@@ -130,53 +132,53 @@ def regularizer_pairs(regularizers: Any, where: str, factor: float = 1.0) -> lis
     return terms
 
 
-def auto_box(low: float, high: float, sigma: float) -> tuple[float, float | None] | None:
-    """``box='auto'``: [0, 1] for an image in [0, 1], [0, inf) for a non-negative one, else none.
-
-    ``low``/``high`` are the blurred image's extremes; noise of sd ``sigma`` pushes a [0, 1]
-    image slightly outside, hence the slack.
-    """
-    slack = 0.02 + 4.0 * sigma
-    nonneg = low >= -slack
-    return (0.0, 1.0) if nonneg and high <= 1.0 + slack else ((0.0, None) if nonneg else None)
-
-
-def _as_image(blurred: Any, where: str, volume: bool = False) -> tuple[np.ndarray, np.dtype, float]:
+def _as_values(blurred: Any, where: str, volume: bool = False) -> tuple[np.ndarray, np.dtype]:
+    """``blurred`` as float64 in its own units, checked; and its dtype."""
     raw = np.asarray(blurred)
     x = as_float_array(raw, where, "blurred", dtype=np.float64)
     if volume:
         check_ndim(x, 3, where, "blurred", "a (D, H, W) grayscale volume, as the kernel is 3-D")
     else:
         check_ndim(x, (2, 3), where, "blurred", "(H, W) grayscale or (H, W, C) colour")
+        check_channels_last(x.shape, where)
     if not np.isfinite(x).all():
         raise fail(where, "finite pixel values", "NaN or Inf in blurred")
-    scale = float(np.iinfo(raw.dtype).max) if raw.dtype.kind in "ui" else 1.0
-    return x / scale, raw.dtype, scale
+    return x, raw.dtype
 
 
-def deconvolve(blurred: Any, kernel: Any, *, noise_sigma: float | None = None, tv_weight: float | None = None,
-               regularizers: Sequence[tuple[float, Layer]] | None = None, box: Any = "auto",
-               iterations: int | None = None, timeout: float | None = None, init: str = "wiener",
-               progress: bool = False, dtype: Any = np.float32, full: bool = False, prior: str = "nonlocal",
-               nonlocal_h: float | None = None, tile: Any = None, max_memory: Any = None, out: Any = None) -> Any:
-    """Recover a sharp image from ``blurred = kernel (*) image + noise``.
+def _as_image(blurred: Any, where: str, volume: bool = False) -> tuple[np.ndarray, np.dtype, float]:
+    """(blurred scaled by its integer dtype's maximum, the dtype, that scale): blind deconvolution's input rule."""
+    x, dtype = _as_values(blurred, where, volume)
+    scale = float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
+    return x / scale, dtype, scale
+
+
+def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None = None,
+                         tv_weight: float | None = None, regularizers: Sequence[tuple[float, Layer]] | None = None,
+                         box: Any = "auto", iterations: int | None = None, timeout: float | None = None,
+                         init: str = "wiener", progress: bool = False, dtype: Any = np.float32, full: bool = False,
+                         prior: str = "nonlocal", nonlocal_h: float | None = None, value_range: Any = None) -> Any:
+    """Recover a sharp image from ``blurred = kernel (*) image + noise`` (all in memory).
 
     Args:
-        blurred: (H, W) or (H, W, C) image; floats are taken as they are (usually in
-            [0, 1]), integers are scaled by their dtype's maximum and converted back.
+        blurred: (H, W) or (H, W, C) image (colour channels last), any real dtype, in its
+            own units: values are mapped to working units about [0, 1] (uint8 and 0..255
+            floats divided by 255, [0, 1] floats as they are, other ranges by the data's
+            range: see intensity.py), restored, and mapped back.
         kernel: the PSF (kh, kw), applied as a true convolution; normalised to sum 1.
             A (kd, kh, kw) PSF (e.g. ``psf.gaussian3d``) makes ``blurred`` a (D, H, W)
             grayscale volume, regularised by ``TotalVariation3D`` (see the module docstring).
-        noise_sigma: the noise standard deviation (image units in [0, 1]); estimated when None.
+        noise_sigma: the noise standard deviation, in blurred's units; estimated when None.
         tv_weight: weight (>= 0; 0: no regularizer) of the default TotalVariation term;
             ``default_tv_weight(sigma)`` when None. The default also adds ``SecondOrderTV`` with weight ``tv_weight / 6``
             (for plain TV: ``regularizers=[(w, losses.TotalVariation(1e-2))]``).
         regularizers: replaces the default: a list of ``(weight, loss layer)`` pairs,
-            each applied to the learned image (N, 1, H', W'), e.g. MindsEye's recipe
+            each applied to the learned image (N, 1, H', W') in working units, e.g. MindsEye's recipe
             ``[(1e-3, losses.Entropy()), (1.0, losses.NonNegativity())]`` with ``box=None``.
-        box: 'auto' ([0, 1] when the image lies in [0, 1], [0, inf) when it is
-            non-negative, otherwise none; both up to 0.02 + 4 sigma for noise), a (lower,
-            upper) pair (None for unbounded), or None.
+        box: 'auto' (what the data shows, intensity.py: [0, 1] for a [0, 1] image, [0, 255]
+            for uint8 or 0..255 floats, [0, inf) for other non-negative data, none with
+            negative values; all up to 0.02 + 4 sigma for noise), a (lower, upper) pair in
+            blurred's units (None for unbounded), or None.
         iterations: L-BFGS iterations at most, per stage (None: 60 then 80 for the two
             non-local stages, 200 for a single stage; noisy inputs often stop earlier, when
             float32 can no longer resolve progress). ``timeout`` in seconds, for all stages.
@@ -191,27 +193,25 @@ def deconvolve(blurred: Any, kernel: Any, *, noise_sigma: float | None = None, t
             as ``noise_sigma``: nearly noise-free input, where it only costs time), and after
             stage 1 stopped on a timeout, Ctrl-C, a monitor or a non-finite loss.
             'local': the local stage alone.
-        nonlocal_h: the graph's filtering parameter ``h``, in the same units as
-            ``noise_sigma`` (integer images: scaled to [0, 1]); None: 0.05 times the box's
-            span (1 for a [0, 1] image) or the blurred image's range.
-        tile, max_memory, out: large images, in overlapping tiles read one at a time and
-            written into ``out`` (e.g. np.memmap): see ``deconvolve_tiled`` (tiled.py).
+        nonlocal_h: the graph's filtering parameter ``h``, in blurred's units; None: 0.05
+            times the box's span (1 for a [0, 1] image) or the blurred image's range.
+        value_range: (low, high) values that map to working units 0 and 1, overriding the
+            rules of intensity.py (e.g. (0, 4095) for 12-bit data); the 'auto' box is then
+            [low, high] when the data lies in it.
 
     Returns the restored image with the shape and dtype of ``blurred`` (or
-    ``(image, Deconvolution)`` when ``full``).
+    ``(image, Deconvolution)`` when ``full``; its ``sigma`` and ``weights`` are in working units,
+    its ``intensity`` the map).
     Shapes: (H, W) -> (H, W); (H, W, C) -> (H, W, C); with a 3-D kernel (D, H, W) -> (D, H, W).
     """
-    if tile is not None or max_memory is not None or out is not None:
-        from .tiled import deconvolve_tiled  # late: tiled.py imports this module
-        return deconvolve_tiled(blurred, kernel, tile=tile, max_memory=max_memory, out=out, noise_sigma=noise_sigma,
-                                tv_weight=tv_weight, regularizers=regularizers, box=box, iterations=iterations,
-                                timeout=timeout, init=init, progress=progress, dtype=dtype, full=full, prior=prior,
-                                nonlocal_h=nonlocal_h)
     where = "deconvolve"
     started = time.perf_counter()
     k = normalize_kernel(kernel, where, ndim=(2, 3))
     volume = k.ndim == 3
-    y, out_dtype, scale = _as_image(blurred, where, volume)
+    values, out_dtype = _as_values(blurred, where, volume)
+    intensity, noise_sigma, box, nonlocal_h = working_units(values, out_dtype, noise_sigma, box, nonlocal_h,
+                                                            value_range, where, volume)
+    y = intensity.to_working(values)
     spatial = y.shape if volume else y.shape[:2]
     if any(a > b for a, b in zip(k.shape, spatial)):
         raise fail(where, f"a kernel no larger than the {'volume' if volume else 'image'}",
@@ -230,10 +230,6 @@ def deconvolve(blurred: Any, kernel: Any, *, noise_sigma: float | None = None, t
         iterations = check_positive_int(iterations, where, "iterations")
     if tv_weight is not None:
         tv_weight = check_real(tv_weight, where, "tv_weight")
-    if isinstance(box, str):
-        if box != "auto":
-            raise fail(where, "box 'auto', a (lower, upper) pair or None", f"box={box!r}")
-        box = auto_box(float(y.min()), float(y.max()), sigma)
 
     gray = volume or y.ndim == 2
     planes = y[None] if gray else np.moveaxis(y, -1, 0)  # (N, H, W) or (1, D, H, W): channels as a batch
@@ -257,13 +253,13 @@ def deconvolve(blurred: Any, kernel: Any, *, noise_sigma: float | None = None, t
     u = u[:, 0].astype(np.float64)
     restored = u[(slice(None),) + tuple(slice(r, r + n) for r, n in zip(radii, spatial))]
     restored = restored[0] if gray else np.moveaxis(restored, 0, -1)
-    out = _to_dtype(restored * scale, out_dtype)
+    out = _to_dtype(intensity.to_data(restored), out_dtype)
     if not full:
         return out
     labels = [(w, t.label()) for w, t in terms]
     return out, Deconvolution(out, sigma, labels, result, time.perf_counter() - started, stages=stages,
                               tv_weight=None if regularizers is not None else weight, weight_source=source,
-                              nonlocal_ran=len(stages) > 1, choice=choice)
+                              intensity=intensity, nonlocal_ran=len(stages) > 1, choice=choice)
 
 
 def initial_scene(planes: np.ndarray, k: np.ndarray, sigma: float, init: str, box: Any) -> np.ndarray:
@@ -308,7 +304,7 @@ def central_choice(read: Any, shape: Sequence[int], k: np.ndarray, sigma: float,
                    settings: dict) -> tuple[float, str]:
     """(weight, prior) for all of deconvolve_tiled's tiles, chosen on the window an untiled run would use.
 
-    ``read((r0, r1, c0, c1))`` returns that part of the image, (h, w) or (h, w, C), in [0, 1] units.
+    ``read((r0, r1, c0, c1))`` returns that part of the image, (h, w) or (h, w, C), in working units.
     """
     rows, cols = proxy_window(tuple(shape[:2]))
     window = read((rows.start, rows.stop, cols.start, cols.stop))

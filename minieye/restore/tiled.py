@@ -18,14 +18,13 @@ The tile's problem is then the untiled problem with everything outside the windo
 away, so the two optima agree up to the influence of that cut, which decays with the
 distance from it; only the core (at least ``halo`` pixels from any cut) is kept. At an
 image border the window and the untiled problem end at the same place, so border tiles
-need no halo there. Sigma (``estimate_noise``, on the whole image or an even-aligned
-sample of 64x64 blocks when it is larger than ``NOISE_SAMPLE_PIXELS``) and the 'auto'
-box (from a streaming min/max) are computed once, before the tiles, so tiles agree.
+need no halo there. Sigma (``estimate_noise`` on the whole image, or past ``NOISE_SAMPLE_PIXELS``
+on an even-aligned sample of 64x64 blocks), the intensity map and the 'auto' box (intensity.py,
+from a streaming min/max) are computed once, before the tiles, so tiles agree.
 
-Memory: the image is read a window at a time (a ``np.memmap``, or anything with
-``shape``, ``dtype`` and slicing), results go into ``out`` (which may be a memmap), so
-the peak is about ``BYTES_PER_PIXEL`` times the window's pixels per channel, whatever
-the image size.
+Memory: windows are read one at a time (from a memmap, or anything with ``shape``, ``dtype``
+and slicing) and written into ``out`` (a memmap too, if wanted): the peak is about
+``BYTES_PER_PIXEL`` times a window's pixels per channel, whatever the image size.
 
 Volumes: a (kd, kh, kw) kernel runs the same plan over the three axes of a (D, H, W)
 volume: a halo per axis, the weight factor a product over them, sigma the median of the
@@ -45,8 +44,9 @@ import numpy as np
 
 from ..checks import check_real, fail, spatial_tuple
 from ..core import Layer
-from .deconvolve import (Deconvolution, auto_box, central_choice, deconvolve, default_nonlocal_h, default_tv_weight,
-                         regularizer_pairs)
+from .deconvolve import (Deconvolution, _to_dtype, central_choice, deconvolve_in_memory, default_nonlocal_h,
+                         default_tv_weight, regularizer_pairs)
+from .intensity import check_channels_last, choose_intensity, working_box
 from .noise import estimate_noise
 from .psf import normalize_kernel
 
@@ -228,21 +228,23 @@ def _check_source(blurred: Any, volume: bool, where: str) -> Any:
     if volume and len(blurred.shape) != 3:
         raise fail(where, "blurred a (D, H, W) grayscale volume, as the kernel is 3-D",
                    f"blurred.shape == {tuple(blurred.shape)}")
+    if not volume:
+        check_channels_last(tuple(blurred.shape), where)
     if len(blurred.shape) not in (2, 3):
         raise fail(where, "blurred of shape (H, W) grayscale or (H, W, C) colour, or a (D, H, W) volume with a "
                    "3-D kernel", f"blurred.shape == {tuple(blurred.shape)}")
     return blurred
 
 
-def _read(blurred: Any, box: Sequence[int], scale: float) -> np.ndarray:
-    return np.asarray(blurred[_slices(box)], dtype=np.float64) / scale
+def _read(blurred: Any, box: Sequence[int]) -> np.ndarray:
+    return np.asarray(blurred[_slices(box)], dtype=np.float64)
 
 
-def _scan(blurred: Any, plan: TilePlan, scale: float, where: str) -> tuple[float, float]:
+def _scan(blurred: Any, plan: TilePlan, where: str) -> tuple[float, float]:
     """Min and max over the image, one core at a time; refuses NaN/Inf."""
     lo, hi = math.inf, -math.inf
     for core in plan.cores():
-        x = _read(blurred, core, scale)
+        x = _read(blurred, core)
         if not np.isfinite(x).all():
             at = ", ".join(f"{a}:{b}" for a, b in zip(core[::2], core[1::2]))
             raise fail(where, "finite pixel values", f"NaN or Inf in blurred[{at}]")
@@ -250,22 +252,20 @@ def _scan(blurred: Any, plan: TilePlan, scale: float, where: str) -> tuple[float
     return lo, hi
 
 
-def _noise(blurred: Any, scale: float, budget: int, volume: bool = False, kernel: Any = None) -> float:
-    """``estimate_noise`` on the whole image when small (kernel-aware, as untiled), else on a mosaic of blocks (Haar).
-
-    Volumes: the median over D of each (H, W) slice's estimate, as ``deconvolve`` does.
-    """
+def _noise(blurred: Any, budget: int, volume: bool = False, kernel: Any = None) -> float:
+    """``estimate_noise`` on the whole image when small (kernel-aware, as untiled), else on a mosaic of blocks
+    (Haar). Volumes: the median over D of each (H, W) slice's estimate, as ``deconvolve`` does."""
     if volume:
-        return float(np.median([_noise(blurred[d], scale, budget) for d in range(blurred.shape[0])]))
+        return float(np.median([_noise(blurred[d], budget) for d in range(blurred.shape[0])]))
     h, w = blurred.shape[:2]
     if h * w <= budget:
-        return estimate_noise(_read(blurred, (0, h, 0, w), scale), kernel=kernel)
+        return estimate_noise(_read(blurred, (0, h, 0, w)), kernel=kernel)
     # even sides, so no 2x2 Haar block straddles two sampled blocks; small, so many places are seen
     bh, bw = min(64, h - h % 2), min(64, w - w % 2)
     per_side = max(1, int(math.sqrt(max(1, budget // (bh * bw)))))
     rows = sorted({2 * (round(i * (h - bh) / max(per_side - 1, 1)) // 2) for i in range(per_side)})
     cols = sorted({2 * (round(j * (w - bw) / max(per_side - 1, 1)) // 2) for j in range(per_side)})
-    blocks = [_read(blurred, (r, r + bh, c, c + bw), scale) for r in rows for c in cols]
+    blocks = [_read(blurred, (r, r + bh, c, c + bw)) for r in rows for c in cols]
     return estimate_noise(np.concatenate(blocks, axis=1))
 
 
@@ -281,10 +281,7 @@ def _check_out(out: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
 
 
 def _store(out: np.ndarray, core: Sequence[int], values: np.ndarray) -> None:
-    if out.dtype.kind in "ui":
-        info = np.iinfo(out.dtype)
-        values = np.clip(np.rint(values), info.min, info.max)
-    out[_slices(core)] = values
+    out[_slices(core)] = _to_dtype(values, out.dtype)  # integers rounded and clipped
 
 
 def _bar(total: int, progress: bool) -> Any:
@@ -302,7 +299,7 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
                      regularizers: Sequence[tuple[float, Layer]] | None = None, box: Any = "auto",
                      iterations: int | None = None, timeout: float | None = None, init: str = "wiener",
                      progress: bool = False, dtype: Any = np.float32, full: bool = False, prior: str = "nonlocal",
-                     nonlocal_h: float | None = None) -> Any:
+                     nonlocal_h: float | None = None, value_range: Any = None) -> Any:
     """``deconvolve`` one overlapping tile at a time, in memory bounded by the tile size.
 
     Args:
@@ -320,9 +317,8 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
             input that fits is deconvolved untiled. Too small for the kernel: ValueError.
         out: array (e.g. ``np.memmap``) of blurred's shape to write into; None: a new
             array of blurred's dtype. Integer ``out`` is rounded and clipped.
-        progress: a tqdm bar over the tiles.
-        others: as for ``deconvolve``, the same for every tile (``timeout`` is per tile).
-            ``regularizers`` weights are taken as mean-normalised, like the defaults.
+        others: as for ``deconvolve``, the same for every tile (``timeout`` is per tile;
+            ``progress``: a bar over the tiles); ``regularizers`` are taken as means, like the defaults.
 
     Returns ``out`` (or ``(out, Deconvolution)`` when ``full``; its ``result`` is the
     list of per-tile training results).
@@ -341,34 +337,37 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
     # checks tile, halo and max_memory before reading anything (with a zero halo if none is given yet)
     plan = plan_tiles(shape, k, tile=tile, halo=0 if halo is None else halo, max_memory=max_memory, where=where)
     settings = dict(noise_sigma=noise_sigma, tv_weight=tv_weight, regularizers=regularizers, box=box,
-                    iterations=iterations, timeout=timeout, init=init, dtype=dtype, prior=prior, nonlocal_h=nonlocal_h)
+                    iterations=iterations, timeout=timeout, init=init, dtype=dtype, prior=prior, nonlocal_h=nonlocal_h,
+                    value_range=value_range)
     if plan is None:  # fits max_memory untiled
-        restored = deconvolve(np.asarray(blurred), kernel, progress=progress, full=full, **settings)
+        restored = deconvolve_in_memory(np.asarray(blurred), kernel, progress=progress, full=full, **settings)
         image, info = restored if full else (restored, None)
         if out is None:
             return restored
         _store(out, (), image)
         return (out, info) if full else out
 
-    kind = np.dtype(blurred.dtype).kind
-    scale = float(np.iinfo(blurred.dtype).max) if kind in "ui" else 1.0
     scan = (8,) * (nd - 2) + (DEFAULT_TILE, DEFAULT_TILE)  # blocks of at most 8 x 512 x 512 values
-    lo, hi = _scan(blurred, TilePlan(plan.shape, scan, (0,) * nd, plan.kernel), scale, where)
+    lo, hi = _scan(blurred, TilePlan(plan.shape, scan, (0,) * nd, plan.kernel), where)
     budget = NOISE_SAMPLE_PIXELS if max_memory is None else \
         max(1 << 16, min(NOISE_SAMPLE_PIXELS, parse_memory(max_memory, where) // (40 * plan.channels)))
-    sigma = _noise(blurred, scale, budget, nd == 3, None if nd == 3 else k) if noise_sigma is None else \
-        check_real(noise_sigma, where, "noise_sigma")
+    # one intensity map, sigma, box, weight and h for every tile (in the image's units for the tiles)
+    noisy = check_real(noise_sigma, where, "noise_sigma") if noise_sigma is not None else \
+        _noise(blurred, budget, nd == 3, None if nd == 3 else k)
+    units = choose_intensity(blurred.dtype, lo, hi, noisy, value_range, where)
+    sigma = noisy / units.scale
     if halo is None:  # the default halo depends on sigma
         plan = plan_tiles(shape, k, tile=tile, sigma=sigma, max_memory=max_memory, where=where)
-    if isinstance(box, str) and box == "auto":
-        box = auto_box(lo, hi, sigma)
-    if nonlocal_h is None:  # one h for every tile, from the box or the whole image's range
-        settings["nonlocal_h"] = default_nonlocal_h(box, lo, hi)
+    box = working_box(units, box, where)
     weight = default_tv_weight(sigma) if tv_weight is None else check_real(tv_weight, where, "tv_weight")
+    h = default_nonlocal_h(box, *units.to_working(np.array([lo, hi]))) if nonlocal_h is None else \
+        check_real(nonlocal_h, where, "nonlocal_h", positive=True) / units.scale
+    settings.update(noise_sigma=noisy, nonlocal_h=h * units.scale, value_range=(units.offset, units.offset + units.scale))
     if tv_weight is None and regularizers is None and nd == 2:  # one automatic choice, on the centre (as untiled)
-        weight, settings["prior"] = central_choice(lambda at: _read(blurred, at, scale), shape, k, sigma, box, settings)
+        weight, settings["prior"] = central_choice(lambda at: units.to_working(_read(blurred, at)), shape, k, sigma,
+                                                   box, {**settings, "nonlocal_h": h})
     if out is None:
-        out = np.empty(shape, dtype=blurred.dtype if kind in "fiu" else np.float64)
+        out = np.empty(shape, dtype=blurred.dtype if np.dtype(blurred.dtype).kind in "fiu" else np.float64)
 
     # both terms are means: over the observed pixels, and over the scene (larger by k - 1 per axis)
     untiled = math.prod(n / (n + s - 1) for n, s in zip(plan.shape, k.shape))
@@ -382,10 +381,10 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
                 extra = dict(tv_weight=weight * factor, regularizers=None)
             else:
                 extra = dict(tv_weight=None, regularizers=regularizer_pairs(regularizers, where, factor))
-            restored, info = deconvolve(_read(blurred, win, scale), kernel, **{
-                **settings, **extra, "noise_sigma": sigma, "box": box, "full": True})
+            restored, info = deconvolve_in_memory(_read(blurred, win), kernel, **{
+                **settings, **extra, "box": units.data_box(box), "full": True})
             inner = restored[_slices([c - win[2 * (i // 2)] for i, c in enumerate(core)])]
-            _store(out, core, inner * scale)
+            _store(out, core, inner)
             results.append(info.result)
             stages.extend(info.stages)
             if bar is not None:
@@ -395,6 +394,7 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
             bar.close()
     if not full:
         return out
-    labels = [(weight, f"TV weight of the default prior '{prior}'")] if regularizers is None else \
-        [(float(wt), layer.label()) for wt, layer in regularizers]
-    return out, Deconvolution(out, sigma, labels, results, time.perf_counter() - started, stages=stages)
+    labels = [(weight, f"TV weight of the default prior '{prior}'")] if regularizers is None else [
+        (float(wt), layer.label()) for wt, layer in regularizers]
+    return out, Deconvolution(out, sigma, labels, results, time.perf_counter() - started, stages=stages,
+                              intensity=units)

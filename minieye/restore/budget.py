@@ -1,0 +1,44 @@
+"""``restore.deconvolve``: in memory when the image fits a memory budget, in tiles past it.
+
+An in-memory run holds about ``tiled.BYTES_PER_PIXEL`` bytes per pixel of the learned
+scene (the image plus the kernel's half-width on each side) per channel: a 4096x4096
+photo would need about 10 GB. Past ``max_memory`` (default ``DEFAULT_MAX_MEMORY``, 1 GB)
+the image is deconvolved in overlapping tiles whose windows fit the budget
+(``deconvolve_tiled``, docs/tiled.md), with one noise level, intensity map, box and
+weight for the whole image, so the result matches the untiled one within the tiling's
+tolerance. This module sits above deconvolve.py (the method) and tiled.py (the tiles),
+so neither imports the other's caller.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from .deconvolve import deconvolve_in_memory
+from .tiled import deconvolve_tiled
+
+__all__ = ["deconvolve", "DEFAULT_MAX_MEMORY"]
+
+DEFAULT_MAX_MEMORY = 10**9  # bytes: "about 1 GB", room for a 1280x1280 colour-free image untiled
+
+
+def deconvolve(blurred: Any, kernel: Any, *, tile: Any = None, max_memory: Any = DEFAULT_MAX_MEMORY,
+               out: Any = None, **options: Any) -> Any:
+    if tile is None and out is None and max_memory is None:
+        return deconvolve_in_memory(blurred, kernel, **options)
+    return deconvolve_tiled(blurred, kernel, tile=tile, max_memory=max_memory, out=out, **options)
+
+
+_LARGE = '''
+    Large images (this entry point, budget.py):
+        max_memory: bytes (or '2GB', '512MiB') the run may use, 1 GB by default; an image
+            whose in-memory run would need more is deconvolved in tiles that fit (None:
+            always in memory, unless ``tile`` or ``out`` is given).
+        tile: tile core size (int or (h, w)); ``out``: an array (e.g. np.memmap) to write
+            into. See ``deconvolve_tiled`` (tiled.py) and docs/tiled.md.
+'''
+_method = inspect.signature(deconvolve_in_memory)
+_extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d)
+          for n, d in (("tile", None), ("max_memory", DEFAULT_MAX_MEMORY), ("out", None))]
+deconvolve.__signature__ = _method.replace(parameters=list(_method.parameters.values()) + _extra)
+deconvolve.__doc__ = (deconvolve_in_memory.__doc__ or "").replace(" (all in memory)", "").rstrip() + "\n" + _LARGE
