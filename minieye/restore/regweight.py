@@ -31,8 +31,8 @@ from ..losses import Loss
 __all__ = ["HeldOutMSE", "WeightChoice", "choose_weight", "proxy_window"]
 
 HOLDOUT = 0.2              # share of the proxy's observed pixels hidden from the fit
-PROXY_SIDE = 160           # the proxy window's side (the whole image when smaller)
-PROXY_ITERATIONS = 40      # L-BFGS iterations per candidate solve on the proxy
+PROXY_SIDE = 128           # the proxy window's side (the whole image when smaller)
+PROXY_ITERATIONS = 30      # L-BFGS iterations per candidate solve on the proxy
 CANDIDATES = (0.25, 1.0, 4.0, 16.0)  # coarse pass, times 12 sigma^2 (a geometric ladder); then the two half-way
 # points (geometrically) around the best
 RISK_TO_IMAGE = 1.0        # the chosen candidate times this is the weight used
