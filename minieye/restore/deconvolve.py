@@ -14,26 +14,28 @@ explained by exactly the scene pixels that produced it, whatever the edge rule o
 blur (reflect, nearest, or a real camera's unseen surroundings). Nothing assumes a
 periodic image, so nothing rings at the borders. The border ring is returned cropped.
 
-Defaults (no tuning): sigma = ``estimate_noise(blurred)`` (median absolute Haar
-coefficient); regularizers = isotropic TotalVariation with eps = 1e-2 and weight
-``tv_weight = 12 sigma^2`` (floor 1e-7: the MAP form for a Gaussian likelihood with a
-Laplacian prior on gradients, mean-normalised like MSE) plus SecondOrderTV (eps 1e-2)
-with weight ``tv_weight / 6``: the curvature term keeps smooth shading smooth instead
-of TV's terraces, and lets TV's weight drop from 20 to 12 sigma^2 without letting
-noise through (+0.19 dB mean on the benchmark's sigma 0.01 cases); all in working
-units (values mapped to about [0, 1], intensity.py), with the box the data shows; start from a Wiener
-estimate (reflect-padded FFT filter, balance 100 sigma^2 clipped to [1e-2, 0.1])
-instead of the blurred image. The floor matters for noise-free input: a Wiener start
-with balance 1e-4 rings at the PSF's spectral zeros and L-BFGS spent ~150 iterations
-undoing it (camera, 5x5 box: 36 dB after 50 iterations instead of 23 dB).
+Defaults (nothing to tune): sigma = ``estimate_noise(blurred, kernel=k)`` (the noise
+power at the frequencies the blur removed, noise.py); regularizers = isotropic
+TotalVariation (eps 1e-2) with weight w plus SecondOrderTV (eps 1e-2) with weight w / 6
+(the curvature term keeps smooth shading smooth instead of TV's terraces); w chosen per
+image by held-out prediction (regweight.py): candidates 12 sigma^2 times 1/4 .. 16 are
+solved on a 128x128 centre proxy with a fifth of its pixels hidden from the fit, and the
+one that predicts the hidden pixels best wins (``info.tv_weight``, ``info.choice``).
+All in working units (values mapped to about [0, 1], intensity.py), with the box the
+data shows; start from a Wiener estimate (reflect-padded FFT filter, balance
+100 sigma^2 clipped to [1e-2, 0.1]) instead of the blurred image. The floor matters for
+noise-free input: a Wiener start with balance 1e-4 rings at the PSF's spectral zeros and
+L-BFGS spent ~150 iterations undoing it (camera, 5x5 box: 36 dB after 50 iterations
+instead of 23 dB). A given ``tv_weight`` is used as it is; volumes use 12 sigma^2.
 
-Non-local stage (``prior='nonlocal'``, the default for images with noise sigma >= 4e-3):
-a local prior sees only a pixel's right and lower neighbours, so at a texture it cannot
-tell noise from detail. The first stage's result is a good enough guide to find, for
-each pixel, the pixels whose 5x5 patches look like its own (``losses.nonlocal_graph``);
-a second L-BFGS stage restarts from that result with ``NonLocalTV`` on the graph (weight
-w / 12 per edge) + TV (0.3 w) + SecondOrderTV (0.1 w), w = the TV weight. +0.35 dB mean
-on the benchmark's sigma 0.01 cases (docs/restoration.md), at the cost of a second stage.
+Non-local stage (``prior='nonlocal'``, the default, where it helps): a local prior sees
+only a pixel's right and lower neighbours, so at a texture it cannot tell noise from
+detail. The first stage's result is a good enough guide to find, for each pixel, the
+pixels whose 5x5 patches look like its own (``losses.nonlocal_graph``); a second L-BFGS
+stage restarts from that result with ``NonLocalTV`` on the graph (weight w / 12 per
+edge) + TV (0.3 w) + SecondOrderTV (0.1 w). It runs when, on the proxy, it predicts the
+hidden pixels better than the local prior continued as long (``info.nonlocal_ran``);
+with a given ``tv_weight``, when sigma >= 4e-3.
 
 Volumes: a (kd, kh, kw) kernel makes ``blurred`` a (D, H, W) grayscale volume (a 2-D
 kernel keeps a (H, W, 3) array a colour image). The same problem one dimension up: the
@@ -57,7 +59,7 @@ from .baselines import wiener
 from .problem import deconvolution_problem, solve_stage  # noqa: F401 (deconvolution_problem: re-exported)
 from .intensity import Intensity, check_channels_last, working_units
 from .noise import estimate_noise
-from .regweight import WeightChoice, choose_weight, proxy_window
+from .regweight import WeightChoice, choose_weight, proxy_window, smooth_terms
 from .psf import normalize_kernel
 from .volume import volume_noise, wiener_volume
 
@@ -96,7 +98,8 @@ class Deconvolution:
     seconds: float
     reblurred: np.ndarray = field(repr=False, default=None)
     stages: list = field(repr=False, default_factory=list)  # (stage name, train.Result) in order; tiled: every tile's
-    tv_weight: float | None = None  # the TV weight of the local stage (None: custom regularizers)
+    tv_weight: float | None = None  # the TV weight of the local stage (None: custom regularizers or family 'smooth')
+    family: str = "tv"  # the prior: 'tv' (TV + TV2, then maybe non-local), 'smooth' (regweight.smooth_terms), 'custom'
     weight_source: str = "given"  # 'auto' (held-out prediction, regweight.py), 'given' (tv_weight=), 'rule' (12 sigma^2)
     nonlocal_ran: bool = False  # whether the non-local stage ran
     choice: WeightChoice | None = field(repr=False, default=None)  # the evidence of an 'auto' choice
@@ -169,9 +172,10 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
             A (kd, kh, kw) PSF (e.g. ``psf.gaussian3d``) makes ``blurred`` a (D, H, W)
             grayscale volume, regularised by ``TotalVariation3D`` (see the module docstring).
         noise_sigma: the noise standard deviation, in blurred's units; estimated when None.
-        tv_weight: weight (>= 0; 0: no regularizer) of the default TotalVariation term;
-            ``default_tv_weight(sigma)`` when None. The default also adds ``SecondOrderTV`` with weight ``tv_weight / 6``
-            (for plain TV: ``regularizers=[(w, losses.TotalVariation(1e-2))]``).
+        tv_weight: weight (>= 0; 0: no regularizer) of the default TotalVariation term
+            (the default also adds ``SecondOrderTV`` with weight ``tv_weight / 6``; for plain
+            TV: ``regularizers=[(w, losses.TotalVariation(1e-2))]``); None: chosen from the
+            data by held-out prediction (regweight.py; ``default_tv_weight(sigma)`` for volumes).
         regularizers: replaces the default: a list of ``(weight, loss layer)`` pairs,
             each applied to the learned image (N, 1, H', W') in working units, e.g. MindsEye's recipe
             ``[(1e-3, losses.Entropy()), (1.0, losses.NonNegativity())]`` with ``box=None``.
@@ -185,13 +189,14 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
         init: 'wiener' (default), 'blurred' or 'flat' (0.5 everywhere).
         progress: show a tqdm progress bar with the loss.
         dtype: float32 (default, faster) or float64 for the network.
-        full: also return a ``Deconvolution`` record (sigma, weights, training results, time).
+        full: also return a ``Deconvolution`` record (sigma, weights, training results, time;
+            ``tv_weight``, ``weight_source``, ``nonlocal_ran`` and the ``choice``'s evidence).
         prior: 'nonlocal' (default): after the local stage (TV + SecondOrderTV), a second
             stage restarts from its result with ``losses.NonLocalTV`` on the patch graph of
-            that result, plus lighter TV and TV2 (``nonlocal_terms``); skipped for volumes,
-            custom ``regularizers``, ``tv_weight=0``, and sigma < 4e-3 (estimated or given
-            as ``noise_sigma``: nearly noise-free input, where it only costs time), and after
-            stage 1 stopped on a timeout, Ctrl-C, a monitor or a non-finite loss.
+            that result, plus lighter TV and TV2 (``nonlocal_terms``), where the held-out
+            prediction says it helps (with a given ``tv_weight``: where sigma >= 4e-3);
+            never for volumes, custom ``regularizers``, ``tv_weight=0``, or after stage 1
+            stopped on a timeout, Ctrl-C, a monitor or a non-finite loss.
             'local': the local stage alone.
         nonlocal_h: the graph's filtering parameter ``h``, in blurred's units; None: 0.05
             times the box's span (1 for a [0, 1] image) or the blurred image's range.
@@ -244,8 +249,9 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
         weight = choice.weight
     else:
         weight = default_tv_weight(sigma) if tv_weight is None else tv_weight
-    terms = _regularizer_terms(regularizers, weight, where, volume)
-    two_stage = prior == "nonlocal" and regularizers is None and not volume and weight > 0 and \
+    smooth = choice is not None and choice.family == "smooth"
+    terms = smooth_terms(weight) if smooth else _regularizer_terms(regularizers, weight, where, volume)
+    two_stage = prior == "nonlocal" and regularizers is None and not volume and weight > 0 and not smooth and \
         (choice.nonlocal_helps if choice is not None else sigma >= NONLOCAL_MIN_SIGMA)
     u, terms, stages = _run_stages(planes[:, None], k, start[:, None], terms, box, dtype, iterations, timeout,
                                    progress, nonlocal_h if two_stage else None, weight, started)
@@ -258,8 +264,9 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
         return out
     labels = [(w, t.label()) for w, t in terms]
     return out, Deconvolution(out, sigma, labels, result, time.perf_counter() - started, stages=stages,
-                              tv_weight=None if regularizers is not None else weight, weight_source=source,
-                              intensity=intensity, nonlocal_ran=len(stages) > 1, choice=choice)
+                              tv_weight=None if regularizers is not None or smooth else weight, weight_source=source,
+                              intensity=intensity, nonlocal_ran=len(stages) > 1, choice=choice,
+                              family="custom" if regularizers is not None else "smooth" if smooth else "tv")
 
 
 def initial_scene(planes: np.ndarray, k: np.ndarray, sigma: float, init: str, box: Any) -> np.ndarray:
@@ -301,8 +308,8 @@ def auto_weight(planes: np.ndarray, k: np.ndarray, sigma: float, box: Any, dtype
 
 
 def central_choice(read: Any, shape: Sequence[int], k: np.ndarray, sigma: float, box: Any,
-                   settings: dict) -> tuple[float, str]:
-    """(weight, prior) for all of deconvolve_tiled's tiles, chosen on the window an untiled run would use.
+                   settings: dict) -> tuple[float, str, list | None]:
+    """(TV weight, prior, regularizers or None) for all of deconvolve_tiled's tiles, chosen on the untiled centre.
 
     ``read((r0, r1, c0, c1))`` returns that part of the image, (h, w) or (h, w, C), in working units.
     """
@@ -311,7 +318,9 @@ def central_choice(read: Any, shape: Sequence[int], k: np.ndarray, sigma: float,
     planes = window[None] if window.ndim == 2 else np.moveaxis(window, -1, 0)
     prior = settings["prior"]
     choice = auto_weight(planes, k, sigma, box, settings["dtype"], prior, settings["nonlocal_h"], settings["init"])
-    return choice.weight, "nonlocal" if prior == "nonlocal" and choice.nonlocal_helps else "local"
+    if choice.family == "smooth":
+        return choice.weight, "local", smooth_terms(choice.weight)
+    return choice.weight, "nonlocal" if prior == "nonlocal" and choice.nonlocal_helps else "local", None
 
 
 def _run_stages(observed: np.ndarray, kernel: np.ndarray, start: np.ndarray, terms: list, box: Any, dtype: Any,

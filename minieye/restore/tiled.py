@@ -364,8 +364,8 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
         check_real(nonlocal_h, where, "nonlocal_h", positive=True) / units.scale
     settings.update(noise_sigma=noisy, nonlocal_h=h * units.scale, value_range=(units.offset, units.offset + units.scale))
     if tv_weight is None and regularizers is None and nd == 2:  # one automatic choice, on the centre (as untiled)
-        weight, settings["prior"] = central_choice(lambda at: units.to_working(_read(blurred, at)), shape, k, sigma,
-                                                   box, {**settings, "nonlocal_h": h})
+        weight, settings["prior"], regularizers = central_choice(lambda at: units.to_working(_read(blurred, at)), shape,
+                                                                 k, sigma, box, {**settings, "nonlocal_h": h})
     if out is None:
         out = np.empty(shape, dtype=blurred.dtype if np.dtype(blurred.dtype).kind in "fiu" else np.float64)
 
