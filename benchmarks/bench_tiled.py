@@ -2,9 +2,11 @@
 
     python benchmarks/bench_tiled.py memory --halo 46             # 512..4096 px, memmapped in/out, tile 256
     python benchmarks/bench_tiled.py memory --sizes 512,1024 --untiled   # also plain deconvolve (grows)
+    python benchmarks/bench_tiled.py memory --sizes 4096 --tile 0 # restore.deconvolve as it is: 1 GB budget
     python benchmarks/bench_tiled.py seams                        # camera 256x256, tile 96, halos 0..46
     python benchmarks/bench_tiled.py seams --kernel motion9 --tile 128 --halos 0,default
     python benchmarks/bench_tiled.py seams --halos 46 --iterations 0 --dtype float32   # deconvolve's defaults
+    python benchmarks/bench_tiled.py defaults                     # defaults in memory vs in tiles (astronaut 1024)
     python benchmarks/bench_tiled.py volume-seams                 # 16x40x40 volume, tile 8x20x20, 3-D halos
 
 memory: each size runs in a fresh subprocess: a synthetic blurred image (blocks plus
@@ -22,6 +24,10 @@ improve, so both are converged and the difference is the tiling's), on the camer
 crop blurred by a Gaussian (sigma 1.6, 11x11) plus noise; prints the max and mean
 absolute difference for each halo, and, from the halo-0 run, the largest difference
 among pixels at least d pixels from a cut.
+
+defaults: what a user gets: ``restore.deconvolve`` with its defaults (float32, not run to
+convergence) on a photo resized to ``--size``, in memory (``max_memory=None``) and in the
+tiles that a smaller ``--max-memory`` forces; prints both PSNRs and their differences.
 
 volume-seams: the same on a (D, H, W) volume (tests/test_restore_tiled.py's: 3-D
 blocks and a ramp, ``psf.gaussian3d((0.6, 0.8, 0.8), size=(3, 5, 5))``, noise 0.03),
@@ -44,7 +50,7 @@ import tracemalloc
 import numpy as np
 
 from minieye import restore
-from minieye.restore import psf, tiled
+from minieye.restore import budget, psf, tiled
 
 
 def _rss_anon_kib() -> int:
@@ -82,7 +88,9 @@ def _child(size: int, tile: int, iterations: int, untiled: bool, halo: int | Non
         tracemalloc.start()
         started = time.perf_counter()
         if untiled:
-            dst[...] = restore.deconvolve(src, k, iterations=iterations)
+            dst[...] = restore.deconvolve(src, k, iterations=iterations, max_memory=None)
+        elif tile == 0:  # deconvolve's own choice under its default budget (budget.DEFAULT_MAX_MEMORY)
+            restore.deconvolve(src, k, iterations=iterations, out=dst)
         else:
             restore.deconvolve_tiled(src, k, tile=tile, halo=halo, iterations=iterations, out=dst)
         seconds = time.perf_counter() - started
@@ -91,8 +99,12 @@ def _child(size: int, tile: int, iterations: int, untiled: bool, halo: int | Non
         stop.set()
         thread.join()
         dst.flush()
-        plan = tiled.plan_tiles((size, size), k, tile=tile, halo=halo, sigma=restore.estimate_noise(src[:512, :512]))
-        return {"size": size, "mode": "untiled" if untiled else f"tile {tile}", "tiles": 1 if untiled else plan.count,
+        sigma = restore.estimate_noise(src[:512, :512])
+        plan = tiled.plan_tiles((size, size), k, tile=tile or None, halo=halo, sigma=sigma,
+                                max_memory=budget.DEFAULT_MAX_MEMORY if tile == 0 else None)
+        untiled = untiled or plan is None
+        mode = "untiled" if untiled else f"tile {plan.tile[0]}" + (" (auto, 1 GB)" if tile == 0 else "")
+        return {"size": size, "mode": mode, "tiles": 1 if untiled else plan.count,
                 "traced_mb": traced / 1e6, "anon_mb": (peak_anon[0] - base_anon) * 1024 / 1e6,
                 "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6,
                 "estimate_mb": (plan.peak_bytes if not untiled else
@@ -192,6 +204,28 @@ def volume_seams(args: argparse.Namespace) -> None:
               f"{time.perf_counter() - t:.0f} |", flush=True)
 
 
+def defaults(args: argparse.Namespace) -> None:
+    """deconvolve's defaults on a photo, in memory and in the tiles a smaller budget forces: PSNR and differences."""
+    from skimage import color, data, transform, util
+    truth = util.img_as_float64(color.rgb2gray(getattr(data, args.image)()))
+    truth = np.clip(transform.resize(truth, (args.size, args.size), anti_aliasing=True), 0, 1)
+    k = psf.gaussian(1.6)
+    blurred = restore.blur(truth, k, "reflect") + args.noise * np.random.default_rng(0).standard_normal(truth.shape)
+    print(f"load average at start: {os.getloadavg()[0]:.1f}; {args.image} resized to {args.size}x{args.size}, "
+          f"gaussian(1.6), noise {args.noise}, deconvolve's defaults")
+    t = time.perf_counter()
+    whole = restore.deconvolve(blurred, k, max_memory=None)
+    t_whole, t = time.perf_counter() - t, time.perf_counter()
+    parts, info = restore.deconvolve(blurred, k, max_memory=args.max_memory, full=True)
+    t_parts = time.perf_counter() - t
+    err = np.abs(parts - whole)
+    plan = tiled.plan_tiles(blurred.shape, k, sigma=info.sigma, max_memory=args.max_memory)
+    print(f"in memory: {restore.psnr(truth, whole):.3f} dB in {t_whole:.0f} s; max_memory={args.max_memory}: "
+          f"{len(info.result)} tiles of {plan.tile}, halo {plan.halo}, {restore.psnr(truth, parts):.3f} dB in "
+          f"{t_parts:.0f} s; max abs diff {err.max():.2e}, mean {err.mean():.1e}, 99.9th percentile "
+          f"{np.quantile(err, 0.999):.1e}")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "child":
@@ -202,7 +236,7 @@ def main(argv: list[str] | None = None) -> None:
     sub = ap.add_subparsers(dest="what", required=True)
     m = sub.add_parser("memory")
     m.add_argument("--sizes", default="512,1024,2048,4096")
-    m.add_argument("--tile", type=int, default=256)
+    m.add_argument("--tile", type=int, default=256, help="0: deconvolve's choice under its 1 GB default budget")
     m.add_argument("--iterations", type=int, default=12)
     m.add_argument("--halo", type=int, default=-1, help="-1: default_halo")
     m.add_argument("--untiled", action="store_true", help="also plain deconvolve (memory grows with the image)")
@@ -219,8 +253,13 @@ def main(argv: list[str] | None = None) -> None:
     v.add_argument("--tile", default="8x20x20")
     v.add_argument("--noise", type=float, default=0.03)
     v.add_argument("--iterations", type=int, default=1500)
+    d = sub.add_parser("defaults")
+    d.add_argument("--image", default="astronaut")
+    d.add_argument("--size", type=int, default=1024)
+    d.add_argument("--noise", type=float, default=0.01)
+    d.add_argument("--max-memory", default="150MB", help="the budget that forces tiles")
     args = ap.parse_args(argv)
-    {"memory": memory, "seams": seams, "volume-seams": volume_seams}[args.what](args)
+    {"memory": memory, "seams": seams, "volume-seams": volume_seams, "defaults": defaults}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import pytest
 from scipy.ndimage import convolve
 
 from minieye import restore
-from minieye.restore import psf, tiled
+from minieye.restore import budget, psf, tiled
 
 KERNEL = psf.gaussian(1.0)  # 7x7
 
@@ -90,6 +90,29 @@ def test_max_memory_chooses_tiles_or_none():
     b = scene(32, 32)
     np.testing.assert_array_equal(restore.deconvolve(b, KERNEL, max_memory=2**30, iterations=10),
                                   restore.deconvolve(b, KERNEL, iterations=10))
+
+
+def test_deconvolve_tiles_by_itself_past_its_memory_budget():
+    b = scene(72, 72)
+    small = "3MB"  # an untiled 72x72 run is estimated at 6.3 MB
+    plan = tiled.plan_tiles(b.shape, KERNEL, max_memory=small, sigma=restore.estimate_noise(b))
+    auto, info = restore.deconvolve(b, KERNEL, max_memory=small, iterations=5, full=True)
+    assert plan.count > 1 and len(info.result) == plan.count and plan.peak_bytes <= 3e6
+    np.testing.assert_array_equal(auto, restore.deconvolve_tiled(b, KERNEL, max_memory=small, iterations=5))
+    _, whole = restore.deconvolve(b, KERNEL, iterations=5, full=True)  # the default budget, 1 GB: untiled
+    assert budget.DEFAULT_MAX_MEMORY == 10**9 and len(whole.stages) <= 2 and not isinstance(whole.result, list)
+
+
+def test_the_method_and_the_tiles_do_not_import_each_other():
+    import ast
+    import inspect
+    from minieye.restore import deconvolve as method
+
+    def imported(module) -> set:
+        tree = ast.parse(inspect.getsource(module))
+        return {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+
+    assert not imported(method) & {"tiled", "budget"} and "budget" not in imported(tiled)
 
 
 def test_deconvolve_dispatches_to_tiles():

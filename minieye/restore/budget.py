@@ -2,7 +2,7 @@
 
 An in-memory run holds about ``tiled.BYTES_PER_PIXEL`` bytes per pixel of the learned
 scene (the image plus the kernel's half-width on each side) per channel: a 4096x4096
-photo would need about 10 GB. Past ``max_memory`` (default ``DEFAULT_MAX_MEMORY``, 1 GB)
+photo needs about 5 GB (10 GB by that estimate). Past ``max_memory`` (default ``DEFAULT_MAX_MEMORY``, 1 GB)
 the image is deconvolved in overlapping tiles whose windows fit the budget
 (``deconvolve_tiled``, docs/tiled.md), with one noise level, intensity map, box and
 weight for the whole image, so the result matches the untiled one within the tiling's

@@ -123,12 +123,16 @@ def check_channels_last(shape: tuple[int, ...], where: str) -> None:
     """Refuse a channels-first colour image (C, H, W) given to a 2-D kernel: colour is (H, W, C)."""
     if len(shape) == 3 and shape[0] in (1, 3, 4) and shape[2] not in (1, 3, 4):
         raise fail(where, "a colour image channels-last, (H, W, C)", f"blurred.shape == {tuple(shape)}, "
-                   "which looks channels-first", f"pass np.moveaxis(blurred, 0, -1)")
+                   "which looks channels-first", "pass np.moveaxis(blurred, 0, -1)")
 
 
 def working_units(values: np.ndarray, dtype: np.dtype, noise_sigma: Any, box: Any, nonlocal_h: Any,
                   value_range: Any, where: str, volume: bool = False) -> tuple[Intensity, Any, Any, Any]:
-    """The intensity map of ``values`` (see intensity.py), and noise_sigma, box and nonlocal_h in working units."""
+    """The intensity map of ``values`` (the rules above), and noise_sigma, box and nonlocal_h in working units.
+
+    ``noise_sigma``, ``box`` and ``nonlocal_h`` come in the image's units (checked here).
+    Shapes: values (H, W), (H, W, C) or (D, H, W).
+    """
     if noise_sigma is not None:
         noise_sigma = check_real(noise_sigma, where, "noise_sigma")
     sigma = noise_sigma if noise_sigma is not None else (volume_noise(values) if volume else estimate_noise(values))
@@ -139,6 +143,7 @@ def working_units(values: np.ndarray, dtype: np.dtype, noise_sigma: Any, box: An
 
 
 def working_box(intensity: Intensity, box: Any, where: str) -> tuple | None:
+    """``box`` ('auto', a (lower, upper) pair in the image's units, or None) in working units, checked."""
     if isinstance(box, str):
         if box != "auto":
             raise fail(where, "box 'auto', a (lower, upper) pair or None", f"box={box!r}")
