@@ -2,6 +2,7 @@
 
     python benchmarks/bench_restore_tune.py grid  [--workers 2]   # weight grid per case -> out/tune/grid.jsonl
     python benchmarks/bench_restore_tune.py defaults              # the current defaults -> summary
+    python benchmarks/bench_restore_tune.py noise                 # Haar vs kernel-aware noise estimates
 
 Cases: every tuning image (benchmarks/tune_images.py; a centre crop of at most 192x192),
 three (kernel, noise) pairs each, cycling through six blurs and noise sd 0.0025 / 0.01 /
@@ -93,12 +94,24 @@ def grid_case(case: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=("grid", "defaults"))
+    ap.add_argument("mode", choices=("grid", "defaults", "noise"))
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--out", default="out/tune")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     todo = cases()
+    if args.mode == "noise":
+        for low in (False, True):  # each case's own sd, then sd 0.001 (nearly noise-free input)
+            ratios = []
+            for case in todo:
+                y, k = blurred_of(dict(case, sigma=0.001) if low else case)
+                true = 0.001 if low else case["sigma"]
+                ratios.append((restore.estimate_noise(y) / true, restore.estimate_noise(y, kernel=k) / true))
+            r = np.array(ratios)
+            for name, col in (("Haar", r[:, 0]), ("kernel-aware", r[:, 1])):
+                print(f"{'sd 0.001' if low else 'own sd':8s} {name:13s} estimate / truth: min {col.min():.2f}, max "
+                      f"{col.max():.2f}, geometric mean |error| x{np.exp(np.abs(np.log(col)).mean()):.3f}")
+        return
     if args.mode == "grid":
         with open(os.path.join(args.out, "grid.jsonl"), "w") as f, ProcessPoolExecutor(args.workers) as pool:
             for row in pool.map(grid_case, todo):
@@ -116,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
         p, inp, base = restore.psnr(case["truth"], u), restore.psnr(case["truth"], y), best_baseline(case["truth"], y, k)
         gains.append(p - base)
         below_in += p < inp
-        extra = "" if not hasattr(info, "tv_weight") else f" w/12s^2 {info.tv_weight / (12 * case['sigma'] ** 2):.2f}" \
+        extra = f" {info.family} w/12s^2 {(info.tv_weight or info.choice.weight) / (12 * case['sigma'] ** 2):.2f}" \
             f" nonlocal {info.nonlocal_ran}"
         print(f"{case['image']:20s} {case['kernel']:13s} {case['sigma']:.4f} input {inp:.2f} base {base:.2f} "
               f"ours {p:.2f} gain {p - base:+.2f} sigma^ {info.sigma:.4f}{extra} {times[-1]:.2f}s", flush=True)

@@ -87,3 +87,11 @@ def test_held_out_mse_ignores_hidden_pixels():
     assert float(value) == pytest.approx(((p - t)[mask] ** 2).sum() / mask.sum())
     dp, dt = backward(1.0, None)
     assert np.all(dp[~mask] == 0) and np.allclose(dp[mask], 2 * (p - t)[mask] / mask.sum()) and np.allclose(dt, -dp)
+
+
+def test_nearly_noise_free_input_keeps_the_fixed_rule():
+    # the held-out error is then only the proxy solves' distance from convergence
+    blurred = psf.blur(_texture(48, 8), K)
+    _, info = deconvolve(blurred, K, full=True, iterations=5)
+    assert info.sigma < regweight.AUTO_MIN_SIGMA and info.weight_source == "rule" and info.choice is None
+    assert info.tv_weight == pytest.approx(max(12 * info.sigma ** 2, 1e-7)) and not info.nonlocal_ran

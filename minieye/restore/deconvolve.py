@@ -59,7 +59,7 @@ from .baselines import wiener
 from .problem import deconvolution_problem, solve_stage  # noqa: F401 (deconvolution_problem: re-exported)
 from .intensity import Intensity, check_channels_last, working_units
 from .noise import estimate_noise
-from .regweight import WeightChoice, choose_weight, proxy_window, smooth_terms
+from .regweight import AUTO_MIN_SIGMA, WeightChoice, choose_weight, proxy_window, smooth_terms
 from .psf import normalize_kernel
 from .volume import volume_noise, wiener_volume
 
@@ -74,7 +74,7 @@ PRIORS = ("nonlocal", "local")
 NONLOCAL_SHARES = (1.0, 0.3, 0.1)  # NonLocalTV (per edge: / (K + 2)), TotalVariation, SecondOrderTV
 NONLOCAL_H = 0.05
 NONLOCAL_NEIGHBORS = 10
-NONLOCAL_MIN_SIGMA = 4e-3  # below about one grey level of noise the local prior is enough: skip the stage
+NONLOCAL_MIN_SIGMA = 4e-3  # without the automatic choice: below about one grey level of noise the local prior is enough
 STAGE_ITERATIONS = (60, 80)  # default iteration caps of prior='nonlocal''s two stages (a single stage: 200)
 # stage 1's stops after which stage 2 still runs; any other (timeout, non_finite, interrupted,
 # monitor, ...) ends the whole run: the user or a limit asked to stop
@@ -100,7 +100,7 @@ class Deconvolution:
     stages: list = field(repr=False, default_factory=list)  # (stage name, train.Result) in order; tiled: every tile's
     tv_weight: float | None = None  # the TV weight of the local stage (None: custom regularizers or family 'smooth')
     family: str = "tv"  # the prior: 'tv' (TV + TV2, then maybe non-local), 'smooth' (regweight.smooth_terms), 'custom'
-    weight_source: str = "given"  # 'auto' (held-out prediction, regweight.py), 'given' (tv_weight=), 'rule' (12 sigma^2)
+    weight_source: str = "given"  # 'auto' (regweight.py), 'given' (tv_weight=), 'rule' (12 sigma^2: volumes), 'custom'
     nonlocal_ran: bool = False  # whether the non-local stage ran
     choice: WeightChoice | None = field(repr=False, default=None)  # the evidence of an 'auto' choice
     intensity: Intensity | None = None  # the map to working units: sigma and the weights are in working units
@@ -175,7 +175,8 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
         tv_weight: weight (>= 0; 0: no regularizer) of the default TotalVariation term
             (the default also adds ``SecondOrderTV`` with weight ``tv_weight / 6``; for plain
             TV: ``regularizers=[(w, losses.TotalVariation(1e-2))]``); None: chosen from the
-            data by held-out prediction (regweight.py; ``default_tv_weight(sigma)`` for volumes).
+            data by held-out prediction (regweight.py; ``default_tv_weight(sigma)`` for volumes
+            and nearly noise-free input, sigma < 1e-3).
         regularizers: replaces the default: a list of ``(weight, loss layer)`` pairs,
             each applied to the learned image (N, 1, H', W') in working units, e.g. MindsEye's recipe
             ``[(1e-3, losses.Entropy()), (1.0, losses.NonNegativity())]`` with ``box=None``.
@@ -243,8 +244,8 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
 
     if nonlocal_h is None:
         nonlocal_h = default_nonlocal_h(box, float(y.min()), float(y.max()))
-    choice, source = None, "given" if regularizers is None and tv_weight is not None else "rule"
-    if regularizers is None and tv_weight is None and not volume:
+    choice, source = None, "custom" if regularizers is not None else "given" if tv_weight is not None else "rule"
+    if regularizers is None and tv_weight is None and not volume and sigma >= AUTO_MIN_SIGMA:
         choice, source = auto_weight(planes, k, sigma, box, dtype, prior, nonlocal_h, init), "auto"
         weight = choice.weight
     else:
@@ -313,6 +314,8 @@ def central_choice(read: Any, shape: Sequence[int], k: np.ndarray, sigma: float,
 
     ``read((r0, r1, c0, c1))`` returns that part of the image, (h, w) or (h, w, C), in working units.
     """
+    if sigma < AUTO_MIN_SIGMA:  # nearly noise-free: the fixed rule, as untiled
+        return default_tv_weight(sigma), settings["prior"], None
     rows, cols = proxy_window(tuple(shape[:2]))
     window = read((rows.start, rows.stop, cols.start, cols.stop))
     planes = window[None] if window.ndim == 2 else np.moveaxis(window, -1, 0)
