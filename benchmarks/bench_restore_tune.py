@@ -3,6 +3,7 @@
     python benchmarks/bench_restore_tune.py grid  [--workers 2]   # weight grid per case -> out/tune/grid.jsonl
     python benchmarks/bench_restore_tune.py defaults              # the current defaults -> summary
     python benchmarks/bench_restore_tune.py noise                 # Haar vs kernel-aware noise estimates
+    python benchmarks/bench_restore_tune.py time                  # 512x512: automatic vs fixed rule, alternating
 
 Cases: every tuning image (benchmarks/tune_images.py; a centre crop of at most 192x192),
 three (kernel, noise) pairs each, cycling through six blurs and noise sd 0.0025 / 0.01 /
@@ -92,13 +93,37 @@ def grid_case(case: dict) -> dict:
     return row
 
 
+def time_512() -> None:
+    """Wall and process CPU seconds of 512x512 deconvolutions, the automatic choice against the fixed rule."""
+    from minieye.kernels.warm import warm_up
+    warm_up()
+    images = tuning_images()
+    print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores)")
+    for name in ("camera", "astronaut"):
+        for kname in ("box5", "gauss1.6", "motion9@30"):
+            k = KERNELS[kname]()
+            y = restore.blur(images[name], k, "reflect") + 0.01 * np.random.default_rng(0).standard_normal((512, 512))
+            line = []
+            for label in ("fixed", "auto"):  # alternating in one process: the machine is shared
+                kw = {} if label == "auto" else dict(tv_weight=12 * restore.estimate_noise(y, kernel=k) ** 2)
+                wall, cpu = time.perf_counter(), time.process_time()
+                u, info = restore.deconvolve(y, k, full=True, **kw)
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                choose = f", choice {info.choice.seconds:.2f} s" if info.choice else ""
+                line.append(f"{label} {restore.psnr(images[name], u):.2f} dB {wall:.2f} s wall, {cpu:.2f} s cpu{choose}")
+            print(f"{name} {kname} sigma 0.01: " + "; ".join(line), flush=True)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=("grid", "defaults", "noise"))
+    ap.add_argument("mode", choices=("grid", "defaults", "noise", "time"))
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--out", default="out/tune")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
+    if args.mode == "time":
+        return time_512()
     todo = cases()
     if args.mode == "noise":
         for low in (False, True):  # each case's own sd, then sd 0.001 (nearly noise-free input)
