@@ -1,4 +1,4 @@
-"""deconvolve's regularisation weight, and whether its non-local stage runs, chosen from the data alone.
+"""deconvolve's prior and weight, and whether its non-local stage runs, chosen from the data alone.
 
 Held-out prediction (pixel cross-validation): a random ``HOLDOUT`` share of the observed
 pixels of a proxy window (the centre ``PROXY_SIDE`` x ``PROXY_SIDE`` of the image) is
@@ -6,18 +6,19 @@ hidden from the fidelity term (``HeldOutMSE``); for each candidate weight the lo
 problem is solved on the other pixels, and the candidate whose re-blurred estimate
 predicts the hidden pixels best wins. The noise on a hidden pixel is independent of the
 estimate, so the held-out error is sigma^2 plus the prediction error ||k (*) (u - x)||^2
-on those pixels: an unbiased estimate of the prediction risk that needs neither sigma
-nor a derivative of the solver (unlike SURE), and that does not care whether L-BFGS
-converged. The same score, once more on the proxy, decides the non-local stage: it
-runs when it lowers the held-out error of the chosen weight by more than
-``NONLOCAL_MARGIN`` of sigma^2.
+on those pixels: an unbiased estimate of the prediction risk of whatever the solver
+reached, with no derivative of the solver (unlike SURE). (When sigma is near 0 it scores
+mostly how far the short proxy solves are from convergence: ``AUTO_MIN_SIGMA``.)
 
-The candidates are ``CANDIDATES`` times the fixed rule 12 sigma^2 (a coarse pass, then
-the two half-way points around the best), each solved from the Wiener start. The
-prediction risk could favour less regularisation than the image-domain
-error; ``RISK_TO_IMAGE`` (1: no correction) would scale the winner. On the tuning set
-(benchmarks/bench_restore_tune.py) the choice came within 0.04 dB of the best weight of
-a x2 grid on average; see docs/restoration.md for the figures.
+The TV candidates are ``CANDIDATES`` times the fixed rule 12 sigma^2 (a coarse pass,
+then the two half-way points around the best), each solved from the Wiener start; a
+quadratic curvature prior (``smooth_terms``) is scored at ``SMOOTH_CANDIDATES`` times
+sigma^2 and replaces TV where it predicts better. At the chosen TV weight the same score
+decides the non-local stage: it runs when it lowers the held-out error of the local
+prior, continued as long, by more than ``NONLOCAL_MARGIN`` of sigma^2. ``RISK_TO_IMAGE``
+(1: no correction) would scale the winning TV weight. On the tuning set
+(benchmarks/bench_restore_tune.py) the choice closed 88% of the gap between the fixed
+rule and the best of a x2 weight grid; docs/restoration.md has the figures.
 """
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ class HeldOutMSE(Loss):
     def __init__(self, mask: np.ndarray):
         super().__init__()
         self.mask = np.asarray(mask)
-        self.count = max(float(self.mask.sum()) * 1.0, 1.0)
+        self.count = max(float(self.mask.sum()), 1.0)
 
     def forward(self, prediction: Any, target: Any):
         p = np.asarray(prediction)
@@ -85,9 +86,10 @@ class WeightChoice:
     seconds: float = 0.0
 
 
-def proxy_window(shape: tuple[int, int], side: int = PROXY_SIDE) -> tuple[slice, slice]:
-    """The centred window of at most ``side`` x ``side`` pixels of an (H, W) image."""
+def proxy_window(shape: tuple[int, int], side: int | None = None) -> tuple[slice, slice]:
+    """The centred window of at most ``side`` (default ``PROXY_SIDE``) pixels a side of an (H, W) image."""
     h, w = shape
+    side = PROXY_SIDE if side is None else side
     sh, sw = min(side, h), min(side, w)
     return slice((h - sh) // 2, (h - sh) // 2 + sh), slice((w - sw) // 2, (w - sw) // 2 + sw)
 
@@ -95,7 +97,7 @@ def proxy_window(shape: tuple[int, int], side: int = PROXY_SIDE) -> tuple[slice,
 def choose_weight(observed: np.ndarray, make_start: Callable[[np.ndarray], np.ndarray], sigma: float,
                   solve: Callable[..., tuple[np.ndarray, np.ndarray]], terms_for: Callable[[float], list],
                   nonlocal_terms_for: Callable[[np.ndarray, float], list] | None = None) -> WeightChoice:
-    """The TV weight for ``observed`` by held-out prediction on its proxy window.
+    """The prior family and weight for ``observed`` by held-out prediction on its proxy window.
 
     ``observed`` (N, H, W) planes (only the centred ``proxy_window`` is read, so a tiled
     run that reads that window chooses the same); ``make_start(window)`` the solver's
