@@ -224,3 +224,15 @@ def test_params_subsets_in_two_threads_do_not_see_each_others_selection():
         t.join()
     assert errors == []
     assert not first.w.frozen and not second.w.frozen and not first.w._frozen
+
+
+def test_named_arrays_names_inputs_and_targets_as_messages_do():
+    x, y1, y2 = np.zeros((4, 2)), np.zeros((4, 1)), np.ones((4, 3))
+    net = layers.Dense(2, 1, dtype="float64", seed=0)
+    single = train.Problem(net, losses.MSE(), x, y1).named_arrays()
+    assert [name for name, _ in single] == ["inputs[0]", "targets"]
+    np.testing.assert_array_equal(single[0][1], x)
+    several = train.Problem(net, losses.MSE(), (x,), (y1, y2)).named_arrays()
+    assert [name for name, _ in several] == ["inputs[0]", "targets[0]", "targets[1]"]
+    np.testing.assert_array_equal(several[2][1], y2)
+    assert train.Problem(net, losses.MSE(), None, None).named_arrays() == []

@@ -143,7 +143,7 @@ class DistributedProblem(Problem):
                        f"n_partitions={n_partitions!r}")
 
     def _row_count(self, where: str) -> int:
-        named = self._arrays()
+        named = self.named_arrays()
         if not named:
             raise fail(where, "inputs or targets to split into partitions", "no data",
                        "a source-only network (learning an image) has nothing to distribute: use train.Problem")

@@ -1,8 +1,9 @@
 """The worker side: a Dask actor holding the rebuilt network and one partition of the data.
 
 Each partition lives in one ``PartitionEvaluator`` on the worker that holds the
-partition (its rows sent by the client, or loaded there from a ``ShardSource``) (a Dask actor: the client calls its methods directly on that worker, one
-round trip, without going through the scheduler). It rebuilds the network from the
+partition (its rows sent by the client, or loaded there from a ``ShardSource``): a
+Dask actor, so the client calls its methods directly on that worker, one round trip,
+without going through the scheduler. It rebuilds the network from the
 packed model once, wraps its rows in an ordinary single-process ``train.Problem``, and
 on each call writes the parameter values it is given and runs that Problem's
 forward and backward pass, so the arithmetic is exactly the single-process one.
@@ -72,7 +73,7 @@ class PartitionEvaluator:
         """``(rows, [(row shape, dtype) of each input and target])``: what the client checks
         across partitions (the same layout) and when a shard is re-loaded (the same rows)."""
         problem = self.problem
-        named = problem._arrays()
+        named = problem.named_arrays()
         counts = sorted({a.shape[0] if a.ndim else 0 for _, a in named})
         if not named:
             raise ValueError("this partition holds no inputs and no targets")

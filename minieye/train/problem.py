@@ -94,7 +94,8 @@ class Problem:
         self.constraints = self._check_constraints(constraints)
 
     # -- construction helpers ------------------------------------------------------
-    def _arrays(self) -> list[tuple[str, np.ndarray]]:
+    def named_arrays(self) -> list[tuple[str, np.ndarray]]:
+        """``[(name, array)]`` of the inputs and targets, named as in messages ("inputs[0]", "targets")."""
         named = [(f"inputs[{i}]", x) for i, x in enumerate(self.inputs)]
         if isinstance(self.targets, tuple):
             named += [(f"targets[{i}]", t) for i, t in enumerate(self.targets)]
@@ -103,7 +104,7 @@ class Problem:
         return named
 
     def _count_samples(self) -> int | None:
-        named = self._arrays()
+        named = self.named_arrays()
         if self.batch_size is None:
             return None
         if not named:
@@ -340,7 +341,7 @@ class Problem:
 
     def nonfinite_data(self) -> list[str]:
         """Names of inputs or targets holding NaN or Inf (used to explain a non-finite loss)."""
-        return [name for name, a in self._arrays() if a.dtype.kind == "f" and not np.isfinite(a).all()]
+        return [name for name, a in self.named_arrays() if a.dtype.kind == "f" and not np.isfinite(a).all()]
 
     def __repr__(self) -> str:
         batch = "full batch" if self.batch_size is None else f"batch_size={self.batch_size}"

@@ -1,6 +1,7 @@
-"""What a Trainer is given, checked (its parts, ``run``'s arguments), and its stop tests
-(limits on iterations, epochs and time, convergence, lack of progress), each returning
-``(stop_reason, message)``, or ``("", "")`` to go on.
+"""What a Trainer is given, checked (its parts, ``run``'s arguments), the line search's
+resolution for the problem's dtype, and its stop tests (limits on iterations, epochs and
+time, convergence, lack of progress), each returning ``(stop_reason, message)``, or
+``("", "")`` to go on.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from .orient import Orientation
 from .problem import Problem
 from .quasinewton import LBFGS
 
-__all__ = ["UNSET", "OutOfTime", "trainer_parts", "optional_number", "run_arguments", "limits", "converged", "no_progress"]
+__all__ = ["UNSET", "OutOfTime", "trainer_parts", "optional_number", "run_arguments", "loss_resolution", "limits",
+           "converged", "no_progress", "nonfinite_message"]
 
 UNSET: Any = object()  # run(max_iterations) not given: 100, or no limit when epochs is given
 
@@ -66,6 +68,12 @@ def run_arguments(max_iterations: Any, epochs: Any, timeout: Any, target_loss: A
             optional_number(tolerance, where, "tolerance"), check_positive_int(patience, where, "patience"))
 
 
+def loss_resolution(problem: Any) -> float:
+    """The line search's resolution for ``problem``: a float32 network computes its loss in
+    float32, where decreases below ~16 ulps are noise."""
+    return 16 * max(float(np.finfo(p.dtype).eps) for p in problem.params)
+
+
 def limits(trainer: Any, stop_iteration: int | None, stop_epoch: int | None, timeout: float | None,
            started: float) -> tuple[str, str]:
     """``stop_iteration`` and ``stop_epoch`` are totals (this call's budget added to where it began)."""
@@ -98,3 +106,10 @@ def no_progress(history: list, initial_loss: float, tolerance: float, patience: 
         return "no_progress", (f"relative improvement {gain:.3g} over the last {patience} iterations "
                                f"< tolerance {tolerance:.3g}")
     return "", ""
+
+
+def nonfinite_message(problem: Any, where: str) -> str:
+    """The "non_finite" stop message, naming the inputs or targets holding NaN or Inf, if any."""
+    bad = problem.nonfinite_data()
+    hint = f"; the data holds NaN or Inf in {', '.join(bad)}" if bad else ""
+    return f"the loss or its gradient is not finite {where}{hint}; parameters left at the last finite point"
