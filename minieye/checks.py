@@ -34,6 +34,8 @@ __all__ = [
     "check_unpool_size",
     "check_kernel_nonempty",
     "check_nonneg_int",
+    "check_real",
+    "check_optional_real",
     "pair",
     "spatial_tuple",
     "compact",
@@ -250,6 +252,12 @@ def check_real(value: Any, where: str, name: str, *, positive: bool = False, sig
         bound = "" if signed else " > 0" if positive else " >= 0"
         raise fail(where, f"{name} a finite number{bound}", f"{name}={value!r}")
     return float(value)
+
+
+def check_optional_real(value: Any, where: str, name: str, *, positive: bool = False,
+                        signed: bool = False) -> float | None:
+    """None (a setting left off), or ``check_real`` of ``value``."""
+    return None if value is None else check_real(value, where, name, positive=positive, signed=signed)
 
 
 def check_nonneg_int(value: Any, where: str, name: str) -> int:

@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array, check_gradient, check_positive_int, check_real, fail, resolve_dtype
+from ..checks import (as_float_array, check_gradient, check_optional_real, check_positive_int, check_real, fail,
+                      resolve_dtype)
 from ..checks import where as where_of
 from ..core import Backward, DeltaSet, Layer, Parameter, input_grad_needed
 
@@ -95,7 +96,7 @@ class _BatchNorm(_Normalization):
         where = where_of(type(self).__name__, name)
         self.num_features = check_positive_int(num_features, where, "num_features")
         super().__init__((self.num_features,), eps, affine, dtype, name)
-        self.momentum = None if momentum is None else check_real(momentum, where, "momentum")
+        self.momentum = check_optional_real(momentum, where, "momentum")
         if self.momentum is not None and self.momentum > 1:
             raise fail(where, "momentum in [0, 1] or None", f"momentum={momentum!r}")
         self.running_mean = np.zeros(self.num_features, dtype=self.dtype)

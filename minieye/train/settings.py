@@ -10,14 +10,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..checks import check_nonneg_int, check_positive_int, check_real, fail_type
+from ..checks import check_nonneg_int, check_optional_real, check_positive_int, fail_type
 from .linesearch import ArmijoWolfe, LineSearch
 from .monitor import Monitor
 from .orient import Orientation
 from .problem import Problem
 from .quasinewton import LBFGS
 
-__all__ = ["UNSET", "OutOfTime", "trainer_parts", "optional_number", "run_arguments", "loss_resolution", "limits",
+__all__ = ["UNSET", "OutOfTime", "trainer_parts", "run_arguments", "loss_resolution", "limits",
            "converged", "no_progress", "nonfinite_message"]
 
 UNSET: Any = object()  # run(max_iterations) not given: 100, or no limit when epochs is given
@@ -47,11 +47,6 @@ def trainer_parts(problem: Any, orientation: Any, line_search: Any, monitors: Se
     return problem, orientation, line_search, monitors
 
 
-def optional_number(value: Any, where: str, name: str, **sign: bool) -> float | None:
-    """None, or ``checks.check_real`` of ``value`` (``positive=`` / ``signed=`` passed on)."""
-    return None if value is None else check_real(value, where, name, **sign)
-
-
 def run_arguments(max_iterations: Any, epochs: Any, timeout: Any, target_loss: Any, gradient_tolerance: Any,
                   tolerance: Any, patience: Any) -> tuple:
     """``Trainer.run``'s stop arguments, checked (ValueError naming the bad one)."""
@@ -62,10 +57,10 @@ def run_arguments(max_iterations: Any, epochs: Any, timeout: Any, target_loss: A
         max_iterations = check_nonneg_int(max_iterations, where, "max_iterations")
     if epochs is not None:
         epochs = check_nonneg_int(epochs, where, "epochs")
-    return (max_iterations, epochs, optional_number(timeout, where, "timeout", positive=True),
-            optional_number(target_loss, where, "target_loss", signed=True),
-            optional_number(gradient_tolerance, where, "gradient_tolerance") or 0.0,
-            optional_number(tolerance, where, "tolerance"), check_positive_int(patience, where, "patience"))
+    return (max_iterations, epochs, check_optional_real(timeout, where, "timeout", positive=True),
+            check_optional_real(target_loss, where, "target_loss", signed=True),
+            check_optional_real(gradient_tolerance, where, "gradient_tolerance") or 0.0,
+            check_optional_real(tolerance, where, "tolerance"), check_positive_int(patience, where, "patience"))
 
 
 def loss_resolution(problem: Any) -> float:
