@@ -145,3 +145,23 @@ def test_fixed_step_follows_its_schedule_per_iteration_and_per_epoch(tmp_path):
         train.Trainer(train.Problem(net, losses.MSE(), x, y, batch_size=8), train.Adam(),
                       train.FixedStep(0.1, schedule=train.Cosine(9), per="epoch")).resume(path)
     assert math.isclose(train.FixedStep(0.1, schedule=schedule).current_rate, 0.025)
+
+
+def test_orientation_and_schedule_arguments_are_checked_as_checks_does():
+    # NumPy scalars are numbers like any other (np.float32 is no Python float)
+    assert train.Adam(beta1=np.float32(0.5), eps=np.float32(1e-6)).beta1 == 0.5
+    assert train.StepDecay(2, gamma=np.float32(0.5)).gamma == 0.5
+    assert train.OWLQN(l1=np.float64(1e-3)).l1 == 1e-3
+    for make, message in [
+            (lambda: train.AdamW(weight_decay=-0.1), r"AdamW: expected weight_decay a finite number >= 0"),
+            (lambda: train.AdamW(weight_decay=True), r"weight_decay a finite number >= 0; got weight_decay=True"),
+            (lambda: train.Adam(eps=0.0), r"Adam: expected eps a finite number > 0"),
+            (lambda: train.Adam(beta2=1.0), r"beta2 in \[0, 1\)"),
+            (lambda: train.Momentum(momentum=math.nan), r"momentum a finite number"),
+            (lambda: train.OWLQN(l1=0), r"OWLQN: expected l1 a finite number > 0"),
+            (lambda: train.LinearWarmup(3, start_factor=math.inf), r"start_factor a finite number"),
+            (lambda: train.Cosine(3, min_factor=-0.5), r"min_factor in \[0, 1\]")]:
+        with pytest.raises(ValueError, match=message):
+            make()
+    with pytest.raises(TypeError, match="other a train schedule"):
+        train.LinearWarmup(3).then(0.5)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..checks import as_float_array, check_positive_int, fail
+from ..checks import as_float_array, check_positive_int, fail, fail_type
 from ..core import Layer, walk_layers
 
 __all__ = ["predict", "evaluate", "evaluation_mode", "Metric", "Accuracy", "metric_name"]
@@ -55,8 +55,7 @@ def predict(net: Layer, x: Any, batch_size: int | None = None) -> Any:
     """
     where = "train.predict"
     if not isinstance(net, Layer):
-        raise fail(where, "net a minieye Layer", type(net).__name__,
-                   "pass an instance, not the class" if isinstance(net, type) else None)
+        raise fail_type(where, "net a minieye Layer", type(net).__name__, value=net)
     arrays = _inputs(x, where)
     size = None if batch_size is None else check_positive_int(batch_size, where, "batch_size")
     if not arrays or size is None:  # a source network (no inputs), or all rows at once
@@ -86,13 +85,13 @@ def evaluate(net: Layer, loss: Layer | None, x: Any, y: Any = None, metrics: Seq
     """
     where = "train.evaluate"
     if loss is not None and not isinstance(loss, Layer):
-        raise fail(where, "loss a minieye loss layer (e.g. losses.MSE()) or None", type(loss).__name__,
-                   "pass an instance, not the class" if isinstance(loss, type) else None)
+        raise fail_type(where, "loss a minieye loss layer (e.g. losses.MSE()) or None", type(loss).__name__,
+                        value=loss)
     metrics = tuple(metrics)
     for i, m in enumerate(metrics):
         if not callable(m) or isinstance(m, type):
-            raise fail(where, "metrics a list of metric instances or functions fn(prediction, y)",
-                       f"metrics[{i}] is {m!r}", "pass an instance, e.g. train.Accuracy()")
+            raise fail_type(where, "metrics a list of metric instances or functions fn(prediction, y)",
+                            f"metrics[{i}] is {m!r}", "pass an instance, e.g. train.Accuracy()")
     prediction = predict(net, x, batch_size)
     outputs = prediction if isinstance(prediction, tuple) else (prediction,)
     targets = () if y is None else tuple(y) if isinstance(y, (tuple, list)) else (y,)
