@@ -11,29 +11,15 @@ but memory (and float rounding in layers that reduce over the batch, none in eva
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..checks import as_float_array, check_positive_int, fail, fail_type
-from ..core import Layer, walk_layers
+from ..core import Layer
+from ..network import evaluation_mode
 
 __all__ = ["predict", "evaluate", "evaluation_mode", "Metric", "Accuracy", "metric_name"]
-
-
-@contextlib.contextmanager
-def evaluation_mode(net: Layer) -> Iterator[None]:
-    """Put ``net`` in evaluation mode for the block, then every layer inside back in the mode
-    it was in (a network with some layers held in evaluation mode stays so)."""
-    inside = walk_layers(net)
-    modes = [layer.training for layer in inside]
-    net.eval()
-    try:
-        yield
-    finally:
-        for layer, mode in zip(inside, modes):
-            layer.training = mode
 
 
 def _inputs(x: Any, where: str) -> tuple[np.ndarray, ...]:
