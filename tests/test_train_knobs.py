@@ -165,3 +165,16 @@ def test_orientation_and_schedule_arguments_are_checked_as_checks_does():
             make()
     with pytest.raises(TypeError, match="other a train schedule"):
         train.LinearWarmup(3).then(0.5)
+
+
+def test_pytorch_optimizer_arguments_say_where_they_go_here():
+    with pytest.raises(TypeError, match=r"AdamW: expected no 'lr' argument; got lr=0.001\. the learning rate "
+                                        r"belongs to the line search: pass train.FixedStep\(0.001\)"):
+        train.AdamW(lr=1e-3, weight_decay=0.01)
+    with pytest.raises(TypeError, match="FixedStep"):
+        train.LBFGS(learning_rate=1.0)
+    with pytest.raises(TypeError, match=r"got betas=\(0.9, 0.99\)\. give beta1= and beta2= separately"):
+        train.Adam(betas=(0.9, 0.99))
+    import copy
+    adam = copy.deepcopy(train.Adam(beta1=0.5))  # instances still copy (checkpoints, monitors)
+    assert adam.beta1 == 0.5 and repr(train.Momentum(0.5)) == "Momentum(momentum=0.5, nesterov=False)"

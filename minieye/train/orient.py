@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..checks import check_optional_real, check_real, fail
+from ..checks import check_optional_real, check_real, fail, fail_type
 from ._linalg import norm
 from .paths import LinePath, Path
 
@@ -79,6 +79,11 @@ def _fraction(value: Any, where: str, name: str) -> float:
     return float(value)
 
 
+_LEARNING_RATE = ("the learning rate belongs to the line search: pass train.FixedStep({value!r}) as the "
+                  "Trainer's line_search")
+_TORCH_NAMES = {"lr": _LEARNING_RATE, "learning_rate": _LEARNING_RATE, "betas": "give beta1= and beta2= separately"}
+
+
 class Orientation:
     """Base class. Subclasses implement ``direction`` and, when they learn, ``accepted``.
 
@@ -90,6 +95,14 @@ class Orientation:
     """
 
     learns_from_steps = True
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "Orientation":
+        # PyTorch's optimizer arguments that live elsewhere here: say where, not just "unexpected keyword"
+        for name, instead in _TORCH_NAMES.items():
+            if name in kwargs:
+                raise fail_type(cls.__name__, f"no {name!r} argument", f"{name}={kwargs[name]!r}",
+                                instead.format(value=kwargs[name]))
+        return super().__new__(cls)
 
     def start(self, problem: Any) -> None:
         """Called once at the start of a run (after ``reset``) with the Problem."""
