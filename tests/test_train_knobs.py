@@ -178,3 +178,19 @@ def test_pytorch_optimizer_arguments_say_where_they_go_here():
     import copy
     adam = copy.deepcopy(train.Adam(beta1=0.5))  # instances still copy (checkpoints, monitors)
     assert adam.beta1 == 0.5 and repr(train.Momentum(0.5)) == "Momentum(momentum=0.5, nesterov=False)"
+
+
+def test_line_search_and_constraint_arguments_take_numpy_numbers_and_name_mistakes():
+    assert train.FixedStep(np.float32(0.5)).rate == 0.5
+    assert train.ArmijoWolfe(c1=np.float64(1e-3), c2=np.float32(0.5)).c2 == 0.5
+    with pytest.raises(ValueError, match=r"FixedStep: expected rate in \(0.0, inf\); got rate=-0.1"):
+        train.FixedStep(-0.1)
+    with pytest.raises(ValueError, match=r"ArmijoWolfe: expected c2 a finite number; got c2=nan"):
+        train.ArmijoWolfe(c2=math.nan)
+    dense = layers.Dense(2, 2, dtype="float64", seed=0)
+    assert train.Simplex(dense.weight, total=np.float32(2.0)).total == 2.0
+    with pytest.raises(ValueError, match=r"Simplex\('weight'\): expected total a finite number > 0; got total=0"):
+        train.Simplex(dense.weight, total=0)
+    with pytest.raises(TypeError, match=r"Box: expected param a minieye Parameter; got ndarray\. pass the Parameter "
+                                        r"\(e\.g\. layer\.weight\), not its value"):
+        train.Box(dense.weight.value, 0.0, 1.0)
