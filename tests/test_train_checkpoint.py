@@ -201,3 +201,17 @@ def test_a_resumed_run_gets_the_line_search_resolution_of_its_dtype(tmp_path, dt
     fresh = train.Trainer(make_problem(dtype)[1])
     fresh.run(max_iterations=2, resume_from=tmp_path / "run.ckpt")
     assert fresh.line_search.resolution == trainer.line_search.resolution == 16 * np.finfo(dtype).eps
+
+
+def test_training_logs_and_checkpoints_get_the_mode_a_plain_open_gives(tmp_path):
+    import os
+    old = os.umask(0o022)
+    try:
+        _, trainer = trainer_for(CONFIGS["lbfgs-full-f64"], monitors=[train.History(tmp_path / "log.csv", every=1),
+                                                                      train.Checkpoint(tmp_path / "run.ckpt")])
+        trainer.run(max_iterations=2)
+    finally:
+        os.umask(old)
+    for name in ("log.csv", "run.ckpt"):  # not mkstemp's 0o600: others may read them, as with open(path, "w")
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.csv", "run.ckpt"]  # no temporary file left
