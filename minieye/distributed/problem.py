@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..checks import check_nonneg_int, check_positive_int, fail
+from ..checks import check_nonneg_int, check_positive_int, fail, fail_type
 from ..core import DeltaSet, Layer, Parameter
 from ..options import get
 from ..train.constraints import Box
@@ -134,7 +134,7 @@ class DistributedProblem(Problem):
         if shards is None:
             return
         if not isinstance(shards, ShardSource):
-            raise TypeError(str(fail(where, "shards a minieye.distributed.ShardSource", type(shards).__name__)))
+            raise fail_type(where, "shards a minieye.distributed.ShardSource", type(shards).__name__, value=shards)
         if (inputs is not None and not (isinstance(inputs, (tuple, list)) and not inputs)) or targets is not None:
             raise fail(where, "either shards= or inputs and targets, not both", "both",
                        "the workers load every row from the shard source")

@@ -62,6 +62,7 @@ class Trainer:
         self.current: Iterate | None = None
         self.initial_loss = math.nan
         self.stale = False  # the current evaluation belongs to an old mini-batch
+        self._batch: Any = None  # the current point's mini-batch (row indices); None: full batch
         self._next_batch: Any = None  # see _ahead
         self._behind = False  # this iteration's ahead trial was not finite: _next_batch still to evaluate
         self.last_step: float | None = None
@@ -87,7 +88,7 @@ class Trainer:
     @property
     def batches(self) -> tuple[Any, Any]:
         """(the current point's mini-batch, the next one drawn ahead and not yet evaluated); None when absent."""
-        return getattr(self, "_batch", None), (self._next_batch if self.stale else None)
+        return self._batch, (self._next_batch if self.stale else None)
 
     @batches.setter
     def batches(self, value: tuple[Any, Any]) -> None:
