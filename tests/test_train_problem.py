@@ -236,3 +236,5 @@ def test_named_arrays_names_inputs_and_targets_as_messages_do():
     assert [name for name, _ in several] == ["inputs[0]", "targets[0]", "targets[1]"]
     np.testing.assert_array_equal(several[2][1], y2)
     assert train.Problem(net, losses.MSE(), None, None).named_arrays() == []
+    assert train.Problem(net, losses.MSE(), (x,), (y1, y2[:3])).row_counts() == {
+        "inputs[0]": 4, "targets[0]": 4, "targets[1]": 3}

@@ -143,11 +143,10 @@ class DistributedProblem(Problem):
                        f"n_partitions={n_partitions!r}")
 
     def _row_count(self, where: str) -> int:
-        named = self.named_arrays()
-        if not named:
+        counts = self.row_counts()
+        if not counts:
             raise fail(where, "inputs or targets to split into partitions", "no data",
                        "a source-only network (learning an image) has nothing to distribute: use train.Problem")
-        counts = {name: (a.shape[0] if a.ndim else 0) for name, a in named}
         n = next(iter(counts.values()))
         if any(c != n for c in counts.values()) or n == 0:
             raise fail(where, "the same, non-zero number of rows (first axis) in every input and target",

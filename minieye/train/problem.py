@@ -103,14 +103,17 @@ class Problem:
             named.append(("targets", self.targets))
         return named
 
+    def row_counts(self) -> dict[str, int]:
+        """``{name: rows}`` (the first axis; 0 for a scalar) of each input and target."""
+        return {name: (a.shape[0] if a.ndim else 0) for name, a in self.named_arrays()}
+
     def _count_samples(self) -> int | None:
-        named = self.named_arrays()
         if self.batch_size is None:
             return None
-        if not named:
+        counts = self.row_counts()
+        if not counts:
             raise fail("Problem", "inputs or targets to draw mini-batches from when batch_size is set",
                        "no data", "leave batch_size=None for a source-only network")
-        counts = {name: (a.shape[0] if a.ndim else 0) for name, a in named}
         n = next(iter(counts.values()))
         if any(c != n for c in counts.values()):
             raise fail("Problem", "the same number of rows (first axis) in every input and target",
