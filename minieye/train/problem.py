@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..checks import as_float_array, check_positive_int, fail, fail_type, generator
+from ..checks import as_float_array, check_input_count, check_positive_int, fail, fail_type, generator, numbers_only
 from ..core import DeltaSet, Layer, Parameter, forward_scope, held_frozen, input_grad, unique_parameters
 from ..functional.optim import box_clip, box_reduce
 from .constraints import Box, Constraint
@@ -71,10 +71,12 @@ class Problem:
         self.net, self.loss = net, loss
         if inputs is None:
             inputs = ()
-        if not isinstance(inputs, (tuple, list)):
+        if not isinstance(inputs, (tuple, list)) or numbers_only(inputs):
             inputs = (inputs,)
         self.inputs = tuple(_as_data(x, where, f"inputs[{i}]") for i, x in enumerate(inputs))
-        if isinstance(targets, (tuple, list)):
+        if self.inputs:  # none: a source network, or a DistributedProblem whose workers hold the rows
+            check_input_count(net, len(self.inputs), where, "inputs")
+        if isinstance(targets, (tuple, list)) and not numbers_only(targets):
             self.targets: Any = tuple(_as_data(t, where, f"targets[{i}]") for i, t in enumerate(targets))
         else:
             self.targets = None if targets is None else _as_data(targets, where, "targets")
