@@ -50,7 +50,7 @@ class Problem:
             one argument per output for a network with several outputs.
         inputs: an array, a tuple of arrays (one per network input), or ``()`` / None for
             a network whose first layer is a source (learning an image).
-        targets: an array (or a tuple of arrays) or None.
+        targets: an array (or a tuple of arrays) or None; a list of plain numbers (labels) is one array.
         batch_size: rows per mini-batch (first axis of every input and target); None: full batch.
         rng: np.random.Generator (or an int seed) for drawing batches; None means seed 0.
         params: the Parameters to optimise (default: every unfrozen one of net and loss).
