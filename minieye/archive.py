@@ -33,12 +33,12 @@ import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 __all__ = ["write_archive", "read_archive", "open_archive", "ArchiveArrays", "array_header",
-           "MAX_META_BYTES", "MAX_BYTES"]
+           "MAX_META_BYTES", "MAX_BYTES", "atomic_file"]
 
 _META = "meta.json"
 _ARRAYS = "arrays.npz"
@@ -65,22 +65,22 @@ def _umask() -> int:
     return umask
 
 
-def write_archive(path: str | os.PathLike, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
-    """Atomically write ``meta`` (JSON-serialisable) and ``arrays`` (name -> ndarray) to ``path``."""
-    path = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)  # write through a link
-    meta_bytes = json.dumps(meta, indent=1, sort_keys=False, allow_nan=False).encode("utf-8")
-    buffer = io.BytesIO()
-    # asarray(order="C"), not ascontiguousarray, which turns 0-d arrays into shape (1,).
-    np.savez(buffer, **{name: np.asarray(a, order="C") for name, a in arrays.items()})
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """A binary file to write that replaces ``path`` only when the block ends without an error.
+
+    The bytes go to a temporary file in the target's folder, flushed and fsynced, then renamed
+    over the target, with the mode a plain ``open`` would give; a symbolic link is written
+    through. Networks, checkpoints and training logs are all written this way.
+    """
+    path = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     mode = _file_mode(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
-            with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED) as archive:
-                archive.writestr(_META, meta_bytes)
-                archive.writestr(_ARRAYS, buffer.getvalue())
-            os.fchmod(handle.fileno(), mode)
+            yield handle
+            os.fchmod(handle.fileno(), mode)  # mkstemp made it 0o600
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
@@ -88,6 +88,18 @@ def write_archive(path: str | os.PathLike, meta: Mapping[str, Any], arrays: Mapp
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
+
+
+def write_archive(path: str | os.PathLike, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+    """Atomically write ``meta`` (JSON-serialisable) and ``arrays`` (name -> ndarray) to ``path``."""
+    meta_bytes = json.dumps(meta, indent=1, sort_keys=False, allow_nan=False).encode("utf-8")
+    buffer = io.BytesIO()
+    # asarray(order="C"), not ascontiguousarray, which turns 0-d arrays into shape (1,).
+    np.savez(buffer, **{name: np.asarray(a, order="C") for name, a in arrays.items()})
+    with atomic_file(path) as handle:
+        with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED) as archive:
+            archive.writestr(_META, meta_bytes)
+            archive.writestr(_ARRAYS, buffer.getvalue())
 
 
 class _Slice(io.RawIOBase):

@@ -34,6 +34,10 @@ __all__ = [
     "check_unpool_size",
     "check_kernel_nonempty",
     "check_nonneg_int",
+    "check_real",
+    "check_optional_real",
+    "numbers_only",
+    "check_input_count",
     "pair",
     "spatial_tuple",
     "compact",
@@ -252,6 +256,12 @@ def check_real(value: Any, where: str, name: str, *, positive: bool = False, sig
     return float(value)
 
 
+def check_optional_real(value: Any, where: str, name: str, *, positive: bool = False,
+                        signed: bool = False) -> float | None:
+    """None (a setting left off), or ``check_real`` of ``value``."""
+    return None if value is None else check_real(value, where, name, positive=positive, signed=signed)
+
+
 def check_nonneg_int(value: Any, where: str, name: str) -> int:
     if not _is_int(value) or value < 0:
         raise _refusal(value)(where, f"{name} a non-negative integer", f"{name}={value!r}")
@@ -320,6 +330,19 @@ def check_gradient(dy: Any, shape: tuple[int, ...], dtype: Any, where: str, name
     if dy.shape != tuple(shape):
         raise fail(where, f"{name} of shape {tuple(shape)}", f"{name}.shape == {dy.shape}")
     return dy
+
+
+def numbers_only(value: Any) -> bool:
+    """Whether ``value`` is a non-empty list or tuple of plain numbers (labels such as
+    ``[0, 2, 1]``): one array, where a tuple or list of arrays means one array per input."""
+    return isinstance(value, (tuple, list)) and len(value) > 0 and all(np.ndim(v) == 0 for v in value)
+
+
+def check_input_count(layer: Any, count: int, where: str, what: str = "input arrays") -> None:
+    """Refuse ``count`` arrays for a layer or network that takes another number of inputs."""
+    if layer.n_inputs is not None and count != layer.n_inputs:
+        raise fail(where, f"{layer.n_inputs} {what}, as {layer.label()} takes", str(count),
+                   "a tuple or list is read as one array per input: give a single input as one array")
 
 
 def generator(rng: Any, seed: Any, where: str) -> np.random.Generator:

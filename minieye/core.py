@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from .checks import as_float_array, fail, resolve_dtype
+from .checks import as_float_array, check_bool, fail, resolve_dtype
 
 __all__ = ["Parameter", "DeltaSet", "Layer", "Backward", "forward_scope", "current_scope",
            "input_grad", "input_grad_needed", "unique_parameters", "held_frozen", "walk_layers"]
@@ -274,10 +274,9 @@ class Layer:
 
     def train(self, mode: bool = True) -> "Layer":
         """Training mode (``mode=True``) or evaluation mode, on this layer and every layer inside it."""
-        if not isinstance(mode, (bool, np.bool_)):
-            raise TypeError(f"{self.label()}.train: expected mode a bool; got {mode!r}")
+        mode = check_bool(mode, f"{self.label()}.train", "mode")
         for layer in walk_layers(self):
-            layer.training = bool(mode)
+            layer.training = mode
         return self
 
     def eval(self) -> "Layer":

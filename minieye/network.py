@@ -11,16 +11,17 @@ asked for an input gradient.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from .checks import fail, fail_type
 from .core import (Backward, DeltaSet, Layer, Parameter, current_scope, forward_scope, input_grad,
-                   input_grad_needed, unique_parameters)
+                   input_grad_needed, unique_parameters, walk_layers)
 
-__all__ = ["Sequential", "Graph", "Node"]
+__all__ = ["Sequential", "Graph", "Node", "evaluation_mode"]
 
 
 _TRAINABLE = "network.trainable"  # forward-scope key: id(layer) -> whether it has an unfrozen parameter
@@ -335,3 +336,16 @@ class Graph(Layer):
             return dxs[0] if len(dxs) == 1 else dxs
 
         return (outputs[0] if len(outputs) == 1 else outputs), backward
+
+
+@contextlib.contextmanager
+def evaluation_mode(net: Layer) -> Iterator[None]:
+    """Put ``net`` in evaluation mode for the block (``net.eval()``), then every layer inside back
+    in the mode it was in (a network with some layers held in evaluation mode stays so)."""
+    modes = [(layer, layer.training) for layer in walk_layers(net)]
+    net.eval()
+    try:
+        yield
+    finally:
+        for layer, mode in modes:
+            layer.training = mode

@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from .checks import fail
+from .checks import check_bool, check_nonneg_int, check_positive_int, check_real, fail
 
 __all__ = ["options", "get", "set", "snapshot", "KNOBS", "Knob"]
 
@@ -37,28 +37,12 @@ class Knob:
     doc: str
 
 
-def _int_at_least(minimum: int) -> Callable[[Any, str, str], int]:
-    def check(value: Any, where: str, name: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise fail(where, f"{name} as an int >= {minimum}", repr(value))
-        return int(value)
-    return check
-
-
 def _threads(value: Any, where: str, name: str) -> int | None:
-    return None if value is None else _int_at_least(1)(value, where, name)
+    return None if value is None else check_positive_int(value, where, name)
 
 
 def _positive_number(value: Any, where: str, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise fail(where, f"{name} as a positive number", repr(value))
-    return float(value)
-
-
-def _flag(value: Any, where: str, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise fail(where, f"{name} as True or False", repr(value))
-    return value
+    return check_real(value, where, name, positive=True)
 
 
 def _one_of(*choices: str) -> Callable[[Any, str, str], str]:
@@ -74,25 +58,25 @@ KNOBS: dict[str, Knob] = {
                     "threads minieye's own kernels may use (None: Numba's thread count)"),
     "conv_algorithm": Knob("auto", _one_of("auto", "direct", "gemm", "winograd"),
                            "convolution algorithm; 'auto' chooses per call from the shapes"),
-    "conv_direct_parallel_min_work": Knob(4_000_000, _int_at_least(0),
+    "conv_direct_parallel_min_work": Knob(4_000_000, check_nonneg_int,
                                           "direct convolution: multiply-adds from which it threads"),
-    "conv_gemm_parallel_min_work": Knob(8_000_000, _int_at_least(0),
+    "conv_gemm_parallel_min_work": Knob(8_000_000, check_nonneg_int,
                                         "GEMM convolution: multiply-adds from which it threads"),
-    "conv_wide_tile": Knob(4096, _int_at_least(1),
+    "conv_wide_tile": Knob(4096, check_positive_int,
                            "direct convolution of wide planes: output pixels per tile of rows"),
-    "conv_tile_bytes": Knob(768 << 10, _int_at_least(1),
+    "conv_tile_bytes": Knob(768 << 10, check_positive_int,
                             "GEMM convolution: bytes of one unfolded tile of rows"),
-    "conv_winograd_min_channels": Knob(64, _int_at_least(1),
+    "conv_winograd_min_channels": Knob(64, check_positive_int,
                                        "'auto' runs 3x3 stride-1 layers by Winograd from this many channels in and out"),
-    "pool_parallel_min_work": Knob(1 << 18, _int_at_least(0),
+    "pool_parallel_min_work": Knob(1 << 18, check_nonneg_int,
                                    "pooling and upsampling: window reads from which they thread"),
-    "tv_parallel_min_pixels": Knob(1 << 20, _int_at_least(0),
+    "tv_parallel_min_pixels": Knob(1 << 20, check_nonneg_int,
                                    "total-variation kernels: pixels from which they thread"),
-    "nonlocal_parallel_min_rows": Knob(64, _int_at_least(1),
+    "nonlocal_parallel_min_rows": Knob(64, check_positive_int,
                                        "non-local TV graph: image rows from which it threads"),
-    "nonlocal_chunk_bytes": Knob(1 << 20, _int_at_least(1),
+    "nonlocal_chunk_bytes": Knob(1 << 20, check_positive_int,
                                  "non-local TV graph: float64 weight buffer per chunk of rows"),
-    "regularizer_kernels": Knob(True, _flag,
+    "regularizer_kernels": Knob(True, check_bool,
                                 "TV regularisers use their fused Numba kernels (False: the NumPy reference)"),
     "worker_wait": Knob(10.0, _positive_number,
                         "seconds a distributed problem waits for a first Dask worker"),

@@ -13,9 +13,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .checks import fail
-from .core import Layer, forward_scope, unique_parameters, walk_layers
-from .network import Graph, Sequential
+from .checks import ShapeError, fail, fail_type
+from .core import Layer, forward_scope, unique_parameters
+from .network import Graph, Sequential, evaluation_mode
 
 __all__ = ["summary", "Summary", "SummaryRow"]
 
@@ -147,11 +147,11 @@ def summary(net: Layer, input_shape: Sequence[int] | Sequence[Sequence[int]] | N
     ``dtype``: of the zeros fed in (default: the dtype of the network's first parameter, else
     float32). ``print(summary(net, shape))`` shows the table; the result also has ``rows``,
     ``total_params`` and ``trainable_params``. A shape the network cannot take raises the
-    ValueError of the layer that refuses it.
+    ValueError of the layer that refuses it, reminding that the batch axis is included.
     """
     where = "summary"
     if not isinstance(net, Layer):
-        raise TypeError(f"{where}: expected a Layer or network; got {type(net).__name__}")
+        raise fail_type(where, "net a minieye Layer or network", type(net).__name__, value=net)
     shapes = _input_shapes(input_shape, where)
     if net.n_inputs is not None and len(shapes) != net.n_inputs:
         raise fail(f"{where}({net.label()})", f"{net.n_inputs} input shape(s), as the network takes",
@@ -159,16 +159,13 @@ def summary(net: Layer, input_shape: Sequence[int] | Sequence[Sequence[int]] | N
     params = net.parameters()
     dtype = np.dtype(dtype) if dtype is not None else (params[0].dtype if params else np.dtype(np.float32))
     inputs = tuple(np.zeros(s, dtype=dtype) for s in shapes)
-    modes = [(layer, layer.training) for layer in walk_layers(net)]
     tracer = _Tracer()
     try:
-        for layer, _ in modes:
-            layer.training = False
-        with forward_scope():
+        with evaluation_mode(net), forward_scope():
             tracer.run(net, inputs, "", 0)
-    finally:
-        for layer, mode in modes:
-            layer.training = mode
+    except ShapeError as exc:  # the layer's message, and what summary made of input_shape
+        raise type(exc)(f"{exc} (in summary: input_shape={input_shape!r} is one whole batch, batch axis "
+                        f"first, e.g. (1, 1, 28, 28) for one 28x28 grey image)") from exc
     total = unique_parameters(net)
     return Summary(net.label(), tracer.rows, sum(p.size for p in total),
                    sum(p.size for p in total if not p.frozen), shapes)

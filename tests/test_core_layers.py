@@ -71,8 +71,11 @@ def test_clamp_and_leaky_relu_validate():
         L.Clamp(1, 0)
     with pytest.raises(ValueError, match="at least one of low and high"):
         L.Clamp()
-    with pytest.raises(ValueError, match="LeakyReLU 'act': expected slope a real number"):
+    with pytest.raises(ValueError, match="LeakyReLU 'act': expected slope a finite number; got slope='0.1'"):
         L.LeakyReLU("0.1", name="act")
+    with pytest.raises(ValueError, match="expected slope a finite number; got slope=nan"):
+        L.LeakyReLU(float("nan"))  # a NaN slope made every negative input NaN
+    assert L.LeakyReLU(np.float32(0.25)).slope == 0.25 and L.ELU(np.float32(0.5)).alpha == 0.5
 
 
 def test_reshape_flatten():

@@ -28,7 +28,7 @@ def test_train_and_eval_return_the_layer_and_reach_every_layer_inside():
     assert not any(layer.training for layer in everything)
     assert net.train() is net and all(layer.training for layer in everything)
     assert inner.train(False) is inner and not inner[1].training and net.training and g.layers[1].training
-    with pytest.raises(TypeError, match=r"train: expected mode a bool; got 'eval'"):
+    with pytest.raises(TypeError, match=r"Sequential\[3\]\.train: expected mode True or False; got mode='eval'"):
         net.train("eval")
 
 
@@ -201,3 +201,12 @@ def test_a_conv_net_with_batch_norm_and_dropout_trains_and_predicts_in_evaluatio
     np.testing.assert_array_equal(net(held_out), scores)
     assert (scores.argmax(axis=1) == labels[1400:]).mean() > 0.96
     assert 0.05 < float(np.abs(net[1].running_mean).mean()) and not np.allclose(net[1].running_var, 1)
+
+
+def test_affine_switches_are_bools_named_as_the_constructor_names_them():
+    with pytest.raises(TypeError, match=r"LayerNorm: expected elementwise_affine True or False; "
+                                        r"got elementwise_affine='no'"):
+        L.LayerNorm(4, elementwise_affine="no")
+    with pytest.raises(TypeError, match=r"GroupNorm: expected affine True or False; got affine=1"):
+        L.GroupNorm(2, 4, affine=1)
+    assert L.BatchNorm2D(3, affine=np.bool_(False)).weight is None

@@ -2,6 +2,7 @@
 import importlib
 import threading
 
+import numpy as np
 import pytest
 
 import minieye as me
@@ -58,11 +59,12 @@ def test_set_changes_the_process_default():
 
 @pytest.mark.parametrize("values, message", [
     ({"thread": 1}, "knob names among"),
-    ({"threads": 0}, "threads as an int >= 1"),
-    ({"threads": True}, "threads as an int >= 1"),
+    ({"threads": 0}, "threads a positive integer; got threads=0"),
+    ({"threads": True}, "threads a positive integer; got threads=True"),
+    ({"pool_parallel_min_work": -1}, "pool_parallel_min_work a non-negative integer"),
     ({"conv_algorithm": "winograd-ish"}, "conv_algorithm one of"),
-    ({"regularizer_kernels": 1}, "regularizer_kernels as True or False"),
-    ({"worker_wait": -1.0}, "worker_wait as a positive number"),
+    ({"regularizer_kernels": 1}, "regularizer_kernels True or False; got regularizer_kernels=1"),
+    ({"worker_wait": -1.0}, "worker_wait a finite number > 0; got worker_wait=-1.0"),
 ])
 def test_bad_knobs_are_refused_with_the_name(values, message):
     with pytest.raises(ValueError, match=message):
@@ -70,6 +72,12 @@ def test_bad_knobs_are_refused_with_the_name(values, message):
             pass
     with pytest.raises(ValueError, match=message):
         me.options.set(**values)
+
+
+def test_numpy_numbers_are_knob_values_like_any_other():
+    with me.options(threads=np.int64(2), pool_parallel_min_work=np.int32(0), worker_wait=np.float32(0.5)) as now:
+        assert (now["threads"], now["pool_parallel_min_work"], now["worker_wait"]) == (2, 0, 0.5)
+        assert type(now["threads"]) is int
 
 
 def test_get_of_an_unknown_knob_names_it():

@@ -64,8 +64,14 @@ def test_a_network_without_inputs_and_bad_shapes():
     with pytest.raises(ValueError, match=r"summary\(Sequential\[7\]\): expected 1 input shape\(s\), as the network "
                                          r"takes; got 0: input_shape=None"):
         me.summary(_net(), None)
-    with pytest.raises(TypeError, match="summary: expected a Layer"):
+    with pytest.raises(TypeError, match="summary: expected net a minieye Layer or network; got list"):
         me.summary([L.ReLU()], (1, 2))
+    with pytest.raises(TypeError, match=r"pass an instance, not the class: Sequential\(...\)"):
+        me.summary(me.Sequential, (1, 2))
+    # torchsummary leaves the batch axis out; here it is part of the shape, and the error says so
+    with pytest.raises(ValueError, match=r"expected x with 4 dimensions.*\(in summary: input_shape=\(1, 8, 8\) is "
+                                         r"one whole batch, batch axis first"):
+        me.summary(_net(), (1, 8, 8))
 
 
 def test_repr_shows_nested_layers_like_pytorch():

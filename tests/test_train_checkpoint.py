@@ -177,3 +177,41 @@ def test_progress_bar_without_tqdm_says_how_to_install_it(monkeypatch):
     _, trainer = trainer_for(CONFIGS["lbfgs-full-f64"], monitors=[train.ProgressBar()])
     with pytest.raises(ImportError, match=r"minieye\[demo\]"):
         trainer.run(max_iterations=2)
+
+
+def test_complete_gradient_runs_the_backward_pass_deferred_by_a_step_evaluated_ahead():
+    net, problem, _ = make_problem(batch_size=8)
+    trainer = train.Trainer(problem, train.Adam(), train.FixedStep(0.01))
+    trainer.run(max_iterations=3)
+    assert trainer.current.grad is None and trainer.current.pending is not None  # evaluated on the next batch
+    trainer.complete_gradient()
+    assert trainer.current.pending is None
+    _, expected = problem.evaluate_vector(trainer.batches[0])
+    np.testing.assert_allclose(trainer.current.grad, expected, rtol=1e-12)
+    trainer.complete_gradient()  # nothing pending: a no-op
+    np.testing.assert_allclose(trainer.current.grad, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_resumed_run_gets_the_line_search_resolution_of_its_dtype(tmp_path, dtype):
+    _, problem, _ = make_problem(dtype)
+    trainer = train.Trainer(problem)
+    trainer.run(max_iterations=2)
+    trainer.save_checkpoint(tmp_path / "run.ckpt")
+    fresh = train.Trainer(make_problem(dtype)[1])
+    fresh.run(max_iterations=2, resume_from=tmp_path / "run.ckpt")
+    assert fresh.line_search.resolution == trainer.line_search.resolution == 16 * np.finfo(dtype).eps
+
+
+def test_training_logs_and_checkpoints_get_the_mode_a_plain_open_gives(tmp_path):
+    import os
+    old = os.umask(0o022)
+    try:
+        _, trainer = trainer_for(CONFIGS["lbfgs-full-f64"], monitors=[train.History(tmp_path / "log.csv", every=1),
+                                                                      train.Checkpoint(tmp_path / "run.ckpt")])
+        trainer.run(max_iterations=2)
+    finally:
+        os.umask(old)
+    for name in ("log.csv", "run.ckpt"):  # not mkstemp's 0o600: others may read them, as with open(path, "w")
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.csv", "run.ckpt"]  # no temporary file left

@@ -47,7 +47,7 @@ def test_predict_in_batches_equals_one_pass_and_handles_several_inputs():
     assert train.evaluate(source, losses.MSE(), (), np.zeros(3)) == {"loss": 5.0 / 3.0}
     with pytest.raises(ValueError, match="batch_size"):
         train.predict(net, x, batch_size=0)
-    with pytest.raises(ValueError, match="instance"):
+    with pytest.raises(TypeError, match=r"instance, not the class: ReLU\(...\)"):
         train.predict(layers.ReLU, x)
 
 
@@ -83,9 +83,9 @@ def test_evaluate_loss_and_metrics_match_a_direct_computation():
     assert scores["accuracy"] == np.mean(prediction.argmax(axis=1) == labels)
     assert scores["top_two"] >= scores["accuracy"]
     assert set(train.evaluate(net, None, x, labels, metrics=[train.Accuracy()])) == {"accuracy"}
-    with pytest.raises(ValueError, match="instance"):
+    with pytest.raises(TypeError, match="instance"):
         train.evaluate(net, loss, x, labels, metrics=[train.Accuracy])
-    with pytest.raises(ValueError, match="instance"):
+    with pytest.raises(TypeError, match=r"instance, not the class: MSE\(...\)"):
         train.evaluate(net, losses.MSE, x, labels)
 
 

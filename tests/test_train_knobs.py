@@ -145,3 +145,52 @@ def test_fixed_step_follows_its_schedule_per_iteration_and_per_epoch(tmp_path):
         train.Trainer(train.Problem(net, losses.MSE(), x, y, batch_size=8), train.Adam(),
                       train.FixedStep(0.1, schedule=train.Cosine(9), per="epoch")).resume(path)
     assert math.isclose(train.FixedStep(0.1, schedule=schedule).current_rate, 0.025)
+
+
+def test_orientation_and_schedule_arguments_are_checked_as_checks_does():
+    # NumPy scalars are numbers like any other (np.float32 is no Python float)
+    assert train.Adam(beta1=np.float32(0.5), eps=np.float32(1e-6)).beta1 == 0.5
+    assert train.StepDecay(2, gamma=np.float32(0.5)).gamma == 0.5
+    assert train.OWLQN(l1=np.float64(1e-3)).l1 == 1e-3
+    for make, message in [
+            (lambda: train.AdamW(weight_decay=-0.1), r"AdamW: expected weight_decay a finite number >= 0"),
+            (lambda: train.AdamW(weight_decay=True), r"weight_decay a finite number >= 0; got weight_decay=True"),
+            (lambda: train.Adam(eps=0.0), r"Adam: expected eps a finite number > 0"),
+            (lambda: train.Adam(beta2=1.0), r"beta2 in \[0, 1\)"),
+            (lambda: train.Momentum(momentum=math.nan), r"momentum a finite number"),
+            (lambda: train.OWLQN(l1=0), r"OWLQN: expected l1 a finite number > 0"),
+            (lambda: train.LinearWarmup(3, start_factor=math.inf), r"start_factor a finite number"),
+            (lambda: train.Cosine(3, min_factor=-0.5), r"min_factor in \[0, 1\]")]:
+        with pytest.raises(ValueError, match=message):
+            make()
+    with pytest.raises(TypeError, match="other a train schedule"):
+        train.LinearWarmup(3).then(0.5)
+
+
+def test_pytorch_optimizer_arguments_say_where_they_go_here():
+    with pytest.raises(TypeError, match=r"AdamW: expected no 'lr' argument; got lr=0.001\. the learning rate "
+                                        r"belongs to the line search: pass train.FixedStep\(0.001\)"):
+        train.AdamW(lr=1e-3, weight_decay=0.01)
+    with pytest.raises(TypeError, match="FixedStep"):
+        train.LBFGS(learning_rate=1.0)
+    with pytest.raises(TypeError, match=r"got betas=\(0.9, 0.99\)\. give beta1= and beta2= separately"):
+        train.Adam(betas=(0.9, 0.99))
+    import copy
+    adam = copy.deepcopy(train.Adam(beta1=0.5))  # instances still copy (checkpoints, monitors)
+    assert adam.beta1 == 0.5 and repr(train.Momentum(0.5)) == "Momentum(momentum=0.5, nesterov=False)"
+
+
+def test_line_search_and_constraint_arguments_take_numpy_numbers_and_name_mistakes():
+    assert train.FixedStep(np.float32(0.5)).rate == 0.5
+    assert train.ArmijoWolfe(c1=np.float64(1e-3), c2=np.float32(0.5)).c2 == 0.5
+    with pytest.raises(ValueError, match=r"FixedStep: expected rate in \(0.0, inf\); got rate=-0.1"):
+        train.FixedStep(-0.1)
+    with pytest.raises(ValueError, match=r"ArmijoWolfe: expected c2 a finite number; got c2=nan"):
+        train.ArmijoWolfe(c2=math.nan)
+    dense = layers.Dense(2, 2, dtype="float64", seed=0)
+    assert train.Simplex(dense.weight, total=np.float32(2.0)).total == 2.0
+    with pytest.raises(ValueError, match=r"Simplex\('weight'\): expected total a finite number > 0; got total=0"):
+        train.Simplex(dense.weight, total=0)
+    with pytest.raises(TypeError, match=r"Box: expected param a minieye Parameter; got ndarray\. pass the Parameter "
+                                        r"\(e\.g\. layer\.weight\), not its value"):
+        train.Box(dense.weight.value, 0.0, 1.0)

@@ -224,3 +224,35 @@ def test_params_subsets_in_two_threads_do_not_see_each_others_selection():
         t.join()
     assert errors == []
     assert not first.w.frozen and not second.w.frozen and not first.w._frozen
+
+
+def test_named_arrays_names_inputs_and_targets_as_messages_do():
+    x, y1, y2 = np.zeros((4, 2)), np.zeros((4, 1)), np.ones((4, 3))
+    net = layers.Dense(2, 1, dtype="float64", seed=0)
+    single = train.Problem(net, losses.MSE(), x, y1).named_arrays()
+    assert [name for name, _ in single] == ["inputs[0]", "targets"]
+    np.testing.assert_array_equal(single[0][1], x)
+    several = train.Problem(net, losses.MSE(), (x,), (y1, y2)).named_arrays()
+    assert [name for name, _ in several] == ["inputs[0]", "targets[0]", "targets[1]"]
+    np.testing.assert_array_equal(several[2][1], y2)
+    assert train.Problem(layers.Source(value=np.zeros(3)), layers.Sum(), None, None).named_arrays() == []
+    assert train.Problem(net, losses.MSE(), (x,), (y1, y2[:3])).row_counts() == {
+        "inputs[0]": 4, "targets[0]": 4, "targets[1]": 3}
+
+
+def test_a_list_of_labels_is_one_array_and_a_wrong_number_of_inputs_is_named():
+    """PyTorch and Keras users pass labels as plain lists; a list of arrays is one per input."""
+    net = layers.Dense(3, 2, dtype="float64", seed=0)
+    x = np.random.default_rng(0).standard_normal((3, 3))
+    as_list = train.Problem(net, losses.SoftmaxCrossEntropy(), x, [0, 1, 1]).evaluate()[0]
+    assert as_list == train.Problem(net, losses.SoftmaxCrossEntropy(), x, np.array([0, 1, 1])).evaluate()[0]
+    scores = train.evaluate(net, losses.SoftmaxCrossEntropy(), x, [0, 1, 1], metrics=[train.Accuracy()])
+    assert scores["loss"] == pytest.approx(as_list, rel=1e-12)
+    with pytest.raises(ValueError, match=r"Problem: expected 1 inputs, as Dense\(3->2\) takes; got 2\. a tuple or "
+                                         r"list is read as one array per input"):
+        train.Problem(net, losses.MSE(), [x, x], None)
+    with pytest.raises(ValueError, match=r"train.predict: expected 1 inputs in x, as Dense\(3->2\) takes; got 3"):
+        train.predict(net, [list(row) for row in x])
+    with pytest.raises(ValueError, match=r"train.evaluate: expected 2 inputs to the loss \(1 prediction\(s\), then "
+                                         r"the targets in y\), as SoftmaxCrossEntropy takes; got 3"):
+        train.evaluate(net, losses.SoftmaxCrossEntropy(), x, (np.zeros(3, int), np.zeros(3, int)))

@@ -12,8 +12,8 @@ backward pass on its rows, and the client adds the results weighted by n_i / N. 
 network travels in minieye's file format (``me.io.encode``), never pickled.
 With ``shards=ShardSource(load, count)`` (or ``ShardSource.files(paths)``) each worker
 loads its own shards and the client never holds the data; a shard whose worker is lost
-is loaded again on another worker and the evaluation repeated. Pass ``client=`` (a dask.distributed.Client) or ``address="tcp://host:8786"`` to use
-an existing cluster. Needs the optional extra: ``pip install 'minieye[distributed]'``.
+is loaded again on another worker and the evaluation repeated. Pass ``client=`` (a
+dask.distributed.Client) or ``address="tcp://host:8786"`` to use an existing cluster. Needs the optional extra: ``pip install 'minieye[distributed]'``.
 See docs/distributed.md.
 """
 from .cluster import connect, require_dask

@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..checks import check_nonneg_int, check_positive_int, fail
+from ..checks import check_nonneg_int, check_positive_int, fail, fail_type
 from ..core import DeltaSet, Layer, Parameter
 from ..options import get
 from ..train.constraints import Box
@@ -134,7 +134,7 @@ class DistributedProblem(Problem):
         if shards is None:
             return
         if not isinstance(shards, ShardSource):
-            raise TypeError(str(fail(where, "shards a minieye.distributed.ShardSource", type(shards).__name__)))
+            raise fail_type(where, "shards a minieye.distributed.ShardSource", type(shards).__name__, value=shards)
         if (inputs is not None and not (isinstance(inputs, (tuple, list)) and not inputs)) or targets is not None:
             raise fail(where, "either shards= or inputs and targets, not both", "both",
                        "the workers load every row from the shard source")
@@ -143,11 +143,10 @@ class DistributedProblem(Problem):
                        f"n_partitions={n_partitions!r}")
 
     def _row_count(self, where: str) -> int:
-        named = self._arrays()
-        if not named:
+        counts = self.row_counts()
+        if not counts:
             raise fail(where, "inputs or targets to split into partitions", "no data",
                        "a source-only network (learning an image) has nothing to distribute: use train.Problem")
-        counts = {name: (a.shape[0] if a.ndim else 0) for name, a in named}
         n = next(iter(counts.values()))
         if any(c != n for c in counts.values()) or n == 0:
             raise fail(where, "the same, non-zero number of rows (first axis) in every input and target",

@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..checks import check_positive_int, fail
+from ..checks import check_positive_int, fail, fail_type
 
 __all__ = ["ShardSource"]
 
@@ -44,8 +44,7 @@ class ShardSource:
 
     def __init__(self, load: Callable[[int], tuple[Any, Any]], count: int):
         if not callable(load):
-            raise TypeError(str(fail("ShardSource", "load a callable shard index -> (inputs, targets)",
-                                     type(load).__name__)))
+            raise fail_type("ShardSource", "load a callable shard index -> (inputs, targets)", type(load).__name__)
         self._load = load
         self.count = check_positive_int(count, "ShardSource", "count")
 
@@ -97,7 +96,7 @@ def _entry(path: Any, index: int, arrays: int, where: str) -> str | tuple[str, .
             raise fail(where, f"paths[{index}] a tuple of {arrays} .npy files (one per input and target)",
                        repr(group))
         return group
-    raise TypeError(str(fail(where, f"paths[{index}] a path or a tuple of paths", type(path).__name__)))
+    raise fail_type(where, f"paths[{index}] a path or a tuple of paths", type(path).__name__)
 
 
 class _FileShards:

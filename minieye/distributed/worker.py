@@ -1,8 +1,9 @@
 """The worker side: a Dask actor holding the rebuilt network and one partition of the data.
 
 Each partition lives in one ``PartitionEvaluator`` on the worker that holds the
-partition (its rows sent by the client, or loaded there from a ``ShardSource``) (a Dask actor: the client calls its methods directly on that worker, one
-round trip, without going through the scheduler). It rebuilds the network from the
+partition (its rows sent by the client, or loaded there from a ``ShardSource``): a
+Dask actor, so the client calls its methods directly on that worker, one round trip,
+without going through the scheduler. It rebuilds the network from the
 packed model once, wraps its rows in an ordinary single-process ``train.Problem``, and
 on each call writes the parameter values it is given and runs that Problem's
 forward and backward pass, so the arithmetic is exactly the single-process one.
@@ -71,15 +72,14 @@ class PartitionEvaluator:
     def describe(self) -> tuple[int, list[tuple[tuple[int, ...], str]]]:
         """``(rows, [(row shape, dtype) of each input and target])``: what the client checks
         across partitions (the same layout) and when a shard is re-loaded (the same rows)."""
-        problem = self.problem
-        named = problem._arrays()
-        counts = sorted({a.shape[0] if a.ndim else 0 for _, a in named})
+        named = self.problem.named_arrays()
+        counts = set(self.problem.row_counts().values())
         if not named:
             raise ValueError("this partition holds no inputs and no targets")
         if len(counts) != 1:
             raise ValueError("rows (first axis) differ between the arrays of this partition: " +
                              ", ".join(f"{name}: {a.shape}" for name, a in named))
-        return counts[0], [(tuple(a.shape[1:]), a.dtype.str) for _, a in named]
+        return counts.pop(), [(tuple(a.shape[1:]), a.dtype.str) for _, a in named]
 
     def _build(self, model: dict[str, Any]) -> Problem:
         net, loss, params = unpack_model(model)

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..checks import as_float_array, check_gradient, fail
+from ..checks import as_float_array, check_gradient, check_real, fail
 from ..checks import where as where_of
 from ..core import Backward, DeltaSet, Layer
 
@@ -62,9 +62,7 @@ class LeakyReLU(_Elementwise):
 
     def __init__(self, slope: float = 0.01, name: str | None = None):
         super().__init__(name)
-        if not isinstance(slope, (int, float, np.floating, np.integer)) or isinstance(slope, bool):
-            raise fail(where_of(type(self).__name__, name), "slope a real number", f"slope={slope!r}")
-        self.slope = float(slope)
+        self.slope = check_real(slope, where_of(type(self).__name__, name), "slope", signed=True)
 
     def config(self) -> dict[str, Any]:
         return {"slope": self.slope, **super().config()}
@@ -149,14 +147,6 @@ class Clamp(_Elementwise):
         return y, lambda: ((x >= low) & (x <= high)).astype(x.dtype)
 
 
-def _real(value: Any, where: str, name: str, positive: bool = False) -> float:
-    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool) \
-        and bool(np.isfinite(value)) and (value > 0 or not positive)
-    if not ok:
-        raise fail(where, f"{name} a finite real number" + (" > 0" if positive else ""), f"{name}={value!r}")
-    return float(value)
-
-
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1 + np.tanh(0.5 * x))  # no overflow for large |x|
 
@@ -185,7 +175,7 @@ class ELU(_Elementwise):
 
     def __init__(self, alpha: float = 1.0, name: str | None = None):
         super().__init__(name)
-        self.alpha = _real(alpha, where_of(type(self).__name__, name), "alpha")
+        self.alpha = check_real(alpha, where_of(type(self).__name__, name), "alpha", signed=True)
 
     def config(self) -> dict[str, Any]:
         return {"alpha": self.alpha, **super().config()}
@@ -208,8 +198,8 @@ class Softplus(_Elementwise):
     def __init__(self, beta: float = 1.0, threshold: float = 20.0, name: str | None = None):
         super().__init__(name)
         where = where_of(type(self).__name__, name)
-        self.beta = _real(beta, where, "beta", positive=True)
-        self.threshold = _real(threshold, where, "threshold")
+        self.beta = check_real(beta, where, "beta", positive=True)
+        self.threshold = check_real(threshold, where, "threshold", signed=True)
 
     def config(self) -> dict[str, Any]:
         return {"beta": self.beta, "threshold": self.threshold, **super().config()}

@@ -16,8 +16,8 @@ spatial axes, one mean per channel), of each sample for LayerNorm (S = the last
 spatial axes). BatchNorm in training mode also updates, in place, its running statistics
 ``running = (1 - momentum) running + momentum batch`` with the *unbiased* batch variance
 (times n / (n - 1), n values per channel), and counts the batches in ``num_batches_tracked``
-(``momentum=None`` averages all batches equally: momentum = 1 / count); in evaluation mode it normalises with them
-instead, a fixed affine map whose dx is ``dy * weight * r``.
+(``momentum=None`` averages all batches equally: momentum = 1 / count); in evaluation mode
+it normalises with them instead, a fixed affine map whose dx is ``dy * weight * r``.
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array, check_gradient, check_positive_int, check_real, fail, resolve_dtype
+from ..checks import (as_float_array, check_bool, check_gradient, check_optional_real, check_positive_int,
+                      check_real, fail, resolve_dtype)
 from ..checks import where as where_of
 from ..core import Backward, DeltaSet, Layer, Parameter, input_grad_needed
 
@@ -51,12 +52,13 @@ class _Normalization(Layer):
     """Shared parts: eps, the optional affine Parameters (``weight`` ones, ``bias`` zeros,
     of ``feature_shape``), their gradients, and config."""
 
+    _affine_argument = "affine"  # the constructor's name for it, in messages
+
     def __init__(self, feature_shape: tuple[int, ...], eps: float, affine: bool, dtype: Any, name: str | None):
         super().__init__(name)
         where = where_of(type(self).__name__, name)
         self.eps = check_real(eps, where, "eps", positive=True)
-        if not isinstance(affine, (bool, np.bool_)):
-            raise TypeError(f"{where}: expected affine a bool; got {affine!r}")
+        affine = check_bool(affine, where, self._affine_argument)
         self.dtype = resolve_dtype(dtype, where)
         self.weight = Parameter(np.ones(feature_shape), name="weight", dtype=self.dtype) if affine else None
         self.bias = Parameter(np.zeros(feature_shape), name="bias", dtype=self.dtype) if affine else None
@@ -95,7 +97,7 @@ class _BatchNorm(_Normalization):
         where = where_of(type(self).__name__, name)
         self.num_features = check_positive_int(num_features, where, "num_features")
         super().__init__((self.num_features,), eps, affine, dtype, name)
-        self.momentum = None if momentum is None else check_real(momentum, where, "momentum")
+        self.momentum = check_optional_real(momentum, where, "momentum")
         if self.momentum is not None and self.momentum > 1:
             raise fail(where, "momentum in [0, 1] or None", f"momentum={momentum!r}")
         self.running_mean = np.zeros(self.num_features, dtype=self.dtype)
@@ -184,6 +186,8 @@ class LayerNorm(_Normalization):
     Shapes: x (..., *normalized_shape) -> same; weight, bias ``normalized_shape``
     (``elementwise_affine=False``: none). The same in both modes.
     """
+
+    _affine_argument = "elementwise_affine"
 
     def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5, elementwise_affine: bool = True,
                  dtype: Any = None, name: str | None = None):

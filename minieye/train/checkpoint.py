@@ -39,6 +39,7 @@ from ..archive import array_header, open_archive, write_archive
 from ..checks import check_positive_int, fail
 from ..core import walk_layers
 from .monitor import Monitor
+from .settings import loss_resolution
 
 __all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "FORMAT", "VERSION"]
 
@@ -144,8 +145,7 @@ def save_checkpoint(trainer: Any, path: str | os.PathLike) -> None:
     if current is None:
         raise fail("Trainer.save_checkpoint", "a trainer that has evaluated a finite starting point",
                    "no current point", "call run() first")
-    if current.grad is None and current.pending is not None:
-        trainer._complete(current)  # a step evaluated ahead on the next batch: its gradient is needed next
+    trainer.complete_gradient()  # a step evaluated ahead on the next batch: its gradient is needed next
     arrays: dict[str, np.ndarray] = {"current.x": current.x}
     if current.grad is not None:  # None: a mini-batch step whose gradient was never needed
         arrays["current.grad"] = current.grad
@@ -235,7 +235,7 @@ def _restore(trainer: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray], 
     trainer.orientation.start(problem)
     trainer.orientation.load_state_dict(_join(meta["orientation"]["state"], arrays, where))
     trainer.line_search.reset()
-    trainer._set_resolution()
+    trainer.line_search.resolution = loss_resolution(problem)
     grad = arrays.get("current.grad")
     _expect(grad is not None or bool(meta["trainer"]["stale"]), where, "array 'current.grad'", "none")
     trainer.current = Iterate(x, float(meta["current"]["loss"]), None if grad is None else np.array(grad),

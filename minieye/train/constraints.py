@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import fail
+from ..checks import check_real, fail, fail_type
 from ..core import Parameter
 from ..functional.optim import box_tangent_dot
 
@@ -43,7 +43,8 @@ class Constraint:
 
     def __init__(self, param: Parameter):
         if not isinstance(param, Parameter):
-            raise fail(type(self).__name__, "param a minieye Parameter", type(param).__name__)
+            hint = "pass the Parameter (e.g. layer.weight), not its value" if isinstance(param, np.ndarray) else None
+            raise fail_type(type(self).__name__, "param a minieye Parameter", type(param).__name__, hint, value=param)
         self.param = param
 
     def project(self, z: np.ndarray) -> np.ndarray:
@@ -131,11 +132,7 @@ class Simplex(Constraint):
 
     def __init__(self, param: Parameter, total: float = 1.0):
         super().__init__(param)
-        ok = isinstance(total, (int, float, np.integer, np.floating)) and not isinstance(total, bool) \
-            and np.isfinite(total) and total > 0
-        if not ok:
-            raise fail(f"Simplex({param.name!r})", "total a positive finite number", f"total={total!r}")
-        self.total = float(total)
+        self.total = check_real(total, f"Simplex({param.name!r})", "total", positive=True)
 
     def _threshold(self, z: np.ndarray) -> float:
         u = np.sort(z)[::-1]

@@ -11,33 +11,19 @@ but memory (and float rounding in layers that reduce over the batch, none in eva
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..checks import as_float_array, check_positive_int, fail
-from ..core import Layer, walk_layers
+from ..checks import as_float_array, check_input_count, check_positive_int, fail, fail_type, numbers_only
+from ..core import Layer
+from ..network import evaluation_mode
 
 __all__ = ["predict", "evaluate", "evaluation_mode", "Metric", "Accuracy", "metric_name"]
 
 
-@contextlib.contextmanager
-def evaluation_mode(net: Layer) -> Iterator[None]:
-    """Put ``net`` in evaluation mode for the block, then every layer inside back in the mode
-    it was in (a network with some layers held in evaluation mode stays so)."""
-    inside = walk_layers(net)
-    modes = [layer.training for layer in inside]
-    net.eval()
-    try:
-        yield
-    finally:
-        for layer, mode in zip(inside, modes):
-            layer.training = mode
-
-
 def _inputs(x: Any, where: str) -> tuple[np.ndarray, ...]:
-    items = tuple(x) if isinstance(x, (tuple, list)) else () if x is None else (x,)
+    items = tuple(x) if isinstance(x, (tuple, list)) and not numbers_only(x) else () if x is None else (x,)
     arrays = tuple(as_float_array(a, where, f"x[{i}]" if len(items) > 1 else "x") for i, a in enumerate(items))
     rows = {a.shape[0] if a.ndim else 0 for a in arrays}
     if len(rows) > 1:
@@ -55,9 +41,9 @@ def predict(net: Layer, x: Any, batch_size: int | None = None) -> Any:
     """
     where = "train.predict"
     if not isinstance(net, Layer):
-        raise fail(where, "net a minieye Layer", type(net).__name__,
-                   "pass an instance, not the class" if isinstance(net, type) else None)
+        raise fail_type(where, "net a minieye Layer", type(net).__name__, value=net)
     arrays = _inputs(x, where)
+    check_input_count(net, len(arrays), where, "inputs in x")
     size = None if batch_size is None else check_positive_int(batch_size, where, "batch_size")
     if not arrays or size is None:  # a source network (no inputs), or all rows at once
         with evaluation_mode(net):
@@ -86,18 +72,20 @@ def evaluate(net: Layer, loss: Layer | None, x: Any, y: Any = None, metrics: Seq
     """
     where = "train.evaluate"
     if loss is not None and not isinstance(loss, Layer):
-        raise fail(where, "loss a minieye loss layer (e.g. losses.MSE()) or None", type(loss).__name__,
-                   "pass an instance, not the class" if isinstance(loss, type) else None)
+        raise fail_type(where, "loss a minieye loss layer (e.g. losses.MSE()) or None", type(loss).__name__,
+                        value=loss)
     metrics = tuple(metrics)
     for i, m in enumerate(metrics):
         if not callable(m) or isinstance(m, type):
-            raise fail(where, "metrics a list of metric instances or functions fn(prediction, y)",
-                       f"metrics[{i}] is {m!r}", "pass an instance, e.g. train.Accuracy()")
+            raise fail_type(where, "metrics a list of metric instances or functions fn(prediction, y)",
+                            f"metrics[{i}] is {m!r}", "pass an instance, e.g. train.Accuracy()")
     prediction = predict(net, x, batch_size)
     outputs = prediction if isinstance(prediction, tuple) else (prediction,)
-    targets = () if y is None else tuple(y) if isinstance(y, (tuple, list)) else (y,)
+    targets = () if y is None else tuple(y) if isinstance(y, (tuple, list)) and not numbers_only(y) else (y,)
     scores: dict[str, float] = {}
     if loss is not None:
+        check_input_count(loss, len(outputs) + len(targets), where,
+                          f"inputs to the loss ({len(outputs)} prediction(s), then the targets in y)")
         with evaluation_mode(loss):
             scores["loss"] = float(loss(*outputs, *targets))
     for m in metrics:

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..checks import check_positive_int, fail
+from ..checks import check_positive_int, check_real, fail
 from .schedules import Schedule
 
 __all__ = ["Trial", "LineSearch", "FixedStep", "Backtracking", "ArmijoWolfe", "Quadratic"]
@@ -53,8 +53,8 @@ def _below_resolution(t: float, slope0: float, loss0: float, resolution: float) 
 
 
 def _number(value: Any, where: str, name: str, low: float, high: float) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or not low < value < high:
+    """A real number strictly between ``low`` and ``high``."""
+    if not low < check_real(value, where, name, signed=True) < high:
         raise fail(where, f"{name} in ({low}, {high})", f"{name}={value!r}")
     return float(value)
 

@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..checks import fail
+from ..checks import check_optional_real, check_real, fail, fail_type
 from ._linalg import norm
 from .paths import LinePath, Path
 
@@ -56,15 +56,8 @@ class Iterate:
         return self.grad if self.raw_grad is None else self.raw_grad
 
 
-def _positive(value: Any, where: str, name: str) -> float:
-    if not isinstance(value, (int, float, np.floating, np.integer)) or isinstance(value, bool) \
-            or not np.isfinite(value) or value <= 0:
-        raise fail(where, f"{name} a positive finite number", f"{name}={value!r}")
-    return float(value)
-
-
 def _clip_norm(value: Any, where: str) -> float | None:
-    return None if value is None else _positive(value, where, "clip_norm")
+    return check_optional_real(value, where, "clip_norm", positive=True)
 
 
 def _clipped(g: np.ndarray, clip_norm: float | None) -> np.ndarray:
@@ -80,10 +73,15 @@ def _with_clip(config: dict[str, Any], clip_norm: float | None) -> dict[str, Any
 
 
 def _fraction(value: Any, where: str, name: str) -> float:
-    if not isinstance(value, (int, float, np.floating, np.integer)) or isinstance(value, bool) \
-            or not 0 <= value < 1:
+    """A momentum or decay rate: a real number in [0, 1)."""
+    if check_real(value, where, name, signed=True) < 0 or value >= 1:
         raise fail(where, f"{name} in [0, 1)", f"{name}={value!r}")
     return float(value)
+
+
+_LEARNING_RATE = ("the learning rate belongs to the line search: pass train.FixedStep({value!r}) as the "
+                  "Trainer's line_search")
+_TORCH_NAMES = {"lr": _LEARNING_RATE, "learning_rate": _LEARNING_RATE, "betas": "give beta1= and beta2= separately"}
 
 
 class Orientation:
@@ -97,6 +95,14 @@ class Orientation:
     """
 
     learns_from_steps = True
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "Orientation":
+        # PyTorch's optimizer arguments that live elsewhere here: say where, not just "unexpected keyword"
+        for name, instead in _TORCH_NAMES.items():
+            if name in kwargs:
+                raise fail_type(cls.__name__, f"no {name!r} argument", f"{name}={kwargs[name]!r}",
+                                instead.format(value=kwargs[name]))
+        return super().__new__(cls)
 
     def start(self, problem: Any) -> None:
         """Called once at the start of a run (after ``reset``) with the Problem."""
@@ -197,7 +203,7 @@ class Adam(Orientation):
         where = type(self).__name__
         self.beta1 = _fraction(beta1, where, "beta1")
         self.beta2 = _fraction(beta2, where, "beta2")
-        self.eps = _positive(eps, where, "eps")
+        self.eps = check_real(eps, where, "eps", positive=True)
         self.clip_norm = _clip_norm(clip_norm, where)
         self.reset()
 
@@ -243,10 +249,7 @@ class AdamW(Adam):
     def __init__(self, weight_decay: float = 0.01, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
                  params: Sequence[Any] | None = None, clip_norm: float | None = None):
         super().__init__(beta1, beta2, eps, clip_norm)
-        if not isinstance(weight_decay, (int, float, np.floating, np.integer)) or isinstance(weight_decay, bool) \
-                or not np.isfinite(weight_decay) or weight_decay < 0:
-            raise fail("AdamW", "weight_decay a non-negative finite number", f"weight_decay={weight_decay!r}")
-        self.weight_decay = float(weight_decay)
+        self.weight_decay = check_real(weight_decay, "AdamW", "weight_decay")
         self._chosen = None if params is None else list(params)
         self._decay: np.ndarray | None = None  # weight_decay per coordinate when only some parameters decay
 

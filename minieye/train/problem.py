@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..checks import as_float_array, check_positive_int, fail, fail_type, generator
+from ..checks import as_float_array, check_input_count, check_positive_int, fail, fail_type, generator, numbers_only
 from ..core import DeltaSet, Layer, Parameter, forward_scope, held_frozen, input_grad, unique_parameters
 from ..functional.optim import box_clip, box_reduce
 from .constraints import Box, Constraint
@@ -50,7 +50,7 @@ class Problem:
             one argument per output for a network with several outputs.
         inputs: an array, a tuple of arrays (one per network input), or ``()`` / None for
             a network whose first layer is a source (learning an image).
-        targets: an array (or a tuple of arrays) or None.
+        targets: an array (or a tuple of arrays) or None; a list of plain numbers (labels) is one array.
         batch_size: rows per mini-batch (first axis of every input and target); None: full batch.
         rng: np.random.Generator (or an int seed) for drawing batches; None means seed 0.
         params: the Parameters to optimise (default: every unfrozen one of net and loss).
@@ -71,10 +71,12 @@ class Problem:
         self.net, self.loss = net, loss
         if inputs is None:
             inputs = ()
-        if not isinstance(inputs, (tuple, list)):
+        if not isinstance(inputs, (tuple, list)) or numbers_only(inputs):
             inputs = (inputs,)
         self.inputs = tuple(_as_data(x, where, f"inputs[{i}]") for i, x in enumerate(inputs))
-        if isinstance(targets, (tuple, list)):
+        if self.inputs:  # none: a source network, or a DistributedProblem whose workers hold the rows
+            check_input_count(net, len(self.inputs), where, "inputs")
+        if isinstance(targets, (tuple, list)) and not numbers_only(targets):
             self.targets: Any = tuple(_as_data(t, where, f"targets[{i}]") for i, t in enumerate(targets))
         else:
             self.targets = None if targets is None else _as_data(targets, where, "targets")
@@ -94,7 +96,8 @@ class Problem:
         self.constraints = self._check_constraints(constraints)
 
     # -- construction helpers ------------------------------------------------------
-    def _arrays(self) -> list[tuple[str, np.ndarray]]:
+    def named_arrays(self) -> list[tuple[str, np.ndarray]]:
+        """``[(name, array)]`` of the inputs and targets, named as in messages ("inputs[0]", "targets")."""
         named = [(f"inputs[{i}]", x) for i, x in enumerate(self.inputs)]
         if isinstance(self.targets, tuple):
             named += [(f"targets[{i}]", t) for i, t in enumerate(self.targets)]
@@ -102,14 +105,17 @@ class Problem:
             named.append(("targets", self.targets))
         return named
 
+    def row_counts(self) -> dict[str, int]:
+        """``{name: rows}`` (the first axis; 0 for a scalar) of each input and target."""
+        return {name: (a.shape[0] if a.ndim else 0) for name, a in self.named_arrays()}
+
     def _count_samples(self) -> int | None:
-        named = self._arrays()
         if self.batch_size is None:
             return None
-        if not named:
+        counts = self.row_counts()
+        if not counts:
             raise fail("Problem", "inputs or targets to draw mini-batches from when batch_size is set",
                        "no data", "leave batch_size=None for a source-only network")
-        counts = {name: (a.shape[0] if a.ndim else 0) for name, a in named}
         n = next(iter(counts.values()))
         if any(c != n for c in counts.values()):
             raise fail("Problem", "the same number of rows (first axis) in every input and target",
@@ -340,7 +346,7 @@ class Problem:
 
     def nonfinite_data(self) -> list[str]:
         """Names of inputs or targets holding NaN or Inf (used to explain a non-finite loss)."""
-        return [name for name, a in self._arrays() if a.dtype.kind == "f" and not np.isfinite(a).all()]
+        return [name for name, a in self.named_arrays() if a.dtype.kind == "f" and not np.isfinite(a).all()]
 
     def __repr__(self) -> str:
         batch = "full batch" if self.batch_size is None else f"batch_size={self.batch_size}"

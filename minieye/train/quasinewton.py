@@ -26,9 +26,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..checks import check_positive_int, fail
+from ..checks import check_positive_int, check_real, fail
 from ._linalg import dot, norm
-from .orient import Iterate, Orientation, _positive
+from .orient import Iterate, Orientation
 from ..functional.optim import store_pair, two_loop
 from .paths import CurvedPath, LinePath, OrthantPath, Path
 
@@ -180,7 +180,7 @@ class OWLQN(LBFGS):
 
     def __init__(self, l1: float = 1e-3, history: int = 10, params: Sequence[Any] | None = None):
         super().__init__(history)
-        self.l1 = _positive(l1, "OWLQN", "l1")
+        self.l1 = check_real(l1, "OWLQN", "l1", positive=True)
         self._chosen = None if params is None else list(params)
         self.mask: np.ndarray | None = None
 

@@ -21,16 +21,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..checks import check_nonneg_int, check_positive_int, fail
+from ..checks import check_nonneg_int, check_positive_int, check_real, fail, fail_type
 
 __all__ = ["Schedule", "StepDecay", "Cosine", "LinearWarmup"]
 
 
 def _factor(value: Any, where: str, name: str, low_open: bool = True) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or not (0 < value if low_open else 0 <= value) or value > 1:
+    """A factor of the rate: a real number in (0, 1], or [0, 1] when not ``low_open``."""
+    factor = check_real(value, where, name, signed=True)
+    if not (0 < factor if low_open else 0 <= factor) or factor > 1:
         raise fail(where, f"{name} in {'(0' if low_open else '[0'}, 1]", f"{name}={value!r}")
-    return float(value)
+    return factor
 
 
 class Schedule:
@@ -47,7 +48,7 @@ class Schedule:
     def then(self, other: "Schedule", at: int | None = None) -> "Schedule":
         """This schedule for k < ``at``, then ``other`` counted from 0 (``at``: this one's ``steps``)."""
         if not isinstance(other, Schedule):
-            raise fail(f"{type(self).__name__}.then", "other a train schedule", repr(other))
+            raise fail_type(f"{type(self).__name__}.then", "other a train schedule", repr(other), value=other)
         if at is None:
             at = getattr(self, "steps", None)
             if at is None:

@@ -1,6 +1,7 @@
-"""What a Trainer is given, checked (its parts, ``run``'s arguments), and its stop tests
-(limits on iterations, epochs and time, convergence, lack of progress), each returning
-``(stop_reason, message)``, or ``("", "")`` to go on.
+"""What a Trainer is given, checked (its parts, ``run``'s arguments), the line search's
+resolution for the problem's dtype, and its stop tests (limits on iterations, epochs and
+time, convergence, lack of progress), each returning ``(stop_reason, message)``, or
+``("", "")`` to go on.
 """
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..checks import check_nonneg_int, check_positive_int, check_real, fail_type
+from ..checks import check_nonneg_int, check_optional_real, check_positive_int, fail_type
 from .linesearch import ArmijoWolfe, LineSearch
 from .monitor import Monitor
 from .orient import Orientation
 from .problem import Problem
 from .quasinewton import LBFGS
 
-__all__ = ["UNSET", "OutOfTime", "trainer_parts", "optional_number", "run_arguments", "limits", "converged", "no_progress"]
+__all__ = ["UNSET", "OutOfTime", "trainer_parts", "run_arguments", "loss_resolution", "limits",
+           "converged", "no_progress", "nonfinite_message"]
 
 UNSET: Any = object()  # run(max_iterations) not given: 100, or no limit when epochs is given
 
@@ -45,11 +47,6 @@ def trainer_parts(problem: Any, orientation: Any, line_search: Any, monitors: Se
     return problem, orientation, line_search, monitors
 
 
-def optional_number(value: Any, where: str, name: str, **sign: bool) -> float | None:
-    """None, or ``checks.check_real`` of ``value`` (``positive=`` / ``signed=`` passed on)."""
-    return None if value is None else check_real(value, where, name, **sign)
-
-
 def run_arguments(max_iterations: Any, epochs: Any, timeout: Any, target_loss: Any, gradient_tolerance: Any,
                   tolerance: Any, patience: Any) -> tuple:
     """``Trainer.run``'s stop arguments, checked (ValueError naming the bad one)."""
@@ -60,10 +57,16 @@ def run_arguments(max_iterations: Any, epochs: Any, timeout: Any, target_loss: A
         max_iterations = check_nonneg_int(max_iterations, where, "max_iterations")
     if epochs is not None:
         epochs = check_nonneg_int(epochs, where, "epochs")
-    return (max_iterations, epochs, optional_number(timeout, where, "timeout", positive=True),
-            optional_number(target_loss, where, "target_loss", signed=True),
-            optional_number(gradient_tolerance, where, "gradient_tolerance") or 0.0,
-            optional_number(tolerance, where, "tolerance"), check_positive_int(patience, where, "patience"))
+    return (max_iterations, epochs, check_optional_real(timeout, where, "timeout", positive=True),
+            check_optional_real(target_loss, where, "target_loss", signed=True),
+            check_optional_real(gradient_tolerance, where, "gradient_tolerance") or 0.0,
+            check_optional_real(tolerance, where, "tolerance"), check_positive_int(patience, where, "patience"))
+
+
+def loss_resolution(problem: Any) -> float:
+    """The line search's resolution for ``problem``: a float32 network computes its loss in
+    float32, where decreases below ~16 ulps are noise."""
+    return 16 * max(float(np.finfo(p.dtype).eps) for p in problem.params)
 
 
 def limits(trainer: Any, stop_iteration: int | None, stop_epoch: int | None, timeout: float | None,
@@ -98,3 +101,10 @@ def no_progress(history: list, initial_loss: float, tolerance: float, patience: 
         return "no_progress", (f"relative improvement {gain:.3g} over the last {patience} iterations "
                                f"< tolerance {tolerance:.3g}")
     return "", ""
+
+
+def nonfinite_message(problem: Any, where: str) -> str:
+    """The "non_finite" stop message, naming the inputs or targets holding NaN or Inf, if any."""
+    bad = problem.nonfinite_data()
+    hint = f"; the data holds NaN or Inf in {', '.join(bad)}" if bad else ""
+    return f"the loss or its gradient is not finite {where}{hint}; parameters left at the last finite point"

@@ -35,7 +35,8 @@ from .orient import GradientDescent, Iterate, Orientation
 from .paths import ProjectedPath
 from .problem import Problem
 from .result import STOP_REASONS, Record, Result
-from .settings import UNSET, OutOfTime, converged, limits, no_progress, run_arguments, trainer_parts
+from .settings import (UNSET, OutOfTime, converged, limits, loss_resolution, no_progress, nonfinite_message,
+                       run_arguments, trainer_parts)
 
 __all__ = ["Trainer", "Result", "Record", "STOP_REASONS"]
 
@@ -61,6 +62,7 @@ class Trainer:
         self.current: Iterate | None = None
         self.initial_loss = math.nan
         self.stale = False  # the current evaluation belongs to an old mini-batch
+        self._batch: Any = None  # the current point's mini-batch (row indices); None: full batch
         self._next_batch: Any = None  # see _ahead
         self._behind = False  # this iteration's ahead trial was not finite: _next_batch still to evaluate
         self.last_step: float | None = None
@@ -86,7 +88,7 @@ class Trainer:
     @property
     def batches(self) -> tuple[Any, Any]:
         """(the current point's mini-batch, the next one drawn ahead and not yet evaluated); None when absent."""
-        return getattr(self, "_batch", None), (self._next_batch if self.stale else None)
+        return self._batch, (self._next_batch if self.stale else None)
 
     @batches.setter
     def batches(self, value: tuple[Any, Any]) -> None:
@@ -108,6 +110,12 @@ class Trainer:
             return point, math.isfinite(total)
         return point, self._complete(point)
 
+    def complete_gradient(self) -> None:
+        """Run the current point's backward pass if it is still pending (a step evaluated ahead on
+        the next mini-batch defers it to the next iteration), so that ``current.grad`` is set."""
+        if self.current is not None and self.current.grad is None and self.current.pending is not None:
+            self._complete(self.current)
+
     def _complete(self, point: Iterate) -> bool:
         """Run the pending backward pass of ``point``; whether its gradient is finite."""
         if point.grad is not None:
@@ -128,26 +136,16 @@ class Trainer:
         self.orientation.reset()
         self.line_search.reset()
         self.orientation.start(self.problem)
-        self._set_resolution()
+        self.line_search.resolution = loss_resolution(self.problem)
         x = self.problem.get_vector()
         x = self.problem.project(x)
         self._batch, self.epochs.current_ends = self._draw()
         current, finite = self._evaluate(x, self._batch)
         self.initial_loss = current.loss
         if not finite:
-            return self._nonfinite_message("at the starting point")
+            return nonfinite_message(self.problem, "at the starting point")
         self.current = current
         return None
-
-    def _set_resolution(self) -> None:
-        # a float32 network computes its loss in float32: decreases below ~16 ulps are noise
-        eps = max(float(np.finfo(p.dtype).eps) for p in self.problem.params)
-        self.line_search.resolution = 16 * eps
-
-    def _nonfinite_message(self, where: str) -> str:
-        bad = self.problem.nonfinite_data()
-        hint = f"; the data holds NaN or Inf in {', '.join(bad)}" if bad else ""
-        return f"the loss or its gradient is not finite {where}{hint}; parameters left at the last finite point"
 
     # -- one iteration ------------------------------------------------------------------------
     def _phi(self, path: Any, x: np.ndarray, batch: np.ndarray | None, tally: list[int]):
@@ -344,11 +342,12 @@ class Trainer:
                     self._batch, self.epochs.current_ends = drawn, self.epochs.next_ends
                 current, finite = self._evaluate(self.current.x, self._batch)
                 if not finite:
-                    return "non_finite", self._nonfinite_message(f"on the mini-batch of iteration {self.iteration + 1}")
+                    return "non_finite", nonfinite_message(self.problem,
+                                                           f"on the mini-batch of iteration {self.iteration + 1}")
                 self.current, self.stale = current, False
             elif self.current.grad is None and not self._complete(self.current):  # evaluated ahead
-                return "non_finite", self._nonfinite_message(f"(the gradient) on the mini-batch of iteration "
-                                                             f"{self.iteration + 1}")
+                return "non_finite", nonfinite_message(
+                    self.problem, f"(the gradient) on the mini-batch of iteration {self.iteration + 1}")
             reason, message = converged(self, target_loss, gradient_tolerance)
             if reason:
                 return reason, message
@@ -357,9 +356,9 @@ class Trainer:
                 if why == "timeout":
                     return "timeout", f"ran for more than {timeout:g} s (stopped inside a line search)"
                 if why == "non_finite":
-                    return "non_finite", self._nonfinite_message("at every trial step")
+                    return "non_finite", nonfinite_message(self.problem, "at every trial step")
                 if why == "non_finite_gradient":
-                    return "non_finite", self._nonfinite_message("(the gradient) at the accepted step")
+                    return "non_finite", nonfinite_message(self.problem, "(the gradient) at the accepted step")
                 return ("no_descent" if why.startswith("no descent") else "line_search_failed"), why
             self.orientation.accepted(self.current, trial.point)
             start, self.current = self.current, trial.point
