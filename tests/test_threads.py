@@ -31,3 +31,16 @@ def test_an_error_in_a_block_reaches_the_caller():
 
     with pytest.raises(RuntimeError, match="block failed"):
         _threads.run_blocks(body, 10, 2)
+
+
+def test_the_threads_knob_caps_the_blocks():
+    import minieye as me
+    seen = []
+    with me.options(threads=1):
+        assert _threads.thread_count() == 1
+        _threads.run_blocks(lambda lo, hi: seen.append((lo, hi)), 10)
+    assert seen == [(0, 10)]  # one block on the caller's thread
+    with me.options(threads=3):
+        seen.clear()
+        _threads.run_blocks(lambda lo, hi: seen.append((lo, hi)), 9)
+    assert sorted(seen) == [(0, 3), (3, 6), (6, 9)]

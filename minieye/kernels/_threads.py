@@ -5,8 +5,9 @@ plain threads run them truly in parallel. This replaces ``prange`` there for two
 measured reasons: Numba's parallel compilation took about 6x longer (the kernel set's
 cold compile went from ~30 s to ~120 s), and BLAS called inside ``prange`` under an
 OpenMP threading layer printed 'Detect OpenMP Loop' warnings with PyTorch loaded.
-The thread count follows ``numba.get_num_threads()`` (so ``numba.set_num_threads``
-and ``NUMBA_NUM_THREADS`` still control it); the caller's thread runs the first part.
+The thread count is the ``threads`` knob of ``minieye.options`` where set, else
+``numba.get_num_threads()`` (so ``numba.set_num_threads`` and ``NUMBA_NUM_THREADS`` still
+control it); the caller's thread runs the first part.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numba
+
+from ..options import get as option
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -34,7 +37,8 @@ if hasattr(os, "register_at_fork"):
 
 
 def thread_count() -> int:
-    return max(1, numba.get_num_threads())
+    """Threads minieye's kernels may use here: the ``threads`` knob, else Numba's count."""
+    return option("threads") or max(1, numba.get_num_threads())
 
 
 def run_parts(part: Callable[[int], None], count: int) -> None:
