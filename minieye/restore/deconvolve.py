@@ -14,26 +14,28 @@ explained by exactly the scene pixels that produced it, whatever the edge rule o
 blur (reflect, nearest, or a real camera's unseen surroundings). Nothing assumes a
 periodic image, so nothing rings at the borders. The border ring is returned cropped.
 
-Defaults (no tuning): sigma = ``estimate_noise(blurred)`` (median absolute Haar
-coefficient); regularizers = isotropic TotalVariation with eps = 1e-2 and weight
-``tv_weight = 12 sigma^2`` (floor 1e-7: the MAP form for a Gaussian likelihood with a
-Laplacian prior on gradients, mean-normalised like MSE) plus SecondOrderTV (eps 1e-2)
-with weight ``tv_weight / 6``: the curvature term keeps smooth shading smooth instead
-of TV's terraces, and lets TV's weight drop from 20 to 12 sigma^2 without letting
-noise through (+0.19 dB mean on the benchmark's sigma 0.01 cases); all in working
-units (values mapped to about [0, 1], intensity.py), with the box the data shows; start from a Wiener
-estimate (reflect-padded FFT filter, balance 100 sigma^2 clipped to [1e-2, 0.1])
-instead of the blurred image. The floor matters for noise-free input: a Wiener start
-with balance 1e-4 rings at the PSF's spectral zeros and L-BFGS spent ~150 iterations
-undoing it (camera, 5x5 box: 36 dB after 50 iterations instead of 23 dB).
+Defaults (nothing to tune): sigma = ``estimate_noise(blurred, kernel=k)`` (the noise
+power at the frequencies the blur removed, noise.py); regularizers = isotropic
+TotalVariation (eps 1e-2) with weight w plus SecondOrderTV (eps 1e-2) with weight w / 6
+(the curvature term keeps smooth shading smooth instead of TV's terraces); w chosen per
+image by held-out prediction (regweight.py): candidates 12 sigma^2 times 1/4 .. 16 are
+solved on a 128x128 centre proxy with a fifth of its pixels hidden from the fit, and the
+one that predicts the hidden pixels best wins (``info.tv_weight``, ``info.choice``).
+All in working units (values mapped to about [0, 1], intensity.py), with the box the
+data shows; start from a Wiener estimate (reflect-padded FFT filter, balance
+100 sigma^2 clipped to [1e-2, 0.1]) instead of the blurred image. The floor matters for
+noise-free input: a Wiener start with balance 1e-4 rings at the PSF's spectral zeros and
+L-BFGS spent ~150 iterations undoing it (camera, 5x5 box: 36 dB after 50 iterations
+instead of 23 dB). A given ``tv_weight`` is used as it is; volumes use 12 sigma^2.
 
-Non-local stage (``prior='nonlocal'``, the default for images with noise sigma >= 4e-3):
-a local prior sees only a pixel's right and lower neighbours, so at a texture it cannot
-tell noise from detail. The first stage's result is a good enough guide to find, for
-each pixel, the pixels whose 5x5 patches look like its own (``losses.nonlocal_graph``);
-a second L-BFGS stage restarts from that result with ``NonLocalTV`` on the graph (weight
-w / 12 per edge) + TV (0.3 w) + SecondOrderTV (0.1 w), w = the TV weight. +0.35 dB mean
-on the benchmark's sigma 0.01 cases (docs/restoration.md), at the cost of a second stage.
+Non-local stage (``prior='nonlocal'``, the default, where it helps): a local prior sees
+only a pixel's right and lower neighbours, so at a texture it cannot tell noise from
+detail. The first stage's result is a good enough guide to find, for each pixel, the
+pixels whose 5x5 patches look like its own (``losses.nonlocal_graph``); a second L-BFGS
+stage restarts from that result with ``NonLocalTV`` on the graph (weight w / 12 per
+edge) + TV (0.3 w) + SecondOrderTV (0.1 w). It runs when, on the proxy, it predicts the
+hidden pixels better than the local prior continued as long (``info.nonlocal_ran``);
+with a given ``tv_weight``, when sigma >= 4e-3.
 
 Volumes: a (kd, kh, kw) kernel makes ``blurred`` a (D, H, W) grayscale volume (a 2-D
 kernel keeps a (H, W, 3) array a colour image). The same problem one dimension up: the
@@ -52,14 +54,13 @@ import numpy as np
 
 from ..checks import as_float_array, check_ndim, check_positive_int, check_real, fail
 from ..core import Layer
-from ..network import Graph
-from ..layers import Conv2D, Conv3D, Source
-from ..losses import MSE, Loss, NonLocalTV, SecondOrderTV, TotalVariation, TotalVariation3D, nonlocal_graph
-from .. import train
+from ..losses import NonLocalTV, SecondOrderTV, TotalVariation, TotalVariation3D, nonlocal_graph
 from .baselines import wiener
+from .problem import deconvolution_problem, solve_stage  # noqa: F401 (deconvolution_problem: re-exported)
 from .intensity import Intensity, check_channels_last, working_units
 from .noise import estimate_noise
-from .psf import as_conv_weight, normalize_kernel
+from .regweight import AUTO_MIN_SIGMA, WeightChoice, choose_weight, proxy_window, smooth_terms
+from .psf import normalize_kernel
 from .volume import volume_noise, wiener_volume
 
 __all__ = ["deconvolve_in_memory", "Deconvolution", "default_tv_weight", "deconvolution_problem", "PRIORS"]
@@ -73,7 +74,7 @@ PRIORS = ("nonlocal", "local")
 NONLOCAL_SHARES = (1.0, 0.3, 0.1)  # NonLocalTV (per edge: / (K + 2)), TotalVariation, SecondOrderTV
 NONLOCAL_H = 0.05
 NONLOCAL_NEIGHBORS = 10
-NONLOCAL_MIN_SIGMA = 4e-3  # below about one grey level of noise the local prior is enough: skip the stage
+NONLOCAL_MIN_SIGMA = 4e-3  # without the automatic choice: below about one grey level of noise the local prior is enough
 STAGE_ITERATIONS = (60, 80)  # default iteration caps of prior='nonlocal''s two stages (a single stage: 200)
 # stage 1's stops after which stage 2 still runs; any other (timeout, non_finite, interrupted,
 # monitor, ...) ends the whole run: the user or a limit asked to stop
@@ -97,50 +98,17 @@ class Deconvolution:
     seconds: float
     reblurred: np.ndarray = field(repr=False, default=None)
     stages: list = field(repr=False, default_factory=list)  # (stage name, train.Result) in order; tiled: every tile's
+    tv_weight: float | None = None  # the TV weight of the local stage (None: custom regularizers or family 'smooth')
+    family: str = "tv"  # the prior: 'tv' (TV + TV2, then maybe non-local), 'smooth' (regweight.smooth_terms), 'custom'
+    weight_source: str = "given"  # 'auto' (regweight.py), 'given' (tv_weight=), 'rule' (12 sigma^2: volumes), 'custom'
+    nonlocal_ran: bool = False  # whether the non-local stage ran
+    choice: WeightChoice | None = field(repr=False, default=None)  # the evidence of an 'auto' choice
     intensity: Intensity | None = None  # the map to working units: sigma and the weights are in working units
 
     @property
     def iterations(self) -> int:
         """L-BFGS iterations over all stages (of all tiles, for a tiled run)."""
         return sum(r.iterations for _, r in self.stages)
-
-
-class _Objective(Loss):
-    """fidelity(blurred prediction, observed) + sum_r w_r R_r(image).
-
-    Routes the Graph's two outputs to their terms: the fidelity term sees the blurred
-    prediction and the observation, the regularizers see the learned image.
-    Shapes: prediction (N, 1, H, W), image (N, 1, H + kh - 1, W + kw - 1), observed like prediction -> ().
-    """
-
-    n_inputs = 3
-
-    def __init__(self, fidelity: Layer, terms: Sequence[tuple[float, Layer]]):
-        super().__init__()
-        self.fidelity, self.terms_ = fidelity, list(terms)
-
-    def forward(self, prediction: Any, image: Any, observed: Any):
-        value, back_fid = self.fidelity.forward(prediction, observed)
-        total = float(value)
-        backs = []
-        for weight, reg in self.terms_:
-            v, b = reg.forward(image)
-            total += weight * float(v)
-            backs.append((weight, b))
-        out = np.asarray(total, dtype=np.asarray(value).dtype)
-
-        def backward(dy: Any, deltas: Any):
-            s = self.scalar_dy(dy)
-            d_pred = back_fid(s, deltas)[0]
-            d_image = None
-            for weight, b in backs:
-                g = b(s * weight, deltas)
-                d_image = g if d_image is None else d_image + g
-            if d_image is None:
-                d_image = np.zeros_like(image)
-            return d_pred, d_image, None
-
-        return out, backward
 
 
 def _regularizer_terms(regularizers: Any, tv_weight: float, where: str,
@@ -165,27 +133,6 @@ def regularizer_pairs(regularizers: Any, where: str, factor: float = 1.0) -> lis
                        f"item {i} is {item!r}")
         terms.append((float(item[0]) * factor, item[1]))
     return terms
-
-
-def deconvolution_problem(observed: np.ndarray, kernel: np.ndarray, init: np.ndarray,
-                          terms: Sequence[tuple[float, Layer]], box: tuple[float | None, float | None] | None,
-                          dtype: Any = np.float32) -> tuple[train.Problem, Source, Graph]:
-    """The network and Problem of one deconvolution (exposed for experiments and blind.py).
-
-    Shapes: observed (N, 1, H, W), kernel (kh, kw) PSF, init (N, 1, H + kh - 1, W + kw - 1);
-    or, for volumes, observed (N, 1, D, H, W), kernel (kd, kh, kw), init (N, 1, D + kd - 1, ...).
-    """
-    image = Source(value=init, dtype=dtype, name="image")
-    blur = (Conv3D if kernel.ndim == 3 else Conv2D)(1, 1, kernel.shape, bias=False, dtype=dtype, name="psf")
-    blur.weight.value[...] = as_conv_weight(kernel, dtype)
-    blur.freeze()
-    g = Graph(name="deconvolution")
-    u = g.add(image)
-    g.output(g.add(blur, u), u)
-    constraints = [] if box is None else [train.Box(image.value, box[0], box[1])]
-    problem = train.Problem(g, _Objective(MSE(), terms), (), observed.astype(dtype),
-                            params=[image.value], constraints=constraints)
-    return problem, image, g
 
 
 def _as_values(blurred: Any, where: str, volume: bool = False) -> tuple[np.ndarray, np.dtype]:
@@ -225,9 +172,11 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
             A (kd, kh, kw) PSF (e.g. ``psf.gaussian3d``) makes ``blurred`` a (D, H, W)
             grayscale volume, regularised by ``TotalVariation3D`` (see the module docstring).
         noise_sigma: the noise standard deviation, in blurred's units; estimated when None.
-        tv_weight: weight (>= 0; 0: no regularizer) of the default TotalVariation term;
-            ``default_tv_weight(sigma)`` when None. The default also adds ``SecondOrderTV`` with weight ``tv_weight / 6``
-            (for plain TV: ``regularizers=[(w, losses.TotalVariation(1e-2))]``).
+        tv_weight: weight (>= 0; 0: no regularizer) of the default TotalVariation term
+            (the default also adds ``SecondOrderTV`` with weight ``tv_weight / 6``; for plain
+            TV: ``regularizers=[(w, losses.TotalVariation(1e-2))]``); None: chosen from the
+            data by held-out prediction (regweight.py; ``default_tv_weight(sigma)`` for volumes
+            and nearly noise-free input, sigma < 1e-3).
         regularizers: replaces the default: a list of ``(weight, loss layer)`` pairs,
             each applied to the learned image (N, 1, H', W') in working units, e.g. MindsEye's recipe
             ``[(1e-3, losses.Entropy()), (1.0, losses.NonNegativity())]`` with ``box=None``.
@@ -241,13 +190,14 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
         init: 'wiener' (default), 'blurred' or 'flat' (0.5 everywhere).
         progress: show a tqdm progress bar with the loss.
         dtype: float32 (default, faster) or float64 for the network.
-        full: also return a ``Deconvolution`` record (sigma, weights, training results, time).
+        full: also return a ``Deconvolution`` record (sigma, weights, training results, time;
+            ``tv_weight``, ``weight_source``, ``nonlocal_ran`` and the ``choice``'s evidence).
         prior: 'nonlocal' (default): after the local stage (TV + SecondOrderTV), a second
             stage restarts from its result with ``losses.NonLocalTV`` on the patch graph of
-            that result, plus lighter TV and TV2 (``nonlocal_terms``); skipped for volumes,
-            custom ``regularizers``, ``tv_weight=0``, and sigma < 4e-3 (estimated or given
-            as ``noise_sigma``: nearly noise-free input, where it only costs time), and after
-            stage 1 stopped on a timeout, Ctrl-C, a monitor or a non-finite loss.
+            that result, plus lighter TV and TV2 (``nonlocal_terms``), where the held-out
+            prediction says it helps (with a given ``tv_weight``: where sigma >= 4e-3);
+            never for volumes, custom ``regularizers``, ``tv_weight=0``, or after stage 1
+            stopped on a timeout, Ctrl-C, a monitor or a non-finite loss.
             'local': the local stage alone.
         nonlocal_h: the graph's filtering parameter ``h``, in blurred's units; None: 0.05
             times the box's span (1 for a [0, 1] image) or the blurred image's range.
@@ -279,35 +229,31 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
     if nonlocal_h is not None:
         nonlocal_h = check_real(nonlocal_h, where, "nonlocal_h", positive=True)
     if noise_sigma is None:
-        sigma = volume_noise(y) if volume else estimate_noise(y)
+        sigma = volume_noise(y) if volume else estimate_noise(y, kernel=k)
     else:
         sigma = check_real(noise_sigma, where, "noise_sigma")
     if iterations is not None:
         iterations = check_positive_int(iterations, where, "iterations")
-    weight = default_tv_weight(sigma) if tv_weight is None else check_real(tv_weight, where, "tv_weight")
-    terms = _regularizer_terms(regularizers, weight, where, volume)
+    if tv_weight is not None:
+        tv_weight = check_real(tv_weight, where, "tv_weight")
 
     gray = volume or y.ndim == 2
     planes = y[None] if gray else np.moveaxis(y, -1, 0)  # (N, H, W) or (1, D, H, W): channels as a batch
     radii = [n // 2 for n in k.shape]
-    if init == "wiener":
-        # never below 1e-2, even noise-free: a sharper Wiener start rings at the kernel's
-        # spectral zeros, and L-BFGS spent ~150 of its iterations undoing that ringing
-        balance = float(np.clip(100.0 * sigma * sigma, 1e-2, 0.1))
-        filt = wiener_volume if volume else wiener
-        start = np.stack([filt(p, k, balance) for p in planes])
-    elif init == "blurred":
-        start = planes
-    else:
-        start = np.full_like(planes, 0.5)
-    start = np.pad(start, [(0, 0)] + [(r, r) for r in radii], mode="symmetric")
-    if box is not None:
-        start = np.clip(start, -np.inf if box[0] is None else box[0], np.inf if box[1] is None else box[1])
+    start = initial_scene(planes, k, sigma, init, box)
 
-    two_stage = prior == "nonlocal" and regularizers is None and not volume and sigma >= NONLOCAL_MIN_SIGMA \
-        and weight > 0
-    if two_stage and nonlocal_h is None:
+    if nonlocal_h is None:
         nonlocal_h = default_nonlocal_h(box, float(y.min()), float(y.max()))
+    choice, source = None, "custom" if regularizers is not None else "given" if tv_weight is not None else "rule"
+    if regularizers is None and tv_weight is None and not volume and sigma >= AUTO_MIN_SIGMA:
+        choice, source = auto_weight(planes, k, sigma, box, dtype, prior, nonlocal_h, init), "auto"
+        weight = choice.weight
+    else:
+        weight = default_tv_weight(sigma) if tv_weight is None else tv_weight
+    smooth = choice is not None and choice.family == "smooth"
+    terms = smooth_terms(weight) if smooth else _regularizer_terms(regularizers, weight, where, volume)
+    two_stage = prior == "nonlocal" and regularizers is None and not volume and weight > 0 and not smooth and \
+        (choice.nonlocal_helps if choice is not None else sigma >= NONLOCAL_MIN_SIGMA)
     u, terms, stages = _run_stages(planes[:, None], k, start[:, None], terms, box, dtype, iterations, timeout,
                                    progress, nonlocal_h if two_stage else None, weight, started)
     result = stages[-1][1]
@@ -319,7 +265,65 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
         return out
     labels = [(w, t.label()) for w, t in terms]
     return out, Deconvolution(out, sigma, labels, result, time.perf_counter() - started, stages=stages,
-                              intensity=intensity)
+                              tv_weight=None if regularizers is not None or smooth else weight, weight_source=source,
+                              intensity=intensity, nonlocal_ran=len(stages) > 1, choice=choice,
+                              family="custom" if regularizers is not None else "smooth" if smooth else "tv")
+
+
+def initial_scene(planes: np.ndarray, k: np.ndarray, sigma: float, init: str, box: Any) -> np.ndarray:
+    """The solver's start for ``planes`` (N, H, W) (or (1, D, H, W)): (N, H + kh - 1, W + kw - 1), inside the box.
+
+    'wiener': a reflect-padded Wiener estimate; its balance is never below 1e-2, even
+    noise-free: a sharper start rings at the kernel's spectral zeros, and L-BFGS spent
+    ~150 of its iterations undoing that ringing. 'blurred': the data; 'flat': 0.5.
+    """
+    if init == "wiener":
+        balance = float(np.clip(100.0 * sigma * sigma, 1e-2, 0.1))
+        filt = wiener_volume if k.ndim == 3 else wiener
+        start = np.stack([filt(p, k, balance) for p in planes])
+    else:
+        start = planes if init == "blurred" else np.full_like(planes, 0.5)
+    start = np.pad(start, [(0, 0)] + [(n // 2, n // 2) for n in k.shape], mode="symmetric")
+    if box is not None:
+        start = np.clip(start, -np.inf if box[0] is None else box[0], np.inf if box[1] is None else box[1])
+    return start
+
+
+def auto_weight(planes: np.ndarray, k: np.ndarray, sigma: float, box: Any, dtype: Any, prior: str,
+                nonlocal_h: float, init: str = "wiener") -> WeightChoice:
+    """The TV weight (and the non-local verdict, for prior 'nonlocal') of ``planes`` (N, H, W): regweight.py."""
+    from scipy.signal import fftconvolve  # late: keeps `import minieye` light
+
+    def solve(observed: np.ndarray, start: np.ndarray, terms: list, fidelity: Layer, iterations: int):
+        scene, _ = solve_stage(observed, k, start, terms, box, dtype, iterations, None, False, "", fidelity)
+        prediction = np.stack([fftconvolve(p[0].astype(np.float64), k, mode="valid") for p in scene])[:, None]
+        return scene, prediction
+
+    def local_terms(w: float) -> list:
+        return _regularizer_terms(None, w, "deconvolve")
+
+    def two_stage_terms(guide: np.ndarray, w: float) -> list:
+        return nonlocal_terms(guide, w, nonlocal_h)
+    return choose_weight(planes, lambda window: initial_scene(window[:, 0], k, sigma, init, box)[:, None], sigma,
+                         solve, local_terms, two_stage_terms if prior == "nonlocal" else None)
+
+
+def central_choice(read: Any, shape: Sequence[int], k: np.ndarray, sigma: float, box: Any,
+                   settings: dict) -> tuple[float, str, list | None]:
+    """(TV weight, prior, regularizers or None) for all of deconvolve_tiled's tiles, chosen on the untiled centre.
+
+    ``read((r0, r1, c0, c1))`` returns that part of the image, (h, w) or (h, w, C), in working units.
+    """
+    if sigma < AUTO_MIN_SIGMA:  # nearly noise-free: the fixed rule, as untiled
+        return default_tv_weight(sigma), settings["prior"], None
+    rows, cols = proxy_window(tuple(shape[:2]))
+    window = read((rows.start, rows.stop, cols.start, cols.stop))
+    planes = window[None] if window.ndim == 2 else np.moveaxis(window, -1, 0)
+    prior = settings["prior"]
+    choice = auto_weight(planes, k, sigma, box, settings["dtype"], prior, settings["nonlocal_h"], settings["init"])
+    if choice.family == "smooth":
+        return choice.weight, "local", smooth_terms(choice.weight)
+    return choice.weight, "nonlocal" if prior == "nonlocal" and choice.nonlocal_helps else "local", None
 
 
 def _run_stages(observed: np.ndarray, kernel: np.ndarray, start: np.ndarray, terms: list, box: Any, dtype: Any,
@@ -332,14 +336,14 @@ def _run_stages(observed: np.ndarray, kernel: np.ndarray, start: np.ndarray, ter
     Returns (the learned image, the last stage's terms, [(stage name, train.Result), ...]).
     """
     caps = STAGE_ITERATIONS if nonlocal_h is not None and iterations is None else (iterations or 200,) * 2
-    u, result = _solve(observed, kernel, start, terms, box, dtype, caps[0], timeout, progress, "deconvolve")
+    u, result = solve_stage(observed, kernel, start, terms, box, dtype, caps[0], timeout, progress, "deconvolve")
     stages = [("local", result)]
     left = None if timeout is None else timeout - (time.perf_counter() - started)
     if nonlocal_h is None or result.stop_reason not in CONTINUE_AFTER or (left is not None and left <= 0):
         return u, terms, stages
     terms = nonlocal_terms(u, tv_weight, nonlocal_h)
     left = None if timeout is None else max(timeout - (time.perf_counter() - started), 1e-3)  # graph included
-    u, result = _solve(observed, kernel, u, terms, box, dtype, caps[1], left, progress, "deconvolve (non-local)")
+    u, result = solve_stage(observed, kernel, u, terms, box, dtype, caps[1], left, progress, "deconvolve (non-local)")
     stages.append(("nonlocal", result))
     return u, terms, stages
 
@@ -361,17 +365,6 @@ def nonlocal_terms(guide: np.ndarray, tv_weight: float, h: float) -> list[tuple[
     share_nl, share_tv, share_tv2 = NONLOCAL_SHARES
     return [(tv_weight * share_nl / (NONLOCAL_NEIGHBORS + 2), NonLocalTV(graph, eps=TV_EPS)),
             (tv_weight * share_tv, TotalVariation(eps=TV_EPS)), (tv_weight * share_tv2, SecondOrderTV(eps=TV_EPS))]
-
-
-def _solve(observed: np.ndarray, kernel: np.ndarray, start: np.ndarray, terms: Sequence[tuple[float, Layer]],
-           box: Any, dtype: Any, iterations: int, timeout: float | None, progress: bool,
-           label: str) -> tuple[np.ndarray, Any]:
-    """One stage: L-BFGS + strong Wolfe from ``start``; returns the learned image and the train.Result."""
-    problem, image, _ = deconvolution_problem(observed, kernel, start, terms, box, dtype)
-    monitors = [train.ProgressBar(label)] if progress else []
-    result = train.Trainer(problem, train.LBFGS(), train.ArmijoWolfe(), monitors).run(
-        max_iterations=iterations, timeout=timeout)
-    return image.value.value, result
 
 
 def _to_dtype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:

@@ -26,11 +26,10 @@ Memory: windows are read one at a time (from a memmap, or anything with ``shape`
 and slicing) and written into ``out`` (a memmap too, if wanted): the peak is about
 ``BYTES_PER_PIXEL`` times a window's pixels per channel, whatever the image size.
 
-Volumes: with a (kd, kh, kw) kernel the same plan runs over the three axes of a
-(D, H, W) volume (one implementation: a plan over N spatial axes, N = the kernel's
-rank): a halo per axis, the weight factor a product over the three axes, sigma the
-median over D of each (H, W) slice's estimate (``deconvolve``'s volume rule), the
-default halo the reach of the 3-D regularised inverse (capped at ``MAX_HALO_3D``).
+Volumes: a (kd, kh, kw) kernel runs the same plan over the three axes of a (D, H, W)
+volume: a halo per axis, the weight factor a product over them, sigma the median of the
+slices' estimates, the default halo the 3-D inverse's reach (capped at ``MAX_HALO_3D``).
+The automatic weight and non-local verdict (regweight.py): once, on the untiled centre.
 """
 from __future__ import annotations
 
@@ -45,7 +44,8 @@ import numpy as np
 
 from ..checks import check_real, fail, spatial_tuple
 from ..core import Layer
-from .deconvolve import Deconvolution, _to_dtype, deconvolve_in_memory, default_nonlocal_h, default_tv_weight, regularizer_pairs
+from .deconvolve import (Deconvolution, _to_dtype, central_choice, deconvolve_in_memory, default_nonlocal_h,
+                         default_tv_weight, regularizer_pairs)
 from .intensity import check_channels_last, choose_intensity, working_box
 from .noise import estimate_noise
 from .psf import normalize_kernel
@@ -252,16 +252,14 @@ def _scan(blurred: Any, plan: TilePlan, where: str) -> tuple[float, float]:
     return lo, hi
 
 
-def _noise(blurred: Any, budget: int, volume: bool = False) -> float:
-    """``estimate_noise`` on the whole image when small, else on a mosaic of sampled blocks.
-
-    Volumes: the median over D of each (H, W) slice's estimate, as ``deconvolve`` does.
-    """
+def _noise(blurred: Any, budget: int, volume: bool = False, kernel: Any = None) -> float:
+    """``estimate_noise`` on the whole image when small (kernel-aware, as untiled), else on a mosaic of blocks
+    (Haar). Volumes: the median over D of each (H, W) slice's estimate, as ``deconvolve`` does."""
     if volume:
         return float(np.median([_noise(blurred[d], budget) for d in range(blurred.shape[0])]))
     h, w = blurred.shape[:2]
     if h * w <= budget:
-        return estimate_noise(_read(blurred, (0, h, 0, w)))
+        return estimate_noise(_read(blurred, (0, h, 0, w)), kernel=kernel)
     # even sides, so no 2x2 Haar block straddles two sampled blocks; small, so many places are seen
     bh, bw = min(64, h - h % 2), min(64, w - w % 2)
     per_side = max(1, int(math.sqrt(max(1, budget // (bh * bw)))))
@@ -354,7 +352,8 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
     budget = NOISE_SAMPLE_PIXELS if max_memory is None else \
         max(1 << 16, min(NOISE_SAMPLE_PIXELS, parse_memory(max_memory, where) // (40 * plan.channels)))
     # one intensity map, sigma, box, weight and h for every tile (in the image's units for the tiles)
-    noisy = _noise(blurred, budget, nd == 3) if noise_sigma is None else check_real(noise_sigma, where, "noise_sigma")
+    noisy = check_real(noise_sigma, where, "noise_sigma") if noise_sigma is not None else \
+        _noise(blurred, budget, nd == 3, None if nd == 3 else k)
     units = choose_intensity(blurred.dtype, lo, hi, noisy, value_range, where)
     sigma = noisy / units.scale
     if halo is None:  # the default halo depends on sigma
@@ -364,6 +363,9 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
     h = default_nonlocal_h(box, *units.to_working(np.array([lo, hi]))) if nonlocal_h is None else \
         check_real(nonlocal_h, where, "nonlocal_h", positive=True) / units.scale
     settings.update(noise_sigma=noisy, nonlocal_h=h * units.scale, value_range=(units.offset, units.offset + units.scale))
+    if tv_weight is None and regularizers is None and nd == 2:  # one automatic choice, on the centre (as untiled)
+        weight, settings["prior"], regularizers = central_choice(lambda at: units.to_working(_read(blurred, at)), shape,
+                                                                 k, sigma, box, {**settings, "nonlocal_h": h})
     if out is None:
         out = np.empty(shape, dtype=blurred.dtype if np.dtype(blurred.dtype).kind in "fiu" else np.float64)
 

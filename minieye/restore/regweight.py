@@ -1,0 +1,168 @@
+"""deconvolve's regularisation weight, and whether its non-local stage runs, chosen from the data alone.
+
+Held-out prediction (pixel cross-validation): a random ``HOLDOUT`` share of the observed
+pixels of a proxy window (the centre ``PROXY_SIDE`` x ``PROXY_SIDE`` of the image) is
+hidden from the fidelity term (``HeldOutMSE``); for each candidate weight the local
+problem is solved on the other pixels, and the candidate whose re-blurred estimate
+predicts the hidden pixels best wins. The noise on a hidden pixel is independent of the
+estimate, so the held-out error is sigma^2 plus the prediction error ||k (*) (u - x)||^2
+on those pixels: an unbiased estimate of the prediction risk that needs neither sigma
+nor a derivative of the solver (unlike SURE), and that does not care whether L-BFGS
+converged. The same score, once more on the proxy, decides the non-local stage: it
+runs when it lowers the held-out error of the chosen weight by more than
+``NONLOCAL_MARGIN`` of sigma^2.
+
+The candidates are ``CANDIDATES`` times the fixed rule 12 sigma^2 (a coarse pass, then
+the two half-way points around the best), each solved from the Wiener start. The
+prediction risk could favour less regularisation than the image-domain
+error; ``RISK_TO_IMAGE`` (1: no correction) would scale the winner. On the tuning set
+(benchmarks/bench_restore_tune.py) the choice came within 0.04 dB of the best weight of
+a x2 grid on average; see docs/restoration.md for the figures.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..losses import Loss, SecondOrderTV
+
+__all__ = ["AUTO_MIN_SIGMA", "HeldOutMSE", "WeightChoice", "choose_weight", "proxy_window", "smooth_terms"]
+
+AUTO_MIN_SIGMA = 1e-3      # below (a quarter of an 8-bit grey level) deconvolve keeps the fixed rule 12 sigma^2:
+# the held-out error is then only the proxy solves' distance from convergence, which favours large weights
+# (camera, box 5, noise-free: 35.0 dB against the rule's 40.3)
+HOLDOUT = 0.2              # share of the proxy's observed pixels hidden from the fit
+PROXY_SIDE = 128           # the proxy window's side (the whole image when smaller)
+PROXY_ITERATIONS = 30      # L-BFGS iterations per candidate solve on the proxy
+CANDIDATES = (0.25, 1.0, 4.0, 16.0)  # coarse pass, times 12 sigma^2 (a geometric ladder); then the two half-way
+# points (geometrically) around the best
+RISK_TO_IMAGE = 1.0        # the chosen candidate times this is the weight used
+NONLOCAL_MARGIN = 0.0      # the non-local stage must lower the held-out error by more than this times sigma^2
+SMOOTH_CANDIDATES = (250.0, 1000.0, 4000.0)  # the quadratic prior's weights, times sigma^2
+SMOOTH_EPS = 1.0           # SecondOrderTV's eps for the quadratic prior (working units)
+WARM_START = False         # solve each candidate from the nearest one solved (True) or from the Wiener start
+SEED = 12                  # the hidden pixels are drawn with np.random.default_rng(SEED): the same choice every run
+
+
+class HeldOutMSE(Loss):
+    """``sum(mask * (prediction - target)^2) / (mask.sum())``: MSE over the kept pixels only.
+
+    Shapes: prediction, target (N, 1, H, W); mask broadcastable to them, 1 = kept, 0 = hidden -> ().
+    """
+
+    def __init__(self, mask: np.ndarray):
+        super().__init__()
+        self.mask = np.asarray(mask)
+        self.count = max(float(self.mask.sum()) * 1.0, 1.0)
+
+    def forward(self, prediction: Any, target: Any):
+        p = np.asarray(prediction)
+        diff = (p - np.asarray(target, dtype=p.dtype)) * self.mask.astype(p.dtype)
+        value = np.asarray(np.vdot(diff, diff) / self.count, dtype=p.dtype)
+
+        def backward(dy: Any, deltas: Any):
+            dp = diff * p.dtype.type(2.0 * self.scalar_dy(dy) / self.count)
+            return dp, -dp
+
+        return value, backward
+
+
+@dataclass
+class WeightChoice:
+    """What ``choose_weight`` found: the prior family and weight, the non-local verdict and the evidence."""
+
+    weight: float
+    nonlocal_helps: bool | None  # None: not asked (prior 'local', or the smooth family won)
+    scores: dict = field(default_factory=dict)  # TV candidate multiple of 12 sigma^2 -> held-out error / sigma^2
+    family: str = "tv"  # 'tv' (TV + SecondOrderTV, the local stage) or 'smooth' (``smooth_terms``)
+    smooth_scores: dict = field(default_factory=dict)  # smooth candidate multiple of sigma^2 -> held-out error
+    nonlocal_score: float | None = None  # held-out error / sigma^2 with the non-local stage, at the chosen weight
+    local_score: float | None = None  # ... and with the local prior continued as long
+    seconds: float = 0.0
+
+
+def proxy_window(shape: tuple[int, int], side: int = PROXY_SIDE) -> tuple[slice, slice]:
+    """The centred window of at most ``side`` x ``side`` pixels of an (H, W) image."""
+    h, w = shape
+    sh, sw = min(side, h), min(side, w)
+    return slice((h - sh) // 2, (h - sh) // 2 + sh), slice((w - sw) // 2, (w - sw) // 2 + sw)
+
+
+def choose_weight(observed: np.ndarray, make_start: Callable[[np.ndarray], np.ndarray], sigma: float,
+                  solve: Callable[..., tuple[np.ndarray, np.ndarray]], terms_for: Callable[[float], list],
+                  nonlocal_terms_for: Callable[[np.ndarray, float], list] | None = None) -> WeightChoice:
+    """The TV weight for ``observed`` by held-out prediction on its proxy window.
+
+    ``observed`` (N, H, W) planes (only the centred ``proxy_window`` is read, so a tiled
+    run that reads that window chooses the same); ``make_start(window)`` the solver's
+    start for (N, 1, h, w) planes: (N, 1, h + kh - 1, w + kw - 1); ``solve(observed,
+    start, terms, fidelity, iterations) -> (learned scene, its blurred prediction)`` one
+    L-BFGS stage; ``terms_for(w)`` the local prior's terms at weight w;
+    ``nonlocal_terms_for(guide, w)``, when given, the non-local stage's, so that its
+    verdict is part of the answer.
+    """
+    started = time.perf_counter()
+    rows, cols = proxy_window(observed.shape[1:])
+    y = observed[:, rows, cols][:, None]
+    u0 = make_start(y)
+    hidden = np.random.default_rng(SEED).random(y.shape) < HOLDOUT
+    fit = HeldOutMSE(~hidden)
+    noise = max(sigma * sigma, 1e-12)
+
+    def held_out(prediction: np.ndarray) -> float:
+        return float(np.mean((prediction - y)[hidden] ** 2)) / noise
+
+    def ladder(make_terms: Callable[[float], list], base: float, candidates: Sequence[float], refine: bool) -> tuple:
+        """Held-out error / sigma^2 per multiple of ``base``; every solve from the same start.
+
+        (Warm starts from the nearest weight solved were tried: the scores then depend on
+        the order, and the tuning set's mean fell by 0.09 dB.)
+        """
+        scores: dict[float, float] = {}
+        scenes: dict[float, np.ndarray] = {}
+
+        def score(multiple: float) -> None:
+            near = min(scenes, key=lambda m: abs(math.log(m / multiple)), default=None) if WARM_START else None
+            scene, prediction = solve(y, u0 if near is None else scenes[near], make_terms(base * multiple), fit,
+                                      PROXY_ITERATIONS)
+            scores[multiple], scenes[multiple] = held_out(prediction), scene
+
+        for m in sorted(candidates, key=lambda m: abs(math.log(m))):
+            score(m)
+        if refine:
+            step = math.sqrt(candidates[1] / candidates[0])
+            best = min(scores, key=scores.get)
+            for m in (best / step, best * step):
+                score(m)
+        best = min(scores, key=scores.get)
+        return best, dict(sorted(scores.items())), scenes[best]
+
+    base = max(12.0 * sigma * sigma, 1e-7)
+    best, scores, scene = ladder(terms_for, base, CANDIDATES, True)
+    weight = base * best * RISK_TO_IMAGE
+    choice = WeightChoice(weight, None, scores)
+    smooth_base = max(sigma * sigma, 1e-8)
+    if SMOOTH_CANDIDATES:
+        smooth_best, choice.smooth_scores, _ = ladder(smooth_terms, smooth_base, SMOOTH_CANDIDATES, False)
+    if choice.smooth_scores and choice.smooth_scores[smooth_best] < scores[best]:  # a quadratic curvature prior predicts better: use it
+        choice.weight, choice.family = smooth_base * smooth_best, "smooth"
+    elif nonlocal_terms_for is not None:  # both continue from the same local solution, as long
+        _, local = solve(y, scene, terms_for(weight), fit, PROXY_ITERATIONS)
+        _, nonlocal_ = solve(y, scene, nonlocal_terms_for(scene, weight), fit, PROXY_ITERATIONS)
+        choice.local_score, choice.nonlocal_score = held_out(local), held_out(nonlocal_)
+        choice.nonlocal_helps = choice.nonlocal_score < choice.local_score - NONLOCAL_MARGIN
+    choice.seconds = time.perf_counter() - started
+    return choice
+
+
+def smooth_terms(weight: float) -> list:
+    """The quadratic curvature prior: ``SecondOrderTV`` with eps ``SMOOTH_EPS``, far above image curvatures.
+
+    sqrt(|H|^2 + eps^2) ~ eps + |H|^2 / (2 eps): a Wiener-Hunt (Laplacian-like) penalty,
+    the better prior for smooth images without sharp edges.
+    """
+    return [(weight, SecondOrderTV(eps=SMOOTH_EPS))]

@@ -1,0 +1,96 @@
+"""deconvolve's automatic choices (restore/regweight.py) and the kernel-aware noise estimate (restore/noise.py)."""
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from minieye import losses
+from minieye.restore import deconvolve, estimate_noise, psf, regweight
+
+K = psf.gaussian(1.2)
+
+
+def _texture(n: int, seed: int) -> np.ndarray:
+    field = ndimage.gaussian_filter(np.random.default_rng(seed).standard_normal((n, n)), 0.8)
+    return 0.2 + 0.6 * (field - field.min()) / np.ptp(field)
+
+
+def _smooth(n: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:n, 0:n] / n
+    return 0.3 + 0.4 * np.exp(-((yy - 0.5) ** 2 + (xx - 0.4) ** 2) / 0.08)
+
+
+def _noisy(image: np.ndarray, kernel: np.ndarray, sigma: float, seed: int = 1) -> np.ndarray:
+    return psf.blur(image, kernel) + sigma * np.random.default_rng(seed).standard_normal(image.shape)
+
+
+@pytest.mark.parametrize("kernel, sigma, bound", [
+    (psf.gaussian(2.0), 0.003, 1.25), (psf.box(5), 0.003, 1.25), (psf.disk(3), 0.003, 1.25),
+    (psf.motion(9, 0), 0.01, 1.25), (psf.motion(9, 0), 0.003, 1.7)], ids=["gauss", "box", "disk", "motion", "motion-low"])
+def test_kernel_aware_noise_within_a_stated_factor_on_blurred_texture(kernel, sigma, bound):
+    # a fine texture under a directional blur keeps detail at the finest scale, which the
+    # Haar estimate takes for noise; the frequencies the blur removed hold noise only
+    blurred = _noisy(_texture(160, 3), kernel, sigma, seed=2)
+    aware = estimate_noise(blurred, kernel=kernel)
+    assert 0.9 * sigma < aware < bound * sigma, aware / sigma  # (Haar: up to 1.9x on motion-low)
+    assert aware <= estimate_noise(blurred) + 1e-12  # never above the Haar estimate
+    rgb = np.stack([blurred, blurred[::-1]], axis=-1)
+    assert estimate_noise(rgb, kernel=kernel) == pytest.approx(aware, rel=0.1)
+
+
+def test_kernel_aware_noise_falls_back_to_haar_when_little_is_removed():
+    blurred = _noisy(_texture(24, 4), psf.box(3), 0.01)  # 24x24: too few removed frequencies
+    assert estimate_noise(blurred, kernel=psf.box(3)) == estimate_noise(blurred)
+
+
+def test_weight_follows_the_image_smooth_larger_than_textured():
+    weights = {}
+    for name, image in (("smooth", _smooth(64)), ("texture", _texture(64, 5))):
+        _, info = deconvolve(_noisy(image, K, 0.02), K, full=True, prior="local")
+        weights[name] = info.tv_weight
+        assert info.weight_source == "auto" and info.choice.weight == info.tv_weight
+        assert set(info.choice.scores) >= set(regweight.CANDIDATES)  # the coarse ladder was scored
+        assert info.choice.nonlocal_helps is None and not info.nonlocal_ran  # prior='local': not asked
+    assert weights["smooth"] > 8 * weights["texture"], weights
+
+
+def test_record_reports_weight_and_the_nonlocal_verdict():
+    blurred = _noisy(_texture(56, 6), K, 0.02)
+    _, info = deconvolve(blurred, K, full=True)
+    assert info.nonlocal_ran == info.choice.nonlocal_helps == (len(info.stages) == 2)
+    assert info.nonlocal_ran == (info.choice.nonlocal_score < info.choice.local_score)
+    local_weight = info.tv_weight
+    labels = [label.split("(")[0] for _, label in info.weights]
+    if info.nonlocal_ran:  # the last stage's terms are derived from the chosen weight
+        assert labels[0] == "NonLocalTV" and info.weights[1][0] == pytest.approx(0.3 * local_weight)
+    else:
+        assert labels == ["TotalVariation", "SecondOrderTV"] and info.weights[0][0] == pytest.approx(local_weight)
+
+
+def test_given_sigma_and_weight_are_honoured():
+    blurred = _noisy(_texture(48, 7), K, 0.01)
+    _, info = deconvolve(blurred, K, noise_sigma=0.03, prior="local", full=True)
+    assert info.sigma == pytest.approx(0.03)  # used as given, not estimated
+    multiple = info.tv_weight / (12 * 0.03 ** 2) / regweight.RISK_TO_IMAGE  # the ladder is in 12 sigma^2, sigma as given
+    assert any(multiple == pytest.approx(m) for m in info.choice.scores), (multiple, info.choice.scores)
+    _, given = deconvolve(blurred, K, tv_weight=2e-4, prior="local", full=True)
+    assert given.tv_weight == 2e-4 and given.weight_source == "given" and given.choice is None
+    _, custom = deconvolve(blurred, K, regularizers=[(1e-4, losses.TotalVariation())], iterations=5, full=True)
+    assert custom.tv_weight is None and custom.choice is None
+
+
+def test_held_out_mse_ignores_hidden_pixels():
+    rng = np.random.default_rng(0)
+    p, t = rng.random((2, 1, 4, 5)), rng.random((2, 1, 4, 5))
+    mask = rng.random(p.shape) < 0.7
+    loss = regweight.HeldOutMSE(mask)
+    value, backward = loss.forward(p, t)
+    assert float(value) == pytest.approx(((p - t)[mask] ** 2).sum() / mask.sum())
+    dp, dt = backward(1.0, None)
+    assert np.all(dp[~mask] == 0) and np.allclose(dp[mask], 2 * (p - t)[mask] / mask.sum()) and np.allclose(dt, -dp)
+
+
+def test_nearly_noise_free_input_keeps_the_fixed_rule():
+    # the held-out error is then only the proxy solves' distance from convergence
+    _, info = deconvolve(psf.blur(_smooth(48), K), K, full=True, iterations=5)
+    assert info.sigma < regweight.AUTO_MIN_SIGMA and info.weight_source == "rule" and info.choice is None
+    assert info.tv_weight == pytest.approx(max(12 * info.sigma ** 2, 1e-7)) and not info.nonlocal_ran
