@@ -39,7 +39,7 @@ import numpy as np
 from ..checks import as_float_array, check_positive_int, fail, pair
 from .blind_kernel import clean, normal_equations, solve_simplex, start_kernel
 from .deconvolve import _as_image, _to_dtype, deconvolve_in_memory
-from .blind_verdict import DISAGREEMENT_MAX, HALF_MIN, RESIDUAL_MAX, STRUCTURE_MIN, disagreement, residual_ratio, structure
+from .blind_verdict import RESIDUAL_MAX, STRUCTURE_MIN, residual_ratio, structure
 from .noise import estimate_noise
 
 __all__ = ["blind_deconvolve", "BlindResult"]
@@ -61,7 +61,6 @@ class BlindResult:
     sigma: float  # the noise sd estimated from the blurred image, in working units
     structure: float  # gradient energy above the noise's, over the noise's (blind_verdict.structure)
     residual: float  # re-blurred residual rms over the noise sd (blind_verdict.residual_ratio); NaN if not restored
-    disagreement: float  # L1 distance of the kernels of two halves of the image; NaN if not measured
     seconds: float
 
 LAMBDA_START = 4e-3  # L0 weight of each level's first round (only the strongest edges survive)
@@ -194,39 +193,26 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
         delta = np.zeros((kh, kw))
         delta[kh // 2, kw // 2] = 1.0
         why = f"no structure to read a kernel from: gradient energy {detail:+.2f} of the noise's above it"
-        return _finish(y * scale, out_dtype, delta, False, why, sigma, detail, float("nan"), float("nan"), started, full)
+        return _finish(y * scale, out_dtype, delta, False, why, sigma, detail, float("nan"), started, full)
     channels = [y] if y.ndim == 2 else [y[..., c] for c in range(y.shape[2])]
     bar = _bar(rounds * len(levels), progress)
     k = _estimate(channels, k, levels, rounds, bar)
     if bar is not None:
         bar.close()
-    # the same estimate on two halves of the image: a kernel the data pins down comes back alike
-    axis = 0 if y.shape[0] >= y.shape[1] else 1
-    n = y.shape[axis] // 2
-    if n >= max(HALF_MIN, 4 * max(kh, kw)):
-        k0 = start_kernel(*levels[0][1:]) if initial_kernel is None else k
-        halves = [_estimate([np.take(c, np.arange(lo, lo + n), axis=axis) for c in channels], k0, levels, rounds, None)
-                  for lo in (0, y.shape[axis] - n)]
-        spread = disagreement(*halves)
-    else:
-        spread = float("nan")
-    if spread > DISAGREEMENT_MAX:
-        why = f"the kernel is not pinned down by the data: two halves of the image give kernels {spread:.2f} apart (L1)"
-        return _finish(y * scale, out_dtype, k, False, why, sigma, detail, float("nan"), spread, started, full)
     # the estimated kernel's error acts like extra noise: regularise as for sigma >= 0.005
     restored = deconvolve_in_memory(y, k, noise_sigma=max(sigma, FINAL_SIGMA_FLOOR))
     misfit = residual_ratio(restored, y, k, sigma)
     if misfit > RESIDUAL_MAX:
         why = f"the kernel does not explain the data: re-blurred residual {misfit:.2f} x the noise sd"
-        return _finish(y * scale, out_dtype, k, False, why, sigma, detail, misfit, spread, started, full)
-    return _finish(restored * scale, out_dtype, k, True, "", sigma, detail, misfit, spread, started, full)
+        return _finish(y * scale, out_dtype, k, False, why, sigma, detail, misfit, started, full)
+    return _finish(restored * scale, out_dtype, k, True, "", sigma, detail, misfit, started, full)
 
 
-def _finish(image, dtype, k, accepted, reason, sigma, detail, misfit, spread, started, full):
+def _finish(image, dtype, k, accepted, reason, sigma, detail, misfit, started, full):
     """The image in the input's dtype (the input's own values when refused), alone or in a record."""
     out = _to_dtype(image, dtype)
     if full:
-        return BlindResult(out, k, accepted, reason, sigma, detail, misfit, spread, time.perf_counter() - started)
+        return BlindResult(out, k, accepted, reason, sigma, detail, misfit, time.perf_counter() - started)
     return out, k
 
 
