@@ -189,8 +189,7 @@ def _kernel_panel(fig, ax, true_kernel, estimated) -> None:
     """The true and the estimated kernel side by side, on one scale (PSF weight), with a colour bar."""
     gap = np.full((true_kernel.shape[0], 1), np.nan)
     both = np.hstack([true_kernel, gap, estimated])
-    cmap = common.pyplot().get_cmap("magma").copy()
-    cmap.set_bad("white")
+    cmap = common.pyplot().get_cmap("magma").with_extremes(bad="white")
     shown = ax.imshow(both, cmap=cmap, vmin=0.0, vmax=float(np.nanmax(both)), interpolation="nearest")
     ax.set_title(f"true kernel | estimated kernel\nL1 error {np.abs(estimated - true_kernel).sum():.3f}", fontsize=9)
     fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="PSF weight (each sums to 1)")
