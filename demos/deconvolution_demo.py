@@ -141,10 +141,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.blind:
         started = time.perf_counter()
         rounds = max((args.iterations or 240) // 30, 2)
-        blind_img, estimated = restore.blind_deconvolve(blurred, kernel.shape, iterations=rounds,
-                                                        progress=not args.quiet)
+        found = restore.blind_deconvolve(blurred, kernel.shape, iterations=rounds, progress=not args.quiet, full=True)
+        blind_img, estimated = found.image, found.kernel
         record("minieye blind_deconvolve", blind_img, time.perf_counter() - started,
-               f"kernel error {np.abs(estimated - kernel).sum():.3f} (L1)")
+               f"kernel error {np.abs(estimated - kernel).sum():.3f} (L1)"
+               + ("" if found.accepted else f"; input returned: {found.reason}"))
 
     reblurred = restore.blur(np.clip(recovered, 0, 1), kernel, mode="reflect")
     for name, image in (("original.png", truth), ("blurred.png", blurred), ("recovered.png", recovered),
@@ -175,15 +176,23 @@ def _comparison_figure(folder: Path, truth, blurred, panels, estimated, kernel) 
     for ax, (title, img, r) in zip(np.ravel(axes), items):
         cmap = "gray" if img.ndim == 2 else None
         if title.startswith("estimated kernel"):
-            ax.imshow(np.hstack([kernel / kernel.max(), np.ones((kernel.shape[0], 1)), img / img.max()]),
-                      cmap="magma", interpolation="nearest")
-            ax.set_title("true | estimated kernel", fontsize=9)
+            _kernel_panel(fig, ax, kernel, img)
             continue
         ax.imshow(np.clip(img, 0, 1), cmap=cmap, vmin=0, vmax=1)
         label = title if r is None else f"{title}\nPSNR {r['psnr']:.2f} dB, SSIM {r['ssim']:.3f}"
         ax.set_title(label, fontsize=9)
     fig.tight_layout()
     common.save_figure(fig, folder, "comparison.png")
+
+
+def _kernel_panel(fig, ax, true_kernel, estimated) -> None:
+    """The true and the estimated kernel side by side, on one scale (PSF weight), with a colour bar."""
+    gap = np.full((true_kernel.shape[0], 1), np.nan)
+    both = np.hstack([true_kernel, gap, estimated])
+    cmap = common.pyplot().get_cmap("magma").with_extremes(bad="white")
+    shown = ax.imshow(both, cmap=cmap, vmin=0.0, vmax=float(np.nanmax(both)), interpolation="nearest")
+    ax.set_title(f"true kernel | estimated kernel\nL1 error {np.abs(estimated - true_kernel).sum():.3f}", fontsize=9)
+    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="PSF weight (each sums to 1)")
 
 
 def _loss_figure(folder: Path, curves: dict) -> None:

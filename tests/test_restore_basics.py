@@ -124,3 +124,19 @@ def test_transfer_function_refuses_a_kernel_larger_than_the_grid():
         transfer_function(np.ones((5, 5)), (3, 3))
     h = transfer_function(psf.box(3), (8, 8))
     assert h.shape == (8, 5) and abs(h[0, 0] - 1) < 1e-12
+
+
+def test_camera_shake_is_a_seeded_centred_psf_filling_its_frame():
+    for size in (9, 17, 25):
+        k = psf.camera_shake(size, seed=3)
+        assert k.shape == (size, size) and k.min() >= 0 and k.sum() == pytest.approx(1.0)
+        rows, cols = np.indices(k.shape)
+        assert (rows * k).sum() == pytest.approx(size // 2, abs=1e-9)  # centroid at the centre
+        assert (cols * k).sum() == pytest.approx(size // 2, abs=1e-9)
+        assert not k[0].any() and not k[:, -1].any()  # one empty pixel at the frame's edge ...
+        assert k[1].any() or k[-2].any() or k[:, 1].any() or k[:, -2].any()  # ... and no more
+        assert 2 * size < np.count_nonzero(k > 0.01 * k.max()) < size * size / 2  # a path, not a blob or a dot
+    np.testing.assert_array_equal(psf.camera_shake(15, seed=1), psf.camera_shake(15, seed=1))
+    assert np.abs(psf.camera_shake(15, seed=1) - psf.camera_shake(15, seed=2)).sum() > 0.5
+    with pytest.raises(ValueError, match="camera_shake.*size >= 3"):
+        psf.camera_shake(2)

@@ -30,6 +30,8 @@ estimated on their mean channel.
 """
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,9 +39,29 @@ import numpy as np
 from ..checks import as_float_array, check_positive_int, fail, pair
 from .blind_kernel import clean, normal_equations, solve_simplex, start_kernel
 from .deconvolve import _as_image, _to_dtype, deconvolve_in_memory
+from .blind_verdict import RESIDUAL_MAX, STRUCTURE_MIN, residual_ratio, structure
 from .noise import estimate_noise
 
-__all__ = ["blind_deconvolve"]
+__all__ = ["blind_deconvolve", "BlindResult"]
+
+
+@dataclass
+class BlindResult:
+    """What ``blind_deconvolve(..., full=True)`` returns.
+
+    ``accepted`` is False when the input was returned unchanged (``reason`` says why:
+    the data could not support a kernel, or the restoration was not credibly better);
+    ``kernel`` is then still the estimate that was judged.
+    """
+
+    image: np.ndarray
+    kernel: np.ndarray
+    accepted: bool
+    reason: str
+    sigma: float  # the noise sd estimated from the blurred image, in working units
+    structure: float  # gradient energy above the noise's, over the noise's (blind_verdict.structure)
+    residual: float  # re-blurred residual rms over the noise sd (blind_verdict.residual_ratio); NaN if not restored
+    seconds: float
 
 LAMBDA_START = 4e-3  # L0 weight of each level's first round (only the strongest edges survive)
 LAMBDA_DECAY = 0.8  # ... multiplied by this every round
@@ -136,7 +158,7 @@ class _Latent:
 
 
 def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = None, iterations: int | None = None,
-                     initial_kernel: Any = None, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                     initial_kernel: Any = None, progress: bool = False, full: bool = False) -> Any:
     """Estimate (image, kernel) from a blurred image alone.
 
     ``kernel_size``: the PSF's (kh, kw) (odd; an int for square), an upper bound on the
@@ -145,10 +167,14 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
     one kernel solve. ``initial_kernel`` ((kh, kw), finite, non-negative, positive sum;
     rescaled to sum 1) skips the pyramid and starts at full resolution.
     Returns the image (shape and dtype of ``blurred``) and the kernel ((kh, kw),
-    float64, non-negative, sum 1, true-convolution convention like psf.py's).
+    float64, non-negative, sum 1, true-convolution convention like psf.py's); with
+    ``full=True`` a ``BlindResult`` record. When the data cannot support a kernel or the
+    restoration is not credibly better (blind_verdict.py) the image is the input
+    unchanged, and the record says so (``accepted=False`` and the ``reason``).
     Shapes: (H, W) -> ((H, W), (kh, kw)); (H, W, C) -> ((H, W, C), (kh, kw)).
     """
     where = "blind_deconvolve"
+    started = time.perf_counter()
     y, out_dtype, scale = _as_image(blurred, where)
     kh, kw = pair(kernel_size, where, "kernel_size", minimum=1)
     if kh % 2 == 0 or kw % 2 == 0:
@@ -162,27 +188,54 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
     else:
         k = start_kernel(*levels[0][1:])
     sigma = estimate_noise(y)
-    gray = y if y.ndim == 2 else y.mean(axis=2)
+    detail = structure(y, sigma)
+    if detail < STRUCTURE_MIN:
+        delta = np.zeros((kh, kw))
+        delta[kh // 2, kw // 2] = 1.0
+        why = f"no structure to read a kernel from: gradient energy {detail:+.2f} of the noise's above it"
+        return _finish(y * scale, out_dtype, delta, False, why, sigma, detail, float("nan"), started, full)
+    channels = [y] if y.ndim == 2 else [y[..., c] for c in range(y.shape[2])]
     bar = _bar(rounds * len(levels), progress)
+    k = _estimate(channels, k, levels, rounds, bar)
+    if bar is not None:
+        bar.close()
+    # the estimated kernel's error acts like extra noise: regularise as for sigma >= 0.005
+    restored = deconvolve_in_memory(y, k, noise_sigma=max(sigma, FINAL_SIGMA_FLOOR))
+    misfit = residual_ratio(restored, y, k, sigma)
+    if misfit > RESIDUAL_MAX:
+        why = f"the kernel does not explain the data: re-blurred residual {misfit:.2f} x the noise sd"
+        return _finish(y * scale, out_dtype, k, False, why, sigma, detail, misfit, started, full)
+    return _finish(restored * scale, out_dtype, k, True, "", sigma, detail, misfit, started, full)
+
+
+def _finish(image, dtype, k, accepted, reason, sigma, detail, misfit, started, full):
+    """The image in the input's dtype (the input's own values when refused), alone or in a record."""
+    out = _to_dtype(image, dtype)
+    if full:
+        return BlindResult(out, k, accepted, reason, sigma, detail, misfit, time.perf_counter() - started)
+    return out, k
+
+
+def _estimate(channels: list[np.ndarray], k: np.ndarray, levels, rounds: int, bar) -> np.ndarray:
+    """The kernel from (H, W) channels, coarse to fine from ``k`` (at the first level's size)."""
     for s, sh, sw in levels:
-        size = (max(int(round(gray.shape[0] * s)), sh), max(int(round(gray.shape[1] * s)), sw))
-        ys = _resize(gray, size)
         k = _kernel_resize(k, (sh, sw))
-        latent = _Latent(ys, (sh, sw))
+        scaled = [_resize(c, (max(int(round(c.shape[0] * s)), sh), max(int(round(c.shape[1] * s)), sw)))
+                  for c in channels]
+        latents = [_Latent(c, (sh, sw)) for c in scaled]
         lam = LAMBDA_START
         for _ in range(rounds):
-            u = latent.solve(k, lam)
-            ata, atb = normal_equations(u, ys, (sh, sw), KEEP, margin=max(sh, sw) // 2)
+            # every channel's edges constrain the one kernel: their normal equations add up
+            ata, atb = 0.0, 0.0
+            for c, latent in zip(scaled, latents):
+                a, b = normal_equations(latent.solve(k, lam), c, (sh, sw), KEEP, margin=max(sh, sw) // 2)
+                ata, atb = ata + a, atb + b
             k = clean(solve_simplex(ata, atb, k))
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(scale=f"{s:.2f}", l0_weight=f"{lam:.2g}")
             lam = max(lam * LAMBDA_DECAY, LAMBDA_END)
-    if bar is not None:
-        bar.close()
-    # the estimated kernel's error acts like extra noise: regularise as for sigma >= 0.005
-    restored = deconvolve_in_memory(y, k, noise_sigma=max(sigma, FINAL_SIGMA_FLOOR))
-    return _to_dtype(restored * scale, out_dtype), k
+    return k
 
 
 def _rounds(rounds: Any, iterations: Any, where: str) -> int:

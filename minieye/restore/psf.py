@@ -21,7 +21,7 @@ import numpy as np
 
 from ..checks import as_float_array, check_ndim, fail
 
-__all__ = ["box", "gaussian", "gaussian3d", "disk", "motion", "load_kernel", "normalize_kernel", "odd_kernel", "as_conv_weight", "blur"]
+__all__ = ["box", "gaussian", "gaussian3d", "disk", "motion", "camera_shake", "load_kernel", "normalize_kernel", "odd_kernel", "as_conv_weight", "blur"]
 
 
 def _odd(n: int) -> int:
@@ -146,6 +146,48 @@ def motion(length: float = 9.0, angle: float = 0.0) -> np.ndarray:
     while k.shape[1] > 1 and not k[:, 0].any() and not k[:, -1].any():
         k = k[:, 1:-1]
     return normalize_kernel(k, "motion")
+
+
+def camera_shake(size: int = 15, seed: int = 0, steps: int = 64, momentum: float = 0.85) -> np.ndarray:
+    """A random camera-shake PSF: the path of a random walk with momentum, in a (size, size) frame.
+
+    The camera's velocity is updated by ``v <- momentum v + 2 (1 - momentum) w`` with w a
+    random unit vector, for ``steps`` steps (so the path turns smoothly, sometimes doubles
+    back, like a hand-held exposure); the path is centred on its centroid and scaled so
+    its farthest point is one pixel inside the frame, and drawn by bilinear splatting at 8 samples
+    per step (one pixel wide, equal time per step, so slow parts are brighter).
+    ``size``: odd, >= 3 (even sizes become the next odd); ``seed``: an int for
+    ``np.random.default_rng``. Shapes: -> (size, size), float64, >= 0, sum 1, centred on
+    the frame's centre (its centroid), reaching to one pixel inside the frame's edge.
+    """
+    if not (isinstance(size, (int, np.integer)) and size >= 3):
+        raise fail("camera_shake", "an integer size >= 3", f"size={size!r}")
+    if not 0 <= momentum < 1:
+        raise fail("camera_shake", "0 <= momentum < 1", f"momentum={momentum!r}")
+    size = _odd(int(size))
+    rng = np.random.default_rng(seed)
+    angles = rng.uniform(0.0, 2 * np.pi, steps)
+    v = np.array([np.cos(angles[0]), np.sin(angles[0])])
+    points = [np.zeros(2)]
+    for a in angles[1:]:
+        v = momentum * v + (1 - momentum) * np.array([np.cos(a), np.sin(a)]) * 2.0
+        points.append(points[-1] + v)
+    path = np.array(points)
+    t = np.linspace(0.0, len(path) - 1, 8 * len(path))
+    path = np.stack([np.interp(t, np.arange(len(path)), path[:, i]) for i in range(2)], axis=1)
+    path -= path.mean(axis=0)  # centroid (equal time per sample) at the frame's centre
+    reach = np.abs(path).max()
+    if reach > 0:
+        path *= (size - 3) / 2 / reach  # the farthest sample a pixel inside the frame's edge
+    k = np.zeros((size, size))
+    pos = path + size // 2
+    lo = np.floor(pos).astype(int)
+    frac = pos - lo
+    for dy in (0, 1):
+        for dx in (0, 1):
+            wgt = (frac[:, 0] if dy else 1 - frac[:, 0]) * (frac[:, 1] if dx else 1 - frac[:, 1])
+            np.add.at(k, (lo[:, 0] + dy, lo[:, 1] + dx), wgt)
+    return normalize_kernel(k, "camera_shake")
 
 
 def load_kernel(path: str | os.PathLike) -> np.ndarray:

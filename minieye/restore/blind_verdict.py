@@ -1,0 +1,53 @@
+"""Whether a blind restoration is credible, judged from the blurred data alone.
+
+Blind deconvolution can only be worse than doing nothing: a wrong kernel adds ringing and
+ghost edges that were never in the scene. Two tests, each from the data only, decide
+whether ``blind_deconvolve`` returns its restoration or the input unchanged:
+
+1. **Structure before estimation.** A kernel is read from edges; if the blurred image's
+   gradient energy is hardly above what its noise alone gives (white noise of sd sigma
+   has E|grad|^2 = 4 sigma^2 with forward differences), there is nothing to read it
+   from: a flat image, pure noise. ``structure(y, sigma)`` is that excess energy relative
+   to the noise's; under ``STRUCTURE_MIN`` the input is returned before any estimation.
+2. **The data explained after restoration.** If the estimated kernel is right, re-blurring
+   the restored image by it reproduces the blurred input up to noise. A kernel of the wrong
+   shape cannot: where the true blur passed detail the wrong one removes, no image fits
+   the data, and the re-blurred residual rises above the noise. ``residual_ratio`` is the
+   residual's rms (away from the border, where the unseen surroundings make any fit
+   inexact) over the noise sd; over ``RESIDUAL_MAX`` the input is returned.
+
+The constants were chosen on the tuning split of benchmarks/bench_blind.py (docs/blind.md).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .psf import blur
+
+STRUCTURE_MIN = 0.1  # gradient energy above the noise's, as a share of the noise's, needed to estimate a kernel
+RESIDUAL_MAX = 1.6  # re-blurred residual rms over the noise sd above which the restoration is refused
+SIGMA_FLOOR = 1e-3  # the noise sd assumed at least (working units): a noise-free input still has rounding
+
+
+def _channels(x: np.ndarray) -> list[np.ndarray]:
+    return [x] if x.ndim == 2 else [x[..., c] for c in range(x.shape[2])]
+
+
+def structure(y: np.ndarray, sigma: float) -> float:
+    """Mean gradient energy of ``y`` over the noise's (4 sigma^2), minus one. (H, W) or (H, W, C) -> float."""
+    energy = np.mean([np.mean(np.diff(c, axis=0) ** 2) + np.mean(np.diff(c, axis=1) ** 2) for c in _channels(y)])
+    noise = 4.0 * max(sigma, SIGMA_FLOOR) ** 2
+    return float(energy / noise - 1.0)
+
+
+def residual_ratio(restored: np.ndarray, y: np.ndarray, kernel: np.ndarray, sigma: float) -> float:
+    """rms(kernel (*) restored - y) over the noise sd, leaving out the kernel's extent at the border."""
+    mh, mw = kernel.shape[0], kernel.shape[1]
+    errors = []
+    for x, c in zip(_channels(restored), _channels(y)):
+        r = blur(x, kernel, mode="reflect") - c
+        if r.shape[0] > 2 * mh + 4 and r.shape[1] > 2 * mw + 4:
+            r = r[mh:-mh, mw:-mw]
+        errors.append(np.mean(r * r))
+    return float(np.sqrt(np.mean(errors)) / max(sigma, SIGMA_FLOOR))
+
