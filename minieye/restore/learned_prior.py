@@ -7,12 +7,17 @@ penalty that tightens, each iteration i = 1..n alternates
     z = denoise(u, s_i)                              (the network, as the proximal map of R)
 
 with noise levels s_i falling geometrically from START_SIGMA to max(sigma, FLOOR) and
-``alpha_i = LAMBDA sigma^2 / s_i^2`` (Zhang et al., "Plug-and-Play Image Restoration
-with Deep Denoiser Prior", 2021). The FFT treats the image as periodic; so that nothing
-wraps around, the observation is mirror-extended by PAD pixels (more than the kernel's
-half-width) and, at every iteration, the estimate's border is replaced by the mirror of
-its interior before the next step: a plain (zero or periodic) border lets box and motion
-blurs ring across the whole image.
+``alpha_i = LAMBDA max(sigma, DATA_FLOOR)^2 / s_i^2`` (Zhang et al., "Plug-and-Play Image
+Restoration with Deep Denoiser Prior", 2021). DATA_FLOOR keeps the first u-steps of a
+nearly noise-free image from being a plain inverse filter whose amplified noise is far
+beyond what the network was trained on (chosen on tuning-corpus crops, docs/learned_prior.md).
+
+Boundaries: the FFT treats the image as periodic, so the observation is extended by PAD
+pixels (more than the kernel's size) and, at every iteration, the estimate's border is
+replaced by the mirror of its interior, and the observation's border by the blur of that
+estimate (the observed pixels themselves stay). A plain (zero or periodic) border lets box
+and motion blurs ring across the whole image; a mirrored observation alone is wrong for
+diagonal blurs (a mirror turns a 45 degree streak into a 135 degree one).
 """
 from __future__ import annotations
 
@@ -23,9 +28,10 @@ from .denoiser import MAX_SIGMA, apply_denoiser, load_denoiser
 
 __all__ = ["deconvolve_learned", "deconvolve_learned_image", "ITERATIONS", "LAMBDA"]
 
-ITERATIONS = 16       # HQS iterations (prototype: 8 to 24 gave the same PSNR within 0.1 dB)
+ITERATIONS = 16       # HQS iterations, as in issue 17's prototype
 START_SIGMA = 0.1     # the first denoising strength (working units): the network's training maximum
 FLOOR = 2e-3          # the last strength is never below this, even for noise-free input
+DATA_FLOOR = 1e-2     # sigma in the data weight alpha is never below this (see the module docstring)
 LAMBDA = 0.23         # DPIR's trade-off between the data term and the prior
 MIN_PAD = 16          # mirror margin beyond the kernel's size
 
@@ -55,18 +61,20 @@ def deconvolve_learned(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tup
     h, w = y.shape
     observed = _mirror(y, pad)
     otf = _otf(kernel, observed.shape)
-    data_spectrum = np.conj(otf) * np.fft.rfft2(observed)
     power = np.abs(otf) ** 2
     end = max(sigma, FLOOR)
     strengths = np.geomspace(max(START_SIGMA, end), end, n)
     z = observed
     for s in strengths:
-        alpha = LAMBDA * max(sigma, FLOOR) ** 2 / s ** 2
+        alpha = LAMBDA * max(sigma, DATA_FLOOR) ** 2 / s ** 2
+        data_spectrum = np.conj(otf) * np.fft.rfft2(observed)
         u = np.fft.irfft2((data_spectrum + alpha * np.fft.rfft2(z)) / (power + alpha), s=observed.shape)
         interior = apply_denoiser(net, u[pad:pad + h, pad:pad + w], min(float(s), MAX_SIGMA)).astype(np.float64)
         if box is not None:
             interior = np.clip(interior, -np.inf if box[0] is None else box[0], np.inf if box[1] is None else box[1])
         z = _mirror(interior, pad)
+        observed = np.fft.irfft2(otf * np.fft.rfft2(z), s=observed.shape)  # outside y: what z predicts
+        observed[pad:pad + h, pad:pad + w] = y
     return z[pad:pad + h, pad:pad + w]
 
 
