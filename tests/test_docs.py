@@ -27,6 +27,7 @@ TOURS = {
     "docs/contributing.md": ["Softsign passes"],
     "docs/restoration.md": ["-> deconvolve", "MindsEye recipe"],
     "docs/blind.md": ["(5, 7) 1.000 True", "kernel L1 error", "PSNR blurred"],
+    "docs/learned_prior.md": ["denoise: ", "deconvolve(prior='learned'): "],
 }
 
 
