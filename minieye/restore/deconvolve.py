@@ -67,7 +67,7 @@ __all__ = ["deconvolve_in_memory", "Deconvolution", "default_tv_weight", "deconv
 
 TV_EPS = 1e-2  # smoothing of the default TV: converges in ~2x fewer iterations than 1e-3, same PSNR
 SECOND_ORDER_SHARE = 1.0 / 6.0  # the default SecondOrderTV weight, as a fraction of the TV weight
-PRIORS = ("nonlocal", "local")
+PRIORS = ("nonlocal", "local", "learned")
 # The non-local stage (prior='nonlocal'), tuned on the benchmark's sigma 0.01 crops
 # (docs/restoration.md): weights as fractions of the TV weight w, the graph's h as a
 # fraction of the intensity span. Each was flat to +-0.04 dB around these values.
@@ -198,7 +198,9 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
             prediction says it helps (with a given ``tv_weight``: where sigma >= 4e-3);
             never for volumes, custom ``regularizers``, ``tv_weight=0``, or after stage 1
             stopped on a timeout, Ctrl-C, a monitor or a non-finite loss.
-            'local': the local stage alone.
+            'local': the local stage alone. 'learned': the shipped denoiser network as the
+            prior, in half-quadratic splitting (learned_prior.py; 2-D only; ``iterations``
+            counts its steps, default 16; tv_weight, regularizers, init, timeout are unused).
         nonlocal_h: the graph's filtering parameter ``h``, in blurred's units; None: 0.05
             times the box's span (1 for a [0, 1] image) or the blurred image's range.
         value_range: (low, high) values that map to working units 0 and 1, overriding the
@@ -225,7 +227,7 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
     if init not in ("wiener", "blurred", "flat"):
         raise fail(where, "init 'wiener', 'blurred' or 'flat'", f"init={init!r}")
     if prior not in PRIORS:
-        raise fail(where, "prior 'nonlocal' or 'local'", f"prior={prior!r}")
+        raise fail(where, "prior 'nonlocal', 'local' or 'learned'", f"prior={prior!r}")
     if nonlocal_h is not None:
         nonlocal_h = check_real(nonlocal_h, where, "nonlocal_h", positive=True)
     if noise_sigma is None:
@@ -236,6 +238,11 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
         iterations = check_positive_int(iterations, where, "iterations")
     if tv_weight is not None:
         tv_weight = check_real(tv_weight, where, "tv_weight")
+    if prior == "learned":  # the trained denoiser inside half-quadratic splitting: learned_prior.py
+        from .learned_prior import LAMBDA, deconvolve_learned_image
+        out = _to_dtype(intensity.to_data(deconvolve_learned_image(y, k, sigma, box, iterations, where)), out_dtype)
+        return (out, Deconvolution(out, sigma, [(LAMBDA, "learned denoiser, HQS")], None,
+                                   time.perf_counter() - started, intensity=intensity)) if full else out
 
     gray = volume or y.ndim == 2
     planes = y[None] if gray else np.moveaxis(y, -1, 0)  # (N, H, W) or (1, D, H, W): channels as a batch

@@ -1,0 +1,72 @@
+"""The tuning corpus of issue 12 as grey float32 images in [0, 1] (for training the denoiser only).
+
+scikit-image: astronaut, camera, coins, shepp_logan_phantom, microaneurysms, lfw_subset
+(a few faces, tiled), binary_blobs (smoothed); scikit-learn: china, flower; PyWavelets:
+aero, ascent; matplotlib: grace_hopper, the s1045 MRI slice, jacksboro_fault_dem and
+topobathy (elevation, scaled by their range); synthetic: random rectangles, discs and
+ramps. Never any other scikit-image image: those are the held-out set.
+"""
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim == 3:
+        image = image[..., :3] @ np.array([0.2125, 0.7154, 0.0721])
+    low, high = image.min(), image.max()
+    return ((image - low) / (high - low)).astype(np.float32)
+
+
+def _synthetic(seed: int, size: int = 256) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size] / size
+    image = rng.uniform(0.2, 0.8) + rng.uniform(-0.3, 0.3) * xx + rng.uniform(-0.3, 0.3) * yy
+    for _ in range(12):
+        a, b = sorted(rng.uniform(0, 1, 2)), sorted(rng.uniform(0, 1, 2))
+        if rng.integers(2):
+            shape = (yy > a[0]) & (yy < a[1]) & (xx > b[0]) & (xx < b[1])
+        else:
+            shape = (yy - a[0]) ** 2 + (xx - b[0]) ** 2 < rng.uniform(0.002, 0.04)
+        image = np.where(shape, rng.uniform(0, 1), image)
+    return _grey(image)
+
+
+def _matplotlib() -> list[np.ndarray]:
+    from matplotlib import cbook
+    from matplotlib import image as mpimg
+    hopper = _grey(mpimg.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
+    with gzip.open(cbook.get_sample_data("s1045.ima.gz", asfileobj=False)) as f:
+        mri = _grey(np.frombuffer(f.read(), np.uint16).reshape(256, 256))
+    dem = _grey(cbook.get_sample_data("jacksboro_fault_dem.npz")["elevation"])
+    topo = _grey(cbook.get_sample_data("topobathy.npz")["topo"])
+    return [hopper, mri, dem, topo]
+
+
+def load_corpus() -> dict[str, np.ndarray]:
+    """name -> (H, W) float32 image in [0, 1]."""
+    import pywt
+    from scipy import ndimage
+    from skimage import data
+    from sklearn.datasets import load_sample_images
+    images = {name: _grey(getattr(data, name)()) for name in
+              ("astronaut", "camera", "coins", "shepp_logan_phantom", "microaneurysms")}
+    faces = data.lfw_subset()[:16]
+    images["lfw_subset"] = _grey(np.block([[faces[4 * r + c] for c in range(4)] for r in range(4)]))
+    images["binary_blobs"] = _grey(ndimage.gaussian_filter(data.binary_blobs(256, rng=0).astype(float), 1.5))
+    china, flower = load_sample_images().images
+    images["china"], images["flower"] = _grey(china), _grey(flower)
+    images["aero"], images["ascent"] = _grey(pywt.data.aero()), _grey(pywt.data.ascent())
+    for name, image in zip(("grace_hopper", "s1045", "jacksboro_fault_dem", "topobathy"), _matplotlib()):
+        images[name] = image
+    for seed in range(4):
+        images[f"synthetic{seed}"] = _synthetic(seed)
+    return images
+
+
+if __name__ == "__main__":
+    for name, image in load_corpus().items():
+        print(f"{name:22s} {image.shape} {image.dtype} {image.min():.2f}..{image.max():.2f}")

@@ -1,0 +1,82 @@
+"""Reproduce the shipped denoiser weights (minieye/restore/denoiser.minieye).
+
+    NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/train_denoiser.py
+    python benchmarks/train_denoiser.py --epochs 2 --out out/denoiser_try.minieye   # a quick try
+
+Trains on patches of the tuning corpus only (benchmarks/denoiser_corpus.py), one thread,
+seed 0; prints the time, writes the weights (float32, minieye's io format) and the loss
+curves (out/denoiser_loss.json and, with matplotlib, out/denoiser_loss.png).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import minieye as me  # noqa: E402
+from denoiser_corpus import load_corpus  # noqa: E402
+from minieye.restore.denoiser import WEIGHTS_PATH  # noqa: E402
+from minieye.restore.denoiser_training import train_denoiser  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--depth", type=int, default=8)
+    parser.add_argument("--channels", type=int, default=24)
+    parser.add_argument("--patch", type=int, default=32)
+    parser.add_argument("--patches", type=int, default=2048, help="fresh patches per epoch")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--rate", type=float, default=2e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=str(WEIGHTS_PATH), help="where the weights go")
+    args = parser.parse_args()
+
+    corpus = load_corpus()
+    print(f"corpus: {len(corpus)} images ({', '.join(corpus)})")
+    started = time.perf_counter()
+    cpu = time.process_time()
+    with me.options(threads=args.threads):
+        trained = train_denoiser(list(corpus.values()), depth=args.depth, channels=args.channels,
+                                 patch_size=args.patch, patches_per_epoch=args.patches, epochs=args.epochs,
+                                 batch_size=args.batch, rate=args.rate, seed=args.seed, progress=True)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    params = sum(p.value.size for p in trained.net.parameters())
+    print(f"{params} parameters; {args.epochs} epochs x {args.patches} patches of {args.patch}x{args.patch}: "
+          f"{wall:.0f} s wall, {cpu:.0f} s CPU; final epoch loss {trained.epoch_losses[-1]:.4g}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    me.io.save(trained.net, args.out)
+    print(f"weights -> {args.out} ({Path(args.out).stat().st_size / 1e3:.0f} kB)")
+    out = Path("out")
+    out.mkdir(exist_ok=True)
+    curves = {"args": vars(args), "wall_s": wall, "cpu_s": cpu, "epoch_loss": trained.epoch_losses,
+              "iteration_loss": trained.iteration_losses}
+    (out / "denoiser_loss.json").write_text(json.dumps(curves))
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    losses = np.asarray(trained.iteration_losses)
+    ax.semilogy(losses, alpha=0.3, label="mini-batch")
+    width = max(1, len(losses) // 50)
+    ax.semilogy(np.convolve(losses, np.ones(width) / width, mode="valid"), label=f"mean of {width}")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("MSE of (noise / 0.1)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "denoiser_loss.png", dpi=100)
+    print("loss curves -> out/denoiser_loss.json, out/denoiser_loss.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""A denoiser trained by minieye: a small residual CNN with a noise-level map (DnCNN-like).
+
+The network sees two channels, the noisy image ``y`` (working units, about [0, 1]) and a
+constant map ``sigma / SIGMA_UNIT``, and predicts the noise, scaled: ``r = net(y, map)``,
+``denoised = y - RESIDUAL_UNIT * r``. One network covers sigma in [0, MAX_SIGMA] (the
+training range); a noisier image is scaled down so that its noise is MAX_SIGMA, denoised,
+and scaled back.
+
+    Conv3x3(2 -> C), ReLU, (Conv3x3(C -> C), ReLU) x (depth - 2), Conv3x3(C -> 1)
+
+Its receptive field is ``2 depth + 1`` pixels wide; images are reflect-padded by ``depth``
+pixels before the network so that its zero padding never touches the image, and large
+images go through in overlapping tiles. The weights shipped in ``denoiser.minieye`` were
+trained by ``benchmarks/train_denoiser.py`` (see docs/learned_prior.md) and are loaded on
+first use.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..checks import as_float_array, check_real, fail
+from ..core import Layer
+from ..network import Sequential
+from .intensity import check_channels_last, choose_intensity
+from .noise import estimate_noise
+
+__all__ = ["denoise", "build_denoiser", "load_denoiser", "denoiser_input", "apply_denoiser",
+           "WEIGHTS_PATH", "MAX_SIGMA", "SIGMA_UNIT", "RESIDUAL_UNIT"]
+
+WEIGHTS_PATH = Path(__file__).with_name("denoiser.minieye")
+MAX_SIGMA = 0.1      # noise sd range of the training data (working units)
+SIGMA_UNIT = 0.1     # the map channel holds sigma / SIGMA_UNIT, so it spans [0, 1]
+RESIDUAL_UNIT = 0.1  # the network predicts noise / RESIDUAL_UNIT: outputs of order 1
+TILE = 256           # interior size of the tiles a large image is cut into
+QUIET_BIAS = 0.8213  # quiet_block_sigma's reading on white noise of sd 1 (mean of 20 draws of 256x256)
+
+
+def build_denoiser(depth: int = 8, channels: int = 24, dtype: Any = "float32", seed: int = 0) -> Sequential:
+    """The untrained network. Shapes: (N, 2, H, W) -> (N, 1, H, W) (zero padding keeps the size)."""
+    from .. import layers
+    if depth < 2 or channels < 1:
+        raise fail("build_denoiser", "depth >= 2 and channels >= 1", f"depth={depth}, channels={channels}")
+    stack: list[Layer] = [layers.Conv2D(2, channels, 3, padding=1, dtype=dtype, seed=seed), layers.ReLU()]
+    for i in range(depth - 2):
+        stack += [layers.Conv2D(channels, channels, 3, padding=1, dtype=dtype, seed=seed + 1 + i), layers.ReLU()]
+    last = layers.Conv2D(channels, 1, 3, padding=1, dtype=dtype, seed=seed + depth)
+    last.weight.value *= 0.1  # start near "no noise": the first steps do not have to undo a random residual
+    return Sequential(*stack, last)
+
+
+@functools.lru_cache(maxsize=1)
+def load_denoiser() -> Layer:
+    """The shipped, trained network (read once, then cached; evaluation mode)."""
+    from ..io import load
+    if not WEIGHTS_PATH.is_file():
+        raise FileNotFoundError(f"restore.denoise: the trained weights {WEIGHTS_PATH} are missing; "
+                                "reinstall minieye or run benchmarks/train_denoiser.py")
+    return load(WEIGHTS_PATH).eval()
+
+
+def denoiser_input(noisy: np.ndarray, sigma: Any) -> np.ndarray:
+    """Stack images and their noise maps. Shapes: noisy (N, H, W), sigma scalar or (N,) -> (N, 2, H, W)."""
+    sigma = np.broadcast_to(np.asarray(sigma, dtype=noisy.dtype).reshape(-1, 1, 1), noisy.shape)
+    return np.stack([noisy, sigma / SIGMA_UNIT], axis=1)
+
+
+def _tiles(size: int, tile: int) -> list[tuple[int, int]]:
+    return [(a, min(a + tile, size)) for a in range(0, size, tile)]
+
+
+def apply_denoiser(net: Layer, noisy: np.ndarray, sigma: float, tile: int = TILE) -> np.ndarray:
+    """Denoise one image in working units with ``sigma`` in [0, MAX_SIGMA]. Shapes: (H, W) -> (H, W).
+
+    The image goes through in ``tile`` x ``tile`` pieces, each with a margin as wide as the
+    receptive radius, so the result does not depend on ``tile``.
+    """
+    margin = max(1, (len(getattr(net, "layers", ())) + 1) // 2)  # conv layers: the receptive radius
+    padded = np.pad(noisy.astype(np.float32), margin, mode="reflect" if min(noisy.shape) > margin else "symmetric")
+    out = np.empty(noisy.shape, dtype=np.float32)
+    h, w = noisy.shape
+    for top, bottom in _tiles(h, tile):
+        for left, right in _tiles(w, tile):
+            window = padded[top:bottom + 2 * margin, left:right + 2 * margin]
+            residual = net(denoiser_input(window[None], sigma))[0, 0]
+            out[top:bottom, left:right] = (window - RESIDUAL_UNIT * residual)[margin:-margin, margin:-margin]
+    return out
+
+
+def quiet_block_sigma(x: np.ndarray) -> float:
+    """The noise sd read where the image is quietest, for images where a global estimate reads high.
+
+    The finest diagonal Haar band (as estimate_noise) is cut into 8x8 blocks; each block
+    gives median |HH| / 0.6745, and the 10th percentile of those, divided by its value on
+    pure noise (QUIET_BIAS, measured on white noise), is the estimate: textures raise
+    most blocks, but most photos have some flat ones. Shapes: (H, W) with H, W >= 32.
+    """
+    h, w = (x.shape[0] // 2) * 2, (x.shape[1] // 2) * 2
+    hh = np.abs(x[0:h:2, 0:w:2] - x[0:h:2, 1:w:2] - x[1:h:2, 0:w:2] + x[1:h:2, 1:w:2]) / 2.0
+    bh, bw = hh.shape[0] // 8, hh.shape[1] // 8
+    blocks = hh[:bh * 8, :bw * 8].reshape(bh, 8, bw, 8).swapaxes(1, 2).reshape(bh * bw, 64)
+    return float(np.percentile(np.median(blocks, axis=1), 10) / 0.6744897501960817 / QUIET_BIAS)
+
+
+def _estimate(x: np.ndarray) -> float:
+    """restore.estimate_noise, lowered to the quiet-block estimate when that is smaller (textures)."""
+    sigma = estimate_noise(x)
+    planes = x[..., None] if x.ndim == 2 else x
+    if min(x.shape[:2]) >= 32:
+        sigma = min(sigma, float(np.mean([quiet_block_sigma(planes[..., c]) for c in range(planes.shape[-1])])))
+    return sigma
+
+
+def denoise(image: Any, noise_sigma: float | None = None) -> np.ndarray:
+    """Remove additive white Gaussian noise with the shipped, minieye-trained network.
+
+    Args:
+        image: (H, W) grey or (H, W, C) colour (channels-last; each channel denoised alone),
+            in any range (mapped to about [0, 1] by deconvolve's rules: floats in [0, 1] as
+            they are, uint8 and 0..255 floats divided by 255, anything else by its range).
+        noise_sigma: the noise sd in the image's own units; None: estimated (restore.estimate_noise,
+            or the quiet-block estimate where that is lower: ``quiet_block_sigma``).
+
+    Returns the denoised image, same shape; floats keep their dtype, integer and bool
+    images come back as float64 in their own units (the denoised values are not integers).
+    """
+    where = "restore.denoise"
+    x = as_float_array(image, where, "image", dtype=np.float64)
+    if x.ndim not in (2, 3):
+        raise fail(where, "an (H, W) or (H, W, C) image", f"image.shape == {x.shape}")
+    check_channels_last(x.shape, where)
+    if min(x.shape[:2]) < 4:
+        raise fail(where, "an image at least 4 pixels on each side", f"image.shape == {x.shape}")
+    if not np.isfinite(x).all():
+        raise fail(where, "finite pixel values", "NaN or Inf in image")
+    sigma = _estimate(x) if noise_sigma is None else check_real(noise_sigma, where, "noise_sigma")
+    if sigma < 0:
+        raise fail(where, "noise_sigma >= 0", f"noise_sigma={noise_sigma!r}")
+    intensity = choose_intensity(np.asarray(image).dtype, float(x.min()), float(x.max()), sigma, where=where)
+    working, s = intensity.to_working(x), sigma / intensity.scale
+    squeeze = 1.0 if s <= MAX_SIGMA else MAX_SIGMA / s  # beyond the training range: shrink noise and image alike
+    net = load_denoiser()
+    planes = working[..., None] if working.ndim == 2 else working
+    out = np.stack([apply_denoiser(net, squeeze * planes[..., c], squeeze * s) / squeeze
+                    for c in range(planes.shape[-1])], axis=-1)
+    out = intensity.to_data(out.reshape(working.shape).astype(np.float64))
+    dtype = np.asarray(image).dtype
+    return out.astype(dtype) if dtype.kind == "f" else out
