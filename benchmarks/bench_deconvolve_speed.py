@@ -14,7 +14,7 @@ same number of steps whatever their rounding). Three parts:
    L-BFGS two-loop recursion and update, the Box projection, the projected slope, the
    gradient reduction, the vector <-> parameter copies; "rest" is everything else (line
    search and path arithmetic, Graph and Problem overhead, allocations).
-2. ratio: the same run with ``losses.regularizers.KERNELS`` False (the NumPy reference
+2. ratio: the same run with the ``regularizer_kernels`` knob False (the NumPy reference
    regularizers) and True (minieye/kernels/tv.py), alternating in one process, best of
    ``--repeats``: the machine is shared, so only ratios within one run mean much.
 3. ``--cases``: wall time, iterations and PSNR of the six noise-free cases (camera and
@@ -30,10 +30,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+import minieye as me
 from minieye import restore, train
 from minieye.layers import Conv2D
 from minieye.losses import MSE, SecondOrderTV, TotalVariation
-from minieye.losses import regularizers
 from minieye.restore import psf
 
 KERNELS = {"box5": psf.box(5), "gauss1.6": psf.gaussian(1.6), "motion9@30": psf.motion(9, 30)}
@@ -109,15 +109,14 @@ def run_case(blurred: np.ndarray, k: np.ndarray, iterations: int | None) -> tupl
 
 
 def profile(blurred: np.ndarray, k: np.ndarray, iterations: int, kernels: bool) -> None:
-    regularizers.KERNELS = kernels
-    setup = min(run_case(blurred, k, 1)[2] for _ in range(3))  # Wiener start, network, one iteration
-    prof = Profiler()
-    prof.install()
-    try:
-        _, info, seconds = run_case(blurred, k, iterations)
-    finally:
-        prof.remove()
-        regularizers.KERNELS = True
+    with me.options(regularizer_kernels=kernels):
+        setup = min(run_case(blurred, k, 1)[2] for _ in range(3))  # Wiener start, network, one iteration
+        prof = Profiler()
+        prof.install()
+        try:
+            _, info, seconds = run_case(blurred, k, iterations)
+        finally:
+            prof.remove()
     n = info.result.iterations
     which = "kernel" if kernels else "NumPy reference"
     print(f"\n## Profile with the {which} regularizers: {n} iterations, {info.result.evaluations} evaluations "
@@ -139,11 +138,10 @@ def ratio(blurred: np.ndarray, k: np.ndarray, iterations: int, repeats: int) -> 
     psnr = {}
     for _ in range(repeats):
         for kernels in (False, True):
-            regularizers.KERNELS = kernels
-            out, info, seconds = run_case(blurred, k, iterations)
+            with me.options(regularizer_kernels=kernels):
+                out, info, seconds = run_case(blurred, k, iterations)
             times[kernels].append(seconds / iterations)
             psnr[kernels] = out
-    regularizers.KERNELS = True
     ref, ker = min(times[False]), min(times[True])
     print(f"\n## Regularizers: NumPy reference vs kernels ({iterations} iterations, best of {repeats})\n")
     print(f"reference {1e3 * ref:.1f} ms/iteration, kernels {1e3 * ker:.1f} ms/iteration: "
@@ -178,9 +176,8 @@ def main(argv: list[str] | None = None) -> None:
     k = KERNELS["box5"]
     blurred = restore.blur(truth, k, "reflect")
     for kernels in (False, True):  # compile / warm both variants before timing
-        regularizers.KERNELS = kernels
-        run_case(blurred, k, 3)
-    regularizers.KERNELS = True
+        with me.options(regularizer_kernels=kernels):
+            run_case(blurred, k, 3)
     for kernels in (False, True):
         profile(blurred, k, args.iterations, kernels)
     if not args.no_ratio:

@@ -21,6 +21,12 @@ from this session share that one share. The "CPU s / eval, busiest process" colu
 estimate" derived from it, one thread's CPU time / (busiest process's CPU time +
 overhead), are what the wall-time speed-up would be with the cores free.
 
+With ``--recovery`` it measures instead what losing a worker costs: the conv net's rows as
+4 shards that the 2 workers load from .npz files, one worker process SIGKILLed before an
+evaluation, and the seconds of that evaluation (noticing the loss, re-loading the 2 shards
+on the other worker, rebuilding their networks, repeating the 2 calls) against the median
+of ordinary ones.
+
 The second table is the communication cost alone: a Dense layer with P parameters on
 one row per worker (nothing to compute), for several P. A distributed evaluation over
 W workers pays when the single-process compute time T satisfies
@@ -122,15 +128,49 @@ def communication_table(sizes: list[int], repeats: int) -> list[dict]:
     return rows
 
 
+def recovery(n: int, repeats: int) -> None:
+    """Seconds of an evaluation that finds a worker killed, against ordinary evaluations."""
+    import signal
+    import tempfile
+
+    from minieye.distributed import DistributedProblem, ShardSource
+    x, y = images(n)
+    folder = tempfile.mkdtemp()
+    paths = []
+    for i, rows in enumerate(np.array_split(np.arange(n), 4)):
+        paths.append(os.path.join(folder, f"part-{i}.npz"))
+        np.savez(paths[-1], x=x[rows], y=y[rows])
+    start = time.perf_counter()
+    with DistributedProblem(conv_net(), losses.SoftmaxCrossEntropy(), shards=ShardSource.files(paths),
+                            n_workers=2) as problem:
+        started = time.perf_counter() - start
+        ordinary = per_evaluation(problem, repeats)["evaluation"]
+        before = problem.evaluate_vector()[0]
+        client, address = problem.client, problem.workers[0]
+        os.kill(client.run(os.getpid, workers=[address])[address], signal.SIGKILL)
+        start = time.perf_counter()
+        loss = problem.evaluate_vector()[0]
+        hit = time.perf_counter() - start
+        after = per_evaluation(problem, repeats)["evaluation"]
+        print(f"{n} images in 4 shards on 2 workers; start {started:.1f} s; moves {problem.placement.moves}")
+        print(f"load average {os.getloadavg()[0]:.1f}")
+        print("| ordinary evaluation (s) | evaluation that recovers (s) | after, on 1 worker (s) | loss before | loss |")
+        print(f"|---|---|---|---|---|\n| {ordinary:.3f} | {hit:.3f} | {after:.3f} | {before!r} | {loss!r} |")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2000, help="images in the full batch")
     parser.add_argument("--repeats", type=int, default=5, help="evaluations timed per setup (median)")
     parser.add_argument("--iterations", type=int, default=4, help="L-BFGS iterations timed per setup")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that the script runs")
+    parser.add_argument("--recovery", action="store_true", help="the cost of losing a worker instead")
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.repeats, args.iterations = 64, 2, 2
+    if args.recovery:
+        recovery(args.rows, args.repeats)
+        return
     sizes = [1_000, 100_000] if args.quick else [1_000, 100_000, 1_000_000, 4_000_000]
 
     load_before = os.getloadavg()[0]

@@ -144,6 +144,15 @@ def compile_times() -> tuple[tuple[float, float], tuple[float, float]]:
     return results[0], results[1]
 
 
+def blas_kernels() -> str:
+    """The BLAS libraries the GEMM path can call and the CPU kernels they run (OpenBLAS picks
+    them at load time; ``OPENBLAS_CORETYPE`` overrides it, e.g. Haswell = AVX2 only)."""
+    import scipy.linalg.cython_blas  # noqa: F401  (the BLAS Numba's np.dot calls)
+    from threadpoolctl import threadpool_info
+    return ",".join(sorted({f"{i['internal_api']}:{i.get('architecture')}" for i in threadpool_info()
+                            if i["user_api"] == "blas"}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -166,7 +175,8 @@ def main() -> None:
     dtype = np.dtype(args.dtype)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"threads={args.threads} dtype={dtype} repeat={args.repeat} (min) clock={args.clock} "
-          f"torch={torch.__version__ if torch else 'not installed'} cores={os.cpu_count()} load={load:.1f}")
+          f"torch={torch.__version__ if torch else 'not installed'} cores={os.cpu_count()} load={load:.1f} "
+          f"blas={blas_kernels()}")
     header = f"{'case':<33} {'minieye':>10} {'PyTorch':>10} {'ratio':>7} {'GFLOP/s':>8}"
     print(header)
     print("-" * len(header))

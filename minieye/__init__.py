@@ -12,10 +12,11 @@ from .core import DeltaSet, Layer, Parameter
 from .network import Graph, Node, Sequential
 from . import functional, layers, losses, testing
 from . import io, restore, train
+from .summarize import Summary, summary
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Parameter", "DeltaSet", "options", "Layer", "Sequential", "Graph", "Node", "ShapeError",
-    "checks", "functional", "layers", "losses", "testing", "train", "restore", "io",
+    "checks", "functional", "layers", "losses", "testing", "train", "restore", "io", "summary", "Summary",
 ]

@@ -1,4 +1,4 @@
-"""Validation at the edge: one error type, one message format, a few checks.
+"""Validation at the edge: one error type (two for wrong types), one message format, a few checks.
 
 Every public entry point (functional wrappers, layer construction and forward,
 networks, losses, restore) validates through these helpers, so that a user sees
@@ -6,27 +6,39 @@ networks, losses, restore) validates through these helpers, so that a user sees
     Conv2D 'enc1' forward: expected x.shape[1] == in_channels (3); got x.shape == (8, 4, 32, 32)
 
 instead of a NumPy or Numba traceback. Kernels never validate: they trust what
-reaches them.
+reaches them. Refusals are ``ShapeError`` (a ValueError); a wrong type (a string for an
+array, a float or a class where an int or an instance is expected) is ``ArgumentTypeError``,
+both a TypeError and a ShapeError.
 """
 from __future__ import annotations
 
+import math
+import os
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 __all__ = [
     "ShapeError",
+    "ArgumentTypeError",
     "fail",
+    "fail_type",
+    "check_allocation",
+    "check_shape_tuple",
     "as_float_array",
     "check_ndim",
     "check_dim",
     "check_same_shape",
     "check_positive_int",
+    "check_bool",
+    "check_unpool_size",
+    "check_kernel_nonempty",
     "check_nonneg_int",
     "pair",
     "spatial_tuple",
     "compact",
     "LAYOUTS",
+    "TUPLE_NAMES",
     "check_gradient",
     "resolve_dtype",
     "where",
@@ -34,7 +46,7 @@ __all__ = [
 ]
 
 LAYOUTS = {1: "N, C, L", 2: "N, C, H, W", 3: "N, C, D, H, W"}
-_NAMED = {1: "an (l,) tuple", 2: "an (h, w) pair", 3: "a (d, h, w) triple"}
+TUPLE_NAMES = {1: "an (l,) tuple", 2: "an (h, w) pair", 3: "a (d, h, w) triple"}  # per-dim values, in messages
 
 
 class ShapeError(ValueError):
@@ -54,6 +66,48 @@ def fail(where: str, expected: str, got: str | None = None, hint: str | None = N
     return ShapeError(message)
 
 
+class ArgumentTypeError(ShapeError, TypeError):
+    """An argument of the wrong type (a string for an array, a class for an instance).
+
+    A TypeError, as Python's convention asks, and still a ValueError (a ShapeError) like
+    every other refusal of minieye's checks, so ``except ValueError`` keeps catching it.
+    """
+
+
+def fail_type(where: str, expected: str, got: str, hint: str | None = None, value: Any = None) -> ArgumentTypeError:
+    """``fail`` for a wrong type; a class given where an instance is expected gets that hint."""
+    if hint is None and isinstance(value, type):
+        hint = f"pass an instance, not the class: {value.__name__}(...)"
+    return ArgumentTypeError(str(fail(where, expected, got, hint)))
+
+
+# Kernel sizes, strides, paddings and dilations beyond this are typos, and would overflow
+# the kernels' int64 index arithmetic long before they fit in memory.
+MAX_GEOMETRY = 2**31 - 1
+
+
+def memory_limit() -> int:
+    """Bytes one array may need: this machine's physical memory (1 TiB where it cannot be read)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 40
+
+
+def check_allocation(shape: Sequence[int], dtype: Any, where: str, what: str) -> None:
+    """Refuse, before allocating it, an array (``what``: "the output", ...) larger than this machine's memory.
+
+    A MemoryError (or NumPy's "Maximum allowed dimension exceeded") names no argument;
+    this message gives the shape and size, so the absurd padding or scale is found.
+    """
+    nbytes = math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize
+    limit = memory_limit()
+    if nbytes > limit:
+        raise fail(where, f"{what} to fit in this machine's memory ({limit / 2**30:.1f} GiB)",
+                   f"{what} of shape {tuple(int(n) for n in shape)} would need {nbytes / 2**30:.3g} GiB",
+                   "check the padding, stride, scale or size arguments")
+
+
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -65,6 +119,7 @@ def resolve_dtype(dtype: Any, where: str) -> np.dtype:
         resolved = np.dtype(dtype)
     except TypeError:
         raise fail(where, "dtype float32 or float64", f"dtype={dtype!r}") from None
+    resolved = resolved.newbyteorder("=")  # '>f8' is float64: the byte order is the file's, not the precision
     if resolved not in _FLOAT_DTYPES:
         raise fail(where, "dtype float32 or float64", f"dtype={resolved}")
     return resolved
@@ -75,7 +130,8 @@ def as_float_array(x: Any, where: str, name: str = "x", dtype: Any = None) -> np
 
     Integers and booleans are converted (to ``dtype``, or float32 when ``dtype`` is
     None); a float array of the other precision is cast to ``dtype`` when one is
-    given and kept as it is otherwise. Complex, object and string data are refused.
+    given and kept as it is otherwise. Non-native byte order (``'>f8'`` on x86) is
+    converted to native order at the same precision. Complex, object and string data are refused.
     Nothing is copied when ``x`` already fits.
     """
     if not isinstance(x, np.ndarray):
@@ -85,12 +141,14 @@ def as_float_array(x: Any, where: str, name: str = "x", dtype: Any = None) -> np
             raise fail(where, f"{name} convertible to a numeric array", f"{type(x).__name__} ({exc})") from None
     kind = x.dtype.kind
     if kind not in "fiub":
-        raise fail(where, f"{name} of a real numeric dtype", f"{name}.dtype == {x.dtype}",
-                   "complex, object and string arrays are not supported")
+        raise fail_type(where, f"{name} of a real numeric dtype", f"{name}.dtype == {x.dtype}",
+                        "complex, object and string arrays are not supported" if kind != "U" or x.ndim else
+                        f"{name} is the string {x.item()!r}; pass an array of numbers")
+    native = x.dtype.newbyteorder("=")  # big-endian float64 keeps its precision (and becomes native)
     if dtype is not None:
-        target = np.dtype(dtype)
-    elif kind == "f" and x.dtype in _FLOAT_DTYPES:
-        target = x.dtype
+        target = np.dtype(dtype).newbyteorder("=")
+    elif kind == "f" and native in _FLOAT_DTYPES:
+        target = native
     elif kind == "f":  # float16, longdouble
         target = np.dtype(np.float64) if x.dtype.itemsize > 8 else np.dtype(np.float32)
     else:
@@ -138,24 +196,65 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+def _refusal(items: Any) -> Any:
+    """``fail_type`` when ``items`` (a value or its entries) are not all ints, else ``fail``."""
+    try:
+        ints = all(_is_int(v) for v in (items if isinstance(items, (tuple, list, np.ndarray)) else (items,)))
+    except TypeError:
+        ints = False
+    return fail if ints else fail_type
+
+
 def check_positive_int(value: Any, where: str, name: str) -> int:
     if not _is_int(value) or value < 1:
-        raise fail(where, f"{name} a positive integer", f"{name}={value!r}")
+        raise _refusal(value)(where, f"{name} a positive integer", f"{name}={value!r}")
     return int(value)
 
 
-def check_real(value: Any, where: str, name: str, *, positive: bool = False) -> float:
-    """A finite real number (not a bool), >= 0, or > 0 with ``positive``; as a float."""
+def check_kernel_nonempty(kernel: Sequence[int], where: str, name: str = "w") -> None:
+    """Refuse a kernel with a zero-size spatial dim (it would convolve to the bias alone)."""
+    if min(kernel, default=1) < 1:
+        raise fail(where, f"a kernel of at least 1 element per spatial dim ({name}.shape[2:])",
+                   f"kernel size {tuple(int(k) for k in kernel)}")
+
+
+def check_bool(value: Any, where: str, name: str) -> bool:
+    """True or False (NumPy's bool too); a string such as "no" is refused, not read as True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise fail_type(where, f"{name} True or False", f"{name}={value!r}")
+    return bool(value)
+
+
+def check_unpool_size(pooled: Sequence[int], output: Sequence[int], where: str,
+                      window: tuple[Sequence[int], Sequence[int], Sequence[int]]) -> None:
+    """Refuse an unpooling ``output`` size that no max-pool input could have had, given the pool's
+    ``window`` (kernel_size, stride, padding): its pooling must give ``pooled`` on every axis.
+    """
+    pooled, output = tuple(int(n) for n in pooled), tuple(int(n) for n in output)
+    kernel, stride, padding = window
+    made = tuple((o + 2 * p - k) // s + 1 if o + 2 * p >= k else 0
+                 for o, k, s, p in zip(output, kernel, stride, padding))
+    if made != pooled:
+        low = tuple((m - 1) * s - 2 * p + k for m, k, s, p in zip(pooled, kernel, stride, padding))
+        high = tuple(lo + s - 1 for lo, s in zip(low, stride))
+        raise fail(where, f"output_size between {low} and {high} (the input sizes that max-pool with "
+                   f"kernel_size={tuple(kernel)}, stride={tuple(stride)}, padding={tuple(padding)} pools to {pooled})",
+                   f"output_size={output}")
+
+
+def check_real(value: Any, where: str, name: str, *, positive: bool = False, signed: bool = False) -> float:
+    """A finite real number (not a bool), >= 0, or > 0 with ``positive``, of any sign with ``signed``; as a float."""
     ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
-        and bool(np.isfinite(value)) and (value > 0 if positive else value >= 0)
+        and bool(np.isfinite(value)) and (signed or (value > 0 if positive else value >= 0))
     if not ok:
-        raise fail(where, f"{name} a finite number {'> 0' if positive else '>= 0'}", f"{name}={value!r}")
+        bound = "" if signed else " > 0" if positive else " >= 0"
+        raise fail(where, f"{name} a finite number{bound}", f"{name}={value!r}")
     return float(value)
 
 
 def check_nonneg_int(value: Any, where: str, name: str) -> int:
     if not _is_int(value) or value < 0:
-        raise fail(where, f"{name} a non-negative integer", f"{name}={value!r}")
+        raise _refusal(value)(where, f"{name} a non-negative integer", f"{name}={value!r}")
     return int(value)
 
 
@@ -167,14 +266,20 @@ def pair(value: Any, where: str, name: str, minimum: int = 0) -> tuple[int, int]
     except TypeError:
         ok = False
     if not ok:
-        raise fail(where, f"{name} an int >= {minimum} or an (h, w) pair of them", f"{name}={value!r}")
+        raise _refusal(items)(where, f"{name} an int >= {minimum} or an (h, w) pair of them", f"{name}={value!r}")
+    _check_geometry(items, where, name, value)
     return int(items[0]), int(items[1])
+
+
+def _check_geometry(items: Sequence[Any], where: str, name: str, value: Any) -> None:
+    if any(v > MAX_GEOMETRY for v in items):
+        raise fail(where, f"{name} at most {MAX_GEOMETRY} (2**31 - 1)", f"{name}={value!r}")
 
 
 def spatial_tuple(value: Any, nd: int, where: str, name: str, minimum: int = 0) -> tuple[int, ...]:
     """An int, or ``nd`` ints (one per spatial dim), each at least ``minimum``, as a tuple.
 
-    The 2-D case goes through ``pair`` so that its messages stay as they were.
+    The 2-D case goes through ``pair``, whose messages name an "(h, w) pair".
     """
     if nd == 2:
         return pair(value, where, name, minimum)
@@ -184,8 +289,20 @@ def spatial_tuple(value: Any, nd: int, where: str, name: str, minimum: int = 0) 
     except TypeError:
         ok = False
     if not ok:
-        raise fail(where, f"{name} an int >= {minimum} or {_NAMED[nd]} of them", f"{name}={value!r}")
+        raise _refusal(items)(where, f"{name} an int >= {minimum} or {TUPLE_NAMES[nd]} of them", f"{name}={value!r}")
+    _check_geometry(items, where, name, value)
     return tuple(int(v) for v in items)
+
+
+def check_shape_tuple(value: Any, ndim: int, where: str, name: str) -> tuple[int, ...]:
+    """``ndim`` non-negative ints (an array shape given as an argument), as a tuple."""
+    try:
+        ok = len(value) == ndim and all(_is_int(v) and 0 <= v <= MAX_GEOMETRY for v in value)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise _refusal(value)(where, f"{name} a tuple of {ndim} non-negative ints", f"{name}={value!r}")
+    return tuple(int(v) for v in value)
 
 
 def compact(value: tuple[int, ...]) -> int | list[int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import itertools
 from typing import Any, Callable, Iterable, Iterator
 
@@ -19,7 +20,7 @@ import numpy as np
 from .checks import as_float_array, fail, resolve_dtype
 
 __all__ = ["Parameter", "DeltaSet", "Layer", "Backward", "forward_scope", "current_scope",
-           "input_grad", "input_grad_needed", "unique_parameters", "held_frozen"]
+           "input_grad", "input_grad_needed", "unique_parameters", "held_frozen", "walk_layers"]
 
 Backward = Callable[..., Any]
 
@@ -194,6 +195,33 @@ class DeltaSet:
         return f"DeltaSet({names})"
 
 
+_MISSING = object()
+
+
+def _explained_backward(forward: Callable) -> Callable:
+    """``forward`` whose backward, called without ``deltas`` (or without anything), says what to pass.
+
+    Without this, Python's message names the closure's argument but not what it is for.
+    """
+    @functools.wraps(forward)
+    def checked_forward(self: "Layer", *inputs: Any, **kwargs: Any) -> Any:
+        result = forward(self, *inputs, **kwargs)
+        if not (isinstance(result, tuple) and len(result) == 2 and callable(result[1])):
+            return result
+        y, backward = result
+
+        def checked_backward(dy: Any = _MISSING, deltas: Any = _MISSING, *more: Any) -> Any:
+            if deltas is _MISSING:
+                missing = "dy and deltas are" if dy is _MISSING else "deltas is"
+                raise TypeError(f"{self.label()} backward(dy, deltas): {missing} missing; pass the output "
+                                f"gradient dy and a minieye.DeltaSet() that parameter gradients are added into")
+            return backward(dy, deltas, *more)
+
+        return y, checked_backward
+
+    return checked_forward
+
+
 class Layer:
     """Base class of every layer, loss and network.
 
@@ -204,9 +232,18 @@ class Layer:
     ``parameters()`` is overridden.
 
     ``n_inputs`` is the number of inputs forward takes (None: any number).
+
+    Modes: ``training`` (True until ``eval()``) is read by Dropout and BatchNorm; networks pass
+    ``train()``/``eval()`` on through ``sublayers()``. ``buffers()``: non-trainable arrays io saves.
     """
 
     n_inputs: int | None = 1
+    training: bool = True  # class default; train()/eval() set it on the instance
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "forward" in cls.__dict__:
+            cls.forward = _explained_backward(cls.__dict__["forward"])
 
     def __init__(self, name: str | None = None):
         self.name = name
@@ -226,6 +263,26 @@ class Layer:
     def config(self) -> dict[str, Any]:
         """Constructor keyword arguments (JSON types only) that rebuild this layer."""
         return {"name": self.name} if self.name is not None else {}
+
+    def sublayers(self) -> list["Layer"]:
+        """The layers directly inside this one (a network's children); none for a plain layer."""
+        return []
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        """Non-trainable arrays by name (running statistics), the arrays themselves: io fills them in place."""
+        return {}
+
+    def train(self, mode: bool = True) -> "Layer":
+        """Training mode (``mode=True``) or evaluation mode, on this layer and every layer inside it."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"{self.label()}.train: expected mode a bool; got {mode!r}")
+        for layer in walk_layers(self):
+            layer.training = bool(mode)
+        return self
+
+    def eval(self) -> "Layer":
+        """``train(False)``: Dropout passes values through, BatchNorm uses its running statistics."""
+        return self.train(False)
 
     # -- conveniences ------------------------------------------------------------
     def freeze(self) -> "Layer":
@@ -253,7 +310,7 @@ class Layer:
         return type(self).__name__
 
     def __repr__(self) -> str:
-        return f"<{self.label()}>"
+        return self.label()
 
 
 @contextlib.contextmanager
@@ -268,6 +325,17 @@ def held_frozen(params: Iterable[Parameter]) -> Iterator[None]:
         yield
     finally:
         _HELD.reset(token)
+
+
+def walk_layers(root: "Layer") -> list["Layer"]:
+    """``root`` and every layer inside it (through ``sublayers()``), each once, parents first."""
+    order, seen = [root], {id(root)}
+    for layer in order:  # the list grows while it is walked: breadth first
+        for child in layer.sublayers():
+            if id(child) not in seen:
+                seen.add(id(child))
+                order.append(child)
+    return order
 
 
 def unique_parameters(*sources: "Layer | Iterable[Parameter]") -> list[Parameter]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .checks import fail
+from .checks import fail, fail_type
 from .core import (Backward, DeltaSet, Layer, Parameter, current_scope, forward_scope, input_grad,
                    input_grad_needed, unique_parameters)
 
@@ -75,7 +75,7 @@ class Sequential(Layer):
         where = f"Sequential {name!r}" if name else "Sequential"  # no layers yet: describe() would say [0]
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
-                raise fail(where, "Layer instances", f"item {i} is {type(layer).__name__}")
+                raise fail_type(where, "Layer instances", f"item {i} is {type(layer).__name__}", value=layer)
             if i > 0 and layer.n_inputs not in (1, None):
                 raise fail(where, "single-input layers after the first",
                            f"item {i} ({layer.label()}) takes {layer.n_inputs} inputs", "use a Graph")
@@ -91,6 +91,12 @@ class Sequential(Layer):
 
     def describe(self) -> str:
         return f"Sequential[{len(self.layers)}]"
+
+    def sublayers(self) -> list[Layer]:
+        return list(self.layers)
+
+    def __repr__(self) -> str:
+        return _tree(self, [(f"({i})", layer) for i, layer in enumerate(self.layers)], [])
 
     def __len__(self) -> int:
         return len(self.layers)
@@ -127,6 +133,18 @@ class Sequential(Layer):
             return grad if start == 0 else None
 
         return output, backward
+
+
+def _tree(network: Layer, rows: list[tuple[str, "Layer | str"]], footer: list[str]) -> str:
+    """PyTorch-like nested text: the network's label, then one indented line per child
+    (a nested network opens its own block), then ``footer`` lines."""
+    head = type(network).__name__ + (f" {network.name!r}" if network.name else "")
+    lines = [f"{head}("]
+    for key, item in rows:
+        text = item if isinstance(item, str) else repr(item)
+        lines.append(f"  {key}: " + text.replace("\n", "\n  "))
+    lines += [f"  {line}" for line in footer]
+    return "\n".join(lines) + "\n)" if len(lines) > 1 else f"{head}()"
 
 
 @dataclass(frozen=True)
@@ -177,7 +195,7 @@ class Graph(Layer):
     def add(self, layer: Layer, *inputs: Node) -> Node:
         where = f"{self.label()}.add({layer.label() if isinstance(layer, Layer) else layer!r})"
         if not isinstance(layer, Layer):
-            raise fail(where, "a Layer", type(layer).__name__)
+            raise fail_type(where, "a Layer", type(layer).__name__, value=layer)
         if layer is self:
             raise fail(where, "a layer other than the graph itself", "the graph")
         for node in inputs:
@@ -232,6 +250,19 @@ class Graph(Layer):
 
     def describe(self) -> str:
         return f"Graph[{len(self._steps)} nodes]"
+
+    def sublayers(self) -> list[Layer]:
+        return list(self._distinct_layers())
+
+    def __repr__(self) -> str:
+        rows: list[tuple[str, Layer | str]] = []
+        for index, step in enumerate(self._steps):
+            if step.layer is None:
+                rows.append((f"(n{index})", "input"))
+            else:
+                sources = ", ".join(f"n{i}" for i in step.inputs)
+                rows.append((f"(n{index}) <- ({sources})" if sources else f"(n{index})", step.layer))
+        return _tree(self, rows, [f"outputs: {', '.join(f'n{i}' for i in self._outputs) or 'none yet'}"])
 
     # -- running ---------------------------------------------------------------------
     def forward(self, *inputs: Any) -> tuple[Any, Backward]:

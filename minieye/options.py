@@ -72,7 +72,7 @@ def _one_of(*choices: str) -> Callable[[Any, str, str], str]:
 KNOBS: dict[str, Knob] = {
     "threads": Knob(None, _threads,
                     "threads minieye's own kernels may use (None: Numba's thread count)"),
-    "conv_algorithm": Knob("auto", _one_of("auto", "direct", "gemm"),
+    "conv_algorithm": Knob("auto", _one_of("auto", "direct", "gemm", "winograd"),
                            "convolution algorithm; 'auto' chooses per call from the shapes"),
     "conv_direct_parallel_min_work": Knob(4_000_000, _int_at_least(0),
                                           "direct convolution: multiply-adds from which it threads"),
@@ -82,6 +82,8 @@ KNOBS: dict[str, Knob] = {
                            "direct convolution of wide planes: output pixels per tile of rows"),
     "conv_tile_bytes": Knob(768 << 10, _int_at_least(1),
                             "GEMM convolution: bytes of one unfolded tile of rows"),
+    "conv_winograd_min_channels": Knob(64, _int_at_least(1),
+                                       "'auto' runs 3x3 stride-1 layers by Winograd from this many channels in and out"),
     "pool_parallel_min_work": Knob(1 << 18, _int_at_least(0),
                                    "pooling and upsampling: window reads from which they thread"),
     "tv_parallel_min_pixels": Knob(1 << 20, _int_at_least(0),

@@ -1,43 +1,39 @@
 """Convolution kernels and F.conv* against the naive references in tests/naive_conv.py."""
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
+import minieye as me
 import minieye.functional as F
 from minieye import ShapeError
-from minieye.kernels import conv as kconv, conv_direct
+from minieye.kernels import conv as kconv
+from minieye.kernels.conv_geometry import Geometry, conv_output_size, conv_transpose_output_size
 
 import naive_conv as naive
 
 
-@contextlib.contextmanager
-def forced(parallel: bool, tiny_tiles: bool):
-    """Exercise the threaded paths and the multi-tile paths on small arrays."""
-    saved = (conv_direct._PARALLEL_MIN_WORK, kconv._GEMM_PARALLEL_MIN_WORK, conv_direct._WIDE_TILE,
-             kconv._TILE_BYTES)
-    try:
-        if parallel:
-            conv_direct._PARALLEL_MIN_WORK = kconv._GEMM_PARALLEL_MIN_WORK = 0
-        if tiny_tiles:
-            conv_direct._WIDE_TILE = kconv._TILE_BYTES = 1
-        yield
-    finally:
-        (conv_direct._PARALLEL_MIN_WORK, kconv._GEMM_PARALLEL_MIN_WORK, conv_direct._WIDE_TILE,
-         kconv._TILE_BYTES) = saved
+def forced(parallel: bool, tiny_tiles: bool, algorithm: str = "auto"):
+    """Knobs that exercise the threaded paths and the multi-tile paths on small arrays."""
+    knobs = dict(conv_algorithm=algorithm)
+    if parallel:
+        knobs.update(conv_direct_parallel_min_work=0, conv_gemm_parallel_min_work=0)
+    if tiny_tiles:
+        knobs.update(conv_wide_tile=1, conv_tile_bytes=1)
+    return me.options(**knobs)
 
 
 @st.composite
-def conv_problems(draw):
-    groups = draw(st.integers(1, 3))
+def conv_problems(draw, winograd: bool = False):
+    """(x, w, geometry, rng); ``winograd``: only the shapes it runs (3x3, stride 1, no dilation or groups)."""
+    groups = 1 if winograd else draw(st.integers(1, 3))
     c_in_g, c_out_g = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
-    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    kh, kw = (3, 3) if winograd else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (1, 1) if winograd else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = (draw(st.integers(0, 3)), draw(st.integers(0, 3))) if winograd else \
+        (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    dilation = (1, 1) if winograd else (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     h = draw(st.integers(max(1, dilation[0] * (kh - 1) + 1 - 2 * padding[0]), 9))
     w = draw(st.integers(max(1, dilation[1] * (kw - 1) + 1 - 2 * padding[1]), 9))
     n = draw(st.integers(1, 3))
@@ -46,20 +42,20 @@ def conv_problems(draw):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, groups * c_in_g, h, w)).astype(dtype)
     weight = rng.standard_normal((groups * c_out_g, c_in_g, kh, kw)).astype(dtype)
-    geometry = kconv.Geometry(*stride, *padding, *dilation, groups)
+    geometry = Geometry(stride, padding, dilation, groups)
     return x, weight, geometry, rng
 
 
 def _restoring_output_padding(in_hw, out_hw, k_hw, g):
-    return (in_hw[0] - kconv.conv_transpose_output_size(out_hw[0], k_hw[0], g.stride_h, g.pad_h, 0, g.dilation_h),
-            in_hw[1] - kconv.conv_transpose_output_size(out_hw[1], k_hw[1], g.stride_w, g.pad_w, 0, g.dilation_w))
+    return (in_hw[0] - conv_transpose_output_size(out_hw[0], k_hw[0], g.stride_h, g.pad_h, 0, g.dilation_h),
+            in_hw[1] - conv_transpose_output_size(out_hw[1], k_hw[1], g.stride_w, g.pad_w, 0, g.dilation_w))
 
 
 def _tol(dtype):
     return dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
 
 
-def _kw(g: kconv.Geometry):
+def _kw(g: Geometry):
     return dict(stride=(g.stride_h, g.stride_w), padding=(g.pad_h, g.pad_w),
                 dilation=(g.dilation_h, g.dilation_w), groups=g.groups)
 
@@ -67,6 +63,18 @@ def _kw(g: kconv.Geometry):
 @settings(max_examples=40)
 @given(conv_problems(), st.sampled_from(["direct", "gemm"]), st.booleans(), st.booleans())
 def test_kernels_match_naive_loops(problem, algorithm, parallel, tiny_tiles):
+    _check_against_naive(problem, algorithm, parallel, tiny_tiles)
+
+
+@settings(max_examples=30)
+@given(conv_problems(winograd=True), st.booleans(), st.booleans())
+def test_winograd_matches_naive_loops(problem, parallel, tiny_tiles):
+    """F(2x2, 3x3) within float32 rounding (float64 to 1e-10) of the direct sums, every padding and
+    odd or even output size; its weight gradient runs as GEMM."""
+    _check_against_naive(problem, "winograd", parallel, tiny_tiles)
+
+
+def _check_against_naive(problem, algorithm, parallel, tiny_tiles):
     x, w, g, rng = problem
     reference = naive.conv2d(x, w, **_kw(g))
     dy = rng.standard_normal(reference.shape).astype(x.dtype)
@@ -75,12 +83,12 @@ def test_kernels_match_naive_loops(problem, algorithm, parallel, tiny_tiles):
     out_pad = _restoring_output_padding(x.shape[2:], dy.shape[2:], w.shape[2:], g)
     dx_ref = naive.conv_transpose2d(dy, w, output_padding=out_pad, **_kw(g))
     dw_ref = naive.conv2d_grad_weight(x, dy, w.shape[2:], **_kw(g))
-    with forced(parallel, tiny_tiles):
-        y = kconv.conv2d_forward(x, w, g, algorithm)
+    with forced(parallel, tiny_tiles, algorithm):
+        y = kconv.conv2d_forward(x, w, g)
         bias = rng.standard_normal(w.shape[0]).astype(x.dtype)
-        y_biased = kconv.conv2d_forward(x, w, g, algorithm, bias=bias)
-        dx = kconv.conv2d_grad_input(dy, w, (h, wd), g, algorithm)
-        dw = kconv.conv2d_grad_weight(x, dy, w.shape[2:], g, algorithm)
+        y_biased = kconv.conv2d_forward(x, w, g, bias=bias)
+        dx = kconv.conv2d_grad_input(dy, w, (h, wd), g)
+        dw = kconv.conv2d_grad_weight(x, dy, w.shape[2:], g)
         dx_t, dw_t = kconv.conv2d_backward_transposed(x, w, dy, g)
     assert all(a.dtype == x.dtype for a in (y, dx, dw, dx_t, dw_t))
     np.testing.assert_allclose(y, reference, **_tol(x.dtype))
@@ -113,8 +121,8 @@ def test_conv_transpose2d_matches_naive_scatter(problem):
     x_t = rng.standard_normal((x.shape[0], w.shape[0]) + x.shape[2:]).astype(x.dtype)
     b = rng.standard_normal(w.shape[1] * g.groups).astype(x.dtype)
     max_op = (max(g.stride_h, g.dilation_h) - 1, max(g.stride_w, g.dilation_w) - 1)
-    assume(min(kconv.conv_transpose_output_size(x.shape[2], w.shape[2], g.stride_h, g.pad_h, max_op[0], g.dilation_h),
-               kconv.conv_transpose_output_size(x.shape[3], w.shape[3], g.stride_w, g.pad_w, max_op[1], g.dilation_w))
+    assume(min(conv_transpose_output_size(x.shape[2], w.shape[2], g.stride_h, g.pad_h, max_op[0], g.dilation_h),
+               conv_transpose_output_size(x.shape[3], w.shape[3], g.stride_w, g.pad_w, max_op[1], g.dilation_w))
            >= 1)
     got = F.conv_transpose2d(x_t, w, b, output_padding=max_op, **_kw(g))
     want = naive.conv_transpose2d(x_t, w, b, output_padding=max_op, **_kw(g))
@@ -164,7 +172,7 @@ def test_output_size_helpers():
         F.conv_transpose_output_size(4, 3, 2, 0, 2)
     with pytest.raises(ShapeError, match="positive output size"):
         F.conv_transpose_output_size(1, 1, 1, 1)
-    assert kconv.conv_output_size(2, 5) == -2  # the kernels' plain formula trusts its caller
+    assert conv_output_size(2, 5) == -2  # the kernels' plain formula trusts its caller
 
 
 def test_same_padding_and_bias():

@@ -9,7 +9,8 @@ import minieye as me
 import minieye.functional as F
 from minieye import ShapeError, layers
 from minieye.core import input_grad
-from minieye.kernels import conv as kconv, conv_nd as knd
+from minieye.kernels import conv_nd as knd
+from minieye.kernels.conv_geometry import Geometry, conv_transpose_output_size
 
 import naive_conv as naive
 
@@ -30,10 +31,10 @@ def nd_problems(draw, nd: int):
     rng = np.random.default_rng(draw(st.integers(0, 2**31)))
     x = rng.standard_normal((n, groups * c_in_g) + size).astype(dtype)
     w = rng.standard_normal((groups * c_out_g, c_in_g) + kernel).astype(dtype)
-    return x, w, knd.Spec(stride, padding, dilation, groups), rng
+    return x, w, Geometry(stride, padding, dilation, groups), rng
 
 
-def _kw(spec: knd.Spec) -> dict:
+def _kw(spec: Geometry) -> dict:
     return dict(stride=spec.stride, padding=spec.padding, dilation=spec.dilation, groups=spec.groups)
 
 
@@ -42,7 +43,7 @@ def _tol(dtype):
 
 
 def _restoring_output_padding(size, out, kernel, spec):
-    return tuple(m - kconv.conv_transpose_output_size(o, k, s, p, 0, d)
+    return tuple(m - conv_transpose_output_size(o, k, s, p, 0, d)
                  for m, o, k, s, p, d in zip(size, out, kernel, spec.stride, spec.padding, spec.dilation))
 
 
@@ -58,13 +59,14 @@ def test_kernels_match_naive_loops(nd):
         bias = rng.standard_normal(w.shape[0]).astype(x.dtype)
         tol = _tol(x.dtype)
         for algorithm in ("direct", "gemm"):
-            y = knd.forward(x, w, spec, bias=bias, algorithm=algorithm)
+            with me.options(conv_algorithm=algorithm):
+                y = knd.forward(x, w, spec, bias=bias)
+                dx = knd.grad_input(dy, w, x.shape[2:], spec)
+                dw = knd.grad_weight(x, dy, w.shape[2:], spec)
             assert y.dtype == x.dtype and y.shape == reference.shape
             np.testing.assert_allclose(y, reference + bias.reshape((-1,) + (1,) * nd), **tol)
-            np.testing.assert_allclose(knd.grad_input(dy, w, x.shape[2:], spec, algorithm),
-                                       naive.conv_transpose(dy, w, output_padding=out_pad, **_kw(spec)), **tol)
-            np.testing.assert_allclose(knd.grad_weight(x, dy, w.shape[2:], spec, algorithm),
-                                       naive.conv_grad_weight(x, dy, w.shape[2:], **_kw(spec)), **tol)
+            np.testing.assert_allclose(dx, naive.conv_transpose(dy, w, output_padding=out_pad, **_kw(spec)), **tol)
+            np.testing.assert_allclose(dw, naive.conv_grad_weight(x, dy, w.shape[2:], **_kw(spec)), **tol)
 
     check()
 
@@ -79,7 +81,7 @@ def test_transposed_backward_is_the_forward_and_weight_gradient(nd):
         y = F.__dict__[f"conv_transpose{nd}d"](x, w, stride=stride, padding=1, output_padding=output_padding,
                                                  dilation=dilation)
         dy = rng.standard_normal(y.shape)
-        spec = knd.Spec((stride,) * nd, (1,) * nd, (dilation,) * nd, 1)
+        spec = Geometry((stride,) * nd, (1,) * nd, (dilation,) * nd, 1)
         dx, dw = knd.backward_transposed(dy, w, x, spec)
         # <conv_transpose(x, w), dy> is bilinear: its gradients are the exact adjoints
         np.testing.assert_allclose(dx, naive.conv(dy, w, **_kw(spec))[(...,) + (slice(0, 4),) * nd], atol=1e-10)
@@ -98,7 +100,7 @@ def test_adjoint_identity(nd, groups):
     w = rng.standard_normal((6, 4 // groups) + (3, 2, 3)[:nd])
     stride, padding, dilation = (2, 1, 2)[:nd], (1, 0, 2)[:nd], (1, 2, 1)[:nd]
     y = conv(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
-    spec = knd.Spec(stride, padding, dilation, groups)
+    spec = Geometry(stride, padding, dilation, groups)
     out_pad = _restoring_output_padding(x.shape[2:], y.shape[2:], w.shape[2:], spec)
     v = rng.standard_normal(y.shape)
     # the conv weight (C_out, C_in/g, *k) is already the transposed layout (C_in_t, C_out_t/g, *k)

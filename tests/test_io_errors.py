@@ -177,7 +177,7 @@ def _mutations():
 
     return [
         ("other format", set_(["format"], "minieye-checkpoint"), "not a minieye network file"),
-        ("newer version", set_(["version"], 2), "version 2 was written by a newer minieye.*reads versions 1 to 1"),
+        ("newer version", set_(["version"], 3), "version 3 was written by a newer minieye.*reads versions 1 to 2"),
         ("bad version", set_(["version"], "1"), "invalid format version"),
         ("old version", set_(["version"], 0), "invalid format version"),
         ("no layers", drop("layers"), "missing key 'layers'"),
@@ -187,6 +187,10 @@ def _mutations():
         ("bad config", set_(["layers", 0, "config"], {"size": "two"}), "could not be rebuilt from its config"),
         ("unknown kwarg", set_(["layers", 0, "config"], {"size": 2, "colour": 1}), "could not be rebuilt"),
         ("record not object", set_(["layers", 0], [1]), "must be a JSON object"),
+        ("mode not bool", set_(["layers", 0, "training"], "yes"), "'training' must be bool"),
+        ("mode missing", lambda m, a: m["layers"][0].pop("training"), "missing key 'training'"),
+        ("buffers on a plain layer", set_(["layers", 0, "buffers"], {"running_mean": "p0"}),
+         r"holds buffers \['running_mean'\] but the layer has \[\]"),
         ("root out of range", set_(["root"], 99), "root 99 is out of range"),
         ("root missing", drop("root"), "root None is out of range"),
         ("param ref out of range", set_(["layers", 0, "params"], [0, 7]), "parameter reference 7 is out of range"),
@@ -244,3 +248,39 @@ def test_absurdly_nested_json_is_a_value_error(tmp_path):
         archive.writestr("arrays.npz", b"")
     with pytest.raises(ValueError, match="not valid JSON"):
         me.io.load(path)
+
+
+def test_a_number_with_5000_digits_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "digits.minieye"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("meta.json", '{"format": "minieye-network", "version": ' + "9" * 5000 + "}")
+        archive.writestr("arrays.npz", b"")
+    with pytest.raises(ValueError, match=r"digits\.minieye.*meta\.json is not valid JSON.*digits"):
+        me.io.load(path)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_a_saved_file_gets_the_mode_a_plain_open_gives(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        me.io.save(me.layers.Dense(3, 2, seed=0), tmp_path / "new.minieye")
+        with open(tmp_path / "plain", "w"):
+            pass
+    finally:
+        os.umask(old)
+    assert oct((tmp_path / "new.minieye").stat().st_mode & 0o777) == oct((tmp_path / "plain").stat().st_mode & 0o777)
+    os.chmod(tmp_path / "new.minieye", 0o640)  # saving over a file keeps its mode, as open(..., "w") does
+    me.io.save(me.layers.Dense(3, 2, seed=1), tmp_path / "new.minieye")
+    assert (tmp_path / "new.minieye").stat().st_mode & 0o777 == 0o640
+
+
+def test_saving_over_a_symbolic_link_writes_through_it(tmp_path):
+    target = tmp_path / "models" / "v3.minieye"
+    target.parent.mkdir()
+    me.io.save(me.layers.Dense(3, 2, seed=0), target)
+    link = tmp_path / "current.minieye"
+    link.symlink_to(target)
+    me.io.save(me.layers.Dense(3, 2, seed=1), link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert np.array_equal(me.io.load(target).weight.value, me.layers.Dense(3, 2, seed=1).weight.value)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["v3.minieye"]  # no temporary file left

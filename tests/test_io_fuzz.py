@@ -7,7 +7,10 @@ written back as a well-formed archive (which reach the decoder's own checks).
 from __future__ import annotations
 
 import copy
+import io
 import json
+import tracemalloc
+import zipfile
 
 import numpy as np
 import pytest
@@ -161,3 +164,117 @@ def test_random_edits_of_the_description(description, tmp_path_factory, data):
     except ValueError:  # NaN in the description cannot be written as strict JSON
         return
     _load_or_value_error(path)
+
+
+# -- zip bombs: the loader inflates only what the description names, after checking its header ----------------------
+_PEAK_LIMIT = 8 << 20          # what loading the small network below may allocate at most
+
+
+def _npy_header(shape: tuple[int, ...], dtype: str = "<f4") -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def _write_zeros(archive: zipfile.ZipFile, name: str, head: bytes, zeros: int) -> None:
+    """A deflated entry: ``head`` then ``zeros`` zero bytes, streamed (never held in memory)."""
+    info = zipfile.ZipInfo(name)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with archive.open(info, "w", force_zip64=True) as entry:
+        entry.write(head)
+        chunk = bytes(1 << 20)
+        for _ in range(zeros >> 20):
+            entry.write(chunk)
+        entry.write(bytes(zeros & ((1 << 20) - 1)))
+
+
+def _bomb(path, kind: str, size: int) -> None:
+    """A small Dense network's file with one kind of bomb in it."""
+    meta, arrays = me.io.encode(me.layers.Dense(3, 2, seed=0))
+    meta = json.loads(json.dumps(meta))
+    weight = meta["parameters"][0]["array"]
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w", compression=zipfile.ZIP_DEFLATED) as npz:
+        for name, value in arrays.items():
+            if kind in ("lying header", "huge shape", "huge shape described") and name == weight:
+                continue
+            npz.writestr(f"{name}.npy", _npy_header(value.shape, value.dtype.str) + value.tobytes())
+        if kind == "unreferenced member":
+            _write_zeros(npz, "junk.npy", _npy_header((size // 4,)), size)
+        elif kind in ("huge shape", "huge shape described"):
+            _write_zeros(npz, f"{weight}.npy", _npy_header((size // 8, 2)), size)
+            if kind == "huge shape described":
+                meta["parameters"][0]["shape"] = [size // 8, 2]
+        elif kind == "lying header":  # the header says (2, 3); the entry holds far more
+            _write_zeros(npz, f"{weight}.npy", _npy_header((2, 3)), size)
+    meta_bytes = json.dumps(meta).encode()
+    with zipfile.ZipFile(path, "w") as outer:
+        if kind == "meta.json":
+            _write_zeros(outer, "meta.json", meta_bytes, size)  # JSON then NUL bytes
+        else:
+            outer.writestr("meta.json", meta_bytes)
+        compression = zipfile.ZIP_DEFLATED if kind == "compressed arrays.npz" else zipfile.ZIP_STORED
+        outer.writestr(zipfile.ZipInfo("arrays.npz"), inner.getvalue(), compress_type=compression)
+
+
+_BOMBS = {  # kind -> what load must do: None (load, ignoring the junk) or a regex of the refusal
+    "unreferenced member": None,
+    "huge shape": r"array 'p0' has shape \(\d+, 2\)",
+    "huge shape described": r"was built with shape \(2, 3\)",
+    "lying header": r"holds \d+ bytes of data",
+    "meta.json": r"meta\.json declares",
+    "compressed arrays.npz": r"stores it uncompressed",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_BOMBS))
+@settings(max_examples=2, deadline=None)
+@given(size=st.integers(32, 64).map(lambda mib: mib << 20))
+def test_zip_bombs_load_in_bounded_memory(tmp_path_factory, kind, size):
+    path = tmp_path_factory.mktemp("bomb") / "bomb.minieye"
+    _bomb(path, kind, size)
+    assert path.stat().st_size < size // 50, "the bomb must be small on disk"
+    tracemalloc.start()
+    try:
+        if _BOMBS[kind] is None:
+            assert isinstance(me.io.load(path), me.layers.Dense)
+        else:
+            with pytest.raises(ValueError, match=_BOMBS[kind]):
+                me.io.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < _PEAK_LIMIT, f"{kind}: loading allocated {peak / 2**20:.1f} MiB"
+
+
+def test_a_parameter_beyond_max_bytes_is_refused_unread(tmp_path):
+    path = tmp_path / "net.minieye"
+    me.io.save(me.layers.Dense(300, 200, seed=0), path)
+    with pytest.raises(ValueError, match=r"array 'p0' .*240,000 bytes.*max_bytes"):
+        me.io.load(path, max_bytes=100_000)
+    assert me.io.load(path, max_bytes=300_000).in_features == 300
+
+
+def test_loading_memory_scales_with_the_network_not_the_file(tmp_path):
+    """A real network beside 32 MiB of unreferenced junk: loading costs a few times the network's own size
+    (its constructors' random initial values, then the stored values), not the junk."""
+    net = me.Sequential(me.layers.Dense(500, 500, seed=0), me.layers.ReLU())
+    path = tmp_path / "net.minieye"
+    me.io.save(net, path)
+    with zipfile.ZipFile(path) as source:
+        meta, arrays = source.read("meta.json"), source.read("arrays.npz")
+    inner = io.BytesIO(arrays)
+    with zipfile.ZipFile(inner, "a") as npz:
+        _write_zeros(npz, "junk.npy", _npy_header((8 << 20,)), 32 << 20)
+    with zipfile.ZipFile(path, "w") as outer:
+        outer.writestr("meta.json", meta)
+        outer.writestr("arrays.npz", inner.getvalue())
+    network_bytes = sum(p.value.nbytes for p in net.parameters())
+    tracemalloc.start()
+    try:
+        loaded = me.io.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(loaded[0].weight.value, net[0].weight.value)
+    assert peak < 6 * network_bytes, f"{peak / network_bytes:.1f} times the network's {network_bytes} bytes"

@@ -2,14 +2,15 @@
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
-from minieye.kernels import conv as kconv, conv_direct, pool as kpool
+import minieye as me
+from minieye.kernels import conv as kconv, conv_direct
 from minieye.kernels.warm import warm_up
 
 
 def test_warm_up_runs_every_kernel_and_restores_the_thresholds():
-    before = kpool.PARALLEL_MIN_WORK, conv_direct._PARALLEL_MIN_WORK, kconv._GEMM_PARALLEL_MIN_WORK
+    before = me.options.snapshot()
     warm_up((np.float64,))
-    assert (kpool.PARALLEL_MIN_WORK, conv_direct._PARALLEL_MIN_WORK, kconv._GEMM_PARALLEL_MIN_WORK) == before
+    assert me.options.snapshot() == before
 
 
 def test_warm_up_compiles_the_regularizer_kernels():
@@ -24,8 +25,8 @@ def test_warm_up_compiles_the_regularizer_kernels():
 
 def test_threaded_paths_need_no_compilation_beyond_warm_up(monkeypatch):
     # warm_up runs serially only: the threaded paths must reuse its kernels
-    from minieye.kernels import conv_nd, conv_gemm, conv_wide, nonlocal_tv, pool, tv, upsample
-    modules = (kconv, conv_direct, conv_wide, conv_gemm, conv_nd, pool, upsample, tv, nonlocal_tv)
+    from minieye.kernels import conv_nd, conv_gemm, conv_wide, conv_winograd, nonlocal_tv, pool, tv, upsample
+    modules = (kconv, conv_direct, conv_wide, conv_gemm, conv_winograd, conv_nd, pool, upsample, tv, nonlocal_tv)
 
     def signatures():
         return {(m.__name__, name): len(f.signatures) for m in modules
@@ -33,8 +34,7 @@ def test_threaded_paths_need_no_compilation_beyond_warm_up(monkeypatch):
 
     warm_up((np.float64,))
     before = signatures()
-    for module, name in ((conv_direct, "_PARALLEL_MIN_WORK"), (kconv, "_GEMM_PARALLEL_MIN_WORK"),
-                         (kpool, "PARALLEL_MIN_WORK"), (tv, "PARALLEL_MIN_PIXELS"), (nonlocal_tv, "PARALLEL_MIN_ROWS")):
-        monkeypatch.setattr(module, name, 0)
-    warm_up((np.float64,))
+    with me.options(conv_direct_parallel_min_work=0, conv_gemm_parallel_min_work=0, pool_parallel_min_work=0,
+                    tv_parallel_min_pixels=0, nonlocal_parallel_min_rows=1):
+        warm_up((np.float64,))
     assert signatures() == before

@@ -92,6 +92,9 @@ def test_terms_receive_their_first_inputs():
 def test_weighted_sum_refuses_bad_terms_and_inputs():
     with pytest.raises(ValueError, match="terms as \\(weight, loss\\) pairs"):
         losses.WeightedSum([(1.0, "mse")])
+    for weight in (True, np.nan, "2"):  # weights as checks.check_real takes them: a bool is not a number
+        with pytest.raises(ValueError, match="term 0's weight a finite number"):
+            losses.WeightedSum([(weight, losses.MSE())])
     with pytest.raises(ValueError, match="at least one"):
         losses.WeightedSum([])
     with pytest.raises(ValueError, match="expected 2 inputs; got 1"):

@@ -138,7 +138,7 @@ def test_neighbors_beyond_the_candidates_are_lowered_to_their_count():
 
 
 def test_a_search_window_beyond_the_image_gives_the_same_graph_quickly():
-    from minieye.losses.nonlocal_tv import _offsets
+    from minieye.functional.nonlocal_tv import _offsets
     guide = np.random.default_rng(13).random((2, 8, 8))
     wide = losses.nonlocal_graph(guide, 0.2, search=1000, neighbors=30)
     exact = losses.nonlocal_graph(guide, 0.2, search=7, neighbors=30)
@@ -295,7 +295,6 @@ def test_memory_of_building_and_using_a_graph():
     """Peaks (tracemalloc) per pixel: the build holds no float64 copy of a float32 graph's weights,
     NonLocalTV copies nothing and forward + backward allocates only the gradient (and the value)."""
     import tracemalloc
-    from minieye.kernels import nonlocal_tv as knl
     rng = np.random.default_rng(9)
     guide = rng.random((1, 1, 512, 64)).astype(np.float32)
     losses.NonLocalTV(losses.nonlocal_graph(guide[..., :8, :8], 0.2)).forward(guide[..., :8, :8])  # compiled
@@ -313,19 +312,20 @@ def test_memory_of_building_and_using_a_graph():
         tracemalloc.stop()
     arrays = graph.index.nbytes + graph.weight.nbytes  # 96 B/px (K = 10: 12 slots of int32 + float32)
     padded = 12 * (512 + 4) * (64 + 4)  # the padded guide in float32, then float64
-    buffer = max(knl.CHUNK_BYTES, knl.PARALLEL_MIN_ROWS * 64 * 12 * 8)  # the float64 weights of one chunk of rows
-    assert build < arrays + padded + buffer + 256 * 1024, (build / n, arrays / n)  # (was ~200 B/px)
-    assert use < 2 * guide.nbytes + 256 * 1024, use / n  # (NonLocalTV copied the graph: ~100 B/px)
+    buffer = max(me.options.get("nonlocal_chunk_bytes"),  # the float64 weights of one chunk of rows
+                 me.options.get("nonlocal_parallel_min_rows") * 64 * 12 * 8)
+    assert build < arrays + padded + buffer + 256 * 1024, (build / n, arrays / n)
+    assert use < 2 * guide.nbytes + 256 * 1024, use / n  # a copy of the graph would add ~100 B/px
 
 
 def test_float32_weights_built_in_chunks_equal_the_float64_build(monkeypatch):
-    from minieye.kernels import _threads, nonlocal_tv as knl
+    from minieye.kernels import _threads
     guide = np.random.default_rng(10).random((3, 1, 13, 9)).astype(np.float32)
     whole = losses.nonlocal_graph(guide.astype(np.float64), 0.3, search=3, neighbors=6)
-    monkeypatch.setattr(knl, "PARALLEL_MIN_ROWS", 2)
-    monkeypatch.setattr(knl, "CHUNK_BYTES", 5 * 9 * 8 * 8)  # 5 rows per chunk: chunks across planes, a short last one
     monkeypatch.setattr(_threads, "thread_count", lambda: 2)
-    chunked = losses.nonlocal_graph(guide, 0.3, search=3, neighbors=6)
+    # 5 rows per chunk: chunks across planes, a short last one
+    with me.options(nonlocal_parallel_min_rows=2, nonlocal_chunk_bytes=5 * 9 * 8 * 8):
+        chunked = losses.nonlocal_graph(guide, 0.3, search=3, neighbors=6)
     np.testing.assert_array_equal(chunked.index, whole.index)
     np.testing.assert_array_equal(chunked.weight, whole.weight.astype(np.float32))
 
@@ -373,11 +373,11 @@ def test_the_tour_in_docs_runs_and_the_second_pass_beats_tv(capsys):
 
 
 def test_rows_split_over_threads_give_the_same_graph(monkeypatch):
-    from minieye.kernels import _threads, nonlocal_tv as knl
+    from minieye.kernels import _threads
     guide = np.random.default_rng(3).random((2, 1, 23, 17))
     one = losses.nonlocal_graph(guide, h=0.3)
-    monkeypatch.setattr(knl, "PARALLEL_MIN_ROWS", 1)
     monkeypatch.setattr(_threads, "thread_count", lambda: 3)  # uneven blocks, one across the plane boundary
-    split = losses.nonlocal_graph(guide, h=0.3)
+    with me.options(nonlocal_parallel_min_rows=1):
+        split = losses.nonlocal_graph(guide, h=0.3)
     np.testing.assert_array_equal(split.index, one.index)
     np.testing.assert_array_equal(split.weight, one.weight)

@@ -77,3 +77,12 @@ def test_layers_keep_the_input_dtype():
             y, backward = layer.forward(np.ones((1, 2, 4, 4), dtype=dtype))
             assert y.dtype == dtype
             assert backward(np.ones(y.shape, dtype=np.float64), me.DeltaSet()).dtype == dtype
+
+
+def test_a_checked_window_does_not_let_a_look_alike_through():
+    """Windows are checked once per argument tuple; True, (1, True) or 2.0 are never taken for 1 or 2."""
+    x = np.zeros((1, 1, 4, 4))
+    F.max_pool2d(x, 1), F.max_pool2d(x, 2), F.avg_pool2d(x, (1, 1))
+    for bad in (True, (1, True), 2.0):
+        with pytest.raises(me.ShapeError, match="kernel_size an int >= 1"):
+            F.max_pool2d(x, bad)

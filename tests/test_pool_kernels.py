@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import naive_pool as naive
+import minieye as me
 from minieye import functional as F
 from minieye.kernels import pool as K
 from minieye.kernels import upsample as U
@@ -165,22 +166,22 @@ def test_global_avg_pool(n, c, h, w, seed, dtype, keepdims):
     np.testing.assert_allclose(y.reshape(n, c), x.astype(np.float64).mean(axis=(2, 3)), **TOL[dtype])
 
 
-def test_parallel_drivers_match_serial_bodies(monkeypatch):
-    """The threaded paths (taken above PARALLEL_MIN_WORK) compute what one serial call does."""
+def test_parallel_drivers_match_serial_bodies():
+    """The threaded paths (taken from the pool_parallel_min_work knob on) compute what one serial call does."""
     rng = np.random.default_rng(7)
     x = rng.standard_normal((2, 3, 9, 8))
     geometry = ((3, 2), (2, 1), (1, 1))
     dy = rng.standard_normal((2, 3, 5, 9))
     runs = []
     for threshold in (1 << 62, 0):
-        monkeypatch.setattr(K, "PARALLEL_MIN_WORK", threshold)
-        y, s = K.max_pool_forward(x, *geometry)
-        runs.append([
-            y, s, K.scatter_switches(y, s, (9, 8)), K.gather_switches(x, s),
-            K.avg_pool_forward(x, *geometry, False), K.avg_pool_backward(dy, (9, 8), *geometry, True),
-            U.upsample_nearest_forward(x, 2, 3), U.upsample_nearest_backward(dy[:, :, :4], 2, 3),
-            U.upsample_bilinear_forward(x, 2, 3), U.upsample_bilinear_backward(dy[:, :, :4], 2, 3),
-        ])
+        with me.options(pool_parallel_min_work=threshold):
+            y, s = K.max_pool_forward(x, *geometry)
+            runs.append([
+                y, s, K.scatter_switches(y, s, (9, 8)), K.gather_switches(x, s),
+                K.avg_pool_forward(x, *geometry, False), K.avg_pool_backward(dy, (9, 8), *geometry, True),
+                U.upsample_nearest_forward(x, 2, 3), U.upsample_nearest_backward(dy[:, :, :4], 2, 3),
+                U.upsample_bilinear_forward(x, 2, 3), U.upsample_bilinear_backward(dy[:, :, :4], 2, 3),
+            ])
     for serial, parallel in zip(*runs):
         np.testing.assert_allclose(parallel, serial, rtol=1e-13, atol=1e-13)
 

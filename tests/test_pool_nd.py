@@ -111,7 +111,7 @@ def test_lower_dims_are_the_higher_ones_with_unit_axes(data, seed):
                                   F.avg_pool1d(x, k, s, p)[:, :, None, None])
 
 
-def test_parallel_drivers_match_serial_bodies_in_3d(monkeypatch):
+def test_parallel_drivers_match_serial_bodies_in_3d():
     """3-D units are (volume, depth slice); overlapping depth windows (stride 1 < kernel 3) in the
     average pool's backward must not race: it gathers per input slice."""
     rng = np.random.default_rng(5)
@@ -119,10 +119,10 @@ def test_parallel_drivers_match_serial_bodies_in_3d(monkeypatch):
     geometry = ((3, 2, 3), (1, 2, 2), (1, 1, 1))
     runs = []
     for threshold in (1 << 62, 0):
-        monkeypatch.setattr(K, "PARALLEL_MIN_WORK", threshold)
-        y, s = K.max_pool_forward(x, *geometry)
-        avg = K.avg_pool_forward(x, *geometry, False)
-        runs.append([y, s, avg, K.avg_pool_backward(np.ones_like(avg) + avg, x.shape[2:], *geometry, True)])
+        with me.options(pool_parallel_min_work=threshold):
+            y, s = K.max_pool_forward(x, *geometry)
+            avg = K.avg_pool_forward(x, *geometry, False)
+            runs.append([y, s, avg, K.avg_pool_backward(np.ones_like(avg) + avg, x.shape[2:], *geometry, True)])
     for serial, parallel in zip(*runs):
         np.testing.assert_allclose(parallel, serial, rtol=1e-13, atol=1e-13)
 

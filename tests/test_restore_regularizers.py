@@ -65,8 +65,11 @@ def test_regularizers_in_a_weighted_sum_and_bad_config():
     objective = losses.MSE() + 0.1 * losses.TotalVariation()
     x = np.random.default_rng(1).random((1, 1, 4, 4))
     assert float(objective(x, x)) == pytest.approx(0.1 * float(losses.TotalVariation()(x)))
-    with pytest.raises(ValueError, match="eps > 0"):
+    with pytest.raises(ValueError, match="eps a finite number > 0"):
         losses.TotalVariation(eps=0)
+    for bad in (dict(eps=True), dict(power=True), dict(power=2.5), dict(eps=float("inf"))):
+        with pytest.raises(ValueError, match=r"TotalVariation: expected (eps|power|0 < power)"):
+            losses.TotalVariation(**bad)  # a bool is refused as Conv2D(stride=True) is, not read as 1
     with pytest.raises(ValueError, match="order"):
         losses.Tikhonov(order=2)
     rebuilt = losses.TotalVariation(**losses.TotalVariation(eps=0.01, power=0.8).config())
@@ -86,5 +89,5 @@ def test_second_order_tv_ignores_ramps_and_sees_curvature():
     assert grad(losses.TotalVariation(eps), ramp)[0] > 1.0  # TV, by contrast, pays for the slope
     rebuilt = losses.SecondOrderTV(**losses.SecondOrderTV(eps=0.02).config())
     assert rebuilt.eps == 0.02 and "SecondOrderTV" in rebuilt.describe()
-    with pytest.raises(ValueError, match="eps > 0"):
+    with pytest.raises(ValueError, match="eps a finite number > 0"):
         losses.SecondOrderTV(eps=-1)

@@ -13,12 +13,12 @@ ROOT = Path(__file__).resolve().parents[1] / "minieye"
 # Lower ranks never import higher ones: kernels <- functional <- layers/losses <- network <- io/train
 # <- restore, distributed; testing sits on top (nothing in the package imports it but minieye/__init__.py).
 RANKS = {
-    "checks": 0, "core": 0, "archive": 0, "options": 0,
+    "checks": 0, "core": 0, "archive": 0, "options": 0, "randomness": 0,
     "kernels": 1,
     "functional": 2,
     "layers": 3, "losses": 3,
     "network": 4,
-    "io": 5, "train": 5,
+    "io": 5, "train": 5, "summarize": 5,
     "restore": 6, "distributed": 6,
     "testing": 7,
 }
@@ -190,3 +190,188 @@ def test_randomness_only_from_explicit_generators():
                     and node.value.value.id in ("np", "numpy") and node.attr not in ALLOWED_RANDOM:
                 found.append(f"{path.relative_to(ROOT.parent)}:{node.lineno} np.random.{node.attr}")
     assert not found, found
+
+
+# -- one road into the kernels ------------------------------------------------------------------
+# Layers, losses, the trainer and everything above reach minieye.kernels only through
+# minieye.functional, which owns the checks and the kernel call (docs/contributing.md).
+# ALLOWED_KERNEL_IMPORTS names files that still import kernels directly and why; the test
+# fails on a stale entry, so the list only shrinks.
+KERNEL_ROAD = ("kernels", "functional")
+ALLOWED_KERNEL_IMPORTS: dict[str, str] = {}
+
+
+def _kernel_importers() -> dict[str, set[str]]:
+    found = {}
+    for path in _modules():
+        dotted = _dotted(path)
+        if len(dotted) > 1 and dotted[1] in KERNEL_ROAD:
+            continue
+        targets = {t for t in _imports(path) if t == "minieye.kernels" or t.startswith("minieye.kernels.")}
+        if targets:
+            found[str(path.relative_to(ROOT.parent))] = targets
+    return found
+
+
+def test_only_functional_imports_the_kernels():
+    importers = _kernel_importers()
+    wrong = {name: sorted(targets) for name, targets in importers.items() if name not in ALLOWED_KERNEL_IMPORTS}
+    assert not wrong, f"import kernels through minieye.functional (add a validated function there): {wrong}"
+    stale = sorted(set(ALLOWED_KERNEL_IMPORTS) - set(importers))
+    assert not stale, f"drop {stale} from ALLOWED_KERNEL_IMPORTS: they no longer import kernels"
+
+
+# -- no import cycles ---------------------------------------------------------------------------
+# Late imports inside functions count too: they hide a cycle, they do not remove it. Each
+# allowed cycle names its modules and the work that removes it; stale entries fail.
+ALLOWED_CYCLES: dict[frozenset, str] = {}
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """module -> the package modules it imports (``pkg.mod.Name`` resolved to ``pkg.mod``)."""
+    modules = {".".join(_dotted(p)): p for p in _modules()}
+    graph = {}
+    for name, path in modules.items():
+        edges = set()
+        for target in _imports(path):
+            while target and target not in modules:
+                target = target.rpartition(".")[0]
+            if target and target != name and target != "minieye":
+                edges.add(target)
+        graph[name] = edges
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[frozenset]:
+    """The strongly connected components with more than one module (Tarjan, iterative)."""
+    index, low, on_stack, stack, found, counter = {}, {}, set(), [], [], [0]
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter[0]
+        counter[0] += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter[0]
+                    counter[0] += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(frozenset(component))
+    return found
+
+
+def test_no_import_cycles():
+    cycles = set(_cycles(_module_graph()))
+    unexpected = [sorted(c) for c in cycles if c not in ALLOWED_CYCLES]
+    assert not unexpected, f"import cycles (late imports included): {unexpected}"
+    stale = [sorted(c) for c in ALLOWED_CYCLES if c not in cycles]
+    assert not stale, f"drop {stale} from ALLOWED_CYCLES: the cycle is gone"
+
+
+def test_the_cycle_finder_finds_a_late_import_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert _cycles(graph) == [frozenset({"a", "b", "c"})]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+# -- tuning goes through minieye.options ---------------------------------------------------------
+# Tests and benchmarks change knobs with `with me.options(...)`, never by assigning a module's
+# constant (`module.NAME = v`, `setattr(module, "NAME", v)`, `monkeypatch.setattr(module, "NAME", v)`
+# with an UPPER_CASE name). Allowed entries name (file, NAME) and why; stale ones fail.
+ALLOWED_CONSTANT_ASSIGNMENTS: dict[tuple[str, str], str] = {
+    # it sets the constant only on an earlier revision's copy of kernels/pool.py (which has no knob)
+    ("benchmarks/bench_pool_ab.py", "PARALLEL_MIN_WORK"): "an old revision's module, loaded beside the current one",
+}
+_UPPER = __import__("re").compile(r"^_*[A-Z][A-Z0-9_]*$")
+
+
+def _minieye_names(tree: ast.AST) -> set[str]:
+    """Names bound by imports from minieye in a file (``import minieye as me``, ``from minieye.x import y``)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names if a.name.split(".")[0] == "minieye")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "minieye":
+            names.update(a.asname or a.name for a in node.names)
+    return names
+
+
+def _root(node: ast.AST) -> str | None:
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def constant_assignments(source: str) -> list[tuple[int, str]]:
+    """(line, NAME) of every assignment to an UPPER_CASE attribute of a minieye module in ``source``."""
+    tree = ast.parse(source)
+    ours = _minieye_names(tree)
+    found = []
+    for node in ast.walk(tree):
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else []
+        for target in targets:
+            for t in (target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]):
+                if isinstance(t, ast.Attribute) and _UPPER.match(t.attr) and _root(t) in ours:
+                    found.append((node.lineno, t.attr))
+        if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)) \
+                and (node.func.id if isinstance(node.func, ast.Name) else node.func.attr) == "setattr":
+            args = node.args
+            if len(args) >= 2 and _root(args[0]) in ours and isinstance(args[1], ast.Constant) \
+                    and isinstance(args[1].value, str) and _UPPER.match(args[1].value):
+                found.append((node.lineno, args[1].value))  # setattr(module, "NAME", v)
+            elif args and isinstance(args[0], ast.Constant) and isinstance(args[0].value, str) \
+                    and args[0].value.startswith("minieye.") and _UPPER.match(args[0].value.rpartition(".")[2]):
+                found.append((node.lineno, args[0].value.rpartition(".")[2]))  # setattr("minieye.m.NAME", v)
+    return found
+
+
+def _scripts():
+    top = ROOT.parent
+    return sorted(p for d in OUTSIDE for p in (top / d).rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def test_no_test_or_benchmark_assigns_a_module_constant():
+    seen, wrong = set(), []
+    for path in _scripts():
+        name = str(path.relative_to(ROOT.parent))
+        for line, constant in constant_assignments(path.read_text()):
+            seen.add((name, constant))
+            if (name, constant) not in ALLOWED_CONSTANT_ASSIGNMENTS:
+                wrong.append(f"{name}:{line} sets {constant}")
+    assert not wrong, "set tuning knobs with `with minieye.options(...)`, not module constants:\n" + "\n".join(wrong)
+    stale = sorted(set(ALLOWED_CONSTANT_ASSIGNMENTS) - seen)
+    assert not stale, f"drop {stale} from ALLOWED_CONSTANT_ASSIGNMENTS"
+
+
+def test_the_constant_checker_sees_each_form():
+    source = ("import minieye as me\nfrom minieye.kernels import pool as K\nimport numpy as np\n"
+              "K.PARALLEL_MIN_WORK = 0\nme.losses.regularizers.KERNELS = False\nnp.LIMIT = 3\n"
+              "K.lower_case = 1\nsetattr(K, '_TILE', 2)\n"
+              "def t(monkeypatch):\n    monkeypatch.setattr(K, 'CHUNK_BYTES', 1)\n"
+              "    monkeypatch.setattr('minieye.distributed.problem.WORKER_WAIT', 1)\n"
+              "    monkeypatch.setattr(K, 'thread_count', lambda: 2)\n    setattr(np, 'OTHER', 1)\n")
+    assert sorted(constant_assignments(source)) == [(4, "PARALLEL_MIN_WORK"), (5, "KERNELS"), (8, "_TILE"),
+                                                    (10, "CHUNK_BYTES"), (11, "WORKER_WAIT")]

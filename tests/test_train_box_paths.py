@@ -1,4 +1,4 @@
-"""The trainer's fused Box and L-BFGS passes (train/_fused.py) against the general NumPy formulas."""
+"""The trainer's fused Box and L-BFGS passes (kernels/optim.py) against the general NumPy formulas."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 
 import minieye as me
 from minieye import layers, losses, train
-from minieye.train._fused import box_clip, box_line_point, box_line_slope, box_reduce, box_tangent_dot, store_pair
+from minieye.functional.optim import box_clip, box_line_point, box_line_slope, box_reduce, box_tangent_dot, store_pair
 
 
 def _box_case(n=300, seed=0):

@@ -106,6 +106,9 @@ def test_checkpoint_contents_and_refusals(tmp_path):
     wrong = me.Sequential(layers.Dense(5, 6, dtype="float64"), layers.Dense(6, 2, dtype="float64"))
     with pytest.raises(ValueError, match=r"params\[0\] \('weight'\) of shape \(6, 5\)"):
         train.Trainer(train.Problem(wrong, losses.MSE(), x, y), train.LBFGS(history=4)).resume(path)
+    _, in_float32 = trainer_for(dict(CONFIGS["lbfgs-full-f64"], dtype="float32"))  # same shapes, other precision
+    with pytest.raises(ValueError, match=r"params\[0\] \('weight'\) of dtype float32.*dtype float64.*dtype='float64'"):
+        in_float32.resume(path)
 
 
 def test_history_writes_csv_and_json(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 
 import minieye as me
 from minieye import train
-from minieye.train._fused import box_tangent_dot, two_loop
+from minieye.functional.optim import box_tangent_dot, two_loop
 
 
 def reference_two_loop(g, pairs):

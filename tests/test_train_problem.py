@@ -71,7 +71,7 @@ def test_values_only_line_searches_skip_the_backward_pass_of_rejected_steps():
     assert result.evaluations == counter.forwards > result.iterations + 1
     assert counter.backwards == result.iterations + 1  # the start and each accepted step
     # mini-batches with a fixed step: one forward and one backward per batch; the step's value is
-    # checked on the next batch, whose evaluation the next iteration starts from (was 2 forwards)
+    # checked on the next batch, whose evaluation the next iteration starts from
     counter.forwards = counter.backwards = 0
     start = [p.value.copy() for p in net.parameters()]
     problem = train.Problem(net, losses.MSE(), x, y, batch_size=16, rng=0)

@@ -36,7 +36,7 @@ def test_nan_input_stops_cleanly_at_the_last_good_point():
     assert "inputs[0]" in result.message
     assert all(np.array_equal(a, p.value) for a, p in zip(before, net.parameters()))
     # mini-batches: the run goes on until a batch holds the bad row, then stops with finite parameters
-    problem = train.Problem(net, losses.MSE(), x, y, batch_size=8, rng=np.random.default_rng(3))
+    problem = train.Problem(net, losses.MSE(), x, y, batch_size=8, rng=np.random.default_rng(2))  # row 17 in batch 4
     seen = []
     trainer = train.Trainer(problem, train.Adam(), train.FixedStep(0.01),
                             monitors=[train.Callback(lambda t, r: seen.append(t.current.x.copy()))])
@@ -151,3 +151,16 @@ def test_no_descent_is_its_own_stop_reason_not_gradient_tolerance():
     _, problem = rosenbrock()  # a fixed step does not need descent: it moves on
     result = train.Trainer(problem, Sideways(), train.FixedStep(1e-3)).run(max_iterations=3)
     assert result.stop_reason == "max_iterations"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(timeout=True), r"timeout a finite number > 0; got timeout=True"),
+    (dict(timeout=0), r"timeout a finite number > 0"),
+    (dict(tolerance=-1e-3), r"tolerance a finite number >= 0"),
+    (dict(target_loss=math.nan), r"target_loss a finite number; got target_loss=nan"),
+])
+def test_run_refuses_bad_stop_settings_as_checks_do(kwargs, message):
+    problem = train.Problem(me.Sequential(layers.Source(value=np.zeros(2))), Rosenbrock())
+    with pytest.raises(ValueError, match=message):
+        train.Trainer(problem).run(**kwargs)
+    assert train.Trainer(problem).run(max_iterations=1, target_loss=-1.0).iterations == 1  # any sign

@@ -1,10 +1,12 @@
-"""The total-variation kernels (minieye/kernels/tv.py) against the NumPy reference in regularizers.py."""
+"""The total-variation kernels (minieye/kernels/tv.py) against the NumPy reference in minieye/functional/tv.py."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import minieye as me
 from minieye.kernels import tv as ktv
-from minieye.losses import SecondOrderTV, TotalVariation, regularizers
+from minieye.functional import tv as ftv
+from minieye.losses import SecondOrderTV, TotalVariation
 
 # float32: the kernels round differently from NumPy (order of additions, fused multiply-adds)
 TOL = {np.float32: 2e-5, np.float64: 1e-12}
@@ -19,13 +21,13 @@ def _close(got, want, dtype, what):
 
 
 def _tv_pair(x, eps, q, scale):
-    planes = regularizers._planes(x)
+    planes = ftv._planes(x)
     total, f = ktv.tv_forward(planes, eps, q)
     return total, ktv.tv_backward(planes, f, scale).reshape(x.shape)
 
 
 def _tv2_pair(x, eps, scale):
-    planes = regularizers._planes(x)
+    planes = ftv._planes(x)
     total, m = ktv.tv2_forward(planes, eps)
     return total, ktv.tv2_backward(planes, m, scale).reshape(x.shape)
 
@@ -35,7 +37,7 @@ def _tv2_pair(x, eps, scale):
 @pytest.mark.parametrize("q", [1.0, 0.6, 2.0])
 def test_tv_kernels_match_reference(shape, dtype, q):
     x = np.random.default_rng(1).standard_normal(shape).astype(dtype)
-    want_total, want_grad = regularizers.tv_reference(x, 0.05, q)
+    want_total, want_grad = ftv.tv_reference(x, 0.05, q)
     total, grad = _tv_pair(x, 0.05, q, -0.7)
     assert grad.dtype == dtype and grad.shape == x.shape
     _close(total, want_total, dtype, "TV value")
@@ -46,7 +48,7 @@ def test_tv_kernels_match_reference(shape, dtype, q):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_second_order_kernels_match_reference(shape, dtype):
     x = np.random.default_rng(2).standard_normal(shape).astype(dtype)
-    want_total, want_grad = regularizers.second_order_reference(x, 0.05)
+    want_total, want_grad = ftv.second_order_reference(x, 0.05)
     total, grad = _tv2_pair(x, 0.05, 1.3)
     assert grad.dtype == dtype and grad.shape == x.shape
     _close(total, want_total, dtype, "SecondOrderTV value")
@@ -59,22 +61,22 @@ def test_kernels_match_reference_on_any_small_shape(h, w, batch, seed):
     # float64, exact up to rounding: boundary rows and columns are where index slips hide
     x = np.random.default_rng(seed).standard_normal((batch, h, w))
     t, g = _tv_pair(x, 0.1, 1.0, 1.0)
-    rt, rg = regularizers.tv_reference(x, 0.1, 1.0)
+    rt, rg = ftv.tv_reference(x, 0.1, 1.0)
     _close(t, rt, np.float64, "TV value")
     _close(g, rg(1.0), np.float64, "TV gradient")
     t, g = _tv2_pair(x, 0.1, 1.0)
-    rt, rg = regularizers.second_order_reference(x, 0.1)
+    rt, rg = ftv.second_order_reference(x, 0.1)
     _close(t, rt, np.float64, "SecondOrderTV value")
     _close(g, rg(1.0), np.float64, "SecondOrderTV gradient")
 
 
 @pytest.mark.parametrize("threshold", [0, 1 << 62])
-def test_row_blocks_give_the_same_result_as_one_block(monkeypatch, threshold):
+def test_row_blocks_give_the_same_result_as_one_block(threshold):
     x = np.random.default_rng(3).random((2, 40, 31))
-    monkeypatch.setattr(ktv, "PARALLEL_MIN_PIXELS", threshold)
-    got = _tv_pair(x, 0.01, 1.0, 1.0), _tv2_pair(x, 0.01, 1.0)
-    monkeypatch.setattr(ktv, "PARALLEL_MIN_PIXELS", 1 << 62)
-    want = _tv_pair(x, 0.01, 1.0, 1.0), _tv2_pair(x, 0.01, 1.0)
+    with me.options(tv_parallel_min_pixels=threshold):
+        got = _tv_pair(x, 0.01, 1.0, 1.0), _tv2_pair(x, 0.01, 1.0)
+    with me.options(tv_parallel_min_pixels=1 << 62):
+        want = _tv_pair(x, 0.01, 1.0, 1.0), _tv2_pair(x, 0.01, 1.0)
     for (t1, g1), (t2, g2) in zip(got, want):
         assert t1 == pytest.approx(t2, rel=1e-14)
         np.testing.assert_array_equal(g1, g2)  # rows are independent: splitting changes no bit
@@ -83,15 +85,15 @@ def test_row_blocks_give_the_same_result_as_one_block(monkeypatch, threshold):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("layer", [TotalVariation(1e-2), TotalVariation(1e-2, power=0.7), SecondOrderTV(1e-2)],
                          ids=["tv", "tv-power", "second-order"])
-def test_layers_with_and_without_kernels_agree(monkeypatch, layer, dtype):
+def test_layers_with_and_without_kernels_agree(layer, dtype):
     # a non-contiguous (N, C, H, W) input: the layer makes it contiguous for the kernels
     x = np.random.default_rng(4).random((2, 2, 12, 15)).astype(dtype)[:, :, ::-1, :]
     values, grads = [], []
     for kernels in (False, True):
-        monkeypatch.setattr(regularizers, "KERNELS", kernels)
-        value, backward = layer.forward(x)
-        values.append(value)
-        grads.append(backward(np.asarray(2.0), None))
+        with me.options(regularizer_kernels=kernels):
+            value, backward = layer.forward(x)
+            values.append(value)
+            grads.append(backward(np.asarray(2.0), None))
     assert values[1].shape == () and values[1].dtype == dtype
     assert grads[1].shape == x.shape and grads[1].dtype == dtype
     _close(values[1], float(values[0]), dtype, "value")

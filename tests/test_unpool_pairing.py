@@ -321,3 +321,34 @@ def test_save_and_load_keeps_the_pairing(tmp_path):
     unpools = [layer for layer in loaded.layers if isinstance(layer, layers.MaxUnpool2D)]
     pools = [layer for layer in loaded.layers if isinstance(layer, layers.MaxPool2D)]
     assert [u.pool for u in unpools] == [pools[1], pools[0]]  # the loaded pools, not the originals
+
+
+# -- a standalone unpool: explicit switches, no network --------------------------------------------
+def test_unpool_with_explicit_switches_works_outside_a_network(tmp_path):
+    from minieye.testing.roundtrip import check_roundtrip
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal((2, 3, 6, 4))
+    y, s = F.max_pool2d(x, 2)
+    unpool = layers.MaxUnpool2D(switches=s, output_size=(6, 4), name="u")
+    s[...] = 0  # the layer keeps its own checked copy
+    z = unpool(y)  # a plain call: no network, no pool run
+    np.testing.assert_array_equal(z, F.max_unpool2d(y, F.max_pool2d(x, 2)[1], (6, 4)))
+    check_gradients(unpool, y, rng=np.random.default_rng(3))
+    assert "switches (2, 3, 3, 2) -> (6, 4)" in unpool.describe()
+    loaded = check_roundtrip(unpool, y, path=tmp_path / "unpool.minieye")
+    np.testing.assert_array_equal(loaded(y), z)
+    with pytest.raises(me.ShapeError, match=r"MaxUnpool2D\(switches .*\) 'u' forward: expected x of its pool's "
+                                            r"output shape \(2, 3, 3, 2\)"):
+        unpool(y[:, :, :2])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(switches=np.zeros((1, 1, 2, 2), int)), r"MaxUnpool2D: expected output_size"),
+    (dict(switches=np.full((1, 1, 2, 2), 16), output_size=(4, 4)), r"MaxUnpool2D: expected switches in \[0, 16\)"),
+    (dict(switches=np.zeros((1, 2, 2), int), output_size=(4, 4)), r"MaxUnpool2D: expected switches with 4 dim"),
+    (dict(pool=layers.MaxPool2D(2), switches=np.zeros((1, 1, 2, 2), int)), r"MaxUnpool2D: expected pool: .*"
+                                                                          r"switches= and output_size= without"),
+])
+def test_unpool_with_bad_explicit_switches_is_refused(kwargs, message):
+    with pytest.raises(me.ShapeError, match=message):
+        layers.MaxUnpool2D(**kwargs)

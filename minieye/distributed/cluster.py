@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..checks import check_positive_int, fail
+from ..options import get
 
 __all__ = ["require_dask", "connect"]
 
@@ -60,17 +61,31 @@ def connect(client: Any = None, address: str | None = None, n_workers: int = 2,
                                        processes=True, dashboard_address="127.0.0.1:0")
     try:
         new = distributed.Client(cluster, direct_to_workers=direct)
+        # The processes have started; wait until the scheduler lists them all (a cold start
+        # can lag), else the partitions would be placed on fewer workers than asked for.
+        try:
+            new.wait_for_workers(n_workers, timeout=get("worker_wait"))
+        except Exception:  # distributed's TimeoutError: use those that came (at least one is waited for)
+            pass
     except BaseException:
         cluster.close()
         raise
     return new, [new, cluster]
 
 
-def worker_threads(client: Any) -> list[tuple[str, int]]:
-    """``(address, nthreads)`` of every worker the scheduler knows, sorted by address."""
-    workers = client.scheduler_info(n_workers=-1)["workers"] if _takes_n_workers(client) \
-        else client.scheduler_info()["workers"]
-    return sorted((address, int(info.get("nthreads", 1))) for address, info in workers.items())
+def worker_addresses(client: Any) -> list[str]:
+    """Addresses of the workers the scheduler lists now, sorted.
+
+    Asks the scheduler itself, never the client's cached copy: ``Client.scheduler_info``
+    returns that copy when the scheduler is slow to answer (a loaded machine), and the
+    copy the client refreshes in the background lists no worker at all, which would look
+    like every worker lost. Raises OSError when the scheduler cannot be reached.
+    """
+    if _takes_n_workers(client):
+        identity = client.sync(client.scheduler.identity, n_workers=-1)
+    else:
+        identity = client.sync(client.scheduler.identity)
+    return sorted(identity["workers"])
 
 
 def _takes_n_workers(client: Any) -> bool:

@@ -1,7 +1,9 @@
 """A train.Problem whose loss and gradient are sums over data partitions held by Dask workers.
 
 The rows (first axis of every input and target) are cut into P contiguous partitions
-of n_1..n_P rows, scattered once to the workers and kept there. For a batch B of N
+of n_1..n_P rows, scattered once to the workers and kept there; or, with
+``shards=ShardSource(...)``, partition i is shard i, which its worker loads itself, so
+the client never holds the data. For a batch B of N
 rows (all rows, or a mini-batch) with N_i of them in partition i, and a loss that is
 a mean over rows,
 
@@ -12,27 +14,27 @@ a mean over rows,
 format. Each evaluation sends the optimised parameters' values to every actor (one
 direct call each, all in flight at once), each evaluates its rows with the ordinary
 single-process ``Problem``, and the client adds the weighted results in partition
-order (a fixed order, so runs are reproducible). Everything else, the mini-batch
+order (a fixed order, so runs are reproducible, and a partition moved off a lost
+worker by ``placement.Placement`` changes no bit of the sum). Everything else, the mini-batch
 draws, the orientation, the line search, the monitors, runs on the client exactly as
 for a ``Problem``: ``Trainer`` takes this object unchanged.
 """
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..checks import check_positive_int, fail
+from ..checks import check_nonneg_int, check_positive_int, fail
 from ..core import DeltaSet, Layer, Parameter
+from ..options import get
 from ..train.constraints import Box
 from ..train.problem import Problem
-from .cluster import connect, worker_threads
+from .cluster import connect
+from .placement import Placement, live_workers
+from .shards import ShardSource
 from .wire import pack_model
-from .worker import PartitionEvaluator
-
-WORKER_WAIT = 10.0  # seconds to wait for a first worker before refusing to place the partitions
 
 __all__ = ["DistributedProblem"]
 
@@ -42,16 +44,21 @@ class DistributedProblem(Problem):
 
     Args (beyond ``train.Problem``'s net, loss, inputs, targets, batch_size, rng,
     params, constraints):
+        shards: a ``ShardSource`` instead of inputs and targets: shard i (rows
+            ``source.load(i)``, loaded by the worker that holds it) is partition i, and
+            the problem's rows are the shards' rows in index order.
+        retries: how many times one evaluation may move partitions off lost workers
+            before it gives up (a RuntimeError; the parameters stay unchanged).
         client: an existing ``dask.distributed.Client`` (left open by ``close``).
         address: a scheduler address ("tcp://host:8786") to connect to instead.
         n_workers, threads_per_worker: the LocalCluster of processes started when
             neither client nor address is given (closed by ``close``).
-        n_partitions: how many pieces the rows are cut into (default: one per worker),
+        n_partitions: how many pieces in-memory rows are cut into (default: one per worker),
             placed round-robin over the workers. Each lives in an actor, which runs
             one call at a time, so more than one per worker adds no parallelism.
         reduction: "mean" (the loss is a mean over rows: partitions are weighted by
             their share of the batch) or "sum" (weights 1).
-        numba_threads: threads of Numba's parallel kernels in each call (default:
+        numba_threads: threads of minieye's kernels in each call (default:
             threads_per_worker on a LocalCluster started here, the workers' own
             setting on a cluster given by client or address).
         direct: the client started here (for address=, or with its LocalCluster) calls
@@ -64,6 +71,7 @@ class DistributedProblem(Problem):
             how long that took).
 
     Attributes: ``row_ranges`` and ``workers`` (each partition's rows and worker),
+    ``placement`` (its ``moves``: partitions moved off lost workers),
     ``setup_seconds``, and ``last_timing`` of the latest evaluation: ``wall`` (seconds
     on the client), ``compute`` and ``cpu`` (wall and CPU seconds of the slowest
     worker), ``overhead`` (wall - compute: sending, scheduling, gathering, summing).
@@ -79,20 +87,23 @@ class DistributedProblem(Problem):
                  client: Any = None, address: str | None = None, n_workers: int = 2,
                  threads_per_worker: int = 1, n_partitions: int | None = None,
                  reduction: str = "mean", warm_up: bool = True, numba_threads: int | None = None,
-                 direct: bool = True):
-        super().__init__(net, loss, inputs, targets, batch_size=batch_size, rng=rng,
-                         params=params, constraints=constraints)
+                 direct: bool = True, shards: ShardSource | None = None, retries: int = 3):
         where = "DistributedProblem"
+        self._check_shards(shards, inputs, targets, n_partitions, where)
+        super().__init__(net, loss, inputs, targets, batch_size=None if shards is not None else batch_size, rng=rng,
+                         params=params, constraints=constraints)
         if reduction not in ("mean", "sum"):
             raise fail(where, "reduction 'mean' or 'sum'", repr(reduction))
         self.reduction = reduction
         self.direct = bool(direct)
-        self.n_rows = self._row_count(where)
+        self.shards = shards
+        self.retries = check_nonneg_int(retries, where, "retries")
+        if shards is None:
+            self.n_rows = self._row_count(where)
         if n_partitions is not None:
             n_partitions = check_positive_int(n_partitions, where, "n_partitions")
         self._owned: list[Any] = []
-        self._futures: list[Any] = []
-        self._actors: list[Any] = []
+        self.placement: Placement | None = None
         self.closed = False
         if numba_threads is not None:
             numba_threads = check_positive_int(numba_threads, where, "numba_threads")
@@ -101,7 +112,7 @@ class DistributedProblem(Problem):
         self.numba_threads = numba_threads
         self.client, self._owned = connect(client, address, n_workers, threads_per_worker, direct)
         try:
-            self._place(n_partitions, where)
+            self._place(n_partitions, batch_size, where)
             self.setup_seconds = 0.0
             self.evaluations = 0
             self.last_timing: dict[str, float] = {}
@@ -118,6 +129,19 @@ class DistributedProblem(Problem):
             raise
 
     # -- setup -------------------------------------------------------------------------------
+    @staticmethod
+    def _check_shards(shards: Any, inputs: Any, targets: Any, n_partitions: Any, where: str) -> None:
+        if shards is None:
+            return
+        if not isinstance(shards, ShardSource):
+            raise TypeError(str(fail(where, "shards a minieye.distributed.ShardSource", type(shards).__name__)))
+        if (inputs is not None and not (isinstance(inputs, (tuple, list)) and not inputs)) or targets is not None:
+            raise fail(where, "either shards= or inputs and targets, not both", "both",
+                       "the workers load every row from the shard source")
+        if n_partitions is not None:
+            raise fail(where, "no n_partitions with shards= (each shard is one partition)",
+                       f"n_partitions={n_partitions!r}")
+
     def _row_count(self, where: str) -> int:
         named = self._arrays()
         if not named:
@@ -130,43 +154,61 @@ class DistributedProblem(Problem):
                        ", ".join(f"{k}: {v}" for k, v in counts.items()))
         return n
 
-    def _place(self, n_partitions: int | None, where: str) -> None:
-        """Cut the rows into partitions, scatter each to one worker and start its actor there."""
-        workers = [address for address, _ in worker_threads(self.client)]
-        if not workers:  # a cluster that is starting, or a worker the nanny is restarting
-            try:
-                self.client.wait_for_workers(1, timeout=WORKER_WAIT)
-            except Exception:  # distributed raises its own TimeoutError subclass
-                pass
-            workers = [address for address, _ in worker_threads(self.client)]
-        if not workers:
-            raise fail(where, f"at least one Dask worker connected to the scheduler (waited {WORKER_WAIT:g} s)", "none",
-                       "start workers (dask worker <scheduler address>) before building the problem")
-        count = min(n_partitions or len(workers), self.n_rows)
-        bounds = np.linspace(0, self.n_rows, count + 1).round().astype(int)
+    def _place(self, n_partitions: int | None, batch_size: int | None, where: str) -> None:
+        """Start one actor per partition (placement.Placement): rows cut from the client's data
+        and scattered to the actor's worker, or a shard the worker loads."""
+        pack = lambda: pack_model(self.net, self.loss, self.params)  # noqa: E731
+        workers = live_workers(self.client)  # none: place_all explains
+        if self.shards is not None:
+            count = len(self.shards)
+        else:
+            count = min(n_partitions or len(workers) or 1, self.n_rows)
+            bounds = np.linspace(0, self.n_rows, count + 1).round().astype(int)
+            self.row_ranges = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        hint = (" If the client cannot reach the workers directly, pass direct=False."
+                if self.direct and self._owned else "")
+        self.placement = Placement(self.client, count, self._payload, pack, self.numba_threads, self.retries, hint)
+        self.placement.place_all(workers)
+        if self.shards is not None:
+            self._shard_rows(batch_size, where)
+
+    def _payload(self, i: int, address: str) -> tuple[Any, Any, list[Any]]:
+        """Partition i's data arguments for an actor on ``address`` (see Placement)."""
+        if self.shards is not None:
+            return None, (self.shards, i), []
+        a, b = self.row_ranges[i]
+        part = self._select(np.arange(a, b)) if (a, b) != (0, self.n_rows) else self._select(None)
+        data = self.client.scatter([part], workers=[address], hash=False)[0]
+        return data, None, [data]
+
+    def _shard_rows(self, batch_size: int | None, where: str) -> None:
+        """Rows of each shard, as its worker loaded them; every shard laid out as the first."""
+        layouts = self.placement.layout
+        for i, (rows, layout) in enumerate(layouts):
+            if rows == 0 or layout != layouts[0][1]:
+                raise fail(where, f"every shard with rows laid out as shard 0's (row shapes and dtypes "
+                           f"{layouts[0][1]})", f"shard {i}: {rows} rows, {layout}")
+        bounds = np.concatenate([[0], np.cumsum([rows for rows, _ in layouts])]).astype(int)
         self.row_ranges = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
-        self.workers = [workers[i % len(workers)] for i in range(count)]
-        model = self.client.scatter([pack_model(self.net, self.loss, self.params)], broadcast=True, hash=False)[0]
-        self._futures.append(model)
-        actors = []
-        for i, ((a, b), address) in enumerate(zip(self.row_ranges, self.workers)):
-            part = self._select(np.arange(a, b)) if (a, b) != (0, self.n_rows) else self._select(None)
-            data = self.client.scatter([part], workers=[address], hash=False)[0]
-            actor = self.client.submit(PartitionEvaluator, model, data, self.numba_threads, actor=True,
-                                       workers=[address], allow_other_workers=False,
-                                       key=f"minieye-partition-{i}-{uuid.uuid4().hex}")
-            self._futures += [data, actor]
-            actors.append(actor)
-        self._actors = [future.result() for future in actors]
-        self._futures.remove(model)
-        model.release()  # every actor has rebuilt its network: the bytes are no longer needed
+        self.n_rows = int(bounds[-1])
+        if batch_size is not None:  # train.Problem's mini-batch draws, over the shards' rows
+            self.batch_size = check_positive_int(batch_size, where, "batch_size")
+            if self.batch_size > self.n_rows:
+                raise fail(where, f"batch_size <= the number of rows in the shards ({self.n_rows})",
+                           f"batch_size={self.batch_size}")
+            self.n_samples = self.n_rows
+
+    @property
+    def workers(self) -> list[str]:
+        """The worker holding each partition, in partition order."""
+        return list(self.placement.workers)
 
     def refresh(self) -> None:
         """Resend the whole network (needed only after changing parameters the problem does
         not optimise, e.g. frozen ones: the optimised ones travel with every evaluation)."""
         self._check_open()
         packed = pack_model(self.net, self.loss, self.params)
-        self._call([(i, "reload", (packed,)) for i in range(len(self._actors))])
+        self.placement.call([(i, "reload", (packed,)) for i in range(len(self.row_ranges))])
 
     @property
     def partition_sizes(self) -> list[int]:
@@ -194,7 +236,7 @@ class DistributedProblem(Problem):
         jobs = self._rows(batch)
         total_rows = sum(n for _, _, n in jobs)
         # One direct call per partition's actor, all in flight at once.
-        results = self._call([(i, "evaluate", (values, rows)) for i, rows, _ in jobs])
+        results = self.placement.call([(i, "evaluate", (values, rows)) for i, rows, _ in jobs])
         self.evaluations += 1
         loss, grad = 0.0, np.zeros(self.size)
         for (_, _, n), (part_loss, part_grad, _, _) in zip(jobs, results):
@@ -206,17 +248,6 @@ class DistributedProblem(Problem):
         self.last_timing = {"wall": wall, "compute": compute, "overhead": wall - compute,
                             "cpu": max(r[3] for r in results)}
         return float(loss), grad
-
-    def _call(self, calls: list[tuple[int, str, tuple]]) -> list[Any]:
-        """Call ``method(*args)`` on partition i's actor for each ``(i, method, args)``, all at once."""
-        try:
-            pending = [getattr(self._actors[i], method)(*args) for i, method, args in calls]
-            return [call.result() for call in pending]
-        except Exception as exc:
-            hint = (" If the client cannot reach the workers directly, pass direct=False."
-                    if isinstance(exc, OSError) and self.direct and self._owned else "")
-            raise RuntimeError(f"DistributedProblem: evaluation on the workers failed "
-                               f"({type(exc).__name__}: {exc}); the parameters are unchanged.{hint}") from exc
 
     def evaluate(self, batch: np.ndarray | None = None) -> tuple[float, DeltaSet]:
         """``evaluate_vector`` with the gradient as a DeltaSet over ``params``."""
@@ -242,10 +273,9 @@ class DistributedProblem(Problem):
             return
         self.closed = True
         try:
-            if self._futures and self.client.status == "running":
-                self.client.cancel(self._futures)  # the actors go, with the network and the data
+            if self.placement is not None:
+                self.placement.release()  # the actors go, with the network and the data
         finally:
-            self._futures, self._actors = [], []
             for thing in self._owned:
                 thing.close()
             self._owned = []
@@ -259,4 +289,5 @@ class DistributedProblem(Problem):
     def __repr__(self) -> str:
         batch = "full batch" if self.batch_size is None else f"batch_size={self.batch_size}"
         return (f"DistributedProblem({self.net.label()}, {self.loss.label()}, {len(self.params)} params, "
-                f"{batch}, {len(self.row_ranges)} partitions on {len(set(self.workers))} workers)")
+                f"{batch}, {len(self.row_ranges)} {'shards' if self.shards else 'partitions'} on "
+                f"{len(set(self.workers))} workers)")

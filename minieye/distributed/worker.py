@@ -1,7 +1,7 @@
 """The worker side: a Dask actor holding the rebuilt network and one partition of the data.
 
 Each partition lives in one ``PartitionEvaluator`` on the worker that holds the
-partition (a Dask actor: the client calls its methods directly on that worker, one
+partition (its rows sent by the client, or loaded there from a ``ShardSource``) (a Dask actor: the client calls its methods directly on that worker, one
 round trip, without going through the scheduler). It rebuilds the network from the
 packed model once, wraps its rows in an ordinary single-process ``train.Problem``, and
 on each call writes the parameter values it is given and runs that Problem's
@@ -13,8 +13,9 @@ so workers need minieye installed (and any user layer registered with
 """
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -24,23 +25,61 @@ from .wire import unpack_model
 __all__ = ["PartitionEvaluator"]
 
 
+@contextlib.contextmanager
+def _numba_threads(count: int | None) -> Iterator[None]:
+    """Numba's thread count (a per-thread setting) at ``count`` for the block, then as it was:
+    the worker thread runs other tasks afterwards, which must not inherit the cap."""
+    if count is None:
+        yield
+        return
+    import numba
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(count, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
 class PartitionEvaluator:
     """The network and one partition of the rows, on a worker.
 
     Args:
         model: ``wire.pack_model``'s output (the network and loss in minieye's format).
         part: ``(inputs, targets)`` of this partition, as ``train.Problem`` takes them.
-        numba_threads: cap on the threads of Numba's parallel kernels during a call
-            (Numba's setting is per thread, so it is applied in each call).
+        numba_threads: cap on the threads of minieye's kernels during a call
+            (Numba's setting is per thread: it is applied for each call and restored after it).
+        shard: ``(source, index)`` instead of ``part``: the rows are
+            ``source.load(index)``, read here on the worker.
 
     Shapes: ``values[k]`` of ``evaluate`` has the shape of the k-th optimised parameter;
     the returned gradient has one entry per scalar of them, in their order.
     """
 
-    def __init__(self, model: dict[str, Any], part: tuple[tuple, Any], numba_threads: int | None = None):
+    def __init__(self, model: dict[str, Any], part: tuple[tuple, Any] | None = None,
+                 numba_threads: int | None = None, shard: tuple[Any, int] | None = None):
         self.numba_threads = numba_threads
+        if shard is not None:
+            source, index = shard
+            part = source.load(index)
+            if not isinstance(part, tuple) or len(part) != 2:
+                raise TypeError(f"shard {index}: the shard source's load returned {type(part).__name__}; "
+                                f"expected a tuple (inputs, targets)")
         self.part = part
         self.problem = self._build(model)
+
+    def describe(self) -> tuple[int, list[tuple[tuple[int, ...], str]]]:
+        """``(rows, [(row shape, dtype) of each input and target])``: what the client checks
+        across partitions (the same layout) and when a shard is re-loaded (the same rows)."""
+        problem = self.problem
+        named = problem._arrays()
+        counts = sorted({a.shape[0] if a.ndim else 0 for _, a in named})
+        if not named:
+            raise ValueError("this partition holds no inputs and no targets")
+        if len(counts) != 1:
+            raise ValueError("rows (first axis) differ between the arrays of this partition: " +
+                             ", ".join(f"{name}: {a.shape}" for name, a in named))
+        return counts[0], [(tuple(a.shape[1:]), a.dtype.str) for _, a in named]
 
     def _build(self, model: dict[str, Any]) -> Problem:
         net, loss, params = unpack_model(model)
@@ -60,13 +99,11 @@ class PartitionEvaluator:
         computation, and work from waiting for a busy CPU.
         """
         start, cpu = time.perf_counter(), time.process_time()
-        if self.numba_threads is not None:
-            import numba
-            numba.set_num_threads(max(1, min(self.numba_threads, numba.config.NUMBA_NUM_THREADS)))
         params = self.problem.params
         for p, value in zip(params, values):
             p.value[...] = value
-        loss, deltas = self.problem.evaluate(rows)
+        with _numba_threads(self.numba_threads):
+            loss, deltas = self.problem.evaluate(rows)
         # The gradient in the parameters' own dtype: the client's float64 sum is then the
         # same as with to_vector's float64 copy, and float32 networks send half the bytes.
         dtype = np.result_type(*[p.dtype for p in params])

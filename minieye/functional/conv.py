@@ -21,10 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import LAYOUTS, as_float_array, check_ndim, check_nonneg_int, check_positive_int, fail, spatial_tuple
-from ..kernels import conv as _sizes
+from ..checks import (LAYOUTS, as_float_array, check_allocation, check_kernel_nonempty, check_ndim, check_nonneg_int,
+                      check_positive_int, check_shape_tuple, fail, spatial_tuple, TUPLE_NAMES)
+from ..kernels import conv_geometry as _sizes
 from ..kernels import conv_nd as knd
-from ..kernels.conv_nd import Spec
+from ..kernels.conv_geometry import Geometry
+from ..kernels.conv_plan import Algorithm, Plan, plan as conv_plan
 from .conv_pad import pad, pad_adjoint
 from .conv_matrix import conv_matrix
 
@@ -41,10 +43,14 @@ __all__ = [
     "conv_matrix",
     "pad",
     "pad_adjoint",
+    "Geometry",
+    "Algorithm",
+    "Plan",
+    "conv_plan",
 ]
 
 
-# -- output sizes (validated; the kernels use the plain formulas in kernels.conv) ---------------
+# -- output sizes (validated; the kernels use the plain formulas in kernels.conv_geometry) -------
 def _axis_arguments(where: str, size: int, kernel_size: int, stride: int, padding: int,
                     dilation: int) -> tuple[int, int, int, int, int]:
     """One axis's geometry as ints, each in its range (padding may be 0, the rest positive)."""
@@ -90,7 +96,6 @@ def conv_transpose_output_size(size: int, kernel_size: int, stride: int = 1, pad
 
 # -- validation shared by the functions and the layers -------------------------------------
 _AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
-_TUPLE_NAMES = {1: "an (l,) tuple", 2: "an (h, w) pair", 3: "a (d, h, w) triple"}
 
 
 def as_operands(x: Any, w: Any, where: str, dtype: Any = None, nd: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -112,7 +117,7 @@ def resolve_padding(padding: Any, kernel: tuple[int, ...], dilation: tuple[int, 
         if padding == "valid":
             return (0,) * nd
         if padding != "same":
-            raise fail(where, f"padding an int, {_TUPLE_NAMES[nd]}, 'same' or 'valid'", f"padding={padding!r}")
+            raise fail(where, f"padding an int, {TUPLE_NAMES[nd]}, 'same' or 'valid'", f"padding={padding!r}")
         if any(s != 1 for s in stride):
             raise fail(where, "stride 1 with padding='same'", f"stride={stride}",
                        "compute the padding yourself for strided convolutions")
@@ -135,44 +140,52 @@ def check_groups(c_in: int, c_out: int, groups: Any, where: str) -> int:
     return groups
 
 
-def check_kernel_fits(size: tuple[int, ...], kernel: tuple[int, ...], spec: Spec, where: str) -> tuple[int, ...]:
+def check_kernel_fits(size: tuple[int, ...], kernel: tuple[int, ...], geometry: Geometry, where: str) -> tuple[int, ...]:
     """The spatial output size of a convolution, refusing a kernel larger than the padded input."""
     names = _AXIS_NAMES[len(kernel)]
-    for name, n, k, p, d in zip(names, size, kernel, spec.padding, spec.dilation):
+    for name, n, k, p, d in zip(names, size, kernel, geometry.padding, geometry.dilation):
         if d * (k - 1) + 1 > n + 2 * p:
             raise fail(where, f"the (dilated) kernel {name} {d * (k - 1) + 1} to fit the padded input "
                        f"{name} {n} + 2*{p}", f"input size {tuple(size)}, kernel {tuple(kernel)}",
                        "use more padding or a smaller kernel")
-    return knd.output_size(tuple(size), tuple(kernel), spec)
+    return _sizes.output_size(tuple(size), tuple(kernel), geometry)
 
 
-def spec_of(stride: Any, padding: Any, dilation: Any, groups: int, kernel: tuple[int, ...], where: str) -> Spec:
+def geometry_of(stride: Any, padding: Any, dilation: Any, groups: int, kernel: tuple[int, ...], where: str) -> Geometry:
     nd = len(kernel)
+    check_kernel_nonempty(kernel, where)
     stride = spatial_tuple(stride, nd, where, "stride", minimum=1)
     dilation = spatial_tuple(dilation, nd, where, "dilation", minimum=1)
-    return Spec(stride, resolve_padding(padding, kernel, dilation, stride, where), dilation, groups)
+    return Geometry(stride, resolve_padding(padding, kernel, dilation, stride, where), dilation, groups)
 
 
-def check_output_padding(output_padding: Any, spec: Spec, where: str) -> tuple[int, ...]:
-    out_pad = spatial_tuple(output_padding, spec.nd, where, "output_padding", minimum=0)
-    for op, s, d in zip(out_pad, spec.stride, spec.dilation):
+def check_output_padding(output_padding: Any, geometry: Geometry, where: str) -> tuple[int, ...]:
+    out_pad = spatial_tuple(output_padding, geometry.nd, where, "output_padding", minimum=0)
+    for op, s, d in zip(out_pad, geometry.stride, geometry.dilation):
         if op >= s and op >= d:
             raise fail(where, "output_padding smaller than stride or dilation", f"output_padding={out_pad}, "
-                       f"stride={spec.stride}, dilation={spec.dilation}",
+                       f"stride={geometry.stride}, dilation={geometry.dilation}",
                        "output_padding only picks among the input sizes that map to the same output size")
     return out_pad
 
 
-def transpose_output_size(size: tuple[int, ...], kernel: tuple[int, ...], spec: Spec, output_padding: Any,
+def transpose_output_size(size: tuple[int, ...], kernel: tuple[int, ...], geometry: Geometry, output_padding: Any,
                           where: str) -> tuple[int, ...]:
     """The spatial output size of a transposed convolution, refusing a size below 1."""
-    out_pad = check_output_padding(output_padding, spec, where)
+    out_pad = check_output_padding(output_padding, geometry, where)
     out = tuple(_sizes.conv_transpose_output_size(n, k, s, p, op, d) for n, k, s, p, op, d in
-                zip(size, kernel, spec.stride, spec.padding, out_pad, spec.dilation))
+                zip(size, kernel, geometry.stride, geometry.padding, out_pad, geometry.dilation))
     if min(out) < 1:
         raise fail(where, "a positive output size", f"output size {out} from input size {tuple(size)}",
                    "reduce padding")
     return out
+
+
+def check_sizes(x: np.ndarray, geometry: Geometry, out: tuple[int, ...], c_out: int, where: str) -> None:
+    """Refuse, before allocating, a padded input or an output beyond this machine's memory."""
+    padded = tuple(n + 2 * p for n, p in zip(x.shape[2:], geometry.padding))
+    check_allocation(x.shape[:2] + padded, x.dtype, where, "the padded input")
+    check_allocation((x.shape[0], c_out) + tuple(out), x.dtype, where, "the output")
 
 
 def as_bias(b: Any, c_out: int, dtype: np.dtype, where: str) -> np.ndarray | None:
@@ -199,9 +212,10 @@ def _conv(nd: int, x: Any, w: Any, b: Any, stride: Any, padding: Any, dilation: 
     if x.shape[1] != c_in_g * groups:
         raise fail(where, f"x.shape[1] == w.shape[1] * groups ({c_in_g} * {groups})",
                    f"x.shape == {x.shape}, w.shape == {w.shape}")
-    spec = spec_of(stride, padding, dilation, groups, w.shape[2:], where)
-    check_kernel_fits(x.shape[2:], w.shape[2:], spec, where)
-    return knd.forward(x, w, spec, bias=as_bias(b, c_out, x.dtype, where))
+    geometry = geometry_of(stride, padding, dilation, groups, w.shape[2:], where)
+    out = check_kernel_fits(x.shape[2:], w.shape[2:], geometry, where)
+    check_sizes(x, geometry, out, c_out, where)
+    return knd.forward(x, w, geometry, bias=as_bias(b, c_out, x.dtype, where))
 
 
 def _conv_transpose(nd: int, x: Any, w: Any, b: Any, stride: Any, padding: Any, output_padding: Any,
@@ -214,11 +228,21 @@ def _conv_transpose(nd: int, x: Any, w: Any, b: Any, stride: Any, padding: Any, 
         raise fail(where, f"x.shape[1] == w.shape[0] ({c_in})", f"x.shape == {x.shape}, w.shape == {w.shape}",
                    "a transposed weight is (in_channels, out_channels/groups, *kernel_size)")
     if isinstance(padding, str):
-        raise fail(where, f"padding an int or {_TUPLE_NAMES[nd]}", f"padding={padding!r}")
-    spec = spec_of(stride, padding, dilation, groups, w.shape[2:], where)
-    out = transpose_output_size(x.shape[2:], w.shape[2:], spec, output_padding, where)
+        raise fail(where, f"padding an int or {TUPLE_NAMES[nd]}", f"padding={padding!r}")
+    geometry = geometry_of(stride, padding, dilation, groups, w.shape[2:], where)
+    out = transpose_output_size(x.shape[2:], w.shape[2:], geometry, output_padding, where)
+    check_sizes(x, geometry, out, c_out_g * groups, where)
     b = as_bias(b, c_out_g * groups, x.dtype, where)
-    return add_bias(knd.grad_input(x, w, out, spec), b)
+    return add_bias(knd.grad_input(x, w, out, geometry), b)
+
+
+# -- the layers' road into the kernels: arrays checked by the layer, one Plan per call ------------
+# A layer plans in its forward (``conv_plan(x.shape, w.shape, geometry)``; for a transposed layer,
+# the shapes of the convolution it is the adjoint of) and passes that plan to its backward.
+conv_forward = knd.forward
+conv_grad_input = knd.grad_input
+conv_grad_weight = knd.grad_weight
+conv_backward_transposed = knd.backward_transposed
 
 
 # -- public functions ---------------------------------------------------------------------------
@@ -293,13 +317,13 @@ def conv2d_weight_grad(x: Any, weight_shape: tuple[int, int, int, int], dy: Any,
     """
     where = "conv2d_weight_grad"
     x, dy = as_operands(x, dy, where)
-    c_out, c_in_g, kh, kw = (int(v) for v in weight_shape)
+    c_out, c_in_g, kh, kw = check_shape_tuple(weight_shape, 4, where, "weight_shape")
     groups = check_groups(x.shape[1], c_out, groups, where)
     if x.shape[1] != c_in_g * groups or dy.shape[1] != c_out:
         raise fail(where, f"x.shape[1] == {c_in_g * groups} and dy.shape[1] == {c_out}",
                    f"x.shape == {x.shape}, dy.shape == {dy.shape}")
-    spec = spec_of(stride, padding, dilation, groups, (kh, kw), where)
-    out_hw = check_kernel_fits(x.shape[2:], (kh, kw), spec, where)
+    geometry = geometry_of(stride, padding, dilation, groups, (kh, kw), where)
+    out_hw = check_kernel_fits(x.shape[2:], (kh, kw), geometry, where)
     if dy.shape[0] != x.shape[0] or tuple(dy.shape[2:]) != out_hw:
         raise fail(where, f"dy of shape {(x.shape[0], c_out) + out_hw}", f"dy.shape == {dy.shape}")
-    return knd.grad_weight(x, dy, (kh, kw), spec)
+    return knd.grad_weight(x, dy, (kh, kw), geometry)

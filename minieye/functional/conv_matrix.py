@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..checks import as_float_array, fail, pair
-from ..kernels.conv import conv_output_size
+from ..kernels.conv_geometry import conv_output_size
 
 __all__ = ["conv_matrix"]
 

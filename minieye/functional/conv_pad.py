@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array, check_nonneg_int, fail
+from ..checks import as_float_array, check_allocation, check_nonneg_int, fail
 
 __all__ = ["pad", "pad_adjoint", "pad_amounts", "apply_pad", "fold_pad"]
 
@@ -47,6 +47,9 @@ def _check(shape: tuple[int, ...], amounts: Amounts, mode: str, where: str, name
         raise fail(where, f"{name} with at least 2 dimensions (..., H, W)", f"{name}.shape == {tuple(shape)}")
     left, right, top, bottom = amounts
     h, w = shape[-2], shape[-1]
+    if mode != "zero" and mode != "constant" and (h == 0 or w == 0) and any(amounts):
+        raise fail(where, f"{name} with non-empty H and W to pad in mode {mode!r} (it copies image pixels)",
+                   f"{name}.shape == {tuple(shape)}", "use mode='zero' for an empty image")
     if mode == "reflect" and (max(top, bottom) >= h or max(left, right) >= w):
         raise fail(where, "reflect padding smaller than the image size on each side",
                    f"pad (left, right, top, bottom) = {amounts} for an image of {h} x {w}",
@@ -57,6 +60,8 @@ def apply_pad(x: np.ndarray, amounts: Amounts, mode: str, where: str) -> np.ndar
     """``pad`` on a validated float array, errors worded for ``where``."""
     _check(x.shape, amounts, mode, where)
     left, right, top, bottom = amounts
+    check_allocation(x.shape[:-2] + (x.shape[-2] + top + bottom, x.shape[-1] + left + right), x.dtype, where,
+                     "the padded array")
     widths = [(0, 0)] * (x.ndim - 2) + [(top, bottom), (left, right)]
     return np.pad(x, widths, mode=_NUMPY_MODE[mode])
 

@@ -10,9 +10,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..checks import LAYOUTS, as_float_array, check_ndim, fail, spatial_tuple
+from ..checks import LAYOUTS, as_float_array, check_ndim, fail, pair, spatial_tuple
 
-__all__ = ["Window", "check_volume", "window", "check_fits", "spatial_size", "check_switches"]
+__all__ = ["Window", "check_volume", "window", "check_fits", "spatial_size", "check_switches", "upsample_scale",
+           "UPSAMPLE_MODES"]
+
+UPSAMPLE_MODES = ("nearest", "bilinear")
 
 _AXES = {1: "L", 2: "H and W", 3: "D, H and W"}
 
@@ -25,12 +28,33 @@ class Window(NamedTuple):
     padding: tuple[int, ...]
 
 
+# Windows already checked, keyed by arguments made of plain ints only (so that True or 2.0
+# never match 1 or 2): a layer passes the same tuples on every call, and checking them
+# again cost about as much as a small pooling kernel.
+_CHECKED: dict[tuple, Window] = {}
+
+
+def _plain(value: Any) -> bool:
+    return value is None or type(value) is int or (type(value) is tuple and all(type(v) is int for v in value))
+
+
 def window(where: str, kernel_size: Any, stride: Any, padding: Any, nd: int = 2) -> Window:
     """The window from int-or-tuple arguments.
 
     stride None means the kernel size; padding may be at most half the kernel (as in
     PyTorch), so that every window holds at least one real input cell.
     """
+    key = (kernel_size, stride, padding, nd)
+    plain = all(map(_plain, key))
+    if plain and key in _CHECKED:
+        return _CHECKED[key]
+    win = _window(where, kernel_size, stride, padding, nd)
+    if plain and len(_CHECKED) < 4096:
+        _CHECKED[key] = win
+    return win
+
+
+def _window(where: str, kernel_size: Any, stride: Any, padding: Any, nd: int) -> Window:
     k = spatial_tuple(kernel_size, nd, where, "kernel_size", minimum=1)
     s = spatial_tuple(k if stride is None else stride, nd, where, "stride", minimum=1)
     p = spatial_tuple(padding, nd, where, "padding", minimum=0)
@@ -83,3 +107,10 @@ def check_switches(switches: Any, shape: tuple[int, ...], spatial: tuple[int, ..
                    f"values in [{int(s.min())}, {int(s.max())}]",
                    f"Pass the input size of the max_pool{nd}d that made them")
     return np.ascontiguousarray(s, dtype=np.int64)
+
+
+def upsample_scale(where: str, scale_factor: Any, mode: Any) -> tuple[int, int]:
+    """An upsampling's ``mode`` checked and its ``scale_factor`` as (sh, sw), each an int >= 1."""
+    if mode not in UPSAMPLE_MODES:
+        raise fail(where, "mode 'nearest' or 'bilinear'", f"mode={mode!r}")
+    return pair(scale_factor, where, "scale_factor", minimum=1)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 
-from ..archive import read_archive, write_archive
+from ..archive import MAX_BYTES, open_archive, write_archive
 from ..core import Layer
 from .decode import decode
 from .encode import FORMAT, VERSION, encode
@@ -42,11 +42,14 @@ def save(layer: Layer, path: str | os.PathLike) -> None:
     write_archive(path, meta, arrays)
 
 
-def load(path: str | os.PathLike) -> Layer:
+def load(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> Layer:
     """The layer or network saved at ``path``.
 
     Raises OSError when the file is missing and ValueError, naming the file and the
-    problem, when it is not a valid minieye network file.
+    problem, when it is not a valid minieye network file. Only the arrays the description
+    names are read, each after its shape and dtype were checked against the description
+    and the rebuilt layer, and at most ``max_bytes`` of them (16 GiB by default; a
+    hostile file cannot make the loader inflate more, see docs/io.md "Limits").
     """
-    meta, arrays = read_archive(path)
-    return decode(meta, arrays, where=repr(os.fspath(path)))
+    with open_archive(path, max_bytes) as (meta, arrays):
+        return decode(meta, arrays, where=repr(os.fspath(path)))

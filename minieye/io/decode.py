@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from ..archive import array_header
 from ..core import Layer, Parameter
 from ..network import Graph, Node, Sequential
 from .encode import FORMAT, VERSION
-from .registry import _ensure_builtins, class_for
+from .registry import class_for
 
 __all__ = ["decode", "check_header"]
 
@@ -132,6 +133,8 @@ class _Decoder:
                 raise  # our own message, from build_graph
             raise _fail(where, f"the layer could not be rebuilt from its config ({type(exc).__name__}: {exc})") from None
         self.fill_parameters(layer, _field(record, "params", list, where), where)
+        self.fill_buffers(layer, record.get("buffers", {}), where)
+        layer.training = _field(record, "training", bool, where)
         return layer
 
     def build_graph(self, graph: Graph, spec: dict, position: int, where: str) -> None:
@@ -177,18 +180,39 @@ class _Decoder:
                 continue
             if id(built) in self.adopted:
                 raise _fail(at, "the layer built a parameter that another record already owns")
-            value, frozen = self.parameter_value(k, at)
-            self.check_built(built, value, where)
+            value, frozen = self.parameter_value(k, at, built, where)
             np.copyto(built.value, value)  # in place: the layer may hold views of it
             built.frozen = frozen
             self.params[k] = built
             self.adopted.add(id(built))
 
+    def fill_buffers(self, layer: Layer, spec: Any, where: str) -> None:
+        """Copy the stored buffers into the ones the layer built (same names, shapes, dtypes)."""
+        if not isinstance(spec, dict):
+            raise _fail(where, f"'buffers' must be a JSON object; found {type(spec).__name__}")
+        built = layer.buffers()
+        if set(spec) != set(built):
+            raise _fail(where, f"the file holds buffers {sorted(spec)} but the layer has {sorted(built)}")
+        for key, target in built.items():
+            name = spec[key]
+            if not isinstance(name, str) or name not in self.arrays:
+                raise _fail(where, f"buffer {key!r}: array {_short(name)} is missing from arrays.npz")
+            if name in self.used_arrays:
+                raise _fail(where, f"array {name!r} is used twice")
+            self.used_arrays.add(name)
+            value = self.arrays[name]
+            if value.shape != target.shape or value.dtype != target.dtype:
+                raise _fail(where, f"buffer {key!r} was built with shape {target.shape} and dtype {target.dtype}, "
+                                   f"but the file holds shape {value.shape} and dtype {value.dtype}")
+            np.copyto(target, value)
+
     @staticmethod
-    def check_built(built: Parameter, value: np.ndarray, where: str) -> None:
-        if value.shape != built.shape or value.dtype != built.dtype:
+    def check_built(built: Parameter, value: np.ndarray, where: str, dtype: np.dtype | None = None) -> None:
+        """Refuse a stored value (an array, or its shape with ``dtype``) unlike the parameter the layer built."""
+        shape, dtype = (value.shape, value.dtype) if dtype is None else (tuple(value), dtype)
+        if shape != built.shape or dtype != built.dtype:
             raise _fail(where, f"parameter {built.name!r} was built with shape {built.shape} and dtype "
-                               f"{built.dtype}, but the file holds shape {value.shape} and dtype {value.dtype}; "
+                               f"{built.dtype}, but the file holds shape {shape} and dtype {dtype}; "
                                f"the layer's config() must record every argument that sets them")
 
     def tie(self, layer: Layer, built: Parameter, known: Parameter, where: str) -> None:
@@ -200,7 +224,10 @@ class _Decoder:
         raise _fail(where, f"parameter {built.name!r} is shared with another layer, but it is not an "
                            f"attribute of {layer.label()}, so the sharing cannot be restored")
 
-    def parameter_value(self, k: int, where: str) -> tuple[np.ndarray, bool]:
+    def parameter_value(self, k: int, where: str, built: Parameter, layer_where: str) -> tuple[np.ndarray, bool]:
+        """Parameter ``k``'s stored value and frozen flag. Its header is checked against the
+        description and the ``built`` parameter before the data is read (a hostile file's huge
+        array is refused unread)."""
         spec = self.param_specs[k]
         if not isinstance(spec, dict):
             raise _fail(where, "parameter description must be a JSON object")
@@ -214,10 +241,12 @@ class _Decoder:
         if name in self.used_arrays:
             raise _fail(where, f"array {name!r} is used twice")
         self.used_arrays.add(name)
-        array = self.arrays[name]
-        if list(array.shape) != shape or array.dtype.name != dtype:
-            raise _fail(where, f"array {name!r} has shape {tuple(array.shape)} and dtype {array.dtype}, "
+        stored_shape, stored_dtype = array_header(self.arrays, name)
+        if list(stored_shape) != shape or stored_dtype.name != dtype:
+            raise _fail(where, f"array {name!r} has shape {stored_shape} and dtype {stored_dtype}, "
                                f"but the file describes shape {_short(shape)} and dtype {dtype!r}")
+        self.check_built(built, stored_shape, layer_where, stored_dtype)
+        array = self.arrays[name]
         if finite and not np.isfinite(array).all():
             bad = int(array.size - np.isfinite(array).sum())
             raise _fail(where, f"array {name!r} holds {bad} NaN/Inf value(s) but the file says it is finite "
@@ -235,15 +264,21 @@ def decode(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str = "mi
     if not isinstance(meta, dict):
         raise _fail(where, f"meta must be a JSON object; found {type(meta).__name__}")
     check_header(meta, where)
-    _ensure_builtins()
     meta = _upgrade(meta, where)
     return _Decoder(meta, arrays, where).run(meta.get("root"))
 
 
-# Format upgrades: _UPGRADERS[v] turns a version-v meta into version v + 1. Version 1 is
-# the first, so there is nothing to upgrade yet; a future format change adds an entry
-# here and old files keep loading.
-_UPGRADERS: dict[int, Any] = {}
+# Format upgrades: _UPGRADERS[v] turns a version-v meta into version v + 1, so old files
+# keep loading. Version 2 added each record's mode ("training") and buffers; a version-1
+# layer was always in training mode and had none.
+def _v1_to_v2(meta: dict[str, Any]) -> dict[str, Any]:
+    records = meta.get("layers")
+    if isinstance(records, list):
+        records = [{**r, "training": True} if isinstance(r, dict) else r for r in records]
+    return {**meta, "layers": records, "version": 2}
+
+
+_UPGRADERS: dict[int, Any] = {1: _v1_to_v2}
 
 
 def _upgrade(meta: dict[str, Any], where: str) -> dict[str, Any]:

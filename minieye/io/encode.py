@@ -1,7 +1,9 @@
 """Describing a layer tree as (meta, arrays): the write side of the network format.
 
 Each distinct layer object becomes one record in ``meta["layers"]``, each distinct
-Parameter one entry in ``meta["parameters"]`` whose value is the array ``p<k>``.
+Parameter one entry in ``meta["parameters"]`` whose value is the array ``p<k>``. A
+record also keeps the layer's mode (``training``) and its buffers (running statistics,
+arrays ``b<k>``).
 Records are written dependencies first (a Sequential's children, a Graph's layers,
 layers named in a config), so a reader builds them in file order and every reference
 points backwards. A layer placed at several places is stored once and referenced by
@@ -14,14 +16,15 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import fail_type
 from ..core import Layer, Parameter
 from ..network import Graph, Sequential
-from .registry import _ensure_builtins, name_for
+from .registry import name_for
 
 __all__ = ["FORMAT", "VERSION", "encode"]
 
 FORMAT = "minieye-network"
-VERSION = 1
+VERSION = 2
 
 
 class _Encoder:
@@ -60,6 +63,11 @@ class _Encoder:
                              f"got {type(config).__name__}")
         record["config"] = self.value(config, f"{layer.label()}.config()")
         record["params"] = [self.parameter(p) for p in layer.parameters()]
+        record["training"] = bool(layer.training)
+        buffers = layer.buffers()
+        if buffers:
+            record["buffers"] = {name: self.buffer(array, f"{layer.label()} buffer {name!r}")
+                                 for name, array in buffers.items()}
         self.in_progress.discard(key)
         self.index[key] = len(self.records)
         self.keep.append(layer)
@@ -77,6 +85,14 @@ class _Encoder:
                                 "finite": bool(np.isfinite(value).all())})
             self.param_index[key] = len(self.params) - 1
         return self.param_index[key]
+
+    def buffer(self, array: np.ndarray, where: str) -> str:
+        if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+            raise ValueError(f"minieye.io.save: {where} must be a boolean, integer or float ndarray; "
+                             f"got {type(array).__name__}")
+        name = f"{self.prefix}b{len(self.arrays)}"
+        self.arrays[name] = np.array(array, order="C", copy=True)
+        return name
 
     # -- config values ---------------------------------------------------------------------
     def value(self, v: Any, where: str) -> Any:
@@ -121,10 +137,9 @@ def encode(layer: Layer, prefix: str = "") -> tuple[dict[str, Any], dict[str, np
     Trainer checkpoints embed a network this way, with their own prefix.
     """
     if not isinstance(layer, Layer):
-        raise ValueError(f"minieye.io.save: expected a Layer or network; got {type(layer).__name__}")
+        raise fail_type("minieye.io.save", "a Layer or network", type(layer).__name__, value=layer)
     from .. import __version__
 
-    _ensure_builtins()
     encoder = _Encoder(prefix)
     root = encoder.layer(layer, layer.label())
     meta = {"format": FORMAT, "version": VERSION, "minieye_version": __version__,

@@ -117,6 +117,9 @@ def name_for(layer: Layer) -> str:
     """The registered name of ``type(layer)``; ValueError with the fix when it has none."""
     cls = type(layer)
     name = _BY_CLASS.get(cls)
+    if name is None:  # built-ins register on first need
+        _ensure_builtins()
+        name = _BY_CLASS.get(cls)
     if name is None:
         raise ValueError(f"minieye.io.save: layer {layer.label()} has class {cls.__module__}.{cls.__qualname__}, "
                          f"which is not registered; decorate it with @minieye.io.register "
@@ -127,6 +130,9 @@ def name_for(layer: Layer) -> str:
 def class_for(name: str, where: str) -> type:
     """The class registered as ``name``; ValueError naming the unknown class otherwise."""
     cls = _BY_NAME.get(name)
+    if cls is None:
+        _ensure_builtins()
+        cls = _BY_NAME.get(name)
     if cls is None:
         raise ValueError(f"{where}: unknown layer class {name!r}; register it with @minieye.io.register "
                          f"before loading (known: {', '.join(sorted(_BY_NAME)) or 'none'})")

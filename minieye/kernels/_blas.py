@@ -1,4 +1,4 @@
-"""Hold BLAS to one thread while a Numba kernel calls it from its own threads.
+"""Hold BLAS to one thread while a Numba kernel calls it from several of our own threads.
 
 Numba's ``np.dot`` calls SciPy's BLAS; when the GEMM convolution runs its blocks on
 several threads (``_threads.run_blocks``), each must get a single-threaded BLAS, or the
@@ -6,6 +6,8 @@ two kinds of threads oversubscribe the cores (and OpenBLAS prints 'Detect OpenMP
 warnings under an OpenMP threading layer). Switching
 the thread count through a cached threadpoolctl controller costs a few microseconds
 per call, unlike ``threadpool_limits`` (about a millisecond: it rescans the libraries).
+Only the GEMM convolution enters it, for the length of one call. On exit a count is put
+back only where it is still the 1 set here, so a setting the user changed meanwhile stays.
 """
 from __future__ import annotations
 
@@ -64,5 +66,6 @@ def single_threaded_blas() -> Iterator[None]:
             _depth -= 1
             if _depth == 0:
                 for controller, count in _saved:
-                    controller.set_num_threads(count)
+                    if controller.get_num_threads() == 1:
+                        controller.set_num_threads(count)
                 _saved = []

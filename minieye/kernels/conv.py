@@ -16,19 +16,22 @@ the transposed convolution's forward is ``conv2d_grad_input``, its input gradien
 ``conv2d_forward`` and its weight gradient is ``conv2d_grad_weight`` with the roles
 of x and dy swapped.
 
-Algorithms (picked per call by ``plan``; see docs/kernels.md for measurements):
+Algorithms (``conv_plan.plan`` decides once per call; see docs/kernels.md for measurements):
 
 - ``gemm``: unfold tiles of each sample into columns (``conv_gemm``), one matrix product
-  per tile and group with BLAS (Numba's ``np.dot``, SciPy's OpenBLAS held to one thread
-  per worker), fold back for the input gradient. Best when channels are many (the
-  product does ``2 * c_out/g`` flops per unfolded element).
+  per tile and group with BLAS (Numba's ``np.dot``, SciPy's OpenBLAS), fold back for the
+  input gradient. Best when channels are many (the product does ``2 * c_out/g`` flops per
+  unfolded element).
 - ``direct``: multiply-adds along zero-padded, flattened planes (``conv_wide``; row loops
   in ``conv_direct`` for strides above 1). Best for few channels per group
   (single-channel deblurring, depthwise convolution, digits).
 
-Work big enough to pay for it is split over ``numba.get_num_threads()`` threads
-(``_threads``). Scratch buffers are kept per calling thread between calls
-(``release_scratch`` frees them).
+Work big enough to pay for it is split over the plan's threads (``_threads``). While a GEMM
+call runs, BLAS is held to one thread: its products are tile-sized, where BLAS's own
+threads cost more than they give (on the loaded 2-core machine, 4-45 GFLOP/s instead of
+55-85 for one thread; docs/kernels.md), and with our threads they would oversubscribe.
+The user's setting is put back when the call ends. The direct path never calls BLAS.
+Scratch buffers are kept per calling thread between calls (``release_scratch`` frees them).
 
 These functions validate nothing (``minieye.functional`` does) and expect
 C-contiguous arrays of one float dtype.
@@ -40,70 +43,20 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import conv_direct, conv_gemm
-from ._threads import run_parts, thread_count
+from . import conv_direct, conv_gemm, conv_winograd
 from ._blas import single_threaded_blas
+from ._threads import run_parts
+from .conv_geometry import Geometry, conv_output_size
+from .conv_plan import Algorithm, Plan, plan as make_plan
 
 __all__ = [
-    "Geometry",
-    "conv_output_size",
-    "conv_transpose_output_size",
     "conv2d_forward",
     "conv2d_grad_input",
     "conv2d_grad_weight",
     "conv2d_forward_and_grad_weight",
     "conv2d_backward_transposed",
-    "plan",
     "release_scratch",
 ]
-
-
-class Geometry(NamedTuple):
-    """Hyper-parameters of one convolution, each spelled out per axis."""
-
-    stride_h: int = 1
-    stride_w: int = 1
-    pad_h: int = 0
-    pad_w: int = 0
-    dilation_h: int = 1
-    dilation_w: int = 1
-    groups: int = 1
-
-    def args(self) -> tuple[int, int, int, int, int, int]:
-        """The six integers every kernel takes after its arrays."""
-        return (self.stride_h, self.stride_w, self.pad_h, self.pad_w, self.dilation_h, self.dilation_w)
-
-
-def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
-    """Output length of a convolution along one axis (PyTorch's formula).
-
-    ``floor((size + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1``
-    """
-    return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
-
-
-def conv_transpose_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0,
-                               output_padding: int = 0, dilation: int = 1) -> int:
-    """Output length of a transposed convolution along one axis (PyTorch's formula).
-
-    ``(size - 1)*stride - 2*padding + dilation*(kernel_size - 1) + output_padding + 1``
-    """
-    return (size - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + output_padding + 1
-
-
-# -- algorithm choice -------------------------------------------------------------------
-# Below this many multiply-adds the GEMM path runs on one thread.
-_GEMM_PARALLEL_MIN_WORK = 8_000_000
-
-
-def plan(c_in: int, c_out: int, groups: int) -> str:
-    """'direct' or 'gemm' for a convolution with these channel counts."""
-    c_in_g, c_out_g = c_in // groups, c_out // groups
-    # The product runs at BLAS speed only when both matrix sides have some width; with a
-    # single input or output channel per group the unfolding costs more than it saves.
-    if c_in_g * c_out_g <= 16 or c_in_g == 1 or c_out_g == 1:
-        return "direct"
-    return "gemm"
 
 
 _local = threading.local()
@@ -128,7 +81,7 @@ def release_scratch() -> None:
     _local.buffers = {}
 
 
-class _GemmPlan(NamedTuple):
+class _GemmLayout(NamedTuple):
     threads: int
     tile_rows: int
     cols_size: int
@@ -136,15 +89,10 @@ class _GemmPlan(NamedTuple):
     tile_size: int
 
 
-# Bytes of one thread's unfolded tile: fits the 2 MB L2 cache with room for the plane.
-_TILE_BYTES = 768 << 10
-
-
-def _gemm_plan(n: int, c_in: int, c_out: int, hw: tuple[int, int], kernel_hw: tuple[int, int],
-               out_hw: tuple[int, int], geometry: Geometry, dtype: np.dtype) -> _GemmPlan:
+def _gemm_layout(threads: int, tile_bytes: int, c_in: int, hw: tuple[int, int], kernel_hw: tuple[int, int],
+                 out_hw: tuple[int, int], c_out_g: int, geometry: Geometry, dtype: np.dtype) -> _GemmLayout:
+    """Scratch sizes of the GEMM kernels; a tile of ``tile_bytes`` fits the L2 cache with the plane."""
     kh, kw = kernel_hw
-    work = n * c_out * (c_in // geometry.groups) * kh * kw * out_hw[0] * out_hw[1]
-    threads = 1 if work < _GEMM_PARALLEL_MIN_WORK else max(1, min(thread_count(), n))
     # Phase planes (see conv_gemm): s_h*s_w planes per channel of hps x wps padded pixels,
     # plus slack: a tile's run reads up to (kw - 1)*dilation_w // s_w past its last row.
     sh, sw = geometry.stride_h, geometry.stride_w
@@ -152,44 +100,75 @@ def _gemm_plan(n: int, c_in: int, c_out: int, hw: tuple[int, int], kernel_hw: tu
     row = -(-(hw[1] + 2 * geometry.pad_w) // sw)
     plane = hps * row + (kw - 1) * geometry.dilation_w // sw + 1
     itemsize = np.dtype(dtype).itemsize
-    tile_rows = int(max(1, min(out_hw[0], _TILE_BYTES // (c_in * kh * kw * row * itemsize))))
+    tile_rows = int(max(1, min(out_hw[0], tile_bytes // (c_in * kh * kw * row * itemsize))))
     span = tile_rows * row
-    return _GemmPlan(threads, tile_rows, c_in * kh * kw * span, (c_in, sh * sw, plane),
-                     (c_out // geometry.groups) * span)
+    return _GemmLayout(threads, tile_rows, c_in * kh * kw * span, (c_in, sh * sw, plane), c_out_g * span)
 
 
-def _thread_scratch(plan: _GemmPlan, i: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return (_scratch(f"cols{i}", (plan.cols_size,), dtype), _scratch(f"plane{i}", plan.plane_shape, dtype),
-            _scratch(f"tile{i}", (plan.tile_size,), dtype))
+def _thread_scratch(layout: _GemmLayout, i: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (_scratch(f"cols{i}", (layout.cols_size,), dtype), _scratch(f"plane{i}", layout.plane_shape, dtype),
+            _scratch(f"tile{i}", (layout.tile_size,), dtype))
+
+
+def _winograd(x: np.ndarray, w: np.ndarray, pads: tuple[int, int], out_hw: tuple[int, int], plan: Plan,
+              bias: np.ndarray | None = None) -> np.ndarray:
+    """A 3x3 stride-1 convolution by Winograd F(2x2, 3x3) whose input pixel (r, c) is
+    x[r - pads[0], c - pads[1]] (zero outside). Shapes: x (n, c_in, h, w), w (c_out, c_in, 3, 3)
+    -> (n, c_out, *out_hw)."""
+    n, c_in = x.shape[:2]
+    c_out = w.shape[0]
+    u = conv_winograd.transform_weight(w)
+    xp = conv_winograd.pad_tiles(x, pads[0], pads[1], out_hw)
+    y = np.empty((n, c_out) + tuple(out_hw), dtype=x.dtype)
+    tiles = n * ((out_hw[0] + 1) // 2) * ((out_hw[1] + 1) // 2)
+    # a chunk's transformed tiles (V and M) fill about two GEMM tiles' worth of cache
+    chunk = int(max(16, min(tiles, 2 * plan.tile_bytes // (16 * (c_in + c_out) * x.dtype.itemsize))))
+    threads = max(1, min(plan.threads, -(-tiles // chunk)))
+    edges = [tiles * p // threads for p in range(threads + 1)]
+    shift = np.zeros(c_out, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
+    scratch = [(_scratch(f"wino_v{i}", (16 * c_in * chunk,), x.dtype), _scratch(f"wino_m{i}", (16 * c_out * chunk,),
+                                                                                x.dtype)) for i in range(threads)]
+
+    def part(i: int) -> None:
+        conv_winograd.forward_tiles(xp, u, shift, y, scratch[i][0], scratch[i][1], edges[i], edges[i + 1], chunk)
+
+    with single_threaded_blas():
+        run_parts(part, threads)
+    return y
 
 
 # -- entry points ---------------------------------------------------------------------------
-def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, algorithm: str | None = None,
+# Each takes the call's Plan (computed here when None: the layers pass the one of their forward).
+def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan | None = None,
                    bias: np.ndarray | None = None) -> np.ndarray:
     """``y = conv2d(x, w) + bias``. Shapes: x (n, c_in, h, w), w (c_out, c_in/g, kh, kw), bias (c_out,)
     or None -> (n, c_out, h_out, w_out). The bias is added while the output is written."""
-    algorithm = algorithm or plan(x.shape[1], w.shape[0], geometry.groups)
-    if algorithm == "direct":
-        return conv_direct.forward(x, w, geometry, bias)
-    y, _ = conv2d_forward_and_grad_weight(x, w, None, geometry, need_y=True, bias=bias)
+    plan = plan or make_plan(x.shape, w.shape, geometry)
+    if plan.algorithm is Algorithm.DIRECT:
+        return conv_direct.forward(x, w, geometry, plan, bias)
+    if plan.algorithm is Algorithm.WINOGRAD:
+        out_hw = (x.shape[2] + 2 * geometry.pad_h - 2, x.shape[3] + 2 * geometry.pad_w - 2)
+        return _winograd(x, w, (geometry.pad_h, geometry.pad_w), out_hw, plan, bias)
+    y, _ = conv2d_forward_and_grad_weight(x, w, None, geometry, plan, need_y=True, bias=bias)
     return y
 
 
 def conv2d_grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int], geometry: Geometry,
-                       algorithm: str | None = None) -> np.ndarray:
+                       plan: Plan | None = None) -> np.ndarray:
     """``dw`` of ``sum(dy * conv2d(x, w))``. Shapes: x (n, c_in, h, w), dy (n, c_out, h_out, w_out)
-    -> (c_out, c_in/g, kh, kw)."""
-    algorithm = algorithm or plan(x.shape[1], dy.shape[1], geometry.groups)
-    if algorithm == "direct":
-        return conv_direct.grad_weight(x, dy, kernel_hw, geometry)
+    -> (c_out, c_in/g, kh, kw). A Winograd plan's weight gradient runs as GEMM."""
     c_out, c_in, g = dy.shape[1], x.shape[1], geometry.groups
-    w_shape = np.empty((c_out, c_in // g) + tuple(kernel_hw), dtype=x.dtype)  # shape carrier only
-    _, dw = conv2d_forward_and_grad_weight(x, w_shape, dy, geometry, need_y=False)
+    w_shape = (c_out, c_in // g) + tuple(kernel_hw)
+    plan = plan or make_plan(x.shape, w_shape, geometry)
+    if plan.algorithm is Algorithm.DIRECT:
+        return conv_direct.grad_weight(x, dy, kernel_hw, geometry, plan)
+    carrier = np.empty(w_shape, dtype=x.dtype)  # gives the shape only
+    _, dw = conv2d_forward_and_grad_weight(x, carrier, dy, geometry, plan, need_y=False)
     return dw
 
 
 def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray | None, geometry: Geometry,
-                                   need_y: bool = True, bias: np.ndarray | None = None
+                                   plan: Plan | None = None, need_y: bool = True, bias: np.ndarray | None = None
                                    ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Forward and/or weight gradient through one unfolding of ``x`` (GEMM algorithm).
 
@@ -199,11 +178,13 @@ def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray 
     """
     n, c_in, h, w_in = x.shape
     c_out, c_in_g, kh, kw = w.shape
+    plan = plan or make_plan(x.shape, w.shape, geometry)
     g = geometry.groups
     c_out_g, k = c_out // g, c_in_g * kh * kw
     out_hw = (conv_output_size(h, kh, geometry.stride_h, geometry.pad_h, geometry.dilation_h),
               conv_output_size(w_in, kw, geometry.stride_w, geometry.pad_w, geometry.dilation_w))
-    layout = _gemm_plan(n, c_in, c_out, (h, w_in), (kh, kw), out_hw, geometry, x.dtype)
+    layout = _gemm_layout(min(plan.threads, n), plan.tile_bytes, c_in, (h, w_in), (kh, kw), out_hw, c_out_g,
+                          geometry, x.dtype)
     y = np.empty((n, c_out) + out_hw, dtype=x.dtype) if need_y else np.empty((1, 1, 1, 1), dtype=x.dtype)
     need_dw = dy is not None
     dw_part = np.zeros((layout.threads, g, c_out_g, k) if need_dw else (layout.threads, 1, 1, 1), dtype=x.dtype)
@@ -213,19 +194,20 @@ def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray 
     tmps = [_scratch(f"tmp{i}", (c_out_g, k) if need_dw else (1, 1), x.dtype) for i in range(layout.threads)]
 
     def part(i: int) -> None:
-        cols, plane, tile = scratch[i]
-        conv_gemm.forward_and_grad_weight(x, w2, shift, dy if need_dw else x, y, dw_part[i], cols, plane, tile, tmps[i],
-                                          i, layout.threads, need_y, need_dw, layout.tile_rows, kh, kw,
+        cols, planes, tile = scratch[i]
+        conv_gemm.forward_and_grad_weight(x, w2, shift, dy if need_dw else x, y, dw_part[i], cols, planes, tile,
+                                          tmps[i], i, layout.threads, need_y, need_dw, layout.tile_rows, kh, kw,
                                           *geometry.args())
 
     with single_threaded_blas():
         run_parts(part, layout.threads)
-    dw = dw_part.sum(axis=0).reshape(c_out, c_in_g, kh, kw) if need_dw else None
+    dw = (dw_part[0] if layout.threads == 1 else dw_part.sum(axis=0)).reshape(c_out, c_in_g, kh, kw) \
+        if need_dw else None
     return (y if need_y else None), dw
 
 
 def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], geometry: Geometry,
-                      algorithm: str | None = None) -> np.ndarray:
+                      plan: Plan | None = None) -> np.ndarray:
     """``dx = C^T dy`` (also the transposed convolution's forward).
 
     Shapes: dy (n, c_out, h_out, w_out), w (c_out, c_in/g, kh, kw) -> (n, c_in, *input_hw).
@@ -235,18 +217,22 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
     _, c_in_g, kh, kw = w.shape
     g = geometry.groups
     c_in = c_in_g * g
-    algorithm = algorithm or plan(c_in, c_out, g)
-    if algorithm == "direct":
-        return conv_direct.grad_input(dy, w, input_hw, geometry)
+    plan = plan or make_plan((n, c_in) + tuple(input_hw), w.shape, geometry)
+    if plan.algorithm is Algorithm.DIRECT:
+        return conv_direct.grad_input(dy, w, input_hw, geometry, plan)
+    if plan.algorithm is Algorithm.WINOGRAD:  # the forward of dy with the flipped kernel, padded by 2 - pad
+        return _winograd(dy, conv_direct.flip_transposed(w, 1), (2 - geometry.pad_h, 2 - geometry.pad_w),
+                         tuple(input_hw), plan)
     c_out_g, k = c_out // g, c_in_g * kh * kw
     dx = np.empty((n, c_in) + tuple(input_hw), dtype=dy.dtype)
-    layout = _gemm_plan(n, c_in, c_out, tuple(input_hw), (kh, kw), (h_out, w_out), geometry, dy.dtype)
+    layout = _gemm_layout(min(plan.threads, n), plan.tile_bytes, c_in, tuple(input_hw), (kh, kw), (h_out, w_out),
+                          c_out_g, geometry, dy.dtype)
     w2t = np.ascontiguousarray(w.reshape(g, c_out_g, k).transpose(0, 2, 1))
     scratch = [_thread_scratch(layout, i, dy.dtype) for i in range(layout.threads)]
 
     def part(i: int) -> None:
-        cols, plane, tile = scratch[i]
-        conv_gemm.grad_input(dy, w2t, dx, cols, plane, tile, i, layout.threads, layout.tile_rows, kh, kw,
+        cols, planes, tile = scratch[i]
+        conv_gemm.grad_input(dy, w2t, dx, cols, planes, tile, i, layout.threads, layout.tile_rows, kh, kw,
                              *geometry.args())
 
     with single_threaded_blas():
@@ -255,13 +241,14 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
 
 
 def conv2d_backward_transposed(dy: np.ndarray, w: np.ndarray, x: np.ndarray, geometry: Geometry,
-                               need_dw: bool = True, need_dx: bool = True
+                               plan: Plan | None = None, need_dw: bool = True, need_dx: bool = True
                                ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Backward of the transposed convolution ``y = conv_transpose2d(x, w)``.
 
     Returns ``(dx, dw) = (conv2d(dy, w), grad_weight with dy as the input and x as the
     output gradient)`` (dw None unless ``need_dw``, dx None unless ``need_dx``). Shapes: dy (n, c_out_t, H, W),
-    w (c_in_t, c_out_t/g, kh, kw), x (n, c_in_t, h, w) -> dx like x, dw like w.
+    w (c_in_t, c_out_t/g, kh, kw), x (n, c_in_t, h, w) -> dx like x, dw like w. ``plan``: the
+    plan of the convolution of dy with w (the transposed forward's).
 
     When output_padding is at least the stride (allowed when the dilation is larger),
     conv2d(dy) has more rows or columns than x: those positions exist in neither x nor
@@ -275,14 +262,14 @@ def conv2d_backward_transposed(dy: np.ndarray, w: np.ndarray, x: np.ndarray, geo
         extended = np.zeros(x.shape[:2] + conv_hw, dtype=x.dtype)
         extended[:, :, :h, :w_in] = x
         x = extended
-    algorithm = plan(dy.shape[1], w.shape[0], geometry.groups)
+    plan = plan or make_plan(dy.shape, w.shape, geometry)
     if not need_dx:
-        return None, (conv2d_grad_weight(dy, x, (kh, kw), geometry, algorithm) if need_dw else None)
-    if algorithm == "direct" or not need_dw:
-        dx = conv2d_forward(dy, w, geometry, algorithm)
-        dw = conv_direct.grad_weight(dy, x, (kh, kw), geometry) if need_dw else None
+        return None, (conv2d_grad_weight(dy, x, (kh, kw), geometry, plan) if need_dw else None)
+    if plan.algorithm is not Algorithm.GEMM or not need_dw:
+        dx = conv2d_forward(dy, w, geometry, plan)
+        dw = conv2d_grad_weight(dy, x, (kh, kw), geometry, plan) if need_dw else None
     else:
-        dx, dw = conv2d_forward_and_grad_weight(dy, w, x, geometry, need_y=True)
+        dx, dw = conv2d_forward_and_grad_weight(dy, w, x, geometry, plan, need_y=True)
     if conv_hw != (h, w_in):
         dx = np.ascontiguousarray(dx[:, :, :h, :w_in])
     return dx, dw

@@ -20,8 +20,9 @@ Work is split into independent tasks, so threads need no locks:
                 (sample, output row) pairs), each writing its own partial ``dw[kh, kw]``
                 that the driver sums.
 
-Task ranges run on ``_threads.run_parts`` when the work is big enough, serially
-otherwise (a hand-off costs tens of microseconds, more than a digit-sized convolution).
+Task ranges run on ``_threads.run_parts`` over the call's ``Plan.threads`` (1 below the
+work threshold: a hand-off costs tens of microseconds, more than a digit-sized
+convolution); the plan also says which of the paths above runs.
 """
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ import numpy as np
 
 from . import conv_wide
 from ._jit import kernel
-from ._threads import run_blocks, thread_count
+from ._threads import run_blocks
+from .conv_geometry import conv_output_size
+from .conv_plan import Plan
 
 
 @kernel
@@ -41,10 +44,6 @@ def valid_range(n_out: int, n_in: int, offset: int, stride: int) -> tuple:
     lo = min(lo, n_out)
     hi = max(lo, min(hi, n_out))
     return lo, hi
-
-
-# Below this many multiply-adds a call runs serially.
-_PARALLEL_MIN_WORK = 4_000_000
 
 
 @kernel
@@ -181,18 +180,16 @@ def _grad_weight_tasks(x, dy, partial, t0, t1, n_blocks, block, stride_h, stride
         _grad_weight_task(x, dy, partial, t, n_blocks, block, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w)
 
 
-def _run(tasks_kernel, arrays: tuple, n_tasks: int, work: int, rest: tuple) -> None:
-    """``tasks_kernel(*arrays, t0, t1, *rest)`` over tasks [0, n_tasks), split over threads
-    when the work is big enough to pay for the hand-off."""
-    run_blocks(lambda t0, t1: tasks_kernel(*arrays, t0, t1, *rest), n_tasks,
-               None if work >= _PARALLEL_MIN_WORK else 1)
+def _run(tasks_kernel, arrays: tuple, n_tasks: int, threads: int, rest: tuple) -> None:
+    """``tasks_kernel(*arrays, t0, t1, *rest)`` over tasks [0, n_tasks), split over ``threads``."""
+    run_blocks(lambda t0, t1: tasks_kernel(*arrays, t0, t1, *rest), n_tasks, threads)
 
 
-def _blocks(rows: int, planes: int, work: int) -> tuple[int, int]:
+def _blocks(rows: int, planes: int, threads: int) -> tuple[int, int]:
     """(row blocks per plane, rows per block): enough tasks to balance the threads."""
-    if work < _PARALLEL_MIN_WORK:
+    if threads <= 1:
         return 1, max(rows, 1)
-    wanted = 4 * thread_count()
+    wanted = 4 * threads
     n_blocks = max(1, min(rows, -(-wanted // planes)))
     block = -(-rows // n_blocks)
     return -(-rows // block), block
@@ -210,13 +207,10 @@ def _pad_planes(x: np.ndarray, top: int, bottom: int, left: int, right: int, sla
     return xp
 
 
-# Output elements per wide task: the accumulator stays in the L1 cache.
-_WIDE_TILE = 4096
-
-
 def _wide_forward(x: np.ndarray, w: np.ndarray, pads: tuple[int, int, int, int], dilation_h: int,
-                  dilation_w: int, bias: np.ndarray | None = None) -> np.ndarray:
-    """Stride-1 convolution with padding (top, bottom, left, right), plus bias (c_out,) if given."""
+                  dilation_w: int, plan: Plan, bias: np.ndarray | None = None) -> np.ndarray:
+    """Stride-1 convolution with padding (top, bottom, left, right), plus bias (c_out,) if given.
+    Tasks of ``plan.wide_tile`` output pixels keep the accumulator in the L1 cache."""
     n, c_in, h, w_in = x.shape
     c_out, c_in_g, kh, kw = w.shape
     top, bottom, left, right = pads
@@ -224,10 +218,9 @@ def _wide_forward(x: np.ndarray, w: np.ndarray, pads: tuple[int, int, int, int],
     hp, wp = h + top + bottom, w_in + left + right
     h_out, w_out = hp - dilation_h * (kh - 1), wp - dilation_w * (kw - 1)
     yw = np.empty((n, c_out, h_out * wp), dtype=x.dtype)
-    tile_rows = max(1, min(h_out, _WIDE_TILE // wp))
+    tile_rows = max(1, min(h_out, plan.wide_tile // wp))
     n_tiles = -(-h_out // tile_rows)
-    work = n * c_out * h_out * wp * c_in_g * kh * kw
-    _run(conv_wide.forward_tasks, (xp, w, yw), n * c_out * n_tiles, work,
+    _run(conv_wide.forward_tasks, (xp, w, yw), n * c_out * n_tiles, plan.threads,
          (n_tiles, tile_rows, wp, dilation_h, dilation_w))
     wide = yw.reshape(n, c_out, h_out, wp)[..., :w_out]
     if bias is None:
@@ -237,7 +230,7 @@ def _wide_forward(x: np.ndarray, w: np.ndarray, pads: tuple[int, int, int, int],
     return y
 
 
-def _flip_transposed(w: np.ndarray, groups: int) -> np.ndarray:
+def flip_transposed(w: np.ndarray, groups: int) -> np.ndarray:
     """The weight of the convolution that computes dx from dy (stride 1): kernels flipped,
     (c_out, c_in/g) roles swapped within each group. Shapes: (c_out, c_in/g, kh, kw) -> (c_in, c_out/g, kh, kw)."""
     c_out, c_in_g, kh, kw = w.shape
@@ -246,31 +239,29 @@ def _flip_transposed(w: np.ndarray, groups: int) -> np.ndarray:
     return np.ascontiguousarray(swapped.reshape(groups * c_in_g, c_out_g, kh, kw))
 
 
-def forward(x: np.ndarray, w: np.ndarray, geometry, bias: np.ndarray | None = None) -> np.ndarray:
+def forward(x: np.ndarray, w: np.ndarray, geometry, plan: Plan, bias: np.ndarray | None = None) -> np.ndarray:
     """conv2d (+ bias). Shapes: x (n, c_in, h, w), w (c_out, c_in/g, kh, kw), bias (c_out,) or None
     -> (n, c_out, h_out, w_out)."""
-    if geometry.stride_h == 1 and geometry.stride_w == 1:
+    if plan.wide:
         pads = (geometry.pad_h, geometry.pad_h, geometry.pad_w, geometry.pad_w)
-        return _wide_forward(x, w, pads, geometry.dilation_h, geometry.dilation_w, bias)
-    from .conv import conv_output_size
+        return _wide_forward(x, w, pads, geometry.dilation_h, geometry.dilation_w, plan, bias)
     n, c_in, h, w_in = x.shape
     c_out, c_in_g, kh, kw = w.shape
     h_out = conv_output_size(h, kh, geometry.stride_h, geometry.pad_h, geometry.dilation_h)
     w_out = conv_output_size(w_in, kw, geometry.stride_w, geometry.pad_w, geometry.dilation_w)
     y = np.empty((n, c_out, h_out, w_out), dtype=x.dtype)
-    work = n * c_out * h_out * w_out * c_in_g * kh * kw
-    n_blocks, block = _blocks(h_out, n * c_out, work)
-    _run(_forward_tasks, (x, w, y), n * c_out * n_blocks, work, (n_blocks, block, *geometry.args()))
+    n_blocks, block = _blocks(h_out, n * c_out, plan.threads)
+    _run(_forward_tasks, (x, w, y), n * c_out * n_blocks, plan.threads, (n_blocks, block, *geometry.args()))
     if bias is not None:
         y += bias.astype(x.dtype, copy=False)[None, :, None, None]
     return y
 
 
-def grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], geometry) -> np.ndarray:
+def grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], geometry, plan: Plan) -> np.ndarray:
     """dx = conv2d's adjoint applied to dy. Shapes: dy (n, c_out, h_out, w_out) -> (n, c_in, *input_hw)."""
     n, c_out, h_out, w_out = dy.shape
     _, c_in_g, kh, kw = w.shape
-    if geometry.stride_h == 1 and geometry.stride_w == 1:
+    if plan.wide:
         # dx[r] = sum_i w[i] dy[r + pad - i*d]: a convolution of dy padded in front by
         # P = d*(k-1) - pad with the flipped kernel (r + pad - i*d = r - P + i'*d, i' = k-1-i);
         # the back padding makes the output height dy.shape[2] + top + bottom - d*(k-1)
@@ -279,18 +270,17 @@ def grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], geometr
         left = geometry.dilation_w * (kw - 1) - geometry.pad_w
         bottom = input_hw[0] - h_out - top + geometry.dilation_h * (kh - 1)
         right = input_hw[1] - w_out - left + geometry.dilation_w * (kw - 1)
-        return _wide_forward(dy, _flip_transposed(w, geometry.groups), (top, bottom, left, right),
-                             geometry.dilation_h, geometry.dilation_w)
+        return _wide_forward(dy, flip_transposed(w, geometry.groups), (top, bottom, left, right),
+                             geometry.dilation_h, geometry.dilation_w, plan)
     c_in = c_in_g * geometry.groups
     h, w_in = input_hw
     dx = np.empty((n, c_in, h, w_in), dtype=dy.dtype)
-    work = n * c_out * h_out * w_out * c_in_g * kh * kw
-    n_blocks, block = _blocks(h, n * c_in, work)
-    _run(_grad_input_tasks, (dy, w, dx), n * c_in * n_blocks, work, (n_blocks, block, *geometry.args()))
+    n_blocks, block = _blocks(h, n * c_in, plan.threads)
+    _run(_grad_input_tasks, (dy, w, dx), n * c_in * n_blocks, plan.threads, (n_blocks, block, *geometry.args()))
     return dx
 
 
-def grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int], geometry) -> np.ndarray:
+def grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int], geometry, plan: Plan) -> np.ndarray:
     """dw of sum(dy * conv2d(x, w)).
 
     Shapes: x (n, c_in, h, w), dy (n, c_out, h_out, w_out) -> (c_out, c_in/g, kh, kw).
@@ -299,28 +289,28 @@ def grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int], geome
     _, c_out, h_out, w_out = dy.shape
     c_in_g = c_in // geometry.groups
     kh, kw = kernel_hw
-    work = n * c_out * h_out * w_out * c_in_g * kh * kw
-    if not (geometry.stride_h == 1 and geometry.stride_w == 1):
-        n_blocks, block = _blocks(n * h_out, c_out * c_in_g, work)
+    threads = plan.threads
+    if not plan.wide:
+        n_blocks, block = _blocks(n * h_out, c_out * c_in_g, threads)
         partial = np.empty((n_blocks, c_out, c_in_g, kh, kw), dtype=x.dtype)
-        _run(_grad_weight_tasks, (x, dy, partial), c_out * c_in_g * n_blocks, work,
+        _run(_grad_weight_tasks, (x, dy, partial), c_out * c_in_g * n_blocks, threads,
              (n_blocks, block, *geometry.args()))
         return partial.sum(axis=0)
     xp = _pad_planes(x, geometry.pad_h, geometry.pad_h, geometry.pad_w, geometry.pad_w, (kw - 1) * geometry.dilation_w)
     wp = w_in + 2 * geometry.pad_w
-    if h_out * wp * kh * kw <= _WIDE_TILE * 4:  # small planes: per-tap rows summed over a chunk of samples
+    if plan.small_planes:  # per-tap rows summed over a chunk of samples
         pairs = c_out * c_in_g
-        n_chunks = max(1, min(n, -(-4 * thread_count() // pairs)))
+        n_chunks = max(1, min(n, -(-4 * threads // pairs)))
         chunk = -(-n // n_chunks)
         partial = np.empty((n_chunks, c_out, c_in_g, kh, kw), dtype=x.dtype)
         _run(conv_wide.grad_weight_small_tasks, (xp, dy, partial), pairs * n_chunks,
-             work, (n_chunks, chunk, wp, geometry.dilation_h, geometry.dilation_w))
+             threads, (n_chunks, chunk, wp, geometry.dilation_h, geometry.dilation_w))
         return partial.sum(axis=0)
     dyw = np.zeros((n, c_out, h_out, wp), dtype=dy.dtype)
     dyw[..., :w_out] = dy
-    tile_rows = max(1, min(h_out, _WIDE_TILE // wp))
+    tile_rows = max(1, min(h_out, plan.wide_tile // wp))
     n_tiles = -(-h_out // tile_rows)
     partial = np.empty((n * n_tiles, c_out, c_in_g, kh, kw), dtype=x.dtype)
     _run(conv_wide.grad_weight_tasks, (xp, dyw.reshape(n, c_out, h_out * wp), partial),
-         c_out * c_in_g * n * n_tiles, work, (n_tiles, tile_rows, wp, geometry.dilation_h, geometry.dilation_w))
+         c_out * c_in_g * n * n_tiles, threads, (n_tiles, tile_rows, wp, geometry.dilation_h, geometry.dilation_w))
     return partial.sum(axis=0)

@@ -1,8 +1,8 @@
 """1-, 2- and 3-D convolution through the 2-D kernels of ``kernels.conv``, exactly.
 
 One set of entry points (``forward``, ``grad_input``, ``grad_weight``,
-``backward_transposed``) takes arrays with ``nd`` spatial dims and a ``Spec`` (stride,
-padding, dilation per dim, and groups). Nothing new is compiled:
+``backward_transposed``) takes arrays with ``nd`` spatial dims, a ``Geometry`` (stride,
+padding, dilation per dim, and groups) and the call's ``Plan`` (None: planned here). Nothing new is compiled:
 
 - 2-D: the 2-D kernels, unchanged.
 - 1-D: an (N, C, L) signal is the (N, C, 1, L) image and the kernel (k,) is (1, k)
@@ -32,35 +32,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .conv import (Geometry, conv2d_backward_transposed, conv2d_forward, conv2d_grad_input, conv2d_grad_weight,
-                   conv_output_size)
+from .conv import conv2d_backward_transposed, conv2d_forward, conv2d_grad_input, conv2d_grad_weight
+from .conv_geometry import Geometry, output_size
+from .conv_plan import Plan, plan as make_plan
 
-__all__ = ["Spec", "output_size", "forward", "grad_input", "grad_weight", "backward_transposed"]
-
-
-class Spec(NamedTuple):
-    """Hyper-parameters of one convolution with ``len(stride)`` spatial dims."""
-
-    stride: tuple[int, ...]
-    padding: tuple[int, ...]
-    dilation: tuple[int, ...]
-    groups: int = 1
-
-    @property
-    def nd(self) -> int:
-        return len(self.stride)
-
-    def plane(self) -> Geometry:
-        """The 2-D geometry of the last two spatial dims (1-D: a plane of height 1)."""
-        if self.nd == 1:
-            return Geometry(1, self.stride[0], 0, self.padding[0], 1, self.dilation[0], self.groups)
-        return Geometry(*self.stride[-2:], *self.padding[-2:], *self.dilation[-2:], self.groups)
-
-
-def output_size(size: tuple[int, ...], kernel: tuple[int, ...], spec: Spec) -> tuple[int, ...]:
-    """Spatial output size (PyTorch's formula per dim; may be < 1, callers check)."""
-    return tuple(conv_output_size(n, k, s, p, d)
-                 for n, k, s, p, d in zip(size, kernel, spec.stride, spec.padding, spec.dilation))
+__all__ = ["forward", "grad_input", "grad_weight", "backward_transposed"]
 
 
 # -- 1-D as a plane of height 1 ------------------------------------------------------------------
@@ -81,10 +57,10 @@ def _batch_major(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a.transpose(1, 2, 0, 3, 4))
 
 
-def _taps(depth: int, depth_out: int, taps: int, spec: Spec):
+def _taps(depth: int, depth_out: int, taps: int, geometry: Geometry):
     """For each tap t with some output depth reading inside the volume:
     (t, d0, d1, z0): output depths d0 <= d < d1 read input slice z0 + (d - d0)*s_d."""
-    s, p, dil = spec.stride[0], spec.padding[0], spec.dilation[0]
+    s, p, dil = geometry.stride[0], geometry.padding[0], geometry.dilation[0]
     for t in range(taps):
         offset = t * dil - p                               # z = d*s + offset
         d0 = max(0, -(offset // s) if offset < 0 else 0)   # first d with z >= 0
@@ -99,111 +75,116 @@ def _slices(xt: np.ndarray, z0: int, count: int, s: int) -> np.ndarray:
     return np.ascontiguousarray(part).reshape((-1,) + xt.shape[2:])
 
 
-def _forward3(xt: np.ndarray, w: np.ndarray, spec: Spec, algorithm: str | None) -> np.ndarray:
+def _forward3(xt: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan) -> np.ndarray:
     """Depth-major forward: xt (D, N, C_in, H, W) -> (D_out, N, C_out, H_out, W_out), no bias."""
     depth, n = xt.shape[:2]
     kernel = w.shape[2:]
-    out = output_size((depth,) + xt.shape[3:], kernel, spec)
+    out = output_size((depth,) + xt.shape[3:], kernel, geometry)
     yt = np.zeros((out[0], n, w.shape[0]) + out[1:], dtype=xt.dtype)
-    plane = spec.plane()
-    for t, d0, d1, z0 in _taps(depth, out[0], kernel[0], spec):
-        part = conv2d_forward(_slices(xt, z0, d1 - d0, spec.stride[0]), np.ascontiguousarray(w[:, :, t]),
-                              plane, algorithm)
+    plane = geometry.plane()
+    for t, d0, d1, z0 in _taps(depth, out[0], kernel[0], geometry):
+        part = conv2d_forward(_slices(xt, z0, d1 - d0, geometry.stride[0]), np.ascontiguousarray(w[:, :, t]),
+                              plane, plan)
         yt[d0:d1] += part.reshape((d1 - d0, n) + part.shape[1:])
     return yt
 
 
-def _grad_input3(dyt: np.ndarray, w: np.ndarray, input_size: tuple[int, ...], spec: Spec,
-                 algorithm: str | None) -> np.ndarray:
+def _grad_input3(dyt: np.ndarray, w: np.ndarray, input_size: tuple[int, ...], geometry: Geometry,
+                 plan: Plan) -> np.ndarray:
     """Depth-major input gradient: dyt (D_out, N, C_out, ...) -> (D, N, C_in, *input_size[1:])."""
     depth_out, n = dyt.shape[:2]
-    s = spec.stride[0]
-    dxt = np.zeros((input_size[0], n, w.shape[1] * spec.groups) + tuple(input_size[1:]), dtype=dyt.dtype)
-    plane = spec.plane()
-    for t, d0, d1, z0 in _taps(input_size[0], depth_out, w.shape[2], spec):
+    s = geometry.stride[0]
+    dxt = np.zeros((input_size[0], n, w.shape[1] * geometry.groups) + tuple(input_size[1:]), dtype=dyt.dtype)
+    plane = geometry.plane()
+    for t, d0, d1, z0 in _taps(input_size[0], depth_out, w.shape[2], geometry):
         part = conv2d_grad_input(dyt[d0:d1].reshape((-1,) + dyt.shape[2:]), np.ascontiguousarray(w[:, :, t]),
-                                 tuple(input_size[1:]), plane, algorithm)
+                                 tuple(input_size[1:]), plane, plan)
         dxt[z0:z0 + (d1 - d0 - 1) * s + 1:s] += part.reshape((d1 - d0, n) + part.shape[1:])
     return dxt
 
 
-def _grad_weight3(xt: np.ndarray, dyt: np.ndarray, kernel: tuple[int, ...], spec: Spec,
-                  algorithm: str | None) -> np.ndarray:
+def _grad_weight3(xt: np.ndarray, dyt: np.ndarray, kernel: tuple[int, ...], geometry: Geometry,
+                  plan: Plan) -> np.ndarray:
     """Weight gradient from depth-major xt and dyt -> (C_out, C_in/g, kD, kH, kW)."""
-    c_out, c_in_g = dyt.shape[2], xt.shape[2] // spec.groups
+    c_out, c_in_g = dyt.shape[2], xt.shape[2] // geometry.groups
     dw = np.zeros((c_out, c_in_g) + tuple(kernel), dtype=xt.dtype)
-    plane = spec.plane()
-    for t, d0, d1, z0 in _taps(xt.shape[0], dyt.shape[0], kernel[0], spec):
-        dw[:, :, t] = conv2d_grad_weight(_slices(xt, z0, d1 - d0, spec.stride[0]),
+    plane = geometry.plane()
+    for t, d0, d1, z0 in _taps(xt.shape[0], dyt.shape[0], kernel[0], geometry):
+        dw[:, :, t] = conv2d_grad_weight(_slices(xt, z0, d1 - d0, geometry.stride[0]),
                                          dyt[d0:d1].reshape((-1,) + dyt.shape[2:]), tuple(kernel[1:]), plane,
-                                         algorithm)
+                                         plan)
     return dw
 
 
 # -- entry points -----------------------------------------------------------------------------------
-def forward(x: np.ndarray, w: np.ndarray, spec: Spec, bias: np.ndarray | None = None,
-            algorithm: str | None = None) -> np.ndarray:
+def forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, bias: np.ndarray | None = None,
+            plan: Plan | None = None) -> np.ndarray:
     """``y = conv(x, w) + bias``. Shapes: x (N, C_in, *size), w (C_out, C_in/g, *kernel) -> (N, C_out, *out)."""
     nd = x.ndim - 2
+    plan = plan or make_plan(x.shape, w.shape, geometry)
     if nd == 2:
-        return conv2d_forward(x, w, spec.plane(), algorithm, bias=bias)
+        return conv2d_forward(x, w, geometry.plane(), plan, bias=bias)
     if nd == 1:
-        return _from_plane(conv2d_forward(_as_plane(x), _as_plane(w), spec.plane(), algorithm, bias=bias))
-    y = _batch_major(_forward3(_depth_major(x), w, spec, algorithm))
+        return _from_plane(conv2d_forward(_as_plane(x), _as_plane(w), geometry.plane(), plan, bias=bias))
+    y = _batch_major(_forward3(_depth_major(x), w, geometry, plan))
     if bias is not None:
         y += bias.reshape(-1, 1, 1, 1)
     return y
 
 
-def grad_input(dy: np.ndarray, w: np.ndarray, input_size: tuple[int, ...], spec: Spec,
-               algorithm: str | None = None) -> np.ndarray:
+def grad_input(dy: np.ndarray, w: np.ndarray, input_size: tuple[int, ...], geometry: Geometry,
+               plan: Plan | None = None) -> np.ndarray:
     """``dx = C^T dy`` (the transposed convolution's forward).
 
     Shapes: dy (N, C_out, *out), w (C_out, C_in/g, *kernel) -> (N, C_in, *input_size)."""
     nd = dy.ndim - 2
     input_size = tuple(input_size)
+    plan = plan or make_plan((dy.shape[0], w.shape[1] * geometry.groups) + input_size, w.shape, geometry)
     if nd == 2:
-        return conv2d_grad_input(dy, w, input_size, spec.plane(), algorithm)
+        return conv2d_grad_input(dy, w, input_size, geometry.plane(), plan)
     if nd == 1:
-        return _from_plane(conv2d_grad_input(_as_plane(dy), _as_plane(w), (1,) + input_size, spec.plane(),
-                                             algorithm))
-    return _batch_major(_grad_input3(_depth_major(dy), w, input_size, spec, algorithm))
+        return _from_plane(conv2d_grad_input(_as_plane(dy), _as_plane(w), (1,) + input_size, geometry.plane(),
+                                             plan))
+    return _batch_major(_grad_input3(_depth_major(dy), w, input_size, geometry, plan))
 
 
-def grad_weight(x: np.ndarray, dy: np.ndarray, kernel: tuple[int, ...], spec: Spec,
-                algorithm: str | None = None) -> np.ndarray:
+def grad_weight(x: np.ndarray, dy: np.ndarray, kernel: tuple[int, ...], geometry: Geometry,
+                plan: Plan | None = None) -> np.ndarray:
     """``dw`` of ``sum(dy * conv(x, w))``. Shapes: x (N, C_in, *size), dy (N, C_out, *out) -> (C_out, C_in/g, *kernel)."""
     nd = x.ndim - 2
     kernel = tuple(kernel)
+    plan = plan or make_plan(x.shape, (dy.shape[1], x.shape[1] // geometry.groups) + kernel, geometry)
     if nd == 2:
-        return conv2d_grad_weight(x, dy, kernel, spec.plane(), algorithm)
+        return conv2d_grad_weight(x, dy, kernel, geometry.plane(), plan)
     if nd == 1:
-        return _from_plane(conv2d_grad_weight(_as_plane(x), _as_plane(dy), (1,) + kernel, spec.plane(), algorithm))
-    return _grad_weight3(_depth_major(x), _depth_major(dy), kernel, spec, algorithm)
+        return _from_plane(conv2d_grad_weight(_as_plane(x), _as_plane(dy), (1,) + kernel, geometry.plane(), plan))
+    return _grad_weight3(_depth_major(x), _depth_major(dy), kernel, geometry, plan)
 
 
-def backward_transposed(dy: np.ndarray, w: np.ndarray, x: np.ndarray, spec: Spec, need_dw: bool = True,
-                        need_dx: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
+def backward_transposed(dy: np.ndarray, w: np.ndarray, x: np.ndarray, geometry: Geometry, plan: Plan | None = None,
+                        need_dw: bool = True, need_dx: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Backward of ``y = conv_transpose(x, w)``: ``(dx, dw) = (conv(dy, w), grad_weight(dy, x))``, each
     None unless asked for. Shapes: dy like y, w (C_in_t, C_out_t/g, *kernel), x (N, C_in_t, *size).
+    ``plan``: the plan of the convolution of dy with w (the transposed forward's).
 
     As in ``kernels.conv.conv2d_backward_transposed`` (which 1-D and 2-D use, sharing one
     unfolding of dy): when output_padding reaches the stride, conv(dy) is larger than x,
     so x is zero-extended for dw and dx is cropped back."""
     nd = x.ndim - 2
+    plan = plan or make_plan(dy.shape, w.shape, geometry)
     if nd == 2:
-        return conv2d_backward_transposed(dy, w, x, spec.plane(), need_dw, need_dx)
+        return conv2d_backward_transposed(dy, w, x, geometry.plane(), plan, need_dw, need_dx)
     if nd == 1:
-        dx, dw = conv2d_backward_transposed(_as_plane(dy), _as_plane(w), _as_plane(x), spec.plane(), need_dw,
-                                            need_dx)
+        dx, dw = conv2d_backward_transposed(_as_plane(dy), _as_plane(w), _as_plane(x), geometry.plane(), plan,
+                                            need_dw, need_dx)
         return (None if dx is None else _from_plane(dx)), (None if dw is None else _from_plane(dw))
     kernel = w.shape[2:]
     size = x.shape[2:]
-    conv_size = output_size(dy.shape[2:], kernel, spec)
+    conv_size = output_size(dy.shape[2:], kernel, geometry)
     dyt = _depth_major(dy)
     dx = dw = None
     if need_dx:
-        dxt = _forward3(dyt, w, spec, None)[:size[0], :, :, :size[1], :size[2]]
+        dxt = _forward3(dyt, w, geometry, plan)[:size[0], :, :, :size[1], :size[2]]
         dx = _batch_major(dxt)
     if need_dw:
         xt = _depth_major(x)
@@ -211,5 +192,5 @@ def backward_transposed(dy: np.ndarray, w: np.ndarray, x: np.ndarray, spec: Spec
             extended = np.zeros((conv_size[0],) + xt.shape[1:3] + conv_size[1:], dtype=x.dtype)
             extended[:size[0], :, :, :size[1], :size[2]] = xt
             xt = extended
-        dw = _grad_weight3(dyt, xt, kernel, spec, None)
+        dw = _grad_weight3(dyt, xt, kernel, geometry, plan)
     return dx, dw

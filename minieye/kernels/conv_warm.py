@@ -2,7 +2,7 @@
 
 The first convolution of a process otherwise pays Numba's compilation (or cache load)
 for each kernel it meets. ``warm_up()`` runs every code path once on tiny arrays: both
-algorithms, stride 1 and 2. The threaded paths (``_threads.run_blocks``) call the same
+algorithms, stride 1 and 2 (Winograd: stride 1). The threaded paths (``_threads.run_blocks``) call the same
 serial kernels on sub-ranges, so one serial pass compiles them too (checked: forcing
 the parallel thresholds to 0 afterwards adds no signature), and nothing here touches
 module state: warming up is safe beside other threads.
@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..options import options
 from . import conv as kconv
+from .conv_geometry import Geometry
+from .conv_plan import plan
 
 
 def warm_up(dtypes: tuple = (np.float32, np.float64)) -> None:
     """Run every convolution kernel once per dtype (compiling or loading it)."""
     for dtype in dtypes:
         x = np.ones((2, 4, 5, 5), dtype=dtype)
-        for algorithm, c_out in (("direct", 4), ("gemm", 4)):
-            for stride in (1, 2):
-                g = kconv.Geometry(stride, stride, 1, 1, 1, 1, 1)
-                w = np.ones((c_out, 4, 3, 3), dtype=dtype)
-                y = kconv.conv2d_forward(x, w, g, algorithm)
-                kconv.conv2d_grad_input(y, w, x.shape[2:], g, algorithm)
-                kconv.conv2d_grad_weight(x, y, (3, 3), g, algorithm)
-                kconv.conv2d_backward_transposed(x, w, y, g)  # forward and dw in one pass
+        for algorithm, strides in (("direct", (1, 2)), ("gemm", (1, 2)), ("winograd", (1,))):
+            for stride in strides:
+                g = Geometry((stride, stride), (1, 1), (1, 1), 1)
+                w = np.ones((4, 4, 3, 3), dtype=dtype)
+                with options(conv_algorithm=algorithm):
+                    p = plan(x.shape, w.shape, g)
+                y = kconv.conv2d_forward(x, w, g, p)
+                kconv.conv2d_grad_input(y, w, x.shape[2:], g, p)
+                kconv.conv2d_grad_weight(x, y, (3, 3), g, p)
+                kconv.conv2d_backward_transposed(x, w, y, g, p)  # forward and dw in one pass

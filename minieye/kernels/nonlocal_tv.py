@@ -50,13 +50,11 @@ import math
 
 import numpy as np
 
+from ..options import get
 from ._jit import kernel
 from ._threads import run_blocks
 
 __all__ = ["nonlocal_graph_rows", "nonlocal_tv_value_grad"]
-
-PARALLEL_MIN_ROWS = 64  # fewer rows than this: one thread (a 64-row graph takes well under a millisecond)
-CHUNK_BYTES = 1 << 20   # the float64 weight buffer of a float32 graph (at least PARALLEL_MIN_ROWS rows)
 
 
 def nonlocal_graph_rows(padded, height, width, offsets, searchable, patch, k, inv_h2, index, weight) -> None:
@@ -64,15 +62,16 @@ def nonlocal_graph_rows(padded, height, width, offsets, searchable, patch, k, in
 
     ``padded`` is float64 (one compiled signature). A float64 ``weight`` is written in
     place; a float32 one is filled a chunk of rows at a time through a small float64
-    buffer (about ``CHUNK_BYTES``), so the build never holds a float64 copy of all the
-    weights. Blocks of rows run on ``_threads.run_blocks`` (one block below
-    ``PARALLEL_MIN_ROWS``).
+    buffer (about the ``nonlocal_chunk_bytes`` knob, at least ``nonlocal_parallel_min_rows``
+    rows), so the build never holds a float64 copy of all the weights. Blocks of rows run
+    on ``_threads.run_blocks`` (one block below ``nonlocal_parallel_min_rows`` rows: a
+    64-row graph takes well under a millisecond).
     """
     rows = padded.shape[0] * height
     if weight.dtype == np.float64:
         _graph_row_blocks(padded, height, width, offsets, searchable, patch, k, inv_h2, index, weight, 0, rows, 0)
         return
-    chunk = max(PARALLEL_MIN_ROWS, CHUNK_BYTES // max(1, width * (k + 2) * 8))
+    chunk = max(get("nonlocal_parallel_min_rows"), get("nonlocal_chunk_bytes") // max(1, width * (k + 2) * 8))
     buffer = np.empty((min(chunk, rows) * width, k + 2), dtype=np.float64)
     for r0 in range(0, rows, chunk):
         r1 = min(rows, r0 + chunk)
@@ -87,7 +86,7 @@ def _graph_row_blocks(padded, height, width, offsets, searchable, patch, k, inv_
     rows = r1 - r0
     run_blocks(lambda a, b: _graph_rows(padded, height, width, offsets, searchable, patch, k, inv_h2, index,
                                         weight, base, r0 + a, r0 + b), rows,
-               None if rows >= PARALLEL_MIN_ROWS else 1)
+               None if rows >= get("nonlocal_parallel_min_rows") else 1)
 
 
 @kernel

@@ -44,8 +44,7 @@ windows cover it), so that units never write the same cells. For 2-D and 1-D a u
 is a plane, as before. Each operation has a serial body over a range of units
 (``@kernel``); max-pool and average pool split their units into one block per thread
 (``_threads.run_blocks``) when there are several units and enough work to pay for waking
-the threads. Plain threads, not ``prange``: the two ``prange`` drivers this replaced took
-~9 s of the kernel set's cold compile.
+the threads (``use_threads``); plain threads rather than ``prange``, for the reason in ``_jit.py``.
 Scatter and gather move one value per switch (memory-bound), so they stay serial.
 Upsampling lives in ``kernels/upsample.py``. No validation happens here.
 """
@@ -56,11 +55,11 @@ import math
 import numba
 import numpy as np
 
+from ..options import get
 from ._jit import kernel
 from ._threads import run_blocks
 
 __all__ = [
-    "PARALLEL_MIN_WORK",
     "pool_output_size",
     "max_pool_forward",
     "scatter_switches",
@@ -70,11 +69,6 @@ __all__ = [
     "output_shape",
 ]
 
-# Below this many inner-loop steps (about 0.3-1 ms of serial work) a call runs serially:
-# waking Numba's thread pool costs tens of microseconds on an idle machine and far more
-# on a busy one. numba.set_num_threads(1) makes every call serial.
-PARALLEL_MIN_WORK = 1 << 18
-
 Dims = tuple[int, ...]
 
 
@@ -83,8 +77,14 @@ def pool_output_size(size: int, kernel_size: int, stride: int, padding: int) -> 
     return (size + 2 * padding - kernel_size) // stride + 1
 
 
-def _use_parallel(units: int, work: int) -> bool:
-    return units > 1 and work >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1
+def use_threads(units: int, work: int) -> bool:
+    """Whether a call of ``units`` independent units and ``work`` inner-loop steps splits over threads.
+
+    Below the ``pool_parallel_min_work`` knob (about 0.3-1 ms of serial work) it runs
+    serially: waking the threads costs tens of microseconds on an idle machine and far
+    more on a busy one. numba.set_num_threads(1) makes every call serial.
+    """
+    return units > 1 and work >= get("pool_parallel_min_work") and numba.get_num_threads() > 1
 
 
 def _planes(a: np.ndarray) -> np.ndarray:
@@ -182,7 +182,7 @@ def max_pool_forward(x: np.ndarray, kernel_size: Dims, stride: Dims, padding: Di
     xv, yv, sv = _volumes(x), _volumes(y), _volumes(switches)
     units = yv.shape[0] * yv.shape[1]
     k, s, pad = _geometry(kernel_size, stride, padding)
-    if _use_parallel(units, y.size * k[0] * k[1] * k[2]):
+    if use_threads(units, y.size * k[0] * k[1] * k[2]):
         run_blocks(lambda u0, u1: _max_pool_units(xv, yv, sv, u0, u1, k, s, pad), units)
     elif units:
         _max_pool_units(xv, yv, sv, 0, units, k, s, pad)
@@ -320,7 +320,7 @@ def _run_avg(src: np.ndarray, dst: np.ndarray, kernel_size: Dims, stride: Dims, 
     k, s, pad = _geometry(kernel_size, stride, padding)
     args = (k, s, pad, bool(count_include_pad))
     body = _avg_pool_grad_units if backward else _avg_pool_units  # units: dst's (volume, slice) pairs
-    if _use_parallel(units, (dst.size if not backward else src.size) * k[0] * k[1] * k[2]):
+    if use_threads(units, (dst.size if not backward else src.size) * k[0] * k[1] * k[2]):
         run_blocks(lambda u0, u1: body(srcv, dstv, u0, u1, *args), units)
     elif units:
         body(srcv, dstv, 0, units, *args)

@@ -1,8 +1,9 @@
 """Total variation of images, first and second order: value and gradient in two fused passes.
 
-The maths (and the NumPy reference these kernels are tested against) is in
-``minieye/losses/regularizers.py``. On a stack of planes x (B, H, W), with forward
-differences that are zero across the last column / row (Neumann boundary):
+The maths is in ``minieye/losses/regularizers.py``; the NumPy reference these kernels are
+tested against, and the checks before every call, are in ``minieye/functional/tv.py``. On
+a stack of planes x (B, H, W), with forward differences that are zero across the last
+column / row (Neumann boundary):
 
     gh = Dh x,  gv = Dv x                           (x[i, j+1] - x[i, j], x[i+1, j] - x[i, j])
     TV:   m = sqrt(gh^2 + gv^2 + eps^2)             value sum m^q
@@ -33,15 +34,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..options import get
 from ._jit import kernel
 from ._threads import run_blocks
 
 __all__ = ["tv_forward", "tv_backward", "tv2_forward", "tv2_backward"]
-
-# Below this many pixels a call runs on one thread. A 512x512 pass takes ~0.5 ms, most of
-# it writing its fresh output; split in two it measured no faster on 2 idle cores and up
-# to 2x slower when the other core was busy (the hand-off waits for a time slice).
-PARALLEL_MIN_PIXELS = 1 << 20
 
 
 @kernel
@@ -220,8 +217,13 @@ def _tv2_backward_rows(x, m, scale, dx, r0, r1):  # pragma: no cover - compiled
 
 
 def _run(body, rows: int, pixels: int) -> None:
-    """``body(r0, r1)`` over the rows: one block per thread from ``PARALLEL_MIN_PIXELS`` on."""
-    run_blocks(body, rows, None if pixels >= PARALLEL_MIN_PIXELS else 1)
+    """``body(r0, r1)`` over the rows: one block per thread from the ``tv_parallel_min_pixels`` knob on.
+
+    Below it one thread: a 512x512 pass takes ~0.5 ms, most of it writing its fresh
+    output; split in two it measured no faster on 2 idle cores and up to 2x slower when
+    the other core was busy (the hand-off waits for a time slice).
+    """
+    run_blocks(body, rows, None if pixels >= get("tv_parallel_min_pixels") else 1)
 
 
 def tv_forward(x: np.ndarray, eps: float, q: float) -> tuple[float, np.ndarray]:

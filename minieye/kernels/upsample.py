@@ -17,7 +17,7 @@ import numpy as np
 
 from ._jit import kernel
 from ._threads import run_blocks
-from .pool import _planes, _use_parallel
+from .pool import _planes, use_threads
 
 __all__ = [
     "upsample_nearest_forward",
@@ -132,7 +132,7 @@ def upsample_bilinear_forward(x: np.ndarray, sh: int, sw: int) -> np.ndarray:
     taps = (*bilinear_taps(h, sh, x.dtype), *bilinear_taps(w, sw, x.dtype))
     planes = n * c
     xp, yp = _planes(x), _planes(y)
-    if _use_parallel(planes, 4 * y.size):
+    if use_threads(planes, 4 * y.size):
         run_blocks(lambda p0, p1: _bilinear_planes(xp, yp, p0, p1, *taps), planes)
     elif planes:
         _bilinear_planes(xp, yp, 0, planes, *taps)
@@ -147,7 +147,7 @@ def upsample_bilinear_backward(dy: np.ndarray, sh: int, sw: int) -> np.ndarray:
     taps = (*bilinear_taps(h, sh, dy.dtype), *bilinear_taps(w, sw, dy.dtype))
     planes = n * c
     dyp, dxp = _planes(dy), _planes(dx)
-    if _use_parallel(planes, 4 * dy.size):
+    if use_threads(planes, 4 * dy.size):
         run_blocks(lambda p0, p1: _bilinear_grad_planes(dyp, dxp, p0, p1, *taps), planes)
     elif planes:
         _bilinear_grad_planes(dyp, dxp, 0, planes, *taps)

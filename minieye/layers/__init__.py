@@ -3,9 +3,12 @@ from .activation import *  # noqa: F401,F403
 from .combine import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .dense import *  # noqa: F401,F403
+from .dropout import *  # noqa: F401,F403
+from .norm import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
 from .shape import *  # noqa: F401,F403
 from .source import *  # noqa: F401,F403
-from . import activation, combine, conv, dense, pool, shape, source
+from . import activation, combine, conv, dense, dropout, norm, pool, shape, source
 
-__all__ = [name for module in (activation, combine, conv, dense, pool, shape, source) for name in module.__all__]
+_MODULES = (activation, combine, conv, dense, dropout, norm, pool, shape, source)
+__all__ = [name for module in _MODULES for name in module.__all__]

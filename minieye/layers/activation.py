@@ -10,6 +10,10 @@ Element-wise layers compute ``y = f(x)`` and ``dx = dy * f'(x)``:
     Square     x^2                          f' = 2x
     Log        log(x)  (x > 0)              f' = 1 / x
     Clamp      min(max(x, low), high)       f' = [low <= x <= high]
+    GELU       x Phi(x)  (Phi: normal CDF)  f' = Phi(x) + x phi(x)
+    SiLU       x s(x)  (s: sigmoid)         f' = s (1 + x (1 - s))
+    ELU        x if x > 0 else a (e^x - 1)  f' = 1 or a e^x
+    Softplus   log(1 + e^(b x)) / b         f' = s(b x)   (x where b x > threshold, f' = 1)
 
 Softmax along ``axis``: ``y = exp(x - max) / sum exp(x - max)`` and
 ``dx = y * (dy - sum(dy * y, axis))``.
@@ -24,7 +28,8 @@ from ..checks import as_float_array, check_gradient, fail
 from ..checks import where as where_of
 from ..core import Backward, DeltaSet, Layer
 
-__all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Abs", "Square", "Log", "Clamp"]
+__all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Abs", "Square", "Log", "Clamp", "GELU", "SiLU",
+           "ELU", "Softplus"]
 
 
 class _Elementwise(Layer):
@@ -142,6 +147,90 @@ class Clamp(_Elementwise):
         low = -np.inf if self.low is None else self.low
         high = np.inf if self.high is None else self.high
         return y, lambda: ((x >= low) & (x <= high)).astype(x.dtype)
+
+
+def _real(value: Any, where: str, name: str, positive: bool = False) -> float:
+    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool) \
+        and bool(np.isfinite(value)) and (value > 0 or not positive)
+    if not ok:
+        raise fail(where, f"{name} a finite real number" + (" > 0" if positive else ""), f"{name}={value!r}")
+    return float(value)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.tanh(0.5 * x))  # no overflow for large |x|
+
+
+class GELU(_Elementwise):
+    """Gaussian error linear unit, the exact form ``x * Phi(x) = x (1 + erf(x / sqrt 2)) / 2``
+    (PyTorch's default ``approximate='none'``). Shapes: any -> same."""
+
+    def _apply(self, x):
+        from scipy.special import ndtr  # late: scipy.special is not needed to import minieye
+
+        cdf = ndtr(x)  # Phi(x) = (1 + erf(x / sqrt 2)) / 2, without the cancellation for x << 0
+        return x * cdf, lambda: cdf + x * np.exp(-0.5 * x * x) * x.dtype.type(1 / np.sqrt(2 * np.pi))
+
+
+class SiLU(_Elementwise):
+    """Sigmoid linear unit (swish), ``x * sigmoid(x)``. Shapes: any -> same."""
+
+    def _apply(self, x):
+        s = _sigmoid(x)
+        return x * s, lambda: s * (1 + x * (1 - s))
+
+
+class ELU(_Elementwise):
+    """``x`` where positive, ``alpha * (exp(x) - 1)`` elsewhere. Shapes: any -> same."""
+
+    def __init__(self, alpha: float = 1.0, name: str | None = None):
+        super().__init__(name)
+        self.alpha = _real(alpha, where_of(type(self).__name__, name), "alpha")
+
+    def config(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, **super().config()}
+
+    def describe(self) -> str:
+        return f"ELU({self.alpha:g})"
+
+    def _apply(self, x):
+        a = x.dtype.type(self.alpha)
+        # arithmetic rather than np.where (several times slower with a scalar branch);
+        # negative is 0 where x > 0, and min() keeps expm1 from overflowing there
+        negative = a * np.expm1(np.minimum(x, 0))
+        return np.maximum(x, 0) + negative, lambda: negative + a + (x > 0) * (1 - a)
+
+
+class Softplus(_Elementwise):
+    """``log(1 + exp(beta * x)) / beta``, a smooth ReLU; as PyTorch, ``x`` itself where
+    ``beta * x > threshold``. Shapes: any -> same."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0, name: str | None = None):
+        super().__init__(name)
+        where = where_of(type(self).__name__, name)
+        self.beta = _real(beta, where, "beta", positive=True)
+        self.threshold = _real(threshold, where, "threshold")
+
+    def config(self) -> dict[str, Any]:
+        return {"beta": self.beta, "threshold": self.threshold, **super().config()}
+
+    def describe(self) -> str:
+        if (self.beta, self.threshold) == (1.0, 20.0):
+            return "Softplus"
+        return f"Softplus({self.beta:g}, {self.threshold:g})"
+
+    def _apply(self, x):
+        bx = x * x.dtype.type(self.beta)
+        linear = bx > self.threshold
+        # log(1 + e^z) = max(z, 0) + log1p(e^-|z|): stable for any z
+        soft = (np.maximum(bx, 0) + np.log1p(np.exp(-np.abs(bx)))) / x.dtype.type(self.beta)
+        y = soft + linear * (x - soft)  # x where linear (arithmetic: faster than np.where with scalars)
+
+        def slope() -> np.ndarray:
+            s = _sigmoid(bx)
+            return s + linear * (1 - s)
+
+        return y, slope
 
 
 class Softmax(Layer):

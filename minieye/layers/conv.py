@@ -3,8 +3,8 @@
     Conv:          y = conv(x, W) + b             dx = conv_transpose(dy, W)   dW = sum_n dy_n (*) x_n
     ConvTranspose: y = conv_transpose(x, W) + b   dx = conv(dy, W)             dW the same correlation, roles swapped
 
-Both call the same three kernels (``minieye.kernels.conv_nd``, which runs 1-D and 3-D
-through the 2-D ones), in opposite directions, and ``db = sum of dy over (n, *spatial)``.
+Both call the same three kernels (through ``minieye.functional.conv``; ``kernels.conv_nd``
+runs 1-D and 3-D through the 2-D ones), in opposite directions, and ``db = sum of dy over (n, *spatial)``.
 The weight gradient, the costly part for a large image, is skipped when the weight is
 frozen (a fixed blur in restoration), and the input gradient when the network says it
 will not be used (``input_grad_needed``). Each family is one class parametrised by
@@ -22,8 +22,7 @@ from ..checks import (LAYOUTS, as_float_array, check_dim, check_gradient, check_
 from ..checks import where as where_of
 from ..core import Layer, Parameter, input_grad_needed
 from ..functional import conv as fconv
-from ..kernels import conv_nd as knd
-from ..kernels.conv import Geometry
+from ..functional.conv import Geometry
 
 __all__ = ["Conv1D", "Conv2D", "Conv3D", "ConvTranspose1D", "ConvTranspose2D", "ConvTranspose3D"]
 
@@ -50,7 +49,7 @@ class _ConvBase(Layer):
             raise fail(where, "padding an int or an (h, w) pair" if nd == 2 else "padding an int or a tuple",
                        f"padding={padding!r}")
         self.padding_spec = padding if isinstance(padding, str) else spatial_tuple(padding, nd, where, "padding")
-        self.spec = fconv.spec_of(self.stride, padding, self.dilation, self.groups, self.kernel_size, where)
+        self.geometry = fconv.geometry_of(self.stride, padding, self.dilation, self.groups, self.kernel_size, where)
         self.dtype = resolve_dtype(dtype, where)
         rng = generator(rng, seed, where)
         shape, fan_in = self._weight_shape_and_fan_in()
@@ -59,11 +58,6 @@ class _ConvBase(Layer):
         self.weight = Parameter(rng.standard_normal(shape) * std, name=f"{name or 'conv'}.weight", dtype=self.dtype)
         self.bias = (Parameter(np.zeros(self.out_channels), name=f"{name or 'conv'}.bias", dtype=self.dtype)
                      if bias else None)
-
-    @property
-    def geometry(self) -> Geometry:
-        """The 2-D geometry of the last two spatial dims (the whole geometry of a 2-D layer; see ``spec``)."""
-        return self.spec.plane()
 
     def _weight_shape_and_fan_in(self) -> tuple[tuple[int, ...], float]:
         cells = int(np.prod(self.kernel_size))
@@ -119,20 +113,22 @@ class _Conv(_ConvBase):
     def forward(self, x: Any):
         where = f"{self.label()} forward"
         x = self._input(x, where)
-        fconv.check_kernel_fits(x.shape[2:], self.kernel_size, self.spec, where)
+        geometry = self.geometry
+        fconv.check_sizes(x, geometry, fconv.check_kernel_fits(x.shape[2:], self.kernel_size, geometry, where),
+                          self.weight.shape[0], where)
         w = np.ascontiguousarray(self.weight.value, dtype=self.dtype)  # no copy unless replaced by hand
-        spec = self.spec
-        y = knd.forward(x, w, spec, bias=self.bias.value if self.bias is not None else None)
+        plan = fconv.conv_plan(x.shape, w.shape, geometry)  # one plan for the forward and both gradients
+        y = fconv.conv_forward(x, w, geometry, self.bias.value if self.bias is not None else None, plan)
         input_size = x.shape[2:]
 
         def backward(dy, deltas):
             dy = check_gradient(dy, y.shape, x.dtype, f"{self.label()} backward")
             if not self.weight.frozen:
-                deltas.add(self.weight, knd.grad_weight(x, dy, self.kernel_size, spec))
+                deltas.add(self.weight, fconv.conv_grad_weight(x, dy, self.kernel_size, geometry, plan))
             self._bias_grad(dy, deltas)
             if not input_grad_needed():  # the network will not use dx (x is data)
                 return None
-            return knd.grad_input(dy, w, input_size, spec)
+            return fconv.conv_grad_input(dy, w, input_size, geometry, plan)
 
         return y, backward
 
@@ -148,7 +144,7 @@ class _ConvTranspose(_ConvBase):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, dtype,
                          rng, seed, name)
         where = where_of(type(self).__name__, name)
-        self.output_padding = fconv.check_output_padding(output_padding, self.spec, where)
+        self.output_padding = fconv.check_output_padding(output_padding, self.geometry, where)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "output_padding": compact(self.output_padding)}
@@ -156,17 +152,21 @@ class _ConvTranspose(_ConvBase):
     def forward(self, x: Any):
         where = f"{self.label()} forward"
         x = self._input(x, where)
-        out = fconv.transpose_output_size(x.shape[2:], self.kernel_size, self.spec, self.output_padding, where)
+        geometry = self.geometry
+        out = fconv.transpose_output_size(x.shape[2:], self.kernel_size, geometry, self.output_padding, where)
+        fconv.check_sizes(x, geometry, out, self.weight.shape[1] * geometry.groups, where)
         w = np.ascontiguousarray(self.weight.value, dtype=self.dtype)  # no copy unless replaced by hand
-        spec = self.spec
-        y = fconv.add_bias(knd.grad_input(x, w, out, spec), self.bias.value if self.bias is not None else None)
+        # the plan of the convolution this layer is the adjoint of (its input is our output)
+        plan = fconv.conv_plan((x.shape[0], w.shape[1] * self.groups) + out, w.shape, geometry)
+        y = fconv.add_bias(fconv.conv_grad_input(x, w, out, geometry, plan),
+                           self.bias.value if self.bias is not None else None)
 
         def backward(dy, deltas):
             dy = check_gradient(dy, y.shape, x.dtype, f"{self.label()} backward")
             self._bias_grad(dy, deltas)
             # dx = conv(dy, W) and dW = corr(dy, x) (in 1-D and 2-D sharing one unfolding of dy).
-            dx, dw = knd.backward_transposed(dy, w, x, spec, need_dw=not self.weight.frozen,
-                                             need_dx=input_grad_needed())
+            dx, dw = fconv.conv_backward_transposed(dy, w, x, geometry, plan, need_dw=not self.weight.frozen,
+                                                    need_dx=input_grad_needed())
             if dw is not None:
                 deltas.add(self.weight, dw)
             return dx

@@ -1,8 +1,6 @@
 """Pooling layers: max-pool and its partner max-unpool, average pool (1-, 2- and 3-D),
 Upsample and GlobalAvgPool2D.
 
-The math lives in ``minieye.functional.pool`` and ``minieye.kernels.pool``; these
-layers add configuration checks, the backward closures and the pool/unpool pairing.
 Each family is one class parametrised by ``nd``, the number of spatial dims
 (``_MaxPool``, ``_MaxUnpool``, ``_AvgPool``); ``MaxPool1D``/``MaxPool2D``/``MaxPool3D``
 and the others only fix ``nd`` and say their shapes.
@@ -41,8 +39,12 @@ Errors instead of guesses:
   rather than guess. Give each level its own pool/unpool pair (pools have no
   parameters, so nothing is lost).
 
-For explicit switches outside a network use ``F.max_unpool2d(y, switches, output_size)``
-(or ``max_unpool1d``/``max_unpool3d``).
+Outside a network, give the unpool its switches instead of a pool:
+``MaxUnpool2D(switches=s, output_size=(H, W))`` with ``y, s = F.max_pool2d(x, 2)`` is a
+layer of its own (saved with its switches), or call ``F.max_unpool2d(y, s, (H, W))``.
+
+Every check and kernel call goes through ``minieye.functional.pool``; these layers add
+the configuration, the backward closures and the pool/unpool pairing.
 """
 from __future__ import annotations
 
@@ -50,12 +52,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..checks import LAYOUTS, as_float_array, check_gradient, check_ndim, compact, fail, pair, where
+from .. import functional as F
+from ..checks import LAYOUTS, check_bool, check_gradient, check_ndim, compact, fail, where
 from ..core import Backward, DeltaSet, Layer, current_scope
-from ..functional.pool import UPSAMPLE_MODES, check_image
-from ..functional.pool_checks import Window, check_fits, check_volume, window
-from ..kernels import pool as K
-from ..kernels import upsample as U
+from ..functional.pool_checks import Window, upsample_scale, window
 
 __all__ = ["MaxPool1D", "MaxPool2D", "MaxPool3D", "MaxUnpool1D", "MaxUnpool2D", "MaxUnpool3D",
            "AvgPool1D", "AvgPool2D", "AvgPool3D", "Upsample", "GlobalAvgPool2D"]
@@ -90,21 +90,15 @@ class _Pooling(Layer):
         text = f"{type(self).__name__}(k={_text(self.kernel_size)}, s={_text(self.stride)}"
         return text + (f", p={_text(self.padding)})" if any(self.padding) else ")")
 
-    def _input(self, x: Any) -> np.ndarray:
-        where = f"{self.label()} forward"
-        x = check_volume(x, where, nd=self.nd)
-        check_fits(where, x.shape, self.geometry)
-        return x
-
 
 class _Switches:
     """What a max-pool run leaves in the pass's scope for its unpool; ``read`` turns True
     once an unpool has used it (see the module docstring for the pairing rule)."""
 
-    __slots__ = ("switches", "input_size", "read")
+    __slots__ = ("switches", "read")
 
-    def __init__(self, switches: np.ndarray, input_size: tuple[int, ...]):
-        self.switches, self.input_size, self.read = switches, input_size, False
+    def __init__(self, switches: F.Switches):
+        self.switches, self.read = switches, False
 
 
 def _scope_key(pool: "_MaxPool") -> tuple[str, "_MaxPool"]:
@@ -115,16 +109,14 @@ class _MaxPool(_Pooling):
     """Max-pool over ``nd`` spatial dims that records its switches for a paired unpool."""
 
     def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
-        x = self._input(x)
-        spatial = x.shape[2:]
-        y, switches = K.max_pool_forward(x, *self.geometry)
+        y, switches = F.max_pool_switches(x, *self.geometry, nd=self.nd, where=f"{self.label()} forward")
         scope = current_scope()
         if scope is not None:
-            scope.setdefault(_scope_key(self), []).append(_Switches(switches, spatial))
+            scope.setdefault(_scope_key(self), []).append(_Switches(switches))
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-            dy = check_gradient(dy, y.shape, y.dtype, f"{self.label()} backward")
-            return K.scatter_switches(dy, switches, spatial)
+            where = f"{self.label()} backward"
+            return switches.unpool(check_gradient(dy, y.shape, y.dtype, where), where)
 
         return y, backward
 
@@ -165,21 +157,32 @@ class _MaxUnpool(Layer):
 
     pool_class: type[_MaxPool] = _MaxPool
 
-    def __init__(self, pool: _MaxPool, name: str | None = None):
+    def __init__(self, pool: _MaxPool | None = None, name: str | None = None, *, switches: Any = None,
+                 output_size: Any = None):
         super().__init__(name)
-        if not isinstance(pool, self.pool_class):
-            nd = self.pool_class.nd
-            raise fail(where(type(self).__name__, name),
-                       f"pool: the {self.pool_class.__name__} layer whose switches to use", f"pool={pool!r}",
+        label, nd = where(type(self).__name__, name), self.pool_class.nd
+        self.pool, self.switches = pool, None
+        if switches is not None and pool is None:
+            if output_size is None:
+                raise fail(label, "output_size (the pooled input's spatial size) with switches", "none")
+            check_ndim(np.asarray(switches), nd + 2, label, "switches", layout=LAYOUTS[nd])
+            self.switches = F.Switches(switches, output_size, label)
+        elif not isinstance(pool, self.pool_class) or switches is not None:
+            raise fail(label, f"pool: the {self.pool_class.__name__} layer whose switches to use "
+                       "(or switches= and output_size= without a pool)", f"pool={pool!r}",
                        f"For explicit switches call minieye.functional.max_unpool{nd}d(y, switches, output_size)")
-        self.pool = pool
 
     def config(self) -> dict[str, Any]:
-        """``{"pool": <the pool object>}``: a layer reference, which a saver records as the
-        pool's position in the enclosing network."""
+        """``{"pool": <the pool object>}``, a layer reference which a saver records as the
+        pool's position in the enclosing network; or the explicit switches and output size."""
+        if self.switches is not None:
+            return {**super().config(), "switches": self.switches.index,
+                    "output_size": list(self.switches.input_size)}
         return {**super().config(), "pool": self.pool}
 
     def describe(self) -> str:
+        if self.switches is not None:
+            return f"{type(self).__name__}(switches {tuple(self.switches.index.shape)} -> {self.switches.input_size})"
         return f"{type(self).__name__}(of {self.pool.label()})"
 
     def _record(self, where: str) -> _Switches:
@@ -204,19 +207,14 @@ class _MaxUnpool(Layer):
 
     def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
         where = f"{self.label()} forward"
-        x = as_float_array(x, where)
         nd = self.pool_class.nd
-        check_ndim(x, nd + 2, where, layout=LAYOUTS[nd])
-        record = self._record(where)
-        switches, spatial = record.switches, record.input_size
-        if x.shape != switches.shape:
-            raise fail(where, f"x of its pool's output shape {switches.shape}", f"x.shape == {x.shape}",
-                       "Layers between the pool and the unpool must give back the pooled shape")
-        out = K.scatter_switches(x, switches, spatial)
+        check_ndim(np.asarray(x), nd + 2, where, layout=LAYOUTS[nd])
+        switches = self.switches if self.switches is not None else self._record(where).switches
+        out = switches.unpool(x, where)
 
         def backward(dz: Any, deltas: DeltaSet) -> np.ndarray:
-            dz = check_gradient(dz, out.shape, out.dtype, f"{self.label()} backward")
-            return K.gather_switches(dz, switches)
+            where = f"{self.label()} backward"
+            return switches.gather(check_gradient(dz, out.shape, out.dtype, where), where)
 
         return out, backward
 
@@ -260,7 +258,8 @@ class _AvgPool(_Pooling):
     def __init__(self, kernel_size: Ints, stride: Ints | None = None, padding: Ints = 0,
                  count_include_pad: bool = True, name: str | None = None):
         super().__init__(kernel_size, stride, padding, name)
-        self.count_include_pad = bool(count_include_pad)
+        self.count_include_pad = check_bool(count_include_pad, where(type(self).__name__, name),
+                                            "count_include_pad")
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "count_include_pad": self.count_include_pad}
@@ -270,16 +269,20 @@ class _AvgPool(_Pooling):
         return text if self.count_include_pad or not any(self.padding) else text[:-1] + ", exclude pad)"
 
     def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
-        x = self._input(x)
-        spatial = x.shape[2:]
+        pool, pool_backward = _AVG_POOL[self.nd]
         args = (*self.geometry, self.count_include_pad)
-        y = K.avg_pool_forward(x, *args)
+        y = pool(x, *args, where=f"{self.label()} forward")
+        spatial = np.shape(x)[2:]
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-            dy = check_gradient(dy, y.shape, y.dtype, f"{self.label()} backward")
-            return K.avg_pool_backward(dy, spatial, *args)
+            where = f"{self.label()} backward"
+            return pool_backward(check_gradient(dy, y.shape, y.dtype, where), spatial, *args, where=where)
 
         return y, backward
+
+
+_AVG_POOL = {1: (F.avg_pool1d, F.avg_pool1d_backward), 2: (F.avg_pool2d, F.avg_pool2d_backward),
+             3: (F.avg_pool3d, F.avg_pool3d_backward)}
 
 
 class AvgPool1D(_AvgPool):
@@ -316,10 +319,7 @@ class Upsample(Layer):
 
     def __init__(self, scale_factor: Ints = 2, mode: str = "nearest", name: str | None = None):
         super().__init__(name)
-        label = where("Upsample", name)
-        if mode not in UPSAMPLE_MODES:
-            raise fail(label, "mode 'nearest' or 'bilinear'", f"mode={mode!r}")
-        self.scale_factor = pair(scale_factor, label, "scale_factor", minimum=1)
+        self.scale_factor = upsample_scale(where("Upsample", name), scale_factor, mode)
         self.mode = mode
 
     def config(self) -> dict[str, Any]:
@@ -329,14 +329,12 @@ class Upsample(Layer):
         return f"Upsample(x{_text(self.scale_factor)}, {self.mode})"
 
     def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
-        x = check_image(x, f"{self.label()} forward")
-        sh, sw = self.scale_factor
-        nearest = self.mode == "nearest"
-        y = (U.upsample_nearest_forward if nearest else U.upsample_bilinear_forward)(x, sh, sw)
+        y = F.upsample(x, self.scale_factor, self.mode, where=f"{self.label()} forward")
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-            dy = check_gradient(dy, y.shape, y.dtype, f"{self.label()} backward")
-            return (U.upsample_nearest_backward if nearest else U.upsample_bilinear_backward)(dy, sh, sw)
+            where = f"{self.label()} backward"
+            return F.upsample_backward(check_gradient(dy, y.shape, y.dtype, where), self.scale_factor, self.mode,
+                                       where=where)
 
         return y, backward
 
@@ -358,13 +356,11 @@ class GlobalAvgPool2D(Layer):
         return "GlobalAvgPool2D(keepdims)" if self.keepdims else "GlobalAvgPool2D"
 
     def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
-        x = check_image(x, f"{self.label()} forward")
-        n, c, h, w = x.shape
-        y = x.mean(axis=(2, 3), keepdims=self.keepdims)
+        y = F.global_avg_pool2d(x, self.keepdims, where=f"{self.label()} forward")
+        shape = np.shape(x)
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-            dy = check_gradient(dy, y.shape, y.dtype, f"{self.label()} backward")
-            scaled = dy.reshape(n, c, 1, 1) * dy.dtype.type(1.0 / (h * w))
-            return np.broadcast_to(scaled, x.shape).copy()
+            where = f"{self.label()} backward"
+            return F.global_avg_pool2d_backward(check_gradient(dy, y.shape, y.dtype, where), shape, where=where)
 
         return y, backward

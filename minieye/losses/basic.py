@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..checks import as_float_array, check_same_shape, fail
+from ..checks import as_float_array, check_real, check_same_shape, fail
 from ..checks import where as where_of
 from ..core import Backward, DeltaSet, Layer, Parameter, unique_parameters
 
@@ -151,6 +151,8 @@ class SoftmaxCrossEntropy(Loss):
         z = as_float_array(logits, where, "logits")
         if z.ndim < 2:
             raise fail(where, "logits of shape (N, C) or (N, C, H, W)", f"logits.shape == {z.shape}")
+        if z.size == 0:  # the mean over no samples is undefined, as in MSE
+            raise fail(where, "non-empty logits (at least one sample and one class)", f"logits.shape == {z.shape}")
         lab = np.asarray(labels)
         expected = (z.shape[0], *z.shape[2:])
         if lab.shape != expected:
@@ -202,11 +204,9 @@ class WeightedSum(Loss):
         where = where_of("WeightedSum", name)
         checked: list[tuple[float, Layer]] = []
         for i, term in enumerate(terms):
-            ok = isinstance(term, (tuple, list)) and len(term) == 2 and _is_number(term[0]) \
-                and isinstance(term[1], Layer)
-            if not ok:
+            if not (isinstance(term, (tuple, list)) and len(term) == 2 and isinstance(term[1], Layer)):
                 raise fail(where, "terms as (weight, loss) pairs", f"term {i} is {term!r}")
-            checked.append((float(term[0]), term[1]))
+            checked.append((check_real(term[0], where, f"term {i}'s weight", signed=True), term[1]))
         if not checked:
             raise fail(where, "at least one (weight, loss) term", "none")
         self._terms = checked

@@ -36,16 +36,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..checks import as_float_array, fail
+from ..checks import as_float_array, check_real, fail
 from ..core import Backward, DeltaSet
-from ..kernels import tv as ktv
+from ..functional.tv import differences, neg_divergence, second_order_tv, total_variation, tv_parameters
 from .basic import Loss
 
 __all__ = ["TotalVariation", "TotalVariation3D", "SecondOrderTV", "Tikhonov", "NonNegativity", "Entropy"]
-
-# TotalVariation and SecondOrderTV run fused Numba kernels (minieye/kernels/tv.py); False
-# runs the NumPy reference below instead (benchmarks, debugging). Same maths either way.
-KERNELS = True
 
 
 def _image(reg: Loss, x: Any, min_ndim: int = 1) -> np.ndarray:
@@ -54,14 +50,6 @@ def _image(reg: Loss, x: Any, min_ndim: int = 1) -> np.ndarray:
     if a.ndim < min_ndim or a.size == 0:
         raise fail(where, f"a non-empty array with at least {min_ndim} dimensions", f"x.shape == {a.shape}")
     return a
-
-
-def _gradients(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    gh = np.zeros_like(x)
-    gv = np.zeros_like(x)
-    gh[..., :, :-1] = x[..., :, 1:] - x[..., :, :-1]
-    gv[..., :-1, :] = x[..., 1:, :] - x[..., :-1, :]
-    return gh, gv
 
 
 def _differences(x: np.ndarray, dims: int) -> list[np.ndarray]:
@@ -85,55 +73,6 @@ def _differences_adjoint(ps: list[np.ndarray]) -> np.ndarray:
         out[lead + (slice(None, -1),)] -= inner
         out[lead + (slice(1, None),)] += inner
     return out
-
-
-def _neg_divergence(ph: np.ndarray, pv: np.ndarray) -> np.ndarray:
-    """The adjoint of _gradients: returns D^T (ph, pv) (= -div)."""
-    out = np.zeros_like(ph)
-    out[..., :, :-1] -= ph[..., :, :-1]
-    out[..., :, 1:] += ph[..., :, :-1]
-    out[..., :-1, :] -= pv[..., :-1, :]
-    out[..., 1:, :] += pv[..., :-1, :]
-    return out
-
-
-def _planes(a: np.ndarray) -> np.ndarray:
-    """(..., H, W) as a C-contiguous (B, H, W) stack for the kernels."""
-    return np.ascontiguousarray(a).reshape((-1,) + a.shape[-2:])
-
-
-def tv_reference(a: np.ndarray, eps: float, q: float) -> tuple[float, Callable[[float], np.ndarray]]:
-    """TotalVariation in NumPy, the reference the kernels are tested against: the sum of
-    m^q (float64) and ``gradient(scale)`` = scale * d/da sum m^q. Shapes: (..., H, W)."""
-    gh, gv = _gradients(a)
-    e = a.dtype.type(eps)
-    m = np.sqrt(gh * gh + gv * gv + e * e)
-    mq = m if q == 1 else m ** a.dtype.type(q)
-
-    def gradient(scale: float) -> np.ndarray:
-        factor = 1.0 / m if q == 1 else a.dtype.type(q) * mq / (m * m)  # q m^(q-2)
-        return _neg_divergence(gh * factor, gv * factor) * a.dtype.type(scale)
-
-    return float(mq.sum(dtype=np.float64)), gradient
-
-
-def second_order_reference(a: np.ndarray, eps: float) -> tuple[float, Callable[[float], np.ndarray]]:
-    """SecondOrderTV in NumPy (the kernels' reference): the sum of m (float64) and
-    ``gradient(scale)`` = scale * d/da sum m. Shapes: (..., H, W)."""
-    gh, gv = _gradients(a)
-    hh, hv = _gradients(gh)  # Dh Dh x, Dv Dh x
-    vv = _gradients(gv)[1]  # Dv Dv x
-    e = a.dtype.type(eps)
-    m = np.sqrt(hh * hh + vv * vv + 2 * hv * hv + e * e)
-
-    def gradient(scale: float) -> np.ndarray:
-        zero = np.zeros_like(a)
-        # D^T (ph, pv) = Dh^T ph + Dv^T pv, so Dh^T Dh^T p = D^T(D^T(p, 0), 0) and so on
-        dh_part = _neg_divergence(hh / m, 2 * hv / m)  # Dh^T (hh/m) + Dv^T (2 hv/m): the adjoint of (Dh, Dv) on gh
-        dv_part = _neg_divergence(zero, vv / m)  # Dv^T (vv/m): the adjoint of Dv on gv
-        return _neg_divergence(dh_part, dv_part) * a.dtype.type(scale)
-
-    return float(m.sum(dtype=np.float64)), gradient
 
 
 def _mean_loss(reg: Loss, a: np.ndarray, total: float,
@@ -163,11 +102,7 @@ class TotalVariation(Loss):
 
     def __init__(self, eps: float = 1e-3, power: float = 1.0, name: str | None = None):
         super().__init__(name)
-        if not (isinstance(eps, (int, float, np.floating)) and eps > 0):
-            raise fail("TotalVariation", "eps > 0", f"eps={eps!r}")
-        if not (isinstance(power, (int, float, np.floating)) and 0 < power <= 2):
-            raise fail("TotalVariation", "0 < power <= 2", f"power={power!r}")
-        self.eps, self.power = float(eps), float(power)
+        self.eps, self.power = tv_parameters(eps, power, type(self).__name__)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "eps": self.eps, "power": self.power}
@@ -178,13 +113,8 @@ class TotalVariation(Loss):
 
     def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
         a = _image(self, x, 2)
-        if KERNELS:
-            planes = _planes(a)
-            total, factor = ktv.tv_forward(planes, self.eps, self.power)
-            gradient = lambda scale: ktv.tv_backward(planes, factor, scale)  # noqa: E731
-        else:
-            total, gradient = tv_reference(a, self.eps, self.power)
-        return _mean_loss(self, a, total - self.eps ** self.power * a.size, gradient)
+        total, gradient = total_variation(a, self.eps, self.power, where=f"{self.label()} forward")
+        return _mean_loss(self, a, total, gradient)
 
 
 class TotalVariation3D(TotalVariation):
@@ -230,9 +160,7 @@ class SecondOrderTV(Loss):
 
     def __init__(self, eps: float = 1e-2, name: str | None = None):
         super().__init__(name)
-        if not (isinstance(eps, (int, float, np.floating)) and eps > 0):
-            raise fail("SecondOrderTV", "eps > 0", f"eps={eps!r}")
-        self.eps = float(eps)
+        self.eps = check_real(eps, "SecondOrderTV", "eps", positive=True)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "eps": self.eps}
@@ -242,13 +170,8 @@ class SecondOrderTV(Loss):
 
     def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
         a = _image(self, x, 2)
-        if KERNELS:
-            planes = _planes(a)
-            total, m = ktv.tv2_forward(planes, self.eps)
-            gradient = lambda scale: ktv.tv2_backward(planes, m, scale)  # noqa: E731
-        else:
-            total, gradient = second_order_reference(a, self.eps)
-        return _mean_loss(self, a, total - self.eps * a.size, gradient)
+        total, gradient = second_order_tv(a, self.eps, where=f"{self.label()} forward")
+        return _mean_loss(self, a, total, gradient)
 
 
 class Tikhonov(Loss):
@@ -279,11 +202,11 @@ class Tikhonov(Loss):
             def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
                 return a * a.dtype.type(2.0 * self.scalar_dy(dy) / a.size)
         else:
-            gh, gv = _gradients(a)
+            gh, gv = differences(a)
             value = np.asarray((np.vdot(gh, gh) + np.vdot(gv, gv)) / a.size, dtype=a.dtype)
 
             def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-                return _neg_divergence(gh, gv) * a.dtype.type(2.0 * self.scalar_dy(dy) / a.size)
+                return neg_divergence(gh, gv) * a.dtype.type(2.0 * self.scalar_dy(dy) / a.size)
 
         return value, backward
 
@@ -320,9 +243,7 @@ class Entropy(Loss):
 
     def __init__(self, offset: float = 1e-8, name: str | None = None):
         super().__init__(name)
-        if not (isinstance(offset, (int, float, np.floating)) and offset >= 0):
-            raise fail("Entropy", "offset >= 0", f"offset={offset!r}")
-        self.offset = float(offset)
+        self.offset = check_real(offset, "Entropy", "offset")
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "offset": self.offset}

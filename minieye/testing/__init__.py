@@ -13,7 +13,10 @@
   ``check_float32``, ``check_config``, ``check_rejects_bad_dy``, ``check_empty_batch``;
 - ``check_roundtrip`` (save and load with ``minieye.io``; ``check_layer(..., roundtrip=True)``).
 
-All raise AssertionError with the layer's label, shapes and numbers on failure.
+All raise AssertionError with the layer's label, shapes and numbers on failure. Every
+forward they run is inside ``minieye.randomness.fixed_noise(0)`` (Dropout draws the same
+masks each time), and the twins they build take the layer's mode and buffers, so layers
+are checked in the mode they are in (docs/core.md, "Modes").
 """
 from .case import LayerCase
 from .gradcheck import check_gradients

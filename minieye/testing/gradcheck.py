@@ -22,6 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..core import DeltaSet, Layer, Parameter, forward_scope
+from ..randomness import fixed_noise
 
 __all__ = ["check_gradients", "run_forward", "as_outputs", "as_grads", "random_dy", "as_rng", "inputs64"]
 
@@ -37,8 +38,10 @@ def inputs64(inputs: Sequence[Any], nondiff: Sequence[int]) -> list[Any]:
 
 
 def run_forward(layer: Layer, inputs: Sequence[Any]) -> tuple[Any, Any]:
-    """``layer.forward(*inputs)`` inside a forward scope (partner layers need one)."""
-    with forward_scope():
+    """``layer.forward(*inputs)`` inside a forward scope (partner layers need one), with
+    ``fixed_noise``: a stochastic layer (Dropout) draws the same masks on every call, so
+    that the checks compare one function (docs/core.md, "Modes")."""
+    with fixed_noise(0), forward_scope():
         return layer.forward(*inputs)
 
 

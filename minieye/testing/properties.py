@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..core import DeltaSet, Layer
+from ..core import DeltaSet, Layer, walk_layers
 from .gradcheck import (as_grads, as_outputs, as_rng, check_gradients, describe_call, inputs64, pack_like, random_dy,
                         run_forward)
 from .robustness import check_empty_batch, check_rejects_bad_dy
@@ -72,18 +72,35 @@ def _compare_deltas(where: str, what: str, got: DeltaSet, want: DeltaSet, rtol: 
             raise AssertionError(f"{where}: {what}: delta of parameter {p.name!r} differs")
 
 
+def _buffers(layer: Layer, evaluating_only: bool = False) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(label, array, copy) for the buffers of ``layer`` and the layers inside it."""
+    return [(f"{inner.label()} buffer {name!r}", array, array.copy()) for inner in walk_layers(layer)
+            if not (evaluating_only and inner.training) for name, array in inner.buffers().items()]
+
+
+def _check_buffers(where: str, saved: list[tuple[str, np.ndarray, np.ndarray]], when: str) -> None:
+    for label, array, before in saved:
+        if not np.array_equal(array, before, equal_nan=True):
+            raise AssertionError(f"{where}: {label} changed {when}")
+
+
 def check_no_mutation(layer: Layer, *inputs: Any, nondiff: Sequence[int] = (), rng: Any = None) -> None:
-    """Forward and backward must not write into inputs, dy or parameter values."""
+    """Forward and backward must not write into inputs, dy or parameter values; buffers
+    (running statistics) may change only in the forward of a layer in training mode."""
     rng = as_rng(rng)
     xs = inputs64(inputs, nondiff)
     saved = [np.array(x, copy=True) for x in xs]
     params = [(p, p.value.copy()) for p in layer.parameters()]
+    frozen_buffers = _buffers(layer, evaluating_only=True)
     y, backward = run_forward(layer, xs)
+    where = describe_call(layer, xs)
+    _check_buffers(where, frozen_buffers, "in a forward pass in evaluation mode")
+    after_forward = _buffers(layer)
     ys = as_outputs(y)
     dys = random_dy(ys, rng, ys[0].dtype)
     dys_saved = [d.copy() for d in dys]
     backward(pack_like(dys, y), DeltaSet())
-    where = describe_call(layer, xs)
+    _check_buffers(where, after_forward, "in backward")
     for i, (x, s) in enumerate(zip(xs, saved)):
         if not np.array_equal(np.asarray(x), s, equal_nan=True):
             raise AssertionError(f"{where}: input {i} was modified by forward or backward")
@@ -206,15 +223,22 @@ def check_batch_invariance(layer: Layer, *inputs: Any, nondiff: Sequence[int] = 
     _compare_deltas(where, "sum of single-sample deltas vs batch", total, deltas, rtol, atol)
 
 
+def _copy_state(layer: Layer, twin: Layer) -> Layer:
+    """Give ``twin`` (rebuilt from ``layer``'s config) the mode and buffers of ``layer``."""
+    twin.train(layer.training)
+    for name, array in layer.buffers().items():
+        np.copyto(twin.buffers()[name], array)
+    return twin
+
+
 def _twin32(layer: Layer) -> Layer | None:
-    """A float32 copy of ``layer`` with the same parameter values, or None if it cannot say dtype."""
+    """A float32 copy of ``layer`` (a layer with a dtype) with the same parameter values, mode and
+    buffers; the layer itself when it has neither dtype nor parameters; None when it cannot say dtype."""
     params = layer.parameters()
-    if not params:
-        return layer
     config = layer.config()
-    if "dtype" not in config:
-        return None
-    twin = type(layer)(**{**config, "dtype": "float32"})
+    if "dtype" not in config:  # parameter-free layers follow their inputs' dtype
+        return None if params else layer
+    twin = _copy_state(layer, type(layer)(**{**config, "dtype": "float32"}))
     for p, q in zip(params, twin.parameters()):
         if q.dtype != np.float32:
             raise AssertionError(f"{layer.label()}: built with dtype='float32', parameter {q.name!r} is {q.dtype}")
@@ -227,8 +251,8 @@ def check_float32(layer: Layer, *inputs: Any, nondiff: Sequence[int] = (), rng: 
                   rtol: float = 1e-3, atol: float = 1e-4) -> bool:
     """float32 results close to float64 ones, dtypes following the layer.
 
-    Layers with parameters are rebuilt with ``dtype="float32"`` (values copied);
-    parameter-free layers get float32 inputs. Outputs, input gradients and deltas must
+    Layers with a ``dtype`` are rebuilt with ``dtype="float32"`` (parameter values, mode and
+    buffers copied); the others get float32 inputs. Outputs, input gradients and deltas must
     be float32 and within ``rtol``/``atol`` (norm-wise) of float64. Also checks that a
     float64 layer given float32 inputs computes in float64. Returns False when skipped
     (a container whose config has no dtype).
@@ -253,7 +277,7 @@ def check_float32(layer: Layer, *inputs: Any, nondiff: Sequence[int] = (), rng: 
     by_index = {i: p for i, p in enumerate(layer.parameters())}
     mapped = DeltaSet((by_index[i], deltas32[q]) for i, q in enumerate(twin.parameters()) if q in deltas32)
     _compare_deltas(where, "float32 vs float64", mapped, deltas, rtol, atol)
-    if layer.parameters():  # a float64 layer computes in float64 whatever its inputs
+    if twin is not layer:  # a float64 layer computes in float64 whatever its inputs
         ys_mixed = as_outputs(run_forward(layer, xs32)[0])
         if any(a.dtype != np.float64 for a in ys_mixed):
             raise AssertionError(f"{where}: float64 layer fed float32 inputs gave {[str(a.dtype) for a in ys_mixed]}")
@@ -279,7 +303,7 @@ def check_config(layer: Layer, *inputs: Any, nondiff: Sequence[int] = ()) -> boo
         text = json.dumps(config, default=_json_default, sort_keys=True)
     except TypeError as exc:
         raise AssertionError(f"{layer.label()}: config() is not JSON: {exc}") from None
-    twin = type(layer)(**config)
+    twin = _copy_state(layer, type(layer)(**config))
     if json.dumps(twin.config(), default=_json_default, sort_keys=True) != text:
         raise AssertionError(f"{layer.label()}: rebuilt from config() it reports {twin.config()}, not {config}")
     if layer.label() != twin.label():

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..core import DeltaSet, Layer, forward_scope
+from ..randomness import fixed_noise
 
 __all__ = ["check_roundtrip"]
 
@@ -56,7 +57,7 @@ def _random_like(value: Any, rng: np.random.Generator) -> Any:
 
 
 def _forward_backward(layer: Layer, inputs: tuple, dy_rng_seed: int) -> tuple[Any, Any, DeltaSet]:
-    with forward_scope():
+    with fixed_noise(0), forward_scope():  # the same Dropout masks for the original and the copy
         y, backward = layer.forward(*inputs)
     dy = _random_like(y, np.random.default_rng(dy_rng_seed))
     deltas = DeltaSet()

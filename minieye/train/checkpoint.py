@@ -14,12 +14,18 @@ and ``meta["version"] == 1``. It holds
     rng           problem.rng.bit_generator.state (JSON), so mini-batches continue the same
     trainer       iteration, evaluations, elapsed time, last step/slope (initial step guess),
                   whether a new batch is due, the history (array "history", one row per Record)
+    epochs        completed epochs, their summaries, where the current epoch began
+    sampler       the problem's epoch permutation (array "sampler.order") and position in it
+    layers        by position in the network (then the loss): buffers such as BatchNorm's running
+                  statistics (arrays "layer.003.running_mean", ...) and the state of every
+                  np.random.Generator a layer holds (Dropout's masks)
     monitors      by position: class and state (Validation's best point)
 
 Resuming (``trainer.run(..., resume_from=path)``) with the same problem, orientation,
 line search and monitors reproduces the uninterrupted run bit for bit: same steps,
 same losses, same parameters. A mismatch (other parameter shapes, another
-orientation or configuration) is refused with a ValueError saying which.
+orientation or configuration, parameters of another dtype: a float64 run is not resumed
+in float32 or back) is refused with a ValueError saying which.
 """
 from __future__ import annotations
 
@@ -29,8 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from ..archive import read_archive, write_archive
+from ..archive import array_header, open_archive, write_archive
 from ..checks import check_positive_int, fail
+from ..core import walk_layers
 from .monitor import Monitor
 
 __all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "FORMAT", "VERSION"]
@@ -92,6 +99,45 @@ def _finite_or_none(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
+def _layers(problem: Any) -> list[Any]:
+    seen = {id(layer) for layer in walk_layers(problem.net)}
+    return walk_layers(problem.net) + [layer for layer in walk_layers(problem.loss) if id(layer) not in seen]
+
+
+def _generators(layer: Any) -> dict[str, np.random.Generator]:
+    return {name: value for name, value in sorted(vars(layer).items()) if isinstance(value, np.random.Generator)}
+
+
+def _save_layers(problem: Any, arrays: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """What the layers keep besides parameters: buffers into ``arrays``, generator states as JSON."""
+    entries = []
+    for j, layer in enumerate(_layers(problem)):
+        buffers = layer.buffers() if hasattr(layer, "buffers") else {}
+        for name, value in buffers.items():
+            arrays[f"layer.{j:03d}.{name}"] = np.array(value)
+        entries.append({"class": type(layer).__name__, "buffers": sorted(buffers),
+                        "generators": {k: _jsonable(g.bit_generator.state) for k, g in _generators(layer).items()}})
+    return entries
+
+
+def _load_layers(problem: Any, entries: list[dict[str, Any]], arrays: dict[str, np.ndarray], where: str) -> None:
+    found = _layers(problem)
+    _expect(len(entries) == len(found), where, f"{len(found)} layers as in the network",
+            f"{len(entries)} in the checkpoint")
+    for j, (entry, layer) in enumerate(zip(entries, found)):
+        _expect(entry["class"] == type(layer).__name__, where, f"layer {j} a {type(layer).__name__}",
+                f"a {entry['class']}")
+        buffers = layer.buffers() if hasattr(layer, "buffers") else {}
+        for name in entry["buffers"]:
+            saved = arrays[f"layer.{j:03d}.{name}"]
+            _expect(name in buffers and buffers[name].shape == saved.shape, where,
+                    f"layer {j} ({layer.label()}) buffer {name!r} of shape {saved.shape}", "another shape or none")
+            buffers[name][...] = saved  # in place: layers hold on to these arrays
+        generators = _generators(layer)
+        for name, state in entry["generators"].items():
+            generators[name].bit_generator.state = _from_jsonable(state)
+
+
 def save_checkpoint(trainer: Any, path: str | os.PathLike) -> None:
     """Write the trainer's full state to ``path`` (atomically; an existing file is replaced)."""
     problem, current = trainer.problem, trainer.current
@@ -111,10 +157,11 @@ def save_checkpoint(trainer: Any, path: str | os.PathLike) -> None:
         params.append({"index": i, "name": p.name, "shape": list(p.shape), "dtype": str(p.dtype)})
     arrays["history"] = np.array([[getattr(r, f) for f in _HISTORY_FIELDS] for r in trainer.history],
                                  dtype=np.float64).reshape(-1, len(_HISTORY_FIELDS))
-    if getattr(trainer, "_batch", None) is not None:
-        arrays["batch"] = np.asarray(trainer._batch)
-    if trainer.stale and trainer._next_batch is not None:  # drawn, not yet evaluated (see Trainer._ahead)
-        arrays["next_batch"] = np.asarray(trainer._next_batch)
+    batch, next_batch = trainer.batches
+    if batch is not None:
+        arrays["batch"] = np.asarray(batch)
+    if next_batch is not None:  # drawn, not yet evaluated (see Trainer._ahead)
+        arrays["next_batch"] = np.asarray(next_batch)
     orientation, search = trainer.orientation, trainer.line_search
     meta = {
         "format": FORMAT,
@@ -131,6 +178,9 @@ def save_checkpoint(trainer: Any, path: str | os.PathLike) -> None:
                     "last_slope": _finite_or_none(trainer.last_slope)},
         "monitors": [{"class": type(m).__name__, "state": _split(m.state_dict(), f"monitor{j}", arrays)}
                      for j, m in enumerate(trainer.monitors)],
+        "epochs": trainer.epochs.state_dict(),
+        "sampler": _split(problem.sampler_state(), "sampler", arrays),
+        "layers": _save_layers(problem, arrays),
     }
     write_archive(path, meta, arrays)
 
@@ -142,16 +192,16 @@ def _expect(condition: bool, where: str, expected: str, got: str, hint: str | No
 
 def load_checkpoint(trainer: Any, path: str | os.PathLike) -> None:
     """Restore the state written by ``save_checkpoint`` into ``trainer`` (and its problem's parameters and RNG)."""
-    meta, arrays = read_archive(path)
     where = f"checkpoint {str(path)!r}"
-    _expect(meta.get("format") == FORMAT, where, f"format {FORMAT!r}", repr(meta.get("format")),
-            "is this a network file? load it with minieye.io.load")
-    _expect(meta.get("version") == VERSION, where, f"version {VERSION}", repr(meta.get("version")),
-            "written by another minieye version")
-    try:
-        _restore(trainer, meta, arrays, where)
-    except (KeyError, TypeError, IndexError) as exc:
-        raise ValueError(f"{where}: malformed checkpoint ({type(exc).__name__}: {exc})") from None
+    with open_archive(path) as (meta, arrays):
+        _expect(meta.get("format") == FORMAT, where, f"format {FORMAT!r}", repr(meta.get("format")),
+                "is this a network file? load it with minieye.io.load")
+        _expect(meta.get("version") == VERSION, where, f"version {VERSION}", repr(meta.get("version")),
+                "written by another minieye version")
+        try:
+            _restore(trainer, meta, arrays, where)
+        except (KeyError, TypeError, IndexError) as exc:
+            raise ValueError(f"{where}: malformed checkpoint ({type(exc).__name__}: {exc})") from None
 
 
 def _restore(trainer: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> None:
@@ -166,16 +216,21 @@ def _restore(trainer: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray], 
         _expect(tuple(entry["shape"]) == p.shape, where,
                 f"params[{i}] ({p.name!r}) of shape {p.shape}",
                 f"shape {tuple(entry['shape'])} (saved as {entry['name']!r})")
+        _expect(entry["dtype"] == str(p.dtype), where, f"params[{i}] ({p.name!r}) of dtype {p.dtype}",
+                f"dtype {entry['dtype']} (saved as {entry['name']!r})",
+                f"build the network with dtype={entry['dtype']!r} to resume this run: a resumed run repeats "
+                f"the saved one exactly, which another precision cannot")
     for key, obj in (("orientation", trainer.orientation), ("line_search", trainer.line_search)):
         info = meta[key]
         ours = {"class": type(obj).__name__, "config": _jsonable(obj.config())}
         theirs = {"class": info["class"], "config": info["config"]}
         _expect(ours == theirs, where, f"{key} {info['class']}({info['config']}) as in the checkpoint",
                 f"{ours['class']}({ours['config']})", "resume with the same optimizer settings")
+    x_shape = array_header(arrays, "current.x")[0]  # checked before the values are read
+    _expect(x_shape == (problem.size,), where, f"current.x of shape ({problem.size},)", f"{x_shape}")
     x = np.array(arrays["current.x"], dtype=np.float64)
-    _expect(x.shape == (problem.size,), where, f"current.x of shape ({problem.size},)", f"{x.shape}")
     raw = arrays.get("current.raw_grad")
-    trainer._clear()
+    trainer.reset()
     trainer.orientation.reset()
     trainer.orientation.start(problem)
     trainer.orientation.load_state_dict(_join(meta["orientation"]["state"], arrays, where))
@@ -194,11 +249,14 @@ def _restore(trainer: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray], 
     trainer.stale = bool(info["stale"])
     trainer.last_step = info["last_step"]
     trainer.last_slope = info["last_slope"]
-    trainer._batch = arrays.get("batch")
-    trainer._next_batch = arrays.get("next_batch")
+    trainer.batches = arrays.get("batch"), arrays.get("next_batch")
     trainer.history = [Record(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), int(r[5]))
                        for r in arrays["history"]]
     problem.rng.bit_generator.state = _from_jsonable(meta["rng"])
+    trainer.epochs.load_state_dict(meta.get("epochs", {}))  # absent from checkpoints written before epochs
+    problem.load_sampler_state(_join(meta.get("sampler", {}), arrays, where))
+    if "layers" in meta:
+        _load_layers(problem, meta["layers"], arrays, where)
     for monitor, entry in zip(trainer.monitors, meta["monitors"]):
         if entry["class"] == type(monitor).__name__:
             monitor.load_state_dict(_join(entry["state"], arrays, where))

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..checks import fail
 from ..core import Parameter
-from ._fused import box_tangent_dot
+from ..functional.optim import box_tangent_dot
 
 __all__ = ["Constraint", "Box", "NonNegative", "Simplex", "active_mask"]
 

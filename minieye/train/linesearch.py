@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..checks import check_positive_int, fail
+from .schedules import Schedule
 
 __all__ = ["Trial", "LineSearch", "FixedStep", "Backtracking", "ArmijoWolfe", "Quadratic"]
 
@@ -84,6 +85,9 @@ class LineSearch:
     def reset(self) -> None:
         pass
 
+    def at_step(self, iteration: int, epoch: int) -> None:
+        """Called by the trainer before each search with the iterations and epochs completed."""
+
     def config(self) -> dict[str, Any]:
         return {}
 
@@ -93,18 +97,36 @@ class LineSearch:
 
 
 class FixedStep(LineSearch):
-    """Always step ``rate`` (halved only while the loss or gradient there is not finite)."""
+    """Always step ``rate`` (halved only while the loss or gradient there is not finite).
+
+    ``schedule`` (``train.Cosine(...)``, ``train.StepDecay(...)``, ``train.LinearWarmup(...)``
+    and their combinations) scales the rate: step k uses ``rate * schedule(k)``, k counting
+    iterations, or completed epochs with ``per="epoch"``. ``current_rate`` is the rate of
+    the next step.
+    """
 
     needs_descent = False
     uses_slope = False
     compares_values = False
 
-    def __init__(self, rate: float = 1e-3, max_halvings: int = 30):
+    def __init__(self, rate: float = 1e-3, max_halvings: int = 30, schedule: Schedule | None = None,
+                 per: str = "iteration"):
         self.rate = _number(rate, "FixedStep", "rate", 0.0, math.inf)
         self.max_halvings = check_positive_int(max_halvings, "FixedStep", "max_halvings")
+        if schedule is not None and not isinstance(schedule, Schedule):
+            raise fail("FixedStep", "schedule a train schedule (e.g. train.Cosine(100)) or None", repr(schedule),
+                       "pass an instance, not the class" if isinstance(schedule, type) else None)
+        if per not in ("iteration", "epoch"):
+            raise fail("FixedStep", "per 'iteration' or 'epoch'", repr(per))
+        self.schedule, self.per = schedule, per
+        self.current_rate = self.rate if schedule is None else self.rate * schedule(0)
+
+    def at_step(self, iteration: int, epoch: int) -> None:
+        if self.schedule is not None:
+            self.current_rate = self.rate * self.schedule(iteration if self.per == "iteration" else epoch)
 
     def search(self, phi: Phi, loss0: float, slope0: float, t0: float) -> Trial | None:
-        t = self.rate
+        t = self.current_rate
         for _ in range(self.max_halvings + 1):
             trial = phi(t)
             if trial.finite:
@@ -113,7 +135,10 @@ class FixedStep(LineSearch):
         return None
 
     def config(self) -> dict[str, Any]:
-        return {"rate": self.rate, "max_halvings": self.max_halvings}
+        config: dict[str, Any] = {"rate": self.rate, "max_halvings": self.max_halvings}
+        if self.schedule is not None:
+            config.update(schedule=self.schedule.config(), per=self.per)
+        return config
 
 
 class Backtracking(LineSearch):

@@ -8,6 +8,10 @@ search chooses how far along it to go. First-order methods here:
     Momentum          v <- mu v - g;  d = v               (Nesterov: d = mu v - g)
     Adam              m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2;
                       d = -m_hat / (sqrt(v_hat) + eps)   with bias-corrected m_hat, v_hat
+    AdamW             Adam's d - weight_decay * x        (decoupled weight decay)
+
+``clip_norm`` (these four): the gradient is scaled by ``min(1, clip_norm / (|g| + 1e-6))``
+first, as PyTorch's ``clip_grad_norm_`` does, |g| being the norm over all parameters.
 
 Their "learning rate" is the step the line search takes (``FixedStep(rate)``), so
 ``Momentum + FixedStep(lr)`` is the textbook ``x += lr * v``. Quasi-Newton methods
@@ -19,7 +23,7 @@ State that a checkpoint must keep (velocities, moments, counters) is exposed by
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -27,7 +31,7 @@ from ..checks import fail
 from ._linalg import norm
 from .paths import LinePath, Path
 
-__all__ = ["Iterate", "Orientation", "GradientDescent", "Momentum", "Nesterov", "Adam"]
+__all__ = ["Iterate", "Orientation", "GradientDescent", "Momentum", "Nesterov", "Adam", "AdamW"]
 
 
 @dataclass
@@ -57,6 +61,22 @@ def _positive(value: Any, where: str, name: str) -> float:
             or not np.isfinite(value) or value <= 0:
         raise fail(where, f"{name} a positive finite number", f"{name}={value!r}")
     return float(value)
+
+
+def _clip_norm(value: Any, where: str) -> float | None:
+    return None if value is None else _positive(value, where, "clip_norm")
+
+
+def _clipped(g: np.ndarray, clip_norm: float | None) -> np.ndarray:
+    """``g`` scaled to norm ``clip_norm`` when longer (PyTorch's clip_grad_norm_, its 1e-6 included)."""
+    if clip_norm is None:
+        return g
+    scale = clip_norm / (norm(g) + 1e-6)
+    return g * scale if scale < 1.0 else g
+
+
+def _with_clip(config: dict[str, Any], clip_norm: float | None) -> dict[str, Any]:
+    return config if clip_norm is None else {**config, "clip_norm": clip_norm}
 
 
 def _fraction(value: Any, where: str, name: str) -> float:
@@ -113,12 +133,18 @@ class Orientation:
 
 
 class GradientDescent(Orientation):
-    """Steepest descent: ``d = -g``."""
+    """Steepest descent: ``d = -g`` (``g`` clipped to ``clip_norm`` when given)."""
 
     learns_from_steps = False
 
+    def __init__(self, clip_norm: float | None = None):
+        self.clip_norm = _clip_norm(clip_norm, "GradientDescent")
+
     def direction(self, it: Iterate) -> Path:
-        return LinePath(-it.grad)
+        return LinePath(-_clipped(it.grad, self.clip_norm))
+
+    def config(self) -> dict[str, Any]:
+        return _with_clip({}, self.clip_norm)
 
 
 class Momentum(Orientation):
@@ -126,21 +152,23 @@ class Momentum(Orientation):
 
     learns_from_steps = False
 
-    def __init__(self, momentum: float = 0.9, nesterov: bool = False):
+    def __init__(self, momentum: float = 0.9, nesterov: bool = False, clip_norm: float | None = None):
         self.momentum = _fraction(momentum, type(self).__name__, "momentum")
         self.nesterov = bool(nesterov)
+        self.clip_norm = _clip_norm(clip_norm, type(self).__name__)
         self.velocity: np.ndarray | None = None
 
     def reset(self) -> None:
         self.velocity = None
 
     def direction(self, it: Iterate) -> Path:
-        v = -it.grad if self.velocity is None else self.momentum * self.velocity - it.grad
+        g = _clipped(it.grad, self.clip_norm)
+        v = -g if self.velocity is None else self.momentum * self.velocity - g
         self.velocity = v
-        return LinePath(self.momentum * v - it.grad if self.nesterov else v.copy())
+        return LinePath(self.momentum * v - g if self.nesterov else v.copy())
 
     def config(self) -> dict[str, Any]:
-        return {"momentum": self.momentum, "nesterov": self.nesterov}
+        return _with_clip({"momentum": self.momentum, "nesterov": self.nesterov}, self.clip_norm)
 
     def state_dict(self) -> dict[str, Any]:
         return {} if self.velocity is None else {"velocity": self.velocity}
@@ -153,11 +181,11 @@ class Momentum(Orientation):
 class Nesterov(Momentum):
     """Momentum with Nesterov's look-ahead (PyTorch's ``nesterov=True`` form)."""
 
-    def __init__(self, momentum: float = 0.9):
-        super().__init__(momentum, nesterov=True)
+    def __init__(self, momentum: float = 0.9, clip_norm: float | None = None):
+        super().__init__(momentum, nesterov=True, clip_norm=clip_norm)
 
     def config(self) -> dict[str, Any]:
-        return {"momentum": self.momentum}
+        return _with_clip({"momentum": self.momentum}, self.clip_norm)
 
 
 class Adam(Orientation):
@@ -165,10 +193,12 @@ class Adam(Orientation):
 
     learns_from_steps = False
 
-    def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
-        self.beta1 = _fraction(beta1, "Adam", "beta1")
-        self.beta2 = _fraction(beta2, "Adam", "beta2")
-        self.eps = _positive(eps, "Adam", "eps")
+    def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, clip_norm: float | None = None):
+        where = type(self).__name__
+        self.beta1 = _fraction(beta1, where, "beta1")
+        self.beta2 = _fraction(beta2, where, "beta2")
+        self.eps = _positive(eps, where, "eps")
+        self.clip_norm = _clip_norm(clip_norm, where)
         self.reset()
 
     def reset(self) -> None:
@@ -177,7 +207,7 @@ class Adam(Orientation):
         self.count = 0
 
     def direction(self, it: Iterate) -> Path:
-        g = it.grad
+        g = _clipped(it.grad, self.clip_norm)
         if self.m is None:
             self.m, self.v = np.zeros_like(g), np.zeros_like(g)
         self.count += 1
@@ -188,7 +218,7 @@ class Adam(Orientation):
         return LinePath(-m_hat / (np.sqrt(v_hat) + self.eps))
 
     def config(self) -> dict[str, Any]:
-        return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+        return _with_clip({"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}, self.clip_norm)
 
     def state_dict(self) -> dict[str, Any]:
         if self.m is None:
@@ -199,3 +229,40 @@ class Adam(Orientation):
         self.count = int(state.get("count", 0))
         self.m = None if state.get("m") is None else np.array(state["m"], dtype=np.float64)
         self.v = None if state.get("v") is None else np.array(state["v"], dtype=np.float64)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as PyTorch's AdamW.
+
+    The direction is Adam's minus ``weight_decay * x``, so with ``FixedStep(lr)`` a step is
+    ``x <- x - lr * weight_decay * x - lr * m_hat / (sqrt(v_hat) + eps)``: the decay does
+    not pass through Adam's scaling. ``params``: the Parameters that decay (all of the
+    problem's by default; leave biases and normalisation weights out by listing the others).
+    """
+
+    def __init__(self, weight_decay: float = 0.01, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 params: Sequence[Any] | None = None, clip_norm: float | None = None):
+        super().__init__(beta1, beta2, eps, clip_norm)
+        if not isinstance(weight_decay, (int, float, np.floating, np.integer)) or isinstance(weight_decay, bool) \
+                or not np.isfinite(weight_decay) or weight_decay < 0:
+            raise fail("AdamW", "weight_decay a non-negative finite number", f"weight_decay={weight_decay!r}")
+        self.weight_decay = float(weight_decay)
+        self._chosen = None if params is None else list(params)
+        self._decay: np.ndarray | None = None  # weight_decay per coordinate when only some parameters decay
+
+    def start(self, problem: Any) -> None:
+        if self._chosen is None:
+            self._decay = None
+            return
+        self._decay = np.zeros(problem.size)
+        for p in self._chosen:
+            self._decay[problem.slices[problem.index_of(p, "AdamW params")]] = self.weight_decay
+
+    def direction(self, it: Iterate) -> Path:
+        d = super().direction(it).direction
+        decay = self.weight_decay if self._decay is None else self._decay
+        return LinePath(d - decay * it.x)
+
+    def config(self) -> dict[str, Any]:
+        return {"weight_decay": self.weight_decay, **super().config()}
+

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ._fused import box_line_point, box_line_slope
+from ..functional.optim import box_line_point, box_line_slope
 from ._linalg import dot
 
 __all__ = ["Path", "LinePath", "CurvedPath", "ProjectedPath", "OrthantPath"]

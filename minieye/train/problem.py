@@ -8,7 +8,10 @@ parameters, in one forward and one backward pass:
     dprediction          = back_loss(1, deltas)[0];  back_net(dprediction, deltas)
 
 With ``batch_size`` the same rows of every input and of the targets (first axis)
-are drawn, without replacement, from the problem's Generator at each iteration.
+are drawn in epochs: each epoch is a fresh permutation of the rows from the
+problem's Generator, cut into batches of ``batch_size`` rows (the last one shorter
+when ``batch_size`` does not divide the number of rows), so every row is seen once
+per epoch.
 
 For optimizers the parameters are also seen as one flat float64 vector, the
 concatenation of ``p.value.ravel()`` in ``problem.params`` order (``get_vector``,
@@ -21,9 +24,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..checks import as_float_array, check_positive_int, fail, generator
+from ..checks import as_float_array, check_positive_int, fail, fail_type, generator
 from ..core import DeltaSet, Layer, Parameter, forward_scope, held_frozen, input_grad, unique_parameters
-from ._fused import box_clip, box_reduce
+from ..functional.optim import box_clip, box_reduce
 from .constraints import Box, Constraint
 
 __all__ = ["Problem"]
@@ -62,9 +65,9 @@ class Problem:
                  params: Sequence[Parameter] | None = None, constraints: Sequence[Constraint] = ()):
         where = "Problem"
         if not isinstance(net, Layer):
-            raise fail(where, "net a minieye Layer (Sequential, Graph or a layer)", type(net).__name__)
+            raise fail_type(where, "net a minieye Layer (Sequential, Graph or a layer)", type(net).__name__, value=net)
         if not isinstance(loss, Layer):
-            raise fail(where, "loss a minieye Layer returning a 0-d array", type(loss).__name__)
+            raise fail_type(where, "loss a minieye Layer returning a 0-d array", type(loss).__name__, value=loss)
         self.net, self.loss = net, loss
         if inputs is None:
             inputs = ()
@@ -79,6 +82,8 @@ class Problem:
         self.rng = generator(0 if rng is None else rng, None, where)
         self.batch_size = None if batch_size is None else check_positive_int(batch_size, where, "batch_size")
         self.n_samples = self._count_samples()
+        self._order: np.ndarray | None = None  # this epoch's permutation of the rows
+        self._cursor = 0  # rows of _order already drawn
         self.params = self._choose(params)
         self._everything = unique_parameters(net, loss)
         self._chosen_ids = {id(p) for p in self.params}
@@ -164,7 +169,7 @@ class Problem:
             return None
         lower, upper = np.full(self.size, -np.inf), np.full(self.size, np.inf)
         for c, s in self._constrained:
-            lower[s], upper[s] = c._lo, c._hi
+            lower[s], upper[s] = c.lower.ravel(), c.upper.ravel()
         return lower, upper
 
     # -- the flat view ----------------------------------------------------------------
@@ -232,10 +237,36 @@ class Problem:
 
     # -- evaluation ---------------------------------------------------------------------
     def draw_batch(self) -> np.ndarray | None:
-        """Row indices of a new mini-batch (None for full batch)."""
+        """Row indices of the next mini-batch of the epoch (None for full batch).
+
+        A new epoch starts with ``rng.permutation(n_samples)``; its batches are consecutive
+        slices of ``batch_size`` rows, the last one holding what remains."""
         if self.batch_size is None:
             return None
-        return self.rng.choice(self.n_samples, size=self.batch_size, replace=False)
+        if self._order is None or self._cursor >= self.n_samples:
+            self._order, self._cursor = self.rng.permutation(self.n_samples), 0
+        batch = self._order[self._cursor:self._cursor + self.batch_size]
+        self._cursor += batch.size
+        return batch
+
+    @property
+    def epoch_ended(self) -> bool:
+        """Whether the batch drawn last was the last of its epoch (always True for full batch)."""
+        return self.batch_size is None or (self._order is not None and self._cursor >= self.n_samples)
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Mini-batches in one epoch: ceil(n_samples / batch_size); 1 for full batch."""
+        return 1 if self.batch_size is None else -(-self.n_samples // self.batch_size)
+
+    def sampler_state(self) -> dict[str, Any]:
+        """Where the epoch stands (for checkpoints; the RNG's state is saved separately)."""
+        return {"cursor": self._cursor} if self._order is None else {"cursor": self._cursor, "order": self._order}
+
+    def load_sampler_state(self, state: dict[str, Any]) -> None:
+        order = state.get("order")
+        self._order = None if order is None else np.array(order, dtype=np.int64)
+        self._cursor = int(state.get("cursor", 0))
 
     def _select(self, batch: np.ndarray | None) -> tuple[tuple, Any]:
         if batch is None:

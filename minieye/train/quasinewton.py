@@ -29,7 +29,7 @@ import numpy as np
 from ..checks import check_positive_int, fail
 from ._linalg import dot, norm
 from .orient import Iterate, Orientation, _positive
-from ._fused import store_pair, two_loop
+from ..functional.optim import store_pair, two_loop
 from .paths import CurvedPath, LinePath, OrthantPath, Path
 
 __all__ = ["LBFGS", "OWLQN", "QQN"]
@@ -112,8 +112,8 @@ class LBFGS(Orientation):
         self._keep(slot, *self._products(slot, products))
 
     def _products(self, slot: int, fused: tuple[float, float]) -> tuple[float, float]:
-        """s.y and y.y of a stored pair. float64 pairs: NumPy's sums, exactly as before the fused
-        store (an ill-conditioned float64 fit is sensitive to the last bit of these over 200
+        """s.y and y.y of a stored pair. float64 pairs: NumPy's sums, not the fused pass's (an
+        ill-conditioned float64 fit is sensitive to the last bit of these over 200
         iterations); float32 pairs: the fused pass's float64 sums of the rounded values."""
         if self._s.dtype == np.float64:
             s, y = self._s[slot], self._y[slot]

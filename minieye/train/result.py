@@ -8,7 +8,7 @@ import numpy as np
 
 __all__ = ["Record", "Result", "STOP_REASONS"]
 
-STOP_REASONS = ("max_iterations", "timeout", "target_loss", "gradient_tolerance", "no_descent", "no_progress",
+STOP_REASONS = ("max_iterations", "epochs", "timeout", "target_loss", "gradient_tolerance", "no_descent", "no_progress",
                 "line_search_failed", "non_finite", "monitor", "interrupted")
 
 
@@ -37,7 +37,9 @@ class Result:
     run counts the earlier ones); ``history``: one Record per iteration; ``stop_reason``:
     one of ``STOP_REASONS``, explained by ``message``; ``initial_loss``; ``evaluations``:
     loss evaluations (forward passes); ``elapsed``: seconds; ``notes``: what monitors
-    add (``notes["validation"]``).
+    add (``notes["validation"]``); ``epoch_history``: one dict per completed epoch
+    (``epoch``, ``iteration``, mean training ``loss``, and ``val_loss``, ``val_accuracy``...
+    from ``Validation(every="epoch")``).
     """
 
     loss: float
@@ -49,6 +51,11 @@ class Result:
     evaluations: int
     elapsed: float
     notes: dict[str, Any] = field(default_factory=dict)
+    epoch_history: list[dict[str, float]] = field(default_factory=list)
+
+    def curve(self, name: str) -> np.ndarray:
+        """One entry of every epoch summary as an array (e.g. "loss", "val_loss", "val_accuracy"); NaN where absent."""
+        return np.array([e.get(name, np.nan) for e in self.epoch_history], dtype=np.float64)
 
     @property
     def losses(self) -> np.ndarray:

@@ -15,6 +15,9 @@ iteration retried once from steepest descent; a second failure stops the run
 gradient at the start of an iteration stops the run ("non_finite") and every
 non-finite trial inside a line search is rejected; the parameters are always left
 at the last point whose loss and gradient were finite.
+
+An iteration uses the next batch of the problem's epoch (``Problem.draw_batch``). A second
+``run`` continues where the first stopped: runs of 23 and 23 iterations equal one of 46.
 """
 from __future__ import annotations
 
@@ -24,27 +27,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..checks import check_nonneg_int, check_positive_int, fail
 from ._linalg import norm
-from .linesearch import ArmijoWolfe, LineSearch, Trial
+from .epochs import EpochTracker
+from .linesearch import LineSearch, Trial
 from .monitor import Monitor
 from .orient import GradientDescent, Iterate, Orientation
 from .paths import ProjectedPath
 from .problem import Problem
-from .quasinewton import LBFGS
 from .result import STOP_REASONS, Record, Result
+from .settings import UNSET, OutOfTime, converged, limits, no_progress, run_arguments, trainer_parts
 
 __all__ = ["Trainer", "Result", "Record", "STOP_REASONS"]
-
-def _optional_number(value: Any, where: str, name: str, positive: bool = False) -> float | None:
-    if value is None:
-        return None
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
-        and not math.isnan(value)
-    if not ok or (positive and not value > 0) or value < 0 and name != "target_loss":
-        need = "a positive number" if positive else "a non-negative number"
-        raise fail(where, f"{name} None or {need}", f"{name}={value!r}")
-    return float(value)
 
 
 class Trainer:
@@ -55,21 +48,7 @@ class Trainer:
 
     def __init__(self, problem: Problem, orientation: Orientation | None = None,
                  line_search: LineSearch | None = None, monitors: Sequence[Monitor] = ()):
-        where = "Trainer"
-        if not isinstance(problem, Problem):
-            raise fail(where, "problem a train.Problem", type(problem).__name__)
-        orientation = LBFGS() if orientation is None else orientation
-        line_search = ArmijoWolfe() if line_search is None else line_search
-        if not isinstance(orientation, Orientation):
-            raise fail(where, "orientation a train orientation (e.g. train.LBFGS())", repr(orientation),
-                       "pass an instance, not the class" if isinstance(orientation, type) else None)
-        if not isinstance(line_search, LineSearch):
-            raise fail(where, "line_search a train line search (e.g. train.ArmijoWolfe())", repr(line_search),
-                       "pass an instance, not the class" if isinstance(line_search, type) else None)
-        monitors = tuple(monitors)
-        for i, m in enumerate(monitors):
-            if not isinstance(m, Monitor):
-                raise fail(where, "monitors a sequence of train monitors", f"monitors[{i}] is {m!r}")
+        problem, orientation, line_search, monitors = trainer_parts(problem, orientation, line_search, monitors)
         self.problem, self.orientation, self.line_search, self.monitors = problem, orientation, line_search, monitors
         self.limits: dict[str, Any] = {}
         self._clear()
@@ -89,6 +68,33 @@ class Trainer:
         self.elapsed_before = 0.0
         self._constrained = bool(self.problem.constraints)
         self._loaded: np.ndarray | None = None  # the vector the parameters hold, when the trainer wrote it
+        self.epochs = EpochTracker()
+        self._left: np.ndarray | None = None  # the parameters as the last run left them (see run)
+        self._deadline: float | None = None
+        self._kept_path: Any = None  # the path of a line search cut short by the timeout
+
+    @property
+    def epoch(self) -> int:
+        """Epochs completed so far."""
+        return self.epochs.completed
+
+    def reset(self) -> None:
+        """Forget the run so far (iteration 0, no current point, no history or epochs): the next
+        ``run()`` starts afresh from the parameters' values, or a checkpoint loads into it."""
+        self._clear()
+
+    @property
+    def batches(self) -> tuple[Any, Any]:
+        """(the current point's mini-batch, the next one drawn ahead and not yet evaluated); None when absent."""
+        return getattr(self, "_batch", None), (self._next_batch if self.stale else None)
+
+    @batches.setter
+    def batches(self, value: tuple[Any, Any]) -> None:
+        self._batch, self._next_batch = value
+
+    def _draw(self) -> tuple[Any, bool]:
+        """The problem's next batch, and whether it is the last of its epoch."""
+        return self.problem.draw_batch(), self.problem.epoch_ended
 
     def _evaluate(self, x: np.ndarray, batch: np.ndarray | None, gradient: bool = True) -> tuple[Iterate, bool]:
         """The loss at ``x`` (and its gradient unless ``gradient`` is False); whether both are finite."""
@@ -125,7 +131,7 @@ class Trainer:
         self._set_resolution()
         x = self.problem.get_vector()
         x = self.problem.project(x)
-        self._batch = self.problem.draw_batch()
+        self._batch, self.epochs.current_ends = self._draw()
         current, finite = self._evaluate(x, self._batch)
         self.initial_loss = current.loss
         if not finite:
@@ -146,6 +152,8 @@ class Trainer:
     # -- one iteration ------------------------------------------------------------------------
     def _phi(self, path: Any, x: np.ndarray, batch: np.ndarray | None, tally: list[int]):
         def phi(t: float) -> Trial:
+            if tally[0] and self._deadline is not None and time.perf_counter() >= self._deadline:
+                raise OutOfTime
             if isinstance(path, ProjectedPath):
                 x_t = path.point(t)  # P(x + (P - x)): x + (P - x) may round one ulp outside
             else:
@@ -166,6 +174,9 @@ class Trainer:
         return phi
 
     def _path(self, current: Iterate) -> Any:
+        if self._kept_path is not None:  # the orientation already advanced its state for this path
+            path, self._kept_path = self._kept_path, None
+            return path
         path = self.orientation.direction(current)
         if self._constrained:
             path = ProjectedPath(path, current.x, self.problem)
@@ -184,6 +195,7 @@ class Trainer:
     def _step(self) -> tuple[Trial | None, str]:
         current = self.current
         tally = [0, 0]  # trials, finite trials
+        self.line_search.at_step(self.iteration, self.epoch)  # a scheduled learning rate
         for attempt in range(2):
             path = self._path(current)
             slope0 = path.slope(0.0, current.x, current.full_grad)
@@ -198,8 +210,11 @@ class Trainer:
             phi = self._phi(path, current.x, self._batch, tally)
             if self._ahead():
                 phi = self._phi_ahead(phi, self._phi(path, current.x, self._upcoming(), tally))
-            trial = self.line_search.search(phi,
-                                            current.loss, slope0, t0)
+            try:
+                trial = self.line_search.search(phi, current.loss, slope0, t0)
+            except OutOfTime:
+                self._kept_path = path
+                return None, "timeout"
             if trial is not None:
                 self.last_step, self.last_slope = trial.t, slope0
                 if self._needs_gradient() and not self._complete(trial.point):
@@ -223,7 +238,7 @@ class Trainer:
 
     def _upcoming(self) -> Any:
         if self._next_batch is None:  # drawn once per iteration, kept across a retried search
-            self._next_batch = self.problem.draw_batch()
+            self._next_batch, self.epochs.next_ends = self._draw()
         return self._next_batch
 
     def _phi_ahead(self, on_old: Any, on_next: Any) -> Any:
@@ -245,20 +260,24 @@ class Trainer:
         return self.problem.batch_size is None or self.orientation.learns_from_steps
 
     # -- the loop -------------------------------------------------------------------------------
-    def run(self, max_iterations: int | None = 100, timeout: float | None = None,
+    def run(self, max_iterations: int | None = UNSET, timeout: float | None = None,
             target_loss: float | None = None, gradient_tolerance: float = 0.0,
             tolerance: float | None = None, patience: int = 10,
-            resume_from: Any = None) -> Result:
+            resume_from: Any = None, epochs: int | None = None) -> Result:
         """Train until a stop condition holds; return a Result.
 
-        Each call starts afresh from the parameters' current values (orientation memory,
-        history and counters cleared; the problem's RNG continues where it was), unless
-        ``resume_from`` names a checkpoint, which restores all of that state.
+        A second call continues where the last one stopped (orientation memory, batch order,
+        iteration and epoch counts, history) when the parameters still hold the point it
+        left them at; if they were changed since (or after ``reset()``) it starts afresh from
+        their values. ``resume_from`` names a checkpoint, which restores all of that state.
 
         Args:
-            max_iterations: stop after this many iterations in total (those before a
-                resumed checkpoint count); None: no limit.
-            timeout: stop after this many seconds (checked between iterations).
+            max_iterations: iterations for this call (default 100, or no limit when ``epochs``
+                is given); with ``resume_from``, the total including the checkpoint's; None: no limit.
+            epochs: epochs for this call (with ``resume_from``: in total): every row is used
+                once per epoch, the last batch of an epoch holding what is left.
+            timeout: stop after this many seconds, checked between iterations and between the
+                trial steps of a line search (the parameters stay at the last accepted point).
             target_loss: stop once the loss is at or below this value.
             gradient_tolerance: stop once the gradient norm (projected, or OWL-QN's
                 pseudo-gradient) is at or below this value.
@@ -266,56 +285,63 @@ class Trainer:
                 last ``patience`` iterations is below ``tolerance`` (None: never).
             resume_from: a checkpoint path (see ``train.Checkpoint``) to continue from.
         """
-        where = "Trainer.run"
-        if max_iterations is not None:
-            max_iterations = check_nonneg_int(max_iterations, where, "max_iterations")
-        timeout = _optional_number(timeout, where, "timeout", positive=True)
-        target_loss = _optional_number(target_loss, where, "target_loss")
-        gradient_tolerance = _optional_number(gradient_tolerance, where, "gradient_tolerance") or 0.0
-        tolerance = _optional_number(tolerance, where, "tolerance")
-        patience = check_positive_int(patience, where, "patience")
-        self.limits = {"max_iterations": max_iterations, "timeout": timeout, "target_loss": target_loss}
+        max_iterations, epochs, timeout, target_loss, gradient_tolerance, tolerance, patience = run_arguments(
+            max_iterations, epochs, timeout, target_loss, gradient_tolerance, tolerance, patience)
         started = time.perf_counter()
+        problem_message = None
         if resume_from is not None:
             from .checkpoint import load_checkpoint
             load_checkpoint(self, resume_from)
-            problem_message = None
+            base = (0, 0)  # limits count from the start of the checkpointed run
         else:
-            problem_message = self._start()
+            continues = self.current is not None and self._left is not None \
+                and np.array_equal(self.problem.get_vector(), self._left)  # the parameters are where we left them
+            problem_message = None if continues else self._start()
+            base = (self.iteration, self.epoch)
+        stop_iteration = None if max_iterations is None else base[0] + max_iterations
+        stop_epoch = None if epochs is None else base[1] + epochs
+        self.limits = {"max_iterations": stop_iteration, "epochs": stop_epoch, "timeout": timeout,
+                       "target_loss": target_loss}
+        self._deadline = None if timeout is None else started + timeout
         for m in self.monitors:
             m.start(self)
         if problem_message:
             reason, message = "non_finite", problem_message
         else:
             try:
-                reason, message = self._loop(max_iterations, timeout, target_loss, gradient_tolerance,
-                                             tolerance, patience, started)
+                reason, message = self._loop(stop_iteration, stop_epoch, timeout, target_loss,
+                                             gradient_tolerance, tolerance, patience, started)
             except KeyboardInterrupt:  # Ctrl-C: keep the last good point and report, like any other stop
                 reason, message = "interrupted", f"interrupted by the user after {self.iteration} iterations"
             finally:
                 if self.current is not None:
                     self.problem.set_vector(self.current.x)  # the last good point, even after a failed trial
         self.elapsed_before += time.perf_counter() - started
+        self._left = self.problem.get_vector() if self.current is not None else None
         result = Result(
             loss=self.current.loss if self.current is not None else self.initial_loss,
             iterations=self.iteration, history=list(self.history), stop_reason=reason, message=message,
-            initial_loss=self.initial_loss, evaluations=self.evaluations, elapsed=self.elapsed_before)
+            initial_loss=self.initial_loss, evaluations=self.evaluations, elapsed=self.elapsed_before,
+            epoch_history=[dict(e) for e in self.epochs.history])
         for m in self.monitors:
             m.finish(self, result)
         return result
 
-    def _loop(self, max_iterations: int | None, timeout: float | None, target_loss: float | None,
-              gradient_tolerance: float, tolerance: float | None, patience: int,
+    def _loop(self, stop_iteration: int | None, stop_epoch: int | None, timeout: float | None,
+              target_loss: float | None, gradient_tolerance: float, tolerance: float | None, patience: int,
               started: float) -> tuple[str, str]:
         """Iterate until a stop condition holds; return (stop_reason, message)."""
         while True:
             self._loaded = None  # monitors may have touched the parameters
-            reason, message = self._limits(max_iterations, timeout, started)
+            reason, message = limits(self, stop_iteration, stop_epoch, timeout, started)
             if reason:
                 return reason, message
             if self.stale:  # a new mini-batch: re-evaluate the current point on it
                 drawn, self._next_batch, self._behind = self._next_batch, None, False
-                self._batch = self.problem.draw_batch() if drawn is None else drawn
+                if drawn is None:
+                    self._batch, self.epochs.current_ends = self._draw()
+                else:
+                    self._batch, self.epochs.current_ends = drawn, self.epochs.next_ends
                 current, finite = self._evaluate(self.current.x, self._batch)
                 if not finite:
                     return "non_finite", self._nonfinite_message(f"on the mini-batch of iteration {self.iteration + 1}")
@@ -323,11 +349,13 @@ class Trainer:
             elif self.current.grad is None and not self._complete(self.current):  # evaluated ahead
                 return "non_finite", self._nonfinite_message(f"(the gradient) on the mini-batch of iteration "
                                                              f"{self.iteration + 1}")
-            reason, message = self._converged(target_loss, gradient_tolerance)
+            reason, message = converged(self, target_loss, gradient_tolerance)
             if reason:
                 return reason, message
             trial, why = self._step()
             if trial is None:
+                if why == "timeout":
+                    return "timeout", f"ran for more than {timeout:g} s (stopped inside a line search)"
                 if why == "non_finite":
                     return "non_finite", self._nonfinite_message("at every trial step")
                 if why == "non_finite_gradient":
@@ -335,8 +363,10 @@ class Trainer:
                 return ("no_descent" if why.startswith("no descent") else "line_search_failed"), why
             self.orientation.accepted(self.current, trial.point)
             start, self.current = self.current, trial.point
+            ends_epoch = self.epochs.current_ends  # of the batch this step was computed on
             if self._next_batch is not None and not self._behind:  # evaluated on the next batch: keep its backward
                 self._batch, self._next_batch, self.stale = self._next_batch, None, False
+                self.epochs.current_ends = self.epochs.next_ends
             else:
                 self.current.pending = None  # free the activations kept for a backward pass
                 self.stale = self.problem.batch_size is not None
@@ -350,8 +380,11 @@ class Trainer:
                 note = m.iteration(self, record)
                 if note and not reason:
                     reason, message = "monitor", str(note)
+            note = self.epochs.iteration_done(self, ends_epoch)
+            if note and not reason:
+                reason, message = "monitor", note
             if not reason and tolerance is not None:
-                reason, message = self._no_progress(tolerance, patience)
+                reason, message = no_progress(self.history, self.initial_loss, tolerance, patience)
             if reason:
                 return reason, message
 
@@ -363,31 +396,3 @@ class Trainer:
         """Write the whole training state (parameters, optimizer, RNG, history) to ``path`` atomically."""
         from .checkpoint import save_checkpoint
         save_checkpoint(self, path)
-
-    # -- stop tests ---------------------------------------------------------------------------------
-    def _limits(self, max_iterations: int | None, timeout: float | None, started: float) -> tuple[str, str]:
-        if max_iterations is not None and self.iteration >= max_iterations:
-            return "max_iterations", f"reached {max_iterations} iterations"
-        if timeout is not None and time.perf_counter() - started >= timeout:
-            return "timeout", f"ran for more than {timeout:g} s"
-        return "", ""
-
-    def _converged(self, target_loss: float | None, gradient_tolerance: float) -> tuple[str, str]:
-        loss = self.current.loss
-        if target_loss is not None and loss <= target_loss:
-            return "target_loss", f"loss {loss:.6g} <= target {target_loss:.6g}"
-        norm = self.orientation.stationarity(self.current)
-        if norm <= gradient_tolerance:
-            return "gradient_tolerance", f"gradient norm {norm:.3g} <= {gradient_tolerance:.3g}"
-        return "", ""
-
-    def _no_progress(self, tolerance: float, patience: int) -> tuple[str, str]:
-        if len(self.history) < patience:
-            return "", ""
-        before = self.history[-patience - 1].loss if len(self.history) > patience else self.initial_loss
-        after = self.history[-1].loss
-        gain = (before - after) / max(abs(before), np.finfo(np.float64).tiny)
-        if gain < tolerance:
-            return "no_progress", (f"relative improvement {gain:.3g} over the last {patience} iterations "
-                                   f"< tolerance {tolerance:.3g}")
-        return "", ""

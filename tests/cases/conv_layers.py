@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from minieye import layers
-from minieye.kernels.conv import conv_transpose_output_size  # the plain formula (may give < 1)
+from minieye.kernels.conv_geometry import conv_transpose_output_size  # the plain formula (may give < 1)
 from minieye.testing.case import LayerCase
 
 

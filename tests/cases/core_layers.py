@@ -57,6 +57,15 @@ def clamp(draw):
 
 
 @st.composite
+def softplus(draw):
+    """Values kept off the switch to the identity at beta * x == threshold (a jump unless it is large)."""
+    beta, threshold = draw(st.sampled_from([0.5, 1.0, 3.0])), draw(st.sampled_from([1.0, 2.0, 20.0]))
+    x = draw(ms.arrays(st.one_of(ms.matrix_shapes(), ms.image_shapes()), low=-3, high=3,
+                       away_from=(threshold / beta,)))
+    return L.Softplus(beta, threshold), (x,)
+
+
+@st.composite
 def softmax(draw):
     shape = draw(st.one_of(ms.matrix_shapes(), ms.image_shapes()))
     axis = draw(st.sampled_from([-1, *range(1, len(shape))]))
@@ -140,6 +149,10 @@ CASES = [
     LayerCase(L.Square, elementwise(L.Square())),
     LayerCase(L.Log, elementwise(L.Log(), low=0.2, high=3.0)),
     LayerCase(L.Clamp, clamp()),
+    LayerCase(L.GELU, elementwise(L.GELU(), low=-4, high=4)),
+    LayerCase(L.SiLU, elementwise(L.SiLU(), low=-4, high=4)),
+    LayerCase(L.ELU, elementwise(st.floats(0.0, 2.0).map(L.ELU), away_from=(0.0,))),
+    LayerCase(L.Softplus, softplus()),
     LayerCase(L.Reshape, reshape()),
     LayerCase(L.Flatten, _with(st.just(L.Flatten()), ms.arrays(st.one_of(ms.matrix_shapes(), ms.image_shapes())))),
     LayerCase(L.Crop, crop()),

@@ -1,16 +1,17 @@
 """Layer-table rows for the pooling family (minieye/layers/pool.py), 1-, 2- and 3-D.
 
 Max-pool rows draw pairwise-distinct values (minieye.testing.strategies.arrays with
-distinct=True): a tie would put the finite differences on a kink. An unpool only
-works with its pool in the same pass, so its rows are small networks holding a
-pool/unpool pair (the harness runs them like any layer).
+distinct=True): a tie would put the finite differences on a kink. An unpool paired
+with a pool works with it in the same pass, so those rows are small networks holding
+a pool/unpool pair (the harness runs them like any layer); the ``-switches`` rows are
+standalone unpools holding explicit switches.
 """
 from __future__ import annotations
 
 from hypothesis import strategies as st
 
 import minieye as me
-from minieye import layers
+from minieye import functional as F, layers
 from minieye.testing import strategies as ms
 from minieye.testing.case import LayerCase
 
@@ -62,6 +63,15 @@ def pool_unpool_graph(draw):
 
 
 @st.composite
+def unpool_with_switches(draw, nd: int = 2):
+    """A standalone unpool holding the switches of one pooled batch (fixed N: not batch-invariant)."""
+    kernel, stride, padding, shape = draw(_window(nd=nd))
+    y, switches = getattr(F, f"max_pool{nd}d")(draw(ms.arrays(shape, distinct=True)), kernel, stride, padding)
+    layer = getattr(layers, f"MaxUnpool{nd}D")(switches=switches, output_size=shape[2:])
+    return layer, (draw(ms.arrays(y.shape)),)
+
+
+@st.composite
 def avg_pool(draw, nd: int = 2):
     kernel, stride, padding, shape = draw(_window(nd=nd))
     x = draw(ms.arrays(shape))
@@ -87,6 +97,8 @@ CASES = [
     LayerCase(layers.MaxPool2D, max_pool()),
     LayerCase(layers.MaxUnpool2D, pool_unpool(), id="MaxUnpool2D-sequential"),
     LayerCase(layers.MaxUnpool2D, pool_unpool_graph(), id="MaxUnpool2D-graph"),
+    LayerCase(layers.MaxUnpool2D, unpool_with_switches(), id="MaxUnpool2D-switches", batch_invariant=False),
+    LayerCase(layers.MaxUnpool3D, unpool_with_switches(nd=3), id="MaxUnpool3D-switches", batch_invariant=False),
     LayerCase(layers.AvgPool2D, avg_pool()),
     LayerCase(layers.Upsample, upsample()),
     LayerCase(layers.GlobalAvgPool2D, global_avg_pool()),

@@ -1,9 +1,9 @@
-"""Fused loops for the optimizer's vector work (Numba, through minieye.kernels._jit).
+"""Fused loops for the optimizer's vector work (reached through ``minieye.functional.optim``).
 
 With a cheap model (a 5x5 blur of a 512x512 image) the optimizer's own vector work
-dominated the run time: the L-BFGS two-loop recursion was ~40 NumPy passes over the
-parameter vector, each allocating a temporary, and the projected slope ~10 more. Here
-each is a single loop that reads every array once per pass and allocates nothing:
+dominates the run time: written in NumPy, the L-BFGS two-loop recursion makes ~40 passes
+over the parameter vector, each allocating a temporary, and the projected slope ~10 more.
+Here each is a single loop that reads every array once per pass and allocates nothing:
 
     two_loop         H g by the two-loop recursion (N&W Alg. 7.4), each axpy fused
                      with the next dot product: 2 (m + 1) passes instead of 4 m + 2
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels._jit import kernel
+from ._jit import kernel
 
 
 @kernel

@@ -1,0 +1,111 @@
+"""How one convolution call runs: the algorithm, the thread count and the tiling, decided once.
+
+``plan(input_shape, weight_shape, geometry)`` is the only place where a convolution's
+shape picks its code path; the forward and both gradients of one call share its
+``Plan`` (a layer computes it in its forward and keeps it for its backward). It reads
+the knobs of ``minieye.options`` at call time:
+
+- ``conv_algorithm``: "auto" chooses by channel counts and kernel (below); "direct", "gemm"
+  or "winograd" force one (Winograd only where it applies: 3x3, stride 1, no dilation or groups).
+- ``threads`` (None: ``numba.get_num_threads()``), ``conv_direct_parallel_min_work`` and
+  ``conv_gemm_parallel_min_work``: below that many multiply-adds a call stays on the
+  caller's thread (handing work to a thread costs tens of microseconds).
+- ``conv_wide_tile`` and ``conv_tile_bytes``: the tile sizes of the direct and GEMM (and
+  Winograd) algorithms; ``conv_winograd_min_channels``: from how many channels "auto" picks Winograd.
+
+The shapes are those of the *convolution* (input ``(N, C_in, *size)``, weight
+``(C_out, C_in/g, *kernel)``); a transposed convolution plans the convolution it is the
+adjoint of, whose input is the transposed one's output.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from ..checks import fail
+from ..options import get as option
+from ._threads import thread_count
+from .conv_geometry import Geometry, output_size
+
+__all__ = ["Algorithm", "Plan", "plan"]
+
+
+class Algorithm(Enum):
+    """``DIRECT``: multiply-adds along image planes (few channels per group); ``GEMM``: unfolded
+    tiles multiplied by BLAS (many channels); ``WINOGRAD``: F(2x2, 3x3) for 3x3 stride-1 layers
+    with many channels (forward and input gradient; the weight gradient runs as GEMM)."""
+
+    DIRECT = "direct"
+    GEMM = "gemm"
+    WINOGRAD = "winograd"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One convolution call's decisions (see the module docstring)."""
+
+    algorithm: Algorithm
+    threads: int        # parts each kernel call is split into; 1: the caller's thread only
+    wide: bool          # DIRECT at stride 1: long runs along zero-padded, flattened planes
+    small_planes: bool  # DIRECT wide weight gradient: per-tap rows summed over chunks of samples
+    wide_tile: int      # DIRECT wide: output pixels per task
+    tile_bytes: int     # GEMM: bytes of one thread's unfolded tile of rows (Winograd: half its chunk)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.algorithm, Algorithm):
+            raise TypeError(f"Plan: expected algorithm an Algorithm ({', '.join(a.name for a in Algorithm)}), "
+                            f"got {self.algorithm!r}")
+
+
+def _winograd_fits(kernel: tuple[int, ...], geometry: Geometry) -> bool:
+    plane = geometry.plane()
+    return (len(kernel) >= 2 and tuple(kernel[-2:]) == (3, 3) and all(k == 1 for k in kernel[:-2])
+            and plane.stride_h == plane.stride_w == 1 and plane.dilation_h == plane.dilation_w == 1
+            and geometry.groups == 1)
+
+
+def _auto_algorithm(c_in_g: int, c_out_g: int, kernel: tuple[int, ...], geometry: Geometry) -> Algorithm:
+    # The product runs at BLAS speed only when both matrix sides have some width; with a
+    # single input or output channel per group the unfolding costs more than it saves.
+    if c_in_g * c_out_g <= 16 or c_in_g == 1 or c_out_g == 1:
+        return Algorithm.DIRECT
+    # Winograd's transforms cost per pixel and channel, its savings grow with the channels
+    # (measured in docs/kernels.md: ahead of GEMM at 64 channels in and out, even or behind at 32)
+    if min(c_in_g, c_out_g) >= option("conv_winograd_min_channels") and _winograd_fits(kernel, geometry):
+        return Algorithm.WINOGRAD
+    return Algorithm.GEMM
+
+
+def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: Geometry) -> Plan:
+    """The Plan for a convolution of an input (N, C_in, *size) with a weight (C_out, C_in/g, *kernel)."""
+    n, c_in = input_shape[:2]
+    c_out, c_in_g = weight_shape[:2]
+    kernel = tuple(weight_shape[2:])
+    out = output_size(tuple(input_shape[2:]), kernel, geometry)
+    chosen = option("conv_algorithm")
+    if chosen == "auto":
+        algorithm = _auto_algorithm(c_in_g, c_out // geometry.groups, kernel, geometry)
+    else:
+        algorithm = Algorithm(chosen)
+        if algorithm is Algorithm.WINOGRAD and not _winograd_fits(kernel, geometry):
+            raise fail("conv_algorithm='winograd'", "a 3x3 kernel with stride 1, dilation 1 and groups 1",
+                       f"kernel {kernel}, stride {geometry.stride}, dilation {geometry.dilation}, "
+                       f"groups {geometry.groups}", "use 'auto' or 'gemm' for this layer")
+    work = n * c_out * c_in_g * int(np.prod(kernel)) * int(np.prod(out))
+    available = option("threads") or thread_count()
+    if algorithm is not Algorithm.DIRECT:
+        # threads take whole samples (a 3-D call's samples are its depth slices)
+        samples = n * int(np.prod(out[:-2]))
+        threads = 1 if work < option("conv_gemm_parallel_min_work") else max(1, min(available, samples))
+    else:
+        threads = 1 if work < option("conv_direct_parallel_min_work") else available
+    wide_tile = option("conv_wide_tile")
+    plane = geometry.plane()
+    wide = plane.stride_h == 1 and plane.stride_w == 1
+    kh, kw = (1,) + kernel if len(kernel) == 1 else kernel[-2:]
+    h_out = out[-2] if len(out) > 1 else 1
+    padded_width = input_shape[-1] + 2 * plane.pad_w
+    small_planes = wide and h_out * padded_width * kh * kw <= wide_tile * 4
+    return Plan(algorithm, threads, wide, small_planes, wide_tile, option("conv_tile_bytes"))

@@ -1,0 +1,101 @@
+"""kernels.conv_plan: one Plan per convolution call, from the shapes and the options in force."""
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+import minieye as me
+import minieye.functional as F
+from minieye.kernels import _blas
+from minieye.kernels.conv_geometry import Geometry
+from minieye.kernels.conv_plan import Algorithm, Plan, plan
+
+G1 = Geometry((1, 1), (1, 1), (1, 1), 1)
+G2 = Geometry((2, 2), (1, 1), (1, 1), 1)
+
+
+def test_auto_picks_direct_for_few_channels_and_gemm_for_many():
+    assert plan((8, 1, 32, 32), (16, 1, 3, 3), G1).algorithm is Algorithm.DIRECT   # one input channel
+    assert plan((8, 4, 32, 32), (4, 4, 3, 3), G1).algorithm is Algorithm.DIRECT    # 16 channel pairs
+    assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).algorithm is Algorithm.GEMM
+    assert plan((8, 64, 32, 32), (64, 64, 3, 3), G1).algorithm is Algorithm.WINOGRAD  # 3x3, stride 1, many channels
+    assert plan((8, 64, 32, 32), (64, 64, 3, 3), G2).algorithm is Algorithm.GEMM
+    with me.options(conv_winograd_min_channels=32):
+        assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).algorithm is Algorithm.WINOGRAD
+    depthwise = Geometry((1, 1), (1, 1), (1, 1), 32)
+    assert plan((8, 32, 32, 32), (32, 1, 3, 3), depthwise).algorithm is Algorithm.DIRECT
+
+
+def test_options_force_the_algorithm_and_unknown_ones_are_refused():
+    with me.options(conv_algorithm="direct"):
+        assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).algorithm is Algorithm.DIRECT
+    with me.options(conv_algorithm="gemm"):
+        assert plan((8, 1, 32, 32), (16, 1, 3, 3), G1).algorithm is Algorithm.GEMM
+    with pytest.raises(ValueError, match="conv_algorithm one of"):
+        with me.options(conv_algorithm="fft"):
+            pass
+    with me.options(conv_algorithm="winograd"):
+        assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).algorithm is Algorithm.WINOGRAD
+        with pytest.raises(ValueError, match="3x3 kernel with stride 1"):
+            plan((8, 32, 32, 32), (64, 32, 3, 3), G2)
+        with pytest.raises(ValueError, match="3x3 kernel with stride 1"):
+            plan((8, 32, 32, 32), (64, 32, 5, 5), G1)
+    with pytest.raises(TypeError, match="algorithm an Algorithm"):
+        Plan("gemm", 1, True, False, 4096, 1 << 20)
+
+
+def test_threads_follow_the_work_thresholds_and_the_threads_knob():
+    small, big = ((2, 8, 8, 8), (8, 8, 3, 3)), ((32, 32, 32, 32), (32, 32, 3, 3))
+    assert plan(*small, G1).threads == 1
+    with me.options(threads=2):
+        assert plan(*big, G1).threads == 2
+        with me.options(conv_gemm_parallel_min_work=0):
+            assert plan(*small, G1).threads == 2
+            assert plan((1, 8, 8, 8), (8, 8, 3, 3), G1).threads == 1  # GEMM threads take whole samples
+        with me.options(conv_algorithm="direct", conv_direct_parallel_min_work=0):
+            assert plan((1, 8, 8, 8), (8, 8, 3, 3), G1).threads == 2  # direct splits rows
+    with me.options(threads=1):
+        assert plan(*big, G1).threads == 1
+
+
+def test_the_direct_paths_are_chosen_by_stride_and_plane_size():
+    p = plan((1, 1, 512, 512), (1, 1, 5, 5), Geometry((1, 1), (2, 2), (1, 1), 1))
+    assert p.wide and not p.small_planes                       # the deblur shape: tiles of wide rows
+    assert plan((256, 1, 8, 8), (16, 1, 3, 3), G1).small_planes   # digits: per-tap rows over samples
+    strided = plan((4, 1, 16, 16), (2, 1, 3, 3), G2)
+    assert not strided.wide and not strided.small_planes       # row kernels
+    with me.options(conv_wide_tile=1):
+        assert not plan((256, 1, 8, 8), (16, 1, 3, 3), G1).small_planes
+
+
+def test_a_layer_gives_the_same_result_under_every_plan():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 6, 9, 9))
+    layer = me.layers.Conv2D(6, 8, 3, padding=1, dtype="float64", seed=0)
+    results = []
+    for algorithm in ("direct", "gemm", "winograd"):
+        with me.options(conv_algorithm=algorithm, conv_direct_parallel_min_work=0, conv_gemm_parallel_min_work=0):
+            y, backward = layer.forward(x)
+        deltas = me.DeltaSet()
+        dx = backward(np.ones_like(y), deltas)   # the backward keeps its forward's plan
+        results.append((y, dx, deltas[layer.weight]))
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(results[0][0], F.conv2d(x, layer.weight.value, layer.bias.value, padding=1),
+                               rtol=1e-12)
+
+
+def test_blas_keeps_the_users_setting():
+    controllers = _blas._blas_controllers()
+    if not controllers:
+        pytest.skip("no BLAS found by threadpoolctl")
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((4, 8, 12, 12)), rng.standard_normal((8, 8, 3, 3))
+    with threadpool_limits(limits=2, user_api="blas"):
+        with me.options(threads=2, conv_gemm_parallel_min_work=0, conv_algorithm="gemm"):
+            F.conv2d(x, w, padding=1)                  # BLAS was held to 1 during the call, then restored
+        assert all(c.get_num_threads() == 2 for c in controllers)
+        with _blas.single_threaded_blas():
+            assert all(c.get_num_threads() == 1 for c in controllers)
+            controllers[0].set_num_threads(3)          # the user changes it meanwhile: that setting stays
+        assert controllers[0].get_num_threads() == 3
