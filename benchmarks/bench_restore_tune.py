@@ -93,25 +93,39 @@ def grid_case(case: dict) -> dict:
     return row
 
 
+# the automatic choice before its smooth ladder could extend above its top (commit 136b0c4)
+PREVIOUS = {"EXTEND": {"tv": 0, "smooth": 0}}
+
+
 def time_512() -> None:
-    """Wall and process CPU seconds of 512x512 deconvolutions, the automatic choice against the fixed rule."""
+    """Wall and process CPU seconds of 512x512 deconvolutions: fixed rule, previous and current automatic choice."""
     from minieye.kernels.warm import warm_up
+    from minieye.restore import regweight
     warm_up()
     images = tuning_images()
+    current = {name: getattr(regweight, name) for name in PREVIOUS}
     print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores)")
+    ratios = []
     for name in ("camera", "astronaut"):
         for kname in ("box5", "gauss1.6", "motion9@30"):
             k = KERNELS[kname]()
             y = restore.blur(images[name], k, "reflect") + 0.01 * np.random.default_rng(0).standard_normal((512, 512))
-            line = []
-            for label in ("fixed", "auto"):  # alternating in one process: the machine is shared
-                kw = {} if label == "auto" else dict(tv_weight=12 * restore.estimate_noise(y, kernel=k) ** 2)
+            line, walls = [], {}
+            for label in ("fixed", "previous", "auto"):  # alternating in one process: the machine is shared
+                kw = {} if label != "fixed" else dict(tv_weight=12 * restore.estimate_noise(y, kernel=k) ** 2)
+                for key, value in (PREVIOUS if label == "previous" else current).items():
+                    setattr(regweight, key, value)
                 wall, cpu = time.perf_counter(), time.process_time()
                 u, info = restore.deconvolve(y, k, full=True, **kw)
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                walls[label] = wall
                 choose = f", choice {info.choice.seconds:.2f} s" if info.choice else ""
                 line.append(f"{label} {restore.psnr(images[name], u):.2f} dB {wall:.2f} s wall, {cpu:.2f} s cpu{choose}")
+            ratios.append(walls["auto"] / walls["previous"])
             print(f"{name} {kname} sigma 0.01: " + "; ".join(line), flush=True)
+    for key, value in current.items():
+        setattr(regweight, key, value)
+    print(f"auto / previous wall time: geometric mean {np.exp(np.mean(np.log(ratios))):.2f}")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 

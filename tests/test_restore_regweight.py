@@ -94,3 +94,31 @@ def test_nearly_noise_free_input_keeps_the_fixed_rule():
     _, info = deconvolve(psf.blur(_smooth(48), K), K, full=True, iterations=5)
     assert info.sigma < regweight.AUTO_MIN_SIGMA and info.weight_source == "rule" and info.choice is None
     assert info.tv_weight == pytest.approx(max(12 * info.sigma ** 2, 1e-7)) and not info.nonlocal_ran
+
+
+def _scripted_choice(sigma: float, tv_error, smooth_error) -> regweight.WeightChoice:
+    """choose_weight with a solver whose held-out error / sigma^2 is a given function of the weight."""
+    y = np.zeros((1, 40, 40))
+
+    def solve(observed, start, terms, fidelity, iterations):
+        weight, layer = terms[0]
+        error = smooth_error(weight) if isinstance(layer, losses.SecondOrderTV) else tv_error(weight)
+        return start, observed + sigma * np.sqrt(error)
+
+    return regweight.choose_weight(y, lambda window: window, sigma, solve, lambda w: [(w, "tv")])
+
+
+def test_smooth_ladder_extends_above_its_top_then_refines_within_the_cap():
+    sigma = 0.0025  # a very smooth image at low noise: the quadratic prior's optimum lies at weight 0.7
+    choice = _scripted_choice(sigma, lambda w: 1.03, lambda w: 1.02 + 0.01 * np.log(w / 0.7) ** 2)
+    assert choice.family == "smooth" and choice.weight == pytest.approx(128000 * sigma ** 2)
+    assert max(choice.smooth_scores) * sigma ** 2 <= regweight.EXTEND_MAX_WEIGHT
+    # noisier: the next rung up lies past the cap, where short proxy solves flatter large weights
+    noisy = _scripted_choice(0.02, lambda w: 1.03, lambda w: 1.02 + 0.01 * np.log(w / 300) ** 2)
+    assert set(noisy.smooth_scores) == set(regweight.SMOOTH_CANDIDATES)
+
+
+def test_smooth_ladder_with_its_best_inside_stays_coarse():
+    choice = _scripted_choice(0.01, lambda w: 1.0 + abs(np.log(w / (12e-4))), lambda w: 2.0 + 0.01 * np.log(w / 0.1) ** 2)
+    assert choice.family == "tv" and choice.weight == pytest.approx(12e-4)
+    assert set(choice.smooth_scores) == set(regweight.SMOOTH_CANDIDATES)  # best inside: no extension, no refinement

@@ -13,7 +13,9 @@ mostly how far the short proxy solves are from convergence: ``AUTO_MIN_SIGMA``.)
 The TV candidates are ``CANDIDATES`` times the fixed rule 12 sigma^2 (a coarse pass,
 then the two half-way points around the best), each solved from the Wiener start; a
 quadratic curvature prior (``smooth_terms``) is scored at ``SMOOTH_CANDIDATES`` times
-sigma^2 and replaces TV where it predicts better. At the chosen TV weight the same score
+sigma^2 (while the top rung is best, x4 rungs above it up to ``EXTEND_MAX_WEIGHT``, then
+the half-way points: very smooth images at low noise want weights far above sigma^2 x
+4000) and replaces TV where it predicts better. At the chosen TV weight the same score
 decides the non-local stage: it runs when it lowers the held-out error of the local
 prior, continued as long, by more than ``NONLOCAL_MARGIN`` of sigma^2. ``RISK_TO_IMAGE``
 (1: no correction) would scale the winning TV weight. On the tuning set
@@ -44,6 +46,10 @@ CANDIDATES = (0.25, 1.0, 4.0, 16.0)  # coarse pass, times 12 sigma^2 (a geometri
 RISK_TO_IMAGE = 1.0        # the chosen candidate times this is the weight used
 NONLOCAL_MARGIN = 0.0      # the non-local stage must lower the held-out error by more than this times sigma^2
 SMOOTH_CANDIDATES = (250.0, 1000.0, 4000.0)  # the quadratic prior's weights, times sigma^2
+EXTEND = {"tv": 0, "smooth": 3}  # rungs the ladder may add above its top while the top is best (then refined), ...
+EXTEND_MAX_WEIGHT = 2.0    # ... up to this weight (working units): past it the 30-iteration proxy solves are far
+# from converged, and a start barely moved predicts the hidden pixels well, flattering ever larger weights
+REFINE = {"tv": True, "smooth": False}  # score the two half-way points around the best (always after an extension)
 SMOOTH_EPS = 1.0           # SecondOrderTV's eps for the quadratic prior (working units)
 WARM_START = False         # solve each candidate from the nearest one solved (True) or from the Wiener start
 SEED = 12                  # the hidden pixels are drawn with np.random.default_rng(SEED): the same choice every run
@@ -118,7 +124,8 @@ def choose_weight(observed: np.ndarray, make_start: Callable[[np.ndarray], np.nd
     def held_out(prediction: np.ndarray) -> float:
         return float(np.mean((prediction - y)[hidden] ** 2)) / noise
 
-    def ladder(make_terms: Callable[[float], list], base: float, candidates: Sequence[float], refine: bool) -> tuple:
+    def ladder(make_terms: Callable[[float], list], base: float, candidates: Sequence[float], refine: bool,
+               extend: int) -> tuple:
         """Held-out error / sigma^2 per multiple of ``base``; every solve from the same start.
 
         (Warm starts from the nearest weight solved were tried: the scores then depend on
@@ -135,21 +142,31 @@ def choose_weight(observed: np.ndarray, make_start: Callable[[np.ndarray], np.nd
 
         for m in sorted(candidates, key=lambda m: abs(math.log(m))):
             score(m)
-        if refine:
-            step = math.sqrt(candidates[1] / candidates[0])
+        ratio = candidates[1] / candidates[0]
+        extended = False
+        for _ in range(extend):  # the top rung best: the optimum may lie above (very smooth images at low noise)
+            best = min(scores, key=scores.get)
+            if best != max(scores) or base * best * ratio > EXTEND_MAX_WEIGHT:
+                break
+            score(best * ratio)
+            extended = True
+        if refine or extended:
+            step = math.sqrt(ratio)
             best = min(scores, key=scores.get)
             for m in (best / step, best * step):
-                score(m)
+                if base * m <= EXTEND_MAX_WEIGHT or not extended:
+                    score(m)
         best = min(scores, key=scores.get)
         return best, dict(sorted(scores.items())), scenes[best]
 
     base = max(12.0 * sigma * sigma, 1e-7)
-    best, scores, scene = ladder(terms_for, base, CANDIDATES, True)
+    best, scores, scene = ladder(terms_for, base, CANDIDATES, REFINE["tv"], EXTEND["tv"])
     weight = base * best * RISK_TO_IMAGE
     choice = WeightChoice(weight, None, scores)
     smooth_base = max(sigma * sigma, 1e-8)
     if SMOOTH_CANDIDATES:
-        smooth_best, choice.smooth_scores, _ = ladder(smooth_terms, smooth_base, SMOOTH_CANDIDATES, False)
+        smooth_best, choice.smooth_scores, _ = ladder(smooth_terms, smooth_base, SMOOTH_CANDIDATES, REFINE["smooth"],
+                                                        EXTEND["smooth"])
     if choice.smooth_scores and choice.smooth_scores[smooth_best] < scores[best]:  # a quadratic curvature prior predicts better: use it
         choice.weight, choice.family = smooth_base * smooth_best, "smooth"
     elif nonlocal_terms_for is not None:  # both continue from the same local solution, as long
