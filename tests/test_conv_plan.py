@@ -19,6 +19,9 @@ def test_auto_picks_direct_for_few_channels_and_gemm_for_many():
     assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).algorithm is Algorithm.GEMM
     assert plan((8, 64, 32, 32), (64, 64, 3, 3), G1).algorithm is Algorithm.WINOGRAD  # 3x3, stride 1, many channels
     assert plan((8, 64, 32, 32), (64, 64, 3, 3), G2).algorithm is Algorithm.GEMM
+    assert plan((8, 64, 16, 16), (64, 64, 3, 3), G1).algorithm is Algorithm.GEMM  # planes below 32x32
+    with me.options(conv_winograd_min_pixels=256):
+        assert plan((8, 64, 16, 16), (64, 64, 3, 3), G1).algorithm is Algorithm.WINOGRAD
     with me.options(conv_winograd_min_channels=32):
         assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).algorithm is Algorithm.WINOGRAD
     depthwise = Geometry((1, 1), (1, 1), (1, 1), 32)
