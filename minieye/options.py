@@ -68,6 +68,8 @@ KNOBS: dict[str, Knob] = {
                             "GEMM convolution: bytes of one unfolded tile of rows"),
     "conv_winograd_min_channels": Knob(64, check_positive_int,
                                        "'auto' runs 3x3 stride-1 layers by Winograd from this many channels in and out"),
+    "conv_winograd_min_pixels": Knob(1024, check_positive_int,
+                                     "'auto' runs Winograd only on output planes of at least this many pixels"),
     "pool_parallel_min_work": Knob(1 << 18, check_nonneg_int,
                                    "pooling and upsampling: window reads from which they thread"),
     "tv_parallel_min_pixels": Knob(1 << 20, check_nonneg_int,

@@ -13,16 +13,31 @@ G1 = Geometry((1, 1), (1, 1), (1, 1), 1)
 G2 = Geometry((2, 2), (1, 1), (1, 1), 1)
 
 
-def test_auto_picks_direct_for_few_channels_and_gemm_for_many():
+def test_auto_picks_direct_for_few_channels_and_gemm_for_many(monkeypatch):
+    monkeypatch.setattr(_blas, "avx512_blas", lambda: False)
     assert plan((8, 1, 32, 32), (16, 1, 3, 3), G1).algorithm is Algorithm.DIRECT   # one input channel
     assert plan((8, 4, 32, 32), (4, 4, 3, 3), G1).algorithm is Algorithm.DIRECT    # 16 channel pairs
     assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).algorithm is Algorithm.GEMM
     assert plan((8, 64, 32, 32), (64, 64, 3, 3), G1).algorithm is Algorithm.WINOGRAD  # 3x3, stride 1, many channels
     assert plan((8, 64, 32, 32), (64, 64, 3, 3), G2).algorithm is Algorithm.GEMM
+    assert plan((8, 64, 16, 16), (64, 64, 3, 3), G1).algorithm is Algorithm.GEMM  # planes below 32x32
+    with me.options(conv_winograd_min_pixels=256):
+        assert plan((8, 64, 16, 16), (64, 64, 3, 3), G1).algorithm is Algorithm.WINOGRAD
     with me.options(conv_winograd_min_channels=32):
         assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).algorithm is Algorithm.WINOGRAD
     depthwise = Geometry((1, 1), (1, 1), (1, 1), 32)
     assert plan((8, 32, 32, 32), (32, 1, 3, 3), depthwise).algorithm is Algorithm.DIRECT
+
+
+def test_one_input_channel_runs_as_gemm_only_with_avx512_blas(monkeypatch):
+    lenet1, deblur = ((64, 1, 28, 28), (6, 1, 5, 5)), ((1, 1, 64, 64), (1, 1, 5, 5))
+    assert plan(*lenet1, Geometry((1, 1), (2, 2), (1, 1), 1)).algorithm is \
+        (Algorithm.GEMM if _blas.avx512_blas() else Algorithm.DIRECT)
+    for avx512, expected in ((False, Algorithm.DIRECT), (True, Algorithm.GEMM)):
+        monkeypatch.setattr(_blas, "avx512_blas", lambda avx512=avx512: avx512)
+        assert plan(*lenet1, G1).algorithm is expected
+        assert plan(*deblur, G1).algorithm is Algorithm.DIRECT  # one channel out stays direct
+        assert plan((8, 1, 32, 32), (4, 1, 3, 3), G1).algorithm is Algorithm.DIRECT
 
 
 def test_options_force_the_algorithm_and_unknown_ones_are_refused():
@@ -99,3 +114,10 @@ def test_blas_keeps_the_users_setting():
             assert all(c.get_num_threads() == 1 for c in controllers)
             controllers[0].set_num_threads(3)          # the user changes it meanwhile: that setting stays
         assert controllers[0].get_num_threads() == 3
+
+
+def test_avx512_detection_sees_a_pinned_avx2_core_type():
+    import os
+    assert isinstance(_blas.avx512_blas(), bool)
+    if os.environ.get("OPENBLAS_CORETYPE", "").lower() == "haswell":
+        assert not _blas.avx512_blas()

@@ -31,6 +31,22 @@ def _blas_controllers() -> list:
     return _controllers
 
 
+# OpenBLAS core types whose SGEMM/DGEMM kernels use AVX-512 (``OPENBLAS_CORETYPE`` can pin an older one)
+_AVX512_CORES = frozenset({"skylakex", "cooperlake", "sapphirerapids"})
+_avx512: bool | None = None
+
+
+def avx512_blas() -> bool:
+    """Whether every loaded BLAS runs AVX-512 kernels (cached; loads SciPy's BLAS on first call).
+    With them, products with few rows (6-16 output channels) run about twice as fast as AVX2's,
+    which moves the best algorithm for single-input-channel convolutions (``conv_plan``)."""
+    global _avx512
+    if _avx512 is None:
+        archs = [str(getattr(c, "architecture", "")).lower() for c in _blas_controllers()]
+        _avx512 = bool(archs) and all(a in _AVX512_CORES for a in archs)
+    return _avx512
+
+
 _lock = threading.Lock()
 _depth = 0
 _saved: list = []

@@ -187,11 +187,11 @@ def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray 
                           geometry, x.dtype)
     y = np.empty((n, c_out) + out_hw, dtype=x.dtype) if need_y else np.empty((1, 1, 1, 1), dtype=x.dtype)
     need_dw = dy is not None
-    dw_part = np.zeros((layout.threads, g, c_out_g, k) if need_dw else (layout.threads, 1, 1, 1), dtype=x.dtype)
+    dw_part = np.zeros((layout.threads, g, k, c_out_g) if need_dw else (layout.threads, 1, 1, 1), dtype=x.dtype)
     w2 = np.ascontiguousarray(w.reshape(g, c_out_g, k)) if need_y else np.empty((g, c_out_g, k), dtype=x.dtype)
     shift = np.zeros(c_out, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     scratch = [_thread_scratch(layout, i, x.dtype) for i in range(layout.threads)]
-    tmps = [_scratch(f"tmp{i}", (c_out_g, k) if need_dw else (1, 1), x.dtype) for i in range(layout.threads)]
+    tmps = [_scratch(f"tmp{i}", (k, c_out_g) if need_dw else (1, 1), x.dtype) for i in range(layout.threads)]
 
     def part(i: int) -> None:
         cols, planes, tile = scratch[i]
@@ -201,8 +201,9 @@ def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray 
 
     with single_threaded_blas():
         run_parts(part, layout.threads)
-    dw = (dw_part[0] if layout.threads == 1 else dw_part.sum(axis=0)).reshape(c_out, c_in_g, kh, kw) \
-        if need_dw else None
+    # the kernels accumulate dW transposed, (g, k, c_out/g)
+    dw = np.ascontiguousarray((dw_part[0] if layout.threads == 1 else dw_part.sum(axis=0)).transpose(0, 2, 1)
+                              ).reshape(c_out, c_in_g, kh, kw) if need_dw else None
     return (y if need_y else None), dw
 
 

@@ -1,0 +1,76 @@
+"""Each pass of a convolution layer timed alone: forward, weight gradient, input gradient.
+
+    PYTHONPATH=$PWD python benchmarks/bench_conv_passes.py                       # every case, 'auto'
+    PYTHONPATH=$PWD python benchmarks/bench_conv_passes.py --algorithm gemm vgg4 lenet1
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=$PWD python benchmarks/bench_conv_passes.py
+
+The shapes are the convolutions of ``bench_training.py`` (LeNet-5 at batch 64, the VGG block at
+batch 32) and two larger 64-channel planes. One thread (ours and BLAS's), float32, CPU time of
+this process (robust to other load), best of 5 blocks; GFLOP/s counts 2 x the forward's
+multiply-adds for each pass. The plan (algorithm) is chosen once per case, as a layer does.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+CASES = {  # name: (input shape, weight shape, padding)
+    "lenet1": ((64, 1, 28, 28), (6, 1, 5, 5), 2), "lenet2": ((64, 6, 14, 14), (16, 6, 5, 5), 0),
+    "vgg1": ((32, 3, 32, 32), (32, 3, 3, 3), 1), "vgg2": ((32, 32, 32, 32), (32, 32, 3, 3), 1),
+    "vgg3": ((32, 32, 16, 16), (64, 32, 3, 3), 1), "vgg4": ((32, 64, 16, 16), (64, 64, 3, 3), 1),
+    "wide32": ((16, 64, 32, 32), (64, 64, 3, 3), 1), "wide64": ((8, 64, 64, 64), (64, 64, 3, 3), 1),
+}
+
+
+def best_seconds(run, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(5):
+        start = time.process_time()
+        for _ in range(repeats):
+            run()
+        best = min(best, (time.process_time() - start) / repeats)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("cases", nargs="*", metavar="CASE", help=f"some of {sorted(CASES)} (default: all)")
+    parser.add_argument("--algorithm", default="auto", choices=["auto", "direct", "gemm", "winograd"])
+    args = parser.parse_args()
+    unknown = sorted(set(args.cases) - set(CASES))
+    if unknown:
+        parser.error(f"unknown cases {unknown}; choose from {sorted(CASES)}")
+    import numba
+    numba.set_num_threads(1)
+    import scipy.linalg.cython_blas  # noqa: F401  (load the BLAS the kernels call, so the limit below holds it)
+    from threadpoolctl import threadpool_limits
+
+    import minieye as me
+    from bench_kernels import blas_kernels
+    from minieye.kernels import conv as K
+    from minieye.kernels.conv_geometry import Geometry
+    from minieye.kernels.conv_plan import plan as make_plan
+    print(f"blas={blas_kernels()} algorithm={args.algorithm}")
+    rng = np.random.default_rng(0)
+    with threadpool_limits(1), me.options(conv_algorithm=args.algorithm, threads=1):
+        for name in args.cases or list(CASES):
+            x_shape, w_shape, pad = CASES[name]
+            x, w = rng.standard_normal(x_shape, dtype=np.float32), rng.standard_normal(w_shape, dtype=np.float32)
+            geometry = Geometry((1, 1), (pad, pad), (1, 1), 1)
+            plan = make_plan(x.shape, w.shape, geometry)
+            y = K.conv2d_forward(x, w, geometry, plan)
+            dy = rng.standard_normal(y.shape, dtype=np.float32)
+            flops = 2 * y.size * int(np.prod(w_shape[1:]))
+            repeats = max(2, int(6e7 / flops))
+            passes = {"forward": lambda: K.conv2d_forward(x, w, geometry, plan),
+                      "weight grad": lambda: K.conv2d_grad_weight(x, dy, w_shape[2:], geometry, plan),
+                      "input grad": lambda: K.conv2d_grad_input(dy, w, x_shape[2:], geometry, plan)}
+            cells = [f"{p} {t * 1e3:6.2f} ms {flops / t / 1e9:4.0f} GF/s"
+                     for p, t in ((p, best_seconds(run, repeats)) for p, run in passes.items())]
+            print(f"{name:7s} {plan.algorithm.name:8s} " + " | ".join(cells), flush=True)
+
+
+if __name__ == "__main__":
+    main()
