@@ -78,6 +78,16 @@ def test_clamp_and_leaky_relu_validate():
     assert L.LeakyReLU(np.float32(0.25)).slope == 0.25 and L.ELU(np.float32(0.5)).alpha == 0.5
 
 
+def test_leaky_relu_takes_pytorch_keyword():
+    assert L.LeakyReLU(negative_slope=0.2).slope == pytest.approx(0.2) and L.LeakyReLU().slope == 0.01
+    assert L.LeakyReLU(negative_slope=0.2).config() == L.LeakyReLU(0.2).config()  # saved key stays "slope"
+    with pytest.raises(ValueError, match=r"LeakyReLU: expected slope or negative_slope, not both; "
+                                         r"got slope=0.1, negative_slope=0.2"):
+        L.LeakyReLU(0.1, negative_slope=0.2)
+    with pytest.raises(ValueError, match="expected negative_slope a finite number; got negative_slope=nan"):
+        L.LeakyReLU(negative_slope=float("nan"))
+
+
 def test_reshape_flatten():
     assert L.Flatten()(IMG).shape == (2, 60)
     assert L.Reshape((5, -1))(IMG).shape == (2, 5, 12)

@@ -73,6 +73,8 @@ ABSURD = {  # case -> (call, regexes the ValueError must match)
     "conv_transpose2d stride=10**5": (lambda: F.conv_transpose2d(X, W[:3], stride=10**5), (r"output", r"GiB")),
     "pad 10**5": (lambda: F.pad(X, 10**5), (r"pad", r"padded array", r"GiB")),
     "upsample 10**5": (lambda: F.upsample(X, 10**5), (r"upsample", r"output", r"GiB")),
+    "Upsample 10**5": (lambda: me.layers.Upsample(10**5, mode="bilinear", name="up").forward(X),
+                       (r"Upsample\(x100000, bilinear\) 'up' forward", r"output", r"GiB")),
     "weight_shape negative": (lambda: F.conv2d_weight_grad(X, (4, 3, -3, 3), np.zeros((2, 4, 6, 6))),
                               (r"weight_shape", r"-3")),
     "weight_shape fractional": (lambda: F.conv2d_weight_grad(X, (4, 3, 2.5, 3), np.zeros((2, 4, 6, 6))),

@@ -215,3 +215,23 @@ def test_training_logs_and_checkpoints_get_the_mode_a_plain_open_gives(tmp_path)
     for name in ("log.csv", "run.ckpt"):  # not mkstemp's 0o600: others may read them, as with open(path, "w")
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
     assert sorted(p.name for p in tmp_path.iterdir()) == ["log.csv", "run.ckpt"]  # no temporary file left
+
+
+def test_adamw_params_are_saved_by_position_and_resumed_only_with_the_same_list(tmp_path):
+    def adamw_on(pick):
+        net, problem, _ = make_problem(batch_size=8)
+        orientation = train.AdamW(weight_decay=0.1, params=None if pick is None else pick(net))
+        return train.Trainer(problem, orientation, train.FixedStep(0.01))
+
+    weights = lambda net: [net[0].weight, net[2].weight]  # noqa: E731 (biases left out, as usual)
+    path = tmp_path / "adamw.ckpt"
+    trainer = adamw_on(weights)
+    trainer.run(max_iterations=3)
+    trainer.save_checkpoint(path)
+    assert read_archive(path)[0]["orientation"]["config"]["params"] == [0, 2]  # positions in problem.params
+    straight = adamw_on(weights).run(max_iterations=5)
+    assert fingerprint(adamw_on(weights).resume(path, max_iterations=5)) == fingerprint(straight)
+    for other in (lambda net: [net[0].weight], lambda net: net.parameters(), None):
+        with pytest.raises(ValueError, match=r"AdamW\(.*'params': \[0, 2\]\}\) as in the checkpoint; got AdamW.*"
+                                             r"positions in problem.params"):
+            adamw_on(other).resume(path)

@@ -87,12 +87,6 @@ def use_threads(units: int, work: int) -> bool:
     return units > 1 and work >= get("pool_parallel_min_work") and numba.get_num_threads() > 1
 
 
-def _planes(a: np.ndarray) -> np.ndarray:
-    """(N, C, H, W) -> (N*C, H, W), a view (used by kernels/upsample.py)."""
-    n, c, h, w = a.shape
-    return a.reshape(n * c, h, w)
-
-
 def _volumes(a: np.ndarray) -> np.ndarray:
     """(N, C, *spatial) with 1 to 3 spatial dims -> (N*C, D, H, W), a view of a contiguous array."""
     lead = (1,) * (5 - a.ndim)

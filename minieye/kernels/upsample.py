@@ -17,7 +17,7 @@ import numpy as np
 
 from ._jit import kernel
 from ._threads import run_blocks
-from .pool import _planes, use_threads
+from .pool import use_threads
 
 __all__ = [
     "upsample_nearest_forward",
@@ -26,6 +26,12 @@ __all__ = [
     "upsample_bilinear_backward",
     "bilinear_taps",
 ]
+
+
+def _planes(a: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) -> (N*C, H, W), a view."""
+    n, c, h, w = a.shape
+    return a.reshape(n * c, h, w)
 
 
 # -- nearest upsampling ------------------------------------------------------------------

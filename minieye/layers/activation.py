@@ -58,11 +58,20 @@ class ReLU(_Elementwise):
 
 
 class LeakyReLU(_Elementwise):
-    """``x`` where positive, ``slope * x`` elsewhere. Shapes: any -> same."""
+    """``x`` where positive, ``slope * x`` elsewhere. Shapes: any -> same.
 
-    def __init__(self, slope: float = 0.01, name: str | None = None):
+    ``negative_slope=`` is PyTorch's name for ``slope`` (give one of them; the default is 0.01).
+    """
+
+    def __init__(self, slope: float | None = None, name: str | None = None, *,
+                 negative_slope: float | None = None):
         super().__init__(name)
-        self.slope = check_real(slope, where_of(type(self).__name__, name), "slope", signed=True)
+        where = where_of(type(self).__name__, name)
+        if slope is not None and negative_slope is not None:
+            raise fail(where, "slope or negative_slope, not both",
+                       f"slope={slope!r}, negative_slope={negative_slope!r}")
+        value, arg = (negative_slope, "negative_slope") if negative_slope is not None else (slope, "slope")
+        self.slope = check_real(0.01 if value is None else value, where, arg, signed=True)
 
     def config(self) -> dict[str, Any]:
         return {"slope": self.slope, **super().config()}

@@ -38,8 +38,9 @@ import numpy as np
 
 from ..checks import as_float_array, check_positive_int, fail, pair
 from .blind_kernel import clean, normal_equations, solve_simplex, start_kernel
-from .deconvolve import _as_image, _to_dtype, deconvolve_in_memory
+from .deconvolve import as_image, deconvolve_in_memory
 from .blind_verdict import RESIDUAL_MAX, STRUCTURE_MIN, residual_ratio, structure
+from .intensity import to_dtype
 from .noise import estimate_noise
 
 __all__ = ["blind_deconvolve", "BlindResult"]
@@ -175,7 +176,7 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
     """
     where = "blind_deconvolve"
     started = time.perf_counter()
-    y, out_dtype, scale = _as_image(blurred, where)
+    y, out_dtype, scale = as_image(blurred, where)
     kh, kw = pair(kernel_size, where, "kernel_size", minimum=1)
     if kh % 2 == 0 or kw % 2 == 0:
         raise fail(where, "odd kernel sides", f"kernel_size=({kh}, {kw})")
@@ -210,7 +211,7 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
 
 def _finish(image, dtype, k, accepted, reason, sigma, detail, misfit, started, full):
     """The image in the input's dtype (the input's own values when refused), alone or in a record."""
-    out = _to_dtype(image, dtype)
+    out = to_dtype(image, dtype)
     if full:
         return BlindResult(out, k, accepted, reason, sigma, detail, misfit, time.perf_counter() - started)
     return out, k

@@ -57,13 +57,14 @@ from ..core import Layer
 from ..losses import NonLocalTV, SecondOrderTV, TotalVariation, TotalVariation3D, nonlocal_graph
 from .baselines import wiener
 from .problem import deconvolution_problem, solve_stage  # noqa: F401 (deconvolution_problem: re-exported)
-from .intensity import Intensity, check_channels_last, working_units
+from .intensity import Intensity, check_channels_last, to_dtype, working_units
 from .noise import estimate_noise
 from .regweight import AUTO_MIN_SIGMA, WeightChoice, choose_weight, proxy_window, smooth_terms
 from .psf import normalize_kernel
 from .volume import volume_noise, wiener_volume
 
-__all__ = ["deconvolve_in_memory", "Deconvolution", "default_tv_weight", "deconvolution_problem", "PRIORS"]
+__all__ = ["deconvolve_in_memory", "Deconvolution", "default_tv_weight", "deconvolution_problem", "PRIORS",
+           "as_image"]
 
 TV_EPS = 1e-2  # smoothing of the default TV: converges in ~2x fewer iterations than 1e-3, same PSNR
 SECOND_ORDER_SHARE = 1.0 / 6.0  # the default SecondOrderTV weight, as a fraction of the TV weight
@@ -149,7 +150,7 @@ def _as_values(blurred: Any, where: str, volume: bool = False) -> tuple[np.ndarr
     return x, raw.dtype
 
 
-def _as_image(blurred: Any, where: str, volume: bool = False) -> tuple[np.ndarray, np.dtype, float]:
+def as_image(blurred: Any, where: str, volume: bool = False) -> tuple[np.ndarray, np.dtype, float]:
     """(blurred scaled by its integer dtype's maximum, the dtype, that scale): blind deconvolution's input rule."""
     x, dtype = _as_values(blurred, where, volume)
     scale = float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
@@ -240,7 +241,7 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
         tv_weight = check_real(tv_weight, where, "tv_weight")
     if prior == "learned":  # the trained denoiser inside half-quadratic splitting: learned_prior.py
         from .learned_prior import LAMBDA, deconvolve_learned_image
-        out = _to_dtype(intensity.to_data(deconvolve_learned_image(y, k, sigma, box, iterations, where)), out_dtype)
+        out = to_dtype(intensity.to_data(deconvolve_learned_image(y, k, sigma, box, iterations, where)), out_dtype)
         return (out, Deconvolution(out, sigma, [(LAMBDA, "learned denoiser, HQS")], None,
                                    time.perf_counter() - started, intensity=intensity)) if full else out
 
@@ -267,7 +268,7 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
     u = u[:, 0].astype(np.float64)
     restored = u[(slice(None),) + tuple(slice(r, r + n) for r, n in zip(radii, spatial))]
     restored = restored[0] if gray else np.moveaxis(restored, 0, -1)
-    out = _to_dtype(intensity.to_data(restored), out_dtype)
+    out = to_dtype(intensity.to_data(restored), out_dtype)
     if not full:
         return out
     labels = [(w, t.label()) for w, t in terms]
@@ -372,12 +373,3 @@ def nonlocal_terms(guide: np.ndarray, tv_weight: float, h: float) -> list[tuple[
     share_nl, share_tv, share_tv2 = NONLOCAL_SHARES
     return [(tv_weight * share_nl / (NONLOCAL_NEIGHBORS + 2), NonLocalTV(graph, eps=TV_EPS)),
             (tv_weight * share_tv, TotalVariation(eps=TV_EPS)), (tv_weight * share_tv2, SecondOrderTV(eps=TV_EPS))]
-
-
-def _to_dtype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    if dtype.kind in "ui":
-        info = np.iinfo(dtype)
-        return np.clip(np.rint(x), info.min, info.max).astype(dtype)
-    if dtype.kind == "f":
-        return x.astype(dtype)
-    return x.astype(np.float64)  # booleans

@@ -34,7 +34,8 @@ from ..checks import check_real, fail
 from .noise import estimate_noise
 from .volume import volume_noise
 
-__all__ = ["Intensity", "choose_intensity", "working_units", "working_box", "check_channels_last", "SLACK"]
+__all__ = ["Intensity", "choose_intensity", "working_units", "working_box", "check_channels_last", "to_dtype",
+           "SLACK"]
 
 SLACK = 0.02  # plus 4 sigma: how far outside its range a noisy blurred image may reach (working units)
 EIGHT_BIT = 255.0
@@ -153,3 +154,14 @@ def working_box(intensity: Intensity, box: Any, where: str) -> tuple | None:
     if not (isinstance(box, (tuple, list)) and len(box) == 2):
         raise fail(where, "box 'auto', a (lower, upper) pair or None", f"box={box!r}")
     return intensity.working_box(None if b is None else _finite(b, where, "box") for b in box)
+
+
+def to_dtype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``x`` (in the image's own units) as ``dtype``: integers rounded and clipped to the dtype's
+    range, floats cast, booleans given as float64 (a restored image is not 0/1)."""
+    if dtype.kind in "ui":
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(x), info.min, info.max).astype(dtype)
+    if dtype.kind == "f":
+        return x.astype(dtype)
+    return x.astype(np.float64)

@@ -44,9 +44,9 @@ import numpy as np
 
 from ..checks import check_real, fail, spatial_tuple
 from ..core import Layer
-from .deconvolve import (Deconvolution, _to_dtype, central_choice, deconvolve_in_memory, default_nonlocal_h,
+from .deconvolve import (Deconvolution, central_choice, deconvolve_in_memory, default_nonlocal_h,
                          default_tv_weight, regularizer_pairs)
-from .intensity import check_channels_last, choose_intensity, working_box
+from .intensity import check_channels_last, choose_intensity, to_dtype, working_box
 from .noise import estimate_noise
 from .psf import normalize_kernel
 
@@ -281,7 +281,7 @@ def _check_out(out: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
 
 
 def _store(out: np.ndarray, core: Sequence[int], values: np.ndarray) -> None:
-    out[_slices(core)] = _to_dtype(values, out.dtype)  # integers rounded and clipped
+    out[_slices(core)] = to_dtype(values, out.dtype)  # integers rounded and clipped
 
 
 def _bar(total: int, progress: bool) -> Any:

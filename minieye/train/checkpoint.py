@@ -8,7 +8,8 @@ and ``meta["version"] == 1``. It holds
                   arrays "param.000", ... at their own dtype)
     current       the last accepted point: arrays "current.x" (float64 master copy),
                   "current.grad", "current.raw_grad", meta loss
-    orientation   class, config and state (L-BFGS pairs "orientation.s"/"orientation.y",
+    orientation   class, settings (config and what depends on the problem: the positions of
+                  AdamW's decaying params) and state (L-BFGS pairs "orientation.s"/"orientation.y",
                   Adam moments and step count, momentum velocity)
     line_search   class and config
     rng           problem.rng.bit_generator.state (JSON), so mini-batches continue the same
@@ -168,7 +169,7 @@ def save_checkpoint(trainer: Any, path: str | os.PathLike) -> None:
         "version": VERSION,
         "params": params,
         "current": {"loss": current.loss},
-        "orientation": {"class": type(orientation).__name__, "config": _jsonable(orientation.config()),
+        "orientation": {"class": type(orientation).__name__, "config": _jsonable(orientation.settings(problem)),
                         "state": _split(orientation.state_dict(), "orientation", arrays)},
         "line_search": {"class": type(search).__name__, "config": _jsonable(search.config())},
         "rng": _jsonable(problem.rng.bit_generator.state),
@@ -220,12 +221,16 @@ def _restore(trainer: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray], 
                 f"dtype {entry['dtype']} (saved as {entry['name']!r})",
                 f"build the network with dtype={entry['dtype']!r} to resume this run: a resumed run repeats "
                 f"the saved one exactly, which another precision cannot")
-    for key, obj in (("orientation", trainer.orientation), ("line_search", trainer.line_search)):
+    orientation, search = trainer.orientation, trainer.line_search
+    for key, obj, config in (("orientation", orientation, orientation.settings(problem)),
+                             ("line_search", search, search.config())):
         info = meta[key]
-        ours = {"class": type(obj).__name__, "config": _jsonable(obj.config())}
+        ours = {"class": type(obj).__name__, "config": _jsonable(config)}
         theirs = {"class": info["class"], "config": info["config"]}
         _expect(ours == theirs, where, f"{key} {info['class']}({info['config']}) as in the checkpoint",
-                f"{ours['class']}({ours['config']})", "resume with the same optimizer settings")
+                f"{ours['class']}({ours['config']})", "resume with the same optimizer settings"
+                + (" (AdamW's params: positions in problem.params of the parameters that decay)"
+                   if "params" in ours["config"] or "params" in theirs["config"] else ""))
     x_shape = array_header(arrays, "current.x")[0]  # checked before the values are read
     _expect(x_shape == (problem.size,), where, f"current.x of shape ({problem.size},)", f"{x_shape}")
     x = np.array(arrays["current.x"], dtype=np.float64)

@@ -127,6 +127,10 @@ class Orientation:
     def config(self) -> dict[str, Any]:
         return {}
 
+    def settings(self, problem: Any) -> dict[str, Any]:
+        """``config()`` plus what depends on the problem; a checkpoint resumes only with equal settings."""
+        return self.config()
+
     def state_dict(self) -> dict[str, Any]:
         return {}
 
@@ -258,8 +262,17 @@ class AdamW(Adam):
             self._decay = None
             return
         self._decay = np.zeros(problem.size)
-        for p in self._chosen:
-            self._decay[problem.slices[problem.index_of(p, "AdamW params")]] = self.weight_decay
+        for i in self._positions(problem):
+            self._decay[problem.slices[i]] = self.weight_decay
+
+    def _positions(self, problem: Any) -> list[int]:
+        return sorted(problem.index_of(p, "AdamW params") for p in self._chosen)
+
+    def settings(self, problem: Any) -> dict[str, Any]:
+        """The config plus, when ``params`` was given, their positions in ``problem.params``."""
+        if self._chosen is None:
+            return self.config()
+        return {**self.config(), "params": self._positions(problem)}
 
     def direction(self, it: Iterate) -> Path:
         d = super().direction(it).direction
