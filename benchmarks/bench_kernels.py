@@ -38,6 +38,8 @@ from threadpoolctl import threadpool_limits
 import minieye as me
 from minieye import layers
 
+from bench_clock import add_clock_option, chosen_clock
+
 try:
     import torch
     import torch.nn.functional as TF
@@ -161,14 +163,10 @@ def main() -> None:
     parser.add_argument("--no-compile", action="store_true", help="skip the cold/warm compile rows")
     parser.add_argument("--nd", action="store_true", help="the 1-D / 3-D table instead of the 2-D one")
     parser.add_argument("--pool", action="store_true", help="run benchmarks/bench_pool.py afterwards")
-    parser.add_argument("--clock", default="wall", choices=["wall", "cpu"],
-                        help="cpu: this process's CPU time (with --threads 1 only), robust to other load")
+    add_clock_option(parser)
     args = parser.parse_args()
-    if args.clock == "cpu":
-        if args.threads != 1:
-            parser.error("--clock cpu needs --threads 1 (CPU time adds up over threads)")
-        global CLOCK
-        CLOCK = time.process_time
+    global CLOCK
+    CLOCK = chosen_clock(parser, args)
     numba.set_num_threads(args.threads)
     if torch is not None:
         torch.set_num_threads(args.threads)

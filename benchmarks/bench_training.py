@@ -39,6 +39,8 @@ import time
 
 import numpy as np
 
+from bench_clock import add_clock_option, chosen_clock
+
 CLOCK = time.perf_counter
 WORKLOADS = {"lenet": dict(batch=64, iterations=600), "vgg": dict(batch=32, iterations=200)}
 LR = 1e-3
@@ -205,15 +207,11 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=20, help="iterations per alternating block")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-memory", action="store_true")
-    parser.add_argument("--clock", default="wall", choices=["wall", "cpu"],
-                        help="cpu: this process's CPU time (with --threads 1 only), robust to other load")
+    add_clock_option(parser)
     parser.add_argument("--memory-child", nargs=2, metavar=("WORKLOAD", "SIDE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.clock == "cpu":
-        if args.threads != 1:
-            parser.error("--clock cpu needs --threads 1 (CPU time adds up over threads)")
-        global CLOCK
-        CLOCK = time.process_time
+    global CLOCK
+    CLOCK = chosen_clock(parser, args)
     import numba
     numba.set_num_threads(args.threads)
     if args.memory_child:
