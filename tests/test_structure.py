@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.allow_list import check_allow_list
+
 ROOT = Path(__file__).resolve().parents[1] / "minieye"
 
 # Lower ranks never import higher ones: kernels <- functional <- layers/losses <- network <- io/train
@@ -214,11 +216,10 @@ def _kernel_importers() -> dict[str, set[str]]:
 
 
 def test_only_functional_imports_the_kernels():
-    importers = _kernel_importers()
-    wrong = {name: sorted(targets) for name, targets in importers.items() if name not in ALLOWED_KERNEL_IMPORTS}
-    assert not wrong, f"import kernels through minieye.functional (add a validated function there): {wrong}"
-    stale = sorted(set(ALLOWED_KERNEL_IMPORTS) - set(importers))
-    assert not stale, f"drop {stale} from ALLOWED_KERNEL_IMPORTS: they no longer import kernels"
+    found = [(name, f"{name}: {sorted(targets)}") for name, targets in _kernel_importers().items()]
+    check_allow_list(found, ALLOWED_KERNEL_IMPORTS, "ALLOWED_KERNEL_IMPORTS",
+                     "import kernels through minieye.functional (add a validated function there)",
+                     "they no longer import kernels")
 
 
 # -- no import cycles ---------------------------------------------------------------------------
@@ -283,11 +284,9 @@ def _cycles(graph: dict[str, set[str]]) -> list[frozenset]:
 
 
 def test_no_import_cycles():
-    cycles = set(_cycles(_module_graph()))
-    unexpected = [sorted(c) for c in cycles if c not in ALLOWED_CYCLES]
-    assert not unexpected, f"import cycles (late imports included): {unexpected}"
-    stale = [sorted(c) for c in ALLOWED_CYCLES if c not in cycles]
-    assert not stale, f"drop {stale} from ALLOWED_CYCLES: the cycle is gone"
+    found = [(cycle, str(sorted(cycle))) for cycle in set(_cycles(_module_graph()))]
+    check_allow_list(found, ALLOWED_CYCLES, "ALLOWED_CYCLES", "import cycles (late imports included)",
+                     "the cycle is gone")
 
 
 def test_the_cycle_finder_finds_a_late_import_cycle():
@@ -354,16 +353,14 @@ def _scripts():
 
 
 def test_no_test_or_benchmark_assigns_a_module_constant():
-    seen, wrong = set(), []
+    found = []
     for path in _scripts():
         name = str(path.relative_to(ROOT.parent))
-        for line, constant in constant_assignments(path.read_text()):
-            seen.add((name, constant))
-            if (name, constant) not in ALLOWED_CONSTANT_ASSIGNMENTS:
-                wrong.append(f"{name}:{line} sets {constant}")
-    assert not wrong, "set tuning knobs with `with minieye.options(...)`, not module constants:\n" + "\n".join(wrong)
-    stale = sorted(set(ALLOWED_CONSTANT_ASSIGNMENTS) - seen)
-    assert not stale, f"drop {stale} from ALLOWED_CONSTANT_ASSIGNMENTS"
+        found += [((name, constant), f"{name}:{line} sets {constant}")
+                  for line, constant in constant_assignments(path.read_text())]
+    check_allow_list(found, ALLOWED_CONSTANT_ASSIGNMENTS, "ALLOWED_CONSTANT_ASSIGNMENTS",
+                     "set tuning knobs with `with minieye.options(...)`, not module constants",
+                     "they no longer assign it")
 
 
 def test_the_constant_checker_sees_each_form():
