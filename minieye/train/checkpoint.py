@@ -102,8 +102,9 @@ def _finite_or_none(value: float | None) -> float | None:
 
 
 def _layers(problem: Any) -> list[Any]:
-    seen = {id(layer) for layer in walk_layers(problem.net)}
-    return walk_layers(problem.net) + [layer for layer in walk_layers(problem.loss) if id(layer) not in seen]
+    layers = walk_layers(problem.net)
+    seen = {id(layer) for layer in layers}
+    return layers + [layer for layer in walk_layers(problem.loss) if id(layer) not in seen]
 
 
 def _generators(layer: Any) -> dict[str, np.random.Generator]:
