@@ -131,10 +131,6 @@ def minieye_trainer(net, x, y, batch: int, monitors=()):
     return train.Trainer(problem, train.Adam(), train.FixedStep(LR), monitors=monitors)
 
 
-def minieye_accuracy(net, x, y) -> float:
-    return float((net(x).argmax(axis=1) == y).mean())
-
-
 def compare(workload: str, iterations: int, block: int) -> dict:
     """Alternating timed training of both; ms/iteration (median block) and held-out accuracy."""
     from minieye import train
@@ -157,8 +153,9 @@ def compare(workload: str, iterations: int, block: int) -> dict:
     mark[0] = CLOCK()
     result = trainer.run(max_iterations=iterations)
     assert result.iterations == iterations, result.message
+    ours_acc = train.evaluate(net, None, xt, yt, [train.Accuracy()])["accuracy"]
     return dict(ours=statistics.median(ours_ms[1:]), theirs=statistics.median(theirs_ms[1:]),
-                ours_acc=minieye_accuracy(net, xt, yt), theirs_acc=theirs.accuracy(xt, yt), blocks=len(ours_ms) - 1)
+                ours_acc=ours_acc, theirs_acc=theirs.accuracy(xt, yt), blocks=len(ours_ms) - 1)
 
 
 def _rss_mb(field: str) -> float:
