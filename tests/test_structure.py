@@ -2,6 +2,7 @@
 `import minieye` stays light."""
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -245,25 +246,24 @@ def _module_graph() -> dict[str, set[str]]:
 
 def _cycles(graph: dict[str, set[str]]) -> list[frozenset]:
     """The strongly connected components with more than one module (Tarjan, iterative)."""
-    index, low, on_stack, stack, found, counter = {}, {}, set(), [], [], [0]
+    index, low, on_stack, stack, found, work = {}, {}, set(), [], [], []
+
+    def enter(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        work.append((node, iter(sorted(graph.get(node, ())))))
+
     for root in graph:
         if root in index:
             continue
-        work = [(root, iter(sorted(graph[root])))]
-        index[root] = low[root] = counter[0]
-        counter[0] += 1
-        stack.append(root)
-        on_stack.add(root)
+        enter(root)
         while work:
             node, children = work[-1]
             child = next(children, None)
             if child is not None:
                 if child not in index:
-                    index[child] = low[child] = counter[0]
-                    counter[0] += 1
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(sorted(graph.get(child, ())))))
+                    enter(child)
                 elif child in on_stack:
                     low[node] = min(low[node], index[child])
                 continue
@@ -303,7 +303,7 @@ ALLOWED_CONSTANT_ASSIGNMENTS: dict[tuple[str, str], str] = {
     # it sets the constant only on an earlier revision's copy of kernels/pool.py (which has no knob)
     ("benchmarks/bench_pool_ab.py", "PARALLEL_MIN_WORK"): "an old revision's module, loaded beside the current one",
 }
-_UPPER = __import__("re").compile(r"^_*[A-Z][A-Z0-9_]*$")
+_UPPER = re.compile(r"^_*[A-Z][A-Z0-9_]*$")
 
 
 def _minieye_names(tree: ast.AST) -> set[str]:
