@@ -37,10 +37,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..checks import (LAYOUTS, as_float_array, check_allocation, check_bool, check_gradient, check_ndim,
-                      check_nonneg_int, check_positive_int, check_unpool_size, fail)
+                      check_nonneg_int, check_positive_int, fail)
 from ..kernels import pool as K
 from ..kernels import upsample as U
-from .pool_checks import check_fits, check_switches, check_volume, spatial_size, upsample_scale, window
+from .pool_checks import (check_fits, check_switches, check_unpool_size, check_volume, spatial_size, upsample_scale,
+                          window)
 
 __all__ = [
     "pool_output_size",
