@@ -12,6 +12,7 @@ both a TypeError and a ShapeError.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 from typing import Any, Iterable, Sequence
@@ -89,6 +90,7 @@ def fail_type(where: str, expected: str, got: str, hint: str | None = None, valu
 MAX_GEOMETRY = 2**31 - 1
 
 
+@functools.cache  # read once: the layers' forward asks on every call
 def memory_limit() -> int:
     """Bytes one array may need: this machine's physical memory (1 TiB where it cannot be read)."""
     try:
