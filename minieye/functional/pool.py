@@ -149,7 +149,8 @@ class Switches:
         Shapes: grad (N, C, *input_size) -> index.shape.
         """
         shape = (*self.index.shape[:2], *self.input_size)
-        grad = check_gradient(grad, shape, as_float_array(grad, where, "dy").dtype, where)
+        grad = as_float_array(grad, where, "dy")  # its own precision; check_gradient then checks the shape
+        grad = check_gradient(grad, shape, grad.dtype, where)
         return K.gather_switches(grad, self.index)
 
 
