@@ -12,6 +12,7 @@ both a TypeError and a ShapeError.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 from typing import Any, Iterable, Sequence
@@ -31,7 +32,6 @@ __all__ = [
     "check_same_shape",
     "check_positive_int",
     "check_bool",
-    "check_unpool_size",
     "check_kernel_nonempty",
     "check_nonneg_int",
     "check_real",
@@ -90,6 +90,7 @@ def fail_type(where: str, expected: str, got: str, hint: str | None = None, valu
 MAX_GEOMETRY = 2**31 - 1
 
 
+@functools.cache  # read once: the layers' forward asks on every call
 def memory_limit() -> int:
     """Bytes one array may need: this machine's physical memory (1 TiB where it cannot be read)."""
     try:
@@ -227,23 +228,6 @@ def check_bool(value: Any, where: str, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise fail_type(where, f"{name} True or False", f"{name}={value!r}")
     return bool(value)
-
-
-def check_unpool_size(pooled: Sequence[int], output: Sequence[int], where: str,
-                      window: tuple[Sequence[int], Sequence[int], Sequence[int]]) -> None:
-    """Refuse an unpooling ``output`` size that no max-pool input could have had, given the pool's
-    ``window`` (kernel_size, stride, padding): its pooling must give ``pooled`` on every axis.
-    """
-    pooled, output = tuple(int(n) for n in pooled), tuple(int(n) for n in output)
-    kernel, stride, padding = window
-    made = tuple((o + 2 * p - k) // s + 1 if o + 2 * p >= k else 0
-                 for o, k, s, p in zip(output, kernel, stride, padding))
-    if made != pooled:
-        low = tuple((m - 1) * s - 2 * p + k for m, k, s, p in zip(pooled, kernel, stride, padding))
-        high = tuple(lo + s - 1 for lo, s in zip(low, stride))
-        raise fail(where, f"output_size between {low} and {high} (the input sizes that max-pool with "
-                   f"kernel_size={tuple(kernel)}, stride={tuple(stride)}, padding={tuple(padding)} pools to {pooled})",
-                   f"output_size={output}")
 
 
 def check_real(value: Any, where: str, name: str, *, positive: bool = False, signed: bool = False) -> float:

@@ -40,8 +40,7 @@ def _trainable(layer: Layer) -> bool:
     hit = memo.get(id(layer))  # the layer lives at least as long as the pass
     if hit is None:
         if isinstance(layer, (Sequential, Graph)):
-            hit = any(_trainable(child) for child in (
-                layer._distinct_layers() if isinstance(layer, Graph) else layer.layers))
+            hit = any(_trainable(child) for child in layer.sublayers())
         else:
             hit = layer.trainable
         memo[id(layer)] = hit
@@ -253,7 +252,7 @@ class Graph(Layer):
         return f"Graph[{len(self._steps)} nodes]"
 
     def sublayers(self) -> list[Layer]:
-        return list(self._distinct_layers())
+        return self.layers
 
     def __repr__(self) -> str:
         rows: list[tuple[str, Layer | str]] = []

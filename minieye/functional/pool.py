@@ -37,10 +37,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..checks import (LAYOUTS, as_float_array, check_allocation, check_bool, check_gradient, check_ndim,
-                      check_nonneg_int, check_positive_int, check_unpool_size, fail)
+                      check_nonneg_int, check_positive_int, fail)
 from ..kernels import pool as K
 from ..kernels import upsample as U
-from .pool_checks import check_fits, check_switches, check_volume, spatial_size, upsample_scale, window
+from .pool_checks import (check_fits, check_switches, check_unpool_size, check_volume, spatial_size, upsample_scale,
+                          window)
 
 __all__ = [
     "pool_output_size",
@@ -148,7 +149,8 @@ class Switches:
         Shapes: grad (N, C, *input_size) -> index.shape.
         """
         shape = (*self.index.shape[:2], *self.input_size)
-        grad = check_gradient(grad, shape, as_float_array(grad, where, "dy").dtype, where)
+        grad = as_float_array(grad, where, "dy")  # its own precision; check_gradient then checks the shape
+        grad = check_gradient(grad, shape, grad.dtype, where)
         return K.gather_switches(grad, self.index)
 
 

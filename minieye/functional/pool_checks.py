@@ -6,13 +6,14 @@ pooling always has: tuples such as ``(5, 5)`` in 2-D, ``(5,)`` in 1-D, ``(3, 5, 
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
 from ..checks import LAYOUTS, as_float_array, check_ndim, fail, pair, spatial_tuple
+from ..kernels.pool import pool_output_size
 
-__all__ = ["Window", "check_volume", "window", "check_fits", "spatial_size", "check_switches", "upsample_scale",
+__all__ = ["Window", "check_volume", "window", "check_fits", "spatial_size", "check_switches", "check_unpool_size", "upsample_scale",
            "UPSAMPLE_MODES"]
 
 UPSAMPLE_MODES = ("nearest", "bilinear")
@@ -114,3 +115,19 @@ def upsample_scale(where: str, scale_factor: Any, mode: Any) -> tuple[int, int]:
     if mode not in UPSAMPLE_MODES:
         raise fail(where, "mode 'nearest' or 'bilinear'", f"mode={mode!r}")
     return pair(scale_factor, where, "scale_factor", minimum=1)
+
+
+def check_unpool_size(pooled: Sequence[int], output: Sequence[int], where: str, window: Window) -> None:
+    """Refuse an unpooling ``output`` size that no max-pool input could have had, given the pool's
+    ``window``: its pooling must give ``pooled`` on every axis.
+    """
+    pooled, output = tuple(int(n) for n in pooled), tuple(int(n) for n in output)
+    kernel, stride, padding = window
+    made = tuple(pool_output_size(o, k, s, p) if o + 2 * p >= k else 0
+                 for o, k, s, p in zip(output, kernel, stride, padding))
+    if made != pooled:
+        low = tuple((m - 1) * s - 2 * p + k for m, k, s, p in zip(pooled, kernel, stride, padding))
+        high = tuple(lo + s - 1 for lo, s in zip(low, stride))
+        raise fail(where, f"output_size between {low} and {high} (the input sizes that max-pool with "
+                   f"kernel_size={tuple(kernel)}, stride={tuple(stride)}, padding={tuple(padding)} pools to {pooled})",
+                   f"output_size={output}")

@@ -200,11 +200,11 @@ class _Decoder:
             if name in self.used_arrays:
                 raise _fail(where, f"array {name!r} is used twice")
             self.used_arrays.add(name)
-            value = self.arrays[name]
-            if value.shape != target.shape or value.dtype != target.dtype:
+            shape, dtype = array_header(self.arrays, name)  # checked before the data is read, as parameters are
+            if shape != target.shape or dtype != target.dtype:
                 raise _fail(where, f"buffer {key!r} was built with shape {target.shape} and dtype {target.dtype}, "
-                                   f"but the file holds shape {value.shape} and dtype {value.dtype}")
-            np.copyto(target, value)
+                                   f"but the file holds shape {shape} and dtype {dtype}")
+            np.copyto(target, self.arrays[name])
 
     @staticmethod
     def check_built(built: Parameter, value: np.ndarray, where: str, dtype: np.dtype | None = None) -> None:

@@ -46,7 +46,7 @@ import numpy as np
 from . import conv_direct, conv_gemm, conv_winograd
 from ._blas import single_threaded_blas
 from ._threads import run_parts
-from .conv_geometry import Geometry, conv_output_size
+from .conv_geometry import Geometry, conv_output_size, output_size
 from .conv_plan import Algorithm, Plan, plan as make_plan
 
 __all__ = [
@@ -147,7 +147,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan 
     if plan.algorithm is Algorithm.DIRECT:
         return conv_direct.forward(x, w, geometry, plan, bias)
     if plan.algorithm is Algorithm.WINOGRAD:
-        out_hw = (x.shape[2] + 2 * geometry.pad_h - 2, x.shape[3] + 2 * geometry.pad_w - 2)
+        out_hw = output_size(x.shape[2:], w.shape[2:], geometry)
         return _winograd(x, w, (geometry.pad_h, geometry.pad_w), out_hw, plan, bias)
     y, _ = conv2d_forward_and_grad_weight(x, w, None, geometry, plan, need_y=True, bias=bias)
     return y

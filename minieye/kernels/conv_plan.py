@@ -103,7 +103,7 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
                        f"kernel {kernel}, stride {geometry.stride}, dilation {geometry.dilation}, "
                        f"groups {geometry.groups}", "use 'auto' or 'gemm' for this layer")
     work = n * c_out * c_in_g * int(np.prod(kernel)) * int(np.prod(out))
-    available = option("threads") or thread_count()
+    available = thread_count()  # the threads knob, else Numba's count
     if algorithm is not Algorithm.DIRECT:
         # threads take whole samples (a 3-D call's samples are its depth slices)
         samples = n * int(np.prod(out[:-2]))

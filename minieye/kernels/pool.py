@@ -52,12 +52,11 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
 from ..options import get
 from ._jit import kernel
-from ._threads import run_blocks
+from ._threads import run_blocks, thread_count
 
 __all__ = [
     "pool_output_size",
@@ -82,9 +81,9 @@ def use_threads(units: int, work: int) -> bool:
 
     Below the ``pool_parallel_min_work`` knob (about 0.3-1 ms of serial work) it runs
     serially: waking the threads costs tens of microseconds on an idle machine and far
-    more on a busy one. numba.set_num_threads(1) makes every call serial.
+    more on a busy one. One thread (the ``threads`` knob, else Numba's count) makes every call serial.
     """
-    return units > 1 and work >= get("pool_parallel_min_work") and numba.get_num_threads() > 1
+    return units > 1 and work >= get("pool_parallel_min_work") and thread_count() > 1
 
 
 def _volumes(a: np.ndarray) -> np.ndarray:

@@ -32,6 +32,10 @@ __all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Abs", "Square", "
            "ELU", "Softplus"]
 
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.tanh(0.5 * x))  # no overflow for large |x|
+
+
 class _Elementwise(Layer):
     """Base of parameter-free element-wise layers: subclasses give ``_apply(x) -> (y, dydx(x, y))``."""
 
@@ -88,7 +92,7 @@ class Sigmoid(_Elementwise):
     """``1 / (1 + exp(-x))``, computed as ``(1 + tanh(x/2)) / 2`` (no overflow). Shapes: any -> same."""
 
     def _apply(self, x):
-        y = 0.5 * (1 + np.tanh(0.5 * x))
+        y = _sigmoid(x)
         return y, lambda: y * (1 - y)
 
 
@@ -154,10 +158,6 @@ class Clamp(_Elementwise):
         low = -np.inf if self.low is None else self.low
         high = np.inf if self.high is None else self.high
         return y, lambda: ((x >= low) & (x <= high)).astype(x.dtype)
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1 + np.tanh(0.5 * x))  # no overflow for large |x|
 
 
 class GELU(_Elementwise):

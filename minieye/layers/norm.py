@@ -140,10 +140,9 @@ class _BatchNorm(_Normalization):
                            "use a larger batch, or eval() to normalise with the running statistics")
             xhat, mean, var, r = standardize(x, axes, self.eps)
             self._update_running(mean.ravel(), var.ravel(), count)
-        else:  # copies: the closure must not see later updates of the running statistics
-            mean = self.running_mean.reshape(shape).copy()
+        else:  # r and xhat are fresh arrays: the closure does not see later updates of the running statistics
             r = 1 / np.sqrt(self.running_var.reshape(shape) + self.dtype.type(self.eps))
-            xhat = (x - mean) * r
+            xhat = (x - self.running_mean.reshape(shape)) * r
         y = self._affine(xhat, shape)
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray | None:
