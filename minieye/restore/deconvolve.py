@@ -229,12 +229,10 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
         raise fail(where, "init 'wiener', 'blurred' or 'flat'", f"init={init!r}")
     if prior not in PRIORS:
         raise fail(where, "prior 'nonlocal', 'local' or 'learned'", f"prior={prior!r}")
-    if nonlocal_h is not None:
-        nonlocal_h = check_real(nonlocal_h, where, "nonlocal_h", positive=True)
-    if noise_sigma is None:
+    if noise_sigma is None:  # working_units checked a given noise_sigma and nonlocal_h
         sigma = volume_noise(y) if volume else estimate_noise(y, kernel=k)
     else:
-        sigma = check_real(noise_sigma, where, "noise_sigma")
+        sigma = noise_sigma
     if iterations is not None:
         iterations = check_positive_int(iterations, where, "iterations")
     if tv_weight is not None:
