@@ -26,6 +26,7 @@ import numpy as np
 from ..checks import fail
 from .baselines import transfer_function
 from .denoiser import MAX_SIGMA, apply_denoiser, load_denoiser
+from .intensity import clip_to_box
 
 __all__ = ["deconvolve_learned", "deconvolve_learned_image", "ITERATIONS", "LAMBDA"]
 
@@ -62,9 +63,7 @@ def deconvolve_learned(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tup
         data_spectrum = np.conj(otf) * np.fft.rfft2(observed)
         u = np.fft.irfft2((data_spectrum + alpha * np.fft.rfft2(z)) / (power + alpha), s=observed.shape)
         interior = apply_denoiser(net, u[pad:pad + h, pad:pad + w], min(float(s), MAX_SIGMA)).astype(np.float64)
-        if box is not None:
-            interior = np.clip(interior, -np.inf if box[0] is None else box[0], np.inf if box[1] is None else box[1])
-        z = _mirror(interior, pad)
+        z = _mirror(clip_to_box(interior, box), pad)
         observed = np.fft.irfft2(otf * np.fft.rfft2(z), s=observed.shape)  # outside y: what z predicts
         observed[pad:pad + h, pad:pad + w] = y
     return z[pad:pad + h, pad:pad + w]
