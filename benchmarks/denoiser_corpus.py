@@ -12,13 +12,11 @@ import gzip
 
 import numpy as np
 
+from tune_images import unit_grey
+
 
 def _grey(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image, dtype=np.float64)
-    if image.ndim == 3:
-        image = image[..., :3] @ np.array([0.2125, 0.7154, 0.0721])
-    low, high = image.min(), image.max()
-    return ((image - low) / (high - low)).astype(np.float32)
+    return unit_grey(image).astype(np.float32)
 
 
 def _synthetic(seed: int, size: int = 256) -> np.ndarray:

@@ -7,14 +7,13 @@ topobathy.npz; and two synthetic images. Every image is grayscale float64 in [0,
 """
 from __future__ import annotations
 
-import gzip
-
 import numpy as np
 
-__all__ = ["tuning_images", "TUNING_NAMES"]
+__all__ = ["tuning_images", "TUNING_NAMES", "unit_grey"]
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
+def unit_grey(x: np.ndarray) -> np.ndarray:
+    """Shapes: (H, W) or (H, W, C) -> (H, W) float64, grey (Rec. 709 luma), stretched to [0, 1]."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 3:
         x = x[..., :3] @ np.array([0.2125, 0.7154, 0.0721])
@@ -24,29 +23,29 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 def _skimage(name: str) -> np.ndarray:
     from skimage import data
-    return _unit(getattr(data, name)())
+    return unit_grey(getattr(data, name)())
 
 
 def _lfw() -> np.ndarray:
     from skimage import data
     faces = data.lfw_subset()[:64]  # (64, 25, 25): an 8x8 mosaic
-    return _unit(faces.reshape(8, 8, 25, 25).transpose(0, 2, 1, 3).reshape(200, 200))
+    return unit_grey(faces.reshape(8, 8, 25, 25).transpose(0, 2, 1, 3).reshape(200, 200))
 
 
 def _blobs() -> np.ndarray:
     from scipy import ndimage
     from skimage import data
-    return _unit(ndimage.gaussian_filter(data.binary_blobs(256, blob_size_fraction=0.1, rng=3).astype(float), 2.0))
+    return unit_grey(ndimage.gaussian_filter(data.binary_blobs(256, blob_size_fraction=0.1, rng=3).astype(float), 2.0))
 
 
 def _sklearn(index: int) -> np.ndarray:
     from sklearn.datasets import load_sample_images
-    return _unit(load_sample_images().images[index])
+    return unit_grey(load_sample_images().images[index])
 
 
 def _pywt(name: str) -> np.ndarray:
     import pywt
-    return _unit(getattr(pywt.data, name)())
+    return unit_grey(getattr(pywt.data, name)())
 
 
 def _matplotlib(name: str) -> np.ndarray:
@@ -54,13 +53,12 @@ def _matplotlib(name: str) -> np.ndarray:
     if name == "grace_hopper.jpg":
         import matplotlib.pyplot as plt
         with cbook.get_sample_data(name) as f:
-            return _unit(plt.imread(f, format="jpg"))
+            return unit_grey(plt.imread(f, format="jpg"))
     if name == "s1045.ima.gz":
         with cbook.get_sample_data(name) as f:
-            raw = f.read() if not isinstance(f, gzip.GzipFile) else f.read()
-        return _unit(np.frombuffer(raw, np.uint16).reshape(256, 256))
+            return unit_grey(np.frombuffer(f.read(), np.uint16).reshape(256, 256))
     data = cbook.get_sample_data(name)
-    return _unit(data["elevation"] if "elevation" in data.files else data["topo"])
+    return unit_grey(data["elevation"] if "elevation" in data.files else data["topo"])
 
 
 def _synthetic(kind: str) -> np.ndarray:
@@ -73,7 +71,7 @@ def _synthetic(kind: str) -> np.ndarray:
     rng = np.random.default_rng(12)  # "texture": a band-limited random field plus stripes
     from scipy import ndimage
     field = ndimage.gaussian_filter(rng.standard_normal((256, 256)), 1.2)
-    return _unit(field + 0.3 * np.sin(40 * xx + 10 * yy))
+    return unit_grey(field + 0.3 * np.sin(40 * xx + 10 * yy))
 
 
 TUNING_NAMES = ("astronaut", "camera", "coins", "shepp_logan_phantom", "microaneurysms", "lfw_subset",

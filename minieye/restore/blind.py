@@ -39,7 +39,7 @@ import numpy as np
 from ..checks import as_float_array, check_positive_int, fail, pair
 from .blind_kernel import clean, normal_equations, solve_simplex, start_kernel
 from .deconvolve import as_image, deconvolve_in_memory
-from .blind_verdict import RESIDUAL_MAX, STRUCTURE_MIN, residual_ratio, structure
+from .blind_verdict import RESIDUAL_MAX, STRUCTURE_MIN, channel_planes, residual_ratio, structure
 from .intensity import to_dtype
 from .noise import estimate_noise
 
@@ -195,9 +195,8 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
         delta[kh // 2, kw // 2] = 1.0
         why = f"no structure to read a kernel from: gradient energy {detail:+.2f} of the noise's above it"
         return _finish(y * scale, out_dtype, delta, False, why, sigma, detail, float("nan"), started, full)
-    channels = [y] if y.ndim == 2 else [y[..., c] for c in range(y.shape[2])]
     bar = _bar(rounds * len(levels), progress)
-    k = _estimate(channels, k, levels, rounds, bar)
+    k = _estimate(channel_planes(y), k, levels, rounds, bar)
     if bar is not None:
         bar.close()
     # the estimated kernel's error acts like extra noise: regularise as for sigma >= 0.005

@@ -29,13 +29,15 @@ RESIDUAL_MAX = 1.6  # re-blurred residual rms over the noise sd above which the 
 SIGMA_FLOOR = 1e-3  # the noise sd assumed at least (working units): a noise-free input still has rounding
 
 
-def _channels(x: np.ndarray) -> list[np.ndarray]:
+def channel_planes(x: np.ndarray) -> list[np.ndarray]:
+    """(H, W) -> [x]; (H, W, C) -> its C (H, W) planes (views)."""
     return [x] if x.ndim == 2 else [x[..., c] for c in range(x.shape[2])]
 
 
 def structure(y: np.ndarray, sigma: float) -> float:
     """Mean gradient energy of ``y`` over the noise's (4 sigma^2), minus one. (H, W) or (H, W, C) -> float."""
-    energy = np.mean([np.mean(np.diff(c, axis=0) ** 2) + np.mean(np.diff(c, axis=1) ** 2) for c in _channels(y)])
+    energy = np.mean([np.mean(np.diff(c, axis=0) ** 2) + np.mean(np.diff(c, axis=1) ** 2)
+                      for c in channel_planes(y)])
     noise = 4.0 * max(sigma, SIGMA_FLOOR) ** 2
     return float(energy / noise - 1.0)
 
@@ -44,7 +46,7 @@ def residual_ratio(restored: np.ndarray, y: np.ndarray, kernel: np.ndarray, sigm
     """rms(kernel (*) restored - y) over the noise sd, leaving out the kernel's extent at the border."""
     mh, mw = kernel.shape[0], kernel.shape[1]
     errors = []
-    for x, c in zip(_channels(restored), _channels(y)):
+    for x, c in zip(channel_planes(restored), channel_planes(y)):
         r = blur(x, kernel, mode="reflect") - c
         if r.shape[0] > 2 * mh + 4 and r.shape[1] > 2 * mw + 4:
             r = r[mh:-mh, mw:-mw]

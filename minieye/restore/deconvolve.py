@@ -57,7 +57,7 @@ from ..core import Layer
 from ..losses import NonLocalTV, SecondOrderTV, TotalVariation, TotalVariation3D, nonlocal_graph
 from .baselines import wiener
 from .problem import deconvolution_problem, solve_stage  # noqa: F401 (deconvolution_problem: re-exported)
-from .intensity import Intensity, check_channels_last, to_dtype, working_units
+from .intensity import Intensity, check_channels_last, clip_to_box, to_dtype, working_units
 from .noise import estimate_noise
 from .regweight import AUTO_MIN_SIGMA, WeightChoice, choose_weight, proxy_window, smooth_terms
 from .psf import normalize_kernel
@@ -229,12 +229,10 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
         raise fail(where, "init 'wiener', 'blurred' or 'flat'", f"init={init!r}")
     if prior not in PRIORS:
         raise fail(where, "prior 'nonlocal', 'local' or 'learned'", f"prior={prior!r}")
-    if nonlocal_h is not None:
-        nonlocal_h = check_real(nonlocal_h, where, "nonlocal_h", positive=True)
-    if noise_sigma is None:
+    if noise_sigma is None:  # working_units checked a given noise_sigma and nonlocal_h
         sigma = volume_noise(y) if volume else estimate_noise(y, kernel=k)
     else:
-        sigma = check_real(noise_sigma, where, "noise_sigma")
+        sigma = noise_sigma
     if iterations is not None:
         iterations = check_positive_int(iterations, where, "iterations")
     if tv_weight is not None:
@@ -292,9 +290,7 @@ def initial_scene(planes: np.ndarray, k: np.ndarray, sigma: float, init: str, bo
     else:
         start = planes if init == "blurred" else np.full_like(planes, 0.5)
     start = np.pad(start, [(0, 0)] + [(n // 2, n // 2) for n in k.shape], mode="symmetric")
-    if box is not None:
-        start = np.clip(start, -np.inf if box[0] is None else box[0], np.inf if box[1] is None else box[1])
-    return start
+    return clip_to_box(start, box)
 
 
 def auto_weight(planes: np.ndarray, k: np.ndarray, sigma: float, box: Any, dtype: Any, prior: str,

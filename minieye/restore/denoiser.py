@@ -26,7 +26,7 @@ from ..checks import as_float_array, check_real, fail
 from ..core import Layer
 from ..network import Sequential
 from .intensity import check_channels_last, choose_intensity
-from .noise import estimate_noise
+from .noise import estimate_noise, haar_diagonal
 
 __all__ = ["denoise", "build_denoiser", "load_denoiser", "denoiser_input", "apply_denoiser",
            "WEIGHTS_PATH", "MAX_SIGMA", "SIGMA_UNIT", "RESIDUAL_UNIT"]
@@ -98,8 +98,7 @@ def quiet_block_sigma(x: np.ndarray) -> float:
     pure noise (QUIET_BIAS, measured on white noise), is the estimate: textures raise
     most blocks, but most photos have some flat ones. Shapes: (H, W) with H, W >= 32.
     """
-    h, w = (x.shape[0] // 2) * 2, (x.shape[1] // 2) * 2
-    hh = np.abs(x[0:h:2, 0:w:2] - x[0:h:2, 1:w:2] - x[1:h:2, 0:w:2] + x[1:h:2, 1:w:2]) / 2.0
+    hh = haar_diagonal(x)
     bh, bw = hh.shape[0] // 8, hh.shape[1] // 8
     blocks = hh[:bh * 8, :bw * 8].reshape(bh, 8, bw, 8).swapaxes(1, 2).reshape(bh * bw, 64)
     return float(np.percentile(np.median(blocks, axis=1), 10) / 0.6744897501960817 / QUIET_BIAS)

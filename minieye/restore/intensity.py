@@ -35,7 +35,7 @@ from .noise import estimate_noise
 from .volume import volume_noise
 
 __all__ = ["Intensity", "choose_intensity", "working_units", "working_box", "check_channels_last", "to_dtype",
-           "SLACK"]
+           "clip_to_box", "SLACK"]
 
 SLACK = 0.02  # plus 4 sigma: how far outside its range a noisy blurred image may reach (working units)
 EIGHT_BIT = 255.0
@@ -154,6 +154,13 @@ def working_box(intensity: Intensity, box: Any, where: str) -> tuple | None:
     if not (isinstance(box, (tuple, list)) and len(box) == 2):
         raise fail(where, "box 'auto', a (lower, upper) pair or None", f"box={box!r}")
     return intensity.working_box(None if b is None else _finite(b, where, "box") for b in box)
+
+
+def clip_to_box(x: np.ndarray, box: tuple | None) -> np.ndarray:
+    """``x`` inside ``box`` ((lower, upper), None for an open side; None: unbounded, x as it is)."""
+    if box is None:
+        return x
+    return np.clip(x, -np.inf if box[0] is None else box[0], np.inf if box[1] is None else box[1])
 
 
 def to_dtype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:

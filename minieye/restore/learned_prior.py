@@ -24,7 +24,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..checks import fail
+from .baselines import transfer_function
 from .denoiser import MAX_SIGMA, apply_denoiser, load_denoiser
+from .intensity import clip_to_box
 
 __all__ = ["deconvolve_learned", "deconvolve_learned_image", "ITERATIONS", "LAMBDA"]
 
@@ -34,15 +36,6 @@ FLOOR = 2e-3          # the last strength is never below this, even for noise-fr
 DATA_FLOOR = 1e-2     # sigma in the data weight alpha is never below this (see the module docstring)
 LAMBDA = 0.23         # DPIR's trade-off between the data term and the prior
 MIN_PAD = 16          # mirror margin beyond the kernel's size
-
-
-def _otf(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """The kernel's transfer function on a ``shape`` grid, centred (true convolution)."""
-    padded = np.zeros(shape)
-    kh, kw = kernel.shape
-    padded[:kh, :kw] = kernel
-    padded = np.roll(padded, (-(kh // 2), -(kw // 2)), axis=(0, 1))
-    return np.fft.rfft2(padded)
 
 
 def _mirror(interior: np.ndarray, pad: int) -> np.ndarray:
@@ -60,7 +53,7 @@ def deconvolve_learned(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tup
     pad = max(kernel.shape) + MIN_PAD
     h, w = y.shape
     observed = _mirror(y, pad)
-    otf = _otf(kernel, observed.shape)
+    otf = transfer_function(kernel, observed.shape)
     power = np.abs(otf) ** 2
     end = max(sigma, FLOOR)
     strengths = np.geomspace(max(START_SIGMA, end), end, n)
@@ -70,9 +63,7 @@ def deconvolve_learned(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tup
         data_spectrum = np.conj(otf) * np.fft.rfft2(observed)
         u = np.fft.irfft2((data_spectrum + alpha * np.fft.rfft2(z)) / (power + alpha), s=observed.shape)
         interior = apply_denoiser(net, u[pad:pad + h, pad:pad + w], min(float(s), MAX_SIGMA)).astype(np.float64)
-        if box is not None:
-            interior = np.clip(interior, -np.inf if box[0] is None else box[0], np.inf if box[1] is None else box[1])
-        z = _mirror(interior, pad)
+        z = _mirror(clip_to_box(interior, box), pad)
         observed = np.fft.irfft2(otf * np.fft.rfft2(z), s=observed.shape)  # outside y: what z predicts
         observed[pad:pad + h, pad:pad + w] = y
     return z[pad:pad + h, pad:pad + w]

@@ -49,11 +49,15 @@ QUANTILE = 0.25      # of |Y(f)|^2 over them; -ln(1 - q) is that quantile of a u
 MIN_REMOVED = 256    # at least this many frequencies (small images)
 
 
-def _mad_haar(x: np.ndarray) -> float:
+def haar_diagonal(x: np.ndarray) -> np.ndarray:
+    """|HH|, the finest diagonal Haar band of an (H, W) plane, (H // 2, W // 2); HH keeps white noise's sd."""
     h, w = (x.shape[0] // 2) * 2, (x.shape[1] // 2) * 2
     x = x[:h, :w]
-    hh = (x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2]) / 2.0
-    return float(np.median(np.abs(hh)) / 0.6744897501960817)
+    return np.abs(x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2]) / 2.0
+
+
+def _mad_haar(x: np.ndarray) -> float:
+    return float(np.median(haar_diagonal(x)) / 0.6744897501960817)
 
 
 def _immerkaer(x: np.ndarray) -> float:

@@ -60,7 +60,6 @@ class _Objective(Loss):
         return out, backward
 
 
-
 def deconvolution_problem(observed: np.ndarray, kernel: np.ndarray, init: np.ndarray,
                           terms: Sequence[tuple[float, Layer]], box: tuple[float | None, float | None] | None,
                           dtype: Any = np.float32, fidelity: Layer | None = None) -> tuple[train.Problem, Source, Graph]:
@@ -84,15 +83,12 @@ def deconvolution_problem(observed: np.ndarray, kernel: np.ndarray, init: np.nda
     return problem, image, g
 
 
-
 def solve_stage(observed: np.ndarray, kernel: np.ndarray, start: np.ndarray, terms: Sequence[tuple[float, Layer]],
-           box: Any, dtype: Any, iterations: int, timeout: float | None, progress: bool,
-           label: str, fidelity: Layer | None = None) -> tuple[np.ndarray, Any]:
+                box: Any, dtype: Any, iterations: int, timeout: float | None, progress: bool,
+                label: str, fidelity: Layer | None = None) -> tuple[np.ndarray, Any]:
     """One stage: L-BFGS + strong Wolfe from ``start``; returns the learned image and the train.Result."""
     problem, image, _ = deconvolution_problem(observed, kernel, start, terms, box, dtype, fidelity)
     monitors = [train.ProgressBar(label)] if progress else []
     result = train.Trainer(problem, train.LBFGS(), train.ArmijoWolfe(), monitors).run(
         max_iterations=iterations, timeout=timeout)
     return image.value.value, result
-
-

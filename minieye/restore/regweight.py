@@ -52,7 +52,6 @@ EXTEND_MAX_WEIGHT = 2.0    # ... up to this weight (working units): past it the 
 # from converged, and a start barely moved predicts the hidden pixels well, flattering ever larger weights
 REFINE = {"tv": True, "smooth": False}  # score the two half-way points around the best (always after an extension)
 SMOOTH_EPS = 1.0           # SecondOrderTV's eps for the quadratic prior (working units)
-WARM_START = False         # solve each candidate from the nearest one solved (True) or from the Wiener start
 SEED = 12                  # the hidden pixels are drawn with np.random.default_rng(SEED): the same choice every run
 
 
@@ -136,9 +135,7 @@ def choose_weight(observed: np.ndarray, make_start: Callable[[np.ndarray], np.nd
         scenes: dict[float, np.ndarray] = {}
 
         def score(multiple: float) -> None:
-            near = min(scenes, key=lambda m: abs(math.log(m / multiple)), default=None) if WARM_START else None
-            scene, prediction = solve(y, u0 if near is None else scenes[near], make_terms(base * multiple), fit,
-                                      PROXY_ITERATIONS)
+            scene, prediction = solve(y, u0, make_terms(base * multiple), fit, PROXY_ITERATIONS)
             scores[multiple], scenes[multiple] = held_out(prediction), scene
 
         for m in sorted(candidates, key=lambda m: abs(math.log(m))):
