@@ -37,7 +37,7 @@ def best_seconds(run, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="*", metavar="CASE", help=f"some of {sorted(CASES)} (default: all)")
-    parser.add_argument("--algorithm", default="auto", choices=["auto", "direct", "gemm", "winograd"])
+    parser.add_argument("--algorithm", default="auto", choices=["auto", "direct", "gemm", "winograd", "taps"])
     args = parser.parse_args()
     unknown = sorted(set(args.cases) - set(CASES))
     if unknown:

@@ -56,7 +56,7 @@ def _one_of(*choices: str) -> Callable[[Any, str, str], str]:
 KNOBS: dict[str, Knob] = {
     "threads": Knob(None, _threads,
                     "threads minieye's own kernels may use (None: Numba's thread count)"),
-    "conv_algorithm": Knob("auto", _one_of("auto", "direct", "gemm", "winograd"),
+    "conv_algorithm": Knob("auto", _one_of("auto", "direct", "gemm", "winograd", "taps"),
                            "convolution algorithm; 'auto' chooses per call from the shapes"),
     "conv_direct_parallel_min_work": Knob(4_000_000, check_nonneg_int,
                                           "direct convolution: multiply-adds from which it threads"),
@@ -70,6 +70,9 @@ KNOBS: dict[str, Knob] = {
                                        "'auto' runs 3x3 stride-1 layers by Winograd from this many channels in and out"),
     "conv_winograd_min_pixels": Knob(1024, check_positive_int,
                                      "'auto' runs Winograd only on output planes of at least this many pixels"),
+    "conv_taps_min_channels": Knob(16, check_positive_int,
+                                   "'auto' runs stride-1 layers (groups 1) as one product per kernel tap from "
+                                   "this many input channels"),
     "pool_parallel_min_work": Knob(1 << 18, check_nonneg_int,
                                    "pooling and upsampling: window reads from which they thread"),
     "tv_parallel_min_pixels": Knob(1 << 20, check_nonneg_int,

@@ -15,12 +15,16 @@ G2 = Geometry((2, 2), (1, 1), (1, 1), 1)
 
 def test_auto_picks_direct_for_few_channels_and_gemm_for_many(monkeypatch):
     monkeypatch.setattr(_blas, "avx512_blas", lambda: False)
-    assert plan((8, 1, 32, 32), (16, 1, 3, 3), G1).algorithm is Algorithm.DIRECT   # one input channel
+    assert plan((8, 1, 32, 32), (8, 1, 3, 3), G1).algorithm is Algorithm.DIRECT   # one input channel
     assert plan((8, 4, 32, 32), (4, 4, 3, 3), G1).algorithm is Algorithm.DIRECT    # 16 channel pairs
-    assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).algorithm is Algorithm.GEMM
+    assert plan((8, 8, 32, 32), (64, 8, 3, 3), G1).algorithm is Algorithm.GEMM     # too few inputs per tap
+    assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).algorithm is Algorithm.TAPS   # stride 1
+    assert plan((8, 32, 32, 32), (64, 32, 3, 3), G2).algorithm is Algorithm.GEMM
     assert plan((8, 64, 32, 32), (64, 64, 3, 3), G1).algorithm is Algorithm.WINOGRAD  # 3x3, stride 1, many channels
     assert plan((8, 64, 32, 32), (64, 64, 3, 3), G2).algorithm is Algorithm.GEMM
-    assert plan((8, 64, 16, 16), (64, 64, 3, 3), G1).algorithm is Algorithm.GEMM  # planes below 32x32
+    assert plan((8, 64, 16, 16), (64, 64, 3, 3), G1).algorithm is Algorithm.TAPS  # planes below 32x32
+    with me.options(conv_taps_min_channels=64):
+        assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).algorithm is Algorithm.GEMM
     with me.options(conv_winograd_min_pixels=256):
         assert plan((8, 64, 16, 16), (64, 64, 3, 3), G1).algorithm is Algorithm.WINOGRAD
     with me.options(conv_winograd_min_channels=32):
@@ -29,7 +33,12 @@ def test_auto_picks_direct_for_few_channels_and_gemm_for_many(monkeypatch):
     assert plan((8, 32, 32, 32), (32, 1, 3, 3), depthwise).algorithm is Algorithm.DIRECT
 
 
-def test_one_input_channel_runs_as_gemm_only_with_avx512_blas(monkeypatch):
+def test_taps_run_the_input_gradient_per_tap_only_without_more_outputs_than_inputs():
+    assert plan((8, 32, 32, 32), (32, 32, 3, 3), G1).taps_grad_input
+    assert not plan((8, 32, 32, 32), (64, 32, 3, 3), G1).taps_grad_input
+
+
+def test_one_input_channel_runs_as_gemm_from_6_outputs_with_avx512_blas_else_16(monkeypatch):
     lenet1, deblur = ((64, 1, 28, 28), (6, 1, 5, 5)), ((1, 1, 64, 64), (1, 1, 5, 5))
     assert plan(*lenet1, Geometry((1, 1), (2, 2), (1, 1), 1)).algorithm is \
         (Algorithm.GEMM if _blas.avx512_blas() else Algorithm.DIRECT)
@@ -38,6 +47,7 @@ def test_one_input_channel_runs_as_gemm_only_with_avx512_blas(monkeypatch):
         assert plan(*lenet1, G1).algorithm is expected
         assert plan(*deblur, G1).algorithm is Algorithm.DIRECT  # one channel out stays direct
         assert plan((8, 1, 32, 32), (4, 1, 3, 3), G1).algorithm is Algorithm.DIRECT
+        assert plan((256, 1, 8, 8), (16, 1, 3, 3), G1).algorithm is Algorithm.GEMM   # the digits layer
 
 
 def test_options_force_the_algorithm_and_unknown_ones_are_refused():
@@ -54,6 +64,12 @@ def test_options_force_the_algorithm_and_unknown_ones_are_refused():
             plan((8, 32, 32, 32), (64, 32, 3, 3), G2)
         with pytest.raises(ValueError, match="3x3 kernel with stride 1"):
             plan((8, 32, 32, 32), (64, 32, 5, 5), G1)
+    with me.options(conv_algorithm="taps"):
+        assert plan((8, 4, 32, 32), (8, 4, 5, 5), G1).algorithm is Algorithm.TAPS
+        with pytest.raises(ValueError, match="stride 1 and groups 1"):
+            plan((8, 32, 32, 32), (64, 32, 3, 3), G2)
+        with pytest.raises(ValueError, match="stride 1 and groups 1"):
+            plan((8, 32, 32, 32), (64, 16, 3, 3), Geometry((1, 1), (1, 1), (1, 1), 2))
     with pytest.raises(TypeError, match="algorithm an Algorithm"):
         Plan("gemm", 1, True, False, 4096, 1 << 20)
 
@@ -87,7 +103,7 @@ def test_a_layer_gives_the_same_result_under_every_plan():
     x = rng.standard_normal((3, 6, 9, 9))
     layer = me.layers.Conv2D(6, 8, 3, padding=1, dtype="float64", seed=0)
     results = []
-    for algorithm in ("direct", "gemm", "winograd"):
+    for algorithm in ("direct", "gemm", "winograd", "taps"):
         with me.options(conv_algorithm=algorithm, conv_direct_parallel_min_work=0, conv_gemm_parallel_min_work=0):
             y, backward = layer.forward(x)
         deltas = me.DeltaSet()

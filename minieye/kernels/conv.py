@@ -19,9 +19,13 @@ of x and dy swapped.
 Algorithms (``conv_plan.plan`` decides once per call; see docs/kernels.md for measurements):
 
 - ``gemm``: unfold tiles of each sample into columns (``conv_gemm``), one matrix product
-  per tile and group with BLAS (Numba's ``np.dot``, SciPy's OpenBLAS), fold back for the
-  input gradient. Best when channels are many (the product does ``2 * c_out/g`` flops per
-  unfolded element).
+  per tile and group with BLAS (``conv_blas.gemm``: NumPy's OpenBLAS where it can), fold
+  back for the input gradient. Best when channels are many (the product does
+  ``2 * c_out/g`` flops per unfolded element).
+- ``taps``: stride 1 without groups, one product per kernel tap on views of the padded
+  input (``conv_taps``), no unfolding; the forward and (with no more outputs than inputs)
+  the input gradient, the weight gradient as ``gemm``.
+- ``winograd``: F(2x2, 3x3) (``conv_winograd``) for 3x3 stride-1 layers with many channels.
 - ``direct``: multiply-adds along zero-padded, flattened planes (``conv_wide``; row loops
   in ``conv_direct`` for strides above 1). Best for few channels per group
   (single-channel deblurring, depthwise convolution, digits).
@@ -38,12 +42,13 @@ C-contiguous arrays of one float dtype.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
-from typing import NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 
-from . import conv_direct, conv_gemm, conv_winograd
+from . import conv_blas, conv_direct, conv_gemm, conv_taps, conv_winograd
 from ._blas import single_threaded_blas
 from ._threads import run_parts
 from .conv_geometry import Geometry, conv_output_size, output_size
@@ -81,6 +86,46 @@ def release_scratch() -> None:
     _local.buffers = {}
 
 
+@contextlib.contextmanager
+def _blas_calls() -> Iterator[None]:
+    """The scope of a call whose kernels run BLAS: its symbols bound, held to one thread."""
+    conv_blas.bind()
+    with single_threaded_blas():
+        yield
+
+
+def _gemm_args(dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """One thread's scratch for ``conv_blas.gemm``'s by-reference arguments (binds the BLAS first)."""
+    conv_blas.bind()
+    return np.zeros(8, dtype=conv_blas.int_dtype()), np.zeros(2, dtype=dtype)
+
+
+def _run_taps(run: Callable, n: int, c_in: int, c_out: int, hw: tuple[int, int], kw: int, out_h: int,
+              geometry: Geometry, plan: Plan, dtype: np.dtype) -> int:
+    """Run a ``conv_taps`` kernel over the plan's threads: ``run(i, threads, tile_rows, kw, pad_h, pad_w,
+    dil_h, dil_w, xp, yw, ints, scalars)`` for thread i. Returns the thread count."""
+    threads = max(1, min(plan.threads, n))
+    wp = hw[1] + 2 * geometry.pad_w
+    plane = (hw[0] + 2 * geometry.pad_h) * wp + (kw - 1) * geometry.dilation_w
+    # a tile's output rows and the input rows they read stay in the L2 cache
+    tile_rows = int(max(1, min(out_h, plan.tile_bytes // ((c_in + c_out) * wp * np.dtype(dtype).itemsize))))
+    args = (kw, geometry.pad_h, geometry.pad_w, geometry.dilation_h, geometry.dilation_w)
+    scratch = [(_scratch(f"taps_xp{i}", (c_in, plane), dtype),
+                _scratch(f"taps_yw{i}", (c_out * tile_rows * wp,), dtype), *_gemm_args(dtype)) for i in range(threads)]
+
+    def part(i: int) -> None:
+        run(i, threads, tile_rows, *args, *scratch[i])
+
+    with _blas_calls():
+        run_parts(part, threads)
+    return threads
+
+
+def _tap_major(w: np.ndarray) -> np.ndarray:
+    """(c_out, c_in, kh, kw) -> (kh*kw, c_out, c_in), the layout of ``conv_taps``."""
+    return np.ascontiguousarray(w.transpose(2, 3, 0, 1)).reshape(w.shape[2] * w.shape[3], w.shape[0], w.shape[1])
+
+
 class _GemmLayout(NamedTuple):
     threads: int
     tile_rows: int
@@ -105,9 +150,10 @@ def _gemm_layout(threads: int, tile_bytes: int, c_in: int, hw: tuple[int, int], 
     return _GemmLayout(threads, tile_rows, c_in * kh * kw * span, (c_in, sh * sw, plane), c_out_g * span)
 
 
-def _thread_scratch(layout: _GemmLayout, i: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _thread_scratch(layout: _GemmLayout, i: int, dtype: np.dtype) -> tuple[np.ndarray, ...]:
+    """Thread i's buffers for the GEMM kernels: columns, planes, tile, and ``conv_blas.gemm``'s scalars."""
     return (_scratch(f"cols{i}", (layout.cols_size,), dtype), _scratch(f"plane{i}", layout.plane_shape, dtype),
-            _scratch(f"tile{i}", (layout.tile_size,), dtype))
+            _scratch(f"tile{i}", (layout.tile_size,), dtype), *_gemm_args(dtype))
 
 
 def _winograd(x: np.ndarray, w: np.ndarray, pads: tuple[int, int], out_hw: tuple[int, int], plan: Plan,
@@ -127,12 +173,13 @@ def _winograd(x: np.ndarray, w: np.ndarray, pads: tuple[int, int], out_hw: tuple
     edges = [tiles * p // threads for p in range(threads + 1)]
     shift = np.zeros(c_out, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     scratch = [(_scratch(f"wino_v{i}", (16 * c_in * chunk,), x.dtype), _scratch(f"wino_m{i}", (16 * c_out * chunk,),
-                                                                                x.dtype)) for i in range(threads)]
+                                                                                x.dtype), *_gemm_args(x.dtype))
+               for i in range(threads)]
 
     def part(i: int) -> None:
-        conv_winograd.forward_tiles(xp, u, shift, y, scratch[i][0], scratch[i][1], edges[i], edges[i + 1], chunk)
+        conv_winograd.forward_tiles(xp, u, shift, y, *scratch[i], edges[i], edges[i + 1], chunk)
 
-    with single_threaded_blas():
+    with _blas_calls():
         run_parts(part, threads)
     return y
 
@@ -149,6 +196,13 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan 
     if plan.algorithm is Algorithm.WINOGRAD:
         out_hw = output_size(x.shape[2:], w.shape[2:], geometry)
         return _winograd(x, w, (geometry.pad_h, geometry.pad_w), out_hw, plan, bias)
+    if plan.algorithm is Algorithm.TAPS:
+        y = np.empty(x.shape[:1] + w.shape[:1] + output_size(x.shape[2:], w.shape[2:], geometry), dtype=x.dtype)
+        wt = _tap_major(w)
+        shift = np.zeros(w.shape[0], dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
+        _run_taps(lambda *a: conv_taps.forward(x, wt, shift, y, *a), x.shape[0], x.shape[1], w.shape[0],
+                  x.shape[2:], w.shape[3], y.shape[2], geometry, plan, x.dtype)
+        return y
     y, _ = conv2d_forward_and_grad_weight(x, w, None, geometry, plan, need_y=True, bias=bias)
     return y
 
@@ -183,7 +237,7 @@ def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray 
     c_out_g, k = c_out // g, c_in_g * kh * kw
     out_hw = (conv_output_size(h, kh, geometry.stride_h, geometry.pad_h, geometry.dilation_h),
               conv_output_size(w_in, kw, geometry.stride_w, geometry.pad_w, geometry.dilation_w))
-    layout = _gemm_layout(min(plan.threads, n), plan.tile_bytes, c_in, (h, w_in), (kh, kw), out_hw, c_out_g,
+    layout = _gemm_layout(max(1, min(plan.threads, n)), plan.tile_bytes, c_in, (h, w_in), (kh, kw), out_hw, c_out_g,
                           geometry, x.dtype)
     y = np.empty((n, c_out) + out_hw, dtype=x.dtype) if need_y else np.empty((1, 1, 1, 1), dtype=x.dtype)
     need_dw = dy is not None
@@ -191,15 +245,13 @@ def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray 
     w2 = np.ascontiguousarray(w.reshape(g, c_out_g, k)) if need_y else np.empty((g, c_out_g, k), dtype=x.dtype)
     shift = np.zeros(c_out, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     scratch = [_thread_scratch(layout, i, x.dtype) for i in range(layout.threads)]
-    tmps = [_scratch(f"tmp{i}", (k, c_out_g) if need_dw else (1, 1), x.dtype) for i in range(layout.threads)]
 
     def part(i: int) -> None:
-        cols, planes, tile = scratch[i]
-        conv_gemm.forward_and_grad_weight(x, w2, shift, dy if need_dw else x, y, dw_part[i], cols, planes, tile,
-                                          tmps[i], i, layout.threads, need_y, need_dw, layout.tile_rows, kh, kw,
+        conv_gemm.forward_and_grad_weight(x, w2, shift, dy if need_dw else x, y, dw_part[i], *scratch[i],
+                                          i, layout.threads, need_y, need_dw, layout.tile_rows, kh, kw,
                                           *geometry.args())
 
-    with single_threaded_blas():
+    with _blas_calls():
         run_parts(part, layout.threads)
     # the kernels accumulate dW transposed, (g, k, c_out/g)
     dw = np.ascontiguousarray((dw_part[0] if layout.threads == 1 else dw_part.sum(axis=0)).transpose(0, 2, 1)
@@ -224,19 +276,24 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
     if plan.algorithm is Algorithm.WINOGRAD:  # the forward of dy with the flipped kernel, padded by 2 - pad
         return _winograd(dy, conv_direct.flip_transposed(w, 1), (2 - geometry.pad_h, 2 - geometry.pad_w),
                          tuple(input_hw), plan)
+    if plan.algorithm is Algorithm.TAPS and plan.taps_grad_input:
+        dx = np.empty((n, c_in) + tuple(input_hw), dtype=dy.dtype)
+        wt = _tap_major(w)
+        _run_taps(lambda *a: conv_taps.grad_input(dy, wt, dx, *a), n, c_in, c_out, tuple(input_hw), kw, h_out,
+                  geometry, plan, dy.dtype)
+        return dx
     c_out_g, k = c_out // g, c_in_g * kh * kw
     dx = np.empty((n, c_in) + tuple(input_hw), dtype=dy.dtype)
-    layout = _gemm_layout(min(plan.threads, n), plan.tile_bytes, c_in, tuple(input_hw), (kh, kw), (h_out, w_out),
-                          c_out_g, geometry, dy.dtype)
+    layout = _gemm_layout(max(1, min(plan.threads, n)), plan.tile_bytes, c_in, tuple(input_hw), (kh, kw),
+                          (h_out, w_out), c_out_g, geometry, dy.dtype)
     w2t = np.ascontiguousarray(w.reshape(g, c_out_g, k).transpose(0, 2, 1))
     scratch = [_thread_scratch(layout, i, dy.dtype) for i in range(layout.threads)]
 
     def part(i: int) -> None:
-        cols, planes, tile = scratch[i]
-        conv_gemm.grad_input(dy, w2t, dx, cols, planes, tile, i, layout.threads, layout.tile_rows, kh, kw,
+        conv_gemm.grad_input(dy, w2t, dx, *scratch[i], i, layout.threads, layout.tile_rows, kh, kw,
                              *geometry.args())
 
-    with single_threaded_blas():
+    with _blas_calls():
         run_parts(part, layout.threads)
     return dx
 

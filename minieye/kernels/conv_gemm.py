@@ -25,15 +25,14 @@ products on the transposed-convolution benchmark; phase planes removed them.)
 
 Tiles of output rows keep ``cols`` in the L2 cache between the unfolding and the
 product. Threads: the caller runs one call per thread (``_threads``), each taking
-every T-th sample with its own scratch and calling single-threaded BLAS (``np.dot``;
-the caller holds BLAS to one thread), so BLAS's thread pool never competes with
-ours. Weight gradients are summed per thread and reduced by the caller.
+every T-th sample with its own scratch and calling single-threaded BLAS
+(``conv_blas.gemm``; the caller holds BLAS to one thread), so BLAS's thread pool never
+competes with ours. Weight gradients are summed per thread and reduced by the caller.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ._jit import kernel
+from .conv_blas import gemm
 
 
 @kernel
@@ -144,15 +143,15 @@ def _widen_tile(dy, n, o0, tile, a0, a1, row):
 
 
 @kernel
-def forward_and_grad_weight(x, w2, bias, dy, y, dw_acc, cols_buf, plane, tile_buf, tmp, first, step,
+def forward_and_grad_weight(x, w2, bias, dy, y, dw_acc, cols_buf, plane, tile_buf, ints, scalars, first, step,
                             need_y, need_dw, tile_rows, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w):
     """y[n] = conv2d(x[n], w) + bias and/or dw_acc = sum_n cols_n @ dy_n^T (dW transposed), for n = first,
     first+step, ...
 
     Shapes: x (n, c_in, h, w), w2 (g, c_out/g, k), bias (c_out,), dy and y (n, c_out, h_out, w_out) (dummies
     when not needed), dw_acc (g, k, c_out/g); one thread's scratch: cols_buf
-    (c_in*kh*kw * tile_rows*row), plane (c_in, plane), tile_buf (c_out/g * tile_rows*row),
-    tmp (k, c_out/g).
+    (c_in*kh*kw * tile_rows*row), plane (c_in, plane), tile_buf (c_out/g * tile_rows*row); ints and
+    scalars: ``conv_blas.gemm``'s.
     """
     n_img = x.shape[0]
     groups, c_out_g, k = w2.shape
@@ -171,19 +170,17 @@ def forward_and_grad_weight(x, w2, bias, dy, y, dw_acc, cols_buf, plane, tile_bu
                          stride_h, stride_w, dil_h, dil_w)
             for g in range(groups):
                 if need_y:
-                    np.dot(w2[g], cols[g], out)
+                    gemm(False, False, w2[g].reshape(-1), k, cols[g].reshape(-1), span, out.reshape(-1), span,
+                         c_out_g, span, k, 0.0, ints, scalars)
                     _crop_tile(out, g * c_out_g, y, n, a0, a1, row, bias)
                 if need_dw:
                     _widen_tile(dy, n, g * c_out_g, out, a0, a1, row)
-                    np.dot(cols[g], out.T, tmp)
-                    acc = dw_acc[g]
-                    for b in range(k):
-                        for a in range(c_out_g):
-                            acc[b, a] += tmp[b, a]
+                    gemm(False, True, cols[g].reshape(-1), span, out.reshape(-1), span, dw_acc[g].reshape(-1),
+                         c_out_g, k, c_out_g, span, 1.0, ints, scalars)
 
 
 @kernel
-def grad_input(dy, w2t, dx, cols_buf, plane, tile_buf, first, step, tile_rows, kh, kw,
+def grad_input(dy, w2t, dx, cols_buf, plane, tile_buf, ints, scalars, first, step, tile_rows, kh, kw,
                stride_h, stride_w, pad_h, pad_w, dil_h, dil_w):
     """dx[n] = fold(W^T @ dy[n]) for n = first, first+step, ...; w2t (g, k, c_out/g) holds the
     transposed weight matrices; scratch as in forward_and_grad_weight."""
@@ -199,7 +196,8 @@ def grad_input(dy, w2t, dx, cols_buf, plane, tile_buf, first, step, tile_rows, k
             src = tile_buf[:c_out_g * span].reshape((c_out_g, span))
             for g in range(groups):
                 _widen_tile(dy, n, g * c_out_g, src, a0, a1, row)
-                np.dot(w2t[g], src, cols[g])
+                gemm(False, False, w2t[g].reshape(-1), c_out_g, src.reshape(-1), span, cols[g].reshape(-1), span,
+                     k, span, c_out_g, 0.0, ints, scalars)
             _fold_tile(cols.reshape((groups * k, span)), plane, a0, a1, row, kh, kw,
                        stride_h, stride_w, dil_h, dil_w)
         _crop_sample(plane, dx, n, pad_h, pad_w, stride_h, stride_w)

@@ -5,14 +5,16 @@ shape picks its code path; the forward and both gradients of one call share its
 ``Plan`` (a layer computes it in its forward and keeps it for its backward). It reads
 the knobs of ``minieye.options`` at call time:
 
-- ``conv_algorithm``: "auto" chooses by channel counts and kernel (below); "direct", "gemm"
-  or "winograd" force one (Winograd only where it applies: 3x3, stride 1, no dilation or groups).
+- ``conv_algorithm``: "auto" chooses by channel counts and kernel (below); "direct", "gemm",
+  "winograd" or "taps" force one (Winograd only where it applies: 3x3, stride 1, no dilation or
+  groups; taps: stride 1, no groups).
 - ``threads`` (None: ``numba.get_num_threads()``), ``conv_direct_parallel_min_work`` and
   ``conv_gemm_parallel_min_work``: below that many multiply-adds a call stays on the
   caller's thread (handing work to a thread costs tens of microseconds).
 - ``conv_wide_tile`` and ``conv_tile_bytes``: the tile sizes of the direct and GEMM (and
   Winograd) algorithms; ``conv_winograd_min_channels`` and ``conv_winograd_min_pixels``: from how many
-  channels and output pixels per plane "auto" picks Winograd.
+  channels and output pixels per plane "auto" picks Winograd; ``conv_taps_min_channels``: from how
+  many input channels (per group) "auto" runs other stride-1 layers per tap.
 
 The shapes are those of the *convolution* (input ``(N, C_in, *size)``, weight
 ``(C_out, C_in/g, *kernel)``); a transposed convolution plans the convolution it is the
@@ -37,11 +39,14 @@ __all__ = ["Algorithm", "Plan", "plan"]
 class Algorithm(Enum):
     """``DIRECT``: multiply-adds along image planes (few channels per group); ``GEMM``: unfolded
     tiles multiplied by BLAS (many channels); ``WINOGRAD``: F(2x2, 3x3) for 3x3 stride-1 layers
-    with many channels (forward and input gradient; the weight gradient runs as GEMM)."""
+    with many channels; ``TAPS``: stride-1 layers as one BLAS product per kernel tap on views of
+    the padded input, no unfolding (``conv_taps``). WINOGRAD and TAPS run the forward and the
+    input gradient their way; the weight gradient runs as GEMM."""
 
     DIRECT = "direct"
     GEMM = "gemm"
     WINOGRAD = "winograd"
+    TAPS = "taps"
 
 
 @dataclass(frozen=True)
@@ -54,11 +59,17 @@ class Plan:
     small_planes: bool  # DIRECT wide weight gradient: per-tap rows summed over chunks of samples
     wide_tile: int      # DIRECT wide: output pixels per task
     tile_bytes: int     # GEMM: bytes of one thread's unfolded tile of rows (Winograd: half its chunk)
+    taps_grad_input: bool = True  # TAPS: the input gradient per tap too (else by unfolding, as GEMM)
 
     def __post_init__(self) -> None:
         if not isinstance(self.algorithm, Algorithm):
             raise TypeError(f"Plan: expected algorithm an Algorithm ({', '.join(a.name for a in Algorithm)}), "
                             f"got {self.algorithm!r}")
+
+
+def _taps_fits(geometry: Geometry) -> bool:
+    plane = geometry.plane()
+    return plane.stride_h == plane.stride_w == 1 and geometry.groups == 1
 
 
 def _winograd_fits(kernel: tuple[int, ...], geometry: Geometry) -> bool:
@@ -73,8 +84,9 @@ def _auto_algorithm(c_in_g: int, c_out_g: int, kernel: tuple[int, ...], geometry
     # The product runs at BLAS speed only when both matrix sides have some width; with a
     # single input or output channel per group the unfolding costs more than it saves,
     # except for one input channel into 6 or more outputs when BLAS has AVX-512 kernels
-    # (LeNet's first layer, the digits layer: 1.3-1.8x faster as GEMM there, 1.7x slower with AVX2's)
-    if c_in_g == 1 and c_out_g >= 6 and _blas.avx512_blas():
+    # (LeNet's first layer, the digits layer: 1.3-1.8x faster as GEMM there), or into 16 or more
+    # with AVX2's (the digits layer: 1.2x faster; LeNet's 6 outputs: 1.1x slower)
+    if c_in_g == 1 and c_out_g >= (6 if _blas.avx512_blas() else 16):
         return Algorithm.GEMM
     if c_in_g * c_out_g <= 16 or c_in_g == 1 or c_out_g == 1:
         return Algorithm.DIRECT
@@ -84,6 +96,9 @@ def _auto_algorithm(c_in_g: int, c_out_g: int, kernel: tuple[int, ...], geometry
     if (min(c_in_g, c_out_g) >= option("conv_winograd_min_channels") and _winograd_fits(kernel, geometry)
             and plane_pixels >= option("conv_winograd_min_pixels")):
         return Algorithm.WINOGRAD
+    # per-tap products skip the unfolding; below ~16 input channels each tap's product is too thin
+    if _taps_fits(geometry) and c_in_g >= option("conv_taps_min_channels"):
+        return Algorithm.TAPS
     return Algorithm.GEMM
 
 
@@ -102,6 +117,9 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
             raise fail("conv_algorithm='winograd'", "a 3x3 kernel with stride 1, dilation 1 and groups 1",
                        f"kernel {kernel}, stride {geometry.stride}, dilation {geometry.dilation}, "
                        f"groups {geometry.groups}", "use 'auto' or 'gemm' for this layer")
+        if algorithm is Algorithm.TAPS and not _taps_fits(geometry):
+            raise fail("conv_algorithm='taps'", "stride 1 and groups 1", f"stride {geometry.stride}, "
+                       f"groups {geometry.groups}", "use 'auto' or 'gemm' for this layer")
     work = n * c_out * c_in_g * int(np.prod(kernel)) * int(np.prod(out))
     available = thread_count()  # the threads knob, else Numba's count
     if algorithm is not Algorithm.DIRECT:
@@ -117,4 +135,7 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
     h_out = out[-2] if len(out) > 1 else 1
     padded_width = input_shape[-1] + 2 * plane.pad_w
     small_planes = wide and h_out * padded_width * kh * kw <= wide_tile * 4
-    return Plan(algorithm, threads, wide, small_planes, wide_tile, option("conv_tile_bytes"))
+    # per tap, the input gradient's products have c_in rows and c_out terms each: with more
+    # outputs than inputs that measured no faster than unfolding (16->32) or slower (32->64)
+    taps_grad_input = c_out <= c_in
+    return Plan(algorithm, threads, wide, small_planes, wide_tile, option("conv_tile_bytes"), taps_grad_input)

@@ -8,7 +8,7 @@ under it (Lavin & Gray, 2016):
 with the constant matrices below. The weight transform ``U = G g G^T`` is done once per
 call (``transform_weight``); for a chunk of tiles the input tiles are transformed into
 ``V[16, c_in, tiles]``, the 16 element positions become 16 matrix products
-``M[k] = U[k] @ V[k]`` (BLAS, ``np.dot``) of shape (c_out, c_in) x (c_in, tiles), and the
+``M[k] = U[k] @ V[k]`` (BLAS, ``conv_blas.gemm``) of shape (c_out, c_in) x (c_in, tiles), and the
 output transform writes each 2x2 block (plus the bias). That is 16 multiply-adds per
 (c_out, c_in) pair and 2x2 outputs instead of 36.
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import kernel
+from .conv_blas import gemm
 
 # G (4x3): the weight transform U = G g G^T.
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
@@ -126,10 +127,11 @@ def _output_tiles(m, y, bias, t0, count, tiles_w, tiles_img):
 
 
 @kernel
-def forward_tiles(xp, u, bias, y, v_buf, m_buf, first, last, chunk):
+def forward_tiles(xp, u, bias, y, v_buf, m_buf, ints, scalars, first, last, chunk):
     """Tiles first .. last-1 of y (tile t: sample t // tiles_img, row-major within it), ``chunk``
     at a time. Shapes: xp (n, c_in, 2*tiles_h + 2, 2*tiles_w + 2) the zero-padded input, u (16, c_out,
-    c_in), bias (c_out,), y (n, c_out, h_out, w_out); scratch v_buf (16*c_in*chunk,), m_buf (16*c_out*chunk,)."""
+    c_in), bias (c_out,), y (n, c_out, h_out, w_out); scratch v_buf (16*c_in*chunk,), m_buf (16*c_out*chunk,);
+    ints and scalars: ``conv_blas.gemm``'s."""
     c_in = xp.shape[1]
     c_out = u.shape[1]
     rows = np.empty((4, xp.shape[3]), dtype=xp.dtype)
@@ -141,5 +143,6 @@ def forward_tiles(xp, u, bias, y, v_buf, m_buf, first, last, chunk):
         m = m_buf[:16 * c_out * count].reshape((16, c_out, count))
         _input_tiles(xp, v, rows, t0, count, tiles_w, tiles_img)
         for k in range(16):
-            np.dot(u[k], v[k], m[k])
+            gemm(False, False, u[k].reshape(-1), c_in, v[k].reshape(-1), count, m[k].reshape(-1), count,
+                 c_out, count, c_in, 0.0, ints, scalars)
         _output_tiles(m, y, bias, t0, count, tiles_w, tiles_img)

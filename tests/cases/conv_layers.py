@@ -50,10 +50,29 @@ def _same_padding(draw):
     return layer, (rng.standard_normal((2, 2, 6, 5)),)
 
 
+@st.composite
+def _many_channels(draw, transposed: bool):
+    """16 channels on the convolution's input side: "auto" runs them per tap (stride 1)."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    k, dilation, padding = draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(0, 2))
+    size = (draw(st.integers(dilation * (k - 1) + 1, 6)), draw(st.integers(dilation * (k - 1) + 1, 6)))
+    c_small = draw(st.integers(2, 16))
+    if transposed:
+        layer = layers.ConvTranspose2D(c_small, 16, k, padding=0, dilation=dilation, dtype=np.float64, rng=rng)
+        x = rng.standard_normal((2, c_small) + size)
+    else:
+        layer = layers.Conv2D(16, c_small, k, padding=padding, dilation=dilation, dtype=np.float64, rng=rng)
+        x = rng.standard_normal((2, 16) + size)
+    layer.bias.value[:] = rng.standard_normal(layer.bias.value.shape)
+    return layer, (x,)
+
+
 CASES = [
     LayerCase(layers.Conv2D, _geometry(False), id="Conv2D"),
     LayerCase(layers.Conv2D, _same_padding(), id="Conv2D-same"),
     LayerCase(layers.ConvTranspose2D, _geometry(True), id="ConvTranspose2D"),
+    LayerCase(layers.Conv2D, _many_channels(False), id="Conv2D-taps"),
+    LayerCase(layers.ConvTranspose2D, _many_channels(True), id="ConvTranspose2D-taps"),
     LayerCase(layers.Conv1D, _geometry(False, nd=1), id="Conv1D"),
     LayerCase(layers.ConvTranspose1D, _geometry(True, nd=1), id="ConvTranspose1D"),
     LayerCase(layers.Conv3D, _geometry(False, nd=3), id="Conv3D"),
