@@ -8,6 +8,11 @@ The shapes are the convolutions of ``bench_training.py`` (LeNet-5 at batch 64, t
 batch 32) and two larger 64-channel planes. One thread (ours and BLAS's), float32, CPU time of
 this process (robust to other load), best of 5 blocks; GFLOP/s counts 2 x the forward's
 multiply-adds for each pass. The plan (algorithm) is chosen once per case, as a layer does.
+
+The last column is a floor for one pass: the forward's products alone, one per sample
+(``(c_out, c_in*kh*kw) @ (c_in*kh*kw, h_out*w_out)``, contiguous operands), through the BLAS the
+kernels call (``kernels.conv_blas.library()``). Three passes at that speed are what an
+unfolding algorithm could reach with this BLAS, whatever its bookkeeping costs.
 """
 from __future__ import annotations
 
@@ -52,7 +57,8 @@ def main() -> None:
     from minieye.kernels import conv as K
     from minieye.kernels.conv_geometry import Geometry
     from minieye.kernels.conv_plan import plan as make_plan
-    print(f"blas={blas_kernels()} algorithm={args.algorithm}")
+    from minieye.kernels import conv_blas
+    print(f"blas={blas_kernels()} algorithm={args.algorithm} products on {conv_blas.library()}")
     rng = np.random.default_rng(0)
     with threadpool_limits(1), me.options(conv_algorithm=args.algorithm, threads=1):
         for name in args.cases or list(CASES):
@@ -69,6 +75,12 @@ def main() -> None:
                       "input grad": lambda: K.conv2d_grad_input(dy, w, x_shape[2:], geometry, plan)}
             cells = [f"{p} {t * 1e3:6.2f} ms {flops / t / 1e9:4.0f} GF/s"
                      for p, t in ((p, best_seconds(run, repeats)) for p, run in passes.items())]
+            k = int(np.prod(w_shape[1:]))
+            wm = w.reshape(w_shape[0], k)
+            cols = rng.standard_normal((k, y.shape[2] * y.shape[3]), dtype=np.float32)
+            product = np.empty((w_shape[0], cols.shape[1]), dtype=np.float32)
+            floor = best_seconds(lambda: [np.matmul(wm, cols, out=product) for _ in range(x_shape[0])], repeats)
+            cells.append(f"products {floor * 1e3:6.2f} ms {flops / floor / 1e9:4.0f} GF/s")
             print(f"{name:7s} {plan.algorithm.name:8s} " + " | ".join(cells), flush=True)
 
 

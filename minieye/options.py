@@ -71,8 +71,8 @@ KNOBS: dict[str, Knob] = {
     "conv_winograd_min_pixels": Knob(1024, check_positive_int,
                                      "'auto' runs Winograd only on output planes of at least this many pixels"),
     "conv_taps_min_channels": Knob(16, check_positive_int,
-                                   "'auto' runs stride-1 layers (groups 1) as one product per kernel tap from "
-                                   "this many input channels"),
+                                   "'auto' runs layers without groups as one product per kernel tap from this "
+                                   "many input channels"),
     "pool_parallel_min_work": Knob(1 << 18, check_nonneg_int,
                                    "pooling and upsampling: window reads from which they thread"),
     "tv_parallel_min_pixels": Knob(1 << 20, check_nonneg_int,

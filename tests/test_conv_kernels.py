@@ -27,11 +27,11 @@ def forced(parallel: bool, tiny_tiles: bool, algorithm: str = "auto"):
 @st.composite
 def conv_problems(draw, winograd: bool = False, taps: bool = False):
     """(x, w, geometry, rng); ``winograd``: only the shapes it runs (3x3, stride 1, no dilation or groups);
-    ``taps``: those of the per-tap algorithm (stride 1, no groups)."""
+    ``taps``: those of the per-tap algorithm (no groups)."""
     groups = 1 if winograd or taps else draw(st.integers(1, 3))
     c_in_g, c_out_g = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     kh, kw = (3, 3) if winograd else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    stride = (1, 1) if winograd or taps else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (1, 1) if winograd else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     padding = (draw(st.integers(0, 3)), draw(st.integers(0, 3))) if winograd else \
         (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
     dilation = (1, 1) if winograd else (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
@@ -78,8 +78,9 @@ def test_winograd_matches_naive_loops(problem, parallel, tiny_tiles):
 @settings(max_examples=30)
 @given(conv_problems(taps=True), st.booleans(), st.booleans())
 def test_taps_match_naive_loops(problem, parallel, tiny_tiles):
-    """One product per kernel tap on views of the padded input: every padding, dilation and odd or
-    even size, one row per tile (tiny tiles) or the whole sample, both ways of the input gradient."""
+    """One product per kernel tap on views of the padded phase planes: every stride, padding, dilation
+    and odd or even size, one row per tile (tiny tiles) or the whole sample, both ways of the input
+    gradient."""
     _check_against_naive(problem, "taps", parallel, tiny_tiles)
     x, w, g, _ = problem
     with me.options(conv_algorithm="taps"):

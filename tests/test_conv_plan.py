@@ -18,10 +18,13 @@ def test_auto_picks_direct_for_few_channels_and_gemm_for_many(monkeypatch):
     assert plan((8, 1, 32, 32), (8, 1, 3, 3), G1).algorithm is Algorithm.DIRECT   # one input channel
     assert plan((8, 4, 32, 32), (4, 4, 3, 3), G1).algorithm is Algorithm.DIRECT    # 16 channel pairs
     assert plan((8, 8, 32, 32), (64, 8, 3, 3), G1).algorithm is Algorithm.GEMM     # too few inputs per tap
-    assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).algorithm is Algorithm.TAPS   # stride 1
-    assert plan((8, 32, 32, 32), (64, 32, 3, 3), G2).algorithm is Algorithm.GEMM
+    assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).algorithm is Algorithm.TAPS
+    assert plan((8, 32, 32, 32), (64, 32, 3, 3), G2).algorithm is Algorithm.TAPS
+    assert plan((8, 8, 32, 32), (64, 8, 3, 3), G2).algorithm is Algorithm.GEMM
     assert plan((8, 64, 32, 32), (64, 64, 3, 3), G1).algorithm is Algorithm.WINOGRAD  # 3x3, stride 1, many channels
-    assert plan((8, 64, 32, 32), (64, 64, 3, 3), G2).algorithm is Algorithm.GEMM
+    assert plan((8, 64, 32, 32), (64, 64, 3, 3), G2).algorithm is Algorithm.TAPS
+    grouped = Geometry((1, 1), (1, 1), (1, 1), 2)
+    assert plan((8, 64, 32, 32), (64, 32, 3, 3), grouped).algorithm is Algorithm.GEMM
     assert plan((8, 64, 16, 16), (64, 64, 3, 3), G1).algorithm is Algorithm.TAPS  # planes below 32x32
     with me.options(conv_taps_min_channels=64):
         assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).algorithm is Algorithm.GEMM
@@ -66,9 +69,8 @@ def test_options_force_the_algorithm_and_unknown_ones_are_refused():
             plan((8, 32, 32, 32), (64, 32, 5, 5), G1)
     with me.options(conv_algorithm="taps"):
         assert plan((8, 4, 32, 32), (8, 4, 5, 5), G1).algorithm is Algorithm.TAPS
-        with pytest.raises(ValueError, match="stride 1 and groups 1"):
-            plan((8, 32, 32, 32), (64, 32, 3, 3), G2)
-        with pytest.raises(ValueError, match="stride 1 and groups 1"):
+        assert plan((8, 32, 32, 32), (64, 32, 3, 3), G2).algorithm is Algorithm.TAPS
+        with pytest.raises(ValueError, match="groups 1"):
             plan((8, 32, 32, 32), (64, 16, 3, 3), Geometry((1, 1), (1, 1), (1, 1), 2))
     with pytest.raises(TypeError, match="algorithm an Algorithm"):
         Plan("gemm", 1, True, False, 4096, 1 << 20)

@@ -22,8 +22,8 @@ Algorithms (``conv_plan.plan`` decides once per call; see docs/kernels.md for me
   per tile and group with BLAS (``conv_blas.gemm``: NumPy's OpenBLAS where it can), fold
   back for the input gradient. Best when channels are many (the product does
   ``2 * c_out/g`` flops per unfolded element).
-- ``taps``: stride 1 without groups, one product per kernel tap on views of the padded
-  input (``conv_taps``), no unfolding; the forward and (with no more outputs than inputs)
+- ``taps``: without groups, one product per kernel tap on views of the padded phase
+  planes (``conv_taps``), no unfolding; the forward and (with no more outputs than inputs)
   the input gradient, the weight gradient as ``gemm``.
 - ``winograd``: F(2x2, 3x3) (``conv_winograd``) for 3x3 stride-1 layers with many channels.
 - ``direct``: multiply-adds along zero-padded, flattened planes (``conv_wide``; row loops
@@ -100,25 +100,24 @@ def _gemm_args(dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros(8, dtype=conv_blas.int_dtype()), np.zeros(2, dtype=dtype)
 
 
-def _run_taps(run: Callable, n: int, c_in: int, c_out: int, hw: tuple[int, int], kw: int, out_h: int,
-              geometry: Geometry, plan: Plan, dtype: np.dtype) -> int:
-    """Run a ``conv_taps`` kernel over the plan's threads: ``run(i, threads, tile_rows, kw, pad_h, pad_w,
-    dil_h, dil_w, xp, yw, ints, scalars)`` for thread i. Returns the thread count."""
-    threads = max(1, min(plan.threads, n))
-    wp = hw[1] + 2 * geometry.pad_w
-    plane = (hw[0] + 2 * geometry.pad_h) * wp + (kw - 1) * geometry.dilation_w
-    # a tile's output rows and the input rows they read stay in the L2 cache
-    tile_rows = int(max(1, min(out_h, plan.tile_bytes // ((c_in + c_out) * wp * np.dtype(dtype).itemsize))))
-    args = (kw, geometry.pad_h, geometry.pad_w, geometry.dilation_h, geometry.dilation_w)
-    scratch = [(_scratch(f"taps_xp{i}", (c_in, plane), dtype),
-                _scratch(f"taps_yw{i}", (c_out * tile_rows * wp,), dtype), *_gemm_args(dtype)) for i in range(threads)]
+def _run_taps(run: Callable, n: int, c_in: int, c_out: int, hw: tuple[int, int], kernel_hw: tuple[int, int],
+              out_hw: tuple[int, int], geometry: Geometry, plan: Plan, dtype: np.dtype) -> None:
+    """Run a ``conv_taps`` kernel over the plan's threads: ``run(planes, tile, ints, scalars, i, threads,
+    tile_rows, kw, *geometry.args())`` for thread i (the phase planes laid out as for GEMM)."""
+    layout = _gemm_layout(max(1, min(plan.threads, n)), plan.tile_bytes, c_in, hw, kernel_hw, out_hw, c_out,
+                          geometry, dtype)
+    # a tile holds the output rows and the input rows they read (not c_in*kh*kw unfolded rows)
+    row = -(-(hw[1] + 2 * geometry.pad_w) // geometry.stride_w)
+    tile_rows = int(max(1, min(out_hw[0], plan.tile_bytes // ((c_in + c_out) * row * np.dtype(dtype).itemsize))))
+    scratch = [(_scratch(f"plane{i}", layout.plane_shape, dtype), _scratch(f"tile{i}", (c_out * tile_rows * row,),
+                                                                             dtype), *_gemm_args(dtype))
+               for i in range(layout.threads)]
 
     def part(i: int) -> None:
-        run(i, threads, tile_rows, *args, *scratch[i])
+        run(*scratch[i], i, layout.threads, tile_rows, kernel_hw[1], *geometry.args())
 
     with _blas_calls():
-        run_parts(part, threads)
-    return threads
+        run_parts(part, layout.threads)
 
 
 def _tap_major(w: np.ndarray) -> np.ndarray:
@@ -201,7 +200,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan 
         wt = _tap_major(w)
         shift = np.zeros(w.shape[0], dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
         _run_taps(lambda *a: conv_taps.forward(x, wt, shift, y, *a), x.shape[0], x.shape[1], w.shape[0],
-                  x.shape[2:], w.shape[3], y.shape[2], geometry, plan, x.dtype)
+                  x.shape[2:], w.shape[2:], y.shape[2:], geometry, plan, x.dtype)
         return y
     y, _ = conv2d_forward_and_grad_weight(x, w, None, geometry, plan, need_y=True, bias=bias)
     return y
@@ -279,8 +278,8 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
     if plan.algorithm is Algorithm.TAPS and plan.taps_grad_input:
         dx = np.empty((n, c_in) + tuple(input_hw), dtype=dy.dtype)
         wt = _tap_major(w)
-        _run_taps(lambda *a: conv_taps.grad_input(dy, wt, dx, *a), n, c_in, c_out, tuple(input_hw), kw, h_out,
-                  geometry, plan, dy.dtype)
+        _run_taps(lambda *a: conv_taps.grad_input(dy, wt, dx, *a), n, c_in, c_out, tuple(input_hw), (kh, kw),
+                  (h_out, w_out), geometry, plan, dy.dtype)
         return dx
     c_out_g, k = c_out // g, c_in_g * kh * kw
     dx = np.empty((n, c_in) + tuple(input_hw), dtype=dy.dtype)

@@ -7,14 +7,14 @@ the knobs of ``minieye.options`` at call time:
 
 - ``conv_algorithm``: "auto" chooses by channel counts and kernel (below); "direct", "gemm",
   "winograd" or "taps" force one (Winograd only where it applies: 3x3, stride 1, no dilation or
-  groups; taps: stride 1, no groups).
+  groups; taps: no groups).
 - ``threads`` (None: ``numba.get_num_threads()``), ``conv_direct_parallel_min_work`` and
   ``conv_gemm_parallel_min_work``: below that many multiply-adds a call stays on the
   caller's thread (handing work to a thread costs tens of microseconds).
 - ``conv_wide_tile`` and ``conv_tile_bytes``: the tile sizes of the direct and GEMM (and
   Winograd) algorithms; ``conv_winograd_min_channels`` and ``conv_winograd_min_pixels``: from how many
   channels and output pixels per plane "auto" picks Winograd; ``conv_taps_min_channels``: from how
-  many input channels (per group) "auto" runs other stride-1 layers per tap.
+  many input channels "auto" runs other layers without groups per tap.
 
 The shapes are those of the *convolution* (input ``(N, C_in, *size)``, weight
 ``(C_out, C_in/g, *kernel)``); a transposed convolution plans the convolution it is the
@@ -39,8 +39,8 @@ __all__ = ["Algorithm", "Plan", "plan"]
 class Algorithm(Enum):
     """``DIRECT``: multiply-adds along image planes (few channels per group); ``GEMM``: unfolded
     tiles multiplied by BLAS (many channels); ``WINOGRAD``: F(2x2, 3x3) for 3x3 stride-1 layers
-    with many channels; ``TAPS``: stride-1 layers as one BLAS product per kernel tap on views of
-    the padded input, no unfolding (``conv_taps``). WINOGRAD and TAPS run the forward and the
+    with many channels; ``TAPS``: one BLAS product per kernel tap on views of the padded input
+    (no groups; no unfolding, ``conv_taps``). WINOGRAD and TAPS run the forward and the
     input gradient their way; the weight gradient runs as GEMM."""
 
     DIRECT = "direct"
@@ -68,8 +68,7 @@ class Plan:
 
 
 def _taps_fits(geometry: Geometry) -> bool:
-    plane = geometry.plane()
-    return plane.stride_h == plane.stride_w == 1 and geometry.groups == 1
+    return geometry.groups == 1
 
 
 def _winograd_fits(kernel: tuple[int, ...], geometry: Geometry) -> bool:
@@ -96,7 +95,8 @@ def _auto_algorithm(c_in_g: int, c_out_g: int, kernel: tuple[int, ...], geometry
     if (min(c_in_g, c_out_g) >= option("conv_winograd_min_channels") and _winograd_fits(kernel, geometry)
             and plane_pixels >= option("conv_winograd_min_pixels")):
         return Algorithm.WINOGRAD
-    # per-tap products skip the unfolding; below ~16 input channels each tap's product is too thin
+    # per-tap products skip the unfolding (measured faster from 16 input channels, strides 1 and 2);
+    # with fewer, each tap's product has too few terms
     if _taps_fits(geometry) and c_in_g >= option("conv_taps_min_channels"):
         return Algorithm.TAPS
     return Algorithm.GEMM
@@ -118,8 +118,8 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
                        f"kernel {kernel}, stride {geometry.stride}, dilation {geometry.dilation}, "
                        f"groups {geometry.groups}", "use 'auto' or 'gemm' for this layer")
         if algorithm is Algorithm.TAPS and not _taps_fits(geometry):
-            raise fail("conv_algorithm='taps'", "stride 1 and groups 1", f"stride {geometry.stride}, "
-                       f"groups {geometry.groups}", "use 'auto' or 'gemm' for this layer")
+            raise fail("conv_algorithm='taps'", "groups 1", f"groups {geometry.groups}",
+                       "use 'auto' or 'gemm' for this layer")
     work = n * c_out * c_in_g * int(np.prod(kernel)) * int(np.prod(out))
     available = thread_count()  # the threads knob, else Numba's count
     if algorithm is not Algorithm.DIRECT:
