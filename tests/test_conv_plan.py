@@ -119,7 +119,7 @@ def test_a_layer_gives_the_same_result_under_every_plan():
 
 
 def test_blas_keeps_the_users_setting():
-    controllers = _blas._blas_controllers()
+    controllers = _blas.blas_controllers()
     if not controllers:
         pytest.skip("no BLAS found by threadpoolctl")
     rng = np.random.default_rng(1)

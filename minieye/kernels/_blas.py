@@ -19,7 +19,8 @@ from typing import Iterator
 _controllers: list | None = None
 
 
-def _blas_controllers() -> list:
+def blas_controllers() -> list:
+    """threadpoolctl's controllers of every loaded BLAS (SciPy's loaded first; cached)."""
     global _controllers
     if _controllers is None:
         try:
@@ -42,7 +43,7 @@ def avx512_blas() -> bool:
     which moves the best algorithm for single-input-channel convolutions (``conv_plan``)."""
     global _avx512
     if _avx512 is None:
-        archs = [str(getattr(c, "architecture", "")).lower() for c in _blas_controllers()]
+        archs = [str(getattr(c, "architecture", "")).lower() for c in blas_controllers()]
         _avx512 = bool(archs) and all(a in _AVX512_CORES for a in archs)
     return _avx512
 
@@ -69,7 +70,7 @@ def single_threaded_blas() -> Iterator[None]:
     with _lock:
         if _depth == 0:
             _saved = []
-            for controller in _blas_controllers():
+            for controller in blas_controllers():
                 count = controller.get_num_threads()
                 if count != 1:
                     controller.set_num_threads(1)

@@ -37,8 +37,8 @@ _bound: tuple[str, type] | None = None
 
 def _numpy_blas() -> tuple[int, int, str] | None:
     """Addresses of NumPy's bundled OpenBLAS sgemm/dgemm (64-bit integers), if it has them."""
-    from ._blas import _blas_controllers
-    for controller in _blas_controllers():
+    from ._blas import blas_controllers
+    for controller in blas_controllers():
         path = str(getattr(controller, "filepath", ""))
         if "numpy" not in path:
             continue

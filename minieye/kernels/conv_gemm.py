@@ -18,7 +18,7 @@ single contiguous copy, for any stride, with no padding tests:
     cols[(c, i, j), t] = planes[c, phase(i, j), (a0 + (i*d_h)//s_h)*wps + (j*d_w)//s_w + t]
 
 The ``wps - w_out`` columns per row past the output width are computed and dropped by
-``_crop_tile``, and the output gradient is widened with zeros there (``_widen_tile``), so
+``crop_tile``, and the output gradient is widened with zeros there (``widen_tile``), so
 they contribute nothing backwards. At stride 1 there is one phase and this is the
 plain padded image. (Measured: strided per-element gathers cost as much as the
 products on the transposed-convolution benchmark; phase planes removed them.)
@@ -36,7 +36,7 @@ from .conv_blas import gemm
 
 
 @kernel
-def _pad_sample(x, n, plane, pad_h, pad_w, stride_h, stride_w):
+def pad_sample(x, n, plane, pad_h, pad_w, stride_h, stride_w):
     """Scatter x[n] into its zero-padded phase planes (see the module docstring):
     padded pixel (r, q) goes to plane[c, (r % s_h)*s_w + q % s_w, (r // s_h)*wps + q // s_w]."""
     c_in, h, w = x.shape[1], x.shape[2], x.shape[3]
@@ -61,8 +61,8 @@ def _pad_sample(x, n, plane, pad_h, pad_w, stride_h, stride_w):
 
 
 @kernel
-def _crop_sample(plane, dx, n, pad_h, pad_w, stride_h, stride_w):
-    """dx[n] gathered back from the phase planes (the adjoint of _pad_sample)."""
+def crop_sample(plane, dx, n, pad_h, pad_w, stride_h, stride_w):
+    """dx[n] gathered back from the phase planes (the adjoint of pad_sample)."""
     h, w = dx.shape[2], dx.shape[3]
     wps = -(-(w + 2 * pad_w) // stride_w)
     for c in range(dx.shape[1]):
@@ -116,7 +116,7 @@ def _fold_tile(dcols, plane, a0, a1, row, kh, kw, stride_h, stride_w, dil_h, dil
 
 
 @kernel
-def _crop_tile(tile, o0, y, n, a0, a1, row, bias):
+def crop_tile(tile, o0, y, n, a0, a1, row, bias):
     """y[n, o0 + o, a, b] = tile[o, (a - a0)*row + b] + bias[o0 + o] for b < w_out."""
     for o in range(tile.shape[0]):
         shift = bias[o0 + o]
@@ -128,7 +128,7 @@ def _crop_tile(tile, o0, y, n, a0, a1, row, bias):
 
 
 @kernel
-def _widen_tile(dy, n, o0, tile, a0, a1, row):
+def widen_tile(dy, n, o0, tile, a0, a1, row):
     """tile[o, (a - a0)*row + b] = dy[n, o0 + o, a, b], zero for b >= w_out."""
     w_out = dy.shape[3]
     for o in range(tile.shape[0]):
@@ -160,7 +160,7 @@ def forward_and_grad_weight(x, w2, bias, dy, y, dw_acc, cols_buf, plane, tile_bu
     if need_dw:
         dw_acc[:] = 0
     for n in range(first, n_img, step):
-        _pad_sample(x, n, plane, pad_h, pad_w, stride_h, stride_w)
+        pad_sample(x, n, plane, pad_h, pad_w, stride_h, stride_w)
         for a0 in range(0, h_out, tile_rows):
             a1 = min(h_out, a0 + tile_rows)
             span = (a1 - a0) * row
@@ -172,9 +172,9 @@ def forward_and_grad_weight(x, w2, bias, dy, y, dw_acc, cols_buf, plane, tile_bu
                 if need_y:
                     gemm(False, False, w2[g].reshape(-1), k, cols[g].reshape(-1), span, out.reshape(-1), span,
                          c_out_g, span, k, 0.0, ints, scalars)
-                    _crop_tile(out, g * c_out_g, y, n, a0, a1, row, bias)
+                    crop_tile(out, g * c_out_g, y, n, a0, a1, row, bias)
                 if need_dw:
-                    _widen_tile(dy, n, g * c_out_g, out, a0, a1, row)
+                    widen_tile(dy, n, g * c_out_g, out, a0, a1, row)
                     gemm(False, True, cols[g].reshape(-1), span, out.reshape(-1), span, dw_acc[g].reshape(-1),
                          c_out_g, k, c_out_g, span, 1.0, ints, scalars)
 
@@ -195,9 +195,9 @@ def grad_input(dy, w2t, dx, cols_buf, plane, tile_buf, ints, scalars, first, ste
             cols = cols_buf[:groups * k * span].reshape((groups, k, span))
             src = tile_buf[:c_out_g * span].reshape((c_out_g, span))
             for g in range(groups):
-                _widen_tile(dy, n, g * c_out_g, src, a0, a1, row)
+                widen_tile(dy, n, g * c_out_g, src, a0, a1, row)
                 gemm(False, False, w2t[g].reshape(-1), c_out_g, src.reshape(-1), span, cols[g].reshape(-1), span,
                      k, span, c_out_g, 0.0, ints, scalars)
             _fold_tile(cols.reshape((groups * k, span)), plane, a0, a1, row, kh, kw,
                        stride_h, stride_w, dil_h, dil_w)
-        _crop_sample(plane, dx, n, pad_h, pad_w, stride_h, stride_w)
+        crop_sample(plane, dx, n, pad_h, pad_w, stride_h, stride_w)

@@ -1,7 +1,7 @@
 """Convolution as one matrix product per kernel tap, on views of the padded input: no unfolding.
 
 The sample is laid out as in ``conv_gemm``: zero-padded and split into stride phase planes
-(``_pad_sample``; at stride 1 one plane, the padded image), flattened with rows of ``row``
+(``pad_sample``; at stride 1 one plane, the padded image), flattened with rows of ``row``
 columns. Output position (a, b) under tap (i, j) reads phase ``((i*d_h) % s_h)*s_w + (j*d_w) % s_w``
 at index ``(a + (i*d_h)//s_h)*row + b + (j*d_w)//s_w``: a fixed offset per tap. So with "wide"
 output columns ``t = (a - a0)*row + b`` for a tile of rows from a0 (b over the whole row; the
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from ._jit import kernel
 from .conv_blas import gemm
-from .conv_gemm import _crop_sample, _crop_tile, _pad_sample, _widen_tile
+from .conv_gemm import crop_sample, crop_tile, pad_sample, widen_tile
 
 
 @kernel
@@ -50,7 +50,7 @@ def forward(x, wt, bias, y, planes, tile_buf, ints, scalars, first, step, tile_r
     channel = planes.shape[1] * plane_len  # the views' leading dimension
     flat = planes.reshape(-1)
     for n in range(first, x.shape[0], step):
-        _pad_sample(x, n, planes, pad_h, pad_w, stride_h, stride_w)
+        pad_sample(x, n, planes, pad_h, pad_w, stride_h, stride_w)
         for a0 in range(0, h_out, tile_rows):
             a1 = min(h_out, a0 + tile_rows)
             span = (a1 - a0) * row
@@ -59,7 +59,7 @@ def forward(x, wt, bias, y, planes, tile_buf, ints, scalars, first, step, tile_r
                 off = _offset(t, a0, row, plane_len, kw, stride_h, stride_w, dil_h, dil_w)
                 gemm(False, False, wt[t].reshape(-1), c_in, flat[off:], channel, out, span, c_out, span, c_in,
                      0.0 if t == 0 else 1.0, ints, scalars)
-            _crop_tile(out.reshape((c_out, span)), 0, y, n, a0, a1, row, bias)
+            crop_tile(out.reshape((c_out, span)), 0, y, n, a0, a1, row, bias)
 
 
 @kernel
@@ -81,9 +81,9 @@ def grad_input(dy, wt, dx, planes, tile_buf, ints, scalars, first, step, tile_ro
             a1 = min(h_out, a0 + tile_rows)
             span = (a1 - a0) * row
             src = tile_buf[:c_out * span].reshape((c_out, span))
-            _widen_tile(dy, n, 0, src, a0, a1, row)
+            widen_tile(dy, n, 0, src, a0, a1, row)
             for t in range(taps):
                 off = _offset(t, a0, row, plane_len, kw, stride_h, stride_w, dil_h, dil_w)
                 gemm(True, False, wt[t].reshape(-1), c_in, src.reshape(-1), span, flat[off:], channel, c_in, span,
                      c_out, 1.0, ints, scalars)
-        _crop_sample(planes, dx, n, pad_h, pad_w, stride_h, stride_w)
+        crop_sample(planes, dx, n, pad_h, pad_w, stride_h, stride_w)
