@@ -42,9 +42,8 @@ C-contiguous arrays of one float dtype.
 """
 from __future__ import annotations
 
-import contextlib
 import threading
-from typing import Callable, Iterator, NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -86,17 +85,8 @@ def release_scratch() -> None:
     _local.buffers = {}
 
 
-@contextlib.contextmanager
-def _blas_calls() -> Iterator[None]:
-    """The scope of a call whose kernels run BLAS: its symbols bound, held to one thread."""
-    conv_blas.bind()
-    with single_threaded_blas():
-        yield
-
-
 def _gemm_args(dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """One thread's scratch for ``conv_blas.gemm``'s by-reference arguments (binds the BLAS first)."""
-    conv_blas.bind()
+    """One thread's scratch for ``conv_blas.gemm``'s by-reference arguments."""
     return np.zeros(8, dtype=conv_blas.int_dtype()), np.zeros(2, dtype=dtype)
 
 
@@ -116,7 +106,7 @@ def _run_taps(run: Callable, n: int, c_in: int, c_out: int, hw: tuple[int, int],
     def part(i: int) -> None:
         run(*scratch[i], i, layout.threads, tile_rows, kernel_hw[1], *geometry.args())
 
-    with _blas_calls():
+    with single_threaded_blas():
         run_parts(part, layout.threads)
 
 
@@ -178,7 +168,7 @@ def _winograd(x: np.ndarray, w: np.ndarray, pads: tuple[int, int], out_hw: tuple
     def part(i: int) -> None:
         conv_winograd.forward_tiles(xp, u, shift, y, *scratch[i], edges[i], edges[i + 1], chunk)
 
-    with _blas_calls():
+    with single_threaded_blas():
         run_parts(part, threads)
     return y
 
@@ -250,7 +240,7 @@ def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray 
                                           i, layout.threads, need_y, need_dw, layout.tile_rows, kh, kw,
                                           *geometry.args())
 
-    with _blas_calls():
+    with single_threaded_blas():
         run_parts(part, layout.threads)
     # the kernels accumulate dW transposed, (g, k, c_out/g)
     dw = np.ascontiguousarray((dw_part[0] if layout.threads == 1 else dw_part.sum(axis=0)).transpose(0, 2, 1)
@@ -292,7 +282,7 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
         conv_gemm.grad_input(dy, w2t, dx, *scratch[i], i, layout.threads, layout.tile_rows, kh, kw,
                              *geometry.args())
 
-    with _blas_calls():
+    with single_threaded_blas():
         run_parts(part, layout.threads)
     return dx
 

@@ -7,13 +7,14 @@ and the taps' products add up in one output. ``gemm`` passes such views to xGEMM
 are (leading dimensions) with ``beta`` = 1 to accumulate.
 
 The kernels call the external symbols ``minieye_sgemm`` / ``minieye_dgemm``, which
-``bind()`` points at a BLAS before the first kernel runs: NumPy's bundled OpenBLAS when
-it exports xGEMM (its 64-bit-integer build: ``scipy_sgemm_64_``), else SciPy's
+``bind()`` points at a BLAS: NumPy's bundled OpenBLAS when it exports xGEMM (its
+64-bit-integer build: ``scipy_sgemm_64_``), else SciPy's
 ``cython_blas`` (32-bit integers). NumPy's (OpenBLAS 0.3.31 here) ran the convolutions'
 products 20-35 % faster than SciPy's 0.3.30 (docs/kernels.md). The integer width is
 ``int_dtype()``; kernels take a small ``ints`` scratch of that dtype, so one compiled
-(and cached) kernel serves either library. Code calling these kernels must call
-``bind()`` first: a kernel whose symbol is unbound cannot be linked.
+(and cached) kernel serves either library. The module binds at import (microseconds when NumPy's
+library serves: it is loaded already), because a cached kernel run with its symbol unbound
+would crash the process.
 """
 from __future__ import annotations
 
@@ -35,26 +36,23 @@ _lock = threading.Lock()
 _bound: tuple[str, type] | None = None
 
 
-def _numpy_blas() -> tuple[int, int, str] | None:
-    """Addresses of NumPy's bundled OpenBLAS sgemm/dgemm (64-bit integers), if it has them."""
-    from ._blas import blas_controllers
-    for controller in blas_controllers():
-        path = str(getattr(controller, "filepath", ""))
-        if "numpy" not in path:
-            continue
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix, suffix in (("scipy_", "_64_"), ("", "_64_")):
-            s, d = getattr(lib, f"{prefix}sgemm{suffix}", None), getattr(lib, f"{prefix}dgemm{suffix}", None)
-            if s is not None and d is not None:
-                return ctypes.cast(s, ctypes.c_void_p).value, ctypes.cast(d, ctypes.c_void_p).value, path
+def _numpy_blas() -> tuple[int, int] | None:
+    """Addresses of sgemm/dgemm in NumPy's own BLAS, if it is an OpenBLAS with 64-bit integers
+    (looked up through NumPy's compiled core, which links it)."""
+    core = getattr(getattr(np, "_core", None), "_multiarray_umath", None) or getattr(np.core, "_multiarray_umath")
+    try:
+        lib = ctypes.CDLL(core.__file__)
+    except (OSError, AttributeError):
+        return None
+    for prefix in ("scipy_", ""):
+        s, d = getattr(lib, f"{prefix}sgemm_64_", None), getattr(lib, f"{prefix}dgemm_64_", None)
+        if s is not None and d is not None:
+            return ctypes.cast(s, ctypes.c_void_p).value, ctypes.cast(d, ctypes.c_void_p).value
     return None
 
 
 def bind() -> None:
-    """Point the kernels' xGEMM symbols at a BLAS (once per process; cheap afterwards)."""
+    """Point the kernels' xGEMM symbols at a BLAS (once per process, at import; cheap afterwards)."""
     global _bound
     if _bound is not None:
         return
@@ -64,8 +62,7 @@ def bind() -> None:
         import llvmlite.binding as llvm
         found = _numpy_blas()
         if found is not None:
-            s_address, d_address, name = found[0], found[1], f"NumPy's OpenBLAS ({found[2].rsplit('/', 1)[-1]})"
-            integer: type = np.int64
+            (s_address, d_address), name, integer = found, "NumPy's OpenBLAS", np.int64
         else:
             from numba.extending import get_cython_function_address
             s_address = get_cython_function_address("scipy.linalg.cython_blas", "sgemm")
@@ -78,13 +75,11 @@ def bind() -> None:
 
 def int_dtype() -> type:
     """The integer dtype of the bound BLAS's arguments (``ints`` scratch of the kernels)."""
-    bind()
     return _bound[1]
 
 
 def library() -> str:
     """Which BLAS the kernels' products run on (for benchmarks' headers)."""
-    bind()
     return _bound[0]
 
 
@@ -116,3 +111,6 @@ def gemm(trans_a, trans_b, a, lda, b, ldb, c, ldc, m, n, k, beta, ints, scalars)
         _SGEMM(*args)
     else:
         _DGEMM(*args)
+
+
+bind()
