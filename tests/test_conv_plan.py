@@ -36,9 +36,11 @@ def test_auto_picks_direct_for_few_channels_and_gemm_for_many(monkeypatch):
     assert plan((8, 32, 32, 32), (32, 1, 3, 3), depthwise).algorithm is Algorithm.DIRECT
 
 
-def test_taps_run_the_input_gradient_per_tap_only_without_more_outputs_than_inputs():
-    assert plan((8, 32, 32, 32), (32, 32, 3, 3), G1).taps_grad_input
-    assert not plan((8, 32, 32, 32), (64, 32, 3, 3), G1).taps_grad_input
+def test_taps_run_the_input_gradient_per_tap_without_more_outputs_than_inputs_or_with_avx512_blas(monkeypatch):
+    for avx512 in (False, True):
+        monkeypatch.setattr(_blas, "avx512_blas", lambda avx512=avx512: avx512)
+        assert plan((8, 32, 32, 32), (32, 32, 3, 3), G1).taps_grad_input
+        assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).taps_grad_input is avx512
 
 
 def test_one_input_channel_runs_as_gemm_from_6_outputs_with_avx512_blas_else_16(monkeypatch):

@@ -23,8 +23,8 @@ Algorithms (``conv_plan.plan`` decides once per call; see docs/kernels.md for me
   back for the input gradient. Best when channels are many (the product does
   ``2 * c_out/g`` flops per unfolded element).
 - ``taps``: without groups, one product per kernel tap on views of the padded phase
-  planes (``conv_taps``), no unfolding; the forward and (with no more outputs than inputs)
-  the input gradient, the weight gradient as ``gemm``.
+  planes (``conv_taps``), no unfolding; the forward and (with no more outputs than inputs,
+  or AVX-512 BLAS) the input gradient, the weight gradient as ``gemm``.
 - ``winograd``: F(2x2, 3x3) (``conv_winograd``) for 3x3 stride-1 layers with many channels.
 - ``direct``: multiply-adds along zero-padded, flattened planes (``conv_wide``; row loops
   in ``conv_direct`` for strides above 1). Best for few channels per group

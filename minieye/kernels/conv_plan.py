@@ -136,6 +136,7 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
     padded_width = input_shape[-1] + 2 * plane.pad_w
     small_planes = wide and h_out * padded_width * kh * kw <= wide_tile * 4
     # per tap, the input gradient's products have c_in rows and c_out terms each: with more
-    # outputs than inputs that measured no faster than unfolding (16->32) or slower (32->64)
-    taps_grad_input = c_out <= c_in
+    # outputs than inputs that measured 5 % slower than unfolding with AVX2 BLAS kernels
+    # (16->32, 32->64), 10-15 % faster with AVX-512's
+    taps_grad_input = c_out <= c_in or _blas.avx512_blas()
     return Plan(algorithm, threads, wide, small_planes, wide_tile, option("conv_tile_bytes"), taps_grad_input)

@@ -15,8 +15,8 @@ with ``dY_wide`` the output gradient widened with zeros at the extra columns (so
 nothing). Each pass is ``kh*kw`` BLAS calls on strided views (``conv_blas.gemm`` with a
 leading dimension and ``beta`` = 1): the unfolded copy that ``conv_gemm`` writes, and reads
 back, never exists. The weight gradient per tap, ``dW[:, :, i, j] = sum_n dY_wide @ view^T``,
-re-reads dY for every tap and measured no faster than unfolding, so a TAPS plan runs it (and
-with more output than input channels, the input gradient) as GEMM (docs/kernels.md).
+re-reads dY for every tap and measured no faster than unfolding, so a TAPS plan runs it (and,
+with more output than input channels and AVX2 BLAS, the input gradient) as GEMM (docs/kernels.md).
 
 Threads: as in ``conv_gemm``, each call handles samples ``first, first + step, ...`` with its
 own scratch. Weights arrive tap-major, ``wt (kh*kw, c_out, c_in)``.
