@@ -72,6 +72,8 @@ KNOBS: dict[str, Knob] = {
                                      "'auto' runs Winograd only on output planes of at least this many pixels"),
     "pool_parallel_min_work": Knob(1 << 18, check_nonneg_int,
                                    "pooling and upsampling: window reads from which they thread"),
+    "elementwise_parallel_min_size": Knob(1 << 20, check_nonneg_int,
+                                          "fused activations (ReLU, GELU): elements from which they thread"),
     "tv_parallel_min_pixels": Knob(1 << 20, check_nonneg_int,
                                    "total-variation kernels: pixels from which they thread"),
     "nonlocal_parallel_min_rows": Knob(64, check_positive_int,

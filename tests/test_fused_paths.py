@@ -74,3 +74,17 @@ def test_adam_direction_matches_the_numpy_formula_and_keeps_its_moments():
         np.testing.assert_allclose(state["m"], m, rtol=1e-13)
         state["m"][:] = 0  # a copy: the saved state does not change with later steps, nor they with it
         np.testing.assert_allclose(adam.m, m, rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threaded_activations_equal_serial(dtype):
+    import minieye as me
+    from minieye.functional import activation as FA
+    rng = np.random.default_rng(1)
+    x, dy = rng.standard_normal((2, 3, 17, 13)).astype(dtype), rng.standard_normal((2, 3, 17, 13)).astype(dtype)
+    with me.options(elementwise_parallel_min_size=1 << 62):
+        serial = [FA.relu(x), FA.relu_grad(dy, x), FA.gelu(x), FA.gelu_grad(dy, x)]
+    with me.options(elementwise_parallel_min_size=0, threads=2):
+        threaded = [FA.relu(x), FA.relu_grad(dy, x), FA.gelu(x), FA.gelu_grad(dy, x)]
+    for a, b in zip(serial, threaded):
+        np.testing.assert_array_equal(a, b)

@@ -15,14 +15,21 @@ from typing import Callable
 import numpy as np
 
 from ..kernels import activation as K
+from ..kernels._threads import run_blocks, thread_count
+from ..options import get
 
 __all__ = ["relu", "relu_grad", "gelu", "gelu_grad"]
 
 
 def _map(body: Callable, *arrays: np.ndarray) -> np.ndarray:
-    """``body(*flat arrays, out)`` into a new array of the first one's shape and dtype."""
+    """``body(*flat arrays, out)`` into a new array of the first one's shape and dtype; from the
+    ``elementwise_parallel_min_size`` knob on, one contiguous slice of them per thread."""
     out = np.empty_like(arrays[0])
-    body(*(a.reshape(-1) for a in arrays), out.reshape(-1))
+    flat = [a.reshape(-1) for a in arrays] + [out.reshape(-1)]
+    if out.size >= max(get("elementwise_parallel_min_size"), 2) and thread_count() > 1:
+        run_blocks(lambda lo, hi: body(*(a[lo:hi] for a in flat)), out.size)
+    else:
+        body(*flat)
     return out
 
 
