@@ -4,6 +4,7 @@
     PYTHONPATH=$PWD python benchmarks/bench_training.py --only lenet --iterations 300
     PYTHONPATH=$PWD python benchmarks/bench_training.py --no-memory      # skip the memory subprocesses
     PYTHONPATH=$PWD python benchmarks/bench_training.py --threads 1 --clock cpu   # CPU time: robust to other load
+    PYTHONPATH=$PWD python benchmarks/bench_training.py --layers --threads 1 --clock cpu   # minieye's step by layer
 
 Workloads (float32, the same architecture in both, minieye's He-initialised weights copied
 into PyTorch so both start from the same point):
@@ -158,6 +159,41 @@ def compare(workload: str, iterations: int, block: int) -> dict:
                 ours_acc=ours_acc, theirs_acc=theirs.accuracy(xt, yt), blocks=len(ours_ms) - 1)
 
 
+def layer_times(workload: str, repeats: int = 20) -> None:
+    """Print minieye's forward and backward time per layer (and the loss) on one batch, as a step runs them."""
+    import numba
+
+    from minieye import DeltaSet, losses
+    from minieye.core import input_grad, run_forward
+    batch = WORKLOADS[workload]["batch"]
+    x, y, _, _ = digits(workload)
+    net, loss = minieye_net(workload), losses.SoftmaxCrossEntropy()
+    layers = net.layers
+    totals = np.zeros((len(layers) + 1, 2))
+    for r in range(repeats + 1):  # the first round compiles and warms up
+        value, backs = x[:batch], []
+        for i, layer in enumerate(layers):
+            start = CLOCK()
+            value, backward = run_forward(layer, (value,))
+            totals[i, 0] += (CLOCK() - start) * (r > 0)
+            backs.append(backward)
+        start = CLOCK()
+        _, back_loss = loss.forward(value, y[:batch])
+        grad = back_loss(np.ones((), np.float32), DeltaSet())[0]
+        totals[-1, 0] += (CLOCK() - start) * (r > 0)  # forward and backward together
+        deltas = DeltaSet()
+        for i in range(len(layers) - 1, -1, -1):
+            start = CLOCK()
+            with input_grad(i > 0):  # as in training: the first layer's input is data
+                grad = backs[i](grad, deltas)
+            totals[i, 1] += (CLOCK() - start) * (r > 0)
+    totals *= 1e3 / repeats
+    print(f"{workload}: ms per call, mean of {repeats} (threads={numba.get_num_threads()})")
+    for label, (fwd, bwd) in zip([layer.label() for layer in layers] + ["SoftmaxCrossEntropy (fwd+bwd)"], totals):
+        print(f"  {label:<28} forward {fwd:7.3f}   backward {bwd:7.3f}")
+    print(f"  {'all':<28} {totals.sum():.3f}")
+
+
 def _rss_mb(field: str) -> float:
     with open("/proc/self/status") as f:
         for line in f:
@@ -204,6 +240,7 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=20, help="iterations per alternating block")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--layers", action="store_true", help="minieye's time per layer instead of the comparison")
     add_clock_option(parser)
     parser.add_argument("--memory-child", nargs=2, metavar=("WORKLOAD", "SIDE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -213,6 +250,13 @@ def main() -> None:
     numba.set_num_threads(args.threads)
     if args.memory_child:
         memory_child(*args.memory_child)
+        return
+    if args.layers:
+        from threadpoolctl import threadpool_limits
+        with threadpool_limits(args.threads):
+            for workload in ([args.only] if args.only else list(WORKLOADS)):
+                layer_times(workload)
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
         return
     import torch
     torch.set_num_threads(args.threads)
