@@ -159,8 +159,29 @@ def compare(workload: str, iterations: int, block: int) -> dict:
                 ours_acc=ours_acc, theirs_acc=theirs.accuracy(xt, yt), blocks=len(ours_ms) - 1)
 
 
+def _count_parts() -> list[int]:
+    """Record how many parts each threaded kernel call is split into (a diagnostic for
+    ``--layers``: wraps ``run_parts`` where the kernel modules imported it)."""
+    import importlib
+    from minieye.kernels import _threads
+    seen: list[int] = []
+    original = _threads.run_parts
+
+    def counting(part, count):
+        seen.append(count)
+        return original(part, count)
+
+    _threads.run_parts = counting
+    for name in ("conv", "conv_direct", "conv_wide", "conv_winograd", "pool", "upsample"):
+        module = importlib.import_module(f"minieye.kernels.{name}")
+        if getattr(module, "run_parts", None) is original:
+            module.run_parts = counting
+    return seen
+
+
 def layer_times(workload: str, repeats: int = 20) -> None:
-    """Print minieye's forward and backward time per layer (and the loss) on one batch, as a step runs them."""
+    """Print minieye's forward and backward time per layer (and the loss) on one batch, as a
+    step runs them, and into how many parts the layer's kernels split their work."""
     import numba
 
     from minieye import DeltaSet, losses
@@ -168,30 +189,35 @@ def layer_times(workload: str, repeats: int = 20) -> None:
     batch = WORKLOADS[workload]["batch"]
     x, y, _, _ = digits(workload)
     net, loss = minieye_net(workload), losses.SoftmaxCrossEntropy()
-    layers = net.layers
-    totals = np.zeros((len(layers) + 1, 2))
+    layers, parts = net.layers, _count_parts()
+    totals, split = np.zeros((len(layers) + 1, 2)), np.ones((len(layers) + 1, 2), dtype=int)
+
+    def timed(row: int, col: int, call):
+        parts.clear()
+        start = CLOCK()
+        result = call()
+        totals[row, col] += (CLOCK() - start) * (r > 0)
+        split[row, col] = max(parts, default=1)
+        return result
+
     for r in range(repeats + 1):  # the first round compiles and warms up
         value, backs = x[:batch], []
         for i, layer in enumerate(layers):
-            start = CLOCK()
-            value, backward = run_forward(layer, (value,))
-            totals[i, 0] += (CLOCK() - start) * (r > 0)
+            value, backward = timed(i, 0, lambda: run_forward(layer, (value,)))
             backs.append(backward)
-        start = CLOCK()
-        _, back_loss = loss.forward(value, y[:batch])
-        grad = back_loss(np.ones((), np.float32), DeltaSet())[0]
-        totals[-1, 0] += (CLOCK() - start) * (r > 0)  # forward and backward together
+        grad = timed(-1, 0, lambda: loss.forward(value, y[:batch])[1](np.ones((), np.float32), DeltaSet())[0])
         deltas = DeltaSet()
         for i in range(len(layers) - 1, -1, -1):
-            start = CLOCK()
             with input_grad(i > 0):  # as in training: the first layer's input is data
-                grad = backs[i](grad, deltas)
-            totals[i, 1] += (CLOCK() - start) * (r > 0)
+                grad = timed(i, 1, lambda: backs[i](grad, deltas))
     totals *= 1e3 / repeats
-    print(f"{workload}: ms per call, mean of {repeats} (threads={numba.get_num_threads()})")
-    for label, (fwd, bwd) in zip([layer.label() for layer in layers] + ["SoftmaxCrossEntropy (fwd+bwd)"], totals):
-        print(f"  {label:<28} forward {fwd:7.3f}   backward {bwd:7.3f}")
-    print(f"  {'all':<28} {totals.sum():.3f}")
+    print(f"{workload}: ms per call, mean of {repeats}; parts = threads the kernels split into "
+          f"(numba threads={numba.get_num_threads()}; BLAS threads in Dense are not counted)")
+    labels = [layer.label() for layer in layers] + ["SoftmaxCrossEntropy (fwd+bwd)"]
+    for label, (fwd, bwd), (pf, pb) in zip(labels, totals, split):
+        print(f"  {label:<30} forward {fwd:7.3f} ({pf} parts)   backward {bwd:7.3f} ({pb} parts)")
+    parallel = totals[split > 1].sum()
+    print(f"  all {totals.sum():.3f} ms, of which split over threads {parallel:.3f} ms")
 
 
 def _rss_mb(field: str) -> float:
@@ -236,7 +262,8 @@ def peak_memory(workload: str, side: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(WORKLOADS), help="one workload")
-    parser.add_argument("--iterations", type=int, help="training iterations (default per workload)")
+    parser.add_argument("--iterations", type=int, help="training iterations (default per workload; with --layers: "
+                        "repeats, default 20)")
     parser.add_argument("--block", type=int, default=20, help="iterations per alternating block")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-memory", action="store_true")
@@ -255,7 +282,7 @@ def main() -> None:
         from threadpoolctl import threadpool_limits
         with threadpool_limits(args.threads):
             for workload in ([args.only] if args.only else list(WORKLOADS)):
-                layer_times(workload)
+                layer_times(workload, args.iterations or 20)
         print(f"load average after: {os.getloadavg()[0]:.1f}")
         return
     import torch

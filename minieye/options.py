@@ -72,6 +72,8 @@ KNOBS: dict[str, Knob] = {
                                      "'auto' runs Winograd only on output planes of at least this many pixels"),
     "pool_parallel_min_work": Knob(1 << 18, check_nonneg_int,
                                    "pooling and upsampling: window reads from which they thread"),
+    "dense_parallel_min_work": Knob(1 << 22, check_nonneg_int,
+                                    "Dense layers: multiply-adds of a product from which BLAS may thread"),
     "elementwise_parallel_min_size": Knob(1 << 20, check_nonneg_int,
                                           "fused activations (ReLU, GELU): elements from which they thread"),
     "tv_parallel_min_pixels": Knob(1 << 20, check_nonneg_int,

@@ -88,3 +88,23 @@ def test_threaded_activations_equal_serial(dtype):
         threaded = [FA.relu(x), FA.relu_grad(dy, x), FA.gelu(x), FA.gelu_grad(dy, x)]
     for a, b in zip(serial, threaded):
         np.testing.assert_array_equal(a, b)
+
+
+def test_dense_holds_blas_to_one_thread_below_the_knob():
+    import minieye as me
+    from minieye.functional.linear import blas_threads_for
+    from minieye.kernels._blas import _blas_controllers
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(2, user_api="blas"):
+        with me.options(dense_parallel_min_work=100):
+            with blas_threads_for(99):
+                assert all(c.get_num_threads() == 1 for c in _blas_controllers())
+            with blas_threads_for(100):
+                assert all(c.get_num_threads() == 2 for c in _blas_controllers())
+        assert all(c.get_num_threads() == 2 for c in _blas_controllers())  # restored
+        layer = L.Dense(7, 5, seed=0, dtype="float64")
+        x = np.random.default_rng(0).standard_normal((3, 7))
+        y, backward = layer.forward(x)
+        deltas = DeltaSet()
+        np.testing.assert_allclose(backward(np.ones_like(y), deltas), np.ones((3, 5)) @ layer.weight.value)
+        np.testing.assert_allclose(deltas[layer.weight], np.ones((5, 3)) @ x)

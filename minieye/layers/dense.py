@@ -20,6 +20,7 @@ from ..checks import (as_float_array, check_gradient, check_positive_int, fail, 
                       resolve_dtype)
 from ..checks import where as where_of
 from ..core import Backward, DeltaSet, Layer, Parameter, input_grad_needed
+from ..functional.linear import blas_threads_for
 from ._broadcast import sum_to_shape
 
 __all__ = ["Dense", "Bias", "Scale", "Linear"]
@@ -84,17 +85,20 @@ class Dense(Layer):
             raise fail(f"{self.label()} forward", f"x of shape (..., {self.in_features})", f"x.shape == {x.shape}",
                        "The last axis holds the features")
         weight, bias = self.weight, self.bias
-        y = x @ weight.value.T
+        work = x.size * self.out_features  # multiply-adds of each product, forward and backward
+        with blas_threads_for(work):
+            y = x @ weight.value.T
         if bias is not None:
             y += bias.value
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray | None:
             dy = layer_gradient(dy, y.shape, x.dtype, self)
-            if not weight.frozen:
-                deltas.add(weight, dy.reshape(-1, self.out_features).T @ x.reshape(-1, self.in_features))
-            if bias is not None and not bias.frozen:
-                deltas.add(bias, dy.reshape(-1, self.out_features).sum(axis=0))
-            return dy @ weight.value if input_grad_needed() else None
+            with blas_threads_for(work):
+                if not weight.frozen:
+                    deltas.add(weight, dy.reshape(-1, self.out_features).T @ x.reshape(-1, self.in_features))
+                if bias is not None and not bias.frozen:
+                    deltas.add(bias, dy.reshape(-1, self.out_features).sum(axis=0))
+                return dy @ weight.value if input_grad_needed() else None
 
         return y, backward
 
