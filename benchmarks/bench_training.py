@@ -5,6 +5,7 @@
     PYTHONPATH=$PWD python benchmarks/bench_training.py --no-memory      # skip the memory subprocesses
     PYTHONPATH=$PWD python benchmarks/bench_training.py --threads 1 --clock cpu   # CPU time: robust to other load
     PYTHONPATH=$PWD python benchmarks/bench_training.py --layers --threads 1 --clock cpu   # minieye's step by layer
+    PYTHONPATH=$PWD python benchmarks/bench_training.py --layers --threads 2 --only lenet --distributed-net
 
 Workloads (float32, the same architecture in both, minieye's He-initialised weights copied
 into PyTorch so both start from the same point):
@@ -186,10 +187,15 @@ def layer_times(workload: str, repeats: int = 20) -> None:
 
     from minieye import DeltaSet, losses
     from minieye.core import input_grad, run_forward
-    batch = WORKLOADS[workload]["batch"]
-    x, y, _, _ = digits(workload)
-    net, loss = minieye_net(workload), losses.SoftmaxCrossEntropy()
-    layers, parts = net.layers, _count_parts()
+    if workload == "distributed":  # bench_distributed.py's conv net on its 2,000 images, full batch
+        from bench_distributed import conv_net, images
+        (x, y), net = images(2000), conv_net()
+        batch = len(x)
+    else:
+        batch = WORKLOADS[workload]["batch"]
+        x, y, _, _ = digits(workload)
+        net = minieye_net(workload)
+    loss, layers, parts = losses.SoftmaxCrossEntropy(), net.layers, _count_parts()
     totals, split = np.zeros((len(layers) + 1, 2)), np.ones((len(layers) + 1, 2), dtype=int)
 
     def timed(row: int, col: int, call):
@@ -268,6 +274,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--layers", action="store_true", help="minieye's time per layer instead of the comparison")
+    parser.add_argument("--distributed-net", action="store_true",
+                        help="with --layers: also bench_distributed.py's conv net on 2,000 images")
     add_clock_option(parser)
     parser.add_argument("--memory-child", nargs=2, metavar=("WORKLOAD", "SIDE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -283,6 +291,8 @@ def main() -> None:
         with threadpool_limits(args.threads):
             for workload in ([args.only] if args.only else list(WORKLOADS)):
                 layer_times(workload, args.iterations or 20)
+            if args.distributed_net:
+                layer_times("distributed", args.iterations or 3)
         print(f"load average after: {os.getloadavg()[0]:.1f}")
         return
     import torch
