@@ -206,6 +206,7 @@ def _explained_backward(forward: Callable) -> Callable:
 
         return y, checked_backward
 
+    checked_forward.unchecked = forward  # what run_forward calls
     return checked_forward
 
 
@@ -230,7 +231,6 @@ class Layer:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "forward" in cls.__dict__:
-            cls._unchecked_forward = cls.__dict__["forward"]
             cls.forward = _explained_backward(cls.__dict__["forward"])
 
     def __init__(self, name: str | None = None):
@@ -239,8 +239,6 @@ class Layer:
     # -- the protocol ----------------------------------------------------------
     def forward(self, *inputs: np.ndarray) -> tuple[Any, Backward]:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
-
-    _unchecked_forward = forward  # the subclass's own forward, without _explained_backward (run_forward)
 
     def __call__(self, *inputs: np.ndarray) -> Any:
         """Inference: the output of ``forward`` without keeping its backward."""
@@ -320,7 +318,8 @@ def run_forward(layer: "Layer", inputs: tuple) -> tuple[Any, Backward]:
     """``layer.forward(*inputs)`` without the wrapper explaining a missing ``deltas`` (for networks, which pass it)."""
     if "forward" in layer.__dict__:  # replaced on the instance: honour it
         return layer.forward(*inputs)
-    return layer._unchecked_forward(*inputs)
+    forward = type(layer).forward  # the wrapper, unless the class attribute was replaced since
+    return getattr(forward, "unchecked", forward)(layer, *inputs)
 
 
 def walk_layers(root: "Layer") -> list["Layer"]:

@@ -108,3 +108,24 @@ def test_dense_holds_blas_to_one_thread_below_the_knob():
         deltas = DeltaSet()
         np.testing.assert_allclose(backward(np.ones_like(y), deltas), np.ones((3, 5)) @ layer.weight.value)
         np.testing.assert_allclose(deltas[layer.weight], np.ones((5, 3)) @ x)
+
+
+def test_networks_skip_the_explaining_wrapper_but_honour_a_replaced_forward(monkeypatch):
+    import minieye as me
+    relu = L.ReLU()
+    net = me.Sequential(relu)
+    x = np.array([[-1.0, 2.0]], dtype=np.float32)
+    _, backward = net.forward(x)
+    with pytest.raises(TypeError, match="deltas is missing"):
+        backward(np.ones_like(x))  # the network itself still explains
+    calls = []
+    original = L.ReLU.forward
+
+    def spy(self, value):
+        calls.append(value.shape)
+        return original(self, value)
+
+    monkeypatch.setattr(L.ReLU, "forward", spy)
+    net.forward(x)
+    monkeypatch.setattr(relu, "forward", lambda value: (value * 0, None), raising=False)
+    assert net(x).tolist() == [[0.0, 0.0]] and calls == [(1, 2)]
