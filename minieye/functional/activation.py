@@ -2,7 +2,7 @@
 
     from minieye.functional.activation import relu, relu_grad
     y = relu(x)                 # max(x, 0), one pass
-    dx = relu_grad(dy, y)       # dy * [y > 0], one pass
+    dx = relu_grad(dy, x)       # dy * [x > 0], one pass (y in place of x gives the same)
 
 The layers hand these arrays they have already checked (C-contiguous float32 or float64,
 ``dy`` of the shape and dtype of ``x``), once per forward and backward call, so nothing is
@@ -38,9 +38,9 @@ def relu(x: np.ndarray) -> np.ndarray:
     return _map(K.relu_forward, x)
 
 
-def relu_grad(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """ReLU's input gradient ``dy * [y > 0]`` from its output ``y``."""
-    return _map(K.relu_backward, dy, y)
+def relu_grad(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """ReLU's input gradient ``dy * [x > 0]`` from its input ``x`` (or its output: the same mask)."""
+    return _map(K.relu_backward, dy, x)
 
 
 def gelu(x: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ temporaries, and GELU's ``x * ndtr(x)`` with its slope ``ndtr(x) + x exp(-x^2/2)
 some six: these do each direction in one pass over flat contiguous arrays, writing into ``out``:
 
     relu_forward    out = max(x, 0)                       (NaN stays NaN, as np.maximum)
-    relu_backward   out = dy * [y > 0]                    (y the forward's output: y > 0 iff x > 0)
+    relu_backward   out = dy * [x > 0]                    (or the forward's output y: y > 0 iff x > 0)
     gelu_forward*   out = x Phi(x)
     gelu_backward*  out = dy (Phi(x) + x phi(x)),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
 
@@ -94,12 +94,12 @@ def relu_forward(x, out):  # pragma: no cover - compiled
 
 
 @kernel
-def relu_backward(dy, y, out):  # pragma: no cover - compiled
-    """``out[i] = dy[i] * [y[i] > 0]``. Shapes: dy, y, out (n,)."""
-    zero = y.dtype.type(0)
-    one = y.dtype.type(1)
+def relu_backward(dy, x, out):  # pragma: no cover - compiled
+    """``out[i] = dy[i] * [x[i] > 0]``. Shapes: dy, x, out (n,)."""
+    zero = x.dtype.type(0)
+    one = x.dtype.type(1)
     for i in range(out.shape[0]):
-        out[i] = dy[i] * (one if y[i] > zero else zero)
+        out[i] = dy[i] * (one if x[i] > zero else zero)
 
 
 @kernel

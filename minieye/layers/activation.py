@@ -62,8 +62,9 @@ class ReLU(_Elementwise):
     """``max(x, 0)``. Shapes: any -> same."""
 
     def _fused(self, x):
-        y = fused.relu(x)
-        return y, lambda dy: fused.relu_grad(dy, y)
+        # the mask from x (x > 0 where y > 0): the closure keeps only x, which the backward holds
+        # anyway, and not y, which a following pool would otherwise free after the forward
+        return fused.relu(x), lambda dy: fused.relu_grad(dy, x)
 
 
 class LeakyReLU(_Elementwise):
