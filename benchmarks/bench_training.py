@@ -4,6 +4,8 @@
     PYTHONPATH=$PWD python benchmarks/bench_training.py --only lenet --iterations 300
     PYTHONPATH=$PWD python benchmarks/bench_training.py --no-memory      # skip the memory subprocesses
     PYTHONPATH=$PWD python benchmarks/bench_training.py --threads 1 --clock cpu   # CPU time: robust to other load
+    PYTHONPATH=$PWD python benchmarks/bench_training.py --layers --threads 1 --clock cpu   # minieye's step by layer
+    PYTHONPATH=$PWD python benchmarks/bench_training.py --layers --threads 2 --only lenet --distributed-net
 
 Workloads (float32, the same architecture in both, minieye's He-initialised weights copied
 into PyTorch so both start from the same point):
@@ -158,6 +160,72 @@ def compare(workload: str, iterations: int, block: int) -> dict:
                 ours_acc=ours_acc, theirs_acc=theirs.accuracy(xt, yt), blocks=len(ours_ms) - 1)
 
 
+def _count_parts() -> list[int]:
+    """Record how many parts each threaded kernel call is split into (a diagnostic for
+    ``--layers``: wraps ``run_parts`` where the kernel modules imported it)."""
+    import importlib
+    from minieye.kernels import _threads
+    seen: list[int] = []
+    original = _threads.run_parts
+
+    def counting(part, count):
+        seen.append(count)
+        return original(part, count)
+
+    _threads.run_parts = counting
+    for name in ("conv", "conv_direct", "conv_wide", "conv_winograd", "pool", "upsample"):
+        module = importlib.import_module(f"minieye.kernels.{name}")
+        if getattr(module, "run_parts", None) is original:
+            module.run_parts = counting
+    return seen
+
+
+def layer_times(workload: str, repeats: int = 20) -> None:
+    """Print minieye's forward and backward time per layer (and the loss) on one batch, as a
+    step runs them, and into how many parts the layer's kernels split their work."""
+    import numba
+
+    from minieye import DeltaSet, losses
+    from minieye.core import input_grad, run_forward
+    if workload == "distributed":  # bench_distributed.py's conv net on its 2,000 images, full batch
+        from bench_distributed import conv_net, images
+        (x, y), net = images(2000), conv_net()
+        batch = len(x)
+    else:
+        batch = WORKLOADS[workload]["batch"]
+        x, y, _, _ = digits(workload)
+        net = minieye_net(workload)
+    loss, layers, parts = losses.SoftmaxCrossEntropy(), net.layers, _count_parts()
+    totals, split = np.zeros((len(layers) + 1, 2)), np.ones((len(layers) + 1, 2), dtype=int)
+
+    def timed(row: int, col: int, call):
+        parts.clear()
+        start = CLOCK()
+        result = call()
+        totals[row, col] += (CLOCK() - start) * (r > 0)
+        split[row, col] = max(parts, default=1)
+        return result
+
+    for r in range(repeats + 1):  # the first round compiles and warms up
+        value, backs = x[:batch], []
+        for i, layer in enumerate(layers):
+            value, backward = timed(i, 0, lambda: run_forward(layer, (value,)))
+            backs.append(backward)
+        grad = timed(-1, 0, lambda: loss.forward(value, y[:batch])[1](np.ones((), np.float32), DeltaSet())[0])
+        deltas = DeltaSet()
+        for i in range(len(layers) - 1, -1, -1):
+            with input_grad(i > 0):  # as in training: the first layer's input is data
+                grad = timed(i, 1, lambda: backs[i](grad, deltas))
+    totals *= 1e3 / repeats
+    print(f"{workload}: ms per call, mean of {repeats}; parts = threads the kernels split into "
+          f"(numba threads={numba.get_num_threads()}; BLAS threads in Dense are not counted)")
+    labels = [layer.label() for layer in layers] + ["SoftmaxCrossEntropy (fwd+bwd)"]
+    for label, (fwd, bwd), (pf, pb) in zip(labels, totals, split):
+        print(f"  {label:<30} forward {fwd:7.3f} ({pf} parts)   backward {bwd:7.3f} ({pb} parts)")
+    parallel = totals[split > 1].sum()
+    print(f"  all {totals.sum():.3f} ms, of which split over threads {parallel:.3f} ms")
+
+
 def _rss_mb(field: str) -> float:
     with open("/proc/self/status") as f:
         for line in f:
@@ -200,10 +268,14 @@ def peak_memory(workload: str, side: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(WORKLOADS), help="one workload")
-    parser.add_argument("--iterations", type=int, help="training iterations (default per workload)")
+    parser.add_argument("--iterations", type=int, help="training iterations (default per workload; with --layers: "
+                        "repeats, default 20)")
     parser.add_argument("--block", type=int, default=20, help="iterations per alternating block")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--layers", action="store_true", help="minieye's time per layer instead of the comparison")
+    parser.add_argument("--distributed-net", action="store_true",
+                        help="with --layers: also bench_distributed.py's conv net on 2,000 images")
     add_clock_option(parser)
     parser.add_argument("--memory-child", nargs=2, metavar=("WORKLOAD", "SIDE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -213,6 +285,15 @@ def main() -> None:
     numba.set_num_threads(args.threads)
     if args.memory_child:
         memory_child(*args.memory_child)
+        return
+    if args.layers:
+        from threadpoolctl import threadpool_limits
+        with threadpool_limits(args.threads):
+            for workload in ([args.only] if args.only else list(WORKLOADS)):
+                layer_times(workload, args.iterations or 20)
+            if args.distributed_net:
+                layer_times("distributed", args.iterations or 3)
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
         return
     import torch
     torch.set_num_threads(args.threads)

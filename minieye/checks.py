@@ -27,6 +27,8 @@ __all__ = [
     "check_allocation",
     "check_shape_tuple",
     "as_float_array",
+    "layer_input",
+    "layer_gradient",
     "check_ndim",
     "check_dim",
     "check_same_shape",
@@ -314,6 +316,27 @@ def check_gradient(dy: Any, shape: tuple[int, ...], dtype: Any, where: str, name
     if dy.shape != tuple(shape):
         raise fail(where, f"{name} of shape {tuple(shape)}", f"{name}.shape == {dy.shape}")
     return dy
+
+
+# -- the hot path of layers: the same checks, with the message's text built only on failure --
+def _ready(x: Any, dtype: Any) -> bool:
+    """Whether ``as_float_array(x, ..., dtype)`` would return ``x`` itself."""
+    return (type(x) is np.ndarray and x.flags.c_contiguous
+            and (x.dtype in _FLOAT_DTYPES if dtype is None else x.dtype == dtype))
+
+
+def layer_input(x: Any, layer: Any, name: str = "x", dtype: Any = None) -> np.ndarray:
+    """``as_float_array(x, f"{layer.label()} forward", name, dtype)``, without building the
+    label when ``x`` already fits (a forward pass checks every layer's input)."""
+    return x if _ready(x, dtype) else as_float_array(x, f"{layer.label()} forward", name, dtype)
+
+
+def layer_gradient(dy: Any, shape: tuple[int, ...], dtype: Any, layer: Any) -> np.ndarray:
+    """``check_gradient(dy, shape, dtype, f"{layer.label()} backward")``, without building the
+    label when ``dy`` already fits (``shape`` a tuple)."""
+    if _ready(dy, dtype) and dy.shape == shape:
+        return dy
+    return check_gradient(dy, shape, dtype, f"{layer.label()} backward")
 
 
 def numbers_only(value: Any) -> bool:

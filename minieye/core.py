@@ -20,7 +20,7 @@ import numpy as np
 from .checks import as_float_array, check_bool, fail, resolve_dtype
 
 __all__ = ["Parameter", "DeltaSet", "Layer", "Backward", "forward_scope", "current_scope",
-           "input_grad", "input_grad_needed", "unique_parameters", "held_frozen", "walk_layers"]
+           "input_grad", "input_grad_needed", "unique_parameters", "held_frozen", "walk_layers", "run_forward"]
 
 Backward = Callable[..., Any]
 
@@ -57,17 +57,9 @@ class Parameter:
     def frozen(self, value: bool) -> None:
         self._frozen = bool(value)
 
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.value.shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.value.dtype
-
-    @property
-    def size(self) -> int:
-        return self.value.size
+    shape = property(lambda self: self.value.shape, doc="The value's shape.")
+    dtype = property(lambda self: self.value.dtype, doc="The value's dtype.")
+    size = property(lambda self: self.value.size, doc="The value's number of elements.")
 
     def __repr__(self) -> str:
         state = ", frozen" if self.frozen else ""
@@ -75,11 +67,8 @@ class Parameter:
 
 
 class DeltaSet:
-    """Gradients (or steps) by Parameter, kept apart from the layers.
-
-    ``add`` accumulates, skipping frozen parameters; arithmetic returns new sets.
-    Nothing here replaces NaN or Inf: ``is_finite()`` reports them.
-    """
+    """Gradients (or steps) by Parameter, kept apart from the layers. ``add`` accumulates, skipping
+    frozen parameters; arithmetic returns new sets. NaN and Inf stay: ``is_finite()`` reports them."""
 
     def __init__(self, items: Iterable[tuple[Parameter, np.ndarray]] | None = None):
         self._deltas: dict[Parameter, np.ndarray] = {}
@@ -180,7 +169,7 @@ class DeltaSet:
     # -- flat vectors, for optimizers that think in R^n (float64) ------------------
     def to_vector(self, params: Iterable[Parameter]) -> np.ndarray:
         parts = [self._deltas[p].ravel() if p in self._deltas else np.zeros(p.size) for p in params]
-        return np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
+        return np.concatenate(parts, dtype=np.float64) if parts else np.zeros(0)  # cast while copying: one pass
 
     @classmethod
     def from_vector(cls, params: Iterable[Parameter], vector: np.ndarray) -> "DeltaSet":
@@ -199,10 +188,8 @@ _MISSING = object()
 
 
 def _explained_backward(forward: Callable) -> Callable:
-    """``forward`` whose backward, called without ``deltas`` (or without anything), says what to pass.
-
-    Without this, Python's message names the closure's argument but not what it is for.
-    """
+    """``forward`` whose backward, called without ``deltas`` (or without anything), says what
+    to pass (Python's own message names the closure's argument but not what it is for)."""
     @functools.wraps(forward)
     def checked_forward(self: "Layer", *inputs: Any, **kwargs: Any) -> Any:
         result = forward(self, *inputs, **kwargs)
@@ -219,6 +206,7 @@ def _explained_backward(forward: Callable) -> Callable:
 
         return y, checked_backward
 
+    checked_forward.unchecked = forward  # what run_forward calls
     return checked_forward
 
 
@@ -284,20 +272,20 @@ class Layer:
         return self.train(False)
 
     # -- conveniences ------------------------------------------------------------
-    def freeze(self) -> "Layer":
+    def freeze(self, frozen: bool = True) -> "Layer":
+        """Set every parameter's ``frozen`` flag (``freeze(False)`` is ``unfreeze()``)."""
         for p in self.parameters():
-            p.frozen = True
+            p.frozen = frozen
         return self
 
     def unfreeze(self) -> "Layer":
-        for p in self.parameters():
-            p.frozen = False
-        return self
+        return self.freeze(False)
 
     @property
     def trainable(self) -> bool:
         """True when the layer has at least one unfrozen parameter."""
-        return any(not p.frozen for p in self.parameters())
+        held = _HELD.get()  # Parameter.frozen inlined: networks ask this of every layer in every pass
+        return any(not p._frozen and id(p) not in held for p in self.parameters())
 
     def label(self) -> str:
         """How error messages name this layer: ``Conv2D 'enc1'`` or ``Dense(5->4)``."""
@@ -326,6 +314,14 @@ def held_frozen(params: Iterable[Parameter]) -> Iterator[None]:
         _HELD.reset(token)
 
 
+def run_forward(layer: "Layer", inputs: tuple) -> tuple[Any, Backward]:
+    """``layer.forward(*inputs)`` without the wrapper explaining a missing ``deltas`` (for networks, which pass it)."""
+    if "forward" in layer.__dict__:  # replaced on the instance: honour it
+        return layer.forward(*inputs)
+    forward = type(layer).forward  # the wrapper, unless the class attribute was replaced since
+    return getattr(forward, "unchecked", forward)(layer, *inputs)
+
+
 def walk_layers(root: "Layer") -> list["Layer"]:
     """``root`` and every layer inside it (through ``sublayers()``), each once, parents first."""
     order, seen = [root], {id(root)}
@@ -349,10 +345,9 @@ def unique_parameters(*sources: "Layer | Iterable[Parameter]") -> list[Parameter
 
 
 # -- per-pass scope --------------------------------------------------------------
-# Some layers must hand per-call data to a partner layer within the same forward pass
-# (MaxUnpool2D reads the switches its MaxPool2D recorded). Storing it on the layer
-# would break interleaved batches, so a forward pass opens a scope: a dict that lives
-# as long as the outermost network call and is visible through a context variable.
+# Some layers hand per-call data to a partner layer in the same forward pass (MaxUnpool2D reads
+# the switches its MaxPool2D recorded). Stored on the layer, it would break interleaved batches:
+# a pass opens a scope, a dict living as long as the outermost network call (a context variable).
 _SCOPE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("minieye_forward_scope", default=None)
 
 
@@ -377,9 +372,8 @@ def current_scope() -> dict | None:
 
 
 # -- whether a backward call's input gradient will be used ---------------------------------
-# A network knows when a layer's inputs are data that need no gradient (the first layer of
-# a model being trained). Layers whose input gradient is costly (convolutions, dense) ask
-# ``input_grad_needed()`` in their backward and return None instead of computing it.
+# A network knows when a layer's inputs are data that need no gradient (the first layer of a model
+# being trained); layers with a costly input gradient (convolutions, dense) ask ``input_grad_needed()``.
 _INPUT_GRAD: contextvars.ContextVar[bool] = contextvars.ContextVar("minieye_input_grad", default=True)
 
 
@@ -388,11 +382,16 @@ def input_grad_needed() -> bool:
     return _INPUT_GRAD.get()
 
 
-@contextlib.contextmanager
-def input_grad(needed: bool) -> Iterator[None]:
-    """Run a backward call telling the layer whether its input gradient(s) will be used."""
-    token = _INPUT_GRAD.set(bool(needed))
-    try:
-        yield
-    finally:
-        _INPUT_GRAD.reset(token)
+class input_grad:
+    """``with input_grad(needed):`` runs a backward call telling the layer whether its input gradient(s)
+    will be used (a class: networks enter one per layer, and a generator-based one costs more)."""
+    __slots__ = ("needed", "token")
+
+    def __init__(self, needed: bool):
+        self.needed = bool(needed)
+
+    def __enter__(self) -> None:
+        self.token = _INPUT_GRAD.set(self.needed)
+
+    def __exit__(self, *exc: Any) -> None:
+        _INPUT_GRAD.reset(self.token)

@@ -19,7 +19,7 @@ import numpy as np
 
 from .checks import fail, fail_type
 from .core import (Backward, DeltaSet, Layer, Parameter, current_scope, forward_scope, input_grad,
-                   input_grad_needed, unique_parameters, walk_layers)
+                   input_grad_needed, run_forward, unique_parameters, walk_layers)
 
 __all__ = ["Sequential", "Graph", "Node", "evaluation_mode"]
 
@@ -111,7 +111,7 @@ class Sequential(Layer):
         with forward_scope():
             values: tuple = inputs
             for layer in self.layers:
-                y, backward = layer.forward(*values)
+                y, backward = run_forward(layer, values)
                 trainable.append(_trainable(layer))
                 alive = alive or trainable[-1]
                 steps.append(backward if alive else None)
@@ -281,7 +281,7 @@ class Graph(Layer):
             for index, step in enumerate(self._steps):
                 if step.layer is None:
                     continue
-                y, backward = step.layer.forward(*(values[i] for i in step.inputs))
+                y, backward = run_forward(step.layer, tuple(values[i] for i in step.inputs))
                 values[index] = y
                 trainable[index] = _trainable(step.layer)
                 alive[index] = trainable[index] or any(alive[i] for i in step.inputs)

@@ -25,8 +25,10 @@ def test_warm_up_compiles_the_regularizer_kernels():
 
 def test_threaded_paths_need_no_compilation_beyond_warm_up(monkeypatch):
     # warm_up runs serially only: the threaded paths must reuse its kernels
-    from minieye.kernels import conv_nd, conv_gemm, conv_wide, conv_winograd, nonlocal_tv, pool, tv, upsample
-    modules = (kconv, conv_direct, conv_wide, conv_gemm, conv_winograd, conv_nd, pool, upsample, tv, nonlocal_tv)
+    from minieye.kernels import (activation, conv_nd, conv_gemm, conv_wide, conv_winograd, nonlocal_tv, pool, tv,
+                                 upsample)
+    modules = (kconv, conv_direct, conv_wide, conv_gemm, conv_winograd, conv_nd, pool, upsample, tv, nonlocal_tv,
+               activation)
 
     def signatures():
         return {(m.__name__, name): len(f.signatures) for m in modules
@@ -35,6 +37,8 @@ def test_threaded_paths_need_no_compilation_beyond_warm_up(monkeypatch):
     warm_up((np.float64,))
     before = signatures()
     with me.options(conv_direct_parallel_min_work=0, conv_gemm_parallel_min_work=0, pool_parallel_min_work=0,
-                    tv_parallel_min_pixels=0, nonlocal_parallel_min_rows=1):
+                    tv_parallel_min_pixels=0, nonlocal_parallel_min_rows=1, elementwise_parallel_min_size=0):
         warm_up((np.float64,))
+        from minieye.functional import activation as FA
+        FA.gelu_grad(np.ones(8), FA.relu(np.ones(8)))
     assert signatures() == before

@@ -11,7 +11,8 @@ only gives ``minieye.train`` its road to the kernels, as the rest of ``functiona
 for layers and losses. Each function's docstring (in ``kernels/optim.py``) gives its
 shapes and the formula it fuses.
 """
-from ..kernels.optim import (box_clip, box_line_point, box_line_slope, box_reduce, box_tangent_dot, store_pair,
-                             two_loop)
+from ..kernels.optim import (adam_direction, box_clip, box_line_point, box_line_slope, box_reduce, box_tangent_dot,
+                             store_pair, two_loop)
 
-__all__ = ["two_loop", "store_pair", "box_tangent_dot", "box_line_point", "box_line_slope", "box_clip", "box_reduce"]
+__all__ = ["two_loop", "store_pair", "box_tangent_dot", "box_line_point", "box_line_slope", "box_clip", "box_reduce",
+           "adam_direction"]

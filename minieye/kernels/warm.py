@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import activation as kact
 from . import conv_warm
 from . import nonlocal_tv as knl
 from . import tv as ktv
@@ -27,6 +28,17 @@ def _warm_pooling(dtypes: tuple) -> None:
         kpool.avg_pool_backward(a, (4, 4), (3, 3), (2, 2), (1, 1), False)
         kup.upsample_nearest_backward(kup.upsample_nearest_forward(x, 2, 2), 2, 2)
         kup.upsample_bilinear_backward(kup.upsample_bilinear_forward(x, 2, 2), 2, 2)
+
+
+def _warm_activations(dtypes: tuple) -> None:
+    for dtype in dtypes:  # the threaded path passes slices of the same contiguous vectors
+        x, out = np.ones(4, dtype=dtype), np.empty(4, dtype=dtype)
+        kact.relu_forward(x, out)
+        kact.relu_backward(x, x, out)
+        forward, backward = (kact.gelu_forward32, kact.gelu_backward32) if dtype == np.float32 else \
+            (kact.gelu_forward64, kact.gelu_backward64)
+        forward(x, out)
+        backward(x, x, out)
 
 
 def _warm_tv(dtypes: tuple) -> None:
@@ -51,8 +63,9 @@ def _warm_nonlocal_tv(dtypes: tuple) -> None:
 
 
 def warm_up(dtypes: tuple = (np.float32, np.float64)) -> None:
-    """Run every convolution, pooling, upsampling and regularizer kernel once per dtype."""
+    """Run every convolution, pooling, upsampling, activation and regularizer kernel once per dtype."""
     conv_warm.warm_up(dtypes)
     _warm_pooling(dtypes)
+    _warm_activations(dtypes)
     _warm_tv(dtypes)
     _warm_nonlocal_tv(dtypes)

@@ -24,9 +24,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..checks import as_float_array, check_gradient, check_real, fail
+from ..checks import as_float_array, check_gradient, check_real, fail, layer_gradient, layer_input
 from ..checks import where as where_of
 from ..core import Backward, DeltaSet, Layer
+from ..functional import activation as fused
 
 __all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Abs", "Square", "Log", "Clamp", "GELU", "SiLU",
            "ELU", "Softplus"]
@@ -37,19 +38,22 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class _Elementwise(Layer):
-    """Base of parameter-free element-wise layers: subclasses give ``_apply(x) -> (y, dydx(x, y))``."""
+    """Base of parameter-free element-wise layers: subclasses give ``_apply(x) -> (y, dydx(x, y))``,
+    or, with a fused kernel for both directions, ``_fused(x) -> (y, dy -> dx)``."""
 
     def _apply(self, x: np.ndarray) -> tuple[np.ndarray, Callable[[], np.ndarray]]:
         raise NotImplementedError
 
-    def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
-        x = as_float_array(x, f"{self.label()} forward", "x")
+    def _fused(self, x: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
         y, slope = self._apply(x)
-        y = np.asarray(y, dtype=x.dtype)
+        return np.asarray(y, dtype=x.dtype), lambda dy: np.asarray(dy * slope(), dtype=x.dtype)
+
+    def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
+        x = layer_input(x, self)
+        y, input_gradient = self._fused(x)
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-            dy = check_gradient(dy, x.shape, x.dtype, f"{self.label()} backward")
-            return np.asarray(dy * slope(), dtype=x.dtype)
+            return input_gradient(layer_gradient(dy, x.shape, x.dtype, self))
 
         return y, backward
 
@@ -57,8 +61,10 @@ class _Elementwise(Layer):
 class ReLU(_Elementwise):
     """``max(x, 0)``. Shapes: any -> same."""
 
-    def _apply(self, x):
-        return np.maximum(x, 0), lambda: (x > 0).astype(x.dtype)
+    def _fused(self, x):
+        # the mask from x (x > 0 where y > 0): the closure keeps only x, which the backward holds
+        # anyway, and not y, which a following pool would otherwise free after the forward
+        return fused.relu(x), lambda dy: fused.relu_grad(dy, x)
 
 
 class LeakyReLU(_Elementwise):
@@ -164,11 +170,9 @@ class GELU(_Elementwise):
     """Gaussian error linear unit, the exact form ``x * Phi(x) = x (1 + erf(x / sqrt 2)) / 2``
     (PyTorch's default ``approximate='none'``). Shapes: any -> same."""
 
-    def _apply(self, x):
-        from scipy.special import ndtr  # late: scipy.special is not needed to import minieye
-
-        cdf = ndtr(x)  # Phi(x) = (1 + erf(x / sqrt 2)) / 2, without the cancellation for x << 0
-        return x * cdf, lambda: cdf + x * np.exp(-0.5 * x * x) * x.dtype.type(1 / np.sqrt(2 * np.pi))
+    def _fused(self, x):
+        # Phi(x) as erfc(-x / sqrt 2) / 2, without the cancellation of 1 + erf for x << 0
+        return fused.gelu(x), lambda dy: fused.gelu_grad(dy, x)
 
 
 class SiLU(_Elementwise):

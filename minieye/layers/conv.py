@@ -13,12 +13,13 @@ will not be used (``input_grad_needed``). Each family is one class parametrised 
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from ..checks import (LAYOUTS, as_float_array, check_dim, check_gradient, check_ndim, check_positive_int, compact,
-                      fail, generator, resolve_dtype, spatial_tuple)
+from ..checks import (LAYOUTS, check_dim, check_ndim, check_positive_int, compact, fail, generator, layer_gradient,
+                      layer_input, resolve_dtype, spatial_tuple)
 from ..checks import where as where_of
 from ..core import Layer, Parameter, input_grad_needed
 from ..functional import conv as fconv
@@ -88,7 +89,7 @@ class _ConvBase(Layer):
         return f"{type(self).__name__}({self.in_channels}->{self.out_channels}, {k}{extra})"
 
     def _input(self, x: Any, where: str) -> np.ndarray:
-        x = as_float_array(x, where, "x", dtype=self.dtype)
+        x = layer_input(x, self, dtype=self.dtype)
         check_ndim(x, self.nd + 2, where, "x", layout=LAYOUTS[self.nd])
         check_dim(x, 1, self.in_channels, where, "x", "in_channels")
         return x
@@ -98,7 +99,7 @@ class _ConvBase(Layer):
             # einsum sums in SIMD blocks: 4x faster than sum(axis=(0, 2, 3)) and as accurate here
             # (explicit lengths: reshape cannot infer -1 for an empty batch)
             n, c = dy.shape[:2]
-            deltas.add(self.bias, np.einsum("ncl->c", dy.reshape(n, c, int(np.prod(dy.shape[2:])))))
+            deltas.add(self.bias, np.einsum("ncl->c", dy.reshape(n, c, math.prod(dy.shape[2:]))))
 
 
 class _Conv(_ConvBase):
@@ -122,7 +123,7 @@ class _Conv(_ConvBase):
         input_size = x.shape[2:]
 
         def backward(dy, deltas):
-            dy = check_gradient(dy, y.shape, x.dtype, f"{self.label()} backward")
+            dy = layer_gradient(dy, y.shape, x.dtype, self)
             if not self.weight.frozen:
                 deltas.add(self.weight, fconv.conv_grad_weight(x, dy, self.kernel_size, geometry, plan))
             self._bias_grad(dy, deltas)
@@ -162,7 +163,7 @@ class _ConvTranspose(_ConvBase):
                            self.bias.value if self.bias is not None else None)
 
         def backward(dy, deltas):
-            dy = check_gradient(dy, y.shape, x.dtype, f"{self.label()} backward")
+            dy = layer_gradient(dy, y.shape, x.dtype, self)
             self._bias_grad(dy, deltas)
             # dx = conv(dy, W) and dW = corr(dy, x) (in 1-D and 2-D sharing one unfolding of dy).
             dx, dw = fconv.conv_backward_transposed(dy, w, x, geometry, plan, need_dw=not self.weight.frozen,

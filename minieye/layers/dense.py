@@ -16,9 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array, check_gradient, check_positive_int, fail, generator, resolve_dtype
+from ..checks import (as_float_array, check_gradient, check_positive_int, fail, generator, layer_gradient, layer_input,
+                      resolve_dtype)
 from ..checks import where as where_of
 from ..core import Backward, DeltaSet, Layer, Parameter, input_grad_needed
+from ..functional.linear import blas_threads_for
 from ._broadcast import sum_to_shape
 
 __all__ = ["Dense", "Bias", "Scale", "Linear"]
@@ -78,23 +80,25 @@ class Dense(Layer):
         return f"Dense({self.in_features}->{self.out_features})"
 
     def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
-        where = f"{self.label()} forward"
-        x = as_float_array(x, where, "x", dtype=self.dtype)
+        x = layer_input(x, self, dtype=self.dtype)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
-            raise fail(where, f"x of shape (..., {self.in_features})", f"x.shape == {x.shape}",
+            raise fail(f"{self.label()} forward", f"x of shape (..., {self.in_features})", f"x.shape == {x.shape}",
                        "The last axis holds the features")
         weight, bias = self.weight, self.bias
-        y = x @ weight.value.T
+        work = x.size * self.out_features  # multiply-adds of each product, forward and backward
+        with blas_threads_for(work):
+            y = x @ weight.value.T
         if bias is not None:
             y += bias.value
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray | None:
-            dy = check_gradient(dy, y.shape, x.dtype, f"{self.label()} backward")
-            if not weight.frozen:
-                deltas.add(weight, dy.reshape(-1, self.out_features).T @ x.reshape(-1, self.in_features))
-            if bias is not None and not bias.frozen:
-                deltas.add(bias, dy.reshape(-1, self.out_features).sum(axis=0))
-            return dy @ weight.value if input_grad_needed() else None
+            dy = layer_gradient(dy, y.shape, x.dtype, self)
+            with blas_threads_for(work):
+                if not weight.frozen:
+                    deltas.add(weight, dy.reshape(-1, self.out_features).T @ x.reshape(-1, self.in_features))
+                if bias is not None and not bias.frozen:
+                    deltas.add(bias, dy.reshape(-1, self.out_features).sum(axis=0))
+                return dy @ weight.value if input_grad_needed() else None
 
         return y, backward
 

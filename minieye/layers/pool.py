@@ -53,7 +53,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import functional as F
-from ..checks import LAYOUTS, check_bool, check_gradient, check_ndim, compact, fail, where
+from ..checks import LAYOUTS, check_bool, check_gradient, check_ndim, compact, fail, layer_gradient, where
 from ..core import Backward, DeltaSet, Layer, current_scope
 from ..functional.pool_checks import Window, upsample_scale, window
 
@@ -115,8 +115,8 @@ class _MaxPool(_Pooling):
             scope.setdefault(_scope_key(self), []).append(_Switches(switches))
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-            where = f"{self.label()} backward"
-            return switches.unpool(check_gradient(dy, y.shape, y.dtype, where), where)
+            # dy checked against the pooled shape here, so unpool cannot fail: its label may be short
+            return switches.unpool(layer_gradient(dy, y.shape, y.dtype, self), type(self).__name__)
 
         return y, backward
 

@@ -9,11 +9,12 @@ Crop and Pad act on the last two axes (H, W of NCHW) and take their amounts as
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array, check_gradient, fail
+from ..checks import as_float_array, check_gradient, fail, layer_gradient, layer_input
 from ..checks import where as where_of
 from ..core import Backward, DeltaSet, Layer
 from ..functional.conv_pad import apply_pad, fold_pad, pad_amounts
@@ -67,15 +68,14 @@ class Flatten(Layer):
     """
 
     def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
-        where = f"{self.label()} forward"
-        x = as_float_array(x, where, "x")
+        x = layer_input(x, self)
         if x.ndim < 1:
-            raise fail(where, "x with a batch axis", f"x.shape == {x.shape}")
+            raise fail(f"{self.label()} forward", "x with a batch axis", f"x.shape == {x.shape}")
 
-        y = x.reshape(x.shape[0], int(np.prod(x.shape[1:])))  # (not -1: an empty batch has no size to divide)
+        y = x.reshape(x.shape[0], math.prod(x.shape[1:]))  # (not -1: an empty batch has no size to divide)
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
-            return check_gradient(dy, y.shape, x.dtype, f"{self.label()} backward").reshape(x.shape)
+            return layer_gradient(dy, y.shape, x.dtype, self).reshape(x.shape)
 
         return y, backward
 

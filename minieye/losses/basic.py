@@ -163,10 +163,11 @@ class SoftmaxCrossEntropy(Loss):
         if lab.dtype.kind not in "fiu":
             raise fail(where, "integer class labels", f"labels.dtype == {lab.dtype}")
         n_classes = z.shape[1]
-        lab = lab.astype(np.intp)
+        lab = lab.astype(np.intp, copy=False)
         if lab.size and (lab.min() < 0 or lab.max() >= n_classes):
             raise fail(where, f"labels in [0, {n_classes})", f"labels in [{lab.min()}, {lab.max()}]")
-        flat = np.moveaxis(z, 1, -1).reshape(-1, n_classes)  # one row per sample or pixel
+        # one row per sample or pixel (already so for (N, C): no moveaxis, whose checks cost more than the loss)
+        flat = z if z.ndim == 2 else np.moveaxis(z, 1, -1).reshape(-1, n_classes)
         index = lab.reshape(-1)
         shifted = flat - flat.max(axis=1, keepdims=True)
         log_norm = np.log(np.exp(shifted).sum(axis=1))
@@ -178,6 +179,8 @@ class SoftmaxCrossEntropy(Loss):
             g = np.exp(shifted - log_norm[:, None])
             g[rows, index] -= 1
             g *= z.dtype.type(self.scalar_dy(dy) / m)
+            if z.ndim == 2:
+                return g, None
             moved = g.reshape(z.shape[0], *z.shape[2:], n_classes)
             return np.ascontiguousarray(np.moveaxis(moved, -1, 1)), None
 

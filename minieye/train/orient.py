@@ -28,6 +28,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..checks import check_optional_real, check_real, fail, fail_type
+from ..functional.optim import adam_direction
 from ._linalg import norm
 from .paths import LinePath, Path
 
@@ -217,15 +218,13 @@ class Adam(Orientation):
         self.count = 0
 
     def direction(self, it: Iterate) -> Path:
-        g = _clipped(it.grad, self.clip_norm)
+        g = np.ascontiguousarray(_clipped(it.grad, self.clip_norm), dtype=np.float64)
         if self.m is None:
             self.m, self.v = np.zeros_like(g), np.zeros_like(g)
         self.count += 1
-        self.m = self.beta1 * self.m + (1.0 - self.beta1) * g
-        self.v = self.beta2 * self.v + (1.0 - self.beta2) * (g * g)
-        m_hat = self.m / (1.0 - self.beta1 ** self.count)
-        v_hat = self.v / (1.0 - self.beta2 ** self.count)
-        return LinePath(-m_hat / (np.sqrt(v_hat) + self.eps))
+        # one fused pass: the moments in place, m_hat / (sqrt(v_hat) + eps) into a new vector
+        return LinePath(adam_direction(g, self.m, self.v, self.beta1, self.beta2, 1.0 - self.beta1 ** self.count,
+                                       1.0 - self.beta2 ** self.count, self.eps, np.empty_like(g)))
 
     def config(self) -> dict[str, Any]:
         return _with_clip({"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}, self.clip_norm)
@@ -233,7 +232,7 @@ class Adam(Orientation):
     def state_dict(self) -> dict[str, Any]:
         if self.m is None:
             return {"count": self.count}
-        return {"count": self.count, "m": self.m, "v": self.v}
+        return {"count": self.count, "m": self.m.copy(), "v": self.v.copy()}  # updated in place later
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.count = int(state.get("count", 0))
