@@ -21,6 +21,11 @@ prior, continued as long, by more than ``NONLOCAL_MARGIN`` of sigma^2. ``RISK_TO
 (1: no correction) would scale the winning TV weight. On the tuning set
 (benchmarks/bench_restore_tune.py) the choice closed 88% of the gap between the fixed
 rule and the best of a x2 weight grid; docs/restoration.md has the figures.
+
+With ``learned`` (deconvolve's prior='auto') the learned prior (learned_prior.py) is one
+more candidate, fitted on the same proxy with the same pixels hidden; it replaces the
+hand-made prior when its held-out error is lower by more than ``LEARNED_MARGIN`` sigma^2
+(docs/learned_prior.md).
 """
 from __future__ import annotations
 
