@@ -58,7 +58,7 @@ BLURS = {
     "motion9@0": psf.motion(9, 0), "motion11@45": psf.motion(11, 45), "motion13@120": psf.motion(13, 120),
 }
 NOISES = (0.0025, 0.005, 0.01, 0.02, 0.03)
-VARIANTS = {"defaults": {}, "local": {"prior": "local"}}
+VARIANTS = {"defaults": {}, "local": {"prior": "local"}, "learned": {"prior": "learned"}, "auto": {"prior": "auto"}}
 ORACLES = ("wiener_periodic", "wiener_padded", "rl")
 CROP = 256
 CACHE_VERSION = 2

@@ -8,8 +8,10 @@ The sharp image is the parameter of a Source layer; a frozen convolution blurs i
 L-BFGS fits the blurred photo (minieye.restore.deconvolve). Writes to --out the four
 images of the MindsEye post (original, blurred, recovered, re-blurred verification),
 comparison.png (Wiener and Richardson-Lucy, each with the best parameter of a small
-grid scored against the truth, the MindsEye recipe and minieye's default, with
-PSNR/SSIM), loss.png (the loss curves), and prints the metrics table.
+grid scored against the truth, the MindsEye recipe, minieye's default, the learned
+prior (the shipped, minieye-trained denoiser inside half-quadratic splitting) and
+prior='auto' (the held-out choice between the two), with PSNR/SSIM), loss.png (the
+loss curves), and prints the metrics table.
 """
 from __future__ import annotations
 
@@ -100,6 +102,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--no-mindseye", action="store_true", help="skip the MindsEye-recipe run")
     p.add_argument("--recipe-iterations", type=int, default=100,
                    help="L-BFGS iterations of the MindsEye-recipe run (default: 100; it gains little after)")
+    p.add_argument("--no-learned", action="store_true",
+                   help="skip the learned prior runs (prior='learned' and prior='auto': the shipped denoiser)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     if args.smoke:
@@ -113,10 +117,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
           f"estimated {restore.estimate_noise(blurred):.4f}")
 
     rows: list[dict] = []
+    shown: list[np.ndarray] = []  # the image of each row, for the comparison figure
 
     def record(method: str, image: np.ndarray, seconds: float, note: str = "") -> None:
         psnr, ssim = scores(truth, image)
         rows.append({"method": method, "psnr": psnr, "ssim": ssim, "seconds": seconds, "note": note})
+        shown.append(image)
 
     record("blurred", blurred, 0.0)
     wiener_img, balance, t = oracle(truth, blurred, kernel, "wiener")
@@ -137,6 +143,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     titles = {"local": "minieye stage 1 (TV + TV2 + box)", "nonlocal": "minieye stage 2 (non-local TV + box)"}
     for name, result in info.stages:  # one panel per stage: their objectives differ
         curves[titles[name]] = [r.loss for r in result.history]
+    if not args.no_learned:  # the shipped denoiser as the prior (HQS), and the held-out choice between the two
+        learned, info_l = restore.deconvolve(blurred, kernel, prior="learned", full=True)
+        record("minieye prior='learned' (trained denoiser, HQS)", learned, info_l.seconds, f"sigma {info_l.sigma:.4f}")
+        auto, info_a = restore.deconvolve(blurred, kernel, prior="auto", full=True)
+        choice = info_a.choice
+        record("minieye prior='auto' (held-out choice)", auto, info_a.seconds, f"chose {info_a.family}" + (
+            "" if choice is None else f" (held-out error / sigma^2: learned {choice.learned_score:.3f}, "
+                                      f"hand-made {choice.handmade_score:.3f})"))
     estimated = None
     if args.blind:
         started = time.perf_counter()
@@ -151,9 +165,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for name, image in (("original.png", truth), ("blurred.png", blurred), ("recovered.png", recovered),
                         ("reblurred.png", reblurred)):
         print("wrote", save_png(image, folder, name))
-    _comparison_figure(folder, truth, blurred, [(r, img) for r, img in zip(
-        rows, [blurred, wiener_img, rl_img] + ([recipe] if not args.no_mindseye else []) + [recovered]
-        + ([blind_img] if args.blind else []))], estimated, kernel)
+    _comparison_figure(folder, truth, blurred, list(zip(rows, shown)), estimated, kernel)
     _loss_figure(folder, curves)
     table = common.print_table(["method", "PSNR (dB)", "SSIM", "seconds", "note"],
                                [[r["method"], r["psnr"], r["ssim"], r["seconds"], r["note"]] for r in rows],

@@ -122,7 +122,7 @@ def test_nonlocal_stage_options(truth):
     out, info = deconvolve(blurred, k, nonlocal_h=0.1, iterations=10, full=True)
     assert out.shape == rgb.shape and len(info.stages) == 2
     assert all(r.iterations <= 10 for _, r in info.stages)  # iterations caps each stage
-    with pytest.raises(ValueError, match="prior 'nonlocal', 'local' or 'learned'"):
+    with pytest.raises(ValueError, match="prior 'nonlocal', 'local', 'learned' or 'auto'"):
         deconvolve(blurred, k, prior="patch")
     with pytest.raises(ValueError, match="nonlocal_h a finite number > 0"):
         deconvolve(blurred, k, nonlocal_h=0.0)

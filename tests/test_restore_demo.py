@@ -25,6 +25,7 @@ def test_demo_smoke(tmp_path, capsys):
         assert (tmp_path / name).stat().st_size > 0, name
     methods = [r["method"] for r in rows]
     assert methods[0] == "blurred" and any("Wiener" in m for m in methods) and any("MindsEye" in m for m in methods)
+    assert any("prior='learned'" in m for m in methods) and any("prior='auto'" in m for m in methods)
     ours = next(r for r in rows if r["method"].startswith("minieye deconvolve"))
     assert ours["psnr"] > rows[0]["psnr"]
     assert "PSNR" in capsys.readouterr().out
@@ -35,6 +36,6 @@ def test_demo_blind_and_kernel_file(tmp_path):
     from minieye.restore import psf
     np.save(tmp_path / "k.npy", psf.motion(5, 45))
     rows = load_demo().main(["--crop", "40", "--iterations", "6", "--kernel", str(tmp_path / "k.npy"), "--blind",
-                             "--no-mindseye", "--out", str(tmp_path / "out"), "--quiet"])
+                             "--no-mindseye", "--no-learned", "--out", str(tmp_path / "out"), "--quiet"])
     assert any("blind" in r["method"] for r in rows)
     assert (tmp_path / "out" / "comparison.png").exists()

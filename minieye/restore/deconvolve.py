@@ -68,7 +68,7 @@ __all__ = ["deconvolve_in_memory", "Deconvolution", "default_tv_weight", "deconv
 
 TV_EPS = 1e-2  # smoothing of the default TV: converges in ~2x fewer iterations than 1e-3, same PSNR
 SECOND_ORDER_SHARE = 1.0 / 6.0  # the default SecondOrderTV weight, as a fraction of the TV weight
-PRIORS = ("nonlocal", "local", "learned")
+PRIORS = ("nonlocal", "local", "learned", "auto")
 # The non-local stage (prior='nonlocal'), tuned on the benchmark's sigma 0.01 crops
 # (docs/restoration.md): weights as fractions of the TV weight w, the graph's h as a
 # fraction of the intensity span. Each was flat to +-0.04 dB around these values.
@@ -100,7 +100,8 @@ class Deconvolution:
     reblurred: np.ndarray = field(repr=False, default=None)
     stages: list = field(repr=False, default_factory=list)  # (stage name, train.Result) in order; tiled: every tile's
     tv_weight: float | None = None  # the TV weight of the local stage (None: custom regularizers or family 'smooth')
-    family: str = "tv"  # the prior: 'tv' (TV + TV2, then maybe non-local), 'smooth' (regweight.smooth_terms), 'custom'
+    family: str = "tv"  # the prior: 'tv' (TV + TV2, then maybe non-local), 'smooth' (regweight.smooth_terms), 'custom',
+    # or 'learned' (the denoiser, HQS: learned_prior.py)
     weight_source: str = "given"  # 'auto' (regweight.py), 'given' (tv_weight=), 'rule' (12 sigma^2: volumes), 'custom'
     nonlocal_ran: bool = False  # whether the non-local stage ran
     choice: WeightChoice | None = field(repr=False, default=None)  # the evidence of an 'auto' choice
@@ -202,6 +203,9 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
             'local': the local stage alone. 'learned': the shipped denoiser network as the
             prior, in half-quadratic splitting (learned_prior.py; 2-D only; ``iterations``
             counts its steps, default 16; tv_weight, regularizers, init, timeout are unused).
+            'auto': 'nonlocal', or 'learned' where the learned prior predicts held-out pixels
+            of the proxy better than the hand-made prior chosen there (regweight.py; only
+            when that choice runs: 2-D, no tv_weight or regularizers, sigma >= 2e-3).
         nonlocal_h: the graph's filtering parameter ``h``, in blurred's units; None: 0.05
             times the box's span (1 for a [0, 1] image) or the blurred image's range.
         value_range: (low, high) values that map to working units 0 and 1, overriding the
@@ -228,7 +232,7 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
     if init not in ("wiener", "blurred", "flat"):
         raise fail(where, "init 'wiener', 'blurred' or 'flat'", f"init={init!r}")
     if prior not in PRIORS:
-        raise fail(where, "prior 'nonlocal', 'local' or 'learned'", f"prior={prior!r}")
+        raise fail(where, "prior 'nonlocal', 'local', 'learned' or 'auto'", f"prior={prior!r}")
     if noise_sigma is None:  # working_units checked a given noise_sigma and nonlocal_h
         sigma = volume_noise(y) if volume else estimate_noise(y, kernel=k)
     else:
@@ -238,10 +242,7 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
     if tv_weight is not None:
         tv_weight = check_real(tv_weight, where, "tv_weight")
     if prior == "learned":  # the trained denoiser inside half-quadratic splitting: learned_prior.py
-        from .learned_prior import LAMBDA, deconvolve_learned_image
-        out = to_dtype(intensity.to_data(deconvolve_learned_image(y, k, sigma, box, iterations, where)), out_dtype)
-        return (out, Deconvolution(out, sigma, [(LAMBDA, "learned denoiser, HQS")], None,
-                                   time.perf_counter() - started, intensity=intensity)) if full else out
+        return _learned(y, k, sigma, box, iterations, where, intensity, out_dtype, started, full, None)
 
     gray = volume or y.ndim == 2
     planes = y[None] if gray else np.moveaxis(y, -1, 0)  # (N, H, W) or (1, D, H, W): channels as a batch
@@ -253,12 +254,14 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
     choice, source = None, "custom" if regularizers is not None else "given" if tv_weight is not None else "rule"
     if regularizers is None and tv_weight is None and not volume and sigma >= AUTO_MIN_SIGMA:
         choice, source = auto_weight(planes, k, sigma, box, dtype, prior, nonlocal_h, init), "auto"
+        if choice.learned_wins:
+            return _learned(y, k, sigma, box, iterations, where, intensity, out_dtype, started, full, choice)
         weight = choice.weight
     else:
         weight = default_tv_weight(sigma) if tv_weight is None else tv_weight
     smooth = choice is not None and choice.family == "smooth"
     terms = smooth_terms(weight) if smooth else _regularizer_terms(regularizers, weight, where, volume)
-    two_stage = prior == "nonlocal" and regularizers is None and not volume and weight > 0 and not smooth and \
+    two_stage = prior in ("nonlocal", "auto") and regularizers is None and not volume and weight > 0 and not smooth and \
         (choice.nonlocal_helps if choice is not None else sigma >= NONLOCAL_MIN_SIGMA)
     u, terms, stages = _run_stages(planes[:, None], k, start[:, None], terms, box, dtype, iterations, timeout,
                                    progress, nonlocal_h if two_stage else None, weight, started)
@@ -274,6 +277,16 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
                               tv_weight=None if regularizers is not None or smooth else weight, weight_source=source,
                               intensity=intensity, nonlocal_ran=len(stages) > 1, choice=choice,
                               family="custom" if regularizers is not None else "smooth" if smooth else "tv")
+
+
+def _learned(y: np.ndarray, k: np.ndarray, sigma: float, box: Any, iterations: int | None, where: str,
+             intensity: Intensity, out_dtype: Any, started: float, full: bool, choice: WeightChoice | None) -> Any:
+    """deconvolve with the learned prior (given, or chosen by prior 'auto'): the output, and the record when ``full``."""
+    from .learned_prior import LAMBDA, deconvolve_learned_image
+    out = to_dtype(intensity.to_data(deconvolve_learned_image(y, k, sigma, box, iterations, where)), out_dtype)
+    return (out, Deconvolution(out, sigma, [(LAMBDA, "learned denoiser, HQS")], None, time.perf_counter() - started,
+                               intensity=intensity, family="learned", choice=choice,
+                               weight_source="given" if choice is None else "auto")) if full else out
 
 
 def initial_scene(planes: np.ndarray, k: np.ndarray, sigma: float, init: str, box: Any) -> np.ndarray:
@@ -295,7 +308,8 @@ def initial_scene(planes: np.ndarray, k: np.ndarray, sigma: float, init: str, bo
 
 def auto_weight(planes: np.ndarray, k: np.ndarray, sigma: float, box: Any, dtype: Any, prior: str,
                 nonlocal_h: float, init: str = "wiener") -> WeightChoice:
-    """The TV weight (and the non-local verdict, for prior 'nonlocal') of ``planes`` (N, H, W): regweight.py."""
+    """The TV weight (and the non-local verdict for prior 'nonlocal' or 'auto', and the learned prior's for
+    'auto' with a 2-D kernel) of ``planes`` (N, H, W): regweight.py."""
     from scipy.signal import fftconvolve  # late: keeps `import minieye` light
 
     def solve(observed: np.ndarray, start: np.ndarray, terms: list, fidelity: Layer, iterations: int):
@@ -308,8 +322,12 @@ def auto_weight(planes: np.ndarray, k: np.ndarray, sigma: float, box: Any, dtype
 
     def two_stage_terms(guide: np.ndarray, w: float) -> list:
         return nonlocal_terms(guide, w, nonlocal_h)
+    def learned(window: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+        from .learned_prior import learned_prediction
+        return learned_prediction(window, hidden, k, sigma, box)
     return choose_weight(planes, lambda window: initial_scene(window[:, 0], k, sigma, init, box)[:, None], sigma,
-                         solve, local_terms, two_stage_terms if prior == "nonlocal" else None)
+                         solve, local_terms, two_stage_terms if prior in ("nonlocal", "auto") else None,
+                         learned if prior == "auto" and k.ndim == 2 else None)
 
 
 def central_choice(read: Any, shape: Sequence[int], k: np.ndarray, sigma: float, box: Any,
@@ -318,16 +336,18 @@ def central_choice(read: Any, shape: Sequence[int], k: np.ndarray, sigma: float,
 
     ``read((r0, r1, c0, c1))`` returns that part of the image, (h, w) or (h, w, C), in working units.
     """
-    if sigma < AUTO_MIN_SIGMA:  # nearly noise-free: the fixed rule, as untiled
+    if sigma < AUTO_MIN_SIGMA or settings["prior"] == "learned":  # nearly noise-free: the fixed rule, as untiled
         return default_tv_weight(sigma), settings["prior"], None
     rows, cols = proxy_window(tuple(shape[:2]))
     window = read((rows.start, rows.stop, cols.start, cols.stop))
     planes = window[None] if window.ndim == 2 else np.moveaxis(window, -1, 0)
     prior = settings["prior"]
     choice = auto_weight(planes, k, sigma, box, settings["dtype"], prior, settings["nonlocal_h"], settings["init"])
+    if choice.learned_wins:
+        return choice.weight, "learned", None
     if choice.family == "smooth":
         return choice.weight, "local", smooth_terms(choice.weight)
-    return choice.weight, "nonlocal" if prior == "nonlocal" and choice.nonlocal_helps else "local", None
+    return choice.weight, "nonlocal" if prior in ("nonlocal", "auto") and choice.nonlocal_helps else "local", None
 
 
 def _run_stages(observed: np.ndarray, kernel: np.ndarray, start: np.ndarray, terms: list, box: Any, dtype: Any,

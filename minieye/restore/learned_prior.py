@@ -1,23 +1,25 @@
 """Deconvolution with the trained denoiser as the prior: half-quadratic splitting (DPIR's recipe).
 
-Splitting ``min_u |k (*) u - y|^2 / (2 sigma^2) + R(u)`` with an auxiliary z and a
+Splitting ``min_u |M (k (*) u - y)|^2 / (2 sigma^2) + R(u)`` with an auxiliary z and a
 penalty that tightens, each iteration i = 1..n alternates
 
-    u = argmin |k (*) u - y|^2 + alpha_i |u - z|^2   (closed form by FFT)
-    z = denoise(u, s_i)                              (the network, as the proximal map of R)
+    u = argmin |M (k (*) u - y)|^2 + alpha_i |u - z|^2   (preconditioned conjugate gradients)
+    z = denoise(u, s_i)                                  (the network, as the proximal map of R)
 
 with noise levels s_i falling geometrically from START_SIGMA to max(sigma, FLOOR) and
 ``alpha_i = LAMBDA max(sigma, DATA_FLOOR)^2 / s_i^2`` (Zhang et al., "Plug-and-Play Image
 Restoration with Deep Denoiser Prior", 2021). DATA_FLOOR keeps the first u-steps of a
 nearly noise-free image from being a plain inverse filter whose amplified noise is far
-beyond what the network was trained on (chosen on tuning-corpus crops, docs/learned_prior.md).
+beyond what the network was trained on.
 
-Boundaries: the FFT treats the image as periodic, so the observation is extended by PAD
-pixels (more than the kernel's size) and, at every iteration, the estimate's border is
-replaced by the mirror of its interior, and the observation's border by the blur of that
-estimate (the observed pixels themselves stay). With a plain (zero or periodic) border,
-issue 17's prototype lost 12 dB on box and motion blurs; a mirrored observation alone is wrong for
-diagonal blurs (a mirror turns a 45 degree streak into a 135 degree one).
+Boundaries, as in deconvolve: the estimate is larger than the observation (by PAD =
+the kernel's size + MIN_PAD on each side, a free ring started as a mirror of the data),
+and M keeps only the observed pixels in the data term, so nothing assumes a periodic or
+mirrored scene beyond the border. The FFT's periodicity then only wraps the free ring
+onto itself. With M = 1 everywhere the u-step is one FFT division; that division is the
+preconditioner, and CG_STEPS steps of conjugate gradients solve the masked step. The same
+mask hides the held-out pixels of prior='auto' (regweight.py). docs/learned_prior.md has
+the measurements behind each choice (tuning-corpus crops only).
 """
 from __future__ import annotations
 
@@ -28,18 +30,94 @@ from .baselines import transfer_function
 from .denoiser import MAX_SIGMA, apply_denoiser, load_denoiser
 from .intensity import clip_to_box
 
-__all__ = ["deconvolve_learned", "deconvolve_learned_image", "ITERATIONS", "LAMBDA"]
+__all__ = ["deconvolve_learned", "deconvolve_learned_image", "hqs", "learned_prediction", "ITERATIONS",
+           "LAMBDA"]
 
-ITERATIONS = 16       # HQS iterations, as in issue 17's prototype
+ITERATIONS = 12       # HQS iterations (16 gave the same PSNR on the tuning set, docs/learned_prior.md)
 START_SIGMA = 0.1     # the first denoising strength (working units): the network's training maximum
 FLOOR = 2e-3          # the last strength is never below this, even for noise-free input
-DATA_FLOOR = 1e-2     # sigma in the data weight alpha is never below this (see the module docstring)
+DATA_FLOOR = 2e-3     # sigma in the data weight alpha is never below this (see the module docstring)
 LAMBDA = 0.23         # DPIR's trade-off between the data term and the prior
-MIN_PAD = 16          # mirror margin beyond the kernel's size
+MIN_PAD = 16          # the free margin beyond the kernel's size
+CG_STEPS = 3          # preconditioned conjugate-gradient steps per data step
 
 
 def _mirror(interior: np.ndarray, pad: int) -> np.ndarray:
     return np.pad(interior, pad, mode="symmetric")
+
+
+def _fill_hidden(y: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+    """``y`` with each hidden pixel replaced by the mean of the kept pixels of its 3x3 (else 7x7) neighbourhood."""
+    from scipy.ndimage import uniform_filter  # late: keeps `import minieye` light
+    kept = (~hidden).astype(np.float64)
+    out = y.copy()
+    for size in (3, 7):
+        total, count = uniform_filter(out * kept, size, mode="mirror"), uniform_filter(kept, size, mode="mirror")
+        fill = hidden & (count > 1e-9)
+        out[fill] = total[fill] / count[fill]
+        kept, hidden = kept + fill, hidden & ~fill
+    out[hidden] = float(out[kept > 0].mean()) if (kept > 0).any() else 0.0
+    return out
+
+
+def _data_step(u: np.ndarray, rhs: np.ndarray, mask: np.ndarray, otf: np.ndarray, alpha: float,
+               steps: int) -> np.ndarray:
+    """``steps`` of preconditioned conjugate gradients on ``(K^T M K + alpha) u = rhs`` from ``u``.
+
+    M is the 0/1 ``mask`` of the data pixels; the preconditioner ``(K^T K + alpha)^-1`` is
+    exact where M = 1 everywhere (one FFT division), so a few steps suffice.
+    """
+    shape = u.shape
+
+    def blur(v: np.ndarray, spectrum: np.ndarray) -> np.ndarray:
+        return np.fft.irfft2(spectrum * np.fft.rfft2(v), s=shape)
+
+    inverse = 1.0 / (np.abs(otf) ** 2 + alpha)
+    residual = rhs - blur(mask * blur(u, otf), np.conj(otf)) - alpha * u
+    direction = blur(residual, inverse)
+    rz = np.vdot(residual, direction)
+    for _ in range(steps):
+        a_d = blur(mask * blur(direction, otf), np.conj(otf)) + alpha * direction
+        curvature = np.vdot(direction, a_d)
+        if not curvature > 0:
+            break
+        step = rz / curvature
+        u = u + step * direction
+        residual = residual - step * a_d
+        z = blur(residual, inverse)
+        rz, previous = np.vdot(residual, z), rz
+        direction = z + (rz / previous) * direction
+    return u
+
+
+def hqs(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = None, iterations: int | None = None,
+        hidden: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Half-quadratic splitting on one grey plane; returns (the estimate, its blur ``k (*) estimate``).
+
+    The estimate covers the observation plus a ``pad`` ring (free, like deconvolve's larger
+    scene), and the data term counts only the observed pixels, minus the ``hidden`` ones
+    ((H, W) bool: held-out prediction, regweight.py), so their values never reach the estimate.
+    Shapes: y (H, W), kernel (kh, kw) normalised PSF -> (H, W), (H, W) float64.
+    """
+    net = load_denoiser()
+    n = ITERATIONS if iterations is None else iterations
+    pad = max(kernel.shape) + MIN_PAD
+    h, w = y.shape
+    inside = (slice(pad, pad + h), slice(pad, pad + w))
+    mask = np.zeros((h + 2 * pad, w + 2 * pad))
+    mask[inside] = 1.0 if hidden is None else ~np.asarray(hidden, dtype=bool)
+    data = np.zeros_like(mask)
+    data[inside] = y
+    otf = transfer_function(kernel, mask.shape)
+    rhs = np.fft.irfft2(np.conj(otf) * np.fft.rfft2(mask * data), s=mask.shape)
+    z = _mirror(y if hidden is None else _fill_hidden(y, np.asarray(hidden, dtype=bool)), pad)
+    u = z
+    end = max(sigma, FLOOR)
+    for s in np.geomspace(max(START_SIGMA, end), end, n):
+        alpha = LAMBDA * max(sigma, DATA_FLOOR) ** 2 / s ** 2
+        u = _data_step(u, rhs + alpha * z, mask, otf, alpha, CG_STEPS)
+        z = clip_to_box(apply_denoiser(net, u, min(float(s), MAX_SIGMA)).astype(np.float64), box)
+    return z[inside], np.fft.irfft2(otf * np.fft.rfft2(z), s=mask.shape)[inside]
 
 
 def deconvolve_learned(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = None,
@@ -48,25 +126,16 @@ def deconvolve_learned(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tup
 
     Shapes: y (H, W), kernel (kh, kw) normalised PSF -> (H, W) float64.
     """
-    net = load_denoiser()
-    n = ITERATIONS if iterations is None else iterations
-    pad = max(kernel.shape) + MIN_PAD
-    h, w = y.shape
-    observed = _mirror(y, pad)
-    otf = transfer_function(kernel, observed.shape)
-    power = np.abs(otf) ** 2
-    end = max(sigma, FLOOR)
-    strengths = np.geomspace(max(START_SIGMA, end), end, n)
-    z = observed
-    for s in strengths:
-        alpha = LAMBDA * max(sigma, DATA_FLOOR) ** 2 / s ** 2
-        data_spectrum = np.conj(otf) * np.fft.rfft2(observed)
-        u = np.fft.irfft2((data_spectrum + alpha * np.fft.rfft2(z)) / (power + alpha), s=observed.shape)
-        interior = apply_denoiser(net, u[pad:pad + h, pad:pad + w], min(float(s), MAX_SIGMA)).astype(np.float64)
-        z = _mirror(clip_to_box(interior, box), pad)
-        observed = np.fft.irfft2(otf * np.fft.rfft2(z), s=observed.shape)  # outside y: what z predicts
-        observed[pad:pad + h, pad:pad + w] = y
-    return z[pad:pad + h, pad:pad + w]
+    return hqs(y, kernel, sigma, box, iterations)[0]
+
+
+def learned_prediction(y: np.ndarray, hidden: np.ndarray, kernel: np.ndarray, sigma: float,
+                       box: tuple | None) -> np.ndarray:
+    """The learned prior's blurred estimate of planes ``y`` fitted without their ``hidden`` pixels.
+
+    For regweight.choose_weight's held-out score. Shapes: y, hidden (N, 1, H, W) -> (N, 1, H, W) float64.
+    """
+    return np.stack([hqs(y[i, 0], kernel, sigma, box, hidden=hidden[i, 0])[1] for i in range(len(y))])[:, None]
 
 
 def deconvolve_learned_image(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None,

@@ -21,6 +21,11 @@ prior, continued as long, by more than ``NONLOCAL_MARGIN`` of sigma^2. ``RISK_TO
 (1: no correction) would scale the winning TV weight. On the tuning set
 (benchmarks/bench_restore_tune.py) the choice closed 88% of the gap between the fixed
 rule and the best of a x2 weight grid; docs/restoration.md has the figures.
+
+With ``learned`` (deconvolve's prior='auto') the learned prior (learned_prior.py) is one
+more candidate, fitted on the same proxy with the same pixels hidden; it replaces the
+hand-made prior when its held-out error is lower by more than ``LEARNED_MARGIN`` sigma^2
+(docs/learned_prior.md).
 """
 from __future__ import annotations
 
@@ -46,6 +51,7 @@ CANDIDATES = (0.25, 1.0, 4.0, 16.0)  # coarse pass, times 12 sigma^2 (a geometri
 # points (geometrically) around the best
 RISK_TO_IMAGE = 1.0        # the chosen candidate times this is the weight used
 NONLOCAL_MARGIN = 0.0      # the non-local stage must lower the held-out error by more than this times sigma^2
+LEARNED_MARGIN = 0.0      # prior 'auto': the learned prior must predict better by more than this times sigma^2
 SMOOTH_CANDIDATES = (250.0, 1000.0, 4000.0)  # the quadratic prior's weights, times sigma^2
 EXTEND = {"tv": 0, "smooth": 3}  # rungs the ladder may add above its top while the top is best (then refined), ...
 EXTEND_MAX_WEIGHT = 2.0    # ... up to this weight (working units): past it the 30-iteration proxy solves are far
@@ -89,7 +95,18 @@ class WeightChoice:
     smooth_scores: dict = field(default_factory=dict)  # smooth candidate multiple of sigma^2 -> held-out error
     nonlocal_score: float | None = None  # held-out error / sigma^2 with the non-local stage, at the chosen weight
     local_score: float | None = None  # ... and with the local prior continued as long
+    learned_score: float | None = None  # held-out error / sigma^2 of the learned prior (prior 'auto')
+    learned_wins: bool = False  # whether it beat the hand-made prior's score by LEARNED_MARGIN (prior 'auto')
     seconds: float = 0.0
+
+    @property
+    def handmade_score(self) -> float:
+        """The held-out error / sigma^2 of the hand-made prior this choice would run."""
+        if self.family == "smooth":
+            return min(self.smooth_scores.values())
+        if self.nonlocal_score is not None:
+            return self.nonlocal_score if self.nonlocal_helps else self.local_score
+        return min(self.scores.values())
 
 
 def proxy_window(shape: tuple[int, int], side: int | None = None) -> tuple[slice, slice]:
@@ -102,7 +119,8 @@ def proxy_window(shape: tuple[int, int], side: int | None = None) -> tuple[slice
 
 def choose_weight(observed: np.ndarray, make_start: Callable[[np.ndarray], np.ndarray], sigma: float,
                   solve: Callable[..., tuple[np.ndarray, np.ndarray]], terms_for: Callable[[float], list],
-                  nonlocal_terms_for: Callable[[np.ndarray, float], list] | None = None) -> WeightChoice:
+                  nonlocal_terms_for: Callable[[np.ndarray, float], list] | None = None,
+                  learned: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> WeightChoice:
     """The prior family and weight for ``observed`` by held-out prediction on its proxy window.
 
     ``observed`` (N, H, W) planes (only the centred ``proxy_window`` is read, so a tiled
@@ -111,7 +129,9 @@ def choose_weight(observed: np.ndarray, make_start: Callable[[np.ndarray], np.nd
     start, terms, fidelity, iterations) -> (learned scene, its blurred prediction)`` one
     L-BFGS stage; ``terms_for(w)`` the local prior's terms at weight w;
     ``nonlocal_terms_for(guide, w)``, when given, the non-local stage's, so that its
-    verdict is part of the answer.
+    verdict is part of the answer; ``learned(window, hidden)``, when given, the learned
+    prior's blurred estimate of the window fitted without the hidden pixels (both (N, 1, h, w)),
+    scored the same way against the hand-made prior the choice would run (``learned_wins``).
     """
     started = time.perf_counter()
     rows, cols = proxy_window(observed.shape[1:])
@@ -172,6 +192,9 @@ def choose_weight(observed: np.ndarray, make_start: Callable[[np.ndarray], np.nd
         _, nonlocal_ = solve(y, scene, nonlocal_terms_for(scene, weight), fit, PROXY_ITERATIONS)
         choice.local_score, choice.nonlocal_score = held_out(local), held_out(nonlocal_)
         choice.nonlocal_helps = choice.nonlocal_score < choice.local_score - NONLOCAL_MARGIN
+    if learned is not None:
+        choice.learned_score = held_out(learned(y, hidden))
+        choice.learned_wins = choice.learned_score < choice.handmade_score - LEARNED_MARGIN
     choice.seconds = time.perf_counter() - started
     return choice
 

@@ -1,0 +1,46 @@
+"""Seconds of deconvolve(prior='learned' / 'auto' / default) on a 512x512 image, one thread, alternating.
+
+    python benchmarks/bench_learned_time.py [--repeat 2]
+
+camera (scikit-image), 5x5 box blur (reflect), noise sd 0.01, seed 0. Prints wall and
+process-CPU seconds of each run and the PSNR; the three priors alternate in one process
+(the machine is shared), and the load average is printed at the start and the end.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+import minieye as me
+from minieye import restore
+from minieye.kernels.warm import warm_up
+from minieye.restore import psf
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=2)
+    args = ap.parse_args(argv)
+    from skimage import data
+    truth = data.camera() / 255.0
+    k = psf.box(5)
+    y = restore.blur(truth, k, mode="reflect") + 0.01 * np.random.default_rng(0).standard_normal(truth.shape)
+    with me.options(threads=1):
+        warm_up()
+        restore.deconvolve(y[:64, :64], k, prior="auto")  # the network's and the solver's first calls
+        print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores)")
+        for _ in range(args.repeat):
+            for prior in ("learned", "auto", "nonlocal"):
+                wall, cpu = time.perf_counter(), time.process_time()
+                u, info = restore.deconvolve(y, k, prior=prior, full=True)
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                print(f"prior={prior!r:11s} ({info.family}): {restore.psnr(truth, u):.2f} dB, {wall:.1f} s wall, "
+                      f"{cpu:.1f} s CPU", flush=True)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

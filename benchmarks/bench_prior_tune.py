@@ -1,0 +1,110 @@
+"""Tuning harness of the learned prior (issue 17) and of prior='auto', on the tuning set only.
+
+    python benchmarks/bench_prior_tune.py choice  [--workers 2]   # both priors + held-out scores per case
+    python benchmarks/bench_prior_tune.py learned --set ITERATIONS=24   # prior='learned' alone, constants changed
+
+Cases: bench_restore_tune.py's (every tuning image, centre crop of at most 192x192, three
+(blur, noise) pairs each, noise sd 0.0025 / 0.01 / 0.03). ``choice`` runs
+``deconvolve(prior='auto', full=True)`` and the prior it did not pick, so each row has the
+PSNR of the hand-made default ('nonlocal') and of the learned prior, and the held-out
+scores (error / sigma^2 on the proxy's hidden pixels) that 'auto' compared; the summary
+prints what 'auto' would gain for several margins. ``learned`` runs prior='learned' with
+learned_prior.py's constants overridden (``--set NAME=VALUE``, repeatable). Rows go to
+out/prior_tune/<mode>[-<settings>].jsonl.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from bench_restore_tune import blurred_of, cases  # noqa: E402
+
+from minieye import restore  # noqa: E402
+from minieye.restore import learned_prior  # noqa: E402
+
+MARGINS = (-0.05, -0.02, 0.0, 0.02, 0.05, 0.1)
+
+
+def _psnr_of(case: dict, y: np.ndarray, k: np.ndarray, **kwargs) -> tuple[float, object, float]:
+    started = time.perf_counter()
+    u, info = restore.deconvolve(y, k, full=True, **kwargs)
+    return restore.psnr(case["truth"], u), info, time.perf_counter() - started
+
+
+def choice_case(case: dict) -> dict:
+    y, k = blurred_of(case)
+    row = dict(image=case["image"], kernel=case["kernel"], sigma=case["sigma"], input=restore.psnr(case["truth"], y))
+    p, info, row["seconds_auto"] = _psnr_of(case, y, k, prior="auto")
+    other, _, row["seconds_other"] = _psnr_of(case, y, k, prior="nonlocal" if info.family == "learned" else "learned")
+    row["learned"], row["handmade"] = (p, other) if info.family == "learned" else (other, p)
+    c = info.choice
+    row["learned_score"] = None if c is None else c.learned_score
+    row["handmade_score"] = None if c is None else c.handmade_score
+    row["family"] = info.family
+    return row
+
+
+def learned_case(args: tuple[dict, dict]) -> dict:
+    case, settings = args
+    for name, value in settings.items():
+        setattr(learned_prior, name, value)
+    y, k = blurred_of(case)
+    p, _, seconds = _psnr_of(case, y, k, prior="learned")
+    return dict(image=case["image"], kernel=case["kernel"], sigma=case["sigma"], learned=p, seconds=seconds)
+
+
+def summarize_choice(rows: list[dict]) -> None:
+    hand = np.array([r["handmade"] for r in rows])
+    learned = np.array([r["learned"] for r in rows])
+    print(f"{len(rows)} cases: hand-made {hand.mean():.3f} dB, learned {learned.mean():.3f} dB "
+          f"(learned better in {(learned > hand).sum()}), oracle pick {np.maximum(hand, learned).mean():.3f} dB")
+    scored = [r for r in rows if r["learned_score"] is not None]
+    for margin in MARGINS:
+        picks = np.array([r["learned"] if r["learned_score"] is not None and
+                          r["learned_score"] < r["handmade_score"] - margin else r["handmade"] for r in rows])
+        wrong = sum((r["learned_score"] < r["handmade_score"] - margin) != (r["learned"] > r["handmade"])
+                    for r in scored)
+        print(f"margin {margin:+.2f}: auto {picks.mean():.3f} dB ({(picks - hand).mean():+.3f} over hand-made, "
+              f"worst {(picks - hand).min():+.2f}), wrong picks {wrong} of {len(scored)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("mode", choices=("choice", "learned"))
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--set", action="append", default=[], help="NAME=VALUE: a learned_prior constant (mode learned)")
+    ap.add_argument("--summary", action="store_true", help="only summarise the saved rows")
+    args = ap.parse_args(argv)
+    settings = {kv.split("=")[0]: float(kv.split("=")[1]) for kv in args.set}
+    settings = {n: int(v) if v.is_integer() and n in ("ITERATIONS", "CG_STEPS", "MIN_PAD") else v
+                for n, v in settings.items()}
+    label = args.mode + "".join(f"-{n}={v}" for n, v in settings.items())
+    path = os.path.join("out", "prior_tune", label + ".jsonl")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if not args.summary:
+        todo = cases()
+        work = (choice_case, todo) if args.mode == "choice" else (learned_case, [(c, settings) for c in todo])
+        with open(path, "w") as f, ProcessPoolExecutor(args.workers) as pool:
+            for row in pool.map(*work):
+                f.write(json.dumps(row) + "\n")
+                f.flush()
+                print(" ".join(f"{key} {value:.3f}" if isinstance(value, float) else f"{key} {value}"
+                               for key, value in row.items()), flush=True)
+    rows = [json.loads(line) for line in open(path)]
+    if args.mode == "choice":
+        summarize_choice(rows)
+    else:
+        p = np.array([r["learned"] for r in rows])
+        print(f"{label}: {len(rows)} cases, mean learned {p.mean():.3f} dB, median time "
+              f"{np.median([r['seconds'] for r in rows]):.2f} s")
+
+
+if __name__ == "__main__":
+    main()
