@@ -93,15 +93,15 @@ def test_threaded_activations_equal_serial(dtype):
 def test_dense_holds_blas_to_one_thread_below_the_knob():
     import minieye as me
     from minieye.functional.linear import blas_threads_for
-    from minieye.kernels._blas import _blas_controllers
+    from minieye.kernels._blas import blas_controllers
     from threadpoolctl import threadpool_limits
     with threadpool_limits(2, user_api="blas"):
         with me.options(dense_parallel_min_work=100):
             with blas_threads_for(99):
-                assert all(c.get_num_threads() == 1 for c in _blas_controllers())
+                assert all(c.get_num_threads() == 1 for c in blas_controllers())
             with blas_threads_for(100):
-                assert all(c.get_num_threads() == 2 for c in _blas_controllers())
-        assert all(c.get_num_threads() == 2 for c in _blas_controllers())  # restored
+                assert all(c.get_num_threads() == 2 for c in blas_controllers())
+        assert all(c.get_num_threads() == 2 for c in blas_controllers())  # restored
         layer = L.Dense(7, 5, seed=0, dtype="float64")
         x = np.random.default_rng(0).standard_normal((3, 7))
         y, backward = layer.forward(x)
