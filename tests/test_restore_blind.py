@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from minieye import restore
-from minieye.restore import blind, blind_kernel, blind_verdict, psf
+from minieye.restore import blind_estimate, blind_kernel, blind_verdict, psf
 
 
 def _crop(name, rows, cols):
@@ -151,7 +151,7 @@ def test_latent_step_is_aligned_with_the_blur():
     scene[12:28, 10:30] = 0.8  # a bright rectangle on black: exactly an L0 image
     k = np.full((3, 5), 1 / 15)  # a 3x5 box
     blurred = restore.blur(scene, k)
-    latent = blind._Latent(blurred, k.shape).solve(k, 1e-3)
+    latent = blind_estimate.Latent(blurred, k.shape).solve(k, 1e-3)
     assert latent.shape == (40 + 2, 40 + 4)
     error = np.abs(latent[1:-1, 2:-2] - scene)[4:-4, 4:-4]
     assert error.mean() < 0.01 and error.max() < 0.2  # a one-pixel shift would be 0.8 along the edges
