@@ -13,8 +13,8 @@ over orientations: the strongest edges of a photo are often mostly of one direct
 kernel fitted to horizontal edges alone is unconstrained along them (a diagonal streak was
 found smeared that way); each of four orientation bins gets its own quota.
 
-The normal equations are built with FFT correlations (a Toeplitz approximation: the
-(kh kw)^2 matrix of P's autocorrelations) and solved on the simplex by accelerated
+The normal equations are built exactly with FFT correlations (``windowed_gram``: the
+plain autocorrelation's Toeplitz approximation biased the kernel) and solved on the simplex by accelerated
 projected gradient (FISTA with ``train.Simplex``'s projection). The result is cleaned:
 entries under a fraction of the peak are dropped (a sparsity prior in its simplest form:
 true blur kernels are mostly empty), as are isolated specks (8-connected components
@@ -74,18 +74,65 @@ def normal_equations(u: np.ndarray, y: np.ndarray, shape: tuple[int, int], keep:
     ph, pv = select_edges(*grads(u), keep)
     gh, gv = grads(y)
     fshape = (ph.shape[0] + kh, ph.shape[1] + kw)
-    auto = np.zeros(fshape)
     cross = np.zeros(fshape)
     for p, g in ((ph, gh), (pv, gv)):
-        fp = np.fft.rfft2(p, fshape)
-        auto += np.fft.irfft2(fp * np.conj(fp), fshape)  # R[s] = sum_i P[i] P[i + s] (wrapped index)
-        cross += np.fft.irfft2(fp * np.conj(np.fft.rfft2(g, fshape)), fshape)  # C[s] = sum_i P[i + s] G[i]
+        cross += np.fft.irfft2(np.fft.rfft2(p, fshape) * np.conj(np.fft.rfft2(g, fshape)), fshape)  # sum_i P[i + s] G[i]
     # y[i] = sum_ab k[a, b] u[i + kh - 1 - a, ...]: the window of entry (a, b) starts at offset (kh-1-a, kw-1-b)
     a, b = np.divmod(np.arange(kh * kw), kw)
-    oa, ob = kh - 1 - a, kw - 1 - b
-    ata = auto[(oa[None, :] - oa[:, None]) % fshape[0], (ob[None, :] - ob[:, None]) % fshape[1]]
-    atb = cross[oa, ob]
-    return ata, atb
+    return windowed_gram((ph, pv), shape), cross[kh - 1 - a, kw - 1 - b]
+
+
+def windowed_gram(ps: tuple[np.ndarray, ...], shape: tuple[int, int]) -> np.ndarray:
+    """The exact normal matrix of the valid fit, summed over ``ps``: A[p, q] = sum_{i in window} P[i + o_p] P[i + o_q].
+
+    Each P is (Hg + kh - 1, Wg + kw - 1); the sum runs over the (Hg, Wg) window of the fit,
+    and k entry (a, b) reads P at offset o = (kh-1-a, kw-1-b). The plain FFT
+    autocorrelation sums over all of P instead (a Toeplitz approximation): it counts the
+    border bands of P that a given offset's window leaves out, and that bias was the
+    largest error of the kernel step (a kernel fitted to the true sharp image came out at
+    L1 error 0.6 instead of 0.02). The exact matrix is the full autocorrelation minus, for
+    each offset, the left-out row bands and column bands plus their corners (counted
+    twice): 1-D FFT correlations of the band rows (columns) and a direct product at the
+    corners. Returns (kh kw, kh kw).
+    """
+    kh, kw = shape
+    hp, wp = ps[0].shape
+    hg, wg = hp - kh + 1, wp - kw + 1
+    fshape = (hp + kh, wp + kw)
+    da_n, db_n = 2 * kh - 1, 2 * kw - 1  # shifts d = o_q - o_p, from -(k-1) to k-1 on each axis
+    rows = np.r_[0:kh - 1, hg:hp]  # the rows of P some window leaves out
+    cols = np.r_[0:kw - 1, wg:wp]
+    total = np.zeros(fshape)
+    row_tot = np.zeros((rows.size, da_n, db_n))  # row_tot[t, da, db] = sum_jb P[rows[t], jb] P[rows[t] + da, jb + db]
+    col_tot = np.zeros((cols.size, da_n, db_n))
+    corner = np.zeros((rows.size, cols.size, da_n, db_n))  # P[j] P[j + d] at the band crossings
+    lag_a = np.arange(-(kh - 1), kh) % fshape[0]
+    lag_b = np.arange(-(kw - 1), kw) % fshape[1]
+    for p in ps:
+        fp = np.fft.rfft2(p, fshape)
+        total += np.fft.irfft2(fp * np.conj(fp), fshape)
+        padded = np.pad(p, ((kh - 1, kh - 1), (kw - 1, kw - 1)))
+        fr = np.fft.rfft(padded, fshape[1], axis=1)
+        for t, ja in enumerate(rows):
+            row_tot[t] += np.fft.irfft(np.conj(fr[ja + kh - 1]) * fr[ja:ja + da_n], fshape[1], axis=1)[:, lag_b]
+        fc = np.fft.rfft(padded, fshape[0], axis=0)
+        for t, jb in enumerate(cols):
+            col_tot[t] += np.fft.irfft(np.conj(fc[:, jb + kw - 1, None]) * fc[:, jb:jb + db_n], fshape[0], axis=0)[lag_a]
+        window = np.lib.stride_tricks.sliding_window_view(padded, (da_n, db_n))[rows[:, None], cols[None, :]]
+        corner += p[np.ix_(rows, cols)][:, :, None, None] * window
+    # out_r[oa, t]: the window at row offset oa leaves out band row rows[t] (above it or below it)
+    oa = np.arange(kh)[:, None]
+    out_r = np.where(rows < kh - 1, rows < oa, rows >= oa + hg).astype(np.float64)
+    ob = np.arange(kw)[:, None]
+    out_c = np.where(cols < kw - 1, cols < ob, cols >= ob + wg).astype(np.float64)
+    row_out = np.tensordot(out_r, row_tot, axes=(1, 0))  # (kh, da, db)
+    col_out = np.tensordot(out_c, col_tot, axes=(1, 0))  # (kw, da, db)
+    corner_out = np.tensordot(out_c, np.tensordot(out_r, corner, axes=(1, 0)), axes=(1, 1))  # (kw, kh, da, db)
+    a, b = np.divmod(np.arange(kh * kw), kw)
+    oa, ob = (kh - 1 - a)[:, None], (kw - 1 - b)[:, None]
+    da, db = oa.T - oa, ob.T - ob
+    sa, sb = da + kh - 1, db + kw - 1
+    return total[da % fshape[0], db % fshape[1]] - row_out[oa, sa, sb] - col_out[ob, sa, sb] + corner_out[ob, oa, sa, sb]
 
 
 def solve_simplex(ata: np.ndarray, atb: np.ndarray, start: np.ndarray, iterations: int = 300) -> np.ndarray:
