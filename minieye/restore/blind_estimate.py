@@ -32,6 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.fft as sfft
 
 from ..checks import as_float_array, check_positive_int, fail, pair
 from .blind_kernel import clean, normal_equations, solve_simplex, start_kernel
@@ -140,25 +141,27 @@ class Latent:
         self.y, self.kshape = y, shape
         self.pad = (kh, kw)
         z = np.pad(y, ((kh, kh), (kw, kw)), mode="symmetric")
-        # a band joining the last row (column) to the first: no jump where the FFT wraps around
+        # a band joining the last row (column) to the first: no jump where the FFT wraps around;
+        # at least a kernel wide, and wide enough for a fast FFT length
         for axis, n in ((0, kh), (1, kw)):
+            n = sfft.next_fast_len(z.shape[axis] + n, True) - z.shape[axis]
             t = np.linspace(0.0, 1.0, n + 2)[1:-1]
             t = t[:, None] if axis == 0 else t[None, :]
             first = z[:1] if axis == 0 else z[:, :1]
             last = z[-1:] if axis == 0 else z[:, -1:]
             z = np.concatenate([z, last * (1 - t) + first * t], axis=axis)
         self.z = z
-        self.fz = np.fft.rfft2(z)
+        self.fz = sfft.rfft2(z)
         dh = np.zeros(z.shape)
         dh[0, 0], dh[0, -1] = -1.0, 1.0  # x[j + 1] - x[j] as a circular convolution
         dv = np.zeros(z.shape)
         dv[0, 0], dv[-1, 0] = -1.0, 1.0
-        self.dd = np.abs(np.fft.rfft2(dh)) ** 2 + np.abs(np.fft.rfft2(dv)) ** 2
+        self.dd = np.abs(sfft.rfft2(dh)) ** 2 + np.abs(sfft.rfft2(dv)) ** 2
 
     def _otf(self, k: np.ndarray) -> np.ndarray:
         big = np.zeros(self.z.shape)
         big[:k.shape[0], :k.shape[1]] = k
-        return np.fft.rfft2(np.roll(big, (-(k.shape[0] // 2), -(k.shape[1] // 2)), axis=(0, 1)))
+        return sfft.rfft2(np.roll(big, (-(k.shape[0] // 2), -(k.shape[1] // 2)), axis=(0, 1)))
 
     def solve(self, k: np.ndarray, lam: float) -> np.ndarray:
         """The L0-regularised latent image, cropped to y's shape plus the kernel's radius on each side."""
@@ -174,7 +177,7 @@ class Latent:
             gh[small] = 0.0
             gv[small] = 0.0
             div = (np.roll(gh, 1, axis=1) - gh) + (np.roll(gv, 1, axis=0) - gv)  # D^T g
-            x = np.fft.irfft2((kty + beta * np.fft.rfft2(div)) / (kk + beta * self.dd), self.z.shape)
+            x = sfft.irfft2((kty + beta * sfft.rfft2(div)) / (kk + beta * self.dd), self.z.shape)
             beta *= 2.0
         (ph, pw), (kh, kw) = self.pad, self.kshape
         h, w = self.y.shape

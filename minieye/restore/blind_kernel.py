@@ -24,6 +24,7 @@ would shift the final image).
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft as sfft
 
 from ..core import Parameter
 from .. import train
@@ -31,6 +32,7 @@ from .. import train
 BETA = 1e-2  # kernel Tikhonov weight, relative to the mean diagonal of the normal matrix
 PRUNE = 0.05  # kernel entries below this fraction of the largest are set to zero
 SPECK = 0.1  # connected components with less than this share of the kernel's mass are dropped
+SMOOTH = 0.0  # kernel smoothness weight (its graph Laplacian), relative like BETA
 BINS = 4  # orientation bins of the edge selection (0, 45, 90, 135 degrees)
 
 
@@ -73,10 +75,10 @@ def normal_equations(u: np.ndarray, y: np.ndarray, shape: tuple[int, int], keep:
         u = u[margin:-margin, margin:-margin]
     ph, pv = select_edges(*grads(u), keep)
     gh, gv = grads(y)
-    fshape = (ph.shape[0] + kh, ph.shape[1] + kw)
+    fshape = (sfft.next_fast_len(ph.shape[0] + kh, True), sfft.next_fast_len(ph.shape[1] + kw, True))
     cross = np.zeros(fshape)
     for p, g in ((ph, gh), (pv, gv)):
-        cross += np.fft.irfft2(np.fft.rfft2(p, fshape) * np.conj(np.fft.rfft2(g, fshape)), fshape)  # sum_i P[i + s] G[i]
+        cross += sfft.irfft2(sfft.rfft2(p, fshape) * np.conj(sfft.rfft2(g, fshape)), fshape)  # sum_i P[i + s] G[i]
     # y[i] = sum_ab k[a, b] u[i + kh - 1 - a, ...]: the window of entry (a, b) starts at offset (kh-1-a, kw-1-b)
     a, b = np.divmod(np.arange(kh * kw), kw)
     return windowed_gram((ph, pv), shape), cross[kh - 1 - a, kw - 1 - b]
@@ -98,7 +100,7 @@ def windowed_gram(ps: tuple[np.ndarray, ...], shape: tuple[int, int]) -> np.ndar
     kh, kw = shape
     hp, wp = ps[0].shape
     hg, wg = hp - kh + 1, wp - kw + 1
-    fshape = (hp + kh, wp + kw)
+    fshape = (sfft.next_fast_len(hp + kh, True), sfft.next_fast_len(wp + kw, True))  # no wrap-around
     da_n, db_n = 2 * kh - 1, 2 * kw - 1  # shifts d = o_q - o_p, from -(k-1) to k-1 on each axis
     rows = np.r_[0:kh - 1, hg:hp]  # the rows of P some window leaves out
     cols = np.r_[0:kw - 1, wg:wp]
@@ -109,36 +111,49 @@ def windowed_gram(ps: tuple[np.ndarray, ...], shape: tuple[int, int]) -> np.ndar
     lag_a = np.arange(-(kh - 1), kh) % fshape[0]
     lag_b = np.arange(-(kw - 1), kw) % fshape[1]
     for p in ps:
-        fp = np.fft.rfft2(p, fshape)
-        total += np.fft.irfft2(fp * np.conj(fp), fshape)
+        fp = sfft.rfft2(p, fshape)
+        total += sfft.irfft2(fp * np.conj(fp), fshape)
         padded = np.pad(p, ((kh - 1, kh - 1), (kw - 1, kw - 1)))
-        fr = np.fft.rfft(padded, fshape[1], axis=1)
+        fr = sfft.rfft(padded, fshape[1], axis=1)
         for t, ja in enumerate(rows):
-            row_tot[t] += np.fft.irfft(np.conj(fr[ja + kh - 1]) * fr[ja:ja + da_n], fshape[1], axis=1)[:, lag_b]
-        fc = np.fft.rfft(padded, fshape[0], axis=0)
+            row_tot[t] += sfft.irfft(np.conj(fr[ja + kh - 1]) * fr[ja:ja + da_n], fshape[1], axis=1)[:, lag_b]
+        fc = sfft.rfft(padded, fshape[0], axis=0)
         for t, jb in enumerate(cols):
-            col_tot[t] += np.fft.irfft(np.conj(fc[:, jb + kw - 1, None]) * fc[:, jb:jb + db_n], fshape[0], axis=0)[lag_a]
+            col_tot[t] += sfft.irfft(np.conj(fc[:, jb + kw - 1, None]) * fc[:, jb:jb + db_n], fshape[0], axis=0)[lag_a]
         window = np.lib.stride_tricks.sliding_window_view(padded, (da_n, db_n))[rows[:, None], cols[None, :]]
         corner += p[np.ix_(rows, cols)][:, :, None, None] * window
-    # out_r[oa, t]: the window at row offset oa leaves out band row rows[t] (above it or below it)
-    oa = np.arange(kh)[:, None]
-    out_r = np.where(rows < kh - 1, rows < oa, rows >= oa + hg).astype(np.float64)
-    ob = np.arange(kw)[:, None]
-    out_c = np.where(cols < kw - 1, cols < ob, cols >= ob + wg).astype(np.float64)
-    row_out = np.tensordot(out_r, row_tot, axes=(1, 0))  # (kh, da, db)
-    col_out = np.tensordot(out_c, col_tot, axes=(1, 0))  # (kw, da, db)
-    corner_out = np.tensordot(out_c, np.tensordot(out_r, corner, axes=(1, 0)), axes=(1, 1))  # (kw, kh, da, db)
+    row_out = _left_out(row_tot, 0, kh)  # (kh, da, db): summed over the rows offset oa leaves out
+    col_out = _left_out(col_tot, 0, kw)
+    corner_out = _left_out(_left_out(corner, 0, kh), 1, kw)  # (kh, kw, da, db)
     a, b = np.divmod(np.arange(kh * kw), kw)
     oa, ob = (kh - 1 - a)[:, None], (kw - 1 - b)[:, None]
     da, db = oa.T - oa, ob.T - ob
     sa, sb = da + kh - 1, db + kw - 1
-    return total[da % fshape[0], db % fshape[1]] - row_out[oa, sa, sb] - col_out[ob, sa, sb] + corner_out[ob, oa, sa, sb]
+    return total[da % fshape[0], db % fshape[1]] - row_out[oa, sa, sb] - col_out[ob, sa, sb] + corner_out[oa, ob, sa, sb]
+
+
+def _left_out(x: np.ndarray, axis: int, k: int) -> np.ndarray:
+    """Sums over the band entries each window offset leaves out, along ``axis``: 2 (k - 1) -> k.
+
+    The band's first k - 1 entries lie before every window (offset o leaves out those
+    before it), its last k - 1 after (offset o leaves out those from o on).
+    """
+    x = np.moveaxis(x, axis, 0)
+    before = np.concatenate([np.zeros((1,) + x.shape[1:]), np.cumsum(x[:k - 1], axis=0)])
+    after = np.concatenate([np.cumsum(x[k - 1:][::-1], axis=0)[::-1], np.zeros((1,) + x.shape[1:])])
+    return np.moveaxis(before + after, 0, axis)
 
 
 def solve_simplex(ata: np.ndarray, atb: np.ndarray, start: np.ndarray, iterations: int = 300) -> np.ndarray:
-    """argmin k^T (A^T A + beta I) k - 2 (A^T b)^T k over the simplex (FISTA, train.Simplex's projection)."""
+    """argmin k^T (A^T A + beta I + gamma L) k - 2 (A^T b)^T k over the simplex (FISTA, train.Simplex's projection).
+
+    L is the kernel grid's graph Laplacian (sum of squared differences of neighbouring
+    entries): camera-shake kernels are continuous paths, and without it the fit breaks
+    them into scattered dots. beta and gamma are relative to A^T A's mean diagonal.
+    """
     n = atb.size
-    q = ata + BETA * max(np.trace(ata) / n, 1e-12) * np.eye(n)
+    scale = max(np.trace(ata) / n, 1e-12)
+    q = ata + BETA * scale * np.eye(n) + SMOOTH * scale * _laplacian(start.shape)
     step = 1.0 / _largest_eigenvalue(q)
     simplex = train.Simplex(Parameter(np.zeros(n), name="kernel"))
     k = simplex.project(start.ravel().astype(np.float64))
@@ -149,6 +164,19 @@ def solve_simplex(ata: np.ndarray, atb: np.ndarray, start: np.ndarray, iteration
         z = k_next + (t - 1.0) / t_next * (k_next - k)
         k, t = k_next, t_next
     return k.reshape(start.shape)
+
+
+def _laplacian(shape: tuple[int, int]) -> np.ndarray:
+    """(n, n) with k^T L k = sum of (k[i] - k[j])^2 over 4-neighbours i, j of the (kh, kw) grid."""
+    index = np.arange(shape[0] * shape[1]).reshape(shape)
+    lap = np.zeros((index.size, index.size))
+    for i, j in ((index[:, :-1], index[:, 1:]), (index[:-1], index[1:])):
+        i, j = i.ravel(), j.ravel()
+        np.add.at(lap, (i, i), 1.0)
+        np.add.at(lap, (j, j), 1.0)
+        np.add.at(lap, (i, j), -1.0)
+        np.add.at(lap, (j, i), -1.0)
+    return lap
 
 
 def _largest_eigenvalue(q: np.ndarray, iterations: int = 50) -> float:
