@@ -82,7 +82,7 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
         return _finish(y * scale, out_dtype, delta, False, why, sigma, detail, float("nan"), started, full)
     steps = rounds * (1 if initial_kernel is not None else len(pyramid(kh, kw)))
     bar = _bar(steps, progress)
-    k = estimate_kernel(y, (kh, kw), sigma=sigma, rounds=rounds, initial_kernel=initial_kernel, progress=bar)
+    k = estimate_kernel(y, (kh, kw), rounds=rounds, initial_kernel=initial_kernel, progress=bar)
     if bar is not None:
         bar.close()
     # the estimated kernel's error acts like extra noise: regularise as for sigma >= 0.005

@@ -19,8 +19,11 @@ priors) is that the image step is not asked for a good image, only for the right
    then given a smooth band joining its opposite sides, and the kernel fit leaves out y's
    outer kernel radius;
 2. kernel step (blind_kernel.py): the least-squares fit of y's gradients by k applied to
-   the latent image's strongest gradients, selected per orientation bin, solved on the
-   simplex (k >= 0, sum k = 1), then pruned, despeckled and re-centred.
+   the latent image's strongest gradients, selected per orientation bin, with the exact
+   normal equations of the windowed fit and a Tikhonov term standing for the latent
+   image's doubt (its posterior variance, as in Levin et al. 2011's marginal-likelihood
+   kernel update: it grows with the noise), solved on the simplex (k >= 0, sum k = 1),
+   then pruned, despeckled and re-centred.
 
 On an image pyramid (factor sqrt(2) per level, the coarsest with a ~3 pixel kernel): a
 small blur is easy to find, and a good coarse kernel is the right start for the next
@@ -46,16 +49,17 @@ LAMBDA_DECAY = 0.8  # ... multiplied by this every round
 LAMBDA_END = 5e-4  # ... never below this while the kernel is being estimated
 BETA_MAX = 1e5  # the half-quadratic splitting's last coupling weight
 KEEP = 0.1  # share of the latent image's gradients the kernel step trusts (balanced over orientations)
+DOUBT = 1.0  # weight of the latent image's variance term in the kernel step
 ROUNDS = 8  # alternation rounds per pyramid level by default
 
 
-def estimate_kernel(blurred: Any, kernel_size: Any, *, sigma: float | None = None, rounds: int = ROUNDS,
+def estimate_kernel(blurred: Any, kernel_size: Any, *, rounds: int = ROUNDS,
                     initial_kernel: Any = None, progress: Any = None) -> np.ndarray:
     """The blur kernel of ``blurred``, estimated from the image alone.
 
     ``blurred``: (H, W) or (H, W, C) real image in working units (about [0, 1]);
     ``kernel_size``: (kh, kw) odd (an int for square), an upper bound on the blur's extent;
-    ``sigma``: the noise sd (estimated from the image when None); ``rounds``: alternation
+    ``rounds``: alternation
     rounds per pyramid level; ``initial_kernel``: a (kh, kw) PSF to start from at full
     resolution, skipping the pyramid; ``progress``: a tqdm-like bar (``update``,
     ``set_postfix``) advanced once per round, or None.
@@ -72,8 +76,6 @@ def estimate_kernel(blurred: Any, kernel_size: Any, *, sigma: float | None = Non
     if kh > y.shape[0] or kw > y.shape[1]:
         raise fail(where, "a kernel no larger than the image", f"kernel_size=({kh}, {kw}), blurred.shape == {y.shape}")
     rounds = check_positive_int(rounds, where, "rounds")
-    if sigma is None:
-        sigma = estimate_noise(y)
     levels = pyramid(kh, kw)
     if initial_kernel is not None:
         k, levels = check_initial_kernel(initial_kernel, (kh, kw), where), levels[-1:]
@@ -191,16 +193,17 @@ def _coarse_to_fine(channels: list[np.ndarray], k: np.ndarray, levels, rounds: i
         scaled = [resize(c, (max(int(round(c.shape[0] * s)), sh), max(int(round(c.shape[1] * s)), sw)))
                   for c in channels]
         latents = [Latent(c, (sh, sw)) for c in scaled]
-        lam = LAMBDA_START
-        for _ in range(rounds):
+        # the doubt of a latent gradient deblurred through k is sigma^2 / |k|^2 (Levin et al. 2011):
+        # over the selected gradients, a Tikhonov term on k that grows with the level's noise
+        doubts = [DOUBT * KEEP * c.size * estimate_noise(c) ** 2 for c in scaled]
+        for lam in [max(LAMBDA_START * LAMBDA_DECAY ** r, LAMBDA_END) for r in range(rounds)]:
             # every channel's edges constrain the one kernel: their normal equations add up
             ata, atb = 0.0, 0.0
-            for c, latent in zip(scaled, latents):
+            for c, latent, doubt in zip(scaled, latents, doubts):
                 a, b = normal_equations(latent.solve(k, lam), c, (sh, sw), KEEP, margin=max(sh, sw) // 2)
-                ata, atb = ata + a, atb + b
+                ata, atb = ata + a + doubt / float(np.sum(k * k)) * np.eye(b.size), atb + b
             k = clean(solve_simplex(ata, atb, k))
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(scale=f"{s:.2f}", l0_weight=f"{lam:.2g}")
-            lam = max(lam * LAMBDA_DECAY, LAMBDA_END)
     return k
