@@ -3,7 +3,6 @@
     python benchmarks/bench_blind_kernel.py                       # 12 tuning cases, 160x160 crops
     python benchmarks/bench_blind_kernel.py --n 16 --size 192 --seed 1
     python benchmarks/bench_blind_kernel.py --start-true          # start at the true kernel: the fixed point's bias
-    python benchmarks/bench_blind_kernel.py --set blind_estimate.KEEP=0.2 --set blind_kernel.BETA=1e-3
 
 For iterating on ``blind_estimate.estimate_kernel``: the cases are bench_blind.py's (the
 same seeded crop, kernel and noise for a given --seed, case number and --size), on the
@@ -12,12 +11,10 @@ tuning images only (this script has no held-out option: judge there with
 ``kernel_error``: sum-1 kernels, best over shifts of up to 2 px), Levin's error ratio of
 ``deconvolve(blurred, estimate)`` over ``deconvolve(blurred, true kernel)`` (without
 blind_deconvolve's verdict, so a wrong kernel shows), and the estimate's wall seconds.
-``--set MODULE.NAME=VALUE`` overrides a constant of minieye.restore.MODULE for the run.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 import time
@@ -45,16 +42,6 @@ def make_case(i: int, size: int, seed: int):
     return f"{name}{' colour' if truth.ndim == 3 else ''}, {label}", truth, kernel, noise, blurred
 
 
-def _override(settings: list[str]) -> None:
-    for item in settings:
-        target, value = item.split("=", 1)
-        module, name = target.rsplit(".", 1)
-        mod = importlib.import_module(f"minieye.restore.{module}")
-        if not hasattr(mod, name):
-            raise SystemExit(f"--set: minieye.restore.{module} has no {name}")
-        setattr(mod, name, type(getattr(mod, name))(float(value)) if not isinstance(getattr(mod, name), bool) else value == "1")
-
-
 def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=12)
@@ -62,11 +49,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cases", default=None, help="comma-separated case numbers (of 0..n-1)")
     ap.add_argument("--start-true", action="store_true", help="start at the true kernel (full resolution)")
-    ap.add_argument("--set", action="append", default=[], metavar="MODULE.NAME=VALUE")
     ap.add_argument("--no-ratio", action="store_true", help="kernel error only (skips both deconvolutions)")
     args = ap.parse_args(argv)
-    _override(args.set)
-    print(f"tuning split, {args.n} cases, crop {args.size}, seed {args.seed}, {' '.join(args.set) or 'defaults'}; "
+    start = "from the true kernel" if args.start_true else "from the pyramid"
+    print(f"tuning split, {args.n} cases, crop {args.size}, seed {args.seed}, {start}; "
           f"load average {os.getloadavg()[0]:.1f}")
     rows = []
     for i in ([int(c) for c in args.cases.split(",")] if args.cases else range(args.n)):
@@ -74,12 +60,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
         started = time.perf_counter()
         estimate = estimate_kernel(blurred, kernel.shape, initial_kernel=kernel if args.start_true else None)
         seconds = time.perf_counter() - started
-        row = {"case": f"{i}: {label}", "noise": noise, "L1": kernel_error(estimate, kernel), "s": seconds, "ratio": np.nan}
+        row = {"case": f"{i}: {label}", "noise": noise, "L1": kernel_error(estimate, kernel), "s": seconds,
+               "ratio": np.nan}
         if not args.no_ratio:
             sq = lambda x: float(np.mean((np.clip(x, 0, 1) - truth) ** 2))  # noqa: E731
             row["ratio"] = sq(restore.deconvolve(blurred, estimate)) / sq(_reference(blurred, kernel, i, args))
         rows.append(row)
-        print(f"{row['case']:<44} noise {noise:.4f}  L1 {row['L1']:.2f}  ratio {row['ratio']:6.2f}  {seconds:5.1f} s", flush=True)
+        print(f"{row['case']:<44} noise {noise:.4f}  L1 {row['L1']:.2f}  ratio {row['ratio']:6.2f}  {seconds:5.1f} s",
+              flush=True)
     ratios = np.array([r["ratio"] for r in rows])
     print(f"mean L1 {np.mean([r['L1'] for r in rows]):.3f}, median L1 {np.median([r['L1'] for r in rows]):.3f}; "
           f"ratio <= 3: {int((ratios <= 3).sum())}/{len(rows)}, median ratio {np.median(ratios):.2f}, "

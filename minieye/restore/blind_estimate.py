@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import scipy.fft as sfft
 
-from ..checks import as_float_array, check_positive_int, fail, pair
+from ..checks import as_float_array, check_ndim, check_positive_int, fail, pair
 from .blind_kernel import clean, normal_equations, solve_simplex, start_kernel
 from .blind_verdict import channel_planes
 from .noise import estimate_noise
@@ -68,8 +68,9 @@ def estimate_kernel(blurred: Any, kernel_size: Any, *, rounds: int = ROUNDS,
     """
     where = "estimate_kernel"
     y = as_float_array(blurred, where, "blurred", dtype=np.float64)
-    if y.ndim not in (2, 3) or not np.isfinite(y).all():
-        raise fail(where, "a finite (H, W) or (H, W, C) image", f"blurred.shape == {y.shape}, finite: {np.isfinite(y).all()}")
+    check_ndim(y, (2, 3), where, "blurred", "(H, W) or (H, W, C)")
+    if not np.isfinite(y).all():
+        raise fail(where, "finite pixel values", "NaN or Inf in blurred")
     kh, kw = pair(kernel_size, where, "kernel_size", minimum=1)
     if kh % 2 == 0 or kw % 2 == 0:
         raise fail(where, "odd kernel sides", f"kernel_size=({kh}, {kw})")

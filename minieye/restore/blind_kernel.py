@@ -128,7 +128,8 @@ def windowed_gram(ps: tuple[np.ndarray, ...], shape: tuple[int, int]) -> np.ndar
     oa, ob = (kh - 1 - a)[:, None], (kw - 1 - b)[:, None]
     da, db = oa.T - oa, ob.T - ob
     sa, sb = da + kh - 1, db + kw - 1
-    return total[da % fshape[0], db % fshape[1]] - row_out[oa, sa, sb] - col_out[ob, sa, sb] + corner_out[oa, ob, sa, sb]
+    full = total[da % fshape[0], db % fshape[1]]
+    return full - row_out[oa, sa, sb] - col_out[ob, sa, sb] + corner_out[oa, ob, sa, sb]
 
 
 def _left_out(x: np.ndarray, axis: int, k: int) -> np.ndarray:
@@ -143,15 +144,16 @@ def _left_out(x: np.ndarray, axis: int, k: int) -> np.ndarray:
     return np.moveaxis(before + after, 0, axis)
 
 
-def solve_simplex(ata: np.ndarray, atb: np.ndarray, start: np.ndarray, iterations: int = 300) -> np.ndarray:
+def solve_simplex(ata: np.ndarray, atb: np.ndarray, start: np.ndarray, iterations: int = 300,
+                  beta: float = BETA) -> np.ndarray:
     """argmin k^T (A^T A + beta I) k - 2 (A^T b)^T k over the simplex (FISTA, train.Simplex's projection).
 
-    beta is ``BETA`` times A^T A's mean diagonal: a floor under the noise-dependent term the
+    The Tikhonov weight is ``beta`` (default ``BETA``) times A^T A's mean diagonal: a floor under the noise-dependent term the
     caller adds to A^T A (blind_estimate's latent doubt). With 1e-2 alone the exact fit broke
     camera-shake paths and disks into scattered dots.
     """
     n = atb.size
-    q = ata + BETA * max(np.trace(ata) / n, 1e-12) * np.eye(n)
+    q = ata + beta * max(np.trace(ata) / n, 1e-12) * np.eye(n)
     step = 1.0 / _largest_eigenvalue(q)
     simplex = train.Simplex(Parameter(np.zeros(n), name="kernel"))
     k = simplex.project(start.ravel().astype(np.float64))
