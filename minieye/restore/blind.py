@@ -24,14 +24,16 @@ priors) is that the image step is not asked for a good image, only for the right
 
 On an image pyramid (factor sqrt(2) per level, the coarsest with a ~3 pixel kernel):
 a small blur is easy to find, and a good coarse kernel is the right start for the next
-level. Between levels the kernel is upsampled bilinearly. A final non-blind ``deconvolve``
-with the estimated kernel gives the returned image. Colour images share one kernel,
-estimated on their mean channel.
+level. Between levels the kernel is upsampled bilinearly. Kernels are estimated in the
+user's frame and a smaller one; the one that predicts held-out pixels best is kept if it
+predicts them clearly better than no deblurring at all (blind_select.py), and a final
+non-blind ``deconvolve`` with it gives the returned image, unless the verdict
+(blind_verdict.py) refuses it. Colour images share one kernel, fitted to every channel.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,6 +41,7 @@ import numpy as np
 from ..checks import as_float_array, check_positive_int, fail, pair
 from .blind_kernel import clean, normal_equations, solve_simplex, start_kernel
 from .deconvolve import as_image, deconvolve_in_memory
+from .blind_select import embed, frames, select_kernel
 from .blind_verdict import RESIDUAL_MAX, STRUCTURE_MIN, channel_planes, residual_ratio, structure
 from .intensity import to_dtype
 from .noise import estimate_noise
@@ -63,6 +66,8 @@ class BlindResult:
     structure: float  # gradient energy above the noise's, over the noise's (blind_verdict.structure)
     residual: float  # re-blurred residual rms over the noise sd (blind_verdict.residual_ratio); NaN if not restored
     seconds: float
+    scores: dict = field(default_factory=dict)  # held-out error / sigma^2: 'no blur' and each frame tried ('13x13')
+    evidence: float = float("nan")  # the best kernel's advantage over no blur, in standard errors (blind_select.py)
 
 LAMBDA_START = 4e-3  # L0 weight of each level's first round (only the strongest edges survive)
 LAMBDA_DECAY = 0.8  # ... multiplied by this every round
@@ -167,10 +172,14 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
     ``rounds`` is a synonym, give one or the other); each round is one L0 image step and
     one kernel solve. ``initial_kernel`` ((kh, kw), finite, non-negative, positive sum;
     rescaled to sum 1) skips the pyramid and starts at full resolution.
+    Without ``initial_kernel``, kernels are estimated in the (kh, kw) frame and in a
+    smaller one (``blind_select.frames``), and the one whose restoration predicts held-out
+    pixels best is used (centred in the (kh, kw) frame).
     Returns the image (shape and dtype of ``blurred``) and the kernel ((kh, kw),
     float64, non-negative, sum 1, true-convolution convention like psf.py's); with
-    ``full=True`` a ``BlindResult`` record. When the data cannot support a kernel or the
-    restoration is not credibly better (blind_verdict.py) the image is the input
+    ``full=True`` a ``BlindResult`` record. When the data cannot support a kernel, no
+    kernel predicts held-out pixels clearly better than no blur (blind_select.py), or
+    the restoration does not explain the data (blind_verdict.py), the image is the input
     unchanged, and the record says so (``accepted=False`` and the ``reason``).
     Shapes: (H, W) -> ((H, W), (kh, kw)); (H, W, C) -> ((H, W, C), (kh, kw)).
     """
@@ -183,36 +192,55 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
     if kh > y.shape[0] or kw > y.shape[1]:
         raise fail(where, "a kernel no larger than the image", f"kernel_size=({kh}, {kw}), blurred.shape == {y.shape}")
     rounds = _rounds(rounds, iterations, where)
-    levels = _pyramid(kh, kw)
-    if initial_kernel is not None:
-        k, levels = _initial_kernel(initial_kernel, (kh, kw), where), levels[-1:]
-    else:
-        k = start_kernel(*levels[0][1:])
+    start = None if initial_kernel is None else _initial_kernel(initial_kernel, (kh, kw), where)
     sigma = estimate_noise(y)
     detail = structure(y, sigma)
+    delta = embed(np.ones((1, 1)), (kh, kw))
     if detail < STRUCTURE_MIN:
-        delta = np.zeros((kh, kw))
-        delta[kh // 2, kw // 2] = 1.0
         why = f"no structure to read a kernel from: gradient energy {detail:+.2f} of the noise's above it"
         return _finish(y * scale, out_dtype, delta, False, why, sigma, detail, float("nan"), started, full)
-    bar = _bar(rounds * len(levels), progress)
-    k = _estimate(channel_planes(y), k, levels, rounds, bar)
+    candidates = [(kh, kw)] if start is not None else frames((kh, kw))
+    bar = _bar(rounds * (1 if start is not None else sum(len(_pyramid(*f)) for f in candidates)), progress)
+    kernels = [_estimate_kernel(y, frame, rounds, start, bar) for frame in candidates]
     if bar is not None:
         bar.close()
-    # the estimated kernel's error acts like extra noise: regularise as for sigma >= 0.005
-    restored = deconvolve_in_memory(y, k, noise_sigma=max(sigma, FINAL_SIGMA_FLOOR))
+    # the estimated kernel's error acts like extra noise: regularise (and judge) as for sigma >= 0.005
+    floor = max(sigma, FINAL_SIGMA_FLOOR)
+    choice = select_kernel(y, kernels, floor)
+    k = embed(kernels[choice.best], (kh, kw))
+    scores = {"no blur": choice.delta_score} | {f"{f[0]}x{f[1]}": s for f, s in zip(candidates, choice.scores)}
+    if choice.chosen is None:
+        return _finish(y * scale, out_dtype, k, False, choice.reason, sigma, detail, float("nan"), started, full,
+                       scores, choice.evidence)
+    restored = deconvolve_in_memory(y, k, noise_sigma=floor)
     misfit = residual_ratio(restored, y, k, sigma)
     if misfit > RESIDUAL_MAX:
         why = f"the kernel does not explain the data: re-blurred residual {misfit:.2f} x the noise sd"
-        return _finish(y * scale, out_dtype, k, False, why, sigma, detail, misfit, started, full)
-    return _finish(restored * scale, out_dtype, k, True, "", sigma, detail, misfit, started, full)
+        return _finish(y * scale, out_dtype, k, False, why, sigma, detail, misfit, started, full, scores,
+                       choice.evidence)
+    return _finish(restored * scale, out_dtype, k, True, "", sigma, detail, misfit, started, full, scores,
+                   choice.evidence)
 
 
-def _finish(image, dtype, k, accepted, reason, sigma, detail, misfit, started, full):
+def _estimate_kernel(y: np.ndarray, shape: tuple[int, int], rounds: int, start: np.ndarray | None,
+                     bar) -> np.ndarray:
+    """The kernel estimator behind blind_deconvolve: a (kh, kw) sum-1 PSF from y (H, W) or (H, W, C).
+
+    Coarse to fine over the pyramid, or at full size only from ``start`` when given.
+    """
+    levels = _pyramid(*shape)
+    if start is not None:
+        return _estimate(channel_planes(y), start, levels[-1:], rounds, bar)
+    return _estimate(channel_planes(y), start_kernel(*levels[0][1:]), levels, rounds, bar)
+
+
+def _finish(image, dtype, k, accepted, reason, sigma, detail, misfit, started, full, scores=None,
+            evidence=float("nan")):
     """The image in the input's dtype (the input's own values when refused), alone or in a record."""
     out = to_dtype(image, dtype)
     if full:
-        return BlindResult(out, k, accepted, reason, sigma, detail, misfit, time.perf_counter() - started)
+        return BlindResult(out, k, accepted, reason, sigma, detail, misfit, time.perf_counter() - started,
+                           scores or {}, evidence)
     return out, k
 
 
