@@ -201,7 +201,7 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
         return _finish(y * scale, out_dtype, delta, False, why, sigma, detail, float("nan"), started, full)
     candidates = [(kh, kw)] if start is not None else frames((kh, kw))
     bar = _bar(rounds * (1 if start is not None else sum(len(_pyramid(*f)) for f in candidates)), progress)
-    kernels = [_estimate_kernel(y, frame, rounds, start, bar) for frame in candidates]
+    kernels = [_estimate_kernel(y, frame, sigma, rounds, start, bar) for frame in candidates]
     if bar is not None:
         bar.close()
     # the estimated kernel's error acts like extra noise: regularise (and judge) as for sigma >= 0.005
@@ -222,11 +222,12 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
                    choice.evidence)
 
 
-def _estimate_kernel(y: np.ndarray, shape: tuple[int, int], rounds: int, start: np.ndarray | None,
+def _estimate_kernel(y: np.ndarray, shape: tuple[int, int], sigma: float, rounds: int, start: np.ndarray | None,
                      bar) -> np.ndarray:
     """The kernel estimator behind blind_deconvolve: a (kh, kw) sum-1 PSF from y (H, W) or (H, W, C).
 
     Coarse to fine over the pyramid, or at full size only from ``start`` when given.
+    (This estimator does not use the noise sd ``sigma``; the one place to swap estimators.)
     """
     levels = _pyramid(*shape)
     if start is not None:
