@@ -18,7 +18,7 @@ true kernel's frame (``--slack s``: s pixels wider on every side). Per case:
 - kernel error: the L1 distance of the two sum-1 kernels, minimised over integer shifts
   of up to 2 px (a shift moves the image and is cheap for the ratio to see anyway);
 - best frame and evidence: the candidate frame whose kernel predicted the held-out pixels
-  best, and its advantage over no blur in standard errors (blind_select.py);
+  best, and its advantage over no real blur in standard errors (blind_select.py);
 - structure and residual: the record's gradient energy above the noise's and re-blurred
   residual over the noise sd (blind_verdict.py), and
   whether ``blind_deconvolve`` returned the input (its record's ``accepted`` is False);
@@ -115,7 +115,7 @@ def run_case(i: int, names: list[str], size: int, seed: int, slack: int = 0) -> 
     started, cpu = time.perf_counter(), time.process_time()
     result = restore.blind_deconvolve(blurred, frame, full=True)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    tried = {k: v for k, v in result.scores.items() if k != "no blur"}
+    tried = {k: v for k, v in result.scores.items() if k not in ("no blur", "minimal blur")}
     reference = restore.deconvolve(blurred, kernel)
     return {"case": f"{name} {h}x{w}{' colour' if truth.ndim == 3 else ''}, {label}", "noise": noise,
             "ratio": sq(result.image) / sq(reference), "blurred": restore.psnr(truth, np.clip(blurred, 0, 1)),

@@ -208,7 +208,8 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
     floor = max(sigma, FINAL_SIGMA_FLOOR)
     choice = select_kernel(y, kernels, floor)
     k = embed(kernels[choice.best], (kh, kw))
-    scores = {"no blur": choice.delta_score} | {f"{f[0]}x{f[1]}": s for f, s in zip(candidates, choice.scores)}
+    scores = {"no blur": choice.delta_score, "minimal blur": choice.minimal_score} | {
+        f"{f[0]}x{f[1]}": s for f, s in zip(candidates, choice.scores)}
     if choice.chosen is None:
         return _finish(y * scale, out_dtype, k, False, choice.reason, sigma, detail, float("nan"), started, full,
                        scores, choice.evidence)
