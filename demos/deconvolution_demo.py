@@ -165,7 +165,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for name, image in (("original.png", truth), ("blurred.png", blurred), ("recovered.png", recovered),
                         ("reblurred.png", reblurred)):
         print("wrote", save_png(image, folder, name))
-    _comparison_figure(folder, truth, blurred, list(zip(rows, shown)), estimated, kernel)
+    _comparison_figure(folder, truth, blurred, list(zip(rows, shown)), estimated, kernel,
+                       args.blind and found.accepted)
     _loss_figure(folder, curves)
     table = common.print_table(["method", "PSNR (dB)", "SSIM", "seconds", "note"],
                                [[r["method"], r["psnr"], r["ssim"], r["seconds"], r["note"]] for r in rows],
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     return rows
 
 
-def _comparison_figure(folder: Path, truth, blurred, panels, estimated, kernel) -> None:
+def _comparison_figure(folder: Path, truth, blurred, panels, estimated, kernel, used: bool = True) -> None:
     plt = common.pyplot()
     items = [("original", truth, None)] + [(r["method"], img, r) for r, img in panels]
     if estimated is not None:
@@ -188,7 +189,7 @@ def _comparison_figure(folder: Path, truth, blurred, panels, estimated, kernel) 
     for ax, (title, img, r) in zip(np.ravel(axes), items):
         cmap = "gray" if img.ndim == 2 else None
         if title.startswith("estimated kernel"):
-            _kernel_panel(fig, ax, kernel, img)
+            _kernel_panel(fig, ax, kernel, img, used)
             continue
         ax.imshow(np.clip(img, 0, 1), cmap=cmap, vmin=0, vmax=1)
         label = title if r is None else f"{title}\nPSNR {r['psnr']:.2f} dB, SSIM {r['ssim']:.3f}"
@@ -197,13 +198,18 @@ def _comparison_figure(folder: Path, truth, blurred, panels, estimated, kernel) 
     common.save_figure(fig, folder, "comparison.png")
 
 
-def _kernel_panel(fig, ax, true_kernel, estimated) -> None:
-    """The true and the estimated kernel side by side, on one scale (PSF weight), with a colour bar."""
+def _kernel_panel(fig, ax, true_kernel, estimated, used: bool) -> None:
+    """The true and the estimated kernel side by side, on one scale (PSF weight), with a colour bar.
+
+    ``used``: whether blind_deconvolve restored with it (else it refused and returned its input).
+    """
     gap = np.full((true_kernel.shape[0], 1), np.nan)
     both = np.hstack([true_kernel, gap, estimated])
     cmap = common.pyplot().get_cmap("magma").with_extremes(bad="white")
     shown = ax.imshow(both, cmap=cmap, vmin=0.0, vmax=float(np.nanmax(both)), interpolation="nearest")
-    ax.set_title(f"true kernel | estimated kernel\nL1 error {np.abs(estimated - true_kernel).sum():.3f}", fontsize=9)
+    verdict = "" if used else " (refused: input returned)"
+    ax.set_title(f"true kernel | estimated kernel{verdict}\nL1 error {np.abs(estimated - true_kernel).sum():.3f}",
+                 fontsize=9)
     fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="PSF weight (each sums to 1)")
 
 

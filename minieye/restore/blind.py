@@ -1,15 +1,17 @@
 """Blind deconvolution: estimate the blur kernel from the image alone, then restore it non-blind.
 
 The kernel comes from ``blind_estimate.estimate_kernel`` (coarse-to-fine alternation of an
-L0 image step and a kernel fit on the simplex); the returned image from the ordinary
-non-blind ``deconvolve`` with that kernel, unless ``blind_verdict``'s tests find the data
-cannot support a kernel or the kernel does not explain the data: then the input comes
-back unchanged and the record says why.
+L0 image step and a kernel fit on the simplex), in the user's frame and a smaller one; the
+one that predicts held-out pixels best is kept if it predicts them clearly better than no
+deblurring at all (``blind_select``). The returned image comes from the ordinary non-blind
+``deconvolve`` with that kernel, unless ``blind_select`` or ``blind_verdict``'s tests find
+the data cannot support a kernel or the kernel does not explain the data: then the input
+comes back unchanged and the record says why.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,7 @@ import numpy as np
 from ..checks import check_positive_int, fail, pair
 from .blind_estimate import ROUNDS, check_initial_kernel, estimate_kernel, pyramid
 from .deconvolve import as_image, deconvolve_in_memory
+from .blind_select import embed, frames, select_kernel
 from .blind_verdict import RESIDUAL_MAX, STRUCTURE_MIN, residual_ratio, structure
 from .intensity import to_dtype
 from .noise import estimate_noise
@@ -41,6 +44,8 @@ class BlindResult:
     structure: float  # gradient energy above the noise's, over the noise's (blind_verdict.structure)
     residual: float  # re-blurred residual rms over the noise sd (blind_verdict.residual_ratio); NaN if not restored
     seconds: float
+    scores: dict = field(default_factory=dict)  # held-out error / sigma^2: 'no blur' and each frame tried ('13x13')
+    evidence: float = float("nan")  # the best kernel's advantage over no blur, in standard errors (blind_select.py)
 
 
 FINAL_SIGMA_FLOOR = 0.005  # the final non-blind pass regularises at least as for this noise sd
@@ -55,10 +60,14 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
     ``rounds`` is a synonym, give one or the other); each round is one L0 image step and
     one kernel solve. ``initial_kernel`` ((kh, kw), finite, non-negative, positive sum;
     rescaled to sum 1) skips the pyramid and starts at full resolution.
+    Without ``initial_kernel``, kernels are estimated in the (kh, kw) frame and in a
+    smaller one (``blind_select.frames``), and the one whose restoration predicts held-out
+    pixels best is used (centred in the (kh, kw) frame).
     Returns the image (shape and dtype of ``blurred``) and the kernel ((kh, kw),
     float64, non-negative, sum 1, true-convolution convention like psf.py's); with
-    ``full=True`` a ``BlindResult`` record. When the data cannot support a kernel or the
-    restoration is not credibly better (blind_verdict.py) the image is the input
+    ``full=True`` a ``BlindResult`` record. When the data cannot support a kernel, no
+    kernel predicts held-out pixels clearly better than no blur (blind_select.py), or
+    the restoration does not explain the data (blind_verdict.py), the image is the input
     unchanged, and the record says so (``accepted=False`` and the ``reason``).
     Shapes: (H, W) -> ((H, W), (kh, kw)); (H, W, C) -> ((H, W, C), (kh, kw)).
     """
@@ -75,30 +84,43 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
         initial_kernel = check_initial_kernel(initial_kernel, (kh, kw), where)
     sigma = estimate_noise(y)
     detail = structure(y, sigma)
+    delta = embed(np.ones((1, 1)), (kh, kw))
     if detail < STRUCTURE_MIN:
-        delta = np.zeros((kh, kw))
-        delta[kh // 2, kw // 2] = 1.0
         why = f"no structure to read a kernel from: gradient energy {detail:+.2f} of the noise's above it"
         return _finish(y * scale, out_dtype, delta, False, why, sigma, detail, float("nan"), started, full)
-    steps = rounds * (1 if initial_kernel is not None else len(pyramid(kh, kw)))
+    candidates = [(kh, kw)] if initial_kernel is not None else frames((kh, kw))
+    steps = rounds * (1 if initial_kernel is not None else sum(len(pyramid(*f)) for f in candidates))
     bar = _bar(steps, progress)
-    k = estimate_kernel(y, (kh, kw), rounds=rounds, initial_kernel=initial_kernel, progress=bar)
+    kernels = [estimate_kernel(y, frame, rounds=rounds, initial_kernel=initial_kernel, progress=bar)
+               for frame in candidates]
     if bar is not None:
         bar.close()
-    # the estimated kernel's error acts like extra noise: regularise as for sigma >= 0.005
-    restored = deconvolve_in_memory(y, k, noise_sigma=max(sigma, FINAL_SIGMA_FLOOR))
+    # the estimated kernel's error acts like extra noise: regularise (and judge) as for sigma >= 0.005
+    floor = max(sigma, FINAL_SIGMA_FLOOR)
+    choice = select_kernel(y, kernels, floor)
+    k = embed(kernels[choice.best], (kh, kw))
+    scores = {"no blur": choice.delta_score, "minimal blur": choice.minimal_score} | {
+        f"{f[0]}x{f[1]}": s for f, s in zip(candidates, choice.scores)}
+    if choice.chosen is None:
+        return _finish(y * scale, out_dtype, k, False, choice.reason, sigma, detail, float("nan"), started, full,
+                       scores, choice.evidence)
+    restored = deconvolve_in_memory(y, k, noise_sigma=floor)
     misfit = residual_ratio(restored, y, k, sigma)
     if misfit > RESIDUAL_MAX:
         why = f"the kernel does not explain the data: re-blurred residual {misfit:.2f} x the noise sd"
-        return _finish(y * scale, out_dtype, k, False, why, sigma, detail, misfit, started, full)
-    return _finish(restored * scale, out_dtype, k, True, "", sigma, detail, misfit, started, full)
+        return _finish(y * scale, out_dtype, k, False, why, sigma, detail, misfit, started, full, scores,
+                       choice.evidence)
+    return _finish(restored * scale, out_dtype, k, True, "", sigma, detail, misfit, started, full, scores,
+                   choice.evidence)
 
 
-def _finish(image, dtype, k, accepted, reason, sigma, detail, misfit, started, full):
+def _finish(image, dtype, k, accepted, reason, sigma, detail, misfit, started, full, scores=None,
+            evidence=float("nan")):
     """The image in the input's dtype (the input's own values when refused), alone or in a record."""
     out = to_dtype(image, dtype)
     if full:
-        return BlindResult(out, k, accepted, reason, sigma, detail, misfit, time.perf_counter() - started)
+        return BlindResult(out, k, accepted, reason, sigma, detail, misfit, time.perf_counter() - started,
+                           scores or {}, evidence)
     return out, k
 
 

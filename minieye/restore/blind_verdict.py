@@ -1,7 +1,7 @@
 """Whether a blind restoration is credible, judged from the blurred data alone.
 
 Blind deconvolution can only be worse than doing nothing: a wrong kernel adds ringing and
-ghost edges that were never in the scene. Two tests, each from the data only, decide
+ghost edges that were never in the scene. Two of the tests (each from the data only) that decide
 whether ``blind_deconvolve`` returns its restoration or the input unchanged:
 
 1. **Structure before estimation.** A kernel is read from edges; if the blurred image's
@@ -16,7 +16,9 @@ whether ``blind_deconvolve`` returns its restoration or the input unchanged:
    residual's rms (away from the border, where the unseen surroundings make any fit
    inexact) over the noise sd; over ``RESIDUAL_MAX`` the input is returned.
 
-The constants were chosen on the tuning split of benchmarks/bench_blind.py (docs/blind.md).
+Between the two, blind_select.py keeps the estimated kernel only when it predicts
+held-out pixels clearly better than no deblurring. The constants were chosen on the
+tuning split of benchmarks/bench_blind.py (docs/blind.md).
 """
 from __future__ import annotations
 
