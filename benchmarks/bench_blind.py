@@ -100,7 +100,8 @@ def kernel_error(estimate: np.ndarray, truth: np.ndarray, shift: int = 2) -> flo
                for dy in range(-shift, shift + 1) for dx in range(-shift, shift + 1))
 
 
-def run_case(i: int, names: list[str], size: int, seed: int, slack: int = 0) -> dict:
+def make_case(i: int, names: list[str], size: int, seed: int):
+    """Case i, seeded by (seed, i): (image name, kernel label, truth, kernel, noise sd, blurred)."""
     rng = np.random.default_rng([seed, i])
     name = names[i % len(names)]
     image = load(name)
@@ -110,6 +111,12 @@ def run_case(i: int, names: list[str], size: int, seed: int, slack: int = 0) -> 
     label, kernel = make_kernel(rng)
     noise = float(np.exp(rng.uniform(np.log(0.005), np.log(0.03))))
     blurred = restore.blur(truth, kernel, mode="reflect") + noise * rng.standard_normal(truth.shape)
+    return name, label, truth, kernel, noise, blurred
+
+
+def run_case(i: int, names: list[str], size: int, seed: int, slack: int = 0) -> dict:
+    name, label, truth, kernel, noise, blurred = make_case(i, names, size, seed)
+    h, w = truth.shape[:2]
     sq = lambda x: float(np.mean((np.clip(x, 0, 1) - truth) ** 2))  # noqa: E731
     frame = tuple(min(n + 2 * slack, m - (1 - m % 2)) for n, m in zip(kernel.shape, truth.shape))
     started, cpu = time.perf_counter(), time.process_time()

@@ -22,23 +22,16 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_blind import TUNING, kernel_error, load, make_kernel  # noqa: E402
+import bench_blind  # noqa: E402
+from bench_blind import TUNING, kernel_error  # noqa: E402
 
 from minieye import restore  # noqa: E402
 from minieye.restore.blind_estimate import estimate_kernel  # noqa: E402
 
 
 def make_case(i: int, size: int, seed: int):
-    """bench_blind.run_case's case i: (label, truth, kernel, noise sd, blurred)."""
-    rng = np.random.default_rng([seed, i])
-    name = TUNING[i % len(TUNING)]
-    image = load(name)
-    h, w = min(size, image.shape[0]), min(size, image.shape[1])
-    top, left = (image.shape[0] - h) // 2, (image.shape[1] - w) // 2
-    truth = image[top:top + h, left:left + w]
-    label, kernel = make_kernel(rng)
-    noise = float(np.exp(rng.uniform(np.log(0.005), np.log(0.03))))
-    blurred = restore.blur(truth, kernel, mode="reflect") + noise * rng.standard_normal(truth.shape)
+    """bench_blind's tuning case i: (label, truth, kernel, noise sd, blurred)."""
+    name, label, truth, kernel, noise, blurred = bench_blind.make_case(i, TUNING, size, seed)
     return f"{name}{' colour' if truth.ndim == 3 else ''}, {label}", truth, kernel, noise, blurred
 
 
