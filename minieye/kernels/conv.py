@@ -153,20 +153,21 @@ def _winograd(x: np.ndarray, w: np.ndarray, pads: tuple[int, int], out_hw: tuple
     n, c_in = x.shape[:2]
     c_out = w.shape[0]
     u = conv_winograd.transform_weight(w)
-    xp = conv_winograd.pad_tiles(x, pads[0], pads[1], out_hw)
+    xs = conv_winograd.pad_tiles(x, pads[0], pads[1], out_hw, lambda name, shape: _scratch(name, shape, x.dtype))
+    tiles_h, tiles_w = (out_hw[0] + 1) // 2, (out_hw[1] + 1) // 2
     y = np.empty((n, c_out) + tuple(out_hw), dtype=x.dtype)
-    tiles = n * ((out_hw[0] + 1) // 2) * ((out_hw[1] + 1) // 2)
-    # a chunk's transformed tiles (V and M) fill about two GEMM tiles' worth of cache
-    chunk = int(max(16, min(tiles, 2 * plan.tile_bytes // (16 * (c_in + c_out) * x.dtype.itemsize))))
-    threads = max(1, min(plan.threads, -(-tiles // chunk)))
-    edges = [tiles * p // threads for p in range(threads + 1)]
+    plane = tiles_h * (tiles_w + 1)
+    # a chunk of whole images whose transformed tiles (V and M) fill about two GEMM tiles' worth of cache
+    chunk = int(max(1, min(n, 2 * plan.tile_bytes // (16 * (c_in + c_out) * plane * x.dtype.itemsize))))
+    threads = max(1, min(plan.threads, -(-n // chunk)))
+    edges = [n * p // threads for p in range(threads + 1)]
     shift = np.zeros(c_out, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
-    scratch = [(_scratch(f"wino_v{i}", (16 * c_in * chunk,), x.dtype), _scratch(f"wino_m{i}", (16 * c_out * chunk,),
-                                                                                x.dtype), *_gemm_args(x.dtype))
-               for i in range(threads)]
+    scratch = [(_scratch(f"wino_v{i}", (16 * c_in * chunk * plane,), x.dtype),
+                _scratch(f"wino_m{i}", (16 * c_out * chunk * plane,), x.dtype),
+                _scratch(f"wino_rows{i}", (12, plane), x.dtype), *_gemm_args(x.dtype)) for i in range(threads)]
 
     def part(i: int) -> None:
-        conv_winograd.forward_tiles(xp, u, shift, y, *scratch[i], edges[i], edges[i + 1], chunk)
+        conv_winograd.forward_images(xs, u, shift, y, *scratch[i], edges[i], edges[i + 1], chunk)
 
     with single_threaded_blas():
         run_parts(part, threads)
