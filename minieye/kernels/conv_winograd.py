@@ -133,6 +133,18 @@ def _output_plane(m, o, start, y_plane, rows, cols, shift):
 
 
 @kernel
+def _input_transform(xs, v, n0, imgs):
+    """v[k, c, i*P + t] = (B^T d B)[k // 4, k % 4] for tile position t of image n0 + i, channel c."""
+    c_in, th1, tw1 = xs.shape[1], xs.shape[4], xs.shape[5]
+    plane = (th1 - 1) * tw1
+    for i in range(imgs):
+        for c in range(c_in):
+            flat = xs[n0 + i, c].reshape(-1)
+            for k in range(16):
+                _input_element(v[k, c, i * plane:(i + 1) * plane], flat, k // 4, k % 4, th1, tw1)
+
+
+@kernel
 def forward_images(xs, u, bias, y, v_buf, m_buf, rows, ints, scalars, first, last, chunk):
     """Images first .. last-1 of y, ``chunk`` at a time, from xs (split, ``pad_tiles``).
     Shapes: xs (n, c_in, 2, 2, tiles_h + 1, tiles_w + 1), u (16, c_out, c_in), bias (c_out,),
@@ -147,11 +159,7 @@ def forward_images(xs, u, bias, y, v_buf, m_buf, rows, ints, scalars, first, las
         cols = imgs * plane
         v = v_buf[:16 * c_in * cols].reshape((16, c_in, cols))
         m = m_buf[:16 * c_out * cols].reshape((16, c_out, cols))
-        for i in range(imgs):
-            for c in range(c_in):
-                flat = xs[n0 + i, c].reshape(-1)
-                for k in range(16):
-                    _input_element(v[k, c, i * plane:(i + 1) * plane], flat, k // 4, k % 4, th1, tw1)
+        _input_transform(xs, v, n0, imgs)
         for k in range(16):
             gemm(False, False, u[k].reshape(-1), c_in, v[k].reshape(-1), cols, m[k].reshape(-1), cols,
                  c_out, cols, c_in, 0.0, ints, scalars)
@@ -159,3 +167,55 @@ def forward_images(xs, u, bias, y, v_buf, m_buf, rows, ints, scalars, first, las
             for o in range(c_out):
                 _output_plane(m, o, i * plane, y[n0 + i, o], rows[:8].reshape((2, 4, plane)),
                               rows[8:].reshape((2, 2, plane)), bias[o])
+
+
+# A (4x2), the adjoint of the output transform: dM = A dY A^T for each 2x2 block dY of dy.
+_A = ((1.0, 0.0), (1.0, 1.0), (1.0, -1.0), (0.0, -1.0))
+
+
+@kernel
+def _output_grad_transform(dys, dm, n0, imgs):
+    """dm[k, o, i*P + t] = (A dY A^T)[k // 4, k % 4], dY the 2x2 block of dy at tile position t of
+    image n0 + i, channel o (zero beyond dy: the positions written nowhere get 0). dys: dy split by
+    ``pad_tiles`` with no offset, so block element (a, b) is the run at ((2*a + b) * (tiles_h + 1)) * (tiles_w + 1)."""
+    c_out, th1, tw1 = dys.shape[1], dys.shape[4], dys.shape[5]
+    plane = (th1 - 1) * tw1
+    for i in range(imgs):
+        for o in range(c_out):
+            flat = dys[n0 + i, o].reshape(-1)
+            d00, d01 = flat[:plane], flat[th1 * tw1:th1 * tw1 + plane]
+            d10, d11 = flat[2 * th1 * tw1:2 * th1 * tw1 + plane], flat[3 * th1 * tw1:3 * th1 * tw1 + plane]
+            for k in range(16):
+                (a0, a1), (b0, b1) = _A[k // 4], _A[k % 4]
+                c00, c01 = flat.dtype.type(a0 * b0), flat.dtype.type(a0 * b1)
+                c10, c11 = flat.dtype.type(a1 * b0), flat.dtype.type(a1 * b1)
+                out = dm[k, o, i * plane:(i + 1) * plane]
+                for t in range(plane):
+                    out[t] = c00 * d00[t] + c01 * d01[t] + c10 * d10[t] + c11 * d11[t]
+
+
+@kernel
+def grad_weight_images(xs, dys, du, v_buf, m_buf, ints, scalars, first, last, chunk):
+    """du[k] += sum over the tiles of images first .. last-1 of dM[k] @ V[k]^T, ``chunk`` images at a
+    time: the weight gradient in the transformed domain (``grad_weight`` maps it back).
+    Shapes: xs (n, c_in, 2, 2, tiles_h + 1, tiles_w + 1) and dys (n, c_out, 2, 2, tiles_h + 1,
+    tiles_w + 1) split by ``pad_tiles``, du (16, c_out, c_in); scratch as ``forward_images``'s."""
+    c_in, c_out = xs.shape[1], dys.shape[1]
+    plane = (xs.shape[4] - 1) * xs.shape[5]
+    for n0 in range(first, last, chunk):
+        imgs = min(chunk, last - n0)
+        cols = imgs * plane
+        v = v_buf[:16 * c_in * cols].reshape((16, c_in, cols))
+        dm = m_buf[:16 * c_out * cols].reshape((16, c_out, cols))
+        _input_transform(xs, v, n0, imgs)
+        _output_grad_transform(dys, dm, n0, imgs)
+        for k in range(16):
+            gemm(False, True, dm[k].reshape(-1), cols, v[k].reshape(-1), cols, du[k].reshape(-1), c_in,
+                 c_out, c_in, cols, 1.0, ints, scalars)
+
+
+def grad_weight(du: np.ndarray) -> np.ndarray:
+    """dw[o, c] = G^T dU[o, c] G (the adjoint of ``transform_weight``), in float64, stored in du's
+    dtype. Shapes: du (16, c_out, c_in) -> (c_out, c_in, 3, 3)."""
+    d = du.astype(np.float64).reshape(4, 4, du.shape[1], du.shape[2])
+    return np.ascontiguousarray(np.einsum("ai,aboc,bj->ocij", G, d, G), dtype=du.dtype)
