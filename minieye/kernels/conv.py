@@ -232,7 +232,7 @@ def conv2d_grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int]
     plan = plan or make_plan(x.shape, w_shape, geometry)
     if plan.algorithm is Algorithm.DIRECT:
         return conv_direct.grad_weight(x, dy, kernel_hw, geometry, plan)
-    if plan.algorithm is Algorithm.WINOGRAD:
+    if plan.algorithm is Algorithm.WINOGRAD and plan.winograd_grad_weight:
         return _winograd_grad_weight(x, dy, (geometry.pad_h, geometry.pad_w), plan)
     carrier = np.empty(w_shape, dtype=x.dtype)  # gives the shape only
     _, dw = conv2d_forward_and_grad_weight(x, carrier, dy, geometry, plan, need_y=False)
