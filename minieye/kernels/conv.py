@@ -148,14 +148,14 @@ def _thread_scratch(layout: _GemmLayout, i: int, dtype: np.dtype) -> tuple[np.nd
 def _winograd_parts(n: int, c_in: int, c_out: int, out_hw: tuple[int, int], plan: Plan, dtype: np.dtype
                     ) -> tuple[int, list[int], list[tuple[np.ndarray, ...]]]:
     """Images per chunk, each thread's first image (and the end), and each thread's scratch for
-    ``conv_winograd``'s kernels: V, M, rows, and ``conv_blas.gemm``'s scalars."""
+    ``conv_winograd``'s kernels: V, M, output blocks, and ``conv_blas.gemm``'s scalars."""
     plane = ((out_hw[0] + 1) // 2) * ((out_hw[1] + 1) // 2 + 1)
     # a chunk of whole images whose transformed tiles (V and M) fill about two GEMM tiles' worth of cache
     chunk = int(max(1, min(n, 2 * plan.tile_bytes // (16 * (c_in + c_out) * plane * np.dtype(dtype).itemsize))))
     threads = max(1, min(plan.threads, -(-n // chunk)))
     scratch = [(_scratch(f"wino_v{i}", (16 * c_in * chunk * plane,), dtype),
                 _scratch(f"wino_m{i}", (16 * c_out * chunk * plane,), dtype),
-                _scratch(f"wino_rows{i}", (12, plane), dtype), *_gemm_args(dtype)) for i in range(threads)]
+                _scratch(f"wino_y{i}", (4, plane), dtype), *_gemm_args(dtype)) for i in range(threads)]
     return chunk, [n * p // threads for p in range(threads + 1)], scratch
 
 

@@ -97,28 +97,32 @@ def _input_element(out, flat, i, j, th1, tw1):
 
 
 @kernel
-def _output_plane(m, o, start, y_plane, rows, cols, shift):
+def _output_element(out, m, o, start, a, b, shift):
+    """out[t] = (A^T M_t A)[a, b] + shift: nine terms of M at tile position start + t, each a unit-stride
+    run (A^T's row a is +1 at a, then s, s at a + 1, a + 2 with s = +1 for a = 0, -1 for a = 1)."""
+    count = out.shape[0]
+    sa, sb = out.dtype.type(1 - 2 * a), out.dtype.type(1 - 2 * b)
+    m0, m1, m2 = m[4 * a + b, o, start:start + count], m[4 * a + b + 1, o, start:start + count], \
+        m[4 * a + b + 2, o, start:start + count]
+    m3, m4, m5 = m[4 * a + b + 4, o, start:start + count], m[4 * a + b + 5, o, start:start + count], \
+        m[4 * a + b + 6, o, start:start + count]
+    m6, m7, m8 = m[4 * a + b + 8, o, start:start + count], m[4 * a + b + 9, o, start:start + count], \
+        m[4 * a + b + 10, o, start:start + count]
+    for t in range(count):
+        out[t] = (m0[t] + sb * (m1[t] + m2[t])) + sa * ((m3[t] + sb * (m4[t] + m5[t]))
+                                                        + (m6[t] + sb * (m7[t] + m8[t]))) + shift
+
+
+@kernel
+def _output_plane(m, o, start, y_plane, cols, shift):
     """y_plane[2*ty + a, 2*tx + b] = (A^T M A)[a, b] + shift for the tile positions start ..
-    start + P - 1 of m[:, o] (P = tiles_h * (tiles_w + 1)), cropped to y_plane (h_out, w_out).
-    A^T = [[1, 1, 1, 0], [0, 1, -1, -1]] first down the columns of every position into ``rows``
-    (scratch (2, 4, P)), then across into ``cols`` (scratch (2, 2, P): output row parity a,
-    column parity b), interleaved into each row of y."""
-    positions = rows.shape[2]
-    for j in range(4):
-        m0, m1 = m[j, o, start:start + positions], m[4 + j, o, start:start + positions]
-        m2, m3 = m[8 + j, o, start:start + positions], m[12 + j, o, start:start + positions]
-        top, low = rows[0, j], rows[1, j]
-        for t in range(positions):
-            top[t] = m0[t] + m1[t] + m2[t]
-        for t in range(positions):
-            low[t] = m1[t] - m2[t] - m3[t]
+    start + P - 1 of m[:, o] (P = tiles_h * (tiles_w + 1)), cropped to y_plane (h_out, w_out):
+    each element (a, b) at every position into ``cols`` (scratch (2, 2, P)), then interleaved
+    into each row of y."""
+    positions = cols.shape[2]
     for a in range(2):
-        r0, r1, r2, r3 = rows[a, 0], rows[a, 1], rows[a, 2], rows[a, 3]
-        even, odd = cols[a, 0], cols[a, 1]
-        for t in range(positions):
-            even[t] = r0[t] + r1[t] + r2[t] + shift
-        for t in range(positions):
-            odd[t] = r1[t] - r2[t] - r3[t] + shift
+        for b in range(2):
+            _output_element(cols[a, b], m, o, start, a, b, shift)
     h_out, w_out = y_plane.shape
     tiles_w1 = positions // ((h_out + 1) // 2)
     pairs = w_out // 2
@@ -145,11 +149,11 @@ def _input_transform(xs, v, n0, imgs):
 
 
 @kernel
-def forward_images(xs, u, bias, y, v_buf, m_buf, rows, ints, scalars, first, last, chunk):
+def forward_images(xs, u, bias, y, v_buf, m_buf, y_buf, ints, scalars, first, last, chunk):
     """Images first .. last-1 of y, ``chunk`` at a time, from xs (split, ``pad_tiles``).
     Shapes: xs (n, c_in, 2, 2, tiles_h + 1, tiles_w + 1), u (16, c_out, c_in), bias (c_out,),
     y (n, c_out, h_out, w_out); scratch v_buf (16*c_in*chunk*P,), m_buf
-    (16*c_out*chunk*P,) with P = tiles_h * (tiles_w + 1) positions per plane, rows (12, P);
+    (16*c_out*chunk*P,) with P = tiles_h * (tiles_w + 1) positions per plane, y_buf (4, P);
     ints and scalars: ``conv_blas.gemm``'s."""
     c_in, th1, tw1 = xs.shape[1], xs.shape[4], xs.shape[5]
     c_out = u.shape[1]
@@ -165,8 +169,7 @@ def forward_images(xs, u, bias, y, v_buf, m_buf, rows, ints, scalars, first, las
                  c_out, cols, c_in, 0.0, ints, scalars)
         for i in range(imgs):
             for o in range(c_out):
-                _output_plane(m, o, i * plane, y[n0 + i, o], rows[:8].reshape((2, 4, plane)),
-                              rows[8:].reshape((2, 2, plane)), bias[o])
+                _output_plane(m, o, i * plane, y[n0 + i, o], y_buf.reshape((2, 2, plane)), bias[o])
 
 
 # A (4x2), the adjoint of the output transform: dM = A dY A^T for each 2x2 block dY of dy.
