@@ -91,8 +91,9 @@ def _auto_algorithm(c_in_g: int, c_out_g: int, kernel: tuple[int, ...], geometry
     if c_in_g * c_out_g <= 16 or c_in_g == 1 or c_out_g == 1:
         return Algorithm.DIRECT
     # Winograd's transforms cost per pixel and channel, its savings grow with the channels
-    # (measured in docs/kernels.md: ahead of GEMM at 64 channels in and out, even or behind at 32)
-    # and with the plane (at 16x16 the GEMM's per-sample products are already large enough to win)
+    # (measured in docs/kernels.md: ahead of GEMM at 64 channels in and out; even with TAPS at 32,
+    # ahead by a few % with AVX2 BLAS kernels, behind on the forward with AVX-512's)
+    # and with the plane (at 16x16 the per-sample products are already large enough to win)
     if (min(c_in_g, c_out_g) >= option("conv_winograd_min_channels") and _winograd_fits(kernel, geometry)
             and plane_pixels >= option("conv_winograd_min_pixels")):
         return Algorithm.WINOGRAD

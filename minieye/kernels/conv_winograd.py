@@ -6,7 +6,7 @@ under it (Lavin & Gray, 2016):
     Y = A^T [ sum_c (G g_oc G^T) * (B^T d_c B) ] A          (* element-wise, 4x4)
 
 with the constant matrices below. The weight transform ``U = G g G^T`` is done once per
-call (``transform_weight``); for a chunk of tiles the input tiles are transformed into
+call (``transform_weight``); for a chunk of whole images the input tiles are transformed into
 ``V[16, c_in, tiles]``, the 16 element positions become 16 matrix products
 ``M[k] = U[k] @ V[k]`` (BLAS, ``conv_blas.gemm``) of shape (c_out, c_in) x (c_in, tiles), and the
 output transform writes each 2x2 block (plus the bias). That is 16 multiply-adds per
@@ -19,8 +19,11 @@ then at (r % 2, j % 2, ty + r // 2, tx + j // 2): for fixed (r, j), an affine fu
 the tile's position ``ty * (tiles_w + 1) + tx`` in the plane. The transforms run over those
 positions, one image plane at a time; the one extra position per row of tiles (tx = tiles_w)
 is computed and multiplied but never written out. The output transform writes y
-row by row. With the padding given per side, the same kernel serves the forward (top = pad_h) and the input gradient (the
-forward of dy with the flipped, transposed kernel and top = 2 - pad_h; any output size).
+row by row. With the padding given per side, the same kernel serves the forward (top =
+pad_h) and the input gradient (the forward of dy with the flipped, transposed kernel and
+top = 2 - pad_h; any output size). The weight gradient (``grad_weight_images``) is the
+adjoint: per element, ``dU[k] = sum over tiles of dM[k] @ V[k]^T`` with ``dM = A dY A^T``
+of each 2x2 block of dy, then ``dw = G^T dU G`` (``grad_weight``).
 Rounding: the transforms add a few terms of mixed sign, so float32 results differ from
 the direct sum by a few units in the last place of the largest terms (tests bound it
 against the direct result).
@@ -149,6 +152,12 @@ def _input_transform(xs, v, n0, imgs):
 
 
 @kernel
+def _chunk_views(v_buf, m_buf, c_in, c_out, cols):
+    """V (16, c_in, cols) and M (16, c_out, cols) at the start of their scratch buffers."""
+    return v_buf[:16 * c_in * cols].reshape((16, c_in, cols)), m_buf[:16 * c_out * cols].reshape((16, c_out, cols))
+
+
+@kernel
 def forward_images(xs, u, bias, y, v_buf, m_buf, y_buf, ints, scalars, first, last, chunk):
     """Images first .. last-1 of y, ``chunk`` at a time, from xs (split, ``pad_tiles``).
     Shapes: xs (n, c_in, 2, 2, tiles_h + 1, tiles_w + 1), u (16, c_out, c_in), bias (c_out,),
@@ -161,8 +170,7 @@ def forward_images(xs, u, bias, y, v_buf, m_buf, y_buf, ints, scalars, first, la
     for n0 in range(first, last, chunk):
         imgs = min(chunk, last - n0)
         cols = imgs * plane
-        v = v_buf[:16 * c_in * cols].reshape((16, c_in, cols))
-        m = m_buf[:16 * c_out * cols].reshape((16, c_out, cols))
+        v, m = _chunk_views(v_buf, m_buf, c_in, c_out, cols)
         _input_transform(xs, v, n0, imgs)
         for k in range(16):
             gemm(False, False, u[k].reshape(-1), c_in, v[k].reshape(-1), cols, m[k].reshape(-1), cols,
@@ -208,8 +216,7 @@ def grad_weight_images(xs, dys, du, v_buf, m_buf, ints, scalars, first, last, ch
     for n0 in range(first, last, chunk):
         imgs = min(chunk, last - n0)
         cols = imgs * plane
-        v = v_buf[:16 * c_in * cols].reshape((16, c_in, cols))
-        dm = m_buf[:16 * c_out * cols].reshape((16, c_out, cols))
+        v, dm = _chunk_views(v_buf, m_buf, c_in, c_out, cols)
         _input_transform(xs, v, n0, imgs)
         _output_grad_transform(dys, dm, n0, imgs)
         for k in range(16):
