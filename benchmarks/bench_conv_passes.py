@@ -2,12 +2,16 @@
 
     PYTHONPATH=$PWD python benchmarks/bench_conv_passes.py                       # every case, 'auto'
     PYTHONPATH=$PWD python benchmarks/bench_conv_passes.py --algorithm gemm vgg4 lenet1
+    PYTHONPATH=$PWD python benchmarks/bench_conv_passes.py --algorithm winograd --against auto vgg2 wide32
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=$PWD python benchmarks/bench_conv_passes.py
 
 The shapes are the convolutions of ``bench_training.py`` (LeNet-5 at batch 64, the VGG block at
 batch 32) and two larger 64-channel planes. One thread (ours and BLAS's), float32, CPU time of
 this process (robust to other load), best of 5 blocks; GFLOP/s counts 2 x the forward's
 multiply-adds for each pass. The plan (algorithm) is chosen once per case, as a layer does.
+
+``--against B``: both algorithms in one process, blocks alternated (the machine is noisy), each
+pass printed as ``A / B ms = ratio`` (best block of 7 each); no products column.
 
 The last column is a floor for one pass: the forward's products alone, one per sample
 (``(c_out, c_in*kh*kw) @ (c_in*kh*kw, h_out*w_out)``, contiguous operands), through the BLAS the
@@ -29,20 +33,23 @@ CASES = {  # name: (input shape, weight shape, padding)
 }
 
 
+def best_seconds_once(run, repeats: int) -> float:
+    start = time.process_time()
+    for _ in range(repeats):
+        run()
+    return (time.process_time() - start) / repeats
+
+
 def best_seconds(run, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(5):
-        start = time.process_time()
-        for _ in range(repeats):
-            run()
-        best = min(best, (time.process_time() - start) / repeats)
-    return best
+    return min(best_seconds_once(run, repeats) for _ in range(5))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="*", metavar="CASE", help=f"some of {sorted(CASES)} (default: all)")
     parser.add_argument("--algorithm", default="auto", choices=["auto", "direct", "gemm", "winograd", "taps"])
+    parser.add_argument("--against", choices=["auto", "direct", "gemm", "winograd", "taps"],
+                        help="a second algorithm, alternated with the first in this process; prints ratios")
     args = parser.parse_args()
     unknown = sorted(set(args.cases) - set(CASES))
     if unknown:
@@ -58,8 +65,14 @@ def main() -> None:
     from minieye.kernels.conv_geometry import Geometry
     from minieye.kernels.conv_plan import plan as make_plan
     from minieye.kernels import conv_blas
-    print(f"blas={blas_kernels()} algorithm={args.algorithm} products on {conv_blas.library()}")
+    print(f"blas={blas_kernels()} algorithm={args.algorithm} products on {conv_blas.library()}"
+          + (f" against {args.against}" if args.against else ""))
     rng = np.random.default_rng(0)
+    if args.against:
+        with threadpool_limits(1):
+            for name in args.cases or list(CASES):
+                compare(name, args.algorithm, args.against, rng)
+        return
     with threadpool_limits(1), me.options(conv_algorithm=args.algorithm, threads=1):
         for name in args.cases or list(CASES):
             x_shape, w_shape, pad = CASES[name]
@@ -82,6 +95,35 @@ def main() -> None:
             floor = best_seconds(lambda: [np.matmul(wm, cols, out=product) for _ in range(x_shape[0])], repeats)
             cells.append(f"products {floor * 1e3:6.2f} ms {flops / floor / 1e9:4.0f} GF/s")
             print(f"{name:7s} {plan.algorithm.name:8s} " + " | ".join(cells), flush=True)
+
+
+def compare(name: str, first: str, second: str, rng: np.random.Generator) -> None:
+    """One case, each pass under two algorithms, blocks alternated; prints first / second = ratio."""
+    import minieye as me
+    from minieye.kernels import conv as K
+    from minieye.kernels.conv_geometry import Geometry
+    from minieye.kernels.conv_plan import plan as make_plan
+    x_shape, w_shape, pad = CASES[name]
+    x, w = rng.standard_normal(x_shape, dtype=np.float32), rng.standard_normal(w_shape, dtype=np.float32)
+    geometry = Geometry((1, 1), (pad, pad), (1, 1), 1)
+    runs, names = {}, []
+    for algorithm in (first, second):
+        with me.options(conv_algorithm=algorithm, threads=1):
+            plan = make_plan(x.shape, w.shape, geometry)
+        names.append(plan.algorithm.name)
+        dy = rng.standard_normal(K.conv2d_forward(x, w, geometry, plan).shape, dtype=np.float32)
+        runs[algorithm] = {"forward": lambda p=plan: K.conv2d_forward(x, w, geometry, p),
+                           "weight grad": lambda p=plan, dy=dy: K.conv2d_grad_weight(x, dy, w_shape[2:], geometry, p),
+                           "input grad": lambda p=plan, dy=dy: K.conv2d_grad_input(dy, w, x_shape[2:], geometry, p)}
+    repeats = max(2, int(6e7 / (2 * dy.size * int(np.prod(w_shape[1:])))))
+    best = {(a, p): float("inf") for a in runs for p in runs[a]}
+    for _ in range(7):
+        for algorithm, passes in runs.items():
+            for p, run in passes.items():
+                best[algorithm, p] = min(best[algorithm, p], best_seconds_once(run, repeats))
+    cells = [f"{p} {best[first, p] * 1e3:6.2f} / {best[second, p] * 1e3:6.2f} ms = {best[first, p] / best[second, p]:.2f}"
+             for p in runs[first]]
+    print(f"{name:7s} {names[0]:8s} / {names[1]:8s} " + " | ".join(cells), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Convolution kernels and F.conv* against the naive references in tests/naive_conv.py."""
 from __future__ import annotations
 
+import dataclasses
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings, strategies as st
@@ -71,8 +72,25 @@ def test_kernels_match_naive_loops(problem, algorithm, parallel, tiny_tiles):
 @given(conv_problems(winograd=True), st.booleans(), st.booleans())
 def test_winograd_matches_naive_loops(problem, parallel, tiny_tiles):
     """F(2x2, 3x3) within float32 rounding (float64 to 1e-10) of the direct sums, every padding and
-    odd or even output size; its weight gradient runs as GEMM."""
+    odd or even output size; the weight gradient by Winograd with AVX2 BLAS kernels, else as GEMM."""
     _check_against_naive(problem, "winograd", parallel, tiny_tiles)
+    x, w, g, _ = problem
+    with me.options(conv_algorithm="winograd"):
+        assert kconv.make_plan(x.shape, w.shape, g).winograd_grad_weight is not _blas.avx512_blas()
+
+
+@settings(max_examples=30)
+@given(conv_problems(winograd=True), st.booleans(), st.booleans())
+def test_winograd_weight_gradient_matches_naive_loops(problem, parallel, tiny_tiles):
+    """The weight gradient by F(2x2, 3x3) (G^T [sum of (A dY A^T) (B^T d B)^T] G) whatever BLAS
+    runs: every padding, odd or even output size, one image per chunk or all, per-thread sums."""
+    x, w, g, rng = problem
+    dy = rng.standard_normal(naive.conv2d(x, w, **_kw(g)).shape).astype(x.dtype)
+    with forced(parallel, tiny_tiles, "winograd"):
+        plan = dataclasses.replace(kconv.make_plan(x.shape, w.shape, g), winograd_grad_weight=True)
+        dw = kconv.conv2d_grad_weight(x, dy, (3, 3), g, plan)
+    assert dw.dtype == x.dtype
+    np.testing.assert_allclose(dw, naive.conv2d_grad_weight(x, dy, (3, 3), **_kw(g)), **_tol(x.dtype))
 
 
 @settings(max_examples=30)

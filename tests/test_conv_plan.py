@@ -43,6 +43,13 @@ def test_taps_run_the_input_gradient_per_tap_without_more_outputs_than_inputs_or
         assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).taps_grad_input is avx512
 
 
+def test_winograd_runs_the_weight_gradient_by_winograd_only_with_avx2_blas(monkeypatch):
+    for avx512 in (False, True):
+        monkeypatch.setattr(_blas, "avx512_blas", lambda avx512=avx512: avx512)
+        with me.options(conv_algorithm="winograd"):
+            assert plan((8, 32, 32, 32), (32, 32, 3, 3), G1).winograd_grad_weight is not avx512
+
+
 def test_one_input_channel_runs_as_gemm_from_6_outputs_with_avx512_blas_else_16(monkeypatch):
     lenet1, deblur = ((64, 1, 28, 28), (6, 1, 5, 5)), ((1, 1, 64, 64), (1, 1, 5, 5))
     assert plan(*lenet1, Geometry((1, 1), (2, 2), (1, 1), 1)).algorithm is \

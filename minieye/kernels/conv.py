@@ -145,6 +145,40 @@ def _thread_scratch(layout: _GemmLayout, i: int, dtype: np.dtype) -> tuple[np.nd
             _scratch(f"tile{i}", (layout.tile_size,), dtype), *_gemm_args(dtype))
 
 
+def _winograd_parts(n: int, c_in: int, c_out: int, out_hw: tuple[int, int], plan: Plan, dtype: np.dtype
+                    ) -> tuple[int, list[int], list[tuple[np.ndarray, ...]]]:
+    """Images per chunk, each thread's first image (and the end), and each thread's scratch for
+    ``conv_winograd``'s kernels: V, M, output blocks, and ``conv_blas.gemm``'s scalars."""
+    plane = ((out_hw[0] + 1) // 2) * ((out_hw[1] + 1) // 2 + 1)
+    # a chunk of whole images whose transformed tiles (V and M) fill about two GEMM tiles' worth of cache
+    chunk = int(max(1, min(n, 2 * plan.tile_bytes // (16 * (c_in + c_out) * plane * np.dtype(dtype).itemsize))))
+    threads = max(1, min(plan.threads, -(-n // chunk)))
+    scratch = [(_scratch(f"wino_v{i}", (16 * c_in * chunk * plane,), dtype),
+                _scratch(f"wino_m{i}", (16 * c_out * chunk * plane,), dtype),
+                _scratch(f"wino_y{i}", (4, plane), dtype), *_gemm_args(dtype)) for i in range(threads)]
+    return chunk, [n * p // threads for p in range(threads + 1)], scratch
+
+
+def _winograd_grad_weight(x: np.ndarray, dy: np.ndarray, pads: tuple[int, int], plan: Plan) -> np.ndarray:
+    """dw of a 3x3 stride-1 convolution by Winograd F(2x2, 3x3): dU[k] = sum over tiles of
+    (A dY A^T)[k] (B^T d B)[k]^T, then dw = G^T dU G. Shapes: x (n, c_in, h, w),
+    dy (n, c_out, h_out, w_out) -> (c_out, c_in, 3, 3)."""
+    n, c_in = x.shape[:2]
+    c_out, out_hw = dy.shape[1], dy.shape[2:]
+    xs = conv_winograd.pad_tiles(x, pads[0], pads[1], out_hw, lambda name, shape: _scratch(name, shape, x.dtype))
+    dys = conv_winograd.pad_tiles(dy, 0, 0, out_hw, lambda name, shape: _scratch("dy_" + name, shape, x.dtype))
+    chunk, edges, scratch = _winograd_parts(n, c_in, c_out, out_hw, plan, x.dtype)
+    du = np.zeros((len(scratch), 16, c_out, c_in), dtype=x.dtype)
+
+    def part(i: int) -> None:
+        conv_winograd.grad_weight_images(xs, dys, du[i], *scratch[i][:2], *scratch[i][3:], edges[i], edges[i + 1],
+                                         chunk)
+
+    with single_threaded_blas():
+        run_parts(part, len(scratch))
+    return conv_winograd.grad_weight(du.sum(axis=0))
+
+
 def _winograd(x: np.ndarray, w: np.ndarray, pads: tuple[int, int], out_hw: tuple[int, int], plan: Plan,
               bias: np.ndarray | None = None) -> np.ndarray:
     """A 3x3 stride-1 convolution by Winograd F(2x2, 3x3) whose input pixel (r, c) is
@@ -153,23 +187,16 @@ def _winograd(x: np.ndarray, w: np.ndarray, pads: tuple[int, int], out_hw: tuple
     n, c_in = x.shape[:2]
     c_out = w.shape[0]
     u = conv_winograd.transform_weight(w)
-    xp = conv_winograd.pad_tiles(x, pads[0], pads[1], out_hw)
+    xs = conv_winograd.pad_tiles(x, pads[0], pads[1], out_hw, lambda name, shape: _scratch(name, shape, x.dtype))
     y = np.empty((n, c_out) + tuple(out_hw), dtype=x.dtype)
-    tiles = n * ((out_hw[0] + 1) // 2) * ((out_hw[1] + 1) // 2)
-    # a chunk's transformed tiles (V and M) fill about two GEMM tiles' worth of cache
-    chunk = int(max(16, min(tiles, 2 * plan.tile_bytes // (16 * (c_in + c_out) * x.dtype.itemsize))))
-    threads = max(1, min(plan.threads, -(-tiles // chunk)))
-    edges = [tiles * p // threads for p in range(threads + 1)]
     shift = np.zeros(c_out, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
-    scratch = [(_scratch(f"wino_v{i}", (16 * c_in * chunk,), x.dtype), _scratch(f"wino_m{i}", (16 * c_out * chunk,),
-                                                                                x.dtype), *_gemm_args(x.dtype))
-               for i in range(threads)]
+    chunk, edges, scratch = _winograd_parts(n, c_in, c_out, out_hw, plan, x.dtype)
 
     def part(i: int) -> None:
-        conv_winograd.forward_tiles(xp, u, shift, y, *scratch[i], edges[i], edges[i + 1], chunk)
+        conv_winograd.forward_images(xs, u, shift, y, *scratch[i], edges[i], edges[i + 1], chunk)
 
     with single_threaded_blas():
-        run_parts(part, threads)
+        run_parts(part, len(scratch))
     return y
 
 
@@ -199,12 +226,14 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan 
 def conv2d_grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int], geometry: Geometry,
                        plan: Plan | None = None) -> np.ndarray:
     """``dw`` of ``sum(dy * conv2d(x, w))``. Shapes: x (n, c_in, h, w), dy (n, c_out, h_out, w_out)
-    -> (c_out, c_in/g, kh, kw). A Winograd plan's weight gradient runs as GEMM."""
+    -> (c_out, c_in/g, kh, kw)."""
     c_out, c_in, g = dy.shape[1], x.shape[1], geometry.groups
     w_shape = (c_out, c_in // g) + tuple(kernel_hw)
     plan = plan or make_plan(x.shape, w_shape, geometry)
     if plan.algorithm is Algorithm.DIRECT:
         return conv_direct.grad_weight(x, dy, kernel_hw, geometry, plan)
+    if plan.algorithm is Algorithm.WINOGRAD and plan.winograd_grad_weight:
+        return _winograd_grad_weight(x, dy, (geometry.pad_h, geometry.pad_w), plan)
     carrier = np.empty(w_shape, dtype=x.dtype)  # gives the shape only
     _, dw = conv2d_forward_and_grad_weight(x, carrier, dy, geometry, plan, need_y=False)
     return dw

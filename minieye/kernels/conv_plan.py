@@ -60,6 +60,7 @@ class Plan:
     wide_tile: int      # DIRECT wide: output pixels per task
     tile_bytes: int     # GEMM: bytes of one thread's unfolded tile of rows (Winograd: half its chunk)
     taps_grad_input: bool = True  # TAPS: the input gradient per tap too (else by unfolding, as GEMM)
+    winograd_grad_weight: bool = True  # WINOGRAD: the weight gradient by Winograd too (else as GEMM)
 
     def __post_init__(self) -> None:
         if not isinstance(self.algorithm, Algorithm):
@@ -90,8 +91,9 @@ def _auto_algorithm(c_in_g: int, c_out_g: int, kernel: tuple[int, ...], geometry
     if c_in_g * c_out_g <= 16 or c_in_g == 1 or c_out_g == 1:
         return Algorithm.DIRECT
     # Winograd's transforms cost per pixel and channel, its savings grow with the channels
-    # (measured in docs/kernels.md: ahead of GEMM at 64 channels in and out, even or behind at 32)
-    # and with the plane (at 16x16 the GEMM's per-sample products are already large enough to win)
+    # (measured in docs/kernels.md: ahead of GEMM at 64 channels in and out; even with TAPS at 32,
+    # ahead by a few % with AVX2 BLAS kernels, behind on the forward with AVX-512's)
+    # and with the plane (at 16x16 the per-sample products are already large enough to win)
     if (min(c_in_g, c_out_g) >= option("conv_winograd_min_channels") and _winograd_fits(kernel, geometry)
             and plane_pixels >= option("conv_winograd_min_pixels")):
         return Algorithm.WINOGRAD
@@ -139,4 +141,8 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
     # outputs than inputs that measured 5 % slower than unfolding with AVX2 BLAS kernels
     # (16->32, 32->64), 10-15 % faster with AVX-512's
     taps_grad_input = c_out <= c_in or _blas.avx512_blas()
-    return Plan(algorithm, threads, wide, small_planes, wide_tile, option("conv_tile_bytes"), taps_grad_input)
+    # Winograd's weight gradient multiplies (c_out x tiles) by (tiles x c_in) per element: with AVX2
+    # BLAS kernels 4-18 % faster than unfolding (32 and 64 channels), with AVX-512's 3-25 % slower
+    winograd_grad_weight = not _blas.avx512_blas()
+    return Plan(algorithm, threads, wide, small_planes, wide_tile, option("conv_tile_bytes"), taps_grad_input,
+                winograd_grad_weight)

@@ -6,21 +6,31 @@ under it (Lavin & Gray, 2016):
     Y = A^T [ sum_c (G g_oc G^T) * (B^T d_c B) ] A          (* element-wise, 4x4)
 
 with the constant matrices below. The weight transform ``U = G g G^T`` is done once per
-call (``transform_weight``); for a chunk of tiles the input tiles are transformed into
+call (``transform_weight``); for a chunk of whole images the input tiles are transformed into
 ``V[16, c_in, tiles]``, the 16 element positions become 16 matrix products
 ``M[k] = U[k] @ V[k]`` (BLAS, ``conv_blas.gemm``) of shape (c_out, c_in) x (c_in, tiles), and the
 output transform writes each 2x2 block (plus the bias). That is 16 multiply-adds per
 (c_out, c_in) pair and 2x2 outputs instead of 36.
 
-The caller zero-pads the input so that tile (ty, tx) reads rows 2*ty .. 2*ty+3 and
-columns 2*tx .. 2*tx+3 with no bounds tests (``pad_tiles``); with the padding given per
-side, the same kernel serves the forward (top = pad_h) and the input gradient (the
-forward of dy with the flipped, transposed kernel and top = 2 - pad_h; any output size).
+Layout, so that every transform loop is a long unit-stride run (vectorised): the caller
+zero-pads the input and splits its rows and columns by parity (``pad_tiles``),
+``xs[n, c, rp, cp, R, K] = padded[2*R + rp, 2*K + cp]``. Element (r, j) of tile (ty, tx) is
+then at (r % 2, j % 2, ty + r // 2, tx + j // 2): for fixed (r, j), an affine function of
+the tile's position ``ty * (tiles_w + 1) + tx`` in the plane. The transforms run over those
+positions, one image plane at a time; the one extra position per row of tiles (tx = tiles_w)
+is computed and multiplied but never written out. The output transform writes y
+row by row. With the padding given per side, the same kernel serves the forward (top =
+pad_h) and the input gradient (the forward of dy with the flipped, transposed kernel and
+top = 2 - pad_h; any output size). The weight gradient (``grad_weight_images``) is the
+adjoint: per element, ``dU[k] = sum over tiles of dM[k] @ V[k]^T`` with ``dM = A dY A^T``
+of each 2x2 block of dy, then ``dw = G^T dU G`` (``grad_weight``).
 Rounding: the transforms add a few terms of mixed sign, so float32 results differ from
 the direct sum by a few units in the last place of the largest terms (tests bound it
 against the direct result).
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 
@@ -38,111 +48,184 @@ def transform_weight(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(u.reshape(16, w.shape[0], w.shape[1]), dtype=w.dtype)
 
 
-def pad_tiles(x: np.ndarray, top: int, left: int, out_hw: tuple[int, int]) -> np.ndarray:
-    """x placed at (top, left) in zeros of height 2*ceil(h_out/2) + 2 and width 2*ceil(w_out/2) + 2
-    (a negative offset or a short buffer crops x). Shapes: (n, c, h, w) -> (n, c, hp, wp)."""
+def pad_tiles(x: np.ndarray, top: int, left: int, out_hw: tuple[int, int],
+              scratch: Callable[[str, tuple[int, ...]], np.ndarray] | None = None) -> np.ndarray:
+    """x placed at (top, left) in zeros of height 2*tiles_h + 2 and width 2*tiles_w + 2 (tiles_h =
+    ceil(h_out/2); a negative offset or a short buffer crops x), split by row and column parity.
+    ``scratch(name, shape)`` gives the two buffers (reused between calls: fresh ones cost page
+    faults); by default they are new. Shapes: (n, c, h, w) -> (n, c, 2, 2, tiles_h + 1, tiles_w + 1)."""
     n, c, h, w = x.shape
-    hp, wp = 2 * ((out_hw[0] + 1) // 2) + 2, 2 * ((out_hw[1] + 1) // 2) + 2
-    xp = np.zeros((n, c, hp, wp), dtype=x.dtype)
-    r0, r1 = max(top, 0), min(hp, top + h)
-    c0, c1 = max(left, 0), min(wp, left + w)
+    th1, tw1 = (out_hw[0] + 1) // 2 + 1, (out_hw[1] + 1) // 2 + 1
+    make = scratch or (lambda name, shape: np.empty(shape, dtype=x.dtype))
+    xp = make("wino_padded", (n, c, th1, 2, tw1, 2))
+    flat = xp.reshape(n, c, 2 * th1, 2 * tw1)
+    r0, r1 = min(max(top, 0), 2 * th1), max(min(2 * th1, top + h), min(max(top, 0), 2 * th1))
+    c0, c1 = min(max(left, 0), 2 * tw1), max(min(2 * tw1, left + w), min(max(left, 0), 2 * tw1))
+    flat[:, :, :r0] = 0
+    flat[:, :, r1:] = 0
+    flat[:, :, r0:r1, :c0] = 0
+    flat[:, :, r0:r1, c1:] = 0
     if r1 > r0 and c1 > c0:
-        xp[:, :, r0:r1, c0:c1] = x[:, :, r0 - top:r1 - top, c0 - left:c1 - left]
-    return xp
+        flat[:, :, r0:r1, c0:c1] = x[:, :, r0 - top:r1 - top, c0 - left:c1 - left]
+    xs = make("wino_split", (n, c, 2, 2, th1, tw1))
+    np.copyto(xs, xp.transpose(0, 1, 3, 5, 2, 4))
+    return xs
+
+
+# B^T (4x4) as, per row, (first input row, second input row, sign of the second):
+# d0 - d2, d1 + d2, d2 - d1, d1 - d3. B^T d B takes these combinations down and across.
+_BT_ROWS = ((0, 2, 1.0, -1.0), (1, 2, 1.0, 1.0), (2, 1, 1.0, -1.0), (1, 3, 1.0, -1.0))
 
 
 @kernel
-def _input_tiles(xp, v, rows, t0, count, tiles_w, tiles_img):
-    """v[4*i + j, c, q] = (B^T d B)[i, j] for tile t0 + q of every channel c, d the 4x4 block of
-    the padded input xp at (2*ty, 2*tx). Per channel and row of tiles: first the four row
-    combinations of B^T over the whole width (``rows``, scratch (4, wp)), then the column
-    combinations along the row of tiles; both loops are unit-stride or stride-2 runs."""
-    n_img, c_in, hp, wp = xp.shape
-    for c in range(c_in):
-        q = 0
-        while q < count:
-            t = t0 + q
-            n = t // tiles_img
-            ty = (t % tiles_img) // tiles_w
-            tx0 = t % tiles_w
-            seg = min(tiles_w - tx0, count - q)
-            x0, x1, x2, x3 = xp[n, c, 2 * ty], xp[n, c, 2 * ty + 1], xp[n, c, 2 * ty + 2], xp[n, c, 2 * ty + 3]
-            r0, r1, r2, r3 = rows[0], rows[1], rows[2], rows[3]
-            lo, hi = 2 * tx0, 2 * (tx0 + seg) + 2
-            for e in range(lo, hi):
-                r0[e] = x0[e] - x2[e]
-                r1[e] = x1[e] + x2[e]
-                r2[e] = x2[e] - x1[e]
-                r3[e] = x1[e] - x3[e]
-            for i in range(4):
-                r = rows[i, lo:hi]  # columns 2*s (even) and 2*s + 1 (odd) of tile s; a constant stride vectorises
-                v0, v1, v2, v3 = v[4 * i, c, q:q + seg], v[4 * i + 1, c, q:q + seg], \
-                    v[4 * i + 2, c, q:q + seg], v[4 * i + 3, c, q:q + seg]
-                for s in range(seg):
-                    e0, e1, e2, e3 = r[2 * s], r[2 * s + 1], r[2 * s + 2], r[2 * s + 3]
-                    v0[s] = e0 - e2
-                    v1[s] = e1 + e2
-                    v2[s] = e2 - e1
-                    v3[s] = e1 - e3
-            q += seg
+def _split_offset(r, j, th1, tw1):
+    """Where element (r, j) of tile position 0 sits in a flattened split plane (``pad_tiles``)."""
+    return (((r % 2) * 2 + j % 2) * th1 + r // 2) * tw1 + j // 2
 
 
 @kernel
-def _output_tiles(m, y, bias, t0, count, tiles_w, tiles_img):
-    """y[n, o, 2*ty + a, 2*tx + b] = (A^T M A)[a, b] + bias[o], cropped to y's size."""
-    n_img, c_out, h_out, w_out = y.shape
-    flat = y.reshape((n_img * c_out, h_out * w_out))
-    for o in range(c_out):
-        shift = bias[o]
-        n = t0 // tiles_img
-        ty = (t0 % tiles_img) // tiles_w
-        tx = t0 % tiles_w
-        for q in range(count):
-            # rows of A^T M: M0 + M1 + M2 and M1 - M2 - M3, for each of the 4 columns
-            p0 = m[0, o, q] + m[4, o, q] + m[8, o, q]
-            p1 = m[1, o, q] + m[5, o, q] + m[9, o, q]
-            p2 = m[2, o, q] + m[6, o, q] + m[10, o, q]
-            p3 = m[3, o, q] + m[7, o, q] + m[11, o, q]
-            r0 = m[4, o, q] - m[8, o, q] - m[12, o, q]
-            r1 = m[5, o, q] - m[9, o, q] - m[13, o, q]
-            r2 = m[6, o, q] - m[10, o, q] - m[14, o, q]
-            r3 = m[7, o, q] - m[11, o, q] - m[15, o, q]
-            row = n * c_out + o
-            a, b = 2 * ty, 2 * tx
-            e = a * w_out + b
-            flat[row, e] = p0 + p1 + p2 + shift
-            if b + 1 < w_out:
-                flat[row, e + 1] = p1 - p2 - p3 + shift
-            if a + 1 < h_out:
-                flat[row, e + w_out] = r0 + r1 + r2 + shift
-                if b + 1 < w_out:
-                    flat[row, e + w_out + 1] = r1 - r2 - r3 + shift
-            tx += 1
-            if tx == tiles_w:
-                tx = 0
-                ty += 1
-                if ty * tiles_w == tiles_img:
-                    ty = 0
-                    n += 1
+def _input_element(out, flat, i, j, th1, tw1):
+    """out[t] = (B^T d_t B)[i, j] for every tile position t but the last (a junk one, set to 0)
+    of one channel's flattened split plane: four shifted unit-stride runs of the plane."""
+    p_i, q_i, _, s_i = _BT_ROWS[i]
+    p_j, q_j, _, s_j = _BT_ROWS[j]
+    count = out.shape[0] - 1
+    s_i, s_j = out.dtype.type(s_i), out.dtype.type(s_j)  # float64 constants would widen the loop
+    o0, o1 = _split_offset(p_i, p_j, th1, tw1), _split_offset(p_i, q_j, th1, tw1)
+    o2, o3 = _split_offset(q_i, p_j, th1, tw1), _split_offset(q_i, q_j, th1, tw1)
+    a, b, c, d = flat[o0:o0 + count], flat[o1:o1 + count], flat[o2:o2 + count], flat[o3:o3 + count]
+    for t in range(count):
+        out[t] = (a[t] + s_j * b[t]) + s_i * (c[t] + s_j * d[t])
+    out[count] = 0
 
 
 @kernel
-def forward_tiles(xp, u, bias, y, v_buf, m_buf, ints, scalars, first, last, chunk):
-    """Tiles first .. last-1 of y (tile t: sample t // tiles_img, row-major within it), ``chunk``
-    at a time. Shapes: xp (n, c_in, 2*tiles_h + 2, 2*tiles_w + 2) the zero-padded input, u (16, c_out,
-    c_in), bias (c_out,), y (n, c_out, h_out, w_out); scratch v_buf (16*c_in*chunk,), m_buf (16*c_out*chunk,);
+def _output_element(out, m, o, start, a, b, shift):
+    """out[t] = (A^T M_t A)[a, b] + shift: nine terms of M at tile position start + t, each a unit-stride
+    run (A^T's row a is +1 at a, then s, s at a + 1, a + 2 with s = +1 for a = 0, -1 for a = 1)."""
+    count = out.shape[0]
+    sa, sb = out.dtype.type(1 - 2 * a), out.dtype.type(1 - 2 * b)
+    m0, m1, m2 = m[4 * a + b, o, start:start + count], m[4 * a + b + 1, o, start:start + count], \
+        m[4 * a + b + 2, o, start:start + count]
+    m3, m4, m5 = m[4 * a + b + 4, o, start:start + count], m[4 * a + b + 5, o, start:start + count], \
+        m[4 * a + b + 6, o, start:start + count]
+    m6, m7, m8 = m[4 * a + b + 8, o, start:start + count], m[4 * a + b + 9, o, start:start + count], \
+        m[4 * a + b + 10, o, start:start + count]
+    for t in range(count):
+        out[t] = (m0[t] + sb * (m1[t] + m2[t])) + sa * ((m3[t] + sb * (m4[t] + m5[t]))
+                                                        + (m6[t] + sb * (m7[t] + m8[t]))) + shift
+
+
+@kernel
+def _output_plane(m, o, start, y_plane, cols, shift):
+    """y_plane[2*ty + a, 2*tx + b] = (A^T M A)[a, b] + shift for the tile positions start ..
+    start + P - 1 of m[:, o] (P = tiles_h * (tiles_w + 1)), cropped to y_plane (h_out, w_out):
+    each element (a, b) at every position into ``cols`` (scratch (2, 2, P)), then interleaved
+    into each row of y."""
+    positions = cols.shape[2]
+    for a in range(2):
+        for b in range(2):
+            _output_element(cols[a, b], m, o, start, a, b, shift)
+    h_out, w_out = y_plane.shape
+    tiles_w1 = positions // ((h_out + 1) // 2)
+    pairs = w_out // 2
+    for row in range(h_out):  # each row of y: its tiles' two columns interleaved (a shuffle)
+        base = (row // 2) * tiles_w1
+        even, odd, dst = cols[row % 2, 0, base:base + tiles_w1], cols[row % 2, 1, base:base + tiles_w1], y_plane[row]
+        for tx in range(pairs):
+            dst[2 * tx] = even[tx]
+            dst[2 * tx + 1] = odd[tx]
+        if w_out % 2:
+            dst[w_out - 1] = even[pairs]
+
+
+@kernel
+def _input_transform(xs, v, n0, imgs):
+    """v[k, c, i*P + t] = (B^T d B)[k // 4, k % 4] for tile position t of image n0 + i, channel c."""
+    c_in, th1, tw1 = xs.shape[1], xs.shape[4], xs.shape[5]
+    plane = (th1 - 1) * tw1
+    for i in range(imgs):
+        for c in range(c_in):
+            flat = xs[n0 + i, c].reshape(-1)
+            for k in range(16):
+                _input_element(v[k, c, i * plane:(i + 1) * plane], flat, k // 4, k % 4, th1, tw1)
+
+
+@kernel
+def _chunk_views(v_buf, m_buf, c_in, c_out, cols):
+    """V (16, c_in, cols) and M (16, c_out, cols) at the start of their scratch buffers."""
+    return v_buf[:16 * c_in * cols].reshape((16, c_in, cols)), m_buf[:16 * c_out * cols].reshape((16, c_out, cols))
+
+
+@kernel
+def forward_images(xs, u, bias, y, v_buf, m_buf, y_buf, ints, scalars, first, last, chunk):
+    """Images first .. last-1 of y, ``chunk`` at a time, from xs (split, ``pad_tiles``).
+    Shapes: xs (n, c_in, 2, 2, tiles_h + 1, tiles_w + 1), u (16, c_out, c_in), bias (c_out,),
+    y (n, c_out, h_out, w_out); scratch v_buf (16*c_in*chunk*P,), m_buf
+    (16*c_out*chunk*P,) with P = tiles_h * (tiles_w + 1) positions per plane, y_buf (4, P);
     ints and scalars: ``conv_blas.gemm``'s."""
-    c_in = xp.shape[1]
+    c_in, th1, tw1 = xs.shape[1], xs.shape[4], xs.shape[5]
     c_out = u.shape[1]
-    rows = np.empty((4, xp.shape[3]), dtype=xp.dtype)
-    tiles_w = (y.shape[3] + 1) // 2
-    tiles_img = ((y.shape[2] + 1) // 2) * tiles_w
-    for t0 in range(first, last, chunk):
-        count = min(chunk, last - t0)
-        v = v_buf[:16 * c_in * count].reshape((16, c_in, count))
-        m = m_buf[:16 * c_out * count].reshape((16, c_out, count))
-        _input_tiles(xp, v, rows, t0, count, tiles_w, tiles_img)
+    plane = (th1 - 1) * tw1
+    for n0 in range(first, last, chunk):
+        imgs = min(chunk, last - n0)
+        cols = imgs * plane
+        v, m = _chunk_views(v_buf, m_buf, c_in, c_out, cols)
+        _input_transform(xs, v, n0, imgs)
         for k in range(16):
-            gemm(False, False, u[k].reshape(-1), c_in, v[k].reshape(-1), count, m[k].reshape(-1), count,
-                 c_out, count, c_in, 0.0, ints, scalars)
-        _output_tiles(m, y, bias, t0, count, tiles_w, tiles_img)
+            gemm(False, False, u[k].reshape(-1), c_in, v[k].reshape(-1), cols, m[k].reshape(-1), cols,
+                 c_out, cols, c_in, 0.0, ints, scalars)
+        for i in range(imgs):
+            for o in range(c_out):
+                _output_plane(m, o, i * plane, y[n0 + i, o], y_buf.reshape((2, 2, plane)), bias[o])
+
+
+# A (4x2), the adjoint of the output transform: dM = A dY A^T for each 2x2 block dY of dy.
+_A = ((1.0, 0.0), (1.0, 1.0), (1.0, -1.0), (0.0, -1.0))
+
+
+@kernel
+def _output_grad_transform(dys, dm, n0, imgs):
+    """dm[k, o, i*P + t] = (A dY A^T)[k // 4, k % 4], dY the 2x2 block of dy at tile position t of
+    image n0 + i, channel o (zero beyond dy: the positions written nowhere get 0). dys: dy split by
+    ``pad_tiles`` with no offset, so block element (a, b) is the run at ((2*a + b) * (tiles_h + 1)) * (tiles_w + 1)."""
+    c_out, th1, tw1 = dys.shape[1], dys.shape[4], dys.shape[5]
+    plane = (th1 - 1) * tw1
+    for i in range(imgs):
+        for o in range(c_out):
+            flat = dys[n0 + i, o].reshape(-1)
+            d00, d01 = flat[:plane], flat[th1 * tw1:th1 * tw1 + plane]
+            d10, d11 = flat[2 * th1 * tw1:2 * th1 * tw1 + plane], flat[3 * th1 * tw1:3 * th1 * tw1 + plane]
+            for k in range(16):
+                (a0, a1), (b0, b1) = _A[k // 4], _A[k % 4]
+                c00, c01 = flat.dtype.type(a0 * b0), flat.dtype.type(a0 * b1)
+                c10, c11 = flat.dtype.type(a1 * b0), flat.dtype.type(a1 * b1)
+                out = dm[k, o, i * plane:(i + 1) * plane]
+                for t in range(plane):
+                    out[t] = c00 * d00[t] + c01 * d01[t] + c10 * d10[t] + c11 * d11[t]
+
+
+@kernel
+def grad_weight_images(xs, dys, du, v_buf, m_buf, ints, scalars, first, last, chunk):
+    """du[k] += sum over the tiles of images first .. last-1 of dM[k] @ V[k]^T, ``chunk`` images at a
+    time: the weight gradient in the transformed domain (``grad_weight`` maps it back).
+    Shapes: xs (n, c_in, 2, 2, tiles_h + 1, tiles_w + 1) and dys (n, c_out, 2, 2, tiles_h + 1,
+    tiles_w + 1) split by ``pad_tiles``, du (16, c_out, c_in); scratch as ``forward_images``'s."""
+    c_in, c_out = xs.shape[1], dys.shape[1]
+    plane = (xs.shape[4] - 1) * xs.shape[5]
+    for n0 in range(first, last, chunk):
+        imgs = min(chunk, last - n0)
+        cols = imgs * plane
+        v, dm = _chunk_views(v_buf, m_buf, c_in, c_out, cols)
+        _input_transform(xs, v, n0, imgs)
+        _output_grad_transform(dys, dm, n0, imgs)
+        for k in range(16):
+            gemm(False, True, dm[k].reshape(-1), cols, v[k].reshape(-1), cols, du[k].reshape(-1), c_in,
+                 c_out, c_in, cols, 1.0, ints, scalars)
+
+
+def grad_weight(du: np.ndarray) -> np.ndarray:
+    """dw[o, c] = G^T dU[o, c] G (the adjoint of ``transform_weight``), in float64, stored in du's
+    dtype. Shapes: du (16, c_out, c_in) -> (c_out, c_in, 3, 3)."""
+    d = du.astype(np.float64).reshape(4, 4, du.shape[1], du.shape[2])
+    return np.ascontiguousarray(np.einsum("ai,aboc,bj->ocij", G, d, G), dtype=du.dtype)
