@@ -1,4 +1,6 @@
 """deconvolve's automatic choices (restore/regweight.py) and the kernel-aware noise estimate (restore/noise.py)."""
+import importlib
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -122,3 +124,63 @@ def test_smooth_ladder_with_its_best_inside_stays_coarse():
     choice = _scripted_choice(0.01, lambda w: 1.0 + abs(np.log(w / (12e-4))), lambda w: 2.0 + 0.01 * np.log(w / 0.1) ** 2)
     assert choice.family == "tv" and choice.weight == pytest.approx(12e-4)
     assert set(choice.smooth_scores) == set(regweight.SMOOTH_CANDIDATES)  # best inside: no extension, no refinement
+
+
+def _held_out_scenes(monkeypatch, blurred: np.ndarray, sigma: float) -> dict:
+    """deconvolve's proxy solves for ``blurred``: (prior terms' weights and kinds, repeat) -> the scene found."""
+    module, problem = importlib.import_module("minieye.restore.deconvolve"), importlib.import_module(
+        "minieye.restore.problem")
+    scenes = {}
+
+    def recording(*args, **kwargs):
+        scene, result = problem.solve_stage(*args, **kwargs)
+        if isinstance(args[-1], regweight.HeldOutMSE):
+            terms = tuple((round(float(w), 12), type(layer).__name__) for w, layer in args[3])
+            scenes[terms, sum(key[0] == terms for key in scenes)] = np.array(scene)
+        return scene, result
+
+    monkeypatch.setattr(module, "solve_stage", recording)
+    deconvolve(blurred, K, noise_sigma=sigma, full=True, iterations=1, prior="nonlocal")
+    return scenes
+
+
+def test_held_out_predictions_do_not_read_the_hidden_pixels(monkeypatch):
+    # the score is honest only if no proxy solve (its start included) sees a hidden pixel's value:
+    # changing only those values must leave every solve (TV and smooth ladders, non-local verdict) as it was.
+    # (The ladders' later rungs follow the scores, which do read the hidden pixels: solves of the same
+    # weights are compared.)
+    sigma = 0.01
+    blurred = _noisy(_texture(64, 4), K, sigma)
+    rows, cols = regweight.proxy_window(blurred.shape)
+    window = blurred[rows, cols]
+    hidden = regweight.hidden_pixels((1, 1) + window.shape)[0, 0]
+    changed = blurred.copy()
+    changed[rows, cols] = np.where(hidden, 1.0 - window, window)
+    before, after = _held_out_scenes(monkeypatch, blurred, sigma), _held_out_scenes(monkeypatch, changed, sigma)
+    common = before.keys() & after.keys()
+    assert len(common) >= len(regweight.CANDIDATES) + len(regweight.SMOOTH_CANDIDATES)
+    for key in common:
+        np.testing.assert_allclose(before[key], after[key], atol=1e-6, err_msg=str(key))
+
+
+def test_fill_hidden_uses_kept_neighbours_only():
+    rng = np.random.default_rng(3)
+    window = rng.random((2, 1, 9, 8))
+    hidden = rng.random(window.shape) < 0.3
+    hidden[0, 0, :5, :5] = True  # a 5x5 hidden block: its centre has no kept pixel within 3x3
+    filled = regweight.fill_hidden(window, hidden)
+    assert np.array_equal(filled[~hidden], window[~hidden]) and np.isfinite(filled).all()
+    other = np.where(hidden, rng.random(window.shape), window)
+    assert np.array_equal(regweight.fill_hidden(other, hidden), filled)
+    lo, hi = window[~hidden].min(), window[~hidden].max()
+    assert np.all((filled >= lo) & (filled <= hi))
+
+
+def test_learned_prior_held_out_estimate_does_not_read_the_hidden_pixels():
+    # prior='auto' scores the learned prior on the same hidden pixels: its start is filled the same way
+    from minieye.restore.learned_prior import hqs
+    blurred = _noisy(_texture(40, 6), K, 0.02)
+    hidden = regweight.hidden_pixels(blurred.shape)
+    changed = np.where(hidden, 1.0 - blurred, blurred)
+    before, after = (hqs(y, K / K.sum(), 0.02, None, iterations=3, hidden=hidden)[1] for y in (blurred, changed))
+    np.testing.assert_allclose(before, after, atol=1e-9)

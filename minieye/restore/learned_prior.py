@@ -29,6 +29,7 @@ from ..checks import fail
 from .baselines import transfer_function
 from .denoiser import MAX_SIGMA, apply_denoiser, load_denoiser
 from .intensity import clip_to_box
+from .regweight import fill_hidden
 
 __all__ = ["deconvolve_learned", "deconvolve_learned_image", "hqs", "learned_prediction", "ITERATIONS",
            "LAMBDA"]
@@ -44,20 +45,6 @@ CG_STEPS = 3          # preconditioned conjugate-gradient steps per data step
 
 def _mirror(interior: np.ndarray, pad: int) -> np.ndarray:
     return np.pad(interior, pad, mode="symmetric")
-
-
-def _fill_hidden(y: np.ndarray, hidden: np.ndarray) -> np.ndarray:
-    """``y`` with each hidden pixel replaced by the mean of the kept pixels of its 3x3 (else 7x7) neighbourhood."""
-    from scipy.ndimage import uniform_filter  # late: keeps `import minieye` light
-    kept = (~hidden).astype(np.float64)
-    out = y.copy()
-    for size in (3, 7):
-        total, count = uniform_filter(out * kept, size, mode="mirror"), uniform_filter(kept, size, mode="mirror")
-        fill = hidden & (count > 1e-9)
-        out[fill] = total[fill] / count[fill]
-        kept, hidden = kept + fill, hidden & ~fill
-    out[hidden] = float(out[kept > 0].mean()) if (kept > 0).any() else 0.0
-    return out
 
 
 def _data_step(u: np.ndarray, rhs: np.ndarray, mask: np.ndarray, otf: np.ndarray, alpha: float,
@@ -110,7 +97,7 @@ def hqs(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = Non
     data[inside] = y
     otf = transfer_function(kernel, mask.shape)
     rhs = np.fft.irfft2(np.conj(otf) * np.fft.rfft2(mask * data), s=mask.shape)
-    z = _mirror(y if hidden is None else _fill_hidden(y, np.asarray(hidden, dtype=bool)), pad)
+    z = _mirror(y if hidden is None else fill_hidden(y, np.asarray(hidden, dtype=bool)), pad)
     u = z
     end = max(sigma, FLOOR)
     for s in np.geomspace(max(START_SIGMA, end), end, n):
