@@ -37,7 +37,7 @@ from .deconvolve import SECOND_ORDER_SHARE, TV_EPS, initial_scene
 from .intensity import working_units
 from .problem import solve_stage
 from .psf import gaussian
-from .regweight import HOLDOUT, SEED, choose_weight, proxy_window
+from .regweight import choose_weight, hidden_pixels, proxy_window
 
 EVIDENCE_MIN = 2.0  # standard errors by which a kernel must beat "no blur" on the hidden pixels
 MINIMAL_BLUR = 0.5  # sigma (px) of the Gaussian that stands for "no real blur" beside the delta
@@ -85,7 +85,7 @@ def heldout_errors(y: np.ndarray, kernel: np.ndarray, sigma: float) -> np.ndarra
     planes = np.stack(channel_planes(intensity.to_working(y)))
     rows, cols = proxy_window(planes.shape[1:])
     target = planes[:, rows, cols][:, None]
-    hidden = np.random.default_rng(SEED).random(target.shape) < HOLDOUT
+    hidden = hidden_pixels(target.shape)  # the mask choose_weight hides
     predictions = []
 
     def solve(observed, start, terms, fidelity, iterations):
@@ -94,27 +94,12 @@ def heldout_errors(y: np.ndarray, kernel: np.ndarray, sigma: float) -> np.ndarra
         predictions.append(prediction)
         return scene, prediction
 
-    def start(window: np.ndarray) -> np.ndarray:  # the solver's start must not see the hidden pixels either
-        return initial_scene(fill_hidden(window, hidden)[:, 0], kernel, sigma_w, "wiener", box)[:, None]
+    def start(window: np.ndarray) -> np.ndarray:  # window: its hidden pixels already filled (fill_hidden)
+        return initial_scene(window[:, 0], kernel, sigma_w, "wiener", box)[:, None]
 
     choose_weight(planes, start, sigma_w, solve, local_terms)
     errors = [(p - target)[hidden] ** 2 / sigma_w ** 2 for p in predictions]
     return min(errors, key=np.mean)
-
-
-def fill_hidden(window: np.ndarray, hidden: np.ndarray) -> np.ndarray:
-    """``window`` (N, 1, h, w) with its ``hidden`` pixels replaced by the mean of their observed 3x3 neighbours.
-
-    regweight's start (a Wiener estimate of the whole window) would otherwise carry each
-    hidden pixel's own value into the solve: with a kernel of some spread the solver
-    keeps much of it, and the "prediction" of a hidden pixel is partly the pixel itself.
-    """
-    from scipy.ndimage import uniform_filter
-    seen = (~hidden).astype(np.float64)
-    total = uniform_filter(window * seen, size=(1, 1, 3, 3), mode="reflect")
-    count = uniform_filter(seen, size=(1, 1, 3, 3), mode="reflect")
-    around = np.where(count > 0, total / np.maximum(count, 1e-12), float(np.mean(window[~hidden])))
-    return np.where(hidden, around, window)
 
 
 def local_terms(weight: float) -> list:
