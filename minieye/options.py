@@ -62,6 +62,9 @@ KNOBS: dict[str, Knob] = {
                                           "direct convolution: multiply-adds from which it threads"),
     "conv_gemm_parallel_min_work": Knob(8_000_000, check_nonneg_int,
                                         "GEMM convolution: multiply-adds from which it threads"),
+    "conv_gemm_sample_work": Knob(24_000, check_nonneg_int,
+                                  "GEMM convolution: multiply-adds one sample's products cost on top of their own "
+                                  "(counted toward conv_gemm_parallel_min_work)"),
     "conv_wide_tile": Knob(4096, check_positive_int,
                            "direct convolution of wide planes: output pixels per tile of rows"),
     "conv_tile_bytes": Knob(768 << 10, check_positive_int,

@@ -290,3 +290,22 @@ def test_threads_survive_fork():
             if child.is_alive():
                 child.terminate()
     np.testing.assert_allclose(got, y)
+
+
+@pytest.mark.parametrize("n, top, left, out_hw", [(3, 1, 1, (6, 7)), (5, 0, 0, (4, 4)), (2, -1, 2, (3, 5)), (1, 1, 1, (6, 6)),
+                                                  (0, 1, 1, (6, 6))])
+def test_winograd_tiles_padded_by_blocks_of_samples_equal_one_serial_pass(n, top, left, out_hw):
+    """pad_tiles split over threads by samples fills every element as the serial call does
+    (zeros around x, crops for negative offsets), into reused buffers holding stale values."""
+    from minieye.kernels import conv_winograd
+    x = np.random.default_rng(n).standard_normal((n, 2, 6, 6)).astype(np.float32)
+    serial = conv_winograd.pad_tiles(x, top, left, out_hw)
+    buffers = {}
+
+    def stale(name, shape):
+        return buffers.setdefault(name, np.full(shape, np.nan, dtype=np.float32))
+
+    for _ in range(2):
+        threaded = conv_winograd.pad_tiles(x, top, left, out_hw, stale, threads=2)
+        np.testing.assert_array_equal(threaded, serial)
+    assert threaded.shape == (n, 2, 2, 2, (out_hw[0] + 1) // 2 + 1, (out_hw[1] + 1) // 2 + 1)

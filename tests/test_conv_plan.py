@@ -148,3 +148,16 @@ def test_avx512_detection_sees_a_pinned_avx2_core_type():
     assert isinstance(_blas.avx512_blas(), bool)
     if os.environ.get("OPENBLAS_CORETYPE", "").lower() == "haswell":
         assert not _blas.avx512_blas()
+
+
+def test_many_small_samples_thread_although_their_multiply_adds_are_few():
+    """The 256 digits of 8x8 (2.4 million multiply-adds) split over 2 threads; as many multiply-adds
+    in 4 large samples, or 64 tiny samples, stay on one thread; without the per-sample cost, none split."""
+    digits, few_large, few_tiny = ((256, 1, 8, 8), (16, 1, 3, 3)), ((4, 16, 16, 16), (32, 16, 3, 3)), \
+        ((64, 4, 8, 8), (8, 4, 3, 3))
+    with me.options(threads=2, conv_algorithm="gemm"):
+        assert plan(*digits, G1).threads == 2
+        assert plan(*few_large, G1).threads == 1
+        assert plan(*few_tiny, G1).threads == 1
+        with me.options(conv_gemm_sample_work=0):
+            assert plan(*digits, G1).threads == 1

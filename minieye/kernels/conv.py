@@ -165,8 +165,10 @@ def _winograd_grad_weight(x: np.ndarray, dy: np.ndarray, pads: tuple[int, int], 
     dy (n, c_out, h_out, w_out) -> (c_out, c_in, 3, 3)."""
     n, c_in = x.shape[:2]
     c_out, out_hw = dy.shape[1], dy.shape[2:]
-    xs = conv_winograd.pad_tiles(x, pads[0], pads[1], out_hw, lambda name, shape: _scratch(name, shape, x.dtype))
-    dys = conv_winograd.pad_tiles(dy, 0, 0, out_hw, lambda name, shape: _scratch("dy_" + name, shape, x.dtype))
+    xs = conv_winograd.pad_tiles(x, pads[0], pads[1], out_hw, lambda name, shape: _scratch(name, shape, x.dtype),
+                                  plan.threads)
+    dys = conv_winograd.pad_tiles(dy, 0, 0, out_hw, lambda name, shape: _scratch("dy_" + name, shape, x.dtype),
+                                   plan.threads)
     chunk, edges, scratch = _winograd_parts(n, c_in, c_out, out_hw, plan, x.dtype)
     du = np.zeros((len(scratch), 16, c_out, c_in), dtype=x.dtype)
 
@@ -187,7 +189,8 @@ def _winograd(x: np.ndarray, w: np.ndarray, pads: tuple[int, int], out_hw: tuple
     n, c_in = x.shape[:2]
     c_out = w.shape[0]
     u = conv_winograd.transform_weight(w)
-    xs = conv_winograd.pad_tiles(x, pads[0], pads[1], out_hw, lambda name, shape: _scratch(name, shape, x.dtype))
+    xs = conv_winograd.pad_tiles(x, pads[0], pads[1], out_hw, lambda name, shape: _scratch(name, shape, x.dtype),
+                                  plan.threads)
     y = np.empty((n, c_out) + tuple(out_hw), dtype=x.dtype)
     shift = np.zeros(c_out, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     chunk, edges, scratch = _winograd_parts(n, c_in, c_out, out_hw, plan, x.dtype)

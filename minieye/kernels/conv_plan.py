@@ -10,7 +10,8 @@ the knobs of ``minieye.options`` at call time:
   groups; taps: no groups).
 - ``threads`` (None: ``numba.get_num_threads()``), ``conv_direct_parallel_min_work`` and
   ``conv_gemm_parallel_min_work``: below that many multiply-adds a call stays on the
-  caller's thread (handing work to a thread costs tens of microseconds).
+  caller's thread (handing work to a thread costs tens of microseconds); GEMM, Winograd and
+  taps count ``conv_gemm_sample_work`` more per sample (the cost of its products' calls).
 - ``conv_wide_tile`` and ``conv_tile_bytes``: the tile sizes of the direct and GEMM (and
   Winograd) algorithms; ``conv_winograd_min_channels`` and ``conv_winograd_min_pixels``: from how many
   channels and output pixels per plane "auto" picks Winograd; ``conv_taps_min_channels``: from how
@@ -127,7 +128,10 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
     if algorithm is not Algorithm.DIRECT:
         # threads take whole samples (a 3-D call's samples are its depth slices)
         samples = n * int(np.prod(out[:-2]))
-        threads = 1 if work < option("conv_gemm_parallel_min_work") else max(1, min(available, samples))
+        # each sample's small products cost calls and unfolding beyond their multiply-adds: many
+        # small samples (256 digits of 8x8) split well although their multiply-adds are few
+        effort = work + samples * option("conv_gemm_sample_work")
+        threads = 1 if effort < option("conv_gemm_parallel_min_work") else max(1, min(available, samples))
     else:
         threads = 1 if work < option("conv_direct_parallel_min_work") else available
     wide_tile = option("conv_wide_tile")
