@@ -165,6 +165,10 @@ def test_orientation_and_schedule_arguments_are_checked_as_checks_does():
             make()
     with pytest.raises(TypeError, match="other a train schedule"):
         train.LinearWarmup(3).then(0.5)
+    with pytest.raises(TypeError, match=r"FixedStep: expected schedule a train schedule .* got 0\.5"):
+        train.FixedStep(0.1, schedule=0.5)
+    with pytest.raises(TypeError, match=r"pass an instance, not the class: Cosine\(\.\.\.\)"):
+        train.FixedStep(0.1, schedule=train.Cosine)
 
 
 def test_pytorch_optimizer_arguments_say_where_they_go_here():

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..checks import check_positive_int, check_real, fail
+from ..checks import check_positive_int, check_real, fail, fail_type
 from .schedules import Schedule
 
 __all__ = ["Trial", "LineSearch", "FixedStep", "Backtracking", "ArmijoWolfe", "Quadratic"]
@@ -114,8 +114,8 @@ class FixedStep(LineSearch):
         self.rate = _number(rate, "FixedStep", "rate", 0.0, math.inf)
         self.max_halvings = check_positive_int(max_halvings, "FixedStep", "max_halvings")
         if schedule is not None and not isinstance(schedule, Schedule):
-            raise fail("FixedStep", "schedule a train schedule (e.g. train.Cosine(100)) or None", repr(schedule),
-                       "pass an instance, not the class" if isinstance(schedule, type) else None)
+            raise fail_type("FixedStep", "schedule a train schedule (e.g. train.Cosine(100)) or None", repr(schedule),
+                            value=schedule)
         if per not in ("iteration", "epoch"):
             raise fail("FixedStep", "per 'iteration' or 'epoch'", repr(per))
         self.schedule, self.per = schedule, per
