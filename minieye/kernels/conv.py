@@ -110,6 +110,11 @@ def _run_taps(run: Callable, n: int, c_in: int, c_out: int, hw: tuple[int, int],
         run_parts(part, layout.threads)
 
 
+def _shift(bias: np.ndarray | None, c_out: int, dtype: np.dtype) -> np.ndarray:
+    """The bias the kernels add to each output channel: (c_out,) contiguous, zeros without one."""
+    return np.zeros(c_out, dtype=dtype) if bias is None else np.ascontiguousarray(bias, dtype=dtype)
+
+
 def _tap_major(w: np.ndarray) -> np.ndarray:
     """(c_out, c_in, kh, kw) -> (kh*kw, c_out, c_in), the layout of ``conv_taps``."""
     return np.ascontiguousarray(w.transpose(2, 3, 0, 1)).reshape(w.shape[2] * w.shape[3], w.shape[0], w.shape[1])
@@ -192,7 +197,7 @@ def _winograd(x: np.ndarray, w: np.ndarray, pads: tuple[int, int], out_hw: tuple
     xs = conv_winograd.pad_tiles(x, pads[0], pads[1], out_hw, lambda name, shape: _scratch(name, shape, x.dtype),
                                   plan.threads)
     y = np.empty((n, c_out) + tuple(out_hw), dtype=x.dtype)
-    shift = np.zeros(c_out, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
+    shift = _shift(bias, c_out, x.dtype)
     chunk, edges, scratch = _winograd_parts(n, c_in, c_out, out_hw, plan, x.dtype)
 
     def part(i: int) -> None:
@@ -218,7 +223,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan 
     if plan.algorithm is Algorithm.TAPS:
         y = np.empty(x.shape[:1] + w.shape[:1] + output_size(x.shape[2:], w.shape[2:], geometry), dtype=x.dtype)
         wt = _tap_major(w)
-        shift = np.zeros(w.shape[0], dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
+        shift = _shift(bias, w.shape[0], x.dtype)
         _run_taps(lambda *a: conv_taps.forward(x, wt, shift, y, *a), x.shape[0], x.shape[1], w.shape[0],
                   x.shape[2:], w.shape[2:], y.shape[2:], geometry, plan, x.dtype)
         return y
@@ -264,7 +269,7 @@ def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray 
     need_dw = dy is not None
     dw_part = np.zeros((layout.threads, g, k, c_out_g) if need_dw else (layout.threads, 1, 1, 1), dtype=x.dtype)
     w2 = np.ascontiguousarray(w.reshape(g, c_out_g, k)) if need_y else np.empty((g, c_out_g, k), dtype=x.dtype)
-    shift = np.zeros(c_out, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
+    shift = _shift(bias, c_out, x.dtype)
     scratch = [_thread_scratch(layout, i, x.dtype) for i in range(layout.threads)]
 
     def part(i: int) -> None:
