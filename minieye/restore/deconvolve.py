@@ -322,6 +322,7 @@ def auto_weight(planes: np.ndarray, k: np.ndarray, sigma: float, box: Any, dtype
 
     def two_stage_terms(guide: np.ndarray, w: float) -> list:
         return nonlocal_terms(guide, w, nonlocal_h)
+
     def learned(window: np.ndarray, hidden: np.ndarray) -> np.ndarray:
         from .learned_prior import learned_prediction
         return learned_prediction(window, hidden, k, sigma, box)
@@ -336,7 +337,8 @@ def central_choice(read: Any, shape: Sequence[int], k: np.ndarray, sigma: float,
 
     ``read((r0, r1, c0, c1))`` returns that part of the image, (h, w) or (h, w, C), in working units.
     """
-    if sigma < AUTO_MIN_SIGMA or settings["prior"] == "learned":  # nearly noise-free: the fixed rule, as untiled
+    # nearly noise-free: the fixed rule, as untiled; the learned prior needs no weight
+    if sigma < AUTO_MIN_SIGMA or settings["prior"] == "learned":
         return default_tv_weight(sigma), settings["prior"], None
     rows, cols = proxy_window(tuple(shape[:2]))
     window = read((rows.start, rows.stop, cols.start, cols.stop))
