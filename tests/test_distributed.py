@@ -121,6 +121,35 @@ def test_one_partition_is_bit_for_bit(client):
         np.testing.assert_array_equal(grad, single.evaluate_vector()[1])
 
 
+def batchnorm_net():
+    return me.Sequential(layers.Dense(6, 10, dtype=np.float64, seed=1), layers.BatchNorm1D(10, dtype=np.float64),
+                         layers.Tanh(), layers.Dense(10, 3, dtype=np.float64, seed=2))
+
+
+def test_running_statistics_come_back_and_modes_go_out(client):
+    net = batchnorm_net()
+    norm = net.layers[1]
+    with _distributed(net, losses.MSE(), X, Y, client=client) as problem:
+        # the warm-up evaluations left the client's statistics as they were
+        assert norm.num_batches_tracked == 0 and not norm.running_mean.any() and (norm.running_var == 1).all()
+        problem.evaluate_vector()
+        hidden = [net.layers[0](X[a:b]) for a, b in problem.row_ranges]
+        shares = [len(h) / len(X) for h in hidden]
+        # the running mean moved by the whole batch's mean, as in one process
+        np.testing.assert_allclose(norm.running_mean, 0.1 * net.layers[0](X).mean(axis=0), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(norm.running_var, 0.9 + 0.1 * sum(s * h.var(axis=0, ddof=1)
+                                                                     for s, h in zip(shares, hidden)), rtol=1e-12)
+        assert norm.num_batches_tracked == 1
+        # evaluation mode on the client reaches the workers: the loss of one process in that mode
+        net.eval()
+        before = norm.running_mean.copy()
+        loss, grad = problem.evaluate_vector()
+        single = train.Problem(net, losses.MSE(), X, Y).evaluate_vector()
+        assert loss == pytest.approx(single[0], rel=1e-12)
+        _close(grad, single[1])
+        np.testing.assert_array_equal(norm.running_mean, before)
+
+
 def test_lost_actor_is_a_clear_error_and_parameters_stay(client):
     problem = _distributed(dense_net(), losses.MSE(), X, Y, client=client)
     before = problem.get_vector()
@@ -282,6 +311,6 @@ def test_a_partition_caps_numba_threads_only_during_its_call():
 
     evaluator.problem.evaluate = spy
     before = numba.get_num_threads()
-    loss_value, grad, _, _ = evaluator.evaluate([p.value for p in params], None)
+    loss_value, grad, _, _, buffers = evaluator.evaluate([p.value for p in params], None)
     assert seen == [1] and numba.get_num_threads() == before  # the worker thread gets its setting back
-    assert np.isfinite(loss_value) and grad.shape == (sum(p.size for p in params),)
+    assert np.isfinite(loss_value) and grad.shape == (sum(p.size for p in params),) and buffers is None

@@ -34,7 +34,7 @@ from ..train.problem import Problem
 from .cluster import connect
 from .placement import Placement, live_workers
 from .shards import ShardSource
-from .wire import pack_model
+from .wire import layer_state, pack_model, set_layer_state
 
 __all__ = ["DistributedProblem"]
 
@@ -118,10 +118,12 @@ class DistributedProblem(Problem):
             self.last_timing: dict[str, float] = {}
             if warm_up:
                 start = time.perf_counter()
+                before = layer_state(self.layers())  # warming up must not move running statistics
                 self.evaluate_vector(None)
                 if self.batch_size is not None:  # mini-batch sizes may take other kernel paths
                     spread = np.unique(np.linspace(0, self.n_rows - 1, self.batch_size).round().astype(int))
                     self.evaluate_vector(spread)  # (a fixed set of rows: the problem's rng is untouched)
+                set_layer_state(self.layers(), before)
                 self.evaluations = 0
                 self.setup_seconds = time.perf_counter() - start
         except BaseException:
@@ -234,19 +236,41 @@ class DistributedProblem(Problem):
         values = [np.array(p.value, copy=True) for p in self.params]  # the client may overwrite p.value next
         jobs = self._rows(batch)
         total_rows = sum(n for _, _, n in jobs)
+        layers = self.layers()
+        state = layer_state(layers)
         # One direct call per partition's actor, all in flight at once.
-        results = self.placement.call([(i, "evaluate", (values, rows)) for i, rows, _ in jobs])
+        results = self.placement.call([(i, "evaluate", (values, rows, state)) for i, rows, _ in jobs])
         self.evaluations += 1
         loss, grad = 0.0, np.zeros(self.size)
-        for (_, _, n), (part_loss, part_grad, _, _) in zip(jobs, results):
+        for (_, _, n), (part_loss, part_grad, *_) in zip(jobs, results):
             weight = n / total_rows if self.reduction == "mean" else 1.0
             loss += weight * part_loss
             grad += weight * part_grad.astype(np.float64)  # float32 parameters send float32 gradients
+        self._gather_buffers(layers, state[1], [n / total_rows for _, _, n in jobs], [r[4] for r in results])
         wall = time.perf_counter() - start
         compute = max(r[2] for r in results)
         self.last_timing = {"wall": wall, "compute": compute, "overhead": wall - compute,
                             "cpu": max(r[3] for r in results)}
         return float(loss), grad
+
+    @staticmethod
+    def _gather_buffers(layers: list[Layer], sent: list[np.ndarray], shares: list[float],
+                        partition_buffers: list[list[np.ndarray]]) -> None:
+        """The client's buffers after an evaluation: each float buffer the row-weighted mean of
+        what the partitions left (a running mean moved by a batch mean then moves by the whole
+        batch's mean, as in one process; a running variance by the mean of the partitions'
+        variances); integer ones (batch counters) as the first partition left them (every
+        partition counted the same batch). Buffers no partition changed (evaluation mode) stay
+        as they were, bit for bit."""
+        targets = [value for layer in layers for value in layer.buffers().values()]
+        for k, target in enumerate(targets):
+            if all(np.array_equal(buffers[k], sent[k]) for buffers in partition_buffers):
+                continue
+            if np.issubdtype(target.dtype, np.floating):
+                mean = sum(share * buffers[k].astype(np.float64) for share, buffers in zip(shares, partition_buffers))
+                np.copyto(target, mean, casting="same_kind")
+            else:
+                np.copyto(target, partition_buffers[0][k])
 
     def evaluate(self, batch: np.ndarray | None = None) -> tuple[float, DeltaSet]:
         """``evaluate_vector`` with the gradient as a DeltaSet over ``params``."""

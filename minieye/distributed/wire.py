@@ -22,7 +22,12 @@ import numpy as np
 from ..core import Layer, Parameter, unique_parameters
 from ..io import decode, encode
 
-__all__ = ["distinct_parameters", "pack_model", "unpack_model"]
+__all__ = ["LayerState", "distinct_parameters", "layer_state", "pack_model", "set_layer_state", "unpack_model"]
+
+# Each layer's training flag, and every buffer (running statistics), in ``Problem.layers()``
+# order: what the client and the workers exchange on every evaluation of a network that
+# has buffers.
+LayerState = tuple[list[bool], list[np.ndarray]]
 
 
 def distinct_parameters(net: Layer, loss: Layer) -> list[Parameter]:
@@ -74,3 +79,23 @@ def unpack_model(model: dict[str, Any]) -> tuple[Layer, Layer, list[Parameter]]:
         raise ValueError(f"minieye.distributed worker: the rebuilt network's parameters have shapes {got}; "
                          f"the client's have {model['shapes']} (different minieye versions on client and worker?)")
     return net, loss, chosen
+
+
+def layer_state(layers: list[Layer]) -> LayerState:
+    """The modes of ``layers`` and copies of their buffers, in order."""
+    return ([bool(layer.training) for layer in layers],
+            [np.array(value, copy=True) for layer in layers for value in layer.buffers().values()])
+
+
+def set_layer_state(layers: list[Layer], state: LayerState) -> None:
+    """Write ``layer_state``'s output (from the client's copy of the same network) into ``layers``."""
+    modes, buffers = state
+    targets = [value for layer in layers for value in layer.buffers().values()]
+    if len(modes) != len(layers) or len(buffers) != len(targets):
+        raise ValueError(f"minieye.distributed worker: the client sent the state of {len(modes)} layers and "
+                         f"{len(buffers)} buffers; this network has {len(layers)} and {len(targets)} "
+                         f"(different minieye versions on client and worker?)")
+    for layer, mode in zip(layers, modes):
+        layer.training = mode
+    for target, value in zip(targets, buffers):
+        np.copyto(target, value)

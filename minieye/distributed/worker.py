@@ -21,7 +21,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from ..train.problem import Problem
-from .wire import unpack_model
+from .wire import LayerState, layer_state, set_layer_state, unpack_model
 
 __all__ = ["PartitionEvaluator"]
 
@@ -90,18 +90,26 @@ class PartitionEvaluator:
         """Rebuild the network from a newly packed model (``DistributedProblem.refresh``)."""
         self.problem = self._build(model)
 
-    def evaluate(self, values: Sequence[np.ndarray], rows: np.ndarray | None) -> tuple[float, np.ndarray, float, float]:
+    def evaluate(self, values: Sequence[np.ndarray], rows: np.ndarray | None,
+                 state: LayerState | None = None) -> tuple[float, np.ndarray, float, float, list[np.ndarray] | None]:
         """Loss and flat gradient at ``values`` on ``rows`` of this partition (None: all of them).
 
-        Returns ``(loss, gradient, seconds, cpu_seconds)``: the gradient in the
-        parameters' dtype (float64 when they mix dtypes), and the wall and CPU time of
+        ``state``: the client's ``(modes, buffers)`` (``layer_state``), written into this
+        network first, so that the workers run in the client's modes from the client's
+        running statistics.
+
+        Returns ``(loss, gradient, seconds, cpu_seconds, buffers)``: the gradient in the
+        parameters' dtype (float64 when they mix dtypes), the wall and CPU time of
         the computation here, so that the client can tell communication from
-        computation, and work from waiting for a busy CPU.
+        computation, and work from waiting for a busy CPU, and the buffers as this
+        evaluation left them (None when ``state`` was None).
         """
         start, cpu = time.perf_counter(), time.process_time()
         params = self.problem.params
         for p, value in zip(params, values):
             p.value[...] = value
+        if state is not None:
+            set_layer_state(self.problem.layers(), state)
         with _numba_threads(self.numba_threads):
             loss, deltas = self.problem.evaluate(rows)
         # The gradient in the parameters' own dtype: the client's float64 sum is then the
@@ -109,4 +117,5 @@ class PartitionEvaluator:
         dtype = np.result_type(*[p.dtype for p in params])
         grad = np.concatenate([deltas[p].ravel() if p in deltas else np.zeros(p.size, dtype)
                                for p in params]).astype(dtype, copy=False)
-        return loss, grad, time.perf_counter() - start, time.process_time() - cpu
+        buffers = None if state is None else layer_state(self.problem.layers())[1]
+        return loss, grad, time.perf_counter() - start, time.process_time() - cpu, buffers

@@ -38,7 +38,6 @@ import numpy as np
 
 from ..archive import array_header, open_archive, write_archive
 from ..checks import check_positive_int, fail
-from ..core import walk_layers
 from .monitor import Monitor
 from .settings import loss_resolution
 
@@ -101,12 +100,6 @@ def _finite_or_none(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def _layers(problem: Any) -> list[Any]:
-    layers = walk_layers(problem.net)
-    seen = {id(layer) for layer in layers}
-    return layers + [layer for layer in walk_layers(problem.loss) if id(layer) not in seen]
-
-
 def _generators(layer: Any) -> dict[str, np.random.Generator]:
     return {name: value for name, value in sorted(vars(layer).items()) if isinstance(value, np.random.Generator)}
 
@@ -114,7 +107,7 @@ def _generators(layer: Any) -> dict[str, np.random.Generator]:
 def _save_layers(problem: Any, arrays: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     """What the layers keep besides parameters: buffers into ``arrays``, generator states as JSON."""
     entries = []
-    for j, layer in enumerate(_layers(problem)):
+    for j, layer in enumerate(problem.layers()):
         buffers = layer.buffers() if hasattr(layer, "buffers") else {}
         for name, value in buffers.items():
             arrays[f"layer.{j:03d}.{name}"] = np.array(value)
@@ -124,7 +117,7 @@ def _save_layers(problem: Any, arrays: dict[str, np.ndarray]) -> list[dict[str, 
 
 
 def _load_layers(problem: Any, entries: list[dict[str, Any]], arrays: dict[str, np.ndarray], where: str) -> None:
-    found = _layers(problem)
+    found = problem.layers()
     _expect(len(entries) == len(found), where, f"{len(found)} layers as in the network",
             f"{len(entries)} in the checkpoint")
     for j, (entry, layer) in enumerate(zip(entries, found)):

@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..checks import as_float_array, check_input_count, check_positive_int, fail, fail_type, generator, numbers_only
-from ..core import DeltaSet, Layer, Parameter, forward_scope, held_frozen, input_grad, unique_parameters
+from ..core import DeltaSet, Layer, Parameter, forward_scope, held_frozen, input_grad, unique_parameters, walk_layers
 from ..functional.optim import box_clip, box_reduce
 from .constraints import Box, Constraint
 
@@ -104,6 +104,14 @@ class Problem:
         elif self.targets is not None:
             named.append(("targets", self.targets))
         return named
+
+    def layers(self) -> list[Layer]:
+        """Every layer of the network, then those of the loss not already in it, each once, in
+        ``walk_layers`` order: the order checkpoints and the distributed workers use for
+        modes and buffers."""
+        layers = walk_layers(self.net)
+        seen = {id(layer) for layer in layers}
+        return layers + [layer for layer in walk_layers(self.loss) if id(layer) not in seen]
 
     def row_counts(self) -> dict[str, int]:
         """``{name: rows}`` (the first axis; 0 for a scalar) of each input and target."""
