@@ -153,3 +153,15 @@ def test_early_stopping_on_a_metric_follows_its_direction():
             np.testing.assert_array_equal(problem.get_vector(), validation.best_x)
     with pytest.raises(ValueError, match="watch one of"):
         train.Validation(x, labels, watch="accuracy")
+
+
+def test_validation_checks_per_epoch_with_mini_batches_and_per_iteration_without():
+    x, labels = blobs(60)
+    for batch_size, checks in ((20, 1 + 2), (None, 1 + 4)):  # 2 epochs of 3 batches; 4 full-batch iterations
+        problem = train.Problem(classifier(), losses.SoftmaxCrossEntropy(), x, labels, batch_size=batch_size)
+        validation = train.Validation(x, labels, patience=100)  # every="auto"
+        trainer = train.Trainer(problem, train.Adam(), train.FixedStep(0.01), [validation])
+        trainer.run(epochs=2) if batch_size else trainer.run(max_iterations=4)
+        assert len(validation.scores) == checks
+    with pytest.raises(ValueError, match="every 'auto', 'epoch' or a positive integer"):
+        train.Validation(x, labels, every="sometimes")

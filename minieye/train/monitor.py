@@ -187,7 +187,9 @@ class Validation(Monitor):
     """Early stopping on held-out data (MindsEye's ValidatingTrainer; Keras's validation data
     with EarlyStopping).
 
-    Every ``every`` iterations, or after every epoch with ``every="epoch"``, the network is
+    Every ``every`` iterations, or after every epoch with ``every="epoch"``, or with
+    ``every="auto"`` (the default) after every epoch when the problem draws mini-batches and
+    every iteration when it is full-batch (where an iteration is an epoch), the network is
     evaluated on ``inputs``/``targets`` in evaluation mode (``train.evaluate``, ``batch_size``
     rows at a time): the loss (the problem's, unless ``loss`` is given) and ``metrics``
     (e.g. ``[train.Accuracy()]``). With ``every="epoch"`` the values join the epoch summary as
@@ -201,14 +203,17 @@ class Validation(Monitor):
     has the best values.
     """
 
-    def __init__(self, inputs: Any = (), targets: Any = None, every: int | str = 1, patience: int = 5,
+    def __init__(self, inputs: Any = (), targets: Any = None, every: int | str = "auto", patience: int = 5,
                  loss: Any = None, restore_best: bool = True, metrics: Sequence[Any] = (),
                  watch: str = "loss", batch_size: int | None = None):
         where = "Validation"
         self.inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
         self.targets = targets
+        if isinstance(every, str) and every not in ("auto", "epoch"):
+            raise fail(where, "every 'auto', 'epoch' or a positive integer", repr(every))
+        self.auto = every == "auto"
         self.per_epoch = every == "epoch"
-        self.every = 1 if self.per_epoch else check_positive_int(every, where, "every")
+        self.every = 1 if self.per_epoch or self.auto else check_positive_int(every, where, "every")
         self.patience = check_positive_int(patience, where, "patience")
         self.loss = loss
         self.restore_best = bool(restore_best)
@@ -238,6 +243,8 @@ class Validation(Monitor):
         return evaluate(problem.net, loss, self.inputs, self.targets, self.metrics, self.batch_size)
 
     def start(self, trainer: Any) -> None:
+        if self.auto:
+            self.per_epoch = getattr(trainer.problem, "batch_size", None) is not None
         if trainer.iteration == 0:
             self._clear()
             self._check(trainer, 0)
