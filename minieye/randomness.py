@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
 from .checks import fail
 from .core import current_scope
 
-__all__ = ["fixed_noise", "noise_generator"]
+__all__ = ["fixed_noise", "layer_generators", "noise_generator"]
 
 _NOISE: contextvars.ContextVar[int | None] = contextvars.ContextVar("minieye_fixed_noise", default=None)
 _NOISE_COUNT = "core.noise_draws"  # forward-scope key: stochastic draws made so far in this pass
@@ -48,3 +48,9 @@ def noise_generator(own: np.random.Generator) -> np.random.Generator:
         count = scope.get(_NOISE_COUNT, 0)
         scope[_NOISE_COUNT] = count + 1
     return np.random.default_rng([seed, count])
+
+
+def layer_generators(layer: Any) -> dict[str, np.random.Generator]:
+    """The random generators a layer keeps (Dropout's mask generator), by attribute name, sorted:
+    what checkpoints save and what the distributed workers reseed per evaluation."""
+    return {name: value for name, value in sorted(vars(layer).items()) if isinstance(value, np.random.Generator)}

@@ -150,6 +150,29 @@ def test_running_statistics_come_back_and_modes_go_out(client):
         np.testing.assert_array_equal(norm.running_mean, before)
 
 
+def test_dropout_masks_differ_between_partitions_and_follow_the_client_generator(client):
+    from minieye.distributed.wire import layer_state
+
+    def net():
+        return me.Sequential(layers.Dropout(0.5, seed=4), layers.Dense(6, 3, dtype=np.float64, seed=1))
+
+    twice_x, twice_y = np.concatenate([X[:10], X[:10]]), np.concatenate([Y[:10], Y[:10]])
+    runs = []
+    for _ in range(2):
+        with _distributed(net(), losses.MSE(), twice_x, twice_y, client=client) as problem:
+            assert problem.row_ranges == [(0, 10), (10, 20)]
+            runs.append([problem.evaluate_vector()[0] for _ in range(3)])
+            values = [p.value for p in problem.params]
+            one, other = layer_state(problem.layers(), 2)
+            partition_losses = [r[0] for r in problem.placement.call(
+                [(0, "evaluate", (values, None, one)), (1, "evaluate", (values, None, other)),
+                 (1, "evaluate", (values, None, one))])]
+    assert runs[0] == runs[1]              # reproducible: the seeds come from the client's generator
+    assert len(set(runs[0])) == 3          # a fresh mask on every evaluation
+    # the same rows with the seeds of two partitions: two masks; with the same seeds: the same loss
+    assert partition_losses[0] != partition_losses[1] and partition_losses[0] == partition_losses[2]
+
+
 def test_lost_actor_is_a_clear_error_and_parameters_stay(client):
     problem = _distributed(dense_net(), losses.MSE(), X, Y, client=client)
     before = problem.get_vector()

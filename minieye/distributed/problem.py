@@ -34,7 +34,7 @@ from ..train.problem import Problem
 from .cluster import connect
 from .placement import Placement, live_workers
 from .shards import ShardSource
-from .wire import layer_state, pack_model, set_layer_state
+from .wire import generators, layer_state, pack_model, set_layer_state
 
 __all__ = ["DistributedProblem"]
 
@@ -118,12 +118,16 @@ class DistributedProblem(Problem):
             self.last_timing: dict[str, float] = {}
             if warm_up:
                 start = time.perf_counter()
-                before = layer_state(self.layers())  # warming up must not move running statistics
+                # warming up must not move running statistics nor draw from the layers' generators
+                before = layer_state(self.layers())[0]
+                drawn = [g.bit_generator.state for g in generators(self.layers())]
                 self.evaluate_vector(None)
                 if self.batch_size is not None:  # mini-batch sizes may take other kernel paths
                     spread = np.unique(np.linspace(0, self.n_rows - 1, self.batch_size).round().astype(int))
                     self.evaluate_vector(spread)  # (a fixed set of rows: the problem's rng is untouched)
                 set_layer_state(self.layers(), before)
+                for g, state in zip(generators(self.layers()), drawn):
+                    g.bit_generator.state = state
                 self.evaluations = 0
                 self.setup_seconds = time.perf_counter() - start
         except BaseException:
@@ -237,16 +241,17 @@ class DistributedProblem(Problem):
         jobs = self._rows(batch)
         total_rows = sum(n for _, _, n in jobs)
         layers = self.layers()
-        state = layer_state(layers)
+        states = layer_state(layers, len(jobs))
         # One direct call per partition's actor, all in flight at once.
-        results = self.placement.call([(i, "evaluate", (values, rows, state)) for i, rows, _ in jobs])
+        results = self.placement.call([(i, "evaluate", (values, rows, state))
+                                       for (i, rows, _), state in zip(jobs, states)])
         self.evaluations += 1
         loss, grad = 0.0, np.zeros(self.size)
         for (_, _, n), (part_loss, part_grad, *_) in zip(jobs, results):
             weight = n / total_rows if self.reduction == "mean" else 1.0
             loss += weight * part_loss
             grad += weight * part_grad.astype(np.float64)  # float32 parameters send float32 gradients
-        self._gather_buffers(layers, state[1], [n / total_rows for _, _, n in jobs], [r[4] for r in results])
+        self._gather_buffers(layers, states[0][1], [n / total_rows for _, _, n in jobs], [r[4] for r in results])
         wall = time.perf_counter() - start
         compute = max(r[2] for r in results)
         self.last_timing = {"wall": wall, "compute": compute, "overhead": wall - compute,

@@ -21,13 +21,15 @@ import numpy as np
 
 from ..core import Layer, Parameter, unique_parameters
 from ..io import decode, encode
+from ..randomness import layer_generators
 
-__all__ = ["LayerState", "distinct_parameters", "layer_state", "pack_model", "set_layer_state", "unpack_model"]
+__all__ = ["LayerState", "distinct_parameters", "generators", "layer_state", "pack_model", "set_layer_state",
+           "unpack_model"]
 
-# Each layer's training flag, and every buffer (running statistics), in ``Problem.layers()``
-# order: what the client and the workers exchange on every evaluation of a network that
-# has buffers.
-LayerState = tuple[list[bool], list[np.ndarray]]
+# What the client sends with every evaluation, for the layers in ``Problem.layers()`` order:
+# each layer's training flag, every buffer (running statistics), and a seed for every random
+# generator (Dropout's masks), drawn for this partition from the client's own generator.
+LayerState = tuple[list[bool], list[np.ndarray], list[int]]
 
 
 def distinct_parameters(net: Layer, loss: Layer) -> list[Parameter]:
@@ -81,21 +83,37 @@ def unpack_model(model: dict[str, Any]) -> tuple[Layer, Layer, list[Parameter]]:
     return net, loss, chosen
 
 
-def layer_state(layers: list[Layer]) -> LayerState:
-    """The modes of ``layers`` and copies of their buffers, in order."""
-    return ([bool(layer.training) for layer in layers],
-            [np.array(value, copy=True) for layer in layers for value in layer.buffers().values()])
+def generators(layers: list[Layer]) -> list[np.random.Generator]:
+    """Every random generator the layers keep, in order."""
+    return [g for layer in layers for g in layer_generators(layer).values()]
+
+
+def layer_state(layers: list[Layer], partitions: int = 0) -> list[LayerState]:
+    """The modes of ``layers`` and copies of their buffers, with a fresh seed per generator, for
+    each of ``partitions`` partitions (the seeds drawn from the layers' own generators, so a
+    run is reproducible and every partition draws its own masks); ``partitions=0``: one
+    state without drawing (the seeds list empty)."""
+    modes = [bool(layer.training) for layer in layers]
+    buffers = [np.array(value, copy=True) for layer in layers for value in layer.buffers().values()]
+    if partitions == 0:
+        return [(modes, buffers, [])]
+    seeds = [[int(g.integers(2 ** 63)) for g in generators(layers)] for _ in range(partitions)]
+    return [(modes, buffers, partition_seeds) for partition_seeds in seeds]
 
 
 def set_layer_state(layers: list[Layer], state: LayerState) -> None:
-    """Write ``layer_state``'s output (from the client's copy of the same network) into ``layers``."""
-    modes, buffers = state
+    """Write a ``layer_state`` entry (from the client's copy of the same network) into ``layers``;
+    an empty seeds list leaves the generators as they are."""
+    modes, buffers, seeds = state
     targets = [value for layer in layers for value in layer.buffers().values()]
-    if len(modes) != len(layers) or len(buffers) != len(targets):
-        raise ValueError(f"minieye.distributed worker: the client sent the state of {len(modes)} layers and "
-                         f"{len(buffers)} buffers; this network has {len(layers)} and {len(targets)} "
-                         f"(different minieye versions on client and worker?)")
+    found = generators(layers)
+    if len(modes) != len(layers) or len(buffers) != len(targets) or len(seeds) not in (0, len(found)):
+        raise ValueError(f"minieye.distributed worker: the client sent the state of {len(modes)} layers, "
+                         f"{len(buffers)} buffers and {len(seeds)} generators; this network has {len(layers)}, "
+                         f"{len(targets)} and {len(found)} (different minieye versions on client and worker?)")
     for layer, mode in zip(layers, modes):
         layer.training = mode
     for target, value in zip(targets, buffers):
         np.copyto(target, value)
+    for g, seed in zip(found, seeds):
+        g.bit_generator.state = type(g.bit_generator)(seed).state

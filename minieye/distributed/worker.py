@@ -94,9 +94,9 @@ class PartitionEvaluator:
                  state: LayerState | None = None) -> tuple[float, np.ndarray, float, float, list[np.ndarray] | None]:
         """Loss and flat gradient at ``values`` on ``rows`` of this partition (None: all of them).
 
-        ``state``: the client's ``(modes, buffers)`` (``layer_state``), written into this
-        network first, so that the workers run in the client's modes from the client's
-        running statistics.
+        ``state``: the client's ``(modes, buffers, seeds)`` for this partition
+        (``wire.layer_state``), written into this network first, so that the workers run
+        in the client's modes, from the client's running statistics, with masks of their own.
 
         Returns ``(loss, gradient, seconds, cpu_seconds, buffers)``: the gradient in the
         parameters' dtype (float64 when they mix dtypes), the wall and CPU time of
@@ -117,5 +117,5 @@ class PartitionEvaluator:
         dtype = np.result_type(*[p.dtype for p in params])
         grad = np.concatenate([deltas[p].ravel() if p in deltas else np.zeros(p.size, dtype)
                                for p in params]).astype(dtype, copy=False)
-        buffers = None if state is None else layer_state(self.problem.layers())[1]
+        buffers = None if state is None else layer_state(self.problem.layers())[0][1]
         return loss, grad, time.perf_counter() - start, time.process_time() - cpu, buffers

@@ -38,6 +38,7 @@ import numpy as np
 
 from ..archive import array_header, open_archive, write_archive
 from ..checks import check_positive_int, fail
+from ..randomness import layer_generators
 from .monitor import Monitor
 from .settings import loss_resolution
 
@@ -100,10 +101,6 @@ def _finite_or_none(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def _generators(layer: Any) -> dict[str, np.random.Generator]:
-    return {name: value for name, value in sorted(vars(layer).items()) if isinstance(value, np.random.Generator)}
-
-
 def _save_layers(problem: Any, arrays: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     """What the layers keep besides parameters: buffers into ``arrays``, generator states as JSON."""
     entries = []
@@ -112,7 +109,7 @@ def _save_layers(problem: Any, arrays: dict[str, np.ndarray]) -> list[dict[str, 
         for name, value in buffers.items():
             arrays[f"layer.{j:03d}.{name}"] = np.array(value)
         entries.append({"class": type(layer).__name__, "buffers": sorted(buffers),
-                        "generators": {k: _jsonable(g.bit_generator.state) for k, g in _generators(layer).items()}})
+                        "generators": {k: _jsonable(g.bit_generator.state) for k, g in layer_generators(layer).items()}})
     return entries
 
 
@@ -129,7 +126,7 @@ def _load_layers(problem: Any, entries: list[dict[str, Any]], arrays: dict[str, 
             _expect(name in buffers and buffers[name].shape == saved.shape, where,
                     f"layer {j} ({layer.label()}) buffer {name!r} of shape {saved.shape}", "another shape or none")
             buffers[name][...] = saved  # in place: layers hold on to these arrays
-        generators = _generators(layer)
+        generators = layer_generators(layer)
         for name, state in entry["generators"].items():
             generators[name].bit_generator.state = _from_jsonable(state)
 
