@@ -47,6 +47,7 @@ class Algorithm(Enum):
     DIRECT = "direct"
     GEMM = "gemm"
     WINOGRAD = "winograd"
+    WINOGRAD4 = "winograd4"
     TAPS = "taps"
 
 
@@ -116,8 +117,8 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
         algorithm = _auto_algorithm(c_in_g, c_out // geometry.groups, kernel, geometry, int(np.prod(out[-2:])))
     else:
         algorithm = Algorithm(chosen)
-        if algorithm is Algorithm.WINOGRAD and not _winograd_fits(kernel, geometry):
-            raise fail("conv_algorithm='winograd'", "a 3x3 kernel with stride 1, dilation 1 and groups 1",
+        if algorithm in (Algorithm.WINOGRAD, Algorithm.WINOGRAD4) and not _winograd_fits(kernel, geometry):
+            raise fail(f"conv_algorithm='{chosen}'", "a 3x3 kernel with stride 1, dilation 1 and groups 1",
                        f"kernel {kernel}, stride {geometry.stride}, dilation {geometry.dilation}, "
                        f"groups {geometry.groups}", "use 'auto' or 'gemm' for this layer")
         if algorithm is Algorithm.TAPS and not _taps_fits(geometry):

@@ -38,45 +38,82 @@ from ._jit import kernel
 from ._threads import run_blocks
 from .conv_blas import gemm
 
+TILE = 2       # outputs per tile side
+ELEMENTS = 16  # products per tile and channel pair (4 x 4)
+
 # G (4x3): the weight transform U = G g G^T.
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 
 
-def transform_weight(w: np.ndarray) -> np.ndarray:
-    """U[4*i + j, o, c] = (G w[o, c] G^T)[i, j], computed in float64 and stored in w's dtype.
-    Shapes: w (c_out, c_in, 3, 3) -> (16, c_out, c_in)."""
-    u = np.einsum("ai,ocij,bj->aboc", G, w.astype(np.float64), G)
-    return np.ascontiguousarray(u.reshape(16, w.shape[0], w.shape[1]), dtype=w.dtype)
+def positions(out_hw: tuple[int, int]) -> int:
+    """Tile positions per plane, tiles_h * (tiles_w + 1) (one junk position per row of tiles)."""
+    return ((out_hw[0] + 1) // 2) * ((out_hw[1] + 1) // 2 + 1)
+
+
+def block_size(out_hw: tuple[int, int]) -> int:
+    """Elements of the per-thread output-block scratch (``y_buf``) for output planes of out_hw."""
+    return 4 * positions(out_hw)
+
+
+def transform_weight(w: np.ndarray, g: np.ndarray = G) -> np.ndarray:
+    """U[a*i + j, o, c] = (g w[o, c] g^T)[i, j] for the a x 3 weight transform ``g`` (this module's G,
+    or F(4x4, 3x3)'s), computed in float64 and stored in w's dtype.
+    Shapes: w (c_out, c_in, 3, 3) -> (a*a, c_out, c_in)."""
+    u = np.einsum("ai,ocij,bj->aboc", g, w.astype(np.float64), g)
+    return np.ascontiguousarray(u.reshape(g.shape[0] ** 2, w.shape[0], w.shape[1]), dtype=w.dtype)
 
 
 def pad_tiles(x: np.ndarray, top: int, left: int, out_hw: tuple[int, int],
-              scratch: Callable[[str, tuple[int, ...]], np.ndarray] | None = None, threads: int = 1) -> np.ndarray:
-    """x placed at (top, left) in zeros of height 2*tiles_h + 2 and width 2*tiles_w + 2 (tiles_h =
-    ceil(h_out/2); a negative offset or a short buffer crops x), split by row and column parity.
-    ``scratch(name, shape)`` gives the two buffers (reused between calls: fresh ones cost page
-    faults); by default they are new. ``threads``: blocks of samples copied concurrently (NumPy's
-    copies release the GIL; serial, this is a tenth of a threaded Winograd pass).
-    Shapes: (n, c, h, w) -> (n, c, 2, 2, tiles_h + 1, tiles_w + 1)."""
-    n, c, h, w = x.shape
-    th1, tw1 = (out_hw[0] + 1) // 2 + 1, (out_hw[1] + 1) // 2 + 1
+              scratch: Callable[[str, tuple[int, ...]], np.ndarray] | None = None, threads: int = 1,
+              tile: int = 2) -> np.ndarray:
+    """x placed at (top, left) in zeros of height m*tiles_h + m and width m*tiles_w + m (m = ``tile``,
+    the output tile's side; tiles_h = ceil(h_out/m); a negative offset or a short buffer crops x),
+    split by row and column remainder mod m. ``scratch(name, shape)`` gives the buffer (reused
+    between calls: fresh ones cost page faults); by default it is new. ``threads``: blocks of
+    samples copied concurrently (the kernel releases the GIL; serial, this is a tenth of a
+    threaded Winograd pass). Shapes: (n, c, h, w) -> (n, c, m, m, tiles_h + 1, tiles_w + 1)."""
+    n, c = x.shape[:2]
+    th1, tw1 = (out_hw[0] + tile - 1) // tile + 1, (out_hw[1] + tile - 1) // tile + 1
     make = scratch or (lambda name, shape: np.empty(shape, dtype=x.dtype))
-    xp = make("wino_padded", (n, c, th1, 2, tw1, 2))
-    xs = make("wino_split", (n, c, 2, 2, th1, tw1))
-    r0, r1 = min(max(top, 0), 2 * th1), max(min(2 * th1, top + h), min(max(top, 0), 2 * th1))
-    c0, c1 = min(max(left, 0), 2 * tw1), max(min(2 * tw1, left + w), min(max(left, 0), 2 * tw1))
+    xs = make("wino_split", (n, c, tile, tile, th1, tw1))
 
     def samples(lo: int, hi: int) -> None:
-        flat = xp[lo:hi].reshape(hi - lo, c, 2 * th1, 2 * tw1)
-        flat[:, :, :r0] = 0
-        flat[:, :, r1:] = 0
-        flat[:, :, r0:r1, :c0] = 0
-        flat[:, :, r0:r1, c1:] = 0
-        if r1 > r0 and c1 > c0:
-            flat[:, :, r0:r1, c0:c1] = x[lo:hi, :, r0 - top:r1 - top, c0 - left:c1 - left]
-        np.copyto(xs[lo:hi], xp[lo:hi].transpose(0, 1, 3, 5, 2, 4))
+        _split_samples(x, xs, top, left, lo, hi)
 
     run_blocks(samples, n, threads)
     return xs
+
+
+@kernel
+def _split_samples(x, xs, top, left, lo, hi):
+    """xs[i, c, rp, cp, R, K] = x[i, c, m*R + rp - top, m*K + cp - left] (0 outside x), m = xs.shape[2],
+    for the samples lo .. hi-1 (``pad_tiles``). Flat unsigned indices keep the copies free of views
+    and of Numba's negative-index wraparound."""
+    h, w = x.shape[2], x.shape[3]
+    m, th1, tw1 = xs.shape[2], xs.shape[4], xs.shape[5]
+    zero, um = x.dtype.type(0), np.uint64(m)
+    xf, xsf = x.reshape(-1), xs.reshape(-1)
+    for i in range(lo, hi):
+        for c in range(x.shape[1]):
+            src_plane, dst_plane = (i * x.shape[1] + c) * h * w, (i * x.shape[1] + c) * m * m * th1 * tw1
+            for yy in range(m * th1):
+                sy = yy - top
+                for cp in range(m):
+                    dst = np.uint64(dst_plane + (((yy % m) * m + cp) * th1 + yy // m) * tw1)
+                    # K of the columns m*K + cp - left inside x: k0 <= K < k1 (none on rows outside x)
+                    k0 = min(tw1, max(0, (left - cp + m - 1) // m))
+                    k1 = max(k0, min(tw1, (w - 1 + left - cp) // m + 1))
+                    if sy < 0 or sy >= h:
+                        k0 = k1 = tw1
+                    for k in range(np.uint64(k0)):
+                        xsf[dst + k] = zero
+                    for k in range(np.uint64(k1), np.uint64(tw1)):
+                        xsf[dst + k] = zero
+                    if k1 > k0:
+                        src = np.uint64(src_plane + sy * w + m * k0 + cp - left)
+                        out = dst + np.uint64(k0)
+                        for k in range(np.uint64(k1 - k0)):
+                            xsf[out + k] = xf[src + um * k]
 
 
 # B^T (4x4) as, per row, (first input row, second input row, sign of the second):
@@ -159,9 +196,10 @@ def _input_transform(xs, v, n0, imgs):
 
 
 @kernel
-def _chunk_views(v_buf, m_buf, c_in, c_out, cols):
-    """V (16, c_in, cols) and M (16, c_out, cols) at the start of their scratch buffers."""
-    return v_buf[:16 * c_in * cols].reshape((16, c_in, cols)), m_buf[:16 * c_out * cols].reshape((16, c_out, cols))
+def chunk_views(v_buf, m_buf, elements, c_in, c_out, cols):
+    """V (elements, c_in, cols) and M (elements, c_out, cols) at the start of their scratch buffers."""
+    return (v_buf[:elements * c_in * cols].reshape((elements, c_in, cols)),
+            m_buf[:elements * c_out * cols].reshape((elements, c_out, cols)))
 
 
 @kernel
@@ -177,7 +215,7 @@ def forward_images(xs, u, bias, y, v_buf, m_buf, y_buf, ints, scalars, first, la
     for n0 in range(first, last, chunk):
         imgs = min(chunk, last - n0)
         cols = imgs * plane
-        v, m = _chunk_views(v_buf, m_buf, c_in, c_out, cols)
+        v, m = chunk_views(v_buf, m_buf, 16, c_in, c_out, cols)
         _input_transform(xs, v, n0, imgs)
         for k in range(16):
             gemm(False, False, u[k].reshape(-1), c_in, v[k].reshape(-1), cols, m[k].reshape(-1), cols,
@@ -213,17 +251,18 @@ def _output_grad_transform(dys, dm, n0, imgs):
 
 
 @kernel
-def grad_weight_images(xs, dys, du, v_buf, m_buf, ints, scalars, first, last, chunk):
+def grad_weight_images(xs, dys, du, v_buf, m_buf, y_buf, ints, scalars, first, last, chunk):
     """du[k] += sum over the tiles of images first .. last-1 of dM[k] @ V[k]^T, ``chunk`` images at a
     time: the weight gradient in the transformed domain (``grad_weight`` maps it back).
     Shapes: xs (n, c_in, 2, 2, tiles_h + 1, tiles_w + 1) and dys (n, c_out, 2, 2, tiles_h + 1,
-    tiles_w + 1) split by ``pad_tiles``, du (16, c_out, c_in); scratch as ``forward_images``'s."""
+    tiles_w + 1) split by ``pad_tiles``, du (16, c_out, c_in); scratch as ``forward_images``'s (y_buf
+    unused: the arguments are those of ``conv_winograd4``'s, which needs it)."""
     c_in, c_out = xs.shape[1], dys.shape[1]
     plane = (xs.shape[4] - 1) * xs.shape[5]
     for n0 in range(first, last, chunk):
         imgs = min(chunk, last - n0)
         cols = imgs * plane
-        v, dm = _chunk_views(v_buf, m_buf, c_in, c_out, cols)
+        v, dm = chunk_views(v_buf, m_buf, 16, c_in, c_out, cols)
         _input_transform(xs, v, n0, imgs)
         _output_grad_transform(dys, dm, n0, imgs)
         for k in range(16):
@@ -231,8 +270,9 @@ def grad_weight_images(xs, dys, du, v_buf, m_buf, ints, scalars, first, last, ch
                  c_out, c_in, cols, 1.0, ints, scalars)
 
 
-def grad_weight(du: np.ndarray) -> np.ndarray:
-    """dw[o, c] = G^T dU[o, c] G (the adjoint of ``transform_weight``), in float64, stored in du's
-    dtype. Shapes: du (16, c_out, c_in) -> (c_out, c_in, 3, 3)."""
-    d = du.astype(np.float64).reshape(4, 4, du.shape[1], du.shape[2])
-    return np.ascontiguousarray(np.einsum("ai,aboc,bj->ocij", G, d, G), dtype=du.dtype)
+def grad_weight(du: np.ndarray, g: np.ndarray = G) -> np.ndarray:
+    """dw[o, c] = g^T dU[o, c] g (the adjoint of ``transform_weight``), in float64, stored in du's
+    dtype. Shapes: du (a*a, c_out, c_in) -> (c_out, c_in, 3, 3)."""
+    a = g.shape[0]
+    d = du.astype(np.float64).reshape(a, a, du.shape[1], du.shape[2])
+    return np.ascontiguousarray(np.einsum("ai,aboc,bj->ocij", g, d, g), dtype=du.dtype)
