@@ -114,7 +114,7 @@ def test_a_layer_gives_the_same_result_under_every_plan():
     x = rng.standard_normal((3, 6, 9, 9))
     layer = me.layers.Conv2D(6, 8, 3, padding=1, dtype="float64", seed=0)
     results = []
-    for algorithm in ("direct", "gemm", "winograd", "taps"):
+    for algorithm in ("direct", "gemm", "winograd", "winograd4", "taps"):
         with me.options(conv_algorithm=algorithm, conv_direct_parallel_min_work=0, conv_gemm_parallel_min_work=0):
             y, backward = layer.forward(x)
         deltas = me.DeltaSet()

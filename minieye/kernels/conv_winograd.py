@@ -59,7 +59,8 @@ def transform_weight(w: np.ndarray, g: np.ndarray = G) -> np.ndarray:
     """U[a*i + j, o, c] = (g w[o, c] g^T)[i, j] for the a x 3 weight transform ``g`` (this module's G,
     or F(4x4, 3x3)'s), computed in float64 and stored in w's dtype.
     Shapes: w (c_out, c_in, 3, 3) -> (a*a, c_out, c_in)."""
-    u = np.einsum("ai,ocij,bj->aboc", g, w.astype(np.float64), g)
+    # one product over all channel pairs, by kron(g, g) (a*a x 9): an einsum of the three factors took ms
+    u = np.kron(g, g) @ w.astype(np.float64).reshape(-1, 9).T
     return np.ascontiguousarray(u.reshape(g.shape[0] ** 2, w.shape[0], w.shape[1]), dtype=w.dtype)
 
 
@@ -86,34 +87,35 @@ def pad_tiles(x: np.ndarray, top: int, left: int, out_hw: tuple[int, int],
 
 @kernel
 def _split_samples(x, xs, top, left, lo, hi):
-    """xs[i, c, rp, cp, R, K] = x[i, c, m*R + rp - top, m*K + cp - left] (0 outside x), m = xs.shape[2],
-    for the samples lo .. hi-1 (``pad_tiles``). Flat unsigned indices keep the copies free of views
-    and of Numba's negative-index wraparound."""
+    """xs[i, c, rp, cp, R, K] = x[i, c, m*R + rp - top, m*K + cp - left] (0 outside x), m = xs.shape[2]
+    (2 or 4), for the samples lo .. hi-1 (``pad_tiles``). Each row of x is copied into a zero-bordered
+    row buffer, then dealt out to its m runs in one loop (unsigned indices: no negative-index
+    wraparound, so the loops vectorise)."""
     h, w = x.shape[2], x.shape[3]
     m, th1, tw1 = xs.shape[2], xs.shape[4], xs.shape[5]
-    zero, um = x.dtype.type(0), np.uint64(m)
-    xf, xsf = x.reshape(-1), xs.reshape(-1)
+    row = np.zeros(m * tw1, dtype=x.dtype)
+    c0, c1 = min(max(left, 0), m * tw1), max(min(m * tw1, left + w), min(max(left, 0), m * tw1))
+    run = np.uint64(th1 * tw1)  # from run (rp, cp) to (rp, cp + 1)
+    u1, u2, u3, u4 = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
     for i in range(lo, hi):
         for c in range(x.shape[1]):
-            src_plane, dst_plane = (i * x.shape[1] + c) * h * w, (i * x.shape[1] + c) * m * m * th1 * tw1
+            plane, src = xs[i, c].reshape(-1), x[i, c].reshape(-1)
             for yy in range(m * th1):
                 sy = yy - top
-                for cp in range(m):
-                    dst = np.uint64(dst_plane + (((yy % m) * m + cp) * th1 + yy // m) * tw1)
-                    # K of the columns m*K + cp - left inside x: k0 <= K < k1 (none on rows outside x)
-                    k0 = min(tw1, max(0, (left - cp + m - 1) // m))
-                    k1 = max(k0, min(tw1, (w - 1 + left - cp) // m + 1))
-                    if sy < 0 or sy >= h:
-                        k0 = k1 = tw1
-                    for k in range(np.uint64(k0)):
-                        xsf[dst + k] = zero
-                    for k in range(np.uint64(k1), np.uint64(tw1)):
-                        xsf[dst + k] = zero
-                    if k1 > k0:
-                        src = np.uint64(src_plane + sy * w + m * k0 + cp - left)
-                        out = dst + np.uint64(k0)
-                        for k in range(np.uint64(k1 - k0)):
-                            xsf[out + k] = xf[src + um * k]
+                if 0 <= sy < h:
+                    first = np.uint64(sy * w + c0 - left)
+                    for k in range(np.uint64(c0), np.uint64(c1)):
+                        row[k] = src[first + k - np.uint64(c0)]
+                else:
+                    row[:] = 0
+                d = np.uint64(((yy % m) * m * th1 + yy // m) * tw1)
+                if m == 4:
+                    for k in range(np.uint64(tw1)):
+                        plane[d + k], plane[d + run + k] = row[u4 * k], row[u4 * k + u1]
+                        plane[d + u2 * run + k], plane[d + u3 * run + k] = row[u4 * k + u2], row[u4 * k + u3]
+                else:
+                    for k in range(np.uint64(tw1)):
+                        plane[d + k], plane[d + run + k] = row[u2 * k], row[u2 * k + u1]
 
 
 # B^T (4x4) as, per row, (first input row, second input row, sign of the second):
@@ -273,6 +275,5 @@ def grad_weight_images(xs, dys, du, v_buf, m_buf, y_buf, ints, scalars, first, l
 def grad_weight(du: np.ndarray, g: np.ndarray = G) -> np.ndarray:
     """dw[o, c] = g^T dU[o, c] g (the adjoint of ``transform_weight``), in float64, stored in du's
     dtype. Shapes: du (a*a, c_out, c_in) -> (c_out, c_in, 3, 3)."""
-    a = g.shape[0]
-    d = du.astype(np.float64).reshape(a, a, du.shape[1], du.shape[2])
-    return np.ascontiguousarray(np.einsum("ai,aboc,bj->ocij", g, d, g), dtype=du.dtype)
+    dw = du.astype(np.float64).reshape(g.shape[0] ** 2, -1).T @ np.kron(g, g)  # (pairs, 9), as transform_weight
+    return np.ascontiguousarray(dw.reshape(du.shape[1], du.shape[2], 3, 3), dtype=du.dtype)

@@ -38,8 +38,7 @@ G = np.array([[1 / 4, 0.0, 0.0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 
 
 def block_size(out_hw: tuple[int, int]) -> int:
     """Elements of the per-thread transform scratch (``t_buf``) for output planes of out_hw."""
-    tw1 = (out_hw[1] + TILE - 1) // TILE + 1
-    return ELEMENTS * positions(out_hw) + TILE * tw1
+    return (ELEMENTS + 4) * positions(out_hw)
 
 
 def positions(out_hw: tuple[int, int]) -> int:
@@ -143,42 +142,36 @@ def _input_transform(xs, v, n0, imgs, t_buf):
 
 
 @kernel
-def _row_outputs(t_buf, s0, step, tx, shift):
-    """The four outputs of tile column tx in one row of y: A^T across the six runs s[a, j] at
-    t_buf[s0 + j*step + tx] (``_output_plane``'s first stage), plus shift."""
-    two, four, eight = t_buf.dtype.type(2), t_buf.dtype.type(4), t_buf.dtype.type(8)
-    i = s0 + tx
-    p12, q12 = t_buf[i + step] + t_buf[i + 2 * step], t_buf[i + step] - t_buf[i + 2 * step]
-    p34, q34 = t_buf[i + 3 * step] + t_buf[i + 4 * step], t_buf[i + 3 * step] - t_buf[i + 4 * step]
-    return ((t_buf[i] + p12) + p34 + shift, q12 + two * q34 + shift, p12 + four * p34 + shift,
-            (q12 + eight * q34) + t_buf[i + 5 * step] + shift)
-
-
-@kernel
 def _output_plane(m, o, start, y_plane, tw1, shift, t_buf):
     """y_plane[4*ty + a, 4*tx + b] = (A^T M A)[a, b] + shift for the tile positions start ..
-    start + P - 1 of m[:, o] (P = tiles_h * tw1), cropped to y_plane (h_out, w_out)."""
+    start + P - 1 of m[:, o] (P = tiles_h * tw1), cropped to y_plane (h_out, w_out): both 1-D
+    transforms as runs over all tile positions, then each row of y interleaved from four runs."""
     h_out, w_out = y_plane.shape
     plane = ((h_out + 3) // 4) * tw1
     c_out, cols = m.shape[1], m.shape[2]
     mf, yf = m.reshape(-1), y_plane.reshape(-1)
-    for j in range(6):  # down each column: s[a, j] = sum_i A^T[a, i] M[i, j]
+    for j in range(6):  # down each column: s[a, j] = sum_i A^T[a, i] M[i, j], at t_buf[(6*a + j) * P]
         _at(mf, ((j * c_out + o) * cols + start, ((6 + j) * c_out + o) * cols + start,
                  ((12 + j) * c_out + o) * cols + start, ((18 + j) * c_out + o) * cols + start,
                  ((24 + j) * c_out + o) * cols + start, ((30 + j) * c_out + o) * cols + start),
             t_buf, (j * plane, (6 + j) * plane, (12 + j) * plane, (18 + j) * plane), plane)
+    y_runs = 24 * plane  # then across: y[a, b] = sum_j s[a, j] A^T[b, j], at t_buf[y_runs + (4*a + b) * P]
+    for a in range(4):
+        s = 6 * a * plane
+        _at(t_buf, (s, s + plane, s + 2 * plane, s + 3 * plane, s + 4 * plane, s + 5 * plane), t_buf,
+            (y_runs + 4 * a * plane, y_runs + (4 * a + 1) * plane, y_runs + (4 * a + 2) * plane,
+             y_runs + (4 * a + 3) * plane), plane)
     u1, u2, u3, u4 = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
     step, full, left = np.uint64(plane), np.uint64(w_out // 4), w_out % 4
-    for y in range(h_out):  # across each row of y: four outputs per tile, a partial last one cropped
-        s0 = np.uint64((6 * (y % 4)) * plane + (y // 4) * tw1)
+    for y in range(h_out):  # each row of y: its tiles' four columns interleaved, a partial last tile cropped
+        s0 = np.uint64(y_runs + 4 * (y % 4) * plane + (y // 4) * tw1)
+        s1, s2, s3 = s0 + step, s0 + u2 * step, s0 + u3 * step
         d = np.uint64(y * w_out)
         for tx in range(full):
-            y0, y1, y2, y3 = _row_outputs(t_buf, s0, step, tx, shift)
-            yf[d + u4 * tx], yf[d + u4 * tx + u1], yf[d + u4 * tx + u2], yf[d + u4 * tx + u3] = y0, y1, y2, y3
-        if left:
-            last = _row_outputs(t_buf, s0, step, full, shift)
-            for b in range(left):
-                yf[d + u4 * full + np.uint64(b)] = last[b]
+            yf[d + u4 * tx], yf[d + u4 * tx + u1] = t_buf[s0 + tx] + shift, t_buf[s1 + tx] + shift
+            yf[d + u4 * tx + u2], yf[d + u4 * tx + u3] = t_buf[s2 + tx] + shift, t_buf[s3 + tx] + shift
+        for b in range(left):
+            yf[d + u4 * full + np.uint64(b)] = t_buf[s0 + np.uint64(b) * step + full] + shift
 
 
 @kernel
