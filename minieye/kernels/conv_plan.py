@@ -14,7 +14,7 @@ the knobs of ``minieye.options`` at call time:
   taps count ``conv_gemm_sample_work`` more per sample (the cost of its products' calls).
 - ``conv_wide_tile`` and ``conv_tile_bytes``: the tile sizes of the direct and GEMM (and
   Winograd) algorithms; ``conv_winograd_min_channels`` and ``conv_winograd_min_pixels``: from how many
-  channels and output pixels per plane "auto" picks Winograd; ``conv_taps_min_channels``: from how
+  channels and output pixels per plane "auto" picks Winograd F(4x4, 3x3) (None: by the BLAS kernels); ``conv_taps_min_channels``: from how
   many input channels "auto" runs other layers without groups per tap.
 
 The shapes are those of the *convolution* (input ``(N, C_in, *size)``, weight
@@ -39,8 +39,8 @@ __all__ = ["Algorithm", "Plan", "plan"]
 
 class Algorithm(Enum):
     """``DIRECT``: multiply-adds along image planes (few channels per group); ``GEMM``: unfolded
-    tiles multiplied by BLAS (many channels); ``WINOGRAD``: F(2x2, 3x3) for 3x3 stride-1 layers
-    with many channels; ``TAPS``: one BLAS product per kernel tap on views of the padded input
+    tiles multiplied by BLAS (many channels); ``WINOGRAD`` and ``WINOGRAD4``: F(2x2, 3x3) and
+    F(4x4, 3x3) for 3x3 stride-1 layers with many channels ("auto" picks F(4x4)); ``TAPS``: one BLAS product per kernel tap on views of the padded input
     (no groups; no unfolding, ``conv_taps``). WINOGRAD and TAPS run the forward and the
     input gradient their way; the weight gradient runs as GEMM."""
 
@@ -92,13 +92,17 @@ def _auto_algorithm(c_in_g: int, c_out_g: int, kernel: tuple[int, ...], geometry
         return Algorithm.GEMM
     if c_in_g * c_out_g <= 16 or c_in_g == 1 or c_out_g == 1:
         return Algorithm.DIRECT
-    # Winograd's transforms cost per pixel and channel, its savings grow with the channels
-    # (measured in docs/kernels.md: ahead of GEMM at 64 channels in and out; even with TAPS at 32,
-    # ahead by a few % with AVX2 BLAS kernels, behind on the forward with AVX-512's)
-    # and with the plane (at 16x16 the per-sample products are already large enough to win)
-    if (min(c_in_g, c_out_g) >= option("conv_winograd_min_channels") and _winograd_fits(kernel, geometry)
-            and plane_pixels >= option("conv_winograd_min_pixels")):
-        return Algorithm.WINOGRAD
+    # Winograd's transforms cost per pixel and channel, its savings grow with the channels and
+    # the plane. F(4x4, 3x3) against TAPS, measured per pass (docs/kernels.md, "Fifth pass"): with
+    # AVX2 BLAS kernels ahead from 24 channels in and out on 16x16 planes; with AVX-512's, whose
+    # products are faster while the transforms cost the same, only at 64 on 32x32 planes or more.
+    # It is ahead of F(2x2, 3x3) on every layer measured, so "auto" never picks F(2x2).
+    avx512 = _blas.avx512_blas()
+    min_channels = option("conv_winograd_min_channels") or (64 if avx512 else 24)
+    min_pixels = option("conv_winograd_min_pixels") or (1024 if avx512 else 256)
+    if (min(c_in_g, c_out_g) >= min_channels and _winograd_fits(kernel, geometry)
+            and plane_pixels >= min_pixels):
+        return Algorithm.WINOGRAD4
     # per-tap products skip the unfolding (measured faster from 16 input channels, strides 1 and 2);
     # with fewer, each tap's product has too few terms
     if _taps_fits(geometry) and c_in_g >= option("conv_taps_min_channels"):
