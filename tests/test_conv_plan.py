@@ -26,15 +26,15 @@ def test_auto_picks_direct_for_few_channels_and_gemm_for_many(monkeypatch):
     assert plan((8, 64, 32, 32), (64, 64, 3, 3), G2).algorithm is Algorithm.TAPS
     grouped = Geometry((1, 1), (1, 1), (1, 1), 2)
     assert plan((8, 64, 32, 32), (64, 32, 3, 3), grouped).algorithm is Algorithm.GEMM
-    assert plan((8, 24, 16, 16), (24, 24, 3, 3), G1).algorithm is Algorithm.WINOGRAD4  # from 24 channels, 16x16
-    assert plan((8, 16, 32, 32), (32, 16, 3, 3), G1).algorithm is Algorithm.TAPS       # 16 channels in
+    assert plan((8, 16, 16, 16), (24, 16, 3, 3), G1).algorithm is Algorithm.WINOGRAD4  # from 16 channels, 16x16
+    assert plan((8, 12, 32, 32), (32, 12, 3, 3), G1).algorithm is Algorithm.GEMM       # 12 channels in
     assert plan((8, 64, 8, 8), (64, 64, 3, 3), G1).algorithm is Algorithm.TAPS         # planes below 16x16
     with me.options(conv_taps_min_channels=64):
         assert plan((8, 32, 16, 8), (64, 32, 3, 3), G1).algorithm is Algorithm.GEMM
     with me.options(conv_winograd_min_pixels=64):
         assert plan((8, 64, 8, 8), (64, 64, 3, 3), G1).algorithm is Algorithm.WINOGRAD4
-    with me.options(conv_winograd_min_channels=16):
-        assert plan((8, 16, 32, 32), (32, 16, 3, 3), G1).algorithm is Algorithm.WINOGRAD4
+    with me.options(conv_winograd_min_channels=12):
+        assert plan((8, 12, 32, 32), (32, 12, 3, 3), G1).algorithm is Algorithm.WINOGRAD4
     depthwise = Geometry((1, 1), (1, 1), (1, 1), 32)
     assert plan((8, 32, 32, 32), (32, 1, 3, 3), depthwise).algorithm is Algorithm.DIRECT
 

@@ -13,8 +13,7 @@ from minieye.kernels.conv_geometry import Geometry
 from minieye.kernels.conv_plan import Algorithm, plan
 from minieye.testing import check_gradients
 
-import naive_conv as naive
-from test_conv_kernels import _check_against_naive, _kw, _tol, conv_problems, forced
+from test_conv_kernels import _check_against_naive, conv_problems
 
 PAD1 = Geometry((1, 1), (1, 1), (1, 1), 1)
 
@@ -27,19 +26,6 @@ def test_winograd4_matches_naive_loops(problem, parallel, tiny_tiles, threads):
     (tiny tiles) or all, on 1 or 2 threads."""
     with me.options(threads=threads):
         _check_against_naive(problem, "winograd4", parallel, tiny_tiles)
-
-
-@settings(max_examples=20, deadline=None)
-@given(conv_problems(winograd=True), st.booleans())
-def test_winograd4_weight_gradient_whatever_blas_runs(problem, parallel):
-    """The weight gradient by F(4x4, 3x3) even where the plan would run it as GEMM (AVX-512 BLAS)."""
-    x, w, g, rng = problem
-    dy = rng.standard_normal(naive.conv2d(x, w, **_kw(g)).shape).astype(x.dtype)
-    with forced(parallel, False, "winograd4"):
-        p = dataclasses.replace(kconv.make_plan(x.shape, w.shape, g), winograd_grad_weight=True)
-        dw = kconv.conv2d_grad_weight(x, dy, (3, 3), g, p)
-    assert dw.dtype == x.dtype
-    np.testing.assert_allclose(dw, naive.conv2d_grad_weight(x, dy, (3, 3), **_kw(g)), **_tol(x.dtype))
 
 
 @pytest.mark.parametrize("shape", [(4, 64, 16, 16, 64), (2, 32, 30, 30, 32), (3, 24, 21, 13, 24)])

@@ -158,13 +158,15 @@ _WINOGRAD = {Algorithm.WINOGRAD: conv_winograd, Algorithm.WINOGRAD4: conv_winogr
 def _winograd_parts(n: int, c_in: int, c_out: int, out_hw: tuple[int, int], plan: Plan, dtype: np.dtype
                     ) -> tuple[int, list[int], list[tuple[np.ndarray, ...]]]:
     """Images per chunk, each thread's first image (and the end), and each thread's scratch for
-    the plan's Winograd kernels: V, M, the transform blocks, and ``conv_blas.gemm``'s scalars."""
+    the plan's Winograd kernels: the chunk's split images, V, M, the transform blocks, and
+    ``conv_blas.gemm``'s scalars."""
     wino = _WINOGRAD[plan.algorithm]
     plane, elements = wino.positions(out_hw), wino.ELEMENTS
     # a chunk of whole images whose transformed tiles (V and M) fill about two GEMM tiles' worth of cache
     chunk = int(max(1, min(n, 2 * plan.tile_bytes // (elements * (c_in + c_out) * plane * np.dtype(dtype).itemsize))))
     threads = max(1, min(plan.threads, -(-n // chunk)))
-    scratch = [(_scratch(f"wino_v{i}", (elements * c_in * chunk * plane,), dtype),
+    scratch = [(_scratch(f"wino_x{i}", (chunk,) + conv_winograd.split_shape(c_in, out_hw, wino.TILE), dtype),
+                _scratch(f"wino_v{i}", (elements * c_in * chunk * plane,), dtype),
                 _scratch(f"wino_m{i}", (elements * c_out * chunk * plane,), dtype),
                 _scratch(f"wino_y{i}", (wino.block_size(out_hw),), dtype), *_gemm_args(dtype)) for i in range(threads)]
     return chunk, [n * p // threads for p in range(threads + 1)], scratch
@@ -177,15 +179,14 @@ def _winograd_grad_weight(x: np.ndarray, dy: np.ndarray, pads: tuple[int, int], 
     n, c_in = x.shape[:2]
     c_out, out_hw = dy.shape[1], dy.shape[2:]
     wino = _WINOGRAD[plan.algorithm]
-    xs = conv_winograd.pad_tiles(x, pads[0], pads[1], out_hw, lambda name, shape: _scratch(name, shape, x.dtype),
-                                  plan.threads, wino.TILE)
-    dys = conv_winograd.pad_tiles(dy, 0, 0, out_hw, lambda name, shape: _scratch("dy_" + name, shape, x.dtype),
-                                   plan.threads, wino.TILE)
     chunk, edges, scratch = _winograd_parts(n, c_in, c_out, out_hw, plan, x.dtype)
+    split_dy = [_scratch(f"wino_dy{i}", (chunk,) + conv_winograd.split_shape(c_out, out_hw, wino.TILE), x.dtype)
+                for i in range(len(scratch))]
     du = np.zeros((len(scratch), wino.ELEMENTS, c_out, c_in), dtype=x.dtype)
 
     def part(i: int) -> None:
-        wino.grad_weight_images(xs, dys, du[i], *scratch[i], edges[i], edges[i + 1], chunk)
+        wino.grad_weight_images(x, pads[0], pads[1], dy, du[i], scratch[i][0], split_dy[i], *scratch[i][1:],
+                                edges[i], edges[i + 1], chunk)
 
     with single_threaded_blas():
         run_parts(part, len(scratch))
@@ -201,14 +202,12 @@ def _winograd(x: np.ndarray, w: np.ndarray, pads: tuple[int, int], out_hw: tuple
     c_out = w.shape[0]
     wino = _WINOGRAD[plan.algorithm]
     u = conv_winograd.transform_weight(w, wino.G)
-    xs = conv_winograd.pad_tiles(x, pads[0], pads[1], out_hw, lambda name, shape: _scratch(name, shape, x.dtype),
-                                  plan.threads, wino.TILE)
     y = np.empty((n, c_out) + tuple(out_hw), dtype=x.dtype)
     shift = _shift(bias, c_out, x.dtype)
     chunk, edges, scratch = _winograd_parts(n, c_in, c_out, out_hw, plan, x.dtype)
 
     def part(i: int) -> None:
-        wino.forward_images(xs, u, shift, y, *scratch[i], edges[i], edges[i + 1], chunk)
+        wino.forward_images(x, pads[0], pads[1], u, shift, y, *scratch[i], edges[i], edges[i + 1], chunk)
 
     with single_threaded_blas():
         run_parts(part, len(scratch))

@@ -94,11 +94,11 @@ def _auto_algorithm(c_in_g: int, c_out_g: int, kernel: tuple[int, ...], geometry
         return Algorithm.DIRECT
     # Winograd's transforms cost per pixel and channel, its savings grow with the channels and
     # the plane. F(4x4, 3x3) against TAPS, measured per pass (docs/kernels.md, "Fifth pass"): with
-    # AVX2 BLAS kernels ahead from 24 channels in and out on 16x16 planes; with AVX-512's, whose
-    # products are faster while the transforms cost the same, only at 64 on 32x32 planes or more.
-    # It is ahead of F(2x2, 3x3) on every layer measured, so "auto" never picks F(2x2).
+    # AVX2 BLAS kernels ahead by 5-40 % from 16 channels in and out on 16x16 planes; with AVX-512's,
+    # whose products are faster while the transforms cost the same, only at 64 on 32x32 planes or
+    # more. It is ahead of F(2x2, 3x3) on every layer measured, so "auto" never picks F(2x2).
     avx512 = _blas.avx512_blas()
-    min_channels = option("conv_winograd_min_channels") or (64 if avx512 else 24)
+    min_channels = option("conv_winograd_min_channels") or (64 if avx512 else 16)
     min_pixels = option("conv_winograd_min_pixels") or (1024 if avx512 else 256)
     if (min(c_in_g, c_out_g) >= min_channels and _winograd_fits(kernel, geometry)
             and plane_pixels >= min_pixels):

@@ -10,7 +10,7 @@ it (Lavin & Gray, 2016; interpolation points 0, 1, -1, 2, -2 and infinity):
 call, the input tiles of a chunk of images transformed into ``V[36, c_in, tiles]``, 36 BLAS
 products ``M[k] = U[k] @ V[k]`` (``conv_blas.gemm``), the output transform, and the weight
 gradient as their adjoint. The input is split by row and column remainder mod 4
-(``conv_winograd.pad_tiles`` with tile 4): element (r, j) of tile (ty, tx) is at
+(``conv_winograd.split_samples`` with tile 4, a chunk of images at a time): element (r, j) of tile (ty, tx) is at
 ``(r % 4, j % 4, ty + r // 4, tx + j // 4)``, so for fixed (r, j) the elements of all tiles of a
 plane are one unit-stride run. Each transform is separable: a 1-D transform down the tile's
 columns (``_bt``, ``_at``, ``_a``: a few long loops over all tile positions of a plane, into a
@@ -26,7 +26,7 @@ import numpy as np
 
 from ._jit import kernel
 from .conv_blas import gemm
-from .conv_winograd import chunk_views
+from .conv_winograd import chunk_views, split_samples
 
 TILE = 4       # outputs per tile side
 ELEMENTS = 36  # products per tile and channel pair (6 x 6)
@@ -103,7 +103,7 @@ def _a(src, s, dst, d, count):
 
 @kernel
 def _split(r, j, th1, tw1):
-    """Where element (r, j) of tile position 0 sits in a flattened split plane (``pad_tiles``)."""
+    """Where element (r, j) of tile position 0 sits in a flattened split plane (``split_samples``)."""
     return (((r % 4) * 4 + j % 4) * th1 + r // 4) * tw1 + j // 4
 
 
@@ -175,11 +175,12 @@ def _output_plane(m, o, start, y_plane, tw1, shift, t_buf):
 
 
 @kernel
-def forward_images(xs, u, bias, y, v_buf, m_buf, t_buf, ints, scalars, first, last, chunk):
-    """Images first .. last-1 of y, ``chunk`` at a time, from xs (split, ``pad_tiles`` with tile 4).
-    Shapes: xs (n, c_in, 4, 4, tiles_h + 1, tiles_w + 1), u (36, c_out, c_in), bias (c_out,),
-    y (n, c_out, h_out, w_out); scratch v_buf (36*c_in*chunk*P,), m_buf (36*c_out*chunk*P,) with
-    P = ``positions(out_hw)``, t_buf (``block_size(out_hw)``,); ints and scalars: ``conv_blas.gemm``'s."""
+def forward_images(x, top, left, u, bias, y, xs, v_buf, m_buf, t_buf, ints, scalars, first, last, chunk):
+    """Images first .. last-1 of y, ``chunk`` at a time, from x placed at (top, left) in zeros.
+    Shapes: x (n, c_in, h, w), u (36, c_out, c_in), bias (c_out,), y (n, c_out, h_out, w_out);
+    scratch xs (chunk, *``split_shape(c_in, (h_out, w_out), 4)``), v_buf (36*c_in*chunk*P,), m_buf
+    (36*c_out*chunk*P,) with P = ``positions(out_hw)``, t_buf (``block_size(out_hw)``,); ints and
+    scalars: ``conv_blas.gemm``'s."""
     c_in, th1, tw1 = xs.shape[1], xs.shape[4], xs.shape[5]
     c_out = u.shape[1]
     plane = (th1 - 1) * tw1
@@ -187,7 +188,8 @@ def forward_images(xs, u, bias, y, v_buf, m_buf, t_buf, ints, scalars, first, la
         imgs = min(chunk, last - n0)
         cols = imgs * plane
         v, m = chunk_views(v_buf, m_buf, 36, c_in, c_out, cols)
-        _input_transform(xs, v, n0, imgs, t_buf)
+        split_samples(x, xs, top, left, n0, n0 + imgs)
+        _input_transform(xs, v, 0, imgs, t_buf)
         for k in range(36):
             gemm(False, False, u[k].reshape(-1), c_in, v[k].reshape(-1), cols, m[k].reshape(-1), cols,
                  c_out, cols, c_in, 0.0, ints, scalars)
@@ -199,7 +201,7 @@ def forward_images(xs, u, bias, y, v_buf, m_buf, t_buf, ints, scalars, first, la
 @kernel
 def _output_grad_transform(dys, dm, n0, imgs, t_buf):
     """dm[k, o, i*P + t] = (A dY A^T)[k // 6, k % 6], dY the 4x4 block of dy at tile position t of
-    image n0 + i, channel o (zero beyond dy). dys: dy split by ``pad_tiles`` (tile 4, no offset)."""
+    image n0 + i, channel o (zero beyond dy). dys: dy split by ``split_samples`` (tile 4, no offset)."""
     c_out, th1, tw1 = dys.shape[1], dys.shape[4], dys.shape[5]
     plane = (th1 - 1) * tw1
     cols = dm.shape[2]
@@ -221,19 +223,22 @@ def _output_grad_transform(dys, dm, n0, imgs, t_buf):
 
 
 @kernel
-def grad_weight_images(xs, dys, du, v_buf, m_buf, t_buf, ints, scalars, first, last, chunk):
+def grad_weight_images(x, top, left, dy, du, xs, dys, v_buf, m_buf, t_buf, ints, scalars, first, last, chunk):
     """du[k] += sum over the tiles of images first .. last-1 of dM[k] @ V[k]^T, ``chunk`` images at a
-    time: the weight gradient in the transformed domain (``grad_weight`` maps it back).
-    Shapes: xs (n, c_in, 4, 4, tiles_h + 1, tiles_w + 1) and dys (n, c_out, 4, 4, tiles_h + 1,
-    tiles_w + 1) split by ``pad_tiles`` (tile 4), du (36, c_out, c_in); scratch as ``forward_images``'s."""
+    time: the weight gradient in the transformed domain (``conv_winograd.grad_weight`` maps it back).
+    Shapes: x (n, c_in, h, w) placed at (top, left) in zeros, dy (n, c_out, h_out, w_out), du (36,
+    c_out, c_in); scratch xs and dys (chunk, *``split_shape(c, (h_out, w_out), 4)``), the others as
+    ``forward_images``'s."""
     c_in, c_out = xs.shape[1], dys.shape[1]
     plane = (xs.shape[4] - 1) * xs.shape[5]
     for n0 in range(first, last, chunk):
         imgs = min(chunk, last - n0)
         cols = imgs * plane
         v, dm = chunk_views(v_buf, m_buf, 36, c_in, c_out, cols)
-        _input_transform(xs, v, n0, imgs, t_buf)
-        _output_grad_transform(dys, dm, n0, imgs, t_buf)
+        split_samples(x, xs, top, left, n0, n0 + imgs)
+        split_samples(dy, dys, 0, 0, n0, n0 + imgs)
+        _input_transform(xs, v, 0, imgs, t_buf)
+        _output_grad_transform(dys, dm, 0, imgs, t_buf)
         for k in range(36):
             gemm(False, True, dm[k].reshape(-1), cols, v[k].reshape(-1), cols, du[k].reshape(-1), c_in,
                  c_out, c_in, cols, 1.0, ints, scalars)
