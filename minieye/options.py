@@ -72,7 +72,7 @@ KNOBS: dict[str, Knob] = {
                             "GEMM convolution: bytes of one unfolded tile of rows"),
     "conv_winograd_min_channels": Knob(None, _threads,
                                        "'auto' runs 3x3 stride-1 layers by Winograd F(4x4, 3x3) from this many "
-                                       "channels in and out (None: 16 with AVX2 BLAS kernels, 64 with AVX-512's)"),
+                                       "channels in and out (None: 16 with AVX2 BLAS kernels, 32 with AVX-512's)"),
     "conv_winograd_min_pixels": Knob(None, _threads,
                                      "'auto' runs Winograd only on output planes of at least this many pixels "
                                      "(None: 256 with AVX2 BLAS kernels, 1024 with AVX-512's)"),

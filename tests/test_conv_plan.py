@@ -41,9 +41,9 @@ def test_auto_picks_direct_for_few_channels_and_gemm_for_many(monkeypatch):
 
 def test_winograd4_thresholds_follow_the_blas_kernels(monkeypatch):
     monkeypatch.setattr(_blas, "avx512_blas", lambda: True)
-    assert plan((8, 32, 32, 32), (32, 32, 3, 3), G1).algorithm is Algorithm.TAPS       # 64 channels with AVX-512
+    assert plan((8, 24, 32, 32), (24, 24, 3, 3), G1).algorithm is Algorithm.TAPS       # 32 channels with AVX-512
     assert plan((8, 64, 16, 16), (64, 64, 3, 3), G1).algorithm is Algorithm.TAPS       # and 32x32 planes
-    assert plan((8, 64, 32, 32), (64, 64, 3, 3), G1).algorithm is Algorithm.WINOGRAD4
+    assert plan((8, 32, 32, 32), (32, 32, 3, 3), G1).algorithm is Algorithm.WINOGRAD4
     with me.options(conv_winograd_min_channels=32, conv_winograd_min_pixels=256):
         assert plan((8, 32, 16, 16), (32, 32, 3, 3), G1).algorithm is Algorithm.WINOGRAD4
 
@@ -55,11 +55,14 @@ def test_taps_run_the_input_gradient_per_tap_without_more_outputs_than_inputs_or
         assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).taps_grad_input is avx512
 
 
-def test_winograd_runs_the_weight_gradient_by_winograd_only_with_avx2_blas(monkeypatch):
+def test_winograd_runs_the_weight_gradient_by_winograd_with_avx2_blas_and_f4x4_on_large_planes(monkeypatch):
     for avx512 in (False, True):
         monkeypatch.setattr(_blas, "avx512_blas", lambda avx512=avx512: avx512)
         with me.options(conv_algorithm="winograd"):
             assert plan((8, 32, 32, 32), (32, 32, 3, 3), G1).winograd_grad_weight is not avx512
+        with me.options(conv_algorithm="winograd4"):  # F(4x4): with AVX-512 kernels from 32x32 planes
+            assert plan((8, 32, 32, 32), (32, 32, 3, 3), G1).winograd_grad_weight
+            assert plan((8, 32, 16, 16), (32, 32, 3, 3), G1).winograd_grad_weight is not avx512
 
 
 def test_one_input_channel_runs_as_gemm_from_6_outputs_with_avx512_blas_else_16(monkeypatch):

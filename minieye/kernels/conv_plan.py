@@ -62,7 +62,7 @@ class Plan:
     wide_tile: int      # DIRECT wide: output pixels per task
     tile_bytes: int     # GEMM: bytes of one thread's unfolded tile of rows (Winograd: half its chunk)
     taps_grad_input: bool = True  # TAPS: the input gradient per tap too (else by unfolding, as GEMM)
-    winograd_grad_weight: bool = True  # WINOGRAD: the weight gradient by Winograd too (else as GEMM)
+    winograd_grad_weight: bool = True  # WINOGRAD(4): the weight gradient by Winograd too (else as GEMM)
 
     def __post_init__(self) -> None:
         if not isinstance(self.algorithm, Algorithm):
@@ -95,10 +95,10 @@ def _auto_algorithm(c_in_g: int, c_out_g: int, kernel: tuple[int, ...], geometry
     # Winograd's transforms cost per pixel and channel, its savings grow with the channels and
     # the plane. F(4x4, 3x3) against TAPS, measured per pass (docs/kernels.md, "Fifth pass"): with
     # AVX2 BLAS kernels ahead by 5-40 % from 16 channels in and out on 16x16 planes; with AVX-512's,
-    # whose products are faster while the transforms cost the same, only at 64 on 32x32 planes or
-    # more. It is ahead of F(2x2, 3x3) on every layer measured, so "auto" never picks F(2x2).
+    # whose products are faster while the transforms cost the same, only from 32 on 32x32 planes.
+    # It is ahead of F(2x2, 3x3) on every layer measured, so "auto" never picks F(2x2).
     avx512 = _blas.avx512_blas()
-    min_channels = option("conv_winograd_min_channels") or (64 if avx512 else 16)
+    min_channels = option("conv_winograd_min_channels") or (32 if avx512 else 16)
     min_pixels = option("conv_winograd_min_pixels") or (1024 if avx512 else 256)
     if (min(c_in_g, c_out_g) >= min_channels and _winograd_fits(kernel, geometry)
             and plane_pixels >= min_pixels):
@@ -151,7 +151,10 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
     # (16->32, 32->64), 10-15 % faster with AVX-512's
     taps_grad_input = c_out <= c_in or _blas.avx512_blas()
     # Winograd's weight gradient multiplies (c_out x tiles) by (tiles x c_in) per element: with AVX2
-    # BLAS kernels 4-18 % faster than unfolding (32 and 64 channels), with AVX-512's 3-25 % slower
-    winograd_grad_weight = not _blas.avx512_blas()
+    # BLAS kernels faster than unfolding (F(2x2): 4-18 % at 32 and 64 channels; F(4x4): 3-53 %); with
+    # AVX-512's F(2x2) is 3-25 % slower, F(4x4) 24-37 % faster on 32x32 planes and more, 25-48 %
+    # slower on 16x16
+    winograd_grad_weight = not _blas.avx512_blas() or (algorithm is Algorithm.WINOGRAD4
+                                                       and int(np.prod(out[-2:])) >= 1024)
     return Plan(algorithm, threads, wide, small_planes, wide_tile, option("conv_tile_bytes"), taps_grad_input,
                 winograd_grad_weight)
