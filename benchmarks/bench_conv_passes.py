@@ -30,6 +30,9 @@ CASES = {  # name: (input shape, weight shape, padding)
     "vgg1": ((32, 3, 32, 32), (32, 3, 3, 3), 1), "vgg2": ((32, 32, 32, 32), (32, 32, 3, 3), 1),
     "vgg3": ((32, 32, 16, 16), (64, 32, 3, 3), 1), "vgg4": ((32, 64, 16, 16), (64, 64, 3, 3), 1),
     "wide32": ((16, 64, 32, 32), (64, 64, 3, 3), 1), "wide64": ((8, 64, 64, 64), (64, 64, 3, 3), 1),
+    "k32": ((32, 16, 32, 32), (32, 16, 3, 3), 1),  # bench_kernels.py's 32x16x32x32 -> 32 row
+    # the learned prior's denoiser (24 channels): a 512x512 image, and a training batch of patches
+    "den512": ((1, 24, 512, 512), (24, 24, 3, 3), 1), "den32": ((16, 24, 32, 32), (24, 24, 3, 3), 1),
 }
 
 
@@ -47,8 +50,9 @@ def best_seconds(run, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="*", metavar="CASE", help=f"some of {sorted(CASES)} (default: all)")
-    parser.add_argument("--algorithm", default="auto", choices=["auto", "direct", "gemm", "winograd", "taps"])
-    parser.add_argument("--against", choices=["auto", "direct", "gemm", "winograd", "taps"],
+    algorithms = ["auto", "direct", "gemm", "winograd", "winograd4", "taps"]
+    parser.add_argument("--algorithm", default="auto", choices=algorithms)
+    parser.add_argument("--against", choices=algorithms,
                         help="a second algorithm, alternated with the first in this process; prints ratios")
     args = parser.parse_args()
     unknown = sorted(set(args.cases) - set(CASES))

@@ -38,6 +38,7 @@ class Knob:
 
 
 def _threads(value: Any, where: str, name: str) -> int | None:
+    """A positive int, or None (the default chosen at run time)."""
     return None if value is None else check_positive_int(value, where, name)
 
 
@@ -56,7 +57,7 @@ def _one_of(*choices: str) -> Callable[[Any, str, str], str]:
 KNOBS: dict[str, Knob] = {
     "threads": Knob(None, _threads,
                     "threads minieye's own kernels may use (None: Numba's thread count)"),
-    "conv_algorithm": Knob("auto", _one_of("auto", "direct", "gemm", "winograd", "taps"),
+    "conv_algorithm": Knob("auto", _one_of("auto", "direct", "gemm", "winograd", "winograd4", "taps"),
                            "convolution algorithm; 'auto' chooses per call from the shapes"),
     "conv_direct_parallel_min_work": Knob(4_000_000, check_nonneg_int,
                                           "direct convolution: multiply-adds from which it threads"),
@@ -69,10 +70,12 @@ KNOBS: dict[str, Knob] = {
                            "direct convolution of wide planes: output pixels per tile of rows"),
     "conv_tile_bytes": Knob(768 << 10, check_positive_int,
                             "GEMM convolution: bytes of one unfolded tile of rows"),
-    "conv_winograd_min_channels": Knob(64, check_positive_int,
-                                       "'auto' runs 3x3 stride-1 layers by Winograd from this many channels in and out"),
-    "conv_winograd_min_pixels": Knob(1024, check_positive_int,
-                                     "'auto' runs Winograd only on output planes of at least this many pixels"),
+    "conv_winograd_min_channels": Knob(None, _threads,
+                                       "'auto' runs 3x3 stride-1 layers by Winograd F(4x4, 3x3) from this many "
+                                       "channels in and out (None: 16 with AVX2 BLAS kernels, 32 with AVX-512's)"),
+    "conv_winograd_min_pixels": Knob(None, _threads,
+                                     "'auto' runs Winograd only on output planes of at least this many pixels "
+                                     "(None: 256 with AVX2 BLAS kernels, 1024 with AVX-512's)"),
     "conv_taps_min_channels": Knob(16, check_positive_int,
                                    "'auto' runs layers without groups as one product per kernel tap from this "
                                    "many input channels"),

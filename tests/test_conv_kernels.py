@@ -80,13 +80,14 @@ def test_winograd_matches_naive_loops(problem, parallel, tiny_tiles):
 
 
 @settings(max_examples=30)
-@given(conv_problems(winograd=True), st.booleans(), st.booleans())
-def test_winograd_weight_gradient_matches_naive_loops(problem, parallel, tiny_tiles):
-    """The weight gradient by F(2x2, 3x3) (G^T [sum of (A dY A^T) (B^T d B)^T] G) whatever BLAS
-    runs: every padding, odd or even output size, one image per chunk or all, per-thread sums."""
+@given(conv_problems(winograd=True), st.booleans(), st.booleans(), st.sampled_from(["winograd", "winograd4"]))
+def test_winograd_weight_gradient_matches_naive_loops(problem, parallel, tiny_tiles, algorithm):
+    """The weight gradient by F(2x2, 3x3) and F(4x4, 3x3) (G^T [sum of (A dY A^T) (B^T d B)^T] G)
+    whatever BLAS runs: every padding, odd or even output size, one image per chunk or all,
+    per-thread sums."""
     x, w, g, rng = problem
     dy = rng.standard_normal(naive.conv2d(x, w, **_kw(g)).shape).astype(x.dtype)
-    with forced(parallel, tiny_tiles, "winograd"):
+    with forced(parallel, tiny_tiles, algorithm):
         plan = dataclasses.replace(kconv.make_plan(x.shape, w.shape, g), winograd_grad_weight=True)
         dw = kconv.conv2d_grad_weight(x, dy, (3, 3), g, plan)
     assert dw.dtype == x.dtype
@@ -292,20 +293,23 @@ def test_threads_survive_fork():
     np.testing.assert_allclose(got, y)
 
 
+@pytest.mark.parametrize("tile", [2, 4])
 @pytest.mark.parametrize("n, top, left, out_hw", [(3, 1, 1, (6, 7)), (5, 0, 0, (4, 4)), (2, -1, 2, (3, 5)), (1, 1, 1, (6, 6)),
-                                                  (0, 1, 1, (6, 6))])
-def test_winograd_tiles_padded_by_blocks_of_samples_equal_one_serial_pass(n, top, left, out_hw):
-    """pad_tiles split over threads by samples fills every element as the serial call does
-    (zeros around x, crops for negative offsets), into reused buffers holding stale values."""
+                                                  (2, 3, 0, (9, 10))])
+def test_winograd_split_by_blocks_of_samples_equals_the_padded_image_split(tile, n, top, left, out_hw):
+    """split_samples over blocks of samples writes every element of a buffer holding stale values:
+    x placed at (top, left) in zeros (cropped for negative offsets), split by remainder mod tile."""
     from minieye.kernels import conv_winograd
     x = np.random.default_rng(n).standard_normal((n, 2, 6, 6)).astype(np.float32)
-    serial = conv_winograd.pad_tiles(x, top, left, out_hw)
-    buffers = {}
-
-    def stale(name, shape):
-        return buffers.setdefault(name, np.full(shape, np.nan, dtype=np.float32))
-
-    for _ in range(2):
-        threaded = conv_winograd.pad_tiles(x, top, left, out_hw, stale, threads=2)
-        np.testing.assert_array_equal(threaded, serial)
-    assert threaded.shape == (n, 2, 2, 2, (out_hw[0] + 1) // 2 + 1, (out_hw[1] + 1) // 2 + 1)
+    shape = conv_winograd.split_shape(2, out_hw, tile)
+    th1, tw1 = shape[3:]
+    padded = np.zeros((n, 2, tile * th1 + 12, tile * tw1 + 12), dtype=np.float32)
+    padded[:, :, 6 + top:12 + top, 6 + left:12 + left] = x
+    padded = padded[:, :, 6:6 + tile * th1, 6:6 + tile * tw1]
+    want = padded.reshape(n, 2, th1, tile, tw1, tile).transpose(0, 1, 3, 5, 2, 4)
+    got = np.full((n,) + shape, np.nan, dtype=np.float32)
+    for lo, hi in ((0, n // 2), (n // 2, n)):
+        block = np.full((hi - lo,) + shape, np.nan, dtype=np.float32)
+        conv_winograd.split_samples(x, block, top, left, lo, hi)
+        got[lo:hi] = block
+    np.testing.assert_array_equal(got, want)

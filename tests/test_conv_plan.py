@@ -18,22 +18,34 @@ def test_auto_picks_direct_for_few_channels_and_gemm_for_many(monkeypatch):
     assert plan((8, 1, 32, 32), (8, 1, 3, 3), G1).algorithm is Algorithm.DIRECT   # one input channel
     assert plan((8, 4, 32, 32), (4, 4, 3, 3), G1).algorithm is Algorithm.DIRECT    # 16 channel pairs
     assert plan((8, 8, 32, 32), (64, 8, 3, 3), G1).algorithm is Algorithm.GEMM     # too few inputs per tap
-    assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).algorithm is Algorithm.TAPS
+    assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).algorithm is Algorithm.WINOGRAD4
+    assert plan((8, 32, 32, 32), (64, 32, 5, 5), G1).algorithm is Algorithm.TAPS
     assert plan((8, 32, 32, 32), (64, 32, 3, 3), G2).algorithm is Algorithm.TAPS
     assert plan((8, 8, 32, 32), (64, 8, 3, 3), G2).algorithm is Algorithm.GEMM
-    assert plan((8, 64, 32, 32), (64, 64, 3, 3), G1).algorithm is Algorithm.WINOGRAD  # 3x3, stride 1, many channels
+    assert plan((8, 64, 32, 32), (64, 64, 3, 3), G1).algorithm is Algorithm.WINOGRAD4  # 3x3, stride 1, many channels
     assert plan((8, 64, 32, 32), (64, 64, 3, 3), G2).algorithm is Algorithm.TAPS
     grouped = Geometry((1, 1), (1, 1), (1, 1), 2)
     assert plan((8, 64, 32, 32), (64, 32, 3, 3), grouped).algorithm is Algorithm.GEMM
-    assert plan((8, 64, 16, 16), (64, 64, 3, 3), G1).algorithm is Algorithm.TAPS  # planes below 32x32
+    assert plan((8, 16, 16, 16), (24, 16, 3, 3), G1).algorithm is Algorithm.WINOGRAD4  # from 16 channels, 16x16
+    assert plan((8, 12, 32, 32), (32, 12, 3, 3), G1).algorithm is Algorithm.GEMM       # 12 channels in
+    assert plan((8, 64, 8, 8), (64, 64, 3, 3), G1).algorithm is Algorithm.TAPS         # planes below 16x16
     with me.options(conv_taps_min_channels=64):
-        assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).algorithm is Algorithm.GEMM
-    with me.options(conv_winograd_min_pixels=256):
-        assert plan((8, 64, 16, 16), (64, 64, 3, 3), G1).algorithm is Algorithm.WINOGRAD
-    with me.options(conv_winograd_min_channels=32):
-        assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).algorithm is Algorithm.WINOGRAD
+        assert plan((8, 32, 16, 8), (64, 32, 3, 3), G1).algorithm is Algorithm.GEMM
+    with me.options(conv_winograd_min_pixels=64):
+        assert plan((8, 64, 8, 8), (64, 64, 3, 3), G1).algorithm is Algorithm.WINOGRAD4
+    with me.options(conv_winograd_min_channels=12):
+        assert plan((8, 12, 32, 32), (32, 12, 3, 3), G1).algorithm is Algorithm.WINOGRAD4
     depthwise = Geometry((1, 1), (1, 1), (1, 1), 32)
     assert plan((8, 32, 32, 32), (32, 1, 3, 3), depthwise).algorithm is Algorithm.DIRECT
+
+
+def test_winograd4_thresholds_follow_the_blas_kernels(monkeypatch):
+    monkeypatch.setattr(_blas, "avx512_blas", lambda: True)
+    assert plan((8, 24, 32, 32), (24, 24, 3, 3), G1).algorithm is Algorithm.TAPS       # 32 channels with AVX-512
+    assert plan((8, 64, 16, 16), (64, 64, 3, 3), G1).algorithm is Algorithm.TAPS       # and 32x32 planes
+    assert plan((8, 32, 32, 32), (32, 32, 3, 3), G1).algorithm is Algorithm.WINOGRAD4
+    with me.options(conv_winograd_min_channels=32, conv_winograd_min_pixels=256):
+        assert plan((8, 32, 16, 16), (32, 32, 3, 3), G1).algorithm is Algorithm.WINOGRAD4
 
 
 def test_taps_run_the_input_gradient_per_tap_without_more_outputs_than_inputs_or_with_avx512_blas(monkeypatch):
@@ -43,11 +55,14 @@ def test_taps_run_the_input_gradient_per_tap_without_more_outputs_than_inputs_or
         assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).taps_grad_input is avx512
 
 
-def test_winograd_runs_the_weight_gradient_by_winograd_only_with_avx2_blas(monkeypatch):
+def test_winograd_runs_the_weight_gradient_by_winograd_with_avx2_blas_and_f4x4_on_large_planes(monkeypatch):
     for avx512 in (False, True):
         monkeypatch.setattr(_blas, "avx512_blas", lambda avx512=avx512: avx512)
         with me.options(conv_algorithm="winograd"):
             assert plan((8, 32, 32, 32), (32, 32, 3, 3), G1).winograd_grad_weight is not avx512
+        with me.options(conv_algorithm="winograd4"):  # F(4x4): with AVX-512 kernels from 32x32 planes
+            assert plan((8, 32, 32, 32), (32, 32, 3, 3), G1).winograd_grad_weight
+            assert plan((8, 32, 16, 16), (32, 32, 3, 3), G1).winograd_grad_weight is not avx512
 
 
 def test_one_input_channel_runs_as_gemm_from_6_outputs_with_avx512_blas_else_16(monkeypatch):
@@ -114,7 +129,7 @@ def test_a_layer_gives_the_same_result_under_every_plan():
     x = rng.standard_normal((3, 6, 9, 9))
     layer = me.layers.Conv2D(6, 8, 3, padding=1, dtype="float64", seed=0)
     results = []
-    for algorithm in ("direct", "gemm", "winograd", "taps"):
+    for algorithm in ("direct", "gemm", "winograd", "winograd4", "taps"):
         with me.options(conv_algorithm=algorithm, conv_direct_parallel_min_work=0, conv_gemm_parallel_min_work=0):
             y, backward = layer.forward(x)
         deltas = me.DeltaSet()

@@ -25,10 +25,10 @@ def test_warm_up_compiles_the_regularizer_kernels():
 
 def test_threaded_paths_need_no_compilation_beyond_warm_up(monkeypatch):
     # warm_up runs serially only: the threaded paths must reuse its kernels
-    from minieye.kernels import (activation, conv_nd, conv_gemm, conv_wide, conv_winograd, nonlocal_tv, pool, tv,
-                                 upsample)
-    modules = (kconv, conv_direct, conv_wide, conv_gemm, conv_winograd, conv_nd, pool, upsample, tv, nonlocal_tv,
-               activation)
+    from minieye.kernels import (activation, conv_nd, conv_gemm, conv_wide, conv_winograd, conv_winograd4,
+                                 nonlocal_tv, pool, tv, upsample)
+    modules = (kconv, conv_direct, conv_wide, conv_gemm, conv_winograd, conv_winograd4, conv_nd, pool, upsample, tv,
+               nonlocal_tv, activation)
 
     def signatures():
         return {(m.__name__, name): len(f.signatures) for m in modules

@@ -25,7 +25,8 @@ Algorithms (``conv_plan.plan`` decides once per call; see docs/kernels.md for me
 - ``taps``: without groups, one product per kernel tap on views of the padded phase
   planes (``conv_taps``), no unfolding; the forward and (with no more outputs than inputs,
   or AVX-512 BLAS) the input gradient, the weight gradient as ``gemm``.
-- ``winograd``: F(2x2, 3x3) (``conv_winograd``) for 3x3 stride-1 layers with many channels.
+- ``winograd``, ``winograd4``: F(2x2, 3x3) and F(4x4, 3x3) (``conv_winograd``, ``conv_winograd4``)
+  for 3x3 stride-1 layers with many channels.
 - ``direct``: multiply-adds along zero-padded, flattened planes (``conv_wide``; row loops
   in ``conv_direct`` for strides above 1). Best for few channels per group
   (single-channel deblurring, depthwise convolution, digits).
@@ -47,7 +48,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from . import conv_blas, conv_direct, conv_gemm, conv_taps, conv_winograd
+from . import conv_blas, conv_direct, conv_gemm, conv_taps, conv_winograd, conv_winograd4
 from ._blas import single_threaded_blas
 from ._threads import run_parts
 from .conv_geometry import Geometry, conv_output_size, output_size
@@ -150,58 +151,63 @@ def _thread_scratch(layout: _GemmLayout, i: int, dtype: np.dtype) -> tuple[np.nd
             _scratch(f"tile{i}", (layout.tile_size,), dtype), *_gemm_args(dtype))
 
 
+# the module of each Winograd algorithm: F(2x2, 3x3) and F(4x4, 3x3), with the same kernel signatures
+_WINOGRAD = {Algorithm.WINOGRAD: conv_winograd, Algorithm.WINOGRAD4: conv_winograd4}
+
+
 def _winograd_parts(n: int, c_in: int, c_out: int, out_hw: tuple[int, int], plan: Plan, dtype: np.dtype
                     ) -> tuple[int, list[int], list[tuple[np.ndarray, ...]]]:
     """Images per chunk, each thread's first image (and the end), and each thread's scratch for
-    ``conv_winograd``'s kernels: V, M, output blocks, and ``conv_blas.gemm``'s scalars."""
-    plane = ((out_hw[0] + 1) // 2) * ((out_hw[1] + 1) // 2 + 1)
+    the plan's Winograd kernels: the chunk's split images, V, M, the transform blocks, and
+    ``conv_blas.gemm``'s scalars."""
+    wino = _WINOGRAD[plan.algorithm]
+    plane, elements = wino.positions(out_hw), wino.ELEMENTS
     # a chunk of whole images whose transformed tiles (V and M) fill about two GEMM tiles' worth of cache
-    chunk = int(max(1, min(n, 2 * plan.tile_bytes // (16 * (c_in + c_out) * plane * np.dtype(dtype).itemsize))))
+    chunk = int(max(1, min(n, 2 * plan.tile_bytes // (elements * (c_in + c_out) * plane * np.dtype(dtype).itemsize))))
     threads = max(1, min(plan.threads, -(-n // chunk)))
-    scratch = [(_scratch(f"wino_v{i}", (16 * c_in * chunk * plane,), dtype),
-                _scratch(f"wino_m{i}", (16 * c_out * chunk * plane,), dtype),
-                _scratch(f"wino_y{i}", (4, plane), dtype), *_gemm_args(dtype)) for i in range(threads)]
+    scratch = [(_scratch(f"wino_x{i}", (chunk,) + conv_winograd.split_shape(c_in, out_hw, wino.TILE), dtype),
+                _scratch(f"wino_v{i}", (elements * c_in * chunk * plane,), dtype),
+                _scratch(f"wino_m{i}", (elements * c_out * chunk * plane,), dtype),
+                _scratch(f"wino_y{i}", (wino.block_size(out_hw),), dtype), *_gemm_args(dtype)) for i in range(threads)]
     return chunk, [n * p // threads for p in range(threads + 1)], scratch
 
 
 def _winograd_grad_weight(x: np.ndarray, dy: np.ndarray, pads: tuple[int, int], plan: Plan) -> np.ndarray:
-    """dw of a 3x3 stride-1 convolution by Winograd F(2x2, 3x3): dU[k] = sum over tiles of
+    """dw of a 3x3 stride-1 convolution by the plan's Winograd algorithm: dU[k] = sum over tiles of
     (A dY A^T)[k] (B^T d B)[k]^T, then dw = G^T dU G. Shapes: x (n, c_in, h, w),
     dy (n, c_out, h_out, w_out) -> (c_out, c_in, 3, 3)."""
     n, c_in = x.shape[:2]
     c_out, out_hw = dy.shape[1], dy.shape[2:]
-    xs = conv_winograd.pad_tiles(x, pads[0], pads[1], out_hw, lambda name, shape: _scratch(name, shape, x.dtype),
-                                  plan.threads)
-    dys = conv_winograd.pad_tiles(dy, 0, 0, out_hw, lambda name, shape: _scratch("dy_" + name, shape, x.dtype),
-                                   plan.threads)
+    wino = _WINOGRAD[plan.algorithm]
     chunk, edges, scratch = _winograd_parts(n, c_in, c_out, out_hw, plan, x.dtype)
-    du = np.zeros((len(scratch), 16, c_out, c_in), dtype=x.dtype)
+    split_dy = [_scratch(f"wino_dy{i}", (chunk,) + conv_winograd.split_shape(c_out, out_hw, wino.TILE), x.dtype)
+                for i in range(len(scratch))]
+    du = np.zeros((len(scratch), wino.ELEMENTS, c_out, c_in), dtype=x.dtype)
 
     def part(i: int) -> None:
-        conv_winograd.grad_weight_images(xs, dys, du[i], *scratch[i][:2], *scratch[i][3:], edges[i], edges[i + 1],
-                                         chunk)
+        wino.grad_weight_images(x, pads[0], pads[1], dy, du[i], scratch[i][0], split_dy[i], *scratch[i][1:],
+                                edges[i], edges[i + 1], chunk)
 
     with single_threaded_blas():
         run_parts(part, len(scratch))
-    return conv_winograd.grad_weight(du.sum(axis=0))
+    return conv_winograd.grad_weight(du.sum(axis=0), wino.G)
 
 
 def _winograd(x: np.ndarray, w: np.ndarray, pads: tuple[int, int], out_hw: tuple[int, int], plan: Plan,
               bias: np.ndarray | None = None) -> np.ndarray:
-    """A 3x3 stride-1 convolution by Winograd F(2x2, 3x3) whose input pixel (r, c) is
+    """A 3x3 stride-1 convolution by the plan's Winograd algorithm whose input pixel (r, c) is
     x[r - pads[0], c - pads[1]] (zero outside). Shapes: x (n, c_in, h, w), w (c_out, c_in, 3, 3)
     -> (n, c_out, *out_hw)."""
     n, c_in = x.shape[:2]
     c_out = w.shape[0]
-    u = conv_winograd.transform_weight(w)
-    xs = conv_winograd.pad_tiles(x, pads[0], pads[1], out_hw, lambda name, shape: _scratch(name, shape, x.dtype),
-                                  plan.threads)
+    wino = _WINOGRAD[plan.algorithm]
+    u = conv_winograd.transform_weight(w, wino.G)
     y = np.empty((n, c_out) + tuple(out_hw), dtype=x.dtype)
     shift = _shift(bias, c_out, x.dtype)
     chunk, edges, scratch = _winograd_parts(n, c_in, c_out, out_hw, plan, x.dtype)
 
     def part(i: int) -> None:
-        conv_winograd.forward_images(xs, u, shift, y, *scratch[i], edges[i], edges[i + 1], chunk)
+        wino.forward_images(x, pads[0], pads[1], u, shift, y, *scratch[i], edges[i], edges[i + 1], chunk)
 
     with single_threaded_blas():
         run_parts(part, len(scratch))
@@ -217,7 +223,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan 
     plan = plan or make_plan(x.shape, w.shape, geometry)
     if plan.algorithm is Algorithm.DIRECT:
         return conv_direct.forward(x, w, geometry, plan, bias)
-    if plan.algorithm is Algorithm.WINOGRAD:
+    if plan.algorithm in _WINOGRAD:
         out_hw = output_size(x.shape[2:], w.shape[2:], geometry)
         return _winograd(x, w, (geometry.pad_h, geometry.pad_w), out_hw, plan, bias)
     if plan.algorithm is Algorithm.TAPS:
@@ -240,7 +246,7 @@ def conv2d_grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int]
     plan = plan or make_plan(x.shape, w_shape, geometry)
     if plan.algorithm is Algorithm.DIRECT:
         return conv_direct.grad_weight(x, dy, kernel_hw, geometry, plan)
-    if plan.algorithm is Algorithm.WINOGRAD and plan.winograd_grad_weight:
+    if plan.algorithm in _WINOGRAD and plan.winograd_grad_weight:
         return _winograd_grad_weight(x, dy, (geometry.pad_h, geometry.pad_w), plan)
     carrier = np.empty(w_shape, dtype=x.dtype)  # gives the shape only
     _, dw = conv2d_forward_and_grad_weight(x, carrier, dy, geometry, plan, need_y=False)
@@ -299,7 +305,7 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
     plan = plan or make_plan((n, c_in) + tuple(input_hw), w.shape, geometry)
     if plan.algorithm is Algorithm.DIRECT:
         return conv_direct.grad_input(dy, w, input_hw, geometry, plan)
-    if plan.algorithm is Algorithm.WINOGRAD:  # the forward of dy with the flipped kernel, padded by 2 - pad
+    if plan.algorithm in _WINOGRAD:  # the forward of dy with the flipped kernel, padded by 2 - pad
         return _winograd(dy, conv_direct.flip_transposed(w, 1), (2 - geometry.pad_h, 2 - geometry.pad_w),
                          tuple(input_hw), plan)
     if plan.algorithm is Algorithm.TAPS and plan.taps_grad_input:

@@ -14,7 +14,7 @@ the knobs of ``minieye.options`` at call time:
   taps count ``conv_gemm_sample_work`` more per sample (the cost of its products' calls).
 - ``conv_wide_tile`` and ``conv_tile_bytes``: the tile sizes of the direct and GEMM (and
   Winograd) algorithms; ``conv_winograd_min_channels`` and ``conv_winograd_min_pixels``: from how many
-  channels and output pixels per plane "auto" picks Winograd; ``conv_taps_min_channels``: from how
+  channels and output pixels per plane "auto" picks Winograd F(4x4, 3x3) (None: by the BLAS kernels); ``conv_taps_min_channels``: from how
   many input channels "auto" runs other layers without groups per tap.
 
 The shapes are those of the *convolution* (input ``(N, C_in, *size)``, weight
@@ -39,14 +39,15 @@ __all__ = ["Algorithm", "Plan", "plan"]
 
 class Algorithm(Enum):
     """``DIRECT``: multiply-adds along image planes (few channels per group); ``GEMM``: unfolded
-    tiles multiplied by BLAS (many channels); ``WINOGRAD``: F(2x2, 3x3) for 3x3 stride-1 layers
-    with many channels; ``TAPS``: one BLAS product per kernel tap on views of the padded input
+    tiles multiplied by BLAS (many channels); ``WINOGRAD`` and ``WINOGRAD4``: F(2x2, 3x3) and
+    F(4x4, 3x3) for 3x3 stride-1 layers with many channels ("auto" picks F(4x4)); ``TAPS``: one BLAS product per kernel tap on views of the padded input
     (no groups; no unfolding, ``conv_taps``). WINOGRAD and TAPS run the forward and the
     input gradient their way; the weight gradient runs as GEMM."""
 
     DIRECT = "direct"
     GEMM = "gemm"
     WINOGRAD = "winograd"
+    WINOGRAD4 = "winograd4"
     TAPS = "taps"
 
 
@@ -61,7 +62,7 @@ class Plan:
     wide_tile: int      # DIRECT wide: output pixels per task
     tile_bytes: int     # GEMM: bytes of one thread's unfolded tile of rows (Winograd: half its chunk)
     taps_grad_input: bool = True  # TAPS: the input gradient per tap too (else by unfolding, as GEMM)
-    winograd_grad_weight: bool = True  # WINOGRAD: the weight gradient by Winograd too (else as GEMM)
+    winograd_grad_weight: bool = True  # WINOGRAD(4): the weight gradient by Winograd too (else as GEMM)
 
     def __post_init__(self) -> None:
         if not isinstance(self.algorithm, Algorithm):
@@ -91,13 +92,17 @@ def _auto_algorithm(c_in_g: int, c_out_g: int, kernel: tuple[int, ...], geometry
         return Algorithm.GEMM
     if c_in_g * c_out_g <= 16 or c_in_g == 1 or c_out_g == 1:
         return Algorithm.DIRECT
-    # Winograd's transforms cost per pixel and channel, its savings grow with the channels
-    # (measured in docs/kernels.md: ahead of GEMM at 64 channels in and out; even with TAPS at 32,
-    # ahead by a few % with AVX2 BLAS kernels, behind on the forward with AVX-512's)
-    # and with the plane (at 16x16 the per-sample products are already large enough to win)
-    if (min(c_in_g, c_out_g) >= option("conv_winograd_min_channels") and _winograd_fits(kernel, geometry)
-            and plane_pixels >= option("conv_winograd_min_pixels")):
-        return Algorithm.WINOGRAD
+    # Winograd's transforms cost per pixel and channel, its savings grow with the channels and
+    # the plane. F(4x4, 3x3) against TAPS, measured per pass (docs/kernels.md, "Fifth pass"): with
+    # AVX2 BLAS kernels ahead by 5-40 % from 16 channels in and out on 16x16 planes; with AVX-512's,
+    # whose products are faster while the transforms cost the same, only from 32 on 32x32 planes.
+    # It is ahead of F(2x2, 3x3) on every layer measured, so "auto" never picks F(2x2).
+    avx512 = _blas.avx512_blas()
+    min_channels = option("conv_winograd_min_channels") or (32 if avx512 else 16)
+    min_pixels = option("conv_winograd_min_pixels") or (1024 if avx512 else 256)
+    if (min(c_in_g, c_out_g) >= min_channels and _winograd_fits(kernel, geometry)
+            and plane_pixels >= min_pixels):
+        return Algorithm.WINOGRAD4
     # per-tap products skip the unfolding (measured faster from 16 input channels, strides 1 and 2);
     # with fewer, each tap's product has too few terms
     if _taps_fits(geometry) and c_in_g >= option("conv_taps_min_channels"):
@@ -116,8 +121,8 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
         algorithm = _auto_algorithm(c_in_g, c_out // geometry.groups, kernel, geometry, int(np.prod(out[-2:])))
     else:
         algorithm = Algorithm(chosen)
-        if algorithm is Algorithm.WINOGRAD and not _winograd_fits(kernel, geometry):
-            raise fail("conv_algorithm='winograd'", "a 3x3 kernel with stride 1, dilation 1 and groups 1",
+        if algorithm in (Algorithm.WINOGRAD, Algorithm.WINOGRAD4) and not _winograd_fits(kernel, geometry):
+            raise fail(f"conv_algorithm='{chosen}'", "a 3x3 kernel with stride 1, dilation 1 and groups 1",
                        f"kernel {kernel}, stride {geometry.stride}, dilation {geometry.dilation}, "
                        f"groups {geometry.groups}", "use 'auto' or 'gemm' for this layer")
         if algorithm is Algorithm.TAPS and not _taps_fits(geometry):
@@ -146,7 +151,10 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
     # (16->32, 32->64), 10-15 % faster with AVX-512's
     taps_grad_input = c_out <= c_in or _blas.avx512_blas()
     # Winograd's weight gradient multiplies (c_out x tiles) by (tiles x c_in) per element: with AVX2
-    # BLAS kernels 4-18 % faster than unfolding (32 and 64 channels), with AVX-512's 3-25 % slower
-    winograd_grad_weight = not _blas.avx512_blas()
+    # BLAS kernels faster than unfolding (F(2x2): 4-18 % at 32 and 64 channels; F(4x4): 3-53 %); with
+    # AVX-512's F(2x2) is 3-25 % slower, F(4x4) 24-37 % faster on 32x32 planes and more, 25-48 %
+    # slower on 16x16
+    winograd_grad_weight = not _blas.avx512_blas() or (algorithm is Algorithm.WINOGRAD4
+                                                       and int(np.prod(out[-2:])) >= 1024)
     return Plan(algorithm, threads, wide, small_planes, wide_tile, option("conv_tile_bytes"), taps_grad_input,
                 winograd_grad_weight)

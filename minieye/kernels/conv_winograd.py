@@ -13,7 +13,7 @@ output transform writes each 2x2 block (plus the bias). That is 16 multiply-adds
 (c_out, c_in) pair and 2x2 outputs instead of 36.
 
 Layout, so that every transform loop is a long unit-stride run (vectorised): the caller
-zero-pads the input and splits its rows and columns by parity (``pad_tiles``),
+zero-pads the input and splits its rows and columns by parity (``split_samples``),
 ``xs[n, c, rp, cp, R, K] = padded[2*R + rp, 2*K + cp]``. Element (r, j) of tile (ty, tx) is
 then at (r % 2, j % 2, ty + r // 2, tx + j // 2): for fixed (r, j), an affine function of
 the tile's position ``ty * (tiles_w + 1) + tx`` in the plane. The transforms run over those
@@ -38,45 +38,72 @@ from ._jit import kernel
 from ._threads import run_blocks
 from .conv_blas import gemm
 
+TILE = 2       # outputs per tile side
+ELEMENTS = 16  # products per tile and channel pair (4 x 4)
+
 # G (4x3): the weight transform U = G g G^T.
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 
 
-def transform_weight(w: np.ndarray) -> np.ndarray:
-    """U[4*i + j, o, c] = (G w[o, c] G^T)[i, j], computed in float64 and stored in w's dtype.
-    Shapes: w (c_out, c_in, 3, 3) -> (16, c_out, c_in)."""
-    u = np.einsum("ai,ocij,bj->aboc", G, w.astype(np.float64), G)
-    return np.ascontiguousarray(u.reshape(16, w.shape[0], w.shape[1]), dtype=w.dtype)
+def positions(out_hw: tuple[int, int]) -> int:
+    """Tile positions per plane, tiles_h * (tiles_w + 1) (one junk position per row of tiles)."""
+    return ((out_hw[0] + 1) // 2) * ((out_hw[1] + 1) // 2 + 1)
 
 
-def pad_tiles(x: np.ndarray, top: int, left: int, out_hw: tuple[int, int],
-              scratch: Callable[[str, tuple[int, ...]], np.ndarray] | None = None, threads: int = 1) -> np.ndarray:
-    """x placed at (top, left) in zeros of height 2*tiles_h + 2 and width 2*tiles_w + 2 (tiles_h =
-    ceil(h_out/2); a negative offset or a short buffer crops x), split by row and column parity.
-    ``scratch(name, shape)`` gives the two buffers (reused between calls: fresh ones cost page
-    faults); by default they are new. ``threads``: blocks of samples copied concurrently (NumPy's
-    copies release the GIL; serial, this is a tenth of a threaded Winograd pass).
-    Shapes: (n, c, h, w) -> (n, c, 2, 2, tiles_h + 1, tiles_w + 1)."""
-    n, c, h, w = x.shape
-    th1, tw1 = (out_hw[0] + 1) // 2 + 1, (out_hw[1] + 1) // 2 + 1
-    make = scratch or (lambda name, shape: np.empty(shape, dtype=x.dtype))
-    xp = make("wino_padded", (n, c, th1, 2, tw1, 2))
-    xs = make("wino_split", (n, c, 2, 2, th1, tw1))
-    r0, r1 = min(max(top, 0), 2 * th1), max(min(2 * th1, top + h), min(max(top, 0), 2 * th1))
-    c0, c1 = min(max(left, 0), 2 * tw1), max(min(2 * tw1, left + w), min(max(left, 0), 2 * tw1))
+def block_size(out_hw: tuple[int, int]) -> int:
+    """Elements of the per-thread output-block scratch (``y_buf``) for output planes of out_hw."""
+    return 4 * positions(out_hw)
 
-    def samples(lo: int, hi: int) -> None:
-        flat = xp[lo:hi].reshape(hi - lo, c, 2 * th1, 2 * tw1)
-        flat[:, :, :r0] = 0
-        flat[:, :, r1:] = 0
-        flat[:, :, r0:r1, :c0] = 0
-        flat[:, :, r0:r1, c1:] = 0
-        if r1 > r0 and c1 > c0:
-            flat[:, :, r0:r1, c0:c1] = x[lo:hi, :, r0 - top:r1 - top, c0 - left:c1 - left]
-        np.copyto(xs[lo:hi], xp[lo:hi].transpose(0, 1, 3, 5, 2, 4))
 
-    run_blocks(samples, n, threads)
-    return xs
+def transform_weight(w: np.ndarray, g: np.ndarray = G) -> np.ndarray:
+    """U[a*i + j, o, c] = (g w[o, c] g^T)[i, j] for the a x 3 weight transform ``g`` (this module's G,
+    or F(4x4, 3x3)'s), computed in float64 and stored in w's dtype.
+    Shapes: w (c_out, c_in, 3, 3) -> (a*a, c_out, c_in)."""
+    # one product over all channel pairs, by kron(g, g) (a*a x 9): an einsum of the three factors took ms
+    u = np.kron(g, g) @ w.astype(np.float64).reshape(-1, 9).T
+    return np.ascontiguousarray(u.reshape(g.shape[0] ** 2, w.shape[0], w.shape[1]), dtype=w.dtype)
+
+
+def split_shape(c: int, out_hw: tuple[int, int], tile: int) -> tuple[int, ...]:
+    """The shape of one image split for the kernels (``split_samples``) for output planes of out_hw
+    and output tiles of side ``tile``: (c, tile, tile, tiles_h + 1, tiles_w + 1)."""
+    return (c, tile, tile, (out_hw[0] + tile - 1) // tile + 1, (out_hw[1] + tile - 1) // tile + 1)
+
+
+@kernel
+def split_samples(x, xs, top, left, lo, hi):
+    """xs[i - lo, c, rp, cp, R, K] = x[i, c, m*R + rp - top, m*K + cp - left] (0 outside x; m = xs.shape[2],
+    2 or 4) for the samples i = lo .. hi-1: x placed at (top, left) in zeros of height m*tiles_h + m and
+    width m*tiles_w + m (a negative offset or a short buffer crops it), split by row and column
+    remainder mod m, so that element (r, j) of every tile of a plane is one run. The kernels split
+    each chunk of images just before transforming it (into a buffer the cache holds). Each row of x
+    is copied into a zero-bordered row buffer, then dealt out to its m runs in one loop (unsigned
+    indices: no negative-index wraparound, so the loops vectorise)."""
+    h, w = x.shape[2], x.shape[3]
+    m, th1, tw1 = xs.shape[2], xs.shape[4], xs.shape[5]
+    row = np.zeros(m * tw1, dtype=x.dtype)
+    c0, c1 = min(max(left, 0), m * tw1), max(min(m * tw1, left + w), min(max(left, 0), m * tw1))
+    run = np.uint64(th1 * tw1)  # from run (rp, cp) to (rp, cp + 1)
+    u1, u2, u3, u4 = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
+    for i in range(lo, hi):
+        for c in range(x.shape[1]):
+            plane, src = xs[i - lo, c].reshape(-1), x[i, c].reshape(-1)
+            for yy in range(m * th1):
+                sy = yy - top
+                if 0 <= sy < h:
+                    first = np.uint64(sy * w + c0 - left)
+                    for k in range(np.uint64(c0), np.uint64(c1)):
+                        row[k] = src[first + k - np.uint64(c0)]
+                else:
+                    row[:] = 0
+                d = np.uint64(((yy % m) * m * th1 + yy // m) * tw1)
+                if m == 4:
+                    for k in range(np.uint64(tw1)):
+                        plane[d + k], plane[d + run + k] = row[u4 * k], row[u4 * k + u1]
+                        plane[d + u2 * run + k], plane[d + u3 * run + k] = row[u4 * k + u2], row[u4 * k + u3]
+                else:
+                    for k in range(np.uint64(tw1)):
+                        plane[d + k], plane[d + run + k] = row[u2 * k], row[u2 * k + u1]
 
 
 # B^T (4x4) as, per row, (first input row, second input row, sign of the second):
@@ -86,7 +113,7 @@ _BT_ROWS = ((0, 2, 1.0, -1.0), (1, 2, 1.0, 1.0), (2, 1, 1.0, -1.0), (1, 3, 1.0, 
 
 @kernel
 def _split_offset(r, j, th1, tw1):
-    """Where element (r, j) of tile position 0 sits in a flattened split plane (``pad_tiles``)."""
+    """Where element (r, j) of tile position 0 sits in a flattened split plane (``split_samples``)."""
     return (((r % 2) * 2 + j % 2) * th1 + r // 2) * tw1 + j // 2
 
 
@@ -159,26 +186,28 @@ def _input_transform(xs, v, n0, imgs):
 
 
 @kernel
-def _chunk_views(v_buf, m_buf, c_in, c_out, cols):
-    """V (16, c_in, cols) and M (16, c_out, cols) at the start of their scratch buffers."""
-    return v_buf[:16 * c_in * cols].reshape((16, c_in, cols)), m_buf[:16 * c_out * cols].reshape((16, c_out, cols))
+def chunk_views(v_buf, m_buf, elements, c_in, c_out, cols):
+    """V (elements, c_in, cols) and M (elements, c_out, cols) at the start of their scratch buffers."""
+    return (v_buf[:elements * c_in * cols].reshape((elements, c_in, cols)),
+            m_buf[:elements * c_out * cols].reshape((elements, c_out, cols)))
 
 
 @kernel
-def forward_images(xs, u, bias, y, v_buf, m_buf, y_buf, ints, scalars, first, last, chunk):
-    """Images first .. last-1 of y, ``chunk`` at a time, from xs (split, ``pad_tiles``).
-    Shapes: xs (n, c_in, 2, 2, tiles_h + 1, tiles_w + 1), u (16, c_out, c_in), bias (c_out,),
-    y (n, c_out, h_out, w_out); scratch v_buf (16*c_in*chunk*P,), m_buf
-    (16*c_out*chunk*P,) with P = tiles_h * (tiles_w + 1) positions per plane, y_buf (4, P);
-    ints and scalars: ``conv_blas.gemm``'s."""
+def forward_images(x, top, left, u, bias, y, xs, v_buf, m_buf, y_buf, ints, scalars, first, last, chunk):
+    """Images first .. last-1 of y, ``chunk`` at a time, from x placed at (top, left) in zeros.
+    Shapes: x (n, c_in, h, w), u (16, c_out, c_in), bias (c_out,), y (n, c_out, h_out, w_out);
+    scratch xs (chunk, *``split_shape(c_in, (h_out, w_out), 2)``), v_buf (16*c_in*chunk*P,), m_buf
+    (16*c_out*chunk*P,) with P = ``positions``, y_buf (``block_size``,); ints and scalars:
+    ``conv_blas.gemm``'s."""
     c_in, th1, tw1 = xs.shape[1], xs.shape[4], xs.shape[5]
     c_out = u.shape[1]
     plane = (th1 - 1) * tw1
     for n0 in range(first, last, chunk):
         imgs = min(chunk, last - n0)
         cols = imgs * plane
-        v, m = _chunk_views(v_buf, m_buf, c_in, c_out, cols)
-        _input_transform(xs, v, n0, imgs)
+        v, m = chunk_views(v_buf, m_buf, 16, c_in, c_out, cols)
+        split_samples(x, xs, top, left, n0, n0 + imgs)
+        _input_transform(xs, v, 0, imgs)
         for k in range(16):
             gemm(False, False, u[k].reshape(-1), c_in, v[k].reshape(-1), cols, m[k].reshape(-1), cols,
                  c_out, cols, c_in, 0.0, ints, scalars)
@@ -195,7 +224,7 @@ _A = ((1.0, 0.0), (1.0, 1.0), (1.0, -1.0), (0.0, -1.0))
 def _output_grad_transform(dys, dm, n0, imgs):
     """dm[k, o, i*P + t] = (A dY A^T)[k // 4, k % 4], dY the 2x2 block of dy at tile position t of
     image n0 + i, channel o (zero beyond dy: the positions written nowhere get 0). dys: dy split by
-    ``pad_tiles`` with no offset, so block element (a, b) is the run at ((2*a + b) * (tiles_h + 1)) * (tiles_w + 1)."""
+    ``split_samples`` with no offset, so block element (a, b) is the run at ((2*a + b) * (tiles_h + 1)) * (tiles_w + 1)."""
     c_out, th1, tw1 = dys.shape[1], dys.shape[4], dys.shape[5]
     plane = (th1 - 1) * tw1
     for i in range(imgs):
@@ -213,26 +242,29 @@ def _output_grad_transform(dys, dm, n0, imgs):
 
 
 @kernel
-def grad_weight_images(xs, dys, du, v_buf, m_buf, ints, scalars, first, last, chunk):
+def grad_weight_images(x, top, left, dy, du, xs, dys, v_buf, m_buf, y_buf, ints, scalars, first, last, chunk):
     """du[k] += sum over the tiles of images first .. last-1 of dM[k] @ V[k]^T, ``chunk`` images at a
     time: the weight gradient in the transformed domain (``grad_weight`` maps it back).
-    Shapes: xs (n, c_in, 2, 2, tiles_h + 1, tiles_w + 1) and dys (n, c_out, 2, 2, tiles_h + 1,
-    tiles_w + 1) split by ``pad_tiles``, du (16, c_out, c_in); scratch as ``forward_images``'s."""
+    Shapes: x (n, c_in, h, w) placed at (top, left) in zeros, dy (n, c_out, h_out, w_out), du (16,
+    c_out, c_in); scratch xs and dys (chunk, *``split_shape(c, (h_out, w_out), 2)``), the others as
+    ``forward_images``'s (y_buf unused: the arguments are those of ``conv_winograd4``'s)."""
     c_in, c_out = xs.shape[1], dys.shape[1]
     plane = (xs.shape[4] - 1) * xs.shape[5]
     for n0 in range(first, last, chunk):
         imgs = min(chunk, last - n0)
         cols = imgs * plane
-        v, dm = _chunk_views(v_buf, m_buf, c_in, c_out, cols)
-        _input_transform(xs, v, n0, imgs)
-        _output_grad_transform(dys, dm, n0, imgs)
+        v, dm = chunk_views(v_buf, m_buf, 16, c_in, c_out, cols)
+        split_samples(x, xs, top, left, n0, n0 + imgs)
+        split_samples(dy, dys, 0, 0, n0, n0 + imgs)
+        _input_transform(xs, v, 0, imgs)
+        _output_grad_transform(dys, dm, 0, imgs)
         for k in range(16):
             gemm(False, True, dm[k].reshape(-1), cols, v[k].reshape(-1), cols, du[k].reshape(-1), c_in,
                  c_out, c_in, cols, 1.0, ints, scalars)
 
 
-def grad_weight(du: np.ndarray) -> np.ndarray:
-    """dw[o, c] = G^T dU[o, c] G (the adjoint of ``transform_weight``), in float64, stored in du's
-    dtype. Shapes: du (16, c_out, c_in) -> (c_out, c_in, 3, 3)."""
-    d = du.astype(np.float64).reshape(4, 4, du.shape[1], du.shape[2])
-    return np.ascontiguousarray(np.einsum("ai,aboc,bj->ocij", G, d, G), dtype=du.dtype)
+def grad_weight(du: np.ndarray, g: np.ndarray = G) -> np.ndarray:
+    """dw[o, c] = g^T dU[o, c] g (the adjoint of ``transform_weight``), in float64, stored in du's
+    dtype. Shapes: du (a*a, c_out, c_in) -> (c_out, c_in, 3, 3)."""
+    dw = du.astype(np.float64).reshape(g.shape[0] ** 2, -1).T @ np.kron(g, g)  # (pairs, 9), as transform_weight
+    return np.ascontiguousarray(dw.reshape(du.shape[1], du.shape[2], 3, 3), dtype=du.dtype)

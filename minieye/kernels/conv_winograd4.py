@@ -1,0 +1,244 @@
+"""Winograd F(4x4, 3x3): a 3x3 stride-1 convolution with 4x fewer multiplications.
+
+Each 4x4 block of outputs of one output channel is computed from the 6x6 input tile under
+it (Lavin & Gray, 2016; interpolation points 0, 1, -1, 2, -2 and infinity):
+
+    Y = A^T [ sum_c (G g_oc G^T) * (B^T d_c B) ] A          (* element-wise, 6x6)
+
+36 products per (c_out, c_in) pair and 4x4 outputs instead of 144 (F(2x2, 3x3): 16 per 2x2, i.e.
+64 per 4x4). The structure is ``conv_winograd``'s (read it first): the weight transform once per
+call, the input tiles of a chunk of images transformed into ``V[36, c_in, tiles]``, 36 BLAS
+products ``M[k] = U[k] @ V[k]`` (``conv_blas.gemm``), the output transform, and the weight
+gradient as their adjoint. The input is split by row and column remainder mod 4
+(``conv_winograd.split_samples`` with tile 4, a chunk of images at a time): element (r, j) of tile (ty, tx) is at
+``(r % 4, j % 4, ty + r // 4, tx + j // 4)``, so for fixed (r, j) the elements of all tiles of a
+plane are one unit-stride run. Each transform is separable: a 1-D transform down the tile's
+columns (``_bt``, ``_at``, ``_a``: a few long loops over all tile positions of a plane, into a
+small scratch ``t_buf``), then across its rows.
+
+Rounding: B^T has entries up to 5 and A^T up to 8, so the transformed values are larger than
+the inputs and cancel in the output transform; float32 results differ from the direct sum by
+about 10x F(2x2, 3x3)'s error (docs/kernels.md, "Fifth pass", gives the measured figures).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import kernel
+from .conv_blas import gemm
+from .conv_winograd import chunk_views, split_samples
+
+TILE = 4       # outputs per tile side
+ELEMENTS = 36  # products per tile and channel pair (6 x 6)
+
+# G (6x3): the weight transform U = G g G^T.
+G = np.array([[1 / 4, 0.0, 0.0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+              [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0.0, 0.0, 1.0]])
+
+
+def block_size(out_hw: tuple[int, int]) -> int:
+    """Elements of the per-thread transform scratch (``t_buf``) for output planes of out_hw."""
+    return (ELEMENTS + 4) * positions(out_hw)
+
+
+def positions(out_hw: tuple[int, int]) -> int:
+    """Tile positions per plane, tiles_h * (tiles_w + 1) (one junk position per row of tiles)."""
+    return ((out_hw[0] + TILE - 1) // TILE) * ((out_hw[1] + TILE - 1) // TILE + 1)
+
+
+# Each 1-D transform reads its runs from one flat array at given offsets and writes them into
+# another, indexing with unsigned integers: with a separate array per run LLVM gave up on the
+# pairwise aliasing checks, and a signed index adds Numba's negative-index wraparound to every
+# access; either way the loop ran scalar (6 ns per tile position instead of 0.5).
+
+
+@kernel
+def _bt(src, s, dst, d, count):
+    """dst[d[i] + t] = sum_r B^T[i, r] src[s[r] + t] for t < count: the 1-D input transform of six runs."""
+    two, four, five = src.dtype.type(2), src.dtype.type(4), src.dtype.type(5)
+    s0, s1, s2, s3, s4, s5 = np.uint64(s[0]), np.uint64(s[1]), np.uint64(s[2]), np.uint64(s[3]), np.uint64(s[4]), np.uint64(s[5])
+    d0, d1, d2, d3, d4, d5 = np.uint64(d[0]), np.uint64(d[1]), np.uint64(d[2]), np.uint64(d[3]), np.uint64(d[4]), np.uint64(d[5])
+    for t in range(np.uint64(count)):
+        a, b, c, e, f, g = src[s0 + t], src[s1 + t], src[s2 + t], src[s3 + t], src[s4 + t], src[s5 + t]
+        dst[d0 + t] = (four * a - five * c) + f
+        dst[d1 + t] = (e + f) - four * (b + c)
+        dst[d2 + t] = four * (b - c) + (f - e)
+        dst[d3 + t] = two * (e - b) + (f - c)
+        dst[d4 + t] = two * (b - e) + (f - c)
+        dst[d5 + t] = (four * b - five * e) + g
+
+
+@kernel
+def _at(src, s, dst, d, count):
+    """dst[d[a] + t] = sum_i A^T[a, i] src[s[i] + t] for t < count: the 1-D output transform of six runs."""
+    two, four, eight = src.dtype.type(2), src.dtype.type(4), src.dtype.type(8)
+    s0, s1, s2, s3, s4, s5 = np.uint64(s[0]), np.uint64(s[1]), np.uint64(s[2]), np.uint64(s[3]), np.uint64(s[4]), np.uint64(s[5])
+    d0, d1, d2, d3 = np.uint64(d[0]), np.uint64(d[1]), np.uint64(d[2]), np.uint64(d[3])
+    for t in range(np.uint64(count)):
+        p12, q12 = src[s1 + t] + src[s2 + t], src[s1 + t] - src[s2 + t]
+        p34, q34 = src[s3 + t] + src[s4 + t], src[s3 + t] - src[s4 + t]
+        dst[d0 + t] = (src[s0 + t] + p12) + p34
+        dst[d1 + t] = q12 + two * q34
+        dst[d2 + t] = p12 + four * p34
+        dst[d3 + t] = (q12 + eight * q34) + src[s5 + t]
+
+
+@kernel
+def _a(src, s, dst, d, count):
+    """dst[d[i] + t] = sum_a A[i, a] src[s[a] + t] (A = (A^T)^T) for t < count: the adjoint of ``_at``."""
+    two, four = src.dtype.type(2), src.dtype.type(4)
+    s0, s1, s2, s3 = np.uint64(s[0]), np.uint64(s[1]), np.uint64(s[2]), np.uint64(s[3])
+    d0, d1, d2, d3, d4, d5 = np.uint64(d[0]), np.uint64(d[1]), np.uint64(d[2]), np.uint64(d[3]), np.uint64(d[4]), np.uint64(d[5])
+    for t in range(np.uint64(count)):
+        a, b, c, e = src[s0 + t], src[s1 + t], src[s2 + t], src[s3 + t]
+        even, odd = a + c, b + e
+        even4, odd4 = a + four * c, two * (b + four * e)
+        dst[d0 + t] = a
+        dst[d1 + t] = even + odd
+        dst[d2 + t] = even - odd
+        dst[d3 + t] = even4 + odd4
+        dst[d4 + t] = even4 - odd4
+        dst[d5 + t] = e
+
+
+@kernel
+def _split(r, j, th1, tw1):
+    """Where element (r, j) of tile position 0 sits in a flattened split plane (``split_samples``)."""
+    return (((r % 4) * 4 + j % 4) * th1 + r // 4) * tw1 + j // 4
+
+
+@kernel
+def _input_plane(flat, v, c, start, th1, tw1, t_buf):
+    """v[6*i + j, c, start + t] = (B^T d_t B)[i, j] for every tile position t of one channel's
+    flattened split plane but the last (a junk one past the plane's end, set to 0)."""
+    plane = (th1 - 1) * tw1
+    count = plane - 1
+    c_in, cols = v.shape[1], v.shape[2]
+    vf = v.reshape(-1)
+    for j in range(6):  # down each column of the tiles: t[i, j] = sum_r B^T[i, r] d[r, j]
+        _bt(flat, (_split(0, j, th1, tw1), _split(1, j, th1, tw1), _split(2, j, th1, tw1), _split(3, j, th1, tw1),
+                   _split(4, j, th1, tw1), _split(5, j, th1, tw1)),
+            t_buf, ((0 + j) * plane, (6 + j) * plane, (12 + j) * plane, (18 + j) * plane, (24 + j) * plane,
+                    (30 + j) * plane), count)
+    for i in range(6):  # across each row: v[i, j] = sum_q t[i, q] B^T[j, q]
+        row = 6 * i * plane
+        out = ((6 * i * c_in + c) * cols + start, ((6 * i + 1) * c_in + c) * cols + start,
+               ((6 * i + 2) * c_in + c) * cols + start, ((6 * i + 3) * c_in + c) * cols + start,
+               ((6 * i + 4) * c_in + c) * cols + start, ((6 * i + 5) * c_in + c) * cols + start)
+        _bt(t_buf, (row, row + plane, row + 2 * plane, row + 3 * plane, row + 4 * plane, row + 5 * plane),
+            vf, out, count)
+        for q in range(6):
+            vf[out[q] + count] = 0
+
+
+@kernel
+def _input_transform(xs, v, n0, imgs, t_buf):
+    """v[k, c, i*P + t] = (B^T d B)[k // 6, k % 6] for tile position t of image n0 + i, channel c."""
+    c_in, th1, tw1 = xs.shape[1], xs.shape[4], xs.shape[5]
+    plane = (th1 - 1) * tw1
+    for i in range(imgs):
+        for c in range(c_in):
+            _input_plane(xs[n0 + i, c].reshape(-1), v, c, i * plane, th1, tw1, t_buf)
+
+
+@kernel
+def _output_plane(m, o, start, y_plane, tw1, shift, t_buf):
+    """y_plane[4*ty + a, 4*tx + b] = (A^T M A)[a, b] + shift for the tile positions start ..
+    start + P - 1 of m[:, o] (P = tiles_h * tw1), cropped to y_plane (h_out, w_out): both 1-D
+    transforms as runs over all tile positions, then each row of y interleaved from four runs."""
+    h_out, w_out = y_plane.shape
+    plane = ((h_out + 3) // 4) * tw1
+    c_out, cols = m.shape[1], m.shape[2]
+    mf, yf = m.reshape(-1), y_plane.reshape(-1)
+    for j in range(6):  # down each column: s[a, j] = sum_i A^T[a, i] M[i, j], at t_buf[(6*a + j) * P]
+        _at(mf, ((j * c_out + o) * cols + start, ((6 + j) * c_out + o) * cols + start,
+                 ((12 + j) * c_out + o) * cols + start, ((18 + j) * c_out + o) * cols + start,
+                 ((24 + j) * c_out + o) * cols + start, ((30 + j) * c_out + o) * cols + start),
+            t_buf, (j * plane, (6 + j) * plane, (12 + j) * plane, (18 + j) * plane), plane)
+    y_runs = 24 * plane  # then across: y[a, b] = sum_j s[a, j] A^T[b, j], at t_buf[y_runs + (4*a + b) * P]
+    for a in range(4):
+        s = 6 * a * plane
+        _at(t_buf, (s, s + plane, s + 2 * plane, s + 3 * plane, s + 4 * plane, s + 5 * plane), t_buf,
+            (y_runs + 4 * a * plane, y_runs + (4 * a + 1) * plane, y_runs + (4 * a + 2) * plane,
+             y_runs + (4 * a + 3) * plane), plane)
+    u1, u2, u3, u4 = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
+    step, full, left = np.uint64(plane), np.uint64(w_out // 4), w_out % 4
+    for y in range(h_out):  # each row of y: its tiles' four columns interleaved, a partial last tile cropped
+        s0 = np.uint64(y_runs + 4 * (y % 4) * plane + (y // 4) * tw1)
+        s1, s2, s3 = s0 + step, s0 + u2 * step, s0 + u3 * step
+        d = np.uint64(y * w_out)
+        for tx in range(full):
+            yf[d + u4 * tx], yf[d + u4 * tx + u1] = t_buf[s0 + tx] + shift, t_buf[s1 + tx] + shift
+            yf[d + u4 * tx + u2], yf[d + u4 * tx + u3] = t_buf[s2 + tx] + shift, t_buf[s3 + tx] + shift
+        for b in range(left):
+            yf[d + u4 * full + np.uint64(b)] = t_buf[s0 + np.uint64(b) * step + full] + shift
+
+
+@kernel
+def forward_images(x, top, left, u, bias, y, xs, v_buf, m_buf, t_buf, ints, scalars, first, last, chunk):
+    """Images first .. last-1 of y, ``chunk`` at a time, from x placed at (top, left) in zeros.
+    Shapes: x (n, c_in, h, w), u (36, c_out, c_in), bias (c_out,), y (n, c_out, h_out, w_out);
+    scratch xs (chunk, *``split_shape(c_in, (h_out, w_out), 4)``), v_buf (36*c_in*chunk*P,), m_buf
+    (36*c_out*chunk*P,) with P = ``positions(out_hw)``, t_buf (``block_size(out_hw)``,); ints and
+    scalars: ``conv_blas.gemm``'s."""
+    c_in, th1, tw1 = xs.shape[1], xs.shape[4], xs.shape[5]
+    c_out = u.shape[1]
+    plane = (th1 - 1) * tw1
+    for n0 in range(first, last, chunk):
+        imgs = min(chunk, last - n0)
+        cols = imgs * plane
+        v, m = chunk_views(v_buf, m_buf, 36, c_in, c_out, cols)
+        split_samples(x, xs, top, left, n0, n0 + imgs)
+        _input_transform(xs, v, 0, imgs, t_buf)
+        for k in range(36):
+            gemm(False, False, u[k].reshape(-1), c_in, v[k].reshape(-1), cols, m[k].reshape(-1), cols,
+                 c_out, cols, c_in, 0.0, ints, scalars)
+        for i in range(imgs):
+            for o in range(c_out):
+                _output_plane(m, o, i * plane, y[n0 + i, o], tw1, bias[o], t_buf)
+
+
+@kernel
+def _output_grad_transform(dys, dm, n0, imgs, t_buf):
+    """dm[k, o, i*P + t] = (A dY A^T)[k // 6, k % 6], dY the 4x4 block of dy at tile position t of
+    image n0 + i, channel o (zero beyond dy). dys: dy split by ``split_samples`` (tile 4, no offset)."""
+    c_out, th1, tw1 = dys.shape[1], dys.shape[4], dys.shape[5]
+    plane = (th1 - 1) * tw1
+    cols = dm.shape[2]
+    dmf = dm.reshape(-1)
+    for i in range(imgs):
+        for o in range(c_out):
+            flat = dys[n0 + i, o].reshape(-1)
+            for b in range(4):  # down each column of the block: r[q, b] = sum_a A[q, a] dY[a, b]
+                _a(flat, (_split(0, b, th1, tw1), _split(1, b, th1, tw1), _split(2, b, th1, tw1),
+                          _split(3, b, th1, tw1)),
+                   t_buf, (b * plane, (4 + b) * plane, (8 + b) * plane, (12 + b) * plane, (16 + b) * plane,
+                           (20 + b) * plane), plane)
+            for q in range(6):  # across each row: dm[q, j] = sum_b r[q, b] A[j, b]
+                k, row = 6 * q, 4 * q * plane
+                _a(t_buf, (row, row + plane, row + 2 * plane, row + 3 * plane),
+                   dmf, (((k * c_out) + o) * cols + i * plane, ((k + 1) * c_out + o) * cols + i * plane,
+                         ((k + 2) * c_out + o) * cols + i * plane, ((k + 3) * c_out + o) * cols + i * plane,
+                         ((k + 4) * c_out + o) * cols + i * plane, ((k + 5) * c_out + o) * cols + i * plane), plane)
+
+
+@kernel
+def grad_weight_images(x, top, left, dy, du, xs, dys, v_buf, m_buf, t_buf, ints, scalars, first, last, chunk):
+    """du[k] += sum over the tiles of images first .. last-1 of dM[k] @ V[k]^T, ``chunk`` images at a
+    time: the weight gradient in the transformed domain (``conv_winograd.grad_weight`` maps it back).
+    Shapes: x (n, c_in, h, w) placed at (top, left) in zeros, dy (n, c_out, h_out, w_out), du (36,
+    c_out, c_in); scratch xs and dys (chunk, *``split_shape(c, (h_out, w_out), 4)``), the others as
+    ``forward_images``'s."""
+    c_in, c_out = xs.shape[1], dys.shape[1]
+    plane = (xs.shape[4] - 1) * xs.shape[5]
+    for n0 in range(first, last, chunk):
+        imgs = min(chunk, last - n0)
+        cols = imgs * plane
+        v, dm = chunk_views(v_buf, m_buf, 36, c_in, c_out, cols)
+        split_samples(x, xs, top, left, n0, n0 + imgs)
+        split_samples(dy, dys, 0, 0, n0, n0 + imgs)
+        _input_transform(xs, v, 0, imgs, t_buf)
+        _output_grad_transform(dys, dm, 0, imgs, t_buf)
+        for k in range(36):
+            gemm(False, True, dm[k].reshape(-1), cols, v[k].reshape(-1), cols, du[k].reshape(-1), c_in,
+                 c_out, c_in, cols, 1.0, ints, scalars)

@@ -1,0 +1,72 @@
+"""Winograd F(4x4, 3x3) (conv_algorithm='winograd4') against the naive loops and the GEMM path."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import minieye as me
+from minieye.kernels import conv as kconv
+from minieye.kernels.conv_geometry import Geometry
+from minieye.kernels.conv_plan import Algorithm, plan
+from minieye.testing import check_gradients
+
+from test_conv_kernels import _check_against_naive, conv_problems
+
+PAD1 = Geometry((1, 1), (1, 1), (1, 1), 1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(conv_problems(winograd=True), st.booleans(), st.booleans(), st.sampled_from([1, 2]))
+def test_winograd4_matches_naive_loops(problem, parallel, tiny_tiles, threads):
+    """Forward (with and without bias), input gradient, weight gradient and the transposed backward,
+    float32 and float64, padding 0-3, output sides 1-13 (partial 4x4 tiles), one image per chunk
+    (tiny tiles) or all, on 1 or 2 threads."""
+    with me.options(threads=threads):
+        _check_against_naive(problem, "winograd4", parallel, tiny_tiles)
+
+
+@pytest.mark.parametrize("shape", [(4, 64, 16, 16, 64), (2, 32, 30, 30, 32), (3, 24, 21, 13, 24)])
+def test_winograd4_float32_rounding_on_realistic_magnitudes(shape):
+    """ReLU'd unit-normal inputs and He-scaled weights, many channels: each pass within 2e-5 of the
+    largest output (F(4x4, 3x3) measured 3-8e-6, GEMM and F(2x2, 3x3) 2-6e-7); float64 within 1e-12."""
+    n, c, h, w, c_out = shape
+    rng = np.random.default_rng(c)
+    x = np.maximum(rng.standard_normal((n, c, h, w)), 0)
+    weight = rng.standard_normal((c_out, c, 3, 3)) * np.sqrt(2 / (9 * c))
+    dy = rng.standard_normal((n, c_out, h, w))
+    with me.options(conv_algorithm="gemm"):
+        reference = (kconv.conv2d_forward(x, weight, PAD1), kconv.conv2d_grad_input(dy, weight, (h, w), PAD1),
+                     kconv.conv2d_grad_weight(x, dy, (3, 3), PAD1))
+    for dtype, bound in ((np.float32, 2e-5), (np.float64, 1e-12)):
+        xd, wd, dyd = (a.astype(dtype) for a in (x, weight, dy))
+        with me.options(conv_algorithm="winograd4"):
+            p = dataclasses.replace(kconv.make_plan(x.shape, weight.shape, PAD1), winograd_grad_weight=True)
+            got = (kconv.conv2d_forward(xd, wd, PAD1, p), kconv.conv2d_grad_input(dyd, wd, (h, w), PAD1, p),
+                   kconv.conv2d_grad_weight(xd, dyd, (3, 3), PAD1, p))
+        for pass_name, value, want in zip(("forward", "input grad", "weight grad"), got, reference):
+            assert value.dtype == dtype
+            error = np.abs(value - want).max() / np.abs(want).max()
+            assert error < bound, f"{pass_name} {np.dtype(dtype).name}: {error:.1e} of the largest value"
+
+
+@pytest.mark.parametrize("padding", [0, 1])
+def test_conv2d_layer_gradients_by_winograd4(padding):
+    """The layer's backward (input and weight gradients) through F(4x4, 3x3) against central differences."""
+    layer = me.layers.Conv2D(3, 4, 3, padding=padding, dtype="float64", seed=padding)
+    x = np.random.default_rng(padding).standard_normal((2, 3, 7, 6))
+    with me.options(conv_algorithm="winograd4", conv_gemm_parallel_min_work=0):
+        assert kconv.make_plan(x.shape, layer.weight.value.shape, Geometry((1, 1), (padding,) * 2, (1, 1), 1)
+                               ).algorithm is Algorithm.WINOGRAD4
+        check_gradients(layer, x, rng=padding)
+
+
+def test_winograd4_is_refused_where_it_does_not_apply():
+    with me.options(conv_algorithm="winograd4"):
+        assert plan((8, 32, 32, 32), (64, 32, 3, 3), PAD1).algorithm is Algorithm.WINOGRAD4
+        with pytest.raises(ValueError, match="conv_algorithm='winograd4'.*3x3 kernel with stride 1"):
+            plan((8, 32, 32, 32), (64, 32, 3, 3), Geometry((2, 2), (1, 1), (1, 1), 1))
+        with pytest.raises(ValueError, match="3x3 kernel with stride 1"):
+            plan((8, 32, 32, 32), (64, 32, 5, 5), PAD1)
