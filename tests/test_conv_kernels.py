@@ -106,6 +106,38 @@ def test_taps_match_naive_loops(problem, parallel, tiny_tiles):
                                                                         or _blas.avx512_blas())
 
 
+@settings(max_examples=30)
+@given(conv_problems(), st.sampled_from(["gemm", "taps"]), st.sampled_from([2, 3]), st.booleans())
+def test_sample_blocks_match_naive_loops(problem, algorithm, block, parallel):
+    """Products over blocks of whole samples (conv_blocks): GEMM's columns of several samples side by
+    side, TAPS's phase planes stacked; blocks that do and do not divide the batch, batch 1, one or two
+    threads, every stride, padding, dilation and (GEMM) groups."""
+    x, w, g, _ = problem
+    assume(algorithm == "gemm" or g.groups == 1)
+    with me.options(conv_sample_block=block):
+        _check_against_naive(problem, algorithm, parallel, False)
+
+
+def test_sample_blocks_split_the_batch_and_its_threads():
+    """The layout blocks only whole samples that fit the tile, leaves each thread a block, and
+    keeps per-sample products for TAPS unless forced."""
+    x_shape, w_shape, g = (256, 1, 8, 8), (16, 1, 3, 3), Geometry((1, 1), (1, 1), (1, 1), 1)
+    for threads, expected in ((1, 98), (2, 98)):  # 768 KB over (9 + 16) * 8 * 10 * 4 bytes per sample
+        with me.options(threads=threads, conv_algorithm="gemm"):
+            p = kconv.make_plan(x_shape, w_shape, g)
+        layout = kconv._gemm_layout(256, p, 1, (8, 8), (3, 3), (8, 8), 16, g, np.float32)
+        assert (layout.block, layout.threads, layout.tile_rows) == (expected, threads, 8)
+    with me.options(threads=2, conv_algorithm="gemm", conv_sample_block=200):
+        layout = kconv._gemm_layout(256, kconv.make_plan(x_shape, w_shape, g), 1, (8, 8), (3, 3), (8, 8), 16, g,
+                                    np.float32)
+        assert (layout.block, layout.threads) == (128, 2)
+    with me.options(threads=2, conv_algorithm="gemm", conv_sample_block=1):
+        assert kconv._gemm_layout(256, kconv.make_plan(x_shape, w_shape, g), 1, (8, 8), (3, 3), (8, 8), 16, g,
+                                  np.float32).block == 1
+    with me.options(conv_algorithm="gemm"):  # VGG's first layer: one sample's product is large enough
+        assert kconv.make_plan((32, 3, 32, 32), (32, 3, 3, 3), g).sample_block == 1
+
+
 def _check_against_naive(problem, algorithm, parallel, tiny_tiles):
     x, w, g, rng = problem
     reference = naive.conv2d(x, w, **_kw(g))
@@ -309,3 +341,17 @@ def test_winograd_tiles_padded_by_blocks_of_samples_equal_one_serial_pass(n, top
         threaded = conv_winograd.pad_tiles(x, top, left, out_hw, stale, threads=2)
         np.testing.assert_array_equal(threaded, serial)
     assert threaded.shape == (n, 2, 2, 2, (out_hw[0] + 1) // 2 + 1, (out_hw[1] + 1) // 2 + 1)
+
+
+@pytest.mark.parametrize("algorithm", ["gemm", "taps"])
+def test_layers_under_sample_blocks_pass_the_gradient_check(algorithm):
+    """Conv2D and ConvTranspose2D (stride 2, the convT row's kind) with products over blocks of 2
+    samples, a batch of 3, against central differences (the shared harness)."""
+    from minieye.testing import check_gradients
+    rng = np.random.default_rng(3)
+    conv = me.layers.Conv2D(4, 3, 3, stride=2, padding=1, dtype="float64", seed=1)  # TAPS: dx per tap too
+    convt = me.layers.ConvTranspose2D(4, 3, 4, stride=2, padding=1, dtype="float64", seed=2)
+    for layer, x in ((conv, rng.standard_normal((3, 4, 7, 6))), (convt, rng.standard_normal((3, 4, 4, 5)))):
+        layer.bias.value[:] = rng.standard_normal(layer.bias.value.shape)
+        with me.options(conv_algorithm=algorithm, conv_sample_block=2):
+            check_gradients(layer, x, rng=rng)

@@ -47,7 +47,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from . import conv_blas, conv_direct, conv_gemm, conv_taps, conv_winograd
+from . import conv_blas, conv_blocks, conv_direct, conv_gemm, conv_taps, conv_winograd
 from ._blas import single_threaded_blas
 from ._threads import run_parts
 from .conv_geometry import Geometry, conv_output_size, output_size
@@ -90,24 +90,44 @@ def _gemm_args(dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros(8, dtype=conv_blas.int_dtype()), np.zeros(2, dtype=dtype)
 
 
-def _run_taps(run: Callable, n: int, c_in: int, c_out: int, hw: tuple[int, int], kernel_hw: tuple[int, int],
-              out_hw: tuple[int, int], geometry: Geometry, plan: Plan, dtype: np.dtype) -> None:
+def _run_taps(run: Callable, run_blocks: Callable, n: int, c_in: int, c_out: int, hw: tuple[int, int],
+              kernel_hw: tuple[int, int], out_hw: tuple[int, int], geometry: Geometry, plan: Plan,
+              dtype: np.dtype) -> None:
     """Run a ``conv_taps`` kernel over the plan's threads: ``run(planes, tile, ints, scalars, i, threads,
-    tile_rows, kw, *geometry.args())`` for thread i (the phase planes laid out as for GEMM)."""
-    layout = _gemm_layout(max(1, min(plan.threads, n)), plan.tile_bytes, c_in, hw, kernel_hw, out_hw, c_out,
-                          geometry, dtype)
+    tile_rows, kw, *geometry.args())`` for thread i (the phase planes laid out as for GEMM), or its
+    ``conv_blocks`` twin ``run_blocks`` (``block`` in place of ``tile_rows``) where samples are blocked."""
+    layout = _gemm_layout(n, plan, c_in, hw, kernel_hw, out_hw, c_out, geometry, dtype)
     # a tile holds the output rows and the input rows they read (not c_in*kh*kw unfolded rows)
+    c_planes, phases, plane_len = layout.plane_shape
     row = -(-(hw[1] + 2 * geometry.pad_w) // geometry.stride_w)
-    tile_rows = int(max(1, min(out_hw[0], plan.tile_bytes // ((c_in + c_out) * row * np.dtype(dtype).itemsize))))
-    scratch = [(_scratch(f"plane{i}", layout.plane_shape, dtype), _scratch(f"tile{i}", (c_out * tile_rows * row,),
-                                                                             dtype), *_gemm_args(dtype))
-               for i in range(layout.threads)]
+    sample_len = -(-(hw[0] + 2 * geometry.pad_h) // geometry.stride_h) * row
+    itemsize = np.dtype(dtype).itemsize
+    tile_rows = int(max(1, min(out_hw[0], plan.tile_bytes // ((c_in + c_out) * row * itemsize))))
+    # stacked planes compute their padding rows too: measured slower on every shape tried, so only when forced
+    block, threads = _sample_block(n, min(plan.threads, n), plan, (c_in * phases + c_out) * sample_len * itemsize,
+                                   False)
+    planes_shape, tile_size = layout.plane_shape, c_out * tile_rows * row
+    if block > 1:
+        run, tile_rows = run_blocks, block
+        planes_shape = (c_planes, phases, block * sample_len + plane_len - sample_len)
+        tile_size = c_out * block * sample_len
+    scratch = [(_scratch(f"plane{i}", planes_shape, dtype), _scratch(f"tile{i}", (tile_size,), dtype),
+                *_gemm_args(dtype)) for i in range(threads)]
 
     def part(i: int) -> None:
-        run(*scratch[i], i, layout.threads, tile_rows, kernel_hw[1], *geometry.args())
+        run(*scratch[i], i, threads, tile_rows, kernel_hw[1], *geometry.args())
 
     with single_threaded_blas():
-        run_parts(part, layout.threads)
+        run_parts(part, threads)
+
+
+def _sample_block(n: int, threads: int, plan: Plan, sample_bytes: int, fits: bool) -> tuple[int, int]:
+    """Samples per product and the threads that share the blocks. ``plan.sample_block`` > 1 forces that
+    many; 0 takes as many whole samples as ``conv_tile_bytes`` holds (``sample_bytes`` each) where one
+    sample ``fits`` a tile; never more than leaves each thread a block. 1: per sample."""
+    block = plan.sample_block if plan.sample_block != 0 else (plan.tile_bytes // sample_bytes if fits else 1)
+    block = int(max(1, min(block, -(-n // max(1, threads)))))
+    return block, max(1, min(threads, -(-n // block)))
 
 
 def _shift(bias: np.ndarray | None, c_out: int, dtype: np.dtype) -> np.ndarray:
@@ -126,9 +146,10 @@ class _GemmLayout(NamedTuple):
     cols_size: int
     plane_shape: tuple[int, int, int]
     tile_size: int
+    block: int = 1  # samples per product (conv_blocks) when above 1; tile_rows is then h_out
 
 
-def _gemm_layout(threads: int, tile_bytes: int, c_in: int, hw: tuple[int, int], kernel_hw: tuple[int, int],
+def _gemm_layout(n: int, plan: Plan, c_in: int, hw: tuple[int, int], kernel_hw: tuple[int, int],
                  out_hw: tuple[int, int], c_out_g: int, geometry: Geometry, dtype: np.dtype) -> _GemmLayout:
     """Scratch sizes of the GEMM kernels; a tile of ``tile_bytes`` fits the L2 cache with the plane."""
     kh, kw = kernel_hw
@@ -139,9 +160,14 @@ def _gemm_layout(threads: int, tile_bytes: int, c_in: int, hw: tuple[int, int], 
     row = -(-(hw[1] + 2 * geometry.pad_w) // sw)
     plane = hps * row + (kw - 1) * geometry.dilation_w // sw + 1
     itemsize = np.dtype(dtype).itemsize
-    tile_rows = int(max(1, min(out_hw[0], tile_bytes // (c_in * kh * kw * row * itemsize))))
-    span = tile_rows * row
-    return _GemmLayout(threads, tile_rows, c_in * kh * kw * span, (c_in, sh * sw, plane), c_out_g * span)
+    tile_rows = int(max(1, min(out_hw[0], plan.tile_bytes // (c_in * kh * kw * row * itemsize))))
+    # a block's columns and product both stay in the cache
+    sample_bytes = (c_in * kh * kw + c_out_g) * out_hw[0] * row * itemsize
+    block, threads = _sample_block(n, min(plan.threads, n), plan, sample_bytes, tile_rows == out_hw[0])
+    if block > 1:
+        tile_rows = out_hw[0]
+    span = block * tile_rows * row
+    return _GemmLayout(threads, tile_rows, c_in * kh * kw * span, (c_in, sh * sw, plane), c_out_g * span, block)
 
 
 def _thread_scratch(layout: _GemmLayout, i: int, dtype: np.dtype) -> tuple[np.ndarray, ...]:
@@ -224,7 +250,8 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan 
         y = np.empty(x.shape[:1] + w.shape[:1] + output_size(x.shape[2:], w.shape[2:], geometry), dtype=x.dtype)
         wt = _tap_major(w)
         shift = _shift(bias, w.shape[0], x.dtype)
-        _run_taps(lambda *a: conv_taps.forward(x, wt, shift, y, *a), x.shape[0], x.shape[1], w.shape[0],
+        _run_taps(lambda *a: conv_taps.forward(x, wt, shift, y, *a),
+                  lambda *a: conv_blocks.taps_forward(x, wt, shift, y, *a), x.shape[0], x.shape[1], w.shape[0],
                   x.shape[2:], w.shape[2:], y.shape[2:], geometry, plan, x.dtype)
         return y
     y, _ = conv2d_forward_and_grad_weight(x, w, None, geometry, plan, need_y=True, bias=bias)
@@ -263,8 +290,8 @@ def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray 
     c_out_g, k = c_out // g, c_in_g * kh * kw
     out_hw = (conv_output_size(h, kh, geometry.stride_h, geometry.pad_h, geometry.dilation_h),
               conv_output_size(w_in, kw, geometry.stride_w, geometry.pad_w, geometry.dilation_w))
-    layout = _gemm_layout(max(1, min(plan.threads, n)), plan.tile_bytes, c_in, (h, w_in), (kh, kw), out_hw, c_out_g,
-                          geometry, x.dtype)
+    layout = _gemm_layout(n, plan, c_in, (h, w_in), (kh, kw), out_hw, c_out_g, geometry, x.dtype)
+    run = conv_blocks.forward_and_grad_weight if layout.block > 1 else conv_gemm.forward_and_grad_weight
     y = np.empty((n, c_out) + out_hw, dtype=x.dtype) if need_y else np.empty((1, 1, 1, 1), dtype=x.dtype)
     need_dw = dy is not None
     dw_part = np.zeros((layout.threads, g, k, c_out_g) if need_dw else (layout.threads, 1, 1, 1), dtype=x.dtype)
@@ -273,9 +300,8 @@ def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray 
     scratch = [_thread_scratch(layout, i, x.dtype) for i in range(layout.threads)]
 
     def part(i: int) -> None:
-        conv_gemm.forward_and_grad_weight(x, w2, shift, dy if need_dw else x, y, dw_part[i], *scratch[i],
-                                          i, layout.threads, need_y, need_dw, layout.tile_rows, kh, kw,
-                                          *geometry.args())
+        run(x, w2, shift, dy if need_dw else x, y, dw_part[i], *scratch[i], i, layout.threads, need_y, need_dw,
+            layout.block if layout.block > 1 else layout.tile_rows, kh, kw, *geometry.args())
 
     with single_threaded_blas():
         run_parts(part, layout.threads)
@@ -305,19 +331,20 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
     if plan.algorithm is Algorithm.TAPS and plan.taps_grad_input:
         dx = np.empty((n, c_in) + tuple(input_hw), dtype=dy.dtype)
         wt = _tap_major(w)
-        _run_taps(lambda *a: conv_taps.grad_input(dy, wt, dx, *a), n, c_in, c_out, tuple(input_hw), (kh, kw),
+        _run_taps(lambda *a: conv_taps.grad_input(dy, wt, dx, *a),
+                  lambda *a: conv_blocks.taps_grad_input(dy, wt, dx, *a), n, c_in, c_out, tuple(input_hw), (kh, kw),
                   (h_out, w_out), geometry, plan, dy.dtype)
         return dx
     c_out_g, k = c_out // g, c_in_g * kh * kw
     dx = np.empty((n, c_in) + tuple(input_hw), dtype=dy.dtype)
-    layout = _gemm_layout(max(1, min(plan.threads, n)), plan.tile_bytes, c_in, tuple(input_hw), (kh, kw),
-                          (h_out, w_out), c_out_g, geometry, dy.dtype)
+    layout = _gemm_layout(n, plan, c_in, tuple(input_hw), (kh, kw), (h_out, w_out), c_out_g, geometry, dy.dtype)
+    run = conv_blocks.grad_input if layout.block > 1 else conv_gemm.grad_input
     w2t = np.ascontiguousarray(w.reshape(g, c_out_g, k).transpose(0, 2, 1))
     scratch = [_thread_scratch(layout, i, dy.dtype) for i in range(layout.threads)]
 
     def part(i: int) -> None:
-        conv_gemm.grad_input(dy, w2t, dx, *scratch[i], i, layout.threads, layout.tile_rows, kh, kw,
-                             *geometry.args())
+        run(dy, w2t, dx, *scratch[i], i, layout.threads, layout.block if layout.block > 1 else layout.tile_rows,
+            kh, kw, *geometry.args())
 
     with single_threaded_blas():
         run_parts(part, layout.threads)

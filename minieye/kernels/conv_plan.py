@@ -12,6 +12,8 @@ the knobs of ``minieye.options`` at call time:
   ``conv_gemm_parallel_min_work``: below that many multiply-adds a call stays on the
   caller's thread (handing work to a thread costs tens of microseconds); GEMM, Winograd and
   taps count ``conv_gemm_sample_work`` more per sample (the cost of its products' calls).
+- ``conv_sample_block``: whole samples per GEMM or TAPS product (0: as many as ``conv_tile_bytes``
+  holds where one sample fits a tile; ``conv_blocks``).
 - ``conv_wide_tile`` and ``conv_tile_bytes``: the tile sizes of the direct and GEMM (and
   Winograd) algorithms; ``conv_winograd_min_channels`` and ``conv_winograd_min_pixels``: from how many
   channels and output pixels per plane "auto" picks Winograd; ``conv_taps_min_channels``: from how
@@ -35,6 +37,8 @@ from ._threads import thread_count
 from .conv_geometry import Geometry, output_size
 
 __all__ = ["Algorithm", "Plan", "plan"]
+
+_BLOCK_MAX_WORK = 1 << 19  # multiply-adds of one sample's product up to which "auto" blocks samples
 
 
 class Algorithm(Enum):
@@ -62,6 +66,7 @@ class Plan:
     tile_bytes: int     # GEMM: bytes of one thread's unfolded tile of rows (Winograd: half its chunk)
     taps_grad_input: bool = True  # TAPS: the input gradient per tap too (else by unfolding, as GEMM)
     winograd_grad_weight: bool = True  # WINOGRAD: the weight gradient by Winograd too (else as GEMM)
+    sample_block: int = 1  # GEMM, TAPS: samples per product (conv_blocks); 0: as many as tile_bytes holds
 
     def __post_init__(self) -> None:
         if not isinstance(self.algorithm, Algorithm):
@@ -148,5 +153,12 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
     # Winograd's weight gradient multiplies (c_out x tiles) by (tiles x c_in) per element: with AVX2
     # BLAS kernels 4-18 % faster than unfolding (32 and 64 channels), with AVX-512's 3-25 % slower
     winograd_grad_weight = not _blas.avx512_blas()
+    # one product over a block of samples (conv_blocks) pays where one sample's product is small: the
+    # digits layer's 16x9 by 9x80 ran 15-25 % faster per pass in blocks of 16, 4 channels into 8 on 8x8
+    # planes 6-17 %; from ~300,000 multiply-adds per sample (LeNet's conv2) it is even, and at 900,000
+    # (VGG's first layer) the forward is 10 % slower (docs/kernels.md). TAPS stacks samples only when forced.
+    sample_block = option("conv_sample_block")
+    if sample_block == 0 and c_out // geometry.groups * c_in_g * kh * kw * int(np.prod(out[-2:])) > _BLOCK_MAX_WORK:
+        sample_block = 1
     return Plan(algorithm, threads, wide, small_planes, wide_tile, option("conv_tile_bytes"), taps_grad_input,
-                winograd_grad_weight)
+                winograd_grad_weight, sample_block)
