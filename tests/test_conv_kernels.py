@@ -9,7 +9,7 @@ from hypothesis import assume, given, settings, strategies as st
 import minieye as me
 import minieye.functional as F
 from minieye import ShapeError
-from minieye.kernels import _blas, conv as kconv
+from minieye.kernels import _blas, conv as kconv, conv_layout
 from minieye.kernels.conv_geometry import Geometry, conv_output_size, conv_transpose_output_size
 
 import naive_conv as naive
@@ -127,14 +127,14 @@ def test_sample_blocks_split_the_batch_and_its_threads():
     for threads, expected in ((1, 86), (2, 64)):
         with me.options(threads=threads, conv_algorithm="gemm"):
             p = kconv.make_plan(x_shape, w_shape, g)
-        layout = kconv._gemm_layout(256, p, 1, (8, 8), (3, 3), (8, 8), 16, g, np.float32)
+        layout = conv_layout.gemm_layout(256, p, 1, (8, 8), (3, 3), (8, 8), 16, g, np.float32)
         assert (layout.block, layout.threads, layout.tile_rows) == (expected, threads, 8)
     with me.options(threads=2, conv_algorithm="gemm", conv_sample_block=200):
-        layout = kconv._gemm_layout(256, kconv.make_plan(x_shape, w_shape, g), 1, (8, 8), (3, 3), (8, 8), 16, g,
+        layout = conv_layout.gemm_layout(256, kconv.make_plan(x_shape, w_shape, g), 1, (8, 8), (3, 3), (8, 8), 16, g,
                                     np.float32)
         assert (layout.block, layout.threads) == (128, 2)
     with me.options(threads=2, conv_algorithm="gemm", conv_sample_block=1):
-        assert kconv._gemm_layout(256, kconv.make_plan(x_shape, w_shape, g), 1, (8, 8), (3, 3), (8, 8), 16, g,
+        assert conv_layout.gemm_layout(256, kconv.make_plan(x_shape, w_shape, g), 1, (8, 8), (3, 3), (8, 8), 16, g,
                                   np.float32).block == 1
     with me.options(conv_algorithm="gemm"):  # VGG's first layer: one sample's product is large enough
         assert kconv.make_plan((32, 3, 32, 32), (32, 3, 3, 3), g).sample_block == 1

@@ -42,17 +42,15 @@ C-contiguous arrays of one float dtype.
 """
 from __future__ import annotations
 
-import math
-import threading
-from typing import Callable, NamedTuple
-
 import numpy as np
 
-from . import conv_blas, conv_blocks, conv_direct, conv_gemm, conv_taps, conv_winograd
+from . import conv_blocks, conv_direct, conv_gemm, conv_taps, conv_winograd
 from ._blas import single_threaded_blas
 from ._threads import run_parts
 from .conv_geometry import Geometry, conv_output_size, output_size
 from .conv_plan import Algorithm, Plan, plan as make_plan
+from .conv_layout import GemmLayout as _GemmLayout, gemm_args as _gemm_args, gemm_layout as _gemm_layout, \
+    release_scratch, run_taps as _run_taps, scratch as _scratch
 
 __all__ = [
     "conv2d_forward",
@@ -64,78 +62,6 @@ __all__ = [
 ]
 
 
-_local = threading.local()
-
-
-def _scratch(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """A reusable uninitialised buffer (per thread, name and dtype): large fresh arrays cost
-    page faults on every call, more than the unfolding itself."""
-    store = getattr(_local, "buffers", None)
-    if store is None:
-        store = _local.buffers = {}
-    size = math.prod(shape)  # not np.prod: microseconds per call, a dozen calls per pass
-    key = (name, np.dtype(dtype).str)
-    buffer = store.get(key)
-    if buffer is None or buffer.size < size:
-        buffer = store[key] = np.empty(max(size, 1), dtype=dtype)
-    return buffer[:size].reshape(shape)
-
-
-def release_scratch() -> None:
-    """Free the buffers this thread keeps between calls."""
-    _local.buffers = {}
-
-
-def _gemm_args(dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """One thread's scratch for ``conv_blas.gemm``'s by-reference arguments."""
-    return np.zeros(8, dtype=conv_blas.int_dtype()), np.zeros(2, dtype=dtype)
-
-
-def _run_taps(run: Callable, run_blocks: Callable, n: int, c_in: int, c_out: int, hw: tuple[int, int],
-              kernel_hw: tuple[int, int], out_hw: tuple[int, int], geometry: Geometry, plan: Plan,
-              dtype: np.dtype) -> None:
-    """Run a ``conv_taps`` kernel over the plan's threads: ``run(planes, tile, ints, scalars, i, threads,
-    tile_rows, kw, *geometry.args())`` for thread i (the phase planes laid out as for GEMM), or its
-    ``conv_blocks`` twin ``run_blocks`` (``block`` in place of ``tile_rows``) where samples are blocked."""
-    layout = _gemm_layout(n, plan, c_in, hw, kernel_hw, out_hw, c_out, geometry, dtype)
-    # a tile holds the output rows and the input rows they read (not c_in*kh*kw unfolded rows)
-    c_planes, phases, plane_len = layout.plane_shape
-    row = -(-(hw[1] + 2 * geometry.pad_w) // geometry.stride_w)
-    sample_len = -(-(hw[0] + 2 * geometry.pad_h) // geometry.stride_h) * row
-    itemsize = np.dtype(dtype).itemsize
-    tile_rows = int(max(1, min(out_hw[0], plan.tile_bytes // ((c_in + c_out) * row * itemsize))))
-    # stacked planes compute their padding rows too: measured slower on every shape tried, so only when forced
-    block, threads = _sample_block(n, min(plan.threads, n), plan, (c_in * phases + c_out) * sample_len * itemsize,
-                                   False)
-    planes_shape, tile_size = layout.plane_shape, c_out * tile_rows * row
-    if block > 1:
-        run, tile_rows = run_blocks, block
-        planes_shape = (c_planes, phases, block * sample_len + plane_len - sample_len)
-        tile_size = c_out * block * sample_len
-    scratch = [(_scratch(f"plane{i}", planes_shape, dtype), _scratch(f"tile{i}", (tile_size,), dtype),
-                *_gemm_args(dtype)) for i in range(threads)]
-
-    def part(i: int) -> None:
-        run(*scratch[i], i, threads, tile_rows, kernel_hw[1], *geometry.args())
-
-    with single_threaded_blas():
-        run_parts(part, threads)
-
-
-def _sample_block(n: int, threads: int, plan: Plan, sample_bytes: int, fits: bool) -> tuple[int, int]:
-    """Samples per product and the threads that share the blocks. ``plan.sample_block`` > 1 forces that
-    at most; 0 as many whole samples as ``conv_tile_bytes`` holds (``sample_bytes`` each) where one
-    sample ``fits`` a tile; never more than leaves each thread a block, and the same number of blocks
-    for every thread where the batch allows. 1: per sample."""
-    threads = max(1, threads)
-    block = plan.sample_block if plan.sample_block != 0 else (plan.tile_bytes // sample_bytes if fits else 1)
-    block = int(max(1, min(block, -(-n // threads))))
-    if block > 1:  # a whole number of blocks per thread, as even as the batch allows
-        blocks = -(-(-(-n // block)) // threads) * threads
-        block = -(-n // blocks)
-    return block, max(1, min(threads, -(-n // block)))
-
-
 def _shift(bias: np.ndarray | None, c_out: int, dtype: np.dtype) -> np.ndarray:
     """The bias the kernels add to each output channel: (c_out,) contiguous, zeros without one."""
     return np.zeros(c_out, dtype=dtype) if bias is None else np.ascontiguousarray(bias, dtype=dtype)
@@ -144,36 +70,6 @@ def _shift(bias: np.ndarray | None, c_out: int, dtype: np.dtype) -> np.ndarray:
 def _tap_major(w: np.ndarray) -> np.ndarray:
     """(c_out, c_in, kh, kw) -> (kh*kw, c_out, c_in), the layout of ``conv_taps``."""
     return np.ascontiguousarray(w.transpose(2, 3, 0, 1)).reshape(w.shape[2] * w.shape[3], w.shape[0], w.shape[1])
-
-
-class _GemmLayout(NamedTuple):
-    threads: int
-    tile_rows: int
-    cols_size: int
-    plane_shape: tuple[int, int, int]
-    tile_size: int
-    block: int = 1  # samples per product (conv_blocks) when above 1; tile_rows is then h_out
-
-
-def _gemm_layout(n: int, plan: Plan, c_in: int, hw: tuple[int, int], kernel_hw: tuple[int, int],
-                 out_hw: tuple[int, int], c_out_g: int, geometry: Geometry, dtype: np.dtype) -> _GemmLayout:
-    """Scratch sizes of the GEMM kernels; a tile of ``tile_bytes`` fits the L2 cache with the plane."""
-    kh, kw = kernel_hw
-    # Phase planes (see conv_gemm): s_h*s_w planes per channel of hps x wps padded pixels,
-    # plus slack: a tile's run reads up to (kw - 1)*dilation_w // s_w past its last row.
-    sh, sw = geometry.stride_h, geometry.stride_w
-    hps = -(-(hw[0] + 2 * geometry.pad_h) // sh)
-    row = -(-(hw[1] + 2 * geometry.pad_w) // sw)
-    plane = hps * row + (kw - 1) * geometry.dilation_w // sw + 1
-    itemsize = np.dtype(dtype).itemsize
-    tile_rows = int(max(1, min(out_hw[0], plan.tile_bytes // (c_in * kh * kw * row * itemsize))))
-    # a block's columns and product both stay in the cache
-    sample_bytes = (c_in * kh * kw + c_out_g) * out_hw[0] * row * itemsize
-    block, threads = _sample_block(n, min(plan.threads, n), plan, sample_bytes, tile_rows == out_hw[0])
-    if block > 1:
-        tile_rows = out_hw[0]
-    span = block * tile_rows * row
-    return _GemmLayout(threads, tile_rows, c_in * kh * kw * span, (c_in, sh * sw, plane), c_out_g * span, block)
 
 
 def _thread_scratch(layout: _GemmLayout, i: int, dtype: np.dtype) -> tuple[np.ndarray, ...]:
