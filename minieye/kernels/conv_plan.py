@@ -38,7 +38,8 @@ from .conv_geometry import Geometry, output_size
 
 __all__ = ["Algorithm", "Plan", "plan"]
 
-_BLOCK_MAX_WORK = 1 << 19  # multiply-adds of one sample's product up to which "auto" blocks samples
+# multiply-adds of one sample's product up to which "auto" blocks samples, with AVX2 / AVX-512 BLAS kernels
+_BLOCK_MAX_WORK = (100_000, 16_000)
 
 
 class Algorithm(Enum):
@@ -153,12 +154,14 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
     # Winograd's weight gradient multiplies (c_out x tiles) by (tiles x c_in) per element: with AVX2
     # BLAS kernels 4-18 % faster than unfolding (32 and 64 channels), with AVX-512's 3-25 % slower
     winograd_grad_weight = not _blas.avx512_blas()
-    # one product over a block of samples (conv_blocks) pays where one sample's product is small: the
-    # digits layer's 16x9 by 9x80 ran 15-25 % faster per pass in blocks of 16, 4 channels into 8 on 8x8
-    # planes 6-17 %; from ~300,000 multiply-adds per sample (LeNet's conv2) it is even, and at 900,000
-    # (VGG's first layer) the forward is 10 % slower (docs/kernels.md). TAPS stacks samples only when forced.
+    # one product over a block of samples (conv_blocks) pays where one sample's product is small; measured
+    # per pass with AVX2 BLAS kernels: 15-25 % faster on the digits layer (16x9 by 9x64 per sample), 10-17 %
+    # on 4 -> 8 channels and 1 -> 32 on 8x8 and 16x16 planes (23,000 and 74,000 multiply-adds), even from
+    # ~240,000 (LeNet's conv2); with AVX-512's, whose small products are faster, only the digits layer gains
+    # and the two others lose 3-48 % (docs/kernels.md). TAPS stacks samples only when forced.
     sample_block = option("conv_sample_block")
-    if sample_block == 0 and c_out // geometry.groups * c_in_g * kh * kw * int(np.prod(out[-2:])) > _BLOCK_MAX_WORK:
+    per_sample = c_out // geometry.groups * c_in_g * kh * kw * int(np.prod(out[-2:]))
+    if sample_block == 0 and per_sample > _BLOCK_MAX_WORK[_blas.avx512_blas()]:
         sample_block = 1
     return Plan(algorithm, threads, wide, small_planes, wide_tile, option("conv_tile_bytes"), taps_grad_input,
                 winograd_grad_weight, sample_block)
