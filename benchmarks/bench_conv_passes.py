@@ -29,15 +29,21 @@ import time
 
 import numpy as np
 
-CASES = {  # name: (input shape, weight shape, padding[, stride])
+CASES = {  # name: (input shape, weight shape, padding)
     "lenet1": ((64, 1, 28, 28), (6, 1, 5, 5), 2), "lenet2": ((64, 6, 14, 14), (16, 6, 5, 5), 0),
     "vgg1": ((32, 3, 32, 32), (32, 3, 3, 3), 1), "vgg2": ((32, 32, 32, 32), (32, 32, 3, 3), 1),
     "vgg3": ((32, 32, 16, 16), (64, 32, 3, 3), 1), "vgg4": ((32, 64, 16, 16), (64, 64, 3, 3), 1),
     "wide32": ((16, 64, 32, 32), (64, 64, 3, 3), 1), "wide64": ((8, 64, 64, 64), (64, 64, 3, 3), 1),
-    # bench_kernels.py's digits row, and the convolution its convT row is the adjoint of (the
-    # transposed layer's forward is this one's input gradient, its input gradient this forward)
-    "digits": ((256, 1, 8, 8), (16, 1, 3, 3), 1), "convT": ((32, 16, 32, 32), (32, 16, 4, 4), 1, 2),
 }
+
+# Small planes (a fourth entry: the stride): bench_kernels.py's digits row; the convolution its convT
+# row is the adjoint of (the transposed layer's forward is this one's input gradient, its input gradient
+# this forward); few channels on 8x8 and 16x16 planes; many channels on 8x8 and 4x4 planes.
+CASES.update({
+    "digits": ((256, 1, 8, 8), (16, 1, 3, 3), 1), "convT": ((32, 16, 32, 32), (32, 16, 4, 4), 1, 2),
+    "tiny4": ((256, 4, 8, 8), (8, 4, 3, 3), 1), "tiny32": ((256, 1, 16, 16), (32, 1, 3, 3), 1),
+    "taps8": ((128, 32, 8, 8), (32, 32, 3, 3), 1), "taps4": ((256, 64, 4, 4), (64, 64, 3, 3), 1),
+})
 
 
 def case_arrays(name: str, rng: np.random.Generator):
