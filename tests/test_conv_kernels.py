@@ -122,9 +122,9 @@ def test_sample_blocks_split_the_batch_and_its_threads():
     """The layout blocks only whole samples that fit the tile, leaves each thread a block, and
     keeps per-sample products for TAPS unless forced."""
     x_shape, w_shape, g = (256, 1, 8, 8), (16, 1, 3, 3), Geometry((1, 1), (1, 1), (1, 1), 1)
-    # 768 KB hold 98 samples of (9 + 16) * 8 * 10 * 4 bytes: 3 blocks, evened out to 86 (1 thread) or,
-    # for 2 threads, 4 blocks of 64
-    for threads, expected in ((1, 86), (2, 64)):
+    # a quarter of 768 KB holds 24 samples of (9 + 16) * 8 * 10 * 4 bytes: 11 blocks of 24 (1 thread) or,
+    # for 2 threads, 12 blocks of 22
+    for threads, expected in ((1, 24), (2, 22)):
         with me.options(threads=threads, conv_algorithm="gemm"):
             p = kconv.make_plan(x_shape, w_shape, g)
         layout = conv_layout.gemm_layout(256, p, 1, (8, 8), (3, 3), (8, 8), 16, g, np.float32)

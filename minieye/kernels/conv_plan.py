@@ -38,8 +38,7 @@ from .conv_geometry import Geometry, output_size
 
 __all__ = ["Algorithm", "Plan", "plan"]
 
-# multiply-adds of one sample's product up to which "auto" blocks samples, with AVX2 / AVX-512 BLAS kernels
-_BLOCK_MAX_WORK = (100_000, 16_000)
+_BLOCK_MAX_WORK = 100_000  # multiply-adds of one sample's product up to which "auto" blocks samples
 
 
 class Algorithm(Enum):
@@ -161,7 +160,7 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
     # and the two others lose 3-48 % (docs/kernels.md). TAPS stacks samples only when forced.
     sample_block = option("conv_sample_block")
     per_sample = c_out // geometry.groups * c_in_g * kh * kw * int(np.prod(out[-2:]))
-    if sample_block == 0 and per_sample > _BLOCK_MAX_WORK[_blas.avx512_blas()]:
+    if sample_block == 0 and per_sample > _BLOCK_MAX_WORK:
         sample_block = 1
     return Plan(algorithm, threads, wide, small_planes, wide_tile, option("conv_tile_bytes"), taps_grad_input,
                 winograd_grad_weight, sample_block)
