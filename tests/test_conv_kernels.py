@@ -138,6 +138,30 @@ def test_sample_blocks_split_the_batch_and_its_threads():
                                   np.float32).block == 1
     with me.options(conv_algorithm="gemm"):  # VGG's first layer: one sample's product is large enough
         assert kconv.make_plan((32, 3, 32, 32), (32, 3, 3, 3), g).sample_block == 1
+    with me.options(threads=1, conv_algorithm="gemm"):  # gradients without the wide columns
+        p = kconv.make_plan(x_shape, w_shape, g)
+    assert conv_layout.gemm_layout(256, p, 1, (8, 8), (3, 3), (8, 8), 16, g, np.float32, True).exact
+    assert not conv_layout.gemm_layout(256, p, 1, (8, 8), (3, 3), (8, 8), 16, g, np.float32).exact
+    assert not conv_layout.gemm_layout(256, p, 2, (8, 8), (3, 3), (8, 8), 16, g, np.float32, True).exact
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("stride, padding, dilation", [(1, 1, 1), (2, 0, 1), (1, 2, 2), (3, 1, 1)])
+def test_gradients_over_sample_blocks_without_wide_columns(dtype, stride, padding, dilation):
+    """One input channel into 12 (more outputs than unfolded rows): the gradients run over blocks of 3
+    samples of 7 without the wide columns (``exact``), threads 1 and 2, against the naive loops."""
+    rng = np.random.default_rng(stride + padding + dilation)
+    x = rng.standard_normal((7, 1, 9, 8)).astype(dtype)
+    w = rng.standard_normal((12, 1, 3, 3)).astype(dtype)
+    g = Geometry((stride, stride), (padding, padding), (dilation, dilation), 1)
+    dy = rng.standard_normal(naive.conv2d(x, w, **_kw(g)).shape).astype(dtype)
+    out_pad = _restoring_output_padding(x.shape[2:], dy.shape[2:], w.shape[2:], g)
+    for threads in (1, 2):
+        with me.options(conv_algorithm="gemm", conv_sample_block=3, threads=threads, conv_gemm_parallel_min_work=0):
+            dw = kconv.conv2d_grad_weight(x, dy, (3, 3), g)
+            dx = kconv.conv2d_grad_input(dy, w, (9, 8), g)
+        np.testing.assert_allclose(dw, naive.conv2d_grad_weight(x, dy, (3, 3), **_kw(g)), **_tol(dtype))
+        np.testing.assert_allclose(dx, naive.conv_transpose2d(dy, w, output_padding=out_pad, **_kw(g)), **_tol(dtype))
 
 
 def _check_against_naive(problem, algorithm, parallel, tiny_tiles):

@@ -192,7 +192,7 @@ def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray 
     c_out_g, k = c_out // g, c_in_g * kh * kw
     out_hw = (conv_output_size(h, kh, geometry.stride_h, geometry.pad_h, geometry.dilation_h),
               conv_output_size(w_in, kw, geometry.stride_w, geometry.pad_w, geometry.dilation_w))
-    layout = _gemm_layout(n, plan, c_in, (h, w_in), (kh, kw), out_hw, c_out_g, geometry, x.dtype)
+    layout = _gemm_layout(n, plan, c_in, (h, w_in), (kh, kw), out_hw, c_out_g, geometry, x.dtype, not need_y)
     run = conv_blocks.forward_and_grad_weight if layout.block > 1 else conv_gemm.forward_and_grad_weight
     y = np.empty((n, c_out) + out_hw, dtype=x.dtype) if need_y else np.empty((1, 1, 1, 1), dtype=x.dtype)
     need_dw = dy is not None
@@ -203,7 +203,7 @@ def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray 
 
     def part(i: int) -> None:
         run(x, w2, shift, dy if need_dw else x, y, dw_part[i], *scratch[i], i, layout.threads, need_y, need_dw,
-            layout.block if layout.block > 1 else layout.tile_rows, kh, kw, *geometry.args())
+            *((layout.block, layout.exact) if layout.block > 1 else (layout.tile_rows,)), kh, kw, *geometry.args())
 
     with single_threaded_blas():
         run_parts(part, layout.threads)
@@ -239,14 +239,15 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
         return dx
     c_out_g, k = c_out // g, c_in_g * kh * kw
     dx = np.empty((n, c_in) + tuple(input_hw), dtype=dy.dtype)
-    layout = _gemm_layout(n, plan, c_in, tuple(input_hw), (kh, kw), (h_out, w_out), c_out_g, geometry, dy.dtype)
+    layout = _gemm_layout(n, plan, c_in, tuple(input_hw), (kh, kw), (h_out, w_out), c_out_g, geometry, dy.dtype,
+                          True)
     run = conv_blocks.grad_input if layout.block > 1 else conv_gemm.grad_input
     w2t = np.ascontiguousarray(w.reshape(g, c_out_g, k).transpose(0, 2, 1))
     scratch = [_thread_scratch(layout, i, dy.dtype) for i in range(layout.threads)]
 
     def part(i: int) -> None:
-        run(dy, w2t, dx, *scratch[i], i, layout.threads, layout.block if layout.block > 1 else layout.tile_rows,
-            kh, kw, *geometry.args())
+        run(dy, w2t, dx, *scratch[i], i, layout.threads,
+            *((layout.block, layout.exact) if layout.block > 1 else (layout.tile_rows,)), kh, kw, *geometry.args())
 
     with single_threaded_blas():
         run_parts(part, layout.threads)

@@ -29,15 +29,72 @@ from .conv_taps import _offset
 
 
 @kernel
+def _unfold_exact(plane, cols, t0, h_out, w_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w):
+    """``_unfold_tile`` of a whole sample without the wide columns: cols[(c, i, j), t0 + a*w_out + b]."""
+    for c in range(plane.shape[0]):
+        for i in range(kh):
+            for j in range(kw):
+                phase = ((i * dil_h) % stride_h) * stride_w + (j * dil_w) % stride_w
+                base = ((i * dil_h) // stride_h) * row + (j * dil_w) // stride_w
+                dst = cols[(c * kh + i) * kw + j][t0:t0 + h_out * w_out]
+                for a in range(h_out):
+                    src = plane[c, phase, base + a * row:base + a * row + w_out]
+                    out = dst[a * w_out:(a + 1) * w_out]
+                    for b in range(w_out):
+                        out[b] = src[b]
+
+
+@kernel
+def _fold_exact(dcols, t0, plane, h_out, w_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w):
+    """The adjoint of _unfold_exact: add the sample's columns from t0 onto the phase planes."""
+    for c in range(plane.shape[0]):
+        for i in range(kh):
+            for j in range(kw):
+                phase = ((i * dil_h) % stride_h) * stride_w + (j * dil_w) % stride_w
+                base = ((i * dil_h) // stride_h) * row + (j * dil_w) // stride_w
+                src = dcols[(c * kh + i) * kw + j][t0:t0 + h_out * w_out]
+                for a in range(h_out):
+                    dst = plane[c, phase, base + a * row:base + a * row + w_out]
+                    run = src[a * w_out:(a + 1) * w_out]
+                    for b in range(w_out):
+                        dst[b] += run[b]
+
+
+@kernel
+def _crop_exact(tile, t0, o0, y, n, bias):
+    """y[n, o0 + o] = tile[o, t0:t0 + h_out*w_out] + bias[o0 + o]: a sample's output without wide columns."""
+    hw = y.shape[2] * y.shape[3]
+    for o in range(tile.shape[0]):
+        shift = bias[o0 + o]
+        dst = y[n, o0 + o].reshape(-1)
+        src = tile[o][t0:t0 + hw]
+        for t in range(hw):
+            dst[t] = src[t] + shift
+
+
+@kernel
+def _widen_exact(dy, n, o0, tile, t0):
+    """tile[o, t0:t0 + h_out*w_out] = dy[n, o0 + o]."""
+    hw = dy.shape[2] * dy.shape[3]
+    for o in range(tile.shape[0]):
+        src = dy[n, o0 + o].reshape(-1)
+        dst = tile[o][t0:t0 + hw]
+        for t in range(hw):
+            dst[t] = src[t]
+
+
+@kernel
 def forward_and_grad_weight(x, w2, bias, dy, y, dw_acc, cols_buf, plane, tile_buf, ints, scalars, first, step,
-                            need_y, need_dw, block, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w):
-    """``conv_gemm.forward_and_grad_weight`` with products over blocks of samples. Scratch: cols_buf
-    (c_in*kh*kw * block*span), plane (c_in, s_h*s_w, plane), tile_buf (c_out/g * block*span)."""
+                            need_y, need_dw, block, exact, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w):
+    """``conv_gemm.forward_and_grad_weight`` with products over blocks of samples. ``exact``: each sample
+    takes ``h_out*w_out`` columns (else ``h_out*row``, the wide ones). Scratch: cols_buf (c_in*kh*kw *
+    block*span), plane (c_in, s_h*s_w, plane), tile_buf (c_out/g * block*span)."""
     n_img = x.shape[0]
     groups, c_out_g, k = w2.shape
     h_out = dy.shape[2] if need_dw else y.shape[2]
+    w_out = dy.shape[3] if need_dw else y.shape[3]
     row = -(-(x.shape[3] + 2 * pad_w) // stride_w)
-    span = h_out * row
+    span = h_out * (w_out if exact else row)
     if need_dw:
         dw_acc[:] = 0
     for n0 in range(first * block, n_img, step * block):
@@ -47,29 +104,39 @@ def forward_and_grad_weight(x, w2, bias, dy, y, dw_acc, cols_buf, plane, tile_bu
         out = tile_buf[:c_out_g * width].reshape((c_out_g, width))
         for s in range(count):
             pad_sample(x, n0 + s, plane, pad_h, pad_w, stride_h, stride_w, 0, True)
-            _unfold_tile(plane, cols, s * span, 0, h_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w)
+            if exact:
+                _unfold_exact(plane, cols, s * span, h_out, w_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w)
+            else:
+                _unfold_tile(plane, cols, s * span, 0, h_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w)
         for g in range(groups):
             cols_g = cols_buf[g * k * width:(g + 1) * k * width]
             if need_y:
                 gemm(False, False, w2[g].reshape(-1), k, cols_g, width, out.reshape(-1), width,
                      c_out_g, width, k, 0.0, ints, scalars)
                 for s in range(count):
-                    crop_tile(out, s * span, g * c_out_g, y, n0 + s, 0, h_out, row, bias)
+                    if exact:
+                        _crop_exact(out, s * span, g * c_out_g, y, n0 + s, bias)
+                    else:
+                        crop_tile(out, s * span, g * c_out_g, y, n0 + s, 0, h_out, row, bias)
             if need_dw:
                 for s in range(count):
-                    widen_tile(dy, n0 + s, g * c_out_g, out, s * span, 0, h_out, row)
+                    if exact:
+                        _widen_exact(dy, n0 + s, g * c_out_g, out, s * span)
+                    else:
+                        widen_tile(dy, n0 + s, g * c_out_g, out, s * span, 0, h_out, row)
                 gemm(False, True, cols_g, width, out.reshape(-1), width, dw_acc[g].reshape(-1),
                      c_out_g, k, c_out_g, width, 1.0, ints, scalars)
 
 
 @kernel
-def grad_input(dy, w2t, dx, cols_buf, plane, tile_buf, ints, scalars, first, step, block, kh, kw,
+def grad_input(dy, w2t, dx, cols_buf, plane, tile_buf, ints, scalars, first, step, block, exact, kh, kw,
                stride_h, stride_w, pad_h, pad_w, dil_h, dil_w):
-    """``conv_gemm.grad_input`` with products over blocks of samples; scratch as in forward_and_grad_weight."""
-    n_img, _, h_out, _ = dy.shape
+    """``conv_gemm.grad_input`` with products over blocks of samples; ``exact`` and scratch as in
+    forward_and_grad_weight."""
+    n_img, _, h_out, w_out = dy.shape
     groups, k, c_out_g = w2t.shape
     row = -(-(dx.shape[3] + 2 * pad_w) // stride_w)
-    span = h_out * row
+    span = h_out * (w_out if exact else row)
     for n0 in range(first * block, n_img, step * block):
         count = min(n_img - n0, block)
         width = count * span
@@ -77,12 +144,18 @@ def grad_input(dy, w2t, dx, cols_buf, plane, tile_buf, ints, scalars, first, ste
         src = tile_buf[:c_out_g * width].reshape((c_out_g, width))
         for g in range(groups):
             for s in range(count):
-                widen_tile(dy, n0 + s, g * c_out_g, src, s * span, 0, h_out, row)
+                if exact:
+                    _widen_exact(dy, n0 + s, g * c_out_g, src, s * span)
+                else:
+                    widen_tile(dy, n0 + s, g * c_out_g, src, s * span, 0, h_out, row)
             gemm(False, False, w2t[g].reshape(-1), c_out_g, src.reshape(-1), width,
                  cols_buf[g * k * width:(g + 1) * k * width], width, k, width, c_out_g, 0.0, ints, scalars)
         for s in range(count):
             plane[:, :, :] = 0
-            _fold_tile(cols, s * span, plane, 0, h_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w)
+            if exact:
+                _fold_exact(cols, s * span, plane, h_out, w_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w)
+            else:
+                _fold_tile(cols, s * span, plane, 0, h_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w)
             crop_sample(plane, dx, n0 + s, pad_h, pad_w, stride_h, stride_w, 0)
 
 
