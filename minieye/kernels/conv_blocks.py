@@ -29,35 +29,24 @@ from .conv_taps import _offset
 
 
 @kernel
-def _unfold_exact(plane, cols, t0, h_out, w_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w):
-    """``_unfold_tile`` of a whole sample without the wide columns: cols[(c, i, j), t0 + a*w_out + b]."""
+def _exact_columns(plane, cols, t0, h_out, w_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w, fold):
+    """``_unfold_tile`` of a whole sample without the wide columns: cols[(c, i, j), t0 + a*w_out + b] from
+    the phase planes, one run per output row; ``fold``: its adjoint (add the columns onto the planes)."""
     for c in range(plane.shape[0]):
         for i in range(kh):
             for j in range(kw):
                 phase = ((i * dil_h) % stride_h) * stride_w + (j * dil_w) % stride_w
                 base = ((i * dil_h) // stride_h) * row + (j * dil_w) // stride_w
-                dst = cols[(c * kh + i) * kw + j][t0:t0 + h_out * w_out]
+                columns = cols[(c * kh + i) * kw + j][t0:t0 + h_out * w_out]
                 for a in range(h_out):
-                    src = plane[c, phase, base + a * row:base + a * row + w_out]
-                    out = dst[a * w_out:(a + 1) * w_out]
-                    for b in range(w_out):
-                        out[b] = src[b]
-
-
-@kernel
-def _fold_exact(dcols, t0, plane, h_out, w_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w):
-    """The adjoint of _unfold_exact: add the sample's columns from t0 onto the phase planes."""
-    for c in range(plane.shape[0]):
-        for i in range(kh):
-            for j in range(kw):
-                phase = ((i * dil_h) % stride_h) * stride_w + (j * dil_w) % stride_w
-                base = ((i * dil_h) // stride_h) * row + (j * dil_w) // stride_w
-                src = dcols[(c * kh + i) * kw + j][t0:t0 + h_out * w_out]
-                for a in range(h_out):
-                    dst = plane[c, phase, base + a * row:base + a * row + w_out]
-                    run = src[a * w_out:(a + 1) * w_out]
-                    for b in range(w_out):
-                        dst[b] += run[b]
+                    pixels = plane[c, phase, base + a * row:base + a * row + w_out]
+                    run = columns[a * w_out:(a + 1) * w_out]
+                    if fold:
+                        for b in range(w_out):
+                            pixels[b] += run[b]
+                    else:
+                        for b in range(w_out):
+                            run[b] = pixels[b]
 
 
 @kernel
@@ -105,7 +94,8 @@ def forward_and_grad_weight(x, w2, bias, dy, y, dw_acc, cols_buf, plane, tile_bu
         for s in range(count):
             pad_sample(x, n0 + s, plane, pad_h, pad_w, stride_h, stride_w, 0, True)
             if exact:
-                _unfold_exact(plane, cols, s * span, h_out, w_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w)
+                _exact_columns(plane, cols, s * span, h_out, w_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w,
+                               False)
             else:
                 _unfold_tile(plane, cols, s * span, 0, h_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w)
         for g in range(groups):
@@ -153,10 +143,19 @@ def grad_input(dy, w2t, dx, cols_buf, plane, tile_buf, ints, scalars, first, ste
         for s in range(count):
             plane[:, :, :] = 0
             if exact:
-                _fold_exact(cols, s * span, plane, h_out, w_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w)
+                _exact_columns(plane, cols, s * span, h_out, w_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w,
+                               True)
             else:
                 _fold_tile(cols, s * span, plane, 0, h_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w)
             crop_sample(plane, dx, n0 + s, pad_h, pad_w, stride_h, stride_w, 0)
+
+
+@kernel
+def _stacked_layout(planes, h, w, pad_h, pad_w, stride_h, stride_w):
+    """The padded row width, one sample's length in the stacked planes (its padded rows), the planes'
+    length and the views' leading dimension (one channel's planes)."""
+    row = -(-(w + 2 * pad_w) // stride_w)
+    return row, -(-(h + 2 * pad_h) // stride_h) * row, planes.shape[2], planes.shape[1] * planes.shape[2]
 
 
 @kernel
@@ -167,10 +166,8 @@ def taps_forward(x, wt, bias, y, planes, tile_buf, ints, scalars, first, step, b
     c_in = x.shape[1]
     taps, c_out = wt.shape[0], wt.shape[1]
     h_out = y.shape[2]
-    row = -(-(x.shape[3] + 2 * pad_w) // stride_w)
-    sample_len = -(-(x.shape[2] + 2 * pad_h) // stride_h) * row
-    plane_len = planes.shape[2]
-    channel = planes.shape[1] * plane_len
+    row, sample_len, plane_len, channel = _stacked_layout(planes, x.shape[2], x.shape[3], pad_h, pad_w,
+                                                          stride_h, stride_w)
     flat = planes.reshape(-1)
     for n0 in range(first * block, x.shape[0], step * block):
         count = min(x.shape[0] - n0, block)
@@ -194,10 +191,8 @@ def taps_grad_input(dy, wt, dx, planes, tile_buf, ints, scalars, first, step, bl
     c_in = dx.shape[1]
     taps, c_out = wt.shape[0], wt.shape[1]
     h_out = dy.shape[2]
-    row = -(-(dx.shape[3] + 2 * pad_w) // stride_w)
-    sample_len = -(-(dx.shape[2] + 2 * pad_h) // stride_h) * row
-    plane_len = planes.shape[2]
-    channel = planes.shape[1] * plane_len
+    row, sample_len, plane_len, channel = _stacked_layout(planes, dx.shape[2], dx.shape[3], pad_h, pad_w,
+                                                          stride_h, stride_w)
     flat = planes.reshape(-1)
     for n0 in range(first * block, dy.shape[0], step * block):
         count = min(dy.shape[0] - n0, block)

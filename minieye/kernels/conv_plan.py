@@ -25,6 +25,7 @@ adjoint of, whose input is the transposed one's output.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -128,11 +129,11 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
         if algorithm is Algorithm.TAPS and not _taps_fits(geometry):
             raise fail("conv_algorithm='taps'", "groups 1", f"groups {geometry.groups}",
                        "use 'auto' or 'gemm' for this layer")
-    work = n * c_out * c_in_g * int(np.prod(kernel)) * int(np.prod(out))
+    work = n * c_out * c_in_g * math.prod(kernel) * math.prod(out)  # math.prod: np.prod costs microseconds
     available = thread_count()  # the threads knob, else Numba's count
     if algorithm is not Algorithm.DIRECT:
         # threads take whole samples (a 3-D call's samples are its depth slices)
-        samples = n * int(np.prod(out[:-2]))
+        samples = n * math.prod(out[:-2])
         # each sample's small products cost calls and unfolding beyond their multiply-adds: many
         # small samples (256 digits of 8x8) split well although their multiply-adds are few
         effort = work + samples * option("conv_gemm_sample_work")
@@ -159,7 +160,7 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
     # ~240,000 (LeNet's conv2); with AVX-512's, whose small products are faster, only the digits layer gains
     # and the two others lose 3-48 % (docs/kernels.md). TAPS stacks samples only when forced.
     sample_block = option("conv_sample_block")
-    per_sample = c_out // geometry.groups * c_in_g * kh * kw * int(np.prod(out[-2:]))
+    per_sample = c_out // geometry.groups * c_in_g * kh * kw * math.prod(out[-2:])
     if sample_block == 0 and per_sample > _BLOCK_MAX_WORK:
         sample_block = 1
     return Plan(algorithm, threads, wide, small_planes, wide_tile, option("conv_tile_bytes"), taps_grad_input,
