@@ -11,7 +11,11 @@ this process (robust to other load), best of 5 blocks; GFLOP/s counts 2 x the fo
 multiply-adds for each pass. The plan (algorithm) is chosen once per case, as a layer does.
 
 ``--against B``: both algorithms in one process, blocks alternated (the machine is noisy), each
-pass printed as ``A / B ms = ratio`` (best block of 7 each); no products column.
+pass printed as ``A / B ms = ratio`` (best block of 7 each); no products column. ``--set KNOB=VALUE``
+and ``--against-set KNOB=VALUE`` (integer knobs of ``minieye.options``, repeatable) give either side
+its own knobs, e.g. products per sample against products over blocks of samples:
+
+    PYTHONPATH=$PWD python benchmarks/bench_conv_passes.py --set conv_sample_block=0 --against-set conv_sample_block=1
 
 The last column is a floor for one pass: the forward's products alone, one per sample
 (``(c_out, c_in*kh*kw) @ (c_in*kh*kw, h_out*w_out)``, contiguous operands), through the BLAS the
@@ -35,6 +39,24 @@ CASES = {  # name: (input shape, weight shape, padding)
     "den512": ((1, 24, 512, 512), (24, 24, 3, 3), 1), "den32": ((16, 24, 32, 32), (24, 24, 3, 3), 1),
 }
 
+# Small planes (a fourth entry: the stride): bench_kernels.py's digits row; the convolution its convT
+# row is the adjoint of (the transposed layer's forward is this one's input gradient, its input gradient
+# this forward); few channels on 8x8 and 16x16 planes; many channels on 8x8 and 4x4 planes.
+CASES.update({
+    "digits": ((256, 1, 8, 8), (16, 1, 3, 3), 1), "convT": ((32, 16, 32, 32), (32, 16, 4, 4), 1, 2),
+    "tiny4": ((256, 4, 8, 8), (8, 4, 3, 3), 1), "tiny32": ((256, 1, 16, 16), (32, 1, 3, 3), 1),
+    "taps8": ((128, 32, 8, 8), (32, 32, 3, 3), 1), "taps4": ((256, 64, 4, 4), (64, 64, 3, 3), 1),
+})
+
+
+def case_arrays(name: str, rng: np.random.Generator):
+    """x, w and the Geometry of one case."""
+    from minieye.kernels.conv_geometry import Geometry
+    x_shape, w_shape, pad, *stride = CASES[name]
+    s = stride[0] if stride else 1
+    x, w = rng.standard_normal(x_shape, dtype=np.float32), rng.standard_normal(w_shape, dtype=np.float32)
+    return x, w, Geometry((s, s), (pad, pad), (1, 1), 1)
+
 
 def best_seconds_once(run, repeats: int) -> float:
     start = time.process_time()
@@ -54,6 +76,10 @@ def main() -> None:
     parser.add_argument("--algorithm", default="auto", choices=algorithms)
     parser.add_argument("--against", choices=algorithms,
                         help="a second algorithm, alternated with the first in this process; prints ratios")
+    parser.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE",
+                        help="an integer knob for the first side (repeatable)")
+    parser.add_argument("--against-set", action="append", default=[], metavar="KNOB=VALUE",
+                        help="an integer knob for the second side; implies a comparison")
     args = parser.parse_args()
     unknown = sorted(set(args.cases) - set(CASES))
     if unknown:
@@ -66,22 +92,22 @@ def main() -> None:
     import minieye as me
     from bench_kernels import blas_kernels
     from minieye.kernels import conv as K
-    from minieye.kernels.conv_geometry import Geometry
     from minieye.kernels.conv_plan import plan as make_plan
     from minieye.kernels import conv_blas
     print(f"blas={blas_kernels()} algorithm={args.algorithm} products on {conv_blas.library()}"
           + (f" against {args.against}" if args.against else ""))
     rng = np.random.default_rng(0)
-    if args.against:
+    first = dict(conv_algorithm=args.algorithm, **knobs(args.set))
+    if args.against or args.against_set:
+        second = dict(conv_algorithm=args.against or args.algorithm, **knobs(args.against_set))
         with threadpool_limits(1):
             for name in args.cases or list(CASES):
-                compare(name, args.algorithm, args.against, rng)
+                compare(name, first, second, rng)
         return
-    with threadpool_limits(1), me.options(conv_algorithm=args.algorithm, threads=1):
+    with threadpool_limits(1), me.options(threads=1, **first):
         for name in args.cases or list(CASES):
-            x_shape, w_shape, pad = CASES[name]
-            x, w = rng.standard_normal(x_shape, dtype=np.float32), rng.standard_normal(w_shape, dtype=np.float32)
-            geometry = Geometry((1, 1), (pad, pad), (1, 1), 1)
+            x, w, geometry = case_arrays(name, rng)
+            x_shape, w_shape = x.shape, w.shape
             plan = make_plan(x.shape, w.shape, geometry)
             y = K.conv2d_forward(x, w, geometry, plan)
             dy = rng.standard_normal(y.shape, dtype=np.float32)
@@ -101,32 +127,36 @@ def main() -> None:
             print(f"{name:7s} {plan.algorithm.name:8s} " + " | ".join(cells), flush=True)
 
 
-def compare(name: str, first: str, second: str, rng: np.random.Generator) -> None:
-    """One case, each pass under two algorithms, blocks alternated; prints first / second = ratio."""
+def knobs(settings: list[str]) -> dict[str, int]:
+    """``["conv_sample_block=1", ...]`` as knob values."""
+    return {name: int(value) for name, value in (item.split("=", 1) for item in settings)}
+
+
+def compare(name: str, first: dict, second: dict, rng: np.random.Generator) -> None:
+    """One case, each pass under two sets of knobs (algorithm and others), blocks alternated; prints
+    first / second = ratio."""
     import minieye as me
     from minieye.kernels import conv as K
-    from minieye.kernels.conv_geometry import Geometry
     from minieye.kernels.conv_plan import plan as make_plan
-    x_shape, w_shape, pad = CASES[name]
-    x, w = rng.standard_normal(x_shape, dtype=np.float32), rng.standard_normal(w_shape, dtype=np.float32)
-    geometry = Geometry((1, 1), (pad, pad), (1, 1), 1)
+    x, w, geometry = case_arrays(name, rng)
+    x_shape, w_shape = x.shape, w.shape
     runs, names = {}, []
-    for algorithm in (first, second):
-        with me.options(conv_algorithm=algorithm, threads=1):
+    for side, settings in enumerate((first, second)):
+        with me.options(threads=1, **settings):
             plan = make_plan(x.shape, w.shape, geometry)
         names.append(plan.algorithm.name)
         dy = rng.standard_normal(K.conv2d_forward(x, w, geometry, plan).shape, dtype=np.float32)
-        runs[algorithm] = {"forward": lambda p=plan: K.conv2d_forward(x, w, geometry, p),
-                           "weight grad": lambda p=plan, dy=dy: K.conv2d_grad_weight(x, dy, w_shape[2:], geometry, p),
-                           "input grad": lambda p=plan, dy=dy: K.conv2d_grad_input(dy, w, x_shape[2:], geometry, p)}
+        runs[side] = {"forward": lambda p=plan: K.conv2d_forward(x, w, geometry, p),
+                      "weight grad": lambda p=plan, dy=dy: K.conv2d_grad_weight(x, dy, w_shape[2:], geometry, p),
+                      "input grad": lambda p=plan, dy=dy: K.conv2d_grad_input(dy, w, x_shape[2:], geometry, p)}
     repeats = max(2, int(6e7 / (2 * dy.size * int(np.prod(w_shape[1:])))))
     best = {(a, p): float("inf") for a in runs for p in runs[a]}
     for _ in range(7):
-        for algorithm, passes in runs.items():
+        for side, passes in runs.items():
             for p, run in passes.items():
-                best[algorithm, p] = min(best[algorithm, p], best_seconds_once(run, repeats))
-    cells = [f"{p} {best[first, p] * 1e3:6.2f} / {best[second, p] * 1e3:6.2f} ms = {best[first, p] / best[second, p]:.2f}"
-             for p in runs[first]]
+                best[side, p] = min(best[side, p], best_seconds_once(run, repeats))
+    cells = [f"{p} {best[0, p] * 1e3:6.2f} / {best[1, p] * 1e3:6.2f} ms = {best[0, p] / best[1, p]:.2f}"
+             for p in runs[0]]
     print(f"{name:7s} {names[0]:8s} / {names[1]:8s} " + " | ".join(cells), flush=True)
 
 

@@ -70,6 +70,9 @@ KNOBS: dict[str, Knob] = {
                            "direct convolution of wide planes: output pixels per tile of rows"),
     "conv_tile_bytes": Knob(768 << 10, check_positive_int,
                             "GEMM convolution: bytes of one unfolded tile of rows"),
+    "conv_sample_block": Knob(0, check_nonneg_int,
+                              "GEMM and per-tap convolution: whole samples per product (0: as many as "
+                              "conv_tile_bytes holds, where the plan blocks; 1: one sample at a time)"),
     "conv_winograd_min_channels": Knob(None, _threads,
                                        "'auto' runs 3x3 stride-1 layers by Winograd F(4x4, 3x3) from this many "
                                        "channels in and out (None: 16 with AVX2 BLAS kernels, 32 with AVX-512's)"),

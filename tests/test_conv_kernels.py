@@ -9,7 +9,7 @@ from hypothesis import assume, given, settings, strategies as st
 import minieye as me
 import minieye.functional as F
 from minieye import ShapeError
-from minieye.kernels import _blas, conv as kconv
+from minieye.kernels import _blas, conv as kconv, conv_layout
 from minieye.kernels.conv_geometry import Geometry, conv_output_size, conv_transpose_output_size
 
 import naive_conv as naive
@@ -105,6 +105,64 @@ def test_taps_match_naive_loops(problem, parallel, tiny_tiles):
     with me.options(conv_algorithm="taps"):
         assert kconv.make_plan(x.shape, w.shape, g).taps_grad_input == (w.shape[0] <= x.shape[1]
                                                                         or _blas.avx512_blas())
+
+
+@settings(max_examples=30)
+@given(conv_problems(), st.sampled_from(["gemm", "taps"]), st.sampled_from([2, 3]), st.booleans())
+def test_sample_blocks_match_naive_loops(problem, algorithm, block, parallel):
+    """Products over blocks of whole samples (conv_blocks): GEMM's columns of several samples side by
+    side, TAPS's phase planes stacked; blocks that do and do not divide the batch, batch 1, one or two
+    threads, every stride, padding, dilation and (GEMM) groups."""
+    x, w, g, _ = problem
+    assume(algorithm == "gemm" or g.groups == 1)
+    with me.options(conv_sample_block=block):
+        _check_against_naive(problem, algorithm, parallel, False)
+
+
+def test_sample_blocks_split_the_batch_and_its_threads():
+    """The layout blocks only whole samples that fit the tile, leaves each thread a block, and
+    keeps per-sample products for TAPS unless forced."""
+    x_shape, w_shape, g = (256, 1, 8, 8), (16, 1, 3, 3), Geometry((1, 1), (1, 1), (1, 1), 1)
+    # a quarter of 768 KB holds 24 samples of (9 + 16) * 8 * 10 * 4 bytes: 11 blocks of 24 (1 thread) or,
+    # for 2 threads, 12 blocks of 22
+    for threads, expected in ((1, 24), (2, 22)):
+        with me.options(threads=threads, conv_algorithm="gemm"):
+            p = kconv.make_plan(x_shape, w_shape, g)
+        layout = conv_layout.gemm_layout(256, p, 1, (8, 8), (3, 3), (8, 8), 16, g, np.float32)
+        assert (layout.block, layout.threads, layout.tile_rows) == (expected, threads, 8)
+    with me.options(threads=2, conv_algorithm="gemm", conv_sample_block=200):
+        layout = conv_layout.gemm_layout(256, kconv.make_plan(x_shape, w_shape, g), 1, (8, 8), (3, 3), (8, 8), 16, g,
+                                    np.float32)
+        assert (layout.block, layout.threads) == (128, 2)
+    with me.options(threads=2, conv_algorithm="gemm", conv_sample_block=1):
+        assert conv_layout.gemm_layout(256, kconv.make_plan(x_shape, w_shape, g), 1, (8, 8), (3, 3), (8, 8), 16, g,
+                                  np.float32).block == 1
+    with me.options(conv_algorithm="gemm"):  # VGG's first layer: one sample's product is large enough
+        assert kconv.make_plan((32, 3, 32, 32), (32, 3, 3, 3), g).sample_block == 1
+    with me.options(threads=1, conv_algorithm="gemm"):  # gradients without the wide columns
+        p = kconv.make_plan(x_shape, w_shape, g)
+    assert conv_layout.gemm_layout(256, p, 1, (8, 8), (3, 3), (8, 8), 16, g, np.float32, True).exact
+    assert not conv_layout.gemm_layout(256, p, 1, (8, 8), (3, 3), (8, 8), 16, g, np.float32).exact
+    assert not conv_layout.gemm_layout(256, p, 2, (8, 8), (3, 3), (8, 8), 16, g, np.float32, True).exact
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("stride, padding, dilation", [(1, 1, 1), (2, 0, 1), (1, 2, 2), (3, 1, 1)])
+def test_gradients_over_sample_blocks_without_wide_columns(dtype, stride, padding, dilation):
+    """One input channel into 12 (more outputs than unfolded rows): the gradients run over blocks of 3
+    samples of 7 without the wide columns (``exact``), threads 1 and 2, against the naive loops."""
+    rng = np.random.default_rng(stride + padding + dilation)
+    x = rng.standard_normal((7, 1, 9, 8)).astype(dtype)
+    w = rng.standard_normal((12, 1, 3, 3)).astype(dtype)
+    g = Geometry((stride, stride), (padding, padding), (dilation, dilation), 1)
+    dy = rng.standard_normal(naive.conv2d(x, w, **_kw(g)).shape).astype(dtype)
+    out_pad = _restoring_output_padding(x.shape[2:], dy.shape[2:], w.shape[2:], g)
+    for threads in (1, 2):
+        with me.options(conv_algorithm="gemm", conv_sample_block=3, threads=threads, conv_gemm_parallel_min_work=0):
+            dw = kconv.conv2d_grad_weight(x, dy, (3, 3), g)
+            dx = kconv.conv2d_grad_input(dy, w, (9, 8), g)
+        np.testing.assert_allclose(dw, naive.conv2d_grad_weight(x, dy, (3, 3), **_kw(g)), **_tol(dtype))
+        np.testing.assert_allclose(dx, naive.conv_transpose2d(dy, w, output_padding=out_pad, **_kw(g)), **_tol(dtype))
 
 
 def _check_against_naive(problem, algorithm, parallel, tiny_tiles):
@@ -313,3 +371,17 @@ def test_winograd_split_by_blocks_of_samples_equals_the_padded_image_split(tile,
         conv_winograd.split_samples(x, block, top, left, lo, hi)
         got[lo:hi] = block
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("algorithm", ["gemm", "taps"])
+def test_layers_under_sample_blocks_pass_the_gradient_check(algorithm):
+    """Conv2D and ConvTranspose2D (stride 2, the convT row's kind) with products over blocks of 2
+    samples, a batch of 3, against central differences (the shared harness)."""
+    from minieye.testing import check_gradients
+    rng = np.random.default_rng(3)
+    conv = me.layers.Conv2D(4, 3, 3, stride=2, padding=1, dtype="float64", seed=1)  # TAPS: dx per tap too
+    convt = me.layers.ConvTranspose2D(4, 3, 4, stride=2, padding=1, dtype="float64", seed=2)
+    for layer, x in ((conv, rng.standard_normal((3, 4, 7, 6))), (convt, rng.standard_normal((3, 4, 4, 5)))):
+        layer.bias.value[:] = rng.standard_normal(layer.bias.value.shape)
+        with me.options(conv_algorithm=algorithm, conv_sample_block=2):
+            check_gradients(layer, x, rng=rng)

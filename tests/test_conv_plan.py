@@ -176,3 +176,20 @@ def test_many_small_samples_thread_although_their_multiply_adds_are_few():
         assert plan(*few_tiny, G1).threads == 1
         with me.options(conv_gemm_sample_work=0):
             assert plan(*digits, G1).threads == 1
+
+
+def test_samples_share_a_product_only_where_one_sample_s_product_is_small():
+    """"auto" lets GEMM products span blocks of samples up to 100,000 multiply-adds per sample's product
+    (the digits layer, 9,200), not for LeNet's layers (118,000 and 240,000); the knob forces a size or
+    per sample, and a negative size is refused."""
+    digits = ((256, 1, 8, 8), (16, 1, 3, 3))
+    assert plan(*digits, G1).sample_block == 0
+    assert plan((64, 1, 28, 28), (6, 1, 5, 5), Geometry((1, 1), (2, 2), (1, 1), 1)).sample_block == 1
+    assert plan((64, 6, 14, 14), (16, 6, 5, 5), Geometry((1, 1), (0, 0), (1, 1), 1)).sample_block == 1
+    for forced in (1, 5):
+        with me.options(conv_sample_block=forced):
+            assert plan(*digits, G1).sample_block == forced
+            assert plan((64, 6, 14, 14), (16, 6, 5, 5), G1).sample_block == forced
+    with pytest.raises(ValueError, match="conv_sample_block"):
+        with me.options(conv_sample_block=-1):
+            pass

@@ -43,16 +43,15 @@ C-contiguous arrays of one float dtype.
 """
 from __future__ import annotations
 
-import threading
-from typing import Callable, NamedTuple
-
 import numpy as np
 
-from . import conv_blas, conv_direct, conv_gemm, conv_taps, conv_winograd, conv_winograd4
+from . import conv_blas, conv_blocks, conv_direct, conv_gemm, conv_taps, conv_winograd, conv_winograd4
 from ._blas import single_threaded_blas
 from ._threads import run_parts
 from .conv_geometry import Geometry, conv_output_size, output_size
 from .conv_plan import Algorithm, Plan, plan as make_plan
+from .conv_layout import GemmLayout as _GemmLayout, gemm_args as _gemm_args, gemm_layout as _gemm_layout, \
+    release_scratch, run_taps as _run_taps, scratch as _scratch
 
 __all__ = [
     "conv2d_forward",
@@ -64,53 +63,6 @@ __all__ = [
 ]
 
 
-_local = threading.local()
-
-
-def _scratch(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """A reusable uninitialised buffer (per thread, name and dtype): large fresh arrays cost
-    page faults on every call, more than the unfolding itself."""
-    store = getattr(_local, "buffers", None)
-    if store is None:
-        store = _local.buffers = {}
-    size = int(np.prod(shape))
-    key = (name, np.dtype(dtype).str)
-    buffer = store.get(key)
-    if buffer is None or buffer.size < size:
-        buffer = store[key] = np.empty(max(size, 1), dtype=dtype)
-    return buffer[:size].reshape(shape)
-
-
-def release_scratch() -> None:
-    """Free the buffers this thread keeps between calls."""
-    _local.buffers = {}
-
-
-def _gemm_args(dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """One thread's scratch for ``conv_blas.gemm``'s by-reference arguments."""
-    return np.zeros(8, dtype=conv_blas.int_dtype()), np.zeros(2, dtype=dtype)
-
-
-def _run_taps(run: Callable, n: int, c_in: int, c_out: int, hw: tuple[int, int], kernel_hw: tuple[int, int],
-              out_hw: tuple[int, int], geometry: Geometry, plan: Plan, dtype: np.dtype) -> None:
-    """Run a ``conv_taps`` kernel over the plan's threads: ``run(planes, tile, ints, scalars, i, threads,
-    tile_rows, kw, *geometry.args())`` for thread i (the phase planes laid out as for GEMM)."""
-    layout = _gemm_layout(max(1, min(plan.threads, n)), plan.tile_bytes, c_in, hw, kernel_hw, out_hw, c_out,
-                          geometry, dtype)
-    # a tile holds the output rows and the input rows they read (not c_in*kh*kw unfolded rows)
-    row = -(-(hw[1] + 2 * geometry.pad_w) // geometry.stride_w)
-    tile_rows = int(max(1, min(out_hw[0], plan.tile_bytes // ((c_in + c_out) * row * np.dtype(dtype).itemsize))))
-    scratch = [(_scratch(f"plane{i}", layout.plane_shape, dtype), _scratch(f"tile{i}", (c_out * tile_rows * row,),
-                                                                             dtype), *_gemm_args(dtype))
-               for i in range(layout.threads)]
-
-    def part(i: int) -> None:
-        run(*scratch[i], i, layout.threads, tile_rows, kernel_hw[1], *geometry.args())
-
-    with single_threaded_blas():
-        run_parts(part, layout.threads)
-
-
 def _shift(bias: np.ndarray | None, c_out: int, dtype: np.dtype) -> np.ndarray:
     """The bias the kernels add to each output channel: (c_out,) contiguous, zeros without one."""
     return np.zeros(c_out, dtype=dtype) if bias is None else np.ascontiguousarray(bias, dtype=dtype)
@@ -119,30 +71,6 @@ def _shift(bias: np.ndarray | None, c_out: int, dtype: np.dtype) -> np.ndarray:
 def _tap_major(w: np.ndarray) -> np.ndarray:
     """(c_out, c_in, kh, kw) -> (kh*kw, c_out, c_in), the layout of ``conv_taps``."""
     return np.ascontiguousarray(w.transpose(2, 3, 0, 1)).reshape(w.shape[2] * w.shape[3], w.shape[0], w.shape[1])
-
-
-class _GemmLayout(NamedTuple):
-    threads: int
-    tile_rows: int
-    cols_size: int
-    plane_shape: tuple[int, int, int]
-    tile_size: int
-
-
-def _gemm_layout(threads: int, tile_bytes: int, c_in: int, hw: tuple[int, int], kernel_hw: tuple[int, int],
-                 out_hw: tuple[int, int], c_out_g: int, geometry: Geometry, dtype: np.dtype) -> _GemmLayout:
-    """Scratch sizes of the GEMM kernels; a tile of ``tile_bytes`` fits the L2 cache with the plane."""
-    kh, kw = kernel_hw
-    # Phase planes (see conv_gemm): s_h*s_w planes per channel of hps x wps padded pixels,
-    # plus slack: a tile's run reads up to (kw - 1)*dilation_w // s_w past its last row.
-    sh, sw = geometry.stride_h, geometry.stride_w
-    hps = -(-(hw[0] + 2 * geometry.pad_h) // sh)
-    row = -(-(hw[1] + 2 * geometry.pad_w) // sw)
-    plane = hps * row + (kw - 1) * geometry.dilation_w // sw + 1
-    itemsize = np.dtype(dtype).itemsize
-    tile_rows = int(max(1, min(out_hw[0], tile_bytes // (c_in * kh * kw * row * itemsize))))
-    span = tile_rows * row
-    return _GemmLayout(threads, tile_rows, c_in * kh * kw * span, (c_in, sh * sw, plane), c_out_g * span)
 
 
 def _thread_scratch(layout: _GemmLayout, i: int, dtype: np.dtype) -> tuple[np.ndarray, ...]:
@@ -230,7 +158,8 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan 
         y = np.empty(x.shape[:1] + w.shape[:1] + output_size(x.shape[2:], w.shape[2:], geometry), dtype=x.dtype)
         wt = _tap_major(w)
         shift = _shift(bias, w.shape[0], x.dtype)
-        _run_taps(lambda *a: conv_taps.forward(x, wt, shift, y, *a), x.shape[0], x.shape[1], w.shape[0],
+        _run_taps(lambda *a: conv_taps.forward(x, wt, shift, y, *a),
+                  lambda *a: conv_blocks.taps_forward(x, wt, shift, y, *a), x.shape[0], x.shape[1], w.shape[0],
                   x.shape[2:], w.shape[2:], y.shape[2:], geometry, plan, x.dtype)
         return y
     y, _ = conv2d_forward_and_grad_weight(x, w, None, geometry, plan, need_y=True, bias=bias)
@@ -269,8 +198,8 @@ def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray 
     c_out_g, k = c_out // g, c_in_g * kh * kw
     out_hw = (conv_output_size(h, kh, geometry.stride_h, geometry.pad_h, geometry.dilation_h),
               conv_output_size(w_in, kw, geometry.stride_w, geometry.pad_w, geometry.dilation_w))
-    layout = _gemm_layout(max(1, min(plan.threads, n)), plan.tile_bytes, c_in, (h, w_in), (kh, kw), out_hw, c_out_g,
-                          geometry, x.dtype)
+    layout = _gemm_layout(n, plan, c_in, (h, w_in), (kh, kw), out_hw, c_out_g, geometry, x.dtype, not need_y)
+    run = conv_blocks.forward_and_grad_weight if layout.block > 1 else conv_gemm.forward_and_grad_weight
     y = np.empty((n, c_out) + out_hw, dtype=x.dtype) if need_y else np.empty((1, 1, 1, 1), dtype=x.dtype)
     need_dw = dy is not None
     dw_part = np.zeros((layout.threads, g, k, c_out_g) if need_dw else (layout.threads, 1, 1, 1), dtype=x.dtype)
@@ -279,9 +208,8 @@ def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray 
     scratch = [_thread_scratch(layout, i, x.dtype) for i in range(layout.threads)]
 
     def part(i: int) -> None:
-        conv_gemm.forward_and_grad_weight(x, w2, shift, dy if need_dw else x, y, dw_part[i], *scratch[i],
-                                          i, layout.threads, need_y, need_dw, layout.tile_rows, kh, kw,
-                                          *geometry.args())
+        run(x, w2, shift, dy if need_dw else x, y, dw_part[i], *scratch[i], i, layout.threads, need_y, need_dw,
+            *((layout.block, layout.exact) if layout.block > 1 else (layout.tile_rows,)), kh, kw, *geometry.args())
 
     with single_threaded_blas():
         run_parts(part, layout.threads)
@@ -311,19 +239,21 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
     if plan.algorithm is Algorithm.TAPS and plan.taps_grad_input:
         dx = np.empty((n, c_in) + tuple(input_hw), dtype=dy.dtype)
         wt = _tap_major(w)
-        _run_taps(lambda *a: conv_taps.grad_input(dy, wt, dx, *a), n, c_in, c_out, tuple(input_hw), (kh, kw),
+        _run_taps(lambda *a: conv_taps.grad_input(dy, wt, dx, *a),
+                  lambda *a: conv_blocks.taps_grad_input(dy, wt, dx, *a), n, c_in, c_out, tuple(input_hw), (kh, kw),
                   (h_out, w_out), geometry, plan, dy.dtype)
         return dx
     c_out_g, k = c_out // g, c_in_g * kh * kw
     dx = np.empty((n, c_in) + tuple(input_hw), dtype=dy.dtype)
-    layout = _gemm_layout(max(1, min(plan.threads, n)), plan.tile_bytes, c_in, tuple(input_hw), (kh, kw),
-                          (h_out, w_out), c_out_g, geometry, dy.dtype)
+    layout = _gemm_layout(n, plan, c_in, tuple(input_hw), (kh, kw), (h_out, w_out), c_out_g, geometry, dy.dtype,
+                          True)
+    run = conv_blocks.grad_input if layout.block > 1 else conv_gemm.grad_input
     w2t = np.ascontiguousarray(w.reshape(g, c_out_g, k).transpose(0, 2, 1))
     scratch = [_thread_scratch(layout, i, dy.dtype) for i in range(layout.threads)]
 
     def part(i: int) -> None:
-        conv_gemm.grad_input(dy, w2t, dx, *scratch[i], i, layout.threads, layout.tile_rows, kh, kw,
-                             *geometry.args())
+        run(dy, w2t, dx, *scratch[i], i, layout.threads,
+            *((layout.block, layout.exact) if layout.block > 1 else (layout.tile_rows,)), kh, kw, *geometry.args())
 
     with single_threaded_blas():
         run_parts(part, layout.threads)
@@ -355,7 +285,9 @@ def conv2d_backward_transposed(dy: np.ndarray, w: np.ndarray, x: np.ndarray, geo
     plan = plan or make_plan(dy.shape, w.shape, geometry)
     if not need_dx:
         return None, (conv2d_grad_weight(dy, x, (kh, kw), geometry, plan) if need_dw else None)
-    if plan.algorithm is not Algorithm.GEMM or not need_dw:
+    # a TAPS plan's weight gradient unfolds dy as GEMM does: one unfolding then serves both products
+    # (the convT row of bench_kernels: 7 % faster per layer than the per-tap forward plus the unfolding)
+    if plan.algorithm not in (Algorithm.GEMM, Algorithm.TAPS) or not need_dw:
         dx = conv2d_forward(dy, w, geometry, plan)
         dw = conv2d_grad_weight(dy, x, (kh, kw), geometry, plan) if need_dw else None
     else:

@@ -36,33 +36,36 @@ from .conv_blas import gemm
 
 
 @kernel
-def pad_sample(x, n, plane, pad_h, pad_w, stride_h, stride_w):
+def pad_sample(x, n, plane, pad_h, pad_w, stride_h, stride_w, base, zero):
     """Scatter x[n] into its zero-padded phase planes (see the module docstring):
-    padded pixel (r, q) goes to plane[c, (r % s_h)*s_w + q % s_w, (r // s_h)*wps + q // s_w]."""
+    padded pixel (r, q) goes to plane[c, (r % s_h)*s_w + q % s_w, base + (r // s_h)*wps + q // s_w].
+    ``zero``: clear the planes first (else the caller has: ``conv_blocks`` stacks samples at ``base``)."""
     c_in, h, w = x.shape[1], x.shape[2], x.shape[3]
     wps = -(-(w + 2 * pad_w) // stride_w)
-    plane[:, :, :] = 0
+    if zero:
+        plane[:, :, :] = 0
     for c in range(c_in):
         for r in range(h):
             rp = pad_h + r
             src = x[n, c, r]
             if stride_w == 1:
-                dst = plane[c, (rp % stride_h), (rp // stride_h) * wps + pad_w:(rp // stride_h) * wps + pad_w + w]
+                start = base + (rp // stride_h) * wps + pad_w
+                dst = plane[c, (rp % stride_h), start:start + w]
                 for q in range(w):  # slices keep indices provably >= 0, so loops vectorise
                     dst[q] = src[q]
             else:
                 for q0 in range(min(stride_w, w)):  # the columns of one phase: a strided run in, contiguous out
                     qp = pad_w + q0
                     run = src[q0::stride_w]
-                    start = (rp // stride_h) * wps + qp // stride_w
+                    start = base + (rp // stride_h) * wps + qp // stride_w
                     dst = plane[c, (rp % stride_h) * stride_w + qp % stride_w, start:start + run.shape[0]]
                     for q in range(run.shape[0]):
                         dst[q] = run[q]
 
 
 @kernel
-def crop_sample(plane, dx, n, pad_h, pad_w, stride_h, stride_w):
-    """dx[n] gathered back from the phase planes (the adjoint of pad_sample)."""
+def crop_sample(plane, dx, n, pad_h, pad_w, stride_h, stride_w, base):
+    """dx[n] gathered back from the phase planes, its first at ``base`` (the adjoint of pad_sample)."""
     h, w = dx.shape[2], dx.shape[3]
     wps = -(-(w + 2 * pad_w) // stride_w)
     for c in range(dx.shape[1]):
@@ -70,22 +73,23 @@ def crop_sample(plane, dx, n, pad_h, pad_w, stride_h, stride_w):
             rp = pad_h + r
             dst = dx[n, c, r]
             if stride_w == 1:
-                src = plane[c, (rp % stride_h), (rp // stride_h) * wps + pad_w:(rp // stride_h) * wps + pad_w + w]
+                start = base + (rp // stride_h) * wps + pad_w
+                src = plane[c, (rp % stride_h), start:start + w]
                 for q in range(w):
                     dst[q] = src[q]
             else:
                 for q0 in range(min(stride_w, w)):
                     qp = pad_w + q0
                     run = dst[q0::stride_w]
-                    start = (rp // stride_h) * wps + qp // stride_w
+                    start = base + (rp // stride_h) * wps + qp // stride_w
                     src = plane[c, (rp % stride_h) * stride_w + qp % stride_w, start:start + run.shape[0]]
                     for q in range(run.shape[0]):
                         run[q] = src[q]
 
 
 @kernel
-def _unfold_tile(plane, cols, a0, a1, row, kh, kw, stride_h, stride_w, dil_h, dil_w):
-    """cols[(c, i, j), t] for output rows a0 .. a1-1: one contiguous run per row of cols."""
+def _unfold_tile(plane, cols, t0, a0, a1, row, kh, kw, stride_h, stride_w, dil_h, dil_w):
+    """cols[(c, i, j), t0 + t] for output rows a0 .. a1-1: one contiguous run per row of cols."""
     c_in = plane.shape[0]
     length = (a1 - a0) * row
     for c in range(c_in):
@@ -94,14 +98,14 @@ def _unfold_tile(plane, cols, a0, a1, row, kh, kw, stride_h, stride_w, dil_h, di
                 phase = ((i * dil_h) % stride_h) * stride_w + (j * dil_w) % stride_w
                 base = (a0 + (i * dil_h) // stride_h) * row + (j * dil_w) // stride_w
                 src = plane[c, phase, base:base + length]
-                dst = cols[(c * kh + i) * kw + j]
+                dst = cols[(c * kh + i) * kw + j][t0:t0 + length]
                 for t in range(length):
                     dst[t] = src[t]
 
 
 @kernel
-def _fold_tile(dcols, plane, a0, a1, row, kh, kw, stride_h, stride_w, dil_h, dil_w):
-    """The adjoint of _unfold_tile: add the tile's columns onto the phase planes."""
+def _fold_tile(dcols, t0, plane, a0, a1, row, kh, kw, stride_h, stride_w, dil_h, dil_w):
+    """The adjoint of _unfold_tile: add the tile's columns from t0 onto the phase planes."""
     c_in = plane.shape[0]
     length = (a1 - a0) * row
     for c in range(c_in):
@@ -110,29 +114,29 @@ def _fold_tile(dcols, plane, a0, a1, row, kh, kw, stride_h, stride_w, dil_h, dil
                 phase = ((i * dil_h) % stride_h) * stride_w + (j * dil_w) % stride_w
                 base = (a0 + (i * dil_h) // stride_h) * row + (j * dil_w) // stride_w
                 dst = plane[c, phase, base:base + length]
-                src = dcols[(c * kh + i) * kw + j]
+                src = dcols[(c * kh + i) * kw + j][t0:t0 + length]
                 for t in range(length):
                     dst[t] += src[t]
 
 
 @kernel
-def crop_tile(tile, o0, y, n, a0, a1, row, bias):
-    """y[n, o0 + o, a, b] = tile[o, (a - a0)*row + b] + bias[o0 + o] for b < w_out."""
+def crop_tile(tile, t0, o0, y, n, a0, a1, row, bias):
+    """y[n, o0 + o, a, b] = tile[o, t0 + (a - a0)*row + b] + bias[o0 + o] for b < w_out."""
     for o in range(tile.shape[0]):
         shift = bias[o0 + o]
         for a in range(a0, a1):
             dst = y[n, o0 + o, a]
-            src = tile[o, (a - a0) * row:(a - a0) * row + y.shape[3]]
+            src = tile[o][t0 + (a - a0) * row:t0 + (a - a0) * row + y.shape[3]]
             for b in range(y.shape[3]):
                 dst[b] = src[b] + shift
 
 
 @kernel
-def widen_tile(dy, n, o0, tile, a0, a1, row):
-    """tile[o, (a - a0)*row + b] = dy[n, o0 + o, a, b], zero for b >= w_out."""
+def widen_tile(dy, n, o0, tile, t0, a0, a1, row):
+    """tile[o, t0 + (a - a0)*row + b] = dy[n, o0 + o, a, b], zero for b >= w_out."""
     w_out = dy.shape[3]
     for o in range(tile.shape[0]):
-        dst = tile[o]
+        dst = tile[o][t0:]
         for a in range(a0, a1):
             src = dy[n, o0 + o, a]
             out = dst[(a - a0) * row:(a - a0 + 1) * row]
@@ -160,21 +164,21 @@ def forward_and_grad_weight(x, w2, bias, dy, y, dw_acc, cols_buf, plane, tile_bu
     if need_dw:
         dw_acc[:] = 0
     for n in range(first, n_img, step):
-        pad_sample(x, n, plane, pad_h, pad_w, stride_h, stride_w)
+        pad_sample(x, n, plane, pad_h, pad_w, stride_h, stride_w, 0, True)
         for a0 in range(0, h_out, tile_rows):
             a1 = min(h_out, a0 + tile_rows)
             span = (a1 - a0) * row
             cols = cols_buf[:groups * k * span].reshape((groups, k, span))
             out = tile_buf[:c_out_g * span].reshape((c_out_g, span))
-            _unfold_tile(plane, cols.reshape((groups * k, span)), a0, a1, row, kh, kw,
+            _unfold_tile(plane, cols.reshape((groups * k, span)), 0, a0, a1, row, kh, kw,
                          stride_h, stride_w, dil_h, dil_w)
             for g in range(groups):
                 if need_y:
                     gemm(False, False, w2[g].reshape(-1), k, cols[g].reshape(-1), span, out.reshape(-1), span,
                          c_out_g, span, k, 0.0, ints, scalars)
-                    crop_tile(out, g * c_out_g, y, n, a0, a1, row, bias)
+                    crop_tile(out, 0, g * c_out_g, y, n, a0, a1, row, bias)
                 if need_dw:
-                    widen_tile(dy, n, g * c_out_g, out, a0, a1, row)
+                    widen_tile(dy, n, g * c_out_g, out, 0, a0, a1, row)
                     gemm(False, True, cols[g].reshape(-1), span, out.reshape(-1), span, dw_acc[g].reshape(-1),
                          c_out_g, k, c_out_g, span, 1.0, ints, scalars)
 
@@ -195,9 +199,9 @@ def grad_input(dy, w2t, dx, cols_buf, plane, tile_buf, ints, scalars, first, ste
             cols = cols_buf[:groups * k * span].reshape((groups, k, span))
             src = tile_buf[:c_out_g * span].reshape((c_out_g, span))
             for g in range(groups):
-                widen_tile(dy, n, g * c_out_g, src, a0, a1, row)
+                widen_tile(dy, n, g * c_out_g, src, 0, a0, a1, row)
                 gemm(False, False, w2t[g].reshape(-1), c_out_g, src.reshape(-1), span, cols[g].reshape(-1), span,
                      k, span, c_out_g, 0.0, ints, scalars)
-            _fold_tile(cols.reshape((groups * k, span)), plane, a0, a1, row, kh, kw,
+            _fold_tile(cols.reshape((groups * k, span)), 0, plane, a0, a1, row, kh, kw,
                        stride_h, stride_w, dil_h, dil_w)
-        crop_sample(plane, dx, n, pad_h, pad_w, stride_h, stride_w)
+        crop_sample(plane, dx, n, pad_h, pad_w, stride_h, stride_w, 0)

@@ -12,6 +12,8 @@ the knobs of ``minieye.options`` at call time:
   ``conv_gemm_parallel_min_work``: below that many multiply-adds a call stays on the
   caller's thread (handing work to a thread costs tens of microseconds); GEMM, Winograd and
   taps count ``conv_gemm_sample_work`` more per sample (the cost of its products' calls).
+- ``conv_sample_block``: whole samples per GEMM or TAPS product (0: as many as ``conv_tile_bytes``
+  holds where one sample fits a tile; ``conv_blocks``).
 - ``conv_wide_tile`` and ``conv_tile_bytes``: the tile sizes of the direct and GEMM (and
   Winograd) algorithms; ``conv_winograd_min_channels`` and ``conv_winograd_min_pixels``: from how many
   channels and output pixels per plane "auto" picks Winograd F(4x4, 3x3) (None: by the BLAS kernels); ``conv_taps_min_channels``: from how
@@ -23,6 +25,7 @@ adjoint of, whose input is the transposed one's output.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -35,6 +38,8 @@ from ._threads import thread_count
 from .conv_geometry import Geometry, output_size
 
 __all__ = ["Algorithm", "Plan", "plan"]
+
+_BLOCK_MAX_WORK = 100_000  # multiply-adds of one sample's product up to which "auto" blocks samples
 
 
 class Algorithm(Enum):
@@ -63,6 +68,7 @@ class Plan:
     tile_bytes: int     # GEMM: bytes of one thread's unfolded tile of rows (Winograd: half its chunk)
     taps_grad_input: bool = True  # TAPS: the input gradient per tap too (else by unfolding, as GEMM)
     winograd_grad_weight: bool = True  # WINOGRAD(4): the weight gradient by Winograd too (else as GEMM)
+    sample_block: int = 1  # GEMM, TAPS: samples per product (conv_blocks); 0: as many as tile_bytes holds
 
     def __post_init__(self) -> None:
         if not isinstance(self.algorithm, Algorithm):
@@ -128,11 +134,11 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
         if algorithm is Algorithm.TAPS and not _taps_fits(geometry):
             raise fail("conv_algorithm='taps'", "groups 1", f"groups {geometry.groups}",
                        "use 'auto' or 'gemm' for this layer")
-    work = n * c_out * c_in_g * int(np.prod(kernel)) * int(np.prod(out))
+    work = n * c_out * c_in_g * math.prod(kernel) * math.prod(out)  # math.prod: np.prod costs microseconds
     available = thread_count()  # the threads knob, else Numba's count
     if algorithm is not Algorithm.DIRECT:
         # threads take whole samples (a 3-D call's samples are its depth slices)
-        samples = n * int(np.prod(out[:-2]))
+        samples = n * math.prod(out[:-2])
         # each sample's small products cost calls and unfolding beyond their multiply-adds: many
         # small samples (256 digits of 8x8) split well although their multiply-adds are few
         effort = work + samples * option("conv_gemm_sample_work")
@@ -156,5 +162,14 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
     # slower on 16x16
     winograd_grad_weight = not _blas.avx512_blas() or (algorithm is Algorithm.WINOGRAD4
                                                        and int(np.prod(out[-2:])) >= 1024)
+    # one product over a block of samples (conv_blocks) pays where one sample's product is small; measured
+    # per pass with AVX2 BLAS kernels: 15-25 % faster on the digits layer (16x9 by 9x64 per sample), 10-17 %
+    # on 4 -> 8 channels and 1 -> 32 on 8x8 and 16x16 planes (23,000 and 74,000 multiply-adds), even from
+    # ~240,000 (LeNet's conv2); with AVX-512's, whose small products are faster, only the digits layer gains
+    # and the two others lose 3-48 % (docs/kernels.md). TAPS stacks samples only when forced.
+    sample_block = option("conv_sample_block")
+    per_sample = c_out // geometry.groups * c_in_g * kh * kw * math.prod(out[-2:])
+    if sample_block == 0 and per_sample > _BLOCK_MAX_WORK:
+        sample_block = 1
     return Plan(algorithm, threads, wide, small_planes, wide_tile, option("conv_tile_bytes"), taps_grad_input,
-                winograd_grad_weight)
+                winograd_grad_weight, sample_block)

@@ -50,7 +50,7 @@ def forward(x, wt, bias, y, planes, tile_buf, ints, scalars, first, step, tile_r
     channel = planes.shape[1] * plane_len  # the views' leading dimension
     flat = planes.reshape(-1)
     for n in range(first, x.shape[0], step):
-        pad_sample(x, n, planes, pad_h, pad_w, stride_h, stride_w)
+        pad_sample(x, n, planes, pad_h, pad_w, stride_h, stride_w, 0, True)
         for a0 in range(0, h_out, tile_rows):
             a1 = min(h_out, a0 + tile_rows)
             span = (a1 - a0) * row
@@ -59,7 +59,7 @@ def forward(x, wt, bias, y, planes, tile_buf, ints, scalars, first, step, tile_r
                 off = _offset(t, a0, row, plane_len, kw, stride_h, stride_w, dil_h, dil_w)
                 gemm(False, False, wt[t].reshape(-1), c_in, flat[off:], channel, out, span, c_out, span, c_in,
                      0.0 if t == 0 else 1.0, ints, scalars)
-            crop_tile(out.reshape((c_out, span)), 0, y, n, a0, a1, row, bias)
+            crop_tile(out.reshape((c_out, span)), 0, 0, y, n, a0, a1, row, bias)
 
 
 @kernel
@@ -81,9 +81,9 @@ def grad_input(dy, wt, dx, planes, tile_buf, ints, scalars, first, step, tile_ro
             a1 = min(h_out, a0 + tile_rows)
             span = (a1 - a0) * row
             src = tile_buf[:c_out * span].reshape((c_out, span))
-            widen_tile(dy, n, 0, src, a0, a1, row)
+            widen_tile(dy, n, 0, src, 0, a0, a1, row)
             for t in range(taps):
                 off = _offset(t, a0, row, plane_len, kw, stride_h, stride_w, dil_h, dil_w)
                 gemm(True, False, wt[t].reshape(-1), c_in, src.reshape(-1), span, flat[off:], channel, c_in, span,
                      c_out, 1.0, ints, scalars)
-        crop_sample(planes, dx, n, pad_h, pad_w, stride_h, stride_w)
+        crop_sample(planes, dx, n, pad_h, pad_w, stride_h, stride_w, 0)

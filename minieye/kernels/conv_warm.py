@@ -1,9 +1,10 @@
 """Compile (or load from cache) every convolution kernel, for both dtypes, in one call.
 
 The first convolution of a process otherwise pays Numba's compilation (or cache load)
-for each kernel it meets. ``warm_up()`` runs every code path once on tiny arrays: both
-algorithms, stride 1 and 2 (Winograd F(2x2) and F(4x4), and taps: stride 1). The threaded paths (``_threads.run_blocks``) call the same
-serial kernels on sub-ranges, so one serial pass compiles them too (checked: forcing
+for each kernel it meets. ``warm_up()`` runs every code path once on tiny arrays: every
+algorithm, stride 1 and 2 (Winograd F(2x2) and F(4x4), and taps: stride 1), GEMM per sample
+and over blocks of samples (TAPS over stacked samples, only ever forced, compiles when first
+used). The threaded paths (``_threads.run_blocks``) call the same serial kernels on sub-ranges, so one serial pass compiles them too (checked: forcing
 the parallel thresholds to 0 afterwards adds no signature), and nothing here touches
 module state: warming up is safe beside other threads.
 """
@@ -21,12 +22,13 @@ def warm_up(dtypes: tuple = (np.float32, np.float64)) -> None:
     """Run every convolution kernel once per dtype (compiling or loading it)."""
     for dtype in dtypes:
         x = np.ones((2, 4, 5, 5), dtype=dtype)
-        for algorithm, strides in (("direct", (1, 2)), ("gemm", (1, 2)), ("winograd", (1,)), ("winograd4", (1,)),
-                                   ("taps", (1,))):
+        for algorithm, strides, blocks in (("direct", (1, 2), 1), ("gemm", (1, 2), 1), ("gemm", (1,), 2),
+                                           ("winograd", (1,), 1), ("winograd4", (1,), 1),
+                                           ("taps", (1,), 1)):
             for stride in strides:
                 g = Geometry((stride, stride), (1, 1), (1, 1), 1)
                 w = np.ones((4, 4, 3, 3), dtype=dtype)
-                with options(conv_algorithm=algorithm):
+                with options(conv_algorithm=algorithm, conv_sample_block=blocks):  # per sample, blocks of 2
                     p = plan(x.shape, w.shape, g)
                 y = kconv.conv2d_forward(x, w, g, p)
                 kconv.conv2d_grad_input(y, w, x.shape[2:], g, p)
