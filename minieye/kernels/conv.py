@@ -21,7 +21,8 @@ Algorithms (``conv_plan.plan`` decides once per call; see docs/kernels.md for me
 - ``gemm``: unfold tiles of each sample into columns (``conv_gemm``), one matrix product
   per tile and group with BLAS (``conv_blas.gemm``: NumPy's OpenBLAS where it can), fold
   back for the input gradient. Best when channels are many (the product does
-  ``2 * c_out/g`` flops per unfolded element).
+  ``2 * c_out/g`` flops per unfolded element). Where one sample's product is small, one
+  product spans a block of whole samples (``conv_blocks``; sized by ``conv_layout``).
 - ``taps``: without groups, one product per kernel tap on views of the padded phase
   planes (``conv_taps``), no unfolding; the forward and (with no more outputs than inputs,
   or AVX-512 BLAS) the input gradient, the weight gradient as ``gemm``.

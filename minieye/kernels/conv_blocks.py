@@ -24,13 +24,13 @@ from __future__ import annotations
 
 from ._jit import kernel
 from .conv_blas import gemm
-from .conv_gemm import _fold_tile, _unfold_tile, crop_sample, crop_tile, pad_sample, widen_tile
-from .conv_taps import _offset
+from .conv_gemm import crop_sample, crop_tile, fold_tile, pad_sample, unfold_tile, widen_tile
+from .conv_taps import tap_offset
 
 
 @kernel
 def _exact_columns(plane, cols, t0, h_out, w_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w, fold):
-    """``_unfold_tile`` of a whole sample without the wide columns: cols[(c, i, j), t0 + a*w_out + b] from
+    """``unfold_tile`` of a whole sample without the wide columns: cols[(c, i, j), t0 + a*w_out + b] from
     the phase planes, one run per output row; ``fold``: its adjoint (add the columns onto the planes)."""
     for c in range(plane.shape[0]):
         for i in range(kh):
@@ -97,7 +97,7 @@ def forward_and_grad_weight(x, w2, bias, dy, y, dw_acc, cols_buf, plane, tile_bu
                 _exact_columns(plane, cols, s * span, h_out, w_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w,
                                False)
             else:
-                _unfold_tile(plane, cols, s * span, 0, h_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w)
+                unfold_tile(plane, cols, s * span, 0, h_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w)
         for g in range(groups):
             cols_g = cols_buf[g * k * width:(g + 1) * k * width]
             if need_y:
@@ -146,7 +146,7 @@ def grad_input(dy, w2t, dx, cols_buf, plane, tile_buf, ints, scalars, first, ste
                 _exact_columns(plane, cols, s * span, h_out, w_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w,
                                True)
             else:
-                _fold_tile(cols, s * span, plane, 0, h_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w)
+                fold_tile(cols, s * span, plane, 0, h_out, row, kh, kw, stride_h, stride_w, dil_h, dil_w)
             crop_sample(plane, dx, n0 + s, pad_h, pad_w, stride_h, stride_w, 0)
 
 
@@ -177,7 +177,7 @@ def taps_forward(x, wt, bias, y, planes, tile_buf, ints, scalars, first, step, b
             pad_sample(x, n0 + s, planes, pad_h, pad_w, stride_h, stride_w, s * sample_len, False)
         out = tile_buf[:c_out * width]
         for t in range(taps):
-            off = _offset(t, 0, row, plane_len, kw, stride_h, stride_w, dil_h, dil_w)
+            off = tap_offset(t, 0, row, plane_len, kw, stride_h, stride_w, dil_h, dil_w)
             gemm(False, False, wt[t].reshape(-1), c_in, flat[off:], channel, out, width, c_out, width, c_in,
                  0.0 if t == 0 else 1.0, ints, scalars)
         for s in range(count):
@@ -204,7 +204,7 @@ def taps_grad_input(dy, wt, dx, planes, tile_buf, ints, scalars, first, step, bl
             if s < count - 1:  # the rows past h_out read nothing: zero, so they add nothing
                 src[:, s * sample_len + h_out * row:(s + 1) * sample_len] = 0
         for t in range(taps):
-            off = _offset(t, 0, row, plane_len, kw, stride_h, stride_w, dil_h, dil_w)
+            off = tap_offset(t, 0, row, plane_len, kw, stride_h, stride_w, dil_h, dil_w)
             gemm(True, False, wt[t].reshape(-1), c_in, src.reshape(-1), width, flat[off:], channel, c_in, width,
                  c_out, 1.0, ints, scalars)
         for s in range(count):

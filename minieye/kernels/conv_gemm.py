@@ -4,7 +4,7 @@ For one sample and one group the convolution is ``Y = W @ cols`` with
 ``W (c_out/g, c_in/g*kh*kw)`` and ``cols (c_in/g*kh*kw, L)`` the unfolded input; the
 weight gradient is accumulated transposed, ``dW^T += cols @ dY^T`` (BLAS runs that shape
 1.2-1.8x faster than ``dY @ cols^T``: the long side of the small output is then its rows), and the input gradient folds
-``dcols = W^T @ dY`` back onto the input (``_fold_tile``, the adjoint of ``_unfold_tile``).
+``dcols = W^T @ dY`` back onto the input (``fold_tile``, the adjoint of ``unfold_tile``).
 
 Layout. Each sample is first zero-padded and split into stride "phase planes": for
 stride (s_h, s_w) every channel gets s_h*s_w planes, phase (p, q) holding the padded
@@ -88,7 +88,7 @@ def crop_sample(plane, dx, n, pad_h, pad_w, stride_h, stride_w, base):
 
 
 @kernel
-def _unfold_tile(plane, cols, t0, a0, a1, row, kh, kw, stride_h, stride_w, dil_h, dil_w):
+def unfold_tile(plane, cols, t0, a0, a1, row, kh, kw, stride_h, stride_w, dil_h, dil_w):
     """cols[(c, i, j), t0 + t] for output rows a0 .. a1-1: one contiguous run per row of cols."""
     c_in = plane.shape[0]
     length = (a1 - a0) * row
@@ -104,8 +104,8 @@ def _unfold_tile(plane, cols, t0, a0, a1, row, kh, kw, stride_h, stride_w, dil_h
 
 
 @kernel
-def _fold_tile(dcols, t0, plane, a0, a1, row, kh, kw, stride_h, stride_w, dil_h, dil_w):
-    """The adjoint of _unfold_tile: add the tile's columns from t0 onto the phase planes."""
+def fold_tile(dcols, t0, plane, a0, a1, row, kh, kw, stride_h, stride_w, dil_h, dil_w):
+    """The adjoint of unfold_tile: add the tile's columns from t0 onto the phase planes."""
     c_in = plane.shape[0]
     length = (a1 - a0) * row
     for c in range(c_in):
@@ -170,7 +170,7 @@ def forward_and_grad_weight(x, w2, bias, dy, y, dw_acc, cols_buf, plane, tile_bu
             span = (a1 - a0) * row
             cols = cols_buf[:groups * k * span].reshape((groups, k, span))
             out = tile_buf[:c_out_g * span].reshape((c_out_g, span))
-            _unfold_tile(plane, cols.reshape((groups * k, span)), 0, a0, a1, row, kh, kw,
+            unfold_tile(plane, cols.reshape((groups * k, span)), 0, a0, a1, row, kh, kw,
                          stride_h, stride_w, dil_h, dil_w)
             for g in range(groups):
                 if need_y:
@@ -202,6 +202,6 @@ def grad_input(dy, w2t, dx, cols_buf, plane, tile_buf, ints, scalars, first, ste
                 widen_tile(dy, n, g * c_out_g, src, 0, a0, a1, row)
                 gemm(False, False, w2t[g].reshape(-1), c_out_g, src.reshape(-1), span, cols[g].reshape(-1), span,
                      k, span, c_out_g, 0.0, ints, scalars)
-            _fold_tile(cols.reshape((groups * k, span)), 0, plane, a0, a1, row, kh, kw,
+            fold_tile(cols.reshape((groups * k, span)), 0, plane, a0, a1, row, kh, kw,
                        stride_h, stride_w, dil_h, dil_w)
         crop_sample(plane, dx, n, pad_h, pad_w, stride_h, stride_w, 0)

@@ -29,7 +29,7 @@ from .conv_gemm import crop_sample, crop_tile, pad_sample, widen_tile
 
 
 @kernel
-def _offset(t, a0, row, plane_len, kw, stride_h, stride_w, dil_h, dil_w):
+def tap_offset(t, a0, row, plane_len, kw, stride_h, stride_w, dil_h, dil_w):
     """Where tap t's view starts in the flattened phase planes of one channel, for a tile from row a0."""
     i, j = t // kw, t % kw
     phase = ((i * dil_h) % stride_h) * stride_w + (j * dil_w) % stride_w
@@ -56,7 +56,7 @@ def forward(x, wt, bias, y, planes, tile_buf, ints, scalars, first, step, tile_r
             span = (a1 - a0) * row
             out = tile_buf[:c_out * span]
             for t in range(taps):
-                off = _offset(t, a0, row, plane_len, kw, stride_h, stride_w, dil_h, dil_w)
+                off = tap_offset(t, a0, row, plane_len, kw, stride_h, stride_w, dil_h, dil_w)
                 gemm(False, False, wt[t].reshape(-1), c_in, flat[off:], channel, out, span, c_out, span, c_in,
                      0.0 if t == 0 else 1.0, ints, scalars)
             crop_tile(out.reshape((c_out, span)), 0, 0, y, n, a0, a1, row, bias)
@@ -83,7 +83,7 @@ def grad_input(dy, wt, dx, planes, tile_buf, ints, scalars, first, step, tile_ro
             src = tile_buf[:c_out * span].reshape((c_out, span))
             widen_tile(dy, n, 0, src, 0, a0, a1, row)
             for t in range(taps):
-                off = _offset(t, a0, row, plane_len, kw, stride_h, stride_w, dil_h, dil_w)
+                off = tap_offset(t, a0, row, plane_len, kw, stride_h, stride_w, dil_h, dil_w)
                 gemm(True, False, wt[t].reshape(-1), c_in, src.reshape(-1), span, flat[off:], channel, c_in, span,
                      c_out, 1.0, ints, scalars)
         crop_sample(planes, dx, n, pad_h, pad_w, stride_h, stride_w, 0)
