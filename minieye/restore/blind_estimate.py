@@ -28,7 +28,9 @@ priors) is that the image step is not asked for a good image, only for the right
 On an image pyramid (factor sqrt(2) per level, the coarsest with a ~3 pixel kernel): a
 small blur is easy to find, and a good coarse kernel is the right start for the next
 level. Between levels the kernel is upsampled bilinearly. Colour images share one kernel:
-every channel has its own latent image and their kernel normal equations add up.
+it is read from one plane with most of their edges (``blind_verdict.leading_plane``), and
+in the finest level's last rounds every channel has its own latent image and their kernel
+normal equations add up.
 """
 from __future__ import annotations
 
@@ -51,7 +53,7 @@ BETA_MAX = 1e5  # the half-quadratic splitting's last coupling weight
 KEEP = 0.1  # share of the latent image's gradients the kernel step trusts (balanced over orientations)
 DOUBT = 1.0  # weight of the latent image's variance term in the kernel step
 ROUNDS = 8  # alternation rounds per pyramid level by default
-COLOUR_ROUNDS = 2  # colour: rounds of the finest level fitted to every channel (the others: their mean)
+COLOUR_ROUNDS = 2  # colour: the finest level's last rounds fitted to every channel (the others: the leading plane)
 
 
 def estimate_kernel(blurred: Any, kernel_size: Any, *, rounds: int = ROUNDS,
@@ -200,7 +202,7 @@ def _coarse_to_fine(channels: list[np.ndarray], k: np.ndarray, levels, rounds: i
     for level, (s, sh, sw) in enumerate(levels):
         k = _kernel_resize(k, (sh, sw))
         size = (sh, sw)
-        views = {}  # the channels' mean or every channel, scaled to this level, with their image steps
+        views = {}  # the leading plane or every channel, scaled to this level, with their image steps
 
         def view(planes: list[np.ndarray]):
             key = len(planes)
