@@ -265,3 +265,22 @@ def test_estimate_kernel_alone_finds_a_camera_shake_and_checks_its_input():
         blind_estimate.estimate_kernel(np.where(truth > 0.5, np.nan, truth), 3)
     with pytest.raises(ValueError, match="estimate_kernel: expected odd kernel sides"):
         blind_estimate.estimate_kernel(blurred, 4)
+
+
+def test_leading_plane_follows_the_colour_edges_and_commutes_with_the_blur():
+    gray = _crop("camera", slice(100, 164), slice(180, 244))
+    k = psf.camera_shake(7, seed=1)
+    # red and green swap: the mean is flat, the leading plane is their difference, offset into [0, 1]
+    swapped = np.stack([gray, 1 - gray, np.full_like(gray, 0.5)], axis=-1)
+    plane = blind_verdict.leading_plane(swapped)
+    assert np.abs(plane - gray).max() < 1e-9 or np.abs(plane - (1 - gray)).max() < 1e-9
+    # a photo: every weight positive (close to the mean), values kept in [0, 1]
+    data = pytest.importorskip("skimage.data")
+    photo = data.astronaut()[100:164, 200:264] / 255.0
+    plane = blind_verdict.leading_plane(photo)
+    assert plane.shape == (64, 64) and 0 <= plane.min() and plane.max() <= 1
+    weights = np.linalg.lstsq(photo.reshape(-1, 3), plane.ravel(), rcond=None)[0]
+    assert (weights > 0).all() and weights.sum() == pytest.approx(1.0)
+    blurred = np.stack([restore.blur(photo[..., c], k) for c in range(3)], axis=-1)
+    assert np.allclose(np.ravel(blurred.reshape(-1, 3) @ weights), restore.blur(plane, k).ravel(), atol=1e-9)
+    assert blind_verdict.leading_plane(gray) is gray

@@ -31,10 +31,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blind_verdict import channel_planes
+from .blind_verdict import channel_planes, leading_plane
 from ..losses import SecondOrderTV, TotalVariation
 from .deconvolve import SECOND_ORDER_SHARE, TV_EPS, initial_scene
 from .intensity import working_units
+from .noise import estimate_noise
 from .problem import solve_stage
 from .psf import gaussian
 from .regweight import choose_weight, hidden_pixels, proxy_window
@@ -118,7 +119,14 @@ def select_kernel(y: np.ndarray, kernels: list[np.ndarray], sigma: float) -> Sel
     """The candidate kernel that predicts held-out pixels best, if clearly better than no blur.
 
     ``y`` (H, W) or (H, W, C) in [0, 1] units; ``kernels`` sum-1 PSFs of any odd frames.
+    A colour image is judged on one plane (``blind_verdict.leading_plane``: one kernel
+    blurs every channel, and each scoring would cost a restoration per channel), with
+    ``sigma`` scaled by the plane's measured noise over the channels'.
     """
+    if y.ndim == 3:
+        plane = leading_plane(y)
+        sigma *= estimate_noise(plane) / max(estimate_noise(y), 1e-12)
+        y = plane
     delta = heldout_errors(y, np.ones((1, 1)), sigma)
     minimal = heldout_errors(y, gaussian(MINIMAL_BLUR), sigma)
     reference = min(delta, minimal, key=np.mean)
