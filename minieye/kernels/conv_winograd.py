@@ -88,22 +88,23 @@ def split_samples(x, xs, top, left, lo, hi):
     for i in range(lo, hi):
         for c in range(x.shape[1]):
             plane, src = xs[i - lo, c].reshape(-1), x[i, c].reshape(-1)
-            for yy in range(m * th1):
-                sy = yy - top
-                if 0 <= sy < h:
-                    first = np.uint64(sy * w + c0 - left)
-                    for k in range(np.uint64(c0), np.uint64(c1)):
-                        row[k] = src[first + k - np.uint64(c0)]
-                else:
-                    row[:] = 0
-                d = np.uint64(((yy % m) * m * th1 + yy // m) * tw1)
-                if m == 4:
-                    for k in range(np.uint64(tw1)):
-                        plane[d + k], plane[d + run + k] = row[u4 * k], row[u4 * k + u1]
-                        plane[d + u2 * run + k], plane[d + u3 * run + k] = row[u4 * k + u2], row[u4 * k + u3]
-                else:
-                    for k in range(np.uint64(tw1)):
-                        plane[d + k], plane[d + run + k] = row[u2 * k], row[u2 * k + u1]
+            for big in range(th1):  # padded row m*big + rp (nested: no division per row)
+                for rp in range(m):
+                    sy = m * big + rp - top
+                    if 0 <= sy < h:
+                        first = np.uint64(sy * w + c0 - left)
+                        for k in range(np.uint64(c0), np.uint64(c1)):
+                            row[k] = src[first + k - np.uint64(c0)]
+                    else:
+                        row[:] = 0
+                    d = np.uint64((rp * m * th1 + big) * tw1)
+                    if m == 4:
+                        for k in range(np.uint64(tw1)):
+                            plane[d + k], plane[d + run + k] = row[u4 * k], row[u4 * k + u1]
+                            plane[d + u2 * run + k], plane[d + u3 * run + k] = row[u4 * k + u2], row[u4 * k + u3]
+                    else:
+                        for k in range(np.uint64(tw1)):
+                            plane[d + k], plane[d + run + k] = row[u2 * k], row[u2 * k + u1]
 
 
 # B^T (4x4) as, per row, (first input row, second input row, sign of the second):
