@@ -45,9 +45,10 @@ _BLOCK_MAX_WORK = 100_000  # multiply-adds of one sample's product up to which "
 class Algorithm(Enum):
     """``DIRECT``: multiply-adds along image planes (few channels per group); ``GEMM``: unfolded
     tiles multiplied by BLAS (many channels); ``WINOGRAD`` and ``WINOGRAD4``: F(2x2, 3x3) and
-    F(4x4, 3x3) for 3x3 stride-1 layers with many channels ("auto" picks F(4x4)); ``TAPS``: one BLAS product per kernel tap on views of the padded input
-    (no groups; no unfolding, ``conv_taps``). WINOGRAD and TAPS run the forward and the
-    input gradient their way; the weight gradient runs as GEMM."""
+    F(4x4, 3x3) for 3x3 stride-1 layers with many channels ("auto" picks F(4x4)); ``TAPS``: one
+    BLAS product per kernel tap on views of the padded input (no groups; no unfolding,
+    ``conv_taps``). WINOGRAD(4) and TAPS run the forward and the input gradient their way; the
+    weight gradient runs as GEMM, or by Winograd where ``Plan.winograd_grad_weight`` says so."""
 
     DIRECT = "direct"
     GEMM = "gemm"

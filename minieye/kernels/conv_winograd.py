@@ -88,22 +88,23 @@ def split_samples(x, xs, top, left, lo, hi):
     for i in range(lo, hi):
         for c in range(x.shape[1]):
             plane, src = xs[i - lo, c].reshape(-1), x[i, c].reshape(-1)
-            for yy in range(m * th1):
-                sy = yy - top
-                if 0 <= sy < h:
-                    first = np.uint64(sy * w + c0 - left)
-                    for k in range(np.uint64(c0), np.uint64(c1)):
-                        row[k] = src[first + k - np.uint64(c0)]
-                else:
-                    row[:] = 0
-                d = np.uint64(((yy % m) * m * th1 + yy // m) * tw1)
-                if m == 4:
-                    for k in range(np.uint64(tw1)):
-                        plane[d + k], plane[d + run + k] = row[u4 * k], row[u4 * k + u1]
-                        plane[d + u2 * run + k], plane[d + u3 * run + k] = row[u4 * k + u2], row[u4 * k + u3]
-                else:
-                    for k in range(np.uint64(tw1)):
-                        plane[d + k], plane[d + run + k] = row[u2 * k], row[u2 * k + u1]
+            for big in range(th1):  # padded row m*big + rp (nested: no division per row)
+                for rp in range(m):
+                    sy = m * big + rp - top
+                    if 0 <= sy < h:
+                        first = np.uint64(sy * w + c0 - left)
+                        for k in range(np.uint64(c0), np.uint64(c1)):
+                            row[k] = src[first + k - np.uint64(c0)]
+                    else:
+                        row[:] = 0
+                    d = np.uint64((rp * m * th1 + big) * tw1)
+                    if m == 4:
+                        for k in range(np.uint64(tw1)):
+                            plane[d + k], plane[d + run + k] = row[u4 * k], row[u4 * k + u1]
+                            plane[d + u2 * run + k], plane[d + u3 * run + k] = row[u4 * k + u2], row[u4 * k + u3]
+                    else:
+                        for k in range(np.uint64(tw1)):
+                            plane[d + k], plane[d + run + k] = row[u2 * k], row[u2 * k + u1]
 
 
 # B^T (4x4) as, per row, (first input row, second input row, sign of the second):
@@ -186,6 +187,26 @@ def _input_transform(xs, v, n0, imgs):
 
 
 @kernel
+def element_products(u, v, m, ints, scalars):
+    """m[k] = u[k] @ v[k] for every element k of the tiles (BLAS, ``conv_blas.gemm``).
+    Shapes: u (elements, c_out, c_in), v (elements, c_in, cols), m (elements, c_out, cols)."""
+    c_out, c_in, cols = u.shape[1], u.shape[2], v.shape[2]
+    for k in range(u.shape[0]):
+        gemm(False, False, u[k].reshape(-1), c_in, v[k].reshape(-1), cols, m[k].reshape(-1), cols,
+             c_out, cols, c_in, 0.0, ints, scalars)
+
+
+@kernel
+def element_grad_products(dm, v, du, ints, scalars):
+    """du[k] += dm[k] @ v[k]^T for every element k: the weight gradient's products, summed over the
+    tiles. Shapes: dm (elements, c_out, cols), v (elements, c_in, cols), du (elements, c_out, c_in)."""
+    c_out, c_in, cols = dm.shape[1], v.shape[1], v.shape[2]
+    for k in range(dm.shape[0]):
+        gemm(False, True, dm[k].reshape(-1), cols, v[k].reshape(-1), cols, du[k].reshape(-1), c_in,
+             c_out, c_in, cols, 1.0, ints, scalars)
+
+
+@kernel
 def chunk_views(v_buf, m_buf, elements, c_in, c_out, cols):
     """V (elements, c_in, cols) and M (elements, c_out, cols) at the start of their scratch buffers."""
     return (v_buf[:elements * c_in * cols].reshape((elements, c_in, cols)),
@@ -208,9 +229,7 @@ def forward_images(x, top, left, u, bias, y, xs, v_buf, m_buf, y_buf, ints, scal
         v, m = chunk_views(v_buf, m_buf, 16, c_in, c_out, cols)
         split_samples(x, xs, top, left, n0, n0 + imgs)
         _input_transform(xs, v, 0, imgs)
-        for k in range(16):
-            gemm(False, False, u[k].reshape(-1), c_in, v[k].reshape(-1), cols, m[k].reshape(-1), cols,
-                 c_out, cols, c_in, 0.0, ints, scalars)
+        element_products(u, v, m, ints, scalars)
         for i in range(imgs):
             for o in range(c_out):
                 _output_plane(m, o, i * plane, y[n0 + i, o], y_buf.reshape((2, 2, plane)), bias[o])
@@ -258,9 +277,7 @@ def grad_weight_images(x, top, left, dy, du, xs, dys, v_buf, m_buf, y_buf, ints,
         split_samples(dy, dys, 0, 0, n0, n0 + imgs)
         _input_transform(xs, v, 0, imgs)
         _output_grad_transform(dys, dm, 0, imgs)
-        for k in range(16):
-            gemm(False, True, dm[k].reshape(-1), cols, v[k].reshape(-1), cols, du[k].reshape(-1), c_in,
-                 c_out, c_in, cols, 1.0, ints, scalars)
+        element_grad_products(dm, v, du, ints, scalars)
 
 
 def grad_weight(du: np.ndarray, g: np.ndarray = G) -> np.ndarray:

@@ -25,8 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import kernel
-from .conv_blas import gemm
-from .conv_winograd import chunk_views, split_samples
+from .conv_winograd import chunk_views, element_grad_products, element_products, split_samples
 
 TILE = 4       # outputs per tile side
 ELEMENTS = 36  # products per tile and channel pair (6 x 6)
@@ -190,9 +189,7 @@ def forward_images(x, top, left, u, bias, y, xs, v_buf, m_buf, t_buf, ints, scal
         v, m = chunk_views(v_buf, m_buf, 36, c_in, c_out, cols)
         split_samples(x, xs, top, left, n0, n0 + imgs)
         _input_transform(xs, v, 0, imgs, t_buf)
-        for k in range(36):
-            gemm(False, False, u[k].reshape(-1), c_in, v[k].reshape(-1), cols, m[k].reshape(-1), cols,
-                 c_out, cols, c_in, 0.0, ints, scalars)
+        element_products(u, v, m, ints, scalars)
         for i in range(imgs):
             for o in range(c_out):
                 _output_plane(m, o, i * plane, y[n0 + i, o], tw1, bias[o], t_buf)
@@ -239,6 +236,4 @@ def grad_weight_images(x, top, left, dy, du, xs, dys, v_buf, m_buf, t_buf, ints,
         split_samples(dy, dys, 0, 0, n0, n0 + imgs)
         _input_transform(xs, v, 0, imgs, t_buf)
         _output_grad_transform(dys, dm, 0, imgs, t_buf)
-        for k in range(36):
-            gemm(False, True, dm[k].reshape(-1), cols, v[k].reshape(-1), cols, du[k].reshape(-1), c_in,
-                 c_out, c_in, cols, 1.0, ints, scalars)
+        element_grad_products(dm, v, du, ints, scalars)
