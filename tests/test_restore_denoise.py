@@ -30,7 +30,7 @@ def test_denoise_reduces_the_error_on_a_held_out_image(moon, sigma):
     before = restore.psnr(moon, noisy)
     told = restore.psnr(moon, restore.denoise(noisy, noise_sigma=sigma))
     guessed = restore.psnr(moon, restore.denoise(noisy))
-    assert told > before + 5.0 and guessed > before + 4.0, (before, told, guessed)
+    assert told > before + 4.5 and guessed > before + 4.0, (before, told, guessed)
 
 
 @pytest.mark.parametrize("name", ["coffee", "brick"])
