@@ -4,7 +4,9 @@ scikit-image: astronaut, camera, coins, shepp_logan_phantom, microaneurysms, lfw
 (a few faces, tiled), binary_blobs (smoothed); scikit-learn: china, flower; PyWavelets:
 aero, ascent; matplotlib: grace_hopper, the s1045 MRI slice, jacksboro_fault_dem and
 topobathy (elevation, scaled by their range); synthetic: random rectangles, discs and
-ramps. Never any other scikit-image image: those are the held-out set.
+ramps; optionally (``smooth=N``) N smooth, low-contrast synthetic images (smooth random
+fields with soft-edged blobs, like cells and retinas), the kind the network found hardest.
+Never any other scikit-image image: those are the held-out set.
 """
 from __future__ import annotations
 
@@ -33,6 +35,20 @@ def _synthetic(seed: int, size: int = 256) -> np.ndarray:
     return _grey(image)
 
 
+def _smooth_synthetic(seed: int, size: int = 256) -> np.ndarray:
+    """A smooth random field (correlation length 4-16 px, contrast 0.02-0.15) plus soft blobs, in [0, 1]."""
+    from scipy import ndimage
+    rng = np.random.default_rng(1000 + seed)
+    field = ndimage.gaussian_filter(rng.standard_normal((size, size)), rng.uniform(4, 16), mode="wrap")
+    image = field / field.std() * rng.uniform(0.02, 0.15) + rng.uniform(0.2, 0.8)
+    yy, xx = np.mgrid[:size, :size]
+    for _ in range(int(rng.integers(3, 12))):
+        cy, cx = rng.uniform(0, size, 2)
+        distance = np.hypot(yy - cy, xx - cx) - rng.uniform(6, 40)
+        image += rng.uniform(-0.25, 0.25) / (1 + np.exp(np.clip(distance / rng.uniform(1, 5), -50, 50)))
+    return np.clip(image, 0, 1).astype(np.float32)
+
+
 def _matplotlib() -> list[np.ndarray]:
     from matplotlib import cbook
     from matplotlib import image as mpimg
@@ -44,8 +60,8 @@ def _matplotlib() -> list[np.ndarray]:
     return [hopper, mri, dem, topo]
 
 
-def load_corpus() -> dict[str, np.ndarray]:
-    """name -> (H, W) float32 image in [0, 1]."""
+def load_corpus(smooth: int = 0) -> dict[str, np.ndarray]:
+    """name -> (H, W) float32 image in [0, 1]; ``smooth`` extra smooth synthetic images."""
     import pywt
     from scipy import ndimage
     from skimage import data
@@ -62,7 +78,29 @@ def load_corpus() -> dict[str, np.ndarray]:
         images[name] = image
     for seed in range(4):
         images[f"synthetic{seed}"] = _synthetic(seed)
+    for seed in range(smooth):
+        images[f"smooth{seed}"] = _smooth_synthetic(seed)
     return images
+
+
+
+def train_validation_split(corpus: dict[str, np.ndarray]) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """Training parts (the left 3/4 of every image) and validation crops (the centre of the right quarter).
+
+    Crops are up to 96x96; the synthetic images, and images whose quarter is under 48
+    pixels wide, give no validation crop. Shapes: (H, W) -> (H, 3 W // 4) and (h, w) float64.
+    """
+    train, valid = [], {}
+    for name, image in corpus.items():
+        cut = image.shape[1] * 3 // 4
+        train.append(image[:, :cut])
+        rest = image[:, cut:]
+        if name.startswith(("synthetic", "smooth")) or rest.shape[1] < 48:
+            continue
+        h, w = min(96, rest.shape[0]), min(96, rest.shape[1])
+        top, left = (rest.shape[0] - h) // 2, (rest.shape[1] - w) // 2
+        valid[name] = rest[top:top + h, left:left + w].astype(np.float64)
+    return train, valid
 
 
 if __name__ == "__main__":

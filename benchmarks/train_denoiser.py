@@ -3,9 +3,11 @@
     NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/train_denoiser.py
     python benchmarks/train_denoiser.py --epochs 2 --out out/denoiser_try.minieye   # a quick try
 
-Trains on patches of the tuning corpus only (benchmarks/denoiser_corpus.py), one thread,
-seed 0; prints the time, writes the weights (float32, minieye's io format) and the loss
-curves (out/denoiser_loss.json and, with matplotlib, out/denoiser_loss.png).
+Trains on patches of the tuning corpus only (benchmarks/denoiser_corpus.py, with 8 smooth
+synthetic images), from the left 3/4 of every image (the rest validates:
+benchmarks/denoiser_recipe.py --weights), 240 epochs, one thread, seed 0; prints the time,
+writes the weights (float32, minieye's io format) and the loss curves
+(out/denoiser_loss.json and, with matplotlib, out/denoiser_loss.png).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import minieye as me  # noqa: E402
-from denoiser_corpus import load_corpus  # noqa: E402
+from denoiser_corpus import load_corpus, train_validation_split  # noqa: E402
 from minieye.restore.denoiser import WEIGHTS_PATH  # noqa: E402
 from minieye.restore.denoiser_training import train_denoiser  # noqa: E402
 
@@ -31,20 +33,24 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=24)
     parser.add_argument("--patch", type=int, default=32)
     parser.add_argument("--patches", type=int, default=2048, help="fresh patches per epoch")
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=240)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--rate", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--smooth", type=int, default=8, help="extra smooth synthetic images (denoiser_corpus.py)")
+    parser.add_argument("--all-pixels", action="store_true",
+                        help="train on whole images (default: the left 3/4, the rest validates: denoiser_recipe.py)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(WEIGHTS_PATH), help="where the weights go")
     args = parser.parse_args()
 
-    corpus = load_corpus()
+    corpus = load_corpus(smooth=args.smooth)
     print(f"corpus: {len(corpus)} images ({', '.join(corpus)})")
+    images = list(corpus.values()) if args.all_pixels else train_validation_split(corpus)[0]
     started = time.perf_counter()
     cpu = time.process_time()
     with me.options(threads=args.threads):
-        trained = train_denoiser(list(corpus.values()), depth=args.depth, channels=args.channels,
+        trained = train_denoiser(images, depth=args.depth, channels=args.channels,
                                  patch_size=args.patch, patches_per_epoch=args.patches, epochs=args.epochs,
                                  batch_size=args.batch, rate=args.rate, seed=args.seed, progress=True)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu

@@ -89,7 +89,7 @@ def test_metric_edge_cases():
         metrics.psnr(a, a[:-1])
 
 
-@pytest.mark.parametrize("method", ["mad", "immerkaer"])
+@pytest.mark.parametrize("method", ["mad", "immerkaer", "pca"])
 @pytest.mark.parametrize("sigma", [0.005, 0.02, 0.05])
 def test_noise_estimate_on_blurred_photo(method, sigma):
     data = pytest.importorskip("skimage.data")

@@ -30,7 +30,19 @@ def test_denoise_reduces_the_error_on_a_held_out_image(moon, sigma):
     before = restore.psnr(moon, noisy)
     told = restore.psnr(moon, restore.denoise(noisy, noise_sigma=sigma))
     guessed = restore.psnr(moon, restore.denoise(noisy))
-    assert told > before + 5.0 and guessed > before + 4.0, (before, told, guessed)
+    assert told > before + 4.5 and guessed > before + 4.0, (before, told, guessed)
+
+
+@pytest.mark.parametrize("name", ["coffee", "brick"])
+def test_the_shipped_net_beats_oracle_tv_on_held_out_crops(name):
+    """A photo and a texture not in the training corpus, sigma 0.03: TV gets its best weight on a grid."""
+    from skimage.color import rgb2gray
+    from skimage.restoration import denoise_tv_chambolle
+    image = getattr(data, name)()
+    crop = (rgb2gray(image) if image.ndim == 3 else image / 255.0)[100:196, 100:196]
+    noisy = crop + 0.03 * np.random.default_rng(2).standard_normal(crop.shape)
+    tv = max(restore.psnr(crop, denoise_tv_chambolle(noisy, weight=0.03 * 2 ** (k / 2))) for k in range(-2, 7))
+    assert restore.psnr(crop, restore.denoise(noisy, noise_sigma=0.03)) > tv + 0.5
 
 
 def test_a_clean_image_stays_nearly_unchanged(moon):

@@ -26,7 +26,7 @@ from ..checks import as_float_array, check_real, fail
 from ..core import Layer
 from ..network import Sequential
 from .intensity import check_channels_last, choose_intensity
-from .noise import estimate_noise, haar_diagonal
+from .noise import estimate_noise
 
 __all__ = ["denoise", "build_denoiser", "load_denoiser", "denoiser_input", "apply_denoiser",
            "WEIGHTS_PATH", "MAX_SIGMA", "SIGMA_UNIT", "RESIDUAL_UNIT"]
@@ -36,7 +36,6 @@ MAX_SIGMA = 0.1      # noise sd range of the training data (working units)
 SIGMA_UNIT = 0.1     # the map channel holds sigma / SIGMA_UNIT, so it spans [0, 1]
 RESIDUAL_UNIT = 0.1  # the network predicts noise / RESIDUAL_UNIT: outputs of order 1
 TILE = 256           # interior size of the tiles a large image is cut into
-QUIET_BIAS = 0.8213  # quiet_block_sigma's reading on white noise of sd 1 (mean of 20 draws of 256x256)
 
 
 def build_denoiser(depth: int = 8, channels: int = 24, dtype: Any = "float32", seed: int = 0) -> Sequential:
@@ -90,27 +89,14 @@ def apply_denoiser(net: Layer, noisy: np.ndarray, sigma: float, tile: int = TILE
     return out
 
 
-def quiet_block_sigma(x: np.ndarray) -> float:
-    """The noise sd read where the image is quietest, for images where a global estimate reads high.
+def estimate_denoise_sigma(x: np.ndarray) -> float:
+    """The noise sd denoise assumes when none is given: the weak-textured-patch estimate.
 
-    The finest diagonal Haar band (as estimate_noise) is cut into 8x8 blocks; each block
-    gives median |HH| / 0.6745, and the 10th percentile of those, divided by its value on
-    pure noise (QUIET_BIAS, measured on white noise), is the estimate: textures raise
-    most blocks, but most photos have some flat ones. Shapes: (H, W) with H, W >= 32.
+    The Haar estimate (estimate_noise's default) reads 2-3x high on fine textures at low
+    noise; the patch estimate stays within about 10% there (docs/learned_prior.md).
+    Shapes: (H, W) or (H, W, C); images under 16 pixels on a side use the Haar estimate.
     """
-    hh = haar_diagonal(x)
-    bh, bw = hh.shape[0] // 8, hh.shape[1] // 8
-    blocks = hh[:bh * 8, :bw * 8].reshape(bh, 8, bw, 8).swapaxes(1, 2).reshape(bh * bw, 64)
-    return float(np.percentile(np.median(blocks, axis=1), 10) / 0.6744897501960817 / QUIET_BIAS)
-
-
-def _estimate(x: np.ndarray) -> float:
-    """restore.estimate_noise, lowered to the quiet-block estimate when that is smaller (textures)."""
-    sigma = estimate_noise(x)
-    planes = x[..., None] if x.ndim == 2 else x
-    if min(x.shape[:2]) >= 32:
-        sigma = min(sigma, float(np.mean([quiet_block_sigma(planes[..., c]) for c in range(planes.shape[-1])])))
-    return sigma
+    return estimate_noise(x, method="pca" if min(x.shape[:2]) >= 16 else "mad")
 
 
 def denoise(image: Any, noise_sigma: float | None = None) -> np.ndarray:
@@ -120,8 +106,8 @@ def denoise(image: Any, noise_sigma: float | None = None) -> np.ndarray:
         image: (H, W) grey or (H, W, C) colour (channels-last; each channel denoised alone),
             in any range (mapped to about [0, 1] by deconvolve's rules: floats in [0, 1] as
             they are, uint8 and 0..255 floats divided by 255, anything else by its range).
-        noise_sigma: the noise sd in the image's own units; None: estimated (restore.estimate_noise,
-            or the quiet-block estimate where that is lower: ``quiet_block_sigma``).
+        noise_sigma: the noise sd in the image's own units; None: estimated
+            (``restore.estimate_noise(image, method="pca")``: estimate_denoise_sigma).
 
     Returns the denoised image, same shape; floats keep their dtype, integer and bool
     images come back as float64 in their own units (the denoised values are not integers).
@@ -135,7 +121,7 @@ def denoise(image: Any, noise_sigma: float | None = None) -> np.ndarray:
         raise fail(where, "an image at least 4 pixels on each side", f"image.shape == {x.shape}")
     if not np.isfinite(x).all():
         raise fail(where, "finite pixel values", "NaN or Inf in image")
-    sigma = _estimate(x) if noise_sigma is None else check_real(noise_sigma, where, "noise_sigma")
+    sigma = estimate_denoise_sigma(x) if noise_sigma is None else check_real(noise_sigma, where, "noise_sigma")
     if sigma < 0:
         raise fail(where, "noise_sigma >= 0", f"noise_sigma={noise_sigma!r}")
     intensity = choose_intensity(np.asarray(image).dtype, float(x.min()), float(x.max()), sigma, where=where)

@@ -27,6 +27,11 @@ result is the smaller of this and the Haar estimate (both err upwards, by signal
 for noise). Where a blur removes little (a short motion streak at noise below 0.003)
 both still read high; see docs/restoration.md for the measured ratios.
 
+``method='pca'``: the smallest eigenvalue of the covariance of the weak-textured 7x7
+patches (Liu, Tanaka and Okutomi 2013; noise_pca.py): on fine textures, where the Haar
+band reads 2-3x high at low noise, it reads within about 10% (docs/learned_prior.md).
+It is what ``restore.denoise`` uses; it needs at least 16 pixels on each side.
+
 ``method='immerkaer'``: Immerkaer (1996): filter with the mask
 M = [[1, -2, 1], [-2, 4, -2], [1, -2, 1]] (which cancels planes and ramps) and take
 sigma = sqrt(pi / 2) / (6 (H - 2)(W - 2)) * sum |I * M|. Faster to reason about, but
@@ -40,6 +45,7 @@ import numpy as np
 
 from ..checks import as_float_array, check_ndim, fail
 from .baselines import transfer_function
+from .noise_pca import weak_texture_sigma
 from .psf import normalize_kernel
 
 __all__ = ["estimate_noise", "periodic_component"]
@@ -120,9 +126,11 @@ def estimate_noise(image: Any, method: str = "mad", kernel: Any = None) -> float
         raise fail(where, "an image at least 4 pixels on each side", f"image.shape == {x.shape}")
     if not np.isfinite(x).all():
         raise fail(where, "finite pixel values", "NaN or Inf in image")
-    fn = {"mad": _mad_haar, "immerkaer": _immerkaer}.get(method)
+    fn = {"mad": _mad_haar, "immerkaer": _immerkaer, "pca": weak_texture_sigma}.get(method)
     if fn is None:
-        raise fail("estimate_noise", "method 'mad' or 'immerkaer'", f"method={method!r}")
+        raise fail("estimate_noise", "method 'mad', 'pca' or 'immerkaer'", f"method={method!r}")
+    if method == "pca" and min(x.shape[:2]) < 16:
+        raise fail(where, "an image at least 16 pixels on each side", f"image.shape == {x.shape}")
     if kernel is not None and method == "mad":
         k = normalize_kernel(kernel, where)
 
