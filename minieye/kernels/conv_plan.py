@@ -165,11 +165,10 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
     # slower on 16x16
     winograd_grad_weight = not _blas.avx512_blas() or (algorithm is Algorithm.WINOGRAD4
                                                        and int(np.prod(out[-2:])) >= 1024)
-    # one product over a block of samples (conv_blocks) pays where one sample's product is small; measured
-    # per pass with AVX2 and AVX-512 BLAS kernels: the digits layer (16x9 by 9x64 per sample) 26-45 % faster,
-    # 4 -> 8 channels on 8x8 and 1 -> 32 on 16x16 planes (18,000 and 74,000 multiply-adds) 8-24 % (but one
-    # pass: 9 % slower); even from ~240,000 (LeNet's conv2; docs/kernels.md). TAPS stacks samples only when
-    # forced.
+    # one product over a block of samples (conv_blocks) pays where one sample's product is small, since
+    # BLAS's call and the short loops around it cost per sample: faster up to 74,000 multiply-adds per
+    # sample, even at LeNet's conv2's 240,000 (docs/kernels.md, "Small planes: products over sample
+    # blocks"). TAPS stacks samples only when forced (conv_layout.run_taps).
     sample_block = option("conv_sample_block")
     per_sample = c_out // geometry.groups * c_in_g * kh * kw * math.prod(out[-2:])
     if sample_block == 0 and per_sample > _BLOCK_MAX_WORK:
