@@ -37,7 +37,7 @@ class Knob:
     doc: str
 
 
-def _threads(value: Any, where: str, name: str) -> int | None:
+def _positive_or_none(value: Any, where: str, name: str) -> int | None:
     """A positive int, or None (the default chosen at run time)."""
     return None if value is None else check_positive_int(value, where, name)
 
@@ -55,7 +55,7 @@ def _one_of(*choices: str) -> Callable[[Any, str, str], str]:
 
 
 KNOBS: dict[str, Knob] = {
-    "threads": Knob(None, _threads,
+    "threads": Knob(None, _positive_or_none,
                     "threads minieye's own kernels may use (None: Numba's thread count)"),
     "conv_algorithm": Knob("auto", _one_of("auto", "direct", "gemm", "winograd", "winograd4", "taps"),
                            "convolution algorithm; 'auto' chooses per call from the shapes"),
@@ -71,12 +71,12 @@ KNOBS: dict[str, Knob] = {
     "conv_tile_bytes": Knob(768 << 10, check_positive_int,
                             "GEMM convolution: bytes of one unfolded tile of rows"),
     "conv_sample_block": Knob(0, check_nonneg_int,
-                              "GEMM and per-tap convolution: whole samples per product (0: as many as "
-                              "conv_tile_bytes holds, where the plan blocks; 1: one sample at a time)"),
-    "conv_winograd_min_channels": Knob(None, _threads,
+                              "GEMM and per-tap convolution: whole samples per product (0: as many as a quarter "
+                              "of conv_tile_bytes holds, where the plan blocks; 1: one sample at a time)"),
+    "conv_winograd_min_channels": Knob(None, _positive_or_none,
                                        "'auto' runs 3x3 stride-1 layers by Winograd F(4x4, 3x3) from this many "
                                        "channels in and out (None: 16 with AVX2 BLAS kernels, 32 with AVX-512's)"),
-    "conv_winograd_min_pixels": Knob(None, _threads,
+    "conv_winograd_min_pixels": Knob(None, _positive_or_none,
                                      "'auto' runs Winograd only on output planes of at least this many pixels "
                                      "(None: 256 with AVX2 BLAS kernels, 1024 with AVX-512's)"),
     "conv_taps_min_channels": Knob(16, check_positive_int,

@@ -147,14 +147,20 @@ def test_sample_blocks_split_the_batch_and_its_threads():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("stride, padding, dilation", [(1, 1, 1), (2, 0, 1), (1, 2, 2), (3, 1, 1)])
-def test_gradients_over_sample_blocks_without_wide_columns(dtype, stride, padding, dilation):
-    """One input channel into 12 (more outputs than unfolded rows): the gradients run over blocks of 3
-    samples of 7 without the wide columns (``exact``), threads 1 and 2, against the naive loops."""
-    rng = np.random.default_rng(stride + padding + dilation)
-    x = rng.standard_normal((7, 1, 9, 8)).astype(dtype)
-    w = rng.standard_normal((12, 1, 3, 3)).astype(dtype)
-    g = Geometry((stride, stride), (padding, padding), (dilation, dilation), 1)
+@pytest.mark.parametrize("stride, padding, dilation, groups", [(1, 1, 1, 1), (2, 0, 1, 1), (1, 2, 2, 1), (3, 1, 1, 1),
+                                                               (1, 1, 1, 2)])
+def test_gradients_over_sample_blocks_without_wide_columns(dtype, stride, padding, dilation, groups):
+    """One input channel per group into 9*groups + 3 (more outputs per group than unfolded rows): the
+    gradients run over blocks of 3 samples of 7 without the wide columns (``exact``), threads 1 and 2,
+    against the naive loops."""
+    rng = np.random.default_rng(stride + padding + dilation + groups)
+    c_out_g = 9 * groups + 3
+    x = rng.standard_normal((7, groups, 9, 8)).astype(dtype)
+    w = rng.standard_normal((groups * c_out_g, 1, 3, 3)).astype(dtype)
+    g = Geometry((stride, stride), (padding, padding), (dilation, dilation), groups)
+    with me.options(conv_algorithm="gemm", conv_sample_block=3):
+        assert conv_layout.gemm_layout(7, kconv.make_plan(x.shape, w.shape, g), groups, (9, 8), (3, 3),
+                                       naive.conv2d(x, w, **_kw(g)).shape[2:], c_out_g, g, dtype, True).exact
     dy = rng.standard_normal(naive.conv2d(x, w, **_kw(g)).shape).astype(dtype)
     out_pad = _restoring_output_padding(x.shape[2:], dy.shape[2:], w.shape[2:], g)
     for threads in (1, 2):

@@ -150,6 +150,19 @@ def test_running_statistics_come_back_and_modes_go_out(client):
         np.testing.assert_array_equal(norm.running_mean, before)
 
 
+def test_a_worker_refuses_the_state_of_another_network_by_name():
+    """Buffers of other shapes (same counts) are a clear error naming the shapes, and nothing is written."""
+    from minieye.distributed.wire import layer_state, set_layer_state
+    mine, theirs = batchnorm_net(), me.Sequential(layers.Dense(6, 5, dtype=np.float64, seed=1),
+                                                  layers.BatchNorm1D(5, dtype=np.float64), layers.Tanh(),
+                                                  layers.Dense(5, 3, dtype=np.float64, seed=2))
+    theirs.eval()
+    with pytest.raises(ValueError, match=r"client sent buffers of shapes \[\(5,\), \(5,\), \(\)\]; this network's have "
+                                         r"\[\(10,\), \(10,\), \(\)\]"):
+        set_layer_state(mine.layers, layer_state(theirs.layers)[0])
+    assert mine.layers[1].training
+
+
 def test_dropout_masks_differ_between_partitions_and_follow_the_client_generator(client):
     from minieye.distributed.wire import layer_state
 

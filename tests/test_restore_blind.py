@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from minieye import restore
-from minieye.restore import blind_estimate, blind_kernel, blind_verdict, psf
+from minieye.restore import blind_estimate, blind_kernel, blind_select, blind_verdict, psf
 
 
 def _crop(name, rows, cols):
@@ -284,3 +284,16 @@ def test_leading_plane_follows_the_colour_edges_and_commutes_with_the_blur():
     blurred = np.stack([restore.blur(photo[..., c], k) for c in range(3)], axis=-1)
     assert np.allclose(np.ravel(blurred.reshape(-1, 3) @ weights), restore.blur(plane, k).ravel(), atol=1e-9)
     assert blind_verdict.leading_plane(gray) is gray
+
+
+def test_select_kernel_judges_a_noise_free_colour_image_with_the_given_sigma():
+    """Colour is judged on the leading plane with sigma scaled by its noise over the channels':
+    on a noise-free image both measure 0, and the caller's floor must stay (not become 0:
+    every score would be inf or nan and no kernel chosen)."""
+    img = np.zeros((64, 64, 3))
+    img[10:40, 12:50, 0], img[20:60, 5:30, 1], img[30:50, 30:60, 2] = 0.8, 0.6, 0.4
+    k = psf.camera_shake(7, seed=1)
+    blurred = np.stack([restore.blur(img[..., c], k) for c in range(3)], axis=-1)
+    selection = blind_select.select_kernel(blurred, [k, psf.gaussian(1.0)], 0.005)
+    assert np.isfinite(selection.scores).all() and np.isfinite(selection.delta_score)
+    assert selection.chosen == 0

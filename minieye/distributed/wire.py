@@ -111,6 +111,10 @@ def set_layer_state(layers: list[Layer], state: LayerState) -> None:
         raise ValueError(f"minieye.distributed worker: the client sent the state of {len(modes)} layers, "
                          f"{len(buffers)} buffers and {len(seeds)} generators; this network has {len(layers)}, "
                          f"{len(targets)} and {len(found)} (different minieye versions on client and worker?)")
+    shapes = [(np.shape(value), target.shape) for value, target in zip(buffers, targets)]
+    if any(sent != own for sent, own in shapes):
+        raise ValueError(f"minieye.distributed worker: the client sent buffers of shapes {[s for s, _ in shapes]}; "
+                         f"this network's have {[o for _, o in shapes]} (different networks on client and worker?)")
     for layer, mode in zip(layers, modes):
         layer.training = mode
     for target, value in zip(targets, buffers):

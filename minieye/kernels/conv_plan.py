@@ -6,14 +6,16 @@ shape picks its code path; the forward and both gradients of one call share its
 the knobs of ``minieye.options`` at call time:
 
 - ``conv_algorithm``: "auto" chooses by channel counts and kernel (below); "direct", "gemm",
-  "winograd" or "taps" force one (Winograd only where it applies: 3x3, stride 1, no dilation or
-  groups; taps: no groups).
+  "winograd" (F(2x2, 3x3)), "winograd4" (F(4x4, 3x3)) or "taps" force one (Winograd only where it
+  applies: 3x3, stride 1, no dilation or groups; taps: no groups).
 - ``threads`` (None: ``numba.get_num_threads()``), ``conv_direct_parallel_min_work`` and
   ``conv_gemm_parallel_min_work``: below that many multiply-adds a call stays on the
   caller's thread (handing work to a thread costs tens of microseconds); GEMM, Winograd and
   taps count ``conv_gemm_sample_work`` more per sample (the cost of its products' calls).
-- ``conv_sample_block``: whole samples per GEMM or TAPS product (0: as many as ``conv_tile_bytes``
-  holds where one sample fits a tile; ``conv_blocks``).
+- ``conv_sample_block``: whole samples per GEMM or TAPS product (``conv_blocks``). 0: GEMM blocks
+  as many as a quarter of ``conv_tile_bytes`` holds where one sample's product has at most
+  ``_BLOCK_MAX_WORK`` multiply-adds and fits a tile, else (and TAPS always) per sample; above 1: that
+  many at most.
 - ``conv_wide_tile`` and ``conv_tile_bytes``: the tile sizes of the direct and GEMM (and
   Winograd) algorithms; ``conv_winograd_min_channels`` and ``conv_winograd_min_pixels``: from how many
   channels and output pixels per plane "auto" picks Winograd F(4x4, 3x3) (None: by the BLAS kernels); ``conv_taps_min_channels``: from how
@@ -69,7 +71,7 @@ class Plan:
     tile_bytes: int     # GEMM: bytes of one thread's unfolded tile of rows (Winograd: half its chunk)
     taps_grad_input: bool = True  # TAPS: the input gradient per tap too (else by unfolding, as GEMM)
     winograd_grad_weight: bool = True  # WINOGRAD(4): the weight gradient by Winograd too (else as GEMM)
-    sample_block: int = 1  # GEMM, TAPS: samples per product (conv_blocks); 0: as many as tile_bytes holds
+    sample_block: int = 1  # GEMM, TAPS: samples per product (conv_blocks); 0: as many as a quarter of tile_bytes holds
 
     def __post_init__(self) -> None:
         if not isinstance(self.algorithm, Algorithm):
@@ -163,11 +165,10 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
     # slower on 16x16
     winograd_grad_weight = not _blas.avx512_blas() or (algorithm is Algorithm.WINOGRAD4
                                                        and int(np.prod(out[-2:])) >= 1024)
-    # one product over a block of samples (conv_blocks) pays where one sample's product is small; measured
-    # per pass with AVX2 and AVX-512 BLAS kernels: the digits layer (16x9 by 9x64 per sample) 26-45 % faster,
-    # 4 -> 8 channels on 8x8 and 1 -> 32 on 16x16 planes (18,000 and 74,000 multiply-adds) 8-24 % (but one
-    # pass: 9 % slower); even from ~240,000 (LeNet's conv2; docs/kernels.md). TAPS stacks samples only when
-    # forced.
+    # one product over a block of samples (conv_blocks) pays where one sample's product is small, since
+    # BLAS's call and the short loops around it cost per sample: faster up to 74,000 multiply-adds per
+    # sample, even at LeNet's conv2's 240,000 (docs/kernels.md, "Small planes: products over sample
+    # blocks"). TAPS stacks samples only when forced (conv_layout.run_taps).
     sample_block = option("conv_sample_block")
     per_sample = c_out // geometry.groups * c_in_g * kh * kw * math.prod(out[-2:])
     if sample_block == 0 and per_sample > _BLOCK_MAX_WORK:

@@ -121,11 +121,13 @@ def select_kernel(y: np.ndarray, kernels: list[np.ndarray], sigma: float) -> Sel
     ``y`` (H, W) or (H, W, C) in [0, 1] units; ``kernels`` sum-1 PSFs of any odd frames.
     A colour image is judged on one plane (``blind_verdict.leading_plane``: one kernel
     blurs every channel, and each scoring would cost a restoration per channel), with
-    ``sigma`` scaled by the plane's measured noise over the channels'.
+    ``sigma`` scaled by the plane's measured noise over the channels' (where both are above 0).
     """
     if y.ndim == 3:
         plane = leading_plane(y)
-        sigma *= estimate_noise(plane) / max(estimate_noise(y), 1e-12)
+        plane_noise, channels_noise = estimate_noise(plane), estimate_noise(y)
+        if plane_noise > 0 and channels_noise > 0:  # noise-free (a measured 0): keep the caller's floor
+            sigma *= plane_noise / channels_noise
         y = plane
     delta = heldout_errors(y, np.ones((1, 1)), sigma)
     minimal = heldout_errors(y, gaussian(MINIMAL_BLUR), sigma)
