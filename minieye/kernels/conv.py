@@ -117,9 +117,9 @@ def _winograd_grad_weight(x: np.ndarray, dy: np.ndarray, pads: tuple[int, int], 
         wino.grad_weight_images(x, pads[0], pads[1], dy, du[i], scratch[i][0], split_dy[i], *scratch[i][1:],
                                 edges[i], edges[i + 1], chunk)
 
-    with single_threaded_blas():
-        run_parts(part, len(scratch))
-    return conv_winograd.grad_weight(du.sum(axis=0), wino.G)
+    with single_threaded_blas():  # the transform's NumPy product too: woken OpenBLAS threads spin
+        run_parts(part, len(scratch))  # for a while afterwards, on the cores the next pass needs
+        return conv_winograd.grad_weight(du.sum(axis=0), wino.G)
 
 
 def _winograd(x: np.ndarray, w: np.ndarray, pads: tuple[int, int], out_hw: tuple[int, int], plan: Plan,
@@ -130,15 +130,15 @@ def _winograd(x: np.ndarray, w: np.ndarray, pads: tuple[int, int], out_hw: tuple
     n, c_in = x.shape[:2]
     c_out = w.shape[0]
     wino = _WINOGRAD[plan.algorithm]
-    u = conv_winograd.transform_weight(w, wino.G)
     y = np.empty((n, c_out) + tuple(out_hw), dtype=x.dtype)
     shift = _shift(bias, c_out, x.dtype)
     chunk, edges, scratch = _winograd_parts(n, c_in, c_out, out_hw, plan, x.dtype)
+    with single_threaded_blas():  # the weight transform's NumPy product too (see _winograd_grad_weight)
+        u = conv_winograd.transform_weight(w, wino.G)
 
-    def part(i: int) -> None:
-        wino.forward_images(x, pads[0], pads[1], u, shift, y, *scratch[i], edges[i], edges[i + 1], chunk)
+        def part(i: int) -> None:
+            wino.forward_images(x, pads[0], pads[1], u, shift, y, *scratch[i], edges[i], edges[i + 1], chunk)
 
-    with single_threaded_blas():
         run_parts(part, len(scratch))
     return y
 
