@@ -70,3 +70,30 @@ def test_winograd4_is_refused_where_it_does_not_apply():
             plan((8, 32, 32, 32), (64, 32, 3, 3), Geometry((2, 2), (1, 1), (1, 1), 1))
         with pytest.raises(ValueError, match="3x3 kernel with stride 1"):
             plan((8, 32, 32, 32), (64, 32, 5, 5), PAD1)
+
+
+@pytest.mark.parametrize("algorithm", ["winograd", "winograd4"])
+def test_weight_transforms_run_with_blas_on_one_thread(monkeypatch, algorithm):
+    """The weight transforms are NumPy products: on more than one OpenBLAS thread they wake
+    OpenBLAS's workers, which then spin on the cores the threaded passes need."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+    from minieye.kernels import conv_winograd
+    seen = []
+
+    def spy(original):
+        def call(*args, **kwargs):
+            seen.append(max((p["num_threads"] for p in threadpool_info() if p["internal_api"] == "openblas"),
+                            default=1))
+            return original(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(conv_winograd, "transform_weight", spy(conv_winograd.transform_weight))
+    monkeypatch.setattr(conv_winograd, "grad_weight", spy(conv_winograd.grad_weight))
+    x = np.ones((2, 4, 8, 8), np.float32)
+    w = np.ones((4, 4, 3, 3), np.float32)
+    with threadpool_limits(2), me.options(conv_algorithm=algorithm):
+        p = plan(x.shape, w.shape, PAD1)
+        y = kconv.conv2d_forward(x, w, PAD1, p)
+        kconv.conv2d_grad_input(y, w, x.shape[2:], PAD1, p)
+        kconv.conv2d_grad_weight(x, y, (3, 3), PAD1, p)
+    assert len(seen) >= 2 and set(seen) == {1}
