@@ -148,6 +148,8 @@ def test_running_statistics_come_back_and_modes_go_out(client):
         assert loss == pytest.approx(single[0], rel=1e-12)
         _close(grad, single[1])
         np.testing.assert_array_equal(norm.running_mean, before)
+        with pytest.raises(ValueError, match=r"row indices in \[0, 37\)"):
+            problem.evaluate_vector(np.array([3, 40]))
 
 
 def test_a_worker_refuses_the_state_of_another_network_by_name():

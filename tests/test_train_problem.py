@@ -256,3 +256,15 @@ def test_a_list_of_labels_is_one_array_and_a_wrong_number_of_inputs_is_named():
     with pytest.raises(ValueError, match=r"train.evaluate: expected 2 inputs to the loss \(1 prediction\(s\), then "
                                          r"the targets in y\), as SoftmaxCrossEntropy takes; got 3"):
         train.evaluate(net, losses.SoftmaxCrossEntropy(), x, (np.zeros(3, int), np.zeros(3, int)))
+
+
+def test_a_batch_of_bad_row_indices_is_a_clear_error():
+    net = me.Sequential(layers.Dense(3, 2, dtype="float64", seed=1))
+    problem = train.Problem(net, losses.MSE(), np.ones((5, 3)), np.ones((5, 2)))
+    assert problem.evaluate_vector(np.array([4, 0, 4]))[0] == pytest.approx(problem.evaluate_vector()[0])
+    for batch, message in ((np.array([], int), "non-empty 1-D array of integer row indices"),
+                           (np.array([0.5]), "dtype float64"), (np.array([[1]]), r"shape \(1, 1\)"),
+                           (np.array([1, 5]), r"row indices in \[0, 5\); got indices from 1 to 5"),
+                           (np.array([-1]), "indices from -1 to -1")):
+        with pytest.raises(ValueError, match=message):
+            problem.evaluate_vector(batch)

@@ -225,7 +225,7 @@ class DistributedProblem(Problem):
         """``(partition, local rows or None for all, row count)`` for each partition the batch touches."""
         if batch is None:
             return [(i, None, b - a) for i, (a, b) in enumerate(self.row_ranges)]
-        batch = np.asarray(batch)
+        batch = self._checked_batch(batch, self.n_rows)
         out = []
         for i, (a, b) in enumerate(self.row_ranges):
             local = batch[(batch >= a) & (batch < b)] - a  # keeps the batch's order within the partition

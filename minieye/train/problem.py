@@ -282,9 +282,22 @@ class Problem:
         self._order = None if order is None else np.array(order, dtype=np.int64)
         self._cursor = int(state.get("cursor", 0))
 
+    @staticmethod
+    def _checked_batch(batch: Any, rows: int | None) -> np.ndarray:
+        """``batch`` as an array of row indices: non-empty, 1-D, integers in [0, rows)."""
+        batch = np.asarray(batch)
+        if batch.ndim != 1 or batch.size == 0 or not np.issubdtype(batch.dtype, np.integer):
+            raise fail("Problem batch", "a non-empty 1-D array of integer row indices",
+                       f"shape {batch.shape}, dtype {batch.dtype}")
+        if rows is not None and (batch.min() < 0 or batch.max() >= rows):
+            raise fail("Problem batch", f"row indices in [0, {rows})",
+                       f"indices from {batch.min()} to {batch.max()}")
+        return batch
+
     def _select(self, batch: np.ndarray | None) -> tuple[tuple, Any]:
         if batch is None:
             return self.inputs, self.targets
+        batch = self._checked_batch(batch, min(self.row_counts().values(), default=None))
         inputs = tuple(x[batch] for x in self.inputs)
         if isinstance(self.targets, tuple):
             return inputs, tuple(t[batch] for t in self.targets)
