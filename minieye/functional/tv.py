@@ -83,22 +83,28 @@ def second_order_tv(x: Any, eps: float = 1e-2, *, where: str = "second_order_tv"
 
 
 # -- the NumPy references (the kernels are tested against them) -------------------------------
-def differences(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Forward differences along W and H, zero across the last column and row."""
-    gh = np.zeros_like(x)
-    gv = np.zeros_like(x)
-    gh[..., :, :-1] = x[..., :, 1:] - x[..., :, :-1]
-    gv[..., :-1, :] = x[..., 1:, :] - x[..., :-1, :]
-    return gh, gv
+def differences(x: np.ndarray, dims: int = 2) -> list[np.ndarray]:
+    """Forward differences along each of the last ``dims`` axes, last axis first (W, H, D...),
+    zero across the last entry of that axis (a Neumann boundary)."""
+    out = []
+    for axis in range(x.ndim - 1, x.ndim - 1 - dims, -1):
+        g = np.zeros_like(x)
+        lead = (slice(None),) * axis
+        g[lead + (slice(None, -1),)] = np.diff(x, axis=axis)
+        out.append(g)
+    return out
 
 
-def neg_divergence(ph: np.ndarray, pv: np.ndarray) -> np.ndarray:
-    """The adjoint of ``differences``: D^T (ph, pv) (= -div)."""
-    out = np.zeros_like(ph)
-    out[..., :, :-1] -= ph[..., :, :-1]
-    out[..., :, 1:] += ph[..., :, :-1]
-    out[..., :-1, :] -= pv[..., :-1, :]
-    out[..., 1:, :] += pv[..., :-1, :]
+def neg_divergence(*ps: np.ndarray) -> np.ndarray:
+    """The adjoint of ``differences``: the sum over axes of D_axis^T p (= -div), ``ps`` in
+    ``differences``' order."""
+    out = np.zeros_like(ps[0])
+    nd = out.ndim
+    for i, p in enumerate(ps):
+        lead = (slice(None),) * (nd - 1 - i)
+        inner = p[lead + (slice(None, -1),)]
+        out[lead + (slice(None, -1),)] -= inner
+        out[lead + (slice(1, None),)] += inner
     return out
 
 

@@ -52,29 +52,6 @@ def _image(reg: Loss, x: Any, min_ndim: int = 1) -> np.ndarray:
     return a
 
 
-def _differences(x: np.ndarray, dims: int) -> list[np.ndarray]:
-    """Forward differences along each of the last ``dims`` axes (zero across the last entry)."""
-    out = []
-    for axis in range(x.ndim - 1, x.ndim - 1 - dims, -1):
-        g = np.zeros_like(x)
-        lead = (slice(None),) * axis
-        g[lead + (slice(None, -1),)] = np.diff(x, axis=axis)
-        out.append(g)
-    return out
-
-
-def _differences_adjoint(ps: list[np.ndarray]) -> np.ndarray:
-    """The adjoint of _differences: sum over axes of D_axis^T p (= -div)."""
-    out = np.zeros_like(ps[0])
-    nd = out.ndim
-    for i, p in enumerate(ps):
-        lead = (slice(None),) * (nd - 1 - i)
-        inner = p[lead + (slice(None, -1),)]
-        out[lead + (slice(None, -1),)] -= inner
-        out[lead + (slice(1, None),)] += inner
-    return out
-
-
 def _mean_loss(reg: Loss, a: np.ndarray, total: float,
                gradient: Callable[[float], np.ndarray]) -> tuple[np.ndarray, Backward]:
     """(value, backward) of a regularizer worth ``total / a.size``, given ``gradient(scale)``:
@@ -130,7 +107,7 @@ class TotalVariation3D(TotalVariation):
 
     def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
         a = _image(self, x, 3)
-        gs = _differences(a, 3)
+        gs = differences(a, 3)
         eps = a.dtype.type(self.eps)
         q = self.power
         m = np.sqrt(sum(g * g for g in gs) + eps * eps)
@@ -140,7 +117,7 @@ class TotalVariation3D(TotalVariation):
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
             scale = a.dtype.type(self.scalar_dy(dy) / a.size)
             factor = 1.0 / m if q == 1 else a.dtype.type(q) * mq / (m * m)  # q m^(q-2)
-            return _differences_adjoint([g * factor for g in gs]) * scale
+            return neg_divergence(*[g * factor for g in gs]) * scale
 
         return value, backward
 
