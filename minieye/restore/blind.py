@@ -96,6 +96,7 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
     if bar is not None:
         bar.close()
     # the estimated kernel's error acts like extra noise: regularise (and judge) as for sigma >= 0.005
+    # (a colour image is judged on its leading plane, whose noise select_kernel scales this floor to)
     floor = max(sigma, FINAL_SIGMA_FLOOR)
     choice = select_kernel(y, kernels, floor)
     k = embed(kernels[choice.best], (kh, kw))
