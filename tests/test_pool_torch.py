@@ -13,7 +13,9 @@ import minieye as me  # noqa: E402
 from minieye import functional as F, layers  # noqa: E402
 
 DTYPES = [np.float32, np.float64]
-TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-12)}
+# float32: a bilinear gradient entry sums up to ~16 products of unit-scale values in another order
+# than PyTorch, so its rounding reaches ~2e-6 absolute; a small entry needs that much absolute slack
+TOL = {np.float32: dict(rtol=1e-5, atol=1e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
 seeds = st.integers(0, 2**32 - 1)
 
 
