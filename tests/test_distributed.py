@@ -161,12 +161,12 @@ def test_a_worker_refuses_the_state_of_another_network_by_name():
     theirs.eval()
     with pytest.raises(ValueError, match=r"client sent buffers of shapes \[\(5,\), \(5,\), \(\)\]; this network's have "
                                          r"\[\(10,\), \(10,\), \(\)\]"):
-        set_layer_state(mine.layers, layer_state(theirs.layers)[0])
+        set_layer_state(mine.layers, layer_state(theirs.layers))
     assert mine.layers[1].training
 
 
 def test_dropout_masks_differ_between_partitions_and_follow_the_client_generator(client):
-    from minieye.distributed.wire import layer_state
+    from minieye.distributed.wire import partition_states
 
     def net():
         return me.Sequential(layers.Dropout(0.5, seed=4), layers.Dense(6, 3, dtype=np.float64, seed=1))
@@ -178,7 +178,7 @@ def test_dropout_masks_differ_between_partitions_and_follow_the_client_generator
             assert problem.row_ranges == [(0, 10), (10, 20)]
             runs.append([problem.evaluate_vector()[0] for _ in range(3)])
             values = [p.value for p in problem.params]
-            one, other = layer_state(problem.layers(), 2)
+            one, other = partition_states(problem.layers(), 2)
             partition_losses = [r[0] for r in problem.placement.call(
                 [(0, "evaluate", (values, None, one)), (1, "evaluate", (values, None, other)),
                  (1, "evaluate", (values, None, one))])]

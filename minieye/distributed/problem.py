@@ -34,7 +34,7 @@ from ..train.problem import Problem
 from .cluster import connect
 from .placement import Placement, live_workers
 from .shards import ShardSource
-from .wire import generators, layer_state, pack_model, set_layer_state
+from .wire import generators, layer_state, pack_model, partition_states, set_layer_state
 
 __all__ = ["DistributedProblem"]
 
@@ -119,7 +119,7 @@ class DistributedProblem(Problem):
             if warm_up:
                 start = time.perf_counter()
                 # warming up must not move running statistics nor draw from the layers' generators
-                before = layer_state(self.layers())[0]
+                before = layer_state(self.layers())
                 drawn = [g.bit_generator.state for g in generators(self.layers())]
                 self.evaluate_vector(None)
                 if self.batch_size is not None:  # mini-batch sizes may take other kernel paths
@@ -241,7 +241,7 @@ class DistributedProblem(Problem):
         jobs = self._rows(batch)
         total_rows = sum(n for _, _, n in jobs)
         layers = self.layers()
-        states = layer_state(layers, len(jobs))
+        states = partition_states(layers, len(jobs))
         # One direct call per partition's actor, all in flight at once.
         results = self.placement.call([(i, "evaluate", (values, rows, state))
                                        for (i, rows, _), state in zip(jobs, states)])

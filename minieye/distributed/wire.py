@@ -23,8 +23,8 @@ from ..core import Layer, Parameter, unique_parameters
 from ..io import decode, encode
 from ..randomness import layer_generators
 
-__all__ = ["LayerState", "distinct_parameters", "generators", "layer_state", "pack_model", "set_layer_state",
-           "unpack_model"]
+__all__ = ["LayerState", "buffer_copies", "distinct_parameters", "generators", "layer_state", "pack_model",
+           "partition_states", "set_layer_state", "unpack_model"]
 
 # What the client sends with every evaluation, for the layers in ``Problem.layers()`` order:
 # each layer's training flag, every buffer (running statistics), and a seed for every random
@@ -88,22 +88,28 @@ def generators(layers: list[Layer]) -> list[np.random.Generator]:
     return [g for layer in layers for g in layer_generators(layer).values()]
 
 
-def layer_state(layers: list[Layer], partitions: int = 0) -> list[LayerState]:
-    """The modes of ``layers`` and copies of their buffers, with a fresh seed per generator, for
-    each of ``partitions`` partitions (the seeds drawn from the layers' own generators, so a
-    run is reproducible and every partition draws its own masks); ``partitions=0``: one
-    state without drawing (the seeds list empty)."""
-    modes = [bool(layer.training) for layer in layers]
-    buffers = [np.array(value, copy=True) for layer in layers for value in layer.buffers().values()]
-    if partitions == 0:
-        return [(modes, buffers, [])]
-    seeds = [[int(g.integers(2 ** 63)) for g in generators(layers)] for _ in range(partitions)]
-    return [(modes, buffers, partition_seeds) for partition_seeds in seeds]
+def buffer_copies(layers: list[Layer]) -> list[np.ndarray]:
+    """Copies of every buffer (running statistics) of ``layers``, in order."""
+    return [np.array(value, copy=True) for layer in layers for value in layer.buffers().values()]
+
+
+def layer_state(layers: list[Layer]) -> LayerState:
+    """The modes of ``layers`` and copies of their buffers, without seeds (the generators stay as they are)."""
+    return [bool(layer.training) for layer in layers], buffer_copies(layers), []
+
+
+def partition_states(layers: list[Layer], partitions: int) -> list[LayerState]:
+    """``layer_state`` for each of ``partitions`` partitions, each with a fresh seed per generator
+    drawn from the layers' own generators: a run is reproducible, and every partition draws its
+    own masks."""
+    modes, buffers, _ = layer_state(layers)
+    found = generators(layers)
+    return [(modes, buffers, [int(g.integers(2 ** 63)) for g in found]) for _ in range(partitions)]
 
 
 def set_layer_state(layers: list[Layer], state: LayerState) -> None:
-    """Write a ``layer_state`` entry (from the client's copy of the same network) into ``layers``;
-    an empty seeds list leaves the generators as they are."""
+    """Write a ``layer_state`` or ``partition_states`` entry (from the client's copy of the same
+    network) into ``layers``; an empty seeds list leaves the generators as they are."""
     modes, buffers, seeds = state
     targets = [value for layer in layers for value in layer.buffers().values()]
     found = generators(layers)

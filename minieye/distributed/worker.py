@@ -21,7 +21,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from ..train.problem import Problem
-from .wire import LayerState, layer_state, set_layer_state, unpack_model
+from .wire import LayerState, buffer_copies, set_layer_state, unpack_model
 
 __all__ = ["PartitionEvaluator"]
 
@@ -95,7 +95,7 @@ class PartitionEvaluator:
         """Loss and flat gradient at ``values`` on ``rows`` of this partition (None: all of them).
 
         ``state``: the client's ``(modes, buffers, seeds)`` for this partition
-        (``wire.layer_state``), written into this network first, so that the workers run
+        (``wire.partition_states``), written into this network first, so that the workers run
         in the client's modes, from the client's running statistics, with masks of their own.
 
         Returns ``(loss, gradient, seconds, cpu_seconds, buffers)``: the gradient in the
@@ -117,5 +117,5 @@ class PartitionEvaluator:
         dtype = np.result_type(*[p.dtype for p in params])
         grad = np.concatenate([deltas[p].ravel() if p in deltas else np.zeros(p.size, dtype)
                                for p in params]).astype(dtype, copy=False)
-        buffers = None if state is None else layer_state(self.problem.layers())[0][1]
+        buffers = None if state is None else buffer_copies(self.problem.layers())
         return loss, grad, time.perf_counter() - start, time.process_time() - cpu, buffers
