@@ -190,6 +190,16 @@ class Latent:
         return x[ph - kh // 2:ph + h + kh // 2, pw - kw // 2:pw + w + kw // 2]
 
 
+def _level_steps(planes: list[np.ndarray], scale: float, size: tuple[int, int]) -> list[tuple]:
+    """Each (H, W) plane scaled by ``scale`` (at least the kernel's ``size``), with its image step
+    and its doubt weight: ``[(scaled plane, Latent, doubt)]``."""
+    scaled = [resize(c, (max(int(round(c.shape[0] * scale)), size[0]), max(int(round(c.shape[1] * scale)), size[1])))
+              for c in planes]
+    # the doubt of a latent gradient deblurred through k is sigma^2 / |k|^2 (Levin et al. 2011):
+    # over the selected gradients, a Tikhonov term on k that grows with the level's noise
+    return [(c, Latent(c, size), DOUBT * KEEP * c.size * estimate_noise(c) ** 2) for c in scaled]
+
+
 def _coarse_to_fine(channels: list[np.ndarray], k: np.ndarray, levels, rounds: int, bar) -> np.ndarray:
     """The kernel from (H, W) channels, coarse to fine from ``k`` (at the first level's size).
 
@@ -202,24 +212,16 @@ def _coarse_to_fine(channels: list[np.ndarray], k: np.ndarray, levels, rounds: i
     for level, (s, sh, sw) in enumerate(levels):
         k = _kernel_resize(k, (sh, sw))
         size = (sh, sw)
-        views = {}  # the leading plane or every channel, scaled to this level, with their image steps
-
-        def view(planes: list[np.ndarray]):
-            key = len(planes)
-            if key not in views:
-                scaled = [resize(c, (max(int(round(c.shape[0] * s)), sh), max(int(round(c.shape[1] * s)), sw)))
-                          for c in planes]
-                # the doubt of a latent gradient deblurred through k is sigma^2 / |k|^2 (Levin et al. 2011):
-                # over the selected gradients, a Tikhonov term on k that grows with the level's noise
-                views[key] = [(c, Latent(c, size), DOUBT * KEEP * c.size * estimate_noise(c) ** 2) for c in scaled]
-            return views[key]
-
         last = level == len(levels) - 1
+        steps: dict[str, list] = {}  # "plane" and (colour, finest level) "channels", made when first used
         for r in range(rounds):
             lam = max(LAMBDA_START * LAMBDA_DECAY ** r, LAMBDA_END)
+            which = "channels" if len(channels) > 1 and last and r >= rounds - COLOUR_ROUNDS else "plane"
+            if which not in steps:
+                steps[which] = _level_steps(channels if which == "channels" else plane, s, size)
             # every channel's edges constrain the one kernel: their normal equations add up
             ata, atb = 0.0, 0.0
-            for c, latent, doubt in view(channels if last and r >= rounds - COLOUR_ROUNDS else plane):
+            for c, latent, doubt in steps[which]:
                 a, b = normal_equations(latent.solve(k, lam), c, size, KEEP, margin=max(sh, sw) // 2)
                 ata, atb = ata + a + doubt / float(np.sum(k * k)) * np.eye(b.size), atb + b
             k = clean(solve_simplex(ata, atb, k))
