@@ -31,8 +31,6 @@ import math
 from dataclasses import dataclass
 from enum import Enum
 
-import numpy as np
-
 from ..checks import fail
 from ..options import get as option
 from . import _blas
@@ -127,7 +125,7 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
     out = output_size(tuple(input_shape[2:]), kernel, geometry)
     chosen = option("conv_algorithm")
     if chosen == "auto":
-        algorithm = _auto_algorithm(c_in_g, c_out // geometry.groups, kernel, geometry, int(np.prod(out[-2:])))
+        algorithm = _auto_algorithm(c_in_g, c_out // geometry.groups, kernel, geometry, math.prod(out[-2:]))
     else:
         algorithm = Algorithm(chosen)
         if algorithm in (Algorithm.WINOGRAD, Algorithm.WINOGRAD4) and not _winograd_fits(kernel, geometry):
@@ -159,12 +157,11 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
     # outputs than inputs that measured 5 % slower than unfolding with AVX2 BLAS kernels
     # (16->32, 32->64), 10-15 % faster with AVX-512's
     taps_grad_input = c_out <= c_in or _blas.avx512_blas()
-    # Winograd's weight gradient multiplies (c_out x tiles) by (tiles x c_in) per element: with AVX2
-    # BLAS kernels faster than unfolding (F(2x2): 4-18 % at 32 and 64 channels; F(4x4): 3-53 %); with
-    # AVX-512's F(2x2) is 3-25 % slower, F(4x4) 24-37 % faster on 32x32 planes and more, 25-48 %
-    # slower on 16x16
+    # Winograd's weight gradient multiplies (c_out x tiles) by (tiles x c_in) per element: measured
+    # faster than unfolding with AVX2 BLAS kernels; with AVX-512's, whose unfolded product is faster,
+    # only F(4x4) on planes of 32x32 or more (docs/kernels.md, "Fourth pass" and "Fifth pass")
     winograd_grad_weight = not _blas.avx512_blas() or (algorithm is Algorithm.WINOGRAD4
-                                                       and int(np.prod(out[-2:])) >= 1024)
+                                                       and math.prod(out[-2:]) >= 1024)
     # one product over a block of samples (conv_blocks) pays where one sample's product is small, since
     # BLAS's call and the short loops around it cost per sample: faster up to 74,000 multiply-adds per
     # sample, even at LeNet's conv2's 240,000 (docs/kernels.md, "Small planes: products over sample
