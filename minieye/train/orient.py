@@ -43,7 +43,8 @@ class Iterate:
     unmasked gradient when a constraint masked some coordinates (else None).
 
     ``grad`` is None while the backward pass has not run (``pending`` runs it): line
-    searches that need only values leave it so for the steps they reject.
+    searches that need only values leave it so for the steps they reject. ``buffers``: the
+    trainer's snapshot of the layers' buffers right after a trial's evaluation.
     """
 
     x: np.ndarray
@@ -51,6 +52,7 @@ class Iterate:
     grad: np.ndarray | None
     raw_grad: np.ndarray | None = None
     pending: Callable[[], Any] | None = field(default=None, repr=False)
+    buffers: Any = field(default=None, repr=False)  # the layers' buffers after this evaluation (LayerBuffers)
 
     @property
     def full_grad(self) -> np.ndarray:

@@ -15,14 +15,15 @@ quasi-Newton direction); None lets the trainer guess from the previous iteration
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from ..functional.optim import box_line_point, box_line_slope
-from ._linalg import dot
+from ._linalg import dot, norm
 
-__all__ = ["Path", "LinePath", "CurvedPath", "ProjectedPath", "OrthantPath"]
+__all__ = ["Path", "LinePath", "CurvedPath", "ProjectedPath", "OrthantPath", "initial_step"]
 
 
 class Path:
@@ -146,3 +147,18 @@ class OrthantPath(Path):
     def effective_gradient(self, x_t: np.ndarray, grad: np.ndarray) -> np.ndarray:
         sign = np.where(x_t != 0.0, np.sign(x_t), self.orthant)
         return grad + self.l1 * self.mask * sign
+
+
+def initial_step(path: Any, slope0: float, grad: np.ndarray, last_step: float | None,
+                 last_slope: float | None) -> float:
+    """The line search's first trial step t0 along ``path``: the path's own (a quasi-Newton
+    step is 1), else the last step scaled to the same first-order change (Nocedal & Wright
+    (3.60)), else 1 / |grad|; 1 when that is not a finite positive number."""
+    if path.initial_step is not None:
+        t0 = path.initial_step
+    elif last_step is not None and last_slope:
+        t0 = last_step * last_slope / slope0
+    else:
+        size = norm(grad)
+        t0 = 1.0 / size if size > 0 else 1.0
+    return t0 if math.isfinite(t0) and t0 > 0 else 1.0

@@ -108,3 +108,14 @@ def nonfinite_message(problem: Any, where: str) -> str:
     bad = problem.nonfinite_data()
     hint = f"; the data holds NaN or Inf in {', '.join(bad)}" if bad else ""
     return f"the loss or its gradient is not finite {where}{hint}; parameters left at the last finite point"
+
+
+def step_failure(problem: Any, why: str, timeout: float | None) -> tuple[str, str]:
+    """(stop_reason, message) for an iteration whose step failed; ``why`` from ``Trainer._step``."""
+    if why == "timeout":
+        return "timeout", f"ran for more than {timeout:g} s (stopped inside a line search)"
+    if why == "non_finite":
+        return "non_finite", nonfinite_message(problem, "at every trial step")
+    if why == "non_finite_gradient":
+        return "non_finite", nonfinite_message(problem, "(the gradient) at the accepted step")
+    return ("no_descent" if why.startswith("no descent") else "line_search_failed"), why

@@ -27,16 +27,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._linalg import norm
+from .buffers import LayerBuffers
 from .epochs import EpochTracker
 from .linesearch import LineSearch, Trial
 from .monitor import Monitor
 from .orient import GradientDescent, Iterate, Orientation
-from .paths import ProjectedPath
+from .paths import ProjectedPath, initial_step
 from .problem import Problem
 from .result import STOP_REASONS, Record, Result
 from .settings import (UNSET, OutOfTime, converged, limits, loss_resolution, no_progress, nonfinite_message,
-                       run_arguments, trainer_parts)
+                       run_arguments, step_failure, trainer_parts)
 
 __all__ = ["Trainer", "Result", "Record", "STOP_REASONS"]
 
@@ -74,6 +74,7 @@ class Trainer:
         self._left: np.ndarray | None = None  # the parameters as the last run left them (see run)
         self._deadline: float | None = None
         self._kept_path: Any = None  # the path of a line search cut short by the timeout
+        self._buffers = LayerBuffers(self.problem.layers())
 
     @property
     def epoch(self) -> int:
@@ -99,16 +100,19 @@ class Trainer:
         return self.problem.draw_batch(), self.problem.epoch_ended
 
     def _evaluate(self, x: np.ndarray, batch: np.ndarray | None, gradient: bool = True) -> tuple[Iterate, bool]:
-        """The loss at ``x`` (and its gradient unless ``gradient`` is False); whether both are finite."""
+        """The loss at ``x`` (and its gradient unless ``gradient`` is False); whether both are finite.
+        A non-finite evaluation leaves the layers' buffers as they were (buffers.py)."""
         self.problem.set_vector(x)
         self._loaded = x
+        saved = self._buffers.snapshot()
         loss, pending = self.problem.forward_vector(batch)
         self.evaluations += 1
         total = loss + self.orientation.penalty(x) if math.isfinite(loss) else loss
         point = Iterate(x, total, None, None, pending)
-        if not gradient or not math.isfinite(total):
-            return point, math.isfinite(total)
-        return point, self._complete(point)
+        finite = math.isfinite(total) and (not gradient or self._complete(point))
+        if not finite:
+            self._buffers.restore(saved)
+        return point, finite
 
     def complete_gradient(self) -> None:
         """Run the current point's backward pass if it is still pending (a step evaluated ahead on
@@ -148,7 +152,8 @@ class Trainer:
         return None
 
     # -- one iteration ------------------------------------------------------------------------
-    def _phi(self, path: Any, x: np.ndarray, batch: np.ndarray | None, tally: list[int]):
+    def _phi(self, path: Any, x: np.ndarray, batch: np.ndarray | None, tally: list[int], before: Any):
+        """phi(t) on ``batch``; every trial starts from the buffers ``before`` the search (buffers.py)."""
         def phi(t: float) -> Trial:
             if tally[0] and self._deadline is not None and time.perf_counter() >= self._deadline:
                 raise OutOfTime
@@ -156,7 +161,9 @@ class Trainer:
                 x_t = path.point(t)  # P(x + (P - x)): x + (P - x) may round one ulp outside
             else:
                 x_t = x + path.displacement(t)
+            self._buffers.restore(before)
             point, finite = self._evaluate(x_t, batch, gradient=self.line_search.uses_slope)
+            point.buffers = self._buffers.snapshot()
             tally[0] += 1
             if not finite:
                 return Trial(t, math.inf, math.nan, False, point)
@@ -180,19 +187,10 @@ class Trainer:
             path = ProjectedPath(path, current.x, self.problem)
         return path
 
-    def _initial_step(self, path: Any, slope0: float, current: Iterate) -> float:
-        if path.initial_step is not None:
-            t0 = path.initial_step
-        elif self.last_step is not None and self.last_slope:
-            t0 = self.last_step * self.last_slope / slope0  # N&W (3.60): same first-order change
-        else:
-            size = norm(current.grad)
-            t0 = 1.0 / size if size > 0 else 1.0
-        return t0 if math.isfinite(t0) and t0 > 0 else 1.0
-
     def _step(self) -> tuple[Trial | None, str]:
         current = self.current
         tally = [0, 0]  # trials, finite trials
+        before = self._buffers.snapshot()
         self.line_search.at_step(self.iteration, self.epoch)  # a scheduled learning rate
         for attempt in range(2):
             path = self._path(current)
@@ -204,15 +202,19 @@ class Trainer:
                 return None, (f"no descent direction (slope {slope0:.3g} along the path, gradient norm "
                               f"{self.orientation.stationarity(current):.3g}): a gradient too small to show "
                               "a slope, a constrained corner, or a gradient that is not finite along it")
-            t0 = self._initial_step(path, slope0, current)
-            phi = self._phi(path, current.x, self._batch, tally)
+            t0 = initial_step(path, slope0, current.grad, self.last_step, self.last_slope)
+            phi = self._phi(path, current.x, self._batch, tally, before)
             if self._ahead():
-                phi = self._phi_ahead(phi, self._phi(path, current.x, self._upcoming(), tally))
+                phi = self._phi_ahead(phi, self._phi(path, current.x, self._upcoming(), tally, before))
             try:
                 trial = self.line_search.search(phi, current.loss, slope0, t0)
-            except OutOfTime:
+            except BaseException as stop:  # the timeout, Ctrl-C or an error: rejected trials leave no trace
+                self._buffers.restore(before)
+                if not isinstance(stop, OutOfTime):
+                    raise
                 self._kept_path = path
                 return None, "timeout"
+            self._buffers.restore(before if trial is None else trial.point.buffers)
             if trial is not None:
                 self.last_step, self.last_slope = trial.t, slope0
                 if self._needs_gradient() and not self._complete(trial.point):
@@ -353,13 +355,7 @@ class Trainer:
                 return reason, message
             trial, why = self._step()
             if trial is None:
-                if why == "timeout":
-                    return "timeout", f"ran for more than {timeout:g} s (stopped inside a line search)"
-                if why == "non_finite":
-                    return "non_finite", nonfinite_message(self.problem, "at every trial step")
-                if why == "non_finite_gradient":
-                    return "non_finite", nonfinite_message(self.problem, "(the gradient) at the accepted step")
-                return ("no_descent" if why.startswith("no descent") else "line_search_failed"), why
+                return step_failure(self.problem, why, timeout)
             self.orientation.accepted(self.current, trial.point)
             start, self.current = self.current, trial.point
             ends_epoch = self.epochs.current_ends  # of the batch this step was computed on

@@ -1,0 +1,68 @@
+"""BatchNorm's running statistics under the trainer: only accepted points move them (train/buffers.py)."""
+from __future__ import annotations
+
+import numpy as np
+
+import minieye as me
+from minieye import layers, losses, train
+
+
+def _net() -> me.Sequential:
+    return me.Sequential(layers.Dense(3, 5, dtype="float64", seed=0), layers.BatchNorm1D(5, dtype=np.float64),
+                         layers.Tanh(), layers.Dense(5, 1, dtype="float64", seed=1))
+
+
+def _data(bad_row: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 3))
+    y = np.sin(x @ np.array([[1.0], [2.0], [-1.0]]))
+    if bad_row is not None:
+        x[bad_row, 1] = np.nan
+    return x, y
+
+
+def _stats(net: me.Sequential) -> tuple[np.ndarray, np.ndarray]:
+    norm = net.layers[1]
+    return norm.running_mean.copy(), norm.running_var.copy()
+
+
+def test_line_search_trials_leave_only_the_accepted_points_update():
+    x, y = _data()
+    net = _net()
+    problem = train.Problem(net, losses.MSE(), x, y)
+    points = [problem.get_vector()]
+    trainer = train.Trainer(problem, train.LBFGS(), train.ArmijoWolfe(),
+                            monitors=[train.Callback(lambda t, r: points.append(t.current.x.copy()))])
+    result = trainer.run(max_iterations=8)
+    assert result.evaluations > result.iterations + 1  # the searches did evaluate rejected trials
+    # replay: one forward pass at the start and at each accepted point, from fresh statistics
+    replay = _net()
+    replay_problem = train.Problem(replay, losses.MSE(), x, y)
+    for point in points:
+        replay_problem.set_vector(point)
+        replay_problem.evaluate()
+    for got, expected in zip(_stats(net), _stats(replay)):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_a_non_finite_trial_does_not_poison_the_running_statistics():
+    x, y = _data()
+    net = _net()
+    problem = train.Problem(net, losses.MSE(), x, y)
+    problem.evaluate()  # the start point's update, which the trainer's first evaluation repeats
+    once = _stats(net)
+    net.layers[1].running_mean[...], net.layers[1].running_var[...] = 0.0, 1.0
+    result = train.Trainer(problem, train.GradientDescent(), train.FixedStep(1e300, max_halvings=3)).run(
+        max_iterations=5)
+    assert result.stop_reason == "non_finite" and result.iterations == 0
+    for got, expected in zip(_stats(net), once):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_a_mini_batch_with_nan_stops_with_finite_running_statistics():
+    x, y = _data(bad_row=17)
+    net = _net()
+    problem = train.Problem(net, losses.MSE(), x, y, batch_size=8, rng=np.random.default_rng(2))
+    result = train.Trainer(problem, train.Adam(), train.FixedStep(0.01)).run(max_iterations=200)
+    assert result.stop_reason == "non_finite" and 0 < result.iterations < 200
+    assert all(np.isfinite(s).all() for s in _stats(net))
