@@ -25,7 +25,8 @@ With ``--recovery`` it measures instead what losing a worker costs: the conv net
 4 shards that the 2 workers load from .npz files, one worker process SIGKILLed before an
 evaluation, and the seconds of that evaluation (noticing the loss, re-loading the 2 shards
 on the other worker, rebuilding their networks, repeating the 2 calls) against the median
-of ordinary ones.
+of ordinary ones; then, once the nanny's replacement has joined, the evaluation that moves
+2 shards back onto it (``Placement.rebalance``) and the ordinary ones after it.
 
 The second table is the communication cost alone: a Dense layer with P parameters on
 one row per worker (nothing to compute), for several P. A distributed evaluation over
@@ -35,6 +36,7 @@ T (1 - 1/W) > overhead(P); the break-even T is printed for W = 2.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import time
@@ -133,13 +135,14 @@ def recovery(n: int, repeats: int) -> None:
     import signal
     import tempfile
 
-    from minieye.distributed import DistributedProblem, ShardSource
+    from minieye.distributed import DistributedProblem, ShardSource, placement
     x, y = images(n)
     folder = tempfile.mkdtemp()
     paths = []
     for i, rows in enumerate(np.array_split(np.arange(n), 4)):
         paths.append(os.path.join(folder, f"part-{i}.npz"))
         np.savez(paths[-1], x=x[rows], y=y[rows])
+    placement.REBALANCE_EVERY = math.inf  # only the forced look below moves shards back
     start = time.perf_counter()
     with DistributedProblem(conv_net(), losses.SoftmaxCrossEntropy(), shards=ShardSource.files(paths),
                             n_workers=2) as problem:
@@ -152,10 +155,18 @@ def recovery(n: int, repeats: int) -> None:
         loss = problem.evaluate_vector()[0]
         hit = time.perf_counter() - start
         after = per_evaluation(problem, repeats)["evaluation"]
+        client.wait_for_workers(2, timeout=120)  # the nanny's replacement
+        start = time.perf_counter()
+        problem.placement.rebalance(force=True)
+        back = problem.evaluate_vector()[0]
+        moving = time.perf_counter() - start
+        balanced = per_evaluation(problem, repeats)["evaluation"]
         print(f"{n} images in 4 shards on 2 workers; start {started:.1f} s; moves {problem.placement.moves}")
         print(f"load average {os.getloadavg()[0]:.1f}")
-        print("| ordinary evaluation (s) | evaluation that recovers (s) | after, on 1 worker (s) | loss before | loss |")
-        print(f"|---|---|---|---|---|\n| {ordinary:.3f} | {hit:.3f} | {after:.3f} | {before!r} | {loss!r} |")
+        print("| ordinary evaluation (s) | evaluation that recovers (s) | after, on 1 worker (s) | "
+              "evaluation that rebalances (s) | after, on 2 workers again (s) | loss before | loss | loss after |")
+        print(f"|---|---|---|---|---|---|---|---|\n| {ordinary:.3f} | {hit:.3f} | {after:.3f} | {moving:.3f} | "
+              f"{balanced:.3f} | {before!r} | {loss!r} | {back!r} |")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,6 +9,11 @@ rebuilds the network and gets its rows again (re-loaded from the shard source, o
 again from the client's copy), then repeats only the failed calls. The caller adds the
 results in partition order, so a re-placement changes no bit of the sum.
 
+Workers that join later (a nanny's replacement for a lost one, a worker started after the
+problem) take partitions at the start of an evaluation (``rebalance``, looked for at most
+every ``REBALANCE_EVERY`` seconds) while one worker holds two or more partitions more than
+another: the run is back to full speed after a loss, and, as after a loss, no bit changes.
+
 Failures that are not a lost worker (an error raised by the evaluation itself, an actor
 cancelled by someone) are raised at once. A call is re-tried at most ``retries`` times;
 with no worker left (after waiting ``worker_wait`` seconds, ``minieye.options``) the
@@ -29,6 +34,7 @@ from .worker import PartitionEvaluator
 __all__ = ["Placement", "WorkerLost", "live_workers"]
 
 POLL = 0.5  # seconds between checks that the worker of a call still in flight is alive
+REBALANCE_EVERY = 2.0  # seconds between rebalance()'s looks at the scheduler's workers
 
 
 class WorkerLost(OSError):
@@ -64,7 +70,7 @@ class Placement:
 
     Attributes: ``workers`` (the address holding each partition), ``layout`` (each
     partition's ``describe()``: rows and per-row shapes), ``moves`` (``(partition, from,
-    to)`` of every re-placement).
+    to)`` of every re-placement and every move by ``rebalance``).
     """
 
     def __init__(self, client: Any, count: int, payload: Payload, pack: Callable[[], dict],
@@ -76,6 +82,7 @@ class Placement:
         self.layout: list[Any] = [None] * count
         self.moves: list[tuple[int, str, str]] = []
         self._held: list[list[Any]] = [[] for _ in range(count)]  # each partition's futures, its actor's last
+        self._next_look = time.monotonic() + REBALANCE_EVERY
 
     # -- placing --------------------------------------------------------------------------------
     def place_all(self, workers: list[str] | None = None) -> None:
@@ -206,10 +213,51 @@ class Placement:
             address = min(workers, key=lambda w: (load[w], w))
             load[address] += 1
             targets[i] = address
-            self.moves.append((i, self.workers[i], address))
+        self._move(targets)
+
+    def rebalance(self, force: bool = False) -> None:
+        """Move partitions to the workers holding the fewest while one worker holds two or more
+        more than another (workers that joined since the placement hold none). Call between
+        evaluations; at most one look at the scheduler every ``REBALANCE_EVERY`` seconds
+        unless ``force``."""
+        now = time.monotonic()
+        if now < self._next_look and not force:
+            return
+        self._next_look = now + REBALANCE_EVERY
+        try:
+            workers = live_workers(self.client, wait=False)
+        except OSError:  # the scheduler did not answer: look again next time
+            return
+        if not workers:
+            return
+        load = Counter({w: 0 for w in workers})
+        load.update(w for w in self.workers if w in load)
+        targets: dict[int, str] = {}
+        while True:
+            most = max(workers, key=lambda w: (load[w], w))
+            least = min(workers, key=lambda w: (load[w], w))
+            if load[most] - load[least] < 2:
+                break
+            i = max(j for j, w in enumerate(self.workers) if w == most and j not in targets)
+            targets[i] = least
+            load[most] -= 1
+            load[least] += 1
+        if not targets:
+            return
+        for i in targets:
+            self._release(i)
+        try:
+            self._move(targets)
+        except WorkerLost:  # a new worker left again: the next call re-places what has no actor
+            pass
+
+    def _move(self, targets: dict[int, str]) -> None:
+        """Start partition i's actor on ``targets[i]`` (its old one released), record the move, and
+        check that each got the same rows back."""
+        self.moves.extend((i, self.workers[i], address) for i, address in targets.items())
         self._start(targets)
-        again = self.call([(i, "describe", ()) for i in lost])
-        for i, layout in zip(lost, again):
+        again = self.call([(i, "describe", ()) for i in targets])
+        for i, layout in zip(targets, again):
             if layout != self.layout[i]:
                 raise RuntimeError(f"DistributedProblem: partition {i} re-loaded on {targets[i]} has (rows, "
                                    f"layout) {layout}, not {self.layout[i]} as first loaded: a shard source "

@@ -238,6 +238,7 @@ class DistributedProblem(Problem):
         self._check_open()
         start = time.perf_counter()
         values = [np.array(p.value, copy=True) for p in self.params]  # the client may overwrite p.value next
+        self.placement.rebalance()  # workers that joined since take partitions (placement.py)
         jobs = self._rows(batch)
         total_rows = sum(n for _, _, n in jobs)
         layers = self.layers()
