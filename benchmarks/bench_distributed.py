@@ -36,7 +36,6 @@ T (1 - 1/W) > overhead(P); the break-even T is printed for W = 2.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import statistics
 import time
@@ -135,17 +134,16 @@ def recovery(n: int, repeats: int) -> None:
     import signal
     import tempfile
 
-    from minieye.distributed import DistributedProblem, ShardSource, placement
+    from minieye.distributed import DistributedProblem, ShardSource
     x, y = images(n)
     folder = tempfile.mkdtemp()
     paths = []
     for i, rows in enumerate(np.array_split(np.arange(n), 4)):
         paths.append(os.path.join(folder, f"part-{i}.npz"))
         np.savez(paths[-1], x=x[rows], y=y[rows])
-    placement.REBALANCE_EVERY = math.inf  # only the forced look below moves shards back
     start = time.perf_counter()
-    with DistributedProblem(conv_net(), losses.SoftmaxCrossEntropy(), shards=ShardSource.files(paths),
-                            n_workers=2) as problem:
+    with me.options(rebalance_every=None), DistributedProblem(  # only the forced look below moves shards back
+            conv_net(), losses.SoftmaxCrossEntropy(), shards=ShardSource.files(paths), n_workers=2) as problem:
         started = time.perf_counter() - start
         ordinary = per_evaluation(problem, repeats)["evaluation"]
         before = problem.evaluate_vector()[0]

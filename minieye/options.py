@@ -46,6 +46,11 @@ def _positive_number(value: Any, where: str, name: str) -> float:
     return check_real(value, where, name, positive=True)
 
 
+def _seconds_or_none(value: Any, where: str, name: str) -> float | None:
+    """A finite number of seconds >= 0, or None (never)."""
+    return None if value is None else check_real(value, where, name)
+
+
 def _one_of(*choices: str) -> Callable[[Any, str, str], str]:
     def check(value: Any, where: str, name: str) -> str:
         if value not in choices:
@@ -98,6 +103,9 @@ KNOBS: dict[str, Knob] = {
                                 "TV regularisers use their fused Numba kernels (False: the NumPy reference)"),
     "worker_wait": Knob(10.0, _positive_number,
                         "seconds a distributed problem waits for a first Dask worker"),
+    "rebalance_every": Knob(2.0, _seconds_or_none,
+                            "seconds between a distributed problem's looks for workers that joined, "
+                            "which then take partitions (0: every evaluation; None: never)"),
 }
 
 _lock = threading.Lock()

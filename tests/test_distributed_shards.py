@@ -194,15 +194,13 @@ def test_in_process_workers_lost_one_by_one():
             np.testing.assert_array_equal(moving.get_vector(), before)
 
 
-def test_a_worker_that_joins_later_takes_partitions_back(monkeypatch):
+def test_a_worker_that_joins_later_takes_partitions_back():
     """After a loss every partition sits on the survivor; a worker that joins (a nanny's
     replacement) gets its share at the next evaluation, and the sum keeps its bits."""
     distributed = pytest.importorskip("distributed")
-    from minieye.distributed import placement
-    monkeypatch.setattr(placement, "REBALANCE_EVERY", 0.0)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address="127.0.0.1:0") as cluster, \
-            distributed.Client(cluster) as c, me.options(worker_wait=0.5):
+            distributed.Client(cluster) as c, me.options(worker_wait=0.5, rebalance_every=0):
         c.wait_for_workers(2, timeout=60)
         with _problem(dense_net(), losses.MSE(), ALL_X, ALL_Y, client=c, n_partitions=4) as problem:
             want_loss, want_grad = problem.evaluate_vector()

@@ -11,7 +11,7 @@ results in partition order, so a re-placement changes no bit of the sum.
 
 Workers that join later (a nanny's replacement for a lost one, a worker started after the
 problem) take partitions at the start of an evaluation (``rebalance``, looked for at most
-every ``REBALANCE_EVERY`` seconds) while one worker holds two or more partitions more than
+every ``rebalance_every`` seconds, ``minieye.options``) while one worker holds two or more partitions more than
 another: the run is back to full speed after a loss, and, as after a loss, no bit changes.
 
 Failures that are not a lost worker (an error raised by the evaluation itself, an actor
@@ -34,7 +34,6 @@ from .worker import PartitionEvaluator
 __all__ = ["Placement", "WorkerLost", "live_workers"]
 
 POLL = 0.5  # seconds between checks that the worker of a call still in flight is alive
-REBALANCE_EVERY = 2.0  # seconds between rebalance()'s looks at the scheduler's workers
 
 
 class WorkerLost(OSError):
@@ -82,7 +81,7 @@ class Placement:
         self.layout: list[Any] = [None] * count
         self.moves: list[tuple[int, str, str]] = []
         self._held: list[list[Any]] = [[] for _ in range(count)]  # each partition's futures, its actor's last
-        self._next_look = time.monotonic() + REBALANCE_EVERY
+        self._last_look = time.monotonic()
 
     # -- placing --------------------------------------------------------------------------------
     def place_all(self, workers: list[str] | None = None) -> None:
@@ -218,12 +217,12 @@ class Placement:
     def rebalance(self, force: bool = False) -> None:
         """Move partitions to the workers holding the fewest while one worker holds two or more
         more than another (workers that joined since the placement hold none). Call between
-        evaluations; at most one look at the scheduler every ``REBALANCE_EVERY`` seconds
-        unless ``force``."""
-        now = time.monotonic()
-        if now < self._next_look and not force:
+        evaluations; at most one look at the scheduler every ``rebalance_every`` seconds
+        (``minieye.options``; None: never) unless ``force``."""
+        every, now = get("rebalance_every"), time.monotonic()
+        if not force and (every is None or now - self._last_look < every):
             return
-        self._next_look = now + REBALANCE_EVERY
+        self._last_look = now
         try:
             workers = live_workers(self.client, wait=False)
         except OSError:  # the scheduler did not answer: look again next time
