@@ -13,9 +13,9 @@ output transform writes each 2x2 block (plus the bias). That is 16 multiply-adds
 (c_out, c_in) pair and 2x2 outputs instead of 36.
 
 Layout, so that every transform loop is a long unit-stride run (vectorised): the caller
-zero-pads the input and splits its rows and columns by parity (``split_samples``),
-``xs[n, c, rp, cp, R, K] = padded[2*R + rp, 2*K + cp]``. Element (r, j) of tile (ty, tx) is
-then at (r % 2, j % 2, ty + r // 2, tx + j // 2): for fixed (r, j), an affine function of
+zero-pads the input and splits its columns and rows by parity (``split_samples``),
+``xs[n, c, cp, rp, R, K] = padded[2*R + rp, 2*K + cp]``. Element (r, j) of tile (ty, tx) is
+then at (j % 2, r % 2, ty + r // 2, tx + j // 2): for fixed (r, j), an affine function of
 the tile's position ``ty * (tiles_w + 1) + tx`` in the plane. The transforms run over those
 positions, one image plane at a time; the one extra position per row of tiles (tx = tiles_w)
 is computed and multiplied but never written out. The output transform writes y
@@ -72,39 +72,45 @@ def split_shape(c: int, out_hw: tuple[int, int], tile: int) -> tuple[int, ...]:
 
 @kernel
 def split_samples(x, xs, top, left, lo, hi):
-    """xs[i - lo, c, rp, cp, R, K] = x[i, c, m*R + rp - top, m*K + cp - left] (0 outside x; m = xs.shape[2],
+    """xs[i - lo, c, cp, rp, R, K] = x[i, c, m*R + rp - top, m*K + cp - left] (0 outside x; m = xs.shape[2],
     2 or 4) for the samples i = lo .. hi-1: x placed at (top, left) in zeros of height m*tiles_h + m and
-    width m*tiles_w + m (a negative offset or a short buffer crops it), split by row and column
+    width m*tiles_w + m (a negative offset or a short buffer crops it), split by column and row
     remainder mod m, so that element (r, j) of every tile of a plane is one run. The kernels split
-    each chunk of images just before transforming it (into a buffer the cache holds). Each row of x
-    is copied into a zero-bordered row buffer, then dealt out to its m runs in one loop (unsigned
-    indices: no negative-index wraparound, so the loops vectorise)."""
+    each chunk of images just before transforming it (into a buffer the cache holds). Per plane, the
+    rows are copied into a zero-bordered plane buffer ordered by row remainder (rows rp*(tiles_h + 1) + R),
+    then the whole buffer is dealt out to its m column remainders in one loop: element f of the buffer
+    goes to run f % m at f // m (unsigned indices: no negative-index wraparound, so the loops vectorise)."""
     h, w = x.shape[2], x.shape[3]
     m, th1, tw1 = xs.shape[2], xs.shape[4], xs.shape[5]
-    row = np.zeros(m * tw1, dtype=x.dtype)
-    c0, c1 = min(max(left, 0), m * tw1), max(min(m * tw1, left + w), min(max(left, 0), m * tw1))
-    run = np.uint64(th1 * tw1)  # from run (rp, cp) to (rp, cp + 1)
+    width = m * tw1
+    c0, c1 = min(max(left, 0), width), max(min(width, left + w), min(max(left, 0), width))
+    rows = np.zeros((m * th1, width), dtype=x.dtype)  # the columns outside c0 .. c1 stay zero
+    flat = rows.reshape(-1)
+    run = np.uint64(m * th1 * tw1)  # from one column remainder's runs to the next's
+    copied = np.uint64(c1 - c0)
     u1, u2, u3, u4 = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
     for i in range(lo, hi):
         for c in range(x.shape[1]):
-            plane, src = xs[i - lo, c].reshape(-1), x[i, c].reshape(-1)
+            src = x[i, c].reshape(-1)
             for big in range(th1):  # padded row m*big + rp (nested: no division per row)
                 for rp in range(m):
                     sy = m * big + rp - top
+                    d = np.uint64((rp * th1 + big) * width + c0)
                     if 0 <= sy < h:
-                        first = np.uint64(sy * w + c0 - left)
-                        for k in range(np.uint64(c0), np.uint64(c1)):
-                            row[k] = src[first + k - np.uint64(c0)]
+                        s = np.uint64(sy * w + c0 - left)
+                        for k in range(copied):
+                            flat[d + k] = src[s + k]
                     else:
-                        row[:] = 0
-                    d = np.uint64((rp * m * th1 + big) * tw1)
-                    if m == 4:
-                        for k in range(np.uint64(tw1)):
-                            plane[d + k], plane[d + run + k] = row[u4 * k], row[u4 * k + u1]
-                            plane[d + u2 * run + k], plane[d + u3 * run + k] = row[u4 * k + u2], row[u4 * k + u3]
-                    else:
-                        for k in range(np.uint64(tw1)):
-                            plane[d + k], plane[d + run + k] = row[u2 * k], row[u2 * k + u1]
+                        for k in range(copied):
+                            flat[d + k] = 0
+            plane = xs[i - lo, c].reshape(-1)
+            if m == 4:
+                for g in range(run):
+                    plane[g], plane[run + g] = flat[u4 * g], flat[u4 * g + u1]
+                    plane[u2 * run + g], plane[u3 * run + g] = flat[u4 * g + u2], flat[u4 * g + u3]
+            else:
+                for g in range(run):
+                    plane[g], plane[run + g] = flat[u2 * g], flat[u2 * g + u1]
 
 
 # B^T (4x4) as, per row, (first input row, second input row, sign of the second):
@@ -115,7 +121,7 @@ _BT_ROWS = ((0, 2, 1.0, -1.0), (1, 2, 1.0, 1.0), (2, 1, 1.0, -1.0), (1, 3, 1.0, 
 @kernel
 def _split_offset(r, j, th1, tw1):
     """Where element (r, j) of tile position 0 sits in a flattened split plane (``split_samples``)."""
-    return (((r % 2) * 2 + j % 2) * th1 + r // 2) * tw1 + j // 2
+    return (((j % 2) * 2 + r % 2) * th1 + r // 2) * tw1 + j // 2
 
 
 @kernel
@@ -243,14 +249,14 @@ _A = ((1.0, 0.0), (1.0, 1.0), (1.0, -1.0), (0.0, -1.0))
 def _output_grad_transform(dys, dm, n0, imgs):
     """dm[k, o, i*P + t] = (A dY A^T)[k // 4, k % 4], dY the 2x2 block of dy at tile position t of
     image n0 + i, channel o (zero beyond dy: the positions written nowhere get 0). dys: dy split by
-    ``split_samples`` with no offset, so block element (a, b) is the run at ((2*a + b) * (tiles_h + 1)) * (tiles_w + 1)."""
+    ``split_samples`` with no offset, so block element (a, b) is the run at ((2*b + a) * (tiles_h + 1)) * (tiles_w + 1)."""
     c_out, th1, tw1 = dys.shape[1], dys.shape[4], dys.shape[5]
     plane = (th1 - 1) * tw1
     for i in range(imgs):
         for o in range(c_out):
             flat = dys[n0 + i, o].reshape(-1)
-            d00, d01 = flat[:plane], flat[th1 * tw1:th1 * tw1 + plane]
-            d10, d11 = flat[2 * th1 * tw1:2 * th1 * tw1 + plane], flat[3 * th1 * tw1:3 * th1 * tw1 + plane]
+            d00, d10 = flat[:plane], flat[th1 * tw1:th1 * tw1 + plane]
+            d01, d11 = flat[2 * th1 * tw1:2 * th1 * tw1 + plane], flat[3 * th1 * tw1:3 * th1 * tw1 + plane]
             for k in range(16):
                 (a0, a1), (b0, b1) = _A[k // 4], _A[k % 4]
                 c00, c01 = flat.dtype.type(a0 * b0), flat.dtype.type(a0 * b1)

@@ -9,9 +9,9 @@ it (Lavin & Gray, 2016; interpolation points 0, 1, -1, 2, -2 and infinity):
 64 per 4x4). The structure is ``conv_winograd``'s (read it first): the weight transform once per
 call, the input tiles of a chunk of images transformed into ``V[36, c_in, tiles]``, 36 BLAS
 products ``M[k] = U[k] @ V[k]`` (``conv_blas.gemm``), the output transform, and the weight
-gradient as their adjoint. The input is split by row and column remainder mod 4
+gradient as their adjoint. The input is split by column and row remainder mod 4
 (``conv_winograd.split_samples`` with tile 4, a chunk of images at a time): element (r, j) of tile (ty, tx) is at
-``(r % 4, j % 4, ty + r // 4, tx + j // 4)``, so for fixed (r, j) the elements of all tiles of a
+``(j % 4, r % 4, ty + r // 4, tx + j // 4)``, so for fixed (r, j) the elements of all tiles of a
 plane are one unit-stride run. Each transform is separable: a 1-D transform down the tile's
 columns (``_bt``, ``_at``, ``_a``: a few long loops over all tile positions of a plane, into a
 small scratch ``t_buf``), then across its rows.
@@ -103,7 +103,7 @@ def _a(src, s, dst, d, count):
 @kernel
 def _split(r, j, th1, tw1):
     """Where element (r, j) of tile position 0 sits in a flattened split plane (``split_samples``)."""
-    return (((r % 4) * 4 + j % 4) * th1 + r // 4) * tw1 + j // 4
+    return (((j % 4) * 4 + r % 4) * th1 + r // 4) * tw1 + j // 4
 
 
 @kernel
