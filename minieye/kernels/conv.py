@@ -97,7 +97,7 @@ def _winograd_parts(n: int, c_in: int, c_out: int, out_hw: tuple[int, int], plan
     scratch = [(_scratch(f"wino_x{i}", (chunk,) + conv_winograd.split_shape(c_in, out_hw, wino.TILE), dtype),
                 _scratch(f"wino_v{i}", (elements * c_in * chunk * plane,), dtype),
                 _scratch(f"wino_m{i}", (elements * c_out * chunk * plane,), dtype),
-                _scratch(f"wino_y{i}", (wino.block_size(out_hw),), dtype), *_gemm_args(dtype)) for i in range(threads)]
+                _scratch(f"wino_y{i}", (wino.block_size(out_hw, chunk),), dtype), *_gemm_args(dtype)) for i in range(threads)]
     return chunk, [n * p // threads for p in range(threads + 1)], scratch
 
 

@@ -50,8 +50,8 @@ def positions(out_hw: tuple[int, int]) -> int:
     return ((out_hw[0] + 1) // 2) * ((out_hw[1] + 1) // 2 + 1)
 
 
-def block_size(out_hw: tuple[int, int]) -> int:
-    """Elements of the per-thread output-block scratch (``y_buf``) for output planes of out_hw."""
+def block_size(out_hw: tuple[int, int], chunk: int) -> int:
+    """Elements of the per-thread output-block scratch (``y_buf``) for output planes of out_hw (any chunk)."""
     return 4 * positions(out_hw)
 
 

@@ -35,9 +35,13 @@ G = np.array([[1 / 4, 0.0, 0.0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 
               [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0.0, 0.0, 1.0]])
 
 
-def block_size(out_hw: tuple[int, int]) -> int:
-    """Elements of the per-thread transform scratch (``t_buf``) for output planes of out_hw."""
-    return (ELEMENTS + 4) * positions(out_hw)
+OUTPUT_RUN = 1024  # tile positions per output-transform block (channels x images of a chunk)
+
+
+def block_size(out_hw: tuple[int, int], chunk: int) -> int:
+    """Elements of the per-thread transform scratch (``t_buf``) for output planes of out_hw and
+    ``chunk`` images per chunk."""
+    return (ELEMENTS + 4) * max(chunk * positions(out_hw), OUTPUT_RUN)
 
 
 def positions(out_hw: tuple[int, int]) -> int:
@@ -141,36 +145,54 @@ def _input_transform(xs, v, n0, imgs, t_buf):
 
 
 @kernel
-def _output_plane(m, o, start, y_plane, tw1, shift, t_buf):
-    """y_plane[4*ty + a, 4*tx + b] = (A^T M A)[a, b] + shift for the tile positions start ..
-    start + P - 1 of m[:, o] (P = tiles_h * tw1), cropped to y_plane (h_out, w_out): both 1-D
-    transforms as runs over all tile positions, then each row of y interleaved from four runs."""
-    h_out, w_out = y_plane.shape
-    plane = ((h_out + 3) // 4) * tw1
+def _at_interleaved(src, s, dst, d, count):
+    """dst[d + 4*t + b] = sum_j A^T[b, j] src[s[j] + t] for t < count: ``_at`` with its four outputs of a
+    position stored next to each other, so that four positions in a row make a row of 16 outputs."""
+    two, four, eight = src.dtype.type(2), src.dtype.type(4), src.dtype.type(8)
+    s0, s1, s2, s3, s4, s5 = np.uint64(s[0]), np.uint64(s[1]), np.uint64(s[2]), np.uint64(s[3]), np.uint64(s[4]), np.uint64(s[5])
+    d0, u1, u2, u3, u4 = np.uint64(d), np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
+    for t in range(np.uint64(count)):
+        p12, q12 = src[s1 + t] + src[s2 + t], src[s1 + t] - src[s2 + t]
+        p34, q34 = src[s3 + t] + src[s4 + t], src[s3 + t] - src[s4 + t]
+        dst[d0 + u4 * t] = (src[s0 + t] + p12) + p34
+        dst[d0 + u4 * t + u1] = q12 + two * q34
+        dst[d0 + u4 * t + u2] = p12 + four * p34
+        dst[d0 + u4 * t + u3] = (q12 + eight * q34) + src[s5 + t]
+
+
+@kernel
+def _output_transform(m, y, n0, imgs, tw1, bias, t_buf):
+    """y[n0 + i, o, 4*ty + a, 4*tx + b] = (A^T M A)[a, b] + bias[o] for the tile positions of m[:, o, i*P ..]
+    (P = tiles_h * tw1), cropped to y's planes. The output channels go in blocks whose M columns
+    (``block`` channels x all images of the chunk) are one run of about ``OUTPUT_RUN`` positions: both 1-D
+    transforms over that run (down each column into t_buf[(6*a + j) * run], then across, stored
+    interleaved: row a of the tiles at t_buf[y_runs + 4 * (a * run + position)]), then each row of y
+    copied from it."""
     c_out, cols = m.shape[1], m.shape[2]
-    mf, yf = m.reshape(-1), y_plane.reshape(-1)
-    for j in range(6):  # down each column: s[a, j] = sum_i A^T[a, i] M[i, j], at t_buf[(6*a + j) * P]
-        _at(mf, ((j * c_out + o) * cols + start, ((6 + j) * c_out + o) * cols + start,
-                 ((12 + j) * c_out + o) * cols + start, ((18 + j) * c_out + o) * cols + start,
-                 ((24 + j) * c_out + o) * cols + start, ((30 + j) * c_out + o) * cols + start),
-            t_buf, (j * plane, (6 + j) * plane, (12 + j) * plane, (18 + j) * plane), plane)
-    y_runs = 24 * plane  # then across: y[a, b] = sum_j s[a, j] A^T[b, j], at t_buf[y_runs + (4*a + b) * P]
-    for a in range(4):
-        s = 6 * a * plane
-        _at(t_buf, (s, s + plane, s + 2 * plane, s + 3 * plane, s + 4 * plane, s + 5 * plane), t_buf,
-            (y_runs + 4 * a * plane, y_runs + (4 * a + 1) * plane, y_runs + (4 * a + 2) * plane,
-             y_runs + (4 * a + 3) * plane), plane)
-    u1, u2, u3, u4 = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
-    step, full, left = np.uint64(plane), np.uint64(w_out // 4), w_out % 4
-    for y in range(h_out):  # each row of y: its tiles' four columns interleaved, a partial last tile cropped
-        s0 = np.uint64(y_runs + 4 * (y % 4) * plane + (y // 4) * tw1)
-        s1, s2, s3 = s0 + step, s0 + u2 * step, s0 + u3 * step
-        d = np.uint64(y * w_out)
-        for tx in range(full):
-            yf[d + u4 * tx], yf[d + u4 * tx + u1] = t_buf[s0 + tx] + shift, t_buf[s1 + tx] + shift
-            yf[d + u4 * tx + u2], yf[d + u4 * tx + u3] = t_buf[s2 + tx] + shift, t_buf[s3 + tx] + shift
-        for b in range(left):
-            yf[d + u4 * full + np.uint64(b)] = t_buf[s0 + np.uint64(b) * step + full] + shift
+    h_out, w_out = y.shape[2], y.shape[3]
+    plane = cols // imgs
+    block = max(1, OUTPUT_RUN // cols)
+    mf = m.reshape(-1)
+    for o0 in range(0, c_out, block):
+        run = min(block, c_out - o0) * cols
+        for j in range(6):  # down each column: s[a, j] = sum_i A^T[a, i] M[i, j]
+            _at(mf, ((j * c_out + o0) * cols, ((6 + j) * c_out + o0) * cols, ((12 + j) * c_out + o0) * cols,
+                     ((18 + j) * c_out + o0) * cols, ((24 + j) * c_out + o0) * cols, ((30 + j) * c_out + o0) * cols),
+                t_buf, (j * run, (6 + j) * run, (12 + j) * run, (18 + j) * run), run)
+        y_runs = 24 * run
+        for a in range(4):  # across: y[a, b] = sum_j s[a, j] A^T[b, j]
+            s = 6 * a * run
+            _at_interleaved(t_buf, (s, s + run, s + 2 * run, s + 3 * run, s + 4 * run, s + 5 * run), t_buf,
+                            y_runs + 4 * a * run, run)
+        for o in range(o0, o0 + run // cols):
+            shift = bias[o]
+            for i in range(imgs):
+                y_plane = y[n0 + i, o].reshape(-1)
+                for r in range(h_out):
+                    src = np.uint64(y_runs + 4 * ((r % 4) * run + (o - o0) * cols + i * plane + (r // 4) * tw1))
+                    d = np.uint64(r * w_out)
+                    for b in range(np.uint64(w_out)):
+                        y_plane[d + b] = t_buf[src + b] + shift
 
 
 @kernel
@@ -178,7 +200,7 @@ def forward_images(x, top, left, u, bias, y, xs, v_buf, m_buf, t_buf, ints, scal
     """Images first .. last-1 of y, ``chunk`` at a time, from x placed at (top, left) in zeros.
     Shapes: x (n, c_in, h, w), u (36, c_out, c_in), bias (c_out,), y (n, c_out, h_out, w_out);
     scratch xs (chunk, *``split_shape(c_in, (h_out, w_out), 4)``), v_buf (36*c_in*chunk*P,), m_buf
-    (36*c_out*chunk*P,) with P = ``positions(out_hw)``, t_buf (``block_size(out_hw)``,); ints and
+    (36*c_out*chunk*P,) with P = ``positions(out_hw)``, t_buf (``block_size(out_hw, chunk)``,); ints and
     scalars: ``conv_blas.gemm``'s."""
     c_in, th1, tw1 = xs.shape[1], xs.shape[4], xs.shape[5]
     c_out = u.shape[1]
@@ -190,9 +212,7 @@ def forward_images(x, top, left, u, bias, y, xs, v_buf, m_buf, t_buf, ints, scal
         split_samples(x, xs, top, left, n0, n0 + imgs)
         _input_transform(xs, v, 0, imgs, t_buf)
         element_products(u, v, m, ints, scalars)
-        for i in range(imgs):
-            for o in range(c_out):
-                _output_plane(m, o, i * plane, y[n0 + i, o], tw1, bias[o], t_buf)
+        _output_transform(m, y, n0, imgs, tw1, bias, t_buf)
 
 
 @kernel
