@@ -9,10 +9,10 @@ it (Lavin & Gray, 2016; interpolation points 0, 1, -1, 2, -2 and infinity):
 64 per 4x4). The structure is ``conv_winograd``'s (read it first): the weight transform once per
 call, the input tiles of a chunk of images transformed into ``V[36, c_in, tiles]``, 36 BLAS
 products ``M[k] = U[k] @ V[k]`` (``conv_blas.gemm``), the output transform, and the weight
-gradient as their adjoint. The input is split by column and row remainder mod 4
-(``conv_winograd.split_samples`` with tile 4, a chunk of images at a time): element (r, j) of tile (ty, tx) is at
-``(j % 4, r % 4, ty + r // 4, tx + j // 4)``, so for fixed (r, j) the elements of all tiles of a
-plane are one unit-stride run. Each transform is separable: a 1-D transform down the tile's
+gradient as their adjoint. The input is split into one run per column j of the 6x6 tile and row
+remainder mod 4 (``conv_winograd.split_samples`` with tile 4, a chunk of images at a time): element (r, j)
+of tile (ty, tx) is at ``(j, r % 4, ty + r // 4, tx)``, so for fixed (r, j) the elements of all tiles
+of a plane are one unit-stride run, with no position that is not a tile. Each transform is separable: a 1-D transform down the tile's
 columns (``_bt``, ``_at``, ``_a``: a few long loops over all tile positions of a plane, into a
 small scratch ``t_buf``), then across its rows.
 
@@ -45,8 +45,8 @@ def block_size(out_hw: tuple[int, int], chunk: int) -> int:
 
 
 def positions(out_hw: tuple[int, int]) -> int:
-    """Tile positions per plane, tiles_h * (tiles_w + 1) (one junk position per row of tiles)."""
-    return ((out_hw[0] + TILE - 1) // TILE) * ((out_hw[1] + TILE - 1) // TILE + 1)
+    """Tile positions per plane, tiles_h * tiles_w."""
+    return ((out_hw[0] + TILE - 1) // TILE) * ((out_hw[1] + TILE - 1) // TILE)
 
 
 # Each 1-D transform reads its runs from one flat array at given offsets and writes them into
@@ -105,22 +105,22 @@ def _a(src, s, dst, d, count):
 
 
 @kernel
-def _split(r, j, th1, tw1):
+def _split(r, j, th1, tw):
     """Where element (r, j) of tile position 0 sits in a flattened split plane (``split_samples``)."""
-    return (((j % 4) * 4 + r % 4) * th1 + r // 4) * tw1 + j // 4
+    return ((j * 4 + r % 4) * th1 + r // 4) * tw
 
 
 @kernel
-def _input_plane(flat, v, c, start, th1, tw1, t_buf):
+def _input_plane(flat, v, c, start, th1, tw, t_buf):
     """v[6*i + j, c, start + t] = (B^T d_t B)[i, j] for every tile position t of one channel's
-    flattened split plane but the last (a junk one past the plane's end, set to 0)."""
-    plane = (th1 - 1) * tw1
-    count = plane - 1
+    flattened split plane."""
+    plane = (th1 - 1) * tw
+    count = plane
     c_in, cols = v.shape[1], v.shape[2]
     vf = v.reshape(-1)
     for j in range(6):  # down each column of the tiles: t[i, j] = sum_r B^T[i, r] d[r, j]
-        _bt(flat, (_split(0, j, th1, tw1), _split(1, j, th1, tw1), _split(2, j, th1, tw1), _split(3, j, th1, tw1),
-                   _split(4, j, th1, tw1), _split(5, j, th1, tw1)),
+        _bt(flat, (_split(0, j, th1, tw), _split(1, j, th1, tw), _split(2, j, th1, tw), _split(3, j, th1, tw),
+                   _split(4, j, th1, tw), _split(5, j, th1, tw)),
             t_buf, ((0 + j) * plane, (6 + j) * plane, (12 + j) * plane, (18 + j) * plane, (24 + j) * plane,
                     (30 + j) * plane), count)
     for i in range(6):  # across each row: v[i, j] = sum_q t[i, q] B^T[j, q]
@@ -130,18 +130,16 @@ def _input_plane(flat, v, c, start, th1, tw1, t_buf):
                ((6 * i + 4) * c_in + c) * cols + start, ((6 * i + 5) * c_in + c) * cols + start)
         _bt(t_buf, (row, row + plane, row + 2 * plane, row + 3 * plane, row + 4 * plane, row + 5 * plane),
             vf, out, count)
-        for q in range(6):
-            vf[out[q] + count] = 0
 
 
 @kernel
 def _input_transform(xs, v, n0, imgs, t_buf):
     """v[k, c, i*P + t] = (B^T d B)[k // 6, k % 6] for tile position t of image n0 + i, channel c."""
-    c_in, th1, tw1 = xs.shape[1], xs.shape[4], xs.shape[5]
-    plane = (th1 - 1) * tw1
+    c_in, th1, tw = xs.shape[1], xs.shape[4], xs.shape[5]
+    plane = (th1 - 1) * tw
     for i in range(imgs):
         for c in range(c_in):
-            _input_plane(xs[n0 + i, c].reshape(-1), v, c, i * plane, th1, tw1, t_buf)
+            _input_plane(xs[n0 + i, c].reshape(-1), v, c, i * plane, th1, tw, t_buf)
 
 
 @kernel
@@ -161,9 +159,9 @@ def _at_interleaved(src, s, dst, d, count):
 
 
 @kernel
-def _output_transform(m, y, n0, imgs, tw1, bias, t_buf):
+def _output_transform(m, y, n0, imgs, tw, bias, t_buf):
     """y[n0 + i, o, 4*ty + a, 4*tx + b] = (A^T M A)[a, b] + bias[o] for the tile positions of m[:, o, i*P ..]
-    (P = tiles_h * tw1), cropped to y's planes. The output channels go in blocks whose M columns
+    (P = tiles_h * tiles_w, tw = tiles_w), cropped to y's planes. The output channels go in blocks whose M columns
     (``block`` channels x all images of the chunk) are one run of about ``OUTPUT_RUN`` positions: both 1-D
     transforms over that run (down each column into t_buf[(6*a + j) * run], then across, stored
     interleaved: row a of the tiles at t_buf[y_runs + 4 * (a * run + position)]), then each row of y
@@ -189,7 +187,7 @@ def _output_transform(m, y, n0, imgs, tw1, bias, t_buf):
             for i in range(imgs):
                 y_plane = y[n0 + i, o].reshape(-1)
                 for r in range(h_out):
-                    src = np.uint64(y_runs + 4 * ((r % 4) * run + (o - o0) * cols + i * plane + (r // 4) * tw1))
+                    src = np.uint64(y_runs + 4 * ((r % 4) * run + (o - o0) * cols + i * plane + (r // 4) * tw))
                     d = np.uint64(r * w_out)
                     for b in range(np.uint64(w_out)):
                         y_plane[d + b] = t_buf[src + b] + shift
@@ -202,9 +200,9 @@ def forward_images(x, top, left, u, bias, y, xs, v_buf, m_buf, t_buf, ints, scal
     scratch xs (chunk, *``split_shape(c_in, (h_out, w_out), 4)``), v_buf (36*c_in*chunk*P,), m_buf
     (36*c_out*chunk*P,) with P = ``positions(out_hw)``, t_buf (``block_size(out_hw, chunk)``,); ints and
     scalars: ``conv_blas.gemm``'s."""
-    c_in, th1, tw1 = xs.shape[1], xs.shape[4], xs.shape[5]
+    c_in, th1, tw = xs.shape[1], xs.shape[4], xs.shape[5]
     c_out = u.shape[1]
-    plane = (th1 - 1) * tw1
+    plane = (th1 - 1) * tw
     for n0 in range(first, last, chunk):
         imgs = min(chunk, last - n0)
         cols = imgs * plane
@@ -212,23 +210,23 @@ def forward_images(x, top, left, u, bias, y, xs, v_buf, m_buf, t_buf, ints, scal
         split_samples(x, xs, top, left, n0, n0 + imgs)
         _input_transform(xs, v, 0, imgs, t_buf)
         element_products(u, v, m, ints, scalars)
-        _output_transform(m, y, n0, imgs, tw1, bias, t_buf)
+        _output_transform(m, y, n0, imgs, tw, bias, t_buf)
 
 
 @kernel
 def _output_grad_transform(dys, dm, n0, imgs, t_buf):
     """dm[k, o, i*P + t] = (A dY A^T)[k // 6, k % 6], dY the 4x4 block of dy at tile position t of
     image n0 + i, channel o (zero beyond dy). dys: dy split by ``split_samples`` (tile 4, no offset)."""
-    c_out, th1, tw1 = dys.shape[1], dys.shape[4], dys.shape[5]
-    plane = (th1 - 1) * tw1
+    c_out, th1, tw = dys.shape[1], dys.shape[4], dys.shape[5]
+    plane = (th1 - 1) * tw
     cols = dm.shape[2]
     dmf = dm.reshape(-1)
     for i in range(imgs):
         for o in range(c_out):
             flat = dys[n0 + i, o].reshape(-1)
             for b in range(4):  # down each column of the block: r[q, b] = sum_a A[q, a] dY[a, b]
-                _a(flat, (_split(0, b, th1, tw1), _split(1, b, th1, tw1), _split(2, b, th1, tw1),
-                          _split(3, b, th1, tw1)),
+                _a(flat, (_split(0, b, th1, tw), _split(1, b, th1, tw), _split(2, b, th1, tw),
+                          _split(3, b, th1, tw)),
                    t_buf, (b * plane, (4 + b) * plane, (8 + b) * plane, (12 + b) * plane, (16 + b) * plane,
                            (20 + b) * plane), plane)
             for q in range(6):  # across each row: dm[q, j] = sum_b r[q, b] A[j, b]
