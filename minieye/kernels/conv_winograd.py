@@ -76,37 +76,39 @@ def split_samples(x, xs, top, left, lo, hi):
     and row remainder rp, so that element (r, j) of every tile of a plane is one run, at the tile's
     position ty * tiles_w + tx (no position is computed that is not a tile). The kernels split each
     chunk of images just before transforming it (into a buffer the cache holds). Per plane, the rows
-    are copied into a zero-bordered buffer ordered by row remainder (rows rp*(tiles_h + 1) + R, m*tiles_w
-    columns, the two past them aside in ``extra``); the whole buffer is dealt out to the runs j < m in
-    one loop (element f to run f % m at f // m; unsigned indices, so that the loops vectorise), and
-    runs m, m + 1 are runs 0, 1 one position on, but for each row's last tile (from ``extra``)."""
+    are copied into a zero-bordered buffer ordered by row remainder (row rp*(tiles_h + 1) + R of
+    m*tiles_w columns; the two columns past them spill into the next row, are set aside in ``extra``
+    and zeroed); the buffer is dealt out to the runs j < m in one loop (element f to run f % m at
+    f // m; unsigned indices, so that the loops vectorise); runs m, m + 1 are runs 0, 1 one position
+    on, but for each row's last tile, whose columns m, m + 1 come from ``extra``."""
     h, w = x.shape[2], x.shape[3]
     m, th1, tw = xs.shape[3], xs.shape[4], xs.shape[5]
     width = m * tw
     c0, c1 = min(max(left, 0), width + 2), max(min(width + 2, left + w), min(max(left, 0), width + 2))
-    rows = np.zeros((m * th1, width), dtype=x.dtype)  # the columns outside c0 .. c1 stay zero
+    spill = c1 - width  # columns written past the row (into the next row's first two)
+    flat = np.zeros(m * th1 * width + 2, dtype=x.dtype)
     extra = np.zeros((m * th1, 2), dtype=x.dtype)
-    flat = rows.reshape(-1)
     run = np.uint64(m * th1 * tw)  # from one column's run to the next's
-    main = np.uint64(max(min(c1, width) - c0, 0))
+    copied = np.uint64(c1 - c0)
     u1, u2, u3, u4 = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
     for i in range(lo, hi):
         for c in range(x.shape[1]):
             src = x[i, c].reshape(-1)
-            for big in range(th1):  # padded row m*big + rp (nested: no division per row)
-                for rp in range(m):
+            for rp in range(m):  # the buffer's rows in order: padded row m*big + rp
+                for big in range(th1):
                     sy, row = m * big + rp - top, rp * th1 + big
                     d = np.uint64(row * width + c0)
                     if 0 <= sy < h:
                         s = np.uint64(sy * w + c0 - left)
-                        for k in range(main):
+                        for k in range(copied):
                             flat[d + k] = src[s + k]
-                        for k in range(max(c0, width), c1):
-                            extra[row, k - width] = src[sy * w + k - left]
                     else:
-                        for k in range(main):
+                        for k in range(copied):
                             flat[d + k] = 0
-                        extra[row, 0], extra[row, 1] = 0, 0
+                    after = (row + 1) * width
+                    extra[row, 0] = flat[after] if spill > 0 else 0
+                    extra[row, 1] = flat[after + 1] if spill > 1 else 0
+                    flat[after], flat[after + 1] = 0, 0
             plane = xs[i - lo, c].reshape(-1)
             if m == 4:
                 for g in range(run):
@@ -115,12 +117,13 @@ def split_samples(x, xs, top, left, lo, hi):
             else:
                 for g in range(run):
                     plane[g], plane[run + g] = flat[u2 * g], flat[u2 * g + u1]
-            for e in range(2):  # column m + e of tile tx is column e of tile tx + 1
-                shifted, base = np.uint64(m + e) * run, np.uint64(e) * run
+            for e in range(2):
+                shifted, base = np.uint64(m + e) * run, np.uint64(e) * run + u1
                 for g in range(run - u1):
-                    plane[shifted + g] = plane[base + g + u1]
-                for row in range(m * th1):
-                    plane[shifted + np.uint64((row + 1) * tw - 1)] = extra[row, e]
+                    plane[shifted + g] = plane[base + g]
+            for row in range(m * th1):
+                last = (row + 1) * tw - 1
+                plane[m * run + last], plane[(m + 1) * run + last] = extra[row, 0], extra[row, 1]
 
 
 # B^T (4x4) as, per row, (first input row, second input row, sign of the second):
