@@ -214,44 +214,75 @@ def forward_images(x, top, left, u, bias, y, xs, v_buf, m_buf, t_buf, ints, scal
 
 
 @kernel
-def _output_grad_transform(dys, dm, n0, imgs, t_buf):
-    """dm[k, o, i*P + t] = (A dY A^T)[k // 6, k % 6], dY the 4x4 block of dy at tile position t of
-    image n0 + i, channel o (zero beyond dy). dys: dy split by ``split_samples`` (tile 4, no offset)."""
-    c_out, th1, tw = dys.shape[1], dys.shape[4], dys.shape[5]
-    plane = (th1 - 1) * tw
-    cols = dm.shape[2]
-    dmf = dm.reshape(-1)
-    for i in range(imgs):
-        for o in range(c_out):
-            flat = dys[n0 + i, o].reshape(-1)
-            for b in range(4):  # down each column of the block: r[q, b] = sum_a A[q, a] dY[a, b]
-                _a(flat, (_split(0, b, th1, tw), _split(1, b, th1, tw), _split(2, b, th1, tw),
-                          _split(3, b, th1, tw)),
-                   t_buf, (b * plane, (4 + b) * plane, (8 + b) * plane, (12 + b) * plane, (16 + b) * plane,
-                           (20 + b) * plane), plane)
-            for q in range(6):  # across each row: dm[q, j] = sum_b r[q, b] A[j, b]
-                k, row = 6 * q, 4 * q * plane
-                _a(t_buf, (row, row + plane, row + 2 * plane, row + 3 * plane),
-                   dmf, (((k * c_out) + o) * cols + i * plane, ((k + 1) * c_out + o) * cols + i * plane,
-                         ((k + 2) * c_out + o) * cols + i * plane, ((k + 3) * c_out + o) * cols + i * plane,
-                         ((k + 4) * c_out + o) * cols + i * plane, ((k + 5) * c_out + o) * cols + i * plane), plane)
+def _a_interleaved(src, s, dst, d, count):
+    """dst[d[j] + t] = sum_b A[j, b] src[s + 4*t + b] for t < count: ``_a`` reading the four inputs of a
+    position next to each other (the adjoint of ``_at_interleaved``)."""
+    two, four = src.dtype.type(2), src.dtype.type(4)
+    s0, u1, u2, u3, u4 = np.uint64(s), np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
+    d0, d1, d2, d3, d4, d5 = np.uint64(d[0]), np.uint64(d[1]), np.uint64(d[2]), np.uint64(d[3]), np.uint64(d[4]), np.uint64(d[5])
+    for t in range(np.uint64(count)):
+        a, b, c, e = src[s0 + u4 * t], src[s0 + u4 * t + u1], src[s0 + u4 * t + u2], src[s0 + u4 * t + u3]
+        even, odd = a + c, b + e
+        even4, odd4 = a + four * c, two * (b + four * e)
+        dst[d0 + t] = a
+        dst[d1 + t] = even + odd
+        dst[d2 + t] = even - odd
+        dst[d3 + t] = even4 + odd4
+        dst[d4 + t] = even4 - odd4
+        dst[d5 + t] = e
 
 
 @kernel
-def grad_weight_images(x, top, left, dy, du, xs, dys, v_buf, m_buf, t_buf, ints, scalars, first, last, chunk):
+def _output_grad_transform(dy, dm, n0, imgs, tw, t_buf):
+    """dm[k, o, i*P + t] = (A dY A^T)[k // 6, k % 6], dY the 4x4 block of dy at tile position t of image
+    n0 + i, channel o (zero beyond dy): the adjoint of ``_output_transform``, over the same blocks of
+    output channels. Each row of dy is copied into its tiles' interleaved rows (t_buf[y_runs + 4 *
+    (a * run + position) + b], zeros past dy), then both 1-D transforms run over the block's run."""
+    c_out, cols = dm.shape[1], dm.shape[2]
+    h_out, w_out = dy.shape[2], dy.shape[3]
+    plane = cols // imgs
+    block = max(1, OUTPUT_RUN // cols)
+    dmf = dm.reshape(-1)
+    zero = t_buf.dtype.type(0)
+    for o0 in range(0, c_out, block):
+        run = min(block, c_out - o0) * cols
+        y_runs = 24 * run
+        for o in range(o0, o0 + run // cols):
+            for i in range(imgs):
+                dy_plane = dy[n0 + i, o].reshape(-1)
+                for r in range(4 * (plane // tw)):
+                    dst = np.uint64(y_runs + 4 * ((r % 4) * run + (o - o0) * cols + i * plane + (r // 4) * tw))
+                    filled = np.uint64(w_out if r < h_out else 0)
+                    s = np.uint64(r * w_out)
+                    for b in range(filled):
+                        t_buf[dst + b] = dy_plane[s + b]
+                    for b in range(filled, np.uint64(4 * tw)):
+                        t_buf[dst + b] = zero
+        for a in range(4):  # across each row of the block: r[a, j] = sum_b dY[a, b] A[j, b]
+            _a_interleaved(t_buf, y_runs + 4 * a * run, t_buf,
+                           (6 * a * run, (6 * a + 1) * run, (6 * a + 2) * run, (6 * a + 3) * run, (6 * a + 4) * run,
+                            (6 * a + 5) * run), run)
+        for j in range(6):  # down each column: dm[i, j] = sum_a A[i, a] r[a, j]
+            _a(t_buf, (j * run, (6 + j) * run, (12 + j) * run, (18 + j) * run), dmf,
+               ((j * c_out + o0) * cols, ((6 + j) * c_out + o0) * cols, ((12 + j) * c_out + o0) * cols,
+                ((18 + j) * c_out + o0) * cols, ((24 + j) * c_out + o0) * cols, ((30 + j) * c_out + o0) * cols), run)
+
+
+@kernel
+def grad_weight_images(x, top, left, dy, du, xs, v_buf, m_buf, t_buf, ints, scalars, first, last, chunk):
     """du[k] += sum over the tiles of images first .. last-1 of dM[k] @ V[k]^T, ``chunk`` images at a
     time: the weight gradient in the transformed domain (``conv_winograd.grad_weight`` maps it back).
     Shapes: x (n, c_in, h, w) placed at (top, left) in zeros, dy (n, c_out, h_out, w_out), du (36,
-    c_out, c_in); scratch xs and dys (chunk, *``split_shape(c, (h_out, w_out), 4)``), the others as
-    ``forward_images``'s."""
-    c_in, c_out = xs.shape[1], dys.shape[1]
-    plane = (xs.shape[4] - 1) * xs.shape[5]
+    c_out, c_in); scratch xs (chunk, *``split_shape(c_in, (h_out, w_out), 4)``), the others as
+    ``forward_images``'s (dy needs no split: its 4x4 blocks do not overlap)."""
+    c_in, c_out = xs.shape[1], dy.shape[1]
+    tw = xs.shape[5]
+    plane = (xs.shape[4] - 1) * tw
     for n0 in range(first, last, chunk):
         imgs = min(chunk, last - n0)
         cols = imgs * plane
         v, dm = chunk_views(v_buf, m_buf, 36, c_in, c_out, cols)
         split_samples(x, xs, top, left, n0, n0 + imgs)
-        split_samples(dy, dys, 0, 0, n0, n0 + imgs)
         _input_transform(xs, v, 0, imgs, t_buf)
-        _output_grad_transform(dys, dm, 0, imgs, t_buf)
+        _output_grad_transform(dy, dm, n0, imgs, tw, t_buf)
         element_grad_products(dm, v, du, ints, scalars)
