@@ -72,18 +72,30 @@ def _bt(src, s, dst, d, count):
 
 
 @kernel
+def _at_point(m0, m1, m2, m3, m4, m5, two, four, eight):
+    """A^T (4x6) times one column (m0 .. m5): the four outputs (two, four, eight: constants of the
+    arrays' dtype, so that the arithmetic stays in it)."""
+    p12, q12, p34, q34 = m1 + m2, m1 - m2, m3 + m4, m3 - m4
+    return (m0 + p12) + p34, q12 + two * q34, p12 + four * p34, (q12 + eight * q34) + m5
+
+
+@kernel
+def _a_point(a, b, c, e, two, four):
+    """A (6x4) = (A^T)^T times one column (a, b, c, e): the six outputs."""
+    even, odd = a + c, b + e
+    even4, odd4 = a + four * c, two * (b + four * e)
+    return a, even + odd, even - odd, even4 + odd4, even4 - odd4, e
+
+
+@kernel
 def _at(src, s, dst, d, count):
     """dst[d[a] + t] = sum_i A^T[a, i] src[s[i] + t] for t < count: the 1-D output transform of six runs."""
     two, four, eight = src.dtype.type(2), src.dtype.type(4), src.dtype.type(8)
     s0, s1, s2, s3, s4, s5 = np.uint64(s[0]), np.uint64(s[1]), np.uint64(s[2]), np.uint64(s[3]), np.uint64(s[4]), np.uint64(s[5])
     d0, d1, d2, d3 = np.uint64(d[0]), np.uint64(d[1]), np.uint64(d[2]), np.uint64(d[3])
     for t in range(np.uint64(count)):
-        p12, q12 = src[s1 + t] + src[s2 + t], src[s1 + t] - src[s2 + t]
-        p34, q34 = src[s3 + t] + src[s4 + t], src[s3 + t] - src[s4 + t]
-        dst[d0 + t] = (src[s0 + t] + p12) + p34
-        dst[d1 + t] = q12 + two * q34
-        dst[d2 + t] = p12 + four * p34
-        dst[d3 + t] = (q12 + eight * q34) + src[s5 + t]
+        dst[d0 + t], dst[d1 + t], dst[d2 + t], dst[d3 + t] = _at_point(
+            src[s0 + t], src[s1 + t], src[s2 + t], src[s3 + t], src[s4 + t], src[s5 + t], two, four, eight)
 
 
 @kernel
@@ -93,15 +105,8 @@ def _a(src, s, dst, d, count):
     s0, s1, s2, s3 = np.uint64(s[0]), np.uint64(s[1]), np.uint64(s[2]), np.uint64(s[3])
     d0, d1, d2, d3, d4, d5 = np.uint64(d[0]), np.uint64(d[1]), np.uint64(d[2]), np.uint64(d[3]), np.uint64(d[4]), np.uint64(d[5])
     for t in range(np.uint64(count)):
-        a, b, c, e = src[s0 + t], src[s1 + t], src[s2 + t], src[s3 + t]
-        even, odd = a + c, b + e
-        even4, odd4 = a + four * c, two * (b + four * e)
-        dst[d0 + t] = a
-        dst[d1 + t] = even + odd
-        dst[d2 + t] = even - odd
-        dst[d3 + t] = even4 + odd4
-        dst[d4 + t] = even4 - odd4
-        dst[d5 + t] = e
+        dst[d0 + t], dst[d1 + t], dst[d2 + t], dst[d3 + t], dst[d4 + t], dst[d5 + t] = _a_point(
+            src[s0 + t], src[s1 + t], src[s2 + t], src[s3 + t], two, four)
 
 
 @kernel
@@ -150,12 +155,8 @@ def _at_interleaved(src, s, dst, d, count):
     s0, s1, s2, s3, s4, s5 = np.uint64(s[0]), np.uint64(s[1]), np.uint64(s[2]), np.uint64(s[3]), np.uint64(s[4]), np.uint64(s[5])
     d0, u1, u2, u3, u4 = np.uint64(d), np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
     for t in range(np.uint64(count)):
-        p12, q12 = src[s1 + t] + src[s2 + t], src[s1 + t] - src[s2 + t]
-        p34, q34 = src[s3 + t] + src[s4 + t], src[s3 + t] - src[s4 + t]
-        dst[d0 + u4 * t] = (src[s0 + t] + p12) + p34
-        dst[d0 + u4 * t + u1] = q12 + two * q34
-        dst[d0 + u4 * t + u2] = p12 + four * p34
-        dst[d0 + u4 * t + u3] = (q12 + eight * q34) + src[s5 + t]
+        dst[d0 + u4 * t], dst[d0 + u4 * t + u1], dst[d0 + u4 * t + u2], dst[d0 + u4 * t + u3] = _at_point(
+            src[s0 + t], src[s1 + t], src[s2 + t], src[s3 + t], src[s4 + t], src[s5 + t], two, four, eight)
 
 
 @kernel
@@ -221,15 +222,8 @@ def _a_interleaved(src, s, dst, d, count):
     s0, u1, u2, u3, u4 = np.uint64(s), np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
     d0, d1, d2, d3, d4, d5 = np.uint64(d[0]), np.uint64(d[1]), np.uint64(d[2]), np.uint64(d[3]), np.uint64(d[4]), np.uint64(d[5])
     for t in range(np.uint64(count)):
-        a, b, c, e = src[s0 + u4 * t], src[s0 + u4 * t + u1], src[s0 + u4 * t + u2], src[s0 + u4 * t + u3]
-        even, odd = a + c, b + e
-        even4, odd4 = a + four * c, two * (b + four * e)
-        dst[d0 + t] = a
-        dst[d1 + t] = even + odd
-        dst[d2 + t] = even - odd
-        dst[d3 + t] = even4 + odd4
-        dst[d4 + t] = even4 - odd4
-        dst[d5 + t] = e
+        dst[d0 + t], dst[d1 + t], dst[d2 + t], dst[d3 + t], dst[d4 + t], dst[d5 + t] = _a_point(
+            src[s0 + u4 * t], src[s0 + u4 * t + u1], src[s0 + u4 * t + u2], src[s0 + u4 * t + u3], two, four)
 
 
 @kernel
