@@ -80,10 +80,10 @@ KNOBS: dict[str, Knob] = {
                               "of conv_tile_bytes holds, where the plan blocks; 1: one sample at a time)"),
     "conv_winograd_min_channels": Knob(None, _positive_or_none,
                                        "'auto' runs 3x3 stride-1 layers by Winograd F(4x4, 3x3) from this many "
-                                       "channels in and out (None: 16 with AVX2 BLAS kernels, 32 with AVX-512's)"),
+                                       "channels in and out (None: 16)"),
     "conv_winograd_min_pixels": Knob(None, _positive_or_none,
                                      "'auto' runs Winograd only on output planes of at least this many pixels "
-                                     "(None: 256 with AVX2 BLAS kernels, 1024 with AVX-512's)"),
+                                     "(None: 256)"),
     "conv_taps_min_channels": Knob(16, check_positive_int,
                                    "'auto' runs layers without groups as one product per kernel tap from this "
                                    "many input channels"),

@@ -362,15 +362,17 @@ def test_threads_survive_fork():
                                                   (2, 3, 0, (9, 10))])
 def test_winograd_split_by_blocks_of_samples_equals_the_padded_image_split(tile, n, top, left, out_hw):
     """split_samples over blocks of samples writes every element of a buffer holding stale values:
-    x placed at (top, left) in zeros (cropped for negative offsets), split by remainder mod tile."""
+    x placed at (top, left) in zeros (cropped for negative offsets), one run per column j of the input
+    tile (tile + 2 wide) and row remainder: xs[i, c, j, rp, R, tx] = padded[tile*R + rp, tile*tx + j]."""
     from minieye.kernels import conv_winograd
     x = np.random.default_rng(n).standard_normal((n, 2, 6, 6)).astype(np.float32)
     shape = conv_winograd.split_shape(2, out_hw, tile)
-    th1, tw1 = shape[3:]
-    padded = np.zeros((n, 2, tile * th1 + 12, tile * tw1 + 12), dtype=np.float32)
+    th1, tw = shape[3:]
+    padded = np.zeros((n, 2, tile * th1 + 12, tile * tw + 14), dtype=np.float32)
     padded[:, :, 6 + top:12 + top, 6 + left:12 + left] = x
-    padded = padded[:, :, 6:6 + tile * th1, 6:6 + tile * tw1]
-    want = padded.reshape(n, 2, th1, tile, tw1, tile).transpose(0, 1, 3, 5, 2, 4)
+    padded = padded[:, :, 6:6 + tile * th1, 6:8 + tile * tw]
+    rows = padded.reshape(n, 2, th1, tile, tile * tw + 2).transpose(0, 1, 3, 2, 4)  # (.., rp, R, column)
+    want = np.stack([rows[..., j:j + tile * tw:tile] for j in range(tile + 2)], axis=2)
     got = np.full((n,) + shape, np.nan, dtype=np.float32)
     for lo, hi in ((0, n // 2), (n // 2, n)):
         block = np.full((hi - lo,) + shape, np.nan, dtype=np.float32)

@@ -39,13 +39,15 @@ def test_auto_picks_direct_for_few_channels_and_gemm_for_many(monkeypatch):
     assert plan((8, 32, 32, 32), (32, 1, 3, 3), depthwise).algorithm is Algorithm.DIRECT
 
 
-def test_winograd4_thresholds_follow_the_blas_kernels(monkeypatch):
+def test_winograd4_thresholds_are_the_same_with_avx512_blas(monkeypatch):
+    """From 16 channels on 16x16 planes whatever the BLAS kernels (measured, docs/kernels.md "Sixth pass")."""
     monkeypatch.setattr(_blas, "avx512_blas", lambda: True)
-    assert plan((8, 24, 32, 32), (24, 24, 3, 3), G1).algorithm is Algorithm.TAPS       # 32 channels with AVX-512
-    assert plan((8, 64, 16, 16), (64, 64, 3, 3), G1).algorithm is Algorithm.TAPS       # and 32x32 planes
-    assert plan((8, 32, 32, 32), (32, 32, 3, 3), G1).algorithm is Algorithm.WINOGRAD4
-    with me.options(conv_winograd_min_channels=32, conv_winograd_min_pixels=256):
-        assert plan((8, 32, 16, 16), (32, 32, 3, 3), G1).algorithm is Algorithm.WINOGRAD4
+    assert plan((8, 16, 32, 32), (32, 16, 3, 3), G1).algorithm is Algorithm.WINOGRAD4  # bench_kernels' row
+    assert plan((8, 64, 16, 16), (64, 64, 3, 3), G1).algorithm is Algorithm.WINOGRAD4
+    assert plan((8, 64, 8, 8), (64, 64, 3, 3), G1).algorithm is Algorithm.TAPS         # planes below 16x16
+    with me.options(conv_winograd_min_channels=32, conv_winograd_min_pixels=1024):
+        assert plan((8, 16, 32, 32), (32, 16, 3, 3), G1).algorithm is Algorithm.TAPS
+        assert plan((8, 32, 16, 16), (32, 32, 3, 3), G1).algorithm is Algorithm.TAPS
 
 
 def test_taps_run_the_input_gradient_per_tap_without_more_outputs_than_inputs_or_with_avx512_blas(monkeypatch):

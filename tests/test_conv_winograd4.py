@@ -28,9 +28,10 @@ def test_winograd4_matches_naive_loops(problem, parallel, tiny_tiles, threads):
         _check_against_naive(problem, "winograd4", parallel, tiny_tiles)
 
 
-@pytest.mark.parametrize("shape", [(4, 64, 16, 16, 64), (2, 32, 30, 30, 32), (3, 24, 21, 13, 24)])
+@pytest.mark.parametrize("shape", [(4, 64, 16, 16, 64), (2, 32, 30, 30, 32), (3, 24, 21, 13, 24), (1, 4, 130, 126, 4)])
 def test_winograd4_float32_rounding_on_realistic_magnitudes(shape):
-    """ReLU'd unit-normal inputs and He-scaled weights, many channels: each pass within 2e-5 of the
+    """ReLU'd unit-normal inputs and He-scaled weights, many channels (and a plane of more tile positions
+    than one output-transform block, ``OUTPUT_RUN``): each pass within 2e-5 of the
     largest output (F(4x4, 3x3) measured 3-8e-6, GEMM and F(2x2, 3x3) 2-6e-7); float64 within 1e-12."""
     n, c, h, w, c_out = shape
     rng = np.random.default_rng(c)

@@ -97,7 +97,7 @@ def _winograd_parts(n: int, c_in: int, c_out: int, out_hw: tuple[int, int], plan
     scratch = [(_scratch(f"wino_x{i}", (chunk,) + conv_winograd.split_shape(c_in, out_hw, wino.TILE), dtype),
                 _scratch(f"wino_v{i}", (elements * c_in * chunk * plane,), dtype),
                 _scratch(f"wino_m{i}", (elements * c_out * chunk * plane,), dtype),
-                _scratch(f"wino_y{i}", (wino.block_size(out_hw),), dtype), *_gemm_args(dtype)) for i in range(threads)]
+                _scratch(f"wino_y{i}", (wino.block_size(out_hw, chunk),), dtype), *_gemm_args(dtype)) for i in range(threads)]
     return chunk, [n * p // threads for p in range(threads + 1)], scratch
 
 
@@ -109,12 +109,13 @@ def _winograd_grad_weight(x: np.ndarray, dy: np.ndarray, pads: tuple[int, int], 
     c_out, out_hw = dy.shape[1], dy.shape[2:]
     wino = _WINOGRAD[plan.algorithm]
     chunk, edges, scratch = _winograd_parts(n, c_in, c_out, out_hw, plan, x.dtype)
-    split_dy = [_scratch(f"wino_dy{i}", (chunk,) + conv_winograd.split_shape(c_out, out_hw, wino.TILE), x.dtype)
-                for i in range(len(scratch))]
+    # F(2x2)'s kernels split dy too; F(4x4)'s read dy's (non-overlapping) blocks in place
+    split_dy = [(_scratch(f"wino_dy{i}", (chunk,) + conv_winograd.split_shape(c_out, out_hw, wino.TILE), x.dtype),)
+                if wino is conv_winograd else () for i in range(len(scratch))]
     du = np.zeros((len(scratch), wino.ELEMENTS, c_out, c_in), dtype=x.dtype)
 
     def part(i: int) -> None:
-        wino.grad_weight_images(x, pads[0], pads[1], dy, du[i], scratch[i][0], split_dy[i], *scratch[i][1:],
+        wino.grad_weight_images(x, pads[0], pads[1], dy, du[i], scratch[i][0], *split_dy[i], *scratch[i][1:],
                                 edges[i], edges[i + 1], chunk)
 
     with single_threaded_blas():  # the transform's NumPy product too: woken OpenBLAS threads spin

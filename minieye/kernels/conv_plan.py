@@ -18,7 +18,7 @@ the knobs of ``minieye.options`` at call time:
   many at most.
 - ``conv_wide_tile`` and ``conv_tile_bytes``: the tile sizes of the direct and GEMM (and
   Winograd) algorithms; ``conv_winograd_min_channels`` and ``conv_winograd_min_pixels``: from how many
-  channels and output pixels per plane "auto" picks Winograd F(4x4, 3x3) (None: by the BLAS kernels); ``conv_taps_min_channels``: from how
+  channels and output pixels per plane "auto" picks Winograd F(4x4, 3x3) (None: 16 and 256); ``conv_taps_min_channels``: from how
   many input channels "auto" runs other layers without groups per tap.
 
 The shapes are those of the *convolution* (input ``(N, C_in, *size)``, weight
@@ -100,13 +100,13 @@ def _auto_algorithm(c_in_g: int, c_out_g: int, kernel: tuple[int, ...], geometry
     if c_in_g * c_out_g <= 16 or c_in_g == 1 or c_out_g == 1:
         return Algorithm.DIRECT
     # Winograd's transforms cost per pixel and channel, its savings grow with the channels and
-    # the plane. F(4x4, 3x3) against TAPS, measured per pass (docs/kernels.md, "Fifth pass"): with
-    # AVX2 BLAS kernels ahead by 5-40 % from 16 channels in and out on 16x16 planes; with AVX-512's,
-    # whose products are faster while the transforms cost the same, only from 32 on 32x32 planes.
-    # It is ahead of F(2x2, 3x3) on every layer measured, so "auto" never picks F(2x2).
-    avx512 = _blas.avx512_blas()
-    min_channels = option("conv_winograd_min_channels") or (32 if avx512 else 16)
-    min_pixels = option("conv_winograd_min_pixels") or (1024 if avx512 else 256)
+    # the plane. F(4x4, 3x3) against TAPS, measured per pass (docs/kernels.md, "Fifth pass" and
+    # "Sixth pass"): ahead from 16 channels in and out on 16x16 planes with AVX2 BLAS kernels and,
+    # since its transforms cover whole blocks of channels and no junk tiles, with AVX-512's too
+    # (forward and input gradient 0.55-0.95x); even or behind on 8x8 planes. It is ahead of
+    # F(2x2, 3x3) on every layer measured, so "auto" never picks F(2x2).
+    min_channels = option("conv_winograd_min_channels") or 16
+    min_pixels = option("conv_winograd_min_pixels") or 256
     if (min(c_in_g, c_out_g) >= min_channels and _winograd_fits(kernel, geometry)
             and plane_pixels >= min_pixels):
         return Algorithm.WINOGRAD4

@@ -13,13 +13,11 @@ output transform writes each 2x2 block (plus the bias). That is 16 multiply-adds
 (c_out, c_in) pair and 2x2 outputs instead of 36.
 
 Layout, so that every transform loop is a long unit-stride run (vectorised): the caller
-zero-pads the input and splits its rows and columns by parity (``split_samples``),
-``xs[n, c, rp, cp, R, K] = padded[2*R + rp, 2*K + cp]``. Element (r, j) of tile (ty, tx) is
-then at (r % 2, j % 2, ty + r // 2, tx + j // 2): for fixed (r, j), an affine function of
-the tile's position ``ty * (tiles_w + 1) + tx`` in the plane. The transforms run over those
-positions, one image plane at a time; the one extra position per row of tiles (tx = tiles_w)
-is computed and multiplied but never written out. The output transform writes y
-row by row. With the padding given per side, the same kernel serves the forward (top =
+zero-pads the input and splits it into one run per column j of the input tile and row parity
+(``split_samples``), ``xs[n, c, j, rp, R, tx] = padded[2*R + rp, 2*tx + j]``. Element (r, j) of
+tile (ty, tx) is then at (j, r % 2, ty + r // 2, tx): for fixed (r, j), the tile's position
+``ty * tiles_w + tx`` in the plane plus a constant. The transforms run over those positions, one
+image plane at a time (every position a tile). The output transform writes y row by row. With the padding given per side, the same kernel serves the forward (top =
 pad_h) and the input gradient (the forward of dy with the flipped, transposed kernel and
 top = 2 - pad_h; any output size). The weight gradient (``grad_weight_images``) is the
 adjoint: per element, ``dU[k] = sum over tiles of dM[k] @ V[k]^T`` with ``dM = A dY A^T``
@@ -46,12 +44,12 @@ G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0
 
 
 def positions(out_hw: tuple[int, int]) -> int:
-    """Tile positions per plane, tiles_h * (tiles_w + 1) (one junk position per row of tiles)."""
-    return ((out_hw[0] + 1) // 2) * ((out_hw[1] + 1) // 2 + 1)
+    """Tile positions per plane, tiles_h * tiles_w."""
+    return ((out_hw[0] + 1) // 2) * ((out_hw[1] + 1) // 2)
 
 
-def block_size(out_hw: tuple[int, int]) -> int:
-    """Elements of the per-thread output-block scratch (``y_buf``) for output planes of out_hw."""
+def block_size(out_hw: tuple[int, int], chunk: int) -> int:
+    """Elements of the per-thread output-block scratch (``y_buf``) for output planes of out_hw (any chunk)."""
     return 4 * positions(out_hw)
 
 
@@ -66,45 +64,66 @@ def transform_weight(w: np.ndarray, g: np.ndarray = G) -> np.ndarray:
 
 def split_shape(c: int, out_hw: tuple[int, int], tile: int) -> tuple[int, ...]:
     """The shape of one image split for the kernels (``split_samples``) for output planes of out_hw
-    and output tiles of side ``tile``: (c, tile, tile, tiles_h + 1, tiles_w + 1)."""
-    return (c, tile, tile, (out_hw[0] + tile - 1) // tile + 1, (out_hw[1] + tile - 1) // tile + 1)
+    and output tiles of side ``tile``: (c, tile + 2, tile, tiles_h + 1, tiles_w)."""
+    return (c, tile + 2, tile, (out_hw[0] + tile - 1) // tile + 1, (out_hw[1] + tile - 1) // tile)
 
 
 @kernel
 def split_samples(x, xs, top, left, lo, hi):
-    """xs[i - lo, c, rp, cp, R, K] = x[i, c, m*R + rp - top, m*K + cp - left] (0 outside x; m = xs.shape[2],
-    2 or 4) for the samples i = lo .. hi-1: x placed at (top, left) in zeros of height m*tiles_h + m and
-    width m*tiles_w + m (a negative offset or a short buffer crops it), split by row and column
-    remainder mod m, so that element (r, j) of every tile of a plane is one run. The kernels split
-    each chunk of images just before transforming it (into a buffer the cache holds). Each row of x
-    is copied into a zero-bordered row buffer, then dealt out to its m runs in one loop (unsigned
-    indices: no negative-index wraparound, so the loops vectorise)."""
+    """xs[i - lo, c, j, rp, R, tx] = x[i, c, m*R + rp - top, m*tx + j - left] (0 outside x; m = xs.shape[3],
+    2 or 4; j < m + 2, the input tile's width) for the samples i = lo .. hi-1: x placed at (top, left)
+    in zeros (a negative offset or a short buffer crops it), one run per column j of the input tile
+    and row remainder rp, so that element (r, j) of every tile of a plane is one run, at the tile's
+    position ty * tiles_w + tx (no position is computed that is not a tile). The kernels split each
+    chunk of images just before transforming it (into a buffer the cache holds). Per plane, the rows
+    are copied into a zero-bordered buffer ordered by row remainder (row rp*(tiles_h + 1) + R of
+    m*tiles_w columns; the two columns past them spill into the next row, are set aside in ``extra``
+    and zeroed); the buffer is dealt out to the runs j < m in one loop (element f to run f % m at
+    f // m; unsigned indices, so that the loops vectorise); runs m, m + 1 are runs 0, 1 one position
+    on, but for each row's last tile, whose columns m, m + 1 come from ``extra``."""
     h, w = x.shape[2], x.shape[3]
-    m, th1, tw1 = xs.shape[2], xs.shape[4], xs.shape[5]
-    row = np.zeros(m * tw1, dtype=x.dtype)
-    c0, c1 = min(max(left, 0), m * tw1), max(min(m * tw1, left + w), min(max(left, 0), m * tw1))
-    run = np.uint64(th1 * tw1)  # from run (rp, cp) to (rp, cp + 1)
+    m, th1, tw = xs.shape[3], xs.shape[4], xs.shape[5]
+    width = m * tw
+    c0, c1 = min(max(left, 0), width + 2), max(min(width + 2, left + w), min(max(left, 0), width + 2))
+    spill = c1 - width  # columns written past the row (into the next row's first two)
+    flat = np.zeros(m * th1 * width + 2, dtype=x.dtype)
+    extra = np.zeros((m * th1, 2), dtype=x.dtype)
+    run = np.uint64(m * th1 * tw)  # from one column's run to the next's
+    copied = np.uint64(c1 - c0)
     u1, u2, u3, u4 = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
     for i in range(lo, hi):
         for c in range(x.shape[1]):
-            plane, src = xs[i - lo, c].reshape(-1), x[i, c].reshape(-1)
-            for big in range(th1):  # padded row m*big + rp (nested: no division per row)
-                for rp in range(m):
-                    sy = m * big + rp - top
+            src = x[i, c].reshape(-1)
+            for rp in range(m):  # the buffer's rows in order: padded row m*big + rp
+                for big in range(th1):
+                    sy, row = m * big + rp - top, rp * th1 + big
+                    d = np.uint64(row * width + c0)
                     if 0 <= sy < h:
-                        first = np.uint64(sy * w + c0 - left)
-                        for k in range(np.uint64(c0), np.uint64(c1)):
-                            row[k] = src[first + k - np.uint64(c0)]
+                        s = np.uint64(sy * w + c0 - left)
+                        for k in range(copied):
+                            flat[d + k] = src[s + k]
                     else:
-                        row[:] = 0
-                    d = np.uint64((rp * m * th1 + big) * tw1)
-                    if m == 4:
-                        for k in range(np.uint64(tw1)):
-                            plane[d + k], plane[d + run + k] = row[u4 * k], row[u4 * k + u1]
-                            plane[d + u2 * run + k], plane[d + u3 * run + k] = row[u4 * k + u2], row[u4 * k + u3]
-                    else:
-                        for k in range(np.uint64(tw1)):
-                            plane[d + k], plane[d + run + k] = row[u2 * k], row[u2 * k + u1]
+                        for k in range(copied):
+                            flat[d + k] = 0
+                    after = (row + 1) * width
+                    extra[row, 0] = flat[after] if spill > 0 else 0
+                    extra[row, 1] = flat[after + 1] if spill > 1 else 0
+                    flat[after], flat[after + 1] = 0, 0
+            plane = xs[i - lo, c].reshape(-1)
+            if m == 4:
+                for g in range(run):
+                    plane[g], plane[run + g] = flat[u4 * g], flat[u4 * g + u1]
+                    plane[u2 * run + g], plane[u3 * run + g] = flat[u4 * g + u2], flat[u4 * g + u3]
+            else:
+                for g in range(run):
+                    plane[g], plane[run + g] = flat[u2 * g], flat[u2 * g + u1]
+            for e in range(2):
+                shifted, base = np.uint64(m + e) * run, np.uint64(e) * run + u1
+                for g in range(run - u1):
+                    plane[shifted + g] = plane[base + g]
+            for row in range(m * th1):
+                last = (row + 1) * tw - 1
+                plane[m * run + last], plane[(m + 1) * run + last] = extra[row, 0], extra[row, 1]
 
 
 # B^T (4x4) as, per row, (first input row, second input row, sign of the second):
@@ -113,25 +132,24 @@ _BT_ROWS = ((0, 2, 1.0, -1.0), (1, 2, 1.0, 1.0), (2, 1, 1.0, -1.0), (1, 3, 1.0, 
 
 
 @kernel
-def _split_offset(r, j, th1, tw1):
+def _split_offset(r, j, th1, tw):
     """Where element (r, j) of tile position 0 sits in a flattened split plane (``split_samples``)."""
-    return (((r % 2) * 2 + j % 2) * th1 + r // 2) * tw1 + j // 2
+    return ((j * 2 + r % 2) * th1 + r // 2) * tw
 
 
 @kernel
-def _input_element(out, flat, i, j, th1, tw1):
-    """out[t] = (B^T d_t B)[i, j] for every tile position t but the last (a junk one, set to 0)
-    of one channel's flattened split plane: four shifted unit-stride runs of the plane."""
+def _input_element(out, flat, i, j, th1, tw):
+    """out[t] = (B^T d_t B)[i, j] for every tile position t of one channel's flattened split plane:
+    four unit-stride runs of the plane."""
     p_i, q_i, _, s_i = _BT_ROWS[i]
     p_j, q_j, _, s_j = _BT_ROWS[j]
-    count = out.shape[0] - 1
+    count = out.shape[0]
     s_i, s_j = out.dtype.type(s_i), out.dtype.type(s_j)  # float64 constants would widen the loop
-    o0, o1 = _split_offset(p_i, p_j, th1, tw1), _split_offset(p_i, q_j, th1, tw1)
-    o2, o3 = _split_offset(q_i, p_j, th1, tw1), _split_offset(q_i, q_j, th1, tw1)
+    o0, o1 = _split_offset(p_i, p_j, th1, tw), _split_offset(p_i, q_j, th1, tw)
+    o2, o3 = _split_offset(q_i, p_j, th1, tw), _split_offset(q_i, q_j, th1, tw)
     a, b, c, d = flat[o0:o0 + count], flat[o1:o1 + count], flat[o2:o2 + count], flat[o3:o3 + count]
     for t in range(count):
         out[t] = (a[t] + s_j * b[t]) + s_i * (c[t] + s_j * d[t])
-    out[count] = 0
 
 
 @kernel
@@ -154,7 +172,7 @@ def _output_element(out, m, o, start, a, b, shift):
 @kernel
 def _output_plane(m, o, start, y_plane, cols, shift):
     """y_plane[2*ty + a, 2*tx + b] = (A^T M A)[a, b] + shift for the tile positions start ..
-    start + P - 1 of m[:, o] (P = tiles_h * (tiles_w + 1)), cropped to y_plane (h_out, w_out):
+    start + P - 1 of m[:, o] (P = tiles_h * tiles_w), cropped to y_plane (h_out, w_out):
     each element (a, b) at every position into ``cols`` (scratch (2, 2, P)), then interleaved
     into each row of y."""
     positions = cols.shape[2]
@@ -162,11 +180,11 @@ def _output_plane(m, o, start, y_plane, cols, shift):
         for b in range(2):
             _output_element(cols[a, b], m, o, start, a, b, shift)
     h_out, w_out = y_plane.shape
-    tiles_w1 = positions // ((h_out + 1) // 2)
+    tiles_w = positions // ((h_out + 1) // 2)
     pairs = w_out // 2
     for row in range(h_out):  # each row of y: its tiles' two columns interleaved (a shuffle)
-        base = (row // 2) * tiles_w1
-        even, odd, dst = cols[row % 2, 0, base:base + tiles_w1], cols[row % 2, 1, base:base + tiles_w1], y_plane[row]
+        base = (row // 2) * tiles_w
+        even, odd, dst = cols[row % 2, 0, base:base + tiles_w], cols[row % 2, 1, base:base + tiles_w], y_plane[row]
         for tx in range(pairs):
             dst[2 * tx] = even[tx]
             dst[2 * tx + 1] = odd[tx]
@@ -177,13 +195,13 @@ def _output_plane(m, o, start, y_plane, cols, shift):
 @kernel
 def _input_transform(xs, v, n0, imgs):
     """v[k, c, i*P + t] = (B^T d B)[k // 4, k % 4] for tile position t of image n0 + i, channel c."""
-    c_in, th1, tw1 = xs.shape[1], xs.shape[4], xs.shape[5]
-    plane = (th1 - 1) * tw1
+    c_in, th1, tw = xs.shape[1], xs.shape[4], xs.shape[5]
+    plane = (th1 - 1) * tw
     for i in range(imgs):
         for c in range(c_in):
             flat = xs[n0 + i, c].reshape(-1)
             for k in range(16):
-                _input_element(v[k, c, i * plane:(i + 1) * plane], flat, k // 4, k % 4, th1, tw1)
+                _input_element(v[k, c, i * plane:(i + 1) * plane], flat, k // 4, k % 4, th1, tw)
 
 
 @kernel
@@ -220,9 +238,9 @@ def forward_images(x, top, left, u, bias, y, xs, v_buf, m_buf, y_buf, ints, scal
     scratch xs (chunk, *``split_shape(c_in, (h_out, w_out), 2)``), v_buf (16*c_in*chunk*P,), m_buf
     (16*c_out*chunk*P,) with P = ``positions``, y_buf (``block_size``,); ints and scalars:
     ``conv_blas.gemm``'s."""
-    c_in, th1, tw1 = xs.shape[1], xs.shape[4], xs.shape[5]
+    c_in, th1, tw = xs.shape[1], xs.shape[4], xs.shape[5]
     c_out = u.shape[1]
-    plane = (th1 - 1) * tw1
+    plane = (th1 - 1) * tw
     for n0 in range(first, last, chunk):
         imgs = min(chunk, last - n0)
         cols = imgs * plane
@@ -243,14 +261,14 @@ _A = ((1.0, 0.0), (1.0, 1.0), (1.0, -1.0), (0.0, -1.0))
 def _output_grad_transform(dys, dm, n0, imgs):
     """dm[k, o, i*P + t] = (A dY A^T)[k // 4, k % 4], dY the 2x2 block of dy at tile position t of
     image n0 + i, channel o (zero beyond dy: the positions written nowhere get 0). dys: dy split by
-    ``split_samples`` with no offset, so block element (a, b) is the run at ((2*a + b) * (tiles_h + 1)) * (tiles_w + 1)."""
-    c_out, th1, tw1 = dys.shape[1], dys.shape[4], dys.shape[5]
-    plane = (th1 - 1) * tw1
+    ``split_samples`` with no offset, so block element (a, b) is the run at ((2*b + a) * (tiles_h + 1)) * tiles_w."""
+    c_out, th1, tw = dys.shape[1], dys.shape[4], dys.shape[5]
+    plane = (th1 - 1) * tw
     for i in range(imgs):
         for o in range(c_out):
             flat = dys[n0 + i, o].reshape(-1)
-            d00, d01 = flat[:plane], flat[th1 * tw1:th1 * tw1 + plane]
-            d10, d11 = flat[2 * th1 * tw1:2 * th1 * tw1 + plane], flat[3 * th1 * tw1:3 * th1 * tw1 + plane]
+            d00, d10 = flat[:plane], flat[th1 * tw:th1 * tw + plane]
+            d01, d11 = flat[2 * th1 * tw:2 * th1 * tw + plane], flat[3 * th1 * tw:3 * th1 * tw + plane]
             for k in range(16):
                 (a0, a1), (b0, b1) = _A[k // 4], _A[k % 4]
                 c00, c01 = flat.dtype.type(a0 * b0), flat.dtype.type(a0 * b1)
