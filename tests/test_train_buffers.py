@@ -66,3 +66,56 @@ def test_a_mini_batch_with_nan_stops_with_finite_running_statistics():
     result = train.Trainer(problem, train.Adam(), train.FixedStep(0.01)).run(max_iterations=200)
     assert result.stop_reason == "non_finite" and 0 < result.iterations < 200
     assert all(np.isfinite(s).all() for s in _stats(net))
+
+
+def test_checkpoint_resume_mid_run_gives_the_same_running_statistics(tmp_path):
+    """Mini-batches, L-BFGS and a line search with rejected trials: the run resumed from a checkpoint
+    written at iteration 4 ends with the same parameters and running statistics, bit for bit."""
+    x, y = _data()
+
+    def trainer(net, monitors=()):
+        problem = train.Problem(net, losses.MSE(), x, y, batch_size=16, rng=np.random.default_rng(3))
+        return train.Trainer(problem, train.LBFGS(), train.ArmijoWolfe(), monitors=list(monitors))
+
+    straight_net = _net()
+    straight = trainer(straight_net).run(max_iterations=8)
+    assert straight.evaluations > straight.iterations + 1
+    path = tmp_path / "mid.ckpt"
+    trainer(_net(), [train.Checkpoint(path, every=4, at_end=False)]).run(max_iterations=6)
+    resumed_net = _net()
+    resumed = trainer(resumed_net).run(max_iterations=8, resume_from=path)
+    assert resumed.iterations == straight.iterations and resumed.loss == straight.loss
+    np.testing.assert_array_equal(resumed_net.layers[0].weight.value, straight_net.layers[0].weight.value)
+    for got, expected in zip(_stats(resumed_net), _stats(straight_net)):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_ctrl_c_inside_a_line_search_leaves_the_last_accepted_points_statistics():
+    """An interrupt in a trial's forward pass: the parameters and the running statistics are those the
+    last accepted point left (the replay of the accepted points), not the interrupted trial's."""
+    x, y = _data()
+    net = _net()
+    problem = train.Problem(net, losses.MSE(), x, y)
+    points, calls = [problem.get_vector()], [0]
+    forward = problem.forward_vector
+
+    def interrupting(batch):  # Ctrl-C once BatchNorm has updated its statistics
+        calls[0] += 1
+        out = forward(batch)
+        if calls[0] == 8:  # the second trial of iteration 5, after a rejected one
+            raise KeyboardInterrupt
+        return out
+
+    problem.forward_vector = interrupting
+    trainer = train.Trainer(problem, train.LBFGS(), train.ArmijoWolfe(),
+                            monitors=[train.Callback(lambda t, r: points.append(t.current.x.copy()))])
+    result = trainer.run(max_iterations=100)
+    assert result.stop_reason == "interrupted" and 0 < result.iterations < 8
+    replay = _net()
+    replay_problem = train.Problem(replay, losses.MSE(), x, y)
+    for point in points:
+        replay_problem.set_vector(point)
+        replay_problem.evaluate()
+    np.testing.assert_array_equal(problem.get_vector(), points[-1])
+    for got, expected in zip(_stats(net), _stats(replay)):
+        np.testing.assert_array_equal(got, expected)
