@@ -218,3 +218,34 @@ def test_a_worker_that_joins_later_takes_partitions_back():
             assert [(old, new) for _, old, new in problem.placement.moves[2:]] == [(survivor, joined)] * 2
             problem.evaluate_vector()
             assert len(problem.placement.moves) == 4  # balanced: nothing moves again
+
+
+def test_a_worker_lost_while_actors_are_built_costs_only_its_own_partitions():
+    """Partitions started on two workers at once (a re-placement or a rebalance over several), one
+    of them lost before its actor answers: the other worker's actors are kept, so the next call
+    re-places only the lost worker's partitions (else it found live partitions without an actor
+    and failed after waiting worker_wait)."""
+    from types import SimpleNamespace
+
+    from minieye.distributed.placement import Placement, WorkerLost
+
+    class Client:
+        status = "running"
+
+        def scatter(self, data, **kwargs):
+            return [SimpleNamespace(release=lambda: None)]
+
+        def submit(self, *args, workers, **kwargs):
+            return SimpleNamespace(address=workers[0])
+
+    def wait(future, address):
+        if address == "tcp://b":
+            raise WorkerLost(f"worker {address} left the cluster during the call")
+        return f"actor on {address}"
+
+    placement = Placement(Client(), 4, lambda i, address: (None, None, []), dict, None, retries=1)
+    placement._wait = wait
+    with pytest.raises(WorkerLost):
+        placement._start({0: "tcp://b", 1: "tcp://c", 2: "tcp://b", 3: "tcp://c"})
+    assert placement.actors == [None, "actor on tcp://c", None, "actor on tcp://c"]
+    assert placement.workers == ["tcp://b", "tcp://c", "tcp://b", "tcp://c"]

@@ -108,14 +108,17 @@ class Placement:
                                            key=f"minieye-partition-{i}-{uuid.uuid4().hex}")
                 self._held[i], self.workers[i] = held + [actor], address
                 pending[i] = actor
+            lost = None
             for i, actor in pending.items():
                 try:
                     self.actors[i] = self._wait(actor, targets[i])
-                except WorkerLost:
-                    raise
+                except WorkerLost as exc:  # the others' actors still count: only this one is re-placed
+                    lost = lost or exc
                 except Exception as exc:
                     raise RuntimeError(f"DistributedProblem: building partition {i} on worker {targets[i]} "
                                        f"failed ({type(exc).__name__}: {exc})") from exc
+            if lost is not None:
+                raise lost
         finally:
             model.release()  # every actor has rebuilt its network: the bytes are no longer needed
 
