@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from .checks import check_bool, check_nonneg_int, check_positive_int, check_real, fail
+from .checks import check_bool, check_nonneg_int, check_optional_real, check_positive_int, check_real, fail
 
 __all__ = ["options", "get", "set", "snapshot", "KNOBS", "Knob"]
 
@@ -44,11 +44,6 @@ def _positive_or_none(value: Any, where: str, name: str) -> int | None:
 
 def _positive_number(value: Any, where: str, name: str) -> float:
     return check_real(value, where, name, positive=True)
-
-
-def _seconds_or_none(value: Any, where: str, name: str) -> float | None:
-    """A finite number of seconds >= 0, or None (never)."""
-    return None if value is None else check_real(value, where, name)
 
 
 def _one_of(*choices: str) -> Callable[[Any, str, str], str]:
@@ -103,7 +98,7 @@ KNOBS: dict[str, Knob] = {
                                 "TV regularisers use their fused Numba kernels (False: the NumPy reference)"),
     "worker_wait": Knob(10.0, _positive_number,
                         "seconds a distributed problem waits for a first Dask worker"),
-    "rebalance_every": Knob(2.0, _seconds_or_none,
+    "rebalance_every": Knob(2.0, check_optional_real,
                             "seconds between a distributed problem's looks for workers that joined, "
                             "which then take partitions (0: every evaluation; None: never)"),
 }

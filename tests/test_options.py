@@ -65,6 +65,8 @@ def test_set_changes_the_process_default():
     ({"conv_algorithm": "winograd-ish"}, "conv_algorithm one of"),
     ({"regularizer_kernels": 1}, "regularizer_kernels True or False; got regularizer_kernels=1"),
     ({"worker_wait": -1.0}, "worker_wait a finite number > 0; got worker_wait=-1.0"),
+    ({"rebalance_every": -1}, "rebalance_every a finite number >= 0; got rebalance_every=-1"),
+    ({"rebalance_every": float("inf")}, "rebalance_every a finite number >= 0; got rebalance_every=inf"),
 ])
 def test_bad_knobs_are_refused_with_the_name(values, message):
     with pytest.raises(ValueError, match=message):
