@@ -101,10 +101,9 @@ def _auto_algorithm(c_in_g: int, c_out_g: int, kernel: tuple[int, ...], geometry
         return Algorithm.DIRECT
     # Winograd's transforms cost per pixel and channel, its savings grow with the channels and
     # the plane. F(4x4, 3x3) against TAPS, measured per pass (docs/kernels.md, "Fifth pass" and
-    # "Sixth pass"): ahead from 16 channels in and out on 16x16 planes with AVX2 BLAS kernels and,
-    # since its transforms cover whole blocks of channels and no junk tiles, with AVX-512's too
-    # (forward and input gradient 0.55-0.95x); even or behind on 8x8 planes. It is ahead of
-    # F(2x2, 3x3) on every layer measured, so "auto" never picks F(2x2).
+    # "Sixth pass"): ahead from 16 channels in and out on 16x16 planes with AVX2 and AVX-512 BLAS
+    # kernels alike, even or behind on 8x8 planes. It is ahead of F(2x2, 3x3) on every layer
+    # measured, so "auto" never picks F(2x2).
     min_channels = option("conv_winograd_min_channels") or 16
     min_pixels = option("conv_winograd_min_pixels") or 256
     if (min(c_in_g, c_out_g) >= min_channels and _winograd_fits(kernel, geometry)
