@@ -249,3 +249,25 @@ def test_a_worker_lost_while_actors_are_built_costs_only_its_own_partitions():
         placement._start({0: "tcp://b", 1: "tcp://c", 2: "tcp://b", 3: "tcp://c"})
     assert placement.actors == [None, "actor on tcp://c", None, "actor on tcp://c"]
     assert placement.workers == ["tcp://b", "tcp://c", "tcp://b", "tcp://c"]
+
+
+@pytest.mark.parametrize("holders, live, moved", [
+    (["a", "a", "a", "a"], ["a", "b"], {3: "b", 2: "b"}),        # all on the survivor: half go back
+    (["a", "a"], ["a", "b", "c"], {1: "b"}),                      # more workers than partitions
+    (["a"], ["a", "b", "c"], {}),
+    (["a", "b", "a", "b", "a"], ["a", "b", "c"], {4: "c"}),       # one apart is balanced enough
+    (["a", "gone", "a", "gone"], ["a", "c"], {2: "c"}),           # a lost worker's: the next call re-places them
+])
+def test_rebalance_moves_partitions_from_the_fullest_to_the_emptiest(monkeypatch, holders, live, moved):
+    from minieye.distributed import placement as placement_module
+
+    placement = placement_module.Placement(object(), len(holders), None, dict, None, retries=1)
+    placement.workers = list(holders)
+    seen = []
+    monkeypatch.setattr(placement_module, "live_workers", lambda client, wait: live)
+    monkeypatch.setattr(placement, "_move", lambda targets: seen.append(dict(targets)))
+    with me.options(rebalance_every=None):
+        placement.rebalance()
+    assert seen == []  # None: never looks unless forced
+    placement.rebalance(force=True)
+    assert seen == ([moved] if moved else [])
