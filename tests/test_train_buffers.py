@@ -119,3 +119,32 @@ def test_ctrl_c_inside_a_line_search_leaves_the_last_accepted_points_statistics(
     np.testing.assert_array_equal(problem.get_vector(), points[-1])
     for got, expected in zip(_stats(net), _stats(replay)):
         np.testing.assert_array_equal(got, expected)
+
+
+def test_an_accepted_step_whose_gradient_is_not_finite_leaves_the_last_finite_points_statistics():
+    """A values-only search (Backtracking) accepts a step on its loss; its gradient, computed
+    afterwards, is NaN: the run stops with the parameters and the running statistics of the last
+    point whose loss and gradient were finite (docs/training.md)."""
+    x, y = _data()
+    net = _net()
+    problem = train.Problem(net, losses.MSE(), x, y)
+    points = [problem.get_vector()]
+    forward = problem.forward_vector
+
+    def nan_gradient_after_the_first_iteration(batch):
+        loss, pending = forward(batch)
+        return (loss, pending) if len(points) < 2 else (loss, lambda: np.full_like(pending(), np.nan))
+
+    problem.forward_vector = nan_gradient_after_the_first_iteration
+    trainer = train.Trainer(problem, train.GradientDescent(), train.Backtracking(),
+                            monitors=[train.Callback(lambda t, r: points.append(t.current.x.copy()))])
+    result = trainer.run(max_iterations=10)
+    assert result.stop_reason == "non_finite" and result.iterations == len(points) - 1 == 1
+    replay = _net()
+    replay_problem = train.Problem(replay, losses.MSE(), x, y)
+    for point in points:
+        replay_problem.set_vector(point)
+        replay_problem.evaluate()
+    np.testing.assert_array_equal(problem.get_vector(), points[-1])
+    for got, expected in zip(_stats(net), _stats(replay)):
+        np.testing.assert_array_equal(got, expected)

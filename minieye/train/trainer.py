@@ -218,6 +218,7 @@ class Trainer:
             if trial is not None:
                 self.last_step, self.last_slope = trial.t, slope0
                 if self._needs_gradient() and not self._complete(trial.point):
+                    self._buffers.restore(before)  # the run stops at the current point: its buffers
                     return None, "non_finite_gradient"
                 return trial, ""
             if isinstance(self.orientation, GradientDescent):
