@@ -148,3 +148,29 @@ def test_an_accepted_step_whose_gradient_is_not_finite_leaves_the_last_finite_po
     np.testing.assert_array_equal(problem.get_vector(), points[-1])
     for got, expected in zip(_stats(net), _stats(replay)):
         np.testing.assert_array_equal(got, expected)
+
+
+def test_ctrl_c_while_the_current_point_is_evaluated_on_a_new_mini_batch_leaves_no_trace():
+    """Mini-batches: each iteration first evaluates the current point on the new batch. A Ctrl-C
+    there, once BatchNorm has updated its statistics, leaves them as before that evaluation (a
+    continued run evaluates a batch there again)."""
+    x, y = _data()
+    net = _net()
+    problem = train.Problem(net, losses.MSE(), x, y, batch_size=16, rng=np.random.default_rng(3))
+    trainer = train.Trainer(problem, train.LBFGS(), train.ArmijoWolfe())
+    forward, stale_calls, before = problem.forward_vector, [0], []
+
+    def interrupting(batch):
+        if trainer.stale:  # the current point on a new batch (Trainer._loop)
+            stale_calls[0] += 1
+            before.append(_stats(net))
+        out = forward(batch)
+        if stale_calls[0] == 3 and trainer.stale:
+            raise KeyboardInterrupt
+        return out
+
+    problem.forward_vector = interrupting
+    result = trainer.run(max_iterations=10)
+    assert result.stop_reason == "interrupted" and result.iterations == 3
+    for got, expected in zip(_stats(net), before[-1]):
+        np.testing.assert_array_equal(got, expected)

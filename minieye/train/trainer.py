@@ -101,11 +101,15 @@ class Trainer:
 
     def _evaluate(self, x: np.ndarray, batch: np.ndarray | None, gradient: bool = True) -> tuple[Iterate, bool]:
         """The loss at ``x`` (and its gradient unless ``gradient`` is False); whether both are finite.
-        A non-finite evaluation leaves the layers' buffers as they were (buffers.py)."""
+        A non-finite or interrupted evaluation leaves the layers' buffers as they were (buffers.py)."""
         self.problem.set_vector(x)
         self._loaded = x
         saved = self._buffers.snapshot()
-        loss, pending = self.problem.forward_vector(batch)
+        try:
+            loss, pending = self.problem.forward_vector(batch)
+        except BaseException:  # Ctrl-C or an error: a run continued later evaluates this batch again
+            self._buffers.restore(saved)
+            raise
         self.evaluations += 1
         total = loss + self.orientation.penalty(x) if math.isfinite(loss) else loss
         point = Iterate(x, total, None, None, pending)
