@@ -10,8 +10,8 @@ so a straight line (``LinePath``: ``p(t) = t d``), MindsEye's quadratic quasi-Ne
 curve (``CurvedPath``: ``p(t) = t (1 - t) a + t^2 b``, tangent to ``a`` at 0 and at
 ``b`` when t = 1) and projected or orthant-restricted lines all fit one interface.
 
-``initial_step`` is the step the orientation considers natural (1 for a
-quasi-Newton direction); None lets the trainer guess from the previous iteration.
+A path's ``initial_step`` is the step the orientation considers natural (1 for a
+quasi-Newton direction); None lets ``first_trial_step`` guess from the previous iteration.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import numpy as np
 from ..functional.optim import box_line_point, box_line_slope
 from ._linalg import dot, norm
 
-__all__ = ["Path", "LinePath", "CurvedPath", "ProjectedPath", "OrthantPath", "initial_step"]
+__all__ = ["Path", "LinePath", "CurvedPath", "ProjectedPath", "OrthantPath", "first_trial_step"]
 
 
 class Path:
@@ -149,8 +149,8 @@ class OrthantPath(Path):
         return grad + self.l1 * self.mask * sign
 
 
-def initial_step(path: Any, slope0: float, grad: np.ndarray, last_step: float | None,
-                 last_slope: float | None) -> float:
+def first_trial_step(path: Any, slope0: float, grad: np.ndarray, last_step: float | None,
+                     last_slope: float | None) -> float:
     """The line search's first trial step t0 along ``path``: the path's own (a quasi-Newton
     step is 1), else the last step scaled to the same first-order change (Nocedal & Wright
     (3.60)), else 1 / |grad|; 1 when that is not a finite positive number."""

@@ -32,7 +32,7 @@ from .epochs import EpochTracker
 from .linesearch import LineSearch, Trial
 from .monitor import Monitor
 from .orient import GradientDescent, Iterate, Orientation
-from .paths import ProjectedPath, initial_step
+from .paths import ProjectedPath, first_trial_step
 from .problem import Problem
 from .result import STOP_REASONS, Record, Result
 from .settings import (UNSET, OutOfTime, converged, limits, loss_resolution, no_progress, nonfinite_message,
@@ -206,7 +206,7 @@ class Trainer:
                 return None, (f"no descent direction (slope {slope0:.3g} along the path, gradient norm "
                               f"{self.orientation.stationarity(current):.3g}): a gradient too small to show "
                               "a slope, a constrained corner, or a gradient that is not finite along it")
-            t0 = initial_step(path, slope0, current.grad, self.last_step, self.last_slope)
+            t0 = first_trial_step(path, slope0, current.grad, self.last_step, self.last_slope)
             phi = self._phi(path, current.x, self._batch, tally, before)
             if self._ahead():
                 phi = self._phi_ahead(phi, self._phi(path, current.x, self._upcoming(), tally, before))
