@@ -26,6 +26,16 @@ def _stats(net: me.Sequential) -> tuple[np.ndarray, np.ndarray]:
     return norm.running_mean.copy(), norm.running_var.copy()
 
 
+def _replayed(points: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The statistics of one forward pass at the start and at each accepted point, from fresh ones."""
+    replay = _net()
+    problem = train.Problem(replay, losses.MSE(), x, y)
+    for point in points:
+        problem.set_vector(point)
+        problem.evaluate()
+    return _stats(replay)
+
+
 def test_line_search_trials_leave_only_the_accepted_points_update():
     x, y = _data()
     net = _net()
@@ -35,13 +45,7 @@ def test_line_search_trials_leave_only_the_accepted_points_update():
                             monitors=[train.Callback(lambda t, r: points.append(t.current.x.copy()))])
     result = trainer.run(max_iterations=8)
     assert result.evaluations > result.iterations + 1  # the searches did evaluate rejected trials
-    # replay: one forward pass at the start and at each accepted point, from fresh statistics
-    replay = _net()
-    replay_problem = train.Problem(replay, losses.MSE(), x, y)
-    for point in points:
-        replay_problem.set_vector(point)
-        replay_problem.evaluate()
-    for got, expected in zip(_stats(net), _stats(replay)):
+    for got, expected in zip(_stats(net), _replayed(points, x, y)):
         np.testing.assert_array_equal(got, expected)
 
 
@@ -111,13 +115,8 @@ def test_ctrl_c_inside_a_line_search_leaves_the_last_accepted_points_statistics(
                             monitors=[train.Callback(lambda t, r: points.append(t.current.x.copy()))])
     result = trainer.run(max_iterations=100)
     assert result.stop_reason == "interrupted" and 0 < result.iterations < 8
-    replay = _net()
-    replay_problem = train.Problem(replay, losses.MSE(), x, y)
-    for point in points:
-        replay_problem.set_vector(point)
-        replay_problem.evaluate()
     np.testing.assert_array_equal(problem.get_vector(), points[-1])
-    for got, expected in zip(_stats(net), _stats(replay)):
+    for got, expected in zip(_stats(net), _replayed(points, x, y)):
         np.testing.assert_array_equal(got, expected)
 
 
@@ -140,13 +139,8 @@ def test_an_accepted_step_whose_gradient_is_not_finite_leaves_the_last_finite_po
                             monitors=[train.Callback(lambda t, r: points.append(t.current.x.copy()))])
     result = trainer.run(max_iterations=10)
     assert result.stop_reason == "non_finite" and result.iterations == len(points) - 1 == 1
-    replay = _net()
-    replay_problem = train.Problem(replay, losses.MSE(), x, y)
-    for point in points:
-        replay_problem.set_vector(point)
-        replay_problem.evaluate()
     np.testing.assert_array_equal(problem.get_vector(), points[-1])
-    for got, expected in zip(_stats(net), _stats(replay)):
+    for got, expected in zip(_stats(net), _replayed(points, x, y)):
         np.testing.assert_array_equal(got, expected)
 
 
