@@ -265,9 +265,69 @@ def test_rebalance_moves_partitions_from_the_fullest_to_the_emptiest(monkeypatch
     placement.workers = list(holders)
     seen = []
     monkeypatch.setattr(placement_module, "live_workers", lambda client, wait: live)
-    monkeypatch.setattr(placement, "_move", lambda targets: seen.append(dict(targets)))
+    monkeypatch.setattr(placement, "_swap", lambda targets: seen.append(dict(targets)))
     with me.options(rebalance_every=None):
         placement.rebalance()
     assert seen == []  # None: never looks unless forced
     placement.rebalance(force=True)
     assert seen == ([moved] if moved else [])
+
+
+class _FakeClient:
+    """Just enough of a dask Client for Placement._start and rebalance's swap, no cluster."""
+    status = "running"
+
+    def __init__(self):
+        self.cancelled = []
+
+    def scatter(self, data, **kwargs):
+        from types import SimpleNamespace
+        return [SimpleNamespace(release=lambda: None)]
+
+    def submit(self, *args, workers, **kwargs):
+        from types import SimpleNamespace
+        return SimpleNamespace(address=workers[0], build=True)
+
+    def cancel(self, futures):
+        self.cancelled.append(list(futures))
+
+
+@pytest.mark.parametrize("builds", [True, False])
+def test_rebalance_builds_before_it_releases_and_keeps_the_placement_when_that_fails(monkeypatch, builds):
+    from types import SimpleNamespace
+
+    from minieye.distributed import placement as placement_module
+
+    client = _FakeClient()
+    placement = placement_module.Placement(client, 4, lambda i, address: (None, None, []), dict, None, retries=0)
+
+    def actor(address):
+        return SimpleNamespace(describe=lambda: SimpleNamespace(address=address, build=False))
+
+    def wait(future, address):
+        if future.build:
+            if address == "tcp://new" and not builds:
+                raise OSError("the shard files are not on this machine")
+            return actor(address)
+        return ("rows", 4)
+
+    placement._wait = wait
+    old_held = [[f"future {i}"] for i in range(4)]
+    placement.workers, placement.actors = ["tcp://a"] * 4, [actor("tcp://a") for _ in range(4)]
+    placement._held, placement.layout = [list(h) for h in old_held], [("rows", 4)] * 4
+    monkeypatch.setattr(placement_module, "live_workers", lambda client, wait: ["tcp://a", "tcp://new"])
+    if builds:
+        placement.rebalance(force=True)
+        assert placement.workers == ["tcp://a", "tcp://a", "tcp://new", "tcp://new"]
+        assert client.cancelled == [old_held[3], old_held[2]]  # the old actors go after the new ones answered
+        assert [m[0] for m in placement.moves] == [3, 2] and placement.refused == set()
+    else:
+        before = list(placement.actors)
+        with pytest.warns(RuntimeWarning, match=r"moving partitions \[2, 3\] to worker\(s\) \['tcp://new'\] "
+                                                r"failed .*shard files.* stay where they were"):
+            placement.rebalance(force=True)
+        assert placement.workers == ["tcp://a"] * 4 and placement.actors == before
+        assert placement._held == old_held and placement.moves == []
+        assert placement.refused == {"tcp://new"}
+        placement.rebalance(force=True)  # the refused worker is not offered partitions again
+        assert placement.moves == [] and placement.workers == ["tcp://a"] * 4

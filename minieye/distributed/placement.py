@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 import uuid
+import warnings
 from collections import Counter
 from typing import Any, Callable
 
@@ -69,7 +70,8 @@ class Placement:
 
     Attributes: ``workers`` (the address holding each partition), ``layout`` (each
     partition's ``describe()``: rows and per-row shapes), ``moves`` (``(partition, from,
-    to)`` of every re-placement and every move by ``rebalance``).
+    to)`` of every re-placement and every move by ``rebalance``), ``refused`` (workers that
+    failed to build partitions ``rebalance`` moved to them: not offered any again).
     """
 
     def __init__(self, client: Any, count: int, payload: Payload, pack: Callable[[], dict],
@@ -82,6 +84,7 @@ class Placement:
         self.moves: list[tuple[int, str, str]] = []
         self._held: list[list[Any]] = [[] for _ in range(count)]  # each partition's futures, its actor's last
         self._last_look = time.monotonic()
+        self.refused: set[str] = set()  # workers that failed to build moved partitions (rebalance)
 
     # -- placing --------------------------------------------------------------------------------
     def place_all(self, workers: list[str] | None = None) -> None:
@@ -227,7 +230,7 @@ class Placement:
             return
         self._last_look = now
         try:
-            workers = live_workers(self.client, wait=False)
+            workers = [w for w in live_workers(self.client, wait=False) if w not in self.refused]
         except OSError:  # the scheduler did not answer: look again next time
             return
         if not workers:
@@ -244,18 +247,37 @@ class Placement:
             targets[i] = least
             load[most] -= 1
             load[least] += 1
-        if not targets:
-            return
-        for i in targets:
-            self._release(i)
+        if targets:
+            self._swap(targets)
+
+    def _swap(self, targets: dict[int, str]) -> None:
+        """rebalance's moves: the new actors are built and checked while the old ones still hold
+        their partitions, which go only once that succeeded. If it fails (a worker that cannot
+        build them, one lost meanwhile), every partition stays where it was, with a warning, and
+        a worker that failed to build is not offered partitions again (``refused``)."""
+        old = {i: (self._held[i], self.actors[i], self.workers[i]) for i in targets}
+        recorded = len(self.moves)
         try:
             self._move(targets)
-        except WorkerLost:  # a new worker left again: the next call re-places what has no actor
-            pass
+        except Exception as exc:
+            for i, (held, actor, address) in old.items():
+                if self._held[i] is not held and self._held[i] and self.client.status == "running":
+                    self.client.cancel(self._held[i])
+                self._held[i], self.actors[i], self.workers[i] = held, actor, address
+            del self.moves[recorded:]
+            if not isinstance(exc, WorkerLost):
+                self.refused |= set(targets.values())
+            warnings.warn(f"DistributedProblem: moving partitions {sorted(targets)} to worker(s) "
+                          f"{sorted(set(targets.values()))} failed ({type(exc).__name__}: {exc}); they stay "
+                          f"where they were", RuntimeWarning, stacklevel=4)
+            return
+        for held, _, _ in old.values():
+            if held and self.client.status == "running":
+                self.client.cancel(held)
 
     def _move(self, targets: dict[int, str]) -> None:
-        """Start partition i's actor on ``targets[i]`` (its old one released), record the move, and
-        check that each got the same rows back."""
+        """Start partition i's actor on ``targets[i]``, record the move, and check that each got the
+        same rows back."""
         self.moves.extend((i, self.workers[i], address) for i, address in targets.items())
         self._start(targets)
         again = self.call([(i, "describe", ()) for i in targets])
