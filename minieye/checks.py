@@ -234,10 +234,10 @@ def check_bool(value: Any, where: str, name: str) -> bool:
 
 def check_real(value: Any, where: str, name: str, *, positive: bool = False, signed: bool = False) -> float:
     """A finite real number (not a bool), >= 0, or > 0 with ``positive``, of any sign with ``signed``; as a float."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
-        and bool(np.isfinite(value)) and (signed or (value > 0 if positive else value >= 0))
-    if not ok:
-        bound = "" if signed else " > 0" if positive else " >= 0"
+    bound = "" if signed else " > 0" if positive else " >= 0"
+    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
+        raise fail_type(where, f"{name} a finite number{bound}", f"{name}={value!r}", value=value)
+    if not (np.isfinite(value) and (signed or (value > 0 if positive else value >= 0))):
         raise fail(where, f"{name} a finite number{bound}", f"{name}={value!r}")
     return float(value)
 

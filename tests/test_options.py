@@ -76,6 +76,13 @@ def test_bad_knobs_are_refused_with_the_name(values, message):
         me.options.set(**values)
 
 
+@pytest.mark.parametrize("values", [{"worker_wait": "2"}, {"worker_wait": True}, {"rebalance_every": "1"}])
+def test_a_number_knob_given_another_type_is_a_type_error(values):
+    (name, value), = values.items()
+    with pytest.raises(TypeError, match=f"{name} a finite number .*; got {name}={value!r}"):
+        me.options.set(**values)
+
+
 def test_numpy_numbers_are_knob_values_like_any_other():
     with me.options(threads=np.int64(2), pool_parallel_min_work=np.int32(0), worker_wait=np.float32(0.5)) as now:
         assert (now["threads"], now["pool_parallel_min_work"], now["worker_wait"]) == (2, 0, 0.5)
