@@ -65,9 +65,10 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
     smaller one (``blind_select.frames``), and the one whose restoration predicts held-out
     pixels best is used (centred in the (kh, kw) frame).
     ``share`` in (0, 1]: the restoration's share of an accepted result, the rest the input
-    (0.5: a hedge against a plausible but wrong kernel, which no test here detects; on the
-    tuning split it cut the worst loss below the input from 3.2 dB to 0.15 dB, at the price
-    of half of a right kernel's gain: docs/blind.md, *Third pass*).
+    (0.5: a hedge against a plausible but wrong kernel, which no test here detects: its
+    restoration's errors and the input's are nearly uncorrelated, so their average is rarely
+    worse than the input, at the price of about half of a right kernel's gain; docs/blind.md,
+    *Third pass*).
     Returns the image (shape and dtype of ``blurred``) and the kernel ((kh, kw),
     float64, non-negative, sum 1, true-convolution convention like psf.py's); with
     ``full=True`` a ``BlindResult`` record. When the data cannot support a kernel, no
