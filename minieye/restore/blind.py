@@ -19,6 +19,7 @@ import numpy as np
 from ..checks import check_positive_int, fail, fail_type, pair
 from .blind_estimate import ROUNDS, check_initial_kernel, estimate_kernel, pyramid
 from .deconvolve import as_image, deconvolve_in_memory
+from .denoiser import denoise
 from .blind_select import embed, frames, select_kernel
 from .blind_verdict import RESIDUAL_MAX, STRUCTURE_MIN, residual_ratio, structure
 from .intensity import to_dtype
@@ -65,10 +66,10 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
     smaller one (``blind_select.frames``), and the one whose restoration predicts held-out
     pixels best is used (centred in the (kh, kw) frame).
     ``share`` in (0, 1]: the restoration's share of an accepted result, the rest the input
-    (0.5: a hedge against a plausible but wrong kernel, which no test here detects: its
-    restoration's errors and the input's are nearly uncorrelated, so their average is rarely
-    worse than the input, at the price of about half of a right kernel's gain; docs/blind.md,
-    *Third pass*).
+    denoised (``restore.denoise``); 0.5 is a hedge against a plausible but wrong kernel, which
+    no test here detects: its restoration's errors and the input's are nearly uncorrelated, so
+    their average is rarely worse than the input, at the price of about half of a right
+    kernel's gain (docs/blind.md, *Third pass*).
     Returns the image (shape and dtype of ``blurred``) and the kernel ((kh, kw),
     float64, non-negative, sum 1, true-convolution convention like psf.py's); with
     ``full=True`` a ``BlindResult`` record. When the data cannot support a kernel, no
@@ -118,7 +119,9 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
         why = f"the kernel does not explain the data: re-blurred residual {misfit:.2f} x the noise sd"
         return _finish(y * scale, out_dtype, k, False, why, sigma, detail, misfit, started, full, scores,
                        choice.evidence)
-    image = share * restored + (1.0 - share) * y if share < 1 else restored
+    # the rest is the input without its noise: the learned denoiser (restore.denoise) is cheap and
+    # its output rarely worse than the input
+    image = share * restored + (1.0 - share) * denoise(y) if share < 1 else restored
     return _finish(image * scale, out_dtype, k, True, "", sigma, detail, misfit, started, full, scores,
                    choice.evidence, share)
 
