@@ -4,6 +4,7 @@
     python benchmarks/bench_blind.py --split tuning               # tune: the tuning corpus + synthetic images
     python benchmarks/bench_blind.py --split heldout --n 8 --size 128 --seed 1
     python benchmarks/bench_blind.py --split tuning --slack 4     # a loose bound: frame 8 px wider than the truth
+    python benchmarks/bench_blind.py --split tuning --share 0.5   # the hedge: half restoration, half input
 
 Each case takes a crop (``--size``, default 256, centred) of one image of the split, in
 [0, 1] (colour images stay colour), blurs it (``mode='reflect'``) with a seeded kernel,
@@ -114,20 +115,21 @@ def make_case(i: int, names: list[str], size: int, seed: int):
     return name, label, truth, kernel, noise, blurred
 
 
-def run_case(i: int, names: list[str], size: int, seed: int, slack: int = 0) -> dict:
+def run_case(i: int, names: list[str], size: int, seed: int, slack: int = 0, share: float = 1.0) -> dict:
     name, label, truth, kernel, noise, blurred = make_case(i, names, size, seed)
     h, w = truth.shape[:2]
     sq = lambda x: float(np.mean((np.clip(x, 0, 1) - truth) ** 2))  # noqa: E731
     frame = tuple(min(n + 2 * slack, m - (1 - m % 2)) for n, m in zip(kernel.shape, truth.shape))
     started, cpu = time.perf_counter(), time.process_time()
-    result = restore.blind_deconvolve(blurred, frame, full=True)
+    result = restore.blind_deconvolve(blurred, frame, share=share, full=True)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     tried = {k: v for k, v in result.scores.items() if k not in ("no blur", "minimal blur")}
     reference = restore.deconvolve(blurred, kernel)
     return {"case": f"{name} {h}x{w}{' colour' if truth.ndim == 3 else ''}, {label}", "noise": noise,
             "ratio": sq(result.image) / sq(reference), "blurred": restore.psnr(truth, np.clip(blurred, 0, 1)),
             "blind": restore.psnr(truth, np.clip(result.image, 0, 1)), "true": restore.psnr(truth, np.clip(reference, 0, 1)),
-            "kernel L1": kernel_error(result.kernel, kernel), "accepted": result.accepted, "residual": result.residual,
+            "kernel L1": kernel_error(result.kernel, kernel), "accepted": result.accepted, "share": result.share,
+            "residual": result.residual,
             "structure": result.structure, "evidence": result.evidence, "frame": min(tried, key=tried.get) if tried else "-",
             "s": seconds, "cpu": cpu}
 
@@ -141,9 +143,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--cases", default=None, help="comma-separated case numbers to run (of 0..n-1)")
     ap.add_argument("--slack", type=int, default=0, help="tell blind_deconvolve a frame this many pixels wider on "
                     "each side than the true kernel's (a loose bound, as a user would give)")
+    ap.add_argument("--share", type=float, default=1.0, help="blind_deconvolve's share: the restoration's share of "
+                    "an accepted result, the rest the input (0.5: the hedge)")
     args = ap.parse_args(argv)
     names = TUNING if args.split == "tuning" else HELDOUT
-    print(f"split {args.split}, {args.n} cases, crop {args.size}, seed {args.seed}, slack {args.slack}; "
+    print(f"split {args.split}, {args.n} cases, crop {args.size}, seed {args.seed}, slack {args.slack}, "
+          f"share {args.share:g}; "
           f"load average at start {os.getloadavg()[0]:.1f}")
     cols = ["case", "noise", "blurred", "blind", "true kernel", "ratio", "kernel L1", "best frame", "evidence", "structure",
             "residual", "accepted", "s (cpu)"]
@@ -151,12 +156,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     numbers = [int(c) for c in args.cases.split(",")] if args.cases else range(args.n)
     for i in numbers:
-        r = run_case(i, names, args.size, args.seed, args.slack)
+        r = run_case(i, names, args.size, args.seed, args.slack, args.share)
         rows.append(r)
         below = " (below blurred)" if r["blind"] < r["blurred"] - 1e-9 else ""
+        verdict = ("yes" if r["share"] == 1 else f"yes, share {r['share']:g}") if r["accepted"] else "no: input returned"
         print(f"| {i}: {r['case']} | {r['noise']:.4f} | {r['blurred']:.2f} | {r['blind']:.2f}{below} | {r['true']:.2f} "
               f"| {r['ratio']:.2f} | {r['kernel L1']:.2f} | {r['frame']} | {r['evidence']:.1f} | {r['structure']:.2f} "
-              f"| {r['residual']:.2f} | {'yes' if r['accepted'] else 'no: input returned'} | {r['s']:.1f} ({r['cpu']:.1f}) |",
+              f"| {r['residual']:.2f} | {verdict} | {r['s']:.1f} ({r['cpu']:.1f}) |",
               flush=True)
     ratios = np.array([r["ratio"] for r in rows])
     below = sum(r["blind"] < r["blurred"] - 1e-9 for r in rows)
@@ -164,7 +170,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(f"ratio <= 3: {np.mean(ratios <= 3):.0%} ({int((ratios <= 3).sum())}/{len(rows)}), median ratio "
           f"{np.median(ratios):.2f}; below the blurred input: {below}; mean gain over blurred {np.mean(gains):+.2f} dB "
           f"(true kernel {np.mean([r['true'] - r['blurred'] for r in rows]):+.2f} dB); input returned in "
-          f"{sum(not r['accepted'] for r in rows)}; blind seconds: median {np.median([r['s'] for r in rows]):.1f}, "
+          f"{sum(not r['accepted'] for r in rows)}; "
+          f"blind seconds: median {np.median([r['s'] for r in rows]):.1f}, "
           f"max {max(r['s'] for r in rows):.1f} (cpu: median {np.median([r['cpu'] for r in rows]):.1f}, max "
           f"{max(r['cpu'] for r in rows):.1f}); load average at end {os.getloadavg()[0]:.1f}")
     return rows

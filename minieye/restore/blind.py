@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import check_positive_int, fail, pair
+from ..checks import check_positive_int, fail, fail_type, pair
 from .blind_estimate import ROUNDS, check_initial_kernel, estimate_kernel, pyramid
 from .deconvolve import as_image, deconvolve_in_memory
+from .denoiser import denoise
 from .blind_select import embed, frames, select_kernel
 from .blind_verdict import RESIDUAL_MAX, STRUCTURE_MIN, residual_ratio, structure
 from .intensity import to_dtype
@@ -46,13 +47,14 @@ class BlindResult:
     seconds: float
     scores: dict = field(default_factory=dict)  # held-out error / sigma^2: 'no blur' and each frame tried ('13x13')
     evidence: float = float("nan")  # the best kernel's advantage over no blur, in standard errors (blind_select.py)
+    share: float = 0.0  # the restoration's share of the returned image (the caller's ``share``; 0 when refused)
 
 
 FINAL_SIGMA_FLOOR = 0.005  # the final non-blind pass regularises at least as for this noise sd
 
 
 def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = None, iterations: int | None = None,
-                     initial_kernel: Any = None, progress: bool = False, full: bool = False) -> Any:
+                     initial_kernel: Any = None, share: float = 1.0, progress: bool = False, full: bool = False) -> Any:
     """Estimate (image, kernel) from a blurred image alone.
 
     ``kernel_size``: the PSF's (kh, kw) (odd; an int for square), an upper bound on the
@@ -63,6 +65,11 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
     Without ``initial_kernel``, kernels are estimated in the (kh, kw) frame and in a
     smaller one (``blind_select.frames``), and the one whose restoration predicts held-out
     pixels best is used (centred in the (kh, kw) frame).
+    ``share`` in (0, 1]: the restoration's share of an accepted result, the rest the input
+    denoised (``restore.denoise``); 0.5 is a hedge against a plausible but wrong kernel, which
+    no test here detects: its restoration's errors and the input's are nearly uncorrelated, so
+    their average is rarely worse than the input, at the price of about half of a right
+    kernel's gain (docs/blind.md, *Third pass*).
     Returns the image (shape and dtype of ``blurred``) and the kernel ((kh, kw),
     float64, non-negative, sum 1, true-convolution convention like psf.py's); with
     ``full=True`` a ``BlindResult`` record. When the data cannot support a kernel, no
@@ -80,6 +87,7 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
     if kh > y.shape[0] or kw > y.shape[1]:
         raise fail(where, "a kernel no larger than the image", f"kernel_size=({kh}, {kw}), blurred.shape == {y.shape}")
     rounds = _rounds(rounds, iterations, where)
+    share = check_share(share, where)
     if initial_kernel is not None:
         initial_kernel = check_initial_kernel(initial_kernel, (kh, kw), where)
     sigma = estimate_noise(y)
@@ -111,17 +119,29 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
         why = f"the kernel does not explain the data: re-blurred residual {misfit:.2f} x the noise sd"
         return _finish(y * scale, out_dtype, k, False, why, sigma, detail, misfit, started, full, scores,
                        choice.evidence)
-    return _finish(restored * scale, out_dtype, k, True, "", sigma, detail, misfit, started, full, scores,
-                   choice.evidence)
+    # the rest is the input without its noise: the learned denoiser (restore.denoise) is cheap and
+    # its output rarely worse than the input
+    image = share * restored + (1.0 - share) * denoise(y) if share < 1 else restored
+    return _finish(image * scale, out_dtype, k, True, "", sigma, detail, misfit, started, full, scores,
+                   choice.evidence, share)
+
+
+def check_share(share: Any, where: str) -> float:
+    """The restoration's share of the returned image: a real number in (0, 1]."""
+    if isinstance(share, bool) or not isinstance(share, (int, float, np.integer, np.floating)):
+        raise fail_type(where, "share a real number in (0, 1]", f"{type(share).__name__} {share!r}")
+    if not 0 < share <= 1:
+        raise fail(where, "share in (0, 1]", f"share={share!r}")
+    return float(share)
 
 
 def _finish(image, dtype, k, accepted, reason, sigma, detail, misfit, started, full, scores=None,
-            evidence=float("nan")):
+            evidence=float("nan"), share=0.0):
     """The image in the input's dtype (the input's own values when refused), alone or in a record."""
     out = to_dtype(image, dtype)
     if full:
         return BlindResult(out, k, accepted, reason, sigma, detail, misfit, time.perf_counter() - started,
-                           scores or {}, evidence)
+                           scores or {}, evidence, share)
     return out, k
 
 
