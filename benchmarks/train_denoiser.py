@@ -23,13 +23,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import minieye as me  # noqa: E402
 from denoiser_corpus import load_corpus, train_validation_split  # noqa: E402
+from denoiser_recipe import build_net  # noqa: E402
 from minieye.restore.denoiser import WEIGHTS_PATH  # noqa: E402
 from minieye.restore.denoiser_training import train_denoiser  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--depth", type=int, default=8)
+    parser.add_argument("--arch", choices=("dncnn", "unet"), default="dncnn")
+    parser.add_argument("--levels", default="2,2:1,1:1", help="unet: 3x3 layers per lower level down : up : at full size")
+    parser.add_argument("--depth", type=int, default=8, help="dncnn: conv layers")
     parser.add_argument("--channels", type=int, default=24)
     parser.add_argument("--patch", type=int, default=32)
     parser.add_argument("--patches", type=int, default=2048, help="fresh patches per epoch")
@@ -42,17 +45,26 @@ def main() -> None:
                         help="train on whole images (default: the left 3/4, the rest validates: denoiser_recipe.py)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(WEIGHTS_PATH), help="where the weights go")
+    parser.add_argument("--checkpoint", type=int, default=10,
+                        help="every this many epochs, save the weights to out/denoiser_checkpoint.minieye")
     args = parser.parse_args()
 
     corpus = load_corpus(smooth=args.smooth)
     print(f"corpus: {len(corpus)} images ({', '.join(corpus)})")
     images = list(corpus.values()) if args.all_pixels else train_validation_split(corpus)[0]
+    Path("out").mkdir(exist_ok=True)
+
+    def checkpoint(done: int, net: me.core.Layer) -> None:  # a run cut short still leaves weights
+        if done % args.checkpoint == 0 or done == args.epochs:
+            me.io.save(net, "out/denoiser_checkpoint.minieye")
+
     started = time.perf_counter()
     cpu = time.process_time()
     with me.options(threads=args.threads):
         trained = train_denoiser(images, depth=args.depth, channels=args.channels,
                                  patch_size=args.patch, patches_per_epoch=args.patches, epochs=args.epochs,
-                                 batch_size=args.batch, rate=args.rate, seed=args.seed, progress=True)
+                                 batch_size=args.batch, rate=args.rate, seed=args.seed, progress=True,
+                                 net=build_net(args), on_epoch=checkpoint)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     params = sum(p.value.size for p in trained.net.parameters())
     print(f"{params} parameters; {args.epochs} epochs x {args.patches} patches of {args.patch}x{args.patch}: "

@@ -26,6 +26,7 @@ from ..checks import as_float_array, check_real, fail
 from ..core import Layer
 from ..network import Sequential
 from .intensity import check_channels_last, choose_intensity
+from .denoiser_unet import network_reach
 from .noise import estimate_noise
 
 __all__ = ["denoise", "build_denoiser", "load_denoiser", "denoiser_input", "apply_denoiser",
@@ -74,19 +75,24 @@ def _tiles(size: int, tile: int) -> list[tuple[int, int]]:
 def apply_denoiser(net: Layer, noisy: np.ndarray, sigma: float, tile: int = TILE) -> np.ndarray:
     """Denoise one image in working units with ``sigma`` in [0, MAX_SIGMA]. Shapes: (H, W) -> (H, W).
 
-    The image goes through in ``tile`` x ``tile`` pieces, each with a margin as wide as the
-    receptive radius, so the result does not depend on ``tile``.
+    The image is reflect-padded by the network's receptive radius (and up to a multiple of
+    its downsampling factor) and goes through in ``tile`` x ``tile`` pieces, each with that
+    margin and on the same grid of the factor, so the result does not depend on ``tile``.
     """
-    margin = max(1, (len(getattr(net, "layers", ())) + 1) // 2)  # conv layers: the receptive radius
-    padded = np.pad(noisy.astype(np.float32), margin, mode="reflect" if min(noisy.shape) > margin else "symmetric")
-    out = np.empty(noisy.shape, dtype=np.float32)
+    radius, factor = network_reach(net)
+    margin = -(-max(radius, 1) // factor) * factor
+    tile = -(-tile // factor) * factor
     h, w = noisy.shape
-    for top, bottom in _tiles(h, tile):
-        for left, right in _tiles(w, tile):
+    size_h, size_w = -(-h // factor) * factor, -(-w // factor) * factor
+    pads = ((margin, margin + size_h - h), (margin, margin + size_w - w))
+    padded = np.pad(noisy.astype(np.float32), pads, mode="reflect" if min(noisy.shape) > margin else "symmetric")
+    out = np.empty((size_h, size_w), dtype=np.float32)
+    for top, bottom in _tiles(size_h, tile):
+        for left, right in _tiles(size_w, tile):
             window = padded[top:bottom + 2 * margin, left:right + 2 * margin]
             residual = net(denoiser_input(window[None], sigma))[0, 0]
             out[top:bottom, left:right] = (window - RESIDUAL_UNIT * residual)[margin:-margin, margin:-margin]
-    return out
+    return out[:h, :w]
 
 
 def estimate_denoise_sigma(x: np.ndarray) -> float:

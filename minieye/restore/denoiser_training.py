@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -71,7 +71,8 @@ def _check_images(images: Sequence[Any], size: int) -> list[np.ndarray]:
 
 def train_denoiser(images: Sequence[Any], *, depth: int = 8, channels: int = 24, patch_size: int = 32,
                    patches_per_epoch: int = 2048, epochs: int = 10, batch_size: int = 16, rate: float = 1e-3,
-                   seed: int = 0, progress: bool = False, net: Layer | None = None) -> TrainedDenoiser:
+                   seed: int = 0, progress: bool = False, net: Layer | None = None,
+                   on_epoch: Callable[[int, Layer], None] | None = None) -> TrainedDenoiser:
     """Train a denoiser on grey ``images`` (values in about [0, 1]) with Adam, from ``seed``.
 
     Args:
@@ -80,6 +81,8 @@ def train_denoiser(images: Sequence[Any], *, depth: int = 8, channels: int = 24,
         patches_per_epoch, epochs, batch_size: fresh patches every epoch, in mini-batches.
         rate: Adam's learning rate at the start; a cosine schedule takes it to 2% at the end.
         progress: show a tqdm progress bar per epoch.
+        net: the network to train (e.g. restore.denoiser_unet.build_unet()); None: build_denoiser's.
+        on_epoch: called with (epochs done, net) after every epoch (checkpoints).
 
     Returns a TrainedDenoiser whose ``net`` is in evaluation mode.
     """
@@ -108,6 +111,8 @@ def train_denoiser(images: Sequence[Any], *, depth: int = 8, channels: int = 24,
             bar.description = f"denoiser {epoch + 1}/{epochs}"
         stop = trainer.run(epochs=1).stop_reason
         result.epoch_losses.append(float(trainer.epochs.history[-1]["loss"]))
+        if on_epoch is not None:
+            on_epoch(epoch + 1, net)
         if stop != "epochs":  # Ctrl-C, a non-finite loss: keep what was learned so far
             break
     result.iteration_losses = [r.loss for r in history.records]
