@@ -72,6 +72,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=2e-3)
     ap.add_argument("--smooth", type=int, default=0, help="extra smooth synthetic training images")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sigma-power", type=float, default=1.0, help="noise levels 0.1 u**power (more low ones above 1)")
     ap.add_argument("--log", default="out/denoiser_recipe.jsonl")
     ap.add_argument("--weights", default=None, help="validate these saved weights instead of training")
     args = ap.parse_args()
@@ -83,7 +84,8 @@ def main() -> None:
         else:
             trained = train_denoiser(train, depth=args.depth, channels=args.channels, patch_size=args.patch,
                                      patches_per_epoch=args.patches, epochs=args.epochs, batch_size=args.batch,
-                                     rate=args.rate, seed=args.seed, net=build_net(args))
+                                     rate=args.rate, seed=args.seed, net=build_net(args),
+                                     sigma_power=args.sigma_power)
             net, loss = trained.net, trained.epoch_losses[-1]
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         scores = validate(net, valid)

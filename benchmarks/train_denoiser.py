@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--rate", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sigma-power", type=float, default=1.0, help="noise levels 0.1 u**power (more low ones above 1)")
     parser.add_argument("--smooth", type=int, default=8, help="extra smooth synthetic images (denoiser_corpus.py)")
     parser.add_argument("--all-pixels", action="store_true",
                         help="train on whole images (default: the left 3/4, the rest validates: denoiser_recipe.py)")
@@ -64,7 +65,8 @@ def main() -> None:
         trained = train_denoiser(images, depth=args.depth, channels=args.channels,
                                  patch_size=args.patch, patches_per_epoch=args.patches, epochs=args.epochs,
                                  batch_size=args.batch, rate=args.rate, seed=args.seed, progress=True,
-                                 net=build_net(args), on_epoch=checkpoint)
+                                 net=build_net(args), on_epoch=checkpoint,
+                                 sigma_power=args.sigma_power)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     params = sum(p.value.size for p in trained.net.parameters())
     print(f"{params} parameters; {args.epochs} epochs x {args.patches} patches of {args.patch}x{args.patch}: "
