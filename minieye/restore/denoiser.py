@@ -1,18 +1,19 @@
-"""A denoiser trained by minieye: a small residual CNN with a noise-level map (DnCNN-like).
+"""A denoiser trained by minieye: a small residual CNN with a noise-level map.
 
 The network sees two channels, the noisy image ``y`` (working units, about [0, 1]) and a
 constant map ``sigma / SIGMA_UNIT``, and predicts the noise, scaled: ``r = net(y, map)``,
 ``denoised = y - RESIDUAL_UNIT * r``. One network covers sigma in [0, MAX_SIGMA] (the
 training range); a noisier image is scaled down so that its noise is MAX_SIGMA, denoised,
-and scaled back.
+and scaled back. Two architectures: the DnCNN-like stack built here,
 
     Conv3x3(2 -> C), ReLU, (Conv3x3(C -> C), ReLU) x (depth - 2), Conv3x3(C -> 1)
 
-Its receptive field is ``2 depth + 1`` pixels wide; images are reflect-padded by ``depth``
-pixels before the network so that its zero padding never touches the image, and large
-images go through in overlapping tiles. The weights shipped in ``denoiser.minieye`` were
-trained by ``benchmarks/train_denoiser.py`` (see docs/learned_prior.md) and are loaded on
-first use.
+(receptive field ``2 depth + 1`` pixels wide), and the U-Net of denoiser_unet.py.
+apply_denoiser reads any such network's receptive radius and size factor
+(denoiser_unet.network_reach): images are reflect-padded by that radius so that the
+network's zero padding never touches the image, and large images go through in tiles
+with that margin. The weights shipped in ``denoiser.minieye`` were trained by
+``benchmarks/train_denoiser.py`` (see docs/learned_prior.md) and are loaded on first use.
 """
 from __future__ import annotations
 
