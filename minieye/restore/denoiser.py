@@ -37,7 +37,7 @@ WEIGHTS_PATH = Path(__file__).with_name("denoiser.minieye")
 MAX_SIGMA = 0.1      # noise sd range of the training data (working units)
 SIGMA_UNIT = 0.1     # the map channel holds sigma / SIGMA_UNIT, so it spans [0, 1]
 RESIDUAL_UNIT = 0.1  # the network predicts noise / RESIDUAL_UNIT: outputs of order 1
-TILE = 256           # interior size of the tiles a large image is cut into
+TILE = 384           # the largest interior side of the tiles a large image is cut into
 
 
 def build_denoiser(depth: int = 8, channels: int = 24, dtype: Any = "float32", seed: int = 0) -> Sequential:
@@ -69,16 +69,21 @@ def denoiser_input(noisy: np.ndarray, sigma: Any) -> np.ndarray:
     return np.stack([noisy, sigma / SIGMA_UNIT], axis=1)
 
 
-def _tiles(size: int, tile: int) -> list[tuple[int, int]]:
-    return [(a, min(a + tile, size)) for a in range(0, size, tile)]
+def _tiles(size: int, tile: int, factor: int) -> list[tuple[int, int]]:
+    """Near-equal pieces of at most ``tile`` (multiples of ``factor``): no thin last tile whose margins cost more than it."""
+    count = -(-size // tile)
+    piece = -(-size // count)
+    piece = -(-piece // factor) * factor
+    return [(a, min(a + piece, size)) for a in range(0, size, piece)]
 
 
 def apply_denoiser(net: Layer, noisy: np.ndarray, sigma: float, tile: int = TILE) -> np.ndarray:
     """Denoise one image in working units with ``sigma`` in [0, MAX_SIGMA]. Shapes: (H, W) -> (H, W).
 
     The image is reflect-padded by the network's receptive radius (and up to a multiple of
-    its downsampling factor) and goes through in ``tile`` x ``tile`` pieces, each with that
-    margin and on the same grid of the factor, so the result does not depend on ``tile``.
+    its downsampling factor) and goes through in near-equal pieces of at most ``tile`` x
+    ``tile``, each with that margin and on the same grid of the factor, so the result does
+    not depend on ``tile``.
     """
     radius, factor = network_reach(net)
     margin = -(-max(radius, 1) // factor) * factor
@@ -88,8 +93,8 @@ def apply_denoiser(net: Layer, noisy: np.ndarray, sigma: float, tile: int = TILE
     pads = ((margin, margin + size_h - h), (margin, margin + size_w - w))
     padded = np.pad(noisy.astype(np.float32), pads, mode="reflect" if min(noisy.shape) > margin else "symmetric")
     out = np.empty((size_h, size_w), dtype=np.float32)
-    for top, bottom in _tiles(size_h, tile):
-        for left, right in _tiles(size_w, tile):
+    for top, bottom in _tiles(size_h, tile, factor):
+        for left, right in _tiles(size_w, tile, factor):
             window = padded[top:bottom + 2 * margin, left:right + 2 * margin]
             residual = net(denoiser_input(window[None], sigma))[0, 0]
             out[top:bottom, left:right] = (window - RESIDUAL_UNIT * residual)[margin:-margin, margin:-margin]
