@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -28,9 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--priors", default="learned,auto,nonlocal")
     args = ap.parse_args(argv)
     if args.weights:
-        from minieye.restore import denoiser
-        denoiser.WEIGHTS_PATH = Path(args.weights)
-        denoiser.load_denoiser.cache_clear()
+        from minieye.restore.denoiser import use_weights
+        use_weights(args.weights)
     from skimage import data
     truth = data.camera() / 255.0
     k = psf.box(5)

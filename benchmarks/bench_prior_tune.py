@@ -64,11 +64,8 @@ def learned_case(args: tuple[dict, dict]) -> dict:
 def use_weights(path: str | None) -> None:
     """Run the denoiser saved at ``path`` instead of the shipped one (in this process)."""
     if path:
-        from pathlib import Path
-
-        from minieye.restore import denoiser
-        denoiser.WEIGHTS_PATH = Path(path)
-        denoiser.load_denoiser.cache_clear()
+        from minieye.restore.denoiser import use_weights
+        use_weights(path)
 
 
 def summarize_choice(rows: list[dict]) -> None:

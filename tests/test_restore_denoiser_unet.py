@@ -95,3 +95,23 @@ def test_training_a_unet_calls_back_every_epoch_and_lowers_the_loss():
     assert seen == list(range(1, 11))
     after = float(np.mean((run.net(inputs) - targets) ** 2))
     assert after < 0.85 * before, (before, after)  # 0.80 when written
+
+
+def test_use_weights_runs_another_network_and_back(tmp_path):
+    from minieye.restore import denoise, denoiser
+    shipped = denoiser.load_denoiser()
+    other = build_unet(4, down=(1,), up=(1,))
+    for p in other.parameters()[-2:]:  # the last layer: predicts no noise, so denoise returns its input
+        p.value[...] = 0.0
+    me.io.save(other, tmp_path / "other.minieye")
+    noisy = np.random.default_rng(0).random((20, 24))
+    try:
+        denoiser.use_weights(tmp_path / "other.minieye")
+        assert network_reach(denoiser.load_denoiser())[0] < network_reach(shipped)[0]
+        np.testing.assert_allclose(denoise(noisy, noise_sigma=0.05), noisy, atol=1e-6)
+        denoiser.use_weights(tmp_path / "missing.minieye")
+        with pytest.raises(FileNotFoundError, match="missing.minieye"):
+            denoise(noisy, noise_sigma=0.05)
+    finally:
+        denoiser.use_weights(None)
+    assert network_reach(denoiser.load_denoiser()) == network_reach(shipped)

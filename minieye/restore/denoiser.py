@@ -30,7 +30,7 @@ from .intensity import check_channels_last, choose_intensity
 from .denoiser_unet import network_reach
 from .noise import estimate_noise
 
-__all__ = ["denoise", "build_denoiser", "load_denoiser", "denoiser_input", "apply_denoiser",
+__all__ = ["denoise", "build_denoiser", "load_denoiser", "use_weights", "denoiser_input", "apply_denoiser",
            "WEIGHTS_PATH", "MAX_SIGMA", "SIGMA_UNIT", "RESIDUAL_UNIT"]
 
 WEIGHTS_PATH = Path(__file__).with_name("denoiser.minieye")
@@ -53,14 +53,25 @@ def build_denoiser(depth: int = 8, channels: int = 24, dtype: Any = "float32", s
     return Sequential(*stack, last)
 
 
+_chosen_weights: list[Path] = [WEIGHTS_PATH]  # what load_denoiser reads: use_weights changes it
+
+
+def use_weights(path: str | Path | None = None) -> None:
+    """Run the network saved at ``path`` (minieye's io format) instead of the shipped one,
+    in denoise and deconvolve's learned prior, from the next call on; None: the shipped one again."""
+    _chosen_weights[0] = WEIGHTS_PATH if path is None else Path(path)
+    load_denoiser.cache_clear()
+
+
 @functools.lru_cache(maxsize=1)
 def load_denoiser() -> Layer:
-    """The shipped, trained network (read once, then cached; evaluation mode)."""
+    """The shipped, trained network, or use_weights' (read once, then cached; evaluation mode)."""
     from ..io import load
-    if not WEIGHTS_PATH.is_file():
-        raise FileNotFoundError(f"restore.denoise: the trained weights {WEIGHTS_PATH} are missing; "
+    path = _chosen_weights[0]
+    if not path.is_file():
+        raise FileNotFoundError(f"restore.denoise: the trained weights {path} are missing; "
                                 "reinstall minieye or run benchmarks/train_denoiser.py")
-    return load(WEIGHTS_PATH).eval()
+    return load(path).eval()
 
 
 def denoiser_input(noisy: np.ndarray, sigma: Any) -> np.ndarray:
