@@ -128,6 +128,8 @@ def test_training_lowers_the_loss_and_is_seeded():
     assert runs[0].iteration_losses == runs[1].iteration_losses
     with pytest.raises(ValueError, match="at least 8 pixels"):
         train_denoiser([np.zeros((5, 40))], patch_size=8)
+    with pytest.raises(ValueError, match="sigma_power > 0"):
+        train_denoiser(images, patch_size=8, sigma_power=0)
 
 
 def test_deconvolve_with_the_learned_prior(moon):

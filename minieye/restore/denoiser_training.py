@@ -92,6 +92,8 @@ def train_denoiser(images: Sequence[Any], *, depth: int = 8, channels: int = 24,
     for name, value in (("patch_size", patch_size), ("patches_per_epoch", patches_per_epoch),
                         ("epochs", epochs), ("batch_size", batch_size)):
         check_positive_int(value, "train_denoiser", name)
+    if not sigma_power > 0:
+        raise fail("train_denoiser", "sigma_power > 0", f"sigma_power={sigma_power!r}")
     pictures = _check_images(images, patch_size)
     rng = generator(seed, None, "train_denoiser")
     net = build_denoiser(depth, channels, seed=seed) if net is None else net
