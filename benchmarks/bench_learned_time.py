@@ -1,6 +1,6 @@
 """Seconds of deconvolve(prior='learned' / 'auto' / default) on a 512x512 image, one thread, alternating.
 
-    python benchmarks/bench_learned_time.py [--repeat 2]
+    python benchmarks/bench_learned_time.py [--repeat 2] [--weights W] [--priors learned,auto,nonlocal]
 
 camera (scikit-image), 5x5 box blur (reflect), noise sd 0.01, seed 0. Prints wall and
 process-CPU seconds of each run and the PSNR; the three priors alternate in one process
@@ -23,7 +23,12 @@ from minieye.restore import psf
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--weights", default=None, help="denoiser weights to time instead of the shipped ones")
+    ap.add_argument("--priors", default="learned,auto,nonlocal")
     args = ap.parse_args(argv)
+    if args.weights:
+        from minieye.restore.denoiser import use_weights
+        use_weights(args.weights)
     from skimage import data
     truth = data.camera() / 255.0
     k = psf.box(5)
@@ -33,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
         restore.deconvolve(y[:64, :64], k, prior="auto")  # the network's and the solver's first calls
         print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores)")
         for _ in range(args.repeat):
-            for prior in ("learned", "auto", "nonlocal"):
+            for prior in args.priors.split(","):
                 wall, cpu = time.perf_counter(), time.process_time()
                 u, info = restore.deconvolve(y, k, prior=prior, full=True)
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu

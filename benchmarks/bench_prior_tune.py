@@ -2,6 +2,7 @@
 
     python benchmarks/bench_prior_tune.py choice  [--workers 2]   # both priors + held-out scores per case
     python benchmarks/bench_prior_tune.py learned --set ITERATIONS=24   # prior='learned' alone, constants changed
+    python benchmarks/bench_prior_tune.py learned --weights W   # another denoiser's weights
 
 Cases: bench_restore_tune.py's (every tuning image, centre crop of at most 192x192, three
 (blur, noise) pairs each, noise sd 0.0025 / 0.01 / 0.03). ``choice`` runs
@@ -60,6 +61,13 @@ def learned_case(args: tuple[dict, dict]) -> dict:
     return dict(image=case["image"], kernel=case["kernel"], sigma=case["sigma"], learned=p, seconds=seconds)
 
 
+def use_weights(path: str | None) -> None:
+    """Run the denoiser saved at ``path`` instead of the shipped one (in this process)."""
+    if path:
+        from minieye.restore.denoiser import use_weights
+        use_weights(path)
+
+
 def summarize_choice(rows: list[dict]) -> None:
     hand = np.array([r["handmade"] for r in rows])
     learned = np.array([r["learned"] for r in rows])
@@ -81,17 +89,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--set", action="append", default=[], help="NAME=VALUE: a learned_prior constant (mode learned)")
     ap.add_argument("--summary", action="store_true", help="only summarise the saved rows")
+    ap.add_argument("--weights", default=None, help="denoiser weights to use instead of the shipped ones")
     args = ap.parse_args(argv)
     settings = {kv.split("=")[0]: float(kv.split("=")[1]) for kv in args.set}
     settings = {n: int(v) if v.is_integer() and n in ("ITERATIONS", "CG_STEPS", "MIN_PAD") else v
                 for n, v in settings.items()}
     label = args.mode + "".join(f"-{n}={v}" for n, v in settings.items())
+    label += f"-{os.path.splitext(os.path.basename(args.weights))[0]}" if args.weights else ""
     path = os.path.join("out", "prior_tune", label + ".jsonl")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     if not args.summary:
         todo = cases()
         work = (choice_case, todo) if args.mode == "choice" else (learned_case, [(c, settings) for c in todo])
-        with open(path, "w") as f, ProcessPoolExecutor(args.workers) as pool:
+        with open(path, "w") as f, ProcessPoolExecutor(args.workers, initializer=use_weights,
+                                                             initargs=(args.weights,)) as pool:
             for row in pool.map(*work):
                 f.write(json.dumps(row) + "\n")
                 f.flush()

@@ -28,6 +28,7 @@ from denoiser_corpus import load_corpus, train_validation_split  # noqa: E402
 from minieye.restore import psnr  # noqa: E402
 from minieye.restore.denoiser import apply_denoiser  # noqa: E402
 from minieye.restore.denoiser_training import train_denoiser  # noqa: E402
+from minieye.restore.denoiser_unet import build_unet  # noqa: E402
 
 SMOOTH = ("s1045", "jacksboro_fault_dem", "topobathy", "binary_blobs", "microaneurysms")
 LEVELS = (0.005, 0.01, 0.02, 0.03, 0.05)
@@ -48,9 +49,20 @@ def validate(net, valid: dict[str, np.ndarray], seed: int = 0) -> dict[str, floa
     return out
 
 
+def build_net(args: argparse.Namespace):
+    """None (train_denoiser builds the DnCNN of --depth, --channels) or the U-Net of --channels, --levels."""
+    if args.arch == "dncnn":
+        return None
+    down, up, first = args.levels.split(":")
+    return build_unet(args.channels, down=[int(n) for n in down.split(",")], up=[int(n) for n in up.split(",")],
+                      first=int(first), seed=args.seed)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--name", required=True)
+    ap.add_argument("--arch", choices=("dncnn", "unet"), default="dncnn")
+    ap.add_argument("--levels", default="2,2:1,1:1", help="unet: 3x3 layers per lower level down : up : at full size")
     ap.add_argument("--depth", type=int, default=8)
     ap.add_argument("--channels", type=int, default=24)
     ap.add_argument("--patch", type=int, default=32)
@@ -60,6 +72,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=2e-3)
     ap.add_argument("--smooth", type=int, default=0, help="extra smooth synthetic training images")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sigma-power", type=float, default=1.0, help="noise levels 0.1 u**power (more low ones above 1)")
     ap.add_argument("--log", default="out/denoiser_recipe.jsonl")
     ap.add_argument("--weights", default=None, help="validate these saved weights instead of training")
     args = ap.parse_args()
@@ -71,7 +84,8 @@ def main() -> None:
         else:
             trained = train_denoiser(train, depth=args.depth, channels=args.channels, patch_size=args.patch,
                                      patches_per_epoch=args.patches, epochs=args.epochs, batch_size=args.batch,
-                                     rate=args.rate, seed=args.seed)
+                                     rate=args.rate, seed=args.seed, net=build_net(args),
+                                     sigma_power=args.sigma_power)
             net, loss = trained.net, trained.epoch_losses[-1]
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         scores = validate(net, valid)

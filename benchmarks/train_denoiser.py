@@ -3,9 +3,10 @@
     NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/train_denoiser.py
     python benchmarks/train_denoiser.py --epochs 2 --out out/denoiser_try.minieye   # a quick try
 
-Trains on patches of the tuning corpus only (benchmarks/denoiser_corpus.py, with 8 smooth
-synthetic images), from the left 3/4 of every image (the rest validates:
-benchmarks/denoiser_recipe.py --weights), 240 epochs, one thread, seed 0; prints the time,
+Trains the U-Net of restore/denoiser_unet.py (24 channels at full size, 2 levels down) on
+patches of the tuning corpus only (benchmarks/denoiser_corpus.py, with 8 smooth synthetic
+images), from the left 3/4 of every image (the rest validates: benchmarks/denoiser_recipe.py
+--weights), noise levels 0.1 u**2, 200 epochs, one thread, seed 0; prints the time,
 writes the weights (float32, minieye's io format) and the loss curves
 (out/denoiser_loss.json and, with matplotlib, out/denoiser_loss.png).
 """
@@ -23,36 +24,51 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import minieye as me  # noqa: E402
 from denoiser_corpus import load_corpus, train_validation_split  # noqa: E402
+from denoiser_recipe import build_net  # noqa: E402
 from minieye.restore.denoiser import WEIGHTS_PATH  # noqa: E402
 from minieye.restore.denoiser_training import train_denoiser  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--depth", type=int, default=8)
+    parser.add_argument("--arch", choices=("dncnn", "unet"), default="unet")
+    parser.add_argument("--levels", default="2,2:1,1:1", help="unet: 3x3 layers per lower level down : up : at full size")
+    parser.add_argument("--depth", type=int, default=8, help="dncnn: conv layers")
     parser.add_argument("--channels", type=int, default=24)
     parser.add_argument("--patch", type=int, default=32)
     parser.add_argument("--patches", type=int, default=2048, help="fresh patches per epoch")
-    parser.add_argument("--epochs", type=int, default=240)
+    parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--rate", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sigma-power", type=float, default=2.0, help="noise levels 0.1 u**power (more low ones above 1)")
     parser.add_argument("--smooth", type=int, default=8, help="extra smooth synthetic images (denoiser_corpus.py)")
     parser.add_argument("--all-pixels", action="store_true",
                         help="train on whole images (default: the left 3/4, the rest validates: denoiser_recipe.py)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(WEIGHTS_PATH), help="where the weights go")
+    parser.add_argument("--init", default=None, help="start from these saved weights (a longer run, warm restart)")
+    parser.add_argument("--checkpoint", type=int, default=10,
+                        help="every this many epochs, save the weights to out/denoiser_checkpoint.minieye")
     args = parser.parse_args()
 
     corpus = load_corpus(smooth=args.smooth)
     print(f"corpus: {len(corpus)} images ({', '.join(corpus)})")
     images = list(corpus.values()) if args.all_pixels else train_validation_split(corpus)[0]
+    Path("out").mkdir(exist_ok=True)
+
+    def checkpoint(done: int, net: me.core.Layer) -> None:  # a run cut short still leaves weights
+        if done % args.checkpoint == 0 or done == args.epochs:
+            me.io.save(net, "out/denoiser_checkpoint.minieye")
+
     started = time.perf_counter()
     cpu = time.process_time()
     with me.options(threads=args.threads):
         trained = train_denoiser(images, depth=args.depth, channels=args.channels,
                                  patch_size=args.patch, patches_per_epoch=args.patches, epochs=args.epochs,
-                                 batch_size=args.batch, rate=args.rate, seed=args.seed, progress=True)
+                                 batch_size=args.batch, rate=args.rate, seed=args.seed, progress=True,
+                                 net=me.io.load(args.init) if args.init else build_net(args), on_epoch=checkpoint,
+                                 sigma_power=args.sigma_power)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     params = sum(p.value.size for p in trained.net.parameters())
     print(f"{params} parameters; {args.epochs} epochs x {args.patches} patches of {args.patch}x{args.patch}: "

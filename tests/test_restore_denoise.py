@@ -5,6 +5,7 @@ import pytest
 from minieye import restore
 from minieye.restore import denoiser
 from minieye.restore.denoiser_training import noisy_pairs, sample_patches, train_denoiser
+from minieye.restore.denoiser_unet import network_reach
 
 data = pytest.importorskip("skimage.data")
 
@@ -20,8 +21,9 @@ def test_the_shipped_weights_are_small_float32_and_load_once():
     net = denoiser.load_denoiser()
     assert net is denoiser.load_denoiser() and not net.training
     assert all(p.value.dtype == np.float32 for p in net.parameters())
-    y = net(np.zeros((2, 2, 12, 10), dtype=np.float32))
-    assert y.shape == (2, 1, 12, 10) and y.dtype == np.float32
+    factor = network_reach(net)[1]  # the U-Net's input sides are multiples of its downsampling factor
+    y = net(np.zeros((2, 2, 3 * factor, 2 * factor), dtype=np.float32))
+    assert y.shape == (2, 1, 3 * factor, 2 * factor) and y.dtype == np.float32
 
 
 @pytest.mark.parametrize("sigma", [0.01, 0.03, 0.05])
@@ -103,6 +105,15 @@ def test_patches_are_flipped_and_turned_crops():
     assert np.all(inputs[:, 1] >= 0) and np.all(inputs[:, 1] <= denoiser.MAX_SIGMA / denoiser.SIGMA_UNIT)
 
 
+def test_a_sigma_power_draws_more_low_noise_levels():
+    clean = np.zeros((4000, 2, 2), dtype=np.float32)
+    maps = [noisy_pairs(clean, np.random.default_rng(0), sigma_power=p)[0][:, 1, 0, 0] * denoiser.SIGMA_UNIT
+            for p in (1.0, 2.0)]
+    # sigma = 0.1 u**p: mean 0.1 / (p + 1), and P(sigma < 0.01) = 0.1**(1 / p)
+    assert abs(maps[0].mean() - 0.05) < 0.003 and abs(maps[1].mean() - 0.1 / 3) < 0.003
+    assert abs(np.mean(maps[1] < 0.01) - 0.1 ** 0.5) < 0.03
+
+
 def test_training_lowers_the_loss_and_is_seeded():
     yy, xx = np.mgrid[:24, :24] / 24
     images = [0.2 + 0.5 * xx * yy, np.where(xx > 0.5, 0.7, 0.3) + 0.1 * yy]
@@ -117,6 +128,8 @@ def test_training_lowers_the_loss_and_is_seeded():
     assert runs[0].iteration_losses == runs[1].iteration_losses
     with pytest.raises(ValueError, match="at least 8 pixels"):
         train_denoiser([np.zeros((5, 40))], patch_size=8)
+    with pytest.raises(ValueError, match="sigma_power > 0"):
+        train_denoiser(images, patch_size=8, sigma_power=0)
 
 
 def test_deconvolve_with_the_learned_prior(moon):

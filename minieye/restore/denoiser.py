@@ -1,18 +1,19 @@
-"""A denoiser trained by minieye: a small residual CNN with a noise-level map (DnCNN-like).
+"""A denoiser trained by minieye: a small residual CNN with a noise-level map.
 
 The network sees two channels, the noisy image ``y`` (working units, about [0, 1]) and a
 constant map ``sigma / SIGMA_UNIT``, and predicts the noise, scaled: ``r = net(y, map)``,
 ``denoised = y - RESIDUAL_UNIT * r``. One network covers sigma in [0, MAX_SIGMA] (the
 training range); a noisier image is scaled down so that its noise is MAX_SIGMA, denoised,
-and scaled back.
+and scaled back. Two architectures: the DnCNN-like stack built here,
 
     Conv3x3(2 -> C), ReLU, (Conv3x3(C -> C), ReLU) x (depth - 2), Conv3x3(C -> 1)
 
-Its receptive field is ``2 depth + 1`` pixels wide; images are reflect-padded by ``depth``
-pixels before the network so that its zero padding never touches the image, and large
-images go through in overlapping tiles. The weights shipped in ``denoiser.minieye`` were
-trained by ``benchmarks/train_denoiser.py`` (see docs/learned_prior.md) and are loaded on
-first use.
+(receptive field ``2 depth + 1`` pixels wide), and the U-Net of denoiser_unet.py.
+apply_denoiser reads any such network's receptive radius and size factor
+(denoiser_unet.network_reach): images are reflect-padded by that radius so that the
+network's zero padding never touches the image, and large images go through in tiles
+with that margin. The weights shipped in ``denoiser.minieye`` were trained by
+``benchmarks/train_denoiser.py`` (see docs/learned_prior.md) and are loaded on first use.
 """
 from __future__ import annotations
 
@@ -26,16 +27,17 @@ from ..checks import as_float_array, check_real, fail
 from ..core import Layer
 from ..network import Sequential
 from .intensity import check_channels_last, choose_intensity
+from .denoiser_unet import network_reach
 from .noise import estimate_noise
 
-__all__ = ["denoise", "build_denoiser", "load_denoiser", "denoiser_input", "apply_denoiser",
+__all__ = ["denoise", "build_denoiser", "load_denoiser", "use_weights", "denoiser_input", "apply_denoiser",
            "WEIGHTS_PATH", "MAX_SIGMA", "SIGMA_UNIT", "RESIDUAL_UNIT"]
 
 WEIGHTS_PATH = Path(__file__).with_name("denoiser.minieye")
 MAX_SIGMA = 0.1      # noise sd range of the training data (working units)
 SIGMA_UNIT = 0.1     # the map channel holds sigma / SIGMA_UNIT, so it spans [0, 1]
 RESIDUAL_UNIT = 0.1  # the network predicts noise / RESIDUAL_UNIT: outputs of order 1
-TILE = 256           # interior size of the tiles a large image is cut into
+TILE = 384           # the largest interior side of the tiles a large image is cut into
 
 
 def build_denoiser(depth: int = 8, channels: int = 24, dtype: Any = "float32", seed: int = 0) -> Sequential:
@@ -51,14 +53,25 @@ def build_denoiser(depth: int = 8, channels: int = 24, dtype: Any = "float32", s
     return Sequential(*stack, last)
 
 
+_chosen_weights: list[Path] = [WEIGHTS_PATH]  # what load_denoiser reads: use_weights changes it
+
+
+def use_weights(path: str | Path | None = None) -> None:
+    """Run the network saved at ``path`` (minieye's io format) instead of the shipped one,
+    in denoise and deconvolve's learned prior, from the next call on; None: the shipped one again."""
+    _chosen_weights[0] = WEIGHTS_PATH if path is None else Path(path)
+    load_denoiser.cache_clear()
+
+
 @functools.lru_cache(maxsize=1)
 def load_denoiser() -> Layer:
-    """The shipped, trained network (read once, then cached; evaluation mode)."""
+    """The shipped, trained network, or use_weights' (read once, then cached; evaluation mode)."""
     from ..io import load
-    if not WEIGHTS_PATH.is_file():
-        raise FileNotFoundError(f"restore.denoise: the trained weights {WEIGHTS_PATH} are missing; "
+    path = _chosen_weights[0]
+    if not path.is_file():
+        raise FileNotFoundError(f"restore.denoise: the trained weights {path} are missing; "
                                 "reinstall minieye or run benchmarks/train_denoiser.py")
-    return load(WEIGHTS_PATH).eval()
+    return load(path).eval()
 
 
 def denoiser_input(noisy: np.ndarray, sigma: Any) -> np.ndarray:
@@ -67,26 +80,36 @@ def denoiser_input(noisy: np.ndarray, sigma: Any) -> np.ndarray:
     return np.stack([noisy, sigma / SIGMA_UNIT], axis=1)
 
 
-def _tiles(size: int, tile: int) -> list[tuple[int, int]]:
-    return [(a, min(a + tile, size)) for a in range(0, size, tile)]
+def _tiles(size: int, tile: int, factor: int) -> list[tuple[int, int]]:
+    """Near-equal pieces of at most ``tile`` (multiples of ``factor``): no thin last tile whose margins cost more than it."""
+    count = -(-size // tile)
+    piece = -(-size // count)
+    piece = -(-piece // factor) * factor
+    return [(a, min(a + piece, size)) for a in range(0, size, piece)]
 
 
 def apply_denoiser(net: Layer, noisy: np.ndarray, sigma: float, tile: int = TILE) -> np.ndarray:
     """Denoise one image in working units with ``sigma`` in [0, MAX_SIGMA]. Shapes: (H, W) -> (H, W).
 
-    The image goes through in ``tile`` x ``tile`` pieces, each with a margin as wide as the
-    receptive radius, so the result does not depend on ``tile``.
+    The image is reflect-padded by the network's receptive radius (and up to a multiple of
+    its downsampling factor) and goes through in near-equal pieces of at most ``tile`` x
+    ``tile``, each with that margin and on the same grid of the factor, so the result does
+    not depend on ``tile``.
     """
-    margin = max(1, (len(getattr(net, "layers", ())) + 1) // 2)  # conv layers: the receptive radius
-    padded = np.pad(noisy.astype(np.float32), margin, mode="reflect" if min(noisy.shape) > margin else "symmetric")
-    out = np.empty(noisy.shape, dtype=np.float32)
+    radius, factor = network_reach(net)
+    margin = -(-max(radius, 1) // factor) * factor
+    tile = -(-tile // factor) * factor
     h, w = noisy.shape
-    for top, bottom in _tiles(h, tile):
-        for left, right in _tiles(w, tile):
+    size_h, size_w = -(-h // factor) * factor, -(-w // factor) * factor
+    pads = ((margin, margin + size_h - h), (margin, margin + size_w - w))
+    padded = np.pad(noisy.astype(np.float32), pads, mode="reflect" if min(noisy.shape) > margin else "symmetric")
+    out = np.empty((size_h, size_w), dtype=np.float32)
+    for top, bottom in _tiles(size_h, tile, factor):
+        for left, right in _tiles(size_w, tile, factor):
             window = padded[top:bottom + 2 * margin, left:right + 2 * margin]
             residual = net(denoiser_input(window[None], sigma))[0, 0]
             out[top:bottom, left:right] = (window - RESIDUAL_UNIT * residual)[margin:-margin, margin:-margin]
-    return out
+    return out[:h, :w]
 
 
 def estimate_denoise_sigma(x: np.ndarray) -> float:

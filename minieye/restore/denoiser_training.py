@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -38,10 +38,11 @@ def sample_patches(images: Sequence[np.ndarray], count: int, size: int, rng: np.
     return out
 
 
-def noisy_pairs(clean: np.ndarray, rng: np.random.Generator,
-                max_sigma: float = MAX_SIGMA) -> tuple[np.ndarray, np.ndarray]:
-    """Network inputs and targets. Shapes: clean (N, H, W) -> (N, 2, H, W), (N, 1, H, W)."""
-    sigma = rng.uniform(0.0, max_sigma, size=len(clean)).astype(clean.dtype)
+def noisy_pairs(clean: np.ndarray, rng: np.random.Generator, max_sigma: float = MAX_SIGMA,
+                sigma_power: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Network inputs and targets; sigma = max_sigma u**sigma_power, u uniform in [0, 1]
+    (a power above 1 draws more low noise levels). Shapes: clean (N, H, W) -> (N, 2, H, W), (N, 1, H, W)."""
+    sigma = (max_sigma * rng.uniform(0.0, 1.0, size=len(clean)) ** sigma_power).astype(clean.dtype)
     noise = rng.standard_normal(clean.shape).astype(clean.dtype) * sigma[:, None, None]
     return denoiser_input(clean + noise, sigma), (noise / RESIDUAL_UNIT)[:, None]
 
@@ -71,7 +72,8 @@ def _check_images(images: Sequence[Any], size: int) -> list[np.ndarray]:
 
 def train_denoiser(images: Sequence[Any], *, depth: int = 8, channels: int = 24, patch_size: int = 32,
                    patches_per_epoch: int = 2048, epochs: int = 10, batch_size: int = 16, rate: float = 1e-3,
-                   seed: int = 0, progress: bool = False, net: Layer | None = None) -> TrainedDenoiser:
+                   seed: int = 0, progress: bool = False, net: Layer | None = None,
+                   on_epoch: Callable[[int, Layer], None] | None = None, sigma_power: float = 1.0) -> TrainedDenoiser:
     """Train a denoiser on grey ``images`` (values in about [0, 1]) with Adam, from ``seed``.
 
     Args:
@@ -80,6 +82,9 @@ def train_denoiser(images: Sequence[Any], *, depth: int = 8, channels: int = 24,
         patches_per_epoch, epochs, batch_size: fresh patches every epoch, in mini-batches.
         rate: Adam's learning rate at the start; a cosine schedule takes it to 2% at the end.
         progress: show a tqdm progress bar per epoch.
+        net: the network to train (e.g. restore.denoiser_unet.build_unet()); None: build_denoiser's.
+        sigma_power: noise levels max_sigma u**sigma_power, u uniform (noisy_pairs).
+        on_epoch: called with (epochs done, net) after every epoch (checkpoints).
 
     Returns a TrainedDenoiser whose ``net`` is in evaluation mode.
     """
@@ -87,10 +92,13 @@ def train_denoiser(images: Sequence[Any], *, depth: int = 8, channels: int = 24,
     for name, value in (("patch_size", patch_size), ("patches_per_epoch", patches_per_epoch),
                         ("epochs", epochs), ("batch_size", batch_size)):
         check_positive_int(value, "train_denoiser", name)
+    if not sigma_power > 0:
+        raise fail("train_denoiser", "sigma_power > 0", f"sigma_power={sigma_power!r}")
     pictures = _check_images(images, patch_size)
     rng = generator(seed, None, "train_denoiser")
     net = build_denoiser(depth, channels, seed=seed) if net is None else net
-    inputs, targets = noisy_pairs(sample_patches(pictures, patches_per_epoch, patch_size, rng), rng)
+    inputs, targets = noisy_pairs(sample_patches(pictures, patches_per_epoch, patch_size, rng), rng,
+                                  sigma_power=sigma_power)
     problem = train.Problem(net, losses.MSE(), inputs, targets, batch_size=batch_size, rng=seed)
     total = epochs * problem.batches_per_epoch
     search = train.FixedStep(rate, schedule=train.Cosine(total, min_factor=0.02))
@@ -102,12 +110,14 @@ def train_denoiser(images: Sequence[Any], *, depth: int = 8, channels: int = 24,
     for epoch in range(epochs):
         if epoch:  # fresh crops and noise; the trainer keeps Adam's moments and its schedule
             problem.inputs, problem.targets = noisy_pairs(
-                sample_patches(pictures, patches_per_epoch, patch_size, rng), rng)
+                sample_patches(pictures, patches_per_epoch, patch_size, rng), rng, sigma_power=sigma_power)
             problem.inputs = (problem.inputs,)
         if bar is not None:
             bar.description = f"denoiser {epoch + 1}/{epochs}"
         stop = trainer.run(epochs=1).stop_reason
         result.epoch_losses.append(float(trainer.epochs.history[-1]["loss"]))
+        if on_epoch is not None:
+            on_epoch(epoch + 1, net)
         if stop != "epochs":  # Ctrl-C, a non-finite loss: keep what was learned so far
             break
     result.iteration_losses = [r.loss for r in history.records]

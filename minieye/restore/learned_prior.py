@@ -38,7 +38,7 @@ ITERATIONS = 12       # HQS iterations (16 gave the same PSNR on the tuning set,
 START_SIGMA = 0.1     # the first denoising strength (working units): the network's training maximum
 FLOOR = 2e-3          # the last strength is never below this, even for noise-free input
 DATA_FLOOR = 2e-3     # sigma in the data weight alpha is never below this (see the module docstring)
-LAMBDA = 0.23         # DPIR's trade-off between the data term and the prior
+LAMBDA = 0.18         # DPIR's trade-off between the data term and the prior (tuned: docs/learned_prior.md)
 MIN_PAD = 16          # the free margin beyond the kernel's size
 CG_STEPS = 3          # preconditioned conjugate-gradient steps per data step
 
