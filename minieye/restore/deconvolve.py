@@ -202,7 +202,7 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
             stopped on a timeout, Ctrl-C, a monitor or a non-finite loss.
             'local': the local stage alone. 'learned': the shipped denoiser network as the
             prior, in half-quadratic splitting (learned_prior.py; 2-D only; ``iterations``
-            counts its steps, default 16; tv_weight, regularizers, init, timeout are unused).
+            counts its steps, default 12; tv_weight, regularizers, init, timeout are unused).
             'auto': 'nonlocal', or 'learned' where the learned prior predicts held-out pixels
             of the proxy better than the hand-made prior chosen there (regweight.py; only
             when that choice runs: 2-D, no tv_weight or regularizers, sigma >= 2e-3).
