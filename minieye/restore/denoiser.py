@@ -80,11 +80,15 @@ def denoiser_input(noisy: np.ndarray, sigma: Any) -> np.ndarray:
     return np.stack([noisy, sigma / SIGMA_UNIT], axis=1)
 
 
+def _round_up(n: int, factor: int) -> int:
+    """The smallest multiple of ``factor`` that is >= n."""
+    return -(-n // factor) * factor
+
+
 def _tiles(size: int, tile: int, factor: int) -> list[tuple[int, int]]:
     """Near-equal pieces of at most ``tile`` (multiples of ``factor``): no thin last tile whose margins cost more than it."""
     count = -(-size // tile)
-    piece = -(-size // count)
-    piece = -(-piece // factor) * factor
+    piece = _round_up(-(-size // count), factor)
     return [(a, min(a + piece, size)) for a in range(0, size, piece)]
 
 
@@ -97,10 +101,9 @@ def apply_denoiser(net: Layer, noisy: np.ndarray, sigma: float, tile: int = TILE
     not depend on ``tile``.
     """
     radius, factor = network_reach(net)
-    margin = -(-max(radius, 1) // factor) * factor
-    tile = -(-tile // factor) * factor
+    margin, tile = _round_up(max(radius, 1), factor), _round_up(tile, factor)
     h, w = noisy.shape
-    size_h, size_w = -(-h // factor) * factor, -(-w // factor) * factor
+    size_h, size_w = _round_up(h, factor), _round_up(w, factor)
     pads = ((margin, margin + size_h - h), (margin, margin + size_w - w))
     padded = np.pad(noisy.astype(np.float32), pads, mode="reflect" if min(noisy.shape) > margin else "symmetric")
     out = np.empty((size_h, size_w), dtype=np.float32)
