@@ -11,8 +11,10 @@ results in partition order, so a re-placement changes no bit of the sum.
 
 Workers that join later (a nanny's replacement for a lost one, a worker started after the
 problem) take partitions at the start of an evaluation (``rebalance``, looked for at most
-every ``rebalance_every`` seconds, ``minieye.options``) while one worker holds two or more partitions more than
-another: the run is back to full speed after a loss, and, as after a loss, no bit changes.
+every ``rebalance_every`` seconds, ``minieye.options``) while one worker holds two or more
+partitions more than another: the run is back to full speed after a loss, and, as after a
+loss, no bit changes. The new actors are built before the old ones go, so a move that fails
+leaves the placement as it was.
 
 Failures that are not a lost worker (an error raised by the evaluation itself, an actor
 cancelled by someone) are raised at once. A call is re-tried at most ``retries`` times;
