@@ -29,6 +29,7 @@ from bench_restore_tune import blurred_of, cases  # noqa: E402
 
 from minieye import restore  # noqa: E402
 from minieye.restore import learned_prior  # noqa: E402
+from minieye.restore.denoiser import use_weights  # noqa: E402
 
 MARGINS = (-0.05, -0.02, 0.0, 0.02, 0.05, 0.1)
 
@@ -59,13 +60,6 @@ def learned_case(args: tuple[dict, dict]) -> dict:
     y, k = blurred_of(case)
     p, _, seconds = _psnr_of(case, y, k, prior="learned")
     return dict(image=case["image"], kernel=case["kernel"], sigma=case["sigma"], learned=p, seconds=seconds)
-
-
-def use_weights(path: str | None) -> None:
-    """Run the denoiser saved at ``path`` instead of the shipped one (in this process)."""
-    if path:
-        from minieye.restore.denoiser import use_weights
-        use_weights(path)
 
 
 def summarize_choice(rows: list[dict]) -> None:
