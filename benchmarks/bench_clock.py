@@ -19,3 +19,13 @@ def chosen_clock(parser: argparse.ArgumentParser, args: argparse.Namespace) -> C
     if args.threads != 1:
         parser.error("--clock cpu needs --threads 1 (CPU time adds up over threads)")
     return time.process_time
+
+
+# After each parallel op PyTorch's OpenMP (libgomp) workers spin before they sleep: measured here
+# 8.4 ms of CPU per op (2 threads, the digits layer), on a core the next timed block needs
+SETTLE_S = 0.05
+
+
+def settle() -> None:
+    """Wait until the other side's worker threads have gone idle: call before each timed block."""
+    time.sleep(SETTLE_S)

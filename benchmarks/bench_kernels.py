@@ -13,7 +13,8 @@ then backward with a fixed dy: input, weight and bias gradients), validation and
 allocation included. PyTorch runs the same step with autograd. The two are timed
 alternately in one process, so machine noise hits both alike; the figure is the
 minimum of ``--repeat`` runs after a warm-up (the least disturbed run), taken in three
-alternating blocks per side. GFLOP/s
+alternating blocks per side, each after a 50 ms pause (``bench_clock.settle``: PyTorch's
+OpenMP threads spin for milliseconds after an op, on the cores the other side's block needs). GFLOP/s
 counts ``6 * multiply-adds of the forward`` (forward, input and weight gradients).
 
 Compile rows: ``kernels.warm.warm_up()`` (every convolution, pooling, upsampling and regularizer kernel, both dtypes)
@@ -38,7 +39,7 @@ from threadpoolctl import threadpool_limits
 import minieye as me
 from minieye import layers
 
-from bench_clock import add_clock_option, chosen_clock
+from bench_clock import add_clock_option, chosen_clock, settle
 
 try:
     import torch
@@ -116,12 +117,15 @@ def run_case(case, repeat: int, dtype) -> tuple[float, float | None, float]:
         if theirs:
             theirs()
     t_ours, t_theirs = float("inf"), float("inf")
-    # Alternate blocks (not single runs): both see the same machine load, and neither pays
-    # for the other's thread pool still spinning (PyTorch's OpenMP threads spin after an op).
+    # Alternate blocks (not single runs): both see the same machine load; each block starts after a
+    # pause, so that neither pays for the other's threads still spinning (PyTorch's OpenMP threads
+    # spin for milliseconds after an op: longer than a whole block of the small rows)
     rounds = 3
     for _ in range(rounds):
+        settle()
         t_ours = min(t_ours, best_time(ours, -(-repeat // rounds)))
         if theirs:
+            settle()
             t_theirs = min(t_theirs, best_time(theirs, -(-repeat // rounds)))
     flops = 6 * multiply_adds(shape, c_out, k, y.shape, transposed)
     return t_ours, (t_theirs if theirs else None), flops / t_ours / 1e9

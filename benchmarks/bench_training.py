@@ -20,7 +20,8 @@ into PyTorch so both start from the same point):
 minieye trains with ``train.Trainer(Problem(..., batch_size), Adam(), FixedStep(1e-3))``, the
 loop a user runs; PyTorch with ``torch.optim.Adam(lr=1e-3)`` on batches drawn the same way
 (without replacement within an epoch). The two alternate in blocks of ``--block`` iterations
-in one process (a minieye callback runs PyTorch's block), so machine load hits both alike;
+in one process (a minieye callback runs PyTorch's block), so machine load hits both alike,
+each block after a 50 ms pause (``bench_clock.settle``: PyTorch's OpenMP threads spin after an op);
 the figure is the median block's time per iteration, the first block (warm-up) dropped.
 Held-out accuracy is each model's after the same number of iterations.
 
@@ -41,7 +42,7 @@ import time
 
 import numpy as np
 
-from bench_clock import add_clock_option, chosen_clock
+from bench_clock import add_clock_option, chosen_clock, settle
 
 CLOCK = time.perf_counter
 WORKLOADS = {"lenet": dict(batch=64, iterations=600), "vgg": dict(batch=32, iterations=200)}
@@ -145,10 +146,12 @@ def compare(workload: str, iterations: int, block: int) -> dict:
 
     def alternate(trainer, record):
         ours_ms.append((CLOCK() - mark[0]) / block * 1e3)
+        settle()  # each side's block starts with the other's threads idle
         start = CLOCK()
         for _ in range(block):
             theirs.step()
         theirs_ms.append((CLOCK() - start) / block * 1e3)
+        settle()
         mark[0] = CLOCK()
 
     trainer = minieye_trainer(net, x, y, batch, [train.Callback(alternate, every=block)])
