@@ -25,7 +25,9 @@ Algorithms (``conv_plan.plan`` decides once per call; see docs/kernels.md for me
   product spans a block of whole samples (``conv_blocks``; sized by ``conv_layout``).
 - ``taps``: without groups, one product per kernel tap on views of the padded phase
   planes (``conv_taps``), no unfolding; the forward and (with no more outputs than inputs,
-  or AVX-512 BLAS) the input gradient, the weight gradient as ``gemm``.
+  or AVX-512 BLAS) the input gradient, the weight gradient as ``gemm``. Where the stride
+  divides the kernel ("auto" only), one product per shift of the phase planes instead, for all
+  three passes (``conv_shifts``).
 - ``winograd``, ``winograd4``: F(2x2, 3x3) and F(4x4, 3x3) (``conv_winograd``, ``conv_winograd4``)
   for 3x3 stride-1 layers with many channels.
 - ``direct``: multiply-adds along zero-padded, flattened planes (``conv_wide``; row loops
@@ -46,13 +48,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import conv_blas, conv_blocks, conv_direct, conv_gemm, conv_taps, conv_winograd, conv_winograd4
+from . import conv_blas, conv_blocks, conv_direct, conv_gemm, conv_shifts, conv_taps, conv_winograd, conv_winograd4
 from ._blas import single_threaded_blas
 from ._threads import run_parts
 from .conv_geometry import Geometry, conv_output_size, output_size
 from .conv_plan import Algorithm, Plan, plan as make_plan
 from .conv_layout import GemmLayout as _GemmLayout, gemm_args as _gemm_args, gemm_layout as _gemm_layout, \
-    release_scratch, run_taps as _run_taps, scratch as _scratch
+    release_scratch, run_shifts as _run_shifts, run_taps as _run_taps, scratch as _scratch, \
+    shift_threads as _shift_threads
 
 __all__ = [
     "conv2d_forward",
@@ -72,6 +75,24 @@ def _shift(bias: np.ndarray | None, c_out: int, dtype: np.dtype) -> np.ndarray:
 def _tap_major(w: np.ndarray) -> np.ndarray:
     """(c_out, c_in, kh, kw) -> (kh*kw, c_out, c_in), the layout of ``conv_taps``."""
     return np.ascontiguousarray(w.transpose(2, 3, 0, 1)).reshape(w.shape[2] * w.shape[3], w.shape[0], w.shape[1])
+
+
+def _shifts(x: np.ndarray, w_shape: tuple[int, ...], geometry: Geometry, plan: Plan, y: np.ndarray | None,
+            ws: np.ndarray | None, dy: np.ndarray | None, bias: np.ndarray | None = None) -> np.ndarray | None:
+    """A ``conv_shifts`` pass over x (n, c_in, h, w) for a weight of ``w_shape``: writes y (the forward) where
+    given, from the shift weights ``ws``; returns dw (shape w_shape) where dy is given."""
+    n, c_in = x.shape[:2]
+    c_out, kernel_hw = w_shape[0], tuple(w_shape[2:])
+    stride = (geometry.stride_h, geometry.stride_w)
+    shifts = (kernel_hw[0] // stride[0]) * (kernel_hw[1] // stride[1])
+    need_y, need_dw = y is not None, dy is not None
+    dws = np.zeros((_shift_threads(n, plan), shifts, c_out, c_in * stride[0] * stride[1]), dtype=x.dtype)
+    ws = dws[0] if ws is None else ws
+    shift = _shift(bias, c_out, x.dtype)
+    _run_shifts(lambda *a: conv_shifts.forward_and_grad_weight(x, ws, shift, dy if need_dw else y, y if need_y else dy,
+                                                               dws[a[4]], need_y, need_dw, *a),
+                n, c_in, c_out, x.shape[2:], kernel_hw, (y if need_y else dy).shape[2:], geometry, plan, x.dtype)
+    return conv_shifts.from_shift_weight(dws.sum(axis=0), c_in, kernel_hw, stride) if need_dw else None
 
 
 def _thread_scratch(layout: _GemmLayout, i: int, dtype: np.dtype) -> tuple[np.ndarray, ...]:
@@ -158,6 +179,9 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan 
         return _winograd(x, w, (geometry.pad_h, geometry.pad_w), out_hw, plan, bias)
     if plan.algorithm is Algorithm.TAPS:
         y = np.empty(x.shape[:1] + w.shape[:1] + output_size(x.shape[2:], w.shape[2:], geometry), dtype=x.dtype)
+        if plan.shifts:
+            _shifts(x, w.shape, geometry, plan, y, conv_shifts.shift_weight(w, geometry.stride), None, bias)
+            return y
         wt = _tap_major(w)
         shift = _shift(bias, w.shape[0], x.dtype)
         _run_taps(lambda *a: conv_taps.forward(x, wt, shift, y, *a),
@@ -179,6 +203,8 @@ def conv2d_grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int]
         return conv_direct.grad_weight(x, dy, kernel_hw, geometry, plan)
     if plan.algorithm in _WINOGRAD and plan.winograd_grad_weight:
         return _winograd_grad_weight(x, dy, (geometry.pad_h, geometry.pad_w), plan)
+    if plan.shifts:
+        return _shifts(x, w_shape, geometry, plan, None, None, dy)
     carrier = np.empty(w_shape, dtype=x.dtype)  # gives the shape only
     _, dw = conv2d_forward_and_grad_weight(x, carrier, dy, geometry, plan, need_y=False)
     return dw
@@ -238,6 +264,12 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
     if plan.algorithm in _WINOGRAD:  # the forward of dy with the flipped kernel, padded by 2 - pad
         return _winograd(dy, conv_direct.flip_transposed(w, 1), (2 - geometry.pad_h, 2 - geometry.pad_w),
                          tuple(input_hw), plan)
+    if plan.shifts:
+        dx = np.empty((n, c_in) + tuple(input_hw), dtype=dy.dtype)
+        ws = conv_shifts.shift_weight(w, geometry.stride)
+        _run_shifts(lambda *a: conv_shifts.grad_input(dy, ws, dx, *a), n, c_in, c_out, tuple(input_hw), (kh, kw),
+                    (h_out, w_out), geometry, plan, dy.dtype)
+        return dx
     if plan.algorithm is Algorithm.TAPS and plan.taps_grad_input:
         dx = np.empty((n, c_in) + tuple(input_hw), dtype=dy.dtype)
         wt = _tap_major(w)
@@ -289,7 +321,10 @@ def conv2d_backward_transposed(dy: np.ndarray, w: np.ndarray, x: np.ndarray, geo
         return None, (conv2d_grad_weight(dy, x, (kh, kw), geometry, plan) if need_dw else None)
     # a TAPS plan's weight gradient unfolds dy as GEMM does: one unfolding then serves both products
     # (the convT row of bench_kernels: 7 % faster per layer than the per-tap forward plus the unfolding)
-    if plan.algorithm not in (Algorithm.GEMM, Algorithm.TAPS) or not need_dw:
+    if plan.shifts and need_dw:  # one padding of dy serves both
+        dx = np.empty(x.shape, dtype=x.dtype)
+        dw = _shifts(dy, w.shape, geometry, plan, dx, conv_shifts.shift_weight(w, geometry.stride), x)
+    elif plan.algorithm not in (Algorithm.GEMM, Algorithm.TAPS) or not need_dw:
         dx = conv2d_forward(dy, w, geometry, plan)
         dw = conv2d_grad_weight(dy, x, (kh, kw), geometry, plan) if need_dw else None
     else:

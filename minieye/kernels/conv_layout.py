@@ -3,8 +3,8 @@
 ``gemm_layout`` sizes one call's scratch from its ``Plan``: the tile of output rows whose unfolded
 columns fit ``conv_tile_bytes``, or, where whole samples fit, how many samples one product spans
 (``sample_block``; ``conv_blocks``) and how many threads share the blocks. ``run_taps`` runs a per-tap
-kernel (``conv_taps``, or its stacked-samples twin in ``conv_blocks``) over those threads. Buffers are
-kept per thread between calls (``scratch``).
+kernel (``conv_taps``, or its stacked-samples twin in ``conv_blocks``) over those threads, ``run_shifts``
+a per-shift one (``conv_shifts``). Buffers are kept per thread between calls (``scratch``).
 """
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from ._threads import run_parts
 from .conv_geometry import Geometry
 from .conv_plan import Plan
 
-__all__ = ["GemmLayout", "gemm_args", "gemm_layout", "release_scratch", "run_taps", "sample_block", "scratch"]
+__all__ = ["GemmLayout", "gemm_args", "gemm_layout", "release_scratch", "run_shifts", "run_taps", "sample_block",
+           "scratch", "shift_threads"]
 
 
 _local = threading.local()
@@ -76,6 +77,31 @@ def run_taps(run: Callable, run_blocks: Callable, n: int, c_in: int, c_out: int,
 
     def part(i: int) -> None:
         run(*buffers[i], i, threads, tile_rows, kernel_hw[1], *geometry.args())
+
+    with single_threaded_blas():
+        run_parts(part, threads)
+
+
+def shift_threads(n: int, plan: Plan) -> int:
+    """Threads of a ``conv_shifts`` call: whole samples each."""
+    return max(1, min(plan.threads, n))
+
+
+def run_shifts(run: Callable, n: int, c_in: int, c_out: int, hw: tuple[int, int], kernel_hw: tuple[int, int],
+               out_hw: tuple[int, int], geometry: Geometry, plan: Plan, dtype: np.dtype) -> None:
+    """Run a ``conv_shifts`` kernel over ``shift_threads(n, plan)`` threads: ``run(planes, tile, ints, scalars,
+    i, threads, tile_rows, kw // s_w, s_h, s_w, pad_h, pad_w)`` for thread i, with the phase planes of
+    ``conv_gemm`` and a tile of two halves (output rows and their output gradient) that fit ``tile_bytes``."""
+    sh, sw = geometry.stride_h, geometry.stride_w
+    row = -(-(hw[1] + 2 * geometry.pad_w) // sw)
+    plane_len = -(-(hw[0] + 2 * geometry.pad_h) // sh) * row + (kernel_hw[1] - 1) // sw + 1
+    tile_rows = int(max(1, min(out_hw[0], plan.tile_bytes // ((c_in + c_out) * row * np.dtype(dtype).itemsize))))
+    threads = shift_threads(n, plan)
+    buffers = [(scratch(f"plane{i}", (c_in, sh * sw, plane_len), dtype),
+                scratch(f"tile{i}", (2 * c_out * tile_rows * row,), dtype), *gemm_args(dtype)) for i in range(threads)]
+
+    def part(i: int) -> None:
+        run(*buffers[i], i, threads, tile_rows, kernel_hw[1] // sw, sh, sw, geometry.pad_h, geometry.pad_w)
 
     with single_threaded_blas():
         run_parts(part, threads)

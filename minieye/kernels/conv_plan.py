@@ -70,6 +70,7 @@ class Plan:
     taps_grad_input: bool = True  # TAPS: the input gradient per tap too (else by unfolding, as GEMM)
     winograd_grad_weight: bool = True  # WINOGRAD(4): the weight gradient by Winograd too (else as GEMM)
     sample_block: int = 1  # GEMM, TAPS: samples per product (conv_blocks); 0: as many as a quarter of tile_bytes holds
+    shifts: bool = False  # TAPS whose stride divides the kernel: every pass one product per shift (conv_shifts)
 
     def __post_init__(self) -> None:
         if not isinstance(self.algorithm, Algorithm):
@@ -86,6 +87,14 @@ def _winograd_fits(kernel: tuple[int, ...], geometry: Geometry) -> bool:
     return (len(kernel) >= 2 and tuple(kernel[-2:]) == (3, 3) and all(k == 1 for k in kernel[:-2])
             and plane.stride_h == plane.stride_w == 1 and plane.dilation_h == plane.dilation_w == 1
             and geometry.groups == 1)
+
+
+def _shifts_fit(kernel: tuple[int, ...], geometry: Geometry) -> bool:
+    """A 2-D kernel that a stride above 1 divides, dilation 1, no groups (``conv_shifts``)."""
+    plane = geometry.plane()
+    return (len(kernel) == 2 and geometry.groups == 1 and plane.dilation_h == plane.dilation_w == 1
+            and max(plane.stride_h, plane.stride_w) > 1
+            and kernel[0] % plane.stride_h == 0 and kernel[1] % plane.stride_w == 0)
 
 
 def _auto_algorithm(c_in_g: int, c_out_g: int, kernel: tuple[int, ...], geometry: Geometry,
@@ -169,5 +178,8 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
     per_sample = c_out // geometry.groups * c_in_g * kh * kw * math.prod(out[-2:])
     if sample_block == 0 and per_sample > _BLOCK_MAX_WORK:
         sample_block = 1
+    # a stride that divides the kernel (4x4 at stride 2) stacks each shift's taps into one product with
+    # s_h*s_w times the terms, for all three passes (docs/kernels.md, "Seventh pass"); forced "taps" keeps per tap
+    shifts = chosen == "auto" and algorithm is Algorithm.TAPS and _shifts_fit(kernel, geometry)
     return Plan(algorithm, threads, wide, small_planes, wide_tile, option("conv_tile_bytes"), taps_grad_input,
-                winograd_grad_weight, sample_block)
+                winograd_grad_weight, sample_block, shifts)
