@@ -8,13 +8,13 @@ from minieye.kernels.warm import warm_up
 
 
 def test_warm_up_runs_every_kernel_and_restores_the_thresholds():
-    from minieye.kernels import conv_blocks, conv_gemm, conv_shifts
+    from minieye.kernels import conv_blocks, conv_gemm, conv_taps
     before = me.options.snapshot()
     warm_up((np.float64,))
     assert me.options.snapshot() == before
-    # GEMM per sample and over blocks of samples, products per shift
+    # GEMM per sample and over blocks of samples, products per tap or shift
     for kernel in (conv_gemm.forward_and_grad_weight, conv_gemm.grad_input, conv_blocks.forward_and_grad_weight,
-                   conv_blocks.grad_input, conv_shifts.forward_and_grad_weight, conv_shifts.grad_input):
+                   conv_blocks.grad_input, conv_taps.forward, conv_taps.grad_input):
         assert kernel.signatures
 
 
@@ -30,9 +30,9 @@ def test_warm_up_compiles_the_regularizer_kernels():
 
 def test_threaded_paths_need_no_compilation_beyond_warm_up(monkeypatch):
     # warm_up runs serially only: the threaded paths must reuse its kernels
-    from minieye.kernels import (activation, conv_blocks, conv_nd, conv_gemm, conv_shifts, conv_wide, conv_winograd,
+    from minieye.kernels import (activation, conv_blocks, conv_nd, conv_gemm, conv_taps, conv_wide, conv_winograd,
                                  conv_winograd4, nonlocal_tv, pool, tv, upsample)
-    modules = (kconv, conv_direct, conv_wide, conv_gemm, conv_blocks, conv_shifts, conv_winograd, conv_winograd4, conv_nd,
+    modules = (kconv, conv_direct, conv_wide, conv_gemm, conv_blocks, conv_taps, conv_winograd, conv_winograd4, conv_nd,
                pool, upsample, tv, nonlocal_tv, activation)
 
     def signatures():

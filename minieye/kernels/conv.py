@@ -89,8 +89,8 @@ def _shifts(x: np.ndarray, w_shape: tuple[int, ...], geometry: Geometry, plan: P
     dws = np.zeros((_shift_threads(n, plan), shifts, c_out, c_in * stride[0] * stride[1]), dtype=x.dtype)
     ws = dws[0] if ws is None else ws
     shift = _shift(bias, c_out, x.dtype)
-    _run_shifts(lambda *a: conv_shifts.forward_and_grad_weight(x, ws, shift, dy if need_dw else y, y if need_y else dy,
-                                                               dws[a[4]], need_y, need_dw, *a),
+    _run_shifts(lambda *a: conv_taps.forward(x, ws, shift, dy if need_dw else y, y if need_y else dy, dws[a[4]],
+                                             need_y, need_dw, True, *a),
                 n, c_in, c_out, x.shape[2:], kernel_hw, (y if need_y else dy).shape[2:], geometry, plan, x.dtype)
     return conv_shifts.from_shift_weight(dws.sum(axis=0), c_in, kernel_hw, stride) if need_dw else None
 
@@ -184,7 +184,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan 
             return y
         wt = _tap_major(w)
         shift = _shift(bias, w.shape[0], x.dtype)
-        _run_taps(lambda *a: conv_taps.forward(x, wt, shift, y, *a),
+        _run_taps(lambda *a: conv_taps.forward(x, wt, shift, y, y, wt, True, False, False, *a),
                   lambda *a: conv_blocks.taps_forward(x, wt, shift, y, *a), x.shape[0], x.shape[1], w.shape[0],
                   x.shape[2:], w.shape[2:], y.shape[2:], geometry, plan, x.dtype)
         return y
@@ -267,13 +267,13 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
     if plan.shifts:
         dx = np.empty((n, c_in) + tuple(input_hw), dtype=dy.dtype)
         ws = conv_shifts.shift_weight(w, geometry.stride)
-        _run_shifts(lambda *a: conv_shifts.grad_input(dy, ws, dx, *a), n, c_in, c_out, tuple(input_hw), (kh, kw),
+        _run_shifts(lambda *a: conv_taps.grad_input(dy, ws, dx, True, *a), n, c_in, c_out, tuple(input_hw), (kh, kw),
                     (h_out, w_out), geometry, plan, dy.dtype)
         return dx
     if plan.algorithm is Algorithm.TAPS and plan.taps_grad_input:
         dx = np.empty((n, c_in) + tuple(input_hw), dtype=dy.dtype)
         wt = _tap_major(w)
-        _run_taps(lambda *a: conv_taps.grad_input(dy, wt, dx, *a),
+        _run_taps(lambda *a: conv_taps.grad_input(dy, wt, dx, False, *a),
                   lambda *a: conv_blocks.taps_grad_input(dy, wt, dx, *a), n, c_in, c_out, tuple(input_hw), (kh, kw),
                   (h_out, w_out), geometry, plan, dy.dtype)
         return dx

@@ -4,7 +4,7 @@
 columns fit ``conv_tile_bytes``, or, where whole samples fit, how many samples one product spans
 (``sample_block``; ``conv_blocks``) and how many threads share the blocks. ``run_taps`` runs a per-tap
 kernel (``conv_taps``, or its stacked-samples twin in ``conv_blocks``) over those threads, ``run_shifts``
-a per-shift one (``conv_shifts``). Buffers are kept per thread between calls (``scratch``).
+one per shift (``conv_shifts``). Buffers are kept per thread between calls (``scratch``).
 """
 from __future__ import annotations
 
@@ -89,9 +89,10 @@ def shift_threads(n: int, plan: Plan) -> int:
 
 def run_shifts(run: Callable, n: int, c_in: int, c_out: int, hw: tuple[int, int], kernel_hw: tuple[int, int],
                out_hw: tuple[int, int], geometry: Geometry, plan: Plan, dtype: np.dtype) -> None:
-    """Run a ``conv_shifts`` kernel over ``shift_threads(n, plan)`` threads: ``run(planes, tile, ints, scalars,
-    i, threads, tile_rows, kw // s_w, s_h, s_w, pad_h, pad_w)`` for thread i, with the phase planes of
-    ``conv_gemm`` and a tile of two halves (output rows and their output gradient) that fit ``tile_bytes``."""
+    """Run a ``conv_taps`` kernel per shift (``conv_shifts``) over ``shift_threads(n, plan)`` threads: ``run(planes,
+    tile, ints, scalars, i, threads, tile_rows, kw // s_w, s_h, s_w, pad_h, pad_w, 1, 1)`` for thread i, with the
+    phase planes of ``conv_gemm`` and a tile of two halves (output rows and their output gradient) that fit
+    ``tile_bytes``."""
     sh, sw = geometry.stride_h, geometry.stride_w
     row = -(-(hw[1] + 2 * geometry.pad_w) // sw)
     plane_len = -(-(hw[0] + 2 * geometry.pad_h) // sh) * row + (kernel_hw[1] - 1) // sw + 1
@@ -101,7 +102,7 @@ def run_shifts(run: Callable, n: int, c_in: int, c_out: int, hw: tuple[int, int]
                 scratch(f"tile{i}", (2 * c_out * tile_rows * row,), dtype), *gemm_args(dtype)) for i in range(threads)]
 
     def part(i: int) -> None:
-        run(*buffers[i], i, threads, tile_rows, kernel_hw[1] // sw, sh, sw, geometry.pad_h, geometry.pad_w)
+        run(*buffers[i], i, threads, tile_rows, kernel_hw[1] // sw, sh, sw, geometry.pad_h, geometry.pad_w, 1, 1)
 
     with single_threaded_blas():
         run_parts(part, threads)

@@ -19,7 +19,8 @@ the knobs of ``minieye.options`` at call time:
 - ``conv_wide_tile`` and ``conv_tile_bytes``: the tile sizes of the direct and GEMM (and
   Winograd) algorithms; ``conv_winograd_min_channels`` and ``conv_winograd_min_pixels``: from how many
   channels and output pixels per plane "auto" picks Winograd F(4x4, 3x3) (None: 16 and 256); ``conv_taps_min_channels``: from how
-  many input channels "auto" runs other layers without groups per tap.
+  many input channels "auto" runs other layers without groups per tap (per shift of the phase planes
+  where a stride above 1 divides the kernel: ``Plan.shifts``, ``conv_shifts``).
 
 The shapes are those of the *convolution* (input ``(N, C_in, *size)``, weight
 ``(C_out, C_in/g, *kernel)``); a transposed convolution plans the convolution it is the
