@@ -41,11 +41,13 @@ Work units: forward kernels run over units ``(p, o_d)`` (a volume and one output
 slice, whose outputs no other unit writes); average pool's backward runs over
 ``(p, c)`` (a volume and one *input* depth slice, gathering the output slices whose
 windows cover it), so that units never write the same cells. For 2-D and 1-D a unit
-is a plane, as before. Each operation has a serial body over a range of units
-(``@kernel``); max-pool and average pool split their units into one block per thread
-(``_threads.run_blocks``) when there are several units and enough work to pay for waking
-the threads (``use_threads``); plain threads rather than ``prange``, for the reason in ``_jit.py``.
-Scatter and gather move one value per switch (memory-bound), so they stay serial.
+is a plane, as before; scatter and gather run over planes (a switch never leaves its
+plane, so planes write disjoint cells). Each operation has a serial body over a range of
+units (``@kernel``), split into one block per thread (``_threads.run_blocks``) when there
+are several units and enough work to pay for waking the threads (``use_threads``); plain
+threads rather than ``prange``, for the reason in ``_jit.py``. Outputs that start at zero
+(the scatter, average pool's backward) are zeroed by the kernel, one unit at a time while
+it is in cache, not by ``np.zeros`` in a serial pass over the whole array first.
 Upsampling lives in ``kernels/upsample.py``. No validation happens here.
 """
 from __future__ import annotations
@@ -76,14 +78,14 @@ def pool_output_size(size: int, kernel_size: int, stride: int, padding: int) -> 
     return (size + 2 * padding - kernel_size) // stride + 1
 
 
-def use_threads(units: int, work: int) -> bool:
+def use_threads(units: int, work: int, knob: str = "pool_parallel_min_work") -> bool:
     """Whether a call of ``units`` independent units and ``work`` inner-loop steps splits over threads.
 
-    Below the ``pool_parallel_min_work`` knob (about 0.3-1 ms of serial work) it runs
+    Below the ``knob`` (``pool_parallel_min_work``: about 0.3-1 ms of serial work) it runs
     serially: waking the threads costs tens of microseconds on an idle machine and far
     more on a busy one. One thread (the ``threads`` knob, else Numba's count) makes every call serial.
     """
-    return units > 1 and work >= get("pool_parallel_min_work") and thread_count() > 1
+    return units > 1 and work >= get(knob) and thread_count() > 1
 
 
 def _volumes(a: np.ndarray) -> np.ndarray:
@@ -227,8 +229,10 @@ def _max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 @kernel
 def _scatter_planes(values, switches, out, p0, p1):
     for p in range(p0, p1):
+        plane = out[p]
+        plane[:] = 0
         for k in range(values.shape[1]):
-            out[p, switches[p, k]] += values[p, k]
+            plane[switches[p, k]] += values[p, k]
 
 
 def _flat(a: np.ndarray, planes: int) -> np.ndarray:
@@ -244,10 +248,20 @@ def scatter_switches(values: np.ndarray, switches: np.ndarray, spatial: Dims) ->
     of ``gather_switches``. Shapes: values, switches (N, C, *pooled) -> (N, C, *spatial).
     """
     n, c = values.shape[:2]
-    out = np.zeros((n, c, *spatial), dtype=values.dtype)
-    if n * c:  # memory-bound: serial (see the module docstring)
-        _scatter_planes(_flat(values, n * c), _flat(switches, n * c), _flat(out, n * c), 0, n * c)
+    out = np.empty((n, c, *spatial), dtype=values.dtype)  # the kernel zeroes each plane
+    _by_planes(_scatter_planes, _flat(values, n * c), _flat(switches, n * c), _flat(out, n * c), out.size)
     return out
+
+
+def _by_planes(body, source: np.ndarray, switches: np.ndarray, out: np.ndarray, cells: int) -> None:
+    """``body(source, switches, out, p0, p1)`` over the planes (rows of these 2-D views), split
+    over threads from the ``unpool_parallel_min_cells`` knob on (``cells``: of the unpooled array).
+    Moving one value per switch is memory-bound: two threads paid only from about 2M cells."""
+    planes = out.shape[0]
+    if use_threads(planes, cells, "unpool_parallel_min_cells"):
+        run_blocks(lambda p0, p1: body(source, switches, out, p0, p1), planes)
+    elif planes:
+        body(source, switches, out, 0, planes)
 
 
 @kernel
@@ -264,8 +278,7 @@ def gather_switches(x: np.ndarray, switches: np.ndarray) -> np.ndarray:
     """
     n, c = switches.shape[:2]
     out = np.empty(switches.shape, dtype=x.dtype)
-    if n * c:  # memory-bound: serial (see the module docstring)
-        _gather_planes(_flat(x, n * c), _flat(switches, n * c), _flat(out, n * c), 0, n * c)
+    _by_planes(_gather_planes, _flat(x, n * c), _flat(switches, n * c), _flat(out, n * c), x.size)
     return out
 
 
@@ -320,6 +333,7 @@ def _avg_pool_grad_units(dy, dx, u0, u1, k, s, pad, count_include_pad):
     row = np.empty(w, dtype=dx.dtype)
     for u in range(u0, u1):
         p, c = u // d, u % d
+        dx[p, c] = 0  # this unit's cells: zeroed here, while in cache (see the module docstring)
         # output slices o whose window o*sd - pd + [0, kd) holds input slice c
         o0 = max(0, (c + pd - kd + sd) // sd)
         o1 = min(d_out, (c + pd) // sd + 1)
@@ -374,6 +388,6 @@ def avg_pool_backward(dy: np.ndarray, spatial: Dims, kernel_size: Dims, stride: 
 
     Shapes: dy (N, C, *pooled) -> (N, C, *spatial).
     """
-    dx = np.zeros((*dy.shape[:2], *spatial), dtype=dy.dtype)
+    dx = np.empty((*dy.shape[:2], *spatial), dtype=dy.dtype)  # each unit zeroes its own cells
     _run_avg(dy, dx, kernel_size, stride, padding, count_include_pad, True)
     return dx
