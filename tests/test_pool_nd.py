@@ -273,9 +273,9 @@ def test_unpool_of_one_dimension_refuses_another_and_pairs_survive_saving(tmp_pa
 
 @pytest.mark.parametrize("threshold", [1 << 62, 0])
 def test_outputs_that_start_at_zero_are_zeroed_by_the_kernels(threshold):
-    """The scatter and the average pool's backward take their output from np.empty and zero it
-    unit by unit: cells that no switch or window reaches (stride > kernel) must still be 0, even
-    where the allocator hands back memory full of NaN (freed just before, of the same size)."""
+    """The scatter takes its output from np.empty and zeroes it plane by plane: cells that no
+    switch reaches (stride > kernel) must still be 0, even where the allocator hands back memory
+    full of NaN (freed just before, of the same size); the average pool's backward likewise."""
     rng = np.random.default_rng(11)
     spatial, k, s = (7, 6, 9), (1, 2, 2), (3, 3, 4)  # gaps between windows along every axis
     x = rng.standard_normal((2, 3, *spatial))

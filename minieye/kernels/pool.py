@@ -45,9 +45,9 @@ is a plane, as before; scatter and gather run over planes (a switch never leaves
 plane, so planes write disjoint cells). Each operation has a serial body over a range of
 units (``@kernel``), split into one block per thread (``_threads.run_blocks``) when there
 are several units and enough work to pay for waking the threads (``use_threads``); plain
-threads rather than ``prange``, for the reason in ``_jit.py``. Outputs that start at zero
-(the scatter, average pool's backward) are zeroed by the kernel, one unit at a time while
-it is in cache, not by ``np.zeros`` in a serial pass over the whole array first.
+threads rather than ``prange``, for the reason in ``_jit.py``. The scatter zeroes its output
+plane by plane in the kernel (so that the zeroing is split over the threads too), not by
+``np.zeros`` in a serial pass first.
 Upsampling lives in ``kernels/upsample.py``. No validation happens here.
 """
 from __future__ import annotations
@@ -338,7 +338,6 @@ def _avg_pool_grad_units(dy, dx, u0, u1, k, s, pad, count_include_pad):
     row = np.empty(w, dtype=dx.dtype)
     for u in range(u0, u1):
         p, c = u // d, u % d
-        dx[p, c] = 0  # this unit's cells: zeroed here, while in cache (see the module docstring)
         # output slices o whose window o*sd - pd + [0, kd) holds input slice c
         o0 = max(0, (c + pd - kd + sd) // sd)
         o1 = min(d_out, (c + pd) // sd + 1)
@@ -393,6 +392,6 @@ def avg_pool_backward(dy: np.ndarray, spatial: Dims, kernel_size: Dims, stride: 
 
     Shapes: dy (N, C, *pooled) -> (N, C, *spatial).
     """
-    dx = np.empty((*dy.shape[:2], *spatial), dtype=dy.dtype)  # each unit zeroes its own cells
+    dx = np.zeros((*dy.shape[:2], *spatial), dtype=dy.dtype)
     _run_avg(dy, dx, kernel_size, stride, padding, count_include_pad, True)
     return dx
