@@ -179,6 +179,7 @@ def test_parallel_drivers_match_serial_bodies():
             y, s = K.max_pool_forward(x, *geometry)
             runs.append([
                 y, s, K.scatter_switches(y, s, (9, 8)), K.gather_switches(x, s),
+                *K.max_pool_forward(x, (2, 2), (2, 2), (0, 0)),  # the 2x2 kernel's own driver
                 K.avg_pool_forward(x, *geometry, False), K.avg_pool_backward(dy, (9, 8), *geometry, True),
                 U.upsample_nearest_forward(x, 2, 3), U.upsample_nearest_backward(dy[:, :, :4], 2, 3),
                 U.upsample_bilinear_forward(x, 2, 3), U.upsample_bilinear_backward(dy[:, :, :4], 2, 3),

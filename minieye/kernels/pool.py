@@ -223,7 +223,7 @@ def _max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y = np.empty((n, c, h // 2, w // 2), dtype=x.dtype)
     switches = np.empty(y.shape, dtype=np.int64)
     xp, yp, sp = x.reshape(planes, h, w), y.reshape(planes, h // 2, w // 2), switches.reshape(planes, h // 2, w // 2)
-    if use_threads(planes, y.size * 4):
+    if use_threads(planes, y.size):  # one window costs about what one read of the general kernel does
         run_blocks(lambda p0, p1: _max_pool_2x2_planes(xp, yp, sp, p0, p1), planes)
     elif y.size:
         _max_pool_2x2_planes(xp, yp, sp, 0, planes)
