@@ -53,6 +53,7 @@ Upsampling lives in ``kernels/upsample.py``. No validation happens here.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 
@@ -86,6 +87,15 @@ def use_threads(units: int, work: int, knob: str = "pool_parallel_min_work") -> 
     more on a busy one. One thread (the ``threads`` knob, else Numba's count) makes every call serial.
     """
     return units > 1 and work >= get(knob) and thread_count() > 1
+
+
+def run_units(part: Callable[[int, int], None], units: int, work: int, knob: str = "pool_parallel_min_work") -> None:
+    """``part(lo, hi)`` over the units ``[0, units)``: one block per thread where ``use_threads``
+    says so, else one serial call (none for no units)."""
+    if use_threads(units, work, knob):
+        run_blocks(part, units)
+    elif units:
+        part(0, units)
 
 
 def _volumes(a: np.ndarray) -> np.ndarray:
@@ -208,10 +218,7 @@ def max_pool_forward(x: np.ndarray, kernel_size: Dims, stride: Dims, padding: Di
     xv, yv, sv = _volumes(x), _volumes(y), _volumes(switches)
     units = yv.shape[0] * yv.shape[1]
     k, s, pad = _geometry(kernel_size, stride, padding)
-    if use_threads(units, y.size * k[0] * k[1] * k[2]):
-        run_blocks(lambda u0, u1: _max_pool_units(xv, yv, sv, u0, u1, k, s, pad), units)
-    elif units:
-        _max_pool_units(xv, yv, sv, 0, units, k, s, pad)
+    run_units(lambda u0, u1: _max_pool_units(xv, yv, sv, u0, u1, k, s, pad), units, y.size * k[0] * k[1] * k[2])
     return y, switches
 
 
@@ -223,10 +230,8 @@ def _max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y = np.empty((n, c, h // 2, w // 2), dtype=x.dtype)
     switches = np.empty(y.shape, dtype=np.int64)
     xp, yp, sp = x.reshape(planes, h, w), y.reshape(planes, h // 2, w // 2), switches.reshape(planes, h // 2, w // 2)
-    if use_threads(planes, y.size):  # one window costs about what one read of the general kernel does
-        run_blocks(lambda p0, p1: _max_pool_2x2_planes(xp, yp, sp, p0, p1), planes)
-    elif y.size:
-        _max_pool_2x2_planes(xp, yp, sp, 0, planes)
+    # work: one unit per window, which costs about what one read of the general kernel does
+    run_units(lambda p0, p1: _max_pool_2x2_planes(xp, yp, sp, p0, p1), planes, y.size)
     return y, switches
 
 
@@ -262,11 +267,7 @@ def _by_planes(body, source: np.ndarray, switches: np.ndarray, out: np.ndarray, 
     """``body(source, switches, out, p0, p1)`` over the planes (rows of these 2-D views), split
     over threads from the ``unpool_parallel_min_cells`` knob on (``cells``: of the unpooled array).
     Moving one value per switch is memory-bound: two threads paid only from about 2M cells."""
-    planes = out.shape[0]
-    if use_threads(planes, cells, "unpool_parallel_min_cells"):
-        run_blocks(lambda p0, p1: body(source, switches, out, p0, p1), planes)
-    elif planes:
-        body(source, switches, out, 0, planes)
+    run_units(lambda p0, p1: body(source, switches, out, p0, p1), out.shape[0], cells, "unpool_parallel_min_cells")
 
 
 @kernel
@@ -372,10 +373,8 @@ def _run_avg(src: np.ndarray, dst: np.ndarray, kernel_size: Dims, stride: Dims, 
     k, s, pad = _geometry(kernel_size, stride, padding)
     args = (k, s, pad, bool(count_include_pad))
     body = _avg_pool_grad_units if backward else _avg_pool_units  # units: dst's (volume, slice) pairs
-    if use_threads(units, (dst.size if not backward else src.size) * k[0] * k[1] * k[2]):
-        run_blocks(lambda u0, u1: body(srcv, dstv, u0, u1, *args), units)
-    elif units:
-        body(srcv, dstv, 0, units, *args)
+    run_units(lambda u0, u1: body(srcv, dstv, u0, u1, *args), units,
+              (dst.size if not backward else src.size) * k[0] * k[1] * k[2])
 
 
 def avg_pool_forward(x: np.ndarray, kernel_size: Dims, stride: Dims, padding: Dims,
