@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .ahead import evaluates_ahead, needs_gradient
+from .ahead import AheadSteps, evaluates_ahead, needs_gradient
 from .buffers import LayerBuffers
 from .epochs import EpochTracker
 from .linesearch import LineSearch, Trial
@@ -42,7 +42,7 @@ from .settings import (UNSET, OutOfTime, converged, limits, loss_resolution, no_
 __all__ = ["Trainer", "Result", "Record", "STOP_REASONS"]
 
 
-class Trainer:
+class Trainer(AheadSteps):
     """Minimise ``problem`` with ``orientation`` (default LBFGS()) and ``line_search`` (default ArmijoWolfe()).
 
     Shapes: the parameters keep their shapes; internally they are one float64 vector.
@@ -119,12 +119,6 @@ class Trainer:
         if not finite:
             self._buffers.restore(saved)
         return point, finite
-
-    def complete_gradient(self) -> None:
-        """Run the current point's backward pass if it is still pending (a step evaluated ahead on
-        the next mini-batch defers it to the next iteration), so that ``current.grad`` is set."""
-        if self.current is not None and self.current.grad is None and self.current.pending is not None:
-            self._complete(self.current)
 
     def _complete(self, point: Iterate) -> bool:
         """Run the pending backward pass of ``point``; whether its gradient is finite."""
@@ -234,31 +228,6 @@ class Trainer:
             return None, "non_finite"
         return None, (f"the line search found no acceptable step after {tally[0]} evaluations "
                       "(converged to machine precision, or a gradient that does not match the loss)")
-
-    def _upcoming(self) -> Any:
-        if self._next_batch is None:  # drawn once per iteration, kept across a retried search
-            self._next_batch, self.epochs.next_ends = self._draw()
-        return self._next_batch
-
-    def _phi_ahead(self, on_old: Any, on_next: Any) -> Any:
-        """The first trial on the next batch; if it is not finite there (a bad row in the new
-        batch, or a step too long), fall back to the old batch for this search, as without
-        evaluating ahead: the next iteration then evaluates the new batch itself and says which."""
-        def phi(t: float) -> Trial:
-            if not self._behind:
-                trial = on_next(t)
-                if trial.finite:
-                    return trial
-                self._behind = True
-            return on_old(t)
-        return phi
-
-    def _drop_ahead_gradient(self) -> None:
-        """The deferred gradient of the step checked ahead is not finite: stop at the accepted
-        point without it (ahead.py), buffers as before that batch's forward pass, the batch used."""
-        self.current.grad = self.current.raw_grad = None
-        self._buffers.restore(self._step_start)
-        self.stale = True
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self, max_iterations: int | None = UNSET, timeout: float | None = None,
