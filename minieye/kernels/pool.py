@@ -182,7 +182,7 @@ def _max_pool_2x2_planes(x, y, switches, p0, p1):
     Each window is scanned in row-major order as PyTorch does (a later value replaces the best
     when greater, or when NaN), keeping which of the four won as a small code; the int64
     switches are written from the codes in a second, separate loop. Kept apart, both loops
-    vectorise (the mixed float and int64 selects of one loop did not: 2-5x slower)."""
+    vectorise; one loop of mixed float and int64 selects did not (docs/pooling.md)."""
     w = x.shape[2]
     w_out = y.shape[2]
     code = np.empty(w_out, dtype=np.int32)
@@ -266,7 +266,7 @@ def scatter_switches(values: np.ndarray, switches: np.ndarray, spatial: Dims) ->
 def _by_planes(body, source: np.ndarray, switches: np.ndarray, out: np.ndarray, cells: int) -> None:
     """``body(source, switches, out, p0, p1)`` over the planes (rows of these 2-D views), split
     over threads from the ``unpool_parallel_min_cells`` knob on (``cells``: of the unpooled array).
-    Moving one value per switch is memory-bound: two threads paid only from about 2M cells."""
+    Moving one value per switch is memory-bound, so threads pay only on large arrays."""
     run_units(lambda p0, p1: body(source, switches, out, p0, p1), out.shape[0], cells, "unpool_parallel_min_cells")
 
 
