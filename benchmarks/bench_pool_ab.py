@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/bench_pool_ab.py --rev 9437da8             # 2-D kernel times, 1 thread
     .venv/bin/python benchmarks/bench_pool_ab.py --rev 9437da8 --compile   # cold compile, CPU seconds
+    .venv/bin/python benchmarks/bench_pool_ab.py --rev ff47679 --threads 2  # threaded paths (wall clock)
+    .venv/bin/python benchmarks/bench_pool_ab.py --rev ff47679 --threads 2 --knob unpool_parallel_min_cells=0
 
 The old ``minieye/kernels/pool.py`` is read with ``git show REV:...`` into a temporary
 package beside the current one (it imports the current ``_jit`` flags), so both run in
@@ -29,7 +31,9 @@ import numpy as np
 import minieye as me
 
 ROOT = Path(__file__).resolve().parents[1]
-SHAPES = [((32, 32, 32, 32), 2, 2, 0), ((8, 64, 64, 64), 2, 2, 0), ((8, 64, 64, 64), 3, 2, 1)]
+SHAPES = [((32, 32, 32, 32), 2, 2, 0), ((8, 64, 64, 64), 2, 2, 0), ((8, 64, 64, 64), 3, 2, 1),
+          # the other pools of bench_training.py (VGG block, LeNet-5)
+          ((32, 64, 16, 16), 2, 2, 0), ((64, 6, 28, 28), 2, 2, 0), ((64, 16, 10, 10), 2, 2, 0)]
 
 
 class Ops:
@@ -88,7 +92,8 @@ def speed(rev: str, repeat: int) -> None:
 
     old, new = Ops(load_revision(rev)), Ops(current)
     ratios = []
-    print(f"{'operation (float32, 1 thread)':<44} {rev:>9} {'now':>9} {'now/rev':>8}")
+    import numba
+    print(f"{f'operation (float32, {numba.get_num_threads()} threads)':<44} {rev:>9} {'now':>9} {'now/rev':>8}")
     for label, step in steps(new, np.random.default_rng(0)):
         a, b = step(old), step(new)  # compile or load, and check they agree
         for u, v in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)):
@@ -142,6 +147,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=25)
     parser.add_argument("--compile", action="store_true", help="compare cold compile times instead")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="Numba threads (the kernels' threaded paths from 2)")
+    parser.add_argument("--knob", action="append", default=[], metavar="NAME=INT",
+                        help="a minieye.options knob for the run, e.g. unpool_parallel_min_cells=0 (repeatable)")
     parser.add_argument("--compile-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.compile_child:
@@ -149,11 +157,13 @@ def main() -> None:
         return
     import numba
 
-    numba.set_num_threads(1)  # the serial kernels: two cores shared with other jobs make threads noise
+    numba.set_num_threads(args.threads)  # default 1, the serial kernels: two busy cores make threads noise
     if args.compile:
         compile_times(args.rev, args.rounds)
     else:
-        speed(args.rev, args.repeat)
+        knobs = {name: int(value) for name, value in (k.split("=", 1) for k in args.knob)}
+        with me.options(**knobs):
+            speed(args.rev, args.repeat)
 
 
 if __name__ == "__main__":

@@ -84,6 +84,9 @@ KNOBS: dict[str, Knob] = {
                                    "many input channels"),
     "pool_parallel_min_work": Knob(1 << 18, check_nonneg_int,
                                    "pooling and upsampling: window reads from which they thread"),
+    "unpool_parallel_min_cells": Knob(1 << 21, check_nonneg_int,
+                                      "max-pool's backward and max-unpool (scatter, gather by switches): cells of "
+                                      "the unpooled array from which they thread"),
     "dense_parallel_min_work": Knob(1 << 22, check_nonneg_int,
                                     "Dense layers: multiply-adds of a product from which BLAS may thread"),
     "elementwise_parallel_min_size": Knob(1 << 20, check_nonneg_int,

@@ -331,3 +331,45 @@ def test_rebalance_builds_before_it_releases_and_keeps_the_placement_when_that_f
         assert placement.refused == {"tcp://new"}
         placement.rebalance(force=True)  # the refused worker is not offered partitions again
         assert placement.moves == [] and placement.workers == ["tcp://a"] * 4
+
+
+def test_a_replacement_cut_short_by_a_second_loss_still_checks_the_rows_it_moved(monkeypatch):
+    """Partitions 0 and 2 lose worker a and are re-placed on c and d; d is lost while their actors
+    are built. Partition 0, built on c, came back with other rows than it first had: that must
+    be refused, although the move was cut short (the next round would use it unchecked)."""
+    from types import SimpleNamespace
+
+    from minieye.distributed import placement as placement_module
+
+    live = ["tcp://b", "tcp://c", "tcp://d"]  # tcp://a is gone already
+    monkeypatch.setattr(placement_module, "live_workers",
+                        lambda client, exclude=frozenset(), wait=True: [w for w in live if w not in exclude])
+
+    class Client(_FakeClient):
+        def submit(self, cls, model, part, *args, workers, **kwargs):
+            return SimpleNamespace(address=workers[0], build=True, part=part, status="pending")
+
+    def actor(address, part):
+        rows = 5 if (part, address) == (0, "tcp://c") else 4  # partition 0's source gives c one row more
+
+        def method(value):
+            return lambda *args: SimpleNamespace(build=False, value=value, status="finished")
+
+        return SimpleNamespace(describe=method(("rows", rows)), evaluate=method(part))
+
+    def wait(future, address):
+        if address == "tcp://a" or (future.build and address == "tcp://d"):
+            if address in live:
+                live.remove(address)
+            raise placement_module.WorkerLost(f"worker {address} left the cluster during the call")
+        return actor(address, future.part) if future.build else future.value
+
+    placement = placement_module.Placement(Client(), 4, lambda i, address: (i, None, []), dict, None, retries=2)
+    placement._wait = wait
+    placement.workers = ["tcp://a", "tcp://b", "tcp://a", "tcp://b"]
+    placement.actors = [actor(w, i) for i, w in enumerate(placement.workers)]
+    placement._held = [[SimpleNamespace(status="finished")] for _ in range(4)]
+    placement.layout = [("rows", 4)] * 4
+    with pytest.raises(RuntimeError, match=r"partition 0 re-loaded on tcp://c has \(rows, layout\) \('rows', 5\)"):
+        placement.call([(i, "evaluate", ()) for i in range(4)])
+    assert [(i, new) for i, _, new in placement.moves] == [(0, "tcp://c"), (2, "tcp://d")]

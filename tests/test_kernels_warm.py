@@ -42,7 +42,8 @@ def test_threaded_paths_need_no_compilation_beyond_warm_up(monkeypatch):
     warm_up((np.float64,))
     before = signatures()
     with me.options(conv_direct_parallel_min_work=0, conv_gemm_parallel_min_work=0, pool_parallel_min_work=0,
-                    tv_parallel_min_pixels=0, nonlocal_parallel_min_rows=1, elementwise_parallel_min_size=0):
+                    tv_parallel_min_pixels=0, nonlocal_parallel_min_rows=1, elementwise_parallel_min_size=0,
+                    unpool_parallel_min_cells=0):
         warm_up((np.float64,))
         from minieye.functional import activation as FA
         FA.gelu_grad(np.ones(8), FA.relu(np.ones(8)))

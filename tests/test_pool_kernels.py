@@ -167,17 +167,19 @@ def test_global_avg_pool(n, c, h, w, seed, dtype, keepdims):
 
 
 def test_parallel_drivers_match_serial_bodies():
-    """The threaded paths (taken from the pool_parallel_min_work knob on) compute what one serial call does."""
+    """The threaded paths (taken from the pool_parallel_min_work and unpool_parallel_min_cells knobs on) compute
+    what one serial call does."""
     rng = np.random.default_rng(7)
     x = rng.standard_normal((2, 3, 9, 8))
     geometry = ((3, 2), (2, 1), (1, 1))
     dy = rng.standard_normal((2, 3, 5, 9))
     runs = []
     for threshold in (1 << 62, 0):
-        with me.options(pool_parallel_min_work=threshold):
+        with me.options(pool_parallel_min_work=threshold, unpool_parallel_min_cells=threshold):
             y, s = K.max_pool_forward(x, *geometry)
             runs.append([
                 y, s, K.scatter_switches(y, s, (9, 8)), K.gather_switches(x, s),
+                *K.max_pool_forward(x, (2, 2), (2, 2), (0, 0)),  # the 2x2 kernel's own driver
                 K.avg_pool_forward(x, *geometry, False), K.avg_pool_backward(dy, (9, 8), *geometry, True),
                 U.upsample_nearest_forward(x, 2, 3), U.upsample_nearest_backward(dy[:, :, :4], 2, 3),
                 U.upsample_bilinear_forward(x, 2, 3), U.upsample_bilinear_backward(dy[:, :, :4], 2, 3),

@@ -269,3 +269,24 @@ def test_unpool_of_one_dimension_refuses_another_and_pairs_survive_saving(tmp_pa
     with pytest.raises(me.ShapeError, match=r"x with 5 dimensions \(N, C, D, H, W\)"):
         me.Sequential(pool, layers.Flatten() if hasattr(layers, "Flatten") else layers.Reshape((-1,)),
                       layers.MaxUnpool3D(pool))(x)
+
+
+@pytest.mark.parametrize("threshold", [1 << 62, 0])
+def test_outputs_that_start_at_zero_are_zeroed_by_the_kernels(threshold):
+    """The scatter takes its output from np.empty and zeroes it plane by plane: cells that no
+    switch reaches (stride > kernel) must still be 0, even where the allocator hands back memory
+    full of NaN (freed just before, of the same size); the average pool's backward likewise."""
+    rng = np.random.default_rng(11)
+    spatial, k, s = (7, 6, 9), (1, 2, 2), (3, 3, 4)  # gaps between windows along every axis
+    x = rng.standard_normal((2, 3, *spatial))
+    y, switches = F.max_pool3d(x, k, s)
+    dy = rng.standard_normal(y.shape)
+    with me.options(pool_parallel_min_work=threshold, unpool_parallel_min_cells=threshold):
+        for run in range(2):
+            garbage = np.full(x.shape, np.nan)  # likely the block the next np.empty of x's size returns
+            del garbage
+            dx = F.max_unpool3d(dy, switches, spatial) if run == 0 else F.avg_pool3d_backward(dy, spatial, k, s)
+            reference = (naive.unpool(dy, switches, spatial) if run == 0 else
+                         (naive.avg_pool_matrix(spatial, k, s, (0, 0, 0), True).T
+                          @ dy.reshape(6, -1).T).T.reshape(x.shape))
+            np.testing.assert_allclose(dx, reference, rtol=1e-13, atol=1e-13)

@@ -22,7 +22,7 @@ def make_problem(batch_size=16, seed=0, n=50):
 
 
 OPTIMIZERS = {
-    "adam": lambda: (train.Adam(), train.FixedStep(0.01)),  # steps checked on the next batch (Trainer._ahead)
+    "adam": lambda: (train.Adam(), train.FixedStep(0.01)),  # steps checked on the next batch (train/ahead.py)
     "momentum": lambda: (train.Momentum(0.9), train.Backtracking()),
     "lbfgs": lambda: (train.LBFGS(history=4), train.ArmijoWolfe()),
 }

@@ -8,7 +8,7 @@ import pytest
 
 import minieye as me
 from minieye import layers, losses, train
-from tests.train_toys import Blowup, Rosenbrock, least_squares, rosenbrock
+from tests.train_toys import Blowup, GradPoison, Rosenbrock, least_squares, rosenbrock
 
 
 def test_non_finite_trials_are_rejected_and_shrunk():
@@ -44,6 +44,45 @@ def test_nan_input_stops_cleanly_at_the_last_good_point():
     assert result.stop_reason == "non_finite" and 0 < result.iterations < 200
     assert all(np.isfinite(p.value).all() for p in net.parameters())
     assert np.array_equal(problem.get_vector(), seen[-1])  # the last accepted point
+
+
+
+@pytest.mark.parametrize("complete_early", [False, True])
+def test_a_nan_gradient_after_a_step_checked_ahead_stops_at_the_last_good_state(complete_early, tmp_path):
+    """Adam + FixedStep checks a step's loss on the next mini-batch and defers that batch's
+    backward pass to the next iteration. A finite loss there with a non-finite gradient (row 17,
+    in batch 4, makes GradPoison's gradient NaN) stops the run at the accepted point, with no
+    NaN kept and the bad batch's forward pass undone in the buffers; a later run goes on. The
+    same when a monitor runs that backward pass early (``complete_gradient``, as a checkpoint
+    does), and a checkpoint saved then resumes to the same stop."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 3))
+    y = x @ np.array([[1.0], [2.0], [-1.0]])
+    x[17] = 1e5
+    poison = GradPoison()
+    net = me.Sequential(layers.Dense(3, 1, dtype="float64", seed=0), poison)
+    problem = train.Problem(net, losses.MSE(), x, y, batch_size=8, rng=np.random.default_rng(2))
+    seen = []
+    def watch(t, record):
+        seen.append((t.current.x.copy(), poison.peak.copy()))
+        if complete_early:
+            t.complete_gradient()
+            assert t.current.grad is None or np.isfinite(t.current.grad).all()
+            t.save_checkpoint(tmp_path / f"at-{record.iteration}.ckpt")
+
+    trainer = train.Trainer(problem, train.Adam(), train.FixedStep(0.01), monitors=[train.Callback(watch)])
+    result = trainer.run(max_iterations=200)
+    assert result.stop_reason == "non_finite" and "gradient" in result.message
+    assert result.iterations == len(result.history) == len(seen) == 3 and math.isfinite(result.loss)
+    assert np.array_equal(problem.get_vector(), seen[-1][0])  # the last accepted point
+    assert trainer.current.grad is None  # the NaN gradient is not kept
+    assert np.array_equal(poison.peak, seen[-2][1]) and poison.peak[0] < 1e3  # batch 4's forward undone
+    if complete_early:
+        resumed = train.Trainer(problem, train.Adam(), train.FixedStep(0.01)).resume(tmp_path / "at-3.ckpt")
+        assert resumed.stop_reason == "non_finite" and resumed.iterations == 3
+        assert np.array_equal(problem.get_vector(), seen[-1][0])
+    again = trainer.run(max_iterations=1)  # draws batch 5 and goes on from the same point
+    assert again.stop_reason == "max_iterations" and again.iterations == 4
 
 
 def test_stop_conditions():

@@ -40,6 +40,30 @@ class Blowup(Layer):
         return value, backward
 
 
+class GradPoison(Layer):
+    """Identity whose input gradient is NaN wherever |x| > 1e3: a finite loss with a non-finite
+    gradient. Its buffer ``peak`` (the largest |x| seen by a forward pass) shows which
+    evaluations the trainer kept."""
+
+    n_inputs = 1
+
+    def __init__(self):
+        super().__init__()
+        self.peak = np.zeros(1)
+
+    def buffers(self):
+        return {"peak": self.peak}
+
+    def forward(self, x):
+        x = np.asarray(x)
+        self.peak[0] = max(self.peak[0], float(np.abs(x).max()))
+
+        def backward(dy, deltas):
+            return np.where(np.abs(x) > 1e3, np.nan, dy)
+
+        return x.copy(), backward
+
+
 def least_squares(seed=1, n=60, k=10):
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((n, k)) * np.linspace(1, 5, k)  # condition number ~ 5^2

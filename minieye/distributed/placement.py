@@ -279,11 +279,19 @@ class Placement:
 
     def _move(self, targets: dict[int, str]) -> None:
         """Start partition i's actor on ``targets[i]``, record the move, and check that each got the
-        same rows back."""
+        same rows back; when another worker is lost while the actors are built, the ones built
+        are checked before the loss is passed on (the next round uses them as they are)."""
         self.moves.extend((i, self.workers[i], address) for i, address in targets.items())
-        self._start(targets)
-        again = self.call([(i, "describe", ()) for i in targets])
-        for i, layout in zip(targets, again):
+        try:
+            self._start(targets)
+        except WorkerLost:
+            self._check_rows([i for i in targets if self.actors[i] is not None], targets)
+            raise
+        self._check_rows(list(targets), targets)
+
+    def _check_rows(self, moved: list[int], targets: dict[int, str]) -> None:
+        again = self.call([(i, "describe", ()) for i in moved])
+        for i, layout in zip(moved, again):
             if layout != self.layout[i]:
                 raise RuntimeError(f"DistributedProblem: partition {i} re-loaded on {targets[i]} has (rows, "
                                    f"layout) {layout}, not {self.layout[i]} as first loaded: a shard source "

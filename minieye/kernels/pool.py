@@ -41,16 +41,19 @@ Work units: forward kernels run over units ``(p, o_d)`` (a volume and one output
 slice, whose outputs no other unit writes); average pool's backward runs over
 ``(p, c)`` (a volume and one *input* depth slice, gathering the output slices whose
 windows cover it), so that units never write the same cells. For 2-D and 1-D a unit
-is a plane, as before. Each operation has a serial body over a range of units
-(``@kernel``); max-pool and average pool split their units into one block per thread
-(``_threads.run_blocks``) when there are several units and enough work to pay for waking
-the threads (``use_threads``); plain threads rather than ``prange``, for the reason in ``_jit.py``.
-Scatter and gather move one value per switch (memory-bound), so they stay serial.
+is a plane, as before; scatter and gather run over planes (a switch never leaves its
+plane, so planes write disjoint cells). Each operation has a serial body over a range of
+units (``@kernel``), split into one block per thread (``_threads.run_blocks``) when there
+are several units and enough work to pay for waking the threads (``use_threads``); plain
+threads rather than ``prange``, for the reason in ``_jit.py``. The scatter zeroes its output
+plane by plane in the kernel (so that the zeroing is split over the threads too), not by
+``np.zeros`` in a serial pass first.
 Upsampling lives in ``kernels/upsample.py``. No validation happens here.
 """
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 
@@ -76,14 +79,23 @@ def pool_output_size(size: int, kernel_size: int, stride: int, padding: int) -> 
     return (size + 2 * padding - kernel_size) // stride + 1
 
 
-def use_threads(units: int, work: int) -> bool:
+def use_threads(units: int, work: int, knob: str = "pool_parallel_min_work") -> bool:
     """Whether a call of ``units`` independent units and ``work`` inner-loop steps splits over threads.
 
-    Below the ``pool_parallel_min_work`` knob (about 0.3-1 ms of serial work) it runs
+    Below the ``knob`` (``pool_parallel_min_work``: about 0.3-1 ms of serial work) it runs
     serially: waking the threads costs tens of microseconds on an idle machine and far
     more on a busy one. One thread (the ``threads`` knob, else Numba's count) makes every call serial.
     """
-    return units > 1 and work >= get("pool_parallel_min_work") and thread_count() > 1
+    return units > 1 and work >= get(knob) and thread_count() > 1
+
+
+def run_units(part: Callable[[int, int], None], units: int, work: int, knob: str = "pool_parallel_min_work") -> None:
+    """``part(lo, hi)`` over the units ``[0, units)``: one block per thread where ``use_threads``
+    says so, else one serial call (none for no units)."""
+    if use_threads(units, work, knob):
+        run_blocks(part, units)
+    elif units:
+        part(0, units)
 
 
 def _volumes(a: np.ndarray) -> np.ndarray:
@@ -165,26 +177,31 @@ def _max_pool_units(x, y, switches, u0, u1, k, s, pad):
 
 @kernel
 def _max_pool_2x2_planes(x, y, switches, p0, p1):
-    """The common 2x2 window, stride 2, no padding, on planes (P, H, W) -> (P, H // 2, W // 2):
-    ``_max_pool_units``'s two steps (down the columns, then across) with the window unrolled."""
+    """The common 2x2 window, stride 2, no padding, on planes (P, H, W) -> (P, H // 2, W // 2).
+
+    Each window is scanned in row-major order as PyTorch does (a later value replaces the best
+    when greater, or when NaN), keeping which of the four won as a small code; the int64
+    switches are written from the codes in a second, separate loop. Kept apart, both loops
+    vectorise; one loop of mixed float and int64 selects did not (docs/pooling.md)."""
     w = x.shape[2]
-    col_max = np.empty(w, dtype=x.dtype)
-    col_arg = np.empty(w, dtype=np.int64)
+    w_out = y.shape[2]
+    code = np.empty(w_out, dtype=np.int32)
     for p in range(p0, p1):
         for i in range(y.shape[1]):
             top, bottom, yr, sr = x[p, 2 * i], x[p, 2 * i + 1], y[p, i], switches[p, i]
+            for j in range(w_out):
+                best, k = top[2 * j], np.int32(0)
+                for v, at in ((top[2 * j + 1], np.int32(1)), (bottom[2 * j], np.int32(2)),
+                              (bottom[2 * j + 1], np.int32(3))):
+                    take = (v > best) | (v != v)  # selects, not branches
+                    best = v if take else best
+                    k = at if take else k
+                yr[j] = best
+                code[j] = k
             base = 2 * i * w
-            for b in range(w):
-                u, v = top[b], bottom[b]
-                take = (v > u) | (v != v)
-                col_max[b] = v if take else u
-                col_arg[b] = base + w + b if take else base + b
-            for j in range(y.shape[2]):
-                u, v = col_max[2 * j], col_max[2 * j + 1]
-                iu, iv = col_arg[2 * j], col_arg[2 * j + 1]
-                take = (v > u) | ((v == u) & (iv < iu)) | ((v != v) & ((u == u) | (iv > iu)))
-                yr[j] = v if take else u
-                sr[j] = iv if take else iu
+            for j in range(w_out):  # code 0-3: (row, column) (k >> 1, k & 1) of the window
+                k = code[j]
+                sr[j] = base + 2 * j + (k & 1) + (k >> 1) * w
 
 
 def max_pool_forward(x: np.ndarray, kernel_size: Dims, stride: Dims, padding: Dims) -> tuple[np.ndarray, np.ndarray]:
@@ -201,10 +218,7 @@ def max_pool_forward(x: np.ndarray, kernel_size: Dims, stride: Dims, padding: Di
     xv, yv, sv = _volumes(x), _volumes(y), _volumes(switches)
     units = yv.shape[0] * yv.shape[1]
     k, s, pad = _geometry(kernel_size, stride, padding)
-    if use_threads(units, y.size * k[0] * k[1] * k[2]):
-        run_blocks(lambda u0, u1: _max_pool_units(xv, yv, sv, u0, u1, k, s, pad), units)
-    elif units:
-        _max_pool_units(xv, yv, sv, 0, units, k, s, pad)
+    run_units(lambda u0, u1: _max_pool_units(xv, yv, sv, u0, u1, k, s, pad), units, y.size * k[0] * k[1] * k[2])
     return y, switches
 
 
@@ -216,10 +230,8 @@ def _max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y = np.empty((n, c, h // 2, w // 2), dtype=x.dtype)
     switches = np.empty(y.shape, dtype=np.int64)
     xp, yp, sp = x.reshape(planes, h, w), y.reshape(planes, h // 2, w // 2), switches.reshape(planes, h // 2, w // 2)
-    if use_threads(planes, y.size * 4):
-        run_blocks(lambda p0, p1: _max_pool_2x2_planes(xp, yp, sp, p0, p1), planes)
-    elif y.size:
-        _max_pool_2x2_planes(xp, yp, sp, 0, planes)
+    # work: one unit per window, which costs about what one read of the general kernel does
+    run_units(lambda p0, p1: _max_pool_2x2_planes(xp, yp, sp, p0, p1), planes, y.size)
     return y, switches
 
 
@@ -227,8 +239,10 @@ def _max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 @kernel
 def _scatter_planes(values, switches, out, p0, p1):
     for p in range(p0, p1):
+        plane = out[p]
+        plane[:] = 0
         for k in range(values.shape[1]):
-            out[p, switches[p, k]] += values[p, k]
+            plane[switches[p, k]] += values[p, k]
 
 
 def _flat(a: np.ndarray, planes: int) -> np.ndarray:
@@ -244,10 +258,16 @@ def scatter_switches(values: np.ndarray, switches: np.ndarray, spatial: Dims) ->
     of ``gather_switches``. Shapes: values, switches (N, C, *pooled) -> (N, C, *spatial).
     """
     n, c = values.shape[:2]
-    out = np.zeros((n, c, *spatial), dtype=values.dtype)
-    if n * c:  # memory-bound: serial (see the module docstring)
-        _scatter_planes(_flat(values, n * c), _flat(switches, n * c), _flat(out, n * c), 0, n * c)
+    out = np.empty((n, c, *spatial), dtype=values.dtype)  # the kernel zeroes each plane
+    _by_planes(_scatter_planes, _flat(values, n * c), _flat(switches, n * c), _flat(out, n * c), out.size)
     return out
+
+
+def _by_planes(body, source: np.ndarray, switches: np.ndarray, out: np.ndarray, cells: int) -> None:
+    """``body(source, switches, out, p0, p1)`` over the planes (rows of these 2-D views), split
+    over threads from the ``unpool_parallel_min_cells`` knob on (``cells``: of the unpooled array).
+    Moving one value per switch is memory-bound, so threads pay only on large arrays."""
+    run_units(lambda p0, p1: body(source, switches, out, p0, p1), out.shape[0], cells, "unpool_parallel_min_cells")
 
 
 @kernel
@@ -264,8 +284,7 @@ def gather_switches(x: np.ndarray, switches: np.ndarray) -> np.ndarray:
     """
     n, c = switches.shape[:2]
     out = np.empty(switches.shape, dtype=x.dtype)
-    if n * c:  # memory-bound: serial (see the module docstring)
-        _gather_planes(_flat(x, n * c), _flat(switches, n * c), _flat(out, n * c), 0, n * c)
+    _by_planes(_gather_planes, _flat(x, n * c), _flat(switches, n * c), _flat(out, n * c), x.size)
     return out
 
 
@@ -354,10 +373,8 @@ def _run_avg(src: np.ndarray, dst: np.ndarray, kernel_size: Dims, stride: Dims, 
     k, s, pad = _geometry(kernel_size, stride, padding)
     args = (k, s, pad, bool(count_include_pad))
     body = _avg_pool_grad_units if backward else _avg_pool_units  # units: dst's (volume, slice) pairs
-    if use_threads(units, (dst.size if not backward else src.size) * k[0] * k[1] * k[2]):
-        run_blocks(lambda u0, u1: body(srcv, dstv, u0, u1, *args), units)
-    elif units:
-        body(srcv, dstv, 0, units, *args)
+    run_units(lambda u0, u1: body(srcv, dstv, u0, u1, *args), units,
+              (dst.size if not backward else src.size) * k[0] * k[1] * k[2])
 
 
 def avg_pool_forward(x: np.ndarray, kernel_size: Dims, stride: Dims, padding: Dims,

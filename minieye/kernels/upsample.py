@@ -16,8 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import kernel
-from ._threads import run_blocks
-from .pool import use_threads
+from .pool import run_units
 
 __all__ = [
     "upsample_nearest_forward",
@@ -138,10 +137,7 @@ def upsample_bilinear_forward(x: np.ndarray, sh: int, sw: int) -> np.ndarray:
     taps = (*bilinear_taps(h, sh, x.dtype), *bilinear_taps(w, sw, x.dtype))
     planes = n * c
     xp, yp = _planes(x), _planes(y)
-    if use_threads(planes, 4 * y.size):
-        run_blocks(lambda p0, p1: _bilinear_planes(xp, yp, p0, p1, *taps), planes)
-    elif planes:
-        _bilinear_planes(xp, yp, 0, planes, *taps)
+    run_units(lambda p0, p1: _bilinear_planes(xp, yp, p0, p1, *taps), planes, 4 * y.size)
     return y
 
 
@@ -153,8 +149,5 @@ def upsample_bilinear_backward(dy: np.ndarray, sh: int, sw: int) -> np.ndarray:
     taps = (*bilinear_taps(h, sh, dy.dtype), *bilinear_taps(w, sw, dy.dtype))
     planes = n * c
     dyp, dxp = _planes(dy), _planes(dx)
-    if use_threads(planes, 4 * dy.size):
-        run_blocks(lambda p0, p1: _bilinear_grad_planes(dyp, dxp, p0, p1, *taps), planes)
-    elif planes:
-        _bilinear_grad_planes(dyp, dxp, 0, planes, *taps)
+    run_units(lambda p0, p1: _bilinear_grad_planes(dyp, dxp, p0, p1, *taps), planes, 4 * dy.size)
     return dx

@@ -152,7 +152,7 @@ def save_checkpoint(trainer: Any, path: str | os.PathLike) -> None:
     batch, next_batch = trainer.batches
     if batch is not None:
         arrays["batch"] = np.asarray(batch)
-    if next_batch is not None:  # drawn, not yet evaluated (see Trainer._ahead)
+    if next_batch is not None:  # drawn, not yet evaluated (see train/ahead.py)
         arrays["next_batch"] = np.asarray(next_batch)
     orientation, search = trainer.orientation, trainer.line_search
     meta = {

@@ -14,7 +14,7 @@ iteration retried once from steepest descent; a second failure stops the run
 ("line_search_failed": usually converged to machine precision). A non-finite loss or
 gradient at the start of an iteration stops the run ("non_finite") and every
 non-finite trial inside a line search is rejected; the parameters are always left
-at the last point whose loss and gradient were finite.
+at the last good point (for a step checked ahead on the next mini-batch, see ahead.py).
 
 An iteration uses the next batch of the problem's epoch (``Problem.draw_batch``). A second
 ``run`` continues where the first stopped: runs of 23 and 23 iterations equal one of 46.
@@ -27,6 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .ahead import AheadSteps, evaluates_ahead, needs_gradient
 from .buffers import LayerBuffers
 from .epochs import EpochTracker
 from .linesearch import LineSearch, Trial
@@ -41,7 +42,7 @@ from .settings import (UNSET, OutOfTime, converged, limits, loss_resolution, no_
 __all__ = ["Trainer", "Result", "Record", "STOP_REASONS"]
 
 
-class Trainer:
+class Trainer(AheadSteps):
     """Minimise ``problem`` with ``orientation`` (default LBFGS()) and ``line_search`` (default ArmijoWolfe()).
 
     Shapes: the parameters keep their shapes; internally they are one float64 vector.
@@ -63,8 +64,9 @@ class Trainer:
         self.initial_loss = math.nan
         self.stale = False  # the current evaluation belongs to an old mini-batch
         self._batch: Any = None  # the current point's mini-batch (row indices); None: full batch
-        self._next_batch: Any = None  # see _ahead
+        self._next_batch: Any = None  # see ahead.py
         self._behind = False  # this iteration's ahead trial was not finite: _next_batch still to evaluate
+        self._step_start: Any = None  # the layers' buffers before the last step (see ahead.py)
         self.last_step: float | None = None
         self.last_slope: float | None = None
         self.elapsed_before = 0.0
@@ -117,12 +119,6 @@ class Trainer:
         if not finite:
             self._buffers.restore(saved)
         return point, finite
-
-    def complete_gradient(self) -> None:
-        """Run the current point's backward pass if it is still pending (a step evaluated ahead on
-        the next mini-batch defers it to the next iteration), so that ``current.grad`` is set."""
-        if self.current is not None and self.current.grad is None and self.current.pending is not None:
-            self._complete(self.current)
 
     def _complete(self, point: Iterate) -> bool:
         """Run the pending backward pass of ``point``; whether its gradient is finite."""
@@ -194,7 +190,7 @@ class Trainer:
     def _step(self) -> tuple[Trial | None, str]:
         current = self.current
         tally = [0, 0]  # trials, finite trials
-        before = self._buffers.snapshot()
+        before = self._step_start = self._buffers.snapshot()
         self.line_search.at_step(self.iteration, self.epoch)  # a scheduled learning rate
         for attempt in range(2):
             path = self._path(current)
@@ -208,7 +204,7 @@ class Trainer:
                               "a slope, a constrained corner, or a gradient that is not finite along it")
             t0 = first_trial_step(path, slope0, current.grad, self.last_step, self.last_slope)
             phi = self._phi(path, current.x, self._batch, tally, before)
-            if self._ahead():
+            if evaluates_ahead(self.problem, self.line_search, self.orientation):
                 phi = self._phi_ahead(phi, self._phi(path, current.x, self._upcoming(), tally, before))
             try:
                 trial = self.line_search.search(phi, current.loss, slope0, t0)
@@ -221,7 +217,7 @@ class Trainer:
             self._buffers.restore(before if trial is None else trial.point.buffers)
             if trial is not None:
                 self.last_step, self.last_slope = trial.t, slope0
-                if self._needs_gradient() and not self._complete(trial.point):
+                if needs_gradient(self.problem, self.orientation) and not self._complete(trial.point):
                     self._buffers.restore(before)  # the run stops at the current point: its buffers
                     return None, "non_finite_gradient"
                 return trial, ""
@@ -232,37 +228,6 @@ class Trainer:
             return None, "non_finite"
         return None, (f"the line search found no acceptable step after {tally[0]} evaluations "
                       "(converged to machine precision, or a gradient that does not match the loss)")
-
-    def _ahead(self) -> bool:
-        """Whether trial steps are evaluated on the next mini-batch: when the line search
-        only checks that the loss stays finite (FixedStep) and the orientation needs no
-        gradient at the new point on the old batch, the check and the next iteration's
-        evaluation are one forward pass (one forward and one backward per iteration)."""
-        return (self.problem.batch_size is not None and not self.line_search.compares_values
-                and not self.orientation.learns_from_steps)
-
-    def _upcoming(self) -> Any:
-        if self._next_batch is None:  # drawn once per iteration, kept across a retried search
-            self._next_batch, self.epochs.next_ends = self._draw()
-        return self._next_batch
-
-    def _phi_ahead(self, on_old: Any, on_next: Any) -> Any:
-        """The first trial on the next batch; if it is not finite there (a bad row in the new
-        batch, or a step too long), fall back to the old batch for this search, as without
-        ``_ahead``: the next iteration then evaluates the new batch itself and says which."""
-        def phi(t: float) -> Trial:
-            if not self._behind:
-                trial = on_next(t)
-                if trial.finite:
-                    return trial
-                self._behind = True
-            return on_old(t)
-        return phi
-
-    def _needs_gradient(self) -> bool:
-        """Whether the accepted point's gradient is used: always with full batches (the next
-        iteration starts from it), with mini-batches only for L-BFGS-like orientations."""
-        return self.problem.batch_size is None or self.orientation.learns_from_steps
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self, max_iterations: int | None = UNSET, timeout: float | None = None,
@@ -353,6 +318,7 @@ class Trainer:
                                                            f"on the mini-batch of iteration {self.iteration + 1}")
                 self.current, self.stale = current, False
             elif self.current.grad is None and not self._complete(self.current):  # evaluated ahead
+                self._drop_ahead_gradient()
                 return "non_finite", nonfinite_message(
                     self.problem, f"(the gradient) on the mini-batch of iteration {self.iteration + 1}")
             reason, message = converged(self, target_loss, gradient_tolerance)
