@@ -254,10 +254,15 @@ def test_a_kernel_that_does_not_explain_the_data_is_refused():
         0.5 + sigma * np.random.default_rng(1).standard_normal(blurred.shape), sigma)
 
 
-def test_full_record_of_an_accepted_restoration():
+def test_full_record_of_an_accepted_restoration(monkeypatch):
+    from minieye.restore import blind
+    priors = []
+    real = blind.deconvolve_in_memory
+    monkeypatch.setattr(blind, "deconvolve_in_memory", lambda *a, **o: priors.append(o.get("prior")) or real(*a, **o))
     truth = _crop("camera", slice(100, 228), slice(180, 308))
     k = np.pad(psf.motion(7, 0), ((3, 3), (0, 0)))
     result = restore.blind_deconvolve(_blurred(truth, k), 7, full=True)
+    assert priors == ["nonlocal"]  # pinned: deconvolve's default prior may change, blind's final step does not
     assert result.accepted and result.reason == "" and result.residual <= blind_verdict.RESIDUAL_MAX
     assert result.share == 1.0  # the default: the restoration alone
     assert result.structure > blind_verdict.STRUCTURE_MIN and result.seconds > 0 and 0 < result.sigma < 0.01
