@@ -147,7 +147,7 @@ def test_kernel_step_is_exact_on_a_noise_free_scene():
     start = blind_kernel.start_kernel(kh, kw)
     # the default Tikhonov floor spreads the kernel a little (measured 0.17)
     assert 0.05 < np.abs(blind_kernel.solve_simplex(ata, atb, start, iterations=2000) - k).sum() < 0.3
-    estimate = blind_kernel.solve_simplex(ata, atb, start, iterations=2000, beta=0.0)
+    estimate = blind_kernel.solve_simplex(ata, atb, start, iterations=2000, beta=0.0, settled=0.0)
     assert np.abs(estimate - k).sum() < 1e-8  # exact normal equations (measured 1e-15; the Toeplitz ones gave 0.10)
     assert np.abs(blind_kernel.clean(estimate) - k).sum() < 0.08  # the faint antialiased ends are pruned (0.0625)
 
@@ -329,3 +329,14 @@ def test_select_kernel_judges_a_noise_free_colour_image_with_the_given_sigma():
     selection = blind_select.select_kernel(blurred, [k, psf.gaussian(1.0)], 0.005)
     assert np.isfinite(selection.scores).all() and np.isfinite(selection.delta_score)
     assert selection.chosen == 0
+
+
+def test_kernel_fit_stops_early_where_the_full_run_would_not_move():
+    rng = np.random.default_rng(3)
+    design = rng.standard_normal((400, 49)) * (rng.random((400, 49)) < 0.2)
+    k = psf.camera_shake(7, seed=4)
+    ata, atb = design.T @ design, design.T @ (design @ k.ravel() + 0.01 * rng.standard_normal(400))
+    start = blind_kernel.start_kernel(7, 7)
+    full = blind_kernel.solve_simplex(ata, atb, start, settled=0.0)
+    early = blind_kernel.solve_simplex(ata, atb, start)
+    assert np.abs(early - full).sum() < 1e-6 and early.min() >= 0 and early.sum() == pytest.approx(1.0)
