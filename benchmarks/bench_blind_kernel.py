@@ -26,6 +26,7 @@ import bench_blind  # noqa: E402
 from bench_blind import TUNING, kernel_error  # noqa: E402
 
 from minieye import restore  # noqa: E402
+from minieye.restore.blind import FINAL_PRIOR  # noqa: E402
 from minieye.restore.blind_estimate import estimate_kernel  # noqa: E402
 
 
@@ -57,7 +58,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                "ratio": np.nan}
         if not args.no_ratio:
             sq = lambda x: float(np.mean((np.clip(x, 0, 1) - truth) ** 2))  # noqa: E731
-            row["ratio"] = sq(restore.deconvolve(blurred, estimate)) / sq(_reference(blurred, kernel, i, args))
+            restored = restore.deconvolve(blurred, estimate, prior=FINAL_PRIOR)
+            row["ratio"] = sq(restored) / sq(_reference(blurred, kernel, i, args))
         rows.append(row)
         print(f"{row['case']:<44} noise {noise:.4f}  L1 {row['L1']:.2f}  ratio {row['ratio']:6.2f}  {seconds:5.1f} s",
               flush=True)
@@ -74,7 +76,7 @@ def _reference(blurred: np.ndarray, kernel: np.ndarray, i: int, args) -> np.ndar
     path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"bench_blind_kernel_{args.seed}_{i}_{args.size}.npy")
     if os.path.exists(path):
         return np.load(path)
-    out = restore.deconvolve(blurred, kernel)
+    out = restore.deconvolve(blurred, kernel, prior=FINAL_PRIOR)
     np.save(path, out)
     return out
 

@@ -21,7 +21,7 @@ from .blind_estimate import ROUNDS, check_initial_kernel, estimate_kernel, pyram
 from .deconvolve import as_image, deconvolve_in_memory
 from .denoiser import denoise
 from .blind_select import embed, frames, select_kernel
-from .blind_verdict import RESIDUAL_MAX, STRUCTURE_MIN, residual_ratio, structure
+from .blind_verdict import GHOSTS_MAX, RESIDUAL_MAX, STRUCTURE_MIN, ghost_ratio, residual_ratio, structure
 from .intensity import to_dtype
 from .noise import estimate_noise
 
@@ -34,7 +34,8 @@ class BlindResult:
 
     ``accepted`` is False when the input was returned unchanged (``reason`` says why:
     the data could not support a kernel, or the restoration was not credibly better);
-    ``kernel`` is then still the estimate that was judged.
+    ``kernel`` is then still the estimate that was judged. ``share`` below the caller's: the
+    restoration was hedged (its ``ghosts`` ratio reached ``blind_verdict.GHOSTS_MAX``).
     """
 
     image: np.ndarray
@@ -47,10 +48,15 @@ class BlindResult:
     seconds: float
     scores: dict = field(default_factory=dict)  # held-out error / sigma^2: 'no blur' and each frame tried ('13x13')
     evidence: float = float("nan")  # the best kernel's advantage over no blur, in standard errors (blind_select.py)
-    share: float = 0.0  # the restoration's share of the returned image (the caller's ``share``; 0 when refused)
+    share: float = 0.0  # the restoration's share of the returned image (at most the caller's ``share``; 0 when refused)
+    ghosts: float = float("nan")  # the restoration's gradient correlation within the frame over the input's (ghost_ratio)
 
 
+HEDGE_SHARE = 0.5  # the restoration's share at most when its ghost-edge ratio reaches GHOSTS_MAX
 FINAL_SIGMA_FLOOR = 0.005  # the final non-blind pass regularises at least as for this noise sd
+# the final non-blind pass's prior, named so that deconvolve's default may change without changing blind's
+# results or speed (the benchmarks' true-kernel reference uses it too, so error ratios stay comparable)
+FINAL_PRIOR = "nonlocal"
 
 
 def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = None, iterations: int | None = None,
@@ -69,7 +75,10 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
     denoised (``restore.denoise``); 0.5 is a hedge against a plausible but wrong kernel, which
     no test here detects: its restoration's errors and the input's are nearly uncorrelated, so
     their average is rarely worse than the input, at the price of about half of a right
-    kernel's gain (docs/blind.md, *Third pass*).
+    kernel's gain (docs/blind.md, *Third pass*). Whatever ``share`` asks, a restoration that
+    keeps much of the input's gradient correlation within the kernel's frame (residual blur,
+    echoes of edges: ``blind_verdict.ghost_ratio`` at least ``GHOSTS_MAX``) is returned at
+    a share of at most ``HEDGE_SHARE`` (the record's ``share`` and ``ghosts`` say so).
     Returns the image (shape and dtype of ``blurred``) and the kernel ((kh, kw),
     float64, non-negative, sum 1, true-convolution convention like psf.py's); with
     ``full=True`` a ``BlindResult`` record. When the data cannot support a kernel, no
@@ -113,7 +122,7 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
     if choice.chosen is None:
         return _finish(y * scale, out_dtype, k, False, choice.reason, sigma, detail, float("nan"), started, full,
                        scores, choice.evidence)
-    restored = deconvolve_in_memory(y, k, noise_sigma=floor)
+    restored = deconvolve_in_memory(y, k, noise_sigma=floor, prior=FINAL_PRIOR)
     misfit = residual_ratio(restored, y, k, sigma)
     if misfit > RESIDUAL_MAX:
         why = f"the kernel does not explain the data: re-blurred residual {misfit:.2f} x the noise sd"
@@ -121,9 +130,13 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
                        choice.evidence)
     # the rest is the input without its noise: the learned denoiser (restore.denoise) is cheap and
     # its output rarely worse than the input
-    image = share * restored + (1.0 - share) * denoise(y) if share < 1 else restored
+    denoised = denoise(y)
+    ghosts = ghost_ratio(restored, denoised, (kh, kw))
+    if ghosts >= GHOSTS_MAX:  # residual blur or echoes of edges: hedge
+        share = min(share, HEDGE_SHARE)
+    image = share * restored + (1.0 - share) * denoised if share < 1 else restored
     return _finish(image * scale, out_dtype, k, True, "", sigma, detail, misfit, started, full, scores,
-                   choice.evidence, share)
+                   choice.evidence, share, ghosts)
 
 
 def check_share(share: Any, where: str) -> float:
@@ -136,12 +149,12 @@ def check_share(share: Any, where: str) -> float:
 
 
 def _finish(image, dtype, k, accepted, reason, sigma, detail, misfit, started, full, scores=None,
-            evidence=float("nan"), share=0.0):
+            evidence=float("nan"), share=0.0, ghosts=float("nan")):
     """The image in the input's dtype (the input's own values when refused), alone or in a record."""
     out = to_dtype(image, dtype)
     if full:
         return BlindResult(out, k, accepted, reason, sigma, detail, misfit, time.perf_counter() - started,
-                           scores or {}, evidence, share)
+                           scores or {}, evidence, share, ghosts)
     return out, k
 
 

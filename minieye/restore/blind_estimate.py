@@ -176,18 +176,36 @@ class Latent:
         kk = np.abs(fk) ** 2
         x = self.z
         beta = 2.0 * lam
+        gh, gv, div = np.empty(x.shape), np.empty(x.shape), np.empty(x.shape)
         while beta < BETA_MAX:
-            gh = np.roll(x, -1, axis=1) - x
-            gv = np.roll(x, -1, axis=0) - x
+            _forward_differences(x, gh, gv)
             small = gh * gh + gv * gv < lam / beta
             gh[small] = 0.0
             gv[small] = 0.0
-            div = (np.roll(gh, 1, axis=1) - gh) + (np.roll(gv, 1, axis=0) - gv)  # D^T g
+            _transposed_differences(gh, gv, div)  # D^T g
             x = sfft.irfft2((kty + beta * sfft.rfft2(div)) / (kk + beta * self.dd), self.z.shape)
             beta *= 2.0
         (ph, pw), (kh, kw) = self.pad, self.kshape
         h, w = self.y.shape
         return x[ph - kh // 2:ph + h + kh // 2, pw - kw // 2:pw + w + kw // 2]
+
+
+def _forward_differences(x: np.ndarray, gh: np.ndarray, gv: np.ndarray) -> None:
+    """Circular forward differences of x into gh (x[i, j + 1] - x[i, j]) and gv (x[i + 1, j] - x[i, j])."""
+    np.subtract(x[:, 1:], x[:, :-1], out=gh[:, :-1])
+    np.subtract(x[:, :1], x[:, -1:], out=gh[:, -1:])
+    np.subtract(x[1:], x[:-1], out=gv[:-1])
+    np.subtract(x[:1], x[-1:], out=gv[-1:])
+
+
+def _transposed_differences(gh: np.ndarray, gv: np.ndarray, out: np.ndarray) -> None:
+    """The transpose of ``_forward_differences`` applied to (gh, gv): (gh[j - 1] - gh[j]) + (gv[i - 1] - gv[i])."""
+    np.subtract(gh[:, -1:], gh[:, :1], out=out[:, :1])
+    np.subtract(gh[:, :-1], gh[:, 1:], out=out[:, 1:])
+    vertical = np.empty_like(out)
+    np.subtract(gv[-1:], gv[:1], out=vertical[:1])
+    np.subtract(gv[:-1], gv[1:], out=vertical[1:])
+    out += vertical
 
 
 def _level_steps(planes: list[np.ndarray], scale: float, size: tuple[int, int]) -> list[tuple]:

@@ -16,7 +16,13 @@ whether ``blind_deconvolve`` returns its restoration or the input unchanged:
    residual's rms (away from the border, where the unseen surroundings make any fit
    inexact) over the noise sd; over ``RESIDUAL_MAX`` the input is returned.
 
-Between the two, blind_select.py keeps the estimated kernel only when it predicts
+A third measure hedges rather than refuses (``ghost_ratio``): deblurring by the right kernel
+decorrelates neighbouring gradients; a partial or misplaced kernel leaves residual blur
+and echoes of edges at offsets within the kernel's frame. Where the restoration keeps
+``GHOSTS_MAX`` or more of the (denoised) input's gradient correlation at those offsets,
+``blind_deconvolve`` returns at most half of it, the rest the denoised input.
+
+Between the first two, blind_select.py keeps the estimated kernel only when it predicts
 held-out pixels clearly better than no deblurring. The constants were chosen on the
 tuning split of benchmarks/bench_blind.py (docs/blind.md).
 """
@@ -29,6 +35,7 @@ from .psf import blur
 STRUCTURE_MIN = 0.1  # gradient energy above the noise's, as a share of the noise's, needed to estimate a kernel
 RESIDUAL_MAX = 1.6  # re-blurred residual rms over the noise sd above which the restoration is refused
 SIGMA_FLOOR = 1e-3  # the noise sd assumed at least (working units): a noise-free input still has rounding
+GHOSTS_MAX = 0.5  # ghost-edge ratio (``ghost_ratio``) from which an accepted restoration is hedged
 
 
 def channel_planes(x: np.ndarray) -> list[np.ndarray]:
@@ -71,3 +78,38 @@ def residual_ratio(restored: np.ndarray, y: np.ndarray, kernel: np.ndarray, sigm
         errors.append(np.mean(r * r))
     return float(np.sqrt(np.mean(errors)) / max(sigma, SIGMA_FLOOR))
 
+
+
+def ghost_ratio(restored: np.ndarray, reference: np.ndarray, frame: tuple[int, int]) -> float:
+    """How much gradient correlation within the kernel's frame the restoration keeps, relative to ``reference``.
+
+    For each of the forward differences (horizontal, vertical) of the restoration's and the
+    reference's leading plane (the border of one frame left out), the normalised
+    autocorrelation's mean absolute value at offsets (dy, dx) with |dy| <= kh // 2,
+    |dx| <= kw // 2 and dy^2 + dx^2 > 2 (beyond the immediate neighbours); the restoration's
+    over the reference's. ``restored`` and ``reference`` (H, W) or (H, W, C); ``frame`` (kh, kw).
+    """
+    from scipy.signal import fftconvolve  # late: keeps `import minieye` light
+    kh, kw = frame
+    rh, rw = kh // 2, kw // 2
+    dy, dx = np.mgrid[-rh:rh + 1, -rw:rw + 1]
+    off = dy * dy + dx * dx > 2
+    if not off.any():
+        return 0.0
+
+    def correlation(x: np.ndarray) -> float:
+        x = leading_plane(x)
+        if x.shape[0] > 2 * kh + 8 and x.shape[1] > 2 * kw + 8:
+            x = x[kh:-kh, kw:-kw]
+        total = 0.0
+        for g in (np.diff(x, axis=1), np.diff(x, axis=0)):
+            g = g - g.mean()
+            a = fftconvolve(g, g[::-1, ::-1], mode="full")
+            ch, cw = g.shape[0] - 1, g.shape[1] - 1  # the zero offset
+            centre = a[ch, cw]
+            if centre > 0:
+                total += float(np.abs(a[ch - rh:ch + rh + 1, cw - rw:cw + rw + 1][off]).mean() / centre) / 2
+        return total
+
+    base = correlation(reference)
+    return correlation(restored) / base if base > 0 else 0.0
