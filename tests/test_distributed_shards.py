@@ -373,3 +373,49 @@ def test_a_replacement_cut_short_by_a_second_loss_still_checks_the_rows_it_moved
     with pytest.raises(RuntimeError, match=r"partition 0 re-loaded on tcp://c has \(rows, layout\) \('rows', 5\)"):
         placement.call([(i, "evaluate", ()) for i in range(4)])
     assert [(i, new) for i, _, new in placement.moves] == [(0, "tcp://c"), (2, "tcp://d")]
+
+
+def test_a_rebalance_cut_short_by_a_lost_worker_checks_only_the_actors_it_built(monkeypatch):
+    """rebalance moves partitions 3 and 2 to c and d; d is lost while its actor is built. The move
+    is abandoned, as for any loss, and only partition 3's new actor is asked for its rows: partition
+    2 still holds its old actor, which a check of its rows at d's address would find lost too and
+    turn into an error that refuses c and d as if they could not build."""
+    from types import SimpleNamespace
+
+    from minieye.distributed import placement as placement_module
+
+    live = ["tcp://a", "tcp://c", "tcp://d"]
+    monkeypatch.setattr(placement_module, "live_workers",
+                        lambda client, exclude=frozenset(), wait=True: [w for w in live if w not in exclude])
+
+    class Client(_FakeClient):
+        def submit(self, cls, model, part, *args, workers, **kwargs):
+            return SimpleNamespace(address=workers[0], build=True, status="pending")
+
+    described = []
+
+    def actor(address):
+        def describe():
+            described.append(address)
+            return SimpleNamespace(build=False, value=("rows", 4), status="finished")
+        return SimpleNamespace(describe=describe)
+
+    def wait(future, address):
+        if future.build and address == "tcp://d" and address in live:
+            live.remove(address)
+        if address not in live:
+            raise placement_module.WorkerLost(f"worker {address} left the cluster during the call")
+        return actor(address) if future.build else future.value
+
+    client = Client()
+    placement = placement_module.Placement(client, 4, lambda i, address: (i, None, []), dict, None, retries=0)
+    placement._wait = wait
+    old = [actor("tcp://a") for _ in range(4)]
+    placement.workers, placement.actors = ["tcp://a"] * 4, list(old)
+    placement._held = [[SimpleNamespace(status="finished")] for _ in range(4)]
+    placement.layout = [("rows", 4)] * 4
+    with pytest.warns(RuntimeWarning, match=r"moving partitions \[2, 3\] .* failed \(WorkerLost: worker tcp://d"):
+        placement.rebalance(force=True)
+    assert described == ["tcp://c"]  # partition 3's new actor only
+    assert placement.refused == set() and placement.moves == []
+    assert placement.workers == ["tcp://a"] * 4 and placement.actors == old
