@@ -93,19 +93,18 @@ def test_layer_gradients_through_shifts(transposed):
         check_gradients(layer, x, rng=1)
 
 
-@pytest.mark.parametrize("geometry, kernel", [(Geometry((2, 2), (1, 1), (2, 2)), (4, 4)), (S2, (3, 3)),
-                                              (Geometry((1, 1), (1, 1)), (4, 4))])
-def test_a_shifts_plan_for_another_geometry_is_refused(geometry, kernel):
-    """Per shift is right only where a stride above 1 divides the kernel, dilation 1: a plan that says
-    ``shifts`` for another geometry (built by hand, or for another layer) is refused by every pass
+@pytest.mark.parametrize("geometry, kernel, groups", [(Geometry((2, 2), (1, 1), (2, 2)), (4, 4), 1), (S2, (3, 3), 1),
+                                                      (Geometry((2, 2), (1, 1), (1, 1), 2), (4, 4), 2)])
+def test_a_shifts_plan_for_another_geometry_is_refused(geometry, kernel, groups):
+    """Per shift is right only where the stride divides the kernel, dilation 1, no groups: a plan that
+    says ``shifts`` for another geometry (built by hand, or for another layer) is refused by every pass
     with an error naming the plan, not run to a silently wrong result or a reshape error."""
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 16, 11, 11))
-    w = rng.standard_normal((8, 16) + kernel)
-    with me.options(conv_algorithm="taps"):
-        p = dataclasses.replace(plan(x.shape, w.shape, geometry), shifts=True)
+    w = rng.standard_normal((8, 16 // groups) + kernel)
+    p = dataclasses.replace(plan(x.shape, w.shape, geometry), algorithm=Algorithm.TAPS, shifts=True)
     y = naive.conv2d(x, w, **_kw(geometry))
-    message = r"Plan\.shifts: expected a 2-D kernel that a stride above 1 divides, dilation 1, groups 1; got kernel"
+    message = r"Plan\.shifts: expected a 2-D kernel that the stride divides, dilation 1, groups 1; got kernel"
     for run in (lambda: kconv.conv2d_forward(x, w, geometry, p), lambda: kconv.conv2d_grad_input(y, w, (11, 11), geometry, p),
                 lambda: kconv.conv2d_grad_weight(x, y, kernel, geometry, p),
                 lambda: kconv.conv2d_backward_transposed(x, w, y, geometry, p)):
