@@ -105,7 +105,8 @@ def test_a_shifts_plan_for_another_geometry_is_refused(geometry, kernel, groups)
     p = dataclasses.replace(plan(x.shape, w.shape, geometry), algorithm=Algorithm.TAPS, shifts=True)
     y = naive.conv2d(x, w, **_kw(geometry))
     message = r"Plan\.shifts: expected a 2-D kernel that the stride divides, dilation 1, groups 1; got kernel"
-    for run in (lambda: kconv.conv2d_forward(x, w, geometry, p), lambda: kconv.conv2d_grad_input(y, w, (11, 11), geometry, p),
+    for run in (lambda: kconv.conv2d_forward(x, w, geometry, p),
+                lambda: kconv.conv2d_grad_input(y, w, (11, 11), geometry, p),
                 lambda: kconv.conv2d_grad_weight(x, y, kernel, geometry, p),
                 lambda: kconv.conv2d_backward_transposed(x, w, y, geometry, p)):
         with pytest.raises(ValueError, match=message):
