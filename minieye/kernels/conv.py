@@ -323,9 +323,9 @@ def conv2d_backward_transposed(dy: np.ndarray, w: np.ndarray, x: np.ndarray, geo
     plan = plan or make_plan(dy.shape, w.shape, geometry)
     if not need_dx:
         return None, (conv2d_grad_weight(dy, x, (kh, kw), geometry, plan) if need_dw else None)
-    # a TAPS plan's weight gradient unfolds dy as GEMM does: one unfolding then serves both products
-    # (the convT row of bench_kernels: 7 % faster per layer than the per-tap forward plus the unfolding)
-    if plan.shifts and need_dw:  # one padding of dy serves both
+    # per shift, one padding of dy serves dx and dw; otherwise a TAPS plan's weight gradient unfolds dy
+    # as GEMM does, and one unfolding then serves both products (docs/kernels.md)
+    if plan.shifts and need_dw:
         dx = np.empty(x.shape, dtype=x.dtype)
         dw = _shifts(dy, w.shape, geometry, plan, dx, w, x)
     elif plan.algorithm not in (Algorithm.GEMM, Algorithm.TAPS) or not need_dw:
