@@ -39,12 +39,20 @@ class _FakeClient:
         from types import SimpleNamespace
         return [SimpleNamespace(release=lambda: None)]
 
-    def submit(self, *args, workers, **kwargs):
+    def submit(self, cls, model, part, *args, workers, **kwargs):
         from types import SimpleNamespace
-        return SimpleNamespace(address=workers[0], build=True)
+        return SimpleNamespace(address=workers[0], build=True, part=part, status="pending")
 
     def cancel(self, futures):
         self.cancelled.append(list(futures))
+
+
+def _live(monkeypatch, live: list[str]) -> None:
+    """The scheduler lists the workers in ``live`` (a list the test may shrink)."""
+    from minieye.distributed import placement as placement_module
+
+    monkeypatch.setattr(placement_module, "live_workers",
+                        lambda client, exclude=frozenset(), wait=True: [w for w in live if w not in exclude])
 
 
 @pytest.mark.parametrize("builds", [True, False])
@@ -97,12 +105,7 @@ def test_a_replacement_cut_short_by_a_second_loss_still_checks_the_rows_it_moved
     from minieye.distributed import placement as placement_module
 
     live = ["tcp://b", "tcp://c", "tcp://d"]  # tcp://a is gone already
-    monkeypatch.setattr(placement_module, "live_workers",
-                        lambda client, exclude=frozenset(), wait=True: [w for w in live if w not in exclude])
-
-    class Client(_FakeClient):
-        def submit(self, cls, model, part, *args, workers, **kwargs):
-            return SimpleNamespace(address=workers[0], build=True, part=part, status="pending")
+    _live(monkeypatch, live)
 
     def actor(address, part):
         rows = 5 if (part, address) == (0, "tcp://c") else 4  # partition 0's source gives c one row more
@@ -119,7 +122,7 @@ def test_a_replacement_cut_short_by_a_second_loss_still_checks_the_rows_it_moved
             raise placement_module.WorkerLost(f"worker {address} left the cluster during the call")
         return actor(address, future.part) if future.build else future.value
 
-    placement = placement_module.Placement(Client(), 4, lambda i, address: (i, None, []), dict, None, retries=2)
+    placement = placement_module.Placement(_FakeClient(), 4, lambda i, address: (i, None, []), dict, None, retries=2)
     placement._wait = wait
     placement.workers = ["tcp://a", "tcp://b", "tcp://a", "tcp://b"]
     placement.actors = [actor(w, i) for i, w in enumerate(placement.workers)]
@@ -140,12 +143,7 @@ def test_a_rebalance_cut_short_by_a_lost_worker_checks_only_the_actors_it_built(
     from minieye.distributed import placement as placement_module
 
     live = ["tcp://a", "tcp://c", "tcp://d"]
-    monkeypatch.setattr(placement_module, "live_workers",
-                        lambda client, exclude=frozenset(), wait=True: [w for w in live if w not in exclude])
-
-    class Client(_FakeClient):
-        def submit(self, cls, model, part, *args, workers, **kwargs):
-            return SimpleNamespace(address=workers[0], build=True, status="pending")
+    _live(monkeypatch, live)
 
     described = []
 
@@ -162,7 +160,7 @@ def test_a_rebalance_cut_short_by_a_lost_worker_checks_only_the_actors_it_built(
             raise placement_module.WorkerLost(f"worker {address} left the cluster during the call")
         return actor(address) if future.build else future.value
 
-    client = Client()
+    client = _FakeClient()
     placement = placement_module.Placement(client, 4, lambda i, address: (i, None, []), dict, None, retries=0)
     placement._wait = wait
     old = [actor("tcp://a") for _ in range(4)]
