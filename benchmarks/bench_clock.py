@@ -21,8 +21,8 @@ def chosen_clock(parser: argparse.ArgumentParser, args: argparse.Namespace) -> C
     return time.process_time
 
 
-# After each parallel op PyTorch's OpenMP (libgomp) workers spin before they sleep: measured here
-# 8.4 ms of CPU per op (2 threads, the digits layer), on a core the next timed block needs
+# After each parallel op PyTorch's OpenMP (libgomp) workers spin for milliseconds before they sleep,
+# on a core the next timed block needs; 50 ms outlasts the spin (docs/kernels.md, "Seventh pass")
 SETTLE_S = 0.05
 
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 import minieye as me
 from minieye.kernels import conv as kconv, conv_shifts
 from minieye.kernels.conv_geometry import Geometry
-from minieye.kernels.conv_plan import Algorithm, plan
+from minieye.kernels.conv_plan import Algorithm, Plan, plan
 from minieye.testing import check_gradients
 
 import naive_conv as naive
@@ -91,3 +91,28 @@ def test_layer_gradients_through_shifts(transposed):
         w_conv = (3, 6, 4, 4) if transposed else (6, 3, 4, 4)  # the convolution's (c_out, c_in, kh, kw)
         assert plan((2, w_conv[1], 6, 8), w_conv, S2).shifts
         check_gradients(layer, x, rng=1)
+
+
+@pytest.mark.parametrize("geometry, kernel, groups", [(Geometry((2, 2), (1, 1), (2, 2)), (4, 4), 1), (S2, (3, 3), 1),
+                                                      (Geometry((2, 2), (1, 1), (1, 1), 2), (4, 4), 2)])
+def test_a_shifts_plan_for_another_geometry_is_refused(geometry, kernel, groups):
+    """Per shift is right only where the stride divides the kernel, dilation 1, no groups: a plan that
+    says ``shifts`` for another geometry (built by hand, or for another layer) is refused by every pass
+    with an error naming the plan, not run to a silently wrong result or a reshape error."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 16, 11, 11))
+    w = rng.standard_normal((8, 16 // groups) + kernel)
+    p = dataclasses.replace(plan(x.shape, w.shape, geometry), algorithm=Algorithm.TAPS, shifts=True)
+    y = naive.conv2d(x, w, **_kw(geometry))
+    message = r"Plan\.shifts: expected a 2-D kernel that the stride divides, dilation 1, groups 1; got kernel"
+    for run in (lambda: kconv.conv2d_forward(x, w, geometry, p),
+                lambda: kconv.conv2d_grad_input(y, w, (11, 11), geometry, p),
+                lambda: kconv.conv2d_grad_weight(x, y, kernel, geometry, p),
+                lambda: kconv.conv2d_backward_transposed(x, w, y, geometry, p)):
+        with pytest.raises(ValueError, match=message):
+            run()
+
+
+def test_shifts_belong_to_taps_plans():
+    with pytest.raises(ValueError, match=r"Plan: expected shifts only with the TAPS algorithm; got GEMM"):
+        Plan(Algorithm.GEMM, 1, False, False, 4096, 1 << 20, shifts=True)

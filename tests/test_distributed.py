@@ -4,7 +4,8 @@ One LocalCluster of 2 worker processes serves the whole module (starting it cost
 seconds); every problem built here uses it through ``client=`` (whose actor calls are
 relayed by the scheduler), except the tests of the address and default-cluster paths
 (direct calls). About 25 s in all on 2 busy cores; only the docs examples, which start
-their own clusters, are marked slow. Shards and lost workers: test_distributed_shards.py.
+their own clusters, are marked slow. Shards and lost workers: test_distributed_shards.py
+(placement decisions with a fake client: test_distributed_placement.py).
 """
 import sys
 import time

@@ -282,10 +282,12 @@ class Placement:
         same rows back; when another worker is lost while the actors are built, the ones built
         are checked before the loss is passed on (the next round uses them as they are)."""
         self.moves.extend((i, self.workers[i], address) for i, address in targets.items())
+        before = {i: self.actors[i] for i in targets}  # rebalance keeps the old actors until the move succeeds
         try:
             self._start(targets)
         except WorkerLost:
-            self._check_rows([i for i in targets if self.actors[i] is not None], targets)
+            self._check_rows([i for i in targets if self.actors[i] is not None and self.actors[i] is not before[i]],
+                             targets)
             raise
         self._check_rows(list(targets), targets)
 

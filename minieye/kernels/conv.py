@@ -52,7 +52,7 @@ from . import conv_blas, conv_blocks, conv_direct, conv_gemm, conv_shifts, conv_
 from ._blas import single_threaded_blas
 from ._threads import run_parts
 from .conv_geometry import Geometry, conv_output_size, output_size
-from .conv_plan import Algorithm, Plan, plan as make_plan
+from .conv_plan import Algorithm, Plan, check_shifts as _check_shifts, plan as make_plan
 from .conv_layout import GemmLayout as _GemmLayout, gemm_args as _gemm_args, gemm_layout as _gemm_layout, \
     release_scratch, run_shifts as _run_shifts, run_taps as _run_taps, scratch as _scratch, \
     shift_threads as _shift_threads
@@ -78,19 +78,22 @@ def _tap_major(w: np.ndarray) -> np.ndarray:
 
 
 def _shifts(x: np.ndarray, w_shape: tuple[int, ...], geometry: Geometry, plan: Plan, y: np.ndarray | None,
-            ws: np.ndarray | None, dy: np.ndarray | None, bias: np.ndarray | None = None) -> np.ndarray | None:
+            w: np.ndarray | None, dy: np.ndarray | None, bias: np.ndarray | None = None) -> np.ndarray | None:
     """A ``conv_shifts`` pass over x (n, c_in, h, w) for a weight of ``w_shape``: writes y (the forward) where
-    given, from the shift weights ``ws``; returns dw (shape w_shape) where dy is given."""
+    given, from the weight ``w``; returns dw (shape w_shape) where dy is given."""
     n, c_in = x.shape[:2]
     c_out, kernel_hw = w_shape[0], tuple(w_shape[2:])
+    _check_shifts(kernel_hw, geometry)
     stride = (geometry.stride_h, geometry.stride_w)
     shifts = (kernel_hw[0] // stride[0]) * (kernel_hw[1] // stride[1])
     need_y, need_dw = y is not None, dy is not None
-    dws = np.zeros((_shift_threads(n, plan), shifts, c_out, c_in * stride[0] * stride[1]), dtype=x.dtype)
-    ws = dws[0] if ws is None else ws
+    # each thread's dW per shift (none for the forward alone: ws stands in, untouched)
+    dws = (np.zeros((_shift_threads(n, plan), shifts, c_out, c_in * stride[0] * stride[1]), dtype=x.dtype)
+           if need_dw else None)
+    ws = dws[0] if w is None else conv_shifts.shift_weight(w, stride)  # without w, dws[0] gives the shape only
     shift = _shift(bias, c_out, x.dtype)
-    _run_shifts(lambda *a: conv_taps.forward(x, ws, shift, dy if need_dw else y, y if need_y else dy, dws[a[4]],
-                                             need_y, need_dw, True, *a),
+    _run_shifts(lambda *a: conv_taps.forward(x, ws, shift, dy if need_dw else y, y if need_y else dy,
+                                             dws[a[4]] if need_dw else ws, need_y, need_dw, True, *a),
                 n, c_in, c_out, x.shape[2:], kernel_hw, (y if need_y else dy).shape[2:], geometry, plan, x.dtype)
     return conv_shifts.from_shift_weight(dws.sum(axis=0), c_in, kernel_hw, stride) if need_dw else None
 
@@ -180,7 +183,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan 
     if plan.algorithm is Algorithm.TAPS:
         y = np.empty(x.shape[:1] + w.shape[:1] + output_size(x.shape[2:], w.shape[2:], geometry), dtype=x.dtype)
         if plan.shifts:
-            _shifts(x, w.shape, geometry, plan, y, conv_shifts.shift_weight(w, geometry.stride), None, bias)
+            _shifts(x, w.shape, geometry, plan, y, w, None, bias)
             return y
         wt = _tap_major(w)
         shift = _shift(bias, w.shape[0], x.dtype)
@@ -265,6 +268,7 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
         return _winograd(dy, conv_direct.flip_transposed(w, 1), (2 - geometry.pad_h, 2 - geometry.pad_w),
                          tuple(input_hw), plan)
     if plan.shifts:
+        _check_shifts((kh, kw), geometry)
         dx = np.empty((n, c_in) + tuple(input_hw), dtype=dy.dtype)
         ws = conv_shifts.shift_weight(w, geometry.stride)
         _run_shifts(lambda *a: conv_taps.grad_input(dy, ws, dx, True, *a), n, c_in, c_out, tuple(input_hw), (kh, kw),
@@ -319,11 +323,11 @@ def conv2d_backward_transposed(dy: np.ndarray, w: np.ndarray, x: np.ndarray, geo
     plan = plan or make_plan(dy.shape, w.shape, geometry)
     if not need_dx:
         return None, (conv2d_grad_weight(dy, x, (kh, kw), geometry, plan) if need_dw else None)
-    # a TAPS plan's weight gradient unfolds dy as GEMM does: one unfolding then serves both products
-    # (the convT row of bench_kernels: 7 % faster per layer than the per-tap forward plus the unfolding)
-    if plan.shifts and need_dw:  # one padding of dy serves both
+    # per shift, one padding of dy serves dx and dw; otherwise a TAPS plan's weight gradient unfolds dy
+    # as GEMM does, and one unfolding then serves both products (docs/kernels.md)
+    if plan.shifts and need_dw:
         dx = np.empty(x.shape, dtype=x.dtype)
-        dw = _shifts(dy, w.shape, geometry, plan, dx, conv_shifts.shift_weight(w, geometry.stride), x)
+        dw = _shifts(dy, w.shape, geometry, plan, dx, w, x)
     elif plan.algorithm not in (Algorithm.GEMM, Algorithm.TAPS) or not need_dw:
         dx = conv2d_forward(dy, w, geometry, plan)
         dw = conv2d_grad_weight(dy, x, (kh, kw), geometry, plan) if need_dw else None

@@ -38,7 +38,7 @@ from . import _blas
 from ._threads import thread_count
 from .conv_geometry import Geometry, output_size
 
-__all__ = ["Algorithm", "Plan", "plan"]
+__all__ = ["Algorithm", "Plan", "check_shifts", "plan"]
 
 _BLOCK_MAX_WORK = 100_000  # multiply-adds of one sample's product up to which "auto" blocks samples
 
@@ -77,6 +77,8 @@ class Plan:
         if not isinstance(self.algorithm, Algorithm):
             raise TypeError(f"Plan: expected algorithm an Algorithm ({', '.join(a.name for a in Algorithm)}), "
                             f"got {self.algorithm!r}")
+        if self.shifts and self.algorithm is not Algorithm.TAPS:
+            raise fail("Plan", "shifts only with the TAPS algorithm", self.algorithm.name)
 
 
 def _taps_fits(geometry: Geometry) -> bool:
@@ -90,12 +92,26 @@ def _winograd_fits(kernel: tuple[int, ...], geometry: Geometry) -> bool:
             and geometry.groups == 1)
 
 
-def _shifts_fit(kernel: tuple[int, ...], geometry: Geometry) -> bool:
-    """A 2-D kernel that a stride above 1 divides, dilation 1, no groups (``conv_shifts``)."""
+def _shifts_exact(kernel: tuple[int, ...], geometry: Geometry) -> bool:
+    """Where products per shift compute the convolution: a 2-D kernel that the stride divides,
+    dilation 1, no groups (``conv_shifts``)."""
     plane = geometry.plane()
     return (len(kernel) == 2 and geometry.groups == 1 and plane.dilation_h == plane.dilation_w == 1
-            and max(plane.stride_h, plane.stride_w) > 1
             and kernel[0] % plane.stride_h == 0 and kernel[1] % plane.stride_w == 0)
+
+
+def _shifts_fit(kernel: tuple[int, ...], geometry: Geometry) -> bool:
+    """Where "auto" runs per shift: at stride 1 a shift is one tap, as per tap."""
+    return _shifts_exact(kernel, geometry) and max(geometry.stride_h, geometry.stride_w) > 1
+
+
+def check_shifts(kernel: tuple[int, ...], geometry: Geometry) -> None:
+    """Refuse a ``Plan.shifts`` for a geometry where products per shift would be wrong (a plan built by
+    hand, or for another layer): they ignore the dilation and the groups, and need every shift's taps."""
+    if not _shifts_exact(kernel, geometry):
+        raise fail("Plan.shifts", "a 2-D kernel that the stride divides, dilation 1, groups 1",
+                   f"kernel {tuple(kernel)}, stride {geometry.stride}, dilation {geometry.dilation}, "
+                   f"groups {geometry.groups}", "plan this convolution with conv_plan")
 
 
 def _auto_algorithm(c_in_g: int, c_out_g: int, kernel: tuple[int, ...], geometry: Geometry,
