@@ -11,7 +11,7 @@ non-finite gradient, the run stops at the accepted point, its last good state: t
 gradient is dropped rather than kept (a later run would turn it into a NaN direction), the
 layers' buffers go back to where they were before that batch's forward pass (a non-finite
 evaluation leaves no trace, as in ``buffers.py``), and the batch counts as used, so that a
-later ``run`` draws the next one and goes on. The stop reason is ``non_finite``, as for a
+later ``run`` draws the next one and goes on (the last batch of an epoch ends it, epochs.py). The stop reason is ``non_finite``, as for a
 non-finite loss. When a monitor runs that backward pass early (``complete_gradient``, as a
 checkpoint does), the same happens one step later: the batch is queued to be evaluated
 again, and the next iteration stops on it (a checkpoint saved meanwhile resumes to that

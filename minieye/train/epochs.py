@@ -1,7 +1,8 @@
 """Epoch bookkeeping for the Trainer: which epoch a run is in, and one summary per epoch.
 
 An epoch ends with the iteration whose mini-batch was the last of its permutation
-(``Problem.draw_batch``); with full batches every iteration is an epoch. The summary
+(``Problem.draw_batch``), or with a stop on that batch that drops it (its loss or gradient
+not finite: a later run draws the next batch); with full batches every iteration is an epoch. The summary
 of an epoch is a dict: ``epoch`` (1-based), ``iteration`` (the last one of the epoch),
 ``loss`` (the mean of that epoch's ``Record.loss`` values) and what monitors add in
 their ``epoch`` hook (``Validation(every="epoch")`` adds ``val_loss`` and ``val_<metric>``).
@@ -43,6 +44,14 @@ class EpochTracker:
             if note and stop is None:
                 stop = str(note)
         return stop
+
+    def batch_dropped(self, trainer: Any) -> None:
+        """The current point's batch is dropped (its loss or gradient is not finite, and a later run
+        draws the next one): when it was the last of its epoch, that epoch ends here, with the
+        iterations it had, so that a continued run counts the next epoch as the next one."""
+        if self.current_ends:
+            self.current_ends = False
+            self.iteration_done(trainer, True)  # the run stops on the batch: a monitor's stop note adds nothing
 
     def state_dict(self) -> dict[str, Any]:
         # JSON holds no NaN: a missing value is stored as None

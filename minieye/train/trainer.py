@@ -307,18 +307,18 @@ class Trainer(AheadSteps):
             if reason:
                 return reason, message
             if self.stale:  # a new mini-batch: re-evaluate the current point on it
-                drawn, self._next_batch, self._behind = self._next_batch, None, False
-                if drawn is None:
-                    self._batch, self.epochs.current_ends = self._draw()
-                else:
-                    self._batch, self.epochs.current_ends = drawn, self.epochs.next_ends
-                current, finite = self._evaluate(self.current.x, self._batch)
-                if not finite:
+                self._behind = False
+                batch = self._upcoming()  # stays queued until evaluated: Ctrl-C here does not skip it
+                current, finite = self._evaluate(self.current.x, batch)
+                self._batch, self._next_batch, self.epochs.current_ends = batch, None, self.epochs.next_ends
+                if not finite:  # the batch is used up: a later run draws the next one
+                    self.epochs.batch_dropped(self)
                     return "non_finite", nonfinite_message(self.problem,
                                                            f"on the mini-batch of iteration {self.iteration + 1}")
                 self.current, self.stale = current, False
             elif self.current.grad is None and not self._complete(self.current):  # evaluated ahead
                 self._drop_ahead_gradient()
+                self.epochs.batch_dropped(self)
                 return "non_finite", nonfinite_message(
                     self.problem, f"(the gradient) on the mini-batch of iteration {self.iteration + 1}")
             reason, message = converged(self, target_loss, gradient_tolerance)
