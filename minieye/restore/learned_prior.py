@@ -41,10 +41,23 @@ DATA_FLOOR = 2e-3     # sigma in the data weight alpha is never below this (see 
 LAMBDA = 0.18         # DPIR's trade-off between the data term and the prior (tuned: docs/learned_prior.md)
 MIN_PAD = 16          # the free margin beyond the kernel's size
 CG_STEPS = 3          # preconditioned conjugate-gradient steps per data step
+ENSEMBLE_LAST = 0     # the last iterations whose denoising averages the network over ENSEMBLE_VIEWS views
+ENSEMBLE_VIEWS = 8    # quarter turns x flips of the image (a self-ensemble: the prior becomes rotation-invariant)
 
 
 def _mirror(interior: np.ndarray, pad: int) -> np.ndarray:
     return np.pad(interior, pad, mode="symmetric")
+
+
+def _denoise_views(net: object, u: np.ndarray, s: float, views: int) -> np.ndarray:
+    """The network's denoising of ``u`` at strength ``s``, averaged over ``views`` quarter turns and flips."""
+    total = np.zeros_like(u)
+    for view in range(views):
+        turns, flip = view % 4, view >= 4
+        seen = np.rot90(u[:, ::-1] if flip else u, turns)
+        back = np.rot90(apply_denoiser(net, np.ascontiguousarray(seen), s).astype(np.float64), -turns)
+        total += back[:, ::-1] if flip else back
+    return total / views
 
 
 def _data_step(u: np.ndarray, rhs: np.ndarray, mask: np.ndarray, otf: np.ndarray, alpha: float,
@@ -100,10 +113,11 @@ def hqs(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = Non
     z = _mirror(y if hidden is None else fill_hidden(y, np.asarray(hidden, dtype=bool)), pad)
     u = z
     end = max(sigma, FLOOR)
-    for s in np.geomspace(max(START_SIGMA, end), end, n):
+    for i, s in enumerate(np.geomspace(max(START_SIGMA, end), end, n)):
         alpha = LAMBDA * max(sigma, DATA_FLOOR) ** 2 / s ** 2
         u = _data_step(u, rhs + alpha * z, mask, otf, alpha, CG_STEPS)
-        z = clip_to_box(apply_denoiser(net, u, min(float(s), MAX_SIGMA)).astype(np.float64), box)
+        z = clip_to_box(_denoise_views(net, u, min(float(s), MAX_SIGMA), ENSEMBLE_VIEWS if i >= n - ENSEMBLE_LAST
+                                       else 1), box)
     return z[inside], np.fft.irfft2(otf * np.fft.rfft2(z), s=mask.shape)[inside]
 
 
