@@ -4,6 +4,7 @@
     python benchmarks/bench_prior_tune.py learned --set ITERATIONS=24   # prior='learned' alone, constants changed
     python benchmarks/bench_prior_tune.py learned --weights W   # another denoiser's weights
     python benchmarks/bench_prior_tune.py blend   # prior='auto''s blend against each prior and the truth's blend
+    python benchmarks/bench_prior_tune.py warm    # the learned prior's HQS started from the hand-made restoration
 
 Cases: bench_restore_tune.py's (every tuning image, centre crop of at most 192x192, three
 (blur, noise) pairs each, noise sd 0.0025 / 0.01 / 0.03). ``choice`` runs
@@ -90,6 +91,29 @@ def summarize_blend(rows: list[dict]) -> None:
           f"{np.corrcoef([r['share'] for r in rows], [r['best_share'] for r in rows])[0, 1]:.2f}")
 
 
+def warm_case(case: dict) -> dict:
+    """prior='learned' as it is, and its HQS loop started from the hand-made restoration instead of the data."""
+    from minieye.restore.intensity import working_units
+    y, k = blurred_of(case)
+    hand, info = restore.deconvolve(y, k, prior="nonlocal", full=True)
+    _, _, box, _ = working_units(y, y.dtype, None, "auto", None, None, "bench")
+    warm = learned_prior.hqs(y, k / k.sum(), info.sigma, box, start=hand)[0]
+    cold = restore.deconvolve(y, k, prior="learned")
+    row = dict(image=case["image"], kernel=case["kernel"], sigma=case["sigma"])
+    for name, u in (("handmade", hand), ("learned", cold), ("warm", warm), ("half", 0.5 * (hand + cold)),
+                    ("warm_half", 0.5 * (hand + warm))):
+        row[name] = restore.psnr(case["truth"], u)
+    return row
+
+
+def summarize_warm(rows: list[dict]) -> None:
+    hand = np.array([r["handmade"] for r in rows])
+    print(f"{len(rows)} cases, against the hand-made prior ({hand.mean():.3f} dB): mean / worst / cases worse")
+    for name in ("learned", "warm", "half", "warm_half"):
+        gain = np.array([r[name] for r in rows]) - hand
+        print(f"  {name:10s} {gain.mean():+.3f} / {gain.min():+.2f} / {(gain < 0).sum()}")
+
+
 def learned_case(args: tuple[dict, dict]) -> dict:
     case, settings = args
     for name, value in settings.items():
@@ -116,7 +140,7 @@ def summarize_choice(rows: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=("choice", "learned", "blend"))
+    ap.add_argument("mode", choices=("choice", "learned", "blend", "warm"))
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--set", action="append", default=[], help="NAME=VALUE: a learned_prior constant (mode learned)")
     ap.add_argument("--summary", action="store_true", help="only summarise the saved rows")
@@ -131,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     if not args.summary:
         todo = cases()
-        work = {"choice": (choice_case, todo), "blend": (blend_case, todo),
+        work = {"choice": (choice_case, todo), "blend": (blend_case, todo), "warm": (warm_case, todo),
                 "learned": (learned_case, [(c, settings) for c in todo])}[args.mode]
         with open(path, "w") as f, ProcessPoolExecutor(args.workers, initializer=use_weights,
                                                              initargs=(args.weights,)) as pool:
@@ -143,8 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = [json.loads(line) for line in open(path)]
     if args.mode == "choice":
         summarize_choice(rows)
-    elif args.mode == "blend":
-        summarize_blend(rows)
+    elif args.mode in ("blend", "warm"):
+        summarize_blend(rows) if args.mode == "blend" else summarize_warm(rows)
     else:
         p = np.array([r["learned"] for r in rows])
         print(f"{label}: {len(rows)} cases, mean learned {p.mean():.3f} dB, median time "

@@ -28,6 +28,17 @@ def test_hidden_pixels_never_reach_the_estimate(scene):
     assert prediction.shape == y.shape and np.abs(prediction - y)[~hidden].std() < 0.03
 
 
+def test_hqs_starts_from_the_data_or_from_a_given_estimate(scene):
+    k = psf.box(5)
+    truth = scene[:40, :40]
+    y = restore.blur(truth, k, mode="reflect") + 0.01 * np.random.default_rng(6).standard_normal(truth.shape)
+    default, _ = learned_prior.hqs(y, k, 0.01, (0.0, 1.0), iterations=3)
+    np.testing.assert_array_equal(default, learned_prior.hqs(y, k, 0.01, (0.0, 1.0), iterations=3, start=y)[0])
+    informed, _ = learned_prior.hqs(y, k, 0.01, (0.0, 1.0), iterations=3, start=truth)  # a far better start
+    assert np.abs(informed - default).max() > 1e-3  # it is used (the first data steps weigh the data most)
+    assert restore.psnr(truth, informed) > restore.psnr(truth, default)
+
+
 def test_the_scene_beyond_the_border_is_unknown_not_mirrored(scene):
     """A crop of a larger blurred scene (the camera saw what lies beyond): no border artefacts."""
     from scipy.signal import fftconvolve

@@ -91,12 +91,14 @@ def _data_step(u: np.ndarray, rhs: np.ndarray, mask: np.ndarray, otf: np.ndarray
 
 
 def hqs(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = None, iterations: int | None = None,
-        hidden: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        hidden: np.ndarray | None = None, start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Half-quadratic splitting on one grey plane; returns (the estimate, its blur ``k (*) estimate``).
 
     The estimate covers the observation plus a ``pad`` ring (free, like deconvolve's larger
     scene), and the data term counts only the observed pixels, minus the ``hidden`` ones
     ((H, W) bool: held-out prediction, regweight.py), so their values never reach the estimate.
+    It starts from ``start`` ((H, W), e.g. another prior's restoration; it must not have seen
+    hidden pixels) or, by default, the data; mirrored onto the ring either way.
     Shapes: y (H, W), kernel (kh, kw) normalised PSF -> (H, W), (H, W) float64.
     """
     net = load_denoiser()
@@ -110,7 +112,9 @@ def hqs(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = Non
     data[inside] = y
     otf = transfer_function(kernel, mask.shape)
     rhs = np.fft.irfft2(np.conj(otf) * np.fft.rfft2(mask * data), s=mask.shape)
-    z = _mirror(y if hidden is None else fill_hidden(y, np.asarray(hidden, dtype=bool)), pad)
+    if start is None:
+        start = y if hidden is None else fill_hidden(y, np.asarray(hidden, dtype=bool))
+    z = _mirror(np.asarray(start, dtype=np.float64), pad)
     u = z
     end = max(sigma, FLOOR)
     for i, s in enumerate(np.geomspace(max(START_SIGMA, end), end, n)):
