@@ -198,7 +198,7 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
             that predicts held-out pixels of the proxy best (regweight.py; t = 0 or 1 runs one
             prior only; ``info.learned_share``, ``info.parts``); where no automatic choice runs
             (a given tv_weight or regularizers, volumes, sigma < 2e-3) it is 'nonlocal'.
-            ``iterations`` then caps the hand-made prior's L-BFGS; the learned one runs its 12 steps.
+            ``iterations`` and ``timeout`` then limit the hand-made prior's L-BFGS only.
             'nonlocal': after the local stage (TV + SecondOrderTV), a second
             stage restarts from its result with ``losses.NonLocalTV`` on the patch graph of
             that result, plus lighter TV and TV2 (``nonlocal_terms``), where the held-out
@@ -275,9 +275,9 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
     if share > BLEND_SKIP:  # prior 'auto': part learned, part hand-made, as the held-out prediction says
         from .learned_prior import deconvolve_learned_image
         learned = deconvolve_learned_image(y, k, sigma, box, None, where)
-        parts = {"handmade": to_dtype(intensity.to_data(restored), out_dtype), "learned": learned}
+        parts = {name: to_dtype(intensity.to_data(u), out_dtype) for name, u in (("handmade", restored),
+                                                                                ("learned", learned))}
         restored = share * learned + (1.0 - share) * restored
-        parts["learned"] = to_dtype(intensity.to_data(learned), out_dtype)
     out = to_dtype(intensity.to_data(restored), out_dtype)
     if not full:
         return out
