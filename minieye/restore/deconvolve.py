@@ -273,8 +273,8 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
     restored = restored[0] if gray else np.moveaxis(restored, 0, -1)
     share, parts = 0.0 if choice is None else choice.learned_share, None
     if share > BLEND_SKIP:  # prior 'auto': part learned, part hand-made, as the held-out prediction says
-        from .learned_prior import deconvolve_learned_image
-        learned = deconvolve_learned_image(y, k, sigma, box, None, where)
+        from .learned_prior import deconvolve_learned_image  # its HQS loop starts from the hand-made restoration
+        learned = deconvolve_learned_image(y, k, sigma, box, None, where, start=restored)
         parts = {name: to_dtype(intensity.to_data(u), out_dtype) for name, u in (("handmade", restored),
                                                                                 ("learned", learned))}
         restored = share * learned + (1.0 - share) * restored

@@ -126,12 +126,13 @@ def hqs(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = Non
 
 
 def deconvolve_learned(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = None,
-                       iterations: int | None = None) -> np.ndarray:
-    """Restore one grey plane ``y`` (working units, about [0, 1]) blurred by ``kernel`` with noise ``sigma``.
+                       iterations: int | None = None, start: np.ndarray | None = None) -> np.ndarray:
+    """Restore one grey plane ``y`` (working units, about [0, 1]) blurred by ``kernel`` with noise ``sigma``,
+    from ``start`` (another restoration of it) or the data.
 
-    Shapes: y (H, W), kernel (kh, kw) normalised PSF -> (H, W) float64.
+    Shapes: y (H, W), kernel (kh, kw) normalised PSF, start (H, W) or None -> (H, W) float64.
     """
-    return hqs(y, kernel, sigma, box, iterations)[0]
+    return hqs(y, kernel, sigma, box, iterations, start=start)[0]
 
 
 def learned_prediction(y: np.ndarray, hidden: np.ndarray, kernel: np.ndarray, sigma: float,
@@ -144,12 +145,15 @@ def learned_prediction(y: np.ndarray, hidden: np.ndarray, kernel: np.ndarray, si
 
 
 def deconvolve_learned_image(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None,
-                             iterations: int | None, where: str) -> np.ndarray:
-    """deconvolve(prior='learned') in working units. Shapes: (H, W) or (H, W, C) -> the same, float64."""
+                             iterations: int | None, where: str, start: np.ndarray | None = None) -> np.ndarray:
+    """deconvolve(prior='learned') in working units, from ``start`` (y's shape) or the data.
+
+    Shapes: (H, W) or (H, W, C) -> the same, float64.
+    """
     if kernel.ndim != 2:
         raise fail(where, "a 2-D kernel with prior='learned' (the denoiser is 2-D)", f"kernel.shape == {kernel.shape}",
                    "use prior='local' for volumes")
     if y.ndim == 2:
-        return deconvolve_learned(y, kernel, sigma, box, iterations)
-    return np.stack([deconvolve_learned(y[..., c], kernel, sigma, box, iterations) for c in range(y.shape[-1])],
-                    axis=-1)
+        return deconvolve_learned(y, kernel, sigma, box, iterations, start)
+    return np.stack([deconvolve_learned(y[..., c], kernel, sigma, box, iterations,
+                                        None if start is None else start[..., c]) for c in range(y.shape[-1])], axis=-1)
