@@ -77,12 +77,18 @@ def blend_case(case: dict) -> dict:
     return row
 
 
-def summarize_blend(rows: list[dict]) -> None:
+def print_gains(rows: list[dict], names: tuple[str, ...]) -> np.ndarray:
+    """Each named column's mean / worst gain over the hand-made prior and its cases below it; returns that prior's."""
     hand = np.array([r["handmade"] for r in rows])
     print(f"{len(rows)} cases, against the hand-made prior ({hand.mean():.3f} dB): mean / worst / cases worse")
-    for name in ("learned", "blend", "half", "best_blend"):
+    for name in names:
         gain = np.array([r[name] for r in rows]) - hand
         print(f"  {name:10s} {gain.mean():+.3f} / {gain.min():+.2f} / {(gain < 0).sum()}")
+    return hand
+
+
+def summarize_blend(rows: list[dict]) -> None:
+    hand = print_gains(rows, ("learned", "blend", "half", "best_blend"))
     pick = np.array([r["learned"] if r["learned_score"] is not None and r["learned_score"] < r["handmade_score"]
                      else r["handmade"] for r in rows]) - hand
     print(f"  pick       {pick.mean():+.3f} / {pick.min():+.2f} / {(pick < 0).sum()}   "
@@ -105,13 +111,6 @@ def warm_case(case: dict) -> dict:
         row[name] = restore.psnr(case["truth"], u)
     return row
 
-
-def summarize_warm(rows: list[dict]) -> None:
-    hand = np.array([r["handmade"] for r in rows])
-    print(f"{len(rows)} cases, against the hand-made prior ({hand.mean():.3f} dB): mean / worst / cases worse")
-    for name in ("learned", "warm", "half", "warm_half"):
-        gain = np.array([r[name] for r in rows]) - hand
-        print(f"  {name:10s} {gain.mean():+.3f} / {gain.min():+.2f} / {(gain < 0).sum()}")
 
 
 def learned_case(args: tuple[dict, dict]) -> dict:
@@ -168,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.mode == "choice":
         summarize_choice(rows)
     elif args.mode in ("blend", "warm"):
-        summarize_blend(rows) if args.mode == "blend" else summarize_warm(rows)
+        summarize_blend(rows) if args.mode == "blend" else print_gains(rows, ("learned", "warm", "half", "warm_half"))
     else:
         p = np.array([r["learned"] for r in rows])
         print(f"{label}: {len(rows)} cases, mean learned {p.mean():.3f} dB, median time "
