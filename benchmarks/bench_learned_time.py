@@ -1,4 +1,4 @@
-"""Seconds of deconvolve(prior='learned' / 'auto' / default) on a 512x512 image, one thread, alternating.
+"""Seconds of deconvolve(prior='learned' / 'auto' (the default) / 'nonlocal') on a 512x512 image, one thread.
 
     python benchmarks/bench_learned_time.py [--repeat 2] [--weights W] [--priors learned,auto,nonlocal]
 
@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> None:
                 wall, cpu = time.perf_counter(), time.process_time()
                 u, info = restore.deconvolve(y, k, prior=prior, full=True)
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-                print(f"prior={prior!r:11s} ({info.family}): {restore.psnr(truth, u):.2f} dB, {wall:.1f} s wall, "
-                      f"{cpu:.1f} s CPU", flush=True)
+                print(f"prior={prior!r:11s} ({info.family}, learned share {info.learned_share:.2f}): "
+                      f"{restore.psnr(truth, u):.2f} dB, {wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 

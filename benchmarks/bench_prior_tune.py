@@ -3,6 +3,8 @@
     python benchmarks/bench_prior_tune.py choice  [--workers 2]   # both priors + held-out scores per case
     python benchmarks/bench_prior_tune.py learned --set ITERATIONS=24   # prior='learned' alone, constants changed
     python benchmarks/bench_prior_tune.py learned --weights W   # another denoiser's weights
+    python benchmarks/bench_prior_tune.py blend   # prior='auto''s blend against each prior and the truth's blend
+    python benchmarks/bench_prior_tune.py warm    # the learned prior's HQS started from the hand-made restoration
 
 Cases: bench_restore_tune.py's (every tuning image, centre crop of at most 192x192, three
 (blur, noise) pairs each, noise sd 0.0025 / 0.01 / 0.03). ``choice`` runs
@@ -16,6 +18,7 @@ out/prior_tune/<mode>[-<settings>].jsonl.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -53,6 +56,63 @@ def choice_case(case: dict) -> dict:
     return row
 
 
+def blend_case(case: dict) -> dict:
+    """prior='auto' with both priors always run: each one's PSNR, the held-out blend's, the truth's best blend's."""
+    importlib.import_module("minieye.restore.deconvolve").BLEND_SKIP = -1.0  # both priors run, whatever the share
+    y, k = blurred_of(case)
+    row = dict(image=case["image"], kernel=case["kernel"], sigma=case["sigma"], input=restore.psnr(case["truth"], y))
+    p, info, row["seconds"] = _psnr_of(case, y, k, prior="auto")
+    if info.parts is None:  # no automatic choice (nearly noise-free): 'auto' is the hand-made prior
+        parts = {"handmade": restore.deconvolve(y, k, prior="nonlocal"), "learned": restore.deconvolve(y, k, prior="learned")}
+    else:
+        parts = info.parts
+    hand, learned = (np.asarray(parts[n], dtype=np.float64) for n in ("handmade", "learned"))
+    gap = (learned - hand).ravel()
+    best = float(np.clip(np.dot(gap, (case["truth"] - hand).ravel()) / max(np.dot(gap, gap), 1e-30), 0.0, 1.0))
+    c = info.choice
+    row.update(handmade=restore.psnr(case["truth"], hand), learned=restore.psnr(case["truth"], learned), blend=p,
+               share=info.learned_share, best_share=best, half=restore.psnr(case["truth"], 0.5 * (hand + learned)),
+               best_blend=restore.psnr(case["truth"], best * learned + (1 - best) * hand),
+               learned_score=None if c is None else c.learned_score, handmade_score=None if c is None else c.handmade_score)
+    return row
+
+
+def print_gains(rows: list[dict], names: tuple[str, ...]) -> np.ndarray:
+    """Each named column's mean / worst gain over the hand-made prior and its cases below it; returns that prior's."""
+    hand = np.array([r["handmade"] for r in rows])
+    print(f"{len(rows)} cases, against the hand-made prior ({hand.mean():.3f} dB): mean / worst / cases worse")
+    for name in names:
+        gain = np.array([r[name] for r in rows]) - hand
+        print(f"  {name:10s} {gain.mean():+.3f} / {gain.min():+.2f} / {(gain < 0).sum()}")
+    return hand
+
+
+def summarize_blend(rows: list[dict]) -> None:
+    hand = print_gains(rows, ("learned", "blend", "half", "best_blend"))
+    pick = np.array([r["learned"] if r["learned_score"] is not None and r["learned_score"] < r["handmade_score"]
+                     else r["handmade"] for r in rows]) - hand
+    print(f"  pick       {pick.mean():+.3f} / {pick.min():+.2f} / {(pick < 0).sum()}   "
+          f"truth's pick {(np.maximum(hand, [r['learned'] for r in rows]) - hand).mean():+.3f}")
+    print("  shares: held-out vs the truth's best, correlation "
+          f"{np.corrcoef([r['share'] for r in rows], [r['best_share'] for r in rows])[0, 1]:.2f}")
+
+
+def warm_case(case: dict) -> dict:
+    """prior='learned' as it is, and its HQS loop started from the hand-made restoration instead of the data."""
+    from minieye.restore.intensity import working_units
+    y, k = blurred_of(case)
+    hand, info = restore.deconvolve(y, k, prior="nonlocal", full=True)
+    _, _, box, _ = working_units(y, y.dtype, None, "auto", None, None, "bench")
+    warm = learned_prior.hqs(y, k / k.sum(), info.sigma, box, start=hand)[0]
+    cold = restore.deconvolve(y, k, prior="learned")
+    row = dict(image=case["image"], kernel=case["kernel"], sigma=case["sigma"])
+    for name, u in (("handmade", hand), ("learned", cold), ("warm", warm), ("half", 0.5 * (hand + cold)),
+                    ("warm_half", 0.5 * (hand + warm))):
+        row[name] = restore.psnr(case["truth"], u)
+    return row
+
+
+
 def learned_case(args: tuple[dict, dict]) -> dict:
     case, settings = args
     for name, value in settings.items():
@@ -79,14 +139,14 @@ def summarize_choice(rows: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=("choice", "learned"))
+    ap.add_argument("mode", choices=("choice", "learned", "blend", "warm"))
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--set", action="append", default=[], help="NAME=VALUE: a learned_prior constant (mode learned)")
     ap.add_argument("--summary", action="store_true", help="only summarise the saved rows")
     ap.add_argument("--weights", default=None, help="denoiser weights to use instead of the shipped ones")
     args = ap.parse_args(argv)
     settings = {kv.split("=")[0]: float(kv.split("=")[1]) for kv in args.set}
-    settings = {n: int(v) if v.is_integer() and n in ("ITERATIONS", "CG_STEPS", "MIN_PAD") else v
+    settings = {n: int(v) if v.is_integer() and n in ("ITERATIONS", "CG_STEPS", "MIN_PAD", "ENSEMBLE_LAST", "ENSEMBLE_VIEWS") else v
                 for n, v in settings.items()}
     label = args.mode + "".join(f"-{n}={v}" for n, v in settings.items())
     label += f"-{os.path.splitext(os.path.basename(args.weights))[0]}" if args.weights else ""
@@ -94,7 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     if not args.summary:
         todo = cases()
-        work = (choice_case, todo) if args.mode == "choice" else (learned_case, [(c, settings) for c in todo])
+        work = {"choice": (choice_case, todo), "blend": (blend_case, todo), "warm": (warm_case, todo),
+                "learned": (learned_case, [(c, settings) for c in todo])}[args.mode]
         with open(path, "w") as f, ProcessPoolExecutor(args.workers, initializer=use_weights,
                                                              initargs=(args.weights,)) as pool:
             for row in pool.map(*work):
@@ -105,6 +166,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = [json.loads(line) for line in open(path)]
     if args.mode == "choice":
         summarize_choice(rows)
+    elif args.mode in ("blend", "warm"):
+        summarize_blend(rows) if args.mode == "blend" else print_gains(rows, ("learned", "warm", "half", "warm_half"))
     else:
         p = np.array([r["learned"] for r in rows])
         print(f"{label}: {len(rows)} cases, mean learned {p.mean():.3f} dB, median time "

@@ -11,7 +11,8 @@ three (kernel, noise) pairs each, cycling through six blurs and noise sd 0.0025 
 and reflect-padded, balance from a grid scored against the truth) and oracle
 Richardson-Lucy (iterations from a grid). ``grid`` runs deconvolve at multiples of the
 weight 12 sigma^2 (true sigma), local and non-local, and records the data-side features
-the rules are fitted on; ``defaults`` runs ``deconvolve(blurred, kernel)`` as a user would.
+the rules are fitted on; ``defaults`` runs ``deconvolve(blurred, kernel, prior='nonlocal')`` (the hand-made
+prior, as a user would before 'auto' became the default: bench_prior_tune.py measures that).
 """
 from __future__ import annotations
 
@@ -116,7 +117,7 @@ def time_512() -> None:
                 for key, value in (PREVIOUS if label == "previous" else current).items():
                     setattr(regweight, key, value)
                 wall, cpu = time.perf_counter(), time.process_time()
-                u, info = restore.deconvolve(y, k, full=True, **kw)
+                u, info = restore.deconvolve(y, k, full=True, prior="nonlocal", **kw)
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                 walls[label] = wall
                 choose = f", choice {info.choice.seconds:.2f} s" if info.choice else ""
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     for case in todo:
         y, k = blurred_of(case)
         started = time.perf_counter()
-        u, info = restore.deconvolve(y, k, full=True)
+        u, info = restore.deconvolve(y, k, full=True, prior="nonlocal")
         times.append(time.perf_counter() - started)
         p, inp, base = restore.psnr(case["truth"], u), restore.psnr(case["truth"], y), best_baseline(case["truth"], y, k)
         gains.append(p - base)

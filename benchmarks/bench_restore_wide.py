@@ -1,6 +1,6 @@
 """The honest, wide deconvolution benchmark: held-out images, many blurs and noise levels, strong baselines.
 
-    python benchmarks/bench_restore_wide.py                    # 48 cases, deconvolve's defaults (~10 min)
+    python benchmarks/bench_restore_wide.py                    # 48 cases, deconvolve's defaults (prior 'auto')
     python benchmarks/bench_restore_wide.py --quick            # every 4th case (12)
     python benchmarks/bench_restore_wide.py --cases 3,17,40    # chosen cases (numbers from the table)
     python benchmarks/bench_restore_wide.py --variant local    # a named variant (VARIANTS below)
@@ -58,7 +58,8 @@ BLURS = {
     "motion9@0": psf.motion(9, 0), "motion11@45": psf.motion(11, 45), "motion13@120": psf.motion(13, 120),
 }
 NOISES = (0.0025, 0.005, 0.01, 0.02, 0.03)
-VARIANTS = {"defaults": {}, "local": {"prior": "local"}, "learned": {"prior": "learned"}, "auto": {"prior": "auto"}}
+VARIANTS = {"defaults": {}, "nonlocal": {"prior": "nonlocal"}, "local": {"prior": "local"}, "learned": {"prior": "learned"},
+            "auto": {"prior": "auto"}}  # the defaults are prior 'auto'; 'nonlocal' is the hand-made prior
 ORACLES = ("wiener_periodic", "wiener_padded", "rl")
 CROP = 256
 CACHE_VERSION = 2

@@ -63,7 +63,7 @@ def _rss_anon_kib() -> int:
 
 def _child(size: int, tile: int, iterations: int, untiled: bool, halo: int | None) -> dict:
     k = psf.gaussian(1.6)
-    restore.deconvolve(np.full((32, 32), 0.5), k, iterations=2)  # compile kernels before measuring
+    restore.deconvolve(np.full((32, 32), 0.5), k, iterations=2, prior="nonlocal")  # compile kernels before measuring
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as folder:
         src = np.lib.format.open_memmap(os.path.join(folder, "in.npy"), "w+", np.float32, (size, size))
@@ -88,9 +88,9 @@ def _child(size: int, tile: int, iterations: int, untiled: bool, halo: int | Non
         tracemalloc.start()
         started = time.perf_counter()
         if untiled:
-            dst[...] = restore.deconvolve(src, k, iterations=iterations, max_memory=None)
+            dst[...] = restore.deconvolve(src, k, iterations=iterations, max_memory=None, prior="nonlocal")
         elif tile == 0:  # deconvolve's own choice under its default budget (budget.DEFAULT_MAX_MEMORY)
-            restore.deconvolve(src, k, iterations=iterations, out=dst)
+            restore.deconvolve(src, k, iterations=iterations, out=dst, prior="nonlocal")
         else:
             restore.deconvolve_tiled(src, k, tile=tile, halo=halo, iterations=iterations, out=dst)
         seconds = time.perf_counter() - started
@@ -161,7 +161,7 @@ def seams(args: argparse.Namespace) -> None:
     truth = util.img_as_float64(data.camera())[128:384, 128:384]
     k = {"gauss1.6": psf.gaussian(1.6), "motion9": psf.motion(9, 30)}[args.kernel]
     blurred = convolve(truth, k, mode="reflect") + args.noise * np.random.default_rng(0).standard_normal(truth.shape)
-    settings = dict(iterations=args.iterations or None, dtype=getattr(np, args.dtype))
+    settings = dict(iterations=args.iterations or None, dtype=getattr(np, args.dtype), prior="nonlocal")
     whole = _untiled(blurred, k, settings, f"camera 256x256, {args.kernel} {k.shape}, noise {args.noise}, "
                      f"tile {args.tile}")
     print("| halo | tiles | max abs diff | mean abs diff | seconds |")
@@ -187,7 +187,7 @@ def volume_seams(args: argparse.Namespace) -> None:
     zz, yy, xx = np.mgrid[:d, :h, :w]
     base = 0.2 + 0.5 * ((zz // 5 + yy // 12 + xx // 16) % 2) + 0.2 * xx / w
     blurred = convolve(base, k, mode="reflect") + args.noise * np.random.default_rng(1).standard_normal((d, h, w))
-    settings = dict(iterations=args.iterations, dtype=np.float64)
+    settings = dict(iterations=args.iterations, dtype=np.float64, prior="nonlocal")
     tile = tuple(int(v) for v in args.tile.split("x"))
     whole = _untiled(blurred, k, settings, f"volume {d}x{h}x{w}, gaussian3d {k.shape}, noise {args.noise}, "
                      f"tile {tile}")
@@ -214,9 +214,9 @@ def defaults(args: argparse.Namespace) -> None:
     print(f"load average at start: {os.getloadavg()[0]:.1f}; {args.image} resized to {args.size}x{args.size}, "
           f"gaussian(1.6), noise {args.noise}, deconvolve's defaults")
     t = time.perf_counter()
-    whole = restore.deconvolve(blurred, k, max_memory=None)
+    whole = restore.deconvolve(blurred, k, max_memory=None, prior="nonlocal")
     t_whole, t = time.perf_counter() - t, time.perf_counter()
-    parts, info = restore.deconvolve(blurred, k, max_memory=args.max_memory, full=True)
+    parts, info = restore.deconvolve(blurred, k, max_memory=args.max_memory, full=True, prior="nonlocal")
     t_parts = time.perf_counter() - t
     err = np.abs(parts - whole)
     plan = tiled.plan_tiles(blurred.shape, k, sigma=info.sigma, max_memory=args.max_memory)

@@ -27,7 +27,7 @@ TOURS = {
     "docs/contributing.md": ["Softsign passes"],
     "docs/restoration.md": ["-> deconvolve", "MindsEye recipe"],
     "docs/blind.md": ["True '' (11, 11) 1.000", "kernel L1 error", "PSNR blurred", "False no structure"],
-    "docs/learned_prior.md": ["denoise: ", "deconvolve(prior='learned'): ", "deconvolve(prior='auto'): chose "],
+    "docs/learned_prior.md": ["denoise: ", "deconvolve(prior='learned'): ", "deconvolve (prior='auto'): learned share "],
 }
 
 

@@ -1,9 +1,15 @@
 """restore.deconvolve on small images: better than the blurred input, shapes, dtypes, colour, errors."""
+from functools import partial
+
 import numpy as np
 import pytest
 
-from minieye import losses
-from minieye.restore import deconvolve, metrics, psf, wiener
+from minieye import losses, restore
+from minieye.restore import metrics, psf, wiener
+
+# These tests are about the hand-made prior, so they pin prior='nonlocal'; the default, prior='auto'
+# (the learned prior blended in by held-out prediction), is tested in test_restore_learned_prior.py.
+deconvolve = partial(restore.deconvolve, prior="nonlocal")
 
 data = pytest.importorskip("skimage.data")
 

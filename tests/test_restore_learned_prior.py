@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 from minieye import restore
-from minieye.restore import learned_prior, psf
+from minieye.restore import learned_prior, psf, regweight
 from minieye.restore.deconvolve import central_choice
+from minieye.restore.intensity import working_units
 
 data = pytest.importorskip("skimage.data")
 
@@ -28,6 +29,17 @@ def test_hidden_pixels_never_reach_the_estimate(scene):
     assert prediction.shape == y.shape and np.abs(prediction - y)[~hidden].std() < 0.03
 
 
+def test_hqs_starts_from_the_data_or_from_a_given_estimate(scene):
+    k = psf.box(5)
+    truth = scene[:40, :40]
+    y = restore.blur(truth, k, mode="reflect") + 0.01 * np.random.default_rng(6).standard_normal(truth.shape)
+    default, _ = learned_prior.hqs(y, k, 0.01, (0.0, 1.0), iterations=3)
+    np.testing.assert_array_equal(default, learned_prior.hqs(y, k, 0.01, (0.0, 1.0), iterations=3, start=y)[0])
+    informed, _ = learned_prior.hqs(y, k, 0.01, (0.0, 1.0), iterations=3, start=truth)  # a far better start
+    assert np.abs(informed - default).max() > 1e-3  # it is used (the first data steps weigh the data most)
+    assert restore.psnr(truth, informed) > restore.psnr(truth, default)
+
+
 def test_the_scene_beyond_the_border_is_unknown_not_mirrored(scene):
     """A crop of a larger blurred scene (the camera saw what lies beyond): no border artefacts."""
     from scipy.signal import fftconvolve
@@ -44,22 +56,59 @@ def test_the_scene_beyond_the_border_is_unknown_not_mirrored(scene):
     assert err[ring].mean() < 2.0 * err[~ring].mean(), (err[ring].mean(), err[~ring].mean())
 
 
-def test_auto_runs_the_prior_that_predicts_held_out_pixels_better(scene):
+def test_the_default_prior_is_auto():
+    import inspect
+    for entry in (restore.deconvolve, restore.deconvolve_in_memory, restore.deconvolve_tiled):
+        assert inspect.signature(entry).parameters["prior"].default == "auto", entry
+
+
+def test_blend_share_is_the_held_out_least_squares_share_clipped_to_0_1():
+    rng = np.random.default_rng(4)
+    learned, handmade = rng.random(500), rng.random(500)
+    assert regweight.blend_share(learned, handmade, 0.3 * learned + 0.7 * handmade) == pytest.approx(0.3)
+    assert regweight.blend_share(learned, handmade, 2 * handmade - learned) == 0.0  # beyond the hand-made end
+    assert regweight.blend_share(learned, handmade, 2 * learned - handmade) == 1.0
+    assert regweight.blend_share(learned, learned, handmade) == 0.0  # nothing to blend
+
+
+def test_the_default_blends_the_priors_as_the_held_out_pixels_say(scene):
     truth = scene[:64, :64]
     k = psf.box(5)
     y = restore.blur(truth, k, mode="reflect") + 0.02 * np.random.default_rng(3).standard_normal(truth.shape)
-    auto, info = restore.deconvolve(y, k, prior="auto", full=True)
-    c = info.choice
+    auto, info = restore.deconvolve(y, k, full=True)
+    c, share = info.choice, info.learned_share
     assert info.weight_source == "auto" and np.isfinite(c.learned_score) and np.isfinite(c.handmade_score)
-    assert c.learned_wins == (c.learned_score < c.handmade_score)
-    same = restore.deconvolve(y, k, prior="learned" if c.learned_wins else "nonlocal")
-    np.testing.assert_allclose(auto, same, atol=1e-6)
-    assert info.family == ("learned" if c.learned_wins else c.family)
-    given = restore.deconvolve(y, k, prior="auto", tv_weight=1e-3, full=True)[1]  # no choice: the hand-made prior
-    assert given.family == "tv" and given.choice is None
+    assert c.learned_wins == (c.learned_score < c.handmade_score) and share == c.learned_share and 0 <= share <= 1
+    handmade = restore.deconvolve(y, k, prior="nonlocal")
+    if share == 1 or share == 0:  # one prior ran
+        np.testing.assert_allclose(auto, restore.deconvolve(y, k, prior="learned") if share else handmade, atol=1e-6)
+    else:  # both ran, the learned one from the hand-made restoration; the record keeps them
+        _, _, box, _ = working_units(y, y.dtype, None, "auto", None, None, "test")
+        learned = learned_prior.deconvolve_learned(y, k / k.sum(), info.sigma, box, start=handmade)
+        np.testing.assert_allclose(info.parts["learned"], learned, atol=1e-6)
+        np.testing.assert_allclose(info.parts["handmade"], handmade, atol=1e-6)
+        np.testing.assert_allclose(auto, share * learned + (1 - share) * handmade, atol=1e-6)
+    assert info.family == ("learned" if share == 1 else c.family)
+    given = restore.deconvolve(y, k, tv_weight=1e-3, iterations=5, full=True)[1]  # no choice: the hand-made prior
+    assert given.family == "tv" and given.choice is None and given.learned_share == 0
+
+
+def test_tiled_runs_blend_every_tile_with_the_share_chosen_on_the_centre(scene, monkeypatch):
+    import importlib
+    method = importlib.import_module("minieye.restore.deconvolve")  # the module (restore.deconvolve is the function)
+    y = restore.blur(scene[:48, :48], psf.box(3), mode="reflect")
+    y = y + 0.02 * np.random.default_rng(5).standard_normal(y.shape)
+    fixed = regweight.WeightChoice(2e-3, False, learned_share=0.25)
+    monkeypatch.setattr(method, "auto_weight", lambda *args, **kwargs: fixed)
+    settings = dict(tile=24, halo=8, noise_sigma=0.02, iterations=20)
+    blended, info = restore.deconvolve_tiled(y, psf.box(3), full=True, **settings)
+    learned = restore.deconvolve_tiled(y, psf.box(3), prior="learned", **{**settings, "iterations": None})
+    handmade = restore.deconvolve_tiled(y, psf.box(3), prior="local", tv_weight=2e-3, **settings)
+    np.testing.assert_allclose(blended, 0.25 * learned + 0.75 * handmade, atol=1e-6)
+    assert info.weights[0][0] == 2e-3
 
 
 def test_tiled_runs_keep_the_learned_prior():
-    weight, prior, terms = central_choice(lambda at: np.zeros((at[1] - at[0], at[3] - at[2])), (64, 64),
-                                          psf.box(3), 0.01, (0.0, 1.0), {"prior": "learned"})
-    assert prior == "learned" and terms is None
+    weight, prior, terms, share = central_choice(lambda at: np.zeros((at[1] - at[0], at[3] - at[2])), (64, 64),
+                                                 psf.box(3), 0.01, (0.0, 1.0), {"prior": "learned"})
+    assert prior == "learned" and terms is None and share == 0

@@ -1,12 +1,18 @@
 """deconvolve's automatic choices (restore/regweight.py) and the kernel-aware noise estimate (restore/noise.py)."""
 import importlib
 
+from functools import partial
+
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from minieye import losses
-from minieye.restore import deconvolve, estimate_noise, psf, regweight
+from minieye import losses, restore
+from minieye.restore import estimate_noise, psf, regweight
+
+# These tests are about the hand-made prior, so they pin prior='nonlocal'; the default, prior='auto'
+# (the learned prior blended in by held-out prediction), is tested in test_restore_learned_prior.py.
+deconvolve = partial(restore.deconvolve, prior="nonlocal")
 
 K = psf.gaussian(1.2)
 

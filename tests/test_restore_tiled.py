@@ -1,12 +1,19 @@
 """Tiled deconvolution: agrees with the untiled result, reads/writes memmaps, refuses bad options."""
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 from scipy.ndimage import convolve
 
 from minieye import restore
 from minieye.restore import budget, psf, tiled
+
+# These tests are about the hand-made prior, so they pin prior='nonlocal'; the default, prior='auto'
+# (the learned prior blended in by held-out prediction), is tested in test_restore_learned_prior.py.
+deconvolve = partial(restore.deconvolve, prior="nonlocal")
+deconvolve_tiled = partial(restore.deconvolve_tiled, prior="nonlocal")
 
 KERNEL = psf.gaussian(1.0)  # 7x7
 
@@ -29,8 +36,8 @@ HALO = 12  # below default_halo (19 for this 7x7 at sigma 0.01), so windows do n
 
 def test_tiled_matches_untiled_within_1e_3():
     b = scene()
-    whole = restore.deconvolve(b, KERNEL, prior="local", **CONVERGED)
-    parts, info = restore.deconvolve_tiled(b, KERNEL, tile=24, halo=HALO, prior="local", **CONVERGED, full=True)
+    whole = deconvolve(b, KERNEL, prior="local", **CONVERGED)
+    parts, info = deconvolve_tiled(b, KERNEL, tile=24, halo=HALO, prior="local", **CONVERGED, full=True)
     assert len(info.result) == 9  # 3 x 3 tiles; the middle window is 48 x 48, not the whole image
     assert len(info.stages) == 9 and info.iterations == sum(r.iterations for r in info.result)  # one stage each
     assert tiled.plan_tiles(b.shape, KERNEL, tile=24, halo=HALO).window((24, 48, 24, 48)) == (12, 60, 12, 60)
@@ -42,8 +49,8 @@ def test_tiled_nonlocal_prior_matches_untiled_with_the_default_halo():
     # reaches further than the local prior (1.2e-3 at the reduced HALO): the default halo
     # (19 here, windows still smaller than the image) keeps it below 1e-3 (7e-5 measured)
     b = scene()
-    whole = restore.deconvolve(b, KERNEL, **CONVERGED)
-    parts = restore.deconvolve_tiled(b, KERNEL, tile=24, **CONVERGED)
+    whole = deconvolve(b, KERNEL, **CONVERGED)
+    parts = deconvolve_tiled(b, KERNEL, tile=24, **CONVERGED)
     assert tiled.default_halo(KERNEL, restore.estimate_noise(b))[0] + 24 < b.shape[0]
     assert np.abs(parts - whole).max() < 1e-3
 
@@ -51,8 +58,8 @@ def test_tiled_nonlocal_prior_matches_untiled_with_the_default_halo():
 def test_no_halo_shows_seams():
     # the test above could pass vacuously if windows covered the image: a zero halo must not
     b = scene()
-    whole = restore.deconvolve(b, KERNEL, **CONVERGED)
-    parts = restore.deconvolve_tiled(b, KERNEL, tile=24, halo=0, **CONVERGED)
+    whole = deconvolve(b, KERNEL, **CONVERGED)
+    parts = deconvolve_tiled(b, KERNEL, tile=24, halo=0, **CONVERGED)
     assert np.abs(parts - whole).max() > 1e-3
 
 
@@ -61,12 +68,12 @@ def test_colour_and_integers():
     # the default halo (test above), which would cover this small image
     local = dict(CONVERGED, prior="local")
     b = scene(40, 40, channels=3)
-    whole = restore.deconvolve(b, KERNEL, **local)
-    parts = restore.deconvolve_tiled(b, KERNEL, tile=20, halo=HALO, **local)
+    whole = deconvolve(b, KERNEL, **local)
+    parts = deconvolve_tiled(b, KERNEL, tile=20, halo=HALO, **local)
     assert parts.shape == b.shape and np.abs(parts - whole).max() < 1e-3
     b8 = np.round(np.clip(b[..., 0], 0, 1) * 255).astype(np.uint8)
-    u8 = restore.deconvolve_tiled(b8, KERNEL, tile=20, halo=HALO, **local)
-    assert u8.dtype == np.uint8 and np.abs(u8.astype(int) - restore.deconvolve(b8, KERNEL, **local)).max() <= 1
+    u8 = deconvolve_tiled(b8, KERNEL, tile=20, halo=HALO, **local)
+    assert u8.dtype == np.uint8 and np.abs(u8.astype(int) - deconvolve(b8, KERNEL, **local)).max() <= 1
 
 
 def test_memmap_in_and_out(tmp_path):
@@ -76,10 +83,10 @@ def test_memmap_in_and_out(tmp_path):
     src.flush()
     src = np.load(tmp_path / "in.npy", mmap_mode="r")
     out = np.lib.format.open_memmap(tmp_path / "out.npy", mode="w+", dtype=np.float32, shape=b.shape)
-    got = restore.deconvolve_tiled(src, KERNEL, tile=20, halo=8, iterations=15, out=out)
+    got = deconvolve_tiled(src, KERNEL, tile=20, halo=8, iterations=15, out=out)
     assert got is out
     out.flush()
-    expected = restore.deconvolve_tiled(b, KERNEL, tile=20, halo=8, iterations=15)
+    expected = deconvolve_tiled(b, KERNEL, tile=20, halo=8, iterations=15)
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)
 
 
@@ -88,18 +95,18 @@ def test_max_memory_chooses_tiles_or_none():
     assert plan is not None and plan.peak_bytes <= 64e6 and plan.count > 1
     assert tiled.plan_tiles((64, 64), psf.gaussian(1.6), max_memory="1GiB") is None  # fits: untiled
     b = scene(32, 32)
-    np.testing.assert_array_equal(restore.deconvolve(b, KERNEL, max_memory=2**30, iterations=10),
-                                  restore.deconvolve(b, KERNEL, iterations=10))
+    np.testing.assert_array_equal(deconvolve(b, KERNEL, max_memory=2**30, iterations=10),
+                                  deconvolve(b, KERNEL, iterations=10))
 
 
 def test_deconvolve_tiles_by_itself_past_its_memory_budget():
     b = scene(72, 72)
     small = "3MB"  # an untiled 72x72 run is estimated at 6.3 MB
     plan = tiled.plan_tiles(b.shape, KERNEL, max_memory=small, sigma=restore.estimate_noise(b))
-    auto, info = restore.deconvolve(b, KERNEL, max_memory=small, iterations=5, full=True)
+    auto, info = deconvolve(b, KERNEL, max_memory=small, iterations=5, full=True)
     assert plan.count > 1 and len(info.result) == plan.count and plan.peak_bytes <= 3e6
-    np.testing.assert_array_equal(auto, restore.deconvolve_tiled(b, KERNEL, max_memory=small, iterations=5))
-    _, whole = restore.deconvolve(b, KERNEL, iterations=5, full=True)  # the default budget, 1 GB: untiled
+    np.testing.assert_array_equal(auto, deconvolve_tiled(b, KERNEL, max_memory=small, iterations=5))
+    _, whole = deconvolve(b, KERNEL, iterations=5, full=True)  # the default budget, 1 GB: untiled
     assert budget.DEFAULT_MAX_MEMORY == 10**9 and len(whole.stages) <= 2 and not isinstance(whole.result, list)
 
 
@@ -117,10 +124,10 @@ def test_the_method_and_the_tiles_do_not_import_each_other():
 
 def test_deconvolve_dispatches_to_tiles():
     b = scene(40, 40)
-    np.testing.assert_array_equal(restore.deconvolve(b, KERNEL, tile=20, iterations=5),
-                                  restore.deconvolve_tiled(b, KERNEL, tile=20, iterations=5))
+    np.testing.assert_array_equal(deconvolve(b, KERNEL, tile=20, iterations=5),
+                                  deconvolve_tiled(b, KERNEL, tile=20, iterations=5))
     out = np.zeros(b.shape, np.float32)
-    assert restore.deconvolve(b, KERNEL, out=out, iterations=5) is out and out.any()
+    assert deconvolve(b, KERNEL, out=out, iterations=5) is out and out.any()
 
 
 def test_default_halo_follows_the_kernel_and_the_noise():
@@ -148,7 +155,7 @@ def test_sampled_noise_estimate_is_close():
 
 
 def test_progress_bar(capsys):
-    restore.deconvolve_tiled(scene(32, 32), KERNEL, tile=16, halo=4, iterations=3, progress=True)
+    deconvolve_tiled(scene(32, 32), KERNEL, tile=16, halo=4, iterations=3, progress=True)
     assert "4/4" in capsys.readouterr().err
 
 
@@ -163,12 +170,12 @@ def test_progress_bar(capsys):
 ])
 def test_bad_options_name_the_argument(options, name):
     with pytest.raises(ValueError, match=name):
-        restore.deconvolve_tiled(scene(32, 32), KERNEL, iterations=2, **options)
+        deconvolve_tiled(scene(32, 32), KERNEL, iterations=2, **options)
 
 
 def test_refuses_volumes():
     with pytest.raises(ValueError, match="blurred"):
-        restore.deconvolve_tiled(np.zeros((16, 16, 3, 2)), KERNEL, tile=8)
+        deconvolve_tiled(np.zeros((16, 16, 3, 2)), KERNEL, tile=8)
 
 
 # --- volumes: the same plan over (D, H, W) with a 3-D kernel -------------------------------------------
@@ -187,22 +194,22 @@ def volume(d: int = 16, h: int = 40, w: int = 40, noise: float = 0.03, seed: int
 @pytest.fixture(scope="module")
 def volume_case():
     b = volume()
-    return b, restore.deconvolve(b, KERNEL3, **CONVERGED)
+    return b, deconvolve(b, KERNEL3, **CONVERGED)
 
 
 def test_volume_tiled_matches_untiled_within_1e_3(volume_case):
     b, whole = volume_case
-    parts, info = restore.deconvolve_tiled(b, KERNEL3, tile=(8, 20, 20), halo=HALO3, **CONVERGED, full=True)
+    parts, info = deconvolve_tiled(b, KERNEL3, tile=(8, 20, 20), halo=HALO3, **CONVERGED, full=True)
     assert len(info.result) == 8  # 2 x 2 x 2 tiles, none of whose windows covers the volume
     plan = tiled.plan_tiles(b.shape, KERNEL3, tile=(8, 20, 20), halo=HALO3)
     assert plan.window((0, 8, 0, 20, 20, 40)) == (0, 15, 0, 30, 10, 40)
-    assert info.sigma == pytest.approx(restore.deconvolve(b, KERNEL3, iterations=1, full=True)[1].sigma)
+    assert info.sigma == pytest.approx(deconvolve(b, KERNEL3, iterations=1, full=True)[1].sigma)
     assert parts.shape == b.shape and np.abs(parts - whole).max() < 1e-3
 
 
 def test_volume_without_halo_shows_seams(volume_case):
     b, whole = volume_case
-    parts = restore.deconvolve_tiled(b, KERNEL3, tile=(8, 20, 20), halo=0, **CONVERGED)
+    parts = deconvolve_tiled(b, KERNEL3, tile=(8, 20, 20), halo=0, **CONVERGED)
     assert np.abs(parts - whole).max() > 1e-3
 
 
@@ -211,9 +218,9 @@ def test_volume_memmap_in_and_out(tmp_path):
     np.save(tmp_path / "in.npy", b)
     src = np.load(tmp_path / "in.npy", mmap_mode="r")
     out = np.lib.format.open_memmap(tmp_path / "out.npy", mode="w+", dtype=np.float32, shape=b.shape)
-    assert restore.deconvolve(src, KERNEL3, tile=(6, 12, 12), iterations=8, out=out) is out  # default halo
+    assert deconvolve(src, KERNEL3, tile=(6, 12, 12), iterations=8, out=out) is out  # default halo
     out.flush()
-    expected = restore.deconvolve_tiled(b, KERNEL3, tile=(6, 12, 12), iterations=8)
+    expected = deconvolve_tiled(b, KERNEL3, tile=(6, 12, 12), iterations=8)
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)
 
 
@@ -235,9 +242,9 @@ def test_volume_planning_and_default_halo():
 ])
 def test_volume_bad_options_name_the_argument(options, name):
     with pytest.raises(ValueError, match=name):
-        restore.deconvolve_tiled(volume(), KERNEL3, iterations=2, **options)
+        deconvolve_tiled(volume(), KERNEL3, iterations=2, **options)
 
 
 def test_volume_needs_a_volume():
     with pytest.raises(ValueError, match=r"blurred a \(D, H, W\) grayscale volume"):
-        restore.deconvolve_tiled(volume()[0], KERNEL3, tile=8)
+        deconvolve_tiled(volume()[0], KERNEL3, tile=8)

@@ -28,14 +28,16 @@ noise-free input: a Wiener start with balance 1e-4 rings at the PSF's spectral z
 L-BFGS spent ~150 iterations undoing it (camera, 5x5 box: 36 dB after 50 iterations
 instead of 23 dB). A given ``tv_weight`` is used as it is; volumes use 12 sigma^2.
 
-Non-local stage (``prior='nonlocal'``, the default, where it helps): a local prior sees
-only a pixel's right and lower neighbours, so at a texture it cannot tell noise from
-detail. The first stage's result is a good enough guide to find, for each pixel, the
-pixels whose 5x5 patches look like its own (``losses.nonlocal_graph``); a second L-BFGS
-stage restarts from that result with ``NonLocalTV`` on the graph (weight w / 12 per
-edge) + TV (0.3 w) + SecondOrderTV (0.1 w). It runs when, on the proxy, it predicts the
-hidden pixels better than the local prior continued as long (``info.nonlocal_ran``);
-with a given ``tv_weight``, when sigma >= 4e-3.
+Non-local stage (``prior='nonlocal'``, where it helps): a local prior sees only a pixel's
+right and lower neighbours, so at a texture it cannot tell noise from detail. The first
+stage's result guides a second L-BFGS stage: ``NonLocalTV`` on the graph of pixels with
+similar 5x5 patches (nonlocal_stage.py). It runs when, on the proxy, it predicts the hidden
+pixels better than the local prior continued as long (``info.nonlocal_ran``); with a given
+``tv_weight``, when sigma >= 4e-3.
+
+The default prior, 'auto', blends that hand-made restoration with the learned prior's
+(learned_prior.py: the shipped denoiser inside half-quadratic splitting), with the share
+that predicts the proxy's hidden pixels best (regweight.py, docs/learned_prior.md).
 
 Volumes: a (kd, kh, kw) kernel makes ``blurred`` a (D, H, W) grayscale volume (a 2-D
 kernel keeps a (H, W, 3) array a colour image). The same problem one dimension up: the
@@ -54,11 +56,12 @@ import numpy as np
 
 from ..checks import as_float_array, check_ndim, check_positive_int, check_real, fail
 from ..core import Layer
-from ..losses import NonLocalTV, SecondOrderTV, TotalVariation, TotalVariation3D, nonlocal_graph
+from ..losses import SecondOrderTV, TotalVariation, TotalVariation3D
 from .baselines import wiener
 from .problem import deconvolution_problem, solve_stage  # noqa: F401 (deconvolution_problem: re-exported)
 from .intensity import Intensity, check_channels_last, clip_to_box, to_dtype, working_units
 from .noise import estimate_noise
+from .nonlocal_stage import TV_EPS, default_nonlocal_h, nonlocal_terms  # noqa: F401 (re-exported)
 from .regweight import AUTO_MIN_SIGMA, WeightChoice, choose_weight, proxy_window, smooth_terms
 from .psf import normalize_kernel
 from .volume import volume_noise, wiener_volume
@@ -66,19 +69,13 @@ from .volume import volume_noise, wiener_volume
 __all__ = ["deconvolve_in_memory", "Deconvolution", "default_tv_weight", "deconvolution_problem", "PRIORS",
            "as_image"]
 
-TV_EPS = 1e-2  # smoothing of the default TV: converges in ~2x fewer iterations than 1e-3, same PSNR
 SECOND_ORDER_SHARE = 1.0 / 6.0  # the default SecondOrderTV weight, as a fraction of the TV weight
 PRIORS = ("nonlocal", "local", "learned", "auto")
-# The non-local stage (prior='nonlocal'), tuned on the benchmark's sigma 0.01 crops
-# (docs/restoration.md): weights as fractions of the TV weight w, the graph's h as a
-# fraction of the intensity span. Each was flat to +-0.04 dB around these values.
-NONLOCAL_SHARES = (1.0, 0.3, 0.1)  # NonLocalTV (per edge: / (K + 2)), TotalVariation, SecondOrderTV
-NONLOCAL_H = 0.05
-NONLOCAL_NEIGHBORS = 10
 NONLOCAL_MIN_SIGMA = 4e-3  # without the automatic choice: below about one grey level of noise the local prior is enough
 STAGE_ITERATIONS = (60, 80)  # default iteration caps of prior='nonlocal''s two stages (a single stage: 200)
 # stage 1's stops after which stage 2 still runs; any other (timeout, non_finite, interrupted,
 # monitor, ...) ends the whole run: the user or a limit asked to stop
+BLEND_SKIP = 0.0  # prior 'auto': a share of the learned prior at most this (at least 1 - this) runs one prior only
 CONTINUE_AFTER = ("max_iterations", "no_progress", "no_descent", "line_search_failed", "gradient_tolerance",
                   "target_loss")
 
@@ -106,6 +103,8 @@ class Deconvolution:
     nonlocal_ran: bool = False  # whether the non-local stage ran
     choice: WeightChoice | None = field(repr=False, default=None)  # the evidence of an 'auto' choice
     intensity: Intensity | None = None  # the map to working units: sigma and the weights are in working units
+    learned_share: float = 0.0  # the learned prior's share of the image (prior 'auto' blends: regweight.blend_share)
+    parts: dict | None = field(repr=False, default=None)  # a blend's two restorations: 'handmade', 'learned'
 
     @property
     def iterations(self) -> int:
@@ -162,7 +161,7 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
                          tv_weight: float | None = None, regularizers: Sequence[tuple[float, Layer]] | None = None,
                          box: Any = "auto", iterations: int | None = None, timeout: float | None = None,
                          init: str = "wiener", progress: bool = False, dtype: Any = np.float32, full: bool = False,
-                         prior: str = "nonlocal", nonlocal_h: float | None = None, value_range: Any = None) -> Any:
+                         prior: str = "auto", nonlocal_h: float | None = None, value_range: Any = None) -> Any:
     """Recover a sharp image from ``blurred = kernel (*) image + noise`` (all in memory).
 
     Args:
@@ -194,7 +193,13 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
         dtype: float32 (default, faster) or float64 for the network.
         full: also return a ``Deconvolution`` record (sigma, weights, training results, time;
             ``tv_weight``, ``weight_source``, ``nonlocal_ran`` and the ``choice``'s evidence).
-        prior: 'nonlocal' (default): after the local stage (TV + SecondOrderTV), a second
+        prior: 'auto' (default): the hand-made prior 'nonlocal' and the learned prior
+            'learned' blended, ``t learned + (1 - t) nonlocal``, with the share t in [0, 1]
+            that predicts held-out pixels of the proxy best (regweight.py; t = 0 or 1 runs one
+            prior only; ``info.learned_share``, ``info.parts``); where no automatic choice runs
+            (a given tv_weight or regularizers, volumes, sigma < 2e-3) it is 'nonlocal'.
+            ``iterations`` and ``timeout`` then limit the hand-made prior's L-BFGS only.
+            'nonlocal': after the local stage (TV + SecondOrderTV), a second
             stage restarts from its result with ``losses.NonLocalTV`` on the patch graph of
             that result, plus lighter TV and TV2 (``nonlocal_terms``), where the held-out
             prediction says it helps (with a given ``tv_weight``: where sigma >= 4e-3);
@@ -203,9 +208,6 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
             'local': the local stage alone. 'learned': the shipped denoiser network as the
             prior, in half-quadratic splitting (learned_prior.py; 2-D only; ``iterations``
             counts its steps, default 12; tv_weight, regularizers, init, timeout are unused).
-            'auto': 'nonlocal', or 'learned' where the learned prior predicts held-out pixels
-            of the proxy better than the hand-made prior chosen there (regweight.py; only
-            when that choice runs: 2-D, no tv_weight or regularizers, sigma >= 2e-3).
         nonlocal_h: the graph's filtering parameter ``h``, in blurred's units; None: 0.05
             times the box's span (1 for a [0, 1] image) or the blurred image's range.
         value_range: (low, high) values that map to working units 0 and 1, overriding the
@@ -254,8 +256,8 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
     choice, source = None, "custom" if regularizers is not None else "given" if tv_weight is not None else "rule"
     if regularizers is None and tv_weight is None and not volume and sigma >= AUTO_MIN_SIGMA:
         choice, source = auto_weight(planes, k, sigma, box, dtype, prior, nonlocal_h, init), "auto"
-        if choice.learned_wins:
-            return _learned(y, k, sigma, box, iterations, where, intensity, out_dtype, started, full, choice)
+        if choice.learned_share >= 1.0 - BLEND_SKIP:  # (``iterations`` caps the hand-made prior's L-BFGS only)
+            return _learned(y, k, sigma, box, None, where, intensity, out_dtype, started, full, choice)
         weight = choice.weight
     else:
         weight = default_tv_weight(sigma) if tv_weight is None else tv_weight
@@ -269,6 +271,13 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
     u = u[:, 0].astype(np.float64)
     restored = u[(slice(None),) + tuple(slice(r, r + n) for r, n in zip(radii, spatial))]
     restored = restored[0] if gray else np.moveaxis(restored, 0, -1)
+    share, parts = 0.0 if choice is None else choice.learned_share, None
+    if share > BLEND_SKIP:  # prior 'auto': part learned, part hand-made, as the held-out prediction says
+        from .learned_prior import deconvolve_learned_image  # its HQS loop starts from the hand-made restoration
+        learned = deconvolve_learned_image(y, k, sigma, box, None, where, start=restored)
+        parts = {name: to_dtype(intensity.to_data(u), out_dtype) for name, u in (("handmade", restored),
+                                                                                ("learned", learned))}
+        restored = share * learned + (1.0 - share) * restored
     out = to_dtype(intensity.to_data(restored), out_dtype)
     if not full:
         return out
@@ -276,6 +285,7 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
     return out, Deconvolution(out, sigma, labels, result, time.perf_counter() - started, stages=stages,
                               tv_weight=None if regularizers is not None or smooth else weight, weight_source=source,
                               intensity=intensity, nonlocal_ran=len(stages) > 1, choice=choice,
+                              learned_share=share if parts else 0.0, parts=parts,
                               family="custom" if regularizers is not None else "smooth" if smooth else "tv")
 
 
@@ -285,7 +295,7 @@ def _learned(y: np.ndarray, k: np.ndarray, sigma: float, box: Any, iterations: i
     from .learned_prior import LAMBDA, deconvolve_learned_image
     out = to_dtype(intensity.to_data(deconvolve_learned_image(y, k, sigma, box, iterations, where)), out_dtype)
     return (out, Deconvolution(out, sigma, [(LAMBDA, "learned denoiser, HQS")], None, time.perf_counter() - started,
-                               intensity=intensity, family="learned", choice=choice,
+                               intensity=intensity, family="learned", choice=choice, learned_share=1.0,
                                weight_source="given" if choice is None else "auto")) if full else out
 
 
@@ -332,24 +342,28 @@ def auto_weight(planes: np.ndarray, k: np.ndarray, sigma: float, box: Any, dtype
 
 
 def central_choice(read: Any, shape: Sequence[int], k: np.ndarray, sigma: float, box: Any,
-                   settings: dict) -> tuple[float, str, list | None]:
-    """(TV weight, prior, regularizers or None) for all of deconvolve_tiled's tiles, chosen on the untiled centre.
+                   settings: dict) -> tuple[float, str, list | None, float]:
+    """(TV weight, prior, regularizers or None, the learned prior's blend share) for all of deconvolve_tiled's
+    tiles, chosen on the untiled centre: a share in (0, 1) blends the learned prior's restoration of each tile
+    with the hand-made prior's.
 
     ``read((r0, r1, c0, c1))`` returns that part of the image, (h, w) or (h, w, C), in working units.
     """
     # nearly noise-free: the fixed rule, as untiled; the learned prior needs no weight
     if sigma < AUTO_MIN_SIGMA or settings["prior"] == "learned":
-        return default_tv_weight(sigma), settings["prior"], None
+        return default_tv_weight(sigma), settings["prior"], None, 0.0
     rows, cols = proxy_window(tuple(shape[:2]))
     window = read((rows.start, rows.stop, cols.start, cols.stop))
     planes = window[None] if window.ndim == 2 else np.moveaxis(window, -1, 0)
     prior = settings["prior"]
     choice = auto_weight(planes, k, sigma, box, settings["dtype"], prior, settings["nonlocal_h"], settings["init"])
-    if choice.learned_wins:
-        return choice.weight, "learned", None
+    share = choice.learned_share if choice.learned_share > BLEND_SKIP else 0.0
+    if share >= 1.0 - BLEND_SKIP:
+        return choice.weight, "learned", None, 0.0
     if choice.family == "smooth":
-        return choice.weight, "local", smooth_terms(choice.weight)
-    return choice.weight, "nonlocal" if prior in ("nonlocal", "auto") and choice.nonlocal_helps else "local", None
+        return choice.weight, "local", smooth_terms(choice.weight), share
+    return choice.weight, "nonlocal" if prior in ("nonlocal", "auto") and choice.nonlocal_helps else "local", None, \
+        share
 
 
 def _run_stages(observed: np.ndarray, kernel: np.ndarray, start: np.ndarray, terms: list, box: Any, dtype: Any,
@@ -372,22 +386,3 @@ def _run_stages(observed: np.ndarray, kernel: np.ndarray, start: np.ndarray, ter
     u, result = solve_stage(observed, kernel, u, terms, box, dtype, caps[1], left, progress, "deconvolve (non-local)")
     stages.append(("nonlocal", result))
     return u, terms, stages
-
-
-def default_nonlocal_h(box: tuple[float | None, float | None] | None, low: float, high: float) -> float:
-    """The non-local graph's h: ``NONLOCAL_H`` times the box's span, or the blurred image's range when unbounded."""
-    span = box[1] - box[0] if box is not None and None not in box else high - low
-    return NONLOCAL_H * (span if span > 0 else 1.0)
-
-
-def nonlocal_terms(guide: np.ndarray, tv_weight: float, h: float) -> list[tuple[float, Layer]]:
-    """The second stage's regularizers: NonLocalTV on ``guide``'s patch graph, plus lighter TV and TV2.
-
-    ``guide`` is the first stage's learned image (N, 1, H', W'); ``h`` the graph's
-    filtering parameter in image units. NonLocalTV's weight is per edge, so it is
-    divided by the K + 2 edges of a row to keep it comparable with TV's.
-    """
-    graph = nonlocal_graph(guide, h, neighbors=NONLOCAL_NEIGHBORS)
-    share_nl, share_tv, share_tv2 = NONLOCAL_SHARES
-    return [(tv_weight * share_nl / (NONLOCAL_NEIGHBORS + 2), NonLocalTV(graph, eps=TV_EPS)),
-            (tv_weight * share_tv, TotalVariation(eps=TV_EPS)), (tv_weight * share_tv2, SecondOrderTV(eps=TV_EPS))]

@@ -41,10 +41,23 @@ DATA_FLOOR = 2e-3     # sigma in the data weight alpha is never below this (see 
 LAMBDA = 0.18         # DPIR's trade-off between the data term and the prior (tuned: docs/learned_prior.md)
 MIN_PAD = 16          # the free margin beyond the kernel's size
 CG_STEPS = 3          # preconditioned conjugate-gradient steps per data step
+ENSEMBLE_LAST = 0     # the last iterations whose denoising averages the network over ENSEMBLE_VIEWS views
+ENSEMBLE_VIEWS = 8    # quarter turns x flips of the image (a self-ensemble: the prior becomes rotation-invariant)
 
 
 def _mirror(interior: np.ndarray, pad: int) -> np.ndarray:
     return np.pad(interior, pad, mode="symmetric")
+
+
+def _denoise_views(net: object, u: np.ndarray, s: float, views: int) -> np.ndarray:
+    """The network's denoising of ``u`` at strength ``s``, averaged over ``views`` quarter turns and flips."""
+    total = np.zeros_like(u)
+    for view in range(views):
+        turns, flip = view % 4, view >= 4
+        seen = np.rot90(u[:, ::-1] if flip else u, turns)
+        back = np.rot90(apply_denoiser(net, np.ascontiguousarray(seen), s).astype(np.float64), -turns)
+        total += back[:, ::-1] if flip else back
+    return total / views
 
 
 def _data_step(u: np.ndarray, rhs: np.ndarray, mask: np.ndarray, otf: np.ndarray, alpha: float,
@@ -78,12 +91,14 @@ def _data_step(u: np.ndarray, rhs: np.ndarray, mask: np.ndarray, otf: np.ndarray
 
 
 def hqs(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = None, iterations: int | None = None,
-        hidden: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        hidden: np.ndarray | None = None, start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Half-quadratic splitting on one grey plane; returns (the estimate, its blur ``k (*) estimate``).
 
     The estimate covers the observation plus a ``pad`` ring (free, like deconvolve's larger
     scene), and the data term counts only the observed pixels, minus the ``hidden`` ones
     ((H, W) bool: held-out prediction, regweight.py), so their values never reach the estimate.
+    It starts from ``start`` ((H, W), e.g. another prior's restoration; it must not have seen
+    hidden pixels) or, by default, the data; mirrored onto the ring either way.
     Shapes: y (H, W), kernel (kh, kw) normalised PSF -> (H, W), (H, W) float64.
     """
     net = load_denoiser()
@@ -97,23 +112,27 @@ def hqs(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = Non
     data[inside] = y
     otf = transfer_function(kernel, mask.shape)
     rhs = np.fft.irfft2(np.conj(otf) * np.fft.rfft2(mask * data), s=mask.shape)
-    z = _mirror(y if hidden is None else fill_hidden(y, np.asarray(hidden, dtype=bool)), pad)
+    if start is None:
+        start = y if hidden is None else fill_hidden(y, np.asarray(hidden, dtype=bool))
+    z = _mirror(np.asarray(start, dtype=np.float64), pad)
     u = z
     end = max(sigma, FLOOR)
-    for s in np.geomspace(max(START_SIGMA, end), end, n):
+    for i, s in enumerate(np.geomspace(max(START_SIGMA, end), end, n)):
         alpha = LAMBDA * max(sigma, DATA_FLOOR) ** 2 / s ** 2
         u = _data_step(u, rhs + alpha * z, mask, otf, alpha, CG_STEPS)
-        z = clip_to_box(apply_denoiser(net, u, min(float(s), MAX_SIGMA)).astype(np.float64), box)
+        z = clip_to_box(_denoise_views(net, u, min(float(s), MAX_SIGMA), ENSEMBLE_VIEWS if i >= n - ENSEMBLE_LAST
+                                       else 1), box)
     return z[inside], np.fft.irfft2(otf * np.fft.rfft2(z), s=mask.shape)[inside]
 
 
 def deconvolve_learned(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = None,
-                       iterations: int | None = None) -> np.ndarray:
-    """Restore one grey plane ``y`` (working units, about [0, 1]) blurred by ``kernel`` with noise ``sigma``.
+                       iterations: int | None = None, start: np.ndarray | None = None) -> np.ndarray:
+    """Restore one grey plane ``y`` (working units, about [0, 1]) blurred by ``kernel`` with noise ``sigma``,
+    from ``start`` (another restoration of it) or the data.
 
-    Shapes: y (H, W), kernel (kh, kw) normalised PSF -> (H, W) float64.
+    Shapes: y (H, W), kernel (kh, kw) normalised PSF, start (H, W) or None -> (H, W) float64.
     """
-    return hqs(y, kernel, sigma, box, iterations)[0]
+    return hqs(y, kernel, sigma, box, iterations, start=start)[0]
 
 
 def learned_prediction(y: np.ndarray, hidden: np.ndarray, kernel: np.ndarray, sigma: float,
@@ -126,12 +145,15 @@ def learned_prediction(y: np.ndarray, hidden: np.ndarray, kernel: np.ndarray, si
 
 
 def deconvolve_learned_image(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None,
-                             iterations: int | None, where: str) -> np.ndarray:
-    """deconvolve(prior='learned') in working units. Shapes: (H, W) or (H, W, C) -> the same, float64."""
+                             iterations: int | None, where: str, start: np.ndarray | None = None) -> np.ndarray:
+    """deconvolve(prior='learned') in working units, from ``start`` (y's shape) or the data.
+
+    Shapes: (H, W) or (H, W, C) -> the same, float64.
+    """
     if kernel.ndim != 2:
         raise fail(where, "a 2-D kernel with prior='learned' (the denoiser is 2-D)", f"kernel.shape == {kernel.shape}",
                    "use prior='local' for volumes")
     if y.ndim == 2:
-        return deconvolve_learned(y, kernel, sigma, box, iterations)
-    return np.stack([deconvolve_learned(y[..., c], kernel, sigma, box, iterations) for c in range(y.shape[-1])],
-                    axis=-1)
+        return deconvolve_learned(y, kernel, sigma, box, iterations, start)
+    return np.stack([deconvolve_learned(y[..., c], kernel, sigma, box, iterations,
+                                        None if start is None else start[..., c]) for c in range(y.shape[-1])], axis=-1)

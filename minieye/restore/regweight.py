@@ -24,9 +24,12 @@ grid per case; docs/restoration.md has the figures. No solve sees the hidden pix
 values, its start included (``fill_hidden``).
 
 With ``learned`` (deconvolve's prior='auto') the learned prior (learned_prior.py) is one
-more candidate, fitted on the same proxy with the same pixels hidden; it replaces the
-hand-made prior when its held-out error is lower by more than ``LEARNED_MARGIN`` sigma^2
-(docs/learned_prior.md).
+more candidate, fitted on the same proxy with the same pixels hidden. Its re-blurred
+estimate and the chosen hand-made prior's are blended: the share of the learned one that
+predicts the hidden pixels best (``blend_share``: least squares in one number, so no more
+solves) is the share of the learned prior's restoration in deconvolve's result. (With
+``BLEND`` off, the learned prior replaces the hand-made one when its held-out error is
+lower by more than ``LEARNED_MARGIN`` sigma^2.) docs/learned_prior.md has the figures.
 """
 from __future__ import annotations
 
@@ -54,6 +57,10 @@ CANDIDATES = (0.25, 1.0, 4.0, 16.0)  # coarse pass, times 12 sigma^2 (a geometri
 RISK_TO_IMAGE = 1.0        # the chosen candidate times this is the weight used
 NONLOCAL_MARGIN = 0.0      # the non-local stage must lower the held-out error by more than this times sigma^2
 LEARNED_MARGIN = 0.0      # prior 'auto': the learned prior must predict better by more than this times sigma^2
+BLEND = True              # prior 'auto': blend the two priors' restorations by held-out prediction (else pick one)
+SHARE_POWER = 0.5         # the learned prior's share is the held-out one to this power: on the proxy, with a fifth
+# of its pixels hidden, the learned prior predicts relatively worse than it restores the whole image (tuning set:
+# held-out share 0.51 on average, the truth's best 0.72; docs/learned_prior.md)
 SMOOTH_CANDIDATES = (250.0, 1000.0, 4000.0)  # the quadratic prior's weights, times sigma^2
 EXTEND = {"tv": 0, "smooth": 3}  # rungs the ladder may add above its top while the top is best (then refined), ...
 EXTEND_MAX_WEIGHT = 2.0    # ... up to this weight (working units): past it the 30-iteration proxy solves are far
@@ -99,6 +106,8 @@ class WeightChoice:
     local_score: float | None = None  # ... and with the local prior continued as long
     learned_score: float | None = None  # held-out error / sigma^2 of the learned prior (prior 'auto')
     learned_wins: bool = False  # whether it beat the hand-made prior's score by LEARNED_MARGIN (prior 'auto')
+    learned_share: float = 0.0  # prior 'auto': the restoration is this share of the learned prior's plus the rest
+    # of the hand-made prior's (``blend_share``; with BLEND off, 1 where learned_wins, else 0)
     seconds: float = 0.0
 
     @property
@@ -183,11 +192,11 @@ def choose_weight(observed: np.ndarray, make_start: Callable[[np.ndarray], np.nd
         the order, and the tuning set's mean fell by 0.09 dB.)
         """
         scores: dict[float, float] = {}
-        scenes: dict[float, np.ndarray] = {}
+        fits: dict[float, tuple[np.ndarray, np.ndarray]] = {}
 
         def score(multiple: float) -> None:
-            scene, prediction = solve(y, u0, make_terms(base * multiple), fit, PROXY_ITERATIONS)
-            scores[multiple], scenes[multiple] = held_out(prediction), scene
+            fits[multiple] = solve(y, u0, make_terms(base * multiple), fit, PROXY_ITERATIONS)
+            scores[multiple] = held_out(fits[multiple][1])
 
         for m in sorted(candidates, key=lambda m: abs(math.log(m))):
             score(m)
@@ -206,28 +215,46 @@ def choose_weight(observed: np.ndarray, make_start: Callable[[np.ndarray], np.nd
                 if base * m <= EXTEND_MAX_WEIGHT or not extended:
                     score(m)
         best = min(scores, key=scores.get)
-        return best, dict(sorted(scores.items())), scenes[best]
+        return best, dict(sorted(scores.items())), *fits[best]
 
     base = max(12.0 * sigma * sigma, 1e-7)
-    best, scores, scene = ladder(terms_for, base, CANDIDATES, REFINE["tv"], EXTEND["tv"])
+    best, scores, scene, handmade = ladder(terms_for, base, CANDIDATES, REFINE["tv"], EXTEND["tv"])
     weight = base * best * RISK_TO_IMAGE
     choice = WeightChoice(weight, None, scores)
     smooth_base = max(sigma * sigma, 1e-8)
     if SMOOTH_CANDIDATES:
-        smooth_best, choice.smooth_scores, _ = ladder(smooth_terms, smooth_base, SMOOTH_CANDIDATES, REFINE["smooth"],
-                                                        EXTEND["smooth"])
+        smooth_best, choice.smooth_scores, _, smooth = ladder(smooth_terms, smooth_base, SMOOTH_CANDIDATES,
+                                                              REFINE["smooth"], EXTEND["smooth"])
     if choice.smooth_scores and choice.smooth_scores[smooth_best] < scores[best]:  # a quadratic curvature prior predicts better: use it
-        choice.weight, choice.family = smooth_base * smooth_best, "smooth"
+        choice.weight, choice.family, handmade = smooth_base * smooth_best, "smooth", smooth
     elif nonlocal_terms_for is not None:  # both continue from the same local solution, as long
         _, local = solve(y, scene, terms_for(weight), fit, PROXY_ITERATIONS)
         _, nonlocal_ = solve(y, scene, nonlocal_terms_for(scene, weight), fit, PROXY_ITERATIONS)
         choice.local_score, choice.nonlocal_score = held_out(local), held_out(nonlocal_)
         choice.nonlocal_helps = choice.nonlocal_score < choice.local_score - NONLOCAL_MARGIN
+        handmade = nonlocal_ if choice.nonlocal_helps else local
     if learned is not None:
-        choice.learned_score = held_out(learned(y, hidden))
+        prediction = learned(y, hidden)
+        choice.learned_score = held_out(prediction)
         choice.learned_wins = choice.learned_score < choice.handmade_score - LEARNED_MARGIN
+        choice.learned_share = blend_share(prediction[hidden], handmade[hidden], y[hidden]) ** SHARE_POWER if BLEND \
+            else float(choice.learned_wins)
     choice.seconds = time.perf_counter() - started
     return choice
+
+
+def blend_share(learned: np.ndarray, handmade: np.ndarray, observed: np.ndarray) -> float:
+    """The share t in [0, 1] of the learned estimate whose blend ``t learned + (1 - t) handmade`` predicts the
+    ``observed`` (held-out) pixels best: least squares in t, clipped. Shapes: three equal arrays -> float.
+
+    Blurring is linear, so the blend of the two re-blurred estimates is the re-blurred blend of the
+    estimates, and its held-out error is the same unbiased risk estimate as each prior's.
+    """
+    gap = (learned - handmade).ravel()
+    power = float(np.dot(gap, gap))
+    if not power > 0:
+        return 0.0  # the same estimates: nothing to blend
+    return float(np.clip(np.dot(gap, (observed - handmade).ravel()) / power, 0.0, 1.0))
 
 
 def smooth_terms(weight: float) -> list:

@@ -23,19 +23,18 @@ on an even-aligned sample of 64x64 blocks), the intensity map and the 'auto' box
 from a streaming min/max) are computed once, before the tiles, so tiles agree.
 
 Memory: windows are read one at a time (from a memmap, or anything with ``shape``, ``dtype``
-and slicing) and written into ``out`` (a memmap too, if wanted): the peak is about
-``BYTES_PER_PIXEL`` times a window's pixels per channel, whatever the image size.
+and slicing) and written into ``out`` (a memmap too): the peak is about ``BYTES_PER_PIXEL``
+times a window's pixels per channel, whatever the image size.
 
 Volumes: a (kd, kh, kw) kernel runs the same plan over the three axes of a (D, H, W)
 volume: a halo per axis, the weight factor a product over them, sigma the median of the
 slices' estimates, the default halo the 3-D inverse's reach (capped at ``MAX_HALO_3D``).
-The automatic weight and non-local verdict (regweight.py): once, on the untiled centre.
+The automatic weight, non-local verdict and learned share (regweight.py): once, on the untiled centre.
 """
 from __future__ import annotations
 
 import itertools
 import math
-import re
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
@@ -46,6 +45,7 @@ from ..checks import check_real, fail, spatial_tuple
 from ..core import Layer
 from .deconvolve import (Deconvolution, central_choice, deconvolve_in_memory, default_nonlocal_h,
                          default_tv_weight, regularizer_pairs)
+from .memory import parse_memory
 from .intensity import check_channels_last, choose_intensity, to_dtype, working_box
 from .noise import estimate_noise
 from .psf import normalize_kernel
@@ -63,26 +63,6 @@ HALO_TOLERANCE = 1e-4  # default_halo: where the regularised inverse falls below
 MAX_HALO = 256
 MAX_HALO_3D = 64       # keeps default_halo's 3-D FFT grid at 128^3
 _MIN_TILE = 8
-_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
-          "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-
-
-def parse_memory(value: Any, where: str = "deconvolve", name: str = "max_memory") -> int:
-    """Bytes from an int or a string such as ``"2GB"`` (10^9), ``"512 MiB"`` (2^20) or ``"1.5e9"``."""
-    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-        number = int(value) if math.isfinite(value) else 0  # 2e9 is a natural way to write 2 GB
-    elif isinstance(value, str):
-        m = re.fullmatch(r"\s*([0-9]+\.?[0-9]*(?:e[0-9]+)?)\s*([a-z]*)\s*", value.lower())
-        if m is None or m.group(2) not in _UNITS:
-            raise fail(where, f"{name} in bytes, or a string like '2GB' or '512MiB'", f"{name}={value!r}")
-        number = int(float(m.group(1)) * _UNITS[m.group(2)])
-    else:
-        raise fail(where, f"{name} in bytes, or a string like '2GB' or '512MiB'", f"{name}={value!r}")
-    if number <= 0:
-        raise fail(where, f"{name} > 0", f"{name}={value!r}")
-    return number
-
-
 def default_halo(kernel: Any, sigma: float) -> tuple[int, ...]:
     """Halo used when none is given: the reach of the regularised inverse of ``kernel``, plus 8.
 
@@ -298,7 +278,7 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
                      out: np.ndarray | None = None, noise_sigma: float | None = None, tv_weight: float | None = None,
                      regularizers: Sequence[tuple[float, Layer]] | None = None, box: Any = "auto",
                      iterations: int | None = None, timeout: float | None = None, init: str = "wiener",
-                     progress: bool = False, dtype: Any = np.float32, full: bool = False, prior: str = "nonlocal",
+                     progress: bool = False, dtype: Any = np.float32, full: bool = False, prior: str = "auto",
                      nonlocal_h: float | None = None, value_range: Any = None) -> Any:
     """``deconvolve`` one overlapping tile at a time, in memory bounded by the tile size.
 
@@ -363,9 +343,12 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
     h = default_nonlocal_h(box, *units.to_working(np.array([lo, hi]))) if nonlocal_h is None else \
         check_real(nonlocal_h, where, "nonlocal_h", positive=True) / units.scale
     settings.update(noise_sigma=noisy, nonlocal_h=h * units.scale, value_range=(units.offset, units.offset + units.scale))
+    share = 0.0  # prior 'auto': the learned prior's share of every tile (as untiled: deconvolve.py)
     if tv_weight is None and regularizers is None and nd == 2:  # one automatic choice, on the centre (as untiled)
-        weight, settings["prior"], regularizers = central_choice(lambda at: units.to_working(_read(blurred, at)), shape,
-                                                                 k, sigma, box, {**settings, "nonlocal_h": h})
+        weight, settings["prior"], regularizers, share = central_choice(
+            lambda at: units.to_working(_read(blurred, at)), shape, k, sigma, box, {**settings, "nonlocal_h": h})
+        if settings["prior"] == "learned" and prior != "learned":  # iterations cap the hand-made prior's L-BFGS
+            settings["iterations"] = None
     if out is None:
         out = np.empty(shape, dtype=blurred.dtype if np.dtype(blurred.dtype).kind in "fiu" else np.float64)
 
@@ -381,8 +364,13 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
                 extra = dict(tv_weight=weight * factor, regularizers=None)
             else:
                 extra = dict(tv_weight=None, regularizers=regularizer_pairs(regularizers, where, factor))
-            restored, info = deconvolve_in_memory(_read(blurred, win), kernel, **{
-                **settings, **extra, "box": units.data_box(box), "full": True})
+            window = _read(blurred, win)  # float64: a blend is rounded to out's dtype once, when stored
+            restored, info = deconvolve_in_memory(window, kernel, **{**settings, **extra, "box": units.data_box(box),
+                                                                     "full": True})
+            if share:
+                learned = deconvolve_in_memory(window, kernel, **{**settings, "prior": "learned", "iterations": None,
+                                                                  "box": units.data_box(box)})
+                restored = share * learned + (1.0 - share) * restored
             inner = restored[_slices([c - win[2 * (i // 2)] for i, c in enumerate(core)])]
             _store(out, core, inner)
             results.append(info.result)
