@@ -144,11 +144,13 @@ def compare(name: str, first: dict, second: dict, rng: np.random.Generator) -> N
     for side, settings in enumerate((first, second)):
         with me.options(threads=1, **settings):
             plan = make_plan(x.shape, w.shape, geometry)
-        names.append(plan.algorithm.name)
         dy = rng.standard_normal(K.conv2d_forward(x, w, geometry, plan).shape, dtype=np.float32)
         runs[side] = {"forward": lambda p=plan: K.conv2d_forward(x, w, geometry, p),
                       "weight grad": lambda p=plan, dy=dy: K.conv2d_grad_weight(x, dy, w_shape[2:], geometry, p),
                       "input grad": lambda p=plan, dy=dy: K.conv2d_grad_input(dy, w, x_shape[2:], geometry, p)}
+        if max(geometry.stride) > 1:  # the up-sampler's backward (dx and dw from one padding of its dy, here x)
+            runs[side]["transposed backward"] = lambda p=plan, dy=dy: K.conv2d_backward_transposed(x, w, dy, geometry, p)
+        names.append(plan.algorithm.name + (" per shift" if plan.shifts else ""))
     repeats = max(2, int(6e7 / (2 * dy.size * int(np.prod(w_shape[1:])))))
     best = {(a, p): float("inf") for a in runs for p in runs[a]}
     for _ in range(7):
@@ -157,7 +159,7 @@ def compare(name: str, first: dict, second: dict, rng: np.random.Generator) -> N
                 best[side, p] = min(best[side, p], best_seconds_once(run, repeats))
     cells = [f"{p} {best[0, p] * 1e3:6.2f} / {best[1, p] * 1e3:6.2f} ms = {best[0, p] / best[1, p]:.2f}"
              for p in runs[0]]
-    print(f"{name:7s} {names[0]:8s} / {names[1]:8s} " + " | ".join(cells), flush=True)
+    print(f"{name:7s} {names[0]} / {names[1]} " + " | ".join(cells), flush=True)
 
 
 if __name__ == "__main__":
