@@ -5,6 +5,7 @@
     PYTHONPATH=$PWD python benchmarks/bench_plan_ab.py unet --pairs 40                   # the U-Net's samplers
     PYTHONPATH=$PWD python benchmarks/bench_plan_ab.py taps --pairs 60 --base main       # main's tree (A) / this one (B)
     PYTHONPATH=$PWD python benchmarks/bench_plan_ab.py k32 --a conv_algorithm=gemm --b conv_algorithm=winograd4
+    PYTHONPATH=$PWD python benchmarks/bench_plan_ab.py rows --a threads=1 --b threads=2 --threads 2 --total-cpu
 
 Side A runs under ``--a KNOB=VALUE`` and side B under ``--b KNOB=VALUE`` (knobs of ``minieye.options``,
 repeatable); without either, A forces ``conv_algorithm="taps"`` (one product per kernel tap) and B
@@ -16,7 +17,9 @@ both sides then default to "auto". Each side has its own layer (same seed) on th
 
 Every pair runs one step of each side, the order swapped every pair, so that both see the same
 caches and the same load; each step's forward and backward are timed apart (``--clock cpu``: this
-process's CPU time, with ``--threads 1``). Printed per case: each side's median forward / backward
+process's CPU time, with ``--threads 1``; ``--total-cpu``: CPU time at any thread count, so that
+``--a threads=1 --b threads=2 --threads 2 --total-cpu`` measures the CPU a layer's split into two
+threads costs). Printed per case: each side's median forward / backward
 / step in ms and the medians of the pair ratios B / A (the figure to go by on a noisy machine).
 """
 from __future__ import annotations
@@ -28,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -50,9 +54,14 @@ CASES = {  # name: (layer class, positional arguments, keyword arguments, input 
     "k32s2": ("Conv2D", (16, 32, 3), dict(stride=2, padding=1), (32, 16, 32, 32)),
     "den5": ("Conv2D", (24, 24, 5), dict(padding=2), (16, 24, 32, 32)),
     "k32": ("Conv2D", (16, 32, 3), dict(padding=1), (32, 16, 32, 32)),  # bench_kernels' 32x16x32x32 -> 32 row
+    # bench_kernels' other rows, and first layers of bench_training's networks
+    "k64": ("Conv2D", (64, 64, 3), dict(padding=1), (8, 64, 64, 64)),
+    "digits": ("Conv2D", (1, 16, 3), dict(padding=1), (256, 1, 8, 8)),
+    "vgg1": ("Conv2D", (3, 32, 3), dict(padding=1), (32, 3, 32, 32)),
+    "lenet1": ("Conv2D", (1, 6, 5), dict(padding=2), (64, 1, 28, 28)),
 }
 GROUPS = {"unet": ["down24", "up48", "down48", "up96", "down24big", "up48big", "k4s2"],
-          "taps": ["taps8", "k32s2", "den5"]}
+          "taps": ["taps8", "k32s2", "den5"], "rows": ["digits", "k32", "convT", "k64"]}
 
 
 def knob_value(text: str):
@@ -152,12 +161,14 @@ def main() -> None:
     parser.add_argument("--a", action="append", default=[], metavar="KNOB=VALUE", help="side A's knobs")
     parser.add_argument("--b", action="append", default=[], metavar="KNOB=VALUE", help="side B's knobs")
     parser.add_argument("--base", metavar="REV_OR_PATH", help="side A runs this tree of minieye")
+    parser.add_argument("--total-cpu", action="store_true",
+                        help="CPU time summed over --threads threads: what splitting a layer costs, not its speed")
     args = parser.parse_args()
     cases = [c for name in args.cases for c in GROUPS.get(name, [name])]
     unknown = sorted(set(cases) - set(CASES))
     if unknown:
         parser.error(f"unknown cases {unknown}; choose from {sorted(CASES)} or {sorted(GROUPS)}")
-    clock = chosen_clock(parser, args)
+    clock = time.process_time if args.total_cpu else chosen_clock(parser, args)
     if args.base is None and not (args.a or args.b):
         args.a = ["conv_algorithm=taps"]
     import numba
@@ -167,7 +178,7 @@ def main() -> None:
     numba.set_num_threads(args.threads)
     packages = (base_package(args.base) if args.base else minieye, minieye)
     print(f"A: {args.base or 'this tree'} {args.a or ''}; B: this tree {args.b or ''}; threads {args.threads}, "
-          f"clock {args.clock}, {args.pairs} pairs, float32")
+          f"clock {'total CPU' if args.total_cpu else args.clock}, {args.pairs} pairs, float32")
     with threadpool_limits(args.threads):
         for case in cases:
             compare(case, packages, (knobs(args.a), knobs(args.b)), args.pairs, clock)
