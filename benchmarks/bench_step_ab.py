@@ -11,12 +11,20 @@ git revision, or a folder holding ``minieye/``, imported beside this one as ``mi
 alternate, the order swapped every pair; printed per workload: each side's median ms per iteration
 and the median of the pair ratios B / A. Default one thread and CPU time (``--clock cpu``), robust
 to other load where whole-run figures are not; ``--threads 2 --clock wall`` for the issue's protocol.
+``--profile N``: no comparison; N iterations of this tree's trainer under cProfile (CPU time), the
+functions that take the most time themselves (where a step goes outside the layers: the optimizer's
+vector work, ``to_vector`` / ``set_vector``):
+
+    PYTHONPATH=$PWD python benchmarks/bench_step_ab.py --only lenet --profile 300
 """
 from __future__ import annotations
 
 import argparse
+import cProfile
 import importlib
 import os
+import pstats
+import time
 
 import numpy as np
 
@@ -58,6 +66,15 @@ def compare(workload: str, packages: tuple, settings: tuple[dict, dict], blocks:
           f"{np.median(tb / ta):.3f}  load {os.getloadavg()[0]:.1f}", flush=True)
 
 
+def profile(workload: str, iterations: int, clock) -> None:
+    side = Side(importlib.import_module("minieye"), {}, workload)
+    side.block(10, clock)  # compile or load
+    profiler = cProfile.Profile(time.process_time)
+    profiler.runcall(side.block, iterations, clock)
+    print(f"{workload}: {iterations} iterations, CPU seconds")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=list(WORKLOADS))
@@ -69,6 +86,7 @@ def main() -> None:
     parser.add_argument("--a", action="append", default=[], metavar="KNOB=VALUE", help="side A's knobs")
     parser.add_argument("--b", action="append", default=[], metavar="KNOB=VALUE", help="side B's knobs")
     parser.add_argument("--base", metavar="REV_OR_PATH", help="side A runs this tree of minieye")
+    parser.add_argument("--profile", type=int, metavar="N", help="profile N iterations of this tree instead")
     args = parser.parse_args()
     clock = chosen_clock(parser, args)
     import numba
@@ -76,9 +94,14 @@ def main() -> None:
     numba.set_num_threads(args.threads)
     packages = (base_package(args.base) if args.base else importlib.import_module("minieye"),
                 importlib.import_module("minieye"))
-    print(f"A: {args.base or 'this tree'} {args.a or ''}; B: this tree {args.b or ''}; threads {args.threads}, "
-          f"clock {args.clock}, {args.blocks} pairs of {args.block}-iteration blocks, ms per iteration")
+    if not args.profile:
+        print(f"A: {args.base or 'this tree'} {args.a or ''}; B: this tree {args.b or ''}; threads {args.threads}, "
+              f"clock {args.clock}, {args.blocks} pairs of {args.block}-iteration blocks, ms per iteration")
     with threadpool_limits(args.threads):
+        if args.profile:
+            for workload in ([args.only] if args.only else list(WORKLOADS)):
+                profile(workload, args.profile, clock)
+            return
         for workload in ([args.only] if args.only else list(WORKLOADS)):
             compare(workload, packages, (knobs(args.a), knobs(args.b)), args.blocks, args.block, clock)
 
