@@ -22,7 +22,8 @@ def chosen_clock(parser: argparse.ArgumentParser, args: argparse.Namespace) -> C
 
 
 # After each parallel op PyTorch's OpenMP (libgomp) workers spin for milliseconds before they sleep,
-# on a core the next timed block needs; 50 ms outlasts the spin (docs/kernels.md, "Seventh pass")
+# on a core the next timed block needs; 50 ms outlasts the spin (bench_settle.py measures it;
+# docs/kernels.md, "Seventh pass")
 SETTLE_S = 0.05
 
 

@@ -17,6 +17,11 @@ its own knobs, e.g. products per sample against products over blocks of samples:
 
     PYTHONPATH=$PWD python benchmarks/bench_conv_passes.py --set conv_sample_block=0 --against-set conv_sample_block=1
 
+``--base REV_OR_PATH``: the first side runs another tree of minieye (a git revision, or a folder holding
+``minieye/``), imported beside this one as ``bench_plan_ab.py --base`` does, each tree with its own plan:
+
+    PYTHONPATH=$PWD python benchmarks/bench_conv_passes.py --base ac26ebb k32 vgg2 vgg3 vgg4 wide64 den32 den512
+
 The last column is a floor for one pass: the forward's products alone, one per sample
 (``(c_out, c_in*kh*kw) @ (c_in*kh*kw, h_out*w_out)``, contiguous operands), through the BLAS the
 kernels call (``kernels.conv_blas.library()``). Three passes at that speed are what an
@@ -25,6 +30,7 @@ unfolding algorithm could reach with this BLAS, whatever its bookkeeping costs.
 from __future__ import annotations
 
 import argparse
+import importlib
 import time
 
 import numpy as np
@@ -49,9 +55,10 @@ CASES.update({
 })
 
 
-def case_arrays(name: str, rng: np.random.Generator):
-    """x, w and the Geometry of one case."""
-    from minieye.kernels.conv_geometry import Geometry
+def case_arrays(name: str, rng: np.random.Generator, package=None):
+    """x, w and the Geometry of one case (``package``'s Geometry: another tree's, under ``--base``)."""
+    import minieye
+    Geometry = (package or minieye).kernels.conv_geometry.Geometry
     x_shape, w_shape, pad, *stride = CASES[name]
     s = stride[0] if stride else 1
     x, w = rng.standard_normal(x_shape, dtype=np.float32), rng.standard_normal(w_shape, dtype=np.float32)
@@ -80,6 +87,8 @@ def main() -> None:
                         help="an integer knob for the first side (repeatable)")
     parser.add_argument("--against-set", action="append", default=[], metavar="KNOB=VALUE",
                         help="an integer knob for the second side; implies a comparison")
+    parser.add_argument("--base", metavar="REV_OR_PATH",
+                        help="the first side runs this tree of minieye (bench_plan_ab.py's --base); implies a comparison")
     args = parser.parse_args()
     unknown = sorted(set(args.cases) - set(CASES))
     if unknown:
@@ -95,14 +104,16 @@ def main() -> None:
     from minieye.kernels.conv_plan import plan as make_plan
     from minieye.kernels import conv_blas
     print(f"blas={blas_kernels()} algorithm={args.algorithm} products on {conv_blas.library()}"
-          + (f" against {args.against}" if args.against else ""))
+          + (f" against {args.against}" if args.against else "") + (f"; first side: {args.base}'s tree" if args.base else ""))
     rng = np.random.default_rng(0)
     first = dict(conv_algorithm=args.algorithm, **knobs(args.set))
-    if args.against or args.against_set:
+    if args.against or args.against_set or args.base:
         second = dict(conv_algorithm=args.against or args.algorithm, **knobs(args.against_set))
+        from bench_plan_ab import base_package
+        base = base_package(args.base) if args.base else None
         with threadpool_limits(1):
             for name in args.cases or list(CASES):
-                compare(name, first, second, rng)
+                compare(name, first, second, rng, base)
         return
     with threadpool_limits(1), me.options(threads=1, **first):
         for name in args.cases or list(CASES):
@@ -132,23 +143,26 @@ def knobs(settings: list[str]) -> dict[str, int]:
     return {name: int(value) for name, value in (item.split("=", 1) for item in settings)}
 
 
-def compare(name: str, first: dict, second: dict, rng: np.random.Generator) -> None:
+def compare(name: str, first: dict, second: dict, rng: np.random.Generator, base=None) -> None:
     """One case, each pass under two sets of knobs (algorithm and others), blocks alternated; prints
-    first / second = ratio."""
-    import minieye as me
-    from minieye.kernels import conv as K
-    from minieye.kernels.conv_plan import plan as make_plan
-    x, w, geometry = case_arrays(name, rng)
+    first / second = ratio. ``base``: the first side runs that package (another tree of minieye)."""
+    import minieye
+    x, w, _ = case_arrays(name, rng)
     x_shape, w_shape = x.shape, w.shape
     runs, names = {}, []
-    for side, settings in enumerate((first, second)):
+    for side, (settings, me) in enumerate(((first, base or minieye), (second, minieye))):
+        K = importlib.import_module(f"{me.__name__}.kernels.conv")
+        g = case_arrays(name, np.random.default_rng(0), me)[2]  # this side's own Geometry
         with me.options(threads=1, **settings):
-            plan = make_plan(x.shape, w.shape, geometry)
-        names.append(plan.algorithm.name)
-        dy = rng.standard_normal(K.conv2d_forward(x, w, geometry, plan).shape, dtype=np.float32)
-        runs[side] = {"forward": lambda p=plan: K.conv2d_forward(x, w, geometry, p),
-                      "weight grad": lambda p=plan, dy=dy: K.conv2d_grad_weight(x, dy, w_shape[2:], geometry, p),
-                      "input grad": lambda p=plan, dy=dy: K.conv2d_grad_input(dy, w, x_shape[2:], geometry, p)}
+            plan = importlib.import_module(f"{me.__name__}.kernels.conv_plan").plan(x.shape, w.shape, g)
+        dy = rng.standard_normal(K.conv2d_forward(x, w, g, plan).shape, dtype=np.float32)
+        runs[side] = {"forward": lambda K=K, g=g, p=plan: K.conv2d_forward(x, w, g, p),
+                      "weight grad": lambda K=K, g=g, p=plan, dy=dy: K.conv2d_grad_weight(x, dy, w_shape[2:], g, p),
+                      "input grad": lambda K=K, g=g, p=plan, dy=dy: K.conv2d_grad_input(dy, w, x_shape[2:], g, p)}
+        if max(g.stride) > 1:  # the up-sampler's backward (dx and dw from one padding of its dy, here x)
+            runs[side]["transposed backward"] = (lambda K=K, g=g, p=plan, dy=dy:
+                                                 K.conv2d_backward_transposed(x, w, dy, g, p))
+        names.append(plan.algorithm.name + (" per shift" if getattr(plan, "shifts", False) else ""))
     repeats = max(2, int(6e7 / (2 * dy.size * int(np.prod(w_shape[1:])))))
     best = {(a, p): float("inf") for a in runs for p in runs[a]}
     for _ in range(7):
@@ -157,7 +171,7 @@ def compare(name: str, first: dict, second: dict, rng: np.random.Generator) -> N
                 best[side, p] = min(best[side, p], best_seconds_once(run, repeats))
     cells = [f"{p} {best[0, p] * 1e3:6.2f} / {best[1, p] * 1e3:6.2f} ms = {best[0, p] / best[1, p]:.2f}"
              for p in runs[0]]
-    print(f"{name:7s} {names[0]:8s} / {names[1]:8s} " + " | ".join(cells), flush=True)
+    print(f"{name:7s} {names[0]} / {names[1]} " + " | ".join(cells), flush=True)
 
 
 if __name__ == "__main__":

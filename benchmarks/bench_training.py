@@ -34,6 +34,7 @@ activations, gradients, optimizer state and any buffers kept between steps.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import statistics
 import subprocess
@@ -64,9 +65,10 @@ def digits(workload: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     return x[:4000], y[:4000], x[4000:], y[4000:]
 
 
-def minieye_net(workload: str):
-    import minieye as me
-    from minieye import layers as L
+def minieye_net(workload: str, me=None):
+    """The workload's network; ``me``: the minieye package to build it with (another tree's, in bench_step_ab.py)."""
+    me = me or importlib.import_module("minieye")
+    L = importlib.import_module(f"{me.__name__}.layers")
     if workload == "lenet":
         return me.Sequential(L.Conv2D(1, 6, 5, padding=2, seed=1), L.ReLU(), L.MaxPool2D(2),
                              L.Conv2D(6, 16, 5, seed=2), L.ReLU(), L.MaxPool2D(2), L.Flatten(),
@@ -128,8 +130,9 @@ class TorchTrainer:
             return float((self.model(self.torch.from_numpy(x)).argmax(1).numpy() == y).mean())
 
 
-def minieye_trainer(net, x, y, batch: int, monitors=()):
-    from minieye import losses, train
+def minieye_trainer(net, x, y, batch: int, monitors=(), me=None):
+    me = me or importlib.import_module("minieye")
+    losses, train = (importlib.import_module(f"{me.__name__}.{name}") for name in ("losses", "train"))
     problem = train.Problem(net, losses.SoftmaxCrossEntropy(), x, y, batch_size=batch, rng=np.random.default_rng(0))
     return train.Trainer(problem, train.Adam(), train.FixedStep(LR), monitors=monitors)
 
