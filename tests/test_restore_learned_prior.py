@@ -112,3 +112,18 @@ def test_tiled_runs_keep_the_learned_prior():
     weight, prior, terms, share = central_choice(lambda at: np.zeros((at[1] - at[0], at[3] - at[2])), (64, 64),
                                                  psf.box(3), 0.01, (0.0, 1.0), {"prior": "learned"})
     assert prior == "learned" and terms is None and share == 0
+
+
+def test_a_stopped_hand_made_part_is_returned_without_the_learned_part(scene, monkeypatch):
+    import importlib
+    method = importlib.import_module("minieye.restore.deconvolve")
+    monkeypatch.setattr(method, "auto_weight", lambda *args, **kwargs: regweight.WeightChoice(2e-3, False,
+                                                                                             learned_share=0.5))
+
+    def never(*args, **kwargs):
+        raise AssertionError("the learned part ran after the hand-made part was stopped")
+    monkeypatch.setattr(learned_prior, "deconvolve_learned_image", never)
+    y = restore.blur(scene[:32, :32], psf.box(3), mode="reflect")
+    out, info = restore.deconvolve(y, psf.box(3), noise_sigma=0.02, timeout=1e-9, full=True)
+    assert info.result.stop_reason == "timeout" and info.learned_share == 0 and info.parts is None
+    assert out.shape == y.shape and np.isfinite(out).all()

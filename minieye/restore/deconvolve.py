@@ -198,7 +198,10 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
             that predicts held-out pixels of the proxy best (regweight.py; t = 0 or 1 runs one
             prior only; ``info.learned_share``, ``info.parts``); where no automatic choice runs
             (a given tv_weight or regularizers, volumes, sigma < 2e-3) it is 'nonlocal'.
-            ``iterations`` and ``timeout`` then limit the hand-made prior's L-BFGS only.
+            ``iterations`` and ``timeout`` then limit the hand-made prior's L-BFGS only; when
+            it stops early (timeout, Ctrl-C, a monitor; ``info.result.stop_reason``) the
+            learned part does not run and the hand-made restoration is returned
+            (``info.learned_share`` 0).
             'nonlocal': after the local stage (TV + SecondOrderTV), a second
             stage restarts from its result with ``losses.NonLocalTV`` on the patch graph of
             that result, plus lighter TV and TV2 (``nonlocal_terms``), where the held-out
@@ -272,7 +275,9 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
     restored = u[(slice(None),) + tuple(slice(r, r + n) for r, n in zip(radii, spatial))]
     restored = restored[0] if gray else np.moveaxis(restored, 0, -1)
     share, parts = 0.0 if choice is None else choice.learned_share, None
-    if share > BLEND_SKIP:  # prior 'auto': part learned, part hand-made, as the held-out prediction says
+    # prior 'auto': part learned, part hand-made, as the held-out prediction says; not after a timeout, Ctrl-C or a
+    # monitor's stop of the hand-made part (as for its non-local stage): the learned part would outlive the request
+    if share > BLEND_SKIP and result.stop_reason in CONTINUE_AFTER:
         from .learned_prior import deconvolve_learned_image  # its HQS loop starts from the hand-made restoration
         learned = deconvolve_learned_image(y, k, sigma, box, None, where, start=restored)
         parts = {name: to_dtype(intensity.to_data(u), out_dtype) for name, u in (("handmade", restored),
