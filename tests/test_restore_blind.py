@@ -357,3 +357,12 @@ def test_ghost_ratio_sees_the_blur_a_restoration_leaves():
     # measured 0.33, 0.42 and 0.95: deblurring decorrelates neighbouring gradients, a partial kernel less
     assert ratio["true"] < ratio["partial"] < blind_verdict.GHOSTS_MAX <= ratio["none"]
     assert blind_verdict.ghost_ratio(np.ones((32, 32)), reference[:32, :32], (1, 1)) == 0.0  # no offsets to see
+
+
+@pytest.mark.parametrize("shape, frame", [((4, 4), (15, 15)), ((3, 20), (9, 9)), ((20, 20), (41, 41)), ((1, 8), (3, 3))])
+def test_ghost_ratio_of_a_frame_larger_than_the_image_uses_the_offsets_there_are(shape, frame):
+    rng = np.random.default_rng(0)
+    ratio = blind_verdict.ghost_ratio(rng.random(shape), rng.random(shape), frame)
+    assert np.isfinite(ratio) and ratio >= 0
+    flat = blind_verdict.ghost_ratio(rng.random(shape), np.ones(shape), frame)
+    assert flat == 0.0  # a flat reference has no gradient correlation to compare with

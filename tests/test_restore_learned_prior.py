@@ -102,13 +102,39 @@ def test_tiled_runs_blend_every_tile_with_the_share_chosen_on_the_centre(scene, 
     monkeypatch.setattr(method, "auto_weight", lambda *args, **kwargs: fixed)
     settings = dict(tile=24, halo=8, noise_sigma=0.02, iterations=20)
     blended, info = restore.deconvolve_tiled(y, psf.box(3), full=True, **settings)
-    learned = restore.deconvolve_tiled(y, psf.box(3), prior="learned", **{**settings, "iterations": None})
+    # each tile as untiled: its hand-made restoration, then the learned one from it, blended
+    given = restore.deconvolve_tiled(y, psf.box(3), prior="local", tv_weight=2e-3, learned_share=0.25, **settings)
     handmade = restore.deconvolve_tiled(y, psf.box(3), prior="local", tv_weight=2e-3, **settings)
-    np.testing.assert_allclose(blended, 0.25 * learned + 0.75 * handmade, atol=1e-6)
-    assert info.weights[0][0] == 2e-3
+    np.testing.assert_allclose(blended, given, atol=1e-6)
+    assert np.abs(blended - handmade).max() > 1e-3
+    assert info.weights[0][0] == 2e-3 and info.learned_share == 0.25
+    whole, part = restore.deconvolve(y, psf.box(3), prior="local", tv_weight=2e-3, learned_share=0.25,
+                                     noise_sigma=0.02, iterations=20, full=True)
+    np.testing.assert_allclose(whole, 0.25 * part.parts["learned"] + 0.75 * part.parts["handmade"], atol=1e-6)
+    assert part.learned_share == 0.25 and part.choice is None
+    for bad in (1.5, -0.1):
+        with pytest.raises(ValueError, match="learned_share"):
+            restore.deconvolve(y, psf.box(3), learned_share=bad)
+    with pytest.raises(ValueError, match="learned_share"):
+        restore.deconvolve(y, psf.box(3), prior="learned", learned_share=0.5)
 
 
 def test_tiled_runs_keep_the_learned_prior():
     weight, prior, terms, share = central_choice(lambda at: np.zeros((at[1] - at[0], at[3] - at[2])), (64, 64),
                                                  psf.box(3), 0.01, (0.0, 1.0), {"prior": "learned"})
     assert prior == "learned" and terms is None and share == 0
+
+
+def test_a_stopped_hand_made_part_is_returned_without_the_learned_part(scene, monkeypatch):
+    import importlib
+    method = importlib.import_module("minieye.restore.deconvolve")
+    monkeypatch.setattr(method, "auto_weight", lambda *args, **kwargs: regweight.WeightChoice(2e-3, False,
+                                                                                             learned_share=0.5))
+
+    def never(*args, **kwargs):
+        raise AssertionError("the learned part ran after the hand-made part was stopped")
+    monkeypatch.setattr(learned_prior, "deconvolve_learned_image", never)
+    y = restore.blur(scene[:32, :32], psf.box(3), mode="reflect")
+    out, info = restore.deconvolve(y, psf.box(3), noise_sigma=0.02, timeout=1e-9, full=True)
+    assert info.result.stop_reason == "timeout" and info.learned_share == 0 and info.parts is None
+    assert out.shape == y.shape and np.isfinite(out).all()

@@ -79,7 +79,6 @@ def residual_ratio(restored: np.ndarray, y: np.ndarray, kernel: np.ndarray, sigm
     return float(np.sqrt(np.mean(errors)) / max(sigma, SIGMA_FLOOR))
 
 
-
 def ghost_ratio(restored: np.ndarray, reference: np.ndarray, frame: tuple[int, int]) -> float:
     """How much gradient correlation within the kernel's frame the restoration keeps, relative to ``reference``.
 
@@ -87,7 +86,9 @@ def ghost_ratio(restored: np.ndarray, reference: np.ndarray, frame: tuple[int, i
     reference's leading plane (the border of one frame left out), the normalised
     autocorrelation's mean absolute value at offsets (dy, dx) with |dy| <= kh // 2,
     |dx| <= kw // 2 and dy^2 + dx^2 > 2 (beyond the immediate neighbours); the restoration's
-    over the reference's. ``restored`` and ``reference`` (H, W) or (H, W, C); ``frame`` (kh, kw).
+    over the reference's (offsets beyond a gradient image's size are left out; 0 when the
+    reference has no such correlation, e.g. flat). ``restored`` and ``reference`` (H, W) or
+    (H, W, C); ``frame`` (kh, kw).
     """
     from scipy.signal import fftconvolve  # late: keeps `import minieye` light
     kh, kw = frame
@@ -105,10 +106,12 @@ def ghost_ratio(restored: np.ndarray, reference: np.ndarray, frame: tuple[int, i
         for g in (np.diff(x, axis=1), np.diff(x, axis=0)):
             g = g - g.mean()
             a = fftconvolve(g, g[::-1, ::-1], mode="full")
-            ch, cw = g.shape[0] - 1, g.shape[1] - 1  # the zero offset
-            centre = a[ch, cw]
-            if centre > 0:
-                total += float(np.abs(a[ch - rh:ch + rh + 1, cw - rw:cw + rw + 1][off]).mean() / centre) / 2
+            ch, cw = g.shape[0] - 1, g.shape[1] - 1  # the zero offset; also the largest lags a has
+            sh, sw = min(rh, ch), min(rw, cw)  # a frame larger than the image: the lags there are
+            seen = off[rh - sh:rh + sh + 1, rw - sw:rw + sw + 1]
+            centre = a[ch, cw] if g.size else 0.0
+            if centre > 0 and seen.any():
+                total += float(np.abs(a[ch - sh:ch + sh + 1, cw - sw:cw + sw + 1][seen]).mean() / centre) / 2
         return total
 
     base = correlation(reference)

@@ -54,7 +54,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..checks import as_float_array, check_ndim, check_positive_int, check_real, fail
+from ..checks import as_float_array, check_ndim, check_optional_real, check_positive_int, check_real, fail
 from ..core import Layer
 from ..losses import SecondOrderTV, TotalVariation, TotalVariation3D
 from .baselines import wiener
@@ -98,12 +98,13 @@ class Deconvolution:
     stages: list = field(repr=False, default_factory=list)  # (stage name, train.Result) in order; tiled: every tile's
     tv_weight: float | None = None  # the TV weight of the local stage (None: custom regularizers or family 'smooth')
     family: str = "tv"  # the prior: 'tv' (TV + TV2, then maybe non-local), 'smooth' (regweight.smooth_terms), 'custom',
-    # or 'learned' (the denoiser, HQS: learned_prior.py)
+    # or 'learned' (the denoiser, HQS: learned_prior.py); a blend keeps its hand-made part's family
     weight_source: str = "given"  # 'auto' (regweight.py), 'given' (tv_weight=), 'rule' (12 sigma^2: volumes), 'custom'
     nonlocal_ran: bool = False  # whether the non-local stage ran
     choice: WeightChoice | None = field(repr=False, default=None)  # the evidence of an 'auto' choice
     intensity: Intensity | None = None  # the map to working units: sigma and the weights are in working units
-    learned_share: float = 0.0  # the learned prior's share of the image (prior 'auto' blends: regweight.blend_share)
+    learned_share: float = 0.0  # the learned prior's share of the image (prior 'auto' blends: regweight.blend_share;
+    # 1 for family 'learned'; tiled: the mean over the tiles)
     parts: dict | None = field(repr=False, default=None)  # a blend's two restorations: 'handmade', 'learned'
 
     @property
@@ -161,7 +162,8 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
                          tv_weight: float | None = None, regularizers: Sequence[tuple[float, Layer]] | None = None,
                          box: Any = "auto", iterations: int | None = None, timeout: float | None = None,
                          init: str = "wiener", progress: bool = False, dtype: Any = np.float32, full: bool = False,
-                         prior: str = "auto", nonlocal_h: float | None = None, value_range: Any = None) -> Any:
+                         prior: str = "auto", nonlocal_h: float | None = None, value_range: Any = None,
+                         learned_share: float | None = None) -> Any:
     """Recover a sharp image from ``blurred = kernel (*) image + noise`` (all in memory).
 
     Args:
@@ -198,7 +200,9 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
             that predicts held-out pixels of the proxy best (regweight.py; t = 0 or 1 runs one
             prior only; ``info.learned_share``, ``info.parts``); where no automatic choice runs
             (a given tv_weight or regularizers, volumes, sigma < 2e-3) it is 'nonlocal'.
-            ``iterations`` and ``timeout`` then limit the hand-made prior's L-BFGS only.
+            ``iterations`` and ``timeout`` then limit the hand-made prior's L-BFGS only; when it
+            stops early (timeout, Ctrl-C, a monitor: ``info.result.stop_reason``) the learned
+            part does not run: the hand-made restoration is returned (``info.learned_share`` 0).
             'nonlocal': after the local stage (TV + SecondOrderTV), a second
             stage restarts from its result with ``losses.NonLocalTV`` on the patch graph of
             that result, plus lighter TV and TV2 (``nonlocal_terms``), where the held-out
@@ -213,6 +217,9 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
         value_range: (low, high) values that map to working units 0 and 1, overriding the
             rules of intensity.py (e.g. (0, 4095) for 12-bit data); the 'auto' box is then
             [low, high] when the data lies in it.
+        learned_share: the learned prior's share t of the blend, given, not chosen (deconvolve_tiled
+            gives each tile the centre's): ``prior``'s restoration ('auto': 'nonlocal') blended with
+            the learned one as under 'auto'; None: chosen by 'auto' where it chooses, else 0.
 
     Returns the restored image with the shape and dtype of ``blurred`` (or
     ``(image, Deconvolution)`` when ``full``; its ``sigma`` and ``weights`` are in working units,
@@ -241,6 +248,10 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
         sigma = noise_sigma
     if iterations is not None:
         iterations = check_positive_int(iterations, where, "iterations")
+    learned_share = check_optional_real(learned_share, where, "learned_share")
+    if learned_share is not None and (learned_share > 1 or learned_share > BLEND_SKIP and (volume or prior == "learned")):
+        raise fail(where, "learned_share in [0, 1], with a hand-made prior and a 2-D kernel",
+                   f"learned_share={learned_share}, prior={prior!r}, kernel.shape == {k.shape}")
     if tv_weight is not None:
         tv_weight = check_real(tv_weight, where, "tv_weight")
     if prior == "learned":  # the trained denoiser inside half-quadratic splitting: learned_prior.py
@@ -271,8 +282,9 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
     u = u[:, 0].astype(np.float64)
     restored = u[(slice(None),) + tuple(slice(r, r + n) for r, n in zip(radii, spatial))]
     restored = restored[0] if gray else np.moveaxis(restored, 0, -1)
-    share, parts = 0.0 if choice is None else choice.learned_share, None
-    if share > BLEND_SKIP:  # prior 'auto': part learned, part hand-made, as the held-out prediction says
+    share, parts = (0.0 if choice is None else choice.learned_share) if learned_share is None else learned_share, None
+    # part learned, part hand-made; not after a timeout, Ctrl-C, ... of the hand-made part (as its non-local stage)
+    if share > BLEND_SKIP and result.stop_reason in CONTINUE_AFTER:
         from .learned_prior import deconvolve_learned_image  # its HQS loop starts from the hand-made restoration
         learned = deconvolve_learned_image(y, k, sigma, box, None, where, start=restored)
         parts = {name: to_dtype(intensity.to_data(u), out_dtype) for name, u in (("handmade", restored),

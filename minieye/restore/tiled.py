@@ -41,7 +41,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..checks import check_real, fail, spatial_tuple
+from ..checks import check_optional_real, check_real, fail, spatial_tuple
 from ..core import Layer
 from .deconvolve import (Deconvolution, central_choice, deconvolve_in_memory, default_nonlocal_h,
                          default_tv_weight, regularizer_pairs)
@@ -279,7 +279,8 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
                      regularizers: Sequence[tuple[float, Layer]] | None = None, box: Any = "auto",
                      iterations: int | None = None, timeout: float | None = None, init: str = "wiener",
                      progress: bool = False, dtype: Any = np.float32, full: bool = False, prior: str = "auto",
-                     nonlocal_h: float | None = None, value_range: Any = None) -> Any:
+                     nonlocal_h: float | None = None, value_range: Any = None,
+                     learned_share: float | None = None) -> Any:
     """``deconvolve`` one overlapping tile at a time, in memory bounded by the tile size.
 
     Args:
@@ -298,7 +299,8 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
         out: array (e.g. ``np.memmap``) of blurred's shape to write into; None: a new
             array of blurred's dtype. Integer ``out`` is rounded and clipped.
         others: as for ``deconvolve``, the same for every tile (``timeout`` is per tile;
-            ``progress``: a bar over the tiles); ``regularizers`` are taken as means, like the defaults.
+            ``progress``: a bar over the tiles); ``regularizers`` are taken as means, like the defaults;
+            ``learned_share`` None: prior 'auto''s share, chosen once on the untiled centre.
 
     Returns ``out`` (or ``(out, Deconvolution)`` when ``full``; its ``result`` is the
     list of per-tile training results).
@@ -318,7 +320,8 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
     plan = plan_tiles(shape, k, tile=tile, halo=0 if halo is None else halo, max_memory=max_memory, where=where)
     settings = dict(noise_sigma=noise_sigma, tv_weight=tv_weight, regularizers=regularizers, box=box,
                     iterations=iterations, timeout=timeout, init=init, dtype=dtype, prior=prior, nonlocal_h=nonlocal_h,
-                    value_range=value_range)
+                    value_range=value_range,
+                    learned_share=check_optional_real(learned_share, where, "learned_share"))
     if plan is None:  # fits max_memory untiled
         restored = deconvolve_in_memory(np.asarray(blurred), kernel, progress=progress, full=full, **settings)
         image, info = restored if full else (restored, None)
@@ -343,18 +346,21 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
     h = default_nonlocal_h(box, *units.to_working(np.array([lo, hi]))) if nonlocal_h is None else \
         check_real(nonlocal_h, where, "nonlocal_h", positive=True) / units.scale
     settings.update(noise_sigma=noisy, nonlocal_h=h * units.scale, value_range=(units.offset, units.offset + units.scale))
-    share = 0.0  # prior 'auto': the learned prior's share of every tile (as untiled: deconvolve.py)
     if tv_weight is None and regularizers is None and nd == 2:  # one automatic choice, on the centre (as untiled)
         weight, settings["prior"], regularizers, share = central_choice(
             lambda at: units.to_working(_read(blurred, at)), shape, k, sigma, box, {**settings, "nonlocal_h": h})
         if settings["prior"] == "learned" and prior != "learned":  # iterations cap the hand-made prior's L-BFGS
             settings["iterations"] = None
+        if settings["prior"] == "learned":
+            settings["learned_share"] = None
+        elif learned_share is None and share:  # prior 'auto': every tile blended as untiled (deconvolve.py)
+            settings["learned_share"] = share
     if out is None:
         out = np.empty(shape, dtype=blurred.dtype if np.dtype(blurred.dtype).kind in "fiu" else np.float64)
 
     # both terms are means: over the observed pixels, and over the scene (larger by k - 1 per axis)
     untiled = math.prod(n / (n + s - 1) for n, s in zip(plan.shape, k.shape))
-    results, stages, bar = [], [], _bar(plan.count, progress)
+    results, stages, shares, bar = [], [], [], _bar(plan.count, progress)
     try:
         for core in plan.cores():
             win = plan.window(core)
@@ -364,16 +370,12 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
                 extra = dict(tv_weight=weight * factor, regularizers=None)
             else:
                 extra = dict(tv_weight=None, regularizers=regularizer_pairs(regularizers, where, factor))
-            window = _read(blurred, win)  # float64: a blend is rounded to out's dtype once, when stored
-            restored, info = deconvolve_in_memory(window, kernel, **{**settings, **extra, "box": units.data_box(box),
-                                                                     "full": True})
-            if share:
-                learned = deconvolve_in_memory(window, kernel, **{**settings, "prior": "learned", "iterations": None,
-                                                                  "box": units.data_box(box)})
-                restored = share * learned + (1.0 - share) * restored
+            restored, info = deconvolve_in_memory(_read(blurred, win), kernel, **{
+                **settings, **extra, "box": units.data_box(box), "full": True})
             inner = restored[_slices([c - win[2 * (i // 2)] for i, c in enumerate(core)])]
             _store(out, core, inner)
             results.append(info.result)
+            shares.append(info.learned_share)  # 0 for a tile whose hand-made part was stopped (timeout, ...)
             stages.extend(info.stages)
             if bar is not None:
                 bar.update(1)
@@ -385,4 +387,4 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
     labels = [(weight, f"TV weight of the default prior '{prior}'")] if regularizers is None else [
         (float(wt), layer.label()) for wt, layer in regularizers]
     return out, Deconvolution(out, sigma, labels, results, time.perf_counter() - started, stages=stages,
-                              intensity=units)
+                              intensity=units, learned_share=float(np.mean(shares)))
