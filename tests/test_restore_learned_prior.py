@@ -125,6 +125,24 @@ def test_tiled_runs_keep_the_learned_prior():
     assert prior == "learned" and terms is None and share == 0
 
 
+def test_ctrl_c_in_the_learned_part_keeps_the_hand_made_restoration(scene, monkeypatch):
+    import importlib
+    method = importlib.import_module("minieye.restore.deconvolve")
+    monkeypatch.setattr(method, "auto_weight", lambda *args, **kwargs: regweight.WeightChoice(2e-3, False,
+                                                                                             learned_share=0.5))
+    y = restore.blur(scene[:32, :32], psf.box(3), mode="reflect")
+    monkeypatch.setattr(learned_prior, "deconvolve_learned_image", lambda *args, start=None, **kwargs: start)
+    _, finished = restore.deconvolve(y, psf.box(3), noise_sigma=0.02, full=True)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(learned_prior, "deconvolve_learned_image", interrupted)
+    with pytest.warns(RuntimeWarning, match="interrupted during the learned prior"):
+        out, info = restore.deconvolve(y, psf.box(3), noise_sigma=0.02, full=True)
+    assert info.learned_share == 0 and info.parts is None
+    np.testing.assert_array_equal(out, finished.parts["handmade"])
+
+
 def test_a_stopped_hand_made_part_is_returned_without_the_learned_part(scene, monkeypatch):
     import importlib
     method = importlib.import_module("minieye.restore.deconvolve")

@@ -202,7 +202,8 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
             (a given tv_weight or regularizers, volumes, sigma < 2e-3) it is 'nonlocal'.
             ``iterations`` and ``timeout`` then limit the hand-made prior's L-BFGS only; when it
             stops early (timeout, Ctrl-C, a monitor: ``info.result.stop_reason``) the learned
-            part does not run: the hand-made restoration is returned (``info.learned_share`` 0).
+            part does not run: the hand-made restoration is returned (``info.learned_share`` 0),
+            as after Ctrl-C during the learned part (with a RuntimeWarning).
             'nonlocal': after the local stage (TV + SecondOrderTV), a second
             stage restarts from its result with ``losses.NonLocalTV`` on the patch graph of
             that result, plus lighter TV and TV2 (``nonlocal_terms``), where the held-out
@@ -283,13 +284,12 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
     restored = u[(slice(None),) + tuple(slice(r, r + n) for r, n in zip(radii, spatial))]
     restored = restored[0] if gray else np.moveaxis(restored, 0, -1)
     share, parts = (0.0 if choice is None else choice.learned_share) if learned_share is None else learned_share, None
-    # part learned, part hand-made; not after a timeout, Ctrl-C, ... of the hand-made part (as its non-local stage)
-    if share > BLEND_SKIP and result.stop_reason in CONTINUE_AFTER:
-        from .learned_prior import deconvolve_learned_image  # its HQS loop starts from the hand-made restoration
-        learned = deconvolve_learned_image(y, k, sigma, box, None, where, start=restored)
-        parts = {name: to_dtype(intensity.to_data(u), out_dtype) for name, u in (("handmade", restored),
-                                                                                ("learned", learned))}
-        restored = share * learned + (1.0 - share) * restored
+    if share > BLEND_SKIP and result.stop_reason in CONTINUE_AFTER:  # not after a timeout, Ctrl-C, ... (as non-local)
+        from .learned_prior import blend_learned  # part learned, part hand-made (Ctrl-C there keeps the hand-made)
+        handmade, (restored, learned) = restored, blend_learned(y, k, sigma, box, where, restored, share)
+        if learned is not None:
+            parts = {name: to_dtype(intensity.to_data(part), out_dtype)
+                     for name, part in (("handmade", handmade), ("learned", learned))}
     out = to_dtype(intensity.to_data(restored), out_dtype)
     if not full:
         return out

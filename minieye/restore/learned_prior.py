@@ -23,6 +23,8 @@ the measurements behind each choice (tuning-corpus crops only).
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..checks import fail
@@ -31,7 +33,7 @@ from .denoiser import MAX_SIGMA, apply_denoiser, load_denoiser
 from .intensity import clip_to_box
 from .regweight import fill_hidden
 
-__all__ = ["deconvolve_learned", "deconvolve_learned_image", "hqs", "learned_prediction", "ITERATIONS",
+__all__ = ["blend_learned", "deconvolve_learned", "deconvolve_learned_image", "hqs", "learned_prediction", "ITERATIONS",
            "LAMBDA"]
 
 ITERATIONS = 12       # HQS iterations (16 gave the same PSNR on the tuning set, docs/learned_prior.md)
@@ -157,3 +159,21 @@ def deconvolve_learned_image(y: np.ndarray, kernel: np.ndarray, sigma: float, bo
         return deconvolve_learned(y, kernel, sigma, box, iterations, start)
     return np.stack([deconvolve_learned(y[..., c], kernel, sigma, box, iterations,
                                         None if start is None else start[..., c]) for c in range(y.shape[-1])], axis=-1)
+
+
+def blend_learned(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None, where: str,
+                  handmade: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """prior='auto''s blend ``share * learned + (1 - share) * handmade`` and its learned part.
+
+    The learned part's HQS loop starts from the hand-made restoration. Ctrl-C while it runs
+    keeps the finished hand-made restoration: (handmade, None) is returned, with a
+    RuntimeWarning, rather than losing the work done. Shapes: y, handmade (H, W) or
+    (H, W, C) in working units -> the same, float64.
+    """
+    try:
+        learned = deconvolve_learned_image(y, kernel, sigma, box, None, where, start=handmade)
+    except KeyboardInterrupt:
+        warnings.warn(f"{where}: interrupted during the learned prior's part of prior='auto'; "
+                      "returning the hand-made restoration (learned_share 0)", RuntimeWarning, stacklevel=3)
+        return handmade, None
+    return share * learned + (1.0 - share) * handmade, learned
