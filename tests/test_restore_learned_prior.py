@@ -71,6 +71,16 @@ def test_blend_share_is_the_held_out_least_squares_share_clipped_to_0_1():
     assert regweight.blend_share(learned, learned, handmade) == 0.0  # nothing to blend
 
 
+def test_learned_share_lifts_the_held_out_share_and_trusts_the_learned_prior_where_its_proxy_fit_misses():
+    power, cut, floor = regweight.SHARE_POWER, regweight.PROXY_MISS_RATIO, regweight.PROXY_MISS_SHARE
+    assert 0 < power < 1 and cut > 1 and 0 < floor <= 1
+    assert regweight.learned_share(0.25, 1.0, 1.0) == pytest.approx(0.25 ** power) and 0.25 ** power > 0.25
+    assert regweight.learned_share(0.0, 0.9, 1.0) == 0.0 and regweight.learned_share(1.0, 1.0, 1.0) == 1.0
+    assert regweight.learned_share(0.25, cut * 1.0, 1.0) == pytest.approx(0.25 ** power)  # at the cut: not raised
+    assert regweight.learned_share(0.0, cut * 1.01, 1.0) == floor  # the learned prior's score far above
+    assert regweight.learned_share(1.0, cut * 1.01, 1.0) == 1.0  # never lowered
+
+
 def test_the_default_blends_the_priors_as_the_held_out_pixels_say(scene):
     truth = scene[:64, :64]
     k = psf.box(5)

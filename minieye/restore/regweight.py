@@ -27,7 +27,8 @@ With ``learned`` (deconvolve's prior='auto') the learned prior (learned_prior.py
 more candidate, fitted on the same proxy with the same pixels hidden. Its re-blurred
 estimate and the chosen hand-made prior's are blended: the share of the learned one that
 predicts the hidden pixels best (``blend_share``: least squares in one number, so no more
-solves) is the share of the learned prior's restoration in deconvolve's result. (With
+solves), calibrated by ``learned_share``, is the share of the learned prior's restoration in deconvolve's
+result. (With
 ``BLEND`` off, the learned prior replaces the hand-made one when its held-out error is
 lower by more than ``LEARNED_MARGIN`` sigma^2.) docs/learned_prior.md has the figures.
 """
@@ -58,9 +59,12 @@ RISK_TO_IMAGE = 1.0        # the chosen candidate times this is the weight used
 NONLOCAL_MARGIN = 0.0      # the non-local stage must lower the held-out error by more than this times sigma^2
 LEARNED_MARGIN = 0.0      # prior 'auto': the learned prior must predict better by more than this times sigma^2
 BLEND = True              # prior 'auto': blend the two priors' restorations by held-out prediction (else pick one)
-SHARE_POWER = 0.5         # the learned prior's share is the held-out one to this power: on the proxy, with a fifth
+SHARE_POWER = 0.6         # the learned prior's share is the held-out one to this power: on the proxy, with a fifth
 # of its pixels hidden, the learned prior predicts relatively worse than it restores the whole image (tuning set:
 # held-out share 0.51 on average, the truth's best 0.72; docs/learned_prior.md)
+PROXY_MISS_RATIO = 1.1     # where the learned prior's held-out score is above this times the hand-made one's, ...
+PROXY_MISS_SHARE = 0.95    # ... its share is at least this: on the tuning set that happens where the masked proxy
+# fit fails (motion blurs at low noise), not where the learned prior restores badly (docs/learned_prior.md)
 SMOOTH_CANDIDATES = (250.0, 1000.0, 4000.0)  # the quadratic prior's weights, times sigma^2
 EXTEND = {"tv": 0, "smooth": 3}  # rungs the ladder may add above its top while the top is best (then refined), ...
 EXTEND_MAX_WEIGHT = 2.0    # ... up to this weight (working units): past it the 30-iteration proxy solves are far
@@ -107,7 +111,7 @@ class WeightChoice:
     learned_score: float | None = None  # held-out error / sigma^2 of the learned prior (prior 'auto')
     learned_wins: bool = False  # whether it beat the hand-made prior's score by LEARNED_MARGIN (prior 'auto')
     learned_share: float = 0.0  # prior 'auto': the restoration is this share of the learned prior's plus the rest
-    # of the hand-made prior's (``blend_share``; with BLEND off, 1 where learned_wins, else 0)
+    # of the hand-made prior's (``learned_share``; with BLEND off, 1 where learned_wins, else 0)
     seconds: float = 0.0
 
     @property
@@ -237,7 +241,8 @@ def choose_weight(observed: np.ndarray, make_start: Callable[[np.ndarray], np.nd
         prediction = learned(y, hidden)
         choice.learned_score = held_out(prediction)
         choice.learned_wins = choice.learned_score < choice.handmade_score - LEARNED_MARGIN
-        choice.learned_share = blend_share(prediction[hidden], handmade[hidden], y[hidden]) ** SHARE_POWER if BLEND \
+        choice.learned_share = learned_share(blend_share(prediction[hidden], handmade[hidden], y[hidden]),
+                                             choice.learned_score, choice.handmade_score) if BLEND \
             else float(choice.learned_wins)
     choice.seconds = time.perf_counter() - started
     return choice
@@ -255,6 +260,18 @@ def blend_share(learned: np.ndarray, handmade: np.ndarray, observed: np.ndarray)
     if not power > 0:
         return 0.0  # the same estimates: nothing to blend
     return float(np.clip(np.dot(gap, (observed - handmade).ravel()) / power, 0.0, 1.0))
+
+
+def learned_share(held_out_share: float, learned_score: float, handmade_score: float) -> float:
+    """The blend's learned share from the held-out one (``blend_share``) and the two held-out scores.
+
+    ``held_out_share ** SHARE_POWER``, raised to at least ``PROXY_MISS_SHARE`` where the learned
+    prior's score exceeds ``PROXY_MISS_RATIO`` times the hand-made one's (scores: error / sigma^2).
+    """
+    share = float(held_out_share) ** SHARE_POWER
+    if learned_score > PROXY_MISS_RATIO * handmade_score:
+        share = max(share, PROXY_MISS_SHARE)
+    return share
 
 
 def smooth_terms(weight: float) -> list:
