@@ -40,7 +40,7 @@ import numpy as np
 import scipy.fft as sfft
 
 from ..checks import as_float_array, check_ndim, check_positive_int, fail, pair
-from .blind_kernel import clean, normal_equations, solve_simplex, start_kernel
+from .blind_kernel import clean, gradient_spectra, normal_equations, solve_simplex, start_kernel
 from .blind_verdict import channel_planes, leading_plane
 from .noise import estimate_noise
 
@@ -176,14 +176,17 @@ class Latent:
         kk = np.abs(fk) ** 2
         x = self.z
         beta = 2.0 * lam
-        gh, gv, div = np.empty(x.shape), np.empty(x.shape), np.empty(x.shape)
+        gh, gv, div, energy = np.empty(x.shape), np.empty(x.shape), np.empty(x.shape), np.empty(x.shape)
+        small = np.empty(x.shape, dtype=bool)
         while beta < BETA_MAX:
             _forward_differences(x, gh, gv)
-            small = gh * gh + gv * gv < lam / beta
-            gh[small] = 0.0
-            gv[small] = 0.0
+            np.multiply(gh, gh, out=energy)
+            energy += gv * gv
+            np.less(energy, lam / beta, out=small)
+            np.putmask(gh, small, 0.0)
+            np.putmask(gv, small, 0.0)
             _transposed_differences(gh, gv, div)  # D^T g
-            x = sfft.irfft2((kty + beta * sfft.rfft2(div)) / (kk + beta * self.dd), self.z.shape)
+            x = sfft.irfft2((kty + beta * sfft.rfft2(div)) / (kk + beta * self.dd), self.z.shape, overwrite_x=True)
             beta *= 2.0
         (ph, pw), (kh, kw) = self.pad, self.kshape
         h, w = self.y.shape
@@ -210,12 +213,14 @@ def _transposed_differences(gh: np.ndarray, gv: np.ndarray, out: np.ndarray) -> 
 
 def _level_steps(planes: list[np.ndarray], scale: float, size: tuple[int, int]) -> list[tuple]:
     """Each (H, W) plane scaled by ``scale`` (at least the kernel's ``size``), with its image step
-    and its doubt weight: ``[(scaled plane, Latent, doubt)]``."""
+    and its doubt weight: ``[(scaled plane, Latent, doubt, its gradient spectra)]``."""
     scaled = [resize(c, (max(int(round(c.shape[0] * scale)), size[0]), max(int(round(c.shape[1] * scale)), size[1])))
               for c in planes]
     # the doubt of a latent gradient deblurred through k is sigma^2 / |k|^2 (Levin et al. 2011):
     # over the selected gradients, a Tikhonov term on k that grows with the level's noise
-    return [(c, Latent(c, size), DOUBT * KEEP * c.size * estimate_noise(c) ** 2) for c in scaled]
+    margin = max(size) // 2
+    return [(c, Latent(c, size), DOUBT * KEEP * c.size * estimate_noise(c) ** 2, gradient_spectra(c, size, margin))
+            for c in scaled]
 
 
 def _coarse_to_fine(channels: list[np.ndarray], k: np.ndarray, levels, rounds: int, bar) -> np.ndarray:
@@ -239,8 +244,8 @@ def _coarse_to_fine(channels: list[np.ndarray], k: np.ndarray, levels, rounds: i
                 steps[which] = _level_steps(channels if which == "channels" else plane, s, size)
             # every channel's edges constrain the one kernel: their normal equations add up
             ata, atb = 0.0, 0.0
-            for c, latent, doubt in steps[which]:
-                a, b = normal_equations(latent.solve(k, lam), c, size, KEEP, margin=max(sh, sw) // 2)
+            for c, latent, doubt, spectra in steps[which]:
+                a, b = normal_equations(latent.solve(k, lam), c, size, KEEP, max(sh, sw) // 2, spectra)
                 ata, atb = ata + a + doubt / float(np.sum(k * k)) * np.eye(b.size), atb + b
             k = clean(solve_simplex(ata, atb, k))
             if bar is not None:
