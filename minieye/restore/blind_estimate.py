@@ -34,6 +34,7 @@ normal equations add up.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -158,11 +159,7 @@ class Latent:
             z = np.concatenate([z, last * (1 - t) + first * t], axis=axis)
         self.z = z
         self.fz = sfft.rfft2(z)
-        dh = np.zeros(z.shape)
-        dh[0, 0], dh[0, -1] = -1.0, 1.0  # x[j + 1] - x[j] as a circular convolution
-        dv = np.zeros(z.shape)
-        dv[0, 0], dv[-1, 0] = -1.0, 1.0
-        self.dd = np.abs(sfft.rfft2(dh)) ** 2 + np.abs(sfft.rfft2(dv)) ** 2
+        self.dd = _difference_spectrum(z.shape)
 
     def _otf(self, k: np.ndarray) -> np.ndarray:
         big = np.zeros(self.z.shape)
@@ -186,11 +183,29 @@ class Latent:
             np.putmask(gh, small, 0.0)
             np.putmask(gv, small, 0.0)
             _transposed_differences(gh, gv, div)  # D^T g
-            x = sfft.irfft2((kty + beta * sfft.rfft2(div)) / (kk + beta * self.dd), self.z.shape, overwrite_x=True)
+            # (kty + beta F(div)) / (kk + beta dd): a complex over a real number is each part times the real
+            # one's reciprocal, as NumPy's complex division computes it, so in place and bitwise the same
+            spectrum = np.multiply(sfft.rfft2(div), beta)
+            spectrum += kty
+            scale = kk + beta * self.dd
+            spectrum *= np.divide(1.0, scale, out=scale)
+            x = sfft.irfft2(spectrum, self.z.shape, overwrite_x=True)
             beta *= 2.0
         (ph, pw), (kh, kw) = self.pad, self.kshape
         h, w = self.y.shape
         return x[ph - kh // 2:ph + h + kh // 2, pw - kw // 2:pw + w + kw // 2]
+
+
+@functools.lru_cache(maxsize=8)
+def _difference_spectrum(shape: tuple[int, int]) -> np.ndarray:
+    """|F(D_h)|^2 + |F(D_v)|^2 of the circular forward differences on a ``shape`` grid (read-only, shared)."""
+    dh = np.zeros(shape)
+    dh[0, 0], dh[0, -1] = -1.0, 1.0  # x[j + 1] - x[j] as a circular convolution
+    dv = np.zeros(shape)
+    dv[0, 0], dv[-1, 0] = -1.0, 1.0
+    dd = np.abs(sfft.rfft2(dh)) ** 2 + np.abs(sfft.rfft2(dv)) ** 2
+    dd.flags.writeable = False
+    return dd
 
 
 def _forward_differences(x: np.ndarray, gh: np.ndarray, gv: np.ndarray) -> None:

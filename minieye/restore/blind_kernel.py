@@ -23,6 +23,8 @@ would shift the final image).
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.fft as sfft
 
@@ -140,12 +142,26 @@ def windowed_gram(ps: tuple[np.ndarray, ...], shape: tuple[int, int]) -> np.ndar
     row_out = _left_out(row_tot, 0, kh)  # (kh, da, db): summed over the rows offset oa leaves out
     col_out = _left_out(col_tot, 0, kw)
     corner_out = _left_out(_left_out(corner, 0, kh), 1, kw)  # (kh, kw, da, db)
+    oa, ob, sa, sb, wrapped_a, wrapped_b = _pair_offsets(shape, fshape)
+    full = total[wrapped_a, wrapped_b]
+    return full - row_out[oa, sa, sb] - col_out[ob, sa, sb] + corner_out[oa, ob, sa, sb]
+
+
+@functools.lru_cache(maxsize=16)
+def _pair_offsets(shape: tuple[int, int], fshape: tuple[int, int]) -> tuple[np.ndarray, ...]:
+    """``windowed_gram``'s index arrays for a (kh, kw) kernel and an FFT shape (the same for all rounds of a level).
+
+    Every entry pair (p, q): the offsets (oa, ob) of p's window, the shifts d = o_q - o_p as indices
+    from 0 (sa, sb), and the shifts wrapped into the FFT's circular lags.
+    """
+    kh, kw = shape
     a, b = np.divmod(np.arange(kh * kw), kw)
     oa, ob = (kh - 1 - a)[:, None], (kw - 1 - b)[:, None]
     da, db = oa.T - oa, ob.T - ob
-    sa, sb = da + kh - 1, db + kw - 1
-    full = total[da % fshape[0], db % fshape[1]]
-    return full - row_out[oa, sa, sb] - col_out[ob, sa, sb] + corner_out[oa, ob, sa, sb]
+    arrays = oa, ob, da + kh - 1, db + kw - 1, da % fshape[0], db % fshape[1]
+    for array in arrays:
+        array.flags.writeable = False  # shared by every call
+    return arrays
 
 
 def _left_out(x: np.ndarray, axis: int, k: int) -> np.ndarray:
