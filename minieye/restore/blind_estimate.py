@@ -261,7 +261,8 @@ def _coarse_to_fine(channels: list[np.ndarray], k: np.ndarray, levels, rounds: i
             ata, atb = 0.0, 0.0
             for c, latent, doubt, spectra in steps[which]:
                 a, b = normal_equations(latent.solve(k, lam), c, size, KEEP, max(sh, sw) // 2, spectra)
-                ata, atb = ata + a + doubt / float(np.sum(k * k)) * np.eye(b.size), atb + b
+                ata, atb = ata + a, atb + b
+                ata.flat[::b.size + 1] += doubt / float(np.sum(k * k))  # on the diagonal: a Tikhonov term
             k = clean(solve_simplex(ata, atb, k))
             if bar is not None:
                 bar.update(1)
