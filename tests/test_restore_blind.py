@@ -152,6 +152,16 @@ def test_kernel_step_is_exact_on_a_noise_free_scene():
     assert np.abs(blind_kernel.clean(estimate) - k).sum() < 0.08  # the faint antialiased ends are pruned (0.0625)
 
 
+def test_normal_equations_with_cached_gradient_spectra_are_the_same():
+    # estimate_kernel transforms each level's blurred gradients once for all its rounds: bitwise the same fit
+    rng = np.random.default_rng(3)
+    y, u = rng.random((50, 44)), rng.random((50 + 8, 44 + 4))
+    for margin in (0, 4):
+        spectra = blind_kernel.gradient_spectra(y, (9, 5), margin)
+        cached, fresh = (blind_kernel.normal_equations(u, y, (9, 5), 0.1, margin, s) for s in (spectra, None))
+        assert all(np.array_equal(c, f) for c, f in zip(cached, fresh))
+
+
 @pytest.mark.parametrize("rows, cols, kh, kw", [(20, 23, 3, 5), (31, 18, 7, 1), (12, 12, 1, 1), (40, 40, 9, 9)])
 def test_windowed_gram_is_the_exact_normal_matrix(rows, cols, kh, kw):
     # against the explicit design matrix: one row per fitted pixel, entry (a, b) reading P at (kh-1-a, kw-1-b)

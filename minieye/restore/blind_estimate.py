@@ -34,13 +34,14 @@ normal equations add up.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 import scipy.fft as sfft
 
 from ..checks import as_float_array, check_ndim, check_positive_int, fail, pair
-from .blind_kernel import clean, normal_equations, solve_simplex, start_kernel
+from .blind_kernel import clean, gradient_spectra, normal_equations, solve_simplex, start_kernel
 from .blind_verdict import channel_planes, leading_plane
 from .noise import estimate_noise
 
@@ -158,11 +159,7 @@ class Latent:
             z = np.concatenate([z, last * (1 - t) + first * t], axis=axis)
         self.z = z
         self.fz = sfft.rfft2(z)
-        dh = np.zeros(z.shape)
-        dh[0, 0], dh[0, -1] = -1.0, 1.0  # x[j + 1] - x[j] as a circular convolution
-        dv = np.zeros(z.shape)
-        dv[0, 0], dv[-1, 0] = -1.0, 1.0
-        self.dd = np.abs(sfft.rfft2(dh)) ** 2 + np.abs(sfft.rfft2(dv)) ** 2
+        self.dd = _difference_spectrum(z.shape)
 
     def _otf(self, k: np.ndarray) -> np.ndarray:
         big = np.zeros(self.z.shape)
@@ -176,18 +173,39 @@ class Latent:
         kk = np.abs(fk) ** 2
         x = self.z
         beta = 2.0 * lam
-        gh, gv, div = np.empty(x.shape), np.empty(x.shape), np.empty(x.shape)
+        gh, gv, div, energy = np.empty(x.shape), np.empty(x.shape), np.empty(x.shape), np.empty(x.shape)
+        small = np.empty(x.shape, dtype=bool)
         while beta < BETA_MAX:
             _forward_differences(x, gh, gv)
-            small = gh * gh + gv * gv < lam / beta
-            gh[small] = 0.0
-            gv[small] = 0.0
+            np.multiply(gh, gh, out=energy)
+            energy += gv * gv
+            np.less(energy, lam / beta, out=small)
+            np.putmask(gh, small, 0.0)
+            np.putmask(gv, small, 0.0)
             _transposed_differences(gh, gv, div)  # D^T g
-            x = sfft.irfft2((kty + beta * sfft.rfft2(div)) / (kk + beta * self.dd), self.z.shape)
+            # (kty + beta F(div)) / (kk + beta dd): a complex over a real number is each part times the real
+            # one's reciprocal, as NumPy's complex division computes it, so in place and bitwise the same
+            spectrum = np.multiply(sfft.rfft2(div), beta)
+            spectrum += kty
+            scale = kk + beta * self.dd
+            spectrum *= np.divide(1.0, scale, out=scale)
+            x = sfft.irfft2(spectrum, self.z.shape, overwrite_x=True)
             beta *= 2.0
         (ph, pw), (kh, kw) = self.pad, self.kshape
         h, w = self.y.shape
         return x[ph - kh // 2:ph + h + kh // 2, pw - kw // 2:pw + w + kw // 2]
+
+
+@functools.lru_cache(maxsize=8)
+def _difference_spectrum(shape: tuple[int, int]) -> np.ndarray:
+    """|F(D_h)|^2 + |F(D_v)|^2 of the circular forward differences on a ``shape`` grid (read-only, shared)."""
+    dh = np.zeros(shape)
+    dh[0, 0], dh[0, -1] = -1.0, 1.0  # x[j + 1] - x[j] as a circular convolution
+    dv = np.zeros(shape)
+    dv[0, 0], dv[-1, 0] = -1.0, 1.0
+    dd = np.abs(sfft.rfft2(dh)) ** 2 + np.abs(sfft.rfft2(dv)) ** 2
+    dd.flags.writeable = False
+    return dd
 
 
 def _forward_differences(x: np.ndarray, gh: np.ndarray, gv: np.ndarray) -> None:
@@ -210,12 +228,14 @@ def _transposed_differences(gh: np.ndarray, gv: np.ndarray, out: np.ndarray) -> 
 
 def _level_steps(planes: list[np.ndarray], scale: float, size: tuple[int, int]) -> list[tuple]:
     """Each (H, W) plane scaled by ``scale`` (at least the kernel's ``size``), with its image step
-    and its doubt weight: ``[(scaled plane, Latent, doubt)]``."""
+    and its doubt weight: ``[(scaled plane, Latent, doubt, its gradient spectra)]``."""
     scaled = [resize(c, (max(int(round(c.shape[0] * scale)), size[0]), max(int(round(c.shape[1] * scale)), size[1])))
               for c in planes]
     # the doubt of a latent gradient deblurred through k is sigma^2 / |k|^2 (Levin et al. 2011):
     # over the selected gradients, a Tikhonov term on k that grows with the level's noise
-    return [(c, Latent(c, size), DOUBT * KEEP * c.size * estimate_noise(c) ** 2) for c in scaled]
+    margin = max(size) // 2
+    return [(c, Latent(c, size), DOUBT * KEEP * c.size * estimate_noise(c) ** 2, gradient_spectra(c, size, margin))
+            for c in scaled]
 
 
 def _coarse_to_fine(channels: list[np.ndarray], k: np.ndarray, levels, rounds: int, bar) -> np.ndarray:
@@ -239,9 +259,10 @@ def _coarse_to_fine(channels: list[np.ndarray], k: np.ndarray, levels, rounds: i
                 steps[which] = _level_steps(channels if which == "channels" else plane, s, size)
             # every channel's edges constrain the one kernel: their normal equations add up
             ata, atb = 0.0, 0.0
-            for c, latent, doubt in steps[which]:
-                a, b = normal_equations(latent.solve(k, lam), c, size, KEEP, margin=max(sh, sw) // 2)
-                ata, atb = ata + a + doubt / float(np.sum(k * k)) * np.eye(b.size), atb + b
+            for c, latent, doubt, spectra in steps[which]:
+                a, b = normal_equations(latent.solve(k, lam), c, size, KEEP, max(sh, sw) // 2, spectra)
+                ata, atb = ata + a, atb + b
+                ata.flat[::b.size + 1] += doubt / float(np.sum(k * k))  # on the diagonal: a Tikhonov term
             k = clean(solve_simplex(ata, atb, k))
             if bar is not None:
                 bar.update(1)

@@ -23,6 +23,8 @@ would shift the final image).
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.fft as sfft
 
@@ -64,26 +66,36 @@ def select_edges(gh: np.ndarray, gv: np.ndarray, keep: float) -> tuple[np.ndarra
     return gh * mask, gv * mask
 
 
-def normal_equations(u: np.ndarray, y: np.ndarray, shape: tuple[int, int], keep: float, margin: int = 0):
+def normal_equations(u: np.ndarray, y: np.ndarray, shape: tuple[int, int], keep: float, margin: int = 0,
+                     spectra: tuple | None = None):
     """A^T A and A^T b of the kernel fit grad y ~ k (*) P (valid), by FFT correlations.
 
     u: (H + kh - 1, W + kw - 1) extended image; y: (H, W); ``margin`` pixels of y's border
-    are left out (where the image step's boundary guess is least right). Returns
+    are left out (where the image step's boundary guess is least right). ``spectra``:
+    ``gradient_spectra(y, shape, margin)``, for a caller fitting many u to one y. Returns
     ((n, n), (n,)) with n = kh * kw, in k's row-major order.
     """
     kh, kw = shape
     if margin and min(y.shape) > 2 * margin + 4:
-        y = y[margin:-margin, margin:-margin]
         u = u[margin:-margin, margin:-margin]
     ph, pv = select_edges(*grads(u), keep)
-    gh, gv = grads(y)
-    fshape = (sfft.next_fast_len(ph.shape[0] + kh, True), sfft.next_fast_len(ph.shape[1] + kw, True))
+    fshape, conj_gh, conj_gv = spectra if spectra is not None else gradient_spectra(y, shape, margin)
     cross = np.zeros(fshape)
-    for p, g in ((ph, gh), (pv, gv)):
-        cross += sfft.irfft2(sfft.rfft2(p, fshape) * np.conj(sfft.rfft2(g, fshape)), fshape)  # sum_i P[i + s] G[i]
+    for p, g in ((ph, conj_gh), (pv, conj_gv)):
+        cross += sfft.irfft2(sfft.rfft2(p, fshape) * g, fshape)  # sum_i P[i + s] G[i]
     # y[i] = sum_ab k[a, b] u[i + kh - 1 - a, ...]: the window of entry (a, b) starts at offset (kh-1-a, kw-1-b)
     a, b = np.divmod(np.arange(kh * kw), kw)
     return windowed_gram((ph, pv), shape), cross[kh - 1 - a, kw - 1 - b]
+
+
+def gradient_spectra(y: np.ndarray, shape: tuple[int, int], margin: int = 0) -> tuple:
+    """(FFT shape, conj FFT of y's horizontal gradients, ... vertical) as ``normal_equations`` correlates them."""
+    if margin and min(y.shape) > 2 * margin + 4:
+        y = y[margin:-margin, margin:-margin]
+    gh, gv = grads(y)
+    fshape = (sfft.next_fast_len(gh.shape[0] + 2 * shape[0] - 1, True),
+              sfft.next_fast_len(gh.shape[1] + 2 * shape[1] - 1, True))
+    return fshape, np.conj(sfft.rfft2(gh, fshape)), np.conj(sfft.rfft2(gv, fshape))
 
 
 def windowed_gram(ps: tuple[np.ndarray, ...], shape: tuple[int, int]) -> np.ndarray:
@@ -116,12 +128,13 @@ def windowed_gram(ps: tuple[np.ndarray, ...], shape: tuple[int, int]) -> np.ndar
         fp = sfft.rfft2(p, fshape)
         total += sfft.irfft2(fp * np.conj(fp), fshape)
         padded = np.pad(p, ((kh - 1, kh - 1), (kw - 1, kw - 1)))
+        # every band row (column) against its 2k - 1 shifted neighbours: one batch of 1-D correlations
         fr = sfft.rfft(padded, fshape[1], axis=1)
-        for t, ja in enumerate(rows):
-            row_tot[t] += sfft.irfft(np.conj(fr[ja + kh - 1]) * fr[ja:ja + da_n], fshape[1], axis=1)[:, lag_b]
+        pairs = np.conj(fr[rows + kh - 1])[:, None] * fr[rows[:, None] + np.arange(da_n)]
+        row_tot += sfft.irfft(pairs, fshape[1], axis=2, overwrite_x=True)[:, :, lag_b]
         fc = sfft.rfft(padded, fshape[0], axis=0)
-        for t, jb in enumerate(cols):
-            col_tot[t] += sfft.irfft(np.conj(fc[:, jb + kw - 1, None]) * fc[:, jb:jb + db_n], fshape[0], axis=0)[lag_a]
+        pairs = np.conj(fc[:, cols + kw - 1])[:, :, None] * fc[:, cols[:, None] + np.arange(db_n)]
+        col_tot += np.moveaxis(sfft.irfft(pairs, fshape[0], axis=0, overwrite_x=True)[lag_a], 0, 2).transpose(0, 2, 1)
         # the selected edges are sparse: only the crossings where P is non-zero add anything
         t, u = np.nonzero(p[np.ix_(rows, cols)])
         window = np.lib.stride_tricks.sliding_window_view(padded, (da_n, db_n))[rows[t], cols[u]]
@@ -129,12 +142,26 @@ def windowed_gram(ps: tuple[np.ndarray, ...], shape: tuple[int, int]) -> np.ndar
     row_out = _left_out(row_tot, 0, kh)  # (kh, da, db): summed over the rows offset oa leaves out
     col_out = _left_out(col_tot, 0, kw)
     corner_out = _left_out(_left_out(corner, 0, kh), 1, kw)  # (kh, kw, da, db)
+    oa, ob, sa, sb, wrapped_a, wrapped_b = _pair_offsets(shape, fshape)
+    full = total[wrapped_a, wrapped_b]
+    return full - row_out[oa, sa, sb] - col_out[ob, sa, sb] + corner_out[oa, ob, sa, sb]
+
+
+@functools.lru_cache(maxsize=16)
+def _pair_offsets(shape: tuple[int, int], fshape: tuple[int, int]) -> tuple[np.ndarray, ...]:
+    """``windowed_gram``'s index arrays for a (kh, kw) kernel and an FFT shape (the same for all rounds of a level).
+
+    Every entry pair (p, q): the offsets (oa, ob) of p's window, the shifts d = o_q - o_p as indices
+    from 0 (sa, sb), and the shifts wrapped into the FFT's circular lags.
+    """
+    kh, kw = shape
     a, b = np.divmod(np.arange(kh * kw), kw)
     oa, ob = (kh - 1 - a)[:, None], (kw - 1 - b)[:, None]
     da, db = oa.T - oa, ob.T - ob
-    sa, sb = da + kh - 1, db + kw - 1
-    full = total[da % fshape[0], db % fshape[1]]
-    return full - row_out[oa, sa, sb] - col_out[ob, sa, sb] + corner_out[oa, ob, sa, sb]
+    arrays = oa, ob, da + kh - 1, db + kw - 1, da % fshape[0], db % fshape[1]
+    for array in arrays:
+        array.flags.writeable = False  # shared by every call
+    return arrays
 
 
 def _left_out(x: np.ndarray, axis: int, k: int) -> np.ndarray:
