@@ -27,10 +27,8 @@ With ``learned`` (deconvolve's prior='auto') the learned prior (learned_prior.py
 more candidate, fitted on the same proxy with the same pixels hidden. Its re-blurred
 estimate and the chosen hand-made prior's are blended: the share of the learned one that
 predicts the hidden pixels best (``blend_share``: least squares in one number, so no more
-solves), calibrated by ``learned_share``, is the share of the learned prior's restoration in deconvolve's
-result. (With
-``BLEND`` off, the learned prior replaces the hand-made one when its held-out error is
-lower by more than ``LEARNED_MARGIN`` sigma^2.) docs/learned_prior.md has the figures.
+solves), calibrated by ``learned_share``, is the share of the learned prior's restoration
+in deconvolve's result. docs/learned_prior.md has the figures.
 """
 from __future__ import annotations
 
@@ -58,7 +56,6 @@ CANDIDATES = (0.25, 1.0, 4.0, 16.0)  # coarse pass, times 12 sigma^2 (a geometri
 RISK_TO_IMAGE = 1.0        # the chosen candidate times this is the weight used
 NONLOCAL_MARGIN = 0.0      # the non-local stage must lower the held-out error by more than this times sigma^2
 LEARNED_MARGIN = 0.0      # prior 'auto': the learned prior must predict better by more than this times sigma^2
-BLEND = True              # prior 'auto': blend the two priors' restorations by held-out prediction (else pick one)
 SHARE_POWER = 0.6         # the learned prior's share is the held-out one to this power: on the proxy, with a fifth
 # of its pixels hidden, the learned prior predicts relatively worse than it restores the whole image (tuning set:
 # held-out share 0.51 on average, the truth's best 0.72; docs/learned_prior.md)
@@ -111,7 +108,7 @@ class WeightChoice:
     learned_score: float | None = None  # held-out error / sigma^2 of the learned prior (prior 'auto')
     learned_wins: bool = False  # whether it beat the hand-made prior's score by LEARNED_MARGIN (prior 'auto')
     learned_share: float = 0.0  # prior 'auto': the restoration is this share of the learned prior's plus the rest
-    # of the hand-made prior's (``learned_share``; with BLEND off, 1 where learned_wins, else 0)
+    # of the hand-made prior's (``learned_share``)
     seconds: float = 0.0
 
     @property
@@ -242,8 +239,7 @@ def choose_weight(observed: np.ndarray, make_start: Callable[[np.ndarray], np.nd
         choice.learned_score = held_out(prediction)
         choice.learned_wins = choice.learned_score < choice.handmade_score - LEARNED_MARGIN
         choice.learned_share = learned_share(blend_share(prediction[hidden], handmade[hidden], y[hidden]),
-                                             choice.learned_score, choice.handmade_score) if BLEND \
-            else float(choice.learned_wins)
+                                             choice.learned_score, choice.handmade_score)
     choice.seconds = time.perf_counter() - started
     return choice
 
