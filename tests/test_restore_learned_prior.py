@@ -149,7 +149,7 @@ def test_ctrl_c_in_the_learned_part_keeps_the_hand_made_restoration(scene, monke
     monkeypatch.setattr(learned_prior, "deconvolve_learned_image", interrupted)
     with pytest.warns(RuntimeWarning, match="interrupted during the learned prior"):
         out, info = restore.deconvolve(y, psf.box(3), noise_sigma=0.02, full=True)
-    assert info.learned_share == 0 and info.parts is None
+    assert info.learned_share == 0 and info.parts is None and info.interrupted and not finished.interrupted
     np.testing.assert_array_equal(out, finished.parts["handmade"])
 
 

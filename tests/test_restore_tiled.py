@@ -248,3 +248,51 @@ def test_volume_bad_options_name_the_argument(options, name):
 def test_volume_needs_a_volume():
     with pytest.raises(ValueError, match=r"blurred a \(D, H, W\) grayscale volume"):
         deconvolve_tiled(volume()[0], KERNEL3, tile=8)
+
+
+def _interrupt_tile(monkeypatch, tile: int, in_trainer: bool) -> None:
+    """Ctrl-C in the ``tile``-th tile (1-based): inside its trainer's loop, or raised by the tile's call itself."""
+    from minieye.train.trainer import Trainer
+    loop, calls, deconvolve_tile = Trainer._loop, [], tiled.deconvolve_in_memory
+
+    def loop_or_interrupt(self, *args):
+        if len(calls) >= tile:
+            raise KeyboardInterrupt
+        return loop(self, *args)
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == tile and not in_trainer:
+            raise KeyboardInterrupt  # as the learned prior's loop does (prior='learned' has no trainer)
+        return deconvolve_tile(*args, **kwargs)
+    monkeypatch.setattr(Trainer, "_loop", loop_or_interrupt)
+    monkeypatch.setattr(tiled, "deconvolve_in_memory", counted)
+
+
+def test_ctrl_c_is_recorded_by_deconvolve(monkeypatch):
+    from minieye.train.trainer import Trainer
+
+    def interrupted(self, *args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(Trainer, "_loop", interrupted)
+    _, info = deconvolve(scene(32, 32), KERNEL, prior="local", iterations=5, full=True)
+    assert info.interrupted and info.result.stop_reason == "interrupted"
+
+
+@pytest.mark.parametrize("in_trainer", [True, False])
+def test_ctrl_c_stops_every_tile_not_one_and_keeps_the_work_done(monkeypatch, in_trainer):
+    b = scene(48, 48)
+    options = dict(tile=24, halo=HALO, prior="local", iterations=5, full=True)
+    whole, _ = deconvolve_tiled(b, KERNEL, **options)
+    _interrupt_tile(monkeypatch, 2, in_trainer)  # the second of four tiles
+    rest = "the tiles after it" if in_trainer else "it and the tiles after it"
+    with pytest.warns(RuntimeWarning, match=f"interrupted by the user in tile 2 of 4; {rest} hold the blurred input"):
+        out, info = deconvolve_tiled(b, KERNEL, **options)
+    assert info.interrupted and len(info.result) == (2 if in_trainer else 1)
+    assert info.result[-1].stop_reason == ("interrupted" if in_trainer else "max_iterations")
+    np.testing.assert_array_equal(out[:24, :24], whole[:24, :24])  # the first tile: finished
+    np.testing.assert_array_equal(out[24:], b[24:].astype(out.dtype))  # the tiles not started: the input
+    if not in_trainer:
+        np.testing.assert_array_equal(out[:24, 24:], b[:24, 24:].astype(out.dtype))
+    else:
+        assert not np.array_equal(out[:24, 24:], b[:24, 24:].astype(out.dtype))  # its start (Wiener) is kept

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..checks import check_positive_int, fail, fail_type, pair
+from ..progress import progress_bar
 from .blind_estimate import ROUNDS, check_initial_kernel, estimate_kernel, pyramid
 from .deconvolve import as_image, deconvolve_in_memory
 from .denoiser import denoise
@@ -107,7 +108,7 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
         return _finish(y * scale, out_dtype, delta, False, why, sigma, detail, float("nan"), started, full)
     candidates = [(kh, kw)] if initial_kernel is not None else frames((kh, kw))
     steps = rounds * (1 if initial_kernel is not None else sum(len(pyramid(*f)) for f in candidates))
-    bar = _bar(steps, progress)
+    bar = progress_bar("progress=True", total=steps, desc="blind deconvolution") if progress else None
     kernels = [estimate_kernel(y, frame, rounds=rounds, initial_kernel=initial_kernel, progress=bar)
                for frame in candidates]
     if bar is not None:
@@ -165,13 +166,3 @@ def _rounds(rounds: Any, iterations: Any, where: str) -> int:
     if rounds is not None:
         return check_positive_int(rounds, where, "rounds")
     return check_positive_int(ROUNDS if iterations is None else iterations, where, "iterations")
-
-
-def _bar(total: int, progress: bool):
-    if not progress:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover
-        return None
-    return tqdm(total=total, desc="blind deconvolution")

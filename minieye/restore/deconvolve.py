@@ -106,6 +106,7 @@ class Deconvolution:
     learned_share: float = 0.0  # the learned prior's share of the image (prior 'auto' blends: regweight.blend_share;
     # 1 for family 'learned'; tiled: the mean over the tiles)
     parts: dict | None = field(repr=False, default=None)  # a blend's two restorations: 'handmade', 'learned'
+    interrupted: bool = False  # Ctrl-C ended the run (the image is the work done until then); tiled: it ended the tiles
 
     @property
     def iterations(self) -> int:
@@ -243,10 +244,8 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
         raise fail(where, "init 'wiener', 'blurred' or 'flat'", f"init={init!r}")
     if prior not in PRIORS:
         raise fail(where, "prior 'nonlocal', 'local', 'learned' or 'auto'", f"prior={prior!r}")
-    if noise_sigma is None:  # working_units checked a given noise_sigma and nonlocal_h
-        sigma = volume_noise(y) if volume else estimate_noise(y, kernel=k)
-    else:
-        sigma = noise_sigma
+    # working_units checked a given noise_sigma and nonlocal_h
+    sigma = noise_sigma if noise_sigma is not None else volume_noise(y) if volume else estimate_noise(y, kernel=k)
     if iterations is not None:
         iterations = check_positive_int(iterations, where, "iterations")
     learned_share = check_optional_real(learned_share, where, "learned_share")
@@ -293,11 +292,12 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
     out = to_dtype(intensity.to_data(restored), out_dtype)
     if not full:
         return out
-    labels = [(w, t.label()) for w, t in terms]
-    return out, Deconvolution(out, sigma, labels, result, time.perf_counter() - started, stages=stages,
-                              tv_weight=None if regularizers is not None or smooth else weight, weight_source=source,
-                              intensity=intensity, nonlocal_ran=len(stages) > 1, choice=choice,
-                              learned_share=share if parts else 0.0, parts=parts,
+    interrupted = result.stop_reason == "interrupted" or (share > BLEND_SKIP and parts is None and
+                                                          result.stop_reason in CONTINUE_AFTER)
+    return out, Deconvolution(out, sigma, [(w, t.label()) for w, t in terms], result, time.perf_counter() - started,
+                              stages=stages, tv_weight=None if regularizers is not None or smooth else weight,
+                              weight_source=source, intensity=intensity, nonlocal_ran=len(stages) > 1, choice=choice,
+                              learned_share=share if parts else 0.0, parts=parts, interrupted=interrupted,
                               family="custom" if regularizers is not None else "smooth" if smooth else "tv")
 
 

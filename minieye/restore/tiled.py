@@ -36,6 +36,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
@@ -43,6 +44,7 @@ import numpy as np
 
 from ..checks import check_optional_real, check_real, fail, spatial_tuple
 from ..core import Layer
+from ..progress import progress_bar
 from .deconvolve import (Deconvolution, central_choice, deconvolve_in_memory, default_nonlocal_h,
                          default_tv_weight, regularizer_pairs)
 from .memory import parse_memory
@@ -264,16 +266,6 @@ def _store(out: np.ndarray, core: Sequence[int], values: np.ndarray) -> None:
     out[_slices(core)] = to_dtype(values, out.dtype)  # integers rounded and clipped
 
 
-def _bar(total: int, progress: bool) -> Any:
-    if not progress:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("progress=True needs tqdm: pip install 'minieye[demo]' (or pip install tqdm)") from None
-    return tqdm(total=total, desc="deconvolve tiles", unit="tile")
-
-
 def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any = None, max_memory: Any = None,
                      out: np.ndarray | None = None, noise_sigma: float | None = None, tv_weight: float | None = None,
                      regularizers: Sequence[tuple[float, Layer]] | None = None, box: Any = "auto",
@@ -360,9 +352,11 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
 
     # both terms are means: over the observed pixels, and over the scene (larger by k - 1 per axis)
     untiled = math.prod(n / (n + s - 1) for n, s in zip(plan.shape, k.shape))
-    results, stages, shares, bar = [], [], [], _bar(plan.count, progress)
+    results, stages, shares, bar = [], [], [], progress_bar("progress=True", total=plan.count, desc="deconvolve tiles", unit="tile") \
+        if progress else None
+    cores, stopped_in = list(plan.cores()), 0  # the tile (1-based) where Ctrl-C came; 0: none
     try:
-        for core in plan.cores():
+        for core in cores:
             win = plan.window(core)
             sides = [b - a for a, b in zip(win[::2], win[1::2])]
             factor = untiled * math.prod((n + s - 1) / n for n, s in zip(sides, k.shape))
@@ -370,8 +364,12 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
                 extra = dict(tv_weight=weight * factor, regularizers=None)
             else:
                 extra = dict(tv_weight=None, regularizers=regularizer_pairs(regularizers, where, factor))
-            restored, info = deconvolve_in_memory(_read(blurred, win), kernel, **{
-                **settings, **extra, "box": units.data_box(box), "full": True})
+            try:
+                restored, info = deconvolve_in_memory(_read(blurred, win), kernel, **{
+                    **settings, **extra, "box": units.data_box(box), "full": True})
+            except KeyboardInterrupt:  # outside a trainer (prior 'learned'): this tile keeps the input
+                stopped_in = len(results) + 1
+                break
             inner = restored[_slices([c - win[2 * (i // 2)] for i, c in enumerate(core)])]
             _store(out, core, inner)
             results.append(info.result)
@@ -379,12 +377,22 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
             stages.extend(info.stages)
             if bar is not None:
                 bar.update(1)
+            if info.interrupted:  # Ctrl-C stops the whole run, not one tile
+                stopped_in = len(results)
+                break
     finally:
         if bar is not None:
             bar.close()
+    if stopped_in:  # the restored tiles are kept; the rest hold the input rather than np.empty's leftovers
+        for core in cores[len(results):]:
+            _store(out, core, _read(blurred, core))
+        rest = "the tiles after it" if len(results) == stopped_in else "it and the tiles after it"
+        warnings.warn(f"{where}: interrupted by the user in tile {stopped_in} of {len(cores)}; {rest} hold the "
+                      "blurred input (info.interrupted)", RuntimeWarning, stacklevel=2)
     if not full:
         return out
     labels = [(weight, f"TV weight of the default prior '{prior}'")] if regularizers is None else [
         (float(wt), layer.label()) for wt, layer in regularizers]
     return out, Deconvolution(out, sigma, labels, results, time.perf_counter() - started, stages=stages,
-                              intensity=units, learned_share=float(np.mean(shares)))
+                              intensity=units, learned_share=float(np.mean(shares)) if shares else 0.0,
+                              interrupted=bool(stopped_in))

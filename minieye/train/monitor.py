@@ -24,6 +24,7 @@ import numpy as np
 
 from ..archive import atomic_file
 from ..checks import check_positive_int, fail
+from ..progress import progress_bar
 from .evaluate import evaluate, metric_name
 
 __all__ = ["Monitor", "ProgressBar", "History", "Callback", "Validation"]
@@ -65,19 +66,14 @@ class ProgressBar(Monitor):
         self._summary: dict[str, float] | None = None  # the finished epoch, shown when its bar closes
 
     def _open(self, trainer: Any) -> None:
-        try:
-            from tqdm import tqdm  # plain text bar: works in scripts and notebooks without ipywidgets
-        except ImportError:  # pragma: no cover - depends on the environment
-            raise ImportError("train.ProgressBar needs tqdm: pip install 'minieye[demo]' (or pip install tqdm)") \
-                from None
         epochs = trainer.limits.get("epochs")
         if epochs is None:
-            self._bar = tqdm(total=trainer.limits.get("max_iterations"), initial=trainer.iteration,
-                             desc=self.description, leave=self.leave)
+            self._bar = progress_bar("train.ProgressBar", total=trainer.limits.get("max_iterations"),
+                                     initial=trainer.iteration, desc=self.description, leave=self.leave)
         else:
             done = trainer.iteration - trainer.epochs.first_iteration
-            self._bar = tqdm(total=trainer.problem.batches_per_epoch, initial=done, leave=self.leave,
-                             desc=f"{self.description}: epoch {trainer.epoch + 1}/{epochs}")
+            self._bar = progress_bar("train.ProgressBar", total=trainer.problem.batches_per_epoch, initial=done,
+                                     leave=self.leave, desc=f"{self.description}: epoch {trainer.epoch + 1}/{epochs}")
 
     def _close(self, text: str = "") -> None:
         if self._bar is not None:
