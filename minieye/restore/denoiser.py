@@ -27,6 +27,7 @@ from ..checks import as_float_array, check_real, fail
 from ..core import Layer
 from ..network import Sequential
 from .intensity import check_channels_last, choose_intensity
+from .denoiser_inference import infer
 from .denoiser_unet import network_reach
 from .noise import estimate_noise
 
@@ -110,7 +111,7 @@ def apply_denoiser(net: Layer, noisy: np.ndarray, sigma: float, tile: int = TILE
     for top, bottom in _tiles(size_h, tile, factor):
         for left, right in _tiles(size_w, tile, factor):
             window = padded[top:bottom + 2 * margin, left:right + 2 * margin]
-            residual = net(denoiser_input(window[None], sigma))[0, 0]
+            residual = infer(net, denoiser_input(window[None], sigma))[0, 0]
             out[top:bottom, left:right] = (window - RESIDUAL_UNIT * residual)[margin:-margin, margin:-margin]
     return out[:h, :w]
 
