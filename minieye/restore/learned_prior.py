@@ -33,8 +33,8 @@ from .denoiser import MAX_SIGMA, apply_denoiser, load_denoiser
 from .intensity import clip_to_box
 from .regweight import fill_hidden
 
-__all__ = ["blend_learned", "data_step", "deconvolve_learned", "deconvolve_learned_image", "hqs", "learned_prediction", "ITERATIONS",
-           "LAMBDA"]
+__all__ = ["blend_learned", "data_step", "deconvolve_learned", "deconvolve_learned_image", "hqs", "learned_prediction",
+           "seen_spectrum", "ITERATIONS", "LAMBDA"]
 
 ITERATIONS = 12       # HQS iterations (16 gave the same PSNR on the tuning set, docs/learned_prior.md)
 START_SIGMA = 0.1     # the first denoising strength (working units): the network's training maximum
@@ -71,22 +71,21 @@ def _inner(a: np.ndarray, b: np.ndarray, width: int) -> float:
     return total / (a.shape[0] * width)
 
 
-def data_step(u: np.ndarray, rhs: np.ndarray, mask: np.ndarray, otf: np.ndarray, alpha: float,
-              steps: int) -> np.ndarray:
-    """``steps`` of preconditioned conjugate gradients on ``(K^T M K + alpha) u = rhs`` from ``u``.
+def data_step(spectrum: np.ndarray, seen: np.ndarray, rhs: np.ndarray, mask: np.ndarray, otf: np.ndarray,
+              alpha: float, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """``steps`` of preconditioned conjugate gradients on ``(K^T M K + alpha) u = rhs`` from u.
 
     M is the 0/1 ``mask`` of the data pixels; the preconditioner ``(K^T K + alpha)^-1`` is
-    exact where M = 1 everywhere (one FFT division), so a few steps suffice. The iterates,
-    residuals and directions are kept as half spectra (``rfft2``), where K and the
-    preconditioner are products, so a step costs two FFTs (K d, and the spectrum of M K d)
-    instead of six. Shapes: u, mask (H, W); rhs, otf (H, W // 2 + 1), rhs the right-hand
-    side's half spectrum -> (H, W).
+    exact where M = 1 everywhere (one FFT division), so a few steps suffice. Every vector is
+    a half spectrum (``rfft2``), where K and the preconditioner are products: u comes as its
+    ``spectrum`` and ``seen``, the spectrum of M K u, both updated along the steps and
+    returned for the next call, so that a step costs two FFTs (K d, and the spectrum of
+    M K d) and nothing is transformed again between steps or calls.
+    Shapes: mask (H, W); spectrum, seen, rhs, otf (H, W // 2 + 1) -> (spectrum, seen).
     """
-    shape, width = u.shape, u.shape[1]
+    shape, width = mask.shape, mask.shape[1]
     inverse = 1.0 / (np.abs(otf) ** 2 + alpha)
-    spectrum = np.fft.rfft2(u)
-    masked = mask * np.fft.irfft2(otf * spectrum, s=shape)
-    residual = rhs - np.conj(otf) * np.fft.rfft2(masked) - alpha * spectrum
+    residual = rhs - np.conj(otf) * seen - alpha * spectrum
     direction = inverse * residual
     rz = _inner(residual, direction, width)
     for _ in range(steps):
@@ -96,12 +95,18 @@ def data_step(u: np.ndarray, rhs: np.ndarray, mask: np.ndarray, otf: np.ndarray,
         if not curvature > 0:
             break
         step = rz / curvature
-        spectrum = spectrum + step * direction
-        residual = residual - step * (np.conj(otf) * np.fft.rfft2(masked) + alpha * direction)
+        seen_step = np.fft.rfft2(masked)
+        spectrum, seen = spectrum + step * direction, seen + step * seen_step
+        residual = residual - step * (np.conj(otf) * seen_step + alpha * direction)
         z = inverse * residual
         rz, previous = _inner(residual, z, width), rz
         direction = z + (rz / previous) * direction
-    return np.fft.irfft2(spectrum, s=shape)
+    return spectrum, seen
+
+
+def seen_spectrum(spectrum: np.ndarray, mask: np.ndarray, otf: np.ndarray) -> np.ndarray:
+    """The half spectrum of ``M K u`` from u's. Shapes: spectrum, otf (H, W // 2 + 1), mask (H, W) -> as spectrum."""
+    return np.fft.rfft2(mask * np.fft.irfft2(otf * spectrum, s=mask.shape))
 
 
 def hqs(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = None, iterations: int | None = None,
@@ -129,11 +134,15 @@ def hqs(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = Non
     if start is None:
         start = y if hidden is None else fill_hidden(y, np.asarray(hidden, dtype=bool))
     z = _mirror(np.asarray(start, dtype=np.float64), pad)
-    u = z
+    z_spectrum = np.fft.rfft2(z)
+    spectrum, seen = z_spectrum, seen_spectrum(z_spectrum, mask, otf)  # u starts at z
     end = max(sigma, FLOOR)
     for i, s in enumerate(np.geomspace(max(START_SIGMA, end), end, n)):
         alpha = LAMBDA * max(sigma, DATA_FLOOR) ** 2 / s ** 2
-        u = data_step(u, rhs + alpha * np.fft.rfft2(z), mask, otf, alpha, CG_STEPS)
+        if i:
+            z_spectrum = np.fft.rfft2(z)
+        spectrum, seen = data_step(spectrum, seen, rhs + alpha * z_spectrum, mask, otf, alpha, CG_STEPS)
+        u = np.fft.irfft2(spectrum, s=mask.shape)
         z = clip_to_box(_denoise_views(net, u, min(float(s), MAX_SIGMA), ENSEMBLE_VIEWS if i >= n - ENSEMBLE_LAST
                                        else 1), box)
     return z[inside], np.fft.irfft2(otf * np.fft.rfft2(z), s=mask.shape)[inside]
