@@ -32,11 +32,31 @@ def test_inference_equals_the_forward_bit_for_bit(build, dtype):
     np.testing.assert_array_equal(x, kept)  # the caller's input is never overwritten
 
 
+@pytest.mark.parametrize("algorithm", ["auto", "gemm", "direct"])
+def test_buffers_kept_between_calls_give_the_forward_every_time(algorithm):
+    """Convolutions written into arrays of earlier calls (any algorithm); the output is never one of them."""
+    net = _scrambled(build_unet(4, down=(1, 1), up=(1, 1), dtype="float64"))
+    rng = np.random.default_rng(5)
+    inputs = [rng.standard_normal((1, 2, 16, 20)), rng.standard_normal((1, 2, 16, 20)), rng.standard_normal((2, 2, 8, 12))]
+    buffers: dict = {}
+    with me.options(conv_algorithm=algorithm):
+        outputs = [infer(net, x, buffers) for x in inputs + inputs]
+        expected = [net(x) for x in inputs + inputs]
+    assert buffers  # arrays were kept
+    kept = {id(a) for free in buffers.values() for a in free}
+    for got, want in zip(outputs, expected):
+        np.testing.assert_array_equal(got, want)
+        assert id(got) not in kept
+
+
 def test_shipped_denoiser_inference_equals_its_forward():
     net = load_denoiser()
     x = np.random.default_rng(2).random((1, 2, 40, 44)).astype(np.float32)
+    buffers: dict = {}
     with me.options(threads=1):
         np.testing.assert_array_equal(infer(net, x), net(x))
+        for _ in range(2):
+            np.testing.assert_array_equal(infer(net, x, buffers), net(x))
 
 
 def test_values_read_twice_are_not_overwritten():

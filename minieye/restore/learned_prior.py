@@ -51,13 +51,15 @@ def _mirror(interior: np.ndarray, pad: int) -> np.ndarray:
     return np.pad(interior, pad, mode="symmetric")
 
 
-def _denoise_views(net: object, u: np.ndarray, s: float, views: int) -> np.ndarray:
-    """The network's denoising of ``u`` at strength ``s``, averaged over ``views`` quarter turns and flips."""
+def _denoise_views(net: object, u: np.ndarray, s: float, views: int, buffers: dict) -> np.ndarray:
+    """The network's denoising of ``u`` at strength ``s``, averaged over ``views`` quarter turns and flips
+    (``buffers``: apply_denoiser's, kept over the iterations)."""
     total = np.zeros_like(u)
     for view in range(views):
         turns, flip = view % 4, view >= 4
         seen = np.rot90(u[:, ::-1] if flip else u, turns)
-        back = np.rot90(apply_denoiser(net, np.ascontiguousarray(seen), s).astype(np.float64), -turns)
+        back = np.rot90(apply_denoiser(net, np.ascontiguousarray(seen), s, buffers=buffers).astype(np.float64),
+                        -turns)
         total += back[:, ::-1] if flip else back
     return total / views
 
@@ -136,7 +138,7 @@ def hqs(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = Non
     z = _mirror(np.asarray(start, dtype=np.float64), pad)
     z_spectrum = np.fft.rfft2(z)
     spectrum, seen = z_spectrum, seen_spectrum(z_spectrum, mask, otf)  # u starts at z
-    end = max(sigma, FLOOR)
+    end, buffers = max(sigma, FLOOR), {}
     for i, s in enumerate(np.geomspace(max(START_SIGMA, end), end, n)):
         alpha = LAMBDA * max(sigma, DATA_FLOOR) ** 2 / s ** 2
         if i:
@@ -144,7 +146,7 @@ def hqs(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = Non
         spectrum, seen = data_step(spectrum, seen, rhs + alpha * z_spectrum, mask, otf, alpha, CG_STEPS)
         u = np.fft.irfft2(spectrum, s=mask.shape)
         z = clip_to_box(_denoise_views(net, u, min(float(s), MAX_SIGMA), ENSEMBLE_VIEWS if i >= n - ENSEMBLE_LAST
-                                       else 1), box)
+                                       else 1, buffers), box)
     return z[inside], np.fft.irfft2(otf * np.fft.rfft2(z), s=mask.shape)[inside]
 
 
