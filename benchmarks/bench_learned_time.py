@@ -1,7 +1,7 @@
 """Seconds of deconvolve(prior='learned' / 'auto' (the default) / 'nonlocal') on a 512x512 image, one thread.
 
     python benchmarks/bench_learned_time.py [--repeat 2] [--weights W] [--priors learned,auto,nonlocal]
-    python benchmarks/bench_learned_time.py --base main --priors auto --repeat 3   # main's tree against this one
+    python benchmarks/bench_learned_time.py --base e398ad1 --priors auto --repeat 3   # another tree against this one
 
 camera (scikit-image), 5x5 box blur (reflect), noise sd 0.01, seed 0. minieye's kernels and
 every BLAS/OpenMP pool (threadpoolctl) are held to one thread. Prints wall and process-CPU seconds of each run and the PSNR; the three priors alternate in one process
