@@ -1,14 +1,21 @@
 """Seconds of deconvolve(prior='learned' / 'auto' (the default) / 'nonlocal') on a 512x512 image, one thread.
 
     python benchmarks/bench_learned_time.py [--repeat 2] [--weights W] [--priors learned,auto,nonlocal]
+    python benchmarks/bench_learned_time.py --base e398ad1 --priors auto --repeat 3   # another tree against this one
 
 camera (scikit-image), 5x5 box blur (reflect), noise sd 0.01, seed 0. minieye's kernels and
 every BLAS/OpenMP pool (threadpoolctl) are held to one thread. Prints wall and process-CPU seconds of each run and the PSNR; the three priors alternate in one process
 (the machine is shared), and the load average is printed at the start and the end.
+
+``--base REV_OR_PATH``: another tree of minieye (a git revision of this repository, or a folder
+holding ``minieye/``), imported beside this one as ``minieye_base`` (bench_plan_ab.base_package);
+each prior then runs on both trees in turn, the order swapped every round, and each round prints
+this tree's CPU seconds over the base's and the largest difference between the two restorations.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import time
 
@@ -17,8 +24,20 @@ from threadpoolctl import threadpool_limits
 
 import minieye as me
 from minieye import restore
-from minieye.kernels.warm import warm_up
 from minieye.restore import psf
+
+
+def _sides(base: str | None, weights: str | None) -> list[tuple[str, object]]:
+    """(name, package) of each tree timed: this one, and the base where given; warmed up, weights chosen."""
+    sides: list[tuple[str, object]] = [("this", me)]
+    if base:
+        from bench_plan_ab import base_package
+        sides.insert(0, ("base", base_package(base)))
+    for _, package in sides:
+        if weights:
+            importlib.import_module(f"{package.__name__}.restore.denoiser").use_weights(weights)
+        importlib.import_module(f"{package.__name__}.kernels.warm").warm_up()
+    return sides
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,25 +45,34 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--weights", default=None, help="denoiser weights to time instead of the shipped ones")
     ap.add_argument("--priors", default="learned,auto,nonlocal")
+    ap.add_argument("--base", default=None, help="a git revision or folder whose minieye runs beside this one")
     args = ap.parse_args(argv)
-    if args.weights:
-        from minieye.restore.denoiser import use_weights
-        use_weights(args.weights)
     from skimage import data
     truth = data.camera() / 255.0
     k = psf.box(5)
     y = restore.blur(truth, k, mode="reflect") + 0.01 * np.random.default_rng(0).standard_normal(truth.shape)
     with me.options(threads=1), threadpool_limits(1):
-        warm_up()
-        restore.deconvolve(y[:64, :64], k, prior="auto")  # the network's and the solver's first calls
+        sides = _sides(args.base, args.weights)
+        for _, package in sides:
+            with package.options(threads=1):
+                package.restore.deconvolve(y[:64, :64], k, prior="auto")  # the network's and the solver's first calls
         print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores)")
-        for _ in range(args.repeat):
+        for round_ in range(args.repeat):
             for prior in args.priors.split(","):
-                wall, cpu = time.perf_counter(), time.process_time()
-                u, info = restore.deconvolve(y, k, prior=prior, full=True)
-                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-                print(f"prior={prior!r:11s} ({info.family}, learned share {info.learned_share:.2f}): "
-                      f"{restore.psnr(truth, u):.2f} dB, {wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)
+                results = {}
+                for name, package in (sides if round_ % 2 == 0 else sides[::-1]):
+                    with package.options(threads=1):
+                        wall, cpu = time.perf_counter(), time.process_time()
+                        u, info = package.restore.deconvolve(y, k, prior=prior, full=True)
+                        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                    results[name] = (u, cpu)
+                    label = "" if len(sides) == 1 else f"{name:4s} "
+                    print(f"{label}prior={prior!r:11s} ({info.family}, learned share {info.learned_share:.2f}): "
+                          f"{restore.psnr(truth, u):.2f} dB, {wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)
+                if len(sides) > 1:
+                    (u_base, cpu_base), (u_this, cpu_this) = results["base"], results["this"]
+                    print(f"     this / base CPU {cpu_this / cpu_base:.3f}, "
+                          f"largest difference {np.abs(u_this - u_base).max():.2e}", flush=True)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 

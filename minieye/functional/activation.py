@@ -21,10 +21,11 @@ from ..options import get
 __all__ = ["relu", "relu_grad", "gelu", "gelu_grad"]
 
 
-def _map(body: Callable, *arrays: np.ndarray) -> np.ndarray:
-    """``body(*flat arrays, out)`` into a new array of the first one's shape and dtype; from the
+def _map(body: Callable, *arrays: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``body(*flat arrays, out)`` into ``out`` (None: a new array of the first one's shape and dtype;
+    it may be one of the arrays: the kernels are element by element); from the
     ``elementwise_parallel_min_size`` knob on, one contiguous slice of them per thread."""
-    out = np.empty_like(arrays[0])
+    out = np.empty_like(arrays[0]) if out is None else out
     flat = [a.reshape(-1) for a in arrays] + [out.reshape(-1)]
     if out.size >= max(get("elementwise_parallel_min_size"), 2) and thread_count() > 1:
         run_blocks(lambda lo, hi: body(*(a[lo:hi] for a in flat)), out.size)
@@ -33,9 +34,10 @@ def _map(body: Callable, *arrays: np.ndarray) -> np.ndarray:
     return out
 
 
-def relu(x: np.ndarray) -> np.ndarray:
-    """``max(x, 0)`` (NaN stays NaN)."""
-    return _map(K.relu_forward, x)
+def relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``max(x, 0)`` (NaN stays NaN), into ``out`` where given (C-contiguous, x's shape and dtype; x itself
+    computes in place)."""
+    return _map(K.relu_forward, x, out=out)
 
 
 def relu_grad(dy: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -148,14 +148,14 @@ def _winograd_grad_weight(x: np.ndarray, dy: np.ndarray, pads: tuple[int, int], 
 
 
 def _winograd(x: np.ndarray, w: np.ndarray, pads: tuple[int, int], out_hw: tuple[int, int], plan: Plan,
-              bias: np.ndarray | None = None) -> np.ndarray:
+              bias: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """A 3x3 stride-1 convolution by the plan's Winograd algorithm whose input pixel (r, c) is
     x[r - pads[0], c - pads[1]] (zero outside). Shapes: x (n, c_in, h, w), w (c_out, c_in, 3, 3)
     -> (n, c_out, *out_hw)."""
     n, c_in = x.shape[:2]
     c_out = w.shape[0]
     wino = _WINOGRAD[plan.algorithm]
-    y = np.empty((n, c_out) + tuple(out_hw), dtype=x.dtype)
+    y = _output(out, (n, c_out) + tuple(out_hw), x.dtype)
     shift = _shift(bias, c_out, x.dtype)
     chunk, edges, scratch = _winograd_parts(n, c_in, c_out, out_hw, plan, x.dtype)
     with single_threaded_blas():  # the weight transform's NumPy product too (see _winograd_grad_weight)
@@ -168,20 +168,35 @@ def _winograd(x: np.ndarray, w: np.ndarray, pads: tuple[int, int], out_hw: tuple
     return y
 
 
+def _output(out: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Where a kernel writes its result: ``out`` (C-contiguous, of that shape and dtype), else a new array."""
+    return np.empty(shape, dtype=dtype) if out is None else out
+
+
+def _into(y: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """``y`` copied into ``out`` where one is given (paths whose kernels allocate their own result)."""
+    if out is None:
+        return y
+    np.copyto(out, y)
+    return out
+
+
 # -- entry points ---------------------------------------------------------------------------
-# Each takes the call's Plan (computed here when None: the layers pass the one of their forward).
+# Each takes the call's Plan (computed here when None: the layers pass the one of their forward), and
+# ``out``: an array to write the result into (C-contiguous, the result's shape and dtype; its contents
+# are overwritten), for callers that reuse their buffers; the result is returned either way.
 def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan | None = None,
-                   bias: np.ndarray | None = None) -> np.ndarray:
+                   bias: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """``y = conv2d(x, w) + bias``. Shapes: x (n, c_in, h, w), w (c_out, c_in/g, kh, kw), bias (c_out,)
     or None -> (n, c_out, h_out, w_out). The bias is added while the output is written."""
     plan = plan or make_plan(x.shape, w.shape, geometry)
     if plan.algorithm is Algorithm.DIRECT:
-        return conv_direct.forward(x, w, geometry, plan, bias)
+        return _into(conv_direct.forward(x, w, geometry, plan, bias), out)
     if plan.algorithm in _WINOGRAD:
         out_hw = output_size(x.shape[2:], w.shape[2:], geometry)
-        return _winograd(x, w, (geometry.pad_h, geometry.pad_w), out_hw, plan, bias)
+        return _winograd(x, w, (geometry.pad_h, geometry.pad_w), out_hw, plan, bias, out)
     if plan.algorithm is Algorithm.TAPS:
-        y = np.empty(x.shape[:1] + w.shape[:1] + output_size(x.shape[2:], w.shape[2:], geometry), dtype=x.dtype)
+        y = _output(out, x.shape[:1] + w.shape[:1] + output_size(x.shape[2:], w.shape[2:], geometry), x.dtype)
         if plan.shifts:
             _shifts(x, w.shape, geometry, plan, y, w, None, bias)
             return y
@@ -191,7 +206,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan 
                   lambda *a: conv_blocks.taps_forward(x, wt, shift, y, *a), x.shape[0], x.shape[1], w.shape[0],
                   x.shape[2:], w.shape[2:], y.shape[2:], geometry, plan, x.dtype)
         return y
-    y, _ = conv2d_forward_and_grad_weight(x, w, None, geometry, plan, need_y=True, bias=bias)
+    y, _ = conv2d_forward_and_grad_weight(x, w, None, geometry, plan, need_y=True, bias=bias, out=out)
     return y
 
 
@@ -214,8 +229,8 @@ def conv2d_grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int]
 
 
 def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray | None, geometry: Geometry,
-                                   plan: Plan | None = None, need_y: bool = True, bias: np.ndarray | None = None
-                                   ) -> tuple[np.ndarray | None, np.ndarray | None]:
+                                   plan: Plan | None = None, need_y: bool = True, bias: np.ndarray | None = None,
+                                   out: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Forward and/or weight gradient through one unfolding of ``x`` (GEMM algorithm).
 
     Both are products with the same columns: ``y_n = W @ cols_n`` and ``dw = sum_n dy_n @ cols_n^T``.
@@ -231,7 +246,7 @@ def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray 
               conv_output_size(w_in, kw, geometry.stride_w, geometry.pad_w, geometry.dilation_w))
     layout = _gemm_layout(n, plan, c_in, (h, w_in), (kh, kw), out_hw, c_out_g, geometry, x.dtype, not need_y)
     run = conv_blocks.forward_and_grad_weight if layout.block > 1 else conv_gemm.forward_and_grad_weight
-    y = np.empty((n, c_out) + out_hw, dtype=x.dtype) if need_y else np.empty((1, 1, 1, 1), dtype=x.dtype)
+    y = _output(out, (n, c_out) + out_hw, x.dtype) if need_y else np.empty((1, 1, 1, 1), dtype=x.dtype)
     need_dw = dy is not None
     dw_part = np.zeros((layout.threads, g, k, c_out_g) if need_dw else (layout.threads, 1, 1, 1), dtype=x.dtype)
     w2 = np.ascontiguousarray(w.reshape(g, c_out_g, k)) if need_y else np.empty((g, c_out_g, k), dtype=x.dtype)
@@ -251,7 +266,7 @@ def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray 
 
 
 def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], geometry: Geometry,
-                      plan: Plan | None = None) -> np.ndarray:
+                      plan: Plan | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """``dx = C^T dy`` (also the transposed convolution's forward).
 
     Shapes: dy (n, c_out, h_out, w_out), w (c_out, c_in/g, kh, kw) -> (n, c_in, *input_hw).
@@ -263,26 +278,26 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
     c_in = c_in_g * g
     plan = plan or make_plan((n, c_in) + tuple(input_hw), w.shape, geometry)
     if plan.algorithm is Algorithm.DIRECT:
-        return conv_direct.grad_input(dy, w, input_hw, geometry, plan)
+        return _into(conv_direct.grad_input(dy, w, input_hw, geometry, plan), out)
     if plan.algorithm in _WINOGRAD:  # the forward of dy with the flipped kernel, padded by 2 - pad
         return _winograd(dy, conv_direct.flip_transposed(w, 1), (2 - geometry.pad_h, 2 - geometry.pad_w),
-                         tuple(input_hw), plan)
+                         tuple(input_hw), plan, out=out)
     if plan.shifts:
         _check_shifts((kh, kw), geometry)
-        dx = np.empty((n, c_in) + tuple(input_hw), dtype=dy.dtype)
+        dx = _output(out, (n, c_in) + tuple(input_hw), dy.dtype)
         ws = conv_shifts.shift_weight(w, geometry.stride)
         _run_shifts(lambda *a: conv_taps.grad_input(dy, ws, dx, True, *a), n, c_in, c_out, tuple(input_hw), (kh, kw),
                     (h_out, w_out), geometry, plan, dy.dtype)
         return dx
     if plan.algorithm is Algorithm.TAPS and plan.taps_grad_input:
-        dx = np.empty((n, c_in) + tuple(input_hw), dtype=dy.dtype)
+        dx = _output(out, (n, c_in) + tuple(input_hw), dy.dtype)
         wt = _tap_major(w)
         _run_taps(lambda *a: conv_taps.grad_input(dy, wt, dx, False, *a),
                   lambda *a: conv_blocks.taps_grad_input(dy, wt, dx, *a), n, c_in, c_out, tuple(input_hw), (kh, kw),
                   (h_out, w_out), geometry, plan, dy.dtype)
         return dx
     c_out_g, k = c_out // g, c_in_g * kh * kw
-    dx = np.empty((n, c_in) + tuple(input_hw), dtype=dy.dtype)
+    dx = _output(out, (n, c_in) + tuple(input_hw), dy.dtype)
     layout = _gemm_layout(n, plan, c_in, tuple(input_hw), (kh, kw), (h_out, w_out), c_out_g, geometry, dy.dtype,
                           True)
     run = conv_blocks.grad_input if layout.block > 1 else conv_gemm.grad_input

@@ -32,6 +32,7 @@ from . import conv_wide
 from ._jit import kernel
 from ._threads import run_blocks
 from .conv_geometry import conv_output_size
+from .conv_layout import scratch
 from .conv_plan import Plan
 
 
@@ -197,13 +198,19 @@ def _blocks(rows: int, planes: int, threads: int) -> tuple[int, int]:
 
 def _pad_planes(x: np.ndarray, top: int, bottom: int, left: int, right: int, slack: int) -> np.ndarray:
     """x zero-padded on each side (a negative amount crops) and flattened per plane, plus
-    ``slack`` trailing zeros. Shapes: (n, c, h, w) -> (n, c, (h+top+bottom)*(w+left+right) + slack)."""
+    ``slack`` trailing zeros, in this thread's scratch (valid until the next call: the callers use
+    it within the call). Shapes: (n, c, h, w) -> (n, c, (h+top+bottom)*(w+left+right) + slack)."""
     n, c, h, w = x.shape
     hp, wp = h + top + bottom, w + left + right
-    xp = np.zeros((n, c, hp * wp + slack), dtype=x.dtype)
+    xp = scratch("direct_pad", (n, c, hp * wp + slack), x.dtype)  # fresh arrays: page faults at every call
+    xp[:, :, hp * wp:] = 0
     inside = xp[:, :, :hp * wp].reshape(n, c, hp, wp)
-    inside[:, :, max(top, 0):hp - max(bottom, 0), max(left, 0):wp - max(right, 0)] = \
-        x[:, :, max(-top, 0):h - max(-bottom, 0), max(-left, 0):w - max(-right, 0)]
+    rows, cols = slice(max(top, 0), hp - max(bottom, 0)), slice(max(left, 0), wp - max(right, 0))
+    inside[:, :, :rows.start] = 0  # the zero border only: the rest is overwritten by x
+    inside[:, :, rows.stop:] = 0
+    inside[:, :, rows, :cols.start] = 0
+    inside[:, :, rows, cols.stop:] = 0
+    inside[:, :, rows, cols] = x[:, :, max(-top, 0):h - max(-bottom, 0), max(-left, 0):w - max(-right, 0)]
     return xp
 
 

@@ -118,12 +118,13 @@ def _grad_weight3(xt: np.ndarray, dyt: np.ndarray, kernel: tuple[int, ...], geom
 
 # -- entry points -----------------------------------------------------------------------------------
 def forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, bias: np.ndarray | None = None,
-            plan: Plan | None = None) -> np.ndarray:
-    """``y = conv(x, w) + bias``. Shapes: x (N, C_in, *size), w (C_out, C_in/g, *kernel) -> (N, C_out, *out)."""
+            plan: Plan | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    """``y = conv(x, w) + bias``. Shapes: x (N, C_in, *size), w (C_out, C_in/g, *kernel) -> (N, C_out, *out).
+    ``out`` (2-D only): an array of y's shape and dtype that the result is written into."""
     nd = x.ndim - 2
     plan = plan or make_plan(x.shape, w.shape, geometry)
     if nd == 2:
-        return conv2d_forward(x, w, geometry.plane(), plan, bias=bias)
+        return conv2d_forward(x, w, geometry.plane(), plan, bias=bias, out=out)
     if nd == 1:
         return _from_plane(conv2d_forward(_as_plane(x), _as_plane(w), geometry.plane(), plan, bias=bias))
     y = _batch_major(_forward3(_depth_major(x), w, geometry, plan))
@@ -133,15 +134,16 @@ def forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, bias: np.ndarray |
 
 
 def grad_input(dy: np.ndarray, w: np.ndarray, input_size: tuple[int, ...], geometry: Geometry,
-               plan: Plan | None = None) -> np.ndarray:
+               plan: Plan | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """``dx = C^T dy`` (the transposed convolution's forward).
 
-    Shapes: dy (N, C_out, *out), w (C_out, C_in/g, *kernel) -> (N, C_in, *input_size)."""
+    Shapes: dy (N, C_out, *out), w (C_out, C_in/g, *kernel) -> (N, C_in, *input_size). ``out`` (2-D
+    only): an array of dx's shape and dtype that the result is written into."""
     nd = dy.ndim - 2
     input_size = tuple(input_size)
     plan = plan or make_plan((dy.shape[0], w.shape[1] * geometry.groups) + input_size, w.shape, geometry)
     if nd == 2:
-        return conv2d_grad_input(dy, w, input_size, geometry.plane(), plan)
+        return conv2d_grad_input(dy, w, input_size, geometry.plane(), plan, out=out)
     if nd == 1:
         return _from_plane(conv2d_grad_input(_as_plane(dy), _as_plane(w), (1,) + input_size, geometry.plane(),
                                              plan))

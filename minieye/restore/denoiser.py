@@ -27,6 +27,7 @@ from ..checks import as_float_array, check_real, fail
 from ..core import Layer
 from ..network import Sequential
 from .intensity import check_channels_last, choose_intensity
+from .denoiser_inference import infer
 from .denoiser_unet import network_reach
 from .noise import estimate_noise
 
@@ -37,7 +38,7 @@ WEIGHTS_PATH = Path(__file__).with_name("denoiser.minieye")
 MAX_SIGMA = 0.1      # noise sd range of the training data (working units)
 SIGMA_UNIT = 0.1     # the map channel holds sigma / SIGMA_UNIT, so it spans [0, 1]
 RESIDUAL_UNIT = 0.1  # the network predicts noise / RESIDUAL_UNIT: outputs of order 1
-TILE = 384           # the largest interior side of the tiles a large image is cut into
+TILE = 640           # the largest interior side of the tiles a large image is cut into (512x512 and its ring: one)
 
 
 def build_denoiser(depth: int = 8, channels: int = 24, dtype: Any = "float32", seed: int = 0) -> Sequential:
@@ -92,13 +93,15 @@ def _tiles(size: int, tile: int, factor: int) -> list[tuple[int, int]]:
     return [(a, min(a + piece, size)) for a in range(0, size, piece)]
 
 
-def apply_denoiser(net: Layer, noisy: np.ndarray, sigma: float, tile: int = TILE) -> np.ndarray:
+def apply_denoiser(net: Layer, noisy: np.ndarray, sigma: float, tile: int = TILE,
+                   buffers: dict | None = None) -> np.ndarray:
     """Denoise one image in working units with ``sigma`` in [0, MAX_SIGMA]. Shapes: (H, W) -> (H, W).
 
     The image is reflect-padded by the network's receptive radius (and up to a multiple of
     its downsampling factor) and goes through in near-equal pieces of at most ``tile`` x
     ``tile``, each with that margin and on the same grid of the factor, so the result does
-    not depend on ``tile``.
+    not depend on ``tile`` (beyond float32 rounding). ``buffers``: a dict kept by a caller that
+    denoises images of one size again and again (the network's arrays are reused: denoiser_inference.infer).
     """
     radius, factor = network_reach(net)
     margin, tile = _round_up(max(radius, 1), factor), _round_up(tile, factor)
@@ -107,10 +110,11 @@ def apply_denoiser(net: Layer, noisy: np.ndarray, sigma: float, tile: int = TILE
     pads = ((margin, margin + size_h - h), (margin, margin + size_w - w))
     padded = np.pad(noisy.astype(np.float32), pads, mode="reflect" if min(noisy.shape) > margin else "symmetric")
     out = np.empty((size_h, size_w), dtype=np.float32)
+    buffers = {} if buffers is None else buffers  # the tiles of one call share them too
     for top, bottom in _tiles(size_h, tile, factor):
         for left, right in _tiles(size_w, tile, factor):
             window = padded[top:bottom + 2 * margin, left:right + 2 * margin]
-            residual = net(denoiser_input(window[None], sigma))[0, 0]
+            residual = infer(net, denoiser_input(window[None], sigma), buffers)[0, 0]
             out[top:bottom, left:right] = (window - RESIDUAL_UNIT * residual)[margin:-margin, margin:-margin]
     return out[:h, :w]
 

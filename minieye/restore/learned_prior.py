@@ -33,8 +33,8 @@ from .denoiser import MAX_SIGMA, apply_denoiser, load_denoiser
 from .intensity import clip_to_box
 from .regweight import fill_hidden
 
-__all__ = ["blend_learned", "deconvolve_learned", "deconvolve_learned_image", "hqs", "learned_prediction", "ITERATIONS",
-           "LAMBDA"]
+__all__ = ["blend_learned", "data_step", "deconvolve_learned", "deconvolve_learned_image", "hqs", "learned_prediction",
+           "seen_spectrum", "ITERATIONS", "LAMBDA"]
 
 ITERATIONS = 12       # HQS iterations (16 gave the same PSNR on the tuning set, docs/learned_prior.md)
 START_SIGMA = 0.1     # the first denoising strength (working units): the network's training maximum
@@ -51,45 +51,64 @@ def _mirror(interior: np.ndarray, pad: int) -> np.ndarray:
     return np.pad(interior, pad, mode="symmetric")
 
 
-def _denoise_views(net: object, u: np.ndarray, s: float, views: int) -> np.ndarray:
-    """The network's denoising of ``u`` at strength ``s``, averaged over ``views`` quarter turns and flips."""
+def _denoise_views(net: object, u: np.ndarray, s: float, views: int, buffers: dict) -> np.ndarray:
+    """The network's denoising of ``u`` at strength ``s``, averaged over ``views`` quarter turns and flips
+    (``buffers``: apply_denoiser's, kept over the iterations)."""
     total = np.zeros_like(u)
     for view in range(views):
         turns, flip = view % 4, view >= 4
         seen = np.rot90(u[:, ::-1] if flip else u, turns)
-        back = np.rot90(apply_denoiser(net, np.ascontiguousarray(seen), s).astype(np.float64), -turns)
+        back = np.rot90(apply_denoiser(net, np.ascontiguousarray(seen), s, buffers=buffers).astype(np.float64),
+                        -turns)
         total += back[:, ::-1] if flip else back
     return total / views
 
 
-def _data_step(u: np.ndarray, rhs: np.ndarray, mask: np.ndarray, otf: np.ndarray, alpha: float,
-               steps: int) -> np.ndarray:
-    """``steps`` of preconditioned conjugate gradients on ``(K^T M K + alpha) u = rhs`` from ``u``.
+def _inner(a: np.ndarray, b: np.ndarray, width: int) -> float:
+    """``sum(irfft2(a) * irfft2(b))`` from the half spectra (Parseval): the columns past the
+    first (and before the last, for an even ``width``) stand for two bins each."""
+    total = 2.0 * np.vdot(a, b).real - np.vdot(a[:, 0], b[:, 0]).real
+    if width % 2 == 0:
+        total -= np.vdot(a[:, -1], b[:, -1]).real
+    return total / (a.shape[0] * width)
+
+
+def data_step(spectrum: np.ndarray, seen: np.ndarray, rhs: np.ndarray, mask: np.ndarray, otf: np.ndarray,
+              alpha: float, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """``steps`` of preconditioned conjugate gradients on ``(K^T M K + alpha) u = rhs`` from u.
 
     M is the 0/1 ``mask`` of the data pixels; the preconditioner ``(K^T K + alpha)^-1`` is
-    exact where M = 1 everywhere (one FFT division), so a few steps suffice.
+    exact where M = 1 everywhere (one FFT division), so a few steps suffice. Every vector is
+    a half spectrum (``rfft2``), where K and the preconditioner are products: u comes as its
+    ``spectrum`` and ``seen``, the spectrum of M K u, both updated along the steps and
+    returned for the next call, so that a step costs two FFTs (K d, and the spectrum of
+    M K d) and nothing is transformed again between steps or calls.
+    Shapes: mask (H, W); spectrum, seen, rhs, otf (H, W // 2 + 1) -> (spectrum, seen).
     """
-    shape = u.shape
-
-    def blur(v: np.ndarray, spectrum: np.ndarray) -> np.ndarray:
-        return np.fft.irfft2(spectrum * np.fft.rfft2(v), s=shape)
-
+    shape, width = mask.shape, mask.shape[1]
     inverse = 1.0 / (np.abs(otf) ** 2 + alpha)
-    residual = rhs - blur(mask * blur(u, otf), np.conj(otf)) - alpha * u
-    direction = blur(residual, inverse)
-    rz = np.vdot(residual, direction)
+    residual = rhs - np.conj(otf) * seen - alpha * spectrum
+    direction = inverse * residual
+    rz = _inner(residual, direction, width)
     for _ in range(steps):
-        a_d = blur(mask * blur(direction, otf), np.conj(otf)) + alpha * direction
-        curvature = np.vdot(direction, a_d)
+        blurred = np.fft.irfft2(otf * direction, s=shape)
+        masked = mask * blurred
+        curvature = np.vdot(blurred, masked) + alpha * _inner(direction, direction, width)
         if not curvature > 0:
             break
         step = rz / curvature
-        u = u + step * direction
-        residual = residual - step * a_d
-        z = blur(residual, inverse)
-        rz, previous = np.vdot(residual, z), rz
+        seen_step = np.fft.rfft2(masked)
+        spectrum, seen = spectrum + step * direction, seen + step * seen_step
+        residual = residual - step * (np.conj(otf) * seen_step + alpha * direction)
+        z = inverse * residual
+        rz, previous = _inner(residual, z, width), rz
         direction = z + (rz / previous) * direction
-    return u
+    return spectrum, seen
+
+
+def seen_spectrum(spectrum: np.ndarray, mask: np.ndarray, otf: np.ndarray) -> np.ndarray:
+    """The half spectrum of ``M K u`` from u's. Shapes: spectrum, otf (H, W // 2 + 1), mask (H, W) -> as spectrum."""
+    return np.fft.rfft2(mask * np.fft.irfft2(otf * spectrum, s=mask.shape))
 
 
 def hqs(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = None, iterations: int | None = None,
@@ -113,17 +132,21 @@ def hqs(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = Non
     data = np.zeros_like(mask)
     data[inside] = y
     otf = transfer_function(kernel, mask.shape)
-    rhs = np.fft.irfft2(np.conj(otf) * np.fft.rfft2(mask * data), s=mask.shape)
+    rhs = np.conj(otf) * np.fft.rfft2(mask * data)  # K^T M y, a half spectrum
     if start is None:
         start = y if hidden is None else fill_hidden(y, np.asarray(hidden, dtype=bool))
     z = _mirror(np.asarray(start, dtype=np.float64), pad)
-    u = z
-    end = max(sigma, FLOOR)
+    z_spectrum = np.fft.rfft2(z)
+    spectrum, seen = z_spectrum, seen_spectrum(z_spectrum, mask, otf)  # u starts at z
+    end, buffers = max(sigma, FLOOR), {}
     for i, s in enumerate(np.geomspace(max(START_SIGMA, end), end, n)):
         alpha = LAMBDA * max(sigma, DATA_FLOOR) ** 2 / s ** 2
-        u = _data_step(u, rhs + alpha * z, mask, otf, alpha, CG_STEPS)
+        if i:
+            z_spectrum = np.fft.rfft2(z)
+        spectrum, seen = data_step(spectrum, seen, rhs + alpha * z_spectrum, mask, otf, alpha, CG_STEPS)
+        u = np.fft.irfft2(spectrum, s=mask.shape)
         z = clip_to_box(_denoise_views(net, u, min(float(s), MAX_SIGMA), ENSEMBLE_VIEWS if i >= n - ENSEMBLE_LAST
-                                       else 1), box)
+                                       else 1, buffers), box)
     return z[inside], np.fft.irfft2(otf * np.fft.rfft2(z), s=mask.shape)[inside]
 
 
