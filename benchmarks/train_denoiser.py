@@ -48,8 +48,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(WEIGHTS_PATH), help="where the weights go")
     parser.add_argument("--init", default=None, help="start from these saved weights (a longer run, warm restart)")
+    parser.add_argument("--warmup", type=int, default=0,
+                        help="epochs over which the rate rises linearly from 10%% (a continuation: Adam starts afresh)")
     parser.add_argument("--checkpoint", type=int, default=10,
                         help="every this many epochs, save the weights to out/denoiser_checkpoint.minieye")
+    parser.add_argument("--keep-checkpoints", action="store_true",
+                        help="also keep every checkpoint as out/denoiser_checkpoint_EPOCH.minieye")
     args = parser.parse_args()
 
     corpus = load_corpus(smooth=args.smooth)
@@ -60,6 +64,8 @@ def main() -> None:
     def checkpoint(done: int, net: me.core.Layer) -> None:  # a run cut short still leaves weights
         if done % args.checkpoint == 0 or done == args.epochs:
             me.io.save(net, "out/denoiser_checkpoint.minieye")
+            if args.keep_checkpoints:
+                me.io.save(net, f"out/denoiser_checkpoint_{done:04d}.minieye")
 
     started = time.perf_counter()
     cpu = time.process_time()
@@ -68,7 +74,7 @@ def main() -> None:
                                  patch_size=args.patch, patches_per_epoch=args.patches, epochs=args.epochs,
                                  batch_size=args.batch, rate=args.rate, seed=args.seed, progress=True,
                                  net=me.io.load(args.init) if args.init else build_net(args), on_epoch=checkpoint,
-                                 sigma_power=args.sigma_power)
+                                 sigma_power=args.sigma_power, warmup=args.warmup * (args.patches // args.batch))
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     params = sum(p.value.size for p in trained.net.parameters())
     print(f"{params} parameters; {args.epochs} epochs x {args.patches} patches of {args.patch}x{args.patch}: "

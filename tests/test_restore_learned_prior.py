@@ -40,6 +40,22 @@ def test_hqs_starts_from_the_data_or_from_a_given_estimate(scene):
     assert restore.psnr(truth, informed) > restore.psnr(truth, default)
 
 
+def test_hqs_follows_its_schedule_and_the_blend_runs_the_warm_one(scene):
+    k = psf.box(5)
+    truth = scene[:40, :40]
+    y = restore.blur(truth, k, mode="reflect") + 0.01 * np.random.default_rng(7).standard_normal(truth.shape)
+    hand = restore.deconvolve(y, k, noise_sigma=0.01, prior="nonlocal")
+    default = learned_prior.hqs(y, k, 0.01, (0.0, 1.0), start=hand, iterations=3)[0]
+    cold = learned_prior.Schedule(3, learned_prior.START_SIGMA, learned_prior.LAMBDA)
+    np.testing.assert_array_equal(default, learned_prior.hqs(y, k, 0.01, (0.0, 1.0), start=hand, schedule=cold)[0])
+    for other in (cold._replace(start_sigma=0.04), cold._replace(lam=0.3), cold._replace(end=2.0)):
+        assert np.abs(learned_prior.hqs(y, k, 0.01, (0.0, 1.0), start=hand, schedule=other)[0] - default).max() > 1e-4
+    blend, learned = learned_prior.blend_learned(y, k, 0.01, (0.0, 1.0), "test", hand, 0.25)
+    np.testing.assert_array_equal(learned, learned_prior.hqs(y, k, 0.01, (0.0, 1.0), start=hand,
+                                                             schedule=learned_prior.WARM)[0])
+    np.testing.assert_allclose(blend, 0.25 * learned + 0.75 * hand)
+
+
 def test_the_scene_beyond_the_border_is_unknown_not_mirrored(scene):
     """A crop of a larger blurred scene (the camera saw what lies beyond): no border artefacts."""
     from scipy.signal import fftconvolve

@@ -1,9 +1,10 @@
 """Training the denoiser of restore/denoiser.py with minieye's own Trainer.
 
 Every epoch draws fresh patches (random crops, flips and quarter turns of the training
-images) and fresh noise: sigma uniform in [0, MAX_SIGMA] per patch, Gaussian noise of
-that sd added; the target is the noise itself (divided by RESIDUAL_UNIT). Adam with a
-cosine learning-rate schedule over all iterations minimises the mean squared error.
+images) and fresh noise: sigma = MAX_SIGMA u**sigma_power per patch, u uniform in [0, 1],
+Gaussian noise of that sd added; the target is the noise itself (divided by RESIDUAL_UNIT).
+Adam with a cosine learning-rate schedule over all iterations (after an optional linear
+warm-up) minimises the mean squared error.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..checks import check_positive_int, fail, generator
+from ..checks import check_nonneg_int, check_positive_int, fail, generator
 from ..core import Layer
 from .denoiser import MAX_SIGMA, RESIDUAL_UNIT, build_denoiser, denoiser_input
 
@@ -73,7 +74,8 @@ def _check_images(images: Sequence[Any], size: int) -> list[np.ndarray]:
 def train_denoiser(images: Sequence[Any], *, depth: int = 8, channels: int = 24, patch_size: int = 32,
                    patches_per_epoch: int = 2048, epochs: int = 10, batch_size: int = 16, rate: float = 1e-3,
                    seed: int = 0, progress: bool = False, net: Layer | None = None,
-                   on_epoch: Callable[[int, Layer], None] | None = None, sigma_power: float = 1.0) -> TrainedDenoiser:
+                   on_epoch: Callable[[int, Layer], None] | None = None, sigma_power: float = 1.0,
+                   warmup: int = 0) -> TrainedDenoiser:
     """Train a denoiser on grey ``images`` (values in about [0, 1]) with Adam, from ``seed``.
 
     Args:
@@ -85,6 +87,9 @@ def train_denoiser(images: Sequence[Any], *, depth: int = 8, channels: int = 24,
         net: the network to train (e.g. restore.denoiser_unet.build_unet()); None: build_denoiser's.
         sigma_power: noise levels max_sigma u**sigma_power, u uniform (noisy_pairs).
         on_epoch: called with (epochs done, net) after every epoch (checkpoints).
+        warmup: mini-batches over which the rate rises linearly from 10% (times the cosine);
+            a continuation from saved weights starts with fresh Adam moments, which a
+            warm-up keeps from jolting the weights.
 
     Returns a TrainedDenoiser whose ``net`` is in evaluation mode.
     """
@@ -92,6 +97,7 @@ def train_denoiser(images: Sequence[Any], *, depth: int = 8, channels: int = 24,
     for name, value in (("patch_size", patch_size), ("patches_per_epoch", patches_per_epoch),
                         ("epochs", epochs), ("batch_size", batch_size)):
         check_positive_int(value, "train_denoiser", name)
+    check_nonneg_int(warmup, "train_denoiser", "warmup")
     if not sigma_power > 0:
         raise fail("train_denoiser", "sigma_power > 0", f"sigma_power={sigma_power!r}")
     pictures = _check_images(images, patch_size)
@@ -101,7 +107,8 @@ def train_denoiser(images: Sequence[Any], *, depth: int = 8, channels: int = 24,
                                   sigma_power=sigma_power)
     problem = train.Problem(net, losses.MSE(), inputs, targets, batch_size=batch_size, rng=seed)
     total = epochs * problem.batches_per_epoch
-    search = train.FixedStep(rate, schedule=train.Cosine(total, min_factor=0.02))
+    schedule = train.Cosine(total, min_factor=0.02)
+    search = train.FixedStep(rate, schedule=train.LinearWarmup(warmup) * schedule if warmup else schedule)
     history = train.History()
     bar = train.ProgressBar("denoiser") if progress else None
     trainer = train.Trainer(problem, train.Adam(), search, monitors=[history] + ([bar] if bar else []))

@@ -24,6 +24,7 @@ the measurements behind each choice (tuning-corpus crops only).
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,7 +35,7 @@ from .intensity import clip_to_box
 from .regweight import fill_hidden
 
 __all__ = ["blend_learned", "data_step", "deconvolve_learned", "deconvolve_learned_image", "hqs", "learned_prediction",
-           "seen_spectrum", "ITERATIONS", "LAMBDA"]
+           "seen_spectrum", "Schedule", "ITERATIONS", "LAMBDA", "WARM"]
 
 ITERATIONS = 12       # HQS iterations (16 gave the same PSNR on the tuning set, docs/learned_prior.md)
 START_SIGMA = 0.1     # the first denoising strength (working units): the network's training maximum
@@ -45,6 +46,21 @@ MIN_PAD = 16          # the free margin beyond the kernel's size
 CG_STEPS = 3          # preconditioned conjugate-gradient steps per data step
 ENSEMBLE_LAST = 0     # the last iterations whose denoising averages the network over ENSEMBLE_VIEWS views
 ENSEMBLE_VIEWS = 8    # quarter turns x flips of the image (a self-ensemble: the prior becomes rotation-invariant)
+
+
+class Schedule(NamedTuple):
+    """An HQS schedule: ``iterations`` strengths falling geometrically from ``start_sigma`` to
+    max(``end`` sigma, FLOOR), with alpha = ``lam`` max(sigma, DATA_FLOOR)^2 / strength^2."""
+
+    iterations: int
+    start_sigma: float
+    lam: float
+    end: float = 1.0
+
+
+# prior='auto''s learned part starts from the hand-made restoration, a far better start than
+# the data: its own schedule, tuned on the tuning set (docs/learned_prior.md)
+WARM = Schedule(12, 0.1, 0.18)
 
 
 def _mirror(interior: np.ndarray, pad: int) -> np.ndarray:
@@ -112,7 +128,8 @@ def seen_spectrum(spectrum: np.ndarray, mask: np.ndarray, otf: np.ndarray) -> np
 
 
 def hqs(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = None, iterations: int | None = None,
-        hidden: np.ndarray | None = None, start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        hidden: np.ndarray | None = None, start: np.ndarray | None = None,
+        schedule: Schedule | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Half-quadratic splitting on one grey plane; returns (the estimate, its blur ``k (*) estimate``).
 
     The estimate covers the observation plus a ``pad`` ring (free, like deconvolve's larger
@@ -120,10 +137,13 @@ def hqs(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = Non
     ((H, W) bool: held-out prediction, regweight.py), so their values never reach the estimate.
     It starts from ``start`` ((H, W), e.g. another prior's restoration; it must not have seen
     hidden pixels) or, by default, the data; mirrored onto the ring either way.
+    ``schedule``: None, ITERATIONS strengths from START_SIGMA with LAMBDA (from the data);
+    WARM for a good ``start``; ``iterations``, if given, overrides its count.
     Shapes: y (H, W), kernel (kh, kw) normalised PSF -> (H, W), (H, W) float64.
     """
     net = load_denoiser()
-    n = ITERATIONS if iterations is None else iterations
+    plan = Schedule(ITERATIONS, START_SIGMA, LAMBDA) if schedule is None else schedule
+    n = plan.iterations if iterations is None else iterations
     pad = max(kernel.shape) + MIN_PAD
     h, w = y.shape
     inside = (slice(pad, pad + h), slice(pad, pad + w))
@@ -138,9 +158,9 @@ def hqs(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = Non
     z = _mirror(np.asarray(start, dtype=np.float64), pad)
     z_spectrum = np.fft.rfft2(z)
     spectrum, seen = z_spectrum, seen_spectrum(z_spectrum, mask, otf)  # u starts at z
-    end, buffers = max(sigma, FLOOR), {}
-    for i, s in enumerate(np.geomspace(max(START_SIGMA, end), end, n)):
-        alpha = LAMBDA * max(sigma, DATA_FLOOR) ** 2 / s ** 2
+    end, buffers = max(plan.end * sigma, FLOOR), {}
+    for i, s in enumerate(np.geomspace(max(plan.start_sigma, end), end, n)):
+        alpha = plan.lam * max(sigma, DATA_FLOOR) ** 2 / s ** 2
         if i:
             z_spectrum = np.fft.rfft2(z)
         spectrum, seen = data_step(spectrum, seen, rhs + alpha * z_spectrum, mask, otf, alpha, CG_STEPS)
@@ -151,13 +171,14 @@ def hqs(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = Non
 
 
 def deconvolve_learned(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = None,
-                       iterations: int | None = None, start: np.ndarray | None = None) -> np.ndarray:
+                       iterations: int | None = None, start: np.ndarray | None = None,
+                       schedule: Schedule | None = None) -> np.ndarray:
     """Restore one grey plane ``y`` (working units, about [0, 1]) blurred by ``kernel`` with noise ``sigma``,
-    from ``start`` (another restoration of it) or the data.
+    from ``start`` (another restoration of it; ``schedule``: hqs's) or the data.
 
     Shapes: y (H, W), kernel (kh, kw) normalised PSF, start (H, W) or None -> (H, W) float64.
     """
-    return hqs(y, kernel, sigma, box, iterations, start=start)[0]
+    return hqs(y, kernel, sigma, box, iterations, start=start, schedule=schedule)[0]
 
 
 def learned_prediction(y: np.ndarray, hidden: np.ndarray, kernel: np.ndarray, sigma: float,
@@ -170,8 +191,9 @@ def learned_prediction(y: np.ndarray, hidden: np.ndarray, kernel: np.ndarray, si
 
 
 def deconvolve_learned_image(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None,
-                             iterations: int | None, where: str, start: np.ndarray | None = None) -> np.ndarray:
-    """deconvolve(prior='learned') in working units, from ``start`` (y's shape) or the data.
+                             iterations: int | None, where: str, start: np.ndarray | None = None,
+                             schedule: Schedule | None = None) -> np.ndarray:
+    """deconvolve(prior='learned') in working units, from ``start`` (y's shape; ``schedule``: hqs's) or the data.
 
     Shapes: (H, W) or (H, W, C) -> the same, float64.
     """
@@ -179,22 +201,23 @@ def deconvolve_learned_image(y: np.ndarray, kernel: np.ndarray, sigma: float, bo
         raise fail(where, "a 2-D kernel with prior='learned' (the denoiser is 2-D)", f"kernel.shape == {kernel.shape}",
                    "use prior='local' for volumes")
     if y.ndim == 2:
-        return deconvolve_learned(y, kernel, sigma, box, iterations, start)
+        return deconvolve_learned(y, kernel, sigma, box, iterations, start, schedule)
     return np.stack([deconvolve_learned(y[..., c], kernel, sigma, box, iterations,
-                                        None if start is None else start[..., c]) for c in range(y.shape[-1])], axis=-1)
+                                        None if start is None else start[..., c], schedule)
+                     for c in range(y.shape[-1])], axis=-1)
 
 
 def blend_learned(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None, where: str,
                   handmade: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray | None]:
     """prior='auto''s blend ``share * learned + (1 - share) * handmade`` and its learned part.
 
-    The learned part's HQS loop starts from the hand-made restoration. Ctrl-C while it runs
-    keeps the finished hand-made restoration: (handmade, None) is returned, with a
-    RuntimeWarning, rather than losing the work done. Shapes: y, handmade (H, W) or
+    The learned part's HQS loop starts from the hand-made restoration (the WARM schedule).
+    Ctrl-C while it runs keeps the finished hand-made restoration: (handmade, None) is
+    returned, with a RuntimeWarning, rather than losing the work done. Shapes: y, handmade (H, W) or
     (H, W, C) in working units -> the same, float64.
     """
     try:
-        learned = deconvolve_learned_image(y, kernel, sigma, box, None, where, start=handmade)
+        learned = deconvolve_learned_image(y, kernel, sigma, box, None, where, start=handmade, schedule=WARM)
     except KeyboardInterrupt:
         warnings.warn(f"{where}: interrupted during the learned prior's part of prior='auto'; "
                       "returning the hand-made restoration (learned_share 0)", RuntimeWarning, stacklevel=3)
