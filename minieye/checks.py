@@ -345,11 +345,12 @@ def numbers_only(value: Any) -> bool:
     return isinstance(value, (tuple, list)) and len(value) > 0 and all(np.ndim(v) == 0 for v in value)
 
 
-def check_input_count(layer: Any, count: int, where: str, what: str = "input arrays") -> None:
+def check_input_count(layer: Any, count: int, where: str, what: str = "input arrays",
+                      hint: str = "a tuple or list is read as one array per input: give a single input as one array",
+                      ) -> None:
     """Refuse ``count`` arrays for a layer or network that takes another number of inputs."""
     if layer.n_inputs is not None and count != layer.n_inputs:
-        raise fail(where, f"{layer.n_inputs} {what}, as {layer.label()} takes", str(count),
-                   "a tuple or list is read as one array per input: give a single input as one array")
+        raise fail(where, f"{layer.n_inputs} {what}, as {layer.label()} takes", str(count), hint)
 
 
 def generator(rng: Any, seed: Any, where: str) -> np.random.Generator:

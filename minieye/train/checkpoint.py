@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..archive import array_header, open_archive, write_archive
+from ..archive import array_header, check_writable, open_archive, write_archive
 from ..checks import check_positive_int, fail
 from ..randomness import layer_generators
 from .monitor import Monitor
@@ -268,6 +268,9 @@ class Checkpoint(Monitor):
         self.path = path
         self.every = check_positive_int(every, "Checkpoint", "every")
         self.at_end = bool(at_end)
+
+    def start(self, trainer: Any) -> None:
+        check_writable(self.path, "Checkpoint")  # a typo in the path fails now, not after the first `every` iterations
 
     def iteration(self, trainer: Any, record: Any) -> str | None:
         if record.iteration % self.every == 0:

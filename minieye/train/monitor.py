@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..archive import atomic_file
+from ..archive import atomic_file, check_writable
 from ..checks import check_positive_int, fail
 from .evaluate import evaluate, metric_name
 
@@ -132,6 +132,8 @@ class History(Monitor):
         self.epochs: list[dict[str, float]] = []
 
     def start(self, trainer: Any) -> None:
+        if self.path is not None:
+            check_writable(self.path, "History")  # fail before training, not at the first write
         self.records = list(trainer.history)
         self.epochs = list(trainer.epochs.history)
 
