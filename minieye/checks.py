@@ -142,6 +142,8 @@ def as_float_array(x: Any, where: str, name: str = "x", dtype: Any = None) -> np
     Nothing is copied when ``x`` already fits.
     """
     if not isinstance(x, np.ndarray):
+        if x is None:
+            raise fail_type(where, f"{name} an array of numbers", f"{name}=None")
         try:
             x = np.asarray(x)
         except (ValueError, TypeError) as exc:

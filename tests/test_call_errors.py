@@ -1,0 +1,78 @@
+"""Calling layers and networks the wrong way names the layer and what it takes.
+
+Before, these were Python's own messages (``Dense.forward() takes 2 positional arguments but 3
+were given``, counting ``self`` and naming no layer), an AttributeError from deep in a backward
+(``'NoneType' object has no attribute 'add'``), a RecursionError, or a silent cast (a complex
+delta losing its imaginary part).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minieye as me
+from minieye import layers as L, losses
+
+X = np.ones((4, 5), np.float32)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: L.Dense(5, 4)(X, X), r"Dense\(5->4\) forward: expected 1 input array\(s\); got 2"),
+    (lambda: losses.MSE()(X), r"MSE forward: expected 2 input array\(s\); got 1 \(.*argument: 'target'\)"),
+    (lambda: L.Source((2, 2))(X), r"Source\(2, 2\) forward: expected 0 input array\(s\); got 1"),
+    (lambda: me.Sequential(L.Dense(5, 4), L.ReLU())(X, X), r"Sequential\[2\] forward: expected 1 input arrays.*got 2"),
+    (lambda: me.Sequential(L.Dense(5, 4))(), r"Sequential\[1\] forward: expected 1 input arrays.*got 0"),
+    (lambda: me.Sequential(me.Sequential(L.Dense(5, 4)), L.ReLU()).forward(X, X),
+     r"Sequential\[2\] forward: expected 1 input arrays"),
+])
+def test_a_wrong_number_of_inputs_names_the_layer_and_its_count(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_an_error_raised_inside_forward_is_not_mistaken_for_a_wrong_call():
+    class Broken(me.Layer):
+        def forward(self, x):
+            return len(5), None  # a TypeError of the layer's own code
+
+    for call in (lambda: Broken()(X), lambda: me.Sequential(Broken())(X)):
+        with pytest.raises(TypeError, match=r"has no len\(\)"):
+            call()
+
+
+@pytest.mark.parametrize("deltas", [None, {}])
+def test_backward_needs_a_deltaset_where_there_are_parameters(deltas):
+    for layer in (L.Dense(5, 4), me.Sequential(L.Dense(5, 4), L.ReLU())):
+        y, backward = layer.forward(X)
+        with pytest.raises(TypeError, match=r"backward: expected deltas a minieye\.DeltaSet; got deltas="):
+            backward(np.ones_like(y), deltas)
+    y, backward = L.ReLU().forward(X)  # no parameters: nothing to add, None is fine
+    assert np.array_equal(backward(np.ones_like(y), None), np.ones_like(y))
+
+
+def test_a_graph_that_would_hold_itself_is_refused_when_built():
+    outer, inner = me.Graph(), me.Graph()
+    a = inner.input()
+    inner.output(inner.add(L.ReLU(), a))
+    outer.output(outer.add(inner, outer.input()))
+    with pytest.raises(ValueError, match=r"a layer other than the graph itself or a network holding it; "
+                                         r"got Sequential\[1\], which holds this graph"):
+        inner.add(me.Sequential(outer), a)  # forward would recurse without end
+    with pytest.raises(ValueError, match=r"got the graph"):
+        inner.add(inner, a)
+    assert np.array_equal(outer(X), X)  # both graphs still work
+
+
+def test_deltaset_add_and_freeze_refuse_the_wrong_types():
+    p = me.Parameter(np.zeros(3))
+    with pytest.raises(TypeError, match=r"DeltaSet\.add: expected param a minieye\.Parameter; got param is ndarray"):
+        me.DeltaSet().add(np.zeros(3), np.ones(3))
+    with pytest.raises(TypeError, match=r"DeltaSet\.add\('param'\): expected a real delta; got dtype complex128"):
+        me.DeltaSet().add(p, np.ones(3) * 1j)
+    with pytest.raises(TypeError, match=r"Dense\(5->4\)\.freeze: expected frozen True or False; got frozen='yes'"):
+        L.Dense(5, 4).freeze("yes")
+
+
+def test_none_for_an_array_says_none():
+    with pytest.raises(TypeError, match=r"Dense\(5->4\) forward: expected x an array of numbers; got x=None"):
+        L.Dense(5, 4)(None)
