@@ -78,3 +78,27 @@ def test_accuracy_refuses_a_single_score_and_targets_that_are_not_classes():
     labels = scores.argmax(axis=1)
     assert accuracy(scores, labels) == accuracy(scores, np.eye(3)[labels]) == 1.0
     assert accuracy(scores, np.full((40, 3), 1 / 3) + np.eye(3)[labels] * 1e-3 - 1e-3 / 3) == 1.0
+
+
+@pytest.mark.parametrize("rows, batch_size", [(40, None), (40, 4), (20, 8)])
+def test_resuming_with_other_data_or_batches_is_refused_naming_both(tmp_path, rows, batch_size):
+    """Before, the saved batch order was applied to other data: 'row indices in [0, 20); got 4 to 39',
+    or a silent run on another batching."""
+    trainer = train.Trainer(_problem(batch_size=8), train.Adam(), train.FixedStep(0.01))
+    trainer.run(max_iterations=5)
+    train.save_checkpoint(trainer, tmp_path / "run.ckpt")
+    other = train.Trainer(train.Problem(_net(), losses.MSE(), X[:rows], Y[:rows], batch_size=batch_size),
+                          train.Adam(), train.FixedStep(0.01))
+    with pytest.raises(ValueError, match=r"batch_size=8 and 40 rows as in the checkpoint.*"
+                                         rf"got batch_size={batch_size} and {rows if batch_size else None} rows"):
+        other.run(max_iterations=8, resume_from=tmp_path / "run.ckpt")
+    same = train.Trainer(_problem(batch_size=8), train.Adam(), train.FixedStep(0.01))
+    assert same.run(max_iterations=8, resume_from=tmp_path / "run.ckpt").iterations == 8
+
+
+def test_a_metric_returning_an_array_is_refused_naming_it():
+    def error(prediction, y):
+        return np.abs(prediction - y)  # forgot the mean
+
+    with pytest.raises(ValueError, match=r"metric 'error' to return one number; got ndarray of shape \(40, 1\)"):
+        train.evaluate(_net(), losses.MSE(), X, Y, metrics=[error])

@@ -85,11 +85,16 @@ def evaluate(net: Layer, loss: Layer | None, x: Any, y: Any = None, metrics: Seq
     scores: dict[str, float] = {}
     if loss is not None:
         check_input_count(loss, len(outputs) + len(targets), where,
-                          f"inputs to the loss ({len(outputs)} prediction(s), then the targets in y)")
+                          f"inputs to the loss ({len(outputs)} prediction(s), then the targets in y)",
+                          "give the targets as y (None only for a loss on the prediction alone)")
         with evaluation_mode(loss):
             scores["loss"] = float(loss(*outputs, *targets))
     for m in metrics:
-        scores[metric_name(m)] = float(m(prediction, y))
+        value = m(prediction, y)
+        if np.ndim(value) != 0 or isinstance(value, (str, bytes)):
+            raise fail(where, f"metric {metric_name(m)!r} to return one number", f"{type(value).__name__} of shape "
+                       f"{np.shape(value)}", "reduce it, e.g. with .mean()")
+        scores[metric_name(m)] = float(value)
     return scores
 
 
