@@ -248,6 +248,8 @@ class Layer:
             cls.forward = _explained_backward(cls.__dict__["forward"])
 
     def __init__(self, name: str | None = None):
+        if name is not None and not isinstance(name, str):  # messages, repr and saved configs show it as text
+            raise fail_type(type(self).__name__, "name a str or None", f"name={name!r}")
         self.name = name
 
     # -- the protocol ----------------------------------------------------------

@@ -76,3 +76,9 @@ def test_deltaset_add_and_freeze_refuse_the_wrong_types():
 def test_none_for_an_array_says_none():
     with pytest.raises(TypeError, match=r"Dense\(5->4\) forward: expected x an array of numbers; got x=None"):
         L.Dense(5, 4)(None)
+
+
+def test_a_layer_name_must_be_text():
+    with pytest.raises(TypeError, match=r"Dense: expected name a str or None; got name=5"):
+        L.Dense(3, 3, name=5)
+    assert L.Dense(3, 3, name="head").label() == "Dense(3->3) 'head'"
