@@ -82,3 +82,21 @@ def test_a_layer_name_must_be_text():
     with pytest.raises(TypeError, match=r"Dense: expected name a str or None; got name=5"):
         L.Dense(3, 3, name=5)
     assert L.Dense(3, 3, name="head").label() == "Dense(3->3) 'head'"
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: L.Conv2D(1, 4, 3)(np.zeros((8, 28, 28, 1))), r"x\.shape\[1\] == in_channels \(1\).*np\.moveaxis\(x, -1, 1\)"),
+    (lambda: L.Conv2D(3, 4, 3)(np.zeros((3, 28, 28))), r"4 dimensions \(N, C, H, W\).*add the batch axis: x\[None\]"),
+    (lambda: L.MaxPool2D(2)(np.zeros((3, 8, 8))), r"add the batch axis: x\[None\]"),
+    (lambda: L.Dense(784, 10)(np.zeros((8, 1, 28, 28))), r"\(\.\.\., 784\).*put a layers\.Flatten\(\) before"),
+    (lambda: losses.MSE()(np.zeros((8, 1)), np.zeros(8)), r"same shape.*reshape one: target\.reshape\(\(8, 1\)\)"),
+    (lambda: losses.SoftmaxCrossEntropy()(np.zeros((8, 3)), np.eye(3)[np.zeros(8, int)]),
+     r"labels of shape \(8,\).*one-hot targets give labels\.argmax\(axis=1\)"),
+    (lambda: losses.SoftmaxCrossEntropy()(np.zeros((2, 3, 4, 4)), np.zeros((2, 1, 4, 4), int)),
+     r"give labels\.reshape\(\(2, 4, 4\)\)"),
+])
+def test_the_common_layout_mistakes_get_the_fix(call, message):
+    """NHWC data, a missing batch axis, a missing Flatten, (N,) targets for (N, 1) predictions
+    (NumPy would broadcast them to (N, N)), one-hot labels."""
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -99,7 +99,10 @@ class _ConvBase(Layer):
     def _input(self, x: Any, where: str) -> np.ndarray:
         x = layer_input(x, self, dtype=self.dtype)
         check_ndim(x, self.nd + 2, where, "x", layout=LAYOUTS[self.nd])
-        check_dim(x, 1, self.in_channels, where, "x", "in_channels")
+        if x.shape[1] != self.in_channels:
+            check_dim(x, 1, self.in_channels, where, "x", "in_channels",
+                      "arrays are channels-first: np.moveaxis(x, -1, 1) for channels-last data"
+                      if x.shape[-1] == self.in_channels else None)
         return x
 
     def _bias_grad(self, dy: np.ndarray, deltas) -> None:

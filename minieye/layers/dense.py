@@ -83,8 +83,9 @@ class Dense(Layer):
     def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
         x = layer_input(x, self, dtype=self.dtype)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
+            flat = x.ndim > 2 and int(np.prod(x.shape[1:])) == self.in_features
             raise fail(f"{self.label()} forward", f"x of shape (..., {self.in_features})", f"x.shape == {x.shape}",
-                       "The last axis holds the features")
+                       "The last axis holds the features" + ("; put a layers.Flatten() before this layer" if flat else ""))
         weight, bias = self.weight, self.bias
         w = layer_parameter(self, "weight", (self.out_features, self.in_features), self.dtype)
         work = x.size * self.out_features  # multiply-adds of each product, forward and backward
