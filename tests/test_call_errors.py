@@ -100,3 +100,10 @@ def test_the_common_layout_mistakes_get_the_fix(call, message):
     (NumPy would broadcast them to (N, N)), one-hot labels."""
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_conv_matrix_with_its_arguments_swapped_says_so():
+    with pytest.raises(TypeError, match=r"input_shape a tuple of ints.*got an array of shape \(3, 3\)\. "
+                                        r"the arguments are conv_matrix\(input_shape, weight\)"):
+        me.functional.conv_matrix(np.ones((3, 3)), (4, 4))
+    assert me.functional.conv_matrix((4, 4), np.ones((3, 3))).shape == (16, 4)
