@@ -200,7 +200,7 @@ def _explained_backward(forward: Callable) -> Callable:
         try:
             result = forward(self, *inputs, **kwargs)
         except TypeError as exc:
-            if _binding(exc):
+            if _binding(exc, self, inputs):
                 raise _wrong_arguments(self, inputs, exc) from None
             raise
         if not (isinstance(result, tuple) and len(result) == 2 and callable(result[1])):
@@ -339,21 +339,23 @@ def run_forward(layer: "Layer", inputs: tuple) -> tuple[Any, Backward]:
     try:
         return getattr(forward, "unchecked", forward)(layer, *inputs)
     except TypeError as exc:
-        if _binding(exc):
+        if _binding(exc, layer, inputs):
             raise _wrong_arguments(layer, inputs, exc) from None
         raise
 
 
-def _binding(exc: TypeError) -> bool:
-    """Whether Python raised ``exc`` binding a call's arguments: the calling frame is the last of
-    its traceback (an error raised inside the called function has that function's frame after it)."""
-    return exc.__traceback__ is not None and exc.__traceback__.tb_next is None
+def _binding(exc: TypeError, layer: "Layer", inputs: tuple) -> bool:
+    """Whether Python raised ``exc`` binding the arguments of a call given another number of inputs
+    than the layer takes: the calling frame is the last of its traceback (an error raised inside
+    the called function has that function's frame after it)."""
+    return (exc.__traceback__ is not None and exc.__traceback__.tb_next is None
+            and layer.n_inputs is not None and len(inputs) != layer.n_inputs)
 
 
 def _wrong_arguments(layer: "Layer", inputs: tuple, exc: TypeError) -> TypeError:
     """The layer's count of inputs, instead of Python's ``forward() takes 2 positional arguments
     but 3 were given``, which counts ``self`` and names no layer."""
-    takes = "any number of" if layer.n_inputs is None else str(layer.n_inputs)
+    takes = str(layer.n_inputs)
     return fail_type(f"{layer.label()} forward", f"{takes} input array(s)", f"{len(inputs)} ({exc})",
                      "a layer takes its inputs as separate arguments; a Source takes none")
 
