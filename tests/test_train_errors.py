@@ -102,3 +102,18 @@ def test_a_metric_returning_an_array_is_refused_naming_it():
 
     with pytest.raises(ValueError, match=r"metric 'error' to return one number; got ndarray of shape \(40, 1\)"):
         train.evaluate(_net(), losses.MSE(), X, Y, metrics=[error])
+
+
+def test_the_history_json_of_a_run_stopped_on_nan_data_is_strict_json(tmp_path):
+    import json
+    bad = X.copy()
+    bad[2, 1] = np.nan
+    result = train.Trainer(train.Problem(_net(), losses.MSE(), bad, Y),
+                           monitors=[train.History(tmp_path / "log.json")]).run(max_iterations=3)
+    assert result.stop_reason == "non_finite" and np.isnan(result.loss)
+
+    def refuse(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    doc = json.loads((tmp_path / "log.json").read_text(), parse_constant=refuse)  # was: NaN
+    assert doc["loss"] is None and doc["stop_reason"] == "non_finite"

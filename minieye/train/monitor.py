@@ -111,6 +111,18 @@ class ProgressBar(Monitor):
         self._close(stop if self._summary is not None else f"loss={result.loss:.4g}{stop}")
 
 
+def _strict(value: Any) -> Any:
+    """``value`` with NaN and infinite floats as None: strict JSON (``null``), which every reader
+    takes, where Python's default writes the non-standard ``NaN`` (a run stopped on NaN data has one)."""
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
     with atomic_file(path) as handle:
         handle.write(text.encode("utf-8"))
@@ -157,7 +169,7 @@ class History(Monitor):
             doc: dict[str, Any] = {"history": rows, "epochs": self.epochs}
             if result is not None:
                 doc.update(stop_reason=result.stop_reason, message=result.message, loss=result.loss)
-            _atomic_write_text(self.path, json.dumps(doc, indent=1))
+            _atomic_write_text(self.path, json.dumps(_strict(doc), indent=1, allow_nan=False))
             return
         out = io.StringIO()
         fields = ["iteration", "loss", "step", "gradient_norm", "time", "evaluations"]
