@@ -47,7 +47,7 @@ class Parameter:
             dtype = resolve_dtype(dtype, where)
         self.value = np.array(as_float_array(value, where, "value", dtype), copy=True)
         self.name = name or "param"
-        self.frozen = bool(frozen)
+        self.frozen = check_bool(frozen, where, "frozen")
 
     @property
     def frozen(self) -> bool:

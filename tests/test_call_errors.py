@@ -71,6 +71,8 @@ def test_deltaset_add_and_freeze_refuse_the_wrong_types():
         me.DeltaSet().add(p, np.ones(3) * 1j)
     with pytest.raises(TypeError, match=r"Dense\(5->4\)\.freeze: expected frozen True or False; got frozen='yes'"):
         L.Dense(5, 4).freeze("yes")
+    with pytest.raises(TypeError, match=r"Parameter 'w': expected frozen True or False; got frozen='no'"):
+        me.Parameter(np.zeros(3), name="w", frozen="no")  # bool('no') would have frozen it
 
 
 def test_none_for_an_array_says_none():
