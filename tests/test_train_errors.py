@@ -117,3 +117,20 @@ def test_the_history_json_of_a_run_stopped_on_nan_data_is_strict_json(tmp_path):
 
     doc = json.loads((tmp_path / "log.json").read_text(), parse_constant=refuse)  # was: NaN
     assert doc["loss"] is None and doc["stop_reason"] == "non_finite"
+
+
+def test_monitor_settings_are_checked_when_made_and_one_metric_may_be_given_alone():
+    with pytest.raises(TypeError, match=r"Validation: expected restore_best True or False; got restore_best='no'"):
+        train.Validation(X, Y, restore_best="no")  # bool('no') is True
+    with pytest.raises(ValueError, match=r"Validation: expected batch_size a positive integer; got batch_size=0"):
+        train.Validation(X, Y, batch_size=0)
+    with pytest.raises(TypeError, match=r"Validation: expected loss a minieye loss layer.*pass an instance"):
+        train.Validation(X, Y, loss=losses.MSE)
+    with pytest.raises(TypeError, match=r"Checkpoint: expected at_end True or False"):
+        train.Checkpoint("run.ckpt", at_end="no")
+
+    def mean_error(prediction, y):
+        return float(np.abs(prediction - y).mean())
+
+    assert set(train.evaluate(_net(), losses.MSE(), X, Y, metrics=mean_error)) == {"loss", "mean_error"}
+    assert train.Validation(X, Y, metrics=mean_error).metrics == (mean_error,)

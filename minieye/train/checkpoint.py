@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..archive import array_header, check_writable, open_archive, write_archive
-from ..checks import check_positive_int, fail
+from ..checks import check_bool, check_positive_int, fail
 from ..randomness import layer_generators
 from .monitor import Monitor
 from .settings import loss_resolution
@@ -277,7 +277,7 @@ class Checkpoint(Monitor):
     def __init__(self, path: str | os.PathLike, every: int = 10, at_end: bool = True):
         self.path = path
         self.every = check_positive_int(every, "Checkpoint", "every")
-        self.at_end = bool(at_end)
+        self.at_end = check_bool(at_end, "Checkpoint", "at_end")
 
     def start(self, trainer: Any) -> None:
         check_writable(self.path, "Checkpoint")  # a typo in the path fails now, not after the first `every` iterations

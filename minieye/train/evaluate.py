@@ -74,7 +74,7 @@ def evaluate(net: Layer, loss: Layer | None, x: Any, y: Any = None, metrics: Seq
     if loss is not None and not isinstance(loss, Layer):
         raise fail_type(where, "loss a minieye loss layer (e.g. losses.MSE()) or None", type(loss).__name__,
                         value=loss)
-    metrics = tuple(metrics)
+    metrics = (metrics,) if callable(metrics) else tuple(metrics)  # one metric given alone
     for i, m in enumerate(metrics):
         if not callable(m) or isinstance(m, type):
             raise fail_type(where, "metrics a list of metric instances or functions fn(prediction, y)",

@@ -23,7 +23,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..archive import atomic_file, check_writable
-from ..checks import check_positive_int, fail
+from ..checks import check_bool, check_positive_int, fail, fail_type
+from ..core import Layer
 from .evaluate import evaluate, metric_name
 
 __all__ = ["Monitor", "ProgressBar", "History", "Callback", "Validation"]
@@ -229,16 +230,18 @@ class Validation(Monitor):
         self.per_epoch = every == "epoch"
         self.every = 1 if self.per_epoch or self.auto else check_positive_int(every, where, "every")
         self.patience = check_positive_int(patience, where, "patience")
+        if loss is not None and not isinstance(loss, Layer):
+            raise fail_type(where, "loss a minieye loss layer or None (the problem's)", repr(loss), value=loss)
         self.loss = loss
-        self.restore_best = bool(restore_best)
-        self.metrics = tuple(metrics)
+        self.restore_best = check_bool(restore_best, where, "restore_best")
+        self.metrics = (metrics,) if callable(metrics) else tuple(metrics)  # one metric given alone
         names = ["loss", *(metric_name(m) for m in self.metrics)]
         if watch not in names:
             raise fail(where, f"watch one of {names}", repr(watch), "add the metric to metrics=[...]")
         self.watch = watch
         watched = self.metrics[names.index(watch) - 1] if watch != "loss" else None
         self._sign = -1.0 if watched is not None and getattr(watched, "greater_is_better", True) else 1.0
-        self.batch_size = batch_size
+        self.batch_size = None if batch_size is None else check_positive_int(batch_size, where, "batch_size")
         self._clear()
 
     def _clear(self) -> None:
