@@ -18,7 +18,8 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from .checks import as_float_array, check_bool, fail, fail_type, resolve_dtype
-from .passes import current_scope, forward_scope, input_grad, input_grad_needed  # re-exported: part of the layer contract
+# re-exported: part of the layer contract (docs/core.md)
+from .passes import current_scope, forward_scope, input_grad, input_grad_needed
 
 __all__ = ["Parameter", "DeltaSet", "Layer", "Backward", "forward_scope", "current_scope",
            "input_grad", "input_grad_needed", "unique_parameters", "held_frozen", "walk_layers", "run_forward"]

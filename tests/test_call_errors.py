@@ -109,3 +109,11 @@ def test_conv_matrix_with_its_arguments_swapped_says_so():
                                         r"the arguments are conv_matrix\(input_shape, weight\)"):
         me.functional.conv_matrix(np.ones((3, 3)), (4, 4))
     assert me.functional.conv_matrix((4, 4), np.ones((3, 3))).shape == (16, 4)
+
+
+@pytest.mark.parametrize("make", [lambda: L.Conv2D(1, 1, 3, bias="no"), lambda: L.Dense(3, 3, bias="no"),
+                                  lambda: L.ConvTranspose2D(1, 1, 3, bias=0), lambda: L.Sum(keepdims="yes"),
+                                  lambda: L.GlobalAvgPool2D(keepdims=1), lambda: me.train.Momentum(nesterov="no")])
+def test_a_switch_given_a_string_or_a_number_is_refused_not_read_as_its_truth(make):
+    with pytest.raises(TypeError, match=r"expected (bias|keepdims|nesterov) True or False"):
+        make()  # bias="no" built a bias

@@ -32,8 +32,9 @@ def conv_matrix(input_shape: Any, weight: Any, stride: Any = 1, padding: Any = 0
     try:
         shape = tuple(operator.index(v) for v in input_shape)
     except TypeError:
-        raise fail_type(where, "input_shape a tuple of ints, (C_in, H, W) or (H, W)", f"an array of shape {input_shape.shape}" if isinstance(input_shape, np.ndarray)
-                        else f"input_shape={input_shape!r}",
+        got = f"an array of shape {input_shape.shape}" if isinstance(input_shape, np.ndarray) \
+            else f"input_shape={input_shape!r}"
+        raise fail_type(where, "input_shape a tuple of ints, (C_in, H, W) or (H, W)", got,
                         "the arguments are conv_matrix(input_shape, weight)") from None
     if w.ndim == 2 and len(shape) == 2:
         w, shape = w[None, None], (1,) + shape

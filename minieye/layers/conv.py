@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import (LAYOUTS, check_dim, check_ndim, check_positive_int, compact, fail, generator, layer_gradient,
-                      layer_input, resolve_dtype, spatial_tuple)
+from ..checks import (LAYOUTS, check_bool, check_dim, check_ndim, check_positive_int, compact, fail, generator,
+                      layer_gradient, layer_input, resolve_dtype, spatial_tuple)
 from ..checks import where as where_of
 from ..core import Layer, Parameter, input_grad_needed
 from ..functional import conv as fconv
@@ -53,6 +53,7 @@ class _ConvBase(Layer):
         self.padding_spec = padding if isinstance(padding, str) else spatial_tuple(padding, nd, where, "padding")
         self.geometry = fconv.geometry_of(self.stride, padding, self.dilation, self.groups, self.kernel_size, where)
         self.dtype = resolve_dtype(dtype, where)
+        bias = check_bool(bias, where, "bias")
         rng = generator(rng, seed, where)
         shape, fan_in = self._weight_shape_and_fan_in()
         self._weight_shape = shape

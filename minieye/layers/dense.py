@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import (as_float_array, check_gradient, check_positive_int, fail, generator, layer_gradient, layer_input,
-                      resolve_dtype)
+from ..checks import (as_float_array, check_bool, check_gradient, check_positive_int, fail, generator, layer_gradient,
+                      layer_input, resolve_dtype)
 from ..checks import where as where_of
 from ..core import Backward, DeltaSet, Layer, Parameter, input_grad_needed
 from ..functional.linear import blas_threads_for
@@ -51,6 +51,7 @@ class Dense(Layer):
         where = where_of("Dense", name)
         self.in_features = check_positive_int(in_features, where, "in_features")
         self.out_features = check_positive_int(out_features, where, "out_features")
+        bias = check_bool(bias, where, "bias")
         self.dtype = resolve_dtype(dtype, where)
         if init not in _INITS:
             raise fail(where, f"init one of {_INITS}", f"init={init!r}")
@@ -85,7 +86,8 @@ class Dense(Layer):
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             flat = x.ndim > 2 and int(np.prod(x.shape[1:])) == self.in_features
             raise fail(f"{self.label()} forward", f"x of shape (..., {self.in_features})", f"x.shape == {x.shape}",
-                       "The last axis holds the features" + ("; put a layers.Flatten() before this layer" if flat else ""))
+                       "The last axis holds the features" + ("; put a layers.Flatten() before this layer"
+                                                             if flat else ""))
         weight, bias = self.weight, self.bias
         w = layer_parameter(self, "weight", (self.out_features, self.in_features), self.dtype)
         work = x.size * self.out_features  # multiply-adds of each product, forward and backward

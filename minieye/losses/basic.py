@@ -95,7 +95,7 @@ def _pair(loss: Loss, prediction: Any, target: Any) -> tuple[np.ndarray, np.ndar
     where = f"{loss.label()} forward"
     p = as_float_array(prediction, where, "prediction")
     t = as_float_array(target, where, "target", dtype=p.dtype)
-    if p.shape != t.shape:  # NumPy would broadcast (N, 1) against (N,) to (N, N): refused, with the fix when there is one
+    if p.shape != t.shape:  # NumPy would broadcast (N, 1) against (N,) to (N, N): refused, with the fix if any
         raise fail(where, "prediction and target of the same shape",
                    f"prediction.shape == {p.shape}, target.shape == {t.shape}",
                    f"reshape one: target.reshape({p.shape})" if p.size == t.size else None)
