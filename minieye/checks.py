@@ -146,7 +146,7 @@ def as_float_array(x: Any, where: str, name: str = "x", dtype: Any = None) -> np
             raise fail_type(where, f"{name} an array of numbers", f"{name}=None")
         try:
             x = np.asarray(x)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, RuntimeError) as exc:  # RuntimeError: a torch tensor that requires grad
             raise fail(where, f"{name} convertible to a numeric array", f"{type(x).__name__} ({exc})") from None
     kind = x.dtype.kind
     if kind not in "fiub":

@@ -117,3 +117,11 @@ def test_conv_matrix_with_its_arguments_swapped_says_so():
 def test_a_switch_given_a_string_or_a_number_is_refused_not_read_as_its_truth(make):
     with pytest.raises(TypeError, match=r"expected (bias|keepdims|nesterov) True or False"):
         make()  # bias="no" built a bias
+
+
+def test_a_torch_tensor_that_requires_grad_is_refused_naming_the_layer_and_torchs_fix():
+    torch = pytest.importorskip("torch")
+    assert L.Dense(3, 2)(torch.ones(4, 3)).shape == (4, 2)  # a plain tensor converts
+    with pytest.raises(ValueError, match=r"Dense\(3->2\) forward: expected x convertible to a numeric array; "
+                                         r"got Tensor \(.*detach\(\)"):
+        L.Dense(3, 2)(torch.ones(4, 3, requires_grad=True))
