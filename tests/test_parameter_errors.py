@@ -92,3 +92,14 @@ def test_an_integer_value_is_refused_a_float_of_the_other_precision_is_cast():
     assert dense(X2).dtype == np.float32 and np.all(dense(X2) == 5)
     conv = _replace(L.Conv2D(3, 4, 3), "weight", np.ones((4, 3, 3, 3)))
     assert conv(X4).dtype == np.float32 and np.all(conv(X4) == 27)
+
+
+def test_a_source_whose_parameter_was_replaced_by_an_array_says_how_to_set_it():
+    image = L.Source((1, 1, 4, 4), dtype="float64")
+    image.value = np.ones((1, 1, 4, 4))  # meant: image.value.value[...] = ...
+    with pytest.raises(TypeError, match=r"Source\(1, 1, 4, 4\) forward: expected value a minieye\.Parameter; "
+                                        r"got value is ndarray.*value\.value\[\.\.\.\] = new_values"):
+        image()
+    image = L.Source((1, 1, 4, 4), dtype="float64")
+    image.value.value[...] = 2.0
+    assert image().sum() == 32.0 and image.shape == (1, 1, 4, 4)
