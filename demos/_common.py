@@ -22,8 +22,37 @@ import numpy as np
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # figures go to files; no display needed
 
-__all__ = ["parser", "output_folder", "pyplot", "save_figure", "format_table", "print_table",
+__all__ = ["parser", "positive_int", "non_negative_int", "positive_float", "non_negative_float", "existing_file",
+           "output_folder", "pyplot", "save_figure", "format_table", "print_table",
            "bundled_image", "timer", "write_text", "fit"]
+
+
+def _number(kind: type, low: float, strict: bool, what: str) -> Any:
+    """An argparse ``type`` that reads a ``kind`` and refuses values below ``low`` (at ``low`` too when
+    ``strict``), so that ``--epochs -1`` is a usage error naming the option, not a traceback later."""
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}; got {text!r}") from None
+        if not np.isfinite(value) or value < low or (strict and value == low):
+            raise argparse.ArgumentTypeError(f"expected {what}; got {text!r}")
+        return value
+    convert.__name__ = what  # argparse names the type in some messages
+    return convert
+
+
+positive_int = _number(int, 0, True, "a positive integer")
+non_negative_int = _number(int, 0, False, "an integer >= 0")
+positive_float = _number(float, 0.0, True, "a number > 0")
+non_negative_float = _number(float, 0.0, False, "a number >= 0")
+
+
+def existing_file(text: str) -> str:
+    """An argparse ``type``: the path of a file that exists."""
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"no such file: {text!r}")
+    return text
 
 
 def parser(name: str, description: str) -> argparse.ArgumentParser:
@@ -32,7 +61,7 @@ def parser(name: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--out", default=os.path.join("out", name), help="folder for figures and tables "
                    "(default: %(default)s)")
     p.add_argument("--smoke", action="store_true", help="a tiny, seconds-long run (used by the tests)")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: %(default)s)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of every random draw (default: %(default)s)")
     return p
 
 

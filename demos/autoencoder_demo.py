@@ -89,7 +89,7 @@ def figure(models: dict, test: np.ndarray, folder, n: int = 10) -> None:
 
 def main(argv: list[str] | None = None) -> dict[str, dict]:
     p = common.parser("autoencoder", "Conv vs dense autoencoders on sklearn digits.")
-    p.add_argument("--iterations", type=int, default=100, help="L-BFGS iterations per model")
+    p.add_argument("--iterations", type=common.positive_int, default=100, help="L-BFGS iterations per model")
     args = p.parse_args(argv)
     n, iterations = (120, 5) if args.smoke else (None, args.iterations)
     folder = common.output_folder(args.out)

@@ -93,15 +93,15 @@ def oracle(truth: np.ndarray, blurred: np.ndarray, kernel: np.ndarray, method: s
 
 def main(argv: list[str] | None = None) -> list[dict]:
     p = common.parser("deconvolution", __doc__.splitlines()[0])
-    p.add_argument("--image", help="an image file (default: scikit-image's camera, no download)")
+    p.add_argument("--image", type=common.existing_file, help="an image file (default: scikit-image's camera, no download)")
     p.add_argument("--kernel", default="box5", help="box5, gauss, motion, disk or a .npy/image PSF (default: box5)")
-    p.add_argument("--noise", type=float, default=0.01, help="sd of the added Gaussian noise (default: 0.01)")
-    p.add_argument("--iterations", type=int, default=None,
+    p.add_argument("--noise", type=common.non_negative_float, default=0.01, help="sd of the added Gaussian noise (default: 0.01)")
+    p.add_argument("--iterations", type=common.positive_int, default=None,
                    help="L-BFGS iterations at most (default: deconvolve's, 200)")
     p.add_argument("--blind", action="store_true", help="also estimate the kernel (blind deconvolution)")
-    p.add_argument("--crop", type=int, default=None, help="use a centred crop of this size (faster)")
+    p.add_argument("--crop", type=common.positive_int, default=None, help="use a centred crop of this size (faster)")
     p.add_argument("--no-mindseye", action="store_true", help="skip the MindsEye-recipe run")
-    p.add_argument("--recipe-iterations", type=int, default=100,
+    p.add_argument("--recipe-iterations", type=common.positive_int, default=100,
                    help="L-BFGS iterations of the MindsEye-recipe run (default: 100; it gains little after)")
     p.add_argument("--no-learned", action="store_true",
                    help="skip the runs that use the shipped denoiser (prior='learned' and the default prior='auto')")

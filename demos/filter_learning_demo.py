@@ -24,6 +24,7 @@ beside the paper's, but MAE itself (lower is better) is the measure of recovery.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import warnings
 
@@ -62,10 +63,21 @@ IMAGES = ("astronaut", "camera", "chelsea", "coffee", "coins", "hubble_deep_fiel
 
 
 def parse_kernel(text: str) -> np.ndarray:
-    """``"a,b,c;d,e,f;g,h,i"`` (rows separated by ';') or a path to a .npy file."""
-    if text.endswith(".npy"):
-        return np.asarray(np.load(text, allow_pickle=False), dtype=np.float64)
-    return np.array([[float(v) for v in row.split(",")] for row in text.split(";")])
+    """``"a,b,c;d,e,f;g,h,i"`` (rows separated by ';') or a path to a .npy file; an argparse type
+    (a usage error naming the option for a ragged or non-numeric kernel or a missing file)."""
+    try:
+        if text.endswith(".npy"):
+            kernel = np.asarray(np.load(text, allow_pickle=False), dtype=np.float64)
+        else:
+            kernel = np.array([[float(v) for v in row.split(",")] for row in text.split(";")])
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {text!r}: {exc.strerror or exc}") from None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'a,b,c;d,e,f;g,h,i' (rows of as many numbers) or a .npy "
+                                         f"file; got {text!r}") from None
+    if kernel.ndim != 2 or not kernel.size or not np.isfinite(kernel).all():
+        raise argparse.ArgumentTypeError(f"expected a 2-D kernel of finite numbers; got shape {kernel.shape}")
+    return kernel
 
 
 def learn_sgd(images: np.ndarray, filtered: np.ndarray, size: int, rate: float, steps: int,
@@ -213,17 +225,20 @@ def figure(results: list[dict], images: np.ndarray, folder) -> None:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     p = common.parser("filter_learning", "Learn a 3x3 filter from an image pair and deconvolve (seed 002).")
-    p.add_argument("--kernel", help="an extra kernel: 'a,b,c;d,e,f;g,h,i' or a .npy file")
+    p.add_argument("--kernel", type=parse_kernel, help="an extra kernel: 'a,b,c;d,e,f;g,h,i' or a .npy file")
     p.add_argument("--only-kernel", action="store_true", help="run only --kernel, not the paper's filters")
-    p.add_argument("--size", type=int, nargs=2, default=(72, 100), help="image size h w (paper: 180 250)")
-    p.add_argument("--images", type=int, default=6, help="how many bundled images (max 10)")
-    p.add_argument("--steps", type=int, default=400, help="SGD steps (one pixel each) per learning rate")
-    p.add_argument("--iterations", type=int, default=60, help="L-BFGS iterations of the main deconvolution")
-    p.add_argument("--sgd-iterations", type=int, default=15, help="L-BFGS iterations deconvolving SGD kernels")
-    p.add_argument("--rates", type=float, nargs="+", default=RATES,
+    p.add_argument("--size", type=common.positive_int, nargs=2, default=(72, 100), help="image size h w (paper: 180 250)")
+    p.add_argument("--images", type=int, choices=range(1, len(IMAGES) + 1), metavar="N", default=6,
+                   help=f"how many bundled images (1 to {len(IMAGES)})")
+    p.add_argument("--steps", type=common.positive_int, default=400, help="SGD steps (one pixel each) per learning rate")
+    p.add_argument("--iterations", type=common.positive_int, default=60, help="L-BFGS iterations of the main deconvolution")
+    p.add_argument("--sgd-iterations", type=common.positive_int, default=15, help="L-BFGS iterations deconvolving SGD kernels")
+    p.add_argument("--rates", type=common.positive_float, nargs="+", default=RATES,
                    help="SGD learning rates (default: Table 1's ten, 1 .. 0.1; the paper also ran 0.09 .. 0.01)")
     args = p.parse_args(argv)
     args.rates = tuple(args.rates)
+    if args.only_kernel and args.kernel is None:
+        p.error("--only-kernel needs --kernel")
     if args.smoke:
         args.size, args.images, args.steps, args.iterations, args.sgd_iterations = (24, 30), 2, 100, 10, 5
         args.rates = (1.0, 0.1)
@@ -231,8 +246,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rng = np.random.default_rng(args.seed)
     images = np.stack([common.bundled_image(n, tuple(args.size)) for n in IMAGES[:args.images]])[:, None]
     filters = {} if args.only_kernel else dict(FILTERS)
-    if args.kernel:
-        filters["custom"] = parse_kernel(args.kernel)
+    if args.kernel is not None:
+        filters["custom"] = args.kernel
     with common.timer() as t:
         results = [run_filter(name, u, images, args, rng) for name, u in filters.items()]
     text = report(results, args.rates)

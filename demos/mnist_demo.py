@@ -118,9 +118,9 @@ def figures(history: list[dict[str, float]], counts: np.ndarray, folder) -> None
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = common.parser("mnist", __doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=12, help="training epochs (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=32, help="rows per batch (default: %(default)s)")
-    p.add_argument("--rate", type=float, default=0.004, help="peak learning rate (default: %(default)s)")
+    p.add_argument("--epochs", type=common.positive_int, default=12, help="training epochs (default: %(default)s)")
+    p.add_argument("--batch-size", type=common.positive_int, default=32, help="rows per batch (default: %(default)s)")
+    p.add_argument("--rate", type=common.positive_float, default=0.004, help="peak learning rate (default: %(default)s)")
     args = p.parse_args(argv)
     folder = common.output_folder(args.out)
     sizes = (300, 100) if args.smoke else (4000, 1000)

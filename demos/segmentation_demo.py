@@ -127,11 +127,11 @@ def curves(fits: dict, folder) -> None:
 
 def main(argv: list[str] | None = None) -> dict[str, tuple[float, float]]:
     p = common.parser("segmentation", "DeconvNet-style segmentation: switch unpooling vs nearest upsampling.")
-    p.add_argument("--train", type=int, default=200, help="training images")
-    p.add_argument("--test", type=int, default=100, help="held-out images")
-    p.add_argument("--iterations", type=int, default=1600, help="Adam iterations per model")
-    p.add_argument("--batch", type=int, default=10, help="images per Adam step")
-    p.add_argument("--rate", type=float, default=0.01, help="Adam learning rate")
+    p.add_argument("--train", type=common.positive_int, default=200, help="training images")
+    p.add_argument("--test", type=common.positive_int, default=100, help="held-out images")
+    p.add_argument("--iterations", type=common.positive_int, default=1600, help="Adam iterations per model")
+    p.add_argument("--batch", type=common.positive_int, default=10, help="images per Adam step")
+    p.add_argument("--rate", type=common.positive_float, default=0.01, help="Adam learning rate")
     args = p.parse_args(argv)
     if args.smoke:
         args.train, args.test, args.iterations = 8, 4, 4

@@ -132,12 +132,15 @@ def figure(shown: dict, image: np.ndarray, folder) -> None:
 def main(argv: list[str] | None = None) -> dict[str, list]:
     p = common.parser("separable", "Full vs separable (SVD) inverse kernels, and k_dagger as initialisation.")
     p.add_argument("--image", default="camera", help="bundled scikit-image picture (default: %(default)s)")
-    p.add_argument("--size", type=int, default=256, help="side of the test image")
-    p.add_argument("--sigma", type=float, default=0.01, help="noise standard deviation")
-    p.add_argument("--repeats", type=int, default=5, help="timing repeats (median)")
+    p.add_argument("--size", type=common.positive_int, default=256, help="side of the test image")
+    p.add_argument("--sigma", type=common.non_negative_float, default=0.01, help="noise standard deviation")
+    p.add_argument("--repeats", type=common.positive_int, default=5, help="timing repeats (median)")
     p.add_argument("--tune-kernel", default="disk", choices=sorted(KERNELS))
-    p.add_argument("--tune-iterations", type=int, default=40, help="L-BFGS iterations of fine-tuning")
+    p.add_argument("--tune-iterations", type=common.positive_int, default=40, help="L-BFGS iterations of fine-tuning")
     args = p.parse_args(argv)
+    from skimage import data
+    if not callable(getattr(data, args.image, None)) or args.image.startswith("_"):
+        p.error(f"--image: expected a scikit-image sample picture (camera, astronaut, coins, ...); got {args.image!r}")
     args.ranks, args.snr = (1, 2, 3, 6), {}
     if args.smoke:
         args.size, args.repeats, args.tune_iterations = 64, 1, 3

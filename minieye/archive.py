@@ -24,6 +24,7 @@ missing), never a zipfile, JSON or NumPy exception.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import math
@@ -37,8 +38,10 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from .checks import fail_type
+
 __all__ = ["write_archive", "read_archive", "open_archive", "ArchiveArrays", "array_header",
-           "MAX_META_BYTES", "MAX_BYTES", "atomic_file"]
+           "MAX_META_BYTES", "MAX_BYTES", "atomic_file", "check_writable"]
 
 _META = "meta.json"
 _ARRAYS = "arrays.npz"
@@ -73,10 +76,14 @@ def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
     over the target, with the mode a plain ``open`` would give; a symbolic link is written
     through. Networks, checkpoints and training logs are all written this way.
     """
+    target = check_writable(path)
     path = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     mode = _file_mode(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise _cannot_write(target, exc) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
@@ -84,10 +91,46 @@ def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
+        if isinstance(exc, OSError) and "cannot write " not in str(exc):
+            raise _cannot_write(target, exc) from None
         raise
+
+
+def _cannot_write(target: str, exc: OSError) -> OSError:
+    """``exc`` (same type and errno) with a message naming the file the caller asked for, not
+    the temporary file it was being written as."""
+    message = f"cannot write {target!r}: {exc.strerror or exc}"
+    try:
+        return type(exc)(exc.errno, message) if exc.errno is not None else type(exc)(message)
+    except TypeError:  # a subclass with its own constructor: keep it as it is
+        return exc
+
+
+def check_writable(path: Any, where: str = "save") -> str:
+    """``path`` as a string, after refusing, before any work, a path that cannot be written.
+
+    TypeError for a path that is not a str or os.PathLike; IsADirectoryError when it names a
+    folder; FileNotFoundError when its folder does not exist; PermissionError when the folder
+    is not writable. Each names the path (the monitors that save during training check this
+    when a run starts, so that a typo does not cost the training done before the first save).
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise fail_type(where, "path a str or os.PathLike", f"path={path!r}")
+    target = os.fspath(path)
+    if not target:
+        raise FileNotFoundError(errno.ENOENT, f"{where}: cannot write to an empty path; give a file name")
+    folder = os.path.dirname(os.path.realpath(target)) if os.path.islink(target) else os.path.dirname(target) or "."
+    if os.path.isdir(target):
+        raise IsADirectoryError(errno.EISDIR, f"cannot write {target!r}: it is a folder; give a file name in it")
+    if not os.path.isdir(folder):
+        hint = " ('~' is not expanded: use os.path.expanduser)" if target.startswith("~") else ""
+        raise FileNotFoundError(errno.ENOENT, f"cannot write {target!r}: the folder {folder!r} does not exist{hint}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, f"cannot write {target!r}: the folder {folder!r} is not writable")
+    return target
 
 
 def write_archive(path: str | os.PathLike, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
@@ -246,6 +289,8 @@ def open_archive(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> Iterato
 
     ValueError for anything malformed or beyond the limits (module docstring), OSError if missing.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise fail_type("load", "path a str or os.PathLike", f"path={path!r}")
     path = Path(path)
     where = repr(str(path))
     if not path.exists():

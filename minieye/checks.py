@@ -142,9 +142,11 @@ def as_float_array(x: Any, where: str, name: str = "x", dtype: Any = None) -> np
     Nothing is copied when ``x`` already fits.
     """
     if not isinstance(x, np.ndarray):
+        if x is None:
+            raise fail_type(where, f"{name} an array of numbers", f"{name}=None")
         try:
             x = np.asarray(x)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, RuntimeError) as exc:  # RuntimeError: a torch tensor that requires grad
             raise fail(where, f"{name} convertible to a numeric array", f"{type(x).__name__} ({exc})") from None
     kind = x.dtype.kind
     if kind not in "fiub":
@@ -175,7 +177,8 @@ def check_ndim(x: np.ndarray, ndim: int | Iterable[int], where: str, name: str =
         return
     ranks = " or ".join(str(r) for r in allowed)
     expected = f"{name} with {ranks} dimensions" + (f" ({layout})" if layout else "")
-    raise fail(where, expected, _shape_text(name, x))
+    hint = f"for one sample add the batch axis: {name}[None]" if layout and x.ndim + 1 in allowed else None
+    raise fail(where, expected, _shape_text(name, x), hint)
 
 
 def check_dim(x: np.ndarray, axis: int, size: int, where: str, name: str = "x",
@@ -345,11 +348,12 @@ def numbers_only(value: Any) -> bool:
     return isinstance(value, (tuple, list)) and len(value) > 0 and all(np.ndim(v) == 0 for v in value)
 
 
-def check_input_count(layer: Any, count: int, where: str, what: str = "input arrays") -> None:
+def check_input_count(layer: Any, count: int, where: str, what: str = "input arrays",
+                      hint: str = "a tuple or list is read as one array per input: give a single input as one array",
+                      ) -> None:
     """Refuse ``count`` arrays for a layer or network that takes another number of inputs."""
     if layer.n_inputs is not None and count != layer.n_inputs:
-        raise fail(where, f"{layer.n_inputs} {what}, as {layer.label()} takes", str(count),
-                   "a tuple or list is read as one array per input: give a single input as one array")
+        raise fail(where, f"{layer.n_inputs} {what}, as {layer.label()} takes", str(count), hint)
 
 
 def generator(rng: Any, seed: Any, where: str) -> np.random.Generator:

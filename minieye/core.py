@@ -17,7 +17,9 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from .checks import as_float_array, check_bool, fail, resolve_dtype
+from .checks import as_float_array, check_bool, fail, fail_type, resolve_dtype
+# re-exported: part of the layer contract (docs/core.md)
+from .passes import current_scope, forward_scope, input_grad, input_grad_needed
 
 __all__ = ["Parameter", "DeltaSet", "Layer", "Backward", "forward_scope", "current_scope",
            "input_grad", "input_grad_needed", "unique_parameters", "held_frozen", "walk_layers", "run_forward"]
@@ -46,7 +48,7 @@ class Parameter:
             dtype = resolve_dtype(dtype, where)
         self.value = np.array(as_float_array(value, where, "value", dtype), copy=True)
         self.name = name or "param"
-        self.frozen = bool(frozen)
+        self.frozen = check_bool(frozen, where, "frozen")
 
     @property
     def frozen(self) -> bool:
@@ -78,11 +80,15 @@ class DeltaSet:
     # -- accumulation --------------------------------------------------------
     def add(self, param: Parameter, delta: np.ndarray) -> None:
         """Add ``delta`` (shape of ``param.value``) into this set; ignored for frozen parameters."""
+        if not isinstance(param, Parameter):
+            raise fail_type("DeltaSet.add", "param a minieye.Parameter", f"param is {type(param).__name__}")
         if param.frozen:
             return
         if np.shape(delta) != param.shape:
             raise fail(f"DeltaSet.add({param.name!r})", f"delta of shape {param.shape}",
                        f"shape {np.shape(delta)}")
+        if np.iscomplexobj(delta):  # the copy below would drop the imaginary part with only a warning
+            raise fail_type(f"DeltaSet.add({param.name!r})", "a real delta", f"dtype {np.asarray(delta).dtype}")
         current = self._deltas.get(param)
         if current is None:
             self._deltas[param] = np.array(delta, dtype=param.dtype, copy=True)
@@ -192,7 +198,12 @@ def _explained_backward(forward: Callable) -> Callable:
     to pass (Python's own message names the closure's argument but not what it is for)."""
     @functools.wraps(forward)
     def checked_forward(self: "Layer", *inputs: Any, **kwargs: Any) -> Any:
-        result = forward(self, *inputs, **kwargs)
+        try:
+            result = forward(self, *inputs, **kwargs)
+        except TypeError as exc:
+            if _binding(exc, self, inputs):
+                raise _wrong_arguments(self, inputs, exc) from None
+            raise
         if not (isinstance(result, tuple) and len(result) == 2 and callable(result[1])):
             return result
         y, backward = result
@@ -202,6 +213,10 @@ def _explained_backward(forward: Callable) -> Callable:
                 missing = "dy and deltas are" if dy is _MISSING else "deltas is"
                 raise TypeError(f"{self.label()} backward(dy, deltas): {missing} missing; pass the output "
                                 f"gradient dy and a minieye.DeltaSet() that parameter gradients are added into")
+            if not isinstance(deltas, DeltaSet) and (deltas is not None or self.parameters()):  # None: no parameters
+                raise fail_type(f"{self.label()} backward", "deltas a minieye.DeltaSet",
+                                f"deltas={deltas!r}", "pass minieye.DeltaSet(): parameter gradients are added into it",
+                                value=deltas)
             return backward(dy, deltas, *more)
 
         return y, checked_backward
@@ -234,6 +249,8 @@ class Layer:
             cls.forward = _explained_backward(cls.__dict__["forward"])
 
     def __init__(self, name: str | None = None):
+        if name is not None and not isinstance(name, str):  # messages, repr and saved configs show it as text
+            raise fail_type(type(self).__name__, "name a str or None", f"name={name!r}")
         self.name = name
 
     # -- the protocol ----------------------------------------------------------
@@ -274,6 +291,7 @@ class Layer:
     # -- conveniences ------------------------------------------------------------
     def freeze(self, frozen: bool = True) -> "Layer":
         """Set every parameter's ``frozen`` flag (``freeze(False)`` is ``unfreeze()``)."""
+        frozen = check_bool(frozen, f"{self.label()}.freeze", "frozen")
         for p in self.parameters():
             p.frozen = frozen
         return self
@@ -319,7 +337,28 @@ def run_forward(layer: "Layer", inputs: tuple) -> tuple[Any, Backward]:
     if "forward" in layer.__dict__:  # replaced on the instance: honour it
         return layer.forward(*inputs)
     forward = type(layer).forward  # the wrapper, unless the class attribute was replaced since
-    return getattr(forward, "unchecked", forward)(layer, *inputs)
+    try:
+        return getattr(forward, "unchecked", forward)(layer, *inputs)
+    except TypeError as exc:
+        if _binding(exc, layer, inputs):
+            raise _wrong_arguments(layer, inputs, exc) from None
+        raise
+
+
+def _binding(exc: TypeError, layer: "Layer", inputs: tuple) -> bool:
+    """Whether Python raised ``exc`` binding the arguments of a call given another number of inputs
+    than the layer takes: the calling frame is the last of its traceback (an error raised inside
+    the called function has that function's frame after it)."""
+    return (exc.__traceback__ is not None and exc.__traceback__.tb_next is None
+            and layer.n_inputs is not None and len(inputs) != layer.n_inputs)
+
+
+def _wrong_arguments(layer: "Layer", inputs: tuple, exc: TypeError) -> TypeError:
+    """The layer's count of inputs, instead of Python's ``forward() takes 2 positional arguments
+    but 3 were given``, which counts ``self`` and names no layer."""
+    takes = str(layer.n_inputs)
+    return fail_type(f"{layer.label()} forward", f"{takes} input array(s)", f"{len(inputs)} ({exc})",
+                     "a layer takes its inputs as separate arguments; a Source takes none")
 
 
 def walk_layers(root: "Layer") -> list["Layer"]:
@@ -342,56 +381,3 @@ def unique_parameters(*sources: "Layer | Iterable[Parameter]") -> list[Parameter
         for p in source.parameters() if isinstance(source, Layer) else source:
             seen.setdefault(id(p), p)
     return list(seen.values())
-
-
-# -- per-pass scope --------------------------------------------------------------
-# Some layers hand per-call data to a partner layer in the same forward pass (MaxUnpool2D reads
-# the switches its MaxPool2D recorded). Stored on the layer, it would break interleaved batches:
-# a pass opens a scope, a dict living as long as the outermost network call (a context variable).
-_SCOPE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("minieye_forward_scope", default=None)
-
-
-@contextlib.contextmanager
-def forward_scope() -> Iterator[dict]:
-    """Open a forward-pass scope unless one is open already (nested networks share it)."""
-    current = _SCOPE.get()
-    if current is not None:
-        yield current
-        return
-    scope: dict = {}
-    token = _SCOPE.set(scope)
-    try:
-        yield scope
-    finally:
-        _SCOPE.reset(token)
-
-
-def current_scope() -> dict | None:
-    """The open forward-pass scope, or None outside any network or layer call."""
-    return _SCOPE.get()
-
-
-# -- whether a backward call's input gradient will be used ---------------------------------
-# A network knows when a layer's inputs are data that need no gradient (the first layer of a model
-# being trained); layers with a costly input gradient (convolutions, dense) ask ``input_grad_needed()``.
-_INPUT_GRAD: contextvars.ContextVar[bool] = contextvars.ContextVar("minieye_input_grad", default=True)
-
-
-def input_grad_needed() -> bool:
-    """Inside a backward call: False when the caller will not use the input gradient(s)."""
-    return _INPUT_GRAD.get()
-
-
-class input_grad:
-    """``with input_grad(needed):`` runs a backward call telling the layer whether its input gradient(s)
-    will be used (a class: networks enter one per layer, and a generator-based one costs more)."""
-    __slots__ = ("needed", "token")
-
-    def __init__(self, needed: bool):
-        self.needed = bool(needed)
-
-    def __enter__(self) -> None:
-        self.token = _INPUT_GRAD.set(self.needed)
-
-    def __exit__(self, *exc: Any) -> None:
-        _INPUT_GRAD.reset(self.token)

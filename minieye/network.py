@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .checks import fail, fail_type
+from .checks import check_input_count, fail, fail_type
 from .core import (Backward, DeltaSet, Layer, Parameter, current_scope, forward_scope, input_grad,
                    input_grad_needed, run_forward, unique_parameters, walk_layers)
 
@@ -105,6 +105,9 @@ class Sequential(Layer):
         return self.layers[index]
 
     def forward(self, *inputs: Any) -> tuple[Any, Backward]:
+        if self.layers and len(inputs) != self.n_inputs and self.n_inputs is not None:
+            check_input_count(self, len(inputs), f"{self.label()} forward",
+                              hint="a layer takes its inputs as separate arguments; a Source takes none")
         steps: list[Backward | None] = []
         trainable: list[bool] = []
         alive = len(inputs) > 0  # the network's inputs may need a gradient; a source chain starts dead
@@ -196,8 +199,9 @@ class Graph(Layer):
         where = f"{self.label()}.add({layer.label() if isinstance(layer, Layer) else layer!r})"
         if not isinstance(layer, Layer):
             raise fail_type(where, "a Layer", type(layer).__name__, value=layer)
-        if layer is self:
-            raise fail(where, "a layer other than the graph itself", "the graph")
+        if any(inner is self for inner in walk_layers(layer)):  # forward would recurse without end
+            raise fail(where, "a layer other than the graph itself or a network holding it",
+                       "the graph" if layer is self else f"{layer.label()}, which holds this graph")
         for node in inputs:
             if not isinstance(node, Node) or node.graph is not self:
                 raise fail(where, "input nodes made by this graph's input() or add()", repr(node))

@@ -1,4 +1,5 @@
 """Smoke runs of the seed-reproduction demos (demos/*_demo.py with --smoke), seconds each."""
+import re
 import sys
 from pathlib import Path
 
@@ -155,3 +156,23 @@ def test_mnist_random_shift_backward_is_its_adjoint_and_eval_is_the_identity():
     assert not np.array_equal(y, x)
     np.testing.assert_allclose(np.vdot(y, dy), np.vdot(x, backward(dy, None)), rtol=1e-12)  # <Sx, dy> = <x, S'dy>
     assert shift.eval().forward(x)[0] is x
+
+
+@pytest.mark.parametrize("module, argv, message", [
+    (autoencoder_demo, ["--iterations", "-5"], r"argument --iterations: expected a positive integer; got '-5'"),
+    (segmentation_demo, ["--batch", "0"], r"argument --batch: expected a positive integer; got '0'"),
+    (segmentation_demo, ["--rate", "nan"], r"argument --rate: expected a number > 0; got 'nan'"),
+    (separable_demo, ["--image", "nosuch"], r"--image: expected a scikit-image sample picture.*'nosuch'"),
+    (separable_demo, ["--sigma", "-0.1"], r"argument --sigma: expected a number >= 0"),
+    (conv_matrix_demo, ["--seed", "-1"], r"argument --seed: expected an integer >= 0; got '-1'"),
+    (filter_learning_demo, ["--kernel", "1,2;3"], r"argument --kernel: expected 'a,b,c;d,e,f;g,h,i'"),
+    (filter_learning_demo, ["--kernel", "missing.npy"], r"argument --kernel: cannot read 'missing\.npy'"),
+    (filter_learning_demo, ["--images", "20"], r"argument --images: invalid choice: 20"),
+    (filter_learning_demo, ["--only-kernel"], r"--only-kernel needs --kernel"),
+])
+def test_a_bad_option_is_a_usage_error_naming_it_before_any_work(module, argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        module.main(["--out", str(tmp_path / "out"), *argv])
+    assert stopped.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()  # refused before the output folder was made

@@ -264,6 +264,22 @@ def test_backward_twice_doubles_deltas():
 def test_float32_layers_are_refused_by_the_gradient_check():
     with pytest.raises(ValueError, match="dtype='float64'"):
         check_gradients(L.Dense(4, 2), X)
+    with pytest.raises(TypeError, match=r"needs a layer instance.*pass Dense\(\.\.\.\)"):
+        check_gradients(L.Dense, X)
+
+
+def test_a_layer_whose_config_misses_a_constructor_argument_is_told_what_config_is_for():
+    class Gain(me.Layer):
+        def __init__(self, k):
+            super().__init__()
+            self.k = k
+
+        def forward(self, x):
+            return x * self.k, lambda dy, deltas: dy * self.k
+
+    with pytest.raises(AssertionError, match=r"type\(layer\)\(\*\*layer\.config\(\)\) fails .*'k'.*"
+                                             r"constructor's keyword arguments"):
+        check_config(Gain(2.0), X)
 
 
 def test_nondiff_inputs_and_several_inputs():

@@ -284,3 +284,39 @@ def test_saving_over_a_symbolic_link_writes_through_it(tmp_path):
     assert link.is_symlink() and os.readlink(link) == str(target)
     assert np.array_equal(me.io.load(target).weight.value, me.layers.Dense(3, 2, seed=1).weight.value)
     assert sorted(p.name for p in target.parent.iterdir()) == ["v3.minieye"]  # no temporary file left
+
+
+# -- paths that cannot be written: the message names the path asked for, never the temporary file ------------
+@pytest.mark.parametrize("path, error, message", [
+    ("missing/net.minieye", FileNotFoundError, r"cannot write '.*missing/net\.minieye': the folder '.*missing' does not"),
+    ("", FileNotFoundError, r"empty path"),
+    (".", IsADirectoryError, r"cannot write '\.': it is a folder"),
+    ("~/nowhere_minieye/net.minieye", FileNotFoundError, r"'~' is not expanded"),
+    (None, TypeError, r"expected path a str or os\.PathLike; got path=None"),
+])
+def test_an_unwritable_path_is_refused_naming_it_before_anything_is_written(tmp_path, monkeypatch, path, error,
+                                                                             message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(error, match=message) as caught:
+        me.io.save(Affine(2), path)
+    assert ".tmp" not in str(caught.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_folder_without_write_permission_and_a_failing_temporary_file_name_the_target(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # as a non-root user in a read-only folder
+    with pytest.raises(PermissionError, match=r"cannot write '.*net\.minieye': the folder .* is not writable"):
+        me.io.save(Affine(2), tmp_path / "net.minieye")
+    monkeypatch.undo()
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".net.minieye.x.tmp"))
+
+    monkeypatch.setattr("tempfile.mkstemp", refuse)  # a folder that the access check could not see through
+    with pytest.raises(PermissionError, match=r"cannot write '.*net\.minieye': Permission denied$"):
+        me.io.save(Affine(2), tmp_path / "net.minieye")
+
+
+def test_loading_something_that_is_not_a_path_is_a_type_error():
+    with pytest.raises(TypeError, match=r"load: expected path a str or os\.PathLike; got path=None"):
+        me.io.load(None)

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1] / "minieye"
 # Lower ranks never import higher ones: kernels <- functional <- layers/losses <- network <- io/train
 # <- restore, distributed; testing sits on top (nothing in the package imports it but minieye/__init__.py).
 RANKS = {
-    "checks": 0, "core": 0, "archive": 0, "options": 0, "progress": 0, "randomness": 0,
+    "checks": 0, "core": 0, "passes": 0, "archive": 0, "options": 0, "progress": 0, "randomness": 0,
     "kernels": 1,
     "functional": 2,
     "layers": 3, "losses": 3,

@@ -184,4 +184,5 @@ def test_checkpoint_keeps_running_statistics_and_dropout_masks(tmp_path):
     with pytest.raises(ValueError, match="layers"):
         train.Trainer(train.Problem(me.Sequential(layers.Dense(5, 8, dtype="float64"), layers.BatchNorm1D(8, dtype="float64"),
                                                   layers.Dense(8, 3, dtype="float64")), losses.MSE(),
-                                    np.zeros((4, 5)), np.zeros((4, 3))), train.Adam(), train.FixedStep(0.01)).resume(path)
+                                    np.zeros((40, 5)), np.zeros((40, 3)), batch_size=16),  # the saved batching
+                      train.Adam(), train.FixedStep(0.01)).resume(path)

@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..checks import check_nonneg_int, check_positive_int, fail, fail_type
+from ..checks import check_bool, check_nonneg_int, check_positive_int, fail, fail_type
 from ..core import DeltaSet, Layer, Parameter
 from ..options import get
 from ..train.constraints import Box
@@ -95,7 +95,7 @@ class DistributedProblem(Problem):
         if reduction not in ("mean", "sum"):
             raise fail(where, "reduction 'mean' or 'sum'", repr(reduction))
         self.reduction = reduction
-        self.direct = bool(direct)
+        self.direct = check_bool(direct, where, "direct")
         self.shards = shards
         self.retries = check_nonneg_int(retries, where, "retries")
         if shards is None:

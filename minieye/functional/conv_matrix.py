@@ -8,11 +8,12 @@ for small sizes (C is dense); the kernels never build it.
 """
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array, fail, pair
+from ..checks import as_float_array, fail, fail_type, pair
 from ..kernels.conv_geometry import conv_output_size
 
 __all__ = ["conv_matrix"]
@@ -28,7 +29,13 @@ def conv_matrix(input_shape: Any, weight: Any, stride: Any = 1, padding: Any = 0
     """
     where = "conv_matrix"
     w = as_float_array(weight, where, "weight")
-    shape = tuple(int(v) for v in input_shape)
+    try:
+        shape = tuple(operator.index(v) for v in input_shape)
+    except TypeError:
+        got = f"an array of shape {input_shape.shape}" if isinstance(input_shape, np.ndarray) \
+            else f"input_shape={input_shape!r}"
+        raise fail_type(where, "input_shape a tuple of ints, (C_in, H, W) or (H, W)", got,
+                        "the arguments are conv_matrix(input_shape, weight)") from None
     if w.ndim == 2 and len(shape) == 2:
         w, shape = w[None, None], (1,) + shape
     if w.ndim != 4 or len(shape) != 3 or w.shape[1] != shape[0]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 
-from ..archive import MAX_BYTES, open_archive, write_archive
+from ..archive import MAX_BYTES, check_writable, open_archive, write_archive
 from ..core import Layer
 from .decode import decode
 from .encode import FORMAT, VERSION, encode
@@ -33,6 +33,8 @@ def save(layer: Layer, path: str | os.PathLike) -> None:
     ``config()`` would not rebuild it is refused here (ValueError naming it) instead of
     producing a file that cannot be loaded.
     """
+    if isinstance(layer, Layer):  # (encode names a non-layer first: the arguments may be swapped)
+        check_writable(path, "minieye.io.save")  # a typo in the path fails before the work of encoding
     meta, arrays = encode(layer)
     # Round-trip through JSON exactly as a reader will see it, then build it once.
     try:

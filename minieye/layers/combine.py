@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array, check_gradient, fail
+from ..checks import as_float_array, check_bool, check_gradient, fail
 from ..checks import where as where_of
 from ..core import Backward, DeltaSet, Layer
 from ._broadcast import sum_to_shape
@@ -147,7 +147,7 @@ class _Reduce(Layer):
         if axes is not None and not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
             raise fail(where, "axis an int, a tuple of ints or None", f"axis={axis!r}")
         self.axis = None if axes is None else tuple(int(a) for a in axes)
-        self.keepdims = bool(keepdims)
+        self.keepdims = check_bool(keepdims, where, "keepdims")
 
     def config(self) -> dict[str, Any]:
         axis = None if self.axis is None else list(self.axis)

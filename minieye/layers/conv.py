@@ -18,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import (LAYOUTS, check_dim, check_ndim, check_positive_int, compact, fail, generator, layer_gradient,
-                      layer_input, resolve_dtype, spatial_tuple)
+from ..checks import (LAYOUTS, check_bool, check_dim, check_ndim, check_positive_int, compact, fail, generator,
+                      layer_gradient, layer_input, resolve_dtype, spatial_tuple)
 from ..checks import where as where_of
 from ..core import Layer, Parameter, input_grad_needed
 from ..functional import conv as fconv
 from ..functional.conv import Geometry
+from ._parameters import layer_parameter
 
 __all__ = ["Conv1D", "Conv2D", "Conv3D", "ConvTranspose1D", "ConvTranspose2D", "ConvTranspose3D"]
 
@@ -52,8 +53,10 @@ class _ConvBase(Layer):
         self.padding_spec = padding if isinstance(padding, str) else spatial_tuple(padding, nd, where, "padding")
         self.geometry = fconv.geometry_of(self.stride, padding, self.dilation, self.groups, self.kernel_size, where)
         self.dtype = resolve_dtype(dtype, where)
+        bias = check_bool(bias, where, "bias")
         rng = generator(rng, seed, where)
         shape, fan_in = self._weight_shape_and_fan_in()
+        self._weight_shape = shape
         # He initialisation: keeps the activation variance through ReLU networks.
         std = np.sqrt(2.0 / max(fan_in, 1.0))
         self.weight = Parameter(rng.standard_normal(shape) * std, name=f"{name or 'conv'}.weight", dtype=self.dtype)
@@ -88,10 +91,19 @@ class _ConvBase(Layer):
             extra += f", groups={self.groups}"
         return f"{type(self).__name__}({self.in_channels}->{self.out_channels}, {k}{extra})"
 
+    def _parameters(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The weight (contiguous, for the kernels) and bias values, checked against the built shapes."""
+        w = np.ascontiguousarray(layer_parameter(self, "weight", self._weight_shape, self.dtype))
+        b = None if self.bias is None else layer_parameter(self, "bias", (self.out_channels,), self.dtype)
+        return w, b
+
     def _input(self, x: Any, where: str) -> np.ndarray:
         x = layer_input(x, self, dtype=self.dtype)
         check_ndim(x, self.nd + 2, where, "x", layout=LAYOUTS[self.nd])
-        check_dim(x, 1, self.in_channels, where, "x", "in_channels")
+        if x.shape[1] != self.in_channels:
+            check_dim(x, 1, self.in_channels, where, "x", "in_channels",
+                      "arrays are channels-first: np.moveaxis(x, -1, 1) for channels-last data"
+                      if x.shape[-1] == self.in_channels else None)
         return x
 
     def _bias_grad(self, dy: np.ndarray, deltas) -> None:
@@ -116,10 +128,10 @@ class _Conv(_ConvBase):
         x = self._input(x, where)
         geometry = self.geometry
         fconv.check_sizes(x, geometry, fconv.check_kernel_fits(x.shape[2:], self.kernel_size, geometry, where),
-                          self.weight.shape[0], where)
-        w = np.ascontiguousarray(self.weight.value, dtype=self.dtype)  # no copy unless replaced by hand
+                          self.out_channels, where)
+        w, b = self._parameters()
         plan = fconv.conv_plan(x.shape, w.shape, geometry)  # one plan for the forward and both gradients
-        y = fconv.conv_forward(x, w, geometry, self.bias.value if self.bias is not None else None, plan)
+        y = fconv.conv_forward(x, w, geometry, b, plan)
         input_size = x.shape[2:]
 
         def backward(dy, deltas):
@@ -155,12 +167,11 @@ class _ConvTranspose(_ConvBase):
         x = self._input(x, where)
         geometry = self.geometry
         out = fconv.transpose_output_size(x.shape[2:], self.kernel_size, geometry, self.output_padding, where)
-        fconv.check_sizes(x, geometry, out, self.weight.shape[1] * geometry.groups, where)
-        w = np.ascontiguousarray(self.weight.value, dtype=self.dtype)  # no copy unless replaced by hand
+        fconv.check_sizes(x, geometry, out, self.out_channels, where)
+        w, b = self._parameters()
         # the plan of the convolution this layer is the adjoint of (its input is our output)
         plan = fconv.conv_plan((x.shape[0], w.shape[1] * self.groups) + out, w.shape, geometry)
-        y = fconv.add_bias(fconv.conv_grad_input(x, w, out, geometry, plan),
-                           self.bias.value if self.bias is not None else None)
+        y = fconv.add_bias(fconv.conv_grad_input(x, w, out, geometry, plan), b)
 
         def backward(dy, deltas):
             dy = layer_gradient(dy, y.shape, x.dtype, self)

@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import (as_float_array, check_gradient, check_positive_int, fail, generator, layer_gradient, layer_input,
-                      resolve_dtype)
+from ..checks import (as_float_array, check_bool, check_gradient, check_positive_int, fail, generator, layer_gradient,
+                      layer_input, resolve_dtype)
 from ..checks import where as where_of
 from ..core import Backward, DeltaSet, Layer, Parameter, input_grad_needed
 from ..functional.linear import blas_threads_for
 from ._broadcast import sum_to_shape
+from ._parameters import layer_parameter
 
 __all__ = ["Dense", "Bias", "Scale", "Linear"]
 
@@ -50,6 +51,7 @@ class Dense(Layer):
         where = where_of("Dense", name)
         self.in_features = check_positive_int(in_features, where, "in_features")
         self.out_features = check_positive_int(out_features, where, "out_features")
+        bias = check_bool(bias, where, "bias")
         self.dtype = resolve_dtype(dtype, where)
         if init not in _INITS:
             raise fail(where, f"init one of {_INITS}", f"init={init!r}")
@@ -82,14 +84,17 @@ class Dense(Layer):
     def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
         x = layer_input(x, self, dtype=self.dtype)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
+            flat = x.ndim > 2 and int(np.prod(x.shape[1:])) == self.in_features
             raise fail(f"{self.label()} forward", f"x of shape (..., {self.in_features})", f"x.shape == {x.shape}",
-                       "The last axis holds the features")
+                       "The last axis holds the features" + ("; put a layers.Flatten() before this layer"
+                                                             if flat else ""))
         weight, bias = self.weight, self.bias
+        w = layer_parameter(self, "weight", (self.out_features, self.in_features), self.dtype)
         work = x.size * self.out_features  # multiply-adds of each product, forward and backward
         with blas_threads_for(work):
-            y = x @ weight.value.T
+            y = x @ w.T
         if bias is not None:
-            y += bias.value
+            y += layer_parameter(self, "bias", (self.out_features,), self.dtype)
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray | None:
             dy = layer_gradient(dy, y.shape, x.dtype, self)
@@ -98,7 +103,7 @@ class Dense(Layer):
                     deltas.add(weight, dy.reshape(-1, self.out_features).T @ x.reshape(-1, self.in_features))
                 if bias is not None and not bias.frozen:
                     deltas.add(bias, dy.reshape(-1, self.out_features).sum(axis=0))
-                return dy @ weight.value if input_grad_needed() else None
+                return dy @ w if input_grad_needed() else None
 
         return y, backward
 
@@ -133,7 +138,7 @@ class Bias(Layer):
             raise fail(where, f"x whose trailing axes broadcast with the bias shape {self.shape}",
                        f"x.shape == {x.shape}")
         bias = self.bias
-        y = x + bias.value
+        y = x + layer_parameter(self, "bias", self.shape, self.dtype)
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
             dy = check_gradient(dy, y.shape, x.dtype, f"{self.label()} backward")
@@ -169,9 +174,10 @@ class Linear(Layer):
     def forward(self, x: Any) -> tuple[np.ndarray, Backward]:
         x = as_float_array(x, f"{self.label()} forward", "x", dtype=self.dtype)
         scale, offset = self.scale, self.offset
-        y = scale.value * x
+        a = layer_parameter(self, "scale", (), self.dtype)
+        y = a * x
         if offset is not None:
-            y = y + offset.value
+            y = y + layer_parameter(self, "offset", (), self.dtype)
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray:
             dy = check_gradient(dy, x.shape, x.dtype, f"{self.label()} backward")
@@ -179,7 +185,7 @@ class Linear(Layer):
                 deltas.add(scale, np.asarray(np.vdot(dy, x), dtype=x.dtype))
             if offset is not None and not offset.frozen:
                 deltas.add(offset, np.asarray(dy.sum(), dtype=x.dtype))
-            return dy * scale.value
+            return dy * a
 
         return np.asarray(y, dtype=x.dtype), backward
 

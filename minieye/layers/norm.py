@@ -29,6 +29,7 @@ from ..checks import (as_float_array, check_bool, check_gradient, check_optional
                       check_real, fail, resolve_dtype)
 from ..checks import where as where_of
 from ..core import Backward, DeltaSet, Layer, Parameter, input_grad_needed
+from ._parameters import layer_parameter
 
 __all__ = ["BatchNorm1D", "BatchNorm2D", "LayerNorm", "GroupNorm"]
 
@@ -60,17 +61,26 @@ class _Normalization(Layer):
         self.eps = check_real(eps, where, "eps", positive=True)
         affine = check_bool(affine, where, self._affine_argument)
         self.dtype = resolve_dtype(dtype, where)
+        self._feature_shape = tuple(feature_shape)
         self.weight = Parameter(np.ones(feature_shape), name="weight", dtype=self.dtype) if affine else None
         self.bias = Parameter(np.zeros(feature_shape), name="bias", dtype=self.dtype) if affine else None
 
     def config(self) -> dict[str, Any]:
         return {"eps": self.eps, "dtype": self.dtype.name, **super().config()}
 
-    def _affine(self, xhat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-        """weight * xhat + bias, the parameters viewed with ``shape`` to broadcast against xhat."""
+    def _affine_values(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(weight, bias) values checked against the feature shape (before any state changes), or None."""
         if self.weight is None:
+            return None
+        return (layer_parameter(self, "weight", self._feature_shape, self.dtype),
+                layer_parameter(self, "bias", self._feature_shape, self.dtype))
+
+    @staticmethod
+    def _affine(xhat: np.ndarray, shape: tuple[int, ...], values: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+        """weight * xhat + bias, the parameters viewed with ``shape`` to broadcast against xhat."""
+        if values is None:
             return xhat
-        return xhat * self.weight.value.reshape(shape) + self.bias.value.reshape(shape)
+        return xhat * values[0].reshape(shape) + values[1].reshape(shape)
 
     def _affine_backward(self, dy: np.ndarray, xhat: np.ndarray, shape: tuple[int, ...],
                          deltas: DeltaSet) -> np.ndarray:
@@ -133,6 +143,7 @@ class _BatchNorm(_Normalization):
         axes = (0,) + tuple(range(2, x.ndim))
         shape = (1, self.num_features) + (1,) * (x.ndim - 2)
         training = self.training
+        affine = self._affine_values()
         if training:
             count = x.size // self.num_features
             if count < 2:
@@ -143,7 +154,7 @@ class _BatchNorm(_Normalization):
         else:  # r and xhat are fresh arrays: the closure does not see later updates of the running statistics
             r = 1 / np.sqrt(self.running_var.reshape(shape) + self.dtype.type(self.eps))
             xhat = (x - self.running_mean.reshape(shape)) * r
-        y = self._affine(xhat, shape)
+        y = self._affine(xhat, shape, affine)
 
         def backward(dy: Any, deltas: DeltaSet) -> np.ndarray | None:
             dy = check_gradient(dy, x.shape, x.dtype, f"{self.label()} backward")
@@ -224,7 +235,7 @@ class LayerNorm(_Normalization):
             g = self._affine_backward(dy, xhat, shape, deltas)
             return standardize_backward(g, xhat, r, axes) if input_grad_needed() else None
 
-        return self._affine(xhat, shape), backward
+        return self._affine(xhat, shape, self._affine_values()), backward
 
 
 class GroupNorm(_Normalization):
@@ -270,4 +281,4 @@ class GroupNorm(_Normalization):
                 return None
             return standardize_backward(g.reshape(grouped), xhat_g, r, (2,)).reshape(x.shape)
 
-        return self._affine(xhat, shape), backward
+        return self._affine(xhat, shape, self._affine_values()), backward

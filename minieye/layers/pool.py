@@ -347,7 +347,7 @@ class GlobalAvgPool2D(Layer):
 
     def __init__(self, keepdims: bool = False, name: str | None = None):
         super().__init__(name)
-        self.keepdims = bool(keepdims)
+        self.keepdims = check_bool(keepdims, where(type(self).__name__, name), "keepdims")
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "keepdims": self.keepdims}

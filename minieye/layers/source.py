@@ -13,6 +13,7 @@ import numpy as np
 from ..checks import as_float_array, check_gradient, check_positive_int, fail, resolve_dtype
 from ..checks import where as where_of
 from ..core import Backward, DeltaSet, Layer, Parameter
+from ._parameters import layer_parameter
 
 __all__ = ["Source"]
 
@@ -41,10 +42,11 @@ class Source(Layer):
             self.dtype = resolve_dtype(dtype, where)
             arr = np.zeros(dims, dtype=self.dtype)
         self.value = Parameter(arr, name="value", dtype=self.dtype)
+        self._built_shape = self.value.shape
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.value.shape
+        return self._built_shape
 
     def config(self) -> dict[str, Any]:
         return {"shape": list(self.shape), "dtype": self.dtype.name, **super().config()}
@@ -53,9 +55,10 @@ class Source(Layer):
         return f"Source{self.shape}"
 
     def forward(self) -> tuple[np.ndarray, Backward]:
+        # checked (a common slip: image.value = array, for image.value.value[...] = array), then
+        # copied: the trainer updates param.value in place while this output may still be in use
+        y = layer_parameter(self, "value", self._built_shape, self.dtype).copy()
         param = self.value
-        # A copy: the trainer updates param.value in place while this output may still be in use.
-        y = param.value.copy()
 
         def backward(dy: Any, deltas: DeltaSet) -> tuple:
             dy = check_gradient(dy, y.shape, param.dtype, f"{self.label()} backward")

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..checks import as_float_array, check_real, check_same_shape, fail
+from ..checks import as_float_array, check_real, fail
 from ..checks import where as where_of
 from ..core import Backward, DeltaSet, Layer, Parameter, unique_parameters
 
@@ -95,7 +95,10 @@ def _pair(loss: Loss, prediction: Any, target: Any) -> tuple[np.ndarray, np.ndar
     where = f"{loss.label()} forward"
     p = as_float_array(prediction, where, "prediction")
     t = as_float_array(target, where, "target", dtype=p.dtype)
-    check_same_shape(p, t, where, ("prediction", "target"))
+    if p.shape != t.shape:  # NumPy would broadcast (N, 1) against (N,) to (N, N): refused, with the fix if any
+        raise fail(where, "prediction and target of the same shape",
+                   f"prediction.shape == {p.shape}, target.shape == {t.shape}",
+                   f"reshape one: target.reshape({p.shape})" if p.size == t.size else None)
     if p.size == 0:
         raise fail(where, "non-empty arrays", f"prediction.shape == {p.shape}")
     return p, t, where
@@ -157,7 +160,9 @@ class SoftmaxCrossEntropy(Loss):
         expected = (z.shape[0], *z.shape[2:])
         if lab.shape != expected:
             raise fail(where, f"labels of shape {expected} for logits of shape {z.shape}",
-                       f"labels.shape == {lab.shape}")
+                       f"labels.shape == {lab.shape}", "for one-hot targets give labels.argmax(axis=1)"
+                       if lab.shape == z.shape else f"give labels.reshape({expected})"
+                       if lab.size == np.prod(expected) else None)
         if lab.dtype.kind == "f" and not np.array_equal(lab, np.round(lab)):
             raise fail(where, "integer class labels", "non-integral float labels")
         if lab.dtype.kind not in "fiu":

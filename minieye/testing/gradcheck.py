@@ -131,6 +131,9 @@ def check_gradients(layer: Layer, *inputs: Any, nondiff: Sequence[int] = (), rng
     analytic and numeric directional derivatives.
     """
     rng = as_rng(rng)
+    if not isinstance(layer, Layer):
+        raise TypeError(f"check_gradients needs a layer instance; got {layer!r}"
+                        + (f": pass {layer.__name__}(...)" if isinstance(layer, type) else ""))
     wrong = [p for p in layer.parameters() if p.dtype != np.float64]
     if wrong:
         raise ValueError(f"check_gradients needs a float64 layer; {layer.label()} has "

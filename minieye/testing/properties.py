@@ -303,7 +303,12 @@ def check_config(layer: Layer, *inputs: Any, nondiff: Sequence[int] = ()) -> boo
         text = json.dumps(config, default=_json_default, sort_keys=True)
     except TypeError as exc:
         raise AssertionError(f"{layer.label()}: config() is not JSON: {exc}") from None
-    twin = _copy_state(layer, type(layer)(**config))
+    try:
+        rebuilt = type(layer)(**config)
+    except TypeError as exc:  # usually a constructor argument that config() does not return
+        raise AssertionError(f"{layer.label()}: type(layer)(**layer.config()) fails ({exc}); config() must return "
+                             f"the constructor's keyword arguments as a dict (docs/core.md)") from None
+    twin = _copy_state(layer, rebuilt)
     if json.dumps(twin.config(), default=_json_default, sort_keys=True) != text:
         raise AssertionError(f"{layer.label()}: rebuilt from config() it reports {twin.config()}, not {config}")
     if layer.label() != twin.label():

@@ -17,6 +17,8 @@ and ``meta["version"] == 1``. It holds
                   whether a new batch is due, the history (array "history", one row per Record)
     epochs        completed epochs, their summaries, where the current epoch began
     sampler       the problem's epoch permutation (array "sampler.order") and position in it
+    problem       batch_size and n_samples (None for full batch), checked on resume (absent
+                  from checkpoints written before it: not checked)
     layers        by position in the network (then the loss): buffers such as BatchNorm's running
                   statistics (arrays "layer.003.running_mean", ...) and the state of every
                   np.random.Generator a layer holds (Dropout's masks)
@@ -36,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from ..archive import array_header, open_archive, write_archive
-from ..checks import check_positive_int, fail
+from ..archive import array_header, check_writable, open_archive, write_archive
+from ..checks import check_bool, check_positive_int, fail
 from ..randomness import layer_generators
 from .monitor import Monitor
 from .settings import loss_resolution
@@ -172,6 +174,7 @@ def save_checkpoint(trainer: Any, path: str | os.PathLike) -> None:
                      for j, m in enumerate(trainer.monitors)],
         "epochs": trainer.epochs.state_dict(),
         "sampler": _split(problem.sampler_state(), "sampler", arrays),
+        "problem": {"batch_size": problem.batch_size, "n_samples": problem.n_samples},
         "layers": _save_layers(problem, arrays),
     }
     write_archive(path, meta, arrays)
@@ -212,6 +215,13 @@ def _restore(trainer: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray], 
                 f"dtype {entry['dtype']} (saved as {entry['name']!r})",
                 f"build the network with dtype={entry['dtype']!r} to resume this run: a resumed run repeats "
                 f"the saved one exactly, which another precision cannot")
+    batching = meta.get("problem")  # the batch order saved refers to rows of data of this size
+    if batching is not None:
+        ours = {"batch_size": problem.batch_size, "n_samples": problem.n_samples}
+        _expect(ours == batching, where, f"a problem with batch_size={batching['batch_size']} and "
+                f"{batching['n_samples']} rows as in the checkpoint (None: full batch)",
+                f"batch_size={ours['batch_size']} and {ours['n_samples']} rows",
+                "resume with the same data and batch size")
     orientation, search = trainer.orientation, trainer.line_search
     for key, obj, config in (("orientation", orientation, orientation.settings(problem)),
                              ("line_search", search, search.config())):
@@ -267,7 +277,10 @@ class Checkpoint(Monitor):
     def __init__(self, path: str | os.PathLike, every: int = 10, at_end: bool = True):
         self.path = path
         self.every = check_positive_int(every, "Checkpoint", "every")
-        self.at_end = bool(at_end)
+        self.at_end = check_bool(at_end, "Checkpoint", "at_end")
+
+    def start(self, trainer: Any) -> None:
+        check_writable(self.path, "Checkpoint")  # a typo in the path fails now, not after the first `every` iterations
 
     def iteration(self, trainer: Any, record: Any) -> str | None:
         if record.iteration % self.every == 0:

@@ -74,7 +74,7 @@ def evaluate(net: Layer, loss: Layer | None, x: Any, y: Any = None, metrics: Seq
     if loss is not None and not isinstance(loss, Layer):
         raise fail_type(where, "loss a minieye loss layer (e.g. losses.MSE()) or None", type(loss).__name__,
                         value=loss)
-    metrics = tuple(metrics)
+    metrics = (metrics,) if callable(metrics) else tuple(metrics)  # one metric given alone
     for i, m in enumerate(metrics):
         if not callable(m) or isinstance(m, type):
             raise fail_type(where, "metrics a list of metric instances or functions fn(prediction, y)",
@@ -85,11 +85,16 @@ def evaluate(net: Layer, loss: Layer | None, x: Any, y: Any = None, metrics: Seq
     scores: dict[str, float] = {}
     if loss is not None:
         check_input_count(loss, len(outputs) + len(targets), where,
-                          f"inputs to the loss ({len(outputs)} prediction(s), then the targets in y)")
+                          f"inputs to the loss ({len(outputs)} prediction(s), then the targets in y)",
+                          "give the targets as y (None only for a loss on the prediction alone)")
         with evaluation_mode(loss):
             scores["loss"] = float(loss(*outputs, *targets))
     for m in metrics:
-        scores[metric_name(m)] = float(m(prediction, y))
+        value = m(prediction, y)
+        if np.ndim(value) != 0 or isinstance(value, (str, bytes)):
+            raise fail(where, f"metric {metric_name(m)!r} to return one number", f"{type(value).__name__} of shape "
+                       f"{np.shape(value)}", "reduce it, e.g. with .mean()")
+        scores[metric_name(m)] = float(value)
     return scores
 
 
@@ -123,9 +128,12 @@ class Accuracy(Metric):
     def __call__(self, prediction: np.ndarray, targets: np.ndarray) -> float:
         where = "Accuracy"
         prediction, targets = np.asarray(prediction), np.asarray(targets)
-        if prediction.ndim < 2:
-            raise fail(where, "prediction of class scores (N, C) or (N, C, ...)", f"shape {prediction.shape}")
+        if prediction.ndim < 2 or prediction.shape[1] < 2:
+            raise fail(where, "prediction of class scores (N, C) or (N, C, ...) with C >= 2 classes",
+                       f"shape {prediction.shape}", None if prediction.ndim < 2 else
+                       "the argmax of one score is always class 0: Accuracy is for classifiers")
         if targets.shape == prediction.shape:
+            _check_one_hot(targets, where)
             targets = targets.argmax(axis=1)
         expected = prediction.shape[:1] + prediction.shape[2:]
         if targets.shape != expected:
@@ -137,3 +145,15 @@ class Accuracy(Metric):
         if targets.size == 0:
             raise fail(where, "at least one target", "an empty batch")
         return float(np.mean(prediction.argmax(axis=1) == targets))
+
+
+def _check_one_hot(targets: np.ndarray, where: str) -> None:
+    """Refuse targets of the prediction's shape that are not one-hot or class probabilities
+    (regression targets, say): their argmax would be compared as if they were labels."""
+    if targets.size == 0:
+        return
+    if targets.dtype.kind not in "biuf" or targets.min() < 0 or \
+            not np.allclose(targets.sum(axis=1, dtype=np.float64), 1.0, rtol=0, atol=1e-3):
+        raise fail(where, "targets of the prediction's shape to be one-hot or class probabilities "
+                   "(non-negative, summing to 1 over axis 1)", f"values in [{targets.min():.3g}, {targets.max():.3g}]",
+                   "give integer labels (N,) instead")

@@ -22,8 +22,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..archive import atomic_file
-from ..checks import check_positive_int, fail
+from ..archive import atomic_file, check_writable
+from ..checks import check_bool, check_positive_int, fail, fail_type
+from ..core import Layer
 from ..progress import progress_bar
 from .evaluate import evaluate, metric_name
 
@@ -107,6 +108,18 @@ class ProgressBar(Monitor):
         self._close(stop if self._summary is not None else f"loss={result.loss:.4g}{stop}")
 
 
+def _strict(value: Any) -> Any:
+    """``value`` with NaN and infinite floats as None: strict JSON (``null``), which every reader
+    takes, where Python's default writes the non-standard ``NaN`` (a run stopped on NaN data has one)."""
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
     with atomic_file(path) as handle:
         handle.write(text.encode("utf-8"))
@@ -128,6 +141,8 @@ class History(Monitor):
         self.epochs: list[dict[str, float]] = []
 
     def start(self, trainer: Any) -> None:
+        if self.path is not None:
+            check_writable(self.path, "History")  # fail before training, not at the first write
         self.records = list(trainer.history)
         self.epochs = list(trainer.epochs.history)
 
@@ -151,7 +166,7 @@ class History(Monitor):
             doc: dict[str, Any] = {"history": rows, "epochs": self.epochs}
             if result is not None:
                 doc.update(stop_reason=result.stop_reason, message=result.message, loss=result.loss)
-            _atomic_write_text(self.path, json.dumps(doc, indent=1))
+            _atomic_write_text(self.path, json.dumps(_strict(doc), indent=1, allow_nan=False))
             return
         out = io.StringIO()
         fields = ["iteration", "loss", "step", "gradient_norm", "time", "evaluations"]
@@ -211,16 +226,18 @@ class Validation(Monitor):
         self.per_epoch = every == "epoch"
         self.every = 1 if self.per_epoch or self.auto else check_positive_int(every, where, "every")
         self.patience = check_positive_int(patience, where, "patience")
+        if loss is not None and not isinstance(loss, Layer):
+            raise fail_type(where, "loss a minieye loss layer or None (the problem's)", repr(loss), value=loss)
         self.loss = loss
-        self.restore_best = bool(restore_best)
-        self.metrics = tuple(metrics)
+        self.restore_best = check_bool(restore_best, where, "restore_best")
+        self.metrics = (metrics,) if callable(metrics) else tuple(metrics)  # one metric given alone
         names = ["loss", *(metric_name(m) for m in self.metrics)]
         if watch not in names:
             raise fail(where, f"watch one of {names}", repr(watch), "add the metric to metrics=[...]")
         self.watch = watch
         watched = self.metrics[names.index(watch) - 1] if watch != "loss" else None
         self._sign = -1.0 if watched is not None and getattr(watched, "greater_is_better", True) else 1.0
-        self.batch_size = batch_size
+        self.batch_size = None if batch_size is None else check_positive_int(batch_size, where, "batch_size")
         self._clear()
 
     def _clear(self) -> None:

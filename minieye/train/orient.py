@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..checks import check_optional_real, check_real, fail, fail_type
+from ..checks import check_bool, check_optional_real, check_real, fail, fail_type
 from ..functional.optim import adam_direction
 from ._linalg import norm
 from .paths import LinePath, Path
@@ -167,7 +167,7 @@ class Momentum(Orientation):
 
     def __init__(self, momentum: float = 0.9, nesterov: bool = False, clip_norm: float | None = None):
         self.momentum = _fraction(momentum, type(self).__name__, "momentum")
-        self.nesterov = bool(nesterov)
+        self.nesterov = check_bool(nesterov, type(self).__name__, "nesterov")
         self.clip_norm = _clip_norm(clip_norm, type(self).__name__)
         self.velocity: np.ndarray | None = None
 

@@ -80,6 +80,9 @@ class Problem:
             self.targets: Any = tuple(_as_data(t, where, f"targets[{i}]") for i, t in enumerate(targets))
         else:
             self.targets = None if targets is None else _as_data(targets, where, "targets")
+        for name, array in self.named_arrays():
+            if array.ndim and not array.shape[0]:
+                raise fail(where, f"{name} with at least one row", f"{name}.shape == {array.shape}")
         # a fixed default seed: the same problem draws the same batches unless told otherwise
         self.rng = generator(0 if rng is None else rng, None, where)
         self.batch_size = None if batch_size is None else check_positive_int(batch_size, where, "batch_size")
@@ -141,9 +144,13 @@ class Problem:
                            "unfreeze a layer or pass params=[...]")
             return unfrozen
         chosen: list[Parameter] = []
-        for i, p in enumerate(params):
+        known = {id(p) for p in unique_parameters(self.net, self.loss)}
+        for i, p in enumerate((params,) if isinstance(params, Parameter) else params):
             if not isinstance(p, Parameter):
                 raise fail(where, "params a list of Parameters", f"params[{i}] is {type(p).__name__}")
+            if id(p) not in known:
+                raise fail(where, "params of the network or the loss", f"params[{i}] ({p.name!r}) is in neither",
+                           "its gradient would always be zero")
             if p.frozen:
                 raise fail(where, "unfrozen parameters in params", f"params[{i}] ({p.name!r}) is frozen",
                            "unfreeze it or leave it out")
@@ -322,12 +329,21 @@ class Problem:
         needs only values skips the backward pass of the steps it rejects.
         """
         inputs, targets = self._select(batch)
+        check_input_count(self.net, len(inputs), "Problem", "inputs",  # none given to a network that takes some
+                          "pass the data as inputs: only a network that starts with a Source takes none")
         with self._only_chosen(), forward_scope():
             prediction, back_net = self.net.forward(*inputs)
             outputs = prediction if isinstance(prediction, tuple) else (prediction,)
             extra = () if targets is None else targets if isinstance(targets, tuple) else (targets,)
+            check_input_count(self.loss, len(outputs) + len(extra), "Problem",
+                              "arrays for the loss (the network's outputs, then the targets)",
+                              "targets=None gives the loss the prediction alone; a loss layer takes "
+                              "(prediction, target) or, as a regularizer, (prediction)")
             value, back_loss = self.loss.forward(*outputs, *extra)
         value = np.asarray(value)
+        if value.ndim:
+            raise fail("Problem", f"the loss {self.loss.label()} to return a 0-d array (a scalar)",
+                       f"an array of shape {value.shape}", "use a loss from minieye.losses, or reduce to one value")
 
         def gradient() -> DeltaSet:
             deltas = DeltaSet()

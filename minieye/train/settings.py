@@ -20,6 +20,7 @@ from .quasinewton import LBFGS
 __all__ = ["UNSET", "OutOfTime", "trainer_parts", "run_arguments", "loss_resolution", "limits",
            "converged", "no_progress", "nonfinite_message"]
 
+_CALLBACK_HINT = "wrap a function fn(trainer, record) as train.Callback(fn)"
 UNSET: Any = object()  # run(max_iterations) not given: 100, or no limit when epochs is given
 
 
@@ -40,10 +41,17 @@ def trainer_parts(problem: Any, orientation: Any, line_search: Any, monitors: Se
     if not isinstance(line_search, LineSearch):
         raise fail_type(where, "line_search a train line search (e.g. train.ArmijoWolfe())", repr(line_search),
                         value=line_search)
-    monitors = tuple(monitors)
+    if isinstance(monitors, Monitor):
+        monitors = (monitors,)  # one monitor given alone
+    try:
+        monitors = tuple(monitors)
+    except TypeError:
+        raise fail_type(where, "monitors a sequence of train monitors", f"monitors={monitors!r}",
+                        _CALLBACK_HINT if callable(monitors) else None) from None
     for i, m in enumerate(monitors):
         if not isinstance(m, Monitor):
-            raise fail_type(where, "monitors a sequence of train monitors", f"monitors[{i}] is {m!r}", value=m)
+            raise fail_type(where, "monitors a sequence of train monitors", f"monitors[{i}] is {m!r}",
+                            _CALLBACK_HINT if callable(m) and not isinstance(m, type) else None, value=m)
     return problem, orientation, line_search, monitors
 
 
