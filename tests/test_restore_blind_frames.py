@@ -39,6 +39,8 @@ def test_without_a_kernel_size_an_initial_kernel_gives_the_frame():
     assert estimate.shape == (5, 5)
     with pytest.raises(ValueError, match="odd kernel sides"):
         restore.blind_deconvolve(truth, initial_kernel=np.ones((4, 4)))
+    with pytest.raises(ValueError, match=r"initial_kernel of shape \(kh, kw\); got initial_kernel.shape == \(5,\)"):
+        restore.blind_deconvolve(truth, initial_kernel=np.ones(5))
 
 
 def test_l0_start_sets_the_schedule_and_is_checked():

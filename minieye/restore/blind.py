@@ -1,12 +1,12 @@
 """Blind deconvolution: estimate the blur kernel from the image alone, then restore it non-blind.
 
 The kernel comes from ``blind_estimate.estimate_kernel`` (coarse-to-fine alternation of an
-L0 image step and a kernel fit on the simplex), in the user's frame and a smaller one; the
-one that predicts held-out pixels best is kept if it predicts them clearly better than no
-deblurring at all (``blind_select``). The returned image comes from the ordinary non-blind
-``deconvolve`` with that kernel, unless ``blind_select`` or ``blind_verdict``'s tests find
-the data cannot support a kernel or the kernel does not explain the data: then the input
-comes back unchanged and the record says why.
+L0 image step and a kernel fit on the simplex), in the user's frame and a smaller one (or,
+without a frame, in each of ``AUTO_FRAMES``); the one that predicts held-out pixels best is
+kept if it predicts them clearly better than no deblurring at all (``blind_select``). The
+returned image comes from the ordinary non-blind ``deconvolve`` with that kernel, unless
+``blind_select`` or ``blind_verdict``'s tests find the data cannot support a kernel or the
+kernel does not explain the data: then the input comes back unchanged and the record says why.
 """
 from __future__ import annotations
 
@@ -62,14 +62,16 @@ FINAL_SIGMA_FLOOR = 0.005  # the final non-blind pass regularises at least as fo
 FINAL_PRIOR = "nonlocal"
 
 
-def blind_deconvolve(blurred: Any, kernel_size: Any = None, *, rounds: int | None = None, iterations: int | None = None,
-                     initial_kernel: Any = None, share: float = 1.0, progress: bool = False, full: bool = False) -> Any:
+def blind_deconvolve(blurred: Any, kernel_size: Any = None, *, rounds: int | None = None,
+                     iterations: int | None = None, initial_kernel: Any = None, share: float = 1.0,
+                     progress: bool = False, full: bool = False) -> Any:
     """Estimate (image, kernel) from a blurred image alone.
 
     ``kernel_size``: the PSF's (kh, kw) (odd; an int for square), an upper bound on the
-    blur's extent; None: chosen from the data (``AUTO_FRAMES``, the largest capped at a
-    quarter of the image's shorter side, each estimated; the held-out test picks the frame,
-    and the kernel comes back in it; with ``initial_kernel``, its shape). ``iterations``: alternation rounds per pyramid level (default ``ROUNDS``, 8;
+    blur's extent; None: chosen from the data (``auto_frames``: each of ``AUTO_FRAMES``,
+    capped at a quarter of the image's shorter side, is estimated, the held-out test picks
+    one, and the kernel comes back in it; with ``initial_kernel``, its shape).
+    ``iterations``: alternation rounds per pyramid level (default ``ROUNDS``, 8;
     ``rounds`` is a synonym, give one or the other); each round is one L0 image step and
     one kernel solve. ``initial_kernel`` ((kh, kw), finite, non-negative, positive sum;
     rescaled to sum 1) skips the pyramid and starts at full resolution.
@@ -97,7 +99,7 @@ def blind_deconvolve(blurred: Any, kernel_size: Any = None, *, rounds: int | Non
     y, out_dtype, scale = as_image(blurred, where)
     automatic = kernel_size is None and initial_kernel is None
     if kernel_size is None:
-        kernel_size = auto_frames(y.shape)[0] if automatic else np.shape(initial_kernel)[:2]
+        kernel_size = auto_frames(y.shape)[0] if automatic else _initial_frame(initial_kernel, where)
     kh, kw = pair(kernel_size, where, "kernel_size", minimum=1)
     if kh % 2 == 0 or kw % 2 == 0:
         raise fail(where, "odd kernel sides", f"kernel_size=({kh}, {kw})")
@@ -155,6 +157,14 @@ def auto_frames(shape: tuple[int, ...]) -> list[tuple[int, int]]:
     cap = max(2 * ((min(shape[0], shape[1]) // 4 - 1) // 2) + 1, 3)
     sides = sorted({min(side, cap) for side in AUTO_FRAMES}, reverse=True)
     return [(side, side) for side in sides if side <= min(shape[0], shape[1])] or [(1, 1)]
+
+
+def _initial_frame(initial_kernel: Any, where: str) -> tuple[int, int]:
+    """The frame of a user's ``initial_kernel`` given without a ``kernel_size``: its (kh, kw) shape."""
+    shape = np.shape(initial_kernel)
+    if len(shape) != 2:
+        raise fail(where, "initial_kernel of shape (kh, kw)", f"initial_kernel.shape == {shape}")
+    return shape
 
 
 def check_share(share: Any, where: str) -> float:
