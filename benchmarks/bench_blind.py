@@ -5,13 +5,15 @@
     python benchmarks/bench_blind.py --split heldout --n 8 --size 128 --seed 1
     python benchmarks/bench_blind.py --split tuning --slack 4     # a loose bound: frame 8 px wider than the truth
     python benchmarks/bench_blind.py --split tuning --share 0.5   # the hedge: half restoration, half input
+    python benchmarks/bench_blind.py --split tuning --auto-frame  # kernel_size=None: the frame chosen from the data
 
 Each case takes a crop (``--size``, default 256, centred) of one image of the split, in
 [0, 1] (colour images stay colour), blurs it (``mode='reflect'``) with a seeded kernel,
 one of: a random camera shake (``psf.camera_shake``, frame 9-25 px, 60% of cases), a
 Gaussian (sigma 1-2.5) or a defocus disk (radius 2-4), and adds Gaussian noise of sd
 0.005-0.03 (log-uniform). ``blind_deconvolve(blurred, frame, full=True)`` is told the
-true kernel's frame (``--slack s``: s pixels wider on every side). Per case:
+true kernel's frame (``--slack s``: s pixels wider on every side; ``--auto-frame``: not told,
+``kernel_size=None``). Per case:
 
 - ratio: Levin et al.'s error ratio, the squared error of the returned image over that of
   ``deconvolve(blurred, true kernel, prior=blind.FINAL_PRIOR)``, the prior of blind's own final
@@ -117,13 +119,14 @@ def make_case(i: int, names: list[str], size: int, seed: int):
     return name, label, truth, kernel, noise, blurred
 
 
-def run_case(i: int, names: list[str], size: int, seed: int, slack: int = 0, share: float = 1.0) -> dict:
+def run_case(i: int, names: list[str], size: int, seed: int, slack: int = 0, share: float = 1.0,
+             auto: bool = False) -> dict:
     name, label, truth, kernel, noise, blurred = make_case(i, names, size, seed)
     h, w = truth.shape[:2]
     sq = lambda x: float(np.mean((np.clip(x, 0, 1) - truth) ** 2))  # noqa: E731
     frame = tuple(min(n + 2 * slack, m - (1 - m % 2)) for n, m in zip(kernel.shape, truth.shape))
     started, cpu = time.perf_counter(), time.process_time()
-    result = restore.blind_deconvolve(blurred, frame, share=share, full=True)
+    result = restore.blind_deconvolve(blurred, None if auto else frame, share=share, full=True)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     tried = {k: v for k, v in result.scores.items() if k not in ("no blur", "minimal blur")}
     reference = restore.deconvolve(blurred, kernel, prior=FINAL_PRIOR)
@@ -147,10 +150,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     "each side than the true kernel's (a loose bound, as a user would give)")
     ap.add_argument("--share", type=float, default=1.0, help="blind_deconvolve's share: the restoration's share of "
                     "an accepted result, the rest the input (0.5: the hedge)")
+    ap.add_argument("--auto-frame", action="store_true", help="do not tell the frame: kernel_size=None")
     args = ap.parse_args(argv)
     names = TUNING if args.split == "tuning" else HELDOUT
     print(f"split {args.split}, {args.n} cases, crop {args.size}, seed {args.seed}, slack {args.slack}, "
-          f"share {args.share:g}; "
+          f"share {args.share:g}{', frame chosen from the data' if args.auto_frame else ''}; "
           f"load average at start {os.getloadavg()[0]:.1f}")
     cols = ["case", "noise", "blurred", "blind", "true kernel", "ratio", "kernel L1", "best frame", "evidence", "structure",
             "residual", "accepted", "s (cpu)"]
@@ -158,7 +162,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     numbers = [int(c) for c in args.cases.split(",")] if args.cases else range(args.n)
     for i in numbers:
-        r = run_case(i, names, args.size, args.seed, args.slack, args.share)
+        r = run_case(i, names, args.size, args.seed, args.slack, args.share, args.auto_frame)
         rows.append(r)
         below = " (below blurred)" if r["blind"] < r["blurred"] - 1e-9 else ""
         verdict = ("yes" if r["share"] == 1 else f"yes, share {r['share']:g}") if r["accepted"] else "no: input returned"

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_blind_speed.py                 # grey and colour, 256 and 512, 13x13 and 25x25 shakes
     python benchmarks/bench_blind_speed.py --sizes 256 --frames 25
+    python benchmarks/bench_blind_speed.py --auto         # kernel_size=None: the frame chosen from the data
 
 Crops of tuning images (scikit-image camera for grey, astronaut for colour; centred),
 blurred by ``psf.camera_shake(frame, seed=1)`` with noise 0.01 (seeded). Each call is
@@ -32,10 +33,12 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="256,512", help="comma-separated crop sides")
     ap.add_argument("--frames", default="13,25", help="comma-separated kernel frames (odd)")
+    ap.add_argument("--auto", action="store_true", help="do not tell the frame (kernel_size=None)")
     args = ap.parse_args(argv)
     restore.blind_deconvolve(crop(True, 64), 5)  # compile first
     print(f"load average at start {os.getloadavg()[0]:.1f}")
-    print("| crop | frame | wall s | CPU s | accepted | PSNR blurred -> blind |\n|---|---|---|---|---|---|")
+    print(f"| crop | frame{' (not told)' if args.auto else ''} | wall s | CPU s | accepted | PSNR blurred -> blind |\n"
+          "|---|---|---|---|---|---|")
     for size in [int(s) for s in args.sizes.split(",")]:
         for colour in (False, True):
             truth = crop(colour, size)
@@ -43,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
                 kernel = psf.camera_shake(frame, seed=1)
                 blurred = restore.blur(truth, kernel) + 0.01 * np.random.default_rng(0).standard_normal(truth.shape)
                 wall, cpu = time.perf_counter(), time.process_time()
-                result = restore.blind_deconvolve(blurred, frame, full=True)
+                result = restore.blind_deconvolve(blurred, None if args.auto else frame, full=True)
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                 print(f"| {size}x{size} {'colour' if colour else 'grey'} | {frame}x{frame} | {wall:.1f} | {cpu:.1f} "
                       f"| {'yes' if result.accepted else 'no'} | {restore.psnr(truth, np.clip(blurred, 0, 1)):.2f} -> "

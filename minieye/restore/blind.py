@@ -1,12 +1,12 @@
 """Blind deconvolution: estimate the blur kernel from the image alone, then restore it non-blind.
 
 The kernel comes from ``blind_estimate.estimate_kernel`` (coarse-to-fine alternation of an
-L0 image step and a kernel fit on the simplex), in the user's frame and a smaller one; the
-one that predicts held-out pixels best is kept if it predicts them clearly better than no
-deblurring at all (``blind_select``). The returned image comes from the ordinary non-blind
-``deconvolve`` with that kernel, unless ``blind_select`` or ``blind_verdict``'s tests find
-the data cannot support a kernel or the kernel does not explain the data: then the input
-comes back unchanged and the record says why.
+L0 image step and a kernel fit on the simplex), in the user's frame and a smaller one (or,
+without a frame, in each of ``AUTO_FRAMES``); the one that predicts held-out pixels best is
+kept if it predicts them clearly better than no deblurring at all (``blind_select``). The
+returned image comes from the ordinary non-blind ``deconvolve`` with that kernel, unless
+``blind_select`` or ``blind_verdict``'s tests find the data cannot support a kernel or the
+kernel does not explain the data: then the input comes back unchanged and the record says why.
 """
 from __future__ import annotations
 
@@ -53,6 +53,9 @@ class BlindResult:
     ghosts: float = float("nan")  # the restoration's gradient correlation within the frame over the input's (ghost_ratio)
 
 
+# kernel_size=None: the square frames estimated (each about 0.6 of the next: the estimator finds a blur best
+# in a frame not much wider than it), the held-out test choosing among them
+AUTO_FRAMES = (25, 15, 9)
 HEDGE_SHARE = 0.5  # the restoration's share at most when its ghost-edge ratio reaches GHOSTS_MAX
 FINAL_SIGMA_FLOOR = 0.005  # the final non-blind pass regularises at least as for this noise sd
 # the final non-blind pass's prior, named so that deconvolve's default may change without changing blind's
@@ -60,12 +63,16 @@ FINAL_SIGMA_FLOOR = 0.005  # the final non-blind pass regularises at least as fo
 FINAL_PRIOR = "nonlocal"
 
 
-def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = None, iterations: int | None = None,
-                     initial_kernel: Any = None, share: float = 1.0, progress: bool = False, full: bool = False) -> Any:
+def blind_deconvolve(blurred: Any, kernel_size: Any = None, *, rounds: int | None = None,
+                     iterations: int | None = None, initial_kernel: Any = None, share: float = 1.0,
+                     progress: bool = False, full: bool = False) -> Any:
     """Estimate (image, kernel) from a blurred image alone.
 
     ``kernel_size``: the PSF's (kh, kw) (odd; an int for square), an upper bound on the
-    blur's extent. ``iterations``: alternation rounds per pyramid level (default ``ROUNDS``, 8;
+    blur's extent; None: chosen from the data (``auto_frames``: each of ``AUTO_FRAMES``,
+    capped at a quarter of the image's shorter side, is estimated, the held-out test picks
+    one, and the kernel comes back in it; with ``initial_kernel``, its shape).
+    ``iterations``: alternation rounds per pyramid level (default ``ROUNDS``, 8;
     ``rounds`` is a synonym, give one or the other); each round is one L0 image step and
     one kernel solve. ``initial_kernel`` ((kh, kw), finite, non-negative, positive sum;
     rescaled to sum 1) skips the pyramid and starts at full resolution.
@@ -91,6 +98,9 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
     where = "blind_deconvolve"
     started = time.perf_counter()
     y, out_dtype, scale = as_image(blurred, where)
+    automatic = kernel_size is None and initial_kernel is None
+    if kernel_size is None:
+        kernel_size = auto_frames(y.shape)[0] if automatic else _initial_frame(initial_kernel, where)
     kh, kw = pair(kernel_size, where, "kernel_size", minimum=1)
     if kh % 2 == 0 or kw % 2 == 0:
         raise fail(where, "odd kernel sides", f"kernel_size=({kh}, {kw})")
@@ -106,7 +116,7 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
     if detail < STRUCTURE_MIN:
         why = f"no structure to read a kernel from: gradient energy {detail:+.2f} of the noise's above it"
         return _finish(y * scale, out_dtype, delta, False, why, sigma, detail, float("nan"), started, full)
-    candidates = [(kh, kw)] if initial_kernel is not None else frames((kh, kw))
+    candidates = [(kh, kw)] if initial_kernel is not None else auto_frames(y.shape) if automatic else frames((kh, kw))
     steps = rounds * (1 if initial_kernel is not None else sum(len(pyramid(*f)) for f in candidates))
     bar = progress_bar("progress=True", total=steps, desc="blind deconvolution") if progress else None
     kernels = [estimate_kernel(y, frame, rounds=rounds, initial_kernel=initial_kernel, progress=bar)
@@ -117,6 +127,8 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
     # (a colour image is judged on its leading plane, whose noise select_kernel scales this floor to)
     floor = max(sigma, FINAL_SIGMA_FLOOR)
     choice = select_kernel(y, kernels, floor)
+    if automatic:  # the kernel comes back in the frame the data chose
+        kh, kw = candidates[choice.best]
     k = embed(kernels[choice.best], (kh, kw))
     scores = {"no blur": choice.delta_score, "minimal blur": choice.minimal_score} | {
         f"{f[0]}x{f[1]}": s for f, s in zip(candidates, choice.scores)}
@@ -138,6 +150,22 @@ def blind_deconvolve(blurred: Any, kernel_size: Any, *, rounds: int | None = Non
     image = share * restored + (1.0 - share) * denoised if share < 1 else restored
     return _finish(image * scale, out_dtype, k, True, "", sigma, detail, misfit, started, full, scores,
                    choice.evidence, share, ghosts)
+
+
+def auto_frames(shape: tuple[int, ...]) -> list[tuple[int, int]]:
+    """``kernel_size=None``'s candidate frames for an image of ``shape`` (H, W[, C]): ``AUTO_FRAMES``, none
+    wider than a quarter of the shorter side (odd, at least 3), largest first, without repeats."""
+    cap = max(2 * ((min(shape[0], shape[1]) // 4 - 1) // 2) + 1, 3)
+    sides = sorted({min(side, cap) for side in AUTO_FRAMES}, reverse=True)
+    return [(side, side) for side in sides if side <= min(shape[0], shape[1])] or [(1, 1)]
+
+
+def _initial_frame(initial_kernel: Any, where: str) -> tuple[int, int]:
+    """The frame of a user's ``initial_kernel`` given without a ``kernel_size``: its (kh, kw) shape."""
+    shape = np.shape(initial_kernel)
+    if len(shape) != 2:
+        raise fail(where, "initial_kernel of shape (kh, kw)", f"initial_kernel.shape == {shape}")
+    return shape
 
 
 def check_share(share: Any, where: str) -> float:

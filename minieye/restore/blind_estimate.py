@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import scipy.fft as sfft
 
-from ..checks import as_float_array, check_ndim, check_positive_int, fail, pair
+from ..checks import as_float_array, check_ndim, check_positive_int, fail, fail_type, pair
 from .blind_kernel import clean, gradient_spectra, normal_equations, solve_simplex, start_kernel
 from .blind_verdict import channel_planes, leading_plane
 from .noise import estimate_noise
@@ -58,7 +58,7 @@ COLOUR_ROUNDS = 2  # colour: the finest level's last rounds fitted to every chan
 
 
 def estimate_kernel(blurred: Any, kernel_size: Any, *, rounds: int = ROUNDS,
-                    initial_kernel: Any = None, progress: Any = None) -> np.ndarray:
+                    initial_kernel: Any = None, progress: Any = None, l0_start: float = LAMBDA_START) -> np.ndarray:
     """The blur kernel of ``blurred``, estimated from the image alone.
 
     ``blurred``: (H, W) or (H, W, C) real image in working units (about [0, 1]);
@@ -66,7 +66,8 @@ def estimate_kernel(blurred: Any, kernel_size: Any, *, rounds: int = ROUNDS,
     ``rounds``: alternation
     rounds per pyramid level; ``initial_kernel``: a (kh, kw) PSF to start from at full
     resolution, skipping the pyramid; ``progress``: a tqdm-like bar (``update``,
-    ``set_postfix``) advanced once per round, or None.
+    ``set_postfix``) advanced once per round, or None; ``l0_start``: the L0 weight of each
+    level's first round (positive; it decays by ``LAMBDA_DECAY`` a round to ``LAMBDA_END``).
     Returns the kernel: (kh, kw) float64, >= 0, summing to 1, centred on its centroid, in
     the true-convolution convention of psf.py.
     """
@@ -81,12 +82,16 @@ def estimate_kernel(blurred: Any, kernel_size: Any, *, rounds: int = ROUNDS,
     if kh > y.shape[0] or kw > y.shape[1]:
         raise fail(where, "a kernel no larger than the image", f"kernel_size=({kh}, {kw}), blurred.shape == {y.shape}")
     rounds = check_positive_int(rounds, where, "rounds")
+    if isinstance(l0_start, bool) or not isinstance(l0_start, (int, float, np.integer, np.floating)):
+        raise fail_type(where, "l0_start a positive real number", f"{type(l0_start).__name__} {l0_start!r}")
+    if not 0 < l0_start < np.inf:
+        raise fail(where, "l0_start a positive real number", f"l0_start={l0_start!r}")
     levels = pyramid(kh, kw)
     if initial_kernel is not None:
         k, levels = check_initial_kernel(initial_kernel, (kh, kw), where), levels[-1:]
     else:
         k = start_kernel(*levels[0][1:])
-    return _coarse_to_fine(channel_planes(y), k, levels, rounds, progress)
+    return _coarse_to_fine(channel_planes(y), k, levels, rounds, progress, float(l0_start))
 
 
 def check_initial_kernel(kernel: Any, shape: tuple[int, int], where: str) -> np.ndarray:
@@ -238,7 +243,8 @@ def _level_steps(planes: list[np.ndarray], scale: float, size: tuple[int, int]) 
             for c in scaled]
 
 
-def _coarse_to_fine(channels: list[np.ndarray], k: np.ndarray, levels, rounds: int, bar) -> np.ndarray:
+def _coarse_to_fine(channels: list[np.ndarray], k: np.ndarray, levels, rounds: int, bar,
+                    l0_start: float = LAMBDA_START) -> np.ndarray:
     """The kernel from (H, W) channels, coarse to fine from ``k`` (at the first level's size).
 
     Colour: the rounds read the kernel from one plane (``leading_plane``: the channels'
@@ -253,7 +259,7 @@ def _coarse_to_fine(channels: list[np.ndarray], k: np.ndarray, levels, rounds: i
         last = level == len(levels) - 1
         steps: dict[str, list] = {}  # "plane" and (colour, finest level) "channels", made when first used
         for r in range(rounds):
-            lam = max(LAMBDA_START * LAMBDA_DECAY ** r, LAMBDA_END)
+            lam = max(l0_start * LAMBDA_DECAY ** r, LAMBDA_END)
             which = "channels" if len(channels) > 1 and last and r >= rounds - COLOUR_ROUNDS else "plane"
             if which not in steps:
                 steps[which] = _level_steps(channels if which == "channels" else plane, s, size)

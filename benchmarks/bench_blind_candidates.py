@@ -1,0 +1,171 @@
+"""Can a cheap score tell a right kernel from a plausible wrong one? Candidate estimates per case, scored.
+
+    python benchmarks/bench_blind_candidates.py --split tuning --n 30 --size 192 --out cands.json
+    python benchmarks/bench_blind_candidates.py --analyse cands.json
+
+For each case of bench_blind.py's split, several kernel estimates are made (``CANDIDATES``:
+the frames blind_deconvolve tries, a third smaller one, and the L0 weight schedule started
+twice as high and half as high), each restored by blind's final step, and scored from the
+data only:
+
+- heldout: blind_select's held-out prediction error / sigma^2 (lower is better);
+- ghosts: blind_verdict.ghost_ratio of the restoration against the denoised input;
+- sparsity: the restoration's gradients' L1 / L2 (Krishnan et al. 2011; lower is sharper);
+- gauss: minus the log marginal likelihood of the data under a Gaussian image prior with a
+  1/|w|^2 power spectrum (its scale fitted per candidate), in the Fourier domain of the
+  tapered leading plane, per pixel (lower is better; Levin et al. 2011's Gaussian form);
+
+and, as the oracle, the restoration's PSNR against the truth. ``--analyse`` reports, per
+score, how often its best candidate is the oracle's best and the mean PSNR it would give.
+The L0 schedule is varied through ``estimate_kernel(..., l0_start=)``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+from minieye import restore
+from minieye.restore import blind_estimate
+from minieye.restore.blind import FINAL_PRIOR, FINAL_SIGMA_FLOOR
+from minieye.restore.blind_select import embed, frames, heldout_errors
+from minieye.restore.blind_verdict import ghost_ratio, leading_plane, residual_ratio
+from minieye.restore.deconvolve import deconvolve_in_memory
+from minieye.restore.noise import estimate_noise
+
+import bench_blind
+
+# (label, frame as a share of the bound, L0 start weight relative to the library's)
+CANDIDATES = [("full", 1.0, 1.0), ("0.65", 0.65, 1.0), ("0.42", 0.42, 1.0), ("full lam x2", 1.0, 2.0),
+              ("full lam /2", 1.0, 0.5), ("0.65 lam x2", 0.65, 2.0)]
+SCORES = ["heldout", "ghosts", "sparsity", "gauss"]
+
+
+def odd_frame(bound: tuple[int, int], share: float) -> tuple[int, int]:
+    return tuple(n if share == 1 else min(n, max(2 * int(round(share * n / 2)) + 1, min(n, 5))) for n in bound)
+
+
+def gauss_energy(y: np.ndarray, k: np.ndarray, sigma: float) -> float:
+    """-log p(y | k) / pixel under x ~ N(0, c / |D(w)|^2) (c fitted on a grid), y = k (*) x + n."""
+    p = leading_plane(y)
+    h, w = p.shape
+    taper = np.outer(np.hanning(h), np.hanning(w))
+    p = (p - p.mean()) * taper
+    fy = np.abs(np.fft.fft2(p)) ** 2 / np.mean(taper ** 2)
+    big = np.zeros((h, w))
+    big[:k.shape[0], :k.shape[1]] = k
+    fk = np.abs(np.fft.fft2(big)) ** 2
+    wy, wx = np.meshgrid(np.fft.fftfreq(h), np.fft.fftfreq(w), indexing="ij")
+    dd = 4 * np.sin(np.pi * wy) ** 2 + 4 * np.sin(np.pi * wx) ** 2
+    keep = dd > 0
+    noise = sigma ** 2 * h * w
+    best = np.inf
+    for c in np.exp(np.linspace(np.log(1e-6), np.log(1e2), 60)) * h * w:
+        v = fk[keep] * c / dd[keep] + noise
+        best = min(best, float(np.mean(fy[keep] / v + np.log(v))))
+    return best
+
+
+def sparsity(x: np.ndarray) -> float:
+    p = leading_plane(x)
+    g = np.concatenate([np.diff(p, axis=0).ravel(), np.diff(p, axis=1).ravel()])
+    return float(np.abs(g).sum() / np.sqrt((g * g).sum()))
+
+
+def run_case(i: int, names: list[str], size: int, seed: int) -> dict:
+    name, label, truth, kernel, noise, blurred = bench_blind.make_case(i, names, size, seed)
+    bound = kernel.shape
+    sigma = estimate_noise(blurred)
+    floor = max(sigma, FINAL_SIGMA_FLOOR)
+    denoised = restore.denoise(blurred)
+    score_y, score_sigma = blurred, floor
+    if blurred.ndim == 3:  # as blind_select: one plane, the floor scaled to its noise
+        score_y = leading_plane(blurred)
+        score_sigma = floor * estimate_noise(score_y) / max(estimate_noise(blurred), 1e-12)
+    psnr = lambda x: restore.psnr(truth, np.clip(x, 0, 1))  # noqa: E731
+    reference = deconvolve_in_memory(blurred, kernel, noise_sigma=floor, prior=FINAL_PRIOR)
+    out = {"case": f"{name} {'colour ' if truth.ndim == 3 else ''}{label}", "blurred": psnr(blurred),
+           "true": psnr(reference), "denoised": psnr(denoised), "candidates": []}
+    images = []
+    for tag, share, lam in CANDIDATES:
+        frame = odd_frame(bound, share)
+        t = time.process_time()
+        k = blind_estimate.estimate_kernel(blurred, frame, l0_start=blind_estimate.LAMBDA_START * lam)
+        t = time.process_time() - t
+        k = embed(k, bound)
+        restored = deconvolve_in_memory(blurred, k, noise_sigma=floor, prior=FINAL_PRIOR)
+        images.append(restored)
+        out["candidates"].append({
+            "tag": tag, "psnr": psnr(restored), "half": psnr(0.5 * restored + 0.5 * denoised),
+            "kernel L1": bench_blind.kernel_error(k, kernel), "seconds": t,
+            "heldout": float(heldout_errors(score_y, k, score_sigma).mean()),
+            "ghosts": ghost_ratio(restored, denoised, bound), "sparsity": sparsity(restored) / sparsity(denoised),
+            "gauss": gauss_energy(blurred, k, sigma), "residual": residual_ratio(restored, blurred, k, sigma)})
+    mean = np.mean(images, axis=0)
+    out["ensembles"] = {"all": psnr(mean), "full+0.65": psnr(0.5 * (images[0] + images[1])),
+                        "all+denoised": psnr(0.5 * mean + 0.5 * denoised),
+                        "spread": float(np.sqrt(np.mean([(x - mean) ** 2 for x in images])) / floor),
+                        "spread2": float(np.sqrt(np.mean((images[0] - images[1]) ** 2)) / floor)}
+    return out
+
+
+def analyse(rows: list[dict]) -> None:
+    n = len(rows)
+    oracle = [max(c["psnr"] for c in r["candidates"]) - r["blurred"] for r in rows]
+    first = [r["candidates"][0]["psnr"] - r["blurred"] for r in rows]
+    true = [r["true"] - r["blurred"] for r in rows]
+    print(f"{n} cases; gain over blurred, mean: oracle best candidate {np.mean(oracle):+.2f} dB, "
+          f"'full' alone {np.mean(first):+.2f} dB, true kernel {np.mean(true):+.2f}")
+
+    def pairs(r: dict) -> list:  # candidate pairs whose restorations differ by more than 0.5 dB
+        return [(a, b) for a in r["candidates"] for b in r["candidates"] if abs(a["psnr"] - b["psnr"]) > 0.5]
+
+    for s in SCORES:
+        pick = [min(r["candidates"], key=lambda c: c[s]) for r in rows]
+        hits = sum(p["psnr"] == max(c["psnr"] for c in r["candidates"]) for p, r in zip(pick, rows))
+        gain = [p["psnr"] - r["blurred"] for p, r in zip(pick, rows)]
+        below = sum(g < 0 for g in gain)
+        agree = [(a[s] < b[s]) == (a["psnr"] > b["psnr"]) for r in rows for a, b in pairs(r)]
+        print(f"{s:9s}: picks the oracle's best in {hits}/{n}, mean gain {np.mean(gain):+.2f} dB, below input {below}, "
+              f"orders {np.mean(agree):.0%} of {len(agree)} candidate pairs (> 0.5 dB apart) like the oracle")
+    for j, (tag, _, _) in enumerate(CANDIDATES):
+        g = [r["candidates"][j]["psnr"] - r["blurred"] for r in rows]
+        print(f"  candidate {tag:12s}: mean gain {np.mean(g):+.2f} dB, below input {sum(x < 0 for x in g)}, "
+              f"best for {sum(r['candidates'][j]['psnr'] == max(c['psnr'] for c in r['candidates']) for r in rows)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--split", choices=("tuning", "heldout"), default="tuning")
+    ap.add_argument("--n", type=int, default=30)
+    ap.add_argument("--size", type=int, default=192)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cases", default=None)
+    ap.add_argument("--out", default=None, help="append each case's record (JSON lines) to this file")
+    ap.add_argument("--analyse", default=None, help="a file of records written by --out: report and exit")
+    args = ap.parse_args(argv)
+    if args.analyse:
+        with open(args.analyse) as f:
+            analyse([json.loads(line) for line in f if line.strip()])
+        return
+    names = bench_blind.TUNING if args.split == "tuning" else bench_blind.HELDOUT
+    print(f"load average at start {os.getloadavg()[0]:.1f}", flush=True)
+    rows = []
+    for i in ([int(c) for c in args.cases.split(",")] if args.cases else range(args.n)):
+        r = run_case(i, names, args.size, args.seed)
+        rows.append(r)
+        print(i, r["case"], f"blurred {r['blurred']:.2f} true {r['true']:.2f}", " | ".join(
+            f"{c['tag']}: {c['psnr']:.2f} L1 {c['kernel L1']:.2f} h {c['heldout']:.3f} g {c['ghosts']:.2f} "
+            f"s {c['sparsity']:.3f} G {c['gauss']:.4f}" for c in r["candidates"]), flush=True)
+        if args.out:
+            with open(args.out, "a") as f:
+                f.write(json.dumps(r) + "\n")
+    analyse(rows)
+    print(f"load average at end {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
