@@ -30,6 +30,8 @@ Algorithms (``conv_plan.plan`` decides once per call; see docs/kernels.md for me
   three passes (``conv_shifts``).
 - ``winograd``, ``winograd4``: F(2x2, 3x3) and F(4x4, 3x3) (``conv_winograd``, ``conv_winograd4``)
   for 3x3 stride-1 layers with many channels.
+- ``small``: few input channels on "same" planes at stride 1: every pass fused multiply-add runs
+  over whole planes, nine taps each, no unfolding and no BLAS (``conv_small``).
 - ``direct``: multiply-adds along zero-padded, flattened planes (``conv_wide``; row loops
   in ``conv_direct`` for strides above 1). Best for few channels per group
   (single-channel deblurring, depthwise convolution, digits).
@@ -48,7 +50,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import conv_blas, conv_blocks, conv_direct, conv_gemm, conv_shifts, conv_taps, conv_winograd, conv_winograd4
+from . import conv_blas, conv_blocks, conv_direct, conv_gemm, conv_shifts, conv_small, conv_taps, conv_winograd, \
+    conv_winograd4
 from ._blas import single_threaded_blas
 from ._threads import run_parts
 from .conv_geometry import Geometry, conv_output_size, output_size
@@ -177,6 +180,8 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan 
     plan = plan or make_plan(x.shape, w.shape, geometry)
     if plan.algorithm is Algorithm.DIRECT:
         return conv_direct.forward(x, w, geometry, plan, bias)
+    if plan.algorithm is Algorithm.SMALL:
+        return conv_small.forward(x, w, geometry, _shift(bias, w.shape[0], x.dtype), plan.threads)
     if plan.algorithm in _WINOGRAD:
         out_hw = output_size(x.shape[2:], w.shape[2:], geometry)
         return _winograd(x, w, (geometry.pad_h, geometry.pad_w), out_hw, plan, bias)
@@ -204,6 +209,8 @@ def conv2d_grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int]
     plan = plan or make_plan(x.shape, w_shape, geometry)
     if plan.algorithm is Algorithm.DIRECT:
         return conv_direct.grad_weight(x, dy, kernel_hw, geometry, plan)
+    if plan.algorithm is Algorithm.SMALL:
+        return conv_small.grad_weight(x, dy, tuple(kernel_hw), geometry, plan.threads)
     if plan.algorithm in _WINOGRAD and plan.winograd_grad_weight:
         return _winograd_grad_weight(x, dy, (geometry.pad_h, geometry.pad_w), plan)
     if plan.shifts:
@@ -264,6 +271,8 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
     plan = plan or make_plan((n, c_in) + tuple(input_hw), w.shape, geometry)
     if plan.algorithm is Algorithm.DIRECT:
         return conv_direct.grad_input(dy, w, input_hw, geometry, plan)
+    if plan.algorithm is Algorithm.SMALL:
+        return conv_small.grad_input(dy, w, geometry, plan.threads)
     if plan.algorithm in _WINOGRAD:  # the forward of dy with the flipped kernel, padded by 2 - pad
         return _winograd(dy, conv_direct.flip_transposed(w, 1), (2 - geometry.pad_h, 2 - geometry.pad_w),
                          tuple(input_hw), plan)
