@@ -90,15 +90,16 @@ def _shifts(x: np.ndarray, w_shape: tuple[int, ...], geometry: Geometry, plan: P
     stride = (geometry.stride_h, geometry.stride_w)
     shifts = (kernel_hw[0] // stride[0]) * (kernel_hw[1] // stride[1])
     need_y, need_dw = y is not None, dy is not None
-    # each thread's dW per shift (none for the forward alone: ws stands in, untouched)
-    dws = (np.zeros((_shift_threads(n, plan), shifts, c_out, c_in * stride[0] * stride[1]), dtype=x.dtype)
-           if need_dw else None)
-    ws = dws[0] if w is None else conv_shifts.shift_weight(w, stride)  # without w, dws[0] gives the shape only
+    # each thread's dW per shift, transposed (none for the forward alone: ws stands in, untouched)
+    k = c_in * stride[0] * stride[1]
+    dws = np.zeros((_shift_threads(n, plan), shifts, k, c_out), dtype=x.dtype) if need_dw else None
+    ws = np.empty((shifts, c_out, k), dtype=x.dtype) if w is None else conv_shifts.shift_weight(w, stride)  # shape only
     shift = _shift(bias, c_out, x.dtype)
     _run_shifts(lambda *a: conv_taps.forward(x, ws, shift, dy if need_dw else y, y if need_y else dy,
                                              dws[a[4]] if need_dw else ws, need_y, need_dw, True, *a),
                 n, c_in, c_out, x.shape[2:], kernel_hw, (y if need_y else dy).shape[2:], geometry, plan, x.dtype)
-    return conv_shifts.from_shift_weight(dws.sum(axis=0), c_in, kernel_hw, stride) if need_dw else None
+    return (conv_shifts.from_shift_weight(dws.sum(axis=0).transpose(0, 2, 1), c_in, kernel_hw, stride)
+            if need_dw else None)
 
 
 def _thread_scratch(layout: _GemmLayout, i: int, dtype: np.dtype) -> tuple[np.ndarray, ...]:
