@@ -118,7 +118,8 @@ def time_products(per_thread: list[list[tuple]], dtype, clock, repeat: int) -> f
     largest = max(int(max(r[2] * r[4], r[4] * r[3], r[2] * r[3])) for s in specs for r in s)
     buffers = [(np.ones(largest, dtype), np.ones(largest, dtype), np.zeros(largest, dtype),
                 np.zeros(8, conv_blas.int_dtype()), np.zeros(2, dtype)) for _ in specs]
-    with ThreadPoolExecutor(len(specs)) as pool:
+    # BLAS held to one thread, as minieye's kernels hold it while they run (kernels._blas)
+    with ThreadPoolExecutor(len(specs)) as pool, threadpool_limits(1, user_api="blas"):
         def once():
             list(pool.map(lambda i: _run(specs[i], *buffers[i], 1), range(len(specs))))
         once()
