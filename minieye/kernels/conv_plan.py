@@ -6,8 +6,9 @@ shape picks its code path; the forward and both gradients of one call share its
 the knobs of ``minieye.options`` at call time:
 
 - ``conv_algorithm``: "auto" chooses by channel counts and kernel (below); "direct", "gemm",
-  "winograd" (F(2x2, 3x3)), "winograd4" (F(4x4, 3x3)) or "taps" force one (Winograd only where it
-  applies: 3x3, stride 1, no dilation or groups; taps: no groups).
+  "winograd" (F(2x2, 3x3)), "winograd4" (F(4x4, 3x3)), "taps" or "small" force one (Winograd only where
+  it applies: 3x3, stride 1, no dilation or groups; taps: no groups; small: 2-D, stride 1, no groups,
+  output as large as the input).
 - ``threads`` (None: ``numba.get_num_threads()``), ``conv_direct_parallel_min_work`` and
   ``conv_gemm_parallel_min_work``: below that many multiply-adds a call stays on the
   caller's thread (handing work to a thread costs tens of microseconds); GEMM, Winograd and

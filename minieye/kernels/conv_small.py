@@ -147,42 +147,31 @@ def _grad_input(dy, wg, offs, dsts, dx, planes, masks, shifts, top, first, last)
 
 
 @kernel
+def _add3(dw, o, t, a, b, c):
+    dw[o, t] += a
+    dw[o, t + 1] += b
+    dw[o, t + 2] += c
+
+
+@kernel
 def _dots43(dw, o0, d, xs, t0, offs, length, zero):
-    """dw[o0:o0 + 4, t0:t0 + 3] += dots of dy's planes o0.. (d, flat) with the tap runs t0.. of xs."""
-    a0, a1, a2, a3 = np.uint64(o0 * length), np.uint64((o0 + 1) * length), np.uint64((o0 + 2) * length), \
-        np.uint64((o0 + 3) * length)
+    """dw[o0:o0 + 4, t0:t0 + 3] += dots of dy's planes o0.. (d, flat) with the tap runs t0.. of xs: twelve
+    sums that stay in registers over one pass along the plane."""
+    a0, a1 = np.uint64(o0 * length), np.uint64((o0 + 1) * length)
+    a2, a3 = np.uint64((o0 + 2) * length), np.uint64((o0 + 3) * length)
     b0, b1, b2 = np.uint64(offs[t0]), np.uint64(offs[t0 + 1]), np.uint64(offs[t0 + 2])
     s00 = s01 = s02 = s10 = s11 = s12 = s20 = s21 = s22 = s30 = s31 = s32 = zero
     for q in range(np.uint64(length)):
         u0, u1, u2 = xs[b0 + q], xs[b1 + q], xs[b2 + q]
-        v = d[a0 + q]
-        s00 += v * u0
-        s01 += v * u1
-        s02 += v * u2
-        v = d[a1 + q]
-        s10 += v * u0
-        s11 += v * u1
-        s12 += v * u2
-        v = d[a2 + q]
-        s20 += v * u0
-        s21 += v * u1
-        s22 += v * u2
-        v = d[a3 + q]
-        s30 += v * u0
-        s31 += v * u1
-        s32 += v * u2
-    dw[o0, t0] += s00
-    dw[o0, t0 + 1] += s01
-    dw[o0, t0 + 2] += s02
-    dw[o0 + 1, t0] += s10
-    dw[o0 + 1, t0 + 1] += s11
-    dw[o0 + 1, t0 + 2] += s12
-    dw[o0 + 2, t0] += s20
-    dw[o0 + 2, t0 + 1] += s21
-    dw[o0 + 2, t0 + 2] += s22
-    dw[o0 + 3, t0] += s30
-    dw[o0 + 3, t0 + 1] += s31
-    dw[o0 + 3, t0 + 2] += s32
+        v0, v1, v2, v3 = d[a0 + q], d[a1 + q], d[a2 + q], d[a3 + q]
+        s00, s01, s02 = s00 + v0 * u0, s01 + v0 * u1, s02 + v0 * u2
+        s10, s11, s12 = s10 + v1 * u0, s11 + v1 * u1, s12 + v1 * u2
+        s20, s21, s22 = s20 + v2 * u0, s21 + v2 * u1, s22 + v2 * u2
+        s30, s31, s32 = s30 + v3 * u0, s31 + v3 * u1, s32 + v3 * u2
+    _add3(dw, o0, t0, s00, s01, s02)
+    _add3(dw, o0 + 1, t0, s10, s11, s12)
+    _add3(dw, o0 + 2, t0, s20, s21, s22)
+    _add3(dw, o0 + 3, t0, s30, s31, s32)
 
 
 @kernel
