@@ -24,6 +24,7 @@ Threads take contiguous ranges of samples; each has its own scratch (``first``, 
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import numpy as np
 
@@ -197,11 +198,25 @@ def _grad_weight(x, dy, dw, offs, xs, masks, shifts, top, first, last, zero):
 
 
 # -- entry points (called by kernels.conv with the plan's thread count) -------------------------------------
+class _Layout(NamedTuple):
+    """One shape's offsets and masks (cached and shared between calls: never modified)."""
+
+    shifts: np.ndarray    # (kw,) columns each kernel column's copy is shifted by, j*d_w - pad_w
+    fmask: np.ndarray     # (kw, h*w) uint8: the forward's pixels that a shift keeps inside their row
+    bmask: np.ndarray     # (kw, h*w) uint8: the same for the input gradient's shift back
+    span: int             # a padded plane's length, (h + 2*pad_h)*w
+    top: int              # where its image starts, pad_h*w
+    offs: np.ndarray      # (groups, 9): each tap's run in the shifted copies, zero-weight slots padding the last
+    dx_channels: np.ndarray  # (dx groups, 9): the output channels of each input-gradient group (0 where unused)
+    dx_taps: np.ndarray   # (dx groups, 9): the tap (c, i, j) of each group, repeated
+    dx_used: np.ndarray   # (dx groups, 9) bool: the slots that hold an output channel
+    dx_dsts: np.ndarray   # (dx groups,): where each group's run lands in the planes P
+    plane: int            # length of one plane P, with a margin of max |shift| on each side
+    margin: int
+
+
 @functools.lru_cache(maxsize=64)
-def _layout(c_in: int, c_out: int, hw: tuple[int, int], kernel_hw: tuple[int, int], geometry: Geometry):
-    """Per shape: the shifts, both directions' masks, the padded plane's length and top, the taps' runs in xs
-    (forward and weight gradient, padded to groups of 9), the input gradient's groups (which output channels
-    and taps, the source and destination offsets) and the planes' margin."""
+def _layout(c_in: int, c_out: int, hw: tuple[int, int], kernel_hw: tuple[int, int], geometry: Geometry) -> _Layout:
     (h, w), (kh, kw) = hw, kernel_hw
     pad_h, dil_h, dil_w, pad_w = geometry.pad_h, geometry.dilation_h, geometry.dilation_w, geometry.pad_w
     length, span = h * w, (h + 2 * pad_h) * w
@@ -211,23 +226,21 @@ def _layout(c_in: int, c_out: int, hw: tuple[int, int], kernel_hw: tuple[int, in
     bmask = ((column - shifts[:, None] >= 0) & (column - shifts[:, None] < w)).astype(np.uint8)
     taps = c_in * kh * kw
     c, i, j = np.unravel_index(np.arange(taps), (c_in, kh, kw))
-    runs = (c * kw + j) * span + i * dil_h * w
     groups = -(-taps // GROUP)
     offs = np.zeros(groups * GROUP, dtype=np.int64)
-    offs[:taps] = runs
+    offs[:taps] = (c * kw + j) * span + i * dil_h * w
     # the input gradient: per (c, j, i) the output channels in groups of 9 onto planes[c, j] (a margin of
     # max |s_j| columns on each side, so that the combination's reads stay inside)
     margin = int(np.abs(shifts).max())
     plane = span + 2 * margin
-    chunks = -(-c_out // GROUP)
-    rows = [(cc, ii, jj, k) for cc in range(c_in) for jj in range(kw) for ii in range(kh) for k in range(chunks)]
-    o_idx = np.array([[k * GROUP + u for u in range(GROUP)] for (_, _, _, k) in rows], dtype=np.int64)
-    valid = o_idx < c_out
-    o_idx = np.where(valid, o_idx, 0)
-    t_idx = np.array([[(cc * kh + ii) * kw + jj] * GROUP for (cc, ii, jj, _) in rows], dtype=np.int64)
+    rows = [(cc, ii, jj, k) for cc in range(c_in) for jj in range(kw) for ii in range(kh)
+            for k in range(-(-c_out // GROUP))]
+    channels = np.array([[k * GROUP + u for u in range(GROUP)] for (_, _, _, k) in rows], dtype=np.int64)
+    used = channels < c_out
+    tap_of = np.array([[(cc * kh + ii) * kw + jj] * GROUP for (cc, ii, jj, _) in rows], dtype=np.int64)
     dsts = np.array([(cc * kw + jj) * plane + margin + ii * dil_h * w for (cc, ii, jj, _) in rows], dtype=np.int64)
-    return shifts, fmask, bmask, span, pad_h * w, offs.reshape(groups, GROUP), (o_idx, t_idx, valid, dsts), \
-        plane, margin
+    return _Layout(shifts, fmask, bmask, span, pad_h * w, offs.reshape(groups, GROUP), np.where(used, channels, 0),
+                   tap_of, used, dsts, plane, margin)
 
 
 def _edges(n: int, threads: int) -> list[int]:
@@ -236,19 +249,19 @@ def _edges(n: int, threads: int) -> list[int]:
 
 
 def forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, bias: np.ndarray, threads: int) -> np.ndarray:
-    """y = conv2d(x, w) + bias for a geometry where ``conv_plan.small_fits``. Shapes: x (n, c_in, h, w), w (c_out, c_in, kh, kw),
-    bias (c_out,) -> (n, c_out, h, w)."""
+    """y = conv2d(x, w) + bias for a geometry where ``conv_plan.small_fits``. Shapes: x (n, c_in, h, w),
+    w (c_out, c_in, kh, kw), bias (c_out,) -> (n, c_out, h, w)."""
     n, c_in, h, wd = x.shape
     c_out, _, kh, kw = w.shape
-    shifts, fmask, _, span, top, offs = _layout(c_in, c_out, (h, wd), (kh, kw), geometry)[:6]
-    wg = np.zeros((c_out, offs.size), dtype=x.dtype)
+    lay = _layout(c_in, c_out, (h, wd), (kh, kw), geometry)
+    wg = np.zeros((c_out, lay.offs.size), dtype=x.dtype)
     wg[:, :c_in * kh * kw] = w.reshape(c_out, c_in * kh * kw)
-    wg = wg.reshape(c_out, offs.shape[0], GROUP)
+    wg = wg.reshape(c_out, lay.offs.shape[0], GROUP)
     y = np.empty((n, c_out, h, wd), dtype=x.dtype)
     edges = _edges(n, threads)
-    xs = [scratch(f"small_xs{i}", (c_in, kw, span), x.dtype) for i in range(len(edges) - 1)]
-    run_parts(lambda i: _forward(x, wg, offs, bias, y, xs[i], fmask, shifts, top, edges[i], edges[i + 1]),
-              len(xs))
+    xs = [scratch(f"small_xs{i}", (c_in, kw, lay.span), x.dtype) for i in range(len(edges) - 1)]
+    run_parts(lambda i: _forward(x, wg, lay.offs, bias, y, xs[i], lay.fmask, lay.shifts, lay.top, edges[i],
+                                 edges[i + 1]), len(xs))
     return y
 
 
@@ -257,14 +270,14 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geometry: Geometry, threads: int) 
     w (c_out, c_in, kh, kw) -> (n, c_in, h, w)."""
     n, c_out, h, wd = dy.shape
     _, c_in, kh, kw = w.shape
-    shifts, _, bmask, _, top, _, (o_idx, t_idx, valid, dsts), plane, margin = \
-        _layout(c_in, c_out, (h, wd), (kh, kw), geometry)
-    wg = np.where(valid, w.reshape(c_out, c_in * kh * kw)[o_idx, t_idx], 0).astype(dy.dtype)
+    lay = _layout(c_in, c_out, (h, wd), (kh, kw), geometry)
+    wg = np.where(lay.dx_used, w.reshape(c_out, c_in * kh * kw)[lay.dx_channels, lay.dx_taps], 0).astype(dy.dtype)
     dx = np.empty((n, c_in, h, wd), dtype=dy.dtype)
     edges = _edges(n, threads)
-    planes = [scratch(f"small_p{i}", (c_in, kw, plane), dy.dtype) for i in range(len(edges) - 1)]
-    run_parts(lambda i: _grad_input(dy, wg, o_idx * (h * wd), dsts, dx, planes[i], bmask, shifts, top + margin,
-                                    edges[i], edges[i + 1]), len(planes))
+    planes = [scratch(f"small_p{i}", (c_in, kw, lay.plane), dy.dtype) for i in range(len(edges) - 1)]
+    sources = lay.dx_channels * (h * wd)
+    run_parts(lambda i: _grad_input(dy, wg, sources, lay.dx_dsts, dx, planes[i], lay.bmask, lay.shifts,
+                                    lay.top + lay.margin, edges[i], edges[i + 1]), len(planes))
     return dx
 
 
@@ -275,11 +288,11 @@ def grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int], geome
     n, c_in, h, wd = x.shape
     c_out = dy.shape[1]
     kh, kw = kernel_hw
-    shifts, fmask, _, span, top, offs = _layout(c_in, c_out, (h, wd), (kh, kw), geometry)[:6]
+    lay = _layout(c_in, c_out, (h, wd), (kh, kw), geometry)
     edges = _edges(n, threads)
     dws = np.zeros((len(edges) - 1, c_out, c_in * kh * kw), dtype=x.dtype)
-    xs = [scratch(f"small_xs{i}", (c_in, kw, span), x.dtype) for i in range(len(edges) - 1)]
+    xs = [scratch(f"small_xs{i}", (c_in, kw, lay.span), x.dtype) for i in range(len(edges) - 1)]
     zero = x.dtype.type(0)
-    run_parts(lambda i: _grad_weight(x, dy, dws[i], offs.reshape(-1), xs[i], fmask, shifts, top, edges[i],
-                                     edges[i + 1], zero), len(xs))
+    run_parts(lambda i: _grad_weight(x, dy, dws[i], lay.offs.reshape(-1), xs[i], lay.fmask, lay.shifts, lay.top,
+                                     edges[i], edges[i + 1], zero), len(xs))
     return (dws[0] if len(xs) == 1 else dws.sum(axis=0)).reshape(c_out, c_in, kh, kw)
