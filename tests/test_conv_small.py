@@ -138,3 +138,21 @@ def test_layer_step_runs_small_and_matches_gemm():
     assert conv_plan(x.shape, layer.weight.shape, layer.geometry).algorithm is Algorithm.SMALL
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_transposed_layer_with_output_padding_matches_gemm():
+    """A stride-1 transposed layer whose output_padding (allowed below the dilation) makes its output one
+    larger than "same": its plan is SMALL, the passes whose shapes are not "same" run as GEMM."""
+    rng = np.random.default_rng(7)
+    layer = layers.ConvTranspose2D(8, 2, 3, padding=2, dilation=2, output_padding=1, dtype=np.float64, rng=rng)
+    x = rng.standard_normal((3, 8, 5, 6))
+    results = []
+    for algorithm in ("auto", "gemm"):
+        with me.options(conv_algorithm=algorithm):
+            y, backward = layer.forward(x)
+            deltas = me.DeltaSet()
+            dx = backward(np.sin(y), deltas)
+        results.append((y, dx, deltas[layer.weight]))
+    assert results[0][0].shape == (3, 2, 6, 7)
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

@@ -48,6 +48,8 @@ C-contiguous arrays of one float dtype.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from . import conv_blas, conv_blocks, conv_direct, conv_gemm, conv_shifts, conv_small, conv_taps, conv_winograd, \
@@ -211,7 +213,9 @@ def conv2d_grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int]
     if plan.algorithm is Algorithm.DIRECT:
         return conv_direct.grad_weight(x, dy, kernel_hw, geometry, plan)
     if plan.algorithm is Algorithm.SMALL:
-        return conv_small.grad_weight(x, dy, tuple(kernel_hw), geometry, plan.threads)
+        if x.shape[2:] == dy.shape[2:]:
+            return conv_small.grad_weight(x, dy, tuple(kernel_hw), geometry, plan.threads)
+        plan = replace(plan, algorithm=Algorithm.GEMM)  # not a "same" shape (see conv2d_grad_input)
     if plan.algorithm in _WINOGRAD and plan.winograd_grad_weight:
         return _winograd_grad_weight(x, dy, (geometry.pad_h, geometry.pad_w), plan)
     if plan.shifts:
@@ -273,7 +277,11 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
     if plan.algorithm is Algorithm.DIRECT:
         return conv_direct.grad_input(dy, w, input_hw, geometry, plan)
     if plan.algorithm is Algorithm.SMALL:
-        return conv_small.grad_input(dy, w, geometry, plan.threads)
+        if tuple(input_hw) == dy.shape[2:]:
+            return conv_small.grad_input(dy, w, geometry, plan.threads)
+        # a transposed layer's output_padding (stride 1, dilation 2) asks for a larger input than dy:
+        # not a "same" shape, so as GEMM
+        plan = replace(plan, algorithm=Algorithm.GEMM)
     if plan.algorithm in _WINOGRAD:  # the forward of dy with the flipped kernel, padded by 2 - pad
         return _winograd(dy, conv_direct.flip_transposed(w, 1), (2 - geometry.pad_h, 2 - geometry.pad_w),
                          tuple(input_hw), plan)

@@ -61,7 +61,10 @@ def _few_taps(draw, transposed: bool):
     few, many = draw(st.integers(1, 27 // (k[0] * k[1]))), draw(st.integers(4, 10))
     size = (draw(st.integers(1, 7)), draw(st.integers(1, 7)))
     if transposed:
-        layer = layers.ConvTranspose2D(many, few, k, padding=padding, dilation=dilation, dtype=np.float64, rng=rng)
+        # output_padding below the dilation (stride 1) makes the output larger than "same": GEMM takes over
+        output_padding = tuple(draw(st.integers(0, d - 1)) for d in dilation)
+        layer = layers.ConvTranspose2D(many, few, k, padding=padding, output_padding=output_padding,
+                                       dilation=dilation, dtype=np.float64, rng=rng)
         x = rng.standard_normal((2, many) + size)
     else:
         layer = layers.Conv2D(few, many, k, padding=padding, dilation=dilation, dtype=np.float64, rng=rng)
