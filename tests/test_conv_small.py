@@ -95,6 +95,8 @@ def test_auto_picks_small_only_where_it_fits_and_pays():
     assert kconv.make_plan((8, 3, 32, 32), (32, 3, 3, 3), same).algorithm is Algorithm.SMALL  # 27 taps
     assert kconv.make_plan((8, 4, 32, 32), (32, 4, 3, 3), same).algorithm is not Algorithm.SMALL  # 36 taps
     assert kconv.make_plan((8, 1, 8, 8), (1, 1, 3, 3), same).algorithm is not Algorithm.SMALL  # one output
+    assert kconv.make_plan((1, 2, 256, 256), (16, 2, 3, 3), same).algorithm is Algorithm.SMALL
+    assert kconv.make_plan((1, 2, 257, 256), (16, 2, 3, 3), same).algorithm is not Algorithm.SMALL  # large plane
     assert kconv.make_plan((8, 1, 8, 8), (16, 1, 3, 3), Geometry((2, 2), (1, 1), (1, 1), 1)).algorithm \
         is not Algorithm.SMALL  # strided
     assert kconv.make_plan((8, 1, 8, 8), (16, 1, 3, 3), Geometry((1, 1), (0, 0), (1, 1), 1)).algorithm \
