@@ -59,9 +59,14 @@ CASES = {  # name: (layer class, positional arguments, keyword arguments, input 
     "digits": ("Conv2D", (1, 16, 3), dict(padding=1), (256, 1, 8, 8)),
     "vgg1": ("Conv2D", (3, 32, 3), dict(padding=1), (32, 3, 32, 32)),
     "lenet1": ("Conv2D", (1, 6, 5), dict(padding=2), (64, 1, 28, 28)),
+    # the restoration denoisers' first layer (image and noise map in, 3x3): a training batch and an image tile
+    "den2": ("Conv2D", (2, 24, 3), dict(padding=1), (16, 2, 32, 32)),
+    "den2big": ("Conv2D", (2, 16, 3), dict(padding=1), (1, 2, 256, 256)),
+    "den2tile": ("Conv2D", (2, 16, 3), dict(padding=1), (1, 2, 416, 416)),
 }
 GROUPS = {"unet": ["down24", "up48", "down48", "up96", "down24big", "up48big", "k4s2"],
-          "taps": ["taps8", "k32s2", "den5"], "rows": ["digits", "k32", "convT", "k64"]}
+          "taps": ["taps8", "k32s2", "den5"], "rows": ["digits", "k32", "convT", "k64"],
+          "small": ["digits", "lenet1", "vgg1", "den2", "den2big", "den2tile"]}
 
 
 def knob_value(text: str):

@@ -57,7 +57,8 @@ def _one_of(*choices: str) -> Callable[[Any, str, str], str]:
 KNOBS: dict[str, Knob] = {
     "threads": Knob(None, _positive_or_none,
                     "threads minieye's own kernels may use (None: Numba's thread count)"),
-    "conv_algorithm": Knob("auto", _one_of("auto", "direct", "gemm", "winograd", "winograd4", "taps"),
+    "conv_algorithm": Knob("auto", _one_of("auto", "direct", "gemm", "winograd", "winograd4", "taps",
+                                                        "small"),
                            "convolution algorithm; 'auto' chooses per call from the shapes"),
     "conv_direct_parallel_min_work": Knob(4_000_000, check_nonneg_int,
                                           "direct convolution: multiply-adds from which it threads"),

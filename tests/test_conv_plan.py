@@ -15,7 +15,9 @@ G2 = Geometry((2, 2), (1, 1), (1, 1), 1)
 
 def test_auto_picks_direct_for_few_channels_and_gemm_for_many(monkeypatch):
     monkeypatch.setattr(_blas, "avx512_blas", lambda: False)
-    assert plan((8, 1, 32, 32), (8, 1, 3, 3), G1).algorithm is Algorithm.DIRECT   # one input channel
+    assert plan((8, 1, 32, 32), (8, 1, 3, 3), G1).algorithm is Algorithm.SMALL    # one input channel, "same"
+    valid = Geometry((1, 1), (0, 0), (1, 1), 1)
+    assert plan((8, 1, 32, 32), (8, 1, 3, 3), valid).algorithm is Algorithm.DIRECT  # ... or not
     assert plan((8, 4, 32, 32), (4, 4, 3, 3), G1).algorithm is Algorithm.DIRECT    # 16 channel pairs
     assert plan((8, 8, 32, 32), (64, 8, 3, 3), G1).algorithm is Algorithm.GEMM     # too few inputs per tap
     assert plan((8, 32, 32, 32), (64, 32, 3, 3), G1).algorithm is Algorithm.WINOGRAD4
@@ -67,16 +69,19 @@ def test_winograd_runs_the_weight_gradient_by_winograd_with_avx2_blas_and_f4x4_o
             assert plan((8, 32, 16, 16), (32, 32, 3, 3), G1).winograd_grad_weight is not avx512
 
 
-def test_one_input_channel_runs_as_gemm_from_6_outputs_with_avx512_blas_else_16(monkeypatch):
+def test_one_input_channel_runs_small_on_same_planes_else_as_gemm_from_6_outputs_with_avx512_blas_else_16(
+        monkeypatch):
     lenet1, deblur = ((64, 1, 28, 28), (6, 1, 5, 5)), ((1, 1, 64, 64), (1, 1, 5, 5))
-    assert plan(*lenet1, Geometry((1, 1), (2, 2), (1, 1), 1)).algorithm is \
-        (Algorithm.GEMM if _blas.avx512_blas() else Algorithm.DIRECT)
+    same5, valid = Geometry((1, 1), (2, 2), (1, 1), 1), Geometry((1, 1), (0, 0), (1, 1), 1)
     for avx512, expected in ((False, Algorithm.DIRECT), (True, Algorithm.GEMM)):
         monkeypatch.setattr(_blas, "avx512_blas", lambda avx512=avx512: avx512)
-        assert plan(*lenet1, G1).algorithm is expected
-        assert plan(*deblur, G1).algorithm is Algorithm.DIRECT  # one channel out stays direct
-        assert plan((8, 1, 32, 32), (4, 1, 3, 3), G1).algorithm is Algorithm.DIRECT
-        assert plan((256, 1, 8, 8), (16, 1, 3, 3), G1).algorithm is Algorithm.GEMM   # the digits layer
+        assert plan(*lenet1, same5).algorithm is Algorithm.SMALL  # LeNet's first layer
+        assert plan(*lenet1, G1).algorithm is expected  # padding 1: smaller than its input
+        assert plan(*deblur, same5).algorithm is Algorithm.DIRECT  # one channel out stays direct
+        assert plan((8, 1, 32, 32), (4, 1, 3, 3), valid).algorithm is Algorithm.DIRECT
+        assert plan((8, 1, 32, 32), (2, 1, 3, 3), G1).algorithm is Algorithm.SMALL
+        assert plan((256, 1, 8, 8), (16, 1, 3, 3), G1).algorithm is Algorithm.SMALL  # the digits layer
+        assert plan((256, 1, 8, 8), (16, 1, 3, 3), valid).algorithm is Algorithm.GEMM
 
 
 def test_options_force_the_algorithm_and_unknown_ones_are_refused():

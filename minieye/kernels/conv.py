@@ -30,6 +30,8 @@ Algorithms (``conv_plan.plan`` decides once per call; see docs/kernels.md for me
   three passes (``conv_shifts``).
 - ``winograd``, ``winograd4``: F(2x2, 3x3) and F(4x4, 3x3) (``conv_winograd``, ``conv_winograd4``)
   for 3x3 stride-1 layers with many channels.
+- ``small``: few input channels on "same" planes at stride 1: every pass fused multiply-add runs
+  over whole planes, nine taps each, no unfolding and no BLAS (``conv_small``).
 - ``direct``: multiply-adds along zero-padded, flattened planes (``conv_wide``; row loops
   in ``conv_direct`` for strides above 1). Best for few channels per group
   (single-channel deblurring, depthwise convolution, digits).
@@ -46,9 +48,12 @@ C-contiguous arrays of one float dtype.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from . import conv_blas, conv_blocks, conv_direct, conv_gemm, conv_shifts, conv_taps, conv_winograd, conv_winograd4
+from . import conv_blas, conv_blocks, conv_direct, conv_gemm, conv_shifts, conv_small, conv_taps, conv_winograd, \
+    conv_winograd4
 from ._blas import single_threaded_blas
 from ._threads import run_parts
 from .conv_geometry import Geometry, conv_output_size, output_size
@@ -87,15 +92,16 @@ def _shifts(x: np.ndarray, w_shape: tuple[int, ...], geometry: Geometry, plan: P
     stride = (geometry.stride_h, geometry.stride_w)
     shifts = (kernel_hw[0] // stride[0]) * (kernel_hw[1] // stride[1])
     need_y, need_dw = y is not None, dy is not None
-    # each thread's dW per shift (none for the forward alone: ws stands in, untouched)
-    dws = (np.zeros((_shift_threads(n, plan), shifts, c_out, c_in * stride[0] * stride[1]), dtype=x.dtype)
-           if need_dw else None)
-    ws = dws[0] if w is None else conv_shifts.shift_weight(w, stride)  # without w, dws[0] gives the shape only
+    # each thread's dW per shift, transposed (none for the forward alone: ws stands in, untouched)
+    k = c_in * stride[0] * stride[1]
+    dws = np.zeros((_shift_threads(n, plan), shifts, k, c_out), dtype=x.dtype) if need_dw else None
+    ws = np.empty((shifts, c_out, k), dtype=x.dtype) if w is None else conv_shifts.shift_weight(w, stride)  # shape only
     shift = _shift(bias, c_out, x.dtype)
     _run_shifts(lambda *a: conv_taps.forward(x, ws, shift, dy if need_dw else y, y if need_y else dy,
                                              dws[a[4]] if need_dw else ws, need_y, need_dw, True, *a),
                 n, c_in, c_out, x.shape[2:], kernel_hw, (y if need_y else dy).shape[2:], geometry, plan, x.dtype)
-    return conv_shifts.from_shift_weight(dws.sum(axis=0), c_in, kernel_hw, stride) if need_dw else None
+    return (conv_shifts.from_shift_weight(dws.sum(axis=0).transpose(0, 2, 1), c_in, kernel_hw, stride)
+            if need_dw else None)
 
 
 def _thread_scratch(layout: _GemmLayout, i: int, dtype: np.dtype) -> tuple[np.ndarray, ...]:
@@ -192,6 +198,8 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan 
     plan = plan or make_plan(x.shape, w.shape, geometry)
     if plan.algorithm is Algorithm.DIRECT:
         return _into(conv_direct.forward(x, w, geometry, plan, bias), out)
+    if plan.algorithm is Algorithm.SMALL:
+        return _into(conv_small.forward(x, w, geometry, _shift(bias, w.shape[0], x.dtype), plan.threads), out)
     if plan.algorithm in _WINOGRAD:
         out_hw = output_size(x.shape[2:], w.shape[2:], geometry)
         return _winograd(x, w, (geometry.pad_h, geometry.pad_w), out_hw, plan, bias, out)
@@ -219,6 +227,10 @@ def conv2d_grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int]
     plan = plan or make_plan(x.shape, w_shape, geometry)
     if plan.algorithm is Algorithm.DIRECT:
         return conv_direct.grad_weight(x, dy, kernel_hw, geometry, plan)
+    if plan.algorithm is Algorithm.SMALL:
+        if x.shape[2:] == dy.shape[2:]:
+            return conv_small.grad_weight(x, dy, tuple(kernel_hw), geometry, plan.threads)
+        plan = replace(plan, algorithm=Algorithm.GEMM)  # not a "same" shape (see conv2d_grad_input)
     if plan.algorithm in _WINOGRAD and plan.winograd_grad_weight:
         return _winograd_grad_weight(x, dy, (geometry.pad_h, geometry.pad_w), plan)
     if plan.shifts:
@@ -279,6 +291,12 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
     plan = plan or make_plan((n, c_in) + tuple(input_hw), w.shape, geometry)
     if plan.algorithm is Algorithm.DIRECT:
         return _into(conv_direct.grad_input(dy, w, input_hw, geometry, plan), out)
+    if plan.algorithm is Algorithm.SMALL:
+        if tuple(input_hw) == dy.shape[2:]:
+            return _into(conv_small.grad_input(dy, w, geometry, plan.threads), out)
+        # a transposed layer's output_padding (stride 1, dilation 2) asks for a larger input than dy:
+        # not a "same" shape, so as GEMM
+        plan = replace(plan, algorithm=Algorithm.GEMM)
     if plan.algorithm in _WINOGRAD:  # the forward of dy with the flipped kernel, padded by 2 - pad
         return _winograd(dy, conv_direct.flip_transposed(w, 1), (2 - geometry.pad_h, 2 - geometry.pad_w),
                          tuple(input_hw), plan, out=out)

@@ -6,8 +6,9 @@ shape picks its code path; the forward and both gradients of one call share its
 the knobs of ``minieye.options`` at call time:
 
 - ``conv_algorithm``: "auto" chooses by channel counts and kernel (below); "direct", "gemm",
-  "winograd" (F(2x2, 3x3)), "winograd4" (F(4x4, 3x3)) or "taps" force one (Winograd only where it
-  applies: 3x3, stride 1, no dilation or groups; taps: no groups).
+  "winograd" (F(2x2, 3x3)), "winograd4" (F(4x4, 3x3)), "taps" or "small" force one (Winograd only where
+  it applies: 3x3, stride 1, no dilation or groups; taps: no groups; small: 2-D, stride 1, no groups,
+  output as large as the input).
 - ``threads`` (None: ``numba.get_num_threads()``), ``conv_direct_parallel_min_work`` and
   ``conv_gemm_parallel_min_work``: below that many multiply-adds a call stays on the
   caller's thread (handing work to a thread costs tens of microseconds); GEMM, Winograd and
@@ -38,9 +39,12 @@ from . import _blas
 from ._threads import thread_count
 from .conv_geometry import Geometry, output_size
 
-__all__ = ["Algorithm", "Plan", "check_shifts", "plan"]
+__all__ = ["Algorithm", "Plan", "check_shifts", "plan", "small_fits"]
 
 _BLOCK_MAX_WORK = 100_000  # multiply-adds of one sample's product up to which "auto" blocks samples
+_SMALL_MAX_TAPS = 27  # input taps per output (c_in/g * kh * kw) up to which "auto" may pick SMALL ...
+_SMALL_MIN_OUTPUTS = 2  # ... from this many output channels per group (one output channel stays DIRECT) ...
+_SMALL_MAX_PIXELS = 256 * 256  # ... on planes of at most this many pixels
 
 
 class Algorithm(Enum):
@@ -48,7 +52,8 @@ class Algorithm(Enum):
     tiles multiplied by BLAS (many channels); ``WINOGRAD`` and ``WINOGRAD4``: F(2x2, 3x3) and
     F(4x4, 3x3) for 3x3 stride-1 layers with many channels ("auto" picks F(4x4)); ``TAPS``: one
     BLAS product per kernel tap on views of the padded input (no groups; no unfolding,
-    ``conv_taps``). WINOGRAD(4) and TAPS run the forward and the input gradient their way; the
+    ``conv_taps``); ``SMALL``: few input channels on "same" planes at stride 1, every pass a set of
+    fused multiply-add runs over whole planes, no BLAS (``conv_small``). WINOGRAD(4) and TAPS run the forward and the input gradient their way; the
     weight gradient runs as GEMM, or by Winograd where ``Plan.winograd_grad_weight`` says so."""
 
     DIRECT = "direct"
@@ -56,6 +61,7 @@ class Algorithm(Enum):
     WINOGRAD = "winograd"
     WINOGRAD4 = "winograd4"
     TAPS = "taps"
+    SMALL = "small"
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,13 @@ class Plan:
 
 def _taps_fits(geometry: Geometry) -> bool:
     return geometry.groups == 1
+
+
+def small_fits(kernel: tuple[int, ...], size: tuple[int, ...], geometry: Geometry) -> bool:
+    """Where ``conv_small`` computes the convolution: 2-D, stride 1, no groups, output as large as the input."""
+    return (len(kernel) == 2 and len(size) == 2 and geometry.nd == 2 and geometry.groups == 1
+            and geometry.stride_h == geometry.stride_w == 1
+            and all(2 * p == d * (k - 1) for p, d, k in zip(geometry.padding, geometry.dilation, kernel)))
 
 
 def _winograd_fits(kernel: tuple[int, ...], geometry: Geometry) -> bool:
@@ -115,7 +128,15 @@ def check_shifts(kernel: tuple[int, ...], geometry: Geometry) -> None:
 
 
 def _auto_algorithm(c_in_g: int, c_out_g: int, kernel: tuple[int, ...], geometry: Geometry,
-                    plane_pixels: int) -> Algorithm:
+                    plane_pixels: int, size: tuple[int, ...]) -> Algorithm:
+    # few input taps per output (the digits layer's 9, LeNet's first layer's 25) into several channels on
+    # "same" planes: fused runs over whole planes beat unfolding and BLAS, whose products are then tiny
+    # (docs/kernels.md, "Eighth pass")
+    # On larger planes the shifted copies of the input no longer fit the L2 cache and the runs stream from
+    # memory: a 416x416 tile of the restoration denoiser (2 -> 16) ran 7 % slower forward, 21 % backward
+    if (c_in_g * math.prod(kernel) <= _SMALL_MAX_TAPS and c_out_g >= _SMALL_MIN_OUTPUTS
+            and plane_pixels <= _SMALL_MAX_PIXELS and small_fits(kernel, size, geometry)):
+        return Algorithm.SMALL
     # The product runs at BLAS speed only when both matrix sides have some width; with a
     # single input or output channel per group the unfolding costs more than it saves,
     # except for one input channel into 6 or more outputs when BLAS has AVX-512 kernels
@@ -150,13 +171,19 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
     out = output_size(tuple(input_shape[2:]), kernel, geometry)
     chosen = option("conv_algorithm")
     if chosen == "auto":
-        algorithm = _auto_algorithm(c_in_g, c_out // geometry.groups, kernel, geometry, math.prod(out[-2:]))
+        algorithm = _auto_algorithm(c_in_g, c_out // geometry.groups, kernel, geometry, math.prod(out[-2:]),
+                                    tuple(input_shape[2:]))
     else:
         algorithm = Algorithm(chosen)
         if algorithm in (Algorithm.WINOGRAD, Algorithm.WINOGRAD4) and not _winograd_fits(kernel, geometry):
             raise fail(f"conv_algorithm='{chosen}'", "a 3x3 kernel with stride 1, dilation 1 and groups 1",
                        f"kernel {kernel}, stride {geometry.stride}, dilation {geometry.dilation}, "
                        f"groups {geometry.groups}", "use 'auto' or 'gemm' for this layer")
+        if algorithm is Algorithm.SMALL and not small_fits(kernel, tuple(input_shape[2:]), geometry):
+            raise fail("conv_algorithm='small'", "a 2-D convolution at stride 1, groups 1, output as large as the input",
+                       f"kernel {kernel}, input {tuple(input_shape[2:])}, stride {geometry.stride}, padding "
+                       f"{geometry.padding}, dilation {geometry.dilation}, groups {geometry.groups}",
+                       "use 'auto' or 'gemm' for this layer")
         if algorithm is Algorithm.TAPS and not _taps_fits(geometry):
             raise fail("conv_algorithm='taps'", "groups 1", f"groups {geometry.groups}",
                        "use 'auto' or 'gemm' for this layer")

@@ -22,7 +22,8 @@ Per shift (``per_shift``; ``conv_shifts`` explains it): where the stride divides
 s_h*s_w taps of one shift (u, v) read the rows (channel, phase) of the planes, ``plane_len`` apart,
 at the one offset ``(a0 + u)*row + v``: the same kernels then run one product per shift, with
 ``wt (shifts, c_out, c_in*s_h*s_w)``, ``kw`` the shifts per row, and the weight gradient too,
-``dW[t] += dY_wide @ view_t^T`` (``need_dw``; from the one padding of x that the forward uses).
+``dW[t]^T += view_t @ dY_wide^T`` (``need_dw``; from the one padding of x that the forward uses; the
+product transposed, (k, c_out), ran 1.5x faster with OpenBLAS than ``dY_wide @ view_t^T``).
 
 Threads: as in ``conv_gemm``, each call handles samples ``first, first + step, ...`` with its
 own scratch. Weights arrive tap-major, ``wt (kh*kw, c_out, c_in)``.
@@ -53,8 +54,8 @@ def _view(t, a0, row, plane_len, kw, stride_h, stride_w, dil_h, dil_w, per_shift
 @kernel
 def forward(x, wt, bias, dy, y, dwt, need_y, need_dw, per_shift, planes, tile_buf, ints, scalars, first, step,
             tile_rows, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w):
-    """y[n] = conv2d(x[n], w) + bias and/or (``need_dw``, per shift only) dwt[t] += sum_n dY_n @ view_t^T, for
-    n = first, first + step, ... Shapes: x (n, c_in, h, w), wt and dwt (taps, c_out, k) (k: c_in, or c_in*s_h*s_w
+    """y[n] = conv2d(x[n], w) + bias and/or (``need_dw``, per shift only) dwt[t] += sum_n view_t @ dY_n^T, for
+    n = first, first + step, ... Shapes: x (n, c_in, h, w), wt (taps, c_out, k), dwt (taps, k, c_out) (k: c_in, or c_in*s_h*s_w
     per shift), bias (c_out,), y and dy (n, c_out, h_out, w_out) (either may stand in for the other when not
     needed); scratch planes (c_in, s_h*s_w, plane_len) as ``conv_gemm``'s, tile_buf (c_out * tile_rows*row,),
     twice that with ``need_dw``; ints, scalars: ``gemm``'s."""
@@ -79,7 +80,7 @@ def forward(x, wt, bias, dy, y, dwt, need_y, need_dw, per_shift, planes, tile_bu
                     gemm(False, False, wt[t].reshape(-1), k, flat[off:], ld, out, span, c_out, span, k,
                          0.0 if t == 0 else 1.0, ints, scalars)
                 if need_dw:
-                    gemm(False, True, grad, span, flat[off:], ld, dwt[t].reshape(-1), k, c_out, k, span, 1.0,
+                    gemm(False, True, flat[off:], ld, grad, span, dwt[t].reshape(-1), c_out, k, c_out, span, 1.0,
                          ints, scalars)
             if need_y:
                 crop_tile(out.reshape((c_out, span)), 0, 0, y, n, a0, a1, row, bias)

@@ -2,7 +2,7 @@
 
 The first convolution of a process otherwise pays Numba's compilation (or cache load)
 for each kernel it meets. ``warm_up()`` runs every code path "auto" can choose once on tiny
-arrays: every algorithm, stride 1 and 2 (Winograd F(4x4) and taps: stride 1), GEMM per sample
+arrays: every algorithm, stride 1 and 2 (Winograd F(4x4), taps and small: stride 1), GEMM per sample
 and over blocks of samples, products per shift (a 4x4 kernel at stride 2). The paths that only
 run when forced compile when first used: Winograd F(2x2) (about 6 s of CPU per dtype beyond what
 it shares with F(4x4)) and TAPS over stacked samples. The threaded paths (``_threads.run_blocks``)
@@ -27,7 +27,7 @@ def warm_up(dtypes: tuple = (np.float32, np.float64)) -> None:
     for dtype in dtypes:
         x = np.ones((2, 4, 5, 5), dtype=dtype)
         for algorithm, strides, blocks in (("direct", (1, 2), 1), ("gemm", (1, 2), 1), ("gemm", (1,), 2),
-                                           ("winograd4", (1,), 1), ("taps", (1,), 1)):
+                                           ("winograd4", (1,), 1), ("taps", (1,), 1), ("small", (1,), 1)):
             for stride in strides:
                 g = Geometry((stride, stride), (1, 1), (1, 1), 1)
                 w = np.ones((4, 4, 3, 3), dtype=dtype)

@@ -51,6 +51,29 @@ def _same_padding(draw):
 
 
 @st.composite
+def _few_taps(draw, transposed: bool):
+    """Few input taps per output into 4 or more channels on "same" planes: "auto" runs them by
+    ``conv_small`` (for a transposed layer, its convolution: from its output's channels into its input's)."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    k = (draw(st.sampled_from([1, 3, 5])), draw(st.sampled_from([1, 3])))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = tuple(d * (kk - 1) // 2 for kk, d in zip(k, dilation))
+    few, many = draw(st.integers(1, 27 // (k[0] * k[1]))), draw(st.integers(4, 10))
+    size = (draw(st.integers(1, 7)), draw(st.integers(1, 7)))
+    if transposed:
+        # output_padding below the dilation (stride 1) makes the output larger than "same": GEMM takes over
+        output_padding = tuple(draw(st.integers(0, d - 1)) for d in dilation)
+        layer = layers.ConvTranspose2D(many, few, k, padding=padding, output_padding=output_padding,
+                                       dilation=dilation, dtype=np.float64, rng=rng)
+        x = rng.standard_normal((2, many) + size)
+    else:
+        layer = layers.Conv2D(few, many, k, padding=padding, dilation=dilation, dtype=np.float64, rng=rng)
+        x = rng.standard_normal((2, few) + size)
+    layer.bias.value[:] = rng.standard_normal(layer.bias.value.shape)
+    return layer, (x,)
+
+
+@st.composite
 def _many_channels(draw, transposed: bool):
     """16 channels on the convolution's input side: "auto" runs them per tap (stride 1)."""
     rng = np.random.default_rng(draw(st.integers(0, 2**31)))
@@ -72,6 +95,8 @@ CASES = [
     LayerCase(layers.Conv2D, _same_padding(), id="Conv2D-same"),
     LayerCase(layers.ConvTranspose2D, _geometry(True), id="ConvTranspose2D"),
     LayerCase(layers.Conv2D, _many_channels(False), id="Conv2D-taps"),
+    LayerCase(layers.Conv2D, _few_taps(False), id="Conv2D-small"),
+    LayerCase(layers.ConvTranspose2D, _few_taps(True), id="ConvTranspose2D-small"),
     LayerCase(layers.ConvTranspose2D, _many_channels(True), id="ConvTranspose2D-taps"),
     LayerCase(layers.Conv1D, _geometry(False, nd=1), id="Conv1D"),
     LayerCase(layers.ConvTranspose1D, _geometry(True, nd=1), id="ConvTranspose1D"),

@@ -1,0 +1,298 @@
+"""Direct kernels for few input channels on small "same" planes: no unfolding, no BLAS, no cropping.
+
+For a convolution at stride 1 whose output is as large as its input (``2*pad = dilation*(k - 1)`` per
+axis, the digits layer's 3x3 with padding 1), take each input plane once per kernel column j, padded
+with zero rows and shifted by ``s_j = j*d_w - pad_w`` columns, the pixels that a shift moves past a row's
+edge set to zero (``masks``):
+
+    xs[c, j][(r + pad_h)*w + b] = x[n, c, r, b + s_j]       (zero where b + s_j is outside the row)
+
+Then tap (c, i, j) of every output ``q = a*w + b`` is one fixed offset, ``xs[c, j][q + i*d_h*w]``, and
+each output plane is one contiguous run written in place:
+``y[n, o] = bias[o] + sum_t w[o, t] * xs[tap t's run]``, nine taps per pass over the run (``_run9``: nine
+loads and multiply-adds per vector; a long run vectorises where BLAS's per-sample products and the
+copies around them cost more than their multiply-adds).
+
+The input gradient runs the other way: per kernel row i, ``P[c, j][(a + i*d_h)*w + b] += sum_o
+w[o, c, i, j] * dy[n, o, a, b]`` (runs over dy's planes, nine output channels per pass), then
+``dx[n, c][q] = sum_j P[c, j][pad_h*w + q - s_j]`` where ``b - s_j`` stays inside the row. The weight
+gradient is the dot products of dy's planes with the tap runs, four output channels by three taps per
+pass over a plane.
+
+Threads take contiguous ranges of samples; each has its own scratch (``first``, ``last``).
+"""
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import numpy as np
+
+from ._jit import kernel
+from ._threads import run_parts
+from .conv_geometry import Geometry
+from .conv_layout import scratch
+
+__all__ = ["forward", "grad_input", "grad_weight"]
+
+GROUP = 9  # terms of one pass over a run (_run9)
+
+
+@kernel
+def _run9(dst, d0, src, offs, ws, length, init, add):
+    """dst[d0 + q] = init + sum_u ws[u] * src[offs[u] + q] for q < length (``add``: += without init).
+    Unsigned indices into two flat arrays: LLVM then vectorises without negative-index checks."""
+    o0, o1, o2 = np.uint64(offs[0]), np.uint64(offs[1]), np.uint64(offs[2])
+    o3, o4, o5 = np.uint64(offs[3]), np.uint64(offs[4]), np.uint64(offs[5])
+    o6, o7, o8 = np.uint64(offs[6]), np.uint64(offs[7]), np.uint64(offs[8])
+    w0, w1, w2, w3, w4, w5, w6, w7, w8 = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5], ws[6], ws[7], ws[8]
+    d = np.uint64(d0)
+    if add:  # two loops: a test inside one stopped LLVM from vectorising it
+        for q in range(np.uint64(length)):
+            dst[d + q] += ((w0 * src[o0 + q] + w1 * src[o1 + q] + w2 * src[o2 + q])
+                           + (w3 * src[o3 + q] + w4 * src[o4 + q] + w5 * src[o5 + q])
+                           + (w6 * src[o6 + q] + w7 * src[o7 + q] + w8 * src[o8 + q]))
+    else:
+        for q in range(np.uint64(length)):
+            dst[d + q] = init + ((w0 * src[o0 + q] + w1 * src[o1 + q] + w2 * src[o2 + q])
+                                 + (w3 * src[o3 + q] + w4 * src[o4 + q] + w5 * src[o5 + q])
+                                 + (w6 * src[o6 + q] + w7 * src[o7 + q] + w8 * src[o8 + q]))
+
+
+@kernel
+def _run9x2(dst, d0, d1, src, offs, ws, vs, length, init0, init1, add):
+    """``_run9`` twice over the same nine source runs, with weights ws into dst[d0 ..] and vs into dst[d1 ..]
+    (which must not overlap): each source vector is loaded once for both."""
+    o0, o1, o2 = np.uint64(offs[0]), np.uint64(offs[1]), np.uint64(offs[2])
+    o3, o4, o5 = np.uint64(offs[3]), np.uint64(offs[4]), np.uint64(offs[5])
+    o6, o7, o8 = np.uint64(offs[6]), np.uint64(offs[7]), np.uint64(offs[8])
+    w0, w1, w2, w3, w4, w5, w6, w7, w8 = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5], ws[6], ws[7], ws[8]
+    v0, v1, v2, v3, v4, v5, v6, v7, v8 = vs[0], vs[1], vs[2], vs[3], vs[4], vs[5], vs[6], vs[7], vs[8]
+    e0, e1 = np.uint64(d0), np.uint64(d1)
+    if not add:
+        for q in range(np.uint64(length)):
+            a0, a1, a2 = src[o0 + q], src[o1 + q], src[o2 + q]
+            a3, a4, a5 = src[o3 + q], src[o4 + q], src[o5 + q]
+            a6, a7, a8 = src[o6 + q], src[o7 + q], src[o8 + q]
+            dst[e0 + q] = init0 + ((w0 * a0 + w1 * a1 + w2 * a2) + (w3 * a3 + w4 * a4 + w5 * a5)
+                                   + (w6 * a6 + w7 * a7 + w8 * a8))
+            dst[e1 + q] = init1 + ((v0 * a0 + v1 * a1 + v2 * a2) + (v3 * a3 + v4 * a4 + v5 * a5)
+                                   + (v6 * a6 + v7 * a7 + v8 * a8))
+        return
+    for q in range(np.uint64(length)):
+        a0, a1, a2 = src[o0 + q], src[o1 + q], src[o2 + q]
+        a3, a4, a5 = src[o3 + q], src[o4 + q], src[o5 + q]
+        a6, a7, a8 = src[o6 + q], src[o7 + q], src[o8 + q]
+        dst[e0 + q] += (w0 * a0 + w1 * a1 + w2 * a2) + (w3 * a3 + w4 * a4 + w5 * a5) + (w6 * a6 + w7 * a7 + w8 * a8)
+        dst[e1 + q] += (v0 * a0 + v1 * a1 + v2 * a2) + (v3 * a3 + v4 * a4 + v5 * a5) + (v6 * a6 + v7 * a7 + v8 * a8)
+
+
+@kernel
+def _shifted_planes(x, n, xs, masks, shifts, top):
+    """xs[c, j] = sample n's planes padded with ``top // w`` zero rows above and below, shifted by
+    shifts[j] columns, zero where masks[j] is 0 (a select, not a product: an inf stays where it was)."""
+    length = x.shape[2] * x.shape[3]
+    for c in range(x.shape[1]):
+        src = x[n, c].reshape(-1)
+        for j in range(xs.shape[1]):
+            dst = xs[c, j]
+            s = shifts[j]
+            lo, hi = max(0, -s), min(length, length - s)
+            dst[:top + lo] = 0
+            dst[top + hi:] = 0
+            out, keep, shifted = dst[top + lo:top + hi], masks[j, lo:hi], src[lo + s:hi + s]
+            for q in range(hi - lo):
+                out[q] = shifted[q] if keep[q] else 0
+
+
+@kernel
+def _forward(x, wg, offs, bias, y, xs, masks, shifts, top, first, last):
+    """y[n] for first <= n < last; wg (c_out, groups, 9) and offs (groups, 9): the taps' weights and runs
+    in xs (zero weights pad the last group)."""
+    c_out = y.shape[1]
+    length = y.shape[2] * y.shape[3]
+    flat_y, flat_xs = y.reshape(-1), xs.reshape(-1)
+    for n in range(first, last):
+        _shifted_planes(x, n, xs, masks, shifts, top)
+        for g in range(offs.shape[0]):
+            for o in range(0, c_out - 1, 2):  # two output channels per pass: one load of the taps for both
+                d = (n * c_out + o) * length
+                _run9x2(flat_y, d, d + length, flat_xs, offs[g], wg[o, g], wg[o + 1, g], length, bias[o],
+                        bias[o + 1], g > 0)
+            if c_out % 2:
+                _run9(flat_y, (n * c_out + c_out - 1) * length, flat_xs, offs[g], wg[c_out - 1, g], length,
+                      bias[c_out - 1], g > 0)
+
+
+@kernel
+def _grad_input(dy, wg, offs, dsts, dx, planes, masks, shifts, top, first, last):
+    """dx[n] for first <= n < last. Group g adds sum_u wg[g, u] * dy[n].flat[offs[g, u] + q] onto
+    planes.flat[dsts[g] + q]; then dx[n, c][q] = sum_j planes[c, j][top + q - shifts[j]] where masks[j]."""
+    length = dx.shape[2] * dx.shape[3]
+    flat_p = planes.reshape(-1)
+    for n in range(first, last):
+        planes[:, :, :] = 0
+        src = dy[n].reshape(-1)
+        for g in range(offs.shape[0]):
+            _run9(flat_p, dsts[g], src, offs[g], wg[g], length, wg[g, 0], True)
+        for c in range(dx.shape[1]):
+            out = dx[n, c].reshape(-1)
+            for j in range(planes.shape[1]):
+                keep, p = masks[j], planes[c, j][top - shifts[j]:top - shifts[j] + length]
+                if j == 0:
+                    for q in range(length):
+                        out[q] = p[q] if keep[q] else 0
+                else:
+                    for q in range(length):
+                        out[q] += p[q] if keep[q] else 0
+
+
+@kernel
+def _add3(dw, o, t, a, b, c):
+    dw[o, t] += a
+    dw[o, t + 1] += b
+    dw[o, t + 2] += c
+
+
+@kernel
+def _dots43(dw, o0, d, xs, t0, offs, length, zero):
+    """dw[o0:o0 + 4, t0:t0 + 3] += dots of dy's planes o0.. (d, flat) with the tap runs t0.. of xs: twelve
+    sums that stay in registers over one pass along the plane."""
+    a0, a1 = np.uint64(o0 * length), np.uint64((o0 + 1) * length)
+    a2, a3 = np.uint64((o0 + 2) * length), np.uint64((o0 + 3) * length)
+    b0, b1, b2 = np.uint64(offs[t0]), np.uint64(offs[t0 + 1]), np.uint64(offs[t0 + 2])
+    s00 = s01 = s02 = s10 = s11 = s12 = s20 = s21 = s22 = s30 = s31 = s32 = zero
+    for q in range(np.uint64(length)):
+        u0, u1, u2 = xs[b0 + q], xs[b1 + q], xs[b2 + q]
+        v0, v1, v2, v3 = d[a0 + q], d[a1 + q], d[a2 + q], d[a3 + q]
+        s00, s01, s02 = s00 + v0 * u0, s01 + v0 * u1, s02 + v0 * u2
+        s10, s11, s12 = s10 + v1 * u0, s11 + v1 * u1, s12 + v1 * u2
+        s20, s21, s22 = s20 + v2 * u0, s21 + v2 * u1, s22 + v2 * u2
+        s30, s31, s32 = s30 + v3 * u0, s31 + v3 * u1, s32 + v3 * u2
+    _add3(dw, o0, t0, s00, s01, s02)
+    _add3(dw, o0 + 1, t0, s10, s11, s12)
+    _add3(dw, o0 + 2, t0, s20, s21, s22)
+    _add3(dw, o0 + 3, t0, s30, s31, s32)
+
+
+@kernel
+def _grad_weight(x, dy, dw, offs, xs, masks, shifts, top, first, last, zero):
+    """dw (c_out, taps) += the samples first <= n < last's dots; offs: each tap's run in xs."""
+    c_out, taps = dw.shape
+    length = dy.shape[2] * dy.shape[3]
+    flat_xs = xs.reshape(-1)
+    blocked_o, blocked_t = c_out - c_out % 4, taps - taps % 3
+    for n in range(first, last):
+        _shifted_planes(x, n, xs, masks, shifts, top)
+        d = dy[n].reshape(-1)
+        for o in range(0, blocked_o, 4):
+            for t in range(0, blocked_t, 3):
+                _dots43(dw, o, d, flat_xs, t, offs, length, zero)
+        for o in range(c_out):  # the channels and taps outside the 4x3 blocks, one dot each
+            for t in range(blocked_t if o < blocked_o else 0, taps):
+                run, taps_run = d[o * length:(o + 1) * length], flat_xs[offs[t]:offs[t] + length]
+                s = zero
+                for q in range(length):
+                    s += run[q] * taps_run[q]
+                dw[o, t] += s
+
+
+# -- entry points (called by kernels.conv with the plan's thread count) -------------------------------------
+class _Layout(NamedTuple):
+    """One shape's offsets and masks (cached and shared between calls: never modified)."""
+
+    shifts: np.ndarray    # (kw,) columns each kernel column's copy is shifted by, j*d_w - pad_w
+    fmask: np.ndarray     # (kw, h*w) uint8: the forward's pixels that a shift keeps inside their row
+    bmask: np.ndarray     # (kw, h*w) uint8: the same for the input gradient's shift back
+    span: int             # a padded plane's length, (h + 2*pad_h)*w
+    top: int              # where its image starts, pad_h*w
+    offs: np.ndarray      # (groups, 9): each tap's run in the shifted copies, zero-weight slots padding the last
+    dx_channels: np.ndarray  # (dx groups, 9): the output channels of each input-gradient group (0 where unused)
+    dx_taps: np.ndarray   # (dx groups, 9): the tap (c, i, j) of each group, repeated
+    dx_used: np.ndarray   # (dx groups, 9) bool: the slots that hold an output channel
+    dx_dsts: np.ndarray   # (dx groups,): where each group's run lands in the planes P
+    plane: int            # length of one plane P, with a margin of max |shift| on each side
+    margin: int
+
+
+@functools.lru_cache(maxsize=64)
+def _layout(c_in: int, c_out: int, hw: tuple[int, int], kernel_hw: tuple[int, int], geometry: Geometry) -> _Layout:
+    (h, w), (kh, kw) = hw, kernel_hw
+    pad_h, dil_h, dil_w, pad_w = geometry.pad_h, geometry.dilation_h, geometry.dilation_w, geometry.pad_w
+    length, span = h * w, (h + 2 * pad_h) * w
+    shifts = np.array([j * dil_w - pad_w for j in range(kw)], dtype=np.int64)
+    column = np.arange(length) % w
+    fmask = ((column + shifts[:, None] >= 0) & (column + shifts[:, None] < w)).astype(np.uint8)
+    bmask = ((column - shifts[:, None] >= 0) & (column - shifts[:, None] < w)).astype(np.uint8)
+    taps = c_in * kh * kw
+    c, i, j = np.unravel_index(np.arange(taps), (c_in, kh, kw))
+    groups = -(-taps // GROUP)
+    offs = np.zeros(groups * GROUP, dtype=np.int64)
+    offs[:taps] = (c * kw + j) * span + i * dil_h * w
+    # the input gradient: per (c, j, i) the output channels in groups of 9 onto planes[c, j] (a margin of
+    # max |s_j| columns on each side, so that the combination's reads stay inside)
+    margin = int(np.abs(shifts).max())
+    plane = span + 2 * margin
+    rows = [(cc, ii, jj, k) for cc in range(c_in) for jj in range(kw) for ii in range(kh)
+            for k in range(-(-c_out // GROUP))]
+    channels = np.array([[k * GROUP + u for u in range(GROUP)] for (_, _, _, k) in rows], dtype=np.int64)
+    used = channels < c_out
+    tap_of = np.array([[(cc * kh + ii) * kw + jj] * GROUP for (cc, ii, jj, _) in rows], dtype=np.int64)
+    dsts = np.array([(cc * kw + jj) * plane + margin + ii * dil_h * w for (cc, ii, jj, _) in rows], dtype=np.int64)
+    return _Layout(shifts, fmask, bmask, span, pad_h * w, offs.reshape(groups, GROUP), np.where(used, channels, 0),
+                   tap_of, used, dsts, plane, margin)
+
+
+def _edges(n: int, threads: int) -> list[int]:
+    threads = max(1, min(threads, n))
+    return [n * p // threads for p in range(threads + 1)]
+
+
+def forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, bias: np.ndarray, threads: int) -> np.ndarray:
+    """y = conv2d(x, w) + bias for a geometry where ``conv_plan.small_fits``. Shapes: x (n, c_in, h, w),
+    w (c_out, c_in, kh, kw), bias (c_out,) -> (n, c_out, h, w)."""
+    n, c_in, h, wd = x.shape
+    c_out, _, kh, kw = w.shape
+    lay = _layout(c_in, c_out, (h, wd), (kh, kw), geometry)
+    wg = np.zeros((c_out, lay.offs.size), dtype=x.dtype)
+    wg[:, :c_in * kh * kw] = w.reshape(c_out, c_in * kh * kw)
+    wg = wg.reshape(c_out, lay.offs.shape[0], GROUP)
+    y = np.empty((n, c_out, h, wd), dtype=x.dtype)
+    edges = _edges(n, threads)
+    xs = [scratch(f"small_xs{i}", (c_in, kw, lay.span), x.dtype) for i in range(len(edges) - 1)]
+    run_parts(lambda i: _forward(x, wg, lay.offs, bias, y, xs[i], lay.fmask, lay.shifts, lay.top, edges[i],
+                                 edges[i + 1]), len(xs))
+    return y
+
+
+def grad_input(dy: np.ndarray, w: np.ndarray, geometry: Geometry, threads: int) -> np.ndarray:
+    """dx = conv_transpose2d(dy, w) for a geometry where ``conv_plan.small_fits``. Shapes: dy (n, c_out, h, w),
+    w (c_out, c_in, kh, kw) -> (n, c_in, h, w)."""
+    n, c_out, h, wd = dy.shape
+    _, c_in, kh, kw = w.shape
+    lay = _layout(c_in, c_out, (h, wd), (kh, kw), geometry)
+    wg = np.where(lay.dx_used, w.reshape(c_out, c_in * kh * kw)[lay.dx_channels, lay.dx_taps], 0).astype(dy.dtype)
+    dx = np.empty((n, c_in, h, wd), dtype=dy.dtype)
+    edges = _edges(n, threads)
+    planes = [scratch(f"small_p{i}", (c_in, kw, lay.plane), dy.dtype) for i in range(len(edges) - 1)]
+    sources = lay.dx_channels * (h * wd)
+    run_parts(lambda i: _grad_input(dy, wg, sources, lay.dx_dsts, dx, planes[i], lay.bmask, lay.shifts,
+                                    lay.top + lay.margin, edges[i], edges[i + 1]), len(planes))
+    return dx
+
+
+def grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int], geometry: Geometry,
+                threads: int) -> np.ndarray:
+    """dw of sum(dy * conv2d(x, w)) for a geometry where ``conv_plan.small_fits``. Shapes: x (n, c_in, h, w),
+    dy (n, c_out, h, w) -> (c_out, c_in, kh, kw)."""
+    n, c_in, h, wd = x.shape
+    c_out = dy.shape[1]
+    kh, kw = kernel_hw
+    lay = _layout(c_in, c_out, (h, wd), (kh, kw), geometry)
+    edges = _edges(n, threads)
+    dws = np.zeros((len(edges) - 1, c_out, c_in * kh * kw), dtype=x.dtype)
+    xs = [scratch(f"small_xs{i}", (c_in, kw, lay.span), x.dtype) for i in range(len(edges) - 1)]
+    zero = x.dtype.type(0)
+    run_parts(lambda i: _grad_weight(x, dy, dws[i], lay.offs.reshape(-1), xs[i], lay.fmask, lay.shifts, lay.top,
+                                     edges[i], edges[i + 1], zero), len(xs))
+    return (dws[0] if len(xs) == 1 else dws.sum(axis=0)).reshape(c_out, c_in, kh, kw)
