@@ -49,6 +49,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import conv_blas, conv_blocks, conv_direct, conv_gemm, conv_shifts, conv_taps, conv_winograd, conv_winograd4
+from ..checks import check_out
 from ._blas import single_threaded_blas
 from ._threads import run_parts
 from .conv_geometry import Geometry, conv_output_size, output_size
@@ -169,7 +170,7 @@ def _winograd(x: np.ndarray, w: np.ndarray, pads: tuple[int, int], out_hw: tuple
 
 
 def _output(out: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """Where a kernel writes its result: ``out`` (C-contiguous, of that shape and dtype), else a new array."""
+    """Where a kernel writes its result: ``out`` (checked by the entry point), else a new array."""
     return np.empty(shape, dtype=dtype) if out is None else out
 
 
@@ -183,13 +184,17 @@ def _into(y: np.ndarray, out: np.ndarray | None) -> np.ndarray:
 
 # -- entry points ---------------------------------------------------------------------------
 # Each takes the call's Plan (computed here when None: the layers pass the one of their forward), and
-# ``out``: an array to write the result into (C-contiguous, the result's shape and dtype; its contents
-# are overwritten), for callers that reuse their buffers; the result is returned either way.
+# ``out``: an array to write the result into (C-contiguous, the result's shape and dtype, sharing no memory
+# with the operands: checks.check_out; its contents are overwritten), for callers that reuse their buffers;
+# the result is returned either way.
 def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan | None = None,
                    bias: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """``y = conv2d(x, w) + bias``. Shapes: x (n, c_in, h, w), w (c_out, c_in/g, kh, kw), bias (c_out,)
     or None -> (n, c_out, h_out, w_out). The bias is added while the output is written."""
     plan = plan or make_plan(x.shape, w.shape, geometry)
+    if out is not None:
+        check_out(out, x.shape[:1] + w.shape[:1] + output_size(x.shape[2:], w.shape[2:], geometry), x.dtype,
+                  "conv2d_forward", x, w, bias)
     if plan.algorithm is Algorithm.DIRECT:
         return _into(conv_direct.forward(x, w, geometry, plan, bias), out)
     if plan.algorithm in _WINOGRAD:
@@ -277,6 +282,8 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
     g = geometry.groups
     c_in = c_in_g * g
     plan = plan or make_plan((n, c_in) + tuple(input_hw), w.shape, geometry)
+    if out is not None:
+        check_out(out, (n, c_in) + tuple(input_hw), dy.dtype, "conv2d_grad_input", dy, w)
     if plan.algorithm is Algorithm.DIRECT:
         return _into(conv_direct.grad_input(dy, w, input_hw, geometry, plan), out)
     if plan.algorithm in _WINOGRAD:  # the forward of dy with the flipped kernel, padded by 2 - pad
