@@ -39,9 +39,10 @@ call runs, BLAS is held to one thread: its products are tile-sized, where BLAS's
 threads cost more than they give (on the loaded 2-core machine, 4-45 GFLOP/s instead of
 55-85 for one thread; docs/kernels.md), and with our threads they would oversubscribe.
 The user's setting is put back when the call ends. The direct path never calls BLAS.
-Scratch buffers are kept per calling thread between calls (``release_scratch`` frees them).
+Scratch buffers are kept per calling thread between calls (``release_scratch`` frees them;
+within a ``scratch_scope`` they are freed when it ends).
 
-These functions validate nothing (``minieye.functional`` does) and expect
+These functions validate nothing but ``out=`` (``minieye.functional`` does) and expect
 C-contiguous arrays of one float dtype.
 """
 from __future__ import annotations
@@ -56,7 +57,7 @@ from .conv_geometry import Geometry, conv_output_size, output_size
 from .conv_plan import Algorithm, Plan, check_shifts as _check_shifts, plan as make_plan
 from .conv_layout import GemmLayout as _GemmLayout, gemm_args as _gemm_args, gemm_layout as _gemm_layout, \
     release_scratch, run_shifts as _run_shifts, run_taps as _run_taps, scratch as _scratch, \
-    shift_threads as _shift_threads
+    scratch_scope, shift_threads as _shift_threads
 
 __all__ = [
     "conv2d_forward",
@@ -65,6 +66,7 @@ __all__ = [
     "conv2d_forward_and_grad_weight",
     "conv2d_backward_transposed",
     "release_scratch",
+    "scratch_scope",
 ]
 
 
