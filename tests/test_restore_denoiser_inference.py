@@ -87,3 +87,15 @@ def test_relu_into_out_equals_relu():
     expected = relu(x)
     assert relu(x, out=x) is x
     np.testing.assert_array_equal(x, expected)
+
+
+def test_a_weight_of_the_wrong_shape_is_refused_with_buffers_too():
+    """The pooled convolutions read the layer's Parameters as its forward does: checked (the kernels
+    trust shapes, and a weight with more input channels than x would read past x)."""
+    net = build_denoiser(3, 4, dtype="float64")
+    net.layers[2].weight.value = np.zeros((4, 6, 3, 3))
+    x = np.zeros((1, 2, 12, 12))
+    with pytest.raises(ValueError, match="weight.value of shape \\(4, 4, 3, 3\\)"):
+        net(x)
+    with pytest.raises(ValueError, match="weight.value of shape \\(4, 4, 3, 3\\)"):
+        infer(net, x, {})

@@ -84,11 +84,10 @@ def _pooled_conv(layer: Layer, x: np.ndarray, buffers: dict) -> np.ndarray | Non
     computes it (its plan, its kernels); None where the input is not what the layer takes as it is
     (the layer's own forward then runs, and checks)."""
     from .. import layers
-    w = layer.weight.value
-    if x.ndim != 4 or x.shape[1] != layer.in_channels or x.dtype != layer.dtype or w.dtype != layer.dtype \
-            or not (x.flags.c_contiguous and w.flags.c_contiguous):
+    if x.ndim != 4 or x.shape[1] != layer.in_channels or x.dtype != layer.dtype or not x.flags.c_contiguous:
         return None
-    geometry, bias = layer.geometry, None if layer.bias is None else layer.bias.value
+    w, bias = layer._parameters()  # checked as its forward checks them (a weight replaced by hand: refused)
+    geometry = layer.geometry
     if type(layer) is layers.Conv2D:
         out = fconv.check_kernel_fits(x.shape[2:], layer.kernel_size, geometry, layer.label())
         plan = fconv.conv_plan(x.shape, w.shape, geometry)
