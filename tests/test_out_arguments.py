@@ -39,6 +39,16 @@ def test_conv_out_gets_the_result_and_bad_outs_are_refused(algorithm, entry):
         run(X)  # the input itself: the kernels read it while writing out
 
 
+def test_forward_and_grad_weight_checks_its_out_too():
+    from minieye.kernels.conv import conv2d_forward_and_grad_weight
+    out = np.empty((2, 3, 10, 12))
+    y, dw = conv2d_forward_and_grad_weight(X, W, X, SAME, out=out)
+    assert y is out
+    np.testing.assert_allclose(out, conv2d_forward(X, W, SAME), rtol=1e-12, atol=1e-12)  # GEMM here
+    with pytest.raises(ValueError, match="conv2d_forward_and_grad_weight: expected an out that shares no memory"):
+        conv2d_forward_and_grad_weight(X, W, None, SAME, out=X)
+
+
 @pytest.mark.parametrize("shapes", [((1, 2, 9), (3, 2, 3)), ((1, 2, 5, 6, 7), (3, 2, 3, 3, 3))], ids=["1d", "3d"])
 def test_conv_nd_writes_out_in_every_dimension(shapes):
     x, w = RNG.standard_normal(shapes[0]), RNG.standard_normal(shapes[1])

@@ -251,6 +251,8 @@ def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray 
     c_out_g, k = c_out // g, c_in_g * kh * kw
     out_hw = (conv_output_size(h, kh, geometry.stride_h, geometry.pad_h, geometry.dilation_h),
               conv_output_size(w_in, kw, geometry.stride_w, geometry.pad_w, geometry.dilation_w))
+    if out is not None and need_y:
+        check_out(out, (n, c_out) + out_hw, x.dtype, "conv2d_forward_and_grad_weight", x, w, dy, bias)
     layout = _gemm_layout(n, plan, c_in, (h, w_in), (kh, kw), out_hw, c_out_g, geometry, x.dtype, not need_y)
     run = conv_blocks.forward_and_grad_weight if layout.block > 1 else conv_gemm.forward_and_grad_weight
     y = _output(out, (n, c_out) + out_hw, x.dtype) if need_y else np.empty((1, 1, 1, 1), dtype=x.dtype)
