@@ -55,3 +55,26 @@ def test_l0_start_sets_the_schedule_and_is_checked():
                        ("high", TypeError), (True, TypeError)):
         with pytest.raises(error, match=r"^estimate_kernel: expected l0_start a positive real number; got"):
             blind_estimate.estimate_kernel(blurred, 5, l0_start=bad)
+
+
+def test_the_progress_bar_is_closed_when_the_estimation_is_interrupted(monkeypatch):
+    closed = []
+
+    class Bar:
+        def update(self, *args):
+            pass
+
+        def set_postfix(self, *args, **kwargs):
+            pass
+
+        def close(self):
+            closed.append(True)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(blind, "progress_bar", lambda *args, **kwargs: Bar())
+    monkeypatch.setattr(blind, "estimate_kernel", interrupted)
+    data = pytest.importorskip("skimage.data")
+    with pytest.raises(KeyboardInterrupt):
+        restore.blind_deconvolve(data.camera()[100:164, 180:244] / 255.0, 5, progress=True)
+    assert closed == [True]

@@ -119,10 +119,12 @@ def blind_deconvolve(blurred: Any, kernel_size: Any = None, *, rounds: int | Non
     candidates = [(kh, kw)] if initial_kernel is not None else auto_frames(y.shape) if automatic else frames((kh, kw))
     steps = rounds * (1 if initial_kernel is not None else sum(len(pyramid(*f)) for f in candidates))
     bar = progress_bar("progress=True", total=steps, desc="blind deconvolution") if progress else None
-    kernels = [estimate_kernel(y, frame, rounds=rounds, initial_kernel=initial_kernel, progress=bar)
-               for frame in candidates]
-    if bar is not None:
-        bar.close()
+    try:
+        kernels = [estimate_kernel(y, frame, rounds=rounds, initial_kernel=initial_kernel, progress=bar)
+                   for frame in candidates]
+    finally:  # closed after Ctrl-C too (a bar left open garbles the terminal's next lines)
+        if bar is not None:
+            bar.close()
     # the estimated kernel's error acts like extra noise: regularise (and judge) as for sigma >= 0.005
     # (a colour image is judged on its leading plane, whose noise select_kernel scales this floor to)
     floor = max(sigma, FINAL_SIGMA_FLOOR)
