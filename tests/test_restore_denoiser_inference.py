@@ -117,3 +117,16 @@ def test_a_value_viewed_by_a_live_reshape_is_neither_overwritten_nor_reused():
     for _ in range(2):
         np.testing.assert_array_equal(infer(g, data, buffers), g(data))
     np.testing.assert_array_equal(infer(g, data), g(data))
+
+
+def test_an_output_that_views_a_convolution_is_not_overwritten_by_the_next_call():
+    from minieye.network import Sequential
+    net = _scrambled(Sequential(layers.Conv2D(2, 3, 3, padding=1, dtype="float64", seed=0), layers.ReLU(),
+                                layers.Conv2D(3, 3, 3, padding=1, dtype="float64", seed=1), layers.Reshape((3, 80))))
+    rng = np.random.default_rng(8)
+    first, second = rng.standard_normal((1, 2, 8, 10)), rng.standard_normal((1, 2, 8, 10))
+    buffers: dict = {}
+    out = infer(net, first, buffers)
+    kept = out.copy()
+    np.testing.assert_array_equal(infer(net, second, buffers), net(second))
+    np.testing.assert_array_equal(out, kept)  # the caller's first result, untouched by the second call
