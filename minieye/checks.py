@@ -335,7 +335,8 @@ def check_out(out: Any, shape: tuple[int, ...], dtype: Any, where: str, *inputs:
             f"out.shape == {out.shape}, out.dtype == {out.dtype}")
     if not out.flags.c_contiguous:
         raise fail(where, "a C-contiguous out", "a strided view", "pass np.empty(shape, dtype) or None")
-    same = in_place is not None and out.ctypes.data == in_place.ctypes.data and out.strides == in_place.strides
+    same = in_place is not None and (out is in_place or (out.ctypes.data == in_place.ctypes.data
+                                                         and out.strides == in_place.strides))
     if not same and any(a is not None and np.may_share_memory(out, a) for a in (*inputs, in_place)):
         raise fail(where, "an out that shares no memory with the inputs", "an out overlapping an input",
                    "the kernel would read values it has already overwritten")
