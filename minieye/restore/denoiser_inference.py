@@ -86,7 +86,7 @@ def _pooled_conv(layer: Layer, x: np.ndarray, buffers: dict) -> np.ndarray | Non
     from .. import layers
     if x.ndim != 4 or x.shape[1] != layer.in_channels or x.dtype != layer.dtype or not x.flags.c_contiguous:
         return None
-    w, bias = layer._parameters()  # checked as its forward checks them (a weight replaced by hand: refused)
+    w, bias = layer.checked_parameters()  # as its forward reads them (a weight replaced by hand: refused)
     geometry = layer.geometry
     if type(layer) is layers.Conv2D:
         out = fconv.check_kernel_fits(x.shape[2:], layer.kernel_size, geometry, layer.label())
