@@ -41,6 +41,8 @@ def test_without_a_kernel_size_an_initial_kernel_gives_the_frame():
         restore.blind_deconvolve(truth, initial_kernel=np.ones((4, 4)))
     with pytest.raises(ValueError, match=r"initial_kernel of shape \(kh, kw\); got initial_kernel.shape == \(5,\)"):
         restore.blind_deconvolve(truth, initial_kernel=np.ones(5))
+    with pytest.raises(ValueError, match=r"^blind_deconvolve: expected initial_kernel convertible to a numeric array"):
+        restore.blind_deconvolve(truth, initial_kernel=[[1, 2, 3], [1, 2]])  # was NumPy's inhomogeneous-shape error
 
 
 def test_l0_start_sets_the_schedule_and_is_checked():

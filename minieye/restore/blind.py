@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import check_positive_int, fail, fail_type, pair
+from ..checks import as_float_array, check_positive_int, fail, fail_type, pair
 from ..progress import progress_bar
 from .blind_estimate import ROUNDS, check_initial_kernel, estimate_kernel, pyramid
 from .deconvolve import as_image, deconvolve_in_memory
@@ -164,7 +164,7 @@ def auto_frames(shape: tuple[int, ...]) -> list[tuple[int, int]]:
 
 def _initial_frame(initial_kernel: Any, where: str) -> tuple[int, int]:
     """The frame of a user's ``initial_kernel`` given without a ``kernel_size``: its (kh, kw) shape."""
-    shape = np.shape(initial_kernel)
+    shape = as_float_array(initial_kernel, where, "initial_kernel").shape  # a ragged list: refused by name
     if len(shape) != 2:
         raise fail(where, "initial_kernel of shape (kh, kw)", f"initial_kernel.shape == {shape}")
     return shape
