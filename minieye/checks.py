@@ -321,6 +321,27 @@ def check_gradient(dy: Any, shape: tuple[int, ...], dtype: Any, where: str, name
     return dy
 
 
+
+def check_out(out: Any, shape: tuple[int, ...], dtype: Any, where: str, *inputs: np.ndarray,
+              in_place: np.ndarray | None = None) -> np.ndarray:
+    """An ``out=`` array a kernel writes its result into: a C-contiguous ndarray of exactly the
+    result's ``shape`` and ``dtype`` that shares no memory with ``inputs`` (kernels read them
+    while writing out), or is exactly ``in_place`` (element-by-element kernels only)."""
+    if type(out) is not np.ndarray:
+        raise fail_type(where, "out a NumPy array (or None)", f"out is {type(out).__name__}")
+    if out.dtype != dtype or out.shape != tuple(shape):
+        raise (fail_type if out.dtype != dtype else fail)(
+            where, f"out of shape {tuple(shape)} and dtype {np.dtype(dtype)} (the result's)",
+            f"out.shape == {out.shape}, out.dtype == {out.dtype}")
+    if not out.flags.c_contiguous:
+        raise fail(where, "a C-contiguous out", "a strided view", "pass np.empty(shape, dtype) or None")
+    same = in_place is not None and (out is in_place or (out.ctypes.data == in_place.ctypes.data
+                                                         and out.strides == in_place.strides))
+    if not same and any(a is not None and np.may_share_memory(out, a) for a in (*inputs, in_place)):
+        raise fail(where, "an out that shares no memory with the inputs", "an out overlapping an input",
+                   "the kernel would read values it has already overwritten")
+    return out
+
 # -- the hot path of layers: the same checks, with the message's text built only on failure --
 def _ready(x: Any, dtype: Any) -> bool:
     """Whether ``as_float_array(x, ..., dtype)`` would return ``x`` itself."""

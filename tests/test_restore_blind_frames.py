@@ -41,6 +41,8 @@ def test_without_a_kernel_size_an_initial_kernel_gives_the_frame():
         restore.blind_deconvolve(truth, initial_kernel=np.ones((4, 4)))
     with pytest.raises(ValueError, match=r"initial_kernel of shape \(kh, kw\); got initial_kernel.shape == \(5,\)"):
         restore.blind_deconvolve(truth, initial_kernel=np.ones(5))
+    with pytest.raises(ValueError, match=r"^blind_deconvolve: expected initial_kernel convertible to a numeric array"):
+        restore.blind_deconvolve(truth, initial_kernel=[[1, 2, 3], [1, 2]])  # was NumPy's inhomogeneous-shape error
 
 
 def test_l0_start_sets_the_schedule_and_is_checked():
@@ -55,3 +57,26 @@ def test_l0_start_sets_the_schedule_and_is_checked():
                        ("high", TypeError), (True, TypeError)):
         with pytest.raises(error, match=r"^estimate_kernel: expected l0_start a positive real number; got"):
             blind_estimate.estimate_kernel(blurred, 5, l0_start=bad)
+
+
+def test_the_progress_bar_is_closed_when_the_estimation_is_interrupted(monkeypatch):
+    closed = []
+
+    class Bar:
+        def update(self, *args):
+            pass
+
+        def set_postfix(self, *args, **kwargs):
+            pass
+
+        def close(self):
+            closed.append(True)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(blind, "progress_bar", lambda *args, **kwargs: Bar())
+    monkeypatch.setattr(blind, "estimate_kernel", interrupted)
+    data = pytest.importorskip("skimage.data")
+    with pytest.raises(KeyboardInterrupt):
+        restore.blind_deconvolve(data.camera()[100:164, 180:244] / 255.0, 5, progress=True)
+    assert closed == [True]

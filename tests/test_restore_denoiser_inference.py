@@ -87,3 +87,46 @@ def test_relu_into_out_equals_relu():
     expected = relu(x)
     assert relu(x, out=x) is x
     np.testing.assert_array_equal(x, expected)
+
+
+def test_a_weight_of_the_wrong_shape_is_refused_with_buffers_too():
+    """The pooled convolutions read the layer's Parameters as its forward does: checked (the kernels
+    trust shapes, and a weight with more input channels than x would read past x)."""
+    net = build_denoiser(3, 4, dtype="float64")
+    net.layers[2].weight.value = np.zeros((4, 6, 3, 3))
+    x = np.zeros((1, 2, 12, 12))
+    with pytest.raises(ValueError, match="weight.value of shape \\(4, 4, 3, 3\\)"):
+        net(x)
+    with pytest.raises(ValueError, match="weight.value of shape \\(4, 4, 3, 3\\)"):
+        infer(net, x, {})
+
+
+def test_a_value_viewed_by_a_live_reshape_is_neither_overwritten_nor_reused():
+    """A Reshape returns a view: the array under it must stay as it is while the view lives (an in-place ReLU
+    of the convolution changed the view; with buffers the next convolution was handed that array as its out)."""
+    g = Graph()
+    x = g.input()
+    c = g.add(layers.Conv2D(2, 3, 3, padding=1, dtype="float64", seed=0), x)
+    v = g.add(layers.Reshape((3, 8, 10)), c)
+    r = g.add(layers.ReLU(), c)  # c's last reader, while v (a view of c) is read below
+    c2 = g.add(layers.Conv2D(3, 3, 3, padding=1, dtype="float64", seed=1), g.add(layers.Add(), v, r))
+    g.output(g.add(layers.Conv2D(3, 1, 3, padding=1, dtype="float64", seed=2), g.add(layers.Reshape((3, 8, 10)), c2)))
+    _scrambled(g)
+    data = np.random.default_rng(6).standard_normal((1, 2, 8, 10))
+    buffers: dict = {}
+    for _ in range(2):
+        np.testing.assert_array_equal(infer(g, data, buffers), g(data))
+    np.testing.assert_array_equal(infer(g, data), g(data))
+
+
+def test_an_output_that_views_a_convolution_is_not_overwritten_by_the_next_call():
+    from minieye.network import Sequential
+    net = _scrambled(Sequential(layers.Conv2D(2, 3, 3, padding=1, dtype="float64", seed=0), layers.ReLU(),
+                                layers.Conv2D(3, 3, 3, padding=1, dtype="float64", seed=1), layers.Reshape((3, 80))))
+    rng = np.random.default_rng(8)
+    first, second = rng.standard_normal((1, 2, 8, 10)), rng.standard_normal((1, 2, 8, 10))
+    buffers: dict = {}
+    out = infer(net, first, buffers)
+    kept = out.copy()
+    np.testing.assert_array_equal(infer(net, second, buffers), net(second))
+    np.testing.assert_array_equal(out, kept)  # the caller's first result, untouched by the second call

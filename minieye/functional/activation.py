@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..checks import check_out
 from ..kernels import activation as K
 from ..kernels._threads import run_blocks, thread_count
 from ..options import get
@@ -35,8 +36,10 @@ def _map(body: Callable, *arrays: np.ndarray, out: np.ndarray | None = None) -> 
 
 
 def relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """``max(x, 0)`` (NaN stays NaN), into ``out`` where given (C-contiguous, x's shape and dtype; x itself
-    computes in place)."""
+    """``max(x, 0)`` (NaN stays NaN), into ``out`` where given (C-contiguous, x's shape and dtype, no overlap
+    with x; x itself computes in place)."""
+    if out is not None:
+        check_out(out, x.shape, x.dtype, "relu", in_place=x)
     return _map(K.relu_forward, x, out=out)
 
 

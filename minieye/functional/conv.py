@@ -26,6 +26,7 @@ from ..checks import (LAYOUTS, as_float_array, check_allocation, check_kernel_no
 from ..kernels import conv_geometry as _sizes
 from ..kernels import conv_nd as knd
 from ..kernels.conv_geometry import Geometry
+from ..kernels.conv import scratch_scope  # noqa: F401 (the kernels' scratch freed after a run: restore)
 from ..kernels.conv_plan import Algorithm, Plan, plan as conv_plan
 from .conv_pad import pad, pad_adjoint
 from .conv_matrix import conv_matrix

@@ -41,9 +41,10 @@ call runs, BLAS is held to one thread: its products are tile-sized, where BLAS's
 threads cost more than they give (on the loaded 2-core machine, 4-45 GFLOP/s instead of
 55-85 for one thread; docs/kernels.md), and with our threads they would oversubscribe.
 The user's setting is put back when the call ends. The direct path never calls BLAS.
-Scratch buffers are kept per calling thread between calls (``release_scratch`` frees them).
+Scratch buffers are kept per calling thread between calls (``release_scratch`` frees them;
+within a ``scratch_scope`` they are freed when it ends).
 
-These functions validate nothing (``minieye.functional`` does) and expect
+These functions validate nothing but ``out=`` (``minieye.functional`` does) and expect
 C-contiguous arrays of one float dtype.
 """
 from __future__ import annotations
@@ -54,13 +55,14 @@ import numpy as np
 
 from . import conv_blas, conv_blocks, conv_direct, conv_gemm, conv_shifts, conv_small, conv_taps, conv_winograd, \
     conv_winograd4
+from ..checks import check_out
 from ._blas import single_threaded_blas
 from ._threads import run_parts
 from .conv_geometry import Geometry, conv_output_size, output_size
 from .conv_plan import Algorithm, Plan, check_shifts as _check_shifts, plan as make_plan
 from .conv_layout import GemmLayout as _GemmLayout, gemm_args as _gemm_args, gemm_layout as _gemm_layout, \
     release_scratch, run_shifts as _run_shifts, run_taps as _run_taps, scratch as _scratch, \
-    shift_threads as _shift_threads
+    scratch_scope, shift_threads as _shift_threads
 
 __all__ = [
     "conv2d_forward",
@@ -69,6 +71,7 @@ __all__ = [
     "conv2d_forward_and_grad_weight",
     "conv2d_backward_transposed",
     "release_scratch",
+    "scratch_scope",
 ]
 
 
@@ -175,7 +178,7 @@ def _winograd(x: np.ndarray, w: np.ndarray, pads: tuple[int, int], out_hw: tuple
 
 
 def _output(out: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """Where a kernel writes its result: ``out`` (C-contiguous, of that shape and dtype), else a new array."""
+    """Where a kernel writes its result: ``out`` (checked by the entry point), else a new array."""
     return np.empty(shape, dtype=dtype) if out is None else out
 
 
@@ -189,13 +192,17 @@ def _into(y: np.ndarray, out: np.ndarray | None) -> np.ndarray:
 
 # -- entry points ---------------------------------------------------------------------------
 # Each takes the call's Plan (computed here when None: the layers pass the one of their forward), and
-# ``out``: an array to write the result into (C-contiguous, the result's shape and dtype; its contents
-# are overwritten), for callers that reuse their buffers; the result is returned either way.
+# ``out``: an array to write the result into (C-contiguous, the result's shape and dtype, sharing no memory
+# with the operands: checks.check_out; its contents are overwritten), for callers that reuse their buffers;
+# the result is returned either way.
 def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan | None = None,
                    bias: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """``y = conv2d(x, w) + bias``. Shapes: x (n, c_in, h, w), w (c_out, c_in/g, kh, kw), bias (c_out,)
     or None -> (n, c_out, h_out, w_out). The bias is added while the output is written."""
     plan = plan or make_plan(x.shape, w.shape, geometry)
+    if out is not None:
+        check_out(out, x.shape[:1] + w.shape[:1] + output_size(x.shape[2:], w.shape[2:], geometry), x.dtype,
+                  "conv2d_forward", x, w, bias)
     if plan.algorithm is Algorithm.DIRECT:
         return _into(conv_direct.forward(x, w, geometry, plan, bias), out)
     if plan.algorithm is Algorithm.SMALL:
@@ -256,6 +263,8 @@ def conv2d_forward_and_grad_weight(x: np.ndarray, w: np.ndarray, dy: np.ndarray 
     c_out_g, k = c_out // g, c_in_g * kh * kw
     out_hw = (conv_output_size(h, kh, geometry.stride_h, geometry.pad_h, geometry.dilation_h),
               conv_output_size(w_in, kw, geometry.stride_w, geometry.pad_w, geometry.dilation_w))
+    if out is not None and need_y:
+        check_out(out, (n, c_out) + out_hw, x.dtype, "conv2d_forward_and_grad_weight", x, w, dy, bias)
     layout = _gemm_layout(n, plan, c_in, (h, w_in), (kh, kw), out_hw, c_out_g, geometry, x.dtype, not need_y)
     run = conv_blocks.forward_and_grad_weight if layout.block > 1 else conv_gemm.forward_and_grad_weight
     y = _output(out, (n, c_out) + out_hw, x.dtype) if need_y else np.empty((1, 1, 1, 1), dtype=x.dtype)
@@ -289,6 +298,8 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
     g = geometry.groups
     c_in = c_in_g * g
     plan = plan or make_plan((n, c_in) + tuple(input_hw), w.shape, geometry)
+    if out is not None:
+        check_out(out, (n, c_in) + tuple(input_hw), dy.dtype, "conv2d_grad_input", dy, w)
     if plan.algorithm is Algorithm.DIRECT:
         return _into(conv_direct.grad_input(dy, w, input_hw, geometry, plan), out)
     if plan.algorithm is Algorithm.SMALL:

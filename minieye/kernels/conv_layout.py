@@ -8,9 +8,10 @@ one per shift (``conv_shifts``). Buffers are kept per thread between calls (``sc
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
-from typing import Callable, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from .conv_geometry import Geometry
 from .conv_plan import Plan
 
 __all__ = ["GemmLayout", "gemm_args", "gemm_layout", "release_scratch", "run_shifts", "run_taps", "sample_block",
-           "scratch", "shift_threads"]
+           "scratch", "scratch_scope", "shift_threads"]
 
 
 _local = threading.local()
@@ -44,6 +45,23 @@ def scratch(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
 def release_scratch() -> None:
     """Free the buffers this thread keeps between calls."""
     _local.buffers = {}
+
+
+@contextlib.contextmanager
+def scratch_scope() -> Iterator[None]:
+    """Scratch made or grown inside is reused there and freed on leaving (the thread's buffers
+    are back to what they were; nested scopes: the outermost frees). For a run of many
+    convolutions (a restoration) whose buffers must not outlive it: at 640x640 the denoiser's
+    are a few hundred MB."""
+    if getattr(_local, "scoped", False):
+        yield
+        return
+    kept = getattr(_local, "buffers", None) or {}
+    _local.buffers, _local.scoped = dict(kept), True
+    try:
+        yield
+    finally:
+        _local.buffers, _local.scoped = kept, False
 
 
 def gemm_args(dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:

@@ -32,6 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..checks import check_out
 from .conv import conv2d_backward_transposed, conv2d_forward, conv2d_grad_input, conv2d_grad_weight
 from .conv_geometry import Geometry, output_size
 from .conv_plan import Plan, plan as make_plan
@@ -116,38 +117,49 @@ def _grad_weight3(xt: np.ndarray, dyt: np.ndarray, kernel: tuple[int, ...], geom
     return dw
 
 
+def _written(y: np.ndarray, out: np.ndarray | None, where: str, *inputs: np.ndarray) -> np.ndarray:
+    """``y``, or ``out`` holding it (the 1-D and 3-D paths compute into arrays of their own layout)."""
+    if out is None:
+        return y
+    np.copyto(check_out(out, y.shape, y.dtype, where, *inputs), y)
+    return out
+
+
 # -- entry points -----------------------------------------------------------------------------------
 def forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, bias: np.ndarray | None = None,
             plan: Plan | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """``y = conv(x, w) + bias``. Shapes: x (N, C_in, *size), w (C_out, C_in/g, *kernel) -> (N, C_out, *out).
-    ``out`` (2-D only): an array of y's shape and dtype that the result is written into."""
+    ``out``: an array of y's shape and dtype that the result is written into (checks.check_out; 1-D and
+    3-D: copied there)."""
     nd = x.ndim - 2
     plan = plan or make_plan(x.shape, w.shape, geometry)
     if nd == 2:
         return conv2d_forward(x, w, geometry.plane(), plan, bias=bias, out=out)
     if nd == 1:
-        return _from_plane(conv2d_forward(_as_plane(x), _as_plane(w), geometry.plane(), plan, bias=bias))
+        return _written(_from_plane(conv2d_forward(_as_plane(x), _as_plane(w), geometry.plane(), plan, bias=bias)),
+                        out, "conv_nd.forward", x, w, bias)
     y = _batch_major(_forward3(_depth_major(x), w, geometry, plan))
     if bias is not None:
         y += bias.reshape(-1, 1, 1, 1)
-    return y
+    return _written(y, out, "conv_nd.forward", x, w, bias)
 
 
 def grad_input(dy: np.ndarray, w: np.ndarray, input_size: tuple[int, ...], geometry: Geometry,
                plan: Plan | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """``dx = C^T dy`` (the transposed convolution's forward).
 
-    Shapes: dy (N, C_out, *out), w (C_out, C_in/g, *kernel) -> (N, C_in, *input_size). ``out`` (2-D
-    only): an array of dx's shape and dtype that the result is written into."""
+    Shapes: dy (N, C_out, *out), w (C_out, C_in/g, *kernel) -> (N, C_in, *input_size). ``out``: an
+    array of dx's shape and dtype that the result is written into (as forward's)."""
     nd = dy.ndim - 2
     input_size = tuple(input_size)
     plan = plan or make_plan((dy.shape[0], w.shape[1] * geometry.groups) + input_size, w.shape, geometry)
     if nd == 2:
         return conv2d_grad_input(dy, w, input_size, geometry.plane(), plan, out=out)
     if nd == 1:
-        return _from_plane(conv2d_grad_input(_as_plane(dy), _as_plane(w), (1,) + input_size, geometry.plane(),
-                                             plan))
-    return _batch_major(_grad_input3(_depth_major(dy), w, input_size, geometry, plan))
+        return _written(_from_plane(conv2d_grad_input(_as_plane(dy), _as_plane(w), (1,) + input_size,
+                                                      geometry.plane(), plan)), out, "conv_nd.grad_input", dy, w)
+    return _written(_batch_major(_grad_input3(_depth_major(dy), w, input_size, geometry, plan)), out,
+                    "conv_nd.grad_input", dy, w)
 
 
 def grad_weight(x: np.ndarray, dy: np.ndarray, kernel: tuple[int, ...], geometry: Geometry,

@@ -91,7 +91,7 @@ class _ConvBase(Layer):
             extra += f", groups={self.groups}"
         return f"{type(self).__name__}({self.in_channels}->{self.out_channels}, {k}{extra})"
 
-    def _parameters(self) -> tuple[np.ndarray, np.ndarray | None]:
+    def checked_parameters(self) -> tuple[np.ndarray, np.ndarray | None]:
         """The weight (contiguous, for the kernels) and bias values, checked against the built shapes."""
         w = np.ascontiguousarray(layer_parameter(self, "weight", self._weight_shape, self.dtype))
         b = None if self.bias is None else layer_parameter(self, "bias", (self.out_channels,), self.dtype)
@@ -129,7 +129,7 @@ class _Conv(_ConvBase):
         geometry = self.geometry
         fconv.check_sizes(x, geometry, fconv.check_kernel_fits(x.shape[2:], self.kernel_size, geometry, where),
                           self.out_channels, where)
-        w, b = self._parameters()
+        w, b = self.checked_parameters()
         plan = fconv.conv_plan(x.shape, w.shape, geometry)  # one plan for the forward and both gradients
         y = fconv.conv_forward(x, w, geometry, b, plan)
         input_size = x.shape[2:]
@@ -168,7 +168,7 @@ class _ConvTranspose(_ConvBase):
         geometry = self.geometry
         out = fconv.transpose_output_size(x.shape[2:], self.kernel_size, geometry, self.output_padding, where)
         fconv.check_sizes(x, geometry, out, self.out_channels, where)
-        w, b = self._parameters()
+        w, b = self.checked_parameters()
         # the plan of the convolution this layer is the adjoint of (its input is our output)
         plan = fconv.conv_plan((x.shape[0], w.shape[1] * self.groups) + out, w.shape, geometry)
         y = fconv.add_bias(fconv.conv_grad_input(x, w, out, geometry, plan), b)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import check_positive_int, fail, fail_type, pair
+from ..checks import as_float_array, check_positive_int, fail, fail_type, pair
 from ..progress import progress_bar
 from .blind_estimate import ROUNDS, check_initial_kernel, estimate_kernel, pyramid
 from .deconvolve import as_image, deconvolve_in_memory
@@ -119,10 +119,12 @@ def blind_deconvolve(blurred: Any, kernel_size: Any = None, *, rounds: int | Non
     candidates = [(kh, kw)] if initial_kernel is not None else auto_frames(y.shape) if automatic else frames((kh, kw))
     steps = rounds * (1 if initial_kernel is not None else sum(len(pyramid(*f)) for f in candidates))
     bar = progress_bar("progress=True", total=steps, desc="blind deconvolution") if progress else None
-    kernels = [estimate_kernel(y, frame, rounds=rounds, initial_kernel=initial_kernel, progress=bar)
-               for frame in candidates]
-    if bar is not None:
-        bar.close()
+    try:
+        kernels = [estimate_kernel(y, frame, rounds=rounds, initial_kernel=initial_kernel, progress=bar)
+                   for frame in candidates]
+    finally:  # closed after Ctrl-C too (a bar left open garbles the terminal's next lines)
+        if bar is not None:
+            bar.close()
     # the estimated kernel's error acts like extra noise: regularise (and judge) as for sigma >= 0.005
     # (a colour image is judged on its leading plane, whose noise select_kernel scales this floor to)
     floor = max(sigma, FINAL_SIGMA_FLOOR)
@@ -162,7 +164,7 @@ def auto_frames(shape: tuple[int, ...]) -> list[tuple[int, int]]:
 
 def _initial_frame(initial_kernel: Any, where: str) -> tuple[int, int]:
     """The frame of a user's ``initial_kernel`` given without a ``kernel_size``: its (kh, kw) shape."""
-    shape = np.shape(initial_kernel)
+    shape = as_float_array(initial_kernel, where, "initial_kernel").shape  # a ragged list: refused by name
     if len(shape) != 2:
         raise fail(where, "initial_kernel of shape (kh, kw)", f"initial_kernel.shape == {shape}")
     return shape

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..checks import as_float_array, check_real, fail
 from ..core import Layer
+from ..functional.conv import scratch_scope
 from ..network import Sequential
 from .intensity import check_channels_last, choose_intensity
 from .denoiser_inference import infer
@@ -93,6 +94,7 @@ def _tiles(size: int, tile: int, factor: int) -> list[tuple[int, int]]:
     return [(a, min(a + piece, size)) for a in range(0, size, piece)]
 
 
+@scratch_scope()  # the network's scratch (~300 MB at TILE) is freed on return (reused within an hqs)
 def apply_denoiser(net: Layer, noisy: np.ndarray, sigma: float, tile: int = TILE,
                    buffers: dict | None = None) -> np.ndarray:
     """Denoise one image in working units with ``sigma`` in [0, MAX_SIGMA]. Shapes: (H, W) -> (H, W).

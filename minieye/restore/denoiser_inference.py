@@ -15,8 +15,8 @@ each time. ``infer(net, x)`` walks the same nodes with the layers' own forward, 
   faulted in (and zeroed by the system) at every call.
 
 Only arrays a convolution made (or an in-place step made from one) are overwritten or
-reused: never the caller's input, nor a value another layer may have returned as a view,
-nor the output. The convolutions run the layers' kernels with the layers' plans, so the
+reused, and only while no live value is a view of them (a Reshape's): never the caller's
+input, nor a value another layer may have returned as a view, nor the output. The convolutions run the layers' kernels with the layers' plans, so the
 output equals ``net(x)`` bit for bit (up to the sign of a zero sum;
 tests/test_restore_denoiser_inference.py).
 """
@@ -84,11 +84,10 @@ def _pooled_conv(layer: Layer, x: np.ndarray, buffers: dict) -> np.ndarray | Non
     computes it (its plan, its kernels); None where the input is not what the layer takes as it is
     (the layer's own forward then runs, and checks)."""
     from .. import layers
-    w = layer.weight.value
-    if x.ndim != 4 or x.shape[1] != layer.in_channels or x.dtype != layer.dtype or w.dtype != layer.dtype \
-            or not (x.flags.c_contiguous and w.flags.c_contiguous):
+    if x.ndim != 4 or x.shape[1] != layer.in_channels or x.dtype != layer.dtype or not x.flags.c_contiguous:
         return None
-    geometry, bias = layer.geometry, None if layer.bias is None else layer.bias.value
+    w, bias = layer.checked_parameters()  # as its forward reads them (a weight replaced by hand: refused)
+    geometry = layer.geometry
     if type(layer) is layers.Conv2D:
         out = fconv.check_kernel_fits(x.shape[2:], layer.kernel_size, geometry, layer.label())
         plan = fconv.conv_plan(x.shape, w.shape, geometry)
@@ -97,6 +96,12 @@ def _pooled_conv(layer: Layer, x: np.ndarray, buffers: dict) -> np.ndarray | Non
     shape = (len(x), w.shape[1] * layer.groups) + out
     plan = fconv.conv_plan(shape, w.shape, geometry)  # the plan of the convolution it is the adjoint of
     return fconv.add_bias(fconv.conv_grad_input(x, w, out, geometry, plan, out=_take(buffers, shape, x.dtype)), bias)
+
+
+def _alone(values: list, i: int) -> bool:
+    """Whether no other live value may share memory with ``values[i]`` (a view made of it by a later
+    node: overwriting or reusing it would change that value too)."""
+    return not any(v is not None and j != i and np.may_share_memory(v, values[i]) for j, v in enumerate(values))
 
 
 def _give_back(buffers: dict, array: np.ndarray) -> None:
@@ -121,9 +126,10 @@ def infer(net: Layer, x: np.ndarray, buffers: dict | None = None) -> np.ndarray:
             if step.layer is None:
                 continue
             args = [values[i] for i in step.inputs]
-            # an input nobody reads after this step may be overwritten (not into the output: the caller keeps it)
+            # an input nobody reads after this step may be overwritten (not into the output: the caller keeps it),
+            # unless a live value is a view of it (a Reshape's)
             free = [owned[i] and last[i] == index and step.inputs.count(i) == 1 and index != output
-                    for i in step.inputs]
+                    and _alone(values, i) for i in step.inputs]
             kind = type(step.layer)
             if kind is layers.ReLU and free[0] and args[0].flags.c_contiguous:
                 values[index], owned[index] = relu(args[0], out=args[0]), True
@@ -137,7 +143,7 @@ def infer(net: Layer, x: np.ndarray, buffers: dict | None = None) -> np.ndarray:
                 owned[index] = _makes_fresh_arrays(step.layer)
             for i in step.inputs:
                 if last[i] == index:
-                    if buffers is not None and owned[i] and values[i] is not values[index]:
+                    if buffers is not None and owned[i] and values[i] is not values[index] and _alone(values, i):
                         _give_back(buffers, values[i])
                     values[i] = None
     return values[output]

@@ -29,6 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..checks import fail
+from ..functional.conv import scratch_scope
 from .baselines import transfer_function
 from .denoiser import MAX_SIGMA, apply_denoiser, load_denoiser
 from .intensity import clip_to_box
@@ -128,6 +129,7 @@ def seen_spectrum(spectrum: np.ndarray, mask: np.ndarray, otf: np.ndarray) -> np
     return np.fft.rfft2(mask * np.fft.irfft2(otf * spectrum, s=mask.shape))
 
 
+@scratch_scope()  # the network's scratch (a few hundred MB at 640x640 tiles) is freed on return
 def hqs(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = None, iterations: int | None = None,
         hidden: np.ndarray | None = None, start: np.ndarray | None = None,
         schedule: Schedule | None = None) -> tuple[np.ndarray, np.ndarray]:
