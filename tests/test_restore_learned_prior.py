@@ -185,3 +185,29 @@ def test_a_stopped_hand_made_part_is_returned_without_the_learned_part(scene, mo
     out, info = restore.deconvolve(y, psf.box(3), noise_sigma=0.02, timeout=1e-9, full=True)
     assert info.result.stop_reason == "timeout" and info.learned_share == 0 and info.parts is None
     assert out.shape == y.shape and np.isfinite(out).all()
+
+
+def test_ctrl_c_in_prior_learned_returns_the_estimate_reached(scene, monkeypatch):
+    y = restore.blur(scene[:32, :32, None] * np.array([1.0, 0.8, 0.6]), psf.box(3), mode="reflect")
+    finished = restore.deconvolve(y, psf.box(3), prior="learned", noise_sigma=0.02)
+    calls, reached = [], []
+    clip, denoise = learned_prior.clip_to_box, learned_prior._denoise_views
+
+    def recorded(z, box):
+        reached.append(clip(z, box))
+        return reached[-1]
+
+    def interrupted_in_the_second_channel(*args):
+        calls.append(1)
+        if len(calls) == learned_prior.ITERATIONS + 3:  # its third iteration
+            raise KeyboardInterrupt
+        return denoise(*args)
+    monkeypatch.setattr(learned_prior, "clip_to_box", recorded)
+    monkeypatch.setattr(learned_prior, "_denoise_views", interrupted_in_the_second_channel)
+    with pytest.warns(RuntimeWarning, match="interrupted during the learned prior's iterations"):
+        out, info = restore.deconvolve(y, psf.box(3), prior="learned", noise_sigma=0.02, full=True)
+    assert info.interrupted and out.shape == y.shape
+    np.testing.assert_allclose(out[..., 0], finished[..., 0], atol=1e-12)  # the channel that finished
+    pad = 3 + learned_prior.MIN_PAD
+    np.testing.assert_allclose(out[..., 1], reached[-1][pad:-pad, pad:-pad], atol=1e-12)  # after two iterations
+    np.testing.assert_allclose(out[..., 2], y[..., 2], atol=1e-12)  # not reached: the data

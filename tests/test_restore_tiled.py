@@ -263,7 +263,7 @@ def _interrupt_tile(monkeypatch, tile: int, in_trainer: bool) -> None:
     def counted(*args, **kwargs):
         calls.append(1)
         if len(calls) == tile and not in_trainer:
-            raise KeyboardInterrupt  # as the learned prior's loop does (prior='learned' has no trainer)
+            raise KeyboardInterrupt  # outside the trainer and the learned loop (e.g. in the noise estimate)
         return deconvolve_tile(*args, **kwargs)
     monkeypatch.setattr(Trainer, "_loop", loop_or_interrupt)
     monkeypatch.setattr(tiled, "deconvolve_in_memory", counted)

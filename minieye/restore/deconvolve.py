@@ -246,14 +246,12 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
         raise fail(where, "prior 'nonlocal', 'local', 'learned' or 'auto'", f"prior={prior!r}")
     # working_units checked a given noise_sigma and nonlocal_h
     sigma = noise_sigma if noise_sigma is not None else volume_noise(y) if volume else estimate_noise(y, kernel=k)
-    if iterations is not None:
-        iterations = check_positive_int(iterations, where, "iterations")
+    iterations = None if iterations is None else check_positive_int(iterations, where, "iterations")
     learned_share = check_optional_real(learned_share, where, "learned_share")
     if learned_share is not None and (learned_share > 1 or learned_share > BLEND_SKIP and (volume or prior == "learned")):
         raise fail(where, "learned_share in [0, 1], with a hand-made prior and a 2-D kernel",
                    f"learned_share={learned_share}, prior={prior!r}, kernel.shape == {k.shape}")
-    if tv_weight is not None:
-        tv_weight = check_real(tv_weight, where, "tv_weight")
+    tv_weight = None if tv_weight is None else check_real(tv_weight, where, "tv_weight")
     if prior == "learned":  # the trained denoiser inside half-quadratic splitting: learned_prior.py
         return _learned(y, k, sigma, box, iterations, where, intensity, out_dtype, started, full, None)
 
@@ -304,11 +302,13 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
 def _learned(y: np.ndarray, k: np.ndarray, sigma: float, box: Any, iterations: int | None, where: str,
              intensity: Intensity, out_dtype: Any, started: float, full: bool, choice: WeightChoice | None) -> Any:
     """deconvolve with the learned prior (given, or chosen by prior 'auto'): the output, and the record when ``full``."""
-    from .learned_prior import LAMBDA, deconvolve_learned_image
-    out = to_dtype(intensity.to_data(deconvolve_learned_image(y, k, sigma, box, iterations, where)), out_dtype)
+    from .learned_prior import LAMBDA, restore_learned  # Ctrl-C there returns the estimate reached
+    restored, interrupted = restore_learned(y, k, sigma, box, iterations, where)
+    out = to_dtype(intensity.to_data(restored), out_dtype)
     return (out, Deconvolution(out, sigma, [(LAMBDA, "learned denoiser, HQS")], None, time.perf_counter() - started,
                                intensity=intensity, family="learned", choice=choice, learned_share=1.0,
-                               weight_source="given" if choice is None else "auto")) if full else out
+                               weight_source="given" if choice is None else "auto", interrupted=interrupted)) \
+        if full else out
 
 
 def initial_scene(planes: np.ndarray, k: np.ndarray, sigma: float, init: str, box: Any) -> np.ndarray:

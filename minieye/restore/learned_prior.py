@@ -36,7 +36,7 @@ from .intensity import clip_to_box
 from .regweight import fill_hidden
 
 __all__ = ["blend_learned", "data_step", "deconvolve_learned", "deconvolve_learned_image", "hqs", "learned_prediction",
-           "seen_spectrum", "Schedule", "ITERATIONS", "LAMBDA", "WARM"]
+           "seen_spectrum", "Interrupted", "restore_learned", "Schedule", "ITERATIONS", "LAMBDA", "WARM"]
 
 ITERATIONS = 12       # HQS iterations (16 gave the same PSNR on the tuning set, docs/learned_prior.md)
 START_SIGMA = 0.1     # the first denoising strength (working units): the network's training maximum
@@ -162,15 +162,26 @@ def hqs(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = Non
     z_spectrum = np.fft.rfft2(z)
     spectrum, seen = z_spectrum, seen_spectrum(z_spectrum, mask, otf)  # u starts at z
     end, buffers = max(plan.end * sigma, FLOOR), {}
-    for i, s in enumerate(np.geomspace(max(plan.start_sigma, end), end, n)):
-        alpha = plan.lam * max(sigma, DATA_FLOOR) ** 2 / s ** 2
-        if i:
-            z_spectrum = np.fft.rfft2(z)
-        spectrum, seen = data_step(spectrum, seen, rhs + alpha * z_spectrum, mask, otf, alpha, CG_STEPS)
-        u = np.fft.irfft2(spectrum, s=mask.shape)
-        z = clip_to_box(_denoise_views(net, u, min(float(s), MAX_SIGMA), ENSEMBLE_VIEWS if i >= n - ENSEMBLE_LAST
-                                       else 1, buffers), box)
+    try:
+        for i, s in enumerate(np.geomspace(max(plan.start_sigma, end), end, n)):
+            alpha = plan.lam * max(sigma, DATA_FLOOR) ** 2 / s ** 2
+            if i:
+                z_spectrum = np.fft.rfft2(z)
+            spectrum, seen = data_step(spectrum, seen, rhs + alpha * z_spectrum, mask, otf, alpha, CG_STEPS)
+            u = np.fft.irfft2(spectrum, s=mask.shape)
+            z = clip_to_box(_denoise_views(net, u, min(float(s), MAX_SIGMA), ENSEMBLE_VIEWS if i >= n - ENSEMBLE_LAST
+                                           else 1, buffers), box)
+    except KeyboardInterrupt:
+        raise Interrupted(z[inside].copy()) from None  # z: the last finished iteration's estimate (or the start)
     return z[inside], np.fft.irfft2(otf * np.fft.rfft2(z), s=mask.shape)[inside]
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C inside the HQS loop; ``partial`` is the estimate it had reached (y's shape)."""
+
+    def __init__(self, partial: np.ndarray):
+        super().__init__()
+        self.partial = partial
 
 
 def deconvolve_learned(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = None,
@@ -205,9 +216,30 @@ def deconvolve_learned_image(y: np.ndarray, kernel: np.ndarray, sigma: float, bo
                    "use prior='local' for volumes")
     if y.ndim == 2:
         return deconvolve_learned(y, kernel, sigma, box, iterations, start, schedule)
-    return np.stack([deconvolve_learned(y[..., c], kernel, sigma, box, iterations,
-                                        None if start is None else start[..., c], schedule)
-                     for c in range(y.shape[-1])], axis=-1)
+    planes = []
+    for c in range(y.shape[-1]):
+        try:
+            planes.append(deconvolve_learned(y[..., c], kernel, sigma, box, iterations,
+                                             None if start is None else start[..., c], schedule))
+        except Interrupted as stop:  # the channels not reached keep the data
+            raise Interrupted(np.stack(planes + [stop.partial] + [y[..., d] for d in range(c + 1, y.shape[-1])],
+                                       axis=-1)) from None
+    return np.stack(planes, axis=-1)
+
+
+def restore_learned(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None, iterations: int | None,
+                    where: str) -> tuple[np.ndarray, bool]:
+    """deconvolve(prior='learned'): (the restoration, False), or after Ctrl-C (the estimate reached, True).
+
+    Like the trainer's stop on Ctrl-C, the work done is returned (with a RuntimeWarning), not lost.
+    Shapes: (H, W) or (H, W, C) in working units -> the same, float64.
+    """
+    try:
+        return deconvolve_learned_image(y, kernel, sigma, box, iterations, where), False
+    except Interrupted as stop:
+        warnings.warn(f"{where}: interrupted during the learned prior's iterations; returning the estimate reached "
+                      "(info.interrupted)", RuntimeWarning, stacklevel=4)
+        return stop.partial, True
 
 
 def blend_learned(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None, where: str,

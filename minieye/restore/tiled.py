@@ -367,7 +367,7 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
             try:
                 restored, info = deconvolve_in_memory(_read(blurred, win), kernel, **{
                     **settings, **extra, "box": units.data_box(box), "full": True})
-            except KeyboardInterrupt:  # outside a trainer (prior 'learned'): this tile keeps the input
+            except KeyboardInterrupt:  # outside the trainer and the learned loop: this tile keeps the input
                 stopped_in = len(results) + 1
                 break
             inner = restored[_slices([c - win[2 * (i // 2)] for i, c in enumerate(core)])]
