@@ -100,7 +100,7 @@ def _child(size: int, tile: int, iterations: int, untiled: bool, halo: int | Non
         thread.join()
         dst.flush()
         sigma = restore.estimate_noise(src[:512, :512])
-        plan = tiled.plan_tiles((size, size), k, tile=tile or None, halo=halo, sigma=sigma,
+        plan = tiled.plan_tiles((size, size), k, tile=tile or None, halo=halo, sigma=sigma, prior="nonlocal",
                                 max_memory=budget.DEFAULT_MAX_MEMORY if tile == 0 else None)
         untiled = untiled or plan is None
         mode = "untiled" if untiled else f"tile {plan.tile[0]}" + (" (auto, 1 GB)" if tile == 0 else "")
@@ -108,7 +108,7 @@ def _child(size: int, tile: int, iterations: int, untiled: bool, halo: int | Non
                 "traced_mb": traced / 1e6, "anon_mb": (peak_anon[0] - base_anon) * 1024 / 1e6,
                 "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6,
                 "estimate_mb": (plan.peak_bytes if not untiled else
-                                tiled._footprint((size, size), k.shape, 1)) / 1e6, "seconds": seconds}
+                                tiled._footprint((size, size), k.shape, 1, "nonlocal")) / 1e6, "seconds": seconds}
 
 
 def memory(args: argparse.Namespace) -> None:
@@ -219,7 +219,7 @@ def defaults(args: argparse.Namespace) -> None:
     parts, info = restore.deconvolve(blurred, k, max_memory=args.max_memory, full=True, prior="nonlocal")
     t_parts = time.perf_counter() - t
     err = np.abs(parts - whole)
-    plan = tiled.plan_tiles(blurred.shape, k, sigma=info.sigma, max_memory=args.max_memory)
+    plan = tiled.plan_tiles(blurred.shape, k, sigma=info.sigma, max_memory=args.max_memory, prior="nonlocal")
     print(f"in memory: {restore.psnr(truth, whole):.3f} dB in {t_whole:.0f} s; max_memory={args.max_memory}: "
           f"{len(info.result)} tiles of {plan.tile}, halo {plan.halo}, {restore.psnr(truth, parts):.3f} dB in "
           f"{t_parts:.0f} s; max abs diff {err.max():.2e}, mean {err.mean():.1e}, 99.9th percentile "

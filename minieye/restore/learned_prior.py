@@ -29,6 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..checks import fail
+from ..functional.conv import release_scratch
 from .baselines import transfer_function
 from .denoiser import MAX_SIGMA, apply_denoiser, load_denoiser
 from .intensity import clip_to_box
@@ -159,14 +160,17 @@ def hqs(y: np.ndarray, kernel: np.ndarray, sigma: float, box: tuple | None = Non
     z_spectrum = np.fft.rfft2(z)
     spectrum, seen = z_spectrum, seen_spectrum(z_spectrum, mask, otf)  # u starts at z
     end, buffers = max(plan.end * sigma, FLOOR), {}
-    for i, s in enumerate(np.geomspace(max(plan.start_sigma, end), end, n)):
-        alpha = plan.lam * max(sigma, DATA_FLOOR) ** 2 / s ** 2
-        if i:
-            z_spectrum = np.fft.rfft2(z)
-        spectrum, seen = data_step(spectrum, seen, rhs + alpha * z_spectrum, mask, otf, alpha, CG_STEPS)
-        u = np.fft.irfft2(spectrum, s=mask.shape)
-        z = clip_to_box(_denoise_views(net, u, min(float(s), MAX_SIGMA), ENSEMBLE_VIEWS if i >= n - ENSEMBLE_LAST
-                                       else 1, buffers), box)
+    try:
+        for i, s in enumerate(np.geomspace(max(plan.start_sigma, end), end, n)):
+            alpha = plan.lam * max(sigma, DATA_FLOOR) ** 2 / s ** 2
+            if i:
+                z_spectrum = np.fft.rfft2(z)
+            spectrum, seen = data_step(spectrum, seen, rhs + alpha * z_spectrum, mask, otf, alpha, CG_STEPS)
+            u = np.fft.irfft2(spectrum, s=mask.shape)
+            z = clip_to_box(_denoise_views(net, u, min(float(s), MAX_SIGMA), ENSEMBLE_VIEWS if i >= n - ENSEMBLE_LAST
+                                           else 1, buffers), box)
+    finally:  # the convolutions' scratch, kept for the passes above (hundreds of MB at denoiser.TILE), not after
+        release_scratch()
     return z[inside], np.fft.irfft2(otf * np.fft.rfft2(z), s=mask.shape)[inside]
 
 
