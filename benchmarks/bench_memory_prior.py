@@ -25,23 +25,13 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
-import tracemalloc
 
 import numpy as np
+from bench_tiled import measure_peaks  # (run as a script: this folder is on sys.path)
 
 from minieye import restore
 from minieye.restore import psf, tiled
 from minieye.restore.deconvolve import deconvolve_in_memory
-
-
-def _rss_anon_kib() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1])
-    return 0
 
 
 def _image(size: int, channels: int, seed: int = 0) -> np.ndarray:
@@ -66,31 +56,16 @@ def _child(prior: str, size: int, channels: int, iterations: int, budget: str) -
     k = psf.gaussian(1.6)
     deconvolve_in_memory(_image(48, channels, 1), k, **_options(prior, 2))  # compile and load before measuring
     blurred = _image(size, channels)
-    peak_anon, stop = [_rss_anon_kib()], threading.Event()
-
-    def sample() -> None:
-        while not stop.wait(0.01):
-            peak_anon[0] = max(peak_anon[0], _rss_anon_kib())
-
-    base_anon = _rss_anon_kib()
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    tracemalloc.start()
-    started = time.perf_counter()
-    if budget == "none":
-        deconvolve_in_memory(blurred, k, **_options(prior, iterations))
-    else:
-        restore.deconvolve(blurred, k, max_memory=budget, **_options(prior, iterations))
-    seconds = time.perf_counter() - started
-    _, traced = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    stop.set()
-    thread.join()
+    with measure_peaks() as peaks:
+        if budget == "none":
+            deconvolve_in_memory(blurred, k, **_options(prior, iterations))
+        else:
+            restore.deconvolve(blurred, k, max_memory=budget, **_options(prior, iterations))
     plan = None if budget == "none" else tiled.plan_tiles(blurred.shape, k, max_memory=budget, prior=prior,
                                                           sigma=restore.estimate_noise(blurred, kernel=k))
-    return {"prior": prior, "size": size, "channels": channels, "traced": traced,
+    return {"prior": prior, "size": size, "channels": channels, "traced": peaks["traced"],
             "plan": None if plan is None else [plan.tile[0], plan.count, plan.peak_bytes],
-            "anon": (peak_anon[0] - base_anon) * 1024, "seconds": seconds}
+            "anon": peaks["anon"], "seconds": peaks["seconds"]}
 
 
 def main(argv: list[str] | None = None) -> None:
