@@ -90,3 +90,14 @@ def test_the_prior_that_runs_decides_the_model():
     with pytest.raises(ValueError, match="prior='nonlocal'"):
         tiled.plan_tiles((1000, 1000), KERNEL, max_memory="20MB", prior="learned")
     assert tiled.plan_tiles((1000, 1000), KERNEL, max_memory="20MB", prior="nonlocal").count > 1
+
+
+def test_tiles_are_resized_for_the_prior_the_centre_chooses():
+    # nearly noise-free: prior 'auto' runs no choice and no learned part, so after the first, cautious plan
+    # (sized for the learned prior: tiles) the hand-made estimate fits the whole image: one tile, as untiled
+    rng = np.random.default_rng(0)
+    b = scene(200, noise=0.0) + 0.0005 * rng.standard_normal((200, 200))
+    assert tiled.plan_tiles(b.shape, KERNEL, max_memory="100MB", prior="auto") is not None
+    out, info = restore.deconvolve(b, KERNEL, max_memory="100MB", iterations=5, full=True)
+    assert len(info.result) == 1 and info.learned_share == 0.0
+    np.testing.assert_array_equal(out, restore.deconvolve(b, KERNEL, max_memory=None, iterations=5))
