@@ -121,7 +121,8 @@ def _child(size: int, tile: int, iterations: int, untiled: bool, halo: int | Non
                 "traced_mb": peaks["traced"] / 1e6, "anon_mb": peaks["anon"] / 1e6,
                 "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6,
                 "estimate_mb": (plan.peak_bytes if not untiled else
-                                tiled._footprint((size, size), k.shape, 1, "nonlocal")) / 1e6, "seconds": peaks["seconds"]}
+                                tiled._footprint((size, size), k.shape, 1, "nonlocal")) / 1e6,
+                "seconds": peaks["seconds"]}
 
 
 def memory(args: argparse.Namespace) -> None:

@@ -10,8 +10,8 @@ at 1024x1024); the default, 'auto', the larger (611 MB at 1024x1024 with its lea
 Past ``max_memory`` (default ``DEFAULT_MAX_MEMORY``, 1 GB) the image is deconvolved in
 overlapping tiles whose windows fit the budget by that estimate (``deconvolve_tiled``,
 docs/tiled.md), with one noise level, intensity map, box and weight for the whole image, so
-the result matches the untiled one within the tiling's tolerance. This module sits above deconvolve.py (the method) and tiled.py (the tiles),
-so neither imports the other's caller.
+the result matches the untiled one within the tiling's tolerance. This module sits above
+deconvolve.py (the method) and tiled.py (the tiles), so neither imports the other's caller.
 """
 from __future__ import annotations
 
