@@ -183,15 +183,15 @@ def plan_tiles(shape: tuple[int, ...], kernel: Any, *, tile: Any = None, halo: A
     if _footprint(spatial, kernel, channels, prior) <= budget:
         return None
 
-    def need(side: int) -> int:  # monotone in side
+    def need(side: int) -> int:  # not monotone for the learned prior (its network's pieces): stop at the first miss
         return _footprint([side + 2 * m for m in halo], kernel, channels, prior, spatial)
 
     side = max(*kernel, _MIN_TILE)
     if need(side) > budget:
         raise fail(where, f"max_memory >= {need(side)} bytes (a {side}-pixel tile with halo {halo} and kernel "
                    f"{kernel}, prior {prior!r})", f"max_memory={max_memory!r} ({budget} bytes)",
-                   "give more memory, a smaller halo or, as the learned prior's network alone needs tens of MB, "
-                   "prior='nonlocal'")
+                   "give more memory or a smaller halo" + ("" if memory_prior(prior, nd == 3) == "handmade" else
+                   ", or prior='nonlocal' (the learned prior's network alone needs tens of MB)"))
     while need(2 * side) <= budget:
         side *= 2  # coarse doubling, then refine linearly
     step = max(side // 16, 1)
