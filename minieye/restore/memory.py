@@ -76,12 +76,8 @@ def memory_prior(prior: str, volume: bool = False, automatic: bool = True, learn
 
 def _network_window(sides: Sequence[int]) -> int:
     """Pixels of the largest window apply_denoiser runs the network on, for an (H, W) plane."""
-    from .denoiser import TILE, _round_up, _tiles, load_denoiser
-    from .denoiser_unet import network_reach
-    radius, factor = network_reach(load_denoiser())
-    margin, tile = _round_up(max(radius, 1), factor), _round_up(TILE, factor)
-    pieces = [max(b - a for a, b in _tiles(_round_up(n, factor), tile, factor)) for n in sides]
-    return math.prod(p + 2 * margin for p in pieces)
+    from .denoiser import largest_window, load_denoiser
+    return math.prod(largest_window(load_denoiser(), (sides[0], sides[1])))
 
 
 def _learned_peak(sides: Sequence[int], kernel: Sequence[int], channels: int) -> int:
