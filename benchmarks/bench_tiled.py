@@ -37,6 +37,7 @@ which axis it sits.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -46,6 +47,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
+from typing import Iterator
 
 import numpy as np
 
@@ -59,6 +61,32 @@ def _rss_anon_kib() -> int:
             if line.startswith("RssAnon:"):
                 return int(line.split()[1])
     return 0
+
+
+@contextlib.contextmanager
+def measure_peaks() -> Iterator[dict]:
+    """Fills the yielded dict at exit: numpy's peak ("traced", tracemalloc), the anonymous resident
+    memory's peak above its level at entry ("anon", bytes; RssAnon sampled every 10 ms) and "seconds"."""
+    peaks, stop = {"anon_kib": _rss_anon_kib()}, threading.Event()
+    base = peaks["anon_kib"]
+
+    def sample() -> None:
+        while not stop.wait(0.01):
+            peaks["anon_kib"] = max(peaks["anon_kib"], _rss_anon_kib())
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        yield peaks
+    finally:
+        peaks["seconds"] = time.perf_counter() - started
+        peaks["traced"] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        stop.set()
+        thread.join()
+        peaks["anon"] = (peaks.pop("anon_kib") - base) * 1024
 
 
 def _child(size: int, tile: int, iterations: int, untiled: bool, halo: int | None) -> dict:
@@ -76,39 +104,25 @@ def _child(size: int, tile: int, iterations: int, untiled: bool, halo: int | Non
         del src
         src = np.load(os.path.join(folder, "in.npy"), mmap_mode="r")
         dst = np.lib.format.open_memmap(os.path.join(folder, "out.npy"), "w+", np.float32, (size, size))
-        peak_anon, stop = [_rss_anon_kib()], threading.Event()
-
-        def sample() -> None:
-            while not stop.wait(0.02):
-                peak_anon[0] = max(peak_anon[0], _rss_anon_kib())
-
-        base_anon = _rss_anon_kib()
-        thread = threading.Thread(target=sample, daemon=True)
-        thread.start()
-        tracemalloc.start()
-        started = time.perf_counter()
-        if untiled:
-            dst[...] = restore.deconvolve(src, k, iterations=iterations, max_memory=None, prior="nonlocal")
-        elif tile == 0:  # deconvolve's own choice under its default budget (budget.DEFAULT_MAX_MEMORY)
-            restore.deconvolve(src, k, iterations=iterations, out=dst, prior="nonlocal")
-        else:
-            restore.deconvolve_tiled(src, k, tile=tile, halo=halo, iterations=iterations, out=dst)
-        seconds = time.perf_counter() - started
-        _, traced = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        stop.set()
-        thread.join()
+        with measure_peaks() as peaks:
+            if untiled:
+                dst[...] = restore.deconvolve(src, k, iterations=iterations, max_memory=None, prior="nonlocal")
+            elif tile == 0:  # deconvolve's own choice under its default budget (budget.DEFAULT_MAX_MEMORY)
+                restore.deconvolve(src, k, iterations=iterations, out=dst, prior="nonlocal")
+            else:
+                restore.deconvolve_tiled(src, k, tile=tile, halo=halo, iterations=iterations, out=dst, prior="nonlocal")
         dst.flush()
         sigma = restore.estimate_noise(src[:512, :512])
-        plan = tiled.plan_tiles((size, size), k, tile=tile or None, halo=halo, sigma=sigma,
+        plan = tiled.plan_tiles((size, size), k, tile=tile or None, halo=halo, sigma=sigma, prior="nonlocal",
                                 max_memory=budget.DEFAULT_MAX_MEMORY if tile == 0 else None)
         untiled = untiled or plan is None
         mode = "untiled" if untiled else f"tile {plan.tile[0]}" + (" (auto, 1 GB)" if tile == 0 else "")
         return {"size": size, "mode": mode, "tiles": 1 if untiled else plan.count,
-                "traced_mb": traced / 1e6, "anon_mb": (peak_anon[0] - base_anon) * 1024 / 1e6,
+                "traced_mb": peaks["traced"] / 1e6, "anon_mb": peaks["anon"] / 1e6,
                 "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6,
                 "estimate_mb": (plan.peak_bytes if not untiled else
-                                tiled._footprint((size, size), k.shape, 1)) / 1e6, "seconds": seconds}
+                                tiled._footprint((size, size), k.shape, 1, "nonlocal")) / 1e6,
+                "seconds": peaks["seconds"]}
 
 
 def memory(args: argparse.Namespace) -> None:
@@ -219,7 +233,7 @@ def defaults(args: argparse.Namespace) -> None:
     parts, info = restore.deconvolve(blurred, k, max_memory=args.max_memory, full=True, prior="nonlocal")
     t_parts = time.perf_counter() - t
     err = np.abs(parts - whole)
-    plan = tiled.plan_tiles(blurred.shape, k, sigma=info.sigma, max_memory=args.max_memory)
+    plan = tiled.plan_tiles(blurred.shape, k, sigma=info.sigma, max_memory=args.max_memory, prior="nonlocal")
     print(f"in memory: {restore.psnr(truth, whole):.3f} dB in {t_whole:.0f} s; max_memory={args.max_memory}: "
           f"{len(info.result)} tiles of {plan.tile}, halo {plan.halo}, {restore.psnr(truth, parts):.3f} dB in "
           f"{t_parts:.0f} s; max abs diff {err.max():.2e}, mean {err.mean():.1e}, 99.9th percentile "

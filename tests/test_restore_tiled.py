@@ -91,7 +91,7 @@ def test_memmap_in_and_out(tmp_path):
 
 
 def test_max_memory_chooses_tiles_or_none():
-    plan = tiled.plan_tiles((4000, 3000), psf.gaussian(1.6), max_memory="64MB")
+    plan = tiled.plan_tiles((4000, 3000), psf.gaussian(1.6), max_memory="64MB", prior="nonlocal")
     assert plan is not None and plan.peak_bytes <= 64e6 and plan.count > 1
     assert tiled.plan_tiles((64, 64), psf.gaussian(1.6), max_memory="1GiB") is None  # fits: untiled
     b = scene(32, 32)
@@ -102,7 +102,7 @@ def test_max_memory_chooses_tiles_or_none():
 def test_deconvolve_tiles_by_itself_past_its_memory_budget():
     b = scene(72, 72)
     small = "3MB"  # an untiled 72x72 run is estimated at 6.3 MB
-    plan = tiled.plan_tiles(b.shape, KERNEL, max_memory=small, sigma=restore.estimate_noise(b))
+    plan = tiled.plan_tiles(b.shape, KERNEL, max_memory=small, sigma=restore.estimate_noise(b), prior="nonlocal")
     auto, info = deconvolve(b, KERNEL, max_memory=small, iterations=5, full=True)
     assert plan.count > 1 and len(info.result) == plan.count and plan.peak_bytes <= 3e6
     np.testing.assert_array_equal(auto, deconvolve_tiled(b, KERNEL, max_memory=small, iterations=5))

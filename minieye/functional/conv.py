@@ -25,6 +25,7 @@ from ..checks import (LAYOUTS, as_float_array, check_allocation, check_kernel_no
                       check_positive_int, check_shape_tuple, fail, spatial_tuple, TUPLE_NAMES)
 from ..kernels import conv_geometry as _sizes
 from ..kernels import conv_nd as knd
+from ..kernels.conv import release_scratch  # frees the scratch buffers this thread's convolutions keep between calls
 from ..kernels.conv_geometry import Geometry
 from ..kernels.conv import scratch_scope  # noqa: F401 (the kernels' scratch freed after a run: restore)
 from ..kernels.conv_plan import Algorithm, Plan, plan as conv_plan
@@ -48,6 +49,7 @@ __all__ = [
     "Algorithm",
     "Plan",
     "conv_plan",
+    "release_scratch",
 ]
 
 

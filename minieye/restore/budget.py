@@ -1,13 +1,17 @@
 """``restore.deconvolve``: in memory when the image fits a memory budget, in tiles past it.
 
-An in-memory run holds about ``tiled.BYTES_PER_PIXEL`` bytes per pixel of the learned
-scene (the image plus the kernel's half-width on each side) per channel: a 4096x4096
-photo needs about 5 GB (10 GB by that estimate). Past ``max_memory`` (default ``DEFAULT_MAX_MEMORY``, 1 GB)
-the image is deconvolved in overlapping tiles whose windows fit the budget
-(``deconvolve_tiled``, docs/tiled.md), with one noise level, intensity map, box and
-weight for the whole image, so the result matches the untiled one within the tiling's
-tolerance. This module sits above deconvolve.py (the method) and tiled.py (the tiles),
-so neither imports the other's caller.
+An in-memory run's peak depends on the prior (``memory.peak_estimate``; measured with
+``python benchmarks/bench_memory_prior.py --model``, docs/tiled.md "Memory per prior"): the
+hand-made priors hold about 356 bytes per scene pixel (the image plus the kernel's half-width
+on each side) per channel in float32, 544 in float64 (estimated ``tiled.BYTES_PER_PIXEL`` = 600:
+a 4096x4096 photo, about 10 GB); the learned prior about 192 bytes per pixel plus about 1,070
+per pixel of its network's window, which stops growing at 688x688 (481 MB at 512x512, 594 MB
+at 1024x1024); the default, 'auto', the larger (611 MB at 1024x1024 with its learned part).
+Past ``max_memory`` (default ``DEFAULT_MAX_MEMORY``, 1 GB) the image is deconvolved in
+overlapping tiles whose windows fit the budget by that estimate (``deconvolve_tiled``,
+docs/tiled.md), with one noise level, intensity map, box and weight for the whole image, so
+the result matches the untiled one within the tiling's tolerance. This module sits above
+deconvolve.py (the method) and tiled.py (the tiles), so neither imports the other's caller.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from .tiled import deconvolve_tiled
 
 __all__ = ["deconvolve", "DEFAULT_MAX_MEMORY"]
 
-DEFAULT_MAX_MEMORY = 10**9  # bytes: "about 1 GB", room for a 1280x1280 colour-free image untiled
+DEFAULT_MAX_MEMORY = 10**9  # bytes: "about 1 GB", room for a 1280x1280 grey image untiled (any prior)
 
 
 def deconvolve(blurred: Any, kernel: Any, *, tile: Any = None, max_memory: Any = DEFAULT_MAX_MEMORY,

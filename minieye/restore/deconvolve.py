@@ -274,7 +274,7 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
     terms = smooth_terms(weight) if smooth else _regularizer_terms(regularizers, weight, where, volume)
     two_stage = prior in ("nonlocal", "auto") and regularizers is None and not volume and weight > 0 and not smooth and \
         (choice.nonlocal_helps if choice is not None else sigma >= NONLOCAL_MIN_SIGMA)
-    u, terms, stages = _run_stages(planes[:, None], k, start[:, None], terms, box, dtype, iterations, timeout,
+    u, labels, stages = _run_stages(planes[:, None], k, start[:, None], terms, box, dtype, iterations, timeout,
                                    progress, nonlocal_h if two_stage else None, weight, started)
     result = stages[-1][1]
     u = u[:, 0].astype(np.float64)
@@ -292,7 +292,7 @@ def deconvolve_in_memory(blurred: Any, kernel: Any, *, noise_sigma: float | None
         return out
     interrupted = result.stop_reason == "interrupted" or (share > BLEND_SKIP and parts is None and
                                                           result.stop_reason in CONTINUE_AFTER)
-    return out, Deconvolution(out, sigma, [(w, t.label()) for w, t in terms], result, time.perf_counter() - started,
+    return out, Deconvolution(out, sigma, labels, result, time.perf_counter() - started,
                               stages=stages, tv_weight=None if regularizers is not None or smooth else weight,
                               weight_source=source, intensity=intensity, nonlocal_ran=len(stages) > 1, choice=choice,
                               learned_share=share if parts else 0.0, parts=parts, interrupted=interrupted,
@@ -383,18 +383,18 @@ def _run_stages(observed: np.ndarray, kernel: np.ndarray, start: np.ndarray, ter
                 tv_weight: float, started: float) -> tuple[np.ndarray, list, list]:
     """Stage 1 with ``terms``; then, when ``nonlocal_h`` is given, stage 2 on stage 1's patch graph.
 
-    Stage 2 runs only after a normal stop of stage 1 (``CONTINUE_AFTER``: not after a
-    timeout, Ctrl-C, a monitor's stop or a non-finite loss) and while time is left.
-    Returns (the learned image, the last stage's terms, [(stage name, train.Result), ...]).
+    Stage 2 runs only after a normal stop of stage 1 (``CONTINUE_AFTER``: not after a timeout, Ctrl-C,
+    a monitor's stop or a non-finite loss) and while time is left. Returns (the learned image, the last
+    stage's (weight, label)s, [(stage name, train.Result), ...]): labels, so the graph is freed at once.
     """
     caps = STAGE_ITERATIONS if nonlocal_h is not None and iterations is None else (iterations or 200,) * 2
     u, result = solve_stage(observed, kernel, start, terms, box, dtype, caps[0], timeout, progress, "deconvolve")
     stages = [("local", result)]
     left = None if timeout is None else timeout - (time.perf_counter() - started)
     if nonlocal_h is None or result.stop_reason not in CONTINUE_AFTER or (left is not None and left <= 0):
-        return u, terms, stages
+        return u, [(w, t.label()) for w, t in terms], stages
     terms = nonlocal_terms(u, tv_weight, nonlocal_h)
     left = None if timeout is None else max(timeout - (time.perf_counter() - started), 1e-3)  # graph included
     u, result = solve_stage(observed, kernel, u, terms, box, dtype, caps[1], left, progress, "deconvolve (non-local)")
     stages.append(("nonlocal", result))
-    return u, terms, stages
+    return u, [(w, t.label()) for w, t in terms], stages

@@ -33,7 +33,7 @@ from .denoiser_unet import network_reach
 from .noise import estimate_noise
 
 __all__ = ["denoise", "build_denoiser", "load_denoiser", "use_weights", "denoiser_input", "apply_denoiser",
-           "WEIGHTS_PATH", "MAX_SIGMA", "SIGMA_UNIT", "RESIDUAL_UNIT"]
+           "largest_window", "WEIGHTS_PATH", "MAX_SIGMA", "SIGMA_UNIT", "RESIDUAL_UNIT"]
 
 WEIGHTS_PATH = Path(__file__).with_name("denoiser.minieye")
 MAX_SIGMA = 0.1      # noise sd range of the training data (working units)
@@ -119,6 +119,15 @@ def apply_denoiser(net: Layer, noisy: np.ndarray, sigma: float, tile: int = TILE
             residual = infer(net, denoiser_input(window[None], sigma), buffers)[0, 0]
             out[top:bottom, left:right] = (window - RESIDUAL_UNIT * residual)[margin:-margin, margin:-margin]
     return out[:h, :w]
+
+
+def largest_window(net: Layer, shape: tuple[int, int], tile: int = TILE) -> tuple[int, int]:
+    """The sides of the largest window apply_denoiser runs ``net`` on for an (H, W) image, margins
+    included (the network's memory grows with it: restore/memory.py)."""
+    radius, factor = network_reach(net)
+    margin, tile = _round_up(max(radius, 1), factor), _round_up(tile, factor)
+    pieces = [max(b - a for a, b in _tiles(_round_up(n, factor), tile, factor)) for n in shape]
+    return pieces[0] + 2 * margin, pieces[1] + 2 * margin
 
 
 def estimate_denoise_sigma(x: np.ndarray) -> float:

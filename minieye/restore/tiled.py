@@ -22,9 +22,9 @@ need no halo there. Sigma (``estimate_noise`` on the whole image, or past ``NOIS
 on an even-aligned sample of 64x64 blocks), the intensity map and the 'auto' box (intensity.py,
 from a streaming min/max) are computed once, before the tiles, so tiles agree.
 
-Memory: windows are read one at a time (from a memmap, or anything with ``shape``, ``dtype``
-and slicing) and written into ``out`` (a memmap too): the peak is about ``BYTES_PER_PIXEL``
-times a window's pixels per channel, whatever the image size.
+Memory: windows are read one at a time (from a memmap, or anything with ``shape``, ``dtype`` and
+slicing) and written into ``out`` (a memmap too): the peak is one window's deconvolution, whatever
+the image size, as ``memory.peak_estimate`` models it for the prior that runs (measured there).
 
 Volumes: a (kd, kh, kw) kernel runs the same plan over the three axes of a (D, H, W)
 volume: a halo per axis, the weight factor a product over them, sigma the median of the
@@ -47,17 +47,13 @@ from ..core import Layer
 from ..progress import progress_bar
 from .deconvolve import (Deconvolution, central_choice, deconvolve_in_memory, default_nonlocal_h,
                          default_tv_weight, regularizer_pairs)
-from .memory import parse_memory
+from .memory import BYTES_PER_PIXEL, memory_prior, parse_memory, peak_estimate
 from .intensity import check_channels_last, choose_intensity, to_dtype, working_box
 from .noise import estimate_noise
 from .psf import normalize_kernel
 
 __all__ = ["deconvolve_tiled", "plan_tiles", "TilePlan", "parse_memory", "default_halo", "BYTES_PER_PIXEL"]
 
-# measured peak of deconvolve per scene pixel per channel (tracemalloc, 192x192): 248 (float32)
-# and 383 (float64) for the local stage, 352 and 544 with the non-local stage's graph (96 or
-# 144 bytes per pixel) and second optimizer; the worst case with some slack
-BYTES_PER_PIXEL = 600
 NOISE_SAMPLE_PIXELS = 1 << 18  # images up to 512x512 get the exact untiled sigma; larger ones a sample
 DEFAULT_TILE = 512
 DEFAULT_TILE_3D = 64   # a 64^3 core with a 20-voxel halo: ~0.7 GB at BYTES_PER_PIXEL
@@ -123,6 +119,7 @@ class TilePlan:
     halo: tuple[int, ...]
     kernel: tuple[int, ...]
     channels: int = 1
+    prior: str = "auto"  # deconvolve's prior, or memory_prior's 'handmade': what peak_bytes estimates
 
     def _bounds(self) -> list[list[int]]:
         return [_splits(n, t) for n, t in zip(self.shape, self.tile)]
@@ -146,21 +143,22 @@ class TilePlan:
     def peak_bytes(self) -> int:
         """Estimated peak memory of one tile's deconvolution (the largest window)."""
         return _footprint([min(t, n) + 2 * m for t, n, m in zip(self.tile, self.shape, self.halo)],
-                          self.kernel, self.channels)
+                          self.kernel, self.channels, self.prior, self.shape)
 
 
-def _footprint(sides: Sequence[int], kernel: Sequence[int], channels: int) -> int:
-    return BYTES_PER_PIXEL * channels * math.prod(s + k - 1 for s, k in zip(sides, kernel))
+def _footprint(sides: Sequence[int], kernel: Sequence[int], channels: int, prior: str, whole: Any = None) -> int:
+    return peak_estimate(memory_prior(prior, len(kernel) == 3), sides, kernel, channels, whole)
 
 
 def plan_tiles(shape: tuple[int, ...], kernel: Any, *, tile: Any = None, halo: Any = None, sigma: float = 0.01,
-               max_memory: Any = None, where: str = "deconvolve") -> TilePlan | None:
+               max_memory: Any = None, prior: str = "auto", where: str = "deconvolve") -> TilePlan | None:
     """Choose tiles for an (H, W) or (H, W, C) image, or a (D, H, W) volume with a 3-D kernel.
 
     ``tile`` given: used as it is (checked against the kernel and ``max_memory``).
     Otherwise the largest square (cubic) tile whose window fits ``max_memory`` (or
     ``DEFAULT_TILE``, ``DEFAULT_TILE_3D`` for volumes); None when the whole input fits.
     ``halo`` None: ``default_halo(kernel, sigma)``. ``tile`` and ``halo``: an int or one per axis.
+    ``prior``: deconvolve's (or 'handmade'), whose memory model (``memory.peak_estimate``) sizes the windows.
     Shapes: shape (H, W), (H, W, C) or (D, H, W), kernel (kh, kw) or (kd, kh, kw) -> cores covering the axes.
     """
     kernel = normalize_kernel(kernel, where, ndim=(2, 3))
@@ -175,30 +173,31 @@ def plan_tiles(shape: tuple[int, ...], kernel: Any, *, tile: Any = None, halo: A
         if any(t < k for t, k in zip(tile, kernel)):
             raise fail(where, f"tile at least the kernel's size {kernel}", f"tile={tile}",
                        "a tile must hold the kernel; pass a larger tile")
-        plan = TilePlan(spatial, tile, halo, kernel, channels)
+        plan = TilePlan(spatial, tile, halo, kernel, channels, prior)
         if budget is not None and plan.peak_bytes > budget:
             raise fail(where, f"max_memory >= {plan.peak_bytes} bytes for tile={tile}, halo={halo}",
                        f"max_memory={max_memory!r} ({budget} bytes)", "pass a smaller tile or more memory")
         return plan
     if budget is None:
-        return TilePlan(spatial, (DEFAULT_TILE if nd == 2 else DEFAULT_TILE_3D,) * nd, halo, kernel, channels)
-    if _footprint(spatial, kernel, channels) <= budget:
+        return TilePlan(spatial, (DEFAULT_TILE if nd == 2 else DEFAULT_TILE_3D,) * nd, halo, kernel, channels, prior)
+    if _footprint(spatial, kernel, channels, prior) <= budget:
         return None
 
-    def fits(side: int) -> bool:  # the footprint is monotone in side
-        return _footprint([side + 2 * m for m in halo], kernel, channels) <= budget
+    def need(side: int) -> int:  # not monotone for the learned prior (its network's pieces): stop at the first miss
+        return _footprint([side + 2 * m for m in halo], kernel, channels, prior, spatial)
 
     side = max(*kernel, _MIN_TILE)
-    if not fits(side):
-        raise fail(where, f"max_memory >= {_footprint([side + 2 * m for m in halo], kernel, channels)} bytes "
-                   f"(a {side}-pixel tile with halo {halo} and kernel {kernel})",
-                   f"max_memory={max_memory!r} ({budget} bytes)", "give more memory or a smaller halo")
-    while fits(2 * side):
+    if need(side) > budget:
+        raise fail(where, f"max_memory >= {need(side)} bytes (a {side}-pixel tile with halo {halo} and kernel "
+                   f"{kernel}, prior {prior!r})", f"max_memory={max_memory!r} ({budget} bytes)",
+                   "give more memory or a smaller halo" + ("" if memory_prior(prior, nd == 3) == "handmade" else
+                   ", or prior='nonlocal' (the learned prior's network alone needs tens of MB)"))
+    while need(2 * side) <= budget:
         side *= 2  # coarse doubling, then refine linearly
     step = max(side // 16, 1)
-    while fits(side + step):
+    while need(side + step) <= budget:
         side += step
-    return TilePlan(spatial, (side,) * nd, halo, kernel, channels)
+    return TilePlan(spatial, (side,) * nd, halo, kernel, channels, prior)
 
 
 def _check_source(blurred: Any, volume: bool, where: str) -> Any:
@@ -309,7 +308,8 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
                    f"kernel.shape == {k.shape}, blurred.shape == {shape}")
     out = None if out is None else _check_out(out, shape, where)
     # checks tile, halo and max_memory before reading anything (with a zero halo if none is given yet)
-    plan = plan_tiles(shape, k, tile=tile, halo=0 if halo is None else halo, max_memory=max_memory, where=where)
+    runs = memory_prior(prior, nd == 3, tv_weight is None and regularizers is None, learned_share)  # for the budget
+    plan = plan_tiles(shape, k, tile=tile, halo=0 if halo is None else halo, max_memory=max_memory, prior=runs)
     settings = dict(noise_sigma=noise_sigma, tv_weight=tv_weight, regularizers=regularizers, box=box,
                     iterations=iterations, timeout=timeout, init=init, dtype=dtype, prior=prior, nonlocal_h=nonlocal_h,
                     value_range=value_range,
@@ -331,8 +331,6 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
         _noise(blurred, budget, nd == 3, None if nd == 3 else k)
     units = choose_intensity(blurred.dtype, lo, hi, noisy, value_range, where)
     sigma = noisy / units.scale
-    if halo is None:  # the default halo depends on sigma
-        plan = plan_tiles(shape, k, tile=tile, sigma=sigma, max_memory=max_memory, where=where)
     box = working_box(units, box, where)
     weight = default_tv_weight(sigma) if tv_weight is None else check_real(tv_weight, where, "tv_weight")
     h = default_nonlocal_h(box, *units.to_working(np.array([lo, hi]))) if nonlocal_h is None else \
@@ -347,6 +345,10 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
             settings["learned_share"] = None
         elif learned_share is None and share:  # prior 'auto': every tile blended as untiled (deconvolve.py)
             settings["learned_share"] = share
+    # the tiles fit the prior that runs, now known (the default halo depends on sigma)
+    runs = "auto" if settings["learned_share"] else memory_prior(settings["prior"], nd == 3, False)
+    plan = plan_tiles(shape, k, tile=tile, halo=halo, sigma=sigma, max_memory=max_memory, prior=runs) \
+        or TilePlan(plan.shape, plan.shape, plan.halo, plan.kernel, plan.channels, runs)  # it fits untiled: one tile
     if out is None:
         out = np.empty(shape, dtype=blurred.dtype if np.dtype(blurred.dtype).kind in "fiu" else np.float64)
 
