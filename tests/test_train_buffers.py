@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import minieye as me
 from minieye import layers, losses, train
@@ -49,6 +50,7 @@ def test_line_search_trials_leave_only_the_accepted_points_update():
         np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the trial overflows on purpose
 def test_a_non_finite_trial_does_not_poison_the_running_statistics():
     x, y = _data()
     net = _net()
