@@ -34,7 +34,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 import numpy as np
 
@@ -83,7 +83,7 @@ def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
-        raise _cannot_write(target, exc) from None
+        _raise_cannot_write(target, exc)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
@@ -95,18 +95,23 @@ def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         if isinstance(exc, OSError) and "cannot write " not in str(exc):
-            raise _cannot_write(target, exc) from None
+            _raise_cannot_write(target, exc, own_files=(tmp_name, str(path)))
         raise
 
 
-def _cannot_write(target: str, exc: OSError) -> OSError:
-    """``exc`` (same type and errno) with a message naming the file the caller asked for, not
-    the temporary file it was being written as."""
+def _raise_cannot_write(target: str, exc: OSError, own_files: tuple[str, ...] | None = None) -> NoReturn:
+    """Raise ``exc`` again (same type and errno, chained as the cause) with a message naming the
+    file the caller asked for, not the temporary file it was being written as. When
+    ``own_files`` (the temporary file and the target) are given, a failing file that is
+    neither, one the writing code itself opened, is named too."""
     message = f"cannot write {target!r}: {exc.strerror or exc}"
+    if own_files is not None and exc.filename is not None and str(exc.filename) not in own_files:
+        message += f" (on {str(exc.filename)!r})"
     try:
-        return type(exc)(exc.errno, message) if exc.errno is not None else type(exc)(message)
+        error = type(exc)(exc.errno, message) if exc.errno is not None else type(exc)(message)
     except TypeError:  # a subclass with its own constructor: keep it as it is
-        return exc
+        raise exc from exc.__cause__
+    raise error from exc
 
 
 def check_writable(path: Any, where: str = "save") -> str:

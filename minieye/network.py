@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, NoReturn
 
 import numpy as np
 
@@ -80,14 +80,26 @@ class Sequential(Layer):
                 raise fail(where, "single-input layers after the first",
                            f"item {i} ({layer.label()}) takes {layer.n_inputs} inputs", "use a Graph")
         self.layers = list(layers)
-        self.n_inputs = layers[0].n_inputs if layers else 1
+
+    @property
+    def n_inputs(self) -> int | None:  # type: ignore[override]  # read each time: `layers` may change
+        try:
+            return self.layers[0].n_inputs if self.layers else 1
+        except RecursionError as exc:  # the first layer is this network, or holds it first
+            _refuse_loop(self, exc)
 
     def parameters(self) -> list[Parameter]:
-        return unique_parameters(*self.layers)
+        try:
+            return unique_parameters(*self.layers)
+        except RecursionError as exc:
+            _refuse_loop(self, exc)
 
     @property
     def trainable(self) -> bool:
-        return any(layer.trainable for layer in self.layers)
+        try:
+            return any(layer.trainable for layer in self.layers)
+        except RecursionError as exc:
+            _refuse_loop(self, exc)
 
     def describe(self) -> str:
         return f"Sequential[{len(self.layers)}]"
@@ -105,20 +117,23 @@ class Sequential(Layer):
         return self.layers[index]
 
     def forward(self, *inputs: Any) -> tuple[Any, Backward]:
-        if self.layers and len(inputs) != self.n_inputs and self.n_inputs is not None:
-            check_input_count(self, len(inputs), f"{self.label()} forward",
-                              hint="a layer takes its inputs as separate arguments; a Source takes none")
         steps: list[Backward | None] = []
         trainable: list[bool] = []
         alive = len(inputs) > 0  # the network's inputs may need a gradient; a source chain starts dead
-        with forward_scope():
-            values: tuple = inputs
-            for layer in self.layers:
-                y, backward = run_forward(layer, values)
-                trainable.append(_trainable(layer))
-                alive = alive or trainable[-1]
-                steps.append(backward if alive else None)
-                values = (y,)
+        try:  # free unless raised: a network put inside itself recurses without end
+            if self.layers and len(inputs) != self.n_inputs and self.n_inputs is not None:
+                check_input_count(self, len(inputs), f"{self.label()} forward",
+                                  hint="a layer takes its inputs as separate arguments; a Source takes none")
+            with forward_scope():
+                values: tuple = inputs
+                for layer in self.layers:
+                    y, backward = run_forward(layer, values)
+                    trainable.append(_trainable(layer))
+                    alive = alive or trainable[-1]
+                    steps.append(backward if alive else None)
+                    values = (y,)
+        except RecursionError as exc:
+            _refuse_loop(self, exc)
         output = values[0] if len(values) == 1 else values
 
         def backward(dy: Any, deltas: DeltaSet) -> Any:
@@ -136,6 +151,37 @@ class Sequential(Layer):
             return grad if start == 0 else None
 
         return output, backward
+
+
+def _refuse_loop(network: Layer, exc: RecursionError) -> NoReturn:
+    """A ValueError naming the loop when the network holds itself (at any depth), else ``exc``."""
+    loop = None if getattr(exc, "minieye_no_loop", False) else _find_loop(network)
+    if loop is None:
+        exc.minieye_no_loop = True  # type: ignore[attr-defined]  # the outer networks need not look
+        raise exc
+    chain = " -> ".join(layer.label() for layer in loop)
+    raise fail(network.label(), "no network inside itself", f"{chain} (each inside the one before)",
+               "a layer may be used twice, but a network cannot contain itself") from None
+
+
+def _find_loop(root: Layer) -> list[Layer] | None:
+    """Layers ``[X, ..., X]``, each a child (``sublayers()``) of the one before, when some
+    network under ``root`` contains itself; else None. Depth first, without recursion."""
+    path, on_path, finished = [root], {id(root)}, set()
+    children = [iter(root.sublayers())]
+    while children:
+        child = next(children[-1], None)
+        if child is None:
+            children.pop()
+            on_path.discard(id(path[-1]))
+            finished.add(id(path.pop()))
+        elif id(child) in on_path:
+            return path[[id(layer) for layer in path].index(id(child)):] + [child]
+        elif id(child) not in finished:
+            path.append(child)
+            on_path.add(id(child))
+            children.append(iter(child.sublayers()))
+    return None
 
 
 def _tree(network: Layer, rows: list[tuple[str, "Layer | str"]], footer: list[str]) -> str:

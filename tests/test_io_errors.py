@@ -14,7 +14,7 @@ import pytest
 
 import minieye as me
 
-from minieye.archive import write_archive
+from minieye.archive import atomic_file, write_archive
 from tests.io_toys import Affine, Recorder, Replay, sample as _x
 
 
@@ -320,3 +320,20 @@ def test_a_folder_without_write_permission_and_a_failing_temporary_file_name_the
 def test_loading_something_that_is_not_a_path_is_a_type_error():
     with pytest.raises(TypeError, match=r"load: expected path a str or os\.PathLike; got path=None"):
         me.io.load(None)
+
+
+def test_a_failure_while_writing_names_the_target_keeps_the_reason_and_chains_the_cause(tmp_path):
+    target = tmp_path / "net.minieye"
+    full = OSError(28, "No space left on device")  # as a write or fsync on a full disk raises it
+    with pytest.raises(OSError, match=r"cannot write '.*net\.minieye': No space left on device$") as caught:
+        with atomic_file(target) as handle:
+            handle.write(b"x")
+            raise full
+    assert caught.value.errno == 28 and caught.value.__cause__ is full
+
+    other = tmp_path / "weights.bin"  # a file the writing code opens itself: named too
+    with pytest.raises(FileNotFoundError, match=r"cannot write '.*net\.minieye': No such file .*weights\.bin") as caught:
+        with atomic_file(target):
+            open(other, "rb")
+    assert isinstance(caught.value.__cause__, FileNotFoundError)
+    assert sorted(os.listdir(tmp_path)) == []  # no temporary file left, nothing written

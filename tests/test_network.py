@@ -322,3 +322,47 @@ def test_a_sequential_may_end_in_a_graph_with_several_outputs():
     assert dx.shape == X.shape and len(deltas) == 4
     with pytest.raises(ValueError, match=r"a tuple of 2 output gradients"):
         backward(np.ones_like(a), DeltaSet())
+
+
+def test_sequential_n_inputs_follows_its_first_layer_when_the_list_changes():
+    net = me.Sequential(dense(4, 4))
+    net.layers.insert(0, L.Source(value=X))
+    assert net.n_inputs == 0
+    assert net().shape == (3, 4)  # called without inputs, as its new first layer asks
+    net.layers.pop(0)
+    assert net.n_inputs == 1 and net(X).shape == (3, 4)
+
+
+def _loops():
+    """Networks inside themselves: last, first (so that reading n_inputs recurses), and through a
+    nested network (the loop may be named from either of its networks); with the chain (a regex)
+    each error must name."""
+    last = me.Sequential(dense(4, 4), name="last")
+    last.layers.append(last)
+    first = me.Sequential(dense(4, 4), name="first")
+    first.layers.insert(0, first)
+    inner = me.Sequential(dense(4, 4), name="inner")
+    outer = me.Sequential(inner, dense(4, 4), name="outer")
+    inner.layers.insert(0, outer)
+    return [(last, r"'last' -> Sequential\[2\] 'last'"), (first, r"'first' -> Sequential\[2\] 'first'"),
+            (outer, r"'(outer|inner)' -> Sequential\[2\] '(inner|outer)' -> Sequential\[2\] '\1'")]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the repeated Dense overflows before the loop is seen
+@pytest.mark.parametrize("use", ["call", "parameters", "n_inputs"])
+def test_a_sequential_inside_itself_is_refused_naming_the_loop(use):
+    for net, chain in _loops():
+        if use == "n_inputs" and net.name == "last":
+            assert net.n_inputs == 1  # its first layer is a Dense: no loop is followed
+            continue
+        with pytest.raises(ValueError, match=r"expected no network inside itself; got Sequential\[2\] "
+                                             + chain + r" \(each"):
+            {"call": lambda: net(X), "parameters": net.parameters, "n_inputs": lambda: net.n_inputs}[use]()
+
+
+def test_a_network_too_deep_for_python_but_without_a_loop_keeps_its_recursion_error():
+    net = dense(4, 4)
+    for _ in range(3000):
+        net = me.Sequential(net)
+    with pytest.raises(RecursionError):
+        net.parameters()

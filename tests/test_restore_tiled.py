@@ -296,3 +296,31 @@ def test_ctrl_c_stops_every_tile_not_one_and_keeps_the_work_done(monkeypatch, in
         np.testing.assert_array_equal(out[:24, 24:], b[:24, 24:].astype(out.dtype))
     else:
         assert not np.array_equal(out[:24, 24:], b[:24, 24:].astype(out.dtype))  # its start (Wiener) is kept
+
+
+@pytest.mark.parametrize("entry", ["deconvolve_tiled", "deconvolve"])
+def test_ctrl_c_between_tiles_leaves_the_input_in_a_given_out_and_warns_at_the_call(monkeypatch, entry):
+    b = scene(48, 48)
+    options = dict(tile=24, halo=HALO, prior="local", iterations=5, full=True)
+    whole, _ = deconvolve_tiled(b, KERNEL, **options)
+    store, stored = tiled._store, []
+
+    def interrupted_store(out, core, values):  # Ctrl-C while the second tile is being written
+        stored.append(core)
+        if len(stored) == 2:
+            out[tiled._slices(core)][:12] = -1.0  # half of it written
+            raise KeyboardInterrupt
+        store(out, core, values)
+    monkeypatch.setattr(tiled, "_store", interrupted_store)
+    out = np.full(b.shape, np.nan)  # as a fresh memmap: whatever the file held
+    call = deconvolve_tiled if entry == "deconvolve_tiled" else deconvolve
+    with pytest.warns(RuntimeWarning, match="in tile 2 of 4; it and the tiles after it hold the blurred") as caught:
+        try:
+            _, info = call(b, KERNEL, out=out, **options)
+        except KeyboardInterrupt:
+            pytest.fail("Ctrl-C while a tile was stored escaped the interruption handling")
+    assert info.interrupted and len(info.result) == 1
+    assert [w.filename for w in caught if "interrupted" in str(w.message)] == [__file__]  # the user's call
+    np.testing.assert_array_equal(out[:24, :24], whole[:24, :24])
+    np.testing.assert_array_equal(out[:24, 24:], b[:24, 24:])  # the tile stopped while stored: the input again
+    np.testing.assert_array_equal(out[24:], b[24:])

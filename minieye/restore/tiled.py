@@ -33,6 +33,7 @@ The automatic weight, non-local verdict and learned share (regweight.py): once, 
 """
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 import time
@@ -297,8 +298,9 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
     list of per-tile training results).
     Shapes: (H, W) -> (H, W); (H, W, C) -> (H, W, C); with a 3-D kernel (D, H, W) -> (D, H, W).
     """
-    where = "deconvolve"
-    started = time.perf_counter()
+    where, started = "deconvolve", time.perf_counter()
+    caller = getattr(inspect.currentframe(), "f_back", None)  # so that the warning points at the user's call
+    level = 3 if caller is not None and caller.f_globals.get("__name__") == f"{__package__}.budget" else 2
     k = normalize_kernel(kernel, where, ndim=(2, 3))
     nd = k.ndim
     blurred = _check_source(blurred, nd == 3, where)
@@ -366,22 +368,20 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
                 extra = dict(tv_weight=weight * factor, regularizers=None)
             else:
                 extra = dict(tv_weight=None, regularizers=regularizer_pairs(regularizers, where, factor))
-            try:
-                restored, info = deconvolve_in_memory(_read(blurred, win), kernel, **{
-                    **settings, **extra, "box": units.data_box(box), "full": True})
-            except KeyboardInterrupt:  # outside the trainer and the learned loop: this tile keeps the input
-                stopped_in = len(results) + 1
-                break
+            restored, info = deconvolve_in_memory(_read(blurred, win), kernel, **{
+                **settings, **extra, "box": units.data_box(box), "full": True})
             inner = restored[_slices([c - win[2 * (i // 2)] for i, c in enumerate(core)])]
             _store(out, core, inner)
-            results.append(info.result)
             shares.append(info.learned_share)  # 0 for a tile whose hand-made part was stopped (timeout, ...)
             stages.extend(info.stages)
+            results.append(info.result)  # last: len(results) counts the tiles stored and recorded
             if bar is not None:
                 bar.update(1)
             if info.interrupted:  # Ctrl-C stops the whole run, not one tile
                 stopped_in = len(results)
                 break
+    except KeyboardInterrupt:  # outside the trainer and the learned loop (which stop by themselves): this tile
+        stopped_in = min(len(results) + 1, len(cores))  # and the rest keep the input, even if partly stored
     finally:
         if bar is not None:
             bar.close()
@@ -390,7 +390,7 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
             _store(out, core, _read(blurred, core))
         rest = "the tiles after it" if len(results) == stopped_in else "it and the tiles after it"
         warnings.warn(f"{where}: interrupted by the user in tile {stopped_in} of {len(cores)}; {rest} hold the "
-                      "blurred input (info.interrupted)", RuntimeWarning, stacklevel=2)
+                      "blurred input (info.interrupted)", RuntimeWarning, stacklevel=level)
     if not full:
         return out
     labels = [(weight, f"TV weight of the default prior '{prior}'")] if regularizers is None else [
