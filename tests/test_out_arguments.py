@@ -15,7 +15,7 @@ X, W = RNG.standard_normal((2, 3, 10, 12)), RNG.standard_normal((3, 3, 3, 3))
 SAME = fconv.geometry_of((1, 1), 1, (1, 1), 1, (3, 3), "test")
 
 
-@pytest.mark.parametrize("algorithm", ["gemm", "direct", "winograd4", "taps"])
+@pytest.mark.parametrize("algorithm", ["gemm", "direct", "winograd4", "taps", "small"])
 @pytest.mark.parametrize("entry", ["forward", "grad_input"])
 def test_conv_out_gets_the_result_and_bad_outs_are_refused(algorithm, entry):
     def run(out):
@@ -112,3 +112,20 @@ def test_restorations_leave_no_convolution_scratch_behind(prior):
     else:
         me.restore.deconvolve(image, psf.gaussian(1.0), prior=prior, iterations=1, noise_sigma=0.01)
     assert _scratch_bytes() == before
+
+
+@pytest.mark.parametrize("entry", ["forward", "grad_input"])
+def test_strided_direct_writes_out(entry):
+    """The direct kernels' strided (not "wide") path writes into out as well."""
+    strided = fconv.geometry_of((2, 2), 1, (1, 1), 1, (3, 3), "test")
+    with me.options(conv_algorithm="direct"):
+        if entry == "forward":
+            expected = conv2d_forward(X, W, strided)
+            out = np.full_like(expected, np.nan)
+            assert conv2d_forward(X, W, strided, out=out) is out
+        else:
+            dy = RNG.standard_normal((2, 3, 5, 6))
+            expected = conv2d_grad_input(dy, W, X.shape[2:], strided)
+            out = np.full_like(expected, np.nan)
+            assert conv2d_grad_input(dy, W, X.shape[2:], strided, out=out) is out
+    np.testing.assert_array_equal(out, expected)

@@ -182,14 +182,6 @@ def _output(out: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) -> 
     return np.empty(shape, dtype=dtype) if out is None else out
 
 
-def _into(y: np.ndarray, out: np.ndarray | None) -> np.ndarray:
-    """``y`` copied into ``out`` where one is given (paths whose kernels allocate their own result)."""
-    if out is None:
-        return y
-    np.copyto(out, y)
-    return out
-
-
 # -- entry points ---------------------------------------------------------------------------
 # Each takes the call's Plan (computed here when None: the layers pass the one of their forward), and
 # ``out``: an array to write the result into (C-contiguous, the result's shape and dtype, sharing no memory
@@ -204,9 +196,9 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan 
         check_out(out, x.shape[:1] + w.shape[:1] + output_size(x.shape[2:], w.shape[2:], geometry), x.dtype,
                   "conv2d_forward", x, w, bias)
     if plan.algorithm is Algorithm.DIRECT:
-        return _into(conv_direct.forward(x, w, geometry, plan, bias), out)
+        return conv_direct.forward(x, w, geometry, plan, bias, out)
     if plan.algorithm is Algorithm.SMALL:
-        return _into(conv_small.forward(x, w, geometry, _shift(bias, w.shape[0], x.dtype), plan.threads), out)
+        return conv_small.forward(x, w, geometry, _shift(bias, w.shape[0], x.dtype), plan.threads, out)
     if plan.algorithm in _WINOGRAD:
         out_hw = output_size(x.shape[2:], w.shape[2:], geometry)
         return _winograd(x, w, (geometry.pad_h, geometry.pad_w), out_hw, plan, bias, out)
@@ -301,10 +293,10 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
     if out is not None:
         check_out(out, (n, c_in) + tuple(input_hw), dy.dtype, "conv2d_grad_input", dy, w)
     if plan.algorithm is Algorithm.DIRECT:
-        return _into(conv_direct.grad_input(dy, w, input_hw, geometry, plan), out)
+        return conv_direct.grad_input(dy, w, input_hw, geometry, plan, out)
     if plan.algorithm is Algorithm.SMALL:
         if tuple(input_hw) == dy.shape[2:]:
-            return _into(conv_small.grad_input(dy, w, geometry, plan.threads), out)
+            return conv_small.grad_input(dy, w, geometry, plan.threads, out)
         # a transposed layer's output_padding (stride 1, dilation 2) asks for a larger input than dy:
         # not a "same" shape, so as GEMM
         plan = replace(plan, algorithm=Algorithm.GEMM)

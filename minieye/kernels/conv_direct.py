@@ -215,9 +215,11 @@ def _pad_planes(x: np.ndarray, top: int, bottom: int, left: int, right: int, sla
 
 
 def _wide_forward(x: np.ndarray, w: np.ndarray, pads: tuple[int, int, int, int], dilation_h: int,
-                  dilation_w: int, plan: Plan, bias: np.ndarray | None = None) -> np.ndarray:
-    """Stride-1 convolution with padding (top, bottom, left, right), plus bias (c_out,) if given.
-    Tasks of ``plan.wide_tile`` output pixels keep the accumulator in the L1 cache."""
+                  dilation_w: int, plan: Plan, bias: np.ndarray | None = None,
+                  out: np.ndarray | None = None) -> np.ndarray:
+    """Stride-1 convolution with padding (top, bottom, left, right), plus bias (c_out,) if given, into
+    ``out`` (checked by the caller) or a new array. Tasks of ``plan.wide_tile`` output pixels keep the
+    accumulator in the L1 cache."""
     n, c_in, h, w_in = x.shape
     c_out, c_in_g, kh, kw = w.shape
     top, bottom, left, right = pads
@@ -230,10 +232,13 @@ def _wide_forward(x: np.ndarray, w: np.ndarray, pads: tuple[int, int, int, int],
     _run(conv_wide.forward_tasks, (xp, w, yw), n * c_out * n_tiles, plan.threads,
          (n_tiles, tile_rows, wp, dilation_h, dilation_w))
     wide = yw.reshape(n, c_out, h_out, wp)[..., :w_out]
-    if bias is None:
+    if bias is None and out is None:
         return np.ascontiguousarray(wide)
-    y = np.empty((n, c_out, h_out, w_out), dtype=x.dtype)
-    np.add(wide, bias.astype(x.dtype, copy=False)[None, :, None, None], out=y)  # crop and bias in one pass
+    y = np.empty((n, c_out, h_out, w_out), dtype=x.dtype) if out is None else out
+    if bias is None:
+        np.copyto(y, wide)
+    else:
+        np.add(wide, bias.astype(x.dtype, copy=False)[None, :, None, None], out=y)  # crop and bias in one pass
     return y
 
 
@@ -246,17 +251,18 @@ def flip_transposed(w: np.ndarray, groups: int) -> np.ndarray:
     return np.ascontiguousarray(swapped.reshape(groups * c_in_g, c_out_g, kh, kw))
 
 
-def forward(x: np.ndarray, w: np.ndarray, geometry, plan: Plan, bias: np.ndarray | None = None) -> np.ndarray:
-    """conv2d (+ bias). Shapes: x (n, c_in, h, w), w (c_out, c_in/g, kh, kw), bias (c_out,) or None
-    -> (n, c_out, h_out, w_out)."""
+def forward(x: np.ndarray, w: np.ndarray, geometry, plan: Plan, bias: np.ndarray | None = None,
+            out: np.ndarray | None = None) -> np.ndarray:
+    """conv2d (+ bias), into ``out`` (checked by the caller) or a new array. Shapes: x (n, c_in, h, w),
+    w (c_out, c_in/g, kh, kw), bias (c_out,) or None -> (n, c_out, h_out, w_out)."""
     if plan.wide:
         pads = (geometry.pad_h, geometry.pad_h, geometry.pad_w, geometry.pad_w)
-        return _wide_forward(x, w, pads, geometry.dilation_h, geometry.dilation_w, plan, bias)
+        return _wide_forward(x, w, pads, geometry.dilation_h, geometry.dilation_w, plan, bias, out)
     n, c_in, h, w_in = x.shape
     c_out, c_in_g, kh, kw = w.shape
     h_out = conv_output_size(h, kh, geometry.stride_h, geometry.pad_h, geometry.dilation_h)
     w_out = conv_output_size(w_in, kw, geometry.stride_w, geometry.pad_w, geometry.dilation_w)
-    y = np.empty((n, c_out, h_out, w_out), dtype=x.dtype)
+    y = np.empty((n, c_out, h_out, w_out), dtype=x.dtype) if out is None else out
     n_blocks, block = _blocks(h_out, n * c_out, plan.threads)
     _run(_forward_tasks, (x, w, y), n * c_out * n_blocks, plan.threads, (n_blocks, block, *geometry.args()))
     if bias is not None:
@@ -264,8 +270,10 @@ def forward(x: np.ndarray, w: np.ndarray, geometry, plan: Plan, bias: np.ndarray
     return y
 
 
-def grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], geometry, plan: Plan) -> np.ndarray:
-    """dx = conv2d's adjoint applied to dy. Shapes: dy (n, c_out, h_out, w_out) -> (n, c_in, *input_hw)."""
+def grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], geometry, plan: Plan,
+               out: np.ndarray | None = None) -> np.ndarray:
+    """dx = conv2d's adjoint applied to dy, into ``out`` (checked by the caller) or a new array.
+    Shapes: dy (n, c_out, h_out, w_out) -> (n, c_in, *input_hw)."""
     n, c_out, h_out, w_out = dy.shape
     _, c_in_g, kh, kw = w.shape
     if plan.wide:
@@ -278,10 +286,10 @@ def grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], geometr
         bottom = input_hw[0] - h_out - top + geometry.dilation_h * (kh - 1)
         right = input_hw[1] - w_out - left + geometry.dilation_w * (kw - 1)
         return _wide_forward(dy, flip_transposed(w, geometry.groups), (top, bottom, left, right),
-                             geometry.dilation_h, geometry.dilation_w, plan)
+                             geometry.dilation_h, geometry.dilation_w, plan, out=out)
     c_in = c_in_g * geometry.groups
     h, w_in = input_hw
-    dx = np.empty((n, c_in, h, w_in), dtype=dy.dtype)
+    dx = np.empty((n, c_in, h, w_in), dtype=dy.dtype) if out is None else out
     n_blocks, block = _blocks(h, n * c_in, plan.threads)
     _run(_grad_input_tasks, (dy, w, dx), n * c_in * n_blocks, plan.threads, (n_blocks, block, *geometry.args()))
     return dx

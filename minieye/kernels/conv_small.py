@@ -248,8 +248,10 @@ def _edges(n: int, threads: int) -> list[int]:
     return [n * p // threads for p in range(threads + 1)]
 
 
-def forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, bias: np.ndarray, threads: int) -> np.ndarray:
-    """y = conv2d(x, w) + bias for a geometry where ``conv_plan.small_fits``. Shapes: x (n, c_in, h, w),
+def forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, bias: np.ndarray, threads: int,
+            out: np.ndarray | None = None) -> np.ndarray:
+    """y = conv2d(x, w) + bias for a geometry where ``conv_plan.small_fits``, into ``out`` (checked by the
+    caller) or a new array. Shapes: x (n, c_in, h, w),
     w (c_out, c_in, kh, kw), bias (c_out,) -> (n, c_out, h, w)."""
     n, c_in, h, wd = x.shape
     c_out, _, kh, kw = w.shape
@@ -257,7 +259,7 @@ def forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, bias: np.ndarray, 
     wg = np.zeros((c_out, lay.offs.size), dtype=x.dtype)
     wg[:, :c_in * kh * kw] = w.reshape(c_out, c_in * kh * kw)
     wg = wg.reshape(c_out, lay.offs.shape[0], GROUP)
-    y = np.empty((n, c_out, h, wd), dtype=x.dtype)
+    y = np.empty((n, c_out, h, wd), dtype=x.dtype) if out is None else out
     edges = _edges(n, threads)
     xs = [scratch(f"small_xs{i}", (c_in, kw, lay.span), x.dtype) for i in range(len(edges) - 1)]
     run_parts(lambda i: _forward(x, wg, lay.offs, bias, y, xs[i], lay.fmask, lay.shifts, lay.top, edges[i],
@@ -265,14 +267,16 @@ def forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, bias: np.ndarray, 
     return y
 
 
-def grad_input(dy: np.ndarray, w: np.ndarray, geometry: Geometry, threads: int) -> np.ndarray:
-    """dx = conv_transpose2d(dy, w) for a geometry where ``conv_plan.small_fits``. Shapes: dy (n, c_out, h, w),
+def grad_input(dy: np.ndarray, w: np.ndarray, geometry: Geometry, threads: int,
+               out: np.ndarray | None = None) -> np.ndarray:
+    """dx = conv_transpose2d(dy, w) for a geometry where ``conv_plan.small_fits``, into ``out`` (checked by
+    the caller) or a new array. Shapes: dy (n, c_out, h, w),
     w (c_out, c_in, kh, kw) -> (n, c_in, h, w)."""
     n, c_out, h, wd = dy.shape
     _, c_in, kh, kw = w.shape
     lay = _layout(c_in, c_out, (h, wd), (kh, kw), geometry)
     wg = np.where(lay.dx_used, w.reshape(c_out, c_in * kh * kw)[lay.dx_channels, lay.dx_taps], 0).astype(dy.dtype)
-    dx = np.empty((n, c_in, h, wd), dtype=dy.dtype)
+    dx = np.empty((n, c_in, h, wd), dtype=dy.dtype) if out is None else out
     edges = _edges(n, threads)
     planes = [scratch(f"small_p{i}", (c_in, kw, lay.plane), dy.dtype) for i in range(len(edges) - 1)]
     sources = lay.dx_channels * (h * wd)
