@@ -62,7 +62,7 @@ class Schedule(NamedTuple):
 # prior='auto''s learned part starts from the hand-made restoration: its own schedule, tuned
 # on the tuning set (docs/learned_prior.md): a lower start, another LAMBDA or end lost; 10
 # iterations instead of 12 cost 0.02 dB and keep a 512x512 default under 10 s on one thread
-WARM = Schedule(10, 0.1, 0.18)
+WARM = Schedule(10, START_SIGMA, LAMBDA)  # the cold start and trade-off: only the count differs
 
 
 def _mirror(interior: np.ndarray, pad: int) -> np.ndarray:
