@@ -101,3 +101,18 @@ def test_tiles_are_resized_for_the_prior_the_centre_chooses():
     out, info = restore.deconvolve(b, KERNEL, max_memory="100MB", iterations=5, full=True)
     assert len(info.result) == 1 and info.learned_share == 0.0
     np.testing.assert_array_equal(out, restore.deconvolve(b, KERNEL, max_memory=None, iterations=5))
+
+
+def test_a_budget_too_small_for_the_learned_part_runs_the_default_on_the_hand_made_prior():
+    b = scene(96)  # the hand-made prior needs about 6 MB here, the learned part 40 MB or more
+    with pytest.warns(RuntimeWarning, match="prior 'nonlocal' runs alone") as caught:
+        out, info = restore.deconvolve(b, KERNEL, max_memory="10MB", iterations=5, full=True)
+    assert caught[0].filename == __file__  # the warning points at the user's call
+    assert info.learned_share == 0.0
+    np.testing.assert_array_equal(out, restore.deconvolve(b, KERNEL, prior="nonlocal", max_memory=None, iterations=5))
+    # a prior or a share the user chose is never swapped: the refusal names the way out
+    for chosen in (dict(prior="learned"), dict(learned_share=0.5)):
+        with pytest.raises(ValueError, match="prior='nonlocal'"):
+            restore.deconvolve(b, KERNEL, max_memory="10MB", iterations=5, **chosen)
+    with pytest.raises(ValueError, match="max_memory"):  # too small for any prior: the hand-made minimum
+        restore.deconvolve(b, KERNEL, max_memory="100KB", iterations=5)

@@ -8,7 +8,7 @@ import pytest
 from scipy.ndimage import convolve
 
 from minieye import restore
-from minieye.restore import budget, psf, tiled
+from minieye.restore import budget, psf, tile_source, tiled
 
 # These tests are about the hand-made prior, so they pin prior='nonlocal'; the default, prior='auto'
 # (the learned prior blended in by held-out prediction), is tested in test_restore_learned_prior.py.
@@ -148,10 +148,10 @@ def test_parse_memory():
 def test_sampled_noise_estimate_is_close():
     rng = np.random.default_rng(1)
     img = 0.5 + 0.02 * rng.standard_normal((600, 600))
-    sampled = tiled._noise(img, budget=16 * 64 * 64)  # 16 blocks of 64x64
+    sampled = tile_source.sample_noise(img, budget=16 * 64 * 64)  # 16 blocks of 64x64
     assert abs(sampled - restore.estimate_noise(img)) < 0.002
     thin = 0.5 + 0.02 * rng.standard_normal((30, 9000))  # blocks as tall as the image allows
-    assert abs(tiled._noise(thin, budget=16 * 64 * 64) - 0.02) < 0.003
+    assert abs(tile_source.sample_noise(thin, budget=16 * 64 * 64) - 0.02) < 0.003
 
 
 def test_progress_bar(capsys):
@@ -303,15 +303,15 @@ def test_ctrl_c_between_tiles_leaves_the_input_in_a_given_out_and_warns_at_the_c
     b = scene(48, 48)
     options = dict(tile=24, halo=HALO, prior="local", iterations=5, full=True)
     whole, _ = deconvolve_tiled(b, KERNEL, **options)
-    store, stored = tiled._store, []
+    store, stored = tiled.store, []
 
     def interrupted_store(out, core, values):  # Ctrl-C while the second tile is being written
         stored.append(core)
         if len(stored) == 2:
-            out[tiled._slices(core)][:12] = -1.0  # half of it written
+            out[tiled.slices(core)][:12] = -1.0  # half of it written
             raise KeyboardInterrupt
         store(out, core, values)
-    monkeypatch.setattr(tiled, "_store", interrupted_store)
+    monkeypatch.setattr(tiled, "store", interrupted_store)
     out = np.full(b.shape, np.nan)  # as a fresh memmap: whatever the file held
     call = deconvolve_tiled if entry == "deconvolve_tiled" else deconvolve
     with pytest.warns(RuntimeWarning, match="in tile 2 of 4; it and the tiles after it hold the blurred") as caught:

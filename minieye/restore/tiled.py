@@ -49,9 +49,9 @@ from ..progress import progress_bar
 from .deconvolve import (Deconvolution, central_choice, deconvolve_in_memory, default_nonlocal_h,
                          default_tv_weight, regularizer_pairs)
 from .memory import BYTES_PER_PIXEL, memory_prior, parse_memory, peak_estimate
-from .intensity import check_channels_last, choose_intensity, to_dtype, working_box
-from .noise import estimate_noise
+from .intensity import choose_intensity, working_box
 from .psf import normalize_kernel
+from .tile_source import check_out, check_source, read_box, sample_noise, scan_range, slices, store
 
 __all__ = ["deconvolve_tiled", "plan_tiles", "TilePlan", "parse_memory", "default_halo", "BYTES_PER_PIXEL"]
 
@@ -100,11 +100,6 @@ def _grow(a: int, b: int, n: int, least: int) -> tuple[int, int]:
     while b - a < least:
         a, b = max(a - 1, 0), min(b + 1, n)
     return a, b
-
-
-def _slices(box: Sequence[int]) -> tuple[slice, ...]:
-    """(a0, a1, b0, b1, ...) -> (slice(a0, a1), slice(b0, b1), ...)."""
-    return tuple(slice(box[i], box[i + 1]) for i in range(0, len(box), 2))
 
 
 @dataclass(frozen=True)
@@ -201,69 +196,19 @@ def plan_tiles(shape: tuple[int, ...], kernel: Any, *, tile: Any = None, halo: A
     return TilePlan(spatial, (side,) * nd, halo, kernel, channels, prior)
 
 
-def _check_source(blurred: Any, volume: bool, where: str) -> Any:
-    if not (hasattr(blurred, "shape") and hasattr(blurred, "dtype") and hasattr(blurred, "__getitem__")):
-        blurred = np.asarray(blurred)  # a list: small by nature
-    kind = np.dtype(blurred.dtype).kind
-    if kind not in "fiub":
-        raise fail(where, "blurred with real (float, int or bool) pixels", f"dtype {blurred.dtype}")
-    if volume and len(blurred.shape) != 3:
-        raise fail(where, "blurred a (D, H, W) grayscale volume, as the kernel is 3-D",
-                   f"blurred.shape == {tuple(blurred.shape)}")
-    if not volume:
-        check_channels_last(tuple(blurred.shape), where)
-    if len(blurred.shape) not in (2, 3):
-        raise fail(where, "blurred of shape (H, W) grayscale or (H, W, C) colour, or a (D, H, W) volume with a "
-                   "3-D kernel", f"blurred.shape == {tuple(blurred.shape)}")
-    return blurred
-
-
-def _read(blurred: Any, box: Sequence[int]) -> np.ndarray:
-    return np.asarray(blurred[_slices(box)], dtype=np.float64)
-
-
-def _scan(blurred: Any, plan: TilePlan, where: str) -> tuple[float, float]:
-    """Min and max over the image, one core at a time; refuses NaN/Inf."""
-    lo, hi = math.inf, -math.inf
-    for core in plan.cores():
-        x = _read(blurred, core)
-        if not np.isfinite(x).all():
-            at = ", ".join(f"{a}:{b}" for a, b in zip(core[::2], core[1::2]))
-            raise fail(where, "finite pixel values", f"NaN or Inf in blurred[{at}]")
-        lo, hi = min(lo, float(x.min())), max(hi, float(x.max()))
-    return lo, hi
-
-
-def _noise(blurred: Any, budget: int, volume: bool = False, kernel: Any = None) -> float:
-    """``estimate_noise`` on the whole image when small (kernel-aware, as untiled), else on a mosaic of blocks
-    (Haar). Volumes: the median over D of each (H, W) slice's estimate, as ``deconvolve`` does."""
-    if volume:
-        return float(np.median([_noise(blurred[d], budget) for d in range(blurred.shape[0])]))
-    h, w = blurred.shape[:2]
-    if h * w <= budget:
-        return estimate_noise(_read(blurred, (0, h, 0, w)), kernel=kernel)
-    # even sides, so no 2x2 Haar block straddles two sampled blocks; small, so many places are seen
-    bh, bw = min(64, h - h % 2), min(64, w - w % 2)
-    per_side = max(1, int(math.sqrt(max(1, budget // (bh * bw)))))
-    rows = sorted({2 * (round(i * (h - bh) / max(per_side - 1, 1)) // 2) for i in range(per_side)})
-    cols = sorted({2 * (round(j * (w - bw) / max(per_side - 1, 1)) // 2) for j in range(per_side)})
-    blocks = [_read(blurred, (r, r + bh, c, c + bw)) for r in rows for c in cols]
-    return estimate_noise(np.concatenate(blocks, axis=1))
-
-
-def _check_out(out: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
-    if not isinstance(out, np.ndarray):
-        raise fail(where, "out a numpy array or np.memmap", f"out of type {type(out).__name__}")
-    if out.shape != tuple(shape):
-        raise fail(where, f"out.shape == blurred.shape {tuple(shape)}", f"out.shape == {out.shape}")
-    if not out.flags.writeable or out.dtype.kind not in "fiu":
-        raise fail(where, "a writeable out with a float or integer dtype", f"out.dtype {out.dtype}, "
-                   f"writeable={out.flags.writeable}")
-    return out
-
-
-def _store(out: np.ndarray, core: Sequence[int], values: np.ndarray) -> None:
-    out[_slices(core)] = to_dtype(values, out.dtype)  # integers rounded and clipped
+def _plan_within_budget(plan_for: Any, prior: str, runs: str, learned_share: Any, level: int) -> tuple[Any, str]:
+    """The first plan, and the prior to run: the default 'auto' falls back to the hand-made 'nonlocal' (warned)
+    when ``max_memory`` cannot hold its learned part; a prior or share the user chose is never swapped."""
+    try:
+        return plan_for(runs), prior
+    except ValueError as refused:
+        if prior != "auto" or runs != "auto" or learned_share is not None:
+            raise
+        plan = plan_for("handmade")  # too small for the hand-made prior too: its (smaller) minimum is the message
+        warnings.warn(f"deconvolve: max_memory is too small for the learned part of prior='auto', so the hand-made "
+                      "prior 'nonlocal' runs alone (info.learned_share == 0); pass prior='nonlocal' to choose it "
+                      f"without this warning. The learned part's need: {refused}", RuntimeWarning, stacklevel=level + 1)
+        return plan, "nonlocal"
 
 
 def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any = None, max_memory: Any = None,
@@ -303,15 +248,17 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
     level = 3 if caller is not None and caller.f_globals.get("__name__") == f"{__package__}.budget" else 2
     k = normalize_kernel(kernel, where, ndim=(2, 3))
     nd = k.ndim
-    blurred = _check_source(blurred, nd == 3, where)
+    blurred = check_source(blurred, nd == 3, where)
     shape = tuple(int(s) for s in blurred.shape)
     if any(a > b for a, b in zip(k.shape, shape)):
         raise fail(where, f"a kernel no larger than the {'volume' if nd == 3 else 'image'}",
                    f"kernel.shape == {k.shape}, blurred.shape == {shape}")
-    out = None if out is None else _check_out(out, shape, where)
+    out = None if out is None else check_out(out, shape, where)
     # checks tile, halo and max_memory before reading anything (with a zero halo if none is given yet)
     runs = memory_prior(prior, nd == 3, tv_weight is None and regularizers is None, learned_share)  # for the budget
-    plan = plan_tiles(shape, k, tile=tile, halo=0 if halo is None else halo, max_memory=max_memory, prior=runs)
+    plan, prior = _plan_within_budget(
+        lambda model: plan_tiles(shape, k, tile=tile, halo=0 if halo is None else halo, max_memory=max_memory,
+                                 prior=model), prior, runs, learned_share, level)
     settings = dict(noise_sigma=noise_sigma, tv_weight=tv_weight, regularizers=regularizers, box=box,
                     iterations=iterations, timeout=timeout, init=init, dtype=dtype, prior=prior, nonlocal_h=nonlocal_h,
                     value_range=value_range,
@@ -321,16 +268,16 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
         image, info = restored if full else (restored, None)
         if out is None:
             return restored
-        _store(out, (), image)
+        store(out, (), image)
         return (out, info) if full else out
 
     scan = (8,) * (nd - 2) + (DEFAULT_TILE, DEFAULT_TILE)  # blocks of at most 8 x 512 x 512 values
-    lo, hi = _scan(blurred, TilePlan(plan.shape, scan, (0,) * nd, plan.kernel), where)
+    lo, hi = scan_range(blurred, TilePlan(plan.shape, scan, (0,) * nd, plan.kernel).cores(), where)
     budget = NOISE_SAMPLE_PIXELS if max_memory is None else \
         max(1 << 16, min(NOISE_SAMPLE_PIXELS, parse_memory(max_memory, where) // (40 * plan.channels)))
     # one intensity map, sigma, box, weight and h for every tile (in the image's units for the tiles)
     noisy = check_real(noise_sigma, where, "noise_sigma") if noise_sigma is not None else \
-        _noise(blurred, budget, nd == 3, None if nd == 3 else k)
+        sample_noise(blurred, budget, nd == 3, None if nd == 3 else k)
     units = choose_intensity(blurred.dtype, lo, hi, noisy, value_range, where)
     sigma = noisy / units.scale
     box = working_box(units, box, where)
@@ -340,7 +287,7 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
     settings.update(noise_sigma=noisy, nonlocal_h=h * units.scale, value_range=(units.offset, units.offset + units.scale))
     if tv_weight is None and regularizers is None and nd == 2:  # one automatic choice, on the centre (as untiled)
         weight, settings["prior"], regularizers, share = central_choice(
-            lambda at: units.to_working(_read(blurred, at)), shape, k, sigma, box, {**settings, "nonlocal_h": h})
+            lambda at: units.to_working(read_box(blurred, at)), shape, k, sigma, box, {**settings, "nonlocal_h": h})
         if settings["prior"] == "learned" and prior != "learned":  # iterations cap the hand-made prior's L-BFGS
             settings["iterations"] = None
         if settings["prior"] == "learned":
@@ -368,10 +315,10 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
                 extra = dict(tv_weight=weight * factor, regularizers=None)
             else:
                 extra = dict(tv_weight=None, regularizers=regularizer_pairs(regularizers, where, factor))
-            restored, info = deconvolve_in_memory(_read(blurred, win), kernel, **{
+            restored, info = deconvolve_in_memory(read_box(blurred, win), kernel, **{
                 **settings, **extra, "box": units.data_box(box), "full": True})
-            inner = restored[_slices([c - win[2 * (i // 2)] for i, c in enumerate(core)])]
-            _store(out, core, inner)
+            inner = restored[slices([c - win[2 * (i // 2)] for i, c in enumerate(core)])]
+            store(out, core, inner)
             shares.append(info.learned_share)  # 0 for a tile whose hand-made part was stopped (timeout, ...)
             stages.extend(info.stages)
             results.append(info.result)  # last: len(results) counts the tiles stored and recorded
@@ -387,7 +334,7 @@ def deconvolve_tiled(blurred: Any, kernel: Any, *, tile: Any = None, halo: Any =
             bar.close()
     if stopped_in:  # the restored tiles are kept; the rest hold the input rather than np.empty's leftovers
         for core in cores[len(results):]:
-            _store(out, core, _read(blurred, core))
+            store(out, core, read_box(blurred, core))
         rest = "the tiles after it" if len(results) == stopped_in else "it and the tiles after it"
         warnings.warn(f"{where}: interrupted by the user in tile {stopped_in} of {len(cores)}; {rest} hold the "
                       "blurred input (info.interrupted)", RuntimeWarning, stacklevel=level)
