@@ -235,3 +235,26 @@ def test_adamw_params_are_saved_by_position_and_resumed_only_with_the_same_list(
         with pytest.raises(ValueError, match=r"AdamW\(.*'params': \[0, 2\]\}\) as in the checkpoint; got AdamW.*"
                                              r"positions in problem.params"):
             adamw_on(other).resume(path)
+
+
+@pytest.mark.parametrize("name", ["adam-batch", "lbfgs-batch", "lbfgs-full-f64"])
+def test_a_monitor_that_raises_leaves_a_run_that_continues_exactly(name):
+    config = CONFIGS[name]
+    net_a, trainer_a = trainer_for(config)
+    straight = trainer_a.run(max_iterations=16)
+
+    def disk_full_once(trainer, record):  # e.g. a checkpoint write that fails
+        if record.iteration == 5 and not failed:
+            failed.append(record.iteration)
+            raise OSError("No space left on device")
+
+    failed, seen = [], []
+    net_b, trainer_b = trainer_for(config, monitors=[train.Callback(disk_full_once),
+                                                     train.Callback(lambda t, r: seen.append(r.iteration) and None)])
+    with pytest.raises(OSError, match="No space left"):
+        trainer_b.run(max_iterations=16)
+    assert seen == [1, 2, 3, 4, 5]  # the monitors after the failing one still saw its iteration
+    continued = trainer_b.run(max_iterations=11)  # the optimizer's memory, batch order and history continue
+    assert continued.iterations == 16 and fingerprint(continued) == fingerprint(straight)
+    for pa, pb in zip(net_a.parameters(), net_b.parameters()):
+        assert np.array_equal(pa.value, pb.value)

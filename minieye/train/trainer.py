@@ -275,19 +275,20 @@ class Trainer(AheadSteps):
         self._deadline = None if timeout is None else started + timeout
         for m in self.monitors:
             m.start(self)
-        if problem_message:
-            reason, message = "non_finite", problem_message
-        else:
-            try:
-                reason, message = self._loop(stop_iteration, stop_epoch, timeout, target_loss,
-                                             gradient_tolerance, tolerance, patience, started)
-            except KeyboardInterrupt:  # Ctrl-C: keep the last good point and report, like any other stop
-                reason, message = "interrupted", f"interrupted by the user after {self.iteration} iterations"
-            finally:
-                if self.current is not None:
-                    self.problem.set_vector(self.current.x)  # the last good point, even after a failed trial
-        self.elapsed_before += time.perf_counter() - started
-        self._left = self.problem.get_vector() if self.current is not None else None
+        try:
+            if problem_message:
+                reason, message = "non_finite", problem_message
+            else:
+                try:
+                    reason, message = self._loop(stop_iteration, stop_epoch, timeout, target_loss,
+                                                 gradient_tolerance, tolerance, patience, started)
+                except KeyboardInterrupt:  # Ctrl-C: keep the last good point and report, like any other stop
+                    reason, message = "interrupted", f"interrupted by the user after {self.iteration} iterations"
+        finally:  # also when a monitor raised: the state stays that of the last iteration, which run() continues
+            if self.current is not None:
+                self.problem.set_vector(self.current.x)  # the last good point, even after a failed trial
+            self.elapsed_before += time.perf_counter() - started
+            self._left = self.problem.get_vector() if self.current is not None else None
         result = Result(
             loss=self.current.loss if self.current is not None else self.initial_loss,
             iterations=self.iteration, history=list(self.history), stop_reason=reason, message=message,
@@ -342,11 +343,17 @@ class Trainer(AheadSteps):
             record = Record(self.iteration, self.current.loss, trial.t, self.orientation.stationarity(measured),
                             self.elapsed_before + time.perf_counter() - started, self.evaluations)
             self.history.append(record)
-            for m in self.monitors:  # every monitor sees every iteration, even after one asked to stop
-                note = m.iteration(self, record)
+            failure = None  # a monitor's error (or Ctrl-C) is raised once the iteration is fully recorded,
+            for m in self.monitors:  # so that the next run() continues exactly: every monitor sees every iteration
+                try:
+                    note = m.iteration(self, record)
+                except BaseException as error:
+                    failure, note = failure or error, None
                 if note and not reason:
                     reason, message = "monitor", str(note)
             note = self.epochs.iteration_done(self, ends_epoch)
+            if failure is not None:
+                raise failure
             if note and not reason:
                 reason, message = "monitor", note
             if not reason and tolerance is not None:
