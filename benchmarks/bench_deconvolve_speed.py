@@ -34,17 +34,8 @@ import minieye as me
 from minieye import restore, train
 from minieye.layers import Conv2D
 from minieye.losses import MSE, SecondOrderTV, TotalVariation
-from minieye.restore import psf
 
-KERNELS = {"box5": psf.box(5), "gauss1.6": psf.gaussian(1.6), "motion9@30": psf.motion(9, 30)}
-
-
-def bundled(name: str) -> np.ndarray:
-    from skimage import color, data, util
-    image = util.img_as_float64(getattr(data, name)())
-    if image.ndim == 3:
-        image = color.rgb2gray(image[..., :3])
-    return np.clip(image, 0, 1)
+from bench_restore import KERNELS, bundled  # the same images and kernels (run as a script: this folder is on sys.path)
 
 
 class Profiler:
