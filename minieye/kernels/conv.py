@@ -250,7 +250,7 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
         # a transposed layer's output_padding (stride 1, dilation 2) asks for a larger input than dy:
         # not a "same" shape, so as GEMM
         plan = replace(plan, algorithm=Algorithm.GEMM)
-    if plan.algorithm is Algorithm.WINOGRAD4 and c_out > c_in:  # transforms dy by A, not by B^T: cheaper here
+    if plan.algorithm is Algorithm.WINOGRAD4 and conv_winograd_run.adjoint_pays(c_in, c_out, (h_out, w_out), False):
         return conv_winograd_run.grad_input4(dy, w, (geometry.pad_h, geometry.pad_w), plan,
                                              _output(out, (n, c_in) + tuple(input_hw), dy.dtype))
     if plan.algorithm in _WINOGRAD:  # the forward of dy with the flipped kernel, padded by 2 - pad
@@ -291,10 +291,11 @@ def conv2d_backward(x: np.ndarray, dy: np.ndarray, w: np.ndarray, geometry: Geom
                     need_dx: bool = True, need_dw: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Both gradients of ``y = conv2d(x, w)``: (dx, or None unless ``need_dx``; dw, or None unless
     ``need_dw``). Shapes: x (n, c_in, h, w), dy (n, c_out, h_out, w_out), w (c_out, c_in/g, kh, kw) -> dx
-    like x, dw like w. F(4x4, 3x3) computes both in one pass over the images (dy transformed once, for both);
-    other plans run ``conv2d_grad_input`` and ``conv2d_grad_weight``."""
+    like x, dw like w. F(4x4, 3x3) computes both in one pass over the images (dy transformed once, for both)
+    where ``conv_winograd_run.adjoint_pays``; otherwise ``conv2d_grad_input`` and ``conv2d_grad_weight``."""
     plan = plan or make_plan(x.shape, w.shape, geometry)
-    if need_dx and need_dw and plan.algorithm is Algorithm.WINOGRAD4 and plan.winograd_grad_weight:
+    if (need_dx and need_dw and plan.algorithm is Algorithm.WINOGRAD4 and plan.winograd_grad_weight
+            and conv_winograd_run.adjoint_pays(x.shape[1], dy.shape[1], dy.shape[2:], True)):
         dx = np.empty_like(x)
         return dx, conv_winograd_run.grads4(x, dy, w, (geometry.pad_h, geometry.pad_w), plan, dx)
     return (conv2d_grad_input(dy, w, x.shape[2:], geometry, plan) if need_dx else None,

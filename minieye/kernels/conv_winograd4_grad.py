@@ -69,34 +69,28 @@ def _b_rows(src, s, dst, d, count, tw):
 
 
 @kernel
-def _input_adjoint_plane(dv, c, start, flat, th1, tw, t_buf):
-    """The adjoint of ``conv_winograd4._input_plane``: one channel's split plane (``flat``, overwritten)
-    from dv[:, c, start + t] (36 rows, one per tile element) over the plane's tile positions t."""
-    plane = (th1 - 1) * tw
-    c_in, cols = dv.shape[1], dv.shape[2]
-    vf = dv.reshape(-1)
-    for i in range(6):  # across each row of the tiles: t[i, q] = sum_j dV[i, j] B^T[j, q]
-        rows = ((6 * i * c_in + c) * cols + start, ((6 * i + 1) * c_in + c) * cols + start,
-                ((6 * i + 2) * c_in + c) * cols + start, ((6 * i + 3) * c_in + c) * cols + start,
-                ((6 * i + 4) * c_in + c) * cols + start, ((6 * i + 5) * c_in + c) * cols + start)
-        row = 6 * i * plane
-        _b(vf, rows, t_buf, (row, row + plane, row + 2 * plane, row + 3 * plane, row + 4 * plane, row + 5 * plane),
-           plane)
-    for j in range(6):  # down each column: row r of tile row ty is in run (j, r % 4) at tile row ty + r // 4
-        _b_rows(t_buf, (j * plane, (6 + j) * plane, (12 + j) * plane, (18 + j) * plane, (24 + j) * plane,
-                        (30 + j) * plane), flat,
-                (j * 4 * th1 * tw, (j * 4 + 1) * th1 * tw, (j * 4 + 2) * th1 * tw, (j * 4 + 3) * th1 * tw), plane, tw)
-
-
-@kernel
 def _input_adjoint(dv, xs, imgs, t_buf):
-    """xs[i, c] = the split plane whose input transform ``conv_winograd4._input_transform`` has the adjoint
-    dv[:, c, i*P .. (i+1)*P] (P tile positions per plane), for the images i < imgs."""
+    """The adjoint of ``conv_winograd4._input_transform``: xs[i, c] (the split planes, overwritten) from
+    dv[:, c, i*P + t] (36 rows, one per tile element; P tile positions per plane) for the images i < imgs.
+    Per channel, across the tiles' rows for all images at once (long runs), then down their columns
+    into each image's split plane."""
     c_in, th1, tw = xs.shape[1], xs.shape[4], xs.shape[5]
-    plane = (th1 - 1) * tw
-    for i in range(imgs):
-        for c in range(c_in):
-            _input_adjoint_plane(dv, c, i * plane, xs[i, c].reshape(-1), th1, tw, t_buf)
+    plane, cols = (th1 - 1) * tw, dv.shape[2]
+    run = imgs * plane
+    vf = dv.reshape(-1)
+    for c in range(c_in):
+        for i in range(6):  # across each row of the tiles: t[i, q] = sum_j dV[i, j] B^T[j, q]
+            rows = (6 * i * c_in + c) * cols, ((6 * i + 1) * c_in + c) * cols, ((6 * i + 2) * c_in + c) * cols, \
+                ((6 * i + 3) * c_in + c) * cols, ((6 * i + 4) * c_in + c) * cols, ((6 * i + 5) * c_in + c) * cols
+            row = 6 * i * run
+            _b(vf, rows, t_buf, (row, row + run, row + 2 * run, row + 3 * run, row + 4 * run, row + 5 * run), run)
+        for n in range(imgs):
+            flat, at = xs[n, c].reshape(-1), n * plane
+            for j in range(6):  # down each column: row r of tile row ty is in run (j, r % 4) at tile row ty + r // 4
+                _b_rows(t_buf, (j * run + at, (6 + j) * run + at, (12 + j) * run + at, (18 + j) * run + at,
+                                (24 + j) * run + at, (30 + j) * run + at), flat,
+                        (j * 4 * th1 * tw, (j * 4 + 1) * th1 * tw, (j * 4 + 2) * th1 * tw, (j * 4 + 3) * th1 * tw),
+                        plane, tw)
 
 
 @kernel

@@ -20,6 +20,16 @@ from .conv_plan import Algorithm, Plan
 WINOGRAD = {Algorithm.WINOGRAD: conv_winograd, Algorithm.WINOGRAD4: conv_winograd4}
 
 
+def adjoint_pays(c_in: int, c_out: int, out_hw: tuple[int, int], both: bool) -> bool:
+    """Whether F(4x4)'s input gradient runs as the adjoint of the forward (alone, or with the weight gradient
+    in one pass where ``both``) rather than as the forward of dy. The adjoint transforms dy's c_out channels
+    by A and dx's c_in by B (its split's adjoint: per plane, slower than the split on small planes); the
+    forward of dy transforms dy's by B^T (split and all) and dx's by A^T. With both gradients the adjoint
+    also shares A dY A^T with the weight gradient. Measured per layer step (docs/kernels.md, "Ninth pass"):
+    faster with more outputs than inputs, and with as many on planes of 8x8 tiles or more."""
+    return c_out > c_in or (both and c_out == c_in and conv_winograd4.positions(out_hw) >= 64)
+
+
 def parts(n: int, c_in: int, c_out: int, out_hw: tuple[int, int], plan: Plan, dtype: np.dtype
           ) -> tuple[int, list[int], list[tuple[np.ndarray, ...]]]:
     """Images per chunk, each thread's first image (and the end), and each thread's scratch for
