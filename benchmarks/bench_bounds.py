@@ -37,7 +37,7 @@ from threadpoolctl import threadpool_limits
 
 import minieye as me
 from minieye import layers
-from minieye.kernels import conv as kconv, conv_blas
+from minieye.kernels import conv as kconv, conv_blas, conv_winograd4, conv_winograd_run
 from minieye.kernels.conv_plan import Algorithm
 
 import bench_kernels
@@ -67,21 +67,22 @@ def products(conv_input, w_shape, geometry, plan, dtype) -> list[tuple[str, list
         return []
     if plan.algorithm is Algorithm.WINOGRAD4 and plan.winograd_grad_weight:
         out_hw = (h + 2 * geometry.pad_h - 2, w + 2 * geometry.pad_w - 2)
-        chunk, edges, _ = kconv._winograd_parts(n, c_in, c_out, out_hw, plan, dtype)
-        positions = kconv.conv_winograd4.positions(out_hw)
+        chunk, edges, _ = conv_winograd_run.parts(n, c_in, c_out, out_hw, plan, dtype)
+        positions = conv_winograd4.positions(out_hw)
 
-        def per_chunk(m_rows, k_terms, grad):
+        def per_chunk(m_rows, k_terms, grad, trans_a=False):
             threads = []
             for first, last in zip(edges[:-1], edges[1:]):
                 calls = []
                 for n0 in range(first, last, chunk):
                     cols = min(chunk, last - n0) * positions
-                    shape = (False, True, m_rows, k_terms, cols, 1.0) if grad else (False, False, m_rows, cols,
+                    shape = (False, True, m_rows, k_terms, cols, 1.0) if grad else (trans_a, False, m_rows, cols,
                                                                                       k_terms, 0.0)
                     calls += [shape] * 36
                 threads.append(calls)
             return threads
-        return [("forward", per_chunk(c_out, c_in, False)), ("input gradient", per_chunk(c_in, c_out, False)),
+        # the layer's backward runs both gradients in one pass (kernels.conv.conv2d_backward): dV = U^T dM
+        return [("forward", per_chunk(c_out, c_in, False)), ("input gradient", per_chunk(c_in, c_out, False, True)),
                 ("weight gradient", per_chunk(c_out, c_in, True))]
     if plan.algorithm is Algorithm.TAPS and plan.shifts:
         sh, sw = geometry.stride_h, geometry.stride_w

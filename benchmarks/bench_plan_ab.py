@@ -63,10 +63,17 @@ CASES = {  # name: (layer class, positional arguments, keyword arguments, input 
     "den2": ("Conv2D", (2, 24, 3), dict(padding=1), (16, 2, 32, 32)),
     "den2big": ("Conv2D", (2, 16, 3), dict(padding=1), (1, 2, 256, 256)),
     "den2tile": ("Conv2D", (2, 16, 3), dict(padding=1), (1, 2, 416, 416)),
+    # Winograd F(4x4) layers: bench_training's VGG block after its first layer, and fewer outputs than inputs
+    "vgg2": ("Conv2D", (32, 32, 3), dict(padding=1), (32, 32, 32, 32)),
+    "vgg3": ("Conv2D", (32, 64, 3), dict(padding=1), (32, 32, 16, 16)),
+    "vgg4": ("Conv2D", (64, 64, 3), dict(padding=1), (32, 64, 16, 16)),
+    "w64to32": ("Conv2D", (64, 32, 3), dict(padding=1), (16, 64, 16, 16)),
+    "w64to16": ("Conv2D", (64, 16, 3), dict(padding=1), (16, 64, 16, 16)),
 }
 GROUPS = {"unet": ["down24", "up48", "down48", "up96", "down24big", "up48big", "k4s2"],
           "taps": ["taps8", "k32s2", "den5"], "rows": ["digits", "k32", "convT", "k64"],
-          "small": ["digits", "lenet1", "vgg1", "den2", "den2big", "den2tile"]}
+          "small": ["digits", "lenet1", "vgg1", "den2", "den2big", "den2tile"],
+          "wino": ["k32", "k64", "vgg2", "vgg3", "vgg4", "w64to32", "w64to16"]}
 
 
 def knob_value(text: str):

@@ -28,11 +28,14 @@ def test_winograd4_matches_naive_loops(problem, parallel, tiny_tiles, threads):
         _check_against_naive(problem, "winograd4", parallel, tiny_tiles)
 
 
-@pytest.mark.parametrize("shape", [(4, 64, 16, 16, 64), (2, 32, 30, 30, 32), (3, 24, 21, 13, 24), (1, 4, 130, 126, 4)])
+@pytest.mark.parametrize("shape", [(4, 64, 16, 16, 64), (2, 32, 30, 30, 32), (3, 24, 21, 13, 24), (1, 4, 130, 126, 4),
+                                   (3, 16, 20, 18, 32)])
 def test_winograd4_float32_rounding_on_realistic_magnitudes(shape):
     """ReLU'd unit-normal inputs and He-scaled weights, many channels (and a plane of more tile positions
     than one output-transform block, ``OUTPUT_RUN``): each pass within 2e-5 of the
-    largest output (F(4x4, 3x3) measured 3-8e-6, GEMM and F(2x2, 3x3) 2-6e-7); float64 within 1e-12."""
+    largest output (F(4x4, 3x3) measured 3-8e-6, GEMM and F(2x2, 3x3) 2-6e-7); float64 within 1e-12.
+    The input gradient runs as the forward of dy where c_out <= c_in, as the adjoint of the forward where
+    c_out > c_in and in the backward that computes both gradients in one pass (``conv2d_backward``)."""
     n, c, h, w, c_out = shape
     rng = np.random.default_rng(c)
     x = np.maximum(rng.standard_normal((n, c, h, w)), 0)
@@ -46,8 +49,9 @@ def test_winograd4_float32_rounding_on_realistic_magnitudes(shape):
         with me.options(conv_algorithm="winograd4"):
             p = dataclasses.replace(kconv.make_plan(x.shape, weight.shape, PAD1), winograd_grad_weight=True)
             got = (kconv.conv2d_forward(xd, wd, PAD1, p), kconv.conv2d_grad_input(dyd, wd, (h, w), PAD1, p),
-                   kconv.conv2d_grad_weight(xd, dyd, (3, 3), PAD1, p))
-        for pass_name, value, want in zip(("forward", "input grad", "weight grad"), got, reference):
+                   kconv.conv2d_grad_weight(xd, dyd, (3, 3), PAD1, p), *kconv.conv2d_backward(xd, dyd, wd, PAD1, p))
+        names = ("forward", "input grad", "weight grad", "input grad (both)", "weight grad (both)")
+        for pass_name, value, want in zip(names, got, reference + reference[1:]):
             assert value.dtype == dtype
             error = np.abs(value - want).max() / np.abs(want).max()
             assert error < bound, f"{pass_name} {np.dtype(dtype).name}: {error:.1e} of the largest value"

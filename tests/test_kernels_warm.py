@@ -8,13 +8,14 @@ from minieye.kernels.warm import warm_up
 
 
 def test_warm_up_runs_every_kernel_and_restores_the_thresholds():
-    from minieye.kernels import conv_blocks, conv_gemm, conv_taps
+    from minieye.kernels import conv_blocks, conv_gemm, conv_taps, conv_winograd4_grad
     before = me.options.snapshot()
     warm_up((np.float64,))
     assert me.options.snapshot() == before
-    # GEMM per sample and over blocks of samples, products per tap or shift
+    # GEMM per sample and over blocks of samples, products per tap or shift, F(4x4)'s adjoint passes
     for kernel in (conv_gemm.forward_and_grad_weight, conv_gemm.grad_input, conv_blocks.forward_and_grad_weight,
-                   conv_blocks.grad_input, conv_taps.forward, conv_taps.grad_input):
+                   conv_blocks.grad_input, conv_taps.forward, conv_taps.grad_input, conv_winograd4_grad.grads_images,
+                   conv_winograd4_grad.grad_input_images):
         assert kernel.signatures
 
 
@@ -31,8 +32,9 @@ def test_warm_up_compiles_the_regularizer_kernels():
 def test_threaded_paths_need_no_compilation_beyond_warm_up(monkeypatch):
     # warm_up runs serially only: the threaded paths must reuse its kernels
     from minieye.kernels import (activation, conv_blocks, conv_nd, conv_gemm, conv_taps, conv_wide, conv_winograd,
-                                 conv_winograd4, nonlocal_tv, pool, tv, upsample)
-    modules = (kconv, conv_direct, conv_wide, conv_gemm, conv_blocks, conv_taps, conv_winograd, conv_winograd4, conv_nd,
+                                 conv_winograd4, conv_winograd4_grad, nonlocal_tv, pool, tv, upsample)
+    modules = (kconv, conv_direct, conv_wide, conv_gemm, conv_blocks, conv_taps, conv_winograd, conv_winograd4,
+               conv_winograd4_grad, conv_nd,
                pool, upsample, tv, nonlocal_tv, activation)
 
     def signatures():

@@ -28,8 +28,10 @@ Algorithms (``conv_plan.plan`` decides once per call; see docs/kernels.md for me
   or AVX-512 BLAS) the input gradient, the weight gradient as ``gemm``. Where the stride
   divides the kernel ("auto" only), one product per shift of the phase planes instead, for all
   three passes (``conv_shifts``).
-- ``winograd``, ``winograd4``: F(2x2, 3x3) and F(4x4, 3x3) (``conv_winograd``, ``conv_winograd4``)
-  for 3x3 stride-1 layers with many channels.
+- ``winograd``, ``winograd4``: F(2x2, 3x3) and F(4x4, 3x3) (``conv_winograd``, ``conv_winograd4``, run
+  by ``conv_winograd_run``) for 3x3 stride-1 layers with many channels. F(4x4)'s input gradient runs as
+  the adjoint of its forward (``conv_winograd4_grad``) where there are more outputs than inputs, and
+  ``conv2d_backward`` computes both gradients in one pass over the images.
 - ``small``: few input channels on "same" planes at stride 1: every pass fused multiply-add runs
   over whole planes, nine taps each, no unfolding and no BLAS (``conv_small``).
 - ``direct``: multiply-adds along zero-padded, flattened planes (``conv_wide``; row loops
@@ -53,8 +55,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from . import conv_blas, conv_blocks, conv_direct, conv_gemm, conv_shifts, conv_small, conv_taps, conv_winograd, \
-    conv_winograd4
+from . import conv_blas, conv_blocks, conv_direct, conv_gemm, conv_shifts, conv_small, conv_taps, conv_winograd_run
 from ..checks import check_out
 from ._blas import single_threaded_blas
 from ._threads import run_parts
@@ -68,6 +69,7 @@ __all__ = [
     "conv2d_forward",
     "conv2d_grad_input",
     "conv2d_grad_weight",
+    "conv2d_backward",
     "conv2d_forward_and_grad_weight",
     "conv2d_backward_transposed",
     "release_scratch",
@@ -113,47 +115,7 @@ def _thread_scratch(layout: _GemmLayout, i: int, dtype: np.dtype) -> tuple[np.nd
             _scratch(f"tile{i}", (layout.tile_size,), dtype), *_gemm_args(dtype))
 
 
-# the module of each Winograd algorithm: F(2x2, 3x3) and F(4x4, 3x3), with the same kernel signatures
-_WINOGRAD = {Algorithm.WINOGRAD: conv_winograd, Algorithm.WINOGRAD4: conv_winograd4}
-
-
-def _winograd_parts(n: int, c_in: int, c_out: int, out_hw: tuple[int, int], plan: Plan, dtype: np.dtype
-                    ) -> tuple[int, list[int], list[tuple[np.ndarray, ...]]]:
-    """Images per chunk, each thread's first image (and the end), and each thread's scratch for
-    the plan's Winograd kernels: the chunk's split images, V, M, the transform blocks, and
-    ``conv_blas.gemm``'s scalars."""
-    wino = _WINOGRAD[plan.algorithm]
-    plane, elements = wino.positions(out_hw), wino.ELEMENTS
-    # a chunk of whole images whose transformed tiles (V and M) fill about two GEMM tiles' worth of cache
-    chunk = int(max(1, min(n, 2 * plan.tile_bytes // (elements * (c_in + c_out) * plane * np.dtype(dtype).itemsize))))
-    threads = max(1, min(plan.threads, -(-n // chunk)))
-    scratch = [(_scratch(f"wino_x{i}", (chunk,) + conv_winograd.split_shape(c_in, out_hw, wino.TILE), dtype),
-                _scratch(f"wino_v{i}", (elements * c_in * chunk * plane,), dtype),
-                _scratch(f"wino_m{i}", (elements * c_out * chunk * plane,), dtype),
-                _scratch(f"wino_y{i}", (wino.block_size(out_hw, chunk),), dtype), *_gemm_args(dtype)) for i in range(threads)]
-    return chunk, [n * p // threads for p in range(threads + 1)], scratch
-
-
-def _winograd_grad_weight(x: np.ndarray, dy: np.ndarray, pads: tuple[int, int], plan: Plan) -> np.ndarray:
-    """dw of a 3x3 stride-1 convolution by the plan's Winograd algorithm: dU[k] = sum over tiles of
-    (A dY A^T)[k] (B^T d B)[k]^T, then dw = G^T dU G. Shapes: x (n, c_in, h, w),
-    dy (n, c_out, h_out, w_out) -> (c_out, c_in, 3, 3)."""
-    n, c_in = x.shape[:2]
-    c_out, out_hw = dy.shape[1], dy.shape[2:]
-    wino = _WINOGRAD[plan.algorithm]
-    chunk, edges, scratch = _winograd_parts(n, c_in, c_out, out_hw, plan, x.dtype)
-    # F(2x2)'s kernels split dy too; F(4x4)'s read dy's (non-overlapping) blocks in place
-    split_dy = [(_scratch(f"wino_dy{i}", (chunk,) + conv_winograd.split_shape(c_out, out_hw, wino.TILE), x.dtype),)
-                if wino is conv_winograd else () for i in range(len(scratch))]
-    du = np.zeros((len(scratch), wino.ELEMENTS, c_out, c_in), dtype=x.dtype)
-
-    def part(i: int) -> None:
-        wino.grad_weight_images(x, pads[0], pads[1], dy, du[i], scratch[i][0], *split_dy[i], *scratch[i][1:],
-                                edges[i], edges[i + 1], chunk)
-
-    with single_threaded_blas():  # the transform's NumPy product too: woken OpenBLAS threads spin
-        run_parts(part, len(scratch))  # for a while afterwards, on the cores the next pass needs
-        return conv_winograd.grad_weight(du.sum(axis=0), wino.G)
+_WINOGRAD = conv_winograd_run.WINOGRAD
 
 
 def _winograd(x: np.ndarray, w: np.ndarray, pads: tuple[int, int], out_hw: tuple[int, int], plan: Plan,
@@ -161,20 +123,8 @@ def _winograd(x: np.ndarray, w: np.ndarray, pads: tuple[int, int], out_hw: tuple
     """A 3x3 stride-1 convolution by the plan's Winograd algorithm whose input pixel (r, c) is
     x[r - pads[0], c - pads[1]] (zero outside). Shapes: x (n, c_in, h, w), w (c_out, c_in, 3, 3)
     -> (n, c_out, *out_hw)."""
-    n, c_in = x.shape[:2]
-    c_out = w.shape[0]
-    wino = _WINOGRAD[plan.algorithm]
-    y = _output(out, (n, c_out) + tuple(out_hw), x.dtype)
-    shift = _shift(bias, c_out, x.dtype)
-    chunk, edges, scratch = _winograd_parts(n, c_in, c_out, out_hw, plan, x.dtype)
-    with single_threaded_blas():  # the weight transform's NumPy product too (see _winograd_grad_weight)
-        u = conv_winograd.transform_weight(w, wino.G)
-
-        def part(i: int) -> None:
-            wino.forward_images(x, pads[0], pads[1], u, shift, y, *scratch[i], edges[i], edges[i + 1], chunk)
-
-        run_parts(part, len(scratch))
-    return y
+    y = _output(out, (x.shape[0], w.shape[0]) + tuple(out_hw), x.dtype)
+    return conv_winograd_run.forward(x, w, pads, plan, _shift(bias, w.shape[0], x.dtype), y)
 
 
 def _output(out: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -231,7 +181,7 @@ def conv2d_grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int]
             return conv_small.grad_weight(x, dy, tuple(kernel_hw), geometry, plan.threads)
         plan = replace(plan, algorithm=Algorithm.GEMM)  # not a "same" shape (see conv2d_grad_input)
     if plan.algorithm in _WINOGRAD and plan.winograd_grad_weight:
-        return _winograd_grad_weight(x, dy, (geometry.pad_h, geometry.pad_w), plan)
+        return conv_winograd_run.grad_weight(x, dy, (geometry.pad_h, geometry.pad_w), plan)
     if plan.shifts:
         return _shifts(x, w_shape, geometry, plan, None, None, dy)
     carrier = np.empty(w_shape, dtype=x.dtype)  # gives the shape only
@@ -300,6 +250,9 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
         # a transposed layer's output_padding (stride 1, dilation 2) asks for a larger input than dy:
         # not a "same" shape, so as GEMM
         plan = replace(plan, algorithm=Algorithm.GEMM)
+    if plan.algorithm is Algorithm.WINOGRAD4 and conv_winograd_run.adjoint_pays(c_in, c_out, (h_out, w_out), False):
+        return conv_winograd_run.grad_input4(dy, w, (geometry.pad_h, geometry.pad_w), plan,
+                                             _output(out, (n, c_in) + tuple(input_hw), dy.dtype))
     if plan.algorithm in _WINOGRAD:  # the forward of dy with the flipped kernel, padded by 2 - pad
         return _winograd(dy, conv_direct.flip_transposed(w, 1), (2 - geometry.pad_h, 2 - geometry.pad_w),
                          tuple(input_hw), plan, out=out)
@@ -332,6 +285,21 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
     with single_threaded_blas():
         run_parts(part, layout.threads)
     return dx
+
+
+def conv2d_backward(x: np.ndarray, dy: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan | None = None,
+                    need_dx: bool = True, need_dw: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Both gradients of ``y = conv2d(x, w)``: (dx, or None unless ``need_dx``; dw, or None unless
+    ``need_dw``). Shapes: x (n, c_in, h, w), dy (n, c_out, h_out, w_out), w (c_out, c_in/g, kh, kw) -> dx
+    like x, dw like w. F(4x4, 3x3) computes both in one pass over the images (dy transformed once, for both)
+    where ``conv_winograd_run.adjoint_pays``; otherwise ``conv2d_grad_input`` and ``conv2d_grad_weight``."""
+    plan = plan or make_plan(x.shape, w.shape, geometry)
+    if (need_dx and need_dw and plan.algorithm is Algorithm.WINOGRAD4 and plan.winograd_grad_weight
+            and conv_winograd_run.adjoint_pays(x.shape[1], dy.shape[1], dy.shape[2:], True)):
+        dx = np.empty_like(x)
+        return dx, conv_winograd_run.grads4(x, dy, w, (geometry.pad_h, geometry.pad_w), plan, dx)
+    return (conv2d_grad_input(dy, w, x.shape[2:], geometry, plan) if need_dx else None,
+            conv2d_grad_weight(x, dy, w.shape[2:], geometry, plan) if need_dw else None)
 
 
 def conv2d_backward_transposed(dy: np.ndarray, w: np.ndarray, x: np.ndarray, geometry: Geometry,

@@ -33,7 +33,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ..checks import check_out
-from .conv import conv2d_backward_transposed, conv2d_forward, conv2d_grad_input, conv2d_grad_weight
+from .conv import conv2d_backward, conv2d_backward_transposed, conv2d_forward, conv2d_grad_input, \
+    conv2d_grad_weight
 from .conv_geometry import Geometry, output_size
 from .conv_plan import Plan, plan as make_plan
 
@@ -173,6 +174,18 @@ def grad_weight(x: np.ndarray, dy: np.ndarray, kernel: tuple[int, ...], geometry
     if nd == 1:
         return _from_plane(conv2d_grad_weight(_as_plane(x), _as_plane(dy), (1,) + kernel, geometry.plane(), plan))
     return _grad_weight3(_depth_major(x), _depth_major(dy), kernel, geometry, plan)
+
+
+def backward(x: np.ndarray, dy: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan | None = None,
+             need_dx: bool = True, need_dw: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Both gradients of ``y = conv(x, w)``: (dx, dw), each None unless asked for (2-D:
+    ``kernels.conv.conv2d_backward``, which may compute them in one pass). Shapes as ``grad_input``'s
+    and ``grad_weight``'s."""
+    plan = plan or make_plan(x.shape, w.shape, geometry)
+    if x.ndim == 4:
+        return conv2d_backward(x, dy, w, geometry.plane(), plan, need_dx, need_dw)
+    return (grad_input(dy, w, x.shape[2:], geometry, plan) if need_dx else None,
+            grad_weight(x, dy, w.shape[2:], geometry, plan) if need_dw else None)
 
 
 def backward_transposed(dy: np.ndarray, w: np.ndarray, x: np.ndarray, geometry: Geometry, plan: Plan | None = None,

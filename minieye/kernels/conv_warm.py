@@ -37,6 +37,9 @@ def warm_up(dtypes: tuple = (np.float32, np.float64)) -> None:
                 kconv.conv2d_grad_input(y, w, x.shape[2:], g, p)
                 kconv.conv2d_grad_weight(x, y, (3, 3), g, p)
                 kconv.conv2d_backward_transposed(x, w, y, g, p)  # forward and dw in one pass
+                if algorithm == "winograd4":  # both gradients in one pass; the input gradient as the forward's
+                    kconv.conv2d_backward(x, y, w, g, p)  # adjoint (more outputs than inputs)
+                    kconv.conv2d_grad_input(np.ones((2, 8, 5, 5), dtype), np.ones((8, 4, 3, 3), dtype), (5, 5), g, p)
         # per shift (conv_shifts), which "auto" plans for TAPS layers whose stride divides the kernel
         g = Geometry((2, 2), (1, 1), (1, 1), 1)
         w = np.ones((4, 4, 4, 4), dtype=dtype)

@@ -116,35 +116,28 @@ def _split(r, j, th1, tw):
 
 
 @kernel
-def _input_plane(flat, v, c, start, th1, tw, t_buf):
-    """v[6*i + j, c, start + t] = (B^T d_t B)[i, j] for every tile position t of one channel's
-    flattened split plane."""
-    plane = (th1 - 1) * tw
-    count = plane
-    c_in, cols = v.shape[1], v.shape[2]
-    vf = v.reshape(-1)
-    for j in range(6):  # down each column of the tiles: t[i, j] = sum_r B^T[i, r] d[r, j]
-        _bt(flat, (_split(0, j, th1, tw), _split(1, j, th1, tw), _split(2, j, th1, tw), _split(3, j, th1, tw),
-                   _split(4, j, th1, tw), _split(5, j, th1, tw)),
-            t_buf, ((0 + j) * plane, (6 + j) * plane, (12 + j) * plane, (18 + j) * plane, (24 + j) * plane,
-                    (30 + j) * plane), count)
-    for i in range(6):  # across each row: v[i, j] = sum_q t[i, q] B^T[j, q]
-        row = 6 * i * plane
-        out = ((6 * i * c_in + c) * cols + start, ((6 * i + 1) * c_in + c) * cols + start,
-               ((6 * i + 2) * c_in + c) * cols + start, ((6 * i + 3) * c_in + c) * cols + start,
-               ((6 * i + 4) * c_in + c) * cols + start, ((6 * i + 5) * c_in + c) * cols + start)
-        _bt(t_buf, (row, row + plane, row + 2 * plane, row + 3 * plane, row + 4 * plane, row + 5 * plane),
-            vf, out, count)
-
-
-@kernel
 def _input_transform(xs, v, n0, imgs, t_buf):
-    """v[k, c, i*P + t] = (B^T d B)[k // 6, k % 6] for tile position t of image n0 + i, channel c."""
+    """v[k, c, i*P + t] = (B^T d B)[k // 6, k % 6] for tile position t of image n0 + i, channel c (P tile
+    positions per plane). Per channel, down each column of every image's tiles (t[r, j] = sum_r' B^T[r, r']
+    d[r', j], into t_buf[(6*r + j) * run + i*P], run = imgs * P), then across the rows of all images'
+    tiles at once (v[r, j] = sum_q t[r, q] B^T[j, q]: long runs)."""
     c_in, th1, tw = xs.shape[1], xs.shape[4], xs.shape[5]
     plane = (th1 - 1) * tw
-    for i in range(imgs):
-        for c in range(c_in):
-            _input_plane(xs[n0 + i, c].reshape(-1), v, c, i * plane, th1, tw, t_buf)
+    run, cols = imgs * plane, v.shape[2]
+    vf = v.reshape(-1)
+    for c in range(c_in):
+        for i in range(imgs):
+            flat, at = xs[n0 + i, c].reshape(-1), i * plane
+            for j in range(6):
+                _bt(flat, (_split(0, j, th1, tw), _split(1, j, th1, tw), _split(2, j, th1, tw), _split(3, j, th1, tw),
+                           _split(4, j, th1, tw), _split(5, j, th1, tw)),
+                    t_buf, (j * run + at, (6 + j) * run + at, (12 + j) * run + at, (18 + j) * run + at,
+                            (24 + j) * run + at, (30 + j) * run + at), plane)
+        for r in range(6):
+            row = 6 * r * run
+            out = ((6 * r * c_in + c) * cols, ((6 * r + 1) * c_in + c) * cols, ((6 * r + 2) * c_in + c) * cols,
+                   ((6 * r + 3) * c_in + c) * cols, ((6 * r + 4) * c_in + c) * cols, ((6 * r + 5) * c_in + c) * cols)
+            _bt(t_buf, (row, row + run, row + 2 * run, row + 3 * run, row + 4 * run, row + 5 * run), vf, out, run)
 
 
 @kernel

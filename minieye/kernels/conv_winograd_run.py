@@ -1,0 +1,124 @@
+"""How ``kernels.conv`` runs the Winograd algorithms on a call's threads: chunks of images, per-thread
+scratch, the weight transforms on one BLAS thread.
+
+``forward`` serves F(2x2, 3x3) and F(4x4, 3x3) (``conv_winograd``, ``conv_winograd4``): the forward,
+and the input gradient as the forward of dy with the flipped kernel. F(4x4)'s input gradient can also
+run as the adjoint of its forward (``grad_input4``, ``conv_winograd4_grad``), and a backward that needs
+both gradients as one pass over the images (``grads4``) that transforms dy once for both.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import conv_winograd, conv_winograd4, conv_winograd4_grad
+from ._blas import single_threaded_blas
+from ._threads import run_parts
+from .conv_layout import gemm_args, scratch
+from .conv_plan import Algorithm, Plan
+
+# the module of each Winograd algorithm: F(2x2, 3x3) and F(4x4, 3x3), with the same kernel signatures
+WINOGRAD = {Algorithm.WINOGRAD: conv_winograd, Algorithm.WINOGRAD4: conv_winograd4}
+
+
+def adjoint_pays(c_in: int, c_out: int, out_hw: tuple[int, int], both: bool) -> bool:
+    """Whether F(4x4)'s input gradient runs as the adjoint of the forward (alone, or with the weight gradient
+    in one pass where ``both``) rather than as the forward of dy. The adjoint transforms dy's c_out channels
+    by A and dx's c_in by B (its split's adjoint: per plane, slower than the split on small planes); the
+    forward of dy transforms dy's by B^T (split and all) and dx's by A^T. With both gradients the adjoint
+    also shares A dY A^T with the weight gradient. Measured per layer step (docs/kernels.md, "Ninth pass"):
+    faster with more outputs than inputs, and with as many on planes of 8x8 tiles or more."""
+    return c_out > c_in or (both and c_out == c_in and conv_winograd4.positions(out_hw) >= 64)
+
+
+def parts(n: int, c_in: int, c_out: int, out_hw: tuple[int, int], plan: Plan, dtype: np.dtype
+          ) -> tuple[int, list[int], list[tuple[np.ndarray, ...]]]:
+    """Images per chunk, each thread's first image (and the end), and each thread's scratch for
+    the plan's Winograd kernels: the chunk's split images, V, M, the transform blocks, and
+    ``conv_blas.gemm``'s scalars."""
+    wino = WINOGRAD[plan.algorithm]
+    plane, elements = wino.positions(out_hw), wino.ELEMENTS
+    # a chunk of whole images whose transformed tiles (V and M) fill about two GEMM tiles' worth of cache
+    chunk = int(max(1, min(n, 2 * plan.tile_bytes // (elements * (c_in + c_out) * plane * np.dtype(dtype).itemsize))))
+    threads = max(1, min(plan.threads, -(-n // chunk)))
+    buffers = [(scratch(f"wino_x{i}", (chunk,) + conv_winograd.split_shape(c_in, out_hw, wino.TILE), dtype),
+                scratch(f"wino_v{i}", (elements * c_in * chunk * plane,), dtype),
+                scratch(f"wino_m{i}", (elements * c_out * chunk * plane,), dtype),
+                scratch(f"wino_y{i}", (wino.block_size(out_hw, chunk),), dtype), *gemm_args(dtype)) for i in range(threads)]
+    return chunk, [n * p // threads for p in range(threads + 1)], buffers
+
+
+def grad_weight(x: np.ndarray, dy: np.ndarray, pads: tuple[int, int], plan: Plan) -> np.ndarray:
+    """dw of a 3x3 stride-1 convolution by the plan's Winograd algorithm: dU[k] = sum over tiles of
+    (A dY A^T)[k] (B^T d B)[k]^T, then dw = G^T dU G. Shapes: x (n, c_in, h, w),
+    dy (n, c_out, h_out, w_out) -> (c_out, c_in, 3, 3)."""
+    n, c_in = x.shape[:2]
+    c_out, out_hw = dy.shape[1], dy.shape[2:]
+    wino = WINOGRAD[plan.algorithm]
+    chunk, edges, buffers = parts(n, c_in, c_out, out_hw, plan, x.dtype)
+    # F(2x2)'s kernels split dy too; F(4x4)'s read dy's (non-overlapping) blocks in place
+    split_dy = [(scratch(f"wino_dy{i}", (chunk,) + conv_winograd.split_shape(c_out, out_hw, wino.TILE), x.dtype),)
+                if wino is conv_winograd else () for i in range(len(buffers))]
+    du = np.zeros((len(buffers), wino.ELEMENTS, c_out, c_in), dtype=x.dtype)
+
+    def part(i: int) -> None:
+        wino.grad_weight_images(x, pads[0], pads[1], dy, du[i], buffers[i][0], *split_dy[i], *buffers[i][1:],
+                                edges[i], edges[i + 1], chunk)
+
+    with single_threaded_blas():  # the transform's NumPy product too: woken OpenBLAS threads spin
+        run_parts(part, len(buffers))  # for a while afterwards, on the cores the next pass needs
+        return conv_winograd.grad_weight(du.sum(axis=0), wino.G)
+
+
+def forward(x: np.ndarray, w: np.ndarray, pads: tuple[int, int], plan: Plan, shift: np.ndarray,
+            y: np.ndarray) -> np.ndarray:
+    """y = a 3x3 stride-1 convolution by the plan's Winograd algorithm whose input pixel (r, c) is
+    x[r - pads[0], c - pads[1]] (zero outside), plus ``shift`` per channel. Shapes: x (n, c_in, h, w),
+    w (c_out, c_in, 3, 3), shift (c_out,), y (n, c_out, h_out, w_out), written."""
+    n, c_in = x.shape[:2]
+    c_out = w.shape[0]
+    wino = WINOGRAD[plan.algorithm]
+    chunk, edges, buffers = parts(n, c_in, c_out, y.shape[2:], plan, x.dtype)
+    with single_threaded_blas():  # the weight transform's NumPy product too (see grad_weight)
+        u = conv_winograd.transform_weight(w, wino.G)
+
+        def part(i: int) -> None:
+            wino.forward_images(x, pads[0], pads[1], u, shift, y, *buffers[i], edges[i], edges[i + 1], chunk)
+
+        run_parts(part, len(buffers))
+    return y
+
+
+def grad_input4(dy: np.ndarray, w: np.ndarray, pads: tuple[int, int], plan: Plan, dx: np.ndarray) -> np.ndarray:
+    """dx of a 3x3 stride-1 convolution padded by ``pads`` as the adjoint of F(4x4, 3x3)'s forward.
+    Shapes: dy (n, c_out, h_out, w_out), w (c_out, c_in, 3, 3), dx (n, c_in, h, w), written."""
+    n, c_out = dy.shape[:2]
+    chunk, edges, buffers = parts(n, w.shape[1], c_out, dy.shape[2:], plan, dy.dtype)
+    with single_threaded_blas():
+        u = conv_winograd.transform_weight(w, conv_winograd4.G)
+
+        def part(i: int) -> None:
+            conv_winograd4_grad.grad_input_images(dy, pads[0], pads[1], u, dx, *buffers[i], edges[i], edges[i + 1],
+                                                  chunk)
+
+        run_parts(part, len(buffers))
+    return dx
+
+
+def grads4(x: np.ndarray, dy: np.ndarray, w: np.ndarray, pads: tuple[int, int], plan: Plan,
+           dx: np.ndarray) -> np.ndarray:
+    """Both gradients of a 3x3 stride-1 convolution padded by ``pads`` by F(4x4, 3x3) in one pass over the
+    images: dx written, dw returned. Shapes: x and dx (n, c_in, h, w), dy (n, c_out, h_out, w_out),
+    w (c_out, c_in, 3, 3)."""
+    n, c_in = x.shape[:2]
+    c_out = dy.shape[1]
+    chunk, edges, buffers = parts(n, c_in, c_out, dy.shape[2:], plan, x.dtype)
+    du = np.zeros((len(buffers), conv_winograd4.ELEMENTS, c_out, c_in), dtype=x.dtype)
+    with single_threaded_blas():
+        u = conv_winograd.transform_weight(w, conv_winograd4.G)
+
+        def part(i: int) -> None:
+            conv_winograd4_grad.grads_images(x, pads[0], pads[1], dy, u, du[i], dx, *buffers[i], edges[i],
+                                             edges[i + 1], chunk)
+
+        run_parts(part, len(buffers))
+        return conv_winograd.grad_weight(du.sum(axis=0), conv_winograd4.G)
