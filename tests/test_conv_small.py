@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 import minieye as me
 from minieye import layers
-from minieye.kernels import conv as kconv
+from minieye.kernels import conv as kconv, conv_nd as knd
 from minieye.kernels.conv_geometry import Geometry
 from minieye.kernels.conv_plan import Algorithm, small_fits
 
@@ -41,9 +41,10 @@ def same_problems(draw):
 @settings(max_examples=60, deadline=None)
 @given(same_problems(), st.booleans())
 def test_small_matches_naive_loops(problem, parallel):
-    """Forward (with and without bias), both gradients and the transposed convolution's backward: every
-    odd kernel up to 7x5, dilation 1 and 2, planes down to 1x1 (shifts past the whole row), 1 to 20 output
-    channels (groups of nine with a partial last one, odd counts), one or several threads."""
+    """Forward (with and without bias), both gradients (apart and in one pass) and the transposed
+    convolution's backward: every odd kernel up to 7x5, dilation 1 and 2, planes down to 1x1 (shifts past the
+    whole row), 1 to 20 output channels (groups of nine with a partial last one, odd counts), one or several
+    threads."""
     x, w, g, rng = problem
     reference = naive.conv2d(x, w, **_kw(g))
     assert reference.shape[2:] == x.shape[2:]
@@ -57,9 +58,12 @@ def test_small_matches_naive_loops(problem, parallel):
         y_biased = kconv.conv2d_forward(x, w, g, bias=bias)
         dx = kconv.conv2d_grad_input(dy, w, x.shape[2:], g)
         dw = kconv.conv2d_grad_weight(x, dy, w.shape[2:], g)
+        both = knd.backward(x, dy, w, g, plan)  # one pass for both: the same sums in the same order
         dx_t, dw_t = kconv.conv2d_backward_transposed(x, w, dy, g)
     assert plan.algorithm is Algorithm.SMALL and plan.threads == (min(3, x.shape[0]) if parallel else 1)
     assert all(a.dtype == x.dtype for a in (y, dx, dw, dx_t, dw_t))
+    np.testing.assert_array_equal(both[0], dx)
+    np.testing.assert_array_equal(both[1], dw)
     tol = _tol(x.dtype)
     np.testing.assert_allclose(y, reference, **tol)
     np.testing.assert_allclose(y_biased, reference + bias[None, :, None, None], **tol)

@@ -245,6 +245,7 @@ def _conv_transpose(nd: int, x: Any, w: Any, b: Any, stride: Any, padding: Any, 
 conv_forward = knd.forward
 conv_grad_input = knd.grad_input
 conv_grad_weight = knd.grad_weight
+conv_backward = knd.backward
 conv_backward_transposed = knd.backward_transposed
 
 

@@ -1,6 +1,6 @@
 """1-, 2- and 3-D convolution through the 2-D kernels of ``kernels.conv``, exactly.
 
-One set of entry points (``forward``, ``grad_input``, ``grad_weight``,
+One set of entry points (``forward``, ``grad_input``, ``grad_weight``, ``backward``,
 ``backward_transposed``) takes arrays with ``nd`` spatial dims, a ``Geometry`` (stride,
 padding, dilation per dim, and groups) and the call's ``Plan`` (None: planned here). Nothing new is compiled:
 
@@ -33,11 +33,12 @@ from typing import NamedTuple
 import numpy as np
 
 from ..checks import check_out
+from . import conv_small
 from .conv import conv2d_backward_transposed, conv2d_forward, conv2d_grad_input, conv2d_grad_weight
 from .conv_geometry import Geometry, output_size
-from .conv_plan import Plan, plan as make_plan
+from .conv_plan import Algorithm, Plan, plan as make_plan
 
-__all__ = ["forward", "grad_input", "grad_weight", "backward_transposed"]
+__all__ = ["forward", "grad_input", "grad_weight", "backward", "backward_transposed"]
 
 
 # -- 1-D as a plane of height 1 ------------------------------------------------------------------
@@ -173,6 +174,21 @@ def grad_weight(x: np.ndarray, dy: np.ndarray, kernel: tuple[int, ...], geometry
     if nd == 1:
         return _from_plane(conv2d_grad_weight(_as_plane(x), _as_plane(dy), (1,) + kernel, geometry.plane(), plan))
     return _grad_weight3(_depth_major(x), _depth_major(dy), kernel, geometry, plan)
+
+
+def backward(x: np.ndarray, dy: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan | None = None,
+             need_dw: bool = True, need_dx: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """A convolution's two gradients, ``(grad_input, grad_weight)``, each None unless asked for. Where the
+    plan is SMALL both come from one pass over the samples (``conv_small.backward``: one hand-off to the
+    threads instead of two, dy read once). Shapes: x (N, C_in, *size), dy (N, C_out, *out),
+    w (C_out, C_in/g, *kernel) -> dx like x, dw like w."""
+    plan = plan or make_plan(x.shape, w.shape, geometry)
+    if (plan.algorithm is Algorithm.SMALL and x.ndim == 4 and x.shape[2:] == dy.shape[2:]
+            and (need_dw or need_dx)):
+        return conv_small.backward(x if need_dw else None, dy, w if need_dx else None, tuple(w.shape[2:]),
+                                   geometry.plane(), plan.threads)
+    dw = grad_weight(x, dy, w.shape[2:], geometry, plan) if need_dw else None
+    return (grad_input(dy, w, x.shape[2:], geometry, plan) if need_dx else None), dw
 
 
 def backward_transposed(dy: np.ndarray, w: np.ndarray, x: np.ndarray, geometry: Geometry, plan: Plan | None = None,

@@ -132,16 +132,16 @@ class _Conv(_ConvBase):
         w, b = self.checked_parameters()
         plan = fconv.conv_plan(x.shape, w.shape, geometry)  # one plan for the forward and both gradients
         y = fconv.conv_forward(x, w, geometry, b, plan)
-        input_size = x.shape[2:]
 
         def backward(dy, deltas):
             dy = layer_gradient(dy, y.shape, x.dtype, self)
-            if not self.weight.frozen:
-                deltas.add(self.weight, fconv.conv_grad_weight(x, dy, self.kernel_size, geometry, plan))
+            # dx only where the network uses it (not when x is data)
+            dx, dw = fconv.conv_backward(x, dy, w, geometry, plan, need_dw=not self.weight.frozen,
+                                         need_dx=input_grad_needed())
+            if dw is not None:
+                deltas.add(self.weight, dw)
             self._bias_grad(dy, deltas)
-            if not input_grad_needed():  # the network will not use dx (x is data)
-                return None
-            return fconv.conv_grad_input(dy, w, input_size, geometry, plan)
+            return dx
 
         return y, backward
 
