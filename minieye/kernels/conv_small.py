@@ -19,7 +19,9 @@ w[o, c, i, j] * dy[n, o, a, b]`` (runs over dy's planes, nine output channels pe
 gradient is the dot products of dy's planes with the tap runs, four output channels by three taps per
 pass over a plane.
 
-Threads take contiguous ranges of samples; each has its own scratch (``first``, ``last``).
+Each call cuts the samples into ``CHUNKS`` chunks that its threads claim from an atomic counter as they
+go, so a thread that starts late or runs on a busy core takes fewer; each thread has its own scratch, each
+chunk its own weight-gradient sum (added in chunk order: the same result on any number of threads).
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._atomic import fetch_add
 from ._jit import kernel
 from ._threads import run_parts
 from .conv_geometry import Geometry
@@ -36,6 +39,7 @@ from .conv_layout import scratch
 __all__ = ["backward", "forward", "grad_input", "grad_weight"]
 
 GROUP = 9  # terms of one pass over a run (_run9)
+CHUNKS = 16  # chunks of samples per call, claimed by the threads as they go (docs/kernels.md, "Ninth pass")
 
 
 @kernel
@@ -106,22 +110,33 @@ def _shifted_planes(x, n, xs, masks, shifts, top):
 
 
 @kernel
-def _forward(x, wg, offs, bias, y, xs, masks, shifts, top, first, last):
-    """y[n] for first <= n < last; wg (c_out, groups, 9) and offs (groups, 9): the taps' weights and runs
-    in xs (zero weights pad the last group)."""
+def _claim(counter, chunk, n):
+    """The next unclaimed chunk of samples: (its index, first, last); first == n when none is left."""
+    k = fetch_add(counter, 0, 1)
+    first = min(k * chunk, n)
+    return k, first, min(first + chunk, n)
+
+
+@kernel
+def _forward(x, wg, offs, bias, y, xs, masks, shifts, top, counter, chunk):
+    """y[n] for the chunks of samples this thread claims; wg (c_out, groups, 9) and offs (groups, 9): the
+    taps' weights and runs in xs (zero weights pad the last group)."""
     c_out = y.shape[1]
     length = y.shape[2] * y.shape[3]
     flat_y, flat_xs = y.reshape(-1), xs.reshape(-1)
-    for n in range(first, last):
-        _shifted_planes(x, n, xs, masks, shifts, top)
-        for g in range(offs.shape[0]):
-            for o in range(0, c_out - 1, 2):  # two output channels per pass: one load of the taps for both
-                d = (n * c_out + o) * length
-                _run9x2(flat_y, d, d + length, flat_xs, offs[g], wg[o, g], wg[o + 1, g], length, bias[o],
-                        bias[o + 1], g > 0)
-            if c_out % 2:
-                _run9(flat_y, (n * c_out + c_out - 1) * length, flat_xs, offs[g], wg[c_out - 1, g], length,
-                      bias[c_out - 1], g > 0)
+    _, first, last = _claim(counter, chunk, x.shape[0])
+    while first < last:
+        for n in range(first, last):
+            _shifted_planes(x, n, xs, masks, shifts, top)
+            for g in range(offs.shape[0]):
+                for o in range(0, c_out - 1, 2):  # two output channels per pass: one load of the taps for both
+                    d = (n * c_out + o) * length
+                    _run9x2(flat_y, d, d + length, flat_xs, offs[g], wg[o, g], wg[o + 1, g], length, bias[o],
+                            bias[o + 1], g > 0)
+                if c_out % 2:
+                    _run9(flat_y, (n * c_out + c_out - 1) * length, flat_xs, offs[g], wg[c_out - 1, g], length,
+                          bias[c_out - 1], g > 0)
+        _, first, last = _claim(counter, chunk, x.shape[0])
 
 
 @kernel
@@ -153,52 +168,58 @@ def _dots43(dw, o0, d, xs, t0, offs, length, zero):
 
 
 @kernel
-def _backward(x, dy, dw, offs, xs, fmask, shifts, top, wg, sources, dsts, dx, planes, bmask, top_p, first, last,
+def _backward(x, dy, dw, offs, xs, fmask, shifts, top, wg, sources, dsts, dx, planes, bmask, top_p, counter, chunk,
               zero, need_dw, need_dx):
-    """The samples first <= n < last, one at a time (dy[n] is read from the cache the second time):
+    """The chunks of samples this thread claims, one sample at a time (dy[n] is read from the cache the
+    second time):
 
-    - ``need_dw``: dw (c_out, taps) = their dots of dy's planes with the tap runs (offs: each tap's run in xs),
-      summed in a local array written once (threads' partial sums share no cache line while they run);
+    - ``need_dw``: dw[k] (c_out, taps) = chunk k's dots of dy's planes with the tap runs (offs: each tap's
+      run in xs), summed in a local array written once (threads share no cache line while they run);
+      whichever thread claims a chunk, its sum is the same;
     - ``need_dx``: dx[n]. Group g adds sum_u wg[g, u] * dy[n].flat[sources[g, u] + q] onto
       planes.flat[dsts[g] + q]; then dx[n, c][q] = sum_j planes[c, j][top_p + q - shifts[j]] where bmask[j].
 
     The loops stay in this one function: per-sample helper calls measured 13 % slower (their arrays'
     reference counts)."""
-    c_out, taps = dw.shape
+    c_out, taps = dw.shape[1], dw.shape[2]
     length = dy.shape[2] * dy.shape[3]
     flat_xs, flat_p = xs.reshape(-1), planes.reshape(-1)
     blocked_o, blocked_t = c_out - c_out % 4, taps - taps % 3
     acc = np.zeros((c_out, taps), dtype=dw.dtype)
-    for n in range(first, last):
-        d = dy[n].reshape(-1)
+    k, first, last = _claim(counter, chunk, dy.shape[0])
+    while first < last:
+        acc[:, :] = 0
+        for n in range(first, last):
+            d = dy[n].reshape(-1)
+            if need_dw:
+                _shifted_planes(x, n, xs, fmask, shifts, top)
+                for o in range(0, blocked_o, 4):
+                    for t in range(0, blocked_t, 3):
+                        _dots43(acc, o, d, flat_xs, t, offs, length, zero)
+                for o in range(c_out):  # the channels and taps outside the 4x3 blocks, one dot each
+                    for t in range(blocked_t if o < blocked_o else 0, taps):
+                        run, taps_run = d[o * length:(o + 1) * length], flat_xs[offs[t]:offs[t] + length]
+                        s = zero
+                        for q in range(length):
+                            s += run[q] * taps_run[q]
+                        acc[o, t] += s
+            if need_dx:
+                planes[:, :, :] = 0
+                for g in range(sources.shape[0]):
+                    _run9(flat_p, dsts[g], d, sources[g], wg[g], length, wg[g, 0], True)
+                for c in range(dx.shape[1]):
+                    out = dx[n, c].reshape(-1)
+                    for j in range(planes.shape[1]):
+                        keep, p = bmask[j], planes[c, j][top_p - shifts[j]:top_p - shifts[j] + length]
+                        if j == 0:
+                            for q in range(length):
+                                out[q] = p[q] if keep[q] else 0
+                        else:
+                            for q in range(length):
+                                out[q] += p[q] if keep[q] else 0
         if need_dw:
-            _shifted_planes(x, n, xs, fmask, shifts, top)
-            for o in range(0, blocked_o, 4):
-                for t in range(0, blocked_t, 3):
-                    _dots43(acc, o, d, flat_xs, t, offs, length, zero)
-            for o in range(c_out):  # the channels and taps outside the 4x3 blocks, one dot each
-                for t in range(blocked_t if o < blocked_o else 0, taps):
-                    run, taps_run = d[o * length:(o + 1) * length], flat_xs[offs[t]:offs[t] + length]
-                    s = zero
-                    for q in range(length):
-                        s += run[q] * taps_run[q]
-                    acc[o, t] += s
-        if need_dx:
-            planes[:, :, :] = 0
-            for g in range(sources.shape[0]):
-                _run9(flat_p, dsts[g], d, sources[g], wg[g], length, wg[g, 0], True)
-            for c in range(dx.shape[1]):
-                out = dx[n, c].reshape(-1)
-                for j in range(planes.shape[1]):
-                    keep, p = bmask[j], planes[c, j][top_p - shifts[j]:top_p - shifts[j] + length]
-                    if j == 0:
-                        for q in range(length):
-                            out[q] = p[q] if keep[q] else 0
-                    else:
-                        for q in range(length):
-                            out[q] += p[q] if keep[q] else 0
-    if need_dw:
-        dw[:, :] = acc
+            dw[k] = acc
+        k, first, last = _claim(counter, chunk, dy.shape[0])
 
 
 # -- entry points (called by kernels.conv with the plan's thread count) -------------------------------------
@@ -247,9 +268,12 @@ def _layout(c_in: int, c_out: int, hw: tuple[int, int], kernel_hw: tuple[int, in
                    tap_of, used, dsts, plane, margin)
 
 
-def _edges(n: int, threads: int) -> list[int]:
-    threads = max(1, min(threads, n))
-    return [n * p // threads for p in range(threads + 1)]
+def _chunks(n: int, threads: int) -> tuple[int, int, int, np.ndarray]:
+    """Samples per chunk, chunks, threads to run (no more than chunks) and their counter (a cache line of
+    its own). The chunks do not depend on the thread count, so neither do the weight gradient's sums."""
+    chunk = max(1, -(-n // CHUNKS))
+    count = -(-n // chunk) if n else 0
+    return chunk, count, max(1, min(threads, count)), np.zeros(8, dtype=np.int64)
 
 
 def forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, bias: np.ndarray, threads: int,
@@ -264,10 +288,10 @@ def forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, bias: np.ndarray, 
     wg[:, :c_in * kh * kw] = w.reshape(c_out, c_in * kh * kw)
     wg = wg.reshape(c_out, lay.offs.shape[0], GROUP)
     y = np.empty((n, c_out, h, wd), dtype=x.dtype) if out is None else out
-    edges = _edges(n, threads)
-    xs = [scratch(f"small_xs{i}", (c_in, kw, lay.span), x.dtype) for i in range(len(edges) - 1)]
-    run_parts(lambda i: _forward(x, wg, lay.offs, bias, y, xs[i], lay.fmask, lay.shifts, lay.top, edges[i],
-                                 edges[i + 1]), len(xs))
+    chunk, _, parts, counter = _chunks(n, threads)
+    xs = [scratch(f"small_xs{i}", (c_in, kw, lay.span), x.dtype) for i in range(parts)]
+    run_parts(lambda i: _forward(x, wg, lay.offs, bias, y, xs[i], lay.fmask, lay.shifts, lay.top, counter, chunk),
+              parts)
     return y
 
 
@@ -287,16 +311,15 @@ def backward(x: np.ndarray | None, dy: np.ndarray, w: np.ndarray | None, kernel_
         dx = np.empty((n, c_in, h, wd), dtype=dy.dtype) if out is None else out
     else:  # placeholders of the kernel's types, never read
         wg, dx = np.zeros(lay.dx_channels.shape, dtype=dy.dtype), np.empty((0, 1, 1, 1), dtype=dy.dtype)
-    edges = _edges(n, threads)
-    parts = len(edges) - 1
-    dws = np.empty((parts, c_out, c_in * kh * kw), dtype=dy.dtype)
+    chunk, count, parts, counter = _chunks(n, threads)
+    dws = np.zeros((max(count, 1), c_out, c_in * kh * kw), dtype=dy.dtype)  # each chunk's sums (an empty batch: 0)
     xs = [scratch(f"small_xs{i}", (c_in, kw, lay.span) if need_dw else (1, 1, 1), dy.dtype) for i in range(parts)]
     planes = [scratch(f"small_p{i}", (c_in, kw, lay.plane) if need_dx else (1, 1, 1), dy.dtype) for i in range(parts)]
     sources, zero = lay.dx_channels * (h * wd), dy.dtype.type(0)
-    run_parts(lambda i: _backward(x if need_dw else dy, dy, dws[i], lay.offs.reshape(-1), xs[i], lay.fmask,
+    run_parts(lambda i: _backward(x if need_dw else dy, dy, dws, lay.offs.reshape(-1), xs[i], lay.fmask,
                                   lay.shifts, lay.top, wg, sources, lay.dx_dsts, dx, planes[i], lay.bmask,
-                                  lay.top + lay.margin, edges[i], edges[i + 1], zero, need_dw, need_dx), parts)
-    dw = (dws[0] if parts == 1 else dws.sum(axis=0)).reshape(c_out, c_in, kh, kw) if need_dw else None
+                                  lay.top + lay.margin, counter, chunk, zero, need_dw, need_dx), parts)
+    dw = (dws[0] if len(dws) == 1 else dws.sum(axis=0)).reshape(c_out, c_in, kh, kw) if need_dw else None
     return (dx if need_dx else None), dw
 
 
