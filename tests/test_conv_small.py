@@ -58,7 +58,7 @@ def test_small_matches_naive_loops(problem, parallel):
         y_biased = kconv.conv2d_forward(x, w, g, bias=bias)
         dx = kconv.conv2d_grad_input(dy, w, x.shape[2:], g)
         dw = kconv.conv2d_grad_weight(x, dy, w.shape[2:], g)
-        both = knd.backward(x, dy, w, g, plan)  # one pass for both: the same sums in the same order
+        both = knd.backward(x, dy, w, g, plan, need_db=True)  # one pass for all: the same sums in the same order
         dx_t, dw_t = kconv.conv2d_backward_transposed(x, w, dy, g)
     assert plan.algorithm is Algorithm.SMALL and plan.threads == (min(3, x.shape[0]) if parallel else 1)
     assert all(a.dtype == x.dtype for a in (y, dx, dw, dx_t, dw_t))
@@ -66,6 +66,7 @@ def test_small_matches_naive_loops(problem, parallel):
     np.testing.assert_array_equal(both[1], dw)
     tol = _tol(x.dtype)
     np.testing.assert_allclose(y, reference, **tol)
+    np.testing.assert_allclose(both[2], dy.sum(axis=(0, 2, 3)), **tol)
     np.testing.assert_allclose(y_biased, reference + bias[None, :, None, None], **tol)
     np.testing.assert_allclose(dx, naive.conv_transpose2d(dy, w, **_kw(g)), **tol)
     np.testing.assert_allclose(dw, naive.conv2d_grad_weight(x, dy, w.shape[2:], **_kw(g)), **tol)
@@ -166,7 +167,7 @@ def test_transposed_layer_with_output_padding_matches_gemm():
 def test_results_do_not_depend_on_the_thread_count():
     """The threads claim fixed chunks of samples and each chunk sums its own weight gradient, added in chunk
     order: the digits layer's three passes are bitwise the same on 1, 2 and 3 threads (float32), although the
-    threads finish their chunks in any order."""
+    threads finish their chunks in any order (the bias gradient too, summed in the same pass)."""
     rng = np.random.default_rng(11)
     x = rng.standard_normal((250, 1, 8, 8)).astype(np.float32)  # 16 chunks of 16 samples, the last one 10
     w = rng.standard_normal((16, 1, 3, 3)).astype(np.float32)
@@ -177,7 +178,7 @@ def test_results_do_not_depend_on_the_thread_count():
         with me.options(threads=threads, conv_gemm_parallel_min_work=0):
             plan = kconv.make_plan(x.shape, w.shape, g)
             assert plan.algorithm is Algorithm.SMALL and plan.threads == threads
-            results.append((kconv.conv2d_forward(x, w, g, plan), *knd.backward(x, dy, w, g, plan)))
+            results.append((kconv.conv2d_forward(x, w, g, plan), *knd.backward(x, dy, w, g, plan, need_db=True)))
     for other in results[1:]:
         for a, b in zip(results[0], other):
             np.testing.assert_array_equal(a, b)

@@ -246,6 +246,7 @@ conv_forward = knd.forward
 conv_grad_input = knd.grad_input
 conv_grad_weight = knd.grad_weight
 conv_backward = knd.backward
+conv_grad_bias = knd.grad_bias
 conv_backward_transposed = knd.backward_transposed
 
 

@@ -169,28 +169,34 @@ def _dots43(dw, o0, d, xs, t0, offs, length, zero):
 
 @kernel
 def _backward(x, dy, dw, offs, xs, fmask, shifts, top, wg, sources, dsts, dx, planes, bmask, top_p, counter, chunk,
-              zero, need_dw, need_dx):
+              zero, need_dw, need_dx, need_db):
     """The chunks of samples this thread claims, one sample at a time (dy[n] is read from the cache the
     second time):
 
-    - ``need_dw``: dw[k] (c_out, taps) = chunk k's dots of dy's planes with the tap runs (offs: each tap's
+    - ``need_dw``: dw[k, :, :taps] = chunk k's dots of dy's planes with the tap runs (offs: each tap's
       run in xs), summed in a local array written once (threads share no cache line while they run);
-      whichever thread claims a chunk, its sum is the same;
+      whichever thread claims a chunk, its sum is the same; ``need_db``: dw[k, :, taps] = the planes' sums;
     - ``need_dx``: dx[n]. Group g adds sum_u wg[g, u] * dy[n].flat[sources[g, u] + q] onto
       planes.flat[dsts[g] + q]; then dx[n, c][q] = sum_j planes[c, j][top_p + q - shifts[j]] where bmask[j].
 
     The loops stay in this one function: per-sample helper calls measured 13 % slower (their arrays'
     reference counts)."""
-    c_out, taps = dw.shape[1], dw.shape[2]
+    c_out, taps = dw.shape[1], dw.shape[2] - 1
     length = dy.shape[2] * dy.shape[3]
     flat_xs, flat_p = xs.reshape(-1), planes.reshape(-1)
     blocked_o, blocked_t = c_out - c_out % 4, taps - taps % 3
-    acc = np.zeros((c_out, taps), dtype=dw.dtype)
+    acc = np.zeros((c_out, taps + 1), dtype=dw.dtype)
     k, first, last = _claim(counter, chunk, dy.shape[0])
     while first < last:
         acc[:, :] = 0
         for n in range(first, last):
             d = dy[n].reshape(-1)
+            if need_db:
+                for o in range(c_out):
+                    run, s = d[o * length:(o + 1) * length], zero
+                    for q in range(length):  # from 0: no negative-index test, so LLVM vectorises it
+                        s += run[q]
+                    acc[o, taps] += s
             if need_dw:
                 _shifted_planes(x, n, xs, fmask, shifts, top)
                 for o in range(0, blocked_o, 4):
@@ -217,7 +223,7 @@ def _backward(x, dy, dw, offs, xs, fmask, shifts, top, wg, sources, dsts, dx, pl
                         else:
                             for q in range(length):
                                 out[q] += p[q] if keep[q] else 0
-        if need_dw:
+        if need_dw or need_db:
             dw[k] = acc
         k, first, last = _claim(counter, chunk, dy.shape[0])
 
@@ -296,12 +302,13 @@ def forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, bias: np.ndarray, 
 
 
 def backward(x: np.ndarray | None, dy: np.ndarray, w: np.ndarray | None, kernel_hw: tuple[int, int],
-             geometry: Geometry, threads: int, out: np.ndarray | None = None
-             ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """(dx, dw) of a convolution where ``conv_plan.small_fits``, in one pass over the samples split among
+             geometry: Geometry, threads: int, out: np.ndarray | None = None, need_db: bool = False
+             ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """(dx, dw, db) of a convolution where ``conv_plan.small_fits``, in one pass over the samples shared by
     ``threads``: dx = conv_transpose2d(dy, w) unless w is None (into ``out``, checked by the caller, or a new
-    array), dw of sum(dy * conv2d(x, w)) unless x is None. Shapes: x (n, c_in, h, w), dy (n, c_out, h, w),
-    w (c_out, c_in, kh, kw) -> dx like x, dw (c_out, c_in, kh, kw)."""
+    array), dw of sum(dy * conv2d(x, w)) unless x is None, db = dy summed over all but its channel axis where
+    ``need_db``. Shapes: x (n, c_in, h, w), dy (n, c_out, h, w), w (c_out, c_in, kh, kw) -> dx like x,
+    dw (c_out, c_in, kh, kw), db (c_out,)."""
     n, c_out, h, wd = dy.shape
     (kh, kw), need_dw, need_dx = kernel_hw, x is not None, w is not None
     c_in = x.shape[1] if need_dw else w.shape[1]
@@ -312,15 +319,17 @@ def backward(x: np.ndarray | None, dy: np.ndarray, w: np.ndarray | None, kernel_
     else:  # placeholders of the kernel's types, never read
         wg, dx = np.zeros(lay.dx_channels.shape, dtype=dy.dtype), np.empty((0, 1, 1, 1), dtype=dy.dtype)
     chunk, count, parts, counter = _chunks(n, threads)
-    dws = np.zeros((max(count, 1), c_out, c_in * kh * kw), dtype=dy.dtype)  # each chunk's sums (an empty batch: 0)
+    taps = c_in * kh * kw
+    sums = np.zeros((max(count, 1), c_out, taps + 1), dtype=dy.dtype)  # each chunk's dw and db (an empty batch: 0)
     xs = [scratch(f"small_xs{i}", (c_in, kw, lay.span) if need_dw else (1, 1, 1), dy.dtype) for i in range(parts)]
     planes = [scratch(f"small_p{i}", (c_in, kw, lay.plane) if need_dx else (1, 1, 1), dy.dtype) for i in range(parts)]
     sources, zero = lay.dx_channels * (h * wd), dy.dtype.type(0)
-    run_parts(lambda i: _backward(x if need_dw else dy, dy, dws, lay.offs.reshape(-1), xs[i], lay.fmask,
+    run_parts(lambda i: _backward(x if need_dw else dy, dy, sums, lay.offs.reshape(-1), xs[i], lay.fmask,
                                   lay.shifts, lay.top, wg, sources, lay.dx_dsts, dx, planes[i], lay.bmask,
-                                  lay.top + lay.margin, counter, chunk, zero, need_dw, need_dx), parts)
-    dw = (dws[0] if len(dws) == 1 else dws.sum(axis=0)).reshape(c_out, c_in, kh, kw) if need_dw else None
-    return (dx if need_dx else None), dw
+                                  lay.top + lay.margin, counter, chunk, zero, need_dw, need_dx, need_db), parts)
+    total = sums[0] if len(sums) == 1 else sums.sum(axis=0)
+    return ((dx if need_dx else None), (np.ascontiguousarray(total[:, :taps]).reshape(c_out, c_in, kh, kw)
+                                        if need_dw else None), (total[:, taps].copy() if need_db else None))
 
 
 def grad_input(dy: np.ndarray, w: np.ndarray, geometry: Geometry, threads: int,
