@@ -43,12 +43,12 @@ CHUNKS = 16  # chunks of samples per call, claimed by the threads as they go (do
 
 
 @kernel
-def _run9(dst, d0, src, offs, ws, length, init, add):
-    """dst[d0 + q] = init + sum_u ws[u] * src[offs[u] + q] for q < length (``add``: += without init).
+def _run9(dst, d0, src, offs, s0, ws, length, init, add):
+    """dst[d0 + q] = init + sum_u ws[u] * src[s0 + offs[u] + q] for q < length (``add``: += without init).
     Unsigned indices into two flat arrays: LLVM then vectorises without negative-index checks."""
-    o0, o1, o2 = np.uint64(offs[0]), np.uint64(offs[1]), np.uint64(offs[2])
-    o3, o4, o5 = np.uint64(offs[3]), np.uint64(offs[4]), np.uint64(offs[5])
-    o6, o7, o8 = np.uint64(offs[6]), np.uint64(offs[7]), np.uint64(offs[8])
+    o0, o1, o2 = np.uint64(s0 + offs[0]), np.uint64(s0 + offs[1]), np.uint64(s0 + offs[2])
+    o3, o4, o5 = np.uint64(s0 + offs[3]), np.uint64(s0 + offs[4]), np.uint64(s0 + offs[5])
+    o6, o7, o8 = np.uint64(s0 + offs[6]), np.uint64(s0 + offs[7]), np.uint64(s0 + offs[8])
     w0, w1, w2, w3, w4, w5, w6, w7, w8 = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5], ws[6], ws[7], ws[8]
     d = np.uint64(d0)
     if add:  # two loops: a test inside one stopped LLVM from vectorising it
@@ -64,12 +64,12 @@ def _run9(dst, d0, src, offs, ws, length, init, add):
 
 
 @kernel
-def _run9x2(dst, d0, d1, src, offs, ws, vs, length, init0, init1, add):
+def _run9x2(dst, d0, d1, src, offs, s0, ws, vs, length, init0, init1, add):
     """``_run9`` twice over the same nine source runs, with weights ws into dst[d0 ..] and vs into dst[d1 ..]
     (which must not overlap): each source vector is loaded once for both."""
-    o0, o1, o2 = np.uint64(offs[0]), np.uint64(offs[1]), np.uint64(offs[2])
-    o3, o4, o5 = np.uint64(offs[3]), np.uint64(offs[4]), np.uint64(offs[5])
-    o6, o7, o8 = np.uint64(offs[6]), np.uint64(offs[7]), np.uint64(offs[8])
+    o0, o1, o2 = np.uint64(s0 + offs[0]), np.uint64(s0 + offs[1]), np.uint64(s0 + offs[2])
+    o3, o4, o5 = np.uint64(s0 + offs[3]), np.uint64(s0 + offs[4]), np.uint64(s0 + offs[5])
+    o6, o7, o8 = np.uint64(s0 + offs[6]), np.uint64(s0 + offs[7]), np.uint64(s0 + offs[8])
     w0, w1, w2, w3, w4, w5, w6, w7, w8 = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5], ws[6], ws[7], ws[8]
     v0, v1, v2, v3, v4, v5, v6, v7, v8 = vs[0], vs[1], vs[2], vs[3], vs[4], vs[5], vs[6], vs[7], vs[8]
     e0, e1 = np.uint64(d0), np.uint64(d1)
@@ -118,25 +118,37 @@ def _claim(counter, chunk, n):
 
 
 @kernel
-def _forward(x, wg, offs, bias, y, xs, masks, shifts, top, counter, chunk):
-    """y[n] for the chunks of samples this thread claims; wg (c_out, groups, 9) and offs (groups, 9): the
-    taps' weights and runs in xs (zero weights pad the last group)."""
-    c_out = y.shape[1]
-    length = y.shape[2] * y.shape[3]
+def _forward(x, wg, offs, bias, y, xs, masks, shifts, top, counter, chunk, row_blocks):
+    """y[n] for the chunks this thread claims: ``chunk`` whole samples each, or where ``row_blocks`` > 1 one
+    of that many blocks of rows of one sample (a single image shared by the threads); wg (c_out, groups, 9)
+    and offs (groups, 9): the taps' weights and runs in xs (zero weights pad the last group)."""
+    n_all, c_out, h, w = y.shape
+    length = h * w
     flat_y, flat_xs = y.reshape(-1), xs.reshape(-1)
-    _, first, last = _claim(counter, chunk, x.shape[0])
-    while first < last:
+    built = -1  # the sample whose shifted planes xs holds
+    while True:
+        k = fetch_add(counter, 0, 1)
+        if row_blocks == 1:
+            first, last, r0, r1 = min(k * chunk, n_all), min(k * chunk + chunk, n_all), 0, h
+        else:
+            first = min(k // row_blocks, n_all)
+            last, b = min(first + 1, n_all), k % row_blocks
+            r0, r1 = h * b // row_blocks, h * (b + 1) // row_blocks
+        if first >= last:
+            return
+        s0, run = r0 * w, (r1 - r0) * w
         for n in range(first, last):
-            _shifted_planes(x, n, xs, masks, shifts, top)
+            if n != built:
+                _shifted_planes(x, n, xs, masks, shifts, top)
+                built = n
             for g in range(offs.shape[0]):
                 for o in range(0, c_out - 1, 2):  # two output channels per pass: one load of the taps for both
-                    d = (n * c_out + o) * length
-                    _run9x2(flat_y, d, d + length, flat_xs, offs[g], wg[o, g], wg[o + 1, g], length, bias[o],
+                    d = (n * c_out + o) * length + s0
+                    _run9x2(flat_y, d, d + length, flat_xs, offs[g], s0, wg[o, g], wg[o + 1, g], run, bias[o],
                             bias[o + 1], g > 0)
                 if c_out % 2:
-                    _run9(flat_y, (n * c_out + c_out - 1) * length, flat_xs, offs[g], wg[c_out - 1, g], length,
-                          bias[c_out - 1], g > 0)
-        _, first, last = _claim(counter, chunk, x.shape[0])
+                    _run9(flat_y, (n * c_out + c_out - 1) * length + s0, flat_xs, offs[g], s0, wg[c_out - 1, g],
+                          run, bias[c_out - 1], g > 0)
 
 
 @kernel
@@ -212,7 +224,7 @@ def _backward(x, dy, dw, offs, xs, fmask, shifts, top, wg, sources, dsts, dx, pl
             if need_dx:
                 planes[:, :, :] = 0
                 for g in range(sources.shape[0]):
-                    _run9(flat_p, dsts[g], d, sources[g], wg[g], length, wg[g, 0], True)
+                    _run9(flat_p, dsts[g], d, sources[g], 0, wg[g], length, wg[g, 0], True)
                 for c in range(dx.shape[1]):
                     out = dx[n, c].reshape(-1)
                     for j in range(planes.shape[1]):
@@ -295,9 +307,14 @@ def forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, bias: np.ndarray, 
     wg = wg.reshape(c_out, lay.offs.shape[0], GROUP)
     y = np.empty((n, c_out, h, wd), dtype=x.dtype) if out is None else out
     chunk, _, parts, counter = _chunks(n, threads)
+    # fewer samples than threads (one image): each thread takes blocks of rows, building the sample's
+    # shifted planes in its own scratch (outputs are the same sums either way)
+    row_blocks = min(h, CHUNKS) if 0 < n < threads else 1
+    if row_blocks > 1:
+        parts = max(1, min(threads, n * row_blocks))
     xs = [scratch(f"small_xs{i}", (c_in, kw, lay.span), x.dtype) for i in range(parts)]
-    run_parts(lambda i: _forward(x, wg, lay.offs, bias, y, xs[i], lay.fmask, lay.shifts, lay.top, counter, chunk),
-              parts)
+    run_parts(lambda i: _forward(x, wg, lay.offs, bias, y, xs[i], lay.fmask, lay.shifts, lay.top, counter, chunk,
+                                 row_blocks), parts)
     return y
 
 
