@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 import minieye as me
 from minieye import layers
-from minieye.kernels import conv as kconv
+from minieye.kernels import conv as kconv, conv_nd as knd
 from minieye.kernels.conv_geometry import Geometry
 from minieye.kernels.conv_plan import Algorithm, small_fits
 
@@ -41,9 +41,10 @@ def same_problems(draw):
 @settings(max_examples=60, deadline=None)
 @given(same_problems(), st.booleans())
 def test_small_matches_naive_loops(problem, parallel):
-    """Forward (with and without bias), both gradients and the transposed convolution's backward: every
-    odd kernel up to 7x5, dilation 1 and 2, planes down to 1x1 (shifts past the whole row), 1 to 20 output
-    channels (groups of nine with a partial last one, odd counts), one or several threads."""
+    """Forward (with and without bias), both gradients (apart and in one pass) and the transposed
+    convolution's backward: every odd kernel up to 7x5, dilation 1 and 2, planes down to 1x1 (shifts past the
+    whole row), 1 to 20 output channels (groups of nine with a partial last one, odd counts), one or several
+    threads."""
     x, w, g, rng = problem
     reference = naive.conv2d(x, w, **_kw(g))
     assert reference.shape[2:] == x.shape[2:]
@@ -57,11 +58,15 @@ def test_small_matches_naive_loops(problem, parallel):
         y_biased = kconv.conv2d_forward(x, w, g, bias=bias)
         dx = kconv.conv2d_grad_input(dy, w, x.shape[2:], g)
         dw = kconv.conv2d_grad_weight(x, dy, w.shape[2:], g)
+        both = knd.backward(x, dy, w, g, plan, need_db=True)  # one pass for all: the same sums in the same order
         dx_t, dw_t = kconv.conv2d_backward_transposed(x, w, dy, g)
-    assert plan.algorithm is Algorithm.SMALL and plan.threads == (min(3, x.shape[0]) if parallel else 1)
+    assert plan.algorithm is Algorithm.SMALL and plan.threads == (3 if parallel else 1)
     assert all(a.dtype == x.dtype for a in (y, dx, dw, dx_t, dw_t))
+    np.testing.assert_array_equal(both[0], dx)
+    np.testing.assert_array_equal(both[1], dw)
     tol = _tol(x.dtype)
     np.testing.assert_allclose(y, reference, **tol)
+    np.testing.assert_allclose(both[2], dy.sum(axis=(0, 2, 3)), **tol)
     np.testing.assert_allclose(y_biased, reference + bias[None, :, None, None], **tol)
     np.testing.assert_allclose(dx, naive.conv_transpose2d(dy, w, **_kw(g)), **tol)
     np.testing.assert_allclose(dw, naive.conv2d_grad_weight(x, dy, w.shape[2:], **_kw(g)), **tol)
@@ -157,3 +162,38 @@ def test_transposed_layer_with_output_padding_matches_gemm():
     assert results[0][0].shape == (3, 2, 6, 7)
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    """The threads claim fixed chunks of samples and each chunk sums its own weight gradient, added in chunk
+    order: the digits layer's three passes are bitwise the same on 1, 2 and 3 threads (float32), although the
+    threads finish their chunks in any order (the bias gradient too, summed in the same pass)."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((250, 1, 8, 8)).astype(np.float32)  # 16 chunks of 16 samples, the last one 10
+    w = rng.standard_normal((16, 1, 3, 3)).astype(np.float32)
+    dy = rng.standard_normal((250, 16, 8, 8)).astype(np.float32)
+    g = Geometry((1, 1), (1, 1), (1, 1), 1)
+    results = []
+    for threads in (1, 2, 3):
+        with me.options(threads=threads, conv_gemm_parallel_min_work=0):
+            plan = kconv.make_plan(x.shape, w.shape, g)
+            assert plan.algorithm is Algorithm.SMALL and plan.threads == threads
+            results.append((kconv.conv2d_forward(x, w, g, plan), *knd.backward(x, dy, w, g, plan, need_db=True)))
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_one_image_splits_its_rows_among_the_threads():
+    """Fewer samples than threads: the plan keeps its threads and the forward's threads take blocks of rows
+    of the image (each building the shifted planes itself). Every output is the same sum of the same terms;
+    only where a block's run ends inside a vector does LLVM's scalar tail round it differently (last bit)."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((1, 2, 37, 29))
+    w = rng.standard_normal((5, 2, 3, 3))
+    g = Geometry((1, 1), (1, 1), (1, 1), 1)
+    reference = naive.conv2d(x, w, padding=1)
+    for threads in (1, 2, 3):
+        with me.options(threads=threads, conv_gemm_parallel_min_work=0, conv_algorithm="small"):
+            assert kconv.make_plan(x.shape, w.shape, g).threads == threads
+            np.testing.assert_allclose(kconv.conv2d_forward(x, w, g), reference, rtol=1e-12, atol=1e-12)

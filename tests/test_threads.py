@@ -44,3 +44,24 @@ def test_the_threads_knob_caps_the_blocks():
         seen.clear()
         _threads.run_blocks(lambda lo, hi: seen.append((lo, hi)), 9)
     assert sorted(seen) == [(0, 3), (3, 6), (6, 9)]
+
+
+def test_callers_on_several_threads_get_workers_of_their_own():
+    """Four Python threads run parts at once, each part waiting for all eight to have started: it finishes
+    only if every caller's parts run concurrently on workers that no other caller holds."""
+    started = threading.Barrier(8, timeout=10)
+    seen, lock = [], threading.Lock()
+
+    def caller(c):
+        def part(i):
+            started.wait()
+            with lock:
+                seen.append((c, i))
+        _threads.run_parts(part, 2)
+
+    callers = [threading.Thread(target=caller, args=(c,)) for c in range(4)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join(20)
+    assert sorted(seen) == [(c, i) for c in range(4) for i in range(2)]

@@ -245,7 +245,8 @@ def _conv_transpose(nd: int, x: Any, w: Any, b: Any, stride: Any, padding: Any, 
 conv_forward = knd.forward
 conv_grad_input = knd.grad_input
 conv_grad_weight = knd.grad_weight
-conv_backward = knd.backward  # both gradients at once (dx, dw)
+conv_backward = knd.backward
+conv_grad_bias = knd.grad_bias
 conv_backward_transposed = knd.backward_transposed
 
 

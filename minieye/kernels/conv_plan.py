@@ -195,7 +195,9 @@ def plan(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], geometry: 
         # each sample's small products cost calls and unfolding beyond their multiply-adds: many
         # small samples (256 digits of 8x8) split well although their multiply-adds are few
         effort = work + samples * option("conv_gemm_sample_work")
-        threads = 1 if effort < option("conv_gemm_parallel_min_work") else max(1, min(available, samples))
+        # (SMALL's forward splits the rows of fewer samples than threads: conv_small.forward)
+        whole = available if algorithm is Algorithm.SMALL else max(1, min(available, samples))
+        threads = 1 if effort < option("conv_gemm_parallel_min_work") else whole
     else:
         threads = 1 if work < option("conv_direct_parallel_min_work") else available
     wide_tile = option("conv_wide_tile")

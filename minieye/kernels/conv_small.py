@@ -19,7 +19,9 @@ w[o, c, i, j] * dy[n, o, a, b]`` (runs over dy's planes, nine output channels pe
 gradient is the dot products of dy's planes with the tap runs, four output channels by three taps per
 pass over a plane.
 
-Threads take contiguous ranges of samples; each has its own scratch (``first``, ``last``).
+Each call cuts the samples into ``CHUNKS`` chunks that its threads claim from an atomic counter as they
+go, so a thread that starts late or runs on a busy core takes fewer; each thread has its own scratch, each
+chunk its own weight-gradient sum (added in chunk order: the same result on any number of threads).
 """
 from __future__ import annotations
 
@@ -28,23 +30,25 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._atomic import fetch_add
 from ._jit import kernel
 from ._threads import run_parts
 from .conv_geometry import Geometry
 from .conv_layout import scratch
 
-__all__ = ["forward", "grad_input", "grad_weight"]
+__all__ = ["backward", "forward", "grad_input", "grad_weight"]
 
 GROUP = 9  # terms of one pass over a run (_run9)
+CHUNKS = 16  # chunks of samples per call, claimed by the threads as they go (docs/kernels.md, "Ninth pass")
 
 
 @kernel
-def _run9(dst, d0, src, offs, ws, length, init, add):
-    """dst[d0 + q] = init + sum_u ws[u] * src[offs[u] + q] for q < length (``add``: += without init).
+def _run9(dst, d0, src, offs, s0, ws, length, init, add):
+    """dst[d0 + q] = init + sum_u ws[u] * src[s0 + offs[u] + q] for q < length (``add``: += without init).
     Unsigned indices into two flat arrays: LLVM then vectorises without negative-index checks."""
-    o0, o1, o2 = np.uint64(offs[0]), np.uint64(offs[1]), np.uint64(offs[2])
-    o3, o4, o5 = np.uint64(offs[3]), np.uint64(offs[4]), np.uint64(offs[5])
-    o6, o7, o8 = np.uint64(offs[6]), np.uint64(offs[7]), np.uint64(offs[8])
+    o0, o1, o2 = np.uint64(s0 + offs[0]), np.uint64(s0 + offs[1]), np.uint64(s0 + offs[2])
+    o3, o4, o5 = np.uint64(s0 + offs[3]), np.uint64(s0 + offs[4]), np.uint64(s0 + offs[5])
+    o6, o7, o8 = np.uint64(s0 + offs[6]), np.uint64(s0 + offs[7]), np.uint64(s0 + offs[8])
     w0, w1, w2, w3, w4, w5, w6, w7, w8 = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5], ws[6], ws[7], ws[8]
     d = np.uint64(d0)
     if add:  # two loops: a test inside one stopped LLVM from vectorising it
@@ -60,12 +64,12 @@ def _run9(dst, d0, src, offs, ws, length, init, add):
 
 
 @kernel
-def _run9x2(dst, d0, d1, src, offs, ws, vs, length, init0, init1, add):
+def _run9x2(dst, d0, d1, src, offs, s0, ws, vs, length, init0, init1, add):
     """``_run9`` twice over the same nine source runs, with weights ws into dst[d0 ..] and vs into dst[d1 ..]
     (which must not overlap): each source vector is loaded once for both."""
-    o0, o1, o2 = np.uint64(offs[0]), np.uint64(offs[1]), np.uint64(offs[2])
-    o3, o4, o5 = np.uint64(offs[3]), np.uint64(offs[4]), np.uint64(offs[5])
-    o6, o7, o8 = np.uint64(offs[6]), np.uint64(offs[7]), np.uint64(offs[8])
+    o0, o1, o2 = np.uint64(s0 + offs[0]), np.uint64(s0 + offs[1]), np.uint64(s0 + offs[2])
+    o3, o4, o5 = np.uint64(s0 + offs[3]), np.uint64(s0 + offs[4]), np.uint64(s0 + offs[5])
+    o6, o7, o8 = np.uint64(s0 + offs[6]), np.uint64(s0 + offs[7]), np.uint64(s0 + offs[8])
     w0, w1, w2, w3, w4, w5, w6, w7, w8 = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5], ws[6], ws[7], ws[8]
     v0, v1, v2, v3, v4, v5, v6, v7, v8 = vs[0], vs[1], vs[2], vs[3], vs[4], vs[5], vs[6], vs[7], vs[8]
     e0, e1 = np.uint64(d0), np.uint64(d1)
@@ -106,45 +110,45 @@ def _shifted_planes(x, n, xs, masks, shifts, top):
 
 
 @kernel
-def _forward(x, wg, offs, bias, y, xs, masks, shifts, top, first, last):
-    """y[n] for first <= n < last; wg (c_out, groups, 9) and offs (groups, 9): the taps' weights and runs
-    in xs (zero weights pad the last group)."""
-    c_out = y.shape[1]
-    length = y.shape[2] * y.shape[3]
-    flat_y, flat_xs = y.reshape(-1), xs.reshape(-1)
-    for n in range(first, last):
-        _shifted_planes(x, n, xs, masks, shifts, top)
-        for g in range(offs.shape[0]):
-            for o in range(0, c_out - 1, 2):  # two output channels per pass: one load of the taps for both
-                d = (n * c_out + o) * length
-                _run9x2(flat_y, d, d + length, flat_xs, offs[g], wg[o, g], wg[o + 1, g], length, bias[o],
-                        bias[o + 1], g > 0)
-            if c_out % 2:
-                _run9(flat_y, (n * c_out + c_out - 1) * length, flat_xs, offs[g], wg[c_out - 1, g], length,
-                      bias[c_out - 1], g > 0)
+def _claim(counter, chunk, n):
+    """The next unclaimed chunk of samples: (its index, first, last); first == n when none is left."""
+    k = fetch_add(counter, 0, 1)
+    first = min(k * chunk, n)
+    return k, first, min(first + chunk, n)
 
 
 @kernel
-def _grad_input(dy, wg, offs, dsts, dx, planes, masks, shifts, top, first, last):
-    """dx[n] for first <= n < last. Group g adds sum_u wg[g, u] * dy[n].flat[offs[g, u] + q] onto
-    planes.flat[dsts[g] + q]; then dx[n, c][q] = sum_j planes[c, j][top + q - shifts[j]] where masks[j]."""
-    length = dx.shape[2] * dx.shape[3]
-    flat_p = planes.reshape(-1)
-    for n in range(first, last):
-        planes[:, :, :] = 0
-        src = dy[n].reshape(-1)
-        for g in range(offs.shape[0]):
-            _run9(flat_p, dsts[g], src, offs[g], wg[g], length, wg[g, 0], True)
-        for c in range(dx.shape[1]):
-            out = dx[n, c].reshape(-1)
-            for j in range(planes.shape[1]):
-                keep, p = masks[j], planes[c, j][top - shifts[j]:top - shifts[j] + length]
-                if j == 0:
-                    for q in range(length):
-                        out[q] = p[q] if keep[q] else 0
-                else:
-                    for q in range(length):
-                        out[q] += p[q] if keep[q] else 0
+def _forward(x, wg, offs, bias, y, xs, masks, shifts, top, counter, chunk, row_blocks):
+    """y[n] for the chunks this thread claims: ``chunk`` whole samples each, or where ``row_blocks`` > 1 one
+    of that many blocks of rows of one sample (a single image shared by the threads); wg (c_out, groups, 9)
+    and offs (groups, 9): the taps' weights and runs in xs (zero weights pad the last group)."""
+    n_all, c_out, h, w = y.shape
+    length = h * w
+    flat_y, flat_xs = y.reshape(-1), xs.reshape(-1)
+    built = -1  # the sample whose shifted planes xs holds
+    while True:
+        k = fetch_add(counter, 0, 1)
+        if row_blocks == 1:
+            first, last, r0, r1 = min(k * chunk, n_all), min(k * chunk + chunk, n_all), 0, h
+        else:
+            first = min(k // row_blocks, n_all)
+            last, b = min(first + 1, n_all), k % row_blocks
+            r0, r1 = h * b // row_blocks, h * (b + 1) // row_blocks
+        if first >= last:
+            return
+        s0, run = r0 * w, (r1 - r0) * w
+        for n in range(first, last):
+            if n != built:
+                _shifted_planes(x, n, xs, masks, shifts, top)
+                built = n
+            for g in range(offs.shape[0]):
+                for o in range(0, c_out - 1, 2):  # two output channels per pass: one load of the taps for both
+                    d = (n * c_out + o) * length + s0
+                    _run9x2(flat_y, d, d + length, flat_xs, offs[g], s0, wg[o, g], wg[o + 1, g], run, bias[o],
+                            bias[o + 1], g > 0)
+                if c_out % 2:
+                    _run9(flat_y, (n * c_out + c_out - 1) * length + s0, flat_xs, offs[g], s0, wg[c_out - 1, g],
+                          run, bias[c_out - 1], g > 0)
 
 
 @kernel
@@ -176,25 +180,64 @@ def _dots43(dw, o0, d, xs, t0, offs, length, zero):
 
 
 @kernel
-def _grad_weight(x, dy, dw, offs, xs, masks, shifts, top, first, last, zero):
-    """dw (c_out, taps) += the samples first <= n < last's dots; offs: each tap's run in xs."""
-    c_out, taps = dw.shape
+def _backward(x, dy, dw, offs, xs, fmask, shifts, top, wg, sources, dsts, dx, planes, bmask, top_p, counter, chunk,
+              zero, need_dw, need_dx, need_db):
+    """The chunks of samples this thread claims, one sample at a time (dy[n] is read from the cache the
+    second time):
+
+    - ``need_dw``: dw[k, :, :taps] = chunk k's dots of dy's planes with the tap runs (offs: each tap's
+      run in xs), summed in a local array written once (threads share no cache line while they run);
+      whichever thread claims a chunk, its sum is the same; ``need_db``: dw[k, :, taps] = the planes' sums;
+    - ``need_dx``: dx[n]. Group g adds sum_u wg[g, u] * dy[n].flat[sources[g, u] + q] onto
+      planes.flat[dsts[g] + q]; then dx[n, c][q] = sum_j planes[c, j][top_p + q - shifts[j]] where bmask[j].
+
+    The loops stay in this one function: per-sample helper calls measured 13 % slower (their arrays'
+    reference counts)."""
+    c_out, taps = dw.shape[1], dw.shape[2] - 1
     length = dy.shape[2] * dy.shape[3]
-    flat_xs = xs.reshape(-1)
+    flat_xs, flat_p = xs.reshape(-1), planes.reshape(-1)
     blocked_o, blocked_t = c_out - c_out % 4, taps - taps % 3
-    for n in range(first, last):
-        _shifted_planes(x, n, xs, masks, shifts, top)
-        d = dy[n].reshape(-1)
-        for o in range(0, blocked_o, 4):
-            for t in range(0, blocked_t, 3):
-                _dots43(dw, o, d, flat_xs, t, offs, length, zero)
-        for o in range(c_out):  # the channels and taps outside the 4x3 blocks, one dot each
-            for t in range(blocked_t if o < blocked_o else 0, taps):
-                run, taps_run = d[o * length:(o + 1) * length], flat_xs[offs[t]:offs[t] + length]
-                s = zero
-                for q in range(length):
-                    s += run[q] * taps_run[q]
-                dw[o, t] += s
+    acc = np.zeros((c_out, taps + 1), dtype=dw.dtype)
+    k, first, last = _claim(counter, chunk, dy.shape[0])
+    while first < last:
+        acc[:, :] = 0
+        for n in range(first, last):
+            d = dy[n].reshape(-1)
+            if need_db:
+                for o in range(c_out):
+                    run, s = d[o * length:(o + 1) * length], zero
+                    for q in range(length):  # from 0: no negative-index test, so LLVM vectorises it
+                        s += run[q]
+                    acc[o, taps] += s
+            if need_dw:
+                _shifted_planes(x, n, xs, fmask, shifts, top)
+                for o in range(0, blocked_o, 4):
+                    for t in range(0, blocked_t, 3):
+                        _dots43(acc, o, d, flat_xs, t, offs, length, zero)
+                for o in range(c_out):  # the channels and taps outside the 4x3 blocks, one dot each
+                    for t in range(blocked_t if o < blocked_o else 0, taps):
+                        run, taps_run = d[o * length:(o + 1) * length], flat_xs[offs[t]:offs[t] + length]
+                        s = zero
+                        for q in range(length):
+                            s += run[q] * taps_run[q]
+                        acc[o, t] += s
+            if need_dx:
+                planes[:, :, :] = 0
+                for g in range(sources.shape[0]):
+                    _run9(flat_p, dsts[g], d, sources[g], 0, wg[g], length, wg[g, 0], True)
+                for c in range(dx.shape[1]):
+                    out = dx[n, c].reshape(-1)
+                    for j in range(planes.shape[1]):
+                        keep, p = bmask[j], planes[c, j][top_p - shifts[j]:top_p - shifts[j] + length]
+                        if j == 0:
+                            for q in range(length):
+                                out[q] = p[q] if keep[q] else 0
+                        else:
+                            for q in range(length):
+                                out[q] += p[q] if keep[q] else 0
+        if need_dw or need_db:
+            dw[k] = acc
+        k, first, last = _claim(counter, chunk, dy.shape[0])
 
 
 # -- entry points (called by kernels.conv with the plan's thread count) -------------------------------------
@@ -243,9 +286,12 @@ def _layout(c_in: int, c_out: int, hw: tuple[int, int], kernel_hw: tuple[int, in
                    tap_of, used, dsts, plane, margin)
 
 
-def _edges(n: int, threads: int) -> list[int]:
-    threads = max(1, min(threads, n))
-    return [n * p // threads for p in range(threads + 1)]
+def _chunks(n: int, threads: int) -> tuple[int, int, int, np.ndarray]:
+    """Samples per chunk, chunks, threads to run (no more than chunks) and their counter (a cache line of
+    its own). The chunks do not depend on the thread count, so neither do the weight gradient's sums."""
+    chunk = max(1, -(-n // CHUNKS))
+    count = -(-n // chunk) if n else 0
+    return chunk, count, max(1, min(threads, count)), np.zeros(8, dtype=np.int64)
 
 
 def forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, bias: np.ndarray, threads: int,
@@ -260,43 +306,58 @@ def forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, bias: np.ndarray, 
     wg[:, :c_in * kh * kw] = w.reshape(c_out, c_in * kh * kw)
     wg = wg.reshape(c_out, lay.offs.shape[0], GROUP)
     y = np.empty((n, c_out, h, wd), dtype=x.dtype) if out is None else out
-    edges = _edges(n, threads)
-    xs = [scratch(f"small_xs{i}", (c_in, kw, lay.span), x.dtype) for i in range(len(edges) - 1)]
-    run_parts(lambda i: _forward(x, wg, lay.offs, bias, y, xs[i], lay.fmask, lay.shifts, lay.top, edges[i],
-                                 edges[i + 1]), len(xs))
+    chunk, _, parts, counter = _chunks(n, threads)
+    # fewer samples than threads (one image): each thread takes blocks of rows, building the sample's
+    # shifted planes in its own scratch (outputs are the same sums either way)
+    row_blocks = min(h, CHUNKS) if 0 < n < threads else 1
+    if row_blocks > 1:
+        parts = max(1, min(threads, n * row_blocks))
+    xs = [scratch(f"small_xs{i}", (c_in, kw, lay.span), x.dtype) for i in range(parts)]
+    run_parts(lambda i: _forward(x, wg, lay.offs, bias, y, xs[i], lay.fmask, lay.shifts, lay.top, counter, chunk,
+                                 row_blocks), parts)
     return y
+
+
+def backward(x: np.ndarray | None, dy: np.ndarray, w: np.ndarray | None, kernel_hw: tuple[int, int],
+             geometry: Geometry, threads: int, out: np.ndarray | None = None, need_db: bool = False
+             ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """(dx, dw, db) of a convolution where ``conv_plan.small_fits``, in one pass over the samples shared by
+    ``threads``: dx = conv_transpose2d(dy, w) unless w is None (into ``out``, checked by the caller, or a new
+    array), dw of sum(dy * conv2d(x, w)) unless x is None, db = dy summed over all but its channel axis where
+    ``need_db``. Shapes: x (n, c_in, h, w), dy (n, c_out, h, w), w (c_out, c_in, kh, kw) -> dx like x,
+    dw (c_out, c_in, kh, kw), db (c_out,)."""
+    n, c_out, h, wd = dy.shape
+    (kh, kw), need_dw, need_dx = kernel_hw, x is not None, w is not None
+    c_in = x.shape[1] if need_dw else w.shape[1]
+    lay = _layout(c_in, c_out, (h, wd), (kh, kw), geometry)
+    if need_dx:
+        wg = np.where(lay.dx_used, w.reshape(c_out, c_in * kh * kw)[lay.dx_channels, lay.dx_taps], 0).astype(dy.dtype)
+        dx = np.empty((n, c_in, h, wd), dtype=dy.dtype) if out is None else out
+    else:  # placeholders of the kernel's types, never read
+        wg, dx = np.zeros(lay.dx_channels.shape, dtype=dy.dtype), np.empty((0, 1, 1, 1), dtype=dy.dtype)
+    chunk, count, parts, counter = _chunks(n, threads)
+    taps = c_in * kh * kw
+    sums = np.zeros((max(count, 1), c_out, taps + 1), dtype=dy.dtype)  # each chunk's dw and db (an empty batch: 0)
+    xs = [scratch(f"small_xs{i}", (c_in, kw, lay.span) if need_dw else (1, 1, 1), dy.dtype) for i in range(parts)]
+    planes = [scratch(f"small_p{i}", (c_in, kw, lay.plane) if need_dx else (1, 1, 1), dy.dtype) for i in range(parts)]
+    sources, zero = lay.dx_channels * (h * wd), dy.dtype.type(0)
+    run_parts(lambda i: _backward(x if need_dw else dy, dy, sums, lay.offs.reshape(-1), xs[i], lay.fmask,
+                                  lay.shifts, lay.top, wg, sources, lay.dx_dsts, dx, planes[i], lay.bmask,
+                                  lay.top + lay.margin, counter, chunk, zero, need_dw, need_dx, need_db), parts)
+    total = sums[0] if len(sums) == 1 else sums.sum(axis=0)
+    return ((dx if need_dx else None), (np.ascontiguousarray(total[:, :taps]).reshape(c_out, c_in, kh, kw)
+                                        if need_dw else None), (total[:, taps].copy() if need_db else None))
 
 
 def grad_input(dy: np.ndarray, w: np.ndarray, geometry: Geometry, threads: int,
                out: np.ndarray | None = None) -> np.ndarray:
-    """dx = conv_transpose2d(dy, w) for a geometry where ``conv_plan.small_fits``, into ``out`` (checked by
-    the caller) or a new array. Shapes: dy (n, c_out, h, w),
+    """dx = conv_transpose2d(dy, w) (``backward``'s dx alone). Shapes: dy (n, c_out, h, w),
     w (c_out, c_in, kh, kw) -> (n, c_in, h, w)."""
-    n, c_out, h, wd = dy.shape
-    _, c_in, kh, kw = w.shape
-    lay = _layout(c_in, c_out, (h, wd), (kh, kw), geometry)
-    wg = np.where(lay.dx_used, w.reshape(c_out, c_in * kh * kw)[lay.dx_channels, lay.dx_taps], 0).astype(dy.dtype)
-    dx = np.empty((n, c_in, h, wd), dtype=dy.dtype) if out is None else out
-    edges = _edges(n, threads)
-    planes = [scratch(f"small_p{i}", (c_in, kw, lay.plane), dy.dtype) for i in range(len(edges) - 1)]
-    sources = lay.dx_channels * (h * wd)
-    run_parts(lambda i: _grad_input(dy, wg, sources, lay.dx_dsts, dx, planes[i], lay.bmask, lay.shifts,
-                                    lay.top + lay.margin, edges[i], edges[i + 1]), len(planes))
-    return dx
+    return backward(None, dy, w, tuple(w.shape[2:]), geometry, threads, out)[0]
 
 
 def grad_weight(x: np.ndarray, dy: np.ndarray, kernel_hw: tuple[int, int], geometry: Geometry,
                 threads: int) -> np.ndarray:
-    """dw of sum(dy * conv2d(x, w)) for a geometry where ``conv_plan.small_fits``. Shapes: x (n, c_in, h, w),
+    """dw of sum(dy * conv2d(x, w)) (``backward``'s dw alone). Shapes: x (n, c_in, h, w),
     dy (n, c_out, h, w) -> (c_out, c_in, kh, kw)."""
-    n, c_in, h, wd = x.shape
-    c_out = dy.shape[1]
-    kh, kw = kernel_hw
-    lay = _layout(c_in, c_out, (h, wd), (kh, kw), geometry)
-    edges = _edges(n, threads)
-    dws = np.zeros((len(edges) - 1, c_out, c_in * kh * kw), dtype=x.dtype)
-    xs = [scratch(f"small_xs{i}", (c_in, kw, lay.span), x.dtype) for i in range(len(edges) - 1)]
-    zero = x.dtype.type(0)
-    run_parts(lambda i: _grad_weight(x, dy, dws[i], lay.offs.reshape(-1), xs[i], lay.fmask, lay.shifts, lay.top,
-                                     edges[i], edges[i + 1], zero), len(xs))
-    return (dws[0] if len(xs) == 1 else dws.sum(axis=0)).reshape(c_out, c_in, kh, kw)
+    return backward(x, dy, None, kernel_hw, geometry, threads)[1]
