@@ -21,7 +21,9 @@ pass over a plane.
 
 Each call cuts the samples into ``CHUNKS`` chunks that its threads claim from an atomic counter as they
 go, so a thread that starts late or runs on a busy core takes fewer; each thread has its own scratch, each
-chunk its own weight-gradient sum (added in chunk order: the same result on any number of threads).
+chunk its own weight- and bias-gradient sums (added in chunk order: the same result on any number of
+threads). A batch of one image is cut into blocks of rows instead, which keep a large plane's passes in the
+cache too. A layer's backward runs dx, dw and db in one pass over the samples (``backward``).
 """
 from __future__ import annotations
 
@@ -190,8 +192,8 @@ def _backward(x, dy, dw, offs, xs, fmask, shifts, top, wg, sources, dsts, leads,
       planes.flat[dsts[g] + q]; then dx[n, c][q] = sum_j planes[c, j][top_p + q - shifts[j]] where bmask[j].
       The chunk's rows of dx read q = dy's q' - leads[g] of group g: its run is cut to those.
 
-    The loops stay in this one function: per-sample helper calls measured 13 % slower (their arrays'
-    reference counts)."""
+    The loops stay in this one function: per-sample helper calls measured slower (their arrays' reference
+    counts; docs/kernels.md, "Ninth pass")."""
     c_out, taps = dw.shape[1], dw.shape[2] - 1
     n_all, h, w = dy.shape[0], dy.shape[2], dy.shape[3]
     length = h * w
