@@ -25,9 +25,8 @@ _lock = threading.Lock()
 
 class _Worker:
     """A thread that runs one part at a time, handed over through two plain locks: ``go`` released
-    starts it, ``done`` released says it finished. A hand-off is one wake each way and no queue or
-    future (a ThreadPoolExecutor's took 10 us at best, 17 us median here, these 5 and 12:
-    docs/kernels.md, "Ninth pass")."""
+    starts it, ``done`` released says it finished. A hand-off is one wake each way, without a
+    ThreadPoolExecutor's queue and futures, which took longer (docs/kernels.md, "Ninth pass")."""
 
     def __init__(self) -> None:
         self.go, self.done = threading.Lock(), threading.Lock()

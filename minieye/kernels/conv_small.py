@@ -21,7 +21,9 @@ pass over a plane.
 
 Each call cuts the samples into ``CHUNKS`` chunks that its threads claim from an atomic counter as they
 go, so a thread that starts late or runs on a busy core takes fewer; each thread has its own scratch, each
-chunk its own weight-gradient sum (added in chunk order: the same result on any number of threads).
+chunk its own weight- and bias-gradient sums (added in chunk order: the same result on any number of
+threads). A batch of one image is cut into blocks of rows instead, which keep a large plane's passes in the
+cache too. A layer's backward runs dx, dw and db in one pass over the samples (``backward``).
 """
 from __future__ import annotations
 
@@ -110,30 +112,28 @@ def _shifted_planes(x, n, xs, masks, shifts, top):
 
 
 @kernel
-def _claim(counter, chunk, n):
-    """The next unclaimed chunk of samples: (its index, first, last); first == n when none is left."""
+def _claim(counter, chunk, row_blocks, n, h):
+    """The next unclaimed chunk: (its index, first and last sample, first and last row), ``chunk`` whole
+    samples, or where ``row_blocks`` is not None one of that many blocks of rows of one sample; first == last
+    when none is left."""
     k = fetch_add(counter, 0, 1)
-    first = min(k * chunk, n)
-    return k, first, min(first + chunk, n)
+    if row_blocks is None:  # whole samples (None: Numba compiles this case apart, without the rows' arithmetic)
+        first = min(k * chunk, n)
+        return k, first, min(first + chunk, n), 0, h
+    first, b = min(k // row_blocks, n), k % row_blocks
+    return k, first, min(first + 1, n), h * b // row_blocks, h * (b + 1) // row_blocks
 
 
 @kernel
 def _forward(x, wg, offs, bias, y, xs, masks, shifts, top, counter, chunk, row_blocks):
-    """y[n] for the chunks this thread claims: ``chunk`` whole samples each, or where ``row_blocks`` > 1 one
-    of that many blocks of rows of one sample (a single image shared by the threads); wg (c_out, groups, 9)
-    and offs (groups, 9): the taps' weights and runs in xs (zero weights pad the last group)."""
+    """y[n] for the chunks this thread claims (``_claim``); wg (c_out, groups, 9) and offs (groups, 9): the
+    taps' weights and runs in xs (zero weights pad the last group)."""
     n_all, c_out, h, w = y.shape
     length = h * w
     flat_y, flat_xs = y.reshape(-1), xs.reshape(-1)
     built = -1  # the sample whose shifted planes xs holds
     while True:
-        k = fetch_add(counter, 0, 1)
-        if row_blocks == 1:
-            first, last, r0, r1 = min(k * chunk, n_all), min(k * chunk + chunk, n_all), 0, h
-        else:
-            first = min(k // row_blocks, n_all)
-            last, b = min(first + 1, n_all), k % row_blocks
-            r0, r1 = h * b // row_blocks, h * (b + 1) // row_blocks
+        _, first, last, r0, r1 = _claim(counter, chunk, row_blocks, n_all, h)
         if first >= last:
             return
         s0, run = r0 * w, (r1 - r0) * w
@@ -159,14 +159,14 @@ def _add3(dw, o, t, a, b, c):
 
 
 @kernel
-def _dots43(dw, o0, d, xs, t0, offs, length, zero):
-    """dw[o0:o0 + 4, t0:t0 + 3] += dots of dy's planes o0.. (d, flat) with the tap runs t0.. of xs: twelve
-    sums that stay in registers over one pass along the plane."""
-    a0, a1 = np.uint64(o0 * length), np.uint64((o0 + 1) * length)
-    a2, a3 = np.uint64((o0 + 2) * length), np.uint64((o0 + 3) * length)
-    b0, b1, b2 = np.uint64(offs[t0]), np.uint64(offs[t0 + 1]), np.uint64(offs[t0 + 2])
+def _dots43(dw, o0, d, xs, t0, offs, length, s0, span, zero):
+    """dw[o0:o0 + 4, t0:t0 + 3] += dots of dy's planes o0.. (d, flat; planes ``length`` apart) with the tap
+    runs t0.. of xs, over ``span`` positions from s0: twelve sums that stay in registers over one pass."""
+    a0, a1 = np.uint64(o0 * length + s0), np.uint64((o0 + 1) * length + s0)
+    a2, a3 = np.uint64((o0 + 2) * length + s0), np.uint64((o0 + 3) * length + s0)
+    b0, b1, b2 = np.uint64(offs[t0] + s0), np.uint64(offs[t0 + 1] + s0), np.uint64(offs[t0 + 2] + s0)
     s00 = s01 = s02 = s10 = s11 = s12 = s20 = s21 = s22 = s30 = s31 = s32 = zero
-    for q in range(np.uint64(length)):
+    for q in range(np.uint64(span)):
         u0, u1, u2 = xs[b0 + q], xs[b1 + q], xs[b2 + q]
         v0, v1, v2, v3 = d[a0 + q], d[a1 + q], d[a2 + q], d[a3 + q]
         s00, s01, s02 = s00 + v0 * u0, s01 + v0 * u1, s02 + v0 * u2
@@ -180,64 +180,82 @@ def _dots43(dw, o0, d, xs, t0, offs, length, zero):
 
 
 @kernel
-def _backward(x, dy, dw, offs, xs, fmask, shifts, top, wg, sources, dsts, dx, planes, bmask, top_p, counter, chunk,
-              zero, need_dw, need_dx, need_db):
-    """The chunks of samples this thread claims, one sample at a time (dy[n] is read from the cache the
-    second time):
+def _backward(x, dy, dw, offs, xs, fmask, shifts, top, wg, sources, dsts, leads, dx, planes, bmask, top_p, counter,
+              chunk, row_blocks, zero, need_dw, need_dx, need_db):
+    """The chunks this thread claims (``_claim``), one sample at a time (dy[n] is read from the cache the
+    second time), over the chunk's rows r0 <= a < r1:
 
     - ``need_dw``: dw[k, :, :taps] = chunk k's dots of dy's planes with the tap runs (offs: each tap's
       run in xs), summed in a local array written once (threads share no cache line while they run);
       whichever thread claims a chunk, its sum is the same; ``need_db``: dw[k, :, taps] = the planes' sums;
     - ``need_dx``: dx[n]. Group g adds sum_u wg[g, u] * dy[n].flat[sources[g, u] + q] onto
       planes.flat[dsts[g] + q]; then dx[n, c][q] = sum_j planes[c, j][top_p + q - shifts[j]] where bmask[j].
+      The chunk's rows of dx read q = dy's q' - leads[g] of group g: its run is cut to those.
 
-    The loops stay in this one function: per-sample helper calls measured 13 % slower (their arrays'
-    reference counts)."""
+    The loops stay in this one function: per-sample helper calls measured slower (their arrays' reference
+    counts; docs/kernels.md, "Ninth pass")."""
     c_out, taps = dw.shape[1], dw.shape[2] - 1
-    length = dy.shape[2] * dy.shape[3]
+    n_all, h, w = dy.shape[0], dy.shape[2], dy.shape[3]
+    length = h * w
     flat_xs, flat_p = xs.reshape(-1), planes.reshape(-1)
     blocked_o, blocked_t = c_out - c_out % 4, taps - taps % 3
     acc = np.zeros((c_out, taps + 1), dtype=dw.dtype)
-    k, first, last = _claim(counter, chunk, dy.shape[0])
-    while first < last:
+    built = -1  # the sample whose shifted planes xs holds
+    while True:
+        k, first, last, r0, r1 = _claim(counter, chunk, row_blocks, n_all, h)
+        if first >= last:
+            return
+        s0, span = r0 * w, (r1 - r0) * w
         acc[:, :] = 0
         for n in range(first, last):
             d = dy[n].reshape(-1)
             if need_db:
                 for o in range(c_out):
-                    run, s = d[o * length:(o + 1) * length], zero
-                    for q in range(length):  # from 0: no negative-index test, so LLVM vectorises it
+                    run, s = d[o * length + s0:o * length + s0 + span], zero
+                    for q in range(span):  # from 0: no negative-index test, so LLVM vectorises it
                         s += run[q]
                     acc[o, taps] += s
             if need_dw:
-                _shifted_planes(x, n, xs, fmask, shifts, top)
+                if n != built:
+                    _shifted_planes(x, n, xs, fmask, shifts, top)
+                    built = n
                 for o in range(0, blocked_o, 4):
                     for t in range(0, blocked_t, 3):
-                        _dots43(acc, o, d, flat_xs, t, offs, length, zero)
+                        _dots43(acc, o, d, flat_xs, t, offs, length, s0, span, zero)
                 for o in range(c_out):  # the channels and taps outside the 4x3 blocks, one dot each
                     for t in range(blocked_t if o < blocked_o else 0, taps):
-                        run, taps_run = d[o * length:(o + 1) * length], flat_xs[offs[t]:offs[t] + length]
+                        run = d[o * length + s0:o * length + s0 + span]
+                        taps_run = flat_xs[offs[t] + s0:offs[t] + s0 + span]
                         s = zero
-                        for q in range(length):
+                        for q in range(span):
                             s += run[q] * taps_run[q]
                         acc[o, t] += s
             if need_dx:
-                planes[:, :, :] = 0
-                for g in range(sources.shape[0]):
-                    _run9(flat_p, dsts[g], d, sources[g], 0, wg[g], length, wg[g, 0], True)
-                for c in range(dx.shape[1]):
-                    out = dx[n, c].reshape(-1)
+                # a whole plane: whole runs (a plane's length, a multiple of the vector more often than a cut run)
+                if span == length:
+                    planes[:, :, :] = 0
+                for c in range(planes.shape[0] if span < length else 0):
                     for j in range(planes.shape[1]):
-                        keep, p = bmask[j], planes[c, j][top_p - shifts[j]:top_p - shifts[j] + length]
+                        planes[c, j, top_p - shifts[j] + s0:top_p - shifts[j] + s0 + span] = 0
+                for g in range(sources.shape[0]):
+                    lo, hi = 0, length
+                    if span < length:
+                        lo, hi = max(0, s0 + leads[g]), min(length, s0 + span + leads[g])
+                    if hi > lo:
+                        _run9(flat_p, dsts[g] + lo, d, sources[g], lo, wg[g], hi - lo, wg[g, 0], True)
+                for c in range(dx.shape[1]):
+                    out = dx[n, c].reshape(-1)[s0:s0 + span]
+                    for j in range(planes.shape[1]):
+                        keep = bmask[j, s0:s0 + span]
+                        p = planes[c, j][top_p - shifts[j] + s0:top_p - shifts[j] + s0 + span]
                         if j == 0:
-                            for q in range(length):
+                            for q in range(span):
                                 out[q] = p[q] if keep[q] else 0
                         else:
-                            for q in range(length):
+                            for q in range(span):
                                 out[q] += p[q] if keep[q] else 0
         if need_dw or need_db:
             dw[k] = acc
-        k, first, last = _claim(counter, chunk, dy.shape[0])
 
 
 # -- entry points (called by kernels.conv with the plan's thread count) -------------------------------------
@@ -254,6 +272,7 @@ class _Layout(NamedTuple):
     dx_taps: np.ndarray   # (dx groups, 9): the tap (c, i, j) of each group, repeated
     dx_used: np.ndarray   # (dx groups, 9) bool: the slots that hold an output channel
     dx_dsts: np.ndarray   # (dx groups,): where each group's run lands in the planes P
+    dx_leads: np.ndarray  # (dx groups,): dy's position minus dx's for each group's terms
     plane: int            # length of one plane P, with a margin of max |shift| on each side
     margin: int
 
@@ -282,16 +301,28 @@ def _layout(c_in: int, c_out: int, hw: tuple[int, int], kernel_hw: tuple[int, in
     used = channels < c_out
     tap_of = np.array([[(cc * kh + ii) * kw + jj] * GROUP for (cc, ii, jj, _) in rows], dtype=np.int64)
     dsts = np.array([(cc * kw + jj) * plane + margin + ii * dil_h * w for (cc, ii, jj, _) in rows], dtype=np.int64)
+    leads = np.array([(pad_h - ii * dil_h) * w - shifts[jj] for (_, ii, jj, _) in rows], dtype=np.int64)
     return _Layout(shifts, fmask, bmask, span, pad_h * w, offs.reshape(groups, GROUP), np.where(used, channels, 0),
-                   tap_of, used, dsts, plane, margin)
+                   tap_of, used, dsts, leads, plane, margin)
 
 
-def _chunks(n: int, threads: int) -> tuple[int, int, int, np.ndarray]:
-    """Samples per chunk, chunks, threads to run (no more than chunks) and their counter (a cache line of
-    its own). The chunks do not depend on the thread count, so neither do the weight gradient's sums."""
-    chunk = max(1, -(-n // CHUNKS))
-    count = -(-n // chunk) if n else 0
-    return chunk, count, max(1, min(threads, count)), np.zeros(8, dtype=np.int64)
+class _Chunks(NamedTuple):
+    """How one call's work is cut: ``count`` chunks of ``size`` whole samples each or, for one image, of one
+    of ``row_blocks`` blocks of its rows; the threads to run (no more than chunks) and their counter (a cache
+    line of its own). The chunks do not depend on the thread count, so neither do the sums."""
+
+    size: int
+    row_blocks: int | None
+    count: int
+    threads: int
+    counter: np.ndarray
+
+
+def _chunks(n: int, h: int, threads: int) -> _Chunks:
+    size = max(1, -(-n // CHUNKS))
+    row_blocks = min(h, CHUNKS) if n == 1 else None
+    count = (-(-n // size) if row_blocks is None else row_blocks) if n else 0
+    return _Chunks(size, row_blocks, count, max(1, min(threads, count)), np.zeros(8, dtype=np.int64))
 
 
 def forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, bias: np.ndarray, threads: int,
@@ -306,15 +337,10 @@ def forward(x: np.ndarray, w: np.ndarray, geometry: Geometry, bias: np.ndarray, 
     wg[:, :c_in * kh * kw] = w.reshape(c_out, c_in * kh * kw)
     wg = wg.reshape(c_out, lay.offs.shape[0], GROUP)
     y = np.empty((n, c_out, h, wd), dtype=x.dtype) if out is None else out
-    chunk, _, parts, counter = _chunks(n, threads)
-    # fewer samples than threads (one image): each thread takes blocks of rows, building the sample's
-    # shifted planes in its own scratch (outputs are the same sums either way)
-    row_blocks = min(h, CHUNKS) if 0 < n < threads else 1
-    if row_blocks > 1:
-        parts = max(1, min(threads, n * row_blocks))
-    xs = [scratch(f"small_xs{i}", (c_in, kw, lay.span), x.dtype) for i in range(parts)]
-    run_parts(lambda i: _forward(x, wg, lay.offs, bias, y, xs[i], lay.fmask, lay.shifts, lay.top, counter, chunk,
-                                 row_blocks), parts)
+    cut = _chunks(n, h, threads)  # one image: its threads take blocks of rows, each with its own shifted planes
+    xs = [scratch(f"small_xs{i}", (c_in, kw, lay.span), x.dtype) for i in range(cut.threads)]
+    run_parts(lambda i: _forward(x, wg, lay.offs, bias, y, xs[i], lay.fmask, lay.shifts, lay.top, cut.counter,
+                                 cut.size, cut.row_blocks), cut.threads)
     return y
 
 
@@ -335,15 +361,16 @@ def backward(x: np.ndarray | None, dy: np.ndarray, w: np.ndarray | None, kernel_
         dx = np.empty((n, c_in, h, wd), dtype=dy.dtype) if out is None else out
     else:  # placeholders of the kernel's types, never read
         wg, dx = np.zeros(lay.dx_channels.shape, dtype=dy.dtype), np.empty((0, 1, 1, 1), dtype=dy.dtype)
-    chunk, count, parts, counter = _chunks(n, threads)
-    taps = c_in * kh * kw
-    sums = np.zeros((max(count, 1), c_out, taps + 1), dtype=dy.dtype)  # each chunk's dw and db (an empty batch: 0)
+    cut = _chunks(n, h, threads)
+    taps, parts = c_in * kh * kw, cut.threads
+    sums = np.zeros((max(cut.count, 1), c_out, taps + 1), dtype=dy.dtype)  # each chunk's dw and db (none: 0)
     xs = [scratch(f"small_xs{i}", (c_in, kw, lay.span) if need_dw else (1, 1, 1), dy.dtype) for i in range(parts)]
     planes = [scratch(f"small_p{i}", (c_in, kw, lay.plane) if need_dx else (1, 1, 1), dy.dtype) for i in range(parts)]
     sources, zero = lay.dx_channels * (h * wd), dy.dtype.type(0)
     run_parts(lambda i: _backward(x if need_dw else dy, dy, sums, lay.offs.reshape(-1), xs[i], lay.fmask,
-                                  lay.shifts, lay.top, wg, sources, lay.dx_dsts, dx, planes[i], lay.bmask,
-                                  lay.top + lay.margin, counter, chunk, zero, need_dw, need_dx, need_db), parts)
+                                  lay.shifts, lay.top, wg, sources, lay.dx_dsts, lay.dx_leads, dx, planes[i],
+                                  lay.bmask, lay.top + lay.margin, cut.counter, cut.size, cut.row_blocks, zero,
+                                  need_dw, need_dx, need_db), parts)
     total = sums[0] if len(sums) == 1 else sums.sum(axis=0)
     return ((dx if need_dx else None), (np.ascontiguousarray(total[:, :taps]).reshape(c_out, c_in, kh, kw)
                                         if need_dw else None), (total[:, taps].copy() if need_db else None))

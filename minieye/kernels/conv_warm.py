@@ -3,7 +3,7 @@
 The first convolution of a process otherwise pays Numba's compilation (or cache load)
 for each kernel it meets. ``warm_up()`` runs every code path "auto" can choose once on tiny
 arrays: every algorithm, stride 1 and 2 (Winograd F(4x4), taps and small: stride 1), GEMM per sample
-and over blocks of samples, products per shift (a 4x4 kernel at stride 2). The paths that only
+and over blocks of samples, products per shift (a 4x4 kernel at stride 2), small on one image. The paths that only
 run when forced compile when first used: Winograd F(2x2) (about 6 s of CPU per dtype beyond what
 it shares with F(4x4)) and TAPS over stacked samples. The threaded paths (``_threads.run_blocks``)
 call the same serial kernels on sub-ranges, so one serial pass compiles them too (checked: forcing
@@ -40,6 +40,12 @@ def warm_up(dtypes: tuple = (np.float32, np.float64)) -> None:
                 if algorithm == "winograd4":  # both gradients in one pass; the input gradient as the forward's
                     kconv.conv2d_backward(x, y, w, g, p)  # adjoint (more outputs than inputs)
                     kconv.conv2d_grad_input(np.ones((2, 8, 5, 5), dtype), np.ones((8, 4, 3, 3), dtype), (5, 5), g, p)
+        # SMALL cuts a batch of one image into blocks of rows: a second compiled form of its kernels
+        g, w = Geometry((1, 1), (1, 1), (1, 1), 1), np.ones((4, 4, 3, 3), dtype=dtype)
+        with options(conv_algorithm="small"):
+            p = plan(x[:1].shape, w.shape, g)
+        y = kconv.conv2d_forward(x[:1], w, g, p)
+        kconv.conv2d_grad_input(y, w, x.shape[2:], g, p)
         # per shift (conv_shifts), which "auto" plans for TAPS layers whose stride divides the kernel
         g = Geometry((2, 2), (1, 1), (1, 1), 1)
         w = np.ones((4, 4, 4, 4), dtype=dtype)
