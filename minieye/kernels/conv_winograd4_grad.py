@@ -148,40 +148,24 @@ def element_transposed_products(u, dm, dv, ints, scalars):
 
 
 @kernel
-def grad_input_images(dy, top, left, u, dx, xs, v_buf, m_buf, t_buf, ints, scalars, first, last, chunk):
+def grads_images(x, top, left, dy, u, du, dx, xs, v_buf, m_buf, t_buf, ints, scalars, first, last, chunk, need_dw):
     """Images first .. last-1 of dx, the input gradient of the forward ``conv_winograd4.forward_images(x,
-    top, left, u, ...)``, ``chunk`` at a time. Shapes: dy (n, c_out, h_out, w_out), u (36, c_out, c_in),
-    dx (n, c_in, h, w); the scratch as ``forward_images``'s."""
+    top, left, u, ...)``, ``chunk`` at a time, and where ``need_dw`` the weight gradient's du += dM V^T
+    (``conv_winograd4.grad_weight_images``) in the same pass: dM = A dY A^T is computed once for both, and
+    V's buffer takes dV = U^T dM once the weight gradient's products have used V. Shapes: x and dx
+    (n, c_in, h, w) (x unread without ``need_dw``), dy (n, c_out, h_out, w_out), u and du (36, c_out,
+    c_in); the scratch as ``forward_images``'s."""
     c_in, th1, tw = xs.shape[1], xs.shape[4], xs.shape[5]
     c_out = u.shape[1]
     plane = (th1 - 1) * tw
     for n0 in range(first, last, chunk):
         imgs = min(chunk, last - n0)
-        cols = imgs * plane
-        dv, dm = chunk_views(v_buf, m_buf, 36, c_in, c_out, cols)
+        v, dm = chunk_views(v_buf, m_buf, 36, c_in, c_out, imgs * plane)
         _output_grad_transform(dy, dm, n0, imgs, tw, t_buf)
-        element_transposed_products(u, dm, dv, ints, scalars)
-        _input_adjoint(dv, xs, imgs, t_buf)
-        unsplit_samples(xs, dx, top, left, n0, n0 + imgs)
-
-
-@kernel
-def grads_images(x, top, left, dy, u, du, dx, xs, v_buf, m_buf, t_buf, ints, scalars, first, last, chunk):
-    """``conv_winograd4.grad_weight_images`` (du += dM V^T) and ``grad_input_images`` (dx) for images first
-    .. last-1 in one pass, ``chunk`` at a time: dM = A dY A^T is computed once for both, and V's buffer
-    takes dV = U^T dM once the weight gradient's products have used V. Shapes: x and dx (n, c_in, h, w),
-    dy (n, c_out, h_out, w_out), u and du (36, c_out, c_in); the scratch as ``forward_images``'s."""
-    c_in, th1, tw = xs.shape[1], xs.shape[4], xs.shape[5]
-    c_out = u.shape[1]
-    plane = (th1 - 1) * tw
-    for n0 in range(first, last, chunk):
-        imgs = min(chunk, last - n0)
-        cols = imgs * plane
-        v, dm = chunk_views(v_buf, m_buf, 36, c_in, c_out, cols)
-        split_samples(x, xs, top, left, n0, n0 + imgs)
-        _input_transform(xs, v, 0, imgs, t_buf)
-        _output_grad_transform(dy, dm, n0, imgs, tw, t_buf)
-        element_grad_products(dm, v, du, ints, scalars)
+        if need_dw:
+            split_samples(x, xs, top, left, n0, n0 + imgs)
+            _input_transform(xs, v, 0, imgs, t_buf)
+            element_grad_products(dm, v, du, ints, scalars)
         element_transposed_products(u, dm, v, ints, scalars)
         _input_adjoint(v, xs, imgs, t_buf)
         unsplit_samples(xs, dx, top, left, n0, n0 + imgs)
