@@ -25,9 +25,11 @@ def adjoint_pays(c_in: int, c_out: int, out_hw: tuple[int, int], both: bool) -> 
     in one pass where ``both``) rather than as the forward of dy. The adjoint transforms dy's c_out channels
     by A and dx's c_in by B (its split's adjoint: per plane, slower than the split on small planes); the
     forward of dy transforms dy's by B^T (split and all) and dx's by A^T. With both gradients the adjoint
-    also shares A dY A^T with the weight gradient. Measured per layer step (docs/kernels.md, "Ninth pass"):
-    faster with more outputs than inputs, and with as many on planes of 8x8 tiles or more."""
-    return c_out > c_in or (both and c_out == c_in and conv_winograd4.positions(out_hw) >= 64)
+    also shares A dY A^T with the weight gradient. Measured per layer (docs/kernels.md, "Ninth pass"): both
+    gradients faster with more outputs than inputs, and with as many on planes of 8x8 tiles or more; the
+    input gradient alone with more outputs than inputs on planes of 8x8 tiles or more."""
+    large = conv_winograd4.positions(out_hw) >= 64
+    return (c_out > c_in and (both or large)) or (both and c_out == c_in and large)
 
 
 def parts(n: int, c_in: int, c_out: int, out_hw: tuple[int, int], plan: Plan, dtype: np.dtype
