@@ -6,8 +6,9 @@ in reverse: ``dM = A dY A^T`` (``conv_winograd4._output_grad_transform``, the we
 tile's rows, then its columns), and the adjoint of the split, which adds each tile's 6x6 back into the
 input plane where the tiles overlap (``unsplit_samples``). The other way to the input gradient, the
 forward of dy with the flipped kernel, transforms the c_out channels of dy by B^T (split and all) and
-the c_in of dx by A^T; this one transforms dy's by A (16 elements in, no split) and dx's by B: cheaper
-where c_out > c_in (docs/kernels.md, "Ninth pass").
+the c_in of dx by A^T; this one transforms dy's by A (16 elements in, no split) and dx's by B, and
+shares A dY A^T with the weight gradient when both are wanted (``grads_images``). Where it pays:
+``conv_winograd_run.adjoint_pays`` (docs/kernels.md, "Ninth pass").
 
 Rounding: the same terms as the forward of dy, summed in another order; float32 results stay within the
 forward's tolerance of the direct sum (tests/test_conv_winograd4.py).
