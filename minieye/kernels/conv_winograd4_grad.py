@@ -1,9 +1,9 @@
 """Winograd F(4x4, 3x3)'s input gradient as the adjoint of its forward (``conv_winograd4``, read it first).
 
 The forward is ``split -> V = B^T d B -> M[k] = U[k] @ V[k] -> y = A^T M A``; its adjoint, step by step
-in reverse: ``dM = A dY A^T`` (``conv_winograd4._output_grad_transform``, the weight gradient's), ``dV[k]
-= U[k]^T @ dM[k]`` (BLAS), ``dD = B dV B^T`` per tile (``_b``: the 1-D adjoint of ``_bt``, down the
-tile's rows, then its columns), and the adjoint of the split, which adds each tile's 6x6 back into the
+in reverse: ``dM = A dY A^T`` (``conv_winograd4.output_grad_transform``, the weight gradient's),
+``dV[k] = U[k]^T @ dM[k]`` (BLAS), ``dD = B dV B^T`` per tile (``_b``: the 1-D adjoint of ``_bt``, across the
+tile's rows, then down its columns), and the adjoint of the split, which adds each tile's 6x6 back into the
 input plane where the tiles overlap (``unsplit_samples``). The other way to the input gradient, the
 forward of dy with the flipped kernel, transforms the c_out channels of dy by B^T (split and all) and
 the c_in of dx by A^T; this one transforms dy's by A (16 elements in, no split) and dx's by B, and
@@ -20,7 +20,7 @@ import numpy as np
 from ._jit import kernel
 from .conv_blas import gemm
 from .conv_winograd import chunk_views, element_grad_products, split_samples
-from .conv_winograd4 import _input_transform, _output_grad_transform
+from .conv_winograd4 import input_transform, output_grad_transform
 
 
 @kernel
@@ -71,7 +71,7 @@ def _b_rows(src, s, dst, d, count, tw):
 
 @kernel
 def _input_adjoint(dv, xs, imgs, t_buf):
-    """The adjoint of ``conv_winograd4._input_transform``: xs[i, c] (the split planes, overwritten) from
+    """The adjoint of ``conv_winograd4.input_transform``: xs[i, c] (the split planes, overwritten) from
     dv[:, c, i*P + t] (36 rows, one per tile element; P tile positions per plane) for the images i < imgs.
     Per channel, across the tiles' rows for all images at once (long runs), then down their columns
     into each image's split plane."""
@@ -162,10 +162,10 @@ def grads_images(x, top, left, dy, u, du, dx, xs, v_buf, m_buf, t_buf, ints, sca
     for n0 in range(first, last, chunk):
         imgs = min(chunk, last - n0)
         v, dm = chunk_views(v_buf, m_buf, 36, c_in, c_out, imgs * plane)
-        _output_grad_transform(dy, dm, n0, imgs, tw, t_buf)
+        output_grad_transform(dy, dm, n0, imgs, tw, t_buf)
         if need_dw:
             split_samples(x, xs, top, left, n0, n0 + imgs)
-            _input_transform(xs, v, 0, imgs, t_buf)
+            input_transform(xs, v, 0, imgs, t_buf)
             element_grad_products(dm, v, du, ints, scalars)
         element_transposed_products(u, dm, v, ints, scalars)
         _input_adjoint(v, xs, imgs, t_buf)
