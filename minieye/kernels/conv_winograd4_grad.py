@@ -46,27 +46,23 @@ def _b(src, s, dst, d, count):
 def _b_rows(src, s, dst, d, count, tw):
     """``_b`` into the runs of one split column: dst[d[r] + t] for the rows r < 4 of tile position t
     (t < count), each run one tile row (tw positions) longer, where rows 4 and 5 of the tile above
-    (position t - tw) add onto rows 0 and 1 (the tiles overlap by two rows)."""
+    (position t - tw) add onto rows 0 and 1 (the tiles overlap by two rows). Two long loops (rows 0-3
+    assigned, then rows 4 and 5 added one tile row down): one loop with the first and last tile rows
+    apart ran those short parts scalar."""
     two, four, five = src.dtype.type(2), src.dtype.type(4), src.dtype.type(5)
     zero = src.dtype.type(0)
     s0, s1, s2, s3, s4, s5 = np.uint64(s[0]), np.uint64(s[1]), np.uint64(s[2]), np.uint64(s[3]), np.uint64(s[4]), np.uint64(s[5])
     d0, d1, d2, d3 = np.uint64(d[0]), np.uint64(d[1]), np.uint64(d[2]), np.uint64(d[3])
     up, n = np.uint64(tw), np.uint64(count)
-    for t in range(up):  # the first tile row: nothing above
+    for t in range(n):
         dst[d0 + t], dst[d1 + t], dst[d2 + t], dst[d3 + t], _, _ = _b_point(
             src[s0 + t], src[s1 + t], src[s2 + t], src[s3 + t], src[s4 + t], src[s5 + t], two, four, five)
-    for t in range(up, n):
-        r0, r1, r2, r3, _, _ = _b_point(src[s0 + t], src[s1 + t], src[s2 + t], src[s3 + t], src[s4 + t],
-                                        src[s5 + t], two, four, five)
-        p = t - up  # row 4 of a tile is sum_i B^T[i, 4] src[i] = src[0] + .. + src[4]; row 5 is src[5]
-        dst[d0 + t] = r0 + ((src[s0 + p] + src[s1 + p] + src[s2 + p]) + (src[s3 + p] + src[s4 + p]))
-        dst[d1 + t] = r1 + src[s5 + p]
-        dst[d2 + t], dst[d3 + t] = r2, r3
-    for t in range(n, n + up):  # the row below the last tiles: their rows 4 and 5 only
-        p = t - up
-        dst[d0 + t] = (src[s0 + p] + src[s1 + p] + src[s2 + p]) + (src[s3 + p] + src[s4 + p])
-        dst[d1 + t] = src[s5 + p]
-        dst[d2 + t], dst[d3 + t] = zero, zero
+    for t in range(n, n + up):  # the row below the last tiles: their rows 4 and 5 only (added below)
+        dst[d0 + t], dst[d1 + t], dst[d2 + t], dst[d3 + t] = zero, zero, zero, zero
+    e0, e1 = d0 + up, d1 + up
+    for t in range(n):  # row 4 of a tile is sum_i B^T[i, 4] src[i] = src[0] + .. + src[4]; row 5 is src[5]
+        dst[e0 + t] += (src[s0 + t] + src[s1 + t] + src[s2 + t]) + (src[s3 + t] + src[s4 + t])
+        dst[e1 + t] += src[s5 + t]
 
 
 @kernel
