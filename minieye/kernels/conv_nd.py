@@ -184,8 +184,8 @@ def backward(x: np.ndarray, dy: np.ndarray, w: np.ndarray, geometry: Geometry, p
     plan = plan or make_plan(x.shape, w.shape, geometry)
     if x.ndim == 4:
         return conv2d_backward(x, dy, w, geometry.plane(), plan, need_dx, need_dw)
-    return (grad_input(dy, w, x.shape[2:], geometry, plan) if need_dx else None,
-            grad_weight(x, dy, w.shape[2:], geometry, plan) if need_dw else None)
+    dw = grad_weight(x, dy, w.shape[2:], geometry, plan) if need_dw else None
+    return (grad_input(dy, w, x.shape[2:], geometry, plan) if need_dx else None), dw
 
 
 def backward_transposed(dy: np.ndarray, w: np.ndarray, x: np.ndarray, geometry: Geometry, plan: Plan | None = None,
