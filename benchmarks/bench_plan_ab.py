@@ -69,11 +69,12 @@ CASES = {  # name: (layer class, positional arguments, keyword arguments, input 
     "vgg4": ("Conv2D", (64, 64, 3), dict(padding=1), (32, 64, 16, 16)),
     "w64to32": ("Conv2D", (64, 32, 3), dict(padding=1), (16, 64, 16, 16)),
     "w64to16": ("Conv2D", (64, 16, 3), dict(padding=1), (16, 64, 16, 16)),
+    "den24": ("Conv2D", (24, 24, 3), dict(padding=1), (16, 24, 32, 32)),  # the restoration denoisers' middle layers
 }
 GROUPS = {"unet": ["down24", "up48", "down48", "up96", "down24big", "up48big", "k4s2"],
           "taps": ["taps8", "k32s2", "den5"], "rows": ["digits", "k32", "convT", "k64"],
           "small": ["digits", "lenet1", "vgg1", "den2", "den2big", "den2tile"],
-          "wino": ["k32", "k64", "vgg2", "vgg3", "vgg4", "w64to32", "w64to16"]}
+          "wino": ["k32", "k64", "vgg2", "vgg3", "vgg4", "w64to32", "w64to16", "den24"]}
 
 
 def knob_value(text: str):

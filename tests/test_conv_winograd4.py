@@ -29,7 +29,7 @@ def test_winograd4_matches_naive_loops(problem, parallel, tiny_tiles, threads):
 
 
 @pytest.mark.parametrize("shape", [(4, 64, 16, 16, 64), (2, 32, 30, 30, 32), (3, 24, 21, 13, 24), (1, 4, 130, 126, 4),
-                                   (3, 16, 20, 18, 32)])
+                                   (3, 16, 20, 18, 32), (2, 16, 32, 34, 32)])
 def test_winograd4_float32_rounding_on_realistic_magnitudes(shape):
     """ReLU'd unit-normal inputs and He-scaled weights, many channels (and a plane of more tile positions
     than one output-transform block, ``OUTPUT_RUN``): each pass within 2e-5 of the
@@ -55,6 +55,28 @@ def test_winograd4_float32_rounding_on_realistic_magnitudes(shape):
             assert value.dtype == dtype
             error = np.abs(value - want).max() / np.abs(want).max()
             assert error < bound, f"{pass_name} {np.dtype(dtype).name}: {error:.1e} of the largest value"
+
+
+@pytest.mark.parametrize("n, c_in, c_out, h, w, padding", [(2, 3, 5, 8, 8, 1), (3, 4, 7, 9, 11, 1), (2, 2, 6, 13, 6, 0),
+                                                          (1, 3, 4, 7, 5, 2), (2, 3, 4, 4, 4, 1), (1, 2, 3, 3, 3, 1),
+                                                          (2, 1, 2, 17, 9, 3), (7, 5, 3, 10, 10, 1)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_adjoint_input_gradient_matches_the_forward_of_dy(n, c_in, c_out, h, w, padding, threads):
+    """The input gradient as the adjoint of the forward (alone, and with the weight gradient in one pass)
+    against the forward of dy with the flipped kernel, whatever the channels, paddings 0-3, odd sides and
+    partial tiles; the one-pass weight gradient against the separate pass, bit for bit."""
+    from minieye.kernels import conv_direct, conv_winograd_run as run
+    rng = np.random.default_rng(n * h + w)
+    x, weight = rng.standard_normal((n, c_in, h, w)), rng.standard_normal((c_out, c_in, 3, 3))
+    dy = rng.standard_normal((n, c_out, h + 2 * padding - 2, w + 2 * padding - 2))
+    with me.options(conv_algorithm="winograd4"):
+        p = dataclasses.replace(plan(x.shape, weight.shape, Geometry((1, 1), (padding,) * 2, (1, 1), 1)), threads=threads)
+    want = run.forward(dy, conv_direct.flip_transposed(weight, 1), (2 - padding,) * 2, p, np.zeros(c_in), np.empty_like(x))
+    alone, both = run.grad_input4(dy, weight, (padding,) * 2, p, np.empty_like(x)), np.empty_like(x)
+    dw = run.grads4(x, dy, weight, (padding,) * 2, p, both)
+    for got in (alone, both):
+        assert np.abs(got - want).max() <= 1e-13 * np.abs(want).max()
+    np.testing.assert_array_equal(dw, run.grad_weight(x, dy, (padding,) * 2, dataclasses.replace(p, winograd_grad_weight=True)))
 
 
 @pytest.mark.parametrize("padding", [0, 1])

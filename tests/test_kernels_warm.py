@@ -14,8 +14,7 @@ def test_warm_up_runs_every_kernel_and_restores_the_thresholds():
     assert me.options.snapshot() == before
     # GEMM per sample and over blocks of samples, products per tap or shift, F(4x4)'s adjoint passes
     for kernel in (conv_gemm.forward_and_grad_weight, conv_gemm.grad_input, conv_blocks.forward_and_grad_weight,
-                   conv_blocks.grad_input, conv_taps.forward, conv_taps.grad_input, conv_winograd4_grad.grads_images,
-                   conv_winograd4_grad.grad_input_images):
+                   conv_blocks.grad_input, conv_taps.forward, conv_taps.grad_input, conv_winograd4_grad.grads_images):
         assert kernel.signatures
 
 

@@ -298,8 +298,8 @@ def conv2d_backward(x: np.ndarray, dy: np.ndarray, w: np.ndarray, geometry: Geom
             and conv_winograd_run.adjoint_pays(x.shape[1], dy.shape[1], dy.shape[2:], True)):
         dx = np.empty_like(x)
         return dx, conv_winograd_run.grads4(x, dy, w, (geometry.pad_h, geometry.pad_w), plan, dx)
-    return (conv2d_grad_input(dy, w, x.shape[2:], geometry, plan) if need_dx else None,
-            conv2d_grad_weight(x, dy, w.shape[2:], geometry, plan) if need_dw else None)
+    dw = conv2d_grad_weight(x, dy, w.shape[2:], geometry, plan) if need_dw else None
+    return (conv2d_grad_input(dy, w, x.shape[2:], geometry, plan) if need_dx else None), dw
 
 
 def conv2d_backward_transposed(dy: np.ndarray, w: np.ndarray, x: np.ndarray, geometry: Geometry,

@@ -116,7 +116,7 @@ def _split(r, j, th1, tw):
 
 
 @kernel
-def _input_transform(xs, v, n0, imgs, t_buf):
+def input_transform(xs, v, n0, imgs, t_buf):
     """v[k, c, i*P + t] = (B^T d B)[k // 6, k % 6] for tile position t of image n0 + i, channel c (P tile
     positions per plane). Per channel, down each column of every image's tiles (t[r, j] = sum_r' B^T[r, r']
     d[r', j], into t_buf[(6*r + j) * run + i*P], run = imgs * P), then across the rows of all images'
@@ -202,7 +202,7 @@ def forward_images(x, top, left, u, bias, y, xs, v_buf, m_buf, t_buf, ints, scal
         cols = imgs * plane
         v, m = chunk_views(v_buf, m_buf, 36, c_in, c_out, cols)
         split_samples(x, xs, top, left, n0, n0 + imgs)
-        _input_transform(xs, v, 0, imgs, t_buf)
+        input_transform(xs, v, 0, imgs, t_buf)
         element_products(u, v, m, ints, scalars)
         _output_transform(m, y, n0, imgs, tw, bias, t_buf)
 
@@ -220,7 +220,7 @@ def _a_interleaved(src, s, dst, d, count):
 
 
 @kernel
-def _output_grad_transform(dy, dm, n0, imgs, tw, t_buf):
+def output_grad_transform(dy, dm, n0, imgs, tw, t_buf):
     """dm[k, o, i*P + t] = (A dY A^T)[k // 6, k % 6], dY the 4x4 block of dy at tile position t of image
     n0 + i, channel o (zero beyond dy): the adjoint of ``_output_transform``, over the same blocks of
     output channels. Each row of dy is copied into its tiles' interleaved rows (t_buf[y_runs + 4 *
@@ -270,6 +270,6 @@ def grad_weight_images(x, top, left, dy, du, xs, v_buf, m_buf, t_buf, ints, scal
         cols = imgs * plane
         v, dm = chunk_views(v_buf, m_buf, 36, c_in, c_out, cols)
         split_samples(x, xs, top, left, n0, n0 + imgs)
-        _input_transform(xs, v, 0, imgs, t_buf)
-        _output_grad_transform(dy, dm, n0, imgs, tw, t_buf)
+        input_transform(xs, v, 0, imgs, t_buf)
+        output_grad_transform(dy, dm, n0, imgs, tw, t_buf)
         element_grad_products(dm, v, du, ints, scalars)

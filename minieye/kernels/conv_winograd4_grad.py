@@ -1,13 +1,14 @@
 """Winograd F(4x4, 3x3)'s input gradient as the adjoint of its forward (``conv_winograd4``, read it first).
 
 The forward is ``split -> V = B^T d B -> M[k] = U[k] @ V[k] -> y = A^T M A``; its adjoint, step by step
-in reverse: ``dM = A dY A^T`` (``conv_winograd4._output_grad_transform``, the weight gradient's), ``dV[k]
-= U[k]^T @ dM[k]`` (BLAS), ``dD = B dV B^T`` per tile (``_b``: the 1-D adjoint of ``_bt``, down the
-tile's rows, then its columns), and the adjoint of the split, which adds each tile's 6x6 back into the
+in reverse: ``dM = A dY A^T`` (``conv_winograd4.output_grad_transform``, the weight gradient's),
+``dV[k] = U[k]^T @ dM[k]`` (BLAS), ``dD = B dV B^T`` per tile (``_b``: the 1-D adjoint of ``_bt``, across the
+tile's rows, then down its columns), and the adjoint of the split, which adds each tile's 6x6 back into the
 input plane where the tiles overlap (``unsplit_samples``). The other way to the input gradient, the
 forward of dy with the flipped kernel, transforms the c_out channels of dy by B^T (split and all) and
-the c_in of dx by A^T; this one transforms dy's by A (16 elements in, no split) and dx's by B: cheaper
-where c_out > c_in (docs/kernels.md, "Ninth pass").
+the c_in of dx by A^T; this one transforms dy's by A (16 elements in, no split) and dx's by B, and
+shares A dY A^T with the weight gradient when both are wanted (``grads_images``). Where it pays:
+``conv_winograd_run.adjoint_pays`` (docs/kernels.md, "Ninth pass").
 
 Rounding: the same terms as the forward of dy, summed in another order; float32 results stay within the
 forward's tolerance of the direct sum (tests/test_conv_winograd4.py).
@@ -19,7 +20,7 @@ import numpy as np
 from ._jit import kernel
 from .conv_blas import gemm
 from .conv_winograd import chunk_views, element_grad_products, split_samples
-from .conv_winograd4 import _input_transform, _output_grad_transform
+from .conv_winograd4 import input_transform, output_grad_transform
 
 
 @kernel
@@ -45,32 +46,28 @@ def _b(src, s, dst, d, count):
 def _b_rows(src, s, dst, d, count, tw):
     """``_b`` into the runs of one split column: dst[d[r] + t] for the rows r < 4 of tile position t
     (t < count), each run one tile row (tw positions) longer, where rows 4 and 5 of the tile above
-    (position t - tw) add onto rows 0 and 1 (the tiles overlap by two rows)."""
+    (position t - tw) add onto rows 0 and 1 (the tiles overlap by two rows). Two long loops (rows 0-3
+    assigned, then rows 4 and 5 added one tile row down): one loop with the first and last tile rows
+    apart ran those short parts scalar."""
     two, four, five = src.dtype.type(2), src.dtype.type(4), src.dtype.type(5)
     zero = src.dtype.type(0)
     s0, s1, s2, s3, s4, s5 = np.uint64(s[0]), np.uint64(s[1]), np.uint64(s[2]), np.uint64(s[3]), np.uint64(s[4]), np.uint64(s[5])
     d0, d1, d2, d3 = np.uint64(d[0]), np.uint64(d[1]), np.uint64(d[2]), np.uint64(d[3])
     up, n = np.uint64(tw), np.uint64(count)
-    for t in range(up):  # the first tile row: nothing above
+    for t in range(n):
         dst[d0 + t], dst[d1 + t], dst[d2 + t], dst[d3 + t], _, _ = _b_point(
             src[s0 + t], src[s1 + t], src[s2 + t], src[s3 + t], src[s4 + t], src[s5 + t], two, four, five)
-    for t in range(up, n):
-        r0, r1, r2, r3, _, _ = _b_point(src[s0 + t], src[s1 + t], src[s2 + t], src[s3 + t], src[s4 + t],
-                                        src[s5 + t], two, four, five)
-        p = t - up  # row 4 of a tile is sum_i B^T[i, 4] src[i] = src[0] + .. + src[4]; row 5 is src[5]
-        dst[d0 + t] = r0 + ((src[s0 + p] + src[s1 + p] + src[s2 + p]) + (src[s3 + p] + src[s4 + p]))
-        dst[d1 + t] = r1 + src[s5 + p]
-        dst[d2 + t], dst[d3 + t] = r2, r3
-    for t in range(n, n + up):  # the row below the last tiles: their rows 4 and 5 only
-        p = t - up
-        dst[d0 + t] = (src[s0 + p] + src[s1 + p] + src[s2 + p]) + (src[s3 + p] + src[s4 + p])
-        dst[d1 + t] = src[s5 + p]
-        dst[d2 + t], dst[d3 + t] = zero, zero
+    for t in range(n, n + up):  # the row below the last tiles: their rows 4 and 5 only (added below)
+        dst[d0 + t], dst[d1 + t], dst[d2 + t], dst[d3 + t] = zero, zero, zero, zero
+    e0, e1 = d0 + up, d1 + up
+    for t in range(n):  # row 4 of a tile is sum_i B^T[i, 4] src[i] = src[0] + .. + src[4]; row 5 is src[5]
+        dst[e0 + t] += (src[s0 + t] + src[s1 + t] + src[s2 + t]) + (src[s3 + t] + src[s4 + t])
+        dst[e1 + t] += src[s5 + t]
 
 
 @kernel
 def _input_adjoint(dv, xs, imgs, t_buf):
-    """The adjoint of ``conv_winograd4._input_transform``: xs[i, c] (the split planes, overwritten) from
+    """The adjoint of ``conv_winograd4.input_transform``: xs[i, c] (the split planes, overwritten) from
     dv[:, c, i*P + t] (36 rows, one per tile element; P tile positions per plane) for the images i < imgs.
     Per channel, across the tiles' rows for all images at once (long runs), then down their columns
     into each image's split plane."""
@@ -148,40 +145,24 @@ def element_transposed_products(u, dm, dv, ints, scalars):
 
 
 @kernel
-def grad_input_images(dy, top, left, u, dx, xs, v_buf, m_buf, t_buf, ints, scalars, first, last, chunk):
+def grads_images(x, top, left, dy, u, du, dx, xs, v_buf, m_buf, t_buf, ints, scalars, first, last, chunk, need_dw):
     """Images first .. last-1 of dx, the input gradient of the forward ``conv_winograd4.forward_images(x,
-    top, left, u, ...)``, ``chunk`` at a time. Shapes: dy (n, c_out, h_out, w_out), u (36, c_out, c_in),
-    dx (n, c_in, h, w); the scratch as ``forward_images``'s."""
+    top, left, u, ...)``, ``chunk`` at a time, and where ``need_dw`` the weight gradient's du += dM V^T
+    (``conv_winograd4.grad_weight_images``) in the same pass: dM = A dY A^T is computed once for both, and
+    V's buffer takes dV = U^T dM once the weight gradient's products have used V. Shapes: x and dx
+    (n, c_in, h, w) (x unread without ``need_dw``), dy (n, c_out, h_out, w_out), u and du (36, c_out,
+    c_in); the scratch as ``forward_images``'s."""
     c_in, th1, tw = xs.shape[1], xs.shape[4], xs.shape[5]
     c_out = u.shape[1]
     plane = (th1 - 1) * tw
     for n0 in range(first, last, chunk):
         imgs = min(chunk, last - n0)
-        cols = imgs * plane
-        dv, dm = chunk_views(v_buf, m_buf, 36, c_in, c_out, cols)
-        _output_grad_transform(dy, dm, n0, imgs, tw, t_buf)
-        element_transposed_products(u, dm, dv, ints, scalars)
-        _input_adjoint(dv, xs, imgs, t_buf)
-        unsplit_samples(xs, dx, top, left, n0, n0 + imgs)
-
-
-@kernel
-def grads_images(x, top, left, dy, u, du, dx, xs, v_buf, m_buf, t_buf, ints, scalars, first, last, chunk):
-    """``conv_winograd4.grad_weight_images`` (du += dM V^T) and ``grad_input_images`` (dx) for images first
-    .. last-1 in one pass, ``chunk`` at a time: dM = A dY A^T is computed once for both, and V's buffer
-    takes dV = U^T dM once the weight gradient's products have used V. Shapes: x and dx (n, c_in, h, w),
-    dy (n, c_out, h_out, w_out), u and du (36, c_out, c_in); the scratch as ``forward_images``'s."""
-    c_in, th1, tw = xs.shape[1], xs.shape[4], xs.shape[5]
-    c_out = u.shape[1]
-    plane = (th1 - 1) * tw
-    for n0 in range(first, last, chunk):
-        imgs = min(chunk, last - n0)
-        cols = imgs * plane
-        v, dm = chunk_views(v_buf, m_buf, 36, c_in, c_out, cols)
-        split_samples(x, xs, top, left, n0, n0 + imgs)
-        _input_transform(xs, v, 0, imgs, t_buf)
-        _output_grad_transform(dy, dm, n0, imgs, tw, t_buf)
-        element_grad_products(dm, v, du, ints, scalars)
+        v, dm = chunk_views(v_buf, m_buf, 36, c_in, c_out, imgs * plane)
+        output_grad_transform(dy, dm, n0, imgs, tw, t_buf)
+        if need_dw:
+            split_samples(x, xs, top, left, n0, n0 + imgs)
+            input_transform(xs, v, 0, imgs, t_buf)
+            element_grad_products(dm, v, du, ints, scalars)
         element_transposed_products(u, dm, v, ints, scalars)
         _input_adjoint(v, xs, imgs, t_buf)
         unsplit_samples(xs, dx, top, left, n0, n0 + imgs)

@@ -25,9 +25,11 @@ def adjoint_pays(c_in: int, c_out: int, out_hw: tuple[int, int], both: bool) -> 
     in one pass where ``both``) rather than as the forward of dy. The adjoint transforms dy's c_out channels
     by A and dx's c_in by B (its split's adjoint: per plane, slower than the split on small planes); the
     forward of dy transforms dy's by B^T (split and all) and dx's by A^T. With both gradients the adjoint
-    also shares A dY A^T with the weight gradient. Measured per layer step (docs/kernels.md, "Ninth pass"):
-    faster with more outputs than inputs, and with as many on planes of 8x8 tiles or more."""
-    return c_out > c_in or (both and c_out == c_in and conv_winograd4.positions(out_hw) >= 64)
+    also shares A dY A^T with the weight gradient. Measured per layer (docs/kernels.md, "Ninth pass"): both
+    gradients faster with more outputs than inputs, and with as many on planes of 8x8 tiles or more; the
+    input gradient alone with more outputs than inputs on planes of 8x8 tiles or more."""
+    large = conv_winograd4.positions(out_hw) >= 64
+    return (c_out > c_in and (both or large)) or (both and c_out == c_in and large)
 
 
 def parts(n: int, c_in: int, c_out: int, out_hw: tuple[int, int], plan: Plan, dtype: np.dtype
@@ -91,34 +93,26 @@ def forward(x: np.ndarray, w: np.ndarray, pads: tuple[int, int], plan: Plan, shi
 def grad_input4(dy: np.ndarray, w: np.ndarray, pads: tuple[int, int], plan: Plan, dx: np.ndarray) -> np.ndarray:
     """dx of a 3x3 stride-1 convolution padded by ``pads`` as the adjoint of F(4x4, 3x3)'s forward.
     Shapes: dy (n, c_out, h_out, w_out), w (c_out, c_in, 3, 3), dx (n, c_in, h, w), written."""
-    n, c_out = dy.shape[:2]
-    chunk, edges, buffers = parts(n, w.shape[1], c_out, dy.shape[2:], plan, dy.dtype)
-    with single_threaded_blas():
-        u = conv_winograd.transform_weight(w, conv_winograd4.G)
-
-        def part(i: int) -> None:
-            conv_winograd4_grad.grad_input_images(dy, pads[0], pads[1], u, dx, *buffers[i], edges[i], edges[i + 1],
-                                                  chunk)
-
-        run_parts(part, len(buffers))
+    grads4(None, dy, w, pads, plan, dx)
     return dx
 
 
-def grads4(x: np.ndarray, dy: np.ndarray, w: np.ndarray, pads: tuple[int, int], plan: Plan,
-           dx: np.ndarray) -> np.ndarray:
-    """Both gradients of a 3x3 stride-1 convolution padded by ``pads`` by F(4x4, 3x3) in one pass over the
-    images: dx written, dw returned. Shapes: x and dx (n, c_in, h, w), dy (n, c_out, h_out, w_out),
+def grads4(x: np.ndarray | None, dy: np.ndarray, w: np.ndarray, pads: tuple[int, int], plan: Plan,
+           dx: np.ndarray) -> np.ndarray | None:
+    """The input gradient of a 3x3 stride-1 convolution padded by ``pads`` as the adjoint of F(4x4, 3x3)'s
+    forward, and with x given its weight gradient in the same pass over the images: dx written, dw (or
+    None without x) returned. Shapes: x and dx (n, c_in, h, w), dy (n, c_out, h_out, w_out),
     w (c_out, c_in, 3, 3)."""
-    n, c_in = x.shape[:2]
+    n, c_in = dx.shape[:2]
     c_out = dy.shape[1]
-    chunk, edges, buffers = parts(n, c_in, c_out, dy.shape[2:], plan, x.dtype)
-    du = np.zeros((len(buffers), conv_winograd4.ELEMENTS, c_out, c_in), dtype=x.dtype)
+    chunk, edges, buffers = parts(n, c_in, c_out, dy.shape[2:], plan, dx.dtype)
+    du = np.zeros((len(buffers), conv_winograd4.ELEMENTS, c_out if x is not None else 0, c_in), dtype=dx.dtype)
     with single_threaded_blas():
         u = conv_winograd.transform_weight(w, conv_winograd4.G)
 
         def part(i: int) -> None:
-            conv_winograd4_grad.grads_images(x, pads[0], pads[1], dy, u, du[i], dx, *buffers[i], edges[i],
-                                             edges[i + 1], chunk)
+            conv_winograd4_grad.grads_images(dx if x is None else x, pads[0], pads[1], dy, u, du[i], dx,
+                                             *buffers[i], edges[i], edges[i + 1], chunk, x is not None)
 
         run_parts(part, len(buffers))
-        return conv_winograd.grad_weight(du.sum(axis=0), conv_winograd4.G)
+        return None if x is None else conv_winograd.grad_weight(du.sum(axis=0), conv_winograd4.G)
