@@ -22,7 +22,8 @@ from .blind_estimate import ROUNDS, check_initial_kernel, estimate_kernel, pyram
 from .deconvolve import as_image, deconvolve_in_memory
 from .denoiser import denoise
 from .blind_select import embed, frames, select_kernel
-from .blind_verdict import GHOSTS_MAX, RESIDUAL_MAX, STRUCTURE_MIN, ghost_ratio, residual_ratio, structure
+from .blind_verdict import (GHOSTS_MAX, RESIDUAL_MAX, STRUCTURE_HEDGE, STRUCTURE_MIN, ghost_ratio, residual_ratio,
+                            structure)
 from .intensity import to_dtype
 from .noise import estimate_noise
 
@@ -36,7 +37,8 @@ class BlindResult:
     ``accepted`` is False when the input was returned unchanged (``reason`` says why:
     the data could not support a kernel, or the restoration was not credibly better);
     ``kernel`` is then still the estimate that was judged. ``share`` below the caller's: the
-    restoration was hedged (its ``ghosts`` ratio reached ``blind_verdict.GHOSTS_MAX``).
+    restoration was hedged (its ``ghosts`` ratio reached ``blind_verdict.GHOSTS_MAX``, or its
+    ``structure`` was under ``blind_verdict.STRUCTURE_HEDGE``).
     """
 
     image: np.ndarray
@@ -56,7 +58,7 @@ class BlindResult:
 # kernel_size=None: the square frames estimated (each about 0.6 of the next: the estimator finds a blur best
 # in a frame not much wider than it), the held-out test choosing among them
 AUTO_FRAMES = (25, 15, 9)
-HEDGE_SHARE = 0.5  # the restoration's share at most when its ghost-edge ratio reaches GHOSTS_MAX
+HEDGE_SHARE = 0.5  # the restoration's share at most when hedged (ghosts >= GHOSTS_MAX, structure < STRUCTURE_HEDGE)
 FINAL_SIGMA_FLOOR = 0.005  # the final non-blind pass regularises at least as for this noise sd
 # the final non-blind pass's prior, named so that deconvolve's default may change without changing blind's
 # results or speed (the benchmarks' true-kernel reference uses it too, so error ratios stay comparable)
@@ -86,7 +88,8 @@ def blind_deconvolve(blurred: Any, kernel_size: Any = None, *, rounds: int | Non
     kernel's gain (docs/blind.md, *Third pass*). Whatever ``share`` asks, a restoration that
     keeps much of the input's gradient correlation within the kernel's frame (residual blur,
     echoes of edges: ``blind_verdict.ghost_ratio`` at least ``GHOSTS_MAX``) is returned at
-    a share of at most ``HEDGE_SHARE`` (the record's ``share`` and ``ghosts`` say so).
+    a share of at most ``HEDGE_SHARE`` (the record's ``share`` and ``ghosts`` say so), and so is
+    one from an image with few edges above its noise (``structure`` under ``STRUCTURE_HEDGE``).
     Returns the image (shape and dtype of ``blurred``) and the kernel ((kh, kw),
     float64, non-negative, sum 1, true-convolution convention like psf.py's); with
     ``full=True`` a ``BlindResult`` record. When the data cannot support a kernel, no
@@ -147,7 +150,7 @@ def blind_deconvolve(blurred: Any, kernel_size: Any = None, *, rounds: int | Non
     # its output rarely worse than the input
     denoised = denoise(y)
     ghosts = ghost_ratio(restored, denoised, (kh, kw))
-    if ghosts >= GHOSTS_MAX:  # residual blur or echoes of edges: hedge
+    if ghosts >= GHOSTS_MAX or detail < STRUCTURE_HEDGE:  # residual blur, echoes of edges, or few edges: hedge
         share = min(share, HEDGE_SHARE)
     image = share * restored + (1.0 - share) * denoised if share < 1 else restored
     return _finish(image * scale, out_dtype, k, True, "", sigma, detail, misfit, started, full, scores,

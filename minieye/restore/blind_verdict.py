@@ -20,7 +20,8 @@ A third measure hedges rather than refuses (``ghost_ratio``): deblurring by the 
 decorrelates neighbouring gradients; a partial or misplaced kernel leaves residual blur
 and echoes of edges at offsets within the kernel's frame. Where the restoration keeps
 ``GHOSTS_MAX`` or more of the (denoised) input's gradient correlation at those offsets,
-``blind_deconvolve`` returns at most half of it, the rest the denoised input.
+``blind_deconvolve`` returns at most half of it, the rest the denoised input; so it does when
+the blurred image's ``structure`` is under ``STRUCTURE_HEDGE`` (few edges to read a kernel from).
 
 Between the first two, blind_select.py keeps the estimated kernel only when it predicts
 held-out pixels clearly better than no deblurring. The constants were chosen on the
@@ -36,6 +37,9 @@ STRUCTURE_MIN = 0.1  # gradient energy above the noise's, as a share of the nois
 RESIDUAL_MAX = 1.6  # re-blurred residual rms over the noise sd above which the restoration is refused
 SIGMA_FLOOR = 1e-3  # the noise sd assumed at least (working units): a noise-free input still has rounding
 GHOSTS_MAX = 0.5  # ghost-edge ratio (``ghost_ratio``) from which an accepted restoration is hedged
+# structure (above) under which an accepted restoration is hedged too: with few edges above the noise the
+# kernel is read from little, and a wrong one is likelier than the held-out test can tell
+STRUCTURE_HEDGE = 0.5
 
 
 def channel_planes(x: np.ndarray) -> list[np.ndarray]:
