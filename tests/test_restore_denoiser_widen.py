@@ -81,3 +81,9 @@ def test_widen_refuses_what_it_cannot_widen():
     g.output(g.add(layers.Conv2D(4, 1, 3, padding=1), h))
     with pytest.raises(ValueError, match="widen_unet.*Tanh"):
         widen_unet(g, 2)
+    g = Graph()
+    conv, relu = layers.Conv2D(4, 4, 3, padding=1), layers.ReLU()
+    h = g.add(relu, g.add(layers.Conv2D(2, 4, 3, padding=1), g.input()))
+    g.output(g.add(layers.Conv2D(4, 1, 3, padding=1), g.add(conv, g.add(conv, h))))
+    with pytest.raises(ValueError, match="widen_unet.*each appear once"):
+        widen_unet(g, 2)

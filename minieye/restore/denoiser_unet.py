@@ -126,6 +126,9 @@ def _channel_spaces(net: Graph) -> tuple[list[int | None], dict[int, int]]:
     """
     from .. import layers
     structure, steps = net.structure(), net.layers
+    used = [node[0] for node in structure["nodes"] if node is not None]
+    if len(set(used)) < len(used):  # a shared layer would need one channel map for several spaces
+        raise fail("widen_unet", "a graph whose layers each appear once", "a layer used at several nodes")
     parent: dict[int, int] = {}
 
     def root(space: int) -> int:
