@@ -2,6 +2,8 @@
 
     NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/train_denoiser.py
     python benchmarks/train_denoiser.py --epochs 2 --out out/denoiser_try.minieye   # a quick try
+    python benchmarks/train_denoiser.py --init W --widen 1.3333333333333333 --rate 5e-4 --warmup 1 --seed 2 \
+        --out out/denoiser_widened.minieye   # 24 -> 32 channels from trained weights (docs/learned_prior.md)
 
 Trains the U-Net of restore/denoiser_unet.py (24 channels at full size, 2 levels down) on
 patches of the tuning corpus only (benchmarks/denoiser_corpus.py, with 8 smooth synthetic
