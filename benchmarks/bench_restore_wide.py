@@ -7,6 +7,7 @@
     python benchmarks/bench_restore_wide.py --kwargs '{"tv_weight": 1e-3}'        # extra deconvolve arguments
     python benchmarks/bench_restore_wide.py --call mypkg.mymod:restore_fn         # any fn(blurred, kernel, **kw)
     python benchmarks/bench_restore_wide.py --seed 1 --json out/wide.json         # another noise draw; save rows
+    python benchmarks/bench_restore_wide.py --weights W        # another denoiser's weights (the learned prior)
 
 Images: 16 of scikit-image's bundled images, none of them in the tuning set named in
 issue 12 (textures, microscopy, astronomy, text, photos, a smoothed silhouette), as
@@ -43,6 +44,7 @@ import numpy as np
 from minieye import restore
 from minieye.kernels.warm import warm_up
 from minieye.restore import baselines, psf
+from minieye.restore.denoiser import use_weights
 
 # name -> (loader attribute, kind); "smooth" marks images with few sharp edges
 IMAGES = {
@@ -161,7 +163,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--call", default=None, help="module:function to benchmark instead of restore.deconvolve")
     ap.add_argument("--no-cache", action="store_true", help="recompute the baselines (cached in out/ per seed)")
     ap.add_argument("--json", default=None, help="also write every row to this JSON file")
+    ap.add_argument("--weights", default=None, help="denoiser weights instead of the shipped ones (use_weights)")
     args = ap.parse_args(argv)
+    use_weights(args.weights)
     selected = cases()
     if args.cases:
         wanted = {int(c) for c in args.cases.split(",")}
@@ -169,6 +173,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     elif args.quick:
         selected = selected[::4]
     method, label = restorer(args)
+    label += f" (weights {args.weights})" if args.weights else ""
     started = time.perf_counter()
     warm_up()  # times below are solving, not Numba's first-call compilation
     print(f"load average at start: {os.getloadavg()[0]:.1f}; kernels warm in {time.perf_counter() - started:.1f} s")

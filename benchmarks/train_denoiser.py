@@ -2,6 +2,8 @@
 
     NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/train_denoiser.py
     python benchmarks/train_denoiser.py --epochs 2 --out out/denoiser_try.minieye   # a quick try
+    python benchmarks/train_denoiser.py --init W --widen 1.3333333333333333 --rate 5e-4 --warmup 1 --seed 2 \
+        --out out/denoiser_widened.minieye   # 24 -> 32 channels from trained weights (docs/learned_prior.md)
 
 Trains the U-Net of restore/denoiser_unet.py (24 channels at full size, 2 levels down) on
 patches of the tuning corpus only (benchmarks/denoiser_corpus.py, with 8 smooth synthetic
@@ -27,6 +29,7 @@ from denoiser_corpus import load_corpus, train_validation_split  # noqa: E402
 from denoiser_recipe import build_net  # noqa: E402
 from minieye.restore.denoiser import WEIGHTS_PATH  # noqa: E402
 from minieye.restore.denoiser_training import train_denoiser  # noqa: E402
+from minieye.restore.denoiser_unet import widen_unet  # noqa: E402
 
 
 def main() -> None:
@@ -48,6 +51,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(WEIGHTS_PATH), help="where the weights go")
     parser.add_argument("--init", default=None, help="start from these saved weights (a longer run, warm restart)")
+    parser.add_argument("--widen", type=float, default=None,
+                        help="widen the --init network by this factor first (denoiser_unet.widen_unet, seed --seed)")
     parser.add_argument("--warmup", type=int, default=0,
                         help="epochs over which the rate rises linearly from 10%% (a continuation: Adam starts afresh)")
     parser.add_argument("--checkpoint", type=int, default=10,
@@ -67,13 +72,18 @@ def main() -> None:
             if args.keep_checkpoints:
                 me.io.save(net, f"out/denoiser_checkpoint_{done:04d}.minieye")
 
+    net = me.io.load(args.init) if args.init else build_net(args)
+    if args.widen is not None:
+        if not args.init:
+            parser.error("--widen needs --init (the trained network to widen)")
+        net = widen_unet(net, args.widen, seed=args.seed)
     started = time.perf_counter()
     cpu = time.process_time()
     with me.options(threads=args.threads):
         trained = train_denoiser(images, depth=args.depth, channels=args.channels,
                                  patch_size=args.patch, patches_per_epoch=args.patches, epochs=args.epochs,
                                  batch_size=args.batch, rate=args.rate, seed=args.seed, progress=True,
-                                 net=me.io.load(args.init) if args.init else build_net(args), on_epoch=checkpoint,
+                                 net=net, on_epoch=checkpoint,
                                  sigma_power=args.sigma_power, warmup=args.warmup * (args.patches // args.batch))
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     params = sum(p.value.size for p in trained.net.parameters())
