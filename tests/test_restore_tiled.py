@@ -152,6 +152,9 @@ def test_sampled_noise_estimate_is_close():
     assert abs(sampled - restore.estimate_noise(img)) < 0.002
     thin = 0.5 + 0.02 * rng.standard_normal((30, 9000))  # blocks as tall as the image allows
     assert abs(tile_source.sample_noise(thin, budget=16 * 64 * 64) - 0.02) < 0.003
+    for strip in ((1, 70000), (3, 70000), (70000, 2)):  # no 4x4 block to sample: a clear refusal
+        with pytest.raises(ValueError, match=rf"at least 4 pixels on each side.*blurred.shape == \({strip[0]}, "):
+            tile_source.sample_noise(np.zeros(strip), budget=1 << 16)
 
 
 def test_progress_bar(capsys):

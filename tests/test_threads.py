@@ -1,5 +1,6 @@
 """kernels._threads.run_blocks: contiguous blocks that cover the range once, one per thread."""
 import threading
+import time
 
 import pytest
 
@@ -65,3 +66,60 @@ def test_callers_on_several_threads_get_workers_of_their_own():
     for t in callers:
         t.join(20)
     assert sorted(seen) == [(c, i) for c in range(4) for i in range(2)]
+
+
+def _kernel_threads() -> int:
+    return sum(t.name == "minieye-kernel" and t.is_alive() for t in threading.enumerate())
+
+
+def test_a_part_that_raises_leaves_the_workers_usable():
+    """Parts raising on the workers and on the caller's thread, over and over: each error reaches the caller
+    after every part has finished, and the next calls run every part once."""
+    for round_ in range(60):
+        ran, lock = [], threading.Lock()
+        failing = round_ % 3  # 0: the caller's part raises, 1 or 2: a worker's
+
+        def part(i):
+            with lock:
+                ran.append(i)
+            if i == failing:
+                raise ValueError(f"part {i}")
+
+        with pytest.raises(ValueError, match=f"part {failing}"):
+            _threads.run_parts(part, 3)
+        assert sorted(ran) == [0, 1, 2]
+        ran.clear()
+        _threads.run_parts(lambda i: ran.append(i), 3)
+        assert sorted(ran) == [0, 1, 2]
+
+
+def test_an_interrupt_while_waiting_lets_the_parts_finish_first(monkeypatch):
+    """A KeyboardInterrupt reaching the caller while it waits for a worker: run_parts raises it only once
+    the worker's part has ended (the parts write into arrays and scratch that the caller's next call
+    reuses), and the workers of that call are retired, not handed out again."""
+    finished = []
+
+    def part(i):
+        if i:
+            time.sleep(0.05)
+            finished.append(i)
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    before = _kernel_threads()
+    for _ in range(5):
+        finished.clear()
+        with monkeypatch.context() as patch:
+            patch.setattr(_threads._Worker, "wait", interrupted)
+            with pytest.raises(KeyboardInterrupt):
+                _threads.run_parts(part, 3)
+        assert sorted(finished) == [1, 2]
+    for _ in range(100):  # the retired workers' threads end
+        if _kernel_threads() <= before:
+            break
+        time.sleep(0.01)
+    assert _kernel_threads() <= before
+    finished.clear()
+    _threads.run_parts(part, 3)
+    assert sorted(finished) == [1, 2]

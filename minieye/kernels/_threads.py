@@ -39,6 +39,8 @@ class _Worker:
     def _loop(self) -> None:
         while True:
             self.go.acquire()
+            if self.part is None:  # released without a part: retired (``_settle``)
+                return
             try:
                 self.part()
             except BaseException as error:  # handed to the caller, which re-raises it
@@ -79,24 +81,47 @@ def thread_count() -> int:
 
 def run_parts(part: Callable[[int], None], count: int) -> None:
     """Call ``part(0) ... part(count - 1)`` concurrently and wait for all of them; an exception
-    raised by any part reaches the caller after all have finished."""
+    raised by any part reaches the caller after all have finished, and so does a KeyboardInterrupt (no part
+    still writes into the caller's arrays once this returns or raises)."""
     if count <= 1:
         part(0)
         return
     with _lock:  # several callers may run parts at once: each takes workers no other caller holds
         taken = [_idle.pop() for _ in range(min(count - 1, len(_idle)))]
     workers = taken + [_Worker() for _ in range(count - 1 - len(taken))]
-    for i, worker in enumerate(workers, 1):
-        worker.start(functools.partial(part, i))
     try:
+        for i, worker in enumerate(workers, 1):
+            worker.start(functools.partial(part, i))
         part(0)
-    finally:
+    except BaseException:
+        _settle(workers)
+        raise
+    try:
         errors = [worker.wait() for worker in workers]
-        with _lock:
-            _idle.extend(workers)
+    except BaseException:
+        _settle(workers)
+        raise
+    with _lock:
+        _idle.extend(workers)
     for error in errors:
         if error is not None:
             raise error
+
+
+def _settle(workers: list[_Worker]) -> None:
+    """After an exception in the caller (a KeyboardInterrupt while it waits, or its own part raising):
+    wait, through further interrupts, until no worker still runs a part (the parts write into the caller's
+    arrays and per-thread scratch, which its next call reuses), then retire the workers, whose locks may be
+    in any state, instead of handing them out again."""
+    for worker in workers:
+        while True:
+            try:
+                while worker.part is not None:  # set just before ``go`` is released, cleared once the part ends
+                    worker.done.acquire(timeout=0.01)
+                break
+            except BaseException:  # noqa: BLE001 -- a second Ctrl-C: the part still runs; keep waiting
+                continue
+        worker.go.release()  # with no part: the thread ends
 
 
 def run_blocks(body: Callable[[int, int], None], count: int, threads: int | None = None) -> None:

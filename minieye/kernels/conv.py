@@ -288,7 +288,7 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], 
 
 
 def conv2d_backward(x: np.ndarray, dy: np.ndarray, w: np.ndarray, geometry: Geometry, plan: Plan | None = None,
-                    need_dx: bool = True, need_dw: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
+                    *, need_dx: bool = True, need_dw: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Both gradients of ``y = conv2d(x, w)``: (dx, or None unless ``need_dx``; dw, or None unless
     ``need_dw``). Shapes: x (n, c_in, h, w), dy (n, c_out, h_out, w_out), w (c_out, c_in/g, kh, kw) -> dx
     like x, dw like w. F(4x4, 3x3) computes both in one pass over the images (dy transformed once, for both)

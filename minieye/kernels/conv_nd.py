@@ -193,7 +193,7 @@ def backward(x: np.ndarray, dy: np.ndarray, w: np.ndarray, geometry: Geometry, p
         return conv_small.backward(x if need_dw else None, dy, w if need_dx else None, tuple(w.shape[2:]),
                                    geometry.plane(), plan.threads, need_db=need_db)
     if x.ndim == 4:
-        dx, dw = conv2d_backward(x, dy, w, geometry.plane(), plan, need_dx, need_dw)
+        dx, dw = conv2d_backward(x, dy, w, geometry.plane(), plan, need_dx=need_dx, need_dw=need_dw)
     else:
         dw = grad_weight(x, dy, w.shape[2:], geometry, plan) if need_dw else None
         dx = grad_input(dy, w, x.shape[2:], geometry, plan) if need_dx else None

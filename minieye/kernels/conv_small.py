@@ -308,8 +308,9 @@ def _layout(c_in: int, c_out: int, hw: tuple[int, int], kernel_hw: tuple[int, in
 
 class _Chunks(NamedTuple):
     """How one call's work is cut: ``count`` chunks of ``size`` whole samples each or, for one image, of one
-    of ``row_blocks`` blocks of its rows; the threads to run (no more than chunks) and their counter (a cache
-    line of its own). The chunks do not depend on the thread count, so neither do the sums."""
+    of ``row_blocks`` blocks of its rows; the threads to run (no more than chunks) and their counter (element 0
+    of 64 bytes, fresh per call; not aligned to a cache line). The chunks do not depend on the thread count, so
+    neither do the sums."""
 
     size: int
     row_blocks: int | None

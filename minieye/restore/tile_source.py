@@ -66,6 +66,9 @@ def sample_noise(blurred: Any, budget: int, volume: bool = False, kernel: Any = 
     h, w = blurred.shape[:2]
     if h * w <= budget:
         return estimate_noise(read_box(blurred, (0, h, 0, w)), kernel=kernel)
+    if min(h, w) < 4:  # no 4x4 block to sample (as estimate_noise refuses such an image whole)
+        raise fail("deconvolve", "blurred at least 4 pixels on each side to estimate its noise (or noise_sigma "
+                   "given)", f"blurred.shape == {tuple(blurred.shape)}")
     # even sides, so no 2x2 Haar block straddles two sampled blocks; small, so many places are seen
     bh, bw = min(64, h - h % 2), min(64, w - w % 2)
     per_side = max(1, int(math.sqrt(max(1, budget // (bh * bw)))))
