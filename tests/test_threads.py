@@ -123,3 +123,20 @@ def test_an_interrupt_while_waiting_lets_the_parts_finish_first(monkeypatch):
     finished.clear()
     _threads.run_parts(part, 3)
     assert sorted(finished) == [1, 2]
+
+
+def test_the_poll_sees_a_flag_set_by_another_thread_and_gives_up_without_one():
+    import numpy as np
+    flags = np.zeros(16, dtype=np.int64)
+    assert not _threads._spin_until_set(flags, 8, 1000)  # nothing set: gives up after its polls
+    setter = threading.Timer(0.02, lambda: flags.__setitem__(8, 1))
+    setter.start()
+    assert _threads._spin_until_set(flags, 8, 10**12)  # would poll for hours unless it sees the store
+    setter.join()
+
+
+def test_many_hand_offs_in_a_row_each_run_every_part_once():
+    counts = [0] * 3
+    for _ in range(300):  # workers still polling from the last call, and ones that blocked
+        _threads.run_parts(lambda i: counts.__setitem__(i, counts[i] + 1), 3)
+    assert counts == [300, 300, 300]

@@ -53,12 +53,23 @@ def block_size(out_hw: tuple[int, int], chunk: int) -> int:
     return 4 * positions(out_hw)
 
 
+_krons: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _kron(g: np.ndarray) -> np.ndarray:
+    """kron(g, g) of a weight transform, kept per array (10 us to build, three builds a training step)."""
+    kept = _krons.get(id(g))
+    if kept is None or kept[0] is not g:
+        kept = _krons[id(g)] = (g, np.kron(g, g))
+    return kept[1]
+
+
 def transform_weight(w: np.ndarray, g: np.ndarray = G) -> np.ndarray:
     """U[a*i + j, o, c] = (g w[o, c] g^T)[i, j] for the a x 3 weight transform ``g`` (this module's G,
     or F(4x4, 3x3)'s), computed in float64 and stored in w's dtype.
     Shapes: w (c_out, c_in, 3, 3) -> (a*a, c_out, c_in)."""
     # one product over all channel pairs, by kron(g, g) (a*a x 9): an einsum of the three factors took ms
-    u = np.kron(g, g) @ w.astype(np.float64).reshape(-1, 9).T
+    u = _kron(g) @ w.astype(np.float64).reshape(-1, 9).T
     return np.ascontiguousarray(u.reshape(g.shape[0] ** 2, w.shape[0], w.shape[1]), dtype=w.dtype)
 
 
@@ -301,5 +312,5 @@ def grad_weight_images(x, top, left, dy, du, xs, dys, v_buf, m_buf, y_buf, ints,
 def grad_weight(du: np.ndarray, g: np.ndarray = G) -> np.ndarray:
     """dw[o, c] = g^T dU[o, c] g (the adjoint of ``transform_weight``), in float64, stored in du's
     dtype. Shapes: du (a*a, c_out, c_in) -> (c_out, c_in, 3, 3)."""
-    dw = du.astype(np.float64).reshape(g.shape[0] ** 2, -1).T @ np.kron(g, g)  # (pairs, 9), as transform_weight
+    dw = du.astype(np.float64).reshape(g.shape[0] ** 2, -1).T @ _kron(g)  # (pairs, 9), as transform_weight
     return np.ascontiguousarray(dw.reshape(du.shape[1], du.shape[2], 3, 3), dtype=du.dtype)
