@@ -19,7 +19,10 @@ Every pair runs one step of each side, the order swapped every pair, so that bot
 caches and the same load; each step's forward and backward are timed apart (``--clock cpu``: this
 process's CPU time, with ``--threads 1``; ``--total-cpu``: CPU time at any thread count, so that
 ``--a threads=1 --b threads=2 --threads 2 --total-cpu`` measures the CPU a layer's split into two
-threads costs). Printed per case: each side's median forward / backward
+threads costs). ``--gap-ms``: an untimed pause before each step, so that one side's
+worker threads, still polling for their next part after its step (``kernels._threads``), have gone to
+sleep before the other side's step starts (without it, a side whose workers poll takes the cores the
+other's step begins on). Printed per case: each side's median forward / backward
 / step in ms and the medians of the pair ratios B / A (the figure to go by on a noisy machine).
 """
 from __future__ import annotations
@@ -146,7 +149,7 @@ class Side:
             return middle - start, clock() - middle
 
 
-def compare(case: str, packages: tuple, settings: tuple[dict, dict], pairs: int, clock) -> None:
+def compare(case: str, packages: tuple, settings: tuple[dict, dict], pairs: int, clock, gap_s: float = 0.0) -> None:
     x = np.random.default_rng(0).standard_normal(CASES[case][3]).astype(np.float32)
     a, b = (Side(p, s, case, x) for p, s in zip(packages, settings))
     for side in (a, b, a, b):  # compile or load, fill the caches
@@ -154,6 +157,8 @@ def compare(case: str, packages: tuple, settings: tuple[dict, dict], pairs: int,
     times = {a: [], b: []}
     for k in range(pairs):
         for side in ((a, b) if k % 2 == 0 else (b, a)):
+            if gap_s:
+                time.sleep(gap_s)
             times[side].append(side.step(clock))
     ta, tb = np.array(times[a]) * 1e3, np.array(times[b]) * 1e3  # (pairs, 2): forward, backward
     ta, tb = np.column_stack([ta, ta.sum(1)]), np.column_stack([tb, tb.sum(1)])
@@ -176,6 +181,9 @@ def main() -> None:
     parser.add_argument("--base", metavar="REV_OR_PATH", help="side A runs this tree of minieye")
     parser.add_argument("--total-cpu", action="store_true",
                         help="CPU time summed over --threads threads: what splitting a layer costs, not its speed")
+    parser.add_argument("--gap-ms", type=float, default=0.0,
+                        help="an untimed pause before each step: longer than one side's worker threads poll after a "
+                             "hand-off, so that they do not take the other side's cores (kernels._threads: 0.2 ms)")
     args = parser.parse_args()
     cases = [c for name in args.cases for c in GROUPS.get(name, [name])]
     unknown = sorted(set(cases) - set(CASES))
@@ -194,7 +202,7 @@ def main() -> None:
           f"clock {'total CPU' if args.total_cpu else args.clock}, {args.pairs} pairs, float32")
     with threadpool_limits(args.threads):
         for case in cases:
-            compare(case, packages, (knobs(args.a), knobs(args.b)), args.pairs, clock)
+            compare(case, packages, (knobs(args.a), knobs(args.b)), args.pairs, clock, args.gap_ms / 1e3)
 
 
 if __name__ == "__main__":
