@@ -137,6 +137,8 @@ def test_the_poll_sees_a_flag_set_by_another_thread_and_gives_up_without_one():
 
 def test_many_hand_offs_in_a_row_each_run_every_part_once():
     counts = [0] * 3
-    for _ in range(300):  # workers still polling from the last call, and ones that blocked
+    for k in range(300):  # workers still polling from the last call, and (after a pause) ones that blocked
+        if k % 50 == 0:
+            time.sleep(0.002)
         _threads.run_parts(lambda i: counts.__setitem__(i, counts[i] + 1), 3)
     assert counts == [300, 300, 300]
