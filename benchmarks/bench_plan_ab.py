@@ -19,10 +19,9 @@ Every pair runs one step of each side, the order swapped every pair, so that bot
 caches and the same load; each step's forward and backward are timed apart (``--clock cpu``: this
 process's CPU time, with ``--threads 1``; ``--total-cpu``: CPU time at any thread count, so that
 ``--a threads=1 --b threads=2 --threads 2 --total-cpu`` measures the CPU a layer's split into two
-threads costs). ``--gap-ms``: an untimed pause before each step, so that one side's
-worker threads, still polling for their next part after its step (``kernels._threads``), have gone to
-sleep before the other side's step starts (without it, a side whose workers poll takes the cores the
-other's step begins on). Printed per case: each side's median forward / backward
+threads costs). ``--gap-ms``: an untimed pause before each step, so that a side
+whose worker threads poll for a while after a step (to save the wake of the next hand-off) does not
+take the cores the other side's step begins on. Printed per case: each side's median forward / backward
 / step in ms and the medians of the pair ratios B / A (the figure to go by on a noisy machine).
 """
 from __future__ import annotations
@@ -182,8 +181,8 @@ def main() -> None:
     parser.add_argument("--total-cpu", action="store_true",
                         help="CPU time summed over --threads threads: what splitting a layer costs, not its speed")
     parser.add_argument("--gap-ms", type=float, default=0.0,
-                        help="an untimed pause before each step: longer than one side's worker threads poll after a "
-                             "hand-off, so that they do not take the other side's cores (kernels._threads: 0.2 ms)")
+                        help="an untimed pause before each step, longer than either side's worker threads poll "
+                             "after a hand-off, so that they do not take the other side's cores")
     args = parser.parse_args()
     cases = [c for name in args.cases for c in GROUPS.get(name, [name])]
     unknown = sorted(set(cases) - set(CASES))

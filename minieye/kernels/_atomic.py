@@ -1,5 +1,4 @@
-"""An atomic counter for kernels whose threads claim work as they go (``conv_small``), and a yield of the
-core for threads that poll (``_threads``).
+"""An atomic counter for kernels whose threads claim work as they go (``conv_small``).
 
 Numba has no atomic operations on the CPU; ``fetch_add`` is LLVM's ``atomicrmw add`` on one int64
 element. Threads that claim chunks of work from one counter stay balanced when one of them starts
@@ -8,12 +7,11 @@ what each chunk computes does not depend on which thread claimed it.
 """
 from __future__ import annotations
 
-from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["fetch_add", "sched_yield"]
+__all__ = ["fetch_add"]
 
 
 @intrinsic
@@ -31,15 +29,3 @@ def fetch_add(typingctx, counter, index, value):
         return builder.atomic_rmw("add", pointer, amount, "seq_cst")
 
     return types.int64(counter, index, value), codegen
-
-
-@intrinsic
-def sched_yield(typingctx):
-    """Let another thread that is ready to run on this core run first (the C library's ``sched_yield``;
-    returns at once when none is). A thread polling for a flag calls it so that the thread which is to
-    set the flag, if the scheduler queued it behind the poller on the same core, is not kept waiting."""
-    def codegen(context, builder, signature, args):
-        function = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []), "sched_yield")
-        return builder.call(function, [])
-
-    return types.int32(), codegen

@@ -17,29 +17,8 @@ import threading
 from typing import Callable
 
 import numba
-import numpy as np
 
-from ._atomic import fetch_add, sched_yield
-from ._jit import kernel
 from ..options import get as option
-
-# how long a thread polls for its signal before it blocks on the lock: about 0.2 ms at 25 ns a poll, within which
-# a step's next hand-off, or the other part's end, often comes (a blocked thread took 20-25 us to wake here)
-_SPINS = 8_000
-_GO, _DONE = 0, 8  # a worker's two flags, a cache line apart
-
-
-@kernel
-def _spin_until_set(flags, index, spins):
-    """Poll ``flags[index]`` (without the GIL) until it is non-zero, at most ``spins`` times, yielding the
-    core every 16 polls: the scheduler may queue a woken thread (the one to set the flag) on the poller's core."""
-    for i in range(spins):
-        if fetch_add(flags, index, 0) != 0:
-            return True
-        if i % 16 == 15:
-            sched_yield()
-    return False
-
 
 _lock = threading.Lock()
 
@@ -47,24 +26,19 @@ _lock = threading.Lock()
 class _Worker:
     """A thread that runs one part at a time, handed over through two plain locks: ``go`` released
     starts it, ``done`` released says it finished. A hand-off is one wake each way, without a
-    ThreadPoolExecutor's queue and futures, which took longer (docs/kernels.md, "Ninth pass"); a flag set
-    just before each release lets the waiting side poll for a while first instead of sleeping (a wake took
-    20-25 us: "Ninth pass, two threads")."""
+    ThreadPoolExecutor's queue and futures, which took longer (docs/kernels.md, "Ninth pass")."""
 
     def __init__(self) -> None:
         self.go, self.done = threading.Lock(), threading.Lock()
         self.go.acquire()
         self.done.acquire()
-        self.flags = np.zeros(16, dtype=np.int64)  # _GO and _DONE set just before the locks are released
         self.part: Callable[[], None] | None = None
         self.error: BaseException | None = None
         threading.Thread(target=self._loop, name="minieye-kernel", daemon=True).start()
 
     def _loop(self) -> None:
         while True:
-            _spin_until_set(self.flags, _GO, _SPINS)
             self.go.acquire()
-            self.flags[_GO] = 0
             if self.part is None:  # released without a part: retired (``_settle``)
                 return
             try:
@@ -73,19 +47,15 @@ class _Worker:
                 self.error = error
             finally:
                 self.part = None
-                self.flags[_DONE] = 1
                 self.done.release()
 
     def start(self, part: Callable[[], None]) -> None:
         self.part = part
-        self.flags[_GO] = 1
         self.go.release()
 
     def wait(self) -> BaseException | None:
         """Wait for the part to finish; its exception, if it raised one."""
-        _spin_until_set(self.flags, _DONE, _SPINS)
         self.done.acquire()
-        self.flags[_DONE] = 0
         error, self.error = self.error, None
         return error
 
