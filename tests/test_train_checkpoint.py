@@ -238,7 +238,7 @@ def test_adamw_params_are_saved_by_position_and_resumed_only_with_the_same_list(
 
 
 @pytest.mark.parametrize("name", ["adam-batch", "lbfgs-batch", "lbfgs-full-f64"])
-def test_a_monitor_that_raises_leaves_a_run_that_continues_exactly(name):
+def test_a_monitor_that_raises_leaves_a_run_that_continues_exactly(name, tmp_path):
     config = CONFIGS[name]
     net_a, trainer_a = trainer_for(config)
     straight = trainer_a.run(max_iterations=16)
@@ -249,11 +249,14 @@ def test_a_monitor_that_raises_leaves_a_run_that_continues_exactly(name):
             raise OSError("No space left on device")
 
     failed, seen = [], []
-    net_b, trainer_b = trainer_for(config, monitors=[train.Callback(disk_full_once),
+    bar, log = train.ProgressBar(), train.History(tmp_path / "log.json", every=100)
+    net_b, trainer_b = trainer_for(config, monitors=[bar, log, train.Callback(disk_full_once),
                                                      train.Callback(lambda t, r: seen.append(r.iteration) and None)])
     with pytest.raises(OSError, match="No space left"):
         trainer_b.run(max_iterations=16)
     assert seen == [1, 2, 3, 4, 5]  # the monitors after the failing one still saw its iteration
+    assert bar._bar is None  # the progress bar is closed, not left open beside the next run's
+    assert [row["iteration"] for row in json.loads((tmp_path / "log.json").read_text())["history"]] == [1, 2, 3, 4, 5]
     continued = trainer_b.run(max_iterations=11)  # the optimizer's memory, batch order and history continue
     assert continued.iterations == 16 and fingerprint(continued) == fingerprint(straight)
     for pa, pb in zip(net_a.parameters(), net_b.parameters()):

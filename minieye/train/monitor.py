@@ -46,6 +46,10 @@ class Monitor:
     def finish(self, trainer: Any, result: Any) -> None:
         pass
 
+    def abort(self, trainer: Any, error: BaseException) -> None:
+        """The run stops with ``error`` (a monitor's or the problem's), which ``run`` then raises: release
+        what the run holds open (``finish`` is not called, and the next ``run()`` continues exactly)."""
+
     def state_dict(self) -> dict[str, Any]:
         return {}
 
@@ -107,6 +111,9 @@ class ProgressBar(Monitor):
         stop = f" ({result.stop_reason})"
         self._close(stop if self._summary is not None else f"loss={result.loss:.4g}{stop}")
 
+    def abort(self, trainer: Any, error: BaseException) -> None:
+        self._close(f" ({type(error).__name__})")
+
 
 def _strict(value: Any) -> Any:
     """``value`` with NaN and infinite floats as None: strict JSON (``null``), which every reader
@@ -159,6 +166,10 @@ class History(Monitor):
     def finish(self, trainer: Any, result: Any) -> None:
         if self.path is not None:
             self.write(result)
+
+    def abort(self, trainer: Any, error: BaseException) -> None:
+        if self.path is not None:  # the iterations so far are kept on disk
+            self.write()
 
     def write(self, result: Any = None) -> None:
         rows = [r.as_dict() for r in self.records]

@@ -284,6 +284,10 @@ class Trainer(AheadSteps):
                                                  gradient_tolerance, tolerance, patience, started)
                 except KeyboardInterrupt:  # Ctrl-C: keep the last good point and report, like any other stop
                     reason, message = "interrupted", f"interrupted by the user after {self.iteration} iterations"
+        except BaseException as error:  # a monitor's or the problem's error: the monitors release what they hold
+            for m in self.monitors:
+                m.abort(self, error)
+            raise
         finally:  # also when a monitor raised: the state stays that of the last iteration, which run() continues
             if self.current is not None:
                 self.problem.set_vector(self.current.x)  # the last good point, even after a failed trial
