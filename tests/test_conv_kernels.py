@@ -187,8 +187,8 @@ def _check_against_naive(problem, algorithm, parallel, tiny_tiles):
         dx = kconv.conv2d_grad_input(dy, w, (h, wd), g)
         dw = kconv.conv2d_grad_weight(x, dy, w.shape[2:], g)
         dx_t, dw_t = kconv.conv2d_backward_transposed(x, w, dy, g)
-        dx_b, dw_b = kconv.conv2d_backward(x, dy, w, g)  # both at once (F(4x4): one pass)
-        dx_only, no_dw = kconv.conv2d_backward(x, dy, w, g, need_dw=False)
+        dx_b, dw_b, _ = kconv.conv2d_backward(x, dy, w, g)  # both at once (F(4x4): one pass)
+        dx_only, no_dw, _ = kconv.conv2d_backward(x, dy, w, g, need_dw=False)
     assert no_dw is None
     assert all(a.dtype == x.dtype for a in (y, dx, dw, dx_t, dw_t, dx_b, dw_b))
     for got, want in ((dx_b, dx_ref), (dw_b, dw_ref), (dx_only, dx_ref)):

@@ -28,17 +28,15 @@ here (``minieye.functional.conv`` does it); arrays are C-contiguous, of one floa
 """
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
 
 from ..checks import check_out
-from . import conv_small
 from .conv import conv2d_backward, conv2d_backward_transposed, conv2d_forward, conv2d_grad_input, \
-    conv2d_grad_weight
+    conv2d_grad_weight, grad_bias
 from .conv_geometry import Geometry, output_size
-from .conv_plan import Algorithm, Plan, plan as make_plan
+from .conv_plan import Plan, plan as make_plan
 
 __all__ = ["forward", "grad_input", "grad_weight", "grad_bias", "backward", "backward_transposed"]
 
@@ -182,29 +180,15 @@ def backward(x: np.ndarray, dy: np.ndarray, w: np.ndarray, geometry: Geometry, p
              *, need_dx: bool = True, need_dw: bool = True, need_db: bool = False
              ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """A convolution layer's gradients, ``(grad_input, grad_weight, grad_bias)``, each None unless asked for
-    (grad_bias: dy summed over all but its channel axis). Where the plan is SMALL all three come from one
-    pass over the samples (``conv_small.backward``: one hand-off to the threads instead of two, dy read
-    once); other 2-D plans go through ``kernels.conv.conv2d_backward`` (F(4x4, 3x3) may compute both
-    gradients in one pass). Shapes: x (N, C_in, *size), dy (N, C_out, *out), w (C_out, C_in/g, *kernel)
-    -> dx like x, dw like w, db (C_out,)."""
+    (grad_bias: dy summed over all but its channel axis). 2-D: ``kernels.conv.conv2d_backward`` (SMALL and
+    F(4x4, 3x3) compute them in one pass). Shapes: x (N, C_in, *size), dy (N, C_out, *out),
+    w (C_out, C_in/g, *kernel) -> dx like x, dw like w, db (C_out,)."""
     plan = plan or make_plan(x.shape, w.shape, geometry)
-    if (plan.algorithm is Algorithm.SMALL and x.ndim == 4 and x.shape[2:] == dy.shape[2:]
-            and (need_dw or need_dx)):
-        return conv_small.backward(x if need_dw else None, dy, w if need_dx else None, tuple(w.shape[2:]),
-                                   geometry.plane(), plan.threads, need_db=need_db)
     if x.ndim == 4:
-        dx, dw = conv2d_backward(x, dy, w, geometry.plane(), plan, need_dx=need_dx, need_dw=need_dw)
-    else:
-        dw = grad_weight(x, dy, w.shape[2:], geometry, plan) if need_dw else None
-        dx = grad_input(dy, w, x.shape[2:], geometry, plan) if need_dx else None
+        return conv2d_backward(x, dy, w, geometry.plane(), plan, need_dx=need_dx, need_dw=need_dw, need_db=need_db)
+    dw = grad_weight(x, dy, w.shape[2:], geometry, plan) if need_dw else None
+    dx = grad_input(dy, w, x.shape[2:], geometry, plan) if need_dx else None
     return dx, dw, (grad_bias(dy) if need_db else None)
-
-
-def grad_bias(dy: np.ndarray) -> np.ndarray:
-    """dy (N, C, *size) summed over all but its channel axis -> (C,)."""
-    # einsum sums in SIMD blocks: 4x faster than sum(axis=(0, 2, 3)) and as accurate here (explicit lengths:
-    # reshape cannot infer -1 for an empty batch)
-    return np.einsum("ncl->c", dy.reshape(dy.shape[:2] + (math.prod(dy.shape[2:]),)))
 
 
 def backward_transposed(dy: np.ndarray, w: np.ndarray, x: np.ndarray, geometry: Geometry, plan: Plan | None = None,
