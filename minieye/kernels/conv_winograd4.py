@@ -220,11 +220,13 @@ def _a_interleaved(src, s, dst, d, count):
 
 
 @kernel
-def output_grad_transform(dy, dm, n0, imgs, tw, t_buf):
+def output_grad_transform(dy, dm, n0, imgs, tw, t_buf, db=None):
     """dm[k, o, i*P + t] = (A dY A^T)[k // 6, k % 6], dY the 4x4 block of dy at tile position t of image
     n0 + i, channel o (zero beyond dy): the adjoint of ``_output_transform``, over the same blocks of
     output channels. Each row of dy is copied into its tiles' interleaved rows (t_buf[y_runs + 4 *
-    (a * run + position) + b], zeros past dy), then both 1-D transforms run over the block's run."""
+    (a * run + position) + b], zeros past dy), then both 1-D transforms run over the block's run.
+    ``db`` (n, c_out) given with rows: db[n0 + i, o] = the sum of dy's plane (n0 + i, o), read just
+    before its copy (the bias gradient's per-image terms; none for a db of 0 rows)."""
     c_out, cols = dm.shape[1], dm.shape[2]
     h_out, w_out = dy.shape[2], dy.shape[3]
     plane = cols // imgs
@@ -237,6 +239,12 @@ def output_grad_transform(dy, dm, n0, imgs, tw, t_buf):
         for o in range(o0, o0 + run // cols):
             for i in range(imgs):
                 dy_plane = dy[n0 + i, o].reshape(-1)
+                if db is not None:
+                    if db.shape[0] > 0:
+                        total = zero
+                        for q in range(np.uint64(h_out * w_out)):
+                            total += dy_plane[q]
+                        db[n0 + i, o] = total
                 for r in range(4 * (plane // tw)):
                     dst = np.uint64(y_runs + 4 * ((r % 4) * run + (o - o0) * cols + i * plane + (r // 4) * tw))
                     filled = np.uint64(w_out if r < h_out else 0)

@@ -145,20 +145,22 @@ def element_transposed_products(u, dm, dv, ints, scalars):
 
 
 @kernel
-def grads_images(x, top, left, dy, u, du, dx, xs, v_buf, m_buf, t_buf, ints, scalars, first, last, chunk, need_dw):
+def grads_images(x, top, left, dy, u, du, dx, xs, v_buf, m_buf, t_buf, ints, scalars, first, last, chunk, need_dw,
+                 db=None):
     """Images first .. last-1 of dx, the input gradient of the forward ``conv_winograd4.forward_images(x,
     top, left, u, ...)``, ``chunk`` at a time, and where ``need_dw`` the weight gradient's du += dM V^T
     (``conv_winograd4.grad_weight_images``) in the same pass: dM = A dY A^T is computed once for both, and
     V's buffer takes dV = U^T dM once the weight gradient's products have used V. Shapes: x and dx
     (n, c_in, h, w) (x unread without ``need_dw``), dy (n, c_out, h_out, w_out), u and du (36, c_out,
-    c_in); the scratch as ``forward_images``'s."""
+    c_in); the scratch as ``forward_images``'s. ``db`` (n, c_out) given with rows: the bias gradient's
+    per-image terms, db[i, o] = the sum of dy's plane (i, o) (``conv_winograd4.output_grad_transform``)."""
     c_in, th1, tw = xs.shape[1], xs.shape[4], xs.shape[5]
     c_out = u.shape[1]
     plane = (th1 - 1) * tw
     for n0 in range(first, last, chunk):
         imgs = min(chunk, last - n0)
         v, dm = chunk_views(v_buf, m_buf, 36, c_in, c_out, imgs * plane)
-        output_grad_transform(dy, dm, n0, imgs, tw, t_buf)
+        output_grad_transform(dy, dm, n0, imgs, tw, t_buf, db)
         if need_dw:
             split_samples(x, xs, top, left, n0, n0 + imgs)
             input_transform(xs, v, 0, imgs, t_buf)

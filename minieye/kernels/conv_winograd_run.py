@@ -98,21 +98,26 @@ def grad_input4(dy: np.ndarray, w: np.ndarray, pads: tuple[int, int], plan: Plan
 
 
 def grads4(x: np.ndarray | None, dy: np.ndarray, w: np.ndarray, pads: tuple[int, int], plan: Plan,
-           dx: np.ndarray) -> np.ndarray | None:
+           dx: np.ndarray, *, db: np.ndarray | None = None) -> np.ndarray | None:
     """The input gradient of a 3x3 stride-1 convolution padded by ``pads`` as the adjoint of F(4x4, 3x3)'s
     forward, and with x given its weight gradient in the same pass over the images: dx written, dw (or
-    None without x) returned. Shapes: x and dx (n, c_in, h, w), dy (n, c_out, h_out, w_out),
-    w (c_out, c_in, 3, 3)."""
+    None without x) returned. With ``db`` (c_out,) given, the bias gradient (dy summed over images and
+    pixels) is written there from the same pass: each image's plane sums (read as dy is transformed, on
+    the threads), then added over the images in order, so the result does not depend on the threads.
+    Shapes: x and dx (n, c_in, h, w), dy (n, c_out, h_out, w_out), w (c_out, c_in, 3, 3)."""
     n, c_in = dx.shape[:2]
     c_out = dy.shape[1]
     chunk, edges, buffers = parts(n, c_in, c_out, dy.shape[2:], plan, dx.dtype)
     du = np.zeros((len(buffers), conv_winograd4.ELEMENTS, c_out if x is not None else 0, c_in), dtype=dx.dtype)
+    sums = np.empty((n if db is not None else 0, c_out), dtype=dx.dtype)  # no rows: no sums
     with single_threaded_blas():
         u = conv_winograd.transform_weight(w, conv_winograd4.G)
 
         def part(i: int) -> None:
             conv_winograd4_grad.grads_images(dx if x is None else x, pads[0], pads[1], dy, u, du[i], dx,
-                                             *buffers[i], edges[i], edges[i + 1], chunk, x is not None)
+                                             *buffers[i], edges[i], edges[i + 1], chunk, x is not None, sums)
 
         run_parts(part, len(buffers))
+        if db is not None:
+            np.add.reduce(sums, axis=0, out=db)
         return None if x is None else conv_winograd.grad_weight(du.sum(axis=0), conv_winograd4.G)
