@@ -80,12 +80,14 @@ def test_adjoint_input_gradient_matches_the_forward_of_dy(n, c_in, c_out, h, w, 
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("n, c_in, c_out, h, w, padding", [(5, 3, 6, 11, 9, 1), (2, 4, 4, 32, 32, 1), (3, 2, 5, 8, 13, 0)])
-def test_one_pass_backward_sums_the_bias_gradient(monkeypatch, dtype, n, c_in, c_out, h, w, padding):
-    """Where F(4x4)'s backward runs both gradients in one pass, the bias gradient comes from that pass (each
-    image's plane sums, then added over the images in order): dy summed over (0, 2, 3) (float64 to 1e-13 of
-    the largest, float32 to 1e-6), bit-identical on 1, 2 and 3 threads and with one image per chunk, and the
-    other two gradients as without it."""
+@pytest.mark.parametrize("n, c_in, c_out, h, w, padding", [(5, 3, 6, 11, 9, 1), (2, 4, 4, 32, 32, 1), (3, 2, 5, 8, 13, 0),
+                                                          (3, 6, 4, 9, 7, 1)])
+def test_backward_sums_the_bias_gradient_in_its_pass_over_dy(monkeypatch, dtype, n, c_in, c_out, h, w, padding):
+    """Where F(4x4) computes the weight gradient, the bias gradient comes from that pass over dy (each image's
+    plane sums, then added over the images in order), in one pass with the input gradient (the first three
+    shapes) or not (the last; and without dx): dy summed over (0, 2, 3) (float64 to 1e-13 of the largest,
+    float32 to 1e-6), bit-identical on 1, 2 and 3 threads and with one image per chunk, and the other two
+    gradients as without it."""
     monkeypatch.setattr(kconv, "grad_bias", None)  # the separate sum over dy must not run
     rng = np.random.default_rng(h * w)
     x, weight = rng.standard_normal((n, c_in, h, w)).astype(dtype), rng.standard_normal((c_out, c_in, 3, 3)).astype(dtype)
@@ -106,6 +108,10 @@ def test_one_pass_backward_sums_the_bias_gradient(monkeypatch, dtype, n, c_in, c
     assert none is None
     np.testing.assert_array_equal(dx, results[0][0])
     np.testing.assert_array_equal(dw, results[0][1])
+    no_dx, dw_alone, db_alone = kconv.conv2d_backward(x, dy, weight, geometry, base, need_dx=False, need_db=True)
+    assert no_dx is None
+    np.testing.assert_array_equal(db_alone, db)
+    np.testing.assert_array_equal(dw_alone, kconv.conv2d_grad_weight(x, dy, (3, 3), geometry, base))
 
 
 @pytest.mark.parametrize("padding", [0, 1])

@@ -296,19 +296,22 @@ def conv2d_backward(x: np.ndarray, dy: np.ndarray, w: np.ndarray, geometry: Geom
     for. Shapes: x (n, c_in, h, w), dy (n, c_out, h_out, w_out), w (c_out, c_in/g, kh, kw) -> dx like x,
     dw like w, db (c_out,). SMALL computes all three in one pass over the samples (``conv_small.backward``:
     one hand-off to the threads, dy read once); F(4x4, 3x3) both gradients in one pass over the images (dy
-    transformed once, for both, and the bias gradient summed as dy is read) where
-    ``conv_winograd_run.adjoint_pays``; otherwise ``conv2d_grad_input``,
+    transformed once, for both) where ``conv_winograd_run.adjoint_pays``, and its weight gradient's pass
+    over dy also sums the bias gradient; otherwise ``conv2d_grad_input``,
     ``conv2d_grad_weight`` and ``grad_bias``."""
     plan = plan or make_plan(x.shape, w.shape, geometry)
     if plan.algorithm is Algorithm.SMALL and x.shape[2:] == dy.shape[2:] and (need_dw or need_dx):
         return conv_small.backward(x if need_dw else None, dy, w if need_dx else None, tuple(w.shape[2:]),
                                    geometry, plan.threads, need_db=need_db)
-    if (need_dx and need_dw and plan.algorithm is Algorithm.WINOGRAD4 and plan.winograd_grad_weight
-            and conv_winograd_run.adjoint_pays(x.shape[1], dy.shape[1], dy.shape[2:], True)):
-        dx, db = np.empty_like(x), (np.empty(dy.shape[1], dtype=dy.dtype) if need_db else None)
-        return dx, conv_winograd_run.grads4(x, dy, w, (geometry.pad_h, geometry.pad_w), plan, dx, db=db), db
-    db = grad_bias(dy) if need_db else None
-    dw = conv2d_grad_weight(x, dy, w.shape[2:], geometry, plan) if need_dw else None
+    if need_dw and plan.algorithm is Algorithm.WINOGRAD4 and plan.winograd_grad_weight:
+        pads, db = (geometry.pad_h, geometry.pad_w), (np.empty(dy.shape[1], dtype=dy.dtype) if need_db else None)
+        if need_dx and conv_winograd_run.adjoint_pays(x.shape[1], dy.shape[1], dy.shape[2:], True):
+            dx = np.empty_like(x)
+            return dx, conv_winograd_run.grads4(x, dy, w, pads, plan, dx, db=db), db
+        dw = conv_winograd_run.grad_weight(x, dy, pads, plan, db=db)
+    else:
+        db = grad_bias(dy) if need_db else None
+        dw = conv2d_grad_weight(x, dy, w.shape[2:], geometry, plan) if need_dw else None
     return (conv2d_grad_input(dy, w, x.shape[2:], geometry, plan) if need_dx else None), dw, db
 
 

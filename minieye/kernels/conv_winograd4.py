@@ -264,12 +264,13 @@ def output_grad_transform(dy, dm, n0, imgs, tw, t_buf, db=None):
 
 
 @kernel
-def grad_weight_images(x, top, left, dy, du, xs, v_buf, m_buf, t_buf, ints, scalars, first, last, chunk):
+def grad_weight_images(x, top, left, dy, du, xs, v_buf, m_buf, t_buf, ints, scalars, first, last, chunk, db=None):
     """du[k] += sum over the tiles of images first .. last-1 of dM[k] @ V[k]^T, ``chunk`` images at a
     time: the weight gradient in the transformed domain (``conv_winograd.grad_weight`` maps it back).
     Shapes: x (n, c_in, h, w) placed at (top, left) in zeros, dy (n, c_out, h_out, w_out), du (36,
     c_out, c_in); scratch xs (chunk, *``split_shape(c_in, (h_out, w_out), 4)``), the others as
-    ``forward_images``'s (dy needs no split: its 4x4 blocks do not overlap)."""
+    ``forward_images``'s (dy needs no split: its 4x4 blocks do not overlap). ``db`` (n, c_out) given with
+    rows: the bias gradient's per-image terms, as ``output_grad_transform``'s."""
     c_in, c_out = xs.shape[1], dy.shape[1]
     tw = xs.shape[5]
     plane = (xs.shape[4] - 1) * tw
@@ -279,5 +280,5 @@ def grad_weight_images(x, top, left, dy, du, xs, v_buf, m_buf, t_buf, ints, scal
         v, dm = chunk_views(v_buf, m_buf, 36, c_in, c_out, cols)
         split_samples(x, xs, top, left, n0, n0 + imgs)
         input_transform(xs, v, 0, imgs, t_buf)
-        output_grad_transform(dy, dm, n0, imgs, tw, t_buf)
+        output_grad_transform(dy, dm, n0, imgs, tw, t_buf, db)
         element_grad_products(dm, v, du, ints, scalars)

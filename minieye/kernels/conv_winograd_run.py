@@ -49,25 +49,32 @@ def parts(n: int, c_in: int, c_out: int, out_hw: tuple[int, int], plan: Plan, dt
     return chunk, [n * p // threads for p in range(threads + 1)], buffers
 
 
-def grad_weight(x: np.ndarray, dy: np.ndarray, pads: tuple[int, int], plan: Plan) -> np.ndarray:
+def grad_weight(x: np.ndarray, dy: np.ndarray, pads: tuple[int, int], plan: Plan, *,
+                db: np.ndarray | None = None) -> np.ndarray:
     """dw of a 3x3 stride-1 convolution by the plan's Winograd algorithm: dU[k] = sum over tiles of
     (A dY A^T)[k] (B^T d B)[k]^T, then dw = G^T dU G. Shapes: x (n, c_in, h, w),
-    dy (n, c_out, h_out, w_out) -> (c_out, c_in, 3, 3)."""
+    dy (n, c_out, h_out, w_out) -> (c_out, c_in, 3, 3). F(4x4, 3x3) only: with ``db`` (c_out,) given, the
+    bias gradient is written there from the same pass over dy, as ``grads4`` writes it."""
     n, c_in = x.shape[:2]
     c_out, out_hw = dy.shape[1], dy.shape[2:]
     wino = WINOGRAD[plan.algorithm]
+    if db is not None and wino is not conv_winograd4:
+        raise ValueError(f"grad_weight: db is summed by F(4x4, 3x3) only, not by {plan.algorithm.value}")
     chunk, edges, buffers = parts(n, c_in, c_out, out_hw, plan, x.dtype)
-    # F(2x2)'s kernels split dy too; F(4x4)'s read dy's (non-overlapping) blocks in place
-    split_dy = [(scratch(f"wino_dy{i}", (chunk,) + conv_winograd.split_shape(c_out, out_hw, wino.TILE), x.dtype),)
-                if wino is conv_winograd else () for i in range(len(buffers))]
+    # F(2x2)'s kernels split dy too; F(4x4)'s read dy's (non-overlapping) blocks in place, and sum them for db
+    sums = np.empty((n if db is not None else 0, c_out), dtype=x.dtype)  # no rows: no sums
+    extra = [(scratch(f"wino_dy{i}", (chunk,) + conv_winograd.split_shape(c_out, out_hw, wino.TILE), x.dtype),)
+             if wino is conv_winograd else () for i in range(len(buffers))]
     du = np.zeros((len(buffers), wino.ELEMENTS, c_out, c_in), dtype=x.dtype)
 
     def part(i: int) -> None:
-        wino.grad_weight_images(x, pads[0], pads[1], dy, du[i], buffers[i][0], *split_dy[i], *buffers[i][1:],
-                                edges[i], edges[i + 1], chunk)
+        wino.grad_weight_images(x, pads[0], pads[1], dy, du[i], buffers[i][0], *extra[i], *buffers[i][1:],
+                                edges[i], edges[i + 1], chunk, *(() if extra[i] else (sums,)))
 
     with single_threaded_blas():  # the transform's NumPy product too: woken OpenBLAS threads spin
         run_parts(part, len(buffers))  # for a while afterwards, on the cores the next pass needs
+        if db is not None:
+            np.add.reduce(sums, axis=0, out=db)
         return conv_winograd.grad_weight(du.sum(axis=0), wino.G)
 
 
