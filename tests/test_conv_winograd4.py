@@ -114,6 +114,32 @@ def test_backward_sums_the_bias_gradient_in_its_pass_over_dy(monkeypatch, dtype,
     np.testing.assert_array_equal(dw_alone, kconv.conv2d_grad_weight(x, dy, (3, 3), geometry, base))
 
 
+def test_weight_transform_is_reused_only_for_the_same_weights():
+    """``transform_weight`` keeps the last U per weight shape: the same U object for equal bytes (a layer's
+    backward after its forward), a new one, equal to the transform computed afresh, once w changes in place
+    (an optimizer's step) or for the other algorithm's G; inside a ``scratch_scope`` (a run that bounds its
+    memory: the restoration's networks) the Winograd passes keep none."""
+    from minieye.kernels import conv_winograd, conv_winograd4, conv_winograd_run
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((6, 5, 3, 3)).astype(np.float32)
+    first = conv_winograd.transform_weight(w, conv_winograd4.G)
+    assert conv_winograd.transform_weight(w.copy(), conv_winograd4.G) is first
+    w[2, 1, 0, 2] += 1.0
+    changed = conv_winograd.transform_weight(w, conv_winograd4.G)
+    conv_winograd._transforms.clear()
+    np.testing.assert_array_equal(changed, conv_winograd.transform_weight(w, conv_winograd4.G))
+    assert not np.array_equal(changed, first)
+    assert conv_winograd.transform_weight(w, conv_winograd.G).shape == (16, 6, 5)
+    conv_winograd._transforms.clear()
+    x = rng.standard_normal((2, 5, 8, 8)).astype(np.float32)
+    with me.options(conv_algorithm="winograd4"), kconv.scratch_scope():
+        p = plan(x.shape, w.shape, PAD1)
+        y = conv_winograd_run.forward(x, w, (1, 1), p, np.zeros(6, np.float32), np.empty((2, 6, 8, 8), np.float32))
+    assert not conv_winograd._transforms
+    np.testing.assert_allclose(y, kconv.conv2d_forward(x, w, PAD1, p), rtol=0, atol=1e-5 * np.abs(y).max())
+    assert len(conv_winograd._transforms) == 1  # outside a scope: kept
+
+
 @pytest.mark.parametrize("padding", [0, 1])
 def test_conv2d_layer_gradients_by_winograd4(padding):
     """The layer's backward (input and weight gradients) through F(4x4, 3x3) against central differences."""

@@ -22,7 +22,7 @@ from .conv_geometry import Geometry
 from .conv_plan import Plan
 
 __all__ = ["GemmLayout", "gemm_args", "gemm_layout", "release_scratch", "run_shifts", "run_taps", "sample_block",
-           "scratch", "scratch_scope", "shift_threads"]
+           "in_scratch_scope", "scratch", "scratch_scope", "shift_threads"]
 
 
 _local = threading.local()
@@ -62,6 +62,12 @@ def scratch_scope() -> Iterator[None]:
         yield
     finally:
         _local.buffers, _local.scoped = kept, False
+
+
+def in_scratch_scope() -> bool:
+    """Whether this thread runs inside a ``scratch_scope``: a run that bounds its memory, where nothing the
+    kernels could recompute is kept between calls."""
+    return getattr(_local, "scoped", False)
 
 
 def gemm_args(dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:

@@ -28,6 +28,7 @@ against the direct result).
 """
 from __future__ import annotations
 
+import threading
 from typing import Callable
 
 import numpy as np
@@ -64,13 +65,36 @@ def _kron(g: np.ndarray) -> np.ndarray:
     return kept[1]
 
 
-def transform_weight(w: np.ndarray, g: np.ndarray = G) -> np.ndarray:
+_transforms: dict[tuple, tuple[bytes, np.ndarray, np.ndarray]] = {}  # (shape, dtype, id(g)) -> (w's bytes, U, g)
+_transforms_lock = threading.Lock()
+_KEPT_BYTES = 32 << 20  # of U and the copies of w together
+
+
+def transform_weight(w: np.ndarray, g: np.ndarray = G, *, keep: bool = True) -> np.ndarray:
     """U[a*i + j, o, c] = (g w[o, c] g^T)[i, j] for the a x 3 weight transform ``g`` (this module's G,
     or F(4x4, 3x3)'s), computed in float64 and stored in w's dtype.
-    Shapes: w (c_out, c_in, 3, 3) -> (a*a, c_out, c_in)."""
+    Shapes: w (c_out, c_in, 3, 3) -> (a*a, c_out, c_in).
+
+    Where ``keep``, the last U of each weight shape, dtype and ``g`` is kept (with a copy of w's bytes; the
+    oldest shapes dropped past 32 MiB) and returned again while w's bytes are the copy's: a layer's backward
+    transforms the weights its forward did. Callers only read U."""
+    key = (w.shape, w.dtype.str, id(g))
+    kept, data = _transforms.get(key), w.tobytes()  # a copy (w's values may change): faster than array_equal
+    if kept is not None and kept[0] == data and kept[2] is g:
+        return kept[1]
     # one product over all channel pairs, by kron(g, g) (a*a x 9): an einsum of the three factors took ms
     u = _kron(g) @ w.astype(np.float64).reshape(-1, 9).T
-    return np.ascontiguousarray(u.reshape(g.shape[0] ** 2, w.shape[0], w.shape[1]), dtype=w.dtype)
+    u = np.ascontiguousarray(u.reshape(g.shape[0] ** 2, w.shape[0], w.shape[1]), dtype=w.dtype)
+    if not keep:
+        return u
+    with _transforms_lock:
+        _transforms.pop(key, None)
+        size = u.nbytes + len(data)
+        while _transforms and size + sum(len(d) + t.nbytes for d, t, _ in _transforms.values()) > _KEPT_BYTES:
+            del _transforms[next(iter(_transforms))]  # the oldest shape
+        if size <= _KEPT_BYTES:
+            _transforms[key] = (data, u, g)  # g kept alive: no other array takes its id
+    return u
 
 
 def split_shape(c: int, out_hw: tuple[int, int], tile: int) -> tuple[int, ...]:

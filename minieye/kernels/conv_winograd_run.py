@@ -13,7 +13,7 @@ import numpy as np
 from . import conv_winograd, conv_winograd4, conv_winograd4_grad
 from ._blas import single_threaded_blas
 from ._threads import run_parts
-from .conv_layout import gemm_args, scratch
+from .conv_layout import gemm_args, in_scratch_scope, scratch
 from .conv_plan import Algorithm, Plan
 
 # the module of each Winograd algorithm: F(2x2, 3x3) and F(4x4, 3x3), with the same kernel signatures
@@ -88,7 +88,7 @@ def forward(x: np.ndarray, w: np.ndarray, pads: tuple[int, int], plan: Plan, shi
     wino = WINOGRAD[plan.algorithm]
     chunk, edges, buffers = parts(n, c_in, c_out, y.shape[2:], plan, x.dtype)
     with single_threaded_blas():  # the weight transform's NumPy product too (see grad_weight)
-        u = conv_winograd.transform_weight(w, wino.G)
+        u = conv_winograd.transform_weight(w, wino.G, keep=not in_scratch_scope())  # runs that bound memory keep none
 
         def part(i: int) -> None:
             wino.forward_images(x, pads[0], pads[1], u, shift, y, *buffers[i], edges[i], edges[i + 1], chunk)
@@ -118,7 +118,7 @@ def grads4(x: np.ndarray | None, dy: np.ndarray, w: np.ndarray, pads: tuple[int,
     du = np.zeros((len(buffers), conv_winograd4.ELEMENTS, c_out if x is not None else 0, c_in), dtype=dx.dtype)
     sums = np.empty((n if db is not None else 0, c_out), dtype=dx.dtype)  # no rows: no sums
     with single_threaded_blas():
-        u = conv_winograd.transform_weight(w, conv_winograd4.G)
+        u = conv_winograd.transform_weight(w, conv_winograd4.G, keep=not in_scratch_scope())
 
         def part(i: int) -> None:
             conv_winograd4_grad.grads_images(dx if x is None else x, pads[0], pads[1], dy, u, du[i], dx,
