@@ -63,5 +63,9 @@ class KernelCache(FunctionCache):
 
     def __init__(self, py_func) -> None:
         super().__init__(py_func)
+        try:
+            stamp = sources_stamp(inspect.getfile(py_func))
+        except OSError:  # sources not readable as files (a zipped or frozen install): Numba's own stamp
+            return
         self._cache_file = IndexDataCacheFile(cache_path=self._cache_path, filename_base=self._impl.filename_base,
-                                              source_stamp=sources_stamp(inspect.getfile(py_func)))
+                                              source_stamp=stamp)
