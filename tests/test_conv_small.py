@@ -207,3 +207,26 @@ def test_one_image_splits_its_rows_among_the_threads():
     for other in results[1:]:
         for a, b in zip(results[0], other):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("x_shape, kernel_hw, dilation", [((1, 1, 2, 1), (3, 5), (1, 2)), ((3, 1, 2, 1), (3, 5), (1, 2)),
+                                                          ((2, 2, 2, 1), (1, 7), (1, 1))])
+def test_shifts_past_the_whole_plane_leave_no_scratch_unset(x_shape, kernel_hw, dilation):
+    """A kernel column shifted past the whole padded plane (two pixels in a column under a 5- or 7-wide
+    kernel; one image, split into rows, and several) reads only zeros: the scratch that the shifted planes live in is filled with NaN first, as a
+    previous call may leave it, and every pass still matches the naive loops. (This left the shifted planes
+    partly unset and made test_small_matches_naive_loops fail now and then: docs/kernels.md, "Reliability".)"""
+    from minieye.kernels.conv_layout import scratch
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal((4, x_shape[1]) + kernel_hw)
+    padding = tuple(d * (k - 1) // 2 for d, k in zip(dilation, kernel_hw))
+    g = Geometry((1, 1), padding, dilation, 1)
+    dy = rng.standard_normal((x_shape[0], 4) + x_shape[2:])
+    scratch("small_xs0", (4096,), np.float64)[:] = np.nan  # the caller's thread runs the only part
+    with me.options(conv_algorithm="small", threads=1):
+        y = kconv.conv2d_forward(x, w, g)
+        dw = kconv.conv2d_grad_weight(x, dy, kernel_hw, g)
+    kw = dict(padding=padding, dilation=dilation)
+    np.testing.assert_allclose(y, naive.conv2d(x, w, **kw), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dw, naive.conv2d_grad_weight(x, dy, kernel_hw, **kw), rtol=1e-12, atol=1e-12)

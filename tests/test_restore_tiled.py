@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from functools import partial
 
+import re
+
 import numpy as np
 import pytest
 from scipy.ndimage import convolve
@@ -174,6 +176,19 @@ def test_progress_bar(capsys):
 def test_bad_options_name_the_argument(options, name):
     with pytest.raises(ValueError, match=name):
         deconvolve_tiled(scene(32, 32), KERNEL, iterations=2, **options)
+
+
+@pytest.mark.parametrize("options", [dict(max_memory="1kB"), dict(tile=16, max_memory="100kB")])
+def test_too_little_memory_for_any_prior_is_one_short_error(options):
+    """prior='auto' falls back to 'nonlocal' when max_memory cannot hold its learned part; where even that does
+    not fit, the error is the fallback's need alone, not chained under the learned part's."""
+    with pytest.raises(ValueError) as caught:
+        restore.deconvolve_tiled(scene(32, 32), KERNEL, iterations=2, prior="auto", **options)
+    message = str(caught.value)
+    assert re.fullmatch(rf"deconvolve: expected max_memory >= \d+ bytes .*; got max_memory='{options['max_memory']}' "
+                        r"\(\d+ bytes\)\. .*the least prior='auto' can run in: 'nonlocal' alone\)", message), message
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert "learned" not in message and "handmade" not in message and len(message) < 300, message
 
 
 def test_refuses_volumes():

@@ -132,3 +132,52 @@ def test_many_hand_offs_in_a_row_each_run_every_part_once():
             time.sleep(0.002)
         _threads.run_parts(lambda i: counts.__setitem__(i, counts[i] + 1), 3)
     assert counts == [300, 300, 300]
+
+
+def test_a_worker_that_cannot_start_leaves_the_pool_usable(monkeypatch):
+    """Starting a worker's thread fails (the process is out of threads): run_parts raises a clear error
+    before any part runs, the idle workers it had taken go back to the pool, and later calls use them."""
+    _threads.run_parts(lambda i: None, 3)  # at least two idle workers
+    idle_before = len(_threads._idle)
+    start = threading.Thread.start
+
+    def refuse_kernel_threads(thread):
+        if thread.name == "minieye-kernel":
+            raise RuntimeError("can't start new thread")
+        start(thread)
+
+    ran = []
+    with monkeypatch.context() as patch:
+        patch.setattr(threading.Thread, "start", refuse_kernel_threads)
+        with pytest.raises(RuntimeError, match=rf"could not start a worker thread \({idle_before} of the "
+                                               rf"{idle_before + 1} needed for {idle_before + 2} threads.*"
+                                               r"can't start new thread.*options\(threads="):
+            _threads.run_parts(ran.append, idle_before + 2)
+        assert ran == [] and len(_threads._idle) == idle_before
+        _threads.run_parts(ran.append, idle_before + 1)  # the idle workers suffice: no new thread needed
+    assert sorted(ran) == list(range(idle_before + 1)) and len(_threads._idle) == idle_before
+
+
+def test_first_calls_of_a_kernel_on_several_threads_compile_it_once():
+    """run_parts' parts may all make a kernel's first, compiling call at once (a fresh process, or a kernel
+    whose cache was stamped stale): Numba compiles under its global lock and looks for the overload again
+    inside it, so every part gets the same, correct code (docs/kernels.md, "Reliability")."""
+    import numba
+    import numpy as np
+
+    @numba.njit(nogil=True)
+    def total(values):
+        s = 0.0
+        for v in values:
+            s += v
+        return s
+
+    started = threading.Barrier(4, timeout=10)
+    sums = [None] * 4
+
+    def part(i):
+        started.wait()  # all four make the first call together
+        sums[i] = total(np.arange(10.0) * (i + 1))
+
+    _threads.run_parts(part, 4)
+    assert sums == [45.0 * (i + 1) for i in range(4)] and len(total.signatures) == 1

@@ -86,9 +86,7 @@ def run_parts(part: Callable[[int], None], count: int) -> None:
     if count <= 1:
         part(0)
         return
-    with _lock:  # several callers may run parts at once: each takes workers no other caller holds
-        taken = [_idle.pop() for _ in range(min(count - 1, len(_idle)))]
-    workers = taken + [_Worker() for _ in range(count - 1 - len(taken))]
+    workers = _take_workers(count - 1)
     try:
         for i, worker in enumerate(workers, 1):
             worker.start(functools.partial(part, i))
@@ -106,6 +104,26 @@ def run_parts(part: Callable[[int], None], count: int) -> None:
     for error in errors:
         if error is not None:
             raise error
+
+
+def _take_workers(wanted: int) -> list[_Worker]:
+    """``wanted`` workers that no other caller holds: idle ones, then new ones. Where a new one cannot be
+    started (the process is out of threads or memory for their stacks), those already taken go back to the
+    idle pool, none of them running a part, and the error says how many threads were asked for."""
+    with _lock:  # several callers may run parts at once: each takes workers no other caller holds
+        workers = [_idle.pop() for _ in range(min(wanted, len(_idle)))]
+    try:
+        while len(workers) < wanted:
+            workers.append(_Worker())
+    except BaseException as error:
+        with _lock:
+            _idle.extend(workers)
+        if not isinstance(error, Exception):  # a KeyboardInterrupt stays what it is
+            raise
+        raise RuntimeError(f"minieye's kernels could not start a worker thread ({len(workers)} of the {wanted} "
+                           f"needed for {wanted + 1} threads were ready): {type(error).__name__}: {error}; "
+                           "use fewer threads (minieye.options(threads=...) or NUMBA_NUM_THREADS)") from error
+    return workers
 
 
 def _settle(workers: list[_Worker]) -> None:

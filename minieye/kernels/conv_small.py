@@ -103,7 +103,10 @@ def _shifted_planes(x, n, xs, masks, shifts, top):
         for j in range(xs.shape[1]):
             dst = xs[c, j]
             s = shifts[j]
-            lo, hi = max(0, -s), min(length, length - s)
+            # a shift of a whole plane or more (a 1-pixel-wide plane under a wide kernel) keeps nothing: clamp
+            # so that lo <= hi, else the zeroing below would index from the end and leave scratch unset
+            lo = min(length, max(0, -s))
+            hi = max(lo, min(length, length - s))
             dst[:top + lo] = 0
             dst[top + hi:] = 0
             out, keep, shifted = dst[top + lo:top + hi], masks[j, lo:hi], src[lo + s:hi + s]

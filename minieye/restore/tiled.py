@@ -185,7 +185,8 @@ def plan_tiles(shape: tuple[int, ...], kernel: Any, *, tile: Any = None, halo: A
     side = max(*kernel, _MIN_TILE)
     if need(side) > budget:
         raise fail(where, f"max_memory >= {need(side)} bytes (a {side}-pixel tile with halo {halo} and kernel "
-                   f"{kernel}, prior {prior!r})", f"max_memory={max_memory!r} ({budget} bytes)",
+                   f"{kernel}, {'a hand-made prior' if prior == 'handmade' else f'prior {prior!r}'})",
+                   f"max_memory={max_memory!r} ({budget} bytes)",
                    "give more memory or a smaller halo" + ("" if memory_prior(prior, nd == 3) == "handmade" else
                    ", or prior='nonlocal' (the learned prior's network alone needs tens of MB)"))
     while need(2 * side) <= budget:
@@ -204,7 +205,10 @@ def _plan_within_budget(plan_for: Any, prior: str, runs: str, learned_share: Any
     except ValueError as refused:
         if prior != "auto" or runs != "auto" or learned_share is not None:
             raise
-        plan = plan_for("handmade")  # too small for the hand-made prior too: its (smaller) minimum is the message
+        try:
+            plan = plan_for("nonlocal")
+        except ValueError as too_small:  # not even the hand-made prior fits: its (smaller) need, without the first
+            raise type(too_small)(f"{too_small} (the least prior='auto' can run in: 'nonlocal' alone)") from None
         warnings.warn(f"deconvolve: max_memory is too small for the learned part of prior='auto', so the hand-made "
                       "prior 'nonlocal' runs alone (info.learned_share == 0); pass prior='nonlocal' to choose it "
                       f"without this warning. The learned part's need: {refused}", RuntimeWarning, stacklevel=level + 1)
