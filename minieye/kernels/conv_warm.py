@@ -37,9 +37,10 @@ def warm_up(dtypes: tuple = (np.float32, np.float64)) -> None:
                 kconv.conv2d_grad_input(y, w, x.shape[2:], g, p)
                 kconv.conv2d_grad_weight(x, y, (3, 3), g, p)
                 kconv.conv2d_backward_transposed(x, w, y, g, p)  # forward and dw in one pass
-                if algorithm == "winograd4":  # both gradients in one pass; the input gradient as the forward's
-                    kconv.conv2d_backward(x, y, w, g, p)  # adjoint (more outputs than inputs)
-                    kconv.conv2d_grad_input(np.ones((2, 8, 5, 5), dtype), np.ones((8, 4, 3, 3), dtype), (5, 5), g, p)
+                if algorithm == "winograd4":  # both gradients in one pass, and the input gradient as the
+                    dy, w_wide = np.ones((2, 8, 5, 5), dtype), np.ones((8, 4, 3, 3), dtype)  # forward's adjoint:
+                    kconv.conv2d_backward(x, dy, w_wide, g, p)  # both where there are more outputs than inputs
+                    kconv.conv2d_grad_input(dy, w_wide, (5, 5), g, p)
         # SMALL cuts a batch of one image into blocks of rows: a second compiled form of its kernels
         g, w = Geometry((1, 1), (1, 1), (1, 1), 1), np.ones((4, 4, 3, 3), dtype=dtype)
         with options(conv_algorithm="small"):
