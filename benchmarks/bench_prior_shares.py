@@ -1,15 +1,18 @@
 """Cross-validated share rules for prior='auto''s blend (issue 17), scored offline on saved tuning rows.
 
     python benchmarks/bench_prior_shares.py out/prior_tune/blend.jsonl --warm out/prior_tune/warm.jsonl
+    python benchmarks/bench_prior_shares.py out/prior_tune/blend.jsonl out/prior_tune/blend-smooth.jsonl
 
 The rows are bench_prior_tune.py's: ``blend`` rows give each tuning case's raw held-out share
 (``share``), the two held-out scores and sigma; the PSNRs at t = 0, 1/2 and 1 come from the
 ``warm`` rows (the learned part started from the hand-made restoration, as deconvolve runs it;
 ``handmade``, ``warm_half``, ``warm``) or, without --warm, from the blend rows themselves
-(``handmade``, ``half``, ``learned``). The squared error of ``t learned + (1 - t) handmade`` is a
+(``handmade``, ``half``, ``learned``: since the warm start, deconvolve's blend runs it). Several
+blend files are scored together (the tuning images and the synthetic smooth set). The squared error of ``t learned + (1 - t) handmade`` is a
 quadratic in t, so three PSNRs give the PSNR of every blend: no restoration is run.
 
-Each rule family maps (held-out share s, score ratio learned/hand-made, sigma) to a share t.
+Each rule family maps (held-out share s, score ratio learned/hand-made, sigma, the hand-made
+prior's family on the proxy) to a share t.
 A family with free constants is scored by cross-validation: its constants are chosen (best mean
 training gain) without the held-out fold, then it is scored on that fold; folds are whole
 images (leave-one-image-out: the three cases of an image together) and single cases (LOO).
@@ -28,6 +31,7 @@ POWERS = np.round(np.arange(0.1, 1.01, 0.05), 2)
 LEVELS = np.round(np.arange(0.0, 1.01, 0.05), 2)
 NOISE_BANDS = (0.005, 0.02)  # sigma below the first, between, above the second: the tuning set's 0.0025 / 0.01 / 0.03
 RATIO_CUTS = (1.02, 1.05, 1.1, 1.2)
+SMOOTH_POWERS = (0.4, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0)
 
 
 def blend_psnr(p0: np.ndarray, p_half: np.ndarray, p1: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -58,6 +62,7 @@ class Cases:
         self.ratio = np.array([r["learned_score"] / r["handmade_score"] for r in blend_rows])
         self.sigma = np.array([r["sigma"] for r in blend_rows])
         self.image = np.array([r["image"] for r in blend_rows])
+        self.smooth = np.array([r.get("family") == "smooth" for r in blend_rows])  # rows before it was recorded: no
 
     def gains(self, t: np.ndarray, index: np.ndarray | slice = slice(None)) -> np.ndarray:
         """Gain in dB over the hand-made prior of the blend at shares t (for the cases ``index``)."""
@@ -103,9 +108,23 @@ def _ratio_override(cases: Cases, index: np.ndarray, c: tuple) -> np.ndarray:
     return np.where(cases.ratio[index] > cut, np.maximum(cases.s[index] ** power, level), cases.s[index] ** power)
 
 
+def _smooth_power(cases: Cases, index: np.ndarray, c: tuple) -> np.ndarray:
+    """The ratio rule with its own power where the proxy chose the quadratic (smooth) prior."""
+    cut, level, power, smooth_power = c
+    share = cases.s[index] ** np.where(cases.smooth[index], smooth_power, power)
+    return np.where(cases.ratio[index] > cut, np.maximum(share, level), share)
+
+
+def _now(cases: Cases, index: np.ndarray, c: tuple) -> np.ndarray:
+    """regweight.learned_share as it ships, whatever its constants are now."""
+    from minieye.restore import regweight
+    return np.array([regweight.learned_share(s, ratio, 1.0) for s, ratio in zip(cases.s[index], cases.ratio[index])])
+
+
 FIXED = {
+    "now: regweight.learned_share": _now,
     "held-out share s (raw)": lambda cases, i, c: cases.s[i],
-    "s^0.5 (now: SHARE_POWER)": lambda cases, i, c: np.sqrt(cases.s[i]),
+    "s^0.5 (the first calibration)": lambda cases, i, c: np.sqrt(cases.s[i]),
     "1/2": lambda cases, i, c: np.full(len(cases.s[i]), 0.5),
 }
 FITTED = {
@@ -122,6 +141,9 @@ FITTED = {
         _ratio_override, _grid_fit(_ratio_override, [(r, v, p) for r in RATIO_CUTS for v in LEVELS[10:]
                                                       for p in POWERS[::2]])),
     "logistic(logit s, log ratio, log sigma)": (_logistic, _fit_logistic),
+    "the ratio rule, power q where the smooth prior won": (
+        _smooth_power, _grid_fit(_smooth_power, [(r, v, p, q) for r in RATIO_CUTS for v in LEVELS[16:]
+                                                 for p in POWERS[::2] for q in SMOOTH_POWERS])),
 }
 
 
@@ -156,11 +178,12 @@ def table(cases: Cases) -> list[tuple]:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("blend_rows", help="bench_prior_tune.py blend rows (jsonl)")
+    ap.add_argument("blend_rows", nargs="+", help="bench_prior_tune.py blend rows (jsonl files)")
     ap.add_argument("--warm", default=None, help="bench_prior_tune.py warm rows (jsonl): their PSNRs")
     args = ap.parse_args(argv)
     load = lambda path: [json.loads(line) for line in open(path)]  # noqa: E731
-    cases = Cases(load(args.blend_rows), None if args.warm is None else load(args.warm))
+    rows = [row for path in args.blend_rows for row in load(path) if row.get("share") is not None]
+    cases = Cases(rows, None if args.warm is None else load(args.warm))
     print(f"{len(cases.s)} cases, {len(set(cases.image))} images; hand-made prior {cases.p0.mean():.3f} dB. "
           "Gain over it: mean / worst (cases worse)")
     print("| rule | in-sample | leave-one-image-out | leave-one-case-out | constants (all cases) |")

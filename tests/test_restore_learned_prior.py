@@ -107,6 +107,14 @@ def test_the_default_blends_the_priors_as_the_held_out_pixels_say(scene):
     c, share = info.choice, info.learned_share
     assert info.weight_source == "auto" and np.isfinite(c.learned_score) and np.isfinite(c.handmade_score)
     assert c.learned_wins == (c.learned_score < c.handmade_score) and share == c.learned_share and 0 <= share <= 1
+    # the evidence: the raw held-out share is the proxy's least-squares share, the share its calibration
+    p = c.proxy
+    assert p["observed"].shape == p["learned"].shape == p["handmade"].shape == p["hidden"].shape == (1, 1, 64, 64)
+    hidden = p["hidden"]
+    assert c.held_out_share == regweight.blend_share(p["learned"][hidden], p["handmade"][hidden], p["observed"][hidden])
+    assert share == regweight.learned_share(c.held_out_share, c.learned_score, c.handmade_score)
+    gap = np.linalg.norm(p["learned"][hidden] - p["handmade"][hidden])
+    assert c.share_error == pytest.approx(info.sigma / gap, rel=1e-6) and 0 < c.share_error < 1
     handmade = restore.deconvolve(y, k, prior="nonlocal")
     if share == 1 or share == 0:  # one prior ran
         np.testing.assert_allclose(auto, restore.deconvolve(y, k, prior="learned") if share else handmade, atol=1e-6)

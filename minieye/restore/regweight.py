@@ -109,6 +109,10 @@ class WeightChoice:
     learned_wins: bool = False  # whether it beat the hand-made prior's score by LEARNED_MARGIN (prior 'auto')
     learned_share: float = 0.0  # prior 'auto': the restoration is this share of the learned prior's plus the rest
     # of the hand-made prior's (``learned_share``)
+    held_out_share: float = 0.0  # prior 'auto': the raw share that predicts the hidden pixels best (``blend_share``)
+    share_error: float = math.inf  # ... and its standard error: sigma / |learned - hand-made prediction| on them
+    proxy: dict | None = field(default=None, repr=False)  # prior 'auto': the proxy's arrays (N, 1, h, w): 'observed',
+    # 'hidden' (bool), the re-blurred 'learned' and 'handmade' estimates fitted without the hidden pixels
     seconds: float = 0.0
 
     @property
@@ -238,8 +242,11 @@ def choose_weight(observed: np.ndarray, make_start: Callable[[np.ndarray], np.nd
         prediction = learned(y, hidden)
         choice.learned_score = held_out(prediction)
         choice.learned_wins = choice.learned_score < choice.handmade_score - LEARNED_MARGIN
-        choice.learned_share = learned_share(blend_share(prediction[hidden], handmade[hidden], y[hidden]),
-                                             choice.learned_score, choice.handmade_score)
+        choice.held_out_share = blend_share(prediction[hidden], handmade[hidden], y[hidden])
+        gap = float(np.linalg.norm(prediction[hidden] - handmade[hidden]))
+        choice.share_error = sigma / gap if gap > 0 else math.inf
+        choice.learned_share = learned_share(choice.held_out_share, choice.learned_score, choice.handmade_score)
+        choice.proxy = dict(observed=y, hidden=hidden, learned=prediction, handmade=handmade)
     choice.seconds = time.perf_counter() - started
     return choice
 
