@@ -13,9 +13,10 @@ error of ``t learned + (1 - t) handmade`` is a quadratic in t, so three PSNRs gi
 every blend: no restoration is run.
 
 Each rule family maps (held-out share s, score ratio learned/hand-made, sigma, the hand-made
-prior's family on the proxy) to a share t. A family with free constants is scored by cross-validation: its constants are chosen (best mean
-training gain) without the held-out fold, then it is scored on that fold; folds are whole
-images (leave-one-image-out: the three cases of an image together) and single cases (LOO).
+prior's family and weight on the proxy) to a share t. A family with free constants is scored by
+cross-validation: its constants are chosen (best mean training gain) without the held-out fold,
+then it is scored on that fold; folds are whole images (leave-one-image-out: the three cases of
+an image together) and single cases (LOO).
 Fixed rules (no constants fitted here) score the same in every column.
 """
 from __future__ import annotations
