@@ -1,18 +1,22 @@
 """Cross-validated share rules for prior='auto''s blend (issue 17), scored offline on saved tuning rows.
 
     python benchmarks/bench_prior_shares.py out/prior_tune/blend.jsonl --warm out/prior_tune/warm.jsonl
+    python benchmarks/bench_prior_shares.py out/prior_tune/blend.jsonl out/prior_tune/blend-smooth.jsonl
 
 The rows are bench_prior_tune.py's: ``blend`` rows give each tuning case's raw held-out share
 (``share``), the two held-out scores and sigma; the PSNRs at t = 0, 1/2 and 1 come from the
 ``warm`` rows (the learned part started from the hand-made restoration, as deconvolve runs it;
 ``handmade``, ``warm_half``, ``warm``) or, without --warm, from the blend rows themselves
-(``handmade``, ``half``, ``learned``). The squared error of ``t learned + (1 - t) handmade`` is a
-quadratic in t, so three PSNRs give the PSNR of every blend: no restoration is run.
+(``handmade``, ``half``, ``learned``: since the warm start, deconvolve's blend runs it). Several
+blend files are scored together (the tuning images and the synthetic smooth set). The squared
+error of ``t learned + (1 - t) handmade`` is a quadratic in t, so three PSNRs give the PSNR of
+every blend: no restoration is run.
 
-Each rule family maps (held-out share s, score ratio learned/hand-made, sigma) to a share t.
-A family with free constants is scored by cross-validation: its constants are chosen (best mean
-training gain) without the held-out fold, then it is scored on that fold; folds are whole
-images (leave-one-image-out: the three cases of an image together) and single cases (LOO).
+Each rule family maps (held-out share s, score ratio learned/hand-made, sigma, the hand-made
+prior's family and weight on the proxy) to a share t. A family with free constants is scored by
+cross-validation: its constants are chosen (best mean training gain) without the held-out fold,
+then it is scored on that fold; folds are whole images (leave-one-image-out: the three cases of
+an image together) and single cases (LOO).
 Fixed rules (no constants fitted here) score the same in every column.
 """
 from __future__ import annotations
@@ -28,6 +32,8 @@ POWERS = np.round(np.arange(0.1, 1.01, 0.05), 2)
 LEVELS = np.round(np.arange(0.0, 1.01, 0.05), 2)
 NOISE_BANDS = (0.005, 0.02)  # sigma below the first, between, above the second: the tuning set's 0.0025 / 0.01 / 0.03
 RATIO_CUTS = (1.02, 1.05, 1.1, 1.2)
+SMOOTH_POWERS = (0.4, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0)
+VERY_SMOOTH_CUTS = (16, 100, 300, 1000, 3000)  # times 12 sigma^2 (the TV ladder's unit; its top rung is 16)
 
 
 def blend_psnr(p0: np.ndarray, p_half: np.ndarray, p1: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -58,6 +64,9 @@ class Cases:
         self.ratio = np.array([r["learned_score"] / r["handmade_score"] for r in blend_rows])
         self.sigma = np.array([r["sigma"] for r in blend_rows])
         self.image = np.array([r["image"] for r in blend_rows])
+        self.smooth = np.array([r.get("family") == "smooth" for r in blend_rows])  # rows before it was recorded: no
+        # the chosen weight over sigma^2 (bench_prior_tune.py records it over 12 sigma^2)
+        self.weight = np.array([12.0 * r.get("weight_rule", 0.0) for r in blend_rows])
 
     def gains(self, t: np.ndarray, index: np.ndarray | slice = slice(None)) -> np.ndarray:
         """Gain in dB over the hand-made prior of the blend at shares t (for the cases ``index``)."""
@@ -103,9 +112,34 @@ def _ratio_override(cases: Cases, index: np.ndarray, c: tuple) -> np.ndarray:
     return np.where(cases.ratio[index] > cut, np.maximum(cases.s[index] ** power, level), cases.s[index] ** power)
 
 
+def _smooth_power(cases: Cases, index: np.ndarray, c: tuple) -> np.ndarray:
+    """The ratio rule with its own power where the proxy chose the quadratic (smooth) prior."""
+    cut, level, power, smooth_power = c
+    share = cases.s[index] ** np.where(cases.smooth[index], smooth_power, power)
+    return np.where(cases.ratio[index] > cut, np.maximum(share, level), share)
+
+
+def _very_smooth_power(cases: Cases, index: np.ndarray, c: tuple) -> np.ndarray:
+    """The ratio rule (1.1, 0.95, 0.6) with power q where the quadratic prior won at a weight >= W sigma^2."""
+    q, least = c
+    share = cases.s[index] ** np.where(cases.smooth[index] & (cases.weight[index] >= least), q, 0.6)
+    return np.where(cases.ratio[index] > 1.1, np.maximum(share, 0.95), share)
+
+
+def _now(cases: Cases, index: np.ndarray, c: tuple) -> np.ndarray:
+    """regweight.learned_share as it ships, whatever its constants are now."""
+    from minieye.restore import regweight
+    very = cases.smooth[index] & (cases.weight[index] >= regweight.VERY_SMOOTH_WEIGHT)
+    return np.array([regweight.learned_share(s, ratio, 1.0, v)
+                     for s, ratio, v in zip(cases.s[index], cases.ratio[index], very)])
+
+
 FIXED = {
+    "now: regweight.learned_share": _now,
+    "before issue 17's smooth pass: s^0.6, at least 0.95 where ratio > 1.1": lambda cases, i, c: _ratio_override(
+        cases, i, (1.1, 0.95, 0.6)),
     "held-out share s (raw)": lambda cases, i, c: cases.s[i],
-    "s^0.5 (now: SHARE_POWER)": lambda cases, i, c: np.sqrt(cases.s[i]),
+    "s^0.5 (the first calibration)": lambda cases, i, c: np.sqrt(cases.s[i]),
     "1/2": lambda cases, i, c: np.full(len(cases.s[i]), 0.5),
 }
 FITTED = {
@@ -122,6 +156,12 @@ FITTED = {
         _ratio_override, _grid_fit(_ratio_override, [(r, v, p) for r in RATIO_CUTS for v in LEVELS[10:]
                                                       for p in POWERS[::2]])),
     "logistic(logit s, log ratio, log sigma)": (_logistic, _fit_logistic),
+    "the ratio rule, power q where the smooth prior won": (
+        _smooth_power, _grid_fit(_smooth_power, [(r, v, p, q) for r in RATIO_CUTS for v in LEVELS[16:]
+                                                 for p in POWERS[::2] for q in SMOOTH_POWERS])),
+    "the ratio rule, power q where the quadratic prior won at >= W sigma^2": (
+        _very_smooth_power, _grid_fit(_very_smooth_power, [(q, 12.0 * w) for q in SMOOTH_POWERS + (3.0,)
+                                                           for w in VERY_SMOOTH_CUTS])),
 }
 
 
@@ -156,11 +196,12 @@ def table(cases: Cases) -> list[tuple]:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("blend_rows", help="bench_prior_tune.py blend rows (jsonl)")
+    ap.add_argument("blend_rows", nargs="+", help="bench_prior_tune.py blend rows (jsonl files)")
     ap.add_argument("--warm", default=None, help="bench_prior_tune.py warm rows (jsonl): their PSNRs")
     args = ap.parse_args(argv)
     load = lambda path: [json.loads(line) for line in open(path)]  # noqa: E731
-    cases = Cases(load(args.blend_rows), None if args.warm is None else load(args.warm))
+    rows = [row for path in args.blend_rows for row in load(path) if row.get("share") is not None]
+    cases = Cases(rows, None if args.warm is None else load(args.warm))
     print(f"{len(cases.s)} cases, {len(set(cases.image))} images; hand-made prior {cases.p0.mean():.3f} dB. "
           "Gain over it: mean / worst (cases worse)")
     print("| rule | in-sample | leave-one-image-out | leave-one-case-out | constants (all cases) |")

@@ -5,9 +5,11 @@
     python benchmarks/bench_prior_tune.py learned --weights W   # another denoiser's weights
     python benchmarks/bench_prior_tune.py blend   # prior='auto''s blend against each prior and the truth's blend
     python benchmarks/bench_prior_tune.py warm    # the learned prior's HQS started from the hand-made restoration
+    python benchmarks/bench_prior_tune.py blend --images smooth   # the synthetic smooth-microscopy set instead
 
 Cases: bench_restore_tune.py's (every tuning image, centre crop of at most 192x192, three
-(blur, noise) pairs each, noise sd 0.0025 / 0.01 / 0.03). ``choice`` runs
+(blur, noise) pairs each, noise sd 0.0025 / 0.01 / 0.03); ``--images smooth``: the same cycle
+over smooth_images.py's synthetic smooth-microscopy images (also tuning data). ``choice`` runs
 ``deconvolve(prior='auto', full=True)`` and the prior it did not pick, so each row has the
 PSNR of the hand-made default ('nonlocal') and of the learned prior, and the held-out
 scores (error / sigma^2 on the proxy's hidden pixels) that 'auto' compared; the summary
@@ -29,12 +31,14 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_restore_tune import blurred_of, cases  # noqa: E402
+from smooth_images import smooth_images  # noqa: E402
 
 from minieye import restore  # noqa: E402
-from minieye.restore import learned_prior  # noqa: E402
+from minieye.restore import learned_prior, regweight  # noqa: E402
 from minieye.restore.denoiser import use_weights  # noqa: E402
 
 MARGINS = (-0.05, -0.02, 0.0, 0.02, 0.05, 0.1)
+PARTS_DIR = os.environ.get("PRIOR_TUNE_PARTS")  # blend: also save each case's restorations there (npz)
 
 
 def _psnr_of(case: dict, y: np.ndarray, k: np.ndarray, **kwargs) -> tuple[float, object, float]:
@@ -71,9 +75,23 @@ def blend_case(case: dict) -> dict:
     best = float(np.clip(np.dot(gap, (case["truth"] - hand).ravel()) / max(np.dot(gap, gap), 1e-30), 0.0, 1.0))
     c = info.choice
     row.update(handmade=restore.psnr(case["truth"], hand), learned=restore.psnr(case["truth"], learned), blend=p,
-               share=info.learned_share, best_share=best, half=restore.psnr(case["truth"], 0.5 * (hand + learned)),
+               share=None if c is None else c.held_out_share, applied_share=info.learned_share, best_share=best,
+               half=restore.psnr(case["truth"], 0.5 * (hand + learned)),
                best_blend=restore.psnr(case["truth"], best * learned + (1 - best) * hand),
                learned_score=None if c is None else c.learned_score, handmade_score=None if c is None else c.handmade_score)
+    if PARTS_DIR and c is not None:  # the restorations and the proxy's arrays, for offline blend rules
+        name = f"{case['image']}_{case['kernel']}_{case['sigma']}".replace("@", "at")
+        np.savez_compressed(os.path.join(PARTS_DIR, name + ".npz"), truth=case["truth"], handmade=hand,
+                            learned=learned, **{f"proxy_{key}": value for key, value in c.proxy.items()})
+    if c is not None:  # what the data gives, for share rules (bench_prior_shares.py)
+        window = regweight.proxy_window(y.shape)
+        gy, gx = np.gradient(hand[window])
+        row.update(sigma_est=info.sigma, family=c.family, weight_rule=c.weight / (12 * info.sigma ** 2),
+                   nonlocal_helps=c.nonlocal_helps, share_error=c.share_error,
+                   tv_score=min(c.scores.values()), smooth_score=min(c.smooth_scores.values(), default=None),
+                   contrast=float(np.std(y[window])) / info.sigma,
+                   gradient=float(np.mean(np.hypot(gy, gx))) / info.sigma,
+                   gap=float(np.sqrt(np.mean((learned - hand)[window] ** 2))) / info.sigma)
     return row
 
 
@@ -144,16 +162,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", action="append", default=[], help="NAME=VALUE: a learned_prior constant (mode learned)")
     ap.add_argument("--summary", action="store_true", help="only summarise the saved rows")
     ap.add_argument("--weights", default=None, help="denoiser weights to use instead of the shipped ones")
+    ap.add_argument("--images", default="tuning", choices=("tuning", "smooth"),
+                    help="the tuning images, or the synthetic smooth-microscopy set (smooth_images.py)")
     args = ap.parse_args(argv)
     settings = {kv.split("=")[0]: float(kv.split("=")[1]) for kv in args.set}
     settings = {n: int(v) if v.is_integer() and n in ("ITERATIONS", "CG_STEPS", "MIN_PAD", "ENSEMBLE_LAST", "ENSEMBLE_VIEWS") else v
                 for n, v in settings.items()}
     label = args.mode + "".join(f"-{n}={v}" for n, v in settings.items())
     label += f"-{os.path.splitext(os.path.basename(args.weights))[0]}" if args.weights else ""
+    label += "-smooth" if args.images == "smooth" else ""
     path = os.path.join("out", "prior_tune", label + ".jsonl")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     if not args.summary:
-        todo = cases()
+        todo = cases(smooth_images() if args.images == "smooth" else None)
         work = {"choice": (choice_case, todo), "blend": (blend_case, todo), "warm": (warm_case, todo),
                 "learned": (learned_case, [(c, settings) for c in todo])}[args.mode]
         with open(path, "w") as f, ProcessPoolExecutor(args.workers, initializer=use_weights,

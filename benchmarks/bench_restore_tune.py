@@ -39,10 +39,11 @@ MULTIPLIERS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 CROP = 192
 
 
-def cases() -> list[dict]:
+def cases(images: dict[str, np.ndarray] | None = None) -> list[dict]:
+    """Three (kernel, noise) cases per image of ``images`` (default: the tuning images), cycling as described."""
     out = []
     kernels = list(KERNELS)
-    for i, (name, image) in enumerate(tuning_images().items()):
+    for i, (name, image) in enumerate((tuning_images() if images is None else images).items()):
         h, w = image.shape
         t = image[max(0, (h - CROP) // 2):max(0, (h - CROP) // 2) + CROP, max(0, (w - CROP) // 2):max(0, (w - CROP) // 2) + CROP]
         for j in range(3):

@@ -107,6 +107,14 @@ def test_the_default_blends_the_priors_as_the_held_out_pixels_say(scene):
     c, share = info.choice, info.learned_share
     assert info.weight_source == "auto" and np.isfinite(c.learned_score) and np.isfinite(c.handmade_score)
     assert c.learned_wins == (c.learned_score < c.handmade_score) and share == c.learned_share and 0 <= share <= 1
+    # the evidence: the raw held-out share is the proxy's least-squares share, the share its calibration
+    p = c.proxy
+    assert p["observed"].shape == p["learned"].shape == p["handmade"].shape == p["hidden"].shape == (1, 1, 64, 64)
+    hidden = p["hidden"]
+    assert c.held_out_share == regweight.blend_share(p["learned"][hidden], p["handmade"][hidden], p["observed"][hidden])
+    assert share == regweight.learned_share(c.held_out_share, c.learned_score, c.handmade_score)
+    gap = np.linalg.norm(p["learned"][hidden] - p["handmade"][hidden])
+    assert c.share_error == pytest.approx(info.sigma / gap, rel=1e-6) and 0 < c.share_error < 1
     handmade = restore.deconvolve(y, k, prior="nonlocal")
     if share == 1 or share == 0:  # one prior ran
         np.testing.assert_allclose(auto, restore.deconvolve(y, k, prior="learned") if share else handmade, atol=1e-6)
@@ -211,3 +219,25 @@ def test_ctrl_c_in_prior_learned_returns_the_estimate_reached(scene, monkeypatch
     pad = 3 + learned_prior.MIN_PAD
     np.testing.assert_allclose(out[..., 1], reached[-1][pad:-pad, pad:-pad], atol=1e-12)  # after two iterations
     np.testing.assert_allclose(out[..., 2], y[..., 2], atol=1e-12)  # not reached: the data
+
+
+def test_very_smooth_images_get_a_smaller_lift_of_the_held_out_share(scene):
+    # the rule alone: a smaller power where the quadratic prior won at a very large weight, not past the ratio rule
+    for s in (0.1, 0.3, 0.7):
+        assert regweight.learned_share(s, 1.0, 1.0, True) == pytest.approx(s ** regweight.VERY_SMOOTH_POWER)
+        assert s < regweight.learned_share(s, 1.0, 1.0, True) < regweight.learned_share(s, 1.0, 1.0)
+    miss = regweight.PROXY_MISS_RATIO * 1.01
+    assert regweight.learned_share(0.1, miss, 1.0, True) == regweight.learned_share(0.1, miss, 1.0)
+    # on the proxy: a smooth low-contrast field (as the synthetic tuning set) takes it, a textured crop does not
+    from scipy import ndimage
+    from minieye.restore.deconvolve import auto_weight
+    field = ndimage.gaussian_filter(np.random.default_rng(5).standard_normal((48, 48)), 8.0, mode="wrap")
+    k = psf.box(5)
+    for truth, sigma, smooth in ((0.45 + 0.04 * field / field.std(), 0.0025, True), (scene[:48, :48], 0.0025, False)):
+        y = restore.blur(truth, k, mode="reflect") + sigma * np.random.default_rng(1).standard_normal(truth.shape)
+        c = auto_weight(y[None], k, sigma, (0.0, 1.0), np.float32, "auto", 0.05)
+        very = c.family == "smooth" and c.weight >= regweight.VERY_SMOOTH_WEIGHT * sigma ** 2
+        assert very == smooth and 0 < c.held_out_share < 1
+        assert c.learned_score < regweight.PROXY_MISS_RATIO * c.handmade_score  # the ratio rule stays out of it
+        power = regweight.VERY_SMOOTH_POWER if smooth else regweight.SHARE_POWER
+        assert c.learned_share == pytest.approx(c.held_out_share ** power)

@@ -62,6 +62,10 @@ SHARE_POWER = 0.6         # the learned prior's share is the held-out one to thi
 PROXY_MISS_RATIO = 1.1     # where the learned prior's held-out score is above this times the hand-made one's, ...
 PROXY_MISS_SHARE = 0.95    # ... its share is at least this: on the tuning set that happens where the masked proxy
 # fit fails (motion blurs at low noise), not where the learned prior restores badly (docs/learned_prior.md)
+VERY_SMOOTH_WEIGHT = 36000.0  # where the quadratic prior wins at this weight (times sigma^2) or above, ...
+VERY_SMOOTH_POWER = 0.8   # ... the held-out share is raised to this power instead (a smaller lift): on very smooth,
+# low-contrast images the learned prior restores worse than its proxy fit suggests (the synthetic smooth-microscopy
+# tuning set, benchmarks/smooth_images.py; docs/learned_prior.md)
 SMOOTH_CANDIDATES = (250.0, 1000.0, 4000.0)  # the quadratic prior's weights, times sigma^2
 EXTEND = {"tv": 0, "smooth": 3}  # rungs the ladder may add above its top while the top is best (then refined), ...
 EXTEND_MAX_WEIGHT = 2.0    # ... up to this weight (working units): past it the 30-iteration proxy solves are far
@@ -109,6 +113,10 @@ class WeightChoice:
     learned_wins: bool = False  # whether it beat the hand-made prior's score by LEARNED_MARGIN (prior 'auto')
     learned_share: float = 0.0  # prior 'auto': the restoration is this share of the learned prior's plus the rest
     # of the hand-made prior's (``learned_share``)
+    held_out_share: float = 0.0  # prior 'auto': the raw share that predicts the hidden pixels best (``blend_share``)
+    share_error: float = math.inf  # ... and its standard error: sigma / |learned - hand-made prediction| on them
+    proxy: dict | None = field(default=None, repr=False, compare=False)  # prior 'auto': the proxy's arrays
+    # (N, 1, h, w): 'observed', 'hidden' (bool), the re-blurred 'learned' and 'handmade' fits without the hidden pixels
     seconds: float = 0.0
 
     @property
@@ -238,8 +246,13 @@ def choose_weight(observed: np.ndarray, make_start: Callable[[np.ndarray], np.nd
         prediction = learned(y, hidden)
         choice.learned_score = held_out(prediction)
         choice.learned_wins = choice.learned_score < choice.handmade_score - LEARNED_MARGIN
-        choice.learned_share = learned_share(blend_share(prediction[hidden], handmade[hidden], y[hidden]),
-                                             choice.learned_score, choice.handmade_score)
+        choice.held_out_share = blend_share(prediction[hidden], handmade[hidden], y[hidden])
+        gap = float(np.linalg.norm(prediction[hidden] - handmade[hidden]))
+        choice.share_error = sigma / gap if gap > 0 else math.inf
+        very_smooth = choice.family == "smooth" and choice.weight >= VERY_SMOOTH_WEIGHT * smooth_base
+        choice.learned_share = learned_share(choice.held_out_share, choice.learned_score, choice.handmade_score,
+                                             very_smooth)
+        choice.proxy = dict(observed=y, hidden=hidden, learned=prediction, handmade=handmade)
     choice.seconds = time.perf_counter() - started
     return choice
 
@@ -258,13 +271,16 @@ def blend_share(learned: np.ndarray, handmade: np.ndarray, observed: np.ndarray)
     return float(np.clip(np.dot(gap, (observed - handmade).ravel()) / power, 0.0, 1.0))
 
 
-def learned_share(held_out_share: float, learned_score: float, handmade_score: float) -> float:
+def learned_share(held_out_share: float, learned_score: float, handmade_score: float,
+                  very_smooth: bool = False) -> float:
     """The blend's learned share from the held-out one (``blend_share``) and the two held-out scores.
 
-    ``held_out_share ** SHARE_POWER``, raised to at least ``PROXY_MISS_SHARE`` where the learned
-    prior's score exceeds ``PROXY_MISS_RATIO`` times the hand-made one's (scores: error / sigma^2).
+    ``held_out_share ** SHARE_POWER`` (``** VERY_SMOOTH_POWER`` where ``very_smooth``: the quadratic
+    prior won on the proxy at a weight of at least ``VERY_SMOOTH_WEIGHT`` sigma^2), raised to at least
+    ``PROXY_MISS_SHARE`` where the learned prior's score exceeds ``PROXY_MISS_RATIO`` times the
+    hand-made one's (scores: error / sigma^2).
     """
-    share = float(held_out_share) ** SHARE_POWER
+    share = float(held_out_share) ** (VERY_SMOOTH_POWER if very_smooth else SHARE_POWER)
     if learned_score > PROXY_MISS_RATIO * handmade_score:
         share = max(share, PROXY_MISS_SHARE)
     return share
