@@ -204,7 +204,7 @@ def analyse(rows: list[dict]) -> None:
         for c in r["candidates"]:
             for name in combined:
                 b, other = float(name.split()[2]), " ".join(name.split()[4:])
-                c[name] = c["heldout"] + b * c.get(other if other == "free energy" else f"projected {other}", np.nan)
+                c[name] = c["heldout"] + b * c.get(other, np.nan)
     scored = [s for s in SCORES + combined if all(s in c for r in rows for c in r["candidates"])]
     for s in scored:
         pick = [min(r["candidates"], key=lambda c: c[s]) for r in rows]
