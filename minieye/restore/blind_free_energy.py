@@ -158,7 +158,7 @@ def _free_energy(y: np.ndarray, k: np.ndarray, sigma: float, iterations: int) ->
     residual = mask * irfft(spectrum * rfft(mu)) - data
     fit = (np.sum(residual ** 2) + np.sum(reach * var)) * precision / 2
     energy = fit + sum(float(m[0].sum()) for m in mixed) - 0.5 * float(np.log(var).sum())
-    return energy / (h * w)
+    return float(energy / (h * w))
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
