@@ -87,3 +87,10 @@ def test_free_energies_embeds_frames_and_refuses_an_empty_list():
     assert a == pytest.approx(b)
     with pytest.raises(ShapeError, match="at least one kernel"):
         free_energies(blurred, [], sigma=0.01)
+
+
+def test_flat_and_tiny_images_give_finite_values():
+    assert np.isfinite(free_energy(np.full((32, 32), 0.5), np.ones((3, 3)), 0.01))  # CG starts at its solution
+    assert np.isfinite(free_energy(np.zeros((16, 16), np.uint8), np.ones((3, 3))))  # sigma estimated as 0: floored
+    assert np.isfinite(free_energy(np.random.default_rng(0).random((3, 3)), np.ones((3, 3)), 0.01))
+    assert np.isfinite(free_energy(np.random.default_rng(0).random((1, 9)), np.ones((1, 3)), 0.01))

@@ -123,6 +123,7 @@ def _mixture(energy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _free_energy(y: np.ndarray, k: np.ndarray, sigma: float, iterations: int) -> float:
+    """The module docstring's alternation for one (h, w) plane and one sum-1 (kh, kw) kernel."""
     (h, w), (kh, kw) = y.shape, k.shape
     shape = (sfft.next_fast_len(h + kh - 1, real=True), sfft.next_fast_len(w + kw - 1, real=True))
     rfft = lambda a: sfft.rfft2(a, shape)  # noqa: E731
@@ -171,12 +172,14 @@ def _conjugate_gradients(apply, rhs: np.ndarray, x: np.ndarray, inverse_diagonal
     z = inverse_diagonal * r
     p, rz = z, _dot(r, z)
     for _ in range(CG_STEPS):
+        if rz <= 0.0:  # already solved (e.g. a flat image): a further step would divide by zero
+            break
         ap = apply(p)
         step = rz / _dot(p, ap)
         x, r = x + step * p, r - step * ap
         z = inverse_diagonal * r
         rz, old = _dot(r, z), rz
-        if rz <= 1e-20 * abs(old):
+        if rz <= 1e-20 * old:
             break
         p = z + (rz / old) * p
     return x
