@@ -4,6 +4,7 @@
     python benchmarks/bench_blind_candidates.py --analyse cands.json
     python benchmarks/bench_blind_candidates.py --split tuning --n 30 --size 192 --out c.json --save cases/
     python benchmarks/bench_blind_candidates.py --analyse c.json --rescore cases/   # the natural scores again
+    python benchmarks/bench_blind_candidates.py --analyse c.json --free-energy cases/  # and the free energy
 
 For each case of bench_blind.py's split, several kernel estimates are made (``CANDIDATES``:
 the frames blind_deconvolve tries, a third smaller one, and the L0 weight schedule started
@@ -23,6 +24,9 @@ data only:
   to the data, mean((k (*) D(x) - y)^2) / sigma^2 ("projected": ghosts a wrong kernel needs to
   explain the data are what D removes). Lower is better for each; ``--rescore`` computes them
   for cases saved by ``--save`` and rewrites the records;
+- free energy: the candidate's variational free energy per pixel under a sparse gradient prior
+  (Levin et al. 2011; restore/blind_free_energy.py), every candidate in the bound's frame; lower
+  is better; ``--free-energy`` adds it to saved cases' records as ``--rescore`` does;
 
 and, as the oracle, the restoration's PSNR against the truth. ``--analyse`` reports, per
 score (and for the held-out error plus a share of a projected score), how often its best
@@ -43,6 +47,7 @@ import numpy as np
 from minieye import restore
 from minieye.restore import blind_estimate
 from minieye.restore.blind import FINAL_PRIOR, FINAL_SIGMA_FLOOR
+from minieye.restore.blind_free_energy import free_energies
 from minieye.restore.blind_select import embed, frames, heldout_errors
 from minieye.restore.blind_verdict import GHOSTS_MAX, ghost_ratio, leading_plane, residual_ratio, structure
 from minieye.restore.deconvolve import deconvolve_in_memory
@@ -54,8 +59,9 @@ import bench_blind
 CANDIDATES = [("full", 1.0, 1.0), ("0.65", 0.65, 1.0), ("0.42", 0.42, 1.0), ("full lam x2", 1.0, 2.0),
               ("full lam /2", 1.0, 0.5), ("0.65 lam x2", 0.65, 2.0)]
 NATURAL_LEVELS = (0.005, 0.01, 0.02, 0.04, 0.08)  # the denoiser's noise sd (working units) for the natural scores
-SCORES = ["heldout", "ghosts", "sparsity", "gauss"] + [
+SCORES = ["heldout", "ghosts", "sparsity", "gauss", "free energy"] + [
     f"{name} {level:g}" for name in ("natural", "red", "projected") for level in NATURAL_LEVELS]
+FREE_ENERGY_SHARES = (0.1, 0.3, 1.0, 3.0)  # b in the combined score heldout + b x free energy
 MARGIN = 12  # pixels left out at the border by the natural scores (the denoiser's and the blur's reflections)
 
 
@@ -122,6 +128,18 @@ def rescore(path: str, folder: str) -> None:
         f.writelines(json.dumps(r) + "\n" for r in rows)
 
 
+def rescore_free_energy(path: str, folder: str) -> None:
+    """Add the free energy to the records in ``path`` from the cases ``--save`` left in ``folder``."""
+    with open(path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    for r in rows:
+        z = np.load(os.path.join(folder, f"case_{r['seed']}_{r['size']}_{r['i']}.npz"))
+        for c, energy in zip(r["candidates"], free_energies(z["blurred"], list(z["kernels"]), float(z["sigma"]))):
+            c["free energy"] = energy
+    with open(path, "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+
+
 def run_case(i: int, names: list[str], size: int, seed: int, save: str | None = None) -> dict:
     name, label, truth, kernel, noise, blurred = bench_blind.make_case(i, names, size, seed)
     bound = kernel.shape
@@ -154,6 +172,8 @@ def run_case(i: int, names: list[str], size: int, seed: int, save: str | None = 
             "ghosts": ghost_ratio(restored, denoised, bound), "sparsity": sparsity(restored) / sparsity(denoised),
             "gauss": gauss_energy(blurred, k, sigma), "residual": residual_ratio(restored, blurred, k, sigma)}
             | natural_scores(restored, k, blurred, sigma))
+    for c, energy in zip(out["candidates"], free_energies(blurred, kernels, sigma)):
+        c["free energy"] = energy
     if save:  # the case's arrays, for scoring the candidates again without re-estimating them
         np.savez_compressed(os.path.join(save, f"case_{seed}_{size}_{i}.npz"), truth=truth, blurred=blurred,
                             kernel=kernel, sigma=sigma, floor=floor, denoised=denoised, reference=reference,
@@ -178,12 +198,13 @@ def analyse(rows: list[dict]) -> None:
         return [(a, b) for a in r["candidates"] for b in r["candidates"] if abs(a["psnr"] - b["psnr"]) > 0.5]
 
     natural = [s for s in SCORES if s.split()[0] in ("natural", "red", "projected")]
-    combined = [f"heldout + {b:g} x projected {level:g}" for b in (0.1, 0.3, 1.0) for level in (0.02, 0.04)]
+    combined = [f"heldout + {b:g} x projected {level:g}" for b in (0.1, 0.3, 1.0) for level in (0.02, 0.04)] + [
+        f"heldout + {b:g} x free energy" for b in FREE_ENERGY_SHARES]
     for r in rows:
         for c in r["candidates"]:
             for name in combined:
-                b, level = float(name.split()[2]), name.split()[-1]
-                c[name] = c["heldout"] + b * c.get(f"projected {level}", np.nan)
+                b, other = float(name.split()[2]), " ".join(name.split()[4:])
+                c[name] = c["heldout"] + b * c.get(other, np.nan)
     scored = [s for s in SCORES + combined if all(s in c for r in rows for c in r["candidates"])]
     for s in scored:
         pick = [min(r["candidates"], key=lambda c: c[s]) for r in rows]
@@ -243,11 +264,15 @@ def main(argv: list[str] | None = None) -> None:
                     "restorations) saved there as case_SEED_SIZE_I.npz")
     ap.add_argument("--rescore", default=None, help="with --analyse: the folder --save wrote; the natural scores "
                     "are computed from it and written into the --analyse file first")
+    ap.add_argument("--free-energy", default=None, help="with --analyse: the folder --save wrote; the free energy "
+                    "of each candidate is computed from it and written into the --analyse file first")
     ap.add_argument("--analyse", default=None, help="a file of records written by --out: report and exit")
     args = ap.parse_args(argv)
     if args.analyse:
         if args.rescore:
             rescore(args.analyse, args.rescore)
+        if args.free_energy:
+            rescore_free_energy(args.analyse, args.free_energy)
         with open(args.analyse) as f:
             analyse([json.loads(line) for line in f if line.strip()])
         return
