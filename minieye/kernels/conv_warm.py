@@ -3,7 +3,7 @@
 The first convolution of a process otherwise pays Numba's compilation (or cache load)
 for each kernel it meets. ``warm_up()`` runs every code path "auto" can choose once on tiny
 arrays: every algorithm, stride 1 and 2 (Winograd F(4x4), taps and small: stride 1), GEMM per sample
-and over blocks of samples, products per shift (a 4x4 kernel at stride 2), small on one image. The paths that only
+and over blocks of samples, products per shift (a 4x4 kernel at stride 2) and its phase convolution's copies, small on one image. The paths that only
 run when forced compile when first used: Winograd F(2x2) (about 6 s of CPU per dtype beyond what
 it shares with F(4x4)) and TAPS over stacked samples. The threaded paths (``_threads.run_blocks``)
 call the same serial kernels on sub-ranges, so one serial pass compiles them too (checked: forcing
@@ -17,7 +17,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..options import options
-from . import conv as kconv
+from . import conv as kconv, conv_transpose_phases
 from .conv_geometry import Geometry
 from .conv_plan import plan
 
@@ -54,3 +54,6 @@ def warm_up(dtypes: tuple = (np.float32, np.float64)) -> None:
         y = kconv.conv2d_forward(x, w, g, p)
         kconv.conv2d_grad_input(y, w, x.shape[2:], g, p)
         kconv.conv2d_backward_transposed(x, w, y, g, p)  # the forward and the weight gradient's kernel
+        # the same up-sampler as one 3x3 convolution into phase channels: its interleaving copies
+        phases = conv_transpose_phases.fit(x.shape, w.shape, g, (10, 10))
+        conv_transpose_phases.backward(conv_transpose_phases.forward(x, w, phases, (10, 10)), w, x, phases)

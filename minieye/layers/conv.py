@@ -169,16 +169,24 @@ class _ConvTranspose(_ConvBase):
         out = fconv.transpose_output_size(x.shape[2:], self.kernel_size, geometry, self.output_padding, where)
         fconv.check_sizes(x, geometry, out, self.out_channels, where)
         w, b = self.checked_parameters()
-        # the plan of the convolution this layer is the adjoint of (its input is our output)
-        plan = fconv.conv_plan((x.shape[0], w.shape[1] * self.groups) + out, w.shape, geometry)
-        y = fconv.add_bias(fconv.conv_grad_input(x, w, out, geometry, plan), b)
+        # 2-D: one 3x3 convolution into a channel per output phase, where that pays (conv_transpose_algorithm)
+        phases = fconv.transpose_phases(x.shape, w.shape, geometry, out, where)
+        if phases is not None:
+            y = fconv.phases_forward(x, w, phases, out, b)
+        else:
+            # the plan of the convolution this layer is the adjoint of (its input is our output)
+            plan = fconv.conv_plan((x.shape[0], w.shape[1] * self.groups) + out, w.shape, geometry)
+            y = fconv.add_bias(fconv.conv_grad_input(x, w, out, geometry, plan), b)
 
         def backward(dy, deltas):
             dy = layer_gradient(dy, y.shape, x.dtype, self)
             self._bias_grad(dy, deltas)
-            # dx = conv(dy, W) and dW = corr(dy, x) (in 1-D and 2-D sharing one unfolding of dy).
-            dx, dw = fconv.conv_backward_transposed(dy, w, x, geometry, plan, need_dw=not self.weight.frozen,
-                                                    need_dx=input_grad_needed())
+            need_dw, need_dx = not self.weight.frozen, input_grad_needed()
+            if phases is not None:
+                dx, dw = fconv.phases_backward(dy, w, x, phases, need_dx=need_dx, need_dw=need_dw)
+            else:
+                # dx = conv(dy, W) and dW = corr(dy, x) (in 1-D and 2-D sharing one unfolding of dy).
+                dx, dw = fconv.conv_backward_transposed(dy, w, x, geometry, plan, need_dw=need_dw, need_dx=need_dx)
             if dw is not None:
                 deltas.add(self.weight, dw)
             return dx
