@@ -27,7 +27,7 @@ covers every output row) and returns a ``Phases`` that the forward and backward 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -79,6 +79,7 @@ class Phases:
     geometry: Geometry      # stride 1, padding (P_h, P_w)
     conv_hw: tuple[int, int]  # the 3x3 convolution's output size (at least ceil(out / stride) per axis)
     plan: Plan              # the 3x3 convolution's plan
+    index: tuple[np.ndarray, np.ndarray, np.ndarray] = field(compare=False)  # _index: each kernel tap's place
 
     @property
     def phase_count(self) -> int:
@@ -101,7 +102,8 @@ def fit(x_shape: tuple[int, ...], w_shape: tuple[int, ...], geometry: Geometry, 
     conv_hw = tuple(n + 2 * p - 2 for n, p in zip(x_shape[2:], pads))
     channels = geometry.stride[0] * geometry.stride[1] * w_shape[1]
     plan = make_plan(tuple(x_shape), (channels, x_shape[1], 3, 3), conv_geometry)
-    return Phases(tuple(geometry.stride), tuple(taps[0]), tuple(taps[1]), conv_geometry, conv_hw, plan)
+    index = _index(taps[0], taps[1], geometry.stride, conv_geometry.padding)
+    return Phases(tuple(geometry.stride), tuple(taps[0]), tuple(taps[1]), conv_geometry, conv_hw, plan, index)
 
 
 def choose(x_shape: tuple[int, ...], w_shape: tuple[int, ...], geometry: Geometry, out_hw: tuple[int, ...],
@@ -128,14 +130,13 @@ def choose(x_shape: tuple[int, ...], w_shape: tuple[int, ...], geometry: Geometr
     return phases if phases is not None and phases.plan.algorithm is Algorithm.WINOGRAD4 else None
 
 
-def _index(phases: Phases) -> tuple[np.ndarray, ...]:
+def _index(taps_h, taps_w, stride: tuple[int, int], pads: tuple[int, int]) -> tuple[np.ndarray, ...]:
     """For every kernel tap (i_h, i_w), flattened: its phase (r_h*s_w + r_w) and its 3x3 tap (t_h, t_w)."""
-    pad_h, pad_w = phases.geometry.padding
-    h = sorted(phases.taps_h, key=lambda t: t[1])
-    w = sorted(phases.taps_w, key=lambda t: t[1])
-    phase = np.array([[rh * phases.stride[1] + rw for rw, _, _ in w] for rh, _, _ in h]).ravel()
-    t_h = np.repeat([e + pad_h for _, _, e in h], len(w))
-    t_w = np.tile([e + pad_w for _, _, e in w], len(h))
+    h = sorted(taps_h, key=lambda t: t[1])
+    w = sorted(taps_w, key=lambda t: t[1])
+    phase = np.array([[rh * stride[1] + rw for rw, _, _ in w] for rh, _, _ in h]).ravel()
+    t_h = np.repeat([e + pads[0] for _, _, e in h], len(w))
+    t_w = np.tile([e + pads[1] for _, _, e in w], len(h))
     return phase, t_h, t_w
 
 
@@ -144,10 +145,11 @@ def phase_weight(w: np.ndarray, phases: Phases) -> np.ndarray:
     channel (o, r_h, r_w) = o*s_h*s_w + r_h*s_w + r_w, its tap (e_h + P_h, e_w + P_w) holding w[:, o, i_h,
     i_w]; the other taps zero."""
     c_in, c_out, kh, kw = w.shape
-    phase, t_h, t_w = _index(phases)
-    embedded = np.zeros((c_out, phases.phase_count, 3, 3, c_in), dtype=w.dtype)
-    embedded[:, phase, t_h, t_w, :] = w.reshape(c_in, c_out, kh * kw).transpose(1, 2, 0)
-    return np.ascontiguousarray(embedded.transpose(0, 1, 4, 2, 3)).reshape(c_out * phases.phase_count, c_in, 3, 3)
+    phase, t_h, t_w = phases.index
+    embedded = np.zeros((c_out, phases.phase_count, c_in, 3, 3), dtype=w.dtype)
+    # advanced indices apart: the tap axis comes first, (kh*kw, c_out, c_in)
+    embedded[:, phase, :, t_h, t_w] = w.reshape(c_in, c_out, kh * kw).transpose(2, 1, 0)
+    return embedded.reshape(c_out * phases.phase_count, c_in, 3, 3)
 
 
 def gather_weight_grad(dw_phase: np.ndarray, phases: Phases, kernel_hw: tuple[int, int]) -> np.ndarray:
@@ -155,9 +157,8 @@ def gather_weight_grad(dw_phase: np.ndarray, phases: Phases, kernel_hw: tuple[in
     kernel tap read from its one phase channel and 3x3 tap."""
     c_in = dw_phase.shape[1]
     c_out = dw_phase.shape[0] // phases.phase_count
-    phase, t_h, t_w = _index(phases)
-    grouped = dw_phase.reshape(c_out, phases.phase_count, c_in, 3, 3)
-    picked = grouped[:, phase, :, t_h, t_w]  # advanced indices first: (kh*kw, c_out, c_in)
+    phase, t_h, t_w = phases.index
+    picked = dw_phase.reshape(c_out, phases.phase_count, c_in, 3, 3)[:, phase, :, t_h, t_w]  # (kh*kw, c_out, c_in)
     return np.ascontiguousarray(picked.transpose(2, 1, 0)).reshape((c_in, c_out) + tuple(kernel_hw))
 
 
