@@ -166,18 +166,30 @@ def gather_weight_grad(dw_phase: np.ndarray, phases: Phases, kernel_hw: tuple[in
 @kernel
 def _shuffle(z, y, bias, p0, p1, sh, sw):
     """y[n, o, q*sh + rh, b*sw + rw] = z[n, (o*sh + rh)*sw + rw, q, b] + bias[o] for planes p = n*c_out + o
-    in [p0, p1)."""
+    in [p0, p1). Flat unsigned indices (no wraparound checks) let LLVM vectorise the interleaving of a
+    row's two sources at stride 2."""
     c_out, h_out, w_out = y.shape[1], y.shape[2], y.shape[3]
+    rows, cols = z.shape[2], z.shape[3]
+    zf, yf = z.reshape(-1), y.reshape(-1)
+    plane = rows * cols
+    u1, u2, usw = np.uint64(1), np.uint64(2), np.uint64(sw)
+    pairs = sw == 2 and w_out % 2 == 0
     for p in range(p0, p1):
-        n, o = p // c_out, p % c_out
-        shift = bias[o]
+        shift = bias[p % c_out]
         for row in range(h_out):
             q, rh = row // sh, row % sh
-            dst = y[n, o, row]
+            d = np.uint64((p * h_out + row) * w_out)
+            first = np.uint64((p * sh + rh) * sw * plane + q * cols)
+            if pairs:
+                second = first + np.uint64(plane)
+                for b in range(np.uint64(w_out // 2)):
+                    yf[d + u2 * b] = zf[first + b] + shift
+                    yf[d + u2 * b + u1] = zf[second + b] + shift
+                continue
             for rw in range(sw):
-                src = z[n, (o * sh + rh) * sw + rw, q]
-                for b in range((w_out - rw + sw - 1) // sw):
-                    dst[b * sw + rw] = src[b] + shift
+                src, urw = first + np.uint64(rw * plane), np.uint64(rw)
+                for b in range(np.uint64((w_out - rw + sw - 1) // sw)):
+                    yf[d + b * usw + urw] = zf[src + b] + shift
 
 
 @kernel
