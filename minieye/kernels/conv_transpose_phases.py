@@ -90,7 +90,8 @@ def fit(x_shape: tuple[int, ...], w_shape: tuple[int, ...], geometry: Geometry, 
         ) -> Phases | None:
     """The ``Phases`` of ``y = conv_transpose2d(x, w)`` with x (n, c_in, h, w), w (c_in, c_out, kh, kw)
     and output size ``out_hw``, planned with the knobs in force; None where the phase convolution does
-    not compute it (not 2-D, groups above 1, offsets beyond a 3x3 window)."""
+    not compute it (not 2-D, groups above 1, offsets beyond a 3x3 window, or output rows past those of
+    the "same" 3x3 convolution, as some output_padding asks)."""
     if len(x_shape) != 4 or geometry.nd != 2 or geometry.groups != 1:
         return None
     taps = [axis_taps(k, s, p, d) for k, s, p, d in zip(w_shape[2:], geometry.stride, geometry.padding,

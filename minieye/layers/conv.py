@@ -5,6 +5,9 @@
 
 Both call the same three kernels (through ``minieye.functional.conv``; ``kernels.conv_nd``
 runs 1-D and 3-D through the 2-D ones), in opposite directions, and ``db = sum of dy over (n, *spatial)``.
+A 2-D transposed layer whose kernel taps fit a 3x3 window per output phase may instead run as one 3x3
+convolution into a channel per phase and a pixel shuffle (``kernels.conv_transpose_phases``; the
+``conv_transpose_algorithm`` knob), decided in its forward and kept for its backward.
 The weight gradient, the costly part for a large image, is skipped when the weight is
 frozen (a fixed blur in restoration), and the input gradient when the network says it
 will not be used (``input_grad_needed``). Each family is one class parametrised by
