@@ -3,6 +3,9 @@
     PYTHONPATH=$PWD python benchmarks/bench_plan_ab.py convT --pairs 300                  # per tap (A) / per shift (B)
     PYTHONPATH=$PWD python benchmarks/bench_plan_ab.py convT --pairs 300 --threads 2 --clock wall
     PYTHONPATH=$PWD python benchmarks/bench_plan_ab.py unet --pairs 40                   # the U-Net's samplers
+    PYTHONPATH=$PWD python benchmarks/bench_plan_ab.py phases --base main --pairs 100     # up-samplers by phases
+    PYTHONPATH=$PWD python benchmarks/bench_plan_ab.py phases --a conv_transpose_algorithm=adjoint \
+        --b conv_transpose_algorithm=phases --pairs 40
     PYTHONPATH=$PWD python benchmarks/bench_plan_ab.py taps --pairs 60 --base main       # main's tree (A) / this one (B)
     PYTHONPATH=$PWD python benchmarks/bench_plan_ab.py k32 --a conv_algorithm=gemm --b conv_algorithm=winograd4
     PYTHONPATH=$PWD python benchmarks/bench_plan_ab.py rows --a threads=1 --b threads=2 --threads 2 --total-cpu
