@@ -13,7 +13,8 @@
 Side A runs under ``--a KNOB=VALUE`` and side B under ``--b KNOB=VALUE`` (knobs of ``minieye.options``,
 repeatable); without either, A forces ``conv_algorithm="taps"`` (one product per kernel tap) and B
 keeps "auto" (which runs a stride that divides the kernel per shift of the phase planes: the plan
-``Plan.shifts``), so B / A is what products per shift are worth. ``--base REV_OR_PATH``: side A is
+``Plan.shifts``), both with ``conv_transpose_algorithm="adjoint"``, so B / A is what products per shift
+are worth. ``--base REV_OR_PATH``: side A is
 another tree of minieye instead (a git revision of this repository, or a folder holding a
 ``minieye/`` package), copied into a temporary package ``minieye_base`` and imported beside this one;
 both sides then default to "auto". Each side has its own layer (same seed) on the same input.
@@ -205,7 +206,9 @@ def main() -> None:
         parser.error(f"unknown cases {unknown}; choose from {sorted(CASES)} or {sorted(GROUPS)}")
     clock = time.process_time if args.total_cpu else chosen_clock(parser, args)
     if args.base is None and not (args.a or args.b):
-        args.a = ["conv_algorithm=taps"]
+        # both transposed layers as the adjoint convolution, so that B / A is what products per shift are worth
+        args.a = ["conv_algorithm=taps", "conv_transpose_algorithm=adjoint"]
+        args.b = ["conv_transpose_algorithm=adjoint"]
     import numba
     from threadpoolctl import threadpool_limits
 
