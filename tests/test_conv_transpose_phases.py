@@ -36,7 +36,8 @@ def _problem(rng, geometry, n=2, c_in=3, c_out=4, size=(5, 6)):
                 for m, k, s, p, op, d in zip(size, kernel, stride, padding, output_padding, dilation))
     x = rng.standard_normal((n, c_in) + size)
     w = rng.standard_normal((c_in, c_out) + kernel)
-    return x, w, rng.standard_normal(c_out), rng.standard_normal((n, c_out) + out), Geometry(stride, padding, dilation, 1)
+    dy = rng.standard_normal((n, c_out) + out)
+    return x, w, rng.standard_normal(c_out), dy, Geometry(stride, padding, dilation, 1)
 
 
 @pytest.mark.parametrize("geometry", FITTING, ids=str)
@@ -170,3 +171,23 @@ def test_threaded_copies_and_convolution_match_one_thread():
             results.append((kphases.forward(x, w, phases, dy.shape[2:], b), *kphases.backward(dy, w, x, phases)))
     for one, two in zip(*results):
         np.testing.assert_allclose(two, one, rtol=0, atol=1e-12)
+
+
+def test_denoiser_inference_takes_the_phases_as_the_layer_does(monkeypatch):
+    """``restore.denoiser_inference`` writes a transposed layer's phases into its kept buffers: the U-Net's
+    2x2 stride-2 samplers with the phases forced give the network's forward, bit for bit."""
+    from minieye.restore.denoiser_inference import infer
+    from minieye.restore.denoiser_unet import build_unet
+    net = build_unet(4, down=(1, 1), up=(1, 1), dtype="float64")
+    rng = np.random.default_rng(2)
+    for p in net.parameters():
+        p.value[...] = rng.standard_normal(p.value.shape) * 0.4
+    calls = []
+    monkeypatch.setattr(F, "phases_forward", lambda *a, **k: calls.append(k.get("out")) or kphases.forward(*a, **k))
+    x, buffers = rng.standard_normal((1, 2, 16, 20)), {}
+    with me.options(conv_transpose_algorithm="phases"):
+        got = [infer(net, x, buffers) for _ in range(2)]
+        want = net(x)
+    assert any(out is not None for out in calls) and any(out is None for out in calls)  # inference, layer
+    for value in got:
+        np.testing.assert_array_equal(value, want)

@@ -122,8 +122,9 @@ def choose(x_shape: tuple[int, ...], w_shape: tuple[int, ...], geometry: Geometr
     phases = fit(x_shape, w_shape, geometry, out_hw)
     if chosen == "phases":
         if phases is None:
-            raise fail(f"{where}: conv_transpose_algorithm='phases'", "a 2-D transposed convolution without groups whose "
-                       "output pixels read within 3 input rows and columns, covered by a 3x3 convolution of the input",
+            raise fail(f"{where}: conv_transpose_algorithm='phases'",
+                       "a 2-D transposed convolution without groups whose output pixels read within 3 input rows "
+                       "and columns, covered by a 3x3 convolution of the input",
                        f"kernel {tuple(w_shape[2:])}, stride {geometry.stride}, padding {geometry.padding}, "
                        f"dilation {geometry.dilation}, groups {geometry.groups}",
                        "use 'auto' or 'adjoint' for this layer")
