@@ -3,9 +3,9 @@
 The first convolution of a process otherwise pays Numba's compilation (or cache load)
 for each kernel it meets. ``warm_up()`` runs every code path "auto" can choose once on tiny
 arrays: every algorithm, stride 1 and 2 (Winograd F(4x4), taps and small: stride 1), GEMM per sample
-and over blocks of samples, products per shift (a 4x4 kernel at stride 2) and its phase convolution's
-copies, small on one image. The paths that only run when forced compile when first used: Winograd
-F(2x2) (about 6 s of CPU per dtype beyond what it shares with F(4x4)) and TAPS over stacked samples. The threaded paths (``_threads.run_blocks``)
+and over blocks of samples, products per shift (a 4x4 kernel at stride 2), small on one image. The paths that only
+run when forced compile when first used: Winograd F(2x2) (about 6 s of CPU per dtype beyond what
+it shares with F(4x4)) and TAPS over stacked samples. The threaded paths (``_threads.run_blocks``)
 call the same serial kernels on sub-ranges, so one serial pass compiles them too (checked: forcing
 the parallel thresholds to 0 afterwards adds no signature), and nothing here touches module
 state: warming up is safe beside other threads.
