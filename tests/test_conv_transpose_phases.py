@@ -191,3 +191,17 @@ def test_denoiser_inference_takes_the_phases_as_the_layer_does(monkeypatch):
     assert any(out is not None for out in calls) and any(out is None for out in calls)  # inference, layer
     for value in got:
         np.testing.assert_array_equal(value, want)
+
+
+@pytest.mark.parametrize("need_dx, need_dw", [(True, False), (False, True), (False, False)])
+def test_backward_computes_only_what_is_asked(need_dx, need_dw):
+    x, w, _, dy, g = _problem(np.random.default_rng(4), FITTING[0], c_in=16, c_out=8, size=(16, 16))
+    with me.options(conv_algorithm="winograd4"):
+        phases = kphases.fit(x.shape, w.shape, g, dy.shape[2:])
+        both = kphases.backward(dy, w, x, phases)
+        got = kphases.backward(dy, w, x, phases, need_dx=need_dx, need_dw=need_dw)
+    for asked, value, full in zip((need_dx, need_dw), got, both):
+        if asked:
+            np.testing.assert_allclose(value, full, rtol=0, atol=1e-12 * np.abs(full).max())
+        else:
+            assert value is None
