@@ -53,8 +53,9 @@ def test_phase_convolution_is_the_transposed_convolution(geometry, algorithm):
         phases = kphases.fit(x.shape, w.shape, g, dy.shape[2:])
         assert phases is not None and algorithm in ("auto", phases.plan.algorithm.value)
         y = kphases.forward(x, w, phases, dy.shape[2:], b)
-        dx, dw = kphases.backward(dy, w, x, phases)
+        dx, dw, db = kphases.backward(dy, w, x, phases, need_db=True)
     np.testing.assert_allclose(y, want, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(db, dy.sum(axis=(0, 2, 3)), rtol=0, atol=1e-10)
     # the adjoint identities: <dy, T(x)> = <T^T(dy), x>, and dw the gradient of <dy, T_w(x)> in w
     np.testing.assert_allclose(dx, naive_conv.conv(dy, w, None, stride, padding, dilation), rtol=0, atol=1e-10)
     want_dw = naive_conv.conv_grad_weight(dy, x, w.shape[2:], stride, padding, dilation)
@@ -168,7 +169,8 @@ def test_threaded_copies_and_convolution_match_one_thread():
         with me.options(threads=threads, pool_parallel_min_work=0, conv_gemm_parallel_min_work=0,
                         conv_algorithm="winograd4"):
             phases = kphases.fit(x.shape, w.shape, g, dy.shape[2:])
-            results.append((kphases.forward(x, w, phases, dy.shape[2:], b), *kphases.backward(dy, w, x, phases)))
+            results.append((kphases.forward(x, w, phases, dy.shape[2:], b),
+                            *kphases.backward(dy, w, x, phases, need_db=True)))
     for one, two in zip(*results):
         np.testing.assert_allclose(two, one, rtol=0, atol=1e-12)
 
@@ -193,14 +195,15 @@ def test_denoiser_inference_takes_the_phases_as_the_layer_does(monkeypatch):
         np.testing.assert_array_equal(value, want)
 
 
-@pytest.mark.parametrize("need_dx, need_dw", [(True, False), (False, True), (False, False)])
-def test_backward_computes_only_what_is_asked(need_dx, need_dw):
+@pytest.mark.parametrize("need_dx, need_dw, need_db", [(True, False, True), (False, True, False),
+                                                     (False, False, True), (False, False, False)])
+def test_backward_computes_only_what_is_asked(need_dx, need_dw, need_db):
     x, w, _, dy, g = _problem(np.random.default_rng(4), FITTING[0], c_in=16, c_out=8, size=(16, 16))
     with me.options(conv_algorithm="winograd4"):
         phases = kphases.fit(x.shape, w.shape, g, dy.shape[2:])
-        both = kphases.backward(dy, w, x, phases)
-        got = kphases.backward(dy, w, x, phases, need_dx=need_dx, need_dw=need_dw)
-    for asked, value, full in zip((need_dx, need_dw), got, both):
+        every = kphases.backward(dy, w, x, phases, need_db=True)
+        got = kphases.backward(dy, w, x, phases, need_dx=need_dx, need_dw=need_dw, need_db=need_db)
+    for asked, value, full in zip((need_dx, need_dw, need_db), got, every):
         if asked:
             np.testing.assert_allclose(value, full, rtol=0, atol=1e-12 * np.abs(full).max())
         else:

@@ -19,7 +19,7 @@ Being linear maps with the same terms, the backward follows: dz = the un-shuffle
 phase row or column lies past the output), dx = the phase convolution's input gradient of dz, and the
 weight gradient of the phase convolution holds every tap of dw exactly once (each kernel tap belongs to
 one phase), gathered back. ``conv2d_backward`` computes both gradients in one pass. The bias belongs to
-C_out, not to the phase channels: the shuffle adds it, and its gradient is the caller's sum over dy.
+C_out, not to the phase channels: the shuffle adds it, and its gradient sums the phase channels' per C_out.
 
 ``fit`` says where this applies (2-D, groups 1, offsets in a window of 3, a padding whose convolution
 covers every output row) and returns a ``Phases`` that the forward and backward share.
@@ -34,7 +34,7 @@ import numpy as np
 from ..checks import check_out, fail
 from ..options import get as option
 from ._jit import kernel
-from .conv import conv2d_backward, conv2d_forward
+from .conv import conv2d_backward, conv2d_forward, grad_bias
 from .conv_geometry import Geometry
 from .conv_plan import Algorithm, Plan, plan as make_plan
 from .pool import run_units
@@ -238,19 +238,21 @@ def forward(x: np.ndarray, w: np.ndarray, phases: Phases, out_hw: tuple[int, int
 
 
 def backward(dy: np.ndarray, w: np.ndarray, x: np.ndarray, phases: Phases, *, need_dx: bool = True,
-             need_dw: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The gradients of ``y = conv_transpose2d(x, w)``: (dx, dw), each None unless asked for (the bias's
-    is the caller's). Shapes: dy (n, c_out, *out_hw), w (c_in, c_out, kh, kw), x (n, c_in, h, w) -> dx
-    like x, dw like w."""
+             need_dw: bool = True, need_db: bool = False
+             ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """The gradients of ``y = conv_transpose2d(x, w) + b``: (dx, dw, db), each None unless asked for.
+    Shapes: dy (n, c_out, *out_hw), w (c_in, c_out, kh, kw), x (n, c_in, h, w) -> dx like x, dw like w,
+    db (c_out,): the phase channels' bias gradients (``conv2d_backward``'s, from its pass over dz where it
+    sums them there) added per output channel."""
     if not (need_dx or need_dw):
-        return None, None
+        return None, None, (grad_bias(dy) if need_db else None)
     n, c_out = dy.shape[:2]
     dz = np.empty((n, c_out * phases.phase_count) + phases.conv_hw, dtype=dy.dtype)
     sh, sw = phases.stride
     run_units(lambda lo, hi: _unshuffle(dy, dz, lo, hi, sh, sw), n * c_out, dz.size)
     # w only gives the shape when dx is not needed
     w_phase = phase_weight(w, phases) if need_dx else np.empty((dz.shape[1], x.shape[1], 3, 3), dtype=dy.dtype)
-    dx, dw_phase, _ = conv2d_backward(x, dz, w_phase, phases.geometry, phases.plan, need_dx=need_dx,
-                                      need_dw=need_dw)
-    return dx, (gather_weight_grad(dw_phase, phases, w.shape[2:]) if need_dw else None)
-
+    dx, dw_phase, db_phase = conv2d_backward(x, dz, w_phase, phases.geometry, phases.plan, need_dx=need_dx,
+                                             need_dw=need_dw, need_db=need_db)
+    return (dx, gather_weight_grad(dw_phase, phases, w.shape[2:]) if need_dw else None,
+            db_phase.reshape(c_out, phases.phase_count).sum(axis=1) if need_db else None)

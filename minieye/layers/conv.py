@@ -183,11 +183,14 @@ class _ConvTranspose(_ConvBase):
 
         def backward(dy, deltas):
             dy = layer_gradient(dy, y.shape, x.dtype, self)
-            self._bias_grad(dy, deltas)
             need_dw, need_dx = not self.weight.frozen, input_grad_needed()
             if phases is not None:
-                dx, dw = fconv.phases_backward(dy, w, x, phases, need_dx=need_dx, need_dw=need_dw)
+                dx, dw, db = fconv.phases_backward(dy, w, x, phases, need_dx=need_dx, need_dw=need_dw,
+                                                   need_db=self._bias_learns())
+                if db is not None:
+                    deltas.add(self.bias, db)
             else:
+                self._bias_grad(dy, deltas)
                 # dx = conv(dy, W) and dW = corr(dy, x) (in 1-D and 2-D sharing one unfolding of dy).
                 dx, dw = fconv.conv_backward_transposed(dy, w, x, geometry, plan, need_dw=need_dw, need_dx=need_dx)
             if dw is not None:
