@@ -161,13 +161,12 @@ def test_functional_conv_transpose2d_takes_the_same_road():
 
 
 def test_threaded_copies_and_convolution_match_one_thread():
-    """Two threads (copies split by planes, the 3x3 convolution by images) give the one-thread result."""
+    """Two threads (the 3x3 convolution split by images) give the one-thread result."""
     rng = np.random.default_rng(11)
     x, w, b, dy, g = _problem(rng, FITTING[0], n=3, c_in=16, c_out=8, size=(16, 16))
     results = []
     for threads in (1, 2):
-        with me.options(threads=threads, pool_parallel_min_work=0, conv_gemm_parallel_min_work=0,
-                        conv_algorithm="winograd4"):
+        with me.options(threads=threads, conv_gemm_parallel_min_work=0, conv_algorithm="winograd4"):
             phases = kphases.fit(x.shape, w.shape, g, dy.shape[2:])
             results.append((kphases.forward(x, w, phases, dy.shape[2:], b),
                             *kphases.backward(dy, w, x, phases, need_db=True)))

@@ -37,7 +37,6 @@ from ._jit import kernel
 from .conv import conv2d_backward, conv2d_forward, grad_bias
 from .conv_geometry import Geometry
 from .conv_plan import Algorithm, Plan, plan as make_plan
-from .pool import run_units
 
 __all__ = ["Phases", "axis_taps", "choose", "fit", "phase_weight", "gather_weight_grad", "forward", "backward"]
 
@@ -232,8 +231,8 @@ def forward(x: np.ndarray, w: np.ndarray, phases: Phases, out_hw: tuple[int, int
     z = conv2d_forward(x, phase_weight(w, phases), phases.geometry, phases.plan)
     shift = np.zeros(c_out, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     sh, sw = phases.stride
-    # copies split over planes as the up-sampling kernels do (the pool_parallel_min_work knob)
-    run_units(lambda lo, hi: _shuffle(z, y, shift, lo, hi, sh, sw), n * c_out, y.size)
+    # a pure copy stays on the caller's thread, as nearest up-sampling does (a hand-off costs more than half)
+    _shuffle(z, y, shift, 0, n * c_out, sh, sw)
     return y
 
 
@@ -249,7 +248,7 @@ def backward(dy: np.ndarray, w: np.ndarray, x: np.ndarray, phases: Phases, *, ne
     n, c_out = dy.shape[:2]
     dz = np.empty((n, c_out * phases.phase_count) + phases.conv_hw, dtype=dy.dtype)
     sh, sw = phases.stride
-    run_units(lambda lo, hi: _unshuffle(dy, dz, lo, hi, sh, sw), n * c_out, dz.size)
+    _unshuffle(dy, dz, 0, n * c_out, sh, sw)
     # w only gives the shape when dx is not needed
     w_phase = phase_weight(w, phases) if need_dx else np.empty((dz.shape[1], x.shape[1], 3, 3), dtype=dy.dtype)
     dx, dw_phase, db_phase = conv2d_backward(x, dz, w_phase, phases.geometry, phases.plan, need_dx=need_dx,
