@@ -48,14 +48,22 @@ ROWS = {"32x16": bench_kernels.CASES[1], "digits": bench_kernels.CASES[3], "conv
 
 
 def layer_and_plan(case, dtype):
-    """The row's layer and the plan of its convolution (a transposed layer: of the convolution it is the adjoint of)."""
+    """The row's layer and the convolution it runs: (layer, input shape, weight shape, geometry, plan, how).
+    A transposed layer runs its phase convolution (x into a channel per output phase, 3x3) where "auto"
+    takes it, else the convolution it is the adjoint of."""
     _, shape, c_out, k, stride, padding, transposed = case
     layer = (layers.ConvTranspose2D if transposed else layers.Conv2D)(shape[1], c_out, k, stride=stride,
                                                                      padding=padding, dtype=dtype, seed=0)
     y = layer(np.zeros(shape, dtype=dtype))
+    w_shape = layer.weight.shape
+    phases = (me.functional.conv.transpose_phases(shape, w_shape, layer.geometry, y.shape[2:], "bench_bounds")
+              if transposed else None)
+    if phases is not None:
+        phase_weight = (phases.phase_count * c_out, shape[1], 3, 3)
+        return layer, shape, phase_weight, phases.geometry, phases.plan, "phases by "
     conv_input = (shape[0], c_out) + y.shape[2:] if transposed else shape
-    plan = me.functional.conv.conv_plan(conv_input, layer.weight.shape, layer.geometry)
-    return layer, conv_input, plan
+    plan = me.functional.conv.conv_plan(conv_input, w_shape, layer.geometry)
+    return layer, conv_input, w_shape, layer.geometry, plan, ""
 
 
 def products(conv_input, w_shape, geometry, plan, dtype) -> list[tuple[str, list[list[tuple]]]]:
@@ -169,17 +177,17 @@ def main() -> None:
     print(f"square SGEMM 2048^3, {args.threads} BLAS thread(s): {square:.0f} GFLOP/s")
     for name in args.rows:
         case = ROWS[name]
-        layer, conv_input, plan = layer_and_plan(case, dtype)
+        layer, conv_input, w_shape, geometry, plan, how = layer_and_plan(case, dtype)
         with threadpool_limits(args.threads):
             ours, theirs, _ = bench_kernels.run_case(case, args.repeat, dtype)
         shape, c_out, k = case[1], case[2], case[3]
         y_shape = layer(np.zeros(shape, dtype=dtype)).shape
         macs = 3 * bench_kernels.multiply_adds(shape, c_out, k, y_shape, case[6])
-        print(f"\n{case[0]}: plan {plan.algorithm.name}{' per shift' if plan.shifts else ''}, {plan.threads} "
+        print(f"\n{case[0]}: plan {how}{plan.algorithm.name}{' per shift' if plan.shifts else ''}, {plan.threads} "
               f"thread(s); {macs / 1e6:.1f} M multiply-adds per step")
         print(f"  minieye {ours * 1e3:.3f} ms ({2 * macs / ours / 1e9:.0f} GFLOP/s)   PyTorch {theirs * 1e3:.3f} ms "
               f"({2 * macs / theirs / 1e9:.0f} GFLOP/s)   ratio {ours / theirs:.2f}")
-        passes = products(conv_input, layer.weight.shape, layer.geometry, plan, dtype)
+        passes = products(conv_input, w_shape, geometry, plan, dtype)
         if not passes:
             print("  products: none (no BLAS in this plan); the step is its own bound")
             continue

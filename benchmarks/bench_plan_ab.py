@@ -3,6 +3,9 @@
     PYTHONPATH=$PWD python benchmarks/bench_plan_ab.py convT --pairs 300                  # per tap (A) / per shift (B)
     PYTHONPATH=$PWD python benchmarks/bench_plan_ab.py convT --pairs 300 --threads 2 --clock wall
     PYTHONPATH=$PWD python benchmarks/bench_plan_ab.py unet --pairs 40                   # the U-Net's samplers
+    PYTHONPATH=$PWD python benchmarks/bench_plan_ab.py phases --base main --pairs 100     # up-samplers by phases
+    PYTHONPATH=$PWD python benchmarks/bench_plan_ab.py phases --a conv_transpose_algorithm=adjoint \
+        --b conv_transpose_algorithm=phases --pairs 40
     PYTHONPATH=$PWD python benchmarks/bench_plan_ab.py taps --pairs 60 --base main       # main's tree (A) / this one (B)
     PYTHONPATH=$PWD python benchmarks/bench_plan_ab.py k32 --a conv_algorithm=gemm --b conv_algorithm=winograd4
     PYTHONPATH=$PWD python benchmarks/bench_plan_ab.py rows --a threads=1 --b threads=2 --threads 2 --total-cpu
@@ -10,7 +13,8 @@
 Side A runs under ``--a KNOB=VALUE`` and side B under ``--b KNOB=VALUE`` (knobs of ``minieye.options``,
 repeatable); without either, A forces ``conv_algorithm="taps"`` (one product per kernel tap) and B
 keeps "auto" (which runs a stride that divides the kernel per shift of the phase planes: the plan
-``Plan.shifts``), so B / A is what products per shift are worth. ``--base REV_OR_PATH``: side A is
+``Plan.shifts``), both with ``conv_transpose_algorithm="adjoint"``, so B / A is what products per shift
+are worth. ``--base REV_OR_PATH``: side A is
 another tree of minieye instead (a git revision of this repository, or a folder holding a
 ``minieye/`` package), copied into a temporary package ``minieye_base`` and imported beside this one;
 both sides then default to "auto". Each side has its own layer (same seed) on the same input.
@@ -43,6 +47,12 @@ from bench_clock import add_clock_option, chosen_clock
 ROOT = Path(__file__).resolve().parents[1]
 CASES = {  # name: (layer class, positional arguments, keyword arguments, input shape)
     "convT": ("ConvTranspose2D", (32, 16, 4), dict(stride=2, padding=1), (32, 32, 16, 16)),  # bench_kernels' row
+    # up-samplers whose taps fit a 3x3 window of phases (conv_transpose_algorithm "phases" / "adjoint")
+    "convT3": ("ConvTranspose2D", (32, 16, 3), dict(stride=2, padding=1, output_padding=1), (32, 32, 16, 16)),
+    "convT5": ("ConvTranspose2D", (32, 16, 5), dict(stride=2, padding=2, output_padding=1), (32, 32, 16, 16)),
+    "convTwide": ("ConvTranspose2D", (64, 32, 4), dict(stride=2, padding=1), (8, 64, 32, 32)),
+    "convTfew": ("ConvTranspose2D", (16, 8, 4), dict(stride=2, padding=1), (32, 16, 16, 16)),
+    "convTimage": ("ConvTranspose2D", (32, 16, 4), dict(stride=2, padding=1), (1, 32, 128, 128)),
     # the learned prior's U-Net samplers (2x2, stride 2) on a training batch and on a 512x512 image
     "down24": ("Conv2D", (24, 48, 2), dict(stride=2), (16, 24, 32, 32)),
     "up48": ("ConvTranspose2D", (48, 24, 2), dict(stride=2), (16, 48, 16, 16)),
@@ -76,6 +86,7 @@ CASES = {  # name: (layer class, positional arguments, keyword arguments, input 
 GROUPS = {"unet": ["down24", "up48", "down48", "up96", "down24big", "up48big", "k4s2"],
           "taps": ["taps8", "k32s2", "den5"], "rows": ["digits", "k32", "convT", "k64"],
           "small": ["digits", "lenet1", "vgg1", "den2", "den2big", "den2tile"],
+          "phases": ["convT", "convT3", "convT5", "convTwide", "convTfew", "convTimage"],
           "wino": ["k32", "k64", "vgg2", "vgg3", "vgg4", "w64to32", "w64to16", "den24"]}
 
 
@@ -118,9 +129,14 @@ def base_package(source: str):
 
 
 def plan_text(package, layer, x: np.ndarray, y: np.ndarray) -> str:
-    """The plan the layer's forward computes (a transposed layer plans the convolution it is the adjoint of)."""
+    """The plan the layer's forward computes (a transposed layer: its phase convolution's, or the plan of the
+    convolution it is the adjoint of)."""
     from_conv = package.functional.conv
     w = layer.weight.value
+    choose = getattr(from_conv, "transpose_phases", None)  # trees before the phase convolution lack it
+    phases = choose(x.shape, w.shape, layer.geometry, y.shape[2:], "plan_text") if layer.transposed and choose else None
+    if phases is not None:
+        return f"phases by {phases.plan.algorithm.name}, {phases.plan.threads} thread(s)"
     shape = x.shape if not layer.transposed else (x.shape[0], w.shape[1] * layer.groups) + y.shape[2:]
     p = from_conv.conv_plan(shape, w.shape, layer.geometry)
     return f"{p.algorithm.name}{' per shift' if getattr(p, 'shifts', False) else ''}, {p.threads} thread(s)"
@@ -190,7 +206,9 @@ def main() -> None:
         parser.error(f"unknown cases {unknown}; choose from {sorted(CASES)} or {sorted(GROUPS)}")
     clock = time.process_time if args.total_cpu else chosen_clock(parser, args)
     if args.base is None and not (args.a or args.b):
-        args.a = ["conv_algorithm=taps"]
+        # both transposed layers as the adjoint convolution, so that B / A is what products per shift are worth
+        args.a = ["conv_algorithm=taps", "conv_transpose_algorithm=adjoint"]
+        args.b = ["conv_transpose_algorithm=adjoint"]
     import numba
     from threadpoolctl import threadpool_limits
 

@@ -60,6 +60,10 @@ KNOBS: dict[str, Knob] = {
     "conv_algorithm": Knob("auto", _one_of("auto", "direct", "gemm", "winograd", "winograd4", "taps",
                                                         "small"),
                            "convolution algorithm; 'auto' chooses per call from the shapes"),
+    "conv_transpose_algorithm": Knob("auto", _one_of("auto", "phases", "adjoint"),
+                                     "2-D transposed convolutions: 'phases' as one 3x3 convolution into a channel per "
+                                     "output phase and a pixel shuffle (where the kernel's taps fit), 'adjoint' as the "
+                                     "adjoint of their convolution; 'auto' chooses per call from the shapes"),
     "conv_direct_parallel_min_work": Knob(4_000_000, check_nonneg_int,
                                           "direct convolution: multiply-adds from which it threads"),
     "conv_gemm_parallel_min_work": Knob(8_000_000, check_nonneg_int,

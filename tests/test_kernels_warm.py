@@ -30,10 +30,11 @@ def test_warm_up_compiles_the_regularizer_kernels():
 
 def test_threaded_paths_need_no_compilation_beyond_warm_up(monkeypatch):
     # warm_up runs serially only: the threaded paths must reuse its kernels
-    from minieye.kernels import (activation, conv_blocks, conv_nd, conv_gemm, conv_taps, conv_wide, conv_winograd,
-                                 conv_winograd4, conv_winograd4_grad, nonlocal_tv, pool, tv, upsample)
+    from minieye.kernels import (activation, conv_blocks, conv_nd, conv_gemm, conv_taps, conv_transpose_phases,
+                                 conv_wide, conv_winograd, conv_winograd4, conv_winograd4_grad, nonlocal_tv, pool, tv,
+                                 upsample)
     modules = (kconv, conv_direct, conv_wide, conv_gemm, conv_blocks, conv_taps, conv_winograd, conv_winograd4,
-               conv_winograd4_grad, conv_nd,
+               conv_winograd4_grad, conv_nd, conv_transpose_phases,
                pool, upsample, tv, nonlocal_tv, activation)
 
     def signatures():

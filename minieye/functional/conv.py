@@ -25,6 +25,7 @@ from ..checks import (LAYOUTS, as_float_array, check_allocation, check_kernel_no
                       check_positive_int, check_shape_tuple, fail, spatial_tuple, TUPLE_NAMES)
 from ..kernels import conv_geometry as _sizes
 from ..kernels import conv_nd as knd
+from ..kernels import conv_transpose_phases as kphases
 from ..kernels.conv import release_scratch  # frees the scratch buffers this thread's convolutions keep between calls
 from ..kernels.conv_geometry import Geometry
 from ..kernels.conv import scratch_scope  # noqa: F401 (the kernels' scratch freed after a run: restore)
@@ -236,6 +237,9 @@ def _conv_transpose(nd: int, x: Any, w: Any, b: Any, stride: Any, padding: Any, 
     out = transpose_output_size(x.shape[2:], w.shape[2:], geometry, output_padding, where)
     check_sizes(x, geometry, out, c_out_g * groups, where)
     b = as_bias(b, c_out_g * groups, x.dtype, where)
+    phases = transpose_phases(x.shape, w.shape, geometry, out, where)
+    if phases is not None:
+        return phases_forward(x, w, phases, out, b)
     return add_bias(knd.grad_input(x, w, out, geometry), b)
 
 
@@ -248,6 +252,11 @@ conv_grad_weight = knd.grad_weight
 conv_backward = knd.backward
 conv_grad_bias = knd.grad_bias
 conv_backward_transposed = knd.backward_transposed
+# a 2-D transposed convolution as one 3x3 convolution into phase channels (``kernels.conv_transpose_phases``):
+# ``transpose_phases`` decides (None: as the adjoint above), the layer keeps its answer for the backward
+transpose_phases = kphases.choose
+phases_forward = kphases.forward
+phases_backward = kphases.backward
 
 
 # -- public functions ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..options import options
-from . import conv as kconv
+from . import conv as kconv, conv_transpose_phases
 from .conv_geometry import Geometry
 from .conv_plan import plan
 
@@ -55,3 +55,6 @@ def warm_up(dtypes: tuple = (np.float32, np.float64)) -> None:
         y = kconv.conv2d_forward(x, w, g, p)
         kconv.conv2d_grad_input(y, w, x.shape[2:], g, p)
         kconv.conv2d_backward_transposed(x, w, y, g, p)  # the forward and the weight gradient's kernel
+        # the same up-sampler as one 3x3 convolution into phase channels: its interleaving copies
+        phases = conv_transpose_phases.fit(x.shape, w.shape, g, (10, 10))
+        conv_transpose_phases.backward(conv_transpose_phases.forward(x, w, phases, (10, 10)), w, x, phases)

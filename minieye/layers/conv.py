@@ -5,6 +5,9 @@
 
 Both call the same three kernels (through ``minieye.functional.conv``; ``kernels.conv_nd``
 runs 1-D and 3-D through the 2-D ones), in opposite directions, and ``db = sum of dy over (n, *spatial)``.
+A 2-D transposed layer whose kernel taps fit a 3x3 window per output phase may instead run as one 3x3
+convolution into a channel per phase and a pixel shuffle (``kernels.conv_transpose_phases``; the
+``conv_transpose_algorithm`` knob), decided in its forward and kept for its backward.
 The weight gradient, the costly part for a large image, is skipped when the weight is
 frozen (a fixed blur in restoration), and the input gradient when the network says it
 will not be used (``input_grad_needed``). Each family is one class parametrised by
@@ -169,16 +172,27 @@ class _ConvTranspose(_ConvBase):
         out = fconv.transpose_output_size(x.shape[2:], self.kernel_size, geometry, self.output_padding, where)
         fconv.check_sizes(x, geometry, out, self.out_channels, where)
         w, b = self.checked_parameters()
-        # the plan of the convolution this layer is the adjoint of (its input is our output)
-        plan = fconv.conv_plan((x.shape[0], w.shape[1] * self.groups) + out, w.shape, geometry)
-        y = fconv.add_bias(fconv.conv_grad_input(x, w, out, geometry, plan), b)
+        # 2-D: one 3x3 convolution into a channel per output phase, where that pays (conv_transpose_algorithm)
+        phases = fconv.transpose_phases(x.shape, w.shape, geometry, out, where)
+        if phases is not None:
+            y = fconv.phases_forward(x, w, phases, out, b)
+        else:
+            # the plan of the convolution this layer is the adjoint of (its input is our output)
+            plan = fconv.conv_plan((x.shape[0], w.shape[1] * self.groups) + out, w.shape, geometry)
+            y = fconv.add_bias(fconv.conv_grad_input(x, w, out, geometry, plan), b)
 
         def backward(dy, deltas):
             dy = layer_gradient(dy, y.shape, x.dtype, self)
-            self._bias_grad(dy, deltas)
-            # dx = conv(dy, W) and dW = corr(dy, x) (in 1-D and 2-D sharing one unfolding of dy).
-            dx, dw = fconv.conv_backward_transposed(dy, w, x, geometry, plan, need_dw=not self.weight.frozen,
-                                                    need_dx=input_grad_needed())
+            need_dw, need_dx = not self.weight.frozen, input_grad_needed()
+            if phases is not None:
+                dx, dw, db = fconv.phases_backward(dy, w, x, phases, need_dx=need_dx, need_dw=need_dw,
+                                                   need_db=self._bias_learns())
+                if db is not None:
+                    deltas.add(self.bias, db)
+            else:
+                self._bias_grad(dy, deltas)
+                # dx = conv(dy, W) and dW = corr(dy, x) (in 1-D and 2-D sharing one unfolding of dy).
+                dx, dw = fconv.conv_backward_transposed(dy, w, x, geometry, plan, need_dw=need_dw, need_dx=need_dx)
             if dw is not None:
                 deltas.add(self.weight, dw)
             return dx
