@@ -26,8 +26,8 @@ __all__ = ["KernelCache", "imported_closure", "sources_stamp"]
 def _package_sources(folder: str) -> dict[str, bytes]:
     """The bytes of each module file in ``folder`` by module name, read once per process, when its first kernel is
     imported: a stamp computed later, at a kernel's first compile, then describes the sources that were imported
-    (not an edit made since, which would label the old code with the new sources' stamp). Reading is cheap;
-    the parsing it needs waits for the first compile (it took about a tenth of ``import minieye``)."""
+    (not an edit made since, which would label the old code with the new sources' stamp). Only reading happens
+    at import: parsing waits for the first compile."""
     sources = {}
     for entry in os.scandir(folder):
         if entry.name.endswith(".py") and entry.is_file():
