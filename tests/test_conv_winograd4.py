@@ -140,6 +140,32 @@ def test_weight_transform_is_reused_only_for_the_same_weights():
     assert len(conv_winograd._transforms) == 1  # outside a scope: kept
 
 
+def test_kept_weight_transforms_are_right_for_threads_with_different_weights_of_one_shape():
+    """Several user threads (or Dask's) transform different weights of one shape at once: each gets its own
+    weight's U, whichever the process-wide cache holds at the time."""
+    import threading
+    from minieye.kernels import conv_winograd, conv_winograd4
+    rng = np.random.default_rng(6)
+    weights = [rng.standard_normal((8, 4, 3, 3)).astype(np.float32) for _ in range(4)]
+    conv_winograd._transforms.clear()
+    expected = [conv_winograd.transform_weight(w, conv_winograd4.G, keep=False) for w in weights]
+    wrong, start = [], threading.Barrier(len(weights))
+
+    def run(i: int) -> None:
+        start.wait()
+        for _ in range(300):
+            if not np.array_equal(conv_winograd.transform_weight(weights[i], conv_winograd4.G), expected[i]):
+                wrong.append(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(weights))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    conv_winograd._transforms.clear()
+    assert not wrong
+
+
 @pytest.mark.parametrize("padding", [0, 1])
 def test_conv2d_layer_gradients_by_winograd4(padding):
     """The layer's backward (input and weight gradients) through F(4x4, 3x3) against central differences."""

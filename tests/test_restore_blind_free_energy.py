@@ -66,6 +66,7 @@ def test_colour_integer_and_estimated_sigma():
     ({"kernel": -np.ones((3, 3))}, "kernel >= 0"),
     ({"kernel": np.zeros((3, 3))}, "positive sum"),
     ({"kernel": np.ones(3)}, "kernel"),
+    ({"kernel": np.ones((0, 3))}, "free_energy: expected a non-empty kernel"),
     ({"kernel": np.ones((41, 41))}, "no larger than the scored image"),
     ({"kernel": np.array([[1.0, np.inf]])}, "NaN or Inf in kernel"),
     ({"sigma": 0.0}, "sigma"),

@@ -190,3 +190,20 @@ def test_learned_prior_held_out_estimate_does_not_read_the_hidden_pixels():
     changed = np.where(hidden, 1.0 - blurred, blurred)
     before, after = (hqs(y, K / K.sum(), 0.02, None, iterations=3, hidden=hidden)[1] for y in (blurred, changed))
     np.testing.assert_allclose(before, after, atol=1e-9)
+
+
+def test_the_proxy_kept_on_the_choice_holds_no_view_of_the_whole_image():
+    """``WeightChoice.proxy`` stays on a user's ``info``: its arrays are the proxy window's, not views that keep
+    the whole (working-units) image alive."""
+    side = regweight.PROXY_SIDE + 40
+    observed = np.random.default_rng(0).random((1, side, side))
+    choice = regweight.choose_weight(observed, lambda window: window, 0.05,
+                                     lambda obs, start, terms, fidelity, iterations: (start, 0.9 * obs),
+                                     lambda w: [], learned=lambda window, hidden: 0.8 * window)
+    assert set(choice.proxy) == {"observed", "hidden", "learned", "handmade"}
+    for name, array in choice.proxy.items():
+        root = array
+        while root.base is not None:
+            root = root.base
+        assert root.nbytes == array.nbytes, f"proxy[{name!r}] keeps {root.nbytes} bytes alive for {array.nbytes}"
+    np.testing.assert_array_equal(choice.proxy["observed"][0, 0], observed[0, 20:-20, 20:-20])

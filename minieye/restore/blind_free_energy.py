@@ -93,6 +93,8 @@ def _plane(blurred: Any, sigma: float | None, crop: int, where: str) -> tuple[np
 def _check_kernel(kernel: Any, shape: tuple[int, int], where: str) -> np.ndarray:
     k = as_float_array(kernel, where, "kernel", dtype=np.float64)
     check_ndim(k, 2, where, "kernel", "(kh, kw)")
+    if k.size == 0:
+        raise fail(where, "a non-empty kernel", f"kernel.shape == {k.shape}")
     if not np.all(np.isfinite(k)):
         raise fail(where, "finite kernel values", "NaN or Inf in kernel")
     if k.min() < 0:

@@ -252,7 +252,8 @@ def choose_weight(observed: np.ndarray, make_start: Callable[[np.ndarray], np.nd
         very_smooth = choice.family == "smooth" and choice.weight >= VERY_SMOOTH_WEIGHT * smooth_base
         choice.learned_share = learned_share(choice.held_out_share, choice.learned_score, choice.handmade_score,
                                              very_smooth)
-        choice.proxy = dict(observed=y, hidden=hidden, learned=prediction, handmade=handmade)
+        # y is a view of the whole image: a copy, so that the choice kept on a user's info holds the window only
+        choice.proxy = dict(observed=y.copy(), hidden=hidden, learned=prediction, handmade=handmade)
     choice.seconds = time.perf_counter() - started
     return choice
 
