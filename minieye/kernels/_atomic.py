@@ -7,6 +7,9 @@ what each chunk computes does not depend on which thread claimed it.
 """
 from __future__ import annotations
 
+import threading
+
+import numba
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -29,3 +32,16 @@ def fetch_add(typingctx, counter, index, value):
         return builder.atomic_rmw("add", pointer, amount, "seq_cst")
 
     return types.int64(counter, index, value), codegen
+
+
+def _fetch_add_python(counter, index, value):
+    """``fetch_add`` as plain Python, for NUMBA_DISABLE_JIT=1 (an intrinsic only runs compiled)."""
+    with _python_lock:
+        before = int(counter[index])
+        counter[index] = before + value
+    return before
+
+
+if numba.config.DISABLE_JIT:
+    _python_lock = threading.Lock()
+    fetch_add = _fetch_add_python  # noqa: F811

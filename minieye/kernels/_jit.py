@@ -16,7 +16,8 @@ compile must stay under a minute (CI starts cold). Flags, and why:
 
 Nothing is compiled at import: Numba compiles a kernel on its first call, per dtype
 signature. Set NUMBA_DISABLE_JIT=1 to run the kernels as plain Python (debugging,
-coverage).
+coverage; slow): what only runs compiled (the BLAS calls of ``conv_blas``, the intrinsics of
+``_atomic`` and ``activation``) has a plain-Python twin there (tests/test_kernels_nojit.py).
 """
 from __future__ import annotations
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
@@ -47,6 +48,11 @@ def _float32_from_bits(typingctx, bits):  # pragma: no cover - compiled
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.FloatType())
     return types.float32(types.int32), codegen
+
+
+if numba.config.DISABLE_JIT:  # an intrinsic only runs compiled: its plain-Python twin
+    def _float32_from_bits(bits):  # noqa: F811
+        return np.int32(bits).view(np.float32)
 
 
 @kernel

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import threading
 
+import numba
 import numpy as np
 from numba import types
 
@@ -112,5 +113,26 @@ def gemm(trans_a, trans_b, a, lda, b, ldb, c, ldc, m, n, k, beta, ints, scalars)
     else:
         _DGEMM(*args)
 
+
+def _strided(v: np.ndarray, rows: int, cols: int, ld: int) -> np.ndarray:
+    """The (rows, cols) row-major matrix with row stride ``ld`` (elements) that starts at v[0]."""
+    return np.lib.stride_tricks.as_strided(v, (rows, cols), (ld * v.itemsize, v.itemsize))
+
+
+def _gemm_python(trans_a, trans_b, a, lda, b, ldb, c, ldc, m, n, k, beta, ints, scalars):
+    """``gemm`` as plain Python, for NUMBA_DISABLE_JIT=1: the external xGEMM symbols exist only in
+    compiled code (called from Python, they would silently do nothing)."""
+    op_a = _strided(a, k, m, lda).T if trans_a else _strided(a, m, k, lda)
+    op_b = _strided(b, n, k, ldb).T if trans_b else _strided(b, k, n, ldb)
+    out = _strided(c, m, n, ldc)
+    product = op_a @ op_b
+    if beta == 0:  # as BLAS: c is not read (it may hold garbage)
+        out[...] = product
+    else:
+        out[...] = product + beta * out
+
+
+if numba.config.DISABLE_JIT:
+    gemm = _gemm_python  # noqa: F811
 
 bind()
