@@ -86,6 +86,7 @@ def test_free_energies_embeds_frames_and_refuses_an_empty_list():
     wide = np.pad(small, 4)  # the same kernel in a wider frame
     a, b = free_energies(blurred, [small, wide], sigma=0.01, crop=48, iterations=3)
     assert a == pytest.approx(b)
+    assert free_energies(blurred, (k for k in (small, wide)), sigma=0.01, crop=48, iterations=3) == [a, b]
     with pytest.raises(ShapeError, match="at least one kernel"):
         free_energies(blurred, [], sigma=0.01)
 

@@ -224,10 +224,10 @@ def test_ctrl_c_in_prior_learned_returns_the_estimate_reached(scene, monkeypatch
 def test_very_smooth_images_get_a_smaller_lift_of_the_held_out_share(scene):
     # the rule alone: a smaller power where the quadratic prior won at a very large weight, not past the ratio rule
     for s in (0.1, 0.3, 0.7):
-        assert regweight.learned_share(s, 1.0, 1.0, True) == pytest.approx(s ** regweight.VERY_SMOOTH_POWER)
-        assert s < regweight.learned_share(s, 1.0, 1.0, True) < regweight.learned_share(s, 1.0, 1.0)
+        assert regweight.learned_share(s, 1.0, 1.0, very_smooth=True) == pytest.approx(s ** regweight.VERY_SMOOTH_POWER)
+        assert s < regweight.learned_share(s, 1.0, 1.0, very_smooth=True) < regweight.learned_share(s, 1.0, 1.0)
     miss = regweight.PROXY_MISS_RATIO * 1.01
-    assert regweight.learned_share(0.1, miss, 1.0, True) == regweight.learned_share(0.1, miss, 1.0)
+    assert regweight.learned_share(0.1, miss, 1.0, very_smooth=True) == regweight.learned_share(0.1, miss, 1.0)
     # on the proxy: a smooth low-contrast field (as the synthetic tuning set) takes it, a textured crop does not
     from scipy import ndimage
     from minieye.restore.deconvolve import auto_weight

@@ -25,7 +25,7 @@ in the largest frame first. docs/blind.md (*Seventh pass*) has the measurements.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Iterable
 
 import numpy as np
 from scipy import fft as sfft
@@ -60,11 +60,12 @@ def free_energy(blurred: Any, kernel: Any, sigma: float | None = None, *, crop: 
     return _free_energy(y, k, sigma, iterations)
 
 
-def free_energies(blurred: Any, kernels: Sequence[Any], sigma: float | None = None, *, crop: int = CROP,
+def free_energies(blurred: Any, kernels: Iterable[Any], sigma: float | None = None, *, crop: int = CROP,
                   iterations: int = ITERATIONS) -> list[float]:
     """``free_energy`` of each kernel, all embedded (centred) in the largest frame among them, so comparable."""
     where = "free_energies"
     y, sigma = _plane(blurred, sigma, crop, where)
+    kernels = list(kernels)  # any iterable of kernels (a generator too)
     if len(kernels) == 0:
         raise fail(where, "at least one kernel", "kernels=[]")
     ks = [_check_kernel(k, y.shape, where) for k in kernels]

@@ -251,7 +251,7 @@ def choose_weight(observed: np.ndarray, make_start: Callable[[np.ndarray], np.nd
         choice.share_error = sigma / gap if gap > 0 else math.inf
         very_smooth = choice.family == "smooth" and choice.weight >= VERY_SMOOTH_WEIGHT * smooth_base
         choice.learned_share = learned_share(choice.held_out_share, choice.learned_score, choice.handmade_score,
-                                             very_smooth)
+                                             very_smooth=very_smooth)
         # y is a view of the whole image: a copy, so that the choice kept on a user's info holds the window only
         choice.proxy = dict(observed=y.copy(), hidden=hidden, learned=prediction, handmade=handmade)
     choice.seconds = time.perf_counter() - started
@@ -272,7 +272,7 @@ def blend_share(learned: np.ndarray, handmade: np.ndarray, observed: np.ndarray)
     return float(np.clip(np.dot(gap, (observed - handmade).ravel()) / power, 0.0, 1.0))
 
 
-def learned_share(held_out_share: float, learned_score: float, handmade_score: float,
+def learned_share(held_out_share: float, learned_score: float, handmade_score: float, *,
                   very_smooth: bool = False) -> float:
     """The blend's learned share from the held-out one (``blend_share``) and the two held-out scores.
 
