@@ -300,6 +300,8 @@ def open_archive(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> Iterato
     where = repr(str(path))
     if not path.exists():
         raise FileNotFoundError(f"minieye archive {where} does not exist")
+    if path.is_dir():
+        raise IsADirectoryError(f"minieye archive {where} is a folder; give the path of the file saved in it")
     if path.stat().st_size == 0:
         raise ValueError(f"{where} is empty: not a minieye archive")
     with open(path, "rb") as handle:

@@ -177,7 +177,8 @@ def check_ndim(x: np.ndarray, ndim: int | Iterable[int], where: str, name: str =
         return
     ranks = " or ".join(str(r) for r in allowed)
     expected = f"{name} with {ranks} dimensions" + (f" ({layout})" if layout else "")
-    hint = f"for one sample add the batch axis: {name}[None]" if layout and x.ndim + 1 in allowed else None
+    batched = layout is not None and layout.startswith("N,")  # a weight or kernel has no batch axis to add
+    hint = f"for one sample add the batch axis: {name}[None]" if batched and x.ndim + 1 in allowed else None
     raise fail(where, expected, _shape_text(name, x), hint)
 
 

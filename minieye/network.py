@@ -250,7 +250,7 @@ class Graph(Layer):
                        "the graph" if layer is self else f"{layer.label()}, which holds this graph")
         for node in inputs:
             if not isinstance(node, Node) or node.graph is not self:
-                raise fail(where, "input nodes made by this graph's input() or add()", repr(node))
+                raise fail(where, "input nodes made by this graph's input() or add()", f"{node!r:.60}")
         if layer.n_inputs is not None and len(inputs) != layer.n_inputs:
             raise fail(where, f"{layer.n_inputs} input node(s)", f"{len(inputs)}")
         self._steps.append(_Step(layer, tuple(n.index for n in inputs)))
@@ -261,7 +261,7 @@ class Graph(Layer):
         """Declare the output node(s); may be called once, with all of them."""
         for node in nodes:
             if not isinstance(node, Node) or node.graph is not self:
-                raise fail(f"{self.label()}.output", "nodes made by this graph", repr(node))
+                raise fail(f"{self.label()}.output", "nodes made by this graph", f"{node!r:.60}")
         if not nodes:
             raise fail(f"{self.label()}.output", "at least one node", "none")
         self._outputs = [n.index for n in nodes]
@@ -319,8 +319,8 @@ class Graph(Layer):
         where = f"{self.label()} forward"
         if not self._outputs:
             raise fail(where, "output nodes declared with g.output(...)", "none")
-        if len(inputs) != len(self._inputs):
-            raise fail(where, f"{len(self._inputs)} input array(s)", f"{len(inputs)}")
+        if len(inputs) != len(self._inputs):  # (a, b) given as one tuple is the usual slip
+            raise fail(where, f"{len(self._inputs)} input array(s)", str(len(inputs)), "give them as separate arguments")
         values: list[Any] = [None] * len(self._steps)
         backwards: list[Backward | None] = [None] * len(self._steps)
         alive = [False] * len(self._steps)

@@ -102,14 +102,22 @@ def conv_transpose_output_size(size: int, kernel_size: int, stride: int = 1, pad
 _AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 
 
-def as_operands(x: Any, w: Any, where: str, dtype: Any = None, nd: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """x and w as contiguous (nd + 2)-d float arrays of one dtype (see the module docstring)."""
+_KERNEL_AXES = {1: "kL", 2: "kH, kW", 3: "kD, kH, kW"}
+WEIGHT = "C_out, C_in/groups"  # a convolution's weight; a transposed one's is (C_in, C_out/groups, *k)
+
+
+def as_operands(x: Any, w: Any, where: str, dtype: Any = None, nd: int = 2, w_name: str = "w",
+                w_layout: str | None = WEIGHT) -> tuple[np.ndarray, np.ndarray]:
+    """x and w as contiguous (nd + 2)-d float arrays of one dtype (see the module docstring).
+
+    ``w_name`` and ``w_layout`` (its leading axes, or None for x's layout) say in messages what the
+    second operand is: a weight, or ``dy`` for a weight gradient."""
     x = as_float_array(x, where, "x", dtype)
-    w = as_float_array(w, where, "w", dtype)
+    w = as_float_array(w, where, w_name, dtype)
     if x.dtype != w.dtype:
         x, w = x.astype(np.float64), w.astype(np.float64)
     check_ndim(x, nd + 2, where, "x", layout=LAYOUTS[nd])
-    check_ndim(w, nd + 2, where, "w", layout="weight")
+    check_ndim(w, nd + 2, where, w_name, layout=LAYOUTS[nd] if w_layout is None else f"{w_layout}, {_KERNEL_AXES[nd]}")
     return x, w
 
 
@@ -225,7 +233,7 @@ def _conv(nd: int, x: Any, w: Any, b: Any, stride: Any, padding: Any, dilation: 
 def _conv_transpose(nd: int, x: Any, w: Any, b: Any, stride: Any, padding: Any, output_padding: Any,
                     dilation: Any, groups: Any) -> np.ndarray:
     where = f"conv_transpose{nd}d"
-    x, w = as_operands(x, w, where, nd=nd)
+    x, w = as_operands(x, w, where, nd=nd, w_layout="C_in, C_out/groups")
     c_in, c_out_g = w.shape[:2]
     groups = check_groups(c_in, c_in, groups, where)  # c_out = c_out_g * groups is always divisible
     if x.shape[1] != c_in:
@@ -330,7 +338,7 @@ def conv2d_weight_grad(x: Any, weight_shape: tuple[int, int, int, int], dy: Any,
     Useful for learning a filter (blind deconvolution) without building a layer.
     """
     where = "conv2d_weight_grad"
-    x, dy = as_operands(x, dy, where)
+    x, dy = as_operands(x, dy, where, w_name="dy", w_layout=None)
     c_out, c_in_g, kh, kw = check_shape_tuple(weight_shape, 4, where, "weight_shape")
     groups = check_groups(x.shape[1], c_out, groups, where)
     if x.shape[1] != c_in_g * groups or dy.shape[1] != c_out:

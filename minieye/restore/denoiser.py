@@ -157,7 +157,7 @@ def denoise(image: Any, noise_sigma: float | None = None) -> np.ndarray:
     x = as_float_array(image, where, "image", dtype=np.float64)
     if x.ndim not in (2, 3):
         raise fail(where, "an (H, W) or (H, W, C) image", f"image.shape == {x.shape}")
-    check_channels_last(x.shape, where)
+    check_channels_last(x.shape, where, "image")
     if min(x.shape[:2]) < 4:
         raise fail(where, "an image at least 4 pixels on each side", f"image.shape == {x.shape}")
     if not np.isfinite(x).all():

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..checks import check_real, fail
 from .noise import estimate_noise
+from .psf import check_channels_last  # noqa: F401 (re-exported: restore's entry points check with it)
 from .volume import volume_noise
 
 __all__ = ["Intensity", "choose_intensity", "working_units", "working_box", "check_channels_last", "to_dtype",
@@ -118,13 +119,6 @@ def choose_intensity(dtype: Any, low: float, high: float, sigma: float, value_ra
 def _make(offset: float, scale: float, box: tuple | None, rule: str) -> Intensity:
     working = None if box is None else tuple(None if b is None else (b - offset) / scale for b in box)
     return Intensity(float(offset), float(scale), working, rule)
-
-
-def check_channels_last(shape: tuple[int, ...], where: str) -> None:
-    """Refuse a channels-first colour image (C, H, W) given to a 2-D kernel: colour is (H, W, C)."""
-    if len(shape) == 3 and shape[0] in (1, 3, 4) and shape[2] not in (1, 3, 4):
-        raise fail(where, "a colour image channels-last, (H, W, C)", f"blurred.shape == {tuple(shape)}, "
-                   "which looks channels-first", "pass np.moveaxis(blurred, 0, -1)")
 
 
 def working_units(values: np.ndarray, dtype: np.dtype, noise_sigma: Any, box: Any, nonlocal_h: Any,

@@ -221,6 +221,13 @@ def as_conv_weight(kernel: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
     return np.ascontiguousarray(np.flip(np.asarray(kernel)), dtype=dtype)[None, None]
 
 
+def check_channels_last(shape: tuple[int, ...], where: str, name: str = "blurred") -> None:
+    """Refuse a channels-first colour image (C, H, W) given to a 2-D kernel: colour is (H, W, C)."""
+    if len(shape) == 3 and shape[0] in (1, 3, 4) and shape[2] not in (1, 3, 4):
+        raise fail(where, "a colour image channels-last, (H, W, C)", f"{name}.shape == {tuple(shape)}, "
+                   "which looks channels-first", f"pass np.moveaxis({name}, 0, -1)")
+
+
 def blur(image: Any, kernel: Any, mode: str = "reflect", normalize: bool = True) -> np.ndarray:
     """Convolve a (H, W) or (H, W, C) image with ``kernel`` (NumPy only).
 
@@ -235,6 +242,7 @@ def blur(image: Any, kernel: Any, mode: str = "reflect", normalize: bool = True)
     k = normalize_kernel(kernel, where) if normalize else odd_kernel(kernel, where)
     x = as_float_array(image, where, "image", dtype=np.float64)
     check_ndim(x, (2, 3), where, "image", "(H, W) or (H, W, C)")
+    check_channels_last(x.shape, where, "image")  # else a (3, H, W) image blurs across its channels
     if k.shape[0] > x.shape[0] or k.shape[1] > x.shape[1]:
         raise fail(where, "a kernel no larger than the image",
                    f"kernel.shape == {k.shape}, image.shape == {x.shape}", "crop the kernel or pad the image")
