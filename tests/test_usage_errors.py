@@ -100,3 +100,38 @@ def test_an_array_given_as_a_graph_node_is_cut_in_the_message():
 def test_loading_a_folder_names_it(tmp_path):
     with pytest.raises(IsADirectoryError, match=r"minieye archive '.*' is a folder; give the path of the file saved"):
         me.io.load(tmp_path)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: psf.box(2.5), TypeError, r"^box: expected size an int >= 1 or an \(h, w\) pair of them; got size=2.5$"),
+    (lambda: psf.box("5"), TypeError, r"^box: expected size an int >= 1.*; got size='5'$"),
+    (lambda: psf.box((3,)), ValueError, r"^box: expected size an int >= 1 or an \(h, w\) pair of them; got size=\(3,\)$"),
+    (lambda: psf.gaussian("1.5"), TypeError, r"^gaussian: expected sigma a finite number > 0; got sigma='1.5'$"),
+    (lambda: psf.gaussian(float("inf")), ValueError, r"^gaussian: expected sigma a finite number > 0; got sigma=inf$"),
+    (lambda: psf.gaussian(1.0, size=-5), ValueError, r"^gaussian: expected size a positive integer; got size=-5$"),
+    (lambda: psf.gaussian(1e6), ValueError, r"^gaussian: expected the kernel to fit in this machine's memory .*"
+                                            r"got the kernel of shape \(6000001, 6000001\)"),
+    (lambda: psf.gaussian3d((1.0, "2", 1.0)), TypeError, r"^gaussian3d: expected sigma a finite number > 0; got sigma='2'$"),
+    (lambda: psf.disk("3"), TypeError, r"^disk: expected radius a finite number > 0; got radius='3'$"),
+    (lambda: psf.motion(9, "30"), TypeError, r"^motion: expected angle a finite number; got angle='30'$"),
+    (lambda: psf.motion(-5), ValueError, r"^motion: expected length >= 1; got length=-5$"),
+    (lambda: psf.camera_shake(15, seed=-1), ValueError, r"^camera_shake: expected seed a non-negative integer; got seed=-1$"),
+    (lambda: restore.blur(np.ones((8, 8)), psf.box(3), normalize="no"), TypeError,
+     r"^blur: expected normalize True or False; got normalize='no'$"),
+    (lambda: restore.deconvolve(np.ones((8, 8)), psf.box(3), sigma=0.1), TypeError,
+     r"^deconvolve: expected keyword arguments among its parameters .*; got sigma=\. did you mean noise_sigma=\?$"),
+])
+def test_psf_makers_blur_and_deconvolve_name_a_bad_argument(call, error, message):
+    """Before: box(2.5) silently gave a 3x3 box, gaussian('1.5') and disk('3') Python's "'>' not supported",
+    gaussian(inf) an OverflowError, gaussian(1e6) NumPy's MemoryError, camera_shake(seed=-1) NumPy's bare
+    "expected non-negative integer", blur(normalize='no') normalised, deconvolve(sigma=) named deconvolve_tiled."""
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_the_psf_makers_still_take_what_they_took():
+    assert psf.box((3, 5)).shape == (3, 5) and psf.box(np.int64(4)).shape == (5, 5)
+    assert psf.gaussian(np.float32(1.0), size=np.int64(5)).shape == (5, 5)
+    assert psf.gaussian3d((1.0, 2.0, 0.5), size=(3, 5, 3)).shape == (3, 5, 3)
+    assert psf.motion(np.float64(9.0), 30).sum() == pytest.approx(1.0)
+    assert psf.camera_shake(9, seed=np.int64(3)).shape == (9, 9)

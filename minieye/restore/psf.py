@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array, check_ndim, fail
+from ..checks import (as_float_array, check_allocation, check_bool, check_ndim, check_nonneg_int, check_positive_int,
+                      check_real, fail, pair)
 
 __all__ = ["box", "gaussian", "gaussian3d", "disk", "motion", "camera_shake", "load_kernel", "normalize_kernel", "odd_kernel", "as_conv_weight", "blur"]
 
@@ -64,17 +65,16 @@ def normalize_kernel(kernel: Any, where: str = "normalize_kernel", ndim: int | t
 
 def box(size: int | tuple[int, int] = 5) -> np.ndarray:
     """A uniform (size x size) box blur; ``size`` odd (even sizes are zero-padded to odd)."""
-    h, w = (size, size) if np.isscalar(size) else size
-    if int(h) < 1 or int(w) < 1:
-        raise fail("box", "a positive size", f"size={size!r}")
-    return normalize_kernel(np.ones((int(h), int(w))), "box")
+    h, w = pair(size, "box", "size", minimum=1)
+    check_allocation((h, w), np.float64, "box", "the kernel")
+    return normalize_kernel(np.ones((h, w)), "box")
 
 
 def gaussian(sigma: float = 1.5, size: int | None = None) -> np.ndarray:
     """An isotropic Gaussian, sampled at pixel centres; size defaults to 2*ceil(3 sigma)+1."""
-    if not sigma > 0:
-        raise fail("gaussian", "sigma > 0", f"sigma={sigma!r}")
-    size = _odd(int(size) if size else 2 * int(np.ceil(3 * sigma)) + 1)
+    sigma = check_real(sigma, "gaussian", "sigma", positive=True)
+    size = _odd(check_positive_int(size, "gaussian", "size") if size is not None else 2 * int(np.ceil(3 * sigma)) + 1)
+    check_allocation((size, size), np.float64, "gaussian", "the kernel")
     r = np.arange(size) - size // 2
     g = np.exp(-0.5 * (r / sigma) ** 2)
     return normalize_kernel(np.outer(g, g), "gaussian")
@@ -90,10 +90,12 @@ def gaussian3d(sigma: float | tuple[float, float, float] = 1.0, size: int | tupl
     """
     sigmas = (sigma,) * 3 if np.isscalar(sigma) else tuple(sigma)
     sizes = (size,) * 3 if size is None or np.isscalar(size) else tuple(size)
-    if len(sigmas) != 3 or not all(s > 0 for s in sigmas):
+    if len(sigmas) != 3:
         raise fail("gaussian3d", "sigma > 0, one number or three", f"sigma={sigma!r}")
+    sigmas = tuple(check_real(s, "gaussian3d", "sigma", positive=True) for s in sigmas)
     if len(sizes) != 3:
         raise fail("gaussian3d", "size as one int or three", f"size={size!r}")
+    sizes = tuple(None if n is None else check_positive_int(n, "gaussian3d", "size") for n in sizes)
     axes = []
     for s, n in zip(sigmas, sizes):
         n = _odd(int(n) if n else 2 * int(np.ceil(3 * s)) + 1)
@@ -114,9 +116,9 @@ def _supersample(inside, size: int, factor: int = 8) -> np.ndarray:
 
 def disk(radius: float = 3.0) -> np.ndarray:
     """Defocus blur: a uniform disk of ``radius`` pixels, anti-aliased at its rim."""
-    if not radius > 0:
-        raise fail("disk", "radius > 0", f"radius={radius!r}")
+    radius = check_real(radius, "disk", "radius", positive=True)
     size = 2 * int(np.ceil(radius)) + 1
+    check_allocation((size * 8, size * 8), np.float64, "disk", "the supersampled kernel")
     return normalize_kernel(_supersample(lambda y, x: x * x + y * y <= radius * radius, size), "disk")
 
 
@@ -127,12 +129,14 @@ def motion(length: float = 9.0, angle: float = 0.0) -> np.ndarray:
     pointing down, so ``angle=90`` is a vertical streak. The segment is one pixel
     wide and anti-aliased by supersampling.
     """
-    if not length >= 1:
+    if not check_real(length, "motion", "length", signed=True) >= 1:
         raise fail("motion", "length >= 1", f"length={length!r}")
+    angle = check_real(angle, "motion", "angle", signed=True)
     theta = np.deg2rad(angle)
     c, s = np.cos(theta), -np.sin(theta)  # image rows grow downwards
     half = length / 2.0
     size = _odd(int(np.ceil(length)) + 2)
+    check_allocation((size * 16, size * 16), np.float64, "motion", "the supersampled kernel")
 
     def inside(y, x):
         along = x * c + y * s
@@ -162,10 +166,11 @@ def camera_shake(size: int = 15, seed: int = 0, steps: int = 64, momentum: float
     """
     if not (isinstance(size, (int, np.integer)) and size >= 3):
         raise fail("camera_shake", "an integer size >= 3", f"size={size!r}")
-    if not 0 <= momentum < 1:
+    if not 0 <= check_real(momentum, "camera_shake", "momentum") < 1:
         raise fail("camera_shake", "0 <= momentum < 1", f"momentum={momentum!r}")
+    steps = check_positive_int(steps, "camera_shake", "steps")
     size = _odd(int(size))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_nonneg_int(seed, "camera_shake", "seed"))
     angles = rng.uniform(0.0, 2 * np.pi, steps)
     v = np.array([np.cos(angles[0]), np.sin(angles[0])])
     points = [np.zeros(2)]
@@ -239,7 +244,7 @@ def blur(image: Any, kernel: Any, mode: str = "reflect", normalize: bool = True)
     per channel.
     """
     where = "blur"
-    k = normalize_kernel(kernel, where) if normalize else odd_kernel(kernel, where)
+    k = normalize_kernel(kernel, where) if check_bool(normalize, where, "normalize") else odd_kernel(kernel, where)
     x = as_float_array(image, where, "image", dtype=np.float64)
     check_ndim(x, (2, 3), where, "image", "(H, W) or (H, W, C)")
     check_channels_last(x.shape, where, "image")  # else a (3, H, W) image blurs across its channels
