@@ -30,9 +30,10 @@ DEFAULT_MAX_MEMORY = 10**9  # bytes: "about 1 GB", room for a 1280x1280 grey ima
 
 def deconvolve(blurred: Any, kernel: Any, *, tile: Any = None, max_memory: Any = DEFAULT_MAX_MEMORY,
                out: Any = None, **options: Any) -> Any:
-    unknown = sorted(set(options) - set(_method.parameters) - {"blurred", "kernel"})
+    known = [*_method.parameters, *inspect.signature(deconvolve_tiled).parameters]  # tiled's halo too
+    unknown = sorted(set(options) - set(known))
     if unknown:  # else Python names deconvolve_tiled or deconvolve_in_memory, which the user never called
-        close = difflib.get_close_matches(unknown[0], [*_method.parameters, "tile", "max_memory", "out"], n=1)
+        close = difflib.get_close_matches(unknown[0], known, n=1)
         raise fail_type("deconvolve", "keyword arguments among its parameters (help(restore.deconvolve))",
                         ", ".join(f"{name}=" for name in unknown), f"did you mean {close[0]}=?" if close else None)
     if tile is None and out is None and max_memory is None:
