@@ -37,6 +37,29 @@ def test_projection_tangents_match_one_sided_differences(z, seed):
         assert np.allclose(c.tangent(z, v), numeric, atol=1e-5), c
 
 
+_FACE_CONE_BUG = ("Simplex.tangent and Simplex.reduce treat the entries at zero with one mean over the support: "
+                  "an entry lifted by v (tangent) is kept at 0, and reduce frees every zero entry below the "
+                  "support's mean without updating the mean, so -reduce can point out of the simplex. The fix "
+                  "(entries join from the largest while above the running mean) changed where "
+                  "test_training_onto_a_simplex_finds_the_projection's line search stops (4e-3 off); not merged")
+
+
+@pytest.mark.xfail(strict=True, reason=_FACE_CONE_BUG)
+def test_simplex_tangent_at_a_vertex_lifts_the_zero_entry():
+    # falsifying example of test_projection_tangents_match_one_sided_differences (--hypothesis-seed=3002)
+    z, v = np.array([2.0, 0.0]), np.random.default_rng(1).standard_normal(2)
+    c = train.Simplex(me.Parameter(np.zeros(2), dtype="float64"), 2.0)
+    numeric = (c.project(z + 1e-7 * v) - c.project(z)) / 1e-7  # [-0.238, 0.238]
+    assert np.allclose(c.tangent(z, v), numeric, atol=1e-5)
+
+
+@pytest.mark.xfail(strict=True, reason=_FACE_CONE_BUG)
+def test_simplex_reduced_gradient_keeps_zero_entries_feasible():
+    x, g = np.array([2.0, 0.0, 0.0]), np.array([0.0, -1.0, -0.1])
+    d = -train.Simplex(me.Parameter(np.zeros(3), dtype="float64"), 2.0).reduce(x, g)
+    assert np.allclose(d, [-0.5, 0.5, 0.0])  # -g projected onto the directions that stay feasible
+
+
 def test_training_onto_a_simplex_finds_the_projection():
     target = np.array([0.9, -0.3, 0.5, 0.2, -1.0])
     source = layers.Source(value=np.full(5, 0.2))
