@@ -25,6 +25,7 @@ from ..checks import (LAYOUTS, as_float_array, check_allocation, check_kernel_no
                       check_positive_int, check_shape_tuple, fail, spatial_tuple, TUPLE_NAMES)
 from ..kernels import conv_geometry as _sizes
 from ..kernels import conv_nd as knd
+from ..kernels import conv_transpose as ktranspose
 from ..kernels import conv_transpose_phases as kphases
 from ..kernels.conv import release_scratch  # frees the scratch buffers this thread's convolutions keep between calls
 from ..kernels.conv_geometry import Geometry
@@ -209,12 +210,6 @@ def as_bias(b: Any, c_out: int, dtype: np.dtype, where: str) -> np.ndarray | Non
     return b
 
 
-def add_bias(y: np.ndarray, b: np.ndarray | None) -> np.ndarray:
-    if b is not None:
-        y += b.reshape((-1,) + (1,) * (y.ndim - 2))
-    return y
-
-
 # -- one implementation for every dimension --------------------------------------------------------
 def _conv(nd: int, x: Any, w: Any, b: Any, stride: Any, padding: Any, dilation: Any, groups: Any) -> np.ndarray:
     where = f"conv{nd}d"
@@ -245,10 +240,7 @@ def _conv_transpose(nd: int, x: Any, w: Any, b: Any, stride: Any, padding: Any, 
     out = transpose_output_size(x.shape[2:], w.shape[2:], geometry, output_padding, where)
     check_sizes(x, geometry, out, c_out_g * groups, where)
     b = as_bias(b, c_out_g * groups, x.dtype, where)
-    phases = transpose_phases(x.shape, w.shape, geometry, out, where)
-    if phases is not None:
-        return phases_forward(x, w, phases, out, b)
-    return add_bias(knd.grad_input(x, w, out, geometry), b)
+    return transpose_forward(x, w, b, geometry, transpose_plan(x.shape, w.shape, geometry, out, where), out)
 
 
 # -- the layers' road into the kernels: arrays checked by the layer, one Plan per call ------------
@@ -259,12 +251,12 @@ conv_grad_input = knd.grad_input
 conv_grad_weight = knd.grad_weight
 conv_backward = knd.backward
 conv_grad_bias = knd.grad_bias
-conv_backward_transposed = knd.backward_transposed
-# a 2-D transposed convolution as one 3x3 convolution into phase channels (``kernels.conv_transpose_phases``):
-# ``transpose_phases`` decides (None: as the adjoint above), the layer keeps its answer for the backward
-transpose_phases = kphases.choose
-phases_forward = kphases.forward
-phases_backward = kphases.backward
+# A transposed layer plans once in its forward (``transpose_plan``: by phases, or as the adjoint of the
+# convolution it transposes) and runs both passes by that plan (``kernels.conv_transpose``).
+transpose_plan = ktranspose.plan
+transpose_forward = ktranspose.forward
+transpose_backward = ktranspose.backward
+transpose_phases = kphases.choose  # the phases "auto" takes, or None (benchmarks report the plan)
 
 
 # -- public functions ---------------------------------------------------------------------------

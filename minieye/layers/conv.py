@@ -111,10 +111,6 @@ class _ConvBase(Layer):
     def _bias_learns(self) -> bool:
         return self.bias is not None and not self.bias.frozen
 
-    def _bias_grad(self, dy: np.ndarray, deltas) -> None:
-        if self._bias_learns():
-            deltas.add(self.bias, fconv.conv_grad_bias(dy))
-
 
 class _Conv(_ConvBase):
     """Convolution (cross-correlation) over ``nd`` spatial dims with learned weight and bias."""
@@ -172,27 +168,17 @@ class _ConvTranspose(_ConvBase):
         out = fconv.transpose_output_size(x.shape[2:], self.kernel_size, geometry, self.output_padding, where)
         fconv.check_sizes(x, geometry, out, self.out_channels, where)
         w, b = self.checked_parameters()
-        # 2-D: one 3x3 convolution into a channel per output phase, where that pays (conv_transpose_algorithm)
-        phases = fconv.transpose_phases(x.shape, w.shape, geometry, out, where)
-        if phases is not None:
-            y = fconv.phases_forward(x, w, phases, out, b)
-        else:
-            # the plan of the convolution this layer is the adjoint of (its input is our output)
-            plan = fconv.conv_plan((x.shape[0], w.shape[1] * self.groups) + out, w.shape, geometry)
-            y = fconv.add_bias(fconv.conv_grad_input(x, w, out, geometry, plan), b)
+        # by phases (2-D, where conv_transpose_algorithm takes them) or as its convolution's adjoint
+        road = fconv.transpose_plan(x.shape, w.shape, geometry, out, where)
+        y = fconv.transpose_forward(x, w, b, geometry, road, out)
 
         def backward(dy, deltas):
             dy = layer_gradient(dy, y.shape, x.dtype, self)
             need_dw, need_dx = not self.weight.frozen, input_grad_needed()
-            if phases is not None:
-                dx, dw, db = fconv.phases_backward(dy, w, x, phases, need_dx=need_dx, need_dw=need_dw,
-                                                   need_db=self._bias_learns())
-                if db is not None:
-                    deltas.add(self.bias, db)
-            else:
-                self._bias_grad(dy, deltas)
-                # dx = conv(dy, W) and dW = corr(dy, x) (in 1-D and 2-D sharing one unfolding of dy).
-                dx, dw = fconv.conv_backward_transposed(dy, w, x, geometry, plan, need_dw=need_dw, need_dx=need_dx)
+            dx, dw, db = fconv.transpose_backward(dy, w, x, geometry, road, need_dx=need_dx, need_dw=need_dw,
+                                                  need_db=self._bias_learns())
+            if db is not None:
+                deltas.add(self.bias, db)
             if dw is not None:
                 deltas.add(self.weight, dw)
             return dx

@@ -94,11 +94,8 @@ def _pooled_conv(layer: Layer, x: np.ndarray, buffers: dict) -> np.ndarray | Non
         return fconv.conv_forward(x, w, geometry, bias, plan, out=_take(buffers, (len(x), w.shape[0]) + out, x.dtype))
     out = fconv.transpose_output_size(x.shape[2:], layer.kernel_size, geometry, layer.output_padding, layer.label())
     shape = (len(x), w.shape[1] * layer.groups) + out
-    phases = fconv.transpose_phases(x.shape, w.shape, geometry, out, layer.label())
-    if phases is not None:
-        return fconv.phases_forward(x, w, phases, out, bias, out=_take(buffers, shape, x.dtype))
-    plan = fconv.conv_plan(shape, w.shape, geometry)  # the plan of the convolution it is the adjoint of
-    return fconv.add_bias(fconv.conv_grad_input(x, w, out, geometry, plan, out=_take(buffers, shape, x.dtype)), bias)
+    road = fconv.transpose_plan(x.shape, w.shape, geometry, out, layer.label())
+    return fconv.transpose_forward(x, w, bias, geometry, road, out, out=_take(buffers, shape, x.dtype))
 
 
 def _alone(values: list, i: int) -> bool:
